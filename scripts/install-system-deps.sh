@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Debian packages the test tiers need. Run as root on Debian 12.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends \
+  iproute2 iptables nftables conntrack \
+  coturn redis-server \
+  python3 make g++

@@ -1,0 +1,6 @@
+/**
+ * natpush's public library API. See README.md.
+ */
+export { NatpushError, isNatpushError } from './util/errors.js';
+export type { Clock } from './util/clock.js';
+export type { Logger } from './util/logger.js';

@@ -1,0 +1,32 @@
+/**
+ * Runs once around the whole test run. netsim labs made by this run carry a tag in their names;
+ * after the run, any namespace still carrying it means a lab leaked, and the run fails
+ * (STYLE.md §15).
+ */
+import { execFileSync } from 'node:child_process';
+
+const TAG = `t${process.pid.toString(36)}`;
+
+function labNamespaces(): string[] {
+  try {
+    const out = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+    return out
+      .split('\n')
+      .map((l) => l.split(' ')[0] ?? '')
+      .filter((n) => n.includes(TAG));
+  } catch {
+    return [];
+  }
+}
+
+export function setup(): void {
+  // Inherited by the test workers; netsim puts it into every name it creates.
+  process.env.NATPUSH_NETSIM_TAG = TAG;
+}
+
+export function teardown(): void {
+  const left = labNamespaces();
+  if (left.length > 0) {
+    throw new Error(`netsim labs left behind by this test run: ${left.join(', ')}`);
+  }
+}
