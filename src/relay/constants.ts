@@ -37,6 +37,11 @@ export const DEFAULT_TURN_PORT = 3478;
  */
 export const MAX_STREAM_FRAME_BYTES = 4 + 0xffff + 3;
 
+/** A TCP client that lets this much of our output queue up gets its relayed packets dropped. */
+export const MAX_TCP_SEND_QUEUE_BYTES = 1024 * 1024;
+/** Attempts to find an even relayed port for EVEN-PORT (RFC 8656 §7.2 step 4). */
+export const EVEN_PORT_ATTEMPTS = 16;
+
 /** Per-user quotas (§7.2: 486 Allocation Quota Reached). */
 export const DEFAULT_MAX_ALLOCATIONS_PER_USER = 10;
 /** Whole-server cap so memory stays bounded (§7.2: 508 Insufficient Capacity beyond it). */

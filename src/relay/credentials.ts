@@ -1,11 +1,9 @@
 /**
  * TURN credentials.
  *
- * Long-term credentials (RFC 8489 §9.2): the HMAC key is derived from username, realm and password.
- *   MD5:     key = MD5(username ":" realm ":" password)        (RFC 8489 §18.5.1.1, RFC 5389)
- *   SHA-256: key = SHA-256(username ":" realm ":" password)    (RFC 8489 §18.5.1.2, PASSWORD-ALGORITHM 0x0002)
- * The strings are OpaqueString-prepared in the RFC (RFC 8265); we use them as UTF-8 unchanged,
- * as coturn does for ASCII usernames.
+ * Long-term credentials (RFC 8489 §9.2): the server looks a user's password up in a
+ * `CredentialStore`; the HMAC key is then derived by `longTermKey` of the STUN module
+ * (MD5(username ":" realm ":" password), or SHA-256 of it).
  *
  * Short-lived credentials, the "TURN REST API" convention (draft-uberti-behave-turn-rest-00) that
  * coturn implements as `use-auth-secret` / `static-auth-secret`:
@@ -15,22 +13,8 @@
  * so `natpush serve` and the relay need to share nothing but the secret. Credentials minted here
  * are accepted by coturn and vice versa.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { DEFAULT_CREDENTIAL_TTL_S } from './constants.js';
-
-export type PasswordAlgorithm = 'md5' | 'sha256';
-
-/** The long-term credential HMAC key (16 bytes for MD5, 32 for SHA-256). */
-export function longTermKey(
-  username: string,
-  realm: string,
-  password: string,
-  algorithm: PasswordAlgorithm = 'md5',
-): Buffer {
-  return createHash(algorithm === 'md5' ? 'md5' : 'sha256')
-    .update(`${username}:${realm}:${password}`, 'utf8')
-    .digest();
-}
 
 export interface TurnCredentials {
   readonly username: string;

@@ -37,7 +37,8 @@ export function frameSize(head: Uint8Array, offset = 0): number {
 export class StreamDeframer {
   readonly #onFrame: FrameListener;
   readonly #maxFrame: number;
-  /** Holds at most one partial frame, so its size is bounded by `maxFrameBytes`. */
+  /** Holds at most one partial frame, so its size is bounded by `maxFrameBytes`. Caveat: the
+   *  fast path hands out views of the caller's chunk, which the caller must not reuse. */
   #buf = new Uint8Array(256);
   #held = 0;
   #failed = false;
@@ -56,8 +57,8 @@ export class StreamDeframer {
   }
 
   /**
-   * Feed bytes from the stream. Calls the listener once per complete frame with a view that is
-   * valid only during the call. Throws StreamFramingError on a byte that cannot start a frame, a
+   * Feed bytes from the stream. Calls the listener once per complete frame with a view that
+   * stays valid (the chunk's bytes, or a reassembly buffer that is not reused). Throws StreamFramingError on a byte that cannot start a frame, a
    * STUN length that is not a multiple of 4, or a frame above `maxFrameBytes`; the caller then
    * closes the connection.
    */
@@ -76,8 +77,13 @@ export class StreamDeframer {
       this.#append(chunk.subarray(off, off + take));
       off += take;
       if (this.#held >= 4 && this.#held === this.#check(this.#buf, 0)) {
+        // Hand the reassembly buffer over with the frame and start a new one, so every frame
+        // stays valid after the call (the server may answer asynchronously, dgram may queue).
+        const frame = this.#buf;
+        const size = this.#held;
+        this.#buf = new Uint8Array(256);
         this.#held = 0;
-        this.#emit(this.#buf, 0, this.#check(this.#buf, 0));
+        this.#emit(frame, 0, size);
       }
     }
   }

@@ -1,7 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { longTermKey, PasswordAlgorithm } from '../../../src/stun/index.js';
 import {
-  longTermKey,
   mintTurnCredentials,
   restPassword,
   restUsernameExpiry,
@@ -19,10 +19,10 @@ describe('long-term credential keys (RFC 8489 §9.2.2)', () => {
   });
 
   it('SHA-256 variant is 32 bytes of SHA-256 over the same string', () => {
-    const key = longTermKey('u', 'r', 'p', 'sha256');
+    const key = longTermKey('u', 'r', 'p', PasswordAlgorithm.SHA256);
     expect(key.length).toBe(32);
     expect(key.equals(createHash('sha256').update('u:r:p').digest())).toBe(true);
-    expect(key.equals(longTermKey('u', 'r', 'p', 'md5'))).toBe(false);
+    expect(key.equals(longTermKey('u', 'r', 'p', PasswordAlgorithm.MD5))).toBe(false);
   });
 });
 
