@@ -62,6 +62,12 @@ export const SWEEP_INTERVAL_MS = 5_000;
 
 /** Client: refresh allocation / permissions / channels this long before they expire. */
 export const CLIENT_REFRESH_MARGIN_S = 60;
+/**
+ * Client over UDP: a Binding indication this often keeps the NAT mapping toward the server alive
+ * (Linux conntrack forgets unreplied UDP after 30 s, RFC 4787 REQ-5 allows 2 min; refreshes come
+ * only every 4 min), so the 5-tuple, and with it the allocation, survives.
+ */
+export const CLIENT_KEEPALIVE_S = 15;
 /** Client: per-request timeout after the RFC 8489 retransmissions (Rc=7, Rm=16 → 39.5 s); we cut it. */
 export const CLIENT_REQUEST_TIMEOUT_MS = 10_000;
 /** RFC 8489 §6.2.1: initial RTO 500 ms (we retransmit over UDP only). */

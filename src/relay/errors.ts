@@ -71,3 +71,7 @@ export class TurnClientError extends NatpushError {
     this.name = 'TurnClientError';
   }
 }
+
+export function isTurnClientError(e: unknown): e is TurnClientError {
+  return e instanceof TurnClientError;
+}

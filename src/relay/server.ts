@@ -270,6 +270,8 @@ export class TurnServer {
     if (msg.cls === StunClass.Indication && msg.method === Method.Send) {
       return this.#onSendIndication(msg, link);
     }
+    // Binding indications are keepalives (RFC 8489 §6.3.2): nothing to do, nothing to count.
+    if (msg.cls === StunClass.Indication && msg.method === Method.Binding) return;
     if (msg.cls !== StunClass.Request) return this.counters.drop('unexpected');
     this.counters.requests++;
     this.#onRequest(msg, link).catch((err: unknown) => {
