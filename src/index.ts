@@ -25,3 +25,5 @@ export { MemoryStore } from './signaling/store/memory-store.js';
 export type { MailboxStore } from './signaling/store/store.js';
 export { mintPeerToken } from './signaling/admission.js';
 export { SignalingError, SignalingErrorCode } from './signaling/errors.js';
+export * as stun from './stun/index.js';
+export * as net from './net/index.js';
