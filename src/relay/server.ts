@@ -112,8 +112,14 @@ export class TurnServer {
   /** UDP allocations by client address → port (the other 5-tuple parts are the listener's). */
   readonly #udpAllocations = new EndpointMap<LiveAllocation>();
   readonly #tcpAllocations = new Set<LiveAllocation>();
-  /** Our own relayed and listening transport addresses: never a peer (no relay loops). */
-  readonly #ownTransports = new EndpointMap<true>();
+  /** Our listening transport addresses: never a peer (a client must not talk TURN to us
+   *  through us). */
+  readonly #listeners = new EndpointMap<true>();
+  /** Our relayed transport addresses: the one exception to "own addresses are refused", so two
+   *  clients of the same relay reach each other (the usual WebRTC case, and symmetric × symmetric). */
+  readonly #relayedTransports = new EndpointMap<true>();
+  /** Every address of ours (listen, relay, external), for the Send-indication check. */
+  readonly #ownAddresses = new Set<string>();
   /** 5-tuples with an Allocate in progress (binding a socket), to absorb retransmissions. */
   readonly #pending = new Set<string>();
   #sweepTimer: TimerHandle | undefined;
@@ -132,6 +138,7 @@ export class TurnServer {
     if (this.#o.listenAddress !== '0.0.0.0' && this.#o.listenAddress !== '::') {
       own.push(this.#o.listenAddress);
     }
+    for (const addr of own) this.#ownAddresses.add(addr);
     this.#policy = new PeerPolicy({
       ...this.#o.peerPolicy,
       ownAddresses: [...(this.#o.peerPolicy.ownAddresses ?? []), ...own],
@@ -147,8 +154,7 @@ export class TurnServer {
     const server = udp.address();
     udp.onMessage((data, from) => this.#onUdpDatagram(udp, server, data, from));
     udp.onError((err) => this.#log.debug('turn udp listener error', { err: err.message }));
-    this.#rememberOwn(this.#o.externalAddress, server.port);
-    this.#rememberOwn(this.#o.relayAddress, server.port);
+    for (const addr of this.#ownAddresses) this.#listeners.set(addr, server.port, true);
     if (this.#o.tcpPort !== undefined) {
       this.#tcp = await listenTcp(
         this.#o.listenAddress,
@@ -293,7 +299,9 @@ export class TurnServer {
     const data = msg.get(Attr.Data);
     if (peer === undefined || data === undefined) return this.counters.drop('unexpected');
     const now = this.#clock.now();
-    if (!a.state.hasPermission(peer.address, now)) return this.counters.drop('no-permission');
+    if (!a.state.hasPermission(peer.address, now) || this.#ownPortRefused(peer)) {
+      return this.counters.drop('no-permission');
+    }
     if (!a.usage.bandwidth.take(data.length, now)) return this.counters.drop('bandwidth');
     a.relay.send(data, peer);
     this.counters.toPeerPackets++;
@@ -471,8 +479,8 @@ export class TurnServer {
     };
     relay.onMessage((data, from) => this.#fromPeer(a, data, from));
     relay.onError((err) => this.#log.debug('turn relayed socket error', { err: err.message }));
-    this.#rememberOwn(this.#o.externalAddress, port);
-    this.#rememberOwn(this.#o.relayAddress, port);
+    this.#relayedTransports.set(this.#o.externalAddress, port, true);
+    this.#relayedTransports.set(this.#o.relayAddress, port, true);
     if (link.transport === 'udp')
       this.#udpAllocations.set(link.client.address, link.client.port, a);
     else {
@@ -547,15 +555,29 @@ export class TurnServer {
     return () => {};
   }
 
-  /** 443 for a family other than the relayed one; 403 for refused addresses (RFC 8656 §9.1). */
+  /**
+   * 443 for a family other than the relayed one; 403 for refused addresses (RFC 8656 §9.1,
+   * §21.1.5): the policy's ranges, our own addresses except our relayed transport addresses, and
+   * our listening ports always.
+   */
   #checkPeer(peer: Endpoint, a: LiveAllocation): void {
     if (net.isIPv6(peer.address) !== net.isIPv6(a.relayed.address)) {
       throw new TurnRequestError(TurnErrorCode.PeerAddressFamilyMismatch);
     }
     const verdict = this.#policy.check(peer.address);
-    if (verdict !== 'allowed' || this.#ownTransports.get(peer.address, peer.port)) {
+    const relayedHere = this.#relayedTransports.get(peer.address, peer.port) === true;
+    const ok = verdict === 'allowed' || (verdict === 'own-address' && relayedHere);
+    if (!ok || this.#listeners.get(peer.address, peer.port)) {
       throw new TurnRequestError(TurnErrorCode.Forbidden, `peer address refused (${verdict})`);
     }
+  }
+
+  /** A permission is per IP (§9), so Send to one of our own addresses re-checks the port. */
+  #ownPortRefused(peer: Endpoint): boolean {
+    if (!this.#ownAddresses.has(peer.address)) return false;
+    if (this.#listeners.get(peer.address, peer.port)) return true;
+    const relayedHere = this.#relayedTransports.get(peer.address, peer.port) === true;
+    return !relayedHere && this.#policy.check(peer.address) !== 'allowed';
   }
 
   // ─── replies ─────────────────────────────────────────────────────────────────────────────
@@ -606,10 +628,6 @@ export class TurnServer {
     return (link as TcpClientLink).allocation as LiveAllocation | undefined;
   }
 
-  #rememberOwn(address: string, port: number): void {
-    this.#ownTransports.set(address, port, true);
-  }
-
   #deleteAllocation(a: LiveAllocation): void {
     const c = a.link.client;
     if (a.link.transport === 'udp') {
@@ -620,8 +638,8 @@ export class TurnServer {
       (a.link as TcpClientLink).allocation = undefined;
     }
     const port = a.relay.address().port;
-    this.#ownTransports.delete(this.#o.externalAddress, port);
-    this.#ownTransports.delete(this.#o.relayAddress, port);
+    this.#relayedTransports.delete(this.#o.externalAddress, port);
+    this.#relayedTransports.delete(this.#o.relayAddress, port);
     this.#quotas.release(a.state.user);
     a.relay.close().catch(() => {});
   }

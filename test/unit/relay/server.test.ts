@@ -432,15 +432,47 @@ describe('TURN server: request errors', () => {
     expect(code(await r.send(r.signed(perm(ip))))).toBe(403);
   });
 
-  it("the relay's own address → 403, unless allowed; its own relayed ports → 403 always", async () => {
+  it("own address → 403 unless allowed; listening port → 403 always; another client's relayed address is a peer", async () => {
     const w = await setup({ peerPolicy: { allow: ['203.0.113.0/24'] } });
     const r = await allocated(w);
     expect(code(await r.send(r.signed(perm(SERVER.address, 9999))))).toBeUndefined();
-    const relayed = w.server.addresses().udp;
-    expect(code(await r.send(r.signed(perm(relayed.address, relayed.port))))).toBe(403);
+    const bind = (p: Endpoint): StunMessageBuilder =>
+      StunMessageBuilder.of(Method.ChannelBind, StunClass.Request)
+        .addChannelNumber(0x4000)
+        .addXorAddress(Attr.XorPeerAddress, p);
+    expect(code(await r.send(r.signed(bind(SERVER))))).toBe(403);
+
     const w2 = await setup();
     const r2 = await allocated(w2);
     expect(code(await r2.send(r2.signed(perm(SERVER.address, 9999))))).toBe(403);
+    const other = await client(w2, 'other');
+    expect(code(await r2.send(r2.signed(bind(other.relayedAddress))))).toBeUndefined();
+  });
+
+  it('two clients of the same relay, both behind symmetric NATs, talk through it; Send to our own other ports is dropped', async () => {
+    const w = await setup();
+    const a = await client(w, 'a');
+    const b = await client(w, 'b');
+    await a.bindChannel(b.relayedAddress);
+    await b.bindChannel(a.relayedAddress);
+    const got: number[][] = [];
+    const from: Endpoint[] = [];
+    b.onData((d, f) => {
+      from.push(f);
+      got.push([...d]);
+    });
+    a.send(b.relayedAddress, Uint8Array.of(42));
+    await settle();
+    expect(got).toEqual([[42]]);
+    expect(from[0]).toMatchObject({
+      address: a.relayedAddress.address,
+      port: a.relayedAddress.port,
+    });
+    // a has a permission for the relay's IP now; a Send indication to the listener port is refused.
+    const before = w.server.counters.dropped['no-permission'];
+    a.send(SERVER, Uint8Array.of(0, 1, 0, 0));
+    await settle();
+    expect(w.server.counters.dropped['no-permission']).toBe(before + 1);
   });
 
   it('an allow-list opens private ranges for labs', async () => {
