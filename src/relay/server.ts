@@ -25,6 +25,7 @@ import {
   readEvenPort,
   readLifetime,
   readRequestedTransport,
+  readReservationToken,
   readXorAddress,
   readXorAddresses,
   readAddressFamily,
@@ -51,6 +52,7 @@ import { TurnErrorCode, TurnRequestError, TURN_REASON } from './errors.js';
 import { EndpointMap } from './five-tuple.js';
 import { NonceMinter } from './nonce.js';
 import { PeerPolicy } from './peer-policy.js';
+import { PortReservations } from './port-reservations.js';
 import { UserQuotas, type UserUsage } from './quota.js';
 import {
   resolveServerOptions,
@@ -71,6 +73,19 @@ interface LiveAllocation {
 
 type AddAttributes = (b: StunMessageBuilder) => void;
 
+/** What kind of relayed port an Allocate asks for (RFC 8656 §7.2 steps 4–5). */
+interface RelaySpec {
+  even: boolean;
+  reserveNext: boolean;
+  token: Uint8Array | undefined;
+}
+
+interface BoundRelay {
+  socket: UdpSocket;
+  /** RESERVATION-TOKEN of the next port, when EVEN-PORT had the R bit. */
+  token?: Uint8Array;
+}
+
 /** Attributes we understand in requests; other comprehension-required ones → 420 (RFC 8489 §6.3.1).
  *  DONT-FRAGMENT is absent on purpose: Node cannot set DF, and RFC 8656 §7.2 step 3 says to
  *  treat it as unknown then. */
@@ -88,6 +103,7 @@ const KNOWN_ATTRIBUTES: ReadonlySet<number> = new Set([
   Attr.RequestedAddressFamily,
   Attr.EvenPort,
   Attr.PasswordAlgorithm,
+  Attr.ReservationToken,
 ]);
 
 const hex = (b: Uint8Array): string =>
@@ -122,6 +138,7 @@ export class TurnServer {
   readonly #ownAddresses = new Set<string>();
   /** 5-tuples with an Allocate in progress (binding a socket), to absorb retransmissions. */
   readonly #pending = new Set<string>();
+  readonly #reservations: PortReservations;
   #sweepTimer: TimerHandle | undefined;
   #closed = false;
 
@@ -143,6 +160,7 @@ export class TurnServer {
       ...this.#o.peerPolicy,
       ownAddresses: [...(this.#o.peerPolicy.ownAddresses ?? []), ...own],
     });
+    this.#reservations = new PortReservations(this.#clock, this.#o.maxAllocations);
     this.#quotas = new UserQuotas(this.#o.maxAllocationsPerUser, this.#o.userBytesPerSecond);
   }
 
@@ -196,6 +214,7 @@ export class TurnServer {
     for (const a of all) this.#deleteAllocation(a);
     for (const l of this.#tcpLinks) l.close();
     await Promise.all([
+      this.#reservations.closeAll(),
       this.#udp?.close(),
       new Promise<void>((resolve) => (this.#tcp ? this.#tcp.close(() => resolve()) : resolve())),
     ]);
@@ -205,7 +224,8 @@ export class TurnServer {
 
   #onUdpDatagram(socket: UdpSocket, server: Endpoint, data: Uint8Array, from: Endpoint): void {
     const b0 = data[0];
-    if (b0 !== undefined && b0 >= 0x40 && b0 <= 0x4f) {
+    // First two bits 01: ChannelData (RFC 8656 §12, incl. RFC 5766's 0x5000–0x7FFF).
+    if (b0 !== undefined && b0 >= 0x40 && b0 <= 0x7f) {
       this.#channelDataFromClient(this.#udpAllocations.get(from.address, from.port), data);
       return;
     }
@@ -383,7 +403,7 @@ export class TurnServer {
     if (this.#pending.has(tupleKey)) {
       throw new TurnRequestError(TurnErrorCode.AllocationMismatch, 'allocation in progress');
     }
-    const evenPort = this.#checkAllocateAttributes(msg);
+    const spec = this.#checkAllocateAttributes(msg);
     const now = this.#clock.now();
     if (this.allocationCount + this.#pending.size >= this.#o.maxAllocations) {
       throw new TurnRequestError(TurnErrorCode.InsufficientCapacity, 'server full');
@@ -391,26 +411,33 @@ export class TurnServer {
     const usage = this.#quotas.acquire(auth.user, now);
     if (usage === undefined) throw new TurnRequestError(TurnErrorCode.AllocationQuotaReached);
     this.#pending.add(tupleKey);
-    let relay: UdpSocket;
+    let bound: BoundRelay;
     try {
-      relay = await this.#bindRelay(evenPort);
+      bound = await this.#bindRelay(spec);
     } catch (err) {
       this.#quotas.release(auth.user);
       throw err;
     } finally {
       this.#pending.delete(tupleKey);
     }
+    const relay = bound.socket;
     if (link.closed || this.#closed) {
       this.#quotas.release(auth.user);
       void relay.close();
       throw new TurnRequestError(TurnErrorCode.AllocationMismatch, 'client went away');
     }
     const a = this.#register(msg, link, auth, relay, usage);
-    return this.#allocateSuccess(a, link);
+    const success = this.#allocateSuccess(a, link);
+    const token = bound.token;
+    if (token === undefined) return success;
+    return (b) => {
+      success(b);
+      b.addBytes(Attr.ReservationToken, token);
+    };
   }
 
   /** Steps 2–5: REQUESTED-TRANSPORT, address family, EVEN-PORT / RESERVATION-TOKEN. */
-  #checkAllocateAttributes(msg: StunMessage): boolean {
+  #checkAllocateAttributes(msg: StunMessage): RelaySpec {
     const transport = readRequestedTransport(msg);
     if (transport === undefined) {
       throw new TurnRequestError(TurnErrorCode.BadRequest, 'REQUESTED-TRANSPORT missing');
@@ -419,33 +446,49 @@ export class TurnServer {
       throw new TurnRequestError(TurnErrorCode.UnsupportedTransportProtocol);
     }
     const family = readAddressFamily(msg, Attr.RequestedAddressFamily);
-    if (family !== undefined && family !== this.#relayFamily()) {
-      throw new TurnRequestError(TurnErrorCode.AddressFamilyNotSupported);
-    }
-    const even = readEvenPort(msg);
-    if (even?.reserveNext) {
-      // We keep no port reservations (RFC 8656 §7.2 step 4 allows refusing with 508).
+    const token = readReservationToken(msg);
+    if (family !== undefined && (family !== this.#relayFamily() || token !== undefined)) {
       throw new TurnRequestError(
-        TurnErrorCode.InsufficientCapacity,
-        'port reservations unsupported',
+        family !== this.#relayFamily()
+          ? TurnErrorCode.AddressFamilyNotSupported
+          : TurnErrorCode.BadRequest,
       );
     }
-    return even !== undefined;
+    const even = readEvenPort(msg);
+    if (even !== undefined && token !== undefined) {
+      throw new TurnRequestError(TurnErrorCode.BadRequest, 'EVEN-PORT with RESERVATION-TOKEN');
+    }
+    return { even: even !== undefined, reserveNext: even?.reserveNext === true, token };
   }
 
   #relayFamily(): 'IPv4' | 'IPv6' {
     return net.isIPv6(this.#o.relayAddress) ? 'IPv6' : 'IPv4';
   }
 
-  async #bindRelay(wantEven: boolean): Promise<UdpSocket> {
-    for (let i = 0; ; i++) {
-      const s = await this.#o.net.bindUdp({ address: this.#o.relayAddress, port: 0 });
-      if (!wantEven || s.address().port % 2 === 0) return s;
-      await s.close();
-      if (i + 1 >= EVEN_PORT_ATTEMPTS) {
-        throw new TurnRequestError(TurnErrorCode.InsufficientCapacity, 'no even port');
-      }
+  /** A relayed socket: any port, an even one, an even one with the next reserved, or a reserved one. */
+  async #bindRelay(spec: RelaySpec): Promise<BoundRelay> {
+    if (spec.token !== undefined) {
+      const socket = this.#reservations.take(spec.token);
+      if (!socket)
+        throw new TurnRequestError(TurnErrorCode.InsufficientCapacity, 'unknown reservation');
+      return { socket };
     }
+    const bind = (port: number): Promise<UdpSocket> =>
+      this.#o.net.bindUdp({ address: this.#o.relayAddress, port });
+    for (let i = 0; i < (spec.even ? EVEN_PORT_ATTEMPTS : 1); i++) {
+      const s = await bind(0);
+      const port = s.address().port;
+      if (!spec.even) return { socket: s };
+      if (port % 2 === 0 && !spec.reserveNext) return { socket: s };
+      if (port % 2 === 0 && port < 65535) {
+        const next = await bind(port + 1).catch(() => undefined);
+        const token = next && this.#reservations.reserve(next);
+        if (token) return { socket: s, token };
+        await next?.close();
+      }
+      await s.close();
+    }
+    throw new TurnRequestError(TurnErrorCode.InsufficientCapacity, 'no even port pair free');
   }
 
   #register(
