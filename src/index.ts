@@ -4,3 +4,26 @@
 export { NatpushError, isNatpushError } from './util/errors.js';
 export type { Clock } from './util/clock.js';
 export type { Logger } from './util/logger.js';
+export { Peer } from './peer/peer.js';
+export type {
+  PeerOptions,
+  NotifyOptions,
+  NotifyResult,
+  ReceivedNotification,
+  DeliveryPath,
+  PeerEvents,
+} from './peer/peer.js';
+export { loadOrCreateIdentity, defaultIdentityPath } from './peer/identity-file.js';
+export { generateIdentity, peerIdFromPublicKey, type Identity } from './signaling/identity.js';
+export {
+  startSignalingServer,
+  type SignalingServer,
+  type SignalingServerOptions,
+} from './signaling/server.js';
+export { SqliteStore } from './signaling/store/sqlite-store.js';
+export { MemoryStore } from './signaling/store/memory-store.js';
+export type { MailboxStore } from './signaling/store/store.js';
+export { mintPeerToken } from './signaling/admission.js';
+export { SignalingError, SignalingErrorCode } from './signaling/errors.js';
+export * as stun from './stun/index.js';
+export * as net from './net/index.js';

@@ -1,7 +1,16 @@
 import type { CommandModule } from 'yargs';
+import { idCommand } from './id.js';
+import { listenCommand } from './listen.js';
+import { sendCommand } from './send.js';
+import { serveCommand } from './serve.js';
 
 /**
  * Every subcommand, one module each. Add yours here with a single line.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [];
+export const commands: CommandModule<any, any>[] = [
+  serveCommand,
+  idCommand,
+  listenCommand,
+  sendCommand,
+];

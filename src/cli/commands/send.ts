@@ -1,0 +1,54 @@
+import type { CommandModule } from 'yargs';
+import { Peer } from '../../peer/peer.js';
+import { withPeerOptions, type PeerArgs } from '../peer-options.js';
+
+interface SendArgs extends PeerArgs {
+  peer: string;
+  message: string;
+  topic?: string;
+  ttl?: number;
+  wait: number;
+}
+
+/** `natpush send PEER MESSAGE`: send one notification; report the path it took and the ack. */
+export const sendCommand: CommandModule<object, SendArgs> = {
+  command: 'send <peer> <message>',
+  describe: 'Send a notification to a peer and report the path used and the ack',
+  builder: (y) =>
+    withPeerOptions(y)
+      .positional('peer', { type: 'string', demandOption: true, describe: 'recipient peer id' })
+      .positional('message', { type: 'string', demandOption: true, describe: 'notification body' })
+      .option('topic', { type: 'string' })
+      .option('ttl', {
+        type: 'number',
+        describe: 'seconds the server keeps it for an offline peer',
+      })
+      .option('wait', {
+        type: 'number',
+        default: 5000,
+        describe: 'ms to wait for the recipient ack',
+      }),
+  handler: async (a) => {
+    const peer = await Peer.connect({
+      server: a.server,
+      identity: a.identity,
+      ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
+    });
+    try {
+      const r = await peer.notify(a.peer, a.message, {
+        deliveryTimeoutMs: a.wait,
+        ...(a.topic !== undefined ? { topic: a.topic } : {}),
+        ...(a.ttl !== undefined ? { ttl: a.ttl } : {}),
+      });
+      if (a.json) console.log(JSON.stringify(r));
+      else if (r.status === 'delivered')
+        console.log(`delivered ${r.id} to ${r.to} via ${r.path} (${r.via}) in ${r.elapsedMs} ms`);
+      else
+        console.log(
+          `stored ${r.id} for ${r.to} in the mailbox (path ${r.path}), acked by the server in ${r.elapsedMs} ms`,
+        );
+    } finally {
+      await peer.close();
+    }
+  },
+};

@@ -1,0 +1,145 @@
+/**
+ * `natpush serve`: the whole server in one process with embedded defaults — no config needed.
+ * Composes services that each can also run alone: the signaling server (WebSocket + HTTP API +
+ * mailbox) today; the STUN server and the TURN relay plug into `startServices` below.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { CommandModule } from 'yargs';
+import { DEFAULT_PORT } from '../../signaling/constants.js';
+import { startSignalingServer } from '../../signaling/server.js';
+import { MemoryStore } from '../../signaling/store/memory-store.js';
+import { SqliteStore } from '../../signaling/store/sqlite-store.js';
+import { jsonLogger, type LogLevel, type Logger } from '../../util/logger.js';
+
+interface ServeArgs {
+  port: number;
+  host: string;
+  'data-dir': string;
+  store: 'sqlite' | 'memory';
+  'api-key'?: string[];
+  'peer-token'?: string[];
+  'log-level': LogLevel;
+}
+
+/** One running part of `serve`. */
+interface Service {
+  name: string;
+  /** Where it listens, for the start-up lines. */
+  endpoints: string[];
+  close(): Promise<void>;
+}
+
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.XDG_DATA_HOME ? join(env.XDG_DATA_HOME, 'natpush') : resolve('.natpush');
+}
+
+/**
+ * With no `--api-key`, an API key is generated once into the data directory (mode 0600) so
+ * HTTP posting works out of the box without ever being open to anyone.
+ */
+function apiKeys(dataDir: string, given: string[] | undefined): { keys: string[]; file?: string } {
+  if (given && given.length > 0) return { keys: given };
+  const file = join(dataDir, 'api-key');
+  try {
+    return { keys: [readFileSync(file, 'utf8').trim()], file };
+  } catch {
+    const key = randomBytes(24).toString('base64url');
+    writeFileSync(file, key + '\n', { mode: 0o600, flag: 'wx' });
+    chmodSync(file, 0o600);
+    return { keys: [key], file };
+  }
+}
+
+async function startServices(
+  a: ServeArgs,
+  logger: Logger,
+): Promise<{ services: Service[]; apiKeyFile?: string }> {
+  const dataDir = resolve(a['data-dir']);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const { keys, file } = apiKeys(dataDir, a['api-key']);
+  const store =
+    a.store === 'memory' ? new MemoryStore() : new SqliteStore(join(dataDir, 'mailbox.sqlite'));
+  const services: Service[] = [];
+  const signaling = await startSignalingServer({
+    port: a.port,
+    host: a.host,
+    store,
+    apiKeys: keys,
+    peerTokens: a['peer-token'] ?? [],
+    logger,
+  });
+  services.push({
+    name: 'signaling',
+    endpoints: [signaling.url, signaling.url.replace(/^http/, 'ws') + '/v1/ws'],
+    close: () => signaling.close(),
+  });
+  // Composition point: the STUN server (UDP, --stun-port) and the TURN relay start here and push
+  // a Service each; shutdown closes them in reverse order.
+  return { services, ...(file ? { apiKeyFile: file } : {}) };
+}
+
+export const serveCommand: CommandModule<object, ServeArgs> = {
+  command: 'serve',
+  describe: 'Run the natpush server (signaling, HTTP API, mailbox) with embedded defaults',
+  builder: (y) =>
+    y
+      .option('port', {
+        type: 'number',
+        default: DEFAULT_PORT,
+        describe: 'TCP port for HTTP + WebSocket (0 = any free port)',
+      })
+      .option('host', { type: 'string', default: '0.0.0.0', describe: 'listen address' })
+      .option('data-dir', {
+        type: 'string',
+        default: defaultDataDir(),
+        describe: 'mailbox and keys ($XDG_DATA_HOME/natpush or ./.natpush)',
+      })
+      .option('store', {
+        choices: ['sqlite', 'memory'] as const,
+        default: 'sqlite' as const,
+        describe: 'mailbox store',
+      })
+      .option('api-key', {
+        type: 'string',
+        array: true,
+        describe:
+          'API key for POST /v1/peers/{id}/notifications (repeatable; default: generated into the data dir)',
+      })
+      .option('peer-token', {
+        type: 'string',
+        array: true,
+        describe:
+          'require peers to present this token or an HMAC token minted from it (repeatable)',
+      })
+      .option('log-level', {
+        choices: ['debug', 'info', 'warn', 'error'] as const,
+        default: 'info' as const,
+      }),
+  handler: async (a) => {
+    const logger = jsonLogger(a['log-level']);
+    const { services, apiKeyFile } = await startServices(a, logger);
+    for (const s of services)
+      for (const e of s.endpoints) console.log(`natpush serve: ${s.name} listening on ${e}`);
+    if (apiKeyFile) console.log(`natpush serve: API key in ${apiKeyFile}`);
+    await new Promise<void>((done) => {
+      const stop = (sig: string) => {
+        console.log(`natpush serve: ${sig}, shutting down`);
+        void (async () => {
+          for (const s of [...services].reverse()) {
+            try {
+              await s.close();
+            } catch (err) {
+              logger.error('service close failed', { service: s.name, err: String(err) });
+            }
+          }
+          done();
+        })();
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    console.log('natpush serve: stopped');
+  },
+};

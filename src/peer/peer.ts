@@ -1,0 +1,381 @@
+/**
+ * `Peer`: the public library API. A peer holds one outbound connection to a natpush server and
+ * receives notifications over it from anywhere; it sends notifications to other peers by id.
+ *
+ *   const peer = await Peer.connect({ server: 'http://127.0.0.1:8787' });
+ *   await peer.notify(otherId, 'hello', { topic: 'chat' });   // { path, status, via, ... }
+ *   for await (const n of peer.notifications()) console.log(n.from, n.body);
+ *
+ * Today's paths are the server-routed rung (WebSocket) and the mailbox; relay and direct paths
+ * plug in under the same `notify` / `notifications` later (DESIGN.md, the delivery ladder).
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import { systemClock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { silentLogger } from '../util/logger.js';
+import type { BackoffOptions } from '../signaling/backoff.js';
+import { SignalingClient, type Welcome } from '../signaling/client.js';
+import { LIMITS } from '../signaling/constants.js';
+import { SignalingError, SignalingErrorCode } from '../signaling/errors.js';
+import { isPeerId, type Identity } from '../signaling/identity.js';
+import type {
+  ClientMessage,
+  Notification,
+  ServerMessage,
+  Transport,
+} from '../signaling/protocol.js';
+import { AsyncQueue } from './async-queue.js';
+import { Dedupe } from './dedupe.js';
+import { loadOrCreateIdentity } from './identity-file.js';
+
+/** How a notification travelled (or waits). */
+export type DeliveryPath = 'server-routed' | 'mailbox';
+
+export interface PeerOptions {
+  /** Server base URL, e.g. `http://127.0.0.1:8787`. */
+  server: string;
+  /** An identity, or the path of an identity file (created on first use). */
+  identity: Identity | string;
+  /** Admission token if the server requires one. */
+  peerToken?: string;
+  /** Abort = `close()`. */
+  signal?: AbortSignal;
+  /** Remembered ids for dedupe (default 100,000). */
+  dedupeCapacity?: number;
+  backoff?: BackoffOptions;
+  clock?: Clock;
+  logger?: Logger;
+  /** Passed to the WebSocket client (e.g. `localAddress`). */
+  wsOptions?: ConstructorParameters<typeof SignalingClient>[0]['wsOptions'];
+}
+
+export interface NotifyOptions {
+  topic?: string;
+  /** Seconds until the server drops it undelivered (default one day, max 7 days). */
+  ttl?: number;
+  /** Choose the id (idempotency across process restarts); default 16 random bytes. */
+  id?: string;
+  /**
+   * When the recipient is online, wait for its end-to-end ack up to this long (default 5,000 ms;
+   * 0 = resolve as soon as the server has stored it).
+   */
+  deliveryTimeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface NotifyResult {
+  id: string;
+  to: string;
+  /** `server-routed`: the recipient acked it; `mailbox`: stored, delivered when it comes back. */
+  path: DeliveryPath;
+  status: 'delivered' | 'stored';
+  /** The recipient's transport when delivered. */
+  via?: Transport;
+  /** The server had this id already (a retry). */
+  duplicate: boolean;
+  /** Milliseconds from `notify()` to this result. */
+  elapsedMs: number;
+}
+
+export type ReceivedNotification = Notification;
+
+export interface PeerEvents {
+  connected: [Welcome];
+  disconnected: [SignalingError];
+  presence: [{ peer: string; online: boolean; transport?: Transport }];
+  path: [{ peer: string; path: DeliveryPath }];
+  delivered: [{ id: string; to: string; via: Transport }];
+  error: [SignalingError];
+  /** Rendezvous frames, for the punch layer. */
+  signal: [Extract<ServerMessage, { type: 'candidates' | 'punch-start' }>];
+}
+
+interface PendingNotify {
+  frame: Extract<ClientMessage, { type: 'notify' }>;
+  started: number;
+  deliveryTimeoutMs: number;
+  accepted?: { online: boolean; duplicate: boolean };
+  timer?: TimerHandle;
+  resolve: (r: NotifyResult) => void;
+  reject: (e: unknown) => void;
+  cleanup: () => void;
+}
+
+export class Peer extends EventEmitter<PeerEvents> {
+  readonly identity: Identity;
+  readonly #client: SignalingClient;
+  readonly #clock: Clock;
+  readonly #dedupe: Dedupe;
+  readonly #queue = new AsyncQueue<ReceivedNotification>();
+  readonly #pending = new Map<string, PendingNotify>();
+  readonly #byId = new Map<string, PendingNotify>();
+  readonly #paths = new Map<string, DeliveryPath>();
+  #acks: string[] = [];
+  #ackScheduled = false;
+  #watching: string[] = [];
+  #closed = false;
+
+  private constructor(o: PeerOptions) {
+    super();
+    this.identity =
+      typeof o.identity === 'string' ? loadOrCreateIdentity(o.identity).identity : o.identity;
+    this.#clock = o.clock ?? systemClock;
+    this.#dedupe = new Dedupe(o.dedupeCapacity);
+    this.#client = new SignalingClient({
+      url: o.server,
+      identity: this.identity,
+      clock: this.#clock,
+      logger: o.logger ?? silentLogger,
+      ...(o.peerToken ? { peerToken: o.peerToken } : {}),
+      ...(o.backoff ? { backoff: o.backoff } : {}),
+      ...(o.wsOptions ? { wsOptions: o.wsOptions } : {}),
+    });
+    this.#client.on('ready', (w) => this.#onReady(w));
+    this.#client.on('message', (m) => this.#onMessage(m));
+    this.#client.on('disconnected', (e) => this.emit('disconnected', e));
+    this.#client.on('fatal', (e) => this.#onFatal(e));
+    o.signal?.addEventListener('abort', () => void this.close(), { once: true });
+  }
+
+  /** Connect and authenticate; resolves on the first `welcome`. Keeps reconnecting afterwards. */
+  static async connect(o: PeerOptions): Promise<Peer> {
+    if (!o.server) throw new TypeError('server URL required');
+    const p = new Peer(o);
+    await p.#firstWelcome(o.signal);
+    return p;
+  }
+
+  get id(): string {
+    return this.identity.peerId;
+  }
+
+  get connected(): boolean {
+    return this.#client.ready;
+  }
+
+  /** Server time minus local time, from the last welcome (for punch scheduling). */
+  get clockOffsetMs(): number {
+    return this.#client.clockOffsetMs;
+  }
+
+  /**
+   * Send `body` to `to`. Resolves once the server stored it (`path: 'mailbox'`) or, when the
+   * recipient is online, once it acked (`path: 'server-routed'`). Survives reconnects (resent with
+   * the same id; the server and the receiver dedupe). Rejects with a typed SignalingError.
+   */
+  notify(to: string, body: string, o: NotifyOptions = {}): Promise<NotifyResult> {
+    if (!isPeerId(to)) throw new TypeError(`not a peer id: ${to}`);
+    if (typeof body !== 'string') throw new TypeError('body must be a string');
+    if (Buffer.byteLength(body) > LIMITS.maxBodyBytes)
+      throw new RangeError(`body larger than ${LIMITS.maxBodyBytes} bytes`);
+    if (this.#closed)
+      return Promise.reject(
+        new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer is closed'),
+      );
+    if (o.signal?.aborted)
+      return Promise.reject(new SignalingError(SignalingErrorCode.ABORTED, 'aborted'));
+    const ref = randomBytes(12).toString('base64url');
+    const frame = {
+      type: 'notify' as const,
+      ref,
+      id: o.id ?? randomBytes(16).toString('base64url'),
+      to,
+      body,
+      ...(o.topic !== undefined ? { topic: o.topic } : {}),
+      ...(o.ttl !== undefined ? { ttl: o.ttl } : {}),
+    };
+    return new Promise<NotifyResult>((resolve, reject) => {
+      const onAbort = () =>
+        this.#settle(p, new SignalingError(SignalingErrorCode.ABORTED, 'aborted'));
+      const p: PendingNotify = {
+        frame,
+        started: this.#clock.now(),
+        deliveryTimeoutMs: o.deliveryTimeoutMs ?? 5_000,
+        resolve,
+        reject,
+        cleanup: () => o.signal?.removeEventListener('abort', onAbort),
+      };
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pending.set(ref, p);
+      this.#client.send(frame);
+    });
+  }
+
+  /**
+   * Notifications for this peer, each exactly once, in order per sender. A notification is acked
+   * to the server when the loop takes it. `signal` ends the loop (not the peer).
+   */
+  async *notifications(o: { signal?: AbortSignal } = {}): AsyncGenerator<ReceivedNotification> {
+    for (;;) {
+      const r = await this.#queue.next(o.signal);
+      if (r.done) return;
+      this.#dedupe.consumed(r.value.id);
+      this.#ack(r.value.id);
+      yield r.value;
+    }
+  }
+
+  /** Follow these peers' presence (`presence` events); replaces the previous list. */
+  watch(peers: readonly string[]): void {
+    for (const p of peers) if (!isPeerId(p)) throw new TypeError(`not a peer id: ${p}`);
+    if (peers.length > LIMITS.maxWatchedPeers)
+      throw new RangeError(`at most ${LIMITS.maxWatchedPeers} peers`);
+    this.#watching = [...peers];
+    this.#client.send({ type: 'watch', peers: this.#watching });
+  }
+
+  /** Send a rendezvous frame (candidates / punch) for the punch layer; false if not connected. */
+  sendSignal(m: Extract<ClientMessage, { type: 'candidates' | 'punch' }>): boolean {
+    return this.#client.send(m);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#flushAcks();
+    const err = new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer closed');
+    for (const p of [...this.#pending.values()]) this.#settle(p, err);
+    this.#queue.end();
+    await this.#client.close();
+  }
+
+  #firstWelcome(signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = (e?: unknown) => {
+        this.#client.off('ready', onReady);
+        this.#client.off('fatal', onFatal);
+        signal?.removeEventListener('abort', onAbort);
+        if (e) {
+          void this.close();
+          reject(e);
+        } else resolve();
+      };
+      const onReady = () => done();
+      const onFatal = (e: SignalingError) => done(e);
+      const onAbort = () =>
+        done(new SignalingError(SignalingErrorCode.ABORTED, 'aborted while connecting'));
+      if (signal?.aborted) return onAbort();
+      this.#client.once('ready', onReady);
+      this.#client.once('fatal', onFatal);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#client.start();
+    });
+  }
+
+  #onReady(w: Welcome): void {
+    this.emit('connected', w);
+    if (this.#watching.length > 0) this.#client.send({ type: 'watch', peers: this.#watching });
+    // Resend everything not yet accepted; the id makes it idempotent on the server.
+    for (const p of this.#pending.values()) if (!p.accepted) this.#client.send(p.frame);
+    this.#flushAcks();
+  }
+
+  #onFatal(e: SignalingError): void {
+    this.emit('error', e);
+    for (const p of [...this.#pending.values()]) this.#settle(p, e);
+  }
+
+  #onMessage(m: ServerMessage): void {
+    switch (m.type) {
+      case 'deliver':
+        return this.#onDeliver(m.n);
+      case 'accepted':
+        return this.#onAccepted(m);
+      case 'delivered':
+        return this.#onDelivered(m);
+      case 'presence':
+        this.emit('presence', {
+          peer: m.peer,
+          online: m.online,
+          ...(m.transport ? { transport: m.transport } : {}),
+        });
+        return;
+      case 'candidates':
+      case 'punch-start':
+        this.emit('signal', m);
+        return;
+      case 'error':
+        return this.#onError(m);
+      default:
+        return;
+    }
+  }
+
+  #onDeliver(n: Notification): void {
+    if (n.to !== this.id) return;
+    const seen = this.#dedupe.check(n.id);
+    if (seen === 'consumed') this.#ack(n.id);
+    if (seen) return;
+    this.#queue.push(n);
+  }
+
+  #onAccepted(m: Extract<ServerMessage, { type: 'accepted' }>): void {
+    const p = this.#pending.get(m.ref);
+    if (!p || p.accepted) return;
+    p.accepted = { online: m.online, duplicate: m.duplicate };
+    if (!m.online || p.deliveryTimeoutMs <= 0) return this.#settle(p, 'mailbox');
+    this.#byId.set(p.frame.id, p);
+    p.timer = this.#clock.setTimeout(() => this.#settle(p, 'mailbox'), p.deliveryTimeoutMs);
+  }
+
+  #onDelivered(m: Extract<ServerMessage, { type: 'delivered' }>): void {
+    this.emit('delivered', { id: m.id, to: m.to, via: m.via });
+    const p = this.#byId.get(m.id);
+    if (p) this.#settle(p, 'server-routed', m.via);
+  }
+
+  #onError(m: Extract<ServerMessage, { type: 'error' }>): void {
+    const e = new SignalingError(m.code as SignalingErrorCode, m.message);
+    const p = m.ref ? this.#pending.get(m.ref) : undefined;
+    if (p) this.#settle(p, e);
+    else if (this.listenerCount('error') > 0) this.emit('error', e);
+  }
+
+  #settle(p: PendingNotify, outcome: DeliveryPath | Error, via?: Transport): void {
+    if (this.#pending.get(p.frame.ref) !== p) return;
+    this.#pending.delete(p.frame.ref);
+    this.#byId.delete(p.frame.id);
+    p.timer?.cancel();
+    p.cleanup();
+    if (outcome instanceof Error) return p.reject(outcome);
+    const r: NotifyResult = {
+      id: p.frame.id,
+      to: p.frame.to,
+      path: outcome,
+      status: outcome === 'server-routed' ? 'delivered' : 'stored',
+      ...(via ? { via } : {}),
+      duplicate: p.accepted?.duplicate ?? false,
+      elapsedMs: this.#clock.now() - p.started,
+    };
+    if (this.#paths.get(r.to) !== r.path) {
+      this.#paths.set(r.to, r.path);
+      this.emit('path', { peer: r.to, path: r.path });
+    }
+    p.resolve(r);
+  }
+
+  /** Acks are batched per event-loop turn into one frame of up to LIMITS.maxAckIds ids. */
+  #ack(id: string): void {
+    this.#acks.push(id);
+    if (this.#ackScheduled) return;
+    this.#ackScheduled = true;
+    setImmediate(() => {
+      this.#ackScheduled = false;
+      this.#flushAcks();
+    });
+  }
+
+  #flushAcks(): void {
+    while (this.#acks.length > 0 && this.#client.ready) {
+      const ids = this.#acks.slice(0, LIMITS.maxAckIds);
+      if (!this.#client.send({ type: 'ack', ids })) return;
+      this.#acks = this.#acks.slice(ids.length);
+    }
+    // Not connected: keep them; they are sent after the next welcome (and the server will have
+    // redelivered them meanwhile, which the dedupe answers with an ack too).
+    if (this.#acks.length > LIMITS.maxAckIds * 16)
+      this.#acks = this.#acks.slice(-LIMITS.maxAckIds * 16);
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Every limit and timing of the signaling server and client, with its default and the reason for
+ * it (STYLE.md §5, §8). Components take these through their `...Options`; the CLI may override
+ * some. Anchor: libp2p circuit-relay-v2 `constants.ts`, tailscale derpserver's per-peer queue.
+ */
+
+/** Protocol version carried in `hello` / `welcome`; bumped on any incompatible change. */
+export const PROTOCOL_VERSION = 1;
+
+/** WebSocket subprotocol name, so a proxy or a log line shows what speaks on the socket. */
+export const WS_SUBPROTOCOL = 'natpush.v1';
+
+/** Path of the WebSocket endpoint on the HTTP server. */
+export const WS_PATH = '/v1/ws';
+
+/** Default TCP port of `natpush serve` (HTTP + WebSocket). Unassigned by IANA, easy to remember. */
+export const DEFAULT_PORT = 8787;
+
+export const LIMITS = {
+  /**
+   * Largest JSON frame we parse (64 KiB). A notification body is at most `maxBodyBytes`; the
+   * rest is envelope and a candidate list. Larger frames get `NATPUSH_ERR_FRAME_TOO_LARGE`.
+   */
+  maxFrameBytes: 64 * 1024,
+  /**
+   * Hard cap handed to `ws` as `maxPayload` (1 MiB): frames above it are not even buffered; ws
+   * closes with 1009. Between `maxFrameBytes` and this we answer with an error frame first.
+   */
+  wsHardMaxPayload: 1024 * 1024,
+  /** Notification body, UTF-8 bytes (16 KiB): a push, not a file transfer; keeps mailboxes small. */
+  maxBodyBytes: 16 * 1024,
+  /** Topic length: a routing label, like an MQTT topic segment. */
+  maxTopicLength: 128,
+  /** Client-chosen ids and refs (base64url of 16 random bytes is 22 chars). */
+  maxIdLength: 64,
+  /** Default notification TTL: one day, like a mobile push service's default collapse window. */
+  defaultTtlSeconds: 24 * 3600,
+  /** Longest TTL: 7 days; beyond it a notification is stale and only fills the mailbox. */
+  maxTtlSeconds: 7 * 24 * 3600,
+  /** Stored notifications per recipient; a full mailbox answers NATPUSH_ERR_MAILBOX_FULL. */
+  mailboxQuota: 10_000,
+  /**
+   * Messages per second a peer may send over WebSocket (token bucket), and the burst. Above
+   * the burst the peer is told NATPUSH_ERR_RATE_LIMITED and disconnected (a flood is hostile).
+   */
+  ratePerSecond: 1_000,
+  rateBurst: 2_000,
+  /**
+   * Concurrent connections from one IP address. Generous because carrier-grade NAT (RFC 6598)
+   * puts many subscribers behind one address; it still stops one host from exhausting fds.
+   */
+  maxConnectionsPerAddress: 1_024,
+  /** Total connections of one node: about what 1 GiB holds with headroom (see bench). */
+  maxConnections: 100_000,
+  /** HTTP request bodies (POST notification, session): one notification plus envelope. */
+  maxHttpBodyBytes: 64 * 1024,
+  /** Peers one connection may watch for presence. */
+  maxWatchedPeers: 256,
+  /** Candidates in one rendezvous message (host + srflx + relay per interface, with room). */
+  maxCandidates: 32,
+  /** Ids in one ack message. */
+  maxAckIds: 256,
+  /**
+   * Unacked notifications in flight to one peer. Bounds the per-peer send queue; the rest stays
+   * in the mailbox until acks open the window (accepted notifications are never dropped).
+   */
+  deliveryWindow: 64,
+  /**
+   * Bytes buffered in a WebSocket before we stop sending to it. Non-notification frames
+   * (presence, rendezvous) are dropped with reason `queue_full`; notifications just wait.
+   */
+  maxBufferedBytes: 1024 * 1024,
+} as const;
+
+export const TIMING = {
+  /** A connection must finish hello/challenge/auth within this, or it is closed. */
+  handshakeTimeoutMs: 10_000,
+  /** A challenge is valid this long after it is issued, and only once. */
+  challengeTtlMs: 30_000,
+  /** Unacked notifications are sent again after this (the receiver dedupes by id). */
+  retryAfterMs: 5_000,
+  /**
+   * WebSocket ping interval. Linux conntrack drops idle TCP mappings after hours, but home
+   * routers and CGNs often after 60–300 s (RFC 5382 §5 asks for ≥ 2 h 4 min; many ignore it),
+   * so 25 s keeps the path open and detects dead peers; two missed pongs close the socket.
+   */
+  pingIntervalMs: 25_000,
+  /** Longest a long-poll request is held open when there is nothing to deliver. */
+  maxPollWaitMs: 30_000,
+  /** A poll client counts as online this long after its last poll ended. */
+  pollPresenceGraceMs: 35_000,
+  /** SSE comment heartbeat, so proxies do not time out an idle stream. */
+  sseHeartbeatMs: 15_000,
+  /** Session tokens (for SSE / long-poll) are valid this long. */
+  sessionTokenTtlMs: 3_600_000,
+  /** Mailbox TTL sweep interval. */
+  expirySweepMs: 60_000,
+  /** How far ahead of "now" a coordinated punch start is scheduled, beyond half the RTTs. */
+  punchLeadMs: 250,
+  /** Group commit: how long accepted notifications wait for company before one fsync. */
+  groupCommitMaxDelayMs: 1,
+} as const;
+
+/** Client reconnect: exponential backoff with full jitter (AWS architecture blog, 2015). */
+export const BACKOFF = {
+  initialMs: 250,
+  maxMs: 30_000,
+  factor: 2,
+} as const;

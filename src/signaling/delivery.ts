@@ -1,0 +1,223 @@
+/**
+ * Server-routed delivery (rung 3 of DESIGN.md's ladder) on top of the mailbox (rung 4).
+ *
+ * Every accepted notification is in the mailbox until its recipient acks it. For each online
+ * peer this engine keeps a cursor into the mailbox and a window of in-flight notifications:
+ * it sends in mailbox order (= per-sender order), at most `window` unacked at a time (the
+ * bounded per-peer queue), resends what stays unacked for `retryAfterMs`, and starts again from
+ * the beginning of the mailbox whenever the peer reconnects. The receiver drops ids it has seen,
+ * which turns this at-least-once stream into exactly-once for the application.
+ *
+ * Pure of sockets: transports plug in as `PeerSession`s. Timers come from the injected clock.
+ */
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import type { Mailbox } from './mailbox.js';
+import type { SignalingMetrics } from './metrics.js';
+import type { Notification, Transport } from './protocol.js';
+import type { Removed } from './store/store.js';
+
+export interface PeerSession {
+  readonly peer: string;
+  readonly transport: Transport;
+  /** Hand one notification to the transport; false = its buffer is full, try later. */
+  offer(n: Notification): boolean;
+  /** Close the session, telling the client why. */
+  close(code: string, message: string): void;
+}
+
+export interface DeliveryOptions {
+  mailbox: Mailbox;
+  clock: Clock;
+  logger: Logger;
+  metrics: SignalingMetrics;
+  /** LIMITS.deliveryWindow */
+  window: number;
+  /** TIMING.retryAfterMs */
+  retryAfterMs: number;
+  /** Delay before pumping again into a transport that reported a full buffer. */
+  busyRetryMs?: number;
+}
+
+interface InFlight {
+  seq: number;
+  n: Notification;
+  sentAt: number;
+}
+
+interface Route {
+  session: PeerSession;
+  cursor: number;
+  inflight: Map<string, InFlight>;
+  retryTimer: TimerHandle | undefined;
+  busyTimer: TimerHandle | undefined;
+}
+
+export interface DeliveryEvents {
+  /** A peer came online or went offline. */
+  presence(peer: string, online: boolean, transport: Transport | undefined): void;
+  /** The recipient acked a notification; tell its sender. */
+  delivered(r: Removed, via: Transport): void;
+}
+
+export class Delivery {
+  readonly #o: DeliveryOptions;
+  readonly #routes = new Map<string, Route>();
+  /** Transport that acked each id, until the mailbox commit tells the sender. */
+  readonly #ackedVia = new Map<string, Transport>();
+  events: DeliveryEvents = { presence: () => {}, delivered: () => {} };
+
+  constructor(o: DeliveryOptions) {
+    this.#o = o;
+    o.mailbox.onStored = (recipients) => {
+      for (const to of recipients) this.pump(to);
+    };
+    o.mailbox.onRemoved = (removed) => this.#onRemoved(removed);
+  }
+
+  get onlineCount(): number {
+    return this.#routes.size;
+  }
+
+  session(peer: string): PeerSession | undefined {
+    return this.#routes.get(peer)?.session;
+  }
+
+  inflightCount(peer: string): number {
+    return this.#routes.get(peer)?.inflight.size ?? 0;
+  }
+
+  /** Make `s` the peer's session, replacing (and closing) any older one; then send its mail. */
+  attach(s: PeerSession): void {
+    const old = this.#routes.get(s.peer);
+    if (old) {
+      this.#stopTimers(old);
+      this.#routes.delete(s.peer);
+      old.session.close('NATPUSH_ERR_REPLACED', 'a newer connection of this peer took over');
+    }
+    this.#routes.set(s.peer, {
+      session: s,
+      cursor: 0,
+      inflight: new Map(),
+      retryTimer: undefined,
+      busyTimer: undefined,
+    });
+    this.events.presence(s.peer, true, s.transport);
+    this.pump(s.peer);
+  }
+
+  /** The session ended. Its in-flight notifications stay in the mailbox for next time. */
+  detach(s: PeerSession): void {
+    const r = this.#routes.get(s.peer);
+    if (!r || r.session !== s) return;
+    this.#stopTimers(r);
+    this.#routes.delete(s.peer);
+    this.events.presence(s.peer, false, undefined);
+  }
+
+  /** End-to-end ack from recipient `peer`, received over `via`. */
+  ack(peer: string, ids: readonly string[], via: Transport): void {
+    const r = this.#routes.get(peer);
+    for (const id of ids) {
+      r?.inflight.delete(id);
+      this.#ackedVia.set(id, via);
+    }
+    this.#o.mailbox.ack(peer, ids);
+    if (r) this.pump(peer);
+  }
+
+  /** Fill the peer's window from the mailbox. */
+  pump(peer: string): void {
+    const r = this.#routes.get(peer);
+    if (!r || r.busyTimer) return;
+    const room = this.#o.window - r.inflight.size;
+    if (room <= 0) return;
+    const now = this.#o.clock.now();
+    const batch = this.#o.mailbox.store.pending(peer, r.cursor, room, now);
+    for (const n of batch) {
+      if (!this.#send(r, n)) {
+        this.#busy(r);
+        break;
+      }
+      r.cursor = n.seq;
+      r.inflight.set(n.id, { seq: n.seq, n: stripSeq(n), sentAt: now });
+    }
+    if (r.inflight.size > 0) this.#armRetry(r);
+  }
+
+  /** Close every session (shutdown). */
+  closeAll(code: string, message: string): void {
+    for (const r of [...this.#routes.values()]) {
+      this.#stopTimers(r);
+      r.session.close(code, message);
+    }
+    this.#routes.clear();
+  }
+
+  #send(r: Route, n: Notification): boolean {
+    const ok = r.session.offer(stripSeq(n));
+    if (ok) this.#o.metrics.deliveries.inc({ transport: r.session.transport });
+    return ok;
+  }
+
+  #busy(r: Route): void {
+    this.#o.metrics.drops.inc({ reason: 'transport_busy_deferred' });
+    r.busyTimer = this.#o.clock.setTimeout(() => {
+      r.busyTimer = undefined;
+      this.pump(r.session.peer);
+    }, this.#o.busyRetryMs ?? 20);
+  }
+
+  #armRetry(r: Route): void {
+    if (r.retryTimer) return;
+    r.retryTimer = this.#o.clock.setTimeout(() => {
+      r.retryTimer = undefined;
+      this.#retry(r);
+    }, this.#o.retryAfterMs);
+  }
+
+  #retry(r: Route): void {
+    if (this.#routes.get(r.session.peer) !== r) return;
+    const now = this.#o.clock.now();
+    for (const f of r.inflight.values()) {
+      if (now - f.sentAt < this.#o.retryAfterMs) continue;
+      if (f.n.expires <= now) {
+        r.inflight.delete(f.n.id);
+        continue;
+      }
+      if (!this.#send(r, f.n)) break;
+      f.sentAt = now;
+      this.#o.metrics.retries.inc({ transport: r.session.transport });
+    }
+    if (r.inflight.size > 0) this.#armRetry(r);
+    else this.pump(r.session.peer);
+  }
+
+  #onRemoved(removed: Removed[]): void {
+    for (const x of removed) {
+      const via = this.#ackedVia.get(x.id) ?? 'websocket';
+      this.#o.metrics.notificationsOut.inc({ transport: via });
+      this.events.delivered(x, via);
+    }
+    this.#ackedVia.clear();
+  }
+
+  #stopTimers(r: Route): void {
+    r.retryTimer?.cancel();
+    r.busyTimer?.cancel();
+    r.retryTimer = undefined;
+    r.busyTimer = undefined;
+  }
+}
+
+function stripSeq(n: Notification & { seq?: number }): Notification {
+  return {
+    id: n.id,
+    from: n.from,
+    to: n.to,
+    topic: n.topic,
+    body: n.body,
+    ts: n.ts,
+    expires: n.expires,
+  };
+}

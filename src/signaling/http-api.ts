@@ -1,0 +1,216 @@
+/**
+ * The HTTP API (node:http), for application servers and for clients without WebSockets:
+ *
+ * | method | path                           | auth          | answer                                   |
+ * | ------ | ------------------------------ | ------------- | ---------------------------------------- |
+ * | POST   | /v1/peers/{id}/notifications   | API key       | 202 {id, online, duplicate, expires}     |
+ * | GET    | /v1/peers/{id}                 | API key/token | 200 {peer, online, transport?, mailbox}  |
+ * | POST   | /v1/challenge                  | (peer token)  | 200 {server, nonce, expires}             |
+ * | POST   | /v1/session                    | signature     | 200 {sessionToken, expires}              |
+ * | GET    | /v1/events                     | session token | SSE: `deliver` events                    |
+ * | GET    | /v1/poll?wait=ms&ack=id,…      | session token | 200 {notifications: [...]}               |
+ * | POST   | /v1/acks                       | session token | 200 {acked}                              |
+ * | GET    | /healthz                       | —             | 200 {ok, connections, online, mailbox}   |
+ * | GET    | /metrics                       | —             | Prometheus text                          |
+ *
+ * Errors are `{error: {code, message}}` with the status from errors.ts `HTTP_STATUS`.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerContext } from './context.js';
+import { SignalingError, SignalingErrorCode } from './errors.js';
+import { PollSession, SseSession } from './http-transports.js';
+import { bearer, readJson, sendError, sendJson } from './http-util.js';
+import { isPeerId } from './identity.js';
+import { asSignalingError, ingest } from './ingest.js';
+import { httpAcks, httpChallenge, httpNotify, httpSession } from './protocol.js';
+
+const PEER_PATH = /^\/v1\/peers\/([^/]+)(\/notifications)?$/;
+
+export class HttpApi {
+  readonly #polls = new Map<string, PollSession>();
+
+  constructor(private readonly ctx: ServerContext) {}
+
+  /** Route one request; never throws (errors become typed error responses). */
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    this.#route(req, res).catch((err: unknown) => {
+      const e = asSignalingError(err);
+      if (e.code === SignalingErrorCode.INTERNAL)
+        this.ctx.logger.error('http handler failed', { err: String(err) });
+      this.ctx.metrics.errors.inc({ code: e.code });
+      sendError(res, e);
+    });
+  }
+
+  async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const method = req.method ?? 'GET';
+    const p = url.pathname;
+    if (method === 'GET' && p === '/healthz') return this.#health(res);
+    if (method === 'GET' && p === '/metrics') return this.#metrics(res);
+    if (this.ctx.closing)
+      throw new SignalingError(SignalingErrorCode.SHUTTING_DOWN, 'server is shutting down');
+    const m = PEER_PATH.exec(p);
+    if (m) {
+      const id = decodeURIComponent(m[1] ?? '');
+      if (method === 'POST' && m[2]) return this.#postNotification(req, res, id);
+      if (method === 'GET' && !m[2]) return this.#getPeer(req, res, url, id);
+    }
+    if (method === 'POST' && p === '/v1/challenge') return this.#challenge(req, res);
+    if (method === 'POST' && p === '/v1/session') return this.#session(req, res);
+    if (method === 'GET' && p === '/v1/events') return this.#events(req, res, url);
+    if (method === 'GET' && p === '/v1/poll') return this.#poll(req, res, url);
+    if (method === 'POST' && p === '/v1/acks') return this.#acks(req, res, url);
+    throw new SignalingError(SignalingErrorCode.NOT_FOUND, `no route for ${method} ${p}`);
+  }
+
+  #health(res: ServerResponse): void {
+    sendJson(res, 200, {
+      ok: !this.ctx.closing,
+      server: this.ctx.serverId,
+      online: this.ctx.presence.onlineCount,
+      mailbox: this.ctx.mailbox.store.totalDepth(),
+    });
+  }
+
+  #metrics(res: ServerResponse): void {
+    const text = this.ctx.metrics.registry.render();
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+    res.end(text);
+  }
+
+  #apiKey(req: IncomingMessage): string {
+    const label = this.ctx.admission.apiKeyFrom(req.headers.authorization);
+    if (!label)
+      throw new SignalingError(
+        SignalingErrorCode.API_KEY_REQUIRED,
+        'Authorization: Bearer <api key> required',
+      );
+    return label;
+  }
+
+  #peerParam(id: string): string {
+    if (!isPeerId(id))
+      throw new SignalingError(SignalingErrorCode.BAD_FRAME, 'peer id: 32 chars of base32');
+    if (!this.ctx.mailbox.isKnown(id))
+      throw new SignalingError(
+        SignalingErrorCode.UNKNOWN_PEER,
+        `peer ${id} has never registered here`,
+      );
+    return id;
+  }
+
+  async #postNotification(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    const from = this.#apiKey(req);
+    const to = this.#peerParam(id);
+    const b = await readJson(req, httpNotify, this.ctx.limits.maxHttpBodyBytes);
+    const r = await ingest(
+      this.ctx,
+      {
+        id: b.id ?? randomBytes(16).toString('base64url'),
+        from,
+        to,
+        topic: b.topic,
+        body: b.body,
+        ttl: b.ttl,
+      },
+      'http',
+    );
+    sendJson(res, 202, r);
+  }
+
+  #getPeer(req: IncomingMessage, res: ServerResponse, url: URL, id: string): void {
+    const token = bearer(req, url);
+    if (
+      !this.ctx.admission.apiKeyFrom(req.headers.authorization) &&
+      !this.ctx.sessionTokens.verify(token)
+    ) {
+      throw new SignalingError(
+        SignalingErrorCode.API_KEY_REQUIRED,
+        'an API key or a session token is required',
+      );
+    }
+    const peer = this.#peerParam(id);
+    const t = this.ctx.presence.isOnline(peer);
+    sendJson(res, 200, {
+      peer,
+      online: t !== undefined,
+      ...(t ? { transport: t } : {}),
+      mailbox: this.ctx.mailbox.store.depth(peer),
+    });
+  }
+
+  async #challenge(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const b = await readJson(req, httpChallenge, this.ctx.limits.maxHttpBodyBytes);
+    if (!this.ctx.admission.admitsPeer(b.peer, b.token)) {
+      throw new SignalingError(
+        SignalingErrorCode.ADMISSION_DENIED,
+        'a valid peer token is required to register here',
+      );
+    }
+    sendJson(res, 200, this.ctx.challenges.issue(b.peer));
+  }
+
+  async #session(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const b = await readJson(req, httpSession, this.ctx.limits.maxHttpBodyBytes);
+    this.ctx.challenges.consume(b.nonce, b.peer, b.publicKey, b.signature);
+    this.ctx.mailbox.register(b.peer, b.publicKey);
+    const t = this.ctx.sessionTokens.mint(b.peer);
+    sendJson(res, 200, { peer: b.peer, sessionToken: t.token, expires: t.expires });
+  }
+
+  #tokenPeer(req: IncomingMessage, url: URL): string {
+    const peer = this.ctx.sessionTokens.verify(bearer(req, url));
+    if (!peer)
+      throw new SignalingError(
+        SignalingErrorCode.NOT_AUTHENTICATED,
+        'a valid session token is required',
+      );
+    return peer;
+  }
+
+  #events(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    const peer = this.#tokenPeer(req, url);
+    new SseSession(peer, res, this.ctx).start(req);
+  }
+
+  #poll(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    const peer = this.#tokenPeer(req, url);
+    const acks = (url.searchParams.get('ack') ?? '').split(',').filter((s) => s.length > 0);
+    if (acks.length > this.ctx.limits.maxAckIds)
+      throw new SignalingError(SignalingErrorCode.BAD_FRAME, 'too many acks');
+    const wait = Math.min(
+      Math.max(Number(url.searchParams.get('wait') ?? 0) || 0, 0),
+      this.ctx.timing.maxPollWaitMs,
+    );
+    let s = this.#polls.get(peer);
+    if (!s || s.closed || this.ctx.delivery.session(peer) !== s) {
+      s = new PollSession(peer, this.ctx, (x) => {
+        if (this.#polls.get(peer) === x) this.#polls.delete(peer);
+      });
+      this.#polls.set(peer, s);
+      this.ctx.metrics.connections.inc({ transport: 'poll' });
+      if (acks.length > 0) this.ctx.delivery.ack(peer, acks, 'poll');
+      s.poll(req, res, wait);
+      this.ctx.delivery.attach(s);
+      return;
+    }
+    if (acks.length > 0) this.ctx.delivery.ack(peer, acks, 'poll');
+    s.poll(req, res, wait);
+  }
+
+  async #acks(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const peer = this.#tokenPeer(req, url);
+    const b = await readJson(req, httpAcks, this.ctx.limits.maxHttpBodyBytes);
+    const via = this.ctx.delivery.session(peer)?.transport ?? 'sse';
+    this.ctx.delivery.ack(peer, b.ids, via);
+    sendJson(res, 200, { acked: b.ids.length });
+  }
+
+  /** End every long-poll session (shutdown). */
+  closeAll(): void {
+    for (const s of [...this.#polls.values()])
+      s.close(SignalingErrorCode.SHUTTING_DOWN, 'server is shutting down');
+  }
+}

@@ -1,0 +1,76 @@
+/** Small, bounded HTTP helpers: read a JSON body with a size cap, answer JSON or a typed error. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
+import { decodeFrame } from './protocol.js';
+import { HTTP_STATUS, SignalingError, SignalingErrorCode } from './errors.js';
+
+/** Read the whole body, refusing more than `max` bytes (BODY_TOO_LARGE) without buffering it. */
+export function readBody(req: IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > max) {
+      reject(
+        new SignalingError(
+          SignalingErrorCode.BODY_TOO_LARGE,
+          `request body larger than ${max} bytes`,
+        ),
+      );
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        reject(
+          new SignalingError(
+            SignalingErrorCode.BODY_TOO_LARGE,
+            `request body larger than ${max} bytes`,
+          ),
+        );
+        req.removeAllListeners('data');
+        req.resume();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export async function readJson<T>(
+  req: IncomingMessage,
+  schema: z.ZodType<T>,
+  max: number,
+): Promise<T> {
+  const text = await readBody(req, max);
+  const r = decodeFrame(schema, text, max);
+  return r;
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, e: SignalingError): void {
+  const status = HTTP_STATUS[e.code as SignalingErrorCode] ?? 400;
+  sendJson(res, status, { error: { code: e.code, message: e.message } });
+}
+
+/** Bearer credential from the Authorization header, or `?token=` (EventSource cannot set headers). */
+export function bearer(req: IncomingMessage, url: URL): string | undefined {
+  const h = req.headers.authorization;
+  const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
+  return m?.[1] ?? url.searchParams.get('token') ?? undefined;
+}

@@ -1,0 +1,166 @@
+/**
+ * Group commit in front of the store. Notifications accepted during one event-loop turn are
+ * written in one transaction — one fsync — and only then answered (`accept` resolves), so
+ * "accepted" always means "on disk" while throughput is bounded by fsyncs per second times batch
+ * size rather than by fsyncs per notification. Acks are applied the same way.
+ */
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { SignalingError, SignalingErrorCode } from './errors.js';
+import type { MailboxStore, NewNotification, Removed } from './store/store.js';
+
+export interface MailboxOptions {
+  store: MailboxStore;
+  clock: Clock;
+  logger: Logger;
+  /** Per-recipient quota (LIMITS.mailboxQuota). */
+  quota: number;
+  /** Longest a batch waits for company (TIMING.groupCommitMaxDelayMs). */
+  maxDelayMs: number;
+}
+
+export interface AcceptResult {
+  seq: number;
+  duplicate: boolean;
+}
+
+interface PendingAccept {
+  n: NewNotification;
+  resolve: (r: AcceptResult) => void;
+  reject: (e: unknown) => void;
+}
+
+interface PendingAck {
+  to: string;
+  id: string;
+}
+
+export class Mailbox {
+  readonly #o: MailboxOptions;
+  #accepts: PendingAccept[] = [];
+  #acks: PendingAck[] = [];
+  #peers: { peer: string; publicKey: string }[] = [];
+  readonly #known = new Set<string>();
+  #timer: TimerHandle | undefined;
+  #closed = false;
+  /** Called after each commit with the acks that removed something. */
+  onRemoved: (r: Removed[]) => void = () => {};
+  /** Called after each commit with the recipients that got new notifications. */
+  onStored: (recipients: Set<string>) => void = () => {};
+
+  constructor(o: MailboxOptions) {
+    this.#o = o;
+    for (const p of o.store.knownPeers()) this.#known.add(p);
+  }
+
+  get store(): MailboxStore {
+    return this.#o.store;
+  }
+
+  isKnown(peer: string): boolean {
+    return this.#known.has(peer);
+  }
+
+  get knownCount(): number {
+    return this.#known.size;
+  }
+
+  /** Remember a registered peer (written with the next batch; re-registering is harmless). */
+  register(peer: string, publicKey: string): void {
+    if (this.#known.has(peer)) return;
+    this.#known.add(peer);
+    this.#peers.push({ peer, publicKey });
+    this.#schedule();
+  }
+
+  /** Store `n` durably; resolves after the commit. Rejects MAILBOX_FULL, DUPLICATE_ID. */
+  accept(n: NewNotification): Promise<AcceptResult> {
+    if (this.#closed) {
+      return Promise.reject(
+        new SignalingError(SignalingErrorCode.SHUTTING_DOWN, 'server is shutting down'),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.#accepts.push({ n, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  /** Apply an end-to-end ack (fire and forget: a lost ack only means a redelivery, deduped). */
+  ack(to: string, ids: readonly string[]): void {
+    for (const id of ids) this.#acks.push({ to, id });
+    this.#schedule();
+  }
+
+  /** Commit whatever is queued now (shutdown, tests). */
+  flush(): void {
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    const accepts = this.#accepts;
+    const acks = this.#acks;
+    const peers = this.#peers;
+    if (accepts.length + acks.length + peers.length === 0) return;
+    this.#accepts = [];
+    this.#acks = [];
+    this.#peers = [];
+    const now = this.#o.clock.now();
+    const results: (AcceptResult | SignalingError)[] = [];
+    const removed: Removed[] = [];
+    const stored = new Set<string>();
+    try {
+      this.#o.store.transaction(() => {
+        for (const p of peers) this.#o.store.addPeer(p.peer, p.publicKey, now);
+        for (const a of accepts) results.push(this.#insert(a.n, stored));
+        for (const k of acks) {
+          const r = this.#o.store.remove(k.to, k.id);
+          if (r) removed.push(r);
+        }
+      });
+    } catch (err) {
+      this.#o.logger.error('mailbox commit failed', { err: String(err) });
+      const e = new SignalingError(SignalingErrorCode.INTERNAL, 'mailbox write failed', {
+        cause: err,
+      });
+      for (const a of accepts) a.reject(e);
+      return;
+    }
+    accepts.forEach((a, i) => {
+      const r = results[i];
+      if (r instanceof SignalingError || r === undefined) a.reject(r);
+      else a.resolve(r);
+    });
+    if (removed.length > 0) this.onRemoved(removed);
+    if (stored.size > 0) this.onStored(stored);
+  }
+
+  close(): void {
+    this.flush();
+    this.#closed = true;
+  }
+
+  #insert(n: NewNotification, stored: Set<string>): AcceptResult | SignalingError {
+    if (this.#o.store.depth(n.to) >= this.#o.quota) {
+      return new SignalingError(
+        SignalingErrorCode.MAILBOX_FULL,
+        `mailbox of ${n.to} is full (${this.#o.quota} notifications waiting); retry after it drains`,
+      );
+    }
+    const r = this.#o.store.insert(n);
+    if (r.kind === 'conflict') {
+      return new SignalingError(
+        SignalingErrorCode.DUPLICATE_ID,
+        `notification id ${n.id} is already in use`,
+      );
+    }
+    stored.add(n.to);
+    return { seq: r.seq, duplicate: r.kind === 'duplicate' };
+  }
+
+  #schedule(): void {
+    if (this.#timer || this.#closed) return;
+    this.#timer = this.#o.clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.flush();
+    }, this.#o.maxDelayMs);
+  }
+}

@@ -1,0 +1,322 @@
+/**
+ * The natpush signaling protocol, version 1: JSON text frames over a WebSocket
+ * (`GET /v1/ws`, subprotocol `natpush.v1`). Every frame is one JSON object with a `type`; every
+ * frame in both directions is validated by the zod schema below before anything acts on it.
+ * Frames larger than `LIMITS.maxFrameBytes`, frames that are not JSON, or that do not match a
+ * schema, get an `error` frame with a stable code and the connection is closed.
+ *
+ * ## Messages
+ *
+ * | type         | dir  | fields                                            | meaning                                                         |
+ * | ------------ | ---- | ------------------------------------------------- | --------------------------------------------------------------- |
+ * | `hello`      | C→S  | v, peer, publicKey, token?                        | open: protocol version, claimed peer id, Ed25519 key, admission |
+ * | `challenge`  | S→C  | server, nonce, expires                            | sign this (identity.ts `challengeText`), once, before `expires` |
+ * | `auth`       | C→S  | nonce, signature                                  | Ed25519 signature over the challenge text                       |
+ * | `welcome`    | S→C  | v, peer, server, sessionToken, time, limits       | admitted; token also opens SSE / long-poll                      |
+ * | `watch`      | C→S  | peers[]                                           | subscribe to presence of these peers (replaces the list)        |
+ * | `presence`   | S→C  | peer, online, transport?                          | a watched peer came online / went offline                       |
+ * | `candidates` | C→S  | to, rid, candidates[]                             | rendezvous: my transport candidates for session `rid`           |
+ * | `candidates` | S→C  | from, rid, candidates[]                           | … forwarded to the other peer                                   |
+ * | `punch`      | C→S  | to, rid                                           | ask for a coordinated punch with `to`                           |
+ * | `punch-start`| S→C  | from, rid, at, rtt                                | both sides: start probing at server time `at` (ms since epoch)  |
+ * | `notify`     | C→S  | ref, id, to, topic?, body, ttl?                   | send a notification; `id` is chosen by the sender (idempotent)  |
+ * | `accepted`   | S→C  | ref, id, to, online, duplicate                    | durably stored (mailbox): the server-side ack                   |
+ * | `deliver`    | S→C  | n: {id, from, to, topic, body, ts, expires}       | a notification for you (may repeat: dedupe by id)               |
+ * | `ack`        | C→S  | ids[]                                             | end-to-end ack: these were handed to the application            |
+ * | `delivered`  | S→C  | id, to, via                                       | to the sender: the recipient acked `id`, it came over `via`     |
+ * | `ping`/`pong`| both | t                                                 | application-level RTT (WebSocket pings keep the path alive)     |
+ * | `error`      | S→C  | code, message, ref?, fatal                        | typed error; `fatal` ⇒ the server closes the socket next        |
+ *
+ * SSE (`GET /v1/events`) and long-poll (`GET /v1/poll`) carry the same `deliver` payloads and
+ * take acks at `POST /v1/acks`; they authenticate with the `sessionToken` of a `welcome`, or one
+ * obtained over HTTP by the same challenge: `POST /v1/challenge` then `POST /v1/session`.
+ *
+ * ## Sequence
+ *
+ * ```mermaid
+ * sequenceDiagram
+ *   participant A as peer A
+ *   participant S as natpush serve
+ *   participant B as peer B
+ *   A->>S: hello {v:1, peer, publicKey, token?}
+ *   S->>A: challenge {server, nonce, expires}
+ *   A->>S: auth {nonce, signature}
+ *   S->>A: welcome {sessionToken, limits}
+ *   B->>S: hello / auth (same)
+ *   S->>B: welcome
+ *   A->>S: watch {peers:[B]}
+ *   S->>A: presence {peer:B, online:true}
+ *   A->>S: notify {ref, id, to:B, body}
+ *   Note over S: fsync to mailbox (SQLite WAL)
+ *   S->>A: accepted {ref, id, online:true}
+ *   S->>B: deliver {n}
+ *   B->>S: ack {ids:[id]}
+ *   Note over S: delete from mailbox
+ *   S->>A: delivered {id, via:websocket}
+ *   A->>S: candidates {to:B, rid, candidates}
+ *   S->>B: candidates {from:A, rid, candidates}
+ *   B->>S: candidates {to:A, rid, candidates}
+ *   S->>A: candidates {from:B, rid, candidates}
+ *   A->>S: punch {to:B, rid}
+ *   S->>A: punch-start {from:B, rid, at}
+ *   S->>B: punch-start {from:A, rid, at}
+ * ```
+ *
+ * Delivery is at-least-once on the wire (a `deliver` not acked within `TIMING.retryAfterMs`,
+ * or still unacked when the peer reconnects, is sent again) and exactly-once to the application
+ * because the receiver drops ids it has already seen (src/peer/dedupe.ts). The server sends a
+ * peer's notifications in mailbox order, which is arrival order, so each sender's notifications
+ * arrive in the order they were accepted.
+ */
+import { z } from 'zod';
+import { LIMITS, PROTOCOL_VERSION } from './constants.js';
+import { PEER_ID_PATTERN } from './identity.js';
+import { SignalingError, SignalingErrorCode } from './errors.js';
+
+const peerId = z.string().regex(PEER_ID_PATTERN, 'peer id: 32 chars of base32');
+const token = z.string().min(1).max(LIMITS.maxIdLength);
+const b64u = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .regex(/^[A-Za-z0-9_-]*$/, 'base64url');
+
+/** Body is text; its UTF-8 size is checked against `LIMITS.maxBodyBytes`. */
+export const notificationBody = z
+  .string()
+  .refine((s) => Buffer.byteLength(s, 'utf8') <= LIMITS.maxBodyBytes, {
+    message: `body larger than ${LIMITS.maxBodyBytes} bytes`,
+  });
+export const topic = z.string().max(LIMITS.maxTopicLength);
+export const ttlSeconds = z.number().int().min(1).max(LIMITS.maxTtlSeconds);
+
+export const candidate = z.strictObject({
+  type: z.enum(['host', 'srflx', 'prflx', 'relay']),
+  protocol: z.enum(['udp', 'tcp']),
+  address: z.string().min(2).max(64),
+  port: z.number().int().min(1).max(65535),
+  priority: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1)
+    .optional(),
+});
+export type Candidate = z.infer<typeof candidate>;
+
+export const notification = z.strictObject({
+  id: token,
+  from: z.string().min(1).max(LIMITS.maxIdLength),
+  to: peerId,
+  topic,
+  body: notificationBody,
+  /** Milliseconds since the epoch when the server accepted it. */
+  ts: z.number().int(),
+  /** Milliseconds since the epoch after which it is dropped undelivered. */
+  expires: z.number().int(),
+});
+export type Notification = z.infer<typeof notification>;
+
+export const transport = z.enum(['websocket', 'sse', 'poll']);
+export type Transport = z.infer<typeof transport>;
+
+// ---- client → server -------------------------------------------------------------------------
+
+export const hello = z.strictObject({
+  type: z.literal('hello'),
+  v: z.number().int(),
+  peer: peerId,
+  publicKey: b64u(64),
+  token: z.string().max(512).optional(),
+});
+export const auth = z.strictObject({
+  type: z.literal('auth'),
+  nonce: b64u(64),
+  signature: b64u(128),
+});
+export const watch = z.strictObject({
+  type: z.literal('watch'),
+  peers: z.array(peerId).max(LIMITS.maxWatchedPeers),
+});
+export const candidatesOut = z.strictObject({
+  type: z.literal('candidates'),
+  to: peerId,
+  rid: token,
+  candidates: z.array(candidate).max(LIMITS.maxCandidates),
+});
+export const punch = z.strictObject({ type: z.literal('punch'), to: peerId, rid: token });
+export const notify = z.strictObject({
+  type: z.literal('notify'),
+  ref: token,
+  id: token,
+  to: peerId,
+  topic: topic.optional(),
+  body: notificationBody,
+  ttl: ttlSeconds.optional(),
+});
+export const ack = z.strictObject({
+  type: z.literal('ack'),
+  ids: z.array(token).min(1).max(LIMITS.maxAckIds),
+});
+export const ping = z.strictObject({ type: z.literal('ping'), t: z.number() });
+export const pong = z.strictObject({ type: z.literal('pong'), t: z.number() });
+
+export const clientMessage = z.discriminatedUnion('type', [
+  hello,
+  auth,
+  watch,
+  candidatesOut,
+  punch,
+  notify,
+  ack,
+  ping,
+  pong,
+]);
+export type ClientMessage = z.infer<typeof clientMessage>;
+
+// ---- server → client -------------------------------------------------------------------------
+
+export const challenge = z.strictObject({
+  type: z.literal('challenge'),
+  server: z.string().max(128),
+  nonce: b64u(64),
+  expires: z.number().int(),
+});
+export const welcome = z.strictObject({
+  type: z.literal('welcome'),
+  v: z.number().int(),
+  peer: peerId,
+  server: z.string().max(128),
+  sessionToken: z.string().max(512),
+  time: z.number().int(),
+  limits: z.strictObject({
+    maxFrameBytes: z.number().int(),
+    maxBodyBytes: z.number().int(),
+    maxTtlSeconds: z.number().int(),
+    ratePerSecond: z.number(),
+  }),
+});
+export const presence = z.strictObject({
+  type: z.literal('presence'),
+  peer: peerId,
+  online: z.boolean(),
+  transport: transport.optional(),
+});
+export const candidatesIn = z.strictObject({
+  type: z.literal('candidates'),
+  from: peerId,
+  rid: token,
+  candidates: z.array(candidate).max(LIMITS.maxCandidates),
+});
+export const punchStart = z.strictObject({
+  type: z.literal('punch-start'),
+  from: peerId,
+  rid: token,
+  at: z.number().int(),
+  rtt: z.number().min(0),
+});
+export const accepted = z.strictObject({
+  type: z.literal('accepted'),
+  ref: token,
+  id: token,
+  to: peerId,
+  online: z.boolean(),
+  duplicate: z.boolean(),
+});
+export const deliver = z.strictObject({ type: z.literal('deliver'), n: notification });
+export const delivered = z.strictObject({
+  type: z.literal('delivered'),
+  id: token,
+  to: peerId,
+  via: transport,
+});
+export const errorFrame = z.strictObject({
+  type: z.literal('error'),
+  code: z.string().max(64),
+  message: z.string().max(1024),
+  ref: token.optional(),
+  fatal: z.boolean(),
+});
+
+export const serverMessage = z.discriminatedUnion('type', [
+  challenge,
+  welcome,
+  presence,
+  candidatesIn,
+  punchStart,
+  accepted,
+  deliver,
+  delivered,
+  ping,
+  pong,
+  errorFrame,
+]);
+export type ServerMessage = z.infer<typeof serverMessage>;
+export type ErrorFrame = z.infer<typeof errorFrame>;
+
+/**
+ * Parse one text frame with `schema`. Throws `SignalingError` with FRAME_TOO_LARGE, or BAD_FRAME
+ * for non-JSON / schema mismatch (the message names the first offending field, bounded).
+ */
+export function decodeFrame<T>(
+  schema: z.ZodType<T>,
+  text: string,
+  maxBytes: number = LIMITS.maxFrameBytes,
+): T {
+  // String length is a lower bound of UTF-8 size; check it before paying for byteLength.
+  if (text.length > maxBytes || Buffer.byteLength(text, 'utf8') > maxBytes) {
+    throw new SignalingError(
+      SignalingErrorCode.FRAME_TOO_LARGE,
+      `frame larger than ${maxBytes} bytes`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new SignalingError(SignalingErrorCode.BAD_FRAME, 'frame is not JSON');
+  }
+  const r = schema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const where = issue?.path.join('.') || '(frame)';
+    throw new SignalingError(
+      SignalingErrorCode.BAD_FRAME,
+      `invalid frame at ${where}: ${issue?.message ?? 'schema mismatch'}`.slice(0, 300),
+    );
+  }
+  return r.data;
+}
+
+export function encodeFrame(m: ClientMessage | ServerMessage): string {
+  return JSON.stringify(m);
+}
+
+export function isSupportedVersion(v: number): boolean {
+  return v === PROTOCOL_VERSION;
+}
+
+// ---- HTTP API bodies ---------------------------------------------------------------------------
+
+/** `POST /v1/peers/{id}/notifications` (API key). `id` makes retries idempotent. */
+export const httpNotify = z.strictObject({
+  id: token.optional(),
+  topic: topic.optional(),
+  body: notificationBody,
+  ttl: ttlSeconds.optional(),
+});
+/** `POST /v1/challenge`: start the identity challenge over HTTP (for SSE / long-poll clients). */
+export const httpChallenge = z.strictObject({
+  peer: peerId,
+  publicKey: b64u(64),
+  token: z.string().max(512).optional(),
+});
+/** `POST /v1/session`: answer it; the reply carries a session token. */
+export const httpSession = z.strictObject({
+  peer: peerId,
+  publicKey: b64u(64),
+  nonce: b64u(64),
+  signature: b64u(128),
+});
+/** `POST /v1/acks` (session token). */
+export const httpAcks = z.strictObject({ ids: z.array(token).min(1).max(LIMITS.maxAckIds) });

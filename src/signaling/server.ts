@@ -1,0 +1,181 @@
+/**
+ * The signaling server: node:http (HTTP API, SSE, long-poll) plus a `ws` WebSocket endpoint on
+ * the same port, over a mailbox store. `startSignalingServer()` binds and returns a handle whose
+ * `close()` is the graceful shutdown: stop accepting, tell clients, commit what is queued, close
+ * the store. Nothing accepted is lost by it (accepted = committed, see mailbox.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+import { Admission } from './admission.js';
+import { ChallengeBook } from './challenges.js';
+import { LIMITS, TIMING } from './constants.js';
+import type { Limits, ServerContext, Timing } from './context.js';
+import { Delivery } from './delivery.js';
+import { HttpApi } from './http-api.js';
+import { Mailbox } from './mailbox.js';
+import { Metrics, signalingMetrics } from './metrics.js';
+import { Presence } from './presence.js';
+import { SessionTokens } from './session-tokens.js';
+import type { MailboxStore } from './store/store.js';
+import { MemoryStore } from './store/memory-store.js';
+import { WsGateway } from './ws-gateway.js';
+
+export interface SignalingServerOptions {
+  /** TCP port; 0 picks a free one (see `address`). Default 0 here; `natpush serve` uses 8787. */
+  port?: number;
+  /** Listen address. Default 127.0.0.1 (the library never exposes itself unasked; `natpush serve` binds 0.0.0.0). */
+  host?: string;
+  /** Mailbox store. Default: a new MemoryStore (nothing survives the process). */
+  store?: MailboxStore;
+  /** Peer tokens (admission); empty = open registration. */
+  peerTokens?: readonly string[];
+  /** API keys for HTTP posting; empty = HTTP posting refused. */
+  apiKeys?: readonly string[];
+  /** Override any limit of constants.ts LIMITS. */
+  limits?: Partial<Limits>;
+  /** Override any timing of constants.ts TIMING. */
+  timing?: Partial<Timing>;
+  /** Server id bound into challenges. Default random. */
+  serverId?: string;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface SignalingServer {
+  readonly host: string;
+  readonly port: number;
+  /** `http://host:port` */
+  readonly url: string;
+  readonly context: ServerContext;
+  /** The node:http server, so other services can share the port (composition point). */
+  readonly http: Server;
+  close(): Promise<void>;
+}
+
+function buildContext(o: SignalingServerOptions): ServerContext {
+  const clock = o.clock ?? systemClock;
+  const logger = o.logger ?? silentLogger;
+  const limits: Limits = { ...LIMITS, ...o.limits };
+  const timing: Timing = { ...TIMING, ...o.timing };
+  const metrics = signalingMetrics(new Metrics());
+  const serverId = o.serverId ?? 'natpush-' + randomBytes(9).toString('base64url');
+  const mailbox = new Mailbox({
+    store: o.store ?? new MemoryStore(),
+    clock,
+    logger,
+    quota: limits.mailboxQuota,
+    maxDelayMs: timing.groupCommitMaxDelayMs,
+  });
+  const delivery = new Delivery({
+    mailbox,
+    clock,
+    logger,
+    metrics,
+    window: limits.deliveryWindow,
+    retryAfterMs: timing.retryAfterMs,
+  });
+  const presence = new Presence({ metrics, clock, punchLeadMs: timing.punchLeadMs });
+  return {
+    serverId,
+    clock,
+    logger,
+    limits,
+    timing,
+    metrics,
+    admission: new Admission({ clock, peerTokens: o.peerTokens ?? [], apiKeys: o.apiKeys ?? [] }),
+    challenges: new ChallengeBook({ clock, serverId, ttlMs: timing.challengeTtlMs }),
+    sessionTokens: new SessionTokens(clock, timing.sessionTokenTtlMs),
+    mailbox,
+    delivery,
+    presence,
+    closing: false,
+  };
+}
+
+function wireEvents(ctx: ServerContext): void {
+  ctx.delivery.events = {
+    presence: (peer, online, transport) => ctx.presence.setOnline(peer, online, transport),
+    // End-to-end ack reached the server: tell the sender if it is a connected peer.
+    delivered: (r, via) =>
+      ctx.presence.forward(r.from, { type: 'delivered', id: r.id, to: r.to, via }),
+  };
+}
+
+function registerGauges(ctx: ServerContext, ws: WsGateway): void {
+  const m = ctx.metrics.registry;
+  m.gauge('natpush_connections', 'Open WebSocket connections.', () => ws.connectionCount);
+  m.gauge(
+    'natpush_peers_online',
+    'Peers with a live session, any transport.',
+    () => ctx.presence.onlineCount,
+  );
+  m.gauge('natpush_mailbox_depth', 'Notifications stored, not yet acked.', () =>
+    ctx.mailbox.store.totalDepth(),
+  );
+  m.gauge('natpush_peers_known', 'Peers that have registered.', () => ctx.mailbox.knownCount);
+}
+
+function scheduleExpiry(ctx: ServerContext): { cancel(): void } {
+  let t: TimerHandle | undefined;
+  const run = () => {
+    try {
+      const n = ctx.mailbox.store.expire(ctx.clock.now());
+      if (n > 0) ctx.metrics.expired.inc({}, n);
+    } catch (err) {
+      ctx.logger.error('mailbox expiry failed', { err: String(err) });
+    }
+    t = ctx.clock.setTimeout(run, ctx.timing.expirySweepMs);
+  };
+  t = ctx.clock.setTimeout(run, ctx.timing.expirySweepMs);
+  return { cancel: () => t?.cancel() };
+}
+
+export async function startSignalingServer(
+  o: SignalingServerOptions = {},
+): Promise<SignalingServer> {
+  const ctx = buildContext(o);
+  wireEvents(ctx);
+  const ws = new WsGateway(ctx);
+  const api = new HttpApi(ctx);
+  registerGauges(ctx, ws);
+  const expiry = scheduleExpiry(ctx);
+  const http = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => api.handle(req, res));
+  http.on('upgrade', (req, socket, head) => {
+    if (!ws.handleUpgrade(req, socket, head)) {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
+    }
+  });
+  http.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+  const host = o.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen({ port: o.port ?? 0, host, backlog: 4096 }, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    (closed ??= (async () => {
+      ctx.closing = true;
+      expiry.cancel();
+      const httpClosed = new Promise<void>((r) => http.close(() => r()));
+      api.closeAll();
+      ws.closeAll();
+      http.closeAllConnections();
+      await httpClosed;
+      ctx.mailbox.close();
+      ctx.mailbox.store.close();
+      ctx.logger.info('signaling server stopped', { port });
+    })());
+  ctx.logger.info('signaling server listening', { host, port, server: ctx.serverId });
+  return { host, port, url: `http://${urlHost}:${port}`, context: ctx, http, close };
+}

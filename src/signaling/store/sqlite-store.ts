@@ -1,0 +1,165 @@
+/**
+ * Durable mailbox in SQLite (better-sqlite3). WAL mode with synchronous=FULL: a transaction
+ * has reached the disk (fsync of the WAL) when `transaction()` returns, so a notification is
+ * acknowledged to its sender only once it would survive SIGKILL or power loss
+ * (https://www.sqlite.org/pragma.html#pragma_synchronous). Group commit above keeps that to one
+ * fsync per batch.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type {
+  InsertResult,
+  MailboxStore,
+  NewNotification,
+  Removed,
+  StoredNotification,
+} from './store.js';
+
+interface Row {
+  seq: number;
+  id: string;
+  recipient: string;
+  sender: string;
+  topic: string;
+  body: string;
+  ts: number;
+  expires: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS mailbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: a seq is never reused after a delete
+  id TEXT NOT NULL UNIQUE,
+  recipient TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  body TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  expires INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS mailbox_recipient ON mailbox (recipient, seq);
+CREATE INDEX IF NOT EXISTS mailbox_expires ON mailbox (expires);
+CREATE TABLE IF NOT EXISTS peers (
+  peer TEXT PRIMARY KEY,
+  public_key TEXT NOT NULL,
+  first_seen INTEGER NOT NULL
+);
+`;
+
+export class SqliteStore implements MailboxStore {
+  readonly #db: Database.Database;
+  readonly #depth = new Map<string, number>();
+  #total = 0;
+  readonly #st;
+
+  constructor(file: string) {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    this.#db = new Database(file);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = FULL');
+    this.#db.pragma('busy_timeout = 5000');
+    this.#db.exec(SCHEMA);
+    const db = this.#db;
+    this.#st = {
+      insert: db.prepare(
+        'INSERT INTO mailbox (id, recipient, sender, topic, body, ts, expires) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+      ),
+      byId: db.prepare('SELECT seq, sender, recipient FROM mailbox WHERE id = ?'),
+      remove: db.prepare('DELETE FROM mailbox WHERE id = ? AND recipient = ? RETURNING sender'),
+      pending: db.prepare(
+        'SELECT * FROM mailbox WHERE recipient = ? AND seq > ? AND expires > ? ORDER BY seq LIMIT ?',
+      ),
+      expiredCounts: db.prepare(
+        'SELECT recipient, COUNT(*) AS n FROM mailbox WHERE expires <= ? GROUP BY recipient',
+      ),
+      expire: db.prepare('DELETE FROM mailbox WHERE expires <= ?'),
+      addPeer: db.prepare(
+        'INSERT INTO peers (peer, public_key, first_seen) VALUES (?, ?, ?) ON CONFLICT (peer) DO NOTHING',
+      ),
+      peers: db.prepare('SELECT peer FROM peers'),
+    };
+    for (const r of db
+      .prepare('SELECT recipient, COUNT(*) AS n FROM mailbox GROUP BY recipient')
+      .all() as {
+      recipient: string;
+      n: number;
+    }[]) {
+      this.#depth.set(r.recipient, r.n);
+      this.#total += r.n;
+    }
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.#db.transaction(fn)();
+  }
+
+  insert(n: NewNotification): InsertResult {
+    const r = this.#st.insert.run(n.id, n.to, n.from, n.topic, n.body, n.ts, n.expires);
+    if (r.changes === 1) {
+      this.#bump(n.to, 1);
+      return { kind: 'inserted', seq: Number(r.lastInsertRowid) };
+    }
+    const old = this.#st.byId.get(n.id) as
+      { seq: number; sender: string; recipient: string } | undefined;
+    if (old && old.sender === n.from && old.recipient === n.to)
+      return { kind: 'duplicate', seq: old.seq };
+    return { kind: 'conflict' };
+  }
+
+  remove(to: string, id: string): Removed | undefined {
+    const r = this.#st.remove.get(id, to) as { sender: string } | undefined;
+    if (!r) return undefined;
+    this.#bump(to, -1);
+    return { id, from: r.sender, to };
+  }
+
+  pending(to: string, afterSeq: number, limit: number, now: number): StoredNotification[] {
+    return (this.#st.pending.all(to, afterSeq, now, limit) as Row[]).map((r) => ({
+      seq: r.seq,
+      id: r.id,
+      from: r.sender,
+      to: r.recipient,
+      topic: r.topic,
+      body: r.body,
+      ts: r.ts,
+      expires: r.expires,
+    }));
+  }
+
+  depth(to: string): number {
+    return this.#depth.get(to) ?? 0;
+  }
+
+  totalDepth(): number {
+    return this.#total;
+  }
+
+  expire(now: number): number {
+    return this.transaction(() => {
+      for (const r of this.#st.expiredCounts.all(now) as { recipient: string; n: number }[]) {
+        this.#bump(r.recipient, -r.n);
+      }
+      return this.#st.expire.run(now).changes;
+    });
+  }
+
+  addPeer(peer: string, publicKey: string, now: number): void {
+    this.#st.addPeer.run(peer, publicKey, now);
+  }
+
+  knownPeers(): string[] {
+    return (this.#st.peers.all() as { peer: string }[]).map((r) => r.peer);
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+
+  #bump(to: string, d: number): void {
+    const v = (this.#depth.get(to) ?? 0) + d;
+    if (v <= 0) this.#depth.delete(to);
+    else this.#depth.set(to, v);
+    this.#total += d;
+  }
+}

@@ -1,0 +1,301 @@
+/**
+ * One WebSocket connection: the hello → challenge → auth handshake, then the peer's frames.
+ * Every frame is size-checked, parsed and schema-validated (protocol.ts) and rate-limited
+ * before it is acted on; any violation gets an `error` frame with a stable code and, when fatal,
+ * the socket is closed. Nothing a client sends can throw out of here.
+ */
+import type WebSocket from 'ws';
+import type { TimerHandle } from '../util/clock.js';
+import type { ServerContext } from './context.js';
+import type { PeerSession } from './delivery.js';
+import { SignalingError, SignalingErrorCode } from './errors.js';
+import { asSignalingError, ingest } from './ingest.js';
+import type { ControlChannel } from './presence.js';
+import {
+  clientMessage,
+  decodeFrame,
+  encodeFrame,
+  isSupportedVersion,
+  type ClientMessage,
+  type Notification,
+  type ServerMessage,
+} from './protocol.js';
+import { PROTOCOL_VERSION } from './constants.js';
+import { TokenBucket } from './rate-limit.js';
+
+type State = 'hello' | 'auth' | 'ready' | 'closed';
+
+/** WebSocket close codes (RFC 6455 §7.4.1). */
+const CLOSE_POLICY = 1008;
+const CLOSE_TOO_BIG = 1009;
+const CLOSE_GOING_AWAY = 1001;
+
+export class WsConnection implements PeerSession, ControlChannel {
+  readonly transport = 'websocket' as const;
+  peer = '';
+  rttMs = 0;
+  /** Set by the keepalive sweep; cleared by a pong. */
+  awaitingPong = false;
+  pingSentAt = 0;
+  #state: State = 'hello';
+  #publicKey = '';
+  #nonce = '';
+  #handshakeTimer: TimerHandle | undefined;
+  readonly #bucket: TokenBucket;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly address: string,
+    private readonly ctx: ServerContext,
+  ) {
+    this.#bucket = new TokenBucket(ctx.clock, ctx.limits.ratePerSecond, ctx.limits.rateBurst);
+    this.#handshakeTimer = ctx.clock.setTimeout(
+      () => this.fail(SignalingErrorCode.HANDSHAKE_TIMEOUT, 'handshake not finished in time'),
+      ctx.timing.handshakeTimeoutMs,
+    );
+    ws.on('message', (data, isBinary) => this.#onData(data, isBinary));
+    ws.on('pong', () => this.#onPong());
+  }
+
+  get ready(): boolean {
+    return this.#state === 'ready';
+  }
+
+  // ---- PeerSession / ControlChannel ----------------------------------------------------------
+
+  offer(n: Notification): boolean {
+    if (this.#state !== 'ready' || this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes)
+      return false;
+    this.#write({ type: 'deliver', n });
+    return true;
+  }
+
+  control(m: ServerMessage): boolean {
+    if (this.#state !== 'ready' || this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes)
+      return false;
+    this.#write(m);
+    return true;
+  }
+
+  close(code: string, message: string): void {
+    const ws = code === SignalingErrorCode.SHUTTING_DOWN ? CLOSE_GOING_AWAY : CLOSE_POLICY;
+    this.#closeWith(code, message, ws);
+  }
+
+  /** Send a fatal error frame and close. */
+  fail(code: string, message: string, ref?: string): void {
+    this.#closeWith(
+      code,
+      message,
+      code === SignalingErrorCode.FRAME_TOO_LARGE ? CLOSE_TOO_BIG : CLOSE_POLICY,
+      ref,
+    );
+  }
+
+  /** The socket closed (either side): leave every table. */
+  onClosed(): void {
+    if (this.#state === 'closed') return;
+    const wasReady = this.#state === 'ready';
+    this.#state = 'closed';
+    this.#handshakeTimer?.cancel();
+    if (wasReady) {
+      this.ctx.presence.removeChannel(this);
+      this.ctx.delivery.detach(this);
+    }
+  }
+
+  // ---- frames --------------------------------------------------------------------------------
+
+  #onData(data: WebSocket.RawData, isBinary: boolean): void {
+    if (this.#state === 'closed') return;
+    if (!this.#bucket.take()) {
+      this.fail(
+        SignalingErrorCode.RATE_LIMITED,
+        `more than ${this.ctx.limits.ratePerSecond} frames/s`,
+      );
+      return;
+    }
+    let m: ClientMessage;
+    try {
+      if (isBinary)
+        throw new SignalingError(SignalingErrorCode.BAD_FRAME, 'binary frames are not part of v1');
+      const size = Array.isArray(data) ? data.reduce((s, b) => s + b.length, 0) : data.byteLength;
+      if (size > this.ctx.limits.maxFrameBytes) {
+        throw new SignalingError(
+          SignalingErrorCode.FRAME_TOO_LARGE,
+          `frame larger than ${this.ctx.limits.maxFrameBytes} bytes`,
+        );
+      }
+      m = decodeFrame(clientMessage, rawToString(data), this.ctx.limits.maxFrameBytes);
+    } catch (err) {
+      const e = asSignalingError(err);
+      this.fail(e.code, e.message);
+      return;
+    }
+    this.#dispatch(m);
+  }
+
+  #dispatch(m: ClientMessage): void {
+    if (this.#state === 'hello')
+      return m.type === 'hello' ? this.#onHello(m) : this.#notAuthenticated();
+    if (this.#state === 'auth')
+      return m.type === 'auth' ? this.#onAuth(m) : this.#notAuthenticated();
+    switch (m.type) {
+      case 'notify':
+        return this.#onNotify(m);
+      case 'ack':
+        return this.ctx.delivery.ack(this.peer, m.ids, 'websocket');
+      case 'watch':
+        return this.ctx.presence.watch(this, m.peers);
+      case 'candidates':
+        return this.#onCandidates(m);
+      case 'punch':
+        if (!this.ctx.presence.punch(this, m.to, m.rid)) this.#peerOffline(m.to, m.rid);
+        return;
+      case 'ping':
+        return this.#write({ type: 'pong', t: m.t });
+      case 'pong':
+        return;
+      case 'hello':
+      case 'auth':
+        return this.fail(SignalingErrorCode.BAD_FRAME, `${m.type} after authentication`);
+    }
+  }
+
+  #notAuthenticated(): void {
+    this.fail(SignalingErrorCode.NOT_AUTHENTICATED, 'authenticate first: hello, then auth');
+  }
+
+  #onHello(m: Extract<ClientMessage, { type: 'hello' }>): void {
+    if (!isSupportedVersion(m.v)) {
+      return this.fail(
+        SignalingErrorCode.UNSUPPORTED_VERSION,
+        `protocol v${m.v} unsupported; this server speaks v${PROTOCOL_VERSION}`,
+      );
+    }
+    if (!this.ctx.admission.admitsPeer(m.peer, m.token)) {
+      return this.fail(
+        SignalingErrorCode.ADMISSION_DENIED,
+        'a valid peer token is required to register here',
+      );
+    }
+    this.peer = m.peer;
+    this.#publicKey = m.publicKey;
+    const c = this.ctx.challenges.issue(m.peer);
+    this.#nonce = c.nonce;
+    this.#state = 'auth';
+    this.#write({ type: 'challenge', ...c });
+  }
+
+  #onAuth(m: Extract<ClientMessage, { type: 'auth' }>): void {
+    try {
+      // The nonce must be the one issued on this connection: a nonce from another connection
+      // is a replay even if it is still outstanding.
+      if (m.nonce !== this.#nonce) {
+        throw new SignalingError(
+          SignalingErrorCode.CHALLENGE_REPLAYED,
+          'not the challenge issued on this connection',
+        );
+      }
+      this.ctx.challenges.consume(m.nonce, this.peer, this.#publicKey, m.signature);
+    } catch (err) {
+      const e = asSignalingError(err);
+      return this.fail(e.code, e.message);
+    }
+    this.#handshakeTimer?.cancel();
+    this.#handshakeTimer = undefined;
+    this.#state = 'ready';
+    this.ctx.mailbox.register(this.peer, this.#publicKey);
+    this.#write({
+      type: 'welcome',
+      v: PROTOCOL_VERSION,
+      peer: this.peer,
+      server: this.ctx.serverId,
+      sessionToken: this.ctx.sessionTokens.mint(this.peer).token,
+      time: this.ctx.clock.now(),
+      limits: {
+        maxFrameBytes: this.ctx.limits.maxFrameBytes,
+        maxBodyBytes: this.ctx.limits.maxBodyBytes,
+        maxTtlSeconds: this.ctx.limits.maxTtlSeconds,
+        ratePerSecond: this.ctx.limits.ratePerSecond,
+      },
+    });
+    this.ctx.presence.addChannel(this);
+    this.ctx.delivery.attach(this);
+  }
+
+  #onNotify(m: Extract<ClientMessage, { type: 'notify' }>): void {
+    ingest(
+      this.ctx,
+      { id: m.id, from: this.peer, to: m.to, topic: m.topic, body: m.body, ttl: m.ttl },
+      'websocket',
+    ).then(
+      (r) =>
+        this.#write({
+          type: 'accepted',
+          ref: m.ref,
+          id: r.id,
+          to: m.to,
+          online: r.online,
+          duplicate: r.duplicate,
+        }),
+      (err: unknown) => this.#error(asSignalingError(err), m.ref),
+    );
+  }
+
+  #onCandidates(m: Extract<ClientMessage, { type: 'candidates' }>): void {
+    const ok = this.ctx.presence.forward(m.to, {
+      type: 'candidates',
+      from: this.peer,
+      rid: m.rid,
+      candidates: m.candidates,
+    });
+    if (!ok) this.#peerOffline(m.to, m.rid);
+  }
+
+  #peerOffline(to: string, ref: string): void {
+    this.#error(
+      new SignalingError(SignalingErrorCode.PEER_OFFLINE, `peer ${to} has no WebSocket session`),
+      ref,
+    );
+  }
+
+  /** Non-fatal error frame (the connection stays open). */
+  #error(e: SignalingError, ref?: string): void {
+    this.ctx.metrics.errors.inc({ code: e.code });
+    if (this.#state === 'closed') return;
+    this.#write({
+      type: 'error',
+      code: e.code,
+      message: e.message,
+      fatal: false,
+      ...(ref ? { ref } : {}),
+    });
+  }
+
+  #onPong(): void {
+    this.awaitingPong = false;
+    const sample = this.ctx.clock.now() - this.pingSentAt;
+    // RFC 6298-style smoothing (alpha 1/8) so one slow pong does not swing punch timing.
+    this.rttMs = this.rttMs === 0 ? sample : this.rttMs + (sample - this.rttMs) / 8;
+  }
+
+  #closeWith(code: string, message: string, wsCode: number, ref?: string): void {
+    if (this.#state === 'closed') return;
+    this.ctx.metrics.errors.inc({ code });
+    this.#write({ type: 'error', code, message, fatal: true, ...(ref ? { ref } : {}) });
+    this.onClosed();
+    this.ws.close(wsCode, code);
+  }
+
+  #write(m: ServerMessage): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(encodeFrame(m));
+  }
+}
+
+function rawToString(data: WebSocket.RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}

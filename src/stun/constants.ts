@@ -1,0 +1,54 @@
+/**
+ * Wire constants and every limit of the STUN module, each with its reason (STYLE.md §5, §8).
+ */
+
+/** RFC 8489 §5: fixed value in bytes 4–7 of every message. */
+export const MAGIC_COOKIE = 0x2112a442;
+export const HEADER_BYTES = 20;
+export const TRANSACTION_ID_BYTES = 12;
+/** RFC 8489 §14.7: FINGERPRINT is CRC-32 XOR 0x5354554e ("STUN"). */
+export const FINGERPRINT_XOR = 0x5354554e;
+
+/**
+ * Limits on decoding. A STUN message is at most 20 + 65535 bytes (16-bit length field); over UDP
+ * it is a single datagram. Attributes per message: a TURN Allocate/Send carries about ten, ICE
+ * checks about eight; 64 leaves room for future extensions while bounding per-message work.
+ */
+export const LIMITS = {
+  maxMessageBytes: HEADER_BYTES + 0xffff,
+  maxAttributes: 64,
+  /** RFC 8489 §14.3: USERNAME is less than 513 bytes. */
+  maxUsernameBytes: 512,
+  /** RFC 8489 §14.8, §14.9, §14.10, §14.14: REALM, NONCE, reason phrase and SOFTWARE are fewer
+   *  than 128 characters, which can be as long as 763 bytes. */
+  maxTextBytes: 763,
+  /** RFC 8489 §14.11: UNKNOWN-ATTRIBUTES is a list of 16-bit types; bounded by maxAttributes. */
+  maxUnknownAttributes: 64,
+  /** PASSWORD-ALGORITHMS (RFC 8489 §14.11): two are defined; bound the list anyway. */
+  maxPasswordAlgorithms: 16,
+} as const;
+
+/**
+ * RFC 8489 §6.2.1 retransmission over UDP: initial RTO 500 ms (recommended, > 500 ms allowed),
+ * doubling; Rc = 7 requests; after the last one wait Rm × RTO = 16 × 500 ms = 8 s.
+ * A transaction therefore gives up after 500×(1+2+4+8+16+32) + 8000 = 39.5 s.
+ */
+export const RFC8489_RETRANSMISSION = {
+  rtoMs: 500,
+  maxRequests: 7,
+  lastWaitMultiplier: 16,
+} as const;
+
+/**
+ * RFC 8489 §6.2.1 permits shorter timers where the network is known to be fast ("... 500 ms is
+ * recommended; a value lower than 500 ms could be used on fixed-line access links"). LAN and
+ * netcheck probes use this: 100 ms, 4 requests, last wait 4 RTO → gives up after 1.9 s.
+ */
+export const LAN_RETRANSMISSION = {
+  rtoMs: 100,
+  maxRequests: 4,
+  lastWaitMultiplier: 4,
+} as const;
+
+/** RFC 8489 §6.2.2: over TCP a transaction times out after Ti = 39.5 s with no retransmission. */
+export const TCP_TRANSACTION_TIMEOUT_MS = 39_500;

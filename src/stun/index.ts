@@ -1,0 +1,119 @@
+/**
+ * STUN (RFC 8489) for natpush: codec, client transactions, server, NAT behaviour discovery.
+ *
+ * ## Codec usage (stable API — punch and relay build on it)
+ *
+ * Decode (zero-copy: values are views into the input; throws only StunDecodeError,
+ * code NATPUSH_ERR_STUN_MALFORMED):
+ * ```ts
+ * if (!isStunMessage(datagram)) return;            // RFC 7983 demux: first byte 0–3 + cookie
+ * const msg = decodeStunMessage(datagram);
+ * msg.method === Method.Allocate && msg.cls === StunClass.Request;
+ * msg.transactionId;                               // 12-byte view
+ * const peer = readXorAddress(msg, Attr.XorPeerAddress);        // { address, port, family }
+ * const peers = readXorAddresses(msg, Attr.XorPeerAddress);     // CreatePermission: several
+ * const data = msg.get(Attr.Data);                 // Uint8Array view, no copy
+ * const lifetime = readLifetime(msg);              // also readChannelNumber, readRequestedTransport,
+ *                                                  // readEvenPort, readReservationToken,
+ *                                                  // readAddressFamily, readAddressErrorCode,
+ *                                                  // readPasswordAlgorithm(s), readUserhash,
+ *                                                  // readString(msg, Attr.Realm|Nonce|Username),
+ *                                                  // readErrorCode, readUnknownAttributes
+ * msg.has(Attr.DontFragment);
+ * msg.unknownComprehensionRequired(KNOWN);         // → 420 UNKNOWN-ATTRIBUTES
+ * const key = longTermKey(username, realm, password, PasswordAlgorithm.MD5); // or SHA256
+ * verifyIntegrity(msg, key);                       // MI-SHA256 if present, else MI; or pass 'sha1'
+ * verifyFingerprint(msg);
+ * ```
+ * Encode (one buffer, no per-attribute allocation; `build()` returns a view of it):
+ * ```ts
+ * const out = StunMessageBuilder.of(Method.Allocate, StunClass.Success, msg.transactionId)
+ *   .addXorAddress(Attr.XorRelayedAddress, relayed)
+ *   .addXorAddress(Attr.XorMappedAddress, client)
+ *   .addUint32(Attr.Lifetime, 600)
+ *   .addIntegrity(key)                               // MESSAGE-INTEGRITY (HMAC-SHA1)
+ *   .addFingerprint()
+ *   .build();
+ * new StunMessageBuilder(messageType(Method.Data, StunClass.Indication))
+ *   .addXorAddress(Attr.XorPeerAddress, peer).addBytes(Attr.Data, payload).build();
+ * ```
+ * Other writers: addAddress, addString, addUint64, addFlag, addErrorCode, addUnknownAttributes,
+ * addChangeRequest, addResponsePort, addChannelNumber, addRequestedTransport, addEvenPort,
+ * addAddressFamily, addAddressErrorCode, addPasswordAlgorithms, addPasswordAlgorithm,
+ * addIntegritySha256. Misuse (bad port, text over the RFC bound, attribute after FINGERPRINT)
+ * throws TypeError/RangeError.
+ */
+export {
+  Attr,
+  attrName,
+  isComprehensionRequired,
+  PasswordAlgorithm,
+  TransportProtocol,
+} from './attribute-type.js';
+export {
+  MAGIC_COOKIE,
+  HEADER_BYTES,
+  TRANSACTION_ID_BYTES,
+  LIMITS,
+  RFC8489_RETRANSMISSION,
+  LAN_RETRANSMISSION,
+  TCP_TRANSACTION_TIMEOUT_MS,
+} from './constants.js';
+export {
+  STUN_ERR,
+  StunDecodeError,
+  StunTimeoutError,
+  StunAbortedError,
+  StunErrorResponse,
+  StunTransportError,
+  StunOverloadedError,
+} from './errors.js';
+export {
+  StunClass,
+  Method,
+  messageType,
+  methodOf,
+  classOf,
+  BINDING_REQUEST,
+  BINDING_SUCCESS,
+  BINDING_ERROR,
+} from './message-type.js';
+export { StunMessage, decodeStunMessage, isStunMessage, stunMessageLength } from './message.js';
+export type { DecodeOptions } from './message.js';
+export { StunMessageBuilder, newTransactionId, utf8 } from './message-builder.js';
+export {
+  decodeAddress,
+  readAddress,
+  readXorAddress,
+  readXorAddresses,
+  readMappedAddress,
+  readString,
+  readUint32,
+  readUint64,
+  readLifetime,
+  readErrorCode,
+  readUnknownAttributes,
+  readChangeRequest,
+  readResponsePort,
+  readChannelNumber,
+  readRequestedTransport,
+  readEvenPort,
+  readReservationToken,
+  readAddressFamily,
+  readAddressErrorCode,
+  readPasswordAlgorithms,
+  readPasswordAlgorithm,
+  readUserhash,
+} from './attributes.js';
+export type { ErrorCodeValue, PasswordAlgorithmValue } from './attributes.js';
+export {
+  opaqueString,
+  shortTermKey,
+  longTermKey,
+  userhash,
+  verifyIntegrity,
+  verifyFingerprint,
+  integrityKinds,
+} from './integrity.js';
+export type { IntegrityCheck } from './integrity.js';
+export { crc32 } from './crc32.js';

@@ -1,0 +1,146 @@
+/** Loopback helpers: a server on port 0 and a raw protocol client that speaks frames by hand. */
+import WebSocket from 'ws';
+import { generateIdentity, signChallenge, type Identity } from '../../../src/signaling/identity.js';
+import { WS_SUBPROTOCOL } from '../../../src/signaling/constants.js';
+import {
+  startSignalingServer,
+  type SignalingServer,
+  type SignalingServerOptions,
+} from '../../../src/signaling/server.js';
+import type { ServerMessage } from '../../../src/signaling/protocol.js';
+
+export const API_KEY = 'test-api-key';
+
+export class Tracker {
+  servers: SignalingServer[] = [];
+  sockets: RawClient[] = [];
+  closers: (() => Promise<void> | void)[] = [];
+
+  async server(o: SignalingServerOptions = {}): Promise<SignalingServer> {
+    const s = await startSignalingServer({ apiKeys: [API_KEY], ...o });
+    this.servers.push(s);
+    return s;
+  }
+
+  async raw(s: SignalingServer): Promise<RawClient> {
+    const c = await RawClient.open(s.url);
+    this.sockets.push(c);
+    return c;
+  }
+
+  async cleanup(): Promise<void> {
+    for (const c of this.sockets.splice(0)) c.ws.terminate();
+    for (const f of this.closers.splice(0).reverse()) await f();
+    for (const s of this.servers.splice(0)) await s.close();
+  }
+}
+
+/** A hand-driven protocol client: send any text, await frames by predicate, see the close. */
+export class RawClient {
+  frames: ServerMessage[] = [];
+  closed: { code: number; reason: string } | undefined;
+  #waiters: { pred: (m: ServerMessage) => boolean; resolve: (m: ServerMessage) => void }[] = [];
+  #closeWaiters: (() => void)[] = [];
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (d) => {
+      const m = JSON.parse(d.toString()) as ServerMessage;
+      this.frames.push(m);
+      for (const w of [...this.#waiters]) {
+        if (w.pred(m)) {
+          this.#waiters.splice(this.#waiters.indexOf(w), 1);
+          w.resolve(m);
+        }
+      }
+    });
+    ws.on('close', (code, reason) => {
+      this.closed = { code, reason: reason.toString() };
+      for (const f of this.#closeWaiters.splice(0)) f();
+    });
+    ws.on('error', () => {});
+  }
+
+  static open(base: string, opts: WebSocket.ClientOptions = {}): Promise<RawClient> {
+    const ws = new WebSocket(base.replace(/^http/, 'ws') + '/v1/ws', WS_SUBPROTOCOL, opts);
+    const c = new RawClient(ws);
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(c));
+      ws.once('error', reject);
+    });
+  }
+
+  send(m: unknown): void {
+    this.ws.send(typeof m === 'string' ? m : JSON.stringify(m));
+  }
+
+  /** Next frame (already received or future) matching `pred`. */
+  wait<T extends ServerMessage['type']>(
+    type: T,
+    pred: (m: Extract<ServerMessage, { type: T }>) => boolean = () => true,
+  ): Promise<Extract<ServerMessage, { type: T }>> {
+    const p = (m: ServerMessage) =>
+      m.type === type && pred(m as Extract<ServerMessage, { type: T }>);
+    const have = this.frames.find(p);
+    if (have) {
+      this.frames.splice(this.frames.indexOf(have), 1);
+      return Promise.resolve(have as Extract<ServerMessage, { type: T }>);
+    }
+    return new Promise((resolve) =>
+      this.#waiters.push({
+        pred: p,
+        resolve: (m) => {
+          this.frames.splice(this.frames.indexOf(m), 1);
+          resolve(m as Extract<ServerMessage, { type: T }>);
+        },
+      }),
+    );
+  }
+
+  waitClose(): Promise<{ code: number; reason: string }> {
+    if (this.closed) return Promise.resolve(this.closed);
+    return new Promise((r) => this.#closeWaiters.push(() => r(this.closed!)));
+  }
+
+  /** hello → challenge → auth → welcome with `id` (a new identity by default). */
+  async login(id: Identity = generateIdentity(), token?: string): Promise<Identity> {
+    this.send({
+      type: 'hello',
+      v: 1,
+      peer: id.peerId,
+      publicKey: id.publicKey,
+      ...(token ? { token } : {}),
+    });
+    const c = await this.wait('challenge');
+    this.send({ type: 'auth', nonce: c.nonce, signature: signChallenge(id, c) });
+    await this.wait('welcome');
+    return id;
+  }
+}
+
+/** The first fatal error frame and the close that follows it. */
+export async function expectFatal(c: RawClient): Promise<{ code: string; wsCode: number }> {
+  const e = await c.wait('error', (m) => m.fatal);
+  const cl = await c.waitClose();
+  return { code: e.code, wsCode: cl.code };
+}
+
+export async function post(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+): Promise<{ status: number; json: any }> {
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: r.status, json };
+}

@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import { Delivery, type PeerSession } from '../../../src/signaling/delivery.js';
+import { Mailbox } from '../../../src/signaling/mailbox.js';
+import { Metrics, signalingMetrics } from '../../../src/signaling/metrics.js';
+import type { Notification } from '../../../src/signaling/protocol.js';
+import { MemoryStore } from '../../../src/signaling/store/memory-store.js';
+import { ManualClock } from '../../../src/util/clock.js';
+import { silentLogger } from '../../../src/util/logger.js';
+
+const A = 'a'.repeat(32);
+const B = 'b'.repeat(32);
+
+class FakeSession implements PeerSession {
+  readonly transport = 'websocket' as const;
+  got: Notification[] = [];
+  busy = false;
+  closed: string | undefined;
+  constructor(readonly peer: string) {}
+  offer(n: Notification): boolean {
+    if (this.busy) return false;
+    this.got.push(n);
+    return true;
+  }
+  close(code: string): void {
+    this.closed = code;
+  }
+}
+
+function setup(quota = 100, window = 4) {
+  const clock = new ManualClock(0);
+  const metrics = signalingMetrics(new Metrics());
+  const mailbox = new Mailbox({
+    store: new MemoryStore(),
+    clock,
+    logger: silentLogger,
+    quota,
+    maxDelayMs: 1,
+  });
+  mailbox.register(B, 'pk');
+  const delivery = new Delivery({
+    mailbox,
+    clock,
+    logger: silentLogger,
+    metrics,
+    window,
+    retryAfterMs: 5000,
+  });
+  const delivered: string[] = [];
+  const presence: string[] = [];
+  delivery.events = {
+    delivered: (r) => delivered.push(r.id),
+    presence: (p, on) => presence.push(`${p.slice(0, 1)}:${on}`),
+  };
+  const accept = (id: string) =>
+    mailbox.accept({
+      id,
+      from: A,
+      to: B,
+      topic: '',
+      body: id,
+      ts: clock.now(),
+      expires: clock.now() + 60_000,
+    });
+  return { clock, mailbox, delivery, metrics, delivered, presence, accept };
+}
+
+describe('Delivery', () => {
+  it('delivers in order within the window, opens it on acks, reports delivered after commit', async () => {
+    const { clock, delivery, accept, delivered, mailbox } = setup();
+    const s = new FakeSession(B);
+    delivery.attach(s);
+    const acks = ['1', '2', '3', '4', '5', '6'].map(accept);
+    await clock.advanceAsync(1);
+    await Promise.all(acks);
+    expect(s.got.map((n) => n.id)).toEqual(['1', '2', '3', '4']);
+    delivery.ack(B, ['1', '2'], 'websocket');
+    expect(s.got.map((n) => n.id)).toEqual(['1', '2', '3', '4', '5', '6']);
+    await clock.advanceAsync(1);
+    expect(delivered).toEqual(['1', '2']);
+    expect(mailbox.store.depth(B)).toBe(4);
+  });
+
+  it('keeps mail for an offline peer and sends it all again on reconnect', async () => {
+    const { clock, delivery, accept } = setup();
+    const p = [accept('1'), accept('2')];
+    await clock.advanceAsync(1);
+    await Promise.all(p);
+    const s1 = new FakeSession(B);
+    delivery.attach(s1);
+    expect(s1.got.map((n) => n.id)).toEqual(['1', '2']);
+    delivery.detach(s1);
+    const s2 = new FakeSession(B);
+    delivery.attach(s2);
+    expect(s2.got.map((n) => n.id)).toEqual(['1', '2']);
+  });
+
+  it('retries unacked notifications after retryAfterMs and stops once acked', async () => {
+    const { clock, delivery, accept, metrics } = setup();
+    const s = new FakeSession(B);
+    delivery.attach(s);
+    const p = accept('1');
+    await clock.advanceAsync(1);
+    await p;
+    await clock.advanceAsync(5000);
+    expect(s.got.map((n) => n.id)).toEqual(['1', '1']);
+    expect(metrics.retries.get({ transport: 'websocket' })).toBe(1);
+    delivery.ack(B, ['1'], 'websocket');
+    await clock.advanceAsync(20_000);
+    expect(s.got).toHaveLength(2);
+  });
+
+  it('waits while the transport is busy without losing anything', async () => {
+    const { clock, delivery, accept } = setup();
+    const s = new FakeSession(B);
+    s.busy = true;
+    delivery.attach(s);
+    const p = [accept('1'), accept('2')];
+    await clock.advanceAsync(1);
+    await Promise.all(p);
+    expect(s.got).toHaveLength(0);
+    s.busy = false;
+    await clock.advanceAsync(50);
+    expect(s.got.map((n) => n.id)).toEqual(['1', '2']);
+  });
+
+  it('replaces an older session of the same peer and reports presence once', () => {
+    const { delivery, presence } = setup();
+    const s1 = new FakeSession(B);
+    const s2 = new FakeSession(B);
+    delivery.attach(s1);
+    delivery.attach(s2);
+    expect(s1.closed).toBe('NATPUSH_ERR_REPLACED');
+    delivery.detach(s1);
+    expect(delivery.session(B)).toBe(s2);
+    delivery.detach(s2);
+    expect(presence).toEqual(['b:true', 'b:true', 'b:false']);
+  });
+
+  it('refuses beyond the per-peer quota with MAILBOX_FULL', async () => {
+    const { clock, accept } = setup(2);
+    const p = [accept('1'), accept('2'), accept('3')];
+    await clock.advanceAsync(1);
+    await expect(p[2]).rejects.toMatchObject({ code: 'NATPUSH_ERR_MAILBOX_FULL' });
+    await expect(p[1]).resolves.toMatchObject({ duplicate: false });
+  });
+});

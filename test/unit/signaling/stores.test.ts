@@ -1,0 +1,96 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryStore } from '../../../src/signaling/store/memory-store.js';
+import { SqliteStore } from '../../../src/signaling/store/sqlite-store.js';
+import type { MailboxStore } from '../../../src/signaling/store/store.js';
+
+const A = 'a'.repeat(32);
+const B = 'b'.repeat(32);
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function sqlite(): MailboxStore {
+  const d = mkdtempSync(join(tmpdir(), 'np-store-'));
+  dirs.push(d);
+  return new SqliteStore(join(d, 'm.sqlite'));
+}
+
+const n = (id: string, to = B, expires = 10_000, from = A) => ({
+  id,
+  from,
+  to,
+  topic: '',
+  body: id,
+  ts: 0,
+  expires,
+});
+
+describe.each([
+  ['memory', () => new MemoryStore()],
+  ['sqlite', sqlite],
+])('%s store', (_name, make) => {
+  it('returns pending in insertion order after a cursor, skipping expired', () => {
+    const s = make();
+    s.transaction(() => {
+      for (const id of ['1', '2', '3']) s.insert(n(id));
+      s.insert(n('old', B, 5));
+      s.insert(n('4'));
+      s.insert(n('x', A));
+    });
+    const all = s.pending(B, 0, 10, 100);
+    expect(all.map((x) => x.id)).toEqual(['1', '2', '3', '4']);
+    expect(s.pending(B, all[1]!.seq, 10, 100).map((x) => x.id)).toEqual(['3', '4']);
+    expect(s.pending(B, 0, 2, 100).map((x) => x.id)).toEqual(['1', '2']);
+    expect(s.depth(B)).toBe(5);
+    expect(s.expire(100)).toBe(1);
+    expect(s.depth(B)).toBe(4);
+    expect(s.totalDepth()).toBe(5);
+    s.close();
+  });
+
+  it('dedupes by id, flags conflicts, removes only for the recipient', () => {
+    const s = make();
+    expect(s.insert(n('1')).kind).toBe('inserted');
+    expect(s.insert(n('1')).kind).toBe('duplicate');
+    expect(s.insert(n('1', A)).kind).toBe('conflict');
+    expect(s.remove(A, '1')).toBeUndefined();
+    expect(s.remove(B, '1')).toEqual({ id: '1', from: A, to: B });
+    expect(s.depth(B)).toBe(0);
+    // a seq is never reused after delete
+    const r = s.insert(n('2'));
+    expect(r.kind === 'inserted' && r.seq).toBeGreaterThan(1);
+    s.close();
+  });
+
+  it('remembers registered peers', () => {
+    const s = make();
+    s.addPeer(A, 'pk', 1);
+    s.addPeer(A, 'pk', 2);
+    expect(s.knownPeers()).toEqual([A]);
+    s.close();
+  });
+});
+
+describe('sqlite store durability', () => {
+  it('keeps notifications, depth and peers across reopen', () => {
+    const d = mkdtempSync(join(tmpdir(), 'np-store-'));
+    dirs.push(d);
+    const f = join(d, 'm.sqlite');
+    const s1 = new SqliteStore(f);
+    s1.transaction(() => {
+      s1.insert(n('1'));
+      s1.insert(n('2'));
+      s1.addPeer(B, 'pk', 1);
+    });
+    s1.close();
+    const s2 = new SqliteStore(f);
+    expect(s2.pending(B, 0, 10, 0).map((x) => x.id)).toEqual(['1', '2']);
+    expect(s2.depth(B)).toBe(2);
+    expect(s2.knownPeers()).toEqual([B]);
+    s2.close();
+  });
+});
