@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { idCommand } from './id.js';
 import { listenCommand } from './listen.js';
+import { relayCommand } from './relay.js';
 import { sendCommand } from './send.js';
 import { serveCommand } from './serve.js';
 
@@ -13,4 +14,5 @@ export const commands: CommandModule<any, any>[] = [
   idCommand,
   listenCommand,
   sendCommand,
+  relayCommand,
 ];
