@@ -4,6 +4,7 @@ import { listenCommand } from './listen.js';
 import { relayCommand } from './relay.js';
 import { sendCommand } from './send.js';
 import { serveCommand } from './serve.js';
+import { stunCommand } from './stun.js';
 
 /**
  * Every subcommand, one module each. Add yours here with a single line.
@@ -15,4 +16,5 @@ export const commands: CommandModule<any, any>[] = [
   listenCommand,
   sendCommand,
   relayCommand,
+  stunCommand,
 ];
