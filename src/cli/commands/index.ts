@@ -1,9 +1,11 @@
 import type { CommandModule } from 'yargs';
 import { idCommand } from './id.js';
 import { listenCommand } from './listen.js';
+import { natCheckCommand } from './nat-check.js';
 import { relayCommand } from './relay.js';
 import { sendCommand } from './send.js';
 import { serveCommand } from './serve.js';
+import { stunCommand } from './stun.js';
 
 /**
  * Every subcommand, one module each. Add yours here with a single line.
@@ -15,4 +17,6 @@ export const commands: CommandModule<any, any>[] = [
   listenCommand,
   sendCommand,
   relayCommand,
+  stunCommand,
+  natCheckCommand,
 ];
