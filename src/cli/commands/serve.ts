@@ -12,6 +12,7 @@ import { startSignalingServer } from '../../signaling/server.js';
 import { MemoryStore } from '../../signaling/store/memory-store.js';
 import { SqliteStore } from '../../signaling/store/sqlite-store.js';
 import { jsonLogger, type LogLevel, type Logger } from '../../util/logger.js';
+import { startServeRelay } from './relay.js';
 
 interface ServeArgs {
   port: number;
@@ -21,6 +22,10 @@ interface ServeArgs {
   'api-key'?: string[];
   'peer-token'?: string[];
   'log-level': LogLevel;
+  relay: boolean;
+  'relay-port': number;
+  'relay-address'?: string;
+  'turn-secret'?: string;
 }
 
 /** One running part of `serve`. */
@@ -75,8 +80,19 @@ async function startServices(
     endpoints: [signaling.url, signaling.url.replace(/^http/, 'ws') + '/v1/ws'],
     close: () => signaling.close(),
   });
-  // Composition point: the STUN server (UDP, --stun-port) and the TURN relay start here and push
-  // a Service each; shutdown closes them in reverse order.
+  if (a.relay) {
+    const relay = await startServeRelay({
+      dataDir,
+      host: a.host,
+      port: a['relay-port'],
+      ...(a['turn-secret'] ? { secret: a['turn-secret'] } : {}),
+      ...(a['relay-address'] ? { relayAddress: a['relay-address'] } : {}),
+      logger,
+    });
+    services.push({ name: 'turn', endpoints: relay.endpoints, close: () => relay.server.close() });
+  }
+  // Composition point: the STUN server (UDP, --stun-port) starts here and pushes a Service;
+  // shutdown closes them in reverse order.
   return { services, ...(file ? { apiKeyFile: file } : {}) };
 }
 
@@ -116,6 +132,24 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('log-level', {
         choices: ['debug', 'info', 'warn', 'error'] as const,
         default: 'info' as const,
+      })
+      .option('relay', {
+        type: 'boolean',
+        default: true,
+        describe: 'run the TURN relay (RFC 8656); --no-relay to disable',
+      })
+      .option('relay-port', {
+        type: 'number',
+        default: 3478,
+        describe: 'UDP and TCP port of the TURN relay (0 = any free port)',
+      })
+      .option('relay-address', {
+        type: 'string',
+        describe: 'address for relayed sockets (default: --host, or the first non-loopback IPv4)',
+      })
+      .option('turn-secret', {
+        type: 'string',
+        describe: 'TURN REST shared secret (default: generated into the data dir as turn-secret)',
       }),
   handler: async (a) => {
     const logger = jsonLogger(a['log-level']);
