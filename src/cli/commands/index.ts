@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { idCommand } from './id.js';
+import { netsimCommand } from './netsim.js';
 import { listenCommand } from './listen.js';
 import { relayCommand } from './relay.js';
 import { sendCommand } from './send.js';
@@ -17,4 +18,5 @@ export const commands: CommandModule<any, any>[] = [
   sendCommand,
   relayCommand,
   stunCommand,
+  netsimCommand,
 ];
