@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { idCommand } from './id.js';
 import { netsimCommand } from './netsim.js';
 import { listenCommand } from './listen.js';
+import { natCheckCommand } from './nat-check.js';
 import { relayCommand } from './relay.js';
 import { sendCommand } from './send.js';
 import { serveCommand } from './serve.js';
@@ -18,5 +19,6 @@ export const commands: CommandModule<any, any>[] = [
   sendCommand,
   relayCommand,
   stunCommand,
+  natCheckCommand,
   netsimCommand,
 ];
