@@ -6,4 +6,5 @@ apt-get update
 apt-get install -y --no-install-recommends \
   iproute2 iptables nftables conntrack \
   coturn redis-server \
-  python3 make g++
+  python3 make g++ \
+  gcc libnetfilter-queue-dev

@@ -52,3 +52,26 @@ export const LAN_RETRANSMISSION = {
 
 /** RFC 8489 §6.2.2: over TCP a transaction times out after Ti = 39.5 s with no retransmission. */
 export const TCP_TRANSACTION_TIMEOUT_MS = 39_500;
+
+/** Server defaults (`StunServerOptions`). */
+export const SERVER_DEFAULTS = {
+  software: 'natpush',
+  /** RFC 5780 §9.1 asks servers not to be used for amplification; 2× keeps a minimal 20-byte
+   *  request's answer (XOR-MAPPED-ADDRESS, 32 bytes) and lets padded requests get everything. */
+  maxAmplification: 2,
+  /** A client needs a few Binding requests per second (keepalives, discovery bursts of ~10).
+   *  Per source IP, because a CGN puts many users behind one address, 200/s with a burst of 400
+   *  leaves them room while capping one flooding host at a few percent of a server's rate. */
+  rateLimit: { perSecond: 200, burst: 400, maxSources: 65_536 },
+} as const;
+
+/** TCP limits (RFC 8489 §6.2.2 framing by the length field). */
+export const TCP_LIMITS = {
+  /** Largest framed message accepted; a Binding request with credentials is < 600 bytes. */
+  maxFrameBytes: 2048,
+  /** Close a connection idle this long (RFC 8489 §6.2.2 suggests at least 10 s after a
+   *  transaction; clients open a connection per check). */
+  idleTimeoutMs: 30_000,
+  /** Concurrent connections. */
+  maxConnections: 1024,
+} as const;

@@ -117,3 +117,19 @@ export {
 } from './integrity.js';
 export type { IntegrityCheck } from './integrity.js';
 export { crc32 } from './crc32.js';
+export { StunClient } from './client.js';
+export type {
+  StunClientOptions,
+  StunClientStats,
+  RequestOptions,
+  RetransmissionOptions,
+  StunResponse,
+  BindingResult,
+} from './client.js';
+export { StunServer } from './server.js';
+export type { StunServerOptions, StunServerStats, StunServerDrop } from './server.js';
+export { respond } from './binding-responder.js';
+export type { ServerGrid, ResponderConfig, Decision } from './binding-responder.js';
+export { RateLimiter } from './rate-limiter.js';
+export type { RateLimitOptions } from './rate-limiter.js';
+export { SERVER_DEFAULTS, TCP_LIMITS } from './constants.js';

@@ -1,8 +1,10 @@
 import type { CommandModule } from 'yargs';
 import { idCommand } from './id.js';
 import { listenCommand } from './listen.js';
+import { relayCommand } from './relay.js';
 import { sendCommand } from './send.js';
 import { serveCommand } from './serve.js';
+import { stunCommand } from './stun.js';
 
 /**
  * Every subcommand, one module each. Add yours here with a single line.
@@ -13,4 +15,6 @@ export const commands: CommandModule<any, any>[] = [
   idCommand,
   listenCommand,
   sendCommand,
+  relayCommand,
+  stunCommand,
 ];

@@ -1,0 +1,129 @@
+/**
+ * The nftables ruleset of a NAT router, built from RFC 4787 behaviours. Pure: text in, text out.
+ *
+ * How each behaviour is made from Linux parts (kernel facts in /work/shared/NETSIM-NOTES.md):
+ * - Mapping (RFC 4787 §4.1). `snat` keeps the internal source port when the resulting tuple is
+ *   free, and a new flow from the same internal endpoint gets the same external port again:
+ *   endpoint-independent mapping. `snat ... fully-random` draws a fresh random port for every
+ *   new flow (every remote address:port): address-and-port-dependent mapping with unpredictable
+ *   ports, i.e. "symmetric".
+ * - Filtering (RFC 4787 §5). conntrack alone lets in only replies from the exact remote endpoint
+ *   a flow was opened to: address-and-port-dependent filtering. For the looser filters we keep
+ *   our own state, written after SNAT (priority srcnat + 100) when the translated port is known:
+ *   `bindings` maps each external UDP port to the internal endpoint that owns it, and `contacted`
+ *   records (external port, remote address) pairs. An unsolicited inbound packet is DNATed
+ *   through `bindings` — for any sender (endpoint-independent filtering) or only for a sender in
+ *   `contacted` (address-dependent filtering).
+ * - Unsolicited inbound packets that match nothing are dropped by the router itself. Otherwise
+ *   an early hole-punch packet would create a local conntrack entry for the external port, and
+ *   the next outbound flow would be SNATed to another port.
+ * - Hairpinning (RFC 4787 §6, REQ-9): a packet from the LAN to the NAT's own public address is
+ *   DNATed through `bindings` and SNATed to the public address, so the receiver sees the
+ *   sender's external address and port. No filtering applies on the hairpin path.
+ * - Binding lifetime (RFC 4787 §4.3): conntrack's UDP timeouts (namespace sysctls) and the
+ *   timeout of the sets above, refreshed by outbound packets only (REQ-6 requires outbound
+ *   refresh; inbound refresh is optional, and we leave it out so the timeout can be tested).
+ * Only UDP gets the extra state; TCP is always address-and-port-dependent (conntrack).
+ */
+import type { NatBehavior } from './presets.js';
+
+export interface NatRulesOptions {
+  behavior: NatBehavior;
+  /** The NAT's public (WAN) address. */
+  publicAddress: string;
+  hairpinning: boolean;
+  udpBlocked: boolean;
+  /** Lifetime of `bindings` / `contacted` entries, in seconds. */
+  bindingTimeoutSec: number;
+  wanIf: string;
+  lanIf: string;
+}
+
+/** The nft script (for `nft -f -`) of one NAT router. */
+export function natRuleset(o: NatRulesOptions): string {
+  const { behavior: b, publicAddress: pub, wanIf: wan, lanIf: lan } = o;
+  const t = `${o.bindingTimeoutSec}s`;
+  const snatFlags = b.randomPorts ? ' fully-random' : '';
+  const dstnat: string[] = [];
+  if (b.filtering === 'endpoint-independent') {
+    dstnat.push(`iifname "${wan}" ip daddr ${pub} dnat ip to udp dport map @bindings`);
+  } else if (b.filtering === 'address-dependent') {
+    dstnat.push(
+      `iifname "${wan}" ip daddr ${pub} udp dport . ip saddr @contacted dnat ip to udp dport map @bindings`,
+    );
+  }
+  if (o.hairpinning) {
+    dstnat.push(`iifname "${lan}" ip daddr ${pub} dnat ip to udp dport map @bindings`);
+  }
+  const srcnat = [`oifname "${wan}" snat ip to ${pub}${snatFlags}`];
+  if (o.hairpinning) {
+    srcnat.push(`iifname "${lan}" oifname "${lan}" ct status dnat snat ip to ${pub}${snatFlags}`);
+  }
+  const forward = [
+    o.udpBlocked ? `iifname "${lan}" meta l4proto udp drop` : '',
+    `iifname "${lan}" accept`,
+    `iifname "${wan}" ct state established,related accept`,
+    // Inbound flows we DNATed ourselves through `bindings` (the filter already said yes).
+    `iifname "${wan}" ct status dnat accept`,
+  ].filter((l) => l !== '');
+  const input = [
+    `iifname "${wan}" ct state established,related accept`,
+    `iifname "${wan}" drop`,
+    // Without hairpinning, a packet to our own public address from inside goes nowhere.
+    o.hairpinning ? '' : `iifname "${lan}" ip daddr ${pub} drop`,
+  ].filter((l) => l !== '');
+  return `table ip natpush {
+  map bindings {
+    type inet_service : ipv4_addr . inet_service
+    flags dynamic,timeout
+    timeout ${t}
+  }
+  set contacted {
+    type inet_service . ipv4_addr
+    flags dynamic,timeout
+    timeout ${t}
+  }
+  chain dstnat {
+    type nat hook prerouting priority dstnat; policy accept;
+${indent(dstnat)}
+  }
+  chain srcnat {
+    type nat hook postrouting priority srcnat; policy accept;
+${indent(srcnat)}
+  }
+  chain track {
+    type filter hook postrouting priority srcnat + 100; policy accept;
+    oifname "${wan}" ct direction original update @bindings { udp sport : ct original ip saddr . ct original proto-src }
+    oifname "${wan}" update @contacted { udp sport . ip daddr }
+  }
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+${indent(forward)}
+  }
+  chain input {
+    type filter hook input priority filter; policy accept;
+${indent(input)}
+  }
+}
+`;
+}
+
+function indent(lines: string[]): string {
+  return lines.map((l) => `    ${l}`).join('\n');
+}
+
+/** nft script dropping `lossPercent` of the packets crossing `ifname`, in each direction. */
+export function lossRuleset(ifname: string, lossPercent: number, scale: number): string {
+  const threshold = Math.round((lossPercent / 100) * scale);
+  return `table ip natpush_link {
+  chain ingress {
+    type filter hook prerouting priority raw - 10; policy accept;
+    iifname "${ifname}" numgen random mod ${scale} < ${threshold} drop
+  }
+  chain egress {
+    type filter hook postrouting priority srcnat + 200; policy accept;
+    oifname "${ifname}" numgen random mod ${scale} < ${threshold} drop
+  }
+}
+`;
+}

@@ -1,0 +1,257 @@
+/**
+ * `natpush relay`: run the TURN server (RFC 8656) alone; `natpush relay mint <user>`: print
+ * short-lived TURN credentials for a shared secret (coturn `use-auth-secret` format).
+ *
+ * Never an open relay: the command refuses to start without `--secret`/`--secret-file` or at
+ * least one `--user name:password`.
+ */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import type { Argv, CommandModule } from 'yargs';
+import { nodeUdpNetwork } from '../../net/index.js';
+import { DEFAULT_CREDENTIAL_TTL_S, DEFAULT_TURN_PORT } from '../../relay/constants.js';
+import type { CredentialStore } from '../../relay/credentials.js';
+import { mintTurnCredentials, sharedSecret, staticUsers } from '../../relay/credentials.js';
+import type { TurnServer } from '../../relay/server.js';
+import { createRelayServer } from '../../relay/server.js';
+import type { TurnServerOptions } from '../../relay/server-options.js';
+import { NatpushError } from '../../util/errors.js';
+import type { LogLevel } from '../../util/logger.js';
+import { jsonLogger } from '../../util/logger.js';
+
+export interface RelayArgs {
+  listen: string;
+  port: number;
+  'tcp-port'?: number;
+  tcp: boolean;
+  'relay-address'?: string;
+  'external-address'?: string;
+  realm: string;
+  secret?: string;
+  'secret-file'?: string;
+  user: string[];
+  'allow-peer': string[];
+  'allow-loopback-peers': boolean;
+  'max-allocations': number;
+  'user-quota': number;
+  'user-bps': number;
+  'stats-interval': number;
+  'log-level': LogLevel;
+}
+
+function usage(message: string): NatpushError {
+  return new NatpushError('NATPUSH_ERR_USAGE', message);
+}
+
+/** The first non-internal IPv4 address, for relayed sockets when listening on 0.0.0.0. */
+export function defaultRelayAddress(listen: string): string {
+  if (listen !== '0.0.0.0' && listen !== '::') return listen;
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+export function credentialsFrom(
+  args: Pick<RelayArgs, 'secret' | 'secret-file' | 'user'>,
+): CredentialStore {
+  const secret =
+    args.secret ??
+    (args['secret-file'] ? readFileSync(args['secret-file'], 'utf8').trim() : undefined);
+  const users: Record<string, string> = {};
+  for (const u of args.user) {
+    const i = u.indexOf(':');
+    if (i <= 0) throw usage(`--user wants name:password, got ${JSON.stringify(u)}`);
+    users[u.slice(0, i)] = u.slice(i + 1);
+  }
+  const stores: CredentialStore[] = [];
+  if (secret) stores.push(sharedSecret(secret));
+  if (Object.keys(users).length > 0) stores.push(staticUsers(users));
+  if (stores.length === 0) {
+    throw usage(
+      'the relay needs credentials: --secret, --secret-file or --user name:password (never an open relay)',
+    );
+  }
+  if (stores.length === 1) return stores[0]!;
+  // Static users first (coturn does the same when both are configured).
+  return {
+    password: (u, r, now) => stores[1]!.password(u, r, now) ?? stores[0]!.password(u, r, now),
+    userOf: (u) => (users[u] !== undefined ? u : stores[0]!.userOf(u)),
+  };
+}
+
+/** Turn parsed arguments into server options (STYLE.md §5: parse at the edge). */
+export function relayOptionsFrom(args: RelayArgs): TurnServerOptions {
+  const allow = [...args['allow-peer']];
+  if (args['allow-loopback-peers']) allow.push('127.0.0.0/8', '::1/128');
+  return {
+    net: nodeUdpNetwork,
+    logger: jsonLogger(args['log-level']),
+    listenAddress: args.listen,
+    port: args.port,
+    ...(args.tcp ? { tcpPort: args['tcp-port'] ?? args.port } : {}),
+    relayAddress: args['relay-address'] ?? defaultRelayAddress(args.listen),
+    ...(args['external-address'] ? { externalAddress: args['external-address'] } : {}),
+    realm: args.realm,
+    credentials: credentialsFrom(args),
+    peerPolicy: { allow },
+    maxAllocations: args['max-allocations'],
+    maxAllocationsPerUser: args['user-quota'],
+    userBytesPerSecond: args['user-bps'],
+  };
+}
+
+export function relayOptions(y: Argv): Argv<RelayArgs> {
+  return y
+    .option('listen', {
+      type: 'string',
+      default: '0.0.0.0',
+      describe: 'listening address (UDP and TCP)',
+    })
+    .option('port', {
+      type: 'number',
+      default: DEFAULT_TURN_PORT,
+      describe: 'UDP listening port (0 = any)',
+    })
+    .option('tcp', {
+      type: 'boolean',
+      default: true,
+      describe: 'also listen on TCP (RFC 8656 §3.1); --no-tcp to disable',
+    })
+    .option('tcp-port', {
+      type: 'number',
+      describe: 'TCP port; default: the UDP port (with --port 0: any)',
+    })
+    .option('relay-address', {
+      type: 'string',
+      describe:
+        'local address for relayed sockets; default: --listen, or the first non-loopback IPv4',
+    })
+    .option('external-address', {
+      type: 'string',
+      describe: 'address advertised in XOR-RELAYED-ADDRESS behind a 1:1 NAT',
+    })
+    .option('realm', {
+      type: 'string',
+      default: 'natpush',
+      describe: 'REALM of the long-term credentials',
+    })
+    .option('secret', {
+      type: 'string',
+      describe: 'TURN REST shared secret (coturn static-auth-secret)',
+    })
+    .option('secret-file', { type: 'string', describe: 'file holding the shared secret' })
+    .option('user', {
+      type: 'string',
+      array: true,
+      default: [] as string[],
+      describe: 'static user name:password (repeatable)',
+    })
+    .option('allow-peer', {
+      type: 'string',
+      array: true,
+      default: [] as string[],
+      describe: 'CIDR of otherwise refused peers to allow (labs)',
+    })
+    .option('allow-loopback-peers', {
+      type: 'boolean',
+      default: false,
+      describe: 'allow relaying to 127.0.0.0/8 and ::1 (tests only)',
+    })
+    .option('max-allocations', {
+      type: 'number',
+      default: 10_000,
+      describe: 'allocations on the whole server (508 beyond)',
+    })
+    .option('user-quota', {
+      type: 'number',
+      default: 10,
+      describe: 'allocations per user (486 beyond)',
+    })
+    .option('user-bps', {
+      type: 'number',
+      default: 0,
+      describe: 'relayed bytes/s per user, 0 = unlimited',
+    })
+    .option('stats-interval', {
+      type: 'number',
+      default: 0,
+      describe: 'log counters every N seconds (0 = never)',
+    })
+    .option('log-level', {
+      choices: ['debug', 'info', 'warn', 'error'] as const,
+      default: 'info' as LogLevel,
+    }) as unknown as Argv<RelayArgs>;
+}
+
+/** Start from parsed arguments; resolves once listening. */
+export async function startRelay(args: RelayArgs): Promise<TurnServer> {
+  const options = relayOptionsFrom(args);
+  // `--port 0` with TCP: let TCP pick its own free port too.
+  if (args.port === 0 && args.tcp && args['tcp-port'] === undefined) options.tcpPort = 0;
+  const server = await createRelayServer(options);
+  const a = server.addresses();
+  options.logger?.info('turn relay listening', {
+    udp: `${a.udp.address}:${a.udp.port}`,
+    tcp: a.tcp ? `${a.tcp.address}:${a.tcp.port}` : undefined,
+    relayAddress: options.relayAddress,
+    realm: options.realm,
+  });
+  return server;
+}
+
+const mint: CommandModule<
+  object,
+  { user: string; secret?: string; 'secret-file'?: string; ttl: number }
+> = {
+  command: 'mint <user>',
+  describe: 'print short-lived TURN credentials for <user> (JSON: username, password, ttl)',
+  builder: (y) =>
+    y
+      .positional('user', { type: 'string', demandOption: true })
+      .option('secret', { type: 'string' })
+      .option('secret-file', { type: 'string' })
+      .option('ttl', { type: 'number', default: DEFAULT_CREDENTIAL_TTL_S }) as never,
+  handler: (args) => {
+    const secret =
+      args.secret ??
+      (args['secret-file'] ? readFileSync(args['secret-file'], 'utf8').trim() : undefined);
+    if (!secret) throw usage('mint needs --secret or --secret-file');
+    console.log(JSON.stringify(mintTurnCredentials(secret, args.user, args.ttl)));
+  },
+};
+
+const run: CommandModule<object, RelayArgs> = {
+  command: '$0',
+  describe: 'run the TURN relay',
+  builder: relayOptions,
+  handler: async (args) => {
+    const server = await startRelay(args);
+    const log = jsonLogger(args['log-level']);
+    let statsTimer: NodeJS.Timeout | undefined;
+    if (args['stats-interval'] > 0) {
+      statsTimer = setInterval(
+        () =>
+          log.info('turn relay counters', {
+            allocations: server.allocationCount,
+            ...server.counters.snapshot(),
+          }),
+        args['stats-interval'] * 1000,
+      );
+    }
+    await new Promise<void>((resolve) => {
+      const stop = (): void => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    if (statsTimer) clearInterval(statsTimer);
+    await server.close();
+  },
+};
+
+export const relayCommand: CommandModule = {
+  command: 'relay',
+  describe: 'TURN relay server (RFC 8656) over UDP and TCP, with TURN REST credentials',
+  builder: (y) => y.command(run as CommandModule).command(mint as CommandModule),
+  handler: () => {},
+};

@@ -1,0 +1,487 @@
+/**
+ * TURN client (RFC 8656 §6–§12): allocate, keep the allocation, permissions and channels alive,
+ * and send/receive data through the relay — over the peer's shared UDP socket or over TCP.
+ *
+ *   client                                   server
+ *     │── Allocate (no credentials) ─────────▶ │
+ *     │◀──────────── 401 REALM, NONCE ──────── │   RFC 8489 §9.2.3
+ *     │── Allocate USERNAME REALM NONCE MI ──▶ │
+ *     │◀── XOR-RELAYED-ADDRESS, LIFETIME ───── │
+ *     │── ChannelBind 0x4000 → peer ─────────▶ │   also installs the permission
+ *     │══ ChannelData 0x4000 ════════════════▶ │ ──▶ peer
+ *     │── Refresh every lifetime − 60 s ─────▶ │
+ *
+ * Background refreshes never throw: failures are logged and counted in `stats`, and a 438 (stale
+ * nonce) is retried with the new nonce.
+ */
+import type { Endpoint, UdpNetwork, UdpSocket } from '../net/index.js';
+import { normalizeAddress } from '../net/index.js';
+import type { StunMessage } from '../stun/index.js';
+import {
+  Attr,
+  decodeStunMessage,
+  longTermKey,
+  messageType,
+  Method,
+  readErrorCode,
+  readLifetime,
+  readString,
+  readXorAddress,
+  StunClass,
+  StunMessageBuilder,
+  TransportProtocol,
+  verifyIntegrity,
+} from '../stun/index.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import { systemClock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { silentLogger } from '../util/logger.js';
+import {
+  channelDataSize,
+  decodeChannelData,
+  isChannelData,
+  writeChannelData,
+} from './channel-data.js';
+import type { TurnClientTransport } from './client-transport.js';
+import { TcpTurnTransport, UdpTurnTransport } from './client-transport.js';
+import {
+  CHANNEL_LIFETIME_S,
+  CHANNEL_MAX,
+  CHANNEL_MIN,
+  CLIENT_INITIAL_RTO_MS,
+  CLIENT_KEEPALIVE_S,
+  CLIENT_REFRESH_MARGIN_S,
+  CLIENT_REQUEST_TIMEOUT_MS,
+  PERMISSION_LIFETIME_S,
+} from './constants.js';
+import { TURN_ERR, TurnClientError } from './errors.js';
+import { EndpointMap } from './five-tuple.js';
+
+export interface TurnClientOptions {
+  /** The TURN server's transport address. */
+  server: Endpoint;
+  username: string;
+  password: string;
+  /** 'udp' (default) or 'tcp' (RFC 8656 §3.1, for UDP-blocked networks). */
+  transport?: 'udp' | 'tcp';
+  /** UDP only: the peer's shared socket; the client never closes it. */
+  socket?: UdpSocket;
+  /** UDP only: where to bind a socket of our own when `socket` is absent. */
+  net?: UdpNetwork;
+  clock?: Clock;
+  logger?: Logger;
+  /** Requested allocation lifetime; default: the server's (600 s). */
+  lifetimeSeconds?: number;
+  /** Per-request timeout; default 10 s. */
+  requestTimeoutMs?: number;
+}
+
+export type DataListener = (data: Uint8Array, from: Endpoint) => void;
+
+export interface TurnClientStats {
+  requests: number;
+  retransmits: number;
+  refreshFailures: number;
+  staleNonceRetries: number;
+  received: number;
+  ignored: number;
+}
+
+interface PendingRequest {
+  bytes: Uint8Array;
+  resolve(msg: StunMessage): void;
+  reject(err: Error): void;
+  timers: TimerHandle[];
+}
+
+interface ClientChannel {
+  readonly number: number;
+  readonly peer: Endpoint;
+}
+
+export class TurnClient {
+  readonly stats: TurnClientStats = {
+    requests: 0,
+    retransmits: 0,
+    refreshFailures: 0,
+    staleNonceRetries: 0,
+    received: 0,
+    ignored: 0,
+  };
+  /** XOR-RELAYED-ADDRESS: where peers send to reach us. */
+  relayedAddress: Endpoint = { address: '', port: 0 };
+  /** XOR-MAPPED-ADDRESS: our address as the server saw it (a free server-reflexive candidate). */
+  mappedAddress: Endpoint = { address: '', port: 0 };
+  lifetimeSeconds = 0;
+  readonly #o: TurnClientOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  #transport!: TurnClientTransport;
+  #realm: string | undefined;
+  #nonce: string | undefined;
+  #key: Uint8Array | undefined;
+  readonly #pending = new Map<string, PendingRequest>();
+  readonly #listeners: DataListener[] = [];
+  /** Peer IPs we keep permissions for. */
+  readonly #permissions = new Set<string>();
+  readonly #channelsByNumber = new Map<number, ClientChannel>();
+  readonly #channelsByPeer = new EndpointMap<ClientChannel>();
+  #nextChannel = CHANNEL_MIN;
+  #timers: TimerHandle[] = [];
+  #closed = false;
+
+  private constructor(options: TurnClientOptions) {
+    this.#o = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#log = options.logger ?? silentLogger;
+  }
+
+  /** Open the transport and make an allocation; rejects with TurnClientError. */
+  static async allocate(options: TurnClientOptions): Promise<TurnClient> {
+    const c = new TurnClient(options);
+    await c.#open();
+    try {
+      await c.#allocate();
+    } catch (err) {
+      await c.#transport.close();
+      throw err;
+    }
+    return c;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Our local transport address toward the server. */
+  localAddress(): Endpoint {
+    return this.#transport.local();
+  }
+
+  onData(listener: DataListener): () => void {
+    this.#listeners.push(listener);
+    return () => {
+      const i = this.#listeners.indexOf(listener);
+      if (i >= 0) this.#listeners.splice(i, 1);
+    };
+  }
+
+  /** RFC 8656 §9: permit these peer IPs (ports do not matter); kept fresh every 240 s. */
+  async createPermission(...peers: string[]): Promise<void> {
+    if (peers.length === 0) throw new TypeError('createPermission needs at least one peer address');
+    await this.#authenticated(Method.CreatePermission, (r) => {
+      for (const ip of peers) r.addXorAddress(Attr.XorPeerAddress, { address: ip, port: 0 });
+    });
+    for (const ip of peers) this.#permissions.add(normalizeAddress(ip));
+  }
+
+  /**
+   * RFC 8656 §11: bind a channel to `peer` (also installs its permission) so data goes as 4-byte
+   * ChannelData headers instead of Send/Data indications. Re-binding is automatic every 540 s.
+   */
+  async bindChannel(peer: Endpoint): Promise<number> {
+    const existing = this.#channelsByPeer.get(normalizeAddress(peer.address), peer.port);
+    if (existing) return existing.number;
+    if (this.#nextChannel > CHANNEL_MAX) throw new RangeError('all 4096 channel numbers used');
+    const number = this.#nextChannel++;
+    await this.#sendChannelBind(number, peer);
+    const ch: ClientChannel = {
+      number,
+      peer: { address: normalizeAddress(peer.address), port: peer.port },
+    };
+    this.#channelsByNumber.set(number, ch);
+    this.#channelsByPeer.set(ch.peer.address, ch.peer.port, ch);
+    this.#permissions.add(ch.peer.address);
+    return number;
+  }
+
+  /** Send `data` to `peer` through the relay: ChannelData if a channel is bound, else a Send indication. */
+  send(peer: Endpoint, data: Uint8Array): void {
+    if (this.#closed) throw new TypeError('send on a closed TurnClient');
+    const ch = this.#channelsByPeer.get(normalizeAddress(peer.address), peer.port);
+    if (ch) {
+      const stream = this.#transport.stream;
+      const out = Buffer.allocUnsafe(channelDataSize(data.length, stream));
+      writeChannelData(out, 0, ch.number, data, stream);
+      this.#transport.send(out);
+      return;
+    }
+    const b = new StunMessageBuilder(
+      messageType(Method.Send, StunClass.Indication),
+      undefined,
+      data.length + 48,
+    )
+      .addXorAddress(Attr.XorPeerAddress, peer)
+      .addBytes(Attr.Data, data);
+    this.#transport.send(b.build());
+  }
+
+  /** RFC 8656 §7.3: refresh now with `lifetimeSeconds` (0 deletes the allocation). */
+  async refresh(lifetimeSeconds?: number): Promise<number> {
+    const res = await this.#authenticated(Method.Refresh, (b) => {
+      if (lifetimeSeconds !== undefined) b.addUint32(Attr.Lifetime, lifetimeSeconds);
+    });
+    this.lifetimeSeconds = readLifetime(res) ?? 0;
+    return this.lifetimeSeconds;
+  }
+
+  /** Delete the allocation (Refresh 0, best effort) and stop; idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    for (const t of this.#timers) t.cancel();
+    this.#timers = [];
+    if (!this.#transport.closed) {
+      await this.refresh(0).catch(() => {});
+    }
+    this.#closed = true;
+    for (const p of this.#pending.values())
+      this.#finish(p, new TurnClientError(TURN_ERR.CLOSED, 'TURN client closed'));
+    this.#pending.clear();
+    await this.#transport.close();
+  }
+
+  // ─── setup ───────────────────────────────────────────────────────────────────────────────
+
+  async #open(): Promise<void> {
+    const onFrame = (f: Uint8Array): void => this.#onFrame(f);
+    if (this.#o.transport === 'tcp') {
+      this.#transport = await TcpTurnTransport.connect(this.#o.server, onFrame, () =>
+        this.#onTransportClosed(),
+      );
+      return;
+    }
+    let socket = this.#o.socket;
+    const owns = socket === undefined;
+    if (!socket) {
+      if (!this.#o.net) throw new TypeError('TurnClient over UDP needs `socket` or `net`');
+      socket = await this.#o.net.bindUdp({ port: 0 });
+    }
+    this.#transport = new UdpTurnTransport(socket, this.#o.server, onFrame, owns);
+  }
+
+  async #allocate(): Promise<void> {
+    const res = await this.#authenticated(Method.Allocate, (b) => {
+      b.addRequestedTransport(TransportProtocol.UDP);
+      if (this.#o.lifetimeSeconds !== undefined)
+        b.addUint32(Attr.Lifetime, this.#o.lifetimeSeconds);
+    });
+    const relayed = readXorAddress(res, Attr.XorRelayedAddress);
+    const mapped = readXorAddress(res, Attr.XorMappedAddress);
+    if (!relayed)
+      throw new TurnClientError(TURN_ERR.PROTOCOL, 'Allocate success without XOR-RELAYED-ADDRESS');
+    this.relayedAddress = relayed;
+    if (mapped) this.mappedAddress = mapped;
+    this.lifetimeSeconds = readLifetime(res) ?? 600;
+    this.#scheduleRefreshes();
+  }
+
+  /** Keep the allocation, permissions and channels alive (RFC 8656 §7.3, §9, §12). */
+  #scheduleRefreshes(): void {
+    const every = (seconds: number, what: string, fn: () => Promise<unknown>): void => {
+      const arm = (): void => {
+        const t = this.#clock.setTimeout(() => {
+          if (this.#closed) return;
+          fn()
+            .catch((err: unknown) => {
+              this.stats.refreshFailures++;
+              this.#log.warn('turn refresh failed', { what, err: String(err) });
+            })
+            .finally(arm);
+        }, seconds * 1000);
+        this.#timers.push(t);
+      };
+      arm();
+    };
+    const allocationEvery = Math.max(1, this.lifetimeSeconds - CLIENT_REFRESH_MARGIN_S);
+    every(allocationEvery, 'allocation', () => this.refresh(this.#o.lifetimeSeconds));
+    every(PERMISSION_LIFETIME_S - CLIENT_REFRESH_MARGIN_S, 'permissions', () =>
+      this.#refreshPermissions(),
+    );
+    every(CHANNEL_LIFETIME_S - CLIENT_REFRESH_MARGIN_S, 'channels', () => this.#refreshChannels());
+    if (!this.#transport.stream) every(CLIENT_KEEPALIVE_S, 'keepalive', () => this.#keepalive());
+  }
+
+  /** RFC 8489 §6.3.2 / RFC 5389: a Binding indication needs no answer; it only keeps the NAT open. */
+  #keepalive(): Promise<void> {
+    this.#transport.send(this.#request(Method.Binding, StunClass.Indication).build());
+    return Promise.resolve();
+  }
+
+  async #refreshPermissions(): Promise<void> {
+    const ips = [...this.#permissions];
+    if (ips.length > 0) await this.createPermission(...ips);
+  }
+
+  async #refreshChannels(): Promise<void> {
+    for (const ch of this.#channelsByNumber.values())
+      await this.#sendChannelBind(ch.number, ch.peer);
+  }
+
+  async #sendChannelBind(number: number, peer: Endpoint): Promise<void> {
+    await this.#authenticated(Method.ChannelBind, (b) =>
+      b.addChannelNumber(number).addXorAddress(Attr.XorPeerAddress, peer),
+    );
+  }
+
+  // ─── requests ────────────────────────────────────────────────────────────────────────────
+
+  #request(method: number, cls: StunClass = StunClass.Request): StunMessageBuilder {
+    return StunMessageBuilder.of(method, cls);
+  }
+
+  /**
+   * Send a request with long-term credentials (RFC 8489 §9.2.3): the first time without them to
+   * learn REALM and NONCE from the 401; on 438 retry once with the new NONCE.
+   */
+  async #authenticated(method: number, add: (b: StunMessageBuilder) => void): Promise<StunMessage> {
+    for (let attempt = 0; ; attempt++) {
+      const b = this.#request(method);
+      add(b);
+      if (this.#key !== undefined) {
+        b.addString(Attr.Username, this.#o.username)
+          .addString(Attr.Realm, this.#realm!)
+          .addString(Attr.Nonce, this.#nonce!)
+          .addIntegrity(this.#key);
+      }
+      b.addFingerprint();
+      const res = await this.#transact(b);
+      if (res.cls === StunClass.Success) {
+        if (this.#key !== undefined && !verifyIntegrity(res, this.#key)) {
+          throw new TurnClientError(TURN_ERR.PROTOCOL, 'response failed MESSAGE-INTEGRITY');
+        }
+        return res;
+      }
+      const err = readErrorCode(res);
+      const code = err?.code ?? 0;
+      if ((code === 401 || code === 438) && attempt < 2 && this.#learnChallenge(res, code))
+        continue;
+      throw new TurnClientError(
+        TURN_ERR.REJECTED,
+        `TURN ${methodName(method)} rejected: ${code} ${err?.reason ?? ''}`.trim(),
+        code,
+      );
+    }
+  }
+
+  /** Take REALM/NONCE from a 401/438; false when retrying would not help. */
+  #learnChallenge(res: StunMessage, code: number): boolean {
+    const realm = readString(res, Attr.Realm);
+    const nonce = readString(res, Attr.Nonce);
+    if (nonce === undefined) return false;
+    const hadKey = this.#key !== undefined;
+    if (code === 401 && hadKey && realm === this.#realm) return false; // wrong password
+    if (code === 438) this.stats.staleNonceRetries++;
+    this.#nonce = nonce;
+    if (realm !== undefined && realm !== this.#realm) {
+      this.#realm = realm;
+      this.#key = longTermKey(this.#o.username, realm, this.#o.password);
+    }
+    return this.#key !== undefined;
+  }
+
+  /** One transaction; over UDP retransmitted with doubling RTO (RFC 8489 §6.2.1). */
+  #transact(b: StunMessageBuilder): Promise<StunMessage> {
+    if (this.#transport.closed) {
+      return Promise.reject(new TurnClientError(TURN_ERR.CLOSED, 'TURN transport closed'));
+    }
+    const bytes = Uint8Array.from(b.build());
+    const id = txKey(bytes.subarray(8, 20));
+    this.stats.requests++;
+    return new Promise<StunMessage>((resolve, reject) => {
+      const p: PendingRequest = { bytes, resolve, reject, timers: [] };
+      this.#pending.set(id, p);
+      const timeout = this.#o.requestTimeoutMs ?? CLIENT_REQUEST_TIMEOUT_MS;
+      p.timers.push(
+        this.#clock.setTimeout(() => {
+          this.#pending.delete(id);
+          this.#finish(
+            p,
+            new TurnClientError(TURN_ERR.TIMEOUT, `no TURN response in ${timeout} ms`),
+          );
+        }, timeout),
+      );
+      if (!this.#transport.stream) this.#armRetransmit(p, CLIENT_INITIAL_RTO_MS);
+      this.#transport.send(bytes);
+    });
+  }
+
+  #armRetransmit(p: PendingRequest, rto: number): void {
+    p.timers.push(
+      this.#clock.setTimeout(() => {
+        this.stats.retransmits++;
+        this.#transport.send(p.bytes);
+        this.#armRetransmit(p, rto * 2);
+      }, rto),
+    );
+  }
+
+  #finish(p: PendingRequest, result: StunMessage | Error): void {
+    for (const t of p.timers) t.cancel();
+    if (result instanceof Error) p.reject(result);
+    else p.resolve(result);
+  }
+
+  // ─── receiving ───────────────────────────────────────────────────────────────────────────
+
+  #onFrame(frame: Uint8Array): void {
+    if (isChannelData(frame)) {
+      const cd = decodeChannelData(frame);
+      const ch = cd && this.#channelsByNumber.get(cd.channel);
+      if (!cd || !ch) return void this.stats.ignored++;
+      return this.#emit(cd.payload, ch.peer);
+    }
+    let msg: StunMessage;
+    try {
+      msg = decodeStunMessage(frame);
+    } catch {
+      return void this.stats.ignored++;
+    }
+    if (msg.cls === StunClass.Indication && msg.method === Method.Data) {
+      const peer = safe(() => readXorAddress(msg, Attr.XorPeerAddress));
+      const data = msg.get(Attr.Data);
+      if (!peer || !data) return void this.stats.ignored++;
+      return this.#emit(data, peer);
+    }
+    if (msg.cls === StunClass.Success || msg.cls === StunClass.Error) {
+      const id = txKey(msg.transactionId);
+      const p = this.#pending.get(id);
+      if (!p) return void this.stats.ignored++;
+      this.#pending.delete(id);
+      this.#finish(p, msg);
+    }
+  }
+
+  #emit(data: Uint8Array, from: Endpoint): void {
+    this.stats.received++;
+    for (const l of this.#listeners) {
+      try {
+        l(data, from);
+      } catch (err) {
+        this.#log.error('turn data listener threw', { err: String(err) });
+      }
+    }
+  }
+
+  #onTransportClosed(): void {
+    for (const p of this.#pending.values())
+      this.#finish(p, new TurnClientError(TURN_ERR.CLOSED, 'TURN connection closed'));
+    this.#pending.clear();
+  }
+}
+
+function txKey(id: Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.length).toString('latin1');
+}
+
+function safe<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
+  }
+}
+
+function methodName(method: number): string {
+  const entry = Object.entries(Method).find(([, v]) => v === method);
+  return entry ? entry[0] : `0x${method.toString(16)}`;
+}

@@ -1,0 +1,74 @@
+/**
+ * Every TURN limit and default in one place, each with its reason (STYLE.md §5).
+ * RFC numbers refer to RFC 8656 (TURN) unless said otherwise.
+ */
+
+/** §3.2 / §7.2: an allocation lives 600 s unless the client asks otherwise. */
+export const DEFAULT_ALLOCATION_LIFETIME_S = 600;
+/** §7.2: "the server SHOULD NOT allow a lifetime longer than 3600 s". */
+export const MAX_ALLOCATION_LIFETIME_S = 3600;
+/** §9: permissions last 300 s and are refreshed by CreatePermission or ChannelBind. */
+export const PERMISSION_LIFETIME_S = 300;
+/** §12: channel bindings last 600 s and are refreshed by re-binding. */
+export const CHANNEL_LIFETIME_S = 600;
+/** §12: after a binding expires, neither the number nor the peer may be re-bound to another for 5 min. */
+export const CHANNEL_REUSE_GUARD_S = 300;
+/** §12: the range of channel numbers a client may use. */
+export const CHANNEL_MIN = 0x4000;
+export const CHANNEL_MAX = 0x4fff;
+
+/** RFC 8489 §9.2: a nonce should be short-lived; 10 min like coturn's default stale-nonce window. */
+export const DEFAULT_NONCE_TTL_S = 600;
+/** RFC 8489 §9.2 / §14.3: REALM and NONCE are < 128 characters; USERNAME < 513 bytes. */
+export const MAX_USERNAME_BYTES = 513;
+/** Default realm when none is configured. */
+export const DEFAULT_REALM = 'natpush';
+
+/** Default TTL of short-lived TURN REST credentials (coturn's examples use 1 day; we use 1 h). */
+export const DEFAULT_CREDENTIAL_TTL_S = 3600;
+
+/** IANA: the STUN/TURN port. */
+export const DEFAULT_TURN_PORT = 3478;
+
+/**
+ * Largest frame accepted from a TCP stream: a ChannelData header plus a 16-bit length is at most
+ * 4 + 65535 (+3 padding), and STUN messages are 20 + a 16-bit length. Anything larger is a framing
+ * error by construction, so this bound costs nothing.
+ */
+export const MAX_STREAM_FRAME_BYTES = 4 + 0xffff + 3;
+
+/** A TCP client that lets this much of our output queue up gets its relayed packets dropped. */
+export const MAX_TCP_SEND_QUEUE_BYTES = 1024 * 1024;
+/** Attempts to find an even relayed port for EVEN-PORT (RFC 8656 §7.2 step 4). */
+export const EVEN_PORT_ATTEMPTS = 16;
+
+/** Per-user quotas (§7.2: 486 Allocation Quota Reached). */
+export const DEFAULT_MAX_ALLOCATIONS_PER_USER = 10;
+/** Whole-server cap so memory stays bounded (§7.2: 508 Insufficient Capacity beyond it). */
+export const DEFAULT_MAX_ALLOCATIONS = 10_000;
+/** Per allocation: permissions and channels are bounded so one client cannot grow our memory. */
+export const DEFAULT_MAX_PERMISSIONS_PER_ALLOCATION = 64;
+export const DEFAULT_MAX_CHANNELS_PER_ALLOCATION = 64;
+/**
+ * Per-user bandwidth, bytes per second through all of the user's allocations, both directions;
+ * 0 = unlimited. Default 0: a relay for peer sessions; operators set it with `--user-quota-bps`.
+ */
+export const DEFAULT_USER_BYTES_PER_SECOND = 0;
+/** Token bucket burst: one second's worth, but never below a maximal datagram. */
+export const MIN_BUCKET_BYTES = 65_536;
+
+/** How often the server sweeps expired allocations, permissions and channels. */
+export const SWEEP_INTERVAL_MS = 5_000;
+
+/** Client: refresh allocation / permissions / channels this long before they expire. */
+export const CLIENT_REFRESH_MARGIN_S = 60;
+/**
+ * Client over UDP: a Binding indication this often keeps the NAT mapping toward the server alive
+ * (Linux conntrack forgets unreplied UDP after 30 s, RFC 4787 REQ-5 allows 2 min; refreshes come
+ * only every 4 min), so the 5-tuple, and with it the allocation, survives.
+ */
+export const CLIENT_KEEPALIVE_S = 15;
+/** Client: per-request timeout after the RFC 8489 retransmissions (Rc=7, Rm=16 → 39.5 s); we cut it. */
+export const CLIENT_REQUEST_TIMEOUT_MS = 10_000;
+/** RFC 8489 §6.2.1: initial RTO 500 ms (we retransmit over UDP only). */
+export const CLIENT_INITIAL_RTO_MS = 500;

@@ -1,0 +1,57 @@
+/**
+ * What the relay did, per direction and per drop reason (STYLE.md §8: a metric label for every
+ * drop). Plain number fields so the hot path increments without a Map lookup.
+ */
+export const DROP_REASONS = [
+  /** Not STUN, not ChannelData, or a STUN message that does not decode. */
+  'malformed',
+  /** ChannelData / Send from a 5-tuple without an allocation. */
+  'no-allocation',
+  /** ChannelData on a channel number that is not bound (or expired). */
+  'no-channel',
+  /** Data to or from a peer without a live permission (RFC 8656 §9). */
+  'no-permission',
+  /** ChannelData whose Length exceeds the datagram (RFC 8656 §12.5). */
+  'bad-length',
+  /** The user's bandwidth quota is exhausted. */
+  'bandwidth',
+  /** A TCP client does not read fast enough: its send buffer is full. */
+  'backpressure',
+  /** Send indication without XOR-PEER-ADDRESS / DATA, or a response/indication we do not take. */
+  'unexpected',
+] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+export class RelayCounters {
+  /** Packets and payload bytes relayed client → peer and peer → client. */
+  toPeerPackets = 0;
+  toPeerBytes = 0;
+  toClientPackets = 0;
+  toClientBytes = 0;
+  /** Requests answered, by outcome. */
+  requests = 0;
+  errorResponses = 0;
+  allocationsCreated = 0;
+  allocationsExpired = 0;
+  readonly dropped: Record<DropReason, number> = Object.fromEntries(
+    DROP_REASONS.map((r) => [r, 0]),
+  ) as Record<DropReason, number>;
+
+  drop(reason: DropReason): void {
+    this.dropped[reason]++;
+  }
+
+  snapshot(): Record<string, unknown> {
+    return {
+      toPeerPackets: this.toPeerPackets,
+      toPeerBytes: this.toPeerBytes,
+      toClientPackets: this.toClientPackets,
+      toClientBytes: this.toClientBytes,
+      requests: this.requests,
+      errorResponses: this.errorResponses,
+      allocationsCreated: this.allocationsCreated,
+      allocationsExpired: this.allocationsExpired,
+      dropped: { ...this.dropped },
+    };
+  }
+}

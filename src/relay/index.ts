@@ -1,0 +1,28 @@
+/**
+ * TURN (RFC 8656) for natpush: a relay server that standard clients can use, and the client the
+ * path ladder uses for rung 2.
+ *
+ * ```ts
+ * const relay = await createRelayServer({
+ *   net: nodeUdpNetwork, port: 3478, tcpPort: 3478, relayAddress: '203.0.113.1',
+ *   credentials: sharedSecret(secret),               // TURN REST, as coturn use-auth-secret
+ * });
+ * const creds = mintTurnCredentials(secret, peerId, 3600); // what `serve` hands a peer
+ * const turn = await TurnClient.allocate({ server, ...creds, socket: peerSocket });
+ * await turn.bindChannel(otherPeer); turn.send(otherPeer, bytes); turn.onData((d, from) => ...);
+ * ```
+ */
+export { TurnServer, createRelayServer } from './server.js';
+export type { TurnServerAddresses } from './server.js';
+export type { TurnServerOptions } from './server-options.js';
+export { TurnClient } from './client.js';
+export type { TurnClientOptions, TurnClientStats, DataListener } from './client.js';
+export { mintTurnCredentials, restPassword, sharedSecret, staticUsers } from './credentials.js';
+export type { CredentialStore, TurnCredentials } from './credentials.js';
+export { PeerPolicy } from './peer-policy.js';
+export type { PeerPolicyOptions, PeerVerdict } from './peer-policy.js';
+export { RelayCounters, DROP_REASONS } from './counters.js';
+export type { DropReason } from './counters.js';
+export { TURN_ERR, TurnClientError, TurnErrorCode, isTurnClientError } from './errors.js';
+export { encodeChannelData, decodeChannelData, isChannelData } from './channel-data.js';
+export { StreamDeframer, StreamFramingError } from './stream-framer.js';

@@ -1,0 +1,108 @@
+/**
+ * Options of the TURN server, with their defaults (STYLE.md §5). The CLI parses strings into
+ * these; the server never reads argv or env.
+ */
+import type { UdpNetwork } from '../net/index.js';
+import type { Clock } from '../util/clock.js';
+import { systemClock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { silentLogger } from '../util/logger.js';
+import {
+  DEFAULT_ALLOCATION_LIFETIME_S,
+  DEFAULT_MAX_ALLOCATIONS,
+  DEFAULT_MAX_ALLOCATIONS_PER_USER,
+  DEFAULT_MAX_CHANNELS_PER_ALLOCATION,
+  DEFAULT_MAX_PERMISSIONS_PER_ALLOCATION,
+  DEFAULT_NONCE_TTL_S,
+  DEFAULT_REALM,
+  DEFAULT_TURN_PORT,
+  DEFAULT_USER_BYTES_PER_SECOND,
+  MAX_ALLOCATION_LIFETIME_S,
+  SWEEP_INTERVAL_MS,
+} from './constants.js';
+import type { CredentialStore } from './credentials.js';
+import type { PeerPolicyOptions } from './peer-policy.js';
+
+export interface TurnServerOptions {
+  /** The UDP network (listener and relayed sockets): `nodeUdpNetwork` or a MemoryNetwork host. */
+  net: UdpNetwork;
+  clock?: Clock;
+  logger?: Logger;
+  /** UDP listening address; default '0.0.0.0'. */
+  listenAddress?: string;
+  /** UDP listening port; default 3478, 0 = any free port. */
+  port?: number;
+  /**
+   * TCP listening port (RFC 8656 §3.1: TURN over TCP for clients whose UDP is blocked), on
+   * `listenAddress`; default: none. Uses node:net (the injected network is UDP only).
+   */
+  tcpPort?: number;
+  /** Local address relayed sockets bind to; must be a specific address (not 0.0.0.0). */
+  relayAddress: string;
+  /** Address put in XOR-RELAYED-ADDRESS when the relay sits behind a 1:1 NAT; default relayAddress. */
+  externalAddress?: string;
+  /** REALM; default 'natpush'. */
+  realm?: string;
+  /** Where passwords come from: `sharedSecret(secret)` (TURN REST) or `staticUsers({...})`. */
+  credentials: CredentialStore;
+  /** Seconds a NONCE stays valid before 438 Stale Nonce; default 600. */
+  nonceTtlSeconds?: number;
+  /** Peer-address policy; by default private, loopback, link-local, CGN, multicast are refused. */
+  peerPolicy?: PeerPolicyOptions;
+  /** Default 600 s (RFC 8656 §7.2). */
+  defaultLifetimeSeconds?: number;
+  /** Default 3600 s (RFC 8656 §7.2). */
+  maxLifetimeSeconds?: number;
+  /** Whole-server allocation cap (508 beyond it); default 10,000. */
+  maxAllocations?: number;
+  /** Per-user allocation quota (486 beyond it); default 10. */
+  maxAllocationsPerUser?: number;
+  /** Per-user relayed bytes/s, both directions; default 0 = unlimited. */
+  userBytesPerSecond?: number;
+  /** Default 64 each. */
+  maxPermissionsPerAllocation?: number;
+  maxChannelsPerAllocation?: number;
+  /** How often expired state is swept; default 5 s. */
+  sweepIntervalMs?: number;
+}
+
+export type ResolvedTurnServerOptions = Required<
+  Omit<TurnServerOptions, 'tcpPort' | 'externalAddress' | 'peerPolicy'>
+> &
+  Pick<TurnServerOptions, 'tcpPort'> & { externalAddress: string; peerPolicy: PeerPolicyOptions };
+
+export function resolveServerOptions(o: TurnServerOptions): ResolvedTurnServerOptions {
+  if (!o.relayAddress || o.relayAddress === '0.0.0.0' || o.relayAddress === '::') {
+    throw new TypeError('relayAddress must be a specific local address');
+  }
+  const r: ResolvedTurnServerOptions = {
+    net: o.net,
+    clock: o.clock ?? systemClock,
+    logger: o.logger ?? silentLogger,
+    listenAddress: o.listenAddress ?? '0.0.0.0',
+    port: o.port ?? DEFAULT_TURN_PORT,
+    tcpPort: o.tcpPort,
+    relayAddress: o.relayAddress,
+    externalAddress: o.externalAddress ?? o.relayAddress,
+    realm: o.realm ?? DEFAULT_REALM,
+    credentials: o.credentials,
+    nonceTtlSeconds: o.nonceTtlSeconds ?? DEFAULT_NONCE_TTL_S,
+    peerPolicy: o.peerPolicy ?? {},
+    defaultLifetimeSeconds: o.defaultLifetimeSeconds ?? DEFAULT_ALLOCATION_LIFETIME_S,
+    maxLifetimeSeconds: o.maxLifetimeSeconds ?? MAX_ALLOCATION_LIFETIME_S,
+    maxAllocations: o.maxAllocations ?? DEFAULT_MAX_ALLOCATIONS,
+    maxAllocationsPerUser: o.maxAllocationsPerUser ?? DEFAULT_MAX_ALLOCATIONS_PER_USER,
+    userBytesPerSecond: o.userBytesPerSecond ?? DEFAULT_USER_BYTES_PER_SECOND,
+    maxPermissionsPerAllocation:
+      o.maxPermissionsPerAllocation ?? DEFAULT_MAX_PERMISSIONS_PER_ALLOCATION,
+    maxChannelsPerAllocation: o.maxChannelsPerAllocation ?? DEFAULT_MAX_CHANNELS_PER_ALLOCATION,
+    sweepIntervalMs: o.sweepIntervalMs ?? SWEEP_INTERVAL_MS,
+  };
+  if (r.defaultLifetimeSeconds <= 0 || r.maxLifetimeSeconds < r.defaultLifetimeSeconds) {
+    throw new RangeError('need 0 < defaultLifetimeSeconds <= maxLifetimeSeconds');
+  }
+  if (!Number.isInteger(r.maxAllocations) || r.maxAllocations < 1) {
+    throw new RangeError('maxAllocations must be an integer >= 1');
+  }
+  return r;
+}

@@ -1,0 +1,176 @@
+/**
+ * The pure core of the STUN server: bytes in, decision out (STYLE.md §2). No sockets here.
+ *
+ * RFC 5780 §4 server layout: up to four transport addresses, two IPs × two ports,
+ *
+ *                  port P1          port P2
+ *   address A1   [0][0] primary   [0][1] alternate port
+ *   address A2   [1][0]           [1][1]
+ *
+ * A request received on [a][p] with CHANGE-REQUEST{ip, port} is answered from
+ * [ip ? 1-a : a][port ? 1-p : p] (§6.1); OTHER-ADDRESS names [1-a][1-p] (§7.4), or the one
+ * alternate that exists; RESPONSE-ORIGIN names the address the response is sent from (§7.3).
+ *
+ * Amplification (RFC 5780 §9.1, RFC 8489 §16.1.3 reflection): an unauthenticated response is at
+ * most `maxAmplification` × the request's size, except that XOR-MAPPED-ADDRESS — the answer
+ * itself — is always sent. Optional attributes are added in priority order while they fit;
+ * a client that wants all of them sends PADDING (RFC 5780 §7.6).
+ */
+import type { Endpoint } from '../net/udp.js';
+import { Attr } from './attribute-type.js';
+import { readChangeRequest } from './attributes.js';
+import { HEADER_BYTES } from './constants.js';
+import { StunDecodeError } from './errors.js';
+import { StunMessageBuilder } from './message-builder.js';
+import { BINDING_ERROR, BINDING_SUCCESS, Method, StunClass } from './message-type.js';
+import { decodeStunMessage, isStunMessage } from './message.js';
+
+/** [addressIndex][portIndex] → the server's transport address, when it listens there. */
+export type ServerGrid = readonly [
+  readonly [Endpoint, Endpoint | undefined],
+  readonly [Endpoint | undefined, Endpoint | undefined],
+];
+
+export interface ResponderConfig {
+  grid: ServerGrid;
+  /** SOFTWARE value, or undefined for none. */
+  software: string | undefined;
+  /** Response size bound relative to the request, default 2. */
+  maxAmplification: number;
+}
+
+export type DropReason =
+  'not-stun' | 'malformed' | 'not-request' | 'unsupported-method' | 'rate-limited';
+
+export type Decision =
+  | {
+      kind: 'reply';
+      bytes: Uint8Array;
+      via: readonly [number, number];
+      what: 'binding' | 'change' | 'error';
+    }
+  | { kind: 'drop'; reason: DropReason };
+
+/** Attributes a Binding request may carry that we understand (RFC 8489 §14, RFC 5780 §7). */
+const KNOWN = new Set<number>([
+  Attr.ChangeRequest,
+  Attr.Padding,
+  Attr.Username,
+  Attr.MessageIntegrity,
+  Attr.MessageIntegritySha256,
+  Attr.Userhash,
+  Attr.Realm,
+  Attr.Nonce,
+  Attr.Priority,
+  Attr.UseCandidate,
+]);
+
+function concrete(e: Endpoint | undefined): Endpoint | undefined {
+  return e && e.address !== '0.0.0.0' && e.address !== '::' ? e : undefined;
+}
+
+function addrBytes(e: Endpoint | undefined): number {
+  if (!e) return 0;
+  return e.address.includes(':') ? 24 : 12;
+}
+
+export function respond(
+  config: ResponderConfig,
+  data: Uint8Array,
+  from: Endpoint,
+  at: readonly [number, number],
+  transport: 'udp' | 'tcp',
+): Decision {
+  if (!isStunMessage(data)) return { kind: 'drop', reason: 'not-stun' };
+  let req;
+  try {
+    req = decodeStunMessage(data);
+  } catch (err) {
+    if (err instanceof StunDecodeError) return { kind: 'drop', reason: 'malformed' };
+    throw err;
+  }
+  // RFC 8489 §6.3: indications and responses arriving at a server are not answered.
+  if (req.cls !== StunClass.Request) return { kind: 'drop', reason: 'not-request' };
+  // §6.3.1: a request for an unknown method gets 400; we serve Binding only (TURN is the relay's).
+  if (req.method !== Method.Binding) return { kind: 'drop', reason: 'unsupported-method' };
+  const unknown = req.unknownComprehensionRequired(KNOWN);
+  if (unknown.length > 0)
+    return errorReply(req.transactionId, at, 420, 'Unknown Attribute', unknown);
+  let change;
+  try {
+    change = readChangeRequest(req);
+  } catch {
+    return errorReply(req.transactionId, at, 400, 'Bad Request');
+  }
+  let via: readonly [number, number] = at;
+  if (change && (change.ip || change.port)) {
+    const target = [change.ip ? 1 - at[0] : at[0], change.port ? 1 - at[1] : at[1]] as const;
+    // CHANGE-REQUEST needs the alternate socket, and over TCP the reply must use the connection.
+    if (transport === 'tcp' || !config.grid[target[0]]![target[1]]) {
+      return errorReply(req.transactionId, at, 420, 'Unknown Attribute', [Attr.ChangeRequest]);
+    }
+    via = target;
+  }
+  const origin = config.grid[via[0]]![via[1]];
+  const bytes = successBytes(
+    config,
+    req.transactionId,
+    from,
+    at,
+    origin,
+    data.length,
+    req.fingerprintOffset >= 0,
+  );
+  return { kind: 'reply', bytes, via, what: via === at ? 'binding' : 'change' };
+}
+
+function otherAddress(grid: ServerGrid, at: readonly [number, number]): Endpoint | undefined {
+  return grid[1 - at[0]]![1 - at[1]] ?? grid[at[0]]![1 - at[1]] ?? grid[1 - at[0]]![at[1]];
+}
+
+function successBytes(
+  config: ResponderConfig,
+  tx: Uint8Array,
+  from: Endpoint,
+  at: readonly [number, number],
+  origin: Endpoint | undefined,
+  requestBytes: number,
+  fingerprint: boolean,
+): Uint8Array {
+  const budget = requestBytes * config.maxAmplification;
+  let size = HEADER_BYTES + addrBytes(from);
+  const fits = (n: number): boolean => {
+    if (n === 0 || size + n > budget) return false;
+    size += n;
+    return true;
+  };
+  // A wildcard bind does not know which address it answers from: name none rather than 0.0.0.0.
+  const other = concrete(otherAddress(config.grid, at));
+  const withOther = fits(addrBytes(other));
+  const withOrigin = fits(addrBytes(concrete(origin)));
+  const withFingerprint = fingerprint && fits(8);
+  const softwareBytes = config.software ? 4 + ((Buffer.byteLength(config.software) + 3) & ~3) : 0;
+  const withSoftware = fits(softwareBytes);
+  const b = new StunMessageBuilder(BINDING_SUCCESS, tx, size).addXorAddress(
+    Attr.XorMappedAddress,
+    from,
+  );
+  if (withOther) b.addAddress(Attr.OtherAddress, other!);
+  if (withOrigin) b.addAddress(Attr.ResponseOrigin, origin!);
+  if (withSoftware) b.addString(Attr.Software, config.software!);
+  if (withFingerprint) b.addFingerprint();
+  return b.build();
+}
+
+function errorReply(
+  tx: Uint8Array,
+  at: readonly [number, number],
+  code: number,
+  reason: string,
+  unknown?: number[],
+): Decision {
+  const b = new StunMessageBuilder(BINDING_ERROR, tx).addErrorCode(code, reason);
+  // Bounded by the request: each unknown type appeared in it, so 2 bytes each ≤ 4 in the request.
+  if (unknown) b.addUnknownAttributes(unknown);
+  return { kind: 'reply', bytes: b.build(), via: at, what: 'error' };
+}

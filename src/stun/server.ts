@@ -1,0 +1,209 @@
+/**
+ * The STUN server: Binding over UDP (and TCP with `tcp: true`), RFC 5780 alternate address and
+ * port, per-source rate limits and counters. Sockets only; decisions are made by the pure
+ * `respond()` in binding-responder.ts.
+ */
+import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
+import { nodeUdpNetwork } from '../net/node-udp.js';
+import type { Clock } from '../util/clock.js';
+import { systemClock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { silentLogger } from '../util/logger.js';
+import type { Decision, DropReason, ServerGrid } from './binding-responder.js';
+import { respond } from './binding-responder.js';
+import { SERVER_DEFAULTS } from './constants.js';
+import type { RateLimitOptions } from './rate-limiter.js';
+import { RateLimiter } from './rate-limiter.js';
+import type { StunTcpListener } from './tcp-server.js';
+import { listenTcp } from './tcp-server.js';
+
+export interface StunServerOptions {
+  /** Primary transport address (RFC 5780 A1:P1). Port 0 picks a free port. */
+  listen: Endpoint;
+  /** RFC 5780 alternate IP and/or port (A2, P2). Enables CHANGE-REQUEST and OTHER-ADDRESS. */
+  alternate?: { address?: string; port?: number };
+  /** Also serve Binding over TCP on the primary address (RFC 8489 §6.2.2); default false. Uses
+   *  node:net directly (the injected network is UDP only). */
+  tcp?: boolean;
+  net?: UdpNetwork;
+  clock?: Clock;
+  logger?: Logger;
+  /** SOFTWARE attribute; default 'natpush'; null for none. */
+  software?: string | null;
+  /** Per-source-address limits; default SERVER_DEFAULTS.rateLimit; false disables. */
+  rateLimit?: Partial<RateLimitOptions> | false;
+  /** Response ≤ this × request size (XOR-MAPPED-ADDRESS always fits); default 2. */
+  maxAmplification?: number;
+}
+
+export type StunServerDrop = DropReason | 'send-failed';
+
+export interface StunServerStats {
+  received: number;
+  answered: { binding: number; change: number; error: number };
+  dropped: Record<StunServerDrop, number>;
+  tcpConnections: number;
+}
+
+export class StunServer {
+  readonly stats: StunServerStats = {
+    received: 0,
+    answered: { binding: 0, change: 0, error: 0 },
+    dropped: {
+      'not-stun': 0,
+      malformed: 0,
+      'not-request': 0,
+      'unsupported-method': 0,
+      'rate-limited': 0,
+      'send-failed': 0,
+    },
+    tcpConnections: 0,
+  };
+  readonly #sockets: (UdpSocket | undefined)[][];
+  readonly #grid: ServerGrid;
+  readonly #limiter: RateLimiter | undefined;
+  readonly #config: { grid: ServerGrid; software: string | undefined; maxAmplification: number };
+  readonly #logger: Logger;
+  #tcp: StunTcpListener | undefined;
+
+  private constructor(sockets: (UdpSocket | undefined)[][], options: StunServerOptions) {
+    this.#sockets = sockets;
+    const ep = (a: number, p: number): Endpoint | undefined => sockets[a]?.[p]?.address();
+    this.#grid = [
+      [ep(0, 0)!, ep(0, 1)],
+      [ep(1, 0), ep(1, 1)],
+    ];
+    const clock = options.clock ?? systemClock;
+    this.#logger = options.logger ?? silentLogger;
+    this.#limiter =
+      options.rateLimit === false
+        ? undefined
+        : new RateLimiter({ ...SERVER_DEFAULTS.rateLimit, ...options.rateLimit }, clock);
+    this.#config = {
+      grid: this.#grid,
+      software:
+        options.software === null ? undefined : (options.software ?? SERVER_DEFAULTS.software),
+      maxAmplification: options.maxAmplification ?? SERVER_DEFAULTS.maxAmplification,
+    };
+    sockets.forEach((row, a) =>
+      row.forEach((s, p) => {
+        if (!s) return;
+        const at = [a, p] as const;
+        s.onMessage((data, from) => this.#onDatagram(data, from, at));
+        s.onError((err) => this.#logger.warn('stun server socket error', { err: err.message }));
+      }),
+    );
+  }
+
+  static async start(options: StunServerOptions): Promise<StunServer> {
+    const sockets = await bindGrid(
+      options.net ?? nodeUdpNetwork,
+      options.listen,
+      options.alternate,
+    );
+    const server = new StunServer(sockets, options);
+    try {
+      if (options.tcp) {
+        server.#tcp = await listenTcp(server.#grid[0][0], {
+          clock: options.clock ?? systemClock,
+          logger: server.#logger,
+          handle: (data, from) => server.#decide(data, from, [0, 0], 'tcp'),
+          onConnection: () => server.stats.tcpConnections++,
+        });
+      }
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+    server.#logger.info('stun server listening', {
+      udp: server.addresses().map((e) => `${e.address}:${e.port}`),
+      tcp: server.#tcp
+        ? `${server.#tcp.address().address}:${server.#tcp.address().port}`
+        : undefined,
+    });
+    return server;
+  }
+
+  /** Every UDP transport address served, primary first. */
+  addresses(): Endpoint[] {
+    return [this.#grid[0][0], this.#grid[0][1], this.#grid[1][0], this.#grid[1][1]].filter(
+      (e): e is Endpoint => e !== undefined,
+    );
+  }
+
+  get primary(): Endpoint {
+    return this.#grid[0][0];
+  }
+
+  /** RFC 5780 OTHER-ADDRESS as seen by a client of the primary address. */
+  get other(): Endpoint | undefined {
+    return this.#grid[1][1] ?? this.#grid[0][1] ?? this.#grid[1][0];
+  }
+
+  tcpAddress(): Endpoint | undefined {
+    return this.#tcp?.address();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#sockets.flat().map((s) => s?.close()), this.#tcp?.close()]);
+  }
+
+  #onDatagram(data: Uint8Array, from: Endpoint, at: readonly [number, number]): void {
+    const d = this.#decide(data, from, at, 'udp');
+    if (d.kind !== 'reply') return;
+    try {
+      this.#sockets[d.via[0]]![d.via[1]]!.send(d.bytes, from);
+    } catch (err) {
+      // Background path: count and log, never throw (STYLE.md §7).
+      this.stats.dropped['send-failed']++;
+      this.#logger.debug('stun send failed', { err: String(err) });
+    }
+  }
+
+  #decide(
+    data: Uint8Array,
+    from: Endpoint,
+    at: readonly [number, number],
+    transport: 'udp' | 'tcp',
+  ): Decision {
+    this.stats.received++;
+    if (this.#limiter && !this.#limiter.allow(from.address)) {
+      this.stats.dropped['rate-limited']++;
+      return { kind: 'drop', reason: 'rate-limited' };
+    }
+    const d = respond(this.#config, data, from, at, transport);
+    if (d.kind === 'drop') this.stats.dropped[d.reason]++;
+    else this.stats.answered[d.what]++;
+    return d;
+  }
+}
+
+async function bindGrid(
+  net: UdpNetwork,
+  listen: Endpoint,
+  alternate: StunServerOptions['alternate'],
+): Promise<(UdpSocket | undefined)[][]> {
+  const opened: UdpSocket[] = [];
+  const bind = async (address: string, port: number): Promise<UdpSocket> => {
+    const s = await net.bindUdp({ address, port });
+    opened.push(s);
+    return s;
+  };
+  try {
+    const primary = await bind(listen.address, listen.port);
+    const p1 = primary.address().port;
+    const altPort =
+      alternate?.port !== undefined ? await bind(listen.address, alternate.port) : undefined;
+    const p2 = altPort?.address().port;
+    const a2 = alternate?.address;
+    const altAddr = a2 !== undefined ? await bind(a2, p1) : undefined;
+    const altBoth = a2 !== undefined && p2 !== undefined ? await bind(a2, p2) : undefined;
+    return [
+      [primary, altPort],
+      [altAddr, altBoth],
+    ];
+  } catch (err) {
+    await Promise.all(opened.map((s) => s.close()));
+    throw err;
+  }
+}
