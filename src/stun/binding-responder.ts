@@ -18,7 +18,7 @@
  */
 import type { Endpoint } from '../net/udp.js';
 import { Attr } from './attribute-type.js';
-import { readChangeRequest } from './attributes.js';
+import { readChangeRequest, readResponsePort } from './attributes.js';
 import { HEADER_BYTES } from './constants.js';
 import { StunDecodeError } from './errors.js';
 import { StunMessageBuilder } from './message-builder.js';
@@ -47,6 +47,8 @@ export type Decision =
       kind: 'reply';
       bytes: Uint8Array;
       via: readonly [number, number];
+      /** Where to send it; the request's source unless RESPONSE-PORT said otherwise. */
+      to: Endpoint;
       what: 'binding' | 'change' | 'error';
     }
   | { kind: 'drop'; reason: DropReason };
@@ -54,6 +56,7 @@ export type Decision =
 /** Attributes a Binding request may carry that we understand (RFC 8489 §14, RFC 5780 §7). */
 const KNOWN = new Set<number>([
   Attr.ChangeRequest,
+  Attr.ResponsePort,
   Attr.Padding,
   Attr.Username,
   Attr.MessageIntegrity,
@@ -93,35 +96,38 @@ export function respond(
   if (req.cls !== StunClass.Request) return { kind: 'drop', reason: 'not-request' };
   // §6.3.1: a request for an unknown method gets 400; we serve Binding only (TURN is the relay's).
   if (req.method !== Method.Binding) return { kind: 'drop', reason: 'unsupported-method' };
+  const tx = req.transactionId;
   const unknown = req.unknownComprehensionRequired(KNOWN);
-  if (unknown.length > 0)
-    return errorReply(req.transactionId, at, 420, 'Unknown Attribute', unknown);
+  if (unknown.length > 0) return errorReply(tx, at, from, 420, 'Unknown Attribute', unknown);
   let change;
+  let responsePort;
   try {
     change = readChangeRequest(req);
+    responsePort = readResponsePort(req);
   } catch {
-    return errorReply(req.transactionId, at, 400, 'Bad Request');
+    return errorReply(tx, at, from, 400, 'Bad Request');
   }
   let via: readonly [number, number] = at;
   if (change && (change.ip || change.port)) {
     const target = [change.ip ? 1 - at[0] : at[0], change.port ? 1 - at[1] : at[1]] as const;
     // CHANGE-REQUEST needs the alternate socket, and over TCP the reply must use the connection.
     if (transport === 'tcp' || !config.grid[target[0]]![target[1]]) {
-      return errorReply(req.transactionId, at, 420, 'Unknown Attribute', [Attr.ChangeRequest]);
+      return errorReply(tx, at, from, 420, 'Unknown Attribute', [Attr.ChangeRequest]);
     }
     via = target;
   }
+  // RFC 5780 §7.5 RESPONSE-PORT: answer to another port of the same IP (binding lifetime test).
+  // Same IP only, and the size bound still holds, so it reflects nothing a spoofer could not
+  // already aim at that IP.
+  let to = from;
+  if (responsePort !== undefined) {
+    if (transport === 'tcp')
+      return errorReply(tx, at, from, 420, 'Unknown Attribute', [Attr.ResponsePort]);
+    to = { address: from.address, port: responsePort };
+  }
   const origin = config.grid[via[0]]![via[1]];
-  const bytes = successBytes(
-    config,
-    req.transactionId,
-    from,
-    at,
-    origin,
-    data.length,
-    req.fingerprintOffset >= 0,
-  );
-  return { kind: 'reply', bytes, via, what: via === at ? 'binding' : 'change' };
+  const bytes = successBytes(config, tx, from, at, origin, data.length, req.fingerprintOffset >= 0);
+  return { kind: 'reply', bytes, via, to, what: via === at ? 'binding' : 'change' };
 }
 
 function otherAddress(grid: ServerGrid, at: readonly [number, number]): Endpoint | undefined {
@@ -165,6 +171,7 @@ function successBytes(
 function errorReply(
   tx: Uint8Array,
   at: readonly [number, number],
+  to: Endpoint,
   code: number,
   reason: string,
   unknown?: number[],
@@ -172,5 +179,5 @@ function errorReply(
   const b = new StunMessageBuilder(BINDING_ERROR, tx).addErrorCode(code, reason);
   // Bounded by the request: each unknown type appeared in it, so 2 bytes each ≤ 4 in the request.
   if (unknown) b.addUnknownAttributes(unknown);
-  return { kind: 'reply', bytes: b.build(), via: at, what: 'error' };
+  return { kind: 'reply', bytes: b.build(), via: at, to, what: 'error' };
 }

@@ -75,3 +75,15 @@ export const TCP_LIMITS = {
   /** Concurrent connections. */
   maxConnections: 1024,
 } as const;
+
+/** NAT discovery defaults (`NatDiscoveryOptions`). */
+export const DISCOVERY_DEFAULTS = {
+  /** Probes expect answers within a round trip or two; a filtered probe costs the full wait,
+   *  so: 250 ms doubling, 4 requests, last wait 1 s → 2.75 s per unanswered probe. */
+  retransmission: { rtoMs: 250, maxRequests: 4, lastWaitMultiplier: 4 },
+  /** Request size so a server bounding responses at 2× (ours; RFC 5780 §9.1) still includes
+   *  OTHER-ADDRESS and RESPONSE-ORIGIN, also for IPv6 (20+24+24+24+8+software ≈ 120). */
+  padRequestTo: 80,
+  /** How long a lifetime probe waits for the RESPONSE-PORT answer. */
+  lifetimeAnswerWaitMs: 2_000,
+} as const;

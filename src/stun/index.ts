@@ -133,3 +133,24 @@ export type { ServerGrid, ResponderConfig, Decision } from './binding-responder.
 export { RateLimiter } from './rate-limiter.js';
 export type { RateLimitOptions } from './rate-limiter.js';
 export { SERVER_DEFAULTS, TCP_LIMITS } from './constants.js';
+export { discoverNat } from './nat-discovery.js';
+export type { NatDiscoveryOptions, NatReport, ServerResult } from './nat-discovery.js';
+export {
+  classifyMapping,
+  classifyFiltering,
+  natKind,
+  canPunch,
+  punchOutlook,
+  PEER_KINDS,
+} from './nat-classify.js';
+export type {
+  Dependence,
+  NatKind,
+  PeerKind,
+  PunchOutlook,
+  MappingEvidence,
+  FilteringEvidence,
+} from './nat-classify.js';
+export { DISCOVERY_DEFAULTS } from './constants.js';
+export { formatNatReport } from './nat-report.js';
+export { tcpBinding } from './tcp-probe.js';

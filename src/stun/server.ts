@@ -152,7 +152,7 @@ export class StunServer {
     const d = this.#decide(data, from, at, 'udp');
     if (d.kind !== 'reply') return;
     try {
-      this.#sockets[d.via[0]]![d.via[1]]!.send(d.bytes, from);
+      this.#sockets[d.via[0]]![d.via[1]]!.send(d.bytes, d.to);
     } catch (err) {
       // Background path: count and log, never throw (STYLE.md §7).
       this.stats.dropped['send-failed']++;

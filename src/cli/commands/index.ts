@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { idCommand } from './id.js';
 import { listenCommand } from './listen.js';
+import { natCheckCommand } from './nat-check.js';
 import { relayCommand } from './relay.js';
 import { sendCommand } from './send.js';
 import { serveCommand } from './serve.js';
@@ -17,4 +18,5 @@ export const commands: CommandModule<any, any>[] = [
   sendCommand,
   relayCommand,
   stunCommand,
+  natCheckCommand,
 ];

@@ -1,0 +1,356 @@
+/**
+ * NAT behaviour discovery (RFC 5780 §4, and Tailscale netcheck's idea of asking several servers
+ * at once). Socket wiring around the pure classifier in nat-classify.ts.
+ *
+ *   Test I     main socket → every server: reflexive address, OTHER-ADDRESS (requests padded
+ *              so the server's amplification bound leaves room for RFC 5780 attributes)
+ *   mapping    main socket → A2:P1 and A2:P2 (RFC 5780 §4.3), or A1:P2 if only an alternate
+ *              port exists; other servers' answers cross-check address dependence
+ *   filtering  fresh sockets (so no earlier traffic opened the filter): CHANGE-REQUEST ip+port,
+ *              and port only (§4.4), in parallel
+ *   hairpin    main socket → its own reflexive address; do we receive our own request? (§4.5)
+ *   lifetime   optional: sockets go idle for T, then a helper socket asks the server to answer
+ *              to their port with RESPONSE-PORT (§4.6); alive if it gets in
+ * All probes run concurrently where independent; a check finishes in about one probe timeout.
+ */
+import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
+import { sameEndpoint } from '../net/udp.js';
+import type { Clock } from '../util/clock.js';
+import { systemClock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { silentLogger } from '../util/logger.js';
+import type { BindingResult, RetransmissionOptions } from './client.js';
+import { StunClient } from './client.js';
+import { Attr } from './attribute-type.js';
+import { DISCOVERY_DEFAULTS } from './constants.js';
+import { StunMessageBuilder } from './message-builder.js';
+import { BINDING_REQUEST } from './message-type.js';
+import type { Dependence, NatKind, PunchOutlook } from './nat-classify.js';
+import { classifyFiltering, classifyMapping, natKind, punchOutlook } from './nat-classify.js';
+
+export interface NatDiscoveryOptions {
+  net: UdpNetwork;
+  /** STUN servers; the first one that reports OTHER-ADDRESS drives the RFC 5780 tests. */
+  servers: Endpoint[];
+  clock?: Clock;
+  logger?: Logger;
+  /** Address to bind probe sockets to; default the wildcard. */
+  bindAddress?: string;
+  /** This host's own addresses, to tell "no NAT" from "NAT" (the wildcard hides the source). */
+  localAddresses?: string[];
+  /** Probe schedule; default DISCOVERY_DEFAULTS.retransmission (gives up after ~2.75 s). */
+  retransmission?: Partial<RetransmissionOptions>;
+  /** Measure binding lifetime by idling this long at most (e.g. [10_000, 30_000, 60_000]). */
+  lifetimeStepsMs?: number[];
+  /** Optional STUN-over-TCP probe, to tell "UDP blocked" from "server down". */
+  tcpProbe?: (server: Endpoint) => Promise<Endpoint>;
+  signal?: AbortSignal;
+}
+
+export interface ServerResult {
+  server: Endpoint;
+  mapped?: Endpoint;
+  otherAddress?: Endpoint;
+  rttMs?: number;
+  error?: string;
+}
+
+export interface NatReport {
+  servers: ServerResult[];
+  udp: boolean;
+  /** TCP to the first server, when a TCP probe was given. */
+  tcp?: boolean;
+  local: Endpoint;
+  mapped?: Endpoint;
+  behindNat?: boolean;
+  mapping: Dependence;
+  filtering: Dependence;
+  hairpinning?: boolean;
+  portPreservation?: boolean;
+  /** Mapped addresses differ between servers (RFC 4787 §4.1 "varies by destination"). */
+  mappingVariesByServer?: boolean;
+  kind: NatKind;
+  outlook: PunchOutlook;
+  /** Binding lifetime bounds in ms, when measured: alive at `aliveMs`, gone at `goneMs`. */
+  lifetime?: { aliveMs?: number; goneMs?: number };
+  /** Why a behaviour is unknown (server without alternate address, etc.). */
+  notes: string[];
+}
+
+export async function discoverNat(options: NatDiscoveryOptions): Promise<NatReport> {
+  if (options.servers.length === 0)
+    throw new RangeError('discoverNat needs at least one STUN server');
+  return new Discovery(options).run();
+}
+
+class Discovery {
+  readonly #o: NatDiscoveryOptions;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #retransmission: Partial<RetransmissionOptions>;
+  readonly #sockets: UdpSocket[] = [];
+  readonly #clients: StunClient[] = [];
+  readonly notes: string[] = [];
+
+  constructor(o: NatDiscoveryOptions) {
+    this.#o = o;
+    this.#clock = o.clock ?? systemClock;
+    this.#logger = o.logger ?? silentLogger;
+    this.#retransmission = { ...DISCOVERY_DEFAULTS.retransmission, ...o.retransmission };
+  }
+
+  async run(): Promise<NatReport> {
+    try {
+      return await this.#run();
+    } finally {
+      for (const c of this.#clients) c.close();
+      await Promise.all(this.#sockets.map((s) => s.close()));
+    }
+  }
+
+  async #run(): Promise<NatReport> {
+    const main = await this.#open();
+    const tcp = this.#o.tcpProbe ? this.#tcp(this.#o.servers[0]!) : Promise.resolve(undefined);
+    const servers = await Promise.all(this.#o.servers.map((s) => this.#test1(main, s)));
+    const local = main.socket.address();
+    const answered = servers.filter((r) => r.mapped);
+    if (answered.length === 0) return this.#blocked(servers, local, await tcp);
+    const rfc5780 = servers.find(
+      (r) => r.mapped && r.otherAddress && !sameEndpoint(r.otherAddress, r.server),
+    );
+    if (!rfc5780)
+      this.notes.push('no server reported OTHER-ADDRESS (RFC 5780): filtering untested');
+    const primary = (rfc5780 ?? answered[0])!;
+    const [mapping, filtering, hairpinning, lifetime] = await Promise.all([
+      this.#mapping(main, primary, answered),
+      rfc5780 ? this.#filtering(rfc5780) : Promise.resolve('unknown' as const),
+      this.#hairpin(main, primary.mapped!),
+      this.#o.lifetimeStepsMs?.length
+        ? this.#lifetime(primary, this.#o.lifetimeStepsMs)
+        : undefined,
+    ]);
+    const mapped = primary.mapped!;
+    const behindNat = this.#behindNat(local, mapped);
+    const kind = natKind(behindNat, mapping, filtering);
+    const report: NatReport = {
+      servers,
+      udp: true,
+      local,
+      mapped,
+      behindNat,
+      mapping,
+      filtering,
+      hairpinning,
+      portPreservation: mapped.port === local.port,
+      mappingVariesByServer: answered.some((r) => !sameEndpoint(r.mapped!, mapped)),
+      kind,
+      outlook: punchOutlook({ mapping, filtering, udp: true }),
+      notes: this.notes,
+    };
+    const tcpOk = await tcp;
+    if (tcpOk !== undefined) report.tcp = tcpOk;
+    if (lifetime) report.lifetime = lifetime;
+    return report;
+  }
+
+  #blocked(servers: ServerResult[], local: Endpoint, tcp: boolean | undefined): NatReport {
+    this.notes.push(
+      tcp === true
+        ? 'no UDP answer from any server, but STUN over TCP works: UDP is blocked'
+        : 'no UDP answer from any server (UDP blocked, or every server down)',
+    );
+    const report: NatReport = {
+      servers,
+      udp: false,
+      local,
+      mapping: 'unknown',
+      filtering: 'unknown',
+      kind: 'udp-blocked',
+      outlook: punchOutlook({ mapping: 'unknown', filtering: 'unknown', udp: false }),
+      notes: this.notes,
+    };
+    if (tcp !== undefined) report.tcp = tcp;
+    return report;
+  }
+
+  async #open(): Promise<{ socket: UdpSocket; client: StunClient }> {
+    const socket = await this.#o.net.bindUdp(
+      this.#o.bindAddress ? { address: this.#o.bindAddress } : {},
+    );
+    this.#sockets.push(socket);
+    const client = new StunClient({
+      socket,
+      clock: this.#clock,
+      logger: this.#logger,
+      retransmission: this.#retransmission,
+    });
+    this.#clients.push(client);
+    return { socket, client };
+  }
+
+  #binding(
+    c: { client: StunClient },
+    to: Endpoint,
+    extra: { changeRequest?: { ip?: boolean; port?: boolean }; anySource?: boolean } = {},
+  ): Promise<BindingResult | undefined> {
+    const opts = { ...extra, padTo: DISCOVERY_DEFAULTS.padRequestTo, signal: this.#o.signal };
+    return c.client.binding(to, opts).catch((err: unknown) => {
+      this.#logger.debug('nat probe failed', { to, err: String(err) });
+      if (this.#o.signal?.aborted) throw err;
+      return undefined;
+    });
+  }
+
+  async #test1(c: { client: StunClient }, server: Endpoint): Promise<ServerResult> {
+    const r = await this.#binding(c, server);
+    if (!r) return { server, error: 'no response' };
+    const out: ServerResult = { server, mapped: r.mapped, rttMs: r.rttMs };
+    if (r.otherAddress) out.otherAddress = r.otherAddress;
+    return out;
+  }
+
+  async #mapping(
+    main: { client: StunClient },
+    primary: ServerResult,
+    answered: ServerResult[],
+  ): Promise<Dependence> {
+    const other = primary.otherAddress;
+    const otherServers = answered
+      .filter((r) => r !== primary && r.server.address !== primary.server.address)
+      .map((r) => r.mapped!);
+    if (!other) {
+      const m = classifyMapping({ primary: primary.mapped!, otherServers });
+      if (m === 'unknown')
+        this.notes.push('mapping: need an RFC 5780 server or a second server on another IP');
+      return m;
+    }
+    const p1 = primary.server.port;
+    if (other.address === primary.server.address) {
+      const otherPort = await this.#binding(main, other);
+      return classifyMapping({
+        primary: primary.mapped!,
+        otherServers,
+        ...(otherPort ? { otherPort: otherPort.mapped } : {}),
+      });
+    }
+    const [ip, ipPort] = await Promise.all([
+      this.#binding(main, { address: other.address, port: p1 }),
+      this.#binding(main, other),
+    ]);
+    return classifyMapping({
+      primary: primary.mapped!,
+      otherServers,
+      ...(ip ? { otherIp: ip.mapped } : {}),
+      ...(ipPort ? { otherIpPort: ipPort.mapped } : {}),
+    });
+  }
+
+  async #filtering(server: ServerResult): Promise<Dependence> {
+    const hasOtherIp = server.otherAddress!.address !== server.server.address;
+    const [a, b] = await Promise.all([this.#open(), this.#open()]);
+    const [both, port] = await Promise.all([
+      hasOtherIp
+        ? this.#binding(a, server.server, {
+            changeRequest: { ip: true, port: true },
+            anySource: true,
+          })
+        : undefined,
+      this.#binding(b, server.server, { changeRequest: { port: true }, anySource: true }),
+    ]);
+    if (!hasOtherIp)
+      this.notes.push(
+        'server has an alternate port only: endpoint-independent vs address-dependent filtering untested',
+      );
+    return classifyFiltering({
+      ...(hasOtherIp ? { fromOtherIpPort: both !== undefined } : {}),
+      fromOtherPort: port !== undefined,
+    });
+  }
+
+  /** RFC 5780 §4.5: send a Binding request to our own reflexive address and see if it returns. */
+  async #hairpin(main: { socket: UdpSocket }, mapped: Endpoint): Promise<boolean> {
+    const req = new StunMessageBuilder(BINDING_REQUEST).build();
+    const tx = Buffer.from(req.subarray(8, 20));
+    const r = this.#retransmission;
+    return new Promise<boolean>((resolve) => {
+      let timer = { cancel: () => {} };
+      let sends = 0;
+      const finish = (ok: boolean): void => {
+        off();
+        timer.cancel();
+        resolve(ok);
+      };
+      const off = main.socket.onMessage((data) => {
+        if (data.length >= 20 && tx.equals(data.subarray(8, 20))) finish(true);
+      });
+      const send = (rto: number): void => {
+        if (main.socket.closed) return finish(false);
+        main.socket.send(req, mapped);
+        sends++;
+        timer = this.#clock.setTimeout(
+          () => (sends < (r.maxRequests ?? 4) ? send(rto * 2) : finish(false)),
+          sends < (r.maxRequests ?? 4) ? rto : (r.rtoMs ?? 250) * (r.lastWaitMultiplier ?? 4),
+        );
+      };
+      send(r.rtoMs ?? 250);
+    });
+  }
+
+  /**
+   * RFC 5780 §4.6, all steps at once: socket X_i learns its mapping, idles T_i, then socket Y
+   * sends a request with RESPONSE-PORT = X_i's mapped port; the answer reaches X_i only if the
+   * mapping still exists (the server answers from the address X_i talked to, so filters pass).
+   */
+  async #lifetime(
+    primary: ServerResult,
+    steps: number[],
+  ): Promise<{ aliveMs?: number; goneMs?: number }> {
+    const alive = await Promise.all(steps.map((t) => this.#lifetimeStep(primary.server, t)));
+    const result: { aliveMs?: number; goneMs?: number } = {};
+    steps.forEach((t, i) => {
+      if (alive[i] && (result.aliveMs === undefined || t > result.aliveMs)) result.aliveMs = t;
+      if (!alive[i] && (result.goneMs === undefined || t < result.goneMs)) result.goneMs = t;
+    });
+    return result;
+  }
+
+  async #lifetimeStep(server: Endpoint, idleMs: number): Promise<boolean> {
+    const x = await this.#open();
+    const first = await this.#binding(x, server);
+    if (!first) return false;
+    await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, idleMs));
+    const y = await this.#open();
+    const got = new Promise<boolean>((resolve) => {
+      const timer = this.#clock.setTimeout(
+        () => (off(), resolve(false)),
+        DISCOVERY_DEFAULTS.lifetimeAnswerWaitMs,
+      );
+      const off = x.socket.onMessage(() => {
+        timer.cancel();
+        off();
+        resolve(true);
+      });
+    });
+    const req = new StunMessageBuilder(BINDING_REQUEST).addResponsePort(first.mapped.port);
+    req.addBytes(Attr.Padding, new Uint8Array(DISCOVERY_DEFAULTS.padRequestTo - 36));
+    // Retransmit a few times: the request itself may be lost; a reply to X is what counts.
+    const bytes = req.build();
+    for (let i = 0; i < 3; i++)
+      this.#clock.setTimeout(() => !y.socket.closed && y.socket.send(bytes, server), i * 200);
+    return got;
+  }
+
+  async #tcp(server: Endpoint): Promise<boolean> {
+    try {
+      await this.#o.tcpProbe!(server);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #behindNat(local: Endpoint, mapped: Endpoint): boolean {
+    const locals = this.#o.localAddresses ?? [local.address];
+    return !(locals.includes(mapped.address) && (mapped.port === local.port || local.port === 0));
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * NAT discovery against our RFC 5780 server on the in-memory network: for every NAT behaviour
+ * (the netsim presets plus the address-dependent-mapping NAT and nested CGN), discoverNat
+ * reports exactly the behaviour the MemoryNat was built with.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NatBehavior } from '../../../src/net/index.js';
+import { MemoryNetwork, NAT_PRESETS } from '../../../src/net/index.js';
+import { StunServer, discoverNat } from '../../../src/stun/index.js';
+import type { NatDiscoveryOptions, NatReport } from '../../../src/stun/index.js';
+import { ManualClock } from '../../../src/util/clock.js';
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+interface Lab {
+  behavior?: Partial<NatBehavior>;
+  cgn?: Partial<NatBehavior>;
+  alternate?: { address?: string; port?: number };
+  extra?: Partial<NatDiscoveryOptions>;
+  advanceMs?: number;
+}
+
+async function check(lab: Lab): Promise<NatReport> {
+  const clock = new ManualClock();
+  const net = new MemoryNetwork({ clock });
+  const serverHost = net.addHost({ addresses: ['203.0.113.1', '203.0.113.2'] });
+  const server = await StunServer.start({
+    net: serverHost,
+    clock,
+    listen: { address: '203.0.113.1', port: 3478 },
+    alternate: lab.alternate ?? { address: '203.0.113.2', port: 3479 },
+  });
+  cleanup.push(() => server.close());
+  const cgn = lab.cgn
+    ? net.addNat({ publicAddress: '198.51.100.99', behavior: lab.cgn })
+    : undefined;
+  const nat = lab.behavior
+    ? net.addNat({
+        publicAddress: cgn ? '100.64.0.2' : '198.51.100.7',
+        behavior: lab.behavior,
+        ...(cgn ? { behind: cgn } : {}),
+      })
+    : undefined;
+  const host = net.addHost({
+    addresses: [nat ? '192.168.1.2' : '198.51.100.50'],
+    ...(nat ? { behind: nat } : {}),
+  });
+  const done = discoverNat({
+    net: host,
+    clock,
+    servers: [server.primary],
+    localAddresses: host.addresses.slice(),
+    ...lab.extra,
+  });
+  await clock.advanceAsync(lab.advanceMs ?? 5_000);
+  return done;
+}
+
+describe.each([
+  ['full-cone', NAT_PRESETS['full-cone'], 'endpoint-independent', 'endpoint-independent'],
+  ['restricted-cone', NAT_PRESETS['restricted-cone'], 'endpoint-independent', 'address-dependent'],
+  [
+    'port-restricted',
+    NAT_PRESETS['port-restricted'],
+    'endpoint-independent',
+    'address-and-port-dependent',
+  ],
+  ['symmetric', NAT_PRESETS.symmetric, 'address-and-port-dependent', 'address-and-port-dependent'],
+] as const)('discoverNat behind %s', (kind, behavior, mapping, filtering) => {
+  it(`reports ${mapping} mapping, ${filtering} filtering, kind ${kind}`, async () => {
+    const r = await check({ behavior });
+    expect(r).toMatchObject({
+      udp: true,
+      behindNat: true,
+      mapping,
+      filtering,
+      kind,
+      hairpinning: false,
+    });
+    expect(r.mapped?.address).toBe('198.51.100.7');
+    expect(r.portPreservation).toBe(behavior.portPreservation);
+  });
+});
+
+describe('discoverNat, other cases', () => {
+  it('address-dependent mapping', async () => {
+    const r = await check({
+      behavior: { mapping: 'address-dependent', filtering: 'address-dependent' },
+    });
+    expect(r).toMatchObject({
+      mapping: 'address-dependent',
+      filtering: 'address-dependent',
+      kind: 'other',
+    });
+  });
+
+  it('hairpinning on a restricted cone that loops packets back (RFC 4787 §6)', async () => {
+    const r = await check({ behavior: { ...NAT_PRESETS['restricted-cone'], hairpinning: true } });
+    expect(r).toMatchObject({ kind: 'restricted-cone', hairpinning: true });
+  });
+
+  it('no NAT: open', async () => {
+    const r = await check({});
+    expect(r).toMatchObject({
+      behindNat: false,
+      kind: 'open',
+      mapping: 'endpoint-independent',
+      filtering: 'endpoint-independent',
+    });
+    expect(r.outlook.relay).toEqual([]);
+  });
+
+  it('UDP blocked: no UDP, relay with everyone; a TCP probe tells it apart from a dead server', async () => {
+    const r = await check({
+      behavior: NAT_PRESETS['udp-blocked'],
+      extra: { tcpProbe: () => Promise.resolve({ address: '198.51.100.7', port: 1 }) },
+    });
+    expect(r).toMatchObject({ udp: false, tcp: true, kind: 'udp-blocked' });
+    expect(r.outlook.direct).toEqual([]);
+    expect(r.notes.join()).toMatch(/UDP is blocked/);
+  });
+
+  it('behind a symmetric carrier-grade NAT the combined behaviour is symmetric', async () => {
+    const r = await check({ behavior: NAT_PRESETS['full-cone'], cgn: NAT_PRESETS.symmetric });
+    expect(r).toMatchObject({ kind: 'symmetric', mapping: 'address-and-port-dependent' });
+    expect(r.mapped?.address).toBe('198.51.100.99');
+  });
+
+  it('port-restricted behind an endpoint-independent CGN stays port-restricted', async () => {
+    const r = await check({
+      behavior: NAT_PRESETS['port-restricted'],
+      cgn: NAT_PRESETS['full-cone'],
+    });
+    expect(r).toMatchObject({ kind: 'port-restricted' });
+  });
+
+  it('a server with only an alternate port can still tell port-dependence', async () => {
+    const sym = await check({ behavior: NAT_PRESETS.symmetric, alternate: { port: 3479 } });
+    expect(sym.mapping).toBe('address-and-port-dependent');
+    expect(sym.filtering).toBe('address-and-port-dependent');
+    const cone = await check({ behavior: NAT_PRESETS['full-cone'], alternate: { port: 3479 } });
+    expect(cone.mapping).toBe('unknown');
+    expect(cone.filtering).toBe('unknown');
+    expect(cone.notes.length).toBeGreaterThan(0);
+  });
+
+  it('measures the binding lifetime with RESPONSE-PORT (RFC 5780 §4.6)', async () => {
+    const r = await check({
+      behavior: { ...NAT_PRESETS['port-restricted'], mappingTimeoutMs: 30_000 },
+      extra: { lifetimeStepsMs: [10_000, 20_000, 40_000, 60_000] },
+      advanceMs: 70_000,
+    });
+    expect(r.lifetime).toEqual({ aliveMs: 20_000, goneMs: 40_000 });
+  });
+
+  it('outlook: port-restricted punches to all but symmetric', async () => {
+    const r = await check({ behavior: NAT_PRESETS['port-restricted'] });
+    expect(r.outlook).toEqual({
+      direct: ['open', 'full-cone', 'restricted-cone', 'port-restricted'],
+      relay: ['symmetric'],
+    });
+  });
+});
