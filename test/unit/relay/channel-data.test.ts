@@ -35,10 +35,12 @@ describe('ChannelData framing (RFC 8656 §12.4/§12.5)', () => {
 
   it('refuses reserved channel numbers and truncated messages', () => {
     expect(decodeChannelData(bytes(0x3f, 0xff, 0, 0))).toBeUndefined();
-    expect(decodeChannelData(bytes(0x50, 0x00, 0, 0))).toBeUndefined();
+    expect(decodeChannelData(bytes(0x80, 0x00, 0, 0))).toBeUndefined();
     expect(decodeChannelData(bytes(0x40, 0x00, 0, 5, 1, 2))).toBeUndefined();
     expect(decodeChannelData(bytes(0x40, 0x00, 0))).toBeUndefined();
-    expect(() => encodeChannelData(0x5000, bytes())).toThrow(RangeError);
+    expect(() => encodeChannelData(0x8000, bytes())).toThrow(RangeError);
+    // RFC 5766's range, which coturn's client uses, is accepted.
+    expect(decodeChannelData(bytes(0x7f, 0xff, 0, 0))?.channel).toBe(0x7fff);
     expect(() => encodeChannelData(0x3fff, bytes())).toThrow(RangeError);
     expect(() => writeChannelData(new Uint8Array(5), 0, 0x4000, bytes(1, 2), false)).toThrow(
       RangeError,

@@ -432,15 +432,47 @@ describe('TURN server: request errors', () => {
     expect(code(await r.send(r.signed(perm(ip))))).toBe(403);
   });
 
-  it("the relay's own address → 403, unless allowed; its own relayed ports → 403 always", async () => {
+  it("own address → 403 unless allowed; listening port → 403 always; another client's relayed address is a peer", async () => {
     const w = await setup({ peerPolicy: { allow: ['203.0.113.0/24'] } });
     const r = await allocated(w);
     expect(code(await r.send(r.signed(perm(SERVER.address, 9999))))).toBeUndefined();
-    const relayed = w.server.addresses().udp;
-    expect(code(await r.send(r.signed(perm(relayed.address, relayed.port))))).toBe(403);
+    const bind = (p: Endpoint): StunMessageBuilder =>
+      StunMessageBuilder.of(Method.ChannelBind, StunClass.Request)
+        .addChannelNumber(0x4000)
+        .addXorAddress(Attr.XorPeerAddress, p);
+    expect(code(await r.send(r.signed(bind(SERVER))))).toBe(403);
+
     const w2 = await setup();
     const r2 = await allocated(w2);
     expect(code(await r2.send(r2.signed(perm(SERVER.address, 9999))))).toBe(403);
+    const other = await client(w2, 'other');
+    expect(code(await r2.send(r2.signed(bind(other.relayedAddress))))).toBeUndefined();
+  });
+
+  it('two clients of the same relay, both behind symmetric NATs, talk through it; Send to our own other ports is dropped', async () => {
+    const w = await setup();
+    const a = await client(w, 'a');
+    const b = await client(w, 'b');
+    await a.bindChannel(b.relayedAddress);
+    await b.bindChannel(a.relayedAddress);
+    const got: number[][] = [];
+    const from: Endpoint[] = [];
+    b.onData((d, f) => {
+      from.push(f);
+      got.push([...d]);
+    });
+    a.send(b.relayedAddress, Uint8Array.of(42));
+    await settle();
+    expect(got).toEqual([[42]]);
+    expect(from[0]).toMatchObject({
+      address: a.relayedAddress.address,
+      port: a.relayedAddress.port,
+    });
+    // a has a permission for the relay's IP now; a Send indication to the listener port is refused.
+    const before = w.server.counters.dropped['no-permission'];
+    a.send(SERVER, Uint8Array.of(0, 1, 0, 0));
+    await settle();
+    expect(w.server.counters.dropped['no-permission']).toBe(before + 1);
   });
 
   it('an allow-list opens private ranges for labs', async () => {
@@ -498,13 +530,42 @@ describe('TURN server: request errors', () => {
     expect(w.server.allocationCount).toBe(0);
   });
 
-  it('EVEN-PORT gives an even relayed port; with R (reserve next) → 508', async () => {
+  it('EVEN-PORT: even port; with R the next port is reserved for a RESERVATION-TOKEN (30 s)', async () => {
     const w = await setup();
     const r = await Raw.open(w);
     await r.challenge();
-    expect(code(await r.send(r.signed(allocateRequest().addEvenPort(true))))).toBe(508);
-    const res = await r.send(r.signed(allocateRequest().addEvenPort(false)));
-    expect(readXorAddress(res, Attr.XorRelayedAddress)!.port % 2).toBe(0);
+    const res = await r.send(r.signed(allocateRequest().addEvenPort(true)));
+    const port = readXorAddress(res, Attr.XorRelayedAddress)!.port;
+    expect(port % 2).toBe(0);
+    const token = res.get(Attr.ReservationToken)!;
+    expect(token.length).toBe(8);
+
+    const r2 = await Raw.open(w);
+    await r2.challenge();
+    const both = allocateRequest().addEvenPort(false).addBytes(Attr.ReservationToken, token);
+    expect(code(await r2.send(r2.signed(both)))).toBe(400);
+    const unknown = allocateRequest().addBytes(Attr.ReservationToken, new Uint8Array(8));
+    expect(code(await r2.send(r2.signed(unknown)))).toBe(508);
+    const withToken = await r2.send(
+      r2.signed(allocateRequest().addBytes(Attr.ReservationToken, Uint8Array.from(token))),
+    );
+    expect(readXorAddress(withToken, Attr.XorRelayedAddress)!.port).toBe(port + 1);
+
+    const r3 = await Raw.open(w);
+    await r3.challenge();
+    const res3 = await r3.send(r3.signed(allocateRequest().addEvenPort(true)));
+    const token3 = Uint8Array.from(res3.get(Attr.ReservationToken)!);
+    await w.clock.advanceAsync(31_000);
+    const r4 = await Raw.open(w);
+    await r4.challenge();
+    expect(
+      code(await r4.send(r4.signed(allocateRequest().addBytes(Attr.ReservationToken, token3)))),
+    ).toBe(508);
+
+    const r5 = await Raw.open(w);
+    await r5.challenge();
+    const even = await r5.send(r5.signed(allocateRequest().addEvenPort(false)));
+    expect(readXorAddress(even, Attr.XorRelayedAddress)!.port % 2).toBe(0);
   });
 
   it('ChannelBind rules: out of range, number reused for another peer, peer on another number → 400', async () => {
@@ -515,7 +576,7 @@ describe('TURN server: request errors', () => {
         .addChannelNumber(n)
         .addXorAddress(Attr.XorPeerAddress, { address: ip, port });
     expect(code(await r.send(r.signed(bind(0x3fff, '198.51.100.50', 1))))).toBe(400);
-    expect(code(await r.send(r.signed(bind(0x5000, '198.51.100.50', 1))))).toBe(400);
+    expect(code(await r.send(r.signed(bind(0x8000, '198.51.100.50', 1))))).toBe(400);
     expect(code(await r.send(r.signed(bind(0x4000, '198.51.100.50', 1))))).toBeUndefined();
     expect(code(await r.send(r.signed(bind(0x4000, '198.51.100.50', 1))))).toBeUndefined(); // refresh
     expect(code(await r.send(r.signed(bind(0x4000, '198.51.100.51', 1))))).toBe(400);
