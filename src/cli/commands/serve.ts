@@ -1,7 +1,8 @@
 /**
  * `natpush serve`: the whole server in one process with embedded defaults — no config needed.
  * Composes services that each can also run alone: the signaling server (WebSocket + HTTP API +
- * mailbox) today; the STUN server and the TURN relay plug into `startServices` below.
+ * mailbox) and the STUN server (UDP, so peers learn their server-reflexive address from the same
+ * host they signal through); the TURN relay plugs into `startServices` below.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,7 +12,9 @@ import { DEFAULT_PORT } from '../../signaling/constants.js';
 import { startSignalingServer } from '../../signaling/server.js';
 import { MemoryStore } from '../../signaling/store/memory-store.js';
 import { SqliteStore } from '../../signaling/store/sqlite-store.js';
+import { StunServer } from '../../stun/server.js';
 import { jsonLogger, type LogLevel, type Logger } from '../../util/logger.js';
+import type { SignalingServer } from '../../signaling/server.js';
 import { startServeRelay } from './relay.js';
 
 interface ServeArgs {
@@ -21,6 +24,8 @@ interface ServeArgs {
   store: 'sqlite' | 'memory';
   'api-key'?: string[];
   'peer-token'?: string[];
+  stun: boolean;
+  'stun-port': number;
   'log-level': LogLevel;
   relay: boolean;
   'relay-port': number;
@@ -80,20 +85,63 @@ async function startServices(
     endpoints: [signaling.url, signaling.url.replace(/^http/, 'ws') + '/v1/ws'],
     close: () => signaling.close(),
   });
-  if (a.relay) {
-    const relay = await startServeRelay({
-      dataDir,
-      host: a.host,
-      port: a['relay-port'],
-      ...(a['turn-secret'] ? { secret: a['turn-secret'] } : {}),
-      ...(a['relay-address'] ? { relayAddress: a['relay-address'] } : {}),
-      logger,
-    });
-    services.push({ name: 'turn', endpoints: relay.endpoints, close: () => relay.server.close() });
-  }
-  // Composition point: the STUN server (UDP, --stun-port) starts here and pushes a Service;
-  // shutdown closes them in reverse order.
+  if (a.stun) services.push(await startStun(a, logger, signaling));
+  if (a.relay) services.push(await startRelayService(a, dataDir, logger, signaling));
+  // Shutdown closes services in reverse order.
   return { services, ...(file ? { apiKeyFile: file } : {}) };
+}
+
+/** STUN (RFC 8489 Binding over UDP and TCP) on the same host, counted in `/metrics`. */
+async function startStun(
+  a: ServeArgs,
+  logger: Logger,
+  signaling: SignalingServer,
+): Promise<Service> {
+  const stun = await StunServer.start({
+    listen: { address: a.host, port: a['stun-port'] },
+    tcp: true,
+    logger,
+  });
+  const m = signaling.context.metrics.registry;
+  m.gauge('natpush_stun_requests_received', 'STUN packets received.', () => stun.stats.received);
+  m.gauge(
+    'natpush_stun_binding_answered',
+    'STUN Binding requests answered.',
+    () => stun.stats.answered.binding,
+  );
+  const endpoints = stun.addresses().map((e) => `stun:${e.address}:${e.port} (udp)`);
+  const tcp = stun.tcpAddress();
+  if (tcp) endpoints.push(`stun:${tcp.address}:${tcp.port} (tcp)`);
+  return { name: 'stun', endpoints, close: () => stun.close() };
+}
+
+/** The TURN relay (RFC 8656, UDP and TCP) with TURN REST credentials, counted in `/metrics`. */
+async function startRelayService(
+  a: ServeArgs,
+  dataDir: string,
+  logger: Logger,
+  signaling: SignalingServer,
+): Promise<Service> {
+  const relay = await startServeRelay({
+    dataDir,
+    host: a.host,
+    port: a['relay-port'],
+    ...(a['turn-secret'] ? { secret: a['turn-secret'] } : {}),
+    ...(a['relay-address'] ? { relayAddress: a['relay-address'] } : {}),
+    logger,
+  });
+  const m = signaling.context.metrics.registry;
+  const c = relay.server.counters;
+  m.gauge('natpush_turn_allocations', 'TURN allocations held.', () => relay.server.allocationCount);
+  m.gauge(
+    'natpush_turn_relayed_packets',
+    'Packets relayed (both directions).',
+    () => c.toPeerPackets + c.toClientPackets,
+  );
+  m.gauge('natpush_turn_dropped_packets', 'Packets dropped by the relay (all reasons).', () =>
+    Object.values(c.dropped).reduce((x, y) => x + y, 0),
+  );
+  return { name: 'turn', endpoints: relay.endpoints, close: () => relay.server.close() };
 }
 
 export const serveCommand: CommandModule<object, ServeArgs> = {
@@ -129,6 +177,16 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         describe:
           'require peers to present this token or an HMAC token minted from it (repeatable)',
       })
+      .option('stun', {
+        type: 'boolean',
+        default: true,
+        describe: 'also run the STUN server (--no-stun: do not)',
+      })
+      .option('stun-port', {
+        type: 'number',
+        default: 3478,
+        describe: 'STUN port, UDP and TCP (RFC 8489 §9: 3478; 0 = any free port)',
+      })
       .option('log-level', {
         choices: ['debug', 'info', 'warn', 'error'] as const,
         default: 'info' as const,
@@ -140,8 +198,9 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       })
       .option('relay-port', {
         type: 'number',
-        default: 3478,
-        describe: 'UDP and TCP port of the TURN relay (0 = any free port)',
+        default: 3479,
+        describe:
+          "UDP and TCP port of the TURN relay (0 = any free port; 3478 is the STUN server's)",
       })
       .option('relay-address', {
         type: 'string',
