@@ -16,5 +16,6 @@ export {
 } from './presets.js';
 export { NETSIM_ERR, NetsimError, type NetsimErrorCode } from './errors.js';
 export { checkPrerequisites, NETSIM_TOOLS } from './prereq.js';
-export { listRecords, type LabRecord } from './state.js';
+export { listRecords, processAlive, type LabRecord } from './state.js';
 export { DEFAULT_STATE_DIR, INTERNET_PREFIXES } from './constants.js';
+export { labSpecFromArgs, parseHostArg, parseDurationMs, parsePercent } from './cli-args.js';

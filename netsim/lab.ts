@@ -26,7 +26,14 @@ import { planLab, type LabPlan, type NodeInfo } from './plan.js';
 import { checkPrerequisites } from './prereq.js';
 import { run, runOk, type RunResult } from './shell.js';
 import { normalizeSpec, type LabSpec } from './spec.js';
-import { createRecord, readRecord, removeRecord, type LabRecord } from './state.js';
+import {
+  createRecord,
+  listRecords,
+  processAlive,
+  readRecord,
+  removeRecord,
+  type LabRecord,
+} from './state.js';
 import {
   namespacesWithPrefix,
   registerExitCleanup,
@@ -126,7 +133,9 @@ export class Lab {
       persistent: opts.persistent ?? false,
       createdAt: new Date().toISOString(),
     };
-    if ((await namespacesWithPrefix(prefix)).length > 0) {
+    // Exact names: a lab "a" must not be taken for one of lab "a-b"'s namespaces.
+    const existing = new Set(await namespacesWithPrefix(prefix));
+    if (rec.namespaces.some((n) => existing.has(n))) {
       throw new NetsimError(
         NETSIM_ERR.LAB_EXISTS,
         `namespaces of a lab named "${name}" already exist`,
@@ -154,6 +163,23 @@ export class Lab {
   static open(name: string, opts: Pick<LabOptions, 'stateDir' | 'logger'> = {}): Lab {
     const stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
     return new Lab(readRecord(stateDir, name), stateDir, opts.logger ?? silentLogger);
+  }
+
+  /**
+   * Removes every recorded lab that no live process owns: labs made by the CLI's `up`, and labs
+   * whose creator crashed. With `force`, also labs of live processes (e.g. a running test
+   * run's). Returns the names removed.
+   */
+  static async destroyAll(
+    opts: { stateDir?: string; force?: boolean; logger?: Logger } = {},
+  ): Promise<string[]> {
+    const stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
+    const { records } = listRecords(stateDir);
+    const doomed = records.filter(
+      (r) => opts.force === true || r.persistent || !processAlive(r.ownerPid),
+    );
+    for (const r of doomed) await new Lab(r, stateDir, opts.logger ?? silentLogger).destroy();
+    return doomed.map((r) => r.name);
   }
 
   /** Every node: servers, NATs, hosts. */

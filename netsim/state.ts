@@ -97,3 +97,16 @@ export function listRecords(dir: string): { records: LabRecord[]; broken: string
   }
   return { records, broken };
 }
+
+/**
+ * Is `pid` a live process? Reads /proc/PID/stat rather than `kill -0`, which also succeeds on a
+ * zombie that PID 1 has not reaped yet (seen on these machines).
+ */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) [ZX]/s.test(stat);
+  } catch {
+    return false;
+  }
+}

@@ -273,7 +273,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   #onFatal(e: SignalingError): void {
-    this.emit('error', e);
+    // Pending notifies and connect() report it; an 'error' listener is optional.
+    if (this.listenerCount('error') > 0) this.emit('error', e);
     for (const p of [...this.#pending.values()]) this.#settle(p, e);
   }
 

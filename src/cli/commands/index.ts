@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { idCommand } from './id.js';
+import { netsimCommand } from './netsim.js';
 import { listenCommand } from './listen.js';
 import { natCheckCommand } from './nat-check.js';
 import { relayCommand } from './relay.js';
@@ -19,4 +20,5 @@ export const commands: CommandModule<any, any>[] = [
   relayCommand,
   stunCommand,
   natCheckCommand,
+  netsimCommand,
 ];

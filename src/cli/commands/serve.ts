@@ -1,7 +1,8 @@
 /**
  * `natpush serve`: the whole server in one process with embedded defaults — no config needed.
  * Composes services that each can also run alone: the signaling server (WebSocket + HTTP API +
- * mailbox) today; the STUN server and the TURN relay plug into `startServices` below.
+ * mailbox) and the STUN server (UDP, so peers learn their server-reflexive address from the same
+ * host they signal through); the TURN relay plugs into `startServices` below.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,7 +12,9 @@ import { DEFAULT_PORT } from '../../signaling/constants.js';
 import { startSignalingServer } from '../../signaling/server.js';
 import { MemoryStore } from '../../signaling/store/memory-store.js';
 import { SqliteStore } from '../../signaling/store/sqlite-store.js';
+import { StunServer } from '../../stun/server.js';
 import { jsonLogger, type LogLevel, type Logger } from '../../util/logger.js';
+import type { SignalingServer } from '../../signaling/server.js';
 
 interface ServeArgs {
   port: number;
@@ -20,6 +23,8 @@ interface ServeArgs {
   store: 'sqlite' | 'memory';
   'api-key'?: string[];
   'peer-token'?: string[];
+  stun: boolean;
+  'stun-port': number;
   'log-level': LogLevel;
 }
 
@@ -75,9 +80,34 @@ async function startServices(
     endpoints: [signaling.url, signaling.url.replace(/^http/, 'ws') + '/v1/ws'],
     close: () => signaling.close(),
   });
-  // Composition point: the STUN server (UDP, --stun-port) and the TURN relay start here and push
-  // a Service each; shutdown closes them in reverse order.
+  if (a.stun) services.push(await startStun(a, logger, signaling));
+  // Composition point: the TURN relay starts here and pushes a Service; shutdown closes services
+  // in reverse order.
   return { services, ...(file ? { apiKeyFile: file } : {}) };
+}
+
+/** STUN (RFC 8489 Binding over UDP and TCP) on the same host, counted in `/metrics`. */
+async function startStun(
+  a: ServeArgs,
+  logger: Logger,
+  signaling: SignalingServer,
+): Promise<Service> {
+  const stun = await StunServer.start({
+    listen: { address: a.host, port: a['stun-port'] },
+    tcp: true,
+    logger,
+  });
+  const m = signaling.context.metrics.registry;
+  m.gauge('natpush_stun_requests_received', 'STUN packets received.', () => stun.stats.received);
+  m.gauge(
+    'natpush_stun_binding_answered',
+    'STUN Binding requests answered.',
+    () => stun.stats.answered.binding,
+  );
+  const endpoints = stun.addresses().map((e) => `stun:${e.address}:${e.port} (udp)`);
+  const tcp = stun.tcpAddress();
+  if (tcp) endpoints.push(`stun:${tcp.address}:${tcp.port} (tcp)`);
+  return { name: 'stun', endpoints, close: () => stun.close() };
 }
 
 export const serveCommand: CommandModule<object, ServeArgs> = {
@@ -112,6 +142,16 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         array: true,
         describe:
           'require peers to present this token or an HMAC token minted from it (repeatable)',
+      })
+      .option('stun', {
+        type: 'boolean',
+        default: true,
+        describe: 'also run the STUN server (--no-stun: do not)',
+      })
+      .option('stun-port', {
+        type: 'number',
+        default: 3478,
+        describe: 'STUN port, UDP and TCP (RFC 8489 §9: 3478; 0 = any free port)',
       })
       .option('log-level', {
         choices: ['debug', 'info', 'warn', 'error'] as const,

@@ -1,0 +1,161 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Peer, type ReceivedNotification } from '../../../src/peer/peer.js';
+import { generateIdentity } from '../../../src/signaling/identity.js';
+import { SqliteStore } from '../../../src/signaling/store/sqlite-store.js';
+import type { SignalingServer } from '../../../src/signaling/server.js';
+import { Tracker } from './helpers.js';
+
+const t = new Tracker();
+const dirs: string[] = [];
+afterEach(async () => {
+  await t.cleanup();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const fastBackoff = { initialMs: 20, maxMs: 200, factor: 2 };
+
+async function peer(
+  s: SignalingServer | string,
+  o: Partial<Parameters<typeof Peer.connect>[0]> = {},
+): Promise<Peer> {
+  const p = await Peer.connect({
+    server: typeof s === 'string' ? s : s.url,
+    identity: generateIdentity(),
+    backoff: fastBackoff,
+    ...o,
+  });
+  t.closers.push(() => p.close());
+  return p;
+}
+
+async function take(
+  p: Peer,
+  n: number,
+  o: { signal?: AbortSignal } = {},
+): Promise<ReceivedNotification[]> {
+  const out: ReceivedNotification[] = [];
+  if (n === 0) return out;
+  for await (const m of p.notifications(o)) {
+    out.push(m);
+    if (out.length >= n) break;
+  }
+  return out;
+}
+
+describe('Peer library', () => {
+  it('delivers every notification exactly once, in order, server-routed with end-to-end acks', async () => {
+    const s = await t.server();
+    const a = await peer(s);
+    const b = await peer(s);
+    const got = take(b, 300);
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => a.notify(b.id, `m${i}`, { topic: 't' })),
+    );
+    expect((await got).map((n) => n.body)).toEqual(Array.from({ length: 300 }, (_, i) => `m${i}`));
+    expect(
+      results.every(
+        (r) => r.path === 'server-routed' && r.status === 'delivered' && r.via === 'websocket',
+      ),
+    ).toBe(true);
+  });
+
+  it('stores for an offline peer (path mailbox) and delivers in order on connect; emits path and presence', async () => {
+    const s = await t.server();
+    const bid = generateIdentity();
+    const b0 = await peer(s, { identity: bid });
+    await b0.close();
+    const a = await peer(s);
+    const presence: boolean[] = [];
+    a.on('presence', (e) => presence.push(e.online));
+    a.watch([bid.peerId]);
+    const paths: string[] = [];
+    a.on('path', (e) => paths.push(e.path));
+    for (let i = 0; i < 5; i++) expect((await a.notify(bid.peerId, `x${i}`)).path).toBe('mailbox');
+    const b = await peer(s, { identity: bid });
+    expect((await take(b, 5)).map((n) => n.body)).toEqual(['x0', 'x1', 'x2', 'x3', 'x4']);
+    const next = take(b, 1);
+    expect((await a.notify(b.id, 'now')).path).toBe('server-routed');
+    await next;
+    expect(paths).toEqual(['mailbox', 'server-routed']);
+    await expect.poll(() => presence).toEqual([false, true]);
+  });
+
+  it('dedupes redeliveries: the app sees each id once even when the server retries', async () => {
+    const s = await t.server({ timing: { retryAfterMs: 50 } });
+    const a = await peer(s);
+    const b = await peer(s);
+    for (let i = 0; i < 10; i++) await a.notify(b.id, `d${i}`, { deliveryTimeoutMs: 0 });
+    // let several retry rounds pass before the app reads anything
+    await new Promise((r) => setTimeout(r, 300));
+    expect(s.context.metrics.retries.get({ transport: 'websocket' })).toBeGreaterThan(0);
+    const got = await take(b, 10);
+    expect(got.map((n) => n.body)).toEqual(Array.from({ length: 10 }, (_, i) => `d${i}`));
+    const extra = await take(b, 1, { signal: AbortSignal.timeout(200) });
+    expect(extra).toEqual([]);
+  });
+
+  it('reconnects after a server restart on the same data and resends unaccepted notifies', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'np-peer-'));
+    dirs.push(d);
+    const file = join(d, 'm.sqlite');
+    const s1 = await t.server({ store: new SqliteStore(file) });
+    const port = s1.port;
+    const a = await peer(s1);
+    const b = await peer(s1);
+    const bef = take(b, 1);
+    await a.notify(b.id, 'before');
+    await bef;
+    const disconnected = new Promise((r) => b.once('disconnected', r));
+    await s1.close();
+    t.servers.splice(t.servers.indexOf(s1), 1);
+    await disconnected;
+    const during = a.notify(b.id, 'during');
+    const got = take(b, 1);
+    await t.server({ store: new SqliteStore(file), port });
+    expect(['server-routed', 'mailbox']).toContain((await during).path);
+    expect((await got).map((n) => n.body)).toEqual(['during']);
+  });
+
+  it('AbortSignal: connect, notify and notifications() honour it', async () => {
+    const s = await t.server();
+    const b = await peer(s);
+    const a = await peer(s);
+    const ac = new AbortController();
+    ac.abort();
+    await expect(a.notify(b.id, 'x', { signal: ac.signal })).rejects.toMatchObject({
+      code: 'NATPUSH_ERR_ABORTED',
+    });
+    await expect(take(b, 1, { signal: AbortSignal.timeout(50) })).resolves.toEqual([]);
+    await expect(
+      Peer.connect({
+        server: 'http://127.0.0.1:9',
+        identity: generateIdentity(),
+        signal: AbortSignal.timeout(100),
+        backoff: fastBackoff,
+      }),
+    ).rejects.toMatchObject({ code: 'NATPUSH_ERR_ABORTED' });
+    expect(() => a.notify('nope', 'x')).toThrow(TypeError);
+  });
+
+  it('a notify to an unknown peer rejects with UNKNOWN_PEER', async () => {
+    const s = await t.server();
+    const a = await peer(s);
+    await expect(a.notify(generateIdentity().peerId, 'x')).rejects.toMatchObject({
+      code: 'NATPUSH_ERR_UNKNOWN_PEER',
+    });
+  });
+
+  it('admission denied is terminal: connect rejects instead of retrying forever', async () => {
+    const s = await t.server({ peerTokens: ['k'] });
+    await expect(
+      Peer.connect({ server: s.url, identity: generateIdentity(), backoff: fastBackoff }),
+    ).rejects.toMatchObject({
+      code: 'NATPUSH_ERR_ADMISSION_DENIED',
+    });
+    const ok = await peer(s, { peerToken: 'k' });
+    expect(ok.connected).toBe(true);
+  });
+});

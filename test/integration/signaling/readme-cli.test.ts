@@ -1,0 +1,229 @@
+/**
+ * The README's examples, run as written (STYLE.md §12): the shell block of "Notifications" with
+ * a `natpush` on PATH (ports swapped for free ones), and the library block as an ES module that
+ * imports 'natpush' by name. Plus the CLI's own reporting and `serve`'s STUN service.
+ */
+import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  assertBuilt,
+  CLI,
+  REPO,
+  runNatpush,
+  serve,
+  type NatpushProcess,
+} from './natpush-process.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const f of cleanups.splice(0).reverse()) await f();
+});
+
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), 'np-readme-'));
+  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+function readmeBlock(name: string): string {
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  const m = new RegExp(`<!-- example: ${name} -->\\s*\`\`\`\\w+\\n([\\s\\S]*?)\`\`\``).exec(readme);
+  if (!m?.[1]) throw new Error(`README example ${name} not found`);
+  return m[1];
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function track(p: NatpushProcess): NatpushProcess {
+  cleanups.push(() => p.kill());
+  return p;
+}
+
+describe('README examples', () => {
+  it('the shell example: serve, id, listen --json, send, curl POST', async () => {
+    assertBuilt();
+    const dir = tmp();
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'natpush'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
+    chmodSync(join(bin, 'natpush'), 0o755);
+    const port = await freePort();
+    const script = readmeBlock('cli')
+      .replaceAll('8787', String(port))
+      .replace('natpush serve ', 'natpush serve --stun-port 0 ');
+    const child = spawn('bash', ['-c', script], {
+      cwd: dir,
+      detached: true, // own process group: the example backgrounds serve and listen
+      env: {
+        ...process.env,
+        PATH: `${bin}:${process.env.PATH}`,
+        HOME: dir,
+        // the peer commands' default server is port 8787: point it at the swapped port
+        NATPUSH_SERVER: `http://127.0.0.1:${port}`,
+        XDG_CONFIG_HOME: join(dir, 'cfg'),
+        XDG_DATA_HOME: '',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    cleanups.push(() => {
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    await expect
+      .poll(() => out, { timeout: 20_000, interval: 100 })
+      .toMatch(/"body":"build 1234 passed"/);
+    await expect
+      .poll(() => out, { timeout: 20_000, interval: 100 })
+      .toMatch(/"body":"hello from another peer"/);
+    expect(out).toMatch(
+      /(delivered \S+ to \S+ via server-routed \(websocket\)|stored \S+ for \S+ in the mailbox)/,
+    );
+    expect(out).toMatch(/"online":true,"transport":"websocket"/); // the presence answer
+    expect(out).toMatch(/"online":true,"duplicate":false/); // the POST answer
+    expect(out).toMatch(/"topic":"ci","body":"build 1234 passed"/);
+  });
+
+  it('the library example', async () => {
+    const dir = tmp();
+    const s = await serve(join(dir, 'data'));
+    cleanups.push(() => s.p.kill());
+    // Inside the package directory, so `import 'natpush'` resolves to this package (self-reference).
+    const file = join(REPO, `.readme-example-${randomBytes(4).toString('hex')}.mjs`);
+    writeFileSync(
+      file,
+      readmeBlock('library')
+        .replaceAll("'./alice.pem'", `'${join(dir, 'alice.pem')}'`)
+        .replaceAll("'./bob.pem'", `'${join(dir, 'bob.pem')}'`),
+    );
+    cleanups.push(() => rmSync(file, { force: true }));
+    const r = runNatpushModule(file, { NATPUSH_SERVER: s.url });
+    const { code } = await r.exited;
+    expect(r.out()).toContain('bob got "hello bob" [greeting]');
+    expect(r.out()).toContain('alice: delivered via server-routed');
+    expect(code).toBe(0);
+  });
+});
+
+describe('natpush CLI', () => {
+  it('id is stable, send to an offline peer reports the mailbox, listen prints it on connect', async () => {
+    const dir = tmp();
+    const s = await serve(join(dir, 'data'));
+    track(s.p);
+    const env = { NATPUSH_SERVER: s.url };
+    const id1 = track(runNatpush(['id', '--identity', join(dir, 'b.pem')], { env }));
+    const peer = (await id1.waitFor(/^([a-z2-7]{32})$/m))[1]!;
+    const idJson = track(runNatpush(['id', '--json', '--identity', join(dir, 'b.pem')], { env }));
+    expect(JSON.parse((await idJson.waitFor(/^\{.*\}$/m))[0])).toMatchObject({
+      peer,
+      created: false,
+    });
+    // register b once, then leave
+    const l0 = track(
+      runNatpush(['listen', '--identity', join(dir, 'b.pem'), '--count', '1'], { env }),
+    );
+    await expect
+      .poll(
+        async () => ((await (await fetch(`${s.url}/healthz`)).json()) as { online: number }).online,
+      )
+      .toBe(1);
+    await l0.kill('SIGTERM');
+    await expect
+      .poll(
+        async () => ((await (await fetch(`${s.url}/healthz`)).json()) as { online: number }).online,
+      )
+      .toBe(0);
+    const send = track(
+      runNatpush(
+        ['send', peer, 'while you were out', '--topic', 'news', '--identity', join(dir, 'a.pem')],
+        { env },
+      ),
+    );
+    await send.waitFor(/stored \S+ for \S+ in the mailbox/);
+    expect((await send.exited).code).toBe(0);
+    const l1 = track(
+      runNatpush(['listen', '--identity', join(dir, 'b.pem'), '--count', '1'], { env }),
+    );
+    await l1.waitFor(/Z [a-z2-7]{32} \[news\]: while you were out/);
+    expect((await l1.exited).code).toBe(0);
+  });
+
+  it('send exits non-zero with the error code for an unknown peer', async () => {
+    const dir = tmp();
+    const s = await serve(join(dir, 'data'));
+    track(s.p);
+    const p = track(
+      runNatpush([
+        'send',
+        'a'.repeat(32),
+        'x',
+        '--identity',
+        join(dir, 'a.pem'),
+        '--server',
+        s.url,
+      ]),
+    );
+    expect((await p.exited).code).toBe(1);
+  });
+
+  it('serve also answers STUN Binding requests (RFC 8489) on its STUN port', async () => {
+    const dir = tmp();
+    const s = track(
+      runNatpush([
+        'serve',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--stun-port',
+        '0',
+        '--data-dir',
+        join(dir, 'd'),
+      ]),
+    );
+    const m = await s.waitFor(/stun listening on stun:127\.0\.0\.1:(\d+) \(udp\)/);
+    const sock = createSocket('udp4');
+    cleanups.push(() => void sock.close());
+    const txid = randomBytes(12);
+    const req = Buffer.concat([Buffer.from([0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42]), txid]);
+    const reply = new Promise<Buffer>((r) => sock.once('message', r));
+    sock.send(req, Number(m[1]), '127.0.0.1');
+    const res = await reply;
+    expect(res.readUInt16BE(0)).toBe(0x0101); // Binding success response
+    expect(res.subarray(8, 20).equals(txid)).toBe(true);
+  });
+});
+
+function runNatpushModule(file: string, env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, [file], {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  cleanups.push(() => void child.kill('SIGKILL'));
+  return {
+    out: () => out,
+    exited: new Promise<{ code: number | null }>((r) => child.once('exit', (code) => r({ code }))),
+  };
+}
