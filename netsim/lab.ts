@@ -133,7 +133,9 @@ export class Lab {
       persistent: opts.persistent ?? false,
       createdAt: new Date().toISOString(),
     };
-    if ((await namespacesWithPrefix(prefix)).length > 0) {
+    // Exact names: a lab "a" must not be taken for one of lab "a-b"'s namespaces.
+    const existing = new Set(await namespacesWithPrefix(prefix));
+    if (rec.namespaces.some((n) => existing.has(n))) {
       throw new NetsimError(
         NETSIM_ERR.LAB_EXISTS,
         `namespaces of a lab named "${name}" already exist`,

@@ -157,3 +157,31 @@ describe('netsim NAT rules per RFC 4787 behaviour', () => {
     expect(rules('symmetric')).toMatch(/timeout 7s/);
   });
 });
+
+describe('netsim README picture', () => {
+  it('has the addresses the lab of its example gets', () => {
+    const plan = planLab(
+      'np-readme',
+      normalizeSpec({
+        nats: [
+          { name: 'n1', preset: 'symmetric' },
+          { name: 'cgn', preset: 'port-restricted' },
+          { name: 'home', preset: 'full-cone', behind: 'cgn' },
+        ],
+        hosts: [{ name: 'a', behind: 'n1' }, { name: 'b', behind: 'home' }, { name: 'c' }],
+      }),
+    );
+    const got = Object.fromEntries(
+      plan.nodes.map((n) => [n.name, [n.address, n.lanAddress ?? n.alternateAddress]]),
+    );
+    expect(got).toEqual({
+      server: ['203.0.113.10', '198.51.100.10'],
+      n1: ['203.0.113.100', '192.168.1.1'],
+      cgn: ['203.0.113.101', '100.64.1.1'],
+      home: ['100.64.1.100', '192.168.3.1'],
+      a: ['192.168.1.10', undefined],
+      b: ['192.168.3.10', undefined],
+      c: ['203.0.113.50', undefined],
+    });
+  });
+});
