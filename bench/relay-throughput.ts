@@ -241,12 +241,15 @@ async function delayMicros(
 ): Promise<number> {
   const samples: number[] = [];
   const off = on((d) => {
-    const t = Number(process.hrtime.bigint() - Buffer.from(d).readBigUInt64BE(0)) / 1000;
-    samples.push(t);
+    const b = Buffer.from(d);
+    // Only our probes: packets of the flood before may still be in flight.
+    if (b.length !== 100 || b.readUInt32BE(8) !== 0xfeedface) return;
+    samples.push(Number(process.hrtime.bigint() - b.readBigUInt64BE(0)) / 1000);
   });
   for (let i = 0; i < n; i++) {
     const b = Buffer.alloc(100);
     b.writeBigUInt64BE(process.hrtime.bigint(), 0);
+    b.writeUInt32BE(0xfeedface, 8);
     send(b);
     if (i % 2 === 1) await new Promise((r) => setTimeout(r, 1));
   }
