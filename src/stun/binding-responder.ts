@@ -12,14 +12,17 @@
  * alternate that exists; RESPONSE-ORIGIN names the address the response is sent from (§7.3).
  *
  * Amplification (RFC 5780 §9.1, RFC 8489 §16.1.3 reflection): an unauthenticated response is at
- * most `maxAmplification` × the request's size, except that XOR-MAPPED-ADDRESS — the answer
- * itself — is always sent. Optional attributes are added in priority order while they fit;
- * a client that wants all of them sends PADDING (RFC 5780 §7.6).
+ * most `maxAmplification` × the request's size on the wire (IP + UDP headers counted: that is the
+ * bandwidth a reflection attack multiplies), except that XOR-MAPPED-ADDRESS — the answer itself —
+ * is always sent. Optional attributes are added in priority order while they fit. With the
+ * default 2×, a bare 20-byte IPv4 request (48 bytes on the wire) gets up to 68 bytes: the mapped
+ * address, OTHER-ADDRESS and RESPONSE-ORIGIN, which is what RFC 5780 clients such as coturn's
+ * turnutils_natdiscovery need; a client that wants everything sends PADDING (RFC 5780 §7.6).
  */
 import type { Endpoint } from '../net/udp.js';
 import { Attr } from './attribute-type.js';
 import { readChangeRequest, readResponsePort } from './attributes.js';
-import { HEADER_BYTES } from './constants.js';
+import { HEADER_BYTES, IPV4_UDP_HEADER_BYTES, IPV6_UDP_HEADER_BYTES } from './constants.js';
 import { StunDecodeError } from './errors.js';
 import { StunMessageBuilder } from './message-builder.js';
 import { BINDING_ERROR, BINDING_SUCCESS, Method, StunClass } from './message-type.js';
@@ -143,7 +146,8 @@ function successBytes(
   requestBytes: number,
   fingerprint: boolean,
 ): Uint8Array {
-  const budget = requestBytes * config.maxAmplification;
+  const headers = from.address.includes(':') ? IPV6_UDP_HEADER_BYTES : IPV4_UDP_HEADER_BYTES;
+  const budget = (requestBytes + headers) * config.maxAmplification - headers;
   let size = HEADER_BYTES + addrBytes(from);
   const fits = (n: number): boolean => {
     if (n === 0 || size + n > budget) return false;

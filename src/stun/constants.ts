@@ -53,11 +53,15 @@ export const LAN_RETRANSMISSION = {
 /** RFC 8489 §6.2.2: over TCP a transaction times out after Ti = 39.5 s with no retransmission. */
 export const TCP_TRANSACTION_TIMEOUT_MS = 39_500;
 
+/** IP + UDP header bytes around a datagram (RFC 791 + RFC 768; RFC 8200 + RFC 768). */
+export const IPV4_UDP_HEADER_BYTES = 28;
+export const IPV6_UDP_HEADER_BYTES = 48;
+
 /** Server defaults (`StunServerOptions`). */
 export const SERVER_DEFAULTS = {
   software: 'natpush',
-  /** RFC 5780 §9.1 asks servers not to be used for amplification; 2× keeps a minimal 20-byte
-   *  request's answer (XOR-MAPPED-ADDRESS, 32 bytes) and lets padded requests get everything. */
+  /** RFC 5780 §9.1 asks servers not to be used for amplification: responses at most 2× the
+   *  request on the wire (see binding-responder.ts). */
   maxAmplification: 2,
   /** A client needs a few Binding requests per second (keepalives, discovery bursts of ~10).
    *  Per source IP, because a CGN puts many users behind one address, 200/s with a burst of 400

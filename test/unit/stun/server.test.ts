@@ -109,28 +109,30 @@ describe('StunServer (RFC 5780)', () => {
 });
 
 describe('StunServer limits', () => {
-  it('a minimal request gets no more than twice its size: XOR-MAPPED-ADDRESS only', async () => {
+  it('a minimal request gets at most twice its size on the wire: mapped, other and origin', async () => {
     const { socket } = await setup();
     const req = new StunMessageBuilder(BINDING_REQUEST).build();
     expect(req.length).toBe(20);
     const [res] = await exchange(socket, PRIMARY, req);
-    expect(res!.data.length).toBeLessThanOrEqual(40);
+    // IPv4 + UDP headers are 28 bytes: (20 + 28) × 2 − 28 = 68.
+    expect(res!.data.length).toBeLessThanOrEqual(68);
     const m = decodeStunMessage(res!.data);
     expect(readXorAddress(m, Attr.XorMappedAddress)).toMatchObject({
       address: '198.51.100.20',
       port: 5555,
     });
-    expect(m.has(Attr.OtherAddress)).toBe(false);
+    expect(readAddress(m, Attr.OtherAddress)).toMatchObject({ address: A2, port: 3479 });
+    expect(readAddress(m, Attr.ResponseOrigin)).toMatchObject(PRIMARY);
   });
 
-  it('a padded request gets every attribute; the response never exceeds 2x the request', async () => {
+  it('a padded request gets every attribute; the response never exceeds 2x the request on the wire', async () => {
     const { socket } = await setup();
     for (const pad of [0, 8, 16, 24, 40, 80]) {
       const b = new StunMessageBuilder(BINDING_REQUEST);
       if (pad) b.addBytes(Attr.Padding, new Uint8Array(pad));
       const req = b.addFingerprint().build();
       const [res] = await exchange(socket, PRIMARY, req);
-      expect(res!.data.length).toBeLessThanOrEqual(2 * req.length);
+      expect(res!.data.length + 28).toBeLessThanOrEqual(2 * (req.length + 28));
       if (pad === 80) {
         const m = decodeStunMessage(res!.data);
         expect(readAddress(m, Attr.OtherAddress)).toMatchObject({ address: A2, port: 3479 });
@@ -139,6 +141,12 @@ describe('StunServer limits', () => {
         expect(m.has(Attr.Fingerprint)).toBe(true);
       }
     }
+  });
+
+  it('maxAmplification 1 leaves only the mapped address for a bare request', async () => {
+    const { socket } = await setup({ maxAmplification: 1 });
+    const [res] = await exchange(socket, PRIMARY, new StunMessageBuilder(BINDING_REQUEST).build());
+    expect(res!.data.length).toBe(32);
   });
 
   it('rate-limits per source address and refills on the clock', async () => {
