@@ -172,7 +172,7 @@ export async function startSignalingServer(
       ws.closeAll();
       http.closeAllConnections();
       await httpClosed;
-      ctx.mailbox.close();
+      await ctx.mailbox.close();
       ctx.mailbox.store.close();
       ctx.logger.info('signaling server stopped', { port });
     })());

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeUdpNetwork } from '../../src/net/index.js';
 import { LAN_RETRANSMISSION, StunClient, StunServer, discoverNat } from '../../src/stun/index.js';
-import { freePort, waitForStun } from '../support/coturn.js';
+import { freePort, waitForStun } from '../../bench/lib/coturn.js';
 import { missingPrereq } from '../support/prereq.js';
 
 const skip = missingPrereq('interop', {
