@@ -14,8 +14,8 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { freePort, waitForStun } from '../test/support/coturn.js';
-import { startCoturnStun } from '../test/support/coturn-stun.js';
+import { freePort, waitForStun } from './lib/coturn.js';
+import { startCoturnStun } from './lib/coturn-stun.js';
 import type { LoadArgs, LoadResult } from './lib/stun-load.js';
 import { udpDrops } from './lib/stun-load.js';
 

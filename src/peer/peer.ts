@@ -112,6 +112,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly #pending = new Map<string, PendingNotify>();
   readonly #byId = new Map<string, PendingNotify>();
   readonly #paths = new Map<string, DeliveryPath>();
+  /** `delivered` can overtake `accepted` (the ack path needs no fsync); remember it briefly. */
+  readonly #earlyDelivered = new Map<string, Transport>();
   #acks: string[] = [];
   #ackScheduled = false;
   #watching: string[] = [];
@@ -199,6 +201,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       };
       o.signal?.addEventListener('abort', onAbort, { once: true });
       this.#pending.set(ref, p);
+      this.#byId.set(frame.id, p);
       this.#client.send(frame);
     });
   }
@@ -316,15 +319,23 @@ export class Peer extends EventEmitter<PeerEvents> {
     const p = this.#pending.get(m.ref);
     if (!p || p.accepted) return;
     p.accepted = { online: m.online, duplicate: m.duplicate };
+    const early = this.#earlyDelivered.get(m.id);
+    if (early) {
+      this.#earlyDelivered.delete(m.id);
+      return this.#settle(p, 'server-routed', early);
+    }
     if (!m.online || p.deliveryTimeoutMs <= 0) return this.#settle(p, 'mailbox');
-    this.#byId.set(p.frame.id, p);
     p.timer = this.#clock.setTimeout(() => this.#settle(p, 'mailbox'), p.deliveryTimeoutMs);
   }
 
   #onDelivered(m: Extract<ServerMessage, { type: 'delivered' }>): void {
     this.emit('delivered', { id: m.id, to: m.to, via: m.via });
     const p = this.#byId.get(m.id);
-    if (p) this.#settle(p, 'server-routed', m.via);
+    if (!p) return;
+    if (p.accepted) return this.#settle(p, 'server-routed', m.via);
+    this.#earlyDelivered.set(m.id, m.via);
+    if (this.#earlyDelivered.size > 4096)
+      this.#earlyDelivered.delete(this.#earlyDelivered.keys().next().value!);
   }
 
   #onError(m: Extract<ServerMessage, { type: 'error' }>): void {
@@ -337,7 +348,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   #settle(p: PendingNotify, outcome: DeliveryPath | Error, via?: Transport): void {
     if (this.#pending.get(p.frame.ref) !== p) return;
     this.#pending.delete(p.frame.ref);
-    this.#byId.delete(p.frame.id);
+    if (this.#byId.get(p.frame.id) === p) this.#byId.delete(p.frame.id);
+    this.#earlyDelivered.delete(p.frame.id);
     p.timer?.cancel();
     p.cleanup();
     if (outcome instanceof Error) return p.reject(outcome);

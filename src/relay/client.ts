@@ -57,6 +57,9 @@ import {
 import { TURN_ERR, TurnClientError } from './errors.js';
 import { EndpointMap } from './five-tuple.js';
 
+/** Allocate attempts from fresh local ports after 437 Allocation Mismatch. */
+const ALLOCATE_ATTEMPTS = 3;
+
 export interface TurnClientOptions {
   /** The TURN server's transport address. */
   server: Endpoint;
@@ -138,15 +141,21 @@ export class TurnClient {
 
   /** Open the transport and make an allocation; rejects with TurnClientError. */
   static async allocate(options: TurnClientOptions): Promise<TurnClient> {
-    const c = new TurnClient(options);
-    await c.#open();
-    try {
-      await c.#allocate();
-    } catch (err) {
-      await c.#transport.close();
-      throw err;
+    for (let attempt = 0; ; attempt++) {
+      const c = new TurnClient(options);
+      await c.#open();
+      try {
+        await c.#allocate();
+        return c;
+      } catch (err) {
+        await c.#transport.close();
+        // RFC 8656 §7.1: 437 to an Allocate means our 5-tuple is still in use on the server (a
+        // previous owner of this local port); retry from another local port when the port is ours.
+        const ownPort = options.transport === 'tcp' || options.socket === undefined;
+        const mismatch = err instanceof TurnClientError && err.status === 437;
+        if (!mismatch || !ownPort || attempt >= ALLOCATE_ATTEMPTS - 1) throw err;
+      }
     }
-    return c;
   }
 
   get closed(): boolean {

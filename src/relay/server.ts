@@ -356,6 +356,7 @@ export class TurnServer {
       const add = await this.#dispatch(msg, link, auth);
       this.#reply(link, msg, add, auth.key);
     } catch (err) {
+      if (err instanceof SilentDrop) return;
       if (!(err instanceof TurnRequestError)) throw err;
       this.#replyError(link, msg, err.status, err.detail, auth.key);
     }
@@ -401,7 +402,9 @@ export class TurnServer {
     }
     const tupleKey = `${link.transport}|${endpointKey(link.client)}`;
     if (this.#pending.has(tupleKey)) {
-      throw new TurnRequestError(TurnErrorCode.AllocationMismatch, 'allocation in progress');
+      // A retransmission of an Allocate whose relayed socket is still being bound: its answer is
+      // on the way with the same transaction id, so this copy gets none (a 437 would win the race).
+      throw new SilentDrop();
     }
     const spec = this.#checkAllocateAttributes(msg);
     const now = this.#clock.now();
@@ -712,6 +715,9 @@ export class TurnServer {
     }
   }
 }
+
+/** Thrown by a handler when a request must get no answer at all. */
+class SilentDrop extends Error {}
 
 /** RFC 8656 §11.4: Data indication, computed once for the peer → client path. */
 const DATA_INDICATION = messageType(Method.Data, StunClass.Indication);

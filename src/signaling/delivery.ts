@@ -15,7 +15,7 @@ import type { Logger } from '../util/logger.js';
 import type { Mailbox } from './mailbox.js';
 import type { SignalingMetrics } from './metrics.js';
 import type { Notification, Transport } from './protocol.js';
-import type { Removed } from './store/store.js';
+import type { Removed, StoredNotification } from './store/store.js';
 
 export interface PeerSession {
   readonly peer: string;
@@ -51,6 +51,11 @@ interface Route {
   inflight: Map<string, InFlight>;
   retryTimer: TimerHandle | undefined;
   busyTimer: TimerHandle | undefined;
+  /**
+   * The last mailbox read returned everything there was: new notifications can be sent straight
+   * from the commit (no read back from the store) as long as the window has room.
+   */
+  caughtUp: boolean;
 }
 
 export interface DeliveryEvents {
@@ -69,9 +74,7 @@ export class Delivery {
 
   constructor(o: DeliveryOptions) {
     this.#o = o;
-    o.mailbox.onStored = (recipients) => {
-      for (const to of recipients) this.pump(to);
-    };
+    o.mailbox.onStored = (stored) => this.#onStored(stored);
     o.mailbox.onRemoved = (removed) => this.#onRemoved(removed);
   }
 
@@ -101,6 +104,7 @@ export class Delivery {
       inflight: new Map(),
       retryTimer: undefined,
       busyTimer: undefined,
+      caughtUp: false,
     });
     this.events.presence(s.peer, true, s.transport);
     this.pump(s.peer);
@@ -132,10 +136,17 @@ export class Delivery {
     if (!r || r.busyTimer) return;
     const room = this.#o.window - r.inflight.size;
     if (room <= 0) return;
+    const batch = this.#o.mailbox.store.pending(peer, r.cursor, room, this.#o.clock.now());
+    r.caughtUp = batch.length < room;
+    this.#sendAll(r, batch);
+  }
+
+  /** Send in order while the transport takes them; a busy transport defers the rest. */
+  #sendAll(r: Route, batch: readonly StoredNotification[]): void {
     const now = this.#o.clock.now();
-    const batch = this.#o.mailbox.store.pending(peer, r.cursor, room, now);
     for (const n of batch) {
       if (!this.#send(r, n)) {
+        r.caughtUp = false;
         this.#busy(r);
         break;
       }
@@ -143,6 +154,28 @@ export class Delivery {
       r.inflight.set(n.id, { seq: n.seq, n: stripSeq(n), sentAt: now });
     }
     if (r.inflight.size > 0) this.#armRetry(r);
+  }
+
+  /** Fast path: a caught-up route with room gets new notifications without a store read. */
+  #onStored(stored: StoredNotification[]): void {
+    const byPeer = new Map<string, StoredNotification[]>();
+    for (const n of stored) {
+      if (!this.#routes.has(n.to)) continue;
+      let l = byPeer.get(n.to);
+      if (!l) byPeer.set(n.to, (l = []));
+      l.push(n);
+    }
+    for (const [peer, list] of byPeer) {
+      const r = this.#routes.get(peer)!;
+      const fresh = list.filter((n) => n.seq > r.cursor);
+      if (r.caughtUp && !r.busyTimer && r.inflight.size + fresh.length <= this.#o.window)
+        this.#sendAll(r, fresh);
+      else {
+        // Something stays behind in the mailbox: later arrivals must not overtake it.
+        r.caughtUp = false;
+        this.pump(peer);
+      }
+    }
   }
 
   /** Close every session (shutdown). */

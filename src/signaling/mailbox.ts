@@ -7,7 +7,7 @@
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { SignalingError, SignalingErrorCode } from './errors.js';
-import type { MailboxStore, NewNotification, Removed } from './store/store.js';
+import type { MailboxStore, NewNotification, Removed, StoredNotification } from './store/store.js';
 
 export interface MailboxOptions {
   store: MailboxStore;
@@ -43,10 +43,11 @@ export class Mailbox {
   readonly #known = new Set<string>();
   #timer: TimerHandle | undefined;
   #closed = false;
+  #lastSync: Promise<void> = Promise.resolve();
   /** Called after each commit with the acks that removed something. */
   onRemoved: (r: Removed[]) => void = () => {};
-  /** Called after each commit with the recipients that got new notifications. */
-  onStored: (recipients: Set<string>) => void = () => {};
+  /** Called after each commit with the notifications it newly stored, in seq order. */
+  onStored: (stored: StoredNotification[]) => void = () => {};
 
   constructor(o: MailboxOptions) {
     this.#o = o;
@@ -106,7 +107,7 @@ export class Mailbox {
     const now = this.#o.clock.now();
     const results: (AcceptResult | SignalingError)[] = [];
     const removed: Removed[] = [];
-    const stored = new Set<string>();
+    const stored: StoredNotification[] = [];
     try {
       this.#o.store.transaction(() => {
         for (const p of peers) this.#o.store.addPeer(p.peer, p.publicKey, now);
@@ -124,21 +125,37 @@ export class Mailbox {
       for (const a of accepts) a.reject(e);
       return;
     }
-    accepts.forEach((a, i) => {
-      const r = results[i];
-      if (r instanceof SignalingError || r === undefined) a.reject(r);
-      else a.resolve(r);
-    });
+    // An applied ack needs no fsync: if it is lost, the notification is delivered again and the
+    // receiver's dedupe answers it. So the sender hears `delivered` without waiting for one.
     if (removed.length > 0) this.onRemoved(removed);
-    if (stored.size > 0) this.onStored(stored);
+    const done = () => {
+      accepts.forEach((a, i) => {
+        const r = results[i];
+        if (r instanceof SignalingError || r === undefined) a.reject(r);
+        else a.resolve(r);
+      });
+      if (stored.length > 0) this.onStored(stored);
+    };
+    const sync = this.#o.store.sync?.();
+    if (!sync) return done();
+    // Answer only once the commit is on stable storage (see sqlite-store.ts).
+    this.#lastSync = sync.then(done, (err: unknown) => {
+      this.#o.logger.error('mailbox fsync failed', { err: String(err) });
+      const e = new SignalingError(SignalingErrorCode.INTERNAL, 'mailbox sync failed', {
+        cause: err,
+      });
+      for (const a of accepts) a.reject(e);
+    });
   }
 
-  close(): void {
+  /** Commit and sync what is queued, then refuse new work. */
+  async close(): Promise<void> {
     this.flush();
     this.#closed = true;
+    await this.#lastSync;
   }
 
-  #insert(n: NewNotification, stored: Set<string>): AcceptResult | SignalingError {
+  #insert(n: NewNotification, stored: StoredNotification[]): AcceptResult | SignalingError {
     if (this.#o.store.depth(n.to) >= this.#o.quota) {
       return new SignalingError(
         SignalingErrorCode.MAILBOX_FULL,
@@ -152,7 +169,7 @@ export class Mailbox {
         `notification id ${n.id} is already in use`,
       );
     }
-    stored.add(n.to);
+    if (r.kind === 'inserted') stored.push({ ...n, seq: r.seq });
     return { seq: r.seq, duplicate: r.kind === 'duplicate' };
   }
 

@@ -169,10 +169,10 @@ export async function startSignalingServer(
       expiry.cancel();
       const httpClosed = new Promise<void>((r) => http.close(() => r()));
       api.closeAll();
-      ws.closeAll();
+      await ws.closeAll();
       http.closeAllConnections();
       await httpClosed;
-      ctx.mailbox.close();
+      await ctx.mailbox.close();
       ctx.mailbox.store.close();
       ctx.logger.info('signaling server stopped', { port });
     })());

@@ -13,7 +13,7 @@ import { mintTurnCredentials, sharedSecret, staticUsers } from '../../src/relay/
 import { createRelayServer, type TurnServer } from '../../src/relay/server.js';
 import type { CredentialStore } from '../../src/relay/credentials.js';
 import { missingPrereq } from '../support/prereq.js';
-import { runUclient, startCoturn, type Coturn } from '../support/coturn.js';
+import { runUclient, startCoturn, type Coturn } from '../../bench/lib/coturn.js';
 
 const skip = missingPrereq('interop (coturn)', {
   commands: { turnserver: 'coturn', turnutils_uclient: 'coturn' },

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeUdpNetwork } from '../../src/net/index.js';
 import { LAN_RETRANSMISSION, StunClient, StunServer, discoverNat } from '../../src/stun/index.js';
-import { startCoturnStun } from '../support/coturn-stun.js';
+import { startCoturnStun } from '../../bench/lib/coturn-stun.js';
 import { missingPrereq } from '../support/prereq.js';
 
 const skip = missingPrereq('interop', {

@@ -5,7 +5,9 @@
  * Never an open relay: the command refuses to start without `--secret`/`--secret-file` or at
  * least one `--user name:password`.
  */
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import os from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { nodeUdpNetwork } from '../../net/index.js';
@@ -16,7 +18,7 @@ import type { TurnServer } from '../../relay/server.js';
 import { createRelayServer } from '../../relay/server.js';
 import type { TurnServerOptions } from '../../relay/server-options.js';
 import { NatpushError } from '../../util/errors.js';
-import type { LogLevel } from '../../util/logger.js';
+import type { LogLevel, Logger } from '../../util/logger.js';
 import { jsonLogger } from '../../util/logger.js';
 
 export interface RelayArgs {
@@ -255,3 +257,50 @@ export const relayCommand: CommandModule = {
   builder: (y) => y.command(run as CommandModule).command(mint as CommandModule),
   handler: () => {},
 };
+
+/**
+ * The TURN shared secret of `natpush serve`: given, or generated once into the data directory
+ * (mode 0600) — the same secret lets `serve` mint credentials for its peers and lets separate
+ * `natpush relay --secret-file` processes accept them.
+ */
+export function turnSecret(dataDir: string, given?: string): { secret: string; file?: string } {
+  if (given) return { secret: given };
+  const file = join(dataDir, 'turn-secret');
+  try {
+    return { secret: readFileSync(file, 'utf8').trim(), file };
+  } catch {
+    const secret = randomBytes(32).toString('base64url');
+    writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
+    chmodSync(file, 0o600);
+    return { secret, file };
+  }
+}
+
+export interface ServeRelayOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  secret?: string;
+  relayAddress?: string;
+  logger: Logger;
+}
+
+/** The TURN relay as a part of `natpush serve` (UDP and TCP on the same port, REST credentials). */
+export async function startServeRelay(
+  o: ServeRelayOptions,
+): Promise<{ server: TurnServer; endpoints: string[]; secretFile?: string }> {
+  const { secret, file } = turnSecret(o.dataDir, o.secret);
+  const server = await createRelayServer({
+    net: nodeUdpNetwork,
+    logger: o.logger,
+    listenAddress: o.host,
+    port: o.port,
+    tcpPort: o.port,
+    relayAddress: o.relayAddress ?? defaultRelayAddress(o.host),
+    credentials: sharedSecret(secret),
+  });
+  const a = server.addresses();
+  const endpoints = [`turn:${a.udp.address}:${a.udp.port}?transport=udp`];
+  if (a.tcp) endpoints.push(`turn:${a.tcp.address}:${a.tcp.port}?transport=tcp`);
+  return { server, endpoints, ...(file ? { secretFile: file } : {}) };
+}

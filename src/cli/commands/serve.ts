@@ -15,6 +15,7 @@ import { SqliteStore } from '../../signaling/store/sqlite-store.js';
 import { StunServer } from '../../stun/server.js';
 import { jsonLogger, type LogLevel, type Logger } from '../../util/logger.js';
 import type { SignalingServer } from '../../signaling/server.js';
+import { startServeRelay } from './relay.js';
 
 interface ServeArgs {
   port: number;
@@ -26,6 +27,10 @@ interface ServeArgs {
   stun: boolean;
   'stun-port': number;
   'log-level': LogLevel;
+  relay: boolean;
+  'relay-port': number;
+  'relay-address'?: string;
+  'turn-secret'?: string;
 }
 
 /** One running part of `serve`. */
@@ -81,8 +86,8 @@ async function startServices(
     close: () => signaling.close(),
   });
   if (a.stun) services.push(await startStun(a, logger, signaling));
-  // Composition point: the TURN relay starts here and pushes a Service; shutdown closes services
-  // in reverse order.
+  if (a.relay) services.push(await startRelayService(a, dataDir, logger, signaling));
+  // Shutdown closes services in reverse order.
   return { services, ...(file ? { apiKeyFile: file } : {}) };
 }
 
@@ -108,6 +113,35 @@ async function startStun(
   const tcp = stun.tcpAddress();
   if (tcp) endpoints.push(`stun:${tcp.address}:${tcp.port} (tcp)`);
   return { name: 'stun', endpoints, close: () => stun.close() };
+}
+
+/** The TURN relay (RFC 8656, UDP and TCP) with TURN REST credentials, counted in `/metrics`. */
+async function startRelayService(
+  a: ServeArgs,
+  dataDir: string,
+  logger: Logger,
+  signaling: SignalingServer,
+): Promise<Service> {
+  const relay = await startServeRelay({
+    dataDir,
+    host: a.host,
+    port: a['relay-port'],
+    ...(a['turn-secret'] ? { secret: a['turn-secret'] } : {}),
+    ...(a['relay-address'] ? { relayAddress: a['relay-address'] } : {}),
+    logger,
+  });
+  const m = signaling.context.metrics.registry;
+  const c = relay.server.counters;
+  m.gauge('natpush_turn_allocations', 'TURN allocations held.', () => relay.server.allocationCount);
+  m.gauge(
+    'natpush_turn_relayed_packets',
+    'Packets relayed (both directions).',
+    () => c.toPeerPackets + c.toClientPackets,
+  );
+  m.gauge('natpush_turn_dropped_packets', 'Packets dropped by the relay (all reasons).', () =>
+    Object.values(c.dropped).reduce((x, y) => x + y, 0),
+  );
+  return { name: 'turn', endpoints: relay.endpoints, close: () => relay.server.close() };
 }
 
 export const serveCommand: CommandModule<object, ServeArgs> = {
@@ -156,6 +190,25 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('log-level', {
         choices: ['debug', 'info', 'warn', 'error'] as const,
         default: 'info' as const,
+      })
+      .option('relay', {
+        type: 'boolean',
+        default: true,
+        describe: 'run the TURN relay (RFC 8656); --no-relay to disable',
+      })
+      .option('relay-port', {
+        type: 'number',
+        default: 3479,
+        describe:
+          "UDP and TCP port of the TURN relay (0 = any free port; 3478 is the STUN server's)",
+      })
+      .option('relay-address', {
+        type: 'string',
+        describe: 'address for relayed sockets (default: --host, or the first non-loopback IPv4)',
+      })
+      .option('turn-secret', {
+        type: 'string',
+        describe: 'TURN REST shared secret (default: generated into the data dir as turn-secret)',
       }),
   handler: async (a) => {
     const logger = jsonLogger(a['log-level']);

@@ -42,5 +42,10 @@ export interface MailboxStore {
   /** Remember a peer that has registered (for UNKNOWN_PEER checks and presence lookups). */
   addPeer(peer: string, publicKey: string, now: number): void;
   knownPeers(): string[];
+  /**
+   * Resolves once every transaction committed before the call is on stable storage. Absent when
+   * `transaction()` itself is durable on return (or nothing is ever durable: memory).
+   */
+  sync?(): Promise<void>;
   close(): void;
 }

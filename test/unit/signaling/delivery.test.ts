@@ -80,6 +80,26 @@ describe('Delivery', () => {
     expect(mailbox.store.depth(B)).toBe(4);
   });
 
+  it('keeps order when later commits arrive while the window is full (no overtaking)', async () => {
+    const { clock, delivery, accept } = setup(100, 2);
+    const s = new FakeSession(B);
+    delivery.attach(s);
+    const first = ['1', '2', '3'].map(accept);
+    await clock.advanceAsync(1);
+    await Promise.all(first);
+    expect(s.got.map((n) => n.id)).toEqual(['1', '2']);
+    delivery.ack(B, ['1'], 'websocket'); // 3 goes out, window full again
+    const later = accept('4');
+    await clock.advanceAsync(1);
+    await later;
+    expect(s.got.map((n) => n.id)).toEqual(['1', '2', '3']);
+    delivery.ack(B, ['2', '3'], 'websocket');
+    const last = accept('5');
+    await clock.advanceAsync(1);
+    await last;
+    expect(s.got.map((n) => n.id)).toEqual(['1', '2', '3', '4', '5']);
+  });
+
   it('keeps mail for an offline peer and sends it all again on reconnect', async () => {
     const { clock, delivery, accept } = setup();
     const p = [accept('1'), accept('2')];

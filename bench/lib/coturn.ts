@@ -22,6 +22,8 @@ export interface CoturnOptions {
   users?: Record<string, string>;
   realm?: string;
   extraArgs?: string[];
+  /** Size of the relayed port range; default 500. */
+  relayPorts?: number;
 }
 
 export interface Coturn {
@@ -77,7 +79,8 @@ export async function waitForStun(port: number, ms = 10_000): Promise<void> {
 export async function startCoturn(o: CoturnOptions): Promise<Coturn> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'natpush-coturn-'));
-  const minPort = 20_000 + Math.floor(Math.random() * 20_000);
+  const span = o.relayPorts ?? 500;
+  const minPort = 20_000 + Math.floor(Math.random() * (40_000 - span));
   const args = [
     '-n',
     '--no-cli',
@@ -88,7 +91,7 @@ export async function startCoturn(o: CoturnOptions): Promise<Coturn> {
     `--listening-port=${port}`,
     '--relay-ip=127.0.0.1',
     `--min-port=${minPort}`,
-    `--max-port=${minPort + 500}`,
+    `--max-port=${minPort + span}`,
     '--allow-loopback-peers',
     `--realm=${o.realm ?? 'natpush'}`,
     `--pidfile=${join(dir, 'turnserver.pid')}`,

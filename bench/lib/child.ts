@@ -1,0 +1,49 @@
+/** Fork a bench helper (compiled JS next to this file) and talk to it over IPC. */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export interface Helper {
+  child: ChildProcess;
+  next<T>(): Promise<T>;
+  ask<T>(msg: unknown): Promise<T>;
+  stop(): Promise<void>;
+}
+
+export function helper(file: string, args: string[], execArgv: string[] = []): Helper {
+  const child = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const queue: unknown[] = [];
+  const waiters: ((m: unknown) => void)[] = [];
+  child.on('message', (m) => {
+    const w = waiters.shift();
+    if (w) w(m);
+    else queue.push(m);
+  });
+  const next = <T>() =>
+    new Promise<T>((resolve) => {
+      if (queue.length > 0) resolve(queue.shift() as T);
+      else waiters.push(resolve as (m: unknown) => void);
+    });
+  return {
+    child,
+    next,
+    ask: <T>(msg: unknown) => {
+      child.send(msg as object);
+      return next<T>();
+    },
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const done = new Promise((r) => child.once('exit', r));
+      child.send({ cmd: 'exit' });
+      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+      await done;
+    },
+  };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}

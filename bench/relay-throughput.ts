@@ -1,0 +1,364 @@
+/**
+ * TURN relay benchmark: our server against coturn's `turnserver`, same machine, same load, one run.
+ *
+ *   npm run build && node dist/bench/relay-throughput.js [sessions=20] [messages=300] [intervalMs=1]
+ *
+ * 1. coturn's turnutils_uclient -y (client-to-client through channels) with `sessions` sessions
+ *    of `messages` 100- and 1000-byte messages: delivered, loss, the round-trip delay uclient
+ *    measures. uclient paces each session at ~50 messages/s, so this checks loss-free relaying
+ *    under many sessions, not the ceiling.
+ * 2. Ceiling: a flood from this process through 4 channel pairs at rising rates (10k … 160k
+ *    packets/s offered, 1.5 s each); the highest rate delivered with ≤ 0.1 % loss, in packets/s
+ *    and Mbit/s, and the one-way latency the relay adds over a direct loopback path at 2k/s.
+ * 3. Memory per allocation: RSS of the server process before and after 500 allocations made by
+ *    our TURN client.
+ * Both servers run as separate processes (ours: `natpush relay`), so the load generator's CPU is
+ * not counted against either. The machine is shared: the load average is printed with the figures.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { nodeUdpNetwork } from '../src/net/index.js';
+import { TurnClient } from '../src/relay/client.js';
+import {
+  freePort,
+  runUclient,
+  startCoturn,
+  waitForStun,
+  type UclientResult,
+} from './lib/coturn.js';
+
+const USER = 'ninefingers';
+const PASS = 'youhavetoberealistic';
+const sessions = Number(process.argv[2] ?? 20);
+const messages = Number(process.argv[3] ?? 300);
+const intervalMs = Number(process.argv[4] ?? 1);
+const ALLOCATIONS = 500;
+
+interface Server {
+  name: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function startOurs(): Promise<Server> {
+  const port = await freePort();
+  const main = join(dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      main,
+      'relay',
+      '--listen=127.0.0.1',
+      `--port=${port}`,
+      '--no-tcp',
+      '--allow-loopback-peers',
+      `--user=${USER}:${PASS}`,
+      '--user-quota=100000',
+      '--log-level=warn',
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  await waitForStun(port);
+  const exited = new Promise((r) => child.once('exit', r));
+  return {
+    name: 'natpush',
+    port,
+    pid: child.pid!,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function startTheirs(): Promise<Server> {
+  const c = await startCoturn({
+    users: { [USER]: PASS },
+    extraArgs: ['--user-quota=0', '--total-quota=0'],
+  });
+  return { name: 'coturn', port: c.port, pid: c.process.pid!, stop: () => c.stop() };
+}
+
+/** CPU seconds (user + system, all threads) the process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ = 100
+}
+
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN);
+}
+
+interface Rate {
+  result: UclientResult;
+  seconds: number;
+  perSecond: number;
+  mbps: number;
+  rttMs: number;
+}
+
+async function relayedRate(s: Server, size: number): Promise<Rate> {
+  const t0 = performance.now();
+  const result = await runUclient(
+    [
+      '-y',
+      '-c',
+      '-m',
+      String(sessions),
+      '-n',
+      String(messages),
+      '-l',
+      String(size),
+      '-z',
+      String(intervalMs),
+      '-u',
+      USER,
+      '-w',
+      PASS,
+      '-p',
+      String(s.port),
+      '127.0.0.1',
+    ],
+    120_000,
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const rtt = /Average round trip delay ([\d.]+) ms/.exec(result.output);
+  return {
+    result,
+    seconds,
+    perSecond: result.received / seconds,
+    mbps: (result.received * size * 8) / seconds / 1e6,
+    rttMs: Number(rtt?.[1] ?? NaN),
+  };
+}
+
+async function memoryPerAllocation(s: Server): Promise<number> {
+  const before = rssKiB(s.pid);
+  const clients: TurnClient[] = [];
+  for (let i = 0; i < ALLOCATIONS; i += 50) {
+    const batch = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        TurnClient.allocate({
+          server: { address: '127.0.0.1', port: s.port },
+          username: USER,
+          password: PASS,
+          net: nodeUdpNetwork,
+        }),
+      ),
+    );
+    clients.push(...batch);
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const after = rssKiB(s.pid);
+  await Promise.all(clients.map((c) => c.close()));
+  return ((after - before) * 1024) / ALLOCATIONS;
+}
+
+const FLOOD_PAIRS = 4;
+const FLOOD_RATES = [10_000, 20_000, 40_000, 80_000, 160_000];
+const FLOOD_SECONDS = 1.5;
+
+interface Pair {
+  a: TurnClient;
+  b: TurnClient;
+}
+
+async function floodPairs(s: Server): Promise<Pair[]> {
+  const server = { address: '127.0.0.1', port: s.port };
+  const pairs: Pair[] = [];
+  for (let i = 0; i < FLOOD_PAIRS; i++) {
+    const [a, b] = await Promise.all(
+      [0, 1].map(() =>
+        TurnClient.allocate({ server, username: USER, password: PASS, net: nodeUdpNetwork }),
+      ),
+    );
+    await a!.bindChannel(b!.relayedAddress);
+    await b!.bindChannel(a!.relayedAddress);
+    pairs.push({ a: a!, b: b! });
+  }
+  return pairs;
+}
+
+/** Offer `rate` packets/s of `size` bytes for `seconds`; returns [delivered, offered]. */
+async function offer(
+  pairs: Pair[],
+  rate: number,
+  size: number,
+  seconds: number,
+): Promise<[number, number]> {
+  let got = 0;
+  const offs = pairs.map((p) => p.b.onData(() => got++));
+  const payload = Buffer.alloc(size, 7);
+  const start = performance.now();
+  let sent = 0;
+  const total = Math.round(rate * seconds);
+  while (sent < total) {
+    const due = Math.min(total, Math.round(((performance.now() - start) / 1000) * rate));
+    for (; sent < due; sent++) {
+      const p = pairs[sent % pairs.length]!;
+      p.a.send(p.b.relayedAddress, payload);
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  for (const off of offs) off();
+  return [got, total];
+}
+
+/** One-way delay, µs (median), of `n` packets at ~2k/s through `send` as seen by `onData`. */
+async function delayMicros(
+  n: number,
+  send: (b: Buffer) => void,
+  on: (f: (d: Uint8Array) => void) => () => void,
+): Promise<number> {
+  const samples: number[] = [];
+  const off = on((d) => {
+    const t = Number(process.hrtime.bigint() - Buffer.from(d).readBigUInt64BE(0)) / 1000;
+    samples.push(t);
+  });
+  for (let i = 0; i < n; i++) {
+    const b = Buffer.alloc(100);
+    b.writeBigUInt64BE(process.hrtime.bigint(), 0);
+    send(b);
+    if (i % 2 === 1) await new Promise((r) => setTimeout(r, 1));
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  off();
+  samples.sort((x, y) => x - y);
+  return samples[Math.floor(samples.length / 2)] ?? NaN;
+}
+
+async function directDelay(): Promise<number> {
+  const a = await nodeUdpNetwork.bindUdp({ address: '127.0.0.1', port: 0 });
+  const b = await nodeUdpNetwork.bindUdp({ address: '127.0.0.1', port: 0 });
+  try {
+    return await delayMicros(
+      1000,
+      (m) => a.send(m, b.address()),
+      (f) => b.onMessage((d) => f(d)),
+    );
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+
+interface Ceiling {
+  pps: number;
+  mbps: number;
+  delayUs: number;
+  /** Server CPU per relayed packet at the best loss-free step, µs. */
+  cpuUs: number;
+}
+
+async function ceiling(s: Server, size: number): Promise<Ceiling> {
+  const pairs = await floodPairs(s);
+  try {
+    let best = 0;
+    let cpuUs = NaN;
+    for (const rate of FLOOD_RATES) {
+      const cpu0 = cpuSeconds(s.pid);
+      const [got, offered] = await offer(pairs, rate, size, FLOOD_SECONDS);
+      const cpu = cpuSeconds(s.pid) - cpu0;
+      const loss = 1 - got / offered;
+      console.log(
+        `  ${s.name.padEnd(8)} ${size} B offered ${fmt(rate)}/s: delivered ${fmt(got / FLOOD_SECONDS)}/s, ` +
+          `loss ${(loss * 100).toFixed(2)} %, server CPU ${fmt((cpu / (FLOOD_SECONDS + 0.3)) * 100)} % of a core, ` +
+          `${fmt((cpu * 1e6) / got, 1)} µs/packet`,
+      );
+      // Noise on a shared machine: every step runs; the best loss-free one counts.
+      if (loss <= 0.001 && got / FLOOD_SECONDS > best) {
+        cpuUs = (cpu * 1e6) / got;
+        best = got / FLOOD_SECONDS;
+      }
+    }
+    const p = pairs[0]!;
+    const delayUs = await delayMicros(
+      1000,
+      (m) => p.a.send(p.b.relayedAddress, m),
+      (f) => p.b.onData(f),
+    );
+    return { pps: best, mbps: (best * size * 8) / 1e6, delayUs, cpuUs };
+  } finally {
+    await Promise.all(pairs.flatMap((p) => [p.a.close(), p.b.close()]));
+  }
+}
+
+const fmt = (n: number, d = 0): string =>
+  n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+async function main(): Promise<void> {
+  console.log(
+    `relay-throughput: ${sessions} sessions × ${messages} messages every ${intervalMs} ms (turnutils_uclient -y -c)`,
+  );
+  console.log(
+    `load before: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} on ${os.cpus().length} cores`,
+  );
+  const servers = [await startOurs(), await startTheirs()];
+  try {
+    const rows: Record<string, Record<number, Rate>> = {};
+    for (const size of [100, 1000]) {
+      for (const s of servers) {
+        const r = await relayedRate(s, size);
+        (rows[s.name] ??= {})[size] = r;
+        console.log(
+          `${s.name.padEnd(8)} ${String(size).padStart(5)} B: ${fmt(r.result.received)}/${fmt(r.result.sent)} delivered, ` +
+            `lost ${r.result.lost}, ${fmt(r.perSecond)} msg/s, ${fmt(r.mbps, 1)} Mbit/s, rtt ${fmt(r.rttMs, 2)} ms, ${fmt(r.seconds, 1)} s`,
+        );
+      }
+      const ours = rows.natpush![size]!;
+      const theirs = rows.coturn![size]!;
+      console.log(
+        `ratio natpush/coturn ${size} B: ${(ours.perSecond / theirs.perSecond).toFixed(2)} (msg/s), rtt +${fmt(ours.rttMs - theirs.rttMs, 2)} ms`,
+      );
+    }
+    const direct = await directDelay();
+    console.log(`direct loopback one-way delay (median): ${fmt(direct)} µs`);
+    for (const size of [100, 1000]) {
+      const c: Record<string, Ceiling> = {};
+      for (const srv of servers) {
+        c[srv.name] = await ceiling(srv, size);
+        const x = c[srv.name]!;
+        console.log(
+          `${srv.name.padEnd(8)} ${String(size).padStart(5)} B ceiling: ${fmt(x.pps)} packets/s loss-free (≤0.1 %), ${fmt(x.mbps, 1)} Mbit/s; ` +
+            `server CPU ${fmt(x.cpuUs, 1)} µs/packet (≈ ${fmt(1e6 / x.cpuUs)} packets/s per core); ` +
+            `one-way delay ${fmt(x.delayUs)} µs (+${fmt(x.delayUs - direct)} µs over direct)`,
+        );
+      }
+      console.log(
+        `ratio natpush/coturn ${size} B loss-free packets/s: ${(c.natpush!.pps / c.coturn!.pps).toFixed(2)}`,
+      );
+    }
+    const mem: Record<string, number> = {};
+    for (const s of servers) {
+      mem[s.name] = await memoryPerAllocation(s);
+      console.log(
+        `${s.name.padEnd(8)} memory per allocation: ${fmt(mem[s.name]! / 1024, 1)} KiB (RSS delta over ${ALLOCATIONS})`,
+      );
+    }
+    console.log(
+      `ratio natpush/coturn memory per allocation: ${(mem.natpush! / mem.coturn!).toFixed(2)}`,
+    );
+  } finally {
+    for (const s of servers) await s.stop();
+  }
+  console.log(
+    `load after: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
