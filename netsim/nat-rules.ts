@@ -3,8 +3,9 @@
  *
  * How each behaviour is made from Linux parts (kernel facts in /work/shared/NETSIM-NOTES.md):
  * - Mapping (RFC 4787 §4.1). `snat` keeps the internal source port when the resulting tuple is
- *   free, and a new flow from the same internal endpoint gets the same external port again:
- *   endpoint-independent mapping. `snat ... fully-random` draws a fresh random port for every
+ *   free, and an `endpoints` map gives a new flow from the same internal endpoint the same
+ *   external port again: endpoint-independent mapping (see eimSrcnat for several hosts).
+ *   `snat ... fully-random` draws a fresh random port for every
  *   new flow (every remote address:port): address-and-port-dependent mapping with unpredictable
  *   ports, i.e. "symmetric".
  * - Filtering (RFC 4787 §5). conntrack alone lets in only replies from the exact remote endpoint
@@ -55,9 +56,16 @@ export function natRuleset(o: NatRulesOptions): string {
   if (o.hairpinning) {
     dstnat.push(`iifname "${lan}" ip daddr ${pub} dnat ip to udp dport map @bindings`);
   }
-  const srcnat = [`oifname "${wan}" snat ip to ${pub}${snatFlags}`];
+  const srcnat =
+    b.mapping === 'endpoint-independent'
+      ? eimSrcnat(o)
+      : [`oifname "${wan}" snat ip to ${pub}${snatFlags}`];
   if (o.hairpinning) {
-    srcnat.push(`iifname "${lan}" oifname "${lan}" ct status dnat snat ip to ${pub}${snatFlags}`);
+    const hp = `iifname "${lan}" oifname "${lan}" ct status dnat`;
+    if (b.mapping === 'endpoint-independent') {
+      srcnat.push(`${hp} meta l4proto udp snat ip to ${pub} : ip saddr . udp sport map @endpoints`);
+    }
+    srcnat.push(`${hp} snat ip to ${pub}${snatFlags}`);
   }
   const forward = [
     o.udpBlocked ? `iifname "${lan}" meta l4proto udp drop` : '',
@@ -83,6 +91,16 @@ export function natRuleset(o: NatRulesOptions): string {
     flags dynamic,timeout
     timeout ${t}
   }
+  map endpoints {
+    type ipv4_addr . inet_service : inet_service
+    flags dynamic,timeout
+    timeout ${t}
+  }
+  set taken {
+    type inet_service
+    flags dynamic,timeout
+    timeout ${t}
+  }
   chain dstnat {
     type nat hook prerouting priority dstnat; policy accept;
 ${indent(dstnat)}
@@ -95,6 +113,8 @@ ${indent(srcnat)}
     type filter hook postrouting priority srcnat + 100; policy accept;
     oifname "${wan}" ct direction original update @bindings { udp sport : ct original ip saddr . ct original proto-src }
     oifname "${wan}" update @contacted { udp sport . ip daddr }
+    oifname "${wan}" ct direction original update @taken { udp sport }
+    oifname "${wan}" meta l4proto udp ct direction original update @endpoints { ct original ip saddr . ct original proto-src : udp sport }
   }
   chain forward {
     type filter hook forward priority filter; policy drop;
@@ -106,6 +126,26 @@ ${indent(input)}
   }
 }
 `;
+}
+
+/**
+ * Endpoint-independent mapping for several hosts. Plain `snat` keeps the source port whenever
+ * the 5-tuple stays unique, so two hosts using the same local port toward different servers
+ * would share one external port, and an inbound packet to it could reach only one of them. A
+ * real EIM NAT gives each internal endpoint its own external port (RFC 4787 §4.1), so:
+ * 1. an internal endpoint with a binding (`endpoints`, written after SNAT) gets its port again;
+ * 2. one whose local port is already another endpoint's external port (`taken`) gets a random
+ *    free port;
+ * 3. otherwise the local port is kept (port preservation, as Linux and most NATs do).
+ * (nft 1.0.6 types `ct original proto-src` only after a `meta l4proto` match in the same rule.)
+ */
+function eimSrcnat(o: NatRulesOptions): string[] {
+  const out = `oifname "${o.wanIf}"`;
+  return [
+    `${out} meta l4proto udp snat ip to ${o.publicAddress} : ip saddr . udp sport map @endpoints`,
+    `${out} udp sport @taken snat ip to ${o.publicAddress} fully-random`,
+    `${out} snat ip to ${o.publicAddress}`,
+  ];
 }
 
 function indent(lines: string[]): string {

@@ -21,7 +21,7 @@ import {
 } from './constants.js';
 import { natRuleset } from './nat-rules.js';
 import { NAT_PRESETS, type NatPreset } from './presets.js';
-import type { LabSpec, LinkOptions } from './spec.js';
+import type { LabSpec, LinkOptions, NatSpec } from './spec.js';
 
 export type NodeKind = 'server' | 'host' | 'nat';
 
@@ -258,6 +258,53 @@ function planServers(b: Builder, inet: string, spec: Required<LabSpec>): void {
 }
 
 /** Plans every NAT; returns where hosts behind each NAT attach (LAN namespace, subnet). */
+/** A NAT namespace's script: sysctls and rules first, then its links (bridge ports come later). */
+function natScriptParts(
+  n: NatSpec,
+  att: Attachment,
+  lanAddress: string,
+): { head: string[]; ip: string[] } {
+  const timeout = n.udpBindingTimeoutSec;
+  // The binding timeout (RFC 4787 §4.3) is conntrack's, per namespace: both the unreplied and
+  // the replied ("stream") UDP timeouts, so the mapping lives exactly `timeout` when idle.
+  const ct =
+    timeout === undefined
+      ? []
+      : [
+          `net.netfilter.nf_conntrack_udp_timeout=${timeout}`,
+          `net.netfilter.nf_conntrack_udp_timeout_stream=${timeout}`,
+        ];
+  const rules = natRuleset({
+    behavior: NAT_PRESETS[n.preset],
+    publicAddress: att.address,
+    hairpinning: n.hairpinning ?? false,
+    udpBlocked: n.udpBlocked ?? false,
+    bindingTimeoutSec: timeout ?? LINUX_UDP_STREAM_TIMEOUT_SEC,
+    wanIf: 'wan',
+    lanIf: 'lan',
+  });
+  const routes = att.gateway
+    ? [`route add default via ${att.gateway} dev wan`]
+    : internetRoutes('wan', [att.address]);
+  return {
+    head: [
+      ...sysctlLines([...baseSysctls(true), ...ct]),
+      ...BRIDGE_NF_OFF,
+      // Rules first, so not one packet crosses before the NAT behaves as specified.
+      ...nftScript(rules),
+    ],
+    ip: [
+      'link set dev lo up',
+      'link add name lan type bridge forward_delay 0 stp_state 0',
+      `addr add ${lanAddress}/24 dev lan`,
+      `addr add ${att.address}/24 dev wan`,
+      'link set dev wan up',
+      'link set dev lan up',
+      ...routes,
+    ],
+  };
+}
+
 function planNats(
   b: Builder,
   inet: string,
@@ -303,43 +350,7 @@ function planNats(
       ...(n.behind !== undefined ? { behind: n.behind } : {}),
       ...(n.link ? { link: n.link } : {}),
     });
-    const timeout = n.udpBindingTimeoutSec;
-    const ct =
-      timeout === undefined
-        ? []
-        : [
-            `net.netfilter.nf_conntrack_udp_timeout=${timeout}`,
-            `net.netfilter.nf_conntrack_udp_timeout_stream=${timeout}`,
-          ];
-    const rules = natRuleset({
-      behavior: NAT_PRESETS[n.preset],
-      publicAddress: att.address,
-      hairpinning: n.hairpinning ?? false,
-      udpBlocked: n.udpBlocked ?? false,
-      bindingTimeoutSec: timeout ?? LINUX_UDP_STREAM_TIMEOUT_SEC,
-      wanIf: 'wan',
-      lanIf: 'lan',
-    });
-    const routes = att.gateway
-      ? [`route add default via ${att.gateway} dev wan`]
-      : internetRoutes('wan', [att.address]);
-    b.natParts.set(ns, {
-      head: [
-        ...sysctlLines([...baseSysctls(true), ...ct]),
-        ...BRIDGE_NF_OFF,
-        // Rules first, so not one packet crosses before the NAT behaves as specified.
-        ...nftScript(rules),
-      ],
-      ip: [
-        'link set dev lo up',
-        'link add name lan type bridge forward_delay 0 stp_state 0',
-        `addr add ${lanAddress}/24 dev lan`,
-        `addr add ${att.address}/24 dev wan`,
-        'link set dev wan up',
-        'link set dev lan up',
-        ...routes,
-      ],
-    });
+    b.natParts.set(ns, natScriptParts(n, att, lanAddress));
   }
   return lans;
 }

@@ -169,7 +169,7 @@ export async function startSignalingServer(
       expiry.cancel();
       const httpClosed = new Promise<void>((r) => http.close(() => r()));
       api.closeAll();
-      ws.closeAll();
+      await ws.closeAll();
       http.closeAllConnections();
       await httpClosed;
       await ctx.mailbox.close();

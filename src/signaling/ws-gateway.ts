@@ -44,13 +44,25 @@ export class WsGateway {
     return true;
   }
 
-  /** Close every connection (shutdown): error frame, then close. */
-  closeAll(): void {
+  /**
+   * Close every connection (shutdown): error frame and a 1001 close, then wait up to `graceMs`
+   * for the closing handshakes before cutting what is left.
+   */
+  async closeAll(graceMs = 1_000): Promise<void> {
     this.#sweepTimer?.cancel();
     for (const c of [...this.#conns]) {
       if (!c.ready) c.fail(SignalingErrorCode.SHUTTING_DOWN, 'server is shutting down');
     }
     this.ctx.delivery.closeAll(SignalingErrorCode.SHUTTING_DOWN, 'server is shutting down');
+    const closed = [...this.#conns]
+      .filter((c) => c.ws.readyState !== c.ws.CLOSED)
+      .map((c) => new Promise<void>((r) => c.ws.once('close', () => r())));
+    let timer: TimerHandle | undefined;
+    await Promise.race([
+      Promise.all(closed),
+      new Promise<void>((r) => (timer = this.ctx.clock.setTimeout(r, graceMs))),
+    ]);
+    timer?.cancel();
     for (const c of this.#conns) c.ws.terminate();
     this.#wss.close();
   }

@@ -4,14 +4,11 @@
  *   127.0.0.1/127.0.0.2 as the two addresses);
  * - our client and NAT discovery against coturn's turnserver in RFC 5780 mode.
  */
-import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeUdpNetwork } from '../../src/net/index.js';
 import { LAN_RETRANSMISSION, StunClient, StunServer, discoverNat } from '../../src/stun/index.js';
-import { freePort, waitForStun } from '../../bench/lib/coturn.js';
+import { startCoturnStun } from '../../bench/lib/coturn-stun.js';
 import { missingPrereq } from '../support/prereq.js';
 
 const skip = missingPrereq('interop', {
@@ -46,42 +43,10 @@ async function ourServer(): Promise<StunServer> {
   return server;
 }
 
-/** turnserver in RFC 5780 mode: two listening IPs; the alternate port is listening-port + 1. */
 async function coturn5780(): Promise<{ port: number; altPort: number }> {
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'natpush-coturn-stun-'));
-    const child = spawn(
-      'turnserver',
-      [
-        '-n',
-        '--no-cli',
-        '--no-tls',
-        '--no-dtls',
-        '--stun-only',
-        '--listening-ip=127.0.0.1',
-        '--listening-ip=127.0.0.2',
-        `--listening-port=${port}`,
-        `--alt-listening-port=${port + 1}`,
-        `--pidfile=${join(dir, 'pid')}`,
-        '--log-file=stdout',
-        '--simple-log',
-      ],
-      { stdio: 'ignore' },
-    );
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    cleanup.push(async () => {
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(dir, { recursive: true, force: true });
-    });
-    try {
-      await waitForStun(port, 5_000);
-      return { port, altPort: port + 1 };
-    } catch (err) {
-      if (attempt >= 2) throw err; // port+1 may have been taken: try another pair
-    }
-  }
+  const c = await startCoturnStun({ rfc5780: true });
+  cleanup.push(() => c.stop());
+  return c;
 }
 
 describe.skipIf(skip)('STUN interop with coturn', () => {

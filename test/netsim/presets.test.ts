@@ -129,6 +129,36 @@ describe.skipIf(skip)('netsim NAT presets, measured', () => {
       expect(otherAddr && !otherPort).toBe(false);
     });
 
+    it('two hosts behind it on the same local port: one external port each, kept per host', async () => {
+      const natName = `${short}-nohp`;
+      const a = await hostProbe(`${natName}-a`);
+      const b = await hostProbe(`${natName}-b`);
+      const sa = await a.bind(45_000);
+      const sb = await b.bind(45_000);
+      // Toward different servers first: plain Linux SNAT would give both the external port 45000.
+      const ma1 = await mapped(a, sa.sock, p1, lab.address('server'), `${natName}-same-a1`);
+      const mb1 = await mapped(b, sb.sock, p2, lab.address('server'), `${natName}-same-b1`);
+      expect(ma1).not.toBe(mb1);
+      const ma2 = await mapped(a, sa.sock, p2, lab.address('server'), `${natName}-same-a2`);
+      const mb2 = await mapped(b, sb.sock, p1, lab.address('server'), `${natName}-same-b2`);
+      if (mapping === 'endpoint-independent') {
+        expect(ma2).toBe(ma1);
+        expect(mb2).toBe(mb1);
+      }
+      if (filtering === 'endpoint-independent') {
+        // Each binding leads to its own host.
+        for (const [m, tag] of [
+          [ma1, 'to-a'],
+          [mb1, 'to-b'],
+        ] as const) {
+          const [ip, port] = m.split(':') as [string, string];
+          server.send(alt.sock, ip, Number(port), tag);
+        }
+        expect(await a.recv(sa.sock, ARRIVES_MS, 'to-a')).toBeDefined();
+        expect(await b.recv(sb.sock, ARRIVES_MS, 'to-b')).toBeDefined();
+      }
+    });
+
     it.each([
       ['hp', true],
       ['nohp', false],

@@ -87,9 +87,7 @@ describe.skipIf(skip)('netsim raw UDP hole punch, every pair of presets', () => 
 
   it.concurrent.each(PAIRS.map((p, i) => [...p, i] as const))(
     '%s × %s: %s',
-    async (x, y, want, i) => {
-      void x;
-      void y;
+    async (_x, _y, want, i) => {
       const a = await side(`l${i}`);
       const b = await side(`r${i}`);
       // Both sides punch toward the other's server-observed address at the same time.

@@ -2,6 +2,7 @@
  * `natpush stun --listen HOST:PORT [--alternate [HOST][:PORT]] [--tcp]` — run the STUN server
  * alone (RFC 8489 Binding, RFC 5780 CHANGE-REQUEST with an alternate address/port).
  */
+import cluster from 'node:cluster';
 import { isIP } from 'node:net';
 import type { CommandModule } from 'yargs';
 import type { Endpoint } from '../../net/udp.js';
@@ -18,6 +19,7 @@ export interface StunCommandArgs {
   tcp: boolean;
   'rate-limit': number;
   'log-level': LogLevel;
+  workers?: number;
 }
 
 function usage(message: string): NatpushError {
@@ -107,6 +109,12 @@ export const stunCommand: CommandModule<object, StunCommandArgs> = {
         default: 200,
         describe: 'Requests per second per source IP (burst 2x); 0 disables',
       })
+      .option('workers', {
+        type: 'number',
+        default: 1,
+        describe:
+          'Processes sharing the sockets (node:cluster; the kernel spreads datagrams); needs fixed ports',
+      })
       .option('log-level', {
         choices: ['debug', 'info', 'warn', 'error'] as const,
         default: 'warn' as LogLevel,
@@ -117,12 +125,33 @@ export const stunCommand: CommandModule<object, StunCommandArgs> = {
       )
       .example('$0 stun --listen 127.0.0.1:3478 --alternate :3479', 'alternate port only') as never,
   handler: async (args) => {
+    const workers = args.workers ?? 1;
+    if (workers > 1 && cluster.isPrimary) return runPrimary(args, workers);
     const server = await runStun(args, (l) => console.log(l));
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    await untilSignal();
     await server.close();
     console.log(`natpush stun: stopped; ${JSON.stringify(server.stats)}`);
   },
 };
+
+function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+}
+
+/**
+ * Several processes on the same sockets: node:cluster hands every worker the primary's UDP
+ * handle, so all read one kernel queue — one core per worker, no load balancer in between.
+ */
+async function runPrimary(args: StunCommandArgs, workers: number): Promise<void> {
+  if (!Number.isInteger(workers) || workers > 64) throw usage('--workers must be an integer 1..64');
+  const options = stunOptionsFromArgs(args);
+  if (options.listen.port === 0 || options.alternate?.port === 0) {
+    throw usage('--workers needs fixed ports (port 0 would give every worker its own)');
+  }
+  const children = Array.from({ length: workers }, () => cluster.fork());
+  await untilSignal();
+  for (const c of children) c.kill('SIGTERM');
+}

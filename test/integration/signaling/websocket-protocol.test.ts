@@ -237,6 +237,15 @@ describe('signaling over WebSocket: bad input gets a typed error frame and a clo
     expect((await expectFatal(c1)).code).toBe('NATPUSH_ERR_REPLACED');
   });
 
+  it('graceful shutdown tells connected peers SHUTTING_DOWN and closes with 1001', async () => {
+    const s = await t.server();
+    const c = await t.raw(s);
+    await c.login();
+    const fatal = expectFatal(c);
+    await s.close();
+    expect(await fatal).toEqual({ code: 'NATPUSH_ERR_SHUTTING_DOWN', wsCode: 1001 });
+  });
+
   it('wrong path and wrong subprotocol are refused at upgrade', async () => {
     const s = await t.server();
     const ws = new WebSocket(s.url.replace('http', 'ws') + '/nope');

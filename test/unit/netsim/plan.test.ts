@@ -141,9 +141,24 @@ describe('netsim NAT rules per RFC 4787 behaviour', () => {
       expect(rules(p)).not.toMatch(/iifname "wan"[^\n]*dnat ip to/);
   });
 
-  it('symmetric mapping uses fully random ports; cone mappings keep ports', () => {
-    expect(rules('symmetric')).toMatch(/snat ip to 203\.0\.113\.100 fully-random/);
-    expect(rules('port-restricted')).not.toMatch(/fully-random/);
+  it('symmetric mapping uses fully random ports for every flow', () => {
+    expect(rules('symmetric')).toMatch(/oifname "wan" snat ip to 203\.0\.113\.100 fully-random/);
+    expect(rules('symmetric')).not.toMatch(/map @endpoints/);
+  });
+
+  it('cone mappings reuse an endpoint binding, else keep the port unless another endpoint has it', () => {
+    const r = rules('port-restricted');
+    const at = (re: RegExp) => r.search(re);
+    expect(
+      at(/snat ip to 203\.0\.113\.100 : ip saddr \. udp sport map @endpoints/),
+    ).toBeGreaterThan(0);
+    expect(at(/udp sport @taken snat ip to 203\.0\.113\.100 fully-random/)).toBeGreaterThan(
+      at(/map @endpoints\n/),
+    );
+    expect(r).toMatch(/oifname "wan" snat ip to 203\.0\.113\.100\n/);
+    expect(r).toMatch(
+      /update @endpoints \{ ct original ip saddr \. ct original proto-src : udp sport \}/,
+    );
   });
 
   it('drops unsolicited inbound at the router itself', () => {

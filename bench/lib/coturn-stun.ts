@@ -1,0 +1,59 @@
+/**
+ * coturn's `turnserver` as a plain STUN server (--stun-only) on loopback, for the STUN interop
+ * test and bench/stun-binding.ts. With `rfc5780`, it listens on 127.0.0.1 and 127.0.0.2 and on
+ * port and port + 1 (coturn's alternate port), and answers CHANGE-REQUEST.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, waitForStun } from './coturn.js';
+
+export interface CoturnStun {
+  port: number;
+  altPort: number;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startCoturnStun(o: { rfc5780: boolean }): Promise<CoturnStun> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'natpush-coturn-stun-'));
+    const child = spawn(
+      'turnserver',
+      [
+        '-n',
+        '--no-cli',
+        '--no-tls',
+        '--no-dtls',
+        '--stun-only',
+        '--listening-ip=127.0.0.1',
+        ...(o.rfc5780
+          ? ['--listening-ip=127.0.0.2', `--alt-listening-port=${port + 1}`]
+          : ['--no-rfc5780']),
+        `--listening-port=${port}`,
+        `--pidfile=${join(dir, 'pid')}`,
+        '--log-file=stdout',
+        '--simple-log',
+        '--no-stdout-log',
+      ],
+      { stdio: 'ignore' },
+    );
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const stop = async (): Promise<void> => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(t);
+      rmSync(dir, { recursive: true, force: true });
+    };
+    try {
+      await waitForStun(port, 5_000);
+      return { port, altPort: port + 1, process: child, stop };
+    } catch (err) {
+      await stop();
+      if (attempt >= 2) throw err; // port + 1 may have been taken: try another pair
+    }
+  }
+}
