@@ -9,7 +9,7 @@
  * The natpush server runs twice: with the durable SQLite mailbox (`natpush serve`'s default; every
  * notification fsynced before it is accepted) and with the memory store.
  *
- * Run: `npm run build && node dist/bench/signaling-throughput.js [pairs] [window] [seconds]`
+ * Run: `npm run build && node dist/bench/signaling-throughput.js [pairs] [window] [seconds] [generators]`
  */
 import { execFileSync } from 'node:child_process';
 import { helper, percentile } from './lib/child.js';
@@ -17,6 +17,8 @@ import { helper, percentile } from './lib/child.js';
 const pairs = Number(process.argv[2] ?? 50);
 const window = Number(process.argv[3] ?? 8);
 const seconds = Number(process.argv[4] ?? 6);
+/** Generator processes: one alone saturates a core before the server does. */
+const generators = Number(process.argv[5] ?? 2);
 
 interface Result {
   done: number;
@@ -30,24 +32,15 @@ async function run(
 ): Promise<{ rate: number; p50: number; p99: number; n: number }> {
   const server = helper('./signaling-server-child.js', [mode, store]);
   const { port } = await server.next<{ port: number }>();
-  const gen = helper('./throughput-clients.js', [
-    mode,
-    String(port),
-    String(pairs),
-    String(window),
-    '1000',
-    String(seconds * 1000),
-  ]);
-  const r = await gen.next<Result>();
-  await new Promise((res) => gen.child.once('exit', res));
+  const per = String(Math.ceil(pairs / generators));
+  const args = [mode, String(port), per, String(window), '1000', String(seconds * 1000)];
+  const gens = Array.from({ length: generators }, () => helper('./throughput-clients.js', args));
+  const rs = await Promise.all(gens.map((g) => g.next<Result>()));
+  await Promise.all(gens.map((g) => g.exited));
   await server.stop();
-  const sorted = r.latencies.sort((x, y) => x - y);
-  return {
-    rate: r.done / (r.elapsed / 1000),
-    p50: percentile(sorted, 50),
-    p99: percentile(sorted, 99),
-    n: r.done,
-  };
+  const sorted = rs.flatMap((r) => r.latencies).sort((x, y) => x - y);
+  const rate = rs.reduce((sum, r) => sum + r.done / (r.elapsed / 1000), 0);
+  return { rate, p50: percentile(sorted, 50), p99: percentile(sorted, 99), n: sorted.length };
 }
 
 const load = () => execFileSync('uptime', { encoding: 'utf8' }).trim();

@@ -25,6 +25,7 @@ export interface CliLabArgs {
 }
 
 export const CGN_NAME = 'cgn';
+const MAX_NATED_HOST_NAME = 11;
 
 function usage(message: string): NatpushError {
   return new NatpushError('NATPUSH_ERR_USAGE', message);
@@ -90,6 +91,12 @@ export function parseHostArg(arg: string): ParsedHost {
       `--host wants NAME:PRESET[,opt...], NAME:public or NAME@OTHER, got ${JSON.stringify(arg)}`,
     );
   const [, name, what, rest] = m as unknown as [string, string, string, string];
+  // The host's NAT is "<name>-nat", and node names have at most 15 characters.
+  if (what !== 'public' && name.length > MAX_NATED_HOST_NAME) {
+    throw usage(
+      `host name "${name}" is too long for a NATed host (at most ${MAX_NATED_HOST_NAME} characters)`,
+    );
+  }
   const h: ParsedHost = { name, kind: 'nat', hairpinning: false, cgn: false, udpBlocked: false };
   if (what === 'public') h.kind = 'public';
   else if (isNatPreset(what)) h.preset = what;

@@ -7,6 +7,7 @@ export interface Helper {
   next<T>(): Promise<T>;
   ask<T>(msg: unknown): Promise<T>;
   stop(): Promise<void>;
+  exited: Promise<void>;
 }
 
 export function helper(file: string, args: string[], execArgv: string[] = []): Helper {
@@ -14,6 +15,7 @@ export function helper(file: string, args: string[], execArgv: string[] = []): H
     execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const queue: unknown[] = [];
   const waiters: ((m: unknown) => void)[] = [];
   child.on('message', (m) => {
@@ -28,17 +30,18 @@ export function helper(file: string, args: string[], execArgv: string[] = []): H
     });
   return {
     child,
+    exited,
     next,
     ask: <T>(msg: unknown) => {
       child.send(msg as object);
       return next<T>();
     },
     stop: async () => {
-      if (child.exitCode !== null) return;
-      const done = new Promise((r) => child.once('exit', r));
-      child.send({ cmd: 'exit' });
-      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-      await done;
+      if (child.exitCode === null) {
+        child.send({ cmd: 'exit' });
+        setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+      }
+      await exited;
     },
   };
 }

@@ -35,6 +35,9 @@ describe.skipIf(skip)('netsim NAT options, measured', () => {
         { name: 'pr-short', preset: 'port-restricted', udpBindingTimeoutSec: BINDING_TIMEOUT_SEC },
         { name: 'fc-short', preset: 'full-cone', udpBindingTimeoutSec: BINDING_TIMEOUT_SEC },
         { name: 'pr-default', preset: 'port-restricted' },
+        { name: 'cgn-hp', preset: 'port-restricted', hairpinning: true },
+        { name: 'home3', preset: 'port-restricted', behind: 'cgn-hp' },
+        { name: 'home4', preset: 'restricted-cone', behind: 'cgn-hp' },
       ],
       hosts: [
         { name: 'mobile', behind: 'cgn' },
@@ -44,6 +47,8 @@ describe.skipIf(skip)('netsim NAT options, measured', () => {
         { name: 'idle-pr', behind: 'pr-short' },
         { name: 'idle-fc', behind: 'fc-short' },
         { name: 'idle-default', behind: 'pr-default' },
+        { name: 'c', behind: 'home3' },
+        { name: 'd', behind: 'home4' },
       ],
     });
     server = await Probe.start(lab, 'server');
@@ -80,6 +85,33 @@ describe.skipIf(skip)('netsim NAT options, measured', () => {
       const m = await mappedOf(p, sock, `cgn-${host}`);
       expect(m.split(':')[0]).toBe(lab.address('cgn'));
     }
+  });
+
+  /** Both sides send to each other's CGN-mapped address; true when both hear the other. */
+  async function punch(x: string, y: string): Promise<boolean> {
+    const [px, py] = [await probe(x), await probe(y)];
+    const [sx, sy] = [await px.bind(), await py.bind()];
+    const [mx, my] = [
+      await mappedOf(px, sx.sock, `punch-${x}`),
+      await mappedOf(py, sy.sock, `punch-${y}`),
+    ];
+    for (let k = 0; k < 5; k++) {
+      const [ipy, porty] = my.split(':') as [string, string];
+      const [ipx, portx] = mx.split(':') as [string, string];
+      px.send(sx.sock, ipy, Number(porty), 'punch');
+      py.send(sy.sock, ipx, Number(portx), 'punch');
+      await sleep(40);
+    }
+    const [atX, atY] = await Promise.all([
+      px.recv(sx.sock, 800, 'punch'),
+      py.recv(sy.sock, 800, 'punch'),
+    ]);
+    return atX?.from === my && atY?.from === mx;
+  }
+
+  it('two subscribers of one CGN punch through it only if the CGN hairpins (RFC 4787 REQ-9)', async () => {
+    expect(await punch('c', 'd')).toBe(true);
+    expect(await punch('a', 'b')).toBe(false);
   });
 
   it('udp-blocked: UDP never leaves, TCP connects', async () => {

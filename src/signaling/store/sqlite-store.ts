@@ -12,6 +12,7 @@
  * `fsync: 'commit'` selects plain synchronous=FULL instead.
  */
 import Database from 'better-sqlite3';
+import { Checkpointer } from './checkpointer.js';
 import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type {
@@ -57,6 +58,9 @@ export interface SqliteStoreOptions {
   /** 'async' (default): fdatasync of the WAL off the event loop, awaited by `sync()`;
    *  'commit': synchronous=FULL, every commit fsyncs in-line. */
   fsync?: 'async' | 'commit';
+  /** Checkpoint the WAL from a worker thread every this many ms (default 1,000; 0 = SQLite's
+   *  automatic in-line checkpoints). See checkpointer.ts. */
+  checkpointMs?: number;
 }
 
 interface SyncWaiter {
@@ -69,6 +73,7 @@ export class SqliteStore implements MailboxStore {
   #walFd: number | undefined;
   #syncRunning = false;
   #syncQueue: SyncWaiter[] = [];
+  #checkpointer: Checkpointer | undefined;
   readonly #depth = new Map<string, number>();
   #total = 0;
   readonly #st;
@@ -84,6 +89,11 @@ export class SqliteStore implements MailboxStore {
       this.#db.pragma('synchronous = NORMAL');
       // The schema statement above created the WAL; it keeps its inode until the last close.
       this.#walFd = openSync(`${file}-wal`, 'r');
+    }
+    const checkpointMs = o.checkpointMs ?? 1_000;
+    if (checkpointMs > 0) {
+      this.#db.pragma('wal_autocheckpoint = 0');
+      this.#checkpointer = new Checkpointer(file, checkpointMs, () => {});
     }
     const db = this.#db;
     this.#st = {
@@ -203,6 +213,9 @@ export class SqliteStore implements MailboxStore {
   }
 
   close(): void {
+    // The worker's connection goes with the process; stop its timer without waiting for it.
+    void this.#checkpointer?.close();
+    this.#checkpointer = undefined;
     if (this.#db.open) this.#db.close();
     if (this.#walFd !== undefined && !this.#syncRunning) {
       closeSync(this.#walFd);

@@ -34,6 +34,7 @@ describe('netsim CLI arguments', () => {
     expect(() => parseHostArg('e:bogus')).toThrow(/unknown preset/);
     expect(() => parseHostArg('e:symmetric,fast')).toThrow(/unknown host option/);
     expect(() => parseHostArg('d:public,hairpin')).toThrow(/no NAT options/);
+    expect(() => parseHostArg('averylonghost:symmetric')).toThrow(/too long/);
   });
 
   it('builds a lab spec: one NAT per host, a shared CGN, shared NATs, links on every host', () => {

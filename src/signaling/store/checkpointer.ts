@@ -1,0 +1,39 @@
+/**
+ * WAL checkpoints off the event loop. SQLite's automatic checkpoint runs inside whichever
+ * commit crosses `wal_autocheckpoint` pages and fsyncs the WAL and the database there — tens of
+ * milliseconds during which a single-threaded server answers nobody (it was the p99 of
+ * bench/signaling-throughput). Instead a worker thread with its own connection runs
+ * `wal_checkpoint(PASSIVE)` on a timer: PASSIVE never blocks writers or readers, and WAL mode
+ * lets it run concurrently with the main connection (https://www.sqlite.org/wal.html#ckpt).
+ */
+import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+
+const WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.file);
+db.pragma('busy_timeout = 5000');
+const timer = setInterval(() => {
+  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch (err) { parentPort.postMessage(String(err)); }
+}, workerData.intervalMs);
+parentPort.on('message', (m) => { if (m === 'close') { clearInterval(timer); db.close(); process.exit(0); } });
+`;
+
+export class Checkpointer {
+  readonly #worker: Worker;
+
+  constructor(file: string, intervalMs: number, onError: (msg: string) => void) {
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    this.#worker = new Worker(WORKER, { eval: true, workerData: { file, intervalMs, driver } });
+    this.#worker.on('message', (m: string) => onError(m));
+    this.#worker.on('error', (err) => onError(String(err)));
+    this.#worker.unref();
+  }
+
+  async close(): Promise<void> {
+    const exited = new Promise<void>((r) => this.#worker.once('exit', () => r()));
+    this.#worker.postMessage('close');
+    await exited;
+  }
+}
