@@ -30,6 +30,7 @@ import {
   readXorAddresses,
   readAddressFamily,
   StunClass,
+  StunDecodeError,
   StunMessageBuilder,
   TransportProtocol,
 } from '../stun/index.js';
@@ -331,6 +332,18 @@ export class TurnServer {
   // ─── requests ────────────────────────────────────────────────────────────────────────────
 
   async #onRequest(msg: StunMessage, link: ClientLink): Promise<void> {
+    try {
+      await this.#handleRequest(msg, link);
+    } catch (err) {
+      // An attribute that does not decode (bad UTF-8, wrong length, unknown family): the
+      // request is malformed, not our failure (RFC 8489 §6.3.1.1: 400).
+      if (!(err instanceof StunDecodeError)) throw err;
+      this.counters.drop('malformed');
+      this.#replyError(link, msg, TurnErrorCode.BadRequest, 'malformed attribute', undefined);
+    }
+  }
+
+  async #handleRequest(msg: StunMessage, link: ClientLink): Promise<void> {
     if (msg.method === Method.Binding) {
       // RFC 8656 §4: a TURN server answers Binding like a STUN server, without credentials.
       return this.#reply(link, msg, (b) => b.addXorAddress(Attr.XorMappedAddress, link.client));

@@ -195,6 +195,8 @@ describe('natpush CLI', () => {
         '0',
         '--stun-port',
         '0',
+        '--relay-port',
+        '0',
         '--data-dir',
         join(dir, 'd'),
       ]),

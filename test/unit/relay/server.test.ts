@@ -357,6 +357,19 @@ describe('TURN server: authentication (RFC 8489 §9.2)', () => {
     expect(w.server.allocationCount).toBe(0);
   });
 
+  it('a malformed attribute (USERNAME not UTF-8) → 400, not a server error', async () => {
+    const w = await setup();
+    const r = await Raw.open(w);
+    await r.challenge();
+    const b = allocateRequest()
+      .addBytes(Attr.Username, Uint8Array.of(0xff, 0xfe))
+      .addString(Attr.Realm, r.realm)
+      .addString(Attr.Nonce, r.nonce)
+      .addIntegrity(r.key);
+    expect(code(await r.send(b))).toBe(400);
+    expect(w.server.counters.dropped.malformed).toBe(1);
+  });
+
   it('integrity without USERNAME/REALM/NONCE → 400', async () => {
     const w = await setup();
     const r = await Raw.open(w);
