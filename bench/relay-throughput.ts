@@ -10,7 +10,7 @@
  * 2. Ceiling: a flood from this process through 4 channel pairs at rising rates (10k … 160k
  *    packets/s offered, 1.5 s each); the highest rate delivered with ≤ 0.1 % loss, in packets/s
  *    and Mbit/s, and the one-way latency the relay adds over a direct loopback path at 2k/s.
- * 3. Memory per allocation: RSS of the server process before and after 500 allocations made by
+ * 3. Memory per allocation: RSS of the server process before and after 1000 allocations (measured first, on fresh processes) made by
  *    our TURN client.
  * Both servers run as separate processes (ours: `natpush relay`), so the load generator's CPU is
  * not counted against either. The machine is shared: the load average is printed with the figures.
@@ -35,7 +35,9 @@ const PASS = 'youhavetoberealistic';
 const sessions = Number(process.argv[2] ?? 20);
 const messages = Number(process.argv[3] ?? 300);
 const intervalMs = Number(process.argv[4] ?? 1);
-const ALLOCATIONS = 500;
+const ALLOCATIONS = 1000;
+/** Allocations in flight at once while measuring memory. */
+const BATCH = 25;
 
 interface Server {
   name: string;
@@ -79,6 +81,7 @@ async function startTheirs(): Promise<Server> {
   const c = await startCoturn({
     users: { [USER]: PASS },
     extraArgs: ['--user-quota=0', '--total-quota=0'],
+    relayPorts: 3000,
   });
   return { name: 'coturn', port: c.port, pid: c.process.pid!, stop: () => c.stop() };
 }
@@ -137,23 +140,43 @@ async function relayedRate(s: Server, size: number): Promise<Rate> {
   };
 }
 
-async function memoryPerAllocation(s: Server): Promise<number> {
-  const before = rssKiB(s.pid);
+/** One allocation, retried. */
+async function allocateOne(s: Server): Promise<TurnClient> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await TurnClient.allocate({
+        server: { address: '127.0.0.1', port: s.port },
+        username: USER,
+        password: PASS,
+        net: nodeUdpNetwork,
+      });
+    } catch (err) {
+      // coturn answers 508 until its relay ports are initialised (several seconds for a range of
+      // thousands on a loaded machine), so keep trying for up to 20 s.
+      if (attempt >= 80) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+async function allocate(s: Server, n: number): Promise<TurnClient[]> {
   const clients: TurnClient[] = [];
-  for (let i = 0; i < ALLOCATIONS; i += 50) {
+  for (let i = 0; i < n; i += BATCH) {
     const batch = await Promise.all(
-      Array.from({ length: 50 }, () =>
-        TurnClient.allocate({
-          server: { address: '127.0.0.1', port: s.port },
-          username: USER,
-          password: PASS,
-          net: nodeUdpNetwork,
-        }),
-      ),
+      Array.from({ length: Math.min(BATCH, n - i) }, () => allocateOne(s)),
     );
     clients.push(...batch);
   }
-  await new Promise((r) => setTimeout(r, 500));
+  return clients;
+}
+
+/** RSS growth per allocation on a fresh server, after a warm-up round (code paths, heap). */
+async function memoryPerAllocation(s: Server): Promise<number> {
+  await Promise.all((await allocate(s, 50)).map((c) => c.close()));
+  await new Promise((r) => setTimeout(r, 300));
+  const before = rssKiB(s.pid);
+  const clients = await allocate(s, ALLOCATIONS);
+  await new Promise((r) => setTimeout(r, 1000));
   const after = rssKiB(s.pid);
   await Promise.all(clients.map((c) => c.close()));
   return ((after - before) * 1024) / ALLOCATIONS;
@@ -218,12 +241,15 @@ async function delayMicros(
 ): Promise<number> {
   const samples: number[] = [];
   const off = on((d) => {
-    const t = Number(process.hrtime.bigint() - Buffer.from(d).readBigUInt64BE(0)) / 1000;
-    samples.push(t);
+    const b = Buffer.from(d);
+    // Only our probes: packets of the flood before may still be in flight.
+    if (b.length !== 100 || b.readUInt32BE(8) !== 0xfeedface) return;
+    samples.push(Number(process.hrtime.bigint() - b.readBigUInt64BE(0)) / 1000);
   });
   for (let i = 0; i < n; i++) {
     const b = Buffer.alloc(100);
     b.writeBigUInt64BE(process.hrtime.bigint(), 0);
+    b.writeUInt32BE(0xfeedface, 8);
     send(b);
     if (i % 2 === 1) await new Promise((r) => setTimeout(r, 1));
   }
@@ -304,6 +330,16 @@ async function main(): Promise<void> {
   );
   const servers = [await startOurs(), await startTheirs()];
   try {
+    const mem: Record<string, number> = {};
+    for (const s of [...servers].reverse()) {
+      mem[s.name] = await memoryPerAllocation(s);
+      console.log(
+        `${s.name.padEnd(8)} memory per allocation: ${fmt(mem[s.name]! / 1024, 1)} KiB (RSS delta over ${ALLOCATIONS})`,
+      );
+    }
+    console.log(
+      `ratio natpush/coturn memory per allocation: ${(mem.natpush! / mem.coturn!).toFixed(2)}`,
+    );
     const rows: Record<string, Record<number, Rate>> = {};
     for (const size of [100, 1000]) {
       for (const s of servers) {
@@ -337,16 +373,6 @@ async function main(): Promise<void> {
         `ratio natpush/coturn ${size} B loss-free packets/s: ${(c.natpush!.pps / c.coturn!.pps).toFixed(2)}`,
       );
     }
-    const mem: Record<string, number> = {};
-    for (const s of servers) {
-      mem[s.name] = await memoryPerAllocation(s);
-      console.log(
-        `${s.name.padEnd(8)} memory per allocation: ${fmt(mem[s.name]! / 1024, 1)} KiB (RSS delta over ${ALLOCATIONS})`,
-      );
-    }
-    console.log(
-      `ratio natpush/coturn memory per allocation: ${(mem.natpush! / mem.coturn!).toFixed(2)}`,
-    );
   } finally {
     for (const s of servers) await s.stop();
   }
@@ -360,5 +386,5 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   console.error(err);
-  process.exit(1);
+  process.exitCode = 1;
 });

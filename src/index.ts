@@ -27,3 +27,15 @@ export { mintPeerToken } from './signaling/admission.js';
 export { SignalingError, SignalingErrorCode } from './signaling/errors.js';
 export * as stun from './stun/index.js';
 export * as net from './net/index.js';
+export * as relay from './relay/index.js';
+export {
+  TurnClient,
+  TurnServer,
+  createRelayServer,
+  mintTurnCredentials,
+  sharedSecret,
+  staticUsers,
+  TurnClientError,
+  TURN_ERR,
+} from './relay/index.js';
+export type { TurnClientOptions, TurnServerOptions, TurnCredentials } from './relay/index.js';

@@ -80,7 +80,9 @@ export async function startCoturn(o: CoturnOptions): Promise<Coturn> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'natpush-coturn-'));
   const span = o.relayPorts ?? 500;
-  const minPort = 20_000 + Math.floor(Math.random() * (40_000 - span));
+  // Below Linux's ephemeral range (32768+), so client sockets bound to port 0 never take
+  // coturn's relay ports (coturn answers 508 "Cannot create socket" when its pick is taken).
+  const minPort = 10_000 + Math.floor(Math.random() * (32_000 - span - 10_000));
   const args = [
     '-n',
     '--no-cli',
@@ -116,6 +118,10 @@ export async function startCoturn(o: CoturnOptions): Promise<Coturn> {
   };
   try {
     await waitForStun(port);
+    // coturn answers STUN before its relay ports are ready; Allocates meanwhile get 508.
+    for (let i = 0; i < 200 && !out.includes('Relay ports initialization done'); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } catch (err) {
     await stop();
     throw new Error(`turnserver did not come up: ${String(err)}\n${out}`);

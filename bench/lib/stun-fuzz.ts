@@ -119,7 +119,7 @@ export function seedMessages(): Uint8Array[] {
   ];
 }
 
-function mutate(rng: Rng, seed: Uint8Array): Uint8Array {
+export function mutate(rng: Rng, seed: Uint8Array): Uint8Array {
   const b = Uint8Array.from(seed);
   switch (rng.int(6)) {
     case 0: {

@@ -30,6 +30,7 @@ import {
   readXorAddresses,
   readAddressFamily,
   StunClass,
+  StunDecodeError,
   StunMessageBuilder,
   TransportProtocol,
 } from '../stun/index.js';
@@ -248,8 +249,8 @@ export class TurnServer {
 
   /** RFC 8656 §12.5: ChannelData from the client → UDP datagram to the bound peer. */
   #channelDataFromClient(a: LiveAllocation | undefined, data: Uint8Array): void {
-    if (a === undefined) return this.counters.drop('no-allocation');
     const now = this.#clock.now();
+    if (a === undefined || now >= a.state.expiresAt) return this.counters.drop('no-allocation');
     const len = channelDataPayloadLength(data);
     if (len < 0) return this.counters.drop('bad-length');
     const ch = a.state.channelByNumber(channelOf(data), now);
@@ -331,6 +332,18 @@ export class TurnServer {
   // ─── requests ────────────────────────────────────────────────────────────────────────────
 
   async #onRequest(msg: StunMessage, link: ClientLink): Promise<void> {
+    try {
+      await this.#handleRequest(msg, link);
+    } catch (err) {
+      // An attribute that does not decode (bad UTF-8, wrong length, unknown family): the
+      // request is malformed, not our failure (RFC 8489 §6.3.1.1: 400).
+      if (!(err instanceof StunDecodeError)) throw err;
+      this.counters.drop('malformed');
+      this.#replyError(link, msg, TurnErrorCode.BadRequest, 'malformed attribute', undefined);
+    }
+  }
+
+  async #handleRequest(msg: StunMessage, link: ClientLink): Promise<void> {
     if (msg.method === Method.Binding) {
       // RFC 8656 §4: a TURN server answers Binding like a STUN server, without credentials.
       return this.#reply(link, msg, (b) => b.addXorAddress(Attr.XorMappedAddress, link.client));
@@ -668,10 +681,19 @@ export class TurnServer {
 
   // ─── bookkeeping ─────────────────────────────────────────────────────────────────────────
 
+  /** The live allocation of this 5-tuple; one past its lifetime but not yet swept is deleted
+   *  here, so a late Refresh cannot revive it (RFC 8656 §7: it is gone when it expires). */
   #allocationOf(link: ClientLink): LiveAllocation | undefined {
-    if (link.transport === 'udp')
-      return this.#udpAllocations.get(link.client.address, link.client.port);
-    return (link as TcpClientLink).allocation as LiveAllocation | undefined;
+    const a =
+      link.transport === 'udp'
+        ? this.#udpAllocations.get(link.client.address, link.client.port)
+        : ((link as TcpClientLink).allocation as LiveAllocation | undefined);
+    if (a !== undefined && a.state.isExpired(this.#clock.now())) {
+      this.counters.allocationsExpired++;
+      this.#deleteAllocation(a);
+      return undefined;
+    }
+    return a;
   }
 
   #deleteAllocation(a: LiveAllocation): void {

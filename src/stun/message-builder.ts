@@ -279,7 +279,8 @@ export class StunMessageBuilder {
   }
 
   #address(type: number, e: Endpoint, xor: boolean): this {
-    const fam = ipFamily(e.address);
+    // rinfo from node:dgram carries the family: skip re-detecting it per response (hot path).
+    const fam = e.family === 'IPv4' ? 4 : e.family === 'IPv6' ? 6 : ipFamily(e.address);
     if (fam === 0) throw new TypeError(`not an IP address: ${e.address}`);
     if (!Number.isInteger(e.port) || e.port < 0 || e.port > 0xffff)
       throw new RangeError(`bad port ${e.port}`);

@@ -36,6 +36,9 @@ export interface StunServerOptions {
   maxAmplification?: number;
 }
 
+/** Attempts to find a port number free on every address and transport needed (port 0). */
+const PORT_ATTEMPTS = 8;
+
 export type StunServerDrop = DropReason | 'send-failed';
 
 export interface StunServerStats {
@@ -96,6 +99,21 @@ export class StunServer {
   }
 
   static async start(options: StunServerOptions): Promise<StunServer> {
+    // With port 0 the kernel picks the primary UDP port, and the same number is then needed on
+    // the alternate address and for TCP, where another process may hold it: pick again.
+    const retry = options.listen.port === 0 || options.alternate?.port === 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await StunServer.#startOnce(options);
+      } catch (err) {
+        const inUse =
+          (err as NodeJS.ErrnoException).code === 'EADDRINUSE' || /EADDRINUSE/.test(String(err));
+        if (!retry || !inUse || attempt >= PORT_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  static async #startOnce(options: StunServerOptions): Promise<StunServer> {
     const sockets = await bindGrid(
       options.net ?? nodeUdpNetwork,
       options.listen,

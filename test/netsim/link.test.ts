@@ -9,6 +9,13 @@ import { Probe } from '../support/probe.js';
 
 const skip = missingPrereq('netsim', NETSIM_REQUIREMENTS);
 
+function report(what: string, rtts: number[], lost: number): void {
+  const f = (q: number) => quantile(rtts, q).toFixed(1);
+  process.stderr.write(
+    `netsim ${what}: RTT min ${f(0)} p50 ${f(0.5)} p90 ${f(0.9)} ms, lost ${lost}\n`,
+  );
+}
+
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
@@ -56,12 +63,14 @@ describe.skipIf(skip)('netsim link impairments, measured', () => {
 
   it('no impairment: round trips well under a few ms', async () => {
     const { rtts, lost } = await pings('plain', 20, 5);
+    report('no impairment', rtts, lost);
     expect(lost).toBe(0);
     expect(quantile(rtts, 0.5)).toBeLessThan(5);
   });
 
   it('delayMs 20 on the host link: every round trip takes ≥ 40 ms (20 ms each way)', async () => {
     const { rtts, lost } = await pings('delay', 30, 10);
+    report('delay 20 ms on the host link', rtts, lost);
     expect(lost).toBe(0);
     expect(Math.min(...rtts)).toBeGreaterThanOrEqual(39.5);
     // Upper bound generous for a loaded 2-core machine; the median shows the delay is not more.
@@ -70,6 +79,7 @@ describe.skipIf(skip)('netsim link impairments, measured', () => {
 
   it('delay on a NAT WAN link applies to hosts behind it', async () => {
     const { rtts, lost } = await pings('wan', 20, 10);
+    report('delay 15 ms on the NAT WAN link', rtts, lost);
     expect(lost).toBe(0);
     expect(Math.min(...rtts)).toBeGreaterThanOrEqual(29.5);
     expect(quantile(rtts, 0.5)).toBeLessThan(45);
@@ -77,6 +87,7 @@ describe.skipIf(skip)('netsim link impairments, measured', () => {
 
   it('jitterMs 10: round trips spread over [20, 60] ms', async () => {
     const { rtts, lost } = await pings('jitter', 60, 5);
+    report('delay 20 ± 10 ms', rtts, lost);
     expect(lost).toBe(0);
     expect(Math.min(...rtts)).toBeGreaterThanOrEqual(19.5);
     expect(quantile(rtts, 0.9) - quantile(rtts, 0.1)).toBeGreaterThan(8);
@@ -85,7 +96,8 @@ describe.skipIf(skip)('netsim link impairments, measured', () => {
 
   it('lossPercent 20 per direction: about 36 % of round trips lost', async () => {
     const n = 500;
-    const { lost } = await pings('loss', n, 2);
+    const { rtts, lost } = await pings('loss', n, 2);
+    report(`loss 20 % per direction, ${n} probes`, rtts, lost);
     // 1 - 0.8² = 0.36; ±5 standard deviations (σ ≈ 0.021) so the test does not flake.
     expect(lost / n).toBeGreaterThan(0.25);
     expect(lost / n).toBeLessThan(0.47);

@@ -103,8 +103,8 @@ describe.skipIf(skip)('netsim NAT options, measured', () => {
       await sleep(40);
     }
     const [atX, atY] = await Promise.all([
-      px.recv(sx.sock, 800, 'punch'),
-      py.recv(sy.sock, 800, 'punch'),
+      px.recv(sx.sock, 1_500, 'punch'),
+      py.recv(sy.sock, 1_500, 'punch'),
     ]);
     return atX?.from === my && atY?.from === mx;
   }

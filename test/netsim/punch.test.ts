@@ -41,7 +41,8 @@ NAT_PRESET_NAMES.forEach((x, i) => {
 
 const PUNCHES = 5;
 const PUNCH_GAP_MS = 40;
-const WINDOW_MS = 800;
+// Generous: on a loaded 2-core machine a probe process can stall for hundreds of ms.
+const WINDOW_MS = 1_500;
 
 describe.skipIf(skip)('netsim raw UDP hole punch, every pair of presets', () => {
   let lab: Lab;

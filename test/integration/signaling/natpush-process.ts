@@ -91,6 +91,11 @@ export async function serve(
     '0',
     '--data-dir',
     dataDir,
+    // Free ports for STUN and the TURN relay too, so serves in parallel test files never collide.
+    '--stun-port',
+    '0',
+    '--relay-port',
+    '0',
     ...extra,
   ]);
   const m = await p.waitFor(/signaling listening on (http:\/\/127\.0\.0\.1:(\d+))/);

@@ -48,6 +48,24 @@ describe('StunServer on loopback', () => {
     expect(server.stats.answered).toMatchObject({ binding: 1, change: 1 });
   });
 
+  it('answers Binding over IPv6 with an IPv6 XOR-MAPPED-ADDRESS', async () => {
+    const server = await StunServer.start({
+      listen: { address: '::1', port: 0 },
+      alternate: { port: 0 },
+    });
+    const socket = await nodeUdpNetwork.bindUdp({ address: '::1' });
+    const client = new StunClient({ socket, retransmission: LAN_RETRANSMISSION });
+    cleanup.push(
+      () => server.close(),
+      () => socket.close(),
+      () => client.close(),
+    );
+    const r = await client.binding(server.primary, { padTo: 120 });
+    expect(r.mapped).toEqual({ address: '::1', port: socket.address().port, family: 'IPv6' });
+    expect(r.otherAddress).toMatchObject({ address: '::1', port: server.other!.port });
+    expect(r.responseOrigin).toMatchObject({ address: '::1', port: server.primary.port });
+  });
+
   it('answers Binding over TCP, several requests on one connection, split across segments', async () => {
     const server = await StunServer.start({ listen: { address: '127.0.0.1', port: 0 }, tcp: true });
     cleanup.push(() => server.close());

@@ -270,6 +270,20 @@ describe('TURN server: allocation and relaying', () => {
     ).toBe(600);
   });
 
+  it('an allocation past its lifetime is gone even before the sweep: Refresh → 437, ChannelData dropped', async () => {
+    const w = await setup({ sweepIntervalMs: 3_600_000 });
+    const r = await Raw.open(w);
+    await r.challenge();
+    expect(code(await r.send(r.signed(allocateRequest())))).toBeUndefined();
+    await w.clock.advanceAsync(600_000);
+    r.socket.send(Uint8Array.of(0x40, 0, 0, 1, 9), SERVER);
+    await settle();
+    expect(w.server.counters.dropped['no-allocation']).toBe(1);
+    const res = await r.send(r.signed(StunMessageBuilder.of(Method.Refresh, StunClass.Request)));
+    expect(code(res)).toBe(437);
+    expect(w.server.allocationCount).toBe(0);
+  });
+
   it('a retransmitted Allocate gets the same answer; another Allocate on the 5-tuple gets 437', async () => {
     const w = await setup();
     const r = await Raw.open(w);
@@ -355,6 +369,19 @@ describe('TURN server: authentication (RFC 8489 §9.2)', () => {
       }),
     ).rejects.toSatisfy((e) => isTurnClientError(e) && e.status === 401);
     expect(w.server.allocationCount).toBe(0);
+  });
+
+  it('a malformed attribute (USERNAME not UTF-8) → 400, not a server error', async () => {
+    const w = await setup();
+    const r = await Raw.open(w);
+    await r.challenge();
+    const b = allocateRequest()
+      .addBytes(Attr.Username, Uint8Array.of(0xff, 0xfe))
+      .addString(Attr.Realm, r.realm)
+      .addString(Attr.Nonce, r.nonce)
+      .addIntegrity(r.key);
+    expect(code(await r.send(b))).toBe(400);
+    expect(w.server.counters.dropped.malformed).toBe(1);
   });
 
   it('integrity without USERNAME/REALM/NONCE → 400', async () => {

@@ -108,6 +108,36 @@ describe('StunServer (RFC 5780)', () => {
   });
 });
 
+describe('StunServer port selection', () => {
+  it('with port 0, picks another port when the number is taken on the alternate address', async () => {
+    const clock = new ManualClock();
+    const net = new MemoryNetwork({ clock });
+    const host = net.addHost({ addresses: [A1, A2] });
+    // The memory host hands out ephemeral ports in order, so the first choice (49152) is known.
+    const squatter = await host.bindUdp({ address: A2, port: 49152 });
+    cleanup.push(() => squatter.close());
+    const server = await StunServer.start({
+      net: host,
+      clock,
+      listen: { address: A1, port: 0 },
+      alternate: { address: A2, port: 0 },
+    });
+    cleanup.push(() => server.close());
+    expect(server.primary.port).not.toBe(49152);
+    expect(server.addresses()).toHaveLength(4);
+  });
+
+  it('with a fixed port, EADDRINUSE is reported, not retried', async () => {
+    const clock = new ManualClock();
+    const host = new MemoryNetwork({ clock }).addHost({ addresses: [A1] });
+    const squatter = await host.bindUdp({ address: A1, port: 3478 });
+    cleanup.push(() => squatter.close());
+    await expect(
+      StunServer.start({ net: host, clock, listen: { address: A1, port: 3478 } }),
+    ).rejects.toThrow(/EADDRINUSE/);
+  });
+});
+
 describe('StunServer limits', () => {
   it('a minimal request gets at most twice its size on the wire: mapped, other and origin', async () => {
     const { socket } = await setup();
