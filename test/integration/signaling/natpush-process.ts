@@ -84,11 +84,6 @@ export async function serve(
     '127.0.0.1',
     '--port',
     String(port),
-    // tests never bind fixed ports: STUN and the TURN relay on any free one too
-    '--stun-port',
-    '0',
-    '--relay-port',
-    '0',
     '--data-dir',
     dataDir,
     // Free ports for STUN and the TURN relay too, so serves in parallel test files never collide.
