@@ -299,6 +299,31 @@ describe('TURN server: allocation and relaying', () => {
     expect(w.server.allocationCount).toBe(1);
   });
 
+  it("on the peer's shared socket: relays, then close() leaves the socket to its other users", async () => {
+    const w = await setup();
+    const p = await peer(w, '198.51.100.24');
+    const socket = await clientHost(w).bindUdp({ port: 0 });
+    w.closers.push(() => socket.close());
+    const creds = mintTurnCredentials(SECRET, 'shared', 3600, w.clock.now());
+    const c = await TurnClient.allocate({ server: SERVER, socket, clock: w.clock, ...creds });
+    const viaRelay: number[][] = [];
+    c.onData((d) => viaRelay.push([...d]));
+    await c.createPermission('198.51.100.24');
+    p.socket.send(Uint8Array.of(0x80, 2), c.relayedAddress);
+    await settle();
+    expect(viaRelay).toEqual([[0x80, 2]]);
+    await c.close();
+    expect(socket.closed).toBe(false);
+    expect(w.server.allocationCount).toBe(0);
+    // Another user of the socket (a STUN check) still works on it.
+    const answered = new Promise<StunMessage>((r) =>
+      socket.onMessage((d) => r(decodeStunMessage(Uint8Array.from(d)))),
+    );
+    socket.send(StunMessageBuilder.of(Method.Binding, StunClass.Request).build(), SERVER);
+    await settle();
+    expect((await answered).cls).toBe(StunClass.Success);
+  });
+
   it('Binding requests are answered without credentials (RFC 8656 §4)', async () => {
     const w = await setup();
     const r = await Raw.open(w);
