@@ -173,7 +173,7 @@ export async function startSignalingServer(
       http.closeAllConnections();
       await httpClosed;
       await ctx.mailbox.close();
-      ctx.mailbox.store.close();
+      await ctx.mailbox.store.close();
       ctx.logger.info('signaling server stopped', { port });
     })());
   ctx.logger.info('signaling server listening', { host, port, server: ctx.serverId });

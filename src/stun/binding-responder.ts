@@ -42,8 +42,7 @@ export interface ResponderConfig {
   maxAmplification: number;
 }
 
-export type DropReason =
-  'not-stun' | 'malformed' | 'not-request' | 'unsupported-method' | 'rate-limited';
+export type DropReason = 'not-stun' | 'malformed' | 'not-request' | 'rate-limited';
 
 export type Decision =
   | {
@@ -97,8 +96,20 @@ export function respond(
   }
   // RFC 8489 §6.3: indications and responses arriving at a server are not answered.
   if (req.cls !== StunClass.Request) return { kind: 'drop', reason: 'not-request' };
-  // §6.3.1: a request for an unknown method gets 400; we serve Binding only (TURN is the relay's).
-  if (req.method !== Method.Binding) return { kind: 'drop', reason: 'unsupported-method' };
+  // A request for a method we do not serve (e.g. a TURN Allocate sent to the STUN port) gets a
+  // small 400 at once instead of a 39.5 s client timeout (RFC 8489 §6.3.1 rejects bad requests
+  // with 400); it is no larger than the request allows (40 bytes for a 20-byte request).
+  if (req.method !== Method.Binding) {
+    return errorReply(
+      req.transactionId,
+      at,
+      from,
+      400,
+      'Bad Request',
+      undefined,
+      req.type | 0x0110,
+    );
+  }
   const tx = req.transactionId;
   const unknown = req.unknownComprehensionRequired(KNOWN);
   if (unknown.length > 0) return errorReply(tx, at, from, 420, 'Unknown Attribute', unknown);
@@ -179,8 +190,9 @@ function errorReply(
   code: number,
   reason: string,
   unknown?: number[],
+  type = BINDING_ERROR,
 ): Decision {
-  const b = new StunMessageBuilder(BINDING_ERROR, tx).addErrorCode(code, reason);
+  const b = new StunMessageBuilder(type, tx).addErrorCode(code, reason);
   // Bounded by the request: each unknown type appeared in it, so 2 bytes each ≤ 4 in the request.
   if (unknown) b.addUnknownAttributes(unknown);
   return { kind: 'reply', bytes: b.build(), via: at, to, what: 'error' };

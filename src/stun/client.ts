@@ -106,6 +106,23 @@ interface Pending {
 
 const DEFAULT_MAX_PENDING = 1024;
 
+/** Comprehension-required attributes a Binding success response may carry (RFC 8489 §14,
+ *  RFC 5780 §7). */
+const BINDING_RESPONSE_ATTRIBUTES: ReadonlySet<number> = new Set([
+  Attr.XorMappedAddress,
+  Attr.MappedAddress,
+  Attr.MessageIntegrity,
+  Attr.MessageIntegritySha256,
+  Attr.Username,
+  Attr.Realm,
+  Attr.Nonce,
+  Attr.Userhash,
+  Attr.PasswordAlgorithm,
+  Attr.ErrorCode,
+  Attr.UnknownAttributes,
+  Attr.Padding,
+]);
+
 function txKey(id: Uint8Array): string {
   return Buffer.from(id.buffer, id.byteOffset, id.length).toString('latin1');
 }
@@ -172,6 +189,14 @@ export class StunClient {
     if (res.message.cls === StunClass.Error) {
       const ec = readErrorCode(res.message);
       throw new StunErrorResponse(ec?.code ?? 0, ec?.reason ?? 'error response without ERROR-CODE');
+    }
+    // RFC 8489 §6.3.3: a success response with unknown comprehension-required attributes fails
+    // the transaction.
+    const unknown = res.message.unknownComprehensionRequired(BINDING_RESPONSE_ATTRIBUTES);
+    if (unknown.length > 0) {
+      throw new StunDecodeError(
+        `Binding response with unknown required attributes ${unknown.join(', ')}`,
+      );
     }
     const mapped = readMappedAddress(res.message);
     if (!mapped) throw new StunDecodeError('Binding success response without a mapped address');

@@ -56,7 +56,6 @@ export class StunServer {
       'not-stun': 0,
       malformed: 0,
       'not-request': 0,
-      'unsupported-method': 0,
       'rate-limited': 0,
       'send-failed': 0,
     },

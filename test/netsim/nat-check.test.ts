@@ -42,6 +42,7 @@ describe.skipIf(skip)('natpush nat-check behind real NATs (netsim)', () => {
         { name: 'home', preset: 'full-cone', behind: 'cgn' },
         { name: 'blk', preset: 'port-restricted', udpBlocked: true },
         { name: 'short', preset: 'port-restricted', udpBindingTimeoutSec: 8 },
+        { name: 'nhp', preset: 'port-restricted', hairpinning: true },
       ],
       hosts: [
         { name: 'fc', behind: 'nfc' },
@@ -51,6 +52,7 @@ describe.skipIf(skip)('natpush nat-check behind real NATs (netsim)', () => {
         { name: 'cg', behind: 'home' },
         { name: 'ub', behind: 'blk' },
         { name: 'lt', behind: 'short' },
+        { name: 'hp', behind: 'nhp' },
       ],
     });
     const a1 = lab.address('server');
@@ -83,6 +85,7 @@ describe.skipIf(skip)('natpush nat-check behind real NATs (netsim)', () => {
     };
     for (const [host] of CASES) reports.set(host, run(host));
     reports.set('ub', run('ub'));
+    reports.set('hp', run('hp'));
     reports.set('lt', run('lt', ['--lifetime', '20']));
     for (const p of reports.values()) p.catch(() => {}); // awaited by the tests
   });
@@ -109,6 +112,11 @@ describe.skipIf(skip)('natpush nat-check behind real NATs (netsim)', () => {
       else expect(r.portPreservation).toBe(false);
     },
   );
+
+  it('behind a NAT with hairpinning (RFC 4787 §6): our own request comes back to us', async () => {
+    const r = await reports.get('hp')!;
+    expect(r).toMatchObject({ kind: 'port-restricted', hairpinning: true });
+  });
 
   it('behind a UDP-blocking firewall: UDP blocked, TCP works, relay with everyone', async () => {
     const r = await reports.get('ub')!;

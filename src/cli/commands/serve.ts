@@ -92,16 +92,27 @@ async function startServices(
 }
 
 /** STUN (RFC 8489 Binding over UDP and TCP) on the same host, counted in `/metrics`. */
+/**
+ * STUN serves UDP and TCP on one port number. With port 0 the UDP port is picked first and the
+ * same number may already be taken on TCP; then pick again (a few times) instead of failing.
+ */
+async function startStunServer(host: string, port: number, logger: Logger): Promise<StunServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await StunServer.start({ listen: { address: host, port }, tcp: true, logger });
+    } catch (err) {
+      const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+      if (port !== 0 || !inUse || attempt >= 5) throw err;
+    }
+  }
+}
+
 async function startStun(
   a: ServeArgs,
   logger: Logger,
   signaling: SignalingServer,
 ): Promise<Service> {
-  const stun = await StunServer.start({
-    listen: { address: a.host, port: a['stun-port'] },
-    tcp: true,
-    logger,
-  });
+  const stun = await startStunServer(a.host, a['stun-port'], logger);
   const m = signaling.context.metrics.registry;
   m.gauge('natpush_stun_requests_received', 'STUN packets received.', () => stun.stats.received);
   m.gauge(

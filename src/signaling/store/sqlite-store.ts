@@ -212,10 +212,10 @@ export class SqliteStore implements MailboxStore {
     });
   }
 
-  close(): void {
-    // The worker's connection goes with the process; stop its timer without waiting for it.
-    void this.#checkpointer?.close();
+  async close(): Promise<void> {
+    const checkpointer = this.#checkpointer;
     this.#checkpointer = undefined;
+    await checkpointer?.close();
     if (this.#db.open) this.#db.close();
     if (this.#walFd !== undefined && !this.#syncRunning) {
       closeSync(this.#walFd);

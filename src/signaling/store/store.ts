@@ -47,5 +47,6 @@ export interface MailboxStore {
    * `transaction()` itself is durable on return (or nothing is ever durable: memory).
    */
   sync?(): Promise<void>;
-  close(): void;
+  /** Release the store; resolves when its files are no longer touched. */
+  close(): void | Promise<void>;
 }

@@ -33,7 +33,7 @@ describe.each([
   ['memory', () => new MemoryStore()],
   ['sqlite', sqlite],
 ])('%s store', (_name, make) => {
-  it('returns pending in insertion order after a cursor, skipping expired', () => {
+  it('returns pending in insertion order after a cursor, skipping expired', async () => {
     const s = make();
     s.transaction(() => {
       for (const id of ['1', '2', '3']) s.insert(n(id));
@@ -49,10 +49,10 @@ describe.each([
     expect(s.expire(100)).toBe(1);
     expect(s.depth(B)).toBe(4);
     expect(s.totalDepth()).toBe(5);
-    s.close();
+    await s.close();
   });
 
-  it('dedupes by id, flags conflicts, removes only for the recipient', () => {
+  it('dedupes by id, flags conflicts, removes only for the recipient', async () => {
     const s = make();
     expect(s.insert(n('1')).kind).toBe('inserted');
     expect(s.insert(n('1')).kind).toBe('duplicate');
@@ -63,20 +63,20 @@ describe.each([
     // a seq is never reused after delete
     const r = s.insert(n('2'));
     expect(r.kind === 'inserted' && r.seq).toBeGreaterThan(1);
-    s.close();
+    await s.close();
   });
 
-  it('remembers registered peers', () => {
+  it('remembers registered peers', async () => {
     const s = make();
     s.addPeer(A, 'pk', 1);
     s.addPeer(A, 'pk', 2);
     expect(s.knownPeers()).toEqual([A]);
-    s.close();
+    await s.close();
   });
 });
 
 describe('sqlite store durability', () => {
-  it('keeps notifications, depth and peers across reopen', () => {
+  it('keeps notifications, depth and peers across reopen', async () => {
     const d = mkdtempSync(join(tmpdir(), 'np-store-'));
     dirs.push(d);
     const f = join(d, 'm.sqlite');
@@ -86,11 +86,11 @@ describe('sqlite store durability', () => {
       s1.insert(n('2'));
       s1.addPeer(B, 'pk', 1);
     });
-    s1.close();
+    await s1.close();
     const s2 = new SqliteStore(f);
     expect(s2.pending(B, 0, 10, 0).map((x) => x.id)).toEqual(['1', '2']);
     expect(s2.depth(B)).toBe(2);
     expect(s2.knownPeers()).toEqual([B]);
-    s2.close();
+    await s2.close();
   });
 });

@@ -210,6 +210,34 @@ describe('StunClient', () => {
     }
   });
 
+  it('fails a Binding whose response carries an unknown comprehension-required attribute (RFC 8489 §6.3.3)', async () => {
+    const clock = new ManualClock();
+    const net = new MemoryNetwork({ clock });
+    const me = await net.addHost({ addresses: ['203.0.113.5'] }).bindUdp({ port: 5000 });
+    const server = await net.addHost({ addresses: ['203.0.113.20'] }).bindUdp({ port: 3478 });
+    const client = new StunClient({ socket: me, clock });
+    cleanup.push(
+      () => client.close(),
+      () => me.close(),
+      () => server.close(),
+    );
+    server.onMessage((data, from) => {
+      const tx = decodeStunMessage(data).transactionId;
+      server.send(
+        new StunMessageBuilder(BINDING_SUCCESS, tx)
+          .addXorAddress(Attr.XorMappedAddress, from)
+          .addBytes(0x0077, new Uint8Array(4))
+          .build(),
+        from,
+      );
+    });
+    const err = await client
+      .binding({ address: '203.0.113.20', port: 3478 })
+      .catch((e: unknown) => e);
+    expect((err as { code: string }).code).toBe('NATPUSH_ERR_STUN_MALFORMED');
+    expect((err as Error).message).toMatch(/119/);
+  });
+
   it('close() rejects outstanding transactions', async () => {
     const { net, client } = await setup();
     net.dropIf(() => true);

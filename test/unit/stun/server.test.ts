@@ -195,7 +195,7 @@ describe('StunServer limits', () => {
     expect(server.stats.dropped['rate-limited']).toBe(4);
   });
 
-  it('420 for unknown comprehension-required attributes, silence for junk, counters for both', async () => {
+  it('420 for unknown required attributes, 400 for other methods, silence for junk; counters', async () => {
     const { socket, server } = await setup();
     const unknown = new StunMessageBuilder(BINDING_REQUEST)
       .addBytes(0x0077, new Uint8Array(4))
@@ -212,11 +212,13 @@ describe('StunServer limits', () => {
     const indication = new StunMessageBuilder(0x0011).build();
     expect(await exchange(socket, PRIMARY, indication)).toHaveLength(0);
     const allocate = new StunMessageBuilder(0x0003).build();
-    expect(await exchange(socket, PRIMARY, allocate)).toHaveLength(0);
+    const [bad] = await exchange(socket, PRIMARY, allocate);
+    const b = decodeStunMessage(bad!.data);
+    expect([b.type, readErrorCode(b)?.code, bad!.data.length]).toEqual([0x0113, 400, 40]);
     expect(server.stats).toMatchObject({
       received: 5,
-      answered: { binding: 0, change: 0, error: 1 },
-      dropped: { malformed: 1, 'not-stun': 1, 'not-request': 1, 'unsupported-method': 1 },
+      answered: { binding: 0, change: 0, error: 2 },
+      dropped: { malformed: 1, 'not-stun': 1, 'not-request': 1 },
     });
   });
 });
