@@ -5,8 +5,6 @@
  *  - our TURN client allocates on coturn's turnserver (credentials minted by us from coturn's
  *    static-auth-secret, and lt-cred-mech users) and relays data both ways, UDP and TCP.
  */
-import { spawn } from 'node:child_process';
-import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Endpoint } from '../../src/net/index.js';
 import { nodeUdpNetwork } from '../../src/net/index.js';
@@ -15,8 +13,8 @@ import { mintTurnCredentials, sharedSecret, staticUsers } from '../../src/relay/
 import { createRelayServer, type TurnServer } from '../../src/relay/server.js';
 import type { CredentialStore } from '../../src/relay/credentials.js';
 import { missingPrereq } from '../support/prereq.js';
-import { freePort, runUclient, startCoturn, type Coturn } from '../../bench/lib/coturn.js';
-import { requireBuiltCli } from '../support/natpush-cli.js';
+import { runUclient, startCoturn, type Coturn } from '../../bench/lib/coturn.js';
+import { startRelayWorkers } from '../support/relay-workers.js';
 
 const skip = missingPrereq('interop (coturn)', {
   commands: { turnserver: 'coturn', turnutils_uclient: 'coturn' },
@@ -156,35 +154,11 @@ describe.skipIf(skip)('coturn turnutils_uclient → our TURN server', () => {
 
 describe.skipIf(skip)('coturn turnutils_uclient → natpush relay --workers 2', () => {
   it('follows 300 Try Alternate from the director to the worker processes: no loss', async () => {
-    const port = await freePort();
-    const p = spawn(
-      process.execPath,
-      [
-        requireBuiltCli(),
-        'relay',
-        '--workers',
-        '2',
-        '--listen',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--user',
-        'ninefingers:youhavetoberealistic',
-        '--user-quota',
-        '1000',
-        '--allow-loopback-peers',
-        '--log-level',
-        'info',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    const exited = new Promise((r) => p.once('exit', r));
+    const relay = await startRelayWorkers('ninefingers:youhavetoberealistic', [
+      '--user-quota',
+      '1000',
+    ]);
     try {
-      await new Promise<void>((resolve) => {
-        readline.createInterface({ input: p.stderr! }).on('line', (l) => {
-          if (l.includes('"role":"director"')) resolve();
-        });
-      });
       const r = await runUclient([
         '-y',
         '-m',
@@ -198,15 +172,14 @@ describe.skipIf(skip)('coturn turnutils_uclient → natpush relay --workers 2', 
         '-w',
         'youhavetoberealistic',
         '-p',
-        String(port),
+        String(relay.port),
         '127.0.0.1',
       ]);
       expect(r.sent, r.output.slice(-2000)).toBeGreaterThanOrEqual(100);
       expect(r.received).toBe(r.sent);
       expect(r.lost).toBe(0);
     } finally {
-      p.kill('SIGTERM');
-      await exited;
+      await relay.stop();
     }
   });
 });

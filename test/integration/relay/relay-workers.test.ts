@@ -4,13 +4,10 @@
  * allocations land on different workers (processes, so different cores), and data flows between
  * them.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import readline from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../../../bench/lib/coturn.js';
 import { nodeUdpNetwork } from '../../../src/net/index.js';
 import { TurnClient } from '../../../src/relay/client.js';
-import { requireBuiltCli } from '../../support/natpush-cli.js';
+import { startRelayWorkers } from '../../support/relay-workers.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -18,45 +15,11 @@ afterEach(async () => {
   cleanup.length = 0;
 });
 
-function listening(p: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) => {
-    p.once('exit', (code) => reject(new Error(`relay exited with ${code}`)));
-    let seen = 0;
-    readline.createInterface({ input: p.stderr! }).on('line', (l) => {
-      // Two workers, then the director.
-      if (l.includes('turn relay listening') && ++seen === 3) resolve();
-    });
-  });
-}
-
 describe('natpush relay --workers', () => {
   it('directs Allocates round robin to worker processes, and data flows between them', async () => {
-    const port = await freePort();
-    const p = spawn(
-      process.execPath,
-      [
-        requireBuiltCli(),
-        'relay',
-        '--workers',
-        '2',
-        '--listen',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--user',
-        'w:pw',
-        '--allow-loopback-peers',
-        '--log-level',
-        'info',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    const exited = new Promise((r) => p.once('exit', r));
-    cleanup.push(async () => {
-      p.kill('SIGTERM');
-      await exited;
-    });
-    await listening(p);
+    const relay = await startRelayWorkers('w:pw');
+    cleanup.push(() => relay.stop());
+    const port = relay.port;
     const server = { address: '127.0.0.1', port };
     const a = await TurnClient.allocate({
       server,
