@@ -131,6 +131,8 @@ export const stunCommand: CommandModule<object, StunCommandArgs> = {
     await untilSignal();
     await server.close();
     console.log(`natpush stun: stopped; ${JSON.stringify(server.stats)}`);
+    // A cluster worker's IPC channel to the primary would keep it alive after a clean close.
+    if (cluster.isWorker) process.exit(0);
   },
 };
 
@@ -152,6 +154,8 @@ async function runPrimary(args: StunCommandArgs, workers: number): Promise<void>
     throw usage('--workers needs fixed ports (port 0 would give every worker its own)');
   }
   const children = Array.from({ length: workers }, () => cluster.fork());
+  const exited = children.map((c) => new Promise<void>((r) => c.once('exit', () => r())));
   await untilSignal();
-  for (const c of children) c.kill('SIGTERM');
+  for (const c of children) c.process.kill('SIGTERM');
+  await Promise.all(exited);
 }
