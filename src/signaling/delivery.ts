@@ -194,7 +194,7 @@ export class Delivery {
   }
 
   #busy(r: Route): void {
-    this.#o.metrics.drops.inc({ reason: 'transport_busy_deferred' });
+    this.#o.metrics.deferred.inc({ transport: r.session.transport });
     r.busyTimer = this.#o.clock.setTimeout(() => {
       r.busyTimer = undefined;
       this.pump(r.session.peer);

@@ -83,6 +83,10 @@ export function signalingMetrics(m: Metrics) {
     ),
     retries: m.counter('natpush_delivery_retries_total', 'Deliver frames sent again after no ack.'),
     drops: m.counter('natpush_dropped_frames_total', 'Non-notification frames dropped, by reason.'),
+    deferred: m.counter(
+      'natpush_delivery_deferred_total',
+      'Deliveries postponed because the transport buffer was full (they wait in the mailbox).',
+    ),
     errors: m.counter('natpush_errors_total', 'Error frames / responses sent, by code.'),
     connections: m.counter('natpush_connections_total', 'Connections opened, by transport.'),
     expired: m.counter(
