@@ -283,7 +283,10 @@ export async function startRelayWorkers(
   try {
     for (let i = 0; i < a.workers; i++) {
       const w = spawn(process.execPath, [cli, ...workerArgv(a, a.port + 1 + i)], {
-        stdio: ['ignore', 'inherit', 'pipe'],
+        // stdin is a pipe the worker watches: when the director dies, however, it ends and the
+        // worker shuts down instead of lingering as an orphan holding its port.
+        stdio: ['pipe', 'inherit', 'pipe'],
+        env: { ...process.env, NATPUSH_RELAY_WORKER: '1' },
       });
       workers.push(w);
       await new Promise<void>((resolve, reject) => {
@@ -348,6 +351,11 @@ const run: CommandModule<object, RelayArgs> = {
       const stop = (): void => resolve();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      if (process.env.NATPUSH_RELAY_WORKER === '1') {
+        process.stdin.once('end', stop);
+        process.stdin.once('close', stop);
+        process.stdin.resume();
+      }
     });
     if (statsTimer) clearInterval(statsTimer);
     await server.close();
