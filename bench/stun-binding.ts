@@ -170,7 +170,7 @@ function line(m: Measured): string {
   const gen = m.genCpu.map(pct).join(' ');
   const base = `${m.name.padEnd(28)} ${Math.round(m.perSecond).toLocaleString('en-US').padStart(9)} responses/s   server CPU ${pct(m.serverCpu).padStart(5)}   generators ${gen}`;
   if (m.lost === undefined) return base;
-  return `${base}\n${''.padEnd(29)}sent ${m.sent}, lost ${m.lost} (kernel drops: server socket ${m.serverDrops}, generator sockets ${m.generatorDrops})`;
+  return `${base}\n${''.padEnd(29)}sent ${m.sent}, lost ${m.lost} (kernel drops incl. the 1 s warm-up: server socket ${m.serverDrops}, generator sockets ${m.generatorDrops})`;
 }
 
 async function main(): Promise<void> {
