@@ -23,6 +23,7 @@ import {
   longTermKey,
   messageType,
   Method,
+  readAddress,
   readErrorCode,
   readLifetime,
   readString,
@@ -59,6 +60,8 @@ import { EndpointMap } from './five-tuple.js';
 
 /** Allocate attempts from fresh local ports after 437 Allocation Mismatch. */
 const ALLOCATE_ATTEMPTS = 3;
+/** 300 Try Alternate redirections followed per Allocate. */
+const MAX_REDIRECTS = 3;
 
 export interface TurnClientOptions {
   /** The TURN server's transport address. */
@@ -141,6 +144,7 @@ export class TurnClient {
 
   /** Open the transport and make an allocation; rejects with TurnClientError. */
   static async allocate(options: TurnClientOptions): Promise<TurnClient> {
+    let redirects = 0;
     for (let attempt = 0; ; attempt++) {
       const c = new TurnClient(options);
       await c.#open();
@@ -152,6 +156,13 @@ export class TurnClient {
         // RFC 8656 §7.1: 437 to an Allocate means our 5-tuple is still in use on the server (a
         // previous owner of this local port); retry from another local port when the port is ours.
         const ownPort = options.transport === 'tcp' || options.socket === undefined;
+        // RFC 8489 §10: 300 Try Alternate — allocate at the ALTERNATE-SERVER instead (a director
+        // in front of worker relays), at most a few times.
+        if (err instanceof TurnClientError && err.alternate && redirects++ < MAX_REDIRECTS) {
+          options = { ...options, server: err.alternate };
+          attempt--;
+          continue;
+        }
         const mismatch = err instanceof TurnClientError && err.status === 437;
         if (!mismatch || !ownPort || attempt >= ALLOCATE_ATTEMPTS - 1) throw err;
       }
@@ -160,6 +171,11 @@ export class TurnClient {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The server holding the allocation (after any 300 Try Alternate). */
+  get server(): Endpoint {
+    return this.#o.server;
   }
 
   /** Our local transport address toward the server. */
@@ -364,10 +380,13 @@ export class TurnClient {
       const code = err?.code ?? 0;
       if ((code === 401 || code === 438) && attempt < 2 && this.#learnChallenge(res, code))
         continue;
+      const alternate =
+        code === 300 ? safe(() => readAddress(res, Attr.AlternateServer)) : undefined;
       throw new TurnClientError(
         TURN_ERR.REJECTED,
         `TURN ${methodName(method)} rejected: ${code} ${err?.reason ?? ''}`.trim(),
         code,
+        alternate ? { alternate } : undefined,
       );
     }
   }

@@ -6,6 +6,7 @@ import { NatpushError } from '../util/errors.js';
 
 /** Wire error codes used by the server, with their RFC reason phrases. */
 export const TurnErrorCode = {
+  TryAlternate: 300,
   BadRequest: 400,
   Unauthorized: 401,
   Forbidden: 403,
@@ -23,6 +24,7 @@ export const TurnErrorCode = {
 export type TurnErrorCode = (typeof TurnErrorCode)[keyof typeof TurnErrorCode];
 
 export const TURN_REASON: Record<TurnErrorCode, string> = {
+  300: 'Try Alternate',
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
@@ -37,6 +39,14 @@ export const TURN_REASON: Record<TurnErrorCode, string> = {
   500: 'Server Error',
   508: 'Insufficient Capacity',
 };
+
+/** RFC 8489 §10 / RFC 8656 §7.2: answer 300 Try Alternate with ALTERNATE-SERVER. */
+export class TurnRedirect extends Error {
+  constructor(readonly alternate: { address: string; port: number }) {
+    super(`300 Try Alternate ${alternate.address}:${alternate.port}`);
+    this.name = 'TurnRedirect';
+  }
+}
 
 /** A request the server refuses: carries the wire code; the handler turns it into an error response. */
 export class TurnRequestError extends Error {
@@ -65,11 +75,15 @@ export class TurnClientError extends NatpushError {
     code: (typeof TURN_ERR)[keyof typeof TURN_ERR],
     message: string,
     readonly status?: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; alternate?: { address: string; port: number } },
   ) {
     super(code, message, options);
     this.name = 'TurnClientError';
+    this.alternate = options?.alternate;
   }
+
+  /** ALTERNATE-SERVER of a 300 Try Alternate (RFC 8489 §10). */
+  readonly alternate: { address: string; port: number } | undefined;
 }
 
 export function isTurnClientError(e: unknown): e is TurnClientError {

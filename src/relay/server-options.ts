@@ -62,6 +62,11 @@ export interface TurnServerOptions {
   /** Default 64 each. */
   maxPermissionsPerAllocation?: number;
   maxChannelsPerAllocation?: number;
+  /**
+   * Worker relays to send Allocates to, round robin, with 300 Try Alternate + ALTERNATE-SERVER
+   * (RFC 8489 §10, RFC 8656 §7.2): this server then only directs (`natpush relay --workers`).
+   */
+  alternateServers?: { address: string; port: number }[];
   /** How often expired state is swept; default 5 s. */
   sweepIntervalMs?: number;
 }
@@ -97,6 +102,7 @@ export function resolveServerOptions(o: TurnServerOptions): ResolvedTurnServerOp
       o.maxPermissionsPerAllocation ?? DEFAULT_MAX_PERMISSIONS_PER_ALLOCATION,
     maxChannelsPerAllocation: o.maxChannelsPerAllocation ?? DEFAULT_MAX_CHANNELS_PER_ALLOCATION,
     sweepIntervalMs: o.sweepIntervalMs ?? SWEEP_INTERVAL_MS,
+    alternateServers: o.alternateServers ?? [],
   };
   if (r.defaultLifetimeSeconds <= 0 || r.maxLifetimeSeconds < r.defaultLifetimeSeconds) {
     throw new RangeError('need 0 < defaultLifetimeSeconds <= maxLifetimeSeconds');

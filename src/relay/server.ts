@@ -49,7 +49,7 @@ import type { ClientLink, TcpClientLink } from './client-link.js';
 import { listenTcp, UdpClientLink } from './client-link.js';
 import { EVEN_PORT_ATTEMPTS } from './constants.js';
 import { RelayCounters } from './counters.js';
-import { TurnErrorCode, TurnRequestError, TURN_REASON } from './errors.js';
+import { TurnErrorCode, TurnRedirect, TurnRequestError, TURN_REASON } from './errors.js';
 import { EndpointMap } from './five-tuple.js';
 import { NonceMinter } from './nonce.js';
 import { PeerPolicy } from './peer-policy.js';
@@ -141,6 +141,7 @@ export class TurnServer {
   readonly #pending = new Set<string>();
   readonly #reservations: PortReservations;
   #sweepTimer: TimerHandle | undefined;
+  #nextAlternate = 0;
   #closed = false;
 
   constructor(options: TurnServerOptions) {
@@ -370,6 +371,13 @@ export class TurnServer {
       this.#reply(link, msg, add, auth.key);
     } catch (err) {
       if (err instanceof SilentDrop) return;
+      if (err instanceof TurnRedirect) {
+        const to = err.alternate;
+        this.#replyError(link, msg, TurnErrorCode.TryAlternate, undefined, auth.key, false, (b) =>
+          b.addAddress(Attr.AlternateServer, to),
+        );
+        return;
+      }
       if (!(err instanceof TurnRequestError)) throw err;
       this.#replyError(link, msg, err.status, err.detail, auth.key);
     }
@@ -412,6 +420,10 @@ export class TurnServer {
         return this.#allocateSuccess(existing, link);
       }
       throw new TurnRequestError(TurnErrorCode.AllocationMismatch);
+    }
+    const alternates = this.#o.alternateServers;
+    if (alternates.length > 0) {
+      throw new TurnRedirect(alternates[this.#nextAlternate++ % alternates.length]!);
     }
     const tupleKey = `${link.transport}|${endpointKey(link.client)}`;
     if (this.#pending.has(tupleKey)) {

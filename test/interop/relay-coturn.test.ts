@@ -14,6 +14,7 @@ import { createRelayServer, type TurnServer } from '../../src/relay/server.js';
 import type { CredentialStore } from '../../src/relay/credentials.js';
 import { missingPrereq } from '../support/prereq.js';
 import { runUclient, startCoturn, type Coturn } from '../../bench/lib/coturn.js';
+import { startRelayWorkers } from '../support/relay-workers.js';
 
 const skip = missingPrereq('interop (coturn)', {
   commands: { turnserver: 'coturn', turnutils_uclient: 'coturn' },
@@ -148,6 +149,38 @@ describe.skipIf(skip)('coturn turnutils_uclient → our TURN server', () => {
     ]);
     expect(r.received).toBeLessThanOrEqual(0);
     expect(server.counters.allocationsCreated).toBe(before);
+  });
+});
+
+describe.skipIf(skip)('coturn turnutils_uclient → natpush relay --workers 2', () => {
+  it('follows 300 Try Alternate from the director to the worker processes: no loss', async () => {
+    const relay = await startRelayWorkers('ninefingers:youhavetoberealistic', [
+      '--user-quota',
+      '1000',
+    ]);
+    try {
+      const r = await runUclient([
+        '-y',
+        '-m',
+        '4',
+        '-n',
+        '50',
+        '-l',
+        '100',
+        '-u',
+        'ninefingers',
+        '-w',
+        'youhavetoberealistic',
+        '-p',
+        String(relay.port),
+        '127.0.0.1',
+      ]);
+      expect(r.sent, r.output.slice(-2000)).toBeGreaterThanOrEqual(100);
+      expect(r.received).toBe(r.sent);
+      expect(r.lost).toBe(0);
+    } finally {
+      await relay.stop();
+    }
   });
 });
 

@@ -5,9 +5,11 @@
  * Never an open relay: the command refuses to start without `--secret`/`--secret-file` or at
  * least one `--user name:password`.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import readline from 'node:readline';
 import os from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { nodeUdpNetwork } from '../../net/index.js';
@@ -39,6 +41,7 @@ export interface RelayArgs {
   'user-bps': number;
   'stats-interval': number;
   'log-level': LogLevel;
+  workers: number;
 }
 
 function usage(message: string): NatpushError {
@@ -180,6 +183,12 @@ export function relayOptions(y: Argv): Argv<RelayArgs> {
       default: 0,
       describe: 'log counters every N seconds (0 = never)',
     })
+    .option('workers', {
+      type: 'number',
+      default: 1,
+      describe:
+        'relay processes: N > 1 runs N workers on --port+1 … --port+N and directs Allocates to them (300 Try Alternate); quotas are per worker',
+    })
     .option('log-level', {
       choices: ['debug', 'info', 'warn', 'error'] as const,
       default: 'info' as LogLevel,
@@ -223,11 +232,105 @@ const mint: CommandModule<
   },
 };
 
+/** The command line of one worker: the same settings on its own port. */
+function workerArgv(a: RelayArgs, port: number): string[] {
+  const opt = (name: string, v: string | number | undefined): string[] =>
+    v === undefined ? [] : [`--${name}`, String(v)];
+  return [
+    'relay',
+    ...opt('listen', a.listen),
+    ...opt('port', port),
+    ...(a.tcp ? [] : ['--no-tcp']),
+    ...opt('relay-address', a['relay-address']),
+    ...opt('external-address', a['external-address']),
+    ...opt('realm', a.realm),
+    ...opt('secret', a.secret),
+    ...opt('secret-file', a['secret-file']),
+    ...a.user.flatMap((u) => ['--user', u]),
+    ...a['allow-peer'].flatMap((c) => ['--allow-peer', c]),
+    ...(a['allow-loopback-peers'] ? ['--allow-loopback-peers'] : []),
+    ...opt('max-allocations', a['max-allocations']),
+    ...opt('user-quota', a['user-quota']),
+    ...opt('user-bps', a['user-bps']),
+    ...opt('stats-interval', a['stats-interval']),
+    ...opt('log-level', a['log-level']),
+  ];
+}
+
+/**
+ * More cores (issue 5): Node 20's dgram cannot share a port between processes with SO_REUSEPORT,
+ * and a shared socket would scatter one client's 5-tuple over processes, so each worker is a
+ * whole relay on its own port and this process only directs: every Allocate gets 300 Try
+ * Alternate to the next worker (RFC 8489 §10, RFC 8656 §7.2); the allocation then lives, relayed
+ * socket and all, in that worker.
+ */
+export async function startRelayWorkers(
+  a: RelayArgs,
+  cli: string,
+): Promise<{ director: TurnServer; workers: ChildProcess[]; close(): Promise<void> }> {
+  if (a.port === 0) throw usage('--workers needs a fixed --port (workers use --port+1 … --port+N)');
+  const workers: ChildProcess[] = [];
+  const close = async (): Promise<void> => {
+    await Promise.all(
+      workers.map((w) => {
+        if (w.exitCode !== null || w.signalCode !== null) return Promise.resolve();
+        const exited = new Promise((r) => w.once('exit', r));
+        w.kill('SIGTERM');
+        return exited;
+      }),
+    );
+  };
+  try {
+    for (let i = 0; i < a.workers; i++) {
+      const w = spawn(process.execPath, [cli, ...workerArgv(a, a.port + 1 + i)], {
+        stdio: ['ignore', 'inherit', 'pipe'],
+      });
+      workers.push(w);
+      await new Promise<void>((resolve, reject) => {
+        w.once('exit', (code) => reject(usage(`relay worker ${i + 1} exited with ${code}`)));
+        readline.createInterface({ input: w.stderr! }).on('line', (l) => {
+          process.stderr.write(l + '\n');
+          if (l.includes('turn relay listening')) resolve();
+        });
+      });
+    }
+    const options = relayOptionsFrom(a);
+    const listen = a.listen !== '0.0.0.0' && a.listen !== '::' ? a.listen : undefined;
+    const advertised = a['external-address'] ?? listen ?? options.relayAddress;
+    options.alternateServers = workers.map((_, i) => ({
+      address: advertised,
+      port: a.port + 1 + i,
+    }));
+    const director = await createRelayServer(options);
+    const d = director.addresses();
+    options.logger?.info('turn relay listening', {
+      role: 'director',
+      udp: `${d.udp.address}:${d.udp.port}`,
+      tcp: d.tcp ? `${d.tcp.address}:${d.tcp.port}` : undefined,
+      workers: options.alternateServers?.map((w) => `${w.address}:${w.port}`),
+    });
+    return { director, workers, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
 const run: CommandModule<object, RelayArgs> = {
   command: '$0',
   describe: 'run the TURN relay',
   builder: relayOptions,
   handler: async (args) => {
+    if (args.workers > 1) {
+      const { director, close } = await startRelayWorkers(args, process.argv[1]!);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      await director.close();
+      await close();
+      return;
+    }
     const server = await startRelay(args);
     const log = jsonLogger(args['log-level']);
     let statsTimer: NodeJS.Timeout | undefined;

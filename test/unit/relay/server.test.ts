@@ -16,6 +16,7 @@ import {
   decodeStunMessage,
   longTermKey,
   Method,
+  readAddress,
   readErrorCode,
   readLifetime,
   readString,
@@ -322,6 +323,33 @@ describe('TURN server: allocation and relaying', () => {
     socket.send(StunMessageBuilder.of(Method.Binding, StunClass.Request).build(), SERVER);
     await settle();
     expect((await answered).cls).toBe(StunClass.Success);
+  });
+
+  it('a director answers Allocate with 300 Try Alternate (ALTERNATE-SERVER, signed); the client follows', async () => {
+    const w = await setup({ alternateServers: [{ address: '203.0.113.2', port: 3478 }] });
+    const worker = await createRelayServer({
+      net: w.net.addHost({ addresses: ['203.0.113.2'] }),
+      clock: w.clock,
+      listenAddress: '203.0.113.2',
+      port: 3478,
+      relayAddress: '203.0.113.2',
+      credentials: sharedSecret(SECRET),
+    });
+    w.closers.push(() => worker.close());
+    const r = await Raw.open(w);
+    await r.challenge();
+    const res = await r.send(r.signed(allocateRequest()));
+    expect(code(res)).toBe(300);
+    expect(readAddress(res, Attr.AlternateServer)).toMatchObject({
+      address: '203.0.113.2',
+      port: 3478,
+    });
+    expect(verifyIntegrity(res, r.key)).toBe(true);
+    const c = await client(w, 'redirected');
+    expect(c.server).toMatchObject({ address: '203.0.113.2', port: 3478 });
+    expect(c.relayedAddress.address).toBe('203.0.113.2');
+    expect(w.server.allocationCount).toBe(0);
+    expect(worker.allocationCount).toBe(1);
   });
 
   it('Binding requests are answered without credentials (RFC 8656 §4)', async () => {
