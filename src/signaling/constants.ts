@@ -52,6 +52,14 @@ export const LIMITS = {
   maxConnectionsPerAddress: 1_024,
   /** Total connections of one node: about what 1 GiB holds with headroom (see bench). */
   maxConnections: 100_000,
+  /**
+   * HTTP requests per second from one address (token bucket) and the burst. An application
+   * server posting notifications is one address; above this it gets 429 RATE_LIMITED.
+   */
+  httpRatePerSecond: 2_000,
+  httpRateBurst: 4_000,
+  /** Addresses whose HTTP rate is tracked at once (oldest forgotten first). */
+  maxTrackedHttpAddresses: 10_000,
   /** HTTP request bodies (POST notification, session): one notification plus envelope. */
   maxHttpBodyBytes: 64 * 1024,
   /** Peers one connection may watch for presence. */

@@ -24,13 +24,33 @@ import { bearer, readJson, sendError, sendJson } from './http-util.js';
 import { isPeerId } from './identity.js';
 import { asSignalingError, ingest } from './ingest.js';
 import { httpAcks, httpChallenge, httpNotify, httpSession } from './protocol.js';
+import { TokenBucket } from './rate-limit.js';
 
 const PEER_PATH = /^\/v1\/peers\/([^/]+)(\/notifications)?$/;
 
 export class HttpApi {
   readonly #polls = new Map<string, PollSession>();
+  /** Per-address token buckets, insertion-ordered so the oldest can be forgotten. */
+  readonly #rates = new Map<string, TokenBucket>();
 
   constructor(private readonly ctx: ServerContext) {}
+
+  #rateLimited(req: IncomingMessage): boolean {
+    const addr = req.socket.remoteAddress ?? '?';
+    let b = this.#rates.get(addr);
+    if (!b) {
+      b = new TokenBucket(
+        this.ctx.clock,
+        this.ctx.limits.httpRatePerSecond,
+        this.ctx.limits.httpRateBurst,
+      );
+      this.#rates.set(addr, b);
+      if (this.#rates.size > this.ctx.limits.maxTrackedHttpAddresses) {
+        this.#rates.delete(this.#rates.keys().next().value!);
+      }
+    }
+    return !b.take();
+  }
 
   /** Route one request; never throws (errors become typed error responses). */
   handle(req: IncomingMessage, res: ServerResponse): void {
@@ -49,6 +69,12 @@ export class HttpApi {
     const p = url.pathname;
     if (method === 'GET' && p === '/healthz') return this.#health(res);
     if (method === 'GET' && p === '/metrics') return this.#metrics(res);
+    if (this.#rateLimited(req)) {
+      throw new SignalingError(
+        SignalingErrorCode.RATE_LIMITED,
+        'too many requests from this address',
+      );
+    }
     if (this.ctx.closing)
       throw new SignalingError(SignalingErrorCode.SHUTTING_DOWN, 'server is shutting down');
     const m = PEER_PATH.exec(p);

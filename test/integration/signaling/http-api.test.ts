@@ -124,6 +124,20 @@ describe('HTTP API', () => {
     expect((await fetch(`${s.url}/v1/peers/${unknown}`)).status).toBe(401);
   });
 
+  it('HTTP rate per address: above the burst, 429 RATE_LIMITED', async () => {
+    const s = await t.server({ limits: { httpRatePerSecond: 1, httpRateBurst: 5 } });
+    const id = generateIdentity();
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const r = await post(`${s.url}/v1/peers/${id.peerId}/notifications`, { body: 'x' }, auth);
+      statuses.push(r.status);
+      if (r.status === 429) expect(r.json.error.code).toBe('NATPUSH_ERR_RATE_LIMITED');
+    }
+    expect(statuses.slice(0, 5).every((x) => x === 404)).toBe(true); // unknown peer, but answered
+    expect(statuses.slice(5)).toEqual([429, 429, 429]);
+    expect((await fetch(`${s.url}/healthz`)).status).toBe(200); // health is never rate-limited
+  });
+
   it('mailbox quota: a full mailbox answers 507 MAILBOX_FULL', async () => {
     const s = await t.server({ limits: { mailboxQuota: 2 } });
     const id = generateIdentity();
