@@ -358,6 +358,7 @@ const run: CommandModule<object, RelayArgs> = {
       }
     });
     if (statsTimer) clearInterval(statsTimer);
+    if (process.env.NATPUSH_RELAY_WORKER === '1') process.stdin.destroy(); // let the loop end
     await server.close();
   },
 };
