@@ -28,7 +28,11 @@ export interface TurnCredentialsOptions {
 
 /** Validated options, resolved once when the server starts (programmer misuse throws there). */
 export interface TurnCredentialIssuer {
-  issue(peer: string, connectedTo: string, nowMs: number): Omit<TurnCredentialsReply, 'ref' | 'type'>;
+  issue(
+    peer: string,
+    connectedTo: string,
+    nowMs: number,
+  ): Omit<TurnCredentialsReply, 'ref' | 'type'>;
 }
 
 function checkPort(name: string, port: number): void {
@@ -38,7 +42,8 @@ function checkPort(name: string, port: number): void {
 
 /** RFC 7065 §3.1: an IPv6 literal is written in brackets; IPv4-mapped forms as IPv4. */
 export function turnUriHost(address: string): string {
-  const a = address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+  const a =
+    address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
   return isIP(a) === 6 ? `[${a}]` : a;
 }
 
@@ -56,7 +61,8 @@ export function turnCredentialIssuer(o: TurnCredentialsOptions): TurnCredentialI
   return {
     issue(peer, connectedTo, nowMs) {
       const c = mintTurnCredentials(o.secret, peer, ttl, nowMs);
-      const host = o.publicHost !== undefined ? turnUriHost(o.publicHost) : turnUriHost(connectedTo);
+      const host =
+        o.publicHost !== undefined ? turnUriHost(o.publicHost) : turnUriHost(connectedTo);
       const urls = [`turn:${host}:${o.udpPort}?transport=udp`];
       if (o.tcpPort !== undefined) urls.push(`turn:${host}:${o.tcpPort}?transport=tcp`);
       return { username: c.username, password: c.password, ttl: c.ttl, expires: c.expiresAt, urls };

@@ -267,10 +267,7 @@ export class WsConnection implements PeerSession, ControlChannel {
   #onTurnCredentials(ref: string): void {
     if (!this.ctx.turn) {
       return this.#error(
-        new SignalingError(
-          SignalingErrorCode.RELAY_UNAVAILABLE,
-          'this server runs no TURN relay',
-        ),
+        new SignalingError(SignalingErrorCode.RELAY_UNAVAILABLE, 'this server runs no TURN relay'),
         ref,
       );
     }

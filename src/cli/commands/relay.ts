@@ -395,8 +395,6 @@ export interface ServeRelayOptions {
   port: number;
   secret?: string;
   relayAddress?: string;
-  /** CIDRs the relay may send to although denied by default (labs, loopback tests). */
-  allowPeers?: readonly string[];
   logger: Logger;
   clock?: Clock;
 }
@@ -410,7 +408,6 @@ export async function startServeRelay(
     net: nodeUdpNetwork,
     logger: o.logger,
     ...(o.clock ? { clock: o.clock } : {}),
-    ...(o.allowPeers?.length ? { peerPolicy: { allow: o.allowPeers } } : {}),
     listenAddress: o.host,
     port: o.port,
     tcpPort: o.port,

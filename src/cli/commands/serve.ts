@@ -34,7 +34,6 @@ export interface ServeArgs {
   'relay-port': number;
   'relay-address'?: string;
   'relay-public-address'?: string;
-  'relay-allow-peer'?: string[];
   'turn-secret'?: string;
   'turn-credential-ttl': number;
 }
@@ -178,7 +177,6 @@ function startRelay(
     port: a['relay-port'],
     ...(a['turn-secret'] ? { secret: a['turn-secret'] } : {}),
     ...(a['relay-address'] ? { relayAddress: a['relay-address'] } : {}),
-    ...(a['relay-allow-peer'] ? { allowPeers: a['relay-allow-peer'] } : {}),
     ...(deps.relayClock ? { clock: deps.relayClock } : {}),
     logger,
   });
@@ -266,11 +264,6 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         type: 'string',
         describe:
           'host named in the turn: URLs handed to peers (default: the address the peer reached serve at)',
-      })
-      .option('relay-allow-peer', {
-        type: 'string',
-        array: true,
-        describe: 'CIDR the relay may send to although private/loopback (labs, tests; repeatable)',
       })
       .option('turn-secret', {
         type: 'string',

@@ -99,9 +99,9 @@ describe('turnCredentialIssuer', () => {
     expect(() => turnCredentialIssuer({ secret: 's', udpPort: 1, ttlSeconds: 0 })).toThrow(
       RangeError,
     );
-    expect(() =>
-      turnCredentialIssuer({ secret: 's', udpPort: 1, ttlSeconds: 2 * 86400 }),
-    ).toThrow(RangeError);
+    expect(() => turnCredentialIssuer({ secret: 's', udpPort: 1, ttlSeconds: 2 * 86400 })).toThrow(
+      RangeError,
+    );
     expect(() => turnCredentialIssuer({ secret: 's', udpPort: 1, publicHost: 'a b' })).toThrow(
       TypeError,
     );
