@@ -3,6 +3,7 @@
  * credentials bound to a peer id (checked with the relay's own verifier, `sharedSecret`).
  */
 import { describe, expect, it } from 'vitest';
+import type { z } from 'zod';
 import { restUsernameExpiry, sharedSecret } from '../../../src/relay/credentials.js';
 import { LIMITS } from '../../../src/signaling/constants.js';
 import {
@@ -46,7 +47,8 @@ describe('turn-credentials schema', () => {
     ['a url that is not turn:', serverMessage, { ...reply, urls: ['http://x/'] }],
     ['too many urls', serverMessage, { ...reply, urls: Array(5).fill(reply.urls[0]) }],
   ] as const)('rejects %s', (_name, schema, frame) => {
-    expect(() => decodeFrame(schema, JSON.stringify(frame))).toThrow(
+    const z: z.ZodType<unknown> = schema;
+    expect(() => decodeFrame(z, JSON.stringify(frame))).toThrow(
       expect.objectContaining({ code: 'NATPUSH_ERR_BAD_FRAME' }),
     );
   });
