@@ -182,8 +182,12 @@ describe('natpush CLI', () => {
     const txid = randomBytes(12);
     const req = Buffer.concat([Buffer.from([0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42]), txid]);
     const reply = new Promise<Buffer>((r) => sock.once('message', r));
-    sock.send(req, Number(m[1]), '127.0.0.1');
-    const res = await reply;
+    // Retransmit as a STUN client would (RFC 8489 §6.2.1), so one datagram dropped by a busy
+    // loopback does not hang the test.
+    const send = (): void => sock.send(req, Number(m[1]), '127.0.0.1');
+    send();
+    const retransmit = setInterval(send, 250);
+    const res = await reply.finally(() => clearInterval(retransmit));
     expect(res.readUInt16BE(0)).toBe(0x0101); // Binding success response
     expect(res.subarray(8, 20).equals(txid)).toBe(true);
   });
