@@ -33,6 +33,9 @@ export class RelayCounters {
   errorResponses = 0;
   allocationsCreated = 0;
   allocationsExpired = 0;
+  /** Successful CreatePermission requests (RFC 8656 §9) and ChannelBind requests (§11). */
+  permissionsCreated = 0;
+  channelsBound = 0;
   readonly dropped: Record<DropReason, number> = Object.fromEntries(
     DROP_REASONS.map((r) => [r, 0]),
   ) as Record<DropReason, number>;
@@ -51,6 +54,8 @@ export class RelayCounters {
       errorResponses: this.errorResponses,
       allocationsCreated: this.allocationsCreated,
       allocationsExpired: this.allocationsExpired,
+      permissionsCreated: this.permissionsCreated,
+      channelsBound: this.channelsBound,
       dropped: { ...this.dropped },
     };
   }

@@ -608,6 +608,7 @@ export class TurnServer {
     for (const p of peers) this.#checkPeer(p, a);
     const now = this.#clock.now();
     for (const p of peers) a.state.installPermission(p.address, now);
+    this.counters.permissionsCreated++;
     return () => {};
   }
 
@@ -623,6 +624,7 @@ export class TurnServer {
     }
     this.#checkPeer(peer, a);
     a.state.bindChannel(number, peer, this.#clock.now());
+    this.counters.channelsBound++;
     return () => {};
   }
 
