@@ -1,7 +1,6 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateIdentity, signChallenge, type Identity } from '../../../src/signaling/identity.js';
-import type { SignalingServer } from '../../../src/signaling/server.js';
+import { generateIdentity, signChallenge } from '../../../src/signaling/identity.js';
 import type { Notification } from '../../../src/signaling/protocol.js';
 import { API_KEY, httpSession, post, Tracker } from './helpers.js';
 
