@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yargs, { type Argv } from 'yargs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { serveCommand, startServices, type ServeArgs } from '../../../src/cli/commands/serve.js';
 import type { Endpoint } from '../../../src/net/index.js';
 import { nodeUdpNetwork } from '../../../src/net/index.js';
@@ -18,6 +18,7 @@ import { Peer, type TurnCredentialsResult } from '../../../src/peer/peer.js';
 import { TurnClient } from '../../../src/relay/client.js';
 import { generateIdentity } from '../../../src/signaling/identity.js';
 import { turnCredentialsReply } from '../../../src/signaling/protocol.js';
+import { startSignalingServer } from '../../../src/signaling/server.js';
 import { systemClock, type Clock } from '../../../src/util/clock.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { expectFatal, httpSession, post, RawClient, Tracker } from '../signaling/helpers.js';
@@ -215,6 +216,31 @@ describe('serve: TURN credentials for authenticated peers', () => {
     );
     expect(r2.status).toBe(503);
     expect(r2.json.error.code).toBe('NATPUSH_ERR_RELAY_UNAVAILABLE');
+  });
+
+  it('a request made while disconnected is sent after the reconnect; timeouts are typed', async () => {
+    const turn = { secret: 'reconnect-secret', udpPort: 3479 };
+    const s1 = await startSignalingServer({ turn });
+    const port = s1.port;
+    const alice = await Peer.connect({
+      server: s1.url,
+      identity: generateIdentity(),
+      backoff: { initialMs: 20, maxMs: 100, factor: 2 },
+    });
+    closers.push(() => alice.close());
+    await s1.close();
+    await vi.waitFor(() => expect(alice.connected).toBe(false));
+    const pending = alice.turnCredentials({ timeoutMs: 20_000 });
+    const s2 = await startSignalingServer({ turn, port });
+    tracker.servers.push(s2);
+    const c = await pending;
+    expect(c.username).toBe(`${c.expires}:${alice.id}`);
+    expect(c.urls).toEqual(['turn:127.0.0.1:3479?transport=udp']);
+    await s2.close();
+    await vi.waitFor(() => expect(alice.connected).toBe(false));
+    await expect(alice.turnCredentials({ timeoutMs: 50 })).rejects.toMatchObject({
+      code: 'NATPUSH_ERR_REQUEST_TIMEOUT',
+    });
   });
 
   it('requests count against the connection’s rate limit like every frame', async () => {
