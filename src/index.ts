@@ -12,6 +12,8 @@ export type {
   ReceivedNotification,
   DeliveryPath,
   PeerEvents,
+  TurnCredentialsRequestOptions,
+  TurnCredentialsResult,
 } from './peer/peer.js';
 export { loadOrCreateIdentity, defaultIdentityPath } from './peer/identity-file.js';
 export { generateIdentity, peerIdFromPublicKey, type Identity } from './signaling/identity.js';
@@ -20,6 +22,7 @@ export {
   type SignalingServer,
   type SignalingServerOptions,
 } from './signaling/server.js';
+export type { TurnCredentialsOptions } from './signaling/turn-credentials.js';
 export { SqliteStore } from './signaling/store/sqlite-store.js';
 export { MemoryStore } from './signaling/store/memory-store.js';
 export type { MailboxStore } from './signaling/store/store.js';

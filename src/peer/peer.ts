@@ -81,6 +81,31 @@ export interface NotifyResult {
 
 export type ReceivedNotification = Notification;
 
+export interface TurnCredentialsRequestOptions {
+  signal?: AbortSignal;
+  /** Give up with NATPUSH_ERR_REQUEST_TIMEOUT after this long (default 10,000 ms). */
+  timeoutMs?: number;
+}
+
+/**
+ * Short-lived TURN credentials for the server's relay (TURN REST convention): `username` is
+ * `expiry:peerId`, valid `ttl` seconds until `expires` (unix seconds); `urls` are RFC 7065
+ * `turn:` URIs, UDP first. Hand `username`/`password` to `TurnClient.allocate` or to any WebRTC
+ * stack's `iceServers`.
+ */
+export type TurnCredentialsResult = Omit<
+  Extract<ServerMessage, { type: 'turn-credentials' }>,
+  'type' | 'ref'
+>;
+
+interface PendingTurn {
+  ref: string;
+  timer: TimerHandle;
+  resolve: (r: TurnCredentialsResult) => void;
+  reject: (e: unknown) => void;
+  cleanup: () => void;
+}
+
 export interface PeerEvents {
   connected: [Welcome];
   disconnected: [SignalingError];
@@ -112,6 +137,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly #pending = new Map<string, PendingNotify>();
   readonly #byId = new Map<string, PendingNotify>();
   readonly #paths = new Map<string, DeliveryPath>();
+  readonly #turnPending = new Map<string, PendingTurn>();
   /** `delivered` can overtake `accepted` (the ack path needs no fsync); remember it briefly. */
   readonly #earlyDelivered = new Map<string, Transport>();
   #acks: string[] = [];
@@ -220,6 +246,47 @@ export class Peer extends EventEmitter<PeerEvents> {
     }
   }
 
+  /**
+   * Ask the server for short-lived TURN credentials for its relay. Sent now if connected, else
+   * after the next welcome. Rejects with a typed SignalingError: RELAY_UNAVAILABLE (the server
+   * runs no relay), ABORTED, REQUEST_TIMEOUT, CONNECTION_CLOSED.
+   */
+  turnCredentials(o: TurnCredentialsRequestOptions = {}): Promise<TurnCredentialsResult> {
+    if (this.#closed)
+      return Promise.reject(
+        new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer is closed'),
+      );
+    if (o.signal?.aborted)
+      return Promise.reject(new SignalingError(SignalingErrorCode.ABORTED, 'aborted'));
+    const timeoutMs = o.timeoutMs ?? 10_000;
+    if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`);
+    const ref = randomBytes(12).toString('base64url');
+    return new Promise<TurnCredentialsResult>((resolve, reject) => {
+      const onAbort = () =>
+        this.#settleTurn(ref, new SignalingError(SignalingErrorCode.ABORTED, 'aborted'));
+      const timer = this.#clock.setTimeout(
+        () =>
+          this.#settleTurn(
+            ref,
+            new SignalingError(
+              SignalingErrorCode.REQUEST_TIMEOUT,
+              `no turn-credentials answer in ${timeoutMs} ms`,
+            ),
+          ),
+        timeoutMs,
+      );
+      this.#turnPending.set(ref, {
+        ref,
+        timer,
+        resolve,
+        reject,
+        cleanup: () => o.signal?.removeEventListener('abort', onAbort),
+      });
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      this.#client.send({ type: 'turn-credentials', ref });
+    });
+  }
+
   /** Follow these peers' presence (`presence` events); replaces the previous list. */
   watch(peers: readonly string[]): void {
     for (const p of peers) if (!isPeerId(p)) throw new TypeError(`not a peer id: ${p}`);
@@ -240,6 +307,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#flushAcks();
     const err = new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer closed');
     for (const p of [...this.#pending.values()]) this.#settle(p, err);
+    for (const ref of [...this.#turnPending.keys()]) this.#settleTurn(ref, err);
     this.#queue.end();
     await this.#client.close();
   }
@@ -272,6 +340,8 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (this.#watching.length > 0) this.#client.send({ type: 'watch', peers: this.#watching });
     // Resend everything not yet accepted; the id makes it idempotent on the server.
     for (const p of this.#pending.values()) if (!p.accepted) this.#client.send(p.frame);
+    for (const ref of this.#turnPending.keys())
+      this.#client.send({ type: 'turn-credentials', ref });
     this.#flushAcks();
   }
 
@@ -279,6 +349,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     // Pending notifies and connect() report it; an 'error' listener is optional.
     if (this.listenerCount('error') > 0) this.emit('error', e);
     for (const p of [...this.#pending.values()]) this.#settle(p, e);
+    for (const ref of [...this.#turnPending.keys()]) this.#settleTurn(ref, e);
   }
 
   #onMessage(m: ServerMessage): void {
@@ -300,6 +371,10 @@ export class Peer extends EventEmitter<PeerEvents> {
       case 'punch-start':
         this.emit('signal', m);
         return;
+      case 'turn-credentials': {
+        const { type: _type, ref, ...result } = m;
+        return this.#settleTurn(ref, result);
+      }
       case 'error':
         return this.#onError(m);
       default:
@@ -342,6 +417,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     const e = new SignalingError(m.code as SignalingErrorCode, m.message);
     const p = m.ref ? this.#pending.get(m.ref) : undefined;
     if (p) this.#settle(p, e);
+    else if (m.ref && this.#turnPending.has(m.ref)) this.#settleTurn(m.ref, e);
     else if (this.listenerCount('error') > 0) this.emit('error', e);
   }
 
@@ -367,6 +443,16 @@ export class Peer extends EventEmitter<PeerEvents> {
       this.emit('path', { peer: r.to, path: r.path });
     }
     p.resolve(r);
+  }
+
+  #settleTurn(ref: string, outcome: TurnCredentialsResult | Error): void {
+    const t = this.#turnPending.get(ref);
+    if (!t) return;
+    this.#turnPending.delete(ref);
+    t.timer.cancel();
+    t.cleanup();
+    if (outcome instanceof Error) t.reject(outcome);
+    else t.resolve(outcome);
   }
 
   /** Acks are batched per event-loop turn into one frame of up to LIMITS.maxAckIds ids. */

@@ -78,6 +78,16 @@ export const LIMITS = {
    * (presence, rendezvous) are dropped with reason `queue_full`; notifications just wait.
    */
   maxBufferedBytes: 1024 * 1024,
+  /**
+   * Default lifetime of the TURN credentials `serve` hands to an authenticated peer: 1 h. Much
+   * shorter than coturn's 24 h examples, because a leaked username/password then opens the relay
+   * only briefly and a peer simply asks again (one frame) before it needs a new allocation; long
+   * enough that an allocation refreshed every 10 min (RFC 8656 §7.2) lives through several refreshes.
+   * Note the relay checks the expiry on every authenticated request, Refresh included.
+   */
+  turnCredentialTtlSeconds: 3600,
+  /** Longest TTL a server may be configured with (1 day, coturn's example value). */
+  maxTurnCredentialTtlSeconds: 24 * 3600,
 } as const;
 
 export const TIMING = {

@@ -12,6 +12,7 @@ import type { Mailbox } from './mailbox.js';
 import type { SignalingMetrics } from './metrics.js';
 import type { Presence } from './presence.js';
 import type { SessionTokens } from './session-tokens.js';
+import type { TurnCredentialIssuer } from './turn-credentials.js';
 
 export type Limits = { -readonly [K in keyof typeof LIMITS]: number };
 export type Timing = { -readonly [K in keyof typeof TIMING]: number };
@@ -29,6 +30,8 @@ export interface ServerContext {
   mailbox: Mailbox;
   delivery: Delivery;
   presence: Presence;
+  /** Mints TURN credentials for the relay composed beside this server; undefined = no relay. */
+  turn: TurnCredentialIssuer | undefined;
   /** True once shutdown began: new work is refused with SHUTTING_DOWN. */
   closing: boolean;
 }

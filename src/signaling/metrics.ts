@@ -89,6 +89,10 @@ export function signalingMetrics(m: Metrics) {
     ),
     errors: m.counter('natpush_errors_total', 'Error frames / responses sent, by code.'),
     connections: m.counter('natpush_connections_total', 'Connections opened, by transport.'),
+    turnCredentials: m.counter(
+      'natpush_turn_credentials_issued_total',
+      'TURN credentials minted for authenticated peers.',
+    ),
     expired: m.counter(
       'natpush_mailbox_expired_total',
       'Notifications dropped undelivered at TTL.',

@@ -24,6 +24,8 @@
  * | `deliver`    | S→C  | n: {id, from, to, topic, body, ts, expires}       | a notification for you (may repeat: dedupe by id)               |
  * | `ack`        | C→S  | ids[]                                             | end-to-end ack: these were handed to the application            |
  * | `delivered`  | S→C  | id, to, via                                       | to the sender: the recipient acked `id`, it came over `via`     |
+ * | `turn-credentials` | C→S | ref                                          | ask for short-lived TURN credentials for `serve`'s relay        |
+ * | `turn-credentials` | S→C | ref, username, password, ttl, expires, urls[] | TURN REST credentials (`expiry:peerId`), valid `ttl` seconds   |
  * | `ping`/`pong`| both | t                                                 | application-level RTT (WebSocket pings keep the path alive)     |
  * | `error`      | S→C  | code, message, ref?, fatal                        | typed error; `fatal` ⇒ the server closes the socket next        |
  *
@@ -158,6 +160,15 @@ export const ack = z.strictObject({
   type: z.literal('ack'),
   ids: z.array(token).min(1).max(LIMITS.maxAckIds),
 });
+/**
+ * Ask for TURN credentials (only after `welcome`: before it the answer is the fatal
+ * NOT_AUTHENTICATED). A server without a relay answers a non-fatal RELAY_UNAVAILABLE error with
+ * the same `ref`.
+ */
+export const turnCredentialsRequest = z.strictObject({
+  type: z.literal('turn-credentials'),
+  ref: token,
+});
 export const ping = z.strictObject({ type: z.literal('ping'), t: z.number() });
 export const pong = z.strictObject({ type: z.literal('pong'), t: z.number() });
 
@@ -169,6 +180,7 @@ export const clientMessage = z.discriminatedUnion('type', [
   punch,
   notify,
   ack,
+  turnCredentialsRequest,
   ping,
   pong,
 ]);
@@ -230,6 +242,38 @@ export const delivered = z.strictObject({
   to: peerId,
   via: transport,
 });
+/**
+ * Short-lived TURN credentials in the TURN REST convention (draft-uberti-behave-turn-rest-00 §2.2,
+ * coturn `use-auth-secret`): `username` is `"<expiry unix s>:<peer id>"` so the relay's quotas
+ * and logs are per peer; `password` is base64(HMAC-SHA1(secret, username)); `urls` are RFC 7065
+ * `turn:` URIs of the relay, UDP first.
+ */
+export const turnCredentialsReply = z.strictObject({
+  type: z.literal('turn-credentials'),
+  ref: token,
+  username: z
+    .string()
+    .max(128)
+    .regex(/^\d{1,12}:[a-z2-7]{32}$/, 'expiry:peerId'),
+  /** base64 of a 20-byte HMAC-SHA1 is 28 chars. */
+  password: z
+    .string()
+    .max(64)
+    .regex(/^[A-Za-z0-9+/]+=*$/, 'base64'),
+  ttl: z.number().int().min(1).max(LIMITS.maxTurnCredentialTtlSeconds),
+  /** Unix seconds after which the relay refuses them (the username's expiry). */
+  expires: z.number().int(),
+  urls: z
+    .array(
+      z
+        .string()
+        .max(300)
+        .regex(/^turns?:[^\s]+$/, 'turn: URI'),
+    )
+    .min(1)
+    .max(4),
+});
+export type TurnCredentialsReply = z.infer<typeof turnCredentialsReply>;
 export const errorFrame = z.strictObject({
   type: z.literal('error'),
   code: z.string().max(64),
@@ -247,6 +291,7 @@ export const serverMessage = z.discriminatedUnion('type', [
   accepted,
   deliver,
   delivered,
+  turnCredentialsReply,
   ping,
   pong,
   errorFrame,

@@ -21,6 +21,7 @@ import { Presence } from './presence.js';
 import { SessionTokens } from './session-tokens.js';
 import type { MailboxStore } from './store/store.js';
 import { MemoryStore } from './store/memory-store.js';
+import { turnCredentialIssuer, type TurnCredentialsOptions } from './turn-credentials.js';
 import { WsGateway } from './ws-gateway.js';
 
 export interface SignalingServerOptions {
@@ -38,6 +39,11 @@ export interface SignalingServerOptions {
   limits?: Partial<Limits>;
   /** Override any timing of constants.ts TIMING. */
   timing?: Partial<Timing>;
+  /**
+   * The TURN relay whose short-lived credentials authenticated peers may ask for
+   * (`turn-credentials`). Default none: such requests get NATPUSH_ERR_RELAY_UNAVAILABLE.
+   */
+  turn?: TurnCredentialsOptions;
   /** Server id bound into challenges. Default random. */
   serverId?: string;
   clock?: Clock;
@@ -91,6 +97,7 @@ function buildContext(o: SignalingServerOptions): ServerContext {
     mailbox,
     delivery,
     presence,
+    turn: o.turn ? turnCredentialIssuer(o.turn) : undefined,
     closing: false,
   };
 }

@@ -49,6 +49,8 @@ export class WsConnection implements PeerSession, ControlChannel {
     readonly ws: WebSocket,
     readonly address: string,
     private readonly ctx: ServerContext,
+    /** The server address this connection arrived on (the default host of TURN URLs). */
+    readonly localAddress = '',
   ) {
     this.#bucket = new TokenBucket(ctx.clock, ctx.limits.ratePerSecond, ctx.limits.rateBurst);
     this.#handshakeTimer = ctx.clock.setTimeout(
@@ -154,6 +156,8 @@ export class WsConnection implements PeerSession, ControlChannel {
       case 'punch':
         if (!this.ctx.presence.punch(this, m.to, m.rid)) this.#peerOffline(m.to, m.rid);
         return;
+      case 'turn-credentials':
+        return this.#onTurnCredentials(m.ref);
       case 'ping':
         return this.#write({ type: 'pong', t: m.t });
       case 'pong':
@@ -253,6 +257,23 @@ export class WsConnection implements PeerSession, ControlChannel {
       candidates: m.candidates,
     });
     if (!ok) this.#peerOffline(m.to, m.rid);
+  }
+
+  /**
+   * Mint TURN credentials bound to this authenticated peer (`expiry:peerId`). Only reachable in
+   * state `ready`: before the challenge login #dispatch answers NOT_AUTHENTICATED. The frame
+   * went through the connection's token bucket like every other one.
+   */
+  #onTurnCredentials(ref: string): void {
+    if (!this.ctx.turn) {
+      return this.#error(
+        new SignalingError(SignalingErrorCode.RELAY_UNAVAILABLE, 'this server runs no TURN relay'),
+        ref,
+      );
+    }
+    const c = this.ctx.turn.issue(this.peer, this.localAddress, this.ctx.clock.now());
+    this.ctx.metrics.turnCredentials.inc();
+    this.#write({ type: 'turn-credentials', ref, ...c });
   }
 
   #peerOffline(to: string, ref: string): void {

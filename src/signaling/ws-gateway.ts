@@ -39,7 +39,7 @@ export class WsGateway {
     if (path !== WS_PATH) return false;
     socket.on('error', () => socket.destroy());
     this.#wss.handleUpgrade(req, socket, head, (ws) =>
-      this.#onConnection(ws, req.socket.remoteAddress ?? '?'),
+      this.#onConnection(ws, req.socket.remoteAddress ?? '?', req.socket.localAddress ?? ''),
     );
     return true;
   }
@@ -67,8 +67,8 @@ export class WsGateway {
     this.#wss.close();
   }
 
-  #onConnection(ws: WebSocket, address: string): void {
-    const conn = new WsConnection(ws, address, this.ctx);
+  #onConnection(ws: WebSocket, address: string, localAddress: string): void {
+    const conn = new WsConnection(ws, address, this.ctx, localAddress);
     this.ctx.metrics.connections.inc({ transport: 'websocket' });
     const n = (this.#perAddress.get(address) ?? 0) + 1;
     this.#perAddress.set(address, n);

@@ -20,6 +20,7 @@ import type { TurnServer } from '../../relay/server.js';
 import { createRelayServer } from '../../relay/server.js';
 import type { TurnServerOptions } from '../../relay/server-options.js';
 import { NatpushError } from '../../util/errors.js';
+import type { Clock } from '../../util/clock.js';
 import type { LogLevel, Logger } from '../../util/logger.js';
 import { jsonLogger } from '../../util/logger.js';
 
@@ -395,16 +396,18 @@ export interface ServeRelayOptions {
   secret?: string;
   relayAddress?: string;
   logger: Logger;
+  clock?: Clock;
 }
 
 /** The TURN relay as a part of `natpush serve` (UDP and TCP on the same port, REST credentials). */
 export async function startServeRelay(
   o: ServeRelayOptions,
-): Promise<{ server: TurnServer; endpoints: string[]; secretFile?: string }> {
+): Promise<{ server: TurnServer; secret: string; endpoints: string[]; secretFile?: string }> {
   const { secret, file } = turnSecret(o.dataDir, o.secret);
   const server = await createRelayServer({
     net: nodeUdpNetwork,
     logger: o.logger,
+    ...(o.clock ? { clock: o.clock } : {}),
     listenAddress: o.host,
     port: o.port,
     tcpPort: o.port,
@@ -414,5 +417,5 @@ export async function startServeRelay(
   const a = server.addresses();
   const endpoints = [`turn:${a.udp.address}:${a.udp.port}?transport=udp`];
   if (a.tcp) endpoints.push(`turn:${a.tcp.address}:${a.tcp.port}?transport=tcp`);
-  return { server, endpoints, ...(file ? { secretFile: file } : {}) };
+  return { server, secret, endpoints, ...(file ? { secretFile: file } : {}) };
 }

@@ -2,22 +2,25 @@
  * `natpush serve`: the whole server in one process with embedded defaults — no config needed.
  * Composes services that each can also run alone: the signaling server (WebSocket + HTTP API +
  * mailbox) and the STUN server (UDP, so peers learn their server-reflexive address from the same
- * host they signal through); the TURN relay plugs into `startServices` below.
+ * host they signal through) and the TURN relay, whose short-lived credentials the signaling server
+ * hands to authenticated peers (`turn-credentials`).
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { DEFAULT_PORT } from '../../signaling/constants.js';
+import { DEFAULT_PORT, LIMITS } from '../../signaling/constants.js';
 import { startSignalingServer } from '../../signaling/server.js';
 import { MemoryStore } from '../../signaling/store/memory-store.js';
 import { SqliteStore } from '../../signaling/store/sqlite-store.js';
 import { StunServer } from '../../stun/server.js';
 import { jsonLogger, type LogLevel, type Logger } from '../../util/logger.js';
 import type { SignalingServer } from '../../signaling/server.js';
+import type { TurnCredentialsOptions } from '../../signaling/turn-credentials.js';
+import type { Clock } from '../../util/clock.js';
 import { startServeRelay } from './relay.js';
 
-interface ServeArgs {
+export interface ServeArgs {
   port: number;
   host: string;
   'data-dir': string;
@@ -30,11 +33,13 @@ interface ServeArgs {
   relay: boolean;
   'relay-port': number;
   'relay-address'?: string;
+  'relay-public-address'?: string;
   'turn-secret'?: string;
+  'turn-credential-ttl': number;
 }
 
 /** One running part of `serve`. */
-interface Service {
+export interface Service {
   name: string;
   /** Where it listens, for the start-up lines. */
   endpoints: string[];
@@ -62,33 +67,66 @@ function apiKeys(dataDir: string, given: string[] | undefined): { keys: string[]
   }
 }
 
-async function startServices(
+/** What tests inject into the composition (the CLI uses the defaults). */
+export interface ServeDeps {
+  /** The relay's clock (credential expiry is checked against it). Default: the system clock. */
+  relayClock?: Clock;
+}
+
+/**
+ * Start every part of `serve`. The relay starts first because the signaling server mints
+ * credentials for it (`turn-credentials`): its secret and ports go into the signaling options.
+ */
+export async function startServices(
   a: ServeArgs,
   logger: Logger,
+  deps: ServeDeps = {},
 ): Promise<{ services: Service[]; apiKeyFile?: string }> {
   const dataDir = resolve(a['data-dir']);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const { keys, file } = apiKeys(dataDir, a['api-key']);
-  const store =
-    a.store === 'memory' ? new MemoryStore() : new SqliteStore(join(dataDir, 'mailbox.sqlite'));
+  const relay = a.relay ? await startRelay(a, dataDir, logger, deps) : undefined;
+  let signaling: SignalingServer;
+  try {
+    const store =
+      a.store === 'memory' ? new MemoryStore() : new SqliteStore(join(dataDir, 'mailbox.sqlite'));
+    signaling = await startSignalingServer({
+      port: a.port,
+      host: a.host,
+      store,
+      apiKeys: keys,
+      peerTokens: a['peer-token'] ?? [],
+      ...(relay ? { turn: turnOptions(a, relay) } : {}),
+      logger,
+    });
+  } catch (err) {
+    await relay?.server.close();
+    throw err;
+  }
   const services: Service[] = [];
-  const signaling = await startSignalingServer({
-    port: a.port,
-    host: a.host,
-    store,
-    apiKeys: keys,
-    peerTokens: a['peer-token'] ?? [],
-    logger,
-  });
   services.push({
     name: 'signaling',
     endpoints: [signaling.url, signaling.url.replace(/^http/, 'ws') + '/v1/ws'],
     close: () => signaling.close(),
   });
   if (a.stun) services.push(await startStun(a, logger, signaling));
-  if (a.relay) services.push(await startRelayService(a, dataDir, logger, signaling));
+  if (relay) services.push(relayService(relay, signaling));
   // Shutdown closes services in reverse order.
   return { services, ...(file ? { apiKeyFile: file } : {}) };
+}
+
+type ServeRelay = Awaited<ReturnType<typeof startServeRelay>>;
+
+/** The credentials serve hands to peers name the relay's own ports and its shared secret. */
+function turnOptions(a: ServeArgs, relay: ServeRelay): TurnCredentialsOptions {
+  const { udp, tcp } = relay.server.addresses();
+  return {
+    secret: relay.secret,
+    udpPort: udp.port,
+    ...(tcp ? { tcpPort: tcp.port } : {}),
+    ...(a['relay-public-address'] ? { publicHost: a['relay-public-address'] } : {}),
+    ttlSeconds: a['turn-credential-ttl'],
+  };
 }
 
 /** STUN (RFC 8489 Binding over UDP and TCP) on the same host, counted in `/metrics`. */
@@ -126,21 +164,26 @@ async function startStun(
   return { name: 'stun', endpoints, close: () => stun.close() };
 }
 
-/** The TURN relay (RFC 8656, UDP and TCP) with TURN REST credentials, counted in `/metrics`. */
-async function startRelayService(
+/** The TURN relay (RFC 8656, UDP and TCP) with TURN REST credentials. */
+function startRelay(
   a: ServeArgs,
   dataDir: string,
   logger: Logger,
-  signaling: SignalingServer,
-): Promise<Service> {
-  const relay = await startServeRelay({
+  deps: ServeDeps,
+): Promise<ServeRelay> {
+  return startServeRelay({
     dataDir,
     host: a.host,
     port: a['relay-port'],
     ...(a['turn-secret'] ? { secret: a['turn-secret'] } : {}),
     ...(a['relay-address'] ? { relayAddress: a['relay-address'] } : {}),
+    ...(deps.relayClock ? { clock: deps.relayClock } : {}),
     logger,
   });
+}
+
+/** The relay as a service of serve, counted in `/metrics`. */
+function relayService(relay: ServeRelay, signaling: SignalingServer): Service {
   const m = signaling.context.metrics.registry;
   const c = relay.server.counters;
   m.gauge('natpush_turn_allocations', 'TURN allocations held.', () => relay.server.allocationCount);
@@ -217,9 +260,19 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         type: 'string',
         describe: 'address for relayed sockets (default: --host, or the first non-loopback IPv4)',
       })
+      .option('relay-public-address', {
+        type: 'string',
+        describe:
+          'host named in the turn: URLs handed to peers (default: the address the peer reached serve at)',
+      })
       .option('turn-secret', {
         type: 'string',
         describe: 'TURN REST shared secret (default: generated into the data dir as turn-secret)',
+      })
+      .option('turn-credential-ttl', {
+        type: 'number',
+        default: LIMITS.turnCredentialTtlSeconds,
+        describe: 'lifetime in seconds of the TURN credentials handed to authenticated peers',
       }),
   handler: async (a) => {
     const logger = jsonLogger(a['log-level']);

@@ -98,6 +98,28 @@ describe('README examples', () => {
   });
 });
 
+describe('README: TURN credentials', () => {
+  it('the turn-credentials example: serve mints them, our TurnClient allocates on its relay', async () => {
+    const dir = tmp();
+    const s = await serve(join(dir, 'data'));
+    cleanups.push(() => s.p.kill());
+    const file = join(REPO, `.readme-example-${randomBytes(4).toString('hex')}.mjs`);
+    writeFileSync(
+      file,
+      readmeBlock('turn-credentials').replaceAll("'./alice.pem'", `'${join(dir, 'alice.pem')}'`),
+    );
+    cleanups.push(() => rmSync(file, { force: true }));
+    const r = runNatpushModule(file, { NATPUSH_SERVER: s.url });
+    const { code } = await r.exited;
+    // With --relay-port 0 the UDP and TCP ports are picked separately; the default is 3479 for both.
+    expect(r.out()).toMatch(
+      /^true 3600 \[\s*'turn:127\.0\.0\.1:\d+\?transport=udp',\s*'turn:127\.0\.0\.1:\d+\?transport=tcp'\s*\]$/m,
+    );
+    expect(r.out()).toMatch(/^relayed at 127\.0\.0\.1:\d+$/m);
+    expect(code).toBe(0);
+  });
+});
+
 describe('natpush CLI', () => {
   it('id is stable, send to an offline peer reports the mailbox, listen prints it on connect', async () => {
     const dir = tmp();
