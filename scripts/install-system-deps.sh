@@ -5,6 +5,6 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends \
   iproute2 iptables nftables conntrack \
-  coturn redis-server \
+  coturn \
   python3 make g++ \
   gcc libnetfilter-queue-dev

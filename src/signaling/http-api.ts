@@ -25,6 +25,7 @@ import { isPeerId } from './identity.js';
 import { asSignalingError, ingest } from './ingest.js';
 import { httpAcks, httpChallenge, httpNotify, httpSession } from './protocol.js';
 import { TokenBucket } from './rate-limit.js';
+import { issueTurnCredentials } from './turn-credentials.js';
 
 const PEER_PATH = /^\/v1\/peers\/([^/]+)(\/notifications)?$/;
 
@@ -88,6 +89,8 @@ export class HttpApi {
     if (method === 'GET' && p === '/v1/events') return this.#events(req, res, url);
     if (method === 'GET' && p === '/v1/poll') return this.#poll(req, res, url);
     if (method === 'POST' && p === '/v1/acks') return this.#acks(req, res, url);
+    if (method === 'POST' && p === '/v1/turn-credentials')
+      return this.#turnCredentials(req, res, url);
     throw new SignalingError(SignalingErrorCode.NOT_FOUND, `no route for ${method} ${p}`);
   }
 
@@ -232,6 +235,12 @@ export class HttpApi {
     const via = this.ctx.delivery.session(peer)?.transport ?? 'sse';
     this.ctx.delivery.ack(peer, b.ids, via);
     sendJson(res, 200, { acked: b.ids.length });
+  }
+
+  /** TURN credentials for the session token's peer (the HTTP twin of `turn-credentials`). */
+  #turnCredentials(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    const peer = this.#tokenPeer(req, url);
+    sendJson(res, 200, issueTurnCredentials(this.ctx, peer, req.socket.localAddress ?? ''));
   }
 
   /** End every long-poll session (shutdown). */

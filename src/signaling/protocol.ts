@@ -31,7 +31,9 @@
  *
  * SSE (`GET /v1/events`) and long-poll (`GET /v1/poll`) carry the same `deliver` payloads and
  * take acks at `POST /v1/acks`; they authenticate with the `sessionToken` of a `welcome`, or one
- * obtained over HTTP by the same challenge: `POST /v1/challenge` then `POST /v1/session`.
+ * obtained over HTTP by the same challenge: `POST /v1/challenge` then `POST /v1/session`. Such
+ * peers get TURN credentials at `POST /v1/turn-credentials` (session token; the reply's fields
+ * without `type` and `ref`).
  *
  * ## Sequence
  *

@@ -7,6 +7,8 @@
 import { isIP } from 'node:net';
 import { mintTurnCredentials } from '../relay/credentials.js';
 import { LIMITS } from './constants.js';
+import type { ServerContext } from './context.js';
+import { SignalingError, SignalingErrorCode } from './errors.js';
 import type { TurnCredentialsReply } from './protocol.js';
 
 export interface TurnCredentialsOptions {
@@ -68,4 +70,23 @@ export function turnCredentialIssuer(o: TurnCredentialsOptions): TurnCredentialI
       return { username: c.username, password: c.password, ttl: c.ttl, expires: c.expiresAt, urls };
     },
   };
+}
+
+/**
+ * Credentials for an authenticated `peer` of this server (WebSocket `turn-credentials` and
+ * `POST /v1/turn-credentials` both come here). Throws RELAY_UNAVAILABLE when no relay is composed.
+ */
+export function issueTurnCredentials(
+  ctx: ServerContext,
+  peer: string,
+  connectedTo: string,
+): Omit<TurnCredentialsReply, 'ref' | 'type'> {
+  if (!ctx.turn)
+    throw new SignalingError(
+      SignalingErrorCode.RELAY_UNAVAILABLE,
+      'this server runs no TURN relay',
+    );
+  const c = ctx.turn.issue(peer, connectedTo, ctx.clock.now());
+  ctx.metrics.turnCredentials.inc();
+  return c;
 }

@@ -23,6 +23,7 @@ import {
 } from './protocol.js';
 import { PROTOCOL_VERSION } from './constants.js';
 import { TokenBucket } from './rate-limit.js';
+import { issueTurnCredentials } from './turn-credentials.js';
 
 type State = 'hello' | 'auth' | 'ready' | 'closed';
 
@@ -265,15 +266,12 @@ export class WsConnection implements PeerSession, ControlChannel {
    * went through the connection's token bucket like every other one.
    */
   #onTurnCredentials(ref: string): void {
-    if (!this.ctx.turn) {
-      return this.#error(
-        new SignalingError(SignalingErrorCode.RELAY_UNAVAILABLE, 'this server runs no TURN relay'),
-        ref,
-      );
+    try {
+      const c = issueTurnCredentials(this.ctx, this.peer, this.localAddress);
+      this.#write({ type: 'turn-credentials', ref, ...c });
+    } catch (err) {
+      this.#error(asSignalingError(err), ref);
     }
-    const c = this.ctx.turn.issue(this.peer, this.localAddress, this.ctx.clock.now());
-    this.ctx.metrics.turnCredentials.inc();
-    this.#write({ type: 'turn-credentials', ref, ...c });
   }
 
   #peerOffline(to: string, ref: string): void {

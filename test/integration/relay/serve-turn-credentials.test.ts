@@ -17,9 +17,10 @@ import { nodeUdpNetwork } from '../../../src/net/index.js';
 import { Peer, type TurnCredentialsResult } from '../../../src/peer/peer.js';
 import { TurnClient } from '../../../src/relay/client.js';
 import { generateIdentity } from '../../../src/signaling/identity.js';
+import { turnCredentialsReply } from '../../../src/signaling/protocol.js';
 import { systemClock, type Clock } from '../../../src/util/clock.js';
 import { silentLogger } from '../../../src/util/logger.js';
-import { expectFatal, RawClient, Tracker } from '../signaling/helpers.js';
+import { expectFatal, httpSession, post, RawClient, Tracker } from '../signaling/helpers.js';
 
 const closers: (() => Promise<unknown> | void)[] = [];
 const tracker = new Tracker();
@@ -190,6 +191,28 @@ describe('serve: TURN credentials for authenticated peers', () => {
     await expect(alice.turnCredentials({ signal: ac.signal })).rejects.toMatchObject({
       code: 'NATPUSH_ERR_ABORTED',
     });
+  });
+
+  it('over HTTP (SSE / long-poll peers): POST /v1/turn-credentials with a session token', async () => {
+    const s = await serve([]);
+    const id = generateIdentity();
+    const token = await httpSession(s, id);
+    const r = await post(`${s.url}/v1/turn-credentials`, {}, { authorization: `Bearer ${token}` });
+    expect(r.status).toBe(200);
+    const c = turnCredentialsReply.parse({ type: 'turn-credentials', ref: 'http', ...r.json });
+    expect(c.username).toBe(`${c.expires}:${id.peerId}`);
+    expect((await allocate(c, 'udp')).relayedAddress.port).toBeGreaterThan(0);
+    const anon = await post(`${s.url}/v1/turn-credentials`, {});
+    expect(anon.status).toBe(401);
+    expect(anon.json.error.code).toBe('NATPUSH_ERR_NOT_AUTHENTICATED');
+    const none = await serve(['--no-relay']);
+    const r2 = await post(
+      `${none.url}/v1/turn-credentials`,
+      {},
+      { authorization: `Bearer ${await httpSession(none, id)}` },
+    );
+    expect(r2.status).toBe(503);
+    expect(r2.json.error.code).toBe('NATPUSH_ERR_RELAY_UNAVAILABLE');
   });
 
   it('requests count against the connection’s rate limit like every frame', async () => {

@@ -144,3 +144,17 @@ export async function post(
   }
   return { status: r.status, json };
 }
+
+/** Register `id` over HTTP (challenge + session) and return its session token. */
+export async function httpSession(s: { url: string }, id: Identity): Promise<string> {
+  const c = await post(`${s.url}/v1/challenge`, { peer: id.peerId, publicKey: id.publicKey });
+  if (c.status !== 200) throw new Error(`challenge: ${c.status} ${JSON.stringify(c.json)}`);
+  const r = await post(`${s.url}/v1/session`, {
+    peer: id.peerId,
+    publicKey: id.publicKey,
+    nonce: c.json.nonce,
+    signature: signChallenge(id, c.json),
+  });
+  if (r.status !== 200) throw new Error(`session: ${r.status} ${JSON.stringify(r.json)}`);
+  return r.json.sessionToken as string;
+}

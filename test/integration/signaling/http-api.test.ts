@@ -1,27 +1,12 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateIdentity, signChallenge, type Identity } from '../../../src/signaling/identity.js';
-import type { SignalingServer } from '../../../src/signaling/server.js';
+import { generateIdentity, signChallenge } from '../../../src/signaling/identity.js';
 import type { Notification } from '../../../src/signaling/protocol.js';
-import { API_KEY, post, Tracker } from './helpers.js';
+import { API_KEY, httpSession, post, Tracker } from './helpers.js';
 
 const t = new Tracker();
 afterEach(() => t.cleanup());
 const auth = { authorization: `Bearer ${API_KEY}` };
-
-/** Register `id` over HTTP (challenge + session) and return its session token. */
-async function httpSession(s: SignalingServer, id: Identity): Promise<string> {
-  const c = await post(`${s.url}/v1/challenge`, { peer: id.peerId, publicKey: id.publicKey });
-  expect(c.status).toBe(200);
-  const r = await post(`${s.url}/v1/session`, {
-    peer: id.peerId,
-    publicKey: id.publicKey,
-    nonce: c.json.nonce,
-    signature: signChallenge(id, c.json),
-  });
-  expect(r.status).toBe(200);
-  return r.json.sessionToken as string;
-}
 
 /** Minimal SSE reader: yields `deliver` events' data. */
 function sse(url: string, token: string) {
