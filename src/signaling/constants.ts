@@ -83,7 +83,9 @@ export const LIMITS = {
    * shorter than coturn's 24 h examples, because a leaked username/password then opens the relay
    * only briefly and a peer simply asks again (one frame) before it needs a new allocation; long
    * enough that an allocation refreshed every 10 min (RFC 8656 §7.2) lives through several refreshes.
-   * Note the relay checks the expiry on every authenticated request, Refresh included.
+   * It also bounds an allocation's life: RFC 8656 §5 binds an allocation to the username it was
+   * created with and the relay checks the expiry on every request, Refresh included (as coturn
+   * does), so after it the peer asks again and allocates anew.
    */
   turnCredentialTtlSeconds: 3600,
   /** Longest TTL a server may be configured with (1 day, coturn's example value). */

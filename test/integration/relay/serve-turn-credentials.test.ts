@@ -147,8 +147,10 @@ describe('serve: TURN credentials for authenticated peers', () => {
     expect(c.ttl).toBe(5);
     const ok = await allocate(c, 'udp');
     expect(ok.relayedAddress.port).toBeGreaterThan(0);
-    await ok.close();
     relayClock.skewMs = 7_000; // the relay lives 7 s ahead: the username's expiry has passed
+    // The allocation cannot outlive its credentials: RFC 8656 §5 binds it to its username, and
+    // the relay checks the expiry on every request, Refresh included.
+    await expect(ok.refresh()).rejects.toMatchObject({ status: 401 });
     for (const transport of ['udp', 'tcp'] as const)
       await expect(allocate(c, transport)).rejects.toMatchObject({ status: 401 });
     // With the clocks agreeing again, the peer simply asks again and gets working credentials.
