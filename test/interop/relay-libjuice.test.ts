@@ -156,6 +156,7 @@ async function exchangeThroughRelay(): Promise<void> {
   const volume = 2 * MESSAGES * SIZE;
   expect(c.allocationsCreated).toBeGreaterThanOrEqual(2);
   expect(c.permissionsCreated).toBeGreaterThanOrEqual(2);
+  expect(c.channelsBound).toBeGreaterThanOrEqual(2);
   expect(c.toPeerBytes).toBeGreaterThanOrEqual(volume);
   expect(c.toClientBytes).toBeGreaterThanOrEqual(volume);
   expect(c.toPeerPackets).toBeGreaterThanOrEqual(2 * MESSAGES);

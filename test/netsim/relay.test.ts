@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../netsim/index.js';
 import { mintTurnCredentials } from '../../src/relay/credentials.js';
-import { requireBuiltCli } from '../support/natpush-cli.js';
+import { LAB_RELAY_PORT, spawnLabRelay } from '../support/lab-relay.js';
 import { NETSIM_REQUIREMENTS, missingPrereq } from '../support/prereq.js';
 
 const skip = missingPrereq('netsim', NETSIM_REQUIREMENTS);
@@ -53,7 +53,6 @@ describe.skipIf(skip)('TURN relay across real NATs (netsim)', () => {
   let server = '';
 
   beforeAll(async () => {
-    const cli = requireBuiltCli();
     dir = mkdtempSync(join(tmpdir(), 'np-netsim-turn-'));
     lab = await Lab.create({
       nats: [
@@ -68,26 +67,8 @@ describe.skipIf(skip)('TURN relay across real NATs (netsim)', () => {
       ],
     });
     const addr = lab.address('server');
-    server = `${addr}:3478`;
-    relay = lab.spawn(
-      'server',
-      process.execPath,
-      [
-        cli,
-        'relay',
-        '--listen',
-        addr,
-        '--port',
-        '3478',
-        '--secret',
-        SECRET,
-        '--stats-interval',
-        '1',
-        '--log-level',
-        'info',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    server = `${addr}:${LAB_RELAY_PORT}`;
+    relay = spawnLabRelay(lab, SECRET);
     relayLines = lines({ stdout: relay.stderr } as ChildProcess);
     await relayLines.next(/turn relay listening/);
   }, 60_000);
