@@ -6,5 +6,6 @@ apt-get update
 apt-get install -y --no-install-recommends \
   iproute2 iptables nftables conntrack \
   coturn \
+  chromium \
   python3 make g++ \
   gcc libnetfilter-queue-dev

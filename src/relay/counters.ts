@@ -32,6 +32,8 @@ export class RelayCounters {
   requests = 0;
   errorResponses = 0;
   allocationsCreated = 0;
+  /** Of allocationsCreated, those whose client talks TURN over TCP (RFC 8656 §3.1). */
+  tcpAllocationsCreated = 0;
   allocationsExpired = 0;
   /** Successful CreatePermission requests (RFC 8656 §9) and ChannelBind requests (§11). */
   permissionsCreated = 0;
@@ -53,6 +55,7 @@ export class RelayCounters {
       requests: this.requests,
       errorResponses: this.errorResponses,
       allocationsCreated: this.allocationsCreated,
+      tcpAllocationsCreated: this.tcpAllocationsCreated,
       allocationsExpired: this.allocationsExpired,
       permissionsCreated: this.permissionsCreated,
       channelsBound: this.channelsBound,

@@ -557,6 +557,7 @@ export class TurnServer {
     else {
       (link as TcpClientLink).allocation = a;
       this.#tcpAllocations.add(a);
+      this.counters.tcpAllocationsCreated++;
     }
     this.counters.allocationsCreated++;
     this.#log.debug('turn allocation', { client: endpointKey(link.client), relayed: port });

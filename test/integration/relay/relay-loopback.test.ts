@@ -86,6 +86,8 @@ describe('TURN on loopback (real sockets)', () => {
     expect(server.counters.toPeerPackets).toBe(2 * n);
     expect(server.counters.toClientPackets).toBe(2 * n);
     expect(server.allocationCount).toBe(2);
+    expect(server.counters.allocationsCreated).toBe(2);
+    expect(server.counters.tcpAllocationsCreated).toBe(1);
   });
 
   it('Send/Data indications between a TURN client and a plain UDP peer', async () => {
