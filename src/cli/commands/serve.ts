@@ -109,7 +109,17 @@ export async function startServices(
     endpoints: [signaling.url, signaling.url.replace(/^http/, 'ws') + '/v1/ws'],
     close: () => signaling.close(),
   });
-  if (a.stun) services.push(await startStun(a, logger, signaling));
+  if (a.stun) {
+    try {
+      services.push(await startStun(a, logger, signaling));
+    } catch (err) {
+      // Do not leave the signaling server (and its SQLite handle) and the relay bound when the
+      // last service cannot start: the caller gets the error and nothing is left listening.
+      await signaling.close();
+      await relay?.server.close();
+      throw err;
+    }
+  }
   if (relay) services.push(relayService(relay, signaling));
   // Shutdown closes services in reverse order.
   return { services, ...(file ? { apiKeyFile: file } : {}) };
@@ -129,7 +139,6 @@ function turnOptions(a: ServeArgs, relay: ServeRelay): TurnCredentialsOptions {
   };
 }
 
-/** STUN (RFC 8489 Binding over UDP and TCP) on the same host, counted in `/metrics`. */
 /**
  * STUN serves UDP and TCP on one port number. With port 0 the UDP port is picked first and the
  * same number may already be taken on TCP; then pick again (a few times) instead of failing.
@@ -145,6 +154,7 @@ async function startStunServer(host: string, port: number, logger: Logger): Prom
   }
 }
 
+/** STUN (RFC 8489 Binding over UDP and TCP) on the same host, counted in `/metrics`. */
 async function startStun(
   a: ServeArgs,
   logger: Logger,
