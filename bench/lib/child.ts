@@ -23,10 +23,20 @@ export function helper(file: string, args: string[], execArgv: string[] = []): H
     if (w) w(m);
     else queue.push(m);
   });
+  let exitedEarly = false;
+  const failures: ((e: Error) => void)[] = [];
+  child.once('exit', (code, signal) => {
+    exitedEarly = true;
+    const err = new Error(`bench helper ${file} exited (code ${code}, signal ${signal})`);
+    for (const fail of failures.splice(0)) fail(err);
+  });
+  // A helper that dies before answering fails the bench instead of hanging it.
   const next = <T>() =>
-    new Promise<T>((resolve) => {
-      if (queue.length > 0) resolve(queue.shift() as T);
-      else waiters.push(resolve as (m: unknown) => void);
+    new Promise<T>((resolve, reject) => {
+      if (queue.length > 0) return resolve(queue.shift() as T);
+      if (exitedEarly) return reject(new Error(`bench helper ${file} has exited`));
+      waiters.push(resolve as (m: unknown) => void);
+      failures.push(reject);
     });
   return {
     child,

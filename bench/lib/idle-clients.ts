@@ -17,8 +17,20 @@ const sources = sourcesArg.split(',');
 const CONCURRENCY = 256;
 const sockets: WebSocket[] = [];
 
+/** A peer that is not admitted within this time counts as failed instead of stalling the run
+ *  (a SYN lost to a full accept backlog is retried by the kernel for minutes). */
+const PEER_TIMEOUT_MS = 15_000;
+
 function one(i: number): Promise<boolean> {
-  return new Promise((resolve) => {
+  return new Promise<boolean>((resolveOnce) => {
+    const timer = setTimeout(() => {
+      ws.terminate();
+      resolve(false);
+    }, PEER_TIMEOUT_MS);
+    const resolve = (ok: boolean): void => {
+      clearTimeout(timer);
+      resolveOnce(ok);
+    };
     const localAddress = sources[i % sources.length]!;
     const id = generateIdentity();
     const url =
@@ -28,6 +40,7 @@ function one(i: number): Promise<boolean> {
     const ws = new WebSocket(url, mode === 'baseline' ? [] : [WS_SUBPROTOCOL], {
       localAddress,
       perMessageDeflate: false,
+      handshakeTimeout: PEER_TIMEOUT_MS,
     });
     sockets.push(ws);
     ws.on('error', () => resolve(false));
