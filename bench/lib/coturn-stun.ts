@@ -4,10 +4,10 @@
  * port and port + 1 (coturn's alternate port), and answers CHANGE-REQUEST.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitForStun } from './coturn.js';
+import { freePort, stopper, waitForStun } from './coturn.js';
 
 export interface CoturnStun {
   port: number;
@@ -40,14 +40,7 @@ export async function startCoturnStun(o: { rfc5780: boolean }): Promise<CoturnSt
       ],
       { stdio: 'ignore' },
     );
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    const stop = async (): Promise<void> => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
-      rmSync(dir, { recursive: true, force: true });
-    };
+    const stop = stopper(child, dir);
     try {
       await waitForStun(port, 5_000);
       return { port, altPort: port + 1, process: child, stop };

@@ -76,6 +76,18 @@ export async function waitForStun(port: number, ms = 10_000): Promise<void> {
   }
 }
 
+/** Stops a turnserver child (SIGTERM, SIGKILL after 3 s) and removes its scratch directory. */
+export function stopper(child: ChildProcess, dir: string): () => Promise<void> {
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(t);
+    rmSync(dir, { recursive: true, force: true });
+  };
+}
+
 export async function startCoturn(o: CoturnOptions): Promise<Coturn> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'natpush-coturn-'));
@@ -108,14 +120,7 @@ export async function startCoturn(o: CoturnOptions): Promise<Coturn> {
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
   child.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(t);
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const stop = stopper(child, dir);
   try {
     await waitForStun(port);
     // coturn answers STUN before its relay ports are ready; Allocates meanwhile get 508.
