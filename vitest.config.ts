@@ -21,6 +21,17 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          // Attack tests (issue: hardening): each performs an attack end to end against a real
+          // `natpush serve` and asserts it is refused or bounded.
+          name: 'security',
+          include: ['test/security/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 30_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'netsim',
           include: ['test/netsim/**/*.test.ts'],
           testTimeout: 60_000,
