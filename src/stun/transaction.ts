@@ -151,7 +151,7 @@ interface Transaction {
   readonly acceptEcho: boolean;
   readonly startedAt: number;
   /** Absolute time the transaction fails. */
-  readonly deadline: number;
+  deadline: number;
   /** Absolute time of the next retransmission (Infinity: none left). */
   nextSendAt: number;
   rto: number;
@@ -308,6 +308,24 @@ export class StunTransactions {
     this.#settle(t);
     this.stats.completed++;
     t.resolve({ message, from, rttMs: this.#clock.now() - t.startedAt, attempts: t.attempts });
+    return true;
+  }
+
+  /**
+   * RFC 8445 §7.3.1.4 "cancel" of an in-progress check: send no more retransmissions, but keep
+   * listening for a response for Rm × RTO (or until the current deadline, if sooner) before the
+   * transaction times out. `transactionId` is the 12-byte id (bytes 8–20 of the request).
+   * Returns false when no such transaction is outstanding.
+   */
+  stopRetransmitting(transactionId: Uint8Array): boolean {
+    if (transactionId.length !== 12) throw new RangeError('a transaction id is 12 bytes');
+    const t = this.#pending.get(Buffer.from(transactionId).toString('latin1'));
+    if (!t) return false;
+    t.timer?.cancel();
+    t.nextSendAt = Infinity;
+    const now = this.#clock.now();
+    t.deadline = Math.min(t.deadline, now + t.schedule.rtoMs * t.schedule.lastWaitMultiplier);
+    this.#arm(t);
     return true;
   }
 

@@ -133,6 +133,25 @@ describe('StunTransactions schedule (RFC 8489 §6.2.1)', () => {
     expect(engine.stats.retransmitted).toBe(0);
   });
 
+  it('stopRetransmitting: no more sends, still listening for Rm × RTO (RFC 8445 §7.3.1.4)', async () => {
+    const { clock, sent, engine } = recorder();
+    const req = request();
+    const late = request();
+    const a = outcome(engine.start(SERVER, req));
+    const b = engine.start(SERVER, late);
+    await clock.advanceAsync(600);
+    expect(engine.stopRetransmitting(req.subarray(8, 20))).toBe(true);
+    expect(engine.stopRetransmitting(late.subarray(8, 20))).toBe(true);
+    expect(engine.stopRetransmitting(new Uint8Array(12))).toBe(false);
+    await clock.advanceAsync(7_999); // 16 × 500 ms after the cancel, less 1 ms
+    expect(sent.map((s) => s.at)).toEqual([0, 0, 500, 500]);
+    expect(engine.handle(successFor(late), SERVER)).toBe(true); // a late answer still counts
+    expect((await b).attempts).toBe(2);
+    await clock.advanceAsync(1);
+    expect(await a).toBeInstanceOf(StunTimeoutError);
+    expect(clock.pending).toBe(0);
+  });
+
   it('a response after retransmissions completes the transaction and stops the timers', async () => {
     const { clock, sent, engine } = recorder();
     const req = request();
