@@ -164,6 +164,8 @@ interface Transaction {
 }
 
 export const DEFAULT_MAX_PENDING_TRANSACTIONS = 1024;
+/** Node fires a setTimeout longer than 2^31 − 1 ms after 1 ms; longer waits are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class StunTransactions {
   readonly stats: StunTransactionStats = {
@@ -199,7 +201,7 @@ export class StunTransactions {
       ...options.retransmission,
     });
     this.#reliableTimeoutMs = options.reliableTimeoutMs ?? TCP_TRANSACTION_TIMEOUT_MS;
-    if (!(this.#reliableTimeoutMs > 0))
+    if (!(this.#reliableTimeoutMs > 0) || !Number.isFinite(this.#reliableTimeoutMs))
       throw new RangeError(`reliableTimeoutMs must be > 0, got ${this.#reliableTimeoutMs}`);
     this.#maxPending = options.maxPending ?? DEFAULT_MAX_PENDING_TRANSACTIONS;
     if (!Number.isInteger(this.#maxPending) || this.#maxPending < 1)
@@ -231,7 +233,7 @@ export class StunTransactions {
     const key = txKey(request);
     if (this.#pending.has(key)) throw new TypeError('transaction id already in use');
     const schedule = checkRetransmission({ ...this.#retransmission, ...options.retransmission });
-    if (options.timeoutMs !== undefined && !(options.timeoutMs > 0))
+    if (options.timeoutMs !== undefined && !(options.timeoutMs > 0 && options.timeoutMs < Infinity))
       throw new RangeError(`timeoutMs must be > 0, got ${options.timeoutMs}`);
     if (this.#closed) return Promise.reject(new StunTransportError('STUN transactions closed'));
     if (options.signal?.aborted)
@@ -378,14 +380,14 @@ export class StunTransactions {
 
   #arm(t: Transaction): void {
     const at = Math.min(t.nextSendAt, t.deadline);
-    t.timer = this.#clock.setTimeout(
-      () => {
-        t.timer = undefined;
-        if (this.#clock.now() >= t.deadline) this.#timeout(t);
-        else this.#transmit(t);
-      },
-      Math.max(0, at - this.#clock.now()),
-    );
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - this.#clock.now()));
+    t.timer = this.#clock.setTimeout(() => {
+      t.timer = undefined;
+      const now = this.#clock.now();
+      if (now >= t.deadline) this.#timeout(t);
+      else if (now >= t.nextSendAt) this.#transmit(t);
+      else this.#arm(t); // a delay longer than a timer can hold, cut at MAX_TIMER_MS
+    }, delay);
   }
 
   #timeout(t: Transaction): void {

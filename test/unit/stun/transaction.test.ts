@@ -152,6 +152,24 @@ describe('StunTransactions schedule (RFC 8489 §6.2.1)', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('waits longer than a Node timer can hold without firing early', async () => {
+    const { clock, sent, engine } = recorder();
+    const day = 86_400_000;
+    const done = outcome(
+      engine.start(SERVER, request(), {
+        retransmission: { rtoMs: 30 * day, maxRequests: 2, lastWaitMultiplier: 1 },
+      }),
+    );
+    await clock.advanceAsync(30 * day - 1);
+    expect(sent).toHaveLength(1);
+    await clock.advanceAsync(1);
+    expect(sent.map((s) => s.at)).toEqual([0, 30 * day]);
+    await clock.advanceAsync(30 * day - 1);
+    expect(engine.pending).toBe(1);
+    await clock.advanceAsync(1);
+    expect(await done).toBeInstanceOf(StunTimeoutError);
+  });
+
   it('a response after retransmissions completes the transaction and stops the timers', async () => {
     const { clock, sent, engine } = recorder();
     const req = request();
@@ -328,6 +346,10 @@ describe('StunTransactions bounds, abort, failure', () => {
       RangeError,
     );
     expect(() => engine.start(SERVER, request(), { timeoutMs: -1 })).toThrow(RangeError);
+    expect(() => engine.start(SERVER, request(), { timeoutMs: Infinity })).toThrow(RangeError);
+    expect(() => new StunTransactions({ send: () => {}, reliableTimeoutMs: Infinity })).toThrow(
+      RangeError,
+    );
     expect(() => new StunTransactions({ send: () => {}, maxPending: 0 })).toThrow(RangeError);
   });
 });
