@@ -148,6 +148,24 @@ describe('TurnClient transactions', () => {
     expect(c.stats.transactions.completed).toBe(c.stats.requests);
   });
 
+  it('a shared socket closed by its owner fails requests at once with NATPUSH_ERR_TURN_CLOSED', async () => {
+    const w = await setup();
+    const socket = await w.host.bindUdp({ port: 0 });
+    const c = await TurnClient.allocate({ ...w.options, socket });
+    closers.push(() => c.close());
+    w.watch(() => true);
+    const done = c.createPermission('198.51.100.30').catch((e: unknown) => e);
+    await socket.close();
+    await w.clock.advanceAsync(500); // the retransmission finds the socket closed
+    const err = await done;
+    expect(isTurnClientError(err) && err.code).toBe(TURN_ERR.CLOSED);
+    expect(await c.createPermission('198.51.100.31').catch((e: unknown) => e)).toSatisfy(
+      (e) => isTurnClientError(e) && e.code === TURN_ERR.CLOSED,
+    );
+    expect(c.stats.transactions.timedOut).toBe(0);
+    w.watch(() => false);
+  });
+
   it('the engine runs through a TURN allocation: a Binding via the relay sees the relayed address', async () => {
     const w = await setup();
     const stunAt = { address: '198.51.100.40', port: 3478 };
