@@ -13,8 +13,9 @@
  */
 import Database from 'better-sqlite3';
 import { Checkpointer } from './checkpointer.js';
-import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fdatasync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { DATA_DIR_MODE, DATA_FILE_MODE, ensurePrivateFile } from '../data-dir.js';
 import type {
   InsertResult,
   MailboxStore,
@@ -79,7 +80,13 @@ export class SqliteStore implements MailboxStore {
   readonly #st;
 
   constructor(file: string, o: SqliteStoreOptions = {}) {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    mkdirSync(dirname(file), { recursive: true, mode: DATA_DIR_MODE });
+    // Bodies are stored in plaintext: the database and its -wal/-shm are the owner's only
+    // (issue 8, finding 7). SQLite gives -wal/-shm the database file's mode, so creating the
+    // database 0600 first covers them; ones left by an older version are fixed here.
+    ensurePrivateFile(file);
+    for (const side of [`${file}-wal`, `${file}-shm`, `${file}-journal`])
+      if (existsSync(side)) chmodSync(side, DATA_FILE_MODE);
     this.#db = new Database(file);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('busy_timeout = 5000');

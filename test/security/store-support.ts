@@ -1,0 +1,60 @@
+/**
+ * Shared by the store-side attack tests (mailbox-flood, data-at-rest, id-squatting,
+ * store-failure): a real `natpush serve` child process (built CLI, real SQLite) in a temporary
+ * data directory, an app that posts with the API key, and registered peers.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve, type NatpushProcess } from '../integration/signaling/natpush-process.js';
+import { httpSession, post } from '../integration/signaling/helpers.js';
+import { generateIdentity, type Identity } from '../../src/signaling/identity.js';
+
+export const KEY = 'security-store-api-key';
+/** Signaling only: these tests attack the mailbox, not STUN or the relay. */
+export const LEAN = ['--no-relay', '--no-stun'];
+
+export class Cleanup {
+  readonly #fns: (() => Promise<void> | void)[] = [];
+
+  add(f: () => Promise<void> | void): void {
+    this.#fns.push(f);
+  }
+
+  tmpDir(prefix: string): string {
+    const d = mkdtempSync(join(tmpdir(), prefix));
+    this.add(() => rmSync(d, { recursive: true, force: true }));
+    return d;
+  }
+
+  async serve(
+    dataDir: string,
+    extra: string[] = [],
+    port = 0,
+  ): Promise<{ p: NatpushProcess; url: string; port: number }> {
+    const s = await serve(dataDir, ['--api-key', KEY, ...extra], port);
+    this.add(() => s.p.kill());
+    return s;
+  }
+
+  async run(): Promise<void> {
+    for (const f of this.#fns.splice(0).reverse()) await f();
+  }
+}
+
+/** A peer known to the server (registered over HTTP: challenge + session), then offline. */
+export async function registeredPeer(url: string): Promise<Identity> {
+  const id = generateIdentity();
+  await httpSession({ url }, id);
+  return id;
+}
+
+/** POST a notification as the app (API key). */
+export function appPost(
+  url: string,
+  to: string,
+  b: { id?: string; body: string; topic?: string },
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+): Promise<{ status: number; json: any }> {
+  return post(`${url}/v1/peers/${to}/notifications`, b, { authorization: `Bearer ${KEY}` });
+}
