@@ -30,9 +30,20 @@ interface PendingAccept {
   reject: (e: unknown) => void;
 }
 
+/**
+ * An end-to-end ack names a notification by id; ids are unique per (sender, recipient) only, so
+ * the sender, when known (the in-flight entry the ack answers), makes it exact. Without it the
+ * oldest notification with that id for the recipient is removed — the order delivery sends in.
+ */
+export interface AckRef {
+  id: string;
+  from?: string;
+}
+
 interface PendingAck {
   to: string;
   id: string;
+  from: string | undefined;
 }
 
 export class Mailbox {
@@ -74,7 +85,10 @@ export class Mailbox {
     this.#schedule();
   }
 
-  /** Store `n` durably; resolves after the commit. Rejects MAILBOX_FULL, DUPLICATE_ID. */
+  /**
+   * Store `n` durably; resolves after the commit. The same (from, to, id) again is a duplicate
+   * (resolved, `duplicate: true`), whoever else used the id. Rejects MAILBOX_FULL.
+   */
   accept(n: NewNotification): Promise<AcceptResult> {
     if (this.#closed) {
       return Promise.reject(
@@ -88,8 +102,11 @@ export class Mailbox {
   }
 
   /** Apply an end-to-end ack (fire and forget: a lost ack only means a redelivery, deduped). */
-  ack(to: string, ids: readonly string[]): void {
-    for (const id of ids) this.#acks.push({ to, id });
+  ack(to: string, ids: readonly (string | AckRef)[]): void {
+    for (const a of ids)
+      this.#acks.push(
+        typeof a === 'string' ? { to, id: a, from: undefined } : { to, id: a.id, from: a.from },
+      );
     this.#schedule();
   }
 
@@ -113,7 +130,7 @@ export class Mailbox {
         for (const p of peers) this.#o.store.addPeer(p.peer, p.publicKey, now);
         for (const a of accepts) results.push(this.#insert(a.n, stored));
         for (const k of acks) {
-          const r = this.#o.store.remove(k.to, k.id);
+          const r = this.#o.store.remove(k.to, k.id, k.from);
           if (r) removed.push(r);
         }
       });
@@ -163,12 +180,6 @@ export class Mailbox {
       );
     }
     const r = this.#o.store.insert(n);
-    if (r.kind === 'conflict') {
-      return new SignalingError(
-        SignalingErrorCode.DUPLICATE_ID,
-        `notification id ${n.id} is already in use`,
-      );
-    }
     if (r.kind === 'inserted') stored.push({ ...n, seq: r.seq });
     return { seq: r.seq, duplicate: r.kind === 'duplicate' };
   }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { serve, type NatpushProcess } from '../integration/signaling/natpush-process.js';
 import { httpSession, post } from '../integration/signaling/helpers.js';
 import { generateIdentity, type Identity } from '../../src/signaling/identity.js';
+import type { Peer, ReceivedNotification } from '../../src/peer/peer.js';
 
 export const KEY = 'security-store-api-key';
 /** Signaling only: these tests attack the mailbox, not STUN or the relay. */
@@ -47,6 +48,24 @@ export async function registeredPeer(url: string): Promise<Identity> {
   const id = generateIdentity();
   await httpSession({ url }, id);
   return id;
+}
+
+/**
+ * Up to `n` notifications from `peer`, waiting at most `ms` (so a missing one fails the
+ * assertion that follows instead of hanging the test). Each is acked as it is taken.
+ */
+export async function take(peer: Peer, n: number, ms: number): Promise<ReceivedNotification[]> {
+  const got: ReceivedNotification[] = [];
+  if (n === 0) return got;
+  try {
+    for await (const x of peer.notifications({ signal: AbortSignal.timeout(ms) })) {
+      got.push(x);
+      if (got.length >= n) break;
+    }
+  } catch {
+    // timed out: the caller's assertion on `got` says what is missing
+  }
+  return got;
 }
 
 /** POST a notification as the app (API key). */

@@ -6,12 +6,17 @@ import type {
   StoredNotification,
 } from './store.js';
 
+/** The store-wide identity of a notification: (from, to, id), unambiguous whatever they hold. */
+function keyOf(from: string, to: string, id: string): string {
+  return JSON.stringify([from, to, id]);
+}
+
 /** In-memory mailbox: same semantics as SQLite, nothing survives the process. */
 export class MemoryStore implements MailboxStore {
   #seq = 0;
-  readonly #byId = new Map<string, StoredNotification>();
-  /** Per recipient, in seq order (insertion order of the Map). */
-  readonly #byTo = new Map<string, Map<string, StoredNotification>>();
+  readonly #byKey = new Map<string, StoredNotification>();
+  /** Per recipient, keyed by seq, in seq order (insertion order of the Map). */
+  readonly #byTo = new Map<string, Map<number, StoredNotification>>();
   readonly #peers = new Map<string, string>();
   #total = 0;
 
@@ -19,26 +24,33 @@ export class MemoryStore implements MailboxStore {
     return fn();
   }
 
+  find(from: string, to: string, id: string): number | undefined {
+    return this.#byKey.get(keyOf(from, to, id))?.seq;
+  }
+
   insert(n: NewNotification): InsertResult {
-    const old = this.#byId.get(n.id);
-    if (old)
-      return old.from === n.from && old.to === n.to
-        ? { kind: 'duplicate', seq: old.seq }
-        : { kind: 'conflict' };
+    const old = this.#byKey.get(keyOf(n.from, n.to, n.id));
+    if (old) return { kind: 'duplicate', seq: old.seq };
     const s: StoredNotification = { ...n, seq: ++this.#seq };
-    this.#byId.set(n.id, s);
+    this.#byKey.set(keyOf(n.from, n.to, n.id), s);
     let q = this.#byTo.get(n.to);
     if (!q) this.#byTo.set(n.to, (q = new Map()));
-    q.set(n.id, s);
+    q.set(s.seq, s);
     this.#total++;
     return { kind: 'inserted', seq: s.seq };
   }
 
-  remove(to: string, id: string): Removed | undefined {
-    const s = this.#byId.get(id);
-    if (!s || s.to !== to) return undefined;
+  remove(to: string, id: string, from?: string): Removed | undefined {
+    const s = from !== undefined ? this.#byKey.get(keyOf(from, to, id)) : this.#oldest(to, id);
+    if (!s) return undefined;
     this.#delete(s);
     return { id, from: s.from, to };
+  }
+
+  /** Oldest notification `id` for `to`, whoever sent it (bounded by the mailbox quota). */
+  #oldest(to: string, id: string): StoredNotification | undefined {
+    for (const s of this.#byTo.get(to)?.values() ?? []) if (s.id === id) return s;
+    return undefined;
   }
 
   pending(to: string, afterSeq: number, limit: number, now: number): StoredNotification[] {
@@ -63,7 +75,7 @@ export class MemoryStore implements MailboxStore {
 
   expire(now: number): number {
     let n = 0;
-    for (const s of [...this.#byId.values()]) {
+    for (const s of [...this.#byKey.values()]) {
       if (s.expires <= now) {
         this.#delete(s);
         n++;
@@ -83,9 +95,9 @@ export class MemoryStore implements MailboxStore {
   close(): void {}
 
   #delete(s: StoredNotification): void {
-    this.#byId.delete(s.id);
+    this.#byKey.delete(keyOf(s.from, s.to, s.id));
     const q = this.#byTo.get(s.to);
-    q?.delete(s.id);
+    q?.delete(s.seq);
     if (q && q.size === 0) this.#byTo.delete(s.to);
     this.#total--;
   }

@@ -35,25 +35,78 @@ interface Row {
   expires: number;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS mailbox (
+/**
+ * Schema version in `PRAGMA user_version`. 0: the first schema (ids unique store-wide, no
+ * version stamped); 2: ids unique per (recipient, sender) (issue 8, finding 9).
+ */
+const SCHEMA_VERSION = 2;
+
+/** The mailbox table; `name` lets the migration build the new table beside the old one. */
+const mailboxTable = (name: string) => `
+CREATE TABLE ${name} (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: a seq is never reused after a delete
-  id TEXT NOT NULL UNIQUE,
+  id TEXT NOT NULL,
   recipient TEXT NOT NULL,
   sender TEXT NOT NULL,
   topic TEXT NOT NULL,
   body TEXT NOT NULL,
   ts INTEGER NOT NULL,
-  expires INTEGER NOT NULL
-);
+  expires INTEGER NOT NULL,
+  -- (recipient, id) first: an ack that names only the id finds its rows by this prefix.
+  UNIQUE (recipient, id, sender)
+);`;
+
+const INDEXES = `
 CREATE INDEX IF NOT EXISTS mailbox_recipient ON mailbox (recipient, seq);
 CREATE INDEX IF NOT EXISTS mailbox_expires ON mailbox (expires);
+`;
+
+const PEERS = `
 CREATE TABLE IF NOT EXISTS peers (
   peer TEXT PRIMARY KEY,
   public_key TEXT NOT NULL,
   first_seen INTEGER NOT NULL
 );
 `;
+
+/**
+ * Bring the database to SCHEMA_VERSION, in one transaction. Version 0 had `id UNIQUE` on the
+ * column, which SQLite cannot drop with ALTER TABLE, so the table is rebuilt as the SQLite
+ * manual describes (https://www.sqlite.org/lang_altertable.html#otheralter): new table, copy,
+ * drop, rename. Rows keep their seq, and the AUTOINCREMENT high-water mark is carried over so a
+ * seq of a deleted row is still never reused.
+ */
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version === SCHEMA_VERSION) return;
+    if (version > SCHEMA_VERSION)
+      throw new Error(`mailbox schema ${version} is newer than this natpush (${SCHEMA_VERSION})`);
+    const exists = db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mailbox'")
+      .get();
+    if (!exists) {
+      db.exec(mailboxTable('mailbox'));
+    } else {
+      const high = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'mailbox'").get() as
+        { seq: number } | undefined;
+      db.exec(mailboxTable('mailbox_v2'));
+      db.exec(
+        'INSERT INTO mailbox_v2 (seq, id, recipient, sender, topic, body, ts, expires) ' +
+          'SELECT seq, id, recipient, sender, topic, body, ts, expires FROM mailbox ORDER BY seq',
+      );
+      db.exec('DROP TABLE mailbox');
+      db.exec('ALTER TABLE mailbox_v2 RENAME TO mailbox');
+      if (high)
+        db.prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'mailbox'").run(
+          high.seq,
+        );
+    }
+    db.exec(INDEXES);
+    db.exec(PEERS);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  })();
+}
 
 export interface SqliteStoreOptions {
   /** 'async' (default): fdatasync of the WAL off the event loop, awaited by `sync()`;
@@ -90,7 +143,7 @@ export class SqliteStore implements MailboxStore {
     this.#db = new Database(file);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('busy_timeout = 5000');
-    this.#db.exec(SCHEMA);
+    migrate(this.#db);
     if (o.fsync === 'commit') this.#db.pragma('synchronous = FULL');
     else {
       this.#db.pragma('synchronous = NORMAL');
@@ -105,10 +158,15 @@ export class SqliteStore implements MailboxStore {
     const db = this.#db;
     this.#st = {
       insert: db.prepare(
-        'INSERT INTO mailbox (id, recipient, sender, topic, body, ts, expires) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+        'INSERT INTO mailbox (id, recipient, sender, topic, body, ts, expires) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (recipient, id, sender) DO NOTHING',
       ),
-      byId: db.prepare('SELECT seq, sender, recipient FROM mailbox WHERE id = ?'),
-      remove: db.prepare('DELETE FROM mailbox WHERE id = ? AND recipient = ? RETURNING sender'),
+      find: db.prepare('SELECT seq FROM mailbox WHERE recipient = ? AND id = ? AND sender = ?'),
+      remove: db.prepare(
+        'DELETE FROM mailbox WHERE recipient = ? AND id = ? AND sender = ? RETURNING sender',
+      ),
+      removeOldest: db.prepare(
+        'DELETE FROM mailbox WHERE seq = (SELECT seq FROM mailbox WHERE recipient = ? AND id = ? ORDER BY seq LIMIT 1) RETURNING sender',
+      ),
       pending: db.prepare(
         'SELECT * FROM mailbox WHERE recipient = ? AND seq > ? AND expires > ? ORDER BY seq LIMIT ?',
       ),
@@ -136,21 +194,23 @@ export class SqliteStore implements MailboxStore {
     return this.#db.transaction(fn)();
   }
 
+  find(from: string, to: string, id: string): number | undefined {
+    return (this.#st.find.get(to, id, from) as { seq: number } | undefined)?.seq;
+  }
+
   insert(n: NewNotification): InsertResult {
     const r = this.#st.insert.run(n.id, n.to, n.from, n.topic, n.body, n.ts, n.expires);
     if (r.changes === 1) {
       this.#bump(n.to, 1);
       return { kind: 'inserted', seq: Number(r.lastInsertRowid) };
     }
-    const old = this.#st.byId.get(n.id) as
-      { seq: number; sender: string; recipient: string } | undefined;
-    if (old && old.sender === n.from && old.recipient === n.to)
-      return { kind: 'duplicate', seq: old.seq };
-    return { kind: 'conflict' };
+    return { kind: 'duplicate', seq: this.find(n.from, n.to, n.id)! };
   }
 
-  remove(to: string, id: string): Removed | undefined {
-    const r = this.#st.remove.get(id, to) as { sender: string } | undefined;
+  remove(to: string, id: string, from?: string): Removed | undefined {
+    const r = (
+      from !== undefined ? this.#st.remove.get(to, id, from) : this.#st.removeOldest.get(to, id)
+    ) as { sender: string } | undefined;
     if (!r) return undefined;
     this.#bump(to, -1);
     return { id, from: r.sender, to };

@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,12 +53,18 @@ describe.each([
     await s.close();
   });
 
-  it('dedupes by id, flags conflicts, removes only for the recipient', async () => {
+  it('dedupes by (sender, recipient, id), removes only for the recipient', async () => {
     const s = make();
     expect(s.insert(n('1')).kind).toBe('inserted');
     expect(s.insert(n('1')).kind).toBe('duplicate');
-    expect(s.insert(n('1', A)).kind).toBe('conflict');
-    expect(s.remove(A, '1')).toBeUndefined();
+    // The same id for another recipient, or from another sender, is another notification.
+    expect(s.insert(n('1', A)).kind).toBe('inserted');
+    expect(s.insert(n('1', B, 10_000, 'app:x')).kind).toBe('inserted');
+    expect(s.find(A, B, '1')).toBeDefined();
+    expect(s.find('app:x', A, '1')).toBeUndefined();
+    expect(s.remove(B, '1', 'nobody')).toBeUndefined();
+    expect(s.remove(B, '1', 'app:x')).toEqual({ id: '1', from: 'app:x', to: B });
+    expect(s.remove(A, '1')).toEqual({ id: '1', from: A, to: A });
     expect(s.remove(B, '1')).toEqual({ id: '1', from: A, to: B });
     expect(s.depth(B)).toBe(0);
     // a seq is never reused after delete
@@ -91,6 +98,42 @@ describe('sqlite store durability', () => {
     expect(s2.pending(B, 0, 10, 0).map((x) => x.id)).toEqual(['1', '2']);
     expect(s2.depth(B)).toBe(2);
     expect(s2.knownPeers()).toEqual([B]);
+    await s2.close();
+  });
+});
+
+describe('sqlite store schema migration', () => {
+  it('migrates a first-schema file (ids unique store-wide): rows, seqs and the seq high-water mark kept', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'np-store-'));
+    dirs.push(d);
+    const f = join(d, 'm.sqlite');
+    const old = new Database(f);
+    old.exec(`
+      CREATE TABLE mailbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+        recipient TEXT NOT NULL, sender TEXT NOT NULL, topic TEXT NOT NULL, body TEXT NOT NULL,
+        ts INTEGER NOT NULL, expires INTEGER NOT NULL);
+      CREATE TABLE peers (peer TEXT PRIMARY KEY, public_key TEXT NOT NULL, first_seen INTEGER NOT NULL);`);
+    const ins = old.prepare(
+      'INSERT INTO mailbox (id, recipient, sender, topic, body, ts, expires) VALUES (?, ?, ?, ?, ?, 0, 10000)',
+    );
+    for (const id of ['1', '2', '3']) ins.run(id, B, A, '', id);
+    old.prepare("DELETE FROM mailbox WHERE id = '3'").run(); // seq 3 used, then freed
+    old.close();
+
+    const s = new SqliteStore(f);
+    expect(s.pending(B, 0, 10, 0).map((x) => [x.seq, x.id])).toEqual([
+      [1, '1'],
+      [2, '2'],
+    ]);
+    expect(s.depth(B)).toBe(2);
+    // Now unique per (sender, recipient, id) only.
+    expect(s.insert(n('1', B, 10_000, 'app:x')).kind).toBe('inserted');
+    const r = s.insert(n('4'));
+    expect(r.kind === 'inserted' && r.seq).toBeGreaterThan(4); // 3 is never reused
+    await s.close();
+    // Opening again is a no-op (already migrated).
+    const s2 = new SqliteStore(f);
+    expect(s2.depth(B)).toBe(4);
     await s2.close();
   });
 });
