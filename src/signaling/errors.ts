@@ -29,6 +29,10 @@ export const SignalingErrorCode = {
   /** `turn-credentials` asked of a server that runs no TURN relay (`serve --no-relay`). */
   RELAY_UNAVAILABLE: 'NATPUSH_ERR_RELAY_UNAVAILABLE',
   INTERNAL: 'NATPUSH_ERR_INTERNAL',
+  /** This sender holds its share of the recipient's mailbox (constants.ts STORE_QUOTAS). */
+  SENDER_QUOTA: 'NATPUSH_ERR_SENDER_QUOTA',
+  /** The server's mailbox store reached its global count or byte quota. */
+  STORE_QUOTA: 'NATPUSH_ERR_STORE_QUOTA',
   // client side
   CONNECTION_CLOSED: 'NATPUSH_ERR_CONNECTION_CLOSED',
   DELIVERY_TIMEOUT: 'NATPUSH_ERR_DELIVERY_TIMEOUT',
@@ -61,6 +65,8 @@ export const HTTP_STATUS: Partial<Record<SignalingErrorCode, number>> = {
   NATPUSH_ERR_SHUTTING_DOWN: 503,
   NATPUSH_ERR_RELAY_UNAVAILABLE: 503,
   NATPUSH_ERR_INTERNAL: 500,
+  NATPUSH_ERR_SENDER_QUOTA: 507,
+  NATPUSH_ERR_STORE_QUOTA: 507,
 };
 
 export class SignalingError extends NatpushError {

@@ -8,6 +8,7 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { SignalingError, SignalingErrorCode } from './errors.js';
 import type { MailboxStore, NewNotification, Removed, StoredNotification } from './store/store.js';
+import { notificationBytes } from './store/usage.js';
 
 export interface MailboxOptions {
   store: MailboxStore;
@@ -87,7 +88,8 @@ export class Mailbox {
 
   /**
    * Store `n` durably; resolves after the commit. The same (from, to, id) again is a duplicate
-   * (resolved, `duplicate: true`), whoever else used the id. Rejects MAILBOX_FULL.
+   * (resolved, `duplicate: true`), whoever else used the id. Rejects MAILBOX_FULL (recipient's
+   * mailbox, or its peer share, is full), SENDER_QUOTA, STORE_QUOTA (store/usage.ts).
    */
   accept(n: NewNotification): Promise<AcceptResult> {
     if (this.#closed) {
@@ -172,14 +174,21 @@ export class Mailbox {
     await this.#lastSync;
   }
 
+  /**
+   * One notification of a batch, inside its transaction. A retry of something already stored is
+   * answered as a duplicate before any quota (it takes no new room); then the quotas
+   * (store/usage.ts), counted against the rest of this batch.
+   */
   #insert(n: NewNotification, stored: StoredNotification[]): AcceptResult | SignalingError {
-    if (this.#o.store.depth(n.to) >= this.#o.quota) {
-      return new SignalingError(
-        SignalingErrorCode.MAILBOX_FULL,
-        `mailbox of ${n.to} is full (${this.#o.quota} notifications waiting); retry after it drains`,
-      );
-    }
-    const r = this.#o.store.insert(n);
+    const store = this.#o.store;
+    const seq = store.find(n.from, n.to, n.id);
+    if (seq !== undefined) return { seq, duplicate: true };
+    const why = store.usage.refusal(
+      { from: n.from, to: n.to, bytes: notificationBytes(n) },
+      this.#o.quota,
+    );
+    if (why) return new SignalingError(why.code, why.message);
+    const r = store.insert(n);
     if (r.kind === 'inserted') stored.push({ ...n, seq: r.seq });
     return { seq: r.seq, duplicate: r.kind === 'duplicate' };
   }

@@ -5,6 +5,12 @@ import type {
   Removed,
   StoredNotification,
 } from './store.js';
+import { MailboxUsage, notificationBytes, type StoreQuotas } from './usage.js';
+
+export interface MemoryStoreOptions {
+  /** Override the store quotas (constants.ts STORE_QUOTAS). */
+  quotas?: Partial<StoreQuotas>;
+}
 
 /** The store-wide identity of a notification: (from, to, id), unambiguous whatever they hold. */
 function keyOf(from: string, to: string, id: string): string {
@@ -18,7 +24,11 @@ export class MemoryStore implements MailboxStore {
   /** Per recipient, keyed by seq, in seq order (insertion order of the Map). */
   readonly #byTo = new Map<string, Map<number, StoredNotification>>();
   readonly #peers = new Map<string, string>();
-  #total = 0;
+  readonly usage: MailboxUsage;
+
+  constructor(o: MemoryStoreOptions = {}) {
+    this.usage = new MailboxUsage(o.quotas);
+  }
 
   transaction<T>(fn: () => T): T {
     return fn();
@@ -36,7 +46,7 @@ export class MemoryStore implements MailboxStore {
     let q = this.#byTo.get(n.to);
     if (!q) this.#byTo.set(n.to, (q = new Map()));
     q.set(s.seq, s);
-    this.#total++;
+    this.usage.add({ from: s.from, to: s.to, bytes: notificationBytes(s) });
     return { kind: 'inserted', seq: s.seq };
   }
 
@@ -66,11 +76,11 @@ export class MemoryStore implements MailboxStore {
   }
 
   depth(to: string): number {
-    return this.#byTo.get(to)?.size ?? 0;
+    return this.usage.depth(to);
   }
 
   totalDepth(): number {
-    return this.#total;
+    return this.usage.count;
   }
 
   expire(now: number): number {
@@ -99,6 +109,6 @@ export class MemoryStore implements MailboxStore {
     const q = this.#byTo.get(s.to);
     q?.delete(s.seq);
     if (q && q.size === 0) this.#byTo.delete(s.to);
-    this.#total--;
+    this.usage.remove({ from: s.from, to: s.to, bytes: notificationBytes(s) });
   }
 }

@@ -23,6 +23,10 @@ import type {
   Removed,
   StoredNotification,
 } from './store.js';
+import { MailboxUsage, notificationBytes, ROW_OVERHEAD_BYTES, type StoreQuotas } from './usage.js';
+
+/** usage.ts notificationBytes() in SQL: UTF-8 byte lengths (CAST AS BLOB) plus the row overhead. */
+const ROW_BYTES_SQL = `(length(CAST(id AS BLOB)) + length(CAST(sender AS BLOB)) + length(CAST(recipient AS BLOB)) + length(CAST(topic AS BLOB)) + length(CAST(body AS BLOB)) + ${ROW_OVERHEAD_BYTES})`;
 
 interface Row {
   seq: number;
@@ -115,6 +119,16 @@ export interface SqliteStoreOptions {
   /** Checkpoint the WAL from a worker thread every this many ms (default 1,000; 0 = SQLite's
    *  automatic in-line checkpoints). See checkpointer.ts. */
   checkpointMs?: number;
+  /** Override the store quotas (constants.ts STORE_QUOTAS). */
+  quotas?: Partial<StoreQuotas>;
+}
+
+/** Rows of one (recipient, sender), counted and weighed together. */
+interface Group {
+  recipient: string;
+  sender: string;
+  n: number;
+  bytes: number;
 }
 
 interface SyncWaiter {
@@ -128,8 +142,7 @@ export class SqliteStore implements MailboxStore {
   #syncRunning = false;
   #syncQueue: SyncWaiter[] = [];
   #checkpointer: Checkpointer | undefined;
-  readonly #depth = new Map<string, number>();
-  #total = 0;
+  readonly usage: MailboxUsage;
   readonly #st;
 
   constructor(file: string, o: SqliteStoreOptions = {}) {
@@ -162,16 +175,16 @@ export class SqliteStore implements MailboxStore {
       ),
       find: db.prepare('SELECT seq FROM mailbox WHERE recipient = ? AND id = ? AND sender = ?'),
       remove: db.prepare(
-        'DELETE FROM mailbox WHERE recipient = ? AND id = ? AND sender = ? RETURNING sender',
+        `DELETE FROM mailbox WHERE recipient = ? AND id = ? AND sender = ? RETURNING sender, ${ROW_BYTES_SQL} AS bytes`,
       ),
       removeOldest: db.prepare(
-        'DELETE FROM mailbox WHERE seq = (SELECT seq FROM mailbox WHERE recipient = ? AND id = ? ORDER BY seq LIMIT 1) RETURNING sender',
+        `DELETE FROM mailbox WHERE seq = (SELECT seq FROM mailbox WHERE recipient = ? AND id = ? ORDER BY seq LIMIT 1) RETURNING sender, ${ROW_BYTES_SQL} AS bytes`,
       ),
       pending: db.prepare(
         'SELECT * FROM mailbox WHERE recipient = ? AND seq > ? AND expires > ? ORDER BY seq LIMIT ?',
       ),
       expiredCounts: db.prepare(
-        'SELECT recipient, COUNT(*) AS n FROM mailbox WHERE expires <= ? GROUP BY recipient',
+        `SELECT recipient, sender, COUNT(*) AS n, SUM(${ROW_BYTES_SQL}) AS bytes FROM mailbox WHERE expires <= ? GROUP BY recipient, sender`,
       ),
       expire: db.prepare('DELETE FROM mailbox WHERE expires <= ?'),
       addPeer: db.prepare(
@@ -179,15 +192,14 @@ export class SqliteStore implements MailboxStore {
       ),
       peers: db.prepare('SELECT peer FROM peers'),
     };
-    for (const r of db
-      .prepare('SELECT recipient, COUNT(*) AS n FROM mailbox GROUP BY recipient')
-      .all() as {
-      recipient: string;
-      n: number;
-    }[]) {
-      this.#depth.set(r.recipient, r.n);
-      this.#total += r.n;
-    }
+    this.usage = new MailboxUsage(o.quotas);
+    const groups = db
+      .prepare(
+        `SELECT recipient, sender, COUNT(*) AS n, SUM(${ROW_BYTES_SQL}) AS bytes FROM mailbox GROUP BY recipient, sender`,
+      )
+      .all() as Group[];
+    for (const g of groups)
+      this.usage.add({ from: g.sender, to: g.recipient, bytes: g.bytes }, g.n);
   }
 
   transaction<T>(fn: () => T): T {
@@ -201,7 +213,7 @@ export class SqliteStore implements MailboxStore {
   insert(n: NewNotification): InsertResult {
     const r = this.#st.insert.run(n.id, n.to, n.from, n.topic, n.body, n.ts, n.expires);
     if (r.changes === 1) {
-      this.#bump(n.to, 1);
+      this.usage.add({ from: n.from, to: n.to, bytes: notificationBytes(n) });
       return { kind: 'inserted', seq: Number(r.lastInsertRowid) };
     }
     return { kind: 'duplicate', seq: this.find(n.from, n.to, n.id)! };
@@ -210,9 +222,9 @@ export class SqliteStore implements MailboxStore {
   remove(to: string, id: string, from?: string): Removed | undefined {
     const r = (
       from !== undefined ? this.#st.remove.get(to, id, from) : this.#st.removeOldest.get(to, id)
-    ) as { sender: string } | undefined;
+    ) as { sender: string; bytes: number } | undefined;
     if (!r) return undefined;
-    this.#bump(to, -1);
+    this.usage.remove({ from: r.sender, to, bytes: r.bytes });
     return { id, from: r.sender, to };
   }
 
@@ -230,18 +242,17 @@ export class SqliteStore implements MailboxStore {
   }
 
   depth(to: string): number {
-    return this.#depth.get(to) ?? 0;
+    return this.usage.depth(to);
   }
 
   totalDepth(): number {
-    return this.#total;
+    return this.usage.count;
   }
 
   expire(now: number): number {
     return this.transaction(() => {
-      for (const r of this.#st.expiredCounts.all(now) as { recipient: string; n: number }[]) {
-        this.#bump(r.recipient, -r.n);
-      }
+      for (const g of this.#st.expiredCounts.all(now) as Group[])
+        this.usage.remove({ from: g.sender, to: g.recipient, bytes: g.bytes }, g.n);
       return this.#st.expire.run(now).changes;
     });
   }
@@ -288,12 +299,5 @@ export class SqliteStore implements MailboxStore {
       closeSync(this.#walFd);
       this.#walFd = undefined;
     }
-  }
-
-  #bump(to: string, d: number): void {
-    const v = (this.#depth.get(to) ?? 0) + d;
-    if (v <= 0) this.#depth.delete(to);
-    else this.#depth.set(to, v);
-    this.#total += d;
   }
 }

@@ -5,6 +5,7 @@
  * layer above (../mailbox.ts) batches them into one transaction per event-loop turn.
  */
 import type { Notification } from '../protocol.js';
+import type { MailboxUsage } from './usage.js';
 
 /**
  * A stored notification; `seq` grows monotonically per store and is never reused.
@@ -31,6 +32,8 @@ export interface Removed {
 }
 
 export interface MailboxStore {
+  /** What is stored, counted per recipient, sender and class; answers the quotas. */
+  readonly usage: MailboxUsage;
   /** Run `fn` as one durable transaction (all or nothing, one fsync). */
   transaction<T>(fn: () => T): T;
   /** The seq of the stored notification (from, to, id), if there is one. */

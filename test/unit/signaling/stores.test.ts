@@ -137,3 +137,51 @@ describe('sqlite store schema migration', () => {
     await s2.close();
   });
 });
+
+describe('store usage (quotas)', () => {
+  it('counts per recipient, peer sender and class; SQLite rebuilds the same counts and bytes at open', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'np-store-'));
+    dirs.push(d);
+    const f = join(d, 'm.sqlite');
+    const s1 = new SqliteStore(f);
+    const mem = new MemoryStore();
+    for (const s of [s1, mem]) {
+      s.transaction(() => {
+        s.insert(n('1'));
+        s.insert(n('2', B, 5));
+        s.insert({ ...n('3', B, 10_000, 'app:x'), body: 'héllo' });
+        s.insert(n('4', A));
+      });
+      s.remove(A, '4');
+      s.expire(100);
+    }
+    for (const s of [s1, mem]) {
+      expect([s.usage.depth(B), s.usage.peerDepth(B), s.usage.senderDepth(B, A)]).toEqual([
+        2, 1, 1,
+      ]);
+      expect([s.usage.count, s.usage.peerCount]).toEqual([2, 1]);
+    }
+    expect(s1.usage.bytes).toBe(mem.usage.bytes);
+    const bytes = s1.usage.bytes;
+    await s1.close();
+    const s2 = new SqliteStore(f);
+    expect([s2.usage.count, s2.usage.bytes, s2.usage.senderDepth(B, A)]).toEqual([2, bytes, 1]);
+    await s2.close();
+  });
+
+  it('refuses in order: store quota, mailbox, peer share, per-sender slots; apps only by the first two', () => {
+    const u = new MemoryStore({
+      quotas: { perPeerSenderSlots: 2, peerMailboxShare: 0.5, maxNotifications: 100 },
+    }).usage;
+    const peer = (from: string) => ({ from, to: B, bytes: 10 });
+    u.add(peer(A), 2);
+    expect(u.refusal(peer(A), 10)?.code).toBe('NATPUSH_ERR_SENDER_QUOTA');
+    expect(u.refusal(peer('c'.repeat(32)), 10)).toBeUndefined();
+    u.add(peer('c'.repeat(32)), 3);
+    expect(u.refusal(peer('d'.repeat(32)), 10)?.code).toBe('NATPUSH_ERR_MAILBOX_FULL');
+    expect(u.refusal(peer('app:k'), 10)).toBeUndefined();
+    u.add(peer('app:k'), 5);
+    expect(u.refusal(peer('app:k'), 10)?.code).toBe('NATPUSH_ERR_MAILBOX_FULL');
+    expect(u.refusal({ from: 'app:k', to: A, bytes: 10 }, 10)).toBeUndefined();
+  });
+});
