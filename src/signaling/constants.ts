@@ -168,3 +168,19 @@ export const STORE_QUOTAS = {
    */
   peerStoreShare: 0.5,
 } as const;
+
+/** When the mailbox store cannot be written (a full disk, a read-only file system). */
+export const STORE_RECOVERY = {
+  /**
+   * A batch that failed to commit is rolled back whole; its notifications are refused with a
+   * NATPUSH_ERR_STORE_… code (the sender still has them and retries), but registrations and acks
+   * answer nobody, so they stay queued and the commit is retried this often until it succeeds.
+   */
+  retryMs: 1_000,
+  /**
+   * Acks kept for that retry: 65,536 (a few MB). Beyond it the oldest are dropped — a lost ack
+   * only means a redelivery, which the receiver's dedupe answers. Registrations need no bound
+   * of their own: each peer is queued at most once (mailbox.ts `#known`).
+   */
+  maxRetriedAcks: 65_536,
+} as const;

@@ -14,6 +14,7 @@
 import { chmodSync, closeSync, lstatSync, mkdirSync, openSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../util/logger.js';
+import { storeFailure } from './store/failure.js';
 
 /** The data directory's mode: owner only. */
 export const DATA_DIR_MODE = 0o700;
@@ -30,8 +31,13 @@ const MAX_ENTRIES = 10_000;
  */
 export function prepareDataDir(dir: string, logger?: Logger): string {
   const abs = resolve(dir);
-  mkdirSync(abs, { recursive: true, mode: DATA_DIR_MODE });
-  tighten(abs, logger, 0);
+  try {
+    mkdirSync(abs, { recursive: true, mode: DATA_DIR_MODE });
+    tighten(abs, logger, 0);
+  } catch (err) {
+    // e.g. EROFS, EACCES: a stable NATPUSH_ERR_STORE_… code and the path, not a bare errno.
+    throw storeFailure(err, 'cannot prepare the data directory', abs);
+  }
   return abs;
 }
 

@@ -9,6 +9,8 @@ import type { Logger } from '../util/logger.js';
 import { SignalingError, SignalingErrorCode } from './errors.js';
 import type { MailboxStore, NewNotification, Removed, StoredNotification } from './store/store.js';
 import { notificationBytes } from './store/usage.js';
+import { storeFailure } from './store/failure.js';
+import { STORE_RECOVERY } from './constants.js';
 
 export interface MailboxOptions {
   store: MailboxStore;
@@ -54,7 +56,10 @@ export class Mailbox {
   #peers: { peer: string; publicKey: string }[] = [];
   readonly #known = new Set<string>();
   #timer: TimerHandle | undefined;
+  #retryTimer: TimerHandle | undefined;
   #closed = false;
+  /** Store failures since start, by kind (logged each time; exported as a metric). */
+  readonly failures = { commit: 0, sync: 0, checkpoint: 0 };
   #lastSync: Promise<void> = Promise.resolve();
   /** Called after each commit with the acks that removed something. */
   onRemoved: (r: Removed[]) => void = () => {};
@@ -64,6 +69,10 @@ export class Mailbox {
   constructor(o: MailboxOptions) {
     this.#o = o;
     for (const p of o.store.knownPeers()) this.#known.add(p);
+    o.store.onBackgroundError = (what, err) => {
+      this.failures[what]++;
+      o.logger.error(`mailbox store ${what} failed`, { err, failures: this.failures[what] });
+    };
   }
 
   get store(): MailboxStore {
@@ -137,11 +146,8 @@ export class Mailbox {
         }
       });
     } catch (err) {
-      this.#o.logger.error('mailbox commit failed', { err: String(err) });
-      const e = new SignalingError(SignalingErrorCode.INTERNAL, 'mailbox write failed', {
-        cause: err,
-      });
-      for (const a of accepts) a.reject(e);
+      // The store rolled the whole batch back, its counts included (store.ts transaction).
+      this.#commitFailed(err, accepts, acks, peers);
       return;
     }
     // An applied ack needs no fsync: if it is lost, the notification is delivered again and the
@@ -159,18 +165,59 @@ export class Mailbox {
     if (!sync) return done();
     // Answer only once the commit is on stable storage (see sqlite-store.ts).
     this.#lastSync = sync.then(done, (err: unknown) => {
-      this.#o.logger.error('mailbox fsync failed', { err: String(err) });
-      const e = new SignalingError(SignalingErrorCode.INTERNAL, 'mailbox sync failed', {
-        cause: err,
-      });
+      // Committed but maybe not on stable storage: refuse, and the sender's retry of the same
+      // id is answered as a duplicate if the commit did survive.
+      const e = storeFailure(err, 'mailbox fsync failed');
+      this.failures.sync++;
+      this.#o.logger.error('mailbox fsync failed', { code: e.code, err: String(err) });
       for (const a of accepts) a.reject(e);
     });
   }
 
+  /**
+   * A batch failed to commit. Its notifications are refused with the store's code (nothing of
+   * them was stored; the sender retries); its registrations and acks, which nobody waits for,
+   * go back to the front of the queue and the commit is retried (issue 8, finding 11: they were
+   * dropped, and a peer registered during the failure was unknown after the next restart).
+   */
+  #commitFailed(
+    err: unknown,
+    accepts: PendingAccept[],
+    acks: PendingAck[],
+    peers: { peer: string; publicKey: string }[],
+  ): void {
+    const e = storeFailure(err, 'mailbox write failed');
+    this.failures.commit++;
+    this.#o.logger.error('mailbox commit failed, batch rolled back', {
+      code: e.code,
+      err: String(err),
+      refused: accepts.length,
+      retrying: { registrations: peers.length, acks: acks.length },
+    });
+    for (const a of accepts) a.reject(e);
+    this.#peers = peers.concat(this.#peers);
+    this.#acks = acks.concat(this.#acks);
+    if (this.#acks.length > STORE_RECOVERY.maxRetriedAcks)
+      this.#acks = this.#acks.slice(-STORE_RECOVERY.maxRetriedAcks);
+    if (this.#retryTimer || this.#closed || this.#peers.length + this.#acks.length === 0) return;
+    this.#retryTimer = this.#o.clock.setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (!this.#closed) this.flush();
+    }, STORE_RECOVERY.retryMs);
+  }
+
   /** Commit and sync what is queued, then refuse new work. */
   async close(): Promise<void> {
+    this.#retryTimer?.cancel();
+    this.#retryTimer = undefined;
     this.flush();
     this.#closed = true;
+    if (this.#peers.length + this.#acks.length > 0) {
+      this.#o.logger.error('mailbox closed with writes the store refused', {
+        registrations: this.#peers.length,
+        acks: this.#acks.length,
+      });
+    }
     await this.#lastSync;
   }
 

@@ -3,7 +3,8 @@
  * store-failure): a real `natpush serve` child process (built CLI, real SQLite) in a temporary
  * data directory, an app that posts with the API key, and registered peers.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve, type NatpushProcess } from '../integration/signaling/natpush-process.js';
@@ -25,6 +26,20 @@ export class Cleanup {
   tmpDir(prefix: string): string {
     const d = mkdtempSync(join(tmpdir(), prefix));
     this.add(() => rmSync(d, { recursive: true, force: true }));
+    return d;
+  }
+
+  /**
+   * A real tmpfs of `kib` KiB mounted on a fresh directory (needs root): a disk that really fills
+   * up (ENOSPC → SQLITE_FULL) and that can really be remounted read-only.
+   */
+  tmpfs(kib: number): string {
+    const d = mkdtempSync(join(tmpdir(), 'np-sec-fs-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${kib}k,mode=0700`, 'tmpfs', d]);
+    this.add(() => {
+      execFileSync('umount', ['-l', d]);
+      rmdirSync(d);
+    });
     return d;
   }
 

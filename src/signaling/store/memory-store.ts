@@ -30,8 +30,25 @@ export class MemoryStore implements MailboxStore {
     this.usage = new MailboxUsage(o.quotas);
   }
 
+  /** Undo steps of the open transaction (maps only; usage.ts journals the counts). */
+  #undo: (() => void)[] | undefined;
+
+  /** All or nothing, like SQLite's: if `fn` throws, what it stored or removed is put back. */
   transaction<T>(fn: () => T): T {
-    return fn();
+    if (this.#undo) return fn(); // nested: the outer transaction undoes
+    this.#undo = [];
+    const mark = this.usage.begin();
+    try {
+      const r = fn();
+      this.usage.commit();
+      return r;
+    } catch (err) {
+      for (const u of this.#undo.reverse()) u();
+      this.usage.rollback(mark);
+      throw err;
+    } finally {
+      this.#undo = undefined;
+    }
   }
 
   find(from: string, to: string, id: string): number | undefined {
@@ -42,10 +59,8 @@ export class MemoryStore implements MailboxStore {
     const old = this.#byKey.get(keyOf(n.from, n.to, n.id));
     if (old) return { kind: 'duplicate', seq: old.seq };
     const s: StoredNotification = { ...n, seq: ++this.#seq };
-    this.#byKey.set(keyOf(n.from, n.to, n.id), s);
-    let q = this.#byTo.get(n.to);
-    if (!q) this.#byTo.set(n.to, (q = new Map()));
-    q.set(s.seq, s);
+    this.#link(s);
+    this.#undo?.push(() => this.#unlink(s));
     this.usage.add({ from: s.from, to: s.to, bytes: notificationBytes(s) });
     return { kind: 'inserted', seq: s.seq };
   }
@@ -95,7 +110,9 @@ export class MemoryStore implements MailboxStore {
   }
 
   addPeer(peer: string, publicKey: string): void {
+    if (this.#peers.has(peer)) return;
     this.#peers.set(peer, publicKey);
+    this.#undo?.push(() => this.#peers.delete(peer));
   }
 
   knownPeers(): string[] {
@@ -105,10 +122,29 @@ export class MemoryStore implements MailboxStore {
   close(): void {}
 
   #delete(s: StoredNotification): void {
+    this.#unlink(s);
+    this.#undo?.push(() => this.#relink(s));
+    this.usage.remove({ from: s.from, to: s.to, bytes: notificationBytes(s) });
+  }
+
+  #link(s: StoredNotification): void {
+    this.#byKey.set(keyOf(s.from, s.to, s.id), s);
+    let q = this.#byTo.get(s.to);
+    if (!q) this.#byTo.set(s.to, (q = new Map()));
+    q.set(s.seq, s);
+  }
+
+  /** Undo of a delete: back in its place (seq order), not at the end. */
+  #relink(s: StoredNotification): void {
+    this.#link(s);
+    const q = this.#byTo.get(s.to)!;
+    this.#byTo.set(s.to, new Map([...q].sort((a, b) => a[0] - b[0])));
+  }
+
+  #unlink(s: StoredNotification): void {
     this.#byKey.delete(keyOf(s.from, s.to, s.id));
     const q = this.#byTo.get(s.to);
     q?.delete(s.seq);
     if (q && q.size === 0) this.#byTo.delete(s.to);
-    this.usage.remove({ from: s.from, to: s.to, bytes: notificationBytes(s) });
   }
 }

@@ -16,6 +16,7 @@ import { Checkpointer } from './checkpointer.js';
 import { chmodSync, closeSync, existsSync, fdatasync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DATA_DIR_MODE, DATA_FILE_MODE, ensurePrivateFile } from '../data-dir.js';
+import { storeFailure } from './failure.js';
 import type {
   InsertResult,
   MailboxStore,
@@ -143,30 +144,33 @@ export class SqliteStore implements MailboxStore {
   #syncQueue: SyncWaiter[] = [];
   #checkpointer: Checkpointer | undefined;
   readonly usage: MailboxUsage;
+  /** Checkpoints that failed since open (see onBackgroundError). */
+  checkpointFailures = 0;
+  onBackgroundError: ((what: 'checkpoint', err: string) => void) | undefined;
   readonly #st;
 
+  /**
+   * Opens (creating if needed) and migrates `file`. A store that cannot be written — read-only
+   * file system, a file or directory the process may not write — throws a SignalingError
+   * STORE_READ_ONLY (or STORE_DISK_FULL / STORE_FAILED) naming the file, and touches nothing.
+   */
   constructor(file: string, o: SqliteStoreOptions = {}) {
-    mkdirSync(dirname(file), { recursive: true, mode: DATA_DIR_MODE });
-    // Bodies are stored in plaintext: the database and its -wal/-shm are the owner's only
-    // (issue 8, finding 7). SQLite gives -wal/-shm the database file's mode, so creating the
-    // database 0600 first covers them; ones left by an older version are fixed here.
-    ensurePrivateFile(file);
-    for (const side of [`${file}-wal`, `${file}-shm`, `${file}-journal`])
-      if (existsSync(side)) chmodSync(side, DATA_FILE_MODE);
-    this.#db = new Database(file);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('busy_timeout = 5000');
-    migrate(this.#db);
-    if (o.fsync === 'commit') this.#db.pragma('synchronous = FULL');
-    else {
-      this.#db.pragma('synchronous = NORMAL');
-      // The schema statement above created the WAL; it keeps its inode until the last close.
-      this.#walFd = openSync(`${file}-wal`, 'r');
+    try {
+      this.#db = SqliteStore.#open(file, o);
+    } catch (err) {
+      throw storeFailure(err, 'cannot open the mailbox store for writing', file);
     }
+    // The schema statements created the WAL; it keeps its inode until the last close.
+    if (o.fsync !== 'commit') this.#walFd = openSync(`${file}-wal`, 'r');
     const checkpointMs = o.checkpointMs ?? 1_000;
     if (checkpointMs > 0) {
       this.#db.pragma('wal_autocheckpoint = 0');
-      this.#checkpointer = new Checkpointer(file, checkpointMs, () => {});
+      // A failed checkpoint (a full disk, an I/O error) is counted and reported, never
+      // swallowed: the WAL then grows until checkpoints succeed again.
+      this.#checkpointer = new Checkpointer(file, checkpointMs, (err) => {
+        this.checkpointFailures++;
+        this.onBackgroundError?.('checkpoint', err);
+      });
     }
     const db = this.#db;
     this.#st = {
@@ -202,8 +206,46 @@ export class SqliteStore implements MailboxStore {
       this.usage.add({ from: g.sender, to: g.recipient, bytes: g.bytes }, g.n);
   }
 
+  /**
+   * One SQLite transaction; if it fails (SQLITE_FULL, I/O error, a throw in `fn`), SQLite rolls
+   * it back and so are the in-memory counts it changed (usage.ts journal): all or nothing.
+   */
+  /** Create (0600), open, configure and migrate the database; throws what SQLite or fs throw. */
+  static #open(file: string, o: SqliteStoreOptions): Database.Database {
+    mkdirSync(dirname(file), { recursive: true, mode: DATA_DIR_MODE });
+    // Bodies are stored in plaintext: the database and its -wal/-shm are the owner's only
+    // (issue 8, finding 7). SQLite gives -wal/-shm the database file's mode, so creating the
+    // database 0600 first covers them; ones left by an older version are fixed here.
+    ensurePrivateFile(file);
+    for (const side of [`${file}-wal`, `${file}-shm`, `${file}-journal`])
+      if (existsSync(side)) chmodSync(side, DATA_FILE_MODE);
+    const db = new Database(file);
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('busy_timeout = 5000');
+      migrate(db);
+      db.pragma(o.fsync === 'commit' ? 'synchronous = FULL' : 'synchronous = NORMAL');
+      // SQLite opens a file it may not write read-only without complaint; find out now, not
+      // at the first notification (an empty write transaction writes nothing).
+      db.exec('BEGIN IMMEDIATE; COMMIT');
+      if (db.readonly) throw Object.assign(new Error('opened read-only'), { code: 'EROFS' });
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return db;
+  }
+
   transaction<T>(fn: () => T): T {
-    return this.#db.transaction(fn)();
+    const mark = this.usage.begin();
+    try {
+      const r = this.#db.transaction(fn)();
+      this.usage.commit();
+      return r;
+    } catch (err) {
+      this.usage.rollback(mark);
+      throw err;
+    }
   }
 
   find(from: string, to: string, id: string): number | undefined {

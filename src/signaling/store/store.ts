@@ -60,6 +60,11 @@ export interface MailboxStore {
    * `transaction()` itself is durable on return (or nothing is ever durable: memory).
    */
   sync?(): Promise<void>;
+  /**
+   * Set by the owner (mailbox.ts) to hear about failures of background work — SQLite's WAL
+   * checkpoints — which have no caller to throw to; they are logged and counted there.
+   */
+  onBackgroundError?: ((what: 'checkpoint', err: string) => void) | undefined;
   /** Release the store; resolves when its files are no longer touched. */
   close(): void | Promise<void>;
 }

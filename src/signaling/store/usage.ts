@@ -80,6 +80,13 @@ export class MailboxUsage {
   #bytes = 0;
   #peerCount = 0;
   #peerBytes = 0;
+  /**
+   * Changes made inside the current transaction, undone if it fails: a failed SQLite batch is
+   * rolled back on disk, and its counts must be too, or the recipient's mailbox looks fuller than
+   * it is until a restart (issue 8, finding 11).
+   */
+  #journal: [Weighed, number, number][] = [];
+  #depthTx = 0;
 
   constructor(quotas: Partial<StoreQuotas> = {}) {
     this.quotas = { ...STORE_QUOTAS, ...quotas };
@@ -163,20 +170,42 @@ export class MailboxUsage {
     return undefined;
   }
 
+  /** Start a transaction (nestable); every add/remove until the matching end can be undone. */
+  begin(): number {
+    this.#depthTx++;
+    return this.#journal.length;
+  }
+
+  /** The transaction begun at `mark` committed. */
+  commit(): void {
+    if (--this.#depthTx === 0) this.#journal = [];
+  }
+
+  /** The transaction begun at `mark` failed: undo what it counted. */
+  rollback(mark: number): void {
+    const undo = this.#journal.splice(mark);
+    this.#depthTx--;
+    for (let i = undo.length - 1; i >= 0; i--) {
+      const [n, k, bytes] = undo[i]!;
+      this.#apply(n, -k, -bytes, false);
+    }
+  }
+
   /**
    * Count `k` notifications from `n.from` to `n.to` weighing `n.bytes` together (the
    * notificationBytes of each, summed).
    */
   add(n: Weighed, k = 1): void {
-    this.#apply(n, k, n.bytes);
+    this.#apply(n, k, n.bytes, true);
   }
 
   /** Uncount what `add` counted. */
   remove(n: Weighed, k = 1): void {
-    this.#apply(n, -k, -n.bytes);
+    this.#apply(n, -k, -n.bytes, true);
   }
 
-  #apply(n: Weighed, k: number, bytes: number): void {
+  #apply(n: Weighed, k: number, bytes: number, journal: boolean): void {
+    if (journal && this.#depthTx > 0) this.#journal.push([n, k, bytes]);
     const peer = senderClass(n.from) === 'peer';
     let r = this.#to.get(n.to);
     if (!r) this.#to.set(n.to, (r = { count: 0, peerCount: 0, peers: new Map() }));

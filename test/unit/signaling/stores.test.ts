@@ -185,3 +185,31 @@ describe('store usage (quotas)', () => {
     expect(u.refusal({ from: 'app:k', to: A, bytes: 10 }, 10)).toBeUndefined();
   });
 });
+
+describe('failed transactions are all or nothing, counts included', () => {
+  it.each([
+    ['memory', () => new MemoryStore()],
+    ['sqlite', sqlite],
+  ])(
+    '%s: a throw inside the transaction undoes inserts, removes and their counts',
+    async (_n, make) => {
+      const s = make();
+      s.transaction(() => {
+        for (const id of ['1', '2', '3']) s.insert(n(id));
+      });
+      const before = [s.usage.count, s.usage.bytes, s.usage.senderDepth(B, A)];
+      expect(() =>
+        s.transaction(() => {
+          s.insert(n('4'));
+          s.remove(B, '2', A);
+          s.addPeer(B, 'pk', 1);
+          throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+        }),
+      ).toThrow(/disk is full/);
+      expect([s.usage.count, s.usage.bytes, s.usage.senderDepth(B, A)]).toEqual(before);
+      expect(s.pending(B, 0, 10, 0).map((x) => x.id)).toEqual(['1', '2', '3']);
+      expect(s.knownPeers()).toEqual([]);
+      await s.close();
+    },
+  );
+});
