@@ -195,6 +195,7 @@ export class SqliteStore implements MailboxStore {
         'INSERT INTO peers (peer, public_key, first_seen) VALUES (?, ?, ?) ON CONFLICT (peer) DO NOTHING',
       ),
       peers: db.prepare('SELECT peer FROM peers'),
+      peerKey: db.prepare('SELECT public_key FROM peers WHERE peer = ?'),
     };
     this.usage = new MailboxUsage(o.quotas);
     const groups = db
@@ -305,6 +306,10 @@ export class SqliteStore implements MailboxStore {
 
   knownPeers(): string[] {
     return (this.#st.peers.all() as { peer: string }[]).map((r) => r.peer);
+  }
+
+  peerKey(peer: string): string | undefined {
+    return (this.#st.peerKey.get(peer) as { public_key: string } | undefined)?.public_key;
   }
 
   sync(): Promise<void> {
