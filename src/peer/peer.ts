@@ -240,7 +240,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     for (;;) {
       const r = await this.#queue.next(o.signal);
       if (r.done) return;
-      this.#dedupe.consumed(r.value.id);
+      this.#dedupe.consumed(r.value.from, r.value.id);
       this.#ack(r.value.id);
       yield r.value;
     }
@@ -384,7 +384,7 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   #onDeliver(n: Notification): void {
     if (n.to !== this.id) return;
-    const seen = this.#dedupe.check(n.id);
+    const seen = this.#dedupe.check(n.from, n.id);
     if (seen === 'consumed') this.#ack(n.id);
     if (seen) return;
     this.#queue.push(n);

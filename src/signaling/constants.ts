@@ -90,8 +90,57 @@ export const LIMITS = {
   turnCredentialTtlSeconds: 3600,
   /** Longest TTL a server may be configured with (1 day, coturn's example value). */
   maxTurnCredentialTtlSeconds: 24 * 3600,
+  /**
+   * Peers in one `allow` list (a contact list). 1,024 is far above a person's or a device
+   * fleet's working set and keeps one list under ~40 KB, so it fits in one `maxFrameBytes`
+   * frame; `anyone: true` covers the "public" case without a list.
+   */
+  maxAllowedPeers: 1_024,
+  /**
+   * Decoded bytes of one `p2p` frame: a session datagram that would fit a 1,500-byte Ethernet
+   * MTU once UDP/IP/TURN headers are added (the session layer fragments to `mtu` 1,200 anyway).
+   */
+  maxP2pDataBytes: 1_400,
+  /**
+   * Body of a notification a peer sends (`notify` over WebSocket): a sealed 16 KiB plaintext
+   * (Noise X handshake + AEAD tag + framing, base64url ≈ 4/3) fits in 24 KiB. API-key HTTP
+   * bodies stay at `maxBodyBytes` (they are not sealed by natpush).
+   */
+  maxSealedBodyBytes: 24 * 1024,
+  /**
+   * Long-poll sessions at once (one per peer polling). Each holds at most 2 × `deliveryWindow`
+   * buffered notifications and one timer; the same order as `maxConnections`, because a poll
+   * client is a connection that happens to come and go. Above it a new poller gets
+   * TOO_MANY_CONNECTIONS (429) until one times out (`pollPresenceGraceMs`).
+   */
+  maxPollSessions: 100_000,
+  /**
+   * Ack labels (which transport acked a notification) waiting for the mailbox commit that
+   * reports `delivered`. Only acks of notifications in flight enter the table and each commit
+   * empties it, so it holds about one commit's worth of acks; the cap only matters if commits
+   * stall (then `delivered` names the default transport).
+   */
+  maxAckLabels: 100_000,
 } as const;
 
+/**
+ * Every table of the signaling server's routing layer and what bounds it (STYLE.md §8; issue 8,
+ * finding 2). Each is keyed by something the server admitted, never by a name a client made up.
+ *
+ * | table (file)                               | bound                                                        |
+ * | ------------------------------------------ | ------------------------------------------------------------ |
+ * | Delivery routes (delivery.ts)              | one per live session: `maxConnections` + `maxPollSessions`   |
+ * | Route in-flight map (delivery.ts)          | `deliveryWindow` per route                                   |
+ * | Delivery ack labels (delivery.ts)          | acks in flight only, emptied per commit; `maxAckLabels`      |
+ * | PollSession buffer (http-transports.ts)    | 2 × `deliveryWindow`                                         |
+ * | HttpApi poll sessions (http-api.ts)        | `maxPollSessions`                                            |
+ * | HttpApi rate buckets (http-api.ts)         | `maxTrackedHttpAddresses`, oldest forgotten                  |
+ * | WsGateway connections, per-address counts  | `maxConnections` (+ those being refused, closed at once)     |
+ * | Presence channels, allow lists (presence)  | one per WebSocket; a list ≤ `maxAllowedPeers`                |
+ * | Presence watch lists, watcher sets         | one per WebSocket; a list ≤ `maxWatchedPeers`; the reverse   |
+ * |                                            | index holds the same pairs, so ≤ connections × maxWatched    |
+ * | Presence online map (presence.ts)          | one per route                                                |
+ */
 export const TIMING = {
   /** A connection must finish hello/challenge/auth within this, or it is closed. */
   handshakeTimeoutMs: 10_000,
@@ -126,4 +175,61 @@ export const BACKOFF = {
   initialMs: 250,
   maxMs: 30_000,
   factor: 2,
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Mailbox store quotas (a2-store; issue 8, finding 4). Enforced by store/usage.ts when a
+// notification is accepted (mailbox.ts), on top of LIMITS.mailboxQuota per recipient. Stores take
+// overrides in their options (`new SqliteStore(file, { quotas })`).
+// ---------------------------------------------------------------------------------------------
+
+export const STORE_QUOTAS = {
+  /**
+   * Slots one peer may hold in one recipient's mailbox: 500, a twentieth of the mailbox. One key
+   * pair filled a 10,000-slot mailbox in 14 s; now it stops at 500 (NATPUSH_ERR_SENDER_QUOTA,
+   * 507) until the recipient drains them. The mailbox also holds what is in flight to an online
+   * recipient, so this is the largest unacked burst one peer may send to another: several times
+   * the delivery window (64) and a 300-notification burst of the tests, far above a chat backlog.
+   * A sender that needs more is sending faster than its peer reads.
+   */
+  perPeerSenderSlots: 500,
+  /**
+   * Share of a recipient's mailbox (LIMITS.mailboxQuota) that peers together may fill: half.
+   * Registration is open, so many key pairs can each use their 100 slots; whatever they do, the
+   * other half (5,000 slots) is the app server's (API-key traffic), which is never starved.
+   */
+  peerMailboxShare: 0.5,
+  /**
+   * Notifications in the whole store: 1,000,000 — 100 full mailboxes, ~1 GiB of SQLite at the
+   * average size of the throughput bench. Above it NATPUSH_ERR_STORE_QUOTA (507).
+   */
+  maxNotifications: 1_000_000,
+  /**
+   * Bytes in the whole store (ids, sender, recipient, topic and body as UTF-8 plus 64 bytes per
+   * row, store/usage.ts): 2 GiB, so a peer flood of maximum-size bodies cannot fill the disk of
+   * a small VM. An estimate of the disk used, not the file size (SQLite reuses freed pages); a
+   * disk that fills anyway is reported as NATPUSH_ERR_STORE_DISK_FULL and loses nothing accepted.
+   */
+  maxBytes: 2 * 1024 ** 3,
+  /**
+   * Share of the store-wide count and bytes that peers together may use: half, so strangers with
+   * fresh keys can never fill the store for the app server.
+   */
+  peerStoreShare: 0.5,
+} as const;
+
+/** When the mailbox store cannot be written (a full disk, a read-only file system). */
+export const STORE_RECOVERY = {
+  /**
+   * A batch that failed to commit is rolled back whole; its notifications are refused with a
+   * NATPUSH_ERR_STORE_… code (the sender still has them and retries), but registrations and acks
+   * answer nobody, so they stay queued and the commit is retried this often until it succeeds.
+   */
+  retryMs: 1_000,
+  /**
+   * Acks kept for that retry: 65,536 (a few MB). Beyond it the oldest are dropped — a lost ack
+   * only means a redelivery, which the receiver's dedupe answers. Registrations need no bound
+   * of their own: each peer is queued at most once (mailbox.ts `#known`).
+   */
+  maxRetriedAcks: 65_536,
 } as const;

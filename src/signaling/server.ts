@@ -106,8 +106,7 @@ function wireEvents(ctx: ServerContext): void {
   ctx.delivery.events = {
     presence: (peer, online, transport) => ctx.presence.setOnline(peer, online, transport),
     // End-to-end ack reached the server: tell the sender if it is a connected peer.
-    delivered: (r, via) =>
-      ctx.presence.forward(r.from, { type: 'delivered', id: r.id, to: r.to, via }),
+    delivered: (r, via) => ctx.presence.delivered(r, via),
   };
 }
 
@@ -123,6 +122,10 @@ function registerGauges(ctx: ServerContext, ws: WsGateway): void {
     ctx.mailbox.store.totalDepth(),
   );
   m.gauge('natpush_peers_known', 'Peers that have registered.', () => ctx.mailbox.knownCount);
+  m.gauge('natpush_store_failures', 'Mailbox commits, fsyncs, WAL checkpoints that failed.', () => {
+    const f = ctx.mailbox.failures;
+    return f.commit + f.sync + f.checkpoint;
+  });
 }
 
 function scheduleExpiry(ctx: ServerContext): { cancel(): void } {
