@@ -107,6 +107,17 @@ export const candidate = z.strictObject({
     .optional(),
 });
 export type Candidate = z.infer<typeof candidate>;
+/** Per-session ICE credentials for connectivity checks (RFC 8445 §5.3), optional (CONTRACTS §4). */
+const iceCredentials = {
+  ufrag: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{4,32}$/)
+    .optional(),
+  pwd: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{22,64}$/)
+    .optional(),
+};
 
 export const notification = z.strictObject({
   id: token,
@@ -147,6 +158,7 @@ export const candidatesOut = z.strictObject({
   to: peerId,
   rid: token,
   candidates: z.array(candidate).max(LIMITS.maxCandidates),
+  ...iceCredentials,
 });
 export const punch = z.strictObject({ type: z.literal('punch'), to: peerId, rid: token });
 export const notify = z.strictObject({
@@ -221,6 +233,7 @@ export const candidatesIn = z.strictObject({
   from: peerId,
   rid: token,
   candidates: z.array(candidate).max(LIMITS.maxCandidates),
+  ...iceCredentials,
 });
 export const punchStart = z.strictObject({
   type: z.literal('punch-start'),
