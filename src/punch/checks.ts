@@ -11,7 +11,7 @@
  * first DIRECT pair that succeeded; a relayed pair only when no direct pair succeeded within
  * `directGraceMs` or every direct pair failed (a relay is the fallback, RFC 8445 §5.1.2.2 ranks it
  * last). The controlling side selects the pair when that check is answered; the controlled side
- * as soon as an authenticated USE-CANDIDATE arrives (see handleRequest for why not later).
+ * when it got USE-CANDIDATE on a pair whose own check succeeded (§7.3.1.5).
  *
  * Checks and responses whose MESSAGE-INTEGRITY does not verify with the session's pwd are dropped
  * before they touch any state, so a third party can neither open a pair, nor learn a prflx
@@ -250,12 +250,12 @@ export class CheckAgent {
     }
     pair.heard = true;
     if (check.useCandidate && this.role === 'controlled' && !this.#selected) {
-      // The controlling side nominates only a pair whose check it saw answered, i.e. this very
-      // 5-tuple works both ways, so select now rather than after our own check (RFC 8445
-      // §7.3.1.5 waits for it): the controlling side sends data as soon as this check is
-      // answered, and a datagram that beat our selection would be dropped.
+      // RFC 8445 §7.3.1.5: select once OUR check on this pair has succeeded too. Selecting on the
+      // USE-CANDIDATE alone would let an on-path third party replay a sniffed nomination from its
+      // own address and be selected; it cannot answer our check (the answer needs the remote
+      // pwd). Datagrams that beat our selection wait in the connector's early buffer.
       pair.nominated = true;
-      return this.#select(pair);
+      if (pair.state === 'succeeded') return this.#select(pair);
     }
     if (!this.#selected && pair.state !== 'succeeded') this.#trigger(pair);
   }
@@ -523,6 +523,12 @@ export class CheckAgent {
   /** For tests and the path: when the last authenticated consent response came. */
   get lastConsentAt(): number {
     return this.#lastConsent;
+  }
+
+  /** Whether an authenticated check came from `from` (the connector's early-data buffer). */
+  heardFrom(from: Endpoint, via: Via): boolean {
+    const base: CandidateBase = via === 'relay' ? 'relay' : 'socket';
+    return this.#pairs.get(pairId(base, from))?.heard === true;
   }
 
   /** Whether `from` is the selected pair's remote (for the path's data filter). */

@@ -130,10 +130,17 @@ interface Session {
   onStart?: (at: number, rtt: number) => void;
   /** Checks that arrived before the agent existed are not lost: the agent answers them later. */
   readonly early: { msg: StunMessage; from: Endpoint; via: Via }[];
+  /** Session datagrams from an authenticated remote that arrived before our selection. */
+  readonly earlyData: { data: Uint8Array; from: Endpoint; via: Via }[];
 }
 
 /** Checks kept per session while its agent is not built yet (the remote started early). */
 const MAX_EARLY_CHECKS = 16;
+/**
+ * Session datagrams kept per session between the controlling side's selection and ours (one or
+ * two check round trips; the session layer sends a handshake and a few datagrams in that time).
+ */
+const MAX_EARLY_DATA = 32;
 
 export class PunchConnector {
   readonly demux: SocketDemux;
@@ -175,6 +182,7 @@ export class PunchConnector {
     this.#offs.push(
       this.demux.on('stun-response', (d, from, via) => this.#onResponse(d, from, via)),
       this.demux.on('stun-request', (d, from, via) => this.#onRequest(d, from, via)),
+      this.demux.on('session', (d, from, via) => this.#onEarlyData(d, from, via)),
       options.signaling.onSignal((f) => this.#onSignal(f)),
       this.#gatherer.onRelayChange((r) => this.#useRelay(r)),
     );
@@ -225,7 +233,15 @@ export class PunchConnector {
     if (this.#closed) throw new PunchError(PUNCH_ERR.CLOSED, 'punch connector closed');
     if (this.#sessions.size >= PUNCH_LIMITS.maxSessions)
       throw new PunchError(PUNCH_ERR.OVERLOADED, `more than ${PUNCH_LIMITS.maxSessions} punches`);
-    const s: Session = { rid, peer, role, local: newIceCredentials(), agent: undefined, early: [] };
+    const s: Session = {
+      rid,
+      peer,
+      role,
+      local: newIceCredentials(),
+      agent: undefined,
+      early: [],
+      earlyData: [],
+    };
     this.#sessions.set(rid, s);
     this.#byUfrag.set(s.local.ufrag, s);
     return s;
@@ -340,6 +356,7 @@ export class PunchConnector {
             pair,
             demux: this.demux,
             relay: this.#gatherer.relay,
+            early: s.earlyData.splice(0),
             onClose: () => this.#endSession(s),
           }),
         );
@@ -443,6 +460,17 @@ export class PunchConnector {
     }
     const tx = via === 'relay' ? this.#relayTx : this.#socketTx;
     tx?.handle(data, from);
+  }
+
+  /** Keep datagrams from a remote that proved itself with a check, until we select (bounded). */
+  #onEarlyData(data: Uint8Array, from: Endpoint, via: Via): void {
+    for (const s of this.#sessions.values()) {
+      const a = s.agent;
+      if (!a || a.selected || !a.heardFrom(from, via)) continue;
+      if (s.earlyData.length < MAX_EARLY_DATA)
+        s.earlyData.push({ data: Uint8Array.from(data), from, via });
+      return;
+    }
   }
 
   #useRelay(relay: TurnClient | undefined): void {

@@ -8,7 +8,7 @@ import type { Endpoint } from '../net/udp.js';
 import type { TurnClient } from '../relay/client.js';
 import type { CandidateType } from './candidates.js';
 import type { CheckAgent, CandidatePair, CheckStats, PathKind } from './checks.js';
-import type { SocketDemux } from './demux.js';
+import type { SocketDemux, Via } from './demux.js';
 
 export interface PunchedPath {
   readonly kind: PathKind;
@@ -39,6 +39,9 @@ export interface PathParts {
   pair: CandidatePair;
   demux: SocketDemux;
   relay: TurnClient | undefined;
+  /** Datagrams that arrived before selection; those from the selected remote go to the first
+   *  onData listener. */
+  early: { data: Uint8Array; from: Endpoint; via: Via }[];
   onClose: () => void;
 }
 
@@ -50,6 +53,7 @@ export function createPunchedPath(p: PathParts): PunchedPath {
   const moveListeners = new Set<(e: Endpoint) => void>();
   let closed = false;
   let dead: string | undefined;
+  let early = p.early.filter((e) => agent.isSelectedRemote(e.from, e.via)).map((e) => e.data);
 
   const offData = demux.on('session', (data, from, via) => {
     if (closed || !agent.isSelectedRemote(from, via)) return; // not this path's remote
@@ -83,6 +87,9 @@ export function createPunchedPath(p: PathParts): PunchedPath {
     },
     onData(cb) {
       dataListeners.add(cb);
+      const pending = early;
+      early = [];
+      for (const d of pending) cb(d);
       return () => dataListeners.delete(cb);
     },
     onDead(cb) {
