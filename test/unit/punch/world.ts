@@ -9,7 +9,12 @@ import { MemoryNetwork, NAT_PRESETS } from '../../../src/net/index.js';
 import type { NatBehavior } from '../../../src/net/index.js';
 import { mintTurnCredentials, sharedSecret } from '../../../src/relay/credentials.js';
 import { createRelayServer, type TurnServer } from '../../../src/relay/server.js';
-import type { PunchSignaling, PunchSignalIn, PunchSignalOut } from '../../../src/punch/index.js';
+import type {
+  PunchedPath,
+  PunchSignaling,
+  PunchSignalIn,
+  PunchSignalOut,
+} from '../../../src/punch/index.js';
 import { PunchConnector } from '../../../src/punch/index.js';
 import { Metrics, signalingMetrics } from '../../../src/signaling/metrics.js';
 import { Presence, type ControlChannel } from '../../../src/signaling/presence.js';
@@ -39,19 +44,28 @@ export interface PeerSide {
 export class PunchWorld {
   readonly clock = new ManualClock();
   readonly net = new MemoryNetwork({ clock: this.clock, latencyMs: HOP_MS, seed: 7 });
-  readonly presence = new Presence({
-    metrics: signalingMetrics(new Metrics()),
-    clock: this.clock,
-    punchLeadMs: 250,
-  });
+  /** serve's clock runs `serverSkewMs` ahead of the peers'; peers learn it as clockOffsetMs. */
+  readonly serverSkewMs: number;
+  readonly presence: Presence;
   readonly #closers: (() => Promise<void> | void)[] = [];
   #natCount = 0;
   #hostCount = 0;
   stun!: StunServer;
   turn!: TurnServer;
 
-  static async create(): Promise<PunchWorld> {
-    const w = new PunchWorld();
+  constructor(o: { serverSkewMs?: number } = {}) {
+    this.serverSkewMs = o.serverSkewMs ?? 0;
+    const clock = this.clock;
+    const skew = this.serverSkewMs;
+    this.presence = new Presence({
+      metrics: signalingMetrics(new Metrics()),
+      clock: { now: () => clock.now() + skew, setTimeout: (fn, ms) => clock.setTimeout(fn, ms) },
+      punchLeadMs: 250,
+    });
+  }
+
+  static async create(o: { serverSkewMs?: number } = {}): Promise<PunchWorld> {
+    const w = new PunchWorld(o);
     const server = w.net.addHost({ addresses: [SERVER] });
     w.stun = await StunServer.start({ listen: STUN, net: server, clock: w.clock });
     w.turn = await createRelayServer({
@@ -146,7 +160,7 @@ export class PunchWorld {
     const clock = this.clock;
     const presence = this.presence;
     return {
-      clockOffsetMs: 0,
+      clockOffsetMs: this.serverSkewMs,
       sendSignal(f: PunchSignalOut): boolean {
         clock.setTimeout(() => {
           if (f.type === 'punch') presence.punch(channel, f.to, f.rid);
@@ -171,4 +185,16 @@ export class PunchWorld {
       },
     };
   }
+}
+
+/** Punch A → B and return both ends of the path. */
+export async function punch(
+  w: PunchWorld,
+  a: PeerSide,
+  b: PeerSide,
+): Promise<[PunchedPath, PunchedPath]> {
+  const incoming = new Promise<PunchedPath>((resolve, reject) => {
+    b.connector.onIncoming((p) => void p.path.then(resolve, reject));
+  });
+  return w.run(Promise.all([a.connector.connect(b.id), incoming]));
 }
