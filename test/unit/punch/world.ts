@@ -25,7 +25,7 @@ import { ManualClock } from '../../../src/util/clock.js';
 export const SERVER = '203.0.113.1';
 export const STUN: Endpoint = { address: SERVER, port: 3478 };
 export const TURN: Endpoint = { address: SERVER, port: 3479 };
-const SECRET = 'punch-test-secret';
+export const SECRET = 'punch-test-secret';
 /** One-way delay per hop on the memory network. */
 export const HOP_MS = 5;
 /** Signaling one-way delay (half of the WebSocket RTT serve measured). */
@@ -139,7 +139,8 @@ export class PunchWorld {
   }
 
   async close(): Promise<void> {
-    for (const c of this.#closers.reverse()) await c();
+    // Closing a relay allocation is a Refresh(0) exchange on the memory network: drive the clock.
+    for (const c of this.#closers.reverse()) await this.run(Promise.resolve(c()));
   }
 
   /** The peer's signaling connection: frames cross the hub with SIGNAL_MS one-way delay. */
