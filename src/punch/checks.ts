@@ -123,6 +123,7 @@ export class CheckAgent {
   #done = false;
   #lastConsent = 0;
   #consentTimer: TimerHandle | undefined;
+  #moveCheck = false;
   readonly #onSelected = new Set<Listener<CandidatePair>>();
   readonly #onFailed = new Set<Listener<string>>();
   readonly #onDead = new Set<Listener<string>>();
@@ -163,7 +164,12 @@ export class CheckAgent {
     return () => this.#onDead.delete(cb);
   }
 
-  /** An authenticated check for the selected path came from a new source: the remote NAT rebound. */
+  /**
+   * The remote moved: an authenticated check came from a new source after selection (its NAT
+   * rebound, or its address changed) AND our own check to that source was answered. The second
+   * condition keeps a third party that replays a sniffed check from its own address from
+   * triggering re-punches: it cannot sign the answer.
+   */
   onRemoteMoved(cb: Listener<Endpoint>): () => void {
     this.#onRemoteMoved.add(cb);
     return () => this.#onRemoteMoved.delete(cb);
@@ -232,7 +238,7 @@ export class CheckAgent {
     if (!pair) {
       if (this.#selected) {
         // Same peer, authenticated, new source: its NAT rebound (or its address changed).
-        if (base === this.#selected.base) for (const l of this.#onRemoteMoved) l(from);
+        if (base === this.#selected.base) this.#verifyMove(from);
         return;
       }
       // RFC 8445 §7.3.1.3: a peer-reflexive remote candidate, priority from the check.
@@ -478,6 +484,38 @@ export class CheckAgent {
     this.role = this.role === 'controlling' ? 'controlled' : 'controlling';
     this.#nominating = undefined;
     return false;
+  }
+
+  /** One verification check toward a new source of the remote at a time (bounds the work a
+   *  flood of replays can cause to one transaction). */
+  #verifyMove(from: Endpoint): void {
+    const pair = this.#selected;
+    if (!pair || this.#moveCheck || this.#done) return;
+    const tx = pair.base === 'relay' ? this.#o.transactions.relay : this.#o.transactions.socket;
+    if (!tx) return;
+    const bytes = buildCheck({
+      local: this.#o.local,
+      remote: this.#o.remote,
+      priority: candidatePriority('prflx', pair.base === 'relay' ? 0 : 65535),
+      role: this.role,
+      tieBreaker: this.#o.tieBreaker,
+    });
+    const key = txHex(bytes.subarray(8, 20));
+    this.#inflight.set(key, pair.id);
+    this.#moveCheck = true;
+    const to = { address: from.address, port: from.port };
+    tx.start(to, bytes, { retransmission: PUNCH_DEFAULTS.consentRetransmission }).then(
+      (res) => {
+        this.#inflight.delete(key);
+        this.#moveCheck = false;
+        if (this.#done || res.message.cls !== StunClass.Success) return;
+        for (const l of this.#onRemoteMoved) l(to);
+      },
+      () => {
+        this.#inflight.delete(key);
+        this.#moveCheck = false;
+      },
+    );
   }
 
   // ─── consent freshness (RFC 7675) ────────────────────────────────────────────────────────

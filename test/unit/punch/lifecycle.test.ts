@@ -74,6 +74,30 @@ describe('punch lifecycle', () => {
     }
   });
 
+  it('tells the path when the remote NAT rebinds (and only after checking the new source)', async () => {
+    world = await PunchWorld.create();
+    const w = world;
+    // A's NAT forgets idle mappings after 10 s and picks random ports (symmetric).
+    const a = await w.peer('peer-a', w.nat('symmetric', { mappingTimeoutMs: 10_000 }));
+    const b = await w.peer('peer-b', w.nat('full-cone'));
+    const [, pb] = await punch(w, a, b);
+    expect(pb.kind).toBe('direct');
+    const moved: string[] = [];
+    pb.onRepunchNeeded((e) => moved.push(`${e.address}:${e.port}`));
+    const before = `${pb.remote.address}:${pb.remote.port}`;
+
+    // Silence A's host for 11 s: its mapping toward B expires; its next packet gets a new port.
+    const hostA = a.host.address;
+    const unblock = w.net.dropIf((p) => p.src.address === hostA);
+    await w.clock.advanceAsync(11_000);
+    unblock();
+    expect(moved).toEqual([]);
+    await w.clock.advanceAsync(8_000); // A's next consent check, then B's verification check
+    expect(moved).toHaveLength(1);
+    expect(moved[0]).not.toBe(before);
+    expect(moved[0]!.startsWith(`${a.nat.publicAddress}:`)).toBe(true);
+  });
+
   it('re-allocates the relayed candidate with fresh credentials before they expire', async () => {
     world = await PunchWorld.create();
     const w = world;

@@ -135,4 +135,31 @@ describe('a third party on the path', () => {
     expect(pb.kind).toBe('direct');
     await attacker.close();
   });
+
+  it('cannot make a path re-punch by replaying a sniffed consent check from elsewhere', async () => {
+    world = await PunchWorld.create();
+    const w = world;
+    const a = await w.peer('peer-a', w.nat('full-cone'));
+    const b = await w.peer('peer-b', w.nat('full-cone'));
+    const [, pb] = await punch(w, a, b);
+    const moved: unknown[] = [];
+    pb.onRepunchNeeded((e) => moved.push(e));
+    const attacker = await w.net.addHost({ addresses: [ATTACKER] }).bindUdp({ port: 6002 });
+    let replayed = 0;
+    w.net.dropIf((p) => {
+      if (
+        p.src.address === a.nat.publicAddress &&
+        p.dst.address === b.nat.publicAddress &&
+        classifyPacket(p.data) === 'stun-request'
+      ) {
+        replayed++;
+        attacker.send(p.data, p.dst);
+      }
+      return false;
+    });
+    await w.clock.advanceAsync(20_000); // several consent rounds
+    expect(replayed).toBeGreaterThan(0);
+    expect(moved).toEqual([]);
+    await attacker.close();
+  });
 });
