@@ -4,7 +4,7 @@
  * | method | path                           | auth          | answer                                   |
  * | ------ | ------------------------------ | ------------- | ---------------------------------------- |
  * | POST   | /v1/peers/{id}/notifications   | API key       | 202 {id, online, duplicate, expires}     |
- * | GET    | /v1/peers/{id}                 | API key/token | 200 {peer, online, transport?, mailbox}  |
+ * | GET    | /v1/peers/{id}                 | API key       | 200 {peer, online, transport?, mailbox}  |
  * | POST   | /v1/challenge                  | (peer token)  | 200 {server, nonce, expires}             |
  * | POST   | /v1/session                    | signature     | 200 {sessionToken, expires}              |
  * | GET    | /v1/events                     | session token | SSE: `deliver` events                    |
@@ -30,8 +30,12 @@ import { issueTurnCredentials } from './turn-credentials.js';
 const PEER_PATH = /^\/v1\/peers\/([^/]+)(\/notifications)?$/;
 
 export class HttpApi {
+  /** Long-poll session per peer; at most `LIMITS.maxPollSessions` (see constants.ts). */
   readonly #polls = new Map<string, PollSession>();
-  /** Per-address token buckets, insertion-ordered so the oldest can be forgotten. */
+  /**
+   * Per-address token buckets, insertion-ordered so the oldest can be forgotten: at most
+   * `LIMITS.maxTrackedHttpAddresses`.
+   */
   readonly #rates = new Map<string, TokenBucket>();
 
   constructor(private readonly ctx: ServerContext) {}
@@ -82,7 +86,7 @@ export class HttpApi {
     if (m) {
       const id = decodeURIComponent(m[1] ?? '');
       if (method === 'POST' && m[2]) return this.#postNotification(req, res, id);
-      if (method === 'GET' && !m[2]) return this.#getPeer(req, res, url, id);
+      if (method === 'GET' && !m[2]) return this.#getPeer(req, res, id);
     }
     if (method === 'POST' && p === '/v1/challenge') return this.#challenge(req, res);
     if (method === 'POST' && p === '/v1/session') return this.#session(req, res);
@@ -149,17 +153,13 @@ export class HttpApi {
     sendJson(res, 202, r);
   }
 
-  #getPeer(req: IncomingMessage, res: ServerResponse, url: URL, id: string): void {
-    const token = bearer(req, url);
-    if (
-      !this.ctx.admission.apiKeyFrom(req.headers.authorization) &&
-      !this.ctx.sessionTokens.verify(token)
-    ) {
-      throw new SignalingError(
-        SignalingErrorCode.API_KEY_REQUIRED,
-        'an API key or a session token is required',
-      );
-    }
+  /**
+   * Presence and mailbox depth of a peer: for the application server (API key) only. A peer's
+   * session token gets the same 401 whatever the id (known, unknown, hidden, malformed), so it
+   * learns nothing (issue 8, finding 5); peers see presence through `watch` and `allow`.
+   */
+  #getPeer(req: IncomingMessage, res: ServerResponse, id: string): void {
+    this.#apiKey(req);
     const peer = this.#peerParam(id);
     const t = this.ctx.presence.isOnline(peer);
     sendJson(res, 200, {
@@ -215,6 +215,12 @@ export class HttpApi {
     );
     let s = this.#polls.get(peer);
     if (!s || s.closed || this.ctx.delivery.session(peer) !== s) {
+      if (!s && this.#polls.size >= this.ctx.limits.maxPollSessions) {
+        throw new SignalingError(
+          SignalingErrorCode.TOO_MANY_CONNECTIONS,
+          'too many long-poll sessions; retry later',
+        );
+      }
       s = new PollSession(peer, this.ctx, (x) => {
         if (this.#polls.get(peer) === x) this.#polls.delete(peer);
       });
@@ -233,8 +239,9 @@ export class HttpApi {
     const peer = this.#tokenPeer(req, url);
     const b = await readJson(req, httpAcks, this.ctx.limits.maxHttpBodyBytes);
     const via = this.ctx.delivery.session(peer)?.transport ?? 'sse';
-    this.ctx.delivery.ack(peer, b.ids, via);
-    sendJson(res, 200, { acked: b.ids.length });
+    // `acked` counts the ids that named a notification in flight to this peer; others are
+    // dropped (and counted in /metrics), never stored.
+    sendJson(res, 200, { acked: this.ctx.delivery.ack(peer, b.ids, via) });
   }
 
   /** TURN credentials for the session token's peer (the HTTP twin of `turn-credentials`). */
