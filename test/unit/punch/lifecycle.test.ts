@@ -129,6 +129,39 @@ describe('punch lifecycle', () => {
     expect([pa.kind, pb.kind]).toEqual(['direct', 'direct']);
   });
 
+  it('fails with a typed error behind a UDP-blocking firewall (the ladder stays server-routed)', async () => {
+    world = await PunchWorld.create();
+    const w = world;
+    const a = await w.peer('peer-a', w.nat('udp-blocked'));
+    const b = await w.peer('peer-b', w.nat('full-cone'));
+    const incoming = new Promise<PunchedPath>((resolve, reject) => {
+      b.connector.onIncoming((p) => void p.path.then(resolve, reject));
+    });
+    const results = await w.run(
+      Promise.allSettled([a.connector.connect('peer-b'), incoming]),
+      60_000,
+    );
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: PUNCH_ERR.FAILED });
+    }
+  });
+
+  it('close() ends a punch in progress with NATPUSH_ERR_PUNCH_CLOSED', async () => {
+    world = await PunchWorld.create();
+    const w = world;
+    const a = await w.peer('peer-a', w.nat('full-cone'));
+    // Nobody answers: the connect waits for candidates that never come.
+    const pending = a.connector.connect('peer-nobody');
+    const settled = pending.then(
+      () => 'resolved',
+      (e: { code: string }) => e.code,
+    );
+    await w.clock.advanceAsync(1_000);
+    await w.run(a.connector.close()); // releasing the relay is a Refresh exchange
+    expect(await settled).toBe(PUNCH_ERR.CLOSED);
+  });
+
   it('re-allocates the relayed candidate with fresh credentials before they expire', async () => {
     world = await PunchWorld.create();
     const w = world;

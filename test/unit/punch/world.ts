@@ -31,7 +31,8 @@ export const HOP_MS = 5;
 /** Signaling one-way delay (half of the WebSocket RTT serve measured). */
 export const SIGNAL_MS = 20;
 
-export type NatKind = 'full-cone' | 'restricted-cone' | 'port-restricted' | 'symmetric' | 'cgn';
+export type NatKind =
+  'full-cone' | 'restricted-cone' | 'port-restricted' | 'symmetric' | 'udp-blocked' | 'cgn';
 
 export interface PeerSide {
   id: string;
