@@ -8,13 +8,12 @@
 //   out {"path":{kind,remoteType,local,remote,rttMs}}     the selected path
 //   out {"echoes":N}         (initiator) N of 50 session datagrams came back over the path
 //   in  {"exit":true}
-import os from 'node:os';
 import process from 'node:process';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const [dist, server, turnUser, turnPass, turnExpires, hideHost] = process.argv.slice(2);
-const { PunchConnector } = await import(`${dist}/src/punch/index.js`);
+const { PunchConnector, systemInterfaces } = await import(`${dist}/src/punch/index.js`);
 const { nodeUdpNetwork } = await import(`${dist}/src/net/index.js`);
 const { systemClock } = await import(`${dist}/src/util/clock.js`);
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
@@ -36,13 +35,7 @@ const signaling = {
     Promise.resolve({ username: turnUser, password: turnPass, expires: Number(turnExpires) }),
 };
 // hideHost=1: offer no host candidates, so two peers behind one NAT must use its hairpin.
-const interfaces = () =>
-  hideHost === '1'
-    ? []
-    : Object.values(os.networkInterfaces())
-        .flat()
-        .filter((i) => i && i.family === 'IPv4' && !i.internal)
-        .map((i) => i.address);
+const interfaces = () => (hideHost === '1' ? [] : systemInterfaces());
 
 const socket = await nodeUdpNetwork.bindUdp({ address: '0.0.0.0', port: 0 });
 const connector = new PunchConnector({
