@@ -104,6 +104,10 @@ describe('finding 1: SSE injection', () => {
       expect(r.status).toBe(400);
       expect(r.json.error.code).toBe('NATPUSH_ERR_BAD_FRAME');
     }
+    // ...and so do the long poll's acks.
+    const pt = await httpSession(s, generateIdentity());
+    const q = await fetch(`${s.url}/v1/poll?ack=a%0D%0Aevent:x&token=${encodeURIComponent(pt)}`);
+    expect(q.status).toBe(400);
     expect(s.context.mailbox.store.totalDepth()).toBe(0);
 
     // The honest peer's notification arrives exactly once, as itself.
