@@ -153,7 +153,11 @@ export class Delivery {
       if (f && r?.inflight.delete(id)) taken.push({ id, from: f.n.from });
       else unknown.push(id);
     }
-    if (unknown.length > 0 && this.#o.mailbox.store.depth(peer) > 0) {
+    // A live route that is not held up by a busy transport has re-sent the whole head at
+    // attach, so its in-flight map is the full answer: a flood of made-up acks over a live
+    // WebSocket costs no store read.
+    const headSent = r !== undefined && r.busyTimer === undefined;
+    if (unknown.length > 0 && !headSent && this.#o.mailbox.store.depth(peer) > 0) {
       const head = this.#o.mailbox.store.pending(peer, 0, this.#o.window, this.#o.clock.now());
       const from = new Map<string, string>();
       for (const n of head) if (!from.has(n.id)) from.set(n.id, n.from);
