@@ -18,6 +18,7 @@ import { HttpApi } from './http-api.js';
 import { Mailbox } from './mailbox.js';
 import { Metrics, signalingMetrics } from './metrics.js';
 import { Presence } from './presence.js';
+import type { Rendezvous } from './rendezvous.js';
 import { SessionTokens } from './session-tokens.js';
 import type { MailboxStore } from './store/store.js';
 import { MemoryStore } from './store/memory-store.js';
@@ -44,6 +45,11 @@ export interface SignalingServerOptions {
    * (`turn-credentials`). Default none: such requests get NATPUSH_ERR_RELAY_UNAVAILABLE.
    */
   turn?: TurnCredentialsOptions;
+  /**
+   * The relay's peer gate (serve): rendezvous frames forwarded here are recorded in it, with the
+   * addresses this server sees its peers at. Default none.
+   */
+  rendezvous?: Rendezvous;
   /** Server id bound into challenges. Default random. */
   serverId?: string;
   clock?: Clock;
@@ -83,7 +89,13 @@ function buildContext(o: SignalingServerOptions): ServerContext {
     window: limits.deliveryWindow,
     retryAfterMs: timing.retryAfterMs,
   });
-  const presence = new Presence({ metrics, clock, punchLeadMs: timing.punchLeadMs });
+  const presence = new Presence({
+    metrics,
+    clock,
+    punchLeadMs: timing.punchLeadMs,
+    rendezvous: o.rendezvous,
+  });
+  if (o.rendezvous) o.rendezvous.addressOf = (peer) => presence.channel(peer)?.address;
   return {
     serverId,
     clock,
@@ -98,6 +110,7 @@ function buildContext(o: SignalingServerOptions): ServerContext {
     delivery,
     presence,
     turn: o.turn ? turnCredentialIssuer(o.turn) : undefined,
+    rendezvous: o.rendezvous,
     closing: false,
   };
 }

@@ -13,9 +13,15 @@ import readline from 'node:readline';
 import os from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { nodeUdpNetwork } from '../../net/index.js';
-import { DEFAULT_CREDENTIAL_TTL_S, DEFAULT_TURN_PORT } from '../../relay/constants.js';
+import {
+  DEFAULT_CREDENTIAL_TTL_S,
+  DEFAULT_MAX_ALLOCATIONS_PER_IP,
+  DEFAULT_TURN_PORT,
+  SERVE_RELAY_LIMITS,
+} from '../../relay/constants.js';
 import type { CredentialStore } from '../../relay/credentials.js';
 import { mintTurnCredentials, sharedSecret, staticUsers } from '../../relay/credentials.js';
+import type { RelayPeerGate } from '../../relay/peer-gate.js';
 import type { TurnServer } from '../../relay/server.js';
 import { createRelayServer } from '../../relay/server.js';
 import type { TurnServerOptions } from '../../relay/server-options.js';
@@ -39,7 +45,9 @@ export interface RelayArgs {
   'allow-loopback-peers': boolean;
   'max-allocations': number;
   'user-quota': number;
+  'ip-quota': number;
   'user-bps': number;
+  'total-bps': number;
   'stats-interval': number;
   'log-level': LogLevel;
   workers: number;
@@ -103,7 +111,9 @@ export function relayOptionsFrom(args: RelayArgs): TurnServerOptions {
     peerPolicy: { allow },
     maxAllocations: args['max-allocations'],
     maxAllocationsPerUser: args['user-quota'],
+    maxAllocationsPerIp: args['ip-quota'],
     userBytesPerSecond: args['user-bps'],
+    totalBytesPerSecond: args['total-bps'],
   };
 }
 
@@ -174,10 +184,20 @@ export function relayOptions(y: Argv): Argv<RelayArgs> {
       default: 10,
       describe: 'allocations per user (486 beyond)',
     })
+    .option('ip-quota', {
+      type: 'number',
+      default: DEFAULT_MAX_ALLOCATIONS_PER_IP,
+      describe: 'allocations per client IPv4 address or IPv6 /64 (486 beyond)',
+    })
     .option('user-bps', {
       type: 'number',
       default: 0,
       describe: 'relayed bytes/s per user, 0 = unlimited',
+    })
+    .option('total-bps', {
+      type: 'number',
+      default: 0,
+      describe: 'relayed bytes/s of the whole relay, 0 = unlimited',
     })
     .option('stats-interval', {
       type: 'number',
@@ -252,7 +272,9 @@ function workerArgv(a: RelayArgs, port: number): string[] {
     ...(a['allow-loopback-peers'] ? ['--allow-loopback-peers'] : []),
     ...opt('max-allocations', a['max-allocations']),
     ...opt('user-quota', a['user-quota']),
+    ...opt('ip-quota', a['ip-quota']),
     ...opt('user-bps', a['user-bps']),
+    ...opt('total-bps', a['total-bps']),
     ...opt('stats-interval', a['stats-interval']),
     ...opt('log-level', a['log-level']),
   ];
@@ -395,6 +417,10 @@ export interface ServeRelayOptions {
   port: number;
   secret?: string;
   relayAddress?: string;
+  /** Advertised in XOR-RELAYED-ADDRESS behind a 1:1 NAT (serve's --relay-public-address). */
+  externalAddress?: string;
+  /** Who peers may relay to (serve's rendezvous table); undefined = a plain TURN server. */
+  peerGate?: RelayPeerGate;
   logger: Logger;
   clock?: Clock;
 }
@@ -412,7 +438,10 @@ export async function startServeRelay(
     port: o.port,
     tcpPort: o.port,
     relayAddress: o.relayAddress ?? defaultRelayAddress(o.host),
+    ...(o.externalAddress ? { externalAddress: o.externalAddress } : {}),
     credentials: sharedSecret(secret),
+    ...(o.peerGate ? { peerGate: o.peerGate } : {}),
+    ...SERVE_RELAY_LIMITS,
   });
   const a = server.addresses();
   const endpoints = [`turn:${a.udp.address}:${a.udp.port}?transport=udp`];

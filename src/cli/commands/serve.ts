@@ -7,9 +7,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
+import { RELAY_CONFIG_ERR } from '../../relay/errors.js';
 import { DEFAULT_PORT, LIMITS } from '../../signaling/constants.js';
+import { Rendezvous } from '../../signaling/rendezvous.js';
 import { startSignalingServer } from '../../signaling/server.js';
 import { MemoryStore } from '../../signaling/store/memory-store.js';
 import { SqliteStore } from '../../signaling/store/sqlite-store.js';
@@ -17,7 +20,8 @@ import { StunServer } from '../../stun/server.js';
 import { jsonLogger, type LogLevel, type Logger } from '../../util/logger.js';
 import type { SignalingServer } from '../../signaling/server.js';
 import type { TurnCredentialsOptions } from '../../signaling/turn-credentials.js';
-import type { Clock } from '../../util/clock.js';
+import { systemClock, type Clock } from '../../util/clock.js';
+import { NatpushError } from '../../util/errors.js';
 import { startServeRelay } from './relay.js';
 
 export interface ServeArgs {
@@ -36,6 +40,8 @@ export interface ServeArgs {
   'relay-public-address'?: string;
   'turn-secret'?: string;
   'turn-credential-ttl': number;
+  'relay-peer-gate': boolean;
+  'open-relay-i-know': boolean;
 }
 
 /** One running part of `serve`. */
@@ -82,10 +88,13 @@ export async function startServices(
   logger: Logger,
   deps: ServeDeps = {},
 ): Promise<{ services: Service[]; apiKeyFile?: string }> {
+  refuseOpenRelay(a);
   const dataDir = resolve(a['data-dir']);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const { keys, file } = apiKeys(dataDir, a['api-key']);
-  const relay = a.relay ? await startRelay(a, dataDir, logger, deps) : undefined;
+  const rendezvous =
+    a.relay && a['relay-peer-gate'] ? new Rendezvous({ clock: systemClock }) : undefined;
+  const relay = a.relay ? await startRelay(a, dataDir, logger, deps, rendezvous) : undefined;
   let signaling: SignalingServer;
   try {
     const store =
@@ -97,6 +106,7 @@ export async function startServices(
       apiKeys: keys,
       peerTokens: a['peer-token'] ?? [],
       ...(relay ? { turn: turnOptions(a, relay) } : {}),
+      ...(rendezvous ? { rendezvous } : {}),
       logger,
     });
   } catch (err) {
@@ -126,6 +136,28 @@ export async function startServices(
 }
 
 type ServeRelay = Awaited<ReturnType<typeof startServeRelay>>;
+
+function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || (isIP(h) === 4 && h.startsWith('127.'));
+}
+
+/**
+ * Issue 8, finding 3: refuse to run an open relay. It would be one when the relay is reachable
+ * from other hosts (non-loopback --host), anyone may register (no --peer-token) and the peer gate
+ * that limits relaying to natpush peers in rendezvous is off — unless the operator says so.
+ */
+export function refuseOpenRelay(a: ServeArgs): void {
+  if (!a.relay || a['relay-peer-gate'] || isLoopback(a.host)) return;
+  if ((a['peer-token'] ?? []).length > 0 || a['open-relay-i-know']) return;
+  throw new NatpushError(
+    RELAY_CONFIG_ERR.OPEN_RELAY,
+    `refusing to start: with --no-relay-peer-gate, open registration and --host ${a.host} the ` +
+      'TURN relay would relay for anyone to any host. Keep the peer gate (the default), close ' +
+      'registration with --peer-token, listen on loopback, run --no-relay, or pass ' +
+      '--open-relay-i-know.',
+  );
+}
 
 /** The credentials serve hands to peers name the relay's own ports and its shared secret. */
 function turnOptions(a: ServeArgs, relay: ServeRelay): TurnCredentialsOptions {
@@ -180,13 +212,19 @@ function startRelay(
   dataDir: string,
   logger: Logger,
   deps: ServeDeps,
+  peerGate: Rendezvous | undefined,
 ): Promise<ServeRelay> {
+  const publicAddress = a['relay-public-address'];
   return startServeRelay({
     dataDir,
     host: a.host,
     port: a['relay-port'],
     ...(a['turn-secret'] ? { secret: a['turn-secret'] } : {}),
     ...(a['relay-address'] ? { relayAddress: a['relay-address'] } : {}),
+    // Behind a 1:1 NAT the relayed sockets bind a private address; peers must be told the public
+    // one in XOR-RELAYED-ADDRESS (RFC 8656 §7.2), not only in the turn: URLs (finding 11).
+    ...(publicAddress && isIP(publicAddress) ? { externalAddress: publicAddress } : {}),
+    ...(peerGate ? { peerGate } : {}),
     ...(deps.relayClock ? { clock: deps.relayClock } : {}),
     logger,
   });
@@ -201,6 +239,11 @@ function relayService(relay: ServeRelay, signaling: SignalingServer): Service {
     'natpush_turn_relayed_packets',
     'Packets relayed (both directions).',
     () => c.toPeerPackets + c.toClientPackets,
+  );
+  m.gauge(
+    'natpush_turn_peer_gate_refused',
+    'Permissions refused by the peer gate (not toward a peer in rendezvous).',
+    () => c.peerGateRefused,
   );
   m.gauge('natpush_turn_dropped_packets', 'Packets dropped by the relay (all reasons).', () =>
     Object.values(c.dropped).reduce((x, y) => x + y, 0),
@@ -273,7 +316,19 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('relay-public-address', {
         type: 'string',
         describe:
-          'host named in the turn: URLs handed to peers (default: the address the peer reached serve at)',
+          'public address of the relay behind a 1:1 NAT: named in the turn: URLs handed to peers and, if an IP, advertised as XOR-RELAYED-ADDRESS (default: the address the peer reached serve at / --relay-address)',
+      })
+      .option('relay-peer-gate', {
+        type: 'boolean',
+        default: true,
+        describe:
+          'relay only between natpush peers: a permission is granted only toward an address serve has seen for a peer in rendezvous with the requester (--no-relay-peer-gate: a plain TURN server for every registered peer; then serve refuses to start on a non-loopback --host with open registration unless --peer-token or --open-relay-i-know)',
+      })
+      .option('open-relay-i-know', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'allow --no-relay-peer-gate with open registration on a non-loopback --host: any new key pair may then relay to any public host (capped per peer, per IP and in all)',
       })
       .option('turn-secret', {
         type: 'string',
