@@ -22,7 +22,13 @@ import type { SignalingServer } from '../../signaling/server.js';
 import type { TurnCredentialsOptions } from '../../signaling/turn-credentials.js';
 import { systemClock, type Clock } from '../../util/clock.js';
 import { NatpushError } from '../../util/errors.js';
-import { startServeRelay } from './relay.js';
+import {
+  argvSecretWarning,
+  readSecretFile,
+  SECRET_ENV,
+  secretLines,
+  startServeRelay,
+} from './relay.js';
 
 export interface ServeArgs {
   port: number;
@@ -30,7 +36,9 @@ export interface ServeArgs {
   'data-dir': string;
   store: 'sqlite' | 'memory';
   'api-key'?: string[];
+  'api-key-file'?: string;
   'peer-token'?: string[];
+  'peer-token-file'?: string;
   stun: boolean;
   'stun-port': number;
   'log-level': LogLevel;
@@ -39,6 +47,7 @@ export interface ServeArgs {
   'relay-address'?: string;
   'relay-public-address'?: string;
   'turn-secret'?: string;
+  'turn-secret-file'?: string;
   'turn-credential-ttl': number;
   'relay-peer-gate': boolean;
   'open-relay-i-know': boolean;
@@ -73,10 +82,58 @@ function apiKeys(dataDir: string, given: string[] | undefined): { keys: string[]
   }
 }
 
+/** serve's secrets, resolved at the edge from flags, files and the environment. */
+export interface ServeSecrets {
+  apiKeys: string[];
+  peerTokens: string[];
+  turnSecret: string | undefined;
+}
+
+/**
+ * Issue 8, finding 11: secrets never need argv. Each comes from its `--*-file` (one per line) or
+ * its environment variable; the old flags still work, with a warning on stderr, because
+ * /proc/PID/cmdline shows them to every local user. Values from all given sources are combined.
+ */
+export function serveSecrets(
+  a: ServeArgs,
+  env: NodeJS.ProcessEnv,
+  warn: (line: string) => void,
+): ServeSecrets {
+  const from = (
+    flag: string,
+    values: string[] | undefined,
+    file: string | undefined,
+    envName: string,
+  ): string[] => {
+    if (values && values.length > 0)
+      warn(argvSecretWarning(`--${flag}`, `--${flag}-file or $${envName}`));
+    return [
+      ...(values ?? []),
+      ...(file ? readSecretFile(file, warn) : []),
+      ...secretLines(env[envName]),
+    ];
+  };
+  const turn = from(
+    'turn-secret',
+    a['turn-secret'] !== undefined ? [a['turn-secret']] : undefined,
+    a['turn-secret-file'],
+    SECRET_ENV.turnSecret,
+  );
+  return {
+    apiKeys: from('api-key', a['api-key'], a['api-key-file'], SECRET_ENV.apiKey),
+    peerTokens: from('peer-token', a['peer-token'], a['peer-token-file'], SECRET_ENV.peerToken),
+    turnSecret: turn[0],
+  };
+}
+
 /** What tests inject into the composition (the CLI uses the defaults). */
 export interface ServeDeps {
   /** The relay's clock (credential expiry is checked against it). Default: the system clock. */
   relayClock?: Clock;
+  /** Where NATPUSH_* secrets are read from. Default: process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Warnings (secrets on argv). Default: stderr. */
+  warn?: (line: string) => void;
 }
 
 /**
@@ -88,13 +145,20 @@ export async function startServices(
   logger: Logger,
   deps: ServeDeps = {},
 ): Promise<{ services: Service[]; apiKeyFile?: string }> {
-  refuseOpenRelay(a);
+  const secrets = serveSecrets(
+    a,
+    deps.env ?? process.env,
+    deps.warn ?? ((l) => void process.stderr.write(l + '\n')),
+  );
+  refuseOpenRelay(a, secrets);
   const dataDir = resolve(a['data-dir']);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const { keys, file } = apiKeys(dataDir, a['api-key']);
+  const { keys, file } = apiKeys(dataDir, secrets.apiKeys);
   const rendezvous =
     a.relay && a['relay-peer-gate'] ? new Rendezvous({ clock: systemClock }) : undefined;
-  const relay = a.relay ? await startRelay(a, dataDir, logger, deps, rendezvous) : undefined;
+  const relay = a.relay
+    ? await startRelay(a, secrets, dataDir, logger, deps, rendezvous)
+    : undefined;
   let signaling: SignalingServer;
   try {
     const store =
@@ -104,7 +168,7 @@ export async function startServices(
       host: a.host,
       store,
       apiKeys: keys,
-      peerTokens: a['peer-token'] ?? [],
+      peerTokens: secrets.peerTokens,
       ...(relay ? { turn: turnOptions(a, relay) } : {}),
       ...(rendezvous ? { rendezvous } : {}),
       logger,
@@ -147,9 +211,9 @@ function isLoopback(host: string): boolean {
  * from other hosts (non-loopback --host), anyone may register (no --peer-token) and the peer gate
  * that limits relaying to natpush peers in rendezvous is off — unless the operator says so.
  */
-export function refuseOpenRelay(a: ServeArgs): void {
+export function refuseOpenRelay(a: ServeArgs, secrets: Pick<ServeSecrets, 'peerTokens'>): void {
   if (!a.relay || a['relay-peer-gate'] || isLoopback(a.host)) return;
-  if ((a['peer-token'] ?? []).length > 0 || a['open-relay-i-know']) return;
+  if (secrets.peerTokens.length > 0 || a['open-relay-i-know']) return;
   throw new NatpushError(
     RELAY_CONFIG_ERR.OPEN_RELAY,
     `refusing to start: with --no-relay-peer-gate, open registration and --host ${a.host} the ` +
@@ -209,6 +273,7 @@ async function startStun(
 /** The TURN relay (RFC 8656, UDP and TCP) with TURN REST credentials. */
 function startRelay(
   a: ServeArgs,
+  secrets: ServeSecrets,
   dataDir: string,
   logger: Logger,
   deps: ServeDeps,
@@ -219,7 +284,7 @@ function startRelay(
     dataDir,
     host: a.host,
     port: a['relay-port'],
-    ...(a['turn-secret'] ? { secret: a['turn-secret'] } : {}),
+    ...(secrets.turnSecret ? { secret: secrets.turnSecret } : {}),
     ...(a['relay-address'] ? { relayAddress: a['relay-address'] } : {}),
     // Behind a 1:1 NAT the relayed sockets bind a private address; peers must be told the public
     // one in XOR-RELAYED-ADDRESS (RFC 8656 §7.2), not only in the turn: URLs (finding 11).
@@ -272,17 +337,25 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         default: 'sqlite' as const,
         describe: 'mailbox store',
       })
+      .option('api-key-file', {
+        type: 'string',
+        describe: `file of API keys for POST /v1/peers/{id}/notifications, one per line (also $${SECRET_ENV.apiKey}; default: generated into the data dir)`,
+      })
       .option('api-key', {
         type: 'string',
         array: true,
         describe:
-          'API key for POST /v1/peers/{id}/notifications (repeatable; default: generated into the data dir)',
+          'an API key on the command line (visible to all local users: prefer --api-key-file)',
+      })
+      .option('peer-token-file', {
+        type: 'string',
+        describe: `file of peer tokens, one per line: peers must present one or an HMAC token minted from it (also $${SECRET_ENV.peerToken}; none = open registration)`,
       })
       .option('peer-token', {
         type: 'string',
         array: true,
         describe:
-          'require peers to present this token or an HMAC token minted from it (repeatable)',
+          'a peer token on the command line (visible to all local users: prefer --peer-token-file)',
       })
       .option('stun', {
         type: 'boolean',
@@ -330,9 +403,14 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         describe:
           'allow --no-relay-peer-gate with open registration on a non-loopback --host: any new key pair may then relay to any public host (capped per peer, per IP and in all)',
       })
+      .option('turn-secret-file', {
+        type: 'string',
+        describe: `file holding the TURN REST shared secret (also $${SECRET_ENV.turnSecret}; default: generated into the data dir as turn-secret)`,
+      })
       .option('turn-secret', {
         type: 'string',
-        describe: 'TURN REST shared secret (default: generated into the data dir as turn-secret)',
+        describe:
+          'the TURN secret on the command line (visible to all local users: prefer --turn-secret-file)',
       })
       .option('turn-credential-ttl', {
         type: 'number',
