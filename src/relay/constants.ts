@@ -43,6 +43,19 @@ export const DEFAULT_TURN_PORT = 3478;
  */
 export const MAX_STREAM_FRAME_BYTES = 4 + 0xffff + 3;
 
+/**
+ * A TURN-over-TCP connection without an allocation is closed this long after it opened or lost
+ * its allocation (issue 8, finding 6: idle sockets held file descriptors for ever). A client
+ * allocates right after connecting (401 + Allocate: two round trips), so 10 s is generous.
+ */
+export const TCP_NO_ALLOCATION_TIMEOUT_MS = 10_000;
+/**
+ * TURN-over-TCP connections without an allocation (still in their Allocate handshake) per client
+ * IPv4 address / IPv6 /64; those with one are bounded by the allocation caps. The whole server
+ * takes maxAllocations + this many connections. 16: a few clients behind one NAT connecting at
+ * once.
+ */
+export const TCP_HANDSHAKE_SLOTS = 16;
 /** A TCP client that lets this much of our output queue up gets its relayed packets dropped. */
 export const MAX_TCP_SEND_QUEUE_BYTES = 1024 * 1024;
 /** RFC 8656 §7.2 step 4: a reserved odd port is kept about 30 s for the RESERVATION-TOKEN. */

@@ -25,6 +25,11 @@ export const DROP_REASONS = [
   'error-rate-limited',
   /** An error reply not sent: it would exceed 2× the request on the wire (finding 10). */
   'error-too-large',
+  /** TCP connections closed at once: the server's cap, or the client address's (finding 6). */
+  'tcp-total',
+  'tcp-per-ip',
+  /** TCP connections closed for holding no allocation for TCP_NO_ALLOCATION_TIMEOUT_MS. */
+  'tcp-no-allocation',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

@@ -5,8 +5,6 @@
  * Bandwidth is a token bucket per user over every allocation of that user and both directions;
  * checking it is arithmetic on numbers, no allocation per packet.
  */
-import { isIP } from 'node:net';
-import { writeIPv6 } from '../stun/ip.js';
 import { MIN_BUCKET_BYTES } from './constants.js';
 
 export class TokenBucket {
@@ -76,51 +74,5 @@ export class UserQuotas {
 
   allocationsOf(user: string): number {
     return this.#users.get(user)?.allocations ?? 0;
-  }
-}
-
-/**
- * The unit a per-address cap counts: an IPv4 address (IPv4-mapped IPv6 included), or the /64 of
- * an IPv6 address — one subscriber's prefix, inside which a host may use any address (RFC 7934
- * §4), so counting single IPv6 addresses would cap nothing.
- */
-export function sourceKey(address: string): string {
-  const lower = address.toLowerCase();
-  if (lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4) return lower.slice(7);
-  if (isIP(lower) !== 6) return lower;
-  const b = Buffer.alloc(16);
-  writeIPv6(lower, b, 0);
-  return b.subarray(0, 8).toString('hex') + '::/64';
-}
-
-/** Counts per key with a cap (per-IP allocations); entries exist only while counted. */
-export class KeyedCounter {
-  readonly #counts = new Map<string, number>();
-
-  constructor(readonly max: number) {
-    if (!Number.isInteger(max) || max < 1) throw new RangeError('max must be an integer >= 1');
-  }
-
-  /** Count one for `key`; false (nothing counted) when it already holds `max`. */
-  acquire(key: string): boolean {
-    const n = this.#counts.get(key) ?? 0;
-    if (n >= this.max) return false;
-    this.#counts.set(key, n + 1);
-    return true;
-  }
-
-  release(key: string): void {
-    const n = this.#counts.get(key);
-    if (n === undefined) return;
-    if (n <= 1) this.#counts.delete(key);
-    else this.#counts.set(key, n - 1);
-  }
-
-  count(key: string): number {
-    return this.#counts.get(key) ?? 0;
-  }
-
-  get size(): number {
-    return this.#counts.size;
   }
 }

@@ -39,7 +39,7 @@ import {
   IPV6_UDP_HEADER_BYTES,
   SERVER_DEFAULTS,
 } from '../stun/constants.js';
-import { RateLimiter } from '../stun/rate-limiter.js';
+import { KeyedCounter, RateLimiter, sourceKey } from '../stun/rate-limiter.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { Allocation } from './allocation.js';
@@ -53,14 +53,19 @@ import {
 } from './channel-data.js';
 import type { ClientLink, TcpClientLink } from './client-link.js';
 import { listenTcp, UdpClientLink } from './client-link.js';
-import { ERROR_REPLY_MAX_AMPLIFICATION, EVEN_PORT_ATTEMPTS } from './constants.js';
+import {
+  ERROR_REPLY_MAX_AMPLIFICATION,
+  EVEN_PORT_ATTEMPTS,
+  TCP_HANDSHAKE_SLOTS,
+  TCP_NO_ALLOCATION_TIMEOUT_MS,
+} from './constants.js';
 import { RelayCounters } from './counters.js';
 import { TurnErrorCode, TurnRedirect, TurnRequestError, TURN_REASON } from './errors.js';
 import { EndpointMap } from './five-tuple.js';
 import { NonceMinter } from './nonce.js';
 import { PeerPolicy } from './peer-policy.js';
 import { PortReservations } from './port-reservations.js';
-import { KeyedCounter, sourceKey, TokenBucket, UserQuotas, type UserUsage } from './quota.js';
+import { TokenBucket, UserQuotas, type UserUsage } from './quota.js';
 import {
   resolveServerOptions,
   type ResolvedTurnServerOptions,
@@ -203,8 +208,15 @@ export class TurnServer {
             this.counters.drop('malformed');
             this.#log.debug('turn tcp framing error', { err: err.message });
           },
+          onRefused: (reason) => this.counters.drop(reason),
         },
         this.#tcpLinks,
+        {
+          clock: this.#clock,
+          maxConnections: this.#o.maxAllocations + TCP_HANDSHAKE_SLOTS,
+          maxPendingPerIp: TCP_HANDSHAKE_SLOTS,
+          noAllocationTimeoutMs: TCP_NO_ALLOCATION_TIMEOUT_MS,
+        },
       );
     }
     this.#armSweep();
