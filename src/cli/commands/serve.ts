@@ -310,8 +310,14 @@ function relayService(relay: ServeRelay, signaling: SignalingServer): Service {
     'Permissions refused by the peer gate (not toward a peer in rendezvous).',
     () => c.peerGateRefused,
   );
+  const connectionReasons = new Set(['tcp-total', 'tcp-per-ip', 'tcp-no-allocation']);
   m.gauge('natpush_turn_dropped_packets', 'Packets dropped by the relay (all reasons).', () =>
-    Object.values(c.dropped).reduce((x, y) => x + y, 0),
+    Object.entries(c.dropped).reduce((x, [k, y]) => (connectionReasons.has(k) ? x : x + y), 0),
+  );
+  m.gauge(
+    'natpush_turn_tcp_connections_closed',
+    'TURN/TCP connections refused (caps) or closed for holding no allocation.',
+    () => c.dropped['tcp-total'] + c.dropped['tcp-per-ip'] + c.dropped['tcp-no-allocation'],
   );
   return { name: 'turn', endpoints: relay.endpoints, close: () => relay.server.close() };
 }
