@@ -11,16 +11,11 @@ import type { Clock } from '../util/clock.js';
 /** What presence needs of a WebSocket connection. */
 export interface ControlChannel {
   readonly peer: string;
-  /** The connection's remote IP (the peer gate of serve's relay notes it; rendezvous.ts). */
-  readonly address?: string;
   /** Smoothed round-trip time in ms (from WebSocket ping/pong), 0 if not yet measured. */
   readonly rttMs: number;
   /** Queue a control frame; false when dropped for backpressure. */
   control(m: ServerMessage): boolean;
 }
-
-/** Frames that put two peers in rendezvous (serve's relay gate, src/signaling/rendezvous.ts). */
-const RENDEZVOUS_FRAMES: ReadonlySet<string> = new Set(['candidates', 'punch', 'p2p']);
 
 export class Presence {
   readonly #conns = new Map<string, ControlChannel>();
@@ -30,15 +25,13 @@ export class Presence {
   readonly #metrics: SignalingMetrics;
   readonly #clock: Clock;
   readonly #punchLeadMs: number;
-  readonly #rendezvous: { noteForward(from: string, to: string): void } | undefined;
+  /**
+   * Told of every rendezvous frame forwarded (the relay hooks rendezvous recording here, so that
+   * it can admit TURN permissions only between peers in rendezvous; src/signaling/rendezvous.ts).
+   */
+  onForward: (from: string, to: string) => void = () => {};
 
-  constructor(o: {
-    metrics: SignalingMetrics;
-    clock: Clock;
-    punchLeadMs: number;
-    rendezvous?: { noteForward(from: string, to: string): void } | undefined;
-  }) {
-    this.#rendezvous = o.rendezvous;
+  constructor(o: { metrics: SignalingMetrics; clock: Clock; punchLeadMs: number }) {
     this.#metrics = o.metrics;
     this.#clock = o.clock;
     this.#punchLeadMs = o.punchLeadMs;
@@ -107,7 +100,7 @@ export class Presence {
   forward(to: string, m: ServerMessage): boolean {
     const c = this.#conns.get(to);
     if (!c) return false;
-    if (RENDEZVOUS_FRAMES.has(m.type) && 'from' in m) this.#rendezvous?.noteForward(m.from, to);
+    if (m.type === 'candidates') this.onForward(m.from, to);
     this.#sendTo(c, m);
     return true;
   }
@@ -121,7 +114,7 @@ export class Presence {
   punch(from: ControlChannel, to: string, rid: string): boolean {
     const other = this.#conns.get(to);
     if (!other) return false;
-    this.#rendezvous?.noteForward(from.peer, to);
+    this.onForward(from.peer, to);
     const rtt = Math.max(from.rttMs, other.rttMs);
     const at = Math.round(this.#clock.now() + rtt / 2 + this.#punchLeadMs);
     this.#sendTo(from, { type: 'punch-start', from: to, rid, at, rtt });

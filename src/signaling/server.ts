@@ -146,6 +146,12 @@ export interface SignalingServer {
   close(): Promise<void>;
 }
 
+/** The remote IP of a peer's WebSocket (WsConnection.address), for the relay's peer gate. */
+function remoteAddressOf(channel: unknown): string | undefined {
+  const a = (channel as { address?: unknown } | undefined)?.address;
+  return typeof a === 'string' ? a : undefined;
+}
+
 function buildContext(o: SignalingServerOptions): ServerContext {
   const clock = o.clock ?? systemClock;
   const logger = o.logger ?? silentLogger;
@@ -168,13 +174,12 @@ function buildContext(o: SignalingServerOptions): ServerContext {
     window: limits.deliveryWindow,
     retryAfterMs: timing.retryAfterMs,
   });
-  const presence = new Presence({
-    metrics,
-    clock,
-    punchLeadMs: timing.punchLeadMs,
-    rendezvous: o.rendezvous,
-  });
-  if (o.rendezvous) o.rendezvous.addressOf = (peer) => presence.channel(peer)?.address;
+  const presence = new Presence({ metrics, clock, punchLeadMs: timing.punchLeadMs });
+  const rendezvous = o.rendezvous;
+  if (rendezvous) {
+    presence.onForward = (from, to) => rendezvous.noteForward(from, to);
+    rendezvous.addressOf = (peer) => remoteAddressOf(presence.channel(peer));
+  }
   return {
     serverId,
     clock,
