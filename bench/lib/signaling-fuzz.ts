@@ -6,9 +6,8 @@
  * what every input got, what broke the oracle, whether the server lived, what it logged as an
  * error, and its RSS before / at peak / after.
  */
-import WebSocket from 'ws';
-import { WS_SUBPROTOCOL } from '../../src/signaling/constants.js';
 import { generateIdentity, signChallenge, type Identity } from '../../src/signaling/identity.js';
+import { registerPeer } from './fuzz-login.js';
 import { HonestPair, type HonestReport } from './fuzz-honest-peer.js';
 import { startFuzzServe, type FuzzServe } from './fuzz-serve.js';
 import { fuzzHttp, type HttpFuzzResult } from './http-fuzz.js';
@@ -28,39 +27,6 @@ export interface SignalingFuzzReport {
   errorLogCount: number;
   rss: { before: number; peak: number; after: number };
   seconds: number;
-}
-
-/** Log in over WebSocket once so the server knows the peer, then leave. */
-export async function registerPeer(
-  url: string,
-  id: Identity = generateIdentity(),
-): Promise<Identity> {
-  const ws = new WebSocket(url.replace(/^http/, 'ws') + '/v1/ws', WS_SUBPROTOCOL);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      ws.on('message', (d) => {
-        const m = JSON.parse(String(d)) as {
-          type: string;
-          server: string;
-          nonce: string;
-          expires: number;
-        };
-        if (m.type === 'challenge')
-          ws.send(
-            JSON.stringify({ type: 'auth', nonce: m.nonce, signature: signChallenge(id, m) }),
-          );
-        else if (m.type === 'welcome') resolve();
-        else reject(new Error(`registration: ${String(d)}`));
-      });
-      ws.once('open', () =>
-        ws.send(JSON.stringify({ type: 'hello', v: 1, peer: id.peerId, publicKey: id.publicKey })),
-      );
-      ws.once('error', reject);
-    });
-  } finally {
-    ws.close();
-  }
-  return id;
 }
 
 /** Challenge + session over HTTP: a session token for `id`. */
