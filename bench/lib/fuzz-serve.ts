@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 
 /** The built CLI. From bench/lib (tests) or dist/bench/lib (benches) alike. */
 function cliPath(): string {
@@ -39,6 +40,14 @@ export interface FuzzServe {
   rss(): number | undefined;
   /** Set once the process exited (a crash, when we did not stop it). */
   exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /**
+   * A full garbage collection in the server, through the V8 inspector (`inspect: true` only):
+   * serve has no GC hook of its own, and RSS read without one says more about V8's heap
+   * growth policy than about what the server still holds.
+   */
+  gc(): Promise<void>;
+  /** V8 heap in use (bytes), through the inspector (`inspect: true` only). */
+  heapUsed(): Promise<number>;
   /** SIGTERM, then SIGKILL after `graceMs`; removes the data dir. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -53,11 +62,40 @@ export function processRss(pid: number): number | undefined {
   }
 }
 
+/** One call of the Chrome DevTools protocol over the inspector's WebSocket. */
+async function inspectorCall(url: string, method: string, params: object = {}): Promise<unknown> {
+  const ws = new WebSocket(url);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    return await new Promise((resolve, reject) => {
+      ws.on('message', (d) => {
+        const m = JSON.parse(String(d)) as { id?: number; result?: unknown; error?: unknown };
+        if (m.id !== 1) return;
+        if (m.error) reject(new Error(`${method}: ${JSON.stringify(m.error)}`));
+        else resolve(m.result);
+      });
+      ws.send(JSON.stringify({ id: 1, method, params }));
+    });
+  } finally {
+    ws.close();
+  }
+}
+
 export async function startFuzzServe(
-  o: { extraArgs?: string[]; nodeArgs?: string[]; timeoutMs?: number } = {},
+  o: {
+    extraArgs?: string[];
+    nodeArgs?: string[];
+    /** Open the V8 inspector on a loopback port, for `gc()` and `heapUsed()`. */
+    inspect?: boolean;
+    timeoutMs?: number;
+  } = {},
 ): Promise<FuzzServe> {
   const dataDir = mkdtempSync(join(tmpdir(), 'np-fuzz-'));
   const args = [
+    ...(o.inspect ? ['--inspect=127.0.0.1:0'] : []),
     ...(o.nodeArgs ?? []),
     cliPath(),
     ...'serve --host 127.0.0.1 --port 0 --stun-port 0 --relay-port 0 --log-level warn'.split(' '),
@@ -90,6 +128,13 @@ export async function startFuzzServe(
     stderr: () => err,
     rss: () => (handle.exit ? undefined : processRss(child.pid ?? -1)),
     exit: undefined,
+    gc: async () => {
+      await inspectorCall(inspector(), 'HeapProfiler.collectGarbage');
+    },
+    heapUsed: async () => {
+      const r = (await inspectorCall(inspector(), 'Runtime.getHeapUsage')) as { usedSize: number };
+      return r.usedSize;
+    },
     stop: async (graceMs = 5_000) => {
       if (!handle.exit) {
         const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -100,6 +145,11 @@ export async function startFuzzServe(
       }
       rmSync(dataDir, { recursive: true, force: true });
     },
+  };
+  const inspector = (): string => {
+    const m = /Debugger listening on (ws:\/\/\S+)/.exec(err);
+    if (!m) throw new Error('serve was not started with inspect: true');
+    return m[1]!;
   };
   child.once('exit', (code, signal) => (handle.exit = { code, signal }));
   await new Promise<void>((resolve, reject) => {

@@ -6,8 +6,8 @@
  *
  * Oracle, per request: never a 500 and never NATPUSH_ERR_INTERNAL; a JSON error body carries a
  * stable `NATPUSH_ERR_[A-Z_]+` code; no stack trace anywhere in an answer; a complete request is
- * answered. A 4xx from Node's HTTP parser itself (`clientError`) carries no body: counted apart
- * as `parser-400` (see the report).
+ * answered. A 4xx from below the API (Node's parser via `clientError`, the upgrade handler, ws's
+ * handshake check) carries no JSON body and so no code: counted apart as `4xx:bare` / `4xx:text`.
  */
 import { connect, type Socket } from 'node:net';
 import { LIMITS } from '../../src/signaling/constants.js';
@@ -371,7 +371,9 @@ export function judgeHttp(input: HttpInput, a: HttpAnswer): { label: string; fai
       code = undefined;
     }
     if (code === undefined) {
-      const label = a.body.length === 0 ? `${a.status}:parser` : `${a.status}:no-code`;
+      // No JSON body: Node's parser (`clientError`), the upgrade of a path that is not /v1/ws, or
+      // ws's handshake check answered before the API saw the request.
+      const label = a.body.length === 0 ? `${a.status}:bare` : `${a.status}:text`;
       return a.status >= 500
         ? { label, failure: `${a.status} without a code: ${a.body.slice(0, 200)}` }
         : { label };

@@ -9,8 +9,9 @@
  * - peak ≤ baseline + 150 MB: every per-peer and global table is bounded, so hostile traffic
  *   may cost buffers and caches but not memory that grows with the number of frames (today's
  *   unbounded ack map grew ~45 KB per ack frame, finding 2);
- * - after the attackers leave, RSS comes back to ≤ baseline + 60 MB within 30 s (serve has no GC
- *   hook, so we wait and sample: V8's memory reducer runs when allocation stops);
+ * - after the attackers leave, RSS comes back to ≤ baseline + 60 MB within 30 s. Serve has no GC
+ *   hook, so serve runs with the V8 inspector on a loopback port and the test asks it for a full
+ *   GC before each sample (and for the heap in use, reported next to RSS);
  * - the honest peer gets every notification exactly once.
  * NATPUSH_FLOOD_FRAMES changes the 100,000 per kind.
  */
@@ -30,12 +31,17 @@ const ABORT_ABOVE = 1_500 * MB;
 
 const mb = (b: number) => `${(b / MB).toFixed(0)} MB`;
 
-/** Lowest RSS seen while waiting up to `ms` for it to drop to `target`. */
+/**
+ * Lowest RSS seen while waiting up to `ms` for it to drop to `target`, a full GC (through the
+ * inspector) before each sample: what the server still holds, not what V8 has not returned yet.
+ */
 async function settleRss(serve: FuzzServe, target: number, ms: number): Promise<number> {
+  await serve.gc();
   let low = serve.rss() ?? 0;
   const deadline = Date.now() + ms;
   while (low > target && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 1_000));
+    await serve.gc();
     low = Math.min(low, serve.rss() ?? 0);
   }
   return low;
@@ -43,13 +49,15 @@ async function settleRss(serve: FuzzServe, target: number, ms: number): Promise<
 
 describe('memory under hostile frames', () => {
   it(`${FRAMES} frames of each hostile kind from fresh peers: RSS bounded and back near baseline`, async () => {
-    const serve = await startFuzzServe();
+    const serve = await startFuzzServe({ inspect: true });
     try {
       const victim = await registerPeer(serve.url);
       const honest = await HonestPair.start(serve.url);
       honest.run(50);
       await new Promise((r) => setTimeout(r, 1_000));
+      await serve.gc();
       const baseline = serve.rss() ?? 0;
+      const heapBefore = await serve.heapUsed();
       const sampler = rssSampler(serve, 50);
       const rows: string[] = [];
       const results: FloodResult[] = [];
@@ -66,10 +74,12 @@ describe('memory under hostile frames', () => {
       const peak = sampler.peak();
       sampler.stop();
       const after = await settleRss(serve, baseline + AFTER_BOUND, 30_000);
+      const heapAfter = await serve.heapUsed();
       const h = await honest.finish();
       const report = [
         `memory-hostile: RSS baseline ${mb(baseline)}, peak ${mb(peak)} (+${mb(peak - baseline)}), ` +
-          `after ${mb(after)} (+${mb(after - baseline)}); server ${serve.exit ? `DIED ${JSON.stringify(serve.exit)}` : 'alive'}`,
+          `after ${mb(after)} (+${mb(after - baseline)}); V8 heap in use after GC ${mb(heapBefore)} → ${mb(heapAfter)}; ` +
+          `server ${serve.exit ? `DIED ${JSON.stringify(serve.exit)}` : 'alive'}`,
         ...rows,
         `  honest: ${h.sent} sent, ${h.received} received, ${h.missing.length} missing, ` +
           `${h.duplicates.length} duplicates, slowest notify ${h.maxLatencyMs} ms`,
