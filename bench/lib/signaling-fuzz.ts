@@ -25,7 +25,10 @@ export interface SignalingFuzzReport {
   /** `"level":"error"` lines the server logged (the first few). */
   errorLogs: string[];
   errorLogCount: number;
+  /** RSS of serve: after a full GC before the run, the peak, after a full GC after it. */
   rss: { before: number; peak: number; after: number };
+  /** V8 heap in use after a full GC, before and after the run. */
+  heap: { before: number; after: number };
   seconds: number;
 }
 
@@ -84,9 +87,12 @@ export async function runSignalingFuzz(o: {
   onProgress?: (line: string) => void;
 }): Promise<SignalingFuzzReport> {
   const t0 = performance.now();
-  const serve = await startFuzzServe();
+  // The inspector gives a GC hook: RSS before and after are measured after a full GC.
+  const serve = await startFuzzServe({ inspect: true });
   try {
+    await serve.gc();
     const before = serve.rss() ?? 0;
+    const heapBefore = await serve.heapUsed();
     const sampler = rssSampler(serve);
     const sink = await registerPeer(serve.url);
     const httpPeer = generateIdentity();
@@ -133,6 +139,8 @@ export async function runSignalingFuzz(o: {
     const honestReport = await honest.finish();
     const isHealthy = await healthy(serve.url);
     sampler.stop();
+    if (!serve.exit) await serve.gc();
+    const heapAfter = serve.exit ? 0 : await serve.heapUsed();
     const errs = errorLines(serve.stderr());
     return {
       seed: o.seed,
@@ -144,6 +152,7 @@ export async function runSignalingFuzz(o: {
       errorLogs: errs.slice(0, 10),
       errorLogCount: errs.length,
       rss: { before, peak: sampler.peak(), after: serve.rss() ?? 0 },
+      heap: { before: heapBefore, after: heapAfter },
       seconds: (performance.now() - t0) / 1000,
     };
   } finally {
@@ -165,7 +174,8 @@ export function formatReport(r: SignalingFuzzReport): string {
     `signaling fuzz, seed ${r.seed}: ${inputs} inputs in ${r.seconds.toFixed(1)} s ` +
       `(${(inputs / r.seconds).toFixed(0)} inputs/s); WebSocket ${r.ws.inputs} (${r.ws.logins} logins), HTTP ${r.http.inputs}`,
     `  server: ${r.crashed ? `CRASHED ${JSON.stringify(r.crashed)}` : 'alive'}, /healthz ${r.healthy ? 'ok' : 'FAILED'}, ` +
-      `${r.errorLogCount} error log lines; RSS before ${MB(r.rss.before)}, peak ${MB(r.rss.peak)}, after ${MB(r.rss.after)}`,
+      `${r.errorLogCount} error log lines; RSS before ${MB(r.rss.before)}, peak ${MB(r.rss.peak)}, after ${MB(r.rss.after)}; ` +
+      `heap after GC ${MB(r.heap.before)} → ${MB(r.heap.after)}`,
     `  honest: ${r.honest.sent} sent, ${r.honest.received} received once, ${r.honest.duplicates.length} duplicates, ` +
       `${r.honest.missing.length} missing, ${r.honest.forged.length} forged, ${r.honest.notifyErrors.length} refused, ` +
       `slowest ${r.honest.maxLatencyMs} ms`,
