@@ -140,3 +140,58 @@ export async function flood(
   r.seconds = (performance.now() - t0) / 1000;
   return r;
 }
+
+export interface SlowReaders {
+  /** Frames sent so far (to connections still open). */
+  sent(): number;
+  /** Connections the server has closed. */
+  closed(): number;
+  stop(): void;
+}
+
+/**
+ * `peers` logged-in peers that never read what the server sends (the socket is paused, so the
+ * kernel buffers fill and then the server's own), each sending `perSecond` frames of `kind` —
+ * below the per-connection rate limit, so nothing but the server's write-side bound can stop
+ * the replies piling up in its memory.
+ */
+export async function slowReaders(
+  url: string,
+  kind: FloodKind,
+  o: {
+    peers: number;
+    perSecond: number;
+    /**
+     * Frames sent but not yet handled by the server (from its metrics). Sending pauses while it
+     * is above `maxBacklog`, so a backlog that the server reads later in one go does not trip
+     * the per-connection rate limit: the attack must stay a slow reader, not become a flood.
+     */
+    backlog?: () => number;
+    maxBacklog?: number;
+  },
+): Promise<SlowReaders> {
+  const sockets: WebSocket[] = [];
+  for (let i = 0; i < o.peers; i++) sockets.push(await loginWs(url));
+  let sent = 0;
+  let closed = 0;
+  for (const ws of sockets) {
+    (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    ws.once('close', () => closed++);
+  }
+  const perTick = Math.max(1, Math.round(o.perSecond / 10));
+  const timer = setInterval(() => {
+    if (o.backlog && o.backlog() > (o.maxBacklog ?? 500 * o.peers)) return;
+    for (const ws of sockets) {
+      if (ws.readyState !== ws.OPEN) continue;
+      for (let k = 0; k < perTick; k++) ws.send(JSON.stringify(kind.frame(sent++)));
+    }
+  }, 100);
+  return {
+    sent: () => sent,
+    closed: () => closed,
+    stop: () => {
+      clearInterval(timer);
+      for (const ws of sockets) ws.terminate();
+    },
+  };
+}
