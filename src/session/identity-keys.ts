@@ -62,15 +62,41 @@ export interface X25519KeyPair {
 export function x25519PublicFromEd25519(ed25519Public: Uint8Array): Uint8Array {
   if (ed25519Public.length !== 32)
     throw new SessionError(SessionErrorCode.BAD_KEY, `Ed25519 public key must be 32 bytes`);
+  const cacheKey = Buffer.from(ed25519Public).toString('base64url');
+  const hit = publicCache.get(cacheKey);
+  if (hit) {
+    // Refresh recency (Map iteration order is insertion order: oldest first).
+    publicCache.delete(cacheKey);
+    publicCache.set(cacheKey, hit);
+    return Uint8Array.from(hit);
+  }
+  const u = convertPublic(ed25519Public);
+  publicCache.set(cacheKey, u);
+  if (publicCache.size > PUBLIC_CACHE_ENTRIES) publicCache.delete(publicCache.keys().next().value!);
+  return Uint8Array.from(u);
+}
+
+/**
+ * Converted public keys, LRU. The BigInt map costs ~0.5 ms and every handshake or sealed message
+ * needs one; a peer talks to few others. Bound: 1024 entries (≈ 100 KiB), the size of a contact
+ * list (LIMITS.maxAllowedPeers); only successful conversions are cached.
+ */
+const PUBLIC_CACHE_ENTRIES = 1024;
+const publicCache = new Map<string, Uint8Array>();
+
+function convertPublic(ed25519Public: Uint8Array): Uint8Array {
   const signBit = (ed25519Public[31]! & 0x80) !== 0;
   const y = bytesToBigLE(ed25519Public) & ((1n << 255n) - 1n);
   // RFC 8032 §5.1.3 decoding: y must be canonical, and x² = (y² − 1)/(d·y² + 1) must be a square.
   if (y >= P) throw new SessionError(SessionErrorCode.BAD_KEY, 'Ed25519 y is not canonical');
+  // num/den is a square iff num·den is (den² is a square), which saves an inversion.
   const y2 = mod(y * y);
-  const x2 = mod((y2 - 1n) * modInverse(mod(D * y2 + 1n)));
-  if (x2 !== 0n && modPow(x2, (P - 1n) / 2n) !== 1n)
+  const num = mod(y2 - 1n);
+  const den = mod(D * y2 + 1n);
+  const x2IsZero = num === 0n;
+  if (!x2IsZero && modPow(mod(num * den), (P - 1n) / 2n) !== 1n)
     throw new SessionError(SessionErrorCode.BAD_KEY, 'Ed25519 public key is not on the curve');
-  if (x2 === 0n && signBit)
+  if (x2IsZero && signBit)
     throw new SessionError(SessionErrorCode.BAD_KEY, 'Ed25519 public key has x = 0 with sign 1');
   if (y === 1n) throw new SessionError(SessionErrorCode.BAD_KEY, 'Ed25519 identity point');
   const u = mod((1n + y) * modInverse(mod(1n - y)));
@@ -91,6 +117,17 @@ export function x25519PublicFromEd25519B64u(ed25519PublicB64u: string): Uint8Arr
  */
 export function x25519KeyPairFromIdentity(identity: Identity): X25519KeyPair {
   const key = identity.privateKey;
+  const cached = keyPairCache.get(key);
+  if (cached) return cached;
+  const kp = convertPrivate(key);
+  keyPairCache.set(key, kp);
+  return kp;
+}
+
+/** Per identity key, weakly held (an identity lives as long as its peer; ~1.5 ms to derive). */
+const keyPairCache = new WeakMap<KeyObject, X25519KeyPair>();
+
+function convertPrivate(key: KeyObject): X25519KeyPair {
   if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519')
     throw new TypeError('identity.privateKey must be an Ed25519 private key');
   const d = key.export({ format: 'jwk' }).d;
