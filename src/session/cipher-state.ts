@@ -117,6 +117,16 @@ export class CipherState {
     this.#k = Buffer.from(next);
   }
 
+  /** A copy of (k, n), so a failed handshake read can be rolled back (see noise.ts). */
+  snapshot(): { k: Buffer | undefined; n: number } {
+    return { k: this.#k && Buffer.from(this.#k), n: this.#n };
+  }
+
+  restore(state: { k: Buffer | undefined; n: number }): void {
+    this.#k = state.k && Buffer.from(state.k);
+    this.#n = state.n;
+  }
+
   /** Forget the key (best effort: JS cannot promise no copy survives). */
   destroy(): void {
     this.#k?.fill(0);

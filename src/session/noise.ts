@@ -85,6 +85,12 @@ export function hkdf2(chainingKey: Uint8Array, ikm: Uint8Array): [Buffer, Buffer
   return [out1, out2];
 }
 
+interface SymmetricSnapshot {
+  ck: Buffer;
+  h: Buffer;
+  cipher: ReturnType<CipherState['snapshot']>;
+}
+
 /** §5.2 SymmetricState. */
 export class SymmetricState {
   #ck: Buffer;
@@ -126,6 +132,16 @@ export class SymmetricState {
     return pt;
   }
 
+  snapshot(): SymmetricSnapshot {
+    return { ck: Buffer.from(this.#ck), h: Buffer.from(this.#h), cipher: this.cipher.snapshot() };
+  }
+
+  restore(snap: SymmetricSnapshot): void {
+    this.#ck = Buffer.from(snap.ck);
+    this.#h = Buffer.from(snap.h);
+    this.cipher.restore(snap.cipher);
+  }
+
   /** Returns [initiator→responder, responder→initiator] cipher states. */
   split(): [CipherState, CipherState] {
     const [k1, k2] = hkdf2(this.#ck, Buffer.alloc(0));
@@ -161,7 +177,12 @@ export interface TransportKeys {
   remoteStatic: Uint8Array;
 }
 
-/** §5.3 HandshakeState. A state whose read failed is dead: start a new one. */
+/**
+ * §5.3 HandshakeState. A read that fails (forged, corrupted, truncated) leaves the state exactly as
+ * it was, so over datagrams a third party's junk cannot kill a handshake in flight — the genuine
+ * message can still be read after it. (Over a stream the spec aborts instead; here loss and
+ * injection are normal, as in WireGuard, which parses each handshake message statelessly.)
+ */
 export class HandshakeState {
   readonly #pattern: Pattern;
   readonly #initiator: boolean;
@@ -171,7 +192,6 @@ export class HandshakeState {
   #rs: Uint8Array | undefined;
   #re: Uint8Array | undefined;
   #index = 0;
-  #failed = false;
   #result: TransportKeys | undefined;
 
   constructor(o: HandshakeOptions) {
@@ -252,6 +272,7 @@ export class HandshakeState {
     this.#checkTurn(false);
     if (message.length > MAX_NOISE_MESSAGE)
       throw new SessionError(SessionErrorCode.MALFORMED, 'Noise message exceeds 65535 bytes');
+    const snap = { ss: this.#ss.snapshot(), rs: this.#rs, re: this.#re };
     try {
       let off = 0;
       const take = (n: number): Uint8Array => {
@@ -276,7 +297,9 @@ export class HandshakeState {
       this.#advance();
       return payload;
     } catch (e) {
-      this.#failed = true;
+      this.#ss.restore(snap.ss);
+      this.#rs = snap.rs;
+      this.#re = snap.re;
       throw e;
     }
   }
@@ -296,7 +319,6 @@ export class HandshakeState {
   }
 
   #checkTurn(writing: boolean): void {
-    if (this.#failed) throw new TypeError('handshake state failed earlier; start a new one');
     if (this.complete) throw new TypeError('handshake already complete');
     if (this.isMyTurn !== writing)
       throw new TypeError(writing ? 'not our turn to write' : 'not our turn to read');
