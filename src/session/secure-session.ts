@@ -232,11 +232,20 @@ export class SecureSession {
     return 'queued';
   }
 
-  /** Send an empty authenticated datagram (keeps NAT bindings and proves liveness). */
+  /**
+   * Send an empty authenticated datagram (keeps NAT bindings and proves liveness). With no usable
+   * keys (expired after rejectAfterMs of quiet) it starts a handshake instead, whose datagrams
+   * refresh the binding just as well; keys due for rekey are renewed here too.
+   */
   keepalive(): void {
     this.#assertOpen();
     const kp = this.#usable();
-    if (kp) this.#sendOn(kp, new Uint8Array(0));
+    if (kp) {
+      this.#sendOn(kp, new Uint8Array(0));
+      this.#maybeRekey(kp);
+    } else {
+      this.#ensureHandshake();
+    }
   }
 
   /** Feed one received datagram. Never throws for anything the network can send. */

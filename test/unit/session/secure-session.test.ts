@@ -269,6 +269,25 @@ describe('SecureSession rekey, expiry and path swap', () => {
     expect(t.gotA).toEqual(['after expiry']);
   });
 
+  it('keepalives every 25 s keep the keys fresh through rekeys, forever', () => {
+    const t = setup();
+    t.a.connect();
+    t.clock.advance(100);
+    let got = 0;
+    t.b.onMessage(() => got++);
+    for (let s = 0; s < 600; s += 25) {
+      t.a.keepalive();
+      t.b.keepalive();
+      t.clock.advance(25_000);
+    }
+    expect(t.a.established && t.b.established).toBe(true);
+    expect(t.a.stats.handshakesCompleted).toBeGreaterThanOrEqual(4);
+    expect(got).toBe(0); // keepalives are not messages
+    t.a.send(enc('still here'));
+    t.clock.advance(100);
+    expect(t.gotB).toEqual(['still here']);
+  });
+
   it('swapping the send path mid-stream keeps keys and counters', () => {
     const t = setup();
     const relay = new LossyPipe(t.clock, (d) => t.b.handle(d), { delayMs: 40 });
