@@ -18,7 +18,6 @@
  *   deduped (bounded) so a notification re-sent by the Peer on another rung is not delivered twice.
  */
 import { randomBytes } from 'node:crypto';
-import { Dedupe } from '../peer/dedupe.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { SessionError, SessionErrorCode } from './errors.js';
@@ -38,6 +37,7 @@ import {
   type Frame,
   type Notification,
 } from './reliable-frames.js';
+import { RecentIds } from './recent-ids.js';
 import { RttEstimator, type RttOptions } from './rtt-estimator.js';
 import { TRANSPORT_OVERHEAD } from './wire.js';
 
@@ -72,7 +72,10 @@ export const RELIABLE_DEFAULTS = {
   sendTimeoutMs: 30_000,
   /** Delayed ack (RFC 9000 §18.2 default max_ack_delay is 25 ms; smaller for latency). */
   ackDelayMs: 10,
-  /** Ids remembered for dedupe (per channel, i.e. per sender): a 16 KiB id map. */
+  /**
+   * Ids remembered for dedupe, per channel (= per sender): 4096 × ≤ 64-byte ids ≤ ~300 KiB worst
+   * case, typically ~100 KiB; far more than the notifications one round of re-sending covers.
+   */
   dedupeCapacity: 4096,
   /** Outstanding pings. */
   maxPings: 16,
@@ -151,7 +154,7 @@ export class ReliableChannel {
   #assembly: Assembly | undefined;
   #ackPending = 0;
   #ackTimer: TimerHandle | undefined;
-  readonly #dedupe: Dedupe;
+  readonly #dedupe: RecentIds;
 
   readonly #pings = new Map<
     number,
@@ -195,7 +198,7 @@ export class ReliableChannel {
     // kind + id length + 64-byte id + topic length + 128 chars × 4 UTF-8 bytes + body.
     this.#maxMessageBytes = 4 + 64 + 128 * 4 + this.#o.maxBodyBytes;
     this.#peerWindow = this.#o.recvWindowPackets;
-    this.#dedupe = new Dedupe(this.#o.dedupeCapacity);
+    this.#dedupe = new RecentIds(this.#o.dedupeCapacity);
     this.#unsubscribe = this.#session.onMessage((p) => this.#onPayload(p));
   }
 
@@ -528,11 +531,10 @@ export class ReliableChannel {
       this.stats.protocolErrors++;
       return;
     }
-    if (this.#dedupe.check(n.id) !== undefined) {
+    if (this.#dedupe.seen(n.id)) {
       this.stats.duplicatesDropped++;
       return;
     }
-    this.#dedupe.consumed(n.id);
     this.stats.notificationsDelivered++;
     for (const cb of [...this.#onNotification]) {
       try {
