@@ -383,6 +383,10 @@ export class SecureSession {
     p.timer.cancel();
     this.#pending = undefined;
     const kp = this.#keypairFrom(p.hs, p.localIndex, senderIndex, true);
+    // An unconfirmed answer of ours to an earlier init of theirs is superseded: keeping it would
+    // let a late confirmation switch us back to it while the peer moves on to these keys.
+    destroyKeypair(this.#next);
+    this.#next = undefined;
     this.#install(kp);
     // Confirm at once (the responder sends nothing on these keys until it hears from us).
     if (this.#queue.length === 0) this.#sendOn(kp, new Uint8Array(0));
