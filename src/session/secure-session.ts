@@ -115,8 +115,23 @@ interface PendingHandshake {
   localIndex: number;
   roundStartedAt: number;
   attempt: number;
+  sentAt: number;
   timer: TimerHandle;
+  /**
+   * Earlier inits of this round, still answerable: a late answer to one of them completes the
+   * handshake instead of being dropped. Bound: EARLIER_INITS_KEPT.
+   */
+  earlier: { hs: HandshakeState; localIndex: number }[];
 }
+
+/** Earlier inits of a round kept answerable (each holds one ephemeral key and a few hashes). */
+const EARLIER_INITS_KEPT = 3;
+/**
+ * The tie-break winner re-sends its init when the loser's arrives and its own went out at least
+ * this long ago: the loser's init proves the path works, and waiting for a backed-off timer
+ * (up to 8 s) would stall both sides. Also the floor between two such re-sends.
+ */
+const TIE_BREAK_RESEND_MS = 250;
 
 export type SessionState = 'idle' | 'handshaking' | 'established' | 'closed';
 
@@ -276,8 +291,11 @@ export class SecureSession {
 
   /** True if `index` (from peekReceiverIndex) selects one of this session's keypairs/handshakes. */
   ownsIndex(index: number): boolean {
-    return [this.#current, this.#previous, this.#next, this.#pending].some(
-      (k) => k?.localIndex === index,
+    return (
+      [this.#current, this.#previous, this.#next, this.#pending].some(
+        (k) => k?.localIndex === index,
+      ) ||
+      (this.#pending?.earlier.some((e) => e.localIndex === index) ?? false)
     );
   }
 
@@ -349,7 +367,21 @@ export class SecureSession {
       this.#t.maxHandshakeRetransmitMs,
     );
     const timer = this.#clock.setTimeout(() => this.#onHandshakeTimer(), delay);
-    this.#pending = { hs, localIndex, roundStartedAt, attempt, timer };
+    const prev = this.#pending;
+    const earlier =
+      prev && prev.roundStartedAt === roundStartedAt
+        ? [...prev.earlier, { hs: prev.hs, localIndex: prev.localIndex }].slice(-EARLIER_INITS_KEPT)
+        : [];
+    prev?.timer.cancel();
+    this.#pending = {
+      hs,
+      localIndex,
+      roundStartedAt,
+      attempt,
+      sentAt: this.#clock.now(),
+      timer,
+      earlier,
+    };
     this.stats.handshakesInitiated++;
     this.#transmit(datagram);
   }
@@ -374,15 +406,17 @@ export class SecureSession {
 
   #handleResp(senderIndex: number, receiverIndex: number, noise: Uint8Array): HandleResult {
     const p = this.#pending;
-    if (!p || p.localIndex !== receiverIndex) return this.#drop('unknown-index');
+    const attempt =
+      p?.localIndex === receiverIndex ? p : p?.earlier.find((e) => e.localIndex === receiverIndex);
+    if (!p || !attempt) return this.#drop('unknown-index');
     try {
-      p.hs.readMessage(noise);
+      attempt.hs.readMessage(noise);
     } catch (e) {
       return this.#drop(reasonOf(e));
     }
     p.timer.cancel();
     this.#pending = undefined;
-    const kp = this.#keypairFrom(p.hs, p.localIndex, senderIndex, true);
+    const kp = this.#keypairFrom(attempt.hs, attempt.localIndex, senderIndex, true);
     // An unconfirmed answer of ours to an earlier init of theirs is superseded: keeping it would
     // let a late confirmation switch us back to it while the peer moves on to these keys.
     destroyKeypair(this.#next);
@@ -431,8 +465,11 @@ export class SecureSession {
     const ts = Number(payload.readBigUInt64LE(32));
     if (ts <= this.#lastInitSeen) return this.#drop('stale-handshake');
     if (this.#pending && this.#identity.peerId < this.remotePeerId) {
-      // Simultaneous open and our handshake wins; the peer will answer ours. (Re-sending ours at
-      // once would only race with its answer to the first; our retransmit timer covers a loss.)
+      // Simultaneous open and our handshake wins; the peer will answer ours. If ours went out a
+      // while ago it was probably lost: send another now (earlier ones stay answerable).
+      const p = this.#pending;
+      if (this.#clock.now() - p.sentAt >= TIE_BREAK_RESEND_MS)
+        this.#sendInit(p.roundStartedAt, p.attempt);
       return this.#drop('lost-tie-break');
     }
     this.#lastInitSeen = ts;
