@@ -124,6 +124,8 @@ interface PendingHandshake {
   earlier: { hs: HandshakeState; localIndex: number }[];
 }
 
+/** Unconfirmed answers kept (each: two cipher states and a 256-byte replay bitmap). */
+const CANDIDATES_KEPT = 3;
 /** Earlier inits of a round kept answerable (each holds one ephemeral key and a few hashes). */
 const EARLIER_INITS_KEPT = 3;
 /**
@@ -148,7 +150,12 @@ export class SecureSession {
 
   #current: Keypair | undefined;
   #previous: Keypair | undefined;
-  #next: Keypair | undefined;
+  /**
+   * Our answers to the peer's inits, awaiting its first transport message (newest last). More
+   * than one because over lossy paths the peer may complete with an earlier answer than our
+   * latest (it keeps earlier inits answerable too). Bound: CANDIDATES_KEPT.
+   */
+  #candidates: Keypair[] = [];
   #pending: PendingHandshake | undefined;
   #confirmTimer: TimerHandle | undefined;
   #queue: Uint8Array[] = [];
@@ -189,7 +196,7 @@ export class SecureSession {
   get state(): SessionState {
     if (this.#closed) return 'closed';
     if (this.#usable()) return 'established';
-    return this.#pending || this.#next ? 'handshaking' : 'idle';
+    return this.#pending || this.#candidates.length > 0 ? 'handshaking' : 'idle';
   }
 
   get established(): boolean {
@@ -292,7 +299,7 @@ export class SecureSession {
   /** True if `index` (from peekReceiverIndex) selects one of this session's keypairs/handshakes. */
   ownsIndex(index: number): boolean {
     return (
-      [this.#current, this.#previous, this.#next, this.#pending].some(
+      [this.#current, this.#previous, this.#pending, ...this.#candidates].some(
         (k) => k?.localIndex === index,
       ) ||
       (this.#pending?.earlier.some((e) => e.localIndex === index) ?? false)
@@ -322,8 +329,9 @@ export class SecureSession {
     this.#pending?.timer.cancel();
     this.#pending = undefined;
     this.#confirmTimer?.cancel();
-    for (const kp of [this.#current, this.#previous, this.#next]) destroyKeypair(kp);
-    this.#current = this.#previous = this.#next = undefined;
+    for (const kp of [this.#current, this.#previous, ...this.#candidates]) destroyKeypair(kp);
+    this.#current = this.#previous = undefined;
+    this.#candidates = [];
     this.#queue = [];
   }
 
@@ -331,7 +339,8 @@ export class SecureSession {
 
   #ensureHandshake(): void {
     if (this.#pending || !this.#remoteStatic) return;
-    if (this.#next && this.#clock.now() - this.#next.createdAt < this.#t.confirmTimeoutMs) {
+    const newest = this.#candidates[this.#candidates.length - 1];
+    if (newest && this.#clock.now() - newest.createdAt < this.#t.confirmTimeoutMs) {
       // We answered a handshake; its confirmation is on the way. Retry ourselves if it is lost.
       this.#armConfirmTimer();
       return;
@@ -417,10 +426,8 @@ export class SecureSession {
     p.timer.cancel();
     this.#pending = undefined;
     const kp = this.#keypairFrom(attempt.hs, attempt.localIndex, senderIndex, true);
-    // An unconfirmed answer of ours to an earlier init of theirs is superseded: keeping it would
-    // let a late confirmation switch us back to it while the peer moves on to these keys.
-    destroyKeypair(this.#next);
-    this.#next = undefined;
+    // Unconfirmed answers of ours stay (the peer may be sending on one); being older than these
+    // keys, a message on one is accepted without switching back (see #handleTransport).
     this.#install(kp);
     // Confirm at once (the responder sends nothing on these keys until it hears from us).
     if (this.#queue.length === 0) this.#sendOn(kp, new Uint8Array(0));
@@ -484,8 +491,8 @@ export class SecureSession {
     }
     const localIndex = this.#newIndex();
     const resp = hs.writeMessage(new Uint8Array(0));
-    destroyKeypair(this.#next);
-    this.#next = this.#keypairFrom(hs, localIndex, senderIndex, false);
+    this.#candidates.push(this.#keypairFrom(hs, localIndex, senderIndex, false));
+    if (this.#candidates.length > CANDIDATES_KEPT) destroyKeypair(this.#candidates.shift());
     this.#transmit(encodeResp(localIndex, senderIndex, resp));
     if (this.#queue.length > 0) this.#armConfirmTimer();
     return { ok: true, kind: 'handshake-init' };
@@ -508,7 +515,7 @@ export class SecureSession {
     header: Uint8Array,
     ciphertext: Uint8Array,
   ): HandleResult {
-    const kp = [this.#current, this.#next, this.#previous].find(
+    const kp = [this.#current, this.#previous, ...this.#candidates].find(
       (k) => k?.localIndex === receiverIndex,
     );
     if (!kp) return this.#drop('unknown-index');
@@ -521,14 +528,24 @@ export class SecureSession {
       return this.#drop('decrypt');
     }
     kp.replay.accept(counter);
-    if (kp === this.#next) {
-      // Key confirmation: the initiator holds these keys. Switch to them.
-      this.#next = undefined;
-      this.#confirmTimer?.cancel();
-      this.#confirmTimer = undefined;
-      this.#install(kp);
-      this.#flushQueue();
-      this.#emitEstablished();
+    const ci = this.#candidates.indexOf(kp);
+    if (ci >= 0) {
+      // Key confirmation: the peer holds these keys. Answers older than this one are dead (the
+      // peer completed with a later init); newer ones may still be confirmed.
+      for (const c of this.#candidates.slice(0, ci)) destroyKeypair(c);
+      this.#candidates = this.#candidates.slice(ci + 1);
+      const current = this.#current;
+      if (!current || kp.createdAt >= current.createdAt) {
+        this.#confirmTimer?.cancel();
+        this.#confirmTimer = undefined;
+        this.#install(kp);
+        this.#flushQueue();
+        this.#emitEstablished();
+      } else {
+        // Ours are newer: keep receiving on these; the peer switches when it hears from us.
+        destroyKeypair(this.#previous);
+        this.#previous = kp;
+      }
     }
     if (plaintext.length === 0) return { ok: true, kind: 'keepalive' };
     // `plaintext` is a fresh buffer from the decipher: handed over without a copy.
