@@ -123,11 +123,14 @@ describe('ReliableChannel', () => {
         timers: { rekeyAfterMessages: 8 },
       });
       const sends: Promise<void>[] = [];
+      // 120 s to deliver: a tail packet lost 4 times in a row at 25 % loss (1 in 256) waits out
+      // RTOs of 1 + 2 + 4 + 8 + 10 s; the 30 s default would make the test about luck.
+      const o = { timeoutMs: 120_000 };
       for (let i = 0; i < 40; i++) {
-        sends.push(t.ca.send(note('a', i)), t.cb.send(note('b', i)));
+        sends.push(t.ca.send(note('a', i), o), t.cb.send(note('b', i), o));
         await t.clock.advanceAsync(i % 7);
       }
-      const results = await settle(t.clock, sends);
+      const results = await settle(t.clock, sends, 200_000);
       expect(results.filter((r) => r !== 'ok')).toEqual([]);
       expect(t.gotB.map((n) => n.id)).toEqual(Array.from({ length: 40 }, (_, i) => `a-${i}`));
       expect(t.gotA.map((n) => n.id)).toEqual(Array.from({ length: 40 }, (_, i) => `b-${i}`));
