@@ -162,6 +162,35 @@ describe('SecureSession handshake', () => {
   });
 });
 
+describe('SecureSession handshake crossings', () => {
+  it('an answer to an earlier init still completes the handshake, and the responder accepts it', () => {
+    const t = setup();
+    // Hold back B's first answer; lose its second. A completes with the first, late.
+    const held: Uint8Array[] = [];
+    let resps = 0;
+    t.ba.dropIf = (d) => {
+      if (d[0] !== 0xc2) return false;
+      resps++;
+      if (resps === 1) held.push(d);
+      return true;
+    };
+    t.a.send(enc('first'));
+    t.clock.advance(1_100); // A's retransmitted init is answered (answer lost)
+    expect(resps).toBe(2);
+    expect(t.a.established).toBe(false);
+    expect(t.a.handle(held[0]!)).toEqual({ ok: true, kind: 'handshake-resp' });
+    expect(t.a.established).toBe(true);
+    t.clock.advance(100);
+    // B held two unconfirmed answers; A's data on the older one confirmed it.
+    expect(t.b.established).toBe(true);
+    expect(t.gotB).toEqual(['first']);
+    t.b.send(enc('back'));
+    t.clock.advance(100);
+    expect(t.gotA).toEqual(['back']);
+    expect(t.b.stats.dropped).toEqual({});
+  });
+});
+
 describe('SecureSession against a third party', () => {
   it('replayed, tampered and injected datagrams are dropped and never delivered', () => {
     const t = setup();
