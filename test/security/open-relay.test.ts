@@ -15,6 +15,7 @@ import {
   startServe,
   type Closer,
 } from './serve-fixture.js';
+import { allow } from '../integration/signaling/helpers.js';
 
 const closers: Closer[] = [];
 afterEach(async () => {
@@ -77,8 +78,19 @@ describe('serve’s relay is not an open relay (finding 3)', () => {
     }
     expect((await atB).sort()).toEqual(['a→b 1', 'a→b 2', 'a→b 3']);
     expect((await atA).sort()).toEqual(['b→a 1', 'b→a 2', 'b→a 3']);
-    // Mallory is in rendezvous with nobody: still 403 toward either of them, and toward 8.8.8.8.
+    // Mallory tries to join: she sends her candidates to both. Neither allows her, so the
+    // server drops them unanswered (presence.ts) and records no rendezvous with her.
+    for (const victim of [alice, bob]) {
+      mallory.c.send({ type: 'candidates', to: victim.id.peerId, rid: 'm1', candidates: [] });
+    }
+    await allow(mallory.c, []); // a pong after them: the server has handled both
+    expect(await s.metrics()).toMatch(
+      /^natpush_dropped_frames_total\{[^}]*reason="rendezvous_refused"[^}]*type="candidates"[^}]*\} [1-9]/m,
+    );
+    expect([...alice.c.frames, ...bob.c.frames].filter((m) => m.type === 'candidates')).toEqual([]);
+    // So she is in rendezvous with nobody: still 403 toward either of them, and toward 8.8.8.8.
     await expect(tm.bindChannel(ta.relayedAddress)).rejects.toMatchObject({ status: 403 });
+    await expect(tm.bindChannel(tb.relayedAddress)).rejects.toMatchObject({ status: 403 });
     await expect(tm.createPermission('8.8.8.8')).rejects.toMatchObject({ status: 403 });
     // Being in rendezvous with alice does not open the internet either.
     await expect(ta.createPermission('8.8.8.8')).rejects.toMatchObject({ status: 403 });

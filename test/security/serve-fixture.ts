@@ -13,9 +13,9 @@ import type { Endpoint } from '../../src/net/index.js';
 import { nodeUdpNetwork } from '../../src/net/index.js';
 import { TurnClient } from '../../src/relay/client.js';
 import type { Identity } from '../../src/signaling/identity.js';
-import { clientMessage, type ServerMessage } from '../../src/signaling/protocol.js';
+import type { ServerMessage } from '../../src/signaling/protocol.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { RawClient } from '../integration/signaling/helpers.js';
+import { allow, RawClient } from '../integration/signaling/helpers.js';
 import { assertBuilt, CLI } from '../integration/signaling/natpush-process.js';
 
 export type Closer = () => Promise<unknown> | void;
@@ -91,21 +91,18 @@ export async function allocate(
 }
 
 /**
- * Put two logged-in peers in rendezvous the way natpush peers do: each forwards its candidates
- * to the other through the server. Where the protocol has contact lists (`allow`), each first
- * allows the other, so the server forwards at all.
+ * Put two logged-in peers in rendezvous the way natpush peers do: each allows the other (its
+ * contact list: the server forwards rendezvous frames to a peer only from peers it allows,
+ * src/signaling/presence.ts), then each forwards its candidates to the other through the server.
+ * Each `allow` is proved applied (a `pong` after it on the same connection) before the other side
+ * sends: frames of two connections have no order at the server, and a `candidates` that overtakes
+ * its recipient's `allow` is dropped without an answer.
  */
 export async function rendezvous(
   a: { c: RawClient; id: Identity },
   b: { c: RawClient; id: Identity },
 ): Promise<void> {
-  for (const [x, y] of [
-    [a, b],
-    [b, a],
-  ] as const) {
-    const allow = { type: 'allow', peers: [y.id.peerId], anyone: false };
-    if (clientMessage.safeParse(allow).success) x.c.send(allow);
-  }
+  await Promise.all([allow(a.c, [b.id.peerId]), allow(b.c, [a.id.peerId])]);
   for (const [x, y] of [
     [a, b],
     [b, a],
