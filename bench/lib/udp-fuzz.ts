@@ -30,6 +30,7 @@ import {
   StunMessageBuilder,
 } from '../../src/stun/index.js';
 import { HonestPair, type HonestReport } from './fuzz-honest-peer.js';
+import { RawPeer } from './raw-peer.js';
 import { chance, inputRng, pick } from './fuzz-values.js';
 import { startFuzzServe, type FuzzServe } from './fuzz-serve.js';
 import { errorLines, rssSampler } from './signaling-fuzz.js';
@@ -147,14 +148,20 @@ async function stunAnswers(port: number): Promise<boolean> {
   }
 }
 
-/** Two honest peers allocate on serve's relay, announce their relayed candidates, relay data. */
+/**
+ * Two honest peers allocate on serve's relay and relay data, the way natpush peers get there:
+ * each allows the other (its contact list), announces its relayed candidate through the
+ * signaling server, and binds a channel once the other's candidate has arrived — the server
+ * forwarded it, so it has recorded the pair and serve's relay admits their permissions
+ * (src/signaling/rendezvous.ts). Before that, the relay refuses them with 403, as it must.
+ */
 async function relayStillWorks(url: string): Promise<string> {
-  const peers = [
-    await Peer.connect({ server: url, identity: generateIdentity() }),
-    await Peer.connect({ server: url, identity: generateIdentity() }),
-  ];
+  const peers: RawPeer[] = [];
   const clients: TurnClient[] = [];
   try {
+    peers.push(await RawPeer.login(url), await RawPeer.login(url));
+    const [pa, pb] = peers as [RawPeer, RawPeer];
+    await Promise.all([pa.allow([pb.id.peerId]), pb.allow([pa.id.peerId])]);
     for (const p of peers) {
       const c = await p.turnCredentials();
       const m = /^turn:(.+):(\d+)\?transport=udp$/.exec(c.urls[0] ?? '');
@@ -169,15 +176,17 @@ async function relayStillWorks(url: string): Promise<string> {
       );
     }
     const [a, b] = clients as [TurnClient, TurnClient];
-    // What a real peer does before relaying (rendezvous): tell the other its relayed candidate.
-    for (const [i, p] of peers.entries()) {
-      const mine = clients[i]!.relayedAddress;
-      p.sendSignal({
+    for (const [from, to, mine] of [
+      [pa, pb, a.relayedAddress],
+      [pb, pa, b.relayedAddress],
+    ] as const) {
+      from.send({
         type: 'candidates',
-        to: peers[1 - i]!.id,
+        to: to.id.peerId,
         rid: 'udp-fuzz-check',
         candidates: [{ type: 'relay', protocol: 'udp', address: mine.address, port: mine.port }],
       });
+      await to.next('candidates', (m) => m.from === from.id.peerId);
     }
     await a.bindChannel(b.relayedAddress);
     await b.bindChannel(a.relayedAddress);
@@ -196,7 +205,7 @@ async function relayStillWorks(url: string): Promise<string> {
     return String(err);
   } finally {
     for (const c of clients) await c.close();
-    for (const p of peers) await p.close();
+    for (const p of peers) p.close();
   }
 }
 
