@@ -6,8 +6,10 @@
  *
  * Oracle, per request: never a 500 and never NATPUSH_ERR_INTERNAL; a JSON error body carries a
  * stable `NATPUSH_ERR_[A-Z_]+` code; no stack trace anywhere in an answer; a complete request is
- * answered. A 4xx from below the API (Node's parser via `clientError`, the upgrade handler, ws's
- * handshake check) carries no JSON body and so no code: counted apart as `4xx:bare` / `4xx:text`.
+ * answered. Refusals from below the API (Node's parser via `clientError`, an upgrade of a path
+ * that is not /v1/ws) carry the same JSON error body; only ws's own handshake check (a bad
+ * Sec-WebSocket-Key or -Version on /v1/ws) answers in text, counted apart as `4xx:text`. An error
+ * with no body at all fails, except the answer to HEAD, which has none by definition.
  */
 import { connect, type Socket } from 'node:net';
 import { LIMITS } from '../../src/signaling/constants.js';
@@ -143,7 +145,21 @@ function mutatePath(rng: Rng, path: string): string {
   }
 }
 
-/** Extra, duplicate, huge or malformed header lines. */
+/**
+ * True when `value` is a Content-Length a parser accepts (RFC 9110 §8.6: 1*DIGIT; RFC 9112 §5:
+ * the OWS around a field value is not part of it, so ` 5` is 5; llhttp refuses what overflows
+ * 64 bits) and it announces more bytes than the body has: the server must wait for the rest
+ * (RFC 9112 §6.3), so the request is incomplete and an answer before its timeout is optional.
+ */
+function declaresMore(value: string, bodyLength: number): boolean {
+  const v = value.trim();
+  return /^\d+$/.test(v) && BigInt(v) < 2n ** 64n && BigInt(v) > BigInt(bodyLength);
+}
+
+/**
+ * Extra, duplicate, huge or malformed header lines. `lies`: they declare a body longer than
+ * the `bodyLength` bytes that follow (a Content-Length the parser accepts).
+ */
 function headerNoise(rng: Rng, bodyLength: number): { lines: string[]; lies: boolean } {
   switch (rng.int(12)) {
     case 0:
@@ -160,13 +176,10 @@ function headerNoise(rng: Rng, bodyLength: number): { lines: string[]; lies: boo
       };
     case 3:
       return { lines: ['Transfer-Encoding: chunked'], lies: false };
-    case 4:
-      return {
-        lines: [
-          `Content-Length: ${pick(rng, ['-1', 'abc', '1e3', '0x10', '99999999999999999999', ' 5'])}`,
-        ],
-        lies: false,
-      };
+    case 4: {
+      const v = pick(rng, ['-1', 'abc', '1e3', '0x10', '99999999999999999999', ' 5']);
+      return { lines: [`Content-Length: ${v}`], lies: declaresMore(v, bodyLength) };
+    }
     case 5:
       return { lines: ['X-Injected: a\nContent-Length: 0'], lies: false };
     case 6:
@@ -253,6 +266,7 @@ export function makeHttpInput(seed: number, index: number, fx: HttpFixture): Htt
   let payload: Buffer = b;
   const noise = chance(rng, 3) ? headerNoise(rng, b.length) : { lines: [], lies: false };
   lines.push(...noise.lines);
+  if (noise.lies) incomplete = true;
   if (noise.lines.some((l) => /^Transfer-Encoding: chunked/.test(l))) {
     const c = chunked(rng, b);
     payload = c.bytes;
@@ -371,11 +385,14 @@ export function judgeHttp(input: HttpInput, a: HttpAnswer): { label: string; fai
       code = undefined;
     }
     if (code === undefined) {
-      // No JSON body: Node's parser (`clientError`), the upgrade of a path that is not /v1/ws, or
-      // ws's handshake check answered before the API saw the request.
+      // RFC 9110 §9.3.2: the answer to HEAD has no content, the code included.
+      if (a.body.length === 0 && /^HEAD /.test(input.bytes.toString('latin1', 0, 5)))
+        return { label: `${a.status}:head` };
+      // ws's handshake check (/v1/ws with a bad key or version) answers in text; nothing else
+      // may answer an error without a code.
       const label = a.body.length === 0 ? `${a.status}:bare` : `${a.status}:text`;
-      return a.status >= 500
-        ? { label, failure: `${a.status} without a code: ${a.body.slice(0, 200)}` }
+      return a.status >= 500 || a.body.length === 0
+        ? { label, failure: `${a.status} without a code: ${JSON.stringify(a.headers)}` }
         : { label };
     }
     if (!CODE.test(code))

@@ -11,6 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import { fuzzBudget } from '../support/fuzz-budget.js';
 import { formatReport, runSignalingFuzz } from '../../bench/lib/signaling-fuzz.js';
+import { judgeHttp, makeHttpInput } from '../../bench/lib/http-fuzz.js';
 
 describe('signaling fuzz', () => {
   it('bad frames and requests get typed errors; the server lives; the honest peer is intact', async () => {
@@ -32,4 +33,28 @@ describe('signaling fuzz', () => {
     expect(r.honest.forged, why).toEqual([]);
     expect(r.honest.notifyErrors, why).toEqual([]);
   }, 120_000);
+
+  it('the oracle: a body shorter than a Content-Length the parser accepts is an incomplete request', () => {
+    // Seed 20261201's HTTP input #9751 (HTTP inputs use seed ^ 0x5bd1e995): `Content-Length:  5`
+    // (OWS is not part of the value, RFC 9112 §5: it is 5) and 2 body bytes. The server must
+    // wait for 3 more (RFC 9112 §6.3); silence is right, not "a complete request unanswered".
+    const fx = {
+      host: '127.0.0.1',
+      port: 8787,
+      apiKey: 'k',
+      sessionToken: 't',
+      sink: 'a'.repeat(32),
+      peer: { peer: 'p', publicKey: 'k' },
+    };
+    const input = makeHttpInput(20261201 ^ 0x5bd1e995, 9751, fx);
+    const text = input.bytes.toString('latin1');
+    expect(text).toMatch(/^POST \/v1\/acks HTTP\/1\.1\r\n/);
+    expect(text).toMatch(/\r\nContent-Length: {2}5\r\n\r\n/);
+    expect(input.bytes.length - text.indexOf('\r\n\r\n') - 4).toBe(2);
+    expect(input.incomplete).toBe(true);
+    const silence = { status: undefined, headers: '', body: '', stream: false, timedOut: true };
+    expect(judgeHttp(input, silence).failure).toBeUndefined();
+    // … while a complete request that gets no answer is still a failure.
+    expect(judgeHttp({ ...input, incomplete: false }, silence).failure).toMatch(/no answer/);
+  });
 });
