@@ -1,5 +1,6 @@
 /** Small, bounded HTTP helpers: read a JSON body with a size cap, answer JSON or a typed error. */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { z } from 'zod';
 import { decodeFrame } from './protocol.js';
 import { HTTP_STATUS, SignalingError, SignalingErrorCode } from './errors.js';
@@ -100,6 +101,30 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 export function sendError(res: ServerResponse, e: SignalingError): void {
   const status = HTTP_STATUS[e.code as SignalingErrorCode] ?? 400;
   sendJson(res, status, { error: { code: e.code, message: e.message } });
+}
+
+/**
+ * Answer a typed error on a bare socket, where there is no ServerResponse: Node's parser
+ * refused the request (`clientError`) or an upgrade asked for a path we do not serve. Same body
+ * as `sendError`, so a client switches on one code whatever layer refused it; then the socket
+ * ends and is destroyed once the answer is flushed (the peer gets no second request in).
+ */
+export function endWithError(
+  socket: Duplex,
+  status: number,
+  code: SignalingErrorCode,
+  message: string,
+): void {
+  const text = JSON.stringify({ error: { code, message } });
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+      'content-type: application/json\r\n' +
+      `content-length: ${Buffer.byteLength(text)}\r\n` +
+      'cache-control: no-store\r\n' +
+      'connection: close\r\n\r\n' +
+      text,
+  );
 }
 
 /** Bearer credential from the Authorization header, or `?token=` (EventSource cannot set headers). */

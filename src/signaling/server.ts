@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { KeyedCounter, sourceKey } from '../stun/rate-limiter.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -16,7 +17,9 @@ import { ChallengeBook } from './challenges.js';
 import { CONNECTION_LIMITS, LIMITS, TIMING } from './constants.js';
 import type { Limits, ServerContext, Timing } from './context.js';
 import { Delivery } from './delivery.js';
+import { SignalingErrorCode } from './errors.js';
 import { HttpApi } from './http-api.js';
+import { endWithError } from './http-util.js';
 import { Mailbox } from './mailbox.js';
 import { Metrics, signalingMetrics } from './metrics.js';
 import { Presence } from './presence.js';
@@ -133,6 +136,32 @@ function capConnections(http: Server, l: ConnectionLimits, ctx: ServerContext): 
   });
   http.on('upgrade', (req: IncomingMessage) => spoke(req.socket));
   http.on('drop', () => ctx.metrics.drops.inc({ reason: 'connections_total', type: 'connection' }));
+}
+
+/**
+ * Node's parser refused a request (or its headers/body took longer than the timeouts): answer
+ * with a typed JSON error like every other refusal, keeping the status Node would give — 431
+ * for headers over `maxHeaderSize` (RFC 6585 §5), 408 for a timeout, 400 otherwise. Nothing is
+ * written when the client is gone or a response is already on the wire (a second status line
+ * would corrupt the stream; Node's default handler checks the same).
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (!socket.writable || err.code === 'ECONNRESET' || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT')
+    endWithError(socket, 408, SignalingErrorCode.REQUEST_TIMEOUT, 'request not received in time');
+  else if (err.code === 'HPE_HEADER_OVERFLOW')
+    endWithError(socket, 431, SignalingErrorCode.BAD_REQUEST, 'request headers too large');
+  else
+    endWithError(
+      socket,
+      400,
+      SignalingErrorCode.BAD_REQUEST,
+      `malformed HTTP request${err.code ? ` (${err.code})` : ''}`,
+    );
 }
 
 export interface SignalingServer {
@@ -263,13 +292,10 @@ export async function startSignalingServer(
   capConnections(http, limits, ctx);
   http.on('upgrade', (req, socket, head) => {
     if (!ws.handleUpgrade(req, socket, head)) {
-      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
+      endWithError(socket, 404, SignalingErrorCode.NOT_FOUND, 'WebSocket endpoint is /v1/ws');
     }
   });
-  http.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-    else socket.destroy();
-  });
+  http.on('clientError', answerClientError);
   const host = o.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);

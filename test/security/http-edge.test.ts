@@ -10,6 +10,7 @@ import { generateIdentity } from '../../src/signaling/identity.js';
 import type { Logger } from '../../src/util/logger.js';
 import { API_KEY, httpSession, post, Tracker } from '../integration/signaling/helpers.js';
 import { SseReader, within } from './signaling-helpers.js';
+import { exchange } from '../../bench/lib/http-fuzz.js';
 
 const t = new Tracker();
 const readers: SseReader[] = [];
@@ -61,6 +62,32 @@ describe('finding 11: HTTP edges', () => {
     }
     expect(log.lines.filter((l) => l.level === 'error')).toEqual([]);
     expect(s.context.metrics.errors.get({ code: 'NATPUSH_ERR_INTERNAL' })).toBe(0);
+  });
+
+  it('what Node’s parser refuses and upgrades of other paths get a typed JSON error too', async () => {
+    const s = await t.server();
+    const fx = { host: '127.0.0.1', port: s.port };
+    const cases: [string, number, string][] = [
+      // Node's parser (`clientError`): a bad method token, a bad version, no colon, huge headers.
+      ['G\u0000T / HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'NATPUSH_ERR_BAD_REQUEST'],
+      ['GET / HTTX/1.1\r\nHost: x\r\n\r\n', 400, 'NATPUSH_ERR_BAD_REQUEST'],
+      ['GET / HTTP/1.1\r\nNoColon\r\n\r\n', 400, 'NATPUSH_ERR_BAD_REQUEST'],
+      [`GET / HTTP/1.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'NATPUSH_ERR_BAD_REQUEST'],
+      // An upgrade of a path that is not /v1/ws.
+      [
+        'GET /v1/other HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+          'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+        404,
+        'NATPUSH_ERR_NOT_FOUND',
+      ],
+    ];
+    for (const [request, status, code] of cases) {
+      const a = await exchange(fx, Buffer.from(request, 'latin1'), { timeoutMs: 5_000 });
+      expect(a.timedOut, request.slice(0, 40)).toBe(false);
+      expect(a.status, request.slice(0, 40)).toBe(status);
+      expect(a.headers).toMatch(/^content-type: application\/json$/im);
+      expect(JSON.parse(a.body)).toMatchObject({ error: { code } });
+    }
   });
 
   it('clients that reset or abandon a request are logged at debug, never as errors; honest traffic flows', async () => {
