@@ -74,10 +74,20 @@ export const LIMITS = {
    */
   deliveryWindow: 64,
   /**
-   * Bytes buffered in a WebSocket before we stop sending to it. Non-notification frames
-   * (presence, rendezvous) are dropped with reason `queue_full`; notifications just wait.
+   * Bytes buffered in a WebSocket before we stop sending to it: every frame after the handshake
+   * checks it (ws-connection.ts). Non-notification frames (presence, rendezvous) are dropped with
+   * reason `queue_full`; replies to the peer's own requests (pong, accepted, key, error,
+   * turn-credentials) with reason `slow_consumer`; notifications just wait in the mailbox.
    */
   maxBufferedBytes: 1024 * 1024,
+  /**
+   * Replies dropped in a row (the buffer never fell below `maxBufferedBytes` between them)
+   * before the connection is closed with NATPUSH_ERR_SLOW_CONSUMER: a peer that keeps asking
+   * and never reads (issue 8: +194 MB in 43 s before replies were bounded). A client that
+   * reads drains below the bound and the count restarts; 256 is four delivery windows of
+   * requests, more than an honest client has outstanding while it waits for its answers.
+   */
+  maxUnreadReplies: 256,
   /**
    * Default lifetime of the TURN credentials `serve` hands to an authenticated peer: 1 h. Much
    * shorter than coturn's 24 h examples, because a leaked username/password then opens the relay
@@ -140,6 +150,8 @@ export const LIMITS = {
  * | Presence watch lists, watcher sets         | one per WebSocket; a list ≤ `maxWatchedPeers`; the reverse   |
  * |                                            | index holds the same pairs, so ≤ connections × maxWatched    |
  * | Presence online map (presence.ts)          | one per route                                                |
+ * | WebSocket send buffer (ws-connection.ts)   | `maxBufferedBytes` + one frame; beyond it frames are dropped  |
+ * |                                            | and `maxUnreadReplies` dropped replies close the connection  |
  */
 export const TIMING = {
   /** A connection must finish hello/challenge/auth within this, or it is closed. */
@@ -164,6 +176,13 @@ export const TIMING = {
   sessionTokenTtlMs: 3_600_000,
   /** Mailbox TTL sweep interval. */
   expirySweepMs: 60_000,
+  /**
+   * A connection closed as a slow consumer (NATPUSH_ERR_SLOW_CONSUMER) gets this long to read
+   * its error and close frames, then it is cut. Not ws's 30 s close timeout: its send buffer
+   * (up to `maxBufferedBytes` of frames plus their bookkeeping, ~2 MiB) is exactly what must go,
+   * and a peer that has not read for that long will not read the close frame in time either.
+   */
+  slowConsumerLingerMs: 1_000,
   /** How far ahead of "now" a coordinated punch start is scheduled, beyond half the RTTs. */
   punchLeadMs: 250,
   /** Group commit: how long accepted notifications wait for company before one fsync. */

@@ -26,6 +26,11 @@ export const SignalingErrorCode = {
   REPLACED: 'NATPUSH_ERR_REPLACED',
   SHUTTING_DOWN: 'NATPUSH_ERR_SHUTTING_DOWN',
   NOT_FOUND: 'NATPUSH_ERR_NOT_FOUND',
+  /**
+   * The peer kept asking for replies (pong, accepted, turn-credentials, …) without reading
+   * them: its send buffer stayed over LIMITS.maxBufferedBytes for `maxUnreadReplies` replies.
+   */
+  SLOW_CONSUMER: 'NATPUSH_ERR_SLOW_CONSUMER',
   /** `turn-credentials` asked of a server that runs no TURN relay (`serve --no-relay`). */
   RELAY_UNAVAILABLE: 'NATPUSH_ERR_RELAY_UNAVAILABLE',
   INTERNAL: 'NATPUSH_ERR_INTERNAL',

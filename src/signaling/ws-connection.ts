@@ -45,6 +45,8 @@ export class WsConnection implements PeerSession, ControlChannel {
   #nonce = '';
   #handshakeTimer: TimerHandle | undefined;
   #corked = false;
+  /** Replies dropped in a row for a full send buffer (LIMITS.maxUnreadReplies closes). */
+  #unreadReplies = 0;
   readonly #bucket: TokenBucket;
 
   constructor(
@@ -75,15 +77,13 @@ export class WsConnection implements PeerSession, ControlChannel {
   // ---- PeerSession / ControlChannel ----------------------------------------------------------
 
   offer(n: Notification): boolean {
-    if (this.#state !== 'ready' || this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes)
-      return false;
+    if (this.#state !== 'ready' || !this.#hasRoom()) return false;
     this.#write({ type: 'deliver', n });
     return true;
   }
 
   control(m: ServerMessage): boolean {
-    if (this.#state !== 'ready' || this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes)
-      return false;
+    if (this.#state !== 'ready' || !this.#hasRoom()) return false;
     this.#write(m);
     return true;
   }
@@ -176,7 +176,7 @@ export class WsConnection implements PeerSession, ControlChannel {
       case 'turn-credentials':
         return this.#onTurnCredentials(m.ref);
       case 'ping':
-        return this.#write({ type: 'pong', t: m.t });
+        return this.#reply({ type: 'pong', t: m.t });
       case 'pong':
         return;
       case 'hello':
@@ -259,8 +259,10 @@ export class WsConnection implements PeerSession, ControlChannel {
       { id: m.id, from: this.peer, to: m.to, topic: m.topic, body: m.body, ttl: m.ttl },
       'websocket',
     ).then(
+      // Dropped if the sender does not read (it is stored all the same: a retry with the same id
+      // is answered `duplicate`), like every reply.
       (r) =>
-        this.#write({
+        this.#reply({
           type: 'accepted',
           ref: m.ref,
           id: r.id,
@@ -300,7 +302,7 @@ export class WsConnection implements PeerSession, ControlChannel {
         m.ref,
       );
     }
-    this.#write({ type: 'key', ref: m.ref, peer: m.peer, publicKey });
+    this.#reply({ type: 'key', ref: m.ref, peer: m.peer, publicKey });
   }
 
   /**
@@ -309,6 +311,8 @@ export class WsConnection implements PeerSession, ControlChannel {
    * went through the connection's token bucket like every other one.
    */
   #onTurnCredentials(ref: string): void {
+    // Checked first: credentials that could not be sent are not minted (nor counted as issued).
+    if (!this.#roomForReply('turn-credentials')) return;
     try {
       const c = issueTurnCredentials(this.ctx, this.peer, this.localAddress);
       this.#write({ type: 'turn-credentials', ref, ...c });
@@ -317,11 +321,11 @@ export class WsConnection implements PeerSession, ControlChannel {
     }
   }
 
-  /** Non-fatal error frame (the connection stays open). */
+  /** Non-fatal error frame (the connection stays open); a reply like any other. */
   #error(e: SignalingError, ref?: string): void {
     this.ctx.metrics.errors.inc({ code: e.code });
     if (this.#state === 'closed') return;
-    this.#write({
+    this.#reply({
       type: 'error',
       code: e.code,
       message: e.message,
@@ -345,6 +349,50 @@ export class WsConnection implements PeerSession, ControlChannel {
     this.ws.close(wsCode, code);
   }
 
+  /**
+   * The send buffer is under `maxBufferedBytes` (ws counts what its sender queued and what the
+   * socket has not handed to the kernel, corked frames included). A peer whose buffer falls
+   * under it reads: its count of unread replies restarts.
+   */
+  #hasRoom(): boolean {
+    if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) return false;
+    this.#unreadReplies = 0;
+    return true;
+  }
+
+  /**
+   * Room for a reply to one of the peer's own requests? If not, the reply is dropped (counted,
+   * reason `slow_consumer`) instead of growing the buffer without bound, and a peer that keeps
+   * asking without reading — `maxUnreadReplies` drops in a row — is closed with
+   * NATPUSH_ERR_SLOW_CONSUMER. Nothing it is owed is lost by that: notifications wait in the
+   * mailbox, and every request can simply be asked again.
+   */
+  #roomForReply(type: ServerMessage['type']): boolean {
+    if (this.#state !== 'ready') return false;
+    if (this.#hasRoom()) return true;
+    this.ctx.metrics.drops.inc({ reason: 'slow_consumer', type });
+    if (++this.#unreadReplies >= this.ctx.limits.maxUnreadReplies) {
+      this.fail(
+        SignalingErrorCode.SLOW_CONSUMER,
+        `${this.#unreadReplies} replies not read: more than ${this.ctx.limits.maxBufferedBytes} bytes wait to be read`,
+      );
+      const cut = this.ctx.clock.setTimeout(
+        () => this.ws.terminate(),
+        this.ctx.timing.slowConsumerLingerMs,
+      );
+      this.ws.once('close', () => cut.cancel());
+    }
+    return false;
+  }
+
+  #reply(m: ServerMessage): void {
+    if (this.#roomForReply(m.type)) this.#write(m);
+  }
+
+  /**
+   * Write without a check: only the handshake (`challenge`, `welcome`: one each, on an empty
+   * buffer), the final fatal `error`, and frames whose caller checked `#hasRoom`.
+   */
   #write(m: ServerMessage): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     this.#cork();
