@@ -16,7 +16,7 @@ import { systemClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import type { BackoffOptions } from '../signaling/backoff.js';
-import { SignalingClient, type Welcome } from '../signaling/client.js';
+import { SignalingClient, type RetryInfo, type Welcome } from '../signaling/client.js';
 import { LIMITS } from '../signaling/constants.js';
 import { SignalingError, SignalingErrorCode } from '../signaling/errors.js';
 import { isPeerId, type Identity } from '../signaling/identity.js';
@@ -49,6 +49,12 @@ export interface PeerOptions {
   logger?: Logger;
   /** Passed to the WebSocket client (e.g. `localAddress`). */
   wsOptions?: ConstructorParameters<typeof SignalingClient>[0]['wsOptions'];
+  /**
+   * `connect()` rejects with NATPUSH_ERR_UNREACHABLE when no attempt has reached the server and
+   * authenticated within this long (default: keep trying until `signal` aborts). Each attempt's
+   * opening handshake is also cut to this long, so a black-hole listener cannot outlast it.
+   */
+  connectTimeoutMs?: number;
 }
 
 export interface NotifyOptions {
@@ -62,6 +68,11 @@ export interface NotifyOptions {
    * 0 = resolve as soon as the server has stored it).
    */
   deliveryTimeoutMs?: number;
+  /**
+   * Reject with NATPUSH_ERR_REQUEST_TIMEOUT when the server has not accepted (stored) it within
+   * this long (default: wait, resending after each reconnect, until `signal` aborts).
+   */
+  timeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -79,7 +90,12 @@ export interface NotifyResult {
   elapsedMs: number;
 }
 
-export type ReceivedNotification = Notification;
+/**
+ * A notification as the application gets it. `path` says how it reached us: `server-routed`
+ * (pushed while we were connected) or `mailbox` (stored by the server before this connection
+ * came up, i.e. while we were offline).
+ */
+export type ReceivedNotification = Notification & { path: DeliveryPath };
 
 export interface TurnCredentialsRequestOptions {
   signal?: AbortSignal;
@@ -112,6 +128,8 @@ export interface PeerEvents {
   presence: [{ peer: string; online: boolean; transport?: Transport }];
   path: [{ peer: string; path: DeliveryPath }];
   delivered: [{ id: string; to: string; via: Transport }];
+  /** An attempt to reach the server failed; the next one starts in `delayMs`. */
+  reconnecting: [RetryInfo];
   error: [SignalingError];
   /** Rendezvous frames, for the punch layer. */
   signal: [Extract<ServerMessage, { type: 'candidates' | 'punch-start' }>];
@@ -144,6 +162,14 @@ export class Peer extends EventEmitter<PeerEvents> {
   #ackScheduled = false;
   #watching: string[] = [];
   #closed = false;
+  #started = false;
+  /** Server time of the current connection's welcome: older notifications waited in the mailbox. */
+  #welcomeTime = Number.POSITIVE_INFINITY;
+  readonly #connectTimeoutMs: number | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #server: string;
+  /** Pending `ready()` waiters, rejected by `close()`. */
+  readonly #connectWaiters = new Set<(e: unknown) => void>();
 
   private constructor(o: PeerOptions) {
     super();
@@ -151,6 +177,9 @@ export class Peer extends EventEmitter<PeerEvents> {
       typeof o.identity === 'string' ? loadOrCreateIdentity(o.identity).identity : o.identity;
     this.#clock = o.clock ?? systemClock;
     this.#dedupe = new Dedupe(o.dedupeCapacity);
+    if (o.connectTimeoutMs !== undefined && !(o.connectTimeoutMs > 0))
+      throw new RangeError(`connectTimeoutMs must be > 0, got ${o.connectTimeoutMs}`);
+    this.#connectTimeoutMs = o.connectTimeoutMs;
     this.#client = new SignalingClient({
       url: o.server,
       identity: this.identity,
@@ -159,20 +188,48 @@ export class Peer extends EventEmitter<PeerEvents> {
       ...(o.peerToken ? { peerToken: o.peerToken } : {}),
       ...(o.backoff ? { backoff: o.backoff } : {}),
       ...(o.wsOptions ? { wsOptions: o.wsOptions } : {}),
+      ...(o.connectTimeoutMs !== undefined
+        ? { handshakeTimeoutMs: Math.min(10_000, o.connectTimeoutMs) }
+        : {}),
     });
+    this.#client.on('retry', (r) => this.emit('reconnecting', r));
     this.#client.on('ready', (w) => this.#onReady(w));
     this.#client.on('message', (m) => this.#onMessage(m));
     this.#client.on('disconnected', (e) => this.emit('disconnected', e));
     this.#client.on('fatal', (e) => this.#onFatal(e));
+    this.#signal = o.signal;
+    this.#server = o.server;
     o.signal?.addEventListener('abort', () => void this.close(), { once: true });
   }
 
-  /** Connect and authenticate; resolves on the first `welcome`. Keeps reconnecting afterwards. */
+  /**
+   * Connect and authenticate; resolves on the first `welcome`. Keeps reconnecting afterwards.
+   * Rejects with NATPUSH_ERR_UNREACHABLE after `connectTimeoutMs`, with the server's fatal error
+   * (e.g. NATPUSH_ERR_ADMISSION_DENIED), or NATPUSH_ERR_ABORTED; the peer is closed then.
+   */
   static async connect(o: PeerOptions): Promise<Peer> {
-    if (!o.server) throw new TypeError('server URL required');
-    const p = new Peer(o);
-    await p.#firstWelcome(o.signal);
+    const p = Peer.open(o);
+    await p.ready();
     return p;
+  }
+
+  /**
+   * A peer that starts connecting now; attach listeners (`reconnecting`, ...) and `await
+   * ready()`. `connect(o)` is `open(o)` + `ready()`.
+   */
+  static open(o: PeerOptions): Peer {
+    if (!o.server) throw new TypeError('server URL required');
+    return new Peer(o);
+  }
+
+  /** Resolves on the first `welcome` (at once if connected); rejects as `connect()` does. */
+  ready(): Promise<void> {
+    if (this.#client.ready) return Promise.resolve();
+    if (this.#closed)
+      return Promise.reject(
+        new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer is closed'),
+      );
+    return this.#firstWelcome(this.#signal);
   }
 
   get id(): string {
@@ -214,16 +271,34 @@ export class Peer extends EventEmitter<PeerEvents> {
       ...(o.topic !== undefined ? { topic: o.topic } : {}),
       ...(o.ttl !== undefined ? { ttl: o.ttl } : {}),
     };
+    if (o.timeoutMs !== undefined && !(o.timeoutMs > 0))
+      throw new RangeError(`timeoutMs must be > 0, got ${o.timeoutMs}`);
     return new Promise<NotifyResult>((resolve, reject) => {
       const onAbort = () =>
         this.#settle(p, new SignalingError(SignalingErrorCode.ABORTED, 'aborted'));
+      const acceptTimer =
+        o.timeoutMs === undefined
+          ? undefined
+          : this.#clock.setTimeout(() => {
+              if (p.accepted) return;
+              this.#settle(
+                p,
+                new SignalingError(
+                  SignalingErrorCode.REQUEST_TIMEOUT,
+                  `the server did not accept ${frame.id} in ${o.timeoutMs} ms`,
+                ),
+              );
+            }, o.timeoutMs);
       const p: PendingNotify = {
         frame,
         started: this.#clock.now(),
         deliveryTimeoutMs: o.deliveryTimeoutMs ?? 5_000,
         resolve,
         reject,
-        cleanup: () => o.signal?.removeEventListener('abort', onAbort),
+        cleanup: () => {
+          acceptTimer?.cancel();
+          o.signal?.removeEventListener('abort', onAbort);
+        },
       };
       o.signal?.addEventListener('abort', onAbort, { once: true });
       this.#pending.set(ref, p);
@@ -308,16 +383,26 @@ export class Peer extends EventEmitter<PeerEvents> {
     const err = new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer closed');
     for (const p of [...this.#pending.values()]) this.#settle(p, err);
     for (const ref of [...this.#turnPending.keys()]) this.#settleTurn(ref, err);
+    const connectErr = this.#signal?.aborted
+      ? new SignalingError(SignalingErrorCode.ABORTED, 'aborted while connecting')
+      : err;
+    for (const w of [...this.#connectWaiters]) w(connectErr);
     this.#queue.end();
     await this.#client.close();
   }
 
   #firstWelcome(signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      let settled = false;
       const done = (e?: unknown) => {
+        if (settled) return;
+        settled = true;
+        this.#connectWaiters.delete(done);
         this.#client.off('ready', onReady);
         this.#client.off('fatal', onFatal);
         signal?.removeEventListener('abort', onAbort);
+        timer?.cancel();
+        clearInterval(keepAlive);
         if (e) {
           void this.close();
           reject(e);
@@ -327,15 +412,39 @@ export class Peer extends EventEmitter<PeerEvents> {
       const onFatal = (e: SignalingError) => done(e);
       const onAbort = () =>
         done(new SignalingError(SignalingErrorCode.ABORTED, 'aborted while connecting'));
+      // The clock's timers never hold the process open, and a refused socket leaves nothing
+      // that does: without this an awaited connect() would end the program silently (exit 0)
+      // between two attempts (issue 8, finding 12). Released as soon as connect() settles.
+      const keepAlive = setInterval(() => {}, 1 << 30);
+      const t = this.#connectTimeoutMs;
+      const timer =
+        t === undefined
+          ? undefined
+          : this.#clock.setTimeout(() => {
+              const last = this.#client.lastError;
+              done(
+                new SignalingError(
+                  SignalingErrorCode.UNREACHABLE,
+                  `cannot reach ${this.#server} within ${t} ms` +
+                    (last ? ` (last attempt: ${last.message})` : ''),
+                  last ? { cause: last } : undefined,
+                ),
+              );
+            }, t);
+      this.#connectWaiters.add(done);
       if (signal?.aborted) return onAbort();
       this.#client.once('ready', onReady);
       this.#client.once('fatal', onFatal);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#client.start();
+      if (!this.#started) {
+        this.#started = true;
+        this.#client.start();
+      }
     });
   }
 
   #onReady(w: Welcome): void {
+    this.#welcomeTime = w.time;
     this.emit('connected', w);
     if (this.#watching.length > 0) this.#client.send({ type: 'watch', peers: this.#watching });
     // Resend everything not yet accepted; the id makes it idempotent on the server.
@@ -387,7 +496,9 @@ export class Peer extends EventEmitter<PeerEvents> {
     const seen = this.#dedupe.check(n.id);
     if (seen === 'consumed') this.#ack(n.id);
     if (seen) return;
-    this.#queue.push(n);
+    // The server stamps `ts` when it accepts a notification: one accepted before this
+    // connection's welcome waited in the mailbox for us.
+    this.#queue.push({ ...n, path: n.ts < this.#welcomeTime ? 'mailbox' : 'server-routed' });
   }
 
   #onAccepted(m: Extract<ServerMessage, { type: 'accepted' }>): void {
