@@ -78,7 +78,32 @@ import { PEER_ID_PATTERN } from './identity.js';
 import { SignalingError, SignalingErrorCode } from './errors.js';
 
 const peerId = z.string().regex(PEER_ID_PATTERN, 'peer id: 32 chars of base32');
-const token = z.string().min(1).max(LIMITS.maxIdLength);
+
+/**
+ * Notification ids, refs and rendezvous ids: a strict alphabet with no CR, LF, space or control
+ * character, so no field a client picks can ever end an SSE line (`id: …`) or a log line and
+ * start a forged one (issue 8, finding 1). base64url and hex ids fit, as do `app:…` labels.
+ */
+export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+const token = z.string().regex(ID_PATTERN, 'id: 1-64 of [A-Za-z0-9_.:-]');
+
+/**
+ * What a topic must not contain: C0 controls, DEL, C1 controls (U+0080–009F; U+009B is CSI on
+ * some terminals), the Unicode line/paragraph separators, and the bidi controls of UAX #9 (LRE,
+ * RLE, PDF, LRO, RLO U+202A–202E; LRI, RLI, FSI, PDI U+2066–2069; LRM, RLM U+200E/200F; ALM
+ * U+061C) that reorder what a terminal shows ("Trojan Source", CVE-2021-42574).
+ */
+export const TOPIC_FORBIDDEN =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+/** Half of a UTF-16 pair alone is not a character; it prints as U+FFFD or breaks the line. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** True when `s` is a topic a terminal can print as is: printable, no bidi control, ≤ 128. */
+export function isSafeTopic(s: string): boolean {
+  return s.length <= LIMITS.maxTopicLength && !TOPIC_FORBIDDEN.test(s) && !LONE_SURROGATE.test(s);
+}
 const b64u = (max: number) =>
   z
     .string()
@@ -91,7 +116,10 @@ export const notificationBody = z
   .refine((s) => Buffer.byteLength(s, 'utf8') <= LIMITS.maxBodyBytes, {
     message: `body larger than ${LIMITS.maxBodyBytes} bytes`,
   });
-export const topic = z.string().max(LIMITS.maxTopicLength);
+export const topic = z
+  .string()
+  .max(LIMITS.maxTopicLength)
+  .refine(isSafeTopic, { message: 'topic: printable, no control or bidi characters' });
 export const ttlSeconds = z.number().int().min(1).max(LIMITS.maxTtlSeconds);
 
 export const candidate = z.strictObject({
@@ -110,7 +138,8 @@ export type Candidate = z.infer<typeof candidate>;
 
 export const notification = z.strictObject({
   id: token,
-  from: z.string().min(1).max(LIMITS.maxIdLength),
+  /** Set by the server: the sender's peer id, or an API key's `app:…` label. */
+  from: token,
   to: peerId,
   topic,
   body: notificationBody,
