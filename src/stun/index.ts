@@ -117,6 +117,18 @@ export {
 } from './integrity.js';
 export type { IntegrityCheck } from './integrity.js';
 export { crc32 } from './crc32.js';
+export {
+  StunTransactions,
+  DEFAULT_MAX_PENDING_TRANSACTIONS,
+  retransmissionTimesMs,
+  scheduleLengthMs,
+} from './transaction.js';
+export type {
+  StunSend,
+  StunTransactionsOptions,
+  TransactionOptions,
+  StunTransactionStats,
+} from './transaction.js';
 export { StunClient } from './client.js';
 export type {
   StunClientOptions,
