@@ -13,10 +13,14 @@
  *
  * Background refreshes never throw: failures are logged and counted in `stats`, and a 438 (stale
  * nonce) is retried with the new nonce.
+ *
+ * Requests run on the STUN transaction engine (stun/transaction.ts): over UDP retransmitted on
+ * the RFC 8489 §6.2.1 schedule (0, 500, 1500, 3500, 7500 ms), over TCP sent once (§6.2.2); either
+ * way cut at `requestTimeoutMs` (10 s). At most TURN_CLIENT_MAX_PENDING requests are outstanding.
  */
 import type { Endpoint, UdpNetwork, UdpSocket } from '../net/index.js';
 import { normalizeAddress } from '../net/index.js';
-import type { StunMessage } from '../stun/index.js';
+import type { StunMessage, StunTransactionStats } from '../stun/index.js';
 import {
   Attr,
   decodeStunMessage,
@@ -30,6 +34,9 @@ import {
   readXorAddress,
   StunClass,
   StunMessageBuilder,
+  StunOverloadedError,
+  StunTimeoutError,
+  StunTransactions,
   TransportProtocol,
   verifyIntegrity,
 } from '../stun/index.js';
@@ -49,7 +56,6 @@ import {
   CHANNEL_LIFETIME_S,
   CHANNEL_MAX,
   CHANNEL_MIN,
-  CLIENT_INITIAL_RTO_MS,
   CLIENT_KEEPALIVE_S,
   CLIENT_REFRESH_MARGIN_S,
   CLIENT_REQUEST_TIMEOUT_MS,
@@ -62,6 +68,13 @@ import { EndpointMap } from './five-tuple.js';
 const ALLOCATE_ATTEMPTS = 3;
 /** 300 Try Alternate redirections followed per Allocate. */
 const MAX_REDIRECTS = 3;
+/**
+ * Outstanding requests per TURN client. One allocation needs a handful at a time (Allocate or
+ * Refresh, a CreatePermission, a ChannelBind per peer being set up); 256 lets a peer open paths to
+ * many peers at once while a runaway caller gets NATPUSH_ERR_TURN_OVERLOADED instead of growing
+ * memory and flooding the server (our relay holds 64 channels per allocation anyway).
+ */
+export const TURN_CLIENT_MAX_PENDING = 256;
 
 export interface TurnClientOptions {
   /** The TURN server's transport address. */
@@ -78,26 +91,27 @@ export interface TurnClientOptions {
   logger?: Logger;
   /** Requested allocation lifetime; default: the server's (600 s). */
   lifetimeSeconds?: number;
-  /** Per-request timeout; default 10 s. */
+  /** Per-request timeout; default 10 s (RFC 8489's 39.5 s is longer than a user waits). */
   requestTimeoutMs?: number;
+  /** Outstanding requests allowed; default TURN_CLIENT_MAX_PENDING. */
+  maxPending?: number;
 }
 
 export type DataListener = (data: Uint8Array, from: Endpoint) => void;
 
-export interface TurnClientStats {
-  requests: number;
-  retransmits: number;
+interface TurnClientCounters {
   refreshFailures: number;
   staleNonceRetries: number;
   received: number;
   ignored: number;
 }
 
-interface PendingRequest {
-  bytes: Uint8Array;
-  resolve(msg: StunMessage): void;
-  reject(err: Error): void;
-  timers: TimerHandle[];
+export interface TurnClientStats extends TurnClientCounters {
+  /** Requests sent (first transmissions). */
+  requests: number;
+  retransmits: number;
+  /** The transaction engine's counters (timeouts, overloads, ignored responses by reason). */
+  transactions: StunTransactionStats;
 }
 
 interface ClientChannel {
@@ -106,9 +120,7 @@ interface ClientChannel {
 }
 
 export class TurnClient {
-  readonly stats: TurnClientStats = {
-    requests: 0,
-    retransmits: 0,
+  readonly #counters: TurnClientCounters = {
     refreshFailures: 0,
     staleNonceRetries: 0,
     received: 0,
@@ -126,7 +138,7 @@ export class TurnClient {
   #realm: string | undefined;
   #nonce: string | undefined;
   #key: Uint8Array | undefined;
-  readonly #pending = new Map<string, PendingRequest>();
+  #transactions!: StunTransactions;
   readonly #listeners: DataListener[] = [];
   /** Peer IPs we keep permissions for. */
   readonly #permissions = new Set<string>();
@@ -171,6 +183,17 @@ export class TurnClient {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): TurnClientStats {
+    const t = this.#transactions.stats;
+    return {
+      ...this.#counters,
+      requests: t.sent - t.retransmitted,
+      retransmits: t.retransmitted,
+      transactions: { ...t },
+    };
   }
 
   /** The server holding the allocation (after any 300 Try Alternate). */
@@ -259,21 +282,28 @@ export class TurnClient {
       await this.refresh(0).catch(() => {});
     }
     this.#closed = true;
-    for (const p of this.#pending.values())
-      this.#finish(p, new TurnClientError(TURN_ERR.CLOSED, 'TURN client closed'));
-    this.#pending.clear();
+    this.#transactions.close(new TurnClientError(TURN_ERR.CLOSED, 'TURN client closed'));
     await this.#transport.close();
   }
 
   // ─── setup ───────────────────────────────────────────────────────────────────────────────
 
   async #open(): Promise<void> {
-    const onFrame = (f: Uint8Array): void => this.#onFrame(f);
+    this.#transport = await this.#connect((f) => this.#onFrame(f));
+    this.#transactions = new StunTransactions({
+      // The transport is bound to the server: `to` is always the server.
+      send: (bytes) => this.#transport.send(bytes),
+      clock: this.#clock,
+      logger: this.#log,
+      // RFC 8489 §6.2.2: no retransmission over TCP; §6.2.1 schedule over UDP.
+      transport: this.#transport.stream ? 'reliable' : 'datagram',
+      maxPending: this.#o.maxPending ?? TURN_CLIENT_MAX_PENDING,
+    });
+  }
+
+  async #connect(onFrame: (f: Uint8Array) => void): Promise<TurnClientTransport> {
     if (this.#o.transport === 'tcp') {
-      this.#transport = await TcpTurnTransport.connect(this.#o.server, onFrame, () =>
-        this.#onTransportClosed(),
-      );
-      return;
+      return TcpTurnTransport.connect(this.#o.server, onFrame, () => this.#onTransportClosed());
     }
     let socket = this.#o.socket;
     const owns = socket === undefined;
@@ -281,7 +311,7 @@ export class TurnClient {
       if (!this.#o.net) throw new TypeError('TurnClient over UDP needs `socket` or `net`');
       socket = await this.#o.net.bindUdp({ port: 0 });
     }
-    this.#transport = new UdpTurnTransport(socket, this.#o.server, onFrame, owns);
+    return new UdpTurnTransport(socket, this.#o.server, onFrame, owns);
   }
 
   async #allocate(): Promise<void> {
@@ -308,7 +338,7 @@ export class TurnClient {
           if (this.#closed) return;
           fn()
             .catch((err: unknown) => {
-              this.stats.refreshFailures++;
+              this.#counters.refreshFailures++;
               this.#log.warn('turn refresh failed', { what, err: String(err) });
             })
             .finally(arm);
@@ -398,7 +428,7 @@ export class TurnClient {
     if (nonce === undefined) return false;
     const hadKey = this.#key !== undefined;
     if (code === 401 && hadKey && realm === this.#realm) return false; // wrong password
-    if (code === 438) this.stats.staleNonceRetries++;
+    if (code === 438) this.#counters.staleNonceRetries++;
     this.#nonce = nonce;
     if (realm !== undefined && realm !== this.#realm) {
       this.#realm = realm;
@@ -407,46 +437,29 @@ export class TurnClient {
     return this.#key !== undefined;
   }
 
-  /** One transaction; over UDP retransmitted with doubling RTO (RFC 8489 §6.2.1). */
-  #transact(b: StunMessageBuilder): Promise<StunMessage> {
-    if (this.#transport.closed) {
-      return Promise.reject(new TurnClientError(TURN_ERR.CLOSED, 'TURN transport closed'));
+  /** One transaction on the engine; its typed failures become TurnClientErrors. */
+  async #transact(b: StunMessageBuilder): Promise<StunMessage> {
+    if (this.#transport.closed) throw new TurnClientError(TURN_ERR.CLOSED, 'TURN transport closed');
+    const timeoutMs = this.#o.requestTimeoutMs ?? CLIENT_REQUEST_TIMEOUT_MS;
+    try {
+      return (await this.#transactions.start(this.#o.server, b.build(), { timeoutMs })).message;
+    } catch (err) {
+      if (err instanceof TurnClientError) throw err;
+      if (err instanceof StunTimeoutError)
+        throw new TurnClientError(
+          TURN_ERR.TIMEOUT,
+          `no TURN response in ${timeoutMs} ms`,
+          undefined,
+          {
+            cause: err,
+          },
+        );
+      if (err instanceof StunOverloadedError)
+        throw new TurnClientError(TURN_ERR.OVERLOADED, err.message, undefined, { cause: err });
+      throw new TurnClientError(TURN_ERR.CLOSED, 'TURN transport failed', undefined, {
+        cause: err,
+      });
     }
-    const bytes = Uint8Array.from(b.build());
-    const id = txKey(bytes.subarray(8, 20));
-    this.stats.requests++;
-    return new Promise<StunMessage>((resolve, reject) => {
-      const p: PendingRequest = { bytes, resolve, reject, timers: [] };
-      this.#pending.set(id, p);
-      const timeout = this.#o.requestTimeoutMs ?? CLIENT_REQUEST_TIMEOUT_MS;
-      p.timers.push(
-        this.#clock.setTimeout(() => {
-          this.#pending.delete(id);
-          this.#finish(
-            p,
-            new TurnClientError(TURN_ERR.TIMEOUT, `no TURN response in ${timeout} ms`),
-          );
-        }, timeout),
-      );
-      if (!this.#transport.stream) this.#armRetransmit(p, CLIENT_INITIAL_RTO_MS);
-      this.#transport.send(bytes);
-    });
-  }
-
-  #armRetransmit(p: PendingRequest, rto: number): void {
-    p.timers.push(
-      this.#clock.setTimeout(() => {
-        this.stats.retransmits++;
-        this.#transport.send(p.bytes);
-        this.#armRetransmit(p, rto * 2);
-      }, rto),
-    );
-  }
-
-  #finish(p: PendingRequest, result: StunMessage | Error): void {
-    for (const t of p.timers) t.cancel();
-    if (result instanceof Error) p.reject(result);
-    else p.resolve(result);
   }
 
   // ─── receiving ───────────────────────────────────────────────────────────────────────────
@@ -455,32 +468,28 @@ export class TurnClient {
     if (isChannelData(frame)) {
       const cd = decodeChannelData(frame);
       const ch = cd && this.#channelsByNumber.get(cd.channel);
-      if (!cd || !ch) return void this.stats.ignored++;
+      if (!cd || !ch) return void this.#counters.ignored++;
       return this.#emit(cd.payload, ch.peer);
     }
+    // Responses: the transport passes only the server's frames, so the source is the server.
+    if (this.#transactions.handle(frame, this.#o.server)) return;
     let msg: StunMessage;
     try {
       msg = decodeStunMessage(frame);
     } catch {
-      return void this.stats.ignored++;
+      return void this.#counters.ignored++;
     }
     if (msg.cls === StunClass.Indication && msg.method === Method.Data) {
       const peer = safe(() => readXorAddress(msg, Attr.XorPeerAddress));
       const data = msg.get(Attr.Data);
-      if (!peer || !data) return void this.stats.ignored++;
+      if (!peer || !data) return void this.#counters.ignored++;
       return this.#emit(data, peer);
     }
-    if (msg.cls === StunClass.Success || msg.cls === StunClass.Error) {
-      const id = txKey(msg.transactionId);
-      const p = this.#pending.get(id);
-      if (!p) return void this.stats.ignored++;
-      this.#pending.delete(id);
-      this.#finish(p, msg);
-    }
+    this.#counters.ignored++; // a late or unknown response (counted by the engine too), a request
   }
 
   #emit(data: Uint8Array, from: Endpoint): void {
-    this.stats.received++;
+    this.#counters.received++;
     for (const l of this.#listeners) {
       try {
         l(data, from);
@@ -491,14 +500,8 @@ export class TurnClient {
   }
 
   #onTransportClosed(): void {
-    for (const p of this.#pending.values())
-      this.#finish(p, new TurnClientError(TURN_ERR.CLOSED, 'TURN connection closed'));
-    this.#pending.clear();
+    this.#transactions.failAll(new TurnClientError(TURN_ERR.CLOSED, 'TURN connection closed'));
   }
-}
-
-function txKey(id: Uint8Array): string {
-  return Buffer.from(id.buffer, id.byteOffset, id.length).toString('latin1');
 }
 
 function safe<T>(fn: () => T): T | undefined {

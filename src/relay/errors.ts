@@ -68,6 +68,8 @@ export const TURN_ERR = {
   CLOSED: 'NATPUSH_ERR_TURN_CLOSED',
   /** The server's response was not what RFC 8656 allows (missing attribute, bad integrity). */
   PROTOCOL: 'NATPUSH_ERR_TURN_PROTOCOL',
+  /** Too many requests outstanding on one client (TURN_CLIENT_MAX_PENDING). */
+  OVERLOADED: 'NATPUSH_ERR_TURN_OVERLOADED',
 } as const;
 
 export class TurnClientError extends NatpushError {

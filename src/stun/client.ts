@@ -41,7 +41,7 @@ export interface StunClientOptions {
 
 export type RequestOptions = Pick<
   TransactionOptions,
-  'signal' | 'retransmission' | 'anySource' | 'timeoutMs'
+  'signal' | 'retransmission' | 'anySource' | 'timeoutMs' | 'acceptEcho'
 >;
 
 export interface BindingResult extends StunResponse {

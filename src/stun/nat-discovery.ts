@@ -12,6 +12,8 @@
  *   lifetime   optional: sockets go idle for T, then a helper socket asks the server to answer
  *              to their port with RESPONSE-PORT (§4.6); alive if it gets in
  * All probes run concurrently where independent; a check finishes in about one probe timeout.
+ * Every probe is a transaction of the STUN engine (transaction.ts) on DISCOVERY_DEFAULTS'
+ * schedule (RFC 8489 §6.2.1 with a 250 ms RTO: 0, 250, 750, 1750 ms, give up at 2.75 s).
  */
 import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
 import { sameEndpoint } from '../net/udp.js';
@@ -21,6 +23,7 @@ import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import type { BindingResult, RetransmissionOptions } from './client.js';
 import { StunClient } from './client.js';
+import { StunTransactions } from './transaction.js';
 import { Attr } from './attribute-type.js';
 import { DISCOVERY_DEFAULTS } from './constants.js';
 import { StunMessageBuilder } from './message-builder.js';
@@ -173,11 +176,16 @@ class Discovery {
     return report;
   }
 
-  async #open(): Promise<{ socket: UdpSocket; client: StunClient }> {
+  async #bind(): Promise<UdpSocket> {
     const socket = await this.#o.net.bindUdp(
       this.#o.bindAddress ? { address: this.#o.bindAddress } : {},
     );
     this.#sockets.push(socket);
+    return socket;
+  }
+
+  async #open(): Promise<{ socket: UdpSocket; client: StunClient }> {
+    const socket = await this.#bind();
     const client = new StunClient({
       socket,
       clock: this.#clock,
@@ -193,10 +201,9 @@ class Discovery {
     to: Endpoint,
     extra: { changeRequest?: { ip?: boolean; port?: boolean }; anySource?: boolean } = {},
   ): Promise<BindingResult | undefined> {
-    const opts = { ...extra, padTo: DISCOVERY_DEFAULTS.padRequestTo, signal: this.#o.signal };
+    const opts = { ...extra, padTo: DISCOVERY_DEFAULTS.padRequestTo, ...this.#signal() };
     return c.client.binding(to, opts).catch((err: unknown) => {
-      this.#logger.debug('nat probe failed', { to, err: String(err) });
-      if (this.#o.signal?.aborted) throw err;
+      this.#probeFailed(to, err);
       return undefined;
     });
   }
@@ -268,32 +275,13 @@ class Discovery {
   }
 
   /** RFC 5780 §4.5: send a Binding request to our own reflexive address and see if it returns. */
-  async #hairpin(main: { socket: UdpSocket }, mapped: Endpoint): Promise<boolean> {
+  async #hairpin(main: { client: StunClient }, mapped: Endpoint): Promise<boolean> {
     const req = new StunMessageBuilder(BINDING_REQUEST).build();
-    const tx = Buffer.from(req.subarray(8, 20));
-    const r = this.#retransmission;
-    return new Promise<boolean>((resolve) => {
-      let timer = { cancel: () => {} };
-      let sends = 0;
-      const finish = (ok: boolean): void => {
-        off();
-        timer.cancel();
-        resolve(ok);
-      };
-      const off = main.socket.onMessage((data) => {
-        if (data.length >= 20 && tx.equals(data.subarray(8, 20))) finish(true);
-      });
-      const send = (rto: number): void => {
-        if (main.socket.closed) return finish(false);
-        main.socket.send(req, mapped);
-        sends++;
-        timer = this.#clock.setTimeout(
-          () => (sends < (r.maxRequests ?? 4) ? send(rto * 2) : finish(false)),
-          sends < (r.maxRequests ?? 4) ? rto : (r.rtoMs ?? 250) * (r.lastWaitMultiplier ?? 4),
-        );
-      };
-      send(r.rtoMs ?? 250);
-    });
+    // The NAT loops the request back with either source (mapped or private), hence acceptEcho.
+    return main.client.request(mapped, req, { acceptEcho: true, ...this.#signal() }).then(
+      () => true,
+      (err: unknown) => this.#probeFailed(mapped, err),
+    );
   }
 
   /**
@@ -319,25 +307,41 @@ class Discovery {
     const first = await this.#binding(x, server);
     if (!first) return false;
     await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, idleMs));
-    const y = await this.#open();
-    const got = new Promise<boolean>((resolve) => {
-      const timer = this.#clock.setTimeout(
-        () => (off(), resolve(false)),
-        DISCOVERY_DEFAULTS.lifetimeAnswerWaitMs,
-      );
-      const off = x.socket.onMessage(() => {
-        timer.cancel();
-        off();
-        resolve(true);
-      });
+    // Y asks, X hears: a transaction sent from Y and fed X's datagrams. The server answers from
+    // the address Y (and X) talked to, so the source check still holds.
+    const y = await this.#bind();
+    const engine = new StunTransactions({
+      send: (bytes, to) => y.send(bytes, to),
+      clock: this.#clock,
+      logger: this.#logger,
+      retransmission: this.#retransmission,
     });
+    const off = x.socket.onMessage((data, from) => void engine.handle(data, from));
     const req = new StunMessageBuilder(BINDING_REQUEST).addResponsePort(first.mapped.port);
     req.addBytes(Attr.Padding, new Uint8Array(DISCOVERY_DEFAULTS.padRequestTo - 36));
-    // Retransmit a few times: the request itself may be lost; a reply to X is what counts.
-    const bytes = req.build();
-    for (let i = 0; i < 3; i++)
-      this.#clock.setTimeout(() => !y.socket.closed && y.socket.send(bytes, server), i * 200);
-    return got;
+    try {
+      await engine.start(server, req.build(), {
+        timeoutMs: DISCOVERY_DEFAULTS.lifetimeAnswerWaitMs,
+        ...this.#signal(),
+      });
+      return true;
+    } catch (err) {
+      return this.#probeFailed(server, err);
+    } finally {
+      off();
+      engine.close();
+    }
+  }
+
+  #signal(): { signal?: AbortSignal } {
+    return this.#o.signal ? { signal: this.#o.signal } : {};
+  }
+
+  /** A probe without an answer is a finding, not an error — unless the caller aborted. */
+  #probeFailed(to: Endpoint, err: unknown): false {
+    this.#logger.debug('nat probe failed', { to, err: String(err) });
+    if (this.#o.signal?.aborted) throw err;
+    return false;
   }
 
   async #tcp(server: Endpoint): Promise<boolean> {

@@ -21,6 +21,8 @@ interface Lab {
   alternate?: { address?: string; port?: number };
   extra?: Partial<NatDiscoveryOptions>;
   advanceMs?: number;
+  /** Look at the network before discovery starts (record or drop packets). */
+  onNet?: (net: MemoryNetwork, clock: ManualClock) => void;
 }
 
 async function check(lab: Lab): Promise<NatReport> {
@@ -48,6 +50,7 @@ async function check(lab: Lab): Promise<NatReport> {
     addresses: [nat ? '192.168.1.2' : '198.51.100.50'],
     ...(nat ? { behind: nat } : {}),
   });
+  lab.onNet?.(net, clock);
   const done = discoverNat({
     net: host,
     clock,
@@ -55,7 +58,9 @@ async function check(lab: Lab): Promise<NatReport> {
     localAddresses: host.addresses.slice(),
     ...lab.extra,
   });
-  await clock.advanceAsync(lab.advanceMs ?? 5_000);
+  // Time passes in 10 ms steps, as it does for real: a probe that starts after a few awaits
+  // (fresh sockets, several NAT hops on microtasks) must not find the clock already at the end.
+  for (let t = 0; t < (lab.advanceMs ?? 5_000); t += 10) await clock.advanceAsync(10);
   return done;
 }
 
@@ -100,6 +105,22 @@ describe('discoverNat, other cases', () => {
   it('hairpinning on a restricted cone that loops packets back (RFC 4787 §6)', async () => {
     const r = await check({ behavior: { ...NAT_PRESETS['restricted-cone'], hairpinning: true } });
     expect(r).toMatchObject({ kind: 'restricted-cone', hairpinning: true });
+  });
+
+  it('an unanswered hairpin probe runs the discovery schedule: 0, 250, 750, 1750 ms (RFC 8489 §6.2.1)', async () => {
+    const hairpinAt: number[] = [];
+    const r = await check({
+      behavior: NAT_PRESETS['port-restricted'],
+      onNet: (net, clock) =>
+        net.dropIf((p) => {
+          // The request to our own mapped address, as it leaves the host.
+          if (p.src.address === '192.168.1.2' && p.dst.address === '198.51.100.7')
+            hairpinAt.push(clock.now());
+          return false;
+        }),
+    });
+    expect(r.hairpinning).toBe(false);
+    expect(hairpinAt.map((t) => t - hairpinAt[0]!)).toEqual([0, 250, 750, 1750]);
   });
 
   it('no NAT: open', async () => {
