@@ -25,3 +25,12 @@ export {
   type HandleResult,
   type DropReason,
 } from './secure-session.js';
+export {
+  ReliableChannel,
+  RELIABLE_DEFAULTS,
+  type ReliableOptions,
+  type ReliableStats,
+  type DatagramSession,
+  type Notification,
+} from './reliable.js';
+export { RttEstimator, type RttOptions } from './rtt-estimator.js';

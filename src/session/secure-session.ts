@@ -213,9 +213,10 @@ export class SecureSession {
   /**
    * Encrypt and send one payload (≤ MAX_SESSION_PAYLOAD bytes, not empty: empty is a keepalive).
    * Without usable keys it is queued (bounded, oldest dropped) and a handshake is started.
-   * Throws `NATPUSH_ERR_SESSION_CLOSED` after close().
+   * Returns 'queued' when it waits for a handshake (so a caller timing round trips knows the
+   * sample would include the handshake). Throws `NATPUSH_ERR_SESSION_CLOSED` after close().
    */
-  send(payload: Uint8Array): void {
+  send(payload: Uint8Array): 'sent' | 'queued' {
     this.#assertOpen();
     if (payload.length === 0) throw new RangeError('empty payloads are reserved for keepalives');
     if (payload.length > MAX_SESSION_PAYLOAD)
@@ -224,10 +225,11 @@ export class SecureSession {
     if (kp) {
       this.#sendOn(kp, payload);
       this.#maybeRekey(kp);
-      return;
+      return 'sent';
     }
     this.#enqueue(payload);
     this.#ensureHandshake();
+    return 'queued';
   }
 
   /** Send an empty authenticated datagram (keeps NAT bindings and proves liveness). */
@@ -326,7 +328,7 @@ export class SecureSession {
     });
     // Strictly increasing per initiator, so the responder can refuse replays (WireGuard uses
     // TAI64N for the same purpose).
-    const ts = Math.max(this.#clock.now(), this.#lastInitSent + 1);
+    const ts = Math.max(Math.floor(this.#clock.now()), this.#lastInitSent + 1);
     this.#lastInitSent = ts;
     const payload = Buffer.alloc(INIT_PAYLOAD_BYTES);
     Buffer.from(this.#identity.publicKey, 'base64url').copy(payload, 0);

@@ -39,6 +39,7 @@ export class LossyPipe {
   sent = 0;
   delivered = 0;
   cut = false;
+  #generation = 0;
 
   constructor(clock: ManualClock, deliver: (d: Uint8Array) => void, o: PipeOptions = {}) {
     this.#clock = clock;
@@ -52,6 +53,11 @@ export class LossyPipe {
     };
   }
 
+  /** Lose everything currently in flight (a path that died under its datagrams). */
+  dropInFlight(): void {
+    this.#generation++;
+  }
+
   setOptions(o: PipeOptions): void {
     Object.assign(this.#o, o);
   }
@@ -62,9 +68,11 @@ export class LossyPipe {
     for (const t of this.taps) t(copy);
     if (this.cut || this.dropIf?.(copy) || this.#rand() < this.#o.loss) return;
     const copies = this.#rand() < this.#o.duplicate ? 2 : 1;
+    const generation = this.#generation;
     for (let i = 0; i < copies; i++) {
       const delay = this.#o.delayMs + this.#rand() * this.#o.jitterMs;
       this.#clock.setTimeout(() => {
+        if (generation !== this.#generation) return;
         this.delivered++;
         this.#deliver(copy);
       }, delay);
