@@ -114,8 +114,33 @@ export const LIMITS = {
    * TOO_MANY_CONNECTIONS (429) until one times out (`pollPresenceGraceMs`).
    */
   maxPollSessions: 100_000,
+  /**
+   * Ack labels (which transport acked a notification) waiting for the mailbox commit that
+   * reports `delivered`. Only acks of notifications in flight enter the table and each commit
+   * empties it, so it holds about one commit's worth of acks; the cap only matters if commits
+   * stall (then `delivered` names the default transport).
+   */
+  maxAckLabels: 100_000,
 } as const;
 
+/**
+ * Every table of the signaling server's routing layer and what bounds it (STYLE.md §8; issue 8,
+ * finding 2). Each is keyed by something the server admitted, never by a name a client made up.
+ *
+ * | table (file)                               | bound                                                        |
+ * | ------------------------------------------ | ------------------------------------------------------------ |
+ * | Delivery routes (delivery.ts)              | one per live session: `maxConnections` + `maxPollSessions`   |
+ * | Route in-flight map (delivery.ts)          | `deliveryWindow` per route                                   |
+ * | Delivery ack labels (delivery.ts)          | acks in flight only, emptied per commit; `maxAckLabels`      |
+ * | PollSession buffer (http-transports.ts)    | 2 × `deliveryWindow`                                         |
+ * | HttpApi poll sessions (http-api.ts)        | `maxPollSessions`                                            |
+ * | HttpApi rate buckets (http-api.ts)         | `maxTrackedHttpAddresses`, oldest forgotten                  |
+ * | WsGateway connections, per-address counts  | `maxConnections` (+ those being refused, closed at once)     |
+ * | Presence channels, allow lists (presence)  | one per WebSocket; a list ≤ `maxAllowedPeers`                |
+ * | Presence watch lists, watcher sets         | one per WebSocket; a list ≤ `maxWatchedPeers`; the reverse   |
+ * |                                            | index holds the same pairs, so ≤ connections × maxWatched    |
+ * | Presence online map (presence.ts)          | one per route                                                |
+ */
 export const TIMING = {
   /** A connection must finish hello/challenge/auth within this, or it is closed. */
   handshakeTimeoutMs: 10_000,
