@@ -983,9 +983,11 @@ function turnEndpoint(urls: readonly string[]): Endpoint | undefined {
   return undefined;
 }
 
+/** This machine's non-internal IPv4 addresses; loopback only when it has none (a lab, CI). */
 function defaultInterfaces(): string[] {
-  return Object.values(networkInterfaces())
+  const external = Object.values(networkInterfaces())
     .flat()
     .filter((i) => i !== undefined && i.family === 'IPv4' && !i.internal)
     .map((i) => i!.address);
+  return external.length > 0 ? external : ['127.0.0.1'];
 }
