@@ -134,6 +134,7 @@ describe.skipIf(skip)('direct paths across real NATs (netsim matrix)', () => {
     const waiters: (() => void)[] = [];
     const channel: ControlChannel = {
       peer: host,
+      publicKey: '', // not read by punches (a1's key-request uses it)
       rttMs: 0,
       control(m: ServerMessage) {
         child.stdin!.write(JSON.stringify({ signal: m }) + '\n');
@@ -141,13 +142,14 @@ describe.skipIf(skip)('direct paths across real NATs (netsim matrix)', () => {
       },
     };
     presence.addChannel(channel);
+    presence.allow(channel, [], true); // a1: rendezvous only toward allowing peers
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
       const m = JSON.parse(line) as Record<string, unknown>;
       const f = m.signal as { type: string; to: string; rid: string } | undefined;
       if (f?.type === 'punch') presence.punch(channel, f.to, f.rid);
       else if (f) {
         const { to, ...rest } = f;
-        presence.forward(to, { ...rest, from: host } as ServerMessage);
+        presence.forward(host, to, { ...rest, from: host } as ServerMessage);
       } else {
         queue.push(m);
         for (const w of waiters.splice(0)) w();

@@ -133,6 +133,7 @@ export class PunchWorld {
     const listeners = new Set<(f: PunchSignalIn) => void>();
     const channel: ControlChannel = {
       peer: id,
+      publicKey: '', // not read by punches (a1's key-request uses it)
       rttMs: 2 * SIGNAL_MS,
       control: (m: ServerMessage) => {
         if (m.type !== 'candidates' && m.type !== 'punch-start') return true;
@@ -143,6 +144,7 @@ export class PunchWorld {
       },
     };
     this.presence.addChannel(channel);
+    this.presence.allow(channel, [], true); // a1: rendezvous only toward allowing peers
     const clock = this.clock;
     const presence = this.presence;
     return {
@@ -152,7 +154,7 @@ export class PunchWorld {
           if (f.type === 'punch') presence.punch(channel, f.to, f.rid);
           else {
             const { to, ...rest } = f;
-            presence.forward(to, { ...rest, from: id } as ServerMessage);
+            presence.forward(id, to, { ...rest, from: id } as ServerMessage);
           }
         }, SIGNAL_MS);
         return true;
