@@ -483,7 +483,7 @@ export class ReliableChannel {
       urgent = true;
     } else {
       if (f.pn !== this.#expected) urgent = true; // a gap: tell the sender at once (SACK)
-      this.#buffer.set(f.pn, { ...f, fragment: Uint8Array.from(f.fragment) });
+      this.#buffer.set(f.pn, f); // the plaintext buffer is ours: no copy
       this.#deliverInOrder();
     }
     this.#scheduleAck(urgent);
