@@ -29,6 +29,10 @@ export const SignalingErrorCode = {
   /** `turn-credentials` asked of a server that runs no TURN relay (`serve --no-relay`). */
   RELAY_UNAVAILABLE: 'NATPUSH_ERR_RELAY_UNAVAILABLE',
   INTERNAL: 'NATPUSH_ERR_INTERNAL',
+  /** A request the HTTP API cannot read: a bad percent-escape in the path, a bad target form. */
+  BAD_REQUEST: 'NATPUSH_ERR_BAD_REQUEST',
+  /** The session token behind an SSE stream or a long poll expired: authenticate again. */
+  SESSION_EXPIRED: 'NATPUSH_ERR_SESSION_EXPIRED',
   // client side
   CONNECTION_CLOSED: 'NATPUSH_ERR_CONNECTION_CLOSED',
   DELIVERY_TIMEOUT: 'NATPUSH_ERR_DELIVERY_TIMEOUT',
@@ -63,6 +67,8 @@ export const HTTP_STATUS: Partial<Record<SignalingErrorCode, number>> = {
   NATPUSH_ERR_SHUTTING_DOWN: 503,
   NATPUSH_ERR_RELAY_UNAVAILABLE: 503,
   NATPUSH_ERR_INTERNAL: 500,
+  NATPUSH_ERR_BAD_REQUEST: 400,
+  NATPUSH_ERR_SESSION_EXPIRED: 401,
 };
 
 export class SignalingError extends NatpushError {
