@@ -291,8 +291,12 @@ export class TurnClient {
   async #open(): Promise<void> {
     this.#transport = await this.#connect((f) => this.#onFrame(f));
     this.#transactions = new StunTransactions({
-      // The transport is bound to the server: `to` is always the server.
-      send: (bytes) => this.#transport.send(bytes),
+      // The transport is bound to the server: `to` is always the server. A closed transport (the
+      // owner closed the shared socket) fails the request now rather than at its timeout.
+      send: (bytes) => {
+        if (this.#transport.closed) throw new Error('TURN transport closed');
+        this.#transport.send(bytes);
+      },
       clock: this.#clock,
       logger: this.#log,
       // RFC 8489 §6.2.2: no retransmission over TCP; §6.2.1 schedule over UDP.

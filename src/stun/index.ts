@@ -42,6 +42,17 @@
  * addAddressFamily, addAddressErrorCode, addPasswordAlgorithms, addPasswordAlgorithm,
  * addIntegritySha256. Misuse (bad port, text over the RFC bound, attribute after FINGERPRINT)
  * throws TypeError/RangeError.
+ *
+ * ## Client transactions (transaction.ts — the one retransmission engine)
+ * ```ts
+ * const tx = new StunTransactions({ send: (b, to) => socket.send(b, to), clock });
+ * socket.onMessage((d, from) => tx.handle(d, from) || otherListeners(d, from)); // true = ours
+ * const { message, from, rttMs, attempts } = await tx.start(server, requestBytes, {
+ *   signal, anySource, timeoutMs, retransmission: LAN_RETRANSMISSION });
+ * tx.stopRetransmitting(transactionId);            // RFC 8445 §7.3.1.4 cancel
+ * new StunTransactions({ send, transport: 'reliable' }); // TCP/TLS: one send, Ti 39.5 s
+ * ```
+ * Rejections: StunTimeoutError, StunAbortedError, StunOverloadedError, StunTransportError.
  */
 export {
   Attr,

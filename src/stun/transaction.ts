@@ -151,7 +151,7 @@ interface Transaction {
   readonly acceptEcho: boolean;
   readonly startedAt: number;
   /** Absolute time the transaction fails. */
-  readonly deadline: number;
+  deadline: number;
   /** Absolute time of the next retransmission (Infinity: none left). */
   nextSendAt: number;
   rto: number;
@@ -164,6 +164,8 @@ interface Transaction {
 }
 
 export const DEFAULT_MAX_PENDING_TRANSACTIONS = 1024;
+/** Node fires a setTimeout longer than 2^31 − 1 ms after 1 ms; longer waits are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class StunTransactions {
   readonly stats: StunTransactionStats = {
@@ -199,7 +201,7 @@ export class StunTransactions {
       ...options.retransmission,
     });
     this.#reliableTimeoutMs = options.reliableTimeoutMs ?? TCP_TRANSACTION_TIMEOUT_MS;
-    if (!(this.#reliableTimeoutMs > 0))
+    if (!(this.#reliableTimeoutMs > 0) || !Number.isFinite(this.#reliableTimeoutMs))
       throw new RangeError(`reliableTimeoutMs must be > 0, got ${this.#reliableTimeoutMs}`);
     this.#maxPending = options.maxPending ?? DEFAULT_MAX_PENDING_TRANSACTIONS;
     if (!Number.isInteger(this.#maxPending) || this.#maxPending < 1)
@@ -231,7 +233,7 @@ export class StunTransactions {
     const key = txKey(request);
     if (this.#pending.has(key)) throw new TypeError('transaction id already in use');
     const schedule = checkRetransmission({ ...this.#retransmission, ...options.retransmission });
-    if (options.timeoutMs !== undefined && !(options.timeoutMs > 0))
+    if (options.timeoutMs !== undefined && !(options.timeoutMs > 0 && options.timeoutMs < Infinity))
       throw new RangeError(`timeoutMs must be > 0, got ${options.timeoutMs}`);
     if (this.#closed) return Promise.reject(new StunTransportError('STUN transactions closed'));
     if (options.signal?.aborted)
@@ -311,6 +313,24 @@ export class StunTransactions {
     return true;
   }
 
+  /**
+   * RFC 8445 §7.3.1.4 "cancel" of an in-progress check: send no more retransmissions, but keep
+   * listening for a response for Rm × RTO (or until the current deadline, if sooner) before the
+   * transaction times out. `transactionId` is the 12-byte id (bytes 8–20 of the request).
+   * Returns false when no such transaction is outstanding.
+   */
+  stopRetransmitting(transactionId: Uint8Array): boolean {
+    if (transactionId.length !== 12) throw new RangeError('a transaction id is 12 bytes');
+    const t = this.#pending.get(Buffer.from(transactionId).toString('latin1'));
+    if (!t) return false;
+    t.timer?.cancel();
+    t.nextSendAt = Infinity;
+    const now = this.#clock.now();
+    t.deadline = Math.min(t.deadline, now + t.schedule.rtoMs * t.schedule.lastWaitMultiplier);
+    this.#arm(t);
+    return true;
+  }
+
   /** Reject every outstanding transaction (StunTransportError, or `reason`) and refuse new ones. */
   close(reason?: Error): void {
     if (this.#closed) return;
@@ -360,14 +380,14 @@ export class StunTransactions {
 
   #arm(t: Transaction): void {
     const at = Math.min(t.nextSendAt, t.deadline);
-    t.timer = this.#clock.setTimeout(
-      () => {
-        t.timer = undefined;
-        if (this.#clock.now() >= t.deadline) this.#timeout(t);
-        else this.#transmit(t);
-      },
-      Math.max(0, at - this.#clock.now()),
-    );
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - this.#clock.now()));
+    t.timer = this.#clock.setTimeout(() => {
+      t.timer = undefined;
+      const now = this.#clock.now();
+      if (now >= t.deadline) this.#timeout(t);
+      else if (now >= t.nextSendAt) this.#transmit(t);
+      else this.#arm(t); // a delay longer than a timer can hold, cut at MAX_TIMER_MS
+    }, delay);
   }
 
   #timeout(t: Transaction): void {

@@ -10,7 +10,15 @@ import { TURN_CLIENT_MAX_PENDING, TurnClient } from '../../../src/relay/client.j
 import { mintTurnCredentials, sharedSecret } from '../../../src/relay/credentials.js';
 import { isTurnClientError, TURN_ERR } from '../../../src/relay/index.js';
 import { createRelayServer } from '../../../src/relay/server.js';
-import { StunClient } from '../../../src/stun/index.js';
+import {
+  Attr,
+  BINDING_REQUEST,
+  readXorAddress,
+  StunClient,
+  StunMessageBuilder,
+  StunServer,
+  StunTransactions,
+} from '../../../src/stun/index.js';
 import { ManualClock } from '../../../src/util/clock.js';
 
 const SERVER: Endpoint = { address: '203.0.113.1', port: 3478 };
@@ -138,6 +146,45 @@ describe('TurnClient transactions', () => {
     expect(stun.stats.ignoredUnknownTransaction).toBe(c.stats.requests);
     expect(stun.stats.ignoredWrongSource + stun.stats.ignoredMalformed).toBe(0);
     expect(c.stats.transactions.completed).toBe(c.stats.requests);
+  });
+
+  it('a shared socket closed by its owner fails requests at once with NATPUSH_ERR_TURN_CLOSED', async () => {
+    const w = await setup();
+    const socket = await w.host.bindUdp({ port: 0 });
+    const c = await TurnClient.allocate({ ...w.options, socket });
+    closers.push(() => c.close());
+    w.watch(() => true);
+    const done = c.createPermission('198.51.100.30').catch((e: unknown) => e);
+    await socket.close();
+    await w.clock.advanceAsync(500); // the retransmission finds the socket closed
+    const err = await done;
+    expect(isTurnClientError(err) && err.code).toBe(TURN_ERR.CLOSED);
+    expect(await c.createPermission('198.51.100.31').catch((e: unknown) => e)).toSatisfy(
+      (e) => isTurnClientError(e) && e.code === TURN_ERR.CLOSED,
+    );
+    expect(c.stats.transactions.timedOut).toBe(0);
+    w.watch(() => false);
+  });
+
+  it('the engine runs through a TURN allocation: a Binding via the relay sees the relayed address', async () => {
+    const w = await setup();
+    const stunAt = { address: '198.51.100.40', port: 3478 };
+    const stun = await StunServer.start({
+      net: w.net.addHost({ addresses: [stunAt.address] }),
+      clock: w.clock,
+      listen: stunAt,
+    });
+    closers.push(() => stun.close());
+    const c = await TurnClient.allocate({ ...w.options, net: w.host });
+    closers.push(() => c.close());
+    await c.createPermission(stunAt.address);
+    // send = a Send indication through the relay; responses come back as Data indications.
+    const viaRelay = new StunTransactions({ send: (b, to) => c.send(to, b), clock: w.clock });
+    closers.push(c.onData((d, from) => void viaRelay.handle(d, from)));
+    const res = await viaRelay.start(stunAt, new StunMessageBuilder(BINDING_REQUEST).build());
+    expect(readXorAddress(res.message, Attr.XorMappedAddress)).toEqual(c.relayedAddress);
+    expect(res.from).toEqual(expect.objectContaining(stunAt));
+    viaRelay.close();
   });
 
   it('close() fails what is still outstanding with NATPUSH_ERR_TURN_CLOSED', async () => {

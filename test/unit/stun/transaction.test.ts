@@ -133,6 +133,43 @@ describe('StunTransactions schedule (RFC 8489 §6.2.1)', () => {
     expect(engine.stats.retransmitted).toBe(0);
   });
 
+  it('stopRetransmitting: no more sends, still listening for Rm × RTO (RFC 8445 §7.3.1.4)', async () => {
+    const { clock, sent, engine } = recorder();
+    const req = request();
+    const late = request();
+    const a = outcome(engine.start(SERVER, req));
+    const b = engine.start(SERVER, late);
+    await clock.advanceAsync(600);
+    expect(engine.stopRetransmitting(req.subarray(8, 20))).toBe(true);
+    expect(engine.stopRetransmitting(late.subarray(8, 20))).toBe(true);
+    expect(engine.stopRetransmitting(new Uint8Array(12))).toBe(false);
+    await clock.advanceAsync(7_999); // 16 × 500 ms after the cancel, less 1 ms
+    expect(sent.map((s) => s.at)).toEqual([0, 0, 500, 500]);
+    expect(engine.handle(successFor(late), SERVER)).toBe(true); // a late answer still counts
+    expect((await b).attempts).toBe(2);
+    await clock.advanceAsync(1);
+    expect(await a).toBeInstanceOf(StunTimeoutError);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('waits longer than a Node timer can hold without firing early', async () => {
+    const { clock, sent, engine } = recorder();
+    const day = 86_400_000;
+    const done = outcome(
+      engine.start(SERVER, request(), {
+        retransmission: { rtoMs: 30 * day, maxRequests: 2, lastWaitMultiplier: 1 },
+      }),
+    );
+    await clock.advanceAsync(30 * day - 1);
+    expect(sent).toHaveLength(1);
+    await clock.advanceAsync(1);
+    expect(sent.map((s) => s.at)).toEqual([0, 30 * day]);
+    await clock.advanceAsync(30 * day - 1);
+    expect(engine.pending).toBe(1);
+    await clock.advanceAsync(1);
+    expect(await done).toBeInstanceOf(StunTimeoutError);
+  });
+
   it('a response after retransmissions completes the transaction and stops the timers', async () => {
     const { clock, sent, engine } = recorder();
     const req = request();
@@ -309,6 +346,10 @@ describe('StunTransactions bounds, abort, failure', () => {
       RangeError,
     );
     expect(() => engine.start(SERVER, request(), { timeoutMs: -1 })).toThrow(RangeError);
+    expect(() => engine.start(SERVER, request(), { timeoutMs: Infinity })).toThrow(RangeError);
+    expect(() => new StunTransactions({ send: () => {}, reliableTimeoutMs: Infinity })).toThrow(
+      RangeError,
+    );
     expect(() => new StunTransactions({ send: () => {}, maxPending: 0 })).toThrow(RangeError);
   });
 });
