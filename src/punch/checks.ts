@@ -111,6 +111,8 @@ export class CheckAgent {
   readonly #pairs = new Map<string, CandidatePair>();
   /** Pair ids whose check is to go out at the next Ta, ahead of the ordinary ones (§6.1.4.1). */
   readonly #triggered: string[] = [];
+  /** The latest check transaction id per pair (bounded by the pair table). */
+  readonly #pairTx = new Map<string, Uint8Array>();
   /** Outstanding transaction ids (hex) of our checks → pair id; answers are verified first. */
   readonly #inflight = new Map<string, string>();
   readonly #abort = new AbortController();
@@ -123,6 +125,8 @@ export class CheckAgent {
   #done = false;
   #lastConsent = 0;
   #consentTimer: TimerHandle | undefined;
+  #moveCheck = false;
+  #movedTo: Endpoint | undefined;
   readonly #onSelected = new Set<Listener<CandidatePair>>();
   readonly #onFailed = new Set<Listener<string>>();
   readonly #onDead = new Set<Listener<string>>();
@@ -163,7 +167,12 @@ export class CheckAgent {
     return () => this.#onDead.delete(cb);
   }
 
-  /** An authenticated check for the selected path came from a new source: the remote NAT rebound. */
+  /**
+   * The remote moved: an authenticated check came from a new source after selection (its NAT
+   * rebound, or its address changed) AND our own check to that source was answered. The second
+   * condition keeps a third party that replays a sniffed check from its own address from
+   * triggering re-punches: it cannot sign the answer.
+   */
   onRemoteMoved(cb: Listener<Endpoint>): () => void {
     this.#onRemoteMoved.add(cb);
     return () => this.#onRemoteMoved.delete(cb);
@@ -232,7 +241,7 @@ export class CheckAgent {
     if (!pair) {
       if (this.#selected) {
         // Same peer, authenticated, new source: its NAT rebound (or its address changed).
-        if (base === this.#selected.base) for (const l of this.#onRemoteMoved) l(from);
+        if (base === this.#selected.base) this.#verifyMove(from);
         return;
       }
       // RFC 8445 §7.3.1.3: a peer-reflexive remote candidate, priority from the check.
@@ -341,16 +350,26 @@ export class CheckAgent {
     const key = txHex(bytes.subarray(8, 20));
     this.#inflight.set(key, pair.id);
     this.stats.checksSent++;
+    // RFC 8445 §7.3.1.4: a triggered check replaces the pair's in-progress one; the old one stops
+    // retransmitting but may still be answered.
+    const previous = this.#pairTx.get(pair.id);
+    if (previous) tx.stopRetransmitting(previous);
+    const id = bytes.slice(8, 20);
+    this.#pairTx.set(pair.id, id);
     tx.start(pair.remote, bytes, {
       retransmission: this.#o.checkRetransmission ?? PUNCH_DEFAULTS.checkRetransmission,
       signal: this.#abort.signal,
     }).then(
       (res) => {
         this.#inflight.delete(key);
+        if (this.#pairTx.get(pair.id) === id) this.#pairTx.delete(pair.id);
         this.#onResponse(pair, res.message, res.rttMs, nominate);
       },
       () => {
         this.#inflight.delete(key);
+        // A replaced check that ends unanswered does not fail the pair: its successor runs.
+        if (this.#pairTx.get(pair.id) !== id) return;
+        this.#pairTx.delete(pair.id);
         this.#onCheckFailed(pair, nominate);
       },
     );
@@ -478,6 +497,41 @@ export class CheckAgent {
     this.role = this.role === 'controlling' ? 'controlled' : 'controlling';
     this.#nominating = undefined;
     return false;
+  }
+
+  /** One verification check toward a new source of the remote at a time (bounds the work a
+   *  flood of replays can cause to one transaction). */
+  #verifyMove(from: Endpoint): void {
+    const pair = this.#selected;
+    if (!pair || this.#moveCheck || this.#done) return;
+    // Report each new source once: its consent checks keep arriving until the path is re-punched.
+    if (this.#movedTo !== undefined && sameEndpoint(this.#movedTo, from)) return;
+    const tx = pair.base === 'relay' ? this.#o.transactions.relay : this.#o.transactions.socket;
+    if (!tx) return;
+    const bytes = buildCheck({
+      local: this.#o.local,
+      remote: this.#o.remote,
+      priority: candidatePriority('prflx', pair.base === 'relay' ? 0 : 65535),
+      role: this.role,
+      tieBreaker: this.#o.tieBreaker,
+    });
+    const key = txHex(bytes.subarray(8, 20));
+    this.#inflight.set(key, pair.id);
+    this.#moveCheck = true;
+    const to = { address: from.address, port: from.port };
+    tx.start(to, bytes, { retransmission: PUNCH_DEFAULTS.consentRetransmission }).then(
+      (res) => {
+        this.#inflight.delete(key);
+        this.#moveCheck = false;
+        if (this.#done || res.message.cls !== StunClass.Success) return;
+        this.#movedTo = to;
+        for (const l of this.#onRemoteMoved) l(to);
+      },
+      () => {
+        this.#inflight.delete(key);
+        this.#moveCheck = false;
+      },
+    );
   }
 
   // ─── consent freshness (RFC 7675) ────────────────────────────────────────────────────────

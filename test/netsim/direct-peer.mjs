@@ -6,7 +6,7 @@
 //   out {"ready":true}       socket bound, listening
 //   in  {"connect":peerId}   initiate (the other side answers on its own)
 //   out {"path":{kind,remoteType,local,remote,rttMs}}     the selected path
-//   out {"echoes":N}         (initiator) N of 20 session datagrams came back over the path
+//   out {"echoes":N}         (initiator) N of 50 session datagrams came back over the path
 //   in  {"exit":true}
 import os from 'node:os';
 import process from 'node:process';
@@ -74,13 +74,14 @@ connector.onIncoming(({ path }) => {
 
 async function initiate(peer) {
   try {
+    const t0 = Date.now();
     const p = await connector.connect(peer);
-    out({ path: describe(p) });
+    out({ path: { ...describe(p), ms: Date.now() - t0 } });
     const got = new Set();
     p.onData((d) => got.add(d[1]));
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 50; i++) {
       p.send(Uint8Array.of(0xc1, i));
-      await sleep(20);
+      await sleep(10);
     }
     await sleep(500);
     out({ echoes: got.size });

@@ -12,9 +12,8 @@
  *   their host candidates are hidden.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { PunchedPath } from '../../../src/punch/index.js';
 import type { NatKind, PeerSide } from './world.js';
-import { PunchWorld } from './world.js';
+import { punch, PunchWorld } from './world.js';
 
 type Want = 'direct' | 'relay';
 interface Row {
@@ -67,18 +66,6 @@ async function sides(w: PunchWorld, row: Row): Promise<[PeerSide, PeerSide]> {
     return [await w.peer('peer-a', nat, o), await w.peer('peer-b', nat, o)];
   }
   return [await w.peer('peer-a', w.nat(row.a)), await w.peer('peer-b', w.nat(row.b as NatKind))];
-}
-
-/** Punch A → B and return both ends of the path. */
-export async function punch(
-  w: PunchWorld,
-  a: PeerSide,
-  b: PeerSide,
-): Promise<[PunchedPath, PunchedPath]> {
-  const incoming = new Promise<PunchedPath>((resolve, reject) => {
-    b.connector.onIncoming((p) => void p.path.then(resolve, reject));
-  });
-  return w.run(Promise.all([a.connector.connect(b.id), incoming]));
 }
 
 describe.each(ROWS)('punch $a × $b', (row) => {

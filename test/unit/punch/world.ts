@@ -9,7 +9,12 @@ import { MemoryNetwork, NAT_PRESETS } from '../../../src/net/index.js';
 import type { NatBehavior } from '../../../src/net/index.js';
 import { mintTurnCredentials, sharedSecret } from '../../../src/relay/credentials.js';
 import { createRelayServer, type TurnServer } from '../../../src/relay/server.js';
-import type { PunchSignaling, PunchSignalIn, PunchSignalOut } from '../../../src/punch/index.js';
+import type {
+  PunchedPath,
+  PunchSignaling,
+  PunchSignalIn,
+  PunchSignalOut,
+} from '../../../src/punch/index.js';
 import { PunchConnector } from '../../../src/punch/index.js';
 import { Metrics, signalingMetrics } from '../../../src/signaling/metrics.js';
 import { Presence, type ControlChannel } from '../../../src/signaling/presence.js';
@@ -20,13 +25,14 @@ import { ManualClock } from '../../../src/util/clock.js';
 export const SERVER = '203.0.113.1';
 export const STUN: Endpoint = { address: SERVER, port: 3478 };
 export const TURN: Endpoint = { address: SERVER, port: 3479 };
-const SECRET = 'punch-test-secret';
+export const SECRET = 'punch-test-secret';
 /** One-way delay per hop on the memory network. */
 export const HOP_MS = 5;
 /** Signaling one-way delay (half of the WebSocket RTT serve measured). */
 export const SIGNAL_MS = 20;
 
-export type NatKind = 'full-cone' | 'restricted-cone' | 'port-restricted' | 'symmetric' | 'cgn';
+export type NatKind =
+  'full-cone' | 'restricted-cone' | 'port-restricted' | 'symmetric' | 'udp-blocked' | 'cgn';
 
 export interface PeerSide {
   id: string;
@@ -39,19 +45,30 @@ export interface PeerSide {
 export class PunchWorld {
   readonly clock = new ManualClock();
   readonly net = new MemoryNetwork({ clock: this.clock, latencyMs: HOP_MS, seed: 7 });
-  readonly presence = new Presence({
-    metrics: signalingMetrics(new Metrics()),
-    clock: this.clock,
-    punchLeadMs: 250,
-  });
+  /** serve's clock runs `serverSkewMs` ahead of the peers'; peers learn it as clockOffsetMs. */
+  readonly serverSkewMs: number;
+  readonly presence: Presence;
   readonly #closers: (() => Promise<void> | void)[] = [];
   #natCount = 0;
   #hostCount = 0;
+  /** Frames for which this returns true are lost on the way to serve (tests of retries). */
+  loseSignal: (f: PunchSignalOut) => boolean = () => false;
   stun!: StunServer;
   turn!: TurnServer;
 
-  static async create(): Promise<PunchWorld> {
-    const w = new PunchWorld();
+  constructor(o: { serverSkewMs?: number } = {}) {
+    this.serverSkewMs = o.serverSkewMs ?? 0;
+    const clock = this.clock;
+    const skew = this.serverSkewMs;
+    this.presence = new Presence({
+      metrics: signalingMetrics(new Metrics()),
+      clock: { now: () => clock.now() + skew, setTimeout: (fn, ms) => clock.setTimeout(fn, ms) },
+      punchLeadMs: 250,
+    });
+  }
+
+  static async create(o: { serverSkewMs?: number } = {}): Promise<PunchWorld> {
+    const w = new PunchWorld(o);
     const server = w.net.addHost({ addresses: [SERVER] });
     w.stun = await StunServer.start({ listen: STUN, net: server, clock: w.clock });
     w.turn = await createRelayServer({
@@ -125,7 +142,8 @@ export class PunchWorld {
   }
 
   async close(): Promise<void> {
-    for (const c of this.#closers.reverse()) await c();
+    // Closing a relay allocation is a Refresh(0) exchange on the memory network: drive the clock.
+    for (const c of this.#closers.reverse()) await this.run(Promise.resolve(c()));
   }
 
   /** The peer's signaling connection: frames cross the hub with SIGNAL_MS one-way delay. */
@@ -133,7 +151,7 @@ export class PunchWorld {
     const listeners = new Set<(f: PunchSignalIn) => void>();
     const channel: ControlChannel = {
       peer: id,
-      publicKey: '', // not read by punches (a1's key-request uses it)
+      publicKey: '',
       rttMs: 2 * SIGNAL_MS,
       control: (m: ServerMessage) => {
         if (m.type !== 'candidates' && m.type !== 'punch-start') return true;
@@ -144,12 +162,14 @@ export class PunchWorld {
       },
     };
     this.presence.addChannel(channel);
-    this.presence.allow(channel, [], true); // a1: rendezvous only toward allowing peers
+    // Each test peer allows the others (the `allow` frame): rendezvous is forwarded only then.
+    this.presence.allow(channel, [], true);
     const clock = this.clock;
     const presence = this.presence;
     return {
-      clockOffsetMs: 0,
-      sendSignal(f: PunchSignalOut): boolean {
+      clockOffsetMs: this.serverSkewMs,
+      sendSignal: (f: PunchSignalOut): boolean => {
+        if (this.loseSignal(f)) return true;
         clock.setTimeout(() => {
           if (f.type === 'punch') presence.punch(channel, f.to, f.rid);
           else {
@@ -173,4 +193,16 @@ export class PunchWorld {
       },
     };
   }
+}
+
+/** Punch A → B and return both ends of the path. */
+export async function punch(
+  w: PunchWorld,
+  a: PeerSide,
+  b: PeerSide,
+): Promise<[PunchedPath, PunchedPath]> {
+  const incoming = new Promise<PunchedPath>((resolve, reject) => {
+    b.connector.onIncoming((p) => void p.path.then(resolve, reject));
+  });
+  return w.run(Promise.all([a.connector.connect(b.id), incoming]));
 }
