@@ -450,7 +450,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       const r = await this.#queue.next(o.signal);
       if (r.done) return;
       const key = dedupeKey(r.value.from, r.value.id);
-      this.#dedupe.consumed(key);
+      this.#dedupe.consumed(r.value.from, r.value.id);
       // Acked to the server only if a copy came through it (a session-delivered one was acked
       // end to end by the channel already).
       if (this.#serverCopies.delete(key)) this.#ack(r.value.id);
@@ -631,8 +631,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   #onSessionNotification(from: string, n: ChannelNotification, path: LinkPath): void {
-    const key = dedupeKey(from, n.id);
-    if (this.#dedupe.check(key)) return; // already here by another rung
+    if (this.#dedupe.check(from, n.id)) return; // already here by another rung
     this.#noteContact(from);
     const ts = this.#clock.now();
     this.#queue.push({
@@ -824,7 +823,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     const opened = this.#openDelivery(n);
     if (!opened) return this.#ack(n.id); // dropped for good: stop the server redelivering it
     const key = dedupeKey(n.from, n.id);
-    const seen = this.#dedupe.check(key);
+    const seen = this.#dedupe.check(n.from, n.id);
     if (seen === 'consumed') this.#ack(n.id);
     if (seen === 'queued') this.#serverCopies.add(key);
     if (seen) return;
@@ -965,7 +964,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 }
 
-/** Dedupe per (sender, id) (issue 8 finding 9): another sender's id never hides this one's. */
+/** (sender, id) as one key for `#serverCopies` (the Dedupe keys the same pair its own way). */
 function dedupeKey(from: string, id: string): string {
   return `${from} ${id}`;
 }

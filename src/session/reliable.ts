@@ -528,11 +528,11 @@ export class ReliableChannel {
       this.stats.protocolErrors++;
       return;
     }
-    if (this.#dedupe.check(n.id) !== undefined) {
+    if (this.#dedupe.check('', n.id) !== undefined) {
       this.stats.duplicatesDropped++;
       return;
     }
-    this.#dedupe.consumed(n.id);
+    this.#dedupe.consumed('', n.id);
     this.stats.notificationsDelivered++;
     for (const cb of [...this.#onNotification]) {
       try {

@@ -122,6 +122,10 @@ function registerGauges(ctx: ServerContext, ws: WsGateway): void {
     ctx.mailbox.store.totalDepth(),
   );
   m.gauge('natpush_peers_known', 'Peers that have registered.', () => ctx.mailbox.knownCount);
+  m.gauge('natpush_store_failures', 'Mailbox commits, fsyncs, WAL checkpoints that failed.', () => {
+    const f = ctx.mailbox.failures;
+    return f.commit + f.sync + f.checkpoint;
+  });
 }
 
 function scheduleExpiry(ctx: ServerContext): { cancel(): void } {

@@ -6,10 +6,11 @@
  * hands to authenticated peers (`turn-credentials`).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { DEFAULT_PORT, LIMITS } from '../../signaling/constants.js';
+import { prepareDataDir } from '../../signaling/data-dir.js';
 import { startSignalingServer } from '../../signaling/server.js';
 import { MemoryStore } from '../../signaling/store/memory-store.js';
 import { SqliteStore } from '../../signaling/store/sqlite-store.js';
@@ -82,8 +83,7 @@ export async function startServices(
   logger: Logger,
   deps: ServeDeps = {},
 ): Promise<{ services: Service[]; apiKeyFile?: string }> {
-  const dataDir = resolve(a['data-dir']);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const dataDir = prepareDataDir(a['data-dir'], logger);
   const { keys, file } = apiKeys(dataDir, a['api-key']);
   const relay = a.relay ? await startRelay(a, dataDir, logger, deps) : undefined;
   let signaling: SignalingServer;

@@ -190,7 +190,8 @@ describe('Delivery', () => {
   });
 
   it('refuses beyond the per-peer quota with MAILBOX_FULL', async () => {
-    const { clock, accept } = setup(2);
+    // Peers together may fill half a mailbox (STORE_QUOTAS.peerMailboxShare): 2 of 4.
+    const { clock, accept } = setup(4);
     const p = [accept('1'), accept('2'), accept('3')];
     await clock.advanceAsync(1);
     await expect(p[2]).rejects.toMatchObject({ code: 'NATPUSH_ERR_MAILBOX_FULL' });
