@@ -233,3 +233,31 @@ export const STORE_RECOVERY = {
    */
   maxRetriedAcks: 65_536,
 } as const;
+
+/**
+ * TCP connections of the HTTP + WebSocket server (issue 8, finding 6: 166 idle sockets under
+ * `ulimit -n 200` made /healthz time out; a trickled body lived forever). server.ts applies them.
+ */
+export const CONNECTION_LIMITS = {
+  /**
+   * All connections at once (HTTP, SSE, long-poll, WebSocket). Lowered at start-up to half the
+   * process's open-file limit (/proc/self/limits), so accept() never hits EMFILE: the rest is
+   * left to the store, STUN, the relay's sockets.
+   */
+  maxConnections: 10_000,
+  /**
+   * Connections per client IPv4 address or IPv6 /64 (RFC 7934 §4: one subscriber's prefix). A
+   * CGN puts many peers behind one address, so this is generous, but never more than a quarter
+   * of maxConnections: one address can never fill the server.
+   */
+  maxConnectionsPerIp: 256,
+  /** Headers must be complete this long after the connection opened or the last response ended
+   *  (slowloris); idle sockets that never send a request go too. */
+  headersTimeoutMs: 10_000,
+  /** The whole request, body included (bodies are ≤ 24 KiB: this allows < 1 KiB/s). */
+  requestTimeoutMs: 30_000,
+  /** An idle kept-alive connection is closed after this (Node's default is 5 s as well). */
+  keepAliveTimeoutMs: 5_000,
+  /** How often Node checks the two timeouts above (its default, 30 s, would let them overrun). */
+  timeoutCheckIntervalMs: 1_000,
+} as const;
