@@ -104,7 +104,13 @@ export async function rendezvous(
     [b, a],
   ] as const) {
     const allow = { type: 'allow', peers: [y.id.peerId], anyone: false };
-    if (clientMessage.safeParse(allow).success) x.c.send(allow);
+    if (!clientMessage.safeParse(allow).success) continue;
+    x.c.send(allow);
+    // Frames of one connection are handled in order: the pong proves the list is applied
+    // before the other peer's candidates (on another connection) can race it.
+    const t = Math.floor(Math.random() * 1e9);
+    x.c.send({ type: 'ping', t });
+    await x.c.wait('pong', (m) => m.t === t);
   }
   for (const [x, y] of [
     [a, b],
