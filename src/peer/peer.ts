@@ -6,8 +6,15 @@
  *   await peer.notify(otherId, 'hello', { topic: 'chat' });   // { path, status, via, ... }
  *   for await (const n of peer.notifications()) console.log(n.from, n.body);
  *
- * Today's paths are the server-routed rung (WebSocket) and the mailbox; relay and direct paths
- * plug in under the same `notify` / `notifications` later (DESIGN.md, the delivery ladder).
+ * The ladder (DESIGN.md): `notify()` works at once on the server rungs — sealed end to end to
+ * the recipient (sealed-body.ts; its key from `key-request`, verified against its peer id) and
+ * stored in the mailbox when it is offline — while a per-peer end-to-end session (peer-link.ts:
+ * Noise IK + reliable channel) starts over `p2p` frames through the server and moves up to a
+ * relay, then a direct UDP path (src/punch on this peer's one UDP socket), and back down when a
+ * path dies. A notification to a peer whose session has a UDP path goes over it; if the path
+ * dies before the ack, the same id goes over the sealed server rung, and the receiver dedupes by
+ * (sender, id) across rungs. `allow` (contacts.ts) decides who sees this peer and may open a
+ * session to it. `direct: false` opens no UDP socket at all.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
