@@ -45,7 +45,32 @@ const CLIENT_SIDE = new Set<string>([
   SignalingErrorCode.IDENTITY,
 ]);
 
+/**
+ * The exit code of a peer command (`send`, `listen`, `ping`): there a SignalingError that the
+ * client did not raise itself came from the server, so it is a refusal (4). Other commands keep
+ * 1 for their own failures (`serve` failing on a read-only store is no refusal).
+ */
+export function peerCommandExitCode(err: unknown): number {
+  const generic = exitCodeFor(err);
+  if (generic !== EXIT.FAILURE || !(err instanceof NatpushError)) return generic;
+  if (Object.values(SignalingErrorCode).includes(err.code as SignalingErrorCode))
+    return CLIENT_SIDE.has(err.code) ? EXIT.FAILURE : EXIT.REFUSED;
+  return EXIT.FAILURE;
+}
+
+/** Run a peer command's body; its errors leave with `peerCommandExitCode` (main.ts reads it). */
+export async function asPeerCommand(body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    if (err instanceof Error) Object.assign(err, { exitCode: peerCommandExitCode(err) });
+    throw err;
+  }
+}
+
 export function exitCodeFor(err: unknown): number {
+  const explicit = (err as { exitCode?: unknown } | undefined)?.exitCode;
+  if (typeof explicit === 'number') return explicit;
   // yargs' validation errors can reach here rather than `.fail()`: a subcommand's `.check()`
   // message arrives as a bare string (yargs 18 with parseAsync), others as a YError.
   if (typeof err === 'string' || (err instanceof Error && err.name === 'YError')) return EXIT.USAGE;
@@ -60,8 +85,6 @@ export function exitCodeFor(err: unknown): number {
     case 'NATPUSH_ERR_PING_TIMEOUT':
       return EXIT.TIMED_OUT;
   }
-  if (Object.values(SignalingErrorCode).includes(err.code as SignalingErrorCode))
-    return CLIENT_SIDE.has(err.code) ? EXIT.FAILURE : EXIT.REFUSED;
   return EXIT.FAILURE;
 }
 

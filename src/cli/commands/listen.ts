@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { Peer, type ReceivedNotification } from '../../peer/peer.js';
 import type { RetryInfo } from '../../signaling/client.js';
+import { asPeerCommand } from '../errors.js';
 import { parseAllow, withAllowOption, withPeerOptions, type PeerArgs } from '../peer-options.js';
 import type { AllowPolicy } from '../../peer/contacts.js';
 import { escapeTerminalText } from '../terminal-text.js';
@@ -41,59 +42,60 @@ export const listenCommand: CommandModule<object, ListenArgs> = {
         const allow = parseAllow(a.allow);
         return typeof allow === 'object' && 'error' in allow ? allow.error : true;
       }),
-  handler: async (a) => {
-    const stop = new AbortController();
-    const onSignal = () => stop.abort();
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    // Keep the process alive between reconnect attempts (the library's timers do not).
-    const keepAlive = setInterval(() => {}, 1 << 30);
-    const say = (o: object, text: string) => console.error(a.json ? JSON.stringify(o) : text);
-    try {
-      const peer = Peer.open({
-        server: a.server,
-        identity: a.identity,
-        signal: stop.signal,
-        ...(a.allow !== undefined ? { allow: parseAllow(a.allow) as AllowPolicy } : {}),
-        ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
-      });
-      peer.on('reconnecting', (r) =>
-        say(
-          {
-            event: 'retrying',
-            server: a.server,
-            code: r.error.code,
-            error: r.error.message,
-            attempt: r.attempt,
-            inMs: r.delayMs,
-          },
-          formatRetry(a.server, r),
-        ),
-      );
+  handler: (a) =>
+    asPeerCommand(async () => {
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      // Keep the process alive between reconnect attempts (the library's timers do not).
+      const keepAlive = setInterval(() => {}, 1 << 30);
+      const say = (o: object, text: string) => console.error(a.json ? JSON.stringify(o) : text);
       try {
-        await peer.ready();
-      } catch (e) {
-        if (stop.signal.aborted) return; // Ctrl-C while still trying: not an error
-        throw e;
+        const peer = Peer.open({
+          server: a.server,
+          identity: a.identity,
+          signal: stop.signal,
+          ...(a.allow !== undefined ? { allow: parseAllow(a.allow) as AllowPolicy } : {}),
+          ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
+        });
+        peer.on('reconnecting', (r) =>
+          say(
+            {
+              event: 'retrying',
+              server: a.server,
+              code: r.error.code,
+              error: r.error.message,
+              attempt: r.attempt,
+              inMs: r.delayMs,
+            },
+            formatRetry(a.server, r),
+          ),
+        );
+        try {
+          await peer.ready();
+        } catch (e) {
+          if (stop.signal.aborted) return; // Ctrl-C while still trying: not an error
+          throw e;
+        }
+        say(
+          { event: 'listening', peer: peer.id, server: a.server },
+          `listening as ${peer.id} on ${a.server}`,
+        );
+        peer.on('disconnected', (e) =>
+          say({ event: 'disconnected', code: e.code }, `disconnected (${e.code}), reconnecting`),
+        );
+        peer.on('connected', () => say({ event: 'connected' }, 'connected'));
+        let n = 0;
+        for await (const m of peer.notifications({ signal: stop.signal })) {
+          console.log(formatNotification(m, a.json));
+          if (a.count !== undefined && ++n >= a.count) break;
+        }
+        await peer.close();
+      } finally {
+        clearInterval(keepAlive);
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
       }
-      say(
-        { event: 'listening', peer: peer.id, server: a.server },
-        `listening as ${peer.id} on ${a.server}`,
-      );
-      peer.on('disconnected', (e) =>
-        say({ event: 'disconnected', code: e.code }, `disconnected (${e.code}), reconnecting`),
-      );
-      peer.on('connected', () => say({ event: 'connected' }, 'connected'));
-      let n = 0;
-      for await (const m of peer.notifications({ signal: stop.signal })) {
-        console.log(formatNotification(m, a.json));
-        if (a.count !== undefined && ++n >= a.count) break;
-      }
-      await peer.close();
-    } finally {
-      clearInterval(keepAlive);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
-  },
+    }),
 };

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { Peer } from '../../peer/peer.js';
+import { asPeerCommand } from '../errors.js';
 import { withPeerOptions, type PeerArgs } from '../peer-options.js';
 
 interface SendArgs extends PeerArgs {
@@ -44,34 +45,35 @@ export const sendCommand: CommandModule<object, SendArgs> = {
         if (!(a.wait >= 0)) return '--wait must be >= 0 ms';
         return true;
       }),
-  handler: async (a) => {
-    const peer = await Peer.connect({
-      server: a.server,
-      identity: a.identity,
-      connectTimeoutMs: a.timeout,
-      // One notification and exit: no time for a session to move up to UDP; the sealed server
-      // rungs carry it (a long-lived Peer in a program gets relay/direct paths).
-      direct: false,
-      ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
-    });
-    try {
-      const r = await peer.notify(a.peer, a.message, {
-        deliveryTimeoutMs: a.wait,
-        timeoutMs: a.timeout,
-        ...(a.topic !== undefined ? { topic: a.topic } : {}),
-        ...(a.ttl !== undefined ? { ttl: a.ttl } : {}),
+  handler: (a) =>
+    asPeerCommand(async () => {
+      const peer = await Peer.connect({
+        server: a.server,
+        identity: a.identity,
+        connectTimeoutMs: a.timeout,
+        // One notification and exit: no time for a session to move up to UDP; the sealed server
+        // rungs carry it (a long-lived Peer in a program gets relay/direct paths).
+        direct: false,
+        ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
       });
-      if (a.json) console.log(JSON.stringify(r));
-      else if (r.status === 'delivered')
-        console.log(
-          `delivered ${r.id} to ${r.to} via ${r.path}${r.via ? ` (${r.via})` : ''} in ${r.elapsedMs} ms`,
-        );
-      else
-        console.log(
-          `stored ${r.id} for ${r.to} in the mailbox (path ${r.path}), acked by the server in ${r.elapsedMs} ms`,
-        );
-    } finally {
-      await peer.close();
-    }
-  },
+      try {
+        const r = await peer.notify(a.peer, a.message, {
+          deliveryTimeoutMs: a.wait,
+          timeoutMs: a.timeout,
+          ...(a.topic !== undefined ? { topic: a.topic } : {}),
+          ...(a.ttl !== undefined ? { ttl: a.ttl } : {}),
+        });
+        if (a.json) console.log(JSON.stringify(r));
+        else if (r.status === 'delivered')
+          console.log(
+            `delivered ${r.id} to ${r.to} via ${r.path}${r.via ? ` (${r.via})` : ''} in ${r.elapsedMs} ms`,
+          );
+        else
+          console.log(
+            `stored ${r.id} for ${r.to} in the mailbox (path ${r.path}), acked by the server in ${r.elapsedMs} ms`,
+          );
+      } finally {
+        await peer.close();
+      }
+    }),
 };
