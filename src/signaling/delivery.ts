@@ -150,7 +150,11 @@ export class Delivery {
       if (r?.inflight.delete(id)) taken.push(id);
       else unknown.push(id);
     }
-    if (unknown.length > 0 && this.#o.mailbox.store.depth(peer) > 0) {
+    // A live route that is not held up by a busy transport has re-sent the whole head at
+    // attach, so its in-flight map is the full answer: a flood of made-up acks over a live
+    // WebSocket costs no store read.
+    const headSent = r !== undefined && r.busyTimer === undefined;
+    if (unknown.length > 0 && !headSent && this.#o.mailbox.store.depth(peer) > 0) {
       const head = this.#o.mailbox.store.pending(peer, 0, this.#o.window, this.#o.clock.now());
       const ids = new Set(head.map((n) => n.id));
       unknown = unknown.filter((id) => !(ids.has(id) && taken.push(id)));

@@ -23,7 +23,7 @@ import { PollSession, SseSession } from './http-transports.js';
 import { bearer, isClientGone, readJson, sendError, sendJson } from './http-util.js';
 import { isPeerId } from './identity.js';
 import { asSignalingError, ingest } from './ingest.js';
-import { httpAcks, httpChallenge, httpNotify, httpSession } from './protocol.js';
+import { httpAcks, httpChallenge, httpNotify, httpSession, ID_PATTERN } from './protocol.js';
 import { TokenBucket } from './rate-limit.js';
 import { issueTurnCredentials } from './turn-credentials.js';
 
@@ -246,6 +246,9 @@ export class HttpApi {
     const acks = (url.searchParams.get('ack') ?? '').split(',').filter((s) => s.length > 0);
     if (acks.length > this.ctx.limits.maxAckIds)
       throw new SignalingError(SignalingErrorCode.BAD_FRAME, 'too many acks');
+    // The same alphabet as every other id (protocol.ts ID_PATTERN).
+    if (!acks.every((id) => ID_PATTERN.test(id)))
+      throw new SignalingError(SignalingErrorCode.BAD_FRAME, 'ack: ids of [A-Za-z0-9_.:-]{1,64}');
     // A held poll ends by the time its token expires, like an SSE stream.
     const wait = Math.min(
       Math.max(Number(url.searchParams.get('wait') ?? 0) || 0, 0),

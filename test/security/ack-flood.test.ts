@@ -6,13 +6,29 @@
  * (`natpush_dropped_frames_total{reason="unknown_ack"}`) and never stored.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateIdentity } from '../../src/signaling/identity.js';
-import { allow, httpSession, post, Tracker } from '../integration/signaling/helpers.js';
+import { allow, httpSession, post, RawClient, Tracker } from '../integration/signaling/helpers.js';
+import { serve, type NatpushProcess } from '../integration/signaling/natpush-process.js';
 import { within } from './signaling-helpers.js';
 
 const t = new Tracker();
-afterEach(() => t.cleanup());
+const procs: NatpushProcess[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  await t.cleanup();
+  for (const p of procs.splice(0)) await p.kill();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** Resident set of a process in MiB (Linux /proc). */
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN) / 1024;
+}
 
 const fakeIds = (n: number) =>
   Array.from({ length: n }, () => randomBytes(16).toString('base64url'));
@@ -111,4 +127,68 @@ describe('finding 2: ack flood', () => {
     await expect.poll(() => s.context.mailbox.store.totalDepth()).toBe(0);
     expect(aid.peerId).toBeTruthy();
   });
+});
+
+describe('finding 2: ack flood against `natpush serve`', () => {
+  it('a million made-up acks from 4 connections leave the RSS of `natpush serve` within 80 MiB of its baseline; the honest pair is served throughout', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'np-ackflood-'));
+    dirs.push(dir);
+    const { p, url } = await serve(dir, ['--no-relay']);
+    procs.push(p);
+    const open = async () => {
+      const c = await RawClient.open(url);
+      t.sockets.push(c);
+      return c;
+    };
+    const a = await open();
+    const b = await open();
+    const aid = await a.login();
+    const bid = await b.login();
+    await allow(b, [aid.peerId]);
+    const attackers = await Promise.all(Array.from({ length: 4 }, open));
+    await Promise.all(attackers.map((c) => c.login()));
+    const before = rssMiB(p.child.pid!);
+    // The issue's reproduction: ~11k ack frames of 256 ids took the server from 84 to 571 MB.
+    // Here 4 × 1,000 frames (each connection stays within its burst of 2,000) of 256 distinct
+    // made-up ids: a million, which the old table kept (~100 bytes each).
+    const frames = 1_000;
+    const salt = randomBytes(6).toString('base64url');
+    let honest = 0;
+    for (let i = 0; i < frames; i++) {
+      attackers.forEach((c, k) => {
+        const ids = Array.from({ length: 256 }, (_, j) => `${salt}.${k}.${i}.${j}`);
+        c.send(JSON.stringify({ type: 'ack', ids }));
+      });
+      if (i % 200 === 0) {
+        a.send({ type: 'notify', ref: `r${i}`, id: `h${i}`, to: bid.peerId, body: `n${i}` });
+        honest++;
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    // Every attacker is still connected and answered after its flood (frames are in order).
+    await Promise.all(
+      attackers.map(async (c) => {
+        c.send({ type: 'ping', t: 9 });
+        await within(c.wait('pong'), 60_000, 'pong after the flood');
+      }),
+    );
+    const got: string[] = [];
+    while (got.length < honest) {
+      const d = await within(b.wait('deliver'), 30_000, 'honest deliveries');
+      got.push(d.n.id);
+      b.send({ type: 'ack', ids: [d.n.id] });
+    }
+    expect(got).toEqual(Array.from({ length: honest }, (_, i) => `h${i * 200}`));
+    for (let i = 0; i < honest; i++) await within(a.wait('delivered'), 30_000, 'delivered');
+    const after = rssMiB(p.child.pid!);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const dropped = /natpush_dropped_frames_total\{reason="unknown_ack",type="ack"\} (\d+)/.exec(
+      metrics,
+    );
+    expect(Number(dropped?.[1])).toBe(4 * frames * 256);
+    // eslint-disable-next-line no-console
+    console.log(`natpush serve RSS ${before.toFixed(0)} MiB → ${after.toFixed(0)} MiB`);
+    expect(after - before).toBeLessThan(80);
+    expect(b.frames.filter((f) => f.type === 'deliver')).toEqual([]);
+  }, 120_000);
 });

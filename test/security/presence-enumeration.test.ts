@@ -7,6 +7,9 @@
  * frames (`candidates`, `punch`, `p2p`), which are dropped silently unless allowed. GET
  * /v1/peers/{id} is for the API key only; a session token gets the same 401 for every id.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateIdentity } from '../../src/signaling/identity.js';
 import type { ServerMessage } from '../../src/signaling/protocol.js';
@@ -14,13 +17,20 @@ import {
   allow,
   API_KEY,
   httpSession,
-  type RawClient,
+  RawClient,
   Tracker,
 } from '../integration/signaling/helpers.js';
+import { serve, type NatpushProcess } from '../integration/signaling/natpush-process.js';
 import { within } from './signaling-helpers.js';
 
 const t = new Tracker();
-afterEach(() => t.cleanup());
+const procs: NatpushProcess[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  await t.cleanup();
+  for (const p of procs.splice(0)) await p.kill();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 /** Frames `c` got up to now, after a round trip proves the server handled what it sent. */
 async function settle(c: RawClient): Promise<ServerMessage[]> {
@@ -147,5 +157,52 @@ describe('finding 5: presence enumeration', () => {
       headers: { authorization: `Bearer ${API_KEY}` },
     });
     expect(await r.json()).toMatchObject({ peer: vid.peerId, online: true, mailbox: 0 });
+  });
+});
+
+describe('finding 5 against `natpush serve`', () => {
+  it('watch and GET /v1/peers/{id} tell a stranger nothing; the friend and the API key see presence', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'np-presence-'));
+    dirs.push(dir);
+    const { p, url } = await serve(dir, ['--no-relay']);
+    procs.push(p);
+    const apiKey = readFileSync(join(dir, 'api-key'), 'utf8').trim();
+    const open = async () => {
+      const c = await RawClient.open(url);
+      t.sockets.push(c);
+      return c;
+    };
+    const victim = await open();
+    const friend = await open();
+    const stranger = await open();
+    const vid = await victim.login();
+    const fid = await friend.login();
+    await stranger.login();
+    await allow(victim, [fid.peerId]);
+    const nobody = generateIdentity().peerId;
+    stranger.send({ type: 'watch', peers: [vid.peerId, nobody] });
+    friend.send({ type: 'watch', peers: [vid.peerId] });
+    expect(await settle(stranger)).toEqual([
+      { type: 'presence', peer: vid.peerId, online: false },
+      { type: 'presence', peer: nobody, online: false },
+    ]);
+    expect(await settle(friend)).toEqual([
+      { type: 'presence', peer: vid.peerId, online: true, transport: 'websocket' },
+    ]);
+    const token = await httpSession({ url }, generateIdentity());
+    const asToken = await Promise.all(
+      [vid.peerId, nobody].map(async (id) => {
+        const r = await fetch(`${url}/v1/peers/${id}`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        return `${r.status} ${await r.text()}`;
+      }),
+    );
+    expect(asToken[0]).toBe(asToken[1]);
+    expect(asToken[0]).toMatch(/^401 .*NATPUSH_ERR_API_KEY_REQUIRED/);
+    const r = await fetch(`${url}/v1/peers/${vid.peerId}`, {
+      headers: { authorization: `Bearer ${apiKey}` },
+    });
+    expect(await r.json()).toMatchObject({ online: true });
   });
 });

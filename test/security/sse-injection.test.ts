@@ -7,6 +7,9 @@
  * its line. Also (item 6): the server sets `from`; a client can never choose it, on any
  * transport.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateIdentity, type Identity } from '../../src/signaling/identity.js';
 import { sseEvent } from '../../src/signaling/http-transports.js';
@@ -16,18 +19,24 @@ import {
   expectFatal,
   httpSession,
   post,
+  RawClient,
   Tracker,
 } from '../integration/signaling/helpers.js';
+import { serve, type NatpushProcess } from '../integration/signaling/natpush-process.js';
 import { SseReader, within } from './signaling-helpers.js';
 
 const t = new Tracker();
 const readers: SseReader[] = [];
+const procs: NatpushProcess[] = [];
+const dirs: string[] = [];
 afterEach(async () => {
   for (const r of readers.splice(0)) r.close();
   await t.cleanup();
+  for (const p of procs.splice(0)) await p.kill();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function openSse(s: SignalingServer, id: Identity): Promise<SseReader> {
+async function openSse(s: Pick<SignalingServer, 'url'>, id: Identity): Promise<SseReader> {
   const token = await httpSession(s, id);
   const r = await SseReader.open(`${s.url}/v1/events?token=${encodeURIComponent(token)}`);
   readers.push(r);
@@ -95,6 +104,10 @@ describe('finding 1: SSE injection', () => {
       expect(r.status).toBe(400);
       expect(r.json.error.code).toBe('NATPUSH_ERR_BAD_FRAME');
     }
+    // ...and so do the long poll's acks.
+    const pt = await httpSession(s, generateIdentity());
+    const q = await fetch(`${s.url}/v1/poll?ack=a%0D%0Aevent:x&token=${encodeURIComponent(pt)}`);
+    expect(q.status).toBe(400);
     expect(s.context.mailbox.store.totalDepth()).toBe(0);
 
     // The honest peer's notification arrives exactly once, as itself.
@@ -177,5 +190,47 @@ describe('item 6: the server sets `from`', () => {
     expect(body.notifications).toEqual([
       expect.objectContaining({ id: 'from-attacker-2', from: aid.peerId }),
     ]);
+  });
+});
+
+describe('finding 1 against `natpush serve`', () => {
+  it('the injection is refused on every path; the SSE victim sees the honest notification once, as itself', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'np-sse-'));
+    dirs.push(dir);
+    const { p, url } = await serve(dir, ['--no-relay']);
+    procs.push(p);
+    const apiKey = readFileSync(join(dir, 'api-key'), 'utf8').trim();
+    const victim = generateIdentity();
+    const sse = await openSse({ url }, victim);
+    const open = async () => {
+      const c = await RawClient.open(url);
+      t.sockets.push(c);
+      return c;
+    };
+    const attacker = await open();
+    const aid = await attacker.login();
+    const forged = JSON.stringify({ id: 'f', from: 'app:000000000000', to: victim.peerId });
+    const evil = `x\r\nevent: deliver\r\ndata: ${forged}\r\n\r\nid: y`;
+    attacker.send({ type: 'notify', ref: 'r', id: evil, to: victim.peerId, body: 'a' });
+    expect((await within(expectFatal(attacker), 5_000, 'refusal')).code).toBe(
+      'NATPUSH_ERR_BAD_FRAME',
+    );
+    const r = await post(
+      `${url}/v1/peers/${victim.peerId}/notifications`,
+      { id: evil, body: 'a' },
+      { authorization: `Bearer ${apiKey}` },
+    );
+    expect(r.json.error.code).toBe('NATPUSH_ERR_BAD_FRAME');
+    const honest = await open();
+    const hid = await honest.login();
+    honest.send({ type: 'notify', ref: 'h', id: 'honest-1', to: victim.peerId, body: 'hi' });
+    const e = await within(
+      sse.waitFor((x) => x.event === 'deliver'),
+      10_000,
+      'deliver',
+    );
+    expect(JSON.parse(e.data)).toMatchObject({ id: 'honest-1', from: hid.peerId });
+    expect(sse.events.map((x) => x.event)).toEqual(['welcome', 'deliver']);
+    expect(aid.peerId).not.toBe(hid.peerId);
   });
 });
