@@ -5,8 +5,8 @@
  *
  * | type | name | layout                                                                              |
  * |------|------|-------------------------------------------------------------------------------------|
- * | 0x01 | data | 01 ‖ epoch u32 ‖ pn u32 ‖ base u32 ‖ frag index u16 ‖ frag count u16 ‖ fragment     |
- * | 0x02 | ack  | 02 ‖ epoch u32 (the data sender's) ‖ cumulative u32 ‖ window u16 ‖ n u8 ‖ n × (start u32 ‖ end u32) |
+ * | 0x01 | data | 01 ‖ epoch u32 ‖ pn u32 ‖ base u32 ‖ tsval u32 ‖ frag index u16 ‖ frag count u16 ‖ fragment |
+ * | 0x02 | ack  | 02 ‖ epoch u32 (the data sender's) ‖ cumulative u32 ‖ tsecr u32 ‖ window u16 ‖ n u8 ‖ n × (start u32 ‖ end u32) |
  * | 0x03 | ping | 03 ‖ nonce u32                                                                      |
  * | 0x04 | pong | 04 ‖ nonce u32                                                                      |
  *
@@ -15,15 +15,19 @@
  * unacknowledged pn: a receiver that meets a new epoch (the sender restarted) starts there.
  * ack: `cumulative` = next pn expected in order; ranges [start, end) received beyond it (SACK,
  * RFC 2018's idea); `window` = how many pns past `cumulative` the receiver will buffer.
+ * tsval/tsecr (RFC 7323 §3-§4): the sender stamps each transmission with its clock (ms, mod 2^32),
+ * the ack echoes the stamp of the packet that triggered it, so a retransmitted packet still gives
+ * an unambiguous RTT sample (Karn's rule alone would give none while losses persist).
  *
  * A reassembled message: kind u8 (1 = notification) ‖ id length u8 ‖ id ‖ topic length u16 ‖
  * topic (UTF-8) ‖ body (UTF-8, the rest).
  */
 export const FrameType = { DATA: 1, ACK: 2, PING: 3, PONG: 4 } as const;
 
-export const DATA_HEADER_BYTES = 17;
+export const DATA_HEADER_BYTES = 21;
 export const MAX_SACK_RANGES = 16;
-export const MAX_ACK_BYTES = 12 + MAX_SACK_RANGES * 8;
+const ACK_FIXED_BYTES = 16;
+export const MAX_ACK_BYTES = ACK_FIXED_BYTES + MAX_SACK_RANGES * 8;
 
 export type Frame =
   | {
@@ -31,6 +35,7 @@ export type Frame =
       epoch: number;
       pn: number;
       base: number;
+      tsval: number;
       fragIndex: number;
       fragCount: number;
       fragment: Uint8Array;
@@ -39,6 +44,7 @@ export type Frame =
       type: typeof FrameType.ACK;
       epoch: number;
       cumulative: number;
+      tsecr: number;
       window: number;
       ranges: [number, number][];
     }
@@ -50,6 +56,7 @@ export function encodeData(
   epoch: number,
   pn: number,
   base: number,
+  tsval: number,
   fragIndex: number,
   fragCount: number,
   fragment: Uint8Array,
@@ -59,8 +66,9 @@ export function encodeData(
   out.writeUInt32LE(epoch, 1);
   out.writeUInt32LE(pn, 5);
   out.writeUInt32LE(base, 9);
-  out.writeUInt16LE(fragIndex, 13);
-  out.writeUInt16LE(fragCount, 15);
+  out.writeUInt32LE(tsval >>> 0, 13);
+  out.writeUInt16LE(fragIndex, 17);
+  out.writeUInt16LE(fragCount, 19);
   out.set(fragment, DATA_HEADER_BYTES);
   return out;
 }
@@ -68,19 +76,21 @@ export function encodeData(
 export function encodeAck(
   epoch: number,
   cumulative: number,
+  tsecr: number,
   window: number,
   ranges: readonly (readonly [number, number])[],
 ): Buffer {
   const n = Math.min(ranges.length, MAX_SACK_RANGES);
-  const out = Buffer.alloc(12 + n * 8);
+  const out = Buffer.alloc(ACK_FIXED_BYTES + n * 8);
   out[0] = FrameType.ACK;
   out.writeUInt32LE(epoch, 1);
   out.writeUInt32LE(cumulative, 5);
-  out.writeUInt16LE(Math.min(window, 0xffff), 9);
-  out[11] = n;
+  out.writeUInt32LE(tsecr >>> 0, 9);
+  out.writeUInt16LE(Math.min(window, 0xffff), 13);
+  out[15] = n;
   for (let i = 0; i < n; i++) {
-    out.writeUInt32LE(ranges[i]![0], 12 + i * 8);
-    out.writeUInt32LE(ranges[i]![1], 16 + i * 8);
+    out.writeUInt32LE(ranges[i]![0], ACK_FIXED_BYTES + i * 8);
+    out.writeUInt32LE(ranges[i]![1], ACK_FIXED_BYTES + 4 + i * 8);
   }
   return out;
 }
@@ -101,27 +111,29 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   switch (b[0]) {
     case FrameType.DATA: {
       need(DATA_HEADER_BYTES);
-      const fragIndex = b.readUInt16LE(13);
-      const fragCount = b.readUInt16LE(15);
+      const fragIndex = b.readUInt16LE(17);
+      const fragCount = b.readUInt16LE(19);
       if (fragCount === 0 || fragIndex >= fragCount) throw new FrameError('bad fragment numbers');
       return {
         type: FrameType.DATA,
         epoch: b.readUInt32LE(1),
         pn: b.readUInt32LE(5),
         base: b.readUInt32LE(9),
+        tsval: b.readUInt32LE(13),
         fragIndex,
         fragCount,
         fragment: b.subarray(DATA_HEADER_BYTES),
       };
     }
     case FrameType.ACK: {
-      need(12);
-      const n = b[11]!;
-      if (n > MAX_SACK_RANGES || b.length !== 12 + n * 8) throw new FrameError('bad ack length');
+      need(ACK_FIXED_BYTES);
+      const n = b[15]!;
+      if (n > MAX_SACK_RANGES || b.length !== ACK_FIXED_BYTES + n * 8)
+        throw new FrameError('bad ack length');
       const ranges: [number, number][] = [];
       for (let i = 0; i < n; i++) {
-        const start = b.readUInt32LE(12 + i * 8);
-        const end = b.readUInt32LE(16 + i * 8);
+        const start = b.readUInt32LE(ACK_FIXED_BYTES + i * 8);
+        const end = b.readUInt32LE(ACK_FIXED_BYTES + 4 + i * 8);
         if (end <= start) throw new FrameError('empty sack range');
         ranges.push([start, end]);
       }
@@ -129,7 +141,8 @@ export function decodeFrame(bytes: Uint8Array): Frame {
         type: FrameType.ACK,
         epoch: b.readUInt32LE(1),
         cumulative: b.readUInt32LE(5),
-        window: b.readUInt16LE(9),
+        tsecr: b.readUInt32LE(9),
+        window: b.readUInt16LE(13),
         ranges,
       };
     }

@@ -18,7 +18,6 @@
  *   deduped (bounded) so a notification re-sent by the Peer on another rung is not delivered twice.
  */
 import { randomBytes } from 'node:crypto';
-import { Dedupe } from '../peer/dedupe.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { SessionError, SessionErrorCode } from './errors.js';
@@ -38,6 +37,7 @@ import {
   type Frame,
   type Notification,
 } from './reliable-frames.js';
+import { RecentIds } from './recent-ids.js';
 import { RttEstimator, type RttOptions } from './rtt-estimator.js';
 import { TRANSPORT_OVERHEAD } from './wire.js';
 
@@ -72,7 +72,10 @@ export const RELIABLE_DEFAULTS = {
   sendTimeoutMs: 30_000,
   /** Delayed ack (RFC 9000 §18.2 default max_ack_delay is 25 ms; smaller for latency). */
   ackDelayMs: 10,
-  /** Ids remembered for dedupe (per channel, i.e. per sender): a 16 KiB id map. */
+  /**
+   * Ids remembered for dedupe, per channel (= per sender): 4096 × ≤ 64-byte ids ≤ ~300 KiB worst
+   * case, typically ~100 KiB; far more than the notifications one round of re-sending covers.
+   */
   dedupeCapacity: 4096,
   /** Outstanding pings. */
   maxPings: 16,
@@ -111,8 +114,6 @@ interface OutPacket {
   fragIndex: number;
   lastSentAt: number;
   sendCount: number;
-  /** Waited in the session's handshake queue: its round trip is not the path's. */
-  queued: boolean;
 }
 
 interface Assembly {
@@ -141,6 +142,9 @@ export class ReliableChannel {
   #peerCumulative = 0;
   #peerWindow: number;
   #rtoTimer: TimerHandle | undefined;
+  #highestAcked = -1;
+  /** Stamps of transmissions the session queued for a handshake (not RTT samples). Bound: 64. */
+  readonly #queuedStamps = new Set<number>();
 
   // receiver
   #remoteEpoch: number | undefined;
@@ -150,8 +154,10 @@ export class ReliableChannel {
   readonly #buffer = new Map<number, Frame & { type: typeof FrameType.DATA }>();
   #assembly: Assembly | undefined;
   #ackPending = 0;
+  /** tsval of the latest data packet received, echoed in the next ack (RFC 7323 TS.Recent). */
+  #echo = 0;
   #ackTimer: TimerHandle | undefined;
-  readonly #dedupe: Dedupe;
+  readonly #dedupe: RecentIds;
 
   readonly #pings = new Map<
     number,
@@ -195,7 +201,7 @@ export class ReliableChannel {
     // kind + id length + 64-byte id + topic length + 128 chars × 4 UTF-8 bytes + body.
     this.#maxMessageBytes = 4 + 64 + 128 * 4 + this.#o.maxBodyBytes;
     this.#peerWindow = this.#o.recvWindowPackets;
-    this.#dedupe = new Dedupe(this.#o.dedupeCapacity);
+    this.#dedupe = new RecentIds(this.#o.dedupeCapacity);
     this.#unsubscribe = this.#session.onMessage((p) => this.#onPayload(p));
   }
 
@@ -333,7 +339,6 @@ export class ReliableChannel {
         fragIndex: msg.nextFragment++,
         lastSentAt: 0,
         sendCount: 0,
-        queued: false,
       };
       if (msg.nextFragment === msg.fragments.length) this.#queue.shift();
       this.#unacked.set(packet.pn, packet);
@@ -353,10 +358,16 @@ export class ReliableChannel {
     if (retransmission) this.stats.retransmissions++;
     this.stats.packetsSent++;
     const frag = p.msg.fragments[p.fragIndex]!;
+    const tsval = ts32(p.lastSentAt);
     const r = this.#transmit(
-      encodeData(this.#epoch, p.pn, this.#base(), p.fragIndex, p.msg.fragments.length, frag),
+      encodeData(this.#epoch, p.pn, this.#base(), tsval, p.fragIndex, p.msg.fragments.length, frag),
     );
-    if (r === 'queued') p.queued = true;
+    if (r === 'queued') {
+      // Held for a handshake: an echo of this stamp would time the handshake, not the path.
+      this.#queuedStamps.add(tsval);
+      if (this.#queuedStamps.size > 64)
+        this.#queuedStamps.delete(this.#queuedStamps.values().next().value!);
+    }
   }
 
   #armRto(restart: boolean): void {
@@ -370,7 +381,11 @@ export class ReliableChannel {
     this.#rtoTimer = this.#clock.setTimeout(() => this.#onRto(), this.#rtt.rto);
   }
 
-  /** RFC 6298 §5.4–5.6: retransmit the earliest unacked packet, back off, restart the timer. */
+  /**
+   * RFC 6298 §5.4–5.6: retransmit the earliest unacked packet, back off, restart the timer. The
+   * holes the SACKs already revealed go with it (RFC 6675's idea): under heavy loss, one packet
+   * per (backed-off) RTO would take minutes to fill them.
+   */
   #onRto(): void {
     this.#rtoTimer = undefined;
     if (this.#closed) return;
@@ -378,7 +393,10 @@ export class ReliableChannel {
     if (!first) return;
     this.stats.timeouts++;
     this.#rtt.backoff();
-    this.#sendPacket(first, true);
+    for (const p of this.#unacked.values()) {
+      if (p !== first && p.pn + 3 > this.#highestAcked) break;
+      this.#sendPacket(p, true);
+    }
     this.#armRto(true);
   }
 
@@ -397,13 +415,16 @@ export class ReliableChannel {
     }
     if (f.cumulative > this.#peerCumulative) this.#peerCumulative = f.cumulative;
     this.#peerWindow = Math.max(1, f.window);
+    const highest = Math.max(f.cumulative - 1, ...f.ranges.map(([, e]) => e - 1));
+    if (highest > this.#highestAcked) this.#highestAcked = highest;
     if (newest) {
-      // Karn's algorithm (RFC 6298 §3): only a packet sent once gives an unambiguous sample.
-      if (newest.sendCount === 1 && !newest.queued) this.#rtt.sample(now - newest.lastSentAt);
+      // RFC 7323 §4: the echoed stamp times exactly the transmission that was acked, even a
+      // retransmission (where Karn's rule, RFC 6298 §3, would have to skip the sample).
+      const sample = (ts32(now) - f.tsecr) >>> 0;
+      if (!this.#queuedStamps.has(f.tsecr) && sample < MAX_RTT_SAMPLE_MS) this.#rtt.sample(sample);
       // RFC 9002 §6.1.1: a packet 3 below the newest acked one is lost; resend it, at most once
       // per RTT so a burst of acks does not resend it again and again.
-      const highest = Math.max(f.cumulative - 1, ...f.ranges.map(([, e]) => e - 1));
-      const minGap = this.#rtt.srtt ?? this.#rtt.rto;
+      const minGap = this.#rtt.srtt ?? FAST_RETRANSMIT_GAP_MS;
       for (const p of this.#unacked.values()) {
         if (p.pn + 3 > highest) break;
         if (now - p.lastSentAt >= minGap) {
@@ -457,6 +478,7 @@ export class ReliableChannel {
   }
 
   #onData(f: Frame & { type: typeof FrameType.DATA }): void {
+    this.#echo = f.tsval;
     if (f.epoch !== this.#remoteEpoch) {
       if (this.#retiredEpochs.includes(f.epoch)) return;
       if (this.#remoteEpoch !== undefined) {
@@ -528,11 +550,10 @@ export class ReliableChannel {
       this.stats.protocolErrors++;
       return;
     }
-    if (this.#dedupe.check('', n.id) !== undefined) {
+    if (this.#dedupe.seen(n.id)) {
       this.stats.duplicatesDropped++;
       return;
     }
-    this.#dedupe.consumed('', n.id);
     this.stats.notificationsDelivered++;
     for (const cb of [...this.#onNotification]) {
       try {
@@ -566,7 +587,9 @@ export class ReliableChannel {
       else break;
     }
     this.stats.acksSent++;
-    this.#transmit(encodeAck(this.#remoteEpoch, this.#expected, this.#o.recvWindowPackets, ranges));
+    this.#transmit(
+      encodeAck(this.#remoteEpoch, this.#expected, this.#echo, this.#o.recvWindowPackets, ranges),
+    );
   }
 
   #transmit(frame: Uint8Array): 'sent' | 'queued' | void {
@@ -577,6 +600,16 @@ export class ReliableChannel {
       else throw e;
     }
   }
+}
+
+/** A stamp further back than this is a wrapped or bogus echo, not an RTT (RFC 6298 §2.5 cap). */
+const MAX_RTT_SAMPLE_MS = 60_000;
+/** Fast retransmission spacing before any RTT sample (Linux's TCP_RTO_MIN order of magnitude). */
+const FAST_RETRANSMIT_GAP_MS = 200;
+
+/** Milliseconds mod 2^32, the width of tsval/tsecr. */
+function ts32(ms: number): number {
+  return Math.floor(ms) >>> 0;
 }
 
 function closedError(): SessionError {

@@ -115,8 +115,25 @@ interface PendingHandshake {
   localIndex: number;
   roundStartedAt: number;
   attempt: number;
+  sentAt: number;
   timer: TimerHandle;
+  /**
+   * Earlier inits of this round, still answerable: a late answer to one of them completes the
+   * handshake instead of being dropped. Bound: EARLIER_INITS_KEPT.
+   */
+  earlier: { hs: HandshakeState; localIndex: number }[];
 }
+
+/** Unconfirmed answers kept (each: two cipher states and a 256-byte replay bitmap). */
+const CANDIDATES_KEPT = 3;
+/** Earlier inits of a round kept answerable (each holds one ephemeral key and a few hashes). */
+const EARLIER_INITS_KEPT = 3;
+/**
+ * The tie-break winner re-sends its init when the loser's arrives and its own went out at least
+ * this long ago: the loser's init proves the path works, and waiting for a backed-off timer
+ * (up to 8 s) would stall both sides. Also the floor between two such re-sends.
+ */
+const TIE_BREAK_RESEND_MS = 250;
 
 export type SessionState = 'idle' | 'handshaking' | 'established' | 'closed';
 
@@ -133,7 +150,12 @@ export class SecureSession {
 
   #current: Keypair | undefined;
   #previous: Keypair | undefined;
-  #next: Keypair | undefined;
+  /**
+   * Our answers to the peer's inits, awaiting its first transport message (newest last). More
+   * than one because over lossy paths the peer may complete with an earlier answer than our
+   * latest (it keeps earlier inits answerable too). Bound: CANDIDATES_KEPT.
+   */
+  #candidates: Keypair[] = [];
   #pending: PendingHandshake | undefined;
   #confirmTimer: TimerHandle | undefined;
   #queue: Uint8Array[] = [];
@@ -174,7 +196,7 @@ export class SecureSession {
   get state(): SessionState {
     if (this.#closed) return 'closed';
     if (this.#usable()) return 'established';
-    return this.#pending || this.#next ? 'handshaking' : 'idle';
+    return this.#pending || this.#candidates.length > 0 ? 'handshaking' : 'idle';
   }
 
   get established(): boolean {
@@ -232,11 +254,20 @@ export class SecureSession {
     return 'queued';
   }
 
-  /** Send an empty authenticated datagram (keeps NAT bindings and proves liveness). */
+  /**
+   * Send an empty authenticated datagram (keeps NAT bindings and proves liveness). With no usable
+   * keys (expired after rejectAfterMs of quiet) it starts a handshake instead, whose datagrams
+   * refresh the binding just as well; keys due for rekey are renewed here too.
+   */
   keepalive(): void {
     this.#assertOpen();
     const kp = this.#usable();
-    if (kp) this.#sendOn(kp, new Uint8Array(0));
+    if (kp) {
+      this.#sendOn(kp, new Uint8Array(0));
+      this.#maybeRekey(kp);
+    } else {
+      this.#ensureHandshake();
+    }
   }
 
   /** Feed one received datagram. Never throws for anything the network can send. */
@@ -267,8 +298,11 @@ export class SecureSession {
 
   /** True if `index` (from peekReceiverIndex) selects one of this session's keypairs/handshakes. */
   ownsIndex(index: number): boolean {
-    return [this.#current, this.#previous, this.#next, this.#pending].some(
-      (k) => k?.localIndex === index,
+    return (
+      [this.#current, this.#previous, this.#pending, ...this.#candidates].some(
+        (k) => k?.localIndex === index,
+      ) ||
+      (this.#pending?.earlier.some((e) => e.localIndex === index) ?? false)
     );
   }
 
@@ -295,8 +329,9 @@ export class SecureSession {
     this.#pending?.timer.cancel();
     this.#pending = undefined;
     this.#confirmTimer?.cancel();
-    for (const kp of [this.#current, this.#previous, this.#next]) destroyKeypair(kp);
-    this.#current = this.#previous = this.#next = undefined;
+    for (const kp of [this.#current, this.#previous, ...this.#candidates]) destroyKeypair(kp);
+    this.#current = this.#previous = undefined;
+    this.#candidates = [];
     this.#queue = [];
   }
 
@@ -304,7 +339,8 @@ export class SecureSession {
 
   #ensureHandshake(): void {
     if (this.#pending || !this.#remoteStatic) return;
-    if (this.#next && this.#clock.now() - this.#next.createdAt < this.#t.confirmTimeoutMs) {
+    const newest = this.#candidates[this.#candidates.length - 1];
+    if (newest && this.#clock.now() - newest.createdAt < this.#t.confirmTimeoutMs) {
       // We answered a handshake; its confirmation is on the way. Retry ourselves if it is lost.
       this.#armConfirmTimer();
       return;
@@ -340,7 +376,21 @@ export class SecureSession {
       this.#t.maxHandshakeRetransmitMs,
     );
     const timer = this.#clock.setTimeout(() => this.#onHandshakeTimer(), delay);
-    this.#pending = { hs, localIndex, roundStartedAt, attempt, timer };
+    const prev = this.#pending;
+    const earlier =
+      prev && prev.roundStartedAt === roundStartedAt
+        ? [...prev.earlier, { hs: prev.hs, localIndex: prev.localIndex }].slice(-EARLIER_INITS_KEPT)
+        : [];
+    prev?.timer.cancel();
+    this.#pending = {
+      hs,
+      localIndex,
+      roundStartedAt,
+      attempt,
+      sentAt: this.#clock.now(),
+      timer,
+      earlier,
+    };
     this.stats.handshakesInitiated++;
     this.#transmit(datagram);
   }
@@ -365,15 +415,19 @@ export class SecureSession {
 
   #handleResp(senderIndex: number, receiverIndex: number, noise: Uint8Array): HandleResult {
     const p = this.#pending;
-    if (!p || p.localIndex !== receiverIndex) return this.#drop('unknown-index');
+    const attempt =
+      p?.localIndex === receiverIndex ? p : p?.earlier.find((e) => e.localIndex === receiverIndex);
+    if (!p || !attempt) return this.#drop('unknown-index');
     try {
-      p.hs.readMessage(noise);
+      attempt.hs.readMessage(noise);
     } catch (e) {
       return this.#drop(reasonOf(e));
     }
     p.timer.cancel();
     this.#pending = undefined;
-    const kp = this.#keypairFrom(p.hs, p.localIndex, senderIndex, true);
+    const kp = this.#keypairFrom(attempt.hs, attempt.localIndex, senderIndex, true);
+    // Unconfirmed answers of ours stay (the peer may be sending on one); being older than these
+    // keys, a message on one is accepted without switching back (see #handleTransport).
     this.#install(kp);
     // Confirm at once (the responder sends nothing on these keys until it hears from us).
     if (this.#queue.length === 0) this.#sendOn(kp, new Uint8Array(0));
@@ -418,8 +472,11 @@ export class SecureSession {
     const ts = Number(payload.readBigUInt64LE(32));
     if (ts <= this.#lastInitSeen) return this.#drop('stale-handshake');
     if (this.#pending && this.#identity.peerId < this.remotePeerId) {
-      // Simultaneous open and our handshake wins; the peer will answer ours. (Re-sending ours at
-      // once would only race with its answer to the first; our retransmit timer covers a loss.)
+      // Simultaneous open and our handshake wins; the peer will answer ours. If ours went out a
+      // while ago it was probably lost: send another now (earlier ones stay answerable).
+      const p = this.#pending;
+      if (this.#clock.now() - p.sentAt >= TIE_BREAK_RESEND_MS)
+        this.#sendInit(p.roundStartedAt, p.attempt);
       return this.#drop('lost-tie-break');
     }
     this.#lastInitSeen = ts;
@@ -434,8 +491,8 @@ export class SecureSession {
     }
     const localIndex = this.#newIndex();
     const resp = hs.writeMessage(new Uint8Array(0));
-    destroyKeypair(this.#next);
-    this.#next = this.#keypairFrom(hs, localIndex, senderIndex, false);
+    this.#candidates.push(this.#keypairFrom(hs, localIndex, senderIndex, false));
+    if (this.#candidates.length > CANDIDATES_KEPT) destroyKeypair(this.#candidates.shift());
     this.#transmit(encodeResp(localIndex, senderIndex, resp));
     if (this.#queue.length > 0) this.#armConfirmTimer();
     return { ok: true, kind: 'handshake-init' };
@@ -458,7 +515,7 @@ export class SecureSession {
     header: Uint8Array,
     ciphertext: Uint8Array,
   ): HandleResult {
-    const kp = [this.#current, this.#next, this.#previous].find(
+    const kp = [this.#current, this.#previous, ...this.#candidates].find(
       (k) => k?.localIndex === receiverIndex,
     );
     if (!kp) return this.#drop('unknown-index');
@@ -471,14 +528,24 @@ export class SecureSession {
       return this.#drop('decrypt');
     }
     kp.replay.accept(counter);
-    if (kp === this.#next) {
-      // Key confirmation: the initiator holds these keys. Switch to them.
-      this.#next = undefined;
-      this.#confirmTimer?.cancel();
-      this.#confirmTimer = undefined;
-      this.#install(kp);
-      this.#flushQueue();
-      this.#emitEstablished();
+    const ci = this.#candidates.indexOf(kp);
+    if (ci >= 0) {
+      // Key confirmation: the peer holds these keys. Answers older than this one are dead (the
+      // peer completed with a later init); newer ones may still be confirmed.
+      for (const c of this.#candidates.slice(0, ci)) destroyKeypair(c);
+      this.#candidates = this.#candidates.slice(ci + 1);
+      const current = this.#current;
+      if (!current || kp.createdAt >= current.createdAt) {
+        this.#confirmTimer?.cancel();
+        this.#confirmTimer = undefined;
+        this.#install(kp);
+        this.#flushQueue();
+        this.#emitEstablished();
+      } else {
+        // Ours are newer: keep receiving on these; the peer switches when it hears from us.
+        destroyKeypair(this.#previous);
+        this.#previous = kp;
+      }
     }
     if (plaintext.length === 0) return { ok: true, kind: 'keepalive' };
     // `plaintext` is a fresh buffer from the decipher: handed over without a copy.

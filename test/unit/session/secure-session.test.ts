@@ -162,6 +162,35 @@ describe('SecureSession handshake', () => {
   });
 });
 
+describe('SecureSession handshake crossings', () => {
+  it('an answer to an earlier init still completes the handshake, and the responder accepts it', () => {
+    const t = setup();
+    // Hold back B's first answer; lose its second. A completes with the first, late.
+    const held: Uint8Array[] = [];
+    let resps = 0;
+    t.ba.dropIf = (d) => {
+      if (d[0] !== 0xc2) return false;
+      resps++;
+      if (resps === 1) held.push(d);
+      return true;
+    };
+    t.a.send(enc('first'));
+    t.clock.advance(1_100); // A's retransmitted init is answered (answer lost)
+    expect(resps).toBe(2);
+    expect(t.a.established).toBe(false);
+    expect(t.a.handle(held[0]!)).toEqual({ ok: true, kind: 'handshake-resp' });
+    expect(t.a.established).toBe(true);
+    t.clock.advance(100);
+    // B held two unconfirmed answers; A's data on the older one confirmed it.
+    expect(t.b.established).toBe(true);
+    expect(t.gotB).toEqual(['first']);
+    t.b.send(enc('back'));
+    t.clock.advance(100);
+    expect(t.gotA).toEqual(['back']);
+    expect(t.b.stats.dropped).toEqual({});
+  });
+});
+
 describe('SecureSession against a third party', () => {
   it('replayed, tampered and injected datagrams are dropped and never delivered', () => {
     const t = setup();
@@ -267,6 +296,25 @@ describe('SecureSession rekey, expiry and path swap', () => {
     t.clock.advance(200);
     expect(t.gotB).toEqual(['first', 'after 2 min']);
     expect(t.gotA).toEqual(['after expiry']);
+  });
+
+  it('keepalives every 25 s keep the keys fresh through rekeys, forever', () => {
+    const t = setup();
+    t.a.connect();
+    t.clock.advance(100);
+    let got = 0;
+    t.b.onMessage(() => got++);
+    for (let s = 0; s < 600; s += 25) {
+      t.a.keepalive();
+      t.b.keepalive();
+      t.clock.advance(25_000);
+    }
+    expect(t.a.established && t.b.established).toBe(true);
+    expect(t.a.stats.handshakesCompleted).toBeGreaterThanOrEqual(4);
+    expect(got).toBe(0); // keepalives are not messages
+    t.a.send(enc('still here'));
+    t.clock.advance(100);
+    expect(t.gotB).toEqual(['still here']);
   });
 
   it('swapping the send path mid-stream keeps keys and counters', () => {
