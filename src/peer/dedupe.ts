@@ -30,10 +30,13 @@ export class Dedupe {
 
   /**
    * State of (`from`, `id`) if seen before; otherwise records it as queued and returns
-   * undefined.
+   * undefined. The one-argument form takes a key the caller already made per (sender, id) —
+   * never a bare id.
    */
-  check(from: string, id: string): SeenState | undefined {
-    const key = keyOf(from, id);
+  check(from: string, id: string): SeenState | undefined;
+  check(senderAndIdKey: string): SeenState | undefined;
+  check(a: string, b?: string): SeenState | undefined {
+    const key = b === undefined ? a : keyOf(a, b);
     const s = this.#seen.get(key);
     if (s) return s;
     this.#seen.set(key, 'queued');
@@ -45,8 +48,10 @@ export class Dedupe {
     return undefined;
   }
 
-  consumed(from: string, id: string): void {
-    const key = keyOf(from, id);
+  consumed(from: string, id: string): void;
+  consumed(senderAndIdKey: string): void;
+  consumed(a: string, b?: string): void {
+    const key = b === undefined ? a : keyOf(a, b);
     if (this.#seen.has(key)) this.#seen.set(key, 'consumed');
   }
 }

@@ -13,7 +13,7 @@
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { LIMITS } from './constants.js';
-import type { Mailbox } from './mailbox.js';
+import type { AckRef, Mailbox } from './mailbox.js';
 import type { SignalingMetrics } from './metrics.js';
 import { ID_PATTERN, isSafeTopic, type Notification, type Transport } from './protocol.js';
 import type { Removed, StoredNotification } from './store/store.js';
@@ -144,10 +144,13 @@ export class Delivery {
    */
   ack(peer: string, ids: readonly string[], via: Transport): number {
     const r = this.#routes.get(peer);
-    const taken: string[] = [];
+    // Ids are unique per (sender, recipient) only (issue 8, finding 9): the ack names the id,
+    // the in-flight entry (or the oldest pending one) names the sender.
+    const taken: AckRef[] = [];
     let unknown: string[] = [];
     for (const id of new Set(ids)) {
-      if (r?.inflight.delete(id)) taken.push(id);
+      const f = r?.inflight.get(id);
+      if (f && r?.inflight.delete(id)) taken.push({ id, from: f.n.from });
       else unknown.push(id);
     }
     // A live route that is not held up by a busy transport has re-sent the whole head at
@@ -156,13 +159,14 @@ export class Delivery {
     const headSent = r !== undefined && r.busyTimer === undefined;
     if (unknown.length > 0 && !headSent && this.#o.mailbox.store.depth(peer) > 0) {
       const head = this.#o.mailbox.store.pending(peer, 0, this.#o.window, this.#o.clock.now());
-      const ids = new Set(head.map((n) => n.id));
-      unknown = unknown.filter((id) => !(ids.has(id) && taken.push(id)));
+      const from = new Map<string, string>();
+      for (const n of head) if (!from.has(n.id)) from.set(n.id, n.from);
+      unknown = unknown.filter((id) => !(from.has(id) && taken.push({ id, from: from.get(id)! })));
     }
     if (unknown.length > 0)
       this.#o.metrics.drops.inc({ reason: 'unknown_ack', type: 'ack' }, unknown.length);
     if (taken.length > 0) {
-      for (const id of taken) {
+      for (const { id } of taken) {
         if (this.#ackedVia.size >= (this.#o.maxAckLabels ?? LIMITS.maxAckLabels)) break;
         this.#ackedVia.set(ackKey(peer, id), via);
       }
@@ -200,6 +204,12 @@ export class Delivery {
         r.cursor = n.seq;
         this.#o.metrics.drops.inc({ reason: 'invalid_stored', type: 'deliver' });
         continue;
+      }
+      if (r.inflight.has(n.id)) {
+        // Another sender's notification with the same id is in flight: an ack names only the
+        // id, so this one waits (in order) until that one is acked.
+        r.caughtUp = false;
+        break;
       }
       if (!this.#send(r, n)) {
         r.caughtUp = false;
