@@ -88,7 +88,7 @@ export function issueTurnCredentials(
     );
   const c = ctx.turn.issue(peer, connectedTo, ctx.clock.now());
   // The relay's peer gate learns where this peer's signaling connection comes from (rendezvous.ts).
-  ctx.rendezvous?.noteAddress(peer, ctx.presence.channel(peer)?.address);
+  ctx.rendezvous?.noteAddress(peer, ctx.rendezvous.addressOf(peer));
   ctx.metrics.turnCredentials.inc();
   return c;
 }

@@ -46,6 +46,8 @@ export interface StunServerStats {
   answered: { binding: number; change: number; error: number };
   dropped: Record<StunServerDrop, number>;
   tcpConnections: number;
+  /** TCP connections closed at once: no slot left in all or for their address (finding 6). */
+  tcpRefused: number;
 }
 
 export class StunServer {
@@ -60,6 +62,7 @@ export class StunServer {
       'send-failed': 0,
     },
     tcpConnections: 0,
+    tcpRefused: 0,
   };
   readonly #sockets: (UdpSocket | undefined)[][];
   readonly #grid: ServerGrid;
@@ -126,6 +129,7 @@ export class StunServer {
           logger: server.#logger,
           handle: (data, from) => server.#decide(data, from, [0, 0], 'tcp'),
           onConnection: () => server.stats.tcpConnections++,
+          onRefused: () => server.stats.tcpRefused++,
         });
       }
     } catch (err) {

@@ -142,28 +142,37 @@ describe('secrets never on argv (finding 11)', () => {
   });
 
   it('relay workers get the secret in their environment, not on their command line', async () => {
-    const port = await freePort();
-    const p = spawnNatpush(
-      [
-        'relay',
-        '--workers=2',
-        '--listen=127.0.0.1',
-        `--port=${port}`,
-        '--allow-loopback-peers',
-        '--secret',
-        TURN_SECRET,
-      ],
-      { NATPUSH_TURN_USERS: 'alice:alice-password-SECRET' },
-    );
-    closers.push(async () => {
-      p.child.kill('SIGTERM');
-      await p.exited;
-    });
-    const until = Date.now() + 15_000;
-    while (!p.err().includes('"role":"director"')) {
-      if (p.child.exitCode !== null || Date.now() > until) throw new Error(p.err());
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // --workers needs consecutive fixed ports (--port+1 …): another test may take one between
+    // freePort() and the bind, so a start that fails on EADDRINUSE is tried again elsewhere.
+    const start = async () => {
+      for (let attempt = 1; ; attempt++) {
+        const port = await freePort();
+        const p = spawnNatpush(
+          [
+            'relay',
+            '--workers=2',
+            '--listen=127.0.0.1',
+            `--port=${port}`,
+            '--allow-loopback-peers',
+            '--secret',
+            TURN_SECRET,
+          ],
+          { NATPUSH_TURN_USERS: 'alice:alice-password-SECRET' },
+        );
+        closers.push(async () => {
+          p.child.kill('SIGTERM');
+          await p.exited;
+        });
+        const until = Date.now() + 15_000;
+        while (!p.err().includes('"role":"director"') && p.child.exitCode === null) {
+          if (Date.now() > until) throw new Error(p.err());
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        if (p.child.exitCode === null) return { p, port };
+        if (attempt >= 3 || !/EADDRINUSE|exited with/.test(p.err())) throw new Error(p.err());
+      }
+    };
+    const { p, port } = await start();
     expect(p.err()).toMatch(/warning: --secret puts a secret on the command line/);
     const workers = childrenOf(p.child.pid!);
     expect(workers).toHaveLength(2);

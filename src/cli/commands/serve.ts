@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
@@ -272,7 +273,7 @@ async function startStun(
 }
 
 /** The TURN relay (RFC 8656, UDP and TCP) with TURN REST credentials. */
-function startRelay(
+async function startRelay(
   a: ServeArgs,
   secrets: ServeSecrets,
   dataDir: string,
@@ -280,7 +281,7 @@ function startRelay(
   deps: ServeDeps,
   peerGate: Rendezvous | undefined,
 ): Promise<ServeRelay> {
-  const publicAddress = a['relay-public-address'];
+  const publicAddress = await externalAddressOf(a['relay-public-address'], a['relay-address']);
   return startServeRelay({
     dataDir,
     host: a.host,
@@ -289,11 +290,31 @@ function startRelay(
     ...(a['relay-address'] ? { relayAddress: a['relay-address'] } : {}),
     // Behind a 1:1 NAT the relayed sockets bind a private address; peers must be told the public
     // one in XOR-RELAYED-ADDRESS (RFC 8656 §7.2), not only in the turn: URLs (finding 11).
-    ...(publicAddress && isIP(publicAddress) ? { externalAddress: publicAddress } : {}),
+    ...(publicAddress ? { externalAddress: publicAddress } : {}),
     ...(peerGate ? { peerGate } : {}),
     ...(deps.relayClock ? { clock: deps.relayClock } : {}),
     logger,
   });
+}
+
+/**
+ * XOR-RELAYED-ADDRESS must be an IP (RFC 8656 §14.5): a host name given as
+ * --relay-public-address is resolved once at start-up, in the relayed sockets' family.
+ */
+async function externalAddressOf(
+  publicAddress: string | undefined,
+  relayAddress: string | undefined,
+): Promise<string | undefined> {
+  if (!publicAddress || isIP(publicAddress)) return publicAddress;
+  const family = relayAddress && isIP(relayAddress) === 6 ? 6 : 4;
+  try {
+    return (await lookup(publicAddress, { family })).address;
+  } catch (err) {
+    throw new NatpushError(
+      'NATPUSH_ERR_USAGE',
+      `--relay-public-address ${publicAddress} does not resolve to an IPv${family} address: ${(err as Error).message}`,
+    );
+  }
 }
 
 /** The relay as a service of serve, counted in `/metrics`. */
@@ -311,8 +332,14 @@ function relayService(relay: ServeRelay, signaling: SignalingServer): Service {
     'Permissions refused by the peer gate (not toward a peer in rendezvous).',
     () => c.peerGateRefused,
   );
+  const connectionReasons = new Set(['tcp-total', 'tcp-per-ip', 'tcp-no-allocation']);
   m.gauge('natpush_turn_dropped_packets', 'Packets dropped by the relay (all reasons).', () =>
-    Object.values(c.dropped).reduce((x, y) => x + y, 0),
+    Object.entries(c.dropped).reduce((x, [k, y]) => (connectionReasons.has(k) ? x : x + y), 0),
+  );
+  m.gauge(
+    'natpush_turn_tcp_connections_closed',
+    'TURN/TCP connections refused (caps) or closed for holding no allocation.',
+    () => c.dropped['tcp-total'] + c.dropped['tcp-per-ip'] + c.dropped['tcp-no-allocation'],
   );
   return { name: 'turn', endpoints: relay.endpoints, close: () => relay.server.close() };
 }
