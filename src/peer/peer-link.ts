@@ -46,6 +46,12 @@ export interface PeerLinkOptions {
   onNotification: (n: ChannelNotification, path: LinkPath) => void;
   onPath: (e: { path: LinkPath; reason?: string }) => void;
   onPunch: (e: { ok: boolean; kind?: 'direct' | 'relay'; rttMs?: number; error?: string }) => void;
+  /**
+   * True while the application is not keeping up: incoming datagrams are dropped unread, so the
+   * channel acks nothing (nothing is lost: the sender retransmits, then falls back to the server
+   * rung, whose delivery window holds the rest). Default: never.
+   */
+  paused?: () => boolean;
   /** Re-punch backoff: first delay, doubled per failure up to the cap (ms). */
   repunchMs?: { initial: number; max: number };
 }
@@ -68,6 +74,8 @@ export class PeerLink {
   /** Why the last attempt at a direct path failed, for `natpush ping`. */
   lastPunchError: string | undefined;
   lastUsed: number;
+  /** Datagrams dropped because the application was not keeping up (`paused`). */
+  droppedWhilePaused = 0;
 
   constructor(o: PeerLinkOptions) {
     this.#o = o;
@@ -113,6 +121,14 @@ export class PeerLink {
   /** A session datagram that came in a `p2p` frame. */
   handleServerDatagram(d: Uint8Array): void {
     this.lastUsed = this.#o.clock.now();
+    this.#handle(d);
+  }
+
+  #handle(d: Uint8Array): void {
+    if (this.#o.paused?.()) {
+      this.droppedWhilePaused++;
+      return;
+    }
     this.session.handle(d);
   }
 
@@ -139,7 +155,7 @@ export class PeerLink {
     old?.close();
     this.#path = p;
     this.#pathOffs.push(
-      p.onData((d) => this.session.handle(d)),
+      p.onData((d) => this.#handle(d)),
       p.onDead((reason) => this.#down(p, `consent lost: ${reason}`)),
       p.onRepunchNeeded(() => this.#down(p, 'the remote address changed (NAT rebinding)')),
     );

@@ -104,6 +104,13 @@ export interface PeerOptions {
  * next notify; notifications in between use the sealed server rungs).
  */
 const MAX_LINKS = 256;
+/**
+ * Notifications received and not yet taken by the application. Server-routed ones are bounded
+ * by the server's delivery window; session-delivered ones by this: above it the sessions stop
+ * reading (their senders fall back to the server rung), so memory stays bounded and nothing is
+ * acked that the application has not got room for.
+ */
+const MAX_UNCONSUMED = 4_096;
 /** Rendezvous frames kept while the punch layer is being set up (it subscribes late). */
 const MAX_SIGNAL_BACKLOG = 16;
 
@@ -619,6 +626,7 @@ export class Peer extends EventEmitter<PeerEvents> {
           ...(e.reason ? { reason: e.reason } : {}),
         }),
       onPunch: (e) => this.emit('punch', { peer, ...e }),
+      paused: () => this.#queue.length >= MAX_UNCONSUMED,
     });
     this.#links.set(peer, link);
     if (this.#direct) void this.#punchLayer(); // be ready for the other side's punch

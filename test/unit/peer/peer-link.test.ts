@@ -30,6 +30,7 @@ async function setup(ka: NatKind, kb: NatKind) {
   const paths = { a: [] as string[], b: [] as string[] };
   const punches: string[] = [];
   let serverUp = true;
+  const pausedFlag = { a: false, b: false };
   const mk = (me: Identity, other: Identity, side: typeof sa, name: 'a' | 'b'): PeerLink => {
     const l: PeerLink = new PeerLink({
       identity: me,
@@ -47,6 +48,7 @@ async function setup(ka: NatKind, kb: NatKind) {
       onNotification: (n, path) => got[name].push(`${n.body}@${path}`),
       onPath: (e) => paths[name].push(e.path),
       onPunch: (e) => punches.push(e.ok ? `${name}:${e.kind}` : `${name}:failed`),
+      paused: () => pausedFlag[name],
     });
     side.connector.onIncoming(
       ({ path }) =>
@@ -68,6 +70,7 @@ async function setup(ka: NatKind, kb: NatKind) {
     paths,
     punches,
     cutServer: () => (serverUp = false),
+    pausedFlag,
   };
 }
 
@@ -136,6 +139,24 @@ describe('PeerLink: the ladder on the in-memory network', () => {
     await sendAll(w, la, 'u', 20);
     await runUntil(w, () => got.b.length === 20);
     expect(got.b.every((x) => x.endsWith('@server'))).toBe(true);
+  });
+
+  it('an application that does not keep up pauses the link: nothing acked, nothing lost', async () => {
+    const { w, la, lb, got, pausedFlag } = await setup('full-cone', 'full-cone');
+    await w.run(la.start());
+    await runUntil(w, () => la.path === 'direct' && lb.path === 'direct');
+    pausedFlag.b = true;
+    const r = la.notify({ id: 'p1', body: 'p1' }, 2_000).then(
+      () => 'acked',
+      (e: unknown) => (e as { code?: string }).code,
+    );
+    expect(await w.run(r)).toBe('NATPUSH_ERR_SESSION_SEND_TIMEOUT'); // the Peer sends it on the server rung now
+    expect(got.b).toEqual([]);
+    expect(lb.droppedWhilePaused).toBeGreaterThan(0);
+    pausedFlag.b = false;
+    await sendAll(w, la, 'q', 3);
+    await runUntil(w, () => got.b.length >= 3);
+    expect(bodies(got.b).filter((x) => x!.startsWith('q'))).toEqual(['q0', 'q1', 'q2']);
   });
 
   it('ping measures the round trip on the current rung', async () => {
