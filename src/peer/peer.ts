@@ -6,8 +6,15 @@
  *   await peer.notify(otherId, 'hello', { topic: 'chat' });   // { path, status, via, ... }
  *   for await (const n of peer.notifications()) console.log(n.from, n.body);
  *
- * Today's paths are the server-routed rung (WebSocket) and the mailbox; relay and direct paths
- * plug in under the same `notify` / `notifications` later (DESIGN.md, the delivery ladder).
+ * The ladder (DESIGN.md): `notify()` works at once on the server rungs — sealed end to end to
+ * the recipient (sealed-body.ts; its key from `key-request`, verified against its peer id) and
+ * stored in the mailbox when it is offline — while a per-peer end-to-end session (peer-link.ts:
+ * Noise IK + reliable channel) starts over `p2p` frames through the server and moves up to a
+ * relay, then a direct UDP path (src/punch on this peer's one UDP socket), and back down when a
+ * path dies. A notification to a peer whose session has a UDP path goes over it; if the path
+ * dies before the ack, the same id goes over the sealed server rung, and the receiver dedupes by
+ * (sender, id) across rungs. `allow` (contacts.ts) decides who sees this peer and may open a
+ * session to it. `direct: false` opens no UDP socket at all.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -16,7 +23,7 @@ import { systemClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import type { BackoffOptions } from '../signaling/backoff.js';
-import { SignalingClient, type Welcome } from '../signaling/client.js';
+import { SignalingClient, type RetryInfo, type Welcome } from '../signaling/client.js';
 import { LIMITS } from '../signaling/constants.js';
 import { SignalingError, SignalingErrorCode } from '../signaling/errors.js';
 import { isPeerId, type Identity } from '../signaling/identity.js';
@@ -27,11 +34,30 @@ import type {
   Transport,
 } from '../signaling/protocol.js';
 import { AsyncQueue } from './async-queue.js';
+import { Contacts, type AllowPolicy } from './contacts.js';
 import { Dedupe } from './dedupe.js';
 import { loadOrCreateIdentity } from './identity-file.js';
+import { KeyDirectory } from './key-directory.js';
+import { isSealedBody, maxSealedBodyBytes, openBody, sealBody } from './sealed-body.js';
+import { PeerLink, type LinkPath } from './peer-link.js';
+import { PunchConnector } from '../punch/connector.js';
+import type { PunchSignalIn } from '../punch/connector.js';
+import { isSessionDatagram } from '../session/wire.js';
+import type { Notification as ChannelNotification } from '../session/reliable.js';
+import { nodeUdpNetwork } from '../net/node-udp.js';
+import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
+import { networkInterfaces } from 'node:os';
 
-/** How a notification travelled (or waits). */
-export type DeliveryPath = 'server-routed' | 'mailbox';
+/**
+ * How a notification travelled (or waits), best first (DESIGN.md, the delivery ladder): `direct`
+ * UDP between the peers, `relay` through serve's TURN relay (both in an end-to-end session),
+ * `server-routed` over the server's WebSocket, `mailbox` stored until the recipient comes back
+ * (both sealed to the recipient).
+ */
+export type DeliveryPath = 'direct' | 'relay' | 'server-routed' | 'mailbox';
+
+/** Why a received notification was dropped (counted in `peer.stats.dropped`). */
+export type DropReason = 'unsealed' | 'unopenable' | 'forged-sender' | 'swapped-id';
 
 export interface PeerOptions {
   /** Server base URL, e.g. `http://127.0.0.1:8787`. */
@@ -49,7 +75,44 @@ export interface PeerOptions {
   logger?: Logger;
   /** Passed to the WebSocket client (e.g. `localAddress`). */
   wsOptions?: ConstructorParameters<typeof SignalingClient>[0]['wsOptions'];
+  /**
+   * `connect()` rejects with NATPUSH_ERR_UNREACHABLE when no attempt has reached the server and
+   * authenticated within this long (default: keep trying until `signal` aborts). Each attempt's
+   * opening handshake is also cut to this long, so a black-hole listener cannot outlast it.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Who may see this peer's presence and reach it with rendezvous frames (sessions, punches):
+   * `'anyone'`, a list of peer ids, or by default the peers it notified or was notified by.
+   */
+  allow?: AllowPolicy;
+  /**
+   * UDP paths (relay and direct, on one UDP socket of this peer). Default true; false keeps every
+   * notification on the server rungs and opens no UDP socket at all.
+   */
+  direct?: boolean;
+  /** The network for that socket (default the real one) — tests inject a MemoryNetwork. */
+  udp?: UdpNetwork;
+  /** Addresses offered as host candidates (default: this machine's non-internal IPv4 ones). */
+  interfaces?: () => readonly string[];
 }
+
+/**
+ * Peers with a live end-to-end session at once. Each holds session keys, a reliable channel's
+ * bounded buffers and possibly a punched path with consent checks every ~5 s; 256 covers a
+ * device's working set. Beyond it the least recently used link is closed (it is rebuilt on the
+ * next notify; notifications in between use the sealed server rungs).
+ */
+const MAX_LINKS = 256;
+/**
+ * Notifications received and not yet taken by the application. Server-routed ones are bounded
+ * by the server's delivery window; session-delivered ones by this: above it the sessions stop
+ * reading (their senders fall back to the server rung), so memory stays bounded and nothing is
+ * acked that the application has not got room for.
+ */
+const MAX_UNCONSUMED = 4_096;
+/** Rendezvous frames kept while the punch layer is being set up (it subscribes late). */
+const MAX_SIGNAL_BACKLOG = 16;
 
 export interface NotifyOptions {
   topic?: string;
@@ -62,6 +125,11 @@ export interface NotifyOptions {
    * 0 = resolve as soon as the server has stored it).
    */
   deliveryTimeoutMs?: number;
+  /**
+   * Reject with NATPUSH_ERR_REQUEST_TIMEOUT when the server has not accepted (stored) it within
+   * this long (default: wait, resending after each reconnect, until `signal` aborts).
+   */
+  timeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -79,7 +147,12 @@ export interface NotifyResult {
   elapsedMs: number;
 }
 
-export type ReceivedNotification = Notification;
+/**
+ * A notification as the application gets it. `path` says how it reached us: `server-routed`
+ * (pushed while we were connected) or `mailbox` (stored by the server before this connection
+ * came up, i.e. while we were offline).
+ */
+export type ReceivedNotification = Notification & { path: DeliveryPath };
 
 export interface TurnCredentialsRequestOptions {
   signal?: AbortSignal;
@@ -110,15 +183,27 @@ export interface PeerEvents {
   connected: [Welcome];
   disconnected: [SignalingError];
   presence: [{ peer: string; online: boolean; transport?: Transport }];
-  path: [{ peer: string; path: DeliveryPath }];
+  /** The path to `peer` changed (notify results, and the session ladder moving up or down). */
+  path: [{ peer: string; path: DeliveryPath; reason?: string }];
+  /** A punch toward `peer` ended: a relay or direct path, or why it failed. */
+  punch: [{ peer: string; ok: boolean; kind?: 'direct' | 'relay'; rttMs?: number; error?: string }];
   delivered: [{ id: string; to: string; via: Transport }];
+  /** An attempt to reach the server failed; the next one starts in `delayMs`. */
+  reconnecting: [RetryInfo];
   error: [SignalingError];
   /** Rendezvous frames, for the punch layer. */
   signal: [Extract<ServerMessage, { type: 'candidates' | 'punch-start' }>];
 }
 
 interface PendingNotify {
-  frame: Extract<ClientMessage, { type: 'notify' }>;
+  ref: string;
+  id: string;
+  to: string;
+  topic: string | undefined;
+  body: string;
+  ttl: number | undefined;
+  /** The sealed frame, once the recipient's key is known (resent after every reconnect). */
+  frame?: Extract<ClientMessage, { type: 'notify' }>;
   started: number;
   deliveryTimeoutMs: number;
   accepted?: { online: boolean; duplicate: boolean };
@@ -144,13 +229,52 @@ export class Peer extends EventEmitter<PeerEvents> {
   #ackScheduled = false;
   #watching: string[] = [];
   #closed = false;
+  #started = false;
+  /** Server time of the current connection's welcome: older notifications waited in the mailbox. */
+  #welcomeTime = Number.POSITIVE_INFINITY;
+  readonly #connectTimeoutMs: number | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #server: string;
+  /** Pending `ready()` waiters, rejected by `close()`. */
+  readonly #connectWaiters = new Set<(e: unknown) => void>();
+  readonly #logger: Logger;
+  readonly #keys: KeyDirectory;
+  readonly #contacts: Contacts;
+  /**
+   * Queued notifications of which the server delivered a copy (acked when consumed). Bounded by
+   * the queue, which the server's delivery window bounds.
+   */
+  readonly #serverCopies = new Set<string>();
+  readonly #links = new Map<string, PeerLink>();
+  readonly #direct: boolean;
+  readonly #udpNet: UdpNetwork;
+  readonly #interfaces: () => readonly string[];
+  #connector: Promise<PunchConnector | undefined> | undefined;
+  #socket: UdpSocket | undefined;
+  #connectorReady = false;
+  readonly #signalBacklog: PunchSignalIn[] = [];
+  readonly #signalListeners = new Set<(f: PunchSignalIn) => void>();
+  /** Counters for the application and tests. */
+  readonly stats: { dropped: Partial<Record<DropReason, number>> } = { dropped: {} };
 
   private constructor(o: PeerOptions) {
     super();
     this.identity =
       typeof o.identity === 'string' ? loadOrCreateIdentity(o.identity).identity : o.identity;
     this.#clock = o.clock ?? systemClock;
+    this.#logger = o.logger ?? silentLogger;
     this.#dedupe = new Dedupe(o.dedupeCapacity);
+    this.#contacts = new Contacts(o.allow);
+    this.#direct = o.direct !== false;
+    this.#udpNet = o.udp ?? nodeUdpNetwork;
+    this.#interfaces = o.interfaces ?? defaultInterfaces;
+    this.#keys = new KeyDirectory({
+      clock: this.#clock,
+      request: (ref, peer) => this.#sendFrame({ type: 'key-request', ref, peer }),
+    });
+    if (o.connectTimeoutMs !== undefined && !(o.connectTimeoutMs > 0))
+      throw new RangeError(`connectTimeoutMs must be > 0, got ${o.connectTimeoutMs}`);
+    this.#connectTimeoutMs = o.connectTimeoutMs;
     this.#client = new SignalingClient({
       url: o.server,
       identity: this.identity,
@@ -159,20 +283,48 @@ export class Peer extends EventEmitter<PeerEvents> {
       ...(o.peerToken ? { peerToken: o.peerToken } : {}),
       ...(o.backoff ? { backoff: o.backoff } : {}),
       ...(o.wsOptions ? { wsOptions: o.wsOptions } : {}),
+      ...(o.connectTimeoutMs !== undefined
+        ? { handshakeTimeoutMs: Math.min(10_000, o.connectTimeoutMs) }
+        : {}),
     });
+    this.#client.on('retry', (r) => this.emit('reconnecting', r));
     this.#client.on('ready', (w) => this.#onReady(w));
     this.#client.on('message', (m) => this.#onMessage(m));
     this.#client.on('disconnected', (e) => this.emit('disconnected', e));
     this.#client.on('fatal', (e) => this.#onFatal(e));
+    this.#signal = o.signal;
+    this.#server = o.server;
     o.signal?.addEventListener('abort', () => void this.close(), { once: true });
   }
 
-  /** Connect and authenticate; resolves on the first `welcome`. Keeps reconnecting afterwards. */
+  /**
+   * Connect and authenticate; resolves on the first `welcome`. Keeps reconnecting afterwards.
+   * Rejects with NATPUSH_ERR_UNREACHABLE after `connectTimeoutMs`, with the server's fatal error
+   * (e.g. NATPUSH_ERR_ADMISSION_DENIED), or NATPUSH_ERR_ABORTED; the peer is closed then.
+   */
   static async connect(o: PeerOptions): Promise<Peer> {
-    if (!o.server) throw new TypeError('server URL required');
-    const p = new Peer(o);
-    await p.#firstWelcome(o.signal);
+    const p = Peer.open(o);
+    await p.ready();
     return p;
+  }
+
+  /**
+   * A peer that starts connecting now; attach listeners (`reconnecting`, ...) and `await
+   * ready()`. `connect(o)` is `open(o)` + `ready()`.
+   */
+  static open(o: PeerOptions): Peer {
+    if (!o.server) throw new TypeError('server URL required');
+    return new Peer(o);
+  }
+
+  /** Resolves on the first `welcome` (at once if connected); rejects as `connect()` does. */
+  ready(): Promise<void> {
+    if (this.#client.ready) return Promise.resolve();
+    if (this.#closed)
+      return Promise.reject(
+        new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer is closed'),
+      );
+    return this.#firstWelcome(this.#signal);
   }
 
   get id(): string {
@@ -196,8 +348,10 @@ export class Peer extends EventEmitter<PeerEvents> {
   notify(to: string, body: string, o: NotifyOptions = {}): Promise<NotifyResult> {
     if (!isPeerId(to)) throw new TypeError(`not a peer id: ${to}`);
     if (typeof body !== 'string') throw new TypeError('body must be a string');
-    if (Buffer.byteLength(body) > LIMITS.maxBodyBytes)
-      throw new RangeError(`body larger than ${LIMITS.maxBodyBytes} bytes`);
+    const id = o.id ?? randomBytes(16).toString('base64url');
+    const maxBody = Math.min(LIMITS.maxBodyBytes, maxSealedBodyBytes(id, o.topic));
+    if (Buffer.byteLength(body) > maxBody)
+      throw new RangeError(`body larger than ${maxBody} bytes`);
     if (this.#closed)
       return Promise.reject(
         new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer is closed'),
@@ -205,31 +359,100 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (o.signal?.aborted)
       return Promise.reject(new SignalingError(SignalingErrorCode.ABORTED, 'aborted'));
     const ref = randomBytes(12).toString('base64url');
-    const frame = {
-      type: 'notify' as const,
-      ref,
-      id: o.id ?? randomBytes(16).toString('base64url'),
-      to,
-      body,
-      ...(o.topic !== undefined ? { topic: o.topic } : {}),
-      ...(o.ttl !== undefined ? { ttl: o.ttl } : {}),
-    };
+    if (o.timeoutMs !== undefined && !(o.timeoutMs > 0))
+      throw new RangeError(`timeoutMs must be > 0, got ${o.timeoutMs}`);
     return new Promise<NotifyResult>((resolve, reject) => {
       const onAbort = () =>
         this.#settle(p, new SignalingError(SignalingErrorCode.ABORTED, 'aborted'));
+      const acceptTimer =
+        o.timeoutMs === undefined
+          ? undefined
+          : this.#clock.setTimeout(() => {
+              if (p.accepted) return;
+              this.#settle(
+                p,
+                new SignalingError(
+                  SignalingErrorCode.REQUEST_TIMEOUT,
+                  `the server did not accept ${id} in ${o.timeoutMs} ms`,
+                ),
+              );
+            }, o.timeoutMs);
       const p: PendingNotify = {
-        frame,
+        ref,
+        id,
+        to,
+        topic: o.topic,
+        body,
+        ttl: o.ttl,
         started: this.#clock.now(),
         deliveryTimeoutMs: o.deliveryTimeoutMs ?? 5_000,
         resolve,
         reject,
-        cleanup: () => o.signal?.removeEventListener('abort', onAbort),
+        cleanup: () => {
+          acceptTimer?.cancel();
+          o.signal?.removeEventListener('abort', onAbort);
+        },
       };
       o.signal?.addEventListener('abort', onAbort, { once: true });
       this.#pending.set(ref, p);
-      this.#byId.set(frame.id, p);
-      this.#client.send(frame);
+      this.#byId.set(id, p);
+      this.#noteContact(to);
+      void this.#dispatch(p);
     });
+  }
+
+  /**
+   * Send on the best rung that exists now. Server rungs: seal to the recipient's verified key
+   * (fetched once with `key-request`, cached) and send a `notify` whose body only the recipient
+   * can open; resent unchanged (same id) after a reconnect.
+   */
+  async #dispatch(p: PendingNotify): Promise<void> {
+    const link = this.#direct ? this.#linkFor(p.to, true) : undefined;
+    if (link?.carries) {
+      // Rungs 1-2: the end-to-end session over a UDP path, acked by the remote's channel.
+      try {
+        await link.notify(
+          { id: p.id, ...(p.topic ? { topic: p.topic } : {}), body: p.body },
+          p.deliveryTimeoutMs > 0 ? p.deliveryTimeoutMs : 5_000,
+        );
+        return this.#settle(p, linkDeliveryPath(link.path));
+      } catch (err) {
+        // The path died before the ack: the same id goes down to the sealed server rung; the
+        // receiver dedupes by (sender, id) whichever copies arrive.
+        if (this.#pending.get(p.ref) !== p) return;
+        this.#logger.debug('session send failed, falling back to the server', {
+          peer: p.to,
+          id: p.id,
+          err: String(err),
+        });
+      }
+    } else if (link) void link.start().catch(() => {}); // upgrade in the background
+    let key: string;
+    try {
+      key = await this.#keys.get(p.to);
+    } catch (err) {
+      return this.#settle(p, err instanceof Error ? err : new Error(String(err)));
+    }
+    if (this.#pending.get(p.ref) !== p) return; // settled meanwhile (abort, close, timeout)
+    let body: string;
+    try {
+      body = sealBody(this.identity, key, {
+        id: p.id,
+        ...(p.topic ? { topic: p.topic } : {}),
+        body: p.body,
+      });
+    } catch (err) {
+      return this.#settle(p, err instanceof Error ? err : new Error(String(err)));
+    }
+    p.frame = {
+      type: 'notify',
+      ref: p.ref,
+      id: p.id,
+      to: p.to,
+      body,
+      ...(p.ttl !== undefined ? { ttl: p.ttl } : {}),
+    };
+    this.#client.send(p.frame);
   }
 
   /**
@@ -240,8 +463,11 @@ export class Peer extends EventEmitter<PeerEvents> {
     for (;;) {
       const r = await this.#queue.next(o.signal);
       if (r.done) return;
+      const key = dedupeKey(r.value.from, r.value.id);
       this.#dedupe.consumed(r.value.from, r.value.id);
-      this.#ack(r.value.id);
+      // Acked to the server only if a copy came through it (a session-delivered one was acked
+      // end to end by the channel already).
+      if (this.#serverCopies.delete(key)) this.#ack(r.value.id);
       yield r.value;
     }
   }
@@ -308,16 +534,203 @@ export class Peer extends EventEmitter<PeerEvents> {
     const err = new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer closed');
     for (const p of [...this.#pending.values()]) this.#settle(p, err);
     for (const ref of [...this.#turnPending.keys()]) this.#settleTurn(ref, err);
+    const connectErr = this.#signal?.aborted
+      ? new SignalingError(SignalingErrorCode.ABORTED, 'aborted while connecting')
+      : err;
+    for (const w of [...this.#connectWaiters]) w(connectErr);
+    this.#keys.close(err);
+    for (const l of this.#links.values()) l.close();
+    this.#links.clear();
+    const connector = this.#connector;
+    this.#connector = undefined;
+    await (await connector?.catch(() => undefined))?.close();
+    await this.#socket?.close();
     this.#queue.end();
     await this.#client.close();
   }
 
+  /**
+   * Rendezvous frames for the punch layer (CONTRACTS §4: `PunchSignaling.onSignal`); returns the
+   * unsubscribe function.
+   */
+  onSignal(cb: (f: PunchSignalIn) => void): () => void {
+    this.#signalListeners.add(cb);
+    return () => this.#signalListeners.delete(cb);
+  }
+
+  /**
+   * Round trip to `peer` through its end-to-end session (authenticated ping/pong), and the path it
+   * took: `server-routed` while only the server carries the session, then `relay` / `direct` as
+   * the ladder moves up. The first ping includes the key lookup and the handshake.
+   */
+  async ping(
+    peer: string,
+    o: { timeoutMs?: number } = {},
+  ): Promise<{ rttMs: number; path: DeliveryPath }> {
+    if (!isPeerId(peer)) throw new TypeError(`not a peer id: ${peer}`);
+    if (this.#closed)
+      throw new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer is closed');
+    this.#noteContact(peer);
+    const link = this.#linkFor(peer, true)!;
+    await link.start();
+    const rttMs = await link.ping(o.timeoutMs ?? 5_000);
+    return { rttMs, path: linkDeliveryPath(link.path) };
+  }
+
+  /** The session path to `peer` now, if a session exists. */
+  sessionPath(peer: string): DeliveryPath | undefined {
+    const l = this.#links.get(peer);
+    return l ? linkDeliveryPath(l.path) : undefined;
+  }
+
+  /** Why the last attempt at a direct path to `peer` failed (undefined if none did). */
+  lastPunchError(peer: string): string | undefined {
+    return this.#links.get(peer)?.lastPunchError;
+  }
+
+  /**
+   * Drop the UDP path to `peer` as if it had died (consent lost): the session falls back to the
+   * server and re-punches later. For tests and diagnostics (`natpush ping` uses none of it).
+   */
+  dropPath(peer: string, reason?: string): void {
+    this.#links.get(peer)?.dropPath(reason);
+  }
+
+  /** The session link to `peer`; created (bounded, LRU) when `create` and the peer is allowed. */
+  #linkFor(peer: string, create: boolean): PeerLink | undefined {
+    const l = this.#links.get(peer);
+    if (l) {
+      this.#links.delete(peer);
+      this.#links.set(peer, l); // LRU order
+      return l;
+    }
+    if (!create || this.#closed || peer === this.id) return undefined;
+    while (this.#links.size >= MAX_LINKS) {
+      const [oldest, link] = this.#links.entries().next().value!;
+      this.#links.delete(oldest);
+      link.close();
+    }
+    const link = new PeerLink({
+      identity: this.identity,
+      remote: peer,
+      clock: this.#clock,
+      logger: this.#logger,
+      remoteKey: () => this.#keys.get(peer),
+      sendP2p: (d) => this.#sendP2p(peer, d),
+      connector: () => this.#punchLayer(),
+      onNotification: (n, path) => this.#onSessionNotification(peer, n, path),
+      onPath: (e) =>
+        this.emit('path', {
+          peer,
+          path: linkDeliveryPath(e.path),
+          ...(e.reason ? { reason: e.reason } : {}),
+        }),
+      onPunch: (e) => this.emit('punch', { peer, ...e }),
+      paused: () => this.#queue.length >= MAX_UNCONSUMED,
+    });
+    this.#links.set(peer, link);
+    if (this.#direct) void this.#punchLayer(); // be ready for the other side's punch
+    return link;
+  }
+
+  #sendP2p(to: string, d: Uint8Array): boolean {
+    if (d.length > LIMITS.maxP2pDataBytes) return false; // the channel fragments below this
+    return this.#sendFrame({ type: 'p2p', to, data: Buffer.from(d).toString('base64url') });
+  }
+
+  #onP2p(from: string, data: string): void {
+    const d = Buffer.from(data, 'base64url');
+    if (!isSessionDatagram(d)) return;
+    const link = this.#linkFor(from, this.#contacts.allows(from));
+    link?.handleServerDatagram(d);
+  }
+
+  #onSessionNotification(from: string, n: ChannelNotification, path: LinkPath): void {
+    if (this.#dedupe.check(from, n.id)) return; // already here by another rung
+    this.#noteContact(from);
+    const ts = this.#clock.now();
+    this.#queue.push({
+      id: n.id,
+      from,
+      to: this.id,
+      topic: n.topic ?? '',
+      body: n.body,
+      ts,
+      expires: ts + LIMITS.defaultTtlSeconds * 1000,
+      path: linkDeliveryPath(path),
+    });
+  }
+
+  /**
+   * The punch layer, made once on first need: this peer's one UDP socket (RFC 7983 demux of
+   * STUN, TURN ChannelData and session datagrams) and a PunchConnector using serve's relay (the
+   * `turn:` URL of `turnCredentials()`, which also answers STUN Binding, RFC 8656 §4). Without
+   * a relay (`serve --no-relay`) it punches with host candidates only.
+   */
+  #punchLayer(): Promise<PunchConnector | undefined> {
+    if (!this.#direct) return Promise.resolve(undefined);
+    this.#connector ??= (async () => {
+      let turn: Endpoint | undefined;
+      try {
+        const creds = await this.turnCredentials({ timeoutMs: 5_000 });
+        turn = turnEndpoint(creds.urls);
+      } catch (err) {
+        this.#logger.info('no relay from the server; direct paths from host candidates only', {
+          err: String(err),
+        });
+      }
+      if (this.#closed) return undefined;
+      const socket = await this.#udpNet.bindUdp({ port: 0 });
+      if (this.#closed) {
+        await socket.close();
+        return undefined;
+      }
+      this.#socket = socket;
+      const connector = new PunchConnector({
+        socket,
+        signaling: this,
+        clock: this.#clock,
+        logger: this.#logger,
+        interfaces: this.#interfaces,
+        ...(turn ? { stunServer: turn, turnServer: turn } : {}),
+        accept: (peer) => this.#contacts.allows(peer),
+      });
+      connector.onIncoming(({ peer, path }) => {
+        path.then(
+          (p) => {
+            const link = this.#linkFor(peer, this.#contacts.allows(peer));
+            if (link) link.adopt(p);
+            else p.close();
+            this.emit('punch', {
+              peer,
+              ok: true,
+              kind: p.kind,
+              ...(p.rttMs !== undefined ? { rttMs: p.rttMs } : {}),
+            });
+          },
+          (err: unknown) => this.emit('punch', { peer, ok: false, error: String(err) }),
+        );
+      });
+      this.#connectorReady = true;
+      for (const f of this.#signalBacklog.splice(0))
+        for (const l of [...this.#signalListeners]) l(f);
+      return connector;
+    })();
+    return this.#connector;
+  }
+
   #firstWelcome(signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      let settled = false;
       const done = (e?: unknown) => {
+        if (settled) return;
+        settled = true;
+        this.#connectWaiters.delete(done);
         this.#client.off('ready', onReady);
         this.#client.off('fatal', onFatal);
         signal?.removeEventListener('abort', onAbort);
+        timer?.cancel();
+        clearInterval(keepAlive);
         if (e) {
           void this.close();
           reject(e);
@@ -327,19 +740,45 @@ export class Peer extends EventEmitter<PeerEvents> {
       const onFatal = (e: SignalingError) => done(e);
       const onAbort = () =>
         done(new SignalingError(SignalingErrorCode.ABORTED, 'aborted while connecting'));
+      // The clock's timers never hold the process open, and a refused socket leaves nothing
+      // that does: without this an awaited connect() would end the program silently (exit 0)
+      // between two attempts (issue 8, finding 12). Released as soon as connect() settles.
+      const keepAlive = setInterval(() => {}, 1 << 30);
+      const t = this.#connectTimeoutMs;
+      const timer =
+        t === undefined
+          ? undefined
+          : this.#clock.setTimeout(() => {
+              const last = this.#client.lastError;
+              done(
+                new SignalingError(
+                  SignalingErrorCode.UNREACHABLE,
+                  `cannot reach ${this.#server} within ${t} ms` +
+                    (last ? ` (last attempt: ${last.message})` : ''),
+                  last ? { cause: last } : undefined,
+                ),
+              );
+            }, t);
+      this.#connectWaiters.add(done);
       if (signal?.aborted) return onAbort();
       this.#client.once('ready', onReady);
       this.#client.once('fatal', onFatal);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#client.start();
+      if (!this.#started) {
+        this.#started = true;
+        this.#client.start();
+      }
     });
   }
 
   #onReady(w: Welcome): void {
+    this.#welcomeTime = w.time;
     this.emit('connected', w);
     if (this.#watching.length > 0) this.#client.send({ type: 'watch', peers: this.#watching });
     // Resend everything not yet accepted; the id makes it idempotent on the server.
-    for (const p of this.#pending.values()) if (!p.accepted) this.#client.send(p.frame);
+    this.#sendFrame(this.#contacts.frame());
+    this.#keys.resend();
+    for (const p of this.#pending.values()) if (!p.accepted && p.frame) this.#client.send(p.frame);
     for (const ref of this.#turnPending.keys())
       this.#client.send({ type: 'turn-credentials', ref });
     this.#flushAcks();
@@ -370,6 +809,18 @@ export class Peer extends EventEmitter<PeerEvents> {
       case 'candidates':
       case 'punch-start':
         this.emit('signal', m);
+        if (this.#signalListeners.size > 0)
+          for (const l of [...this.#signalListeners]) l(m as PunchSignalIn);
+        else if (this.#direct && !this.#connectorReady) {
+          // The punch layer is still being set up: keep the first frames for it.
+          if (this.#signalBacklog.length < MAX_SIGNAL_BACKLOG) this.#signalBacklog.push(m);
+          void this.#punchLayer();
+        }
+        return;
+      case 'p2p':
+        return this.#onP2p(m.from, m.data);
+      case 'key':
+        this.#keys.answer(m.ref, m.peer, m.publicKey);
         return;
       case 'turn-credentials': {
         const { type: _type, ref, ...result } = m;
@@ -384,10 +835,58 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   #onDeliver(n: Notification): void {
     if (n.to !== this.id) return;
+    const opened = this.#openDelivery(n);
+    if (!opened) return this.#ack(n.id); // dropped for good: stop the server redelivering it
+    const key = dedupeKey(n.from, n.id);
     const seen = this.#dedupe.check(n.from, n.id);
     if (seen === 'consumed') this.#ack(n.id);
+    if (seen === 'queued') this.#serverCopies.add(key);
     if (seen) return;
-    this.#queue.push(n);
+    this.#serverCopies.add(key);
+    // The server stamps `ts` when it accepts a notification: one accepted before this
+    // connection's welcome waited in the mailbox for us.
+    this.#queue.push({ ...opened, path: n.ts < this.#welcomeTime ? 'mailbox' : 'server-routed' });
+  }
+
+  /**
+   * A peer's notification must be sealed to us by the peer the server names as `from`, with the
+   * id the server routed (sealed-body.ts); anything else is dropped, counted and logged. An
+   * app server's (HTTP API, `from` = `app:…`, never a peer id) passes as it is.
+   */
+  #openDelivery(n: Notification): Notification | undefined {
+    if (!isPeerId(n.from)) return n;
+    if (!isSealedBody(n.body)) return this.#drop('unsealed', n);
+    let o: ReturnType<typeof openBody>;
+    try {
+      o = openBody(this.identity, n.body);
+    } catch (err) {
+      return this.#drop('unopenable', n, err);
+    }
+    if (o.senderPeerId !== n.from) return this.#drop('forged-sender', n);
+    if (o.id !== n.id) return this.#drop('swapped-id', n);
+    this.#keys.learn(n.from, o.senderPublicKey);
+    this.#noteContact(n.from);
+    return { ...n, topic: o.topic ?? '', body: o.body };
+  }
+
+  #drop(reason: DropReason, n: Notification, err?: unknown): undefined {
+    this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1;
+    this.#logger.warn('dropped a notification that does not open', {
+      reason,
+      from: n.from,
+      id: n.id,
+      ...(err ? { err: String(err) } : {}),
+    });
+    return undefined;
+  }
+
+  /** Remember a contact (default allow policy); the server learns the new list at once. */
+  #noteContact(peer: string): void {
+    if (this.#contacts.note(peer) && this.#client.ready) this.#sendFrame(this.#contacts.frame());
+  }
+
+  #sendFrame(m: ClientMessage): boolean {
+    return this.#client.send(m);
   }
 
   #onAccepted(m: Extract<ServerMessage, { type: 'accepted' }>): void {
@@ -418,22 +917,23 @@ export class Peer extends EventEmitter<PeerEvents> {
     const p = m.ref ? this.#pending.get(m.ref) : undefined;
     if (p) this.#settle(p, e);
     else if (m.ref && this.#turnPending.has(m.ref)) this.#settleTurn(m.ref, e);
+    else if (m.ref && this.#keys.fail(m.ref, e)) return;
     else if (this.listenerCount('error') > 0) this.emit('error', e);
   }
 
   #settle(p: PendingNotify, outcome: DeliveryPath | Error, via?: Transport): void {
-    if (this.#pending.get(p.frame.ref) !== p) return;
-    this.#pending.delete(p.frame.ref);
-    if (this.#byId.get(p.frame.id) === p) this.#byId.delete(p.frame.id);
-    this.#earlyDelivered.delete(p.frame.id);
+    if (this.#pending.get(p.ref) !== p) return;
+    this.#pending.delete(p.ref);
+    if (this.#byId.get(p.id) === p) this.#byId.delete(p.id);
+    this.#earlyDelivered.delete(p.id);
     p.timer?.cancel();
     p.cleanup();
     if (outcome instanceof Error) return p.reject(outcome);
     const r: NotifyResult = {
-      id: p.frame.id,
-      to: p.frame.to,
+      id: p.id,
+      to: p.to,
       path: outcome,
-      status: outcome === 'server-routed' ? 'delivered' : 'stored',
+      status: outcome === 'mailbox' ? 'stored' : 'delivered',
       ...(via ? { via } : {}),
       duplicate: p.accepted?.duplicate ?? false,
       elapsedMs: this.#clock.now() - p.started,
@@ -477,4 +977,31 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (this.#acks.length > LIMITS.maxAckIds * 16)
       this.#acks = this.#acks.slice(-LIMITS.maxAckIds * 16);
   }
+}
+
+/** (sender, id) as one key for `#serverCopies` (the Dedupe keys the same pair its own way). */
+function dedupeKey(from: string, id: string): string {
+  return `${from} ${id}`;
+}
+
+function linkDeliveryPath(p: LinkPath): DeliveryPath {
+  return p === 'server' ? 'server-routed' : p;
+}
+
+/** `turn:HOST:PORT?transport=udp` → the relay's UDP endpoint. */
+function turnEndpoint(urls: readonly string[]): Endpoint | undefined {
+  for (const u of urls) {
+    const m = /^turns?:\[?([^\]]+?)\]?:(\d+)\?transport=udp$/.exec(u);
+    if (m) return { address: m[1]!, port: Number(m[2]) };
+  }
+  return undefined;
+}
+
+/** This machine's non-internal IPv4 addresses; loopback only when it has none (a lab, CI). */
+function defaultInterfaces(): string[] {
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .filter((i) => i !== undefined && i.family === 'IPv4' && !i.internal)
+    .map((i) => i!.address);
+  return external.length > 0 ? external : ['127.0.0.1'];
 }

@@ -8,6 +8,7 @@
  * The server starts on a data directory holding a mailbox from the first schema (ids unique
  * store-wide), so the schema migration runs on a real file with a notification in it.
  */
+import { sealBody } from '../../src/peer/sealed-body.js';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -60,12 +61,14 @@ describe('id squatting (finding 9)', () => {
     const attacker = await RawClient.open(s.url);
     c.add(() => attacker.ws.terminate());
     const a = await attacker.login();
+    // Peer-to-peer bodies are sealed to the recipient (g-peer: the Peer drops unsealed ones).
+    const fake = sealBody(a, victim.publicKey, { id: 'build-1234', body: 'fake build' });
     attacker.send({
       type: 'notify',
       ref: 'r1',
       id: 'build-1234',
       to: victim.peerId,
-      body: 'fake build',
+      body: fake,
     });
     expect((await attacker.wait('accepted')).duplicate).toBe(false);
     // The same peer retrying its own id is still an idempotent duplicate.
@@ -74,7 +77,7 @@ describe('id squatting (finding 9)', () => {
       ref: 'r2',
       id: 'build-1234',
       to: victim.peerId,
-      body: 'fake build',
+      body: fake,
     });
     expect((await attacker.wait('accepted')).duplicate).toBe(true);
 
