@@ -15,6 +15,7 @@ export type {
   TurnCredentialsRequestOptions,
   TurnCredentialsResult,
 } from './peer/peer.js';
+export type { RetryInfo } from './signaling/client.js';
 export { loadOrCreateIdentity, defaultIdentityPath } from './peer/identity-file.js';
 export { generateIdentity, peerIdFromPublicKey, type Identity } from './signaling/identity.js';
 export {

@@ -6,7 +6,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { commands } from './commands/index.js';
-import { exitCodeFor, formatError } from './errors.js';
+import { EXIT, EXIT_CODES_HELP, exitCodeFor, formatError } from './errors.js';
 
 export async function main(argv: string[]): Promise<void> {
   let cli = yargs(argv)
@@ -18,10 +18,13 @@ export async function main(argv: string[]): Promise<void> {
     .alias('h', 'help')
     .version()
     .wrap(Math.min(110, process.stdout.columns || 100))
+    .epilogue(EXIT_CODES_HELP)
     .fail((msg, err) => {
-      if (err) throw err;
-      process.stderr.write(`natpush: ${msg}\nSee natpush --help.\n`);
-      process.exit(2);
+      // yargs' own validation (including a `.check()` returning a message) arrives as a YError:
+      // a usage error. Anything else was thrown by a command and is reported by its code.
+      if (err && err.name !== 'YError') throw err;
+      process.stderr.write(`natpush: ${msg ?? err?.message}\nSee natpush --help.\n`);
+      process.exit(EXIT.USAGE);
     });
   for (const c of commands) cli = cli.command(c);
   await cli.parseAsync();

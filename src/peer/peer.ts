@@ -16,7 +16,7 @@ import { systemClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import type { BackoffOptions } from '../signaling/backoff.js';
-import { SignalingClient, type Welcome } from '../signaling/client.js';
+import { SignalingClient, type RetryInfo, type Welcome } from '../signaling/client.js';
 import { LIMITS } from '../signaling/constants.js';
 import { SignalingError, SignalingErrorCode } from '../signaling/errors.js';
 import { isPeerId, type Identity } from '../signaling/identity.js';
@@ -27,11 +27,22 @@ import type {
   Transport,
 } from '../signaling/protocol.js';
 import { AsyncQueue } from './async-queue.js';
+import { Contacts, type AllowPolicy } from './contacts.js';
 import { Dedupe } from './dedupe.js';
 import { loadOrCreateIdentity } from './identity-file.js';
+import { KeyDirectory } from './key-directory.js';
+import { isSealedBody, maxSealedBodyBytes, openBody, sealBody } from './sealed-body.js';
 
-/** How a notification travelled (or waits). */
-export type DeliveryPath = 'server-routed' | 'mailbox';
+/**
+ * How a notification travelled (or waits), best first (DESIGN.md, the delivery ladder): `direct`
+ * UDP between the peers, `relay` through serve's TURN relay (both in an end-to-end session),
+ * `server-routed` over the server's WebSocket, `mailbox` stored until the recipient comes back
+ * (both sealed to the recipient).
+ */
+export type DeliveryPath = 'direct' | 'relay' | 'server-routed' | 'mailbox';
+
+/** Why a received notification was dropped (counted in `peer.stats.dropped`). */
+export type DropReason = 'unsealed' | 'unopenable' | 'forged-sender' | 'swapped-id';
 
 export interface PeerOptions {
   /** Server base URL, e.g. `http://127.0.0.1:8787`. */
@@ -49,6 +60,17 @@ export interface PeerOptions {
   logger?: Logger;
   /** Passed to the WebSocket client (e.g. `localAddress`). */
   wsOptions?: ConstructorParameters<typeof SignalingClient>[0]['wsOptions'];
+  /**
+   * `connect()` rejects with NATPUSH_ERR_UNREACHABLE when no attempt has reached the server and
+   * authenticated within this long (default: keep trying until `signal` aborts). Each attempt's
+   * opening handshake is also cut to this long, so a black-hole listener cannot outlast it.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Who may see this peer's presence and reach it with rendezvous frames (sessions, punches):
+   * `'anyone'`, a list of peer ids, or by default the peers it notified or was notified by.
+   */
+  allow?: AllowPolicy;
 }
 
 export interface NotifyOptions {
@@ -62,6 +84,11 @@ export interface NotifyOptions {
    * 0 = resolve as soon as the server has stored it).
    */
   deliveryTimeoutMs?: number;
+  /**
+   * Reject with NATPUSH_ERR_REQUEST_TIMEOUT when the server has not accepted (stored) it within
+   * this long (default: wait, resending after each reconnect, until `signal` aborts).
+   */
+  timeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -79,7 +106,12 @@ export interface NotifyResult {
   elapsedMs: number;
 }
 
-export type ReceivedNotification = Notification;
+/**
+ * A notification as the application gets it. `path` says how it reached us: `server-routed`
+ * (pushed while we were connected) or `mailbox` (stored by the server before this connection
+ * came up, i.e. while we were offline).
+ */
+export type ReceivedNotification = Notification & { path: DeliveryPath };
 
 export interface TurnCredentialsRequestOptions {
   signal?: AbortSignal;
@@ -112,13 +144,22 @@ export interface PeerEvents {
   presence: [{ peer: string; online: boolean; transport?: Transport }];
   path: [{ peer: string; path: DeliveryPath }];
   delivered: [{ id: string; to: string; via: Transport }];
+  /** An attempt to reach the server failed; the next one starts in `delayMs`. */
+  reconnecting: [RetryInfo];
   error: [SignalingError];
   /** Rendezvous frames, for the punch layer. */
   signal: [Extract<ServerMessage, { type: 'candidates' | 'punch-start' }>];
 }
 
 interface PendingNotify {
-  frame: Extract<ClientMessage, { type: 'notify' }>;
+  ref: string;
+  id: string;
+  to: string;
+  topic: string | undefined;
+  body: string;
+  ttl: number | undefined;
+  /** The sealed frame, once the recipient's key is known (resent after every reconnect). */
+  frame?: Extract<ClientMessage, { type: 'notify' }>;
   started: number;
   deliveryTimeoutMs: number;
   accepted?: { online: boolean; duplicate: boolean };
@@ -144,13 +185,40 @@ export class Peer extends EventEmitter<PeerEvents> {
   #ackScheduled = false;
   #watching: string[] = [];
   #closed = false;
+  #started = false;
+  /** Server time of the current connection's welcome: older notifications waited in the mailbox. */
+  #welcomeTime = Number.POSITIVE_INFINITY;
+  readonly #connectTimeoutMs: number | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #server: string;
+  /** Pending `ready()` waiters, rejected by `close()`. */
+  readonly #connectWaiters = new Set<(e: unknown) => void>();
+  readonly #logger: Logger;
+  readonly #keys: KeyDirectory;
+  readonly #contacts: Contacts;
+  /**
+   * Queued notifications of which the server delivered a copy (acked when consumed). Bounded by
+   * the queue, which the server's delivery window bounds.
+   */
+  readonly #serverCopies = new Set<string>();
+  /** Counters for the application and tests. */
+  readonly stats: { dropped: Partial<Record<DropReason, number>> } = { dropped: {} };
 
   private constructor(o: PeerOptions) {
     super();
     this.identity =
       typeof o.identity === 'string' ? loadOrCreateIdentity(o.identity).identity : o.identity;
     this.#clock = o.clock ?? systemClock;
+    this.#logger = o.logger ?? silentLogger;
     this.#dedupe = new Dedupe(o.dedupeCapacity);
+    this.#contacts = new Contacts(o.allow);
+    this.#keys = new KeyDirectory({
+      clock: this.#clock,
+      request: (ref, peer) => this.#sendFrame({ type: 'key-request', ref, peer }),
+    });
+    if (o.connectTimeoutMs !== undefined && !(o.connectTimeoutMs > 0))
+      throw new RangeError(`connectTimeoutMs must be > 0, got ${o.connectTimeoutMs}`);
+    this.#connectTimeoutMs = o.connectTimeoutMs;
     this.#client = new SignalingClient({
       url: o.server,
       identity: this.identity,
@@ -159,20 +227,48 @@ export class Peer extends EventEmitter<PeerEvents> {
       ...(o.peerToken ? { peerToken: o.peerToken } : {}),
       ...(o.backoff ? { backoff: o.backoff } : {}),
       ...(o.wsOptions ? { wsOptions: o.wsOptions } : {}),
+      ...(o.connectTimeoutMs !== undefined
+        ? { handshakeTimeoutMs: Math.min(10_000, o.connectTimeoutMs) }
+        : {}),
     });
+    this.#client.on('retry', (r) => this.emit('reconnecting', r));
     this.#client.on('ready', (w) => this.#onReady(w));
     this.#client.on('message', (m) => this.#onMessage(m));
     this.#client.on('disconnected', (e) => this.emit('disconnected', e));
     this.#client.on('fatal', (e) => this.#onFatal(e));
+    this.#signal = o.signal;
+    this.#server = o.server;
     o.signal?.addEventListener('abort', () => void this.close(), { once: true });
   }
 
-  /** Connect and authenticate; resolves on the first `welcome`. Keeps reconnecting afterwards. */
+  /**
+   * Connect and authenticate; resolves on the first `welcome`. Keeps reconnecting afterwards.
+   * Rejects with NATPUSH_ERR_UNREACHABLE after `connectTimeoutMs`, with the server's fatal error
+   * (e.g. NATPUSH_ERR_ADMISSION_DENIED), or NATPUSH_ERR_ABORTED; the peer is closed then.
+   */
   static async connect(o: PeerOptions): Promise<Peer> {
-    if (!o.server) throw new TypeError('server URL required');
-    const p = new Peer(o);
-    await p.#firstWelcome(o.signal);
+    const p = Peer.open(o);
+    await p.ready();
     return p;
+  }
+
+  /**
+   * A peer that starts connecting now; attach listeners (`reconnecting`, ...) and `await
+   * ready()`. `connect(o)` is `open(o)` + `ready()`.
+   */
+  static open(o: PeerOptions): Peer {
+    if (!o.server) throw new TypeError('server URL required');
+    return new Peer(o);
+  }
+
+  /** Resolves on the first `welcome` (at once if connected); rejects as `connect()` does. */
+  ready(): Promise<void> {
+    if (this.#client.ready) return Promise.resolve();
+    if (this.#closed)
+      return Promise.reject(
+        new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer is closed'),
+      );
+    return this.#firstWelcome(this.#signal);
   }
 
   get id(): string {
@@ -196,8 +292,10 @@ export class Peer extends EventEmitter<PeerEvents> {
   notify(to: string, body: string, o: NotifyOptions = {}): Promise<NotifyResult> {
     if (!isPeerId(to)) throw new TypeError(`not a peer id: ${to}`);
     if (typeof body !== 'string') throw new TypeError('body must be a string');
-    if (Buffer.byteLength(body) > LIMITS.maxBodyBytes)
-      throw new RangeError(`body larger than ${LIMITS.maxBodyBytes} bytes`);
+    const id = o.id ?? randomBytes(16).toString('base64url');
+    const maxBody = Math.min(LIMITS.maxBodyBytes, maxSealedBodyBytes(id, o.topic));
+    if (Buffer.byteLength(body) > maxBody)
+      throw new RangeError(`body larger than ${maxBody} bytes`);
     if (this.#closed)
       return Promise.reject(
         new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer is closed'),
@@ -205,31 +303,80 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (o.signal?.aborted)
       return Promise.reject(new SignalingError(SignalingErrorCode.ABORTED, 'aborted'));
     const ref = randomBytes(12).toString('base64url');
-    const frame = {
-      type: 'notify' as const,
-      ref,
-      id: o.id ?? randomBytes(16).toString('base64url'),
-      to,
-      body,
-      ...(o.topic !== undefined ? { topic: o.topic } : {}),
-      ...(o.ttl !== undefined ? { ttl: o.ttl } : {}),
-    };
+    if (o.timeoutMs !== undefined && !(o.timeoutMs > 0))
+      throw new RangeError(`timeoutMs must be > 0, got ${o.timeoutMs}`);
     return new Promise<NotifyResult>((resolve, reject) => {
       const onAbort = () =>
         this.#settle(p, new SignalingError(SignalingErrorCode.ABORTED, 'aborted'));
+      const acceptTimer =
+        o.timeoutMs === undefined
+          ? undefined
+          : this.#clock.setTimeout(() => {
+              if (p.accepted) return;
+              this.#settle(
+                p,
+                new SignalingError(
+                  SignalingErrorCode.REQUEST_TIMEOUT,
+                  `the server did not accept ${id} in ${o.timeoutMs} ms`,
+                ),
+              );
+            }, o.timeoutMs);
       const p: PendingNotify = {
-        frame,
+        ref,
+        id,
+        to,
+        topic: o.topic,
+        body,
+        ttl: o.ttl,
         started: this.#clock.now(),
         deliveryTimeoutMs: o.deliveryTimeoutMs ?? 5_000,
         resolve,
         reject,
-        cleanup: () => o.signal?.removeEventListener('abort', onAbort),
+        cleanup: () => {
+          acceptTimer?.cancel();
+          o.signal?.removeEventListener('abort', onAbort);
+        },
       };
       o.signal?.addEventListener('abort', onAbort, { once: true });
       this.#pending.set(ref, p);
-      this.#byId.set(frame.id, p);
-      this.#client.send(frame);
+      this.#byId.set(id, p);
+      this.#noteContact(to);
+      void this.#dispatch(p);
     });
+  }
+
+  /**
+   * Send on the best rung that exists now. Server rungs: seal to the recipient's verified key
+   * (fetched once with `key-request`, cached) and send a `notify` whose body only the recipient
+   * can open; resent unchanged (same id) after a reconnect.
+   */
+  async #dispatch(p: PendingNotify): Promise<void> {
+    let key: string;
+    try {
+      key = await this.#keys.get(p.to);
+    } catch (err) {
+      return this.#settle(p, err instanceof Error ? err : new Error(String(err)));
+    }
+    if (this.#pending.get(p.ref) !== p) return; // settled meanwhile (abort, close, timeout)
+    let body: string;
+    try {
+      body = sealBody(this.identity, key, {
+        id: p.id,
+        ...(p.topic ? { topic: p.topic } : {}),
+        body: p.body,
+      });
+    } catch (err) {
+      return this.#settle(p, err instanceof Error ? err : new Error(String(err)));
+    }
+    p.frame = {
+      type: 'notify',
+      ref: p.ref,
+      id: p.id,
+      to: p.to,
+      body,
+      ...(p.ttl !== undefined ? { ttl: p.ttl } : {}),
+    };
+    this.#client.send(p.frame);
   }
 
   /**
@@ -240,8 +387,11 @@ export class Peer extends EventEmitter<PeerEvents> {
     for (;;) {
       const r = await this.#queue.next(o.signal);
       if (r.done) return;
-      this.#dedupe.consumed(r.value.id);
-      this.#ack(r.value.id);
+      const key = dedupeKey(r.value.from, r.value.id);
+      this.#dedupe.consumed(key);
+      // Acked to the server only if a copy came through it (a session-delivered one was acked
+      // end to end by the channel already).
+      if (this.#serverCopies.delete(key)) this.#ack(r.value.id);
       yield r.value;
     }
   }
@@ -308,16 +458,27 @@ export class Peer extends EventEmitter<PeerEvents> {
     const err = new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer closed');
     for (const p of [...this.#pending.values()]) this.#settle(p, err);
     for (const ref of [...this.#turnPending.keys()]) this.#settleTurn(ref, err);
+    const connectErr = this.#signal?.aborted
+      ? new SignalingError(SignalingErrorCode.ABORTED, 'aborted while connecting')
+      : err;
+    for (const w of [...this.#connectWaiters]) w(connectErr);
+    this.#keys.close(err);
     this.#queue.end();
     await this.#client.close();
   }
 
   #firstWelcome(signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      let settled = false;
       const done = (e?: unknown) => {
+        if (settled) return;
+        settled = true;
+        this.#connectWaiters.delete(done);
         this.#client.off('ready', onReady);
         this.#client.off('fatal', onFatal);
         signal?.removeEventListener('abort', onAbort);
+        timer?.cancel();
+        clearInterval(keepAlive);
         if (e) {
           void this.close();
           reject(e);
@@ -327,19 +488,45 @@ export class Peer extends EventEmitter<PeerEvents> {
       const onFatal = (e: SignalingError) => done(e);
       const onAbort = () =>
         done(new SignalingError(SignalingErrorCode.ABORTED, 'aborted while connecting'));
+      // The clock's timers never hold the process open, and a refused socket leaves nothing
+      // that does: without this an awaited connect() would end the program silently (exit 0)
+      // between two attempts (issue 8, finding 12). Released as soon as connect() settles.
+      const keepAlive = setInterval(() => {}, 1 << 30);
+      const t = this.#connectTimeoutMs;
+      const timer =
+        t === undefined
+          ? undefined
+          : this.#clock.setTimeout(() => {
+              const last = this.#client.lastError;
+              done(
+                new SignalingError(
+                  SignalingErrorCode.UNREACHABLE,
+                  `cannot reach ${this.#server} within ${t} ms` +
+                    (last ? ` (last attempt: ${last.message})` : ''),
+                  last ? { cause: last } : undefined,
+                ),
+              );
+            }, t);
+      this.#connectWaiters.add(done);
       if (signal?.aborted) return onAbort();
       this.#client.once('ready', onReady);
       this.#client.once('fatal', onFatal);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#client.start();
+      if (!this.#started) {
+        this.#started = true;
+        this.#client.start();
+      }
     });
   }
 
   #onReady(w: Welcome): void {
+    this.#welcomeTime = w.time;
     this.emit('connected', w);
     if (this.#watching.length > 0) this.#client.send({ type: 'watch', peers: this.#watching });
     // Resend everything not yet accepted; the id makes it idempotent on the server.
-    for (const p of this.#pending.values()) if (!p.accepted) this.#client.send(p.frame);
+    this.#sendFrame(this.#contacts.frame());
+    this.#keys.resend();
+    for (const p of this.#pending.values()) if (!p.accepted && p.frame) this.#client.send(p.frame);
     for (const ref of this.#turnPending.keys())
       this.#client.send({ type: 'turn-credentials', ref });
     this.#flushAcks();
@@ -371,6 +558,11 @@ export class Peer extends EventEmitter<PeerEvents> {
       case 'punch-start':
         this.emit('signal', m);
         return;
+      case 'key' as string: {
+        const k = m as unknown as { ref: string; peer: string; publicKey: string };
+        this.#keys.answer(k.ref, k.peer, k.publicKey);
+        return;
+      }
       case 'turn-credentials': {
         const { type: _type, ref, ...result } = m;
         return this.#settleTurn(ref, result);
@@ -384,10 +576,59 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   #onDeliver(n: Notification): void {
     if (n.to !== this.id) return;
-    const seen = this.#dedupe.check(n.id);
+    const opened = this.#openDelivery(n);
+    if (!opened) return this.#ack(n.id); // dropped for good: stop the server redelivering it
+    const key = dedupeKey(n.from, n.id);
+    const seen = this.#dedupe.check(key);
     if (seen === 'consumed') this.#ack(n.id);
+    if (seen === 'queued') this.#serverCopies.add(key);
     if (seen) return;
-    this.#queue.push(n);
+    this.#serverCopies.add(key);
+    // The server stamps `ts` when it accepts a notification: one accepted before this
+    // connection's welcome waited in the mailbox for us.
+    this.#queue.push({ ...opened, path: n.ts < this.#welcomeTime ? 'mailbox' : 'server-routed' });
+  }
+
+  /**
+   * A peer's notification must be sealed to us by the peer the server names as `from`, with the
+   * id the server routed (sealed-body.ts); anything else is dropped, counted and logged. An
+   * app server's (HTTP API, `from` = `app:…`, never a peer id) passes as it is.
+   */
+  #openDelivery(n: Notification): Notification | undefined {
+    if (!isPeerId(n.from)) return n;
+    if (!isSealedBody(n.body)) return this.#drop('unsealed', n);
+    let o: ReturnType<typeof openBody>;
+    try {
+      o = openBody(this.identity, n.body);
+    } catch (err) {
+      return this.#drop('unopenable', n, err);
+    }
+    if (o.senderPeerId !== n.from) return this.#drop('forged-sender', n);
+    if (o.id !== n.id) return this.#drop('swapped-id', n);
+    this.#keys.learn(n.from, o.senderPublicKey);
+    this.#noteContact(n.from);
+    return { ...n, topic: o.topic ?? '', body: o.body };
+  }
+
+  #drop(reason: DropReason, n: Notification, err?: unknown): undefined {
+    this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1;
+    this.#logger.warn('dropped a notification that does not open', {
+      reason,
+      from: n.from,
+      id: n.id,
+      ...(err ? { err: String(err) } : {}),
+    });
+    return undefined;
+  }
+
+  /** Remember a contact (default allow policy); the server learns the new list at once. */
+  #noteContact(peer: string): void {
+    if (this.#contacts.note(peer) && this.#client.ready) this.#sendFrame(this.#contacts.frame());
+  }
+
+  /** Frames the schema gained in a1-signaling (allow, key-request, p2p). */
+  #sendFrame(m: ClientMessage | ExtraClientFrame): boolean {
+    return this.#client.send(m as ClientMessage);
   }
 
   #onAccepted(m: Extract<ServerMessage, { type: 'accepted' }>): void {
@@ -418,20 +659,21 @@ export class Peer extends EventEmitter<PeerEvents> {
     const p = m.ref ? this.#pending.get(m.ref) : undefined;
     if (p) this.#settle(p, e);
     else if (m.ref && this.#turnPending.has(m.ref)) this.#settleTurn(m.ref, e);
+    else if (m.ref && this.#keys.fail(m.ref, e)) return;
     else if (this.listenerCount('error') > 0) this.emit('error', e);
   }
 
   #settle(p: PendingNotify, outcome: DeliveryPath | Error, via?: Transport): void {
-    if (this.#pending.get(p.frame.ref) !== p) return;
-    this.#pending.delete(p.frame.ref);
-    if (this.#byId.get(p.frame.id) === p) this.#byId.delete(p.frame.id);
-    this.#earlyDelivered.delete(p.frame.id);
+    if (this.#pending.get(p.ref) !== p) return;
+    this.#pending.delete(p.ref);
+    if (this.#byId.get(p.id) === p) this.#byId.delete(p.id);
+    this.#earlyDelivered.delete(p.id);
     p.timer?.cancel();
     p.cleanup();
     if (outcome instanceof Error) return p.reject(outcome);
     const r: NotifyResult = {
-      id: p.frame.id,
-      to: p.frame.to,
+      id: p.id,
+      to: p.to,
       path: outcome,
       status: outcome === 'server-routed' ? 'delivered' : 'stored',
       ...(via ? { via } : {}),
@@ -478,3 +720,14 @@ export class Peer extends EventEmitter<PeerEvents> {
       this.#acks = this.#acks.slice(-LIMITS.maxAckIds * 16);
   }
 }
+
+/** Dedupe per (sender, id) (issue 8 finding 9): another sender's id never hides this one's. */
+function dedupeKey(from: string, id: string): string {
+  return `${from} ${id}`;
+}
+
+/** Client frames added by a1-signaling (CONTRACTS §1). */
+type ExtraClientFrame =
+  | { type: 'allow'; peers: string[]; anyone: boolean }
+  | { type: 'key-request'; ref: string; peer: string }
+  | { type: 'p2p'; to: string; data: string };

@@ -34,6 +34,20 @@ export interface SignalingClientOptions {
   logger?: Logger;
   /** Extra `ws` client options (e.g. `localAddress` for benchmarks). */
   wsOptions?: WebSocket.ClientOptions;
+  /**
+   * Give up on one attempt whose TCP + WebSocket opening handshake has not completed in this long
+   * (default 10,000 ms). A black hole (a listener that never answers) costs one such wait per
+   * attempt; a closed port fails at once.
+   */
+  handshakeTimeoutMs?: number;
+}
+
+/** One failed attempt and when the next one starts: for "retrying in N s" messages. */
+export interface RetryInfo {
+  /** 1 for the first retry. */
+  attempt: number;
+  delayMs: number;
+  error: SignalingError;
 }
 
 export type Welcome = Extract<ServerMessage, { type: 'welcome' }>;
@@ -51,6 +65,8 @@ export interface SignalingClientEvents {
   message: [ServerMessage];
   disconnected: [SignalingError];
   fatal: [SignalingError];
+  /** An attempt failed (or a connection was lost); the next attempt starts in `delayMs`. */
+  retry: [RetryInfo];
 }
 
 export function wsUrl(base: string): string {
@@ -71,6 +87,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
   #stopped = false;
   #retryTimer: TimerHandle | undefined;
   #lastError: SignalingError | undefined;
+  #lastFailure: SignalingError | undefined;
   /** Server clock minus ours, from the last `welcome` (for `punch-start.at`). */
   clockOffsetMs = 0;
   welcome: Welcome | undefined;
@@ -88,6 +105,11 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
 
   get stopped(): boolean {
     return this.#stopped;
+  }
+
+  /** Why the last attempt failed (undefined while connected or before the first failure). */
+  get lastError(): SignalingError | undefined {
+    return this.#lastFailure;
   }
 
   /** Start connecting (and keep reconnecting until `close()`). */
@@ -126,7 +148,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     const ws = new WebSocket(wsUrl(this.#o.url), WS_SUBPROTOCOL, {
       maxPayload: LIMITS.wsHardMaxPayload,
       perMessageDeflate: false,
-      handshakeTimeout: 10_000,
+      handshakeTimeout: this.#o.handshakeTimeoutMs ?? 10_000,
       ...this.#o.wsOptions,
     });
     this.#ws = ws;
@@ -141,7 +163,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     );
     ws.on('message', (data, isBinary) => this.#onFrame(ws, data, isBinary));
     ws.on('error', (err) => {
-      this.#lastError ??= new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, err.message, {
+      this.#lastError ??= new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, describe(err), {
         cause: err,
       });
     });
@@ -174,6 +196,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     if (m.type === 'welcome') {
       this.#ready = true;
       this.#attempt = 0;
+      this.#lastFailure = undefined;
       this.welcome = m;
       this.clockOffsetMs = m.time - this.#clock.now();
       this.emit('ready', m);
@@ -193,6 +216,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     const err =
       this.#lastError ??
       new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, `connection closed (${code})`);
+    this.#lastFailure = err;
     if (wasReady && !this.#stopped) this.emit('disconnected', err);
     if (this.#stopped) return;
     if (TERMINAL.has(err.code)) {
@@ -202,9 +226,22 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     }
     const delay = backoffDelay(this.#o.backoff ?? BACKOFF, this.#attempt++);
     this.#logger.debug('reconnecting', { delay, attempt: this.#attempt, err: err.message });
+    this.emit('retry', { attempt: this.#attempt, delayMs: delay, error: err });
     this.#retryTimer = this.#clock.setTimeout(() => {
       this.#retryTimer = undefined;
       if (!this.#stopped) this.#connect();
     }, delay);
   }
+}
+
+/** A socket error in words; Node's AggregateError (every address of a name failed) has none. */
+function describe(err: Error): string {
+  if (err.message) return err.message;
+  if (err instanceof AggregateError) {
+    const inner = (err.errors as unknown[]).map((e) =>
+      e instanceof Error ? e.message : String(e),
+    );
+    if (inner.length > 0) return inner.join('; ');
+  }
+  return (err as NodeJS.ErrnoException).code ?? err.name;
 }

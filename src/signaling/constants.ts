@@ -90,8 +90,57 @@ export const LIMITS = {
   turnCredentialTtlSeconds: 3600,
   /** Longest TTL a server may be configured with (1 day, coturn's example value). */
   maxTurnCredentialTtlSeconds: 24 * 3600,
+  /**
+   * Peers in one `allow` list (a contact list). 1,024 is far above a person's or a device
+   * fleet's working set and keeps one list under ~40 KB, so it fits in one `maxFrameBytes`
+   * frame; `anyone: true` covers the "public" case without a list.
+   */
+  maxAllowedPeers: 1_024,
+  /**
+   * Decoded bytes of one `p2p` frame: a session datagram that would fit a 1,500-byte Ethernet
+   * MTU once UDP/IP/TURN headers are added (the session layer fragments to `mtu` 1,200 anyway).
+   */
+  maxP2pDataBytes: 1_400,
+  /**
+   * Body of a notification a peer sends (`notify` over WebSocket): a sealed 16 KiB plaintext
+   * (Noise X handshake + AEAD tag + framing, base64url ≈ 4/3) fits in 24 KiB. API-key HTTP
+   * bodies stay at `maxBodyBytes` (they are not sealed by natpush).
+   */
+  maxSealedBodyBytes: 24 * 1024,
+  /**
+   * Long-poll sessions at once (one per peer polling). Each holds at most 2 × `deliveryWindow`
+   * buffered notifications and one timer; the same order as `maxConnections`, because a poll
+   * client is a connection that happens to come and go. Above it a new poller gets
+   * TOO_MANY_CONNECTIONS (429) until one times out (`pollPresenceGraceMs`).
+   */
+  maxPollSessions: 100_000,
+  /**
+   * Ack labels (which transport acked a notification) waiting for the mailbox commit that
+   * reports `delivered`. Only acks of notifications in flight enter the table and each commit
+   * empties it, so it holds about one commit's worth of acks; the cap only matters if commits
+   * stall (then `delivered` names the default transport).
+   */
+  maxAckLabels: 100_000,
 } as const;
 
+/**
+ * Every table of the signaling server's routing layer and what bounds it (STYLE.md §8; issue 8,
+ * finding 2). Each is keyed by something the server admitted, never by a name a client made up.
+ *
+ * | table (file)                               | bound                                                        |
+ * | ------------------------------------------ | ------------------------------------------------------------ |
+ * | Delivery routes (delivery.ts)              | one per live session: `maxConnections` + `maxPollSessions`   |
+ * | Route in-flight map (delivery.ts)          | `deliveryWindow` per route                                   |
+ * | Delivery ack labels (delivery.ts)          | acks in flight only, emptied per commit; `maxAckLabels`      |
+ * | PollSession buffer (http-transports.ts)    | 2 × `deliveryWindow`                                         |
+ * | HttpApi poll sessions (http-api.ts)        | `maxPollSessions`                                            |
+ * | HttpApi rate buckets (http-api.ts)         | `maxTrackedHttpAddresses`, oldest forgotten                  |
+ * | WsGateway connections, per-address counts  | `maxConnections` (+ those being refused, closed at once)     |
+ * | Presence channels, allow lists (presence)  | one per WebSocket; a list ≤ `maxAllowedPeers`                |
+ * | Presence watch lists, watcher sets         | one per WebSocket; a list ≤ `maxWatchedPeers`; the reverse   |
+ * |                                            | index holds the same pairs, so ≤ connections × maxWatched    |
+ * | Presence online map (presence.ts)          | one per route                                                |
+ */
 export const TIMING = {
   /** A connection must finish hello/challenge/auth within this, or it is closed. */
   handshakeTimeoutMs: 10_000,

@@ -12,6 +12,7 @@
  */
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import { LIMITS } from './constants.js';
 import type { Mailbox } from './mailbox.js';
 import type { SignalingMetrics } from './metrics.js';
 import type { Notification, Transport } from './protocol.js';
@@ -35,6 +36,8 @@ export interface DeliveryOptions {
   window: number;
   /** TIMING.retryAfterMs */
   retryAfterMs: number;
+  /** LIMITS.maxAckLabels (the default). */
+  maxAckLabels?: number;
   /** Delay before pumping again into a transport that reported a full buffer. */
   busyRetryMs?: number;
 }
@@ -67,8 +70,17 @@ export interface DeliveryEvents {
 
 export class Delivery {
   readonly #o: DeliveryOptions;
+  /**
+   * One route per peer with a live session. Bound: one per session, and sessions are bounded
+   * by `LIMITS.maxConnections` (WebSocket, SSE) and `LIMITS.maxPollSessions` (long-poll).
+   */
   readonly #routes = new Map<string, Route>();
-  /** Transport that acked each id, until the mailbox commit tells the sender. */
+  /**
+   * Transport that acked each (recipient, id), until the mailbox commit tells the sender.
+   * Only acks of notifications in flight enter it, and every commit that removes anything
+   * clears it; `LIMITS.maxAckLabels` caps it even if commits stall (past it, `delivered` just
+   * names the default transport).
+   */
   readonly #ackedVia = new Map<string, Transport>();
   events: DeliveryEvents = { presence: () => {}, delivered: () => {} };
 
@@ -119,15 +131,48 @@ export class Delivery {
     this.events.presence(s.peer, false, undefined);
   }
 
-  /** End-to-end ack from recipient `peer`, received over `via`. */
-  ack(peer: string, ids: readonly string[], via: Transport): void {
+  /**
+   * End-to-end ack from recipient `peer`, received over `via`. An ack may only name a
+   * notification in flight to `peer` (issue 8, finding 2: acks of made-up ids used to be kept in
+   * an unbounded table). In flight means sent on the current session and not yet acked, or sent
+   * on an earlier session of the peer: delivery goes in mailbox order with at most `window`
+   * unacked, so whatever an earlier session still had in flight is among the first `window`
+   * pending notifications of the mailbox (an ack that arrives before the new session's pump,
+   * a POST /v1/acks after the SSE stream dropped, a poll's `?ack=`). Anything else is dropped
+   * and counted (`natpush_dropped_frames_total{reason="unknown_ack"}`), never stored.
+   * Returns how many ids were taken.
+   */
+  ack(peer: string, ids: readonly string[], via: Transport): number {
     const r = this.#routes.get(peer);
-    for (const id of ids) {
-      r?.inflight.delete(id);
-      this.#ackedVia.set(id, via);
+    const taken: string[] = [];
+    let unknown: string[] = [];
+    for (const id of new Set(ids)) {
+      if (r?.inflight.delete(id)) taken.push(id);
+      else unknown.push(id);
     }
-    this.#o.mailbox.ack(peer, ids);
+    if (unknown.length > 0 && this.#o.mailbox.store.depth(peer) > 0) {
+      const head = this.#o.mailbox.store.pending(peer, 0, this.#o.window, this.#o.clock.now());
+      const ids = new Set(head.map((n) => n.id));
+      unknown = unknown.filter((id) => !(ids.has(id) && taken.push(id)));
+    }
+    if (unknown.length > 0)
+      this.#o.metrics.drops.inc({ reason: 'unknown_ack', type: 'ack' }, unknown.length);
+    if (taken.length > 0) {
+      for (const id of taken) {
+        if (this.#ackedVia.size >= (this.#o.maxAckLabels ?? LIMITS.maxAckLabels)) break;
+        this.#ackedVia.set(ackKey(peer, id), via);
+      }
+      this.#o.mailbox.ack(peer, taken);
+    }
     if (r) this.pump(peer);
+    return taken.length;
+  }
+
+  /** Sizes of every table, for the memory-bound tests and metrics. */
+  get tableSizes(): { routes: number; inflight: number; ackLabels: number } {
+    let inflight = 0;
+    for (const r of this.#routes.values()) inflight += r.inflight.size;
+    return { routes: this.#routes.size, inflight, ackLabels: this.#ackedVia.size };
   }
 
   /** Fill the peer's window from the mailbox. */
@@ -228,7 +273,7 @@ export class Delivery {
 
   #onRemoved(removed: Removed[]): void {
     for (const x of removed) {
-      const via = this.#ackedVia.get(x.id) ?? 'websocket';
+      const via = this.#ackedVia.get(ackKey(x.to, x.id)) ?? 'websocket';
       this.#o.metrics.notificationsOut.inc({ transport: via });
       this.events.delivered(x, via);
     }
@@ -241,6 +286,11 @@ export class Delivery {
     r.retryTimer = undefined;
     r.busyTimer = undefined;
   }
+}
+
+/** Ids are unique per (sender, recipient) only, so an ack label is keyed by recipient too. */
+function ackKey(to: string, id: string): string {
+  return `${to} ${id}`;
 }
 
 function stripSeq(n: Notification & { seq?: number }): Notification {

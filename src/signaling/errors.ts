@@ -35,6 +35,8 @@ export const SignalingErrorCode = {
   ABORTED: 'NATPUSH_ERR_ABORTED',
   REQUEST_TIMEOUT: 'NATPUSH_ERR_REQUEST_TIMEOUT',
   IDENTITY: 'NATPUSH_ERR_IDENTITY',
+  /** The client could not reach (connect to and authenticate with) the server in time. */
+  UNREACHABLE: 'NATPUSH_ERR_UNREACHABLE',
 } as const;
 
 export type SignalingErrorCode = (typeof SignalingErrorCode)[keyof typeof SignalingErrorCode];

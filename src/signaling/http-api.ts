@@ -30,8 +30,12 @@ import { issueTurnCredentials } from './turn-credentials.js';
 const PEER_PATH = /^\/v1\/peers\/([^/]+)(\/notifications)?$/;
 
 export class HttpApi {
+  /** Long-poll session per peer; at most `LIMITS.maxPollSessions` (see constants.ts). */
   readonly #polls = new Map<string, PollSession>();
-  /** Per-address token buckets, insertion-ordered so the oldest can be forgotten. */
+  /**
+   * Per-address token buckets, insertion-ordered so the oldest can be forgotten: at most
+   * `LIMITS.maxTrackedHttpAddresses`.
+   */
   readonly #rates = new Map<string, TokenBucket>();
 
   constructor(private readonly ctx: ServerContext) {}
@@ -215,6 +219,12 @@ export class HttpApi {
     );
     let s = this.#polls.get(peer);
     if (!s || s.closed || this.ctx.delivery.session(peer) !== s) {
+      if (!s && this.#polls.size >= this.ctx.limits.maxPollSessions) {
+        throw new SignalingError(
+          SignalingErrorCode.TOO_MANY_CONNECTIONS,
+          'too many long-poll sessions; retry later',
+        );
+      }
       s = new PollSession(peer, this.ctx, (x) => {
         if (this.#polls.get(peer) === x) this.#polls.delete(peer);
       });
@@ -233,8 +243,9 @@ export class HttpApi {
     const peer = this.#tokenPeer(req, url);
     const b = await readJson(req, httpAcks, this.ctx.limits.maxHttpBodyBytes);
     const via = this.ctx.delivery.session(peer)?.transport ?? 'sse';
-    this.ctx.delivery.ack(peer, b.ids, via);
-    sendJson(res, 200, { acked: b.ids.length });
+    // `acked` counts the ids that named a notification in flight to this peer; others are
+    // dropped (and counted in /metrics), never stored.
+    sendJson(res, 200, { acked: this.ctx.delivery.ack(peer, b.ids, via) });
   }
 
   /** TURN credentials for the session token's peer (the HTTP twin of `turn-credentials`). */

@@ -12,6 +12,27 @@ import type { PeerSession } from './delivery.js';
 import type { Notification } from './protocol.js';
 import { sendJson } from './http-util.js';
 
+/**
+ * One SSE event, serialised so that no field can end its line early. The event stream format
+ * (WHATWG HTML §9.2.5) splits lines on CR, LF and CRLF, so a field holding one of them could add
+ * lines of its own — a forged `event: deliver` with any `from` (issue 8, finding 1), a `retry:`,
+ * a fake `error`. So: `event` must be a plain name (a programmer's constant: anything else is a
+ * TypeError); an `id` holding CR, LF or NUL (the spec ignores ids with NUL) is left out rather
+ * than written (the schema refuses such ids; only rows stored before it could hold one; the id
+ * is inside `data` anyway); `data` is split on line breaks into several `data:` lines, which is
+ * the format's own escape (the receiver joins them with LF).
+ */
+export function sseEvent(e: { event: string; data: string; id?: string | undefined }): string {
+  if (!/^[a-z][a-z-]{0,31}$/.test(e.event)) throw new TypeError(`bad SSE event name`);
+  let out = '';
+  if (e.id !== undefined && SSE_ID_OK.test(e.id)) out += `id: ${e.id}\n`;
+  out += `event: ${e.event}\n`;
+  for (const line of e.data.split(/\r\n|\r|\n/)) out += `data: ${line}\n`;
+  return out + '\n';
+}
+// eslint-disable-next-line no-control-regex
+const SSE_ID_OK = /^[^\r\n\u0000]*$/;
+
 export class SseSession implements PeerSession {
   readonly transport = 'sse' as const;
   #heartbeat: TimerHandle | undefined;
@@ -32,7 +53,10 @@ export class SseSession implements PeerSession {
       'x-accel-buffering': 'no',
     });
     this.res.write(
-      `event: welcome\ndata: ${JSON.stringify({ peer: this.peer, server: this.ctx.serverId })}\n\n`,
+      sseEvent({
+        event: 'welcome',
+        data: JSON.stringify({ peer: this.peer, server: this.ctx.serverId }),
+      }),
     );
     req.on('close', () => this.#ended());
     this.ctx.metrics.connections.inc({ transport: 'sse' });
@@ -42,13 +66,15 @@ export class SseSession implements PeerSession {
 
   offer(n: Notification): boolean {
     if (this.#closed || this.res.writableLength > this.ctx.limits.maxBufferedBytes) return false;
-    this.res.write(`id: ${n.id}\nevent: deliver\ndata: ${JSON.stringify(n)}\n\n`);
+    this.res.write(sseEvent({ id: n.id, event: 'deliver', data: JSON.stringify(n) }));
     return true;
   }
 
   close(code: string, message: string): void {
     if (this.#closed) return;
-    this.res.write(`event: error\ndata: ${JSON.stringify({ code, message, fatal: true })}\n\n`);
+    this.res.write(
+      sseEvent({ event: 'error', data: JSON.stringify({ code, message, fatal: true }) }),
+    );
     this.res.end();
     this.#ended();
   }

@@ -13,12 +13,17 @@
  * | `challenge`  | S→C  | server, nonce, expires                            | sign this (identity.ts `challengeText`), once, before `expires` |
  * | `auth`       | C→S  | nonce, signature                                  | Ed25519 signature over the challenge text                       |
  * | `welcome`    | S→C  | v, peer, server, sessionToken, time, limits       | admitted; token also opens SSE / long-poll                      |
+ * | `allow`      | C→S  | peers[], anyone                                   | my contact list: who sees my presence and may rendezvous with me |
  * | `watch`      | C→S  | peers[]                                           | subscribe to presence of these peers (replaces the list)        |
- * | `presence`   | S→C  | peer, online, transport?                          | a watched peer came online / went offline                       |
- * | `candidates` | C→S  | to, rid, candidates[]                             | rendezvous: my transport candidates for session `rid`           |
- * | `candidates` | S→C  | from, rid, candidates[]                           | … forwarded to the other peer                                   |
+ * | `presence`   | S→C  | peer, online, transport?                          | a watched peer that allows you came online / went offline       |
+ * | `candidates` | C→S  | to, rid, candidates[], ufrag?, pwd?               | rendezvous: my transport candidates for session `rid`           |
+ * | `candidates` | S→C  | from, rid, candidates[], ufrag?, pwd?             | … forwarded to the other peer (if it allows the sender)         |
  * | `punch`      | C→S  | to, rid                                           | ask for a coordinated punch with `to`                           |
  * | `punch-start`| S→C  | from, rid, at, rtt                                | both sides: start probing at server time `at` (ms since epoch)  |
+ * | `p2p`        | C→S  | to, data                                          | best-effort datagram (base64url ≤ 1400 B) for `to`, not stored  |
+ * | `p2p`        | S→C  | from, data                                        | … forwarded (if `to` allows the sender)                         |
+ * | `key-request`| C→S  | ref, peer                                         | the Ed25519 key `peer` registered with                          |
+ * | `key`        | S→C  | ref, peer, publicKey                              | … check `peerIdFromPublicKey(publicKey) === peer`               |
  * | `notify`     | C→S  | ref, id, to, topic?, body, ttl?                   | send a notification; `id` is chosen by the sender (idempotent)  |
  * | `accepted`   | S→C  | ref, id, to, online, duplicate                    | durably stored (mailbox): the server-side ack                   |
  * | `deliver`    | S→C  | n: {id, from, to, topic, body, ts, expires}       | a notification for you (may repeat: dedupe by id)               |
@@ -28,6 +33,18 @@
  * | `turn-credentials` | S→C | ref, username, password, ttl, expires, urls[] | TURN REST credentials (`expiry:peerId`), valid `ttl` seconds   |
  * | `ping`/`pong`| both | t                                                 | application-level RTT (WebSocket pings keep the path alive)     |
  * | `error`      | S→C  | code, message, ref?, fatal                        | typed error; `fatal` ⇒ the server closes the socket next        |
+ *
+ * Ids, refs and rids are `[A-Za-z0-9_.:-]{1,64}`; topics are printable (no C0/C1/DEL, no bidi
+ * controls), at most 128. A peer's `notify` body may be `LIMITS.maxSealedBodyBytes` (24 KiB);
+ * an API-key HTTP body `LIMITS.maxBodyBytes` (16 KiB).
+ *
+ * Privacy (issue 8, finding 5): presence of P reaches watcher W only if P's `allow` names W (or
+ * says `anyone`); otherwise W sees `online:false`, exactly as for a peer that never registered,
+ * and `accepted.online` / `delivered` are withheld the same way. Rendezvous frames (`candidates`,
+ * `punch`, `p2p`) from X reach P only if P is on a WebSocket and allows X; otherwise they are
+ * dropped without an answer (an error would tell X that P exists and is online) and counted as
+ * `natpush_dropped_frames_total{reason="rendezvous_refused"}`. Acks may only name notifications
+ * in flight to the acking peer; others are dropped and counted (`reason="unknown_ack"`).
  *
  * SSE (`GET /v1/events`) and long-poll (`GET /v1/poll`) carry the same `deliver` payloads and
  * take acks at `POST /v1/acks`; they authenticate with the `sessionToken` of a `welcome`, or one
@@ -46,10 +63,15 @@
  *   S->>A: challenge {server, nonce, expires}
  *   A->>S: auth {nonce, signature}
  *   S->>A: welcome {sessionToken, limits}
+ *   A->>S: allow {peers:[B], anyone:false}
  *   B->>S: hello / auth (same)
  *   S->>B: welcome
+ *   B->>S: allow {peers:[A], anyone:false}
  *   A->>S: watch {peers:[B]}
  *   S->>A: presence {peer:B, online:true}
+ *   A->>S: key-request {ref, peer:B}
+ *   S->>A: key {ref, peer:B, publicKey}
+ *   Note over A: check peerIdFromPublicKey(publicKey) == B
  *   A->>S: notify {ref, id, to:B, body}
  *   Note over S: fsync to mailbox (SQLite WAL)
  *   S->>A: accepted {ref, id, online:true}
@@ -64,6 +86,9 @@
  *   A->>S: punch {to:B, rid}
  *   S->>A: punch-start {from:B, rid, at}
  *   S->>B: punch-start {from:A, rid, at}
+ *   A->>S: p2p {to:B, data}
+ *   S->>B: p2p {from:A, data}
+ *   Note over S: no UDP path yet: session datagrams ride the server, best effort
  * ```
  *
  * Delivery is at-least-once on the wire (a `deliver` not acked within `TIMING.retryAfterMs`,
@@ -78,20 +103,65 @@ import { PEER_ID_PATTERN } from './identity.js';
 import { SignalingError, SignalingErrorCode } from './errors.js';
 
 const peerId = z.string().regex(PEER_ID_PATTERN, 'peer id: 32 chars of base32');
-const token = z.string().min(1).max(LIMITS.maxIdLength);
+
+/**
+ * Notification ids, refs and rendezvous ids: a strict alphabet with no CR, LF, space or control
+ * character, so no field a client picks can ever end an SSE line (`id: …`) or a log line and
+ * start a forged one (issue 8, finding 1). base64url and hex ids fit, as do `app:…` labels.
+ */
+export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+const token = z.string().regex(ID_PATTERN, 'id: 1-64 of [A-Za-z0-9_.:-]');
+
+/**
+ * What a topic must not contain: C0 controls, DEL, C1 controls (U+0080–009F; U+009B is CSI on
+ * some terminals), the Unicode line/paragraph separators, and the bidi controls of UAX #9 (LRE,
+ * RLE, PDF, LRO, RLO U+202A–202E; LRI, RLI, FSI, PDI U+2066–2069; LRM, RLM U+200E/200F; ALM
+ * U+061C) that reorder what a terminal shows ("Trojan Source", CVE-2021-42574).
+ */
+export const TOPIC_FORBIDDEN =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+/** Half of a UTF-16 pair alone is not a character; it prints as U+FFFD or breaks the line. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** True when `s` is a topic a terminal can print as is: printable, no bidi control, ≤ 128. */
+export function isSafeTopic(s: string): boolean {
+  return s.length <= LIMITS.maxTopicLength && !TOPIC_FORBIDDEN.test(s) && !LONE_SURROGATE.test(s);
+}
 const b64u = (max: number) =>
   z
     .string()
     .max(max)
     .regex(/^[A-Za-z0-9_-]*$/, 'base64url');
 
-/** Body is text; its UTF-8 size is checked against `LIMITS.maxBodyBytes`. */
-export const notificationBody = z
+/**
+ * Room kept in a frame for the envelope around a body (ids, peer ids, topic, times): a `deliver`
+ * must fit the receiver's `maxFrameBytes` however much JSON escaping grows the body.
+ */
+const ENVELOPE_RESERVE_BYTES = 1024 + 4 * LIMITS.maxTopicLength;
+const bodyOf = (max: number) =>
+  z
+    .string()
+    .refine((s) => Buffer.byteLength(s, 'utf8') <= max, {
+      message: `body larger than ${max} bytes`,
+    })
+    // A body of quotes or control characters grows up to 6× in JSON (`\u0001`): it must still
+    // fit one frame once it travels inside a `deliver`, or the receiver could never take it.
+    .refine(
+      (s) =>
+        Buffer.byteLength(JSON.stringify(s), 'utf8') <=
+        LIMITS.maxFrameBytes - ENVELOPE_RESERVE_BYTES,
+      { message: 'body too large once JSON-escaped' },
+    );
+/** Body is text; its UTF-8 size is checked against `LIMITS.maxBodyBytes` (API-key HTTP posts). */
+export const notificationBody = bodyOf(LIMITS.maxBodyBytes);
+/** What a peer may send in `notify`: room for a sealed 16 KiB plaintext (`maxSealedBodyBytes`). */
+export const peerNotificationBody = bodyOf(LIMITS.maxSealedBodyBytes);
+export const topic = z
   .string()
-  .refine((s) => Buffer.byteLength(s, 'utf8') <= LIMITS.maxBodyBytes, {
-    message: `body larger than ${LIMITS.maxBodyBytes} bytes`,
-  });
-export const topic = z.string().max(LIMITS.maxTopicLength);
+  .max(LIMITS.maxTopicLength)
+  .refine(isSafeTopic, { message: 'topic: printable, no control or bidi characters' });
 export const ttlSeconds = z.number().int().min(1).max(LIMITS.maxTtlSeconds);
 
 export const candidate = z.strictObject({
@@ -110,10 +180,11 @@ export type Candidate = z.infer<typeof candidate>;
 
 export const notification = z.strictObject({
   id: token,
-  from: z.string().min(1).max(LIMITS.maxIdLength),
+  /** Set by the server: the sender's peer id, or an API key's `app:…` label. */
+  from: token,
   to: peerId,
   topic,
-  body: notificationBody,
+  body: peerNotificationBody,
   /** Milliseconds since the epoch when the server accepted it. */
   ts: z.number().int(),
   /** Milliseconds since the epoch after which it is dropped undelivered. */
@@ -142,11 +213,21 @@ export const watch = z.strictObject({
   type: z.literal('watch'),
   peers: z.array(peerId).max(LIMITS.maxWatchedPeers),
 });
+/**
+ * ICE-style short-term credentials of one punch session (RFC 8445 §5.3: ufrag ≥ 4 and pwd ≥ 22
+ * characters of ice-char = ALPHA / DIGIT / "+" / "/"), used in the connectivity checks'
+ * USERNAME and MESSAGE-INTEGRITY (RFC 8489 §9.1).
+ */
+const iceUfrag = z.string().regex(/^[A-Za-z0-9+/]{4,32}$/, 'ufrag: 4-32 ice-chars');
+const icePwd = z.string().regex(/^[A-Za-z0-9+/]{22,64}$/, 'pwd: 22-64 ice-chars');
+
 export const candidatesOut = z.strictObject({
   type: z.literal('candidates'),
   to: peerId,
   rid: token,
   candidates: z.array(candidate).max(LIMITS.maxCandidates),
+  ufrag: iceUfrag.optional(),
+  pwd: icePwd.optional(),
 });
 export const punch = z.strictObject({ type: z.literal('punch'), to: peerId, rid: token });
 export const notify = z.strictObject({
@@ -155,8 +236,36 @@ export const notify = z.strictObject({
   id: token,
   to: peerId,
   topic: topic.optional(),
-  body: notificationBody,
+  body: peerNotificationBody,
   ttl: ttlSeconds.optional(),
+});
+/**
+ * The peer's contact list: who may see its presence and reach it with rendezvous frames
+ * (`candidates`, `punch`, `p2p`). Replaces the previous list; kept while the peer is connected
+ * (a client sends it again after every `welcome`). `anyone: true` allows every peer.
+ */
+export const allow = z.strictObject({
+  type: z.literal('allow'),
+  peers: z.array(peerId).max(LIMITS.maxAllowedPeers),
+  anyone: z.boolean(),
+});
+/**
+ * base64url (RFC 4648 §5, no padding) of at most `LIMITS.maxP2pDataBytes` bytes. A length of
+ * 4k+1 characters cannot be base64 at all.
+ */
+const p2pData = z
+  .string()
+  .min(1)
+  .max(Math.ceil((LIMITS.maxP2pDataBytes * 4) / 3))
+  .regex(/^[A-Za-z0-9_-]+$/, 'base64url')
+  .refine((s) => s.length % 4 !== 1, { message: 'not base64url' });
+/** Best-effort datagram to another peer through the server (never stored, may be dropped). */
+export const p2pOut = z.strictObject({ type: z.literal('p2p'), to: peerId, data: p2pData });
+/** Ask for the Ed25519 public key a peer registered with (to start an end-to-end session). */
+export const keyRequest = z.strictObject({
+  type: z.literal('key-request'),
+  ref: token,
+  peer: peerId,
 });
 export const ack = z.strictObject({
   type: z.literal('ack'),
@@ -185,6 +294,9 @@ export const clientMessage = z.discriminatedUnion('type', [
   turnCredentialsRequest,
   ping,
   pong,
+  allow,
+  p2pOut,
+  keyRequest,
 ]);
 export type ClientMessage = z.infer<typeof clientMessage>;
 
@@ -221,6 +333,19 @@ export const candidatesIn = z.strictObject({
   from: peerId,
   rid: token,
   candidates: z.array(candidate).max(LIMITS.maxCandidates),
+  ufrag: iceUfrag.optional(),
+  pwd: icePwd.optional(),
+});
+export const p2pIn = z.strictObject({ type: z.literal('p2p'), from: peerId, data: p2pData });
+/**
+ * A registered peer's raw Ed25519 public key (base64url, 32 bytes). The receiver MUST check
+ * `peerIdFromPublicKey(publicKey) === peer`: the id is the key's hash, so the server cannot lie.
+ */
+export const key = z.strictObject({
+  type: z.literal('key'),
+  ref: token,
+  peer: peerId,
+  publicKey: b64u(64),
 });
 export const punchStart = z.strictObject({
   type: z.literal('punch-start'),
@@ -297,6 +422,8 @@ export const serverMessage = z.discriminatedUnion('type', [
   ping,
   pong,
   errorFrame,
+  p2pIn,
+  key,
 ]);
 export type ServerMessage = z.infer<typeof serverMessage>;
 export type ErrorFrame = z.infer<typeof errorFrame>;

@@ -149,7 +149,8 @@ export class WsConnection implements PeerSession, ControlChannel {
       case 'notify':
         return this.#onNotify(m);
       case 'ack':
-        return this.ctx.delivery.ack(this.peer, m.ids, 'websocket');
+        this.ctx.delivery.ack(this.peer, m.ids, 'websocket');
+        return;
       case 'watch':
         return this.ctx.presence.watch(this, m.peers);
       case 'candidates':

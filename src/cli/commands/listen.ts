@@ -1,9 +1,29 @@
 import type { CommandModule } from 'yargs';
-import { Peer } from '../../peer/peer.js';
+import { Peer, type ReceivedNotification } from '../../peer/peer.js';
+import type { RetryInfo } from '../../signaling/client.js';
 import { withPeerOptions, type PeerArgs } from '../peer-options.js';
+import { escapeTerminalText } from '../terminal-text.js';
 
 interface ListenArgs extends PeerArgs {
   count?: number;
+}
+
+/**
+ * One notification, one line. Text mode escapes every control and bidi character of the fields
+ * other people chose (terminal-text.ts), so nothing can forge a line; JSON mode is JSON.
+ */
+export function formatNotification(m: ReceivedNotification, json: boolean): string {
+  if (json) return JSON.stringify(m);
+  const topic = m.topic ? ` [${escapeTerminalText(m.topic)}]` : '';
+  return `${new Date(m.ts).toISOString()} ${escapeTerminalText(m.from)}${topic}: ${escapeTerminalText(m.body)}`;
+}
+
+/** "cannot reach …; next attempt in 2.4 s": the user must never wonder why nothing happens. */
+export function formatRetry(server: string, r: RetryInfo): string {
+  return (
+    `natpush: cannot reach ${server} (${escapeTerminalText(r.error.message)}); ` +
+    `retrying, next attempt in ${(r.delayMs / 1000).toFixed(1)} s (retry ${r.attempt})`
+  );
 }
 
 /** `natpush listen`: print notifications as they arrive, until Ctrl-C (or `--count` of them). */
@@ -11,7 +31,13 @@ export const listenCommand: CommandModule<object, ListenArgs> = {
   command: 'listen',
   describe: 'Receive notifications and print them as they arrive',
   builder: (y) =>
-    withPeerOptions(y).option('count', { type: 'number', describe: 'exit after this many' }),
+    withPeerOptions(y)
+      .option('count', { type: 'number', describe: 'exit after this many (>= 1)' })
+      .check((a) =>
+        a.count === undefined || (Number.isInteger(a.count) && a.count >= 1)
+          ? true
+          : `--count must be a whole number >= 1, got ${a.count}`,
+      ),
   handler: async (a) => {
     const stop = new AbortController();
     const onSignal = () => stop.abort();
@@ -19,14 +45,33 @@ export const listenCommand: CommandModule<object, ListenArgs> = {
     process.once('SIGTERM', onSignal);
     // Keep the process alive between reconnect attempts (the library's timers do not).
     const keepAlive = setInterval(() => {}, 1 << 30);
+    const say = (o: object, text: string) => console.error(a.json ? JSON.stringify(o) : text);
     try {
-      const peer = await Peer.connect({
+      const peer = Peer.open({
         server: a.server,
         identity: a.identity,
         signal: stop.signal,
         ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
       });
-      const say = (o: object, text: string) => console.error(a.json ? JSON.stringify(o) : text);
+      peer.on('reconnecting', (r) =>
+        say(
+          {
+            event: 'retrying',
+            server: a.server,
+            code: r.error.code,
+            error: r.error.message,
+            attempt: r.attempt,
+            inMs: r.delayMs,
+          },
+          formatRetry(a.server, r),
+        ),
+      );
+      try {
+        await peer.ready();
+      } catch (e) {
+        if (stop.signal.aborted) return; // Ctrl-C while still trying: not an error
+        throw e;
+      }
       say(
         { event: 'listening', peer: peer.id, server: a.server },
         `listening as ${peer.id} on ${a.server}`,
@@ -37,11 +82,7 @@ export const listenCommand: CommandModule<object, ListenArgs> = {
       peer.on('connected', () => say({ event: 'connected' }, 'connected'));
       let n = 0;
       for await (const m of peer.notifications({ signal: stop.signal })) {
-        if (a.json) console.log(JSON.stringify(m));
-        else
-          console.log(
-            `${new Date(m.ts).toISOString()} ${m.from}${m.topic ? ` [${m.topic}]` : ''}: ${m.body}`,
-          );
+        console.log(formatNotification(m, a.json));
         if (a.count !== undefined && ++n >= a.count) break;
       }
       await peer.close();

@@ -80,6 +80,10 @@ export class MemoryStore implements MailboxStore {
     return [...this.#peers.keys()];
   }
 
+  peerKey(peer: string): string | undefined {
+    return this.#peers.get(peer);
+  }
+
   close(): void {}
 
   #delete(s: StoredNotification): void {

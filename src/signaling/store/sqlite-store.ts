@@ -113,6 +113,7 @@ export class SqliteStore implements MailboxStore {
         'INSERT INTO peers (peer, public_key, first_seen) VALUES (?, ?, ?) ON CONFLICT (peer) DO NOTHING',
       ),
       peers: db.prepare('SELECT peer FROM peers'),
+      peerKey: db.prepare('SELECT public_key FROM peers WHERE peer = ?'),
     };
     for (const r of db
       .prepare('SELECT recipient, COUNT(*) AS n FROM mailbox GROUP BY recipient')
@@ -185,6 +186,10 @@ export class SqliteStore implements MailboxStore {
 
   knownPeers(): string[] {
     return (this.#st.peers.all() as { peer: string }[]).map((r) => r.peer);
+  }
+
+  peerKey(peer: string): string | undefined {
+    return (this.#st.peerKey.get(peer) as { public_key: string } | undefined)?.public_key;
   }
 
   sync(): Promise<void> {

@@ -42,6 +42,8 @@ export interface MailboxStore {
   /** Remember a peer that has registered (for UNKNOWN_PEER checks and presence lookups). */
   addPeer(peer: string, publicKey: string, now: number): void;
   knownPeers(): string[];
+  /** The raw Ed25519 public key (base64url) `peer` registered with (`addPeer`), if any. */
+  peerKey(peer: string): string | undefined;
   /**
    * Resolves once every transaction committed before the call is on stable storage. Absent when
    * `transaction()` itself is durable on return (or nothing is ever durable: memory).

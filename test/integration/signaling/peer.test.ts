@@ -75,10 +75,13 @@ describe('Peer library', () => {
     a.on('path', (e) => paths.push(e.path));
     for (let i = 0; i < 5; i++) expect((await a.notify(bid.peerId, `x${i}`)).path).toBe('mailbox');
     const b = await peer(s, { identity: bid });
-    expect((await take(b, 5)).map((n) => n.body)).toEqual(['x0', 'x1', 'x2', 'x3', 'x4']);
+    const stored = await take(b, 5);
+    expect(stored.map((n) => n.body)).toEqual(['x0', 'x1', 'x2', 'x3', 'x4']);
+    // the receiver sees how they came: these waited in the mailbox while it was away
+    expect(stored.every((n) => n.path === 'mailbox')).toBe(true);
     const next = take(b, 1);
     expect((await a.notify(b.id, 'now')).path).toBe('server-routed');
-    await next;
+    expect((await next)[0]).toMatchObject({ body: 'now', path: 'server-routed' });
     expect(paths).toEqual(['mailbox', 'server-routed']);
     await expect.poll(() => presence).toEqual([false, true]);
   });
@@ -138,6 +141,51 @@ describe('Peer library', () => {
       }),
     ).rejects.toMatchObject({ code: 'NATPUSH_ERR_ABORTED' });
     expect(() => a.notify('nope', 'x')).toThrow(TypeError);
+  });
+
+  it('connectTimeoutMs: an unreachable server rejects with UNREACHABLE and the last reason', async () => {
+    const retries: number[] = [];
+    const p = Peer.open({
+      server: 'http://127.0.0.1:9',
+      identity: generateIdentity(),
+      backoff: fastBackoff,
+      connectTimeoutMs: 300,
+    });
+    p.on('reconnecting', (r) => retries.push(r.attempt));
+    const err = await p.ready().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'NATPUSH_ERR_UNREACHABLE' });
+    expect(String((err as Error).message)).toMatch(
+      /cannot reach http:\/\/127\.0\.0\.1:9 within 300 ms \(last attempt: .*ECONNREFUSED/,
+    );
+    expect(retries[0]).toBe(1);
+    expect(p.connected).toBe(false);
+    // closed after the failure: nothing keeps retrying
+    const n = retries.length;
+    await new Promise((r) => setTimeout(r, 250));
+    expect(retries.length).toBe(n);
+  });
+
+  it('close() while connecting settles connect() (no hang)', async () => {
+    const p = Peer.open({
+      server: 'http://127.0.0.1:9',
+      identity: generateIdentity(),
+      backoff: fastBackoff,
+    });
+    const r = p.ready();
+    await p.close();
+    await expect(r).rejects.toMatchObject({ code: 'NATPUSH_ERR_CONNECTION_CLOSED' });
+  });
+
+  it('notify timeoutMs: rejects with REQUEST_TIMEOUT when the server never accepts', async () => {
+    const s = await t.server();
+    const a = await peer(s);
+    await s.close();
+    t.servers.splice(t.servers.indexOf(s), 1);
+    await expect(
+      a.notify(generateIdentity().peerId, 'x', { timeoutMs: 200 }),
+    ).rejects.toMatchObject({
+      code: 'NATPUSH_ERR_REQUEST_TIMEOUT',
+    });
   });
 
   it('a notify to an unknown peer rejects with UNKNOWN_PEER', async () => {

@@ -140,12 +140,14 @@ describe('natpush CLI', () => {
     await expect
       .poll(
         async () => ((await (await fetch(`${s.url}/healthz`)).json()) as { online: number }).online,
+        { timeout: 20_000, interval: 100 }, // a CLI process start on a busy machine takes seconds
       )
       .toBe(1);
     await l0.kill('SIGTERM');
     await expect
       .poll(
         async () => ((await (await fetch(`${s.url}/healthz`)).json()) as { online: number }).online,
+        { timeout: 20_000, interval: 100 }, // a CLI process start on a busy machine takes seconds
       )
       .toBe(0);
     const send = track(
@@ -163,7 +165,7 @@ describe('natpush CLI', () => {
     expect((await l1.exited).code).toBe(0);
   });
 
-  it('send exits non-zero with the error code for an unknown peer', async () => {
+  it('send exits 4 (refused) for an unknown peer', async () => {
     const dir = tmp();
     const s = await serve(join(dir, 'data'));
     track(s.p);
@@ -178,7 +180,7 @@ describe('natpush CLI', () => {
         s.url,
       ]),
     );
-    expect((await p.exited).code).toBe(1);
+    expect((await p.exited).code).toBe(4); // EXIT.REFUSED (src/cli/errors.ts)
   });
 
   it('serve also answers STUN Binding requests (RFC 8489) on its STUN port', async () => {

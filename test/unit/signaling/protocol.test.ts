@@ -24,6 +24,17 @@ const validClient = [
   { type: 'notify', ref: 'r', id: 'i', to: P, body: 'x', topic: 't', ttl: 60 },
   { type: 'ack', ids: ['i'] },
   { type: 'ping', t: 1 },
+  { type: 'allow', peers: [P], anyone: false },
+  { type: 'p2p', to: P, data: Buffer.alloc(LIMITS.maxP2pDataBytes).toString('base64url') },
+  { type: 'key-request', ref: 'k.1:x-y_z', peer: P },
+  {
+    type: 'candidates',
+    to: P,
+    rid: 'r',
+    candidates: [],
+    ufrag: 'abcd',
+    pwd: 'a'.repeat(22),
+  },
 ];
 
 describe('protocol', () => {
@@ -43,7 +54,7 @@ describe('protocol', () => {
         ref: 'r',
         id: 'i',
         to: P,
-        body: 'x'.repeat(LIMITS.maxBodyBytes + 1),
+        body: 'x'.repeat(LIMITS.maxSealedBodyBytes + 1),
       }),
       'NATPUSH_ERR_BAD_FRAME',
     ],
@@ -64,14 +75,64 @@ describe('protocol', () => {
       JSON.stringify({ type: 'ack', ids: Array(LIMITS.maxAckIds + 1).fill('i') }),
       'NATPUSH_ERR_BAD_FRAME',
     ],
+    [
+      'p2p data over maxP2pDataBytes',
+      JSON.stringify({
+        type: 'p2p',
+        to: P,
+        data: Buffer.alloc(LIMITS.maxP2pDataBytes + 1).toString('base64url'),
+      }),
+      'NATPUSH_ERR_BAD_FRAME',
+    ],
+    [
+      'p2p data not base64url',
+      JSON.stringify({ type: 'p2p', to: P, data: 'a+b=' }),
+      'NATPUSH_ERR_BAD_FRAME',
+    ],
+    [
+      'allow list too long',
+      JSON.stringify({
+        type: 'allow',
+        peers: Array(LIMITS.maxAllowedPeers + 1).fill(P),
+        anyone: false,
+      }),
+      'NATPUSH_ERR_BAD_FRAME',
+    ],
+    [
+      'id with a line break',
+      JSON.stringify({ type: 'ack', ids: ['a\nb'] }),
+      'NATPUSH_ERR_BAD_FRAME',
+    ],
+    [
+      'topic with a bidi override',
+      JSON.stringify({ type: 'notify', ref: 'r', id: 'i', to: P, body: 'x', topic: '\u202e' }),
+      'NATPUSH_ERR_BAD_FRAME',
+    ],
+    [
+      'short ice pwd',
+      JSON.stringify({ type: 'candidates', to: P, rid: 'r', candidates: [], pwd: 'short' }),
+      'NATPUSH_ERR_BAD_FRAME',
+    ],
     ['oversized frame', ' '.repeat(LIMITS.maxFrameBytes + 1), 'NATPUSH_ERR_FRAME_TOO_LARGE'],
     ['JSON array', '[]', 'NATPUSH_ERR_BAD_FRAME'],
   ])('rejects %s with %s', (_name, text, code) => {
     expect(() => decodeFrame(clientMessage, text)).toThrow(expect.objectContaining({ code }));
   });
 
+  it('takes a sealed-size body from a peer, but not one that outgrows a frame once escaped', () => {
+    const ok = 'x'.repeat(LIMITS.maxSealedBodyBytes);
+    const frame = (body: string) =>
+      JSON.stringify({ type: 'notify', ref: 'r', id: 'i', to: P, body });
+    expect(decodeFrame(clientMessage, frame(ok))).toMatchObject({ body: ok });
+    expect(() => decodeFrame(clientMessage, frame(ok + 'x'))).toThrow(SignalingError);
+    // 11,000 × U+0001 is 66,000 bytes of JSON: no deliver frame could carry it.
+    expect(() => decodeFrame(clientMessage, frame('\u0001'.repeat(11_000)), 1 << 20)).toThrow(
+      SignalingError,
+    );
+  });
+
   it('counts body size in UTF-8 bytes, not characters', () => {
-    const body = 'é'.repeat(LIMITS.maxBodyBytes / 2 + 1);
+    const body = 'é'.repeat(LIMITS.maxSealedBodyBytes / 2 + 1);
     expect(() =>
       decodeFrame(
         clientMessage,

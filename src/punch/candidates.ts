@@ -1,0 +1,232 @@
+/**
+ * Candidates (RFC 8445 §5.1): the transport addresses a peer offers for checks, all on the peer's
+ * one UDP socket (DESIGN.md "One UDP socket per peer"):
+ *
+ *   host    each interface address × the socket's port           (same LAN, hairpin-less NATs)
+ *   srflx   the socket's mapping as serve's STUN server saw it   (cone NATs)
+ *   relay   a TURN allocation made FROM the socket               (fallback, RFC 8656)
+ *   prflx   learned during checks (checks.ts): the source of an authenticated check from an
+ *           address nobody offered — the symmetric NAT's real mapping toward us (RFC 8445 §7.3.1.3)
+ *
+ * host and srflx share one base (the socket), so checks from either are the same packets: pairs
+ * are formed per base ('socket' or 'relay') as RFC 8445 §6.1.2.4 prunes them.
+ */
+import type { Endpoint, UdpSocket } from '../net/udp.js';
+import { endpointKey, familyOf } from '../net/udp.js';
+import { TurnClient } from '../relay/client.js';
+import { readMappedAddress } from '../stun/attributes.js';
+import { StunMessageBuilder } from '../stun/message-builder.js';
+import { BINDING_REQUEST, StunClass } from '../stun/message-type.js';
+import type { StunTransactions } from '../stun/transaction.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { silentLogger } from '../util/logger.js';
+import { PUNCH_DEFAULTS, PUNCH_LIMITS, TYPE_PREFERENCE } from './constants.js';
+
+export type CandidateType = 'host' | 'srflx' | 'prflx' | 'relay';
+/** Where checks from a local candidate leave: the socket itself, or the TURN allocation. */
+export type CandidateBase = 'socket' | 'relay';
+
+export interface Candidate {
+  readonly type: CandidateType;
+  readonly address: string;
+  readonly port: number;
+  /** RFC 8445 §5.1.2.1 priority. */
+  readonly priority: number;
+}
+
+/**
+ * RFC 8445 §5.1.2.1: priority = 2^24 × type preference + 2^8 × local preference + (256 − component).
+ * One component (1). Local preference 65535 for the only interface, lower for further ones
+ * (§5.1.2.2: distinct per interface), so the first listed interface wins ties.
+ */
+export function candidatePriority(type: CandidateType, localPreference = 65535): number {
+  if (!Number.isInteger(localPreference) || localPreference < 0 || localPreference > 65535)
+    throw new RangeError(`local preference must be 0..65535, got ${localPreference}`);
+  return TYPE_PREFERENCE[type] * 2 ** 24 + localPreference * 2 ** 8 + (256 - 1);
+}
+
+export function baseOf(type: CandidateType): CandidateBase {
+  return type === 'relay' ? 'relay' : 'socket';
+}
+
+export function candidateKey(c: { address: string; port: number }): string {
+  return endpointKey(c);
+}
+
+/** Credentials for serve's relay, as `Peer.turnCredentials()` returns them. */
+export interface RelayCredentials {
+  username: string;
+  password: string;
+  /** Unix seconds after which the relay refuses them. */
+  expires?: number;
+}
+
+export interface GathererOptions {
+  socket: UdpSocket;
+  /** The engine whose `send` is `socket.send` (and fed the socket's STUN responses). */
+  transactions: StunTransactions;
+  clock: Clock;
+  logger?: Logger;
+  /** Local interface addresses for host candidates (injected: os.networkInterfaces() in
+   *  production, the host's addresses in tests). Loopback and link-local are skipped. */
+  interfaces: () => readonly string[];
+  /** serve's STUN server, for the server-reflexive candidate. */
+  stunServer?: Endpoint;
+  /** serve's TURN server and a source of short-lived credentials for it. */
+  turn?: { server: Endpoint; credentials: () => Promise<RelayCredentials> };
+  gatherTimeoutMs?: number;
+}
+
+/**
+ * Gathers host, srflx and relay candidates and keeps the relay allocation alive: the TurnClient
+ * refreshes the allocation itself; credentials are fetched again before they expire and the
+ * allocation re-made with them (a TURN allocation's username cannot change, RFC 8656 §7.2).
+ */
+export class CandidateGatherer {
+  readonly #o: GathererOptions;
+  readonly #log: Logger;
+  #relay: TurnClient | undefined;
+  #srflx: Endpoint | undefined;
+  #renewTimer: TimerHandle | undefined;
+  #closed = false;
+  readonly #relayListeners = new Set<(relay: TurnClient | undefined) => void>();
+
+  constructor(options: GathererOptions) {
+    this.#o = options;
+    this.#log = options.logger ?? silentLogger;
+  }
+
+  /** The TURN allocation made from the socket, if any. */
+  get relay(): TurnClient | undefined {
+    return this.#relay;
+  }
+
+  /** Called when the relay allocation is replaced (credential renewal) or lost. */
+  onRelayChange(cb: (relay: TurnClient | undefined) => void): () => void {
+    this.#relayListeners.add(cb);
+    return () => this.#relayListeners.delete(cb);
+  }
+
+  hostCandidates(): Candidate[] {
+    const port = this.#o.socket.address().port;
+    const family = familyOf(this.#o.socket.address().address);
+    return this.#o
+      .interfaces()
+      .filter((a) => familyOf(a) === family && !isLoopbackOrLinkLocal(a))
+      .slice(0, PUNCH_LIMITS.maxHostCandidates)
+      .map((address, i) => ({
+        type: 'host' as const,
+        address,
+        port,
+        priority: candidatePriority('host', 65535 - i),
+      }));
+  }
+
+  /**
+   * Everything that answers within `gatherTimeoutMs`: host at once, srflx after one STUN round
+   * trip, relay after the Allocate exchange. A server that does not answer costs its candidate,
+   * never the gathering.
+   */
+  async gather(signal?: AbortSignal): Promise<Candidate[]> {
+    const out = this.hostCandidates();
+    const timeoutMs = this.#o.gatherTimeoutMs ?? PUNCH_DEFAULTS.gatherTimeoutMs;
+    const [srflx, relay] = await Promise.all([
+      this.#o.stunServer ? this.#reflexive(this.#o.stunServer, timeoutMs, signal) : undefined,
+      this.#o.turn && !this.#relay ? this.#allocate(timeoutMs) : this.#relay,
+    ]);
+    this.#srflx = srflx ?? (relay?.mappedAddress.port ? relay.mappedAddress : undefined);
+    if (this.#srflx && !out.some((c) => candidateKey(c) === candidateKey(this.#srflx!))) {
+      out.push({ type: 'srflx', ...plain(this.#srflx), priority: candidatePriority('srflx') });
+    }
+    if (relay && !relay.closed) {
+      out.push({
+        type: 'relay',
+        ...plain(relay.relayedAddress),
+        priority: candidatePriority('relay'),
+      });
+    }
+    return out;
+  }
+
+  /** Release the relay allocation (the socket stays open: it is the peer's). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#renewTimer?.cancel();
+    const r = this.#relay;
+    this.#relay = undefined;
+    await r?.close();
+  }
+
+  async #reflexive(
+    server: Endpoint,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Endpoint | undefined> {
+    const req = new StunMessageBuilder(BINDING_REQUEST).addFingerprint().build();
+    try {
+      const res = await this.#o.transactions.start(server, req, { timeoutMs, signal });
+      if (res.message.cls !== StunClass.Success) return undefined;
+      return readMappedAddress(res.message);
+    } catch (err) {
+      this.#log.debug('no server-reflexive candidate', { err: String(err) });
+      return undefined;
+    }
+  }
+
+  async #allocate(timeoutMs: number): Promise<TurnClient | undefined> {
+    const turn = this.#o.turn!;
+    try {
+      const creds = await turn.credentials();
+      const client = await TurnClient.allocate({
+        server: turn.server,
+        username: creds.username,
+        password: creds.password,
+        socket: this.#o.socket,
+        clock: this.#o.clock,
+        logger: this.#log,
+        requestTimeoutMs: timeoutMs,
+      });
+      if (this.#closed) {
+        await client.close();
+        return undefined;
+      }
+      this.#relay = client;
+      this.#scheduleRenewal(creds);
+      return client;
+    } catch (err) {
+      this.#log.debug('no relayed candidate', { err: String(err) });
+      return undefined;
+    }
+  }
+
+  /**
+   * Before the credentials expire, release the allocation and make a new one with fresh ones.
+   * The old allocation must go first: the server keys allocations by 5-tuple, and the shared
+   * socket's 5-tuple would get 437 Allocation Mismatch (RFC 8656 §7.2) while it lives.
+   */
+  #scheduleRenewal(creds: RelayCredentials): void {
+    if (creds.expires === undefined) return;
+    const at = creds.expires * 1000 - PUNCH_DEFAULTS.relayCredentialMarginMs;
+    const inMs = Math.max(1_000, at - this.#o.clock.now());
+    this.#renewTimer = this.#o.clock.setTimeout(() => {
+      void (async () => {
+        const old = this.#relay;
+        this.#relay = undefined;
+        await old?.close().catch(() => {});
+        const fresh = this.#closed
+          ? undefined
+          : await this.#allocate(this.#o.gatherTimeoutMs ?? PUNCH_DEFAULTS.gatherTimeoutMs);
+        for (const l of this.#relayListeners) l(fresh);
+      })();
+    }, inMs);
+  }
+}
+
+function plain(e: Endpoint): { address: string; port: number } {
+  return { address: e.address, port: e.port };
+}
+
+function isLoopbackOrLinkLocal(a: string): boolean {
+  return a.startsWith('127.') || a === '::1' || a.startsWith('169.254.') || /^fe80:/i.test(a);
+}

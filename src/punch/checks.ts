@@ -1,0 +1,592 @@
+/**
+ * Connectivity checks (RFC 8445 §6.1.4, §7) for one session with one remote peer: a checklist of
+ * pairs (local base × remote candidate), all checked at once, paced every Ta; triggered checks
+ * when a check arrives; peer-reflexive candidates from unknown sources; nomination; and, after
+ * nomination, consent freshness (RFC 7675) on the selected pair.
+ *
+ *   pair states (§6.1.2.6):  waiting ──Ta──▶ in-progress ──response──▶ succeeded
+ *                                                  └──── no answer (13.4 s) ─▶ failed
+ *
+ * Nomination (§8.1.1, "regular"): the controlling side sends a check with USE-CANDIDATE on the
+ * first DIRECT pair that succeeded; a relayed pair only when no direct pair succeeded within
+ * `directGraceMs` or every direct pair failed (a relay is the fallback, RFC 8445 §5.1.2.2 ranks it
+ * last). The controlling side selects the pair when that check is answered; the controlled side
+ * when it got USE-CANDIDATE on a pair whose own check succeeded (§7.3.1.5).
+ *
+ * Checks and responses whose MESSAGE-INTEGRITY does not verify with the session's pwd are dropped
+ * before they touch any state, so a third party can neither open a pair, nor learn a prflx
+ * candidate into our list, nor complete or fail a check.
+ */
+import type { Endpoint } from '../net/udp.js';
+import { endpointKey, sameEndpoint } from '../net/udp.js';
+import { Attr } from '../stun/attribute-type.js';
+import { readErrorCode, readXorAddress } from '../stun/attributes.js';
+import { StunClass } from '../stun/message-type.js';
+import type { StunMessage } from '../stun/message.js';
+import type { RetransmissionOptions, StunTransactions } from '../stun/transaction.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { silentLogger } from '../util/logger.js';
+import type { Candidate, CandidateBase } from './candidates.js';
+import { candidatePriority } from './candidates.js';
+import type { IceCredentials, Role } from './check-message.js';
+import {
+  buildCheck,
+  buildCheckSuccess,
+  buildRoleConflict,
+  verifyCheck,
+  verifyCheckResponse,
+} from './check-message.js';
+import { PUNCH_DEFAULTS, PUNCH_LIMITS } from './constants.js';
+import type { Via } from './demux.js';
+
+export type PathKind = 'direct' | 'relay';
+export type PairState = 'waiting' | 'in-progress' | 'succeeded' | 'failed';
+
+export interface CandidatePair {
+  readonly id: string;
+  readonly base: CandidateBase;
+  readonly remote: Candidate;
+  readonly kind: PathKind;
+  readonly priority: bigint;
+  state: PairState;
+  /** The remote sent us an authenticated check on this pair. */
+  heard: boolean;
+  /** USE-CANDIDATE seen (controlled) or sent and answered (controlling). */
+  nominated: boolean;
+  /** Our address as the remote saw it, from the check response (a prflx of ours, §7.2.5.3.1). */
+  mapped?: Endpoint;
+  rttMs?: number;
+}
+
+export interface CheckAgentOptions {
+  role: Role;
+  tieBreaker: bigint;
+  local: IceCredentials;
+  remote: IceCredentials;
+  /** Priority of the best local candidate on each base (pair priority, §6.1.2.3). */
+  localPriority: { socket: number; relay?: number };
+  /** Engines whose `send` puts bytes on the socket / through the TURN allocation. */
+  transactions: { socket: StunTransactions; relay?: StunTransactions };
+  /** Raw send for responses (not transactions). */
+  send(bytes: Uint8Array, to: Endpoint, via: Via): void;
+  clock: Clock;
+  logger?: Logger;
+  taMs?: number;
+  checkRetransmission?: RetransmissionOptions;
+  directGraceMs?: number;
+  punchTimeoutMs?: number;
+  consentIntervalMs?: number;
+  consentTimeoutMs?: number;
+  /** Randomness for consent jitter (tests pass a fixed one). */
+  random?: () => number;
+}
+
+export interface CheckStats {
+  checksSent: number;
+  requestsAnswered: number;
+  /** Checks whose USERNAME/MI/FINGERPRINT did not verify: not answered, no state touched. */
+  requestsRejected: number;
+  /** Responses that matched a transaction but failed MI: dropped, the check goes on. */
+  responsesRejected: number;
+  prflxLearned: number;
+  roleConflicts: number;
+}
+
+type Listener<T> = (v: T) => void;
+
+export class CheckAgent {
+  readonly stats: CheckStats = {
+    checksSent: 0,
+    requestsAnswered: 0,
+    requestsRejected: 0,
+    responsesRejected: 0,
+    prflxLearned: 0,
+    roleConflicts: 0,
+  };
+  role: Role;
+  readonly #o: CheckAgentOptions;
+  readonly #log: Logger;
+  readonly #remotes = new Map<string, Candidate>();
+  readonly #pairs = new Map<string, CandidatePair>();
+  /** Pair ids whose check is to go out at the next Ta, ahead of the ordinary ones (§6.1.4.1). */
+  readonly #triggered: string[] = [];
+  /** Outstanding transaction ids (hex) of our checks → pair id; answers are verified first. */
+  readonly #inflight = new Map<string, string>();
+  readonly #abort = new AbortController();
+  #pacer: TimerHandle | undefined;
+  #timers: TimerHandle[] = [];
+  #startedAt = 0;
+  #running = false;
+  #nominating: CandidatePair | undefined;
+  #selected: CandidatePair | undefined;
+  #done = false;
+  #lastConsent = 0;
+  #consentTimer: TimerHandle | undefined;
+  #moveCheck = false;
+  readonly #onSelected = new Set<Listener<CandidatePair>>();
+  readonly #onFailed = new Set<Listener<string>>();
+  readonly #onDead = new Set<Listener<string>>();
+  readonly #onRemoteMoved = new Set<Listener<Endpoint>>();
+
+  constructor(options: CheckAgentOptions) {
+    this.#o = options;
+    this.role = options.role;
+    this.#log = options.logger ?? silentLogger;
+  }
+
+  get local(): IceCredentials {
+    return this.#o.local;
+  }
+
+  get selected(): CandidatePair | undefined {
+    return this.#selected;
+  }
+
+  pairs(): readonly CandidatePair[] {
+    return [...this.#pairs.values()];
+  }
+
+  onSelected(cb: Listener<CandidatePair>): () => void {
+    this.#onSelected.add(cb);
+    return () => this.#onSelected.delete(cb);
+  }
+
+  /** No pair could be selected (reason in the argument). */
+  onFailed(cb: Listener<string>): () => void {
+    this.#onFailed.add(cb);
+    return () => this.#onFailed.delete(cb);
+  }
+
+  /** Consent lost on the selected pair (RFC 7675 §5.1: no answer for 30 s). */
+  onDead(cb: Listener<string>): () => void {
+    this.#onDead.add(cb);
+    return () => this.#onDead.delete(cb);
+  }
+
+  /**
+   * The remote moved: an authenticated check came from a new source after selection (its NAT
+   * rebound, or its address changed) AND our own check to that source was answered. The second
+   * condition keeps a third party that replays a sniffed check from its own address from
+   * triggering re-punches: it cannot sign the answer.
+   */
+  onRemoteMoved(cb: Listener<Endpoint>): () => void {
+    this.#onRemoteMoved.add(cb);
+    return () => this.#onRemoteMoved.delete(cb);
+  }
+
+  /** Add a remote candidate (from the `candidates` frame); bounded (PUNCH_LIMITS). */
+  addRemote(c: Candidate): void {
+    const key = endpointKey(c);
+    if (this.#remotes.has(key) || this.#remotes.size >= PUNCH_LIMITS.maxRemoteCandidates) return;
+    this.#remotes.set(key, c);
+    // RFC 8445 §6.1.2.4: a relayed remote is reached from the socket; relay→relay pairs are not
+    // formed (serve's relay refuses its own addresses as peers, RFC 8656 §21.1.5).
+    this.#pair('socket', c);
+    if (this.#o.transactions.relay && c.type !== 'relay') this.#pair('relay', c);
+  }
+
+  /** Begin checking (at the coordinated start time). */
+  start(): void {
+    if (this.#running || this.#done) return;
+    this.#running = true;
+    this.#startedAt = this.#o.clock.now();
+    this.#tick();
+    const grace = this.#o.directGraceMs ?? PUNCH_DEFAULTS.directGraceMs;
+    this.#timers.push(this.#o.clock.setTimeout(() => this.#maybeNominate(), grace));
+    const timeout = this.#o.punchTimeoutMs ?? PUNCH_DEFAULTS.punchTimeoutMs;
+    this.#timers.push(
+      this.#o.clock.setTimeout(() => {
+        if (!this.#selected) this.#fail(`no pair selected within ${timeout} ms`);
+      }, timeout),
+    );
+  }
+
+  /** Stop everything (checks, consent, timers); no event fires after this. */
+  close(): void {
+    this.#done = true;
+    this.#running = false;
+    this.#stopChecks();
+    this.#consentTimer?.cancel();
+    this.#onSelected.clear();
+    this.#onFailed.clear();
+    this.#onDead.clear();
+    this.#onRemoteMoved.clear();
+  }
+
+  // ─── incoming ────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * A Binding request addressed to our ufrag (RFC 8445 §7.3). Answered only when it verifies.
+   * Checks arriving before `start()` are answered and queued as triggered checks (§7.3.1.4), so a
+   * peer whose clock runs ahead does not lose its first checks.
+   */
+  handleRequest(msg: StunMessage, from: Endpoint, via: Via): void {
+    if (this.#done && !this.#selected) return;
+    const check = verifyCheck(msg, this.#o.local, this.#o.remote);
+    if (!check) {
+      this.stats.requestsRejected++;
+      return;
+    }
+    if (this.#roleConflict(msg, check.role, check.tieBreaker, from, via)) return;
+    this.stats.requestsAnswered++;
+    this.#o.send(buildCheckSuccess(msg, from, this.#o.local.pwd), from, via);
+
+    const base: CandidateBase = via === 'relay' ? 'relay' : 'socket';
+    if (via === 'relay' && !this.#o.transactions.relay) return;
+    let pair = this.#pairs.get(pairId(base, from));
+    if (!pair) {
+      if (this.#selected) {
+        // Same peer, authenticated, new source: its NAT rebound (or its address changed).
+        if (base === this.#selected.base) this.#verifyMove(from);
+        return;
+      }
+      // RFC 8445 §7.3.1.3: a peer-reflexive remote candidate, priority from the check.
+      const prflx: Candidate = {
+        type: 'prflx',
+        address: from.address,
+        port: from.port,
+        priority: check.priority,
+      };
+      if (this.#remotes.size >= PUNCH_LIMITS.maxRemoteCandidates) return;
+      this.#remotes.set(endpointKey(from), prflx);
+      this.stats.prflxLearned++;
+      pair = this.#pair(base, prflx);
+      if (!pair) return;
+    }
+    pair.heard = true;
+    if (check.useCandidate && this.role === 'controlled' && !this.#selected) {
+      // RFC 8445 §7.3.1.5: select once OUR check on this pair has succeeded too. Selecting on the
+      // USE-CANDIDATE alone would let an on-path third party replay a sniffed nomination from its
+      // own address and be selected; it cannot answer our check (the answer needs the remote
+      // pwd). Datagrams that beat our selection wait in the connector's early buffer.
+      pair.nominated = true;
+      if (pair.state === 'succeeded') return this.#select(pair);
+    }
+    if (!this.#selected && pair.state !== 'succeeded') this.#trigger(pair);
+  }
+
+  /**
+   * A STUN response: ours if its transaction id is one of our checks. Verified with the remote
+   * pwd BEFORE the transaction engine sees it, so a forged answer cannot complete a check.
+   * Returns 'mine' (verified, hand it to the engine), 'forged' (drop) or 'other'.
+   */
+  screenResponse(msg: StunMessage): 'mine' | 'forged' | 'other' {
+    if (!this.#inflight.has(txHex(msg.transactionId))) return 'other';
+    if (verifyCheckResponse(msg, this.#o.remote)) return 'mine';
+    this.stats.responsesRejected++;
+    return 'forged';
+  }
+
+  // ─── checking ────────────────────────────────────────────────────────────────────────────
+
+  #pair(base: CandidateBase, remote: Candidate): CandidatePair | undefined {
+    const id = pairId(base, remote);
+    const existing = this.#pairs.get(id);
+    if (existing) return existing;
+    if (this.#pairs.size >= PUNCH_LIMITS.maxPairs) return undefined;
+    const local =
+      base === 'socket' ? this.#o.localPriority.socket : (this.#o.localPriority.relay ?? 0);
+    // RFC 8445 §6.1.2.3: G = controlling side's candidate priority, D = controlled side's.
+    const [g, d] =
+      this.role === 'controlling' ? [local, remote.priority] : [remote.priority, local];
+    const pair: CandidatePair = {
+      id,
+      base,
+      remote,
+      kind: base === 'relay' || remote.type === 'relay' ? 'relay' : 'direct',
+      priority: pairPriority(g, d),
+      state: 'waiting',
+      heard: false,
+      nominated: false,
+    };
+    this.#pairs.set(id, pair);
+    return pair;
+  }
+
+  #trigger(pair: CandidatePair): void {
+    if (this.#triggered.includes(pair.id)) return;
+    if (this.#triggered.length >= PUNCH_LIMITS.maxTriggered) return;
+    this.#triggered.push(pair.id);
+    if (this.#running && !this.#pacer) this.#tick();
+  }
+
+  /** Every Ta: one check — a triggered one first, else the best waiting pair (§6.1.4.2). */
+  #tick(): void {
+    this.#pacer = undefined;
+    if (!this.#running || this.#selected) return;
+    let pair: CandidatePair | undefined;
+    while (!pair && this.#triggered.length > 0) {
+      const p = this.#pairs.get(this.#triggered.shift()!);
+      if (p && p.state !== 'succeeded') pair = p;
+    }
+    pair ??= [...this.#pairs.values()]
+      .filter((p) => p.state === 'waiting')
+      .sort((a, b) => (b.priority > a.priority ? 1 : b.priority < a.priority ? -1 : 0))[0];
+    if (pair) this.#check(pair, false);
+    const pending = this.#triggered.length > 0 || this.#pairsIn('waiting') > 0;
+    if (pending)
+      this.#pacer = this.#o.clock.setTimeout(
+        () => this.#tick(),
+        this.#o.taMs ?? PUNCH_DEFAULTS.taMs,
+      );
+  }
+
+  #check(pair: CandidatePair, nominate: boolean): void {
+    const tx = pair.base === 'relay' ? this.#o.transactions.relay : this.#o.transactions.socket;
+    if (!tx) return;
+    if (pair.state === 'waiting' || pair.state === 'failed') pair.state = 'in-progress';
+    const bytes = buildCheck({
+      local: this.#o.local,
+      remote: this.#o.remote,
+      priority: candidatePriority('prflx', pair.base === 'relay' ? 0 : 65535),
+      role: this.role,
+      tieBreaker: this.#o.tieBreaker,
+      useCandidate: nominate,
+    });
+    const key = txHex(bytes.subarray(8, 20));
+    this.#inflight.set(key, pair.id);
+    this.stats.checksSent++;
+    tx.start(pair.remote, bytes, {
+      retransmission: this.#o.checkRetransmission ?? PUNCH_DEFAULTS.checkRetransmission,
+      signal: this.#abort.signal,
+    }).then(
+      (res) => {
+        this.#inflight.delete(key);
+        this.#onResponse(pair, res.message, res.rttMs, nominate);
+      },
+      () => {
+        this.#inflight.delete(key);
+        this.#onCheckFailed(pair, nominate);
+      },
+    );
+  }
+
+  #onResponse(pair: CandidatePair, msg: StunMessage, rttMs: number, nominate: boolean): void {
+    if (this.#done || this.#selected) return;
+    if (msg.cls === StunClass.Error) {
+      // RFC 8445 §7.2.5.1: 487 → switch role and check again.
+      if (readErrorCode(msg)?.code === 487) {
+        this.stats.roleConflicts++;
+        this.role = this.role === 'controlling' ? 'controlled' : 'controlling';
+        this.#nominating = undefined;
+        return this.#trigger(pair);
+      }
+      pair.state = 'failed';
+      return this.#maybeNominate();
+    }
+    pair.state = 'succeeded';
+    pair.rttMs = rttMs;
+    try {
+      pair.mapped = readXorAddress(msg, Attr.XorMappedAddress);
+    } catch {
+      /* a prflx of ours is informative only */
+    }
+    if (nominate && this.role === 'controlling') {
+      pair.nominated = true;
+      return this.#select(pair);
+    }
+    if (pair.nominated && this.role === 'controlled') return this.#select(pair);
+    this.#maybeNominate();
+  }
+
+  #onCheckFailed(pair: CandidatePair, nominate: boolean): void {
+    if (this.#done || this.#selected) return;
+    if (nominate && this.#nominating === pair) this.#nominating = undefined;
+    if (pair.state === 'in-progress') pair.state = 'failed';
+    this.#maybeNominate();
+  }
+
+  /** Controlling: pick the pair to nominate (see the header for the direct-before-relay rule). */
+  #maybeNominate(): void {
+    if (!this.#running || this.#selected || this.#nominating || this.role !== 'controlling') return;
+    const ok = [...this.#pairs.values()].filter((p) => p.state === 'succeeded');
+    const best = (kind: PathKind) =>
+      ok
+        .filter((p) => p.kind === kind)
+        .sort((a, b) => (b.priority > a.priority ? 1 : b.priority < a.priority ? -1 : 0))[0];
+    let pick = best('direct');
+    if (!pick) {
+      const graceOver =
+        this.#o.clock.now() - this.#startedAt >=
+        (this.#o.directGraceMs ?? PUNCH_DEFAULTS.directGraceMs);
+      const directLeft = [...this.#pairs.values()].some(
+        (p) => p.kind === 'direct' && (p.state === 'waiting' || p.state === 'in-progress'),
+      );
+      if (graceOver || !directLeft) pick = best('relay');
+    }
+    if (!pick) {
+      if (
+        this.#pairsIn('waiting') + this.#pairsIn('in-progress') === 0 &&
+        this.#triggered.length === 0
+      )
+        this.#fail('every candidate pair failed');
+      return;
+    }
+    this.#nominating = pick;
+    this.#check(pick, true);
+  }
+
+  #select(pair: CandidatePair): void {
+    if (this.#selected) return;
+    this.#selected = pair;
+    this.#stopChecks();
+    this.#log.info('punch pair selected', {
+      kind: pair.kind,
+      base: pair.base,
+      remote: endpointKey(pair.remote),
+      role: this.role,
+      ms: this.#o.clock.now() - this.#startedAt,
+    });
+    this.#lastConsent = this.#o.clock.now();
+    this.#armConsent();
+    for (const l of this.#onSelected) l(pair);
+  }
+
+  #fail(reason: string): void {
+    if (this.#selected || this.#done) return;
+    this.#done = true;
+    this.#stopChecks();
+    for (const l of this.#onFailed) l(reason);
+  }
+
+  #stopChecks(): void {
+    this.#running = false;
+    this.#pacer?.cancel();
+    this.#pacer = undefined;
+    for (const t of this.#timers) t.cancel();
+    this.#timers = [];
+    this.#abort.abort();
+  }
+
+  #pairsIn(state: PairState): number {
+    let n = 0;
+    for (const p of this.#pairs.values()) if (p.state === state) n++;
+    return n;
+  }
+
+  #roleConflict(
+    msg: StunMessage,
+    theirRole: Role,
+    theirs: bigint,
+    from: Endpoint,
+    via: Via,
+  ): boolean {
+    if (theirRole !== this.role) return false;
+    this.stats.roleConflicts++;
+    // RFC 8445 §7.3.1.1: the larger tie-breaker keeps (or takes) the controlling role.
+    const mine = this.#o.tieBreaker;
+    const keepMine = this.role === 'controlling' ? mine >= theirs : mine < theirs;
+    if (keepMine) {
+      this.#o.send(buildRoleConflict(msg, this.#o.local.pwd), from, via);
+      return true;
+    }
+    this.role = this.role === 'controlling' ? 'controlled' : 'controlling';
+    this.#nominating = undefined;
+    return false;
+  }
+
+  /** One verification check toward a new source of the remote at a time (bounds the work a
+   *  flood of replays can cause to one transaction). */
+  #verifyMove(from: Endpoint): void {
+    const pair = this.#selected;
+    if (!pair || this.#moveCheck || this.#done) return;
+    const tx = pair.base === 'relay' ? this.#o.transactions.relay : this.#o.transactions.socket;
+    if (!tx) return;
+    const bytes = buildCheck({
+      local: this.#o.local,
+      remote: this.#o.remote,
+      priority: candidatePriority('prflx', pair.base === 'relay' ? 0 : 65535),
+      role: this.role,
+      tieBreaker: this.#o.tieBreaker,
+    });
+    const key = txHex(bytes.subarray(8, 20));
+    this.#inflight.set(key, pair.id);
+    this.#moveCheck = true;
+    const to = { address: from.address, port: from.port };
+    tx.start(to, bytes, { retransmission: PUNCH_DEFAULTS.consentRetransmission }).then(
+      (res) => {
+        this.#inflight.delete(key);
+        this.#moveCheck = false;
+        if (this.#done || res.message.cls !== StunClass.Success) return;
+        for (const l of this.#onRemoteMoved) l(to);
+      },
+      () => {
+        this.#inflight.delete(key);
+        this.#moveCheck = false;
+      },
+    );
+  }
+
+  // ─── consent freshness (RFC 7675) ────────────────────────────────────────────────────────
+
+  #armConsent(): void {
+    const every = this.#o.consentIntervalMs ?? PUNCH_DEFAULTS.consentIntervalMs;
+    // RFC 7675 §5.1: randomise each interval to 0.8–1.2 × so peers do not synchronise.
+    const jitter = 0.8 + 0.4 * (this.#o.random ?? Math.random)();
+    this.#consentTimer = this.#o.clock.setTimeout(() => this.#consentCheck(), every * jitter);
+  }
+
+  #consentCheck(): void {
+    const pair = this.#selected;
+    if (!pair || this.#done) return;
+    const limit = this.#o.consentTimeoutMs ?? PUNCH_DEFAULTS.consentTimeoutMs;
+    if (this.#o.clock.now() - this.#lastConsent >= limit) {
+      this.#done = true;
+      for (const l of this.#onDead) l(`no consent response for ${limit} ms`);
+      return;
+    }
+    const tx = pair.base === 'relay' ? this.#o.transactions.relay : this.#o.transactions.socket;
+    if (tx) {
+      const bytes = buildCheck({
+        local: this.#o.local,
+        remote: this.#o.remote,
+        priority: candidatePriority('prflx', pair.base === 'relay' ? 0 : 65535),
+        role: this.role,
+        tieBreaker: this.#o.tieBreaker,
+      });
+      const key = txHex(bytes.subarray(8, 20));
+      this.#inflight.set(key, pair.id);
+      tx.start(pair.remote, bytes, { retransmission: PUNCH_DEFAULTS.consentRetransmission }).then(
+        (res) => {
+          this.#inflight.delete(key);
+          if (res.message.cls === StunClass.Success) this.#lastConsent = this.#o.clock.now();
+        },
+        () => this.#inflight.delete(key),
+      );
+    }
+    this.#armConsent();
+  }
+
+  /** For tests and the path: when the last authenticated consent response came. */
+  get lastConsentAt(): number {
+    return this.#lastConsent;
+  }
+
+  /** Whether an authenticated check came from `from` (the connector's early-data buffer). */
+  heardFrom(from: Endpoint, via: Via): boolean {
+    const base: CandidateBase = via === 'relay' ? 'relay' : 'socket';
+    return this.#pairs.get(pairId(base, from))?.heard === true;
+  }
+
+  /** Whether `from` is the selected pair's remote (for the path's data filter). */
+  isSelectedRemote(from: Endpoint, via: Via): boolean {
+    const p = this.#selected;
+    return !!p && sameEndpoint(p.remote, from) && (via === 'relay') === (p.base === 'relay');
+  }
+}
+
+function pairId(base: CandidateBase, remote: { address: string; port: number }): string {
+  return `${base}|${endpointKey(remote)}`;
+}
+
+/** RFC 8445 §6.1.2.3: 2^32 × MIN(G,D) + 2 × MAX(G,D) + (G > D ? 1 : 0). */
+export function pairPriority(g: number, d: number): bigint {
+  const min = BigInt(Math.min(g, d));
+  const max = BigInt(Math.max(g, d));
+  return (min << 32n) + 2n * max + (g > d ? 1n : 0n);
+}
+
+export function txHex(id: Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.length).toString('hex');
+}

@@ -1,0 +1,534 @@
+/**
+ * Coordinated punching over the signaling server (the DCUtR idea, libp2p
+ * `protocol-dcutr`: measure, exchange, start together), with ICE checks (RFC 8445) on one socket.
+ *
+ * ```mermaid
+ * sequenceDiagram
+ *   participant A as A (initiator, controlling)
+ *   participant S as natpush serve
+ *   participant B as B (controlled)
+ *   A->>A: gather host / srflx (STUN) / relay (TURN), fresh ufrag+pwd
+ *   A->>S: candidates {to:B, rid, candidates, ufrag, pwd}
+ *   S->>B: candidates {from:A, rid, …}
+ *   B->>B: gather, fresh ufrag+pwd
+ *   B->>S: candidates {to:A, rid, …}
+ *   S->>A: candidates {from:B, rid, …}
+ *   A->>S: punch {to:B, rid}
+ *   S->>A: punch-start {from:B, rid, at, rtt}
+ *   S->>B: punch-start {from:A, rid, at, rtt}
+ *   Note over A,B: both start checks at server time `at` (local = at − clockOffsetMs)
+ *   A-->>B: Binding checks on every pair, every Ta (B's too, crossing: both NATs open)
+ *   B-->>A: responses + triggered checks (prflx from unknown sources)
+ *   A-->>B: check with USE-CANDIDATE on the first direct pair that succeeded
+ *   Note over A,B: PunchedPath {kind direct|relay}, consent every ~5 s
+ * ```
+ *
+ * The signaling side is injected (CONTRACTS §4): exactly what `Peer` offers.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Endpoint, UdpSocket } from '../net/udp.js';
+import { familyOf, normalizeAddress } from '../net/udp.js';
+import type { TurnClient } from '../relay/client.js';
+import { decodeStunMessage } from '../stun/message.js';
+import type { StunMessage } from '../stun/message.js';
+import { StunTransactions } from '../stun/transaction.js';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { silentLogger } from '../util/logger.js';
+import type { Candidate, RelayCredentials } from './candidates.js';
+import { CandidateGatherer, candidatePriority } from './candidates.js';
+import type { IceCredentials, Role } from './check-message.js';
+import { checkTarget, newIceCredentials, newTieBreaker } from './check-message.js';
+import { CheckAgent } from './checks.js';
+import { PUNCH_DEFAULTS, PUNCH_LIMITS } from './constants.js';
+import { SocketDemux } from './demux.js';
+import type { Via } from './demux.js';
+import { PUNCH_ERR, PunchError } from './errors.js';
+import type { PunchedPath } from './path.js';
+import { createPunchedPath } from './path.js';
+
+/** Rendezvous frames the connector sends (the signaling schema's `candidates` and `punch`). */
+export type PunchSignalOut =
+  | {
+      type: 'candidates';
+      to: string;
+      rid: string;
+      candidates: WireCandidate[];
+      ufrag?: string;
+      pwd?: string;
+    }
+  | { type: 'punch'; to: string; rid: string };
+
+/** Rendezvous frames the server forwards (`candidates` from the other side, `punch-start`). */
+export type PunchSignalIn =
+  | {
+      type: 'candidates';
+      from: string;
+      rid: string;
+      candidates: WireCandidate[];
+      ufrag?: string;
+      pwd?: string;
+    }
+  | { type: 'punch-start'; from: string; rid: string; at: number; rtt: number };
+
+export interface WireCandidate {
+  type: 'host' | 'srflx' | 'prflx' | 'relay';
+  protocol: 'udp' | 'tcp';
+  address: string;
+  port: number;
+  priority?: number;
+}
+
+/** CONTRACTS §4: what `Peer` offers the punch layer. */
+export interface PunchSignaling {
+  sendSignal(frame: PunchSignalOut): boolean;
+  onSignal(cb: (frame: PunchSignalIn) => void): () => void;
+  /** Server clock minus ours (from `welcome.time`). */
+  readonly clockOffsetMs: number;
+  turnCredentials?(): Promise<RelayCredentials>;
+}
+
+export interface PunchConnectorOptions {
+  /** The peer's one UDP socket (the connector never closes it). */
+  socket: UdpSocket;
+  signaling: PunchSignaling;
+  clock: Clock;
+  logger?: Logger;
+  /** Interface addresses for host candidates. */
+  interfaces: () => readonly string[];
+  /** serve's STUN server (srflx). */
+  stunServer?: Endpoint;
+  /** serve's TURN server (relayed candidate; credentials from `signaling.turnCredentials`). */
+  turnServer?: Endpoint;
+  /** Answer punches from this peer? Default: yes (serve forwards only from allowed peers). */
+  accept?: (peer: string) => boolean;
+  /** Tuning (defaults in PUNCH_DEFAULTS). */
+  taMs?: number;
+  directGraceMs?: number;
+  punchTimeoutMs?: number;
+  gatherTimeoutMs?: number;
+  signalTimeoutMs?: number;
+  consentIntervalMs?: number;
+  consentTimeoutMs?: number;
+}
+
+export interface IncomingPunch {
+  peer: string;
+  rid: string;
+  path: Promise<PunchedPath>;
+}
+
+interface Session {
+  readonly rid: string;
+  readonly peer: string;
+  readonly role: Role;
+  readonly local: IceCredentials;
+  agent: CheckAgent | undefined;
+  remote?: { creds: IceCredentials; candidates: Candidate[] };
+  /** Resolves when the other side's candidates arrive. */
+  onCandidates?: () => void;
+  onStart?: (at: number, rtt: number) => void;
+  /** Checks that arrived before the agent existed are not lost: the agent answers them later. */
+  readonly early: { msg: StunMessage; from: Endpoint; via: Via }[];
+  /** Session datagrams from an authenticated remote that arrived before our selection. */
+  readonly earlyData: { data: Uint8Array; from: Endpoint; via: Via }[];
+}
+
+/** Checks kept per session while its agent is not built yet (the remote started early). */
+const MAX_EARLY_CHECKS = 16;
+/**
+ * Session datagrams kept per session between the controlling side's selection and ours (one or
+ * two check round trips; the session layer sends a handshake and a few datagrams in that time).
+ */
+const MAX_EARLY_DATA = 32;
+
+export class PunchConnector {
+  readonly demux: SocketDemux;
+  readonly #o: PunchConnectorOptions;
+  readonly #log: Logger;
+  readonly #gatherer: CandidateGatherer;
+  readonly #socketTx: StunTransactions;
+  #relayTx: StunTransactions | undefined;
+  #relayOff: (() => void) | undefined;
+  readonly #sessions = new Map<string, Session>();
+  readonly #byUfrag = new Map<string, Session>();
+  readonly #incoming = new Set<(p: IncomingPunch) => void>();
+  readonly #offs: (() => void)[] = [];
+  #closed = false;
+
+  constructor(options: PunchConnectorOptions) {
+    this.#o = options;
+    this.#log = options.logger ?? silentLogger;
+    this.demux = new SocketDemux(options.socket, { logger: this.#log });
+    this.#socketTx = new StunTransactions({
+      send: (b, to) => options.socket.send(b, to),
+      clock: options.clock,
+      logger: this.#log,
+      maxPending: PUNCH_DEFAULTS.maxPendingChecks * PUNCH_LIMITS.maxSessions,
+    });
+    const turnCredentials = options.signaling.turnCredentials?.bind(options.signaling);
+    this.#gatherer = new CandidateGatherer({
+      socket: options.socket,
+      transactions: this.#socketTx,
+      clock: options.clock,
+      logger: this.#log,
+      interfaces: options.interfaces,
+      ...(options.stunServer ? { stunServer: options.stunServer } : {}),
+      ...(options.turnServer && turnCredentials
+        ? { turn: { server: options.turnServer, credentials: turnCredentials } }
+        : {}),
+      ...(options.gatherTimeoutMs ? { gatherTimeoutMs: options.gatherTimeoutMs } : {}),
+    });
+    this.#offs.push(
+      this.demux.on('stun-response', (d, from, via) => this.#onResponse(d, from, via)),
+      this.demux.on('stun-request', (d, from, via) => this.#onRequest(d, from, via)),
+      this.demux.on('session', (d, from, via) => this.#onEarlyData(d, from, via)),
+      options.signaling.onSignal((f) => this.#onSignal(f)),
+      this.#gatherer.onRelayChange((r) => this.#useRelay(r)),
+    );
+  }
+
+  /** Punches toward this peer's side (`connect` from the other peer) as they arrive. */
+  onIncoming(cb: (p: IncomingPunch) => void): () => void {
+    this.#incoming.add(cb);
+    return () => this.#incoming.delete(cb);
+  }
+
+  /** Initiate: exchange candidates with `peer`, ask serve for a coordinated start, run checks. */
+  async connect(peer: string, o: { signal?: AbortSignal } = {}): Promise<PunchedPath> {
+    const s = this.#newSession(peer, randomBytes(9).toString('base64url'), 'controlling');
+    try {
+      const candidates = await this.#gather(o.signal);
+      const gotRemote = this.#waitCandidates(s, o.signal);
+      this.#send({ type: 'candidates', to: peer, rid: s.rid, candidates, ...creds(s.local) });
+      await gotRemote;
+      const started = this.#waitStart(s, o.signal);
+      this.#send({ type: 'punch', to: peer, rid: s.rid });
+      const { at, rtt } = await started;
+      return await this.#run(s, at, rtt, o.signal);
+    } catch (err) {
+      this.#endSession(s);
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const off of this.#offs) off();
+    this.#relayOff?.();
+    for (const s of [...this.#sessions.values()]) {
+      s.agent?.close();
+      this.#endSession(s);
+    }
+    this.#socketTx.close(new PunchError(PUNCH_ERR.CLOSED, 'punch connector closed'));
+    this.#relayTx?.close();
+    this.demux.close();
+    await this.#gatherer.close();
+  }
+
+  // ─── session steps ───────────────────────────────────────────────────────────────────────
+
+  #newSession(peer: string, rid: string, role: Role): Session {
+    if (this.#closed) throw new PunchError(PUNCH_ERR.CLOSED, 'punch connector closed');
+    if (this.#sessions.size >= PUNCH_LIMITS.maxSessions)
+      throw new PunchError(PUNCH_ERR.OVERLOADED, `more than ${PUNCH_LIMITS.maxSessions} punches`);
+    const s: Session = {
+      rid,
+      peer,
+      role,
+      local: newIceCredentials(),
+      agent: undefined,
+      early: [],
+      earlyData: [],
+    };
+    this.#sessions.set(rid, s);
+    this.#byUfrag.set(s.local.ufrag, s);
+    return s;
+  }
+
+  #endSession(s: Session): void {
+    if (this.#sessions.get(s.rid) === s) this.#sessions.delete(s.rid);
+    if (this.#byUfrag.get(s.local.ufrag) === s) this.#byUfrag.delete(s.local.ufrag);
+  }
+
+  async #gather(signal?: AbortSignal): Promise<WireCandidate[]> {
+    const cs = await this.#gatherer.gather(signal);
+    this.#useRelay(this.#gatherer.relay);
+    return cs.map((c) => ({
+      type: c.type,
+      protocol: 'udp',
+      address: c.address,
+      port: c.port,
+      priority: c.priority,
+    }));
+  }
+
+  #waitCandidates(s: Session, signal?: AbortSignal): Promise<void> {
+    return this.#wait(s, signal, 'candidates', (done) => {
+      s.onCandidates = () => done(undefined);
+    });
+  }
+
+  #waitStart(s: Session, signal?: AbortSignal): Promise<{ at: number; rtt: number }> {
+    return this.#wait(s, signal, 'punch-start', (done) => {
+      s.onStart = (at, rtt) => done({ at, rtt });
+    });
+  }
+
+  #wait<T>(
+    s: Session,
+    signal: AbortSignal | undefined,
+    what: string,
+    arm: (done: (v: T) => void) => void,
+  ): Promise<T> {
+    const ms = this.#o.signalTimeoutMs ?? PUNCH_DEFAULTS.signalTimeoutMs;
+    return new Promise<T>((resolve, reject) => {
+      if (signal?.aborted) return reject(new PunchError(PUNCH_ERR.ABORTED, 'aborted'));
+      const onAbort = (): void => finish(new PunchError(PUNCH_ERR.ABORTED, 'aborted'));
+      const timer = this.#o.clock.setTimeout(
+        () =>
+          finish(
+            new PunchError(PUNCH_ERR.SIGNAL_TIMEOUT, `no ${what} from ${s.peer} within ${ms} ms`),
+          ),
+        ms,
+      );
+      const finish = (v: T | Error): void => {
+        timer.cancel();
+        signal?.removeEventListener('abort', onAbort);
+        if (v instanceof Error) reject(v);
+        else resolve(v);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      arm((v) => finish(v));
+    });
+  }
+
+  /** Build the agent, wait for the coordinated start, check, and hand back the selected path. */
+  #run(s: Session, at: number, rtt: number, signal?: AbortSignal): Promise<PunchedPath> {
+    const remote = s.remote!;
+    const relay = this.#gatherer.relay;
+    const agent = new CheckAgent({
+      role: s.role,
+      tieBreaker: newTieBreaker(),
+      local: s.local,
+      remote: remote.creds,
+      localPriority: { socket: candidatePriority('host'), relay: candidatePriority('relay') },
+      transactions: {
+        socket: this.#socketTx,
+        ...(relay && this.#relayTx ? { relay: this.#relayTx } : {}),
+      },
+      send: (bytes, to, via) => this.#sendVia(bytes, to, via),
+      clock: this.#o.clock,
+      logger: this.#log,
+      // RFC 8445 §14.3: a first RTO below the round trip only wastes packets; serve's measured
+      // RTT to the slower side is the best guess we have of the direct one.
+      checkRetransmission: {
+        ...PUNCH_DEFAULTS.checkRetransmission,
+        rtoMs: Math.max(PUNCH_DEFAULTS.checkRetransmission.rtoMs, Math.min(1_000, Math.round(rtt))),
+      },
+      ...pick(this.#o, [
+        'taMs',
+        'directGraceMs',
+        'punchTimeoutMs',
+        'consentIntervalMs',
+        'consentTimeoutMs',
+      ]),
+    });
+    s.agent = agent;
+    for (const c of remote.candidates) agent.addRemote(c);
+    if (relay) this.#permit(relay, remote.candidates);
+    for (const e of s.early.splice(0)) agent.handleRequest(e.msg, e.from, e.via);
+
+    return new Promise<PunchedPath>((resolve, reject) => {
+      const onAbort = (): void => {
+        agent.close();
+        this.#endSession(s);
+        reject(new PunchError(PUNCH_ERR.ABORTED, 'aborted'));
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      agent.onSelected((pair) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(
+          createPunchedPath({
+            agent,
+            pair,
+            demux: this.demux,
+            relay: this.#gatherer.relay,
+            early: s.earlyData.splice(0),
+            onClose: () => this.#endSession(s),
+          }),
+        );
+      });
+      agent.onFailed((reason) => {
+        signal?.removeEventListener('abort', onAbort);
+        agent.close();
+        this.#endSession(s);
+        reject(new PunchError(PUNCH_ERR.FAILED, `punch with ${s.peer} failed: ${reason}`));
+      });
+      // `at` is server time; ours = at − offset. Never wait absurdly long on a bad offset.
+      const localAt = at - this.#o.signaling.clockOffsetMs;
+      const max = PUNCH_DEFAULTS.maxStartDelayMs;
+      const delay = Math.min(max, Math.max(0, localAt - this.#o.clock.now()));
+      this.#o.clock.setTimeout(() => agent.start(), delay);
+    });
+  }
+
+  /** Our relay must permit the remote's public addresses before relayed checks can cross. */
+  #permit(relay: TurnClient, remote: readonly Candidate[]): void {
+    const ips = new Set(
+      remote.filter((c) => c.type !== 'host').map((c) => normalizeAddress(c.address)),
+    );
+    // One request per address: serve refuses private ones (403), which must not sink the rest.
+    for (const ip of ips) void relay.createPermission(ip).catch(() => {});
+  }
+
+  // ─── incoming frames and datagrams ───────────────────────────────────────────────────────
+
+  #onSignal(f: PunchSignalIn): void {
+    if (this.#closed) return;
+    if (f.type === 'punch-start') {
+      const s = this.#sessions.get(f.rid);
+      if (s && s.peer === f.from) s.onStart?.(f.at, f.rtt);
+      return;
+    }
+    const remote = parseRemote(f);
+    if (!remote) return this.#log.debug('candidates without ice credentials', { from: f.from });
+    const s = this.#sessions.get(f.rid);
+    if (s) {
+      if (s.peer !== f.from || s.remote) return;
+      s.remote = remote;
+      s.onCandidates?.();
+      return;
+    }
+    if (this.#o.accept && !this.#o.accept(f.from)) return;
+    this.#respond(f.from, f.rid, remote);
+  }
+
+  /** The other side initiated: answer with our candidates, wait for punch-start, check. */
+  #respond(peer: string, rid: string, remote: NonNullable<Session['remote']>): void {
+    let s: Session;
+    try {
+      s = this.#newSession(peer, rid, 'controlled');
+    } catch (err) {
+      return this.#log.warn('punch refused', { peer, err: String(err) });
+    }
+    s.remote = remote;
+    const path = (async () => {
+      try {
+        const started = this.#waitStart(s);
+        const candidates = await this.#gather();
+        this.#send({ type: 'candidates', to: peer, rid, candidates, ...creds(s.local) });
+        const { at, rtt } = await started;
+        return await this.#run(s, at, rtt);
+      } catch (err) {
+        this.#endSession(s);
+        throw err;
+      }
+    })();
+    path.catch(() => {}); // the listener gets the same promise; no unhandled rejection here
+    for (const l of this.#incoming) l({ peer, rid, path });
+  }
+
+  #onRequest(data: Uint8Array, from: Endpoint, via: Via): void {
+    let msg: StunMessage;
+    try {
+      msg = decodeStunMessage(data);
+    } catch {
+      return;
+    }
+    const ufrag = checkTarget(msg);
+    const s = ufrag === undefined ? undefined : this.#byUfrag.get(ufrag);
+    if (!s) return;
+    if (s.agent) return s.agent.handleRequest(msg, from, via);
+    // RFC 8445 §7.3.1.4-like: the remote started before our agent exists; keep a few.
+    if (s.early.length < MAX_EARLY_CHECKS) s.early.push({ msg, from, via });
+  }
+
+  #onResponse(data: Uint8Array, from: Endpoint, via: Via): void {
+    let msg: StunMessage;
+    try {
+      msg = decodeStunMessage(data);
+    } catch {
+      return;
+    }
+    for (const s of this.#sessions.values()) {
+      const verdict = s.agent?.screenResponse(msg);
+      if (verdict === 'forged') return; // never reaches the engine: the check goes on
+      if (verdict === 'mine') break;
+    }
+    const tx = via === 'relay' ? this.#relayTx : this.#socketTx;
+    tx?.handle(data, from);
+  }
+
+  /** Keep datagrams from a remote that proved itself with a check, until we select (bounded). */
+  #onEarlyData(data: Uint8Array, from: Endpoint, via: Via): void {
+    for (const s of this.#sessions.values()) {
+      const a = s.agent;
+      if (!a || a.selected || !a.heardFrom(from, via)) continue;
+      if (s.earlyData.length < MAX_EARLY_DATA)
+        s.earlyData.push({ data: Uint8Array.from(data), from, via });
+      return;
+    }
+  }
+
+  #useRelay(relay: TurnClient | undefined): void {
+    this.#relayOff?.();
+    this.#relayOff = undefined;
+    this.#relayTx?.close();
+    this.#relayTx = undefined;
+    if (!relay || this.#closed) return;
+    this.#relayTx = new StunTransactions({
+      send: (b, to) => relay.send(to, b),
+      clock: this.#o.clock,
+      logger: this.#log,
+      maxPending: PUNCH_DEFAULTS.maxPendingChecks,
+    });
+    this.#relayOff = relay.onData((data, from) => this.demux.dispatch(data, from, 'relay'));
+  }
+
+  #sendVia(bytes: Uint8Array, to: Endpoint, via: Via): void {
+    if (via === 'relay') {
+      const relay = this.#gatherer.relay;
+      if (relay && !relay.closed) relay.send(to, bytes);
+      return;
+    }
+    if (
+      !this.#o.socket.closed &&
+      familyOf(to.address) === familyOf(this.#o.socket.address().address)
+    )
+      this.#o.socket.send(bytes, to);
+  }
+
+  #send(frame: PunchSignalOut): void {
+    if (!this.#o.signaling.sendSignal(frame))
+      throw new PunchError(PUNCH_ERR.NOT_CONNECTED, 'signaling is not connected');
+  }
+}
+
+function creds(c: IceCredentials): { ufrag: string; pwd: string } {
+  return { ufrag: c.ufrag, pwd: c.pwd };
+}
+
+function parseRemote(
+  f: Extract<PunchSignalIn, { type: 'candidates' }>,
+): { creds: IceCredentials; candidates: Candidate[] } | undefined {
+  if (!f.ufrag || !f.pwd) return undefined;
+  const candidates = f.candidates
+    .filter((c) => c.protocol === 'udp')
+    .slice(0, PUNCH_LIMITS.maxRemoteCandidates)
+    .map((c) => ({
+      type: c.type,
+      address: c.address,
+      port: c.port,
+      priority: c.priority ?? 0,
+    }));
+  return { creds: { ufrag: f.ufrag, pwd: f.pwd }, candidates };
+}
+
+function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}

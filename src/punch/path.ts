@@ -1,0 +1,118 @@
+/**
+ * A punched path: the selected candidate pair, as the session layer sees it. It carries natpush
+ * session datagrams (first byte 0xC0–0xCF, RFC 7983 range left free) and nothing else; it is
+ * kept alive by the check agent's consent checks (RFC 7675), which also refresh the NAT mappings
+ * on both sides every ~5 s, well under Linux conntrack's 30 s unreplied timeout.
+ */
+import type { Endpoint } from '../net/udp.js';
+import type { TurnClient } from '../relay/client.js';
+import type { CandidateType } from './candidates.js';
+import type { CheckAgent, CandidatePair, CheckStats, PathKind } from './checks.js';
+import type { SocketDemux, Via } from './demux.js';
+
+export interface PunchedPath {
+  readonly kind: PathKind;
+  /** Our end: the socket's mapped address (direct) or the relayed address (relay via our TURN). */
+  readonly local: Endpoint;
+  /** The remote candidate we send to. */
+  readonly remote: Endpoint;
+  /** Round trip of the check that validated the pair, ms. */
+  readonly rttMs: number | undefined;
+  /** The remote candidate's type: prflx means it was learned from the remote's own check. */
+  readonly remoteType: CandidateType;
+  /** The session's check counters (rejected forgeries included). */
+  readonly stats: Readonly<CheckStats>;
+  /** Send one session datagram (first byte 0xC0–0xCF; TypeError otherwise). */
+  send(bytes: Uint8Array): void;
+  /** Session datagrams from the remote on this path. */
+  onData(cb: (bytes: Uint8Array) => void): () => void;
+  /** Consent lost (RFC 7675): the path is dead; the ladder moves down and re-punches. */
+  onDead(cb: (reason: string) => void): () => void;
+  /** The remote's authenticated checks now come from a new address (NAT rebinding): re-punch. */
+  onRepunchNeeded(cb: (newRemote: Endpoint) => void): () => void;
+  close(): void;
+  readonly closed: boolean;
+}
+
+export interface PathParts {
+  agent: CheckAgent;
+  pair: CandidatePair;
+  demux: SocketDemux;
+  relay: TurnClient | undefined;
+  /** Datagrams that arrived before selection; those from the selected remote go to the first
+   *  onData listener. */
+  early: { data: Uint8Array; from: Endpoint; via: Via }[];
+  onClose: () => void;
+}
+
+export function createPunchedPath(p: PathParts): PunchedPath {
+  const { agent, pair, demux } = p;
+  const remote: Endpoint = { address: pair.remote.address, port: pair.remote.port };
+  const dataListeners = new Set<(b: Uint8Array) => void>();
+  const deadListeners = new Set<(r: string) => void>();
+  const moveListeners = new Set<(e: Endpoint) => void>();
+  let closed = false;
+  let dead: string | undefined;
+  let early = p.early.filter((e) => agent.isSelectedRemote(e.from, e.via)).map((e) => e.data);
+
+  const offData = demux.on('session', (data, from, via) => {
+    if (closed || !agent.isSelectedRemote(from, via)) return; // not this path's remote
+    for (const l of dataListeners) l(data);
+  });
+  agent.onDead((reason) => {
+    dead = reason;
+    for (const l of deadListeners) l(reason);
+  });
+  agent.onRemoteMoved((e) => {
+    for (const l of moveListeners) l(e);
+  });
+  const relay = pair.base === 'relay' ? p.relay : undefined;
+  // RFC 8656 §12: a channel makes relayed datagrams 4 bytes of overhead instead of ~36.
+  if (relay) void relay.bindChannel(remote).catch(() => {});
+
+  return {
+    kind: pair.kind,
+    local: relay ? relay.relayedAddress : (pair.mapped ?? demux.socket.address()),
+    remote,
+    rttMs: pair.rttMs,
+    remoteType: pair.remote.type,
+    stats: agent.stats,
+    send(bytes: Uint8Array): void {
+      const b0 = bytes[0];
+      if (b0 === undefined || b0 < 0xc0 || b0 > 0xcf)
+        throw new TypeError('a punched path carries session datagrams (first byte 0xC0–0xCF)');
+      if (closed) throw new TypeError('send on a closed path');
+      if (relay) relay.send(remote, bytes);
+      else demux.socket.send(bytes, remote);
+    },
+    onData(cb) {
+      dataListeners.add(cb);
+      const pending = early;
+      early = [];
+      for (const d of pending) cb(d);
+      return () => dataListeners.delete(cb);
+    },
+    onDead(cb) {
+      deadListeners.add(cb);
+      if (dead !== undefined) queueMicrotask(() => cb(dead!));
+      return () => deadListeners.delete(cb);
+    },
+    onRepunchNeeded(cb) {
+      moveListeners.add(cb);
+      return () => moveListeners.delete(cb);
+    },
+    close(): void {
+      if (closed) return;
+      closed = true;
+      offData();
+      agent.close();
+      dataListeners.clear();
+      deadListeners.clear();
+      moveListeners.clear();
+      p.onClose();
+    },
+    get closed() {
+      return closed;
+    },
+  };
+}

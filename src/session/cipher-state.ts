@@ -1,0 +1,145 @@
+/**
+ * Noise CipherState (Noise spec rev 34 §5.1) with the ChaChaPoly cipher functions (§12.3):
+ * ChaCha20-Poly1305 of RFC 8439, 96-bit nonce = 4 zero bytes ‖ 64-bit little-endian counter.
+ *
+ * Besides the spec's implicit counter this exposes `encryptWithNonce`/`decryptWithNonce`, for
+ * transport messages that carry their counter explicitly (datagrams get lost and reordered, so the
+ * receiver cannot count: the WireGuard approach, whitepaper §5.4.6).
+ */
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { SessionError, SessionErrorCode } from './errors.js';
+
+export const KEY_BYTES = 32;
+export const TAG_BYTES = 16;
+/**
+ * Largest counter this implementation uses. Noise reserves 2^64−1 (§5.1) and nonces are 64-bit,
+ * but a JS number is exact only to 2^53−1; sessions rekey after far fewer messages (REKEY_AFTER_MESSAGES
+ * in secure-session.ts), so the cap is never reached in practice — it is refused, not wrapped.
+ */
+export const MAX_NONCE = Number.MAX_SAFE_INTEGER;
+
+const REKEY_NONCE = Buffer.from('00000000ffffffffffffffff', 'hex');
+const ZEROS_32 = Buffer.alloc(32);
+const EMPTY = Buffer.alloc(0);
+
+function nonce96(n: number): Buffer {
+  const out = Buffer.alloc(12);
+  out.writeUInt32LE(n >>> 0, 4);
+  out.writeUInt32LE(Math.floor(n / 2 ** 32), 8);
+  return out;
+}
+
+function aeadEncrypt(k: Buffer, nonce: Buffer, ad: Uint8Array, plaintext: Uint8Array): Buffer {
+  const c = createCipheriv('chacha20-poly1305', k, nonce, { authTagLength: TAG_BYTES });
+  c.setAAD(ad, { plaintextLength: plaintext.length });
+  const body = c.update(plaintext);
+  c.final();
+  return Buffer.concat([body, c.getAuthTag()]);
+}
+
+function aeadDecrypt(k: Buffer, nonce: Buffer, ad: Uint8Array, ciphertext: Uint8Array): Buffer {
+  if (ciphertext.length < TAG_BYTES)
+    throw new SessionError(SessionErrorCode.MALFORMED, 'ciphertext shorter than its tag');
+  const body = ciphertext.subarray(0, ciphertext.length - TAG_BYTES);
+  const tag = ciphertext.subarray(ciphertext.length - TAG_BYTES);
+  const d = createDecipheriv('chacha20-poly1305', k, nonce, { authTagLength: TAG_BYTES });
+  d.setAAD(ad, { plaintextLength: body.length });
+  d.setAuthTag(tag);
+  const out = d.update(body);
+  try {
+    d.final();
+  } catch (cause) {
+    out.fill(0);
+    throw new SessionError(SessionErrorCode.DECRYPT_FAILED, 'authentication failed', { cause });
+  }
+  return out;
+}
+
+export class CipherState {
+  #k: Buffer | undefined;
+  #n = 0;
+
+  constructor(key?: Uint8Array) {
+    if (key) this.initializeKey(key);
+  }
+
+  /** §5.1 InitializeKey: sets k, resets n to 0. */
+  initializeKey(key: Uint8Array): void {
+    if (key.length !== KEY_BYTES) throw new RangeError('cipher key must be 32 bytes');
+    this.#k = Buffer.from(key);
+    this.#n = 0;
+  }
+
+  hasKey(): boolean {
+    return this.#k !== undefined;
+  }
+
+  /** The implicit counter: next nonce `encryptWithAd` will use. */
+  get nonce(): number {
+    return this.#n;
+  }
+
+  /** §5.1 EncryptWithAd: with no key, the plaintext passes through (first handshake tokens). */
+  encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Buffer {
+    if (!this.#k) return Buffer.from(plaintext);
+    const out = this.encryptWithNonce(this.#n, ad, plaintext);
+    this.#n++;
+    return out;
+  }
+
+  /** §5.1 DecryptWithAd: n advances only when authentication succeeds. */
+  decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Buffer {
+    if (!this.#k) return Buffer.from(ciphertext);
+    const out = this.decryptWithNonce(this.#n, ad, ciphertext);
+    this.#n++;
+    return out;
+  }
+
+  /** Encrypt with an explicit counter; the caller guarantees it never repeats under this key. */
+  encryptWithNonce(n: number, ad: Uint8Array, plaintext: Uint8Array): Buffer {
+    const k = this.#requireKey();
+    checkNonce(n);
+    return aeadEncrypt(k, nonce96(n), ad, plaintext);
+  }
+
+  /** Decrypt with an explicit counter (the caller's replay window decides if n is acceptable). */
+  decryptWithNonce(n: number, ad: Uint8Array, ciphertext: Uint8Array): Buffer {
+    const k = this.#requireKey();
+    checkNonce(n);
+    return aeadDecrypt(k, nonce96(n), ad, ciphertext);
+  }
+
+  /** §4.2/§11.3 Rekey: k = first 32 bytes of ENCRYPT(k, 2^64−1, ε, zeros). n is unchanged. */
+  rekey(): void {
+    const k = this.#requireKey();
+    const next = aeadEncrypt(k, REKEY_NONCE, EMPTY, ZEROS_32).subarray(0, KEY_BYTES);
+    k.fill(0);
+    this.#k = Buffer.from(next);
+  }
+
+  /** A copy of (k, n), so a failed handshake read can be rolled back (see noise.ts). */
+  snapshot(): { k: Buffer | undefined; n: number } {
+    return { k: this.#k && Buffer.from(this.#k), n: this.#n };
+  }
+
+  restore(state: { k: Buffer | undefined; n: number }): void {
+    this.#k = state.k && Buffer.from(state.k);
+    this.#n = state.n;
+  }
+
+  /** Forget the key (best effort: JS cannot promise no copy survives). */
+  destroy(): void {
+    this.#k?.fill(0);
+    this.#k = undefined;
+  }
+
+  #requireKey(): Buffer {
+    if (!this.#k) throw new TypeError('CipherState has no key');
+    return this.#k;
+  }
+}
+
+function checkNonce(n: number): void {
+  if (!Number.isInteger(n) || n < 0 || n > MAX_NONCE)
+    throw new RangeError(`nonce out of range: ${n}`);
+}

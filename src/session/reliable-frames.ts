@@ -1,0 +1,190 @@
+/**
+ * Frames of the ReliableChannel, carried as SecureSession payloads (so always encrypted and
+ * authenticated; a parse error means a bug or a version skew, never an attacker's byte).
+ * All integers little-endian.
+ *
+ * | type | name | layout                                                                              |
+ * |------|------|-------------------------------------------------------------------------------------|
+ * | 0x01 | data | 01 ‖ epoch u32 ‖ pn u32 ‖ base u32 ‖ frag index u16 ‖ frag count u16 ‖ fragment     |
+ * | 0x02 | ack  | 02 ‖ epoch u32 (the data sender's) ‖ cumulative u32 ‖ window u16 ‖ n u8 ‖ n × (start u32 ‖ end u32) |
+ * | 0x03 | ping | 03 ‖ nonce u32                                                                      |
+ * | 0x04 | pong | 04 ‖ nonce u32                                                                      |
+ *
+ * data: `pn` numbers every packet of one sender incarnation (`epoch`, random per channel); a
+ * message is the fragments of consecutive pns, index 0 … count−1. `base` is the sender's lowest
+ * unacknowledged pn: a receiver that meets a new epoch (the sender restarted) starts there.
+ * ack: `cumulative` = next pn expected in order; ranges [start, end) received beyond it (SACK,
+ * RFC 2018's idea); `window` = how many pns past `cumulative` the receiver will buffer.
+ *
+ * A reassembled message: kind u8 (1 = notification) ‖ id length u8 ‖ id ‖ topic length u16 ‖
+ * topic (UTF-8) ‖ body (UTF-8, the rest).
+ */
+export const FrameType = { DATA: 1, ACK: 2, PING: 3, PONG: 4 } as const;
+
+export const DATA_HEADER_BYTES = 17;
+export const MAX_SACK_RANGES = 16;
+export const MAX_ACK_BYTES = 12 + MAX_SACK_RANGES * 8;
+
+export type Frame =
+  | {
+      type: typeof FrameType.DATA;
+      epoch: number;
+      pn: number;
+      base: number;
+      fragIndex: number;
+      fragCount: number;
+      fragment: Uint8Array;
+    }
+  | {
+      type: typeof FrameType.ACK;
+      epoch: number;
+      cumulative: number;
+      window: number;
+      ranges: [number, number][];
+    }
+  | { type: typeof FrameType.PING | typeof FrameType.PONG; nonce: number };
+
+export class FrameError extends Error {}
+
+export function encodeData(
+  epoch: number,
+  pn: number,
+  base: number,
+  fragIndex: number,
+  fragCount: number,
+  fragment: Uint8Array,
+): Buffer {
+  const out = Buffer.alloc(DATA_HEADER_BYTES + fragment.length);
+  out[0] = FrameType.DATA;
+  out.writeUInt32LE(epoch, 1);
+  out.writeUInt32LE(pn, 5);
+  out.writeUInt32LE(base, 9);
+  out.writeUInt16LE(fragIndex, 13);
+  out.writeUInt16LE(fragCount, 15);
+  out.set(fragment, DATA_HEADER_BYTES);
+  return out;
+}
+
+export function encodeAck(
+  epoch: number,
+  cumulative: number,
+  window: number,
+  ranges: readonly (readonly [number, number])[],
+): Buffer {
+  const n = Math.min(ranges.length, MAX_SACK_RANGES);
+  const out = Buffer.alloc(12 + n * 8);
+  out[0] = FrameType.ACK;
+  out.writeUInt32LE(epoch, 1);
+  out.writeUInt32LE(cumulative, 5);
+  out.writeUInt16LE(Math.min(window, 0xffff), 9);
+  out[11] = n;
+  for (let i = 0; i < n; i++) {
+    out.writeUInt32LE(ranges[i]![0], 12 + i * 8);
+    out.writeUInt32LE(ranges[i]![1], 16 + i * 8);
+  }
+  return out;
+}
+
+export function encodePing(type: typeof FrameType.PING | typeof FrameType.PONG, nonce: number) {
+  const out = Buffer.alloc(5);
+  out[0] = type;
+  out.writeUInt32LE(nonce, 1);
+  return out;
+}
+
+export function decodeFrame(bytes: Uint8Array): Frame {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const need = (n: number) => {
+    if (b.length < n) throw new FrameError(`frame type ${b[0]} too short`);
+  };
+  need(1);
+  switch (b[0]) {
+    case FrameType.DATA: {
+      need(DATA_HEADER_BYTES);
+      const fragIndex = b.readUInt16LE(13);
+      const fragCount = b.readUInt16LE(15);
+      if (fragCount === 0 || fragIndex >= fragCount) throw new FrameError('bad fragment numbers');
+      return {
+        type: FrameType.DATA,
+        epoch: b.readUInt32LE(1),
+        pn: b.readUInt32LE(5),
+        base: b.readUInt32LE(9),
+        fragIndex,
+        fragCount,
+        fragment: b.subarray(DATA_HEADER_BYTES),
+      };
+    }
+    case FrameType.ACK: {
+      need(12);
+      const n = b[11]!;
+      if (n > MAX_SACK_RANGES || b.length !== 12 + n * 8) throw new FrameError('bad ack length');
+      const ranges: [number, number][] = [];
+      for (let i = 0; i < n; i++) {
+        const start = b.readUInt32LE(12 + i * 8);
+        const end = b.readUInt32LE(16 + i * 8);
+        if (end <= start) throw new FrameError('empty sack range');
+        ranges.push([start, end]);
+      }
+      return {
+        type: FrameType.ACK,
+        epoch: b.readUInt32LE(1),
+        cumulative: b.readUInt32LE(5),
+        window: b.readUInt16LE(9),
+        ranges,
+      };
+    }
+    case FrameType.PING:
+    case FrameType.PONG:
+      if (b.length !== 5) throw new FrameError('bad ping length');
+      return { type: b[0], nonce: b.readUInt32LE(1) };
+    default:
+      throw new FrameError(`unknown frame type ${b[0]}`);
+  }
+}
+
+export interface Notification {
+  id: string;
+  topic?: string;
+  body: string;
+}
+
+const MESSAGE_NOTIFICATION = 1;
+/** CONTRACTS §1: ids are `^[A-Za-z0-9_.:-]{1,64}$`. */
+export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+export const MAX_TOPIC_CHARS = 128;
+// C0/C1 controls and bidi overrides/isolates (CONTRACTS §1: "printable, no control or bidi").
+// eslint-disable-next-line no-control-regex
+const BAD_TOPIC_CHARS = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+export function isValidTopic(topic: string): boolean {
+  return topic.length <= MAX_TOPIC_CHARS && !BAD_TOPIC_CHARS.test(topic);
+}
+
+export function encodeNotification(n: Notification): Buffer {
+  const id = Buffer.from(n.id, 'ascii');
+  const topic = Buffer.from(n.topic ?? '', 'utf8');
+  const body = Buffer.from(n.body, 'utf8');
+  const out = Buffer.alloc(4 + id.length + topic.length + body.length);
+  out[0] = MESSAGE_NOTIFICATION;
+  out[1] = id.length;
+  id.copy(out, 2);
+  out.writeUInt16LE(topic.length, 2 + id.length);
+  topic.copy(out, 4 + id.length);
+  body.copy(out, 4 + id.length + topic.length);
+  return out;
+}
+
+export function decodeNotification(b: Buffer): Notification {
+  if (b.length < 4 || b[0] !== MESSAGE_NOTIFICATION) throw new FrameError('not a notification');
+  const idLen = b[1]!;
+  if (b.length < 4 + idLen) throw new FrameError('truncated id');
+  const id = b.toString('latin1', 2, 2 + idLen);
+  const topicLen = b.readUInt16LE(2 + idLen);
+  const topicStart = 4 + idLen;
+  if (b.length < topicStart + topicLen) throw new FrameError('truncated topic');
+  const topic = b.toString('utf8', topicStart, topicStart + topicLen);
+  const body = b.toString('utf8', topicStart + topicLen);
+  if (!ID_PATTERN.test(id)) throw new FrameError('bad notification id');
+  if (!isValidTopic(topic)) throw new FrameError('bad topic');
+  return topicLen > 0 ? { id, topic, body } : { id, body };
+}

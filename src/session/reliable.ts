@@ -1,0 +1,584 @@
+/**
+ * ReliableChannel: notifications over a SecureSession's lossy, reordering datagrams — exactly once,
+ * in order, acknowledged. The session below may switch paths (server p2p frame → relay → direct)
+ * at any time; nothing here depends on the path, so a switch costs at most a retransmission.
+ *
+ * - Packets (frames in reliable-frames.ts) carry a per-sender packet number `pn`; a notification is
+ *   fragmented to fit `mtu` and spans consecutive pns.
+ * - Acks: cumulative + up to 16 SACK ranges; sent at once when a packet arrives out of order,
+ *   is a duplicate, or every second packet, else after `ackDelayMs` (delayed ack, RFC 1122 §4.2.3.2
+ *   / RFC 9000 §13.2 — fewer datagrams, bounded delay).
+ * - Retransmission: RTO from measured RTT (RFC 6298, rtt-estimator.ts) with exponential backoff;
+ *   fast retransmit of a packet when 3 later ones were acked (RFC 9002 §6.1.1 packet threshold).
+ * - Flow control: the receiver buffers at most `recvWindowPackets` beyond its cumulative point
+ *   and advertises that window; the sender never has more unacked packets than that (or
+ *   `maxInFlightPackets`). No congestion control beyond this fixed window: notification streams
+ *   are small; a bulk sender would need RFC 9002 §7 (noted in the report).
+ * - Exactly once: in-order pns deliver each packet once per sender incarnation; on top, ids are
+ *   deduped (bounded) so a notification re-sent by the Peer on another rung is not delivered twice.
+ */
+import { randomBytes } from 'node:crypto';
+import { Dedupe } from '../peer/dedupe.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+import { SessionError, SessionErrorCode } from './errors.js';
+import {
+  DATA_HEADER_BYTES,
+  decodeFrame,
+  decodeNotification,
+  encodeAck,
+  encodeData,
+  encodeNotification,
+  encodePing,
+  FrameType,
+  ID_PATTERN,
+  isValidTopic,
+  MAX_ACK_BYTES,
+  MAX_SACK_RANGES,
+  type Frame,
+  type Notification,
+} from './reliable-frames.js';
+import { RttEstimator, type RttOptions } from './rtt-estimator.js';
+import { TRANSPORT_OVERHEAD } from './wire.js';
+
+export type { Notification } from './reliable-frames.js';
+
+/** What the channel needs of a session: SecureSession fits. */
+export interface DatagramSession {
+  /** 'queued' = held until a handshake completes (excluded from RTT samples). */
+  send(payload: Uint8Array): 'sent' | 'queued' | void;
+  onMessage(cb: (payload: Uint8Array) => void): () => void;
+}
+
+export const RELIABLE_DEFAULTS = {
+  /**
+   * Largest session datagram (bytes, including the 30-byte session overhead). 1200 is QUIC's
+   * floor (RFC 9000 §14): it fits a 1280-byte IPv6 MTU with IP/UDP headers and a TURN
+   * ChannelData header, and the 1400-byte `p2p` frame (CONTRACTS §1).
+   */
+  mtu: 1200,
+  /** 16 KiB bodies, as LIMITS.maxBodyBytes of the signaling server. */
+  maxBodyBytes: 16 * 1024,
+  /**
+   * Packets buffered out of order per channel: 256 × 1200 B ≈ 300 KiB worst case per peer —
+   * sixteen 16 KiB notifications in flight, far beyond a notification stream's needs.
+   */
+  recvWindowPackets: 256,
+  /** Unacked packets a sender keeps in flight (≤ the receiver's window). */
+  maxInFlightPackets: 128,
+  /** Notifications waiting to be sent; `send` beyond this fails with BACKPRESSURE. */
+  maxQueuedMessages: 1024,
+  /** `send` rejects with SEND_TIMEOUT after this (the notification may still arrive later). */
+  sendTimeoutMs: 30_000,
+  /** Delayed ack (RFC 9000 §18.2 default max_ack_delay is 25 ms; smaller for latency). */
+  ackDelayMs: 10,
+  /** Ids remembered for dedupe (per channel, i.e. per sender): a 16 KiB id map. */
+  dedupeCapacity: 4096,
+  /** Outstanding pings. */
+  maxPings: 16,
+} as const;
+
+export type ReliableOptions = { -readonly [K in keyof typeof RELIABLE_DEFAULTS]?: number } & {
+  rtt?: RttOptions;
+};
+
+export interface ReliableStats {
+  notificationsSent: number;
+  notificationsDelivered: number;
+  duplicatesDropped: number;
+  packetsSent: number;
+  retransmissions: number;
+  fastRetransmissions: number;
+  timeouts: number;
+  acksSent: number;
+  outOfWindow: number;
+  protocolErrors: number;
+}
+
+interface OutMessage {
+  fragments: Buffer[];
+  nextFragment: number;
+  unacked: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
+  timer: TimerHandle;
+  settled: boolean;
+}
+
+interface OutPacket {
+  pn: number;
+  msg: OutMessage;
+  fragIndex: number;
+  lastSentAt: number;
+  sendCount: number;
+  /** Waited in the session's handshake queue: its round trip is not the path's. */
+  queued: boolean;
+}
+
+interface Assembly {
+  count: number;
+  next: number;
+  parts: Uint8Array[];
+  bytes: number;
+}
+
+export class ReliableChannel {
+  readonly #session: DatagramSession;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #o: Required<Omit<ReliableOptions, 'rtt'>>;
+  readonly #rtt: RttEstimator;
+  readonly #fragmentBytes: number;
+  readonly #maxMessageBytes: number;
+  readonly #unsubscribe: () => void;
+  #closed = false;
+
+  // sender
+  readonly #epoch = randomBytes(4).readUInt32LE(0);
+  #nextPn = 0;
+  readonly #unacked = new Map<number, OutPacket>();
+  readonly #queue: OutMessage[] = [];
+  #peerCumulative = 0;
+  #peerWindow: number;
+  #rtoTimer: TimerHandle | undefined;
+
+  // receiver
+  #remoteEpoch: number | undefined;
+  /** Epochs of earlier sender incarnations: their stragglers are ignored. Bound: 8. */
+  readonly #retiredEpochs: number[] = [];
+  #expected = 0;
+  readonly #buffer = new Map<number, Frame & { type: typeof FrameType.DATA }>();
+  #assembly: Assembly | undefined;
+  #ackPending = 0;
+  #ackTimer: TimerHandle | undefined;
+  readonly #dedupe: Dedupe;
+
+  readonly #pings = new Map<
+    number,
+    {
+      sentAt: number;
+      resolve: (ms: number) => void;
+      reject: (e: Error) => void;
+      timer: TimerHandle;
+    }
+  >();
+  readonly #onNotification = new Set<(n: Notification) => void>();
+
+  readonly stats: ReliableStats = {
+    notificationsSent: 0,
+    notificationsDelivered: 0,
+    duplicatesDropped: 0,
+    packetsSent: 0,
+    retransmissions: 0,
+    fastRetransmissions: 0,
+    timeouts: 0,
+    acksSent: 0,
+    outOfWindow: 0,
+    protocolErrors: 0,
+  };
+
+  constructor(o: {
+    session: DatagramSession;
+    clock: Clock;
+    logger?: Logger;
+    options?: ReliableOptions;
+  }) {
+    this.#session = o.session;
+    this.#clock = o.clock;
+    this.#log = o.logger ?? silentLogger;
+    const { rtt, ...rest } = o.options ?? {};
+    this.#o = { ...RELIABLE_DEFAULTS, ...rest };
+    this.#rtt = new RttEstimator(rtt);
+    if (this.#o.mtu < TRANSPORT_OVERHEAD + MAX_ACK_BYTES + DATA_HEADER_BYTES)
+      throw new RangeError(`mtu ${this.#o.mtu} too small`);
+    this.#fragmentBytes = this.#o.mtu - TRANSPORT_OVERHEAD - DATA_HEADER_BYTES;
+    // kind + id length + 64-byte id + topic length + 128 chars × 4 UTF-8 bytes + body.
+    this.#maxMessageBytes = 4 + 64 + 128 * 4 + this.#o.maxBodyBytes;
+    this.#peerWindow = this.#o.recvWindowPackets;
+    this.#dedupe = new Dedupe(this.#o.dedupeCapacity);
+    this.#unsubscribe = this.#session.onMessage((p) => this.#onPayload(p));
+  }
+
+  /** Smoothed round-trip time (ms) from acks and pongs, undefined before the first sample. */
+  get rttMs(): number | undefined {
+    return this.#rtt.srtt;
+  }
+
+  get rtoMs(): number {
+    return this.#rtt.rto;
+  }
+
+  /** Packets held out of order awaiting a gap (≤ recvWindowPackets). */
+  get buffered(): number {
+    return this.#buffer.size;
+  }
+
+  /** Notifications accepted by `send` and not yet acknowledged. */
+  get pending(): number {
+    const inFlight = new Set<OutMessage>();
+    for (const p of this.#unacked.values()) inFlight.add(p.msg);
+    for (const m of this.#queue) inFlight.add(m);
+    return inFlight.size;
+  }
+
+  onNotification(cb: (n: Notification) => void): () => void {
+    this.#onNotification.add(cb);
+    return () => this.#onNotification.delete(cb);
+  }
+
+  /**
+   * Send one notification; resolves when the remote acknowledged every fragment. Rejects with
+   * SEND_TIMEOUT (it may still be delivered: receivers dedupe by id), BACKPRESSURE, or CLOSED.
+   */
+  send(n: Notification, o: { timeoutMs?: number } = {}): Promise<void> {
+    if (!ID_PATTERN.test(n.id))
+      throw new TypeError('notification id must match ^[A-Za-z0-9_.:-]{1,64}$');
+    if (n.topic !== undefined && !isValidTopic(n.topic)) throw new TypeError('invalid topic');
+    if (typeof n.body !== 'string') throw new TypeError('body must be a string');
+    if (Buffer.byteLength(n.body) > this.#o.maxBodyBytes)
+      throw new RangeError(`body larger than ${this.#o.maxBodyBytes} bytes`);
+    if (this.#closed) return Promise.reject(closedError());
+    if (this.#queue.length >= this.#o.maxQueuedMessages)
+      return Promise.reject(
+        new SessionError(SessionErrorCode.BACKPRESSURE, 'too many notifications queued'),
+      );
+    const bytes = encodeNotification(n);
+    const fragments: Buffer[] = [];
+    for (let off = 0; off < bytes.length; off += this.#fragmentBytes)
+      fragments.push(bytes.subarray(off, off + this.#fragmentBytes));
+    return new Promise<void>((resolve, reject) => {
+      const msg: OutMessage = {
+        fragments,
+        nextFragment: 0,
+        unacked: fragments.length,
+        resolve,
+        reject,
+        settled: false,
+        timer: this.#clock.setTimeout(() => {
+          this.#settle(
+            msg,
+            new SessionError(
+              SessionErrorCode.SEND_TIMEOUT,
+              `notification ${n.id} not acknowledged`,
+            ),
+          );
+        }, o.timeoutMs ?? this.#o.sendTimeoutMs),
+      };
+      this.#queue.push(msg);
+      this.stats.notificationsSent++;
+      this.#pump();
+    });
+  }
+
+  /** Round trip of an authenticated ping/pong over the current path (for `natpush ping`). */
+  ping(timeoutMs = 5_000): Promise<number> {
+    if (this.#closed) return Promise.reject(closedError());
+    if (this.#pings.size >= this.#o.maxPings)
+      return Promise.reject(new SessionError(SessionErrorCode.BACKPRESSURE, 'too many pings'));
+    const nonce = randomBytes(4).readUInt32LE(0);
+    return new Promise<number>((resolve, reject) => {
+      const timer = this.#clock.setTimeout(() => {
+        this.#pings.delete(nonce);
+        reject(new SessionError(SessionErrorCode.SEND_TIMEOUT, 'no pong'));
+      }, timeoutMs);
+      this.#pings.set(nonce, { sentAt: this.#clock.now(), resolve, reject, timer });
+      // A ping sent before the session has keys includes the handshake in its round trip —
+      // that is what `natpush ping` should show for a first contact.
+      this.#transmit(encodePing(FrameType.PING, nonce));
+    });
+  }
+
+  /**
+   * The path under the session changed: its RTT is unknown (RFC 9000 §9.4 resets the estimator on
+   * migration), and what was in flight on the old path may be gone — resend it now.
+   */
+  pathChanged(): void {
+    if (this.#closed) return;
+    this.#rtt.reset();
+    for (const p of this.#unacked.values()) this.#sendPacket(p, true);
+    this.#armRto(true);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe();
+    this.#rtoTimer?.cancel();
+    this.#ackTimer?.cancel();
+    const err = closedError();
+    for (const p of this.#unacked.values()) this.#settle(p.msg, err);
+    for (const m of this.#queue) this.#settle(m, err);
+    this.#unacked.clear();
+    this.#queue.length = 0;
+    for (const p of this.#pings.values()) {
+      p.timer.cancel();
+      p.reject(err);
+    }
+    this.#pings.clear();
+    this.#buffer.clear();
+  }
+
+  // ---- sender -----------------------------------------------------------------------------------
+
+  /** Send new packets while the window allows. */
+  #pump(): void {
+    const limit = Math.min(this.#peerWindow, this.#o.maxInFlightPackets);
+    while (this.#queue.length > 0) {
+      if (this.#unacked.size >= limit) break;
+      if (this.#nextPn >= this.#peerCumulative + this.#peerWindow) break;
+      const msg = this.#queue[0]!;
+      const packet: OutPacket = {
+        pn: this.#nextPn++,
+        msg,
+        fragIndex: msg.nextFragment++,
+        lastSentAt: 0,
+        sendCount: 0,
+        queued: false,
+      };
+      if (msg.nextFragment === msg.fragments.length) this.#queue.shift();
+      this.#unacked.set(packet.pn, packet);
+      this.#sendPacket(packet, false);
+    }
+    this.#armRto(false);
+  }
+
+  #base(): number {
+    for (const pn of this.#unacked.keys()) return pn; // Map keeps insertion (= pn) order
+    return this.#nextPn;
+  }
+
+  #sendPacket(p: OutPacket, retransmission: boolean): void {
+    p.lastSentAt = this.#clock.now();
+    p.sendCount++;
+    if (retransmission) this.stats.retransmissions++;
+    this.stats.packetsSent++;
+    const frag = p.msg.fragments[p.fragIndex]!;
+    const r = this.#transmit(
+      encodeData(this.#epoch, p.pn, this.#base(), p.fragIndex, p.msg.fragments.length, frag),
+    );
+    if (r === 'queued') p.queued = true;
+  }
+
+  #armRto(restart: boolean): void {
+    if (this.#unacked.size === 0) {
+      this.#rtoTimer?.cancel();
+      this.#rtoTimer = undefined;
+      return;
+    }
+    if (this.#rtoTimer && !restart) return;
+    this.#rtoTimer?.cancel();
+    this.#rtoTimer = this.#clock.setTimeout(() => this.#onRto(), this.#rtt.rto);
+  }
+
+  /** RFC 6298 §5.4–5.6: retransmit the earliest unacked packet, back off, restart the timer. */
+  #onRto(): void {
+    this.#rtoTimer = undefined;
+    if (this.#closed) return;
+    const first = this.#unacked.values().next().value;
+    if (!first) return;
+    this.stats.timeouts++;
+    this.#rtt.backoff();
+    this.#sendPacket(first, true);
+    this.#armRto(true);
+  }
+
+  #onAck(f: Frame & { type: typeof FrameType.ACK }): void {
+    if (f.epoch !== this.#epoch) return; // an ack for an earlier incarnation of us
+    const now = this.#clock.now();
+    let newest: OutPacket | undefined;
+    const ack = (p: OutPacket) => {
+      this.#unacked.delete(p.pn);
+      if (!newest || p.pn > newest.pn) newest = p;
+      if (--p.msg.unacked === 0 && p.msg.nextFragment === p.msg.fragments.length)
+        this.#settle(p.msg);
+    };
+    for (const p of [...this.#unacked.values()]) {
+      if (p.pn < f.cumulative || f.ranges.some(([s, e]) => p.pn >= s && p.pn < e)) ack(p);
+    }
+    if (f.cumulative > this.#peerCumulative) this.#peerCumulative = f.cumulative;
+    this.#peerWindow = Math.max(1, f.window);
+    if (newest) {
+      // Karn's algorithm (RFC 6298 §3): only a packet sent once gives an unambiguous sample.
+      if (newest.sendCount === 1 && !newest.queued) this.#rtt.sample(now - newest.lastSentAt);
+      // RFC 9002 §6.1.1: a packet 3 below the newest acked one is lost; resend it, at most once
+      // per RTT so a burst of acks does not resend it again and again.
+      const highest = Math.max(f.cumulative - 1, ...f.ranges.map(([, e]) => e - 1));
+      const minGap = this.#rtt.srtt ?? this.#rtt.rto;
+      for (const p of this.#unacked.values()) {
+        if (p.pn + 3 > highest) break;
+        if (now - p.lastSentAt >= minGap) {
+          this.stats.fastRetransmissions++;
+          this.#sendPacket(p, true);
+        }
+      }
+      this.#armRto(true);
+    }
+    this.#pump();
+  }
+
+  #settle(msg: OutMessage, err?: Error): void {
+    if (msg.settled) return;
+    msg.settled = true;
+    msg.timer.cancel();
+    if (err) msg.reject(err);
+    else msg.resolve();
+  }
+
+  // ---- receiver ---------------------------------------------------------------------------------
+
+  #onPayload(payload: Uint8Array): void {
+    if (this.#closed) return;
+    let f: Frame;
+    try {
+      f = decodeFrame(payload);
+    } catch (e) {
+      this.stats.protocolErrors++;
+      this.#log.debug('reliable: bad frame', { error: String(e) });
+      return;
+    }
+    switch (f.type) {
+      case FrameType.DATA:
+        return this.#onData(f);
+      case FrameType.ACK:
+        return this.#onAck(f);
+      case FrameType.PING:
+        this.#transmit(encodePing(FrameType.PONG, f.nonce));
+        return;
+      case FrameType.PONG: {
+        const p = this.#pings.get(f.nonce);
+        if (!p) return;
+        this.#pings.delete(f.nonce);
+        p.timer.cancel();
+        const rtt = this.#clock.now() - p.sentAt;
+        this.#rtt.sample(rtt);
+        p.resolve(rtt);
+      }
+    }
+  }
+
+  #onData(f: Frame & { type: typeof FrameType.DATA }): void {
+    if (f.epoch !== this.#remoteEpoch) {
+      if (this.#retiredEpochs.includes(f.epoch)) return;
+      if (this.#remoteEpoch !== undefined) {
+        // The sender restarted (a new channel): start over at its base.
+        this.#retiredEpochs.push(this.#remoteEpoch);
+        if (this.#retiredEpochs.length > 8) this.#retiredEpochs.shift();
+      }
+      this.#remoteEpoch = f.epoch;
+      this.#expected = f.base;
+      this.#buffer.clear();
+      this.#assembly = undefined;
+    }
+    if (f.base > this.#expected) {
+      // The sender will never resend below base; cannot happen unless state was lost. Skip ahead.
+      for (const pn of this.#buffer.keys()) if (pn < f.base) this.#buffer.delete(pn);
+      this.#expected = f.base;
+      this.#assembly = undefined;
+    }
+    let urgent = false;
+    if (f.pn < this.#expected || this.#buffer.has(f.pn)) {
+      urgent = true; // a duplicate: our ack was probably lost
+    } else if (f.pn >= this.#expected + this.#o.recvWindowPackets) {
+      this.stats.outOfWindow++;
+      urgent = true;
+    } else {
+      if (f.pn !== this.#expected) urgent = true; // a gap: tell the sender at once (SACK)
+      this.#buffer.set(f.pn, { ...f, fragment: Uint8Array.from(f.fragment) });
+      this.#deliverInOrder();
+    }
+    this.#scheduleAck(urgent);
+  }
+
+  #deliverInOrder(): void {
+    for (;;) {
+      const f = this.#buffer.get(this.#expected);
+      if (!f) return;
+      this.#buffer.delete(this.#expected);
+      this.#expected++;
+      this.#reassemble(f);
+    }
+  }
+
+  #reassemble(f: Frame & { type: typeof FrameType.DATA }): void {
+    if (f.fragIndex === 0) {
+      if (this.#assembly) this.stats.protocolErrors++; // previous message never finished
+      this.#assembly = { count: f.fragCount, next: 0, parts: [], bytes: 0 };
+    }
+    const a = this.#assembly;
+    if (!a || f.fragIndex !== a.next || f.fragCount !== a.count) {
+      this.stats.protocolErrors++;
+      this.#assembly = undefined;
+      return;
+    }
+    a.bytes += f.fragment.length;
+    if (a.bytes > this.#maxMessageBytes) {
+      // Bounded reassembly: a message larger than any legal notification is dropped.
+      this.stats.protocolErrors++;
+      this.#assembly = undefined;
+      return;
+    }
+    a.parts.push(f.fragment);
+    a.next++;
+    if (a.next < a.count) return;
+    this.#assembly = undefined;
+    let n: Notification;
+    try {
+      n = decodeNotification(Buffer.concat(a.parts));
+    } catch {
+      this.stats.protocolErrors++;
+      return;
+    }
+    if (this.#dedupe.check(n.id) !== undefined) {
+      this.stats.duplicatesDropped++;
+      return;
+    }
+    this.#dedupe.consumed(n.id);
+    this.stats.notificationsDelivered++;
+    for (const cb of [...this.#onNotification]) {
+      try {
+        cb(n);
+      } catch (e) {
+        this.#log.warn('notification callback threw', { error: String(e) });
+      }
+    }
+  }
+
+  #scheduleAck(urgent: boolean): void {
+    this.#ackPending++;
+    if (urgent || this.#ackPending >= 2) return this.#sendAck();
+    this.#ackTimer ??= this.#clock.setTimeout(() => {
+      this.#ackTimer = undefined;
+      this.#sendAck();
+    }, this.#o.ackDelayMs);
+  }
+
+  #sendAck(): void {
+    this.#ackTimer?.cancel();
+    this.#ackTimer = undefined;
+    this.#ackPending = 0;
+    if (this.#remoteEpoch === undefined) return;
+    const pns = [...this.#buffer.keys()].sort((x, y) => x - y);
+    const ranges: [number, number][] = [];
+    for (const pn of pns) {
+      const last = ranges[ranges.length - 1];
+      if (last && last[1] === pn) last[1] = pn + 1;
+      else if (ranges.length < MAX_SACK_RANGES) ranges.push([pn, pn + 1]);
+      else break;
+    }
+    this.stats.acksSent++;
+    this.#transmit(encodeAck(this.#remoteEpoch, this.#expected, this.#o.recvWindowPackets, ranges));
+  }
+
+  #transmit(frame: Uint8Array): 'sent' | 'queued' | void {
+    try {
+      return this.#session.send(frame);
+    } catch (e) {
+      if (e instanceof SessionError && e.code === SessionErrorCode.CLOSED) this.close();
+      else throw e;
+    }
+  }
+}
+
+function closedError(): SessionError {
+  return new SessionError(SessionErrorCode.CLOSED, 'channel closed');
+}

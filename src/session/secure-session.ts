@@ -1,0 +1,605 @@
+/**
+ * SecureSession: an end-to-end encrypted, mutually authenticated datagram session between two
+ * natpush peers, Noise_IK_25519_ChaChaPoly_SHA256 bound to their Ed25519 identities. Pure: the
+ * caller feeds datagrams to `handle()` and supplies `send(datagram)`; which path carries them
+ * (server `p2p` frame, TURN relay, direct UDP) is invisible here, and `setSend()` swaps it at any
+ * time without losing keys or counters. Wire layout: wire.ts.
+ *
+ * Design after WireGuard (whitepaper §5.4, §6):
+ * - Identity binding. The initiator knows the responder's Ed25519 key (its peer id's, via the
+ *   server's `key-request`; the id is a hash of the key so the server cannot substitute one) and
+ *   uses its X25519 conversion as the IK pre-message. The initiator's payload carries its
+ *   Ed25519 key; the responder checks that it hashes to the expected peer id and converts to the
+ *   static key Noise authenticated, plus a timestamp newer than the last one accepted from that
+ *   peer (a replayed handshake-init is ignored).
+ * - Key confirmation. The responder does not send on new keys until a transport message arrives
+ *   under them (the initiator sends one at once, empty if it has nothing), so a replayed or forged
+ *   init can never make it switch to keys nobody else holds.
+ * - Explicit counters + replay window (replay-window.ts): datagrams are lost and reordered.
+ * - Three keypairs: current (send + receive), previous (receive only, for stragglers after a
+ *   rekey), next (responder's, awaiting confirmation).
+ * - Rekey with a fresh handshake (new ephemerals → forward secrecy) after a time or message count.
+ * - Simultaneous open: both sides initiate; the handshake of the peer with the lower peer id wins,
+ *   the other side abandons its own and answers.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { peerIdFromPublicKey, type Identity } from '../signaling/identity.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+import type { CipherState } from './cipher-state.js';
+import { INIT_PAYLOAD_BYTES, SESSION_DEFAULTS, type SessionTimers } from './constants.js';
+import { SessionError, SessionErrorCode } from './errors.js';
+import {
+  x25519KeyPairFromIdentity,
+  x25519PublicFromEd25519,
+  type X25519KeyPair,
+} from './identity-keys.js';
+import { HandshakeState } from './noise.js';
+import { ReplayWindow } from './replay-window.js';
+import {
+  encodeInit,
+  encodeResp,
+  encodeTransportHeader,
+  MAX_DATAGRAM_BYTES,
+  MessageKind,
+  parseMessage,
+  SESSION_VERSION,
+  TRANSPORT_OVERHEAD,
+  type ParsedMessage,
+} from './wire.js';
+
+const PROLOGUE = Buffer.from(`natpush session\n${String.fromCharCode(SESSION_VERSION)}`, 'latin1');
+/** Largest payload `send` takes: one datagram. The ReliableChannel fragments to its MTU. */
+export const MAX_SESSION_PAYLOAD = MAX_DATAGRAM_BYTES - TRANSPORT_OVERHEAD;
+
+/**
+ * Handshake-inits processed per second per session. A genuine peer sends one per retransmission
+ * (≥ 1 s apart) plus a rekey or a simultaneous open; anything beyond is junk or a flood (WireGuard
+ * answers load with cookies, whitepaper §5.4.7; this is the cheap bound).
+ */
+const MAX_INITS_PER_SECOND = 10;
+
+export type DropReason =
+  | 'malformed'
+  | 'version'
+  | 'decrypt'
+  | 'bad-key'
+  | 'identity'
+  | 'wrong-peer'
+  | 'stale-handshake'
+  | 'lost-tie-break'
+  | 'unknown-index'
+  | 'replayed'
+  | 'expired'
+  | 'rate-limited'
+  | 'closed';
+
+export type HandleResult =
+  | { ok: true; kind: 'handshake-init' | 'handshake-resp' | 'data' | 'keepalive' }
+  | { ok: false; reason: DropReason };
+
+export interface SecureSessionOptions {
+  identity: Identity;
+  remotePeerId: string;
+  /** The remote's raw Ed25519 public key (base64url), if known; required to initiate. */
+  remotePublicKey?: string;
+  clock: Clock;
+  send: (datagram: Uint8Array) => void;
+  logger?: Logger;
+  timers?: Partial<SessionTimers>;
+}
+
+export interface SessionStats {
+  handshakesInitiated: number;
+  handshakesCompleted: number;
+  datagramsSent: number;
+  datagramsReceived: number;
+  queueDropped: number;
+  dropped: Partial<Record<DropReason, number>>;
+}
+
+interface Keypair {
+  localIndex: number;
+  remoteIndex: number;
+  send: CipherState;
+  receive: CipherState;
+  sendCounter: number;
+  replay: ReplayWindow;
+  createdAt: number;
+  /** We sent the handshake-init that made it. */
+  weInitiated: boolean;
+}
+
+interface PendingHandshake {
+  hs: HandshakeState;
+  localIndex: number;
+  roundStartedAt: number;
+  attempt: number;
+  timer: TimerHandle;
+}
+
+export type SessionState = 'idle' | 'handshaking' | 'established' | 'closed';
+
+export class SecureSession {
+  readonly remotePeerId: string;
+  readonly #identity: Identity;
+  readonly #static: X25519KeyPair;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #t: SessionTimers;
+  #send: (datagram: Uint8Array) => void;
+  #remoteEd: string | undefined;
+  #remoteStatic: Uint8Array | undefined;
+
+  #current: Keypair | undefined;
+  #previous: Keypair | undefined;
+  #next: Keypair | undefined;
+  #pending: PendingHandshake | undefined;
+  #confirmTimer: TimerHandle | undefined;
+  #queue: Uint8Array[] = [];
+  #lastInitSent = 0;
+  #lastInitSeen = 0;
+  #initWindowStart = 0;
+  #initsInWindow = 0;
+  #closed = false;
+
+  readonly #onMessage = new Set<(payload: Uint8Array) => void>();
+  readonly #onEstablished = new Set<() => void>();
+  readonly #onError = new Set<(err: SessionError) => void>();
+
+  readonly stats: SessionStats = {
+    handshakesInitiated: 0,
+    handshakesCompleted: 0,
+    datagramsSent: 0,
+    datagramsReceived: 0,
+    queueDropped: 0,
+    dropped: {},
+  };
+
+  constructor(o: SecureSessionOptions) {
+    if (o.remotePeerId === o.identity.peerId)
+      throw new TypeError('a session needs two different peers');
+    this.remotePeerId = o.remotePeerId;
+    this.#identity = o.identity;
+    this.#static = x25519KeyPairFromIdentity(o.identity);
+    this.#clock = o.clock;
+    this.#log = o.logger ?? silentLogger;
+    this.#t = { ...SESSION_DEFAULTS, ...o.timers };
+    this.#send = o.send;
+    if (o.remotePublicKey) this.setRemotePublicKey(o.remotePublicKey);
+  }
+
+  // ---- public API -------------------------------------------------------------------------------
+
+  get state(): SessionState {
+    if (this.#closed) return 'closed';
+    if (this.#usable()) return 'established';
+    return this.#pending || this.#next ? 'handshaking' : 'idle';
+  }
+
+  get established(): boolean {
+    return this.state === 'established';
+  }
+
+  /** The remote's Ed25519 key (base64url), once given or learned from its handshake. */
+  get remotePublicKey(): string | undefined {
+    return this.#remoteEd;
+  }
+
+  /** Swap the path datagrams go out on. Keys, counters and queued payloads are kept. */
+  setSend(send: (datagram: Uint8Array) => void): void {
+    this.#send = send;
+  }
+
+  /**
+   * Give the remote's Ed25519 key (from `key-request`). Must hash to `remotePeerId` — the server
+   * that answered cannot substitute a key (CONTRACTS §1) — else TypeError (the caller checks first).
+   */
+  setRemotePublicKey(ed25519PublicB64u: string): void {
+    if (peerIdFromPublicKey(ed25519PublicB64u) !== this.remotePeerId)
+      throw new TypeError('remote public key does not belong to remotePeerId');
+    this.#remoteStatic = x25519PublicFromEd25519(Buffer.from(ed25519PublicB64u, 'base64url'));
+    this.#remoteEd = ed25519PublicB64u;
+  }
+
+  /** Start a handshake unless keys are usable or one is under way. Needs the remote's key. */
+  connect(): void {
+    this.#assertOpen();
+    if (!this.#remoteStatic) throw new TypeError('connect() needs the remote public key');
+    if (this.#usable() || this.#pending) return;
+    this.#startHandshake();
+  }
+
+  /**
+   * Encrypt and send one payload (≤ MAX_SESSION_PAYLOAD bytes, not empty: empty is a keepalive).
+   * Without usable keys it is queued (bounded, oldest dropped) and a handshake is started.
+   * Returns 'queued' when it waits for a handshake (so a caller timing round trips knows the
+   * sample would include the handshake). Throws `NATPUSH_ERR_SESSION_CLOSED` after close().
+   */
+  send(payload: Uint8Array): 'sent' | 'queued' {
+    this.#assertOpen();
+    if (payload.length === 0) throw new RangeError('empty payloads are reserved for keepalives');
+    if (payload.length > MAX_SESSION_PAYLOAD)
+      throw new RangeError(`payload ${payload.length} bytes, max ${MAX_SESSION_PAYLOAD}`);
+    const kp = this.#usable();
+    if (kp) {
+      this.#sendOn(kp, payload);
+      this.#maybeRekey(kp);
+      return 'sent';
+    }
+    this.#enqueue(payload);
+    this.#ensureHandshake();
+    return 'queued';
+  }
+
+  /** Send an empty authenticated datagram (keeps NAT bindings and proves liveness). */
+  keepalive(): void {
+    this.#assertOpen();
+    const kp = this.#usable();
+    if (kp) this.#sendOn(kp, new Uint8Array(0));
+  }
+
+  /** Feed one received datagram. Never throws for anything the network can send. */
+  handle(datagram: Uint8Array): HandleResult {
+    if (this.#closed) return this.#drop('closed');
+    let msg: ParsedMessage;
+    try {
+      msg = parseMessage(datagram);
+    } catch (e) {
+      return this.#drop(
+        e instanceof SessionError && e.code === SessionErrorCode.UNSUPPORTED_VERSION
+          ? 'version'
+          : 'malformed',
+      );
+    }
+    this.stats.datagramsReceived++;
+    switch (msg.kind) {
+      case MessageKind.HANDSHAKE_INIT:
+        return this.#handleInit(msg.senderIndex, msg.noise);
+      case MessageKind.HANDSHAKE_RESP:
+        return this.#handleResp(msg.senderIndex, msg.receiverIndex, msg.noise);
+      case MessageKind.TRANSPORT:
+        return this.#handleTransport(msg.receiverIndex, msg.counter, msg.header, msg.ciphertext);
+      default:
+        return this.#drop('malformed');
+    }
+  }
+
+  /** True if `index` (from peekReceiverIndex) selects one of this session's keypairs/handshakes. */
+  ownsIndex(index: number): boolean {
+    return [this.#current, this.#previous, this.#next, this.#pending].some(
+      (k) => k?.localIndex === index,
+    );
+  }
+
+  onMessage(cb: (payload: Uint8Array) => void): () => void {
+    this.#onMessage.add(cb);
+    return () => this.#onMessage.delete(cb);
+  }
+
+  /** Called each time new keys become usable for sending (first handshake and every rekey). */
+  onEstablished(cb: () => void): () => void {
+    this.#onEstablished.add(cb);
+    return () => this.#onEstablished.delete(cb);
+  }
+
+  /** Operational failures: `NATPUSH_ERR_SESSION_HANDSHAKE_TIMEOUT`. */
+  onError(cb: (err: SessionError) => void): () => void {
+    this.#onError.add(cb);
+    return () => this.#onError.delete(cb);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pending?.timer.cancel();
+    this.#pending = undefined;
+    this.#confirmTimer?.cancel();
+    for (const kp of [this.#current, this.#previous, this.#next]) destroyKeypair(kp);
+    this.#current = this.#previous = this.#next = undefined;
+    this.#queue = [];
+  }
+
+  // ---- handshake: initiator ---------------------------------------------------------------------
+
+  #ensureHandshake(): void {
+    if (this.#pending || !this.#remoteStatic) return;
+    if (this.#next && this.#clock.now() - this.#next.createdAt < this.#t.confirmTimeoutMs) {
+      // We answered a handshake; its confirmation is on the way. Retry ourselves if it is lost.
+      this.#armConfirmTimer();
+      return;
+    }
+    this.#startHandshake();
+  }
+
+  #startHandshake(): void {
+    this.#pending?.timer.cancel();
+    this.#pending = undefined;
+    this.#sendInit(this.#clock.now(), 0);
+  }
+
+  #sendInit(roundStartedAt: number, attempt: number): void {
+    const hs = new HandshakeState({
+      pattern: 'IK',
+      initiator: true,
+      prologue: PROLOGUE,
+      s: this.#static,
+      rs: this.#remoteStatic!,
+    });
+    // Strictly increasing per initiator, so the responder can refuse replays (WireGuard uses
+    // TAI64N for the same purpose).
+    const ts = Math.max(Math.floor(this.#clock.now()), this.#lastInitSent + 1);
+    this.#lastInitSent = ts;
+    const payload = Buffer.alloc(INIT_PAYLOAD_BYTES);
+    Buffer.from(this.#identity.publicKey, 'base64url').copy(payload, 0);
+    payload.writeBigUInt64LE(BigInt(ts), 32);
+    const localIndex = this.#newIndex();
+    const datagram = encodeInit(localIndex, hs.writeMessage(payload));
+    const delay = Math.min(
+      this.#t.handshakeRetransmitMs * 2 ** attempt,
+      this.#t.maxHandshakeRetransmitMs,
+    );
+    const timer = this.#clock.setTimeout(() => this.#onHandshakeTimer(), delay);
+    this.#pending = { hs, localIndex, roundStartedAt, attempt, timer };
+    this.stats.handshakesInitiated++;
+    this.#transmit(datagram);
+  }
+
+  #onHandshakeTimer(): void {
+    const p = this.#pending;
+    if (!p || this.#closed) return;
+    if (this.#clock.now() - p.roundStartedAt >= this.#t.handshakeTimeoutMs) {
+      this.#pending = undefined;
+      this.stats.queueDropped += this.#queue.length;
+      this.#queue = [];
+      this.#log.debug('session handshake timed out', { peer: this.remotePeerId });
+      this.#emitError(
+        new SessionError(SessionErrorCode.HANDSHAKE_TIMEOUT, 'no handshake answer from the peer'),
+      );
+      return;
+    }
+    // A fresh init (new ephemeral, newer timestamp): resending the same bytes would be refused
+    // as a replay by a responder that already saw them but whose answer was lost.
+    this.#sendInit(p.roundStartedAt, p.attempt + 1);
+  }
+
+  #handleResp(senderIndex: number, receiverIndex: number, noise: Uint8Array): HandleResult {
+    const p = this.#pending;
+    if (!p || p.localIndex !== receiverIndex) return this.#drop('unknown-index');
+    try {
+      p.hs.readMessage(noise);
+    } catch (e) {
+      return this.#drop(reasonOf(e));
+    }
+    p.timer.cancel();
+    this.#pending = undefined;
+    const kp = this.#keypairFrom(p.hs, p.localIndex, senderIndex, true);
+    this.#install(kp);
+    // Confirm at once (the responder sends nothing on these keys until it hears from us).
+    if (this.#queue.length === 0) this.#sendOn(kp, new Uint8Array(0));
+    this.#flushQueue();
+    this.#emitEstablished();
+    return { ok: true, kind: 'handshake-resp' };
+  }
+
+  // ---- handshake: responder ---------------------------------------------------------------------
+
+  #handleInit(senderIndex: number, noise: Uint8Array): HandleResult {
+    // Each init costs three X25519 operations; bound what a flood of junk inits can burn.
+    const now = this.#clock.now();
+    if (now - this.#initWindowStart >= 1_000) {
+      this.#initWindowStart = now;
+      this.#initsInWindow = 0;
+    }
+    if (++this.#initsInWindow > MAX_INITS_PER_SECOND) return this.#drop('rate-limited');
+    const hs = new HandshakeState({
+      pattern: 'IK',
+      initiator: false,
+      prologue: PROLOGUE,
+      s: this.#static,
+    });
+    let payload: Buffer;
+    try {
+      payload = hs.readMessage(noise);
+    } catch (e) {
+      return this.#drop(reasonOf(e));
+    }
+    if (payload.length !== INIT_PAYLOAD_BYTES) return this.#drop('malformed');
+    const ed = payload.subarray(0, 32);
+    const edB64 = Buffer.from(ed).toString('base64url');
+    if (peerIdFromPublicKey(edB64) !== this.remotePeerId) return this.#drop('wrong-peer');
+    let converted: Uint8Array;
+    try {
+      converted = x25519PublicFromEd25519(ed);
+    } catch {
+      return this.#drop('bad-key');
+    }
+    if (!timingSafeEqual(converted, hs.remoteStatic!)) return this.#drop('identity');
+    const ts = Number(payload.readBigUInt64LE(32));
+    if (ts <= this.#lastInitSeen) return this.#drop('stale-handshake');
+    if (this.#pending && this.#identity.peerId < this.remotePeerId) {
+      // Simultaneous open and our handshake wins; the peer will answer ours. (Re-sending ours at
+      // once would only race with its answer to the first; our retransmit timer covers a loss.)
+      return this.#drop('lost-tie-break');
+    }
+    this.#lastInitSeen = ts;
+    if (!this.#remoteEd) {
+      this.#remoteEd = edB64;
+      this.#remoteStatic = converted;
+    }
+    if (this.#pending) {
+      // Simultaneous open and theirs wins: abandon ours, answer theirs.
+      this.#pending.timer.cancel();
+      this.#pending = undefined;
+    }
+    const localIndex = this.#newIndex();
+    const resp = hs.writeMessage(new Uint8Array(0));
+    destroyKeypair(this.#next);
+    this.#next = this.#keypairFrom(hs, localIndex, senderIndex, false);
+    this.#transmit(encodeResp(localIndex, senderIndex, resp));
+    if (this.#queue.length > 0) this.#armConfirmTimer();
+    return { ok: true, kind: 'handshake-init' };
+  }
+
+  #armConfirmTimer(): void {
+    if (this.#confirmTimer) return;
+    this.#confirmTimer = this.#clock.setTimeout(() => {
+      this.#confirmTimer = undefined;
+      if (this.#closed || this.#queue.length === 0 || this.#usable() || this.#pending) return;
+      this.#startHandshake();
+    }, this.#t.confirmTimeoutMs);
+  }
+
+  // ---- transport --------------------------------------------------------------------------------
+
+  #handleTransport(
+    receiverIndex: number,
+    counter: number,
+    header: Uint8Array,
+    ciphertext: Uint8Array,
+  ): HandleResult {
+    const kp = [this.#current, this.#next, this.#previous].find(
+      (k) => k?.localIndex === receiverIndex,
+    );
+    if (!kp) return this.#drop('unknown-index');
+    if (this.#clock.now() - kp.createdAt >= this.#t.rejectAfterMs) return this.#drop('expired');
+    if (!kp.replay.check(counter)) return this.#drop('replayed');
+    let plaintext: Buffer;
+    try {
+      plaintext = kp.receive.decryptWithNonce(counter, header, ciphertext);
+    } catch {
+      return this.#drop('decrypt');
+    }
+    kp.replay.accept(counter);
+    if (kp === this.#next) {
+      // Key confirmation: the initiator holds these keys. Switch to them.
+      this.#next = undefined;
+      this.#confirmTimer?.cancel();
+      this.#confirmTimer = undefined;
+      this.#install(kp);
+      this.#flushQueue();
+      this.#emitEstablished();
+    }
+    if (plaintext.length === 0) return { ok: true, kind: 'keepalive' };
+    for (const cb of [...this.#onMessage]) cb(new Uint8Array(plaintext));
+    return { ok: true, kind: 'data' };
+  }
+
+  #sendOn(kp: Keypair, payload: Uint8Array): void {
+    const counter = kp.sendCounter++;
+    const header = encodeTransportHeader(kp.remoteIndex, counter);
+    const ct = kp.send.encryptWithNonce(counter, header, payload);
+    this.#transmit(Buffer.concat([header, ct]));
+  }
+
+  #maybeRekey(kp: Keypair): void {
+    if (this.#pending) return;
+    const age = this.#clock.now() - kp.createdAt;
+    const due = kp.weInitiated
+      ? this.#t.rekeyAfterMs
+      : this.#t.rekeyAfterMs + this.#t.responderRekeyDelayMs;
+    if (age >= due || kp.sendCounter >= this.#t.rekeyAfterMessages) {
+      if (!this.#remoteStatic) return;
+      this.#log.debug('session rekey', { peer: this.remotePeerId, age, sent: kp.sendCounter });
+      this.#startHandshake();
+    }
+  }
+
+  /** The keypair to send on, if it is still young and unexhausted enough. */
+  #usable(): Keypair | undefined {
+    const kp = this.#current;
+    if (!kp) return undefined;
+    if (this.#clock.now() - kp.createdAt >= this.#t.rejectAfterMs) return undefined;
+    if (kp.sendCounter >= this.#t.rejectAfterMessages) return undefined;
+    return kp;
+  }
+
+  #install(kp: Keypair): void {
+    destroyKeypair(this.#previous);
+    this.#previous = this.#current;
+    this.#current = kp;
+    this.stats.handshakesCompleted++;
+  }
+
+  #keypairFrom(
+    hs: HandshakeState,
+    localIndex: number,
+    remoteIndex: number,
+    weInitiated: boolean,
+  ): Keypair {
+    const r = hs.result!;
+    return {
+      localIndex,
+      remoteIndex,
+      send: r.send,
+      receive: r.receive,
+      sendCounter: 0,
+      replay: new ReplayWindow(),
+      createdAt: this.#clock.now(),
+      weInitiated,
+    };
+  }
+
+  #enqueue(payload: Uint8Array): void {
+    this.#queue.push(Uint8Array.from(payload));
+    if (this.#queue.length > this.#t.maxQueued) {
+      this.#queue.shift();
+      this.stats.queueDropped++;
+    }
+  }
+
+  #flushQueue(): void {
+    const kp = this.#usable();
+    if (!kp) return;
+    const q = this.#queue;
+    this.#queue = [];
+    for (const p of q) this.#sendOn(kp, p);
+  }
+
+  #transmit(datagram: Uint8Array): void {
+    this.stats.datagramsSent++;
+    try {
+      this.#send(datagram);
+    } catch (e) {
+      // A path that throws is the ladder's problem; the session stays intact (STYLE.md §7).
+      this.#log.warn('session send failed', { peer: this.remotePeerId, error: String(e) });
+    }
+  }
+
+  #newIndex(): number {
+    for (;;) {
+      const i = randomBytes(4).readUInt32LE(0);
+      if (!this.ownsIndex(i)) return i;
+    }
+  }
+
+  #drop(reason: DropReason): HandleResult {
+    this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1;
+    return { ok: false, reason };
+  }
+
+  #emitEstablished(): void {
+    for (const cb of [...this.#onEstablished]) cb();
+  }
+
+  #emitError(err: SessionError): void {
+    for (const cb of [...this.#onError]) cb(err);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new SessionError(SessionErrorCode.CLOSED, 'session closed');
+  }
+}
+
+function reasonOf(e: unknown): DropReason {
+  if (e instanceof SessionError) {
+    if (e.code === SessionErrorCode.BAD_KEY) return 'bad-key';
+    if (e.code === SessionErrorCode.MALFORMED) return 'malformed';
+  }
+  return 'decrypt';
+}
+
+function destroyKeypair(kp: Keypair | undefined): void {
+  kp?.send.destroy();
+  kp?.receive.destroy();
+}

@@ -1,0 +1,201 @@
+/**
+ * A punch world on the in-memory network: a server host (natpush STUN + TURN), a signaling hub
+ * that schedules punches with the REAL `Presence` of the signaling server (so `punch-start.at`
+ * is computed as serve computes it), and peers behind RFC 4787 NAT boxes, each with its own
+ * `PunchConnector` on one socket.
+ */
+import type { Endpoint, MemoryHost, MemoryNat, UdpSocket } from '../../../src/net/index.js';
+import { MemoryNetwork, NAT_PRESETS } from '../../../src/net/index.js';
+import type { NatBehavior } from '../../../src/net/index.js';
+import { mintTurnCredentials, sharedSecret } from '../../../src/relay/credentials.js';
+import { createRelayServer, type TurnServer } from '../../../src/relay/server.js';
+import type {
+  PunchedPath,
+  PunchSignaling,
+  PunchSignalIn,
+  PunchSignalOut,
+} from '../../../src/punch/index.js';
+import { PunchConnector } from '../../../src/punch/index.js';
+import { Metrics, signalingMetrics } from '../../../src/signaling/metrics.js';
+import { Presence, type ControlChannel } from '../../../src/signaling/presence.js';
+import type { ServerMessage } from '../../../src/signaling/protocol.js';
+import { StunServer } from '../../../src/stun/index.js';
+import { ManualClock } from '../../../src/util/clock.js';
+
+export const SERVER = '203.0.113.1';
+export const STUN: Endpoint = { address: SERVER, port: 3478 };
+export const TURN: Endpoint = { address: SERVER, port: 3479 };
+export const SECRET = 'punch-test-secret';
+/** One-way delay per hop on the memory network. */
+export const HOP_MS = 5;
+/** Signaling one-way delay (half of the WebSocket RTT serve measured). */
+export const SIGNAL_MS = 20;
+
+export type NatKind = 'full-cone' | 'restricted-cone' | 'port-restricted' | 'symmetric' | 'cgn';
+
+export interface PeerSide {
+  id: string;
+  host: MemoryHost;
+  socket: UdpSocket;
+  connector: PunchConnector;
+  nat: MemoryNat;
+}
+
+export class PunchWorld {
+  readonly clock = new ManualClock();
+  readonly net = new MemoryNetwork({ clock: this.clock, latencyMs: HOP_MS, seed: 7 });
+  /** serve's clock runs `serverSkewMs` ahead of the peers'; peers learn it as clockOffsetMs. */
+  readonly serverSkewMs: number;
+  readonly presence: Presence;
+  readonly #closers: (() => Promise<void> | void)[] = [];
+  #natCount = 0;
+  #hostCount = 0;
+  stun!: StunServer;
+  turn!: TurnServer;
+
+  constructor(o: { serverSkewMs?: number } = {}) {
+    this.serverSkewMs = o.serverSkewMs ?? 0;
+    const clock = this.clock;
+    const skew = this.serverSkewMs;
+    this.presence = new Presence({
+      metrics: signalingMetrics(new Metrics()),
+      clock: { now: () => clock.now() + skew, setTimeout: (fn, ms) => clock.setTimeout(fn, ms) },
+      punchLeadMs: 250,
+    });
+  }
+
+  static async create(o: { serverSkewMs?: number } = {}): Promise<PunchWorld> {
+    const w = new PunchWorld(o);
+    const server = w.net.addHost({ addresses: [SERVER] });
+    w.stun = await StunServer.start({ listen: STUN, net: server, clock: w.clock });
+    w.turn = await createRelayServer({
+      net: server,
+      clock: w.clock,
+      listenAddress: SERVER,
+      port: TURN.port,
+      relayAddress: SERVER,
+      credentials: sharedSecret(SECRET),
+    });
+    w.#closers.push(
+      () => w.stun.close(),
+      () => w.turn.close(),
+    );
+    return w;
+  }
+
+  /** A NAT of `kind` on the internet; 'cgn' = a home port-restricted NAT behind a CGN. */
+  nat(kind: NatKind, extra: Partial<NatBehavior> = {}): MemoryNat {
+    const i = ++this.#natCount;
+    if (kind === 'cgn') {
+      // RFC 6888 REQ-1: a CGN has endpoint-independent mapping; filtering is the usual
+      // address-and-port-dependent.
+      const cgn = this.net.addNat({
+        publicAddress: `198.51.100.${100 + i}`,
+        behavior: { ...NAT_PRESETS['port-restricted'], ...extra },
+      });
+      return this.net.addNat({
+        publicAddress: `100.64.${i}.2`,
+        behind: cgn,
+        behavior: { ...NAT_PRESETS['port-restricted'], ...extra },
+      });
+    }
+    return this.net.addNat({
+      publicAddress: `198.51.100.${100 + i}`,
+      behavior: { ...NAT_PRESETS[kind], ...extra },
+    });
+  }
+
+  /** A peer behind `nat` with its connector; `hostCandidates: false` hides its interfaces. */
+  async peer(id: string, nat: MemoryNat, o: { hostCandidates?: boolean } = {}): Promise<PeerSide> {
+    const host = this.net.addHost({
+      addresses: [`192.168.0.${10 + ++this.#hostCount}`],
+      behind: nat,
+    });
+    const socket = await host.bindUdp({ port: 40000 });
+    const connector = new PunchConnector({
+      socket,
+      signaling: this.#signaling(id),
+      clock: this.clock,
+      interfaces: () => (o.hostCandidates === false ? [] : host.addresses),
+      stunServer: STUN,
+      turnServer: TURN,
+    });
+    this.#closers.push(
+      () => connector.close(),
+      () => socket.close(),
+    );
+    return { id, host, socket, connector, nat };
+  }
+
+  /** Advance the manual clock in small steps until `p` settles (or `maxMs` passes). */
+  async run<T>(p: Promise<T>, maxMs = 40_000): Promise<T> {
+    let settled = false;
+    p.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    for (let t = 0; t < maxMs && !settled; t += 5) await this.clock.advanceAsync(5);
+    return p;
+  }
+
+  async close(): Promise<void> {
+    // Closing a relay allocation is a Refresh(0) exchange on the memory network: drive the clock.
+    for (const c of this.#closers.reverse()) await this.run(Promise.resolve(c()));
+  }
+
+  /** The peer's signaling connection: frames cross the hub with SIGNAL_MS one-way delay. */
+  #signaling(id: string): PunchSignaling {
+    const listeners = new Set<(f: PunchSignalIn) => void>();
+    const channel: ControlChannel = {
+      peer: id,
+      rttMs: 2 * SIGNAL_MS,
+      control: (m: ServerMessage) => {
+        if (m.type !== 'candidates' && m.type !== 'punch-start') return true;
+        this.clock.setTimeout(() => {
+          for (const l of listeners) l(m as PunchSignalIn);
+        }, SIGNAL_MS);
+        return true;
+      },
+    };
+    this.presence.addChannel(channel);
+    const clock = this.clock;
+    const presence = this.presence;
+    return {
+      clockOffsetMs: this.serverSkewMs,
+      sendSignal(f: PunchSignalOut): boolean {
+        clock.setTimeout(() => {
+          if (f.type === 'punch') presence.punch(channel, f.to, f.rid);
+          else {
+            const { to, ...rest } = f;
+            presence.forward(to, { ...rest, from: id } as ServerMessage);
+          }
+        }, SIGNAL_MS);
+        return true;
+      },
+      onSignal(cb) {
+        listeners.add(cb);
+        return () => listeners.delete(cb);
+      },
+      turnCredentials: () => {
+        const c = mintTurnCredentials(SECRET, id, 3600, clock.now());
+        return Promise.resolve({
+          username: c.username,
+          password: c.password,
+          expires: c.expiresAt,
+        });
+      },
+    };
+  }
+}
+
+/** Punch A → B and return both ends of the path. */
+export async function punch(
+  w: PunchWorld,
+  a: PeerSide,
+  b: PeerSide,
+): Promise<[PunchedPath, PunchedPath]> {
+  const incoming = new Promise<PunchedPath>((resolve, reject) => {
+    b.connector.onIncoming((p) => void p.path.then(resolve, reject));
+  });
+  return w.run(Promise.all([a.connector.connect(b.id), incoming]));
+}
