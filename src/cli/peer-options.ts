@@ -1,5 +1,7 @@
 /** Options shared by the peer commands (`id`, `listen`, `send`), parsed at the CLI edge. */
 import type { Argv } from 'yargs';
+import type { AllowPolicy } from '../peer/contacts.js';
+import { isPeerId } from '../signaling/identity.js';
 import { defaultIdentityPath } from '../peer/identity-file.js';
 import { DEFAULT_PORT } from '../signaling/constants.js';
 
@@ -27,4 +29,26 @@ export function withPeerOptions<T>(y: Argv<T>) {
       describe: 'admission token, if the server requires one',
     })
     .option('json', { type: 'boolean', default: false, describe: 'JSON lines instead of text' });
+}
+
+/** `--allow anyone` or `--allow ID,ID…` (default: peers this one exchanged notifications with). */
+export function withAllowOption<T>(y: Argv<T>) {
+  return y.option('allow', {
+    type: 'string',
+    describe:
+      "who may see this peer online and open sessions (ping, direct paths) to it: 'anyone' or comma-separated peer ids (default: peers it exchanged notifications with)",
+  });
+}
+
+/** Parse `--allow`; a string return is a usage error message. */
+export function parseAllow(v: string | undefined): AllowPolicy | undefined | string {
+  if (v === undefined) return undefined;
+  if (v === 'anyone') return 'anyone';
+  const ids = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = ids.find((i) => !isPeerId(i));
+  if (bad !== undefined) return `--allow: not a peer id: ${bad}`;
+  return ids;
 }

@@ -7,10 +7,11 @@
  *   LIMITS.maxAllowedPeers (1,024 — the server's bound for one list): a stranger cannot learn
  *   whether we are online or start a punch until we have exchanged a notification.
  */
+import { LIMITS } from '../signaling/constants.js';
 import { isPeerId } from '../signaling/identity.js';
 
-/** The server's bound on one `allow` list (LIMITS.maxAllowedPeers, CONTRACTS §1). */
-export const MAX_ALLOWED_PEERS = 1_024;
+/** The server's bound on one `allow` list (CONTRACTS §1). */
+export const MAX_ALLOWED_PEERS = LIMITS.maxAllowedPeers;
 
 export type AllowPolicy = 'anyone' | readonly string[];
 

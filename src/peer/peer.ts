@@ -32,6 +32,14 @@ import { Dedupe } from './dedupe.js';
 import { loadOrCreateIdentity } from './identity-file.js';
 import { KeyDirectory } from './key-directory.js';
 import { isSealedBody, maxSealedBodyBytes, openBody, sealBody } from './sealed-body.js';
+import { PeerLink, type LinkPath } from './peer-link.js';
+import { PunchConnector } from '../punch/connector.js';
+import type { PunchSignalIn } from '../punch/connector.js';
+import { isSessionDatagram } from '../session/wire.js';
+import type { Notification as ChannelNotification } from '../session/reliable.js';
+import { nodeUdpNetwork } from '../net/node-udp.js';
+import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
+import { networkInterfaces } from 'node:os';
 
 /**
  * How a notification travelled (or waits), best first (DESIGN.md, the delivery ladder): `direct`
@@ -71,7 +79,26 @@ export interface PeerOptions {
    * `'anyone'`, a list of peer ids, or by default the peers it notified or was notified by.
    */
   allow?: AllowPolicy;
+  /**
+   * UDP paths (relay and direct, on one UDP socket of this peer). Default true; false keeps every
+   * notification on the server rungs and opens no UDP socket at all.
+   */
+  direct?: boolean;
+  /** The network for that socket (default the real one) — tests inject a MemoryNetwork. */
+  udp?: UdpNetwork;
+  /** Addresses offered as host candidates (default: this machine's non-internal IPv4 ones). */
+  interfaces?: () => readonly string[];
 }
+
+/**
+ * Peers with a live end-to-end session at once. Each holds session keys, a reliable channel's
+ * bounded buffers and possibly a punched path with consent checks every ~5 s; 256 covers a
+ * device's working set. Beyond it the least recently used link is closed (it is rebuilt on the
+ * next notify; notifications in between use the sealed server rungs).
+ */
+const MAX_LINKS = 256;
+/** Rendezvous frames kept while the punch layer is being set up (it subscribes late). */
+const MAX_SIGNAL_BACKLOG = 16;
 
 export interface NotifyOptions {
   topic?: string;
@@ -142,7 +169,10 @@ export interface PeerEvents {
   connected: [Welcome];
   disconnected: [SignalingError];
   presence: [{ peer: string; online: boolean; transport?: Transport }];
-  path: [{ peer: string; path: DeliveryPath }];
+  /** The path to `peer` changed (notify results, and the session ladder moving up or down). */
+  path: [{ peer: string; path: DeliveryPath; reason?: string }];
+  /** A punch toward `peer` ended: a relay or direct path, or why it failed. */
+  punch: [{ peer: string; ok: boolean; kind?: 'direct' | 'relay'; rttMs?: number; error?: string }];
   delivered: [{ id: string; to: string; via: Transport }];
   /** An attempt to reach the server failed; the next one starts in `delayMs`. */
   reconnecting: [RetryInfo];
@@ -201,6 +231,15 @@ export class Peer extends EventEmitter<PeerEvents> {
    * the queue, which the server's delivery window bounds.
    */
   readonly #serverCopies = new Set<string>();
+  readonly #links = new Map<string, PeerLink>();
+  readonly #direct: boolean;
+  readonly #udpNet: UdpNetwork;
+  readonly #interfaces: () => readonly string[];
+  #connector: Promise<PunchConnector | undefined> | undefined;
+  #socket: UdpSocket | undefined;
+  #connectorReady = false;
+  readonly #signalBacklog: PunchSignalIn[] = [];
+  readonly #signalListeners = new Set<(f: PunchSignalIn) => void>();
   /** Counters for the application and tests. */
   readonly stats: { dropped: Partial<Record<DropReason, number>> } = { dropped: {} };
 
@@ -212,6 +251,9 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#logger = o.logger ?? silentLogger;
     this.#dedupe = new Dedupe(o.dedupeCapacity);
     this.#contacts = new Contacts(o.allow);
+    this.#direct = o.direct !== false;
+    this.#udpNet = o.udp ?? nodeUdpNetwork;
+    this.#interfaces = o.interfaces ?? defaultInterfaces;
     this.#keys = new KeyDirectory({
       clock: this.#clock,
       request: (ref, peer) => this.#sendFrame({ type: 'key-request', ref, peer }),
@@ -351,6 +393,26 @@ export class Peer extends EventEmitter<PeerEvents> {
    * can open; resent unchanged (same id) after a reconnect.
    */
   async #dispatch(p: PendingNotify): Promise<void> {
+    const link = this.#direct ? this.#linkFor(p.to, true) : undefined;
+    if (link?.carries) {
+      // Rungs 1-2: the end-to-end session over a UDP path, acked by the remote's channel.
+      try {
+        await link.notify(
+          { id: p.id, ...(p.topic ? { topic: p.topic } : {}), body: p.body },
+          p.deliveryTimeoutMs > 0 ? p.deliveryTimeoutMs : 5_000,
+        );
+        return this.#settle(p, linkDeliveryPath(link.path));
+      } catch (err) {
+        // The path died before the ack: the same id goes down to the sealed server rung; the
+        // receiver dedupes by (sender, id) whichever copies arrive.
+        if (this.#pending.get(p.ref) !== p) return;
+        this.#logger.debug('session send failed, falling back to the server', {
+          peer: p.to,
+          id: p.id,
+          err: String(err),
+        });
+      }
+    } else if (link) void link.start().catch(() => {}); // upgrade in the background
     let key: string;
     try {
       key = await this.#keys.get(p.to);
@@ -463,8 +525,184 @@ export class Peer extends EventEmitter<PeerEvents> {
       : err;
     for (const w of [...this.#connectWaiters]) w(connectErr);
     this.#keys.close(err);
+    for (const l of this.#links.values()) l.close();
+    this.#links.clear();
+    const connector = this.#connector;
+    this.#connector = undefined;
+    await (await connector?.catch(() => undefined))?.close();
+    await this.#socket?.close();
     this.#queue.end();
     await this.#client.close();
+  }
+
+  /**
+   * Rendezvous frames for the punch layer (CONTRACTS §4: `PunchSignaling.onSignal`); returns the
+   * unsubscribe function.
+   */
+  onSignal(cb: (f: PunchSignalIn) => void): () => void {
+    this.#signalListeners.add(cb);
+    return () => this.#signalListeners.delete(cb);
+  }
+
+  /**
+   * Round trip to `peer` through its end-to-end session (authenticated ping/pong), and the path it
+   * took: `server-routed` while only the server carries the session, then `relay` / `direct` as
+   * the ladder moves up. The first ping includes the key lookup and the handshake.
+   */
+  async ping(
+    peer: string,
+    o: { timeoutMs?: number } = {},
+  ): Promise<{ rttMs: number; path: DeliveryPath }> {
+    if (!isPeerId(peer)) throw new TypeError(`not a peer id: ${peer}`);
+    if (this.#closed)
+      throw new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer is closed');
+    this.#noteContact(peer);
+    const link = this.#linkFor(peer, true)!;
+    await link.start();
+    const rttMs = await link.ping(o.timeoutMs ?? 5_000);
+    return { rttMs, path: linkDeliveryPath(link.path) };
+  }
+
+  /** The session path to `peer` now, if a session exists. */
+  sessionPath(peer: string): DeliveryPath | undefined {
+    const l = this.#links.get(peer);
+    return l ? linkDeliveryPath(l.path) : undefined;
+  }
+
+  /** Why the last attempt at a direct path to `peer` failed (undefined if none did). */
+  lastPunchError(peer: string): string | undefined {
+    return this.#links.get(peer)?.lastPunchError;
+  }
+
+  /**
+   * Drop the UDP path to `peer` as if it had died (consent lost): the session falls back to the
+   * server and re-punches later. For tests and diagnostics (`natpush ping` uses none of it).
+   */
+  dropPath(peer: string, reason?: string): void {
+    this.#links.get(peer)?.dropPath(reason);
+  }
+
+  /** The session link to `peer`; created (bounded, LRU) when `create` and the peer is allowed. */
+  #linkFor(peer: string, create: boolean): PeerLink | undefined {
+    const l = this.#links.get(peer);
+    if (l) {
+      this.#links.delete(peer);
+      this.#links.set(peer, l); // LRU order
+      return l;
+    }
+    if (!create || this.#closed || peer === this.id) return undefined;
+    while (this.#links.size >= MAX_LINKS) {
+      const [oldest, link] = this.#links.entries().next().value!;
+      this.#links.delete(oldest);
+      link.close();
+    }
+    const link = new PeerLink({
+      identity: this.identity,
+      remote: peer,
+      clock: this.#clock,
+      logger: this.#logger,
+      remoteKey: () => this.#keys.get(peer),
+      sendP2p: (d) => this.#sendP2p(peer, d),
+      connector: () => this.#punchLayer(),
+      onNotification: (n, path) => this.#onSessionNotification(peer, n, path),
+      onPath: (e) =>
+        this.emit('path', {
+          peer,
+          path: linkDeliveryPath(e.path),
+          ...(e.reason ? { reason: e.reason } : {}),
+        }),
+      onPunch: (e) => this.emit('punch', { peer, ...e }),
+    });
+    this.#links.set(peer, link);
+    if (this.#direct) void this.#punchLayer(); // be ready for the other side's punch
+    return link;
+  }
+
+  #sendP2p(to: string, d: Uint8Array): boolean {
+    if (d.length > LIMITS.maxP2pDataBytes) return false; // the channel fragments below this
+    return this.#sendFrame({ type: 'p2p', to, data: Buffer.from(d).toString('base64url') });
+  }
+
+  #onP2p(from: string, data: string): void {
+    const d = Buffer.from(data, 'base64url');
+    if (!isSessionDatagram(d)) return;
+    const link = this.#linkFor(from, this.#contacts.allows(from));
+    link?.handleServerDatagram(d);
+  }
+
+  #onSessionNotification(from: string, n: ChannelNotification, path: LinkPath): void {
+    const key = dedupeKey(from, n.id);
+    if (this.#dedupe.check(key)) return; // already here by another rung
+    this.#noteContact(from);
+    const ts = this.#clock.now();
+    this.#queue.push({
+      id: n.id,
+      from,
+      to: this.id,
+      topic: n.topic ?? '',
+      body: n.body,
+      ts,
+      expires: ts + LIMITS.defaultTtlSeconds * 1000,
+      path: linkDeliveryPath(path),
+    });
+  }
+
+  /**
+   * The punch layer, made once on first need: this peer's one UDP socket (RFC 7983 demux of
+   * STUN, TURN ChannelData and session datagrams) and a PunchConnector using serve's relay (the
+   * `turn:` URL of `turnCredentials()`, which also answers STUN Binding, RFC 8656 §4). Without
+   * a relay (`serve --no-relay`) it punches with host candidates only.
+   */
+  #punchLayer(): Promise<PunchConnector | undefined> {
+    if (!this.#direct) return Promise.resolve(undefined);
+    this.#connector ??= (async () => {
+      let turn: Endpoint | undefined;
+      try {
+        const creds = await this.turnCredentials({ timeoutMs: 5_000 });
+        turn = turnEndpoint(creds.urls);
+      } catch (err) {
+        this.#logger.info('no relay from the server; direct paths from host candidates only', {
+          err: String(err),
+        });
+      }
+      if (this.#closed) return undefined;
+      const socket = await this.#udpNet.bindUdp({ port: 0 });
+      if (this.#closed) {
+        await socket.close();
+        return undefined;
+      }
+      this.#socket = socket;
+      const connector = new PunchConnector({
+        socket,
+        signaling: this,
+        clock: this.#clock,
+        logger: this.#logger,
+        interfaces: this.#interfaces,
+        ...(turn ? { stunServer: turn, turnServer: turn } : {}),
+        accept: (peer) => this.#contacts.allows(peer),
+      });
+      connector.onIncoming(({ peer, path }) => {
+        path.then(
+          (p) => {
+            const link = this.#linkFor(peer, this.#contacts.allows(peer));
+            if (link) link.adopt(p);
+            else p.close();
+            this.emit('punch', {
+              peer,
+              ok: true,
+              kind: p.kind,
+              ...(p.rttMs !== undefined ? { rttMs: p.rttMs } : {}),
+            });
+          },
+          (err: unknown) => this.emit('punch', { peer, ok: false, error: String(err) }),
+        );
+      });
+      this.#connectorReady = true;
+      for (const f of this.#signalBacklog.splice(0))
+        for (const l of [...this.#signalListeners]) l(f);
+      return connector;
+    })();
+    return this.#connector;
   }
 
   #firstWelcome(signal?: AbortSignal): Promise<void> {
@@ -557,12 +795,19 @@ export class Peer extends EventEmitter<PeerEvents> {
       case 'candidates':
       case 'punch-start':
         this.emit('signal', m);
+        if (this.#signalListeners.size > 0)
+          for (const l of [...this.#signalListeners]) l(m as PunchSignalIn);
+        else if (this.#direct && !this.#connectorReady) {
+          // The punch layer is still being set up: keep the first frames for it.
+          if (this.#signalBacklog.length < MAX_SIGNAL_BACKLOG) this.#signalBacklog.push(m);
+          void this.#punchLayer();
+        }
         return;
-      case 'key' as string: {
-        const k = m as unknown as { ref: string; peer: string; publicKey: string };
-        this.#keys.answer(k.ref, k.peer, k.publicKey);
+      case 'p2p':
+        return this.#onP2p(m.from, m.data);
+      case 'key':
+        this.#keys.answer(m.ref, m.peer, m.publicKey);
         return;
-      }
       case 'turn-credentials': {
         const { type: _type, ref, ...result } = m;
         return this.#settleTurn(ref, result);
@@ -626,9 +871,8 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (this.#contacts.note(peer) && this.#client.ready) this.#sendFrame(this.#contacts.frame());
   }
 
-  /** Frames the schema gained in a1-signaling (allow, key-request, p2p). */
-  #sendFrame(m: ClientMessage | ExtraClientFrame): boolean {
-    return this.#client.send(m as ClientMessage);
+  #sendFrame(m: ClientMessage): boolean {
+    return this.#client.send(m);
   }
 
   #onAccepted(m: Extract<ServerMessage, { type: 'accepted' }>): void {
@@ -675,7 +919,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       id: p.id,
       to: p.to,
       path: outcome,
-      status: outcome === 'server-routed' ? 'delivered' : 'stored',
+      status: outcome === 'mailbox' ? 'stored' : 'delivered',
       ...(via ? { via } : {}),
       duplicate: p.accepted?.duplicate ?? false,
       elapsedMs: this.#clock.now() - p.started,
@@ -726,8 +970,24 @@ function dedupeKey(from: string, id: string): string {
   return `${from} ${id}`;
 }
 
-/** Client frames added by a1-signaling (CONTRACTS §1). */
-type ExtraClientFrame =
-  | { type: 'allow'; peers: string[]; anyone: boolean }
-  | { type: 'key-request'; ref: string; peer: string }
-  | { type: 'p2p'; to: string; data: string };
+function linkDeliveryPath(p: LinkPath): DeliveryPath {
+  return p === 'server' ? 'server-routed' : p;
+}
+
+/** `turn:HOST:PORT?transport=udp` → the relay's UDP endpoint. */
+function turnEndpoint(urls: readonly string[]): Endpoint | undefined {
+  for (const u of urls) {
+    const m = /^turns?:\[?([^\]]+?)\]?:(\d+)\?transport=udp$/.exec(u);
+    if (m) return { address: m[1]!, port: Number(m[2]) };
+  }
+  return undefined;
+}
+
+/** This machine's non-internal IPv4 addresses; loopback only when it has none (a lab, CI). */
+function defaultInterfaces(): string[] {
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .filter((i) => i !== undefined && i.family === 'IPv4' && !i.internal)
+    .map((i) => i!.address);
+  return external.length > 0 ? external : ['127.0.0.1'];
+}

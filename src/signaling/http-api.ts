@@ -4,7 +4,7 @@
  * | method | path                           | auth          | answer                                   |
  * | ------ | ------------------------------ | ------------- | ---------------------------------------- |
  * | POST   | /v1/peers/{id}/notifications   | API key       | 202 {id, online, duplicate, expires}     |
- * | GET    | /v1/peers/{id}                 | API key/token | 200 {peer, online, transport?, mailbox}  |
+ * | GET    | /v1/peers/{id}                 | API key       | 200 {peer, online, transport?, mailbox}  |
  * | POST   | /v1/challenge                  | (peer token)  | 200 {server, nonce, expires}             |
  * | POST   | /v1/session                    | signature     | 200 {sessionToken, expires}              |
  * | GET    | /v1/events                     | session token | SSE: `deliver` events                    |
@@ -86,7 +86,7 @@ export class HttpApi {
     if (m) {
       const id = decodeURIComponent(m[1] ?? '');
       if (method === 'POST' && m[2]) return this.#postNotification(req, res, id);
-      if (method === 'GET' && !m[2]) return this.#getPeer(req, res, url, id);
+      if (method === 'GET' && !m[2]) return this.#getPeer(req, res, id);
     }
     if (method === 'POST' && p === '/v1/challenge') return this.#challenge(req, res);
     if (method === 'POST' && p === '/v1/session') return this.#session(req, res);
@@ -153,17 +153,13 @@ export class HttpApi {
     sendJson(res, 202, r);
   }
 
-  #getPeer(req: IncomingMessage, res: ServerResponse, url: URL, id: string): void {
-    const token = bearer(req, url);
-    if (
-      !this.ctx.admission.apiKeyFrom(req.headers.authorization) &&
-      !this.ctx.sessionTokens.verify(token)
-    ) {
-      throw new SignalingError(
-        SignalingErrorCode.API_KEY_REQUIRED,
-        'an API key or a session token is required',
-      );
-    }
+  /**
+   * Presence and mailbox depth of a peer: for the application server (API key) only. A peer's
+   * session token gets the same 401 whatever the id (known, unknown, hidden, malformed), so it
+   * learns nothing (issue 8, finding 5); peers see presence through `watch` and `allow`.
+   */
+  #getPeer(req: IncomingMessage, res: ServerResponse, id: string): void {
+    this.#apiKey(req);
     const peer = this.#peerParam(id);
     const t = this.ctx.presence.isOnline(peer);
     sendJson(res, 200, {

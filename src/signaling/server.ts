@@ -106,8 +106,7 @@ function wireEvents(ctx: ServerContext): void {
   ctx.delivery.events = {
     presence: (peer, online, transport) => ctx.presence.setOnline(peer, online, transport),
     // End-to-end ack reached the server: tell the sender if it is a connected peer.
-    delivered: (r, via) =>
-      ctx.presence.forward(r.from, { type: 'delivered', id: r.id, to: r.to, via }),
+    delivered: (r, via) => ctx.presence.delivered(r, via),
   };
 }
 

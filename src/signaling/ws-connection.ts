@@ -66,6 +66,11 @@ export class WsConnection implements PeerSession, ControlChannel {
     return this.#state === 'ready';
   }
 
+  /** The raw Ed25519 public key (base64url) this connection authenticated with. */
+  get publicKey(): string {
+    return this.#publicKey;
+  }
+
   // ---- PeerSession / ControlChannel ----------------------------------------------------------
 
   offer(n: Notification): boolean {
@@ -153,11 +158,20 @@ export class WsConnection implements PeerSession, ControlChannel {
         return;
       case 'watch':
         return this.ctx.presence.watch(this, m.peers);
+      case 'allow':
+        return this.ctx.presence.allow(this, m.peers, m.anyone);
       case 'candidates':
         return this.#onCandidates(m);
       case 'punch':
-        if (!this.ctx.presence.punch(this, m.to, m.rid)) this.#peerOffline(m.to, m.rid);
+        // Unanswered when refused: an error would tell a stranger that `to` is online.
+        this.ctx.presence.punch(this, m.to, m.rid);
         return;
+      case 'p2p':
+        // Best effort, never stored; the token bucket above already charged this frame.
+        this.ctx.presence.forward(this.peer, m.to, { type: 'p2p', from: this.peer, data: m.data });
+        return;
+      case 'key-request':
+        return this.#onKeyRequest(m);
       case 'turn-credentials':
         return this.#onTurnCredentials(m.ref);
       case 'ping':
@@ -244,21 +258,42 @@ export class WsConnection implements PeerSession, ControlChannel {
           ref: m.ref,
           id: r.id,
           to: m.to,
-          online: r.online,
+          // Presence only for peers the recipient allows (finding 5): a hidden recipient
+          // looks offline, exactly like one that is.
+          online: r.online && this.ctx.presence.visibleTo(m.to, this.peer) !== undefined,
           duplicate: r.duplicate,
         }),
       (err: unknown) => this.#error(asSignalingError(err), m.ref),
     );
   }
 
+  /** Forwarded only if `to` allows us (presence.ts); refused ones vanish without an answer. */
   #onCandidates(m: Extract<ClientMessage, { type: 'candidates' }>): void {
-    const ok = this.ctx.presence.forward(m.to, {
+    this.ctx.presence.forward(this.peer, m.to, {
       type: 'candidates',
       from: this.peer,
       rid: m.rid,
       candidates: m.candidates,
+      ...(m.ufrag !== undefined ? { ufrag: m.ufrag } : {}),
+      ...(m.pwd !== undefined ? { pwd: m.pwd } : {}),
     });
-    if (!ok) this.#peerOffline(m.to, m.rid);
+  }
+
+  /**
+   * The Ed25519 key a peer registered with, from the store's `addPeer` records (or, for a peer
+   * that registered a moment ago and is not committed yet, from its live connection). The
+   * requester checks `peerIdFromPublicKey(publicKey) === peer`, so the answer cannot be forged.
+   */
+  #onKeyRequest(m: Extract<ClientMessage, { type: 'key-request' }>): void {
+    const publicKey =
+      this.ctx.mailbox.store.peerKey(m.peer) ?? this.ctx.presence.channel(m.peer)?.publicKey;
+    if (!publicKey) {
+      return this.#error(
+        new SignalingError(SignalingErrorCode.UNKNOWN_PEER, 'peer has never registered here'),
+        m.ref,
+      );
+    }
+    this.#write({ type: 'key', ref: m.ref, peer: m.peer, publicKey });
   }
 
   /**
@@ -273,13 +308,6 @@ export class WsConnection implements PeerSession, ControlChannel {
     } catch (err) {
       this.#error(asSignalingError(err), ref);
     }
-  }
-
-  #peerOffline(to: string, ref: string): void {
-    this.#error(
-      new SignalingError(SignalingErrorCode.PEER_OFFLINE, `peer ${to} has no WebSocket session`),
-      ref,
-    );
   }
 
   /** Non-fatal error frame (the connection stays open). */

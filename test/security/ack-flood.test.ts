@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateIdentity } from '../../src/signaling/identity.js';
-import { httpSession, post, Tracker } from '../integration/signaling/helpers.js';
+import { allow, httpSession, post, Tracker } from '../integration/signaling/helpers.js';
 import { within } from './signaling-helpers.js';
 
 const t = new Tracker();
@@ -27,7 +27,7 @@ describe('finding 2: ack flood', () => {
     const aid = await a.login();
     const bid = await b.login();
     await attacker.login();
-    b.send({ type: 'allow', peers: [aid.peerId], anyone: false });
+    await allow(b, [aid.peerId]);
 
     // An honest notification is in flight to B while the attacker floods.
     a.send({ type: 'notify', ref: 'r0', id: 'honest-0', to: bid.peerId, body: 'zero' });

@@ -4,6 +4,7 @@ import { netsimCommand } from './netsim.js';
 import { listenCommand } from './listen.js';
 import { natCheckCommand } from './nat-check.js';
 import { relayCommand } from './relay.js';
+import { pingCommand } from './ping.js';
 import { sendCommand } from './send.js';
 import { serveCommand } from './serve.js';
 import { stunCommand } from './stun.js';
@@ -17,6 +18,7 @@ export const commands: CommandModule<any, any>[] = [
   idCommand,
   listenCommand,
   sendCommand,
+  pingCommand,
   relayCommand,
   stunCommand,
   natCheckCommand,

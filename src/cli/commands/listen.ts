@@ -1,11 +1,13 @@
 import type { CommandModule } from 'yargs';
 import { Peer, type ReceivedNotification } from '../../peer/peer.js';
 import type { RetryInfo } from '../../signaling/client.js';
-import { withPeerOptions, type PeerArgs } from '../peer-options.js';
+import { parseAllow, withAllowOption, withPeerOptions, type PeerArgs } from '../peer-options.js';
+import type { AllowPolicy } from '../../peer/contacts.js';
 import { escapeTerminalText } from '../terminal-text.js';
 
 interface ListenArgs extends PeerArgs {
   count?: number;
+  allow?: string;
 }
 
 /**
@@ -31,13 +33,14 @@ export const listenCommand: CommandModule<object, ListenArgs> = {
   command: 'listen',
   describe: 'Receive notifications and print them as they arrive',
   builder: (y) =>
-    withPeerOptions(y)
+    withAllowOption(withPeerOptions(y))
       .option('count', { type: 'number', describe: 'exit after this many (>= 1)' })
-      .check((a) =>
-        a.count === undefined || (Number.isInteger(a.count) && a.count >= 1)
-          ? true
-          : `--count must be a whole number >= 1, got ${a.count}`,
-      ),
+      .check((a) => {
+        if (a.count !== undefined && !(Number.isInteger(a.count) && a.count >= 1))
+          return `--count must be a whole number >= 1, got ${a.count}`;
+        const allow = parseAllow(a.allow);
+        return typeof allow === 'string' ? allow : true;
+      }),
   handler: async (a) => {
     const stop = new AbortController();
     const onSignal = () => stop.abort();
@@ -51,6 +54,7 @@ export const listenCommand: CommandModule<object, ListenArgs> = {
         server: a.server,
         identity: a.identity,
         signal: stop.signal,
+        ...(a.allow !== undefined ? { allow: parseAllow(a.allow) as AllowPolicy } : {}),
         ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
       });
       peer.on('reconnecting', (r) =>

@@ -49,6 +49,9 @@ export const sendCommand: CommandModule<object, SendArgs> = {
       server: a.server,
       identity: a.identity,
       connectTimeoutMs: a.timeout,
+      // One notification and exit: no time for a session to move up to UDP; the sealed server
+      // rungs carry it (a long-lived Peer in a program gets relay/direct paths).
+      direct: false,
       ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
     });
     try {

@@ -117,6 +117,17 @@ export class RawClient {
   }
 }
 
+/**
+ * Send `allow` (the contact list) and wait until the server has applied it: frames of one
+ * connection are handled in order, so the `pong` to a ping sent after it proves it.
+ */
+export async function allow(c: RawClient, peers: string[], anyone = false): Promise<void> {
+  c.send({ type: 'allow', peers, anyone });
+  const t = Math.random();
+  c.send({ type: 'ping', t });
+  await c.wait('pong', (m) => m.t === t);
+}
+
 /** The first fatal error frame and the close that follows it. */
 export async function expectFatal(c: RawClient): Promise<{ code: string; wsCode: number }> {
   const e = await c.wait('error', (m) => m.fatal);

@@ -112,8 +112,9 @@ describe('mailbox TTL and session tokens', () => {
     });
     expect(r.status).toBe(200);
     expect(await r.json()).toEqual({ notifications: [] });
+    // Presence is the API key's to read (a session token gets 401 here: issue 8, finding 5).
     const p = await fetch(`${s.url}/v1/peers/${peer}`, {
-      headers: { authorization: `Bearer ${token}` },
+      headers: { authorization: `Bearer ${API_KEY}` },
     });
     expect(await p.json()).toMatchObject({ peer, online: true, transport: 'poll' });
   });

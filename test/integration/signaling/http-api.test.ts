@@ -209,7 +209,7 @@ describe('HTTP API', () => {
     expect(got.notifications.map((n) => n.id)).toEqual(['p1']);
     expect(
       (
-        (await (await fetch(`${s.url}/v1/peers/${id.peerId}`, { headers: h })).json()) as {
+        (await (await fetch(`${s.url}/v1/peers/${id.peerId}`, { headers: auth })).json()) as {
           transport: string;
         }
       ).transport,

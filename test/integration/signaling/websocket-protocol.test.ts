@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { generateIdentity, signChallenge } from '../../../src/signaling/identity.js';
 import { mintPeerToken } from '../../../src/signaling/admission.js';
-import { expectFatal, RawClient, Tracker } from './helpers.js';
+import { allow, expectFatal, RawClient, Tracker } from './helpers.js';
 
 const t = new Tracker();
 afterEach(() => t.cleanup());
@@ -12,8 +12,9 @@ describe('signaling over WebSocket: every message type', () => {
     const s = await t.server();
     const a = await t.raw(s);
     const b = await t.raw(s);
-    await a.login();
+    const aid = await a.login();
     const bid = await b.login();
+    await allow(b, [aid.peerId]);
     a.send({ type: 'ping', t: 7 });
     expect((await a.wait('pong')).t).toBe(7);
     a.send({
@@ -38,15 +39,16 @@ describe('signaling over WebSocket: every message type', () => {
     expect(await a.wait('accepted', (m) => m.ref === 'r3')).toMatchObject({ duplicate: true });
   });
 
-  it('watch/presence follows a peer online and offline', async () => {
+  it('watch/presence follows a peer online and offline (once it allows the watcher)', async () => {
     const s = await t.server();
     const a = await t.raw(s);
-    await a.login();
+    const aid = await a.login();
     const bid = generateIdentity();
     a.send({ type: 'watch', peers: [bid.peerId] });
     expect(await a.wait('presence')).toMatchObject({ peer: bid.peerId, online: false });
     const b = await t.raw(s);
     await b.login(bid);
+    b.send({ type: 'allow', peers: [aid.peerId], anyone: false });
     expect(await a.wait('presence')).toMatchObject({
       peer: bid.peerId,
       online: true,
@@ -62,12 +64,17 @@ describe('signaling over WebSocket: every message type', () => {
     const b = await t.raw(s);
     const aid = await a.login();
     const bid = await b.login();
+    await allow(a, [bid.peerId]);
+    await allow(b, [aid.peerId]);
     const cand = [{ type: 'srflx', protocol: 'udp', address: '203.0.113.7', port: 40000 }];
-    a.send({ type: 'candidates', to: bid.peerId, rid: 'r', candidates: cand });
-    expect(await b.wait('candidates')).toMatchObject({
+    const ice = { ufrag: 'Ab+/', pwd: 'p'.repeat(22) };
+    a.send({ type: 'candidates', to: bid.peerId, rid: 'r', candidates: cand, ...ice });
+    expect(await b.wait('candidates')).toEqual({
+      type: 'candidates',
       from: aid.peerId,
       rid: 'r',
       candidates: cand,
+      ...ice,
     });
     const before = Date.now();
     a.send({ type: 'punch', to: bid.peerId, rid: 'r' });
@@ -77,11 +84,27 @@ describe('signaling over WebSocket: every message type', () => {
     expect(pa.from).toBe(bid.peerId);
     expect(pb.from).toBe(aid.peerId);
     expect(pa.at).toBeGreaterThan(before);
-    // to an offline peer: a non-fatal error naming the rid
+    // to an offline peer: dropped without an answer (an answer would reveal presence), counted
     a.send({ type: 'punch', to: generateIdentity().peerId, rid: 'q' });
+    await expect
+      .poll(() => s.context.metrics.drops.get({ reason: 'rendezvous_refused', type: 'punch' }))
+      .toBe(1);
+    // p2p datagrams ride the server while there is no UDP path
+    const data = Buffer.from('session datagram').toString('base64url');
+    b.send({ type: 'p2p', to: aid.peerId, data });
+    expect(await a.wait('p2p')).toEqual({ type: 'p2p', from: bid.peerId, data });
+    // key-request: the key a peer registered with; unknown ids get a non-fatal UNKNOWN_PEER
+    a.send({ type: 'key-request', ref: 'k1', peer: bid.peerId });
+    expect(await a.wait('key')).toEqual({
+      type: 'key',
+      ref: 'k1',
+      peer: bid.peerId,
+      publicKey: bid.publicKey,
+    });
+    a.send({ type: 'key-request', ref: 'k2', peer: generateIdentity().peerId });
     expect(await a.wait('error')).toMatchObject({
-      code: 'NATPUSH_ERR_PEER_OFFLINE',
-      ref: 'q',
+      code: 'NATPUSH_ERR_UNKNOWN_PEER',
+      ref: 'k2',
       fatal: false,
     });
   });

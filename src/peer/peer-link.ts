@@ -1,0 +1,239 @@
+/**
+ * One remote peer as seen from this one: an end-to-end `SecureSession` (Noise IK, e-session) with
+ * a `ReliableChannel` on top, and the path its datagrams take right now — the ladder of
+ * DESIGN.md, bottom to top:
+ *
+ *   server  `p2p` frames through the signaling server (exists as soon as both are logged in)
+ *   relay   a PunchedPath through serve's TURN relay   (punch: relay candidate won)
+ *   direct  a PunchedPath straight between the NATs    (punch: a direct pair won)
+ *
+ * The session does not care which path carries a datagram (`setSend` swaps it, keys and counters
+ * stay), so moving up or down costs at most one retransmission (`channel.pathChanged()`).
+ * Moving up: once the session is established, the peer with the lower id asks the connector for a
+ * coordinated punch (one initiator, so the two sides do not punch twice at once); the other side
+ * adopts what arrives through `onIncoming`. A relay result is kept and a direct one is tried again
+ * later; a path that dies (consent lost, RFC 7675) or whose remote moved (NAT rebinding) drops
+ * the link to the server rung at once and a re-punch is scheduled with backoff.
+ *
+ * Pure of sockets: the server rung is an injected `sendP2p`, the UDP rungs come from an injected
+ * connector (CONTRACTS §4), time from the injected clock.
+ */
+import type { PunchedPath } from '../punch/path.js';
+import { ReliableChannel, type Notification as ChannelNotification } from '../session/reliable.js';
+import { SecureSession } from '../session/secure-session.js';
+import type { Identity } from '../signaling/identity.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+
+export type LinkPath = 'server' | 'relay' | 'direct';
+
+/** What a link needs of the punch layer (PunchConnector fits). */
+export interface LinkConnector {
+  connect(peer: string, o?: { signal?: AbortSignal }): Promise<PunchedPath>;
+}
+
+export interface PeerLinkOptions {
+  identity: Identity;
+  remote: string;
+  clock: Clock;
+  logger: Logger;
+  /** The remote's verified Ed25519 key (KeyDirectory.get). */
+  remoteKey: () => Promise<string>;
+  /** Send one session datagram in a `p2p` frame through the server; false if not possible. */
+  sendP2p: (datagram: Uint8Array) => boolean;
+  /** The punch layer, or undefined when UDP is off (`direct: false`). */
+  connector: () => Promise<LinkConnector | undefined>;
+  onNotification: (n: ChannelNotification, path: LinkPath) => void;
+  onPath: (e: { path: LinkPath; reason?: string }) => void;
+  onPunch: (e: { ok: boolean; kind?: 'direct' | 'relay'; rttMs?: number; error?: string }) => void;
+  /** Re-punch backoff: first delay, doubled per failure up to the cap (ms). */
+  repunchMs?: { initial: number; max: number };
+}
+
+/** Re-punch after a failure or a relay-only result: 5 s, doubling to 2 min. */
+const REPUNCH = { initial: 5_000, max: 120_000 };
+
+export class PeerLink {
+  readonly remote: string;
+  readonly session: SecureSession;
+  readonly channel: ReliableChannel;
+  readonly #o: PeerLinkOptions;
+  #path: PunchedPath | undefined;
+  #pathOffs: (() => void)[] = [];
+  #punching = false;
+  #punchFailures = 0;
+  #repunchTimer: TimerHandle | undefined;
+  #closed = false;
+  #keyed = false;
+  /** Why the last attempt at a direct path failed, for `natpush ping`. */
+  lastPunchError: string | undefined;
+  lastUsed: number;
+
+  constructor(o: PeerLinkOptions) {
+    this.#o = o;
+    this.remote = o.remote;
+    this.lastUsed = o.clock.now();
+    this.session = new SecureSession({
+      identity: o.identity,
+      remotePeerId: o.remote,
+      clock: o.clock,
+      logger: o.logger,
+      send: (d) => this.#sendServer(d),
+    });
+    this.channel = new ReliableChannel({ session: this.session, clock: o.clock, logger: o.logger });
+    this.channel.onNotification((n) => o.onNotification(n, this.path));
+    this.session.onEstablished(() => this.#maybeUpgrade());
+  }
+
+  get path(): LinkPath {
+    return this.#path?.kind ?? 'server';
+  }
+
+  /** True when notifications should ride this link (a UDP path and live keys). */
+  get carries(): boolean {
+    return this.#path !== undefined && !this.#path.closed && this.session.established;
+  }
+
+  get rttMs(): number | undefined {
+    return this.channel.rttMs;
+  }
+
+  /** Initiate: fetch the remote's key, start the handshake (over whatever path is up). */
+  async start(): Promise<void> {
+    if (this.#closed) return;
+    if (!this.#keyed) {
+      const key = await this.#o.remoteKey();
+      if (this.#closed) return;
+      if (!this.session.remotePublicKey) this.session.setRemotePublicKey(key);
+      this.#keyed = true;
+    }
+    if (this.session.state !== 'closed') this.session.connect();
+  }
+
+  /** A session datagram that came in a `p2p` frame. */
+  handleServerDatagram(d: Uint8Array): void {
+    this.lastUsed = this.#o.clock.now();
+    this.session.handle(d);
+  }
+
+  notify(n: ChannelNotification, timeoutMs: number): Promise<void> {
+    this.lastUsed = this.#o.clock.now();
+    return this.channel.send(n, { timeoutMs });
+  }
+
+  ping(timeoutMs: number): Promise<number> {
+    this.lastUsed = this.#o.clock.now();
+    return this.channel.ping(timeoutMs);
+  }
+
+  /** A path punched by the other side (`connector.onIncoming`). */
+  adopt(p: PunchedPath): void {
+    if (this.#closed) return p.close();
+    const rank = (k: LinkPath) => (k === 'direct' ? 2 : k === 'relay' ? 1 : 0);
+    if (this.#path && !this.#path.closed && rank(this.#path.kind) >= rank(p.kind)) {
+      p.close(); // we already have one at least as good
+      return;
+    }
+    const old = this.#path;
+    for (const off of this.#pathOffs.splice(0)) off();
+    old?.close();
+    this.#path = p;
+    this.#pathOffs.push(
+      p.onData((d) => this.session.handle(d)),
+      p.onDead((reason) => this.#down(p, `consent lost: ${reason}`)),
+      p.onRepunchNeeded(() => this.#down(p, 'the remote address changed (NAT rebinding)')),
+    );
+    this.session.setSend((d) => {
+      if (this.#path === p && !p.closed) p.send(d);
+      else this.#sendServer(d);
+    });
+    this.channel.pathChanged();
+    this.#o.onPath({ path: p.kind });
+    if (p.kind === 'relay')
+      this.#scheduleRepunch(); // try for direct again later
+    else this.#punchFailures = 0;
+  }
+
+  /** Drop the current UDP path (tests kill it; the ladder calls this when it dies). */
+  dropPath(reason = 'closed by the application'): void {
+    if (this.#path) this.#down(this.#path, reason);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#repunchTimer?.cancel();
+    for (const off of this.#pathOffs.splice(0)) off();
+    this.#path?.close();
+    this.#path = undefined;
+    this.channel.close();
+    this.session.close();
+  }
+
+  #sendServer(d: Uint8Array): void {
+    this.#o.sendP2p(d);
+  }
+
+  #down(p: PunchedPath, reason: string): void {
+    if (this.#path !== p) return;
+    for (const off of this.#pathOffs.splice(0)) off();
+    this.#path = undefined;
+    p.close();
+    this.session.setSend((d) => this.#sendServer(d));
+    this.channel.pathChanged();
+    this.#o.logger.info('path down', { peer: this.remote, kind: p.kind, reason });
+    this.#o.onPath({ path: 'server', reason });
+    this.#punchFailures++;
+    this.#scheduleRepunch();
+  }
+
+  /** The lower peer id initiates punches (one initiator per pair); the other side adopts. */
+  #initiates(): boolean {
+    return this.#o.identity.peerId < this.remote;
+  }
+
+  #maybeUpgrade(): void {
+    if (this.#closed || this.#punching || this.#repunchTimer) return;
+    if (this.#path?.kind === 'direct' && !this.#path.closed) return;
+    if (!this.#initiates()) return;
+    void this.#punch();
+  }
+
+  async #punch(): Promise<void> {
+    this.#punching = true;
+    try {
+      const connector = await this.#o.connector();
+      if (!connector || this.#closed) return;
+      const p = await connector.connect(this.remote);
+      if (this.#closed) return p.close();
+      this.#o.onPunch({
+        ok: true,
+        kind: p.kind,
+        ...(p.rttMs !== undefined ? { rttMs: p.rttMs } : {}),
+      });
+      if (p.kind === 'relay') {
+        this.lastPunchError = 'no direct pair answered; using the relay';
+        this.#punchFailures++; // back off the retries for direct like after a failure
+      }
+      this.adopt(p);
+    } catch (err) {
+      this.lastPunchError = err instanceof Error ? err.message : String(err);
+      this.#punchFailures++;
+      this.#o.onPunch({ ok: false, error: this.lastPunchError });
+      this.#o.logger.info('punch failed', { peer: this.remote, err: this.lastPunchError });
+      this.#scheduleRepunch();
+    } finally {
+      this.#punching = false;
+    }
+  }
+
+  #scheduleRepunch(): void {
+    if (this.#closed || this.#repunchTimer || !this.#initiates()) return;
+    const r = this.#o.repunchMs ?? REPUNCH;
+    const delay = Math.min(r.max, r.initial * 2 ** Math.max(0, this.#punchFailures - 1));
+    this.#repunchTimer = this.#o.clock.setTimeout(() => {
+      this.#repunchTimer = undefined;
+      if (this.session.established) this.#maybeUpgrade();
+    }, delay);
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * `natpush ping` against a real `natpush serve` and a real `natpush listen`, like `tailscale
+ * ping`: pongs with their path and round trip, the first through the server, later over a direct
+ * UDP path (loopback); and a peer that does not allow the pinger gives no pong and exit 5.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EXIT } from '../../../src/cli/errors.js';
+import { loadOrCreateIdentity } from '../../../src/peer/identity-file.js';
+import { runNatpush, serve, type NatpushProcess } from '../signaling/natpush-process.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const f of cleanups.splice(0).reverse()) await f();
+});
+
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), 'np-ping-'));
+  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+function track(p: NatpushProcess): NatpushProcess {
+  cleanups.push(() => p.kill());
+  return p;
+}
+
+async function online(url: string, n: number): Promise<void> {
+  await expect
+    .poll(
+      async () => ((await (await fetch(`${url}/healthz`)).json()) as { online: number }).online,
+      { timeout: 20_000, interval: 100 },
+    )
+    .toBe(n);
+}
+
+describe('natpush ping', () => {
+  it('pongs through the server first, then over a direct path', async () => {
+    const dir = tmp();
+    const s = await serve(join(dir, 'data'));
+    track(s.p);
+    const bPath = join(dir, 'b.pem');
+    const b = loadOrCreateIdentity(bPath).identity;
+    track(runNatpush(['listen', '--identity', bPath, '--server', s.url, '--allow', 'anyone']));
+    await online(s.url, 1);
+    const ping = track(
+      runNatpush([
+        'ping',
+        b.peerId,
+        '--json',
+        '--count',
+        '40',
+        '--interval',
+        '250',
+        '--identity',
+        join(dir, 'a.pem'),
+        '--server',
+        s.url,
+      ]),
+    );
+    const { code } = await ping.exited;
+    const events = ping
+      .out()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { event: string; path?: string; rttMs?: number });
+    const pongs = events.filter((e) => e.event === 'pong');
+    expect(code, ping.out()).toBe(EXIT.OK);
+    expect(pongs[0]!.path).toBe('server-routed');
+    expect(pongs.at(-1)!.path).toBe('direct'); // --until-direct stops at the first direct pong
+    expect(pongs.every((p) => typeof p.rttMs === 'number' && p.rttMs >= 0)).toBe(true);
+    expect(events.some((e) => e.event === 'punch')).toBe(true);
+  }, 60_000);
+
+  it('text mode reads like tailscale ping', async () => {
+    const dir = tmp();
+    const s = await serve(join(dir, 'data'));
+    track(s.p);
+    const bPath = join(dir, 'b.pem');
+    const b = loadOrCreateIdentity(bPath).identity;
+    track(runNatpush(['listen', '--identity', bPath, '--server', s.url, '--allow', 'anyone']));
+    await online(s.url, 1);
+    const ping = track(
+      runNatpush([
+        'ping',
+        b.peerId,
+        '--count',
+        '2',
+        '--interval',
+        '100',
+        '--no-until-direct',
+        '--identity',
+        join(dir, 'a.pem'),
+        '--server',
+        s.url,
+      ]),
+    );
+    expect((await ping.exited).code).toBe(EXIT.OK);
+    expect(ping.out()).toMatch(
+      new RegExp(`^pong from ${b.peerId} via (server-routed|relay|direct) in \\d+ ms`, 'm'),
+    );
+  }, 60_000);
+
+  it('a peer that does not allow the pinger: no pong, exit 5 with a hint', async () => {
+    const dir = tmp();
+    const s = await serve(join(dir, 'data'));
+    track(s.p);
+    const bPath = join(dir, 'b.pem');
+    const b = loadOrCreateIdentity(bPath).identity;
+    track(runNatpush(['listen', '--identity', bPath, '--server', s.url]));
+    await online(s.url, 1);
+    const ping = track(
+      runNatpush([
+        'ping',
+        b.peerId,
+        '--count',
+        '1',
+        '--identity',
+        join(dir, 'a.pem'),
+        '--server',
+        s.url,
+      ]),
+    );
+    expect((await ping.exited).code).toBe(EXIT.TIMED_OUT);
+    expect(ping.out()).toMatch(/no pong from/);
+  }, 60_000);
+});
