@@ -89,6 +89,7 @@ export class CandidateGatherer {
   #relay: TurnClient | undefined;
   #srflx: Endpoint | undefined;
   #renewTimer: TimerHandle | undefined;
+  #allocating: Promise<TurnClient | undefined> | undefined;
   #closed = false;
   readonly #relayListeners = new Set<(relay: TurnClient | undefined) => void>();
 
@@ -133,7 +134,7 @@ export class CandidateGatherer {
     const timeoutMs = this.#o.gatherTimeoutMs ?? PUNCH_DEFAULTS.gatherTimeoutMs;
     const [srflx, relay] = await Promise.all([
       this.#o.stunServer ? this.#reflexive(this.#o.stunServer, timeoutMs, signal) : undefined,
-      this.#o.turn && !this.#relay ? this.#allocate(timeoutMs) : this.#relay,
+      this.#o.turn && !this.#relay ? this.#allocateOnce(timeoutMs) : this.#relay,
     ]);
     this.#srflx = srflx ?? (relay?.mappedAddress.port ? relay.mappedAddress : undefined);
     if (this.#srflx && !out.some((c) => candidateKey(c) === candidateKey(this.#srflx!))) {
@@ -172,6 +173,13 @@ export class CandidateGatherer {
       this.#log.debug('no server-reflexive candidate', { err: String(err) });
       return undefined;
     }
+  }
+
+  /** Sessions gathering at the same time share one Allocate: a second one from the same
+   *  socket would only get 437 Allocation Mismatch (RFC 8656 §7.2). */
+  #allocateOnce(timeoutMs: number): Promise<TurnClient | undefined> {
+    this.#allocating ??= this.#allocate(timeoutMs).finally(() => (this.#allocating = undefined));
+    return this.#allocating;
   }
 
   async #allocate(timeoutMs: number): Promise<TurnClient | undefined> {

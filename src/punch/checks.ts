@@ -124,6 +124,7 @@ export class CheckAgent {
   #lastConsent = 0;
   #consentTimer: TimerHandle | undefined;
   #moveCheck = false;
+  #movedTo: Endpoint | undefined;
   readonly #onSelected = new Set<Listener<CandidatePair>>();
   readonly #onFailed = new Set<Listener<string>>();
   readonly #onDead = new Set<Listener<string>>();
@@ -491,6 +492,8 @@ export class CheckAgent {
   #verifyMove(from: Endpoint): void {
     const pair = this.#selected;
     if (!pair || this.#moveCheck || this.#done) return;
+    // Report each new source once: its consent checks keep arriving until the path is re-punched.
+    if (this.#movedTo !== undefined && sameEndpoint(this.#movedTo, from)) return;
     const tx = pair.base === 'relay' ? this.#o.transactions.relay : this.#o.transactions.socket;
     if (!tx) return;
     const bytes = buildCheck({
@@ -509,6 +512,7 @@ export class CheckAgent {
         this.#inflight.delete(key);
         this.#moveCheck = false;
         if (this.#done || res.message.cls !== StunClass.Success) return;
+        this.#movedTo = to;
         for (const l of this.#onRemoteMoved) l(to);
       },
       () => {

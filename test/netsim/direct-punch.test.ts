@@ -147,6 +147,7 @@ describe.skipIf(skip)('direct paths across real NATs (netsim matrix)', () => {
     const waiters: (() => void)[] = [];
     const channel: ControlChannel = {
       peer: host,
+      publicKey: '',
       rttMs: 0,
       control(m: ServerMessage) {
         child.stdin!.write(JSON.stringify({ signal: m }) + '\n');
@@ -154,13 +155,15 @@ describe.skipIf(skip)('direct paths across real NATs (netsim matrix)', () => {
       },
     };
     presence.addChannel(channel);
+    // The `allow` frame: serve forwards rendezvous frames only to peers that allow the sender.
+    presence.allow(channel, [], true);
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
       const m = JSON.parse(line) as Record<string, unknown>;
       const f = m.signal as { type: string; to: string; rid: string } | undefined;
       if (f?.type === 'punch') presence.punch(channel, f.to, f.rid);
       else if (f) {
         const { to, ...rest } = f;
-        presence.forward(to, { ...rest, from: host } as ServerMessage);
+        presence.forward(host, to, { ...rest, from: host } as ServerMessage);
       } else {
         queue.push(m);
         for (const w of waiters.splice(0)) w();

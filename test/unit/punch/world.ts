@@ -148,6 +148,7 @@ export class PunchWorld {
     const listeners = new Set<(f: PunchSignalIn) => void>();
     const channel: ControlChannel = {
       peer: id,
+      publicKey: '',
       rttMs: 2 * SIGNAL_MS,
       control: (m: ServerMessage) => {
         if (m.type !== 'candidates' && m.type !== 'punch-start') return true;
@@ -158,6 +159,8 @@ export class PunchWorld {
       },
     };
     this.presence.addChannel(channel);
+    // Each test peer allows the others (the `allow` frame): rendezvous is forwarded only then.
+    this.presence.allow(channel, [], true);
     const clock = this.clock;
     const presence = this.presence;
     return {
@@ -167,7 +170,7 @@ export class PunchWorld {
           if (f.type === 'punch') presence.punch(channel, f.to, f.rid);
           else {
             const { to, ...rest } = f;
-            presence.forward(to, { ...rest, from: id } as ServerMessage);
+            presence.forward(id, to, { ...rest, from: id } as ServerMessage);
           }
         }, SIGNAL_MS);
         return true;
