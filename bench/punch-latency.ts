@@ -2,7 +2,16 @@
  * Time to the first direct round trip, natpush against libjuice (node-datachannel), in netsim.
  *
  *   npm run build && node dist/bench/punch-latency.js [--runs 50] [--delay 25,100] [--lead MS]
- *       [--no-relay] [--skip-libjuice] [--skip-natpush]
+ *       [--parallel 3] [--no-relay] [--prewarm] [--skip-libjuice] [--skip-natpush]
+ *
+ * `--parallel K` (default 3) runs K host pairs side by side (each host behind its own NAT) so
+ * 50 runs at D = 100 ms fit in minutes; the work per run is a few round trips, not CPU.
+ *
+ * Experiments (natpush only; the defaults measure natpush as built):
+ *   --lead MS   serve's coordinated-start lead (TIMING.punchLeadMs, 250) set through
+ *               bench/lib/punch-lead-preload.ts
+ *   --prewarm   candidates gathered when the punch layer is made (bench/lib/punch-prewarm.ts)
+ *   --no-relay  (connector mode only) no TURN candidate
  *
  * Lab (bench/lib/punch-lab.ts): hosts a and b behind their own port-restricted NATs, each NAT's
  * WAN link delaying every packet D ms each way; `natpush serve` (signaling + STUN + TURN) on the
@@ -47,6 +56,8 @@ interface Args {
   relay: boolean;
   libjuice: boolean;
   natpush: boolean;
+  prewarm: boolean;
+  parallel: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -57,6 +68,8 @@ function parseArgs(argv: string[]): Args {
     relay: true,
     libjuice: true,
     natpush: true,
+    prewarm: false,
+    parallel: 3,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
@@ -71,9 +84,12 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--no-relay') a.relay = false;
     else if (k === '--skip-libjuice') a.libjuice = false;
     else if (k === '--skip-natpush') a.natpush = false;
+    else if (k === '--prewarm') a.prewarm = true;
+    else if (k === '--parallel') a.parallel = Number(v());
     else throw new TypeError(`unknown argument ${k}`);
   }
   if (!(a.runs >= 1)) throw new RangeError('--runs must be >= 1');
+  if (!(a.parallel >= 1 && a.parallel <= 8)) throw new RangeError('--parallel must be 1..8');
   for (const d of a.delays) if (!(d >= 0 && d <= 1000)) throw new RangeError(`bad delay ${d}`);
   return a;
 }
@@ -123,29 +139,49 @@ interface NatpushResult {
   failures: string[];
 }
 
+/** Runs `a.runs` times over `a.parallel` host pairs side by side; `one(i)` does one run on pair i. */
+async function spread(a: Args, one: (pair: number) => Promise<void>): Promise<void> {
+  let left = a.runs;
+  await Promise.all(
+    Array.from({ length: a.parallel }, async (_, pair) => {
+      while (left > 0) {
+        left--;
+        await one(pair);
+      }
+    }),
+  );
+}
+
+const hostOf = (side: 'a' | 'b', pair: number): string => `${side}${pair === 0 ? '' : pair}`;
+
 async function natpushRuns(pl: PunchLab, a: Args): Promise<NatpushResult> {
   const spawn = (host: string): LineChild =>
     lineChild(
       pl.lab.spawn(host, process.execPath, [LADDER_PEER, pl.serverUrl], {
         stdio: ['pipe', 'pipe', 'inherit'],
+        env: { ...process.env, NATPUSH_BENCH_PREWARM: a.prewarm ? '1' : '0' },
       }),
       `natpush ${host}`,
     );
-  const [pa, pb] = [spawn('a'), spawn('b')];
+  const peers = Array.from({ length: a.parallel }, (_, i) => [
+    spawn(hostOf('a', i)),
+    spawn(hostOf('b', i)),
+  ]);
   const r: NatpushResult = { mode: '?', firstDirect: [], rtt: [], phases: {}, failures: [] };
   try {
-    for (let i = 0; i < a.runs; i++) {
+    await spread(a, async (pair) => {
+      const [pa, pb] = peers[pair]!;
       try {
-        pa.send({ login: { relay: a.relay } });
-        pb.send({ login: { relay: a.relay } });
-        const [, rb] = await Promise.all([pa.next<Ready>('ready'), pb.next<Ready>('ready')]);
+        pa!.send({ login: { relay: a.relay } });
+        pb!.send({ login: { relay: a.relay } });
+        const [, rb] = await Promise.all([pa!.next<Ready>('ready'), pb!.next<Ready>('ready')]);
         r.mode = rb.mode;
         const untilDirect = rb.mode === 'ladder';
-        pa.send({
+        pa!.send({
           ping: { to: rb.id, publicKey: rb.publicKey, count: untilDirect ? 100 : 1, untilDirect },
         });
         for (;;) {
-          const p = await pa.next<Pong>('pong', 20_000);
+          const p = await pa!.next<Pong>('pong', 20_000);
           if (p.path !== 'direct') {
             if (untilDirect) continue;
             throw new Error(`path ${p.path}, not direct`);
@@ -155,17 +191,17 @@ async function natpushRuns(pl: PunchLab, a: Args): Promise<NatpushResult> {
           for (const [k, v] of Object.entries(p.phases ?? {})) (r.phases[k] ??= []).push(v);
           break;
         }
-        await pa.next('pinged', 20_000);
+        await pa!.next('pinged', 20_000);
       } catch (err) {
         r.failures.push(String(err));
       } finally {
-        pa.send({ logout: true });
-        pb.send({ logout: true });
-        await Promise.all([pa.next('closed'), pb.next('closed')]).catch(() => {});
+        pa!.send({ logout: true });
+        pb!.send({ logout: true });
+        await Promise.all([pa!.next('closed'), pb!.next('closed')]).catch(() => {});
       }
-    }
+    });
   } finally {
-    await Promise.all([pa.close(), pb.close()]);
+    await Promise.all(peers.flat().map((p) => p.close()));
   }
   return r;
 }
@@ -186,20 +222,24 @@ async function libjuiceRuns(pl: PunchLab, a: Args, delayMs: number): Promise<Jui
       }),
       `libjuice ${host}`,
     );
-  const [ja, jb] = [spawn('a'), spawn('b')];
-  // Signaling through "the server": each message arrives 2·D later (sender's NAT link, then the
-  // receiver's), in order.
-  for (const [from, to] of [
-    [ja, jb],
-    [jb, ja],
-  ] as const) {
-    from.onLine((m) => {
-      if (m.description || m.candidate) setTimeout(() => to.send(m), 2 * delayMs);
-    });
-  }
+  const peers = Array.from({ length: a.parallel }, (_, i) => {
+    const [ja, jb] = [spawn(hostOf('a', i)), spawn(hostOf('b', i))];
+    // Signaling through "the server": each message arrives 2·D later (sender's NAT link, then
+    // the receiver's), in order.
+    for (const [from, to] of [
+      [ja, jb],
+      [jb, ja],
+    ] as const) {
+      from.onLine((m) => {
+        if (m.description || m.candidate) setTimeout(() => to.send(m), 2 * delayMs);
+      });
+    }
+    return [ja, jb] as const;
+  });
   const r: JuiceResult = { open: [], echo: [], pairs: {}, failures: [] };
   try {
-    for (let i = 0; i < a.runs; i++) {
+    await spread(a, async (pair) => {
+      const [ja, jb] = peers[pair]!;
       try {
         ja.send({ new: { role: 'offer' } });
         jb.send({ new: { role: 'answer' } });
@@ -222,9 +262,9 @@ async function libjuiceRuns(pl: PunchLab, a: Args, delayMs: number): Promise<Jui
         // Let late trickled candidates of this run drain before the next PeerConnection exists.
         await new Promise((res) => setTimeout(res, 2 * delayMs + 50));
       }
-    }
+    });
   } finally {
-    await Promise.all([ja.close(), jb.close()]);
+    await Promise.all(peers.flat().map((p) => p.close()));
   }
   return r;
 }
@@ -245,14 +285,15 @@ const PHASES: Record<string, string> = {
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   console.log(
-    `punch-latency: ${a.runs} runs per delay, one-way delay per NAT WAN link D = ${a.delays.join(', ')} ms` +
-      `${a.lead !== undefined ? `, serve punch lead ${a.lead} ms` : ''}${a.relay ? '' : ', no TURN candidate'}`,
+    `punch-latency: ${a.runs} runs per delay (${a.parallel} host pairs side by side), one-way delay per NAT WAN link D = ${a.delays.join(', ')} ms` +
+      `${a.lead !== undefined ? `, serve punch lead ${a.lead} ms` : ''}${a.relay ? '' : ', no TURN candidate'}` +
+      `${a.prewarm ? ', candidates gathered when the punch layer is made (experiment)' : ''}`,
   );
   console.log(`load before: ${load()}`);
   const summary: string[] = [];
   for (const d of a.delays) {
     const t0 = performance.now();
-    const pl = await createPunchLab(d, a.lead);
+    const pl = await createPunchLab(d, a.lead, a.parallel);
     try {
       const floor = 6 * d;
       console.log(

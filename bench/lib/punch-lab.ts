@@ -27,18 +27,30 @@ export interface PunchLab {
   destroy(): Promise<void>;
 }
 
-export async function createPunchLab(delayMs: number, punchLeadMs?: number): Promise<PunchLab> {
+/**
+ * `pairs` host pairs: `a`/`b` behind `na`/`nb`, then `a1`/`b1` behind `na1`/`nb1`, … — every host
+ * behind its own NAT, every NAT WAN link delayed the same, so runs can go on side by side.
+ */
+export async function createPunchLab(
+  delayMs: number,
+  punchLeadMs?: number,
+  pairs = 1,
+): Promise<PunchLab> {
   const link = delayMs > 0 ? { delayMs } : undefined;
+  const names = Array.from({ length: pairs }, (_, i) => (i === 0 ? '' : String(i)));
   const lab = await Lab.create(
     {
-      nats: [
-        { name: 'na', preset: 'port-restricted', ...(link ? { link } : {}) },
-        { name: 'nb', preset: 'port-restricted', ...(link ? { link } : {}) },
-      ],
-      hosts: [
-        { name: 'a', behind: 'na' },
-        { name: 'b', behind: 'nb' },
-      ],
+      nats: names.flatMap((i) =>
+        ['na', 'nb'].map((n) => ({
+          name: `${n}${i}`,
+          preset: 'port-restricted' as const,
+          ...(link ? { link } : {}),
+        })),
+      ),
+      hosts: names.flatMap((i) => [
+        { name: `a${i}`, behind: `na${i}` },
+        { name: `b${i}`, behind: `nb${i}` },
+      ]),
     },
     { tag: 'bench' },
   );

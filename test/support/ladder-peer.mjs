@@ -39,6 +39,9 @@ const { PunchConnector } = await import(`${dist}punch/index.js`);
 const { SecureSession, ReliableChannel } = await import(`${dist}session/index.js`);
 const { nodeUdpNetwork } = await import(`${dist}net/index.js`);
 const { systemClock } = await import(`${dist}util/clock.js`);
+// Bench experiment (bench/lib/punch-prewarm.ts): gather when the punch layer is made.
+if (process.env.NATPUSH_BENCH_PREWARM === '1')
+  await import(new URL('../../dist/bench/lib/punch-prewarm.js', import.meta.url).href);
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 /** Wall time in ms with sub-ms precision: comparable across processes on one machine. */
 const debug = process.env.LADDER_DEBUG
