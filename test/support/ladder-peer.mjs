@@ -14,7 +14,7 @@
 // in  {"login":{"relay":bool}}     fresh identity, Peer.connect(allow anyone), punch layer
 //                                  (relay=false: no TURN candidate)
 // out {"ready":{"id":ID,"publicKey":K,"mode":M,"loginMs":T}}
-// in  {"ping":{"to":ID,"publicKey":K,"count":N,"untilDirect":bool}}
+// in  {"ping":{"to":ID,"publicKey":K,"count":N,"untilDirect":bool,"intervalMs":T}}
 // out {"pong":{"seq":i,"path":P,"rttMs":R,"sinceStartMs":T,"phases":{...}}} per pong, then
 // out {"pinged":{"count":N}} | {"pingError":"..."}
 // in  {"flood":{"n":N,"size":B,"window":W}}   (after a ping) N notifications over the channel,
@@ -53,6 +53,14 @@ const STUN_PORT = 3478;
 /** @type {undefined | {peer:any, socket?:any, connector?:any, links:Set<any>, channel?:any}} */
 let cur;
 
+/**
+ * Ladder mode when the Peer has `ping` (g-peer's ladder), unless NATPUSH_BENCH_MODE=connector
+ * forces the composed one (to tell the Peer's own cost from the channel's).
+ */
+function hasLadder(peer) {
+  return typeof peer.ping === 'function' && process.env.NATPUSH_BENCH_MODE !== 'connector';
+}
+
 function interfaces() {
   return Object.values(os.networkInterfaces())
     .flat()
@@ -72,9 +80,11 @@ async function login({ identity, relay = true } = {}) {
     server,
     identity: identity ?? lib.generateIdentity(),
     allow: 'anyone',
+    // Connector mode punches itself: the Peer must not answer the same punches with its own.
+    ...(process.env.NATPUSH_BENCH_MODE === 'connector' ? { direct: false } : {}),
   });
   cur = { peer, links: new Set() };
-  const mode = typeof peer.ping === 'function' ? 'ladder' : 'connector';
+  const mode = hasLadder(peer) ? 'ladder' : 'connector';
   if (mode === 'ladder') {
     peer.on('path', (p) => out({ path: { peer: p.peer, path: p.path } }));
     void (async () => {
@@ -165,7 +175,7 @@ async function ping(o) {
   const phases = {};
   const offTap = tap(phases, since);
   try {
-    if (typeof cur.peer.ping === 'function') await ladderPing(o, phases, since);
+    if (hasLadder(cur.peer)) await ladderPing(o, phases, since);
     else await connectorPing(o, phases, since);
   } finally {
     offTap();
@@ -178,7 +188,7 @@ async function ping(o) {
  * a ping still crossing the server. A pong counts as direct only if its ping left on the direct
  * path too (`sessionPath` at send time).
  */
-async function ladderPing({ to, count = 1, untilDirect = false }, phases, since) {
+async function ladderPing({ to, count = 1, untilDirect = false, intervalMs = 0 }, phases, since) {
   const peer = cur.peer;
   let seq = 0;
   let finished = false;
@@ -216,7 +226,10 @@ async function ladderPing({ to, count = 1, untilDirect = false }, phases, since)
   peer.on('punch', onPunch);
   try {
     void (async () => {
-      while (!finished) await one();
+      while (!finished) {
+        await one();
+        if (intervalMs > 0 && !finished) await new Promise((r) => setTimeout(r, intervalMs));
+      }
     })().catch((e) => {
       finished = true;
       settle(e);
@@ -303,10 +316,13 @@ function floodRx(n, path = 'direct') {
  * N notifications of `size` bytes with at most `window` unacknowledged (each `send`/`notify`
  * resolves on the remote's ack); bodies start with their send time for the receiver's latency.
  */
+let floods = 0;
 async function flood({ to, n, size, window = 64 }) {
+  // Ids are unique per flood: receivers dedupe by (sender, id) and would drop a repeated one.
+  const tag = `f-${process.pid}.${floods++}`;
   const peer = cur.peer;
   const ch = cur.channel;
-  const ladder = typeof peer.ping === 'function';
+  const ladder = hasLadder(peer);
   const t0 = performance.now();
   const paths = {};
   let next = 0;
@@ -318,10 +334,10 @@ async function flood({ to, n, size, window = 64 }) {
       const body = stamp + 'x'.repeat(Math.max(0, size - stamp.length));
       try {
         if (ladder) {
-          const r = await peer.notify(to, body, { id: `f-${i}` });
+          const r = await peer.notify(to, body, { id: `${tag}-${i}` });
           paths[r.path] = (paths[r.path] ?? 0) + 1;
         } else {
-          await ch.send({ id: `f-${i}`, body });
+          await ch.send({ id: `${tag}-${i}`, body });
         }
       } catch {
         errors++;
