@@ -297,7 +297,8 @@ async function main(): Promise<void> {
     try {
       const floor = 6 * d;
       console.log(
-        `\nD = ${d} ms: floor = D (A→server) + D (server→both) + 4·D (direct round trip) = ${floor} ms`,
+        `\nD = ${d} ms: floor = D (A→server) + D (server→both) + 4·D (direct round trip) = 6·D = ${floor} ms` +
+          ' (both logged in; candidates, key and handshake would have to ride on those trips)',
       );
       console.log(
         `  ${'ms'.padEnd(34)} ${'p50'.padStart(6)} ${'p95'.padStart(6)} ${'min'.padStart(6)} ${'max'.padStart(6)} ${'n'.padStart(4)}`,
@@ -326,6 +327,17 @@ async function main(): Promise<void> {
           );
       }
       const np50 = np ? stats(np.firstDirect).p50 : NaN;
+      if (np?.mode === 'ladder' && !a.prewarm) {
+        // The critical path of g-peer's ladder as built (phases above), in one-way NAT-link delays.
+        const lead = a.lead ?? 250;
+        const model = 36 * d + lead;
+        console.log(
+          `  natpush path as built (A initiates; +2·D when B does): 2D key lookup + 4D Noise IK via serve + ` +
+            `6D A gathers (STUN ‖ TURN credentials, Allocate 401, Allocate) + 2D candidates→B + 6D B gathers + ` +
+            `2D candidates→A + 2D punch→punch-start + ${lead} ms lead + 8D check and nomination round trips + 4D ping ` +
+            `= 36·D + ${lead} = ${model} ms (measured p50 ${fmt(np50)} = ${fmt(np50 / model, 2)}× that)`,
+        );
+      }
       const lj50 = lj ? stats(lj.echo).p50 : NaN;
       const line =
         `D=${d} ms floor ${floor} ms: natpush p50 ${fmt(np50)} ms = ${fmt(np50 / floor, 2)}× floor (target ≤ 1.5×); ` +
