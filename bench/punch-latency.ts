@@ -177,8 +177,16 @@ async function natpushRuns(pl: PunchLab, a: Args): Promise<NatpushResult> {
         const [, rb] = await Promise.all([pa!.next<Ready>('ready'), pb!.next<Ready>('ready')]);
         r.mode = rb.mode;
         const untilDirect = rb.mode === 'ladder';
+        // Ladder: pings back to back (5 ms apart, so a fast lab cannot use up the count before
+        // the punch ends); the driver sends one more the moment the path turns direct.
         pa!.send({
-          ping: { to: rb.id, publicKey: rb.publicKey, count: untilDirect ? 100 : 1, untilDirect },
+          ping: {
+            to: rb.id,
+            publicKey: rb.publicKey,
+            count: untilDirect ? 2000 : 1,
+            untilDirect,
+            intervalMs: 5,
+          },
         });
         for (;;) {
           const p = await pa!.next<Pong>('pong', 20_000);
