@@ -60,6 +60,7 @@ async function startOurs(): Promise<Server> {
       '--allow-loopback-peers',
       `--user=${USER}:${PASS}`,
       '--user-quota=100000',
+      '--ip-quota=100000',
       '--log-level=warn',
     ],
     { stdio: ['ignore', 'inherit', 'inherit'] },

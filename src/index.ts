@@ -14,7 +14,9 @@ export type {
   PeerEvents,
   TurnCredentialsRequestOptions,
   TurnCredentialsResult,
+  DropReason,
 } from './peer/peer.js';
+export type { AllowPolicy } from './peer/contacts.js';
 export type { RetryInfo } from './signaling/client.js';
 export { loadOrCreateIdentity, defaultIdentityPath } from './peer/identity-file.js';
 export { generateIdentity, peerIdFromPublicKey, type Identity } from './signaling/identity.js';

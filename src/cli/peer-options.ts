@@ -40,8 +40,8 @@ export function withAllowOption<T>(y: Argv<T>) {
   });
 }
 
-/** Parse `--allow`; a string return is a usage error message. */
-export function parseAllow(v: string | undefined): AllowPolicy | undefined | string {
+/** Parse `--allow`; `{ error }` is a usage error message. */
+export function parseAllow(v: string | undefined): AllowPolicy | undefined | { error: string } {
   if (v === undefined) return undefined;
   if (v === 'anyone') return 'anyone';
   const ids = v
@@ -49,6 +49,6 @@ export function parseAllow(v: string | undefined): AllowPolicy | undefined | str
     .map((s) => s.trim())
     .filter(Boolean);
   const bad = ids.find((i) => !isPeerId(i));
-  if (bad !== undefined) return `--allow: not a peer id: ${bad}`;
+  if (bad !== undefined) return { error: `--allow: not a peer id: ${bad}` };
   return ids;
 }

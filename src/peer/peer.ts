@@ -6,8 +6,15 @@
  *   await peer.notify(otherId, 'hello', { topic: 'chat' });   // { path, status, via, ... }
  *   for await (const n of peer.notifications()) console.log(n.from, n.body);
  *
- * Today's paths are the server-routed rung (WebSocket) and the mailbox; relay and direct paths
- * plug in under the same `notify` / `notifications` later (DESIGN.md, the delivery ladder).
+ * The ladder (DESIGN.md): `notify()` works at once on the server rungs — sealed end to end to
+ * the recipient (sealed-body.ts; its key from `key-request`, verified against its peer id) and
+ * stored in the mailbox when it is offline — while a per-peer end-to-end session (peer-link.ts:
+ * Noise IK + reliable channel) starts over `p2p` frames through the server and moves up to a
+ * relay, then a direct UDP path (src/punch on this peer's one UDP socket), and back down when a
+ * path dies. A notification to a peer whose session has a UDP path goes over it; if the path
+ * dies before the ack, the same id goes over the sealed server rung, and the receiver dedupes by
+ * (sender, id) across rungs. `allow` (contacts.ts) decides who sees this peer and may open a
+ * session to it. `direct: false` opens no UDP socket at all.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -450,7 +457,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       const r = await this.#queue.next(o.signal);
       if (r.done) return;
       const key = dedupeKey(r.value.from, r.value.id);
-      this.#dedupe.consumed(key);
+      this.#dedupe.consumed(r.value.from, r.value.id);
       // Acked to the server only if a copy came through it (a session-delivered one was acked
       // end to end by the channel already).
       if (this.#serverCopies.delete(key)) this.#ack(r.value.id);
@@ -631,8 +638,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   #onSessionNotification(from: string, n: ChannelNotification, path: LinkPath): void {
-    const key = dedupeKey(from, n.id);
-    if (this.#dedupe.check(key)) return; // already here by another rung
+    if (this.#dedupe.check(from, n.id)) return; // already here by another rung
     this.#noteContact(from);
     const ts = this.#clock.now();
     this.#queue.push({
@@ -824,7 +830,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     const opened = this.#openDelivery(n);
     if (!opened) return this.#ack(n.id); // dropped for good: stop the server redelivering it
     const key = dedupeKey(n.from, n.id);
-    const seen = this.#dedupe.check(key);
+    const seen = this.#dedupe.check(n.from, n.id);
     if (seen === 'consumed') this.#ack(n.id);
     if (seen === 'queued') this.#serverCopies.add(key);
     if (seen) return;
@@ -965,7 +971,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 }
 
-/** Dedupe per (sender, id) (issue 8 finding 9): another sender's id never hides this one's. */
+/** (sender, id) as one key for `#serverCopies` (the Dedupe keys the same pair its own way). */
 function dedupeKey(from: string, id: string): string {
   return `${from} ${id}`;
 }

@@ -111,6 +111,8 @@ export class CheckAgent {
   readonly #pairs = new Map<string, CandidatePair>();
   /** Pair ids whose check is to go out at the next Ta, ahead of the ordinary ones (§6.1.4.1). */
   readonly #triggered: string[] = [];
+  /** The latest check transaction id per pair (bounded by the pair table). */
+  readonly #pairTx = new Map<string, Uint8Array>();
   /** Outstanding transaction ids (hex) of our checks → pair id; answers are verified first. */
   readonly #inflight = new Map<string, string>();
   readonly #abort = new AbortController();
@@ -348,16 +350,26 @@ export class CheckAgent {
     const key = txHex(bytes.subarray(8, 20));
     this.#inflight.set(key, pair.id);
     this.stats.checksSent++;
+    // RFC 8445 §7.3.1.4: a triggered check replaces the pair's in-progress one; the old one stops
+    // retransmitting but may still be answered.
+    const previous = this.#pairTx.get(pair.id);
+    if (previous) tx.stopRetransmitting(previous);
+    const id = bytes.slice(8, 20);
+    this.#pairTx.set(pair.id, id);
     tx.start(pair.remote, bytes, {
       retransmission: this.#o.checkRetransmission ?? PUNCH_DEFAULTS.checkRetransmission,
       signal: this.#abort.signal,
     }).then(
       (res) => {
         this.#inflight.delete(key);
+        if (this.#pairTx.get(pair.id) === id) this.#pairTx.delete(pair.id);
         this.#onResponse(pair, res.message, res.rttMs, nominate);
       },
       () => {
         this.#inflight.delete(key);
+        // A replaced check that ends unanswered does not fail the pair: its successor runs.
+        if (this.#pairTx.get(pair.id) !== id) return;
+        this.#pairTx.delete(pair.id);
         this.#onCheckFailed(pair, nominate);
       },
     );

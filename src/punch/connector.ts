@@ -128,6 +128,8 @@ interface Session {
   /** Resolves when the other side's candidates arrive. */
   onCandidates?: () => void;
   onStart?: (at: number, rtt: number) => void;
+  /** Ends a wait for the other side early (close()). */
+  cancelWait?: (err: Error) => void;
   /** Checks that arrived before the agent existed are not lost: the agent answers them later. */
   readonly early: { msg: StunMessage; from: Endpoint; via: Via }[];
   /** Session datagrams from an authenticated remote that arrived before our selection. */
@@ -219,6 +221,7 @@ export class PunchConnector {
     this.#relayOff?.();
     for (const s of [...this.#sessions.values()]) {
       s.agent?.close();
+      s.cancelWait?.(new PunchError(PUNCH_ERR.CLOSED, 'punch connector closed'));
       this.#endSession(s);
     }
     this.#socketTx.close(new PunchError(PUNCH_ERR.CLOSED, 'punch connector closed'));
@@ -300,6 +303,7 @@ export class PunchConnector {
         else resolve(v);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
+      s.cancelWait = finish;
       arm((v) => finish(v));
     });
   }
@@ -348,7 +352,12 @@ export class PunchConnector {
       };
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
+      s.cancelWait = (err) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(err);
+      };
       agent.onSelected((pair) => {
+        s.cancelWait = undefined;
         signal?.removeEventListener('abort', onAbort);
         resolve(
           createPunchedPath({

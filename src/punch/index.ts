@@ -55,3 +55,5 @@ export type { PunchedPath } from './path.js';
 export { PUNCH_DEFAULTS, PUNCH_LIMITS, TYPE_PREFERENCE } from './constants.js';
 export { PUNCH_ERR, PunchError } from './errors.js';
 export type { PunchErrorCode } from './errors.js';
+export { punchWithRetry } from './retry.js';
+export type { PunchRetryOptions } from './retry.js';

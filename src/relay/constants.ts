@@ -43,6 +43,19 @@ export const DEFAULT_TURN_PORT = 3478;
  */
 export const MAX_STREAM_FRAME_BYTES = 4 + 0xffff + 3;
 
+/**
+ * A TURN-over-TCP connection without an allocation is closed this long after it opened or lost
+ * its allocation (issue 8, finding 6: idle sockets held file descriptors for ever). A client
+ * allocates right after connecting (401 + Allocate: two round trips), so 10 s is generous.
+ */
+export const TCP_NO_ALLOCATION_TIMEOUT_MS = 10_000;
+/**
+ * TURN-over-TCP connections without an allocation (still in their Allocate handshake) per client
+ * IPv4 address / IPv6 /64; those with one are bounded by the allocation caps. The whole server
+ * takes maxAllocations + this many connections. 16: a few clients behind one NAT connecting at
+ * once.
+ */
+export const TCP_HANDSHAKE_SLOTS = 16;
 /** A TCP client that lets this much of our output queue up gets its relayed packets dropped. */
 export const MAX_TCP_SEND_QUEUE_BYTES = 1024 * 1024;
 /** RFC 8656 §7.2 step 4: a reserved odd port is kept about 30 s for the RESERVATION-TOKEN. */
@@ -52,6 +65,13 @@ export const EVEN_PORT_ATTEMPTS = 16;
 
 /** Per-user quotas (§7.2: 486 Allocation Quota Reached). */
 export const DEFAULT_MAX_ALLOCATIONS_PER_USER = 10;
+/**
+ * Allocations per client source (an IPv4 address, or an IPv6 /64: one subscriber's prefix, in
+ * which a host picks any address — RFC 7934 §4), 486 beyond. A carrier-grade NAT puts many users
+ * behind one IPv4 address, so this is ten users' worth, not one; it stops one host from holding
+ * the whole server with many user names (issue 8, finding 3).
+ */
+export const DEFAULT_MAX_ALLOCATIONS_PER_IP = 100;
 /** Whole-server cap so memory stays bounded (§7.2: 508 Insufficient Capacity beyond it). */
 export const DEFAULT_MAX_ALLOCATIONS = 10_000;
 /** Per allocation: permissions and channels are bounded so one client cannot grow our memory. */
@@ -62,6 +82,11 @@ export const DEFAULT_MAX_CHANNELS_PER_ALLOCATION = 64;
  * 0 = unlimited. Default 0: a relay for peer sessions; operators set it with `--user-quota-bps`.
  */
 export const DEFAULT_USER_BYTES_PER_SECOND = 0;
+/**
+ * Bandwidth of the whole server, bytes per second relayed in both directions; 0 = unlimited.
+ * Default 0 for a standalone relay (the operator sized the host); `serve` sets SERVE_RELAY_LIMITS.
+ */
+export const DEFAULT_TOTAL_BYTES_PER_SECOND = 0;
 /** Token bucket burst: one second's worth, but never below a maximal datagram. */
 export const MIN_BUCKET_BYTES = 65_536;
 
@@ -80,3 +105,48 @@ export const CLIENT_KEEPALIVE_S = 15;
 export const CLIENT_REQUEST_TIMEOUT_MS = 10_000;
 /** RFC 8489 §6.2.1: initial RTO 500 ms (we retransmit over UDP only). */
 export const CLIENT_INITIAL_RTO_MS = 500;
+
+/**
+ * The relay inside `natpush serve` carries end-to-end sessions between natpush peers (sealed
+ * notifications, acks, pings), not media, on a host that also runs signaling; its caps are set
+ * for that (issue 8, finding 3: a relay that hands out credentials to any new key pair must bound
+ * what one key pair, one address and everybody together can take).
+ */
+export const SERVE_RELAY_LIMITS = {
+  /** A peer uses one allocation per session socket; a few more cover restarts before the old
+   *  allocation expires (437 retries from fresh ports). */
+  maxAllocationsPerUser: 4,
+  /** As DEFAULT_MAX_ALLOCATIONS_PER_IP: a CGN address carries many peers. */
+  maxAllocationsPerIp: DEFAULT_MAX_ALLOCATIONS_PER_IP,
+  /** Whole relay: bounds memory (~10 KiB per allocation with its socket) on a shared host. */
+  maxAllocations: 2_000,
+  /** 256 KiB/s per peer: a 16 KiB notification takes 64 ms; a session needs far less than media. */
+  userBytesPerSecond: 256 * 1024,
+  /** 32 MiB/s (~270 Mbit/s) for all peers together, so the relay cannot saturate the host's link
+   *  and starve signaling. */
+  totalBytesPerSecond: 32 * 1024 * 1024,
+} as const;
+
+/**
+ * The peer gate of serve's relay (issue 8, finding 3; src/signaling/rendezvous.ts): how long a
+ * rendezvous between two peers and the addresses seen for a peer are remembered after their last
+ * use. Longer than a permission's lifetime (300 s) plus the client's refresh margin, so a session
+ * whose permissions are refreshed (each refresh re-checks and re-arms the gate) never loses it.
+ */
+export const RENDEZVOUS_TTL_MS = 15 * 60_000;
+/** Peers tracked by the gate at once (oldest forgotten first; forgetting only revokes). */
+export const RENDEZVOUS_MAX_PEERS = 100_000;
+/** Rendezvous partners remembered per peer (a peer rarely talks to more at once). */
+export const RENDEZVOUS_MAX_PARTNERS_PER_PEER = 64;
+/** Addresses remembered per peer (signaling connection, allocations' sources, relayed address). */
+export const RENDEZVOUS_MAX_ADDRESSES_PER_PEER = 8;
+
+/**
+ * Error replies over UDP (issue 8, finding 10: reflection). A spoofed request draws its error to
+ * the victim, so (a) each source IP gets the STUN server's rate limit for them
+ * (src/stun/constants.ts SERVER_DEFAULTS.rateLimit) and (b) a reply stays within
+ * ERROR_REPLY_MAX_AMPLIFICATION × the request on the wire (IP + UDP headers counted, as RFC 5780
+ * §9.1 / binding-responder.ts measure); the reason phrase is only included while the reply stays
+ * within 1×. A reply that cannot fit is not sent.
+ */
+export const ERROR_REPLY_MAX_AMPLIFICATION = 2;

@@ -19,6 +19,17 @@ export const DROP_REASONS = [
   'backpressure',
   /** Send indication without XOR-PEER-ADDRESS / DATA, or a response/indication we do not take. */
   'unexpected',
+  /** The whole server's bandwidth cap is exhausted. */
+  'total-bandwidth',
+  /** An error reply not sent: its source exceeded the per-IP rate for error replies (finding 10). */
+  'error-rate-limited',
+  /** An error reply not sent: it would exceed 2× the request on the wire (finding 10). */
+  'error-too-large',
+  /** TCP connections closed at once: the server's cap, or the client address's (finding 6). */
+  'tcp-total',
+  'tcp-per-ip',
+  /** TCP connections closed for holding no allocation for TCP_NO_ALLOCATION_TIMEOUT_MS. */
+  'tcp-no-allocation',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -38,6 +49,8 @@ export class RelayCounters {
   /** Successful CreatePermission requests (RFC 8656 §9) and ChannelBind requests (§11). */
   permissionsCreated = 0;
   channelsBound = 0;
+  /** CreatePermission / ChannelBind refused by the peer gate (not in rendezvous, peer-gate.ts). */
+  peerGateRefused = 0;
   readonly dropped: Record<DropReason, number> = Object.fromEntries(
     DROP_REASONS.map((r) => [r, 0]),
   ) as Record<DropReason, number>;
@@ -59,6 +72,7 @@ export class RelayCounters {
       allocationsExpired: this.allocationsExpired,
       permissionsCreated: this.permissionsCreated,
       channelsBound: this.channelsBound,
+      peerGateRefused: this.peerGateRefused,
       dropped: { ...this.dropped },
     };
   }

@@ -91,3 +91,13 @@ export class TurnClientError extends NatpushError {
 export function isTurnClientError(e: unknown): e is TurnClientError {
   return e instanceof TurnClientError;
 }
+
+/** Configuration refused at start-up (the CLI prints the code and exits 1). */
+export const RELAY_CONFIG_ERR = {
+  /**
+   * `natpush serve` would run an open relay: its relay listens on a non-loopback address, anyone
+   * may register (no --peer-token) and the peer gate is off (--no-relay-peer-gate), without
+   * --open-relay-i-know (issue 8, finding 3).
+   */
+  OPEN_RELAY: 'NATPUSH_ERR_OPEN_RELAY',
+} as const;

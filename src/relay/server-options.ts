@@ -10,17 +10,20 @@ import { silentLogger } from '../util/logger.js';
 import {
   DEFAULT_ALLOCATION_LIFETIME_S,
   DEFAULT_MAX_ALLOCATIONS,
+  DEFAULT_MAX_ALLOCATIONS_PER_IP,
   DEFAULT_MAX_ALLOCATIONS_PER_USER,
   DEFAULT_MAX_CHANNELS_PER_ALLOCATION,
   DEFAULT_MAX_PERMISSIONS_PER_ALLOCATION,
   DEFAULT_NONCE_TTL_S,
   DEFAULT_REALM,
+  DEFAULT_TOTAL_BYTES_PER_SECOND,
   DEFAULT_TURN_PORT,
   DEFAULT_USER_BYTES_PER_SECOND,
   MAX_ALLOCATION_LIFETIME_S,
   SWEEP_INTERVAL_MS,
 } from './constants.js';
 import type { CredentialStore } from './credentials.js';
+import type { RelayPeerGate } from './peer-gate.js';
 import type { PeerPolicyOptions } from './peer-policy.js';
 
 export interface TurnServerOptions {
@@ -57,8 +60,17 @@ export interface TurnServerOptions {
   maxAllocations?: number;
   /** Per-user allocation quota (486 beyond it); default 10. */
   maxAllocationsPerUser?: number;
+  /** Allocations per client IPv4 address / IPv6 /64 (486 beyond it); default 100. */
+  maxAllocationsPerIp?: number;
   /** Per-user relayed bytes/s, both directions; default 0 = unlimited. */
   userBytesPerSecond?: number;
+  /** Relayed bytes/s of the whole server, both directions; default 0 = unlimited. */
+  totalBytesPerSecond?: number;
+  /**
+   * Who a user may relay to, beyond the address policy (peer-gate.ts); default none (a plain TURN
+   * server). `natpush serve` passes its rendezvous table.
+   */
+  peerGate?: RelayPeerGate;
   /** Default 64 each. */
   maxPermissionsPerAllocation?: number;
   maxChannelsPerAllocation?: number;
@@ -72,9 +84,12 @@ export interface TurnServerOptions {
 }
 
 export type ResolvedTurnServerOptions = Required<
-  Omit<TurnServerOptions, 'tcpPort' | 'externalAddress' | 'peerPolicy'>
+  Omit<TurnServerOptions, 'tcpPort' | 'externalAddress' | 'peerPolicy' | 'peerGate'>
 > &
-  Pick<TurnServerOptions, 'tcpPort'> & { externalAddress: string; peerPolicy: PeerPolicyOptions };
+  Pick<TurnServerOptions, 'tcpPort' | 'peerGate'> & {
+    externalAddress: string;
+    peerPolicy: PeerPolicyOptions;
+  };
 
 export function resolveServerOptions(o: TurnServerOptions): ResolvedTurnServerOptions {
   if (!o.relayAddress || o.relayAddress === '0.0.0.0' || o.relayAddress === '::') {
@@ -97,7 +112,10 @@ export function resolveServerOptions(o: TurnServerOptions): ResolvedTurnServerOp
     maxLifetimeSeconds: o.maxLifetimeSeconds ?? MAX_ALLOCATION_LIFETIME_S,
     maxAllocations: o.maxAllocations ?? DEFAULT_MAX_ALLOCATIONS,
     maxAllocationsPerUser: o.maxAllocationsPerUser ?? DEFAULT_MAX_ALLOCATIONS_PER_USER,
+    maxAllocationsPerIp: o.maxAllocationsPerIp ?? DEFAULT_MAX_ALLOCATIONS_PER_IP,
     userBytesPerSecond: o.userBytesPerSecond ?? DEFAULT_USER_BYTES_PER_SECOND,
+    totalBytesPerSecond: o.totalBytesPerSecond ?? DEFAULT_TOTAL_BYTES_PER_SECOND,
+    peerGate: o.peerGate,
     maxPermissionsPerAllocation:
       o.maxPermissionsPerAllocation ?? DEFAULT_MAX_PERMISSIONS_PER_ALLOCATION,
     maxChannelsPerAllocation: o.maxChannelsPerAllocation ?? DEFAULT_MAX_CHANNELS_PER_ALLOCATION,
@@ -107,8 +125,11 @@ export function resolveServerOptions(o: TurnServerOptions): ResolvedTurnServerOp
   if (r.defaultLifetimeSeconds <= 0 || r.maxLifetimeSeconds < r.defaultLifetimeSeconds) {
     throw new RangeError('need 0 < defaultLifetimeSeconds <= maxLifetimeSeconds');
   }
-  if (!Number.isInteger(r.maxAllocations) || r.maxAllocations < 1) {
-    throw new RangeError('maxAllocations must be an integer >= 1');
+  for (const k of ['maxAllocations', 'maxAllocationsPerUser', 'maxAllocationsPerIp'] as const) {
+    if (!Number.isInteger(r[k]) || r[k] < 1) throw new RangeError(`${k} must be an integer >= 1`);
+  }
+  for (const k of ['userBytesPerSecond', 'totalBytesPerSecond'] as const) {
+    if (!(r[k] >= 0)) throw new RangeError(`${k} must be >= 0`);
   }
   return r;
 }

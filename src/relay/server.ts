@@ -34,6 +34,12 @@ import {
   StunMessageBuilder,
   TransportProtocol,
 } from '../stun/index.js';
+import {
+  IPV4_UDP_HEADER_BYTES,
+  IPV6_UDP_HEADER_BYTES,
+  SERVER_DEFAULTS,
+} from '../stun/constants.js';
+import { KeyedCounter, RateLimiter, sourceKey } from '../stun/rate-limiter.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { Allocation } from './allocation.js';
@@ -47,14 +53,19 @@ import {
 } from './channel-data.js';
 import type { ClientLink, TcpClientLink } from './client-link.js';
 import { listenTcp, UdpClientLink } from './client-link.js';
-import { EVEN_PORT_ATTEMPTS } from './constants.js';
+import {
+  ERROR_REPLY_MAX_AMPLIFICATION,
+  EVEN_PORT_ATTEMPTS,
+  TCP_HANDSHAKE_SLOTS,
+  TCP_NO_ALLOCATION_TIMEOUT_MS,
+} from './constants.js';
 import { RelayCounters } from './counters.js';
 import { TurnErrorCode, TurnRedirect, TurnRequestError, TURN_REASON } from './errors.js';
 import { EndpointMap } from './five-tuple.js';
 import { NonceMinter } from './nonce.js';
 import { PeerPolicy } from './peer-policy.js';
 import { PortReservations } from './port-reservations.js';
-import { UserQuotas, type UserUsage } from './quota.js';
+import { TokenBucket, UserQuotas, type UserUsage } from './quota.js';
 import {
   resolveServerOptions,
   type ResolvedTurnServerOptions,
@@ -70,6 +81,8 @@ interface LiveAllocation {
   /** XOR-RELAYED-ADDRESS as advertised (externalAddress : relayed port). */
   readonly relayed: Endpoint;
   readonly usage: UserUsage;
+  /** The client's source as the per-IP cap counts it (sourceKey). */
+  readonly sourceKey: string;
 }
 
 type AddAttributes = (b: StunMessageBuilder) => void;
@@ -123,6 +136,12 @@ export class TurnServer {
   readonly #auth: AuthContext;
   readonly #policy: PeerPolicy;
   readonly #quotas: UserQuotas;
+  /** Allocations per client IPv4 / IPv6 /64 (486 beyond maxAllocationsPerIp). */
+  readonly #ipQuotas: KeyedCounter;
+  /** The whole server's relayed bytes/s (0 = unlimited). */
+  readonly #total: TokenBucket;
+  /** Error replies per source IP (finding 10); the STUN server's limits. */
+  readonly #errorLimiter: RateLimiter;
   #udp: UdpSocket | undefined;
   #tcp: net.Server | undefined;
   readonly #tcpLinks = new Set<TcpClientLink>();
@@ -164,6 +183,9 @@ export class TurnServer {
     });
     this.#reservations = new PortReservations(this.#clock, this.#o.maxAllocations);
     this.#quotas = new UserQuotas(this.#o.maxAllocationsPerUser, this.#o.userBytesPerSecond);
+    this.#ipQuotas = new KeyedCounter(this.#o.maxAllocationsPerIp);
+    this.#total = new TokenBucket(this.#o.totalBytesPerSecond, this.#clock.now());
+    this.#errorLimiter = new RateLimiter(SERVER_DEFAULTS.rateLimit, this.#clock);
   }
 
   /** Bind the listeners and start sweeping. */
@@ -186,8 +208,15 @@ export class TurnServer {
             this.counters.drop('malformed');
             this.#log.debug('turn tcp framing error', { err: err.message });
           },
+          onRefused: (reason) => this.counters.drop(reason),
         },
         this.#tcpLinks,
+        {
+          clock: this.#clock,
+          maxConnections: this.#o.maxAllocations + TCP_HANDSHAKE_SLOTS,
+          maxPendingPerIp: TCP_HANDSHAKE_SLOTS,
+          noAllocationTimeoutMs: TCP_NO_ALLOCATION_TIMEOUT_MS,
+        },
       );
     }
     this.#armSweep();
@@ -258,6 +287,7 @@ export class TurnServer {
     if (ch === undefined) return this.counters.drop('no-channel');
     if (!a.state.hasPermission(ch.peer.address, now)) return this.counters.drop('no-permission');
     if (!a.usage.bandwidth.take(len, now)) return this.counters.drop('bandwidth');
+    if (!this.#total.take(len, now)) return this.counters.drop('total-bandwidth');
     a.relay.send(
       data.subarray(CHANNEL_DATA_HEADER_BYTES, CHANNEL_DATA_HEADER_BYTES + len),
       ch.peer as Endpoint,
@@ -272,6 +302,7 @@ export class TurnServer {
     const s = a.state;
     if (!s.hasPermission(from.address, now)) return this.counters.drop('no-permission');
     if (!a.usage.bandwidth.take(data.length, now)) return this.counters.drop('bandwidth');
+    if (!this.#total.take(data.length, now)) return this.counters.drop('total-bandwidth');
     const ch = s.channelByPeer(from.address, from.port, now);
     let out: Uint8Array;
     if (ch !== undefined) {
@@ -325,6 +356,7 @@ export class TurnServer {
       return this.counters.drop('no-permission');
     }
     if (!a.usage.bandwidth.take(data.length, now)) return this.counters.drop('bandwidth');
+    if (!this.#total.take(data.length, now)) return this.counters.drop('total-bandwidth');
     a.relay.send(data, peer);
     this.counters.toPeerPackets++;
     this.counters.toPeerBytes += data.length;
@@ -436,25 +468,39 @@ export class TurnServer {
     if (this.allocationCount + this.#pending.size >= this.#o.maxAllocations) {
       throw new TurnRequestError(TurnErrorCode.InsufficientCapacity, 'server full');
     }
+    const ipKey = sourceKey(link.client.address);
+    if (!this.#ipQuotas.acquire(ipKey)) {
+      throw new TurnRequestError(
+        TurnErrorCode.AllocationQuotaReached,
+        'too many from this address',
+      );
+    }
     const usage = this.#quotas.acquire(auth.user, now);
-    if (usage === undefined) throw new TurnRequestError(TurnErrorCode.AllocationQuotaReached);
+    if (usage === undefined) {
+      this.#ipQuotas.release(ipKey);
+      throw new TurnRequestError(TurnErrorCode.AllocationQuotaReached);
+    }
+    const release = (): void => {
+      this.#quotas.release(auth.user);
+      this.#ipQuotas.release(ipKey);
+    };
     this.#pending.add(tupleKey);
     let bound: BoundRelay;
     try {
       bound = await this.#bindRelay(spec);
     } catch (err) {
-      this.#quotas.release(auth.user);
+      release();
       throw err;
     } finally {
       this.#pending.delete(tupleKey);
     }
     const relay = bound.socket;
     if (link.closed || this.#closed) {
-      this.#quotas.release(auth.user);
+      release();
       void relay.close();
       throw new TurnRequestError(TurnErrorCode.AllocationMismatch, 'client went away');
     }
-    const a = this.#register(msg, link, auth, relay, usage);
+    const a = this.#register(msg, link, auth, relay, usage, ipKey);
     const success = this.#allocateSuccess(a, link);
     const token = bound.token;
     if (token === undefined) return success;
@@ -525,6 +571,7 @@ export class TurnServer {
     auth: { username: string; user: string; key: Uint8Array },
     relay: UdpSocket,
     usage: UserUsage,
+    ipKey: string,
   ): LiveAllocation {
     const now = this.#clock.now();
     const state = new Allocation({
@@ -547,7 +594,9 @@ export class TurnServer {
       relay,
       relayed: { address: this.#o.externalAddress, port },
       usage,
+      sourceKey: ipKey,
     };
+    this.#o.peerGate?.noteAllocation(auth.user, link.client, a.relayed);
     relay.onMessage((data, from) => this.#fromPeer(a, data, from));
     relay.onError((err) => this.#log.debug('turn relayed socket error', { err: err.message }));
     this.#relayedTransports.set(this.#o.externalAddress, port, true);
@@ -644,6 +693,11 @@ export class TurnServer {
     if (!ok || this.#listeners.get(peer.address, peer.port)) {
       throw new TurnRequestError(TurnErrorCode.Forbidden, `peer address refused (${verdict})`);
     }
+    const gate = this.#o.peerGate;
+    if (gate !== undefined && !gate.allows(a.state.user, peer.address)) {
+      this.counters.peerGateRefused++;
+      throw new TurnRequestError(TurnErrorCode.Forbidden, 'peer not in rendezvous');
+    }
   }
 
   /** A permission is per IP (§9), so Send to one of our own addresses re-checks the port. */
@@ -672,17 +726,44 @@ export class TurnServer {
     challenge = false,
     add?: AddAttributes,
   ): void {
-    this.counters.errorResponses++;
-    const b = StunMessageBuilder.of(req.method, StunClass.Error, req.transactionId);
-    b.addErrorCode(status, detail ?? TURN_REASON[status]);
-    add?.(b);
-    if (challenge) {
-      // RFC 8489 §9.2.4: REALM and a fresh NONCE so the client can (re)compute its integrity.
-      b.addString(Attr.Realm, this.#o.realm);
-      b.addString(Attr.Nonce, this.#auth.nonces.mint(endpointKey(link.client), this.#clock.now()));
+    const udp = link.transport === 'udp';
+    // Finding 10: over UDP the source may be spoofed, so an error reply is a reflection: rate
+    // limited per source IP like the STUN server's answers. (TCP needs a handshake first.)
+    if (udp && !this.#errorLimiter.allow(sourceKey(link.client.address))) {
+      return this.counters.drop('error-rate-limited');
     }
-    this.#seal(b, req, key);
-    link.send(b.build());
+    // A request without a single attribute is never the start of a real TURN exchange (Allocate
+    // needs REQUESTED-TRANSPORT, the others credentials): too small to justify a 401 of 3×.
+    if (udp && challenge && req.attributeCount === 0) return this.counters.drop('error-too-large');
+    const nonce = challenge
+      ? this.#auth.nonces.mint(endpointKey(link.client), this.#clock.now())
+      : undefined;
+    const build = (reason: string): Uint8Array => {
+      const b = StunMessageBuilder.of(req.method, StunClass.Error, req.transactionId);
+      b.addErrorCode(status, reason);
+      add?.(b);
+      if (nonce !== undefined) {
+        // RFC 8489 §9.2.4: REALM and a fresh NONCE so the client can (re)compute its integrity.
+        b.addString(Attr.Realm, this.#o.realm);
+        b.addString(Attr.Nonce, nonce);
+      }
+      this.#seal(b, req, key);
+      return b.build();
+    };
+    let bytes = build(detail ?? TURN_REASON[status]);
+    if (udp) {
+      // On the wire (IP + UDP headers counted, as RFC 5780 §9.1 and binding-responder.ts do):
+      // the reason phrase (RFC 8489 §14.8: any text, may be empty) only while the reply stays
+      // within 1× the request, and no reply at all beyond 2×. No SOFTWARE is ever added.
+      const h = net.isIPv6(link.client.address) ? IPV6_UDP_HEADER_BYTES : IPV4_UDP_HEADER_BYTES;
+      const request = req.raw.length + h;
+      if (bytes.length + h > request) bytes = build('');
+      if (bytes.length + h > request * ERROR_REPLY_MAX_AMPLIFICATION) {
+        return this.counters.drop('error-too-large');
+      }
+    }
+    this.counters.errorResponses++;
+    link.send(bytes);
   }
 
   /** Integrity of the kind the request used (RFC 8489 §9.2.4), FINGERPRINT if the request had one. */
@@ -724,6 +805,7 @@ export class TurnServer {
     this.#relayedTransports.delete(this.#o.externalAddress, port);
     this.#relayedTransports.delete(this.#o.relayAddress, port);
     this.#quotas.release(a.state.user);
+    this.#ipQuotas.release(a.sourceKey);
     a.relay.close().catch(() => {});
   }
 

@@ -29,12 +29,18 @@ function nonce96(n: number): Buffer {
   return out;
 }
 
-function aeadEncrypt(k: Buffer, nonce: Buffer, ad: Uint8Array, plaintext: Uint8Array): Buffer {
+function aeadEncrypt(
+  k: Buffer,
+  nonce: Buffer,
+  ad: Uint8Array,
+  plaintext: Uint8Array,
+  prefix?: Uint8Array,
+): Buffer {
   const c = createCipheriv('chacha20-poly1305', k, nonce, { authTagLength: TAG_BYTES });
   c.setAAD(ad, { plaintextLength: plaintext.length });
   const body = c.update(plaintext);
   c.final();
-  return Buffer.concat([body, c.getAuthTag()]);
+  return Buffer.concat(prefix ? [prefix, body, c.getAuthTag()] : [body, c.getAuthTag()]);
 }
 
 function aeadDecrypt(k: Buffer, nonce: Buffer, ad: Uint8Array, ciphertext: Uint8Array): Buffer {
@@ -95,11 +101,14 @@ export class CipherState {
     return out;
   }
 
-  /** Encrypt with an explicit counter; the caller guarantees it never repeats under this key. */
-  encryptWithNonce(n: number, ad: Uint8Array, plaintext: Uint8Array): Buffer {
+  /**
+   * Encrypt with an explicit counter; the caller guarantees it never repeats under this key.
+   * `prefix` (e.g. the datagram header) is prepended to the output in the same allocation.
+   */
+  encryptWithNonce(n: number, ad: Uint8Array, plaintext: Uint8Array, prefix?: Uint8Array): Buffer {
     const k = this.#requireKey();
     checkNonce(n);
-    return aeadEncrypt(k, nonce96(n), ad, plaintext);
+    return aeadEncrypt(k, nonce96(n), ad, plaintext, prefix);
   }
 
   /** Decrypt with an explicit counter (the caller's replay window decides if n is acceptable). */

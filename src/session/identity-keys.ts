@@ -42,8 +42,7 @@ const SMALL_ORDER_U = new Set<bigint>([
   P - 1n,
 ]);
 
-// DER prefixes of an X25519 key (RFC 8410 §7/§10: OID 1.3.101.110) so raw bytes become KeyObjects.
-const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+// PKCS#8 DER prefix of an X25519 private key (RFC 8410 §7/§10: OID 1.3.101.110).
 const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
 export const X25519_KEY_BYTES = 32;
@@ -154,30 +153,35 @@ export function x25519PrivateKeyObject(raw: Uint8Array): KeyObject {
   });
 }
 
-/** A public X25519 KeyObject from 32 raw bytes (RFC 8410 SPKI). */
+/**
+ * A public X25519 KeyObject from 32 raw bytes. Via JWK (RFC 8037), not SPKI DER: on Node 20 /
+ * OpenSSL 3 the DER decoder costs ~125 µs a key, the JWK path ~13 µs — more than the DH itself.
+ */
 export function x25519PublicKeyObject(raw: Uint8Array): KeyObject {
   if (raw.length !== X25519_KEY_BYTES) throw new RangeError('X25519 public key must be 32 bytes');
   return createPublicKey({
-    key: Buffer.concat([X25519_SPKI_PREFIX, raw]),
-    format: 'der',
-    type: 'spki',
+    key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(raw).toString('base64url') },
+    format: 'jwk',
   });
 }
 
-/** Raw 32-byte public key of an X25519 private KeyObject. */
+/** Raw 32-byte public key of an X25519 private KeyObject (JWK export: ~1 µs, DER ~100 µs). */
 export function x25519PublicOf(privateKey: KeyObject): Uint8Array {
-  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
-  return new Uint8Array(spki.subarray(spki.length - X25519_KEY_BYTES));
+  const x = createPublicKey(privateKey).export({ format: 'jwk' }).x;
+  if (typeof x !== 'string') throw new TypeError('cannot export the X25519 public key');
+  return new Uint8Array(Buffer.from(x, 'base64url'));
 }
 
 /**
  * X25519(privateKey, remotePublic). OpenSSL refuses an all-zero result (a small-order remote key,
  * RFC 7748 §6.1 "check for the all-zero value"); that surfaces as `NATPUSH_ERR_SESSION_BAD_KEY`.
  */
-export function x25519(privateKey: KeyObject, remotePublic: Uint8Array): Buffer {
+export function x25519(privateKey: KeyObject, remotePublic: Uint8Array | KeyObject): Buffer {
   let out: Buffer;
   try {
-    out = diffieHellman({ privateKey, publicKey: x25519PublicKeyObject(remotePublic) });
+    const publicKey =
+      remotePublic instanceof Uint8Array ? x25519PublicKeyObject(remotePublic) : remotePublic;
+    out = diffieHellman({ privateKey, publicKey });
   } catch (cause) {
     throw new SessionError(SessionErrorCode.BAD_KEY, 'X25519 failed (small-order key?)', { cause });
   }

@@ -10,10 +10,15 @@
  *
  * Pure: no I/O. node:crypto supplies X25519, ChaCha20-Poly1305, SHA-256 and HMAC.
  */
-import { createHash, createHmac, generateKeyPairSync } from 'node:crypto';
+import { createHash, createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { CipherState, TAG_BYTES } from './cipher-state.js';
 import { SessionError, SessionErrorCode } from './errors.js';
-import { x25519, x25519PublicOf, type X25519KeyPair } from './identity-keys.js';
+import {
+  x25519,
+  x25519PublicKeyObject,
+  x25519PublicOf,
+  type X25519KeyPair,
+} from './identity-keys.js';
 
 export { CipherState } from './cipher-state.js';
 
@@ -192,6 +197,7 @@ export class HandshakeState {
   #rs: Uint8Array | undefined;
   #re: Uint8Array | undefined;
   #index = 0;
+  #imported: { raw: Uint8Array; key: KeyObject } | undefined;
   #result: TransportKeys | undefined;
 
   constructor(o: HandshakeOptions) {
@@ -315,7 +321,13 @@ export class HandshakeState {
             ? [this.#e, this.#rs]
             : [this.#s, this.#re];
     if (!local || !remote) throw new TypeError(`missing key for ${token}`);
-    return x25519(local.privateKey, remote);
+    return x25519(local.privateKey, this.#keyObject(remote));
+  }
+
+  /** Each remote key is used in two DHs; import it once (KeyObject creation dominates a DH). */
+  #keyObject(raw: Uint8Array): KeyObject {
+    if (this.#imported?.raw !== raw) this.#imported = { raw, key: x25519PublicKeyObject(raw) };
+    return this.#imported.key;
   }
 
   #checkTurn(writing: boolean): void {

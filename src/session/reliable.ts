@@ -483,7 +483,7 @@ export class ReliableChannel {
       urgent = true;
     } else {
       if (f.pn !== this.#expected) urgent = true; // a gap: tell the sender at once (SACK)
-      this.#buffer.set(f.pn, { ...f, fragment: Uint8Array.from(f.fragment) });
+      this.#buffer.set(f.pn, f); // the plaintext buffer is ours: no copy
       this.#deliverInOrder();
     }
     this.#scheduleAck(urgent);
@@ -528,11 +528,11 @@ export class ReliableChannel {
       this.stats.protocolErrors++;
       return;
     }
-    if (this.#dedupe.check(n.id) !== undefined) {
+    if (this.#dedupe.check('', n.id) !== undefined) {
       this.stats.duplicatesDropped++;
       return;
     }
-    this.#dedupe.consumed(n.id);
+    this.#dedupe.consumed('', n.id);
     this.stats.notificationsDelivered++;
     for (const cb of [...this.#onNotification]) {
       try {

@@ -481,15 +481,15 @@ export class SecureSession {
       this.#emitEstablished();
     }
     if (plaintext.length === 0) return { ok: true, kind: 'keepalive' };
-    for (const cb of [...this.#onMessage]) cb(new Uint8Array(plaintext));
+    // `plaintext` is a fresh buffer from the decipher: handed over without a copy.
+    for (const cb of this.#onMessage) cb(plaintext);
     return { ok: true, kind: 'data' };
   }
 
   #sendOn(kp: Keypair, payload: Uint8Array): void {
     const counter = kp.sendCounter++;
     const header = encodeTransportHeader(kp.remoteIndex, counter);
-    const ct = kp.send.encryptWithNonce(counter, header, payload);
-    this.#transmit(Buffer.concat([header, ct]));
+    this.#transmit(kp.send.encryptWithNonce(counter, header, payload, header));
   }
 
   #maybeRekey(kp: Keypair): void {

@@ -176,3 +176,88 @@ export const BACKOFF = {
   maxMs: 30_000,
   factor: 2,
 } as const;
+
+// ---------------------------------------------------------------------------------------------
+// Mailbox store quotas (a2-store; issue 8, finding 4). Enforced by store/usage.ts when a
+// notification is accepted (mailbox.ts), on top of LIMITS.mailboxQuota per recipient. Stores take
+// overrides in their options (`new SqliteStore(file, { quotas })`).
+// ---------------------------------------------------------------------------------------------
+
+export const STORE_QUOTAS = {
+  /**
+   * Slots one peer may hold in one recipient's mailbox: 500, a twentieth of the mailbox. One key
+   * pair filled a 10,000-slot mailbox in 14 s; now it stops at 500 (NATPUSH_ERR_SENDER_QUOTA,
+   * 507) until the recipient drains them. The mailbox also holds what is in flight to an online
+   * recipient, so this is the largest unacked burst one peer may send to another: several times
+   * the delivery window (64) and a 300-notification burst of the tests, far above a chat backlog.
+   * A sender that needs more is sending faster than its peer reads.
+   */
+  perPeerSenderSlots: 500,
+  /**
+   * Share of a recipient's mailbox (LIMITS.mailboxQuota) that peers together may fill: half.
+   * Registration is open, so many key pairs can each use their 100 slots; whatever they do, the
+   * other half (5,000 slots) is the app server's (API-key traffic), which is never starved.
+   */
+  peerMailboxShare: 0.5,
+  /**
+   * Notifications in the whole store: 1,000,000 — 100 full mailboxes, ~1 GiB of SQLite at the
+   * average size of the throughput bench. Above it NATPUSH_ERR_STORE_QUOTA (507).
+   */
+  maxNotifications: 1_000_000,
+  /**
+   * Bytes in the whole store (ids, sender, recipient, topic and body as UTF-8 plus 64 bytes per
+   * row, store/usage.ts): 2 GiB, so a peer flood of maximum-size bodies cannot fill the disk of
+   * a small VM. An estimate of the disk used, not the file size (SQLite reuses freed pages); a
+   * disk that fills anyway is reported as NATPUSH_ERR_STORE_DISK_FULL and loses nothing accepted.
+   */
+  maxBytes: 2 * 1024 ** 3,
+  /**
+   * Share of the store-wide count and bytes that peers together may use: half, so strangers with
+   * fresh keys can never fill the store for the app server.
+   */
+  peerStoreShare: 0.5,
+} as const;
+
+/** When the mailbox store cannot be written (a full disk, a read-only file system). */
+export const STORE_RECOVERY = {
+  /**
+   * A batch that failed to commit is rolled back whole; its notifications are refused with a
+   * NATPUSH_ERR_STORE_… code (the sender still has them and retries), but registrations and acks
+   * answer nobody, so they stay queued and the commit is retried this often until it succeeds.
+   */
+  retryMs: 1_000,
+  /**
+   * Acks kept for that retry: 65,536 (a few MB). Beyond it the oldest are dropped — a lost ack
+   * only means a redelivery, which the receiver's dedupe answers. Registrations need no bound
+   * of their own: each peer is queued at most once (mailbox.ts `#known`).
+   */
+  maxRetriedAcks: 65_536,
+} as const;
+
+/**
+ * TCP connections of the HTTP + WebSocket server (issue 8, finding 6: 166 idle sockets under
+ * `ulimit -n 200` made /healthz time out; a trickled body lived forever). server.ts applies them.
+ */
+export const CONNECTION_LIMITS = {
+  /**
+   * All connections at once (HTTP, SSE, long-poll, WebSocket). Lowered at start-up to half the
+   * process's open-file limit (/proc/self/limits), so accept() never hits EMFILE: the rest is
+   * left to the store, STUN, the relay's sockets.
+   */
+  maxConnections: 10_000,
+  /**
+   * Connections per client IPv4 address or IPv6 /64 (RFC 7934 §4: one subscriber's prefix). A
+   * CGN puts many peers behind one address, so this is generous, but never more than a quarter
+   * of maxConnections: one address can never fill the server.
+   */
+  maxConnectionsPerIp: 256,
+  /** Headers must be complete this long after the connection opened or the last response ended
+   *  (slowloris); idle sockets that never send a request go too. */
+  headersTimeoutMs: 10_000,
+  /** The whole request, body included (bodies are ≤ 24 KiB: this allows < 1 KiB/s). */
+  requestTimeoutMs: 30_000,
+  /** An idle kept-alive connection is closed after this (Node's default is 5 s as well). */
+  keepAliveTimeoutMs: 5_000,
+  /** How often Node checks the two timeouts above (its default, 30 s, would let them overrun). */
+  timeoutCheckIntervalMs: 1_000,
+} as const;

@@ -11,6 +11,7 @@ import type { Delivery } from './delivery.js';
 import type { Mailbox } from './mailbox.js';
 import type { SignalingMetrics } from './metrics.js';
 import type { Presence } from './presence.js';
+import type { Rendezvous } from './rendezvous.js';
 import type { SessionTokens } from './session-tokens.js';
 import type { TurnCredentialIssuer } from './turn-credentials.js';
 
@@ -32,6 +33,8 @@ export interface ServerContext {
   presence: Presence;
   /** Mints TURN credentials for the relay composed beside this server; undefined = no relay. */
   turn: TurnCredentialIssuer | undefined;
+  /** The peer gate of the relay composed beside this server (serve); undefined = none. */
+  rendezvous: Rendezvous | undefined;
   /** True once shutdown began: new work is refused with SHUTTING_DOWN. */
   closing: boolean;
 }

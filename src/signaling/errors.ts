@@ -29,6 +29,20 @@ export const SignalingErrorCode = {
   /** `turn-credentials` asked of a server that runs no TURN relay (`serve --no-relay`). */
   RELAY_UNAVAILABLE: 'NATPUSH_ERR_RELAY_UNAVAILABLE',
   INTERNAL: 'NATPUSH_ERR_INTERNAL',
+  /** A request the HTTP API cannot read: a bad percent-escape in the path, a bad target form. */
+  BAD_REQUEST: 'NATPUSH_ERR_BAD_REQUEST',
+  /** The session token behind an SSE stream or a long poll expired: authenticate again. */
+  SESSION_EXPIRED: 'NATPUSH_ERR_SESSION_EXPIRED',
+  /** This sender holds its share of the recipient's mailbox (constants.ts STORE_QUOTAS). */
+  SENDER_QUOTA: 'NATPUSH_ERR_SENDER_QUOTA',
+  /** The server's mailbox store reached its global count or byte quota. */
+  STORE_QUOTA: 'NATPUSH_ERR_STORE_QUOTA',
+  /** The disk under the mailbox store is full (SQLITE_FULL, ENOSPC): nothing of the batch stored. */
+  STORE_DISK_FULL: 'NATPUSH_ERR_STORE_DISK_FULL',
+  /** The mailbox store cannot be written (read-only file system or file, permissions). */
+  STORE_READ_ONLY: 'NATPUSH_ERR_STORE_READ_ONLY',
+  /** Any other failure to write or sync the mailbox store (I/O error, corruption). */
+  STORE_FAILED: 'NATPUSH_ERR_STORE_FAILED',
   // client side
   CONNECTION_CLOSED: 'NATPUSH_ERR_CONNECTION_CLOSED',
   DELIVERY_TIMEOUT: 'NATPUSH_ERR_DELIVERY_TIMEOUT',
@@ -63,6 +77,13 @@ export const HTTP_STATUS: Partial<Record<SignalingErrorCode, number>> = {
   NATPUSH_ERR_SHUTTING_DOWN: 503,
   NATPUSH_ERR_RELAY_UNAVAILABLE: 503,
   NATPUSH_ERR_INTERNAL: 500,
+  NATPUSH_ERR_BAD_REQUEST: 400,
+  NATPUSH_ERR_SESSION_EXPIRED: 401,
+  NATPUSH_ERR_SENDER_QUOTA: 507,
+  NATPUSH_ERR_STORE_QUOTA: 507,
+  NATPUSH_ERR_STORE_DISK_FULL: 507,
+  NATPUSH_ERR_STORE_READ_ONLY: 503,
+  NATPUSH_ERR_STORE_FAILED: 503,
 };
 
 export class SignalingError extends NatpushError {

@@ -20,7 +20,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerContext } from './context.js';
 import { SignalingError, SignalingErrorCode } from './errors.js';
 import { PollSession, SseSession } from './http-transports.js';
-import { bearer, readJson, sendError, sendJson } from './http-util.js';
+import { bearer, isClientGone, readJson, sendError, sendJson } from './http-util.js';
 import { isPeerId } from './identity.js';
 import { asSignalingError, ingest } from './ingest.js';
 import { httpAcks, httpChallenge, httpNotify, httpSession } from './protocol.js';
@@ -28,6 +28,29 @@ import { TokenBucket } from './rate-limit.js';
 import { issueTurnCredentials } from './turn-credentials.js';
 
 const PEER_PATH = /^\/v1\/peers\/([^/]+)(\/notifications)?$/;
+
+/**
+ * The request target as a URL. Only origin-form (`/path?query`, RFC 9112 §3.2.1) is served;
+ * it is appended to a fixed origin so `//host/x` stays a path. Anything else is BAD_REQUEST.
+ */
+function requestUrl(target: string | undefined): URL {
+  if (!target?.startsWith('/'))
+    throw new SignalingError(SignalingErrorCode.BAD_REQUEST, 'request target must be a path');
+  try {
+    return new URL('http://natpush.invalid' + target);
+  } catch {
+    throw new SignalingError(SignalingErrorCode.BAD_REQUEST, 'request target is not a URL path');
+  }
+}
+
+/** Percent-decode one path segment; a malformed escape (`%zz`, cut UTF-8) is BAD_REQUEST. */
+function decodePathSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new SignalingError(SignalingErrorCode.BAD_REQUEST, 'bad percent-escape in the path');
+  }
+}
 
 export class HttpApi {
   /** Long-poll session per peer; at most `LIMITS.maxPollSessions` (see constants.ts). */
@@ -60,6 +83,15 @@ export class HttpApi {
   /** Route one request; never throws (errors become typed error responses). */
   handle(req: IncomingMessage, res: ServerResponse): void {
     this.#route(req, res).catch((err: unknown) => {
+      if (isClientGone(err)) {
+        // The client reset or aborted: its doing, nobody to answer (issue 8, finding 11).
+        this.ctx.logger.debug('http client went away', {
+          path: req.url?.slice(0, 200),
+          err: String((err as { cause?: unknown }).cause ?? err),
+        });
+        res.destroy();
+        return;
+      }
       const e = asSignalingError(err);
       if (e.code === SignalingErrorCode.INTERNAL)
         this.ctx.logger.error('http handler failed', { err: String(err) });
@@ -69,7 +101,7 @@ export class HttpApi {
   }
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x');
+    const url = requestUrl(req.url);
     const method = req.method ?? 'GET';
     const p = url.pathname;
     if (method === 'GET' && p === '/healthz') return this.#health(res);
@@ -84,7 +116,7 @@ export class HttpApi {
       throw new SignalingError(SignalingErrorCode.SHUTTING_DOWN, 'server is shutting down');
     const m = PEER_PATH.exec(p);
     if (m) {
-      const id = decodeURIComponent(m[1] ?? '');
+      const id = decodePathSegment(m[1] ?? '');
       if (method === 'POST' && m[2]) return this.#postNotification(req, res, id);
       if (method === 'GET' && !m[2]) return this.#getPeer(req, res, id);
     }
@@ -190,28 +222,35 @@ export class HttpApi {
   }
 
   #tokenPeer(req: IncomingMessage, url: URL): string {
-    const peer = this.ctx.sessionTokens.verify(bearer(req, url));
-    if (!peer)
+    return this.#tokenSession(req, url).peer;
+  }
+
+  #tokenSession(req: IncomingMessage, url: URL): { peer: string; expires: number } {
+    const t = this.ctx.sessionTokens.open(bearer(req, url));
+    if (!t)
       throw new SignalingError(
         SignalingErrorCode.NOT_AUTHENTICATED,
         'a valid session token is required',
       );
-    return peer;
+    return t;
   }
 
+  /** The stream ends when its session token expires (it must not outlive the token). */
   #events(req: IncomingMessage, res: ServerResponse, url: URL): void {
-    const peer = this.#tokenPeer(req, url);
-    new SseSession(peer, res, this.ctx).start(req);
+    const { peer, expires } = this.#tokenSession(req, url);
+    new SseSession(peer, res, this.ctx, expires).start(req);
   }
 
   #poll(req: IncomingMessage, res: ServerResponse, url: URL): void {
-    const peer = this.#tokenPeer(req, url);
+    const { peer, expires } = this.#tokenSession(req, url);
     const acks = (url.searchParams.get('ack') ?? '').split(',').filter((s) => s.length > 0);
     if (acks.length > this.ctx.limits.maxAckIds)
       throw new SignalingError(SignalingErrorCode.BAD_FRAME, 'too many acks');
+    // A held poll ends by the time its token expires, like an SSE stream.
     const wait = Math.min(
       Math.max(Number(url.searchParams.get('wait') ?? 0) || 0, 0),
       this.ctx.timing.maxPollWaitMs,
+      expires - this.ctx.clock.now(),
     );
     let s = this.#polls.get(peer);
     if (!s || s.closed || this.ctx.delivery.session(peer) !== s) {

@@ -10,6 +10,7 @@ import type { TimerHandle } from '../util/clock.js';
 import type { ServerContext } from './context.js';
 import type { PeerSession } from './delivery.js';
 import type { Notification } from './protocol.js';
+import { SignalingErrorCode } from './errors.js';
 import { sendJson } from './http-util.js';
 
 /**
@@ -38,10 +39,14 @@ export class SseSession implements PeerSession {
   #heartbeat: TimerHandle | undefined;
   #closed = false;
 
+  #expiry: TimerHandle | undefined;
+
   constructor(
     readonly peer: string,
     private readonly res: ServerResponse,
     private readonly ctx: ServerContext,
+    /** When the session token that opened the stream expires (ms since the epoch). */
+    private readonly expires = Infinity,
   ) {}
 
   start(req: IncomingMessage): void {
@@ -61,6 +66,18 @@ export class SseSession implements PeerSession {
     req.on('close', () => this.#ended());
     this.ctx.metrics.connections.inc({ transport: 'sse' });
     this.#beat();
+    // The stream must not outlive its token (issue 8, finding 11): at expiry the client gets
+    // a SESSION_EXPIRED error event and must authenticate again for a new stream.
+    if (Number.isFinite(this.expires)) {
+      this.#expiry = this.ctx.clock.setTimeout(
+        () =>
+          this.close(
+            SignalingErrorCode.SESSION_EXPIRED,
+            'the session token of this stream expired; authenticate again',
+          ),
+        Math.max(0, this.expires - this.ctx.clock.now()),
+      );
+    }
     this.ctx.delivery.attach(this);
   }
 
@@ -83,6 +100,7 @@ export class SseSession implements PeerSession {
     if (this.#closed) return;
     this.#closed = true;
     this.#heartbeat?.cancel();
+    this.#expiry?.cancel();
     this.ctx.delivery.detach(this);
   }
 

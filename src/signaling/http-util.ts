@@ -4,6 +4,35 @@ import type { z } from 'zod';
 import { decodeFrame } from './protocol.js';
 import { HTTP_STATUS, SignalingError, SignalingErrorCode } from './errors.js';
 
+/**
+ * The client went away mid-request (reset, aborted upload, closed stream). Nobody is left to
+ * answer, and it is the client's doing, not the server's: logged at debug, not as an error.
+ */
+export class ClientGone extends Error {
+  constructor(cause?: unknown) {
+    super('client went away', { cause });
+    this.name = 'ClientGone';
+  }
+}
+
+const GONE_CODES = new Set([
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'ERR_STREAM_DESTROYED',
+]);
+
+/** True for the errors a vanished client causes (see ClientGone). */
+export function isClientGone(err: unknown): boolean {
+  if (err instanceof ClientGone) return true;
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return (
+    (typeof e?.code === 'string' && GONE_CODES.has(e.code)) ||
+    (err instanceof Error && e?.message === 'aborted')
+  );
+}
+
 /** Read the whole body, refusing more than `max` bytes (BODY_TOO_LARGE) without buffering it. */
 export function readBody(req: IncomingMessage, max: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -35,7 +64,11 @@ export function readBody(req: IncomingMessage, max: number): Promise<string> {
       chunks.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
+    req.on('error', (err) => reject(isClientGone(err) ? new ClientGone(err) : err));
+    // Closed before the body ended (an aborted upload): settle, or the handler waits forever.
+    req.on('close', () => {
+      if (!req.complete) reject(new ClientGone());
+    });
   });
 }
 
@@ -50,6 +83,7 @@ export async function readJson<T>(
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.destroyed || res.writableEnded) return;
   if (res.headersSent) {
     res.end();
     return;

@@ -8,6 +8,9 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { SignalingError, SignalingErrorCode } from './errors.js';
 import type { MailboxStore, NewNotification, Removed, StoredNotification } from './store/store.js';
+import { notificationBytes } from './store/usage.js';
+import { storeFailure } from './store/failure.js';
+import { STORE_RECOVERY } from './constants.js';
 
 export interface MailboxOptions {
   store: MailboxStore;
@@ -30,9 +33,20 @@ interface PendingAccept {
   reject: (e: unknown) => void;
 }
 
+/**
+ * An end-to-end ack names a notification by id; ids are unique per (sender, recipient) only, so
+ * the sender, when known (the in-flight entry the ack answers), makes it exact. Without it the
+ * oldest notification with that id for the recipient is removed — the order delivery sends in.
+ */
+export interface AckRef {
+  id: string;
+  from?: string;
+}
+
 interface PendingAck {
   to: string;
   id: string;
+  from: string | undefined;
 }
 
 export class Mailbox {
@@ -42,7 +56,10 @@ export class Mailbox {
   #peers: { peer: string; publicKey: string }[] = [];
   readonly #known = new Set<string>();
   #timer: TimerHandle | undefined;
+  #retryTimer: TimerHandle | undefined;
   #closed = false;
+  /** Store failures since start, by kind (logged each time; exported as a metric). */
+  readonly failures = { commit: 0, sync: 0, checkpoint: 0 };
   #lastSync: Promise<void> = Promise.resolve();
   /** Called after each commit with the acks that removed something. */
   onRemoved: (r: Removed[]) => void = () => {};
@@ -52,6 +69,10 @@ export class Mailbox {
   constructor(o: MailboxOptions) {
     this.#o = o;
     for (const p of o.store.knownPeers()) this.#known.add(p);
+    o.store.onBackgroundError = (what, err) => {
+      this.failures[what]++;
+      o.logger.error(`mailbox store ${what} failed`, { err, failures: this.failures[what] });
+    };
   }
 
   get store(): MailboxStore {
@@ -74,7 +95,11 @@ export class Mailbox {
     this.#schedule();
   }
 
-  /** Store `n` durably; resolves after the commit. Rejects MAILBOX_FULL, DUPLICATE_ID. */
+  /**
+   * Store `n` durably; resolves after the commit. The same (from, to, id) again is a duplicate
+   * (resolved, `duplicate: true`), whoever else used the id. Rejects MAILBOX_FULL (recipient's
+   * mailbox, or its peer share, is full), SENDER_QUOTA, STORE_QUOTA (store/usage.ts).
+   */
   accept(n: NewNotification): Promise<AcceptResult> {
     if (this.#closed) {
       return Promise.reject(
@@ -88,8 +113,11 @@ export class Mailbox {
   }
 
   /** Apply an end-to-end ack (fire and forget: a lost ack only means a redelivery, deduped). */
-  ack(to: string, ids: readonly string[]): void {
-    for (const id of ids) this.#acks.push({ to, id });
+  ack(to: string, ids: readonly (string | AckRef)[]): void {
+    for (const a of ids)
+      this.#acks.push(
+        typeof a === 'string' ? { to, id: a, from: undefined } : { to, id: a.id, from: a.from },
+      );
     this.#schedule();
   }
 
@@ -113,16 +141,13 @@ export class Mailbox {
         for (const p of peers) this.#o.store.addPeer(p.peer, p.publicKey, now);
         for (const a of accepts) results.push(this.#insert(a.n, stored));
         for (const k of acks) {
-          const r = this.#o.store.remove(k.to, k.id);
+          const r = this.#o.store.remove(k.to, k.id, k.from);
           if (r) removed.push(r);
         }
       });
     } catch (err) {
-      this.#o.logger.error('mailbox commit failed', { err: String(err) });
-      const e = new SignalingError(SignalingErrorCode.INTERNAL, 'mailbox write failed', {
-        cause: err,
-      });
-      for (const a of accepts) a.reject(e);
+      // The store rolled the whole batch back, its counts included (store.ts transaction).
+      this.#commitFailed(err, accepts, acks, peers);
       return;
     }
     // An applied ack needs no fsync: if it is lost, the notification is delivered again and the
@@ -140,35 +165,77 @@ export class Mailbox {
     if (!sync) return done();
     // Answer only once the commit is on stable storage (see sqlite-store.ts).
     this.#lastSync = sync.then(done, (err: unknown) => {
-      this.#o.logger.error('mailbox fsync failed', { err: String(err) });
-      const e = new SignalingError(SignalingErrorCode.INTERNAL, 'mailbox sync failed', {
-        cause: err,
-      });
+      // Committed but maybe not on stable storage: refuse, and the sender's retry of the same
+      // id is answered as a duplicate if the commit did survive.
+      const e = storeFailure(err, 'mailbox fsync failed');
+      this.failures.sync++;
+      this.#o.logger.error('mailbox fsync failed', { code: e.code, err: String(err) });
       for (const a of accepts) a.reject(e);
     });
   }
 
+  /**
+   * A batch failed to commit. Its notifications are refused with the store's code (nothing of
+   * them was stored; the sender retries); its registrations and acks, which nobody waits for,
+   * go back to the front of the queue and the commit is retried (issue 8, finding 11: they were
+   * dropped, and a peer registered during the failure was unknown after the next restart).
+   */
+  #commitFailed(
+    err: unknown,
+    accepts: PendingAccept[],
+    acks: PendingAck[],
+    peers: { peer: string; publicKey: string }[],
+  ): void {
+    const e = storeFailure(err, 'mailbox write failed');
+    this.failures.commit++;
+    this.#o.logger.error('mailbox commit failed, batch rolled back', {
+      code: e.code,
+      err: String(err),
+      refused: accepts.length,
+      retrying: { registrations: peers.length, acks: acks.length },
+    });
+    for (const a of accepts) a.reject(e);
+    this.#peers = peers.concat(this.#peers);
+    this.#acks = acks.concat(this.#acks);
+    if (this.#acks.length > STORE_RECOVERY.maxRetriedAcks)
+      this.#acks = this.#acks.slice(-STORE_RECOVERY.maxRetriedAcks);
+    if (this.#retryTimer || this.#closed || this.#peers.length + this.#acks.length === 0) return;
+    this.#retryTimer = this.#o.clock.setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (!this.#closed) this.flush();
+    }, STORE_RECOVERY.retryMs);
+  }
+
   /** Commit and sync what is queued, then refuse new work. */
   async close(): Promise<void> {
+    this.#retryTimer?.cancel();
+    this.#retryTimer = undefined;
     this.flush();
     this.#closed = true;
+    if (this.#peers.length + this.#acks.length > 0) {
+      this.#o.logger.error('mailbox closed with writes the store refused', {
+        registrations: this.#peers.length,
+        acks: this.#acks.length,
+      });
+    }
     await this.#lastSync;
   }
 
+  /**
+   * One notification of a batch, inside its transaction. A retry of something already stored is
+   * answered as a duplicate before any quota (it takes no new room); then the quotas
+   * (store/usage.ts), counted against the rest of this batch.
+   */
   #insert(n: NewNotification, stored: StoredNotification[]): AcceptResult | SignalingError {
-    if (this.#o.store.depth(n.to) >= this.#o.quota) {
-      return new SignalingError(
-        SignalingErrorCode.MAILBOX_FULL,
-        `mailbox of ${n.to} is full (${this.#o.quota} notifications waiting); retry after it drains`,
-      );
-    }
-    const r = this.#o.store.insert(n);
-    if (r.kind === 'conflict') {
-      return new SignalingError(
-        SignalingErrorCode.DUPLICATE_ID,
-        `notification id ${n.id} is already in use`,
-      );
-    }
+    const store = this.#o.store;
+    const seq = store.find(n.from, n.to, n.id);
+    if (seq !== undefined) return { seq, duplicate: true };
+    const why = store.usage.refusal(
+      { from: n.from, to: n.to, bytes: notificationBytes(n) },
+      this.#o.quota,
+    );
+    if (why) return new SignalingError(why.code, why.message);
+    const r = store.insert(n);
     if (r.kind === 'inserted') stored.push({ ...n, seq: r.seq });
     return { seq: r.seq, duplicate: r.kind === 'duplicate' };
   }

@@ -22,6 +22,8 @@ export interface ControlChannel {
   readonly peer: string;
   /** The raw Ed25519 public key (base64url) the connection authenticated with. */
   readonly publicKey: string;
+  /** The connection's remote IP (the peer gate of serve's relay notes it; rendezvous.ts). */
+  readonly address?: string;
   /** Smoothed round-trip time in ms (from WebSocket ping/pong), 0 if not yet measured. */
   readonly rttMs: number;
   /** Queue a control frame; false when dropped for backpressure. */
@@ -37,6 +39,9 @@ interface AllowList {
 type Shown = Transport | 'offline';
 
 const NOBODY: AllowList = { peers: new Set(), anyone: false };
+
+/** Frames that put two peers in rendezvous (serve's relay gate, src/signaling/rendezvous.ts). */
+const RENDEZVOUS_FRAMES: ReadonlySet<string> = new Set(['candidates', 'punch', 'p2p']);
 
 export class Presence {
   /** Each peer's WebSocket (the newest). Bound: WebSocket connections (`maxConnections`). */
@@ -57,8 +62,16 @@ export class Presence {
    * that it can admit TURN permissions only between peers in rendezvous).
    */
   onForward: (from: string, to: string) => void = () => {};
+  /** b-relay's peer gate (rendezvous.ts), told of every rendezvous frame let through. */
+  readonly #rendezvous: { noteForward(from: string, to: string): void } | undefined;
 
-  constructor(o: { metrics: SignalingMetrics; clock: Clock; punchLeadMs: number }) {
+  constructor(o: {
+    metrics: SignalingMetrics;
+    clock: Clock;
+    punchLeadMs: number;
+    rendezvous?: { noteForward(from: string, to: string): void } | undefined;
+  }) {
+    this.#rendezvous = o.rendezvous;
     this.#metrics = o.metrics;
     this.#clock = o.clock;
     this.#punchLeadMs = o.punchLeadMs;
@@ -157,6 +170,7 @@ export class Presence {
       return false;
     }
     this.onForward(from, to);
+    if (RENDEZVOUS_FRAMES.has(m.type)) this.#rendezvous?.noteForward(from, to);
     this.#sendTo(c, m);
     return true;
   }
@@ -174,6 +188,7 @@ export class Presence {
       return false;
     }
     this.onForward(from.peer, to);
+    this.#rendezvous?.noteForward(from.peer, to);
     const rtt = Math.max(from.rttMs, other.rttMs);
     const at = Math.round(this.#clock.now() + rtt / 2 + this.#punchLeadMs);
     this.#sendTo(from, { type: 'punch-start', from: to, rid, at, rtt });

@@ -5,19 +5,22 @@
  * the store. Nothing accepted is lost by it (accepted = committed, see mailbox.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { KeyedCounter, sourceKey } from '../stun/rate-limiter.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { Admission } from './admission.js';
 import { ChallengeBook } from './challenges.js';
-import { LIMITS, TIMING } from './constants.js';
+import { CONNECTION_LIMITS, LIMITS, TIMING } from './constants.js';
 import type { Limits, ServerContext, Timing } from './context.js';
 import { Delivery } from './delivery.js';
 import { HttpApi } from './http-api.js';
 import { Mailbox } from './mailbox.js';
 import { Metrics, signalingMetrics } from './metrics.js';
 import { Presence } from './presence.js';
+import type { Rendezvous } from './rendezvous.js';
 import { SessionTokens } from './session-tokens.js';
 import type { MailboxStore } from './store/store.js';
 import { MemoryStore } from './store/memory-store.js';
@@ -44,10 +47,81 @@ export interface SignalingServerOptions {
    * (`turn-credentials`). Default none: such requests get NATPUSH_ERR_RELAY_UNAVAILABLE.
    */
   turn?: TurnCredentialsOptions;
+  /**
+   * The relay's peer gate (serve): rendezvous frames forwarded here are recorded in it, with the
+   * addresses this server sees its peers at. Default none.
+   */
+  rendezvous?: Rendezvous;
+  /** Connection caps and HTTP timeouts; default CONNECTION_LIMITS (finding 6). */
+  connections?: Partial<ConnectionLimits>;
   /** Server id bound into challenges. Default random. */
   serverId?: string;
   clock?: Clock;
   logger?: Logger;
+}
+
+export type ConnectionLimits = { -readonly [K in keyof typeof CONNECTION_LIMITS]: number };
+
+/** The soft open-file limit of this process (Linux), or undefined where it cannot be read. */
+function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The caps in force: the total within half the fd limit, one address within a quarter of it. */
+export function resolveConnectionLimits(
+  o: Partial<ConnectionLimits> = {},
+  fdLimit: number | undefined = openFileLimit(),
+): ConnectionLimits {
+  const l: ConnectionLimits = { ...CONNECTION_LIMITS, ...o };
+  if (o.maxConnections === undefined && fdLimit !== undefined)
+    l.maxConnections = Math.max(16, Math.min(l.maxConnections, Math.floor(fdLimit / 2)));
+  l.maxConnectionsPerIp = Math.max(
+    1,
+    Math.min(l.maxConnectionsPerIp, Math.floor(l.maxConnections / 4)),
+  );
+  return l;
+}
+
+/**
+ * Finding 6: bound who may hold connections. Beyond `maxConnections` Node itself refuses (closes
+ * at once); beyond `maxConnectionsPerIp` for one address (IPv6: its /64) we close at once. A
+ * closed socket costs the attacker a handshake and us nothing.
+ */
+function capConnections(http: Server, l: ConnectionLimits, ctx: ServerContext): void {
+  http.maxConnections = l.maxConnections;
+  http.headersTimeout = l.headersTimeoutMs;
+  http.requestTimeout = l.requestTimeoutMs;
+  http.keepAliveTimeout = l.keepAliveTimeoutMs;
+  const perIp = new KeyedCounter(l.maxConnectionsPerIp);
+  const firstRequest = new WeakMap<Socket, TimerHandle>();
+  http.on('connection', (socket: Socket) => {
+    const key = sourceKey(socket.remoteAddress ?? '');
+    if (!perIp.acquire(key)) {
+      ctx.metrics.drops.inc({ reason: 'connections_per_ip', type: 'connection' });
+      socket.destroy();
+      return;
+    }
+    // Node times out headers only once a request has begun: a socket that never sends a byte
+    // would stay forever. It must complete its first request's headers in headersTimeoutMs.
+    const silent = ctx.clock.setTimeout(() => socket.destroy(), l.headersTimeoutMs);
+    firstRequest.set(socket, silent);
+    socket.once('close', () => {
+      silent.cancel();
+      perIp.release(key);
+    });
+  });
+  const spoke = (socket: Socket): void => {
+    firstRequest.get(socket)?.cancel();
+    firstRequest.delete(socket);
+  };
+  http.on('request', (req: IncomingMessage) => spoke(req.socket));
+  http.on('upgrade', (req: IncomingMessage) => spoke(req.socket));
+  http.on('drop', () => ctx.metrics.drops.inc({ reason: 'connections_total', type: 'connection' }));
 }
 
 export interface SignalingServer {
@@ -83,7 +157,13 @@ function buildContext(o: SignalingServerOptions): ServerContext {
     window: limits.deliveryWindow,
     retryAfterMs: timing.retryAfterMs,
   });
-  const presence = new Presence({ metrics, clock, punchLeadMs: timing.punchLeadMs });
+  const presence = new Presence({
+    metrics,
+    clock,
+    punchLeadMs: timing.punchLeadMs,
+    rendezvous: o.rendezvous,
+  });
+  if (o.rendezvous) o.rendezvous.addressOf = (peer) => presence.channel(peer)?.address;
   return {
     serverId,
     clock,
@@ -98,6 +178,7 @@ function buildContext(o: SignalingServerOptions): ServerContext {
     delivery,
     presence,
     turn: o.turn ? turnCredentialIssuer(o.turn) : undefined,
+    rendezvous: o.rendezvous,
     closing: false,
   };
 }
@@ -122,6 +203,10 @@ function registerGauges(ctx: ServerContext, ws: WsGateway): void {
     ctx.mailbox.store.totalDepth(),
   );
   m.gauge('natpush_peers_known', 'Peers that have registered.', () => ctx.mailbox.knownCount);
+  m.gauge('natpush_store_failures', 'Mailbox commits, fsyncs, WAL checkpoints that failed.', () => {
+    const f = ctx.mailbox.failures;
+    return f.commit + f.sync + f.checkpoint;
+  });
 }
 
 function scheduleExpiry(ctx: ServerContext): { cancel(): void } {
@@ -148,7 +233,18 @@ export async function startSignalingServer(
   const api = new HttpApi(ctx);
   registerGauges(ctx, ws);
   const expiry = scheduleExpiry(ctx);
-  const http = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => api.handle(req, res));
+  const limits = resolveConnectionLimits(o.connections);
+  const http = createServer(
+    {
+      maxHeaderSize: 16 * 1024,
+      connectionsCheckingInterval: limits.timeoutCheckIntervalMs,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+    },
+    (req, res) => api.handle(req, res),
+  );
+  capConnections(http, limits, ctx);
   http.on('upgrade', (req, socket, head) => {
     if (!ws.handleUpgrade(req, socket, head)) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');

@@ -26,14 +26,23 @@ export class SessionTokens {
 
   /** The peer id the token was minted for, or undefined if it is forged or expired. */
   verify(token: string | undefined): string | undefined {
+    return this.open(token)?.peer;
+  }
+
+  /**
+   * The peer and expiry (ms since the epoch) of a valid token, or undefined if it is forged or
+   * expired. Streams opened with it end at `expires` (an SSE stream must not outlive its token).
+   */
+  open(token: string | undefined): { peer: string; expires: number } | undefined {
     if (!token || token.length > 200) return undefined;
     const parts = token.split('.');
     if (parts.length !== 3) return undefined;
     const [peer, exp, mac] = parts as [string, string, string];
-    if (!isPeerId(peer) || !(Number(exp) > this.#clock.now())) return undefined;
+    const expires = Number(exp);
+    if (!isPeerId(peer) || !(expires > this.#clock.now())) return undefined;
     const want = Buffer.from(this.#mac(`${peer}.${exp}`));
     const got = Buffer.from(mac);
-    return want.length === got.length && timingSafeEqual(want, got) ? peer : undefined;
+    return want.length === got.length && timingSafeEqual(want, got) ? { peer, expires } : undefined;
   }
 
   #mac(s: string): string {

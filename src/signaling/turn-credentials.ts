@@ -87,6 +87,8 @@ export function issueTurnCredentials(
       'this server runs no TURN relay',
     );
   const c = ctx.turn.issue(peer, connectedTo, ctx.clock.now());
+  // The relay's peer gate learns where this peer's signaling connection comes from (rendezvous.ts).
+  ctx.rendezvous?.noteAddress(peer, ctx.presence.channel(peer)?.address);
   ctx.metrics.turnCredentials.inc();
   return c;
 }

@@ -78,6 +78,10 @@ export const TCP_LIMITS = {
   idleTimeoutMs: 30_000,
   /** Concurrent connections. */
   maxConnections: 1024,
+  /** Concurrent connections per client IPv4 address / IPv6 /64 (issue 8, finding 6): a client
+   *  needs one per check in flight, a CGN address a few clients' worth; one address can then
+   *  hold at most 1/128 of the server's slots. */
+  maxConnectionsPerIp: 8,
 } as const;
 
 /** NAT discovery defaults (`NatDiscoveryOptions`). */

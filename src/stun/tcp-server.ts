@@ -1,7 +1,8 @@
 /**
  * STUN over TCP (RFC 8489 §6.2.2): messages are framed by their own length field. Bounded: a
  * frame larger than TCP_LIMITS.maxFrameBytes, anything malformed, or TCP_LIMITS.idleTimeoutMs of
- * silence closes the connection; at most TCP_LIMITS.maxConnections connections.
+ * silence closes the connection; at most TCP_LIMITS.maxConnections connections, and
+ * TCP_LIMITS.maxConnectionsPerIp from one IPv4 address / IPv6 /64 (issue 8, finding 6).
  */
 import net from 'node:net';
 import type { Endpoint } from '../net/udp.js';
@@ -10,6 +11,7 @@ import type { Logger } from '../util/logger.js';
 import type { Decision } from './binding-responder.js';
 import { HEADER_BYTES, TCP_LIMITS } from './constants.js';
 import { isStunMessage, stunMessageLength } from './message.js';
+import { KeyedCounter, sourceKey } from './rate-limiter.js';
 
 export interface StunTcpListener {
   address(): Endpoint;
@@ -21,18 +23,26 @@ export interface TcpHandlerOptions {
   logger: Logger;
   handle(data: Uint8Array, from: Endpoint): Decision;
   onConnection(): void;
+  /** A connection closed at once: the server or its source address has no slot left. */
+  onRefused?(): void;
 }
 
 export async function listenTcp(at: Endpoint, opts: TcpHandlerOptions): Promise<StunTcpListener> {
   const conns = new Set<net.Socket>();
+  const perIp = new KeyedCounter(TCP_LIMITS.maxConnectionsPerIp);
   const server = net.createServer((sock) => {
-    if (conns.size >= TCP_LIMITS.maxConnections) {
+    const key = sourceKey(sock.remoteAddress ?? '');
+    if (conns.size >= TCP_LIMITS.maxConnections || !perIp.acquire(key)) {
+      opts.onRefused?.();
       sock.destroy();
       return;
     }
     conns.add(sock);
     opts.onConnection();
-    sock.on('close', () => conns.delete(sock));
+    sock.on('close', () => {
+      conns.delete(sock);
+      perIp.release(key);
+    });
     serveConnection(sock, opts);
   });
   server.maxConnections = TCP_LIMITS.maxConnections;

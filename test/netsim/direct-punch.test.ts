@@ -53,6 +53,8 @@ ROWS.push(
   { a: 'symmetric', b: 'symmetric', want: 'relay' },
   { a: 'cgn', b: 'full-cone', want: 'direct' },
   { a: 'cgn', b: 'port-restricted', want: 'direct' },
+  { a: 'cgn', b: 'cgn', want: 'direct' },
+  { a: 'cgn', b: 'symmetric', want: 'relay' },
   { a: 'same-nat', b: '', want: 'direct' },
   { a: 'same-nat-hairpin', b: '', want: 'direct' },
 );

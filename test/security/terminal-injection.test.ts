@@ -91,7 +91,9 @@ describe('finding 8: terminal injection through natpush listen', () => {
     cleanups.push(() => attacker.close());
     for (const body of HOSTILE) {
       const r = await attacker.notify(b.peerId, body, { topic: 'chat' });
-      expect(r.status).toBe('delivered');
+      // 'stored' when the listener does not list the attacker as a contact: the server then
+      // withholds that it was delivered (finding 5); the listener got it all the same.
+      expect(['delivered', 'stored']).toContain(r.status);
     }
     // A hostile topic: the server may refuse it at the schema (a1-signaling); if it passes, the
     // listener must escape it too.

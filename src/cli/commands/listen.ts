@@ -39,7 +39,7 @@ export const listenCommand: CommandModule<object, ListenArgs> = {
         if (a.count !== undefined && !(Number.isInteger(a.count) && a.count >= 1))
           return `--count must be a whole number >= 1, got ${a.count}`;
         const allow = parseAllow(a.allow);
-        return typeof allow === 'string' ? allow : true;
+        return typeof allow === 'object' && 'error' in allow ? allow.error : true;
       }),
   handler: async (a) => {
     const stop = new AbortController();

@@ -7,15 +7,21 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import readline from 'node:readline';
 import os from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { nodeUdpNetwork } from '../../net/index.js';
-import { DEFAULT_CREDENTIAL_TTL_S, DEFAULT_TURN_PORT } from '../../relay/constants.js';
+import {
+  DEFAULT_CREDENTIAL_TTL_S,
+  DEFAULT_MAX_ALLOCATIONS_PER_IP,
+  DEFAULT_TURN_PORT,
+  SERVE_RELAY_LIMITS,
+} from '../../relay/constants.js';
 import type { CredentialStore } from '../../relay/credentials.js';
 import { mintTurnCredentials, sharedSecret, staticUsers } from '../../relay/credentials.js';
+import type { RelayPeerGate } from '../../relay/peer-gate.js';
 import type { TurnServer } from '../../relay/server.js';
 import { createRelayServer } from '../../relay/server.js';
 import type { TurnServerOptions } from '../../relay/server-options.js';
@@ -39,7 +45,9 @@ export interface RelayArgs {
   'allow-loopback-peers': boolean;
   'max-allocations': number;
   'user-quota': number;
+  'ip-quota': number;
   'user-bps': number;
+  'total-bps': number;
   'stats-interval': number;
   'log-level': LogLevel;
   workers: number;
@@ -48,6 +56,49 @@ export interface RelayArgs {
 function usage(message: string): NatpushError {
   return new NatpushError('NATPUSH_ERR_USAGE', message);
 }
+
+/**
+ * Where secrets come from besides argv (issue 8, finding 11: /proc/PID/cmdline is readable by
+ * every local user, so `--secret X` hands X to all of them). Files and the environment
+ * (/proc/PID/environ is readable only by the process's owner and root) are not.
+ */
+export const SECRET_ENV = {
+  apiKey: 'NATPUSH_API_KEY',
+  turnSecret: 'NATPUSH_TURN_SECRET',
+  peerToken: 'NATPUSH_PEER_TOKEN',
+  /** Static TURN users `name:password`, one per line (the relay's `--user`). */
+  turnUsers: 'NATPUSH_TURN_USERS',
+} as const;
+
+/** Non-empty lines of a secret file or variable (one secret per line; surrounding blanks trimmed). */
+export function secretLines(text: string | undefined): string[] {
+  return (text ?? '')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+}
+
+/** Read a secret file; a file other users can read gets a warning (it is no secret then). */
+export function readSecretFile(path: string, warn: (line: string) => void): string[] {
+  try {
+    if ((statSync(path).mode & 0o077) !== 0) {
+      warn(`natpush: warning: ${path} is readable by other users; chmod 600 it`);
+    }
+    return secretLines(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw usage(`cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** The warning an old-style secret flag earns: it still works. */
+export function argvSecretWarning(flag: string, instead: string): string {
+  return (
+    `natpush: warning: ${flag} puts a secret on the command line, visible to every local user ` +
+    `(ps, /proc/PID/cmdline); use ${instead}`
+  );
+}
+
+const stderrWarn = (line: string): void => void process.stderr.write(line + '\n');
 
 /** The first non-internal IPv4 address, for relayed sockets when listening on 0.0.0.0. */
 export function defaultRelayAddress(listen: string): string {
@@ -60,12 +111,15 @@ export function defaultRelayAddress(listen: string): string {
 
 export function credentialsFrom(
   args: Pick<RelayArgs, 'secret' | 'secret-file' | 'user'>,
+  env: NodeJS.ProcessEnv = {},
+  warn: (line: string) => void = () => {},
 ): CredentialStore {
   const secret =
     args.secret ??
-    (args['secret-file'] ? readFileSync(args['secret-file'], 'utf8').trim() : undefined);
+    (args['secret-file'] ? readSecretFile(args['secret-file'], warn)[0] : undefined) ??
+    secretLines(env[SECRET_ENV.turnSecret])[0];
   const users: Record<string, string> = {};
-  for (const u of args.user) {
+  for (const u of [...args.user, ...secretLines(env[SECRET_ENV.turnUsers])]) {
     const i = u.indexOf(':');
     if (i <= 0) throw usage(`--user wants name:password, got ${JSON.stringify(u)}`);
     users[u.slice(0, i)] = u.slice(i + 1);
@@ -75,7 +129,7 @@ export function credentialsFrom(
   if (Object.keys(users).length > 0) stores.push(staticUsers(users));
   if (stores.length === 0) {
     throw usage(
-      'the relay needs credentials: --secret, --secret-file or --user name:password (never an open relay)',
+      `the relay needs credentials: --secret-file, $${SECRET_ENV.turnSecret}, $${SECRET_ENV.turnUsers} or --user name:password (never an open relay)`,
     );
   }
   if (stores.length === 1) return stores[0]!;
@@ -87,7 +141,11 @@ export function credentialsFrom(
 }
 
 /** Turn parsed arguments into server options (STYLE.md §5: parse at the edge). */
-export function relayOptionsFrom(args: RelayArgs): TurnServerOptions {
+export function relayOptionsFrom(
+  args: RelayArgs,
+  env: NodeJS.ProcessEnv = {},
+  warn: (line: string) => void = () => {},
+): TurnServerOptions {
   const allow = [...args['allow-peer']];
   if (args['allow-loopback-peers']) allow.push('127.0.0.0/8', '::1/128');
   return {
@@ -99,11 +157,13 @@ export function relayOptionsFrom(args: RelayArgs): TurnServerOptions {
     relayAddress: args['relay-address'] ?? defaultRelayAddress(args.listen),
     ...(args['external-address'] ? { externalAddress: args['external-address'] } : {}),
     realm: args.realm,
-    credentials: credentialsFrom(args),
+    credentials: credentialsFrom(args, env, warn),
     peerPolicy: { allow },
     maxAllocations: args['max-allocations'],
     maxAllocationsPerUser: args['user-quota'],
+    maxAllocationsPerIp: args['ip-quota'],
     userBytesPerSecond: args['user-bps'],
+    totalBytesPerSecond: args['total-bps'],
   };
 }
 
@@ -144,14 +204,17 @@ export function relayOptions(y: Argv): Argv<RelayArgs> {
     })
     .option('secret', {
       type: 'string',
-      describe: 'TURN REST shared secret (coturn static-auth-secret)',
+      describe: `TURN REST shared secret (coturn static-auth-secret); visible to all local users in argv: prefer --secret-file or $${SECRET_ENV.turnSecret}`,
     })
-    .option('secret-file', { type: 'string', describe: 'file holding the shared secret' })
+    .option('secret-file', {
+      type: 'string',
+      describe: `file holding the shared secret (default: $${SECRET_ENV.turnSecret})`,
+    })
     .option('user', {
       type: 'string',
       array: true,
       default: [] as string[],
-      describe: 'static user name:password (repeatable)',
+      describe: `static user name:password (repeatable; visible in argv: prefer $${SECRET_ENV.turnUsers}, one per line)`,
     })
     .option('allow-peer', {
       type: 'string',
@@ -174,10 +237,20 @@ export function relayOptions(y: Argv): Argv<RelayArgs> {
       default: 10,
       describe: 'allocations per user (486 beyond)',
     })
+    .option('ip-quota', {
+      type: 'number',
+      default: DEFAULT_MAX_ALLOCATIONS_PER_IP,
+      describe: 'allocations per client IPv4 address or IPv6 /64 (486 beyond)',
+    })
     .option('user-bps', {
       type: 'number',
       default: 0,
       describe: 'relayed bytes/s per user, 0 = unlimited',
+    })
+    .option('total-bps', {
+      type: 'number',
+      default: 0,
+      describe: 'relayed bytes/s of the whole relay, 0 = unlimited',
     })
     .option('stats-interval', {
       type: 'number',
@@ -196,9 +269,19 @@ export function relayOptions(y: Argv): Argv<RelayArgs> {
     }) as unknown as Argv<RelayArgs>;
 }
 
+/** Warn about each secret given on argv (it keeps working). */
+function warnArgvSecrets(args: RelayArgs, warn: (line: string) => void): void {
+  if (args.secret !== undefined)
+    warn(argvSecretWarning('--secret', `--secret-file or $${SECRET_ENV.turnSecret}`));
+  if (args.user.length > 0) warn(argvSecretWarning('--user', `$${SECRET_ENV.turnUsers}`));
+}
+
 /** Start from parsed arguments; resolves once listening. */
-export async function startRelay(args: RelayArgs): Promise<TurnServer> {
-  const options = relayOptionsFrom(args);
+export async function startRelay(
+  args: RelayArgs,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<TurnServer> {
+  const options = relayOptionsFrom(args, env, stderrWarn);
   // `--port 0` with TCP: let TCP pick its own free port too.
   if (args.port === 0 && args.tcp && args['tcp-port'] === undefined) options.tcpPort = 0;
   const server = await createRelayServer(options);
@@ -221,19 +304,25 @@ const mint: CommandModule<
   builder: (y) =>
     y
       .positional('user', { type: 'string', demandOption: true })
-      .option('secret', { type: 'string' })
-      .option('secret-file', { type: 'string' })
+      .option('secret', { type: 'string', describe: 'visible in argv: prefer --secret-file' })
+      .option('secret-file', { type: 'string', describe: `default: $${SECRET_ENV.turnSecret}` })
       .option('ttl', { type: 'number', default: DEFAULT_CREDENTIAL_TTL_S }) as never,
   handler: (args) => {
+    if (args.secret !== undefined)
+      stderrWarn(argvSecretWarning('--secret', `--secret-file or $${SECRET_ENV.turnSecret}`));
     const secret =
       args.secret ??
-      (args['secret-file'] ? readFileSync(args['secret-file'], 'utf8').trim() : undefined);
-    if (!secret) throw usage('mint needs --secret or --secret-file');
+      (args['secret-file'] ? readSecretFile(args['secret-file'], stderrWarn)[0] : undefined) ??
+      secretLines(process.env[SECRET_ENV.turnSecret])[0];
+    if (!secret) throw usage(`mint needs --secret-file or $${SECRET_ENV.turnSecret}`);
     console.log(JSON.stringify(mintTurnCredentials(secret, args.user, args.ttl)));
   },
 };
 
-/** The command line of one worker: the same settings on its own port. */
+/**
+ * The command line of one worker: the same settings on its own port — but no secret: those go in
+ * the worker's environment (workerEnv), where other local users cannot read them.
+ */
 function workerArgv(a: RelayArgs, port: number): string[] {
   const opt = (name: string, v: string | number | undefined): string[] =>
     v === undefined ? [] : [`--${name}`, String(v)];
@@ -245,14 +334,13 @@ function workerArgv(a: RelayArgs, port: number): string[] {
     ...opt('relay-address', a['relay-address']),
     ...opt('external-address', a['external-address']),
     ...opt('realm', a.realm),
-    ...opt('secret', a.secret),
-    ...opt('secret-file', a['secret-file']),
-    ...a.user.flatMap((u) => ['--user', u]),
     ...a['allow-peer'].flatMap((c) => ['--allow-peer', c]),
     ...(a['allow-loopback-peers'] ? ['--allow-loopback-peers'] : []),
     ...opt('max-allocations', a['max-allocations']),
     ...opt('user-quota', a['user-quota']),
+    ...opt('ip-quota', a['ip-quota']),
     ...opt('user-bps', a['user-bps']),
+    ...opt('total-bps', a['total-bps']),
     ...opt('stats-interval', a['stats-interval']),
     ...opt('log-level', a['log-level']),
   ];
@@ -281,13 +369,23 @@ export async function startRelayWorkers(
       }),
     );
   };
+  // Resolved here, once: the workers get the secret and users in their environment, never argv.
+  const env: NodeJS.ProcessEnv = { ...process.env, NATPUSH_RELAY_WORKER: '1' };
+  const secret =
+    a.secret ??
+    (a['secret-file'] ? readSecretFile(a['secret-file'], stderrWarn)[0] : undefined) ??
+    secretLines(process.env[SECRET_ENV.turnSecret])[0];
+  if (secret !== undefined) env[SECRET_ENV.turnSecret] = secret;
+  else delete env[SECRET_ENV.turnSecret];
+  const users = [...a.user, ...secretLines(process.env[SECRET_ENV.turnUsers])];
+  if (users.length > 0) env[SECRET_ENV.turnUsers] = users.join('\n');
   try {
     for (let i = 0; i < a.workers; i++) {
       const w = spawn(process.execPath, [cli, ...workerArgv(a, a.port + 1 + i)], {
         // stdin is a pipe the worker watches: when the director dies, however, it ends and the
         // worker shuts down instead of lingering as an orphan holding its port.
         stdio: ['pipe', 'inherit', 'pipe'],
-        env: { ...process.env, NATPUSH_RELAY_WORKER: '1' },
+        env,
       });
       workers.push(w);
       await new Promise<void>((resolve, reject) => {
@@ -298,7 +396,7 @@ export async function startRelayWorkers(
         });
       });
     }
-    const options = relayOptionsFrom(a);
+    const options = relayOptionsFrom(a, env);
     const listen = a.listen !== '0.0.0.0' && a.listen !== '::' ? a.listen : undefined;
     const advertised = a['external-address'] ?? listen ?? options.relayAddress;
     options.alternateServers = workers.map((_, i) => ({
@@ -325,6 +423,7 @@ const run: CommandModule<object, RelayArgs> = {
   describe: 'run the TURN relay',
   builder: relayOptions,
   handler: async (args) => {
+    if (process.env.NATPUSH_RELAY_WORKER !== '1') warnArgvSecrets(args, stderrWarn);
     if (args.workers > 1) {
       const { director, close } = await startRelayWorkers(args, process.argv[1]!);
       await new Promise<void>((resolve) => {
@@ -395,6 +494,10 @@ export interface ServeRelayOptions {
   port: number;
   secret?: string;
   relayAddress?: string;
+  /** Advertised in XOR-RELAYED-ADDRESS behind a 1:1 NAT (serve's --relay-public-address). */
+  externalAddress?: string;
+  /** Who peers may relay to (serve's rendezvous table); undefined = a plain TURN server. */
+  peerGate?: RelayPeerGate;
   logger: Logger;
   clock?: Clock;
 }
@@ -412,7 +515,10 @@ export async function startServeRelay(
     port: o.port,
     tcpPort: o.port,
     relayAddress: o.relayAddress ?? defaultRelayAddress(o.host),
+    ...(o.externalAddress ? { externalAddress: o.externalAddress } : {}),
     credentials: sharedSecret(secret),
+    ...(o.peerGate ? { peerGate: o.peerGate } : {}),
+    ...SERVE_RELAY_LIMITS,
   });
   const a = server.addresses();
   const endpoints = [`turn:${a.udp.address}:${a.udp.port}?transport=udp`];

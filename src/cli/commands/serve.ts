@@ -6,10 +6,14 @@
  * hands to authenticated peers (`turn-credentials`).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
+import { RELAY_CONFIG_ERR } from '../../relay/errors.js';
 import { DEFAULT_PORT, LIMITS } from '../../signaling/constants.js';
+import { prepareDataDir } from '../../signaling/data-dir.js';
+import { Rendezvous } from '../../signaling/rendezvous.js';
 import { startSignalingServer } from '../../signaling/server.js';
 import { MemoryStore } from '../../signaling/store/memory-store.js';
 import { SqliteStore } from '../../signaling/store/sqlite-store.js';
@@ -17,8 +21,15 @@ import { StunServer } from '../../stun/server.js';
 import { jsonLogger, type LogLevel, type Logger } from '../../util/logger.js';
 import type { SignalingServer } from '../../signaling/server.js';
 import type { TurnCredentialsOptions } from '../../signaling/turn-credentials.js';
-import type { Clock } from '../../util/clock.js';
-import { startServeRelay } from './relay.js';
+import { systemClock, type Clock } from '../../util/clock.js';
+import { NatpushError } from '../../util/errors.js';
+import {
+  argvSecretWarning,
+  readSecretFile,
+  SECRET_ENV,
+  secretLines,
+  startServeRelay,
+} from './relay.js';
 
 export interface ServeArgs {
   port: number;
@@ -26,7 +37,9 @@ export interface ServeArgs {
   'data-dir': string;
   store: 'sqlite' | 'memory';
   'api-key'?: string[];
+  'api-key-file'?: string;
   'peer-token'?: string[];
+  'peer-token-file'?: string;
   stun: boolean;
   'stun-port': number;
   'log-level': LogLevel;
@@ -35,7 +48,10 @@ export interface ServeArgs {
   'relay-address'?: string;
   'relay-public-address'?: string;
   'turn-secret'?: string;
+  'turn-secret-file'?: string;
   'turn-credential-ttl': number;
+  'relay-peer-gate': boolean;
+  'open-relay-i-know': boolean;
 }
 
 /** One running part of `serve`. */
@@ -67,10 +83,58 @@ function apiKeys(dataDir: string, given: string[] | undefined): { keys: string[]
   }
 }
 
+/** serve's secrets, resolved at the edge from flags, files and the environment. */
+export interface ServeSecrets {
+  apiKeys: string[];
+  peerTokens: string[];
+  turnSecret: string | undefined;
+}
+
+/**
+ * Issue 8, finding 11: secrets never need argv. Each comes from its `--*-file` (one per line) or
+ * its environment variable; the old flags still work, with a warning on stderr, because
+ * /proc/PID/cmdline shows them to every local user. Values from all given sources are combined.
+ */
+export function serveSecrets(
+  a: ServeArgs,
+  env: NodeJS.ProcessEnv,
+  warn: (line: string) => void,
+): ServeSecrets {
+  const from = (
+    flag: string,
+    values: string[] | undefined,
+    file: string | undefined,
+    envName: string,
+  ): string[] => {
+    if (values && values.length > 0)
+      warn(argvSecretWarning(`--${flag}`, `--${flag}-file or $${envName}`));
+    return [
+      ...(values ?? []),
+      ...(file ? readSecretFile(file, warn) : []),
+      ...secretLines(env[envName]),
+    ];
+  };
+  const turn = from(
+    'turn-secret',
+    a['turn-secret'] !== undefined ? [a['turn-secret']] : undefined,
+    a['turn-secret-file'],
+    SECRET_ENV.turnSecret,
+  );
+  return {
+    apiKeys: from('api-key', a['api-key'], a['api-key-file'], SECRET_ENV.apiKey),
+    peerTokens: from('peer-token', a['peer-token'], a['peer-token-file'], SECRET_ENV.peerToken),
+    turnSecret: turn[0],
+  };
+}
+
 /** What tests inject into the composition (the CLI uses the defaults). */
 export interface ServeDeps {
   /** The relay's clock (credential expiry is checked against it). Default: the system clock. */
   relayClock?: Clock;
+  /** Where NATPUSH_* secrets are read from. Default: process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Warnings (secrets on argv). Default: stderr. */
+  warn?: (line: string) => void;
 }
 
 /**
@@ -82,10 +146,20 @@ export async function startServices(
   logger: Logger,
   deps: ServeDeps = {},
 ): Promise<{ services: Service[]; apiKeyFile?: string }> {
-  const dataDir = resolve(a['data-dir']);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const { keys, file } = apiKeys(dataDir, a['api-key']);
-  const relay = a.relay ? await startRelay(a, dataDir, logger, deps) : undefined;
+  const secrets = serveSecrets(
+    a,
+    deps.env ?? process.env,
+    deps.warn ?? ((l) => void process.stderr.write(l + '\n')),
+  );
+  refuseOpenRelay(a, secrets);
+  // a2-store: 0700 whatever existed, files 0600 (issue 8 finding 7)
+  const dataDir = prepareDataDir(a['data-dir'], logger);
+  const { keys, file } = apiKeys(dataDir, secrets.apiKeys);
+  const rendezvous =
+    a.relay && a['relay-peer-gate'] ? new Rendezvous({ clock: systemClock }) : undefined;
+  const relay = a.relay
+    ? await startRelay(a, secrets, dataDir, logger, deps, rendezvous)
+    : undefined;
   let signaling: SignalingServer;
   try {
     const store =
@@ -95,8 +169,9 @@ export async function startServices(
       host: a.host,
       store,
       apiKeys: keys,
-      peerTokens: a['peer-token'] ?? [],
+      peerTokens: secrets.peerTokens,
       ...(relay ? { turn: turnOptions(a, relay) } : {}),
+      ...(rendezvous ? { rendezvous } : {}),
       logger,
     });
   } catch (err) {
@@ -126,6 +201,28 @@ export async function startServices(
 }
 
 type ServeRelay = Awaited<ReturnType<typeof startServeRelay>>;
+
+function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || (isIP(h) === 4 && h.startsWith('127.'));
+}
+
+/**
+ * Issue 8, finding 3: refuse to run an open relay. It would be one when the relay is reachable
+ * from other hosts (non-loopback --host), anyone may register (no --peer-token) and the peer gate
+ * that limits relaying to natpush peers in rendezvous is off — unless the operator says so.
+ */
+export function refuseOpenRelay(a: ServeArgs, secrets: Pick<ServeSecrets, 'peerTokens'>): void {
+  if (!a.relay || a['relay-peer-gate'] || isLoopback(a.host)) return;
+  if (secrets.peerTokens.length > 0 || a['open-relay-i-know']) return;
+  throw new NatpushError(
+    RELAY_CONFIG_ERR.OPEN_RELAY,
+    `refusing to start: with --no-relay-peer-gate, open registration and --host ${a.host} the ` +
+      'TURN relay would relay for anyone to any host. Keep the peer gate (the default), close ' +
+      'registration with --peer-token, listen on loopback, run --no-relay, or pass ' +
+      '--open-relay-i-know.',
+  );
+}
 
 /** The credentials serve hands to peers name the relay's own ports and its shared secret. */
 function turnOptions(a: ServeArgs, relay: ServeRelay): TurnCredentialsOptions {
@@ -177,16 +274,23 @@ async function startStun(
 /** The TURN relay (RFC 8656, UDP and TCP) with TURN REST credentials. */
 function startRelay(
   a: ServeArgs,
+  secrets: ServeSecrets,
   dataDir: string,
   logger: Logger,
   deps: ServeDeps,
+  peerGate: Rendezvous | undefined,
 ): Promise<ServeRelay> {
+  const publicAddress = a['relay-public-address'];
   return startServeRelay({
     dataDir,
     host: a.host,
     port: a['relay-port'],
-    ...(a['turn-secret'] ? { secret: a['turn-secret'] } : {}),
+    ...(secrets.turnSecret ? { secret: secrets.turnSecret } : {}),
     ...(a['relay-address'] ? { relayAddress: a['relay-address'] } : {}),
+    // Behind a 1:1 NAT the relayed sockets bind a private address; peers must be told the public
+    // one in XOR-RELAYED-ADDRESS (RFC 8656 §7.2), not only in the turn: URLs (finding 11).
+    ...(publicAddress && isIP(publicAddress) ? { externalAddress: publicAddress } : {}),
+    ...(peerGate ? { peerGate } : {}),
     ...(deps.relayClock ? { clock: deps.relayClock } : {}),
     logger,
   });
@@ -201,6 +305,11 @@ function relayService(relay: ServeRelay, signaling: SignalingServer): Service {
     'natpush_turn_relayed_packets',
     'Packets relayed (both directions).',
     () => c.toPeerPackets + c.toClientPackets,
+  );
+  m.gauge(
+    'natpush_turn_peer_gate_refused',
+    'Permissions refused by the peer gate (not toward a peer in rendezvous).',
+    () => c.peerGateRefused,
   );
   m.gauge('natpush_turn_dropped_packets', 'Packets dropped by the relay (all reasons).', () =>
     Object.values(c.dropped).reduce((x, y) => x + y, 0),
@@ -229,17 +338,25 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         default: 'sqlite' as const,
         describe: 'mailbox store',
       })
+      .option('api-key-file', {
+        type: 'string',
+        describe: `file of API keys for POST /v1/peers/{id}/notifications, one per line (also $${SECRET_ENV.apiKey}; default: generated into the data dir)`,
+      })
       .option('api-key', {
         type: 'string',
         array: true,
         describe:
-          'API key for POST /v1/peers/{id}/notifications (repeatable; default: generated into the data dir)',
+          'an API key on the command line (visible to all local users: prefer --api-key-file)',
+      })
+      .option('peer-token-file', {
+        type: 'string',
+        describe: `file of peer tokens, one per line: peers must present one or an HMAC token minted from it (also $${SECRET_ENV.peerToken}; none = open registration)`,
       })
       .option('peer-token', {
         type: 'string',
         array: true,
         describe:
-          'require peers to present this token or an HMAC token minted from it (repeatable)',
+          'a peer token on the command line (visible to all local users: prefer --peer-token-file)',
       })
       .option('stun', {
         type: 'boolean',
@@ -273,11 +390,28 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('relay-public-address', {
         type: 'string',
         describe:
-          'host named in the turn: URLs handed to peers (default: the address the peer reached serve at)',
+          'public address of the relay behind a 1:1 NAT: named in the turn: URLs handed to peers and, if an IP, advertised as XOR-RELAYED-ADDRESS (default: the address the peer reached serve at / --relay-address)',
+      })
+      .option('relay-peer-gate', {
+        type: 'boolean',
+        default: true,
+        describe:
+          'relay only between natpush peers: a permission is granted only toward an address serve has seen for a peer in rendezvous with the requester (--no-relay-peer-gate: a plain TURN server for every registered peer; then serve refuses to start on a non-loopback --host with open registration unless --peer-token or --open-relay-i-know)',
+      })
+      .option('open-relay-i-know', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'allow --no-relay-peer-gate with open registration on a non-loopback --host: any new key pair may then relay to any public host (capped per peer, per IP and in all)',
+      })
+      .option('turn-secret-file', {
+        type: 'string',
+        describe: `file holding the TURN REST shared secret (also $${SECRET_ENV.turnSecret}; default: generated into the data dir as turn-secret)`,
       })
       .option('turn-secret', {
         type: 'string',
-        describe: 'TURN REST shared secret (default: generated into the data dir as turn-secret)',
+        describe:
+          'the TURN secret on the command line (visible to all local users: prefer --turn-secret-file)',
       })
       .option('turn-credential-ttl', {
         type: 'number',

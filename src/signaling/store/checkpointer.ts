@@ -22,18 +22,29 @@ parentPort.on('message', (m) => { if (m === 'close') { clearInterval(timer); db.
 
 export class Checkpointer {
   readonly #worker: Worker;
+  readonly #exited: Promise<void>;
 
+  /** `onError` gets every failed checkpoint and a crash of the worker (counted by the caller). */
   constructor(file: string, intervalMs: number, onError: (msg: string) => void) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     this.#worker = new Worker(WORKER, { eval: true, workerData: { file, intervalMs, driver } });
+    this.#exited = new Promise<void>((r) => this.#worker.once('exit', () => r()));
     this.#worker.on('message', (m: string) => onError(m));
     this.#worker.on('error', (err) => onError(String(err)));
+    // Unref'd while it only ticks: a timer thread must not keep a finished process alive.
     this.#worker.unref();
   }
 
+  /**
+   * Stop the worker and close its connection. Ref'd again first: during a shutdown (SIGTERM)
+   * this worker may be the last thing on the event loop, and an unref'd worker does not keep
+   * the process alive — Node would exit before the worker, and everything after this close
+   * (closing the main connection, which checkpoints and removes the WAL), had run (issue 8,
+   * finding 11). Resolves also if the worker had already died.
+   */
   async close(): Promise<void> {
-    const exited = new Promise<void>((r) => this.#worker.once('exit', () => r()));
+    this.#worker.ref();
     this.#worker.postMessage('close');
-    await exited;
+    await this.#exited;
   }
 }

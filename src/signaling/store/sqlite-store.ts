@@ -13,8 +13,10 @@
  */
 import Database from 'better-sqlite3';
 import { Checkpointer } from './checkpointer.js';
-import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fdatasync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { DATA_DIR_MODE, DATA_FILE_MODE, ensurePrivateFile } from '../data-dir.js';
+import { storeFailure } from './failure.js';
 import type {
   InsertResult,
   MailboxStore,
@@ -22,6 +24,10 @@ import type {
   Removed,
   StoredNotification,
 } from './store.js';
+import { MailboxUsage, notificationBytes, ROW_OVERHEAD_BYTES, type StoreQuotas } from './usage.js';
+
+/** usage.ts notificationBytes() in SQL: UTF-8 byte lengths (CAST AS BLOB) plus the row overhead. */
+const ROW_BYTES_SQL = `(length(CAST(id AS BLOB)) + length(CAST(sender AS BLOB)) + length(CAST(recipient AS BLOB)) + length(CAST(topic AS BLOB)) + length(CAST(body AS BLOB)) + ${ROW_OVERHEAD_BYTES})`;
 
 interface Row {
   seq: number;
@@ -34,25 +40,78 @@ interface Row {
   expires: number;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS mailbox (
+/**
+ * Schema version in `PRAGMA user_version`. 0: the first schema (ids unique store-wide, no
+ * version stamped); 2: ids unique per (recipient, sender) (issue 8, finding 9).
+ */
+const SCHEMA_VERSION = 2;
+
+/** The mailbox table; `name` lets the migration build the new table beside the old one. */
+const mailboxTable = (name: string) => `
+CREATE TABLE ${name} (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: a seq is never reused after a delete
-  id TEXT NOT NULL UNIQUE,
+  id TEXT NOT NULL,
   recipient TEXT NOT NULL,
   sender TEXT NOT NULL,
   topic TEXT NOT NULL,
   body TEXT NOT NULL,
   ts INTEGER NOT NULL,
-  expires INTEGER NOT NULL
-);
+  expires INTEGER NOT NULL,
+  -- (recipient, id) first: an ack that names only the id finds its rows by this prefix.
+  UNIQUE (recipient, id, sender)
+);`;
+
+const INDEXES = `
 CREATE INDEX IF NOT EXISTS mailbox_recipient ON mailbox (recipient, seq);
 CREATE INDEX IF NOT EXISTS mailbox_expires ON mailbox (expires);
+`;
+
+const PEERS = `
 CREATE TABLE IF NOT EXISTS peers (
   peer TEXT PRIMARY KEY,
   public_key TEXT NOT NULL,
   first_seen INTEGER NOT NULL
 );
 `;
+
+/**
+ * Bring the database to SCHEMA_VERSION, in one transaction. Version 0 had `id UNIQUE` on the
+ * column, which SQLite cannot drop with ALTER TABLE, so the table is rebuilt as the SQLite
+ * manual describes (https://www.sqlite.org/lang_altertable.html#otheralter): new table, copy,
+ * drop, rename. Rows keep their seq, and the AUTOINCREMENT high-water mark is carried over so a
+ * seq of a deleted row is still never reused.
+ */
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version === SCHEMA_VERSION) return;
+    if (version > SCHEMA_VERSION)
+      throw new Error(`mailbox schema ${version} is newer than this natpush (${SCHEMA_VERSION})`);
+    const exists = db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mailbox'")
+      .get();
+    if (!exists) {
+      db.exec(mailboxTable('mailbox'));
+    } else {
+      const high = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'mailbox'").get() as
+        { seq: number } | undefined;
+      db.exec(mailboxTable('mailbox_v2'));
+      db.exec(
+        'INSERT INTO mailbox_v2 (seq, id, recipient, sender, topic, body, ts, expires) ' +
+          'SELECT seq, id, recipient, sender, topic, body, ts, expires FROM mailbox ORDER BY seq',
+      );
+      db.exec('DROP TABLE mailbox');
+      db.exec('ALTER TABLE mailbox_v2 RENAME TO mailbox');
+      if (high)
+        db.prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'mailbox'").run(
+          high.seq,
+        );
+    }
+    db.exec(INDEXES);
+    db.exec(PEERS);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  })();
+}
 
 export interface SqliteStoreOptions {
   /** 'async' (default): fdatasync of the WAL off the event loop, awaited by `sync()`;
@@ -61,6 +120,16 @@ export interface SqliteStoreOptions {
   /** Checkpoint the WAL from a worker thread every this many ms (default 1,000; 0 = SQLite's
    *  automatic in-line checkpoints). See checkpointer.ts. */
   checkpointMs?: number;
+  /** Override the store quotas (constants.ts STORE_QUOTAS). */
+  quotas?: Partial<StoreQuotas>;
+}
+
+/** Rows of one (recipient, sender), counted and weighed together. */
+interface Group {
+  recipient: string;
+  sender: string;
+  n: number;
+  bytes: number;
 }
 
 interface SyncWaiter {
@@ -74,39 +143,52 @@ export class SqliteStore implements MailboxStore {
   #syncRunning = false;
   #syncQueue: SyncWaiter[] = [];
   #checkpointer: Checkpointer | undefined;
-  readonly #depth = new Map<string, number>();
-  #total = 0;
+  readonly usage: MailboxUsage;
+  /** Checkpoints that failed since open (see onBackgroundError). */
+  checkpointFailures = 0;
+  onBackgroundError: ((what: 'checkpoint', err: string) => void) | undefined;
   readonly #st;
 
+  /**
+   * Opens (creating if needed) and migrates `file`. A store that cannot be written — read-only
+   * file system, a file or directory the process may not write — throws a SignalingError
+   * STORE_READ_ONLY (or STORE_DISK_FULL / STORE_FAILED) naming the file, and touches nothing.
+   */
   constructor(file: string, o: SqliteStoreOptions = {}) {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    this.#db = new Database(file);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('busy_timeout = 5000');
-    this.#db.exec(SCHEMA);
-    if (o.fsync === 'commit') this.#db.pragma('synchronous = FULL');
-    else {
-      this.#db.pragma('synchronous = NORMAL');
-      // The schema statement above created the WAL; it keeps its inode until the last close.
-      this.#walFd = openSync(`${file}-wal`, 'r');
+    try {
+      this.#db = SqliteStore.#open(file, o);
+    } catch (err) {
+      throw storeFailure(err, 'cannot open the mailbox store for writing', file);
     }
+    // The schema statements created the WAL; it keeps its inode until the last close.
+    if (o.fsync !== 'commit') this.#walFd = openSync(`${file}-wal`, 'r');
     const checkpointMs = o.checkpointMs ?? 1_000;
     if (checkpointMs > 0) {
       this.#db.pragma('wal_autocheckpoint = 0');
-      this.#checkpointer = new Checkpointer(file, checkpointMs, () => {});
+      // A failed checkpoint (a full disk, an I/O error) is counted and reported, never
+      // swallowed: the WAL then grows until checkpoints succeed again.
+      this.#checkpointer = new Checkpointer(file, checkpointMs, (err) => {
+        this.checkpointFailures++;
+        this.onBackgroundError?.('checkpoint', err);
+      });
     }
     const db = this.#db;
     this.#st = {
       insert: db.prepare(
-        'INSERT INTO mailbox (id, recipient, sender, topic, body, ts, expires) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+        'INSERT INTO mailbox (id, recipient, sender, topic, body, ts, expires) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (recipient, id, sender) DO NOTHING',
       ),
-      byId: db.prepare('SELECT seq, sender, recipient FROM mailbox WHERE id = ?'),
-      remove: db.prepare('DELETE FROM mailbox WHERE id = ? AND recipient = ? RETURNING sender'),
+      find: db.prepare('SELECT seq FROM mailbox WHERE recipient = ? AND id = ? AND sender = ?'),
+      remove: db.prepare(
+        `DELETE FROM mailbox WHERE recipient = ? AND id = ? AND sender = ? RETURNING sender, ${ROW_BYTES_SQL} AS bytes`,
+      ),
+      removeOldest: db.prepare(
+        `DELETE FROM mailbox WHERE seq = (SELECT seq FROM mailbox WHERE recipient = ? AND id = ? ORDER BY seq LIMIT 1) RETURNING sender, ${ROW_BYTES_SQL} AS bytes`,
+      ),
       pending: db.prepare(
         'SELECT * FROM mailbox WHERE recipient = ? AND seq > ? AND expires > ? ORDER BY seq LIMIT ?',
       ),
       expiredCounts: db.prepare(
-        'SELECT recipient, COUNT(*) AS n FROM mailbox WHERE expires <= ? GROUP BY recipient',
+        `SELECT recipient, sender, COUNT(*) AS n, SUM(${ROW_BYTES_SQL}) AS bytes FROM mailbox WHERE expires <= ? GROUP BY recipient, sender`,
       ),
       expire: db.prepare('DELETE FROM mailbox WHERE expires <= ?'),
       addPeer: db.prepare(
@@ -115,38 +197,77 @@ export class SqliteStore implements MailboxStore {
       peers: db.prepare('SELECT peer FROM peers'),
       peerKey: db.prepare('SELECT public_key FROM peers WHERE peer = ?'),
     };
-    for (const r of db
-      .prepare('SELECT recipient, COUNT(*) AS n FROM mailbox GROUP BY recipient')
-      .all() as {
-      recipient: string;
-      n: number;
-    }[]) {
-      this.#depth.set(r.recipient, r.n);
-      this.#total += r.n;
+    this.usage = new MailboxUsage(o.quotas);
+    const groups = db
+      .prepare(
+        `SELECT recipient, sender, COUNT(*) AS n, SUM(${ROW_BYTES_SQL}) AS bytes FROM mailbox GROUP BY recipient, sender`,
+      )
+      .all() as Group[];
+    for (const g of groups)
+      this.usage.add({ from: g.sender, to: g.recipient, bytes: g.bytes }, g.n);
+  }
+
+  /**
+   * One SQLite transaction; if it fails (SQLITE_FULL, I/O error, a throw in `fn`), SQLite rolls
+   * it back and so are the in-memory counts it changed (usage.ts journal): all or nothing.
+   */
+  /** Create (0600), open, configure and migrate the database; throws what SQLite or fs throw. */
+  static #open(file: string, o: SqliteStoreOptions): Database.Database {
+    mkdirSync(dirname(file), { recursive: true, mode: DATA_DIR_MODE });
+    // Bodies are stored in plaintext: the database and its -wal/-shm are the owner's only
+    // (issue 8, finding 7). SQLite gives -wal/-shm the database file's mode, so creating the
+    // database 0600 first covers them; ones left by an older version are fixed here.
+    ensurePrivateFile(file);
+    for (const side of [`${file}-wal`, `${file}-shm`, `${file}-journal`])
+      if (existsSync(side)) chmodSync(side, DATA_FILE_MODE);
+    const db = new Database(file);
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('busy_timeout = 5000');
+      migrate(db);
+      db.pragma(o.fsync === 'commit' ? 'synchronous = FULL' : 'synchronous = NORMAL');
+      // SQLite opens a file it may not write read-only without complaint; find out now, not
+      // at the first notification (an empty write transaction writes nothing).
+      db.exec('BEGIN IMMEDIATE; COMMIT');
+      if (db.readonly) throw Object.assign(new Error('opened read-only'), { code: 'EROFS' });
+    } catch (err) {
+      db.close();
+      throw err;
     }
+    return db;
   }
 
   transaction<T>(fn: () => T): T {
-    return this.#db.transaction(fn)();
+    const mark = this.usage.begin();
+    try {
+      const r = this.#db.transaction(fn)();
+      this.usage.commit();
+      return r;
+    } catch (err) {
+      this.usage.rollback(mark);
+      throw err;
+    }
+  }
+
+  find(from: string, to: string, id: string): number | undefined {
+    return (this.#st.find.get(to, id, from) as { seq: number } | undefined)?.seq;
   }
 
   insert(n: NewNotification): InsertResult {
     const r = this.#st.insert.run(n.id, n.to, n.from, n.topic, n.body, n.ts, n.expires);
     if (r.changes === 1) {
-      this.#bump(n.to, 1);
+      this.usage.add({ from: n.from, to: n.to, bytes: notificationBytes(n) });
       return { kind: 'inserted', seq: Number(r.lastInsertRowid) };
     }
-    const old = this.#st.byId.get(n.id) as
-      { seq: number; sender: string; recipient: string } | undefined;
-    if (old && old.sender === n.from && old.recipient === n.to)
-      return { kind: 'duplicate', seq: old.seq };
-    return { kind: 'conflict' };
+    return { kind: 'duplicate', seq: this.find(n.from, n.to, n.id)! };
   }
 
-  remove(to: string, id: string): Removed | undefined {
-    const r = this.#st.remove.get(id, to) as { sender: string } | undefined;
+  remove(to: string, id: string, from?: string): Removed | undefined {
+    const r = (
+      from !== undefined ? this.#st.remove.get(to, id, from) : this.#st.removeOldest.get(to, id)
+    ) as { sender: string; bytes: number } | undefined;
     if (!r) return undefined;
-    this.#bump(to, -1);
+    this.usage.remove({ from: r.sender, to, bytes: r.bytes });
     return { id, from: r.sender, to };
   }
 
@@ -164,18 +285,17 @@ export class SqliteStore implements MailboxStore {
   }
 
   depth(to: string): number {
-    return this.#depth.get(to) ?? 0;
+    return this.usage.depth(to);
   }
 
   totalDepth(): number {
-    return this.#total;
+    return this.usage.count;
   }
 
   expire(now: number): number {
     return this.transaction(() => {
-      for (const r of this.#st.expiredCounts.all(now) as { recipient: string; n: number }[]) {
-        this.#bump(r.recipient, -r.n);
-      }
+      for (const g of this.#st.expiredCounts.all(now) as Group[])
+        this.usage.remove({ from: g.sender, to: g.recipient, bytes: g.bytes }, g.n);
       return this.#st.expire.run(now).changes;
     });
   }
@@ -226,12 +346,5 @@ export class SqliteStore implements MailboxStore {
       closeSync(this.#walFd);
       this.#walFd = undefined;
     }
-  }
-
-  #bump(to: string, d: number): void {
-    const v = (this.#depth.get(to) ?? 0) + d;
-    if (v <= 0) this.#depth.delete(to);
-    else this.#depth.set(to, v);
-    this.#total += d;
   }
 }

@@ -5,8 +5,15 @@
  * layer above (../mailbox.ts) batches them into one transaction per event-loop turn.
  */
 import type { Notification } from '../protocol.js';
+import type { MailboxUsage } from './usage.js';
 
-/** A stored notification; `seq` grows monotonically per store and is never reused. */
+/**
+ * A stored notification; `seq` grows monotonically per store and is never reused.
+ *
+ * Identity is (from, to, id): ids are chosen by senders, so they are unique per sender and
+ * recipient only. Were they unique store-wide, any peer could squat an id another sender will
+ * use (an app's `build-1234`) and make that sender's notification fail (issue 8, finding 9).
+ */
 export interface StoredNotification extends Notification {
   seq: number;
 }
@@ -15,10 +22,8 @@ export type NewNotification = Notification;
 
 export type InsertResult =
   | { kind: 'inserted'; seq: number }
-  /** Same id, same sender and recipient: an idempotent retry of the same notify. */
-  | { kind: 'duplicate'; seq: number }
-  /** Same id already used by another sender or for another recipient. */
-  | { kind: 'conflict' };
+  /** Same (from, to, id) already stored: an idempotent retry of the same notify. */
+  | { kind: 'duplicate'; seq: number };
 
 export interface Removed {
   id: string;
@@ -27,11 +32,19 @@ export interface Removed {
 }
 
 export interface MailboxStore {
+  /** What is stored, counted per recipient, sender and class; answers the quotas. */
+  readonly usage: MailboxUsage;
   /** Run `fn` as one durable transaction (all or nothing, one fsync). */
   transaction<T>(fn: () => T): T;
+  /** The seq of the stored notification (from, to, id), if there is one. */
+  find(from: string, to: string, id: string): number | undefined;
+  /** Store `n` unless (n.from, n.to, n.id) is already stored. */
   insert(n: NewNotification): InsertResult;
-  /** Remove `id` if it is addressed to `to`; returns what was removed. */
-  remove(to: string, id: string): Removed | undefined;
+  /**
+   * Remove the notification `id` addressed to `to` and sent by `from`; returns what was removed.
+   * Without `from` (an ack that names only the id), the oldest notification `id` for `to`.
+   */
+  remove(to: string, id: string, from?: string): Removed | undefined;
   /** Up to `limit` unexpired notifications for `to` with seq > `afterSeq`, in seq order. */
   pending(to: string, afterSeq: number, limit: number, now: number): StoredNotification[];
   /** Stored notifications for `to` (expired ones count until swept). */
@@ -49,6 +62,11 @@ export interface MailboxStore {
    * `transaction()` itself is durable on return (or nothing is ever durable: memory).
    */
   sync?(): Promise<void>;
+  /**
+   * Set by the owner (mailbox.ts) to hear about failures of background work — SQLite's WAL
+   * checkpoints — which have no caller to throw to; they are logged and counted there.
+   */
+  onBackgroundError?: ((what: 'checkpoint', err: string) => void) | undefined;
   /** Release the store; resolves when its files are no longer touched. */
   close(): void | Promise<void>;
 }

@@ -6,6 +6,7 @@
  * the TTL serve minted with → 401), the unauthenticated request, the relay-less server, and the
  * per-connection rate limit.
  */
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,7 +108,8 @@ function relayedPackets(metrics: string): number {
 
 describe('serve: TURN credentials for authenticated peers', () => {
   it('two peers get credentials bound to their ids and relay data through serve’s relay', async () => {
-    // No allow-list needed: relaying between two allocations of the same relay is not a loop.
+    // No address allow-list needed: relaying between two allocations of the same relay is not a
+    // loop.
     const s = await serve(['--turn-credential-ttl=120']);
     const [alice, bob] = [await peer(s.url), await peer(s.url)];
     const t0 = Math.floor(Date.now() / 1000);
@@ -124,6 +126,13 @@ describe('serve: TURN credentials for authenticated peers', () => {
 
     const ta = await allocate(ca, 'udp');
     const tb = await allocate(cb, 'tcp');
+    // serve's relay relays only between peers in rendezvous (issue 8, finding 3): they exchange
+    // candidates through the server first, as the punch ladder does.
+    const signalled = once(bob, 'signal');
+    expect(alice.sendSignal({ type: 'candidates', to: bob.id, rid: 'r1', candidates: [] })).toBe(
+      true,
+    );
+    await signalled;
     await ta.bindChannel(tb.relayedAddress);
     await tb.bindChannel(ta.relayedAddress);
     const before = relayedPackets(await s.metrics());

@@ -25,6 +25,10 @@ async function peer(
     server: typeof s === 'string' ? s : s.url,
     identity: generateIdentity(),
     backoff: fastBackoff,
+    // These tests are about delivery, not privacy: every peer may see the others' presence
+    // (presence-enumeration.test.ts covers the default contact list).
+    allow: 'anyone',
+    direct: false,
     ...o,
   });
   t.closers.push(() => p.close());
@@ -186,6 +190,59 @@ describe('Peer library', () => {
     ).rejects.toMatchObject({
       code: 'NATPUSH_ERR_REQUEST_TIMEOUT',
     });
+  });
+
+  it('end to end: the server only ever holds ciphertext of a peer notification', async () => {
+    const s = await t.server();
+    const bid = generateIdentity();
+    await (await peer(s, { identity: bid })).close(); // registered, now offline
+    const a = await peer(s);
+    expect((await a.notify(bid.peerId, 'top secret', { topic: 'hidden-topic' })).path).toBe(
+      'mailbox',
+    );
+    const [stored] = s.context.mailbox.store.pending(bid.peerId, 0, 10, Date.now());
+    expect(stored!.body).toMatch(/^np1\.[A-Za-z0-9_-]+$/);
+    expect(JSON.stringify(stored)).not.toContain('top secret');
+    expect(JSON.stringify(stored)).not.toContain('hidden-topic');
+    const b = await peer(s, { identity: bid });
+    expect((await take(b, 1))[0]).toMatchObject({
+      from: a.id,
+      topic: 'hidden-topic',
+      body: 'top secret',
+      path: 'mailbox',
+    });
+  });
+
+  it('drops and counts peer notifications that are unsealed, forged or id-swapped', async () => {
+    const s = await t.server();
+    const b = await peer(s);
+    const a = await peer(s);
+    const mallory = await t.raw(s);
+    const mid = await mallory.login();
+    // 1. a plain (unsealed) body from a peer
+    mallory.send({ type: 'notify', ref: 'r1', id: 'plain', to: b.id, body: 'hi, trust me' });
+    await mallory.wait('accepted', (m) => m.ref === 'r1');
+    // 2. a body sealed by a, replayed by mallory under her own id (the server says from = mallory)
+    const { sealBody } = await import('../../../src/peer/sealed-body.js');
+    const sealedByA = sealBody(a.identity, b.identity.publicKey, { id: 'stolen', body: 'from a' });
+    mallory.send({ type: 'notify', ref: 'r2', id: 'stolen', to: b.id, body: sealedByA });
+    await mallory.wait('accepted', (m) => m.ref === 'r2');
+    // 3. mallory's own sealed body, but routed under another id than the one sealed inside
+    const swapped = sealBody(mid, b.identity.publicKey, { id: 'inner', body: 'swap' });
+    mallory.send({ type: 'notify', ref: 'r3', id: 'outer', to: b.id, body: swapped });
+    await mallory.wait('accepted', (m) => m.ref === 'r3');
+    // an honest one still arrives, and is the only one
+    const got = take(b, 1);
+    await a.notify(b.id, 'honest');
+    expect((await got).map((n) => n.body)).toEqual(['honest']);
+    await expect
+      .poll(() => b.stats.dropped)
+      .toEqual({
+        unsealed: 1,
+        'forged-sender': 1,
+        'swapped-id': 1,
+      });
+    expect(await take(b, 1, { signal: AbortSignal.timeout(200) })).toEqual([]);
   });
 
   it('a notify to an unknown peer rejects with UNKNOWN_PEER', async () => {

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { generateIdentity, signChallenge } from '../../../src/signaling/identity.js';
 import { mintPeerToken } from '../../../src/signaling/admission.js';
-import { allow, expectFatal, RawClient, Tracker } from './helpers.js';
+import { LIMITS } from '../../../src/signaling/constants.js';
+import { allow, API_KEY, expectFatal, post, RawClient, Tracker } from './helpers.js';
 
 const t = new Tracker();
 afterEach(() => t.cleanup());
@@ -200,7 +201,7 @@ describe('signaling over WebSocket: bad input gets a typed error frame and a clo
     await c.wait('pong');
   });
 
-  it('duplicate id from another sender is refused', async () => {
+  it('the same id from another sender is another notification (ids are unique per sender and recipient)', async () => {
     const s = await t.server();
     const a = await t.raw(s);
     const b = await t.raw(s);
@@ -212,7 +213,7 @@ describe('signaling over WebSocket: bad input gets a typed error frame and a clo
     a.send({ type: 'notify', ref: 'x', id: 'same', to: rid.peerId, body: '1' });
     await a.wait('accepted');
     b.send({ type: 'notify', ref: 'y', id: 'same', to: rid.peerId, body: '2' });
-    expect(await b.wait('error')).toMatchObject({ code: 'NATPUSH_ERR_DUPLICATE_ID', ref: 'y' });
+    expect(await b.wait('accepted')).toMatchObject({ ref: 'y', duplicate: false });
   });
 
   it('flood: more frames than the rate allows gets RATE_LIMITED and a close', async () => {
@@ -221,6 +222,38 @@ describe('signaling over WebSocket: bad input gets a typed error frame and a clo
     await c.login();
     for (let i = 0; i < 100; i++) c.send({ type: 'ping', t: i });
     expect((await expectFatal(c)).code).toBe('NATPUSH_ERR_RATE_LIMITED');
+  });
+
+  it('sizes: a peer may notify a sealed 24 KiB body, an API key 16 KiB; p2p data at most 1400 bytes and charged to the rate', async () => {
+    const s = await t.server({ limits: { ratePerSecond: 1, rateBurst: 20 } });
+    const a = await t.raw(s);
+    const b = await t.raw(s);
+    const aid = await a.login();
+    const bid = await b.login();
+    await allow(b, [aid.peerId]);
+    const sealed = 'S'.repeat(LIMITS.maxSealedBodyBytes);
+    a.send({ type: 'notify', ref: 'big', id: 'big', to: bid.peerId, body: sealed });
+    expect(await a.wait('accepted')).toMatchObject({ id: 'big' });
+    expect((await b.wait('deliver')).n.body).toBe(sealed);
+    const r = await post(
+      `${s.url}/v1/peers/${bid.peerId}/notifications`,
+      { body: 'x'.repeat(LIMITS.maxBodyBytes + 1) },
+      { authorization: `Bearer ${API_KEY}` },
+    );
+    expect(r.json.error.code).toBe('NATPUSH_ERR_BAD_FRAME');
+    // p2p: every frame takes a token (2 went to the login, 1 to the notify); past the burst
+    // of 20 it is a flood.
+    const data = Buffer.alloc(LIMITS.maxP2pDataBytes, 7).toString('base64url');
+    for (let i = 0; i < 17; i++) a.send({ type: 'p2p', to: bid.peerId, data });
+    for (let i = 0; i < 17; i++) expect((await b.wait('p2p')).data).toBe(data);
+    // (a few more than the burst leaves, in case the bucket refilled a token meanwhile)
+    for (let i = 0; i < 10; i++) a.send({ type: 'p2p', to: bid.peerId, data });
+    expect((await expectFatal(a)).code).toBe('NATPUSH_ERR_RATE_LIMITED');
+    const c = await t.raw(s);
+    await c.login();
+    const tooBig = Buffer.alloc(LIMITS.maxP2pDataBytes + 1).toString('base64url');
+    c.send({ type: 'p2p', to: bid.peerId, data: tooBig });
+    expect((await expectFatal(c)).code).toBe('NATPUSH_ERR_BAD_FRAME');
   });
 
   it('connections per address', async () => {

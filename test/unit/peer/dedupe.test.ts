@@ -5,14 +5,25 @@ import { backoffDelay } from '../../../src/signaling/backoff.js';
 describe('Dedupe', () => {
   it('reports queued, then consumed, and forgets the oldest beyond capacity', () => {
     const d = new Dedupe(2);
-    expect(d.check('a')).toBeUndefined();
-    expect(d.check('a')).toBe('queued');
-    d.consumed('a');
-    expect(d.check('a')).toBe('consumed');
-    d.check('b');
-    d.check('c');
+    expect(d.check('s', 'a')).toBeUndefined();
+    expect(d.check('s', 'a')).toBe('queued');
+    d.consumed('s', 'a');
+    expect(d.check('s', 'a')).toBe('consumed');
+    d.check('s', 'b');
+    d.check('s', 'c');
     expect(d.size).toBe(2);
-    expect(d.check('a')).toBeUndefined();
+    expect(d.check('s', 'a')).toBeUndefined();
+  });
+
+  it('keys by (sender, id): the same id from another sender is a different notification', () => {
+    const d = new Dedupe();
+    expect(d.check('peer', 'build-1234')).toBeUndefined();
+    d.consumed('peer', 'build-1234');
+    expect(d.check('app:1', 'build-1234')).toBeUndefined();
+    expect(d.check('app:1', 'build-1234')).toBe('queued');
+    // no separator can be forged: ('a:b', 'c') is not ('a', 'b:c')
+    expect(d.check('a:b', 'c')).toBeUndefined();
+    expect(d.check('a', 'b:c')).toBeUndefined();
   });
 });
 

@@ -126,6 +126,18 @@ describe('PeerLink: the ladder on the in-memory network', () => {
     expect(paths.a.filter((p) => p === 'direct').length).toBeGreaterThanOrEqual(2);
   });
 
+  it('udp-blocked: the punch fails with a reason, the session stays on the server and works', async () => {
+    const { w, la, lb, got, punches } = await setup('udp-blocked', 'full-cone');
+    await w.run(la.start());
+    await runUntil(w, () => la.session.established && lb.session.established);
+    await runUntil(w, () => punches.includes('a:failed'), 90_000);
+    expect(la.lastPunchError).toMatch(/\w/);
+    expect(la.path).toBe('server');
+    await sendAll(w, la, 'u', 20);
+    await runUntil(w, () => got.b.length === 20);
+    expect(got.b.every((x) => x.endsWith('@server'))).toBe(true);
+  });
+
   it('ping measures the round trip on the current rung', async () => {
     const { w, la, lb } = await setup('full-cone', 'full-cone');
     await w.run(la.start());

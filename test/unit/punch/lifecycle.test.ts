@@ -7,7 +7,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TurnClient } from '../../../src/relay/client.js';
 import { mintTurnCredentials } from '../../../src/relay/credentials.js';
-import { CandidateGatherer, PUNCH_DEFAULTS } from '../../../src/punch/index.js';
+import {
+  CandidateGatherer,
+  PUNCH_DEFAULTS,
+  PUNCH_ERR,
+  punchWithRetry,
+} from '../../../src/punch/index.js';
+import type { PunchedPath } from '../../../src/punch/index.js';
 import { StunTransactions } from '../../../src/stun/transaction.js';
 import { punch, PunchWorld, SECRET, STUN, TURN } from './world.js';
 
@@ -96,6 +102,64 @@ describe('punch lifecycle', () => {
     expect(moved).toHaveLength(1);
     expect(moved[0]).not.toBe(before);
     expect(moved[0]!.startsWith(`${a.nat.publicAddress}:`)).toBe(true);
+  });
+
+  it('retries with backoff when serve loses the first rendezvous frame', async () => {
+    world = await PunchWorld.create();
+    const w = world;
+    const a = await w.peer('peer-a', w.nat('full-cone'));
+    const b = await w.peer('peer-b', w.nat('port-restricted'));
+    let lost = 0;
+    w.loseSignal = (f) => f.type === 'candidates' && f.to === 'peer-b' && lost++ === 0;
+    const incoming = new Promise<PunchedPath>((resolve, reject) => {
+      b.connector.onIncoming((p) => void p.path.then(resolve, reject));
+    });
+    const failures: string[] = [];
+    const [pa, pb] = await w.run(
+      Promise.all([
+        punchWithRetry(a.connector, 'peer-b', {
+          clock: w.clock,
+          random: () => 0.5,
+          onFailure: (err) => failures.push((err as { code: string }).code),
+        }),
+        incoming,
+      ]),
+    );
+    expect(failures).toEqual([PUNCH_ERR.SIGNAL_TIMEOUT]);
+    expect([pa.kind, pb.kind]).toEqual(['direct', 'direct']);
+  });
+
+  it('fails with a typed error behind a UDP-blocking firewall (the ladder stays server-routed)', async () => {
+    world = await PunchWorld.create();
+    const w = world;
+    const a = await w.peer('peer-a', w.nat('udp-blocked'));
+    const b = await w.peer('peer-b', w.nat('full-cone'));
+    const incoming = new Promise<PunchedPath>((resolve, reject) => {
+      b.connector.onIncoming((p) => void p.path.then(resolve, reject));
+    });
+    const results = await w.run(
+      Promise.allSettled([a.connector.connect('peer-b'), incoming]),
+      60_000,
+    );
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: PUNCH_ERR.FAILED });
+    }
+  });
+
+  it('close() ends a punch in progress with NATPUSH_ERR_PUNCH_CLOSED', async () => {
+    world = await PunchWorld.create();
+    const w = world;
+    const a = await w.peer('peer-a', w.nat('full-cone'));
+    // Nobody answers: the connect waits for candidates that never come.
+    const pending = a.connector.connect('peer-nobody');
+    const settled = pending.then(
+      () => 'resolved',
+      (e: { code: string }) => e.code,
+    );
+    await w.clock.advanceAsync(1_000);
+    await w.run(a.connector.close()); // releasing the relay is a Refresh exchange
+    expect(await settled).toBe(PUNCH_ERR.CLOSED);
   });
 
   it('re-allocates the relayed candidate with fresh credentials before they expire', async () => {

@@ -31,7 +31,8 @@ export const HOP_MS = 5;
 /** Signaling one-way delay (half of the WebSocket RTT serve measured). */
 export const SIGNAL_MS = 20;
 
-export type NatKind = 'full-cone' | 'restricted-cone' | 'port-restricted' | 'symmetric' | 'cgn';
+export type NatKind =
+  'full-cone' | 'restricted-cone' | 'port-restricted' | 'symmetric' | 'udp-blocked' | 'cgn';
 
 export interface PeerSide {
   id: string;
@@ -50,6 +51,8 @@ export class PunchWorld {
   readonly #closers: (() => Promise<void> | void)[] = [];
   #natCount = 0;
   #hostCount = 0;
+  /** Frames for which this returns true are lost on the way to serve (tests of retries). */
+  loseSignal: (f: PunchSignalOut) => boolean = () => false;
   stun!: StunServer;
   turn!: TurnServer;
 
@@ -165,7 +168,8 @@ export class PunchWorld {
     const presence = this.presence;
     return {
       clockOffsetMs: this.serverSkewMs,
-      sendSignal(f: PunchSignalOut): boolean {
+      sendSignal: (f: PunchSignalOut): boolean => {
+        if (this.loseSignal(f)) return true;
         clock.setTimeout(() => {
           if (f.type === 'punch') presence.punch(channel, f.to, f.rid);
           else {

@@ -704,3 +704,74 @@ describe('TURN server: request errors', () => {
     expect(w.server.counters.dropped.unexpected).toBe(1);
   });
 });
+
+describe('TURN server: caps, peer gate and error replies (issue 8)', () => {
+  it('caps allocations per client address (486) across user names', async () => {
+    const w = await setup({ maxAllocationsPerIp: 2 });
+    const host = clientHost(w); // one NAT: every client below shares its public address
+    const open = async (user: string) => {
+      const creds = mintTurnCredentials(SECRET, user, 86_400, w.clock.now());
+      const c = await TurnClient.allocate({
+        server: SERVER,
+        ...creds,
+        net: host,
+        clock: w.clock,
+      });
+      w.closers.push(() => c.close());
+      return c;
+    };
+    await open('u1');
+    await open('u2');
+    await expect(open('u3')).rejects.toMatchObject({ status: 486 });
+    // Another address is not affected.
+    expect((await client(w, 'u4')).relayedAddress.port).toBeGreaterThan(0);
+  });
+
+  it('a peer gate decides who may be given a permission; it hears of every allocation', async () => {
+    const noted: string[] = [];
+    const w = await setup({
+      peerGate: {
+        noteAllocation: (user, c, r) => noted.push(`${user} ${c.address} ${r.address}`),
+        allows: (user, ip) => user === 'alice' && ip === '198.51.100.30',
+      },
+    });
+    const p = await peer(w, '198.51.100.30');
+    const alice = await client(w, 'alice');
+    const eve = await client(w, 'eve');
+    expect(noted).toHaveLength(2);
+    expect(noted[0]).toMatch(/^alice 198\.51\.100\.\d+ 203\.0\.113\.1$/);
+    await alice.bindChannel(p.socket.address());
+    await expect(eve.bindChannel(p.socket.address())).rejects.toMatchObject({ status: 403 });
+    await expect(alice.createPermission('198.51.100.31')).rejects.toMatchObject({ status: 403 });
+    expect(w.server.counters.peerGateRefused).toBe(2);
+  });
+
+  it('the whole server’s bandwidth cap drops beyond its burst and counts it', async () => {
+    const w = await setup({ totalBytesPerSecond: 1_000 });
+    const p = await peer(w, '198.51.100.40');
+    const c = await client(w);
+    await c.bindChannel(p.socket.address());
+    for (let i = 0; i < 80; i++) c.send(p.socket.address(), new Uint8Array(1_000));
+    await settle();
+    // Burst: MIN_BUCKET_BYTES (64 KiB) → 65 packets of 1000 bytes, the rest dropped.
+    expect(p.got.length).toBe(65);
+    expect(w.server.counters.dropped['total-bandwidth']).toBe(15);
+  });
+
+  it('error replies to one source are rate limited (burst 400, then 200/s)', async () => {
+    const w = await setup();
+    const socket = await clientHost(w, 'full-cone').bindUdp({ port: 0 });
+    w.closers.push(() => socket.close());
+    let replies = 0;
+    socket.onMessage(() => replies++);
+    const req = allocateRequest().build();
+    for (let i = 0; i < 500; i++) socket.send(req, SERVER);
+    await settle();
+    expect(replies).toBe(400);
+    expect(w.server.counters.dropped['error-rate-limited']).toBe(100);
+    await w.clock.advanceAsync(1_000);
+    for (let i = 0; i < 300; i++) socket.send(req, SERVER);
+    await settle();
+    expect(replies).toBe(600);
+  });
+});

@@ -100,6 +100,39 @@ describe('Delivery', () => {
     expect(s.got.map((n) => n.id)).toEqual(['1', '2', '3', '4', '5']);
   });
 
+  it('passes over rows stored before the strict id/topic alphabet, and counts them', async () => {
+    const { clock, delivery, accept, mailbox, metrics } = setup();
+    const legacy = (id: string, topic: string) =>
+      mailbox.store.insert({ id, from: A, to: B, topic, body: 'x', ts: 0, expires: 60_000 });
+    legacy('evil\nevent: deliver', '');
+    legacy('evil2', 'pay \u202eevil');
+    const ok = accept('fine');
+    await clock.advanceAsync(1);
+    await ok;
+    const s = new FakeSession(B);
+    delivery.attach(s);
+    expect(s.got.map((n) => n.id)).toEqual(['fine']);
+    expect(metrics.drops.get({ reason: 'invalid_stored', type: 'deliver' })).toBe(2);
+  });
+
+  it('takes acks only of notifications in flight to the acking peer', async () => {
+    const { clock, delivery, accept, metrics, mailbox } = setup();
+    const p = [accept('1'), accept('2')];
+    await clock.advanceAsync(1);
+    await Promise.all(p);
+    const s = new FakeSession(B);
+    delivery.attach(s);
+    expect(delivery.ack(A, ['1'], 'websocket')).toBe(0); // not A's
+    expect(delivery.ack(B, ['1', 'nope', 'nope2'], 'websocket')).toBe(1);
+    expect(metrics.drops.get({ reason: 'unknown_ack', type: 'ack' })).toBe(3);
+    // After the session ends, an ack of what was in flight on it still counts.
+    delivery.detach(s);
+    expect(delivery.ack(B, ['2'], 'sse')).toBe(1);
+    await clock.advanceAsync(1);
+    expect(mailbox.store.depth(B)).toBe(0);
+    expect(delivery.tableSizes).toEqual({ routes: 0, inflight: 0, ackLabels: 0 });
+  });
+
   it('keeps mail for an offline peer and sends it all again on reconnect', async () => {
     const { clock, delivery, accept } = setup();
     const p = [accept('1'), accept('2')];
@@ -157,7 +190,8 @@ describe('Delivery', () => {
   });
 
   it('refuses beyond the per-peer quota with MAILBOX_FULL', async () => {
-    const { clock, accept } = setup(2);
+    // Peers together may fill half a mailbox (STORE_QUOTAS.peerMailboxShare): 2 of 4.
+    const { clock, accept } = setup(4);
     const p = [accept('1'), accept('2'), accept('3')];
     await clock.advanceAsync(1);
     await expect(p[2]).rejects.toMatchObject({ code: 'NATPUSH_ERR_MAILBOX_FULL' });

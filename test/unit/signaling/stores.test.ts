@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,12 +53,18 @@ describe.each([
     await s.close();
   });
 
-  it('dedupes by id, flags conflicts, removes only for the recipient', async () => {
+  it('dedupes by (sender, recipient, id), removes only for the recipient', async () => {
     const s = make();
     expect(s.insert(n('1')).kind).toBe('inserted');
     expect(s.insert(n('1')).kind).toBe('duplicate');
-    expect(s.insert(n('1', A)).kind).toBe('conflict');
-    expect(s.remove(A, '1')).toBeUndefined();
+    // The same id for another recipient, or from another sender, is another notification.
+    expect(s.insert(n('1', A)).kind).toBe('inserted');
+    expect(s.insert(n('1', B, 10_000, 'app:x')).kind).toBe('inserted');
+    expect(s.find(A, B, '1')).toBeDefined();
+    expect(s.find('app:x', A, '1')).toBeUndefined();
+    expect(s.remove(B, '1', 'nobody')).toBeUndefined();
+    expect(s.remove(B, '1', 'app:x')).toEqual({ id: '1', from: 'app:x', to: B });
+    expect(s.remove(A, '1')).toEqual({ id: '1', from: A, to: A });
     expect(s.remove(B, '1')).toEqual({ id: '1', from: A, to: B });
     expect(s.depth(B)).toBe(0);
     // a seq is never reused after delete
@@ -93,4 +100,116 @@ describe('sqlite store durability', () => {
     expect(s2.knownPeers()).toEqual([B]);
     await s2.close();
   });
+});
+
+describe('sqlite store schema migration', () => {
+  it('migrates a first-schema file (ids unique store-wide): rows, seqs and the seq high-water mark kept', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'np-store-'));
+    dirs.push(d);
+    const f = join(d, 'm.sqlite');
+    const old = new Database(f);
+    old.exec(`
+      CREATE TABLE mailbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+        recipient TEXT NOT NULL, sender TEXT NOT NULL, topic TEXT NOT NULL, body TEXT NOT NULL,
+        ts INTEGER NOT NULL, expires INTEGER NOT NULL);
+      CREATE TABLE peers (peer TEXT PRIMARY KEY, public_key TEXT NOT NULL, first_seen INTEGER NOT NULL);`);
+    const ins = old.prepare(
+      'INSERT INTO mailbox (id, recipient, sender, topic, body, ts, expires) VALUES (?, ?, ?, ?, ?, 0, 10000)',
+    );
+    for (const id of ['1', '2', '3']) ins.run(id, B, A, '', id);
+    old.prepare("DELETE FROM mailbox WHERE id = '3'").run(); // seq 3 used, then freed
+    old.close();
+
+    const s = new SqliteStore(f);
+    expect(s.pending(B, 0, 10, 0).map((x) => [x.seq, x.id])).toEqual([
+      [1, '1'],
+      [2, '2'],
+    ]);
+    expect(s.depth(B)).toBe(2);
+    // Now unique per (sender, recipient, id) only.
+    expect(s.insert(n('1', B, 10_000, 'app:x')).kind).toBe('inserted');
+    const r = s.insert(n('4'));
+    expect(r.kind === 'inserted' && r.seq).toBeGreaterThan(4); // 3 is never reused
+    await s.close();
+    // Opening again is a no-op (already migrated).
+    const s2 = new SqliteStore(f);
+    expect(s2.depth(B)).toBe(4);
+    await s2.close();
+  });
+});
+
+describe('store usage (quotas)', () => {
+  it('counts per recipient, peer sender and class; SQLite rebuilds the same counts and bytes at open', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'np-store-'));
+    dirs.push(d);
+    const f = join(d, 'm.sqlite');
+    const s1 = new SqliteStore(f);
+    const mem = new MemoryStore();
+    for (const s of [s1, mem]) {
+      s.transaction(() => {
+        s.insert(n('1'));
+        s.insert(n('2', B, 5));
+        s.insert({ ...n('3', B, 10_000, 'app:x'), body: 'héllo' });
+        s.insert(n('4', A));
+      });
+      s.remove(A, '4');
+      s.expire(100);
+    }
+    for (const s of [s1, mem]) {
+      expect([s.usage.depth(B), s.usage.peerDepth(B), s.usage.senderDepth(B, A)]).toEqual([
+        2, 1, 1,
+      ]);
+      expect([s.usage.count, s.usage.peerCount]).toEqual([2, 1]);
+    }
+    expect(s1.usage.bytes).toBe(mem.usage.bytes);
+    const bytes = s1.usage.bytes;
+    await s1.close();
+    const s2 = new SqliteStore(f);
+    expect([s2.usage.count, s2.usage.bytes, s2.usage.senderDepth(B, A)]).toEqual([2, bytes, 1]);
+    await s2.close();
+  });
+
+  it('refuses in order: store quota, mailbox, peer share, per-sender slots; apps only by the first two', () => {
+    const u = new MemoryStore({
+      quotas: { perPeerSenderSlots: 2, peerMailboxShare: 0.5, maxNotifications: 100 },
+    }).usage;
+    const peer = (from: string) => ({ from, to: B, bytes: 10 });
+    u.add(peer(A), 2);
+    expect(u.refusal(peer(A), 10)?.code).toBe('NATPUSH_ERR_SENDER_QUOTA');
+    expect(u.refusal(peer('c'.repeat(32)), 10)).toBeUndefined();
+    u.add(peer('c'.repeat(32)), 3);
+    expect(u.refusal(peer('d'.repeat(32)), 10)?.code).toBe('NATPUSH_ERR_MAILBOX_FULL');
+    expect(u.refusal(peer('app:k'), 10)).toBeUndefined();
+    u.add(peer('app:k'), 5);
+    expect(u.refusal(peer('app:k'), 10)?.code).toBe('NATPUSH_ERR_MAILBOX_FULL');
+    expect(u.refusal({ from: 'app:k', to: A, bytes: 10 }, 10)).toBeUndefined();
+  });
+});
+
+describe('failed transactions are all or nothing, counts included', () => {
+  it.each([
+    ['memory', () => new MemoryStore()],
+    ['sqlite', sqlite],
+  ])(
+    '%s: a throw inside the transaction undoes inserts, removes and their counts',
+    async (_n, make) => {
+      const s = make();
+      s.transaction(() => {
+        for (const id of ['1', '2', '3']) s.insert(n(id));
+      });
+      const before = [s.usage.count, s.usage.bytes, s.usage.senderDepth(B, A)];
+      expect(() =>
+        s.transaction(() => {
+          s.insert(n('4'));
+          s.remove(B, '2', A);
+          s.addPeer(B, 'pk', 1);
+          throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+        }),
+      ).toThrow(/disk is full/);
+      expect([s.usage.count, s.usage.bytes, s.usage.senderDepth(B, A)]).toEqual(before);
+      expect(s.pending(B, 0, 10, 0).map((x) => x.id)).toEqual(['1', '2', '3']);
+      expect(s.knownPeers()).toEqual([]);
+      await s.close();
+    },
+  );
 });
