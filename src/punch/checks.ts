@@ -244,17 +244,21 @@ export class CheckAgent {
         if (base === this.#selected.base) this.#verifyMove(from);
         return;
       }
-      // RFC 8445 §7.3.1.3: a peer-reflexive remote candidate, priority from the check.
-      const prflx: Candidate = {
-        type: 'prflx',
-        address: from.address,
-        port: from.port,
-        priority: check.priority,
-      };
-      if (this.#remotes.size >= PUNCH_LIMITS.maxRemoteCandidates) return;
-      this.#remotes.set(endpointKey(from), prflx);
-      this.stats.prflxLearned++;
-      pair = this.#pair(base, prflx);
+      // A known remote reached on another base (e.g. through our relay), or RFC 8445 §7.3.1.3:
+      // a peer-reflexive remote candidate, priority from the check.
+      let remote = this.#remotes.get(endpointKey(from));
+      if (!remote) {
+        if (this.#remotes.size >= PUNCH_LIMITS.maxRemoteCandidates) return;
+        remote = {
+          type: 'prflx',
+          address: from.address,
+          port: from.port,
+          priority: check.priority,
+        };
+        this.#remotes.set(endpointKey(from), remote);
+        this.stats.prflxLearned++;
+      }
+      pair = this.#pair(base, remote);
       if (!pair) return;
     }
     pair.heard = true;

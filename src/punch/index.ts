@@ -57,3 +57,4 @@ export { PUNCH_ERR, PunchError } from './errors.js';
 export type { PunchErrorCode } from './errors.js';
 export { punchWithRetry } from './retry.js';
 export type { PunchRetryOptions } from './retry.js';
+export { systemInterfaces } from './interfaces.js';

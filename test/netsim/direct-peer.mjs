@@ -7,14 +7,15 @@
 //   in  {"connect":peerId}   initiate (the other side answers on its own)
 //   out {"path":{kind,remoteType,local,remote,rttMs}}     the selected path
 //   out {"echoes":N}         (initiator) N of 50 session datagrams came back over the path
+//   in  {"burst":N,"tag":T}  (initiator) send N more, report {"echoes":K}
+//   out {"dead":reason} / {"moved":{address,port}}   consent lost / the remote rebound
 //   in  {"exit":true}
-import os from 'node:os';
 import process from 'node:process';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const [dist, server, turnUser, turnPass, turnExpires, hideHost] = process.argv.slice(2);
-const { PunchConnector } = await import(`${dist}/src/punch/index.js`);
+const { PunchConnector, systemInterfaces } = await import(`${dist}/src/punch/index.js`);
 const { nodeUdpNetwork } = await import(`${dist}/src/net/index.js`);
 const { systemClock } = await import(`${dist}/src/util/clock.js`);
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
@@ -36,13 +37,7 @@ const signaling = {
     Promise.resolve({ username: turnUser, password: turnPass, expires: Number(turnExpires) }),
 };
 // hideHost=1: offer no host candidates, so two peers behind one NAT must use its hairpin.
-const interfaces = () =>
-  hideHost === '1'
-    ? []
-    : Object.values(os.networkInterfaces())
-        .flat()
-        .filter((i) => i && i.family === 'IPv4' && !i.internal)
-        .map((i) => i.address);
+const interfaces = () => (hideHost === '1' ? [] : systemInterfaces());
 
 const socket = await nodeUdpNetwork.bindUdp({ address: '0.0.0.0', port: 0 });
 const connector = new PunchConnector({
@@ -61,10 +56,19 @@ const describe = (p) => ({
   rttMs: p.rttMs,
 });
 
+let path;
+const watch = (p) => {
+  path = p;
+  // RFC 7675 consent lost, or the remote's NAT rebound: report it (the ladder would re-punch).
+  p.onDead((reason) => out({ dead: reason }));
+  p.onRepunchNeeded((e) => out({ moved: e }));
+};
+
 // Responder: echo every session datagram back on the path it came from.
-connector.onIncoming(({ path }) => {
-  path.then(
+connector.onIncoming(({ path: pending }) => {
+  pending.then(
     (p) => {
+      watch(p);
       out({ path: describe(p) });
       p.onData((d) => p.send(d));
     },
@@ -72,19 +76,26 @@ connector.onIncoming(({ path }) => {
   );
 });
 
+/** Send N numbered session datagrams 10 ms apart; report how many came back. */
+async function burst(n, tag) {
+  const got = new Set();
+  const off = path.onData((d) => d[2] === tag && got.add(d[1]));
+  for (let i = 0; i < n; i++) {
+    path.send(Uint8Array.of(0xc1, i, tag));
+    await sleep(10);
+  }
+  await sleep(500);
+  off();
+  out({ echoes: got.size });
+}
+
 async function initiate(peer) {
   try {
     const t0 = Date.now();
     const p = await connector.connect(peer);
+    watch(p);
     out({ path: { ...describe(p), ms: Date.now() - t0 } });
-    const got = new Set();
-    p.onData((d) => got.add(d[1]));
-    for (let i = 0; i < 50; i++) {
-      p.send(Uint8Array.of(0xc1, i));
-      await sleep(10);
-    }
-    await sleep(500);
-    out({ echoes: got.size });
+    await burst(50, 0);
   } catch (err) {
     out({ error: String(err) });
   }
@@ -95,6 +106,7 @@ for await (const line of readline.createInterface({ input: process.stdin })) {
   const msg = JSON.parse(line);
   if (msg.signal) for (const l of listeners) l(msg.signal);
   else if (msg.connect) void initiate(msg.connect);
+  else if (msg.burst) void burst(msg.burst, msg.tag ?? 1);
   else if (msg.exit) break;
 }
 await connector.close();

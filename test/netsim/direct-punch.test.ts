@@ -10,23 +10,13 @@
  * relayed one leaves only unreplied attempts there.
  */
 import type { ChildProcess } from 'node:child_process';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, type NatPreset } from '../../netsim/index.js';
-import { mintTurnCredentials } from '../../src/relay/credentials.js';
-import { Metrics, signalingMetrics } from '../../src/signaling/metrics.js';
-import { Presence, type ControlChannel } from '../../src/signaling/presence.js';
-import type { ServerMessage } from '../../src/signaling/protocol.js';
-import { systemClock } from '../../src/util/clock.js';
-import { LAB_RELAY_PORT, spawnLabRelay } from '../support/lab-relay.js';
 import { requireBuiltCli } from '../support/natpush-cli.js';
 import { NETSIM_REQUIREMENTS, missingPrereq } from '../support/prereq.js';
+import { Rendezvous, repliedFlows, startLabRelay } from './direct-harness.js';
 
 const skip = missingPrereq('netsim', NETSIM_REQUIREMENTS);
-const SECRET = 'netsim-punch-secret';
-const DIST = fileURLToPath(new URL('../../dist', import.meta.url));
-const PEER = fileURLToPath(new URL('./direct-peer.mjs', import.meta.url));
 /** Every NAT's internet link, as in issue 9's matrix: 20 ms each way, 1 % loss each way. */
 const WAN = { delayMs: 20, lossPercent: 1 };
 /** Session datagrams the initiator sends; each echo crosses up to 4 impaired links (≈ 4 % loss),
@@ -90,21 +80,12 @@ function topology(row: Row, i: number) {
   return { nats, left: side(row.a, 'l'), right: side(row.b as Side, 'r') };
 }
 
-interface Child {
-  child: ChildProcess;
-  next(key: string): Promise<Record<string, unknown>>;
-}
-
 const table: string[] = [];
 
 describe.skipIf(skip)('direct paths across real NATs (netsim matrix)', () => {
   let lab: Lab;
   let relay: ChildProcess | undefined;
-  const presence = new Presence({
-    metrics: signalingMetrics(new Metrics()),
-    clock: systemClock,
-    punchLeadMs: 250,
-  });
+  let hub: Rendezvous;
   const topo = ROWS.map(topology);
 
   beforeAll(async () => {
@@ -116,14 +97,8 @@ describe.skipIf(skip)('direct paths across real NATs (netsim matrix)', () => {
         { name: `r${i}`, behind: t.right },
       ]),
     });
-    relay = spawnLabRelay(lab, SECRET);
-    await new Promise<void>((resolve, reject) => {
-      const rl = readline.createInterface({ input: relay!.stderr! });
-      rl.on('line', (l) => {
-        if (/turn relay listening/.test(l)) resolve();
-      });
-      relay!.once('exit', (code) => reject(new Error(`relay exited ${code}`)));
-    });
+    relay = await startLabRelay(lab);
+    hub = new Rendezvous(lab);
   }, 60_000);
 
   afterAll(async () => {
@@ -138,63 +113,6 @@ describe.skipIf(skip)('direct paths across real NATs (netsim matrix)', () => {
     );
   });
 
-  /** Spawn a peer in `host`'s namespace, wired to `presence` as peer `id`. */
-  function peer(host: string, hideHost: boolean): Child {
-    const creds = mintTurnCredentials(SECRET, host, 600);
-    const server = `${lab.address('server')}:${LAB_RELAY_PORT}`;
-    const args = [PEER, DIST, server, creds.username, creds.password, String(creds.expiresAt)];
-    args.push(hideHost ? '1' : '0');
-    const child = lab.spawn(host, process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-    const queue: Record<string, unknown>[] = [];
-    const waiters: (() => void)[] = [];
-    const channel: ControlChannel = {
-      peer: host,
-      publicKey: '',
-      rttMs: 0,
-      control(m: ServerMessage) {
-        child.stdin!.write(JSON.stringify({ signal: m }) + '\n');
-        return true;
-      },
-    };
-    presence.addChannel(channel);
-    // The `allow` frame: serve forwards rendezvous frames only to peers that allow the sender.
-    presence.allow(channel, [], true);
-    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
-      const m = JSON.parse(line) as Record<string, unknown>;
-      const f = m.signal as { type: string; to: string; rid: string } | undefined;
-      if (f?.type === 'punch') presence.punch(channel, f.to, f.rid);
-      else if (f) {
-        const { to, ...rest } = f;
-        presence.forward(host, to, { ...rest, from: host } as ServerMessage);
-      } else {
-        queue.push(m);
-        for (const w of waiters.splice(0)) w();
-      }
-    });
-    return {
-      child,
-      async next(key) {
-        for (;;) {
-          const i = queue.findIndex((m) => key in m || 'error' in m);
-          if (i >= 0) {
-            const m = queue.splice(i, 1)[0]!;
-            if ('error' in m) throw new Error(`${host}: ${String(m.error)}`);
-            return m;
-          }
-          await new Promise<void>((r) => waiters.push(r));
-        }
-      },
-    };
-  }
-
-  /** UDP flows in `nat`'s conntrack table toward `address` that saw a reply. */
-  async function repliedFlows(nat: string, address: string): Promise<string[]> {
-    const r = await lab.exec(nat, 'conntrack', ['-L', '-p', 'udp']);
-    return r.stdout
-      .split('\n')
-      .filter((l) => l.includes(`dst=${address} `) && !l.includes('[UNREPLIED]'));
-  }
-
   /** The public address a side's flows reach the internet from (the CGN's for a CGN side). */
   function publicOf(nat: string): string {
     const outer = lab.node(nat).behind;
@@ -206,11 +124,11 @@ describe.skipIf(skip)('direct paths across real NATs (netsim matrix)', () => {
     async (a, b, want, i) => {
       const t = topo[i]!;
       const hairpin = a === 'same-nat-hairpin';
-      const left = peer(`l${i}`, hairpin);
-      const right = peer(`r${i}`, hairpin);
+      const left = hub.peer(`l${i}`, { hideHost: hairpin });
+      const right = hub.peer(`r${i}`, { hideHost: hairpin });
       try {
         await Promise.all([left.next('ready'), right.next('ready')]);
-        left.child.stdin!.write(JSON.stringify({ connect: `r${i}` }) + '\n');
+        left.send({ connect: `r${i}` });
         const [pl, pr] = await Promise.all([left.next('path'), right.next('path')]);
         const kl = pl.path as { kind: string; remoteType: string; rttMs: number; ms: number };
         const kr = pr.path as { kind: string; remoteType: string };
@@ -220,7 +138,7 @@ describe.skipIf(skip)('direct paths across real NATs (netsim matrix)', () => {
         let witness = 'n/a (same LAN)';
         if (a !== 'same-nat') {
           const target = hairpin ? lab.address(t.left) : publicOf(t.right);
-          const flows = await repliedFlows(t.left, target);
+          const flows = await repliedFlows(lab, t.left, target);
           witness = flows.length > 0 ? 'replied flow' : 'none';
           expect(witness).toBe(want === 'direct' ? 'replied flow' : 'none');
         }
@@ -243,7 +161,7 @@ describe.skipIf(skip)('direct paths across real NATs (netsim matrix)', () => {
         expect(echoes).toBeGreaterThanOrEqual(MIN_ECHOES);
         expect(echoes).toBeLessThanOrEqual(DATAGRAMS);
       } finally {
-        for (const p of [left, right]) p.child.stdin!.write(JSON.stringify({ exit: true }) + '\n');
+        for (const p of [left, right]) p.send({ exit: true });
       }
     },
     30_000,
