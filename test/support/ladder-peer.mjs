@@ -4,22 +4,26 @@
 //
 // Two modes, chosen by what the built `Peer` offers:
 //   ladder     `Peer.ping()` exists (g-peer's ladder): pings go through it, the path is its own.
-//   connector  no `Peer.ping` yet: this driver composes what the ladder will — the logged-in
-//              `Peer` as the punch layer's signaling (CONTRACTS §4), a `PunchConnector` on one UDP
-//              socket with serve's STUN and TURN, then a Noise IK `SecureSession` and a
-//              `ReliableChannel` over the punched path; the ping is the channel's authenticated
-//              ping/pong. The responder answers punches and pings on its own.
+//   connector  no `Peer.ping`, or NATPUSH_BENCH_MODE=connector: this driver composes the parts
+//              itself — the logged-in `Peer` (direct: false) as the punch layer's signaling
+//              (CONTRACTS §4), a `PunchConnector` on one UDP socket with serve's STUN and TURN,
+//              then a Noise IK `SecureSession` and a `ReliableChannel` over the punched path; the
+//              ping is the channel's authenticated ping/pong. The responder answers on its own.
+//   NATPUSH_BENCH_PREWARM=1 loads dist/bench/lib/punch-prewarm.js (an experiment, see there).
 //
 // argv: serverUrl [identityPath]   (with identityPath: log in at once, as `{"login":{}}` would)
 // in  {"login":{"relay":bool}}     fresh identity, Peer.connect(allow anyone), punch layer
 //                                  (relay=false: no TURN candidate)
 // out {"ready":{"id":ID,"publicKey":K,"mode":M,"loginMs":T}}
 // in  {"ping":{"to":ID,"publicKey":K,"count":N,"untilDirect":bool,"intervalMs":T}}
-// out {"pong":{"seq":i,"path":P,"rttMs":R,"sinceStartMs":T,"phases":{...}}} per pong, then
+// out {"pong":{"seq":i,"path":P,"rttMs":R,"sinceStartMs":T,"phases":{...}}} per pong (ladder:
+//     path "direct" only if the ping also left on the direct path; phases = ms since the ping's
+//     start at which rendezvous frames left/arrived and the path turned direct), then
 // out {"pinged":{"count":N}} | {"pingError":"..."}
-// in  {"flood":{"n":N,"size":B,"window":W}}   (after a ping) N notifications over the channel,
-//                                  at most W unacknowledged; each body starts with its send time
-// out {"flooded":{"n":N,"ms":T,"errors":E}}   all acknowledged (sender side)
+// in  {"flood":{"to":ID,"n":N,"size":B,"window":W}}  (after a ping) N notifications (Peer.notify,
+//                                  or the channel in connector mode), at most W unacknowledged;
+//                                  each body starts with its send time
+// out {"flooded":{"n":N,"ms":T,"errors":E,"paths":{P:count}}}   all acknowledged (sender side)
 // out {"floodRx":{"n":N,"firstAt":T0,"lastAt":T1,"latencies":[ms...]}}  (receiver, 500 ms quiet)
 // in  {"send":{"to":ID,"n":N,"prefix":S}}  (ladder mode) N notifications via peer.notify
 // out {"sent":{"prefix":S,"paths":{P:count},"errors":[...]}}
