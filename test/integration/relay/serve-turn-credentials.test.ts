@@ -67,7 +67,14 @@ async function serve(
 }
 
 async function peer(url: string): Promise<Peer> {
-  const p = await Peer.connect({ server: url, identity: generateIdentity() });
+  // allow: rendezvous frames reach a peer only if it allows the sender (issue 8, finding 5).
+  // direct: false — this test drives TURN by hand; the Peer's own ladder stays out of the way.
+  const p = await Peer.connect({
+    server: url,
+    identity: generateIdentity(),
+    allow: 'anyone',
+    direct: false,
+  });
   closers.push(() => p.close());
   return p;
 }
