@@ -161,7 +161,7 @@ export function mutate(rng: Rng, seed: Uint8Array): Uint8Array {
   }
 }
 
-function randomInput(rng: Rng): Uint8Array {
+export function randomInput(rng: Rng): Uint8Array {
   const len = rng.int(4) === 0 ? rng.int(24) : 20 + 4 * rng.int(40);
   const b = rng.bytes(len);
   if (len >= 20 && rng.int(2) === 0) {

@@ -75,7 +75,7 @@ const SERVER = { address: '203.0.113.1', port: 3478 };
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** TURN request templates, signed with valid credentials, so mutations reach the handlers. */
-function templates(
+export function templates(
   rng: Rng,
   username: string,
   realm: string,

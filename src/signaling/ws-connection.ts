@@ -39,6 +39,7 @@ export class WsConnection implements PeerSession, ControlChannel {
   /** Set by the keepalive sweep; cleared by a pong. */
   awaitingPong = false;
   pingSentAt = 0;
+  #challengeSentAt = 0;
   #state: State = 'hello';
   #publicKey = '';
   #nonce = '';
@@ -206,6 +207,7 @@ export class WsConnection implements PeerSession, ControlChannel {
     const c = this.ctx.challenges.issue(m.peer);
     this.#nonce = c.nonce;
     this.#state = 'auth';
+    this.#challengeSentAt = this.ctx.clock.now();
     this.#write({ type: 'challenge', ...c });
   }
 
@@ -227,6 +229,11 @@ export class WsConnection implements PeerSession, ControlChannel {
     this.#handshakeTimer?.cancel();
     this.#handshakeTimer = undefined;
     this.#state = 'ready';
+    // First RTT sample: challenge out → auth in (one round trip plus an Ed25519 signature, well
+    // under a millisecond). Without it `rttMs` stayed 0 until the first ping 25 s later, and a
+    // punch in that window was scheduled as if both peers were next door: on long links the later
+    // `punch-start` then arrived after `at` and the first checks did not cross.
+    if (this.rttMs === 0) this.rttMs = Math.max(1, this.ctx.clock.now() - this.#challengeSentAt);
     this.ctx.mailbox.register(this.peer, this.#publicKey);
     this.#write({
       type: 'welcome',

@@ -85,6 +85,9 @@ describe('signaling over WebSocket: every message type', () => {
     expect(pa.from).toBe(bid.peerId);
     expect(pb.from).toBe(aid.peerId);
     expect(pa.at).toBeGreaterThan(before);
+    // The server knows both RTTs from the login round trip already (no ping has run yet).
+    expect(pa.rtt).toBeGreaterThan(0);
+    expect(pb.rtt).toBe(pa.rtt);
     // to an offline peer: dropped without an answer (an answer would reveal presence), counted
     a.send({ type: 'punch', to: generateIdentity().peerId, rid: 'q' });
     await expect
