@@ -152,10 +152,13 @@ export class PunchConnector {
   readonly #socketTx: StunTransactions;
   #relayTx: StunTransactions | undefined;
   #relayOff: (() => void) | undefined;
+  #relayUsed: TurnClient | undefined;
   readonly #sessions = new Map<string, Session>();
   readonly #byUfrag = new Map<string, Session>();
   readonly #incoming = new Set<(p: IncomingPunch) => void>();
   readonly #offs: (() => void)[] = [];
+  /** Candidates gathered ahead of time (PUNCH_DEFAULTS.warmCandidatesMs): one at a time. */
+  #warm: { at: number; result: Promise<WireCandidate[]> } | undefined;
   #closed = false;
 
   constructor(options: PunchConnectorOptions) {
@@ -186,8 +189,21 @@ export class PunchConnector {
       this.demux.on('stun-request', (d, from, via) => this.#onRequest(d, from, via)),
       this.demux.on('session', (d, from, via) => this.#onEarlyData(d, from, via)),
       options.signaling.onSignal((f) => this.#onSignal(f)),
-      this.#gatherer.onRelayChange((r) => this.#useRelay(r)),
+      this.#gatherer.onRelayChange((r) => {
+        this.#useRelay(r);
+        this.#prewarm(); // the relayed candidate changed: what we hand out must too
+      }),
     );
+    // Gather now, not inside each connect / answer: both sides then send candidates at once.
+    this.#prewarm();
+  }
+
+  /**
+   * Re-gather in the background when the interfaces changed (a network change) — the socket's
+   * mapping and host addresses are then new — or to refresh what `connect` hands out.
+   */
+  refreshCandidates(): void {
+    this.#prewarm();
   }
 
   /** Punches toward this peer's side (`connect` from the other peer) as they arrive. */
@@ -255,7 +271,33 @@ export class PunchConnector {
     if (this.#byUfrag.get(s.local.ufrag) === s) this.#byUfrag.delete(s.local.ufrag);
   }
 
+  /** Start a background gather; `#gather` hands it out while it is fresh. */
+  #prewarm(): void {
+    if (this.#closed) return;
+    const result = this.#gatherNow();
+    result.catch(() => {}); // a failed warm-up only means the next connect gathers itself
+    this.#warm = { at: this.#o.clock.now(), result };
+  }
+
   async #gather(signal?: AbortSignal): Promise<WireCandidate[]> {
+    const w = this.#warm;
+    const age = w ? this.#o.clock.now() - w.at : Infinity;
+    if (w && age < PUNCH_DEFAULTS.warmCandidatesMs) {
+      // Past half their life, refresh in the background so the next one stays warm too.
+      if (age > PUNCH_DEFAULTS.warmCandidatesMs / 2) this.#prewarm();
+      try {
+        const cs = await abortable(w.result, signal);
+        if (sameHosts(cs, this.#gatherer.hostCandidates())) return cs;
+      } catch (err) {
+        if (signal?.aborted) throw err;
+      }
+    }
+    const result = this.#gatherNow(signal);
+    if (!signal) this.#warm = { at: this.#o.clock.now(), result };
+    return result;
+  }
+
+  async #gatherNow(signal?: AbortSignal): Promise<WireCandidate[]> {
     const cs = await this.#gatherer.gather(signal);
     this.#useRelay(this.#gatherer.relay);
     return cs.map((c) => ({
@@ -483,6 +525,9 @@ export class PunchConnector {
   }
 
   #useRelay(relay: TurnClient | undefined): void {
+    // Every gather reports the relay; the same one keeps its transactions (running agents' checks).
+    if (relay && relay === this.#relayUsed && this.#relayTx && !relay.closed) return;
+    this.#relayUsed = relay;
     this.#relayOff?.();
     this.#relayOff = undefined;
     this.#relayTx?.close();
@@ -514,6 +559,25 @@ export class PunchConnector {
     if (!this.#o.signaling.sendSignal(frame))
       throw new PunchError(PUNCH_ERR.NOT_CONNECTED, 'signaling is not connected');
   }
+}
+
+/** The warm candidates still name this host's addresses (no interface came or went). */
+function sameHosts(cs: readonly WireCandidate[], hosts: readonly Candidate[]): boolean {
+  const warm = cs.filter((c) => c.type === 'host');
+  return (
+    warm.length === hosts.length &&
+    hosts.every((h) => warm.some((c) => c.address === h.address && c.port === h.port))
+  );
+}
+
+function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(new PunchError(PUNCH_ERR.ABORTED, 'aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new PunchError(PUNCH_ERR.ABORTED, 'aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function creds(c: IceCredentials): { ufrag: string; pwd: string } {
