@@ -8,7 +8,7 @@
  * 50 runs at D = 100 ms fit in minutes; the work per run is a few round trips, not CPU.
  *
  * Experiments (natpush only; the defaults measure natpush as built):
- *   --lead MS   serve's coordinated-start lead (TIMING.punchLeadMs, 250) set through
+ *   --lead MS   serve's coordinated-start lead (TIMING.punchLeadMs, 20) set through
  *               bench/lib/punch-lead-preload.ts
  *   --prewarm   candidates gathered when the punch layer is made (bench/lib/punch-prewarm.ts)
  *   --no-relay  (connector mode only) no TURN candidate
@@ -32,6 +32,7 @@
  * one direct round trip (A→B crosses two NAT links: 2·D, and back: 2·D) = 6·D. The machine is
  * shared: the load average is printed with the figures.
  */
+import { TIMING } from '../src/signaling/constants.js';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
@@ -337,7 +338,7 @@ async function main(): Promise<void> {
       const np50 = np ? stats(np.firstDirect).p50 : NaN;
       if (np?.mode === 'ladder' && !a.prewarm) {
         // The critical path of g-peer's ladder as built (phases above), in one-way NAT-link delays.
-        const lead = a.lead ?? 250;
+        const lead = a.lead ?? TIMING.punchLeadMs;
         const model = 36 * d + lead;
         console.log(
           `  natpush path as built (A initiates; +2·D when B does): 2D key lookup + 4D Noise IK via serve + ` +
