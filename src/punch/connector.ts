@@ -128,6 +128,8 @@ interface Session {
   /** Resolves when the other side's candidates arrive. */
   onCandidates?: () => void;
   onStart?: (at: number, rtt: number) => void;
+  /** A punch-start that came before we waited for it (right behind the answer's candidates). */
+  start?: { at: number; rtt: number };
   /** Ends a wait for the other side early (close()). */
   cancelWait?: (err: Error) => void;
   /** Checks that arrived before the agent existed are not lost: the agent answers them later. */
@@ -221,7 +223,9 @@ export class PunchConnector {
       this.#send({ type: 'candidates', to: peer, rid: s.rid, candidates, ...creds(s.local) });
       await gotRemote;
       const started = this.#waitStart(s, o.signal);
-      this.#send({ type: 'punch', to: peer, rid: s.rid });
+      // The answering side asks for the start itself, right behind its candidates (see
+      // #respond); ours is for one that does not, and a second punch-start is ignored.
+      if (!s.start) this.#send({ type: 'punch', to: peer, rid: s.rid });
       const { at, rtt } = await started;
       return await this.#run(s, at, rtt, o.signal);
     } catch (err) {
@@ -317,6 +321,7 @@ export class PunchConnector {
 
   #waitStart(s: Session, signal?: AbortSignal): Promise<{ at: number; rtt: number }> {
     return this.#wait(s, signal, 'punch-start', (done) => {
+      if (s.start) return done(s.start);
       s.onStart = (at, rtt) => done({ at, rtt });
     });
   }
@@ -441,7 +446,10 @@ export class PunchConnector {
     if (this.#closed) return;
     if (f.type === 'punch-start') {
       const s = this.#sessions.get(f.rid);
-      if (s && s.peer === f.from) s.onStart?.(f.at, f.rtt);
+      if (s && s.peer === f.from) {
+        s.start ??= { at: f.at, rtt: f.rtt };
+        s.onStart?.(f.at, f.rtt);
+      }
       return;
     }
     const remote = parseRemote(f);
@@ -471,6 +479,10 @@ export class PunchConnector {
         const started = this.#waitStart(s);
         const candidates = await this.#gather();
         this.#send({ type: 'candidates', to: peer, rid, candidates, ...creds(s.local) });
+        // Ask for the coordinated start now: serve forwards our candidates first, then sends both
+        // sides punch-start, so the initiator's own `punch` (two one-way trips later) is not
+        // waited for. Refused silently if the initiator does not allow us; its `punch` then runs.
+        this.#send({ type: 'punch', to: peer, rid });
         const { at, rtt } = await started;
         return await this.#run(s, at, rtt);
       } catch (err) {
