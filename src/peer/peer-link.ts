@@ -118,6 +118,10 @@ export class PeerLink {
   handleServerDatagram(d: Uint8Array): void {
     this.lastUsed = this.#o.clock.now();
     this.session.handle(d);
+    // The other side opened a session (its Noise init): when we are the pair's initiator, punch
+    // now rather than when the session is confirmed (a round trip later). `from` is the peer
+    // serve authenticated at login; the session still authenticates whatever rides the path.
+    this.#maybeUpgrade();
   }
 
   notify(n: ChannelNotification, timeoutMs: number): Promise<void> {
