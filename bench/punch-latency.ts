@@ -8,10 +8,12 @@
  * 50 runs at D = 100 ms fit in minutes; the work per run is a few round trips, not CPU.
  *
  * Experiments (natpush only; the defaults measure natpush as built):
- *   --lead MS   serve's coordinated-start lead (TIMING.punchLeadMs, 250) set through
+ *   --lead MS   serve's coordinated-start lead (TIMING.punchLeadMs, 20) set through
  *               bench/lib/punch-lead-preload.ts
  *   --prewarm   candidates gathered when the punch layer is made (bench/lib/punch-prewarm.ts)
  *   --no-relay  (connector mode only) no TURN candidate
+ *   --settle MS wait MS between the logins and the ping (peers logged in for a while: their
+ *               punch layers have gathered; the default 0 pings right after login)
  *
  * Lab (bench/lib/punch-lab.ts): hosts a and b behind their own port-restricted NATs, each NAT's
  * WAN link delaying every packet D ms each way; `natpush serve` (signaling + STUN + TURN) on the
@@ -32,6 +34,7 @@
  * one direct round trip (A→B crosses two NAT links: 2·D, and back: 2·D) = 6·D. The machine is
  * shared: the load average is printed with the figures.
  */
+import { TIMING } from '../src/signaling/constants.js';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
@@ -57,6 +60,8 @@ interface Args {
   libjuice: boolean;
   natpush: boolean;
   prewarm: boolean;
+  /** Wait this long between both peers' login and the ping (a listener logged in for a while). */
+  settleMs: number;
   parallel: number;
 }
 
@@ -69,6 +74,7 @@ function parseArgs(argv: string[]): Args {
     libjuice: true,
     natpush: true,
     prewarm: false,
+    settleMs: 0,
     parallel: 3,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -85,6 +91,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--skip-libjuice') a.libjuice = false;
     else if (k === '--skip-natpush') a.natpush = false;
     else if (k === '--prewarm') a.prewarm = true;
+    else if (k === '--settle') a.settleMs = Number(v());
     else if (k === '--parallel') a.parallel = Number(v());
     else throw new TypeError(`unknown argument ${k}`);
   }
@@ -176,6 +183,7 @@ async function natpushRuns(pl: PunchLab, a: Args): Promise<NatpushResult> {
         pb!.send({ login: { relay: a.relay } });
         const [, rb] = await Promise.all([pa!.next<Ready>('ready'), pb!.next<Ready>('ready')]);
         r.mode = rb.mode;
+        if (a.settleMs > 0) await new Promise((res) => setTimeout(res, a.settleMs));
         const untilDirect = rb.mode === 'ladder';
         // Ladder: pings back to back (5 ms apart, so a fast lab cannot use up the count before
         // the punch ends); the driver sends one more the moment the path turns direct.
@@ -337,13 +345,20 @@ async function main(): Promise<void> {
       const np50 = np ? stats(np.firstDirect).p50 : NaN;
       if (np?.mode === 'ladder' && !a.prewarm) {
         // The critical path of g-peer's ladder as built (phases above), in one-way NAT-link delays.
-        const lead = a.lead ?? 250;
-        const model = 36 * d + lead;
+        const lead = a.lead ?? TIMING.punchLeadMs;
+        // Punch layer made at login (warmDirect), the initiator punching beside the key lookup and
+        // the handshake, the answer carrying `punch`, aggressive nomination.
+        const warm = a.settleMs >= 10 * d;
+        const first = warm ? 0 : 6;
+        const model = (first + 12) * d + lead;
         console.log(
-          `  natpush path as built (A initiates; +2·D when B does): 2D key lookup + 4D Noise IK via serve + ` +
-            `6D A gathers (STUN ‖ TURN credentials, Allocate 401, Allocate) + 2D candidates→B + 6D B gathers + ` +
-            `2D candidates→A + 2D punch→punch-start + ${lead} ms lead + 8D check and nomination round trips + 4D ping ` +
-            `= 36·D + ${lead} = ${model} ms (measured p50 ${fmt(np50)} = ${fmt(np50 / model, 2)}× that)`,
+          `  natpush path as built: ${
+            warm
+              ? `0 (candidates gathered during the ${a.settleMs} ms settle; +4D when B initiates: it hears of A with the Noise IK init)`
+              : '6D warm-up after login (TURN credentials, Allocate 401, Allocate; ‖ STUN) — B, when it initiates, hears of A at 4D'
+          } + 2D candidates→other + 2D answer and punch→punch-start + ${lead} ms lead + ` +
+            `4D first check round trip (aggressive nomination) + 4D ping = ${first + 12}·D + ${lead} = ${model} ms ` +
+            `(measured p50 ${fmt(np50)} = ${fmt(np50 / model, 2)}× that)`,
         );
       }
       const lj50 = lj ? stats(lj.echo).p50 : NaN;

@@ -109,6 +109,10 @@ export class PeerLink {
   /** Initiate: fetch the remote's key, start the handshake (over whatever path is up). */
   async start(): Promise<void> {
     if (this.#closed) return;
+    // The punch does not wait for the key lookup and the handshake: candidates are exchanged
+    // through serve (which authenticated both ends at login) while the Noise IK crosses it, and
+    // the session moves onto the path when it is up. Whatever rides it is still end-to-end.
+    this.#maybeUpgrade();
     if (!this.#keyed) {
       const key = await this.#o.remoteKey();
       if (this.#closed) return;
@@ -130,6 +134,10 @@ export class PeerLink {
       return;
     }
     this.session.handle(d);
+    // The other side opened a session (its Noise init): when we are the pair's initiator, punch
+    // now rather than when the session is confirmed (a round trip later). `from` is the peer
+    // serve authenticated at login; the session still authenticates whatever rides the path.
+    this.#maybeUpgrade();
   }
 
   notify(n: ChannelNotification, timeoutMs: number): Promise<void> {

@@ -41,7 +41,8 @@ import { KeyDirectory } from './key-directory.js';
 import { isSealedBody, maxSealedBodyBytes, openBody, sealBody } from './sealed-body.js';
 import { PeerLink, type LinkPath } from './peer-link.js';
 import { PunchConnector } from '../punch/connector.js';
-import type { PunchSignalIn } from '../punch/connector.js';
+import type { PunchSignalIn, PunchSignaling } from '../punch/connector.js';
+import { PUNCH_DEFAULTS } from '../punch/constants.js';
 import { isSessionDatagram } from '../session/wire.js';
 import type { Notification as ChannelNotification } from '../session/reliable.js';
 import { nodeUdpNetwork } from '../net/node-udp.js';
@@ -91,6 +92,14 @@ export interface PeerOptions {
    * notification on the server rungs and opens no UDP socket at all.
    */
   direct?: boolean;
+  /**
+   * Make the punch layer at login (its UDP socket, serve's TURN allocation, candidates gathered)
+   * instead of at the first session: a punch then starts with candidates in hand on both sides,
+   * which takes the STUN and TURN round trips (~8 one-way delays each side) off the time to a
+   * direct path. Costs one UDP socket and one relay allocation while logged in, so default off;
+   * long-lived peers (`natpush listen`, `ping`) turn it on. Ignored when `direct` is false.
+   */
+  warmDirect?: boolean;
   /** The network for that socket (default the real one) — tests inject a MemoryNetwork. */
   udp?: UdpNetwork;
   /** Addresses offered as host candidates (default: this machine's non-internal IPv4 ones). */
@@ -247,6 +256,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly #serverCopies = new Set<string>();
   readonly #links = new Map<string, PeerLink>();
   readonly #direct: boolean;
+  readonly #warmDirect: boolean;
   readonly #udpNet: UdpNetwork;
   readonly #interfaces: () => readonly string[];
   #connector: Promise<PunchConnector | undefined> | undefined;
@@ -266,6 +276,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#dedupe = new Dedupe(o.dedupeCapacity);
     this.#contacts = new Contacts(o.allow);
     this.#direct = o.direct !== false;
+    this.#warmDirect = this.#direct && o.warmDirect === true;
     this.#udpNet = o.udp ?? nodeUdpNetwork;
     this.#interfaces = o.interfaces ?? defaultInterfaces;
     this.#keys = new KeyDirectory({
@@ -671,9 +682,13 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (!this.#direct) return Promise.resolve(undefined);
     this.#connector ??= (async () => {
       let turn: Endpoint | undefined;
+      // The credentials that named the relay also make its first allocation: asking serve again
+      // cost a round trip on the way to the first candidates.
+      let fetched: TurnCredentialsResult | undefined;
       try {
         const creds = await this.turnCredentials({ timeoutMs: 5_000 });
         turn = turnEndpoint(creds.urls);
+        fetched = creds;
       } catch (err) {
         this.#logger.info('no relay from the server; direct paths from host candidates only', {
           err: String(err),
@@ -686,9 +701,27 @@ export class Peer extends EventEmitter<PeerEvents> {
         return undefined;
       }
       this.#socket = socket;
+      const peer = this; // eslint-disable-line @typescript-eslint/no-this-alias -- getter below
+      const signaling: PunchSignaling = {
+        sendSignal: (f) => this.sendSignal(f),
+        onSignal: (cb) => this.onSignal(cb),
+        get clockOffsetMs() {
+          return peer.clockOffsetMs;
+        },
+        turnCredentials: () => {
+          const c = fetched;
+          fetched = undefined; // once: renewals fetch fresh ones
+          // Only if they outlive the gatherer's renewal margin by a minute more.
+          const fresh =
+            c &&
+            (c.expires === undefined ||
+              c.expires * 1000 - this.#clock.now() > 2 * PUNCH_DEFAULTS.relayCredentialMarginMs);
+          return fresh ? Promise.resolve(c) : this.turnCredentials({ timeoutMs: 5_000 });
+        },
+      };
       const connector = new PunchConnector({
         socket,
-        signaling: this,
+        signaling,
         clock: this.#clock,
         logger: this.#logger,
         interfaces: this.#interfaces,
@@ -782,6 +815,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     for (const ref of this.#turnPending.keys())
       this.#client.send({ type: 'turn-credentials', ref });
     this.#flushAcks();
+    if (this.#warmDirect) void this.#punchLayer(); // candidates ready before the first punch
   }
 
   #onFatal(e: SignalingError): void {

@@ -13,6 +13,15 @@
  * last). The controlling side selects the pair when that check is answered; the controlled side
  * when it got USE-CANDIDATE on a pair whose own check succeeded (§7.3.1.5).
  *
+ * Aggressive nomination (RFC 5245 §8.1.1.2, which RFC 8445 dropped for interop, not for safety):
+ * the controlling side also puts USE-CANDIDATE on its ordinary checks of DIRECT pairs and selects
+ * the first one answered, so the path is up one round trip earlier (the nomination check is the
+ * last round trip of the regular scheme). The controlled side's rule is unchanged (its own check
+ * must have succeeded), so a replayed nomination still selects nothing. With several working
+ * direct pairs the two sides may select different ones (each its first); the data filter
+ * therefore takes session datagrams from any pair whose own authenticated check succeeded on the
+ * selected base (RFC 8445's valid list), not only from the selected remote.
+ *
  * Checks and responses whose MESSAGE-INTEGRITY does not verify with the session's pwd are dropped
  * before they touch any state, so a third party can neither open a pair, nor learn a prflx
  * candidate into our list, nor complete or fail a check.
@@ -330,7 +339,7 @@ export class CheckAgent {
     pair ??= [...this.#pairs.values()]
       .filter((p) => p.state === 'waiting')
       .sort((a, b) => (b.priority > a.priority ? 1 : b.priority < a.priority ? -1 : 0))[0];
-    if (pair) this.#check(pair, false);
+    if (pair) this.#check(pair, this.role === 'controlling' && pair.kind === 'direct');
     const pending = this.#triggered.length > 0 || this.#pairsIn('waiting') > 0;
     if (pending)
       this.#pacer = this.#o.clock.setTimeout(
@@ -592,7 +601,10 @@ export class CheckAgent {
   /** Whether `from` is the selected pair's remote (for the path's data filter). */
   isSelectedRemote(from: Endpoint, via: Via): boolean {
     const p = this.#selected;
-    return !!p && sameEndpoint(p.remote, from) && (via === 'relay') === (p.base === 'relay');
+    if (!p || (via === 'relay') !== (p.base === 'relay')) return false;
+    if (sameEndpoint(p.remote, from)) return true;
+    // Aggressive nomination (header): the other side may have selected another working pair.
+    return p.kind === 'direct' && this.#pairs.get(pairId(p.base, from))?.state === 'succeeded';
   }
 }
 

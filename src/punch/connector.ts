@@ -128,6 +128,8 @@ interface Session {
   /** Resolves when the other side's candidates arrive. */
   onCandidates?: () => void;
   onStart?: (at: number, rtt: number) => void;
+  /** A punch-start that came before we waited for it (right behind the answer's candidates). */
+  start?: { at: number; rtt: number };
   /** Ends a wait for the other side early (close()). */
   cancelWait?: (err: Error) => void;
   /** Checks that arrived before the agent existed are not lost: the agent answers them later. */
@@ -152,10 +154,13 @@ export class PunchConnector {
   readonly #socketTx: StunTransactions;
   #relayTx: StunTransactions | undefined;
   #relayOff: (() => void) | undefined;
+  #relayUsed: TurnClient | undefined;
   readonly #sessions = new Map<string, Session>();
   readonly #byUfrag = new Map<string, Session>();
   readonly #incoming = new Set<(p: IncomingPunch) => void>();
   readonly #offs: (() => void)[] = [];
+  /** Candidates gathered ahead of time (PUNCH_DEFAULTS.warmCandidatesMs): one at a time. */
+  #warm: { at: number; result: Promise<WireCandidate[]> } | undefined;
   #closed = false;
 
   constructor(options: PunchConnectorOptions) {
@@ -186,8 +191,21 @@ export class PunchConnector {
       this.demux.on('stun-request', (d, from, via) => this.#onRequest(d, from, via)),
       this.demux.on('session', (d, from, via) => this.#onEarlyData(d, from, via)),
       options.signaling.onSignal((f) => this.#onSignal(f)),
-      this.#gatherer.onRelayChange((r) => this.#useRelay(r)),
+      this.#gatherer.onRelayChange((r) => {
+        this.#useRelay(r);
+        this.#prewarm(); // the relayed candidate changed: what we hand out must too
+      }),
     );
+    // Gather now, not inside each connect / answer: both sides then send candidates at once.
+    this.#prewarm();
+  }
+
+  /**
+   * Re-gather in the background when the interfaces changed (a network change) — the socket's
+   * mapping and host addresses are then new — or to refresh what `connect` hands out.
+   */
+  refreshCandidates(): void {
+    this.#prewarm();
   }
 
   /** Punches toward this peer's side (`connect` from the other peer) as they arrive. */
@@ -205,7 +223,9 @@ export class PunchConnector {
       this.#send({ type: 'candidates', to: peer, rid: s.rid, candidates, ...creds(s.local) });
       await gotRemote;
       const started = this.#waitStart(s, o.signal);
-      this.#send({ type: 'punch', to: peer, rid: s.rid });
+      // The answering side asks for the start itself, right behind its candidates (see
+      // #respond); ours is for one that does not, and a second punch-start is ignored.
+      if (!s.start) this.#send({ type: 'punch', to: peer, rid: s.rid });
       const { at, rtt } = await started;
       return await this.#run(s, at, rtt, o.signal);
     } catch (err) {
@@ -255,7 +275,33 @@ export class PunchConnector {
     if (this.#byUfrag.get(s.local.ufrag) === s) this.#byUfrag.delete(s.local.ufrag);
   }
 
+  /** Start a background gather; `#gather` hands it out while it is fresh. */
+  #prewarm(): void {
+    if (this.#closed) return;
+    const result = this.#gatherNow();
+    result.catch(() => {}); // a failed warm-up only means the next connect gathers itself
+    this.#warm = { at: this.#o.clock.now(), result };
+  }
+
   async #gather(signal?: AbortSignal): Promise<WireCandidate[]> {
+    const w = this.#warm;
+    const age = w ? this.#o.clock.now() - w.at : Infinity;
+    if (w && age < PUNCH_DEFAULTS.warmCandidatesMs) {
+      // Past half their life, refresh in the background so the next one stays warm too.
+      if (age > PUNCH_DEFAULTS.warmCandidatesMs / 2) this.#prewarm();
+      try {
+        const cs = await abortable(w.result, signal);
+        if (sameHosts(cs, this.#gatherer.hostCandidates())) return cs;
+      } catch (err) {
+        if (signal?.aborted) throw err;
+      }
+    }
+    const result = this.#gatherNow(signal);
+    if (!signal) this.#warm = { at: this.#o.clock.now(), result };
+    return result;
+  }
+
+  async #gatherNow(signal?: AbortSignal): Promise<WireCandidate[]> {
     const cs = await this.#gatherer.gather(signal);
     this.#useRelay(this.#gatherer.relay);
     return cs.map((c) => ({
@@ -275,6 +321,7 @@ export class PunchConnector {
 
   #waitStart(s: Session, signal?: AbortSignal): Promise<{ at: number; rtt: number }> {
     return this.#wait(s, signal, 'punch-start', (done) => {
+      if (s.start) return done(s.start);
       s.onStart = (at, rtt) => done({ at, rtt });
     });
   }
@@ -399,7 +446,10 @@ export class PunchConnector {
     if (this.#closed) return;
     if (f.type === 'punch-start') {
       const s = this.#sessions.get(f.rid);
-      if (s && s.peer === f.from) s.onStart?.(f.at, f.rtt);
+      if (s && s.peer === f.from) {
+        s.start ??= { at: f.at, rtt: f.rtt };
+        s.onStart?.(f.at, f.rtt);
+      }
       return;
     }
     const remote = parseRemote(f);
@@ -429,6 +479,10 @@ export class PunchConnector {
         const started = this.#waitStart(s);
         const candidates = await this.#gather();
         this.#send({ type: 'candidates', to: peer, rid, candidates, ...creds(s.local) });
+        // Ask for the coordinated start now: serve forwards our candidates first, then sends both
+        // sides punch-start, so the initiator's own `punch` (two one-way trips later) is not
+        // waited for. Refused silently if the initiator does not allow us; its `punch` then runs.
+        this.#send({ type: 'punch', to: peer, rid });
         const { at, rtt } = await started;
         return await this.#run(s, at, rtt);
       } catch (err) {
@@ -483,6 +537,9 @@ export class PunchConnector {
   }
 
   #useRelay(relay: TurnClient | undefined): void {
+    // Every gather reports the relay; the same one keeps its transactions (running agents' checks).
+    if (relay && relay === this.#relayUsed && this.#relayTx && !relay.closed) return;
+    this.#relayUsed = relay;
     this.#relayOff?.();
     this.#relayOff = undefined;
     this.#relayTx?.close();
@@ -514,6 +571,25 @@ export class PunchConnector {
     if (!this.#o.signaling.sendSignal(frame))
       throw new PunchError(PUNCH_ERR.NOT_CONNECTED, 'signaling is not connected');
   }
+}
+
+/** The warm candidates still name this host's addresses (no interface came or went). */
+function sameHosts(cs: readonly WireCandidate[], hosts: readonly Candidate[]): boolean {
+  const warm = cs.filter((c) => c.type === 'host');
+  return (
+    warm.length === hosts.length &&
+    hosts.every((h) => warm.some((c) => c.address === h.address && c.port === h.port))
+  );
+}
+
+function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(new PunchError(PUNCH_ERR.ABORTED, 'aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new PunchError(PUNCH_ERR.ABORTED, 'aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function creds(c: IceCredentials): { ufrag: string; pwd: string } {

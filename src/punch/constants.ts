@@ -11,10 +11,13 @@ export const TYPE_PREFERENCE = { host: 126, prflx: 110, srflx: 100, relay: 0 } a
 export const PUNCH_DEFAULTS = {
   /**
    * Ta, the pacing of new checks (RFC 8445 §14.2: default 50 ms, never below 5 ms). natpush runs
-   * one component and at most a few dozen pairs per session, each check ~100 bytes, so 20 ms
-   * (50 checks/s ≈ 5 KB/s) stays far under any link while halving the time to walk the list.
+   * one component and at most a few dozen pairs per session (typically 3–6: host, srflx, relay
+   * on each side), each check ~100 bytes, so the floor of 5 ms (200 checks/s ≈ 20 KB/s for the
+   * few tens of ms it takes to walk the list) stays far under any link. It matters because the
+   * unreachable host pairs rank first: at 20 ms they held the working srflx pair's first check
+   * back by 20–60 ms, which is on the critical path of every punch.
    */
-  taMs: 20,
+  taMs: 5,
   /**
    * Check retransmission (RFC 8445 §14.3 leaves RTO to the agent; RFC 8489 §6.2.1 schedule with a
    * shorter first RTO): 200 ms doubling, 7 requests, last wait 4 RTO → sends at 0, 0.2, 0.6, 1.4,
@@ -32,6 +35,15 @@ export const PUNCH_DEFAULTS = {
   punchTimeoutMs: 15_000,
   /** Candidate gathering waits this long for server-reflexive and relayed candidates. */
   gatherTimeoutMs: 3_000,
+  /**
+   * Candidates gathered ahead of time (when the connector is made, and again in the background
+   * when they age or the relay changes) are handed out this long. The srflx candidate is the
+   * socket's NAT mapping, which Linux conntrack keeps ≥ 30 s after the last packet (NETSIM-NOTES;
+   * RFC 4787 REQ-5 asks ≥ 2 min); 20 s stays inside that with margin, and the relay allocation is
+   * kept alive by the TurnClient anyway. Reusing them takes the STUN and TURN round trips (6 of
+   * them at 25 ms links: ~150 ms) off both sides' critical path.
+   */
+  warmCandidatesMs: 20_000,
   /** Waiting for the other side's `candidates` and the server's `punch-start`. */
   signalTimeoutMs: 10_000,
   /** A `punch-start.at` further ahead than this is not believed (clock offset gone wrong). */

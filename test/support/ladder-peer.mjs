@@ -84,6 +84,8 @@ async function login({ identity, relay = true } = {}) {
     server,
     identity: identity ?? lib.generateIdentity(),
     allow: 'anyone',
+    // A long-lived peer, as `natpush listen` / `ping` are: the punch layer is made at login.
+    warmDirect: true,
     // Connector mode punches itself: the Peer must not answer the same punches with its own.
     ...(process.env.NATPUSH_BENCH_MODE === 'connector' ? { direct: false } : {}),
   });

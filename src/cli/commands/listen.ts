@@ -56,6 +56,7 @@ export const listenCommand: CommandModule<object, ListenArgs> = {
           server: a.server,
           identity: a.identity,
           signal: stop.signal,
+          warmDirect: true, // candidates ready before the first punch (Peer docs)
           ...(a.allow !== undefined ? { allow: parseAllow(a.allow) as AllowPolicy } : {}),
           ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
         });

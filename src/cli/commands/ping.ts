@@ -58,6 +58,7 @@ export const pingCommand: CommandModule<object, PingArgs> = {
         identity: a.identity,
         connectTimeoutMs: a.timeout,
         allow: [a.peer],
+        warmDirect: true, // candidates ready before the first punch (Peer docs)
         ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
       });
       const keepAlive = setInterval(() => {}, 1 << 30);

@@ -91,6 +91,12 @@ describe('Presence', () => {
     const [b] = p.take() as Extract<ServerMessage, { type: 'punch-start' }>[];
     expect(a).toMatchObject({ from: P, at: 1250 });
     expect(b).toMatchObject({ from: W, at: 1250 });
+    // measured RTTs: the start waits half the larger one (the farther side's frame) plus the lead
+    w.rttMs = 40;
+    p.rttMs = 200;
+    expect(presence.punch(w, P, 'r2')).toBe(true);
+    expect(w.take()).toMatchObject([{ type: 'punch-start', at: 1000 + 100 + 250, rtt: 200 }]);
+    expect(p.take()).toMatchObject([{ type: 'punch-start', at: 1350, rtt: 200 }]);
   });
 
   it('tells a sender `delivered` only when the recipient allows it', () => {
