@@ -9,7 +9,13 @@
  * | 0x02 | ack  | 02 ‖ epoch u32 (the data sender's) ‖ cumulative u32 ‖ tsecr u32 ‖ window u16 ‖ n u8 ‖ n × (start u32 ‖ end u32) |
  * | 0x03 | ping | 03 ‖ nonce u32                                                                      |
  * | 0x04 | pong | 04 ‖ nonce u32                                                                      |
+ * | 0x05 | batch| 05 ‖ n × (length u16 ‖ frame of type 1–4)                                            |
  *
+ * batch: several frames in one session payload (one datagram, one AEAD seal, one syscall) — how
+ * the channel coalesces queued notifications, retransmissions and a piggybacked ack up to the MTU
+ * (QUIC packs frames into packets the same way, RFC 9000 §12.4). A payload with one frame is sent
+ * bare, without the batch header. Batches do not nest. Each frame inside keeps its own pn, so
+ * acks, SACK ranges and retransmission work per frame exactly as for bare frames.
  * data: `pn` numbers every packet of one sender incarnation (`epoch`, random per channel); a
  * message is the fragments of consecutive pns, index 0 … count−1. `base` is the sender's lowest
  * unacknowledged pn: a receiver that meets a new epoch (the sender restarted) starts there.
@@ -22,7 +28,12 @@
  * A reassembled message: kind u8 (1 = notification) ‖ id length u8 ‖ id ‖ topic length u16 ‖
  * topic (UTF-8) ‖ body (UTF-8, the rest).
  */
-export const FrameType = { DATA: 1, ACK: 2, PING: 3, PONG: 4 } as const;
+export const FrameType = { DATA: 1, ACK: 2, PING: 3, PONG: 4, BATCH: 5 } as const;
+
+/** Bytes a frame costs inside a batch beyond its own: the u16 length. */
+export const BATCH_FRAME_OVERHEAD = 2;
+/** The batch's own type byte. */
+export const BATCH_HEADER_BYTES = 1;
 
 export const DATA_HEADER_BYTES = 21;
 export const MAX_SACK_RANGES = 16;
@@ -100,6 +111,39 @@ export function encodePing(type: typeof FrameType.PING | typeof FrameType.PONG, 
   out[0] = type;
   out.writeUInt32LE(nonce, 1);
   return out;
+}
+
+/** One payload of `frames` (≥ 1): bare if one, else a batch. The caller keeps it under the MTU. */
+export function encodeFrames(frames: readonly Uint8Array[], bytes: number): Uint8Array {
+  if (frames.length === 1) return frames[0]!;
+  const out = Buffer.allocUnsafe(BATCH_HEADER_BYTES + bytes + frames.length * BATCH_FRAME_OVERHEAD);
+  out[0] = FrameType.BATCH;
+  let off = BATCH_HEADER_BYTES;
+  for (const f of frames) {
+    out.writeUInt16LE(f.length, off);
+    out.set(f, off + BATCH_FRAME_OVERHEAD);
+    off += BATCH_FRAME_OVERHEAD + f.length;
+  }
+  return out;
+}
+
+/** Every frame of one payload (bare or batch), in order. Throws FrameError on any bad frame. */
+export function decodeFrames(bytes: Uint8Array): Frame[] {
+  if (bytes[0] !== FrameType.BATCH) return [decodeFrame(bytes)];
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const frames: Frame[] = [];
+  let off = BATCH_HEADER_BYTES;
+  while (off < b.length) {
+    if (off + BATCH_FRAME_OVERHEAD > b.length) throw new FrameError('truncated batch');
+    const len = b.readUInt16LE(off);
+    off += BATCH_FRAME_OVERHEAD;
+    if (len === 0 || off + len > b.length) throw new FrameError('bad batch frame length');
+    if (b[off] === FrameType.BATCH) throw new FrameError('nested batch');
+    frames.push(decodeFrame(b.subarray(off, off + len)));
+    off += len;
+  }
+  if (frames.length === 0) throw new FrameError('empty batch');
+  return frames;
 }
 
 export function decodeFrame(bytes: Uint8Array): Frame {
