@@ -182,6 +182,8 @@ export class ReliableChannel {
   #outBytes = 0;
   /** tsvals of the data frames in `#outFrames` (for `#queuedStamps` if the session queues it). */
   #outStamps: number[] = [];
+  /** Index in `#outFrames` of the last data frame (to mark it DATA_ACK_NOW), or −1. */
+  #outLastData = -1;
 
   // receiver
   #remoteEpoch: number | undefined;
@@ -352,6 +354,7 @@ export class ReliableChannel {
     this.#outFrames = [];
     this.#outBytes = 0;
     this.#outStamps = [];
+    this.#outLastData = -1;
     for (const p of this.#pings.values()) {
       p.timer.cancel();
       p.reject(err);
@@ -414,6 +417,7 @@ export class ReliableChannel {
       encodeData(this.#epoch, p.pn, this.#base(), tsval, p.fragIndex, p.msg.fragments.length, frag),
       tsval,
     );
+    this.#outLastData = this.#outFrames.length - 1;
   }
 
   /** Add a frame to the datagram being filled; a full one goes out first. */
@@ -422,16 +426,23 @@ export class ReliableChannel {
     if (n > 0) {
       const batched =
         BATCH_HEADER_BYTES + this.#outBytes + frame.length + (n + 1) * BATCH_FRAME_OVERHEAD;
-      if (batched > this.#maxPayload) this.#flush();
+      if (batched > this.#maxPayload) this.#flush(false);
     }
     this.#outFrames.push(frame);
     this.#outBytes += frame.length;
     if (tsval !== undefined) this.#outStamps.push(tsval);
   }
 
-  /** Send the datagram being filled, if any. Every entry point ends with this. */
-  #flush(): void {
+  /**
+   * Send the datagram being filled, if any. Every entry point ends with this (`last`: the end of
+   * the burst — its last data frame asks for an ack at once, see DATA_ACK_NOW in reliable-frames).
+   */
+  #flush(last = true): void {
     if (this.#outFrames.length === 0) return;
+    // The frame is a fresh buffer of encodeData's: marking it in place is safe.
+    if (last && this.#outLastData >= 0)
+      this.#outFrames[this.#outLastData]![0] = FrameType.DATA_ACK_NOW;
+    this.#outLastData = -1;
     const payload = encodeFrames(this.#outFrames, this.#outBytes);
     const stamps = this.#outStamps;
     this.#outFrames = [];
@@ -590,7 +601,7 @@ export class ReliableChannel {
       if (this.#closed) return;
       if (f.type === FrameType.DATA) {
         data++;
-        if (this.#onData(f)) urgent = true;
+        if (this.#onData(f) || f.ackNow) urgent = true;
       } else this.#onControl(f);
     }
     if (data > 0 && !this.#closed) this.#scheduleAck(data, urgent);
