@@ -197,6 +197,11 @@ export class ReliableChannel {
   #echo = 0;
   #ackTimer: TimerHandle | undefined;
   readonly #dedupe: RecentIds;
+  /**
+   * Notifications complete in the datagram being handled, delivered after its ack went out (the
+   * app's callbacks then do not delay the sender's next burst). Bound: one datagram's frames.
+   */
+  #ready: Notification[] = [];
 
   readonly #pings = new Map<
     number,
@@ -598,7 +603,7 @@ export class ReliableChannel {
     let data = 0;
     let urgent = false;
     for (const f of frames) {
-      if (this.#closed) return;
+      if (this.#closed) break; // what is ready still goes to the app below
       if (f.type === FrameType.DATA) {
         data++;
         if (this.#onData(f) || f.ackNow) urgent = true;
@@ -606,6 +611,21 @@ export class ReliableChannel {
     }
     if (data > 0 && !this.#closed) this.#scheduleAck(data, urgent);
     this.#flush();
+    if (this.#ready.length > 0) this.#deliverReady();
+  }
+
+  #deliverReady(): void {
+    const ready = this.#ready;
+    this.#ready = [];
+    for (const n of ready) {
+      for (const cb of [...this.#onNotification]) {
+        try {
+          cb(n);
+        } catch (e) {
+          this.#log.warn('notification callback threw', { error: String(e) });
+        }
+      }
+    }
   }
 
   #onControl(f: Exclude<Frame, { type: typeof FrameType.DATA }>): void {
@@ -696,7 +716,11 @@ export class ReliableChannel {
     this.#assembly = undefined;
     let n: Notification;
     try {
-      n = decodeNotification(Buffer.concat(a.parts));
+      const whole =
+        a.parts.length === 1
+          ? Buffer.from(a.parts[0]!.buffer, a.parts[0]!.byteOffset, a.parts[0]!.byteLength)
+          : Buffer.concat(a.parts);
+      n = decodeNotification(whole);
     } catch {
       this.stats.protocolErrors++;
       return;
@@ -706,13 +730,7 @@ export class ReliableChannel {
       return;
     }
     this.stats.notificationsDelivered++;
-    for (const cb of [...this.#onNotification]) {
-      try {
-        cb(n);
-      } catch (e) {
-        this.#log.warn('notification callback threw', { error: String(e) });
-      }
-    }
+    this.#ready.push(n);
   }
 
   #scheduleAck(packets: number, urgent: boolean): void {
