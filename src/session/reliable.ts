@@ -93,6 +93,12 @@ export const RELIABLE_DEFAULTS = {
    */
   ackEveryPackets: 32,
   /**
+   * …or this many datagrams with data, whichever comes first: large notifications fill a datagram
+   * each, and a sender that hears back only every 32 of them sends in long bursts that the
+   * two ends cannot work on in parallel (RFC 9000 §13.2.2 says 2).
+   */
+  ackEveryDatagrams: 4,
+  /**
    * Ids remembered for dedupe, per channel (= per sender): 4096 × ≤ 64-byte ids ≤ ~300 KiB worst
    * case, typically ~100 KiB; far more than the notifications one round of re-sending covers.
    */
@@ -195,6 +201,8 @@ export class ReliableChannel {
   readonly #buffer = new Map<number, Frame & { type: typeof FrameType.DATA }>();
   #assembly: Assembly | undefined;
   #ackPending = 0;
+  /** Datagrams with data since the last ack. */
+  #ackPendingDatagrams = 0;
   /** tsval of the latest data packet received, echoed in the next ack (RFC 7323 TS.Recent). */
   #echo = 0;
   #ackTimer: TimerHandle | undefined;
@@ -737,7 +745,13 @@ export class ReliableChannel {
 
   #scheduleAck(packets: number, urgent: boolean): void {
     this.#ackPending += packets;
-    if (urgent || this.#ackPending >= this.#o.ackEveryPackets) return this.#sendAck();
+    this.#ackPendingDatagrams++;
+    if (
+      urgent ||
+      this.#ackPending >= this.#o.ackEveryPackets ||
+      this.#ackPendingDatagrams >= this.#o.ackEveryDatagrams
+    )
+      return this.#sendAck();
     this.#ackTimer ??= this.#clock.setTimeout(() => {
       this.#ackTimer = undefined;
       if (this.#closed) return;
@@ -750,6 +764,7 @@ export class ReliableChannel {
     this.#ackTimer?.cancel();
     this.#ackTimer = undefined;
     this.#ackPending = 0;
+    this.#ackPendingDatagrams = 0;
     if (this.#remoteEpoch === undefined) return;
     const pns = [...this.#buffer.keys()].sort((x, y) => x - y);
     const ranges: [number, number][] = [];
