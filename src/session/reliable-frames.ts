@@ -79,7 +79,7 @@ export function encodeData(
   fragCount: number,
   fragment: Uint8Array,
 ): Buffer {
-  const out = Buffer.alloc(DATA_HEADER_BYTES + fragment.length);
+  const out = Buffer.allocUnsafe(DATA_HEADER_BYTES + fragment.length); // every byte written below
   out[0] = FrameType.DATA;
   out.writeUInt32LE(epoch, 1);
   out.writeUInt32LE(pn, 5);
@@ -99,7 +99,7 @@ export function encodeAck(
   ranges: readonly (readonly [number, number])[],
 ): Buffer {
   const n = Math.min(ranges.length, MAX_SACK_RANGES);
-  const out = Buffer.alloc(ACK_FIXED_BYTES + n * 8);
+  const out = Buffer.allocUnsafe(ACK_FIXED_BYTES + n * 8); // every byte written below
   out[0] = FrameType.ACK;
   out.writeUInt32LE(epoch, 1);
   out.writeUInt32LE(cumulative, 5);
@@ -226,17 +226,20 @@ export function isValidTopic(topic: string): boolean {
   return topic.length <= MAX_TOPIC_CHARS && !BAD_TOPIC_CHARS.test(topic);
 }
 
+/** `id` must match ID_PATTERN (ASCII: one byte per character); the caller checks. */
 export function encodeNotification(n: Notification): Buffer {
-  const id = Buffer.from(n.id, 'ascii');
-  const topic = Buffer.from(n.topic ?? '', 'utf8');
-  const body = Buffer.from(n.body, 'utf8');
-  const out = Buffer.alloc(4 + id.length + topic.length + body.length);
+  // One allocation, strings written in place (three temporary Buffers before: ~3.5 µs of a
+  // flood's per-notification cost in a profile).
+  const idLen = n.id.length;
+  const topicLen = n.topic ? Buffer.byteLength(n.topic, 'utf8') : 0;
+  const bodyLen = Buffer.byteLength(n.body, 'utf8');
+  const out = Buffer.allocUnsafe(4 + idLen + topicLen + bodyLen);
   out[0] = MESSAGE_NOTIFICATION;
-  out[1] = id.length;
-  id.copy(out, 2);
-  out.writeUInt16LE(topic.length, 2 + id.length);
-  topic.copy(out, 4 + id.length);
-  body.copy(out, 4 + id.length + topic.length);
+  out[1] = idLen;
+  out.write(n.id, 2, idLen, 'latin1');
+  out.writeUInt16LE(topicLen, 2 + idLen);
+  if (topicLen > 0) out.write(n.topic!, 4 + idLen, topicLen, 'utf8');
+  if (bodyLen > 0) out.write(n.body, 4 + idLen + topicLen, bodyLen, 'utf8');
   return out;
 }
 
