@@ -274,7 +274,10 @@ export class ReliableChannel {
     return this.#buffer.size;
   }
 
-  /** Notifications accepted by `send` and not yet acknowledged. */
+  /**
+   * Notifications accepted by `send` whose promise has not settled (not yet acknowledged, timed
+   * out or closed). A timed-out one is no longer counted, though its packets are still resent.
+   */
   get pending(): number {
     return this.#live.size;
   }
