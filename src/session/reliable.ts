@@ -12,9 +12,13 @@
  *   seal and one syscall whatever it holds; a profile of a 100-byte flood spent ~50 µs of its
  *   ~80 µs per notification on those two.
  * - Acks: cumulative + up to 16 SACK ranges; sent at once when a packet arrives out of order,
- *   is a duplicate, or `ackEveryPackets` data packets arrived since the last ack, else after
- *   `ackDelayMs` (delayed ack, RFC 1122 §4.2.3.2 / RFC 9000 §13.2 — fewer datagrams, bounded
- *   delay). An ack rides in the same datagram as any data going the other way.
+ *   is a duplicate, is marked DATA_ACK_NOW (the end of the sender's burst), or `ackEveryPackets`
+ *   packets / `ackEveryDatagrams` datagrams arrived since the last ack, else after `ackDelayMs`
+ *   (delayed ack, RFC 1122 §4.2.3.2 / RFC 9000 §13.2 — fewer datagrams, bounded delay). One ack
+ *   decision per datagram; it rides with any data going the other way, and goes out before the
+ *   datagram's notifications reach the app. The sender walks its unacked packets in pn order and
+ *   stops at the cumulative point (no scan of the whole table per ack).
+ * - Send timeouts: one channel timer for the earliest deadline, not one per notification.
  * - Retransmission: RTO from measured RTT (RFC 6298, rtt-estimator.ts) with exponential backoff;
  *   fast retransmit of a packet when 3 later ones were acked (RFC 9002 §6.1.1 packet threshold).
  * - Flow control: the receiver buffers at most `recvWindowPackets` beyond its cumulative point
