@@ -331,6 +331,24 @@ describe('ReliableChannel', () => {
     t.close();
   });
 
+  it('one send-timeout timer serves mixed timeouts: each send rejects at its own deadline', async () => {
+    const t = setup();
+    t.a.connect();
+    await t.clock.advanceAsync(100);
+    t.ab.cut = true;
+    const at: Record<string, number> = {};
+    const start = t.clock.now();
+    const track = (id: string, timeoutMs: number) =>
+      t.ca.send({ id, body: 'x' }, { timeoutMs }).catch(() => (at[id] = t.clock.now() - start));
+    const all = [track('long', 10_000), track('short', 1_000), track('mid', 5_000)];
+    for (let i = 0; i < 120 && Object.keys(at).length < 3; i++) await t.clock.advanceAsync(100);
+    await Promise.all(all);
+    expect(at).toEqual({ short: 1_000, mid: 5_000, long: 10_000 });
+    expect(t.ca.pending).toBe(0);
+    t.close();
+    expect(t.clock.pending).toBe(0);
+  });
+
   it('refuses bad ids and topics, counts junk frames', async () => {
     const t = setup();
     expect(() => t.ca.send({ id: 'has space', body: '' })).toThrow(TypeError);
