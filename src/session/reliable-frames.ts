@@ -9,7 +9,18 @@
  * | 0x02 | ack  | 02 ‖ epoch u32 (the data sender's) ‖ cumulative u32 ‖ tsecr u32 ‖ window u16 ‖ n u8 ‖ n × (start u32 ‖ end u32) |
  * | 0x03 | ping | 03 ‖ nonce u32                                                                      |
  * | 0x04 | pong | 04 ‖ nonce u32                                                                      |
+ * | 0x05 | batch| 05 ‖ n × (length u16 ‖ frame of type 1–4 or 6)                                       |
+ * | 0x06 | data, ack now | as data (06 ‖ …): the receiver acks at once                                   |
  *
+ * batch: several frames in one session payload (one datagram, one AEAD seal, one syscall) — how
+ * the channel coalesces queued notifications, retransmissions and a piggybacked ack up to the MTU
+ * (QUIC packs frames into packets the same way, RFC 9000 §12.4). A payload with one frame is sent
+ * bare, without the batch header. Batches do not nest. Each frame inside keeps its own pn, so
+ * acks, SACK ranges and retransmission work per frame exactly as for bare frames.
+ * data, ack now: the sender marks the last data frame of each burst (it has nothing more to send
+ * until an ack arrives), the idea of draft-ietf-quic-ack-frequency's IMMEDIATE_ACK. Without it a
+ * delayed ack holds the tail of every burst for `ackDelayMs`: a window-limited flood then moves
+ * one window per ack delay (measured: ~5k notifications/s, both processes ~70 % idle).
  * data: `pn` numbers every packet of one sender incarnation (`epoch`, random per channel); a
  * message is the fragments of consecutive pns, index 0 … count−1. `base` is the sender's lowest
  * unacknowledged pn: a receiver that meets a new epoch (the sender restarted) starts there.
@@ -22,7 +33,12 @@
  * A reassembled message: kind u8 (1 = notification) ‖ id length u8 ‖ id ‖ topic length u16 ‖
  * topic (UTF-8) ‖ body (UTF-8, the rest).
  */
-export const FrameType = { DATA: 1, ACK: 2, PING: 3, PONG: 4 } as const;
+export const FrameType = { DATA: 1, ACK: 2, PING: 3, PONG: 4, BATCH: 5, DATA_ACK_NOW: 6 } as const;
+
+/** Bytes a frame costs inside a batch beyond its own: the u16 length. */
+export const BATCH_FRAME_OVERHEAD = 2;
+/** The batch's own type byte. */
+export const BATCH_HEADER_BYTES = 1;
 
 export const DATA_HEADER_BYTES = 21;
 export const MAX_SACK_RANGES = 16;
@@ -32,6 +48,8 @@ export const MAX_ACK_BYTES = ACK_FIXED_BYTES + MAX_SACK_RANGES * 8;
 export type Frame =
   | {
       type: typeof FrameType.DATA;
+      /** Sent as DATA_ACK_NOW: the sender waits for an ack (end of its burst). */
+      ackNow: boolean;
       epoch: number;
       pn: number;
       base: number;
@@ -61,7 +79,7 @@ export function encodeData(
   fragCount: number,
   fragment: Uint8Array,
 ): Buffer {
-  const out = Buffer.alloc(DATA_HEADER_BYTES + fragment.length);
+  const out = Buffer.allocUnsafe(DATA_HEADER_BYTES + fragment.length); // every byte written below
   out[0] = FrameType.DATA;
   out.writeUInt32LE(epoch, 1);
   out.writeUInt32LE(pn, 5);
@@ -81,7 +99,7 @@ export function encodeAck(
   ranges: readonly (readonly [number, number])[],
 ): Buffer {
   const n = Math.min(ranges.length, MAX_SACK_RANGES);
-  const out = Buffer.alloc(ACK_FIXED_BYTES + n * 8);
+  const out = Buffer.allocUnsafe(ACK_FIXED_BYTES + n * 8); // every byte written below
   out[0] = FrameType.ACK;
   out.writeUInt32LE(epoch, 1);
   out.writeUInt32LE(cumulative, 5);
@@ -102,6 +120,39 @@ export function encodePing(type: typeof FrameType.PING | typeof FrameType.PONG, 
   return out;
 }
 
+/** One payload of `frames` (≥ 1): bare if one, else a batch. The caller keeps it under the MTU. */
+export function encodeFrames(frames: readonly Uint8Array[], bytes: number): Uint8Array {
+  if (frames.length === 1) return frames[0]!;
+  const out = Buffer.allocUnsafe(BATCH_HEADER_BYTES + bytes + frames.length * BATCH_FRAME_OVERHEAD);
+  out[0] = FrameType.BATCH;
+  let off = BATCH_HEADER_BYTES;
+  for (const f of frames) {
+    out.writeUInt16LE(f.length, off);
+    out.set(f, off + BATCH_FRAME_OVERHEAD);
+    off += BATCH_FRAME_OVERHEAD + f.length;
+  }
+  return out;
+}
+
+/** Every frame of one payload (bare or batch), in order. Throws FrameError on any bad frame. */
+export function decodeFrames(bytes: Uint8Array): Frame[] {
+  if (bytes[0] !== FrameType.BATCH) return [decodeFrame(bytes)];
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const frames: Frame[] = [];
+  let off = BATCH_HEADER_BYTES;
+  while (off < b.length) {
+    if (off + BATCH_FRAME_OVERHEAD > b.length) throw new FrameError('truncated batch');
+    const len = b.readUInt16LE(off);
+    off += BATCH_FRAME_OVERHEAD;
+    if (len === 0 || off + len > b.length) throw new FrameError('bad batch frame length');
+    if (b[off] === FrameType.BATCH) throw new FrameError('nested batch');
+    frames.push(decodeFrame(b.subarray(off, off + len)));
+    off += len;
+  }
+  if (frames.length === 0) throw new FrameError('empty batch');
+  return frames;
+}
+
 export function decodeFrame(bytes: Uint8Array): Frame {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const need = (n: number) => {
@@ -109,13 +160,15 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   };
   need(1);
   switch (b[0]) {
-    case FrameType.DATA: {
+    case FrameType.DATA:
+    case FrameType.DATA_ACK_NOW: {
       need(DATA_HEADER_BYTES);
       const fragIndex = b.readUInt16LE(17);
       const fragCount = b.readUInt16LE(19);
       if (fragCount === 0 || fragIndex >= fragCount) throw new FrameError('bad fragment numbers');
       return {
         type: FrameType.DATA,
+        ackNow: b[0] === FrameType.DATA_ACK_NOW,
         epoch: b.readUInt32LE(1),
         pn: b.readUInt32LE(5),
         base: b.readUInt32LE(9),
@@ -173,17 +226,20 @@ export function isValidTopic(topic: string): boolean {
   return topic.length <= MAX_TOPIC_CHARS && !BAD_TOPIC_CHARS.test(topic);
 }
 
+/** `id` must match ID_PATTERN (ASCII: one byte per character); the caller checks. */
 export function encodeNotification(n: Notification): Buffer {
-  const id = Buffer.from(n.id, 'ascii');
-  const topic = Buffer.from(n.topic ?? '', 'utf8');
-  const body = Buffer.from(n.body, 'utf8');
-  const out = Buffer.alloc(4 + id.length + topic.length + body.length);
+  // One allocation, strings written in place (three temporary Buffers before: ~3.5 µs of a
+  // flood's per-notification cost in a profile).
+  const idLen = n.id.length;
+  const topicLen = n.topic ? Buffer.byteLength(n.topic, 'utf8') : 0;
+  const bodyLen = Buffer.byteLength(n.body, 'utf8');
+  const out = Buffer.allocUnsafe(4 + idLen + topicLen + bodyLen);
   out[0] = MESSAGE_NOTIFICATION;
-  out[1] = id.length;
-  id.copy(out, 2);
-  out.writeUInt16LE(topic.length, 2 + id.length);
-  topic.copy(out, 4 + id.length);
-  body.copy(out, 4 + id.length + topic.length);
+  out[1] = idLen;
+  out.write(n.id, 2, idLen, 'latin1');
+  out.writeUInt16LE(topicLen, 2 + idLen);
+  if (topicLen > 0) out.write(n.topic!, 4 + idLen, topicLen, 'utf8');
+  if (bodyLen > 0) out.write(n.body, 4 + idLen + topicLen, bodyLen, 'utf8');
   return out;
 }
 

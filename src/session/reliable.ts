@@ -5,9 +5,20 @@
  *
  * - Packets (frames in reliable-frames.ts) carry a per-sender packet number `pn`; a notification is
  *   fragmented to fit `mtu` and spans consecutive pns.
+ * - Coalescing: frames are not sent one datagram each. Everything produced while handling one
+ *   event (an ack, an RTO, a received datagram) goes out together, and `send` defers its packets
+ *   to a microtask so the notifications an app issues in one turn — or that the acks of one
+ *   datagram release — share datagrams up to `mtu` (a `batch` frame). One datagram costs one AEAD
+ *   seal and one syscall whatever it holds; a profile of a 100-byte flood spent ~50 µs of its
+ *   ~80 µs per notification on those two.
  * - Acks: cumulative + up to 16 SACK ranges; sent at once when a packet arrives out of order,
- *   is a duplicate, or every second packet, else after `ackDelayMs` (delayed ack, RFC 1122 §4.2.3.2
- *   / RFC 9000 §13.2 — fewer datagrams, bounded delay).
+ *   is a duplicate, is marked DATA_ACK_NOW (the end of the sender's burst), or `ackEveryPackets`
+ *   packets / `ackEveryDatagrams` datagrams arrived since the last ack, else after `ackDelayMs`
+ *   (delayed ack, RFC 1122 §4.2.3.2 / RFC 9000 §13.2 — fewer datagrams, bounded delay). One ack
+ *   decision per datagram; it rides with any data going the other way, and goes out before the
+ *   datagram's notifications reach the app. The sender walks its unacked packets in pn order and
+ *   stops at the cumulative point (no scan of the whole table per ack).
+ * - Send timeouts: one channel timer for the earliest deadline, not one per notification.
  * - Retransmission: RTO from measured RTT (RFC 6298, rtt-estimator.ts) with exponential backoff;
  *   fast retransmit of a packet when 3 later ones were acked (RFC 9002 §6.1.1 packet threshold).
  * - Flow control: the receiver buffers at most `recvWindowPackets` beyond its cumulative point
@@ -22,11 +33,14 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { SessionError, SessionErrorCode } from './errors.js';
 import {
+  BATCH_FRAME_OVERHEAD,
+  BATCH_HEADER_BYTES,
   DATA_HEADER_BYTES,
-  decodeFrame,
+  decodeFrames,
   decodeNotification,
   encodeAck,
   encodeData,
+  encodeFrames,
   encodeNotification,
   encodePing,
   FrameType,
@@ -73,6 +87,22 @@ export const RELIABLE_DEFAULTS = {
   /** Delayed ack (RFC 9000 §18.2 default max_ack_delay is 25 ms; smaller for latency). */
   ackDelayMs: 10,
   /**
+   * Data packets (frames) acknowledged by one immediate ack. RFC 9000 §13.2.2 acks every second
+   * ack-eliciting *datagram*; a coalesced datagram holds up to ~10 small notifications, so this
+   * counts frames instead: 32 = a quarter of `maxInFlightPackets`, so the sender's window never
+   * runs dry waiting for an ack, while a 100-byte flood needs one ack per ~32 notifications
+   * rather than one per 2 (and each burst's end is acked at once anyway: DATA_ACK_NOW).
+   * Measured (direct-throughput --connector, paired runs, 100 B): 16 → 10.4k / 14.4k msg/s,
+   * 32 → 15.4k / 18.4k; 64 was not distinguishable from 32 in the noise.
+   */
+  ackEveryPackets: 32,
+  /**
+   * …or this many datagrams with data, whichever comes first: large notifications fill a datagram
+   * each, and a sender that hears back only every 32 of them sends in long bursts that the
+   * two ends cannot work on in parallel (RFC 9000 §13.2.2 says 2).
+   */
+  ackEveryDatagrams: 4,
+  /**
    * Ids remembered for dedupe, per channel (= per sender): 4096 × ≤ 64-byte ids ≤ ~300 KiB worst
    * case, typically ~100 KiB; far more than the notifications one round of re-sending covers.
    */
@@ -99,12 +129,14 @@ export interface ReliableStats {
 }
 
 interface OutMessage {
+  id: string;
   fragments: Buffer[];
   nextFragment: number;
   unacked: number;
   resolve: () => void;
   reject: (e: Error) => void;
-  timer: TimerHandle;
+  /** Clock time after which `send` rejects with SEND_TIMEOUT (one channel timer for all). */
+  deadline: number;
   settled: boolean;
 }
 
@@ -130,6 +162,8 @@ export class ReliableChannel {
   readonly #o: Required<Omit<ReliableOptions, 'rtt'>>;
   readonly #rtt: RttEstimator;
   readonly #fragmentBytes: number;
+  /** Largest session payload: `mtu` less the session's header and tag. */
+  readonly #maxPayload: number;
   readonly #maxMessageBytes: number;
   readonly #unsubscribe: () => void;
   #closed = false;
@@ -145,6 +179,23 @@ export class ReliableChannel {
   #highestAcked = -1;
   /** Stamps of transmissions the session queued for a handshake (not RTT samples). Bound: 64. */
   readonly #queuedStamps = new Set<number>();
+  /**
+   * Messages not yet settled, in send order, for the one send-timeout timer (a timer per message
+   * cost a timer object and a heap insertion per notification). Bound: maxQueuedMessages +
+   * maxInFlightPackets (a message is queued or has a packet in flight until it settles).
+   */
+  readonly #live = new Set<OutMessage>();
+  #deadlineTimer: TimerHandle | undefined;
+  #deadlineAt = Infinity;
+  #pumpScheduled = false;
+
+  // outgoing datagram being filled (see `#emit`)
+  #outFrames: Uint8Array[] = [];
+  #outBytes = 0;
+  /** tsvals of the data frames in `#outFrames` (for `#queuedStamps` if the session queues it). */
+  #outStamps: number[] = [];
+  /** Index in `#outFrames` of the last data frame (to mark it DATA_ACK_NOW), or −1. */
+  #outLastData = -1;
 
   // receiver
   #remoteEpoch: number | undefined;
@@ -154,10 +205,17 @@ export class ReliableChannel {
   readonly #buffer = new Map<number, Frame & { type: typeof FrameType.DATA }>();
   #assembly: Assembly | undefined;
   #ackPending = 0;
+  /** Datagrams with data since the last ack. */
+  #ackPendingDatagrams = 0;
   /** tsval of the latest data packet received, echoed in the next ack (RFC 7323 TS.Recent). */
   #echo = 0;
   #ackTimer: TimerHandle | undefined;
   readonly #dedupe: RecentIds;
+  /**
+   * Notifications complete in the datagram being handled, delivered after its ack went out (the
+   * app's callbacks then do not delay the sender's next burst). Bound: one datagram's frames.
+   */
+  #ready: Notification[] = [];
 
   readonly #pings = new Map<
     number,
@@ -197,7 +255,8 @@ export class ReliableChannel {
     this.#rtt = new RttEstimator(rtt);
     if (this.#o.mtu < TRANSPORT_OVERHEAD + MAX_ACK_BYTES + DATA_HEADER_BYTES)
       throw new RangeError(`mtu ${this.#o.mtu} too small`);
-    this.#fragmentBytes = this.#o.mtu - TRANSPORT_OVERHEAD - DATA_HEADER_BYTES;
+    this.#maxPayload = this.#o.mtu - TRANSPORT_OVERHEAD;
+    this.#fragmentBytes = this.#maxPayload - DATA_HEADER_BYTES;
     // kind + id length + 64-byte id + topic length + 128 chars × 4 UTF-8 bytes + body.
     this.#maxMessageBytes = 4 + 64 + 128 * 4 + this.#o.maxBodyBytes;
     this.#peerWindow = this.#o.recvWindowPackets;
@@ -219,12 +278,12 @@ export class ReliableChannel {
     return this.#buffer.size;
   }
 
-  /** Notifications accepted by `send` and not yet acknowledged. */
+  /**
+   * Notifications accepted by `send` whose promise has not settled (not yet acknowledged, timed
+   * out or closed). A timed-out one is no longer counted, though its packets are still resent.
+   */
   get pending(): number {
-    const inFlight = new Set<OutMessage>();
-    for (const p of this.#unacked.values()) inFlight.add(p.msg);
-    for (const m of this.#queue) inFlight.add(m);
-    return inFlight.size;
+    return this.#live.size;
   }
 
   onNotification(cb: (n: Notification) => void): () => void {
@@ -254,25 +313,20 @@ export class ReliableChannel {
       fragments.push(bytes.subarray(off, off + this.#fragmentBytes));
     return new Promise<void>((resolve, reject) => {
       const msg: OutMessage = {
+        id: n.id,
         fragments,
         nextFragment: 0,
         unacked: fragments.length,
         resolve,
         reject,
+        deadline: this.#clock.now() + (o.timeoutMs ?? this.#o.sendTimeoutMs),
         settled: false,
-        timer: this.#clock.setTimeout(() => {
-          this.#settle(
-            msg,
-            new SessionError(
-              SessionErrorCode.SEND_TIMEOUT,
-              `notification ${n.id} not acknowledged`,
-            ),
-          );
-        }, o.timeoutMs ?? this.#o.sendTimeoutMs),
       };
       this.#queue.push(msg);
+      this.#live.add(msg);
+      this.#armDeadline(msg.deadline);
       this.stats.notificationsSent++;
-      this.#pump();
+      this.#schedulePump();
     });
   }
 
@@ -290,7 +344,8 @@ export class ReliableChannel {
       this.#pings.set(nonce, { sentAt: this.#clock.now(), resolve, reject, timer });
       // A ping sent before the session has keys includes the handshake in its round trip —
       // that is what `natpush ping` should show for a first contact.
-      this.#transmit(encodePing(FrameType.PING, nonce));
+      this.#emit(encodePing(FrameType.PING, nonce));
+      this.#flush();
     });
   }
 
@@ -303,6 +358,7 @@ export class ReliableChannel {
     this.#rtt.reset();
     for (const p of this.#unacked.values()) this.#sendPacket(p, true);
     this.#armRto(true);
+    this.#flush();
   }
 
   close(): void {
@@ -311,11 +367,16 @@ export class ReliableChannel {
     this.#unsubscribe();
     this.#rtoTimer?.cancel();
     this.#ackTimer?.cancel();
+    this.#deadlineTimer?.cancel();
+    this.#deadlineTimer = undefined;
     const err = closedError();
-    for (const p of this.#unacked.values()) this.#settle(p.msg, err);
-    for (const m of this.#queue) this.#settle(m, err);
+    for (const m of [...this.#live]) this.#settle(m, err);
     this.#unacked.clear();
     this.#queue.length = 0;
+    this.#outFrames = [];
+    this.#outBytes = 0;
+    this.#outStamps = [];
+    this.#outLastData = -1;
     for (const p of this.#pings.values()) {
       p.timer.cancel();
       p.reject(err);
@@ -325,6 +386,21 @@ export class ReliableChannel {
   }
 
   // ---- sender -----------------------------------------------------------------------------------
+
+  /**
+   * `send` pumps on a microtask: every notification issued in this turn (an app's loop, or the
+   * continuations one datagram of acks released) joins the same datagrams.
+   */
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    queueMicrotask(() => {
+      this.#pumpScheduled = false;
+      if (this.#closed) return;
+      this.#pump();
+      this.#flush();
+    });
+  }
 
   /** Send new packets while the window allows. */
   #pump(): void {
@@ -359,13 +435,46 @@ export class ReliableChannel {
     this.stats.packetsSent++;
     const frag = p.msg.fragments[p.fragIndex]!;
     const tsval = ts32(p.lastSentAt);
-    const r = this.#transmit(
+    this.#emit(
       encodeData(this.#epoch, p.pn, this.#base(), tsval, p.fragIndex, p.msg.fragments.length, frag),
+      tsval,
     );
+    this.#outLastData = this.#outFrames.length - 1;
+  }
+
+  /** Add a frame to the datagram being filled; a full one goes out first. */
+  #emit(frame: Uint8Array, tsval?: number): void {
+    const n = this.#outFrames.length;
+    if (n > 0) {
+      const batched =
+        BATCH_HEADER_BYTES + this.#outBytes + frame.length + (n + 1) * BATCH_FRAME_OVERHEAD;
+      if (batched > this.#maxPayload) this.#flush(false);
+    }
+    this.#outFrames.push(frame);
+    this.#outBytes += frame.length;
+    if (tsval !== undefined) this.#outStamps.push(tsval);
+  }
+
+  /**
+   * Send the datagram being filled, if any. Every entry point ends with this (`last`: the end of
+   * the burst — its last data frame asks for an ack at once, see DATA_ACK_NOW in reliable-frames).
+   */
+  #flush(last = true): void {
+    if (this.#outFrames.length === 0) return;
+    // The frame is a fresh buffer of encodeData's: marking it in place is safe.
+    if (last && this.#outLastData >= 0)
+      this.#outFrames[this.#outLastData]![0] = FrameType.DATA_ACK_NOW;
+    this.#outLastData = -1;
+    const payload = encodeFrames(this.#outFrames, this.#outBytes);
+    const stamps = this.#outStamps;
+    this.#outFrames = [];
+    this.#outBytes = 0;
+    this.#outStamps = [];
+    const r = this.#transmit(payload);
     if (r === 'queued') {
-      // Held for a handshake: an echo of this stamp would time the handshake, not the path.
-      this.#queuedStamps.add(tsval);
-      if (this.#queuedStamps.size > 64)
+      // Held for a handshake: an echo of these stamps would time the handshake, not the path.
+      for (const tsval of stamps) this.#queuedStamps.add(tsval);
+      while (this.#queuedStamps.size > 64)
         this.#queuedStamps.delete(this.#queuedStamps.values().next().value!);
     }
   }
@@ -398,6 +507,7 @@ export class ReliableChannel {
       this.#sendPacket(p, true);
     }
     this.#armRto(true);
+    this.#flush();
   }
 
   #onAck(f: Frame & { type: typeof FrameType.ACK }): void {
@@ -410,12 +520,23 @@ export class ReliableChannel {
       if (--p.msg.unacked === 0 && p.msg.nextFragment === p.msg.fragments.length)
         this.#settle(p.msg);
     };
-    for (const p of [...this.#unacked.values()]) {
-      if (p.pn < f.cumulative || f.ranges.some(([s, e]) => p.pn >= s && p.pn < e)) ack(p);
+    // The map is in pn order: the cumulative part is a prefix, so stop at the first pn above it;
+    // SACK ranges are looked up pn by pn (≤ 16 ranges within the receiver's window).
+    for (const p of this.#unacked.values()) {
+      if (p.pn >= f.cumulative) break;
+      ack(p);
+    }
+    let highest = f.cumulative - 1;
+    for (const [s, e] of f.ranges) {
+      if (e - 1 > highest) highest = e - 1;
+      if (e - s > this.#o.recvWindowPackets) continue; // not a range our window could produce
+      for (let pn = Math.max(s, f.cumulative); pn < e; pn++) {
+        const p = this.#unacked.get(pn);
+        if (p) ack(p);
+      }
     }
     if (f.cumulative > this.#peerCumulative) this.#peerCumulative = f.cumulative;
     this.#peerWindow = Math.max(1, f.window);
-    const highest = Math.max(f.cumulative - 1, ...f.ranges.map(([, e]) => e - 1));
     if (highest > this.#highestAcked) this.#highestAcked = highest;
     if (newest) {
       // RFC 7323 §4: the echoed stamp times exactly the transmission that was acked, even a
@@ -440,30 +561,96 @@ export class ReliableChannel {
   #settle(msg: OutMessage, err?: Error): void {
     if (msg.settled) return;
     msg.settled = true;
-    msg.timer.cancel();
+    this.#live.delete(msg);
+    if (this.#live.size === 0) {
+      this.#deadlineTimer?.cancel();
+      this.#deadlineTimer = undefined;
+      this.#deadlineAt = Infinity;
+    }
     if (err) msg.reject(err);
     else msg.resolve();
+  }
+
+  /** Make the one send-timeout timer fire no later than `deadline`. */
+  #armDeadline(deadline: number): void {
+    if (this.#deadlineTimer && this.#deadlineAt <= deadline) return;
+    this.#deadlineTimer?.cancel();
+    this.#deadlineAt = deadline;
+    this.#deadlineTimer = this.#clock.setTimeout(
+      () => this.#onDeadline(),
+      Math.max(0, deadline - this.#clock.now()),
+    );
+  }
+
+  /**
+   * Reject every message past its deadline (it may still be delivered later: receivers dedupe by
+   * id) and re-arm for the earliest left. A scan of ≤ maxQueuedMessages + maxInFlightPackets, once
+   * per timeout period rather than a timer per message.
+   */
+  #onDeadline(): void {
+    this.#deadlineTimer = undefined;
+    this.#deadlineAt = Infinity;
+    if (this.#closed) return;
+    const now = this.#clock.now();
+    let next = Infinity;
+    for (const m of [...this.#live]) {
+      if (m.deadline <= now) {
+        this.#settle(
+          m,
+          new SessionError(SessionErrorCode.SEND_TIMEOUT, `notification ${m.id} not acknowledged`),
+        );
+      } else if (m.deadline < next) next = m.deadline;
+    }
+    if (next < Infinity) this.#armDeadline(next);
   }
 
   // ---- receiver ---------------------------------------------------------------------------------
 
   #onPayload(payload: Uint8Array): void {
     if (this.#closed) return;
-    let f: Frame;
+    let frames: Frame[];
     try {
-      f = decodeFrame(payload);
+      frames = decodeFrames(payload);
     } catch (e) {
       this.stats.protocolErrors++;
       this.#log.debug('reliable: bad frame', { error: String(e) });
       return;
     }
+    // One ack decision per datagram, after all its frames (an ack per frame would undo batching).
+    let data = 0;
+    let urgent = false;
+    for (const f of frames) {
+      if (this.#closed) break; // what is ready still goes to the app below
+      if (f.type === FrameType.DATA) {
+        data++;
+        if (this.#onData(f) || f.ackNow) urgent = true;
+      } else this.#onControl(f);
+    }
+    if (data > 0 && !this.#closed) this.#scheduleAck(data, urgent);
+    this.#flush();
+    if (this.#ready.length > 0) this.#deliverReady();
+  }
+
+  #deliverReady(): void {
+    const ready = this.#ready;
+    this.#ready = [];
+    for (const n of ready) {
+      for (const cb of [...this.#onNotification]) {
+        try {
+          cb(n);
+        } catch (e) {
+          this.#log.warn('notification callback threw', { error: String(e) });
+        }
+      }
+    }
+  }
+
+  #onControl(f: Exclude<Frame, { type: typeof FrameType.DATA }>): void {
     switch (f.type) {
-      case FrameType.DATA:
-        return this.#onData(f);
       case FrameType.ACK:
         return this.#onAck(f);
       case FrameType.PING:
-        this.#transmit(encodePing(FrameType.PONG, f.nonce));
+        this.#emit(encodePing(FrameType.PONG, f.nonce));
         return;
       case FrameType.PONG: {
         const p = this.#pings.get(f.nonce);
@@ -477,10 +664,11 @@ export class ReliableChannel {
     }
   }
 
-  #onData(f: Frame & { type: typeof FrameType.DATA }): void {
+  /** Take one data packet; true if it calls for an immediate ack (a gap or a duplicate). */
+  #onData(f: Frame & { type: typeof FrameType.DATA }): boolean {
     this.#echo = f.tsval;
     if (f.epoch !== this.#remoteEpoch) {
-      if (this.#retiredEpochs.includes(f.epoch)) return;
+      if (this.#retiredEpochs.includes(f.epoch)) return false;
       if (this.#remoteEpoch !== undefined) {
         // The sender restarted (a new channel): start over at its base.
         this.#retiredEpochs.push(this.#remoteEpoch);
@@ -508,7 +696,7 @@ export class ReliableChannel {
       this.#buffer.set(f.pn, f); // the plaintext buffer is ours: no copy
       this.#deliverInOrder();
     }
-    this.#scheduleAck(urgent);
+    return urgent;
   }
 
   #deliverInOrder(): void {
@@ -545,7 +733,11 @@ export class ReliableChannel {
     this.#assembly = undefined;
     let n: Notification;
     try {
-      n = decodeNotification(Buffer.concat(a.parts));
+      const whole =
+        a.parts.length === 1
+          ? Buffer.from(a.parts[0]!.buffer, a.parts[0]!.byteOffset, a.parts[0]!.byteLength)
+          : Buffer.concat(a.parts);
+      n = decodeNotification(whole);
     } catch {
       this.stats.protocolErrors++;
       return;
@@ -555,21 +747,23 @@ export class ReliableChannel {
       return;
     }
     this.stats.notificationsDelivered++;
-    for (const cb of [...this.#onNotification]) {
-      try {
-        cb(n);
-      } catch (e) {
-        this.#log.warn('notification callback threw', { error: String(e) });
-      }
-    }
+    this.#ready.push(n);
   }
 
-  #scheduleAck(urgent: boolean): void {
-    this.#ackPending++;
-    if (urgent || this.#ackPending >= 2) return this.#sendAck();
+  #scheduleAck(packets: number, urgent: boolean): void {
+    this.#ackPending += packets;
+    this.#ackPendingDatagrams++;
+    if (
+      urgent ||
+      this.#ackPending >= this.#o.ackEveryPackets ||
+      this.#ackPendingDatagrams >= this.#o.ackEveryDatagrams
+    )
+      return this.#sendAck();
     this.#ackTimer ??= this.#clock.setTimeout(() => {
       this.#ackTimer = undefined;
+      if (this.#closed) return;
       this.#sendAck();
+      this.#flush();
     }, this.#o.ackDelayMs);
   }
 
@@ -577,6 +771,7 @@ export class ReliableChannel {
     this.#ackTimer?.cancel();
     this.#ackTimer = undefined;
     this.#ackPending = 0;
+    this.#ackPendingDatagrams = 0;
     if (this.#remoteEpoch === undefined) return;
     const pns = [...this.#buffer.keys()].sort((x, y) => x - y);
     const ranges: [number, number][] = [];
@@ -587,7 +782,7 @@ export class ReliableChannel {
       else break;
     }
     this.stats.acksSent++;
-    this.#transmit(
+    this.#emit(
       encodeAck(this.#remoteEpoch, this.#expected, this.#echo, this.#o.recvWindowPackets, ranges),
     );
   }

@@ -276,6 +276,79 @@ describe('ReliableChannel', () => {
     expect(t.clock.pending).toBe(0);
   });
 
+  it('coalesces notifications sent in one turn into few datagrams, acked with few acks', async () => {
+    const t = setup({ pipe: { delayMs: 20 } });
+    t.a.connect();
+    await t.clock.advanceAsync(200);
+    const before = { ab: t.ab.sent, ba: t.ba.sent };
+    // 40 × ~60-byte frames ≈ 2.4 KB: three 1200-byte datagrams, not forty.
+    const sends = Array.from({ length: 40 }, (_, i) => t.ca.send(note('c', i)));
+    expect(await settle(t.clock, sends)).toEqual(sends.map(() => 'ok'));
+    expect(t.gotB.map((n) => n.id)).toEqual(Array.from({ length: 40 }, (_, i) => `c-${i}`));
+    expect(t.ab.sent - before.ab).toBeLessThanOrEqual(3);
+    expect(t.ca.stats.packetsSent).toBe(40); // still one pn per notification
+    // One ack per 32 packets, plus one for the burst's last (DATA_ACK_NOW) frame.
+    expect(t.ba.sent - before.ba).toBeLessThanOrEqual(3);
+    expect(t.cb.stats.acksSent).toBeLessThanOrEqual(3);
+    t.close();
+  });
+
+  it('a lone notification is acked within one round trip (DATA_ACK_NOW), not after the ack delay', async () => {
+    const t = setup({ pipe: { delayMs: 20 } });
+    t.a.connect();
+    await t.clock.advanceAsync(200);
+    let done = false;
+    void t.ca.send({ id: 'lone', body: 'x' }).then(() => (done = true));
+    await t.clock.advanceAsync(40); // 20 ms there, 20 ms back; the ack delay would add 10 ms
+    expect(done).toBe(true);
+    t.close();
+  });
+
+  it('retransmissions of a batch are coalesced too, and a lost batch loses nothing', async () => {
+    const t = setup({ pipe: { delayMs: 10 } });
+    t.a.connect();
+    await t.clock.advanceAsync(200);
+    let drop = 1;
+    t.ab.dropIf = (d) => d[0] === 0xc3 && d.length > 200 && drop-- > 0;
+    const sends = Array.from({ length: 12 }, (_, i) => t.ca.send(note('r', i)));
+    expect(await settle(t.clock, sends)).toEqual(sends.map(() => 'ok'));
+    expect(t.gotB.map((n) => n.id)).toEqual(Array.from({ length: 12 }, (_, i) => `r-${i}`));
+    expect(t.ca.stats.retransmissions).toBe(12);
+    t.close();
+  });
+
+  it('batch frames: nested, truncated or empty batches are junk, counted, not delivered', async () => {
+    const t = setup();
+    t.a.connect();
+    await t.clock.advanceAsync(100);
+    t.a.send(Uint8Array.of(0x05)); // empty
+    t.a.send(Uint8Array.of(0x05, 3, 0, 0x03, 1)); // frame longer than the batch
+    t.a.send(Uint8Array.of(0x05, 3, 0, 0x05, 1, 0)); // nested
+    t.a.send(Uint8Array.of(0x05, 0, 0)); // zero-length frame
+    await t.clock.advanceAsync(100);
+    expect(t.cb.stats.protocolErrors).toBe(4);
+    expect(t.gotB).toEqual([]);
+    t.close();
+  });
+
+  it('one send-timeout timer serves mixed timeouts: each send rejects at its own deadline', async () => {
+    const t = setup();
+    t.a.connect();
+    await t.clock.advanceAsync(100);
+    t.ab.cut = true;
+    const at: Record<string, number> = {};
+    const start = t.clock.now();
+    const track = (id: string, timeoutMs: number) =>
+      t.ca.send({ id, body: 'x' }, { timeoutMs }).catch(() => (at[id] = t.clock.now() - start));
+    const all = [track('long', 10_000), track('short', 1_000), track('mid', 5_000)];
+    for (let i = 0; i < 120 && Object.keys(at).length < 3; i++) await t.clock.advanceAsync(100);
+    await Promise.all(all);
+    expect(at).toEqual({ short: 1_000, mid: 5_000, long: 10_000 });
+    expect(t.ca.pending).toBe(0);
+    t.close();
+    expect(t.clock.pending).toBe(0);
+  });
+
   it('refuses bad ids and topics, counts junk frames', async () => {
     const t = setup();
     expect(() => t.ca.send({ id: 'has space', body: '' })).toThrow(TypeError);
