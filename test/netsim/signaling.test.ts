@@ -101,7 +101,21 @@ describe.skipIf(skip)('notifications to peers behind real NATs (netsim)', () => 
         const child = lab!.spawn(
           host,
           process.execPath,
-          [cli, 'listen', '--json', '--count', '2', '--server', url, '--identity', identity],
+          // --allow anyone: the sender on `app` may see this peer online (issue 8, finding 5),
+          // so its `send` waits for the end-to-end ack instead of reporting "stored".
+          [
+            cli,
+            'listen',
+            '--json',
+            '--count',
+            '2',
+            '--allow',
+            'anyone',
+            '--server',
+            url,
+            '--identity',
+            identity,
+          ],
           {
             stdio: ['ignore', 'pipe', 'pipe'],
           },
