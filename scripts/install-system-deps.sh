@@ -4,7 +4,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends \
-  iproute2 iptables nftables conntrack \
+  iproute2 iptables nftables conntrack tcpdump \
   coturn \
   chromium \
   python3 make g++ \
