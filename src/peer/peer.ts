@@ -649,7 +649,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       paused: () => this.#queue.length >= MAX_UNCONSUMED,
     });
     this.#links.set(peer, link);
-    if (this.#direct) void this.#punchLayer(); // be ready for the other side's punch
+    if (this.#direct) this.#warmPunchLayer(); // be ready for the other side's punch
     return link;
   }
 
@@ -687,6 +687,17 @@ export class Peer extends EventEmitter<PeerEvents> {
    * `turn:` URL of `turnCredentials()`, which also answers STUN Binding, RFC 8656 §4). Without
    * a relay (`serve --no-relay`) it punches with host candidates only.
    */
+  /**
+   * Make the punch layer in the background. Its failure (no UDP socket, the peer closing while it
+   * is made) only means no direct path: log it, never leave it as an unhandled rejection, which
+   * would end the application's process.
+   */
+  #warmPunchLayer(): void {
+    this.#punchLayer().catch((err: unknown) =>
+      this.#logger.info('punch layer unavailable', { err: String(err) }),
+    );
+  }
+
   #punchLayer(): Promise<PunchConnector | undefined> {
     if (!this.#direct) return Promise.resolve(undefined);
     this.#connector ??= (async () => {
@@ -824,7 +835,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     for (const ref of this.#turnPending.keys())
       this.#client.send({ type: 'turn-credentials', ref });
     this.#flushAcks();
-    if (this.#warmDirect) void this.#punchLayer(); // candidates ready before the first punch
+    if (this.#warmDirect) this.#warmPunchLayer(); // candidates ready before the first punch
   }
 
   #onFatal(e: SignalingError): void {
@@ -857,7 +868,7 @@ export class Peer extends EventEmitter<PeerEvents> {
         else if (this.#direct && !this.#connectorReady) {
           // The punch layer is still being set up: keep the first frames for it.
           if (this.#signalBacklog.length < MAX_SIGNAL_BACKLOG) this.#signalBacklog.push(m);
-          void this.#punchLayer();
+          this.#warmPunchLayer();
         }
         return;
       case 'p2p':

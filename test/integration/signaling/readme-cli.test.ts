@@ -94,7 +94,7 @@ describe('README examples', () => {
     const { code } = await r.exited;
     expect(r.out()).toContain('bob got "hello bob" [greeting]');
     expect(r.out()).toContain('alice: delivered via server-routed');
-    expect(code).toBe(0);
+    expect(code, r.out()).toBe(0); // the output holds stderr too: why it did not exit cleanly
   });
 });
 
