@@ -21,7 +21,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeUdpNetwork } from '../src/net/index.js';
-import { TurnClient } from '../src/relay/client.js';
+import { TurnClient } from '../src/relay/client/client.js';
 import {
   freePort,
   runUclient,

@@ -12,9 +12,9 @@
 import { MemoryNetwork } from '../../src/net/index.js';
 import type { UdpSocket } from '../../src/net/index.js';
 import { decodeChannelData, encodeChannelData } from '../../src/relay/channel-data.js';
-import { TurnClient } from '../../src/relay/client.js';
+import { TurnClient } from '../../src/relay/client/client.js';
 import { mintTurnCredentials, sharedSecret } from '../../src/relay/credentials.js';
-import { createRelayServer } from '../../src/relay/server.js';
+import { createRelayServer } from '../../src/relay/server/turn-server.js';
 import { StreamDeframer, StreamFramingError } from '../../src/relay/stream-framer.js';
 import {
   Attr,

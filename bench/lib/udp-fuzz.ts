@@ -15,7 +15,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { isChannelData } from '../../src/relay/channel-data.js';
 import { nodeUdpNetwork } from '../../src/net/index.js';
-import { TurnClient } from '../../src/relay/client.js';
+import { TurnClient } from '../../src/relay/client/client.js';
 import { Peer, type TurnCredentialsResult } from '../../src/peer/peer.js';
 import { generateIdentity } from '../../src/signaling/identity.js';
 import {

@@ -13,7 +13,7 @@
  */
 import type { Endpoint, UdpSocket } from '../net/udp.js';
 import { endpointKey, familyOf } from '../net/udp.js';
-import { TurnClient } from '../relay/client.js';
+import { TurnClient } from '../relay/index.js';
 import { readMappedAddress } from '../stun/attributes.js';
 import { StunMessageBuilder } from '../stun/message-builder.js';
 import { BINDING_REQUEST, StunClass } from '../stun/message-type.js';

@@ -28,7 +28,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Endpoint, UdpSocket } from '../net/udp.js';
 import { familyOf, normalizeAddress } from '../net/udp.js';
-import type { TurnClient } from '../relay/client.js';
+import type { TurnClient } from '../relay/index.js';
 import { decodeStunMessage } from '../stun/message.js';
 import type { StunMessage } from '../stun/message.js';
 import { StunTransactions } from '../stun/transaction.js';

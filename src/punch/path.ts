@@ -5,7 +5,7 @@
  * on both sides every ~5 s, well under Linux conntrack's 30 s unreplied timeout.
  */
 import type { Endpoint } from '../net/udp.js';
-import type { TurnClient } from '../relay/client.js';
+import type { TurnClient } from '../relay/index.js';
 import type { CandidateType } from './candidates.js';
 import type { CheckAgent, CandidatePair, CheckStats, PathKind } from './checks.js';
 import type { SocketDemux, Via } from './demux.js';

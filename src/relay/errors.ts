@@ -40,25 +40,6 @@ export const TURN_REASON: Record<TurnErrorCode, string> = {
   508: 'Insufficient Capacity',
 };
 
-/** RFC 8489 §10 / RFC 8656 §7.2: answer 300 Try Alternate with ALTERNATE-SERVER. */
-export class TurnRedirect extends Error {
-  constructor(readonly alternate: { address: string; port: number }) {
-    super(`300 Try Alternate ${alternate.address}:${alternate.port}`);
-    this.name = 'TurnRedirect';
-  }
-}
-
-/** A request the server refuses: carries the wire code; the handler turns it into an error response. */
-export class TurnRequestError extends Error {
-  constructor(
-    readonly status: TurnErrorCode,
-    readonly detail: string = TURN_REASON[status],
-  ) {
-    super(`${status} ${detail}`);
-    this.name = 'TurnRequestError';
-  }
-}
-
 export const TURN_ERR = {
   /** The server answered a request with an error response; `status` holds its code. */
   REJECTED: 'NATPUSH_ERR_TURN_REJECTED',

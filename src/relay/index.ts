@@ -1,5 +1,5 @@
 /**
- * TURN (RFC 8656) for natpush: a relay server that standard clients can use, and the client the
+ * TURN (RFC 8656) for natpush: a relay server that standard clients can use (server/), and the client the
  * path ladder uses for rung 2.
  *
  * ```ts
@@ -12,11 +12,11 @@
  * await turn.bindChannel(otherPeer); turn.send(otherPeer, bytes); turn.onData((d, from) => ...);
  * ```
  */
-export { TurnServer, createRelayServer } from './server.js';
-export type { TurnServerAddresses } from './server.js';
-export type { TurnServerOptions } from './server-options.js';
-export { TurnClient } from './client.js';
-export type { TurnClientOptions, TurnClientStats, DataListener } from './client.js';
+export { TurnServer, createRelayServer } from './server/turn-server.js';
+export type { TurnServerAddresses } from './server/turn-server.js';
+export type { TurnServerOptions } from './server/options.js';
+export { TurnClient } from './client/client.js';
+export type { TurnClientOptions, TurnClientStats, DataListener } from './client/client.js';
 export { mintTurnCredentials, restPassword, sharedSecret, staticUsers } from './credentials.js';
 export type { CredentialStore, TurnCredentials } from './credentials.js';
 export { PeerPolicy } from './peer-policy.js';

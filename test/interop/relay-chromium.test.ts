@@ -22,7 +22,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { nodeUdpNetwork } from '../../src/net/index.js';
 import { mintTurnCredentials, sharedSecret } from '../../src/relay/credentials.js';
-import { createRelayServer, type TurnServer } from '../../src/relay/server.js';
+import { createRelayServer, type TurnServer } from '../../src/relay/server/turn-server.js';
 import { missingPrereq } from '../support/prereq.js';
 
 const SECRET = 'chromium-interop-secret';

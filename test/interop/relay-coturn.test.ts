@@ -8,9 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Endpoint } from '../../src/net/index.js';
 import { nodeUdpNetwork } from '../../src/net/index.js';
-import { TurnClient } from '../../src/relay/client.js';
+import { TurnClient } from '../../src/relay/client/client.js';
 import { mintTurnCredentials, sharedSecret, staticUsers } from '../../src/relay/credentials.js';
-import { createRelayServer, type TurnServer } from '../../src/relay/server.js';
+import { createRelayServer, type TurnServer } from '../../src/relay/server/turn-server.js';
 import type { CredentialStore } from '../../src/relay/credentials.js';
 import { missingPrereq } from '../support/prereq.js';
 import { runUclient, startCoturn, type Coturn } from '../../bench/lib/coturn.js';

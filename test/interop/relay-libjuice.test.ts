@@ -19,7 +19,7 @@ import { PeerConnection, cleanup } from 'node-datachannel';
 import type { IceServer, RelayType } from 'node-datachannel';
 import { nodeUdpNetwork } from '../../src/net/index.js';
 import { mintTurnCredentials, sharedSecret } from '../../src/relay/credentials.js';
-import { createRelayServer, type TurnServer } from '../../src/relay/server.js';
+import { createRelayServer, type TurnServer } from '../../src/relay/server/turn-server.js';
 
 const SECRET = 'libjuice-interop-secret';
 const MESSAGES = 200;

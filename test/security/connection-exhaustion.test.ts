@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { WS_SUBPROTOCOL } from '../../src/signaling/constants.js';
 import { generateIdentity, signChallenge } from '../../src/signaling/identity.js';
 import { nodeUdpNetwork } from '../../src/net/index.js';
-import { TurnClient } from '../../src/relay/client.js';
+import { TurnClient } from '../../src/relay/client/client.js';
 import { Method, StunClass, StunMessageBuilder } from '../../src/stun/index.js';
 
 const closers: (() => Promise<unknown> | void)[] = [];

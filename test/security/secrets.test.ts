@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../bench/lib/coturn.js';
 import { nodeUdpNetwork } from '../../src/net/index.js';
-import { TurnClient } from '../../src/relay/client.js';
+import { TurnClient } from '../../src/relay/client/client.js';
 import { mintTurnCredentials } from '../../src/relay/credentials.js';
 import { generateIdentity } from '../../src/signaling/identity.js';
 import { expectFatal, post, RawClient } from '../integration/signaling/helpers.js';

@@ -11,7 +11,7 @@ import yargs, { type Argv } from 'yargs';
 import { serveCommand, startServices, type ServeArgs } from '../../src/cli/commands/serve.js';
 import type { Endpoint } from '../../src/net/index.js';
 import { nodeUdpNetwork } from '../../src/net/index.js';
-import { TurnClient } from '../../src/relay/client.js';
+import { TurnClient } from '../../src/relay/client/client.js';
 import type { Identity } from '../../src/signaling/identity.js';
 import type { ServerMessage } from '../../src/signaling/protocol.js';
 import { silentLogger } from '../../src/util/logger.js';

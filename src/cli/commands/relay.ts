@@ -22,9 +22,9 @@ import {
 import type { CredentialStore } from '../../relay/credentials.js';
 import { mintTurnCredentials, sharedSecret, staticUsers } from '../../relay/credentials.js';
 import type { RelayPeerGate } from '../../relay/peer-gate.js';
-import type { TurnServer } from '../../relay/server.js';
-import { createRelayServer } from '../../relay/server.js';
-import type { TurnServerOptions } from '../../relay/server-options.js';
+import type { TurnServer } from '../../relay/index.js';
+import { createRelayServer } from '../../relay/index.js';
+import type { TurnServerOptions } from '../../relay/index.js';
 import { NatpushError } from '../../util/errors.js';
 import type { Clock } from '../../util/clock.js';
 import type { LogLevel, Logger } from '../../util/logger.js';

@@ -8,9 +8,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { relayOptions, startRelay } from '../../../src/cli/commands/relay.js';
 import type { Endpoint, UdpSocket } from '../../../src/net/index.js';
 import { nodeUdpNetwork } from '../../../src/net/index.js';
-import { TurnClient } from '../../../src/relay/client.js';
+import { TurnClient } from '../../../src/relay/client/client.js';
 import { mintTurnCredentials } from '../../../src/relay/credentials.js';
-import type { TurnServer } from '../../../src/relay/server.js';
+import type { TurnServer } from '../../../src/relay/server/turn-server.js';
 import { isNatpushError } from '../../../src/util/errors.js';
 
 const closers: (() => Promise<unknown>)[] = [];

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeUdpNetwork } from '../../../src/net/index.js';
-import { TurnClient } from '../../../src/relay/client.js';
+import { TurnClient } from '../../../src/relay/client/client.js';
 import { startRelayWorkers } from '../../support/relay-workers.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];

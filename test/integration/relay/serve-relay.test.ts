@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServeRelay } from '../../../src/cli/commands/relay.js';
 import { nodeUdpNetwork } from '../../../src/net/index.js';
-import { TurnClient } from '../../../src/relay/client.js';
+import { TurnClient } from '../../../src/relay/client/client.js';
 import { mintTurnCredentials } from '../../../src/relay/credentials.js';
 import { silentLogger } from '../../../src/util/logger.js';
 

@@ -16,7 +16,7 @@ import { serveCommand, startServices, type ServeArgs } from '../../../src/cli/co
 import type { Endpoint } from '../../../src/net/index.js';
 import { nodeUdpNetwork } from '../../../src/net/index.js';
 import { Peer, type TurnCredentialsResult } from '../../../src/peer/peer.js';
-import { TurnClient } from '../../../src/relay/client.js';
+import { TurnClient } from '../../../src/relay/client/client.js';
 import { generateIdentity } from '../../../src/signaling/identity.js';
 import { turnCredentialsReply } from '../../../src/signaling/protocol.js';
 import { startSignalingServer } from '../../../src/signaling/server.js';

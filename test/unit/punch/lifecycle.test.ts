@@ -5,7 +5,7 @@
  * the last answer; the relayed candidate is re-allocated with fresh credentials before they expire.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TurnClient } from '../../../src/relay/client.js';
+import type { TurnClient } from '../../../src/relay/client/client.js';
 import { mintTurnCredentials } from '../../../src/relay/credentials.js';
 import {
   CandidateGatherer,

@@ -8,7 +8,7 @@ import type { Endpoint, MemoryHost, MemoryNat, UdpSocket } from '../../../src/ne
 import { MemoryNetwork, NAT_PRESETS } from '../../../src/net/index.js';
 import type { NatBehavior } from '../../../src/net/index.js';
 import { mintTurnCredentials, sharedSecret } from '../../../src/relay/credentials.js';
-import { createRelayServer, type TurnServer } from '../../../src/relay/server.js';
+import { createRelayServer, type TurnServer } from '../../../src/relay/server/turn-server.js';
 import type {
   PunchedPath,
   PunchSignaling,

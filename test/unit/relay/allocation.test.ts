@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Allocation } from '../../../src/relay/allocation.js';
-import { TurnRequestError } from '../../../src/relay/errors.js';
-import { TokenBucket, UserQuotas } from '../../../src/relay/quota.js';
+import { Allocation } from '../../../src/relay/server/allocation.js';
+import { isError } from '../../../src/relay/server/reply.js';
+import { TokenBucket, UserQuotas } from '../../../src/relay/server/quota.js';
 import { ManualClock } from '../../../src/util/clock.js';
 
 const peerA = { address: '198.51.100.1', port: 5000 };
@@ -24,14 +24,10 @@ function alloc(clock: ManualClock, limits = { maxPermissions: 3, maxChannels: 2 
   });
 }
 
+/** The error code a refusal carries (the state returns refusals as reply values). */
 function status(fn: () => unknown): number | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof TurnRequestError) return e.status;
-    throw e;
-  }
-  return undefined;
+  const r = fn();
+  return isError(r) ? r.status : undefined;
 }
 
 describe('Allocation (RFC 8656)', () => {

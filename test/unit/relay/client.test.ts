@@ -6,10 +6,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Endpoint } from '../../../src/net/index.js';
 import { MemoryNetwork, NAT_PRESETS } from '../../../src/net/index.js';
-import { TURN_CLIENT_MAX_PENDING, TurnClient } from '../../../src/relay/client.js';
+import { TURN_CLIENT_MAX_PENDING, TurnClient } from '../../../src/relay/client/client.js';
 import { mintTurnCredentials, sharedSecret } from '../../../src/relay/credentials.js';
 import { isTurnClientError, TURN_ERR } from '../../../src/relay/index.js';
-import { createRelayServer } from '../../../src/relay/server.js';
+import { createRelayServer } from '../../../src/relay/server/turn-server.js';
 import {
   Attr,
   BINDING_REQUEST,

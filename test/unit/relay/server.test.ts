@@ -5,11 +5,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Endpoint, UdpSocket } from '../../../src/net/index.js';
 import { MemoryNetwork, NAT_PRESETS } from '../../../src/net/index.js';
-import { TurnClient } from '../../../src/relay/client.js';
+import { TurnClient } from '../../../src/relay/client/client.js';
 import { mintTurnCredentials, sharedSecret, staticUsers } from '../../../src/relay/credentials.js';
 import { isTurnClientError } from '../../../src/relay/index.js';
-import type { TurnServerOptions } from '../../../src/relay/server-options.js';
-import { createRelayServer, type TurnServer } from '../../../src/relay/server.js';
+import type { TurnServerOptions } from '../../../src/relay/server/options.js';
+import { createRelayServer, type TurnServer } from '../../../src/relay/server/turn-server.js';
 import type { StunMessage } from '../../../src/stun/index.js';
 import {
   Attr,

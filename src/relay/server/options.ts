@@ -2,11 +2,11 @@
  * Options of the TURN server, with their defaults (STYLE.md §5). The CLI parses strings into
  * these; the server never reads argv or env.
  */
-import type { UdpNetwork } from '../net/index.js';
-import type { Clock } from '../util/clock.js';
-import { systemClock } from '../util/clock.js';
-import type { Logger } from '../util/logger.js';
-import { silentLogger } from '../util/logger.js';
+import type { UdpNetwork } from '../../net/index.js';
+import type { Clock } from '../../util/clock.js';
+import { systemClock } from '../../util/clock.js';
+import type { Logger } from '../../util/logger.js';
+import { silentLogger } from '../../util/logger.js';
 import {
   DEFAULT_ALLOCATION_LIFETIME_S,
   DEFAULT_MAX_ALLOCATIONS,
@@ -21,10 +21,10 @@ import {
   DEFAULT_USER_BYTES_PER_SECOND,
   MAX_ALLOCATION_LIFETIME_S,
   SWEEP_INTERVAL_MS,
-} from './constants.js';
-import type { CredentialStore } from './credentials.js';
-import type { RelayPeerGate } from './peer-gate.js';
-import type { PeerPolicyOptions } from './peer-policy.js';
+} from '../constants.js';
+import type { CredentialStore } from '../credentials.js';
+import type { RelayPeerGate } from '../peer-gate.js';
+import type { PeerPolicyOptions } from '../peer-policy.js';
 
 export interface TurnServerOptions {
   /** The UDP network (listener and relayed sockets): `nodeUdpNetwork` or a MemoryNetwork host. */

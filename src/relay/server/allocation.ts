@@ -3,7 +3,8 @@
  * and nothing here touches a socket. The server attaches the relayed socket.
  *
  * Bounded: at most `maxPermissions` permissions and `maxChannels` channel bindings (expired ones
- * are swept), so a client cannot grow the server's memory without limit.
+ * are swept), so a client cannot grow the server's memory without limit. A refusal is returned
+ * as an error reply (reply.ts), which the handler passes on.
  */
 import {
   CHANNEL_LIFETIME_S,
@@ -11,11 +12,12 @@ import {
   DEFAULT_MAX_CHANNELS_PER_ALLOCATION,
   DEFAULT_MAX_PERMISSIONS_PER_ALLOCATION,
   PERMISSION_LIFETIME_S,
-} from './constants.js';
-import { TurnErrorCode, TurnRequestError } from './errors.js';
-import { isValidChannelNumber } from './channel-data.js';
-import type { FiveTuple, TransportAddress } from './five-tuple.js';
-import { EndpointMap } from './five-tuple.js';
+} from '../constants.js';
+import { TurnErrorCode } from '../errors.js';
+import { isValidChannelNumber } from '../channel-data.js';
+import type { FiveTuple, TransportAddress } from '../five-tuple.js';
+import { EndpointMap } from '../five-tuple.js';
+import { error, type ErrorReply } from './reply.js';
 
 export interface Channel {
   readonly number: number;
@@ -79,14 +81,15 @@ export class Allocation {
   }
 
   /** §9: install or refresh a permission for `ip` (port ignored). 508 when the table is full. */
-  installPermission(ip: string, now: number): void {
+  installPermission(ip: string, now: number): ErrorReply | undefined {
     if (!this.permissions.has(ip) && this.permissions.size >= this.#limits.maxPermissions) {
       this.#sweepPermissions(now);
       if (this.permissions.size >= this.#limits.maxPermissions) {
-        throw new TurnRequestError(TurnErrorCode.InsufficientCapacity, 'too many permissions');
+        return error(TurnErrorCode.InsufficientCapacity, 'too many permissions');
       }
     }
     this.permissions.set(ip, now + PERMISSION_LIFETIME_S * 1000);
+    return undefined;
   }
 
   hasPermission(ip: string, now: number): boolean {
@@ -99,15 +102,15 @@ export class Allocation {
    * peer, and the peer must not be bound to another number — including bindings that expired less
    * than 5 minutes ago (§12). Re-binding the same pair refreshes it. Also installs the permission.
    */
-  bindChannel(number: number, peer: TransportAddress, now: number): Channel {
+  bindChannel(number: number, peer: TransportAddress, now: number): Channel | ErrorReply {
     if (!isValidChannelNumber(number)) {
-      throw new TurnRequestError(TurnErrorCode.BadRequest, 'channel number out of range');
+      return error(TurnErrorCode.BadRequest, 'channel number out of range');
     }
     this.#sweepChannels(now);
     const byNumber = this.#channelsByNumber.get(number);
     const byPeer = this.#channelsByPeer.get(peer.address, peer.port);
     if (byNumber !== byPeer) {
-      throw new TurnRequestError(
+      return error(
         TurnErrorCode.BadRequest,
         byNumber ? 'channel bound to another peer' : 'peer bound to another channel',
       );
@@ -115,12 +118,13 @@ export class Allocation {
     let ch = byNumber;
     if (!ch) {
       if (this.#channelsByNumber.size >= this.#limits.maxChannels) {
-        throw new TurnRequestError(TurnErrorCode.InsufficientCapacity, 'too many channels');
+        return error(TurnErrorCode.InsufficientCapacity, 'too many channels');
       }
       ch = { number, peer: { address: peer.address, port: peer.port }, expiresAt: 0 };
     }
     // Install the permission first: if it fails (508) the binding is not half-made.
-    this.installPermission(peer.address, now);
+    const refused = this.installPermission(peer.address, now);
+    if (refused !== undefined) return refused;
     ch.expiresAt = now + CHANNEL_LIFETIME_S * 1000;
     this.#channelsByNumber.set(number, ch);
     this.#channelsByPeer.set(ch.peer.address, ch.peer.port, ch);

@@ -8,9 +8,9 @@
  * is closed.
  */
 import { randomBytes } from 'node:crypto';
-import type { UdpSocket } from '../net/index.js';
-import type { Clock, TimerHandle } from '../util/clock.js';
-import { RESERVATION_LIFETIME_S } from './constants.js';
+import type { UdpSocket } from '../../net/index.js';
+import type { Clock, TimerHandle } from '../../util/clock.js';
+import { RESERVATION_LIFETIME_S } from '../constants.js';
 
 interface Reservation {
   socket: UdpSocket;

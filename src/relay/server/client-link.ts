@@ -3,13 +3,13 @@
  * connection (RFC 8656 §3.1). Requests are answered and relayed data delivered through `send`.
  */
 import net from 'node:net';
-import type { Endpoint, UdpSocket } from '../net/index.js';
-import { KeyedCounter, sourceKey } from '../stun/rate-limiter.js';
-import type { Clock, TimerHandle } from '../util/clock.js';
-import { MAX_TCP_SEND_QUEUE_BYTES } from './constants.js';
-import type { ClientTransport } from './five-tuple.js';
-import type { StreamFrameKind } from './stream-framer.js';
-import { StreamDeframer } from './stream-framer.js';
+import type { Endpoint, UdpSocket } from '../../net/index.js';
+import { KeyedCounter, sourceKey } from '../../stun/rate-limiter.js';
+import type { Clock, TimerHandle } from '../../util/clock.js';
+import { MAX_TCP_SEND_QUEUE_BYTES } from '../constants.js';
+import type { ClientTransport } from '../five-tuple.js';
+import type { StreamFrameKind } from '../stream-framer.js';
+import { StreamDeframer } from '../stream-framer.js';
 
 export interface ClientLink {
   readonly transport: ClientTransport;

@@ -5,9 +5,9 @@
  * server, so the same socket keeps serving STUN checks and direct paths.
  */
 import net from 'node:net';
-import type { Endpoint, UdpSocket } from '../net/index.js';
-import { normalizeAddress } from '../net/index.js';
-import { StreamDeframer } from './stream-framer.js';
+import type { Endpoint, UdpSocket } from '../../net/index.js';
+import { normalizeAddress } from '../../net/index.js';
+import { StreamDeframer } from '../stream-framer.js';
 
 export type FrameHandler = (frame: Uint8Array) => void;
 

@@ -5,7 +5,7 @@
  * Bandwidth is a token bucket per user over every allocation of that user and both directions;
  * checking it is arithmetic on numbers, no allocation per packet.
  */
-import { MIN_BUCKET_BYTES } from './constants.js';
+import { MIN_BUCKET_BYTES } from '../constants.js';
 
 export class TokenBucket {
   readonly #rate: number;

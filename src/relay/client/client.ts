@@ -18,102 +18,58 @@
  * the RFC 8489 §6.2.1 schedule (0, 500, 1500, 3500, 7500 ms), over TCP sent once (§6.2.2); either
  * way cut at `requestTimeoutMs` (10 s). At most TURN_CLIENT_MAX_PENDING requests are outstanding.
  */
-import type { Endpoint, UdpNetwork, UdpSocket } from '../net/index.js';
-import { normalizeAddress } from '../net/index.js';
-import type { StunMessage, StunTransactionStats } from '../stun/index.js';
+import type { Endpoint } from '../../net/index.js';
+import { normalizeAddress } from '../../net/index.js';
+import type { StunMessage } from '../../stun/index.js';
 import {
   Attr,
   decodeStunMessage,
-  longTermKey,
   messageType,
   Method,
-  readAddress,
-  readErrorCode,
   readLifetime,
-  readString,
   readXorAddress,
   StunClass,
   StunMessageBuilder,
-  StunOverloadedError,
-  StunTimeoutError,
-  StunTransactions,
   TransportProtocol,
-  verifyIntegrity,
-} from '../stun/index.js';
-import type { Clock, TimerHandle } from '../util/clock.js';
-import { systemClock } from '../util/clock.js';
-import type { Logger } from '../util/logger.js';
-import { silentLogger } from '../util/logger.js';
+} from '../../stun/index.js';
+import type { Clock, TimerHandle } from '../../util/clock.js';
+import { systemClock } from '../../util/clock.js';
+import type { Logger } from '../../util/logger.js';
+import { silentLogger } from '../../util/logger.js';
 import {
   channelDataSize,
   decodeChannelData,
   isChannelData,
   writeChannelData,
-} from './channel-data.js';
+} from '../channel-data.js';
 import type { TurnClientTransport } from './client-transport.js';
 import { TcpTurnTransport, UdpTurnTransport } from './client-transport.js';
+import {
+  TURN_CLIENT_MAX_PENDING,
+  type DataListener,
+  type TurnClientCounters,
+  type TurnClientOptions,
+  type TurnClientStats,
+} from './options.js';
+import { safe, TurnRequests } from './requests.js';
+
+export { TURN_CLIENT_MAX_PENDING };
+export type { DataListener, TurnClientOptions, TurnClientStats };
 import {
   CHANNEL_LIFETIME_S,
   CHANNEL_MAX,
   CHANNEL_MIN,
   CLIENT_KEEPALIVE_S,
   CLIENT_REFRESH_MARGIN_S,
-  CLIENT_REQUEST_TIMEOUT_MS,
   PERMISSION_LIFETIME_S,
-} from './constants.js';
-import { TURN_ERR, TurnClientError } from './errors.js';
-import { EndpointMap } from './five-tuple.js';
+} from '../constants.js';
+import { TURN_ERR, TurnClientError } from '../errors.js';
+import { EndpointMap } from '../five-tuple.js';
 
 /** Allocate attempts from fresh local ports after 437 Allocation Mismatch. */
 const ALLOCATE_ATTEMPTS = 3;
 /** 300 Try Alternate redirections followed per Allocate. */
 const MAX_REDIRECTS = 3;
-/**
- * Outstanding requests per TURN client. One allocation needs a handful at a time (Allocate or
- * Refresh, a CreatePermission, a ChannelBind per peer being set up); 256 lets a peer open paths to
- * many peers at once while a runaway caller gets NATPUSH_ERR_TURN_OVERLOADED instead of growing
- * memory and flooding the server (our relay holds 64 channels per allocation anyway).
- */
-export const TURN_CLIENT_MAX_PENDING = 256;
-
-export interface TurnClientOptions {
-  /** The TURN server's transport address. */
-  server: Endpoint;
-  username: string;
-  password: string;
-  /** 'udp' (default) or 'tcp' (RFC 8656 §3.1, for UDP-blocked networks). */
-  transport?: 'udp' | 'tcp';
-  /** UDP only: the peer's shared socket; the client never closes it. */
-  socket?: UdpSocket;
-  /** UDP only: where to bind a socket of our own when `socket` is absent. */
-  net?: UdpNetwork;
-  clock?: Clock;
-  logger?: Logger;
-  /** Requested allocation lifetime; default: the server's (600 s). */
-  lifetimeSeconds?: number;
-  /** Per-request timeout; default 10 s (RFC 8489's 39.5 s is longer than a user waits). */
-  requestTimeoutMs?: number;
-  /** Outstanding requests allowed; default TURN_CLIENT_MAX_PENDING. */
-  maxPending?: number;
-}
-
-export type DataListener = (data: Uint8Array, from: Endpoint) => void;
-
-interface TurnClientCounters {
-  refreshFailures: number;
-  staleNonceRetries: number;
-  received: number;
-  ignored: number;
-}
-
-export interface TurnClientStats extends TurnClientCounters {
-  /** Requests sent (first transmissions). */
-  requests: number;
-  retransmits: number;
-  /** The transaction engine's counters (timeouts, overloads, ignored responses by reason). */
-  transactions: StunTransactionStats;
-}
-
 interface ClientChannel {
   readonly number: number;
   readonly peer: Endpoint;
@@ -135,10 +91,7 @@ export class TurnClient {
   readonly #clock: Clock;
   readonly #log: Logger;
   #transport!: TurnClientTransport;
-  #realm: string | undefined;
-  #nonce: string | undefined;
-  #key: Uint8Array | undefined;
-  #transactions!: StunTransactions;
+  #requests!: TurnRequests;
   readonly #listeners: DataListener[] = [];
   /** Peer IPs we keep permissions for. */
   readonly #permissions = new Set<string>();
@@ -187,7 +140,7 @@ export class TurnClient {
 
   /** A snapshot of the counters. */
   get stats(): TurnClientStats {
-    const t = this.#transactions.stats;
+    const t = this.#requests.stats;
     return {
       ...this.#counters,
       requests: t.sent - t.retransmitted,
@@ -217,7 +170,7 @@ export class TurnClient {
   /** RFC 8656 §9: permit these peer IPs (ports do not matter); kept fresh every 240 s. */
   async createPermission(...peers: string[]): Promise<void> {
     if (peers.length === 0) throw new TypeError('createPermission needs at least one peer address');
-    await this.#authenticated(Method.CreatePermission, (r) => {
+    await this.#requests.authenticated(Method.CreatePermission, (r) => {
       for (const ip of peers) r.addXorAddress(Attr.XorPeerAddress, { address: ip, port: 0 });
     });
     for (const ip of peers) this.#permissions.add(normalizeAddress(ip));
@@ -266,7 +219,7 @@ export class TurnClient {
 
   /** RFC 8656 §7.3: refresh now with `lifetimeSeconds` (0 deletes the allocation). */
   async refresh(lifetimeSeconds?: number): Promise<number> {
-    const res = await this.#authenticated(Method.Refresh, (b) => {
+    const res = await this.#requests.authenticated(Method.Refresh, (b) => {
       if (lifetimeSeconds !== undefined) b.addUint32(Attr.Lifetime, lifetimeSeconds);
     });
     this.lifetimeSeconds = readLifetime(res) ?? 0;
@@ -282,7 +235,7 @@ export class TurnClient {
       await this.refresh(0).catch(() => {});
     }
     this.#closed = true;
-    this.#transactions.close(new TurnClientError(TURN_ERR.CLOSED, 'TURN client closed'));
+    this.#requests.close(new TurnClientError(TURN_ERR.CLOSED, 'TURN client closed'));
     await this.#transport.close();
   }
 
@@ -290,18 +243,16 @@ export class TurnClient {
 
   async #open(): Promise<void> {
     this.#transport = await this.#connect((f) => this.#onFrame(f));
-    this.#transactions = new StunTransactions({
-      // The transport is bound to the server: `to` is always the server. A closed transport (the
-      // owner closed the shared socket) fails the request now rather than at its timeout.
-      send: (bytes) => {
-        if (this.#transport.closed) throw new Error('TURN transport closed');
-        this.#transport.send(bytes);
-      },
+    this.#requests = new TurnRequests({
+      server: this.#o.server,
+      username: this.#o.username,
+      password: this.#o.password,
+      transport: this.#transport,
       clock: this.#clock,
       logger: this.#log,
-      // RFC 8489 §6.2.2: no retransmission over TCP; §6.2.1 schedule over UDP.
-      transport: this.#transport.stream ? 'reliable' : 'datagram',
+      requestTimeoutMs: this.#o.requestTimeoutMs,
       maxPending: this.#o.maxPending ?? TURN_CLIENT_MAX_PENDING,
+      onStaleNonce: () => this.#counters.staleNonceRetries++,
     });
   }
 
@@ -319,7 +270,7 @@ export class TurnClient {
   }
 
   async #allocate(): Promise<void> {
-    const res = await this.#authenticated(Method.Allocate, (b) => {
+    const res = await this.#requests.authenticated(Method.Allocate, (b) => {
       b.addRequestedTransport(TransportProtocol.UDP);
       if (this.#o.lifetimeSeconds !== undefined)
         b.addUint32(Attr.Lifetime, this.#o.lifetimeSeconds);
@@ -362,7 +313,7 @@ export class TurnClient {
 
   /** RFC 8489 §6.3.2 / RFC 5389: a Binding indication needs no answer; it only keeps the NAT open. */
   #keepalive(): Promise<void> {
-    this.#transport.send(this.#request(Method.Binding, StunClass.Indication).build());
+    this.#transport.send(StunMessageBuilder.of(Method.Binding, StunClass.Indication).build());
     return Promise.resolve();
   }
 
@@ -377,93 +328,9 @@ export class TurnClient {
   }
 
   async #sendChannelBind(number: number, peer: Endpoint): Promise<void> {
-    await this.#authenticated(Method.ChannelBind, (b) =>
+    await this.#requests.authenticated(Method.ChannelBind, (b) =>
       b.addChannelNumber(number).addXorAddress(Attr.XorPeerAddress, peer),
     );
-  }
-
-  // ─── requests ────────────────────────────────────────────────────────────────────────────
-
-  #request(method: number, cls: StunClass = StunClass.Request): StunMessageBuilder {
-    return StunMessageBuilder.of(method, cls);
-  }
-
-  /**
-   * Send a request with long-term credentials (RFC 8489 §9.2.3): the first time without them to
-   * learn REALM and NONCE from the 401; on 438 retry once with the new NONCE.
-   */
-  async #authenticated(method: number, add: (b: StunMessageBuilder) => void): Promise<StunMessage> {
-    for (let attempt = 0; ; attempt++) {
-      const b = this.#request(method);
-      add(b);
-      if (this.#key !== undefined) {
-        b.addString(Attr.Username, this.#o.username)
-          .addString(Attr.Realm, this.#realm!)
-          .addString(Attr.Nonce, this.#nonce!)
-          .addIntegrity(this.#key);
-      }
-      b.addFingerprint();
-      const res = await this.#transact(b);
-      if (res.cls === StunClass.Success) {
-        if (this.#key !== undefined && !verifyIntegrity(res, this.#key)) {
-          throw new TurnClientError(TURN_ERR.PROTOCOL, 'response failed MESSAGE-INTEGRITY');
-        }
-        return res;
-      }
-      const err = readErrorCode(res);
-      const code = err?.code ?? 0;
-      if ((code === 401 || code === 438) && attempt < 2 && this.#learnChallenge(res, code))
-        continue;
-      const alternate =
-        code === 300 ? safe(() => readAddress(res, Attr.AlternateServer)) : undefined;
-      throw new TurnClientError(
-        TURN_ERR.REJECTED,
-        `TURN ${methodName(method)} rejected: ${code} ${err?.reason ?? ''}`.trim(),
-        code,
-        alternate ? { alternate } : undefined,
-      );
-    }
-  }
-
-  /** Take REALM/NONCE from a 401/438; false when retrying would not help. */
-  #learnChallenge(res: StunMessage, code: number): boolean {
-    const realm = readString(res, Attr.Realm);
-    const nonce = readString(res, Attr.Nonce);
-    if (nonce === undefined) return false;
-    const hadKey = this.#key !== undefined;
-    if (code === 401 && hadKey && realm === this.#realm) return false; // wrong password
-    if (code === 438) this.#counters.staleNonceRetries++;
-    this.#nonce = nonce;
-    if (realm !== undefined && realm !== this.#realm) {
-      this.#realm = realm;
-      this.#key = longTermKey(this.#o.username, realm, this.#o.password);
-    }
-    return this.#key !== undefined;
-  }
-
-  /** One transaction on the engine; its typed failures become TurnClientErrors. */
-  async #transact(b: StunMessageBuilder): Promise<StunMessage> {
-    if (this.#transport.closed) throw new TurnClientError(TURN_ERR.CLOSED, 'TURN transport closed');
-    const timeoutMs = this.#o.requestTimeoutMs ?? CLIENT_REQUEST_TIMEOUT_MS;
-    try {
-      return (await this.#transactions.start(this.#o.server, b.build(), { timeoutMs })).message;
-    } catch (err) {
-      if (err instanceof TurnClientError) throw err;
-      if (err instanceof StunTimeoutError)
-        throw new TurnClientError(
-          TURN_ERR.TIMEOUT,
-          `no TURN response in ${timeoutMs} ms`,
-          undefined,
-          {
-            cause: err,
-          },
-        );
-      if (err instanceof StunOverloadedError)
-        throw new TurnClientError(TURN_ERR.OVERLOADED, err.message, undefined, { cause: err });
-      throw new TurnClientError(TURN_ERR.CLOSED, 'TURN transport failed', undefined, {
-        cause: err,
-      });
-    }
   }
 
   // ─── receiving ───────────────────────────────────────────────────────────────────────────
@@ -475,8 +342,7 @@ export class TurnClient {
       if (!cd || !ch) return void this.#counters.ignored++;
       return this.#emit(cd.payload, ch.peer);
     }
-    // Responses: the transport passes only the server's frames, so the source is the server.
-    if (this.#transactions.handle(frame, this.#o.server)) return;
+    if (this.#requests.handle(frame)) return;
     let msg: StunMessage;
     try {
       msg = decodeStunMessage(frame);
@@ -504,19 +370,6 @@ export class TurnClient {
   }
 
   #onTransportClosed(): void {
-    this.#transactions.failAll(new TurnClientError(TURN_ERR.CLOSED, 'TURN connection closed'));
+    this.#requests.failAll(new TurnClientError(TURN_ERR.CLOSED, 'TURN connection closed'));
   }
-}
-
-function safe<T>(fn: () => T): T | undefined {
-  try {
-    return fn();
-  } catch {
-    return undefined;
-  }
-}
-
-function methodName(method: number): string {
-  const entry = Object.entries(Method).find(([, v]) => v === method);
-  return entry ? entry[0] : `0x${method.toString(16)}`;
 }

@@ -1,0 +1,95 @@
+/**
+ * The per-packet path (RFC 8656 §11–§12): ChannelData and Send indications from the client to
+ * the peer, and the peer's datagrams back as ChannelData (bound channel) or Data indication.
+ *
+ * No STUN parsing on ChannelData, lookups keyed by address string and port number (no key
+ * strings built), one output buffer per packet peer → client and none client → peer (the
+ * payload is a view of the received datagram).
+ */
+import type { Endpoint } from '../../net/index.js';
+import { Attr, Method, messageType, StunClass, StunMessageBuilder } from '../../stun/index.js';
+import type { Clock } from '../../util/clock.js';
+import {
+  channelDataPayloadLength,
+  channelDataSize,
+  channelOf,
+  CHANNEL_DATA_HEADER_BYTES,
+  writeChannelData,
+} from '../channel-data.js';
+import type { DropReason, RelayCounters } from '../counters.js';
+import type { TokenBucket } from './quota.js';
+import type { LiveAllocation } from './registry.js';
+
+/** RFC 8656 §11.4: Data indication, computed once for the peer → client path. */
+const DATA_INDICATION = messageType(Method.Data, StunClass.Indication);
+
+export class DataPath {
+  readonly #counters: RelayCounters;
+  readonly #clock: Clock;
+  /** The whole server's relayed bytes/s (0 = unlimited). */
+  readonly #total: TokenBucket;
+
+  constructor(counters: RelayCounters, clock: Clock, total: TokenBucket) {
+    this.#counters = counters;
+    this.#clock = clock;
+    this.#total = total;
+  }
+
+  /** RFC 8656 §12.5: ChannelData from the client → UDP datagram to the bound peer. */
+  fromClient(a: LiveAllocation | undefined, data: Uint8Array): void {
+    const now = this.#clock.now();
+    if (a === undefined || now >= a.state.expiresAt) return this.#counters.drop('no-allocation');
+    const len = channelDataPayloadLength(data);
+    if (len < 0) return this.#counters.drop('bad-length');
+    const ch = a.state.channelByNumber(channelOf(data), now);
+    if (ch === undefined) return this.#counters.drop('no-channel');
+    if (!a.state.hasPermission(ch.peer.address, now)) return this.#counters.drop('no-permission');
+    const refused = this.#charge(a, len, now);
+    if (refused !== undefined) return this.#counters.drop(refused);
+    a.relay.send(
+      data.subarray(CHANNEL_DATA_HEADER_BYTES, CHANNEL_DATA_HEADER_BYTES + len),
+      ch.peer as Endpoint,
+    );
+    this.#counters.toPeerPackets++;
+    this.#counters.toPeerBytes += len;
+  }
+
+  /** RFC 8656 §11.2: a Send indication's DATA to its peer, permission already checked. */
+  toPeer(a: LiveAllocation, data: Uint8Array, peer: Endpoint, now: number): void {
+    const refused = this.#charge(a, data.length, now);
+    if (refused !== undefined) return this.#counters.drop(refused);
+    a.relay.send(data, peer);
+    this.#counters.toPeerPackets++;
+    this.#counters.toPeerBytes += data.length;
+  }
+
+  /** RFC 8656 §11.3 / §12.5: a datagram from a peer → ChannelData or Data indication. */
+  fromPeer(a: LiveAllocation, data: Uint8Array, from: Endpoint): void {
+    const now = this.#clock.now();
+    const s = a.state;
+    if (!s.hasPermission(from.address, now)) return this.#counters.drop('no-permission');
+    const refused = this.#charge(a, data.length, now);
+    if (refused !== undefined) return this.#counters.drop(refused);
+    const ch = s.channelByPeer(from.address, from.port, now);
+    let out: Uint8Array;
+    if (ch !== undefined) {
+      out = Buffer.allocUnsafe(channelDataSize(data.length, a.link.stream));
+      writeChannelData(out, 0, ch.number, data, a.link.stream);
+    } else {
+      out = new StunMessageBuilder(DATA_INDICATION, undefined, data.length + 48)
+        .addXorAddress(Attr.XorPeerAddress, from)
+        .addBytes(Attr.Data, data)
+        .build();
+    }
+    if (!a.link.send(out)) return this.#counters.drop('backpressure');
+    this.#counters.toClientPackets++;
+    this.#counters.toClientBytes += data.length;
+  }
+
+  /** The user's and the whole server's bandwidth, both directions. */
+  #charge(a: LiveAllocation, bytes: number, now: number): DropReason | undefined {
+    if (!a.usage.bandwidth.take(bytes, now)) return 'bandwidth';
+    if (!this.#total.take(bytes, now)) return 'total-bandwidth';
+    return undefined;
+  }
+}
