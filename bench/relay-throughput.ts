@@ -15,88 +15,27 @@
  * Both servers run as separate processes (ours: `natpush relay`), so the load generator's CPU is
  * not counted against either. The machine is shared: the load average is printed with the figures.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { nodeUdpNetwork } from '../src/net/index.js';
 import { TurnClient } from '../src/relay/client/client.js';
+import { runUclient, type UclientResult } from './lib/coturn.js';
 import {
-  freePort,
-  runUclient,
-  startCoturn,
-  waitForStun,
-  type UclientResult,
-} from './lib/coturn.js';
+  BENCH_PASS as PASS,
+  BENCH_USER as USER,
+  cpuSeconds,
+  fmt,
+  rssKiB,
+  startCoturnRelay,
+  startNatpushRelay,
+  type BenchServer as Server,
+} from './lib/relay-servers.js';
 
-const USER = 'ninefingers';
-const PASS = 'youhavetoberealistic';
 const sessions = Number(process.argv[2] ?? 20);
 const messages = Number(process.argv[3] ?? 300);
 const intervalMs = Number(process.argv[4] ?? 1);
 const ALLOCATIONS = 1000;
 /** Allocations in flight at once while measuring memory. */
 const BATCH = 25;
-
-interface Server {
-  name: string;
-  port: number;
-  pid: number;
-  stop(): Promise<void>;
-}
-
-async function startOurs(): Promise<Server> {
-  const port = await freePort();
-  const main = join(dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      main,
-      'relay',
-      '--listen=127.0.0.1',
-      `--port=${port}`,
-      '--no-tcp',
-      '--allow-loopback-peers',
-      `--user=${USER}:${PASS}`,
-      '--user-quota=100000',
-      '--ip-quota=100000',
-      '--log-level=warn',
-    ],
-    { stdio: ['ignore', 'inherit', 'inherit'] },
-  );
-  await waitForStun(port);
-  const exited = new Promise((r) => child.once('exit', r));
-  return {
-    name: 'natpush',
-    port,
-    pid: child.pid!,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-async function startTheirs(): Promise<Server> {
-  const c = await startCoturn({
-    users: { [USER]: PASS },
-    extraArgs: ['--user-quota=0', '--total-quota=0'],
-    relayPorts: 3000,
-  });
-  return { name: 'coturn', port: c.port, pid: c.process.pid!, stop: () => c.stop() };
-}
-
-/** CPU seconds (user + system, all threads) the process has used so far. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ = 100
-}
-
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? NaN);
-}
 
 interface Rate {
   result: UclientResult;
@@ -316,9 +255,6 @@ async function ceiling(s: Server, size: number): Promise<Ceiling> {
   }
 }
 
-const fmt = (n: number, d = 0): string =>
-  n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-
 async function main(): Promise<void> {
   console.log(
     `relay-throughput: ${sessions} sessions × ${messages} messages every ${intervalMs} ms (turnutils_uclient -y -c)`,
@@ -329,7 +265,7 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(2))
       .join(' ')} on ${os.cpus().length} cores`,
   );
-  const servers = [await startOurs(), await startTheirs()];
+  const servers = [await startNatpushRelay(), await startCoturnRelay()];
   try {
     const mem: Record<string, number> = {};
     for (const s of [...servers].reverse()) {
