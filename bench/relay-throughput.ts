@@ -19,6 +19,7 @@ import os from 'node:os';
 import { nodeUdpNetwork } from '../src/net/index.js';
 import { TurnClient } from '../src/relay/client/client.js';
 import { runUclient, type UclientResult } from './lib/coturn.js';
+import { floodPairs, offer } from './lib/relay-flood.js';
 import {
   BENCH_PASS as PASS,
   BENCH_USER as USER,
@@ -126,53 +127,6 @@ const FLOOD_PAIRS = 4;
 const FLOOD_RATES = [10_000, 20_000, 40_000, 80_000, 160_000];
 const FLOOD_SECONDS = 1.5;
 
-interface Pair {
-  a: TurnClient;
-  b: TurnClient;
-}
-
-async function floodPairs(s: Server): Promise<Pair[]> {
-  const server = { address: '127.0.0.1', port: s.port };
-  const pairs: Pair[] = [];
-  for (let i = 0; i < FLOOD_PAIRS; i++) {
-    const [a, b] = await Promise.all(
-      [0, 1].map(() =>
-        TurnClient.allocate({ server, username: USER, password: PASS, net: nodeUdpNetwork }),
-      ),
-    );
-    await a!.bindChannel(b!.relayedAddress);
-    await b!.bindChannel(a!.relayedAddress);
-    pairs.push({ a: a!, b: b! });
-  }
-  return pairs;
-}
-
-/** Offer `rate` packets/s of `size` bytes for `seconds`; returns [delivered, offered]. */
-async function offer(
-  pairs: Pair[],
-  rate: number,
-  size: number,
-  seconds: number,
-): Promise<[number, number]> {
-  let got = 0;
-  const offs = pairs.map((p) => p.b.onData(() => got++));
-  const payload = Buffer.alloc(size, 7);
-  const start = performance.now();
-  let sent = 0;
-  const total = Math.round(rate * seconds);
-  while (sent < total) {
-    const due = Math.min(total, Math.round(((performance.now() - start) / 1000) * rate));
-    for (; sent < due; sent++) {
-      const p = pairs[sent % pairs.length]!;
-      p.a.send(p.b.relayedAddress, payload);
-    }
-    await new Promise((r) => setImmediate(r));
-  }
-  await new Promise((r) => setTimeout(r, 300));
-  for (const off of offs) off();
-  return [got, total];
-}
-
 /** One-way delay, µs (median), of `n` packets at ~2k/s through `send` as seen by `onData`. */
 async function delayMicros(
   n: number,
@@ -223,7 +177,7 @@ interface Ceiling {
 }
 
 async function ceiling(s: Server, size: number): Promise<Ceiling> {
-  const pairs = await floodPairs(s);
+  const pairs = await floodPairs(s, FLOOD_PAIRS);
   try {
     let best = 0;
     let cpuUs = NaN;

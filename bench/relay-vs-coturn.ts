@@ -19,6 +19,7 @@ import { runUclient, type UclientResult } from './lib/coturn.js';
 import {
   BENCH_PASS,
   BENCH_USER,
+  benchArg,
   cpuSeconds,
   fmt,
   rssKiB,
@@ -27,10 +28,7 @@ import {
   type BenchServer,
 } from './lib/relay-servers.js';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1]! : dflt;
-};
+const arg = benchArg;
 const STEPS = arg('steps', '30,60,120,180,240').split(',').map(Number);
 const MESSAGES = Number(arg('messages', '400'));
 const SIZE = Number(arg('size', '100'));

@@ -80,3 +80,9 @@ export function rssKiB(pid: number): number {
 
 export const fmt = (n: number, d = 0): string =>
   n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+/** `--name value` from argv, else `dflt`. */
+export function benchArg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? (process.argv[i + 1] ?? dflt) : dflt;
+}
