@@ -85,11 +85,15 @@ export function createNodeUdpNetwork(options: NodeUdpNetworkOptions = {}): UdpNe
       const family = opts.address ? familyOf(opts.address) : (opts.family ?? 'IPv4');
       const port = opts.port ?? 0;
       checkPort(port);
-      const socket = dgram.createSocket({ type: family === 'IPv6' ? 'udp6' : 'udp4' });
+      const socket = dgram.createSocket({
+        type: family === 'IPv6' ? 'udp6' : 'udp4',
+        ...(opts.share === 'reuseport' ? { reusePort: true } : {}),
+      } as dgram.SocketOptions);
       await new Promise<void>((resolve, reject) => {
         const onError = (err: Error): void => reject(err);
         socket.once('error', onError);
-        socket.bind({ port, address: opts.address }, () => {
+        const exclusive = opts.share !== 'cluster'; // see UdpBindOptions.share
+        socket.bind({ port, address: opts.address, exclusive }, () => {
           socket.off('error', onError);
           resolve();
         });
