@@ -39,3 +39,4 @@ export {
   SERVE_RELAY_LIMITS,
 } from './constants.js';
 export { RELAY_CONFIG_ERR } from './errors.js';
+export type { ReservationExchange } from './server/options.js';

@@ -209,7 +209,8 @@ async function redirectWorkers(
 /** In a worker: the relay on the port the primary said (see RelayWorkerConfig). */
 export async function startRelayInWorker(
   c: RelayWorkerConfig,
-  deps: RelayDeps & Pick<Parameters<typeof createRelayServer>[0], 'allocationLedger'>,
+  deps: RelayDeps &
+    Pick<Parameters<typeof createRelayServer>[0], 'allocationLedger' | 'reservationExchange'>,
 ): Promise<TurnServer> {
   const o: RelayOptions = {
     ...c.options,
@@ -219,6 +220,7 @@ export async function startRelayInWorker(
   return onPickedPort(o.listen, c.port, (port) => {
     const options = turnServerOptions({ ...o, port, 'tcp-port': c.tcpPort ?? port }, deps);
     if (deps.allocationLedger) options.allocationLedger = deps.allocationLedger;
+    if (deps.reservationExchange) options.reservationExchange = deps.reservationExchange;
     return createRelayServer(options);
   });
 }

@@ -57,6 +57,10 @@ export class WorkerPool {
   readonly #slots: Slot[];
   #closing = false;
   #queryId = 0;
+  /** Reservation hand-overs in flight: primary id → the claimer's slot and id. Bounded by the
+   *  workers' pending Allocates; an answer that never comes is dropped with its worker. */
+  readonly #claims = new Map<number, { slot: Slot; id: number }>();
+  #claimId = 0;
   /** Replacements started so far (the tests and the counters read it). */
   replaced = 0;
 
@@ -145,6 +149,24 @@ export class WorkerPool {
       if (w.isConnected()) w.send({ t: 'leased', id: m.id, verdict } satisfies ToWorker);
     } else if (m.t === 'unlease') {
       ledger?.release(slot.index, m.user, m.ip);
+    } else if (m.t === 'claim') {
+      const holder = this.#slots[Number.parseInt(m.token.slice(0, 2), 16)];
+      const hw = holder?.worker;
+      if (!holder || holder === slot || !holder.ready || !hw?.isConnected()) {
+        if (w.isConnected()) w.send({ t: 'claimed', id: m.id } satisfies ToWorker);
+        return;
+      }
+      const id = ++this.#claimId;
+      this.#claims.set(id, { slot, id: m.id });
+      hw.send({ t: 'release', id, token: m.token } satisfies ToWorker);
+    } else if (m.t === 'released') {
+      const c = this.#claims.get(m.id);
+      this.#claims.delete(m.id);
+      const cw = c?.slot.worker;
+      if (c && cw?.isConnected()) {
+        const port = m.port !== undefined ? { port: m.port } : {};
+        cw.send({ t: 'claimed', id: c.id, ...port } satisfies ToWorker);
+      }
     }
   }
 

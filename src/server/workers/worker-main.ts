@@ -12,6 +12,7 @@ import { jsonLogger } from '../../util/logger.js';
 import { startRelayInWorker, type RelayWorkerConfig } from '../create-relay.js';
 import { startStunInWorker, type StunWorkerConfig } from '../create-stun.js';
 import { IpcLedgerClient } from './ledger-client.js';
+import { IpcReservationExchange } from './reservation-client.js';
 import { isMessage, type FromWorker, type ToWorker } from './protocol.js';
 import { sharedPortNetwork } from './shared-port.js';
 
@@ -27,6 +28,7 @@ const ipc = {
   },
 };
 const ledger = new IpcLedgerClient(ipc);
+const reservations = new IpcReservationExchange(ipc, Number(process.env.NATPUSH_WORKER_INDEX ?? 0));
 let running: Running | undefined;
 let stopping = false;
 
@@ -39,6 +41,7 @@ async function start(kind: string, config: unknown): Promise<Running> {
       net,
       logger,
       allocationLedger: ledger,
+      reservationExchange: reservations,
     });
     const a = server.addresses();
     send({ t: 'ready', udp: a.udp, ...(a.tcp ? { tcp: a.tcp } : {}) });
@@ -60,6 +63,7 @@ async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
   ledger.disconnected();
+  reservations.disconnected();
   await running?.close().catch(() => {});
   process.exit(); // with process.exitCode: 1 after a failed start
 }
@@ -85,7 +89,10 @@ process.on('message', (m: unknown) => {
     );
   } else if (m.t === 'query') {
     send({ t: 'answer', id: m.id, counters: running?.counters() ?? {} });
-  } else ledger.onMessage(m);
+  } else {
+    ledger.onMessage(m);
+    reservations.onMessage(m);
+  }
 });
 process.on('disconnect', () => void stop());
 process.on('SIGTERM', () => void stop());

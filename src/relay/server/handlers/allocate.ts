@@ -92,7 +92,13 @@ export async function handleAllocate(ctx: RequestContext): Promise<Reply> {
         : error(TurnErrorCode.AllocationQuotaReached);
     }
     const o = core.options;
-    bound = await bindRelayedPort(spec, o.net, o.relayAddress, core.reservations);
+    bound = await bindRelayedPort(
+      spec,
+      o.net,
+      o.relayAddress,
+      core.reservations,
+      o.reservationExchange,
+    );
   } catch (err) {
     release();
     throw err;
