@@ -180,9 +180,13 @@ async function redirectWorkers(
     }),
   });
   try {
-    const options = turnServerOptions(o, deps);
-    options.alternateServers = alternates;
-    const director = await createRelayServer(options);
+    // The director's TCP port is its UDP port, also with --port 0: a TCP client reaches it at the
+    // port the operator was told.
+    const director = await onPickedPort(o.listen, o.port, (port) => {
+      const options = turnServerOptions({ ...o, port, 'tcp-port': o['tcp-port'] ?? port }, deps);
+      options.alternateServers = alternates;
+      return createRelayServer(options);
+    });
     const d = director.addresses();
     deps.logger.info('turn relay listening', {
       role: 'director',

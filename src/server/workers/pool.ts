@@ -136,9 +136,13 @@ export class WorkerPool {
       w.on('message', onReady);
       w.once('exit', onEarlyExit);
     });
-    const { kind, config } = this.#o.start(slot.index);
-    const start: ToWorker = { t: 'start', kind, config };
-    w.send(start);
+    const onHello = (m: unknown): void => {
+      if (!isMessage<FromWorker>(m) || m.t !== 'hello') return;
+      w.off('message', onHello);
+      const { kind, config } = this.#o.start(slot.index);
+      w.send({ t: 'start', kind, config } satisfies ToWorker);
+    };
+    w.on('message', onHello);
     return ready;
   }
 

@@ -2,7 +2,9 @@
  * The IPC messages between the primary and its workers (node:cluster's channel: a private pipe,
  * so the secrets in `start` never appear in argv or the environment). Every message has `t`.
  *
- *   primary → worker   start {kind, config}        once, right after fork
+ *   worker → primary   hello                       its handlers are in place (Node 20 drops IPC
+ *                                                  messages that arrive while an ES module loads)
+ *   primary → worker   start {kind, config}        once, on hello
  *   worker → primary   ready {udp, tcp?}           listening; the primary counts it as serving
  *                      failed {code, message}      could not start (bind error, bad options)
  *   primary → worker   query {id}                  counters please
@@ -28,6 +30,7 @@ export type ToWorker =
   | { t: 'claimed'; id: number; port?: number };
 
 export type FromWorker =
+  | { t: 'hello' }
   | { t: 'ready'; udp: Endpoint; tcp?: Endpoint }
   | { t: 'failed'; code: string; message: string }
   | { t: 'answer'; id: number; counters: Record<string, unknown> }

@@ -95,5 +95,6 @@ process.on('message', (m: unknown) => {
   }
 });
 process.on('disconnect', () => void stop());
+send({ t: 'hello' });
 process.on('SIGTERM', () => void stop());
 process.on('SIGINT', () => void stop());
