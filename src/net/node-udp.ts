@@ -106,11 +106,13 @@ export function createNodeUdpNetwork(options: NodeUdpNetworkOptions = {}): UdpNe
       const socket = dgram.createSocket({
         type: family === 'IPv6' ? 'udp6' : 'udp4',
         lookup: literalLookup,
-      });
+        ...(opts.share === 'reuseport' ? { reusePort: true } : {}),
+      } as dgram.SocketOptions);
       await new Promise<void>((resolve, reject) => {
         const onError = (err: Error): void => reject(err);
         socket.once('error', onError);
-        socket.bind({ port, address: opts.address }, () => {
+        const exclusive = opts.share !== 'cluster'; // see UdpBindOptions.share
+        socket.bind({ port, address: opts.address, exclusive }, () => {
           socket.off('error', onError);
           resolve();
         });

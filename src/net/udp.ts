@@ -44,6 +44,14 @@ export interface UdpBindOptions {
   port?: number;
   /** Socket family when `address` is absent; default 'IPv4'. */
   family?: 'IPv4' | 'IPv6';
+  /**
+   * Sharing the port with other processes (`relay/stun --workers`): 'reuseport' sets SO_REUSEPORT
+   * (dgram `reusePort`, Node >= 22.12) so the kernel keeps each remote 5-tuple on one process;
+   * 'cluster' takes node:cluster's one handle shared by every worker (any worker reads any
+   * datagram: stateless servers only). Default: a socket of this process alone, even in a cluster
+   * worker (relayed sockets must never be shared).
+   */
+  share?: 'reuseport' | 'cluster';
 }
 
 export interface UdpNetwork {

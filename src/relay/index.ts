@@ -26,3 +26,17 @@ export type { DropReason } from './counters.js';
 export { TURN_ERR, TurnClientError, TurnErrorCode, isTurnClientError } from './errors.js';
 export { encodeChannelData, decodeChannelData, isChannelData } from './channel-data.js';
 export { StreamDeframer, StreamFramingError } from './stream-framer.js';
+// What the server composition (src/server, relay-ops) needs besides the server itself.
+export type { RelayPeerGate } from './peer-gate.js';
+export type { AllocationLedgerClient } from './server/options.js';
+export {
+  DEFAULT_CREDENTIAL_TTL_S,
+  DEFAULT_MAX_ALLOCATIONS,
+  DEFAULT_MAX_ALLOCATIONS_PER_IP,
+  DEFAULT_MAX_ALLOCATIONS_PER_USER,
+  DEFAULT_REALM,
+  DEFAULT_TURN_PORT,
+  SERVE_RELAY_LIMITS,
+} from './constants.js';
+export { RELAY_CONFIG_ERR } from './errors.js';
+export type { ReservationExchange } from './server/options.js';

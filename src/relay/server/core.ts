@@ -30,6 +30,8 @@ export function createRelayCore(
   });
   const registry = new AllocationRegistry(o, counters);
   const alternates = o.alternateServers;
+  const reservations = new PortReservations(o.clock, o.maxAllocations, o.reservationExchange?.tag);
+  o.reservationExchange?.serve((token) => reservations.release(token));
   let next = 0;
   return {
     options: o,
@@ -54,7 +56,7 @@ export function createRelayCore(
       new TokenBucket(o.totalBytesPerSecond, o.clock.now()),
       registry,
     ),
-    reservations: new PortReservations(o.clock, o.maxAllocations),
+    reservations,
     relayFamily: net.isIPv6(o.relayAddress) ? 'IPv6' : 'IPv4',
     closed,
     // RFC 8489 §10: round robin over the workers this server directs to.

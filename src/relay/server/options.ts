@@ -79,14 +79,51 @@ export interface TurnServerOptions {
    * (RFC 8489 §10, RFC 8656 §7.2): this server then only directs (`natpush relay --workers`).
    */
   alternateServers?: { address: string; port: number }[];
+  /**
+   * Whole-server allocation counts when several processes serve one port (`relay --workers`):
+   * asked after this server's own caps pass, before a relayed socket is bound; told when the
+   * allocation ends. Default none (this process is the whole server).
+   */
+  allocationLedger?: AllocationLedgerClient;
+  /**
+   * RESERVATION-TOKENs across worker processes: the Allocate that presents a token may reach a
+   * worker other than the one holding the reserved port (another 5-tuple); it is handed over.
+   */
+  reservationExchange?: ReservationExchange;
   /** How often expired state is swept; default 5 s. */
   sweepIntervalMs?: number;
 }
 
+/** See TurnServerOptions.allocationLedger: 'server-full' → 508, 'quota' → 486. */
+export interface AllocationLedgerClient {
+  acquire(user: string, sourceKey: string): Promise<'ok' | 'server-full' | 'quota'>;
+  release(user: string, sourceKey: string): void;
+}
+
+/**
+ * See TurnServerOptions.reservationExchange. The holder is named by the token's first byte.
+ */
+export interface ReservationExchange {
+  /** This process's tag (0..255), written into the first byte of its tokens. */
+  readonly tag: number;
+  /** Ask the token's holder to give its reserved port up; the port number, or undefined. */
+  claim(token: Uint8Array): Promise<number | undefined>;
+  /** Called once by the server: how it gives up one of its own reservations. */
+  serve(release: (token: Uint8Array) => Promise<number | undefined>): void;
+}
+
 export type ResolvedTurnServerOptions = Required<
-  Omit<TurnServerOptions, 'tcpPort' | 'externalAddress' | 'peerPolicy' | 'peerGate'>
+  Omit<
+    TurnServerOptions,
+    | 'tcpPort'
+    | 'externalAddress'
+    | 'peerPolicy'
+    | 'peerGate'
+    | 'allocationLedger'
+    | 'reservationExchange'
+  >
 > &
-  Pick<TurnServerOptions, 'tcpPort' | 'peerGate'> & {
+  Pick<TurnServerOptions, 'tcpPort' | 'peerGate' | 'allocationLedger' | 'reservationExchange'> & {
     externalAddress: string;
     peerPolicy: PeerPolicyOptions;
   };
@@ -116,6 +153,8 @@ export function resolveServerOptions(o: TurnServerOptions): ResolvedTurnServerOp
     userBytesPerSecond: o.userBytesPerSecond ?? DEFAULT_USER_BYTES_PER_SECOND,
     totalBytesPerSecond: o.totalBytesPerSecond ?? DEFAULT_TOTAL_BYTES_PER_SECOND,
     peerGate: o.peerGate,
+    allocationLedger: o.allocationLedger,
+    reservationExchange: o.reservationExchange,
     maxPermissionsPerAllocation:
       o.maxPermissionsPerAllocation ?? DEFAULT_MAX_PERMISSIONS_PER_ALLOCATION,
     maxChannelsPerAllocation: o.maxChannelsPerAllocation ?? DEFAULT_MAX_CHANNELS_PER_ALLOCATION,

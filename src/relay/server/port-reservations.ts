@@ -21,10 +21,13 @@ export class PortReservations {
   readonly #byToken = new Map<string, Reservation>();
   readonly #clock: Clock;
   readonly #max: number;
+  readonly #tag: number | undefined;
 
-  constructor(clock: Clock, max: number) {
+  /** `tag`: this worker's number, in the first byte of its tokens (options.ts ReservationExchange). */
+  constructor(clock: Clock, max: number, tag?: number) {
     this.#clock = clock;
     this.#max = max;
+    this.#tag = tag;
   }
 
   get size(): number {
@@ -35,6 +38,7 @@ export class PortReservations {
   reserve(socket: UdpSocket): Uint8Array | undefined {
     if (this.#byToken.size >= this.#max) return undefined;
     const token = randomBytes(8);
+    if (this.#tag !== undefined) token[0] = this.#tag;
     const key = token.toString('hex');
     const timer = this.#clock.setTimeout(() => {
       this.#byToken.delete(key);
@@ -52,6 +56,15 @@ export class PortReservations {
     this.#byToken.delete(key);
     r.timer.cancel();
     return r.socket;
+  }
+
+  /** Give a reservation up for another worker: its socket closed, its port number returned. */
+  async release(token: Uint8Array): Promise<number | undefined> {
+    const socket = this.take(token);
+    if (!socket) return undefined;
+    const port = socket.address().port;
+    await socket.close();
+    return port;
   }
 
   async closeAll(): Promise<void> {

@@ -12,6 +12,7 @@ import type { RelayCounters } from '../counters.js';
 import { EndpointMap } from '../five-tuple.js';
 import type { Allocation } from './allocation.js';
 import type { ClientLink, TcpClientLink } from './client-link.js';
+import type { AllocationLedgerClient } from './options.js';
 import { UserQuotas, type UserUsage } from './quota.js';
 
 /** An allocation with its sockets attached. */
@@ -32,6 +33,7 @@ export interface RegistryOptions {
   maxAllocationsPerUser: number;
   maxAllocationsPerIp: number;
   userBytesPerSecond: number;
+  allocationLedger?: AllocationLedgerClient | undefined;
 }
 
 export class AllocationRegistry {
@@ -120,6 +122,7 @@ export class AllocationRegistry {
     this.#relayedTransports.delete(this.#o.relayAddress, port);
     this.quotas.release(a.state.user);
     this.ipQuotas.release(a.sourceKey);
+    this.#o.allocationLedger?.release(a.state.user, a.sourceKey);
     a.relay.close().catch(() => {});
   }
 

@@ -6,6 +6,7 @@
 import type { UdpNetwork, UdpSocket } from '../../net/index.js';
 import { EVEN_PORT_ATTEMPTS } from '../constants.js';
 import { TurnErrorCode } from '../errors.js';
+import type { ReservationExchange } from './options.js';
 import type { PortReservations } from './port-reservations.js';
 import { error, type ErrorReply } from './reply.js';
 
@@ -28,9 +29,11 @@ export async function bindRelayedPort(
   net: UdpNetwork,
   address: string,
   reservations: PortReservations,
+  exchange?: ReservationExchange,
 ): Promise<BoundRelay | ErrorReply> {
   if (spec.token !== undefined) {
-    const socket = reservations.take(spec.token);
+    const socket =
+      reservations.take(spec.token) ?? (await claimed(spec.token, net, address, exchange));
     if (!socket) return error(TurnErrorCode.InsufficientCapacity, 'unknown reservation');
     return { socket };
   }
@@ -49,4 +52,17 @@ export async function bindRelayedPort(
     await s.close();
   }
   return error(TurnErrorCode.InsufficientCapacity, 'no even port pair free');
+}
+
+/** A reservation held by another worker (options.ts ReservationExchange): it closes, we bind. */
+async function claimed(
+  token: Uint8Array,
+  net: UdpNetwork,
+  address: string,
+  exchange: ReservationExchange | undefined,
+): Promise<UdpSocket | undefined> {
+  if (!exchange || token[0] === exchange.tag) return undefined;
+  const port = await exchange.claim(token);
+  if (port === undefined) return undefined;
+  return net.bindUdp({ address, port }).catch(() => undefined);
 }

@@ -36,12 +36,12 @@ describe('natpush stun', () => {
       () => socket.close(),
       () => client.close(),
     );
-    const r = await client.binding(server.primary, {
+    const r = await client.binding(server.server!.primary, {
       changeRequest: { port: true },
       anySource: true,
       padTo: 100,
     });
-    expect(r.from.port).toBe(server.other!.port);
+    expect(r.from.port).toBe(server.addresses().other!.port);
     expect(r.responseOrigin).toMatchObject({ address: r.from.address, port: r.from.port });
   });
 

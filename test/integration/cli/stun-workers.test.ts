@@ -1,48 +1,62 @@
 /**
- * `natpush stun --workers 2` (the built CLI): two processes answer on one shared socket and the
- * primary takes them down on SIGTERM.
+ * `natpush stun --workers 2` (the built CLI, `--listen 127.0.0.1:0`): on Node 24 each worker binds
+ * the port itself with SO_REUSEPORT (two sockets, one per process); on Node 20 they share the
+ * primary's one socket (node:cluster). Either way Binding requests from many source ports are
+ * answered on the one port, and SIGTERM stops every process with exit 0.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import readline from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../../../bench/lib/coturn.js';
 import { nodeUdpNetwork } from '../../../src/net/index.js';
 import { LAN_RETRANSMISSION, StunClient } from '../../../src/stun/index.js';
 import { requireBuiltCli } from '../../support/natpush-cli.js';
+import { node24OrSkip } from '../../support/node24.js';
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-describe('natpush stun --workers', () => {
-  it('two workers share the sockets; SIGTERM stops them all', async () => {
-    const port = await freePort();
+/** UDP sockets bound to 127.0.0.1:port (iproute2's ss: one line per socket). */
+function udpSockets(port: number): number {
+  const out = execFileSync('ss', ['-Huan', `sport = :${port}`], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.includes(`127.0.0.1:${port} `)).length;
+}
+
+const NODE24 = node24OrSkip();
+const runtimes = [
+  { name: 'Node 20 (one shared socket)', node: process.execPath, sockets: 1 },
+  ...(NODE24
+    ? [{ name: 'Node 24 (SO_REUSEPORT, a socket per worker)', node: NODE24, sockets: 2 }]
+    : []),
+];
+
+describe.each(runtimes)('natpush stun --workers 2 on $name', ({ node, sockets }) => {
+  it('answers Binding from many source ports on one port; SIGTERM stops them all', async () => {
     const child = spawn(
-      process.execPath,
-      [requireBuiltCli(), 'stun', '--listen', `127.0.0.1:${port}`, '--workers', '2'],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
+      node,
+      [requireBuiltCli(), 'stun', '--listen', '127.0.0.1:0', '--workers', '2'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     cleanup.push(() => child.kill('SIGKILL'));
-    let listening = 0;
-    await new Promise<void>((resolve) =>
+    const port = await new Promise<number>((resolve) =>
       readline.createInterface({ input: child.stdout! }).on('line', (l) => {
-        if (l.includes('listening') && ++listening === 2) resolve();
+        const m = /listening on udp 127\.0\.0\.1:(\d+).*\(2 workers\)/.exec(l);
+        if (m) resolve(Number(m[1]));
       }),
     );
-    const socket = await nodeUdpNetwork.bindUdp({ address: '127.0.0.1' });
-    const client = new StunClient({ socket, retransmission: LAN_RETRANSMISSION });
-    cleanup.push(
-      () => socket.close(),
-      () => client.close(),
-    );
-    const results = await Promise.all(
-      Array.from({ length: 20 }, () => client.binding({ address: '127.0.0.1', port })),
-    );
-    for (const r of results) expect(r.mapped.port).toBe(socket.address().port);
+    expect(udpSockets(port)).toBe(sockets);
+    for (let i = 0; i < 8; i++) {
+      const socket = await nodeUdpNetwork.bindUdp({ address: '127.0.0.1' });
+      const client = new StunClient({ socket, retransmission: LAN_RETRANSMISSION });
+      cleanup.push(
+        () => socket.close(),
+        () => client.close(),
+      );
+      const r = await client.binding({ address: '127.0.0.1', port });
+      expect(r.mapped.port).toBe(socket.address().port);
+    }
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });

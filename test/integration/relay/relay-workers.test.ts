@@ -1,26 +1,199 @@
 /**
- * `natpush relay --workers 2` (built CLI): two relay processes on --port+1 and --port+2 behind a
- * director on --port that answers Allocate with 300 Try Alternate; our client follows it, the two
- * allocations land on different workers (processes, so different cores), and data flows between
- * them.
+ * `natpush relay --workers 2` (built CLI, `--port 0`):
+ *
+ * - reuseport mode on Node 24: both workers bind the one port (SO_REUSEPORT); clients from many
+ *   source ports land on both, allocate without any redirection and relay to each other across
+ *   workers; turnutils_uclient (coturn's client, RTP/RTCP pairs with RESERVATION-TOKEN) relays
+ *   with no loss; a killed worker is replaced and a client whose allocation died gets 437 and
+ *   allocates again; --ip-quota holds for the whole server, not per worker.
+ * - Node 20 (no reusePort): `--workers 2` exits 2 with NATPUSH_ERR_WORKERS_UNSUPPORTED, as the
+ *   help says; `--workers-mode redirect` directs Allocates with 300 Try Alternate to worker
+ *   processes on ports of their own.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { nodeUdpNetwork } from '../../../src/net/index.js';
-import { TurnClient } from '../../../src/relay/client/client.js';
-import { startRelayWorkers } from '../../support/relay-workers.js';
+import { runUclient } from '../../../bench/lib/coturn.js';
+import { nodeUdpNetwork, type UdpSocket } from '../../../src/net/index.js';
+import { TurnClient, isTurnClientError } from '../../../src/relay/index.js';
+import { requireBuiltCli } from '../../support/natpush-cli.js';
+import { node24OrSkip } from '../../support/node24.js';
+import { missingPrereq } from '../../support/prereq.js';
+import {
+  pidOfUdpPort,
+  startRelayWorkers,
+  workerPids,
+  type RelayWorkers,
+} from '../../support/relay-workers.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
-  for (const c of cleanup.reverse()) await c();
-  cleanup.length = 0;
+  for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
 });
 
-describe('natpush relay --workers', () => {
-  it('directs Allocates round robin to worker processes, and data flows between them', async () => {
-    const relay = await startRelayWorkers('w:pw');
-    cleanup.push(() => relay.stop());
-    const port = relay.port;
-    const server = { address: '127.0.0.1', port };
+const NODE24 = node24OrSkip();
+const USER = 'w:pw';
+
+async function relay(extra: string[] = [], node = NODE24): Promise<RelayWorkers> {
+  const r = await startRelayWorkers(USER, extra, { node: node!, mode: 'reuseport' });
+  cleanup.push(() => r.stop());
+  return r;
+}
+
+async function socket(): Promise<UdpSocket> {
+  const s = await nodeUdpNetwork.bindUdp({ address: '127.0.0.1' });
+  cleanup.push(() => s.close());
+  return s;
+}
+
+/** An allocation from its own source port (our socket, so a re-allocation keeps the 5-tuple). */
+async function allocate(port: number, s?: UdpSocket): Promise<TurnClient> {
+  const c = await TurnClient.allocate({
+    server: { address: '127.0.0.1', port },
+    username: 'w',
+    password: 'pw',
+    socket: s ?? (await socket()),
+    lifetimeSeconds: 600,
+  });
+  cleanup.push(() => c.close());
+  return c;
+}
+
+/** Until `cond` holds (polling a process table: no fixed sleeps in the assertions). */
+async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe.skipIf(!NODE24)('natpush relay --workers 2 (reuseport, Node 24)', () => {
+  it('serves clients from many source ports on both workers, without redirection, and relays across them', async () => {
+    const r = await relay(['--user-quota', '100']);
+    const pids = workerPids(r.pid);
+    expect(pids).toHaveLength(2);
+    const clients: TurnClient[] = [];
+    for (let i = 0; i < 12; i++) clients.push(await allocate(r.port));
+    // Every allocation answered at the shared port itself (no 300 Try Alternate)...
+    for (const c of clients) expect(c.server.port).toBe(r.port);
+    // ...and the kernel spread the 5-tuples: each relayed socket is held by one of the workers.
+    const holders = clients.map((c) => pidOfUdpPort('127.0.0.1', c.relayedAddress.port));
+    for (const h of holders) expect(pids).toContain(h);
+    expect(new Set(holders).size).toBe(2);
+    // Two clients on different workers relay to each other through channels.
+    const a = clients[0]!;
+    const b = clients[holders.findIndex((h) => h !== holders[0])]!;
+    await a.bindChannel(b.relayedAddress);
+    await b.bindChannel(a.relayedAddress);
+    const got = new Promise<number[]>((res) => b.onData((d) => res([...d])));
+    a.send(b.relayedAddress, Uint8Array.of(1, 2, 3));
+    expect(await got).toEqual([1, 2, 3]);
+  });
+
+  it('a killed worker is replaced; a client whose allocation died gets 437 and allocates again', async () => {
+    const r = await relay();
+    const before = workerPids(r.pid);
+    const sockets = await Promise.all(Array.from({ length: 8 }, () => socket()));
+    const clients = await Promise.all(sockets.map((s) => allocate(r.port, s)));
+    const victim = pidOfUdpPort('127.0.0.1', clients[0]!.relayedAddress.port)!;
+    const onVictim = clients.filter(
+      (c) => pidOfUdpPort('127.0.0.1', c.relayedAddress.port) === victim,
+    );
+    process.kill(victim, 'SIGKILL');
+    await until(() => {
+      const now = workerPids(r.pid);
+      return now.length === 2 && !now.includes(victim);
+    }, 'a replacement worker');
+    const after = workerPids(r.pid);
+    expect(after.filter((p) => !before.includes(p))).toHaveLength(1);
+    // The victim's clients: their allocation is gone; wherever the kernel now puts their 5-tuple,
+    // a Refresh gets 437 Allocation Mismatch (RFC 8656 §7.2).
+    for (const c of onVictim) {
+      const err = await c.refresh(600).catch((e: unknown) => e);
+      expect(isTurnClientError(err) && err.status === 437, String(err)).toBe(true);
+    }
+    // Allocating again from the same source port works (the replacement joined the port).
+    const i = clients.indexOf(onVictim[0]!);
+    const again = await allocate(r.port, sockets[i]);
+    expect(after).toContain(pidOfUdpPort('127.0.0.1', again.relayedAddress.port));
+  });
+
+  it('--ip-quota is whole-server: 3 allocations from 127.0.0.1 in all (not 3 per worker), the rest get 486', async () => {
+    const r = await relay(['--ip-quota', '3']);
+    const results = await Promise.allSettled(
+      Array.from({ length: 8 }, async () => allocate(r.port)),
+    );
+    const ok = results.filter((x) => x.status === 'fulfilled');
+    const refused = results.flatMap((x) => (x.status === 'rejected' ? [x.reason] : []));
+    expect(ok).toHaveLength(3);
+    for (const e of refused) expect(isTurnClientError(e) && e.status === 486, String(e)).toBe(true);
+    // Giving one back makes room again, whichever worker held it. (The holder tells the primary
+    // over its own pipe; the next lease may come over the other worker's: allow it a moment.)
+    await (ok[0] as PromiseFulfilledResult<TurnClient>).value.close();
+    let again: TurnClient | undefined;
+    for (let i = 0; i < 20 && !again; i++) {
+      again = await allocate(r.port).catch(async (e: unknown) => {
+        if (!(isTurnClientError(e) && e.status === 486)) throw e;
+        await new Promise((res) => setTimeout(res, 50));
+        return undefined;
+      });
+    }
+    expect(again?.relayedAddress.port).toBeGreaterThan(0);
+  });
+
+  it.skipIf(missingPrereq('interop', { commands: { turnutils_uclient: 'coturn' } }))(
+    "coturn's turnutils_uclient (RTP/RTCP pairs, RESERVATION-TOKEN) relays with no loss",
+    async () => {
+      const r = await relay(['--user-quota', '1000']);
+      const u = await runUclient(
+        [
+          '-y',
+          '-m',
+          '8',
+          '-n',
+          '50',
+          '-l',
+          '100',
+          '-u',
+          'w',
+          '-w',
+          'pw',
+          '-p',
+          String(r.port),
+          '127.0.0.1',
+        ],
+        30_000,
+      );
+      expect(u.sent, u.output.slice(-2000)).toBe(400);
+      expect(u.received).toBe(u.sent);
+      expect(u.lost).toBe(0);
+    },
+  );
+});
+
+describe('natpush relay --workers 2 on Node 20 (no SO_REUSEPORT)', () => {
+  const node20 = /^v20\./.test(process.version) ? process.execPath : undefined;
+
+  it.skipIf(!node20)(
+    'exits 2 with NATPUSH_ERR_WORKERS_UNSUPPORTED in the default mode',
+    async () => {
+      const err = await promisify(execFile)(
+        node20!,
+        [requireBuiltCli(), 'relay', '--workers', '2', '--port', '0', '--listen', '127.0.0.1'],
+        { env: { ...process.env, NATPUSH_TURN_USERS: USER } },
+      ).catch((e: { code: number; stderr: string }) => e);
+      expect(err).toMatchObject({ code: 2 });
+      expect((err as { stderr: string }).stderr).toMatch(
+        /NATPUSH_ERR_WORKERS_UNSUPPORTED: .*Node >= 22\.12/,
+      );
+    },
+  );
+
+  it('--workers-mode redirect: Allocates go round robin to worker processes (300 Try Alternate), data flows', async () => {
+    const r = await startRelayWorkers(USER, [], { mode: 'redirect' });
+    cleanup.push(() => r.stop());
+    const server = { address: '127.0.0.1', port: r.port };
     const a = await TurnClient.allocate({
       server,
       username: 'w',
@@ -35,10 +208,12 @@ describe('natpush relay --workers', () => {
       transport: 'tcp',
     });
     cleanup.push(() => b.close());
-    expect(new Set([a.server.port, b.server.port])).toEqual(new Set([port + 1, port + 2]));
+    expect(a.server.port).not.toBe(r.port);
+    expect(b.server.port).not.toBe(r.port);
+    expect(a.server.port).not.toBe(b.server.port);
     await a.bindChannel(b.relayedAddress);
     await b.bindChannel(a.relayedAddress);
-    const got = new Promise<number[]>((r) => b.onData((d) => r([...d])));
+    const got = new Promise<number[]>((res) => b.onData((d) => res([...d])));
     a.send(b.relayedAddress, Uint8Array.of(1, 2, 3));
     expect(await got).toEqual([1, 2, 3]);
   });

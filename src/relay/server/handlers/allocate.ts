@@ -73,15 +73,32 @@ export async function handleAllocate(ctx: RequestContext): Promise<Reply> {
     registry.ipQuotas.release(ipKey);
     return error(TurnErrorCode.AllocationQuotaReached);
   }
+  const ledger = core.options.allocationLedger;
   const release = (): void => {
     registry.quotas.release(auth.user);
     registry.ipQuotas.release(ipKey);
+    ledger?.release(auth.user, ipKey);
   };
   registry.pending.add(tupleKey);
   let bound: BoundRelay | ErrorReply;
   try {
+    // Whole-server quotas across worker processes (options.ts allocationLedger).
+    const verdict = ledger ? await ledger.acquire(auth.user, ipKey) : 'ok';
+    if (verdict !== 'ok') {
+      registry.quotas.release(auth.user);
+      registry.ipQuotas.release(ipKey);
+      return verdict === 'server-full'
+        ? error(TurnErrorCode.InsufficientCapacity, 'server full')
+        : error(TurnErrorCode.AllocationQuotaReached);
+    }
     const o = core.options;
-    bound = await bindRelayedPort(spec, o.net, o.relayAddress, core.reservations);
+    bound = await bindRelayedPort(
+      spec,
+      o.net,
+      o.relayAddress,
+      core.reservations,
+      o.reservationExchange,
+    );
   } catch (err) {
     release();
     throw err;

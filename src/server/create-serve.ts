@@ -1,0 +1,311 @@
+/**
+ * `createServe(options)`: the whole server in one process — signaling (WebSocket + HTTP API +
+ * mailbox), STUN (UDP and TCP, so peers learn their server-reflexive address from the host they
+ * signal through) and the TURN relay, whose short-lived credentials the signaling server hands to
+ * authenticated peers (`turn-credentials`). Each part can also run alone (createRelay,
+ * createStun). Start-up is all or nothing: a part that cannot start closes the ones before it.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { RELAY_CONFIG_ERR } from '../relay/index.js';
+import { prepareDataDir } from '../signaling/data-dir.js';
+import { Rendezvous } from '../signaling/rendezvous.js';
+import { startSignalingServer, type SignalingServer } from '../signaling/server.js';
+import { MemoryStore } from '../signaling/store/memory-store.js';
+import { SqliteStore } from '../signaling/store/sqlite-store.js';
+import type { TurnCredentialsOptions } from '../signaling/turn-credentials.js';
+import { StunServer } from '../stun/index.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { NatpushError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { jsonLogger } from '../util/logger.js';
+import { optionError } from './errors.js';
+import { parseOptions } from './options-schema.js';
+import { generatedSecret, secretValues, SECRET_ENV, type Warn } from './secrets.js';
+import { serveSchema, type ServeArgs, type ServeOptions } from './serve-options.js';
+import { startServeRelay, type ServeRelay } from './serve-relay.js';
+
+/** One running part of `serve`. */
+export interface Service {
+  name: string;
+  /** Where it listens, for the start-up lines. */
+  endpoints: string[];
+  close(): Promise<void>;
+}
+
+export interface Serve {
+  /** In start order; close() closes them in reverse. */
+  services: Service[];
+  /** The generated API key file, when no key was given. */
+  apiKeyFile?: string;
+  close(): Promise<void>;
+}
+
+/** What tests and library callers inject (the CLI uses the defaults). */
+export interface ServeDeps {
+  logger?: Logger;
+  /** The relay's clock (credential expiry is checked against it). Default: the system clock. */
+  relayClock?: Clock;
+  /** Where NATPUSH_* secrets are read from. Default: process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Warnings (secrets on argv). Default: stderr. */
+  warn?: Warn;
+}
+
+/** serve's secrets, resolved at the edge from flags, files and the environment. */
+export interface ServeSecrets {
+  apiKeys: string[];
+  peerTokens: string[];
+  turnSecret: string | undefined;
+}
+
+/**
+ * Issue 8, finding 11: secrets never need argv. Each comes from its `--*-file` (one per line) or
+ * its environment variable; the old flags still work, with a warning on stderr. Values from all
+ * given sources are combined.
+ */
+export function serveSecrets(a: ServeOptions, env: NodeJS.ProcessEnv, warn: Warn): ServeSecrets {
+  const turn = secretValues(
+    'turn-secret',
+    a['turn-secret'] !== undefined ? [a['turn-secret']] : undefined,
+    a['turn-secret-file'],
+    SECRET_ENV.turnSecret,
+    env,
+    warn,
+  );
+  return {
+    apiKeys: secretValues('api-key', a['api-key'], a['api-key-file'], SECRET_ENV.apiKey, env, warn),
+    peerTokens: secretValues(
+      'peer-token',
+      a['peer-token'],
+      a['peer-token-file'],
+      SECRET_ENV.peerToken,
+      env,
+      warn,
+    ),
+    turnSecret: turn[0],
+  };
+}
+
+const stderrWarn: Warn = (l) => void process.stderr.write(l + '\n');
+
+/**
+ * Start every part of `serve`. The relay starts first because the signaling server mints
+ * credentials for it (`turn-credentials`): its secret and ports go into the signaling options.
+ */
+export async function createServe(
+  args: ServeArgs | ServeOptions,
+  deps: ServeDeps = {},
+): Promise<Serve> {
+  const a = parseOptions(serveSchema, args as Record<string, unknown>);
+  const logger = deps.logger ?? jsonLogger(a['log-level']);
+  const secrets = serveSecrets(a, deps.env ?? process.env, deps.warn ?? stderrWarn);
+  refuseOpenRelay(a, secrets);
+  const dataDir = prepareDataDir(a['data-dir'], logger);
+  const keys: { keys: string[]; file?: string } =
+    secrets.apiKeys.length > 0 ? { keys: secrets.apiKeys } : generatedApiKey(dataDir);
+  const rendezvous =
+    a.relay && a['relay-peer-gate'] ? new Rendezvous({ clock: systemClock }) : undefined;
+  const relay = a.relay
+    ? await startRelay(a, secrets, dataDir, logger, deps, rendezvous)
+    : undefined;
+  let signaling: SignalingServer;
+  try {
+    const store =
+      a.store === 'memory' ? new MemoryStore() : new SqliteStore(join(dataDir, 'mailbox.sqlite'));
+    signaling = await startSignalingServer({
+      port: a.port,
+      host: a.host,
+      store,
+      apiKeys: keys.keys,
+      peerTokens: secrets.peerTokens,
+      ...(relay ? { turn: turnOptions(a, relay) } : {}),
+      ...(rendezvous ? { rendezvous } : {}),
+      logger,
+    });
+  } catch (err) {
+    await relay?.server.close();
+    throw err;
+  }
+  const services: Service[] = [
+    {
+      name: 'signaling',
+      endpoints: [signaling.url, signaling.url.replace(/^http/, 'ws') + '/v1/ws'],
+      close: () => signaling.close(),
+    },
+  ];
+  if (a.stun) {
+    try {
+      services.push(await startStun(a, logger, signaling));
+    } catch (err) {
+      // Nothing stays bound when the last service cannot start (the SQLite handle included).
+      await signaling.close();
+      await relay?.server.close();
+      throw err;
+    }
+  }
+  if (relay) services.push(relayService(relay, signaling));
+  const close = async (): Promise<void> => {
+    for (const s of [...services].reverse()) {
+      try {
+        await s.close();
+      } catch (err) {
+        logger.error('service close failed', { service: s.name, err: String(err) });
+      }
+    }
+  };
+  return { services, ...(keys.file ? { apiKeyFile: keys.file } : {}), close };
+}
+
+/**
+ * With no API key given, one is generated once into the data directory (mode 0600) so HTTP
+ * posting works out of the box without ever being open to anyone.
+ */
+function generatedApiKey(dataDir: string): { keys: string[]; file: string } {
+  const { value, file } = generatedSecret(dataDir, 'api-key', 24);
+  return { keys: [value], file };
+}
+
+function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || (isIP(h) === 4 && h.startsWith('127.'));
+}
+
+/**
+ * Issue 8, finding 3: refuse to run an open relay. It would be one when the relay is reachable
+ * from other hosts (non-loopback --host), anyone may register (no --peer-token) and the peer gate
+ * that limits relaying to natpush peers in rendezvous is off — unless the operator says so.
+ */
+export function refuseOpenRelay(
+  a: Pick<ServeOptions, 'relay' | 'relay-peer-gate' | 'host' | 'open-relay-i-know'>,
+  secrets: Pick<ServeSecrets, 'peerTokens'>,
+): void {
+  if (!a.relay || a['relay-peer-gate'] || isLoopback(a.host)) return;
+  if (secrets.peerTokens.length > 0 || a['open-relay-i-know']) return;
+  throw new NatpushError(
+    RELAY_CONFIG_ERR.OPEN_RELAY,
+    `refusing to start: with --no-relay-peer-gate, open registration and --host ${a.host} the ` +
+      'TURN relay would relay for anyone to any host. Keep the peer gate (the default), close ' +
+      'registration with --peer-token, listen on loopback, run --no-relay, or pass ' +
+      '--open-relay-i-know.',
+  );
+}
+
+/** The credentials serve hands to peers name the relay's own ports and its shared secret. */
+function turnOptions(a: ServeOptions, relay: ServeRelay): TurnCredentialsOptions {
+  const { udp, tcp } = relay.server.addresses();
+  return {
+    secret: relay.secret,
+    udpPort: udp.port,
+    ...(tcp ? { tcpPort: tcp.port } : {}),
+    ...(a['relay-public-address'] ? { publicHost: a['relay-public-address'] } : {}),
+    ttlSeconds: a['turn-credential-ttl'],
+  };
+}
+
+/**
+ * STUN serves UDP and TCP on one port number. With port 0 the UDP port is picked first and the
+ * same number may already be taken on TCP; then pick again (a few times) instead of failing.
+ */
+async function startStunServer(host: string, port: number, logger: Logger): Promise<StunServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await StunServer.start({ listen: { address: host, port }, tcp: true, logger });
+    } catch (err) {
+      const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+      if (port !== 0 || !inUse || attempt >= 5) throw err;
+    }
+  }
+}
+
+/** STUN (RFC 8489 Binding over UDP and TCP) on the same host, counted in `/metrics`. */
+async function startStun(
+  a: ServeOptions,
+  logger: Logger,
+  signaling: SignalingServer,
+): Promise<Service> {
+  const stun = await startStunServer(a.host, a['stun-port'], logger);
+  const m = signaling.context.metrics.registry;
+  m.gauge('natpush_stun_requests_received', 'STUN packets received.', () => stun.stats.received);
+  m.gauge(
+    'natpush_stun_binding_answered',
+    'STUN Binding requests answered.',
+    () => stun.stats.answered.binding,
+  );
+  const endpoints = stun.addresses().map((e) => `stun:${e.address}:${e.port} (udp)`);
+  const tcp = stun.tcpAddress();
+  if (tcp) endpoints.push(`stun:${tcp.address}:${tcp.port} (tcp)`);
+  return { name: 'stun', endpoints, close: () => stun.close() };
+}
+
+/** The TURN relay (RFC 8656, UDP and TCP) with TURN REST credentials. */
+async function startRelay(
+  a: ServeOptions,
+  secrets: ServeSecrets,
+  dataDir: string,
+  logger: Logger,
+  deps: ServeDeps,
+  peerGate: Rendezvous | undefined,
+): Promise<ServeRelay> {
+  const publicAddress = await externalAddressOf(a['relay-public-address'], a['relay-address']);
+  return startServeRelay({
+    dataDir,
+    host: a.host,
+    port: a['relay-port'],
+    ...(secrets.turnSecret ? { secret: secrets.turnSecret } : {}),
+    ...(a['relay-address'] ? { relayAddress: a['relay-address'] } : {}),
+    // Behind a 1:1 NAT the relayed sockets bind a private address; peers must be told the public
+    // one in XOR-RELAYED-ADDRESS (RFC 8656 §7.2), not only in the turn: URLs (finding 11).
+    ...(publicAddress ? { externalAddress: publicAddress } : {}),
+    ...(peerGate ? { peerGate } : {}),
+    ...(deps.relayClock ? { clock: deps.relayClock } : {}),
+    logger,
+  });
+}
+
+/**
+ * XOR-RELAYED-ADDRESS must be an IP (RFC 8656 §14.5): a host name given as
+ * --relay-public-address is resolved once at start-up, in the relayed sockets' family.
+ */
+async function externalAddressOf(
+  publicAddress: string | undefined,
+  relayAddress: string | undefined,
+): Promise<string | undefined> {
+  if (!publicAddress || isIP(publicAddress)) return publicAddress;
+  const family = relayAddress && isIP(relayAddress) === 6 ? 6 : 4;
+  try {
+    return (await lookup(publicAddress, { family })).address;
+  } catch (err) {
+    throw optionError(
+      `--relay-public-address ${publicAddress} does not resolve to an IPv${family} address: ${(err as Error).message}`,
+    );
+  }
+}
+
+/** The relay as a service of serve, counted in `/metrics`. */
+function relayService(relay: ServeRelay, signaling: SignalingServer): Service {
+  const m = signaling.context.metrics.registry;
+  const c = relay.server.counters;
+  m.gauge('natpush_turn_allocations', 'TURN allocations held.', () => relay.server.allocationCount);
+  m.gauge(
+    'natpush_turn_relayed_packets',
+    'Packets relayed (both directions).',
+    () => c.toPeerPackets + c.toClientPackets,
+  );
+  m.gauge(
+    'natpush_turn_peer_gate_refused',
+    'Permissions refused by the peer gate (not toward a peer in rendezvous).',
+    () => c.peerGateRefused,
+  );
+  const connectionReasons = new Set(['tcp-total', 'tcp-per-ip', 'tcp-no-allocation']);
+  m.gauge('natpush_turn_dropped_packets', 'Packets dropped by the relay (all reasons).', () =>
+    Object.entries(c.dropped).reduce((x, [k, y]) => (connectionReasons.has(k) ? x : x + y), 0),
+  );
+  m.gauge(
+    'natpush_turn_tcp_connections_closed',
+    'TURN/TCP connections refused (caps) or closed for holding no allocation.',
+    () => c.dropped['tcp-total'] + c.dropped['tcp-per-ip'] + c.dropped['tcp-no-allocation'],
+  );
+  return { name: 'turn', endpoints: relay.endpoints, close: () => relay.server.close() };
+}

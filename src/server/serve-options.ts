@@ -1,0 +1,96 @@
+/**
+ * `natpush serve`'s options: the one schema (flags, defaults, help, validation).
+ */
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { DEFAULT_PORT, LIMITS } from '../signaling/constants.js';
+import { logLevel, port } from './options-schema.js';
+import { SECRET_ENV } from './secrets.js';
+
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.XDG_DATA_HOME ? join(env.XDG_DATA_HOME, 'natpush') : resolve('.natpush');
+}
+
+export const serveSchema = z.object({
+  port: port('TCP port for HTTP + WebSocket (0 = any free port)', DEFAULT_PORT),
+  host: z.string().min(1).default('0.0.0.0').describe('listen address'),
+  'data-dir': z
+    .string()
+    .min(1)
+    .default(() => defaultDataDir())
+    .describe('mailbox and keys ($XDG_DATA_HOME/natpush or ./.natpush)'),
+  store: z.enum(['sqlite', 'memory']).default('sqlite').describe('mailbox store'),
+  'api-key-file': z
+    .string()
+    .optional()
+    .describe(
+      `file of API keys for POST /v1/peers/{id}/notifications, one per line (also $${SECRET_ENV.apiKey}; default: generated into the data dir)`,
+    ),
+  'api-key': z
+    .array(z.string())
+    .optional()
+    .describe('an API key on the command line (visible to all local users: prefer --api-key-file)'),
+  'peer-token-file': z
+    .string()
+    .optional()
+    .describe(
+      `file of peer tokens, one per line: peers must present one or an HMAC token minted from it (also $${SECRET_ENV.peerToken}; none = open registration)`,
+    ),
+  'peer-token': z
+    .array(z.string())
+    .optional()
+    .describe(
+      'a peer token on the command line (visible to all local users: prefer --peer-token-file)',
+    ),
+  stun: z.boolean().default(true).describe('also run the STUN server (--no-stun: do not)'),
+  'stun-port': port('STUN port, UDP and TCP (RFC 8489 §9: 3478; 0 = any free port)', 3478),
+  'log-level': logLevel('info'),
+  relay: z.boolean().default(true).describe('run the TURN relay (RFC 8656); --no-relay to disable'),
+  'relay-port': port(
+    "UDP and TCP port of the TURN relay (0 = any free port; 3478 is the STUN server's)",
+    3479,
+  ),
+  'relay-address': z
+    .string()
+    .optional()
+    .describe('address for relayed sockets (default: --host, or the first non-loopback IPv4)'),
+  'relay-public-address': z
+    .string()
+    .optional()
+    .describe(
+      'public address of the relay behind a 1:1 NAT: named in the turn: URLs handed to peers and, if an IP, advertised as XOR-RELAYED-ADDRESS (default: the address the peer reached serve at / --relay-address)',
+    ),
+  'relay-peer-gate': z
+    .boolean()
+    .default(true)
+    .describe(
+      'relay only between natpush peers: a permission is granted only toward an address serve has seen for a peer in rendezvous with the requester (--no-relay-peer-gate: a plain TURN server for every registered peer; then serve refuses to start on a non-loopback --host with open registration unless --peer-token or --open-relay-i-know)',
+    ),
+  'open-relay-i-know': z
+    .boolean()
+    .default(false)
+    .describe(
+      'allow --no-relay-peer-gate with open registration on a non-loopback --host: any new key pair may then relay to any public host (capped per peer, per IP and in all)',
+    ),
+  'turn-secret-file': z
+    .string()
+    .optional()
+    .describe(
+      `file holding the TURN REST shared secret (also $${SECRET_ENV.turnSecret}; default: generated into the data dir as turn-secret)`,
+    ),
+  'turn-secret': z
+    .string()
+    .optional()
+    .describe(
+      'the TURN secret on the command line (visible to all local users: prefer --turn-secret-file)',
+    ),
+  'turn-credential-ttl': z
+    .number()
+    .int()
+    .min(1)
+    .default(LIMITS.turnCredentialTtlSeconds)
+    .describe('lifetime in seconds of the TURN credentials handed to authenticated peers'),
+});
+
+export type ServeArgs = z.input<typeof serveSchema>;
+export type ServeOptions = z.output<typeof serveSchema>;

@@ -1,0 +1,91 @@
+/**
+ * `natpush stun`'s options: the one schema and what it turns into (StunServerOptions).
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import type { Endpoint } from '../net/index.js';
+import { parseEndpoint } from '../net/index.js';
+import type { StunServerOptions } from '../stun/index.js';
+import type { Logger } from '../util/logger.js';
+import { jsonLogger } from '../util/logger.js';
+import { optionError } from './errors.js';
+import { logLevel } from './options-schema.js';
+import { MAX_WORKERS } from './workers/constants.js';
+
+export const stunSchema = z.object({
+  listen: z
+    .string()
+    .min(1)
+    .default('0.0.0.0:3478')
+    .describe('Primary address HOST:PORT (UDP, and TCP with --tcp)'),
+  alternate: z
+    .string()
+    .optional()
+    .describe('RFC 5780 alternate: HOST:PORT, HOST (same port) or :PORT (same host)'),
+  tcp: z.boolean().default(true).describe('Also serve Binding over TCP'),
+  'rate-limit': z
+    .number()
+    .min(0)
+    .default(200)
+    .describe('Requests per second per source IP (burst 2x), per worker; 0 disables'),
+  workers: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_WORKERS)
+    .default(1)
+    .describe(
+      'Processes answering on the same ports: with Node >= 22.12 each binds them with SO_REUSEPORT ' +
+        '(the kernel spreads clients); on Node 20 they share one socket (node:cluster; Binding is stateless)',
+    ),
+  'log-level': logLevel('warn'),
+});
+
+export type StunArgs = z.input<typeof stunSchema>;
+export type StunOptions = z.output<typeof stunSchema>;
+
+/** `--alternate`: "HOST:PORT", "HOST" (another address, same port) or ":PORT" (same address). */
+export function parseAlternate(
+  text: string,
+  listen: Endpoint,
+): { address?: string; port?: number } {
+  if (/^:\d+$/.test(text)) return { port: Number(text.slice(1)) };
+  let alt: { address: string; port?: number };
+  if (isIP(text)) alt = { address: text };
+  else {
+    try {
+      alt = parseEndpoint(text);
+    } catch {
+      throw optionError(
+        `--alternate: expected HOST, HOST:PORT or :PORT, got ${JSON.stringify(text)}`,
+      );
+    }
+  }
+  const wildcard = (a: string): boolean => a === '0.0.0.0' || a === '::';
+  if (wildcard(alt.address) || wildcard(listen.address)) {
+    throw optionError(
+      'RFC 5780 needs concrete addresses: give --listen and --alternate a specific IP, not a wildcard',
+    );
+  }
+  return alt.port === undefined
+    ? { address: alt.address }
+    : { address: alt.address, port: alt.port };
+}
+
+export function stunServerOptions(o: StunOptions, logger?: Logger): StunServerOptions {
+  let listen: Endpoint;
+  try {
+    listen = parseEndpoint(o.listen, 3478);
+  } catch (err) {
+    throw optionError(`--listen: ${(err as Error).message}`);
+  }
+  const options: StunServerOptions = {
+    listen,
+    tcp: o.tcp,
+    logger: logger ?? jsonLogger(o['log-level']),
+    rateLimit:
+      o['rate-limit'] > 0 ? { perSecond: o['rate-limit'], burst: 2 * o['rate-limit'] } : false,
+  };
+  if (o.alternate) options.alternate = parseAlternate(o.alternate, listen);
+  return options;
+}

@@ -1,0 +1,255 @@
+/**
+ * The primary's side of `--workers N`: N node:cluster workers, each told what to run over IPC
+ * (`start`), each counted as serving once it says `ready` — never by reading its log lines. A
+ * worker that dies is replaced (after RESPAWN_DELAY_MS, at most MAX_RESPAWNS_PER_WINDOW times a
+ * minute); its leases in the whole-server ledger are given back at once.
+ *
+ * node:cluster and not worker_threads: a worker that crashes (or is OOM-killed) takes only its own
+ * clients with it, each has its own heap and GC, and TCP listeners in workers are shared by the
+ * primary for free (round robin). Every UDP socket a worker binds is its own (node-udp binds
+ * `exclusive`), so relayed sockets are never shared between processes.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { Endpoint } from '../../net/index.js';
+import { systemClock, type Clock } from '../../util/clock.js';
+import type { Logger } from '../../util/logger.js';
+import { optionError, SERVER_ERR } from '../errors.js';
+import {
+  MAX_RESPAWNS_PER_WINDOW,
+  RESPAWN_DELAY_MS,
+  RESPAWN_WINDOW_MS,
+  WORKER_QUERY_TIMEOUT_MS,
+  WORKER_READY_TIMEOUT_MS,
+  WORKER_STOP_TIMEOUT_MS,
+} from './constants.js';
+import type { AllocationLedger } from './ledger.js';
+import { isMessage, type FromWorker, type ToWorker } from './protocol.js';
+
+export interface PoolOptions {
+  count: number;
+  /** The worker program (worker-main.js). */
+  exec: string;
+  /** What worker `index` runs (the `start` message's kind and config). */
+  start(index: number): { kind: string; config: unknown };
+  /** Whole-server allocation counts, answered for the workers' `lease` messages. */
+  ledger?: AllocationLedger;
+  /** Called each time worker `index` is ready (again, after a replacement). */
+  onReady?(index: number, ready: WorkerReady): void;
+  logger: Logger;
+  clock?: Clock;
+}
+
+export interface WorkerReady {
+  udp: Endpoint;
+  tcp?: Endpoint;
+}
+
+interface Slot {
+  index: number;
+  worker?: Worker;
+  ready?: WorkerReady;
+  respawns: number[];
+}
+
+export class WorkerPool {
+  readonly #o: PoolOptions;
+  readonly #clock: Clock;
+  readonly #slots: Slot[];
+  #closing = false;
+  #queryId = 0;
+  /** Reservation hand-overs in flight: primary id → the claimer's slot and id. Bounded by the
+   *  workers' pending Allocates; an answer that never comes is dropped with its worker. */
+  readonly #claims = new Map<number, { slot: Slot; id: number }>();
+  #claimId = 0;
+  /** Replacements started so far (the tests and the counters read it). */
+  replaced = 0;
+
+  private constructor(o: PoolOptions) {
+    this.#o = o;
+    this.#clock = o.clock ?? systemClock;
+    this.#slots = Array.from({ length: o.count }, (_, index) => ({ index, respawns: [] }));
+  }
+
+  /** Start every worker; resolves once all are ready, rejects (all stopped) if one fails. */
+  static async start(o: PoolOptions): Promise<WorkerPool> {
+    const pool = new WorkerPool(o);
+    try {
+      // One after the other: the first may resolve `--port 0` for the others (their config is
+      // built when their turn comes).
+      for (const slot of pool.#slots) await pool.#spawn(slot);
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    return pool;
+  }
+
+  /** The ready workers' addresses, by index. */
+  get ready(): WorkerReady[] {
+    return this.#slots.flatMap((s) => (s.ready ? [s.ready] : []));
+  }
+
+  /** Process ids of the live workers, by index (undefined: being replaced). */
+  get pids(): (number | undefined)[] {
+    return this.#slots.map((s) => (s.ready ? s.worker?.process.pid : undefined));
+  }
+
+  #spawn(slot: Slot): Promise<WorkerReady> {
+    cluster.setupPrimary({ exec: this.#o.exec, args: [], silent: false });
+    const w = cluster.fork({ NATPUSH_WORKER_INDEX: String(slot.index) });
+    slot.worker = w;
+    slot.ready = undefined;
+    w.on('message', (m: unknown) => {
+      if (isMessage<FromWorker>(m)) this.#onMessage(slot, w, m);
+    });
+    const ready = new Promise<WorkerReady>((resolve, reject) => {
+      const timer = this.#clock.setTimeout(() => {
+        fail(
+          `worker ${slot.index} not ready after ${WORKER_READY_TIMEOUT_MS} ms`,
+          SERVER_ERR.WORKER_FAILED,
+        );
+      }, WORKER_READY_TIMEOUT_MS);
+      const fail = (message: string, code: string): void => {
+        timer.cancel();
+        w.off('message', onReady);
+        w.off('exit', onEarlyExit);
+        if (w.isConnected()) w.process.kill('SIGKILL');
+        reject(optionError(message, code as typeof SERVER_ERR.WORKER_FAILED));
+      };
+      const onReady = (m: unknown): void => {
+        if (!isMessage<FromWorker>(m)) return;
+        if (m.t === 'failed') fail(m.message, m.code);
+        if (m.t !== 'ready') return;
+        timer.cancel();
+        w.off('message', onReady);
+        w.off('exit', onEarlyExit);
+        slot.ready = { udp: m.udp, ...(m.tcp ? { tcp: m.tcp } : {}) };
+        w.once('exit', (code, signal) => this.#onExit(slot, w, code, signal));
+        this.#o.onReady?.(slot.index, slot.ready);
+        resolve(slot.ready);
+      };
+      const onEarlyExit = (code: number | null, signal: string | null): void =>
+        fail(
+          `worker ${slot.index} exited before it was ready (${signal ?? code})`,
+          SERVER_ERR.WORKER_FAILED,
+        );
+      w.on('message', onReady);
+      w.once('exit', onEarlyExit);
+    });
+    const onHello = (m: unknown): void => {
+      if (!isMessage<FromWorker>(m) || m.t !== 'hello') return;
+      w.off('message', onHello);
+      const { kind, config } = this.#o.start(slot.index);
+      w.send({ t: 'start', kind, config } satisfies ToWorker);
+    };
+    w.on('message', onHello);
+    return ready;
+  }
+
+  #onMessage(slot: Slot, w: Worker, m: FromWorker): void {
+    const ledger = this.#o.ledger;
+    if (m.t === 'lease') {
+      const verdict = ledger ? ledger.acquire(slot.index, m.user, m.ip) : 'ok';
+      if (w.isConnected()) w.send({ t: 'leased', id: m.id, verdict } satisfies ToWorker);
+    } else if (m.t === 'unlease') {
+      ledger?.release(slot.index, m.user, m.ip);
+    } else if (m.t === 'claim') {
+      const holder = this.#slots[Number.parseInt(m.token.slice(0, 2), 16)];
+      const hw = holder?.worker;
+      if (!holder || holder === slot || !holder.ready || !hw?.isConnected()) {
+        if (w.isConnected()) w.send({ t: 'claimed', id: m.id } satisfies ToWorker);
+        return;
+      }
+      const id = ++this.#claimId;
+      this.#claims.set(id, { slot, id: m.id });
+      hw.send({ t: 'release', id, token: m.token } satisfies ToWorker);
+    } else if (m.t === 'released') {
+      const c = this.#claims.get(m.id);
+      this.#claims.delete(m.id);
+      const cw = c?.slot.worker;
+      if (c && cw?.isConnected()) {
+        const port = m.port !== undefined ? { port: m.port } : {};
+        cw.send({ t: 'claimed', id: c.id, ...port } satisfies ToWorker);
+      }
+    }
+  }
+
+  #onExit(slot: Slot, w: Worker, code: number | null, signal: string | null): void {
+    // Its allocations are gone: so are its leases. Its clients' next request lands on another
+    // worker (or its replacement), which answers 437 Allocation Mismatch; they allocate again.
+    this.#o.ledger?.forget(slot.index);
+    if (slot.worker !== w) return;
+    slot.ready = undefined;
+    if (this.#closing) return;
+    const now = this.#clock.now();
+    slot.respawns = slot.respawns.filter((t) => now - t < RESPAWN_WINDOW_MS);
+    if (slot.respawns.length >= MAX_RESPAWNS_PER_WINDOW) {
+      this.#o.logger.error('worker keeps dying; not replaced', {
+        worker: slot.index,
+        code,
+        signal,
+      });
+      return;
+    }
+    slot.respawns.push(now);
+    this.#o.logger.warn('worker died; replacing it', { worker: slot.index, code, signal });
+    this.#clock.setTimeout(() => {
+      if (this.#closing) return;
+      this.replaced++;
+      this.#spawn(slot).then(
+        (r) => this.#o.logger.info('worker replaced', { worker: slot.index, udp: r.udp.port }),
+        (err: unknown) => {
+          this.#o.logger.error('worker replacement failed', {
+            worker: slot.index,
+            err: String(err),
+          });
+        },
+      );
+    }, RESPAWN_DELAY_MS);
+  }
+
+  /** Each ready worker's counters (a worker that does not answer in time is left out). */
+  async query(): Promise<Record<string, unknown>[]> {
+    const asks = this.#slots.map((s) => {
+      const w = s.worker;
+      if (!s.ready || !w?.isConnected()) return Promise.resolve(undefined);
+      const id = ++this.#queryId;
+      return new Promise<Record<string, unknown> | undefined>((resolve) => {
+        const timer = this.#clock.setTimeout(() => done(undefined), WORKER_QUERY_TIMEOUT_MS);
+        const onMessage = (m: unknown): void => {
+          if (isMessage<FromWorker>(m) && m.t === 'answer' && m.id === id) done(m.counters);
+        };
+        const done = (v: Record<string, unknown> | undefined): void => {
+          timer.cancel();
+          w.off('message', onMessage);
+          w.off('exit', onGone);
+          resolve(v);
+        };
+        const onGone = (): void => done(undefined);
+        w.on('message', onMessage);
+        w.once('exit', onGone);
+        w.send({ t: 'query', id } satisfies ToWorker);
+      });
+    });
+    return (await Promise.all(asks)).filter((x) => x !== undefined);
+  }
+
+  /** Stop every worker: SIGTERM, then SIGKILL after WORKER_STOP_TIMEOUT_MS. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    await Promise.all(
+      this.#slots.map(async (s) => {
+        const w = s.worker;
+        if (!w || w.process.exitCode !== null || w.process.signalCode !== null) return;
+        const exited = new Promise<void>((r) => w.once('exit', () => r()));
+        w.process.kill('SIGTERM');
+        const timer = this.#clock.setTimeout(
+          () => w.process.kill('SIGKILL'),
+          WORKER_STOP_TIMEOUT_MS,
+        );
+        await exited;
+        timer.cancel();
+      }),
+    );
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The IPC messages between the primary and its workers (node:cluster's channel: a private pipe,
+ * so the secrets in `start` never appear in argv or the environment). Every message has `t`.
+ *
+ *   worker → primary   hello                       its handlers are in place (Node 20 drops IPC
+ *                                                  messages that arrive while an ES module loads)
+ *   primary → worker   start {kind, config}        once, on hello
+ *   worker → primary   ready {udp, tcp?}           listening; the primary counts it as serving
+ *                      failed {code, message}      could not start (bind error, bad options)
+ *   primary → worker   query {id}                  counters please
+ *   worker → primary   answer {id, counters}
+ *   worker → primary   lease {id, user, ip}        may I hold one more allocation? (whole-server quotas)
+ *   primary → worker   leased {id, verdict}
+ *   worker → primary   unlease {user, ip}          an allocation ended
+ *   worker → primary   claim {id, token}           RESERVATION-TOKEN of another worker (token[0])
+ *   primary → holder   release {id, token}         give that reserved port up
+ *   holder → primary   released {id, port?}
+ *   primary → worker   claimed {id, port?}         bind it now
+ *
+ * When the primary dies the channel closes: the worker stops and exits ('disconnect').
+ */
+import type { Endpoint } from '../../net/index.js';
+import type { LeaseVerdict } from './ledger.js';
+
+export type ToWorker =
+  | { t: 'start'; kind: string; config: unknown }
+  | { t: 'query'; id: number }
+  | { t: 'leased'; id: number; verdict: LeaseVerdict }
+  | { t: 'release'; id: number; token: string }
+  | { t: 'claimed'; id: number; port?: number };
+
+export type FromWorker =
+  | { t: 'hello' }
+  | { t: 'ready'; udp: Endpoint; tcp?: Endpoint }
+  | { t: 'failed'; code: string; message: string }
+  | { t: 'answer'; id: number; counters: Record<string, unknown> }
+  | { t: 'lease'; id: number; user: string; ip: string }
+  | { t: 'unlease'; user: string; ip: string }
+  | { t: 'claim'; id: number; token: string }
+  | { t: 'released'; id: number; port?: number };
+
+export function isMessage<T extends { t: string }>(m: unknown): m is T {
+  return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
+}

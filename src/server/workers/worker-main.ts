@@ -1,0 +1,100 @@
+/**
+ * A worker process of `relay --workers` / `stun --workers` (node:cluster runs this file). It
+ * waits for the primary's `start` over IPC, runs the server it names on the shared port, and says
+ * `ready` (or `failed` with a code). It answers `query` with its counters and asks the primary for
+ * allocation leases (whole-server quotas). It stops on SIGTERM/SIGINT and when the primary's
+ * channel closes (the primary died: no orphan keeps the port).
+ */
+import { nodeUdpNetwork } from '../../net/index.js';
+import type { TurnServer } from '../../relay/index.js';
+import type { StunServer } from '../../stun/index.js';
+import { jsonLogger } from '../../util/logger.js';
+import { startRelayInWorker, type RelayWorkerConfig } from '../create-relay.js';
+import { startStunInWorker, type StunWorkerConfig } from '../create-stun.js';
+import { IpcLedgerClient } from './ledger-client.js';
+import { IpcReservationExchange } from './reservation-client.js';
+import { isMessage, type FromWorker, type ToWorker } from './protocol.js';
+import { sharedPortNetwork } from './shared-port.js';
+
+type Running = { close(): Promise<void>; counters(): Record<string, unknown> };
+
+const send = (m: FromWorker): void => {
+  if (process.connected) process.send!(m);
+};
+const ipc = {
+  send,
+  get connected() {
+    return process.connected;
+  },
+};
+const ledger = new IpcLedgerClient(ipc);
+const reservations = new IpcReservationExchange(ipc, Number(process.env.NATPUSH_WORKER_INDEX ?? 0));
+let running: Running | undefined;
+let stopping = false;
+
+async function start(kind: string, config: unknown): Promise<Running> {
+  if (kind === 'relay') {
+    const c = config as RelayWorkerConfig;
+    const logger = jsonLogger(c.options['log-level']);
+    const net = c.share ? sharedPortNetwork(nodeUdpNetwork, [c.port], c.share) : nodeUdpNetwork;
+    const server: TurnServer = await startRelayInWorker(c, {
+      net,
+      logger,
+      allocationLedger: ledger,
+      reservationExchange: reservations,
+    });
+    const a = server.addresses();
+    send({ t: 'ready', udp: a.udp, ...(a.tcp ? { tcp: a.tcp } : {}) });
+    return {
+      close: () => server.close(),
+      counters: () => ({ allocations: server.allocationCount, ...server.counters.snapshot() }),
+    };
+  }
+  if (kind === 'stun') {
+    const stun: StunServer = await startStunInWorker(config as StunWorkerConfig);
+    const tcp = stun.tcpAddress();
+    send({ t: 'ready', udp: stun.addresses()[0]!, ...(tcp ? { tcp } : {}) });
+    return { close: () => stun.close(), counters: () => ({ ...stun.stats }) };
+  }
+  throw new TypeError(`unknown worker kind ${kind}`);
+}
+
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  ledger.disconnected();
+  reservations.disconnected();
+  await running?.close().catch(() => {});
+  process.exit(); // with process.exitCode: 1 after a failed start
+}
+
+process.on('message', (m: unknown) => {
+  if (!isMessage<ToWorker>(m)) return;
+  if (m.t === 'start') {
+    start(m.kind, m.config).then(
+      (r) => {
+        running = r;
+        if (stopping) void r.close();
+      },
+      (err: unknown) => {
+        const e = err as { code?: unknown; message?: unknown };
+        send({
+          t: 'failed',
+          code: typeof e.code === 'string' ? e.code : 'NATPUSH_ERR_WORKER_FAILED',
+          message: String(e.message ?? err),
+        });
+        process.exitCode = 1;
+        process.disconnect();
+      },
+    );
+  } else if (m.t === 'query') {
+    send({ t: 'answer', id: m.id, counters: running?.counters() ?? {} });
+  } else {
+    ledger.onMessage(m);
+    reservations.onMessage(m);
+  }
+});
+process.on('disconnect', () => void stop());
+send({ t: 'hello' });
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());
