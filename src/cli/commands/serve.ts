@@ -16,6 +16,7 @@ import { DEFAULT_PORT, LIMITS } from '../../signaling/constants.js';
 import { prepareDataDir } from '../../signaling/data-dir.js';
 import { Rendezvous } from '../../signaling/rendezvous.js';
 import { startSignalingServer } from '../../signaling/server.js';
+import { openCluster } from '../../cluster/open-cluster.js';
 import { MemoryStore } from '../../signaling/store/memory-store.js';
 import { SqliteStore } from '../../signaling/store/sqlite-store.js';
 import { StunServer } from '../../stun/server.js';
@@ -53,6 +54,8 @@ export interface ServeArgs {
   'turn-credential-ttl': number;
   'relay-peer-gate': boolean;
   'open-relay-i-know': boolean;
+  /** Redis URL: several serve nodes share presence, routing and the mailbox (issue 12). */
+  redis?: string;
 }
 
 /** One running part of `serve`. */
@@ -162,12 +165,16 @@ export async function startServices(
     : undefined;
   let signaling: SignalingServer;
   try {
+    const redisUrl = a.redis ?? (deps.env ?? process.env).NATPUSH_REDIS_URL;
+    const cluster = redisUrl ? await openCluster(redisUrl, logger) : undefined;
     const store =
-      a.store === 'memory' ? new MemoryStore() : new SqliteStore(join(dataDir, 'mailbox.sqlite'));
+      cluster?.store ??
+      (a.store === 'memory' ? new MemoryStore() : new SqliteStore(join(dataDir, 'mailbox.sqlite')));
     signaling = await startSignalingServer({
       port: a.port,
       host: a.host,
       store,
+      ...(cluster ? { cluster: cluster.cluster, sessionSecret: cluster.sessionSecret } : {}),
       apiKeys: keys,
       peerTokens: secrets.peerTokens,
       ...(relay ? { turn: turnOptions(a, relay) } : {}),
@@ -393,6 +400,11 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         type: 'number',
         default: 3478,
         describe: 'STUN port, UDP and TCP (RFC 8489 §9: 3478; 0 = any free port)',
+      })
+      .option('redis', {
+        type: 'string',
+        describe:
+          'Redis URL (redis://, rediss://, unix:///path): share presence, routing and the mailbox with other serve nodes (also $NATPUSH_REDIS_URL; default: embedded SQLite)',
       })
       .option('log-level', {
         choices: ['debug', 'info', 'warn', 'error'] as const,
