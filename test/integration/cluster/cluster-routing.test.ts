@@ -156,9 +156,33 @@ describe('three serve nodes on one Redis', () => {
     expect(sb.from).toBe(a.id.peerId);
   });
 
-  it('readyz is 200 with Redis up', async () => {
-    const r = await fetch(`${nodes[0]!.url}/readyz`);
-    expect(r.status).toBe(200);
-    expect(((await r.json()) as { redis: string }).redis).toBe('up');
+  it('drains: a closing node tells its peers to go, and they find their mail elsewhere', async () => {
+    const [n1, n2] = nodes as [SignalingServer, SignalingServer];
+    const x = await node();
+    const b = await peer(x);
+    const a = await peer(n1);
+    for (let i = 0; i < 3; i++)
+      a.c.send({ type: 'notify', ref: `d${i}`, id: `d-${i}`, to: b.id.peerId, body: 'x' });
+    await a.c.wait('accepted', (m) => m.ref === 'd2');
+    await b.c.wait('deliver');
+    const closing = x.close();
+    expect((await b.c.wait('error')).code).toBe('NATPUSH_ERR_SHUTTING_DOWN');
+    expect((await b.c.waitClose()).code).toBe(1001);
+    await closing;
+    // Its route was released: the peer is offline until it connects to another node.
+    expect(await redis.client().get(`np:route:${b.id.peerId}`)).toBeNull();
+    const again = await peer(n2, b.id);
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push((await again.c.wait('deliver')).n.id);
+    expect(ids).toEqual(['d-0', 'd-1', 'd-2']);
+  });
+
+  it('readyz is 503 while Redis is down and 200 again once it is back', async () => {
+    const url = `${nodes[0]!.url}/readyz`;
+    expect((await fetch(url)).status).toBe(200);
+    const restarted = redis.restart({ downMs: 1_500 });
+    await expect.poll(async () => (await fetch(url)).status, { timeout: 5_000 }).toBe(503);
+    await restarted;
+    await expect.poll(async () => (await fetch(url)).status, { timeout: 10_000 }).toBe(200);
   });
 });
