@@ -31,7 +31,9 @@ const nodes: { p: NatpushProcess; url: string; alive: boolean }[] = [];
 const peers: ClusterPeer[] = [];
 const raws: RawClient[] = [];
 
+/** Node 0 is given `--redis`, the others `NATPUSH_REDIS_URL` (both ways of saying it). */
 async function startNode(): Promise<{ p: NatpushProcess; url: string; alive: boolean }> {
+  const byFlag = nodes.length === 0;
   const dir = mkdtempSync(join(tmpdir(), 'natpush-cluster-'));
   dirs.push(dir);
   const p = runNatpush(
@@ -47,8 +49,9 @@ async function startNode(): Promise<{ p: NatpushProcess; url: string; alive: boo
       '--no-relay',
       '--log-level',
       'error',
+      ...(byFlag ? ['--redis', redis.url] : []),
     ],
-    { env: { NATPUSH_REDIS_URL: redis.url, NATPUSH_API_KEY: API_KEY } },
+    { env: { NATPUSH_API_KEY: API_KEY, ...(byFlag ? {} : { NATPUSH_REDIS_URL: redis.url }) } },
   );
   const m = await p.waitFor(/signaling listening on (http:\/\/127\.0\.0\.1:\d+)/);
   const n = { p, url: m[1]!, alive: true };
