@@ -6,6 +6,7 @@ apt-get update
 apt-get install -y --no-install-recommends \
   iproute2 iptables nftables conntrack tcpdump \
   coturn \
+  redis-server \
   chromium \
   python3 make g++ \
   gcc libnetfilter-queue-dev

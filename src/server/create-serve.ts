@@ -12,6 +12,7 @@ import { RELAY_CONFIG_ERR } from '../relay/index.js';
 import { prepareDataDir } from '../signaling/data-dir.js';
 import { Rendezvous } from '../signaling/rendezvous.js';
 import { startSignalingServer, type SignalingServer } from '../signaling/server.js';
+import { openCluster } from '../cluster/open-cluster.js';
 import { MemoryStore } from '../signaling/store/memory-store.js';
 import { SqliteStore } from '../signaling/store/sqlite-store.js';
 import type { TurnCredentialsOptions } from '../signaling/turn-credentials.js';
@@ -112,12 +113,16 @@ export async function createServe(
     : undefined;
   let signaling: SignalingServer;
   try {
+    const redisUrl = a.redis ?? (deps.env ?? process.env).NATPUSH_REDIS_URL;
+    const cluster = redisUrl ? await openCluster(redisUrl, logger) : undefined;
     const store =
-      a.store === 'memory' ? new MemoryStore() : new SqliteStore(join(dataDir, 'mailbox.sqlite'));
+      cluster?.store ??
+      (a.store === 'memory' ? new MemoryStore() : new SqliteStore(join(dataDir, 'mailbox.sqlite')));
     signaling = await startSignalingServer({
       port: a.port,
       host: a.host,
       store,
+      ...(cluster ? { cluster: cluster.cluster, sessionSecret: cluster.sessionSecret } : {}),
       apiKeys: keys.keys,
       peerTokens: secrets.peerTokens,
       ...(relay ? { turn: turnOptions(a, relay) } : {}),

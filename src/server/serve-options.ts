@@ -44,6 +44,13 @@ export const serveSchema = z.object({
     ),
   stun: z.boolean().default(true).describe('also run the STUN server (--no-stun: do not)'),
   'stun-port': port('STUN port, UDP and TCP (RFC 8489 §9: 3478; 0 = any free port)', 3478),
+  redis: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Redis URL (redis://, rediss://, unix:///path): share presence, routing and the mailbox with other serve nodes (also $NATPUSH_REDIS_URL; default: embedded SQLite)',
+    ),
   'log-level': logLevel('info'),
   relay: z.boolean().default(true).describe('run the TURN relay (RFC 8656); --no-relay to disable'),
   'relay-port': port(

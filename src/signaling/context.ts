@@ -2,6 +2,7 @@
  * What every part of one signaling server shares: options, injected clock/logger, the stores and
  * the routing tables. Built once by server.ts.
  */
+import type { ClusterNode } from '../cluster/cluster-node.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Admission } from './admission.js';
@@ -35,6 +36,8 @@ export interface ServerContext {
   turn: TurnCredentialIssuer | undefined;
   /** The peer gate of the relay composed beside this server (serve); undefined = none. */
   rendezvous: Rendezvous | undefined;
+  /** This node's membership of a Redis cluster; undefined = a single node. */
+  cluster: ClusterNode | undefined;
   /** True once shutdown began: new work is refused with SHUTTING_DOWN. */
   closing: boolean;
 }

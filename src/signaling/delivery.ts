@@ -9,6 +9,10 @@
  * which turns this at-least-once stream into exactly-once for the application.
  *
  * Pure of sockets: transports plug in as `PeerSession`s. Timers come from the injected clock.
+ *
+ * With a shared store (several serve nodes on Redis) a session first `claim`s its peer — the
+ * store routes the peer's notifications to this node and loads its mailbox — and the route
+ * sends nothing until that resolved; every read after it is the same synchronous `pending`.
  */
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -16,7 +20,12 @@ import { LIMITS } from './constants.js';
 import type { AckRef, Mailbox } from './mailbox.js';
 import type { SignalingMetrics } from './metrics.js';
 import { ID_PATTERN, isSafeTopic, type Notification, type Transport } from './protocol.js';
-import type { Removed, StoredNotification } from './store/store.js';
+import {
+  isSharedStore,
+  type Removed,
+  type SharedMailboxStore,
+  type StoredNotification,
+} from './store/store.js';
 
 export interface PeerSession {
   readonly peer: string;
@@ -59,6 +68,8 @@ interface Route {
    * from the commit (no read back from the store) as long as the window has room.
    */
   caughtUp: boolean;
+  /** Shared store: the mailbox is still being claimed and loaded; nothing is sent until then. */
+  loading: boolean;
 }
 
 export interface DeliveryEvents {
@@ -83,11 +94,18 @@ export class Delivery {
    */
   readonly #ackedVia = new Map<string, Transport>();
   events: DeliveryEvents = { presence: () => {}, delivered: () => {} };
+  /** Shared store: told when a peer's claim succeeded (its route is set in the store). */
+  onClaimed: (peer: string) => void = () => {};
 
   constructor(o: DeliveryOptions) {
     this.#o = o;
     o.mailbox.onStored = (stored) => this.#onStored(stored);
     o.mailbox.onRemoved = (removed) => this.#onRemoved(removed);
+    const store = o.mailbox.store;
+    if (isSharedStore(store)) {
+      store.onRefilled = (peer) => this.wake(peer);
+      store.onEvicted = (peer) => this.#evicted(peer);
+    }
   }
 
   get onlineCount(): number {
@@ -117,9 +135,57 @@ export class Delivery {
       retryTimer: undefined,
       busyTimer: undefined,
       caughtUp: false,
+      loading: false,
     });
     this.events.presence(s.peer, true, s.transport);
-    this.pump(s.peer);
+    const store = this.#o.mailbox.store;
+    if (isSharedStore(store)) this.#claim(store, s);
+    else this.pump(s.peer);
+  }
+
+  /**
+   * Shared store: take the peer's route and load its mailbox, then send. A claim that fails
+   * (Redis unreachable) ends the session: the client reconnects with backoff, to this node or
+   * another, and nothing is lost (the notifications stay in the store).
+   */
+  #claim(store: SharedMailboxStore, s: PeerSession): void {
+    const r = this.#routes.get(s.peer)!;
+    r.loading = true;
+    store.claim(s.peer, s.transport).then(
+      () => {
+        if (this.#routes.get(s.peer) !== r) return;
+        r.loading = false;
+        this.onClaimed(s.peer);
+        this.pump(s.peer);
+      },
+      (err: unknown) => {
+        if (this.#routes.get(s.peer) !== r) return;
+        this.#o.logger.warn('mailbox claim failed; session closed', {
+          peer: s.peer,
+          err: String(err),
+        });
+        this.detach(s);
+        s.close('NATPUSH_ERR_STORE_FAILED', 'the mailbox store is unreachable; reconnect later');
+      },
+    );
+  }
+
+  /** Another node took the peer over: its session here ends, as when a newer one replaces it. */
+  #evicted(peer: string): void {
+    const r = this.#routes.get(peer);
+    if (!r) return;
+    this.#stopTimers(r);
+    this.#routes.delete(peer);
+    this.events.presence(peer, false, undefined);
+    r.session.close('NATPUSH_ERR_REPLACED', 'a newer connection of this peer took over');
+  }
+
+  /** The store has more for `peer` than it answered before (shared store refill): send it. */
+  wake(peer: string): void {
+    const r = this.#routes.get(peer);
+    if (!r) return;
+    r.caughtUp = false;
+    this.pump(peer);
   }
 
   /** The session ended. Its in-flight notifications stay in the mailbox for next time. */
@@ -129,6 +195,8 @@ export class Delivery {
     this.#stopTimers(r);
     this.#routes.delete(s.peer);
     this.events.presence(s.peer, false, undefined);
+    const store = this.#o.mailbox.store;
+    if (isSharedStore(store)) store.release(s.peer);
   }
 
   /**
@@ -156,7 +224,7 @@ export class Delivery {
     // A live route that is not held up by a busy transport has re-sent the whole head at
     // attach, so its in-flight map is the full answer: a flood of made-up acks over a live
     // WebSocket costs no store read.
-    const headSent = r !== undefined && r.busyTimer === undefined;
+    const headSent = r !== undefined && r.busyTimer === undefined && !r.loading;
     if (unknown.length > 0 && !headSent && this.#o.mailbox.store.depth(peer) > 0) {
       const head = this.#o.mailbox.store.pending(peer, 0, this.#o.window, this.#o.clock.now());
       const from = new Map<string, string>();
@@ -186,7 +254,7 @@ export class Delivery {
   /** Fill the peer's window from the mailbox. */
   pump(peer: string): void {
     const r = this.#routes.get(peer);
-    if (!r || r.busyTimer) return;
+    if (!r || r.busyTimer || r.loading) return;
     const room = this.#o.window - r.inflight.size;
     if (room <= 0) return;
     const batch = this.#o.mailbox.store.pending(peer, r.cursor, room, this.#o.clock.now());
@@ -246,9 +314,11 @@ export class Delivery {
 
   /** Close every session (shutdown). */
   closeAll(code: string, message: string): void {
+    const store = this.#o.mailbox.store;
     for (const r of [...this.#routes.values()]) {
       this.#stopTimers(r);
       r.session.close(code, message);
+      if (isSharedStore(store)) store.release(r.session.peer);
     }
     this.#routes.clear();
   }

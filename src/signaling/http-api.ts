@@ -105,6 +105,7 @@ export class HttpApi {
     const method = req.method ?? 'GET';
     const p = url.pathname;
     if (method === 'GET' && p === '/healthz') return this.#health(res);
+    if (method === 'GET' && p === '/readyz') return this.#ready(res);
     if (method === 'GET' && p === '/metrics') return this.#metrics(res);
     if (this.#rateLimited(req)) {
       throw new SignalingError(
@@ -139,6 +140,20 @@ export class HttpApi {
     });
   }
 
+  /**
+   * Readiness for a load balancer: 503 while shutting down (drain) or, on a cluster node, while
+   * Redis is unreachable (a notification could not be accepted). /healthz stays liveness.
+   */
+  #ready(res: ServerResponse): void {
+    const cluster = this.ctx.cluster;
+    const ready = !this.ctx.closing && (cluster === undefined || cluster.ready);
+    sendJson(res, ready ? 200 : 503, {
+      ready,
+      server: this.ctx.serverId,
+      ...(cluster ? { node: cluster.id, redis: cluster.ready ? 'up' : 'down' } : {}),
+    });
+  }
+
   #metrics(res: ServerResponse): void {
     const text = this.ctx.metrics.registry.render();
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
@@ -168,7 +183,10 @@ export class HttpApi {
 
   async #postNotification(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
     const from = this.#apiKey(req);
-    const to = this.#peerParam(id);
+    // Known or not is ingest's answer: on a cluster node it may ask Redis (ingest.ts).
+    if (!isPeerId(id))
+      throw new SignalingError(SignalingErrorCode.BAD_FRAME, 'peer id: 32 chars of base32');
+    const to = id;
     const b = await readJson(req, httpNotify, this.ctx.limits.maxHttpBodyBytes);
     const r = await ingest(
       this.ctx,

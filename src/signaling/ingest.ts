@@ -31,7 +31,8 @@ export async function ingest(
 ): Promise<IngestResult> {
   if (ctx.closing)
     throw new SignalingError(SignalingErrorCode.SHUTTING_DOWN, 'server is shutting down');
-  if (!ctx.mailbox.isKnown(r.to)) {
+  const known = ctx.mailbox.checkKnown(r.to);
+  if (known !== true && !(await known)) {
     throw new SignalingError(
       SignalingErrorCode.UNKNOWN_PEER,
       `peer ${r.to} has never registered here`,
@@ -52,7 +53,8 @@ export async function ingest(
   if (!res.duplicate) ctx.metrics.notificationsIn.inc({ path });
   return {
     id: r.id,
-    online: ctx.presence.isOnline(r.to) !== undefined,
+    // A shared store saw every node's connections at the commit; presence sees this node's.
+    online: res.online ?? ctx.presence.isOnline(r.to) !== undefined,
     duplicate: res.duplicate,
     expires: n.expires,
   };

@@ -3,17 +3,30 @@
  * written in one transaction — one fsync — and only then answered (`accept` resolves), so
  * "accepted" always means "on disk" while throughput is bounded by fsyncs per second times batch
  * size rather than by fsyncs per notification. Acks are applied the same way.
+ *
+ * A shared store (Redis, store/redis-store.ts) takes the same batch in one asynchronous commit —
+ * one round trip — and answers for each notification itself (dedupe and quotas must be decided
+ * where every node's notifications meet, not in one node's memory).
  */
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { SignalingError, SignalingErrorCode } from './errors.js';
-import type { MailboxStore, NewNotification, Removed, StoredNotification } from './store/store.js';
+import {
+  isSharedStore,
+  type AnyMailboxStore,
+  type CommitResult,
+  type MailboxStore,
+  type NewNotification,
+  type Removed,
+  type SharedMailboxStore,
+  type StoredNotification,
+} from './store/store.js';
 import { notificationBytes } from './store/usage.js';
 import { storeFailure } from './store/failure.js';
 import { STORE_RECOVERY } from './constants.js';
 
-export interface MailboxOptions {
-  store: MailboxStore;
+export interface MailboxOptions<S extends AnyMailboxStore = AnyMailboxStore> {
+  store: S;
   clock: Clock;
   logger: Logger;
   /** Per-recipient quota (LIMITS.mailboxQuota). */
@@ -25,6 +38,11 @@ export interface MailboxOptions {
 export interface AcceptResult {
   seq: number;
   duplicate: boolean;
+  /**
+   * Shared stores: whether the recipient was connected to some node at the commit (a store in
+   * this process leaves it to presence, which sees every connection).
+   */
+  online?: boolean;
 }
 
 interface PendingAccept {
@@ -49,12 +67,13 @@ interface PendingAck {
   from: string | undefined;
 }
 
-export class Mailbox {
-  readonly #o: MailboxOptions;
+export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
+  readonly #o: MailboxOptions<S>;
   #accepts: PendingAccept[] = [];
   #acks: PendingAck[] = [];
   #peers: { peer: string; publicKey: string }[] = [];
   readonly #known = new Set<string>();
+  readonly #lookups = new Map<string, Promise<boolean>>();
   #timer: TimerHandle | undefined;
   #retryTimer: TimerHandle | undefined;
   #closed = false;
@@ -66,31 +85,56 @@ export class Mailbox {
   /** Called after each commit with the notifications it newly stored, in seq order. */
   onStored: (stored: StoredNotification[]) => void = () => {};
 
-  constructor(o: MailboxOptions) {
+  constructor(o: MailboxOptions<S>) {
     this.#o = o;
-    for (const p of o.store.knownPeers()) this.#known.add(p);
+    const store: AnyMailboxStore = o.store;
+    // A shared store knows every node's peers itself (and they are too many to copy here).
+    if (!isSharedStore(store)) for (const p of store.knownPeers()) this.#known.add(p);
+    else store.onArrived = (stored) => this.onStored(stored);
     o.store.onBackgroundError = (what, err) => {
       this.failures[what]++;
       o.logger.error(`mailbox store ${what} failed`, { err, failures: this.failures[what] });
     };
   }
 
-  get store(): MailboxStore {
+  get store(): S {
     return this.#o.store;
   }
 
   isKnown(peer: string): boolean {
-    return this.#known.has(peer);
+    const store: AnyMailboxStore = this.#o.store;
+    return this.#known.has(peer) || (isSharedStore(store) && store.isKnown(peer));
+  }
+
+  /**
+   * `isKnown`, and for a shared store not yet told of the registration (it registered with
+   * another node a moment ago), the store's own answer. While such a lookup is in flight every
+   * later check of the same peer waits for it too, so that notifications to it are accepted in
+   * the order they came (per-sender order) even once the registration broadcast arrived.
+   * Bound of the lookups: peers being checked at once (each entry lives one round trip).
+   */
+  checkKnown(peer: string): boolean | Promise<boolean> {
+    const inFlight = this.#lookups.get(peer);
+    if (inFlight) return inFlight;
+    if (this.isKnown(peer)) return true;
+    const store: AnyMailboxStore = this.#o.store;
+    if (!isSharedStore(store)) return false;
+    const p = store.lookupPeer(peer).finally(() => this.#lookups.delete(peer));
+    this.#lookups.set(peer, p);
+    return p;
   }
 
   get knownCount(): number {
-    return this.#known.size;
+    const store: AnyMailboxStore = this.#o.store;
+    return isSharedStore(store) ? store.knownCount : this.#known.size;
   }
 
   /** Remember a registered peer (written with the next batch; re-registering is harmless). */
   register(peer: string, publicKey: string): void {
     if (this.#known.has(peer)) return;
     this.#known.add(peer);
+    const store: AnyMailboxStore = this.#o.store;
+    if (isSharedStore(store)) return store.registerNow(peer, publicKey);
     this.#peers.push({ peer, publicKey });
     this.#schedule();
   }
@@ -132,16 +176,27 @@ export class Mailbox {
     this.#accepts = [];
     this.#acks = [];
     this.#peers = [];
+    const store: AnyMailboxStore = this.#o.store;
+    if (isSharedStore(store)) return this.#flushShared(store, accepts, acks, peers);
+    this.#flushLocal(store, accepts, acks, peers);
+  }
+
+  #flushLocal(
+    store: MailboxStore,
+    accepts: PendingAccept[],
+    acks: PendingAck[],
+    peers: { peer: string; publicKey: string }[],
+  ): void {
     const now = this.#o.clock.now();
     const results: (AcceptResult | SignalingError)[] = [];
     const removed: Removed[] = [];
     const stored: StoredNotification[] = [];
     try {
-      this.#o.store.transaction(() => {
-        for (const p of peers) this.#o.store.addPeer(p.peer, p.publicKey, now);
-        for (const a of accepts) results.push(this.#insert(a.n, stored));
+      store.transaction(() => {
+        for (const p of peers) store.addPeer(p.peer, p.publicKey, now);
+        for (const a of accepts) results.push(this.#insert(store, a.n, stored));
         for (const k of acks) {
-          const r = this.#o.store.remove(k.to, k.id, k.from);
+          const r = store.remove(k.to, k.id, k.from);
           if (r) removed.push(r);
         }
       });
@@ -161,7 +216,7 @@ export class Mailbox {
       });
       if (stored.length > 0) this.onStored(stored);
     };
-    const sync = this.#o.store.sync?.();
+    const sync = store.sync?.();
     if (!sync) return done();
     // Answer only once the commit is on stable storage (see sqlite-store.ts).
     this.#lastSync = sync.then(done, (err: unknown) => {
@@ -172,6 +227,40 @@ export class Mailbox {
       this.#o.logger.error('mailbox fsync failed', { code: e.code, err: String(err) });
       for (const a of accepts) a.reject(e);
     });
+  }
+
+  /**
+   * The whole batch in one commit of the shared store. Commits are issued in order on one
+   * connection and answered in order, so seq order (= per-sender order) is issue order, and a
+   * later batch's `onStored` never overtakes an earlier one's. The accepts are answered only
+   * once the store said the batch is durable (redis-store.ts states what that means).
+   */
+  #flushShared(
+    store: SharedMailboxStore,
+    accepts: PendingAccept[],
+    acks: PendingAck[],
+    peers: { peer: string; publicKey: string }[],
+  ): void {
+    const commit = store.commit({
+      now: this.#o.clock.now(),
+      mailboxQuota: this.#o.quota,
+      peers,
+      accepts: accepts.map((a) => a.n),
+      acks,
+    });
+    this.#lastSync = commit.then(
+      (r: CommitResult) => {
+        if (r.removed.length > 0) this.onRemoved(r.removed);
+        accepts.forEach((a, i) => {
+          const o = r.outcomes[i];
+          if (!o) a.reject(storeFailure(new Error('no outcome'), 'mailbox write failed'));
+          else if (o.kind === 'refused') a.reject(new SignalingError(o.code, o.message));
+          else a.resolve({ seq: o.seq, duplicate: o.kind === 'duplicate', online: o.online });
+        });
+        if (r.stored.length > 0) this.onStored(r.stored);
+      },
+      (err: unknown) => this.#commitFailed(err, accepts, acks, peers),
+    );
   }
 
   /**
@@ -226,8 +315,11 @@ export class Mailbox {
    * answered as a duplicate before any quota (it takes no new room); then the quotas
    * (store/usage.ts), counted against the rest of this batch.
    */
-  #insert(n: NewNotification, stored: StoredNotification[]): AcceptResult | SignalingError {
-    const store = this.#o.store;
+  #insert(
+    store: MailboxStore,
+    n: NewNotification,
+    stored: StoredNotification[],
+  ): AcceptResult | SignalingError {
     const seq = store.find(n.from, n.to, n.id);
     if (seq !== undefined) return { seq, duplicate: true };
     const why = store.usage.refusal(

@@ -11,6 +11,12 @@
  * if P is on a WebSocket and allows X; otherwise they vanish without an answer (an error would
  * tell X that P exists and is online), counted as `rendezvous_refused` — one reason for both
  * "offline" and "not allowed", because /metrics is public and two counters would be an oracle.
+ *
+ * Several serve nodes (Redis, ../cluster/remote-presence.ts): a peer's allow list stays on the
+ * node its WebSocket is on, and every decision that needs it is made there — a frame for a peer
+ * on another node is sent to that node, which applies the same check (and counts the same drop);
+ * that node also tells remote watchers what they may see (`showRemote`). So the privacy rule is
+ * the same across nodes, and allow lists never leave the node that holds them.
  */
 import type { Clock } from '../util/clock.js';
 import type { SignalingMetrics } from './metrics.js';
@@ -34,9 +40,26 @@ interface AllowList {
 }
 
 /** What a watcher was last shown of a peer: its transport, or 'offline'. */
-type Shown = Transport | 'offline';
+export type Shown = Transport | 'offline';
 
 const NOBODY: AllowList = { peers: new Set(), anyone: false };
+
+/**
+ * Peers on other serve nodes (../cluster/remote-presence.ts). Presence calls it only for peers
+ * that have no WebSocket here; the other node decides, with the rules of this file.
+ */
+export interface RemotePresence {
+  /** `to` is not here: send `m` (from `from`) to `to`'s node, which checks `to`'s allow list. */
+  forward(from: string, to: string, m: ServerMessage): void;
+  /** `to` is not here: ask `to`'s node to time a coordinated punch with `from`. */
+  punch(from: ControlChannel, to: string, rid: string): void;
+  /** The sender of `r` is on node `r.fromNode`, and the recipient (here) allows it. */
+  delivered(r: Removed, via: Transport): void;
+  /** A peer here changed (online, offline, allow list): tell its watchers on other nodes. */
+  changed(peer: string): void;
+  /** `watcher` (here) now watches `added` and no longer `removed` (peers not here). */
+  watch(watcher: string, added: readonly string[], removed: readonly string[]): void;
+}
 
 export class Presence {
   /** Each peer's WebSocket (the newest). Bound: WebSocket connections (`maxConnections`). */
@@ -57,6 +80,8 @@ export class Presence {
    * that it can admit TURN permissions only between peers in rendezvous).
    */
   onForward: (from: string, to: string) => void = () => {};
+  /** Set when this node is one of several (Redis); undefined = everything is here. */
+  remote: RemotePresence | undefined;
 
   constructor(o: { metrics: SignalingMetrics; clock: Clock; punchLeadMs: number }) {
     this.#metrics = o.metrics;
@@ -83,6 +108,12 @@ export class Presence {
 
   /** `peer`'s transport as `watcher` may see it: undefined when offline or hidden from it. */
   visibleTo(peer: string, watcher: string): Transport | undefined {
+    if (this.remote && !this.#conns.has(peer)) {
+      // On another node: only what that node showed this watcher (`showRemote`), if it watches.
+      const c = this.#conns.get(watcher);
+      const shown = c ? this.#watching.get(c)?.get(peer) : undefined;
+      return shown && shown !== 'offline' ? shown : undefined;
+    }
     return this.allows(peer, watcher) ? this.#online.get(peer) : undefined;
   }
 
@@ -144,6 +175,28 @@ export class Presence {
     }
     if (after.size > 0) this.#watching.set(c, after);
     else this.#watching.delete(c);
+    if (this.remote) {
+      const added = peers.filter((p) => !before.has(p) && !this.#conns.has(p));
+      const removed = [...before.keys()].filter((p) => !after.has(p));
+      if (added.length + removed.length > 0) this.remote.watch(c.peer, added, removed);
+    }
+  }
+
+  /**
+   * What `peer` (here) looks like to each of `watchers` (on other nodes): the answer this node
+   * gives them, by this node's rules (its allow list).
+   */
+  shownTo(peer: string, watchers: readonly string[]): [string, Shown][] {
+    return watchers.map((w) => [w, this.#shown(peer, w)]);
+  }
+
+  /** `peer`'s node says `watcher` (here) sees it as `shown`: tell the watcher if that changed. */
+  showRemote(watcher: string, peer: string, shown: Shown): void {
+    const c = this.#conns.get(watcher);
+    const seen = c ? this.#watching.get(c) : undefined;
+    if (!c || !seen || !seen.has(peer) || seen.get(peer) === shown || this.#conns.has(peer)) return;
+    seen.set(peer, shown);
+    this.#sendTo(c, presenceFrame(peer, shown));
   }
 
   /**
@@ -151,6 +204,15 @@ export class Presence {
    * WebSocket if `to` allows `from`. False — silently, counted — otherwise.
    */
   forward(from: string, to: string, m: ServerMessage): boolean {
+    if (this.remote && !this.#conns.has(to)) {
+      this.remote.forward(from, to, m);
+      return true;
+    }
+    return this.forwardHere(from, to, m);
+  }
+
+  /** `forward` for a peer on this node only (frames that came from another node end here). */
+  forwardHere(from: string, to: string, m: ServerMessage): boolean {
     const c = this.#conns.get(to);
     if (!c || !this.allows(to, from)) {
       this.#metrics.drops.inc({ reason: 'rendezvous_refused', type: m.type });
@@ -168,6 +230,10 @@ export class Presence {
    * Same rule as `forward`: only if `to` is on a WebSocket and allows `from`.
    */
   punch(from: ControlChannel, to: string, rid: string): boolean {
+    if (this.remote && !this.#conns.has(to)) {
+      this.remote.punch(from, to, rid);
+      return true;
+    }
     const other = this.#conns.get(to);
     if (!other || !this.allows(to, from.peer)) {
       this.#metrics.drops.inc({ reason: 'rendezvous_refused', type: 'punch' });
@@ -182,12 +248,49 @@ export class Presence {
   }
 
   /**
+   * A punch asked by `from` on another node (RTT `fromRttMs` to its node) toward `to` here.
+   * Same rule and timing as `punch`, plus `hopMs` for the caller's `punch-start` to travel back
+   * through its node. Returns the caller's frame (the remote node sends it), or undefined when
+   * refused (silently, counted, as `punch`).
+   */
+  punchHere(
+    from: string,
+    fromRttMs: number,
+    to: string,
+    rid: string,
+    hopMs: number,
+  ): ServerMessage | undefined {
+    const other = this.#conns.get(to);
+    if (!other || !this.allows(to, from)) {
+      this.#metrics.drops.inc({ reason: 'rendezvous_refused', type: 'punch' });
+      return undefined;
+    }
+    this.onForward(from, to);
+    const rtt = Math.max(fromRttMs, other.rttMs);
+    const at = Math.round(this.#clock.now() + rtt / 2 + this.#punchLeadMs + hopMs);
+    this.#sendTo(other, { type: 'punch-start', from, rid, at, rtt });
+    return { type: 'punch-start', from: to, rid, at, rtt };
+  }
+
+  /** Send `m` to `peer`'s WebSocket here, if it has one (frames decided on another node). */
+  sendHere(peer: string, m: ServerMessage): boolean {
+    const c = this.#conns.get(peer);
+    if (!c) return false;
+    this.#sendTo(c, m);
+    return true;
+  }
+
+  /**
    * The recipient acked `r`: tell its sender, if the sender is a connected peer that may see
    * the recipient (a `delivered` says "it was online just now", which is presence).
    */
   delivered(r: Removed, via: Transport): void {
     const c = this.#conns.get(r.from);
-    if (!c) return;
+    if (!c) {
+      // The sender is on another node: this node holds the recipient, so it decides here.
+      if (r.fromNode && this.remote && this.allows(r.to, r.from)) this.remote.delivered(r, via);
+      return;
+    }
     if (!this.allows(r.to, r.from)) {
       this.#metrics.drops.inc({ reason: 'hidden', type: 'delivered' });
       return;
@@ -201,6 +304,7 @@ export class Presence {
 
   /** Something about `peer` changed: tell each watcher whose view of it changed. */
   #refresh(peer: string): void {
+    this.remote?.changed(peer);
     for (const w of this.#watchers.get(peer) ?? []) {
       const seen = this.#watching.get(w);
       const now = this.#shown(peer, w.peer);

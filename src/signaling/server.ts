@@ -25,7 +25,9 @@ import { Metrics, signalingMetrics } from './metrics.js';
 import { Presence } from './presence.js';
 import type { Rendezvous } from './rendezvous.js';
 import { SessionTokens } from './session-tokens.js';
-import type { MailboxStore } from './store/store.js';
+import type { AnyMailboxStore } from './store/store.js';
+import type { ClusterNode } from '../cluster/cluster-node.js';
+import { ClusterPresence } from '../cluster/remote-presence.js';
 import { MemoryStore } from './store/memory-store.js';
 import { turnCredentialIssuer, type TurnCredentialsOptions } from './turn-credentials.js';
 import { WsGateway } from './ws-gateway.js';
@@ -35,8 +37,16 @@ export interface SignalingServerOptions {
   port?: number;
   /** Listen address. Default 127.0.0.1 (the library never exposes itself unasked; `natpush serve` binds 0.0.0.0). */
   host?: string;
-  /** Mailbox store. Default: a new MemoryStore (nothing survives the process). */
-  store?: MailboxStore;
+  /**
+   * Mailbox store. Default: a new MemoryStore (nothing survives the process). With `cluster`, a
+   * RedisStore on the same cluster node (store/redis-store.ts).
+   */
+  store?: AnyMailboxStore;
+  /**
+   * Membership of a Redis cluster of serve nodes (../cluster/cluster-node.ts): presence,
+   * routing and rendezvous reach peers on other nodes. The server closes it on `close()`.
+   */
+  cluster?: ClusterNode;
   /** Peer tokens (admission); empty = open registration. */
   peerTokens?: readonly string[];
   /** API keys for HTTP posting; empty = HTTP posting refused. */
@@ -59,6 +69,11 @@ export interface SignalingServerOptions {
   connections?: Partial<ConnectionLimits>;
   /** Server id bound into challenges. Default random. */
   serverId?: string;
+  /**
+   * Secret of the session tokens (session-tokens.ts). Default random per process; a cluster
+   * shares one (`clusterSessionSecret`), so a token minted by one node is good at every node.
+   */
+  sessionSecret?: Buffer;
   clock?: Clock;
   logger?: Logger;
 }
@@ -204,6 +219,7 @@ function buildContext(o: SignalingServerOptions): ServerContext {
     retryAfterMs: timing.retryAfterMs,
   });
   const presence = new Presence({ metrics, clock, punchLeadMs: timing.punchLeadMs });
+  if (o.cluster) joinCluster(o.cluster, presence, delivery);
   const rendezvous = o.rendezvous;
   if (rendezvous) {
     presence.onForward = (from, to) => rendezvous.noteForward(from, to);
@@ -218,14 +234,23 @@ function buildContext(o: SignalingServerOptions): ServerContext {
     metrics,
     admission: new Admission({ clock, peerTokens: o.peerTokens ?? [], apiKeys: o.apiKeys ?? [] }),
     challenges: new ChallengeBook({ clock, serverId, ttlMs: timing.challengeTtlMs }),
-    sessionTokens: new SessionTokens(clock, timing.sessionTokenTtlMs),
+    sessionTokens: new SessionTokens(clock, timing.sessionTokenTtlMs, o.sessionSecret),
     mailbox,
     delivery,
     presence,
     turn: o.turn ? turnCredentialIssuer(o.turn) : undefined,
     rendezvous: o.rendezvous,
+    cluster: o.cluster,
     closing: false,
   };
+}
+
+/** Presence, delivery and the node registry of a cluster node (../cluster). */
+function joinCluster(cluster: ClusterNode, presence: Presence, delivery: Delivery): void {
+  const remote = new ClusterPresence(cluster, presence);
+  cluster.registry.onReaped = (_node, peers) => remote.reaped(peers);
+  // Watchers that looked between a peer's presence change and its route being set see it now.
+  delivery.onClaimed = (peer) => remote.changed(peer);
 }
 
 function wireEvents(ctx: ServerContext): void {
@@ -318,6 +343,7 @@ export async function startSignalingServer(
       await httpClosed;
       await ctx.mailbox.close();
       await ctx.mailbox.store.close();
+      await o.cluster?.close();
       ctx.logger.info('signaling server stopped', { port });
     })());
   ctx.logger.info('signaling server listening', { host, port, server: ctx.serverId });

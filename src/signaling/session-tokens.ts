@@ -2,20 +2,24 @@
  * Session tokens: proof that a peer answered a challenge, for transports that cannot run the
  * challenge inline (SSE, long-poll). `<peer>.<expires ms>.<HMAC-SHA256(server secret)>`;
  * stateless, so validating one costs an HMAC and no lookup. The secret is per process: after a
- * restart clients authenticate again, which they do anyway on reconnect.
+ * restart clients authenticate again, which they do anyway on reconnect. Serve nodes of one
+ * cluster share one secret (kept in Redis, ../cluster/cluster-secret.ts), so an SSE or long-poll
+ * client may be sent to any node by a load balancer.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../util/clock.js';
 import { isPeerId } from './identity.js';
 
 export class SessionTokens {
-  readonly #secret = randomBytes(32);
+  readonly #secret: Buffer;
   readonly #clock: Clock;
   readonly #ttlMs: number;
 
-  constructor(clock: Clock, ttlMs: number) {
+  constructor(clock: Clock, ttlMs: number, secret: Buffer = randomBytes(32)) {
+    if (secret.length < 32) throw new RangeError('session token secret: at least 32 bytes');
     this.#clock = clock;
     this.#ttlMs = ttlMs;
+    this.#secret = secret;
   }
 
   mint(peer: string): { token: string; expires: number } {

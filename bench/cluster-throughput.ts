@@ -1,0 +1,190 @@
+/**
+ * Scale-out with Redis (issue 12): acked notifications per second and p99 through 1, 2 and 3
+ * signaling nodes sharing one redis-server, next to one node on SQLite and a bare `ws` relay in
+ * the same run; what Redis costs per notification (commands and bytes, from INFO before and
+ * after); and server memory per idle authenticated peer on a Redis node vs a SQLite node.
+ *
+ * With n > 1 nodes every pair's sender and receiver are on different nodes, so each
+ * notification and its ack cross Redis (the worst case; a load balancer that spread peers at
+ * random would make 1/n of them local). Redis runs with AOF `appendfsync always` (what the 202
+ * promises, store/redis-store.ts). All of it shares this machine's cores with the generators:
+ * the figures say what the software costs, not what n machines would do (see the README).
+ *
+ * Run: `npm run build && node dist/bench/cluster-throughput.js [pairs] [window] [seconds] [idle peers]`
+ */
+import { execFileSync } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { helper, percentile, type Helper } from './lib/child.js';
+import { startRedis, type TestRedis } from './lib/cluster-redis.js';
+
+const pairs = Number(process.argv[2] ?? 50);
+const window = Number(process.argv[3] ?? 8);
+const seconds = Number(process.argv[4] ?? 4);
+const idlePeers = Number(process.argv[5] ?? 1000);
+const GENERATORS = 2;
+
+interface GenResult {
+  done: number;
+  elapsed: number;
+  latencies: number[];
+  total: number;
+}
+interface Mem {
+  rss: number;
+  heapUsed: number;
+}
+interface Figures {
+  rate: number;
+  p50: number;
+  p99: number;
+  n: number;
+  total: number;
+}
+
+async function nodesOn(target: string, count: number): Promise<{ hs: Helper[]; ports: number[] }> {
+  const hs = Array.from({ length: count }, () =>
+    helper('./cluster-node-child.js', [target], ['--expose-gc']),
+  );
+  const ports = (await Promise.all(hs.map((h) => h.next<{ port: number }>()))).map((x) => x.port);
+  return { hs, ports };
+}
+
+async function load(ports: number[]): Promise<Figures> {
+  const per = Math.ceil(pairs / GENERATORS);
+  const gens = Array.from({ length: GENERATORS }, (_, g) =>
+    helper('./cluster-clients.js', [
+      ports.join(','),
+      String(per),
+      String(window),
+      '1000',
+      String(seconds * 1000),
+      String(g * per),
+    ]),
+  );
+  const rs = await Promise.all(gens.map((g) => g.next<GenResult>()));
+  await Promise.all(gens.map((g) => g.exited));
+  const sorted = rs.flatMap((r) => r.latencies).sort((x, y) => x - y);
+  return {
+    rate: rs.reduce((s, r) => s + r.done / (r.elapsed / 1000), 0),
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    n: sorted.length,
+    total: rs.reduce((s, r) => s + r.total, 0),
+  };
+}
+
+/** Redis commands executed and bytes in/out so far (INFO commandstats + stats). */
+async function redisCounters(r: Redis): Promise<{ calls: Map<string, number>; bytes: number }> {
+  const calls = new Map<string, number>();
+  for (const m of (await r.info('commandstats')).matchAll(/cmdstat_(\w+):calls=(\d+)/g))
+    calls.set(m[1]!, Number(m[2]));
+  const s = await r.info('stats');
+  const inB = Number(/total_net_input_bytes:(\d+)/.exec(s)?.[1] ?? 0);
+  const outB = Number(/total_net_output_bytes:(\d+)/.exec(s)?.[1] ?? 0);
+  return { calls, bytes: inB + outB };
+}
+
+async function onRedis(redis: TestRedis, count: number): Promise<Figures & { perN: string }> {
+  const r = redis.client();
+  await r.flushall();
+  const { hs, ports } = await nodesOn(redis.url, count);
+  const before = await redisCounters(r);
+  const f = await load(ports);
+  const after = await redisCounters(r);
+  await Promise.all(hs.map((h) => h.stop()));
+  const diff: string[] = [];
+  let calls = 0;
+  for (const [k, v] of after.calls) {
+    const d = v - (before.calls.get(k) ?? 0);
+    if (d <= 0 || k === 'info') continue;
+    calls += d;
+    diff.push(`${k} ${(d / f.total).toFixed(3)}`);
+  }
+  const perN =
+    `${(calls / f.total).toFixed(2)} commands/notification (${diff.join(', ')}), ` +
+    `${Math.round((after.bytes - before.bytes) / f.total)} bytes/notification through Redis`;
+  return { ...f, perN };
+}
+
+async function idleMemory(target: string): Promise<number> {
+  const { hs, ports } = await nodesOn(target, 1);
+  const h = hs[0]!;
+  const before = await h.ask<Mem>({ cmd: 'mem' });
+  const gen = helper('./idle-clients.js', [
+    'natpush',
+    String(ports[0]),
+    String(idlePeers),
+    '127.0.0.1',
+  ]);
+  const res = await gen.next<{ connected: number }>();
+  await new Promise((r) => setTimeout(r, 500));
+  const after = await h.ask<Mem>({ cmd: 'mem' });
+  await gen.stop();
+  await h.stop();
+  return (after.rss - before.rss) / Math.max(1, res.connected);
+}
+
+const uptime = () => execFileSync('uptime', { encoding: 'utf8' }).trim();
+const fmt = (r: Figures) =>
+  `${Math.round(r.rate)} notifications/s (${r.n} acked), p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms`;
+
+console.log(
+  `cluster-throughput: ${pairs} sender→receiver pairs, ${window} outstanding per sender, ${seconds} s each, ${GENERATORS} generator processes`,
+);
+console.log(`load before: ${uptime()}`);
+const redis = await startRedis();
+try {
+  const sqliteNodes = await nodesOn('sqlite', 1);
+  const sqlite = await load(sqliteNodes.ports);
+  await Promise.all(sqliteNodes.hs.map((h) => h.stop()));
+  console.log(`1 node, SQLite mailbox (embedded default):    ${fmt(sqlite)}`);
+  const redisRuns: (Figures & { perN: string })[] = [];
+  for (const n of [1, 2, 3]) {
+    const r = await onRedis(redis, n);
+    redisRuns.push(r);
+    console.log(
+      `${n} node${n > 1 ? 's' : ' '} on Redis (AOF always)${n > 1 ? ', all cross-node' : '              '}: ${fmt(r)}`,
+    );
+    console.log(`    Redis: ${r.perN}`);
+  }
+  const base = helper('./signaling-server-child.js', ['baseline']);
+  const { port } = await base.next<{ port: number }>();
+  const per = String(Math.ceil(pairs / GENERATORS));
+  const gens = Array.from({ length: GENERATORS }, () =>
+    helper('./throughput-clients.js', [
+      'baseline',
+      String(port),
+      per,
+      String(window),
+      '1000',
+      String(seconds * 1000),
+    ]),
+  );
+  const rs = await Promise.all(
+    gens.map((g) => g.next<{ done: number; elapsed: number; latencies: number[] }>()),
+  );
+  await Promise.all(gens.map((g) => g.exited));
+  await base.stop();
+  const bsorted = rs.flatMap((r) => r.latencies).sort((x, y) => x - y);
+  const b: Figures = {
+    rate: rs.reduce((s, r) => s + r.done / (r.elapsed / 1000), 0),
+    p50: percentile(bsorted, 50),
+    p99: percentile(bsorted, 99),
+    n: bsorted.length,
+    total: 0,
+  };
+  console.log(`bare ws relay baseline:                        ${fmt(b)}`);
+  console.log(
+    `vs bare ws: SQLite ${(sqlite.rate / b.rate).toFixed(2)}x; Redis ${redisRuns.map((r, i) => `${i + 1} node(s) ${(r.rate / b.rate).toFixed(2)}x`).join(', ')}`,
+  );
+  if (idlePeers > 0) {
+    const mSqlite = await idleMemory('sqlite');
+    const mRedis = await idleMemory(redis.url);
+    console.log(
+      `idle memory per authenticated peer (${idlePeers} peers): SQLite node ${(mSqlite / 1024).toFixed(1)} KiB, Redis node ${(mRedis / 1024).toFixed(1)} KiB`,
+    );
+  }
+} finally {
+  await redis.stop();
+}
+console.log(`load after: ${uptime()}`);

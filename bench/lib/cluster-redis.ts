@@ -1,0 +1,107 @@
+/**
+ * A throwaway redis-server for one test file or bench run: its own temp dir, a unix socket and no TCP port
+ * (`--port 0`), so nothing can collide with another test or helper; AOF with
+ * `appendfsync always`, the persistence natpush's 202 relies on (redis-store.ts). `restart()`
+ * stops it (SIGTERM, or SIGKILL with `{ kill: true }`) and starts it again on the same data.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+
+export interface TestRedis {
+  /** `unix:///…/redis.sock` for `--redis`. */
+  url: string;
+  socket: string;
+  restart(o?: { kill?: boolean; downMs?: number }): Promise<void>;
+  stop(): Promise<void>;
+  /** A client for assertions (closed by stop()). */
+  client(): Redis;
+}
+
+export async function startRedis(): Promise<TestRedis> {
+  const dir = mkdtempSync(join(tmpdir(), 'natpush-redis-'));
+  const socket = join(dir, 'redis.sock');
+  let child: ChildProcess | undefined;
+  const clients: Redis[] = [];
+  const launch = async () => {
+    const c = spawn(
+      'redis-server',
+      [
+        '--port',
+        '0',
+        '--unixsocket',
+        socket,
+        '--unixsocketperm',
+        '700',
+        '--dir',
+        dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+        '--loglevel',
+        'warning',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    child = c;
+    // Ready when it answers PING on the socket.
+    for (let i = 0; i < 200; i++) {
+      if (c.exitCode !== null) throw new Error(`redis-server exited: ${out}`);
+      const r = new Redis({
+        path: socket,
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      r.on('error', () => {});
+      try {
+        await r.connect();
+        await r.ping();
+        r.disconnect();
+        return;
+      } catch {
+        r.disconnect();
+        await sleep(25);
+      }
+    }
+    throw new Error(`redis-server did not come up: ${out}`);
+  };
+  const halt = async (sig: NodeJS.Signals) => {
+    const c = child;
+    child = undefined;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill(sig);
+    await exited;
+  };
+  await launch();
+  return {
+    url: `unix://${socket}`,
+    socket,
+    async restart(o = {}) {
+      await halt(o.kill ? 'SIGKILL' : 'SIGTERM');
+      if (o.downMs) await sleep(o.downMs);
+      await launch();
+    },
+    async stop() {
+      for (const c of clients.splice(0)) c.disconnect();
+      await halt('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+    client() {
+      const r = new Redis({ path: socket });
+      r.on('error', () => {});
+      clients.push(r);
+      return r;
+    },
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * Presence, rendezvous and acks across serve nodes, over the bus (bus.ts). Every decision that
+ * needs a peer's allow list is made on the node that holds the peer (presence.ts), so this file
+ * only finds that node (`route:{peer}`) and carries frames there and answers back:
+ *
+ *   W watches P (P on node B):  node A: SADD watch:P "A\tW"; GET route:P → B; send B `v`
+ *                               node B: shownTo(P, [W]) → send A `w` {P, [[W, shown]]}
+ *   P changes (B):              node B: SMEMBERS watch:P → per node, `w` with each watcher's view
+ *   X → frame → P:              node A: GET route:P → B; send B `f`; B: forwardHere (allow check)
+ *   X punches P:                node A → B `p`; B: punchHere (times `at`, sends P its start) → A `q`
+ *   P acks X's notification:    node B (holds P): allows(P, X)? → X's node `d` → X `delivered`
+ *
+ * A peer with no route, or whose node has no subscriber any more (PUBLISH reaches 0 clients),
+ * is offline: the frame is dropped as presence.ts drops frames to offline peers. `watch:{P}`
+ * entries of a node that is gone are removed when a publish to it reaches nobody.
+ */
+import type { ControlChannel, Presence, RemotePresence, Shown } from '../signaling/presence.js';
+import type { ServerMessage, Transport } from '../signaling/protocol.js';
+import type { Removed } from '../signaling/store/store.js';
+import type { BusMessage } from './bus.js';
+import type { ClusterNode } from './cluster-node.js';
+
+/**
+ * Added to the punch lead for a start that crosses nodes: the caller's `punch-start` travels
+ * one more bus hop (PUBLISH + delivery, ~0.2 ms on loopback, ~1 ms in one data centre), so 5 ms
+ * keeps `at` ahead of both frames with room. Node clocks must agree (NTP): `at` is the callee
+ * node's clock, converted by the caller with its own node's `welcome.time`.
+ */
+export const CLUSTER_HOP_MS = 5;
+
+export class ClusterPresence implements RemotePresence {
+  readonly #c: ClusterNode;
+  readonly #p: Presence;
+
+  constructor(cluster: ClusterNode, presence: Presence) {
+    this.#c = cluster;
+    this.#p = presence;
+    presence.remote = this;
+    cluster.bus.on((m) => this.#onMessage(m));
+  }
+
+  forward(from: string, to: string, m: ServerMessage): void {
+    void this.#toNodeOf(to, { t: 'f', from, to, m });
+  }
+
+  punch(from: ControlChannel, to: string, rid: string): void {
+    void this.#toNodeOf(to, {
+      t: 'p',
+      from: from.peer,
+      to,
+      rid,
+      rtt: from.rttMs,
+      reply: this.#c.id,
+    });
+  }
+
+  delivered(r: Removed, via: Transport): void {
+    if (!r.fromNode) return;
+    void this.#send(r.fromNode, { t: 'd', r: { id: r.id, from: r.from, to: r.to }, via });
+  }
+
+  /** Peers of a dead node (node-registry.ts reaped it): offline for every watcher. */
+  reaped(peers: readonly string[]): void {
+    for (const p of peers)
+      this.#tellWatchers(p, (watchers) => watchers.map((w) => [w, 'offline']), true);
+  }
+
+  changed(peer: string): void {
+    this.#tellWatchers(peer, (watchers) => this.#p.shownTo(peer, watchers));
+  }
+
+  /**
+   * Send each node that has watchers of `peer` what they see (`view`). This node's own watchers
+   * are presence.ts's business (it refreshes them itself) unless `here` (a reaped peer).
+   */
+  #tellWatchers(peer: string, view: (watchers: string[]) => [string, Shown][], here = false): void {
+    this.#c.redis.smembers(this.#c.keys.watch(peer)).then(
+      (entries) => {
+        const byNode = new Map<string, string[]>();
+        for (const e of entries) {
+          const tab = e.indexOf('\t');
+          const node = e.slice(0, tab);
+          if (node === this.#c.id && !here) continue;
+          let l = byNode.get(node);
+          if (!l) byNode.set(node, (l = []));
+          l.push(e.slice(tab + 1));
+        }
+        for (const [node, watchers] of byNode) {
+          const shown = view(watchers);
+          if (node === this.#c.id) {
+            for (const [w, x] of shown) this.#p.showRemote(w, peer, x);
+            continue;
+          }
+          void this.#send(node, { t: 'w', peer, shown }).then((got) => {
+            // That node is gone: its watch entries go with it.
+            if (!got) void this.#unwatch(peer, node, watchers);
+          });
+        }
+      },
+      (err: unknown) =>
+        this.#c.logger.warn('cluster presence: changed failed', { err: String(err) }),
+    );
+  }
+
+  watch(watcher: string, added: readonly string[], removed: readonly string[]): void {
+    const { redis, keys, id } = this.#c;
+    const m = redis.multi();
+    for (const p of removed) m.srem(keys.watch(p), `${id}\t${watcher}`);
+    for (const p of added) m.sadd(keys.watch(p), `${id}\t${watcher}`).get(keys.route(p));
+    m.exec().then(
+      (res) => {
+        // Routes of the added peers are the replies after each SADD.
+        const routes = (res ?? []).slice(removed.length).filter((_, i) => i % 2 === 1);
+        added.forEach((p, i) => {
+          const route = routes[i]?.[1];
+          if (typeof route !== 'string') return;
+          const node = route.slice(0, route.indexOf('\t'));
+          if (node !== id) void this.#send(node, { t: 'v', peer: p, watcher, node: id });
+        });
+      },
+      (err: unknown) => this.#c.logger.warn('cluster presence: watch failed', { err: String(err) }),
+    );
+  }
+
+  /** Publish to the node holding `peer`; false when it has none or that node is gone. */
+  async #toNodeOf(peer: string, m: BusMessage): Promise<boolean> {
+    try {
+      const route = await this.#c.redis.get(this.#c.keys.route(peer));
+      if (!route) return false;
+      const node = route.slice(0, route.indexOf('\t'));
+      if (node === this.#c.id) {
+        // Routed here but no WebSocket here (long-poll or SSE session): nothing to forward to.
+        return false;
+      }
+      return await this.#send(node, m);
+    } catch (err) {
+      this.#c.logger.warn('cluster presence: route lookup failed', { err: String(err) });
+      return false;
+    }
+  }
+
+  async #send(node: string, m: BusMessage): Promise<boolean> {
+    try {
+      return await this.#c.bus.send(node, m);
+    } catch (err) {
+      this.#c.logger.warn('cluster bus publish failed', { t: m.t, err: String(err) });
+      return false;
+    }
+  }
+
+  async #unwatch(peer: string, node: string, watchers: string[]): Promise<void> {
+    try {
+      await this.#c.redis.srem(this.#c.keys.watch(peer), ...watchers.map((w) => `${node}\t${w}`));
+    } catch {
+      // Retried at the next change of `peer`.
+    }
+  }
+
+  #onMessage(m: BusMessage): void {
+    const p = this.#p;
+    switch (m.t) {
+      case 'f':
+        p.forwardHere(m.from, m.to, m.m);
+        return;
+      case 'p': {
+        const start = p.punchHere(m.from, m.rtt, m.to, m.rid, CLUSTER_HOP_MS);
+        if (start) void this.#send(m.reply, { t: 'q', to: m.from, m: start });
+        return;
+      }
+      case 'q':
+        p.sendHere(m.to, m.m);
+        return;
+      case 'd':
+        p.sendHere(m.r.from, { type: 'delivered', id: m.r.id, to: m.r.to, via: m.via });
+        return;
+      case 'v':
+        void this.#send(m.node, { t: 'w', peer: m.peer, shown: p.shownTo(m.peer, [m.watcher]) });
+        return;
+      case 'w':
+        for (const [watcher, shown] of m.shown) p.showRemote(watcher, m.peer, shown);
+        return;
+      default:
+    }
+  }
+}

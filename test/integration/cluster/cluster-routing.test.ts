@@ -1,0 +1,188 @@
+/**
+ * Three signaling nodes in this process on one real redis-server: a notification sent on one
+ * node reaches a peer on another and its end-to-end ack comes back; the mailbox dedupes across
+ * nodes; presence and rendezvous frames cross nodes only where the allow list says so; a peer
+ * that moves to another node gets what was stored meanwhile; a peer connecting to a second
+ * node replaces its first session.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openCluster } from '../../../src/cluster/open-cluster.js';
+import { startSignalingServer, type SignalingServer } from '../../../src/signaling/server.js';
+import { API_KEY, RawClient, allow, post } from '../signaling/helpers.js';
+import { startRedis, type TestRedis } from './redis-server.js';
+import type { Identity } from '../../../src/signaling/identity.js';
+
+let redis: TestRedis;
+const nodes: SignalingServer[] = [];
+const clients: RawClient[] = [];
+
+async function node(): Promise<SignalingServer> {
+  const c = await openCluster(redis.url, silent(), {
+    timing: { nodeTtlMs: 1_500, heartbeatMs: 300 },
+  });
+  const s = await startSignalingServer({
+    apiKeys: [API_KEY],
+    store: c.store,
+    cluster: c.cluster,
+    sessionSecret: c.sessionSecret,
+  });
+  nodes.push(s);
+  return s;
+}
+
+function silent() {
+  const n = () => {};
+  return { debug: n, info: n, warn: n, error: n };
+}
+
+async function peer(s: SignalingServer, id?: Identity): Promise<{ c: RawClient; id: Identity }> {
+  const c = await RawClient.open(s.url);
+  clients.push(c);
+  const me = await c.login(id);
+  return { c, id: me };
+}
+
+/** Wait until the server applied everything sent before (frames are handled in order). */
+async function barrier(c: RawClient): Promise<void> {
+  const t = Math.random();
+  c.send({ type: 'ping', t });
+  await c.wait('pong', (m) => m.t === t);
+}
+
+beforeAll(async () => {
+  redis = await startRedis();
+  for (let i = 0; i < 3; i++) await node();
+});
+
+afterAll(async () => {
+  for (const c of clients) c.ws.terminate();
+  for (const s of nodes) await s.close().catch(() => undefined);
+  await redis?.stop();
+});
+
+describe('three serve nodes on one Redis', () => {
+  it('routes a peer notification from node 1 to node 3 and the ack back, once', async () => {
+    const [n1, , n3] = nodes as [SignalingServer, SignalingServer, SignalingServer];
+    const b = await peer(n3);
+    const a = await peer(n1);
+    await allow(b.c, [a.id.peerId]);
+    // The same id twice: the second is a duplicate, wherever it was sent.
+    a.c.send({ type: 'notify', ref: 'r1', id: 'n-1', to: b.id.peerId, body: 'hello' });
+    const acc = await a.c.wait('accepted', (m) => m.ref === 'r1');
+    expect(acc.duplicate).toBe(false);
+    a.c.send({ type: 'notify', ref: 'r2', id: 'n-1', to: b.id.peerId, body: 'hello' });
+    expect((await a.c.wait('accepted', (m) => m.ref === 'r2')).duplicate).toBe(true);
+    const d = await b.c.wait('deliver');
+    expect(d.n).toMatchObject({ id: 'n-1', from: a.id.peerId, body: 'hello' });
+    b.c.send({ type: 'ack', ids: ['n-1'] });
+    const done = await a.c.wait('delivered');
+    expect(done).toMatchObject({ id: 'n-1', to: b.id.peerId });
+    await barrier(b.c);
+    expect(b.c.frames.filter((f) => f.type === 'deliver')).toHaveLength(0);
+  });
+
+  it('delivers an HTTP POST made to node 2 to a peer on node 1, and GET shows it online', async () => {
+    const [n1, n2] = nodes as [SignalingServer, SignalingServer];
+    const b = await peer(n1);
+    const r = await post(
+      `${n2.url}/v1/peers/${b.id.peerId}/notifications`,
+      { id: 'h-1', body: 'from the app' },
+      { authorization: `Bearer ${API_KEY}` },
+    );
+    expect(r.status).toBe(202);
+    expect(r.json.online).toBe(true);
+    const d = await b.c.wait('deliver');
+    expect(d.n).toMatchObject({ id: 'h-1', body: 'from the app' });
+    b.c.send({ type: 'ack', ids: ['h-1'] });
+    await expect.poll(() => redis.client().zcard(`np:mb:${b.id.peerId}`)).toBe(0);
+  });
+
+  it('keeps what was stored while the peer moved, and the new node replaces the old session', async () => {
+    const [n1, n2, n3] = nodes as [SignalingServer, SignalingServer, SignalingServer];
+    const b1 = await peer(n1);
+    const a = await peer(n2);
+    for (let i = 0; i < 200; i++)
+      a.c.send({ type: 'notify', ref: `m${i}`, id: `m-${i}`, to: b1.id.peerId, body: `#${i}` });
+    await a.c.wait('accepted', (m) => m.ref === 'm199');
+    // B reconnects to node 3 without acking: node 1's session is replaced.
+    const b3 = await peer(n3, b1.id);
+    const closed = await b1.c.waitClose();
+    expect(closed.code).not.toBe(1000);
+    const got: string[] = [];
+    while (got.length < 200) {
+      const d = await b3.c.wait('deliver');
+      got.push(d.n.id);
+      b3.c.send({ type: 'ack', ids: [d.n.id] });
+    }
+    // Each once and in the sender's order: the local copy (128) refills from Redis in order.
+    expect(got).toEqual(Array.from({ length: 200 }, (_, i) => `m-${i}`));
+    await expect.poll(() => redis.client().zcard(`np:mb:${b1.id.peerId}`)).toBe(0);
+  });
+
+  it('shows presence across nodes only to allowed watchers, and forwards only allowed frames', async () => {
+    const [n1, n2, n3] = nodes as [SignalingServer, SignalingServer, SignalingServer];
+    const p = await peer(n1);
+    const friend = await peer(n2);
+    const stranger = await peer(n3);
+    friend.c.send({ type: 'watch', peers: [p.id.peerId] });
+    stranger.c.send({ type: 'watch', peers: [p.id.peerId] });
+    await allow(p.c, [friend.id.peerId]);
+    await friend.c.wait('presence', (m) => m.peer === p.id.peerId && m.online);
+    friend.c.send({ type: 'p2p', to: p.id.peerId, data: 'aGk' });
+    stranger.c.send({ type: 'p2p', to: p.id.peerId, data: 'aGk' });
+    const f = await p.c.wait('p2p');
+    expect(f.from).toBe(friend.id.peerId);
+    // The stranger's frame is refused on node 1 and counted there, never delivered.
+    await expect
+      .poll(() => n1.context.metrics.registry.render())
+      .toMatch(/natpush_dropped_frames_total\{reason="rendezvous_refused",type="p2p"\} 1/);
+    await barrier(p.c);
+    expect(p.c.frames.filter((x) => x.type === 'p2p')).toHaveLength(0);
+    expect(stranger.c.frames.filter((x) => x.type === 'presence' && x.online)).toHaveLength(0);
+    // P leaves: the friend on node 2 sees it offline.
+    p.c.ws.close();
+    await friend.c.wait('presence', (m) => m.peer === p.id.peerId && !m.online);
+  });
+
+  it('times a punch across nodes: both sides get the same start instant', async () => {
+    const [n1, n2] = nodes as [SignalingServer, SignalingServer];
+    const a = await peer(n1);
+    const b = await peer(n2);
+    await allow(b.c, [a.id.peerId]);
+    a.c.send({ type: 'punch', to: b.id.peerId, rid: 'rid-1' });
+    const [sa, sb] = await Promise.all([a.c.wait('punch-start'), b.c.wait('punch-start')]);
+    expect(sa.at).toBe(sb.at);
+    expect(sa.from).toBe(b.id.peerId);
+    expect(sb.from).toBe(a.id.peerId);
+  });
+
+  it('drains: a closing node tells its peers to go, and they find their mail elsewhere', async () => {
+    const [n1, n2] = nodes as [SignalingServer, SignalingServer];
+    const x = await node();
+    const b = await peer(x);
+    const a = await peer(n1);
+    for (let i = 0; i < 3; i++)
+      a.c.send({ type: 'notify', ref: `d${i}`, id: `d-${i}`, to: b.id.peerId, body: 'x' });
+    await a.c.wait('accepted', (m) => m.ref === 'd2');
+    await b.c.wait('deliver');
+    const closing = x.close();
+    expect((await b.c.wait('error')).code).toBe('NATPUSH_ERR_SHUTTING_DOWN');
+    expect((await b.c.waitClose()).code).toBe(1001);
+    await closing;
+    // Its route was released: the peer is offline until it connects to another node.
+    expect(await redis.client().get(`np:route:${b.id.peerId}`)).toBeNull();
+    const again = await peer(n2, b.id);
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push((await again.c.wait('deliver')).n.id);
+    expect(ids).toEqual(['d-0', 'd-1', 'd-2']);
+  });
+
+  it('readyz is 503 while Redis is down and 200 again once it is back', async () => {
+    const url = `${nodes[0]!.url}/readyz`;
+    expect((await fetch(url)).status).toBe(200);
+    const restarted = redis.restart({ downMs: 1_500 });
+    await expect.poll(async () => (await fetch(url)).status, { timeout: 5_000 }).toBe(503);
+    await restarted;
+    await expect.poll(async () => (await fetch(url)).status, { timeout: 10_000 }).toBe(200);
+  });
+});
