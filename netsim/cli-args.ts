@@ -11,7 +11,7 @@
  */
 import { NatpushError } from '../src/util/errors.js';
 import { MAX_BINDING_TIMEOUT_SEC } from './constants.js';
-import { NAT_PRESET_NAMES, isNatPreset, type NatPreset } from './presets.js';
+import { ALL_NAT_PRESET_NAMES, isNatPreset, type NatPreset } from './presets.js';
 import type { HostSpec, LabSpec, LinkOptions, NatSpec } from './spec.js';
 
 export interface CliLabArgs {
@@ -102,7 +102,7 @@ export function parseHostArg(arg: string): ParsedHost {
   else if (isNatPreset(what)) h.preset = what;
   else
     throw usage(
-      `unknown preset "${what}" in ${arg}; one of: ${NAT_PRESET_NAMES.join(', ')}, public`,
+      `unknown preset "${what}" in ${arg}; one of: ${ALL_NAT_PRESET_NAMES.join(', ')}, public`,
     );
   parseOptions(h, rest === '' ? [] : rest.slice(1).split(','), arg);
   if (
