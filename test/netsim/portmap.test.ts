@@ -17,7 +17,10 @@ import { existsSync } from 'node:fs';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStun } from '../../bench/lib/hard-nat-lab.js';
 import { Lab } from '../../netsim/index.js';
+import type { NatReport } from '../../src/stun/index.js';
+import { requireBuiltCli } from '../support/natpush-cli.js';
 import { NETSIM_REQUIREMENTS, missingPrereq } from '../support/prereq.js';
 import { Probe } from '../support/probe.js';
 
@@ -95,6 +98,7 @@ describe.skipIf(skip)('port mapping against miniupnpd (netsim)', () => {
   const agents: Agent[] = [];
   let pub: Probe;
   let pubSock: string;
+  let stun: { endpoint: string; child: ChildProcess };
 
   beforeAll(async () => {
     lab = await Lab.create({
@@ -113,9 +117,11 @@ describe.skipIf(skip)('port mapping against miniupnpd (netsim)', () => {
     });
     pub = await Probe.start(lab, 'p');
     pubSock = (await pub.bind()).sock;
+    stun = await startStun(lab);
   });
 
   afterAll(async () => {
+    stun?.child.kill('SIGKILL');
     for (const a of agents) a.child.kill('SIGKILL');
     pub?.close();
     await lab?.destroy();
@@ -201,5 +207,40 @@ describe.skipIf(skip)('port mapping against miniupnpd (netsim)', () => {
     );
     expect(await table('home')).not.toMatch(/dnat ip to/);
     process.stdout.write(`portmap behind CGN: ${r.error!.code}: ${r.error!.message}\n`);
+  });
+
+  async function natCheck(host: string, extra: string[] = []): Promise<NatReport> {
+    const r = await lab.exec(
+      host,
+      process.execPath,
+      [requireBuiltCli(), 'nat-check', '--server', stun.endpoint, '--json', '--no-tcp', ...extra],
+      { timeoutMs: 40_000 },
+    );
+    if (r.code !== 0) throw new Error(`nat-check in ${host} failed (${r.code}): ${r.stderr}`);
+    return JSON.parse(r.stdout) as NatReport;
+  }
+
+  it('nat-check reports what the router offers, the mapping granted (deleted again), the allocation', async () => {
+    const [a, b, c, off] = await Promise.all([
+      natCheck('a'),
+      natCheck('b'),
+      natCheck('c'),
+      natCheck('a', ['--no-portmap']),
+    ]);
+    expect(a.portMapping!.offered).toMatchObject({
+      pcp: { ok: true },
+      natpmp: { ok: true },
+      upnp: { ok: true },
+    });
+    expect(a.portMapping!.granted!.external.address).toBe(lab.address('r2'));
+    expect(a.allocation!.pattern).toEqual({ kind: 'preserving' });
+    expect(b.allocation!.pattern).toEqual({ kind: 'random' });
+    expect(b.portMapping!.granted!.external.address).toBe(lab.address('r1'));
+    expect(c.portMapping!.granted).toBeUndefined();
+    expect(c.portMapping!.error!.code).toMatch(/NO_GATEWAY|NOT_PUBLIC/);
+    expect(off.portMapping).toBeUndefined();
+    // Nothing left on the routers.
+    expect(await table('r2')).not.toMatch(/dnat ip to/);
+    expect(await table('r1')).not.toMatch(/dnat ip to/);
   });
 });

@@ -285,14 +285,26 @@ export class PortMapper {
             next();
           });
       };
-      void this.#probeAll((d) => {
+      this.#probing = this.#probeAll((d) => {
         answered.push(d);
         next();
-      }).then(() => {
+      });
+      void this.#probing.then(() => {
         probing = false;
         next();
       });
     });
+  }
+
+  #probing: Promise<void> = Promise.resolve();
+
+  /**
+   * Resolves when every probe of the last map() has an outcome (map() itself resolves at the
+   * first grant, while slower protocols may still be answering): for reports of what the router
+   * offers.
+   */
+  whenProbed(): Promise<void> {
+    return this.#probing;
   }
 
   /** A driver for the other of NAT-PMP/PCP, built on demand when only one was asked for. */
