@@ -22,3 +22,4 @@ export {
 export { NatpmpDriver } from './natpmp-driver.js';
 export { PcpDriver } from './pcp-driver.js';
 export { UpnpDriver } from './upnp-driver.js';
+export { mappedCandidates, MAPPED_CANDIDATE_PRIORITY } from './mapped-candidate.js';
