@@ -7,8 +7,12 @@
  *   mapped socket and its answer comes back; after close the rule is gone from the table and
  *   from `upnpc -l`;
  * - all three at once: one wins, one rule;
+ *   and a peer behind a random-port symmetric NAT reaches it too (port-restricted × symmetric,
+ *   no path without the mapping);
  * - UPnP-IGD v1 on a symmetric NAT: the mapping lets a public host in where the NAT alone drops
- *   everything unsolicited;
+ *   everything unsolicited, and a peer behind another symmetric NAT (symmetric × symmetric);
+ * - nat-check behind each router: what is offered, the test mapping (deleted again), the
+ *   allocation pattern; --no-portmap;
  * - a router behind carrier-grade NAT: no mapping is offered or used (miniupnpd refuses on a
  *   reserved WAN address; our client reports NO_GATEWAY / NOT_PUBLIC) and its table stays empty.
  */
@@ -98,6 +102,9 @@ describe.skipIf(skip)('port mapping against miniupnpd (netsim)', () => {
   const agents: Agent[] = [];
   let pub: Probe;
   let pubSock: string;
+  /** A peer behind a random-port symmetric NAT of its own. */
+  let sym: Probe;
+  let symSock: string;
   let stun: { endpoint: string; child: ChildProcess };
 
   beforeAll(async () => {
@@ -107,16 +114,20 @@ describe.skipIf(skip)('port mapping against miniupnpd (netsim)', () => {
         { name: 'r1', preset: 'symmetric', miniupnpd: { igdVersion: 1 } },
         { name: 'cgn', preset: 'port-restricted' },
         { name: 'home', preset: 'port-restricted', behind: 'cgn', miniupnpd: true },
+        { name: 'rs', preset: 'symmetric' },
       ],
       hosts: [
         { name: 'a', behind: 'r2' },
         { name: 'b', behind: 'r1' },
         { name: 'c', behind: 'home' },
         { name: 'p' },
+        { name: 's', behind: 'rs' },
       ],
     });
     pub = await Probe.start(lab, 'p');
     pubSock = (await pub.bind()).sock;
+    sym = await Probe.start(lab, 's');
+    symSock = (await sym.bind()).sock;
     stun = await startStun(lab);
   });
 
@@ -124,6 +135,7 @@ describe.skipIf(skip)('port mapping against miniupnpd (netsim)', () => {
     stun?.child.kill('SIGKILL');
     for (const a of agents) a.child.kill('SIGKILL');
     pub?.close();
+    sym?.close();
     await lab?.destroy();
   });
 
@@ -142,12 +154,21 @@ describe.skipIf(skip)('port mapping against miniupnpd (netsim)', () => {
     return (await lab.exec(host, 'upnpc', ['-i', '-l'], { timeoutMs: 20_000 })).stdout;
   }
 
-  /** A public host's datagram to `external` reaches the agent and the echo comes back. */
-  async function reachable(a: Agent, external: string, tag: string): Promise<boolean> {
+  /**
+   * A datagram from a public host (or, `fromSymmetric`, from a host behind a random-port
+   * symmetric NAT) to `external` reaches the agent, and the agent's answer comes back.
+   */
+  async function reachable(
+    a: Agent,
+    external: string,
+    tag: string,
+    fromSymmetric = false,
+  ): Promise<boolean> {
     const [host, port] = external.split(':');
-    pub.send(pubSock, host!, Number(port), tag);
+    const [probe, sock] = fromSymmetric ? [sym, symSock] : [pub, pubSock];
+    probe.send(sock, host!, Number(port), tag);
     const got = await a.take((m) => m.recv?.data === tag, 3_000).catch(() => undefined);
-    const echo = await pub.recv(pubSock, 3_000, `echo:${tag}`);
+    const echo = await probe.recv(sock, 3_000, `echo:${tag}`);
     return got !== undefined && echo !== undefined;
   }
 
@@ -166,6 +187,9 @@ describe.skipIf(skip)('port mapping against miniupnpd (netsim)', () => {
         new RegExp(`UDP\\s+${a.port}->${lab.address('a')}:${a.port}`),
       );
       expect(await reachable(a, r.mapped!.external, `hello-${proto}`)).toBe(true);
+      // A peer behind a symmetric NAT gets direct too (port-restricted × symmetric: no path
+      // without the mapping or birthday probing).
+      expect(await reachable(a, r.mapped!.external, `sym-${proto}`, true)).toBe(true);
       await a.close();
       expect(await table('r2')).not.toContain(`dport ${a.port} `);
       expect(await upnpcList('a')).not.toContain(`${a.port}->`);
@@ -194,6 +218,8 @@ describe.skipIf(skip)('port mapping against miniupnpd (netsim)', () => {
     expect(r.error).toBeUndefined();
     expect(r.mapped!.external).toBe(`${lab.address('r1')}:${b.port}`);
     expect(await reachable(b, r.mapped!.external, 'hello-v1')).toBe(true);
+    // symmetric × symmetric, direct by the mapping.
+    expect(await reachable(b, r.mapped!.external, 'sym-v1', true)).toBe(true);
     await b.close();
     expect(await table('r1')).not.toContain(`dport ${b.port} `);
   });
