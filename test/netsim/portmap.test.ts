@@ -17,7 +17,7 @@
  *   reserved WAN address; our client reports NO_GATEWAY / NOT_PUBLIC) and its table stays empty.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -268,5 +268,35 @@ describe.skipIf(skip)('port mapping against miniupnpd (netsim)', () => {
     // Nothing left on the routers.
     expect(await table('r2')).not.toMatch(/dnat ip to/);
     expect(await table('r1')).not.toMatch(/dnat ip to/);
+  });
+});
+
+describe.skipIf(skip)('a miniupnpd router lab cleans up', () => {
+  it('destroy kills the daemon, removes its table (with the namespace) and its run files', async () => {
+    const lab = await Lab.create({
+      nats: [{ name: 'r', preset: 'port-restricted', miniupnpd: true }],
+      hosts: [{ name: 'a', behind: 'r' }],
+    });
+    let pid: number;
+    try {
+      const runDir = `/run/natpush-netsim/${lab.name}.d/r`;
+      pid = Number(readFileSync(`${runDir}/miniupnpd.pid`, 'utf8'));
+      expect(existsSync(`/proc/${pid}`)).toBe(true);
+      expect((await lab.exec('r', 'nft', ['list', 'tables'])).stdout).toContain('inet miniupnpd');
+    } finally {
+      await lab.destroy();
+    }
+    const alive = (() => {
+      try {
+        return !/^\d+ \(.*\) [ZX]/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    })();
+    expect(alive).toBe(false);
+    expect(existsSync(`/run/natpush-netsim/${lab.name}.d`)).toBe(false);
+    expect(
+      (await import('node:child_process')).execFileSync('ip', ['netns', 'list']).toString(),
+    ).not.toContain(lab.prefix);
   });
 });
