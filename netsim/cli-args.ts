@@ -2,7 +2,8 @@
  * The CLI's lab language, parsed at the edge into a `LabSpec` (STYLE.md §5). Pure.
  *
  *   --host a:symmetric            host a behind its own symmetric NAT "a-nat"
- *   --host b:full-cone,hairpin    options: hairpin, cgn, udp-blocked, timeout=SEC
+ *   --host b:full-cone,hairpin    options: hairpin, cgn, udp-blocked, timeout=SEC, upnp, upnp1
+ *                                 (upnp: the NAT runs miniupnpd, IGD v2; upnp1: IGD v1)
  *   --host c@a                    host c behind the same NAT as host a
  *   --host d:public               host d directly on the internet
  *   --delay 20ms --jitter 2ms --loss 1%    impair every host's link (each direction)
@@ -11,7 +12,7 @@
  */
 import { NatpushError } from '../src/util/errors.js';
 import { MAX_BINDING_TIMEOUT_SEC } from './constants.js';
-import { NAT_PRESET_NAMES, isNatPreset, type NatPreset } from './presets.js';
+import { ALL_NAT_PRESET_NAMES, isNatPreset, type NatPreset } from './presets.js';
 import type { HostSpec, LabSpec, LinkOptions, NatSpec } from './spec.js';
 
 export interface CliLabArgs {
@@ -56,6 +57,8 @@ interface ParsedHost {
   cgn: boolean;
   udpBlocked: boolean;
   timeoutSec?: number;
+  /** miniupnpd on the host's NAT, with this IGD version. */
+  upnp?: 1 | 2;
 }
 
 function parseOptions(h: ParsedHost, opts: string[], arg: string): void {
@@ -63,13 +66,17 @@ function parseOptions(h: ParsedHost, opts: string[], arg: string): void {
     if (o === 'hairpin') h.hairpinning = true;
     else if (o === 'cgn') h.cgn = true;
     else if (o === 'udp-blocked') h.udpBlocked = true;
+    else if (o === 'upnp') h.upnp = 2;
+    else if (o === 'upnp1') h.upnp = 1;
     else if (o.startsWith('timeout=')) {
       const sec =
         parseDurationMs(o.slice('timeout='.length).replace(/^(\d+(?:\.\d+)?)$/, '$1s')) / 1000;
       if (sec < 1 || sec > MAX_BINDING_TIMEOUT_SEC) throw usage(`timeout out of range in ${arg}`);
       h.timeoutSec = Math.round(sec);
     } else
-      throw usage(`unknown host option "${o}" in ${arg} (hairpin, cgn, udp-blocked, timeout=SEC)`);
+      throw usage(
+        `unknown host option "${o}" in ${arg} (hairpin, cgn, udp-blocked, timeout=SEC, upnp, upnp1)`,
+      );
   }
 }
 
@@ -102,12 +109,12 @@ export function parseHostArg(arg: string): ParsedHost {
   else if (isNatPreset(what)) h.preset = what;
   else
     throw usage(
-      `unknown preset "${what}" in ${arg}; one of: ${NAT_PRESET_NAMES.join(', ')}, public`,
+      `unknown preset "${what}" in ${arg}; one of: ${ALL_NAT_PRESET_NAMES.join(', ')}, public`,
     );
   parseOptions(h, rest === '' ? [] : rest.slice(1).split(','), arg);
   if (
     h.kind === 'public' &&
-    (h.hairpinning || h.cgn || h.udpBlocked || h.timeoutSec !== undefined)
+    (h.hairpinning || h.cgn || h.udpBlocked || h.timeoutSec !== undefined || h.upnp !== undefined)
   ) {
     throw usage(`a public host has no NAT options: ${arg}`);
   }
@@ -122,6 +129,7 @@ function natFor(h: ParsedHost): NatSpec {
     ...(h.cgn ? { behind: CGN_NAME } : {}),
     ...(h.udpBlocked ? { udpBlocked: true } : {}),
     ...(h.timeoutSec !== undefined ? { udpBindingTimeoutSec: h.timeoutSec } : {}),
+    ...(h.upnp !== undefined ? { miniupnpd: { igdVersion: h.upnp } } : {}),
   };
 }
 

@@ -62,3 +62,11 @@ export const BRIDGE_READY_TIMEOUT_MS = 3_000;
 export const DEFAULT_EXEC_TIMEOUT_MS = 30_000;
 /** Output kept from a command run by `exec`; more is an error rather than unbounded memory. */
 export const MAX_EXEC_OUTPUT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * miniupnpd's HTTP (UPnP description and SOAP) port in a lab NAT. Fixed, since each NAT is its
+ * own namespace; 2869 is the port Windows' own UPnP host uses, so clients meet it in the wild.
+ */
+export const MINIUPNPD_HTTP_PORT = 2869;
+/** Where per-lab runtime files (miniupnpd pid, leases, log) live: `<stateDir>/<lab>.d/`. */
+export const LAB_RUN_DIR_SUFFIX = '.d';

@@ -8,11 +8,14 @@ export type { NodeInfo, NodeKind } from './plan.js';
 export {
   NAT_PRESETS,
   NAT_PRESET_NAMES,
+  HARD_NAT_PRESET_NAMES,
+  ALL_NAT_PRESET_NAMES,
   isNatPreset,
   type NatPreset,
   type NatBehavior,
   type MappingBehavior,
   type FilteringBehavior,
+  type PortAllocation,
 } from './presets.js';
 export { NETSIM_ERR, NetsimError, type NetsimErrorCode } from './errors.js';
 export { checkPrerequisites, NETSIM_TOOLS } from './prereq.js';

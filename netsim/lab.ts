@@ -8,6 +8,8 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { silentLogger, type Logger } from '../src/util/logger.js';
 import {
   BRIDGE_READY_TIMEOUT_MS,
@@ -15,12 +17,14 @@ import {
   DEFAULT_EXEC_TIMEOUT_MS,
   DEFAULT_STATE_DIR,
   LAB_NAME_RE,
+  LAB_RUN_DIR_SUFFIX,
   LOSS_SCALE,
   NAMESPACE_PREFIX,
   TAG_RE,
 } from './constants.js';
 import { delayBinary, delayRules, startDelayLine } from './delay.js';
 import { NETSIM_ERR, NetsimError } from './errors.js';
+import { miniupnpdFiles, startMiniupnpd } from './miniupnpd.js';
 import { lossRuleset } from './nat-rules.js';
 import { planLab, type LabPlan, type NodeInfo } from './plan.js';
 import { checkPrerequisites } from './prereq.js';
@@ -147,6 +151,7 @@ export class Lab {
     const t0 = performance.now();
     try {
       await build(plan, rec, bin, rec.persistent);
+      await startPortMappers(plan, labRunDir(stateDir, name), rec.persistent);
     } catch (e) {
       await lab.destroy();
       throw e;
@@ -256,6 +261,7 @@ export class Lab {
     unregisterExitCleanup(this.prefix);
     for (const c of this.#children) c.kill('SIGKILL');
     await removeNamespaces(this.#namespaces);
+    rmSync(labRunDir(this.#stateDir, this.name), { recursive: true, force: true });
     removeRecord(this.#stateDir, this.name);
     this.#logger.info('netsim lab down', { lab: this.name });
   }
@@ -266,6 +272,7 @@ export class Lab {
     for (const c of this.#children) c.kill('SIGKILL');
     removeNamespacesSync(this.#namespaces);
     try {
+      rmSync(labRunDir(this.#stateDir, this.name), { recursive: true, force: true });
       removeRecord(this.#stateDir, this.name);
     } catch {
       // exit path: best effort
@@ -336,6 +343,31 @@ async function bridgesForwarding(plan: LabPlan): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * Per-lab runtime files (miniupnpd's pid, leases, log): `<stateDir>/<lab>.d/<nat>/`. Under the
+ * state directory so they vanish with the lab record, and per lab since namespaces share /run.
+ */
+export function labRunDir(stateDir: string, name: string): string {
+  return join(stateDir, `${name}${LAB_RUN_DIR_SUFFIX}`);
+}
+
+/** miniupnpd on every NAT that asks for it, in parallel; each resolves once it listens. */
+async function startPortMappers(plan: LabPlan, runDir: string, detached: boolean): Promise<void> {
+  await Promise.all(
+    plan.nodes
+      .filter((n) => n.miniupnpd !== undefined)
+      .map((n) =>
+        startMiniupnpd(
+          n.namespace,
+          miniupnpdFiles(runDir, n.name),
+          n.lanAddress!.replace(/\.1$/, '.0/24'),
+          n.miniupnpd!,
+          detached,
+        ),
+      ),
+  );
 }
 
 /** Loss and delay rules of the node living in `ns`, as shell lines. */

@@ -44,7 +44,7 @@ export interface NatRulesOptions {
 export function natRuleset(o: NatRulesOptions): string {
   const { behavior: b, publicAddress: pub, wanIf: wan, lanIf: lan } = o;
   const t = `${o.bindingTimeoutSec}s`;
-  const snatFlags = b.randomPorts ? ' fully-random' : '';
+  const snatFlags = b.randomPorts || b.mapping !== 'endpoint-independent' ? ' fully-random' : '';
   const dstnat: string[] = [];
   if (b.filtering === 'endpoint-independent') {
     dstnat.push(`iifname "${wan}" ip daddr ${pub} dnat ip to udp dport map @bindings`);
@@ -56,10 +56,7 @@ export function natRuleset(o: NatRulesOptions): string {
   if (o.hairpinning) {
     dstnat.push(`iifname "${lan}" ip daddr ${pub} dnat ip to udp dport map @bindings`);
   }
-  const srcnat =
-    b.mapping === 'endpoint-independent'
-      ? eimSrcnat(o)
-      : [`oifname "${wan}" snat ip to ${pub}${snatFlags}`];
+  const srcnat = b.mapping === 'endpoint-independent' ? eimSrcnat(o) : dependentSrcnat(o);
   if (o.hairpinning) {
     const hp = `iifname "${lan}" oifname "${lan}" ct status dnat`;
     if (b.mapping === 'endpoint-independent') {
@@ -146,6 +143,59 @@ function eimSrcnat(o: NatRulesOptions): string[] {
     `${out} udp sport @taken snat ip to ${o.publicAddress} fully-random`,
     `${out} snat ip to ${o.publicAddress}`,
   ];
+}
+
+/**
+ * The external port of a new UDP mapping of an address(-and-port)-dependent NAT
+ * (presets.ts `portAllocation`). Every new flow is a new conntrack entry, so each rule below
+ * runs once per mapping:
+ * - random: `fully-random` draws from 1024–65535;
+ * - preserving: plain `snat` keeps the internal port — but it would keep it for every
+ *   destination (5-tuples stay unique), which is endpoint-independent mapping. So a port some
+ *   mapping already holds (`@taken`, written after SNAT) goes fully-random instead;
+ * - sequential: `numgen inc` counts mappings NAT-wide; looked up in a map of consecutive ports
+ *   (nft 1.0.6 byte-swaps `numgen inc` used directly as a port, a map lookup is correct);
+ * - hashed: jhash of (internal address, internal port, remote address) looked up in a map of
+ *   ports, so every port of one remote address gets the same mapping and another address
+ *   another one (address-dependent mapping). Two endpoints hashing to one port toward the same
+ *   remote address would share `@bindings`; with 2048 ports that is rare enough for a lab.
+ * TCP keeps plain (port-preserving) SNAT in every case.
+ */
+function dependentSrcnat(o: NatRulesOptions): string[] {
+  const out = `oifname "${o.wanIf}"`;
+  const pub = o.publicAddress;
+  switch (o.behavior.portAllocation ?? (o.behavior.randomPorts ? 'random' : 'preserving')) {
+    case 'random':
+      return [`${out} snat ip to ${pub} fully-random`];
+    case 'preserving':
+      return [`${out} udp sport @taken snat ip to ${pub} fully-random`, `${out} snat ip to ${pub}`];
+    case 'sequential':
+      return [
+        `${out} meta l4proto udp snat ip to ${pub} : numgen inc mod ${ALLOC_PORTS} map ${portMap(SEQUENTIAL_BASE_PORT)}`,
+        `${out} snat ip to ${pub}`,
+      ];
+    case 'hashed':
+      return [
+        `${out} meta l4proto udp snat ip to ${pub} : jhash ip saddr . udp sport . ip daddr mod ${ALLOC_PORTS} seed 0x6e617470 map ${portMap(HASHED_BASE_PORT)}`,
+        `${out} snat ip to ${pub}`,
+      ];
+  }
+}
+
+/**
+ * Ports the sequential and hashed allocators hand out: 2048 of them, enough for every lab
+ * (a test makes tens of mappings) while the map stays a few tens of kB of ruleset. Sequential
+ * ports start at 40000, hashed ones at 20000 (below Linux's ephemeral range 32768–60999, where
+ * hosts bind port 0, so a hashed port is easy to tell from a preserved one).
+ */
+export const ALLOC_PORTS = 2048;
+export const SEQUENTIAL_BASE_PORT = 40000;
+export const HASHED_BASE_PORT = 20000;
+
+function portMap(base: number): string {
+  const entries: string[] = [];
+  for (let i = 0; i < ALLOC_PORTS; i++) entries.push(`${i} : ${base + i}`);
+  return `{ ${entries.join(', ')} }`;
 }
 
 function indent(lines: string[]): string {

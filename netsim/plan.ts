@@ -19,6 +19,7 @@ import {
   PUBLIC_NET,
   SERVER_HOST_BASE,
 } from './constants.js';
+import { miniupnpdRuleset } from './miniupnpd.js';
 import { natRuleset } from './nat-rules.js';
 import { NAT_PRESETS, type NatPreset } from './presets.js';
 import type { LabSpec, LinkOptions, NatSpec } from './spec.js';
@@ -42,6 +43,8 @@ export interface NodeInfo {
   behind?: string;
   /** A NAT's preset. */
   preset?: NatPreset;
+  /** A NAT running miniupnpd (port mappings by UPnP-IGD, NAT-PMP, PCP), and its IGD version. */
+  miniupnpd?: { igdVersion: 1 | 2 };
   /** Uplink interface name inside the namespace: `eth0`, or `wan` on a NAT. */
   uplink: string;
   link?: LinkOptions;
@@ -292,6 +295,7 @@ function natScriptParts(
       ...BRIDGE_NF_OFF,
       // Rules first, so not one packet crosses before the NAT behaves as specified.
       ...nftScript(rules),
+      ...(miniupnpdOf(n) ? nftScript(miniupnpdRuleset()) : []),
     ],
     ip: [
       'link set dev lo up',
@@ -303,6 +307,13 @@ function natScriptParts(
       ...routes,
     ],
   };
+}
+
+/** The miniupnpd a NAT spec asks for, with defaults; undefined for none. */
+function miniupnpdOf(n: NatSpec): { igdVersion: 1 | 2 } | undefined {
+  const m = n.miniupnpd;
+  if (m === undefined || m === false) return undefined;
+  return { igdVersion: m === true ? 2 : (m.igdVersion ?? 2) };
 }
 
 function planNats(
@@ -347,6 +358,7 @@ function planNats(
       lanAddress,
       preset: n.preset,
       uplink: 'wan',
+      ...(miniupnpdOf(n) ? { miniupnpd: miniupnpdOf(n)! } : {}),
       ...(n.behind !== undefined ? { behind: n.behind } : {}),
       ...(n.link ? { link: n.link } : {}),
     });

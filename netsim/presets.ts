@@ -30,7 +30,23 @@ export interface NatBehavior {
    * guessed from the last one; Linux does this with `snat ... fully-random`.
    */
   readonly randomPorts: boolean;
+  /**
+   * How a NAT with address(-and-port)-dependent mapping picks the external port of a new
+   * mapping — what port prediction (src/punch/port-prediction.ts) has to guess:
+   * - `random`: a fresh random port in 1024–65535 (`snat fully-random`); only birthday probing
+   *   or a port mapping gets through;
+   * - `preserving`: the internal port, when no other mapping holds it as its external port
+   *   (then random) — many consumer NATs try this first;
+   * - `sequential`: the next port of a counter shared by every mapping the NAT makes (the last
+   *   one + 1), as some carrier and enterprise NATs do;
+   * - `hashed`: a port derived from (internal endpoint, remote address), so it is the same for
+   *   every port of one remote address and different per address — address-dependent mapping.
+   * Endpoint-independent presets leave it out (their allocation is in nat-rules.ts eimSrcnat).
+   */
+  readonly portAllocation?: PortAllocation;
 }
+
+export type PortAllocation = 'random' | 'preserving' | 'sequential' | 'hashed';
 
 export const NAT_PRESETS = {
   'full-cone': {
@@ -52,12 +68,52 @@ export const NAT_PRESETS = {
     mapping: 'address-and-port-dependent',
     filtering: 'address-and-port-dependent',
     randomPorts: true,
+    portAllocation: 'random',
+  },
+  /** A new mapping per remote address (any port of it reuses it), address-dependent filtering. */
+  'address-dependent': {
+    mapping: 'address-dependent',
+    filtering: 'address-dependent',
+    randomPorts: false,
+    portAllocation: 'hashed',
+  },
+  /** Symmetric, but a new mapping keeps the internal port while no other mapping holds it. */
+  'symmetric-preserving': {
+    mapping: 'address-and-port-dependent',
+    filtering: 'address-and-port-dependent',
+    randomPorts: false,
+    portAllocation: 'preserving',
+  },
+  /** Symmetric, each new mapping takes the next port of one NAT-wide counter (delta 1). */
+  'symmetric-sequential': {
+    mapping: 'address-and-port-dependent',
+    filtering: 'address-and-port-dependent',
+    randomPorts: false,
+    portAllocation: 'sequential',
   },
 } as const satisfies Record<string, NatBehavior>;
 
 export type NatPreset = keyof typeof NAT_PRESETS;
 
-export const NAT_PRESET_NAMES = Object.keys(NAT_PRESETS) as NatPreset[];
+/**
+ * The four classic presets (RFC 3489 names) that the pairwise matrices iterate; the hard-NAT
+ * presets below are listed apart so those matrices keep their meaning.
+ */
+export const NAT_PRESET_NAMES: NatPreset[] = [
+  'full-cone',
+  'restricted-cone',
+  'port-restricted',
+  'symmetric',
+];
+
+/** Presets added for hard-NAT traversal (issue 11): predictable symmetric and address-dependent. */
+export const HARD_NAT_PRESET_NAMES: NatPreset[] = [
+  'address-dependent',
+  'symmetric-preserving',
+  'symmetric-sequential',
+];
+
+export const ALL_NAT_PRESET_NAMES: NatPreset[] = [...NAT_PRESET_NAMES, ...HARD_NAT_PRESET_NAMES];
 
 export function isNatPreset(s: string): s is NatPreset {
   return Object.prototype.hasOwnProperty.call(NAT_PRESETS, s);

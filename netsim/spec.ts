@@ -10,6 +10,7 @@ import {
   MAX_SERVERS,
   NODE_NAME_RE,
 } from './constants.js';
+import type { MiniupnpdOptions } from './miniupnpd.js';
 import { isNatPreset, type NatPreset } from './presets.js';
 
 /**
@@ -62,6 +63,11 @@ export interface NatSpec {
   udpBindingTimeoutSec?: number;
   /** Impairments of the WAN link. */
   link?: LinkOptions;
+  /**
+   * Run miniupnpd on this NAT (UPnP-IGD, NAT-PMP and PCP port mappings for its LAN; see
+   * miniupnpd.ts), on top of the preset. `true` = IGD version 2. Default: none.
+   */
+  miniupnpd?: boolean | MiniupnpdOptions;
 }
 
 /** An end host: behind a NAT, or directly on the internet. */
@@ -119,6 +125,12 @@ function checkNats(nats: NatSpec[], seen: Set<string>): void {
       MAX_BINDING_TIMEOUT_SEC,
     );
     validateLink(`NAT "${n.name}"`, n.link);
+    const m = n.miniupnpd;
+    if (m !== undefined && typeof m !== 'boolean') {
+      if (typeof m !== 'object' || m === null || ![undefined, 1, 2].includes(m.igdVersion)) {
+        throw new TypeError(`netsim: NAT "${n.name}" miniupnpd.igdVersion must be 1 or 2`);
+      }
+    }
   }
   const byName = new Map(nats.map((n) => [n.name, n]));
   for (const n of nats) {

@@ -10,3 +10,8 @@ apt-get install -y --no-install-recommends \
   chromium \
   python3 make g++ \
   gcc libnetfilter-queue-dev
+# Port mapping (issue 11): the router daemon netsim runs, and the reference clients.
+apt-get install -y --no-install-recommends \
+  miniupnpd-nftables miniupnpc natpmpc libnftnl-dev libmnl-dev dpkg-dev pkg-config
+# miniupnpd rebuilt from Debian's source with the lab's RFC 5737 prefixes allowed (see script).
+"$(dirname "$0")/build-miniupnpd.sh"

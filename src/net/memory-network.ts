@@ -162,6 +162,8 @@ export class MemoryNat implements Node {
   readonly inside = new Realm(this);
   readonly #byKey = new Map<string, Mapping>();
   readonly #byPort = new Map<number, Mapping>();
+  /** Last port handed out by the sequential allocator (behavior.sequentialDelta). */
+  #lastSequential = 20_000;
 
   constructor(
     readonly network: MemoryNetwork,
@@ -255,6 +257,14 @@ export class MemoryNat implements Node {
     if (this.behavior.portPreservation && !this.#byPort.has(internalPort)) return internalPort;
     const span = 65536 - NAT_PORT_FIRST;
     if (this.#byPort.size >= span) throw new RangeError('memory NAT ran out of ports');
+    const delta = this.behavior.sequentialDelta;
+    if (delta !== undefined) {
+      for (;;) {
+        const next = this.#lastSequential + delta;
+        this.#lastSequential = next > 65535 ? NAT_PORT_FIRST : next;
+        if (!this.#byPort.has(this.#lastSequential)) return this.#lastSequential;
+      }
+    }
     for (;;) {
       const port = NAT_PORT_FIRST + Math.floor(this.network.random() * span);
       if (!this.#byPort.has(port)) return port;

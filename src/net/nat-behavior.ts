@@ -14,6 +14,12 @@ export interface NatBehavior {
   readonly filtering: EndpointDependence;
   /** RFC 4787 §4.1 "port preservation": try to keep the internal port as the external port. */
   readonly portPreservation: boolean;
+  /**
+   * Sequential port allocation (some CGN / enterprise NATs): each new mapping takes the last
+   * allocated port + `sequentialDelta`, NAT-wide. Applies when port preservation does not.
+   * Default undefined: random ports.
+   */
+  readonly sequentialDelta?: number;
   /** RFC 4787 §6: packets from inside to the NAT's own external address loop back inside. */
   readonly hairpinning: boolean;
   /** RFC 4787 §4.3: idle time after which a mapping is gone (outbound traffic refreshes it). */

@@ -76,6 +76,8 @@ export interface GathererOptions {
   /** serve's TURN server and a source of short-lived credentials for it. */
   turn?: { server: Endpoint; credentials: () => Promise<RelayCredentials> };
   gatherTimeoutMs?: number;
+  /** More candidates on the same socket, e.g. a router port mapping (punch/portmap). */
+  extraCandidates?: () => readonly Candidate[];
 }
 
 /**
@@ -139,6 +141,9 @@ export class CandidateGatherer {
     this.#srflx = srflx ?? (relay?.mappedAddress.port ? relay.mappedAddress : undefined);
     if (this.#srflx && !out.some((c) => candidateKey(c) === candidateKey(this.#srflx!))) {
       out.push({ type: 'srflx', ...plain(this.#srflx), priority: candidatePriority('srflx') });
+    }
+    for (const c of this.#o.extraCandidates?.() ?? []) {
+      if (!out.some((o) => candidateKey(o) === candidateKey(c))) out.push(c);
     }
     if (relay && !relay.closed) {
       out.push({

@@ -102,6 +102,8 @@ export interface PunchConnectorOptions {
   turnServer?: Endpoint;
   /** Answer punches from this peer? Default: yes (serve forwards only from allowed peers). */
   accept?: (peer: string) => boolean;
+  /** More candidates on the socket (a port mapping: punch/portmap mappedCandidates). */
+  extraCandidates?: () => readonly Candidate[];
   /** Tuning (defaults in PUNCH_DEFAULTS). */
   taMs?: number;
   directGraceMs?: number;
@@ -185,6 +187,7 @@ export class PunchConnector {
         ? { turn: { server: options.turnServer, credentials: turnCredentials } }
         : {}),
       ...(options.gatherTimeoutMs ? { gatherTimeoutMs: options.gatherTimeoutMs } : {}),
+      ...(options.extraCandidates ? { extraCandidates: options.extraCandidates } : {}),
     });
     this.#offs.push(
       this.demux.on('stun-response', (d, from, via) => this.#onResponse(d, from, via)),

@@ -78,6 +78,28 @@ export interface NatReport {
   lifetime?: { aliveMs?: number; goneMs?: number };
   /** Why a behaviour is unknown (server without alternate address, etc.). */
   notes: string[];
+  /**
+   * How the NAT picks the port of a new mapping (src/punch/port-prediction.ts), measured with a
+   * few extra bindings from fresh sockets, and the samples (local port → mapped port, in order).
+   */
+  allocation?: {
+    pattern: { kind: 'preserving' } | { kind: 'sequential'; delta: number } | { kind: 'random' };
+    samples: { localPort: number; mappedPort: number }[];
+  };
+  /** What the router offers for port mapping (PCP, NAT-PMP, UPnP-IGD) and what it granted. */
+  portMapping?: PortMappingReport;
+}
+
+export interface PortMappingReport {
+  /** Per protocol: answered (with the external address it told), or why not. */
+  offered: Record<
+    string,
+    { ok: true; externalAddress?: string } | { ok: false; code: string; message: string }
+  >;
+  /** The test mapping granted (and deleted again right after). */
+  granted?: { via: string; external: Endpoint; lifetimeSec: number; ms: number };
+  /** Why no usable mapping (e.g. NATPUSH_ERR_PORTMAP_NOT_PUBLIC behind carrier-grade NAT). */
+  error?: { code: string; message: string };
 }
 
 export async function discoverNat(options: NatDiscoveryOptions): Promise<NatReport> {

@@ -109,6 +109,30 @@ export function formatNatReport(r: NatReport): string {
       aliveMs !== undefined ? ` — send keepalives more often than every ${aliveMs / 1000} s` : '';
     row('Binding life', alive + gone + keep);
   }
+  if (r.allocation) {
+    const a = r.allocation.pattern;
+    row(
+      'Port allocation',
+      a.kind === 'preserving'
+        ? 'preserving — a new mapping keeps the local port (predictable)'
+        : a.kind === 'sequential'
+          ? `sequential, delta ${a.delta} — the next mapping is the last + ${a.delta} (predictable)`
+          : 'random — not predictable (birthday probing or a port mapping gets through)',
+    );
+  }
+  if (r.portMapping) {
+    const pm = r.portMapping;
+    const offered = Object.entries(pm.offered).map(([k, o]) => `${k} ${o.ok ? 'yes' : 'no'}`);
+    row('Port mapping', offered.length ? offered.join(', ') : 'not tried');
+    if (pm.granted) {
+      row(
+        'Mapping granted',
+        `${ep(pm.granted.external)} by ${pm.granted.via} in ${pm.granted.ms} ms, lifetime ${pm.granted.lifetimeSec} s (deleted again)`,
+      );
+    } else if (pm.error) {
+      row('Mapping granted', `none — ${pm.error.message}`);
+    }
+  }
   row('NAT type', KIND_WORDS[r.kind]);
   lines.push('');
   row('Direct UDP to', r.outlook.direct.length ? `${r.outlook.direct.join(', ')} peers` : 'nobody');

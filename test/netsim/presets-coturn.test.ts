@@ -5,7 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, NAT_PRESETS, NAT_PRESET_NAMES, type NatPreset } from '../../netsim/index.js';
+import { Lab, NAT_PRESETS, ALL_NAT_PRESET_NAMES, type NatPreset } from '../../netsim/index.js';
 import { NETSIM_REQUIREMENTS, missingPrereq } from '../support/prereq.js';
 
 const skip = missingPrereq('netsim', {
@@ -29,6 +29,9 @@ const HOST: Record<NatPreset, string> = {
   'restricted-cone': 'rc',
   'port-restricted': 'pr',
   symmetric: 'sym',
+  'address-dependent': 'adm',
+  'symmetric-preserving': 'sympp',
+  'symmetric-sequential': 'symseq',
 };
 
 describe.skipIf(skip)('netsim presets classified by coturn turnutils_natdiscovery', () => {
@@ -37,8 +40,8 @@ describe.skipIf(skip)('netsim presets classified by coturn turnutils_natdiscover
 
   beforeAll(async () => {
     lab = await Lab.create({
-      nats: NAT_PRESET_NAMES.map((p) => ({ name: `n-${HOST[p]}`, preset: p })),
-      hosts: NAT_PRESET_NAMES.map((p) => ({ name: HOST[p], behind: `n-${HOST[p]}` })),
+      nats: ALL_NAT_PRESET_NAMES.map((p) => ({ name: `n-${HOST[p]}`, preset: p })),
+      hosts: ALL_NAT_PRESET_NAMES.map((p) => ({ name: HOST[p], behind: `n-${HOST[p]}` })),
     });
     // STUN only: no relay, no TLS, no CLI, no config file.
     turn = lab.spawn(
@@ -77,7 +80,7 @@ describe.skipIf(skip)('netsim presets classified by coturn turnutils_natdiscover
     await lab?.destroy();
   });
 
-  it.concurrent.each(NAT_PRESET_NAMES)('%s', async (preset) => {
+  it.concurrent.each(ALL_NAT_PRESET_NAMES)('%s', async (preset) => {
     const r = await lab.exec(
       HOST[preset],
       'turnutils_natdiscovery',

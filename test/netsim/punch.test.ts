@@ -23,6 +23,9 @@ const SHORT: Record<NatPreset, string> = {
   'restricted-cone': 'rc',
   'port-restricted': 'pr',
   symmetric: 'sym',
+  'address-dependent': 'adm',
+  'symmetric-preserving': 'sympp',
+  'symmetric-sequential': 'symseq',
 };
 
 /** Theory, written out independently of the implementation. */

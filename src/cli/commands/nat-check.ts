@@ -1,13 +1,18 @@
 /**
- * `natpush nat-check --server HOST:PORT [--server ...] [--json] [--lifetime SECONDS]` — how does
- * this network's NAT behave, and what does that mean for reaching peers.
+ * `natpush nat-check --server HOST:PORT [--server ...] [--json] [--lifetime SECONDS]
+ * [--no-portmap]` — how does this network's NAT behave (RFC 5780 mapping and filtering, the
+ * port-allocation pattern, what port mapping the router offers), and what that means for
+ * reaching peers.
  */
 import os from 'node:os';
 import type { CommandModule } from 'yargs';
 import { nodeUdpNetwork } from '../../net/node-udp.js';
 import type { Endpoint } from '../../net/udp.js';
 import { parseEndpoint } from '../../net/udp.js';
-import type { NatReport } from '../../stun/nat-discovery.js';
+import type { NatReport, PortMappingReport } from '../../stun/nat-discovery.js';
+import { measureAllocation } from '../../punch/allocation-probe.js';
+import { PortMapper } from '../../punch/portmap/index.js';
+import { systemClock } from '../../util/clock.js';
 import { discoverNat } from '../../stun/nat-discovery.js';
 import { formatNatReport } from '../../stun/nat-report.js';
 import { tcpBinding } from '../../stun/tcp-probe.js';
@@ -19,6 +24,9 @@ export interface NatCheckArgs {
   lifetime: number;
   bind?: string;
   tcp: boolean;
+  /** Ask the router for a test port mapping (PCP, NAT-PMP, UPnP-IGD); the CLI defaults to yes,
+   *  `--no-portmap` skips; callers of runNatCheck opt in. */
+  portmap?: boolean;
 }
 
 /** Lifetime steps up to `maxSeconds`: common NAT timeouts (Linux 30 s unreplied / 120 s,
@@ -51,7 +59,7 @@ export async function runNatCheck(args: NatCheckArgs): Promise<NatReport> {
       'give at least one --server HOST:PORT (an RFC 5780 server such as `natpush stun --alternate ...` or coturn finds the most)',
     );
   }
-  return discoverNat({
+  const report = await discoverNat({
     net: nodeUdpNetwork,
     servers,
     localAddresses: localAddresses(),
@@ -59,6 +67,50 @@ export async function runNatCheck(args: NatCheckArgs): Promise<NatReport> {
     ...(args.lifetime > 0 ? { lifetimeStepsMs: lifetimeSteps(args.lifetime) } : {}),
     ...(args.tcp ? { tcpProbe: (s: Endpoint) => tcpBinding(s) } : {}),
   });
+  const answered = report.servers.find((s) => s.mapped)?.server;
+  const [allocation, portMapping] = await Promise.all([
+    answered && report.behindNat !== false
+      ? measureAllocation({ net: nodeUdpNetwork, server: answered }).catch(() => undefined)
+      : undefined,
+    args.portmap === true ? checkPortMapping(report.mapped?.address) : undefined,
+  ]);
+  if (allocation) report.allocation = allocation;
+  if (portMapping) report.portMapping = portMapping;
+  return report;
+}
+
+/**
+ * What the router offers, and a real test mapping of a fresh local port, deleted again at once
+ * (nat-check leaves nothing behind on the router).
+ */
+async function checkPortMapping(reflexive: string | undefined): Promise<PortMappingReport> {
+  const socket = await nodeUdpNetwork.bindUdp();
+  const mapper = new PortMapper({ net: nodeUdpNetwork, clock: systemClock });
+  const t0 = performance.now();
+  try {
+    const m = await mapper.map(socket.address().port, {
+      ...(reflexive ? { reflexiveAddress: reflexive } : {}),
+    });
+    const ms = Math.round(performance.now() - t0);
+    await mapper.whenProbed();
+    return {
+      offered: Object.fromEntries(mapper.outcomes),
+      granted: {
+        via: m.via,
+        external: m.external,
+        lifetimeSec: m.lifetimeSec,
+        ms,
+      },
+    };
+  } catch (e) {
+    return {
+      offered: Object.fromEntries(mapper.outcomes),
+      error: { code: (e as { code?: string }).code ?? 'ERROR', message: (e as Error).message },
+    };
+  } finally {
+    await mapper.close();
+    await socket.close();
+  }
 }
 
 export const natCheckCommand: CommandModule<object, NatCheckArgs> = {
@@ -80,6 +132,12 @@ export const natCheckCommand: CommandModule<object, NatCheckArgs> = {
         describe: 'Also measure the binding lifetime, idling up to this many seconds',
       })
       .option('bind', { type: 'string', describe: 'Local address to probe from' })
+      .option('portmap', {
+        type: 'boolean',
+        default: true,
+        describe:
+          'Ask the router for a test port mapping (PCP, NAT-PMP, UPnP-IGD), deleted again; --no-portmap skips',
+      })
       .option('tcp', {
         type: 'boolean',
         default: true,

@@ -37,6 +37,20 @@ describe('netsim CLI arguments', () => {
     expect(() => parseHostArg('averylonghost:symmetric')).toThrow(/too long/);
   });
 
+  it('parses the hard-NAT presets and the miniupnpd router option', () => {
+    expect(parseHostArg('a:symmetric-sequential,upnp')).toMatchObject({
+      preset: 'symmetric-sequential',
+      upnp: 2,
+    });
+    expect(parseHostArg('b:address-dependent,upnp1')).toMatchObject({ upnp: 1 });
+    const spec = labSpecFromArgs({ host: ['a:symmetric-preserving,upnp1'] });
+    expect(spec.nats![0]).toMatchObject({
+      preset: 'symmetric-preserving',
+      miniupnpd: { igdVersion: 1 },
+    });
+    expect(() => parseHostArg('d:public,upnp')).toThrow(/no NAT options/);
+  });
+
   it('builds a lab spec: one NAT per host, a shared CGN, shared NATs, links on every host', () => {
     const spec = labSpecFromArgs({
       host: ['a:symmetric', 'b:port-restricted,cgn', 'c@a', 'd:public'],

@@ -1,0 +1,51 @@
+/**
+ * Measures a NAT's port-allocation pattern (port-prediction.ts) with a few extra bindings: each
+ * of `samples` fresh sockets asks the STUN server for its mapping, one after the other, so the
+ * mappings are made in a known order. Wiring around the pure classifier; the sockets are closed
+ * before it returns.
+ */
+import type { Clock } from '../util/clock.js';
+import type { Endpoint, UdpNetwork } from '../net/udp.js';
+import { StunClient } from '../stun/client.js';
+import {
+  classifyAllocation,
+  type AllocationPattern,
+  type AllocationSample,
+} from './port-prediction.js';
+
+/** Four samples give three gaps: enough for a majority, few enough to cost ~4 round trips. */
+export const DEFAULT_ALLOCATION_SAMPLES = 4;
+
+export interface AllocationMeasurement {
+  pattern: AllocationPattern;
+  samples: AllocationSample[];
+}
+
+export async function measureAllocation(o: {
+  net: UdpNetwork;
+  clock?: Clock;
+  server: Endpoint;
+  samples?: number;
+  timeoutMs?: number;
+}): Promise<AllocationMeasurement> {
+  const n = o.samples ?? DEFAULT_ALLOCATION_SAMPLES;
+  const samples: AllocationSample[] = [];
+  // All sockets stay open until the end: a closed socket's port could be handed out again and
+  // meet its own old mapping on the NAT.
+  const open: { socket: Awaited<ReturnType<UdpNetwork['bindUdp']>>; client: StunClient }[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const socket = await o.net.bindUdp();
+      const client = new StunClient({ socket, ...(o.clock ? { clock: o.clock } : {}) });
+      open.push({ socket, client });
+      const r = await client.binding(o.server, { timeoutMs: o.timeoutMs ?? 3_000 });
+      samples.push({ localPort: socket.address().port, mappedPort: r.mapped.port });
+    }
+  } finally {
+    for (const { socket, client } of open) {
+      client.close();
+      await socket.close();
+    }
+  }
+  return { pattern: classifyAllocation(samples), samples };
+}

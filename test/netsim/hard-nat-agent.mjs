@@ -1,0 +1,128 @@
+// A hard-NAT traversal agent for test/netsim/hard-nat.test.ts and bench/birthday.ts, run with
+// node inside a lab host (plain ESM importing the built natpush from dist/). The test process is
+// the signaling: JSON lines on stdio.
+//   in  {"measure":{"server":"a:p"}}   out {"measured":{pattern,samples}}
+//   in  {"prepare":{"server":"a:p","window":N,"pattern":P?}}
+//        binds the punch socket (a fresh one for a preserving NAT), learns its reflexive address
+//        from the same socket, predicts its own mappings  → out {"prepared":{srflx,predicted}}
+//   in  {"probe":{"address":A,"ports":[...],"rounds":R,"gapMs":G,"timeoutMs":T}}
+//        sends to A:ports in order, R rounds; answers any datagram from A with "ack" to where it
+//        came from → out {"probed":{"heard":"a:p"|null,"ms":M}}
+//   in  {"bday-hard":{"easy":"a:p","sockets":N,"timeLimitMs":T}}       out {"bday":{...}}
+//   in  {"bday-easy":{"hard":A,"budget":K,"paceMs":P,"timeLimitMs":T}}  out {"bday":{...}}
+//   in  {"exit":true}
+import process from 'node:process';
+import readline from 'node:readline';
+import { performance } from 'node:perf_hooks';
+import { TextEncoder } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const [dist] = process.argv.slice(2);
+const { nodeUdpNetwork } = await import(`${dist}/src/net/index.js`);
+const { systemClock } = await import(`${dist}/src/util/clock.js`);
+const { StunClient } = await import(`${dist}/src/stun/client.js`);
+const { measureAllocation } = await import(`${dist}/src/punch/allocation-probe.js`);
+const { predictOwnPorts, plannedOrder } = await import(`${dist}/src/punch/port-prediction.js`);
+const bday = await import(`${dist}/src/punch/birthday.js`);
+const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+const ep = (s) => {
+  const [address, port] = s.split(':');
+  return { address, port: Number(port) };
+};
+const deps = { net: nodeUdpNetwork, clock: systemClock };
+let punch; // the punch socket
+let pattern;
+
+async function srflxOf(socket, server) {
+  const client = new StunClient({ socket, clock: systemClock });
+  try {
+    return (await client.binding(ep(server), { timeoutMs: 3_000 })).mapped;
+  } finally {
+    client.close();
+  }
+}
+
+async function handle(m) {
+  if (m.measure) {
+    const r = await measureAllocation({ ...deps, server: ep(m.measure.server) });
+    pattern = r.pattern;
+    out({ measured: r });
+  } else if (m.prepare) {
+    const p = m.prepare.pattern ?? pattern ?? { kind: 'random' };
+    const sock = await nodeUdpNetwork.bindUdp();
+    const srflx = await srflxOf(sock, m.prepare.server);
+    // Preserving: the STUN binding took this socket's port as its mapping already, so the
+    // punch goes from a fresh socket whose first mapping will keep its local port.
+    punch = p.kind === 'preserving' ? await nodeUdpNetwork.bindUdp() : sock;
+    const predicted = predictOwnPorts({
+      pattern: p,
+      lastMappedPort: srflx.port,
+      localPort: punch.address().port,
+      window: m.prepare.window ?? 4,
+    });
+    out({ prepared: { srflx: `${srflx.address}:${srflx.port}`, predicted } });
+  } else if (m.probe) {
+    const { address, ports, rounds, gapMs, timeoutMs } = m.probe;
+    const t0 = performance.now();
+    let heard = null;
+    const ack = new TextEncoder().encode('ack');
+    const off = punch.onMessage((_d, from) => {
+      if (from.address !== address) return;
+      punch.send(ack, from);
+      heard ??= `${from.address}:${from.port}`;
+    });
+    for (let r = 0; r < rounds && heard === null; r++) {
+      for (const port of plannedOrder(ports))
+        punch.send(new TextEncoder().encode('hi'), { address, port });
+      await sleep(gapMs);
+    }
+    const deadline = performance.now() + timeoutMs;
+    while (heard === null && performance.now() < deadline) await sleep(20);
+    // Linger a little so our acks reach the other side too.
+    await sleep(300);
+    off();
+    out({ probed: { heard, ms: Math.round(performance.now() - t0) } });
+  } else if (m['bday-hard']) {
+    const o = m['bday-hard'];
+    const plan = { hardSockets: o.sockets, timeLimitMs: o.timeLimitMs };
+    const r = await bday.runHardSide(deps, ep(o.easy), plan);
+    if (r) await sleep(300); // let the ack travel
+    await r?.socket.close();
+    out({
+      bday: r
+        ? {
+            ok: true,
+            ms: r.elapsedMs,
+            sent: r.probesSent,
+            remote: `${r.remote.address}:${r.remote.port}`,
+          }
+        : { ok: false },
+    });
+  } else if (m['bday-easy']) {
+    const o = m['bday-easy'];
+    const plan = bday.planBirthday({
+      budget: o.budget,
+      paceMs: o.paceMs,
+      timeLimitMs: o.timeLimitMs,
+      hardSockets: o.sockets,
+    });
+    const r = await bday.runEasySide(deps, punch, o.hard, plan);
+    out({
+      bday: r
+        ? {
+            ok: true,
+            ms: r.elapsedMs,
+            sent: r.probesSent,
+            remote: `${r.remote.address}:${r.remote.port}`,
+            expected: plan.expectedSuccess,
+          }
+        : { ok: false, expected: plan.expectedSuccess, sent: plan.probePorts.length * 2 },
+    });
+  } else if (m.exit) {
+    process.exit(0);
+  }
+}
+
+for await (const line of readline.createInterface({ input: process.stdin })) {
+  handle(JSON.parse(line)).catch((e) => out({ error: { code: e.code, message: e.message } }));
+}
