@@ -36,17 +36,22 @@ import {
 const LADDER_PEER = fileURLToPath(new URL('../../test/support/ladder-peer.mjs', import.meta.url));
 const RAW_PEER = fileURLToPath(new URL('./lib/punch-raw-udp.js', import.meta.url));
 const SIZES = [100, 1000];
-const WINDOW = 64;
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 }
+const WINDOW = arg('--window', 64);
 /** Long enough to reach steady state: 5,000 still showed start-up effects (one run: 5k vs 12k/s). */
 const MESSAGES = arg('--messages', 20_000);
 const LIGHT = arg('--light', 500);
 /** `--connector`: the channel straight on the punched path, without `Peer.notify` on top. */
 const CONNECTOR = process.argv.includes('--connector');
+/** `--prof DIR`: each peer process writes a V8 CPU profile there (`node --cpu-prof`). */
+const PROF_DIR = process.argv.includes('--prof')
+  ? process.argv[process.argv.indexOf('--prof') + 1]
+  : undefined;
+const PROF = PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROF_DIR] : [];
 
 interface Rx {
   n: number;
@@ -74,7 +79,7 @@ function lat(xs: number[]): { p50: number; p99: number } {
 
 function spawn(pl: PunchLab, host: string, script: string, args: string[]): LineChild {
   return lineChild(
-    pl.lab.spawn(host, process.execPath, [script, ...args], {
+    pl.lab.spawn(host, process.execPath, [...PROF, script, ...args], {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: { ...process.env, NATPUSH_BENCH_MODE: CONNECTOR ? 'connector' : '' },
     }),
