@@ -22,9 +22,10 @@
  * - Retransmission: RTO from measured RTT (RFC 6298, rtt-estimator.ts) with exponential backoff;
  *   fast retransmit of a packet when 3 later ones were acked (RFC 9002 §6.1.1 packet threshold).
  * - Flow control: the receiver buffers at most `recvWindowPackets` beyond its cumulative point
- *   and advertises that window; the sender never has more unacked packets than that (or
- *   `maxInFlightPackets`). No congestion control beyond this fixed window: notification streams
- *   are small; a bulk sender would need RFC 9002 §7 (noted in the report).
+ *   and advertises that window; the sender never has more unacked packets than that.
+ * - Congestion control: on top, a NewReno-style AIMD window (congestion-window.ts, RFC 9002 §7)
+ *   from `initialWindowPackets` up to `maxInFlightPackets`: slow start per ack, halved on a fast
+ *   retransmission, back to `minWindowPackets` on an RTO.
  * - Exactly once: in-order pns deliver each packet once per sender incarnation; on top, ids are
  *   deduped (bounded) so a notification re-sent by the Peer on another rung is not delivered twice.
  */
@@ -51,6 +52,7 @@ import {
   type Frame,
   type Notification,
 } from './reliable-frames.js';
+import { CongestionWindow } from './congestion-window.js';
 import { RecentIds } from './recent-ids.js';
 import { RttEstimator, type RttOptions } from './rtt-estimator.js';
 import { TRANSPORT_OVERHEAD } from './wire.js';
@@ -74,12 +76,22 @@ export const RELIABLE_DEFAULTS = {
   /** 16 KiB bodies, as LIMITS.maxBodyBytes of the signaling server. */
   maxBodyBytes: 16 * 1024,
   /**
-   * Packets buffered out of order per channel: 256 × 1200 B ≈ 300 KiB worst case per peer —
-   * sixteen 16 KiB notifications in flight, far beyond a notification stream's needs.
+   * Packets buffered out of order per channel (and advertised as the flow-control window):
+   * 1024 × 1200 B ≈ 1.2 MiB worst case per peer, only while a gap is open. A flood needs it:
+   * at 50,000 notifications/s and a few ms of round trip on a loaded machine (scheduling, not
+   * the wire) ~200–500 packets are in flight; 256 capped a measured 100-byte flood.
    */
-  recvWindowPackets: 256,
-  /** Unacked packets a sender keeps in flight (≤ the receiver's window). */
-  maxInFlightPackets: 128,
+  recvWindowPackets: 1024,
+  /**
+   * Ceiling of the congestion window (congestion-window.ts; ≤ the receiver's window): unacked
+   * packets a sender may have in flight. Each holds a reference to a fragment of a notification
+   * already counted in the queue bound, so it adds ~100 bytes of bookkeeping per packet.
+   */
+  maxInFlightPackets: 1024,
+  /** Congestion window at the start and after a path change (slow start grows it per ack). */
+  initialWindowPackets: 32,
+  /** Congestion window after a retransmission timeout (RFC 9002 §7.2: 2 packets). */
+  minWindowPackets: 2,
   /** Notifications waiting to be sent; `send` beyond this fails with BACKPRESSURE. */
   maxQueuedMessages: 1024,
   /** `send` rejects with SEND_TIMEOUT after this (the notification may still arrive later). */
@@ -99,9 +111,13 @@ export const RELIABLE_DEFAULTS = {
   /**
    * …or this many datagrams with data, whichever comes first: large notifications fill a datagram
    * each, and a sender that hears back only every 32 of them sends in long bursts that the
-   * two ends cannot work on in parallel (RFC 9000 §13.2.2 says 2).
+   * two ends cannot work on in parallel (RFC 9000 §13.2.2 says 2; draft-ietf-quic-ack-frequency
+   * lets the sender ask for fewer). An ack costs the receiver one AEAD seal and one syscall and
+   * the sender one open (~15–20 µs together here): at 4, acks were ~8 µs of a 1,000-byte
+   * notification's CPU on both sides together; 8 halves that, and with a congestion window of
+   * ≥ 32 packets the sender still hears back four times per window.
    */
-  ackEveryDatagrams: 4,
+  ackEveryDatagrams: 8,
   /**
    * Ids remembered for dedupe, per channel (= per sender): 4096 × ≤ 64-byte ids ≤ ~300 KiB worst
    * case, typically ~100 KiB; far more than the notifications one round of re-sending covers.
@@ -175,6 +191,7 @@ export class ReliableChannel {
   readonly #queue: OutMessage[] = [];
   #peerCumulative = 0;
   #peerWindow: number;
+  readonly #cwnd: CongestionWindow;
   #rtoTimer: TimerHandle | undefined;
   #highestAcked = -1;
   /** Stamps of transmissions the session queued for a handshake (not RTT samples). Bound: 64. */
@@ -260,6 +277,11 @@ export class ReliableChannel {
     // kind + id length + 64-byte id + topic length + 128 chars × 4 UTF-8 bytes + body.
     this.#maxMessageBytes = 4 + 64 + 128 * 4 + this.#o.maxBodyBytes;
     this.#peerWindow = this.#o.recvWindowPackets;
+    this.#cwnd = new CongestionWindow({
+      initial: Math.min(this.#o.initialWindowPackets, this.#o.maxInFlightPackets),
+      min: Math.min(this.#o.minWindowPackets, this.#o.initialWindowPackets),
+      max: this.#o.maxInFlightPackets,
+    });
     this.#dedupe = new RecentIds(this.#o.dedupeCapacity);
     this.#unsubscribe = this.#session.onMessage((p) => this.#onPayload(p));
   }
@@ -271,6 +293,23 @@ export class ReliableChannel {
 
   get rtoMs(): number {
     return this.#rtt.rto;
+  }
+
+  /** The sender's congestion window now (packets), and its counters. */
+  get congestion(): {
+    window: number;
+    slowStart: boolean;
+    peak: number;
+    reductions: number;
+    timeouts: number;
+  } {
+    const c = this.#cwnd;
+    return { window: c.packets, slowStart: c.inSlowStart, ...c.stats };
+  }
+
+  /** Packets sent and not yet acknowledged. */
+  get inFlight(): number {
+    return this.#unacked.size;
   }
 
   /** Packets held out of order awaiting a gap (≤ recvWindowPackets). */
@@ -356,6 +395,7 @@ export class ReliableChannel {
   pathChanged(): void {
     if (this.#closed) return;
     this.#rtt.reset();
+    this.#cwnd.reset();
     for (const p of this.#unacked.values()) this.#sendPacket(p, true);
     this.#armRto(true);
     this.#flush();
@@ -404,7 +444,7 @@ export class ReliableChannel {
 
   /** Send new packets while the window allows. */
   #pump(): void {
-    const limit = Math.min(this.#peerWindow, this.#o.maxInFlightPackets);
+    const limit = Math.min(this.#peerWindow, this.#cwnd.packets);
     while (this.#queue.length > 0) {
       if (this.#unacked.size >= limit) break;
       if (this.#nextPn >= this.#peerCumulative + this.#peerWindow) break;
@@ -502,6 +542,7 @@ export class ReliableChannel {
     if (!first) return;
     this.stats.timeouts++;
     this.#rtt.backoff();
+    this.#cwnd.onTimeout(this.#nextPn);
     for (const p of this.#unacked.values()) {
       if (p !== first && p.pn + 3 > this.#highestAcked) break;
       this.#sendPacket(p, true);
@@ -516,6 +557,7 @@ export class ReliableChannel {
     let newest: OutPacket | undefined;
     const ack = (p: OutPacket) => {
       this.#unacked.delete(p.pn);
+      this.#cwnd.onAcked(p.pn);
       if (!newest || p.pn > newest.pn) newest = p;
       if (--p.msg.unacked === 0 && p.msg.nextFragment === p.msg.fragments.length)
         this.#settle(p.msg);
@@ -550,6 +592,7 @@ export class ReliableChannel {
         if (p.pn + 3 > highest) break;
         if (now - p.lastSentAt >= minGap) {
           this.stats.fastRetransmissions++;
+          this.#cwnd.onLoss(p.pn, this.#nextPn);
           this.#sendPacket(p, true);
         }
       }
@@ -710,6 +753,19 @@ export class ReliableChannel {
   }
 
   #reassemble(f: Frame & { type: typeof FrameType.DATA }): void {
+    if (f.fragCount === 1 && f.fragIndex === 0) {
+      // A whole message in one packet (every small notification): no assembly state.
+      if (this.#assembly) {
+        this.stats.protocolErrors++; // previous message never finished
+        this.#assembly = undefined;
+      }
+      if (f.fragment.length > this.#maxMessageBytes) {
+        this.stats.protocolErrors++;
+        return;
+      }
+      const fr = f.fragment;
+      return this.#complete(Buffer.from(fr.buffer, fr.byteOffset, fr.byteLength));
+    }
     if (f.fragIndex === 0) {
       if (this.#assembly) this.stats.protocolErrors++; // previous message never finished
       this.#assembly = { count: f.fragCount, next: 0, parts: [], bytes: 0 };
@@ -731,12 +787,13 @@ export class ReliableChannel {
     a.next++;
     if (a.next < a.count) return;
     this.#assembly = undefined;
+    this.#complete(Buffer.concat(a.parts));
+  }
+
+  /** A reassembled message: decode, dedupe by id, queue for the app. */
+  #complete(whole: Buffer): void {
     let n: Notification;
     try {
-      const whole =
-        a.parts.length === 1
-          ? Buffer.from(a.parts[0]!.buffer, a.parts[0]!.byteOffset, a.parts[0]!.byteLength)
-          : Buffer.concat(a.parts);
       n = decodeNotification(whole);
     } catch {
       this.stats.protocolErrors++;
