@@ -53,96 +53,25 @@ import {
   type Notification,
 } from './reliable-frames.js';
 import { CongestionWindow } from './congestion-window.js';
+import { Reassembler } from './reassembly.js';
 import { RecentIds } from './recent-ids.js';
-import { RttEstimator, type RttOptions } from './rtt-estimator.js';
+import {
+  RELIABLE_DEFAULTS,
+  type DatagramSession,
+  type ReliableOptions,
+  type ReliableStats,
+} from './reliable-options.js';
+import { RttEstimator } from './rtt-estimator.js';
 import { TRANSPORT_OVERHEAD } from './wire.js';
 
 export type { Notification } from './reliable-frames.js';
 
-/** What the channel needs of a session: SecureSession fits. */
-export interface DatagramSession {
-  /** 'queued' = held until a handshake completes (excluded from RTT samples). */
-  send(payload: Uint8Array): 'sent' | 'queued' | void;
-  onMessage(cb: (payload: Uint8Array) => void): () => void;
-}
-
-export const RELIABLE_DEFAULTS = {
-  /**
-   * Largest session datagram (bytes, including the 30-byte session overhead). 1200 is QUIC's
-   * floor (RFC 9000 §14): it fits a 1280-byte IPv6 MTU with IP/UDP headers and a TURN
-   * ChannelData header, and the 1400-byte `p2p` frame (CONTRACTS §1).
-   */
-  mtu: 1200,
-  /** 16 KiB bodies, as LIMITS.maxBodyBytes of the signaling server. */
-  maxBodyBytes: 16 * 1024,
-  /**
-   * Packets buffered out of order per channel (and advertised as the flow-control window):
-   * 1024 × 1200 B ≈ 1.2 MiB worst case per peer, only while a gap is open. A flood needs it:
-   * at 50,000 notifications/s and a few ms of round trip on a loaded machine (scheduling, not
-   * the wire) ~200–500 packets are in flight; 256 capped a measured 100-byte flood.
-   */
-  recvWindowPackets: 1024,
-  /**
-   * Ceiling of the congestion window (congestion-window.ts; ≤ the receiver's window): unacked
-   * packets a sender may have in flight. Each holds a reference to a fragment of a notification
-   * already counted in the queue bound, so it adds ~100 bytes of bookkeeping per packet.
-   */
-  maxInFlightPackets: 1024,
-  /** Congestion window at the start and after a path change (slow start grows it per ack). */
-  initialWindowPackets: 32,
-  /** Congestion window after a retransmission timeout (RFC 9002 §7.2: 2 packets). */
-  minWindowPackets: 2,
-  /** Notifications waiting to be sent; `send` beyond this fails with BACKPRESSURE. */
-  maxQueuedMessages: 1024,
-  /** `send` rejects with SEND_TIMEOUT after this (the notification may still arrive later). */
-  sendTimeoutMs: 30_000,
-  /** Delayed ack (RFC 9000 §18.2 default max_ack_delay is 25 ms; smaller for latency). */
-  ackDelayMs: 10,
-  /**
-   * Data packets (frames) acknowledged by one immediate ack. RFC 9000 §13.2.2 acks every second
-   * ack-eliciting *datagram*; a coalesced datagram holds up to ~10 small notifications, so this
-   * counts frames instead: 32 = a quarter of `maxInFlightPackets`, so the sender's window never
-   * runs dry waiting for an ack, while a 100-byte flood needs one ack per ~32 notifications
-   * rather than one per 2 (and each burst's end is acked at once anyway: DATA_ACK_NOW).
-   * Measured (direct-throughput --connector, paired runs, 100 B): 16 → 10.4k / 14.4k msg/s,
-   * 32 → 15.4k / 18.4k; 64 was not distinguishable from 32 in the noise.
-   */
-  ackEveryPackets: 32,
-  /**
-   * …or this many datagrams with data, whichever comes first: large notifications fill a datagram
-   * each, and a sender that hears back only every 32 of them sends in long bursts that the
-   * two ends cannot work on in parallel (RFC 9000 §13.2.2 says 2; draft-ietf-quic-ack-frequency
-   * lets the sender ask for fewer). An ack costs the receiver one AEAD seal and one syscall and
-   * the sender one open (~15–20 µs together here): at 4, acks were ~8 µs of a 1,000-byte
-   * notification's CPU on both sides together; 8 halves that, and with a congestion window of
-   * ≥ 32 packets the sender still hears back four times per window.
-   */
-  ackEveryDatagrams: 8,
-  /**
-   * Ids remembered for dedupe, per channel (= per sender): 4096 × ≤ 64-byte ids ≤ ~300 KiB worst
-   * case, typically ~100 KiB; far more than the notifications one round of re-sending covers.
-   */
-  dedupeCapacity: 4096,
-  /** Outstanding pings. */
-  maxPings: 16,
-} as const;
-
-export type ReliableOptions = { -readonly [K in keyof typeof RELIABLE_DEFAULTS]?: number } & {
-  rtt?: RttOptions;
-};
-
-export interface ReliableStats {
-  notificationsSent: number;
-  notificationsDelivered: number;
-  duplicatesDropped: number;
-  packetsSent: number;
-  retransmissions: number;
-  fastRetransmissions: number;
-  timeouts: number;
-  acksSent: number;
-  outOfWindow: number;
-  protocolErrors: number;
-}
+export {
+  RELIABLE_DEFAULTS,
+  type DatagramSession,
+  type ReliableOptions,
+  type ReliableStats,
+} from './reliable-options.js';
 
 interface OutMessage {
   id: string;
@@ -164,13 +93,6 @@ interface OutPacket {
   sendCount: number;
 }
 
-interface Assembly {
-  count: number;
-  next: number;
-  parts: Uint8Array[];
-  bytes: number;
-}
-
 export class ReliableChannel {
   readonly #session: DatagramSession;
   readonly #clock: Clock;
@@ -180,7 +102,6 @@ export class ReliableChannel {
   readonly #fragmentBytes: number;
   /** Largest session payload: `mtu` less the session's header and tag. */
   readonly #maxPayload: number;
-  readonly #maxMessageBytes: number;
   readonly #unsubscribe: () => void;
   #closed = false;
 
@@ -220,7 +141,7 @@ export class ReliableChannel {
   readonly #retiredEpochs: number[] = [];
   #expected = 0;
   readonly #buffer = new Map<number, Frame & { type: typeof FrameType.DATA }>();
-  #assembly: Assembly | undefined;
+  readonly #reassembler: Reassembler;
   #ackPending = 0;
   /** Datagrams with data since the last ack. */
   #ackPendingDatagrams = 0;
@@ -275,7 +196,10 @@ export class ReliableChannel {
     this.#maxPayload = this.#o.mtu - TRANSPORT_OVERHEAD;
     this.#fragmentBytes = this.#maxPayload - DATA_HEADER_BYTES;
     // kind + id length + 64-byte id + topic length + 128 chars × 4 UTF-8 bytes + body.
-    this.#maxMessageBytes = 4 + 64 + 128 * 4 + this.#o.maxBodyBytes;
+    this.#reassembler = new Reassembler(
+      4 + 64 + 128 * 4 + this.#o.maxBodyBytes,
+      () => this.stats.protocolErrors++,
+    );
     this.#peerWindow = this.#o.recvWindowPackets;
     this.#cwnd = new CongestionWindow({
       initial: Math.min(this.#o.initialWindowPackets, this.#o.maxInFlightPackets),
@@ -720,13 +644,13 @@ export class ReliableChannel {
       this.#remoteEpoch = f.epoch;
       this.#expected = f.base;
       this.#buffer.clear();
-      this.#assembly = undefined;
+      this.#reassembler.reset();
     }
     if (f.base > this.#expected) {
       // The sender will never resend below base; cannot happen unless state was lost. Skip ahead.
       for (const pn of this.#buffer.keys()) if (pn < f.base) this.#buffer.delete(pn);
       this.#expected = f.base;
-      this.#assembly = undefined;
+      this.#reassembler.reset();
     }
     let urgent = false;
     if (f.pn < this.#expected || this.#buffer.has(f.pn)) {
@@ -753,41 +677,8 @@ export class ReliableChannel {
   }
 
   #reassemble(f: Frame & { type: typeof FrameType.DATA }): void {
-    if (f.fragCount === 1 && f.fragIndex === 0) {
-      // A whole message in one packet (every small notification): no assembly state.
-      if (this.#assembly) {
-        this.stats.protocolErrors++; // previous message never finished
-        this.#assembly = undefined;
-      }
-      if (f.fragment.length > this.#maxMessageBytes) {
-        this.stats.protocolErrors++;
-        return;
-      }
-      const fr = f.fragment;
-      return this.#complete(Buffer.from(fr.buffer, fr.byteOffset, fr.byteLength));
-    }
-    if (f.fragIndex === 0) {
-      if (this.#assembly) this.stats.protocolErrors++; // previous message never finished
-      this.#assembly = { count: f.fragCount, next: 0, parts: [], bytes: 0 };
-    }
-    const a = this.#assembly;
-    if (!a || f.fragIndex !== a.next || f.fragCount !== a.count) {
-      this.stats.protocolErrors++;
-      this.#assembly = undefined;
-      return;
-    }
-    a.bytes += f.fragment.length;
-    if (a.bytes > this.#maxMessageBytes) {
-      // Bounded reassembly: a message larger than any legal notification is dropped.
-      this.stats.protocolErrors++;
-      this.#assembly = undefined;
-      return;
-    }
-    a.parts.push(f.fragment);
-    a.next++;
-    if (a.next < a.count) return;
-    this.#assembly = undefined;
-    this.#complete(Buffer.concat(a.parts));
+    const whole = this.#reassembler.push(f);
+    if (whole) this.#complete(whole);
   }
 
   /** A reassembled message: decode, dedupe by id, queue for the app. */
