@@ -19,10 +19,18 @@
  * NATs. flood: `--messages` × 4 datagrams as fast as the socket takes them — delivered/s at B
  * (first to last arrival) and loss; light: one datagram every 2 ms, one-way latency.
  * Both get an unmeasured warm-up first (JIT). The ratio natpush/raw is of delivered messages/s
- * (target ≥ 0.5). `--connector`: the channel on the punched path without `Peer.notify` on top. The machine is shared: the
+ * (target ≥ 0.5). Per flood also: CPU time per delivered message of the sending and the
+ * receiving process (/proc/PID/stat: less sensitive to a shared machine's load than the rate),
+ * messages per datagram the sender's host sent, and datagrams the receiver's host sent back
+ * (acks; /proc/net/snmp of each namespace, which holds only that peer). `--window W`: at most W
+ * notifications unacknowledged (the app's concurrency; the channel's own congestion window
+ * decides what is in flight below it). `--connector`: the channel on the punched path without `Peer.notify` on top. The machine is shared: the
  * load average is printed with the figures.
  */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { RELIABLE_DEFAULTS } from '../src/session/reliable.js';
 import {
   createPunchLab,
   fmt,
@@ -36,17 +44,22 @@ import {
 const LADDER_PEER = fileURLToPath(new URL('../../test/support/ladder-peer.mjs', import.meta.url));
 const RAW_PEER = fileURLToPath(new URL('./lib/punch-raw-udp.js', import.meta.url));
 const SIZES = [100, 1000];
-const WINDOW = 64;
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 }
+const WINDOW = arg('--window', 64);
 /** Long enough to reach steady state: 5,000 still showed start-up effects (one run: 5k vs 12k/s). */
 const MESSAGES = arg('--messages', 20_000);
 const LIGHT = arg('--light', 500);
 /** `--connector`: the channel straight on the punched path, without `Peer.notify` on top. */
 const CONNECTOR = process.argv.includes('--connector');
+/** `--prof DIR`: each peer process writes a V8 CPU profile there (`node --cpu-prof`). */
+const PROF_DIR = process.argv.includes('--prof')
+  ? process.argv[process.argv.indexOf('--prof') + 1]
+  : undefined;
+const PROF = PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROF_DIR] : [];
 
 interface Rx {
   n: number;
@@ -58,6 +71,12 @@ interface Rx {
 
 interface Figures {
   perSecond: number;
+  /** CPU time (user + system, from /proc) per delivered message: sender, receiver. */
+  cpuUsTx: number;
+  cpuUsRx: number;
+  /** UDP datagrams the sender's and the receiver's namespace sent during the flood. */
+  datagramsTx: number;
+  datagramsRx: number;
   delivered: number;
   offered: number;
   p50: number;
@@ -72,9 +91,54 @@ function lat(xs: number[]): { p50: number; p99: number } {
   return { p50: percentile(s, 50), p99: percentile(s, 99) };
 }
 
+/** CPU time (ms, user + system) a process has used so far: /proc/PID/stat fields 14–15. */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+/** USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK). */
+const CLOCK_TICKS = 100;
+
+/** UDP datagrams sent by a namespace so far (/proc/net/snmp `Udp: OutDatagrams`). */
+function udpOut(pl: PunchLab, host: string): number {
+  const snmp = execFileSync(
+    'ip',
+    ['netns', 'exec', pl.lab.namespace(host), 'cat', '/proc/net/snmp'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const lines = snmp.split('\n').filter((l) => l.startsWith('Udp:'));
+  const names = lines[0]!.split(/\s+/);
+  const values = lines[1]!.split(/\s+/);
+  return Number(values[names.indexOf('OutDatagrams')]);
+}
+
+/** Counters around one measured phase: CPU of both processes, datagrams out of both hosts. */
+function meter(pl: PunchLab, a: LineChild, b: LineChild) {
+  const start = {
+    ca: cpuMs(a.child.pid),
+    cb: cpuMs(b.child.pid),
+    ua: udpOut(pl, 'a'),
+    ub: udpOut(pl, 'b'),
+  };
+  return (delivered: number) => ({
+    cpuUsTx: ((cpuMs(a.child.pid) - start.ca) * 1000) / delivered,
+    cpuUsRx: ((cpuMs(b.child.pid) - start.cb) * 1000) / delivered,
+    datagramsTx: udpOut(pl, 'a') - start.ua,
+    datagramsRx: udpOut(pl, 'b') - start.ub,
+  });
+}
+
 function spawn(pl: PunchLab, host: string, script: string, args: string[]): LineChild {
   return lineChild(
-    pl.lab.spawn(host, process.execPath, [script, ...args], {
+    pl.lab.spawn(host, process.execPath, [...PROF, script, ...args], {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: { ...process.env, NATPUSH_BENCH_MODE: CONNECTOR ? 'connector' : '' },
     }),
@@ -107,18 +171,21 @@ async function natpush(pl: PunchLab): Promise<Record<number, Figures>> {
     await a.next('flooded', 120_000);
     await b.next<Rx>('floodRx', 30_000);
     for (const size of SIZES) {
+      const m = meter(pl, a, b);
       a.send({ flood: { to: rb.id, n: MESSAGES, size, window: WINDOW } });
       const sent = await a.next<{ n: number; ms: number; errors: number; paths: object }>(
         'flooded',
         120_000,
       );
       const rx = await b.next<Rx>('floodRx', 30_000);
+      const counters = m(rx.n);
       a.send({ flood: { to: rb.id, n: LIGHT, size, window: 1 } });
       await a.next('flooded', 120_000);
       const light = await b.next<Rx>('floodRx', 30_000);
       const l = lat(rx.latencies);
       const ll = lat(light.latencies);
       out[size] = {
+        ...counters,
         perSecond: rx.n / (sent.ms / 1000),
         delivered: rx.n,
         offered: MESSAGES,
@@ -156,9 +223,11 @@ async function rawUdp(pl: PunchLab): Promise<Record<number, Figures>> {
     await b.next<Rx>('rx', 30_000);
     for (const size of SIZES) {
       const n = MESSAGES * 4;
+      const m = meter(pl, a, b);
       a.send({ blast: { n, size, rate: 0 } });
       await a.next('blasted', 120_000);
       const rx = await b.next<Rx>('rx', 30_000);
+      const counters = m(rx.n);
       a.send({ blast: { n: LIGHT, size, rate: 500 } });
       await a.next('blasted', 120_000);
       const light = await b.next<Rx>('rx', 30_000);
@@ -166,6 +235,7 @@ async function rawUdp(pl: PunchLab): Promise<Record<number, Figures>> {
       const ll = lat(light.latencies);
       const span = Math.max(1, rx.lastAt - rx.firstAt);
       out[size] = {
+        ...counters,
         perSecond: rx.n / (span / 1000),
         delivered: rx.n,
         offered: n,
@@ -186,6 +256,12 @@ async function main(): Promise<void> {
   console.log(
     `direct-throughput: ${MESSAGES} notifications per size (window ${WINDOW}), ${LIGHT} one at a time; raw UDP ${MESSAGES * 4} datagrams`,
   );
+  const d = RELIABLE_DEFAULTS;
+  console.log(
+    `channel (defaults): congestion window ${d.initialWindowPackets} -> ${d.maxInFlightPackets} packets (AIMD), ` +
+      `receiver window ${d.recvWindowPackets}, ack every ${d.ackEveryPackets} packets / ${d.ackEveryDatagrams} datagrams / ${d.ackDelayMs} ms, ` +
+      `notifications coalesced into datagrams of up to ${d.mtu} bytes`,
+  );
   console.log(`load before: ${load()}`);
   const pl = await createPunchLab(0);
   try {
@@ -193,7 +269,7 @@ async function main(): Promise<void> {
     console.log(`load: ${load()}`);
     const raw = await rawUdp(pl);
     console.log(
-      `\n  ${'size'.padStart(5)} ${'path'.padEnd(8)} ${'msg/s'.padStart(8)} ${'Mbit/s'.padStart(7)} ${'delivered'.padStart(13)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'light p50'.padStart(9)} ${'light p99'.padStart(9)}`,
+      `\n  ${'size'.padStart(5)} ${'path'.padEnd(8)} ${'msg/s'.padStart(8)} ${'Mbit/s'.padStart(7)} ${'delivered'.padStart(13)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'light p50'.padStart(9)} ${'light p99'.padStart(9)} ${'µs tx'.padStart(7)} ${'µs rx'.padStart(7)} ${'msg/dg'.padStart(6)} ${'dg back'.padStart(7)}`,
     );
     for (const size of SIZES) {
       for (const [name, f] of [
@@ -201,11 +277,14 @@ async function main(): Promise<void> {
         ['raw UDP', raw[size]!],
       ] as const) {
         console.log(
-          `  ${String(size).padStart(5)} ${name.padEnd(8)} ${fmt(f.perSecond).padStart(8)} ${fmt((f.perSecond * size * 8) / 1e6, 1).padStart(7)} ${`${f.delivered}/${f.offered}`.padStart(13)} ${fmt(f.p50, 2).padStart(7)} ${fmt(f.p99, 2).padStart(7)} ${fmt(f.lightP50, 2).padStart(9)} ${fmt(f.lightP99, 2).padStart(9)}  ${f.note}`,
+          `  ${String(size).padStart(5)} ${name.padEnd(8)} ${fmt(f.perSecond).padStart(8)} ${fmt((f.perSecond * size * 8) / 1e6, 1).padStart(7)} ${`${f.delivered}/${f.offered}`.padStart(13)} ${fmt(f.p50, 2).padStart(7)} ${fmt(f.p99, 2).padStart(7)} ${fmt(f.lightP50, 2).padStart(9)} ${fmt(f.lightP99, 2).padStart(9)} ${fmt(f.cpuUsTx, 1).padStart(7)} ${fmt(f.cpuUsRx, 1).padStart(7)} ${fmt(f.delivered / Math.max(1, f.datagramsTx), 1).padStart(6)} ${String(f.datagramsRx).padStart(7)}  ${f.note}`,
         );
       }
+      const n = np[size]!;
+      const r = raw[size]!;
       console.log(
-        `  ratio natpush/raw UDP ${size} B: ${fmt(np[size]!.perSecond / raw[size]!.perSecond, 2)} (msg/s; target ≥ 0.5)`,
+        `  ratio natpush/raw UDP ${size} B: ${fmt(n.perSecond / r.perSecond, 2)} (msg/s; target ≥ 0.5); ` +
+          `CPU per message raw/natpush: sender ${fmt(r.cpuUsTx / n.cpuUsTx, 2)}, receiver ${fmt(r.cpuUsRx / n.cpuUsRx, 2)}`,
       );
     }
   } finally {

@@ -22,9 +22,10 @@
  * - Retransmission: RTO from measured RTT (RFC 6298, rtt-estimator.ts) with exponential backoff;
  *   fast retransmit of a packet when 3 later ones were acked (RFC 9002 §6.1.1 packet threshold).
  * - Flow control: the receiver buffers at most `recvWindowPackets` beyond its cumulative point
- *   and advertises that window; the sender never has more unacked packets than that (or
- *   `maxInFlightPackets`). No congestion control beyond this fixed window: notification streams
- *   are small; a bulk sender would need RFC 9002 §7 (noted in the report).
+ *   and advertises that window; the sender never has more unacked packets than that.
+ * - Congestion control: on top, a NewReno-style AIMD window (congestion-window.ts, RFC 9002 §7)
+ *   from `initialWindowPackets` up to `maxInFlightPackets`: slow start per ack, halved on a fast
+ *   retransmission, back to `minWindowPackets` on an RTO.
  * - Exactly once: in-order pns deliver each packet once per sender incarnation; on top, ids are
  *   deduped (bounded) so a notification re-sent by the Peer on another rung is not delivered twice.
  */
@@ -51,82 +52,26 @@ import {
   type Frame,
   type Notification,
 } from './reliable-frames.js';
+import { CongestionWindow } from './congestion-window.js';
+import { Reassembler } from './reassembly.js';
 import { RecentIds } from './recent-ids.js';
-import { RttEstimator, type RttOptions } from './rtt-estimator.js';
+import {
+  RELIABLE_DEFAULTS,
+  type DatagramSession,
+  type ReliableOptions,
+  type ReliableStats,
+} from './reliable-options.js';
+import { RttEstimator } from './rtt-estimator.js';
 import { TRANSPORT_OVERHEAD } from './wire.js';
 
 export type { Notification } from './reliable-frames.js';
 
-/** What the channel needs of a session: SecureSession fits. */
-export interface DatagramSession {
-  /** 'queued' = held until a handshake completes (excluded from RTT samples). */
-  send(payload: Uint8Array): 'sent' | 'queued' | void;
-  onMessage(cb: (payload: Uint8Array) => void): () => void;
-}
-
-export const RELIABLE_DEFAULTS = {
-  /**
-   * Largest session datagram (bytes, including the 30-byte session overhead). 1200 is QUIC's
-   * floor (RFC 9000 §14): it fits a 1280-byte IPv6 MTU with IP/UDP headers and a TURN
-   * ChannelData header, and the 1400-byte `p2p` frame (CONTRACTS §1).
-   */
-  mtu: 1200,
-  /** 16 KiB bodies, as LIMITS.maxBodyBytes of the signaling server. */
-  maxBodyBytes: 16 * 1024,
-  /**
-   * Packets buffered out of order per channel: 256 × 1200 B ≈ 300 KiB worst case per peer —
-   * sixteen 16 KiB notifications in flight, far beyond a notification stream's needs.
-   */
-  recvWindowPackets: 256,
-  /** Unacked packets a sender keeps in flight (≤ the receiver's window). */
-  maxInFlightPackets: 128,
-  /** Notifications waiting to be sent; `send` beyond this fails with BACKPRESSURE. */
-  maxQueuedMessages: 1024,
-  /** `send` rejects with SEND_TIMEOUT after this (the notification may still arrive later). */
-  sendTimeoutMs: 30_000,
-  /** Delayed ack (RFC 9000 §18.2 default max_ack_delay is 25 ms; smaller for latency). */
-  ackDelayMs: 10,
-  /**
-   * Data packets (frames) acknowledged by one immediate ack. RFC 9000 §13.2.2 acks every second
-   * ack-eliciting *datagram*; a coalesced datagram holds up to ~10 small notifications, so this
-   * counts frames instead: 32 = a quarter of `maxInFlightPackets`, so the sender's window never
-   * runs dry waiting for an ack, while a 100-byte flood needs one ack per ~32 notifications
-   * rather than one per 2 (and each burst's end is acked at once anyway: DATA_ACK_NOW).
-   * Measured (direct-throughput --connector, paired runs, 100 B): 16 → 10.4k / 14.4k msg/s,
-   * 32 → 15.4k / 18.4k; 64 was not distinguishable from 32 in the noise.
-   */
-  ackEveryPackets: 32,
-  /**
-   * …or this many datagrams with data, whichever comes first: large notifications fill a datagram
-   * each, and a sender that hears back only every 32 of them sends in long bursts that the
-   * two ends cannot work on in parallel (RFC 9000 §13.2.2 says 2).
-   */
-  ackEveryDatagrams: 4,
-  /**
-   * Ids remembered for dedupe, per channel (= per sender): 4096 × ≤ 64-byte ids ≤ ~300 KiB worst
-   * case, typically ~100 KiB; far more than the notifications one round of re-sending covers.
-   */
-  dedupeCapacity: 4096,
-  /** Outstanding pings. */
-  maxPings: 16,
-} as const;
-
-export type ReliableOptions = { -readonly [K in keyof typeof RELIABLE_DEFAULTS]?: number } & {
-  rtt?: RttOptions;
-};
-
-export interface ReliableStats {
-  notificationsSent: number;
-  notificationsDelivered: number;
-  duplicatesDropped: number;
-  packetsSent: number;
-  retransmissions: number;
-  fastRetransmissions: number;
-  timeouts: number;
-  acksSent: number;
-  outOfWindow: number;
-  protocolErrors: number;
-}
+export {
+  RELIABLE_DEFAULTS,
+  type DatagramSession,
+  type ReliableOptions,
+  type ReliableStats,
+} from './reliable-options.js';
 
 interface OutMessage {
   id: string;
@@ -148,13 +93,6 @@ interface OutPacket {
   sendCount: number;
 }
 
-interface Assembly {
-  count: number;
-  next: number;
-  parts: Uint8Array[];
-  bytes: number;
-}
-
 export class ReliableChannel {
   readonly #session: DatagramSession;
   readonly #clock: Clock;
@@ -164,7 +102,6 @@ export class ReliableChannel {
   readonly #fragmentBytes: number;
   /** Largest session payload: `mtu` less the session's header and tag. */
   readonly #maxPayload: number;
-  readonly #maxMessageBytes: number;
   readonly #unsubscribe: () => void;
   #closed = false;
 
@@ -175,6 +112,7 @@ export class ReliableChannel {
   readonly #queue: OutMessage[] = [];
   #peerCumulative = 0;
   #peerWindow: number;
+  readonly #cwnd: CongestionWindow;
   #rtoTimer: TimerHandle | undefined;
   #highestAcked = -1;
   /** Stamps of transmissions the session queued for a handshake (not RTT samples). Bound: 64. */
@@ -203,7 +141,7 @@ export class ReliableChannel {
   readonly #retiredEpochs: number[] = [];
   #expected = 0;
   readonly #buffer = new Map<number, Frame & { type: typeof FrameType.DATA }>();
-  #assembly: Assembly | undefined;
+  readonly #reassembler: Reassembler;
   #ackPending = 0;
   /** Datagrams with data since the last ack. */
   #ackPendingDatagrams = 0;
@@ -258,8 +196,16 @@ export class ReliableChannel {
     this.#maxPayload = this.#o.mtu - TRANSPORT_OVERHEAD;
     this.#fragmentBytes = this.#maxPayload - DATA_HEADER_BYTES;
     // kind + id length + 64-byte id + topic length + 128 chars × 4 UTF-8 bytes + body.
-    this.#maxMessageBytes = 4 + 64 + 128 * 4 + this.#o.maxBodyBytes;
+    this.#reassembler = new Reassembler(
+      4 + 64 + 128 * 4 + this.#o.maxBodyBytes,
+      () => this.stats.protocolErrors++,
+    );
     this.#peerWindow = this.#o.recvWindowPackets;
+    this.#cwnd = new CongestionWindow({
+      initial: Math.min(this.#o.initialWindowPackets, this.#o.maxInFlightPackets),
+      min: Math.min(this.#o.minWindowPackets, this.#o.initialWindowPackets),
+      max: this.#o.maxInFlightPackets,
+    });
     this.#dedupe = new RecentIds(this.#o.dedupeCapacity);
     this.#unsubscribe = this.#session.onMessage((p) => this.#onPayload(p));
   }
@@ -271,6 +217,23 @@ export class ReliableChannel {
 
   get rtoMs(): number {
     return this.#rtt.rto;
+  }
+
+  /** The sender's congestion window now (packets), and its counters. */
+  get congestion(): {
+    window: number;
+    slowStart: boolean;
+    peak: number;
+    reductions: number;
+    timeouts: number;
+  } {
+    const c = this.#cwnd;
+    return { window: c.packets, slowStart: c.inSlowStart, ...c.stats };
+  }
+
+  /** Packets sent and not yet acknowledged. */
+  get inFlight(): number {
+    return this.#unacked.size;
   }
 
   /** Packets held out of order awaiting a gap (≤ recvWindowPackets). */
@@ -356,6 +319,7 @@ export class ReliableChannel {
   pathChanged(): void {
     if (this.#closed) return;
     this.#rtt.reset();
+    this.#cwnd.reset();
     for (const p of this.#unacked.values()) this.#sendPacket(p, true);
     this.#armRto(true);
     this.#flush();
@@ -404,7 +368,7 @@ export class ReliableChannel {
 
   /** Send new packets while the window allows. */
   #pump(): void {
-    const limit = Math.min(this.#peerWindow, this.#o.maxInFlightPackets);
+    const limit = Math.min(this.#peerWindow, this.#cwnd.packets);
     while (this.#queue.length > 0) {
       if (this.#unacked.size >= limit) break;
       if (this.#nextPn >= this.#peerCumulative + this.#peerWindow) break;
@@ -502,6 +466,7 @@ export class ReliableChannel {
     if (!first) return;
     this.stats.timeouts++;
     this.#rtt.backoff();
+    this.#cwnd.onTimeout(this.#nextPn);
     for (const p of this.#unacked.values()) {
       if (p !== first && p.pn + 3 > this.#highestAcked) break;
       this.#sendPacket(p, true);
@@ -516,6 +481,7 @@ export class ReliableChannel {
     let newest: OutPacket | undefined;
     const ack = (p: OutPacket) => {
       this.#unacked.delete(p.pn);
+      this.#cwnd.onAcked(p.pn);
       if (!newest || p.pn > newest.pn) newest = p;
       if (--p.msg.unacked === 0 && p.msg.nextFragment === p.msg.fragments.length)
         this.#settle(p.msg);
@@ -550,6 +516,7 @@ export class ReliableChannel {
         if (p.pn + 3 > highest) break;
         if (now - p.lastSentAt >= minGap) {
           this.stats.fastRetransmissions++;
+          this.#cwnd.onLoss(p.pn, this.#nextPn);
           this.#sendPacket(p, true);
         }
       }
@@ -677,13 +644,13 @@ export class ReliableChannel {
       this.#remoteEpoch = f.epoch;
       this.#expected = f.base;
       this.#buffer.clear();
-      this.#assembly = undefined;
+      this.#reassembler.reset();
     }
     if (f.base > this.#expected) {
       // The sender will never resend below base; cannot happen unless state was lost. Skip ahead.
       for (const pn of this.#buffer.keys()) if (pn < f.base) this.#buffer.delete(pn);
       this.#expected = f.base;
-      this.#assembly = undefined;
+      this.#reassembler.reset();
     }
     let urgent = false;
     if (f.pn < this.#expected || this.#buffer.has(f.pn)) {
@@ -710,33 +677,14 @@ export class ReliableChannel {
   }
 
   #reassemble(f: Frame & { type: typeof FrameType.DATA }): void {
-    if (f.fragIndex === 0) {
-      if (this.#assembly) this.stats.protocolErrors++; // previous message never finished
-      this.#assembly = { count: f.fragCount, next: 0, parts: [], bytes: 0 };
-    }
-    const a = this.#assembly;
-    if (!a || f.fragIndex !== a.next || f.fragCount !== a.count) {
-      this.stats.protocolErrors++;
-      this.#assembly = undefined;
-      return;
-    }
-    a.bytes += f.fragment.length;
-    if (a.bytes > this.#maxMessageBytes) {
-      // Bounded reassembly: a message larger than any legal notification is dropped.
-      this.stats.protocolErrors++;
-      this.#assembly = undefined;
-      return;
-    }
-    a.parts.push(f.fragment);
-    a.next++;
-    if (a.next < a.count) return;
-    this.#assembly = undefined;
+    const whole = this.#reassembler.push(f);
+    if (whole) this.#complete(whole);
+  }
+
+  /** A reassembled message: decode, dedupe by id, queue for the app. */
+  #complete(whole: Buffer): void {
     let n: Notification;
     try {
-      const whole =
-        a.parts.length === 1
-          ? Buffer.from(a.parts[0]!.buffer, a.parts[0]!.byteOffset, a.parts[0]!.byteLength)
-          : Buffer.concat(a.parts);
       n = decodeNotification(whole);
     } catch {
       this.stats.protocolErrors++;

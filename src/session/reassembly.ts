@@ -1,0 +1,71 @@
+/**
+ * Reassembly of one sender's fragmented messages. The channel hands over data packets in pn
+ * order (its receive buffer has already closed every gap), so a message is its fragments
+ * 0 … count−1 in consecutive calls; anything else is a protocol error (a bug or version skew:
+ * frames are authenticated). Bounded: at most one message is assembled at a time, and one larger
+ * than `maxMessageBytes` (any legal notification's encoding) is dropped as it grows.
+ */
+import type { Frame, FrameType } from './reliable-frames.js';
+
+type DataFrame = Frame & { type: typeof FrameType.DATA };
+
+interface Assembly {
+  count: number;
+  next: number;
+  parts: Uint8Array[];
+  bytes: number;
+}
+
+export class Reassembler {
+  readonly #maxMessageBytes: number;
+  readonly #onError: () => void;
+  #assembly: Assembly | undefined;
+
+  constructor(maxMessageBytes: number, onError: () => void) {
+    this.#maxMessageBytes = maxMessageBytes;
+    this.#onError = onError;
+  }
+
+  /** Forget a partial message (the sender restarted or skipped ahead). */
+  reset(): void {
+    this.#assembly = undefined;
+  }
+
+  /** Take the next in-order packet; the whole message when it was the last fragment. */
+  push(f: DataFrame): Buffer | undefined {
+    if (f.fragCount === 1 && f.fragIndex === 0) {
+      // A whole message in one packet (every small notification): no assembly state.
+      if (this.#assembly) {
+        this.#onError(); // previous message never finished
+        this.#assembly = undefined;
+      }
+      if (f.fragment.length > this.#maxMessageBytes) {
+        this.#onError();
+        return undefined;
+      }
+      const fr = f.fragment;
+      return Buffer.from(fr.buffer, fr.byteOffset, fr.byteLength);
+    }
+    if (f.fragIndex === 0) {
+      if (this.#assembly) this.#onError(); // previous message never finished
+      this.#assembly = { count: f.fragCount, next: 0, parts: [], bytes: 0 };
+    }
+    const a = this.#assembly;
+    if (!a || f.fragIndex !== a.next || f.fragCount !== a.count) {
+      this.#onError();
+      this.#assembly = undefined;
+      return undefined;
+    }
+    a.bytes += f.fragment.length;
+    if (a.bytes > this.#maxMessageBytes) {
+      this.#onError();
+      this.#assembly = undefined;
+      return undefined;
+    }
+    a.parts.push(f.fragment);
+    a.next++;
+    if (a.next < a.count) return undefined;
+    this.#assembly = undefined;
+    return Buffer.concat(a.parts);
+  }
+}
