@@ -747,6 +747,7 @@ export class Peer extends EventEmitter<PeerEvents> {
         interfaces: this.#interfaces,
         ...(turn ? { stunServer: turn, turnServer: turn } : {}),
         accept: (peer) => this.#contacts.allows(peer),
+        localPeerId: this.id,
       });
       connector.onIncoming(({ peer, path }) => {
         path.then(

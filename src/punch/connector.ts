@@ -102,6 +102,12 @@ export interface PunchConnectorOptions {
   turnServer?: Endpoint;
   /** Answer punches from this peer? Default: yes (serve forwards only from allowed peers). */
   accept?: (peer: string) => boolean;
+  /**
+   * This peer's id. With it, either side may start a punch and glare (both start at once) ends
+   * in one session: the punch of the lower peer id goes on, the other side answers it and its
+   * own `connect` follows that path. Without it both punches run (the old behaviour).
+   */
+  localPeerId?: string;
   /** Tuning (defaults in PUNCH_DEFAULTS). */
   taMs?: number;
   directGraceMs?: number;
@@ -127,6 +133,11 @@ interface Session {
   remote?: { creds: IceCredentials; candidates: Candidate[] };
   /** Resolves when the other side's candidates arrive. */
   onCandidates?: () => void;
+  /** Glare (see `localPeerId`): our connect follows the other side's punch instead. */
+  merged?: Promise<PunchedPath>;
+  onMerged?: (path: Promise<PunchedPath>) => void;
+  /** The punch's outcome (set as it starts): a second `connect` toward the peer joins it. */
+  path?: Promise<PunchedPath>;
   onStart?: (at: number, rtt: number) => void;
   /** A punch-start that came before we waited for it (right behind the answer's candidates). */
   start?: { at: number; rtt: number };
@@ -214,24 +225,53 @@ export class PunchConnector {
     return () => this.#incoming.delete(cb);
   }
 
-  /** Initiate: exchange candidates with `peer`, ask serve for a coordinated start, run checks. */
-  async connect(peer: string, o: { signal?: AbortSignal } = {}): Promise<PunchedPath> {
+  /**
+   * A path to `peer`: joins a punch with it that is running (ours, or one the other side
+   * started), else initiates one — exchange candidates, ask serve for a coordinated start, run
+   * checks. One punch per pair at a time, whichever side asks first.
+   */
+  connect(peer: string, o: { signal?: AbortSignal } = {}): Promise<PunchedPath> {
+    const running = this.#runningWith(peer);
+    if (running?.path) return abortable(running.path, o.signal);
     const s = this.#newSession(peer, randomBytes(9).toString('base64url'), 'controlling');
+    const path = this.#initiate(s, o.signal);
+    s.path = path;
+    path.catch(() => {}); // joiners get the same promise; the caller gets it too
+    return path;
+  }
+
+  async #initiate(s: Session, signal?: AbortSignal): Promise<PunchedPath> {
+    const peer = s.peer;
     try {
-      const candidates = await this.#gather(o.signal);
-      const gotRemote = this.#waitCandidates(s, o.signal);
-      this.#send({ type: 'candidates', to: peer, rid: s.rid, candidates, ...creds(s.local) });
-      await gotRemote;
-      const started = this.#waitStart(s, o.signal);
+      const candidates = await this.#gather(signal);
+      const gotRemote = s.merged
+        ? Promise.resolve({ path: s.merged }) // glare while we gathered: nothing to send
+        : this.#waitCandidates(s, signal);
+      if (!s.merged)
+        this.#send({ type: 'candidates', to: peer, rid: s.rid, candidates, ...creds(s.local) });
+      const merged = await gotRemote;
+      if (merged) {
+        // Glare, and the other side's punch won: ours is dropped (the other side ignores it).
+        this.#endSession(s);
+        return await abortable(merged.path, signal);
+      }
+      const started = this.#waitStart(s, signal);
       // The answering side asks for the start itself, right behind its candidates (see
       // #respond); ours is for one that does not, and a second punch-start is ignored.
       if (!s.start) this.#send({ type: 'punch', to: peer, rid: s.rid });
       const { at, rtt } = await started;
-      return await this.#run(s, at, rtt, o.signal);
+      return await this.#run(s, at, rtt, signal);
     } catch (err) {
       this.#endSession(s);
       throw err;
     }
+  }
+
+  /** A punch with `peer` that has not ended nor selected a pair yet (one to join). */
+  #runningWith(peer: string): Session | undefined {
+    for (const s of this.#sessions.values())
+      if (s.peer === peer && s.path && !s.agent?.selected) return s;
+    return undefined;
   }
 
   async close(): Promise<void> {
@@ -313,9 +353,14 @@ export class PunchConnector {
     }));
   }
 
-  #waitCandidates(s: Session, signal?: AbortSignal): Promise<void> {
+  /** The other side's candidates (undefined), or the punch ours merged into on glare. */
+  #waitCandidates(
+    s: Session,
+    signal?: AbortSignal,
+  ): Promise<{ path: Promise<PunchedPath> } | undefined> {
     return this.#wait(s, signal, 'candidates', (done) => {
       s.onCandidates = () => done(undefined);
+      s.onMerged = (path) => done({ path });
     });
   }
 
@@ -462,16 +507,41 @@ export class PunchConnector {
       return;
     }
     if (this.#o.accept && !this.#o.accept(f.from)) return;
-    this.#respond(f.from, f.rid, remote);
+    // Glare: both sides initiated and neither has the other's answer yet. Deterministic on both
+    // sides: the punch of the lower peer id goes on (it stays controlling); the higher side
+    // answers it and its own connect follows that path. The lower side ignores the higher's
+    // candidates: the higher side will never wait for an answer to them.
+    const own = this.#o.localPeerId === undefined ? undefined : this.#ownPending(f.from);
+    if (own) {
+      if (this.#o.localPeerId! < f.from) return;
+      const path = this.#respond(f.from, f.rid, remote);
+      if (!path) return;
+      own.merged = path;
+      own.onMerged?.(path);
+      return;
+    }
+    void this.#respond(f.from, f.rid, remote); // its outcome goes to onIncoming listeners
+  }
+
+  /** Our own punch toward `peer` still waiting for the other side's candidates. */
+  #ownPending(peer: string): Session | undefined {
+    for (const s of this.#sessions.values())
+      if (s.peer === peer && s.role === 'controlling' && !s.remote && !s.merged) return s;
+    return undefined;
   }
 
   /** The other side initiated: answer with our candidates, wait for punch-start, check. */
-  #respond(peer: string, rid: string, remote: NonNullable<Session['remote']>): void {
+  #respond(
+    peer: string,
+    rid: string,
+    remote: NonNullable<Session['remote']>,
+  ): Promise<PunchedPath> | undefined {
     let s: Session;
     try {
       s = this.#newSession(peer, rid, 'controlled');
     } catch (err) {
-      return this.#log.warn('punch refused', { peer, err: String(err) });
+      this.#log.warn('punch refused', { peer, err: String(err) });
+      return undefined;
     }
     s.remote = remote;
     const path = (async () => {
@@ -491,7 +561,9 @@ export class PunchConnector {
       }
     })();
     path.catch(() => {}); // the listener gets the same promise; no unhandled rejection here
+    s.path = path;
     for (const l of this.#incoming) l({ peer, rid, path });
+    return path;
   }
 
   #onRequest(data: Uint8Array, from: Endpoint, via: Via): void {

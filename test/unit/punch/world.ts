@@ -56,18 +56,20 @@ export class PunchWorld {
   stun!: StunServer;
   turn!: TurnServer;
 
-  constructor(o: { serverSkewMs?: number } = {}) {
+  constructor(o: { serverSkewMs?: number; punchLeadMs?: number } = {}) {
     this.serverSkewMs = o.serverSkewMs ?? 0;
     const clock = this.clock;
     const skew = this.serverSkewMs;
     this.presence = new Presence({
       metrics: signalingMetrics(new Metrics()),
       clock: { now: () => clock.now() + skew, setTimeout: (fn, ms) => clock.setTimeout(fn, ms) },
-      punchLeadMs: 250,
+      punchLeadMs: o.punchLeadMs ?? 250,
     });
   }
 
-  static async create(o: { serverSkewMs?: number } = {}): Promise<PunchWorld> {
+  static async create(
+    o: { serverSkewMs?: number; punchLeadMs?: number } = {},
+  ): Promise<PunchWorld> {
     const w = new PunchWorld(o);
     const server = w.net.addHost({ addresses: [SERVER] });
     w.stun = await StunServer.start({ listen: STUN, net: server, clock: w.clock });
@@ -122,6 +124,7 @@ export class PunchWorld {
       interfaces: () => (o.hostCandidates === false ? [] : host.addresses),
       stunServer: STUN,
       turnServer: TURN,
+      localPeerId: id,
     });
     this.#closers.push(
       () => connector.close(),
