@@ -542,8 +542,8 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#client.send({ type: 'watch', peers: this.#watching });
   }
 
-  /** Send a rendezvous frame (candidates / punch) for the punch layer; false if not connected. */
-  sendSignal(m: Extract<ClientMessage, { type: 'candidates' | 'punch' }>): boolean {
+  /** Send a rendezvous frame (candidates / punch / offer) for the punch layer; false if not connected. */
+  sendSignal(m: Extract<ClientMessage, { type: 'candidates' | 'punch' | 'offer' }>): boolean {
     return this.#client.send(m);
   }
 
@@ -748,6 +748,8 @@ export class Peer extends EventEmitter<PeerEvents> {
         ...(turn ? { stunServer: turn, turnServer: turn } : {}),
         accept: (peer) => this.#contacts.allows(peer),
         localPeerId: this.id,
+        // serve answers a punch toward us at once with our warm candidates (punch-offers.ts).
+        registerOffers: true,
       });
       connector.onIncoming(({ peer, path }) => {
         path.then(
@@ -837,6 +839,9 @@ export class Peer extends EventEmitter<PeerEvents> {
       this.#client.send({ type: 'turn-credentials', ref });
     this.#flushAcks();
     if (this.#warmDirect) this.#warmPunchLayer(); // candidates ready before the first punch
+    // A new connection: serve forgot our punch offer with the old one (a first connector
+    // registers its own when its first gather ends).
+    if (this.#connectorReady) void this.#connector?.then((c) => c?.registerOffer());
   }
 
   #onFatal(e: SignalingError): void {

@@ -32,7 +32,7 @@ import type { TurnClient } from '../relay/client.js';
 import { decodeStunMessage } from '../stun/message.js';
 import type { StunMessage } from '../stun/message.js';
 import { StunTransactions } from '../stun/transaction.js';
-import type { Clock } from '../util/clock.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import type { Candidate, RelayCredentials } from './candidates.js';
@@ -57,7 +57,8 @@ export type PunchSignalOut =
       ufrag?: string;
       pwd?: string;
     }
-  | { type: 'punch'; to: string; rid: string };
+  | { type: 'punch'; to: string; rid: string }
+  | { type: 'offer'; candidates: WireCandidate[]; ufrag: string; pwd: string };
 
 /** Rendezvous frames the server forwards (`candidates` from the other side, `punch-start`). */
 export type PunchSignalIn =
@@ -68,6 +69,8 @@ export type PunchSignalIn =
       candidates: WireCandidate[];
       ufrag?: string;
       pwd?: string;
+      /** serve answered this punch at once with our registered offer of this ufrag. */
+      answered?: string;
     }
   | { type: 'punch-start'; from: string; rid: string; at: number; rtt: number };
 
@@ -108,6 +111,14 @@ export interface PunchConnectorOptions {
    * own `connect` follows that path. Without it both punches run (the old behaviour).
    */
   localPeerId?: string;
+  /**
+   * Register an offer with serve (`offer`: warm candidates and one-time ICE credentials), so
+   * that serve answers a punch toward us at once, as it forwards the punch: the initiator gets
+   * our candidates one signaling round trip earlier and both sides start checks when serve's
+   * `punch-start` arrives. Each offer answers one punch; a new one is registered after each use
+   * and whenever the candidates change. Default false.
+   */
+  registerOffers?: boolean;
   /** Tuning (defaults in PUNCH_DEFAULTS). */
   taMs?: number;
   directGraceMs?: number;
@@ -128,6 +139,8 @@ interface Session {
   readonly rid: string;
   readonly peer: string;
   readonly role: Role;
+  /** We started it (`connect`); the other side answers. */
+  readonly initiator: boolean;
   readonly local: IceCredentials;
   agent: CheckAgent | undefined;
   remote?: { creds: IceCredentials; candidates: Candidate[] };
@@ -139,6 +152,8 @@ interface Session {
   /** The punch's outcome (set as it starts): a second `connect` toward the peer joins it. */
   path?: Promise<PunchedPath>;
   onStart?: (at: number, rtt: number) => void;
+  /** The answer was an offer serve handed out: its punch-start is on the way. */
+  startComing?: boolean;
   /** A punch-start that came before we waited for it (right behind the answer's candidates). */
   start?: { at: number; rtt: number };
   /** Ends a wait for the other side early (close()). */
@@ -148,6 +163,12 @@ interface Session {
   /** Session datagrams from an authenticated remote that arrived before our selection. */
   readonly earlyData: { data: Uint8Array; from: Endpoint; via: Via }[];
 }
+
+/**
+ * Offers registered with serve that we still answer (newest last). serve keeps only the newest,
+ * but one it handed out just as we replaced it may still be named by a punch in flight.
+ */
+const MAX_OFFERS = 4;
 
 /** Checks kept per session while its agent is not built yet (the remote started early). */
 const MAX_EARLY_CHECKS = 16;
@@ -172,6 +193,9 @@ export class PunchConnector {
   readonly #offs: (() => void)[] = [];
   /** Candidates gathered ahead of time (PUNCH_DEFAULTS.warmCandidatesMs): one at a time. */
   #warm: { at: number; result: Promise<WireCandidate[]> } | undefined;
+  /** One-time credentials of the offers registered with serve, by ufrag (MAX_OFFERS). */
+  readonly #offers = new Map<string, IceCredentials>();
+  #offerTimer: TimerHandle | undefined;
   #closed = false;
 
   constructor(options: PunchConnectorOptions) {
@@ -258,11 +282,12 @@ export class PunchConnector {
       const started = this.#waitStart(s, signal);
       // The answering side asks for the start itself, right behind its candidates (see
       // #respond); ours is for one that does not, and a second punch-start is ignored.
-      if (!s.start) this.#send({ type: 'punch', to: peer, rid: s.rid });
+      if (!s.start && !s.startComing) this.#send({ type: 'punch', to: peer, rid: s.rid });
       const { at, rtt } = await started;
       return await this.#run(s, at, rtt, signal);
     } catch (err) {
       this.#endSession(s);
+      if (s.merged && !signal?.aborted) return await abortable(s.merged, signal); // glare
       throw err;
     }
   }
@@ -274,9 +299,21 @@ export class PunchConnector {
     return undefined;
   }
 
+  /**
+   * Register a fresh offer with serve now (after a reconnect: serve forgot the old one with the
+   * connection). No-op unless `registerOffers`.
+   */
+  registerOffer(): void {
+    if (!this.#o.registerOffers || this.#closed) return;
+    void this.#gather()
+      .then((cs) => this.#offer(cs))
+      .catch(() => {});
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#offerTimer?.cancel();
     for (const off of this.#offs) off();
     this.#relayOff?.();
     for (const s of [...this.#sessions.values()]) {
@@ -292,7 +329,7 @@ export class PunchConnector {
 
   // ─── session steps ───────────────────────────────────────────────────────────────────────
 
-  #newSession(peer: string, rid: string, role: Role): Session {
+  #newSession(peer: string, rid: string, role: Role, local = newIceCredentials()): Session {
     if (this.#closed) throw new PunchError(PUNCH_ERR.CLOSED, 'punch connector closed');
     if (this.#sessions.size >= PUNCH_LIMITS.maxSessions)
       throw new PunchError(PUNCH_ERR.OVERLOADED, `more than ${PUNCH_LIMITS.maxSessions} punches`);
@@ -300,7 +337,8 @@ export class PunchConnector {
       rid,
       peer,
       role,
-      local: newIceCredentials(),
+      initiator: role === 'controlling',
+      local,
       agent: undefined,
       early: [],
       earlyData: [],
@@ -344,13 +382,33 @@ export class PunchConnector {
   async #gatherNow(signal?: AbortSignal): Promise<WireCandidate[]> {
     const cs = await this.#gatherer.gather(signal);
     this.#useRelay(this.#gatherer.relay);
-    return cs.map((c) => ({
+    const wire = cs.map((c) => ({
       type: c.type,
-      protocol: 'udp',
+      protocol: 'udp' as const,
       address: c.address,
       port: c.port,
       priority: c.priority,
     }));
+    this.#offer(wire); // what serve hands out must be what we have
+    return wire;
+  }
+
+  /**
+   * Register `candidates` with fresh one-time credentials as our offer at serve. Re-gathered and
+   * re-registered every PUNCH_DEFAULTS.offerRefreshMs while idle: the STUN Binding that does it
+   * also keeps the server-reflexive mapping the offer names alive in the NAT.
+   */
+  #offer(candidates: WireCandidate[]): void {
+    if (!this.#o.registerOffers || this.#closed) return;
+    const c = newIceCredentials();
+    this.#offerTimer?.cancel();
+    this.#offerTimer = this.#o.clock.setTimeout(
+      () => this.#prewarm(),
+      PUNCH_DEFAULTS.offerRefreshMs,
+    );
+    if (!this.#o.signaling.sendSignal({ type: 'offer', candidates, ...creds(c) })) return;
+    this.#offers.set(c.ufrag, c);
+    while (this.#offers.size > MAX_OFFERS) this.#offers.delete(this.#offers.keys().next().value!);
   }
 
   /** The other side's candidates (undefined), or the punch ours merged into on glare. */
@@ -503,30 +561,42 @@ export class PunchConnector {
     if (s) {
       if (s.peer !== f.from || s.remote) return;
       s.remote = remote;
+      // An offer serve handed out: it sends punch-start right behind (no `punch` from us).
+      if (f.answered !== undefined) s.startComing = true;
       s.onCandidates?.();
       return;
     }
+    // serve answered for us with a registered offer: those credentials are this session's (once).
+    let local: IceCredentials | undefined;
+    if (f.answered !== undefined) {
+      local = this.#offers.get(f.answered);
+      this.#offers.delete(f.answered);
+      this.registerOffer(); // the next punch toward us gets a fresh one
+      if (!local) return this.#log.debug('punch answered with an unknown offer', { from: f.from });
+    }
     if (this.#o.accept && !this.#o.accept(f.from)) return;
-    // Glare: both sides initiated and neither has the other's answer yet. Deterministic on both
-    // sides: the punch of the lower peer id goes on (it stays controlling); the higher side
-    // answers it and its own connect follows that path. The lower side ignores the higher's
-    // candidates: the higher side will never wait for an answer to them.
+    // Glare: both sides initiated. Deterministic on both sides: the punch of the lower peer id
+    // goes on (its initiator stays controlling); the higher side answers it and drops its own,
+    // and its own connect follows that path. The lower side ignores the higher's punch: the
+    // higher side drops it as soon as the lower's arrives (same server, in order).
     const own = this.#o.localPeerId === undefined ? undefined : this.#ownPending(f.from);
     if (own) {
       if (this.#o.localPeerId! < f.from) return;
-      const path = this.#respond(f.from, f.rid, remote);
+      const path = this.#respond(f.from, f.rid, remote, local);
       if (!path) return;
       own.merged = path;
-      own.onMerged?.(path);
+      own.agent?.close();
+      if (own.onMerged) own.onMerged(path);
+      else own.cancelWait?.(new PunchError(PUNCH_ERR.ABORTED, 'glare: following the other punch'));
       return;
     }
-    void this.#respond(f.from, f.rid, remote); // its outcome goes to onIncoming listeners
+    void this.#respond(f.from, f.rid, remote, local); // its outcome goes to onIncoming listeners
   }
 
-  /** Our own punch toward `peer` still waiting for the other side's candidates. */
+  /** Our own punch toward `peer` that has not selected a pair yet. */
   #ownPending(peer: string): Session | undefined {
     for (const s of this.#sessions.values())
-      if (s.peer === peer && s.role === 'controlling' && !s.remote && !s.merged) return s;
+      if (s.peer === peer && s.initiator && !s.merged && !s.agent?.selected) return s;
     return undefined;
   }
 
@@ -535,10 +605,11 @@ export class PunchConnector {
     peer: string,
     rid: string,
     remote: NonNullable<Session['remote']>,
+    offered?: IceCredentials,
   ): Promise<PunchedPath> | undefined {
     let s: Session;
     try {
-      s = this.#newSession(peer, rid, 'controlled');
+      s = this.#newSession(peer, rid, 'controlled', offered);
     } catch (err) {
       this.#log.warn('punch refused', { peer, err: String(err) });
       return undefined;
@@ -547,6 +618,11 @@ export class PunchConnector {
     const path = (async () => {
       try {
         const started = this.#waitStart(s);
+        // serve answered with our offer and sends punch-start to both: nothing to send.
+        if (offered) {
+          const { at, rtt } = await started;
+          return await this.#run(s, at, rtt);
+        }
         const candidates = await this.#gather();
         this.#send({ type: 'candidates', to: peer, rid, candidates, ...creds(s.local) });
         // Ask for the coordinated start now: serve forwards our candidates first, then sends both

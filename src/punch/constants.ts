@@ -44,6 +44,13 @@ export const PUNCH_DEFAULTS = {
    * them at 25 ms links: ~150 ms) off both sides' critical path.
    */
   warmCandidatesMs: 20_000,
+  /**
+   * A registered offer (connector `registerOffers`) is re-gathered and re-registered after this
+   * long without use: its server-reflexive candidate is the NAT mapping toward serve's STUN, which
+   * the Binding request keeps alive (Linux conntrack forgets an unreplied UDP flow after 30 s);
+   * one ~100-byte request and a WebSocket frame every 20 s per peer.
+   */
+  offerRefreshMs: 20_000,
   /** Waiting for the other side's `candidates` and the server's `punch-start`. */
   signalTimeoutMs: 10_000,
   /** A `punch-start.at` further ahead than this is not believed (clock offset gone wrong). */

@@ -19,6 +19,7 @@ import { PunchConnector } from '../../../src/punch/index.js';
 import { Metrics, signalingMetrics } from '../../../src/signaling/metrics.js';
 import { Presence, type ControlChannel } from '../../../src/signaling/presence.js';
 import type { ServerMessage } from '../../../src/signaling/protocol.js';
+import { forwardCandidates, type PunchOffer } from '../../../src/signaling/punch-offers.js';
 import { StunServer } from '../../../src/stun/index.js';
 import { ManualClock } from '../../../src/util/clock.js';
 
@@ -34,6 +35,14 @@ export const SIGNAL_MS = 20;
 export type NatKind =
   'full-cone' | 'restricted-cone' | 'port-restricted' | 'symmetric' | 'udp-blocked' | 'cgn';
 
+export interface WorldOptions {
+  serverSkewMs?: number;
+  /** serve's punch lead (TIMING.punchLeadMs; default 250 here). */
+  punchLeadMs?: number;
+  /** One-way delay per hop of the memory network (default HOP_MS). */
+  hopMs?: number;
+}
+
 export interface PeerSide {
   id: string;
   host: MemoryHost;
@@ -44,7 +53,7 @@ export interface PeerSide {
 
 export class PunchWorld {
   readonly clock = new ManualClock();
-  readonly net = new MemoryNetwork({ clock: this.clock, latencyMs: HOP_MS, seed: 7 });
+  readonly net: MemoryNetwork;
   /** serve's clock runs `serverSkewMs` ahead of the peers'; peers learn it as clockOffsetMs. */
   readonly serverSkewMs: number;
   readonly presence: Presence;
@@ -53,10 +62,13 @@ export class PunchWorld {
   #hostCount = 0;
   /** Frames for which this returns true are lost on the way to serve (tests of retries). */
   loseSignal: (f: PunchSignalOut) => boolean = () => false;
+  /** Offers registered with the hub (serve keeps one per connection: the newest). */
+  readonly offers = new Map<string, PunchOffer>();
   stun!: StunServer;
   turn!: TurnServer;
 
-  constructor(o: { serverSkewMs?: number; punchLeadMs?: number } = {}) {
+  constructor(o: WorldOptions = {}) {
+    this.net = new MemoryNetwork({ clock: this.clock, latencyMs: o.hopMs ?? HOP_MS, seed: 7 });
     this.serverSkewMs = o.serverSkewMs ?? 0;
     const clock = this.clock;
     const skew = this.serverSkewMs;
@@ -67,9 +79,7 @@ export class PunchWorld {
     });
   }
 
-  static async create(
-    o: { serverSkewMs?: number; punchLeadMs?: number } = {},
-  ): Promise<PunchWorld> {
+  static async create(o: WorldOptions = {}): Promise<PunchWorld> {
     const w = new PunchWorld(o);
     const server = w.net.addHost({ addresses: [SERVER] });
     w.stun = await StunServer.start({ listen: STUN, net: server, clock: w.clock });
@@ -111,7 +121,11 @@ export class PunchWorld {
   }
 
   /** A peer behind `nat` with its connector; `hostCandidates: false` hides its interfaces. */
-  async peer(id: string, nat: MemoryNat, o: { hostCandidates?: boolean } = {}): Promise<PeerSide> {
+  async peer(
+    id: string,
+    nat: MemoryNat,
+    o: { hostCandidates?: boolean; offers?: boolean } = {},
+  ): Promise<PeerSide> {
     const host = this.net.addHost({
       addresses: [`192.168.0.${10 + ++this.#hostCount}`],
       behind: nat,
@@ -125,6 +139,7 @@ export class PunchWorld {
       stunServer: STUN,
       turnServer: TURN,
       localPeerId: id,
+      registerOffers: o.offers === true,
     });
     this.#closers.push(
       () => connector.close(),
@@ -169,16 +184,23 @@ export class PunchWorld {
     this.presence.allow(channel, [], true);
     const clock = this.clock;
     const presence = this.presence;
+    const offers = this.offers;
     return {
       clockOffsetMs: this.serverSkewMs,
       sendSignal: (f: PunchSignalOut): boolean => {
         if (this.loseSignal(f)) return true;
         clock.setTimeout(() => {
           if (f.type === 'punch') presence.punch(channel, f.to, f.rid);
-          else {
-            const { to, ...rest } = f;
-            presence.forward(id, to, { ...rest, from: id } as ServerMessage);
-          }
+          else if (f.type === 'offer') {
+            const { type: _type, ...offer } = f;
+            offers.set(id, offer);
+          } else
+            // serve's own rule (punch-offers.ts): answered at once with the recipient's offer.
+            forwardCandidates(presence, channel, f, (peer) => {
+              const o = offers.get(peer);
+              offers.delete(peer);
+              return o;
+            });
         }, SIGNAL_MS);
         return true;
       },
