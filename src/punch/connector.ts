@@ -526,8 +526,12 @@ export class PunchConnector {
         this.#endSession(s);
         reject(new PunchError(PUNCH_ERR.FAILED, `punch with ${s.peer} failed: ${reason}`));
       });
-      // `at` is server time; ours = at − offset. Never wait absurdly long on a bad offset.
-      const localAt = at - this.#o.signaling.clockOffsetMs;
+      // `at` is server time; ours = at − offset. Never wait absurdly long on a bad offset. The
+      // controlled side starts a little ahead (PUNCH_DEFAULTS.controlledHeadStartMs) so that its
+      // NAT is open when the controlling side's first check — the one whose answer selects the
+      // path (aggressive nomination) — arrives.
+      const head = s.role === 'controlled' ? PUNCH_DEFAULTS.controlledHeadStartMs : 0;
+      const localAt = at - this.#o.signaling.clockOffsetMs - head;
       const max = PUNCH_DEFAULTS.maxStartDelayMs;
       const delay = Math.min(max, Math.max(0, localAt - this.#o.clock.now()));
       this.#o.clock.setTimeout(() => agent.start(), delay);
