@@ -87,8 +87,9 @@ async function login({ identity, relay = true } = {}) {
     allow: 'anyone',
     // LADDER_DEBUG=1: the Peer's own log (punch pair selected, paths) on stderr.
     ...(process.env.LADDER_DEBUG ? { logger: jsonLogger('info') } : {}),
-    // A long-lived peer, as `natpush listen` / `ping` are: the punch layer is made at login.
-    warmDirect: true,
+    // A long-lived peer, as `natpush listen` / `ping` are: the punch layer is made at login
+    // (NATPUSH_BENCH_WARM=0: at the first session, the library's default).
+    warmDirect: process.env.NATPUSH_BENCH_WARM !== '0',
     // Connector mode punches itself: the Peer must not answer the same punches with its own.
     ...(process.env.NATPUSH_BENCH_MODE === 'connector' ? { direct: false } : {}),
   });
