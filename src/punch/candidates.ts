@@ -128,13 +128,28 @@ export class CandidateGatherer {
    * Everything that answers within `gatherTimeoutMs`: host at once, srflx after one STUN round
    * trip, relay after the Allocate exchange. A server that does not answer costs its candidate,
    * never the gathering.
+   *
+   * `waitRelay: false` (the connector's way) does not wait for a relay allocation that is not
+   * there yet: it is made in the background and announced through `onRelayChange` when it is,
+   * so the direct candidates — and the checks on them — never wait for the TURN credentials and
+   * the Allocate exchange (~3 round trips to serve); the relayed one is trickled after them.
    */
-  async gather(signal?: AbortSignal): Promise<Candidate[]> {
+  async gather(signal?: AbortSignal, o: { waitRelay?: boolean } = {}): Promise<Candidate[]> {
     const out = this.hostCandidates();
     const timeoutMs = this.#o.gatherTimeoutMs ?? PUNCH_DEFAULTS.gatherTimeoutMs;
+    let relayNow: Promise<TurnClient | undefined> | TurnClient | undefined = this.#relay;
+    if (this.#o.turn && !this.#relay) {
+      const allocating = this.#allocateOnce(timeoutMs);
+      if (o.waitRelay === false) {
+        relayNow = undefined;
+        void allocating.then((r) => {
+          if (r && !this.#closed) for (const l of this.#relayListeners) l(r);
+        });
+      } else relayNow = allocating;
+    }
     const [srflx, relay] = await Promise.all([
       this.#o.stunServer ? this.#reflexive(this.#o.stunServer, timeoutMs, signal) : undefined,
-      this.#o.turn && !this.#relay ? this.#allocateOnce(timeoutMs) : this.#relay,
+      relayNow,
     ]);
     this.#srflx = srflx ?? (relay?.mappedAddress.port ? relay.mappedAddress : undefined);
     if (this.#srflx && !out.some((c) => candidateKey(c) === candidateKey(this.#srflx!))) {

@@ -152,6 +152,8 @@ interface Session {
   /** The punch's outcome (set as it starts): a second `connect` toward the peer joins it. */
   path?: Promise<PunchedPath>;
   onStart?: (at: number, rtt: number) => void;
+  /** Our candidates as the other side got them (undefined until sent): trickling adds to it. */
+  sent?: WireCandidate[];
   /** The answer was an offer serve handed out: its punch-start is on the way. */
   startComing?: boolean;
   /** A punch-start that came before we waited for it (right behind the answer's candidates). */
@@ -229,6 +231,7 @@ export class PunchConnector {
       this.#gatherer.onRelayChange((r) => {
         this.#useRelay(r);
         this.#prewarm(); // the relayed candidate changed: what we hand out must too
+        if (r) this.#trickleRelay(r);
       }),
     );
     // Gather now, not inside each connect / answer: both sides then send candidates at once.
@@ -271,8 +274,17 @@ export class PunchConnector {
       const gotRemote = s.merged
         ? Promise.resolve({ path: s.merged }) // glare while we gathered: nothing to send
         : this.#waitCandidates(s, signal);
-      if (!s.merged)
-        this.#send({ type: 'candidates', to: peer, rid: s.rid, candidates, ...creds(s.local) });
+      if (!s.merged) {
+        const offered = this.#withRelay(candidates);
+        this.#send({
+          type: 'candidates',
+          to: peer,
+          rid: s.rid,
+          candidates: offered,
+          ...creds(s.local),
+        });
+        s.sent = [...offered];
+      }
       const merged = await gotRemote;
       if (merged) {
         // Glare, and the other side's punch won: ours is dropped (the other side ignores it).
@@ -380,7 +392,7 @@ export class PunchConnector {
   }
 
   async #gatherNow(signal?: AbortSignal): Promise<WireCandidate[]> {
-    const cs = await this.#gatherer.gather(signal);
+    const cs = await this.#gatherer.gather(signal, { waitRelay: false });
     this.#useRelay(this.#gatherer.relay);
     const wire = cs.map((c) => ({
       type: c.type,
@@ -559,9 +571,20 @@ export class PunchConnector {
       }
       return;
     }
+    const s = this.#sessions.get(f.rid);
+    if (s && s.peer === f.from && s.remote && f.ufrag === undefined) {
+      // Trickled (a relayed candidate made after the first frame): same session, more pairs.
+      for (const c of parseCandidates(f.candidates)) {
+        if (s.remote.candidates.length >= PUNCH_LIMITS.maxRemoteCandidates) break;
+        s.remote.candidates.push(c);
+        s.agent?.addRemote(c);
+      }
+      const relay = this.#gatherer.relay;
+      if (s.agent && relay) this.#permit(relay, s.remote.candidates);
+      return;
+    }
     const remote = parseRemote(f);
     if (!remote) return this.#log.debug('candidates without ice credentials', { from: f.from });
-    const s = this.#sessions.get(f.rid);
     if (s) {
       if (s.peer !== f.from || s.remote) return;
       s.remote = remote;
@@ -624,11 +647,13 @@ export class PunchConnector {
         const started = this.#waitStart(s);
         // serve answered with our offer and sends punch-start to both: nothing to send.
         if (offered) {
+          s.sent = []; // serve sent our offer; a relayed candidate made since is trickled
           const { at, rtt } = await started;
           return await this.#run(s, at, rtt);
         }
-        const candidates = await this.#gather();
+        const candidates = this.#withRelay(await this.#gather());
         this.#send({ type: 'candidates', to: peer, rid, candidates, ...creds(s.local) });
+        s.sent = [...candidates];
         // Ask for the coordinated start now: serve forwards our candidates first, then sends both
         // sides punch-start, so the initiator's own `punch` (two one-way trips later) is not
         // waited for. Refused silently if the initiator does not allow us; its `punch` then runs.
@@ -688,6 +713,31 @@ export class PunchConnector {
     }
   }
 
+  /** The relayed candidate, if we have one now and `cs` lacks it (gathered before it came). */
+  #withRelay(cs: WireCandidate[]): WireCandidate[] {
+    const r = this.#gatherer.relay;
+    if (!r || r.closed || cs.some((c) => c.type === 'relay')) return cs;
+    return [...cs, relayWire(r)];
+  }
+
+  /**
+   * Our relayed candidate came after some punches sent their candidates (the gather does not
+   * wait for it): trickle it to each running one (a `candidates` frame without credentials, same
+   * rid), and give their agents the relay base. A direct pair never waited for it.
+   */
+  #trickleRelay(relay: TurnClient): void {
+    const c = relayWire(relay);
+    for (const s of this.#sessions.values()) {
+      if (!s.sent || s.agent?.selected || s.sent.some((x) => x.type === 'relay')) continue;
+      s.sent.push(c);
+      this.#o.signaling.sendSignal({ type: 'candidates', to: s.peer, rid: s.rid, candidates: [c] });
+      if (s.agent && this.#relayTx) {
+        s.agent.addRelayBase(this.#relayTx, candidatePriority('relay'));
+        if (s.remote) this.#permit(relay, s.remote.candidates);
+      }
+    }
+  }
+
   #useRelay(relay: TurnClient | undefined): void {
     // Every gather reports the relay; the same one keeps its transactions (running agents' checks).
     if (relay && relay === this.#relayUsed && this.#relayTx && !relay.closed) return;
@@ -725,6 +775,16 @@ export class PunchConnector {
   }
 }
 
+function relayWire(r: TurnClient): WireCandidate {
+  return {
+    type: 'relay',
+    protocol: 'udp',
+    address: r.relayedAddress.address,
+    port: r.relayedAddress.port,
+    priority: candidatePriority('relay'),
+  };
+}
+
 /** The warm candidates still name this host's addresses (no interface came or went). */
 function sameHosts(cs: readonly WireCandidate[], hosts: readonly Candidate[]): boolean {
   const warm = cs.filter((c) => c.type === 'host');
@@ -752,7 +812,11 @@ function parseRemote(
   f: Extract<PunchSignalIn, { type: 'candidates' }>,
 ): { creds: IceCredentials; candidates: Candidate[] } | undefined {
   if (!f.ufrag || !f.pwd) return undefined;
-  const candidates = f.candidates
+  return { creds: { ufrag: f.ufrag, pwd: f.pwd }, candidates: parseCandidates(f.candidates) };
+}
+
+function parseCandidates(cs: readonly WireCandidate[]): Candidate[] {
+  return cs
     .filter((c) => c.protocol === 'udp')
     .slice(0, PUNCH_LIMITS.maxRemoteCandidates)
     .map((c) => ({
@@ -761,7 +825,6 @@ function parseRemote(
       port: c.port,
       priority: c.priority ?? 0,
     }));
-  return { creds: { ufrag: f.ufrag, pwd: f.pwd }, candidates };
 }
 
 function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pick<T, K>> {

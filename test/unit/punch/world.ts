@@ -41,6 +41,8 @@ export interface WorldOptions {
   punchLeadMs?: number;
   /** One-way delay per hop of the memory network (default HOP_MS). */
   hopMs?: number;
+  /** `turnCredentials()` answers after this long (serve: one signaling round trip; default 0). */
+  credentialsDelayMs?: number;
 }
 
 export interface PeerSide {
@@ -58,6 +60,7 @@ export class PunchWorld {
   readonly serverSkewMs: number;
   readonly presence: Presence;
   readonly #closers: (() => Promise<void> | void)[] = [];
+  readonly #credentialsDelayMs: number;
   #natCount = 0;
   #hostCount = 0;
   /** Frames for which this returns true are lost on the way to serve (tests of retries). */
@@ -70,6 +73,7 @@ export class PunchWorld {
   constructor(o: WorldOptions = {}) {
     this.net = new MemoryNetwork({ clock: this.clock, latencyMs: o.hopMs ?? HOP_MS, seed: 7 });
     this.serverSkewMs = o.serverSkewMs ?? 0;
+    this.#credentialsDelayMs = o.credentialsDelayMs ?? 0;
     const clock = this.clock;
     const skew = this.serverSkewMs;
     this.presence = new Presence({
@@ -208,14 +212,13 @@ export class PunchWorld {
         listeners.add(cb);
         return () => listeners.delete(cb);
       },
-      turnCredentials: () => {
-        const c = mintTurnCredentials(SECRET, id, 3600, clock.now());
-        return Promise.resolve({
-          username: c.username,
-          password: c.password,
-          expires: c.expiresAt,
-        });
-      },
+      turnCredentials: () =>
+        new Promise((resolve) =>
+          clock.setTimeout(() => {
+            const c = mintTurnCredentials(SECRET, id, 3600, clock.now());
+            resolve({ username: c.username, password: c.password, expires: c.expiresAt });
+          }, this.#credentialsDelayMs),
+        ),
     };
   }
 }
