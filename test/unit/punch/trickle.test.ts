@@ -48,7 +48,9 @@ describe('punch: the relayed candidate is trickled, never waited for', () => {
     // one STUN round trip through the NAT to serve and back (memory network hops), no TURN
     expect(first.at - t0).toBeLessThan(60);
     // The relayed candidate follows on the same rid, without credentials (a trickle).
-    const trickled = cands.filter((s) => s.f.ufrag === undefined && s.f.rid === first.f.rid);
+    const trickled = cands.filter(
+      (s) => s.f.to === 'peer-b' && s.f.ufrag === undefined && s.f.rid === first.f.rid,
+    );
     expect(trickled.map((s) => s.f.candidates.map((c) => c.type))).toEqual([['relay']]);
     pa.close();
     pb.close();
