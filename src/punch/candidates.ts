@@ -129,8 +129,8 @@ export class CandidateGatherer {
    * trip, relay after the Allocate exchange. A server that does not answer costs its candidate,
    * never the gathering.
    *
-   * `waitRelay: false` (the connector's way) does not wait for a relay allocation that is not
-   * there yet: it is made in the background and announced through `onRelayChange` when it is,
+   * `waitRelay: false` (the connector's way) neither waits for nor makes a relay allocation that
+   * is not there yet (`ensureRelay` makes it in the background and `onRelayChange` announces it),
    * so the direct candidates — and the checks on them — never wait for the TURN credentials and
    * the Allocate exchange (~3 round trips to serve); the relayed one is trickled after them.
    */
@@ -138,15 +138,8 @@ export class CandidateGatherer {
     const out = this.hostCandidates();
     const timeoutMs = this.#o.gatherTimeoutMs ?? PUNCH_DEFAULTS.gatherTimeoutMs;
     let relayNow: Promise<TurnClient | undefined> | TurnClient | undefined = this.#relay;
-    if (this.#o.turn && !this.#relay) {
-      const allocating = this.#allocateOnce(timeoutMs);
-      if (o.waitRelay === false) {
-        relayNow = undefined;
-        void allocating.then((r) => {
-          if (r && !this.#closed) for (const l of this.#relayListeners) l(r);
-        });
-      } else relayNow = allocating;
-    }
+    if (this.#o.turn && !this.#relay && o.waitRelay !== false)
+      relayNow = this.#allocateOnce(timeoutMs);
     const [srflx, relay] = await Promise.all([
       this.#o.stunServer ? this.#reflexive(this.#o.stunServer, timeoutMs, signal) : undefined,
       relayNow,
@@ -163,6 +156,20 @@ export class CandidateGatherer {
       });
     }
     return out;
+  }
+
+  /**
+   * Make the relay allocation in the background if there is none (a punch needs it; a warm
+   * punch layer does not hold one until then: an allocation per logged-in peer would cost serve's
+   * relay memory and refreshes for peers that never punch). Announced through `onRelayChange`.
+   */
+  ensureRelay(): void {
+    if (!this.#o.turn || this.#relay || this.#closed) return;
+    if (this.#allocating) return; // announced by whoever started it
+    const timeoutMs = this.#o.gatherTimeoutMs ?? PUNCH_DEFAULTS.gatherTimeoutMs;
+    void this.#allocateOnce(timeoutMs).then((r) => {
+      if (r && !this.#closed) for (const l of this.#relayListeners) l(r);
+    });
   }
 
   /** Release the relay allocation (the socket stays open: it is the peer's). */

@@ -269,6 +269,7 @@ export class PunchConnector {
 
   async #initiate(s: Session, signal?: AbortSignal): Promise<PunchedPath> {
     const peer = s.peer;
+    this.#gatherer.ensureRelay(); // trickled when made; the direct candidates go now
     try {
       const candidates = await this.#gather(signal);
       const gotRemote = s.merged
@@ -642,6 +643,7 @@ export class PunchConnector {
       return undefined;
     }
     s.remote = remote;
+    this.#gatherer.ensureRelay(); // trickled when made; the direct candidates go now
     const path = (async () => {
       try {
         const started = this.#waitStart(s);

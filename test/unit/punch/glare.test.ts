@@ -39,7 +39,8 @@ describe('punch: either side starts, glare ends in one session', () => {
     );
     expect([pa.kind, pb.kind]).toEqual(['direct', 'direct']);
     // Two offers went out, one answer came back: peer-b (higher) answered peer-a's punch.
-    const offers = sent.filter((s) => s.f.type === 'candidates');
+    // (the relayed candidate is trickled later, without credentials: not an offer)
+    const offers = sent.filter((s) => s.f.type === 'candidates' && s.f.ufrag !== undefined);
     expect(offers.map((s) => s.from)).toEqual(['peer-a', 'peer-b', 'peer-b']);
     const ridA = offers[0]!.f.rid;
     expect(offers[2]!.f.rid).toBe(ridA);
@@ -64,10 +65,8 @@ describe('punch: either side starts, glare ends in one session', () => {
     const joined = a.connector.connect(b.id);
     const [pb, pa] = await w.run(Promise.all([outgoing, joined]));
     expect([pa.kind, pb.kind]).toEqual(['direct', 'direct']);
-    expect(sent.filter((s) => s.f.type === 'candidates').map((s) => s.from)).toEqual([
-      'peer-b',
-      'peer-a',
-    ]);
+    const offers = sent.filter((s) => s.f.type === 'candidates' && s.f.ufrag !== undefined);
+    expect(offers.map((s) => s.from)).toEqual(['peer-b', 'peer-a']);
     pa.close();
     pb.close();
   });
@@ -93,30 +92,29 @@ describe('punch offers: serve answers at once with the recipient’s registered 
     expect(w.offers.has(b.id)).toBe(true);
     const used = w.offers.get(b.id)!.ufrag;
     const t0 = w.clock.now();
-    const starts: number[] = [];
-    const offA = a.connector.demux.on('stun-request', () => starts.push(w.clock.now()));
     const incoming = new Promise<PunchedPath>((resolve, reject) => {
       b.connector.onIncoming((p) => void p.path.then(resolve, reject));
     });
     let selectedAt = 0;
     const outgoing = a.connector.connect(b.id).then((p) => ((selectedAt = w.clock.now()), p));
     const [pa, pb] = await w.run(Promise.all([outgoing, incoming]));
-    offA();
     expect([pa.kind, pb.kind]).toEqual(['direct', 'direct']);
-    // Only A's candidates crossed serve for this punch; B answered nothing, asked for nothing.
-    const rendezvous = sent.filter((s) => s.f.type !== 'offer');
+    // Only A's candidates crossed serve for this punch; B answered nothing, asked for nothing
+    // (both trickle their relayed candidates, allocated when the punch began: not counted).
+    const rendezvous = sent.filter(
+      (s) => s.f.type !== 'offer' && !(s.f.type === 'candidates' && s.f.ufrag === undefined),
+    );
     expect(rendezvous.map((s) => `${s.from}:${s.f.type}`)).toEqual(['peer-a:candidates']);
     expect(rendezvous[0]!.at).toBe(t0);
     // B registered a fresh offer (the used one is gone for good).
     const reoffers = sent.filter((s) => s.f.type === 'offer');
     expect(reoffers.length).toBeGreaterThanOrEqual(1);
     expect(w.offers.get(b.id)?.ufrag).not.toBe(used);
-    // serve: at = receipt (t0 + S) + max RTT / 2 (S) + lead; A's first check reaches B then, one
-    // one-way trip of the memory network later, and A selects within one check round trip.
+    // serve: at = receipt (t0 + S) + max RTT / 2 (S) + lead; A selects within one check round
+    // trip of it (plus the pacing of the host pair's check ahead of the srflx one).
     const startAt = t0 + 2 * SIGNAL_MS + 20;
     const rtt = pa.rttMs!;
     expect(selectedAt - startAt).toBeLessThanOrEqual(rtt + 10);
-    expect(starts[0]! - startAt).toBeLessThanOrEqual(rtt);
     pa.close();
     pb.close();
   });
