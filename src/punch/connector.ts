@@ -7,21 +7,24 @@
  *   participant A as A (initiator, controlling)
  *   participant S as natpush serve
  *   participant B as B (controlled)
- *   A->>A: gather host / srflx (STUN) / relay (TURN), fresh ufrag+pwd
- *   A->>S: candidates {to:B, rid, candidates, ufrag, pwd}
- *   S->>B: candidates {from:A, rid, …}
- *   B->>B: gather, fresh ufrag+pwd
- *   B->>S: candidates {to:A, rid, …}
- *   S->>A: candidates {from:B, rid, …}
- *   A->>S: punch {to:B, rid}
+ *   B->>S: offer {candidates, ufrag, pwd}  (registered while idle: registerOffers)
+ *   A->>S: candidates {to:B, rid, host+srflx, fresh ufrag+pwd}
+ *   S->>B: candidates {from:A, rid, …, answered: B's ufrag}
+ *   S->>A: candidates {from:B, rid, B's offer, answered}
  *   S->>A: punch-start {from:B, rid, at, rtt}
  *   S->>B: punch-start {from:A, rid, at, rtt}
- *   Note over A,B: both start checks at server time `at` (local = at − clockOffsetMs)
- *   A-->>B: Binding checks on every pair, every Ta (B's too, crossing: both NATs open)
+ *   Note over A,B: B starts at `at` − 10 ms, A at `at` (local = at − clockOffsetMs)
+ *   A-->>S: candidates {to:B, rid, [relay]}  (trickled when the allocation is made)
+ *   A-->>B: Binding checks on every pair, every Ta, USE-CANDIDATE on direct pairs
  *   B-->>A: responses + triggered checks (prflx from unknown sources)
- *   A-->>B: check with USE-CANDIDATE on the first direct pair that succeeded
+ *   Note over A,B: A selects on the first answer; B when its own check on a nominated pair is
  *   Note over A,B: PunchedPath {kind direct|relay}, consent every ~5 s
  * ```
+ *
+ * Without an offer at serve (B not warm, or two punches toward B at once) B answers with its own
+ * `candidates` and `punch`, one signaling round trip later. Either side may start (`connect`);
+ * a `connect` joins a punch with the same peer that is running, and glare — both started before
+ * either heard of the other — ends in the lower peer id's session (`localPeerId`).
  *
  * The signaling side is injected (CONTRACTS §4): exactly what `Peer` offers.
  */
