@@ -2,29 +2,34 @@
  * Time to the first direct round trip, natpush against libjuice (node-datachannel), in netsim.
  *
  *   npm run build && node dist/bench/punch-latency.js [--runs 50] [--delay 25,100] [--lead MS]
- *       [--parallel 3] [--no-relay] [--prewarm] [--skip-libjuice] [--skip-natpush]
+ *       [--parallel 3] [--settle MS] [--cold] [--no-relay] [--prewarm] [--skip-libjuice]
+ *       [--skip-natpush]
  *
  * `--parallel K` (default 3) runs K host pairs side by side (each host behind its own NAT) so
  * 50 runs at D = 100 ms fit in minutes; the work per run is a few round trips, not CPU.
  *
+ * natpush is measured in two cases per delay, each over `--runs` runs:
+ *   logged in          both peers logged in `--settle` ms before the ping (default max(1000, 10·D)):
+ *                      the case of the floor below (candidates gathered, offers registered)
+ *   right after login  the ping leaves as soon as both are logged in
+ * Both with `warmDirect: true` (the punch layer made at login, as `natpush listen` / `ping` do);
+ * `--cold` adds both cases with the library's default `warmDirect: false`.
+ *
  * Experiments (natpush only; the defaults measure natpush as built):
  *   --lead MS   serve's coordinated-start lead (TIMING.punchLeadMs, 20) set through
  *               bench/lib/punch-lead-preload.ts
- *   --prewarm   candidates gathered when the punch layer is made (bench/lib/punch-prewarm.ts)
+ *   --prewarm   candidates gathered when the punch layer is made (bench/lib/punch-prewarm.ts;
+ *               the connector has done so itself since)
  *   --no-relay  (connector mode only) no TURN candidate
- *   --settle MS wait MS between the logins and the ping (peers logged in for a while: their
- *               punch layers have gathered; the default 0 pings right after login)
  *
  * Lab (bench/lib/punch-lab.ts): hosts a and b behind their own port-restricted NATs, each NAT's
  * WAN link delaying every packet D ms each way; `natpush serve` (signaling + STUN + TURN) on the
  * internet server. Per D, in one run of this process:
  *
  * 1. natpush: both peers logged in (fresh identity, Peer, UDP socket, punch layer every run), then
- *    A pings B; the figure is the time from the ping's start to the first pong over a direct path.
- *    With g-peer's `Peer.ping` the ladder does it all; until then test/support/ladder-peer.mjs
- *    composes the same parts (f-punch's PunchConnector with the Peer as its signaling, then an
- *    e-session Noise IK session + ReliableChannel ping over the punched path) and reports the
- *    phases of the critical path.
+ *    A pings B; the figure is the time from the ping's start to the first pong over a direct path
+ *    (a ping that left on the direct path and came back on it). test/support/ladder-peer.mjs
+ *    drives `Peer.ping` and reports the phases of the critical path.
  * 2. libjuice: node-datachannel peers with serve's STUN as their ICE server; the offer/answer and
  *    trickled candidates are forwarded by this process after 2·D ms (what a hop through the
  *    server adds: the sender's NAT link then the receiver's). From the offerer's start to the data
@@ -60,8 +65,10 @@ interface Args {
   libjuice: boolean;
   natpush: boolean;
   prewarm: boolean;
-  /** Wait this long between both peers' login and the ping (a listener logged in for a while). */
-  settleMs: number;
+  /** "Logged in": wait this long between both logins and the ping (undefined: max(1 s, 10·D)). */
+  settleMs: number | undefined;
+  /** Also measure with the library's default `warmDirect: false`. */
+  cold: boolean;
   parallel: number;
 }
 
@@ -74,7 +81,8 @@ function parseArgs(argv: string[]): Args {
     libjuice: true,
     natpush: true,
     prewarm: false,
-    settleMs: 0,
+    settleMs: undefined,
+    cold: false,
     parallel: 3,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -92,6 +100,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--skip-natpush') a.natpush = false;
     else if (k === '--prewarm') a.prewarm = true;
     else if (k === '--settle') a.settleMs = Number(v());
+    else if (k === '--cold') a.cold = true;
     else if (k === '--parallel') a.parallel = Number(v());
     else throw new TypeError(`unknown argument ${k}`);
   }
@@ -161,12 +170,22 @@ async function spread(a: Args, one: (pair: number) => Promise<void>): Promise<vo
 
 const hostOf = (side: 'a' | 'b', pair: number): string => `${side}${pair === 0 ? '' : pair}`;
 
-async function natpushRuns(pl: PunchLab, a: Args): Promise<NatpushResult> {
+interface Scenario {
+  name: string;
+  settleMs: number;
+  warmDirect: boolean;
+}
+
+async function natpushRuns(pl: PunchLab, a: Args, sc: Scenario): Promise<NatpushResult> {
   const spawn = (host: string): LineChild =>
     lineChild(
       pl.lab.spawn(host, process.execPath, [LADDER_PEER, pl.serverUrl], {
         stdio: ['pipe', 'pipe', 'inherit'],
-        env: { ...process.env, NATPUSH_BENCH_PREWARM: a.prewarm ? '1' : '0' },
+        env: {
+          ...process.env,
+          NATPUSH_BENCH_PREWARM: a.prewarm ? '1' : '0',
+          NATPUSH_BENCH_WARM: sc.warmDirect ? '1' : '0',
+        },
       }),
       `natpush ${host}`,
     );
@@ -183,7 +202,7 @@ async function natpushRuns(pl: PunchLab, a: Args): Promise<NatpushResult> {
         pb!.send({ login: { relay: a.relay } });
         const [, rb] = await Promise.all([pa!.next<Ready>('ready'), pb!.next<Ready>('ready')]);
         r.mode = rb.mode;
-        if (a.settleMs > 0) await new Promise((res) => setTimeout(res, a.settleMs));
+        if (sc.settleMs > 0) await new Promise((res) => setTimeout(res, sc.settleMs));
         const untilDirect = rb.mode === 'ladder';
         // Ladder: pings back to back (5 ms apart, so a fast lab cannot use up the count before
         // the punch ends); the driver sends one more the moment the path turns direct.
@@ -319,20 +338,34 @@ async function main(): Promise<void> {
       console.log(
         `  ${'ms'.padEnd(34)} ${'p50'.padStart(6)} ${'p95'.padStart(6)} ${'min'.padStart(6)} ${'max'.padStart(6)} ${'n'.padStart(4)}`,
       );
-      let np: NatpushResult | undefined;
-      let lj: JuiceResult | undefined;
+      const scenarios: Scenario[] = [];
       if (a.natpush) {
-        np = await natpushRuns(pl, a);
-        console.log(`  natpush (${np.mode} mode) phases at A, from ping start:`);
+        const settleMs = a.settleMs ?? Math.max(1_000, 10 * d);
+        scenarios.push(
+          { name: `logged in (${settleMs} ms before)`, settleMs, warmDirect: true },
+          { name: 'right after login', settleMs: 0, warmDirect: true },
+        );
+        if (a.cold)
+          scenarios.push(
+            { name: `logged in, warmDirect off`, settleMs, warmDirect: false },
+            { name: 'right after login, warmDirect off', settleMs: 0, warmDirect: false },
+          );
+      }
+      const results: { sc: Scenario; np: NatpushResult }[] = [];
+      for (const sc of scenarios) {
+        const np = await natpushRuns(pl, a, sc);
+        results.push({ sc, np });
+        console.log(`  natpush ${sc.name} (${np.mode} mode), phases at A from ping start:`);
         const byP50 = Object.entries(np.phases).sort((x, y) => stats(x[1]).p50 - stats(y[1]).p50);
         for (const [k, xs] of byP50) console.log(row(`  ${PHASES[k] ?? k}`, xs));
-        console.log(row('natpush: first direct pong', np.firstDirect));
+        console.log(row(`natpush ${sc.name}: first direct pong`.slice(0, 34), np.firstDirect));
         console.log(row('natpush: direct ping rtt', np.rtt));
         if (np.failures.length > 0)
           console.log(
             `  natpush failures: ${np.failures.length}: ${np.failures.slice(0, 3).join(' | ')}`,
           );
       }
+      let lj: JuiceResult | undefined;
       if (a.libjuice) {
         lj = await libjuiceRuns(pl, a, d);
         console.log(row('libjuice: data channel open', lj.open));
@@ -342,32 +375,29 @@ async function main(): Promise<void> {
             `  libjuice failures: ${lj.failures.length}: ${lj.failures.slice(0, 3).join(' | ')}`,
           );
       }
-      const np50 = np ? stats(np.firstDirect).p50 : NaN;
-      if (np?.mode === 'ladder' && !a.prewarm) {
-        // The critical path of g-peer's ladder as built (phases above), in one-way NAT-link delays.
-        const lead = a.lead ?? TIMING.punchLeadMs;
-        // Punch layer made at login (warmDirect), the initiator punching beside the key lookup and
-        // the handshake, the answer carrying `punch`, aggressive nomination.
-        const warm = a.settleMs >= 10 * d;
-        const first = warm ? 0 : 6;
-        const model = (first + 12) * d + lead;
-        console.log(
-          `  natpush path as built: ${
-            warm
-              ? `0 (candidates gathered during the ${a.settleMs} ms settle; +4D when B initiates: it hears of A with the Noise IK init)`
-              : '6D warm-up after login (TURN credentials, Allocate 401, Allocate; ‖ STUN) — B, when it initiates, hears of A at 4D'
-          } + 2D candidates→other + 2D answer and punch→punch-start + ${lead} ms lead + ` +
-            `4D first check round trip (aggressive nomination) + 4D ping = ${first + 12}·D + ${lead} = ${model} ms ` +
-            `(measured p50 ${fmt(np50)} = ${fmt(np50 / model, 2)}× that)`,
-        );
+      const lead = a.lead ?? TIMING.punchLeadMs;
+      console.log(
+        `  natpush critical path as built, logged in: max(2D + ${lead} ms lead + 4D check round trip, ` +
+          `2D key lookup + 4D Noise IK over serve) + 4D ping = 10·D + ${lead} = ${10 * d + lead} ms`,
+      );
+      const lj50 = lj && lj.echo.length > 0 ? stats(lj.echo).p50 : NaN;
+      const lj95 = lj && lj.echo.length > 0 ? stats(lj.echo).p95 : NaN;
+      console.log(
+        `\n  D = ${d} ms, floor 6·D = ${floor} ms (load ${load()})\n` +
+          `  ${'first direct round trip'.padEnd(42)} ${'p50'.padStart(6)} ${'p95'.padStart(6)} ${'n'.padStart(4)} ${'p50/floor'.padStart(9)} ${'libjuice/natpush'.padStart(16)}`,
+      );
+      for (const { sc, np } of results) {
+        const st = np.firstDirect.length > 0 ? stats(np.firstDirect) : undefined;
+        const p50 = st?.p50 ?? NaN;
+        const line = `  ${`natpush, ${sc.name}`.padEnd(42)} ${fmt(p50).padStart(6)} ${fmt(st?.p95 ?? NaN).padStart(6)} ${String(st?.n ?? 0).padStart(4)} ${fmt(p50 / floor, 2).padStart(9)} ${fmt(lj50 / p50, 2).padStart(16)}`;
+        console.log(line);
+        summary.push(`D=${d}: ${line.trim()}`);
       }
-      const lj50 = lj ? stats(lj.echo).p50 : NaN;
-      const line =
-        `D=${d} ms floor ${floor} ms: natpush p50 ${fmt(np50)} ms = ${fmt(np50 / floor, 2)}× floor (target ≤ 1.5×); ` +
-        `libjuice first echo p50 ${fmt(lj50)} ms = ${fmt(lj50 / floor, 2)}× floor; ` +
-        `libjuice/natpush ${fmt(lj50 / np50, 2)}× (target ≈ 3×)`;
-      console.log(`  ${line}`);
-      summary.push(line);
+      if (lj) {
+        const line = `  ${'libjuice (node-datachannel), first echo'.padEnd(42)} ${fmt(lj50).padStart(6)} ${fmt(lj95).padStart(6)} ${String(lj.echo.length).padStart(4)} ${fmt(lj50 / floor, 2).padStart(9)}`;
+        console.log(line);
+        summary.push(`D=${d}: ${line.trim()}`);
+      }
       console.log(
         `  (D = ${d} ms took ${fmt((performance.now() - t0) / 1000, 1)} s; load ${load()})`,
       );
@@ -375,7 +405,9 @@ async function main(): Promise<void> {
       await pl.destroy();
     }
   }
-  console.log('\nsummary');
+  console.log(
+    `\nsummary (p50 p95 n p50/floor libjuice/natpush; floor 6·D; target p50/floor ≤ 1.5)`,
+  );
   for (const l of summary) console.log(`  ${l}`);
   console.log(
     `load after: ${os

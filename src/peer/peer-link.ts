@@ -9,9 +9,10 @@
  *
  * The session does not care which path carries a datagram (`setSend` swaps it, keys and counters
  * stay), so moving up or down costs at most one retransmission (`channel.pathChanged()`).
- * Moving up: once the session is established, the peer with the lower id asks the connector for a
- * coordinated punch (one initiator, so the two sides do not punch twice at once); the other side
- * adopts what arrives through `onIncoming`. A relay result is kept and a direct one is tried again
+ * Moving up: the side that wants the link (`start`) asks the connector for a coordinated punch at
+ * once, whatever its id; the connector joins a punch already running with the peer, or resolves
+ * glare to one session (the lower id's), so the two sides never punch twice at once; the other
+ * side adopts what arrives through `onIncoming`. A relay result is kept and a direct one is tried again
  * later; a path that dies (consent lost, RFC 7675) or whose remote moved (NAT rebinding) drops
  * the link to the server rung at once and a re-punch is scheduled with backoff.
  *
@@ -112,7 +113,7 @@ export class PeerLink {
     // The punch does not wait for the key lookup and the handshake: candidates are exchanged
     // through serve (which authenticated both ends at login) while the Noise IK crosses it, and
     // the session moves onto the path when it is up. Whatever rides it is still end-to-end.
-    this.#maybeUpgrade();
+    this.#maybeUpgrade(true);
     if (!this.#keyed) {
       const key = await this.#o.remoteKey();
       if (this.#closed) return;
@@ -153,6 +154,7 @@ export class PeerLink {
   /** A path punched by the other side (`connector.onIncoming`). */
   adopt(p: PunchedPath): void {
     if (this.#closed) return p.close();
+    if (this.#path === p) return; // our own connect joined this punch: adopted already
     const rank = (k: LinkPath) => (k === 'direct' ? 2 : k === 'relay' ? 1 : 0);
     if (this.#path && !this.#path.closed && rank(this.#path.kind) >= rank(p.kind)) {
       p.close(); // we already have one at least as good
@@ -211,15 +213,21 @@ export class PeerLink {
     this.#scheduleRepunch();
   }
 
-  /** The lower peer id initiates punches (one initiator per pair); the other side adopts. */
+  /**
+   * Who punches when the other side opened the session (its Noise init arrived): the lower peer
+   * id. A side that wants the link itself (`start`: a notify, a ping) punches at once whatever
+   * its id — waiting for the other side to hear of it cost ~4 one-way delays in half the pairs —
+   * and the connector joins a punch already running with the peer or resolves glare (both
+   * started at once) to one session.
+   */
   #initiates(): boolean {
     return this.#o.identity.peerId < this.remote;
   }
 
-  #maybeUpgrade(): void {
+  #maybeUpgrade(demand = false): void {
     if (this.#closed || this.#punching || this.#repunchTimer) return;
     if (this.#path?.kind === 'direct' && !this.#path.closed) return;
-    if (!this.#initiates()) return;
+    if (!demand && !this.#initiates()) return;
     void this.#punch();
   }
 
@@ -230,6 +238,7 @@ export class PeerLink {
       if (!connector || this.#closed) return;
       const p = await connector.connect(this.remote);
       if (this.#closed) return p.close();
+      if (this.#path === p) return; // the other side's punch, joined: adopted and reported
       this.#o.onPunch({
         ok: true,
         kind: p.kind,
@@ -252,12 +261,14 @@ export class PeerLink {
   }
 
   #scheduleRepunch(): void {
-    if (this.#closed || this.#repunchTimer || !this.#initiates()) return;
+    // Both sides back off; either may re-punch when its timer fires (the connector joins or
+    // resolves glare), so a failed punch is retried even if the other side never asks.
+    if (this.#closed || this.#repunchTimer) return;
     const r = this.#o.repunchMs ?? REPUNCH;
     const delay = Math.min(r.max, r.initial * 2 ** Math.max(0, this.#punchFailures - 1));
     this.#repunchTimer = this.#o.clock.setTimeout(() => {
       this.#repunchTimer = undefined;
-      if (this.session.established) this.#maybeUpgrade();
+      if (this.session.established) this.#maybeUpgrade(true);
     }, delay);
   }
 }

@@ -22,8 +22,7 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
-import type { BackoffOptions } from '../signaling/backoff.js';
-import { SignalingClient, type RetryInfo, type Welcome } from '../signaling/client.js';
+import { SignalingClient, type Welcome } from '../signaling/client.js';
 import { LIMITS } from '../signaling/constants.js';
 import { SignalingError, SignalingErrorCode } from '../signaling/errors.js';
 import { isPeerId, type Identity } from '../signaling/identity.js';
@@ -34,77 +33,29 @@ import type {
   Transport,
 } from '../signaling/protocol.js';
 import { AsyncQueue } from './async-queue.js';
-import { Contacts, type AllowPolicy } from './contacts.js';
+import type {
+  DeliveryPath,
+  DropReason,
+  NotifyOptions,
+  NotifyResult,
+  PeerEvents,
+  PeerOptions,
+  ReceivedNotification,
+  TurnCredentialsRequestOptions,
+} from './peer-types.js';
+import { PunchLayer } from './punch-layer.js';
+import { TurnRequests, type TurnCredentialsResult } from './turn-requests.js';
+import { Contacts } from './contacts.js';
 import { Dedupe } from './dedupe.js';
 import { loadOrCreateIdentity } from './identity-file.js';
 import { KeyDirectory } from './key-directory.js';
 import { isSealedBody, maxSealedBodyBytes, openBody, sealBody } from './sealed-body.js';
 import { PeerLink, type LinkPath } from './peer-link.js';
-import { PunchConnector } from '../punch/connector.js';
-import type { PunchSignalIn, PunchSignaling } from '../punch/connector.js';
-import { PUNCH_DEFAULTS } from '../punch/constants.js';
+import type { PunchSignalIn } from '../punch/connector.js';
+import type { PunchedPath } from '../punch/path.js';
 import { isSessionDatagram } from '../session/wire.js';
 import type { Notification as ChannelNotification } from '../session/reliable.js';
 import { nodeUdpNetwork } from '../net/node-udp.js';
-import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
-import { networkInterfaces } from 'node:os';
-
-/**
- * How a notification travelled (or waits), best first (DESIGN.md, the delivery ladder): `direct`
- * UDP between the peers, `relay` through serve's TURN relay (both in an end-to-end session),
- * `server-routed` over the server's WebSocket, `mailbox` stored until the recipient comes back
- * (both sealed to the recipient).
- */
-export type DeliveryPath = 'direct' | 'relay' | 'server-routed' | 'mailbox';
-
-/** Why a received notification was dropped (counted in `peer.stats.dropped`). */
-export type DropReason = 'unsealed' | 'unopenable' | 'forged-sender' | 'swapped-id';
-
-export interface PeerOptions {
-  /** Server base URL, e.g. `http://127.0.0.1:8787`. */
-  server: string;
-  /** An identity, or the path of an identity file (created on first use). */
-  identity: Identity | string;
-  /** Admission token if the server requires one. */
-  peerToken?: string;
-  /** Abort = `close()`. */
-  signal?: AbortSignal;
-  /** Remembered ids for dedupe (default 100,000). */
-  dedupeCapacity?: number;
-  backoff?: BackoffOptions;
-  clock?: Clock;
-  logger?: Logger;
-  /** Passed to the WebSocket client (e.g. `localAddress`). */
-  wsOptions?: ConstructorParameters<typeof SignalingClient>[0]['wsOptions'];
-  /**
-   * `connect()` rejects with NATPUSH_ERR_UNREACHABLE when no attempt has reached the server and
-   * authenticated within this long (default: keep trying until `signal` aborts). Each attempt's
-   * opening handshake is also cut to this long, so a black-hole listener cannot outlast it.
-   */
-  connectTimeoutMs?: number;
-  /**
-   * Who may see this peer's presence and reach it with rendezvous frames (sessions, punches):
-   * `'anyone'`, a list of peer ids, or by default the peers it notified or was notified by.
-   */
-  allow?: AllowPolicy;
-  /**
-   * UDP paths (relay and direct, on one UDP socket of this peer). Default true; false keeps every
-   * notification on the server rungs and opens no UDP socket at all.
-   */
-  direct?: boolean;
-  /**
-   * Make the punch layer at login (its UDP socket, serve's TURN allocation, candidates gathered)
-   * instead of at the first session: a punch then starts with candidates in hand on both sides,
-   * which takes the STUN and TURN round trips (~8 one-way delays each side) off the time to a
-   * direct path. Costs one UDP socket and one relay allocation while logged in, so default off;
-   * long-lived peers (`natpush listen`, `ping`) turn it on. Ignored when `direct` is false.
-   */
-  warmDirect?: boolean;
-  /** The network for that socket (default the real one) — tests inject a MemoryNetwork. */
-  udp?: UdpNetwork;
-  /** Addresses offered as host candidates (default: this machine's non-internal IPv4 ones). */
-  interfaces?: () => readonly string[];
-}
 
 /**
  * Peers with a live end-to-end session at once. Each holds session keys, a reliable channel's
@@ -120,90 +71,6 @@ const MAX_LINKS = 256;
  * acked that the application has not got room for.
  */
 const MAX_UNCONSUMED = 4_096;
-/** Rendezvous frames kept while the punch layer is being set up (it subscribes late). */
-const MAX_SIGNAL_BACKLOG = 16;
-
-export interface NotifyOptions {
-  topic?: string;
-  /** Seconds until the server drops it undelivered (default one day, max 7 days). */
-  ttl?: number;
-  /** Choose the id (idempotency across process restarts); default 16 random bytes. */
-  id?: string;
-  /**
-   * When the recipient is online, wait for its end-to-end ack up to this long (default 5,000 ms;
-   * 0 = resolve as soon as the server has stored it).
-   */
-  deliveryTimeoutMs?: number;
-  /**
-   * Reject with NATPUSH_ERR_REQUEST_TIMEOUT when the server has not accepted (stored) it within
-   * this long (default: wait, resending after each reconnect, until `signal` aborts).
-   */
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}
-
-export interface NotifyResult {
-  id: string;
-  to: string;
-  /** `server-routed`: the recipient acked it; `mailbox`: stored, delivered when it comes back. */
-  path: DeliveryPath;
-  status: 'delivered' | 'stored';
-  /** The recipient's transport when delivered. */
-  via?: Transport;
-  /** The server had this id already (a retry). */
-  duplicate: boolean;
-  /** Milliseconds from `notify()` to this result. */
-  elapsedMs: number;
-}
-
-/**
- * A notification as the application gets it. `path` says how it reached us: `server-routed`
- * (pushed while we were connected) or `mailbox` (stored by the server before this connection
- * came up, i.e. while we were offline).
- */
-export type ReceivedNotification = Notification & { path: DeliveryPath };
-
-export interface TurnCredentialsRequestOptions {
-  signal?: AbortSignal;
-  /** Give up with NATPUSH_ERR_REQUEST_TIMEOUT after this long (default 10,000 ms). */
-  timeoutMs?: number;
-}
-
-/**
- * Short-lived TURN credentials for the server's relay (TURN REST convention): `username` is
- * `expiry:peerId`, valid `ttl` seconds until `expires` (unix seconds); `urls` are RFC 7065
- * `turn:` URIs, UDP first. Hand `username`/`password` to `TurnClient.allocate` or to any WebRTC
- * stack's `iceServers`.
- */
-export type TurnCredentialsResult = Omit<
-  Extract<ServerMessage, { type: 'turn-credentials' }>,
-  'type' | 'ref'
->;
-
-interface PendingTurn {
-  ref: string;
-  timer: TimerHandle;
-  resolve: (r: TurnCredentialsResult) => void;
-  reject: (e: unknown) => void;
-  cleanup: () => void;
-}
-
-export interface PeerEvents {
-  connected: [Welcome];
-  disconnected: [SignalingError];
-  presence: [{ peer: string; online: boolean; transport?: Transport }];
-  /** The path to `peer` changed (notify results, and the session ladder moving up or down). */
-  path: [{ peer: string; path: DeliveryPath; reason?: string }];
-  /** A punch toward `peer` ended: a relay or direct path, or why it failed. */
-  punch: [{ peer: string; ok: boolean; kind?: 'direct' | 'relay'; rttMs?: number; error?: string }];
-  delivered: [{ id: string; to: string; via: Transport }];
-  /** An attempt to reach the server failed; the next one starts in `delayMs`. */
-  reconnecting: [RetryInfo];
-  error: [SignalingError];
-  /** Rendezvous frames, for the punch layer. */
-  signal: [Extract<ServerMessage, { type: 'candidates' | 'punch-start' }>];
-}
-
 interface PendingNotify {
   ref: string;
   id: string;
@@ -222,6 +89,18 @@ interface PendingNotify {
   cleanup: () => void;
 }
 
+export type {
+  DeliveryPath,
+  DropReason,
+  NotifyOptions,
+  NotifyResult,
+  PeerEvents,
+  PeerOptions,
+  ReceivedNotification,
+  TurnCredentialsRequestOptions,
+  TurnCredentialsResult,
+};
+
 export class Peer extends EventEmitter<PeerEvents> {
   readonly identity: Identity;
   readonly #client: SignalingClient;
@@ -231,7 +110,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly #pending = new Map<string, PendingNotify>();
   readonly #byId = new Map<string, PendingNotify>();
   readonly #paths = new Map<string, DeliveryPath>();
-  readonly #turnPending = new Map<string, PendingTurn>();
+  readonly #turn: TurnRequests;
   /**
    * Default notification ids: a random prefix per Peer (72 bits: unique across restarts, which
    * receivers' (sender, id) dedupe needs) and a counter — ≤ 21 characters, as short as the 22 of
@@ -266,13 +145,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly #links = new Map<string, PeerLink>();
   readonly #direct: boolean;
   readonly #warmDirect: boolean;
-  readonly #udpNet: UdpNetwork;
-  readonly #interfaces: () => readonly string[];
-  #connector: Promise<PunchConnector | undefined> | undefined;
-  #socket: UdpSocket | undefined;
-  #connectorReady = false;
-  readonly #signalBacklog: PunchSignalIn[] = [];
-  readonly #signalListeners = new Set<(f: PunchSignalIn) => void>();
+  readonly #punch: PunchLayer;
   /** Counters for the application and tests. */
   readonly stats: { dropped: Partial<Record<DropReason, number>> } = { dropped: {} };
 
@@ -285,9 +158,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#dedupe = new Dedupe(o.dedupeCapacity);
     this.#contacts = new Contacts(o.allow);
     this.#direct = o.direct !== false;
-    this.#warmDirect = this.#direct && o.warmDirect === true;
-    this.#udpNet = o.udp ?? nodeUdpNetwork;
-    this.#interfaces = o.interfaces ?? defaultInterfaces;
+    this.#warmDirect = this.#direct && o.warmDirect !== false;
     this.#keys = new KeyDirectory({
       clock: this.#clock,
       request: (ref, peer) => this.#sendFrame({ type: 'key-request', ref, peer }),
@@ -306,6 +177,24 @@ export class Peer extends EventEmitter<PeerEvents> {
       ...(o.connectTimeoutMs !== undefined
         ? { handshakeTimeoutMs: Math.min(10_000, o.connectTimeoutMs) }
         : {}),
+    });
+    this.#turn = new TurnRequests({
+      clock: this.#clock,
+      send: (ref) => void this.#client.send({ type: 'turn-credentials', ref }),
+    });
+    this.#punch = new PunchLayer({
+      enabled: this.#direct,
+      peerId: this.identity.peerId,
+      clock: this.#clock,
+      logger: this.#logger,
+      udp: o.udp ?? nodeUdpNetwork,
+      ...(o.interfaces ? { interfaces: o.interfaces } : {}),
+      turnCredentials: (r) => this.turnCredentials(r),
+      sendSignal: (f) => this.sendSignal(f),
+      clockOffsetMs: () => this.clockOffsetMs,
+      accept: (peer) => this.#contacts.allows(peer),
+      onIncoming: (peer, path) => this.#onIncomingPunch(peer, path),
+      closed: () => this.#closed,
     });
     this.#client.on('retry', (r) => this.emit('reconnecting', r));
     this.#client.on('ready', (w) => this.#onReady(w));
@@ -507,30 +396,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     const timeoutMs = o.timeoutMs ?? 10_000;
     if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`);
     const ref = (this.#refCounter++).toString(36);
-    return new Promise<TurnCredentialsResult>((resolve, reject) => {
-      const onAbort = () =>
-        this.#settleTurn(ref, new SignalingError(SignalingErrorCode.ABORTED, 'aborted'));
-      const timer = this.#clock.setTimeout(
-        () =>
-          this.#settleTurn(
-            ref,
-            new SignalingError(
-              SignalingErrorCode.REQUEST_TIMEOUT,
-              `no turn-credentials answer in ${timeoutMs} ms`,
-            ),
-          ),
-        timeoutMs,
-      );
-      this.#turnPending.set(ref, {
-        ref,
-        timer,
-        resolve,
-        reject,
-        cleanup: () => o.signal?.removeEventListener('abort', onAbort),
-      });
-      o.signal?.addEventListener('abort', onAbort, { once: true });
-      this.#client.send({ type: 'turn-credentials', ref });
-    });
+    return this.#turn.request(ref, timeoutMs, o.signal);
   }
 
   /** Follow these peers' presence (`presence` events); replaces the previous list. */
@@ -542,8 +408,8 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#client.send({ type: 'watch', peers: this.#watching });
   }
 
-  /** Send a rendezvous frame (candidates / punch) for the punch layer; false if not connected. */
-  sendSignal(m: Extract<ClientMessage, { type: 'candidates' | 'punch' }>): boolean {
+  /** Send a rendezvous frame (candidates / punch / offer) for the punch layer; false if not connected. */
+  sendSignal(m: Extract<ClientMessage, { type: 'candidates' | 'punch' | 'offer' }>): boolean {
     return this.#client.send(m);
   }
 
@@ -553,7 +419,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#flushAcks();
     const err = new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer closed');
     for (const p of [...this.#pending.values()]) this.#settle(p, err);
-    for (const ref of [...this.#turnPending.keys()]) this.#settleTurn(ref, err);
+    this.#turn.failAll(err);
     const connectErr = this.#signal?.aborted
       ? new SignalingError(SignalingErrorCode.ABORTED, 'aborted while connecting')
       : err;
@@ -561,10 +427,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#keys.close(err);
     for (const l of this.#links.values()) l.close();
     this.#links.clear();
-    const connector = this.#connector;
-    this.#connector = undefined;
-    await (await connector?.catch(() => undefined))?.close();
-    await this.#socket?.close();
+    await this.#punch.close();
     this.#queue.end();
     await this.#client.close();
   }
@@ -574,8 +437,7 @@ export class Peer extends EventEmitter<PeerEvents> {
    * unsubscribe function.
    */
   onSignal(cb: (f: PunchSignalIn) => void): () => void {
-    this.#signalListeners.add(cb);
-    return () => this.#signalListeners.delete(cb);
+    return this.#punch.onSignal(cb);
   }
 
   /**
@@ -637,7 +499,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       logger: this.#logger,
       remoteKey: () => this.#keys.get(peer),
       sendP2p: (d) => this.#sendP2p(peer, d),
-      connector: () => this.#punchLayer(),
+      connector: () => this.#punch.get(),
       onNotification: (n, path) => this.#onSessionNotification(peer, n, path),
       onPath: (e) =>
         this.emit('path', {
@@ -649,7 +511,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       paused: () => this.#queue.length >= MAX_UNCONSUMED,
     });
     this.#links.set(peer, link);
-    if (this.#direct) this.#warmPunchLayer(); // be ready for the other side's punch
+    if (this.#direct) this.#punch.warm(); // be ready for the other side's punch
     return link;
   }
 
@@ -681,95 +543,22 @@ export class Peer extends EventEmitter<PeerEvents> {
     });
   }
 
-  /**
-   * The punch layer, made once on first need: this peer's one UDP socket (RFC 7983 demux of
-   * STUN, TURN ChannelData and session datagrams) and a PunchConnector using serve's relay (the
-   * `turn:` URL of `turnCredentials()`, which also answers STUN Binding, RFC 8656 §4). Without
-   * a relay (`serve --no-relay`) it punches with host candidates only.
-   */
-  /**
-   * Make the punch layer in the background. Its failure (no UDP socket, the peer closing while it
-   * is made) only means no direct path: log it, never leave it as an unhandled rejection, which
-   * would end the application's process.
-   */
-  #warmPunchLayer(): void {
-    this.#punchLayer().catch((err: unknown) =>
-      this.#logger.info('punch layer unavailable', { err: String(err) }),
-    );
-  }
-
-  #punchLayer(): Promise<PunchConnector | undefined> {
-    if (!this.#direct) return Promise.resolve(undefined);
-    this.#connector ??= (async () => {
-      let turn: Endpoint | undefined;
-      // The credentials that named the relay also make its first allocation: asking serve again
-      // cost a round trip on the way to the first candidates.
-      let fetched: TurnCredentialsResult | undefined;
-      try {
-        const creds = await this.turnCredentials({ timeoutMs: 5_000 });
-        turn = turnEndpoint(creds.urls);
-        fetched = creds;
-      } catch (err) {
-        this.#logger.info('no relay from the server; direct paths from host candidates only', {
-          err: String(err),
+  /** A punch the other side started: its path goes to the link (made if the peer is allowed). */
+  #onIncomingPunch(peer: string, path: Promise<PunchedPath>): void {
+    path.then(
+      (p) => {
+        const link = this.#linkFor(peer, this.#contacts.allows(peer));
+        if (link) link.adopt(p);
+        else p.close();
+        this.emit('punch', {
+          peer,
+          ok: true,
+          kind: p.kind,
+          ...(p.rttMs !== undefined ? { rttMs: p.rttMs } : {}),
         });
-      }
-      if (this.#closed) return undefined;
-      const socket = await this.#udpNet.bindUdp({ port: 0 });
-      if (this.#closed) {
-        await socket.close();
-        return undefined;
-      }
-      this.#socket = socket;
-      const peer = this; // eslint-disable-line @typescript-eslint/no-this-alias -- getter below
-      const signaling: PunchSignaling = {
-        sendSignal: (f) => this.sendSignal(f),
-        onSignal: (cb) => this.onSignal(cb),
-        get clockOffsetMs() {
-          return peer.clockOffsetMs;
-        },
-        turnCredentials: () => {
-          const c = fetched;
-          fetched = undefined; // once: renewals fetch fresh ones
-          // Only if they outlive the gatherer's renewal margin by a minute more.
-          const fresh =
-            c &&
-            (c.expires === undefined ||
-              c.expires * 1000 - this.#clock.now() > 2 * PUNCH_DEFAULTS.relayCredentialMarginMs);
-          return fresh ? Promise.resolve(c) : this.turnCredentials({ timeoutMs: 5_000 });
-        },
-      };
-      const connector = new PunchConnector({
-        socket,
-        signaling,
-        clock: this.#clock,
-        logger: this.#logger,
-        interfaces: this.#interfaces,
-        ...(turn ? { stunServer: turn, turnServer: turn } : {}),
-        accept: (peer) => this.#contacts.allows(peer),
-      });
-      connector.onIncoming(({ peer, path }) => {
-        path.then(
-          (p) => {
-            const link = this.#linkFor(peer, this.#contacts.allows(peer));
-            if (link) link.adopt(p);
-            else p.close();
-            this.emit('punch', {
-              peer,
-              ok: true,
-              kind: p.kind,
-              ...(p.rttMs !== undefined ? { rttMs: p.rttMs } : {}),
-            });
-          },
-          (err: unknown) => this.emit('punch', { peer, ok: false, error: String(err) }),
-        );
-      });
-      this.#connectorReady = true;
-      for (const f of this.#signalBacklog.splice(0))
-        for (const l of [...this.#signalListeners]) l(f);
-      return connector;
-    })();
-    return this.#connector;
+      },
+      (err: unknown) => this.emit('punch', { peer, ok: false, error: String(err) }),
+    );
   }
 
   #firstWelcome(signal?: AbortSignal): Promise<void> {
@@ -832,17 +621,19 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#sendFrame(this.#contacts.frame());
     this.#keys.resend();
     for (const p of this.#pending.values()) if (!p.accepted && p.frame) this.#client.send(p.frame);
-    for (const ref of this.#turnPending.keys())
-      this.#client.send({ type: 'turn-credentials', ref });
+    for (const ref of this.#turn.refs()) this.#client.send({ type: 'turn-credentials', ref });
     this.#flushAcks();
-    if (this.#warmDirect) this.#warmPunchLayer(); // candidates ready before the first punch
+    if (this.#warmDirect) this.#punch.warm(); // candidates ready before the first punch
+    // A new connection: serve forgot our punch offer with the old one (a first connector
+    // registers its own when its first gather ends).
+    this.#punch.reconnected();
   }
 
   #onFatal(e: SignalingError): void {
     // Pending notifies and connect() report it; an 'error' listener is optional.
     if (this.listenerCount('error') > 0) this.emit('error', e);
     for (const p of [...this.#pending.values()]) this.#settle(p, e);
-    for (const ref of [...this.#turnPending.keys()]) this.#settleTurn(ref, e);
+    this.#turn.failAll(e);
   }
 
   #onMessage(m: ServerMessage): void {
@@ -863,13 +654,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       case 'candidates':
       case 'punch-start':
         this.emit('signal', m);
-        if (this.#signalListeners.size > 0)
-          for (const l of [...this.#signalListeners]) l(m as PunchSignalIn);
-        else if (this.#direct && !this.#connectorReady) {
-          // The punch layer is still being set up: keep the first frames for it.
-          if (this.#signalBacklog.length < MAX_SIGNAL_BACKLOG) this.#signalBacklog.push(m);
-          this.#warmPunchLayer();
-        }
+        this.#punch.deliver(m as PunchSignalIn); // kept while the punch layer is being made
         return;
       case 'p2p':
         return this.#onP2p(m.from, m.data);
@@ -878,7 +663,7 @@ export class Peer extends EventEmitter<PeerEvents> {
         return;
       case 'turn-credentials': {
         const { type: _type, ref, ...result } = m;
-        return this.#settleTurn(ref, result);
+        return this.#turn.settle(ref, result);
       }
       case 'error':
         return this.#onError(m);
@@ -970,7 +755,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     const e = new SignalingError(m.code as SignalingErrorCode, m.message);
     const p = m.ref ? this.#pending.get(m.ref) : undefined;
     if (p) this.#settle(p, e);
-    else if (m.ref && this.#turnPending.has(m.ref)) this.#settleTurn(m.ref, e);
+    else if (m.ref && this.#turn.has(m.ref)) this.#turn.settle(m.ref, e);
     else if (m.ref && this.#keys.fail(m.ref, e)) return;
     else if (this.listenerCount('error') > 0) this.emit('error', e);
   }
@@ -997,16 +782,6 @@ export class Peer extends EventEmitter<PeerEvents> {
       this.emit('path', { peer: r.to, path: r.path });
     }
     p.resolve(r);
-  }
-
-  #settleTurn(ref: string, outcome: TurnCredentialsResult | Error): void {
-    const t = this.#turnPending.get(ref);
-    if (!t) return;
-    this.#turnPending.delete(ref);
-    t.timer.cancel();
-    t.cleanup();
-    if (outcome instanceof Error) t.reject(outcome);
-    else t.resolve(outcome);
   }
 
   /** Acks are batched per event-loop turn into one frame of up to LIMITS.maxAckIds ids. */
@@ -1040,22 +815,4 @@ function dedupeKey(from: string, id: string): string {
 
 function linkDeliveryPath(p: LinkPath): DeliveryPath {
   return p === 'server' ? 'server-routed' : p;
-}
-
-/** `turn:HOST:PORT?transport=udp` → the relay's UDP endpoint. */
-function turnEndpoint(urls: readonly string[]): Endpoint | undefined {
-  for (const u of urls) {
-    const m = /^turns?:\[?([^\]]+?)\]?:(\d+)\?transport=udp$/.exec(u);
-    if (m) return { address: m[1]!, port: Number(m[2]) };
-  }
-  return undefined;
-}
-
-/** This machine's non-internal IPv4 addresses; loopback only when it has none (a lab, CI). */
-function defaultInterfaces(): string[] {
-  const external = Object.values(networkInterfaces())
-    .flat()
-    .filter((i) => i !== undefined && i.family === 'IPv4' && !i.internal)
-    .map((i) => i!.address);
-  return external.length > 0 ? external : ['127.0.0.1'];
 }

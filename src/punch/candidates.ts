@@ -130,13 +130,21 @@ export class CandidateGatherer {
    * Everything that answers within `gatherTimeoutMs`: host at once, srflx after one STUN round
    * trip, relay after the Allocate exchange. A server that does not answer costs its candidate,
    * never the gathering.
+   *
+   * `waitRelay: false` (the connector's way) neither waits for nor makes a relay allocation that
+   * is not there yet (`ensureRelay` makes it in the background and `onRelayChange` announces it),
+   * so the direct candidates — and the checks on them — never wait for the TURN credentials and
+   * the Allocate exchange (~3 round trips to serve); the relayed one is trickled after them.
    */
-  async gather(signal?: AbortSignal): Promise<Candidate[]> {
+  async gather(signal?: AbortSignal, o: { waitRelay?: boolean } = {}): Promise<Candidate[]> {
     const out = this.hostCandidates();
     const timeoutMs = this.#o.gatherTimeoutMs ?? PUNCH_DEFAULTS.gatherTimeoutMs;
+    let relayNow: Promise<TurnClient | undefined> | TurnClient | undefined = this.#relay;
+    if (this.#o.turn && !this.#relay && o.waitRelay !== false)
+      relayNow = this.#allocateOnce(timeoutMs);
     const [srflx, relay] = await Promise.all([
       this.#o.stunServer ? this.#reflexive(this.#o.stunServer, timeoutMs, signal) : undefined,
-      this.#o.turn && !this.#relay ? this.#allocateOnce(timeoutMs) : this.#relay,
+      relayNow,
     ]);
     this.#srflx = srflx ?? (relay?.mappedAddress.port ? relay.mappedAddress : undefined);
     if (this.#srflx && !out.some((c) => candidateKey(c) === candidateKey(this.#srflx!))) {
@@ -153,6 +161,20 @@ export class CandidateGatherer {
       });
     }
     return out;
+  }
+
+  /**
+   * Make the relay allocation in the background if there is none (a punch needs it; a warm
+   * punch layer does not hold one until then: an allocation per logged-in peer would cost serve's
+   * relay memory and refreshes for peers that never punch). Announced through `onRelayChange`.
+   */
+  ensureRelay(): void {
+    if (!this.#o.turn || this.#relay || this.#closed) return;
+    if (this.#allocating) return; // announced by whoever started it
+    const timeoutMs = this.#o.gatherTimeoutMs ?? PUNCH_DEFAULTS.gatherTimeoutMs;
+    void this.#allocateOnce(timeoutMs).then((r) => {
+      if (r && !this.#closed) for (const l of this.#relayListeners) l(r);
+    });
   }
 
   /** Release the relay allocation (the socket stays open: it is the peer's). */

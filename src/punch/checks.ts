@@ -196,6 +196,23 @@ export class CheckAgent {
     // formed (serve's relay refuses its own addresses as peers, RFC 8656 §21.1.5).
     this.#pair('socket', c);
     if (this.#o.transactions.relay && c.type !== 'relay') this.#pair('relay', c);
+    this.#kick(); // trickled after start: check the new pairs too
+  }
+
+  /**
+   * Our relayed candidate arrived after the agent was made (trickled, candidates.ts): pairs on
+   * the relay base for every remote candidate that is not relayed itself.
+   */
+  addRelayBase(tx: StunTransactions, relayPriority: number): void {
+    if (this.#o.transactions.relay || this.#done) return;
+    this.#o.transactions.relay = tx;
+    this.#o.localPriority.relay = relayPriority;
+    for (const c of this.#remotes.values()) if (c.type !== 'relay') this.#pair('relay', c);
+    this.#kick();
+  }
+
+  #kick(): void {
+    if (this.#running && !this.#pacer && !this.#selected) this.#tick();
   }
 
   /** Begin checking (at the coordinated start time). */

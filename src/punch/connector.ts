@@ -7,21 +7,24 @@
  *   participant A as A (initiator, controlling)
  *   participant S as natpush serve
  *   participant B as B (controlled)
- *   A->>A: gather host / srflx (STUN) / relay (TURN), fresh ufrag+pwd
- *   A->>S: candidates {to:B, rid, candidates, ufrag, pwd}
- *   S->>B: candidates {from:A, rid, …}
- *   B->>B: gather, fresh ufrag+pwd
- *   B->>S: candidates {to:A, rid, …}
- *   S->>A: candidates {from:B, rid, …}
- *   A->>S: punch {to:B, rid}
+ *   B->>S: offer {candidates, ufrag, pwd}  (registered while idle: registerOffers)
+ *   A->>S: candidates {to:B, rid, host+srflx, fresh ufrag+pwd}
+ *   S->>B: candidates {from:A, rid, …, answered: B's ufrag}
+ *   S->>A: candidates {from:B, rid, B's offer, answered}
  *   S->>A: punch-start {from:B, rid, at, rtt}
  *   S->>B: punch-start {from:A, rid, at, rtt}
- *   Note over A,B: both start checks at server time `at` (local = at − clockOffsetMs)
- *   A-->>B: Binding checks on every pair, every Ta (B's too, crossing: both NATs open)
+ *   Note over A,B: B starts at `at` − 10 ms, A at `at` (local = at − clockOffsetMs)
+ *   A-->>S: candidates {to:B, rid, [relay]}  (trickled when the allocation is made)
+ *   A-->>B: Binding checks on every pair, every Ta, USE-CANDIDATE on direct pairs
  *   B-->>A: responses + triggered checks (prflx from unknown sources)
- *   A-->>B: check with USE-CANDIDATE on the first direct pair that succeeded
+ *   Note over A,B: A selects on the first answer; B when its own check on a nominated pair is
  *   Note over A,B: PunchedPath {kind direct|relay}, consent every ~5 s
  * ```
+ *
+ * Without an offer at serve (B not warm, or two punches toward B at once) B answers with its own
+ * `candidates` and `punch`, one signaling round trip later. Either side may start (`connect`);
+ * a `connect` joins a punch with the same peer that is running, and glare — both started before
+ * either heard of the other — ends in the lower peer id's session (`localPeerId`).
  *
  * The signaling side is injected (CONTRACTS §4): exactly what `Peer` offers.
  */
@@ -32,7 +35,7 @@ import type { TurnClient } from '../relay/index.js';
 import { decodeStunMessage } from '../stun/message.js';
 import type { StunMessage } from '../stun/message.js';
 import { StunTransactions } from '../stun/transaction.js';
-import type { Clock } from '../util/clock.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import type { Candidate, RelayCredentials } from './candidates.js';
@@ -57,7 +60,8 @@ export type PunchSignalOut =
       ufrag?: string;
       pwd?: string;
     }
-  | { type: 'punch'; to: string; rid: string };
+  | { type: 'punch'; to: string; rid: string }
+  | { type: 'offer'; candidates: WireCandidate[]; ufrag: string; pwd: string };
 
 /** Rendezvous frames the server forwards (`candidates` from the other side, `punch-start`). */
 export type PunchSignalIn =
@@ -68,6 +72,8 @@ export type PunchSignalIn =
       candidates: WireCandidate[];
       ufrag?: string;
       pwd?: string;
+      /** serve answered this punch at once with our registered offer of this ufrag. */
+      answered?: string;
     }
   | { type: 'punch-start'; from: string; rid: string; at: number; rtt: number };
 
@@ -104,6 +110,20 @@ export interface PunchConnectorOptions {
   accept?: (peer: string) => boolean;
   /** More candidates on the socket (a port mapping: punch/portmap mappedCandidates). */
   extraCandidates?: () => readonly Candidate[];
+  /**
+   * This peer's id. With it, either side may start a punch and glare (both start at once) ends
+   * in one session: the punch of the lower peer id goes on, the other side answers it and its
+   * own `connect` follows that path. Without it both punches run (the old behaviour).
+   */
+  localPeerId?: string;
+  /**
+   * Register an offer with serve (`offer`: warm candidates and one-time ICE credentials), so
+   * that serve answers a punch toward us at once, as it forwards the punch: the initiator gets
+   * our candidates one signaling round trip earlier and both sides start checks when serve's
+   * `punch-start` arrives. Each offer answers one punch; a new one is registered after each use
+   * and whenever the candidates change. Default false.
+   */
+  registerOffers?: boolean;
   /** Tuning (defaults in PUNCH_DEFAULTS). */
   taMs?: number;
   directGraceMs?: number;
@@ -124,12 +144,23 @@ interface Session {
   readonly rid: string;
   readonly peer: string;
   readonly role: Role;
+  /** We started it (`connect`); the other side answers. */
+  readonly initiator: boolean;
   readonly local: IceCredentials;
   agent: CheckAgent | undefined;
   remote?: { creds: IceCredentials; candidates: Candidate[] };
   /** Resolves when the other side's candidates arrive. */
   onCandidates?: () => void;
+  /** Glare (see `localPeerId`): our connect follows the other side's punch instead. */
+  merged?: Promise<PunchedPath>;
+  onMerged?: (path: Promise<PunchedPath>) => void;
+  /** The punch's outcome (set as it starts): a second `connect` toward the peer joins it. */
+  path?: Promise<PunchedPath>;
   onStart?: (at: number, rtt: number) => void;
+  /** Our candidates as the other side got them (undefined until sent): trickling adds to it. */
+  sent?: WireCandidate[];
+  /** The answer was an offer serve handed out: its punch-start is on the way. */
+  startComing?: boolean;
   /** A punch-start that came before we waited for it (right behind the answer's candidates). */
   start?: { at: number; rtt: number };
   /** Ends a wait for the other side early (close()). */
@@ -139,6 +170,12 @@ interface Session {
   /** Session datagrams from an authenticated remote that arrived before our selection. */
   readonly earlyData: { data: Uint8Array; from: Endpoint; via: Via }[];
 }
+
+/**
+ * Offers registered with serve that we still answer (newest last). serve keeps only the newest,
+ * but one it handed out just as we replaced it may still be named by a punch in flight.
+ */
+const MAX_OFFERS = 4;
 
 /** Checks kept per session while its agent is not built yet (the remote started early). */
 const MAX_EARLY_CHECKS = 16;
@@ -163,6 +200,9 @@ export class PunchConnector {
   readonly #offs: (() => void)[] = [];
   /** Candidates gathered ahead of time (PUNCH_DEFAULTS.warmCandidatesMs): one at a time. */
   #warm: { at: number; result: Promise<WireCandidate[]> } | undefined;
+  /** One-time credentials of the offers registered with serve, by ufrag (MAX_OFFERS). */
+  readonly #offers = new Map<string, IceCredentials>();
+  #offerTimer: TimerHandle | undefined;
   #closed = false;
 
   constructor(options: PunchConnectorOptions) {
@@ -197,6 +237,7 @@ export class PunchConnector {
       this.#gatherer.onRelayChange((r) => {
         this.#useRelay(r);
         this.#prewarm(); // the relayed candidate changed: what we hand out must too
+        if (r) this.#trickleRelay(r);
       }),
     );
     // Gather now, not inside each connect / answer: both sides then send candidates at once.
@@ -217,29 +258,81 @@ export class PunchConnector {
     return () => this.#incoming.delete(cb);
   }
 
-  /** Initiate: exchange candidates with `peer`, ask serve for a coordinated start, run checks. */
-  async connect(peer: string, o: { signal?: AbortSignal } = {}): Promise<PunchedPath> {
+  /**
+   * A path to `peer`: joins a punch with it that is running (ours, or one the other side
+   * started), else initiates one — exchange candidates, ask serve for a coordinated start, run
+   * checks. One punch per pair at a time, whichever side asks first.
+   */
+  connect(peer: string, o: { signal?: AbortSignal } = {}): Promise<PunchedPath> {
+    const running = this.#runningWith(peer);
+    if (running?.path) return abortable(running.path, o.signal);
     const s = this.#newSession(peer, randomBytes(9).toString('base64url'), 'controlling');
+    const path = this.#initiate(s, o.signal);
+    s.path = path;
+    path.catch(() => {}); // joiners get the same promise; the caller gets it too
+    return path;
+  }
+
+  async #initiate(s: Session, signal?: AbortSignal): Promise<PunchedPath> {
+    const peer = s.peer;
+    this.#gatherer.ensureRelay(); // trickled when made; the direct candidates go now
     try {
-      const candidates = await this.#gather(o.signal);
-      const gotRemote = this.#waitCandidates(s, o.signal);
-      this.#send({ type: 'candidates', to: peer, rid: s.rid, candidates, ...creds(s.local) });
-      await gotRemote;
-      const started = this.#waitStart(s, o.signal);
+      const candidates = await this.#gather(signal);
+      const gotRemote = s.merged
+        ? Promise.resolve({ path: s.merged }) // glare while we gathered: nothing to send
+        : this.#waitCandidates(s, signal);
+      if (!s.merged) {
+        const offered = this.#withRelay(candidates);
+        this.#send({
+          type: 'candidates',
+          to: peer,
+          rid: s.rid,
+          candidates: offered,
+          ...creds(s.local),
+        });
+        s.sent = [...offered];
+      }
+      const merged = await gotRemote;
+      if (merged) {
+        // Glare, and the other side's punch won: ours is dropped (the other side ignores it).
+        this.#endSession(s);
+        return await abortable(merged.path, signal);
+      }
+      const started = this.#waitStart(s, signal);
       // The answering side asks for the start itself, right behind its candidates (see
       // #respond); ours is for one that does not, and a second punch-start is ignored.
-      if (!s.start) this.#send({ type: 'punch', to: peer, rid: s.rid });
+      if (!s.start && !s.startComing) this.#send({ type: 'punch', to: peer, rid: s.rid });
       const { at, rtt } = await started;
-      return await this.#run(s, at, rtt, o.signal);
+      return await this.#run(s, at, rtt, signal);
     } catch (err) {
       this.#endSession(s);
+      if (s.merged && !signal?.aborted) return await abortable(s.merged, signal); // glare
       throw err;
     }
+  }
+
+  /** A punch with `peer` that has not ended nor selected a pair yet (one to join). */
+  #runningWith(peer: string): Session | undefined {
+    for (const s of this.#sessions.values())
+      if (s.peer === peer && s.path && !s.agent?.selected) return s;
+    return undefined;
+  }
+
+  /**
+   * Register a fresh offer with serve now (after a reconnect: serve forgot the old one with the
+   * connection). No-op unless `registerOffers`.
+   */
+  registerOffer(): void {
+    if (!this.#o.registerOffers || this.#closed) return;
+    void this.#gather()
+      .then((cs) => this.#offer(cs))
+      .catch(() => {});
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#offerTimer?.cancel();
     for (const off of this.#offs) off();
     this.#relayOff?.();
     for (const s of [...this.#sessions.values()]) {
@@ -255,7 +348,7 @@ export class PunchConnector {
 
   // ─── session steps ───────────────────────────────────────────────────────────────────────
 
-  #newSession(peer: string, rid: string, role: Role): Session {
+  #newSession(peer: string, rid: string, role: Role, local = newIceCredentials()): Session {
     if (this.#closed) throw new PunchError(PUNCH_ERR.CLOSED, 'punch connector closed');
     if (this.#sessions.size >= PUNCH_LIMITS.maxSessions)
       throw new PunchError(PUNCH_ERR.OVERLOADED, `more than ${PUNCH_LIMITS.maxSessions} punches`);
@@ -263,7 +356,8 @@ export class PunchConnector {
       rid,
       peer,
       role,
-      local: newIceCredentials(),
+      initiator: role === 'controlling',
+      local,
       agent: undefined,
       early: [],
       earlyData: [],
@@ -305,20 +399,45 @@ export class PunchConnector {
   }
 
   async #gatherNow(signal?: AbortSignal): Promise<WireCandidate[]> {
-    const cs = await this.#gatherer.gather(signal);
+    const cs = await this.#gatherer.gather(signal, { waitRelay: false });
     this.#useRelay(this.#gatherer.relay);
-    return cs.map((c) => ({
+    const wire = cs.map((c) => ({
       type: c.type,
-      protocol: 'udp',
+      protocol: 'udp' as const,
       address: c.address,
       port: c.port,
       priority: c.priority,
     }));
+    this.#offer(wire); // what serve hands out must be what we have
+    return wire;
   }
 
-  #waitCandidates(s: Session, signal?: AbortSignal): Promise<void> {
+  /**
+   * Register `candidates` with fresh one-time credentials as our offer at serve. Re-gathered and
+   * re-registered every PUNCH_DEFAULTS.offerRefreshMs while idle: the STUN Binding that does it
+   * also keeps the server-reflexive mapping the offer names alive in the NAT.
+   */
+  #offer(candidates: WireCandidate[]): void {
+    if (!this.#o.registerOffers || this.#closed) return;
+    const c = newIceCredentials();
+    this.#offerTimer?.cancel();
+    this.#offerTimer = this.#o.clock.setTimeout(
+      () => this.#prewarm(),
+      PUNCH_DEFAULTS.offerRefreshMs,
+    );
+    if (!this.#o.signaling.sendSignal({ type: 'offer', candidates, ...creds(c) })) return;
+    this.#offers.set(c.ufrag, c);
+    while (this.#offers.size > MAX_OFFERS) this.#offers.delete(this.#offers.keys().next().value!);
+  }
+
+  /** The other side's candidates (undefined), or the punch ours merged into on glare. */
+  #waitCandidates(
+    s: Session,
+    signal?: AbortSignal,
+  ): Promise<{ path: Promise<PunchedPath> } | undefined> {
     return this.#wait(s, signal, 'candidates', (done) => {
       s.onCandidates = () => done(undefined);
+      s.onMerged = (path) => done({ path });
     });
   }
 
@@ -426,8 +545,12 @@ export class PunchConnector {
         this.#endSession(s);
         reject(new PunchError(PUNCH_ERR.FAILED, `punch with ${s.peer} failed: ${reason}`));
       });
-      // `at` is server time; ours = at − offset. Never wait absurdly long on a bad offset.
-      const localAt = at - this.#o.signaling.clockOffsetMs;
+      // `at` is server time; ours = at − offset. Never wait absurdly long on a bad offset. The
+      // controlled side starts a little ahead (PUNCH_DEFAULTS.controlledHeadStartMs) so that its
+      // NAT is open when the controlling side's first check — the one whose answer selects the
+      // path (aggressive nomination) — arrives.
+      const head = s.role === 'controlled' ? PUNCH_DEFAULTS.controlledHeadStartMs : 0;
+      const localAt = at - this.#o.signaling.clockOffsetMs - head;
       const max = PUNCH_DEFAULTS.maxStartDelayMs;
       const delay = Math.min(max, Math.max(0, localAt - this.#o.clock.now()));
       this.#o.clock.setTimeout(() => agent.start(), delay);
@@ -455,33 +578,90 @@ export class PunchConnector {
       }
       return;
     }
+    const s = this.#sessions.get(f.rid);
+    if (s && s.peer === f.from && s.remote && f.ufrag === undefined) {
+      // Trickled (a relayed candidate made after the first frame): same session, more pairs.
+      for (const c of parseCandidates(f.candidates)) {
+        if (s.remote.candidates.length >= PUNCH_LIMITS.maxRemoteCandidates) break;
+        s.remote.candidates.push(c);
+        s.agent?.addRemote(c);
+      }
+      const relay = this.#gatherer.relay;
+      if (s.agent && relay) this.#permit(relay, s.remote.candidates);
+      return;
+    }
     const remote = parseRemote(f);
     if (!remote) return this.#log.debug('candidates without ice credentials', { from: f.from });
-    const s = this.#sessions.get(f.rid);
     if (s) {
       if (s.peer !== f.from || s.remote) return;
       s.remote = remote;
+      // An offer serve handed out: it sends punch-start right behind (no `punch` from us).
+      if (f.answered !== undefined) s.startComing = true;
       s.onCandidates?.();
       return;
     }
+    // serve answered for us with a registered offer: those credentials are this session's (once).
+    let local: IceCredentials | undefined;
+    if (f.answered !== undefined) {
+      local = this.#offers.get(f.answered);
+      this.#offers.delete(f.answered);
+      this.registerOffer(); // the next punch toward us gets a fresh one
+      if (!local) return this.#log.debug('punch answered with an unknown offer', { from: f.from });
+    }
     if (this.#o.accept && !this.#o.accept(f.from)) return;
-    this.#respond(f.from, f.rid, remote);
+    // Glare: both sides initiated. Deterministic on both sides: the punch of the lower peer id
+    // goes on (its initiator stays controlling); the higher side answers it and drops its own,
+    // and its own connect follows that path. The lower side ignores the higher's punch: the
+    // higher side drops it as soon as the lower's arrives (same server, in order).
+    const own = this.#o.localPeerId === undefined ? undefined : this.#ownPending(f.from);
+    if (own) {
+      if (this.#o.localPeerId! < f.from) return;
+      const path = this.#respond(f.from, f.rid, remote, local);
+      if (!path) return;
+      own.merged = path;
+      own.agent?.close();
+      if (own.onMerged) own.onMerged(path);
+      else own.cancelWait?.(new PunchError(PUNCH_ERR.ABORTED, 'glare: following the other punch'));
+      return;
+    }
+    void this.#respond(f.from, f.rid, remote, local); // its outcome goes to onIncoming listeners
+  }
+
+  /** Our own punch toward `peer` that has not selected a pair yet. */
+  #ownPending(peer: string): Session | undefined {
+    for (const s of this.#sessions.values())
+      if (s.peer === peer && s.initiator && !s.merged && !s.agent?.selected) return s;
+    return undefined;
   }
 
   /** The other side initiated: answer with our candidates, wait for punch-start, check. */
-  #respond(peer: string, rid: string, remote: NonNullable<Session['remote']>): void {
+  #respond(
+    peer: string,
+    rid: string,
+    remote: NonNullable<Session['remote']>,
+    offered?: IceCredentials,
+  ): Promise<PunchedPath> | undefined {
     let s: Session;
     try {
-      s = this.#newSession(peer, rid, 'controlled');
+      s = this.#newSession(peer, rid, 'controlled', offered);
     } catch (err) {
-      return this.#log.warn('punch refused', { peer, err: String(err) });
+      this.#log.warn('punch refused', { peer, err: String(err) });
+      return undefined;
     }
     s.remote = remote;
+    this.#gatherer.ensureRelay(); // trickled when made; the direct candidates go now
     const path = (async () => {
       try {
         const started = this.#waitStart(s);
-        const candidates = await this.#gather();
+        // serve answered with our offer and sends punch-start to both: nothing to send.
+        if (offered) {
+          s.sent = []; // serve sent our offer; a relayed candidate made since is trickled
+          const { at, rtt } = await started;
+          return await this.#run(s, at, rtt);
+        }
+        const candidates = this.#withRelay(await this.#gather());
         this.#send({ type: 'candidates', to: peer, rid, candidates, ...creds(s.local) });
+        s.sent = [...candidates];
         // Ask for the coordinated start now: serve forwards our candidates first, then sends both
         // sides punch-start, so the initiator's own `punch` (two one-way trips later) is not
         // waited for. Refused silently if the initiator does not allow us; its `punch` then runs.
@@ -494,7 +674,9 @@ export class PunchConnector {
       }
     })();
     path.catch(() => {}); // the listener gets the same promise; no unhandled rejection here
+    s.path = path;
     for (const l of this.#incoming) l({ peer, rid, path });
+    return path;
   }
 
   #onRequest(data: Uint8Array, from: Endpoint, via: Via): void {
@@ -539,6 +721,31 @@ export class PunchConnector {
     }
   }
 
+  /** The relayed candidate, if we have one now and `cs` lacks it (gathered before it came). */
+  #withRelay(cs: WireCandidate[]): WireCandidate[] {
+    const r = this.#gatherer.relay;
+    if (!r || r.closed || cs.some((c) => c.type === 'relay')) return cs;
+    return [...cs, relayWire(r)];
+  }
+
+  /**
+   * Our relayed candidate came after some punches sent their candidates (the gather does not
+   * wait for it): trickle it to each running one (a `candidates` frame without credentials, same
+   * rid), and give their agents the relay base. A direct pair never waited for it.
+   */
+  #trickleRelay(relay: TurnClient): void {
+    const c = relayWire(relay);
+    for (const s of this.#sessions.values()) {
+      if (!s.sent || s.agent?.selected || s.sent.some((x) => x.type === 'relay')) continue;
+      s.sent.push(c);
+      this.#o.signaling.sendSignal({ type: 'candidates', to: s.peer, rid: s.rid, candidates: [c] });
+      if (s.agent && this.#relayTx) {
+        s.agent.addRelayBase(this.#relayTx, candidatePriority('relay'));
+        if (s.remote) this.#permit(relay, s.remote.candidates);
+      }
+    }
+  }
+
   #useRelay(relay: TurnClient | undefined): void {
     // Every gather reports the relay; the same one keeps its transactions (running agents' checks).
     if (relay && relay === this.#relayUsed && this.#relayTx && !relay.closed) return;
@@ -576,6 +783,16 @@ export class PunchConnector {
   }
 }
 
+function relayWire(r: TurnClient): WireCandidate {
+  return {
+    type: 'relay',
+    protocol: 'udp',
+    address: r.relayedAddress.address,
+    port: r.relayedAddress.port,
+    priority: candidatePriority('relay'),
+  };
+}
+
 /** The warm candidates still name this host's addresses (no interface came or went). */
 function sameHosts(cs: readonly WireCandidate[], hosts: readonly Candidate[]): boolean {
   const warm = cs.filter((c) => c.type === 'host');
@@ -603,7 +820,11 @@ function parseRemote(
   f: Extract<PunchSignalIn, { type: 'candidates' }>,
 ): { creds: IceCredentials; candidates: Candidate[] } | undefined {
   if (!f.ufrag || !f.pwd) return undefined;
-  const candidates = f.candidates
+  return { creds: { ufrag: f.ufrag, pwd: f.pwd }, candidates: parseCandidates(f.candidates) };
+}
+
+function parseCandidates(cs: readonly WireCandidate[]): Candidate[] {
+  return cs
     .filter((c) => c.protocol === 'udp')
     .slice(0, PUNCH_LIMITS.maxRemoteCandidates)
     .map((c) => ({
@@ -612,7 +833,6 @@ function parseRemote(
       port: c.port,
       priority: c.priority ?? 0,
     }));
-  return { creds: { ufrag: f.ufrag, pwd: f.pwd }, candidates };
 }
 
 function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pick<T, K>> {

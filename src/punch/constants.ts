@@ -44,8 +44,27 @@ export const PUNCH_DEFAULTS = {
    * them at 25 ms links: ~150 ms) off both sides' critical path.
    */
   warmCandidatesMs: 20_000,
+  /**
+   * A registered offer (connector `registerOffers`) is re-gathered and re-registered after this
+   * long without use: its server-reflexive candidate is the NAT mapping toward serve's STUN, which
+   * the Binding request keeps alive (Linux conntrack forgets an unreplied UDP flow after 30 s);
+   * one ~100-byte request and a WebSocket frame every 20 s per peer.
+   */
+  offerRefreshMs: 20_000,
   /** Waiting for the other side's `candidates` and the server's `punch-start`. */
   signalTimeoutMs: 10_000,
+  /**
+   * The controlled side starts its checks this much before `punch-start.at`. When both start at
+   * the same instant, each first check reaches the other NAT just as that NAT opens its mapping,
+   * and one of them is dropped at random: seen in netsim, whose link delay holds each outbound
+   * packet before the NAT confirms its conntrack entry, so a mapping opens one link delay after
+   * the host sent; a real NAT on a slow uplink behaves the same. The controlling side's first
+   * check is the one that counts — its answer selects the path and the controlled side selects
+   * when its own triggered check is answered, by the time the first data arrives — so the
+   * controlled side opens its NAT first. 10 ms covers the skew of two clock offsets measured
+   * through serve; a real path's delay makes the head start harmless either way.
+   */
+  controlledHeadStartMs: 10,
   /** A `punch-start.at` further ahead than this is not believed (clock offset gone wrong). */
   maxStartDelayMs: 5_000,
   /**

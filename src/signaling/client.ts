@@ -88,8 +88,15 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
   #retryTimer: TimerHandle | undefined;
   #lastError: SignalingError | undefined;
   #lastFailure: SignalingError | undefined;
-  /** Server clock minus ours, from the last `welcome` (for `punch-start.at`). */
+  /**
+   * Server clock minus ours, from the last `welcome` (for `punch-start.at`): its `time` was
+   * stamped about one one-way trip before it arrived, half the hello → challenge round trip (the
+   * challenge is answered at once). Without that correction every punch started one one-way
+   * delay late on both sides (25 ms of the time to a direct path at 25 ms links).
+   */
   clockOffsetMs = 0;
+  #helloAt = 0;
+  #handshakeRttMs = 0;
   welcome: Welcome | undefined;
 
   constructor(o: SignalingClientOptions) {
@@ -152,15 +159,16 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
       ...this.#o.wsOptions,
     });
     this.#ws = ws;
-    ws.on('open', () =>
+    ws.on('open', () => {
+      this.#helloAt = this.#clock.now();
       this.#send(ws, {
         type: 'hello',
         v: PROTOCOL_VERSION,
         peer: this.#o.identity.peerId,
         publicKey: this.#o.identity.publicKey,
         ...(this.#o.peerToken ? { token: this.#o.peerToken } : {}),
-      }),
-    );
+      });
+    });
     ws.on('message', (data, isBinary) => this.#onFrame(ws, data, isBinary));
     ws.on('error', (err) => {
       this.#lastError ??= new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, describe(err), {
@@ -186,6 +194,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
       return;
     }
     if (m.type === 'challenge') {
+      this.#handshakeRttMs = Math.max(0, this.#clock.now() - this.#helloAt);
       this.#send(ws, {
         type: 'auth',
         nonce: m.nonce,
@@ -198,7 +207,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
       this.#attempt = 0;
       this.#lastFailure = undefined;
       this.welcome = m;
-      this.clockOffsetMs = m.time - this.#clock.now();
+      this.clockOffsetMs = m.time - (this.#clock.now() - this.#handshakeRttMs / 2);
       this.emit('ready', m);
       return;
     }

@@ -17,7 +17,8 @@
  * | `watch`      | C→S  | peers[]                                           | subscribe to presence of these peers (replaces the list)        |
  * | `presence`   | S→C  | peer, online, transport?                          | a watched peer that allows you came online / went offline       |
  * | `candidates` | C→S  | to, rid, candidates[], ufrag?, pwd?               | rendezvous: my transport candidates for session `rid`           |
- * | `candidates` | S→C  | from, rid, candidates[], ufrag?, pwd?             | … forwarded to the other peer (if it allows the sender)         |
+ * | `candidates` | S→C  | from, rid, candidates[], ufrag?, pwd?, answered?  | … forwarded to the other peer (if it allows the sender)         |
+ * | `offer`      | C→S  | candidates[], ufrag, pwd                          | my warm candidates + one-time credentials: answer a punch now   |
  * | `punch`      | C→S  | to, rid                                           | ask for a coordinated punch with `to`                           |
  * | `punch-start`| S→C  | from, rid, at, rtt                                | both sides: start probing at server time `at` (ms since epoch)  |
  * | `p2p`        | C→S  | to, data                                          | best-effort datagram (base64url ≤ 1400 B) for `to`, not stored  |
@@ -229,6 +230,17 @@ export const candidatesOut = z.strictObject({
   ufrag: iceUfrag.optional(),
   pwd: icePwd.optional(),
 });
+/**
+ * A peer's registered punch offer (punch-offers.ts): serve keeps the newest one per connection
+ * and hands it out once, as the answer to the first `candidates` toward this peer that it
+ * forwards; the forwarded frame then carries `answered: ufrag` and serve schedules the start.
+ */
+export const offer = z.strictObject({
+  type: z.literal('offer'),
+  candidates: z.array(candidate).max(LIMITS.maxCandidates),
+  ufrag: iceUfrag,
+  pwd: icePwd,
+});
 export const punch = z.strictObject({ type: z.literal('punch'), to: peerId, rid: token });
 export const notify = z.strictObject({
   type: z.literal('notify'),
@@ -288,6 +300,7 @@ export const clientMessage = z.discriminatedUnion('type', [
   auth,
   watch,
   candidatesOut,
+  offer,
   punch,
   notify,
   ack,
@@ -335,6 +348,8 @@ export const candidatesIn = z.strictObject({
   candidates: z.array(candidate).max(LIMITS.maxCandidates),
   ufrag: iceUfrag.optional(),
   pwd: icePwd.optional(),
+  /** serve answered this punch for you with your `offer` of this ufrag (and sends punch-start). */
+  answered: iceUfrag.optional(),
 });
 export const p2pIn = z.strictObject({ type: z.literal('p2p'), from: peerId, data: p2pData });
 /**

@@ -24,6 +24,7 @@ import {
 import { PROTOCOL_VERSION } from './constants.js';
 import { TokenBucket } from './rate-limit.js';
 import { issueTurnCredentials } from './turn-credentials.js';
+import { forwardCandidates, type PunchOffer } from './punch-offers.js';
 
 type State = 'hello' | 'auth' | 'ready' | 'closed';
 
@@ -48,6 +49,8 @@ export class WsConnection implements PeerSession, ControlChannel {
   /** Replies dropped in a row for a full send buffer (LIMITS.maxUnreadReplies closes). */
   #unreadReplies = 0;
   readonly #bucket: TokenBucket;
+  /** This peer's registered punch offer (punch-offers.ts); handed out once. */
+  #punchOffer: PunchOffer | undefined;
 
   constructor(
     readonly ws: WebSocket,
@@ -163,6 +166,10 @@ export class WsConnection implements PeerSession, ControlChannel {
         return this.ctx.presence.allow(this, m.peers, m.anyone);
       case 'candidates':
         return this.#onCandidates(m);
+      case 'offer':
+        // One per connection, the newest (bounded by the schema's candidate limit).
+        this.#punchOffer = { candidates: m.candidates, ufrag: m.ufrag, pwd: m.pwd };
+        return;
       case 'punch':
         // Unanswered when refused: an error would tell a stranger that `to` is online.
         this.ctx.presence.punch(this, m.to, m.rid);
@@ -276,15 +283,17 @@ export class WsConnection implements PeerSession, ControlChannel {
     );
   }
 
-  /** Forwarded only if `to` allows us (presence.ts); refused ones vanish without an answer. */
+  /**
+   * Forwarded only if `to` allows us (presence.ts); refused ones vanish without an answer. When
+   * `to` registered an offer, we get it as the answer at once (punch-offers.ts).
+   */
   #onCandidates(m: Extract<ClientMessage, { type: 'candidates' }>): void {
-    this.ctx.presence.forward(this.peer, m.to, {
-      type: 'candidates',
-      from: this.peer,
-      rid: m.rid,
-      candidates: m.candidates,
-      ...(m.ufrag !== undefined ? { ufrag: m.ufrag } : {}),
-      ...(m.pwd !== undefined ? { pwd: m.pwd } : {}),
+    forwardCandidates(this.ctx.presence, this, m, (peer) => {
+      const c = this.ctx.presence.channel(peer);
+      if (!(c instanceof WsConnection)) return undefined;
+      const offer = c.#punchOffer;
+      c.#punchOffer = undefined;
+      return offer;
     });
   }
 

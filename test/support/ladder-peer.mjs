@@ -43,6 +43,7 @@ const { PunchConnector } = await import(`${dist}punch/index.js`);
 const { SecureSession, ReliableChannel } = await import(`${dist}session/index.js`);
 const { nodeUdpNetwork } = await import(`${dist}net/index.js`);
 const { systemClock } = await import(`${dist}util/clock.js`);
+const { jsonLogger } = await import(`${dist}util/logger.js`);
 // Bench experiment (bench/lib/punch-prewarm.ts): gather when the punch layer is made.
 if (process.env.NATPUSH_BENCH_PREWARM === '1')
   await import(new URL('../../dist/bench/lib/punch-prewarm.js', import.meta.url).href);
@@ -84,8 +85,11 @@ async function login({ identity, relay = true } = {}) {
     server,
     identity: identity ?? lib.generateIdentity(),
     allow: 'anyone',
-    // A long-lived peer, as `natpush listen` / `ping` are: the punch layer is made at login.
-    warmDirect: true,
+    // LADDER_DEBUG=1: the Peer's own log (punch pair selected, paths) on stderr.
+    ...(process.env.LADDER_DEBUG ? { logger: jsonLogger('info') } : {}),
+    // A long-lived peer, as `natpush listen` / `ping` are: the punch layer is made at login
+    // (NATPUSH_BENCH_WARM=0: at the first session, the library's default).
+    warmDirect: process.env.NATPUSH_BENCH_WARM !== '0',
     // Connector mode punches itself: the Peer must not answer the same punches with its own.
     ...(process.env.NATPUSH_BENCH_MODE === 'connector' ? { direct: false } : {}),
   });
@@ -289,6 +293,7 @@ function tap(phases, since) {
       // When checks begin locally: `at` is server time (connector.ts converts it the same way).
       phases.checksStart ??= since() + Math.max(0, f.at - peer.clockOffsetMs - Date.now());
       phases.punchRttMs ??= f.rtt;
+      phases.clockOffsetMs ??= peer.clockOffsetMs;
     }
   };
   peer.on('signal', onSig);

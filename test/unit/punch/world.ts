@@ -19,6 +19,7 @@ import { PunchConnector } from '../../../src/punch/index.js';
 import { Metrics, signalingMetrics } from '../../../src/signaling/metrics.js';
 import { Presence, type ControlChannel } from '../../../src/signaling/presence.js';
 import type { ServerMessage } from '../../../src/signaling/protocol.js';
+import { forwardCandidates, type PunchOffer } from '../../../src/signaling/punch-offers.js';
 import { StunServer } from '../../../src/stun/index.js';
 import { ManualClock } from '../../../src/util/clock.js';
 
@@ -34,6 +35,16 @@ export const SIGNAL_MS = 20;
 export type NatKind =
   'full-cone' | 'restricted-cone' | 'port-restricted' | 'symmetric' | 'udp-blocked' | 'cgn';
 
+export interface WorldOptions {
+  serverSkewMs?: number;
+  /** serve's punch lead (TIMING.punchLeadMs; default 250 here). */
+  punchLeadMs?: number;
+  /** One-way delay per hop of the memory network (default HOP_MS). */
+  hopMs?: number;
+  /** `turnCredentials()` answers after this long (serve: one signaling round trip; default 0). */
+  credentialsDelayMs?: number;
+}
+
 export interface PeerSide {
   id: string;
   host: MemoryHost;
@@ -44,30 +55,35 @@ export interface PeerSide {
 
 export class PunchWorld {
   readonly clock = new ManualClock();
-  readonly net = new MemoryNetwork({ clock: this.clock, latencyMs: HOP_MS, seed: 7 });
+  readonly net: MemoryNetwork;
   /** serve's clock runs `serverSkewMs` ahead of the peers'; peers learn it as clockOffsetMs. */
   readonly serverSkewMs: number;
   readonly presence: Presence;
   readonly #closers: (() => Promise<void> | void)[] = [];
+  readonly #credentialsDelayMs: number;
   #natCount = 0;
   #hostCount = 0;
   /** Frames for which this returns true are lost on the way to serve (tests of retries). */
   loseSignal: (f: PunchSignalOut) => boolean = () => false;
+  /** Offers registered with the hub (serve keeps one per connection: the newest). */
+  readonly offers = new Map<string, PunchOffer>();
   stun!: StunServer;
   turn!: TurnServer;
 
-  constructor(o: { serverSkewMs?: number } = {}) {
+  constructor(o: WorldOptions = {}) {
+    this.net = new MemoryNetwork({ clock: this.clock, latencyMs: o.hopMs ?? HOP_MS, seed: 7 });
     this.serverSkewMs = o.serverSkewMs ?? 0;
+    this.#credentialsDelayMs = o.credentialsDelayMs ?? 0;
     const clock = this.clock;
     const skew = this.serverSkewMs;
     this.presence = new Presence({
       metrics: signalingMetrics(new Metrics()),
       clock: { now: () => clock.now() + skew, setTimeout: (fn, ms) => clock.setTimeout(fn, ms) },
-      punchLeadMs: 250,
+      punchLeadMs: o.punchLeadMs ?? 250,
     });
   }
 
-  static async create(o: { serverSkewMs?: number } = {}): Promise<PunchWorld> {
+  static async create(o: WorldOptions = {}): Promise<PunchWorld> {
     const w = new PunchWorld(o);
     const server = w.net.addHost({ addresses: [SERVER] });
     w.stun = await StunServer.start({ listen: STUN, net: server, clock: w.clock });
@@ -109,7 +125,11 @@ export class PunchWorld {
   }
 
   /** A peer behind `nat` with its connector; `hostCandidates: false` hides its interfaces. */
-  async peer(id: string, nat: MemoryNat, o: { hostCandidates?: boolean } = {}): Promise<PeerSide> {
+  async peer(
+    id: string,
+    nat: MemoryNat,
+    o: { hostCandidates?: boolean; offers?: boolean } = {},
+  ): Promise<PeerSide> {
     const host = this.net.addHost({
       addresses: [`192.168.0.${10 + ++this.#hostCount}`],
       behind: nat,
@@ -122,6 +142,8 @@ export class PunchWorld {
       interfaces: () => (o.hostCandidates === false ? [] : host.addresses),
       stunServer: STUN,
       turnServer: TURN,
+      localPeerId: id,
+      registerOffers: o.offers === true,
     });
     this.#closers.push(
       () => connector.close(),
@@ -166,16 +188,23 @@ export class PunchWorld {
     this.presence.allow(channel, [], true);
     const clock = this.clock;
     const presence = this.presence;
+    const offers = this.offers;
     return {
       clockOffsetMs: this.serverSkewMs,
       sendSignal: (f: PunchSignalOut): boolean => {
         if (this.loseSignal(f)) return true;
         clock.setTimeout(() => {
           if (f.type === 'punch') presence.punch(channel, f.to, f.rid);
-          else {
-            const { to, ...rest } = f;
-            presence.forward(id, to, { ...rest, from: id } as ServerMessage);
-          }
+          else if (f.type === 'offer') {
+            const { type: _type, ...offer } = f;
+            offers.set(id, offer);
+          } else
+            // serve's own rule (punch-offers.ts): answered at once with the recipient's offer.
+            forwardCandidates(presence, channel, f, (peer) => {
+              const o = offers.get(peer);
+              offers.delete(peer);
+              return o;
+            });
         }, SIGNAL_MS);
         return true;
       },
@@ -183,14 +212,13 @@ export class PunchWorld {
         listeners.add(cb);
         return () => listeners.delete(cb);
       },
-      turnCredentials: () => {
-        const c = mintTurnCredentials(SECRET, id, 3600, clock.now());
-        return Promise.resolve({
-          username: c.username,
-          password: c.password,
-          expires: c.expiresAt,
-        });
-      },
+      turnCredentials: () =>
+        new Promise((resolve) =>
+          clock.setTimeout(() => {
+            const c = mintTurnCredentials(SECRET, id, 3600, clock.now());
+            resolve({ username: c.username, password: c.password, expires: c.expiresAt });
+          }, this.#credentialsDelayMs),
+        ),
     };
   }
 }

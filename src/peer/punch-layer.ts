@@ -1,0 +1,172 @@
+/**
+ * A Peer's punch layer, made once on first need (or at login with `warmDirect`): this peer's one
+ * UDP socket (RFC 7983 demux of STUN, TURN ChannelData and session datagrams) and a
+ * PunchConnector using serve's relay (the `turn:` URL of `turnCredentials()`, which also answers
+ * STUN Binding, RFC 8656 §4). Without a relay (`serve --no-relay`) it punches with host
+ * candidates only. Rendezvous frames that arrive while it is being made are kept (bounded) and
+ * handed to it when it is ready.
+ */
+import { networkInterfaces } from 'node:os';
+import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
+import { PunchConnector } from '../punch/connector.js';
+import type { PunchSignalIn, PunchSignalOut, PunchSignaling } from '../punch/connector.js';
+import { PUNCH_DEFAULTS } from '../punch/constants.js';
+import type { PunchedPath } from '../punch/path.js';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import type { TurnCredentialsResult } from './turn-requests.js';
+
+/** Rendezvous frames kept while the punch layer is being set up (it subscribes late). */
+const MAX_SIGNAL_BACKLOG = 16;
+
+export interface PunchLayerOptions {
+  /** False: no UDP at all (`direct: false`); `get()` resolves undefined. */
+  enabled: boolean;
+  peerId: string;
+  clock: Clock;
+  logger: Logger;
+  udp: UdpNetwork;
+  /** Addresses offered as host candidates (default: this machine's non-internal IPv4 ones). */
+  interfaces?: () => readonly string[];
+  turnCredentials: (o: { timeoutMs: number }) => Promise<TurnCredentialsResult>;
+  sendSignal: (f: PunchSignalOut) => boolean;
+  clockOffsetMs: () => number;
+  /** Answer punches from this peer? (the Peer's contacts) */
+  accept: (peer: string) => boolean;
+  /** A punch the other side started (its path, or why it failed). */
+  onIncoming: (peer: string, path: Promise<PunchedPath>) => void;
+  /** The Peer is closing: stop making the layer. */
+  closed: () => boolean;
+}
+
+export class PunchLayer {
+  readonly #o: PunchLayerOptions;
+  #connector: Promise<PunchConnector | undefined> | undefined;
+  #socket: UdpSocket | undefined;
+  #ready = false;
+  readonly #backlog: PunchSignalIn[] = [];
+  readonly #listeners = new Set<(f: PunchSignalIn) => void>();
+
+  constructor(o: PunchLayerOptions) {
+    this.#o = o;
+  }
+
+  /**
+   * Make the punch layer in the background. Its failure (no UDP socket, the peer closing while it
+   * is made) only means no direct path: log it, never leave it as an unhandled rejection, which
+   * would end the application's process.
+   */
+  warm(): void {
+    this.get().catch((err: unknown) =>
+      this.#o.logger.info('punch layer unavailable', { err: String(err) }),
+    );
+  }
+
+  /** Rendezvous frames for the connector (CONTRACTS §4); returns the unsubscribe function. */
+  onSignal(cb: (f: PunchSignalIn) => void): () => void {
+    this.#listeners.add(cb);
+    return () => this.#listeners.delete(cb);
+  }
+
+  /** A rendezvous frame from serve: to the connector, or kept until it exists. */
+  deliver(f: PunchSignalIn): void {
+    if (this.#listeners.size > 0) for (const l of [...this.#listeners]) l(f);
+    else if (this.#o.enabled && !this.#ready) {
+      if (this.#backlog.length < MAX_SIGNAL_BACKLOG) this.#backlog.push(f);
+      this.warm();
+    }
+  }
+
+  /** A new signaling connection: serve forgot our punch offer with the old one. */
+  reconnected(): void {
+    if (this.#ready) void this.#connector?.then((c) => c?.registerOffer());
+  }
+
+  async close(): Promise<void> {
+    const connector = this.#connector;
+    this.#connector = undefined;
+    await (await connector?.catch(() => undefined))?.close();
+    await this.#socket?.close();
+  }
+
+  get(): Promise<PunchConnector | undefined> {
+    if (!this.#o.enabled) return Promise.resolve(undefined);
+    this.#connector ??= this.#make();
+    return this.#connector;
+  }
+
+  async #make(): Promise<PunchConnector | undefined> {
+    const o = this.#o;
+    let turn: Endpoint | undefined;
+    // The credentials that named the relay also make its first allocation: asking serve again
+    // cost a round trip on the way to the first candidates.
+    let fetched: TurnCredentialsResult | undefined;
+    try {
+      const creds = await o.turnCredentials({ timeoutMs: 5_000 });
+      turn = turnEndpoint(creds.urls);
+      fetched = creds;
+    } catch (err) {
+      o.logger.info('no relay from the server; direct paths from host candidates only', {
+        err: String(err),
+      });
+    }
+    if (o.closed()) return undefined;
+    const socket = await o.udp.bindUdp({ port: 0 });
+    if (o.closed()) {
+      await socket.close();
+      return undefined;
+    }
+    this.#socket = socket;
+    const signaling: PunchSignaling = {
+      sendSignal: (f) => o.sendSignal(f),
+      onSignal: (cb) => this.onSignal(cb),
+      get clockOffsetMs() {
+        return o.clockOffsetMs();
+      },
+      turnCredentials: () => {
+        const c = fetched;
+        fetched = undefined; // once: renewals fetch fresh ones
+        // Only if they outlive the gatherer's renewal margin by a minute more.
+        const fresh =
+          c &&
+          (c.expires === undefined ||
+            c.expires * 1000 - o.clock.now() > 2 * PUNCH_DEFAULTS.relayCredentialMarginMs);
+        return fresh ? Promise.resolve(c) : o.turnCredentials({ timeoutMs: 5_000 });
+      },
+    };
+    const connector = new PunchConnector({
+      socket,
+      signaling,
+      clock: o.clock,
+      logger: o.logger,
+      interfaces: o.interfaces ?? defaultInterfaces,
+      ...(turn ? { stunServer: turn, turnServer: turn } : {}),
+      accept: o.accept,
+      localPeerId: o.peerId,
+      // serve answers a punch toward us at once with our warm candidates (punch-offers.ts).
+      registerOffers: true,
+    });
+    connector.onIncoming(({ peer, path }) => o.onIncoming(peer, path));
+    this.#ready = true;
+    for (const f of this.#backlog.splice(0)) for (const l of [...this.#listeners]) l(f);
+    return connector;
+  }
+}
+
+/** `turn:HOST:PORT?transport=udp` → the relay's UDP endpoint. */
+function turnEndpoint(urls: readonly string[]): Endpoint | undefined {
+  for (const u of urls) {
+    const m = /^turns?:\[?([^\]]+?)\]?:(\d+)\?transport=udp$/.exec(u);
+    if (m) return { address: m[1]!, port: Number(m[2]) };
+  }
+  return undefined;
+}
+
+/** This machine's non-internal IPv4 addresses; loopback only when it has none (a lab, CI). */
+function defaultInterfaces(): string[] {
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .filter((i) => i !== undefined && i.family === 'IPv4' && !i.internal)
+    .map((i) => i!.address);
+  return external.length > 0 ? external : ['127.0.0.1'];
+}

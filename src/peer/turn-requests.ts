@@ -1,0 +1,88 @@
+/**
+ * Pending `turn-credentials` requests of one Peer: each has a ref, a timeout and an optional
+ * AbortSignal; the server's answer (or an `error` frame with the ref) settles it. Requests not
+ * yet answered are sent again after a reconnect (`refs()`). Bounded by the callers: a Peer asks
+ * once per punch layer and per credential renewal.
+ */
+import type { ServerMessage } from '../signaling/protocol.js';
+import { SignalingError, SignalingErrorCode } from '../signaling/errors.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+
+/**
+ * Short-lived TURN credentials for the server's relay (TURN REST convention): `username` is
+ * `expiry:peerId`, valid `ttl` seconds until `expires` (unix seconds); `urls` are RFC 7065
+ * `turn:` URIs, UDP first. Hand `username`/`password` to `TurnClient.allocate` or to any WebRTC
+ * stack's `iceServers`.
+ */
+export type TurnCredentialsResult = Omit<
+  Extract<ServerMessage, { type: 'turn-credentials' }>,
+  'type' | 'ref'
+>;
+
+interface PendingTurn {
+  timer: TimerHandle;
+  resolve: (r: TurnCredentialsResult) => void;
+  reject: (e: unknown) => void;
+  cleanup: () => void;
+}
+
+export class TurnRequests {
+  readonly #pending = new Map<string, PendingTurn>();
+  readonly #clock: Clock;
+  readonly #send: (ref: string) => void;
+
+  constructor(o: { clock: Clock; send: (ref: string) => void }) {
+    this.#clock = o.clock;
+    this.#send = o.send;
+  }
+
+  /** Send a request with `ref`; settles with the answer, a timeout or the signal's abort. */
+  request(ref: string, timeoutMs: number, signal?: AbortSignal): Promise<TurnCredentialsResult> {
+    return new Promise<TurnCredentialsResult>((resolve, reject) => {
+      const onAbort = () =>
+        this.settle(ref, new SignalingError(SignalingErrorCode.ABORTED, 'aborted'));
+      const timer = this.#clock.setTimeout(
+        () =>
+          this.settle(
+            ref,
+            new SignalingError(
+              SignalingErrorCode.REQUEST_TIMEOUT,
+              `no turn-credentials answer in ${timeoutMs} ms`,
+            ),
+          ),
+        timeoutMs,
+      );
+      this.#pending.set(ref, {
+        timer,
+        resolve,
+        reject,
+        cleanup: () => signal?.removeEventListener('abort', onAbort),
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#send(ref);
+    });
+  }
+
+  has(ref: string): boolean {
+    return this.#pending.has(ref);
+  }
+
+  /** Refs still waiting (sent again after a reconnect). */
+  refs(): string[] {
+    return [...this.#pending.keys()];
+  }
+
+  settle(ref: string, outcome: TurnCredentialsResult | Error): void {
+    const t = this.#pending.get(ref);
+    if (!t) return;
+    this.#pending.delete(ref);
+    t.timer.cancel();
+    t.cleanup();
+    if (outcome instanceof Error) t.reject(outcome);
+    else t.resolve(outcome);
+  }
+
+  failAll(err: Error): void {
+    for (const ref of this.refs()) this.settle(ref, err);
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Time from a ping's start to the first pong over a direct path, on the in-memory network in
+ * virtual time (ManualClock): two PeerLinks with warm punch layers that registered offers with the
+ * hub (serve's rules: presence.ts, punch-offers.ts), the server rung a `p2p` hop of two signaling
+ * trips, the remote's key a `key-request` round trip. The critical path, in signaling one-way
+ * trips S and direct round trips R:
+ *
+ *   0          A's candidates leave (warm), its key-request too
+ *   2S         serve's answer (B's offer) and punch-start reach A; A's candidates reach B
+ *   2S + L     both start checks (L = serve's lead)
+ *   2S + L + R A's first answered check selects the pair (aggressive nomination); B's too
+ *   6S         the Noise IK handshake (key-request, init, response over serve) is done at A
+ *   … + R      the ping that left on the direct path comes back
+ *
+ * so max(2S + L + R, 6S) + R (the bench's 10·D + L when R = 4S). It fails when a round trip is added back (candidates answered by
+ * the other side instead of serve, the lower id waiting for the higher, a nomination round trip).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { PeerLink, type LinkPath } from '../../../src/peer/peer-link.js';
+import { generateIdentity, type Identity } from '../../../src/signaling/identity.js';
+import { silentLogger } from '../../../src/util/logger.js';
+import { PunchWorld, SIGNAL_MS as S, type PeerSide } from '../punch/world.js';
+
+const LEAD = 20;
+let world: PunchWorld | undefined;
+const links: PeerLink[] = [];
+afterEach(async () => {
+  for (const l of links.splice(0)) l.close();
+  await world?.close();
+  world = undefined;
+});
+
+async function setup(lowerPings: boolean) {
+  // Hops of 20 ms: a direct round trip through both NATs is then ~4 S, as in the bench's lab
+  // (D per NAT link, serve one link away): neither the punch nor the handshake hides the other.
+  const w = (world = await PunchWorld.create({ punchLeadMs: LEAD, hopMs: 20 }));
+  let [ia, ib] = [generateIdentity(), generateIdentity()];
+  // `a` pings; it is the lower id or the higher one as the test asks.
+  if (ia.peerId > ib.peerId === lowerPings) [ia, ib] = [ib, ia];
+  const sa = await w.peer(ia.peerId, w.nat('port-restricted'), { offers: true });
+  const sb = await w.peer(ib.peerId, w.nat('port-restricted'), { offers: true });
+  const paths: Record<string, LinkPath[]> = { a: [], b: [] };
+  const mk = (me: Identity, other: Identity, side: PeerSide, name: 'a' | 'b'): PeerLink => {
+    const l: PeerLink = new PeerLink({
+      identity: me,
+      remote: other.peerId,
+      clock: w.clock,
+      logger: silentLogger,
+      // key-request: one round trip to serve
+      remoteKey: () =>
+        new Promise((resolve) => w.clock.setTimeout(() => resolve(other.publicKey), 2 * S)),
+      // p2p: to serve and on to the other peer
+      sendP2p: (d) => {
+        const copy = new Uint8Array(d);
+        w.clock.setTimeout(() => (name === 'a' ? lb : la).handleServerDatagram(copy), 2 * S);
+        return true;
+      },
+      connector: () => Promise.resolve(side.connector),
+      onNotification: () => {},
+      onPath: (e) => paths[name]!.push(e.path),
+      onPunch: () => {},
+    });
+    side.connector.onIncoming(
+      ({ path }) =>
+        void path.then(
+          (p) => l.adopt(p),
+          () => {},
+        ),
+    );
+    links.push(l);
+    return l;
+  };
+  const la = mk(ia, ib, sa, 'a');
+  const lb = mk(ib, ia, sb, 'b');
+  // Both logged in for a while: candidates gathered, offers registered with the hub.
+  for (let t = 0; t < 1_000; t += 5) await w.clock.advanceAsync(5);
+  expect(w.offers.has(ib.peerId)).toBe(true);
+  return { w, la, lb, paths };
+}
+
+/** What ladder-peer.mjs does: ping on the current rung until a ping leaves on the direct path. */
+async function firstDirectPong(w: PunchWorld, la: PeerLink): Promise<{ at: number }> {
+  const t0 = w.clock.now();
+  void la.start();
+  for (;;) {
+    const sentDirect = la.path === 'direct';
+    let done = false;
+    const ping = la.ping(5_000).finally(() => (done = true));
+    // The path turning direct sends a ping at once (the driver listens for the path event).
+    while (!done && !(la.path === 'direct' && !sentDirect)) await w.clock.advanceAsync(1);
+    if (!done) continue; // a new ping leaves on the direct path now; this one ends on its own
+    await ping;
+    if (sentDirect && la.path === 'direct') return { at: w.clock.now() - t0 };
+  }
+}
+
+describe('time to direct with both peers logged in (virtual time)', () => {
+  it.each([
+    ['the lower id', true],
+    ['the higher id', false],
+  ])(
+    '%s pings: the first direct pong comes one direct round trip after the path',
+    async (_, lower) => {
+      const { w, la, lb } = await setup(lower);
+      const { at } = await firstDirectPong(w, la);
+      expect(la.path).toBe('direct');
+      expect(lb.path).toBe('direct');
+      // A direct round trip through both NATs, measured on the path now up.
+      const R = await w.run(la.ping(5_000));
+      expect(R).toBeGreaterThanOrEqual(3 * S);
+      const expected = Math.max(2 * S + LEAD + R, 6 * S) + R;
+      // Pacing (Ta = 5 ms: the host pairs' checks go first) and 1 ms steps: well under one R.
+      expect(at).toBeGreaterThanOrEqual(expected - 1);
+      expect(at).toBeLessThan(expected + R / 2);
+    },
+  );
+});
