@@ -109,6 +109,8 @@ export class ReliableChannel {
   readonly #epoch = randomBytes(4).readUInt32LE(0);
   #nextPn = 0;
   readonly #unacked = new Map<number, OutPacket>();
+  /** `#base()`'s answer while that packet is unacked. */
+  #baseCache: number | undefined;
   readonly #queue: OutMessage[] = [];
   #peerCumulative = 0;
   #peerWindow: number;
@@ -272,8 +274,10 @@ export class ReliableChannel {
       );
     const bytes = encodeNotification(n);
     const fragments: Buffer[] = [];
-    for (let off = 0; off < bytes.length; off += this.#fragmentBytes)
-      fragments.push(bytes.subarray(off, off + this.#fragmentBytes));
+    if (bytes.length <= this.#fragmentBytes) fragments.push(bytes);
+    else
+      for (let off = 0; off < bytes.length; off += this.#fragmentBytes)
+        fragments.push(bytes.subarray(off, off + this.#fragmentBytes));
     return new Promise<void>((resolve, reject) => {
       const msg: OutMessage = {
         id: n.id,
@@ -336,6 +340,7 @@ export class ReliableChannel {
     const err = closedError();
     for (const m of [...this.#live]) this.#settle(m, err);
     this.#unacked.clear();
+    this.#baseCache = undefined;
     this.#queue.length = 0;
     this.#outFrames = [];
     this.#outBytes = 0;
@@ -387,9 +392,17 @@ export class ReliableChannel {
     this.#armRto(false);
   }
 
+  /**
+   * Lowest unacked pn (Map keeps insertion = pn order). Cached: it only changes when that packet
+   * is acked, and an iterator per packet sent was a measurable share of a flood's garbage.
+   */
   #base(): number {
-    for (const pn of this.#unacked.keys()) return pn; // Map keeps insertion (= pn) order
-    return this.#nextPn;
+    if (this.#baseCache === undefined)
+      for (const pn of this.#unacked.keys()) {
+        this.#baseCache = pn;
+        break;
+      }
+    return this.#baseCache ?? this.#nextPn;
   }
 
   #sendPacket(p: OutPacket, retransmission: boolean): void {
@@ -481,6 +494,7 @@ export class ReliableChannel {
     let newest: OutPacket | undefined;
     const ack = (p: OutPacket) => {
       this.#unacked.delete(p.pn);
+      if (p.pn === this.#baseCache) this.#baseCache = undefined;
       this.#cwnd.onAcked(p.pn);
       if (!newest || p.pn > newest.pn) newest = p;
       if (--p.msg.unacked === 0 && p.msg.nextFragment === p.msg.fragments.length)
