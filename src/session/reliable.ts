@@ -265,14 +265,15 @@ export class ReliableChannel {
       throw new TypeError('notification id must match ^[A-Za-z0-9_.:-]{1,64}$');
     if (n.topic !== undefined && !isValidTopic(n.topic)) throw new TypeError('invalid topic');
     if (typeof n.body !== 'string') throw new TypeError('body must be a string');
-    if (Buffer.byteLength(n.body) > this.#o.maxBodyBytes)
+    const bodyBytes = Buffer.byteLength(n.body);
+    if (bodyBytes > this.#o.maxBodyBytes)
       throw new RangeError(`body larger than ${this.#o.maxBodyBytes} bytes`);
     if (this.#closed) return Promise.reject(closedError());
     if (this.#queue.length >= this.#o.maxQueuedMessages)
       return Promise.reject(
         new SessionError(SessionErrorCode.BACKPRESSURE, 'too many notifications queued'),
       );
-    const bytes = encodeNotification(n);
+    const bytes = encodeNotification(n, bodyBytes);
     const fragments: Buffer[] = [];
     if (bytes.length <= this.#fragmentBytes) fragments.push(bytes);
     else
