@@ -12,8 +12,7 @@
  * built (each must report path `direct`), else straight through the e-session ReliableChannel on
  * the punched path. Per body size (100 and 1,000 bytes):
  *   - flood: `--messages` notifications, at most `--window` (default 1,000) unacknowledged
- *     (each `notify` resolves on B's
- *     ack); messages/s = all acknowledged / elapsed; one-way latency p50/p99 at B (sender's wall
+ *     (each `notify` resolves on B's ack); messages/s = all acknowledged / elapsed; one-way latency p50/p99 at B (sender's wall
  *     time in the body; both processes read the same machine clock).
  *   - light: `--light` notifications one at a time (window 1): one-way latency p50/p99.
  * raw UDP: a plain socket on each host (bench/lib/punch-raw-udp.ts) punched through the same
