@@ -22,11 +22,16 @@ const REKEY_NONCE = Buffer.from('00000000ffffffffffffffff', 'hex');
 const ZEROS_32 = Buffer.alloc(32);
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * The 96-bit nonce, written into one scratch buffer: createCipheriv/createDecipheriv copy the IV
+ * into their native context before returning, so it is free again at once (one allocation less
+ * per datagram; JavaScript is single-threaded).
+ */
+const NONCE = Buffer.alloc(12);
 function nonce96(n: number): Buffer {
-  const out = Buffer.alloc(12);
-  out.writeUInt32LE(n >>> 0, 4);
-  out.writeUInt32LE(Math.floor(n / 2 ** 32), 8);
-  return out;
+  NONCE.writeUInt32LE(n >>> 0, 4);
+  NONCE.writeUInt32LE(Math.floor(n / 2 ** 32), 8);
+  return NONCE;
 }
 
 function aeadEncrypt(

@@ -227,12 +227,16 @@ export function isValidTopic(topic: string): boolean {
 }
 
 /** `id` must match ID_PATTERN (ASCII: one byte per character); the caller checks. */
-export function encodeNotification(n: Notification): Buffer {
+export function encodeNotification(
+  n: Notification,
+  /** The body's UTF-8 length, if the caller already measured it (it is a scan of the string). */
+  bodyBytes?: number,
+): Buffer {
   // One allocation, strings written in place (three temporary Buffers before: ~3.5 µs of a
   // flood's per-notification cost in a profile).
   const idLen = n.id.length;
   const topicLen = n.topic ? Buffer.byteLength(n.topic, 'utf8') : 0;
-  const bodyLen = Buffer.byteLength(n.body, 'utf8');
+  const bodyLen = bodyBytes ?? Buffer.byteLength(n.body, 'utf8');
   const out = Buffer.allocUnsafe(4 + idLen + topicLen + bodyLen);
   out[0] = MESSAGE_NOTIFICATION;
   out[1] = idLen;

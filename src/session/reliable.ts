@@ -28,20 +28,22 @@
  *   retransmission, back to `minWindowPackets` on an RTO.
  * - Exactly once: in-order pns deliver each packet once per sender incarnation; on top, ids are
  *   deduped (bounded) so a notification re-sent by the Peer on another rung is not delivered twice.
+ *
+ * One concept per file: options and defaults (reliable-options.ts), wire frames
+ * (reliable-frames.ts), the datagram being filled (datagram-builder.ts), the congestion window
+ * (congestion-window.ts), RTT/RTO (rtt-estimator.ts), reassembly (reassembly.ts), dedupe
+ * (recent-ids.ts); this file is the sender's and the receiver's state machine.
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { SessionError, SessionErrorCode } from './errors.js';
 import {
-  BATCH_FRAME_OVERHEAD,
-  BATCH_HEADER_BYTES,
   DATA_HEADER_BYTES,
   decodeFrames,
   decodeNotification,
   encodeAck,
   encodeData,
-  encodeFrames,
   encodeNotification,
   encodePing,
   FrameType,
@@ -53,6 +55,7 @@ import {
   type Notification,
 } from './reliable-frames.js';
 import { CongestionWindow } from './congestion-window.js';
+import { DatagramBuilder } from './datagram-builder.js';
 import { Reassembler } from './reassembly.js';
 import { RecentIds } from './recent-ids.js';
 import {
@@ -109,14 +112,14 @@ export class ReliableChannel {
   readonly #epoch = randomBytes(4).readUInt32LE(0);
   #nextPn = 0;
   readonly #unacked = new Map<number, OutPacket>();
+  /** `#base()`'s answer while that packet is unacked. */
+  #baseCache: number | undefined;
   readonly #queue: OutMessage[] = [];
   #peerCumulative = 0;
   #peerWindow: number;
   readonly #cwnd: CongestionWindow;
   #rtoTimer: TimerHandle | undefined;
   #highestAcked = -1;
-  /** Stamps of transmissions the session queued for a handshake (not RTT samples). Bound: 64. */
-  readonly #queuedStamps = new Set<number>();
   /**
    * Messages not yet settled, in send order, for the one send-timeout timer (a timer per message
    * cost a timer object and a heap insertion per notification). Bound: maxQueuedMessages +
@@ -127,13 +130,8 @@ export class ReliableChannel {
   #deadlineAt = Infinity;
   #pumpScheduled = false;
 
-  // outgoing datagram being filled (see `#emit`)
-  #outFrames: Uint8Array[] = [];
-  #outBytes = 0;
-  /** tsvals of the data frames in `#outFrames` (for `#queuedStamps` if the session queues it). */
-  #outStamps: number[] = [];
-  /** Index in `#outFrames` of the last data frame (to mark it DATA_ACK_NOW), or −1. */
-  #outLastData = -1;
+  /** The outgoing datagram being filled (datagram-builder.ts). */
+  readonly #out: DatagramBuilder;
 
   // receiver
   #remoteEpoch: number | undefined;
@@ -194,6 +192,7 @@ export class ReliableChannel {
     if (this.#o.mtu < TRANSPORT_OVERHEAD + MAX_ACK_BYTES + DATA_HEADER_BYTES)
       throw new RangeError(`mtu ${this.#o.mtu} too small`);
     this.#maxPayload = this.#o.mtu - TRANSPORT_OVERHEAD;
+    this.#out = new DatagramBuilder(this.#maxPayload, (payload) => this.#transmit(payload));
     this.#fragmentBytes = this.#maxPayload - DATA_HEADER_BYTES;
     // kind + id length + 64-byte id + topic length + 128 chars × 4 UTF-8 bytes + body.
     this.#reassembler = new Reassembler(
@@ -263,17 +262,20 @@ export class ReliableChannel {
       throw new TypeError('notification id must match ^[A-Za-z0-9_.:-]{1,64}$');
     if (n.topic !== undefined && !isValidTopic(n.topic)) throw new TypeError('invalid topic');
     if (typeof n.body !== 'string') throw new TypeError('body must be a string');
-    if (Buffer.byteLength(n.body) > this.#o.maxBodyBytes)
+    const bodyBytes = Buffer.byteLength(n.body);
+    if (bodyBytes > this.#o.maxBodyBytes)
       throw new RangeError(`body larger than ${this.#o.maxBodyBytes} bytes`);
     if (this.#closed) return Promise.reject(closedError());
     if (this.#queue.length >= this.#o.maxQueuedMessages)
       return Promise.reject(
         new SessionError(SessionErrorCode.BACKPRESSURE, 'too many notifications queued'),
       );
-    const bytes = encodeNotification(n);
+    const bytes = encodeNotification(n, bodyBytes);
     const fragments: Buffer[] = [];
-    for (let off = 0; off < bytes.length; off += this.#fragmentBytes)
-      fragments.push(bytes.subarray(off, off + this.#fragmentBytes));
+    if (bytes.length <= this.#fragmentBytes) fragments.push(bytes);
+    else
+      for (let off = 0; off < bytes.length; off += this.#fragmentBytes)
+        fragments.push(bytes.subarray(off, off + this.#fragmentBytes));
     return new Promise<void>((resolve, reject) => {
       const msg: OutMessage = {
         id: n.id,
@@ -336,11 +338,9 @@ export class ReliableChannel {
     const err = closedError();
     for (const m of [...this.#live]) this.#settle(m, err);
     this.#unacked.clear();
+    this.#baseCache = undefined;
     this.#queue.length = 0;
-    this.#outFrames = [];
-    this.#outBytes = 0;
-    this.#outStamps = [];
-    this.#outLastData = -1;
+    this.#out.clear();
     for (const p of this.#pings.values()) {
       p.timer.cancel();
       p.reject(err);
@@ -387,9 +387,17 @@ export class ReliableChannel {
     this.#armRto(false);
   }
 
+  /**
+   * Lowest unacked pn (Map keeps insertion = pn order). Cached: it only changes when that packet
+   * is acked, and an iterator per packet sent was a measurable share of a flood's garbage.
+   */
   #base(): number {
-    for (const pn of this.#unacked.keys()) return pn; // Map keeps insertion (= pn) order
-    return this.#nextPn;
+    if (this.#baseCache === undefined)
+      for (const pn of this.#unacked.keys()) {
+        this.#baseCache = pn;
+        break;
+      }
+    return this.#baseCache ?? this.#nextPn;
   }
 
   #sendPacket(p: OutPacket, retransmission: boolean): void {
@@ -399,48 +407,20 @@ export class ReliableChannel {
     this.stats.packetsSent++;
     const frag = p.msg.fragments[p.fragIndex]!;
     const tsval = ts32(p.lastSentAt);
-    this.#emit(
+    this.#out.addData(
       encodeData(this.#epoch, p.pn, this.#base(), tsval, p.fragIndex, p.msg.fragments.length, frag),
       tsval,
     );
-    this.#outLastData = this.#outFrames.length - 1;
   }
 
   /** Add a frame to the datagram being filled; a full one goes out first. */
-  #emit(frame: Uint8Array, tsval?: number): void {
-    const n = this.#outFrames.length;
-    if (n > 0) {
-      const batched =
-        BATCH_HEADER_BYTES + this.#outBytes + frame.length + (n + 1) * BATCH_FRAME_OVERHEAD;
-      if (batched > this.#maxPayload) this.#flush(false);
-    }
-    this.#outFrames.push(frame);
-    this.#outBytes += frame.length;
-    if (tsval !== undefined) this.#outStamps.push(tsval);
+  #emit(frame: Uint8Array): void {
+    this.#out.add(frame);
   }
 
-  /**
-   * Send the datagram being filled, if any. Every entry point ends with this (`last`: the end of
-   * the burst — its last data frame asks for an ack at once, see DATA_ACK_NOW in reliable-frames).
-   */
-  #flush(last = true): void {
-    if (this.#outFrames.length === 0) return;
-    // The frame is a fresh buffer of encodeData's: marking it in place is safe.
-    if (last && this.#outLastData >= 0)
-      this.#outFrames[this.#outLastData]![0] = FrameType.DATA_ACK_NOW;
-    this.#outLastData = -1;
-    const payload = encodeFrames(this.#outFrames, this.#outBytes);
-    const stamps = this.#outStamps;
-    this.#outFrames = [];
-    this.#outBytes = 0;
-    this.#outStamps = [];
-    const r = this.#transmit(payload);
-    if (r === 'queued') {
-      // Held for a handshake: an echo of these stamps would time the handshake, not the path.
-      for (const tsval of stamps) this.#queuedStamps.add(tsval);
-      while (this.#queuedStamps.size > 64)
-        this.#queuedStamps.delete(this.#queuedStamps.values().next().value!);
-    }
+  /** Send the datagram being filled. Every entry point ends with this (see DatagramBuilder). */
+  #flush(): void {
+    this.#out.flush();
   }
 
   #armRto(restart: boolean): void {
@@ -481,6 +461,7 @@ export class ReliableChannel {
     let newest: OutPacket | undefined;
     const ack = (p: OutPacket) => {
       this.#unacked.delete(p.pn);
+      if (p.pn === this.#baseCache) this.#baseCache = undefined;
       this.#cwnd.onAcked(p.pn);
       if (!newest || p.pn > newest.pn) newest = p;
       if (--p.msg.unacked === 0 && p.msg.nextFragment === p.msg.fragments.length)
@@ -508,7 +489,7 @@ export class ReliableChannel {
       // RFC 7323 §4: the echoed stamp times exactly the transmission that was acked, even a
       // retransmission (where Karn's rule, RFC 6298 §3, would have to skip the sample).
       const sample = (ts32(now) - f.tsecr) >>> 0;
-      if (!this.#queuedStamps.has(f.tsecr) && sample < MAX_RTT_SAMPLE_MS) this.#rtt.sample(sample);
+      if (!this.#out.wasQueued(f.tsecr) && sample < MAX_RTT_SAMPLE_MS) this.#rtt.sample(sample);
       // RFC 9002 §6.1.1: a packet 3 below the newest acked one is lost; resend it, at most once
       // per RTT so a burst of acks does not resend it again and again.
       const minGap = this.#rtt.srtt ?? FAST_RETRANSMIT_GAP_MS;

@@ -515,9 +515,12 @@ export class SecureSession {
     header: Uint8Array,
     ciphertext: Uint8Array,
   ): HandleResult {
-    const kp = [this.#current, this.#previous, ...this.#candidates].find(
-      (k) => k?.localIndex === receiverIndex,
-    );
+    // The current keypair first, without building an array per datagram (the common case).
+    const cur = this.#current;
+    const kp =
+      cur?.localIndex === receiverIndex
+        ? cur
+        : [this.#previous, ...this.#candidates].find((k) => k?.localIndex === receiverIndex);
     if (!kp) return this.#drop('unknown-index');
     if (this.#clock.now() - kp.createdAt >= this.#t.rejectAfterMs) return this.#drop('expired');
     if (!kp.replay.check(counter)) return this.#drop('replayed');
