@@ -149,6 +149,11 @@ describe('three serve nodes on one Redis', () => {
     const a = await peer(n1);
     const b = await peer(n2);
     await allow(b.c, [a.id.peerId]);
+    // B's route is written to Redis after its welcome; a punch toward a peer without a route is
+    // dropped silently (as for an offline one), so wait for it as a retrying client would.
+    await expect
+      .poll(() => redis.client().get(`np:route:${b.id.peerId}`), { timeout: 10_000 })
+      .not.toBeNull();
     a.c.send({ type: 'punch', to: b.id.peerId, rid: 'rid-1' });
     const [sa, sb] = await Promise.all([a.c.wait('punch-start'), b.c.wait('punch-start')]);
     expect(sa.at).toBe(sb.at);
