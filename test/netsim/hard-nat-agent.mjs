@@ -65,10 +65,12 @@ async function handle(m) {
     const { address, ports, rounds, gapMs, timeoutMs } = m.probe;
     const t0 = performance.now();
     let heard = null;
+    let heardMs = null;
     const ack = new TextEncoder().encode('ack');
     const off = punch.onMessage((_d, from) => {
       if (from.address !== address) return;
       punch.send(ack, from);
+      if (heard === null) heardMs = Math.round(performance.now() - t0);
       heard ??= `${from.address}:${from.port}`;
     });
     for (let r = 0; r < rounds && heard === null; r++) {
@@ -81,7 +83,7 @@ async function handle(m) {
     // Linger a little so our acks reach the other side too.
     await sleep(300);
     off();
-    out({ probed: { heard, ms: Math.round(performance.now() - t0) } });
+    out({ probed: { heard, heardMs, ms: Math.round(performance.now() - t0) } });
   } else if (m['bday-hard']) {
     const o = m['bday-hard'];
     const plan = { hardSockets: o.sockets, timeLimitMs: o.timeLimitMs };
