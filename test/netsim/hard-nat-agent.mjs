@@ -73,13 +73,16 @@ async function handle(m) {
       if (heard === null) heardMs = Math.round(performance.now() - t0);
       heard ??= `${from.address}:${from.port}`;
     });
-    for (let r = 0; r < rounds && heard === null; r++) {
-      for (const port of plannedOrder(ports))
+    // At least `rounds` rounds, and on until something is heard or the time is up: under load
+    // the two agents start seconds apart, and the side that starts first must still be sending
+    // when the other one opens its NAT.
+    const deadline = performance.now() + timeoutMs;
+    for (let r = 0; heard === null && (r < rounds || performance.now() < deadline); r++) {
+      for (const port of plannedOrder(ports)) {
         punch.send(new TextEncoder().encode('hi'), { address, port });
+      }
       await sleep(gapMs);
     }
-    const deadline = performance.now() + timeoutMs;
-    while (heard === null && performance.now() < deadline) await sleep(20);
     // Linger a little so our acks reach the other side too.
     await sleep(300);
     off();
