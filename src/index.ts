@@ -63,3 +63,8 @@ export {
   runEasySide,
   type BirthdayPlan,
 } from './punch/birthday.js';
+export {
+  chooseHardNatTechnique,
+  type HardNatTechnique,
+  type NatFacts,
+} from './punch/hard-nat-plan.js';
