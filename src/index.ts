@@ -45,3 +45,26 @@ export {
   TURN_ERR,
 } from './relay/index.js';
 export type { TurnClientOptions, TurnServerOptions, TurnCredentials } from './relay/index.js';
+// Hard NATs (issue 11): router port mapping, port prediction, birthday probing.
+export * as portmap from './punch/portmap/index.js';
+export { PortMapper, PortmapError, PORTMAP_ERR, mappedCandidates } from './punch/portmap/index.js';
+export type { PortMapperOptions, PortMapping } from './punch/portmap/index.js';
+export {
+  classifyAllocation,
+  predictOwnPorts,
+  type AllocationPattern,
+} from './punch/port-prediction.js';
+export { measureAllocation } from './punch/allocation-probe.js';
+export {
+  planBirthday,
+  birthdaySuccessProbability,
+  probesForProbability,
+  runHardSide,
+  runEasySide,
+  type BirthdayPlan,
+} from './punch/birthday.js';
+export {
+  chooseHardNatTechnique,
+  type HardNatTechnique,
+  type NatFacts,
+} from './punch/hard-nat-plan.js';

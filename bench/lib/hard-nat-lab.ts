@@ -28,7 +28,8 @@ const DIST = () =>
 export interface AgentMsg {
   measured?: { pattern: { kind: string; delta?: number }; samples: unknown[] };
   prepared?: { srflx: string; predicted: number[] };
-  probed?: { heard: string | null; ms: number };
+  /** heardMs: from the start of probing to the first datagram from the peer. */
+  probed?: { heard: string | null; heardMs: number | null; ms: number };
   bday?: { ok: boolean; ms?: number; sent?: number; remote?: string; expected?: number };
   error?: { code: string; message: string };
 }
@@ -103,6 +104,7 @@ export async function startStun(lab: Lab): Promise<{ endpoint: string; child: Ch
 
 export interface PunchOutcome {
   direct: boolean;
+  /** Time to direct: both sides' STUN + prediction, then until the later side heard the other. */
   ms: number;
   a: { predicted: number[]; heard: string | null };
   b: { predicted: number[]; heard: string | null };
@@ -120,10 +122,12 @@ export async function predictionPunch(
   opts: { window?: number; rounds?: number; gapMs?: number; timeoutMs?: number } = {},
 ): Promise<PunchOutcome> {
   const t0 = performance.now();
-  const [pa, pb] = await Promise.all([
+  const prepared = Promise.all([
     a.ask({ prepare: { server: stun, window: opts.window ?? 4 } }, 'prepared'),
     b.ask({ prepare: { server: stun, window: opts.window ?? 4 } }, 'prepared'),
   ]);
+  const [pa, pb] = await prepared;
+  const prepareMs = performance.now() - t0;
   const target = (p: { srflx: string; predicted: number[] }) => {
     const [address, port] = p.srflx.split(':');
     return { address: address!, ports: p.predicted.length > 0 ? p.predicted : [Number(port)] };
@@ -137,9 +141,12 @@ export async function predictionPunch(
     a.ask({ probe: { ...target(pb), ...probe } }, 'probed'),
     b.ask({ probe: { ...target(pa), ...probe } }, 'probed'),
   ]);
+  const direct = ra.heard !== null && rb.heard !== null;
   return {
-    direct: ra.heard !== null && rb.heard !== null,
-    ms: Math.round(performance.now() - t0),
+    direct,
+    ms: direct
+      ? Math.round(prepareMs + Math.max(ra.heardMs ?? 0, rb.heardMs ?? 0))
+      : Math.round(performance.now() - t0),
     a: { predicted: pa.predicted, heard: ra.heard },
     b: { predicted: pb.predicted, heard: rb.heard },
   };

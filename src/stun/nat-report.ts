@@ -66,6 +66,31 @@ function advice(r: NatReport): string[] {
   }
 }
 
+/** What port mapping and the allocation pattern change about the outlook above (issue 11). */
+function hardNatAdvice(r: NatReport): string[] {
+  const out: string[] = [];
+  const g = r.portMapping?.granted;
+  if (g) {
+    out.push(
+      `The router grants port mappings (${g.via}): through the mapped address, peers of every`,
+      'kind can reach this host directly, whatever the NAT type says below.',
+    );
+  }
+  const a = r.allocation?.pattern;
+  if (r.mapping === 'address-and-port-dependent' && a && a.kind !== 'random') {
+    out.push(
+      `Port allocation is ${a.kind}: port prediction can get symmetric peers with predictable`,
+      'NATs direct, and birthday probing port-restricted and restricted-cone peers.',
+    );
+  } else if (r.mapping === 'address-and-port-dependent' && a?.kind === 'random') {
+    out.push(
+      'Random ports: birthday probing (256 sockets) can get port-restricted and restricted-cone',
+      'peers direct; symmetric peers need a port mapping on one side, or the relay.',
+    );
+  }
+  return out;
+}
+
 export function formatNatReport(r: NatReport): string {
   const lines: string[] = [];
   const row = (k: string, v: string): number => lines.push(`  ${k.padEnd(16)}${v}`);
@@ -141,7 +166,7 @@ export function formatNatReport(r: NatReport): string {
     r.outlook.relay.length ? `with ${r.outlook.relay.join(', ')} peers` : 'never',
   );
   lines.push('');
-  for (const a of advice(r)) lines.push(`  ${a}`);
+  for (const a of [...hardNatAdvice(r), ...advice(r)]) lines.push(`  ${a}`);
   for (const n of r.notes) lines.push(`  note: ${n}`);
   return lines.join('\n');
 }

@@ -65,23 +65,28 @@ async function handle(m) {
     const { address, ports, rounds, gapMs, timeoutMs } = m.probe;
     const t0 = performance.now();
     let heard = null;
+    let heardMs = null;
     const ack = new TextEncoder().encode('ack');
     const off = punch.onMessage((_d, from) => {
       if (from.address !== address) return;
       punch.send(ack, from);
+      if (heard === null) heardMs = Math.round(performance.now() - t0);
       heard ??= `${from.address}:${from.port}`;
     });
-    for (let r = 0; r < rounds && heard === null; r++) {
-      for (const port of plannedOrder(ports))
+    // At least `rounds` rounds, and on until something is heard or the time is up: under load
+    // the two agents start seconds apart, and the side that starts first must still be sending
+    // when the other one opens its NAT.
+    const deadline = performance.now() + timeoutMs;
+    for (let r = 0; heard === null && (r < rounds || performance.now() < deadline); r++) {
+      for (const port of plannedOrder(ports)) {
         punch.send(new TextEncoder().encode('hi'), { address, port });
+      }
       await sleep(gapMs);
     }
-    const deadline = performance.now() + timeoutMs;
-    while (heard === null && performance.now() < deadline) await sleep(20);
     // Linger a little so our acks reach the other side too.
     await sleep(300);
     off();
-    out({ probed: { heard, ms: Math.round(performance.now() - t0) } });
+    out({ probed: { heard, heardMs, ms: Math.round(performance.now() - t0) } });
   } else if (m['bday-hard']) {
     const o = m['bday-hard'];
     const plan = { hardSockets: o.sockets, timeLimitMs: o.timeLimitMs };

@@ -104,4 +104,47 @@ describe('formatNatReport', () => {
     expect(text).toContain('alive after 20 s, gone after 30 s');
     expect(text).toMatch(/UPnP-IGD/);
   });
+
+  it('says the allocation pattern, what the router offers and the mapping granted', () => {
+    const base: NatReport = {
+      servers: [],
+      udp: true,
+      local: { address: '0.0.0.0', port: 40000 },
+      behindNat: true,
+      mapping: 'address-and-port-dependent',
+      filtering: 'address-and-port-dependent',
+      kind: 'symmetric',
+      outlook: punchOutlook({
+        mapping: 'address-and-port-dependent',
+        filtering: 'address-and-port-dependent',
+        udp: true,
+      }),
+      notes: [],
+    };
+    const text = formatNatReport({
+      ...base,
+      allocation: { pattern: { kind: 'sequential', delta: 2 }, samples: [] },
+      portMapping: {
+        offered: {
+          pcp: { ok: true },
+          natpmp: { ok: false, code: 'NATPUSH_ERR_PORTMAP_TIMEOUT', message: 'x' },
+        },
+        granted: { via: 'pcp', external: ep('203.0.113.100', 4000), lifetimeSec: 7200, ms: 20 },
+      },
+    });
+    expect(text).toContain('Port allocation sequential, delta 2');
+    expect(text).toContain('Port mapping    pcp yes, natpmp no');
+    expect(text).toContain('Mapping granted 203.0.113.100:4000 by pcp in 20 ms, lifetime 7200 s');
+    expect(text).toMatch(/port mappings \(pcp\)/);
+    const cgn = formatNatReport({
+      ...base,
+      allocation: { pattern: { kind: 'random' }, samples: [] },
+      portMapping: {
+        offered: {},
+        error: { code: 'NATPUSH_ERR_PORTMAP_NOT_PUBLIC', message: 'not public (CGN)' },
+      },
+    });
+    expect(cgn).toContain('Mapping granted none — not public (CGN)');
+    expect(cgn).toMatch(/Random ports: birthday probing/);
+  });
 });
