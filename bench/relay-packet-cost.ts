@@ -12,7 +12,6 @@
  * Prints per server and path the median over rounds of µs of server CPU (user + system, all
  * threads, from /proc) per delivered packet, and the loss.
  */
-import os from 'node:os';
 import { nodeUdpNetwork, type UdpSocket } from '../src/net/index.js';
 import { TurnClient } from '../src/relay/client/client.js';
 import { floodPairs, offer, pace, type Pair } from './lib/relay-flood.js';
@@ -22,6 +21,7 @@ import {
   benchArg,
   cpuSeconds,
   fmt,
+  loadAverage,
   startCoturnRelay,
   startNatpushRelay,
   type BenchServer,
@@ -81,11 +81,7 @@ async function offerToPeer(
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
-  const load = (): string =>
-    os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ');
+  const load = loadAverage;
   console.log(
     `relay-packet-cost: ${fmt(RATE)} packets/s of ${SIZE} B offered for ${SECONDS} s, ${ROUNDS} rounds; load ${load()}`,
   );

@@ -22,6 +22,7 @@ import {
   benchArg,
   cpuSeconds,
   fmt,
+  loadAverage,
   rssKiB,
   startCoturnRelay,
   startNatpushRelay,
@@ -116,11 +117,7 @@ async function step(s: BenchServer, m: number, baseRtt: number | undefined): Pro
   };
 }
 
-const load = (): string =>
-  os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
+const load = loadAverage;
 
 async function main(): Promise<void> {
   console.log(

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { freePort, startCoturn, waitForStun } from './coturn.js';
 
@@ -85,4 +86,12 @@ export const fmt = (n: number, d = 0): string =>
 export function benchArg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? (process.argv[i + 1] ?? dflt) : dflt;
+}
+
+/** The 1, 5 and 15 minute load averages, for the figures of a shared machine. */
+export function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 }
