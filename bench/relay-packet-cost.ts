@@ -22,6 +22,7 @@ import {
   cpuSeconds,
   fmt,
   loadAverage,
+  median,
   startCoturnRelay,
   startNatpushRelay,
   type BenchServer,
@@ -77,8 +78,6 @@ async function offerToPeer(
   off();
   return [got, total];
 }
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const load = loadAverage;

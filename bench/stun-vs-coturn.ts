@@ -8,8 +8,10 @@
  *     [--generators 1] [--sockets 4] [--window 64]
  *
  * Per server and round: responses/s, server CPU (% of a core), server RSS, generator CPU (a
- * generator near 100 % of a core would mean it, not the server, set the pace). Rounds alternate
- * between the servers; the best round of each counts, and the ratio natpush/coturn is printed.
+ * generator near 100 % of a core would mean it, not the server, set the pace), and responses per
+ * server CPU-second (what a server does with a core of its own: on a shared machine the rate is
+ * what the scheduler gave it). Rounds alternate between the servers; the best round of each and
+ * the median responses per CPU-second give the two ratios natpush/coturn.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, waitForStun } from './lib/coturn.js';
 import { startCoturnStun } from './lib/coturn-stun.js';
-import { benchArg, cpuSeconds, fmt, loadAverage, rssKiB } from './lib/relay-servers.js';
+import { benchArg, cpuSeconds, fmt, loadAverage, median, rssKiB } from './lib/relay-servers.js';
 
 const num = (name: string, dflt: number): number => Number(benchArg(name, String(dflt)));
 const SECONDS = num('seconds', 5);
@@ -113,6 +115,8 @@ async function round(bin: string, s: Server): Promise<Round> {
   };
 }
 
+const perCpu = (x: Round): number => x.rate / (x.serverCpuPct / 100);
+
 async function main(): Promise<void> {
   const load = loadAverage;
   console.log(
@@ -121,16 +125,18 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(os.tmpdir(), 'natpush-stun-flood-'));
   const servers = [await coturnStun(), await natpushStun()];
   const best = new Map<string, Round>();
+  const rounds = new Map<string, Round[]>();
   try {
     const bin = compileGenerator(dir);
     for (let r = 0; r < ROUNDS; r++) {
       for (const s of servers) {
         const x = await round(bin, s);
         console.log(
-          `  ${s.name.padEnd(7)} ${fmt(x.rate).padStart(8)} responses/s, server CPU ${fmt(x.serverCpuPct)} %, RSS ${fmt(x.rssKiB / 1024, 1)} MiB, ` +
+          `  ${s.name.padEnd(7)} ${fmt(x.rate).padStart(8)} responses/s, server CPU ${fmt(x.serverCpuPct)} % (${fmt(perCpu(x))} per CPU-second), RSS ${fmt(x.rssKiB / 1024, 1)} MiB, ` +
             `generator CPU ${x.genCpuPct.map((c) => `${fmt(c)} %`).join(' ')}  [load ${load()}]`,
         );
         if (x.rate > (best.get(s.name)?.rate ?? 0)) best.set(s.name, x);
+        rounds.set(s.name, [...(rounds.get(s.name) ?? []), x]);
       }
     }
   } finally {
@@ -143,6 +149,12 @@ async function main(): Promise<void> {
     `best: coturn ${fmt(theirs.rate)}/s at ${fmt(theirs.serverCpuPct)} % CPU; natpush ${fmt(ours.rate)}/s at ${fmt(ours.serverCpuPct)} % CPU`,
   );
   console.log(`ratio natpush/coturn responses/s: ${(ours.rate / theirs.rate).toFixed(2)}`);
+  // On a machine shared with other work a server gets what the scheduler gives it; responses
+  // per CPU-second is what it would do with a core of its own.
+  const eff = (name: string): number => median(rounds.get(name)!.map(perCpu));
+  console.log(
+    `responses per CPU-second (median of rounds): coturn ${fmt(eff('coturn'))}, natpush ${fmt(eff('natpush'))}; ratio ${(eff('natpush') / eff('coturn')).toFixed(2)}`,
+  );
   console.log(`load after: ${load()}`);
 }
 

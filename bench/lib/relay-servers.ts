@@ -95,3 +95,7 @@ export function loadAverage(): string {
     .map((l) => l.toFixed(2))
     .join(' ');
 }
+
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
