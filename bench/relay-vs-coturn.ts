@@ -13,6 +13,8 @@
  * second, and µs per delivered message over the whole step), RSS. Steps alternate between the servers so both see the same
  * machine. The machine is shared: the load average is printed with the figures. `--prof DIR`
  * runs natpush under `node --cpu-prof` (profile written to DIR when it stops).
+ * `--baseline-main OTHER/dist/src/cli/main.js` adds another build of natpush (the code before a
+ * change) as a third server in the same run.
  */
 import os from 'node:os';
 import { runUclient, type UclientResult } from './lib/coturn.js';
@@ -36,6 +38,7 @@ const SIZE = Number(arg('size', '100'));
 const MAX_ADDED_MS = Number(arg('max-added-ms', '5'));
 const MAX_LOSS = 0.001;
 const PROF = arg('prof', '');
+const BASELINE = arg('baseline-main', '');
 
 interface Step {
   m: number;
@@ -129,6 +132,7 @@ async function main(): Promise<void> {
     await startCoturnRelay(),
     await startNatpushRelay(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`] : []),
   ];
+  if (BASELINE) servers.push(await startNatpushRelay([], BASELINE, 'natpush@baseline'));
   const best = new Map<string, Step>();
   const base = new Map<string, number>();
   const done = new Set<string>();
@@ -139,7 +143,7 @@ async function main(): Promise<void> {
         const r = await step(s, m, base.get(s.name));
         if (!base.has(s.name)) base.set(s.name, r.rttMs);
         console.log(
-          `  ${s.name.padEnd(7)} M=${String(m).padStart(3)}: ${fmt(r.rate).padStart(7)} msg/s, loss ${r.lossPct.toFixed(2)} %, ` +
+          `  ${s.name.padEnd(16)} M=${String(m).padStart(3)}: ${fmt(r.rate).padStart(7)} msg/s, loss ${r.lossPct.toFixed(2)} %, ` +
             `rtt ${fmt(r.rttMs, 2)} ms (+${fmt(r.addedMs, 2)}), CPU ${fmt(r.cpuPct)} % (${fmt(r.cpuUsPerMsg, 1)} µs/msg), ` +
             `RSS ${fmt(r.rssKiB / 1024, 1)} MiB${r.ok ? '' : '  ← over the limit'}  [load ${load()}]`,
         );
@@ -155,14 +159,18 @@ async function main(): Promise<void> {
     const b = best.get(s.name);
     console.log(
       b
-        ? `${s.name.padEnd(7)} loss-free limit: ${fmt(b.rate)} msg/s at M=${b.m} (${fmt(b.cpuUsPerMsg, 1)} µs CPU/msg, RSS ${fmt(b.rssKiB / 1024, 1)} MiB)` +
+        ? `${s.name.padEnd(16)} loss-free limit: ${fmt(b.rate)} msg/s at M=${b.m} (${fmt(b.cpuUsPerMsg, 1)} µs CPU/msg, RSS ${fmt(b.rssKiB / 1024, 1)} MiB)` +
             (done.has(s.name) ? '' : ' — never over the limit: the steps, not the server, ended it')
-        : `${s.name.padEnd(7)} no loss-free step`,
+        : `${s.name.padEnd(16)} no loss-free step`,
     );
   }
   const ours = best.get('natpush')?.rate ?? 0;
   const theirs = best.get('coturn')?.rate ?? NaN;
   console.log(`ratio natpush/coturn loss-free msg/s: ${(ours / theirs).toFixed(2)}`);
+  if (BASELINE) {
+    const base = best.get('natpush@baseline')?.rate ?? 0;
+    console.log(`ratio natpush@baseline/coturn loss-free msg/s: ${(base / theirs).toFixed(2)}`);
+  }
   console.log(`load after: ${load()}`);
 }
 

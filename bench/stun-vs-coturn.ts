@@ -5,7 +5,10 @@
  * requests in flight per generator process).
  *
  *   npm run build && node dist/bench/stun-vs-coturn.js [--seconds 5] [--rounds 2]
- *     [--generators 1] [--sockets 4] [--window 64]
+ *     [--generators 1] [--sockets 4] [--window 64] [--baseline-main OTHER/dist/src/cli/main.js]
+ *
+ * `--baseline-main` adds a third server, another build of natpush (the code before a change),
+ * measured in the same rounds.
  *
  * Per server and round: responses/s, server CPU (% of a core), server RSS, generator CPU (a
  * generator near 100 % of a core would mean it, not the server, set the pace), and responses per
@@ -20,7 +23,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, waitForStun } from './lib/coturn.js';
 import { startCoturnStun } from './lib/coturn-stun.js';
-import { benchArg, cpuSeconds, fmt, loadAverage, median, rssKiB } from './lib/relay-servers.js';
+import {
+  benchArg,
+  cpuSeconds,
+  fmt,
+  loadAverage,
+  median,
+  natpushMain,
+  rssKiB,
+} from './lib/relay-servers.js';
 
 const num = (name: string, dflt: number): number => Number(benchArg(name, String(dflt)));
 const SECONDS = num('seconds', 5);
@@ -28,7 +39,6 @@ const ROUNDS = num('rounds', 2);
 const GENERATORS = num('generators', 1);
 const SOCKETS = num('sockets', 4);
 const WINDOW = num('window', 64);
-const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 
 interface Server {
   name: string;
@@ -37,11 +47,11 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function natpushStun(): Promise<Server> {
+async function natpushStun(main = natpushMain(), name = 'natpush'): Promise<Server> {
   const port = await freePort();
   const c: ChildProcess = spawn(
     process.execPath,
-    [here('../src/cli/main.js'), 'stun', '--listen', `127.0.0.1:${port}`, '--no-tcp'].concat([
+    [main, 'stun', '--listen', `127.0.0.1:${port}`, '--no-tcp'].concat([
       '--rate-limit',
       '100000000',
     ]),
@@ -50,7 +60,7 @@ async function natpushStun(): Promise<Server> {
   await waitForStun(port);
   const exited = new Promise((r) => c.once('exit', r));
   return {
-    name: 'natpush',
+    name,
     port,
     pid: c.pid!,
     stop: async () => {
@@ -123,7 +133,9 @@ async function main(): Promise<void> {
     `stun-vs-coturn: ${GENERATORS} C generator(s) × ${SOCKETS} sockets × ${WINDOW} in flight, ${SECONDS} s (+1 s warm-up) per round, ${ROUNDS} rounds; ${os.cpus().length} cores; load ${load()}`,
   );
   const dir = mkdtempSync(join(os.tmpdir(), 'natpush-stun-flood-'));
+  const baseline = benchArg('baseline-main', '');
   const servers = [await coturnStun(), await natpushStun()];
+  if (baseline) servers.push(await natpushStun(baseline, 'natpush@baseline'));
   const best = new Map<string, Round>();
   const rounds = new Map<string, Round[]>();
   try {
@@ -132,7 +144,7 @@ async function main(): Promise<void> {
       for (const s of servers) {
         const x = await round(bin, s);
         console.log(
-          `  ${s.name.padEnd(7)} ${fmt(x.rate).padStart(8)} responses/s, server CPU ${fmt(x.serverCpuPct)} % (${fmt(perCpu(x))} per CPU-second), RSS ${fmt(x.rssKiB / 1024, 1)} MiB, ` +
+          `  ${s.name.padEnd(16)} ${fmt(x.rate).padStart(8)} responses/s, server CPU ${fmt(x.serverCpuPct)} % (${fmt(perCpu(x))} per CPU-second), RSS ${fmt(x.rssKiB / 1024, 1)} MiB, ` +
             `generator CPU ${x.genCpuPct.map((c) => `${fmt(c)} %`).join(' ')}  [load ${load()}]`,
         );
         if (x.rate > (best.get(s.name)?.rate ?? 0)) best.set(s.name, x);
@@ -155,6 +167,12 @@ async function main(): Promise<void> {
   console.log(
     `responses per CPU-second (median of rounds): coturn ${fmt(eff('coturn'))}, natpush ${fmt(eff('natpush'))}; ratio ${(eff('natpush') / eff('coturn')).toFixed(2)}`,
   );
+  if (baseline) {
+    const base = eff('natpush@baseline');
+    console.log(
+      `natpush@baseline ${fmt(base)} per CPU-second (ratio ${(base / eff('coturn')).toFixed(2)}); this build / baseline: ${(eff('natpush') / base).toFixed(2)}`,
+    );
+  }
   console.log(`load after: ${load()}`);
 }
 

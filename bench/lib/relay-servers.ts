@@ -14,16 +14,28 @@ export const BENCH_USER = 'ninefingers';
 export const BENCH_PASS = 'youhavetoberealistic';
 
 export interface BenchServer {
-  name: 'natpush' | 'coturn';
+  /** 'natpush', 'coturn' or 'natpush@baseline'. */
+  name: string;
   port: number;
   pid: number;
   stop(): Promise<void>;
 }
 
+/**
+ * The natpush CLI the benchmarks run: this build's, or `--natpush-main PATH` (another build's
+ * dist/src/cli/main.js, to measure a change against the code before it in the same run).
+ */
+export function natpushMain(): string {
+  return benchArg('natpush-main', fileURLToPath(new URL('../../src/cli/main.js', import.meta.url)));
+}
+
 /** `natpush relay` from dist/ (run `npm run build` first); `nodeArgs` e.g. ['--cpu-prof']. */
-export async function startNatpushRelay(nodeArgs: string[] = []): Promise<BenchServer> {
+export async function startNatpushRelay(
+  nodeArgs: string[] = [],
+  main = natpushMain(),
+  name = 'natpush',
+): Promise<BenchServer> {
   const port = await freePort();
-  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
   const child: ChildProcess = spawn(
     process.execPath,
     [
@@ -46,7 +58,7 @@ export async function startNatpushRelay(nodeArgs: string[] = []): Promise<BenchS
   await waitForStun(port);
   const exited = new Promise((r) => child.once('exit', r));
   return {
-    name: 'natpush',
+    name,
     port,
     pid: child.pid!,
     stop: async () => {
