@@ -3,7 +3,7 @@
  * own load generator, `turnutils_uclient -y -c -l SIZE -z 1` (M client-to-client sessions over
  * channels, each paced at one message per ms), with M stepped up until each server shows loss or
  * added delay. Each server's loss-free limit is the highest delivered msg/s of a step with
- * ≤ 0.1 % loss and ≤ `--max-added-ms` added round-trip delay (over its own first step).
+ * ≤ 0.1 % loss and ≤ `--max-added-ms` added round-trip delay (over the lowest RTT it showed at a smaller M).
  *
  *   npm run build && node dist/bench/relay-vs-coturn.js [--steps 30,60,120,180,240]
  *     [--messages 400] [--size 100] [--max-added-ms 5] [--prof DIR]
@@ -106,7 +106,7 @@ async function step(s: BenchServer, m: number, baseRtt: number | undefined): Pro
   const cpu = cpuSeconds(s.pid) - cpu0;
   const rtt = Number(/Average round trip delay ([\d.]+) ms/.exec(r.output)?.[1] ?? NaN);
   const lossPct = r.sent > 0 ? (Math.max(0, r.sent - r.received) / r.sent) * 100 : 100;
-  const addedMs = baseRtt === undefined ? 0 : rtt - baseRtt;
+  const addedMs = baseRtt === undefined ? 0 : Math.max(0, rtt - baseRtt);
   return {
     m,
     rate: deliveredRate(r),
@@ -141,7 +141,8 @@ async function main(): Promise<void> {
       for (const s of servers) {
         if (done.has(s.name)) continue;
         const r = await step(s, m, base.get(s.name));
-        if (!base.has(s.name)) base.set(s.name, r.rttMs);
+        // The lowest RTT this server has shown: one noisy first step must not hide later delay.
+        if (!(r.rttMs >= (base.get(s.name) ?? Infinity))) base.set(s.name, r.rttMs);
         console.log(
           `  ${s.name.padEnd(16)} M=${String(m).padStart(3)}: ${fmt(r.rate).padStart(7)} msg/s, loss ${r.lossPct.toFixed(2)} %, ` +
             `rtt ${fmt(r.rttMs, 2)} ms (+${fmt(r.addedMs, 2)}), CPU ${fmt(r.cpuPct)} % (${fmt(r.cpuUsPerMsg, 1)} µs/msg), ` +
