@@ -8,11 +8,11 @@
  *   to-peer    client A ─ChannelData→ relay ─UDP→ a plain socket (the peer is not on the relay)
  *
  *   npm run build && node dist/bench/relay-packet-cost.js [--rate 15000] [--seconds 3] [--rounds 3]
+ *     [--baseline-main OTHER/dist/src/cli/main.js]   (another natpush build as a third server)
  *
  * Prints per server and path the median over rounds of µs of server CPU (user + system, all
  * threads, from /proc) per delivered packet, and the loss.
  */
-import os from 'node:os';
 import { nodeUdpNetwork, type UdpSocket } from '../src/net/index.js';
 import { TurnClient } from '../src/relay/client/client.js';
 import { floodPairs, offer, pace, type Pair } from './lib/relay-flood.js';
@@ -22,6 +22,8 @@ import {
   benchArg,
   cpuSeconds,
   fmt,
+  loadAverage,
+  median,
   startCoturnRelay,
   startNatpushRelay,
   type BenchServer,
@@ -78,18 +80,14 @@ async function offerToPeer(
   return [got, total];
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 async function main(): Promise<void> {
-  const load = (): string =>
-    os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ');
+  const load = loadAverage;
   console.log(
     `relay-packet-cost: ${fmt(RATE)} packets/s of ${SIZE} B offered for ${SECONDS} s, ${ROUNDS} rounds; load ${load()}`,
   );
+  const baseline = benchArg('baseline-main', '');
   const servers = [await startCoturnRelay(), await startNatpushRelay()];
+  if (baseline) servers.push(await startNatpushRelay([], baseline, 'natpush@baseline'));
   const rows: Record<string, Record<string, Sample[]>> = {};
   try {
     const paths = await Promise.all(
@@ -122,13 +120,17 @@ async function main(): Promise<void> {
       const xs = rows[s.name]![path]!;
       cost[s.name] = median(xs.map((x) => x.usPerPacket));
       console.log(
-        `  ${path.padEnd(9)} ${s.name.padEnd(7)} ${fmt(cost[s.name]!, 1)} µs CPU/packet (rounds: ${xs
+        `  ${path.padEnd(9)} ${s.name.padEnd(16)} ${fmt(cost[s.name]!, 1)} µs CPU/packet (rounds: ${xs
           .map((x) => fmt(x.usPerPacket, 1))
           .join(', ')}), loss ${xs.map((x) => x.lossPct.toFixed(2)).join(', ')} %`,
       );
     }
+    const base = cost['natpush@baseline'];
     console.log(
-      `  ${path.padEnd(9)} natpush/coturn cost: ${(cost.natpush! / cost.coturn!).toFixed(2)}`,
+      `  ${path.padEnd(9)} natpush/coturn cost: ${(cost.natpush! / cost.coturn!).toFixed(2)}` +
+        (base !== undefined
+          ? `; natpush@baseline/coturn: ${(base / cost.coturn!).toFixed(2)}`
+          : ''),
     );
   }
   console.log(`load after: ${load()}`);

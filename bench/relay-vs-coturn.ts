@@ -3,7 +3,7 @@
  * own load generator, `turnutils_uclient -y -c -l SIZE -z 1` (M client-to-client sessions over
  * channels, each paced at one message per ms), with M stepped up until each server shows loss or
  * added delay. Each server's loss-free limit is the highest delivered msg/s of a step with
- * ≤ 0.1 % loss and ≤ `--max-added-ms` added round-trip delay (over its own first step).
+ * ≤ 0.1 % loss and ≤ `--max-added-ms` added round-trip delay (over the lowest RTT it showed at a smaller M).
  *
  *   npm run build && node dist/bench/relay-vs-coturn.js [--steps 30,60,120,180,240]
  *     [--messages 400] [--size 100] [--max-added-ms 5] [--prof DIR]
@@ -13,6 +13,8 @@
  * second, and µs per delivered message over the whole step), RSS. Steps alternate between the servers so both see the same
  * machine. The machine is shared: the load average is printed with the figures. `--prof DIR`
  * runs natpush under `node --cpu-prof` (profile written to DIR when it stops).
+ * `--baseline-main OTHER/dist/src/cli/main.js` adds another build of natpush (the code before a
+ * change) as a third server in the same run.
  */
 import os from 'node:os';
 import { runUclient, type UclientResult } from './lib/coturn.js';
@@ -22,6 +24,7 @@ import {
   benchArg,
   cpuSeconds,
   fmt,
+  loadAverage,
   rssKiB,
   startCoturnRelay,
   startNatpushRelay,
@@ -35,6 +38,7 @@ const SIZE = Number(arg('size', '100'));
 const MAX_ADDED_MS = Number(arg('max-added-ms', '5'));
 const MAX_LOSS = 0.001;
 const PROF = arg('prof', '');
+const BASELINE = arg('baseline-main', '');
 
 interface Step {
   m: number;
@@ -102,7 +106,7 @@ async function step(s: BenchServer, m: number, baseRtt: number | undefined): Pro
   const cpu = cpuSeconds(s.pid) - cpu0;
   const rtt = Number(/Average round trip delay ([\d.]+) ms/.exec(r.output)?.[1] ?? NaN);
   const lossPct = r.sent > 0 ? (Math.max(0, r.sent - r.received) / r.sent) * 100 : 100;
-  const addedMs = baseRtt === undefined ? 0 : rtt - baseRtt;
+  const addedMs = baseRtt === undefined ? 0 : Math.max(0, rtt - baseRtt);
   return {
     m,
     rate: deliveredRate(r),
@@ -116,11 +120,7 @@ async function step(s: BenchServer, m: number, baseRtt: number | undefined): Pro
   };
 }
 
-const load = (): string =>
-  os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
+const load = loadAverage;
 
 async function main(): Promise<void> {
   console.log(
@@ -132,6 +132,7 @@ async function main(): Promise<void> {
     await startCoturnRelay(),
     await startNatpushRelay(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`] : []),
   ];
+  if (BASELINE) servers.push(await startNatpushRelay([], BASELINE, 'natpush@baseline'));
   const best = new Map<string, Step>();
   const base = new Map<string, number>();
   const done = new Set<string>();
@@ -140,9 +141,10 @@ async function main(): Promise<void> {
       for (const s of servers) {
         if (done.has(s.name)) continue;
         const r = await step(s, m, base.get(s.name));
-        if (!base.has(s.name)) base.set(s.name, r.rttMs);
+        // The lowest RTT this server has shown: one noisy first step must not hide later delay.
+        if (!(r.rttMs >= (base.get(s.name) ?? Infinity))) base.set(s.name, r.rttMs);
         console.log(
-          `  ${s.name.padEnd(7)} M=${String(m).padStart(3)}: ${fmt(r.rate).padStart(7)} msg/s, loss ${r.lossPct.toFixed(2)} %, ` +
+          `  ${s.name.padEnd(16)} M=${String(m).padStart(3)}: ${fmt(r.rate).padStart(7)} msg/s, loss ${r.lossPct.toFixed(2)} %, ` +
             `rtt ${fmt(r.rttMs, 2)} ms (+${fmt(r.addedMs, 2)}), CPU ${fmt(r.cpuPct)} % (${fmt(r.cpuUsPerMsg, 1)} µs/msg), ` +
             `RSS ${fmt(r.rssKiB / 1024, 1)} MiB${r.ok ? '' : '  ← over the limit'}  [load ${load()}]`,
         );
@@ -158,14 +160,18 @@ async function main(): Promise<void> {
     const b = best.get(s.name);
     console.log(
       b
-        ? `${s.name.padEnd(7)} loss-free limit: ${fmt(b.rate)} msg/s at M=${b.m} (${fmt(b.cpuUsPerMsg, 1)} µs CPU/msg, RSS ${fmt(b.rssKiB / 1024, 1)} MiB)` +
+        ? `${s.name.padEnd(16)} loss-free limit: ${fmt(b.rate)} msg/s at M=${b.m} (${fmt(b.cpuUsPerMsg, 1)} µs CPU/msg, RSS ${fmt(b.rssKiB / 1024, 1)} MiB)` +
             (done.has(s.name) ? '' : ' — never over the limit: the steps, not the server, ended it')
-        : `${s.name.padEnd(7)} no loss-free step`,
+        : `${s.name.padEnd(16)} no loss-free step`,
     );
   }
   const ours = best.get('natpush')?.rate ?? 0;
   const theirs = best.get('coturn')?.rate ?? NaN;
   console.log(`ratio natpush/coturn loss-free msg/s: ${(ours / theirs).toFixed(2)}`);
+  if (BASELINE) {
+    const base = best.get('natpush@baseline')?.rate ?? 0;
+    console.log(`ratio natpush@baseline/coturn loss-free msg/s: ${(base / theirs).toFixed(2)}`);
+  }
   console.log(`load after: ${load()}`);
 }
 

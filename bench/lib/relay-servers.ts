@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { freePort, startCoturn, waitForStun } from './coturn.js';
 
@@ -13,16 +14,28 @@ export const BENCH_USER = 'ninefingers';
 export const BENCH_PASS = 'youhavetoberealistic';
 
 export interface BenchServer {
-  name: 'natpush' | 'coturn';
+  /** 'natpush', 'coturn' or 'natpush@baseline'. */
+  name: string;
   port: number;
   pid: number;
   stop(): Promise<void>;
 }
 
+/**
+ * The natpush CLI the benchmarks run: this build's, or `--natpush-main PATH` (another build's
+ * dist/src/cli/main.js, to measure a change against the code before it in the same run).
+ */
+export function natpushMain(): string {
+  return benchArg('natpush-main', fileURLToPath(new URL('../../src/cli/main.js', import.meta.url)));
+}
+
 /** `natpush relay` from dist/ (run `npm run build` first); `nodeArgs` e.g. ['--cpu-prof']. */
-export async function startNatpushRelay(nodeArgs: string[] = []): Promise<BenchServer> {
+export async function startNatpushRelay(
+  nodeArgs: string[] = [],
+  main = natpushMain(),
+  name = 'natpush',
+): Promise<BenchServer> {
   const port = await freePort();
-  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
   const child: ChildProcess = spawn(
     process.execPath,
     [
@@ -45,7 +58,7 @@ export async function startNatpushRelay(nodeArgs: string[] = []): Promise<BenchS
   await waitForStun(port);
   const exited = new Promise((r) => child.once('exit', r));
   return {
-    name: 'natpush',
+    name,
     port,
     pid: child.pid!,
     stop: async () => {
@@ -85,4 +98,16 @@ export const fmt = (n: number, d = 0): string =>
 export function benchArg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? (process.argv[i + 1] ?? dflt) : dflt;
+}
+
+/** The 1, 5 and 15 minute load averages, for the figures of a shared machine. */
+export function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+}
+
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 }

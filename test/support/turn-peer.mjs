@@ -12,7 +12,7 @@ import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const [dist, server, transport, username, password, timeoutMs] = process.argv.slice(2);
-const { TurnClient } = await import(`${dist}/src/relay/client.js`);
+const { TurnClient } = await import(`${dist}/src/relay/index.js`);
 const { nodeUdpNetwork } = await import(`${dist}/src/net/index.js`);
 const [address, port] = server.split(':');
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
