@@ -9,3 +9,6 @@ apt-get install -y --no-install-recommends \
   chromium \
   python3 make g++ \
   gcc libnetfilter-queue-dev
+# Node 24 LTS beside the system's Node 20, for the relay/STUN worker tests (scripts/test-node24.sh);
+# from the npm registry into .cache/node24, never into node_modules.
+bash "$(dirname "$0")/install-node24.sh"
