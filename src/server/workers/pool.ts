@@ -14,6 +14,7 @@ import type { Endpoint } from '../../net/index.js';
 import { systemClock, type Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
 import { optionError, SERVER_ERR } from '../errors.js';
+import { SECRET_ENV } from '../secrets.js';
 import {
   MAX_RESPAWNS_PER_WINDOW,
   RESPAWN_DELAY_MS,
@@ -96,7 +97,10 @@ export class WorkerPool {
 
   #spawn(slot: Slot): Promise<WorkerReady> {
     cluster.setupPrimary({ exec: this.#o.exec, args: [], silent: false });
-    const w = cluster.fork({ NATPUSH_WORKER_INDEX: String(slot.index) });
+    // Secrets reach the worker in `start` over IPC; its environment (readable in /proc by the
+    // owner and root) does not keep the primary's copies. Undefined values are left out.
+    const scrub = Object.fromEntries(Object.values(SECRET_ENV).map((k) => [k, undefined]));
+    const w = cluster.fork({ ...scrub, NATPUSH_WORKER_INDEX: String(slot.index) });
     slot.worker = w;
     slot.ready = undefined;
     w.on('message', (m: unknown) => {
