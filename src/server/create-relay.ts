@@ -36,6 +36,8 @@ import {
   type RelayDeps,
   type RelayOptions,
 } from './relay-options.js';
+import { Metrics, poolMetrics, serveMetrics, type MetricsEndpoint } from './metrics-http.js';
+import { relayMetrics } from './server-metrics.js';
 import { AllocationLedger } from './workers/ledger.js';
 import { mergeCounters } from './workers/merge.js';
 import { onPickedPort } from './workers/port-pick.js';
@@ -51,6 +53,8 @@ export interface Relay {
   readonly pool?: WorkerPool;
   /** The whole server's counters (every worker's summed) and allocations held. */
   counters(): Promise<Record<string, unknown>>;
+  /** `/metrics` (with --metrics-port). */
+  metrics?: MetricsEndpoint;
   close(): Promise<void>;
 }
 
@@ -73,6 +77,28 @@ export async function createRelay(
   deps: RelayDeps = {},
 ): Promise<Relay> {
   const o = parseOptions(relaySchema, args as Record<string, unknown>);
+  const relay = await compose(o, deps);
+  if (o['metrics-port'] === undefined) return relay;
+  try {
+    const m = new Metrics();
+    relayMetrics(m, () => relay.counters());
+    poolMetrics(m, 'natpush_relay', relay.pool);
+    const metrics = await serveMetrics(o['metrics-host'], o['metrics-port'], m);
+    return {
+      ...relay,
+      metrics,
+      close: async () => {
+        await metrics.close();
+        await relay.close();
+      },
+    };
+  } catch (err) {
+    await relay.close();
+    throw err;
+  }
+}
+
+async function compose(o: RelayOptions, deps: RelayDeps): Promise<Relay> {
   const logger = deps.logger ?? jsonLogger(o['log-level']);
   if (o.workers === 1) return single(o, { ...deps, logger });
   if (o['workers-mode'] === 'reuseport' && !hasReusePort()) {

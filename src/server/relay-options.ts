@@ -99,6 +99,16 @@ export const relaySchema = z.object({
         '(this process answers Allocate with 300 Try Alternate toward N workers on ports of their own; ' +
         'only clients that follow ALTERNATE-SERVER; works on Node 20)',
     ),
+  'metrics-port': z
+    .number()
+    .int()
+    .min(0)
+    .max(65_535)
+    .optional()
+    .describe(
+      'serve Prometheus /metrics over HTTP on this port (whole server, every worker summed); default: none',
+    ),
+  'metrics-host': z.string().min(1).default('127.0.0.1').describe('address of --metrics-port'),
   'log-level': logLevel('info'),
 });
 

@@ -38,6 +38,16 @@ export const stunSchema = z.object({
       'Processes answering on the same ports: with Node >= 22.12 each binds them with SO_REUSEPORT ' +
         '(the kernel spreads clients); on Node 20 they share one socket (node:cluster; Binding is stateless)',
     ),
+  'metrics-port': z
+    .number()
+    .int()
+    .min(0)
+    .max(65_535)
+    .optional()
+    .describe(
+      'serve Prometheus /metrics over HTTP on this port (every worker summed); default: none',
+    ),
+  'metrics-host': z.string().min(1).default('127.0.0.1').describe('address of --metrics-port'),
   'log-level': logLevel('warn'),
 });
 
