@@ -15,88 +15,28 @@
  * Both servers run as separate processes (ours: `natpush relay`), so the load generator's CPU is
  * not counted against either. The machine is shared: the load average is printed with the figures.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { nodeUdpNetwork } from '../src/net/index.js';
 import { TurnClient } from '../src/relay/client/client.js';
+import { runUclient, type UclientResult } from './lib/coturn.js';
+import { floodPairs, offer } from './lib/relay-flood.js';
 import {
-  freePort,
-  runUclient,
-  startCoturn,
-  waitForStun,
-  type UclientResult,
-} from './lib/coturn.js';
+  BENCH_PASS as PASS,
+  BENCH_USER as USER,
+  cpuSeconds,
+  fmt,
+  rssKiB,
+  startCoturnRelay,
+  startNatpushRelay,
+  type BenchServer as Server,
+} from './lib/relay-servers.js';
 
-const USER = 'ninefingers';
-const PASS = 'youhavetoberealistic';
 const sessions = Number(process.argv[2] ?? 20);
 const messages = Number(process.argv[3] ?? 300);
 const intervalMs = Number(process.argv[4] ?? 1);
 const ALLOCATIONS = 1000;
 /** Allocations in flight at once while measuring memory. */
 const BATCH = 25;
-
-interface Server {
-  name: string;
-  port: number;
-  pid: number;
-  stop(): Promise<void>;
-}
-
-async function startOurs(): Promise<Server> {
-  const port = await freePort();
-  const main = join(dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      main,
-      'relay',
-      '--listen=127.0.0.1',
-      `--port=${port}`,
-      '--no-tcp',
-      '--allow-loopback-peers',
-      `--user=${USER}:${PASS}`,
-      '--user-quota=100000',
-      '--ip-quota=100000',
-      '--log-level=warn',
-    ],
-    { stdio: ['ignore', 'inherit', 'inherit'] },
-  );
-  await waitForStun(port);
-  const exited = new Promise((r) => child.once('exit', r));
-  return {
-    name: 'natpush',
-    port,
-    pid: child.pid!,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-async function startTheirs(): Promise<Server> {
-  const c = await startCoturn({
-    users: { [USER]: PASS },
-    extraArgs: ['--user-quota=0', '--total-quota=0'],
-    relayPorts: 3000,
-  });
-  return { name: 'coturn', port: c.port, pid: c.process.pid!, stop: () => c.stop() };
-}
-
-/** CPU seconds (user + system, all threads) the process has used so far. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ = 100
-}
-
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? NaN);
-}
 
 interface Rate {
   result: UclientResult;
@@ -187,53 +127,6 @@ const FLOOD_PAIRS = 4;
 const FLOOD_RATES = [10_000, 20_000, 40_000, 80_000, 160_000];
 const FLOOD_SECONDS = 1.5;
 
-interface Pair {
-  a: TurnClient;
-  b: TurnClient;
-}
-
-async function floodPairs(s: Server): Promise<Pair[]> {
-  const server = { address: '127.0.0.1', port: s.port };
-  const pairs: Pair[] = [];
-  for (let i = 0; i < FLOOD_PAIRS; i++) {
-    const [a, b] = await Promise.all(
-      [0, 1].map(() =>
-        TurnClient.allocate({ server, username: USER, password: PASS, net: nodeUdpNetwork }),
-      ),
-    );
-    await a!.bindChannel(b!.relayedAddress);
-    await b!.bindChannel(a!.relayedAddress);
-    pairs.push({ a: a!, b: b! });
-  }
-  return pairs;
-}
-
-/** Offer `rate` packets/s of `size` bytes for `seconds`; returns [delivered, offered]. */
-async function offer(
-  pairs: Pair[],
-  rate: number,
-  size: number,
-  seconds: number,
-): Promise<[number, number]> {
-  let got = 0;
-  const offs = pairs.map((p) => p.b.onData(() => got++));
-  const payload = Buffer.alloc(size, 7);
-  const start = performance.now();
-  let sent = 0;
-  const total = Math.round(rate * seconds);
-  while (sent < total) {
-    const due = Math.min(total, Math.round(((performance.now() - start) / 1000) * rate));
-    for (; sent < due; sent++) {
-      const p = pairs[sent % pairs.length]!;
-      p.a.send(p.b.relayedAddress, payload);
-    }
-    await new Promise((r) => setImmediate(r));
-  }
-  await new Promise((r) => setTimeout(r, 300));
-  for (const off of offs) off();
-  return [got, total];
-}
-
 /** One-way delay, µs (median), of `n` packets at ~2k/s through `send` as seen by `onData`. */
 async function delayMicros(
   n: number,
@@ -284,7 +177,7 @@ interface Ceiling {
 }
 
 async function ceiling(s: Server, size: number): Promise<Ceiling> {
-  const pairs = await floodPairs(s);
+  const pairs = await floodPairs(s, FLOOD_PAIRS);
   try {
     let best = 0;
     let cpuUs = NaN;
@@ -316,9 +209,6 @@ async function ceiling(s: Server, size: number): Promise<Ceiling> {
   }
 }
 
-const fmt = (n: number, d = 0): string =>
-  n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-
 async function main(): Promise<void> {
   console.log(
     `relay-throughput: ${sessions} sessions × ${messages} messages every ${intervalMs} ms (turnutils_uclient -y -c)`,
@@ -329,7 +219,7 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(2))
       .join(' ')} on ${os.cpus().length} cores`,
   );
-  const servers = [await startOurs(), await startTheirs()];
+  const servers = [await startNatpushRelay(), await startCoturnRelay()];
   try {
     const mem: Record<string, number> = {};
     for (const s of [...servers].reverse()) {

@@ -50,7 +50,12 @@ export function createRelayCore(
       gate: o.peerGate,
       counters,
     }),
-    data: new DataPath(counters, o.clock, new TokenBucket(o.totalBytesPerSecond, o.clock.now())),
+    data: new DataPath(
+      counters,
+      o.clock,
+      new TokenBucket(o.totalBytesPerSecond, o.clock.now()),
+      registry,
+    ),
     reservations,
     relayFamily: net.isIPv6(o.relayAddress) ? 'IPv6' : 'IPv4',
     closed,

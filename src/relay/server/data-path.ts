@@ -5,6 +5,12 @@
  * No STUN parsing on ChannelData, lookups keyed by address string and port number (no key
  * strings built), one output buffer per packet peer → client and none client → peer (the
  * payload is a view of the received datagram).
+ *
+ * A packet for one of our own relayed transport addresses (both peers on this relay, the usual
+ * WebRTC case) is handed to that allocation in-process, as if it had arrived on its relayed
+ * socket from our sender's relayed transport address: the same checks and counters, without a
+ * send and a receive through the kernel (measured: ~45 % of the CPU of such a packet). The source
+ * the receiver sees is the XOR-RELAYED-ADDRESS it was given, also behind a 1:1 NAT.
  */
 import type { Endpoint } from '../../net/index.js';
 import { Attr, Method, messageType, StunClass, StunMessageBuilder } from '../../stun/index.js';
@@ -18,7 +24,7 @@ import {
 } from '../channel-data.js';
 import type { DropReason, RelayCounters } from '../counters.js';
 import type { TokenBucket } from './quota.js';
-import type { LiveAllocation } from './registry.js';
+import type { AllocationRegistry, LiveAllocation } from './registry.js';
 
 /** RFC 8656 §11.4: Data indication, computed once for the peer → client path. */
 const DATA_INDICATION = messageType(Method.Data, StunClass.Indication);
@@ -28,11 +34,18 @@ export class DataPath {
   readonly #clock: Clock;
   /** The whole server's relayed bytes/s (0 = unlimited). */
   readonly #total: TokenBucket;
+  readonly #registry: AllocationRegistry;
 
-  constructor(counters: RelayCounters, clock: Clock, total: TokenBucket) {
+  constructor(
+    counters: RelayCounters,
+    clock: Clock,
+    total: TokenBucket,
+    registry: AllocationRegistry,
+  ) {
     this.#counters = counters;
     this.#clock = clock;
     this.#total = total;
+    this.#registry = registry;
   }
 
   /** RFC 8656 §12.5: ChannelData from the client → UDP datagram to the bound peer. */
@@ -46,21 +59,29 @@ export class DataPath {
     if (!a.state.hasPermission(ch.peer.address, now)) return this.#counters.drop('no-permission');
     const refused = this.#charge(a, len, now);
     if (refused !== undefined) return this.#counters.drop(refused);
-    a.relay.send(
+    this.#send(
+      a,
       data.subarray(CHANNEL_DATA_HEADER_BYTES, CHANNEL_DATA_HEADER_BYTES + len),
       ch.peer as Endpoint,
+      len,
     );
-    this.#counters.toPeerPackets++;
-    this.#counters.toPeerBytes += len;
   }
 
   /** RFC 8656 §11.2: a Send indication's DATA to its peer, permission already checked. */
   toPeer(a: LiveAllocation, data: Uint8Array, peer: Endpoint, now: number): void {
     const refused = this.#charge(a, data.length, now);
     if (refused !== undefined) return this.#counters.drop(refused);
-    a.relay.send(data, peer);
+    this.#send(a, data, peer, data.length);
+  }
+
+  /** Out of `a`'s relayed transport address to `peer`: in-process when `peer` is ours. */
+  #send(a: LiveAllocation, payload: Uint8Array, peer: Endpoint, len: number): void {
     this.#counters.toPeerPackets++;
-    this.#counters.toPeerBytes += data.length;
+    this.#counters.toPeerBytes += len;
+    const local = this.#registry.relayedAt(peer.address, peer.port);
+    if (local === undefined) return a.relay.send(payload, peer);
+    if (this.#clock.now() >= local.state.expiresAt) return this.#counters.drop('no-allocation');
+    this.fromPeer(local, payload, a.relayed);
   }
 
   /** RFC 8656 §11.3 / §12.5: a datagram from a peer → ChannelData or Data indication. */

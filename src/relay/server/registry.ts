@@ -40,9 +40,11 @@ export class AllocationRegistry {
   /** UDP allocations by client address → port (the other 5-tuple parts are the listener's). */
   readonly #udp = new EndpointMap<LiveAllocation>();
   readonly #tcp = new Set<LiveAllocation>();
-  /** Our relayed transport addresses: the one exception to "own addresses are refused", so two
-   *  clients of the same relay reach each other (the usual WebRTC case, and symmetric × symmetric). */
-  readonly #relayedTransports = new EndpointMap<true>();
+  /** Our relayed transport addresses (as relayAddress and as externalAddress) → their allocation:
+   *  the one exception to "own addresses are refused", so two clients of the same relay reach
+   *  each other (the usual WebRTC case, and symmetric × symmetric), and the data path hands such
+   *  packets over in-process. */
+  readonly #relayedTransports = new EndpointMap<LiveAllocation>();
   /** 5-tuples with an Allocate in progress (binding a socket), to absorb retransmissions; counted
    *  against maxAllocations. */
   readonly pending = new Set<string>();
@@ -85,8 +87,8 @@ export class AllocationRegistry {
 
   add(a: LiveAllocation): void {
     const port = a.relayed.port;
-    this.#relayedTransports.set(this.#o.externalAddress, port, true);
-    this.#relayedTransports.set(this.#o.relayAddress, port, true);
+    this.#relayedTransports.set(this.#o.externalAddress, port, a);
+    this.#relayedTransports.set(this.#o.relayAddress, port, a);
     const link = a.link;
     if (link.transport === 'udp') this.#udp.set(link.client.address, link.client.port, a);
     else {
@@ -97,7 +99,12 @@ export class AllocationRegistry {
 
   /** Whether address:port is one of our relayed transport addresses. */
   isRelayedTransport(address: string, port: number): boolean {
-    return this.#relayedTransports.get(address, port) === true;
+    return this.#relayedTransports.get(address, port) !== undefined;
+  }
+
+  /** The allocation whose relayed transport address is address:port, if it is one of ours. */
+  relayedAt(address: string, port: number): LiveAllocation | undefined {
+    return this.#relayedTransports.get(address, port);
   }
 
   /** Remove `a`, give back its quotas and close its relayed socket. Idempotent. */

@@ -1,0 +1,182 @@
+/**
+ * STUN Binding responses per second, `natpush stun` (one process) and coturn's `turnserver
+ * --stun-only`, side by side in one run, under a C load generator that outruns both
+ * (bench/lib/stun-flood.c, compiled here with gcc: sendmmsg/recvmmsg, `--sockets` × `--window`
+ * requests in flight per generator process).
+ *
+ *   npm run build && node dist/bench/stun-vs-coturn.js [--seconds 5] [--rounds 2]
+ *     [--generators 1] [--sockets 4] [--window 64] [--baseline-main OTHER/dist/src/cli/main.js]
+ *
+ * `--baseline-main` adds a third server, another build of natpush (the code before a change),
+ * measured in the same rounds.
+ *
+ * Per server and round: responses/s, server CPU (% of a core), server RSS, generator CPU (a
+ * generator near 100 % of a core would mean it, not the server, set the pace), and responses per
+ * server CPU-second (what a server does with a core of its own: on a shared machine the rate is
+ * what the scheduler gave it). Rounds alternate between the servers; the best round of each and
+ * the median responses per CPU-second give the two ratios natpush/coturn.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, waitForStun } from './lib/coturn.js';
+import { startCoturnStun } from './lib/coturn-stun.js';
+import {
+  benchArg,
+  cpuSeconds,
+  fmt,
+  loadAverage,
+  median,
+  natpushMain,
+  rssKiB,
+} from './lib/relay-servers.js';
+
+const num = (name: string, dflt: number): number => Number(benchArg(name, String(dflt)));
+const SECONDS = num('seconds', 5);
+const ROUNDS = num('rounds', 2);
+const GENERATORS = num('generators', 1);
+const SOCKETS = num('sockets', 4);
+const WINDOW = num('window', 64);
+
+interface Server {
+  name: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function natpushStun(main = natpushMain(), name = 'natpush'): Promise<Server> {
+  const port = await freePort();
+  const c: ChildProcess = spawn(
+    process.execPath,
+    [main, 'stun', '--listen', `127.0.0.1:${port}`, '--no-tcp'].concat([
+      '--rate-limit',
+      '100000000',
+    ]),
+    { stdio: 'ignore' },
+  );
+  await waitForStun(port);
+  const exited = new Promise((r) => c.once('exit', r));
+  return {
+    name,
+    port,
+    pid: c.pid!,
+    stop: async () => {
+      c.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function coturnStun(): Promise<Server> {
+  const c = await startCoturnStun({ rfc5780: false });
+  return { name: 'coturn', port: c.port, pid: c.process.pid!, stop: () => c.stop() };
+}
+
+/** gcc the generator (bench/lib/stun-flood.c; tsc leaves it in the source tree). */
+function compileGenerator(dir: string): string {
+  const source = fileURLToPath(new URL('../../bench/lib/stun-flood.c', import.meta.url));
+  const bin = join(dir, 'stun-flood');
+  execFileSync('gcc', ['-O2', '-o', bin, source]);
+  return bin;
+}
+
+interface Round {
+  rate: number;
+  serverCpuPct: number;
+  genCpuPct: number[];
+  rssKiB: number;
+}
+
+function runGenerator(bin: string, port: number): Promise<{ rate: number; cpu: number }> {
+  return new Promise((resolve, reject) => {
+    const g = spawn(bin, [
+      '127.0.0.1',
+      String(port),
+      String(SOCKETS),
+      String(WINDOW),
+      String(SECONDS),
+      '1',
+    ]);
+    let out = '';
+    g.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    g.once('exit', (code) => {
+      const m = /rate (\d+) cpu ([\d.]+)/.exec(out);
+      if (code !== 0 || !m) return reject(new Error(`stun-flood exited ${code}: ${out}`));
+      resolve({ rate: Number(m[1]), cpu: Number(m[2]) });
+    });
+  });
+}
+
+async function round(bin: string, s: Server): Promise<Round> {
+  const cpu0 = cpuSeconds(s.pid);
+  const t0 = performance.now();
+  const gens = await Promise.all(
+    Array.from({ length: GENERATORS }, () => runGenerator(bin, s.port)),
+  );
+  const wall = (performance.now() - t0) / 1000;
+  return {
+    rate: gens.reduce((a, g) => a + g.rate, 0),
+    serverCpuPct: ((cpuSeconds(s.pid) - cpu0) / wall) * 100,
+    genCpuPct: gens.map((g) => (g.cpu / wall) * 100),
+    rssKiB: rssKiB(s.pid),
+  };
+}
+
+const perCpu = (x: Round): number => x.rate / (x.serverCpuPct / 100);
+
+async function main(): Promise<void> {
+  const load = loadAverage;
+  console.log(
+    `stun-vs-coturn: ${GENERATORS} C generator(s) × ${SOCKETS} sockets × ${WINDOW} in flight, ${SECONDS} s (+1 s warm-up) per round, ${ROUNDS} rounds; ${os.cpus().length} cores; load ${load()}`,
+  );
+  const dir = mkdtempSync(join(os.tmpdir(), 'natpush-stun-flood-'));
+  const baseline = benchArg('baseline-main', '');
+  const servers = [await coturnStun(), await natpushStun()];
+  if (baseline) servers.push(await natpushStun(baseline, 'natpush@baseline'));
+  const best = new Map<string, Round>();
+  const rounds = new Map<string, Round[]>();
+  try {
+    const bin = compileGenerator(dir);
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const s of servers) {
+        const x = await round(bin, s);
+        console.log(
+          `  ${s.name.padEnd(16)} ${fmt(x.rate).padStart(8)} responses/s, server CPU ${fmt(x.serverCpuPct)} % (${fmt(perCpu(x))} per CPU-second), RSS ${fmt(x.rssKiB / 1024, 1)} MiB, ` +
+            `generator CPU ${x.genCpuPct.map((c) => `${fmt(c)} %`).join(' ')}  [load ${load()}]`,
+        );
+        if (x.rate > (best.get(s.name)?.rate ?? 0)) best.set(s.name, x);
+        rounds.set(s.name, [...(rounds.get(s.name) ?? []), x]);
+      }
+    }
+  } finally {
+    for (const s of servers) await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const ours = best.get('natpush')!;
+  const theirs = best.get('coturn')!;
+  console.log(
+    `best: coturn ${fmt(theirs.rate)}/s at ${fmt(theirs.serverCpuPct)} % CPU; natpush ${fmt(ours.rate)}/s at ${fmt(ours.serverCpuPct)} % CPU`,
+  );
+  console.log(`ratio natpush/coturn responses/s: ${(ours.rate / theirs.rate).toFixed(2)}`);
+  // On a machine shared with other work a server gets what the scheduler gives it; responses
+  // per CPU-second is what it would do with a core of its own.
+  const eff = (name: string): number => median(rounds.get(name)!.map(perCpu));
+  console.log(
+    `responses per CPU-second (median of rounds): coturn ${fmt(eff('coturn'))}, natpush ${fmt(eff('natpush'))}; ratio ${(eff('natpush') / eff('coturn')).toFixed(2)}`,
+  );
+  if (baseline) {
+    const base = eff('natpush@baseline');
+    console.log(
+      `natpush@baseline ${fmt(base)} per CPU-second (ratio ${(base / eff('coturn')).toFixed(2)}); this build / baseline: ${(eff('natpush') / base).toFixed(2)}`,
+    );
+  }
+  console.log(`load after: ${load()}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
