@@ -36,7 +36,7 @@ import {
   type RelayDeps,
   type RelayOptions,
 } from './relay-options.js';
-import { Metrics, poolMetrics, serveMetrics, type MetricsEndpoint } from './metrics-http.js';
+import { withMetrics, type MetricsEndpoint } from './metrics-http.js';
 import { relayMetrics } from './server-metrics.js';
 import { AllocationLedger } from './workers/ledger.js';
 import { mergeCounters } from './workers/merge.js';
@@ -77,25 +77,7 @@ export async function createRelay(
   deps: RelayDeps = {},
 ): Promise<Relay> {
   const o = parseOptions(relaySchema, args as Record<string, unknown>);
-  const relay = await compose(o, deps);
-  if (o['metrics-port'] === undefined) return relay;
-  try {
-    const m = new Metrics();
-    relayMetrics(m, () => relay.counters());
-    poolMetrics(m, 'natpush_relay', relay.pool);
-    const metrics = await serveMetrics(o['metrics-host'], o['metrics-port'], m);
-    return {
-      ...relay,
-      metrics,
-      close: async () => {
-        await metrics.close();
-        await relay.close();
-      },
-    };
-  } catch (err) {
-    await relay.close();
-    throw err;
-  }
+  return withMetrics(await compose(o, deps), 'natpush_relay', relayMetrics, o);
 }
 
 async function compose(o: RelayOptions, deps: RelayDeps): Promise<Relay> {

@@ -12,7 +12,7 @@ import { optionError } from './errors.js';
 import { parseOptions } from './options-schema.js';
 import { stunSchema, stunServerOptions, type StunArgs, type StunOptions } from './stun-options.js';
 import { WORKER_MAIN } from './create-relay.js';
-import { Metrics, poolMetrics, serveMetrics, type MetricsEndpoint } from './metrics-http.js';
+import { withMetrics, type MetricsEndpoint } from './metrics-http.js';
 import { stunMetrics } from './server-metrics.js';
 import { mergeCounters } from './workers/merge.js';
 import { onPickedPort } from './workers/port-pick.js';
@@ -43,25 +43,7 @@ export async function createStun(
   deps: { logger?: Logger } = {},
 ): Promise<Stun> {
   const o = parseOptions(stunSchema, args as Record<string, unknown>);
-  const stun = await compose(o, deps);
-  if (o['metrics-port'] === undefined) return stun;
-  try {
-    const m = new Metrics();
-    stunMetrics(m, () => stun.counters());
-    poolMetrics(m, 'natpush_stun', stun.pool);
-    const metrics = await serveMetrics(o['metrics-host'], o['metrics-port'], m);
-    return {
-      ...stun,
-      metrics,
-      close: async () => {
-        await metrics.close();
-        await stun.close();
-      },
-    };
-  } catch (err) {
-    await stun.close();
-    throw err;
-  }
+  return withMetrics(await compose(o, deps), 'natpush_stun', stunMetrics, o);
 }
 
 async function compose(o: StunOptions, deps: { logger?: Logger }): Promise<Stun> {

@@ -44,6 +44,44 @@ export async function serveMetrics(
   };
 }
 
+/** What `withMetrics` wraps: a relay or STUN server (one process or a pool). */
+interface Served {
+  pool?: WorkerPool | undefined;
+  counters(): Promise<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+/**
+ * `component` with `/metrics` on host:port when a port is given: `register` adds its families to
+ * a fresh registry (read through `component.counters()`: every worker summed), plus the pool's.
+ * Closes the component if the endpoint cannot start.
+ */
+export async function withMetrics<T extends Served>(
+  component: T,
+  prefix: string,
+  register: (m: Metrics, read: () => Promise<Record<string, unknown>>) => void,
+  o: { 'metrics-port'?: number | undefined; 'metrics-host': string },
+): Promise<T & { metrics?: MetricsEndpoint }> {
+  if (o['metrics-port'] === undefined) return component;
+  try {
+    const m = new Metrics();
+    register(m, () => component.counters());
+    poolMetrics(m, prefix, component.pool);
+    const metrics = await serveMetrics(o['metrics-host'], o['metrics-port'], m);
+    return {
+      ...component,
+      metrics,
+      close: async () => {
+        await metrics.close();
+        await component.close();
+      },
+    };
+  } catch (err) {
+    await component.close();
+    throw err;
+  }
+}
+
 /** The worker pool's own numbers. */
 export function poolMetrics(m: Metrics, prefix: string, pool: WorkerPool | undefined): void {
   m.gauge(`${prefix}_workers`, 'Worker processes ready (1 without --workers).', () =>

@@ -16,7 +16,7 @@ import {
 import { jsonLogger, type Logger } from '../util/logger.js';
 import { relayCredentials } from './relay-credentials.js';
 import { SECRET_ENV, type Warn } from './secrets.js';
-import { count, logLevel, port } from './options-schema.js';
+import { count, logLevel, metricsOptions, port } from './options-schema.js';
 import { MAX_WORKERS } from './workers/constants.js';
 
 export const WORKERS_MODES = ['reuseport', 'redirect'] as const;
@@ -99,16 +99,7 @@ export const relaySchema = z.object({
         '(this process answers Allocate with 300 Try Alternate toward N workers on ports of their own; ' +
         'only clients that follow ALTERNATE-SERVER; works on Node 20)',
     ),
-  'metrics-port': z
-    .number()
-    .int()
-    .min(0)
-    .max(65_535)
-    .optional()
-    .describe(
-      'serve Prometheus /metrics over HTTP on this port (whole server, every worker summed); default: none',
-    ),
-  'metrics-host': z.string().min(1).default('127.0.0.1').describe('address of --metrics-port'),
+  ...metricsOptions,
   'log-level': logLevel('info'),
 });
 

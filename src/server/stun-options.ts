@@ -9,7 +9,7 @@ import type { StunServerOptions } from '../stun/index.js';
 import type { Logger } from '../util/logger.js';
 import { jsonLogger } from '../util/logger.js';
 import { optionError } from './errors.js';
-import { logLevel } from './options-schema.js';
+import { logLevel, metricsOptions } from './options-schema.js';
 import { MAX_WORKERS } from './workers/constants.js';
 
 export const stunSchema = z.object({
@@ -38,16 +38,7 @@ export const stunSchema = z.object({
       'Processes answering on the same ports: with Node >= 22.12 each binds them with SO_REUSEPORT ' +
         '(the kernel spreads clients); on Node 20 they share one socket (node:cluster; Binding is stateless)',
     ),
-  'metrics-port': z
-    .number()
-    .int()
-    .min(0)
-    .max(65_535)
-    .optional()
-    .describe(
-      'serve Prometheus /metrics over HTTP on this port (every worker summed); default: none',
-    ),
-  'metrics-host': z.string().min(1).default('127.0.0.1').describe('address of --metrics-port'),
+  ...metricsOptions,
   'log-level': logLevel('warn'),
 });
 

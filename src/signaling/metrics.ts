@@ -42,6 +42,18 @@ export class Counter {
 /** What a gauge reads at scrape time: one number, or one per label set. */
 export type GaugeRead = () => number | [Labels, number][] | Promise<number | [Labels, number][]>;
 
+/** Scrape time: reset, then put what `read` says (one value, or one per label set). */
+async function apply(
+  metric: { reset(): void },
+  read: GaugeRead,
+  put: (labels: Labels, n: number) => void,
+): Promise<void> {
+  const v = await read();
+  metric.reset();
+  if (typeof v === 'number') put({}, v);
+  else for (const [l, n] of v) put(l, n);
+}
+
 export class Metrics {
   readonly prom = new promClient.Registry();
 
@@ -58,10 +70,7 @@ export class Metrics {
       labelNames,
       registers: [this.prom],
       async collect() {
-        const v = await read();
-        this.reset();
-        if (typeof v === 'number') this.set(v);
-        else for (const [l, n] of v) this.set(l, n);
+        await apply(this, read, (l, n) => this.set(l, n));
       },
     });
   }
@@ -78,10 +87,7 @@ export class Metrics {
       labelNames,
       registers: [this.prom],
       async collect() {
-        const v = await read();
-        this.reset();
-        if (typeof v === 'number') this.inc(v);
-        else for (const [l, n] of v) this.inc(l, n);
+        await apply(this, read, (l, n) => this.inc(l, n));
       },
     });
   }
