@@ -36,6 +36,8 @@ import {
   type RelayDeps,
   type RelayOptions,
 } from './relay-options.js';
+import { withMetrics, type MetricsEndpoint } from './metrics-http.js';
+import { relayMetrics } from './server-metrics.js';
 import { AllocationLedger } from './workers/ledger.js';
 import { mergeCounters } from './workers/merge.js';
 import { onPickedPort } from './workers/port-pick.js';
@@ -51,6 +53,8 @@ export interface Relay {
   readonly pool?: WorkerPool;
   /** The whole server's counters (every worker's summed) and allocations held. */
   counters(): Promise<Record<string, unknown>>;
+  /** `/metrics` (with --metrics-port). */
+  metrics?: MetricsEndpoint;
   close(): Promise<void>;
 }
 
@@ -73,6 +77,10 @@ export async function createRelay(
   deps: RelayDeps = {},
 ): Promise<Relay> {
   const o = parseOptions(relaySchema, args as Record<string, unknown>);
+  return withMetrics(await compose(o, deps), 'natpush_relay', relayMetrics, o);
+}
+
+async function compose(o: RelayOptions, deps: RelayDeps): Promise<Relay> {
   const logger = deps.logger ?? jsonLogger(o['log-level']);
   if (o.workers === 1) return single(o, { ...deps, logger });
   if (o['workers-mode'] === 'reuseport' && !hasReusePort()) {

@@ -24,6 +24,7 @@ import { jsonLogger } from '../util/logger.js';
 import { optionError } from './errors.js';
 import { parseOptions } from './options-schema.js';
 import { generatedSecret, secretValues, SECRET_ENV, type Warn } from './secrets.js';
+import { relayMetrics, stunMetrics } from './server-metrics.js';
 import { serveSchema, type ServeArgs, type ServeOptions } from './serve-options.js';
 import { startServeRelay, type ServeRelay } from './serve-relay.js';
 
@@ -231,13 +232,7 @@ async function startStun(
   signaling: SignalingServer,
 ): Promise<Service> {
   const stun = await startStunServer(a.host, a['stun-port'], logger);
-  const m = signaling.context.metrics.registry;
-  m.gauge('natpush_stun_requests_received', 'STUN packets received.', () => stun.stats.received);
-  m.gauge(
-    'natpush_stun_binding_answered',
-    'STUN Binding requests answered.',
-    () => stun.stats.answered.binding,
-  );
+  stunMetrics(signaling.context.metrics.registry, () => Promise.resolve({ ...stun.stats }));
   const endpoints = stun.addresses().map((e) => `stun:${e.address}:${e.port} (udp)`);
   const tcp = stun.tcpAddress();
   if (tcp) endpoints.push(`stun:${tcp.address}:${tcp.port} (tcp)`);
@@ -290,27 +285,9 @@ async function externalAddressOf(
 
 /** The relay as a service of serve, counted in `/metrics`. */
 function relayService(relay: ServeRelay, signaling: SignalingServer): Service {
-  const m = signaling.context.metrics.registry;
-  const c = relay.server.counters;
-  m.gauge('natpush_turn_allocations', 'TURN allocations held.', () => relay.server.allocationCount);
-  m.gauge(
-    'natpush_turn_relayed_packets',
-    'Packets relayed (both directions).',
-    () => c.toPeerPackets + c.toClientPackets,
-  );
-  m.gauge(
-    'natpush_turn_peer_gate_refused',
-    'Permissions refused by the peer gate (not toward a peer in rendezvous).',
-    () => c.peerGateRefused,
-  );
-  const connectionReasons = new Set(['tcp-total', 'tcp-per-ip', 'tcp-no-allocation']);
-  m.gauge('natpush_turn_dropped_packets', 'Packets dropped by the relay (all reasons).', () =>
-    Object.entries(c.dropped).reduce((x, [k, y]) => (connectionReasons.has(k) ? x : x + y), 0),
-  );
-  m.gauge(
-    'natpush_turn_tcp_connections_closed',
-    'TURN/TCP connections refused (caps) or closed for holding no allocation.',
-    () => c.dropped['tcp-total'] + c.dropped['tcp-per-ip'] + c.dropped['tcp-no-allocation'],
+  const server = relay.server;
+  relayMetrics(signaling.context.metrics.registry, () =>
+    Promise.resolve({ allocations: server.allocationCount, ...server.counters.snapshot() }),
   );
   return { name: 'turn', endpoints: relay.endpoints, close: () => relay.server.close() };
 }

@@ -12,6 +12,8 @@ import { optionError } from './errors.js';
 import { parseOptions } from './options-schema.js';
 import { stunSchema, stunServerOptions, type StunArgs, type StunOptions } from './stun-options.js';
 import { WORKER_MAIN } from './create-relay.js';
+import { withMetrics, type MetricsEndpoint } from './metrics-http.js';
+import { stunMetrics } from './server-metrics.js';
 import { mergeCounters } from './workers/merge.js';
 import { onPickedPort } from './workers/port-pick.js';
 import { WorkerPool } from './workers/pool.js';
@@ -24,6 +26,8 @@ export interface Stun {
   readonly server?: StunServer;
   readonly pool?: WorkerPool;
   counters(): Promise<Record<string, unknown>>;
+  /** `/metrics` (with --metrics-port). */
+  metrics?: MetricsEndpoint;
   close(): Promise<void>;
 }
 
@@ -39,6 +43,10 @@ export async function createStun(
   deps: { logger?: Logger } = {},
 ): Promise<Stun> {
   const o = parseOptions(stunSchema, args as Record<string, unknown>);
+  return withMetrics(await compose(o, deps), 'natpush_stun', stunMetrics, o);
+}
+
+async function compose(o: StunOptions, deps: { logger?: Logger }): Promise<Stun> {
   const options = stunServerOptions(o, deps.logger);
   if (o.workers === 1) {
     const server = await StunServer.start(options);

@@ -120,3 +120,17 @@ export const logLevel = (dflt: 'debug' | 'info' | 'warn' | 'error') =>
     .enum(['debug', 'info', 'warn', 'error'])
     .default(dflt)
     .describe('log level (JSON lines on stderr)');
+
+/** `--metrics-port` / `--metrics-host` of the servers that run alone (relay, stun). */
+export const metricsOptions = {
+  'metrics-port': z
+    .number()
+    .int()
+    .min(0)
+    .max(65_535)
+    .optional()
+    .describe(
+      'serve Prometheus /metrics over HTTP on this port (the whole server, every worker summed); default: none',
+    ),
+  'metrics-host': z.string().min(1).default('127.0.0.1').describe('address of --metrics-port'),
+};

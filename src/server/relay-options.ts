@@ -16,7 +16,7 @@ import {
 import { jsonLogger, type Logger } from '../util/logger.js';
 import { relayCredentials } from './relay-credentials.js';
 import { SECRET_ENV, type Warn } from './secrets.js';
-import { count, logLevel, port } from './options-schema.js';
+import { count, logLevel, metricsOptions, port } from './options-schema.js';
 import { MAX_WORKERS } from './workers/constants.js';
 
 export const WORKERS_MODES = ['reuseport', 'redirect'] as const;
@@ -99,6 +99,7 @@ export const relaySchema = z.object({
         '(this process answers Allocate with 300 Try Alternate toward N workers on ports of their own; ' +
         'only clients that follow ALTERNATE-SERVER; works on Node 20)',
     ),
+  ...metricsOptions,
   'log-level': logLevel('info'),
 });
 

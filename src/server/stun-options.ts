@@ -9,7 +9,7 @@ import type { StunServerOptions } from '../stun/index.js';
 import type { Logger } from '../util/logger.js';
 import { jsonLogger } from '../util/logger.js';
 import { optionError } from './errors.js';
-import { logLevel } from './options-schema.js';
+import { logLevel, metricsOptions } from './options-schema.js';
 import { MAX_WORKERS } from './workers/constants.js';
 
 export const stunSchema = z.object({
@@ -38,6 +38,7 @@ export const stunSchema = z.object({
       'Processes answering on the same ports: with Node >= 22.12 each binds them with SO_REUSEPORT ' +
         '(the kernel spreads clients); on Node 20 they share one socket (node:cluster; Binding is stateless)',
     ),
+  ...metricsOptions,
   'log-level': logLevel('warn'),
 });
 

@@ -155,9 +155,17 @@ export class HttpApi {
   }
 
   #metrics(res: ServerResponse): void {
-    const text = this.ctx.metrics.registry.render();
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-    res.end(text);
+    const m = this.ctx.metrics.registry;
+    m.render().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': m.contentType });
+        res.end(text);
+      },
+      () => {
+        res.writeHead(500);
+        res.end();
+      },
+    );
   }
 
   #apiKey(req: IncomingMessage): string {

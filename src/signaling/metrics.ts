@@ -1,68 +1,112 @@
 /**
- * A tiny Prometheus registry (text exposition format 0.0.4): counters with labels and gauges
- * read at scrape time. Enough for `/metrics`; no dependency.
+ * The one metrics registry (issue 10, item 5): prom-client, for signaling, STUN and the relay
+ * alike, rendered at `/metrics` in the Prometheus text format 0.0.4. A `Metrics` is one
+ * prom-client `Registry` per server (never the global one: tests run many servers in a process).
+ *
+ * Counters keep the small interface the signaling code uses (`inc(labels, by)`, `get(labels)` for
+ * tests); gauges are read at scrape time from the component that owns the number (`read`), so no
+ * hot path does more than an increment.
  * https://prometheus.io/docs/instrumenting/exposition_formats/
  */
+import promClient from 'prom-client';
+
 type Labels = Record<string, string>;
 
 function labelKey(l: Labels): string {
-  const keys = Object.keys(l).sort();
-  if (keys.length === 0) return '';
-  const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-  return '{' + keys.map((k) => `${k}="${esc(l[k] ?? '')}"`).join(',') + '}';
+  return Object.keys(l)
+    .sort()
+    .map((k) => `${k}=${l[k]}`)
+    .join(',');
 }
 
 export class Counter {
-  readonly values = new Map<string, number>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-  ) {}
+  readonly #metric: promClient.Counter;
+  /** The same counts by label set, for `get` (prom-client reads its values asynchronously). */
+  readonly #values = new Map<string, number>();
+
+  constructor(metric: promClient.Counter) {
+    this.#metric = metric;
+  }
 
   inc(labels: Labels = {}, by = 1): void {
+    this.#metric.inc(labels, by);
     const k = labelKey(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
+    this.#values.set(k, (this.#values.get(k) ?? 0) + by);
   }
 
   get(labels: Labels = {}): number {
-    return this.values.get(labelKey(labels)) ?? 0;
+    return this.#values.get(labelKey(labels)) ?? 0;
   }
 }
 
-interface Gauge {
-  name: string;
-  help: string;
-  read: () => number | [Labels, number][];
+/** What a gauge reads at scrape time: one number, or one per label set. */
+export type GaugeRead = () => number | [Labels, number][] | Promise<number | [Labels, number][]>;
+
+/** Scrape time: reset, then put what `read` says (one value, or one per label set). */
+async function apply(
+  metric: { reset(): void },
+  read: GaugeRead,
+  put: (labels: Labels, n: number) => void,
+): Promise<void> {
+  const v = await read();
+  metric.reset();
+  if (typeof v === 'number') put({}, v);
+  else for (const [l, n] of v) put(l, n);
 }
 
 export class Metrics {
-  readonly #counters: Counter[] = [];
-  readonly #gauges: Gauge[] = [];
+  readonly prom = new promClient.Registry();
 
-  counter(name: string, help: string): Counter {
-    const c = new Counter(name, help);
-    this.#counters.push(c);
-    return c;
+  /** A counter; `labelNames` are every label its `inc` calls use (prom-client checks them). */
+  counter(name: string, help: string, labelNames: string[] = []): Counter {
+    return new Counter(new promClient.Counter({ name, help, labelNames, registers: [this.prom] }));
   }
 
-  gauge(name: string, help: string, read: Gauge['read']): void {
-    this.#gauges.push({ name, help, read });
+  /** A gauge read when scraped. */
+  gauge(name: string, help: string, read: GaugeRead, labelNames: string[] = []): void {
+    new promClient.Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.prom],
+      async collect() {
+        await apply(this, read, (l, n) => this.set(l, n));
+      },
+    });
   }
 
-  render(): string {
-    const out: string[] = [];
-    for (const c of this.#counters) {
-      out.push(`# HELP ${c.name} ${c.help}`, `# TYPE ${c.name} counter`);
-      for (const [k, v] of c.values) out.push(`${c.name}${k} ${v}`);
-    }
-    for (const g of this.#gauges) {
-      out.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`);
-      const v = g.read();
-      if (typeof v === 'number') out.push(`${g.name} ${v}`);
-      else for (const [l, n] of v) out.push(`${g.name}${labelKey(l)} ${n}`);
-    }
-    return out.join('\n') + '\n';
+  /**
+   * A counter whose value lives in a component (relay, STUN counters): read when scraped, so the
+   * hot path keeps its plain field increments. Values must only grow (a restarted worker's
+   * counters are merged into the sum by the primary).
+   */
+  counterFrom(name: string, help: string, read: GaugeRead, labelNames: string[] = []): void {
+    new promClient.Counter({
+      name,
+      help,
+      labelNames,
+      registers: [this.prom],
+      async collect() {
+        await apply(this, read, (l, n) => this.inc(l, n));
+      },
+    });
   }
+
+  /** A histogram (seconds, Prometheus' default buckets unless given). */
+  histogram(name: string, help: string, buckets?: number[]): promClient.Histogram {
+    return new promClient.Histogram({
+      name,
+      help,
+      registers: [this.prom],
+      ...(buckets ? { buckets } : {}),
+    });
+  }
+
+  render(): Promise<string> {
+    return this.prom.metrics();
+  }
+
+  readonly contentType = promClient.Registry.PROMETHEUS_CONTENT_TYPE;
 }
 
 /** The signaling server's metrics, created once per server. */
@@ -72,23 +116,37 @@ export function signalingMetrics(m: Metrics) {
     notificationsIn: m.counter(
       'natpush_notifications_in_total',
       'Notifications accepted, by ingress path.',
+      ['path'],
     ),
     notificationsOut: m.counter(
       'natpush_notifications_out_total',
       'Notifications acked by recipients, by transport.',
+      ['transport'],
     ),
     deliveries: m.counter(
       'natpush_deliveries_total',
       'Deliver frames sent, by transport (retries included).',
+      ['transport'],
     ),
-    retries: m.counter('natpush_delivery_retries_total', 'Deliver frames sent again after no ack.'),
-    drops: m.counter('natpush_dropped_frames_total', 'Non-notification frames dropped, by reason.'),
+    retries: m.counter(
+      'natpush_delivery_retries_total',
+      'Deliver frames sent again after no ack.',
+      ['transport'],
+    ),
+    drops: m.counter(
+      'natpush_dropped_frames_total',
+      'Non-notification frames dropped, by reason.',
+      ['reason', 'type'],
+    ),
     deferred: m.counter(
       'natpush_delivery_deferred_total',
       'Deliveries postponed because the transport buffer was full (they wait in the mailbox).',
+      ['transport'],
     ),
-    errors: m.counter('natpush_errors_total', 'Error frames / responses sent, by code.'),
-    connections: m.counter('natpush_connections_total', 'Connections opened, by transport.'),
+    errors: m.counter('natpush_errors_total', 'Error frames / responses sent, by code.', ['code']),
+    connections: m.counter('natpush_connections_total', 'Connections opened, by transport.', [
+      'transport',
+    ]),
     turnCredentials: m.counter(
       'natpush_turn_credentials_issued_total',
       'TURN credentials minted for authenticated peers.',

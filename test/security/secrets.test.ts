@@ -12,7 +12,6 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../../bench/lib/coturn.js';
 import { nodeUdpNetwork } from '../../src/net/index.js';
 import { TurnClient } from '../../src/relay/client/client.js';
 import { mintTurnCredentials } from '../../src/relay/credentials.js';
@@ -141,46 +140,43 @@ describe('secrets never on argv (finding 11)', () => {
     await expectApiKey(url, API_KEY);
   });
 
-  it('relay workers get the secret in their environment, not on their command line', async () => {
-    // --workers needs consecutive fixed ports (--port+1 …): another test may take one between
-    // freePort() and the bind, so a start that fails on EADDRINUSE is tried again elsewhere.
-    const start = async () => {
-      for (let attempt = 1; ; attempt++) {
-        const port = await freePort();
-        const p = spawnNatpush(
-          [
-            'relay',
-            '--workers=2',
-            '--listen=127.0.0.1',
-            `--port=${port}`,
-            '--allow-loopback-peers',
-            '--secret',
-            TURN_SECRET,
-          ],
-          { NATPUSH_TURN_USERS: 'alice:alice-password-SECRET' },
-        );
-        closers.push(async () => {
-          p.child.kill('SIGTERM');
-          await p.exited;
-        });
-        const until = Date.now() + 15_000;
-        while (!p.err().includes('"role":"director"') && p.child.exitCode === null) {
-          if (Date.now() > until) throw new Error(p.err());
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        if (p.child.exitCode === null) return { p, port };
-        if (attempt >= 3 || !/EADDRINUSE|exited with/.test(p.err())) throw new Error(p.err());
-      }
-    };
-    const { p, port } = await start();
+  it('relay workers get the secret over IPC, not on their command line or in their environment', async () => {
+    // redirect mode: runs on Node 20 too (the default, SO_REUSEPORT, needs Node >= 22.12); the
+    // relay picks its ports and reports the director's (never a free port then the next N).
+    const p = spawnNatpush(
+      [
+        'relay',
+        '--workers=2',
+        '--workers-mode=redirect',
+        '--listen=127.0.0.1',
+        '--port=0',
+        '--allow-loopback-peers',
+        '--secret',
+        TURN_SECRET,
+      ],
+      { NATPUSH_TURN_USERS: 'alice:alice-password-SECRET' },
+    );
+    closers.push(async () => {
+      p.child.kill('SIGTERM');
+      await p.exited;
+    });
+    const until = Date.now() + 15_000;
+    while (!p.err().includes('"role":"director"') && p.child.exitCode === null) {
+      if (Date.now() > until) throw new Error(p.err());
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const port = Number(/"role":"director","udp":"127\.0\.0\.1:(\d+)"/.exec(p.err())?.[1]);
     expect(p.err()).toMatch(/warning: --secret puts a secret on the command line/);
     const workers = childrenOf(p.child.pid!);
     expect(workers).toHaveLength(2);
     for (const w of workers) {
       const line = cmdline(w);
-      expect(line).toMatch(/relay/);
+      expect(line).toMatch(/worker-main/);
       expect(line).not.toContain(TURN_SECRET);
       expect(line).not.toContain('alice-password-SECRET');
+      const environ = readFileSync(`/proc/${w}/environ`, 'utf8');
+      expect(environ).not.toContain(TURN_SECRET);
+      expect(environ).not.toContain('alice-password-SECRET');
     }
     // The workers do accept both kinds of credentials (the director sends us to one of them).
     const rest = mintTurnCredentials(TURN_SECRET, 'bob', 60);

@@ -77,6 +77,7 @@ const run: CommandModule<object, RelayArgs> = {
     warnArgvSecrets(o, stderrWarn);
     const relay = await createRelay(o, { env: process.env, warn: stderrWarn });
     const log = jsonLogger(o['log-level']);
+    if (relay.metrics) log.info('turn relay metrics', { url: relay.metrics.url });
     let statsTimer: NodeJS.Timeout | undefined;
     if (o['stats-interval'] > 0) {
       statsTimer = setInterval(() => {

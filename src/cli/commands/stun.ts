@@ -25,6 +25,7 @@ export async function runStun(args: StunArgs, out: (line: string) => void): Prom
     `natpush stun: listening on ${[...udp, ...(a.tcp ? [`tcp ${fmt(a.tcp)}`] : [])].join(', ')}${workers}`,
   );
   if (a.other) out(`natpush stun: RFC 5780 OTHER-ADDRESS ${fmt(a.other)}`);
+  if (stun.metrics) out(`natpush stun: metrics at ${stun.metrics.url}`);
   return stun;
 }
 

@@ -13,7 +13,9 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Endpoint } from '../../net/index.js';
 import { systemClock, type Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
+import { NatpushError } from '../../util/errors.js';
 import { optionError, SERVER_ERR } from '../errors.js';
+import { SECRET_ENV } from '../secrets.js';
 import {
   MAX_RESPAWNS_PER_WINDOW,
   RESPAWN_DELAY_MS,
@@ -96,7 +98,10 @@ export class WorkerPool {
 
   #spawn(slot: Slot): Promise<WorkerReady> {
     cluster.setupPrimary({ exec: this.#o.exec, args: [], silent: false });
-    const w = cluster.fork({ NATPUSH_WORKER_INDEX: String(slot.index) });
+    // Secrets reach the worker in `start` over IPC; its environment (readable in /proc by the
+    // owner and root) does not keep the primary's copies. Undefined values are left out.
+    const scrub = Object.fromEntries(Object.values(SECRET_ENV).map((k) => [k, undefined]));
+    const w = cluster.fork({ ...scrub, NATPUSH_WORKER_INDEX: String(slot.index) });
     slot.worker = w;
     slot.ready = undefined;
     w.on('message', (m: unknown) => {
@@ -114,7 +119,15 @@ export class WorkerPool {
         w.off('message', onReady);
         w.off('exit', onEarlyExit);
         if (w.isConnected()) w.process.kill('SIGKILL');
-        reject(optionError(message, code as typeof SERVER_ERR.WORKER_FAILED));
+        // A bad option is a usage error (exit 2); a bind error keeps its errno code (EADDRINUSE:
+        // `--port 0` picks again) and, like any start failure, exits 1.
+        reject(
+          code === SERVER_ERR.USAGE
+            ? optionError(message)
+            : code.startsWith('NATPUSH_ERR_')
+              ? new NatpushError(code, message)
+              : Object.assign(new Error(message), { code }),
+        );
       };
       const onReady = (m: unknown): void => {
         if (!isMessage<FromWorker>(m)) return;

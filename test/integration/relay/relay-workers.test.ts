@@ -73,12 +73,18 @@ describe.skipIf(!NODE24)('natpush relay --workers 2 (reuseport, Node 24)', () =>
     const r = await relay(['--user-quota', '100']);
     const pids = workerPids(r.pid);
     expect(pids).toHaveLength(2);
+    // Allocate from new source ports until both workers hold some (the kernel's hash: with 2
+    // workers, 40 ports all on one would happen once in 2^39 runs).
     const clients: TurnClient[] = [];
-    for (let i = 0; i < 12; i++) clients.push(await allocate(r.port));
-    // Every allocation answered at the shared port itself (no 300 Try Alternate)...
+    const holders: (number | undefined)[] = [];
+    while (clients.length < 40 && new Set(holders).size < 2) {
+      const c = await allocate(r.port);
+      clients.push(c);
+      holders.push(pidOfUdpPort('127.0.0.1', c.relayedAddress.port));
+    }
+    // Every allocation answered at the shared port itself (no 300 Try Alternate), and each
+    // relayed socket is held by one of the workers.
     for (const c of clients) expect(c.server.port).toBe(r.port);
-    // ...and the kernel spread the 5-tuples: each relayed socket is held by one of the workers.
-    const holders = clients.map((c) => pidOfUdpPort('127.0.0.1', c.relayedAddress.port));
     for (const h of holders) expect(pids).toContain(h);
     expect(new Set(holders).size).toBe(2);
     // Two clients on different workers relay to each other through channels.
@@ -140,6 +146,27 @@ describe.skipIf(!NODE24)('natpush relay --workers 2 (reuseport, Node 24)', () =>
       });
     }
     expect(again?.relayedAddress.port).toBeGreaterThan(0);
+  });
+
+  it('/metrics (--metrics-port) shows the whole server: allocations and bytes summed over both workers', async () => {
+    const r = await relay(['--metrics-port', '0', '--user-quota', '100']);
+    const clients: TurnClient[] = [];
+    for (let i = 0; i < 6; i++) clients.push(await allocate(r.port));
+    const [a, b] = [clients[0]!, clients[1]!];
+    await a.bindChannel(b.relayedAddress);
+    await b.bindChannel(a.relayedAddress);
+    const got = new Promise<void>((res) => b.onData(() => res()));
+    a.send(b.relayedAddress, new Uint8Array(100));
+    await got;
+    const url = /"turn relay metrics","url":"([^"]+)"/.exec(r.lines.join('\n'))?.[1];
+    expect(url).toBeDefined();
+    const text = await (await fetch(url!)).text();
+    const value = (name: string): number =>
+      Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    expect(value('natpush_relay_allocations')).toBe(6);
+    expect(value('natpush_relay_workers')).toBe(2);
+    expect(value('natpush_relay_bytes_total{direction="to_peer"}')).toBeGreaterThanOrEqual(100);
+    expect(value('natpush_relay_bytes_total{direction="to_client"}')).toBeGreaterThanOrEqual(100);
   });
 
   it.skipIf(missingPrereq('interop', { commands: { turnutils_uclient: 'coturn' } }))(
