@@ -28,13 +28,27 @@ import type { ClusterNode } from './cluster-node.js';
  */
 export const CLUSTER_HOP_MS = 5;
 
+/**
+ * A frame for a peer with no route yet is retried this often, this many times: the peer's
+ * session may be a few ms old, its route set by the claim that follows the `welcome` (a peer
+ * that got a `punch` or `candidates` right after connecting). Rendezvous frames are best effort;
+ * this only keeps a fresh connection from losing the first ones.
+ */
+const ROUTE_RETRY = { delayMs: 25, tries: 4 } as const;
+
 export class ClusterPresence implements RemotePresence {
   readonly #c: ClusterNode;
   readonly #p: Presence;
+  readonly #claiming: (peer: string) => boolean;
 
-  constructor(cluster: ClusterNode, presence: Presence) {
+  /**
+   * `claiming(peer)`: the peer's session here is still taking its route (delivery.ts). Remote
+   * watchers are told of it only once the route is set, so that what they send it finds it.
+   */
+  constructor(cluster: ClusterNode, presence: Presence, claiming: (peer: string) => boolean) {
     this.#c = cluster;
     this.#p = presence;
+    this.#claiming = claiming;
     presence.remote = this;
     cluster.bus.on((m) => this.#onMessage(m));
   }
@@ -66,6 +80,7 @@ export class ClusterPresence implements RemotePresence {
   }
 
   changed(peer: string): void {
+    if (this.#claiming(peer)) return; // told again when the claim is done (server.ts)
     this.#tellWatchers(peer, (watchers) => this.#p.shownTo(peer, watchers));
   }
 
@@ -125,7 +140,11 @@ export class ClusterPresence implements RemotePresence {
   /** Publish to the node holding `peer`; false when it has none or that node is gone. */
   async #toNodeOf(peer: string, m: BusMessage): Promise<boolean> {
     try {
-      const route = await this.#c.redis.get(this.#c.keys.route(peer));
+      let route = await this.#c.redis.get(this.#c.keys.route(peer));
+      for (let i = 1; !route && i < ROUTE_RETRY.tries; i++) {
+        await new Promise<void>((r) => this.#c.clock.setTimeout(r, ROUTE_RETRY.delayMs));
+        route = await this.#c.redis.get(this.#c.keys.route(peer));
+      }
       if (!route) return false;
       const node = route.slice(0, route.indexOf('\t'));
       if (node === this.#c.id) {

@@ -116,6 +116,11 @@ export class Delivery {
     return this.#routes.get(peer)?.session;
   }
 
+  /** Shared store: the peer's session here is still claiming its route and mailbox. */
+  claiming(peer: string): boolean {
+    return this.#routes.get(peer)?.loading === true;
+  }
+
   inflightCount(peer: string): number {
     return this.#routes.get(peer)?.inflight.size ?? 0;
   }

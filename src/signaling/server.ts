@@ -247,7 +247,7 @@ function buildContext(o: SignalingServerOptions): ServerContext {
 
 /** Presence, delivery and the node registry of a cluster node (../cluster). */
 function joinCluster(cluster: ClusterNode, presence: Presence, delivery: Delivery): void {
-  const remote = new ClusterPresence(cluster, presence);
+  const remote = new ClusterPresence(cluster, presence, (peer) => delivery.claiming(peer));
   cluster.registry.onReaped = (_node, peers) => remote.reaped(peers);
   // Watchers that looked between a peer's presence change and its route being set see it now.
   delivery.onClaimed = (peer) => remote.changed(peer);

@@ -81,7 +81,7 @@ describe('three serve nodes on one Redis', () => {
     expect(b.c.frames.filter((f) => f.type === 'deliver')).toHaveLength(0);
   });
 
-  it('delivers an HTTP POST made to node 2 to a peer on node 1, and GET shows it online', async () => {
+  it('delivers an HTTP POST made to node 2 to a peer on node 1; GET on node 2 shows it online', async () => {
     const [n1, n2] = nodes as [SignalingServer, SignalingServer];
     const b = await peer(n1);
     const r = await post(
@@ -93,6 +93,10 @@ describe('three serve nodes on one Redis', () => {
     expect(r.json.online).toBe(true);
     const d = await b.c.wait('deliver');
     expect(d.n).toMatchObject({ id: 'h-1', body: 'from the app' });
+    const status = await fetch(`${n2.url}/v1/peers/${b.id.peerId}`, {
+      headers: { authorization: `Bearer ${API_KEY}` },
+    });
+    expect(await status.json()).toMatchObject({ online: true, transport: 'websocket', mailbox: 1 });
     b.c.send({ type: 'ack', ids: ['h-1'] });
     await expect.poll(() => redis.client().zcard(`np:mb:${b.id.peerId}`)).toBe(0);
   });
