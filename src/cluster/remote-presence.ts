@@ -54,7 +54,15 @@ export class ClusterPresence implements RemotePresence {
   }
 
   forward(from: string, to: string, m: ServerMessage): void {
-    void this.#toNodeOf(to, { t: 'f', from, to, m });
+    const address = m.type === 'candidates' ? this.#addressOf(from) : undefined;
+    void this.#toNodeOf(to, {
+      t: 'f',
+      from,
+      to,
+      m,
+      node: this.#c.id,
+      ...(address ? { address } : {}),
+    });
   }
 
   punch(from: ControlChannel, to: string, rid: string): void {
@@ -137,6 +145,12 @@ export class ClusterPresence implements RemotePresence {
     );
   }
 
+  /** The remote address of `peer`'s WebSocket here (ws-connection.ts `address`), if known. */
+  #addressOf(peer: string): string | undefined {
+    const a = (this.#p.channel(peer) as { address?: unknown } | undefined)?.address;
+    return typeof a === 'string' ? a : undefined;
+  }
+
   /** Publish to the node holding `peer`; false when it has none or that node is gone. */
   async #toNodeOf(peer: string, m: BusMessage): Promise<boolean> {
     try {
@@ -179,13 +193,35 @@ export class ClusterPresence implements RemotePresence {
     const p = this.#p;
     switch (m.t) {
       case 'f':
-        p.forwardHere(m.from, m.to, m.m);
+        // Candidates admitted here: the caller's node notes the rendezvous for its relay's peer
+        // gate (not every p2p datagram: they ride on a rendezvous already noted).
+        if (p.forwardHere(m.from, m.to, m.m) && m.m.type === 'candidates') {
+          if (m.address) p.onRemoteAddress(m.from, m.address);
+          void this.#send(m.node, {
+            t: 'g',
+            from: m.from,
+            to: m.to,
+            address: this.#addressOf(m.to),
+          });
+        }
         return;
       case 'p': {
         const start = p.punchHere(m.from, m.rtt, m.to, m.rid, CLUSTER_HOP_MS);
-        if (start) void this.#send(m.reply, { t: 'q', to: m.from, m: start });
+        if (!start) return;
+        if (m.address) p.onRemoteAddress(m.from, m.address);
+        void this.#send(m.reply, { t: 'q', to: m.from, m: start });
+        void this.#send(m.reply, {
+          t: 'g',
+          from: m.from,
+          to: m.to,
+          address: this.#addressOf(m.to),
+        });
         return;
       }
+      case 'g':
+        p.onForward(m.from, m.to);
+        if (m.address) p.onRemoteAddress(m.to, m.address);
+        return;
       case 'q':
         p.sendHere(m.to, m.m);
         return;

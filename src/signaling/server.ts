@@ -223,6 +223,7 @@ function buildContext(o: SignalingServerOptions): ServerContext {
   const rendezvous = o.rendezvous;
   if (rendezvous) {
     presence.onForward = (from, to) => rendezvous.noteForward(from, to);
+    presence.onRemoteAddress = (peer, address) => rendezvous.noteAddress(peer, address);
     rendezvous.addressOf = (peer) => remoteAddressOf(presence.channel(peer));
   }
   return {

@@ -11,12 +11,14 @@ import { startSignalingServer, type SignalingServer } from '../../../src/signali
 import { API_KEY, RawClient, allow, post } from '../signaling/helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 import type { Identity } from '../../../src/signaling/identity.js';
+import { Rendezvous } from '../../../src/signaling/rendezvous.js';
+import { systemClock } from '../../../src/util/clock.js';
 
 let redis: TestRedis;
 const nodes: SignalingServer[] = [];
 const clients: RawClient[] = [];
 
-async function node(): Promise<SignalingServer> {
+async function node(rendezvous?: Rendezvous): Promise<SignalingServer> {
   const c = await openCluster(redis.url, silent(), {
     timing: { nodeTtlMs: 1_500, heartbeatMs: 300 },
   });
@@ -25,6 +27,7 @@ async function node(): Promise<SignalingServer> {
     store: c.store,
     cluster: c.cluster,
     sessionSecret: c.sessionSecret,
+    ...(rendezvous ? { rendezvous } : {}),
   });
   nodes.push(s);
   return s;
@@ -158,6 +161,31 @@ describe('three serve nodes on one Redis', () => {
     expect(sa.at).toBe(sb.at);
     expect(sa.from).toBe(b.id.peerId);
     expect(sb.from).toBe(a.id.peerId);
+  });
+
+  it("feeds both nodes' relay peer gates when candidates cross nodes", async () => {
+    const g1 = new Rendezvous({ clock: systemClock });
+    const g2 = new Rendezvous({ clock: systemClock });
+    const x = await node(g1);
+    const y = await node(g2);
+    const a = await peer(x);
+    const b = await peer(y);
+    await allow(b.c, [a.id.peerId]);
+    // Nothing admitted yet: neither relay would grant a permission toward the other peer.
+    expect([g1.allows(a.id.peerId, '127.0.0.1'), g2.allows(b.id.peerId, '127.0.0.1')]).toEqual([
+      false,
+      false,
+    ]);
+    const candidates = [
+      { type: 'host', protocol: 'udp', address: '127.0.0.1', port: 4000, priority: 1 },
+    ];
+    a.c.send({ type: 'candidates', to: b.id.peerId, rid: 'rz-1', candidates });
+    await b.c.wait('candidates');
+    // Each node learned the pair and where the other side connects from (loopback here).
+    await expect.poll(() => g1.allows(a.id.peerId, '127.0.0.1')).toBe(true);
+    expect(g2.allows(b.id.peerId, '127.0.0.1')).toBe(true);
+    await x.close();
+    await y.close();
   });
 
   it('drains: a closing node tells its peers to go, and they find their mail elsewhere', async () => {
