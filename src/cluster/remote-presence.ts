@@ -17,6 +17,8 @@
 import type { ControlChannel, Presence, RemotePresence, Shown } from '../signaling/presence.js';
 import type { ServerMessage, Transport } from '../signaling/protocol.js';
 import type { Removed } from '../signaling/store/store.js';
+import { LIMITS } from '../signaling/constants.js';
+import { TokenBucket } from '../signaling/rate-limit.js';
 import type { BusMessage } from './bus.js';
 import type { ClusterNode } from './cluster-node.js';
 
@@ -36,19 +38,39 @@ export const CLUSTER_HOP_MS = 5;
  */
 const ROUTE_RETRY = { delayMs: 25, tries: 4 } as const;
 
+/**
+ * Remote watch work per watcher: each newly watched peer on another node costs Redis an SADD,
+ * a GET and a publish, so a peer re-sending `watch` with different lists (1,000 frames/s are
+ * allowed) could make one node flood Redis. A watcher gets `burst` entries at once (its whole
+ * list, LIMITS.maxWatchedPeers) and `perSecond` after; beyond that a newly watched remote peer
+ * stays shown offline (what a hidden peer looks like anyway) and is counted. Buckets: one per
+ * watcher seen lately, at most `maxWatchers` (least recently used dropped).
+ */
+const WATCH_BUDGET = { perSecond: 200, maxWatchers: 20_000 } as const;
+
 export class ClusterPresence implements RemotePresence {
   readonly #c: ClusterNode;
   readonly #p: Presence;
   readonly #claiming: (peer: string) => boolean;
+  readonly #watchBuckets = new Map<string, TokenBucket>();
+  readonly #watchBurst: number;
+  /** Remote watch entries refused by WATCH_BUDGET. */
+  readonly dropped = { watchBudget: 0 };
 
   /**
    * `claiming(peer)`: the peer's session here is still taking its route (delivery.ts). Remote
    * watchers are told of it only once the route is set, so that what they send it finds it.
    */
-  constructor(cluster: ClusterNode, presence: Presence, claiming: (peer: string) => boolean) {
+  constructor(
+    cluster: ClusterNode,
+    presence: Presence,
+    claiming: (peer: string) => boolean,
+    maxWatchedPeers: number = LIMITS.maxWatchedPeers,
+  ) {
     this.#c = cluster;
     this.#p = presence;
     this.#claiming = claiming;
+    this.#watchBurst = maxWatchedPeers;
     presence.remote = this;
     cluster.bus.on((m) => this.#onMessage(m));
   }
@@ -125,8 +147,9 @@ export class ClusterPresence implements RemotePresence {
     );
   }
 
-  watch(watcher: string, added: readonly string[], removed: readonly string[]): void {
+  watch(watcher: string, wanted: readonly string[], removed: readonly string[]): void {
     const { redis, keys, id } = this.#c;
+    const added = this.#withinBudget(watcher, wanted);
     const m = redis.multi();
     for (const p of removed) m.srem(keys.watch(p), `${id}\t${watcher}`);
     for (const p of added) m.sadd(keys.watch(p), `${id}\t${watcher}`).get(keys.route(p));
@@ -143,6 +166,24 @@ export class ClusterPresence implements RemotePresence {
       },
       (err: unknown) => this.#c.logger.warn('cluster presence: watch failed', { err: String(err) }),
     );
+  }
+
+  /** The first of `wanted` that `watcher`'s budget allows (WATCH_BUDGET); the rest counted. */
+  #withinBudget(watcher: string, wanted: readonly string[]): readonly string[] {
+    if (wanted.length === 0) return wanted;
+    let b = this.#watchBuckets.get(watcher);
+    if (b) this.#watchBuckets.delete(watcher);
+    else b = new TokenBucket(this.#c.clock, WATCH_BUDGET.perSecond, this.#watchBurst);
+    this.#watchBuckets.set(watcher, b);
+    if (this.#watchBuckets.size > WATCH_BUDGET.maxWatchers)
+      this.#watchBuckets.delete(this.#watchBuckets.keys().next().value!);
+    let n = 0;
+    while (n < wanted.length && b.take()) n++;
+    if (n < wanted.length) {
+      this.dropped.watchBudget += wanted.length - n;
+      this.#c.logger.debug('cluster presence: remote watch over budget', { watcher });
+    }
+    return n === wanted.length ? wanted : wanted.slice(0, n);
   }
 
   /** The remote address of `peer`'s WebSocket here (ws-connection.ts `address`), if known. */

@@ -219,7 +219,7 @@ function buildContext(o: SignalingServerOptions): ServerContext {
     retryAfterMs: timing.retryAfterMs,
   });
   const presence = new Presence({ metrics, clock, punchLeadMs: timing.punchLeadMs });
-  if (o.cluster) joinCluster(o.cluster, presence, delivery);
+  if (o.cluster) joinCluster(o.cluster, presence, delivery, limits.maxWatchedPeers);
   const rendezvous = o.rendezvous;
   if (rendezvous) {
     presence.onForward = (from, to) => rendezvous.noteForward(from, to);
@@ -247,8 +247,18 @@ function buildContext(o: SignalingServerOptions): ServerContext {
 }
 
 /** Presence, delivery and the node registry of a cluster node (../cluster). */
-function joinCluster(cluster: ClusterNode, presence: Presence, delivery: Delivery): void {
-  const remote = new ClusterPresence(cluster, presence, (peer) => delivery.claiming(peer));
+function joinCluster(
+  cluster: ClusterNode,
+  presence: Presence,
+  delivery: Delivery,
+  maxWatchedPeers: number,
+): void {
+  const remote = new ClusterPresence(
+    cluster,
+    presence,
+    (peer) => delivery.claiming(peer),
+    maxWatchedPeers,
+  );
   cluster.registry.onReaped = (_node, peers) => remote.reaped(peers);
   // Watchers that looked between a peer's presence change and its route being set see it now.
   delivery.onClaimed = (peer) => remote.changed(peer);
