@@ -188,6 +188,22 @@ describe('three serve nodes on one Redis', () => {
     await y.close();
   });
 
+  it('bounds the Redis work of re-sent watch lists (remote watch budget)', async () => {
+    const [n1] = nodes as [SignalingServer];
+    const w = await peer(n1);
+    const b32 = 'abcdefghijklmnopqrstuvwxyz234567';
+    const ids = (k: number) =>
+      Array.from({ length: 256 }, (_, i) =>
+        (b32[k]! + b32[i >> 5]! + b32[i & 31]!).padEnd(32, 'q'),
+      );
+    for (let k = 2; k < 6; k++) w.c.send({ type: 'watch', peers: ids(k) });
+    await barrier(w.c);
+    const remote = n1.context.presence.remote as unknown as { dropped: { watchBudget: number } };
+    // The first list (256) fits the burst; the next three mostly do not (200 entries/s).
+    expect(remote.dropped.watchBudget).toBeGreaterThan(256);
+    expect(w.c.closed).toBeUndefined();
+  });
+
   it('drains: a closing node tells its peers to go, and they find their mail elsewhere', async () => {
     const [n1, n2] = nodes as [SignalingServer, SignalingServer];
     const x = await node();
