@@ -21,6 +21,7 @@
  * | `v` | the peer        | peer, watcher, node       | what may this watcher (on node) see of peer?  |
  * | `w` | the watchers    | peer, shown[[w, shown]]   | what each watcher sees of peer now            |
  * | `g` | the caller      | from, to, address         | rendezvous admitted: the relay's peer gate    |
+ * | `a` | the recipient   | peer, ids, via            | acks that reached another node (HTTP)         |
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../util/logger.js';
@@ -36,7 +37,8 @@ export type BusMessage =
   | { t: 'q'; to: string; m: ServerMessage }
   | { t: 'v'; peer: string; watcher: string; node: string }
   | { t: 'w'; peer: string; shown: [string, Transport | 'offline'][] }
-  | { t: 'g'; from: string; to: string; address: string | undefined };
+  | { t: 'g'; from: string; to: string; address: string | undefined }
+  | { t: 'a'; peer: string; ids: string[]; via: Transport };
 
 export type BusHandler = (m: BusMessage) => void;
 

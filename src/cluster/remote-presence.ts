@@ -54,6 +54,8 @@ export class ClusterPresence implements RemotePresence {
   readonly #claiming: (peer: string) => boolean;
   readonly #watchBuckets = new Map<string, TokenBucket>();
   readonly #watchBurst: number;
+  /** Applies acks forwarded from another node to a peer whose session is here (server.ts). */
+  onAck: (peer: string, ids: string[], via: Transport) => void = () => {};
   /** Remote watch entries refused by WATCH_BUDGET. */
   readonly dropped = { watchBudget: 0 };
 
@@ -96,6 +98,11 @@ export class ClusterPresence implements RemotePresence {
       rtt: from.rttMs,
       reply: this.#c.id,
     });
+  }
+
+  /** Acks of a peer whose session is on another node: sent there. */
+  ack(peer: string, ids: readonly string[], via: Transport): void {
+    void this.#toNodeOf(peer, { t: 'a', peer, ids: [...ids], via });
   }
 
   delivered(r: Removed, via: Transport): void {
@@ -259,6 +266,9 @@ export class ClusterPresence implements RemotePresence {
         });
         return;
       }
+      case 'a':
+        this.onAck(m.peer, m.ids, m.via);
+        return;
       case 'g':
         p.onForward(m.from, m.to);
         if (m.address) p.onRemoteAddress(m.to, m.address);

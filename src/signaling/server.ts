@@ -260,6 +260,8 @@ function joinCluster(
     maxWatchedPeers,
   );
   cluster.registry.onReaped = (_node, peers) => remote.reaped(peers);
+  delivery.onForeignAck = (peer, ids, via) => remote.ack(peer, ids, via);
+  remote.onAck = (peer, ids, via) => delivery.ack(peer, ids, via, false);
   // Watchers that looked between a peer's presence change and its route being set see it now.
   delivery.onClaimed = (peer) => remote.changed(peer);
 }

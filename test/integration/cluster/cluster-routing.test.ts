@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCluster } from '../../../src/cluster/open-cluster.js';
 import { startSignalingServer, type SignalingServer } from '../../../src/signaling/server.js';
-import { API_KEY, RawClient, allow, post } from '../signaling/helpers.js';
+import { API_KEY, RawClient, allow, httpSession, post } from '../signaling/helpers.js';
+import { generateIdentity } from '../../../src/signaling/identity.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 import type { Identity } from '../../../src/signaling/identity.js';
 import { Rendezvous } from '../../../src/signaling/rendezvous.js';
@@ -124,6 +125,35 @@ describe('three serve nodes on one Redis', () => {
     // Each once and in the sender's order: the local copy (128) refills from Redis in order.
     expect(got).toEqual(Array.from({ length: 200 }, (_, i) => `m-${i}`));
     await expect.poll(() => redis.client().zcard(`np:mb:${b1.id.peerId}`)).toBe(0);
+  });
+
+  it("applies an SSE client's ack POSTed to another node than its stream", async () => {
+    const [n1, n2] = nodes as [SignalingServer, SignalingServer];
+    const id = generateIdentity();
+    const token = await httpSession(n1, id);
+    const ac = new AbortController();
+    const stream = await fetch(`${n1.url}/v1/events`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: ac.signal,
+    });
+    const reader = stream.body!.getReader();
+    let text = '';
+    const r = await post(
+      `${n2.url}/v1/peers/${id.peerId}/notifications`,
+      { id: 'sse-1', body: 'over sse' },
+      { authorization: `Bearer ${API_KEY}` },
+    );
+    expect(r.status).toBe(202);
+    while (!text.includes('sse-1')) text += new TextDecoder().decode((await reader.read()).value);
+    // The ack reaches node 2; node 1 holds the stream's in-flight map and applies it.
+    const acked = await post(
+      `${n2.url}/v1/acks`,
+      { ids: ['sse-1'] },
+      { authorization: `Bearer ${token}` },
+    );
+    expect(acked.status).toBe(200);
+    await expect.poll(() => redis.client().zcard(`np:mb:${id.peerId}`)).toBe(0);
+    ac.abort();
   });
 
   it('shows presence across nodes only to allowed watchers, and forwards only allowed frames', async () => {
