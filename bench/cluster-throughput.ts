@@ -19,8 +19,8 @@ import { startRedis, type TestRedis } from './lib/cluster-redis.js';
 
 const pairs = Number(process.argv[2] ?? 50);
 const window = Number(process.argv[3] ?? 8);
-const seconds = Number(process.argv[4] ?? 4);
-const idlePeers = Number(process.argv[5] ?? 1000);
+const seconds = Number(process.argv[4] ?? 3);
+const idlePeers = Number(process.argv[5] ?? 500);
 const GENERATORS = 2;
 
 interface GenResult {

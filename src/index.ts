@@ -29,6 +29,15 @@ export type { TurnCredentialsOptions } from './signaling/turn-credentials.js';
 export { SqliteStore } from './signaling/store/sqlite-store.js';
 export { MemoryStore } from './signaling/store/memory-store.js';
 export type { MailboxStore } from './signaling/store/store.js';
+// Scale-out with Redis (issue 12): several signaling servers sharing one Redis.
+export type { AnyMailboxStore, SharedMailboxStore } from './signaling/store/store.js';
+export { RedisStore } from './signaling/store/redis-store.js';
+export { openCluster, type ClusterServerOptions } from './cluster/open-cluster.js';
+export {
+  startClusterNode,
+  type ClusterNode,
+  type ClusterNodeOptions,
+} from './cluster/cluster-node.js';
 export { mintPeerToken } from './signaling/admission.js';
 export { SignalingError, SignalingErrorCode } from './signaling/errors.js';
 export * as stun from './stun/index.js';

@@ -14,11 +14,14 @@
  * | `s` | the recipient   | seq, n                    | stored for your peer (published by Lua)       |
  * | `e` | the old route   | peer                      | evicted: the peer connected to another node   |
  * | `d` | the sender      | r, via                    | delivered: the recipient acked r              |
- * | `f` | the recipient   | from, to, m               | a peer-to-peer frame (candidates, p2p)        |
+ * | `f` | the recipient   | from, to, m, node, addr.  | a peer-to-peer frame (candidates, p2p)        |
  * | `p` | the callee      | from, to, rid, rtt, reply | punch request; the callee's node times it     |
+ * |     |                 | address                   | (address: where `from` connects from)         |
  * | `q` | the caller      | to, m                     | the caller's punch-start                      |
  * | `v` | the peer        | peer, watcher, node       | what may this watcher (on node) see of peer?  |
  * | `w` | the watchers    | peer, shown[[w, shown]]   | what each watcher sees of peer now            |
+ * | `g` | the caller      | from, to, address         | rendezvous admitted: the relay's peer gate    |
+ * | `a` | the recipient   | peer, ids, via            | acks that reached another node (HTTP)         |
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../util/logger.js';
@@ -29,11 +32,13 @@ export type BusMessage =
   | { t: 's'; seq: number; n: import('../signaling/protocol.js').Notification }
   | { t: 'e'; peer: string }
   | { t: 'd'; r: { id: string; from: string; to: string }; via: Transport }
-  | { t: 'f'; from: string; to: string; m: ServerMessage }
-  | { t: 'p'; from: string; to: string; rid: string; rtt: number; reply: string }
+  | { t: 'f'; from: string; to: string; m: ServerMessage; node: string; address?: string }
+  | { t: 'p'; from: string; to: string; rid: string; rtt: number; reply: string; address?: string }
   | { t: 'q'; to: string; m: ServerMessage }
   | { t: 'v'; peer: string; watcher: string; node: string }
-  | { t: 'w'; peer: string; shown: [string, Transport | 'offline'][] };
+  | { t: 'w'; peer: string; shown: [string, Transport | 'offline'][] }
+  | { t: 'g'; from: string; to: string; address: string | undefined }
+  | { t: 'a'; peer: string; ids: string[]; via: Transport };
 
 export type BusHandler = (m: BusMessage) => void;
 

@@ -17,6 +17,8 @@
 import type { ControlChannel, Presence, RemotePresence, Shown } from '../signaling/presence.js';
 import type { ServerMessage, Transport } from '../signaling/protocol.js';
 import type { Removed } from '../signaling/store/store.js';
+import { LIMITS } from '../signaling/constants.js';
+import { TokenBucket } from '../signaling/rate-limit.js';
 import type { BusMessage } from './bus.js';
 import type { ClusterNode } from './cluster-node.js';
 
@@ -28,19 +30,63 @@ import type { ClusterNode } from './cluster-node.js';
  */
 export const CLUSTER_HOP_MS = 5;
 
+/**
+ * A frame for a peer with no route yet is retried this often, this many times: the peer's
+ * session may be a few ms old, its route set by the claim that follows the `welcome` (a peer
+ * that got a `punch` or `candidates` right after connecting). Rendezvous frames are best effort;
+ * this only keeps a fresh connection from losing the first ones.
+ */
+const ROUTE_RETRY = { delayMs: 25, tries: 4 } as const;
+
+/**
+ * Remote watch work per watcher: each newly watched peer on another node costs Redis an SADD,
+ * a GET and a publish, so a peer re-sending `watch` with different lists (1,000 frames/s are
+ * allowed) could make one node flood Redis. A watcher gets `burst` entries at once (its whole
+ * list, LIMITS.maxWatchedPeers) and `perSecond` after; beyond that a newly watched remote peer
+ * stays shown offline (what a hidden peer looks like anyway) and is counted. Buckets: one per
+ * watcher seen lately, at most `maxWatchers` (least recently used dropped).
+ */
+const WATCH_BUDGET = { perSecond: 200, maxWatchers: 20_000 } as const;
+
 export class ClusterPresence implements RemotePresence {
   readonly #c: ClusterNode;
   readonly #p: Presence;
+  readonly #claiming: (peer: string) => boolean;
+  readonly #watchBuckets = new Map<string, TokenBucket>();
+  readonly #watchBurst: number;
+  /** Applies acks forwarded from another node to a peer whose session is here (server.ts). */
+  onAck: (peer: string, ids: string[], via: Transport) => void = () => {};
+  /** Remote watch entries refused by WATCH_BUDGET. */
+  readonly dropped = { watchBudget: 0 };
 
-  constructor(cluster: ClusterNode, presence: Presence) {
+  /**
+   * `claiming(peer)`: the peer's session here is still taking its route (delivery.ts). Remote
+   * watchers are told of it only once the route is set, so that what they send it finds it.
+   */
+  constructor(
+    cluster: ClusterNode,
+    presence: Presence,
+    claiming: (peer: string) => boolean,
+    maxWatchedPeers: number = LIMITS.maxWatchedPeers,
+  ) {
     this.#c = cluster;
     this.#p = presence;
+    this.#claiming = claiming;
+    this.#watchBurst = maxWatchedPeers;
     presence.remote = this;
     cluster.bus.on((m) => this.#onMessage(m));
   }
 
   forward(from: string, to: string, m: ServerMessage): void {
-    void this.#toNodeOf(to, { t: 'f', from, to, m });
+    const address = m.type === 'candidates' ? this.#addressOf(from) : undefined;
+    void this.#toNodeOf(to, {
+      t: 'f',
+      from,
+      to,
+      m,
+      node: this.#c.id,
+      ...(address ? { address } : {}),
+    });
   }
 
   punch(from: ControlChannel, to: string, rid: string): void {
@@ -52,6 +98,11 @@ export class ClusterPresence implements RemotePresence {
       rtt: from.rttMs,
       reply: this.#c.id,
     });
+  }
+
+  /** Acks of a peer whose session is on another node: sent there. */
+  ack(peer: string, ids: readonly string[], via: Transport): void {
+    void this.#toNodeOf(peer, { t: 'a', peer, ids: [...ids], via });
   }
 
   delivered(r: Removed, via: Transport): void {
@@ -66,6 +117,7 @@ export class ClusterPresence implements RemotePresence {
   }
 
   changed(peer: string): void {
+    if (this.#claiming(peer)) return; // told again when the claim is done (server.ts)
     this.#tellWatchers(peer, (watchers) => this.#p.shownTo(peer, watchers));
   }
 
@@ -102,8 +154,9 @@ export class ClusterPresence implements RemotePresence {
     );
   }
 
-  watch(watcher: string, added: readonly string[], removed: readonly string[]): void {
+  watch(watcher: string, wanted: readonly string[], removed: readonly string[]): void {
     const { redis, keys, id } = this.#c;
+    const added = this.#withinBudget(watcher, wanted);
     const m = redis.multi();
     for (const p of removed) m.srem(keys.watch(p), `${id}\t${watcher}`);
     for (const p of added) m.sadd(keys.watch(p), `${id}\t${watcher}`).get(keys.route(p));
@@ -122,10 +175,38 @@ export class ClusterPresence implements RemotePresence {
     );
   }
 
+  /** The first of `wanted` that `watcher`'s budget allows (WATCH_BUDGET); the rest counted. */
+  #withinBudget(watcher: string, wanted: readonly string[]): readonly string[] {
+    if (wanted.length === 0) return wanted;
+    let b = this.#watchBuckets.get(watcher);
+    if (b) this.#watchBuckets.delete(watcher);
+    else b = new TokenBucket(this.#c.clock, WATCH_BUDGET.perSecond, this.#watchBurst);
+    this.#watchBuckets.set(watcher, b);
+    if (this.#watchBuckets.size > WATCH_BUDGET.maxWatchers)
+      this.#watchBuckets.delete(this.#watchBuckets.keys().next().value!);
+    let n = 0;
+    while (n < wanted.length && b.take()) n++;
+    if (n < wanted.length) {
+      this.dropped.watchBudget += wanted.length - n;
+      this.#c.logger.debug('cluster presence: remote watch over budget', { watcher });
+    }
+    return n === wanted.length ? wanted : wanted.slice(0, n);
+  }
+
+  /** The remote address of `peer`'s WebSocket here (ws-connection.ts `address`), if known. */
+  #addressOf(peer: string): string | undefined {
+    const a = (this.#p.channel(peer) as { address?: unknown } | undefined)?.address;
+    return typeof a === 'string' ? a : undefined;
+  }
+
   /** Publish to the node holding `peer`; false when it has none or that node is gone. */
   async #toNodeOf(peer: string, m: BusMessage): Promise<boolean> {
     try {
-      const route = await this.#c.redis.get(this.#c.keys.route(peer));
+      let route = await this.#c.redis.get(this.#c.keys.route(peer));
+      for (let i = 1; !route && i < ROUTE_RETRY.tries; i++) {
+        await new Promise<void>((r) => this.#c.clock.setTimeout(r, ROUTE_RETRY.delayMs));
+        route = await this.#c.redis.get(this.#c.keys.route(peer));
+      }
       if (!route) return false;
       const node = route.slice(0, route.indexOf('\t'));
       if (node === this.#c.id) {
@@ -160,13 +241,38 @@ export class ClusterPresence implements RemotePresence {
     const p = this.#p;
     switch (m.t) {
       case 'f':
-        p.forwardHere(m.from, m.to, m.m);
+        // Candidates admitted here: the caller's node notes the rendezvous for its relay's peer
+        // gate (not every p2p datagram: they ride on a rendezvous already noted).
+        if (p.forwardHere(m.from, m.to, m.m) && m.m.type === 'candidates') {
+          if (m.address) p.onRemoteAddress(m.from, m.address);
+          void this.#send(m.node, {
+            t: 'g',
+            from: m.from,
+            to: m.to,
+            address: this.#addressOf(m.to),
+          });
+        }
         return;
       case 'p': {
         const start = p.punchHere(m.from, m.rtt, m.to, m.rid, CLUSTER_HOP_MS);
-        if (start) void this.#send(m.reply, { t: 'q', to: m.from, m: start });
+        if (!start) return;
+        if (m.address) p.onRemoteAddress(m.from, m.address);
+        void this.#send(m.reply, { t: 'q', to: m.from, m: start });
+        void this.#send(m.reply, {
+          t: 'g',
+          from: m.from,
+          to: m.to,
+          address: this.#addressOf(m.to),
+        });
         return;
       }
+      case 'a':
+        this.onAck(m.peer, m.ids, m.via);
+        return;
+      case 'g':
+        p.onForward(m.from, m.to);
+        if (m.address) p.onRemoteAddress(m.to, m.address);
+        return;
       case 'q':
         p.sendHere(m.to, m.m);
         return;

@@ -94,6 +94,11 @@ export class Delivery {
    */
   readonly #ackedVia = new Map<string, Transport>();
   events: DeliveryEvents = { presence: () => {}, delivered: () => {} };
+  /**
+   * Shared store: acks of a peer with no session here go to the node that has it (`ack`
+   * with `forward = false` applies them there).
+   */
+  onForeignAck: ((peer: string, ids: readonly string[], via: Transport) => void) | undefined;
   /** Shared store: told when a peer's claim succeeded (its route is set in the store). */
   onClaimed: (peer: string) => void = () => {};
 
@@ -114,6 +119,11 @@ export class Delivery {
 
   session(peer: string): PeerSession | undefined {
     return this.#routes.get(peer)?.session;
+  }
+
+  /** Shared store: the peer's session here is still claiming its route and mailbox. */
+  claiming(peer: string): boolean {
+    return this.#routes.get(peer)?.loading === true;
   }
 
   inflightCount(peer: string): number {
@@ -210,8 +220,14 @@ export class Delivery {
    * and counted (`natpush_dropped_frames_total{reason="unknown_ack"}`), never stored.
    * Returns how many ids were taken.
    */
-  ack(peer: string, ids: readonly string[], via: Transport): number {
+  ack(peer: string, ids: readonly string[], via: Transport, forward = true): number {
     const r = this.#routes.get(peer);
+    if (!r && forward && this.onForeignAck && isSharedStore(this.#o.mailbox.store)) {
+      // Cluster: the peer's session is on another node (an SSE client's POST /v1/acks that a
+      // load balancer sent elsewhere): that node holds its in-flight map and applies the ack.
+      this.onForeignAck(peer, ids, via);
+      return 0;
+    }
     // Ids are unique per (sender, recipient) only (issue 8, finding 9): the ack names the id,
     // the in-flight entry (or the oldest pending one) names the sender.
     const taken: AckRef[] = [];

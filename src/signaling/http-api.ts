@@ -23,6 +23,7 @@ import { PollSession, SseSession } from './http-transports.js';
 import { bearer, isClientGone, readJson, sendError, sendJson } from './http-util.js';
 import { isPeerId } from './identity.js';
 import { asSignalingError, ingest } from './ingest.js';
+import { clusterPeerStatus } from '../cluster/peer-status.js';
 import { httpAcks, httpChallenge, httpNotify, httpSession, ID_PATTERN } from './protocol.js';
 import { TokenBucket } from './rate-limit.js';
 import { issueTurnCredentials } from './turn-credentials.js';
@@ -216,15 +217,19 @@ export class HttpApi {
    * session token gets the same 401 whatever the id (known, unknown, hidden, malformed), so it
    * learns nothing (issue 8, finding 5); peers see presence through `watch` and `allow`.
    */
-  #getPeer(req: IncomingMessage, res: ServerResponse, id: string): void {
+  async #getPeer(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
     this.#apiKey(req);
     const peer = this.#peerParam(id);
-    const t = this.ctx.presence.isOnline(peer);
+    let t = this.ctx.presence.isOnline(peer);
+    let mailbox = this.ctx.mailbox.store.depth(peer);
+    // A cluster node answers for peers on every node (../cluster/peer-status.ts).
+    if (this.ctx.cluster && t === undefined)
+      ({ transport: t, mailbox } = await clusterPeerStatus(this.ctx.cluster, peer));
     sendJson(res, 200, {
       peer,
       online: t !== undefined,
       ...(t ? { transport: t } : {}),
-      mailbox: this.ctx.mailbox.store.depth(peer),
+      mailbox,
     });
   }
 

@@ -80,6 +80,11 @@ export class Presence {
    * that it can admit TURN permissions only between peers in rendezvous).
    */
   onForward: (from: string, to: string) => void = () => {};
+  /**
+   * Told where a peer on another node connects from, once that node admitted a rendezvous with
+   * a peer here (../cluster/remote-presence.ts `g`): the relay's peer gate notes it.
+   */
+  onRemoteAddress: (peer: string, address: string) => void = () => {};
   /** Set when this node is one of several (Redis); undefined = everything is here. */
   remote: RemotePresence | undefined;
 

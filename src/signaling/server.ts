@@ -219,10 +219,11 @@ function buildContext(o: SignalingServerOptions): ServerContext {
     retryAfterMs: timing.retryAfterMs,
   });
   const presence = new Presence({ metrics, clock, punchLeadMs: timing.punchLeadMs });
-  if (o.cluster) joinCluster(o.cluster, presence, delivery);
+  if (o.cluster) joinCluster(o.cluster, presence, delivery, limits.maxWatchedPeers);
   const rendezvous = o.rendezvous;
   if (rendezvous) {
     presence.onForward = (from, to) => rendezvous.noteForward(from, to);
+    presence.onRemoteAddress = (peer, address) => rendezvous.noteAddress(peer, address);
     rendezvous.addressOf = (peer) => remoteAddressOf(presence.channel(peer));
   }
   return {
@@ -246,9 +247,21 @@ function buildContext(o: SignalingServerOptions): ServerContext {
 }
 
 /** Presence, delivery and the node registry of a cluster node (../cluster). */
-function joinCluster(cluster: ClusterNode, presence: Presence, delivery: Delivery): void {
-  const remote = new ClusterPresence(cluster, presence);
+function joinCluster(
+  cluster: ClusterNode,
+  presence: Presence,
+  delivery: Delivery,
+  maxWatchedPeers: number,
+): void {
+  const remote = new ClusterPresence(
+    cluster,
+    presence,
+    (peer) => delivery.claiming(peer),
+    maxWatchedPeers,
+  );
   cluster.registry.onReaped = (_node, peers) => remote.reaped(peers);
+  delivery.onForeignAck = (peer, ids, via) => remote.ack(peer, ids, via);
+  remote.onAck = (peer, ids, via) => delivery.ack(peer, ids, via, false);
   // Watchers that looked between a peer's presence change and its route being set see it now.
   delivery.onClaimed = (peer) => remote.changed(peer);
 }

@@ -8,15 +8,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCluster } from '../../../src/cluster/open-cluster.js';
 import { startSignalingServer, type SignalingServer } from '../../../src/signaling/server.js';
-import { API_KEY, RawClient, allow, post } from '../signaling/helpers.js';
+import { API_KEY, RawClient, allow, httpSession, post } from '../signaling/helpers.js';
+import { generateIdentity } from '../../../src/signaling/identity.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 import type { Identity } from '../../../src/signaling/identity.js';
+import { Rendezvous } from '../../../src/signaling/rendezvous.js';
+import { systemClock } from '../../../src/util/clock.js';
 
 let redis: TestRedis;
 const nodes: SignalingServer[] = [];
 const clients: RawClient[] = [];
 
-async function node(): Promise<SignalingServer> {
+async function node(rendezvous?: Rendezvous): Promise<SignalingServer> {
   const c = await openCluster(redis.url, silent(), {
     timing: { nodeTtlMs: 1_500, heartbeatMs: 300 },
   });
@@ -25,6 +28,7 @@ async function node(): Promise<SignalingServer> {
     store: c.store,
     cluster: c.cluster,
     sessionSecret: c.sessionSecret,
+    ...(rendezvous ? { rendezvous } : {}),
   });
   nodes.push(s);
   return s;
@@ -81,7 +85,7 @@ describe('three serve nodes on one Redis', () => {
     expect(b.c.frames.filter((f) => f.type === 'deliver')).toHaveLength(0);
   });
 
-  it('delivers an HTTP POST made to node 2 to a peer on node 1, and GET shows it online', async () => {
+  it('delivers an HTTP POST made to node 2 to a peer on node 1; GET on node 2 shows it online', async () => {
     const [n1, n2] = nodes as [SignalingServer, SignalingServer];
     const b = await peer(n1);
     const r = await post(
@@ -93,6 +97,10 @@ describe('three serve nodes on one Redis', () => {
     expect(r.json.online).toBe(true);
     const d = await b.c.wait('deliver');
     expect(d.n).toMatchObject({ id: 'h-1', body: 'from the app' });
+    const status = await fetch(`${n2.url}/v1/peers/${b.id.peerId}`, {
+      headers: { authorization: `Bearer ${API_KEY}` },
+    });
+    expect(await status.json()).toMatchObject({ online: true, transport: 'websocket', mailbox: 1 });
     b.c.send({ type: 'ack', ids: ['h-1'] });
     await expect.poll(() => redis.client().zcard(`np:mb:${b.id.peerId}`)).toBe(0);
   });
@@ -117,6 +125,35 @@ describe('three serve nodes on one Redis', () => {
     // Each once and in the sender's order: the local copy (128) refills from Redis in order.
     expect(got).toEqual(Array.from({ length: 200 }, (_, i) => `m-${i}`));
     await expect.poll(() => redis.client().zcard(`np:mb:${b1.id.peerId}`)).toBe(0);
+  });
+
+  it("applies an SSE client's ack POSTed to another node than its stream", async () => {
+    const [n1, n2] = nodes as [SignalingServer, SignalingServer];
+    const id = generateIdentity();
+    const token = await httpSession(n1, id);
+    const ac = new AbortController();
+    const stream = await fetch(`${n1.url}/v1/events`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: ac.signal,
+    });
+    const reader = stream.body!.getReader();
+    let text = '';
+    const r = await post(
+      `${n2.url}/v1/peers/${id.peerId}/notifications`,
+      { id: 'sse-1', body: 'over sse' },
+      { authorization: `Bearer ${API_KEY}` },
+    );
+    expect(r.status).toBe(202);
+    while (!text.includes('sse-1')) text += new TextDecoder().decode((await reader.read()).value);
+    // The ack reaches node 2; node 1 holds the stream's in-flight map and applies it.
+    const acked = await post(
+      `${n2.url}/v1/acks`,
+      { ids: ['sse-1'] },
+      { authorization: `Bearer ${token}` },
+    );
+    expect(acked.status).toBe(200);
+    await expect.poll(() => redis.client().zcard(`np:mb:${id.peerId}`)).toBe(0);
+    ac.abort();
   });
 
   it('shows presence across nodes only to allowed watchers, and forwards only allowed frames', async () => {
@@ -159,6 +196,47 @@ describe('three serve nodes on one Redis', () => {
     expect(sa.at).toBe(sb.at);
     expect(sa.from).toBe(b.id.peerId);
     expect(sb.from).toBe(a.id.peerId);
+  });
+
+  it("feeds both nodes' relay peer gates when candidates cross nodes", async () => {
+    const g1 = new Rendezvous({ clock: systemClock });
+    const g2 = new Rendezvous({ clock: systemClock });
+    const x = await node(g1);
+    const y = await node(g2);
+    const a = await peer(x);
+    const b = await peer(y);
+    await allow(b.c, [a.id.peerId]);
+    // Nothing admitted yet: neither relay would grant a permission toward the other peer.
+    expect([g1.allows(a.id.peerId, '127.0.0.1'), g2.allows(b.id.peerId, '127.0.0.1')]).toEqual([
+      false,
+      false,
+    ]);
+    const candidates = [
+      { type: 'host', protocol: 'udp', address: '127.0.0.1', port: 4000, priority: 1 },
+    ];
+    a.c.send({ type: 'candidates', to: b.id.peerId, rid: 'rz-1', candidates });
+    await b.c.wait('candidates');
+    // Each node learned the pair and where the other side connects from (loopback here).
+    await expect.poll(() => g1.allows(a.id.peerId, '127.0.0.1')).toBe(true);
+    expect(g2.allows(b.id.peerId, '127.0.0.1')).toBe(true);
+    await x.close();
+    await y.close();
+  });
+
+  it('bounds the Redis work of re-sent watch lists (remote watch budget)', async () => {
+    const [n1] = nodes as [SignalingServer];
+    const w = await peer(n1);
+    const b32 = 'abcdefghijklmnopqrstuvwxyz234567';
+    const ids = (k: number) =>
+      Array.from({ length: 256 }, (_, i) =>
+        (b32[k]! + b32[i >> 5]! + b32[i & 31]!).padEnd(32, 'q'),
+      );
+    for (let k = 2; k < 6; k++) w.c.send({ type: 'watch', peers: ids(k) });
+    await barrier(w.c);
+    const remote = n1.context.presence.remote as unknown as { dropped: { watchBudget: number } };
+    // The first list (256) fits the burst; the next three mostly do not (200 entries/s).
+    expect(remote.dropped.watchBudget).toBeGreaterThan(256);
+    expect(w.c.closed).toBeUndefined();
   });
 
   it('drains: a closing node tells its peers to go, and they find their mail elsewhere', async () => {
