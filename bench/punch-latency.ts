@@ -377,8 +377,9 @@ async function main(): Promise<void> {
       }
       const lead = a.lead ?? TIMING.punchLeadMs;
       console.log(
-        `  natpush critical path as built, logged in: max(2D + ${lead} ms lead + 4D check round trip, ` +
-          `2D key lookup + 4D Noise IK over serve) + 4D ping = 10·D + ${lead} = ${10 * d + lead} ms`,
+        `  natpush critical path as built, logged in: 2D (candidates to serve, its answer back; the ` +
+          `key lookup alongside) + ${lead} ms lead + 4D first check round trip, carrying the Noise IK ` +
+          `init with the ping and its answer with the pong = 6·D + ${lead} = ${6 * d + lead} ms`,
       );
       const lj50 = lj && lj.echo.length > 0 ? stats(lj.echo).p50 : NaN;
       const lj95 = lj && lj.echo.length > 0 ? stats(lj.echo).p95 : NaN;

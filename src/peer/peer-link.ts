@@ -16,6 +16,12 @@
  * later; a path that dies (consent lost, RFC 7675) or whose remote moved (NAT rebinding) drops
  * the link to the server rung at once and a re-punch is scheduled with backoff.
  *
+ * First contact in one direct round trip (`handshakeInChecks`): when a punch is under way as
+ * the key arrives, the Noise init is held back from the server and rides in the punch's first
+ * checks with what is queued (a ping, a notification) as 0-RTT data; the other side answers in
+ * the check's success response with its reply. If no check takes it, or the answer is lost, the
+ * handshake goes over the server as before (the hold's cap, the init's retransmission).
+ *
  * Pure of sockets: the server rung is an injected `sendP2p`, the UDP rungs come from an injected
  * connector (CONTRACTS §4), time from the injected clock.
  */
@@ -53,12 +59,20 @@ export interface PeerLinkOptions {
    * rung, whose delivery window holds the rest). Default: never.
    */
   paused?: () => boolean;
+  /** The connector carries handshakes in checks (PunchConnector.setHandshakes). Default false. */
+  handshakeInChecks?: boolean;
   /** Re-punch backoff: first delay, doubled per failure up to the cap (ms). */
   repunchMs?: { initial: number; max: number };
 }
 
 /** Re-punch after a failure or a relay-only result: 5 s, doubling to 2 min. */
 const REPUNCH = { initial: 5_000, max: 120_000 };
+/**
+ * Longest the server handshake waits for a punch's checks to take the init: a logged-in punch
+ * starts checking one signaling round trip after it begins (well under a second on any path
+ * serve measures); after this the old flow runs. The punch ending releases it sooner.
+ */
+const CHECK_HANDSHAKE_HOLD_MS = 2_000;
 
 export class PeerLink {
   readonly remote: string;
@@ -77,6 +91,8 @@ export class PeerLink {
   lastUsed: number;
   /** Datagrams dropped because the application was not keeping up (`paused`). */
   droppedWhilePaused = 0;
+  /** The last datagram handled came in a connectivity check's answer (the first flight). */
+  #lastRxInCheck = false;
 
   constructor(o: PeerLinkOptions) {
     this.#o = o;
@@ -120,12 +136,50 @@ export class PeerLink {
       if (!this.session.remotePublicKey) this.session.setRemotePublicKey(key);
       this.#keyed = true;
     }
-    if (this.session.state !== 'closed') this.session.connect();
+    if (this.session.state === 'closed') return;
+    // A punch is on its way to its first checks: the init rides in them (see the header).
+    if (this.#o.handshakeInChecks && this.#punching && !this.carries)
+      this.session.holdHandshake(CHECK_HANDSHAKE_HOLD_MS);
+    this.session.connect(); // no-op while held
+  }
+
+  /** The init for our checks to carry (PunchConnector.setHandshakes). */
+  initForCheck(): Uint8Array | undefined {
+    if (this.#closed) return undefined;
+    return this.session.initForCheck();
+  }
+
+  /** An init from an authenticated check: the answer for its success response. */
+  answerInCheck(d: Uint8Array): Uint8Array | undefined {
+    if (this.#closed || this.#o.paused?.()) return undefined;
+    this.lastUsed = this.#o.clock.now();
+    this.#lastRxInCheck = true;
+    const answer = this.session.answerInCheck(d);
+    this.#maybeUpgrade();
+    return answer;
+  }
+
+  /** The answer from an authenticated check response. */
+  handleCheckResponse(d: Uint8Array): void {
+    if (this.#closed) return;
+    this.lastUsed = this.#o.clock.now();
+    this.#lastRxInCheck = true;
+    this.#handle(d);
+  }
+
+  /**
+   * Whether the datagram handled last came in a check's answer: read right after a ping
+   * resolves, it says the pong came in the first direct flight (so did its ping, the 0-RTT data
+   * of the init that the answer answers).
+   */
+  get lastRxInCheck(): boolean {
+    return this.#lastRxInCheck;
   }
 
   /** A session datagram that came in a `p2p` frame. */
   handleServerDatagram(d: Uint8Array): void {
     this.lastUsed = this.#o.clock.now();
+    this.#lastRxInCheck = false;
     this.#handle(d);
   }
 
@@ -165,7 +219,10 @@ export class PeerLink {
     old?.close();
     this.#path = p;
     this.#pathOffs.push(
-      p.onData((d) => this.#handle(d)),
+      p.onData((d) => {
+        this.#lastRxInCheck = false;
+        this.#handle(d);
+      }),
       p.onDead((reason) => this.#down(p, `consent lost: ${reason}`)),
       p.onRepunchNeeded(() => this.#down(p, 'the remote address changed (NAT rebinding)')),
     );
@@ -257,6 +314,8 @@ export class PeerLink {
       this.#scheduleRepunch();
     } finally {
       this.#punching = false;
+      // Checks that never took the held init: the handshake goes on the path we have now.
+      this.session.releaseHold();
     }
   }
 

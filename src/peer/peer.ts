@@ -194,6 +194,18 @@ export class Peer extends EventEmitter<PeerEvents> {
       clockOffsetMs: () => this.clockOffsetMs,
       accept: (peer) => this.#contacts.allows(peer),
       onIncoming: (peer, path) => this.#onIncomingPunch(peer, path),
+      // The Noise handshake in the punch's first checks (peer-link.ts): a link is made for an
+      // allowed peer whose authenticated check carries an init, as for its `p2p` frames.
+      handshakes: {
+        init: (peer) => this.#links.get(peer)?.initForCheck(),
+        answer: (peer, d) =>
+          isSessionDatagram(d)
+            ? this.#linkFor(peer, this.#contacts.allows(peer))?.answerInCheck(d)
+            : undefined,
+        response: (peer, d) => {
+          if (isSessionDatagram(d)) this.#links.get(peer)?.handleCheckResponse(d);
+        },
+      },
       closed: () => this.#closed,
     });
     this.#client.on('retry', (r) => this.emit('reconnecting', r));
@@ -448,7 +460,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   async ping(
     peer: string,
     o: { timeoutMs?: number } = {},
-  ): Promise<{ rttMs: number; path: DeliveryPath }> {
+  ): Promise<{ rttMs: number; path: DeliveryPath; firstFlight: boolean }> {
     if (!isPeerId(peer)) throw new TypeError(`not a peer id: ${peer}`);
     if (this.#closed)
       throw new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer is closed');
@@ -456,7 +468,10 @@ export class Peer extends EventEmitter<PeerEvents> {
     const link = this.#linkFor(peer, true)!;
     await link.start();
     const rttMs = await link.ping(o.timeoutMs ?? 5_000);
-    return { rttMs, path: linkDeliveryPath(link.path) };
+    // A pong in a check's answer rode the first direct flight (its ping was the init's 0-RTT
+    // data): direct, even though the path is adopted a moment later.
+    const firstFlight = link.lastRxInCheck;
+    return { rttMs, path: firstFlight ? 'direct' : linkDeliveryPath(link.path), firstFlight };
   }
 
   /** The session path to `peer` now, if a session exists. */
@@ -509,6 +524,7 @@ export class Peer extends EventEmitter<PeerEvents> {
         }),
       onPunch: (e) => this.emit('punch', { peer, ...e }),
       paused: () => this.#queue.length >= MAX_UNCONSUMED,
+      handshakeInChecks: true,
     });
     this.#links.set(peer, link);
     if (this.#direct) this.#punch.warm(); // be ready for the other side's punch

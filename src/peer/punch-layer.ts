@@ -9,7 +9,12 @@
 import { networkInterfaces } from 'node:os';
 import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
 import { PunchConnector } from '../punch/connector.js';
-import type { PunchSignalIn, PunchSignalOut, PunchSignaling } from '../punch/connector.js';
+import type {
+  PeerHandshakes,
+  PunchSignalIn,
+  PunchSignalOut,
+  PunchSignaling,
+} from '../punch/connector.js';
 import { PUNCH_DEFAULTS } from '../punch/constants.js';
 import type { PunchedPath } from '../punch/path.js';
 import type { Clock } from '../util/clock.js';
@@ -35,6 +40,8 @@ export interface PunchLayerOptions {
   accept: (peer: string) => boolean;
   /** A punch the other side started (its path, or why it failed). */
   onIncoming: (peer: string, path: Promise<PunchedPath>) => void;
+  /** Session handshakes carried in the checks (the peer's links). */
+  handshakes?: PeerHandshakes;
   /** The Peer is closing: stop making the layer. */
   closed: () => boolean;
 }
@@ -147,6 +154,7 @@ export class PunchLayer {
       registerOffers: true,
     });
     connector.onIncoming(({ peer, path }) => o.onIncoming(peer, path));
+    if (o.handshakes) connector.setHandshakes(o.handshakes);
     this.#ready = true;
     for (const f of this.#backlog.splice(0)) for (const l of [...this.#listeners]) l(f);
     return connector;

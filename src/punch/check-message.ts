@@ -6,6 +6,7 @@
  *   PRIORITY            priority a prflx candidate of ours would get
  *   ICE-CONTROLLING / ICE-CONTROLLED   64-bit tie-breaker        role (§7.1.1, §7.3.1.1)
  *   USE-CANDIDATE       (controlling only) nominate this pair    (§7.1.2)
+ *   NATPUSH-HANDSHAKE   (optional) a session handshake datagram  (0xC0E1, comprehension-optional)
  *   MESSAGE-INTEGRITY   HMAC-SHA1 keyed with the REMOTE pwd      (§7.2.2)
  *   FINGERPRINT         (§7.2.2; also what RFC 7983 demux relies on)
  *
@@ -32,6 +33,17 @@ export interface IceCredentials {
 }
 
 export type Role = 'controlling' | 'controlled';
+
+/**
+ * A natpush session handshake datagram (a Noise IK init in a check, its answer in the success
+ * response: secure-session.ts), so the first direct round trip also sets up the session. In the
+ * comprehension-optional range (RFC 8489 §14: other ICE agents ignore it), before
+ * MESSAGE-INTEGRITY so that the MI covers it: it is read only from a check or answer that
+ * verified, and the datagram is authenticated again by Noise.
+ */
+export const ATTR_HANDSHAKE = 0xc0e1;
+/** Largest NATPUSH-HANDSHAKE value accepted (an init with 0-RTT data; keeps a check < 1,200 B). */
+export const MAX_HANDSHAKE_ATTR_BYTES = 1_000;
 
 const ICE_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
@@ -64,6 +76,8 @@ export interface CheckRequest {
   role: Role;
   tieBreaker: bigint;
   useCandidate?: boolean;
+  /** A session handshake datagram to carry (ATTR_HANDSHAKE). */
+  handshake?: Uint8Array;
 }
 
 export function buildCheck(o: CheckRequest): Uint8Array {
@@ -72,6 +86,8 @@ export function buildCheck(o: CheckRequest): Uint8Array {
     .addUint32(Attr.Priority, o.priority)
     .addUint64(o.role === 'controlling' ? Attr.IceControlling : Attr.IceControlled, o.tieBreaker);
   if (o.useCandidate && o.role === 'controlling') b.addFlag(Attr.UseCandidate);
+  if (o.handshake && o.handshake.length <= MAX_HANDSHAKE_ATTR_BYTES)
+    b.addBytes(ATTR_HANDSHAKE, o.handshake);
   return b.addIntegrity(shortTermKey(o.remote.pwd)).addFingerprint().build();
 }
 
@@ -80,12 +96,15 @@ export function buildCheckSuccess(
   request: StunMessage,
   from: Endpoint,
   localPwd: string,
+  handshake?: Uint8Array,
 ): Uint8Array {
-  return new StunMessageBuilder(BINDING_SUCCESS, request.transactionId)
-    .addXorAddress(Attr.XorMappedAddress, from)
-    .addIntegrity(shortTermKey(localPwd))
-    .addFingerprint()
-    .build();
+  const b = new StunMessageBuilder(BINDING_SUCCESS, request.transactionId).addXorAddress(
+    Attr.XorMappedAddress,
+    from,
+  );
+  if (handshake && handshake.length <= MAX_HANDSHAKE_ATTR_BYTES)
+    b.addBytes(ATTR_HANDSHAKE, handshake);
+  return b.addIntegrity(shortTermKey(localPwd)).addFingerprint().build();
 }
 
 /** RFC 8445 §7.3.1.1: 487 Role Conflict, MI with our pwd. */
@@ -116,6 +135,8 @@ export interface VerifiedCheck {
   /** The sender's role and tie-breaker. */
   role: Role;
   tieBreaker: bigint;
+  /** The NATPUSH-HANDSHAKE value, covered by the MI that verified (undefined: none or too big). */
+  handshake?: Uint8Array;
 }
 
 /**
@@ -137,15 +158,23 @@ export function verifyCheck(
     const controlled = readUint64(msg, Attr.IceControlled);
     if (priority === undefined || (controlling === undefined) === (controlled === undefined))
       return undefined;
+    const handshake = msg.get(ATTR_HANDSHAKE);
     return {
       priority,
       useCandidate: msg.has(Attr.UseCandidate),
+      ...(handshake && handshake.length <= MAX_HANDSHAKE_ATTR_BYTES ? { handshake } : {}),
       role: controlling !== undefined ? 'controlling' : 'controlled',
       tieBreaker: controlling ?? controlled!,
     };
   } catch {
     return undefined; // a malformed attribute: not a check we answer
   }
+}
+
+/** The NATPUSH-HANDSHAKE of a response that passed verifyCheckResponse (the MI covers it). */
+export function responseHandshake(msg: StunMessage): Uint8Array | undefined {
+  const h = msg.get(ATTR_HANDSHAKE);
+  return h && h.length <= MAX_HANDSHAKE_ATTR_BYTES ? h : undefined;
 }
 
 /** A response to our check counts only with the remote pwd's MI and a good FINGERPRINT. */

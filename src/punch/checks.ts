@@ -22,6 +22,12 @@
  * therefore takes session datagrams from any pair whose own authenticated check succeeded on the
  * selected base (RFC 8445's valid list), not only from the selected remote.
  *
+ * Session handshake in the checks (`handshake`, check-message.ts ATTR_HANDSHAKE): while the
+ * session has an init to carry, every check of ours carries it (same bytes), an authenticated
+ * check carrying one gets the session's answer in its success response, and an authenticated
+ * response carrying one goes to the session. A check or response that does not verify is dropped
+ * before its attribute is looked at.
+ *
  * Checks and responses whose MESSAGE-INTEGRITY does not verify with the session's pwd are dropped
  * before they touch any state, so a third party can neither open a pair, nor learn a prflx
  * candidate into our list, nor complete or fail a check.
@@ -43,6 +49,7 @@ import {
   buildCheck,
   buildCheckSuccess,
   buildRoleConflict,
+  responseHandshake,
   verifyCheck,
   verifyCheckResponse,
 } from './check-message.js';
@@ -68,6 +75,16 @@ export interface CandidatePair {
   rttMs?: number;
 }
 
+/** The session's side of a handshake carried in checks (secure-session.ts). */
+export interface CheckHandshake {
+  /** The init to put in our checks now, if any (the same bytes until it is answered). */
+  init(): Uint8Array | undefined;
+  /** An init from an authenticated check: our answer for the success response, if any. */
+  answer(init: Uint8Array): Uint8Array | undefined;
+  /** An answer from an authenticated response to one of our checks. */
+  response(resp: Uint8Array): void;
+}
+
 export interface CheckAgentOptions {
   role: Role;
   tieBreaker: bigint;
@@ -89,6 +106,8 @@ export interface CheckAgentOptions {
   consentTimeoutMs?: number;
   /** Randomness for consent jitter (tests pass a fixed one). */
   random?: () => number;
+  /** Carry the session handshake in checks (see the header). */
+  handshake?: CheckHandshake;
 }
 
 export interface CheckStats {
@@ -259,7 +278,8 @@ export class CheckAgent {
     }
     if (this.#roleConflict(msg, check.role, check.tieBreaker, from, via)) return;
     this.stats.requestsAnswered++;
-    this.#o.send(buildCheckSuccess(msg, from, this.#o.local.pwd), from, via);
+    const answer = check.handshake ? this.#handshakeAnswer(check.handshake) : undefined;
+    this.#o.send(buildCheckSuccess(msg, from, this.#o.local.pwd, answer), from, via);
 
     const base: CandidateBase = via === 'relay' ? 'relay' : 'socket';
     if (via === 'relay' && !this.#o.transactions.relay) return;
@@ -297,6 +317,15 @@ export class CheckAgent {
       if (pair.state === 'succeeded') return this.#select(pair);
     }
     if (!this.#selected && pair.state !== 'succeeded') this.#trigger(pair);
+  }
+
+  #handshakeAnswer(init: Uint8Array): Uint8Array | undefined {
+    try {
+      return this.#o.handshake?.answer(init);
+    } catch (e) {
+      this.#log.debug('handshake in check not answered', { err: String(e) });
+      return undefined;
+    }
   }
 
   /**
@@ -376,6 +405,7 @@ export class CheckAgent {
       role: this.role,
       tieBreaker: this.#o.tieBreaker,
       useCandidate: nominate,
+      ...this.#handshakeInit(),
     });
     const key = txHex(bytes.subarray(8, 20));
     this.#inflight.set(key, pair.id);
@@ -393,6 +423,15 @@ export class CheckAgent {
       (res) => {
         this.#inflight.delete(key);
         if (this.#pairTx.get(pair.id) === id) this.#pairTx.delete(pair.id);
+        // Verified by screenResponse before the engine matched it: the MI covers the answer.
+        const answer = responseHandshake(res.message);
+        if (answer && !this.#done) {
+          try {
+            this.#o.handshake?.response(answer);
+          } catch (e) {
+            this.#log.debug('handshake answer in check dropped', { err: String(e) });
+          }
+        }
         this.#onResponse(pair, res.message, res.rttMs, nominate);
       },
       () => {
@@ -403,6 +442,15 @@ export class CheckAgent {
         this.#onCheckFailed(pair, nominate);
       },
     );
+  }
+
+  #handshakeInit(): { handshake?: Uint8Array } {
+    try {
+      const h = this.#o.handshake?.init();
+      return h ? { handshake: h } : {};
+    } catch {
+      return {};
+    }
   }
 
   #onResponse(pair: CandidatePair, msg: StunMessage, rttMs: number, nominate: boolean): void {

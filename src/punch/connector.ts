@@ -85,6 +85,16 @@ export interface WireCandidate {
   priority?: number;
 }
 
+/**
+ * The session layer's side of a handshake carried in the checks (checks.ts `CheckHandshake`),
+ * per remote peer: `Peer` routes it to the peer's link (peer-link.ts).
+ */
+export interface PeerHandshakes {
+  init(peer: string): Uint8Array | undefined;
+  answer(peer: string, init: Uint8Array): Uint8Array | undefined;
+  response(peer: string, resp: Uint8Array): void;
+}
+
 /** CONTRACTS §4: what `Peer` offers the punch layer. */
 export interface PunchSignaling {
   sendSignal(frame: PunchSignalOut): boolean;
@@ -203,6 +213,7 @@ export class PunchConnector {
   /** One-time credentials of the offers registered with serve, by ufrag (MAX_OFFERS). */
   readonly #offers = new Map<string, IceCredentials>();
   #offerTimer: TimerHandle | undefined;
+  #handshakes: PeerHandshakes | undefined;
   #closed = false;
 
   constructor(options: PunchConnectorOptions) {
@@ -250,6 +261,14 @@ export class PunchConnector {
    */
   refreshCandidates(): void {
     this.#prewarm();
+  }
+
+  /**
+   * Carry session handshakes in the checks (the init in our checks, the answer in our success
+   * responses): the first direct round trip then sets up the session too. Unset: plain checks.
+   */
+  setHandshakes(h: PeerHandshakes | undefined): void {
+    this.#handshakes = h;
   }
 
   /** Punches toward this peer's side (`connect` from the other peer) as they arrive. */
@@ -494,6 +513,11 @@ export class PunchConnector {
       send: (bytes, to, via) => this.#sendVia(bytes, to, via),
       clock: this.#o.clock,
       logger: this.#log,
+      handshake: {
+        init: () => this.#handshakes?.init(s.peer),
+        answer: (d) => this.#handshakes?.answer(s.peer, d),
+        response: (d) => this.#handshakes?.response(s.peer, d),
+      },
       // RFC 8445 §14.3: a first RTO below the round trip only wastes packets; serve's measured
       // RTT to the slower side is the best guess we have of the direct one.
       checkRetransmission: {

@@ -21,6 +21,15 @@
  * - Rekey with a fresh handshake (new ephemerals → forward secrecy) after a time or message count.
  * - Simultaneous open: both sides initiate; the handshake of the peer with the lower peer id wins,
  *   the other side abandons its own and answers.
+ * - Handshake in the first connectivity checks (`holdHandshake`, `initForCheck`,
+ *   `answerInCheck`): the init rides in the punch's first STUN checks with queued payloads as
+ *   0-RTT data (IK's first payload is encrypted to the responder's static key and authenticated
+ *   by the initiator's, Noise §7.7), and the answer rides in the check's success response with
+ *   the responder's queued payloads (forward-secret: after ee, se). So the first direct round trip
+ *   carries the handshake and a ping's round trip. Replays: 0-RTT data is accepted only in an init
+ *   whose timestamp is newer than the last one accepted (as every init); a responder that
+ *   restarted forgets that, so the channel's dedupe per (sender, id) is what keeps a replayed
+ *   notification from being delivered twice then (WireGuard has no 0-RTT data and the same limit).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { peerIdFromPublicKey, type Identity } from '../signaling/identity.js';
@@ -134,6 +143,14 @@ const EARLIER_INITS_KEPT = 3;
  * (up to 8 s) would stall both sides. Also the floor between two such re-sends.
  */
 const TIE_BREAK_RESEND_MS = 250;
+/**
+ * 0-RTT bytes in an init or answer carried in a connectivity check: the check (≈ 100 bytes of
+ * STUN + a 136-byte init + this) stays under the 1,200 bytes the channel sizes datagrams to
+ * (no IP fragmentation on any path with an MTU ≥ 1,280, RFC 8200 §5).
+ */
+export const MAX_EARLY_DATA_BYTES = 800;
+/** Each 0-RTT payload: a 2-byte big-endian length, then the payload. */
+const EARLY_RECORD_HEADER = 2;
 
 export type SessionState = 'idle' | 'handshaking' | 'established' | 'closed';
 
@@ -160,6 +177,18 @@ export class SecureSession {
   #confirmTimer: TimerHandle | undefined;
   #queue: Uint8Array[] = [];
   #lastInitSent = 0;
+  /** The server init is held back for the punch's checks (holdHandshake). */
+  #hold: TimerHandle | undefined;
+  /** The init riding in the checks now (initForCheck): same bytes on every check and pair. */
+  #checkInit: { localIndex: number; bytes: Uint8Array } | undefined;
+  /** The last init answered in a check and our answer: a copy (another pair, a retransmitted
+   *  check) gets the same answer without touching state. One entry. */
+  #checkAnswer: { init: Uint8Array; resp: Uint8Array } | undefined;
+  /** Inside answerInCheck: the answer is returned, not transmitted. */
+  #capturing = false;
+  #captured: Uint8Array | undefined;
+  /** Delivering 0-RTT data: payloads the app sends back are queued for the answer. */
+  #answering = false;
   #lastInitSeen = 0;
   #initWindowStart = 0;
   #initsInWindow = 0;
@@ -228,8 +257,77 @@ export class SecureSession {
   connect(): void {
     this.#assertOpen();
     if (!this.#remoteStatic) throw new TypeError('connect() needs the remote public key');
-    if (this.#usable() || this.#pending) return;
+    if (this.#usable() || this.#pending || this.#hold) return;
     this.#startHandshake();
+  }
+
+  /**
+   * Hold the handshake back for up to `maxMs` (a punch is about to send its first checks, which
+   * carry the init: `initForCheck`). Payloads sent meanwhile are queued and become 0-RTT data.
+   * When the hold ends without a check having taken the init (`releaseHold`, or `maxMs`), the
+   * handshake starts over the current path as usual. No-op with keys usable or a handshake out.
+   */
+  holdHandshake(maxMs: number): void {
+    if (this.#closed || this.#hold || this.#pending || this.#usable()) return;
+    this.#hold = this.#clock.setTimeout(() => this.releaseHold(), maxMs);
+  }
+
+  /** End a hold; start the handshake now unless a check took it or keys are usable. */
+  releaseHold(): void {
+    if (!this.#hold) return;
+    this.#hold.cancel();
+    this.#hold = undefined;
+    if (this.#closed || this.#usable() || this.#pending || !this.#remoteStatic) return;
+    this.#startHandshake();
+  }
+
+  /**
+   * The init for a connectivity check, while the handshake is held for one (or the one already
+   * riding the checks): the same bytes for every check until it is answered. undefined when
+   * there is nothing to carry. The init's retransmission timer stays armed: if no answer comes
+   * (lost, or the punch fails), the next init goes over the current path (the old flow).
+   */
+  initForCheck(): Uint8Array | undefined {
+    if (this.#closed || this.#usable()) return undefined;
+    const ci = this.#checkInit;
+    if (ci && this.#pending?.localIndex === ci.localIndex) return ci.bytes;
+    if (!this.#hold || this.#pending || !this.#remoteStatic) return undefined;
+    this.#hold.cancel();
+    this.#hold = undefined;
+    this.#sendInit(this.#clock.now(), 0, true);
+    return this.#checkInit?.bytes;
+  }
+
+  /**
+   * An init that arrived inside an authenticated connectivity check: handled as any init (same
+   * identity, timestamp, tie-break and rate rules); its 0-RTT payloads are delivered and our
+   * answer — with what the app queued in reply — is returned for the check's success response
+   * instead of being sent. undefined: nothing to answer (dropped, or the tie-break is ours).
+   */
+  answerInCheck(datagram: Uint8Array): Uint8Array | undefined {
+    if (this.#closed) return undefined;
+    const last = this.#checkAnswer;
+    if (last && Buffer.compare(last.init, datagram) === 0) return last.resp;
+    let msg: ParsedMessage;
+    try {
+      msg = parseMessage(datagram);
+    } catch {
+      this.#drop('malformed');
+      return undefined;
+    }
+    if (msg.kind !== MessageKind.HANDSHAKE_INIT) return undefined;
+    this.stats.datagramsReceived++;
+    this.#capturing = true;
+    this.#captured = undefined;
+    try {
+      this.#handleInit(msg.senderIndex, msg.noise);
+    } finally {
+      this.#capturing = false;
+    }
+    const resp = this.#captured;
+    this.#captured = undefined;
+    if (resp) this.#checkAnswer = { init: Uint8Array.from(datagram), resp };
+    return resp;
   }
 
   /**
@@ -326,6 +424,8 @@ export class SecureSession {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#hold?.cancel();
+    this.#hold = undefined;
     this.#pending?.timer.cancel();
     this.#pending = undefined;
     this.#confirmTimer?.cancel();
@@ -338,7 +438,7 @@ export class SecureSession {
   // ---- handshake: initiator ---------------------------------------------------------------------
 
   #ensureHandshake(): void {
-    if (this.#pending || !this.#remoteStatic) return;
+    if (this.#pending || !this.#remoteStatic || this.#hold || this.#answering) return;
     const newest = this.#candidates[this.#candidates.length - 1];
     if (newest && this.#clock.now() - newest.createdAt < this.#t.confirmTimeoutMs) {
       // We answered a handshake; its confirmation is on the way. Retry ourselves if it is lost.
@@ -349,12 +449,14 @@ export class SecureSession {
   }
 
   #startHandshake(): void {
+    this.#hold?.cancel();
+    this.#hold = undefined;
     this.#pending?.timer.cancel();
     this.#pending = undefined;
     this.#sendInit(this.#clock.now(), 0);
   }
 
-  #sendInit(roundStartedAt: number, attempt: number): void {
+  #sendInit(roundStartedAt: number, attempt: number, forCheck = false): void {
     const hs = new HandshakeState({
       pattern: 'IK',
       initiator: true,
@@ -366,9 +468,13 @@ export class SecureSession {
     // TAI64N for the same purpose).
     const ts = Math.max(Math.floor(this.#clock.now()), this.#lastInitSent + 1);
     this.#lastInitSent = ts;
-    const payload = Buffer.alloc(INIT_PAYLOAD_BYTES);
+    // In a check: the queued payloads that fit ride along as 0-RTT data (they stay queued and
+    // go again on the keys; the channel drops what it has seen).
+    const early = forCheck ? encodeRecords(this.#queue) : Buffer.alloc(0);
+    const payload = Buffer.alloc(INIT_PAYLOAD_BYTES + early.length);
     Buffer.from(this.#identity.publicKey, 'base64url').copy(payload, 0);
     payload.writeBigUInt64LE(BigInt(ts), 32);
+    early.copy(payload, INIT_PAYLOAD_BYTES);
     const localIndex = this.#newIndex();
     const datagram = encodeInit(localIndex, hs.writeMessage(payload));
     const delay = Math.min(
@@ -392,6 +498,11 @@ export class SecureSession {
       earlier,
     };
     this.stats.handshakesInitiated++;
+    if (forCheck) {
+      this.#checkInit = { localIndex, bytes: datagram };
+      return;
+    }
+    this.#checkInit = undefined; // a retransmission goes over the path: checks stop carrying one
     this.#transmit(datagram);
   }
 
@@ -418,13 +529,15 @@ export class SecureSession {
     const attempt =
       p?.localIndex === receiverIndex ? p : p?.earlier.find((e) => e.localIndex === receiverIndex);
     if (!p || !attempt) return this.#drop('unknown-index');
+    let early: Uint8Array[];
     try {
-      attempt.hs.readMessage(noise);
+      early = decodeRecords(attempt.hs.readMessage(noise));
     } catch (e) {
       return this.#drop(reasonOf(e));
     }
     p.timer.cancel();
     this.#pending = undefined;
+    this.#checkInit = undefined;
     const kp = this.#keypairFrom(attempt.hs, attempt.localIndex, senderIndex, true);
     // Unconfirmed answers of ours stay (the peer may be sending on one); being older than these
     // keys, a message on one is accepted without switching back (see #handleTransport).
@@ -433,6 +546,8 @@ export class SecureSession {
     if (this.#queue.length === 0) this.#sendOn(kp, new Uint8Array(0));
     this.#flushQueue();
     this.#emitEstablished();
+    // The responder's 0-RTT answer (e.g. the pong of a ping that rode in our init).
+    for (const m of early) for (const cb of this.#onMessage) cb(m);
     return { ok: true, kind: 'handshake-resp' };
   }
 
@@ -458,7 +573,13 @@ export class SecureSession {
     } catch (e) {
       return this.#drop(reasonOf(e));
     }
-    if (payload.length !== INIT_PAYLOAD_BYTES) return this.#drop('malformed');
+    if (payload.length < INIT_PAYLOAD_BYTES) return this.#drop('malformed');
+    let early: Uint8Array[];
+    try {
+      early = decodeRecords(payload.subarray(INIT_PAYLOAD_BYTES));
+    } catch {
+      return this.#drop('malformed');
+    }
     const ed = payload.subarray(0, 32);
     const edB64 = Buffer.from(ed).toString('base64url');
     if (peerIdFromPublicKey(edB64) !== this.remotePeerId) return this.#drop('wrong-peer');
@@ -489,11 +610,24 @@ export class SecureSession {
       this.#pending.timer.cancel();
       this.#pending = undefined;
     }
+    // 0-RTT data (an init carried in a check): authenticated by the init itself, delivered once
+    // (the timestamp above refuses a replay). What the app sends back is queued — no keys are
+    // confirmed yet — and, in a check, rides in our answer.
+    if (early.length > 0) {
+      this.#answering = true;
+      try {
+        for (const m of early) for (const cb of this.#onMessage) cb(m);
+      } finally {
+        this.#answering = false;
+      }
+    }
     const localIndex = this.#newIndex();
-    const resp = hs.writeMessage(new Uint8Array(0));
+    const resp = hs.writeMessage(this.#capturing ? encodeRecords(this.#queue) : new Uint8Array(0));
     this.#candidates.push(this.#keypairFrom(hs, localIndex, senderIndex, false));
     if (this.#candidates.length > CANDIDATES_KEPT) destroyKeypair(this.#candidates.shift());
-    this.#transmit(encodeResp(localIndex, senderIndex, resp));
+    const answer = encodeResp(localIndex, senderIndex, resp);
+    if (this.#capturing) this.#captured = answer;
+    else this.#transmit(answer);
     if (this.#queue.length > 0) this.#armConfirmTimer();
     return { ok: true, kind: 'handshake-init' };
   }
@@ -659,6 +793,36 @@ export class SecureSession {
   #assertOpen(): void {
     if (this.#closed) throw new SessionError(SessionErrorCode.CLOSED, 'session closed');
   }
+}
+
+/** Payloads as 0-RTT records, oldest first, as many as fit in MAX_EARLY_DATA_BYTES. */
+function encodeRecords(payloads: readonly Uint8Array[]): Buffer {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (const p of payloads) {
+    if (size + EARLY_RECORD_HEADER + p.length > MAX_EARLY_DATA_BYTES) break;
+    const h = Buffer.alloc(EARLY_RECORD_HEADER);
+    h.writeUInt16BE(p.length, 0);
+    parts.push(h, p);
+    size += EARLY_RECORD_HEADER + p.length;
+  }
+  return Buffer.concat(parts);
+}
+
+/** Inverse of encodeRecords; throws on a truncated or empty record (the payload is malformed). */
+function decodeRecords(b: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  if (b.length > MAX_EARLY_DATA_BYTES) throw new RangeError('0-RTT data too large');
+  let i = 0;
+  while (i < b.length) {
+    if (i + EARLY_RECORD_HEADER > b.length) throw new RangeError('truncated 0-RTT record');
+    const n = (b[i]! << 8) | b[i + 1]!;
+    i += EARLY_RECORD_HEADER;
+    if (n === 0 || i + n > b.length) throw new RangeError('bad 0-RTT record');
+    out.push(Buffer.from(b.subarray(i, i + n)));
+    i += n;
+  }
+  return out;
 }
 
 function reasonOf(e: unknown): DropReason {

@@ -110,14 +110,15 @@ export function parseMessage(bytes: Uint8Array): ParsedMessage {
   const dv = view(bytes);
   switch (kind) {
     case MessageKind.HANDSHAKE_INIT:
-      expectLength(bytes, INIT_HEADER_BYTES + INIT_NOISE_BYTES, true);
+      // Longer with 0-RTT data (an init carried in a connectivity check, secure-session.ts).
+      expectLength(bytes, INIT_HEADER_BYTES + INIT_NOISE_BYTES, false);
       return {
         kind,
         senderIndex: dv.getUint32(2, true),
         noise: bytes.subarray(INIT_HEADER_BYTES),
       };
     case MessageKind.HANDSHAKE_RESP:
-      expectLength(bytes, RESP_HEADER_BYTES + RESP_NOISE_BYTES, true);
+      expectLength(bytes, RESP_HEADER_BYTES + RESP_NOISE_BYTES, false);
       return {
         kind,
         senderIndex: dv.getUint32(2, true),

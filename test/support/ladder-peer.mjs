@@ -196,7 +196,8 @@ async function ping(o) {
  * Ladder mode: pings back to back through `Peer.ping` (each pong's path is the link's), plus one
  * sent the moment the link reports a direct path, so the first direct pong is not held up behind
  * a ping still crossing the server. A pong counts as direct only if its ping left on the direct
- * path too (`sessionPath` at send time).
+ * path too (`sessionPath` at send time), or if it came in the answer to the punch's first checks
+ * (`firstFlight`: the ping rode in them as the Noise init's 0-RTT data).
  */
 async function ladderPing({ to, count = 1, untilDirect = false, intervalMs = 0 }, phases, since) {
   const peer = cur.peer;
@@ -208,7 +209,7 @@ async function ladderPing({ to, count = 1, untilDirect = false, intervalMs = 0 }
     const sentDirect = peer.sessionPath(to) === 'direct';
     const r = await peer.ping(to, { timeoutMs: 5_000 });
     if (finished) return;
-    const direct = sentDirect && r.path === 'direct';
+    const direct = (sentDirect && r.path === 'direct') || r.firstFlight === true;
     phases.firstPong ??= since();
     out({
       pong: {
