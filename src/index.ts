@@ -45,3 +45,7 @@ export {
   TURN_ERR,
 } from './relay/index.js';
 export type { TurnClientOptions, TurnServerOptions, TurnCredentials } from './relay/index.js';
+// The servers as `natpush serve|relay|stun` compose them (options schema, workers, metrics).
+export * as server from './server/index.js';
+export { createRelay, createServe, createStun, SERVER_ERR } from './server/index.js';
+export type { Relay, Serve, Stun, RelayArgs, ServeArgs, StunArgs } from './server/index.js';
