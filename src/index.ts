@@ -77,3 +77,7 @@ export {
   type HardNatTechnique,
   type NatFacts,
 } from './punch/hard-nat-plan.js';
+// The servers as `natpush serve|relay|stun` compose them (options schema, workers, metrics).
+export * as server from './server/index.js';
+export { createRelay, createServe, createStun, SERVER_ERR } from './server/index.js';
+export type { Relay, Serve, Stun, RelayArgs, ServeArgs, StunArgs } from './server/index.js';
