@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { SignalingError, SignalingErrorCode } from '../signaling/errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { ClusterBus } from './bus.js';
@@ -90,7 +91,11 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   } catch (err) {
     redis.disconnect();
     sub.disconnect();
-    throw err;
+    throw new SignalingError(
+      SignalingErrorCode.STORE_FAILED,
+      `cannot reach Redis at ${redactRedisUrl(o.redisUrl)}: ${lastError || (err as Error).message}`,
+      { cause: err },
+    );
   }
   const bus = new ClusterBus({ pub: redis, sub, keys, nodeId: id, logger });
   await bus.start();

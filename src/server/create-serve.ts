@@ -113,9 +113,10 @@ export async function createServe(
     ? await startRelay(a, secrets, dataDir, logger, deps, rendezvous)
     : undefined;
   let signaling: SignalingServer;
+  let cluster: Awaited<ReturnType<typeof openCluster>> | undefined;
   try {
     const redisUrl = a.redis ?? (deps.env ?? process.env).NATPUSH_REDIS_URL;
-    const cluster = redisUrl ? await openCluster(redisUrl, logger) : undefined;
+    cluster = redisUrl ? await openCluster(redisUrl, logger) : undefined;
     const store =
       cluster?.store ??
       (a.store === 'memory' ? new MemoryStore() : new SqliteStore(join(dataDir, 'mailbox.sqlite')));
@@ -131,6 +132,7 @@ export async function createServe(
       logger,
     });
   } catch (err) {
+    await cluster?.cluster.close(); // its Redis connections would keep the process alive
     await relay?.server.close();
     throw err;
   }
