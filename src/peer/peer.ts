@@ -195,6 +195,8 @@ export class Peer extends EventEmitter<PeerEvents> {
       accept: (peer) => this.#contacts.allows(peer),
       onIncoming: (peer, path) => this.#onIncomingPunch(peer, path),
       closed: () => this.#closed,
+      ...(o.portmap === false ? { portmap: false } : {}),
+      ...(o.portPrediction === false ? { portPrediction: false } : {}),
     });
     this.#client.on('retry', (r) => this.emit('reconnecting', r));
     this.#client.on('ready', (w) => this.#onReady(w));
