@@ -44,9 +44,15 @@ export class PortmapLayer {
     );
   }
 
-  /** The mapping as the socket's top srflx candidate, or none. */
-  candidates(): Candidate[] {
-    return this.#closed ? [] : mappedCandidates(this.#mapper);
+  /**
+   * The mapping as the socket's top srflx candidate, or none. A mapping on another address than
+   * the one STUN saw (`gathered`' srflx) is on an inner router of a double NAT: nobody outside
+   * reaches it, so it is not offered (the mapper is told the address only after its grant).
+   */
+  candidates(gathered: readonly Candidate[] = []): Candidate[] {
+    if (this.#closed) return [];
+    const seen = gathered.find((c) => c.type === 'srflx')?.address;
+    return mappedCandidates(this.#mapper).filter((c) => seen === undefined || c.address === seen);
   }
 
   /** Deletes the mapping on the router; idempotent, never throws. */

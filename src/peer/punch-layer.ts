@@ -174,7 +174,7 @@ export class PunchLayer {
       ...(portmap || prediction
         ? {
             extraCandidates: (gathered: readonly Candidate[]) => [
-              ...(portmap?.candidates() ?? []),
+              ...(portmap?.candidates(gathered) ?? []),
               ...(prediction?.candidates(gathered) ?? []),
             ],
           }

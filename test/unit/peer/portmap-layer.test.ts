@@ -94,6 +94,10 @@ describe('PortmapLayer', () => {
     expect(l.candidates()).toEqual([
       { type: 'srflx', address: '198.51.100.9', port: 5000, priority: MAPPED_CANDIDATE_PRIORITY },
     ]);
+    // Double NAT: STUN saw another address than the router's mapping: not offered.
+    const srflx = { type: 'srflx' as const, port: 1, priority: 1 };
+    expect(l.candidates([{ ...srflx, address: '203.0.113.5' }])).toEqual([]);
+    expect(l.candidates([{ ...srflx, address: '198.51.100.9' }])).toHaveLength(1);
     f.emit(undefined); // lost on renewal
     expect(changes).toBe(2);
     expect(l.candidates()).toEqual([]);
