@@ -205,6 +205,13 @@ describe.skipIf(skip)('hard NATs through Peer (netsim, 20 ms, 1 % loss)', () => 
     table.push(
       `  ${`${ha} × ${hb}`.padEnd(12)} ${last(ra)} / ${last(rb)}  sent ${JSON.stringify(sa.paths)} / ${JSON.stringify(sb.paths)}`,
     );
+    if (last(ra) !== want || last(rb) !== want) {
+      // For the next reader of a failure: both Peers' own logs (punch pairs, paths).
+      for (const d of [a, b]) {
+        // eslint-disable-next-line no-console
+        console.log(`${d.host} log:\n${d.logs.map((m) => JSON.stringify(m)).join('\n')}`);
+      }
+    }
     expect(last(ra)).toBe(want);
     expect(last(rb)).toBe(want);
   }
