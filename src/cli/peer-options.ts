@@ -10,6 +10,7 @@ export interface PeerArgs {
   identity: string;
   'peer-token'?: string;
   json: boolean;
+  portmap: boolean;
 }
 
 export function withPeerOptions<T>(y: Argv<T>) {
@@ -28,7 +29,13 @@ export function withPeerOptions<T>(y: Argv<T>) {
       type: 'string',
       describe: 'admission token, if the server requires one',
     })
-    .option('json', { type: 'boolean', default: false, describe: 'JSON lines instead of text' });
+    .option('json', { type: 'boolean', default: false, describe: 'JSON lines instead of text' })
+    .option('portmap', {
+      type: 'boolean',
+      default: true,
+      describe:
+        'ask the router for a port mapping of the direct-path socket (PCP, NAT-PMP, UPnP-IGD; deleted on exit); --no-portmap: never',
+    });
 }
 
 /** `--allow anyone` or `--allow ID,ID…` (default: peers this one exchanged notifications with). */

@@ -68,6 +68,16 @@ export interface PeerOptions {
   warmDirect?: boolean;
   /** The network for that socket (default the real one) — tests inject a MemoryNetwork. */
   udp?: UdpNetwork;
+  /**
+   * Ask the router for a port mapping of the punch socket (PCP, NAT-PMP, UPnP-IGD; deleted on
+   * close) and offer it as the top srflx candidate from the next gather on. Default true.
+   */
+  portmap?: boolean;
+  /**
+   * Measure the NAT's port allocation once (a few STUN bindings from fresh sockets) and, if it
+   * is sequential, offer the predicted ports as candidates (issue 11). Default true.
+   */
+  portPrediction?: boolean;
   /** Addresses offered as host candidates (default: this machine's non-internal IPv4 ones). */
   interfaces?: () => readonly string[];
 }

@@ -207,6 +207,8 @@ export class Peer extends EventEmitter<PeerEvents> {
         },
       },
       closed: () => this.#closed,
+      ...(o.portmap === false ? { portmap: false } : {}),
+      ...(o.portPrediction === false ? { portPrediction: false } : {}),
     });
     this.#client.on('retry', (r) => this.emit('reconnecting', r));
     this.#client.on('ready', (w) => this.#onReady(w));

@@ -17,9 +17,12 @@ import type {
 } from '../punch/connector.js';
 import { PUNCH_DEFAULTS } from '../punch/constants.js';
 import type { PunchedPath } from '../punch/path.js';
+import type { Candidate } from '../punch/candidates.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { TurnCredentialsResult } from './turn-requests.js';
+import { PortmapLayer } from './portmap-layer.js';
+import { PredictionLayer } from './prediction-layer.js';
 
 /** Rendezvous frames kept while the punch layer is being set up (it subscribes late). */
 const MAX_SIGNAL_BACKLOG = 16;
@@ -44,12 +47,18 @@ export interface PunchLayerOptions {
   handshakes?: PeerHandshakes;
   /** The Peer is closing: stop making the layer. */
   closed: () => boolean;
+  /** Map the socket's port on the router (PCP / NAT-PMP / UPnP-IGD). Default true. */
+  portmap?: boolean;
+  /** Measure the NAT's port allocation and offer predicted ports. Default true. */
+  portPrediction?: boolean;
 }
 
 export class PunchLayer {
   readonly #o: PunchLayerOptions;
   #connector: Promise<PunchConnector | undefined> | undefined;
   #socket: UdpSocket | undefined;
+  #portmap: PortmapLayer | undefined;
+  #prediction: PredictionLayer | undefined;
   #ready = false;
   readonly #backlog: PunchSignalIn[] = [];
   readonly #listeners = new Set<(f: PunchSignalIn) => void>();
@@ -92,7 +101,10 @@ export class PunchLayer {
   async close(): Promise<void> {
     const connector = this.#connector;
     this.#connector = undefined;
-    await (await connector?.catch(() => undefined))?.close();
+    const made = await connector?.catch(() => undefined);
+    this.#prediction?.close();
+    // The router mapping is deleted while the socket still exists (a router may check it).
+    await Promise.all([made?.close(), this.#portmap?.close()]);
     await this.#socket?.close();
   }
 
@@ -141,8 +153,39 @@ export class PunchLayer {
         return fresh ? Promise.resolve(c) : o.turnCredentials({ timeoutMs: 5_000 });
       },
     };
+    // Both start in the background and join the candidates from the next gather on (the
+    // connector re-gathers and re-registers its offer): the first candidates never wait.
+    let refresh = (): void => {};
+    if (o.portmap !== false) {
+      this.#portmap = new PortmapLayer({
+        net: o.udp,
+        clock: o.clock,
+        logger: o.logger,
+        port: socket.address().port,
+        onChange: () => refresh(),
+      });
+    }
+    if (o.portPrediction !== false && turn) {
+      this.#prediction = new PredictionLayer({
+        net: o.udp,
+        clock: o.clock,
+        logger: o.logger,
+        server: turn,
+        onReady: () => refresh(),
+      });
+    }
+    const portmap = this.#portmap;
+    const prediction = this.#prediction;
     const connector = new PunchConnector({
       socket,
+      ...(portmap || prediction
+        ? {
+            extraCandidates: (gathered: readonly Candidate[]) => [
+              ...(portmap?.candidates(gathered) ?? []),
+              ...(prediction?.candidates(gathered) ?? []),
+            ],
+          }
+        : {}),
       signaling,
       clock: o.clock,
       logger: o.logger,
@@ -153,6 +196,7 @@ export class PunchLayer {
       // serve answers a punch toward us at once with our warm candidates (punch-offers.ts).
       registerOffers: true,
     });
+    refresh = () => connector.refreshCandidates();
     connector.onIncoming(({ peer, path }) => o.onIncoming(peer, path));
     if (o.handshakes) connector.setHandshakes(o.handshakes);
     this.#ready = true;

@@ -76,8 +76,9 @@ export interface GathererOptions {
   /** serve's TURN server and a source of short-lived credentials for it. */
   turn?: { server: Endpoint; credentials: () => Promise<RelayCredentials> };
   gatherTimeoutMs?: number;
-  /** More candidates on the same socket, e.g. a router port mapping (punch/portmap). */
-  extraCandidates?: () => readonly Candidate[];
+  /** More candidates on the same socket, e.g. a router port mapping (punch/portmap) or
+   *  predicted ports (punch/predicted-candidates); given the host and srflx ones gathered. */
+  extraCandidates?: (gathered: readonly Candidate[]) => readonly Candidate[];
 }
 
 /**
@@ -150,7 +151,7 @@ export class CandidateGatherer {
     if (this.#srflx && !out.some((c) => candidateKey(c) === candidateKey(this.#srflx!))) {
       out.push({ type: 'srflx', ...plain(this.#srflx), priority: candidatePriority('srflx') });
     }
-    for (const c of this.#o.extraCandidates?.() ?? []) {
+    for (const c of this.#o.extraCandidates?.([...out]) ?? []) {
       if (!out.some((o) => candidateKey(o) === candidateKey(c))) out.push(c);
     }
     if (relay && !relay.closed) {

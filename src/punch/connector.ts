@@ -119,7 +119,7 @@ export interface PunchConnectorOptions {
   /** Answer punches from this peer? Default: yes (serve forwards only from allowed peers). */
   accept?: (peer: string) => boolean;
   /** More candidates on the socket (a port mapping: punch/portmap mappedCandidates). */
-  extraCandidates?: () => readonly Candidate[];
+  extraCandidates?: (gathered: readonly Candidate[]) => readonly Candidate[];
   /**
    * This peer's id. With it, either side may start a punch and glare (both start at once) ends
    * in one session: the punch of the lower peer id goes on, the other side answers it and its

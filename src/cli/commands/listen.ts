@@ -57,6 +57,7 @@ export const listenCommand: CommandModule<object, ListenArgs> = {
           identity: a.identity,
           signal: stop.signal,
           warmDirect: true, // candidates ready before the first punch (Peer docs)
+          portmap: a.portmap,
           ...(a.allow !== undefined ? { allow: parseAllow(a.allow) as AllowPolicy } : {}),
           ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
         });

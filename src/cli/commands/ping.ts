@@ -59,6 +59,7 @@ export const pingCommand: CommandModule<object, PingArgs> = {
         connectTimeoutMs: a.timeout,
         allow: [a.peer],
         warmDirect: true, // candidates ready before the first punch (Peer docs)
+        portmap: a.portmap,
         ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
       });
       const keepAlive = setInterval(() => {}, 1 << 30);

@@ -1,0 +1,258 @@
+/**
+ * Issue 11 through `Peer` (not standalone runners): real natpush peers (test/support/ladder-peer.mjs,
+ * `Peer.connect` with its defaults: port mapping and port prediction on) behind real kernel NATs,
+ * all logged in to one `natpush serve` (signaling + STUN + TURN), links 20 ms / 1 % loss.
+ * - random-port symmetric NAT WITH miniupnpd × port-restricted cone: without a mapping this pair
+ *   ends on the relay (ladder-matrix.test.ts `sym × pr`); the Peer's PortMapper maps its socket
+ *   on the router and the mapped candidate makes it direct. After the peer closes, the mapping
+ *   is gone from miniupnpd's nft table.
+ * - sequential-port symmetric × sequential-port symmetric: direct by the predicted candidates.
+ * - sequential-port symmetric × port-restricted cone (relay without prediction, as `sym × pr`
+ *   in the ladder matrix): direct, the cone side probing the predicted ports.
+ * - control: random-port symmetric × random-port symmetric (no miniupnpd): ends on the relay.
+ * Each side sends 20 notifications, each delivered exactly once. The table of final paths is
+ * printed at the end.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Lab } from '../../netsim/index.js';
+import { requireBuiltCli } from '../support/natpush-cli.js';
+import { NETSIM_REQUIREMENTS, missingPrereq } from '../support/prereq.js';
+
+function miniupnpdBuilt(): string | undefined {
+  if (existsSync(fileURLToPath(new URL('../../.cache/miniupnpd/miniupnpd', import.meta.url)))) {
+    return undefined;
+  }
+  const reason = 'netsim: miniupnpd not built; run scripts/build-miniupnpd.sh (as root)';
+  if (process.env.CI === 'true') throw new Error(`CI=true, refusing to skip: ${reason}`);
+  process.stderr.write(`skip ${reason}\n`);
+  return reason;
+}
+
+const skip = missingPrereq('netsim', NETSIM_REQUIREMENTS) ?? miniupnpdBuilt();
+const DRIVER = fileURLToPath(new URL('../support/ladder-peer.mjs', import.meta.url));
+const N = 20;
+const LINK = { delayMs: 20, lossPercent: 1 };
+
+type Path = 'direct' | 'relay' | 'server-routed' | 'mailbox';
+type Msg = Record<string, unknown>;
+
+const NATS = [
+  { name: 'nup', preset: 'symmetric', miniupnpd: true },
+  { name: 'npr', preset: 'port-restricted' },
+  { name: 'nseq1', preset: 'symmetric-sequential' },
+  { name: 'nseq2', preset: 'symmetric-sequential' },
+  { name: 'nseq3', preset: 'symmetric-sequential' },
+  { name: 'nsym1', preset: 'symmetric' },
+  { name: 'nsym2', preset: 'symmetric' },
+] as const;
+const HOSTS = [
+  ['up', 'nup'],
+  ['pr', 'npr'],
+  ['seq1', 'nseq1'],
+  ['seq2', 'nseq2'],
+  ['seq3', 'nseq3'],
+  ['sym1', 'nsym1'],
+  ['sym2', 'nsym2'],
+] as const;
+type Host = (typeof HOSTS)[number][0];
+
+/** One ladder-peer process: its stdout protocol lines and its Peer's JSON log (stderr). */
+class Driver {
+  readonly lines: Msg[] = [];
+  readonly logs: Msg[] = [];
+  readonly #waiters: { pred: (m: Msg) => boolean; resolve: (m: Msg) => void; log: boolean }[] = [];
+  peer = '';
+  readonly exited: Promise<void>;
+  constructor(
+    readonly host: Host,
+    readonly child: ChildProcess,
+  ) {
+    this.exited = new Promise((r) => child.once('exit', () => r()));
+    const feed = (into: Msg[], log: boolean) => (l: string) => {
+      if (!l.startsWith('{')) return;
+      let m: Msg;
+      try {
+        m = JSON.parse(l) as Msg;
+      } catch {
+        return;
+      }
+      into.push(m);
+      for (const w of [...this.#waiters]) {
+        if (w.log !== log || !w.pred(m)) continue;
+        this.#waiters.splice(this.#waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    };
+    readline.createInterface({ input: child.stdout! }).on('line', feed(this.lines, false));
+    readline.createInterface({ input: child.stderr! }).on('line', feed(this.logs, true));
+  }
+  next(pred: (m: Msg) => boolean, { log = false, timeoutMs = 60_000 } = {}): Promise<Msg> {
+    const seen = (log ? this.logs : this.lines).find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${this.host}: timed out`)), timeoutMs);
+      this.#waiters.push({ pred, log, resolve: (m) => (clearTimeout(t), resolve(m)) });
+    });
+  }
+  /** A line of the Peer's own log with this message. */
+  logged(msg: string, timeoutMs = 30_000): Promise<Msg> {
+    return this.next((m) => m.msg === msg, { log: true, timeoutMs });
+  }
+  write(m: Msg): void {
+    this.child.stdin!.write(JSON.stringify(m) + '\n');
+  }
+  got(from: string, prefix: string): Msg[] {
+    return this.lines
+      .map((m) => m.got as Msg | undefined)
+      .filter((g): g is Msg => !!g && g.from === from && String(g.id).startsWith(`${prefix}-`));
+  }
+}
+
+describe.skipIf(skip)('hard NATs through Peer (netsim, 20 ms, 1 % loss)', () => {
+  let lab: Lab | undefined;
+  let dir = '';
+  const drivers = new Map<Host, Driver>();
+  const table: string[] = [];
+
+  beforeAll(async () => {
+    const cli = requireBuiltCli();
+    dir = mkdtempSync(join(tmpdir(), 'np-netsim-hardpeer-'));
+    lab = await Lab.create({
+      nats: NATS.map((n) => ({ ...n, link: LINK })),
+      hosts: HOSTS.map(([name, behind]) => ({ name, behind })),
+    });
+    const url = `http://${lab.address('server')}:8787`;
+    const server = lab.spawn(
+      'server',
+      process.execPath,
+      [cli, 'serve', '--port', '8787', '--data-dir', join(dir, 'data'), '--log-level', 'warn'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve) =>
+      readline
+        .createInterface({ input: server.stdout! })
+        .on('line', (l) => /signaling listening on http/.test(l) && resolve()),
+    );
+    await Promise.all(
+      HOSTS.map(async ([host]) => {
+        const child = lab!.spawn(host, process.execPath, [DRIVER, url, join(dir, `${host}.pem`)], {
+          stdio: ['pipe', 'pipe', 'pipe'],
+          // The Peer's own info log on stderr: when the mapping and the measurement are in.
+          env: { ...process.env, LADDER_DEBUG: '1' },
+        });
+        const d = new Driver(host, child);
+        d.peer = String(((await d.next((m) => 'ready' in m)).ready as Msg).id);
+        drivers.set(host, d);
+      }),
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    if (table.length > 0) {
+      // eslint-disable-next-line no-console
+      console.log(`\nhard NATs through Peer (final path a→b / b→a):\n${table.join('\n')}`);
+    }
+    for (const d of drivers.values()) d.child.kill('SIGKILL');
+    await lab?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  async function exchange(a: Driver, b: Driver, prefix: string): Promise<[Msg, Msg]> {
+    a.write({ send: { to: b.peer, n: N, prefix: `${prefix}a` } });
+    b.write({ send: { to: a.peer, n: N, prefix: `${prefix}b` } });
+    const [sa, sb] = await Promise.all([
+      a.next((m) => (m.sent as Msg | undefined)?.prefix === `${prefix}a`),
+      b.next((m) => (m.sent as Msg | undefined)?.prefix === `${prefix}b`),
+    ]);
+    return [sa.sent as Msg, sb.sent as Msg];
+  }
+
+  async function exactlyOnce(to: Driver, from: Driver, prefix: string): Promise<Msg[]> {
+    const deadline = Date.now() + 60_000;
+    while (to.got(from.peer, prefix).length < N && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 300)); // a late duplicate would show here
+    const got = to.got(from.peer, prefix);
+    const ids = got.map((g) => String(g.id));
+    expect(new Set(ids).size, `${prefix}: duplicates`).toBe(ids.length);
+    expect(ids.length, `${prefix}: lost`).toBe(N);
+    return got;
+  }
+
+  /** Warm-up round (the ladder upgrades in the background), a pause, then the measured round. */
+  async function pair(ha: Host, hb: Host, want: Path): Promise<void> {
+    const a = drivers.get(ha)!;
+    const b = drivers.get(hb)!;
+    const [wa, wb] = await exchange(a, b, `w${ha}${hb}`);
+    expect(wa.errors).toEqual([]);
+    expect(wb.errors).toEqual([]);
+    await exactlyOnce(b, a, `w${ha}${hb}a`);
+    await exactlyOnce(a, b, `w${ha}${hb}b`);
+    await new Promise((r) => setTimeout(r, 3_000));
+    const [sa, sb] = await exchange(a, b, `${ha}${hb}`);
+    expect(sa.errors).toEqual([]);
+    expect(sb.errors).toEqual([]);
+    const ra = await exactlyOnce(b, a, `${ha}${hb}a`);
+    const rb = await exactlyOnce(a, b, `${ha}${hb}b`);
+    const last = (got: Msg[]) => String(got[got.length - 1]!.path);
+    table.push(
+      `  ${`${ha} × ${hb}`.padEnd(12)} ${last(ra)} / ${last(rb)}  sent ${JSON.stringify(sa.paths)} / ${JSON.stringify(sb.paths)}`,
+    );
+    if (last(ra) !== want || last(rb) !== want) {
+      // For the next reader of a failure: both Peers' own logs (punch pairs, paths).
+      for (const d of [a, b]) {
+        // eslint-disable-next-line no-console
+        console.log(`${d.host} log:\n${d.logs.map((m) => JSON.stringify(m)).join('\n')}`);
+      }
+    }
+    expect(last(ra)).toBe(want);
+    expect(last(rb)).toBe(want);
+  }
+
+  it('symmetric + miniupnpd × port-restricted: direct by the mapping; the mapping is deleted on close', async () => {
+    const up = drivers.get('up')!;
+    const granted = await up.logged('port mapping granted');
+    const external = String(granted.external);
+    const port = external.split(':')[1]!;
+    const rules = async () =>
+      (await lab!.exec('nup', 'nft', ['list', 'table', 'inet', 'miniupnpd'])).stdout;
+    expect(await rules()).toContain(`dport ${port} `);
+    // The mapped candidate joins from the next gather: give the re-registered offer a moment.
+    await new Promise((r) => setTimeout(r, 1_000));
+    await pair('up', 'pr', 'direct');
+    up.write({ close: true });
+    await up.exited;
+    expect(await rules()).not.toContain(`dport ${port} `);
+  }, 120_000);
+
+  it('sequential symmetric × sequential symmetric: direct by port prediction', async () => {
+    for (const h of ['seq1', 'seq2'] as const) {
+      const m = await drivers.get(h)!.logged('port allocation measured');
+      expect(m.pattern).toBe('sequential');
+    }
+    await new Promise((r) => setTimeout(r, 1_000));
+    await pair('seq1', 'seq2', 'direct');
+  }, 120_000);
+
+  it('sequential symmetric × port-restricted: direct by port prediction', async () => {
+    const m = await drivers.get('seq3')!.logged('port allocation measured');
+    expect(m.pattern).toBe('sequential');
+    await new Promise((r) => setTimeout(r, 1_000));
+    await pair('seq3', 'pr', 'direct');
+  }, 120_000);
+
+  it('control: random symmetric × random symmetric ends on the relay', async () => {
+    for (const h of ['sym1', 'sym2'] as const) {
+      const m = await drivers.get(h)!.logged('port allocation measured');
+      expect(m.pattern).toBe('random');
+    }
+    await pair('sym1', 'sym2', 'relay');
+  }, 120_000);
+});
