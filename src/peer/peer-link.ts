@@ -253,6 +253,8 @@ export class PeerLink {
     this.channel.pathChanged();
     this.#o.onPath({ path: p.kind });
     this.#flushCheckAnswers();
+    // The init in the checks went unanswered (or its answer was lost): again, on this path.
+    this.session.retryCheckInit();
     if (p.kind === 'relay')
       this.#scheduleRepunch(); // try for direct again later
     else this.#punchFailures = 0;

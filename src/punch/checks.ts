@@ -25,7 +25,7 @@
  * Session handshake in the checks (`handshake`, check-message.ts ATTR_HANDSHAKE): while the
  * session has an init to carry, the first check of ours on each pair carries it (same bytes; a
  * triggered check on the pair goes without, and one is sent if the carrying check is not answered
- * within its first RTO, so a middlebox that drops the bigger check cannot stop the punch), an
+ * within two RTOs, so a middlebox that drops the bigger check cannot stop the punch), an
  * authenticated
  * check carrying one gets the session's answer in its success response, and an authenticated
  * response carrying one goes to the session. A check or response that does not verify is dropped
@@ -457,7 +457,9 @@ export class CheckAgent {
       this.#carried.add(pair.id);
       // Unanswered within the first RTO (lost, or dropped for its size or attribute): a plain
       // triggered check on the pair, so the punch never depends on the bigger packet.
-      const rto = (this.#o.checkRetransmission ?? PUNCH_DEFAULTS.checkRetransmission).rtoMs;
+      // Two RTOs: the carrying check has been retransmitted once by then (RFC 8489 §6.2.1: at
+      // RTO and 3·RTO), so a single loss, or a round trip just above one RTO, keeps the init.
+      const rto = 2 * (this.#o.checkRetransmission ?? PUNCH_DEFAULTS.checkRetransmission).rtoMs;
       this.#timers.push(
         this.#o.clock.setTimeout(() => {
           if (pair.state === 'in-progress' && !this.#selected) this.#trigger(pair);
