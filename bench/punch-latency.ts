@@ -305,7 +305,7 @@ async function libjuiceRuns(pl: PunchLab, a: Args, delayMs: number): Promise<Jui
 }
 
 const PHASES: Record<string, string> = {
-  firstPong: 'first pong (server-routed)',
+  firstPong: 'first pong (any path)',
   candidatesSent: 'our candidates sent',
   candidatesReceived: "the other side's candidates in",
   punchSent: 'punch request sent (A initiates)',

@@ -73,6 +73,8 @@ const REPUNCH = { initial: 5_000, max: 120_000 };
  * serve measures); after this the old flow runs. The punch ending releases it sooner.
  */
 const CHECK_HANDSHAKE_HOLD_MS = 2_000;
+/** Check answers kept while the punch settles: one per pair checked with the init, at most. */
+const MAX_CHECK_ANSWERS = 4;
 
 export class PeerLink {
   readonly remote: string;
@@ -93,6 +95,8 @@ export class PeerLink {
   droppedWhilePaused = 0;
   /** The last datagram handled came in a connectivity check's answer (the first flight). */
   #lastRxInCheck = false;
+  /** Check answers waiting for our punch to settle (handleCheckResponse). */
+  #checkAnswers: Uint8Array[] = [];
 
   constructor(o: PeerLinkOptions) {
     this.#o = o;
@@ -159,12 +163,28 @@ export class PeerLink {
     return answer;
   }
 
-  /** The answer from an authenticated check response. */
+  /**
+   * The answer from an authenticated check response. It comes with the check that selects the
+   * path: while our punch is settling it waits the few microtasks until the path is adopted (or
+   * the punch ends), so the app sees the path before what the answer carries (a pong).
+   */
   handleCheckResponse(d: Uint8Array): void {
     if (this.#closed) return;
     this.lastUsed = this.#o.clock.now();
+    if (this.#punching) {
+      if (this.#checkAnswers.length < MAX_CHECK_ANSWERS) this.#checkAnswers.push(d);
+      return;
+    }
     this.#lastRxInCheck = true;
     this.#handle(d);
+  }
+
+  #flushCheckAnswers(): void {
+    for (const d of this.#checkAnswers.splice(0)) {
+      if (this.#closed) return;
+      this.#lastRxInCheck = true;
+      this.#handle(d);
+    }
   }
 
   /**
@@ -232,6 +252,9 @@ export class PeerLink {
     });
     this.channel.pathChanged();
     this.#o.onPath({ path: p.kind });
+    this.#flushCheckAnswers();
+    // The init in the checks went unanswered (or its answer was lost): again, on this path.
+    this.session.retryCheckInit();
     if (p.kind === 'relay')
       this.#scheduleRepunch(); // try for direct again later
     else this.#punchFailures = 0;
@@ -245,6 +268,7 @@ export class PeerLink {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#checkAnswers = [];
     this.#repunchTimer?.cancel();
     for (const off of this.#pathOffs.splice(0)) off();
     this.#path?.close();
@@ -314,6 +338,7 @@ export class PeerLink {
       this.#scheduleRepunch();
     } finally {
       this.#punching = false;
+      this.#flushCheckAnswers();
       // Checks that never took the held init: the handshake goes on the path we have now.
       this.session.releaseHold();
     }

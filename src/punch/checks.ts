@@ -23,7 +23,10 @@
  * selected base (RFC 8445's valid list), not only from the selected remote.
  *
  * Session handshake in the checks (`handshake`, check-message.ts ATTR_HANDSHAKE): while the
- * session has an init to carry, every check of ours carries it (same bytes), an authenticated
+ * session has an init to carry, the first check of ours on each pair carries it (same bytes; a
+ * triggered check on the pair goes without, and one is sent if the carrying check is not answered
+ * within two RTOs, so a middlebox that drops the bigger check cannot stop the punch), an
+ * authenticated
  * check carrying one gets the session's answer in its success response, and an authenticated
  * response carrying one goes to the session. A check or response that does not verify is dropped
  * before its attribute is looked at.
@@ -143,6 +146,8 @@ export class CheckAgent {
   readonly #pairTx = new Map<string, Uint8Array>();
   /** Outstanding transaction ids (hex) of our checks → pair id; answers are verified first. */
   readonly #inflight = new Map<string, string>();
+  /** Pair ids whose check carried the session init (once per pair; bounded by the pairs). */
+  readonly #carried = new Set<string>();
   readonly #abort = new AbortController();
   #pacer: TimerHandle | undefined;
   #timers: TimerHandle[] = [];
@@ -405,7 +410,7 @@ export class CheckAgent {
       role: this.role,
       tieBreaker: this.#o.tieBreaker,
       useCandidate: nominate,
-      ...this.#handshakeInit(),
+      ...this.#handshakeInit(pair),
     });
     const key = txHex(bytes.subarray(8, 20));
     this.#inflight.set(key, pair.id);
@@ -444,10 +449,23 @@ export class CheckAgent {
     );
   }
 
-  #handshakeInit(): { handshake?: Uint8Array } {
+  #handshakeInit(pair: CandidatePair): { handshake?: Uint8Array } {
+    if (this.#carried.has(pair.id)) return {};
     try {
       const h = this.#o.handshake?.init();
-      return h ? { handshake: h } : {};
+      if (!h) return {};
+      this.#carried.add(pair.id);
+      // Unanswered within the first RTO (lost, or dropped for its size or attribute): a plain
+      // triggered check on the pair, so the punch never depends on the bigger packet.
+      // Two RTOs: the carrying check has been retransmitted once by then (RFC 8489 §6.2.1: at
+      // RTO and 3·RTO), so a single loss, or a round trip just above one RTO, keeps the init.
+      const rto = 2 * (this.#o.checkRetransmission ?? PUNCH_DEFAULTS.checkRetransmission).rtoMs;
+      this.#timers.push(
+        this.#o.clock.setTimeout(() => {
+          if (pair.state === 'in-progress' && !this.#selected) this.#trigger(pair);
+        }, rto),
+      );
+      return { handshake: h };
     } catch {
       return {};
     }

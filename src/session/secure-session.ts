@@ -299,6 +299,17 @@ export class SecureSession {
   }
 
   /**
+   * The init that rode in the checks got no answer but a path is up now (the checks that
+   * selected it went without, or the answer was lost): send a fresh one on the current path at
+   * once rather than at the retransmission timer. No-op otherwise.
+   */
+  retryCheckInit(): void {
+    const p = this.#pending;
+    if (this.#closed || !p || this.#checkInit?.localIndex !== p.localIndex) return;
+    this.#sendInit(p.roundStartedAt, p.attempt + 1);
+  }
+
+  /**
    * An init that arrived inside an authenticated connectivity check: handled as any init (same
    * identity, timestamp, tie-break and rate rules); its 0-RTT payloads are delivered and our
    * answer — with what the app queued in reply — is returned for the check's success response

@@ -20,6 +20,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { PeerLink, type LinkPath } from '../../../src/peer/peer-link.js';
+import { ATTR_HANDSHAKE } from '../../../src/punch/check-message.js';
+import { classifyPacket } from '../../../src/punch/demux.js';
+import { decodeStunMessage } from '../../../src/stun/message.js';
 import { generateIdentity, type Identity } from '../../../src/signaling/identity.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { PunchWorld, SIGNAL_MS as S, type PeerSide } from '../punch/world.js';
@@ -121,5 +124,46 @@ describe('time to direct with both peers logged in (virtual time)', () => {
     // Pacing (Ta = 5 ms: the host pairs' checks go first) and 1 ms steps: well under one R.
     expect(at).toBeGreaterThanOrEqual(expected - 1);
     expect(at).toBeLessThan(expected + R / 2);
+  });
+
+  it('a middlebox that drops checks carrying the init: the punch and the old handshake still finish', async () => {
+    const { w, la, lb } = await setup(true);
+    let dropped = 0;
+    w.net.dropIf((p) => {
+      if (classifyPacket(p.data) !== 'stun-request') return false;
+      const drop = decodeStunMessage(p.data).has(ATTR_HANDSHAKE);
+      if (drop) dropped++;
+      return drop;
+    });
+    const got: string[] = [];
+    lb.channel.onNotification((n) => got.push(n.id));
+    const sent = la.notify({ id: 'n-1', body: 'hello' }, 10_000);
+    void la.start();
+    await w.run(sent);
+    await w.run(new Promise<void>((r) => w.clock.setTimeout(r, 3_000)));
+    expect(dropped).toBeGreaterThan(0);
+    expect(la.path).toBe('direct');
+    expect(lb.path).toBe('direct');
+    expect(la.session.established && lb.session.established).toBe(true);
+    expect(la.lastRxInCheck).toBe(false); // nothing came in a check's answer
+    expect(got).toEqual(['n-1']);
+    expect((await w.run(la.ping(5_000))) > 0).toBe(true);
+  });
+
+  it('glare: both ping at once with their inits in the checks: one session, both direct', async () => {
+    const { w, la, lb } = await setup(true);
+    void la.start();
+    void lb.start();
+    const [ra, rb] = await w.run(Promise.all([la.ping(5_000), lb.ping(5_000)]));
+    expect(ra > 0 && rb > 0).toBe(true);
+    await w.run(new Promise<void>((r) => w.clock.setTimeout(r, 1_000)));
+    expect(la.path).toBe('direct');
+    expect(lb.path).toBe('direct');
+    expect(la.session.stats.handshakesCompleted).toBe(1);
+    expect(lb.session.stats.handshakesCompleted).toBe(1);
+    const got: string[] = [];
+    lb.channel.onNotification((n) => got.push(n.id));
+    await w.run(la.notify({ id: 'n-2', body: 'x' }, 5_000));
+    expect(got).toEqual(['n-2']);
   });
 });
