@@ -53,6 +53,8 @@ import {
 } from './options.js';
 import { safe, TurnRequests } from './requests.js';
 
+/** How long close() waits for the deallocating Refresh's answer (then the lifetime ends it). */
+const CLOSE_DEALLOCATE_WAIT_MS = 2_000;
 export { TURN_CLIENT_MAX_PENDING };
 export type { DataListener, TurnClientOptions, TurnClientStats };
 import {
@@ -232,7 +234,15 @@ export class TurnClient {
     for (const t of this.#timers) t.cancel();
     this.#timers = [];
     if (!this.#transport.closed) {
-      await this.refresh(0).catch(() => {});
+      // RFC 8656 §7: a Refresh with lifetime 0 deletes the allocation. Best effort and bounded:
+      // if the server does not answer soon the allocation expires on its own, and a close must
+      // not hang for a request's full retransmission budget (10 s) on a lossy or busy path.
+      let timer: { cancel(): void } | undefined;
+      const bounded = new Promise<void>((resolve) => {
+        timer = this.#clock.setTimeout(resolve, CLOSE_DEALLOCATE_WAIT_MS);
+      });
+      await Promise.race([this.refresh(0).catch(() => {}), bounded]);
+      timer?.cancel();
     }
     this.#closed = true;
     this.#requests.close(new TurnClientError(TURN_ERR.CLOSED, 'TURN client closed'));
