@@ -35,6 +35,7 @@
  * before they touch any state, so a third party can neither open a pair, nor learn a prflx
  * candidate into our list, nor complete or fail a check.
  */
+import { setMaxListeners } from 'node:events';
 import type { Endpoint } from '../net/udp.js';
 import { endpointKey, sameEndpoint } from '../net/udp.js';
 import { Attr } from '../stun/attribute-type.js';
@@ -166,6 +167,9 @@ export class CheckAgent {
   readonly #onRemoteMoved = new Set<Listener<Endpoint>>();
 
   constructor(options: CheckAgentOptions) {
+    // Every check transaction of this session listens on one signal: as many as may be pending
+    // (a replaced check stays answerable beside its successor), more than Node's default 10.
+    setMaxListeners(2 * PUNCH_DEFAULTS.maxPendingChecks, this.#abort.signal);
     this.#o = options;
     this.role = options.role;
     this.#log = options.logger ?? silentLogger;
