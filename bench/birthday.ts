@@ -12,9 +12,15 @@
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Lab, type NatPreset } from '../netsim/index.js';
+import type { NatPreset } from '../netsim/index.js';
 import { birthdaySuccessProbability } from '../src/punch/birthday.js';
-import { birthdayAttempt, HardNatAgent, startStun } from './lib/hard-nat-lab.js';
+import {
+  birthdayAttempt,
+  HardNatAgent,
+  pairedLab,
+  quantile,
+  startStun,
+} from './lib/hard-nat-lab.js';
 
 const { values } = parseArgs({
   options: {
@@ -36,25 +42,7 @@ const CELLS: [string, NatPreset, NatPreset][] = [
   ['rc', 'symmetric', 'restricted-cone'],
 ];
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
-}
-
-const lab = await Lab.create({
-  nats: CELLS.flatMap(([id, x, y]) =>
-    Array.from({ length: parallel }, (_, k) => [
-      { name: `${id}${k}-h`, preset: x },
-      { name: `${id}${k}-e`, preset: y },
-    ]).flat(),
-  ),
-  hosts: CELLS.flatMap(([id]) =>
-    Array.from({ length: parallel }, (_, k) => [
-      { name: `${id}${k}h`, behind: `${id}${k}-h` },
-      { name: `${id}${k}e`, behind: `${id}${k}-e` },
-    ]).flat(),
-  ),
-});
+const lab = await pairedLab(CELLS, parallel, ['-h', '-e'], ['h', 'e']);
 const agents: HardNatAgent[] = [];
 try {
   const stun = await startStun(lab);
@@ -82,8 +70,8 @@ try {
     const ms = ok.map((r) => r.ms);
     lines.push(
       `${x} × ${y}: ${ok.length}/${results.length} direct (${((ok.length / results.length) * 100).toFixed(1)} %, ` +
-        `predicted ${(predicted * 100).toFixed(2)} %); time to direct p50 ${pct(ms, 0.5)} ms, ` +
-        `p95 ${pct(ms, 0.95)} ms, max ${Math.max(...ms)} ms; probes per success ` +
+        `predicted ${(predicted * 100).toFixed(2)} %); time to direct p50 ${quantile(ms, 0.5)} ms, ` +
+        `p95 ${quantile(ms, 0.95)} ms, max ${Math.max(...ms)} ms; probes per success ` +
         `${(ok.reduce((n, r) => n + r.sent, 0) / Math.max(1, ok.length)).toFixed(0)} ` +
         `(expected to first hit ≈ ${Math.round(64512 / sockets)}); wall ${Math.round(performance.now() - t0)} ms`,
     );

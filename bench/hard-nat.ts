@@ -11,8 +11,14 @@
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Lab, type NatPreset } from '../netsim/index.js';
-import { HardNatAgent, predictionPunch, startStun } from './lib/hard-nat-lab.js';
+import type { NatPreset } from '../netsim/index.js';
+import {
+  HardNatAgent,
+  pairedLab,
+  predictionPunch,
+  quantile,
+  startStun,
+} from './lib/hard-nat-lab.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,25 +37,7 @@ const CELLS: [string, NatPreset, NatPreset][] = [
   ['rr', 'symmetric', 'symmetric'],
 ];
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
-}
-
-const lab = await Lab.create({
-  nats: CELLS.flatMap(([id, x, y]) =>
-    Array.from({ length: parallel }, (_, k) => [
-      { name: `${id}${k}-l`, preset: x },
-      { name: `${id}${k}-r`, preset: y },
-    ]).flat(),
-  ),
-  hosts: CELLS.flatMap(([id]) =>
-    Array.from({ length: parallel }, (_, k) => [
-      { name: `${id}${k}a`, behind: `${id}${k}-l` },
-      { name: `${id}${k}b`, behind: `${id}${k}-r` },
-    ]).flat(),
-  ),
-});
+const lab = await pairedLab(CELLS, parallel, ['-l', '-r'], ['a', 'b']);
 const agents: HardNatAgent[] = [];
 try {
   const stun = await startStun(lab);
@@ -79,7 +67,7 @@ try {
     lines.push(
       `${x} × ${y}: ${ok.length}/${results.length} direct` +
         (ok.length > 0
-          ? `, time to direct p50 ${pct(ok, 0.5)} ms, p95 ${pct(ok, 0.95)} ms, max ${Math.max(...ok)} ms`
+          ? `, time to direct p50 ${quantile(ok, 0.5)} ms, p95 ${quantile(ok, 0.95)} ms, max ${Math.max(...ok)} ms`
           : '') +
         `; wall ${Math.round(performance.now() - t0)} ms`,
     );

@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { Lab } from '../../netsim/index.js';
+import { Lab, type NatPreset } from '../../netsim/index.js';
 
 function firstExisting(rel: string[]): string {
   const paths = rel.map((r) => fileURLToPath(new URL(r, import.meta.url)));
@@ -190,4 +190,36 @@ export async function birthdayAttempt(
     sent: e.sent ?? 0,
     expected: e.expected ?? 0,
   };
+}
+
+/**
+ * A lab of `parallel` copies of each cell (id, preset of side 1, preset of side 2): NATs named
+ * `${id}${k}${nats[i]}`, one host behind each named `${id}${k}${hosts[i]}`.
+ */
+export function pairedLab(
+  cells: readonly (readonly [string, NatPreset, NatPreset])[],
+  parallel: number,
+  nats: readonly [string, string],
+  hosts: readonly [string, string],
+): Promise<Lab> {
+  const each = <T>(f: (id: string, k: number, x: NatPreset, y: NatPreset) => T[]): T[] =>
+    cells.flatMap(([id, x, y]) =>
+      Array.from({ length: parallel }, (_, k) => f(id, k, x, y)).flat(),
+    );
+  return Lab.create({
+    nats: each((id, k, x, y) => [
+      { name: `${id}${k}${nats[0]}`, preset: x },
+      { name: `${id}${k}${nats[1]}`, preset: y },
+    ]),
+    hosts: each((id, k) => [
+      { name: `${id}${k}${hosts[0]}`, behind: `${id}${k}${nats[0]}` },
+      { name: `${id}${k}${hosts[1]}`, behind: `${id}${k}${nats[1]}` },
+    ]),
+  });
+}
+
+/** The p-quantile (0..1) of unsorted samples. */
+export function quantile(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
 }
