@@ -13,7 +13,6 @@
  * Each side sends 20 notifications, each delivered exactly once. The table of final paths is
  * printed at the end.
  */
-import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +20,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../netsim/index.js';
+import { exactlyOnce, exchange, LadderDriver, type Msg } from '../support/ladder-driver.js';
 import { requireBuiltCli } from '../support/natpush-cli.js';
 import { NETSIM_REQUIREMENTS, missingPrereq } from '../support/prereq.js';
 
@@ -40,7 +40,6 @@ const N = 20;
 const LINK = { delayMs: 20, lossPercent: 1 };
 
 type Path = 'direct' | 'relay' | 'server-routed' | 'mailbox';
-type Msg = Record<string, unknown>;
 
 const NATS = [
   { name: 'nup', preset: 'symmetric', miniupnpd: true },
@@ -62,62 +61,10 @@ const HOSTS = [
 ] as const;
 type Host = (typeof HOSTS)[number][0];
 
-/** One ladder-peer process: its stdout protocol lines and its Peer's JSON log (stderr). */
-class Driver {
-  readonly lines: Msg[] = [];
-  readonly logs: Msg[] = [];
-  readonly #waiters: { pred: (m: Msg) => boolean; resolve: (m: Msg) => void; log: boolean }[] = [];
-  peer = '';
-  readonly exited: Promise<void>;
-  constructor(
-    readonly host: Host,
-    readonly child: ChildProcess,
-  ) {
-    this.exited = new Promise((r) => child.once('exit', () => r()));
-    const feed = (into: Msg[], log: boolean) => (l: string) => {
-      if (!l.startsWith('{')) return;
-      let m: Msg;
-      try {
-        m = JSON.parse(l) as Msg;
-      } catch {
-        return;
-      }
-      into.push(m);
-      for (const w of [...this.#waiters]) {
-        if (w.log !== log || !w.pred(m)) continue;
-        this.#waiters.splice(this.#waiters.indexOf(w), 1);
-        w.resolve(m);
-      }
-    };
-    readline.createInterface({ input: child.stdout! }).on('line', feed(this.lines, false));
-    readline.createInterface({ input: child.stderr! }).on('line', feed(this.logs, true));
-  }
-  next(pred: (m: Msg) => boolean, { log = false, timeoutMs = 60_000 } = {}): Promise<Msg> {
-    const seen = (log ? this.logs : this.lines).find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${this.host}: timed out`)), timeoutMs);
-      this.#waiters.push({ pred, log, resolve: (m) => (clearTimeout(t), resolve(m)) });
-    });
-  }
-  /** A line of the Peer's own log with this message. */
-  logged(msg: string, timeoutMs = 30_000): Promise<Msg> {
-    return this.next((m) => m.msg === msg, { log: true, timeoutMs });
-  }
-  write(m: Msg): void {
-    this.child.stdin!.write(JSON.stringify(m) + '\n');
-  }
-  got(from: string, prefix: string): Msg[] {
-    return this.lines
-      .map((m) => m.got as Msg | undefined)
-      .filter((g): g is Msg => !!g && g.from === from && String(g.id).startsWith(`${prefix}-`));
-  }
-}
-
 describe.skipIf(skip)('hard NATs through Peer (netsim, 20 ms, 1 % loss)', () => {
   let lab: Lab | undefined;
   let dir = '';
-  const drivers = new Map<Host, Driver>();
+  const drivers = new Map<Host, LadderDriver>();
   const table: string[] = [];
 
   beforeAll(async () => {
@@ -146,7 +93,7 @@ describe.skipIf(skip)('hard NATs through Peer (netsim, 20 ms, 1 % loss)', () => 
           // The Peer's own info log on stderr: when the mapping and the measurement are in.
           env: { ...process.env, LADDER_DEBUG: '1' },
         });
-        const d = new Driver(host, child);
+        const d = new LadderDriver(host, child);
         d.peer = String(((await d.next((m) => 'ready' in m)).ready as Msg).id);
         drivers.set(host, d);
       }),
@@ -163,44 +110,21 @@ describe.skipIf(skip)('hard NATs through Peer (netsim, 20 ms, 1 % loss)', () => 
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  async function exchange(a: Driver, b: Driver, prefix: string): Promise<[Msg, Msg]> {
-    a.write({ send: { to: b.peer, n: N, prefix: `${prefix}a` } });
-    b.write({ send: { to: a.peer, n: N, prefix: `${prefix}b` } });
-    const [sa, sb] = await Promise.all([
-      a.next((m) => (m.sent as Msg | undefined)?.prefix === `${prefix}a`),
-      b.next((m) => (m.sent as Msg | undefined)?.prefix === `${prefix}b`),
-    ]);
-    return [sa.sent as Msg, sb.sent as Msg];
-  }
-
-  async function exactlyOnce(to: Driver, from: Driver, prefix: string): Promise<Msg[]> {
-    const deadline = Date.now() + 60_000;
-    while (to.got(from.peer, prefix).length < N && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await new Promise((r) => setTimeout(r, 300)); // a late duplicate would show here
-    const got = to.got(from.peer, prefix);
-    const ids = got.map((g) => String(g.id));
-    expect(new Set(ids).size, `${prefix}: duplicates`).toBe(ids.length);
-    expect(ids.length, `${prefix}: lost`).toBe(N);
-    return got;
-  }
-
   /** Warm-up round (the ladder upgrades in the background), a pause, then the measured round. */
   async function pair(ha: Host, hb: Host, want: Path | 'any'): Promise<void> {
     const a = drivers.get(ha)!;
     const b = drivers.get(hb)!;
-    const [wa, wb] = await exchange(a, b, `w${ha}${hb}`);
+    const [wa, wb] = await exchange(a, b, N, `w${ha}${hb}`);
     expect(wa.errors).toEqual([]);
     expect(wb.errors).toEqual([]);
-    await exactlyOnce(b, a, `w${ha}${hb}a`);
-    await exactlyOnce(a, b, `w${ha}${hb}b`);
+    await exactlyOnce(b, a, N, `w${ha}${hb}a`);
+    await exactlyOnce(a, b, N, `w${ha}${hb}b`);
     await new Promise((r) => setTimeout(r, 3_000));
-    const [sa, sb] = await exchange(a, b, `${ha}${hb}`);
+    const [sa, sb] = await exchange(a, b, N, `${ha}${hb}`);
     expect(sa.errors).toEqual([]);
     expect(sb.errors).toEqual([]);
-    const ra = await exactlyOnce(b, a, `${ha}${hb}a`);
-    const rb = await exactlyOnce(a, b, `${ha}${hb}b`);
+    const ra = await exactlyOnce(b, a, N, `${ha}${hb}a`);
+    const rb = await exactlyOnce(a, b, N, `${ha}${hb}b`);
     const last = (got: Msg[]) => String(got[got.length - 1]!.path);
     table.push(
       `  ${`${ha} × ${hb}`.padEnd(12)} ${last(ra)} / ${last(rb)}  sent ${JSON.stringify(sa.paths)} / ${JSON.stringify(sb.paths)}`,

@@ -18,6 +18,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../netsim/index.js';
+import { exactlyOnce, exchange, LadderDriver, type Msg } from '../support/ladder-driver.js';
 import { requireBuiltCli } from '../support/natpush-cli.js';
 import { NETSIM_REQUIREMENTS, missingPrereq } from '../support/prereq.js';
 
@@ -30,7 +31,6 @@ const N = 100;
 const LINK = { delayMs: 20, lossPercent: 1 };
 
 type Path = 'direct' | 'relay' | 'server-routed' | 'mailbox';
-type Msg = Record<string, unknown>;
 
 /** host → NAT it sits behind (one NAT per host unless two hosts share one on purpose). */
 const NATS = [
@@ -79,48 +79,11 @@ const PAIRS: [Host, Host, Path[]][] = [
   ['ub', 'sym', ALL_UB],
 ];
 
-class Driver {
-  readonly lines: Msg[] = [];
-  readonly #waiters: { pred: (m: Msg) => boolean; resolve: (m: Msg) => void }[] = [];
-  peer = '';
-  constructor(
-    readonly host: Host,
-    readonly child: ChildProcess,
-  ) {
-    readline.createInterface({ input: child.stdout! }).on('line', (l) => {
-      if (!l.startsWith('{')) return;
-      const m = JSON.parse(l) as Msg;
-      this.lines.push(m);
-      for (const w of [...this.#waiters]) {
-        if (!w.pred(m)) continue;
-        this.#waiters.splice(this.#waiters.indexOf(w), 1);
-        w.resolve(m);
-      }
-    });
-  }
-  next(pred: (m: Msg) => boolean, timeoutMs = 90_000): Promise<Msg> {
-    const seen = this.lines.find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${this.host}: timed out`)), timeoutMs);
-      this.#waiters.push({ pred, resolve: (m) => (clearTimeout(t), resolve(m)) });
-    });
-  }
-  write(m: Msg): void {
-    this.child.stdin!.write(JSON.stringify(m) + '\n');
-  }
-  got(from: string, prefix: string): Msg[] {
-    return this.lines
-      .map((m) => m.got as Msg | undefined)
-      .filter((g): g is Msg => !!g && g.from === from && String(g.id).startsWith(`${prefix}-`));
-  }
-}
-
 describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % loss)', () => {
   let lab: Lab | undefined;
   let dir = '';
   let server: ChildProcess | undefined;
-  const drivers = new Map<Host, Driver>();
+  const drivers = new Map<Host, LadderDriver>();
   const table: string[] = [];
 
   beforeAll(async () => {
@@ -147,7 +110,7 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
         const child = lab!.spawn(host, process.execPath, [DRIVER, url, join(dir, `${host}.pem`)], {
           stdio: ['pipe', 'pipe', 'inherit'],
         });
-        const d = new Driver(host, child);
+        const d = new LadderDriver(host, child);
         d.peer = String(((await d.next((m) => 'ready' in m)).ready as Msg).id);
         drivers.set(host, d);
       }),
@@ -163,47 +126,22 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Both sides send N to each other; returns the paths of the last 10 sends each way. */
-  async function exchange(a: Driver, b: Driver, prefix: string): Promise<[Msg, Msg]> {
-    a.write({ send: { to: b.peer, n: N, prefix: `${prefix}a` } });
-    b.write({ send: { to: a.peer, n: N, prefix: `${prefix}b` } });
-    const [sa, sb] = await Promise.all([
-      a.next((m) => (m.sent as Msg | undefined)?.prefix === `${prefix}a`),
-      b.next((m) => (m.sent as Msg | undefined)?.prefix === `${prefix}b`),
-    ]);
-    return [sa.sent as Msg, sb.sent as Msg];
-  }
-
-  /** Waits until every one of the N arrived, then checks exactly once. */
-  async function exactlyOnce(to: Driver, from: Driver, prefix: string): Promise<Msg[]> {
-    const deadline = Date.now() + 60_000;
-    while (to.got(from.peer, prefix).length < N && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await new Promise((r) => setTimeout(r, 300)); // a late duplicate would show here
-    const got = to.got(from.peer, prefix);
-    const ids = got.map((g) => String(g.id));
-    expect(new Set(ids).size, `${prefix}: duplicates`).toBe(ids.length);
-    expect(ids.length, `${prefix}: lost`).toBe(N);
-    return got;
-  }
-
   it.each(PAIRS)('%s × %s: 100 each way exactly once, final path %j', async (ha, hb, want) => {
     const a = drivers.get(ha)!;
     const b = drivers.get(hb)!;
     // Warm-up round: the ladder starts server-routed and upgrades in the background.
-    const [wa, wb] = await exchange(a, b, `w${ha}${hb}`);
+    const [wa, wb] = await exchange(a, b, N, `w${ha}${hb}`);
     expect(wa.errors).toEqual([]);
     expect(wb.errors).toEqual([]);
-    await exactlyOnce(b, a, `w${ha}${hb}a`);
-    await exactlyOnce(a, b, `w${ha}${hb}b`);
+    await exactlyOnce(b, a, N, `w${ha}${hb}a`);
+    await exactlyOnce(a, b, N, `w${ha}${hb}b`);
     // Give the upgrade its chance (a punch takes a few round trips), then the measured round.
     await new Promise((r) => setTimeout(r, 3_000));
-    const [sa, sb] = await exchange(a, b, `${ha}${hb}`);
+    const [sa, sb] = await exchange(a, b, N, `${ha}${hb}`);
     expect(sa.errors).toEqual([]);
     expect(sb.errors).toEqual([]);
-    const ra = await exactlyOnce(b, a, `${ha}${hb}a`);
-    const rb = await exactlyOnce(a, b, `${ha}${hb}b`);
+    const ra = await exactlyOnce(b, a, N, `${ha}${hb}a`);
+    const rb = await exactlyOnce(a, b, N, `${ha}${hb}b`);
     const last = (got: Msg[]) => String(got[got.length - 1]!.path);
     table.push(
       `  ${`${ha} × ${hb}`.padEnd(14)} ${last(ra)} / ${last(rb)}  sent ${JSON.stringify(sa.paths)} / ${JSON.stringify(sb.paths)}`,
@@ -221,11 +159,11 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
     expect(f.code, f.stderr).toBe(0);
     const s = (await a.next((m) => (m.sent as Msg | undefined)?.prefix === 'flusha')).sent as Msg;
     expect(s.errors).toEqual([]);
-    await exactlyOnce(b, a, 'flusha');
+    await exactlyOnce(b, a, N, 'flusha');
     await new Promise((r) => setTimeout(r, 5_000));
-    const [sa] = await exchange(a, b, 'reflush');
-    const ra = await exactlyOnce(b, a, 'reflusha');
-    await exactlyOnce(a, b, 'reflushb');
+    const [sa] = await exchange(a, b, N, 'reflush');
+    const ra = await exactlyOnce(b, a, N, 'reflusha');
+    await exactlyOnce(a, b, N, 'reflushb');
     expect(sa.errors).toEqual([]);
     expect(String(ra[ra.length - 1]!.path)).toBe('direct');
   });
@@ -238,8 +176,8 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
     const rel = [drivers.get('sym')!, drivers.get('pr')!] as const;
     const srv = [drivers.get('ub')!, drivers.get('fc')!] as const;
     // Warm-up (the matrix above does it too when run in full): let the relay path come up.
-    await exchange(rel[0], rel[1], 'capwarm');
-    await exactlyOnce(rel[1], rel[0], 'capwarma');
+    await exchange(rel[0], rel[1], N, 'capwarm');
+    await exactlyOnce(rel[1], rel[0], N, 'capwarma');
     await new Promise((r) => setTimeout(r, 3_000));
     const pcap = join(dir, 'server.pcap');
     const dump = lab!.spawn(
@@ -256,12 +194,12 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
         .createInterface({ input: dump.stderr! })
         .on('line', (l) => /listening on/.test(l) && resolve()),
     );
-    const [sr] = await exchange(rel[0], rel[1], 'secretrelaybody');
-    const [ss] = await exchange(srv[0], srv[1], 'secretserverbody');
+    const [sr] = await exchange(rel[0], rel[1], N, 'secretrelaybody');
+    const [ss] = await exchange(srv[0], srv[1], N, 'secretserverbody');
     expect(Object.keys(sr.paths as object)).toEqual(['relay']);
     expect(Object.keys(ss.paths as object)).toEqual(['server-routed']);
-    await exactlyOnce(rel[1], rel[0], 'secretrelaybodya');
-    await exactlyOnce(srv[1], srv[0], 'secretserverbodya');
+    await exactlyOnce(rel[1], rel[0], N, 'secretrelaybodya');
+    await exactlyOnce(srv[1], srv[0], N, 'secretserverbodya');
     const key = readFileSync(join(dir, 'data', 'api-key'), 'utf8').trim();
     const url = `http://${lab!.address('server')}:8787/v1/peers/${srv[1].peer}/notifications`;
     const post = `const r = await fetch(${JSON.stringify(url)}, { method: 'POST',
@@ -292,11 +230,11 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
     const b = drivers.get('rc')!;
     server!.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 500));
-    const [sa, sb] = await exchange(a, b, 'nosrv');
+    const [sa, sb] = await exchange(a, b, N, 'nosrv');
     expect(sa.errors).toEqual([]);
     expect(sb.errors).toEqual([]);
     expect(Object.keys(sa.paths as object)).toEqual(['direct']);
-    await exactlyOnce(b, a, 'nosrva');
-    await exactlyOnce(a, b, 'nosrvb');
+    await exactlyOnce(b, a, N, 'nosrva');
+    await exactlyOnce(a, b, N, 'nosrvb');
   });
 });
