@@ -13,8 +13,14 @@ import { run, runSyncQuiet } from './shell.js';
  */
 function teardownScript(namespaces: readonly string[]): { args: string[]; input: string } {
   const list = namespaces.join(' ');
+  const pids = `for ns in ${list}; do ip netns pids "$ns" 2>/dev/null; done`;
   const script = [
-    `for ns in ${list}; do ip netns pids "$ns" 2>/dev/null; done | xargs -r kill -9 2>/dev/null || true`,
+    // SIGKILL is delivered asynchronously and an exiting process can sit in D state for a
+    // while (closing its sockets): kill until none is left inside, then wait (each loop at most
+    // ~5 s) until every killed pid is a zombie or gone, so destroy() resolving means they died.
+    `all=''; i=0`,
+    `while p=$(${pids}); [ -n "$p" ] && [ $i -lt 100 ]; do all="$all $p"; echo "$p" | xargs -r kill -9 2>/dev/null; i=$((i+1)); sleep 0.05; done`,
+    `i=0; while [ -n "$all" ] && [ $i -lt 100 ]; do live=''; for q in $all; do s=$(sed 's/.*) //' /proc/$q/stat 2>/dev/null | cut -c1); case "$s" in ''|Z|X) ;; *) live=1 ;; esac; done; [ -z "$live" ] && break; i=$((i+1)); sleep 0.05; done`,
     // `-force`: keep going past names that are already gone.
     `printf 'netns del %s\\n' ${list} | ip -force -batch - 2>/dev/null || true`,
   ].join('\n');
