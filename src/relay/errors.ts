@@ -57,10 +57,13 @@ export class TurnClientError extends NatpushError {
   constructor(
     code: (typeof TURN_ERR)[keyof typeof TURN_ERR],
     message: string,
-    readonly status?: number,
+    status?: number,
     options?: { cause?: unknown; alternate?: { address: string; port: number } },
   ) {
-    super(code, message, options);
+    super(code, message, {
+      ...(options && 'cause' in options && { cause: options.cause }),
+      status,
+    });
     this.name = 'TurnClientError';
     this.alternate = options?.alternate;
   }
