@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { StunErrorResponse } from '../../../src/stun/errors.js';
 import { TURN_ERR, TurnClientError } from '../../../src/relay/errors.js';
+import { StreamFramingError } from '../../../src/relay/stream-framer.js';
 import { SignalingError, SignalingErrorCode } from '../../../src/signaling/errors.js';
 import { SessionError, SessionErrorCode } from '../../../src/session/errors.js';
 import { NetsimError, NETSIM_ERR } from '../../../netsim/errors.js';
@@ -121,6 +122,8 @@ describe('NatpushError', () => {
     expect(new SignalingError(SignalingErrorCode.ABORTED, 'x').status).toBeUndefined();
 
     expect(new SessionError(SessionErrorCode.CLOSED, 'x')).toBeInstanceOf(NatpushError);
+    expect(new StreamFramingError('x')).toMatchObject({ code: TURN_ERR.FRAMING });
+    expect(new StreamFramingError('x')).toBeInstanceOf(NatpushError);
     expect(new NetsimError(NETSIM_ERR.NOT_ROOT, 'x')).toBeInstanceOf(NatpushError);
   });
 
