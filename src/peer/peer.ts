@@ -190,6 +190,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       udp: o.udp ?? nodeUdpNetwork,
       ...(o.interfaces ? { interfaces: o.interfaces } : {}),
       turnCredentials: (r) => this.turnCredentials(r),
+      welcomeTurn: () => this.#client.welcome?.turn,
       sendSignal: (f) => this.sendSignal(f),
       clockOffsetMs: () => this.clockOffsetMs,
       accept: (peer) => this.#contacts.allows(peer),
