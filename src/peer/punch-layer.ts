@@ -143,7 +143,8 @@ export class PunchLayer {
         });
       }
     }
-    if (fetched) turn = turnEndpoint(fetched.urls);
+    if (fetched) turn = turnEndpoint(fetched.urls, 'udp');
+    const turnTcp = fetched ? turnEndpoint(fetched.urls, 'tcp') : undefined;
     if (o.closed()) return undefined;
     const socket = await o.udp.bindUdp({ port: 0 });
     if (o.closed()) {
@@ -202,6 +203,8 @@ export class PunchLayer {
       logger: o.logger,
       interfaces: o.interfaces ?? defaultInterfaces,
       ...(turn ? { stunServer: turn, turnServer: turn } : {}),
+      // A UDP-blocked network: the relay over TCP (RFC 8656 §3.1) instead of server-routed.
+      ...(turn && turnTcp ? { turnTcpServer: turnTcp } : {}),
       accept: o.accept,
       localPeerId: o.peerId,
       // serve answers a punch toward us at once with our warm candidates (punch-offers.ts).
@@ -216,11 +219,12 @@ export class PunchLayer {
   }
 }
 
-/** `turn:HOST:PORT?transport=udp` → the relay's UDP endpoint. */
-function turnEndpoint(urls: readonly string[]): Endpoint | undefined {
+/** `turn:HOST:PORT?transport=udp` (or `tcp`) → the relay's endpoint on that transport. `turns:`
+ *  (TLS) is not spoken here, so it never counts. */
+function turnEndpoint(urls: readonly string[], transport: 'udp' | 'tcp'): Endpoint | undefined {
   for (const u of urls) {
-    const m = /^turns?:\[?([^\]]+?)\]?:(\d+)\?transport=udp$/.exec(u);
-    if (m) return { address: m[1]!, port: Number(m[2]) };
+    const m = /^turn:\[?([^\]]+?)\]?:(\d+)\?transport=(udp|tcp)$/.exec(u);
+    if (m && m[3] === transport) return { address: m[1]!, port: Number(m[2]) };
   }
   return undefined;
 }
