@@ -156,7 +156,21 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
     expect(wb.errors).toEqual([]);
     await exactlyOnce(b, a, N, `w${ha}${hb}a`);
     await exactlyOnce(a, b, N, `w${ha}${hb}b`);
-    // Give the upgrade its chance (a punch takes a few round trips), then the measured round.
+    // Give the upgrade its chance (a punch takes a few round trips; over TCP the relay comes
+    // after the Allocate over UDP timed out, 3 s): wait, bounded, until both sides reported the
+    // expected rung (a machine under load may need longer than the pause), then the measured
+    // round. The wait never fails the test; the assertions below decide.
+    const reached = (d: LadderDriver, other: LadderDriver) =>
+      d
+        .next(
+          (m) => {
+            const p = m.path as Msg | undefined;
+            return p?.peer === other.peer && want.includes(p.path as Path);
+          },
+          { timeoutMs: 20_000 },
+        )
+        .catch(() => undefined);
+    await Promise.all([reached(a, b), reached(b, a)]);
     await new Promise((r) => setTimeout(r, 3_000));
     const [sa, sb] = await exchange(a, b, N, `${ha}${hb}`);
     expect(sa.errors).toEqual([]);

@@ -22,8 +22,9 @@ afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f();
 });
 
-/** Generous: the fallback waits one full request timeout over UDP first. */
-const REQUEST_TIMEOUT_MS = 2_000;
+/** Generous for a loaded machine (a TCP Allocate on loopback takes milliseconds); the fallback
+ *  waits one full request timeout over UDP first. */
+const REQUEST_TIMEOUT_MS = 4_000;
 
 function endpoint(url: string): Endpoint {
   const m = /^turn:([^:]+):(\d+)\?transport=(udp|tcp)$/.exec(url)!;
