@@ -1,10 +1,10 @@
 /**
  * A Peer's punch layer, made once on first need (or at login with `warmDirect`): this peer's one
  * UDP socket (RFC 7983 demux of STUN, TURN ChannelData and session datagrams) and a
- * PunchConnector using serve's relay (the `turn:` URL of `turnCredentials()`, which also answers
- * STUN Binding, RFC 8656 §4). Without a relay (`serve --no-relay`) it punches with host
- * candidates only. Rendezvous frames that arrive while it is being made are kept (bounded) and
- * handed to it when it is ready.
+ * PunchConnector using serve's relay (the `turn:` URL of the welcome's credentials, or of
+ * `turnCredentials()` when the welcome had none; the relay also answers STUN Binding, RFC 8656
+ * §4). Without a relay (`serve --no-relay`) it punches with host candidates only. Rendezvous
+ * frames that arrive while it is being made are kept (bounded) and handed to it when it is ready.
  */
 import { networkInterfaces } from 'node:os';
 import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
@@ -37,6 +37,12 @@ export interface PunchLayerOptions {
   /** Addresses offered as host candidates (default: this machine's non-internal IPv4 ones). */
   interfaces?: () => readonly string[];
   turnCredentials: (o: { timeoutMs: number }) => Promise<TurnCredentialsResult>;
+  /**
+   * The relay credentials of the current connection's `welcome` (protocol.ts `welcome.turn`), if
+   * serve sent them: the layer then starts gathering at once, without a `turn-credentials` round
+   * trip first.
+   */
+  welcomeTurn?: () => TurnCredentialsResult | undefined;
   sendSignal: (f: PunchSignalOut) => boolean;
   clockOffsetMs: () => number;
   /** Answer punches from this peer? (the Peer's contacts) */
@@ -120,15 +126,25 @@ export class PunchLayer {
     // The credentials that named the relay also make its first allocation: asking serve again
     // cost a round trip on the way to the first candidates.
     let fetched: TurnCredentialsResult | undefined;
-    try {
-      const creds = await o.turnCredentials({ timeoutMs: 5_000 });
-      turn = turnEndpoint(creds.urls);
-      fetched = creds;
-    } catch (err) {
-      o.logger.info('no relay from the server; direct paths from host candidates only', {
-        err: String(err),
-      });
+    const fresh = (c: TurnCredentialsResult | undefined): c is TurnCredentialsResult =>
+      c !== undefined &&
+      (c.expires === undefined ||
+        c.expires * 1000 - o.clock.now() > 2 * PUNCH_DEFAULTS.relayCredentialMarginMs);
+    // Right after login the welcome named the relay already: its STUN Binding goes out now
+    // (issue 9: asking first cost a round trip to serve, 2·D, before the first candidates).
+    const welcomed = o.welcomeTurn?.();
+    if (fresh(welcomed)) fetched = welcomed;
+    else {
+      try {
+        fetched = await o.turnCredentials({ timeoutMs: 5_000 });
+      } catch (err) {
+        o.logger.info('no relay from the server; direct paths from host candidates only', {
+          err: String(err),
+        });
+      }
     }
+    if (fetched) turn = turnEndpoint(fetched.urls, 'udp');
+    const turnTcp = fetched ? turnEndpoint(fetched.urls, 'tcp') : undefined;
     if (o.closed()) return undefined;
     const socket = await o.udp.bindUdp({ port: 0 });
     if (o.closed()) {
@@ -146,11 +162,7 @@ export class PunchLayer {
         const c = fetched;
         fetched = undefined; // once: renewals fetch fresh ones
         // Only if they outlive the gatherer's renewal margin by a minute more.
-        const fresh =
-          c &&
-          (c.expires === undefined ||
-            c.expires * 1000 - o.clock.now() > 2 * PUNCH_DEFAULTS.relayCredentialMarginMs);
-        return fresh ? Promise.resolve(c) : o.turnCredentials({ timeoutMs: 5_000 });
+        return fresh(c) ? Promise.resolve(c) : o.turnCredentials({ timeoutMs: 5_000 });
       },
     };
     // Both start in the background and join the candidates from the next gather on (the
@@ -191,6 +203,8 @@ export class PunchLayer {
       logger: o.logger,
       interfaces: o.interfaces ?? defaultInterfaces,
       ...(turn ? { stunServer: turn, turnServer: turn } : {}),
+      // A UDP-blocked network: the relay over TCP (RFC 8656 §3.1) instead of server-routed.
+      ...(turn && turnTcp ? { turnTcpServer: turnTcp } : {}),
       accept: o.accept,
       localPeerId: o.peerId,
       // serve answers a punch toward us at once with our warm candidates (punch-offers.ts).
@@ -205,11 +219,12 @@ export class PunchLayer {
   }
 }
 
-/** `turn:HOST:PORT?transport=udp` → the relay's UDP endpoint. */
-function turnEndpoint(urls: readonly string[]): Endpoint | undefined {
+/** `turn:HOST:PORT?transport=udp` (or `tcp`) → the relay's endpoint on that transport. `turns:`
+ *  (TLS) is not spoken here, so it never counts. */
+function turnEndpoint(urls: readonly string[], transport: 'udp' | 'tcp'): Endpoint | undefined {
   for (const u of urls) {
-    const m = /^turns?:\[?([^\]]+?)\]?:(\d+)\?transport=udp$/.exec(u);
-    if (m) return { address: m[1]!, port: Number(m[2]) };
+    const m = /^turn:\[?([^\]]+?)\]?:(\d+)\?transport=(udp|tcp)$/.exec(u);
+    if (m && m[3] === transport) return { address: m[1]!, port: Number(m[2]) };
   }
   return undefined;
 }

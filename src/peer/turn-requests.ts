@@ -7,6 +7,7 @@
 import type { ServerMessage } from '../signaling/protocol.js';
 import { SignalingError, SignalingErrorCode } from '../signaling/errors.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
+import type { TurnCredentialsRequestOptions } from './peer-types.js';
 
 /**
  * Short-lived TURN credentials for the server's relay (TURN REST convention): `username` is
@@ -30,10 +31,26 @@ export class TurnRequests {
   readonly #pending = new Map<string, PendingTurn>();
   readonly #clock: Clock;
   readonly #send: (ref: string) => void;
+  readonly #nextRef: () => string;
 
-  constructor(o: { clock: Clock; send: (ref: string) => void }) {
+  /** `nextRef`: the Peer's one ref counter (an `error` frame's ref then names one request). */
+  constructor(o: { clock: Clock; send: (ref: string) => void; nextRef: () => string }) {
     this.#clock = o.clock;
     this.#send = o.send;
+    this.#nextRef = o.nextRef;
+  }
+
+  /** `Peer.turnCredentials`: checked, then sent (now, or after the next welcome). */
+  ask(o: TurnCredentialsRequestOptions, closed: boolean): Promise<TurnCredentialsResult> {
+    if (closed)
+      return Promise.reject(
+        new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer is closed'),
+      );
+    if (o.signal?.aborted)
+      return Promise.reject(new SignalingError(SignalingErrorCode.ABORTED, 'aborted'));
+    const timeoutMs = o.timeoutMs ?? 10_000;
+    if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`);
+    return this.request(this.#nextRef(), timeoutMs, o.signal);
   }
 
   /** Send a request with `ref`; settles with the answer, a timeout or the signal's abort. */
@@ -72,6 +89,17 @@ export class TurnRequests {
     return [...this.#pending.keys()];
   }
 
+  /** A new connection: the requests not yet answered go again. */
+  resend(): void {
+    for (const ref of this.refs()) this.#send(ref);
+  }
+
+  /** serve's `turn-credentials` answer. */
+  answer(m: Extract<ServerMessage, { type: 'turn-credentials' }>): void {
+    const { type: _type, ref, ...result } = m;
+    this.settle(ref, result);
+  }
+
   settle(ref: string, outcome: TurnCredentialsResult | Error): void {
     const t = this.#pending.get(ref);
     if (!t) return;
@@ -80,6 +108,13 @@ export class TurnRequests {
     t.cleanup();
     if (outcome instanceof Error) t.reject(outcome);
     else t.resolve(outcome);
+  }
+
+  /** An `error` frame for the request with this ref: true if there was one. */
+  fail(ref: string, e: Error): boolean {
+    if (!this.#pending.has(ref)) return false;
+    this.settle(ref, e);
+    return true;
   }
 
   failAll(err: Error): void {

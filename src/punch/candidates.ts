@@ -73,8 +73,9 @@ export interface GathererOptions {
   interfaces: () => readonly string[];
   /** serve's STUN server, for the server-reflexive candidate. */
   stunServer?: Endpoint;
-  /** serve's TURN server and a source of short-lived credentials for it. */
-  turn?: { server: Endpoint; credentials: () => Promise<RelayCredentials> };
+  /** serve's TURN server and a source of short-lived credentials for it; `tcpServer`: its TCP
+   *  endpoint, for the allocation when UDP gets no answer (TurnClientOptions.tcpFallback). */
+  turn?: { server: Endpoint; tcpServer?: Endpoint; credentials: () => Promise<RelayCredentials> };
   gatherTimeoutMs?: number;
   /** More candidates on the same socket, e.g. a router port mapping (punch/portmap) or
    *  predicted ports (punch/predicted-candidates); given the host and srflx ones gathered. */
@@ -147,7 +148,10 @@ export class CandidateGatherer {
       this.#o.stunServer ? this.#reflexive(this.#o.stunServer, timeoutMs, signal) : undefined,
       relayNow,
     ]);
-    this.#srflx = srflx ?? (relay?.mappedAddress.port ? relay.mappedAddress : undefined);
+    // (A TCP allocation's mapped address is the TCP connection's: no UDP candidate.)
+    this.#srflx =
+      srflx ??
+      (relay?.mappedAddress.port && relay.transport === 'udp' ? relay.mappedAddress : undefined);
     if (this.#srflx && !out.some((c) => candidateKey(c) === candidateKey(this.#srflx!))) {
       out.push({ type: 'srflx', ...plain(this.#srflx), priority: candidatePriority('srflx') });
     }
@@ -219,6 +223,7 @@ export class CandidateGatherer {
         username: creds.username,
         password: creds.password,
         socket: this.#o.socket,
+        ...(turn.tcpServer ? { tcpFallback: turn.tcpServer } : {}),
         clock: this.#o.clock,
         logger: this.#log,
         requestTimeoutMs: timeoutMs,

@@ -116,6 +116,8 @@ export interface PunchConnectorOptions {
   stunServer?: Endpoint;
   /** serve's TURN server (relayed candidate; credentials from `signaling.turnCredentials`). */
   turnServer?: Endpoint;
+  /** Its TCP endpoint: the allocation goes there when UDP gets no answer (UDP-blocked). */
+  turnTcpServer?: Endpoint;
   /** Answer punches from this peer? Default: yes (serve forwards only from allowed peers). */
   accept?: (peer: string) => boolean;
   /** More candidates on the socket (a port mapping: punch/portmap mappedCandidates). */
@@ -235,7 +237,13 @@ export class PunchConnector {
       interfaces: options.interfaces,
       ...(options.stunServer ? { stunServer: options.stunServer } : {}),
       ...(options.turnServer && turnCredentials
-        ? { turn: { server: options.turnServer, credentials: turnCredentials } }
+        ? {
+            turn: {
+              server: options.turnServer,
+              ...(options.turnTcpServer ? { tcpServer: options.turnTcpServer } : {}),
+              credentials: turnCredentials,
+            },
+          }
         : {}),
       ...(options.gatherTimeoutMs ? { gatherTimeoutMs: options.gatherTimeoutMs } : {}),
       ...(options.extraCandidates ? { extraCandidates: options.extraCandidates } : {}),

@@ -27,9 +27,10 @@
  *   by the initiator's, Noise §7.7), and the answer rides in the check's success response with
  *   the responder's queued payloads (forward-secret: after ee, se). So the first direct round trip
  *   carries the handshake and a ping's round trip. Replays: 0-RTT data is accepted only in an init
- *   whose timestamp is newer than the last one accepted (as every init); a responder that
- *   restarted forgets that, so the channel's dedupe per (sender, id) is what keeps a replayed
- *   notification from being delivered twice then (WireGuard has no 0-RTT data and the same limit).
+ *   whose timestamp is newer than the last one accepted (as every init) and only from inside an
+ *   authenticated check: a responder that restarted forgets the timestamp, but its checks need
+ *   the one-time ICE credentials of its new offers, so an init recorded before cannot deliver its
+ *   data again (as a check it fails MESSAGE-INTEGRITY; alone its records are ignored).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { peerIdFromPublicKey, type Identity } from '../signaling/identity.js';
@@ -81,6 +82,7 @@ export type DropReason =
   | 'replayed'
   | 'expired'
   | 'rate-limited'
+  | 'early-data-outside-check'
   | 'closed';
 
 export type HandleResult =
@@ -623,8 +625,13 @@ export class SecureSession {
     }
     // 0-RTT data (an init carried in a check): authenticated by the init itself, delivered once
     // (the timestamp above refuses a replay). What the app sends back is queued — no keys are
-    // confirmed yet — and, in a check, rides in our answer.
-    if (early.length > 0) {
+    // confirmed yet — and, in a check, rides in our answer. Only from inside a check
+    // (answerInCheck): the check passed MESSAGE-INTEGRITY under this process's one-time ICE
+    // password, a per-boot epoch, so an init recorded before a restart (which forgot the
+    // timestamp) cannot deliver its data again. Elsewhere the records are ignored; the
+    // initiator sends them again on the confirmed keys.
+    if (early.length > 0 && !this.#capturing) this.#drop('early-data-outside-check');
+    else if (early.length > 0) {
       this.#answering = true;
       try {
         for (const m of early) for (const cb of this.#onMessage) cb(m);

@@ -12,7 +12,7 @@
  * | `hello`      | C→S  | v, peer, publicKey, token?                        | open: protocol version, claimed peer id, Ed25519 key, admission |
  * | `challenge`  | S→C  | server, nonce, expires                            | sign this (identity.ts `challengeText`), once, before `expires` |
  * | `auth`       | C→S  | nonce, signature                                  | Ed25519 signature over the challenge text                       |
- * | `welcome`    | S→C  | v, peer, server, sessionToken, time, limits       | admitted; token also opens SSE / long-poll                      |
+ * | `welcome`    | S→C  | v, peer, server, sessionToken, time, limits, turn? | admitted; token also opens SSE / long-poll; `turn`: as below   |
  * | `allow`      | C→S  | peers[], anyone                                   | my contact list: who sees my presence and may rendezvous with me |
  * | `watch`      | C→S  | peers[]                                           | subscribe to presence of these peers (replaces the list)        |
  * | `presence`   | S→C  | peer, online, transport?                          | a watched peer that allows you came online / went offline       |
@@ -321,20 +321,6 @@ export const challenge = z.strictObject({
   nonce: b64u(64),
   expires: z.number().int(),
 });
-export const welcome = z.strictObject({
-  type: z.literal('welcome'),
-  v: z.number().int(),
-  peer: peerId,
-  server: z.string().max(128),
-  sessionToken: z.string().max(512),
-  time: z.number().int(),
-  limits: z.strictObject({
-    maxFrameBytes: z.number().int(),
-    maxBodyBytes: z.number().int(),
-    maxTtlSeconds: z.number().int(),
-    ratePerSecond: z.number(),
-  }),
-});
 export const presence = z.strictObject({
   type: z.literal('presence'),
   peer: peerId,
@@ -390,9 +376,7 @@ export const delivered = z.strictObject({
  * and logs are per peer; `password` is base64(HMAC-SHA1(secret, username)); `urls` are RFC 7065
  * `turn:` URIs of the relay, UDP first.
  */
-export const turnCredentialsReply = z.strictObject({
-  type: z.literal('turn-credentials'),
-  ref: token,
+const turnCredentialsFields = {
   username: z
     .string()
     .max(128)
@@ -414,6 +398,33 @@ export const turnCredentialsReply = z.strictObject({
     )
     .min(1)
     .max(4),
+};
+export const turnCredentialsReply = z.strictObject({
+  type: z.literal('turn-credentials'),
+  ref: token,
+  ...turnCredentialsFields,
+});
+export const welcome = z.strictObject({
+  type: z.literal('welcome'),
+  v: z.number().int(),
+  peer: peerId,
+  server: z.string().max(128),
+  sessionToken: z.string().max(512),
+  time: z.number().int(),
+  limits: z.strictObject({
+    maxFrameBytes: z.number().int(),
+    maxBodyBytes: z.number().int(),
+    maxTtlSeconds: z.number().int(),
+    ratePerSecond: z.number(),
+  }),
+  /**
+   * The relay's credentials and URLs, as a `turn-credentials` reply gives them, when serve runs a
+   * relay: the relay answers STUN Binding on the same port (RFC 8656 §4), so a peer starts its
+   * server-reflexive gather (and its relay allocation) the moment it is welcomed instead of a
+   * `turn-credentials` round trip later (2·D on the way to the first direct path right after
+   * login, issue 9). Renewals still ask with `turn-credentials`.
+   */
+  turn: z.strictObject(turnCredentialsFields).optional(),
 });
 export type TurnCredentialsReply = z.infer<typeof turnCredentialsReply>;
 export const errorFrame = z.strictObject({

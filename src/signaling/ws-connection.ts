@@ -245,6 +245,12 @@ export class WsConnection implements PeerSession, ControlChannel {
     // `punch-start` then arrived after `at` and the first checks did not cross.
     if (this.rttMs === 0) this.rttMs = Math.max(1, this.ctx.clock.now() - this.#challengeSentAt);
     this.ctx.mailbox.register(this.peer, this.#publicKey);
+    // The relay's credentials ride in the welcome (protocol.ts `welcome.turn`): the peer's STUN
+    // Binding and Allocate start at once instead of a `turn-credentials` round trip later. Minted
+    // as issueTurnCredentials does, but not counted in natpush_turn_credentials_issued_total,
+    // which counts answered `turn-credentials` requests (what its alerts and tests watch).
+    const turn = this.ctx.turn?.issue(this.peer, this.localAddress, this.ctx.clock.now());
+    if (turn) this.ctx.rendezvous?.noteAddress(this.peer, this.ctx.rendezvous.addressOf(this.peer));
     this.#write({
       type: 'welcome',
       v: PROTOCOL_VERSION,
@@ -258,6 +264,7 @@ export class WsConnection implements PeerSession, ControlChannel {
         maxTtlSeconds: this.ctx.limits.maxTtlSeconds,
         ratePerSecond: this.ctx.limits.ratePerSecond,
       },
+      ...(turn ? { turn } : {}),
     });
     this.ctx.presence.addChannel(this);
     this.ctx.delivery.attach(this);

@@ -6,7 +6,8 @@
  * must arrive exactly once, and the path of the last ones must be the expected rung: direct for
  * cone × cone, symmetric × full/restricted cone (peer-reflexive), CGN × cone and two hosts behind
  * one NAT; relay for symmetric × port-restricted and symmetric × symmetric (no port prediction
- * yet); server-routed (or relay over TCP) when UDP is blocked. Then two resilience cases: the
+ * yet); relay when UDP is blocked (the TURN allocation over TCP, RFC 8656 §3.1), and
+ * server-routed when UDP is blocked and the relay's TCP port too. Then two resilience cases: the
  * NAT's conntrack table flushed mid-stream, and `serve` killed after the direct path is up.
  * The table of final paths is printed at the end.
  */
@@ -42,6 +43,8 @@ const NATS = [
   { name: 'cgn', preset: 'port-restricted' },
   { name: 'home', preset: 'full-cone', behind: 'cgn' },
   { name: 'nblk', preset: 'port-restricted', udpBlocked: true },
+  // UDP blocked, and TCP to the relay's port too (beforeAll adds the rule): server-routed.
+  { name: 'nblk2', preset: 'port-restricted', udpBlocked: true },
   { name: 'nlan', preset: 'port-restricted' },
   { name: 'nhp', preset: 'port-restricted', hairpinning: true },
 ] as const;
@@ -53,6 +56,7 @@ const HOSTS = [
   ['sym2', 'nsym2'],
   ['cg', 'home'],
   ['ub', 'nblk'],
+  ['ubt', 'nblk2'],
   ['lan1', 'nlan'],
   ['lan2', 'nlan'],
   ['hp1', 'nhp'],
@@ -60,7 +64,8 @@ const HOSTS = [
 ] as const;
 type Host = (typeof HOSTS)[number][0];
 
-const ALL_UB: Path[] = ['server-routed', 'relay'];
+/** serve's TURN relay port (`serve --relay-port`, default 3479), UDP and TCP. */
+const RELAY_PORT = 3479;
 /** [a, b, acceptable final paths]. */
 const PAIRS: [Host, Host, Path[]][] = [
   ['fc', 'rc', ['direct']],
@@ -75,8 +80,11 @@ const PAIRS: [Host, Host, Path[]][] = [
   ['sym', 'cg', ['relay']],
   ['lan1', 'lan2', ['direct']],
   ['hp1', 'hp2', ['direct']],
-  ['ub', 'fc', ALL_UB],
-  ['ub', 'sym', ALL_UB],
+  // UDP blocked: the relay over TCP (its relayed address is UDP, so any peer reaches it).
+  ['ub', 'fc', ['relay']],
+  ['ub', 'sym', ['relay']],
+  // ... and with the relay's TCP port blocked as well: the server rung stays.
+  ['ubt', 'fc', ['server-routed']],
 ];
 
 describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % loss)', () => {
@@ -93,6 +101,19 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
       nats: NATS.map((n) => ({ ...n, link: LINK })),
       hosts: HOSTS.map(([name, behind]) => ({ name, behind })),
     });
+    // nblk2 drops TCP to the relay too (netsim's udp-blocked option drops only UDP).
+    const tcpBlock = await lab.exec('nblk2', 'nft', [
+      'insert',
+      'rule',
+      'ip',
+      'natpush',
+      'forward',
+      'tcp',
+      'dport',
+      String(RELAY_PORT),
+      'drop',
+    ]);
+    expect(tcpBlock.code, tcpBlock.stderr).toBe(0);
     const url = `http://${lab.address('server')}:8787`;
     server = lab.spawn(
       'server',
@@ -135,7 +156,21 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
     expect(wb.errors).toEqual([]);
     await exactlyOnce(b, a, N, `w${ha}${hb}a`);
     await exactlyOnce(a, b, N, `w${ha}${hb}b`);
-    // Give the upgrade its chance (a punch takes a few round trips), then the measured round.
+    // Give the upgrade its chance (a punch takes a few round trips; over TCP the relay comes
+    // after the Allocate over UDP timed out, 3 s): wait, bounded, until both sides reported the
+    // expected rung (a machine under load may need longer than the pause), then the measured
+    // round. The wait never fails the test; the assertions below decide.
+    const reached = (d: LadderDriver, other: LadderDriver) =>
+      d
+        .next(
+          (m) => {
+            const p = m.path as Msg | undefined;
+            return p?.peer === other.peer && want.includes(p.path as Path);
+          },
+          { timeoutMs: 20_000 },
+        )
+        .catch(() => undefined);
+    await Promise.all([reached(a, b), reached(b, a)]);
     await new Promise((r) => setTimeout(r, 3_000));
     const [sa, sb] = await exchange(a, b, N, `${ha}${hb}`);
     expect(sa.errors).toEqual([]);
@@ -170,14 +205,20 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
 
   it('a capture at the server and relay holds no plaintext of peer-to-peer notifications', async () => {
     // tcpdump on the lab server's only interface sees everything serve and its relay send and
-    // receive: the relayed session (symmetric × port-restricted), the sealed server rung
-    // (UDP-blocked × full-cone) and, as a control that the capture works, an app POST over plain
-    // HTTP whose body must show up.
+    // receive: the relayed session (symmetric × port-restricted), the relayed session over TCP
+    // (UDP-blocked × full-cone), the sealed server rung (UDP and relay-TCP blocked × full-cone)
+    // and, as a control that the capture works, an app POST over plain HTTP whose body must
+    // show up.
     const rel = [drivers.get('sym')!, drivers.get('pr')!] as const;
-    const srv = [drivers.get('ub')!, drivers.get('fc')!] as const;
-    // Warm-up (the matrix above does it too when run in full): let the relay path come up.
-    await exchange(rel[0], rel[1], N, 'capwarm');
+    const tcp = [drivers.get('ub')!, drivers.get('fc')!] as const;
+    const srv = [drivers.get('ubt')!, drivers.get('fc')!] as const;
+    // Warm-up (the matrix above does it too when run in full): let the relay paths come up.
+    await Promise.all([
+      exchange(rel[0], rel[1], N, 'capwarm'),
+      exchange(tcp[0], tcp[1], N, 'tcpwarm'),
+    ]);
     await exactlyOnce(rel[1], rel[0], N, 'capwarma');
+    await exactlyOnce(tcp[1], tcp[0], N, 'tcpwarma');
     await new Promise((r) => setTimeout(r, 3_000));
     const pcap = join(dir, 'server.pcap');
     const dump = lab!.spawn(
@@ -195,10 +236,13 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
         .on('line', (l) => /listening on/.test(l) && resolve()),
     );
     const [sr] = await exchange(rel[0], rel[1], N, 'secretrelaybody');
+    const [st] = await exchange(tcp[0], tcp[1], N, 'secrettcpbody');
     const [ss] = await exchange(srv[0], srv[1], N, 'secretserverbody');
     expect(Object.keys(sr.paths as object)).toEqual(['relay']);
+    expect(Object.keys(st.paths as object)).toEqual(['relay']);
     expect(Object.keys(ss.paths as object)).toEqual(['server-routed']);
     await exactlyOnce(rel[1], rel[0], N, 'secretrelaybodya');
+    await exactlyOnce(tcp[1], tcp[0], N, 'secrettcpbodya');
     await exactlyOnce(srv[1], srv[0], N, 'secretserverbodya');
     const key = readFileSync(join(dir, 'data', 'api-key'), 'utf8').trim();
     const url = `http://${lab!.address('server')}:8787/v1/peers/${srv[1].peer}/notifications`;
@@ -220,6 +264,7 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
     // on the server rung the ids (`<prefix>-<n>`) are visible by design (the server routes,
     // dedupes and acks by id), the bodies are not.
     expect(bytes).not.toContain('secretrelaybody');
+    expect(bytes).not.toContain('secrettcpbody');
     expect(bytes).toContain('secretserverbodya-');
     expect(bytes).not.toContain('secretserverbodya ');
     expect(bytes).not.toContain('secretserverbodyb ');

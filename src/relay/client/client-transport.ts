@@ -7,6 +7,8 @@
 import net from 'node:net';
 import type { Endpoint, UdpSocket } from '../../net/index.js';
 import { normalizeAddress } from '../../net/index.js';
+import type { Clock } from '../../util/clock.js';
+import { TURN_ERR, TurnClientError } from '../errors.js';
 import { StreamDeframer } from '../stream-framer.js';
 
 export type FrameHandler = (frame: Uint8Array) => void;
@@ -90,17 +92,47 @@ export class TcpTurnTransport implements TurnClientTransport {
     });
   }
 
+  /**
+   * Connect within `timeoutMs` (a UDP-blocked network may black-hole TCP too); the failure is a
+   * TurnClientError TIMEOUT or CLOSED (refused, reset), like a request's.
+   */
   static connect(
     server: Endpoint,
     onFrame: FrameHandler,
     onClose: () => void,
+    o: { clock: Clock; timeoutMs: number },
   ): Promise<TcpTurnTransport> {
+    const { clock, timeoutMs } = o;
     return new Promise((resolve, reject) => {
       const socket = net.connect({ host: server.address, port: server.port });
       socket.setNoDelay(true);
-      socket.once('error', reject);
+      const timer = clock.setTimeout(() => {
+        socket.destroy();
+        reject(
+          new TurnClientError(
+            TURN_ERR.TIMEOUT,
+            `no TCP connection to the TURN server in ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+      const onError = (err: Error) => {
+        timer.cancel();
+        socket.destroy();
+        reject(
+          new TurnClientError(
+            TURN_ERR.CLOSED,
+            `TCP to the TURN server: ${err.message}`,
+            undefined,
+            {
+              cause: err,
+            },
+          ),
+        );
+      };
+      socket.once('error', onError);
       socket.once('connect', () => {
-        socket.off('error', reject);
+        timer.cancel();
+        socket.off('error', onError);
         resolve(new TcpTurnTransport(socket, onFrame, onClose));
       });
     });

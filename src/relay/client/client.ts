@@ -72,6 +72,11 @@ import { EndpointMap } from '../five-tuple.js';
 const ALLOCATE_ATTEMPTS = 3;
 /** 300 Try Alternate redirections followed per Allocate. */
 const MAX_REDIRECTS = 3;
+/**
+ * A TCP connect to the server with no `requestTimeoutMs` given: as long as a request may take
+ * (10 s). Without a bound, a black-holed SYN waits out the kernel's retries (~2 min on Linux).
+ */
+const DEFAULT_TCP_CONNECT_TIMEOUT_MS = 10_000;
 interface ClientChannel {
   readonly number: number;
   readonly peer: Endpoint;
@@ -109,8 +114,26 @@ export class TurnClient {
     this.#log = options.logger ?? silentLogger;
   }
 
-  /** Open the transport and make an allocation; rejects with TurnClientError. */
+  /**
+   * Open the transport and make an allocation; rejects with TurnClientError. Over UDP with
+   * `tcpFallback`, a timeout (no answer at all) is followed by the same over TCP.
+   */
   static async allocate(options: TurnClientOptions): Promise<TurnClient> {
+    const fallback = options.transport === 'tcp' ? undefined : options.tcpFallback;
+    try {
+      return await TurnClient.#allocateOn(options);
+    } catch (err) {
+      const silent = err instanceof TurnClientError && err.code === TURN_ERR.TIMEOUT;
+      if (!fallback || !silent) throw err;
+      const { socket: _socket, net: _net, tcpFallback: _fallback, ...rest } = options;
+      (options.logger ?? silentLogger).debug('no TURN answer over UDP; allocating over TCP', {
+        server: `${fallback.address}:${fallback.port}`,
+      });
+      return TurnClient.#allocateOn({ ...rest, transport: 'tcp', server: fallback });
+    }
+  }
+
+  static async #allocateOn(options: TurnClientOptions): Promise<TurnClient> {
     let redirects = 0;
     for (let attempt = 0; ; attempt++) {
       const c = new TurnClient(options);
@@ -149,6 +172,11 @@ export class TurnClient {
       retransmits: t.retransmitted,
       transactions: { ...t },
     };
+  }
+
+  /** How we reach the server: 'tcp' after a `tcpFallback` (its mappedAddress is then TCP's). */
+  get transport(): 'udp' | 'tcp' {
+    return this.#transport.kind;
   }
 
   /** The server holding the allocation (after any 300 Try Alternate). */
@@ -268,7 +296,10 @@ export class TurnClient {
 
   async #connect(onFrame: (f: Uint8Array) => void): Promise<TurnClientTransport> {
     if (this.#o.transport === 'tcp') {
-      return TcpTurnTransport.connect(this.#o.server, onFrame, () => this.#onTransportClosed());
+      return TcpTurnTransport.connect(this.#o.server, onFrame, () => this.#onTransportClosed(), {
+        clock: this.#clock,
+        timeoutMs: this.#o.requestTimeoutMs ?? DEFAULT_TCP_CONNECT_TIMEOUT_MS,
+      });
     }
     let socket = this.#o.socket;
     const owns = socket === undefined;

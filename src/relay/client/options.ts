@@ -26,6 +26,13 @@ export interface TurnClientOptions {
   socket?: UdpSocket;
   /** UDP only: where to bind a socket of our own when `socket` is absent. */
   net?: UdpNetwork;
+  /**
+   * UDP only: the same server's TCP endpoint (a `turn:…?transport=tcp` URL). When the Allocate
+   * over UDP gets no answer at all — a network that blocks UDP — the allocation is made over TCP
+   * there instead (RFC 8656 §3.1; the relayed address is UDP either way), so a UDP-blocked peer
+   * still gets a relayed candidate. An error response over UDP is final: the server was reached.
+   */
+  tcpFallback?: Endpoint;
   clock?: Clock;
   logger?: Logger;
   /** Requested allocation lifetime; default: the server's (600 s). */

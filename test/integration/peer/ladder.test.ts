@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Peer, type NotifyResult, type ReceivedNotification } from '../../../src/peer/peer.js';
+import type { Welcome } from '../../../src/signaling/client.js';
 import { generateIdentity, type Identity } from '../../../src/signaling/identity.js';
 import { serve } from '../signaling/natpush-process.js';
 
@@ -134,6 +135,24 @@ describe('the delivery ladder (loopback, real serve)', () => {
     expect(paths).toContain('a:server-routed');
     expect(paths).toContain('a:direct');
   }, 90_000);
+
+  it("the welcome names serve's relay with credentials: the punch layer needs no request first", async () => {
+    const dir = tmp();
+    const s = await serve(join(dir, 'data'));
+    cleanups.push(() => s.p.kill());
+    const p = Peer.open({ server: s.url, identity: generateIdentity(), backoff: fastBackoff });
+    cleanups.push(() => p.close());
+    const welcomed = new Promise<Welcome>((resolve) => p.once('connected', resolve));
+    await p.ready();
+    const w = await welcomed;
+    expect(w.turn?.username).toBe(`${w.turn?.expires}:${p.id}`);
+    expect(w.turn?.urls).toEqual([
+      expect.stringMatching(/^turn:127\.0\.0\.1:\d+\?transport=udp$/),
+      expect.stringMatching(/^turn:127\.0\.0\.1:\d+\?transport=tcp$/),
+    ]);
+    // The same relay as a `turn-credentials` request names.
+    expect((await p.turnCredentials()).urls).toEqual(w.turn?.urls);
+  });
 
   it('direct: false keeps everything on the server rungs; the server stores only ciphertext', async () => {
     const dir = tmp();

@@ -1,0 +1,270 @@
+/**
+ * A Peer's notifications on their way out: each `notify()` waits here until its outcome — acked
+ * over a session path (`direct` / `relay`), acked through the server (`server-routed`), stored
+ * (`mailbox`), or an error. The server's two answers settle it: `accepted` (durably stored; the
+ * recipient's presence) then `delivered` (the recipient's end-to-end ack), which can overtake
+ * `accepted` since the ack path needs no fsync. Also tracks the last path per recipient, for the
+ * Peer's `path` events.
+ */
+import { randomBytes } from 'node:crypto';
+import { LIMITS } from '../signaling/constants.js';
+import { isPeerId, type Identity } from '../signaling/identity.js';
+import { SignalingError, SignalingErrorCode } from '../signaling/errors.js';
+import type { ClientMessage, ServerMessage, Transport } from '../signaling/protocol.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { linkDeliveryPath } from './inbox.js';
+import type { LinkTable } from './link-table.js';
+import type { DeliveryPath, NotifyOptions, NotifyResult } from './peer-types.js';
+import { maxSealedBodyBytes, sealBody } from './sealed-body.js';
+
+/**
+ * `delivered` frames remembered for a notification not yet `accepted` (they overtake it only
+ * within a round trip): a bound for a server that sends ids it never accepts.
+ */
+const MAX_EARLY_DELIVERED = 4096;
+
+export interface PendingNotify {
+  ref: string;
+  id: string;
+  to: string;
+  topic: string | undefined;
+  body: string;
+  ttl: number | undefined;
+  /** The sealed frame, once the recipient's key is known (resent after every reconnect). */
+  frame?: Extract<ClientMessage, { type: 'notify' }>;
+  started: number;
+  deliveryTimeoutMs: number;
+  accepted?: { online: boolean; duplicate: boolean };
+  timer?: TimerHandle;
+  resolve: (r: NotifyResult) => void;
+  reject: (e: unknown) => void;
+  cleanup: () => void;
+}
+
+export interface OutboxOptions {
+  /** Refs for `notify` frames, from the Peer's one counter (its turn and key requests use it
+   *  too, so an `error` frame's ref names one request only). */
+  nextRef: () => string;
+  identity: Identity;
+  clock: Clock;
+  logger: Logger;
+  /** Session paths at all (`direct`); without, only the sealed server rungs. */
+  direct: boolean;
+  links: () => LinkTable;
+  /** The recipient's verified Ed25519 key (key-directory.ts). */
+  remoteKey: (peer: string) => Promise<string>;
+  sendFrame: (f: Extract<ClientMessage, { type: 'notify' }>) => boolean;
+  noteContact: (peer: string) => void;
+  /** The path to a recipient changed (the Peer's `path` event). */
+  onPath: (e: { peer: string; path: DeliveryPath }) => void;
+}
+
+export class Outbox {
+  readonly #d: OutboxOptions;
+  readonly #clock: Clock;
+  readonly #onPath: (e: { peer: string; path: DeliveryPath }) => void;
+  readonly #pending = new Map<string, PendingNotify>();
+  readonly #byId = new Map<string, PendingNotify>();
+  readonly #paths = new Map<string, DeliveryPath>();
+  /** `delivered` can overtake `accepted` (the ack path needs no fsync); remember it briefly. */
+  readonly #earlyDelivered = new Map<string, Transport>();
+  /**
+   * Default notification ids: a random prefix per Peer (72 bits: unique across restarts, which
+   * receivers' (sender, id) dedupe needs) and a counter — ≤ 21 characters, as short as the 22 of
+   * a random 16-byte id, at a fraction of the cost (randomBytes was ~8 µs per notify in a flood
+   * profile). Refs only key our own pending tables, so a counter is enough.
+   */
+  readonly #idPrefix = randomBytes(9).toString('base64url');
+  #idCounter = 0;
+
+  constructor(o: OutboxOptions) {
+    this.#d = o;
+    this.#clock = o.clock;
+    this.#onPath = o.onPath;
+  }
+
+  /** `Peer.notify`: checked, then pending until an outcome, sent on the best rung there is. */
+  notify(to: string, body: string, o: NotifyOptions, closed: boolean): Promise<NotifyResult> {
+    if (!isPeerId(to)) throw new TypeError(`not a peer id: ${to}`);
+    if (typeof body !== 'string') throw new TypeError('body must be a string');
+    const id = o.id ?? `${this.#idPrefix}.${(this.#idCounter++).toString(36)}`;
+    const maxBody = Math.min(LIMITS.maxBodyBytes, maxSealedBodyBytes(id, o.topic));
+    if (Buffer.byteLength(body) > maxBody)
+      throw new RangeError(`body larger than ${maxBody} bytes`);
+    if (closed)
+      return Promise.reject(
+        new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer is closed'),
+      );
+    if (o.signal?.aborted)
+      return Promise.reject(new SignalingError(SignalingErrorCode.ABORTED, 'aborted'));
+    const ref = this.#d.nextRef();
+    if (o.timeoutMs !== undefined && !(o.timeoutMs > 0))
+      throw new RangeError(`timeoutMs must be > 0, got ${o.timeoutMs}`);
+    return new Promise<NotifyResult>((resolve, reject) => {
+      const onAbort = () =>
+        this.settle(p, new SignalingError(SignalingErrorCode.ABORTED, 'aborted'));
+      const acceptTimer =
+        o.timeoutMs === undefined
+          ? undefined
+          : this.#clock.setTimeout(() => {
+              if (p.accepted) return;
+              this.settle(
+                p,
+                new SignalingError(
+                  SignalingErrorCode.REQUEST_TIMEOUT,
+                  `the server did not accept ${id} in ${o.timeoutMs} ms`,
+                ),
+              );
+            }, o.timeoutMs);
+      const p: PendingNotify = {
+        ref,
+        id,
+        to,
+        topic: o.topic,
+        body,
+        ttl: o.ttl,
+        started: this.#clock.now(),
+        deliveryTimeoutMs: o.deliveryTimeoutMs ?? 5_000,
+        resolve,
+        reject,
+        cleanup: () => {
+          acceptTimer?.cancel();
+          o.signal?.removeEventListener('abort', onAbort);
+        },
+      };
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      this.add(p);
+      this.#d.noteContact(to);
+      void this.#dispatch(p);
+    });
+  }
+
+  /**
+   * Send on the best rung that exists now. Server rungs: seal to the recipient's verified key
+   * (fetched once with `key-request`, cached) and send a `notify` whose body only the recipient
+   * can open; resent unchanged (same id) after a reconnect.
+   */
+  async #dispatch(p: PendingNotify): Promise<void> {
+    const link = this.#d.direct ? this.#d.links().linkFor(p.to, true) : undefined;
+    if (link?.carries) {
+      // Rungs 1-2: the end-to-end session over a UDP path, acked by the remote's channel.
+      try {
+        await link.notify(
+          { id: p.id, ...(p.topic ? { topic: p.topic } : {}), body: p.body },
+          p.deliveryTimeoutMs > 0 ? p.deliveryTimeoutMs : 5_000,
+        );
+        return this.settle(p, linkDeliveryPath(link.path));
+      } catch (err) {
+        // The path died before the ack: the same id goes down to the sealed server rung; the
+        // receiver dedupes by (sender, id) whichever copies arrive.
+        if (!this.isPending(p)) return;
+        this.#d.logger.debug('session send failed, falling back to the server', {
+          peer: p.to,
+          id: p.id,
+          err: String(err),
+        });
+      }
+    } else if (link) void link.start().catch(() => {}); // upgrade in the background
+    let key: string;
+    try {
+      key = await this.#d.remoteKey(p.to);
+    } catch (err) {
+      return this.settle(p, err instanceof Error ? err : new Error(String(err)));
+    }
+    if (!this.isPending(p)) return; // settled meanwhile (abort, close, timeout)
+    let body: string;
+    try {
+      body = sealBody(this.#d.identity, key, {
+        id: p.id,
+        ...(p.topic ? { topic: p.topic } : {}),
+        body: p.body,
+      });
+    } catch (err) {
+      return this.settle(p, err instanceof Error ? err : new Error(String(err)));
+    }
+    p.frame = {
+      type: 'notify',
+      ref: p.ref,
+      id: p.id,
+      to: p.to,
+      body,
+      ...(p.ttl !== undefined ? { ttl: p.ttl } : {}),
+    };
+    this.#d.sendFrame(p.frame);
+  }
+
+  add(p: PendingNotify): void {
+    this.#pending.set(p.ref, p);
+    this.#byId.set(p.id, p);
+  }
+
+  /** Still waiting (not settled by an answer, an abort, a timeout or close). */
+  isPending(p: PendingNotify): boolean {
+    return this.#pending.get(p.ref) === p;
+  }
+
+  /** Sealed frames the server has not accepted yet (resent after a reconnect). */
+  unacceptedFrames(): Extract<ClientMessage, { type: 'notify' }>[] {
+    const out: Extract<ClientMessage, { type: 'notify' }>[] = [];
+    for (const p of this.#pending.values()) if (!p.accepted && p.frame) out.push(p.frame);
+    return out;
+  }
+
+  /** An `error` frame for the notify with this ref: true if there was one. */
+  fail(ref: string, e: Error): boolean {
+    const p = this.#pending.get(ref);
+    if (p) this.settle(p, e);
+    return p !== undefined;
+  }
+
+  failAll(e: Error): void {
+    for (const p of [...this.#pending.values()]) this.settle(p, e);
+  }
+
+  accepted(m: Extract<ServerMessage, { type: 'accepted' }>): void {
+    const p = this.#pending.get(m.ref);
+    if (!p || p.accepted) return;
+    p.accepted = { online: m.online, duplicate: m.duplicate };
+    const early = this.#earlyDelivered.get(m.id);
+    if (early) {
+      this.#earlyDelivered.delete(m.id);
+      return this.settle(p, 'server-routed', early);
+    }
+    if (!m.online || p.deliveryTimeoutMs <= 0) return this.settle(p, 'mailbox');
+    p.timer = this.#clock.setTimeout(() => this.settle(p, 'mailbox'), p.deliveryTimeoutMs);
+  }
+
+  delivered(m: Extract<ServerMessage, { type: 'delivered' }>): void {
+    const p = this.#byId.get(m.id);
+    if (!p) return;
+    if (p.accepted) return this.settle(p, 'server-routed', m.via);
+    this.#earlyDelivered.set(m.id, m.via);
+    if (this.#earlyDelivered.size > MAX_EARLY_DELIVERED)
+      this.#earlyDelivered.delete(this.#earlyDelivered.keys().next().value!);
+  }
+
+  settle(p: PendingNotify, outcome: DeliveryPath | Error, via?: Transport): void {
+    if (this.#pending.get(p.ref) !== p) return;
+    this.#pending.delete(p.ref);
+    if (this.#byId.get(p.id) === p) this.#byId.delete(p.id);
+    this.#earlyDelivered.delete(p.id);
+    p.timer?.cancel();
+    p.cleanup();
+    if (outcome instanceof Error) return p.reject(outcome);
+    const r: NotifyResult = {
+      id: p.id,
+      to: p.to,
+      path: outcome,
+      status: outcome === 'mailbox' ? 'stored' : 'delivered',
+      ...(via ? { via } : {}),
+      duplicate: p.accepted?.duplicate ?? false,
+      elapsedMs: this.#clock.now() - p.started,
+    };
+    if (this.#paths.get(r.to) !== r.path) {
+      this.#paths.set(r.to, r.path);
+      this.#onPath({ peer: r.to, path: r.path });
+    }
+    p.resolve(r);
+  }
+}
