@@ -11,11 +11,24 @@ import type { ServerContext } from './context.js';
 import { SignalingError, SignalingErrorCode } from './errors.js';
 import type { TurnCredentialsReply } from './protocol.js';
 
+/**
+ * A fleet of relays sharing the secret (../cluster/relay-fleet.ts): names the relay for each
+ * peer's credentials, or undefined when none is in rotation (RELAY_UNAVAILABLE, 503).
+ */
+export interface TurnRelayPicker {
+  pick(peer: string, connectedTo: string): string[] | undefined;
+}
+
 export interface TurnCredentialsOptions {
   /** The relay's TURN REST shared secret (serve: `<data-dir>/turn-secret` or `--turn-secret`). */
   secret: string | Uint8Array;
-  /** The relay's UDP port, advertised as `turn:HOST:PORT?transport=udp`. */
-  udpPort: number;
+  /**
+   * The relays to name, one picked per request (serve --redis / --turn-url). When given, the
+   * ports and host below are not used: the fleet's URLs are.
+   */
+  relays?: TurnRelayPicker;
+  /** The relay's UDP port, advertised as `turn:HOST:PORT?transport=udp` (required without `relays`). */
+  udpPort?: number;
   /** The relay's TCP port (RFC 8656 §3.1), if it listens on TCP; advertised second. */
   tcpPort?: number;
   /**
@@ -51,7 +64,7 @@ export function turnUriHost(address: string): string {
 
 export function turnCredentialIssuer(o: TurnCredentialsOptions): TurnCredentialIssuer {
   if (o.secret.length === 0) throw new TypeError('TURN secret must not be empty');
-  checkPort('udpPort', o.udpPort);
+  if (!o.relays) checkPort('udpPort', o.udpPort ?? NaN);
   if (o.tcpPort !== undefined) checkPort('tcpPort', o.tcpPort);
   const ttl = o.ttlSeconds ?? LIMITS.turnCredentialTtlSeconds;
   if (!Number.isInteger(ttl) || ttl < 1 || ttl > LIMITS.maxTurnCredentialTtlSeconds)
@@ -62,6 +75,22 @@ export function turnCredentialIssuer(o: TurnCredentialsOptions): TurnCredentialI
     throw new TypeError(`not a host for a turn: URI: ${JSON.stringify(o.publicHost)}`);
   return {
     issue(peer, connectedTo, nowMs) {
+      if (o.relays) {
+        const urls = o.relays.pick(peer, connectedTo);
+        if (!urls || urls.length === 0)
+          throw new SignalingError(
+            SignalingErrorCode.RELAY_UNAVAILABLE,
+            'no TURN relay is in rotation (every registered relay is gone)',
+          );
+        const c = mintTurnCredentials(o.secret, peer, ttl, nowMs);
+        return {
+          username: c.username,
+          password: c.password,
+          ttl: c.ttl,
+          expires: c.expiresAt,
+          urls,
+        };
+      }
       const c = mintTurnCredentials(o.secret, peer, ttl, nowMs);
       const host =
         o.publicHost !== undefined ? turnUriHost(o.publicHost) : turnUriHost(connectedTo);
