@@ -31,6 +31,8 @@ import {
 
 export type RelayKind = 'registered' | 'static' | 'local';
 
+export type FleetTiming = Record<keyof typeof RELAY_FLEET, number>;
+
 /** serve's own relay as a member of the fleet. */
 export interface LocalRelay {
   urls(connectedTo: string): string[];
@@ -47,7 +49,7 @@ export interface RelayFleetOptions {
   region?: string | undefined;
   /** Lifetime of the credentials handed out (the static relays' load estimate). */
   credentialTtlMs: number;
-  timing?: Partial<typeof RELAY_FLEET>;
+  timing?: Partial<FleetTiming>;
   clock: Clock;
   logger: Logger;
 }
@@ -74,7 +76,7 @@ export interface RelayView {
 
 export class RelayFleet {
   readonly #o: RelayFleetOptions;
-  readonly #t: typeof RELAY_FLEET;
+  readonly #t: FleetTiming;
   readonly #static: Member[] = [];
   readonly #local: Member | undefined;
   /** Registered relays of the last refresh, with the local time each was last seen. */

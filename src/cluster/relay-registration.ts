@@ -29,7 +29,7 @@ export interface RelayRegistrationOptions {
   /** Default random (a restarted relay is a new relay; its old record expires). */
   id?: string;
   prefix?: string;
-  timing?: Partial<Pick<typeof RELAY_FLEET, 'reportMs' | 'ttlMs'>>;
+  timing?: { reportMs?: number; ttlMs?: number };
   clock?: Clock;
   logger?: Logger;
 }
