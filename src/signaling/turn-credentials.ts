@@ -43,11 +43,15 @@ export interface TurnCredentialsOptions {
 
 /** Validated options, resolved once when the server starts (programmer misuse throws there). */
 export interface TurnCredentialIssuer {
+  /**
+   * Credentials for `peer`, or undefined when a fleet has no relay in rotation (a caller that
+   * only offers them, like a welcome, goes on without; `issueTurnCredentials` answers 503).
+   */
   issue(
     peer: string,
     connectedTo: string,
     nowMs: number,
-  ): Omit<TurnCredentialsReply, 'ref' | 'type'>;
+  ): Omit<TurnCredentialsReply, 'ref' | 'type'> | undefined;
 }
 
 function checkPort(name: string, port: number): void {
@@ -62,6 +66,19 @@ export function turnUriHost(address: string): string {
   return isIP(a) === 6 ? `[${a}]` : a;
 }
 
+/** One relay (no `relays`): there are always credentials to give. */
+export interface FixedTurnCredentialIssuer extends TurnCredentialIssuer {
+  issue(
+    peer: string,
+    connectedTo: string,
+    nowMs: number,
+  ): Omit<TurnCredentialsReply, 'ref' | 'type'>;
+}
+
+export function turnCredentialIssuer(
+  o: TurnCredentialsOptions & { relays?: undefined },
+): FixedTurnCredentialIssuer;
+export function turnCredentialIssuer(o: TurnCredentialsOptions): TurnCredentialIssuer;
 export function turnCredentialIssuer(o: TurnCredentialsOptions): TurnCredentialIssuer {
   if (o.secret.length === 0) throw new TypeError('TURN secret must not be empty');
   if (!o.relays) checkPort('udpPort', o.udpPort ?? NaN);
@@ -77,11 +94,7 @@ export function turnCredentialIssuer(o: TurnCredentialsOptions): TurnCredentialI
     issue(peer, connectedTo, nowMs) {
       if (o.relays) {
         const urls = o.relays.pick(peer, connectedTo);
-        if (!urls || urls.length === 0)
-          throw new SignalingError(
-            SignalingErrorCode.RELAY_UNAVAILABLE,
-            'no TURN relay is in rotation (every registered relay is gone)',
-          );
+        if (!urls || urls.length === 0) return undefined;
         const c = mintTurnCredentials(o.secret, peer, ttl, nowMs);
         return {
           username: c.username,
@@ -116,6 +129,11 @@ export function issueTurnCredentials(
       'this server runs no TURN relay',
     );
   const c = ctx.turn.issue(peer, connectedTo, ctx.clock.now());
+  if (!c)
+    throw new SignalingError(
+      SignalingErrorCode.RELAY_UNAVAILABLE,
+      'no TURN relay is in rotation (every registered relay is gone)',
+    );
   // The relay's peer gate learns where this peer's signaling connection comes from (rendezvous.ts).
   ctx.rendezvous?.noteAddress(peer, ctx.rendezvous.addressOf(peer));
   ctx.metrics.turnCredentials.inc();
