@@ -162,8 +162,13 @@ export async function createServe(
       },
     },
   ];
-  if (fleet && a['turn-url']?.length)
-    services[0]!.endpoints.push(...a['turn-url'].map((u) => `${u} (--turn-url)`));
+  if (fleet)
+    logger.info('relay fleet', {
+      turnUrls: a['turn-url'] ?? [],
+      registered: cluster !== undefined,
+      ownRelay: relay !== undefined,
+      region: a.region,
+    });
   if (a.stun) {
     try {
       services.push(await startStun(a, logger, signaling));

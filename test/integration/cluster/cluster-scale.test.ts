@@ -249,6 +249,18 @@ describe.skipIf(skip)('3 serve nodes, 2 relays, coturn, 1,000 peers, 10,000 noti
       return !asked.includes(deadRelay.url);
     }, 'dead relay out of rotation');
     for (const u of asked) expect([coturnUrl, relays[1]!.url]).toContain(u);
+    // Each live node's /metrics: the killed node reaped, one registered relay and coturn left
+    // (the live relay's record outlived the Redis restart or was written again by its reports).
+    for (const n of nodes.filter((x) => x.alive)) {
+      await until(async () => {
+        const text = await (await fetch(`${n.url}/metrics`)).text();
+        return (
+          text.includes('\nnatpush_cluster_nodes 2\n') &&
+          text.includes('natpush_cluster_relays{kind="registered"} 1\n') &&
+          text.includes('natpush_cluster_relays{kind="static"} 1\n')
+        );
+      }, `cluster metrics of ${n.url}`);
+    }
     // Every sampled peer holds a live allocation.
     expect(turns.size).toBe(N_TURN);
     for (const t of turns.values()) await t.client.refresh();
