@@ -16,6 +16,8 @@ import { TurnClient } from '../../../src/relay/client/client.js';
 import { registerRelay, type RelayRegistration } from '../../../src/cluster/relay-registration.js';
 import { createRelay, type Relay } from '../../../src/server/create-relay.js';
 import { createServe, type Serve } from '../../../src/server/create-serve.js';
+import { Peer } from '../../../src/peer/peer.js';
+import { generateIdentity, type Identity } from '../../../src/signaling/identity.js';
 import type { ServerMessage } from '../../../src/signaling/protocol.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { startCoturn, type Coturn } from '../../../bench/lib/coturn.js';
@@ -38,6 +40,7 @@ const dirs: string[] = [];
 const clients: RawClient[] = [];
 const turns: TurnClient[] = [];
 const silents: RelayRegistration[] = [];
+const peerClients: Peer[] = [];
 
 async function relay(region: string): Promise<Relay> {
   const r = await createRelay(
@@ -128,6 +131,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const t of turns) await t.close().catch(() => {});
   for (const c of clients) c.ws.terminate();
+  for (const p of peerClients) await p.close();
   for (const s of serves) await s.close();
   for (const r of relays) await r.close().catch(() => {});
   for (const r of silents) await r.close();
@@ -259,6 +263,42 @@ describe.skipIf(skip)('relay fleet: natpush relays on Redis and coturn by --turn
       async () => (await redis.client().sismember('np:relays', silent.id)) === 0,
       'expired id removed',
     );
+  });
+
+  it('real Peers: the punch layer allocates on a fleet relay serve named', async () => {
+    const r1 = await relay('peers');
+    const r2 = await relay('peers');
+    const { url } = await serve({ region: 'peers' });
+    const ia = generateIdentity();
+    const ib = generateIdentity();
+    const mk = async (me: Identity, other: Identity) => {
+      const p = await Peer.connect({
+        server: url,
+        identity: me,
+        backoff: { initialMs: 20, maxMs: 200, factor: 2 },
+        allow: [other.peerId],
+        interfaces: () => ['127.0.0.1'],
+      });
+      peerClients.push(p);
+      return p;
+    };
+    const a = await mk(ia, ib);
+    const b = await mk(ib, ia);
+    expect([udpUrl(r1), udpUrl(r2)]).toContain((await a.turnCredentials()).urls[0]);
+    const got: string[] = [];
+    const stop = new AbortController();
+    void (async () => {
+      for await (const n of b.notifications({ signal: stop.signal })) got.push(n.body);
+    })();
+    // Notifying starts the ladder's punch, whose connector allocates on the relay its
+    // credentials named (a relayed candidate is gathered for every punch).
+    for (let i = 0; i < 5; i++) await a.notify(ib.peerId, `hello ${i}`);
+    await until(
+      () => got.length === 5 && r1.server!.allocationCount + r2.server!.allocationCount >= 1,
+      'delivered, and an allocation on a fleet relay',
+    );
+    stop.abort();
+    expect(got.sort()).toEqual([0, 1, 2, 3, 4].map((i) => `hello ${i}`));
   });
 
   it('no relay in rotation: RELAY_UNAVAILABLE, not credentials for nobody', async () => {
