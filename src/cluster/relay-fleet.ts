@@ -12,8 +12,9 @@
  * - local: serve's own relay, when it runs one (its URLs name the address the peer reached).
  *
  * `pick` is synchronous (the `turn-credentials` reply must not wait on Redis): it reads the
- * snapshot of the last refresh. While Redis is away the snapshot is kept, and a record not seen
- * for `ttlMs` is dropped as if it had expired.
+ * snapshot of the last refresh. While Redis is away the snapshot is kept as it is: relays cannot
+ * report then either, so an outage says nothing about them (the node is not ready meanwhile,
+ * /readyz 503); the first read after it drops the relays whose record expired.
  */
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -79,8 +80,8 @@ export class RelayFleet {
   readonly #t: FleetTiming;
   readonly #static: Member[] = [];
   readonly #local: Member | undefined;
-  /** Registered relays of the last refresh, with the local time each was last seen. */
-  readonly #registered = new Map<string, { r: RelayRecord; seen: number; m: Member }>();
+  /** Registered relays of the last successful read of the fleet. */
+  readonly #registered = new Map<string, { r: RelayRecord; m: Member }>();
   /** Peer → the relay it was handed last and when (RELAY_FLEET.maxRemembered, LRU). */
   readonly #lastGiven = new Map<string, { id: string; at: number }>();
   #nodes = 1;
@@ -148,11 +149,10 @@ export class RelayFleet {
   pick(peer: string, connectedTo: string): string[] | undefined {
     const now = this.#o.clock.now();
     const members = this.#members();
-    const staticScale = Math.max(1, this.#nodes);
     const candidates: RelayCandidate[] = members.map((m) => ({
       id: m.id,
       region: m.region,
-      score: m.base() + m.recent.value(now) * (m.kind === 'static' ? staticScale : 1),
+      score: this.#score(m, now),
     }));
     const last = this.#lastGiven.get(peer);
     const avoid = last && now - last.at < this.#t.reaskWindowMs ? last.id : undefined;
@@ -177,19 +177,20 @@ export class RelayFleet {
         region: m.region,
         allocations: r?.allocations ?? (m.kind === 'local' ? m.base() : 0),
         pps: r?.pps ?? 0,
-        score: m.base() + m.recent.value(now),
+        score: this.#score(m, now),
       };
     });
   }
 
+  /** Reported load + credentials handed here lately (static: × serve nodes, see above). */
+  #score(m: Member, now: number): number {
+    const scale = m.kind === 'static' ? Math.max(1, this.#nodes) : 1;
+    return m.base() + m.recent.value(now) * scale;
+  }
+
   #members(): Member[] {
     const out: Member[] = [];
-    const now = this.#o.clock.now();
-    for (const [id, e] of this.#registered) {
-      // Not seen for a TTL (Redis away since): expired as far as anyone can tell.
-      if (now - e.seen >= this.#t.ttlMs) this.#registered.delete(id);
-      else out.push(e.m);
-    }
+    for (const e of this.#registered.values()) out.push(e.m);
     out.push(...this.#static);
     if (this.#local) out.push(this.#local);
     return out;
@@ -234,7 +235,6 @@ export class RelayFleet {
   }
 
   #apply(ids: string[], raws: (string | null)[]): void {
-    const now = this.#o.clock.now();
     const gone: string[] = [];
     const present = new Set<string>();
     ids.forEach((id, i) => {
@@ -261,7 +261,7 @@ export class RelayFleet {
       m.region = r.region;
       m.urls = () => r.urls;
       m.base = () => r.allocations + r.pps / this.#t.packetsPerAllocation;
-      this.#registered.set(id, { r, seen: now, m });
+      this.#registered.set(id, { r, m });
     });
     for (const id of this.#registered.keys()) {
       if (!present.has(id)) {
