@@ -10,7 +10,7 @@
  *
  * `cgn` puts the host's NAT behind a shared carrier-grade NAT named "cgn".
  */
-import { NatpushError } from '../src/util/errors.js';
+import { COMMON_ERR, NatpushError } from '../src/util/errors.js';
 import { MAX_BINDING_TIMEOUT_SEC } from './constants.js';
 import { ALL_NAT_PRESET_NAMES, isNatPreset, type NatPreset } from './presets.js';
 import type { HostSpec, LabSpec, LinkOptions, NatSpec } from './spec.js';
@@ -29,7 +29,7 @@ export const CGN_NAME = 'cgn';
 const MAX_NATED_HOST_NAME = 11;
 
 function usage(message: string): NatpushError {
-  return new NatpushError('NATPUSH_ERR_USAGE', message);
+  return new NatpushError(COMMON_ERR.USAGE, message);
 }
 
 /** "20ms", "1.5s", "20" (ms) → milliseconds. */

@@ -1,5 +1,13 @@
-import { NatpushError } from '../util/errors.js';
+import { COMMON_ERR, NatpushError } from '../util/errors.js';
 import { SignalingErrorCode } from '../signaling/errors.js';
+
+/** Codes the CLI raises itself (STYLE.md §7); the rest come from the modules it runs. */
+export const CLI_ERR = {
+  /** Bad arguments (exit 2): the one usage code of every module (util/errors.ts COMMON_ERR). */
+  USAGE: COMMON_ERR.USAGE,
+  /** `natpush ping`: no pong from the peer before the count or the timeout ran out (exit 5). */
+  PING_TIMEOUT: 'NATPUSH_ERR_PING_TIMEOUT',
+} as const;
 
 /** One line for a person: `natpush: CODE: message`. */
 export function formatError(err: unknown): string {
@@ -76,13 +84,13 @@ export function exitCodeFor(err: unknown): number {
   if (typeof err === 'string' || (err instanceof Error && err.name === 'YError')) return EXIT.USAGE;
   if (!(err instanceof NatpushError)) return EXIT.FAILURE;
   switch (err.code) {
-    case 'NATPUSH_ERR_USAGE':
+    case CLI_ERR.USAGE:
       return EXIT.USAGE;
     case SignalingErrorCode.UNREACHABLE:
       return EXIT.UNREACHABLE;
     case SignalingErrorCode.REQUEST_TIMEOUT:
     case SignalingErrorCode.DELIVERY_TIMEOUT:
-    case 'NATPUSH_ERR_PING_TIMEOUT':
+    case CLI_ERR.PING_TIMEOUT:
       return EXIT.TIMED_OUT;
   }
   return EXIT.FAILURE;
@@ -90,5 +98,5 @@ export function exitCodeFor(err: unknown): number {
 
 /** A usage error raised by a command handler (exit 2). */
 export function usageError(message: string): NatpushError {
-  return new NatpushError('NATPUSH_ERR_USAGE', message);
+  return new NatpushError(CLI_ERR.USAGE, message);
 }

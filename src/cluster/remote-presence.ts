@@ -18,7 +18,7 @@ import type { ControlChannel, Presence, RemotePresence, Shown } from '../signali
 import type { ServerMessage, Transport } from '../signaling/protocol.js';
 import type { Removed } from '../signaling/store/store.js';
 import { LIMITS } from '../signaling/constants.js';
-import { TokenBucket } from '../signaling/rate-limit.js';
+import { KeyedRateLimiter } from '../util/token-bucket.js';
 import type { BusMessage } from './bus.js';
 import type { ClusterNode } from './cluster-node.js';
 
@@ -44,7 +44,7 @@ const ROUTE_RETRY = { delayMs: 25, tries: 4 } as const;
  * allowed) could make one node flood Redis. A watcher gets `burst` entries at once (its whole
  * list, LIMITS.maxWatchedPeers) and `perSecond` after; beyond that a newly watched remote peer
  * stays shown offline (what a hidden peer looks like anyway) and is counted. Buckets: one per
- * watcher seen lately, at most `maxWatchers` (least recently used dropped).
+ * watcher seen lately, at most `maxWatchers` (the least recently used half dropped when full).
  */
 const WATCH_BUDGET = { perSecond: 200, maxWatchers: 20_000 } as const;
 
@@ -52,8 +52,7 @@ export class ClusterPresence implements RemotePresence {
   readonly #c: ClusterNode;
   readonly #p: Presence;
   readonly #claiming: (peer: string) => boolean;
-  readonly #watchBuckets = new Map<string, TokenBucket>();
-  readonly #watchBurst: number;
+  readonly #watchBudget: KeyedRateLimiter;
   /** Applies acks forwarded from another node to a peer whose session is here (server.ts). */
   onAck: (peer: string, ids: string[], via: Transport) => void = () => {};
   /** Remote watch entries refused by WATCH_BUDGET. */
@@ -72,7 +71,15 @@ export class ClusterPresence implements RemotePresence {
     this.#c = cluster;
     this.#p = presence;
     this.#claiming = claiming;
-    this.#watchBurst = maxWatchedPeers;
+    this.#watchBudget = new KeyedRateLimiter(
+      {
+        ratePerSecond: WATCH_BUDGET.perSecond,
+        burst: maxWatchedPeers,
+        maxKeys: WATCH_BUDGET.maxWatchers,
+        order: 'used',
+      },
+      cluster.clock,
+    );
     presence.remote = this;
     cluster.bus.on((m) => this.#onMessage(m));
   }
@@ -178,14 +185,7 @@ export class ClusterPresence implements RemotePresence {
   /** The first of `wanted` that `watcher`'s budget allows (WATCH_BUDGET); the rest counted. */
   #withinBudget(watcher: string, wanted: readonly string[]): readonly string[] {
     if (wanted.length === 0) return wanted;
-    let b = this.#watchBuckets.get(watcher);
-    if (b) this.#watchBuckets.delete(watcher);
-    else b = new TokenBucket(this.#c.clock, WATCH_BUDGET.perSecond, this.#watchBurst);
-    this.#watchBuckets.set(watcher, b);
-    if (this.#watchBuckets.size > WATCH_BUDGET.maxWatchers)
-      this.#watchBuckets.delete(this.#watchBuckets.keys().next().value!);
-    let n = 0;
-    while (n < wanted.length && b.take()) n++;
+    const n = this.#watchBudget.takeUpTo(watcher, wanted.length);
     if (n < wanted.length) {
       this.dropped.watchBudget += wanted.length - n;
       this.#c.logger.debug('cluster presence: remote watch over budget', { watcher });

@@ -34,5 +34,20 @@ export { nodeUdpNetwork, createNodeUdpNetwork } from './node-udp.js';
 export type { NodeUdpNetworkOptions } from './node-udp.js';
 export { MemoryNetwork, MemoryNat, MemoryHost } from './memory-network.js';
 export type { Packet, DropReason, MemoryNetworkOptions } from './memory-network.js';
-export { NAT_PRESETS, natBehavior, DEFAULT_MAPPING_TIMEOUT_MS } from './nat-behavior.js';
-export type { NatBehavior, NatPresetName, EndpointDependence } from './nat-behavior.js';
+export {
+  NAT_PRESETS,
+  NAT_TYPES,
+  CLASSIC_NAT_TYPES,
+  HARD_NAT_TYPES,
+  natBehavior,
+  memoryNatBehavior,
+  DEFAULT_MAPPING_TIMEOUT_MS,
+} from './nat-behavior.js';
+export type {
+  NatBehavior,
+  NatPresetName,
+  NatType,
+  NatTypeName,
+  PortAllocation,
+  EndpointDependence,
+} from './nat-behavior.js';

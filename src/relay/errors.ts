@@ -51,16 +51,24 @@ export const TURN_ERR = {
   PROTOCOL: 'NATPUSH_ERR_TURN_PROTOCOL',
   /** Too many requests outstanding on one client (TURN_CLIENT_MAX_PENDING). */
   OVERLOADED: 'NATPUSH_ERR_TURN_OVERLOADED',
+  /**
+   * A TURN-over-TCP/TLS byte stream that cannot be split into STUN and ChannelData frames
+   * (stream-framer.ts StreamFramingError, RFC 8656 §12.5): the connection is closed.
+   */
+  FRAMING: 'NATPUSH_ERR_TURN_FRAMING',
 } as const;
 
 export class TurnClientError extends NatpushError {
   constructor(
     code: (typeof TURN_ERR)[keyof typeof TURN_ERR],
     message: string,
-    readonly status?: number,
+    status?: number,
     options?: { cause?: unknown; alternate?: { address: string; port: number } },
   ) {
-    super(code, message, options);
+    super(code, message, {
+      ...(options && 'cause' in options && { cause: options.cause }),
+      status,
+    });
     this.name = 'TurnClientError';
     this.alternate = options?.alternate;
   }

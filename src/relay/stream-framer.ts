@@ -9,7 +9,9 @@
  * Bounded: holds at most one partial frame, and a frame is at most `maxFrameBytes` (by default
  * MAX_STREAM_FRAME_BYTES, the largest the two formats can express).
  */
+import { NatpushError } from '../util/errors.js';
 import { MAX_STREAM_FRAME_BYTES } from './constants.js';
+import { TURN_ERR } from './errors.js';
 
 export type StreamFrameKind = 'stun' | 'channel-data';
 
@@ -17,9 +19,9 @@ export type FrameListener = (frame: Uint8Array, kind: StreamFrameKind) => void;
 
 const STUN_HEADER_BYTES = 20;
 
-export class StreamFramingError extends Error {
+export class StreamFramingError extends NatpushError {
   constructor(message: string) {
-    super(message);
+    super(TURN_ERR.FRAMING, message);
     this.name = 'StreamFramingError';
   }
 }

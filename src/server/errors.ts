@@ -2,11 +2,11 @@
  * Errors of the server composition (createRelay / createServe / createStun and their options).
  * Stable codes (STYLE.md §7); a bad option is a usage error: the CLI exits 2 on it (`exitCode`).
  */
-import { NatpushError } from '../util/errors.js';
+import { COMMON_ERR, NatpushError } from '../util/errors.js';
 
 export const SERVER_ERR = {
   /** An option is missing, malformed or out of range (flag, environment, --config file). */
-  USAGE: 'NATPUSH_ERR_USAGE',
+  USAGE: COMMON_ERR.USAGE,
   /** `--config FILE` cannot be read or is not a JSON object. */
   CONFIG_FILE: 'NATPUSH_ERR_CONFIG_FILE',
   /**

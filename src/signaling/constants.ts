@@ -58,7 +58,7 @@ export const LIMITS = {
    */
   httpRatePerSecond: 2_000,
   httpRateBurst: 4_000,
-  /** Addresses whose HTTP rate is tracked at once (oldest forgotten first). */
+  /** Addresses whose HTTP rate is tracked at once (util/token-bucket.ts: oldest half forgotten). */
   maxTrackedHttpAddresses: 10_000,
   /** HTTP request bodies (POST notification, session): one notification plus envelope. */
   maxHttpBodyBytes: 64 * 1024,
@@ -144,7 +144,7 @@ export const LIMITS = {
  * | Delivery ack labels (delivery.ts)          | acks in flight only, emptied per commit; `maxAckLabels`      |
  * | PollSession buffer (http-transports.ts)    | 2 × `deliveryWindow`                                         |
  * | HttpApi poll sessions (http-api.ts)        | `maxPollSessions`                                            |
- * | HttpApi rate buckets (http-api.ts)         | `maxTrackedHttpAddresses`, oldest forgotten                  |
+ * | HttpApi rate buckets (http-api.ts)         | `maxTrackedHttpAddresses`, oldest half forgotten when full   |
  * | WsGateway connections, per-address counts  | `maxConnections` (+ those being refused, closed at once)     |
  * | Presence channels, allow lists (presence)  | one per WebSocket; a list ≤ `maxAllowedPeers`                |
  * | Presence watch lists, watcher sets         | one per WebSocket; a list ≤ `maxWatchedPeers`; the reverse   |

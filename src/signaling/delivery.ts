@@ -232,10 +232,14 @@ export class Delivery {
     // the in-flight entry (or the oldest pending one) names the sender.
     const taken: AckRef[] = [];
     let unknown: string[] = [];
+    const now = this.#o.clock.now();
     for (const id of new Set(ids)) {
       const f = r?.inflight.get(id);
-      if (f && r?.inflight.delete(id)) taken.push({ id, from: f.n.from });
-      else unknown.push(id);
+      if (f && r?.inflight.delete(id)) {
+        taken.push({ id, from: f.n.from });
+        const s = Math.max(0, now - f.n.ts) / 1000; // `ts`: accepted (ingest.ts)
+        this.#o.metrics.deliveryLatency.observe({ path: via }, s);
+      } else unknown.push(id);
     }
     // A live route that is not held up by a busy transport has re-sent the whole head at
     // attach, so its in-flight map is the full answer: a flood of made-up acks over a live

@@ -92,8 +92,11 @@ export const HTTP_STATUS: Partial<Record<SignalingErrorCode, number>> = {
 };
 
 export class SignalingError extends NatpushError {
+  declare readonly code: SignalingErrorCode;
+
+  /** `status`: the HTTP status the code is answered with (HTTP_STATUS), if it has one. */
   constructor(code: SignalingErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
+    super(code, message, { ...options, status: HTTP_STATUS[code] });
     this.name = 'SignalingError';
   }
 }

@@ -25,7 +25,7 @@ import { isPeerId } from './identity.js';
 import { asSignalingError, ingest } from './ingest.js';
 import { clusterPeerStatus } from '../cluster/peer-status.js';
 import { httpAcks, httpChallenge, httpNotify, httpSession, ID_PATTERN } from './protocol.js';
-import { TokenBucket } from './rate-limit.js';
+import { KeyedRateLimiter } from '../util/token-bucket.js';
 import { issueTurnCredentials } from './turn-credentials.js';
 
 const PEER_PATH = /^\/v1\/peers\/([^/]+)(\/notifications)?$/;
@@ -56,29 +56,22 @@ function decodePathSegment(s: string): string {
 export class HttpApi {
   /** Long-poll session per peer; at most `LIMITS.maxPollSessions` (see constants.ts). */
   readonly #polls = new Map<string, PollSession>();
-  /**
-   * Per-address token buckets, insertion-ordered so the oldest can be forgotten: at most
-   * `LIMITS.maxTrackedHttpAddresses`.
-   */
-  readonly #rates = new Map<string, TokenBucket>();
+  /** Per-address token buckets: at most `LIMITS.maxTrackedHttpAddresses`, oldest forgotten. */
+  readonly #rates: KeyedRateLimiter;
 
-  constructor(private readonly ctx: ServerContext) {}
+  constructor(private readonly ctx: ServerContext) {
+    this.#rates = new KeyedRateLimiter(
+      {
+        ratePerSecond: ctx.limits.httpRatePerSecond,
+        burst: ctx.limits.httpRateBurst,
+        maxKeys: ctx.limits.maxTrackedHttpAddresses,
+      },
+      ctx.clock,
+    );
+  }
 
   #rateLimited(req: IncomingMessage): boolean {
-    const addr = req.socket.remoteAddress ?? '?';
-    let b = this.#rates.get(addr);
-    if (!b) {
-      b = new TokenBucket(
-        this.ctx.clock,
-        this.ctx.limits.httpRatePerSecond,
-        this.ctx.limits.httpRateBurst,
-      );
-      this.#rates.set(addr, b);
-      if (this.#rates.size > this.ctx.limits.maxTrackedHttpAddresses) {
-        this.#rates.delete(this.#rates.keys().next().value!);
-      }
-    }
-    return !b.take();
+    return !this.#rates.allow(req.socket.remoteAddress ?? '?');
   }
 
   /** Route one request; never throws (errors become typed error responses). */

@@ -93,10 +93,16 @@ export class Metrics {
   }
 
   /** A histogram (seconds, Prometheus' default buckets unless given). */
-  histogram(name: string, help: string, buckets?: number[]): promClient.Histogram {
+  histogram(
+    name: string,
+    help: string,
+    buckets?: number[],
+    labelNames: string[] = [],
+  ): promClient.Histogram {
     return new promClient.Histogram({
       name,
       help,
+      labelNames,
       registers: [this.prom],
       ...(buckets ? { buckets } : {}),
     });
@@ -108,6 +114,16 @@ export class Metrics {
 
   readonly contentType = promClient.Registry.PROMETHEUS_CONTENT_TYPE;
 }
+
+/**
+ * Buckets of `natpush_delivery_latency_seconds`: a live delivery takes milliseconds (one
+ * WebSocket round trip, a store commit), a long poll up to its wait, and a notification stored
+ * for an offline peer as long as the peer stays away — up to the default TTL of a day
+ * (constants.ts LIMITS.defaultTtlSeconds). 18 buckets × 3 paths bound the series.
+ */
+export const DELIVERY_LATENCY_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400,
+];
 
 /** The signaling server's metrics, created once per server. */
 export function signalingMetrics(m: Metrics) {
@@ -122,6 +138,18 @@ export function signalingMetrics(m: Metrics) {
       'natpush_notifications_out_total',
       'Notifications acked by recipients, by transport.',
       ['transport'],
+    ),
+    /**
+     * Accept (the server's `accepted` / 202) to the recipient's end-to-end ack, by the path the
+     * ack came over: `websocket`, `sse` or `poll` (the server's rungs of the delivery ladder;
+     * direct and relayed peer paths never reach the server). Observed for acks of notifications
+     * in flight on this node (delivery.ts `ack`).
+     */
+    deliveryLatency: m.histogram(
+      'natpush_delivery_latency_seconds',
+      'Seconds from accepting a notification to its end-to-end ack, by the path the ack came over.',
+      DELIVERY_LATENCY_BUCKETS,
+      ['path'],
     ),
     deliveries: m.counter(
       'natpush_deliveries_total',

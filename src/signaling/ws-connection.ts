@@ -22,7 +22,7 @@ import {
   type ServerMessage,
 } from './protocol.js';
 import { PROTOCOL_VERSION } from './constants.js';
-import { TokenBucket } from './rate-limit.js';
+import { TokenBucket } from '../util/token-bucket.js';
 import { issueTurnCredentials } from './turn-credentials.js';
 import { forwardCandidates, type PunchOffer } from './punch-offers.js';
 
@@ -59,7 +59,10 @@ export class WsConnection implements PeerSession, ControlChannel {
     /** The server address this connection arrived on (the default host of TURN URLs). */
     readonly localAddress = '',
   ) {
-    this.#bucket = new TokenBucket(ctx.clock, ctx.limits.ratePerSecond, ctx.limits.rateBurst);
+    this.#bucket = new TokenBucket(
+      { ratePerSecond: ctx.limits.ratePerSecond, burst: ctx.limits.rateBurst },
+      ctx.clock.now(),
+    );
     this.#handshakeTimer = ctx.clock.setTimeout(
       () => this.fail(SignalingErrorCode.HANDSHAKE_TIMEOUT, 'handshake not finished in time'),
       ctx.timing.handshakeTimeoutMs,
@@ -122,7 +125,7 @@ export class WsConnection implements PeerSession, ControlChannel {
 
   #onData(data: WebSocket.RawData, isBinary: boolean): void {
     if (this.#state === 'closed') return;
-    if (!this.#bucket.take()) {
+    if (!this.#bucket.take(1, this.ctx.clock.now())) {
       this.fail(
         SignalingErrorCode.RATE_LIMITED,
         `more than ${this.ctx.limits.ratePerSecond} frames/s`,

@@ -47,7 +47,9 @@ export class StunErrorResponse extends NatpushError {
     readonly errorCode: number,
     readonly reason: string,
   ) {
-    super(STUN_ERR.ERROR_RESPONSE, `STUN error response ${errorCode} ${reason}`);
+    super(STUN_ERR.ERROR_RESPONSE, `STUN error response ${errorCode} ${reason}`, {
+      status: errorCode,
+    });
     this.name = 'StunErrorResponse';
   }
 }

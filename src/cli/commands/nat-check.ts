@@ -16,7 +16,7 @@ import { systemClock } from '../../util/clock.js';
 import { discoverNat } from '../../stun/nat-discovery.js';
 import { formatNatReport } from '../../stun/nat-report.js';
 import { tcpBinding } from '../../stun/tcp-probe.js';
-import { NatpushError } from '../../util/errors.js';
+import { COMMON_ERR, NatpushError } from '../../util/errors.js';
 
 export interface NatCheckArgs {
   server: string[];
@@ -50,12 +50,12 @@ export async function runNatCheck(args: NatCheckArgs): Promise<NatReport> {
     try {
       servers.push(parseEndpoint(s, 3478));
     } catch (err) {
-      throw new NatpushError('NATPUSH_ERR_USAGE', `--server: ${(err as Error).message}`);
+      throw new NatpushError(COMMON_ERR.USAGE, `--server: ${(err as Error).message}`);
     }
   }
   if (servers.length === 0) {
     throw new NatpushError(
-      'NATPUSH_ERR_USAGE',
+      COMMON_ERR.USAGE,
       'give at least one --server HOST:PORT (an RFC 5780 server such as `natpush stun --alternate ...` or coturn finds the most)',
     );
   }

@@ -14,7 +14,7 @@ import {
   type LabRecord,
   type NodeInfo,
 } from '../../../netsim/index.js';
-import { NatpushError } from '../../util/errors.js';
+import { COMMON_ERR, NatpushError } from '../../util/errors.js';
 
 interface CommonArgs {
   'state-dir': string;
@@ -131,7 +131,7 @@ const exec: CommandModule<object, ExecArgs> = {
     checkPrerequisites();
     const rest = (a as unknown as { '--'?: string[] })['--'] ?? [];
     const argv = [...(a.cmd ?? []), ...rest].map(String);
-    if (argv.length === 0) throw new NatpushError('NATPUSH_ERR_USAGE', 'give a command after --');
+    if (argv.length === 0) throw new NatpushError(COMMON_ERR.USAGE, 'give a command after --');
     const lab = Lab.open(a.name, { stateDir: a['state-dir'] });
     lab.node(a.node); // a clear error for an unknown node
     const child = spawn('ip', ['netns', 'exec', lab.namespace(a.node), ...argv], {
@@ -207,7 +207,7 @@ const down: CommandModule<object, DownArgs> = {
   handler: async (a) => {
     checkPrerequisites();
     if ((a.name === undefined) === !a.all) {
-      throw new NatpushError('NATPUSH_ERR_USAGE', 'give a lab name or --all (not both)');
+      throw new NatpushError(COMMON_ERR.USAGE, 'give a lab name or --all (not both)');
     }
     const names =
       a.name !== undefined

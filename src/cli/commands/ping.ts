@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { Peer, type DeliveryPath } from '../../peer/peer.js';
 import { NatpushError } from '../../util/errors.js';
-import { asPeerCommand } from '../errors.js';
+import { asPeerCommand, CLI_ERR } from '../errors.js';
 import { withPeerOptions, type PeerArgs } from '../peer-options.js';
 import { escapeTerminalText } from '../terminal-text.js';
 
@@ -114,7 +114,7 @@ export const pingCommand: CommandModule<object, PingArgs> = {
         }
         if (pongs === 0)
           throw new NatpushError(
-            'NATPUSH_ERR_PING_TIMEOUT',
+            CLI_ERR.PING_TIMEOUT,
             `no pong from ${a.peer}: is it online, and does it allow you (natpush listen --allow ${peer.id})?`,
           );
       } finally {

@@ -5,33 +5,21 @@
  * Bandwidth is a token bucket per user over every allocation of that user and both directions;
  * checking it is arithmetic on numbers, no allocation per packet.
  */
+import { TokenBucket as Bucket } from '../../util/token-bucket.js';
 import { MIN_BUCKET_BYTES } from '../constants.js';
 
-export class TokenBucket {
-  readonly #rate: number;
-  readonly #capacity: number;
-  #tokens: number;
-  #last: number;
-
+/** A bandwidth cap in bytes: the shared token bucket (util/token-bucket.ts), a byte a token. */
+export class TokenBucket extends Bucket {
   /** `bytesPerSecond` 0 = unlimited. */
   constructor(bytesPerSecond: number, now: number) {
     if (!(bytesPerSecond >= 0)) throw new RangeError('bytesPerSecond must be >= 0');
-    this.#rate = bytesPerSecond / 1000;
-    this.#capacity = Math.max(bytesPerSecond, MIN_BUCKET_BYTES);
-    this.#tokens = this.#capacity;
-    this.#last = now;
-  }
-
-  /** Take `bytes` if available; false means drop the packet. */
-  take(bytes: number, now: number): boolean {
-    if (this.#rate === 0) return true;
-    if (now > this.#last) {
-      this.#tokens = Math.min(this.#capacity, this.#tokens + (now - this.#last) * this.#rate);
-      this.#last = now;
-    }
-    if (this.#tokens < bytes) return false;
-    this.#tokens -= bytes;
-    return true;
+    super(
+      {
+        ratePerSecond: bytesPerSecond === 0 ? Infinity : bytesPerSecond,
+        burst: Math.max(bytesPerSecond, MIN_BUCKET_BYTES),
+      },
+      now,
+    );
   }
 }
 
