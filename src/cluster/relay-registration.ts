@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { SignalingError, SignalingErrorCode } from '../signaling/errors.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { RELAY_FLEET } from './constants.js';
@@ -76,7 +77,9 @@ export async function registerRelay(o: RelayRegistrationOptions): Promise<RelayR
     await redis.connect();
   } catch (err) {
     redis.disconnect();
-    throw new Error(
+    // The same typed failure as a serve node that cannot reach Redis (cluster-node.ts).
+    throw new SignalingError(
+      SignalingErrorCode.STORE_FAILED,
       `cannot reach Redis at ${redactRedisUrl(o.redisUrl)}: ${lastError || (err as Error).message}`,
       { cause: err },
     );
