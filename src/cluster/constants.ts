@@ -26,3 +26,52 @@ export const CLUSTER_LIMITS = {
    */
   localMailboxDepth: 128,
 } as const;
+
+/**
+ * Relay fleets (relay-registration.ts, relay-fleet.ts): timings and bounds, each with its reason.
+ */
+export const RELAY_FLEET = {
+  /** A relay re-reports its record (URLs, region, load) this often: load figures lag ≤ 2 s. */
+  reportMs: 2_000,
+  /**
+   * A relay's record lives this long without a report: 6 s, three reports, so two may be lost
+   * (a GC pause, a Redis restart of ~1 s) before a live relay drops out. A dead relay leaves the
+   * rotation within this plus one `refreshMs` of the serve nodes.
+   */
+  ttlMs: 6_000,
+  /** serve re-reads the fleet this often (one SMEMBERS + one MGET: two round trips). */
+  refreshMs: 1_000,
+  /**
+   * Most relay records read: 1,000. A fleet larger than this is not what one primary Redis and
+   * one picker scanning every record per credential are made for; the rest are ignored (logged).
+   */
+  maxRelays: 1_000,
+  /** Most URLs one relay may advertise: the `turn-credentials` reply carries ≤ 4 (protocol.ts). */
+  maxUrlsPerRelay: 4,
+  /** Longest region label: a short operator label (`eu-west`), not free text. */
+  maxRegionChars: 64,
+  /**
+   * Credentials handed for a registered relay count towards its load for about this long (a
+   * decaying count): the time until its next report includes the allocations they made
+   * (`reportMs` + `refreshMs` + a second of margin). Without it every peer asking between two
+   * reports would get the same least-loaded relay.
+   */
+  recentTauMs: 4_000,
+  /**
+   * A relay's packets per second worth one allocation in its load score: an allocation that
+   * relays nothing costs a relay little (a table entry, refreshes every few minutes); 100 packets/s
+   * of relaying cost about what a new busy allocation does.
+   */
+  packetsPerAllocation: 100,
+  /**
+   * A peer asking again within this long after it was handed a relay is handed another one when
+   * there is another (its allocation there failed — the only reason a peer re-asks before its
+   * credentials near expiry, ttl minus a few minutes).
+   */
+  reaskWindowMs: 60_000,
+  /**
+   * Peers whose last relay is remembered for `reaskWindowMs`: 100,000 (least recently handed
+   * dropped first). ~100 bytes each: ~10 MB at most, the size of a busy node's peer table.
+   */
+  maxRemembered: 100_000,
+} as const;

@@ -19,6 +19,8 @@
  * | `allow:{peer}`         | set     | the peer's allow list (`*` = anyone)                        |
  * | `watch:{peer}`         | set     | `node\twatcher`: who watches the peer, on which node        |
  * | `secret`               | string  | the cluster's session-token secret (SET NX once)            |
+ * | `relay:{id}`           | string  | a live TURN relay's record, JSON (PX TTL; relay-record.ts)  |
+ * | `relays`               | set     | relay ids registered and not yet found expired              |
  *
  * Channels: `ch:{node}` (one per node: everything routed to it), `registered` (broadcast).
  */
@@ -55,5 +57,11 @@ export class ClusterKeys {
   }
   get secret(): string {
     return `${this.prefix}secret`;
+  }
+  relay(id: string): string {
+    return `${this.prefix}relay:${id}`;
+  }
+  get relays(): string {
+    return `${this.prefix}relays`;
   }
 }

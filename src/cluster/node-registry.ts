@@ -36,6 +36,10 @@ export class NodeRegistry {
   onReaped: (node: string, peers: string[]) => void = () => {};
   /** Told when this node's own key was found missing (reaped, or Redis lost it). */
   onRevived: () => void = () => {};
+  /** For /metrics (cluster-metrics.ts): nodes alive at the last sweep (this one included). */
+  liveNodes = 1;
+  /** Dead nodes reaped here, heartbeats or sweeps that failed, times this node was revived. */
+  readonly counts = { reaped: 0, failures: 0, revived: 0 };
 
   constructor(o: NodeRegistryOptions) {
     this.#o = o;
@@ -74,6 +78,7 @@ export class NodeRegistry {
       await this.#beat(false);
       await this.#sweep();
     } catch (err) {
+      this.counts.failures++;
       this.#o.logger.warn('cluster heartbeat failed', { err: String(err) });
     }
   }
@@ -89,6 +94,7 @@ export class NodeRegistry {
     this.#lastBeat = this.#o.clock.now();
     const prev = before?.[0]?.[1];
     if (!first && prev === null) {
+      this.counts.revived++;
       this.#o.logger.warn('cluster: this node had been reaped; claiming its peers again');
       this.onRevived();
     }
@@ -97,12 +103,18 @@ export class NodeRegistry {
   async #sweep(): Promise<void> {
     const { redis, keys, nodeId } = this.#o;
     const nodes = await redis.smembers(keys.nodes);
+    let live = 1;
     for (const n of nodes) {
       if (n === nodeId) continue;
-      if ((await redis.exists(keys.node(n))) === 1) continue;
+      if ((await redis.exists(keys.node(n))) === 1) {
+        live++;
+        continue;
+      }
       const peers = (await redis.eval(REAP_LUA, 0, keys.prefix, n)) as string[];
+      this.counts.reaped++;
       this.#o.logger.info('cluster: reaped a dead node', { node: n, peers: peers.length });
       this.onReaped(n, peers);
     }
+    this.liveNodes = live;
   }
 }

@@ -25,6 +25,8 @@ import { fileURLToPath } from 'node:url';
 import type { TurnServer, TurnServerAddresses } from '../relay/index.js';
 import { createRelayServer } from '../relay/index.js';
 import { jsonLogger, type Logger } from '../util/logger.js';
+import { joinRelayFleet } from '../cluster/relay-join.js';
+import type { RelayRegistration } from '../cluster/relay-registration.js';
 import { optionError, SERVER_ERR } from './errors.js';
 import { parseOptions } from './options-schema.js';
 import { relayCredentials, relaySecret, relayUsers } from './relay-credentials.js';
@@ -55,6 +57,8 @@ export interface Relay {
   counters(): Promise<Record<string, unknown>>;
   /** `/metrics` (with --metrics-port). */
   metrics?: MetricsEndpoint;
+  /** Its membership of the serve cluster (with --redis; src/cluster/relay-registration.ts). */
+  registration?: RelayRegistration;
   close(): Promise<void>;
 }
 
@@ -77,7 +81,10 @@ export async function createRelay(
   deps: RelayDeps = {},
 ): Promise<Relay> {
   const o = parseOptions(relaySchema, args as Record<string, unknown>);
-  return withMetrics(await compose(o, deps), 'natpush_relay', relayMetrics, o);
+  const relay = await withMetrics(await compose(o, deps), 'natpush_relay', relayMetrics, o);
+  // Issue 12: with --redis the relay registers with the serve cluster (src/cluster).
+  const logger = deps.logger ?? jsonLogger(o['log-level']);
+  return joinRelayFleet(relay, o, { ...(deps.env ? { env: deps.env } : {}), logger });
 }
 
 async function compose(o: RelayOptions, deps: RelayDeps): Promise<Relay> {

@@ -15,7 +15,10 @@ import { startSignalingServer, type SignalingServer } from '../signaling/server.
 import { openCluster } from '../cluster/open-cluster.js';
 import { MemoryStore } from '../signaling/store/memory-store.js';
 import { SqliteStore } from '../signaling/store/sqlite-store.js';
-import type { TurnCredentialsOptions } from '../signaling/turn-credentials.js';
+import { turnUriHost, type TurnCredentialsOptions } from '../signaling/turn-credentials.js';
+import type { ClusterNode } from '../cluster/cluster-node.js';
+import { clusterMetrics } from '../cluster/cluster-metrics.js';
+import { RelayFleet, type LocalRelay } from '../cluster/relay-fleet.js';
 import { StunServer } from '../stun/index.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { NatpushError } from '../util/errors.js';
@@ -114,12 +117,20 @@ export async function createServe(
     : undefined;
   let signaling: SignalingServer;
   let cluster: Awaited<ReturnType<typeof openCluster>> | undefined;
+  let fleet: RelayFleet | undefined;
   try {
     const redisUrl = a.redis ?? (deps.env ?? process.env).NATPUSH_REDIS_URL;
     cluster = redisUrl ? await openCluster(redisUrl, logger) : undefined;
+    fleet = relayFleet(a, secrets, relay, cluster?.cluster, logger);
+    await fleet?.start();
     const store =
       cluster?.store ??
       (a.store === 'memory' ? new MemoryStore() : new SqliteStore(join(dataDir, 'mailbox.sqlite')));
+    const turn = fleet
+      ? fleetTurnOptions(a, fleet, (relay?.secret ?? secrets.turnSecret)!)
+      : relay
+        ? turnOptions(a, relay)
+        : undefined;
     signaling = await startSignalingServer({
       port: a.port,
       host: a.host,
@@ -127,22 +138,37 @@ export async function createServe(
       ...(cluster ? { cluster: cluster.cluster, sessionSecret: cluster.sessionSecret } : {}),
       apiKeys: keys.keys,
       peerTokens: secrets.peerTokens,
-      ...(relay ? { turn: turnOptions(a, relay) } : {}),
+      ...(turn ? { turn } : {}),
       ...(rendezvous ? { rendezvous } : {}),
       logger,
     });
   } catch (err) {
+    fleet?.close();
     await cluster?.cluster.close(); // its Redis connections would keep the process alive
     await relay?.server.close();
     throw err;
   }
+  clusterMetrics(signaling.context.metrics.registry, {
+    ...(cluster ? { cluster: cluster.cluster } : {}),
+    ...(fleet ? { fleet } : {}),
+  });
   const services: Service[] = [
     {
       name: 'signaling',
       endpoints: [signaling.url, signaling.url.replace(/^http/, 'ws') + '/v1/ws'],
-      close: () => signaling.close(),
+      close: () => {
+        fleet?.close();
+        return signaling.close();
+      },
     },
   ];
+  if (fleet)
+    logger.info('relay fleet', {
+      turnUrls: a['turn-url'] ?? [],
+      registered: cluster !== undefined,
+      ownRelay: relay !== undefined,
+      region: a.region,
+    });
   if (a.stun) {
     try {
       services.push(await startStun(a, logger, signaling));
@@ -198,6 +224,61 @@ export function refuseOpenRelay(
       'registration with --peer-token, listen on loopback, run --no-relay, or pass ' +
       '--open-relay-i-know.',
   );
+}
+
+/**
+ * Issue 12: with --redis or --turn-url, serve hands out relays of a fleet sharing the secret
+ * (src/cluster/relay-fleet.ts): registered `natpush relay --redis` processes, the --turn-url
+ * servers (coturn) and serve's own relay. Without them: its own relay only, as before.
+ */
+function relayFleet(
+  a: ServeOptions,
+  secrets: ServeSecrets,
+  relay: ServeRelay | undefined,
+  cluster: ClusterNode | undefined,
+  logger: Logger,
+): RelayFleet | undefined {
+  const turnUrls = a['turn-url'] ?? [];
+  if (!cluster && turnUrls.length === 0) return undefined;
+  // coturn's static-auth-secret must be the one serve mints with: never a generated one.
+  if (turnUrls.length > 0 && !secrets.turnSecret)
+    throw optionError(
+      "--turn-url needs the fleet's shared secret: --turn-secret-file or $NATPUSH_TURN_SECRET",
+    );
+  // --redis, --no-relay and no secret: no relay can be credentialed (as without --redis).
+  if (!relay && !secrets.turnSecret) return undefined;
+  return new RelayFleet({
+    ...(cluster ? { redis: { redis: cluster.redis, keys: cluster.keys } } : {}),
+    turnUrls,
+    ...(relay ? { local: localRelay(a, relay) } : {}),
+    region: a.region,
+    credentialTtlMs: a['turn-credential-ttl'] * 1000,
+    clock: systemClock,
+    logger,
+  });
+}
+
+/** serve's own relay as a fleet member: URLs as turnOptions() builds them, per peer. */
+function localRelay(a: ServeOptions, relay: ServeRelay): LocalRelay {
+  const { udp, tcp } = relay.server.addresses();
+  const publicHost = a['relay-public-address'];
+  return {
+    urls: (connectedTo) => {
+      const host = turnUriHost(publicHost ?? connectedTo);
+      const urls = [`turn:${host}:${udp.port}?transport=udp`];
+      if (tcp) urls.push(`turn:${host}:${tcp.port}?transport=tcp`);
+      return urls;
+    },
+    allocations: () => relay.server.allocationCount,
+  };
+}
+
+function fleetTurnOptions(
+  a: ServeOptions,
+  fleet: RelayFleet,
+  secret: string,
+): TurnCredentialsOptions {
+  return { secret, relays: fleet, ttlSeconds: a['turn-credential-ttl'] };
 }
 
 /** The credentials serve hands to peers name the relay's own ports and its shared secret. */

@@ -134,3 +134,47 @@ export const metricsOptions = {
     ),
   'metrics-host': z.string().min(1).default('127.0.0.1').describe('address of --metrics-port'),
 };
+
+const turnUri = z.string().regex(/^turns?:[^\s]{1,294}$/, 'a turn: URI (RFC 7065)');
+const region = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'a region label: letters, digits, _ . : - (at most 64)');
+
+/**
+ * Relay fleets (issue 12, src/cluster/relay-registration.ts): `natpush relay` joins the serve
+ * cluster's Redis and reports its URLs, region and load; serve nodes hand it to peers.
+ */
+export const relayFleetOptions = {
+  redis: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "Redis URL of the serve cluster (redis://, rediss://, unix:///path; also $NATPUSH_REDIS_URL): register this relay (its URLs, region and load, renewed every 2 s, gone 6 s after it stops) so serve nodes hand it to peers; serve's --turn-secret must be this relay's secret",
+    ),
+  region: region
+    .optional()
+    .describe(
+      'region label of this relay (with --redis): serve nodes of the same --region prefer it',
+    ),
+  'public-url': z
+    .array(turnUri)
+    .max(4)
+    .optional()
+    .describe(
+      'turn: URI peers reach this relay at (repeatable, UDP first; with --redis). Default: turn:HOST:PORT?transport=udp (and tcp) on --external-address, else --listen, else --relay-address',
+    ),
+};
+
+/** serve's side of relay fleets (src/cluster/relay-fleet.ts). */
+export const serveFleetOptions = {
+  'turn-url': z
+    .array(turnUri)
+    .optional()
+    .describe(
+      "a TURN server of an existing fleet sharing --turn-secret (coturn use-auth-secret / static-auth-secret), e.g. turn:turn1.example.com:3478?transport=udp (repeatable; URLs of one host:port are one server). Peers get credentials for one picked by load, with --redis relays and serve's own relay",
+    ),
+  region: region
+    .optional()
+    .describe('region label of this node: relays registered with the same --region are preferred'),
+};

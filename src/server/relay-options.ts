@@ -16,7 +16,7 @@ import {
 import { jsonLogger, type Logger } from '../util/logger.js';
 import { relayCredentials } from './relay-credentials.js';
 import { SECRET_ENV, type Warn } from './secrets.js';
-import { count, logLevel, metricsOptions, port } from './options-schema.js';
+import { count, logLevel, metricsOptions, port, relayFleetOptions } from './options-schema.js';
 import { MAX_WORKERS } from './workers/constants.js';
 
 export const WORKERS_MODES = ['reuseport', 'redirect'] as const;
@@ -101,6 +101,7 @@ export const relaySchema = z.object({
     ),
   ...metricsOptions,
   'log-level': logLevel('info'),
+  ...relayFleetOptions,
 });
 
 export type RelayArgs = z.input<typeof relaySchema>;

@@ -4,7 +4,7 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_PORT, LIMITS } from '../signaling/constants.js';
-import { logLevel, port } from './options-schema.js';
+import { logLevel, port, serveFleetOptions } from './options-schema.js';
 import { SECRET_ENV } from './secrets.js';
 
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -97,6 +97,7 @@ export const serveSchema = z.object({
     .min(1)
     .default(LIMITS.turnCredentialTtlSeconds)
     .describe('lifetime in seconds of the TURN credentials handed to authenticated peers'),
+  ...serveFleetOptions,
 });
 
 export type ServeArgs = z.input<typeof serveSchema>;

@@ -11,11 +11,24 @@ import type { ServerContext } from './context.js';
 import { SignalingError, SignalingErrorCode } from './errors.js';
 import type { TurnCredentialsReply } from './protocol.js';
 
+/**
+ * A fleet of relays sharing the secret (../cluster/relay-fleet.ts): names the relay for each
+ * peer's credentials, or undefined when none is in rotation (RELAY_UNAVAILABLE, 503).
+ */
+export interface TurnRelayPicker {
+  pick(peer: string, connectedTo: string): string[] | undefined;
+}
+
 export interface TurnCredentialsOptions {
   /** The relay's TURN REST shared secret (serve: `<data-dir>/turn-secret` or `--turn-secret`). */
   secret: string | Uint8Array;
-  /** The relay's UDP port, advertised as `turn:HOST:PORT?transport=udp`. */
-  udpPort: number;
+  /**
+   * The relays to name, one picked per request (serve --redis / --turn-url). When given, the
+   * ports and host below are not used: the fleet's URLs are.
+   */
+  relays?: TurnRelayPicker;
+  /** The relay's UDP port, advertised as `turn:HOST:PORT?transport=udp` (required without `relays`). */
+  udpPort?: number;
   /** The relay's TCP port (RFC 8656 §3.1), if it listens on TCP; advertised second. */
   tcpPort?: number;
   /**
@@ -30,11 +43,15 @@ export interface TurnCredentialsOptions {
 
 /** Validated options, resolved once when the server starts (programmer misuse throws there). */
 export interface TurnCredentialIssuer {
+  /**
+   * Credentials for `peer`, or undefined when a fleet has no relay in rotation (a caller that
+   * only offers them, like a welcome, goes on without; `issueTurnCredentials` answers 503).
+   */
   issue(
     peer: string,
     connectedTo: string,
     nowMs: number,
-  ): Omit<TurnCredentialsReply, 'ref' | 'type'>;
+  ): Omit<TurnCredentialsReply, 'ref' | 'type'> | undefined;
 }
 
 function checkPort(name: string, port: number): void {
@@ -49,9 +66,22 @@ export function turnUriHost(address: string): string {
   return isIP(a) === 6 ? `[${a}]` : a;
 }
 
+/** One relay (no `relays`): there are always credentials to give. */
+export interface FixedTurnCredentialIssuer extends TurnCredentialIssuer {
+  issue(
+    peer: string,
+    connectedTo: string,
+    nowMs: number,
+  ): Omit<TurnCredentialsReply, 'ref' | 'type'>;
+}
+
+export function turnCredentialIssuer(
+  o: TurnCredentialsOptions & { relays?: undefined },
+): FixedTurnCredentialIssuer;
+export function turnCredentialIssuer(o: TurnCredentialsOptions): TurnCredentialIssuer;
 export function turnCredentialIssuer(o: TurnCredentialsOptions): TurnCredentialIssuer {
   if (o.secret.length === 0) throw new TypeError('TURN secret must not be empty');
-  checkPort('udpPort', o.udpPort);
+  if (!o.relays) checkPort('udpPort', o.udpPort ?? NaN);
   if (o.tcpPort !== undefined) checkPort('tcpPort', o.tcpPort);
   const ttl = o.ttlSeconds ?? LIMITS.turnCredentialTtlSeconds;
   if (!Number.isInteger(ttl) || ttl < 1 || ttl > LIMITS.maxTurnCredentialTtlSeconds)
@@ -62,6 +92,18 @@ export function turnCredentialIssuer(o: TurnCredentialsOptions): TurnCredentialI
     throw new TypeError(`not a host for a turn: URI: ${JSON.stringify(o.publicHost)}`);
   return {
     issue(peer, connectedTo, nowMs) {
+      if (o.relays) {
+        const urls = o.relays.pick(peer, connectedTo);
+        if (!urls || urls.length === 0) return undefined;
+        const c = mintTurnCredentials(o.secret, peer, ttl, nowMs);
+        return {
+          username: c.username,
+          password: c.password,
+          ttl: c.ttl,
+          expires: c.expiresAt,
+          urls,
+        };
+      }
       const c = mintTurnCredentials(o.secret, peer, ttl, nowMs);
       const host =
         o.publicHost !== undefined ? turnUriHost(o.publicHost) : turnUriHost(connectedTo);
@@ -87,6 +129,11 @@ export function issueTurnCredentials(
       'this server runs no TURN relay',
     );
   const c = ctx.turn.issue(peer, connectedTo, ctx.clock.now());
+  if (!c)
+    throw new SignalingError(
+      SignalingErrorCode.RELAY_UNAVAILABLE,
+      'no TURN relay is in rotation (every registered relay is gone)',
+    );
   // The relay's peer gate learns where this peer's signaling connection comes from (rendezvous.ts).
   ctx.rendezvous?.noteAddress(peer, ctx.rendezvous.addressOf(peer));
   ctx.metrics.turnCredentials.inc();

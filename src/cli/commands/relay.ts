@@ -77,6 +77,11 @@ const run: CommandModule<object, RelayArgs> = {
     warnArgvSecrets(o, stderrWarn);
     const relay = await createRelay(o, { env: process.env, warn: stderrWarn });
     const log = jsonLogger(o['log-level']);
+    const a = relay.addresses();
+    console.log(`natpush relay: turn listening on ${a.udp.address}:${a.udp.port} (udp)`);
+    if (a.tcp) console.log(`natpush relay: turn listening on ${a.tcp.address}:${a.tcp.port} (tcp)`);
+    if (relay.registration)
+      console.log(`natpush relay: registered with the cluster as ${relay.registration.id}`);
     if (relay.metrics) log.info('turn relay metrics', { url: relay.metrics.url });
     let statsTimer: NodeJS.Timeout | undefined;
     if (o['stats-interval'] > 0) {

@@ -4,7 +4,8 @@
  * (from, id), as the real client does) and a wire-level one (every `deliver` frame), and sends
  * its own notifications with a bounded window — resending (same id) whatever was not yet
  * `accepted` when its connection broke or the server refused with a retryable error. When its
- * connection drops it reconnects to another node chosen by `pickNode`.
+ * connection drops it reconnects to another node chosen by `pickNode`. `turnCredentials()` asks
+ * the node it is connected to for TURN credentials (relay fleets: which relay they name).
  */
 import WebSocket from 'ws';
 import { WS_SUBPROTOCOL } from '../../../src/signaling/constants.js';
@@ -16,6 +17,8 @@ export interface Outgoing {
   to: string;
   body: string;
 }
+
+export type TurnCreds = Extract<ServerMessage, { type: 'turn-credentials' }>;
 
 export class ClusterPeer {
   readonly id: Identity = generateIdentity();
@@ -35,11 +38,18 @@ export class ClusterPeer {
   readonly #queue: Outgoing[] = [];
   readonly #inflight = new Map<string, Outgoing>();
   reconnects = 0;
+  readonly #turn = new Map<
+    string,
+    { resolve: (c: TurnCreds) => void; reject: (e: Error) => void }
+  >();
+  #turnRefs = 0;
   onDeliver: (from: string, id: string) => void = () => {};
 
   constructor(
     readonly pickNode: (avoid: string) => string,
     readonly window = 8,
+    /** Source address (127.x.y.z): serve allows 256 connections per client address. */
+    readonly localAddress?: string,
   ) {}
 
   get pending(): number {
@@ -49,7 +59,11 @@ export class ClusterPeer {
   connect(url: string): Promise<void> {
     this.url = url;
     return new Promise((resolve) => {
-      const ws = new WebSocket(url.replace(/^http/, 'ws') + '/v1/ws', WS_SUBPROTOCOL);
+      const ws = new WebSocket(
+        url.replace(/^http/, 'ws') + '/v1/ws',
+        WS_SUBPROTOCOL,
+        this.localAddress ? { localAddress: this.localAddress } : {},
+      );
       this.ws = ws;
       let done = false;
       const finish = () => {
@@ -81,6 +95,8 @@ export class ClusterPeer {
       ws.on('close', () => {
         if (this.ws !== ws) return;
         this.ready = false;
+        for (const t of this.#turn.values()) t.reject(new Error('connection closed'));
+        this.#turn.clear();
         // Whatever was not accepted goes out again (same ids) on the next connection.
         for (const o of this.#inflight.values()) this.#queue.unshift(o);
         this.#inflight.clear();
@@ -95,6 +111,15 @@ export class ClusterPeer {
         );
       });
     });
+  }
+
+  /** TURN credentials from the node this peer is connected to (rejects if it disconnects). */
+  turnCredentials(): Promise<TurnCreds> {
+    if (!this.ready || !this.ws) return Promise.reject(new Error('not connected'));
+    const ref = `t${this.#turnRefs++}`;
+    const p = new Promise<TurnCreds>((resolve, reject) => this.#turn.set(ref, { resolve, reject }));
+    this.ws.send(JSON.stringify({ type: 'turn-credentials', ref }));
+    return p;
   }
 
   send(o: Outgoing): void {
@@ -136,7 +161,17 @@ export class ClusterPeer {
         this.#pump();
         return;
       }
+      case 'turn-credentials':
+        this.#turn.get(m.ref)?.resolve(m);
+        this.#turn.delete(m.ref);
+        return;
       case 'error': {
+        const t = m.ref ? this.#turn.get(m.ref) : undefined;
+        if (t) {
+          this.#turn.delete(m.ref!);
+          t.reject(new Error(`${m.code}: ${m.message}`));
+          return;
+        }
         const o = m.ref ? this.#inflight.get(m.ref) : undefined;
         if (!o) return;
         // Retryable refusals (Redis away, a node shutting down): again a little later.

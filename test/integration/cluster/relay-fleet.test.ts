@@ -1,0 +1,322 @@
+/**
+ * Relay fleets on a real redis-server: two `natpush relay --redis` relays (createRelay, the
+ * CLI's composition) register their URLs, region and load; a coturn `turnserver` with the same
+ * static-auth-secret is given to serve as `--turn-url`. A serve node (`--redis --no-relay`)
+ * hands each peer TURN credentials for one of the three, chosen by load and region, and the
+ * peer allocates there — coturn included, which proves serve's credentials are coturn's
+ * use-auth-secret ones. A relay that is closed leaves the rotation; a relay that stops
+ * reporting (killed) leaves it within its TTL; a peer asking again at once gets another relay.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeUdpNetwork, type Endpoint } from '../../../src/net/index.js';
+import { TurnClient } from '../../../src/relay/client/client.js';
+import { registerRelay, type RelayRegistration } from '../../../src/cluster/relay-registration.js';
+import { createRelay, type Relay } from '../../../src/server/create-relay.js';
+import { createServe, type Serve } from '../../../src/server/create-serve.js';
+import { Peer } from '../../../src/peer/peer.js';
+import { generateIdentity, type Identity } from '../../../src/signaling/identity.js';
+import type { ServerMessage } from '../../../src/signaling/protocol.js';
+import { silentLogger } from '../../../src/util/logger.js';
+import { startCoturn, type Coturn } from '../../../bench/lib/coturn.js';
+import { missingPrereq } from '../../support/prereq.js';
+import { RawClient } from '../signaling/helpers.js';
+import { startRedis, type TestRedis } from './redis-server.js';
+
+const skip = missingPrereq('integration (redis-server, coturn)', {
+  commands: { 'redis-server': 'redis-server', turnserver: 'coturn' },
+});
+
+const SECRET = 'fleet-test-secret';
+type Creds = Extract<ServerMessage, { type: 'turn-credentials' }>;
+
+let redis: TestRedis;
+let coturn: Coturn;
+const relays: Relay[] = [];
+const serves: Serve[] = [];
+const dirs: string[] = [];
+const clients: RawClient[] = [];
+const turns: TurnClient[] = [];
+const silents: RelayRegistration[] = [];
+const peerClients: Peer[] = [];
+
+async function relay(region: string): Promise<Relay> {
+  const r = await createRelay(
+    {
+      listen: '127.0.0.1',
+      port: 0,
+      secret: SECRET,
+      'allow-loopback-peers': true,
+      redis: redis.url,
+      region,
+      'log-level': 'error',
+    },
+    { logger: silentLogger },
+  );
+  relays.push(r);
+  return r;
+}
+
+async function serve(extra: Record<string, unknown> = {}): Promise<{ url: string; s: Serve }> {
+  const dir = mkdtempSync(join(tmpdir(), 'natpush-fleet-'));
+  dirs.push(dir);
+  const s = await createServe(
+    {
+      host: '127.0.0.1',
+      port: 0,
+      'data-dir': dir,
+      stun: false,
+      relay: false,
+      redis: redis.url,
+      ...extra,
+    },
+    { logger: silentLogger, env: { NATPUSH_TURN_SECRET: SECRET, NATPUSH_API_KEY: 'k' } },
+  );
+  serves.push(s);
+  return { url: s.services[0]!.endpoints[0]!, s };
+}
+
+async function peer(url: string): Promise<RawClient> {
+  const c = await RawClient.open(url);
+  clients.push(c);
+  await c.login();
+  return c;
+}
+
+let refs = 0;
+async function ask(c: RawClient): Promise<Creds | Extract<ServerMessage, { type: 'error' }>> {
+  const ref = `r${refs++}`;
+  c.send({ type: 'turn-credentials', ref });
+  return Promise.race([
+    c.wait('turn-credentials', (m) => m.ref === ref),
+    c.wait('error', (m) => m.ref === ref),
+  ]);
+}
+
+async function creds(c: RawClient): Promise<Creds> {
+  const m = await ask(c);
+  if (m.type !== 'turn-credentials') throw new Error(`${m.code}: ${m.message}`);
+  return m;
+}
+
+function endpointOf(urls: readonly string[]): Endpoint {
+  const m = /^turn:\[?([^\]]+?)\]?:(\d+)\?transport=udp$/.exec(urls[0]!)!;
+  return { address: m[1]!, port: Number(m[2]) };
+}
+
+const udpUrl = (r: Relay) => `turn:127.0.0.1:${r.addresses().udp.port}?transport=udp`;
+
+async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  // Bounded by events (the condition), with a generous ceiling for a loaded machine.
+  const end = Date.now() + 30_000;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function metric(url: string, name: string): Promise<string[]> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return text.split('\n').filter((l) => l.startsWith(name));
+}
+
+beforeAll(async () => {
+  if (skip) return;
+  redis = await startRedis();
+  coturn = await startCoturn({ secret: SECRET });
+});
+
+afterAll(async () => {
+  for (const t of turns) await t.close().catch(() => {});
+  for (const c of clients) c.ws.terminate();
+  for (const p of peerClients) await p.close();
+  for (const s of serves) await s.close();
+  for (const r of relays) await r.close().catch(() => {});
+  for (const r of silents) await r.close();
+  await coturn?.stop();
+  await redis?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe.skipIf(skip)('relay fleet: natpush relays on Redis and coturn by --turn-url', () => {
+  it('spreads peers over the three relays, and each peer allocates on the one it was handed', async () => {
+    const eu = await relay('eu');
+    const us = await relay('us');
+    const coturnUrl = `turn:127.0.0.1:${coturn.port}?transport=udp`;
+    const { url } = await serve({ 'turn-url': [coturnUrl] });
+    const byUrl = new Map<string, number>();
+    const handed: Creds[] = [];
+    // Log in first, then ask at once: a burst, so the registered relays' recent counts (which
+    // fade over 4 s) and coturn's (a credential lifetime) are compared on equal terms however
+    // slow the machine is.
+    const ps: RawClient[] = [];
+    for (let i = 0; i < 30; i++) ps.push(await peer(url));
+    for (const c of await Promise.all(ps.map((p) => creds(p)))) {
+      handed.push(c);
+      byUrl.set(c.urls[0]!, (byUrl.get(c.urls[0]!) ?? 0) + 1);
+    }
+    // Equal load: every relay gets its share of a burst (ties and fresh credentials rotate).
+    expect(new Set(byUrl.keys())).toEqual(new Set([udpUrl(eu), udpUrl(us), coturnUrl]));
+    for (const n of byUrl.values()) expect(n).toBeGreaterThanOrEqual(5);
+    // One peer per relay allocates with the credentials it was handed, coturn included.
+    for (const target of [udpUrl(eu), udpUrl(us), coturnUrl]) {
+      const c = handed.find((h) => h.urls[0] === target)!;
+      const t = await TurnClient.allocate({
+        server: endpointOf(c.urls),
+        transport: 'udp',
+        net: nodeUdpNetwork,
+        username: c.username,
+        password: c.password,
+      });
+      turns.push(t);
+      expect(t.relayedAddress.address).toBe('127.0.0.1');
+    }
+    expect(eu.server!.allocationCount + us.server!.allocationCount).toBe(2);
+    // Metrics per node: the fleet and the credentials by kind.
+    expect(await metric(url, 'natpush_cluster_relays{kind="registered"}')).toEqual([
+      'natpush_cluster_relays{kind="registered"} 2',
+    ]);
+    expect(await metric(url, 'natpush_cluster_relays{kind="static"}')).toEqual([
+      'natpush_cluster_relays{kind="static"} 1',
+    ]);
+    const issued = await metric(url, 'natpush_cluster_relay_credentials_total');
+    expect(issued.join('\n')).toContain(`kind="static"} ${byUrl.get(coturnUrl)}`);
+    for (const t of turns.splice(0)) await t.close();
+  });
+
+  it('hands the less loaded relay once the loaded one reports its allocations', async () => {
+    const a = await relay('x');
+    const b = await relay('x');
+    const { url } = await serve({ region: 'x' });
+    // Six allocations on `a` (credentials minted by serve, relay named by us).
+    const p = await peer(url);
+    for (let i = 0; i < 6; i++) {
+      const c = await creds(p);
+      turns.push(
+        await TurnClient.allocate({
+          server: endpointOf([udpUrl(a)]),
+          transport: 'udp',
+          net: nodeUdpNetwork,
+          username: c.username,
+          password: c.password,
+        }),
+      );
+    }
+    // a's report (every 2 s) reaches serve's next read of the fleet (every 1 s): /metrics says so.
+    const line = `natpush_cluster_relay_allocations{relay="${a.registration!.id}",region="x"} 6`;
+    await until(
+      async () => (await metric(url, 'natpush_cluster_relay_allocations')).includes(line),
+      'a reports 6 allocations',
+    );
+    // Region x has a and b only (the other tests' relays are eu/us): every pick is b now.
+    const got: string[] = [];
+    for (let i = 0; i < 4; i++) got.push((await creds(await peer(url))).urls[0]!);
+    expect(got).toEqual(Array(4).fill(udpUrl(b)));
+    for (const t of turns.splice(0)) await t.close();
+  });
+
+  it('a peer asking again at once gets another relay; a closed relay leaves the rotation', async () => {
+    const r1 = await relay('y');
+    const r2 = await relay('y');
+    const { url } = await serve({ region: 'y' });
+    const p = await peer(url);
+    const first = (await creds(p)).urls[0]!;
+    const second = (await creds(p)).urls[0]!;
+    expect(new Set([first, second])).toEqual(new Set([udpUrl(r1), udpUrl(r2)]));
+    // Graceful close deregisters at once: the next read of the fleet drops it.
+    await r1.close();
+    relays.splice(relays.indexOf(r1), 1);
+    await until(
+      async () =>
+        (await metric(url, 'natpush_cluster_relay_score')).every(
+          (l) => !l.includes(r1.registration!.id),
+        ),
+      'r1 out of rotation',
+    );
+    for (let i = 0; i < 6; i++) expect((await creds(await peer(url))).urls[0]).toBe(udpUrl(r2));
+  });
+
+  it('a relay that stops reporting (killed) leaves the rotation within its TTL', async () => {
+    const live = await relay('z');
+    // A registration that reports once and never again: what a SIGKILLed relay leaves behind
+    // (its record, with the TTL of its last report). The CLI relay is SIGKILLed for real in
+    // cluster-scale.test.ts.
+    const silent = await registerRelay({
+      redisUrl: redis.url,
+      urls: ['turn:127.0.0.1:9?transport=udp'],
+      region: 'z',
+      load: () => Promise.resolve({}),
+      timing: { reportMs: 600_000, ttlMs: 6_000 },
+    });
+    silents.push(silent);
+    const { url } = await serve({ region: 'z' });
+    const p = await peer(url);
+    const seen = new Set<string>();
+    for (let i = 0; i < 4; i++) seen.add((await creds(p)).urls[0]!);
+    expect(seen).toEqual(new Set([udpUrl(live), 'turn:127.0.0.1:9?transport=udp']));
+    await until(
+      async () =>
+        (await metric(url, 'natpush_cluster_relay_score')).every((l) => !l.includes(silent.id)),
+      'the silent relay out of rotation',
+    );
+    for (let i = 0; i < 4; i++) expect((await creds(await peer(url))).urls[0]).toBe(udpUrl(live));
+    // Its id left the `relays` set too (the reader removes ids whose record expired).
+    await until(
+      async () => (await redis.client().sismember('np:relays', silent.id)) === 0,
+      'expired id removed',
+    );
+  });
+
+  it('real Peers: the punch layer allocates on a fleet relay serve named', async () => {
+    const r1 = await relay('peers');
+    const r2 = await relay('peers');
+    const { url } = await serve({ region: 'peers' });
+    const ia = generateIdentity();
+    const ib = generateIdentity();
+    const mk = async (me: Identity, other: Identity) => {
+      const p = await Peer.connect({
+        server: url,
+        identity: me,
+        backoff: { initialMs: 20, maxMs: 200, factor: 2 },
+        allow: [other.peerId],
+        interfaces: () => ['127.0.0.1'],
+      });
+      peerClients.push(p);
+      return p;
+    };
+    const a = await mk(ia, ib);
+    const b = await mk(ib, ia);
+    expect([udpUrl(r1), udpUrl(r2)]).toContain((await a.turnCredentials()).urls[0]);
+    const got: string[] = [];
+    const stop = new AbortController();
+    void (async () => {
+      for await (const n of b.notifications({ signal: stop.signal })) got.push(n.body);
+    })();
+    // Notifying starts the ladder's punch, whose connector allocates on the relay its
+    // credentials named (a relayed candidate is gathered for every punch).
+    for (let i = 0; i < 5; i++) await a.notify(ib.peerId, `hello ${i}`);
+    await until(
+      () => got.length === 5 && r1.server!.allocationCount + r2.server!.allocationCount >= 1,
+      'delivered, and an allocation on a fleet relay',
+    );
+    stop.abort();
+    expect(got.sort()).toEqual([0, 1, 2, 3, 4].map((i) => `hello ${i}`));
+  });
+
+  it('no relay in rotation: RELAY_UNAVAILABLE, not credentials for nobody', async () => {
+    const { url } = await serve({ region: 'nowhere' });
+    // Other tests' relays exist (another region): they are used rather than none.
+    expect((await ask(await peer(url))).type).toBe('turn-credentials');
+    for (const r of relays.splice(0)) await r.close();
+    await until(
+      async () =>
+        (await metric(url, 'natpush_cluster_relays{kind="registered"}'))[0]?.endsWith(' 0') ??
+        false,
+      'every relay gone',
+    );
+    const m = await ask(await peer(url));
+    expect(m.type === 'error' && m.code).toBe('NATPUSH_ERR_RELAY_UNAVAILABLE');
+  });
+});
