@@ -8,7 +8,9 @@
  * - SecureSession handshakes/s: the same plus identity checks, indexes, key confirmation.
  * - sealed MB/s: seal() and open() of 1 KiB and 16 KiB plaintexts (Noise_X: 2 DH each way).
  * - transport MB/s: SecureSession send → handle of 1,170-byte payloads (a 1200-byte datagram),
- *   i.e. ChaCha20-Poly1305 + replay window + framing.
+ *   i.e. ChaCha20-Poly1305 + replay window + framing, on the backend sessions use (aead.ts).
+ * - AEAD alone, per backend (sodium-native and node:crypto side by side): µs per seal and per
+ *   open of a 1,170-byte and a 100-byte payload, through CipherState (as a session calls it).
  * Best of 3 rounds of `seconds` of CPU time each (default 0.5 s), reported per CPU-second so a
  * busy machine does not skew the figures.
  */
@@ -22,6 +24,8 @@ import {
   x25519KeyPairFromIdentity,
 } from '../src/session/index.js';
 import { ManualClock } from '../src/util/clock.js';
+import { defaultAead, nodeAead, sodiumAead, type Aead } from '../src/session/aead.js';
+import { CipherState } from '../src/session/cipher-state.js';
 
 const SECONDS = Number(process.argv[2] ?? 0.5);
 
@@ -115,6 +119,32 @@ const transport =
   }) / 1e6;
 if (delivered === 0) throw new Error('nothing delivered');
 
+/** µs of CPU per seal and per open of `size` bytes through a CipherState on `aead`. */
+function aeadCost(aead: Aead, size: number): { seal: number; open: number } {
+  const k = Buffer.alloc(32, 3);
+  const tx = new CipherState(k, aead);
+  const rx = new CipherState(k, aead);
+  const header = Buffer.alloc(16, 1);
+  const plain = new Uint8Array(size).fill(5);
+  let n = 0;
+  const sealed = tx.encryptWithNonce(0, header, plain);
+  const seals = rate(() => {
+    for (let i = 0; i < 100; i++) tx.encryptWithNonce(++n, header, plain, header);
+    return 100;
+  });
+  const opens = rate(() => {
+    for (let i = 0; i < 100; i++) rx.decryptWithNonce(0, header, sealed);
+    return 100;
+  });
+  return { seal: 1e6 / seals, open: 1e6 / opens };
+}
+const aeads = [sodiumAead, nodeAead].filter((x): x is Aead => x !== undefined);
+const aeadFigures = aeads.map((x) => ({
+  name: x.name,
+  big: aeadCost(x, 1200 - TRANSPORT_OVERHEAD),
+  small: aeadCost(x, 100),
+}));
+
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d });
 console.log(`node ${process.version}, best of 3 × ${SECONDS} CPU-s, per CPU-second`);
 console.log(`Noise IK handshakes/s (raw HandshakeState)     ${fmt(noiseIk)}`);
@@ -125,4 +155,15 @@ console.log(
 console.log(
   `sealed 16 KiB: seal ${fmt(sealed16k.seal, 1)} MB/s, open ${fmt(sealed16k.open, 1)} MB/s`,
 );
-console.log(`transport 1200-byte datagrams: ${fmt(transport, 1)} MB/s (send → handle, one core)`);
+console.log(
+  `transport 1200-byte datagrams: ${fmt(transport, 1)} MB/s (send → handle, one core, ${defaultAead.name})`,
+);
+if (!sodiumAead) console.log('sodium-native did not load here: sessions use node:crypto');
+console.log(`ChaCha20-Poly1305 per call (CipherState), µs of CPU:`);
+console.log(
+  `  ${'backend'.padEnd(14)} ${'seal 1,170 B'.padStart(12)} ${'open 1,170 B'.padStart(12)} ${'seal 100 B'.padStart(10)} ${'open 100 B'.padStart(10)}`,
+);
+for (const f of aeadFigures)
+  console.log(
+    `  ${f.name.padEnd(14)} ${fmt(f.big.seal, 2).padStart(12)} ${fmt(f.big.open, 2).padStart(12)} ${fmt(f.small.seal, 2).padStart(10)} ${fmt(f.small.open, 2).padStart(10)}`,
+  );
