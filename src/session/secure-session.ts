@@ -31,20 +31,29 @@
  *   restarted forgets that, so the channel's dedupe per (sender, id) is what keeps a replayed
  *   notification from being delivered twice then (WireGuard has no 0-RTT data and the same limit).
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { peerIdFromPublicKey, type Identity } from '../signaling/identity.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import type { CipherState } from './cipher-state.js';
-import { INIT_PAYLOAD_BYTES, SESSION_DEFAULTS, type SessionTimers } from './constants.js';
+import { SESSION_DEFAULTS, type SessionTimers } from './constants.js';
+import { decodeRecords, encodeRecords } from './early-data.js';
 import { SessionError, SessionErrorCode } from './errors.js';
 import {
   x25519KeyPairFromIdentity,
   x25519PublicFromEd25519,
   type X25519KeyPair,
 } from './identity-keys.js';
+import { readInitPayload, writeInitPayload } from './init-payload.js';
+import { KeyRing, newKeypair, type Keypair } from './key-ring.js';
 import { HandshakeState } from './noise.js';
-import { ReplayWindow } from './replay-window.js';
+import {
+  reasonOf,
+  type DropReason,
+  type HandleResult,
+  type SecureSessionOptions,
+  type SessionState,
+  type SessionStats,
+} from './session-types.js';
 import {
   encodeInit,
   encodeResp,
@@ -57,6 +66,17 @@ import {
   type ParsedMessage,
 } from './wire.js';
 
+export { MAX_EARLY_DATA_BYTES } from './early-data.js';
+export type {
+  DropReason,
+  HandleResult,
+  SecureSessionOptions,
+  SessionState,
+  SessionStats,
+} from './session-types.js';
+
+const NO_RECORDS = { bytes: Buffer.alloc(0), carried: [] as Uint8Array[] };
+
 const PROLOGUE = Buffer.from(`natpush session\n${String.fromCharCode(SESSION_VERSION)}`, 'latin1');
 /** Largest payload `send` takes: one datagram. The ReliableChannel fragments to its MTU. */
 export const MAX_SESSION_PAYLOAD = MAX_DATAGRAM_BYTES - TRANSPORT_OVERHEAD;
@@ -67,57 +87,6 @@ export const MAX_SESSION_PAYLOAD = MAX_DATAGRAM_BYTES - TRANSPORT_OVERHEAD;
  * answers load with cookies, whitepaper §5.4.7; this is the cheap bound).
  */
 const MAX_INITS_PER_SECOND = 10;
-
-export type DropReason =
-  | 'malformed'
-  | 'version'
-  | 'decrypt'
-  | 'bad-key'
-  | 'identity'
-  | 'wrong-peer'
-  | 'stale-handshake'
-  | 'lost-tie-break'
-  | 'unknown-index'
-  | 'replayed'
-  | 'expired'
-  | 'rate-limited'
-  | 'closed';
-
-export type HandleResult =
-  | { ok: true; kind: 'handshake-init' | 'handshake-resp' | 'data' | 'keepalive' }
-  | { ok: false; reason: DropReason };
-
-export interface SecureSessionOptions {
-  identity: Identity;
-  remotePeerId: string;
-  /** The remote's raw Ed25519 public key (base64url), if known; required to initiate. */
-  remotePublicKey?: string;
-  clock: Clock;
-  send: (datagram: Uint8Array) => void;
-  logger?: Logger;
-  timers?: Partial<SessionTimers>;
-}
-
-export interface SessionStats {
-  handshakesInitiated: number;
-  handshakesCompleted: number;
-  datagramsSent: number;
-  datagramsReceived: number;
-  queueDropped: number;
-  dropped: Partial<Record<DropReason, number>>;
-}
-
-interface Keypair {
-  localIndex: number;
-  remoteIndex: number;
-  send: CipherState;
-  receive: CipherState;
-  sendCounter: number;
-  replay: ReplayWindow;
-  createdAt: number;
-  /** We sent the handshake-init that made it. */
-  weInitiated: boolean;
-}
 
 interface PendingHandshake {
   hs: HandshakeState;
@@ -130,11 +99,11 @@ interface PendingHandshake {
    * Earlier inits of this round, still answerable: a late answer to one of them completes the
    * handshake instead of being dropped. Bound: EARLIER_INITS_KEPT.
    */
-  earlier: { hs: HandshakeState; localIndex: number }[];
+  earlier: { hs: HandshakeState; localIndex: number; earlyCarried: Uint8Array[] }[];
+  /** Queued payloads that rode in this init as 0-RTT data (dropped from the queue on answer). */
+  earlyCarried: Uint8Array[];
 }
 
-/** Unconfirmed answers kept (each: two cipher states and a 256-byte replay bitmap). */
-const CANDIDATES_KEPT = 3;
 /** Earlier inits of a round kept answerable (each holds one ephemeral key and a few hashes). */
 const EARLIER_INITS_KEPT = 3;
 /**
@@ -143,16 +112,6 @@ const EARLIER_INITS_KEPT = 3;
  * (up to 8 s) would stall both sides. Also the floor between two such re-sends.
  */
 const TIE_BREAK_RESEND_MS = 250;
-/**
- * 0-RTT bytes in an init or answer carried in a connectivity check: the check (≈ 100 bytes of
- * STUN + a 136-byte init + this) stays under the 1,200 bytes the channel sizes datagrams to
- * (no IP fragmentation on any path with an MTU ≥ 1,280, RFC 8200 §5).
- */
-export const MAX_EARLY_DATA_BYTES = 800;
-/** Each 0-RTT payload: a 2-byte big-endian length, then the payload. */
-const EARLY_RECORD_HEADER = 2;
-
-export type SessionState = 'idle' | 'handshaking' | 'established' | 'closed';
 
 export class SecureSession {
   readonly remotePeerId: string;
@@ -165,14 +124,8 @@ export class SecureSession {
   #remoteEd: string | undefined;
   #remoteStatic: Uint8Array | undefined;
 
-  #current: Keypair | undefined;
-  #previous: Keypair | undefined;
-  /**
-   * Our answers to the peer's inits, awaiting its first transport message (newest last). More
-   * than one because over lossy paths the peer may complete with an earlier answer than our
-   * latest (it keeps earlier inits answerable too). Bound: CANDIDATES_KEPT.
-   */
-  #candidates: Keypair[] = [];
+  /** Transport keypairs: current, previous, unconfirmed answers (key-ring.ts). */
+  readonly #keys = new KeyRing();
   #pending: PendingHandshake | undefined;
   #confirmTimer: TimerHandle | undefined;
   #queue: Uint8Array[] = [];
@@ -225,7 +178,7 @@ export class SecureSession {
   get state(): SessionState {
     if (this.#closed) return 'closed';
     if (this.#usable()) return 'established';
-    return this.#pending || this.#candidates.length > 0 ? 'handshaking' : 'idle';
+    return this.#pending || this.#keys.candidates.length > 0 ? 'handshaking' : 'idle';
   }
 
   get established(): boolean {
@@ -408,9 +361,8 @@ export class SecureSession {
   /** True if `index` (from peekReceiverIndex) selects one of this session's keypairs/handshakes. */
   ownsIndex(index: number): boolean {
     return (
-      [this.#current, this.#previous, this.#pending, ...this.#candidates].some(
-        (k) => k?.localIndex === index,
-      ) ||
+      this.#keys.owns(index) ||
+      this.#pending?.localIndex === index ||
       (this.#pending?.earlier.some((e) => e.localIndex === index) ?? false)
     );
   }
@@ -440,9 +392,7 @@ export class SecureSession {
     this.#pending?.timer.cancel();
     this.#pending = undefined;
     this.#confirmTimer?.cancel();
-    for (const kp of [this.#current, this.#previous, ...this.#candidates]) destroyKeypair(kp);
-    this.#current = this.#previous = undefined;
-    this.#candidates = [];
+    this.#keys.destroy();
     this.#queue = [];
   }
 
@@ -450,7 +400,7 @@ export class SecureSession {
 
   #ensureHandshake(): void {
     if (this.#pending || !this.#remoteStatic || this.#hold || this.#answering) return;
-    const newest = this.#candidates[this.#candidates.length - 1];
+    const newest = this.#keys.newestCandidate;
     if (newest && this.#clock.now() - newest.createdAt < this.#t.confirmTimeoutMs) {
       // We answered a handshake; its confirmation is on the way. Retry ourselves if it is lost.
       this.#armConfirmTimer();
@@ -479,13 +429,11 @@ export class SecureSession {
     // TAI64N for the same purpose).
     const ts = Math.max(Math.floor(this.#clock.now()), this.#lastInitSent + 1);
     this.#lastInitSent = ts;
-    // In a check: the queued payloads that fit ride along as 0-RTT data (they stay queued and
-    // go again on the keys; the channel drops what it has seen).
-    const early = forCheck ? encodeRecords(this.#queue) : Buffer.alloc(0);
-    const payload = Buffer.alloc(INIT_PAYLOAD_BYTES + early.length);
-    Buffer.from(this.#identity.publicKey, 'base64url').copy(payload, 0);
-    payload.writeBigUInt64LE(BigInt(ts), 32);
-    early.copy(payload, INIT_PAYLOAD_BYTES);
+    // In a check: the queued payloads that fit ride along as 0-RTT data. They stay queued until
+    // an answer to this init proves the responder read them (it delivers them before it
+    // answers); if none comes, they go on the keys of a later handshake.
+    const early = forCheck ? encodeRecords(this.#queue) : NO_RECORDS;
+    const payload = writeInitPayload(this.#identity.publicKey, ts, early.bytes);
     const localIndex = this.#newIndex();
     const datagram = encodeInit(localIndex, hs.writeMessage(payload));
     const delay = Math.min(
@@ -496,7 +444,10 @@ export class SecureSession {
     const prev = this.#pending;
     const earlier =
       prev && prev.roundStartedAt === roundStartedAt
-        ? [...prev.earlier, { hs: prev.hs, localIndex: prev.localIndex }].slice(-EARLIER_INITS_KEPT)
+        ? [
+            ...prev.earlier,
+            { hs: prev.hs, localIndex: prev.localIndex, earlyCarried: prev.earlyCarried },
+          ].slice(-EARLIER_INITS_KEPT)
         : [];
     prev?.timer.cancel();
     this.#pending = {
@@ -507,6 +458,7 @@ export class SecureSession {
       sentAt: this.#clock.now(),
       timer,
       earlier,
+      earlyCarried: early.carried,
     };
     this.stats.handshakesInitiated++;
     if (forCheck) {
@@ -553,6 +505,8 @@ export class SecureSession {
     // Unconfirmed answers of ours stay (the peer may be sending on one); being older than these
     // keys, a message on one is accepted without switching back (see #handleTransport).
     this.#install(kp);
+    // The responder answered the init that carried these: it has delivered them already.
+    this.#forgetQueued(attempt.earlyCarried);
     // Confirm at once (the responder sends nothing on these keys until it hears from us).
     if (this.#queue.length === 0) this.#sendOn(kp, new Uint8Array(0));
     this.#flushQueue();
@@ -584,24 +538,9 @@ export class SecureSession {
     } catch (e) {
       return this.#drop(reasonOf(e));
     }
-    if (payload.length < INIT_PAYLOAD_BYTES) return this.#drop('malformed');
-    let early: Uint8Array[];
-    try {
-      early = decodeRecords(payload.subarray(INIT_PAYLOAD_BYTES));
-    } catch {
-      return this.#drop('malformed');
-    }
-    const ed = payload.subarray(0, 32);
-    const edB64 = Buffer.from(ed).toString('base64url');
-    if (peerIdFromPublicKey(edB64) !== this.remotePeerId) return this.#drop('wrong-peer');
-    let converted: Uint8Array;
-    try {
-      converted = x25519PublicFromEd25519(ed);
-    } catch {
-      return this.#drop('bad-key');
-    }
-    if (!timingSafeEqual(converted, hs.remoteStatic!)) return this.#drop('identity');
-    const ts = Number(payload.readBigUInt64LE(32));
+    const init = readInitPayload(payload, this.remotePeerId, hs.remoteStatic!);
+    if (!init.ok) return this.#drop(init.reason);
+    const { ts, early, edB64, converted } = init;
     if (ts <= this.#lastInitSeen) return this.#drop('stale-handshake');
     if (this.#pending && this.#identity.peerId < this.remotePeerId) {
       // Simultaneous open and our handshake wins; the peer will answer ours. If ours went out a
@@ -633,9 +572,11 @@ export class SecureSession {
       }
     }
     const localIndex = this.#newIndex();
-    const resp = hs.writeMessage(this.#capturing ? encodeRecords(this.#queue) : new Uint8Array(0));
-    this.#candidates.push(this.#keypairFrom(hs, localIndex, senderIndex, false));
-    if (this.#candidates.length > CANDIDATES_KEPT) destroyKeypair(this.#candidates.shift());
+    const reply = this.#capturing ? encodeRecords(this.#queue) : NO_RECORDS;
+    const resp = hs.writeMessage(reply.bytes);
+    const candidate = this.#keypairFrom(hs, localIndex, senderIndex, false);
+    candidate.earlyCarried = reply.carried;
+    this.#keys.addCandidate(candidate);
     const answer = encodeResp(localIndex, senderIndex, resp);
     if (this.#capturing) this.#captured = answer;
     else this.#transmit(answer);
@@ -660,12 +601,7 @@ export class SecureSession {
     header: Uint8Array,
     ciphertext: Uint8Array,
   ): HandleResult {
-    // The current keypair first, without building an array per datagram (the common case).
-    const cur = this.#current;
-    const kp =
-      cur?.localIndex === receiverIndex
-        ? cur
-        : [this.#previous, ...this.#candidates].find((k) => k?.localIndex === receiverIndex);
+    const kp = this.#keys.find(receiverIndex);
     if (!kp) return this.#drop('unknown-index');
     if (this.#clock.now() - kp.createdAt >= this.#t.rejectAfterMs) return this.#drop('expired');
     if (!kp.replay.check(counter)) return this.#drop('replayed');
@@ -676,24 +612,16 @@ export class SecureSession {
       return this.#drop('decrypt');
     }
     kp.replay.accept(counter);
-    const ci = this.#candidates.indexOf(kp);
-    if (ci >= 0) {
-      // Key confirmation: the peer holds these keys. Answers older than this one are dead (the
-      // peer completed with a later init); newer ones may still be confirmed.
-      for (const c of this.#candidates.slice(0, ci)) destroyKeypair(c);
-      this.#candidates = this.#candidates.slice(ci + 1);
-      const current = this.#current;
-      if (!current || kp.createdAt >= current.createdAt) {
-        this.#confirmTimer?.cancel();
-        this.#confirmTimer = undefined;
-        this.#install(kp);
-        this.#flushQueue();
-        this.#emitEstablished();
-      } else {
-        // Ours are newer: keep receiving on these; the peer switches when it hears from us.
-        destroyKeypair(this.#previous);
-        this.#previous = kp;
-      }
+    // Key confirmation (key-ring.ts): a message under an answer of ours proves the peer has it,
+    // and so the 0-RTT payloads that rode in it (they must not go again on these keys).
+    const confirmed = this.#keys.confirm(kp);
+    if (confirmed) this.#forgetQueued(kp.earlyCarried);
+    if (confirmed === 'installed') {
+      this.stats.handshakesCompleted++;
+      this.#confirmTimer?.cancel();
+      this.#confirmTimer = undefined;
+      this.#flushQueue();
+      this.#emitEstablished();
     }
     if (plaintext.length === 0) return { ok: true, kind: 'keepalive' };
     // `plaintext` is a fresh buffer from the decipher: handed over without a copy.
@@ -722,7 +650,7 @@ export class SecureSession {
 
   /** The keypair to send on, if it is still young and unexhausted enough. */
   #usable(): Keypair | undefined {
-    const kp = this.#current;
+    const kp = this.#keys.current;
     if (!kp) return undefined;
     if (this.#clock.now() - kp.createdAt >= this.#t.rejectAfterMs) return undefined;
     if (kp.sendCounter >= this.#t.rejectAfterMessages) return undefined;
@@ -730,9 +658,7 @@ export class SecureSession {
   }
 
   #install(kp: Keypair): void {
-    destroyKeypair(this.#previous);
-    this.#previous = this.#current;
-    this.#current = kp;
+    this.#keys.install(kp);
     this.stats.handshakesCompleted++;
   }
 
@@ -742,17 +668,7 @@ export class SecureSession {
     remoteIndex: number,
     weInitiated: boolean,
   ): Keypair {
-    const r = hs.result!;
-    return {
-      localIndex,
-      remoteIndex,
-      send: r.send,
-      receive: r.receive,
-      sendCounter: 0,
-      replay: new ReplayWindow(),
-      createdAt: this.#clock.now(),
-      weInitiated,
-    };
+    return newKeypair(hs.result!, localIndex, remoteIndex, this.#clock.now(), weInitiated);
   }
 
   #enqueue(payload: Uint8Array): void {
@@ -761,6 +677,13 @@ export class SecureSession {
       this.#queue.shift();
       this.stats.queueDropped++;
     }
+  }
+
+  /** Drop from the queue the payloads the peer already got as 0-RTT data (by identity). */
+  #forgetQueued(carried: readonly Uint8Array[] | undefined): void {
+    if (!carried || carried.length === 0) return;
+    const had = new Set(carried);
+    this.#queue = this.#queue.filter((p) => !had.has(p));
   }
 
   #flushQueue(): void {
@@ -804,47 +727,4 @@ export class SecureSession {
   #assertOpen(): void {
     if (this.#closed) throw new SessionError(SessionErrorCode.CLOSED, 'session closed');
   }
-}
-
-/** Payloads as 0-RTT records, oldest first, as many as fit in MAX_EARLY_DATA_BYTES. */
-function encodeRecords(payloads: readonly Uint8Array[]): Buffer {
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for (const p of payloads) {
-    if (size + EARLY_RECORD_HEADER + p.length > MAX_EARLY_DATA_BYTES) break;
-    const h = Buffer.alloc(EARLY_RECORD_HEADER);
-    h.writeUInt16BE(p.length, 0);
-    parts.push(h, p);
-    size += EARLY_RECORD_HEADER + p.length;
-  }
-  return Buffer.concat(parts);
-}
-
-/** Inverse of encodeRecords; throws on a truncated or empty record (the payload is malformed). */
-function decodeRecords(b: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  if (b.length > MAX_EARLY_DATA_BYTES) throw new RangeError('0-RTT data too large');
-  let i = 0;
-  while (i < b.length) {
-    if (i + EARLY_RECORD_HEADER > b.length) throw new RangeError('truncated 0-RTT record');
-    const n = (b[i]! << 8) | b[i + 1]!;
-    i += EARLY_RECORD_HEADER;
-    if (n === 0 || i + n > b.length) throw new RangeError('bad 0-RTT record');
-    out.push(Buffer.from(b.subarray(i, i + n)));
-    i += n;
-  }
-  return out;
-}
-
-function reasonOf(e: unknown): DropReason {
-  if (e instanceof SessionError) {
-    if (e.code === SessionErrorCode.BAD_KEY) return 'bad-key';
-    if (e.code === SessionErrorCode.MALFORMED) return 'malformed';
-  }
-  return 'decrypt';
-}
-
-function destroyKeypair(kp: Keypair | undefined): void {
-  kp?.send.destroy();
-  kp?.receive.destroy();
 }
