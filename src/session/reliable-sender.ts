@@ -132,7 +132,8 @@ export class ReliableSender {
   /** The path changed: what was in flight may be gone — resend it now. */
   resendAll(): void {
     this.#cwnd.reset();
-    for (const p of this.#unacked.values()) this.#sendPacket(p, true);
+    const now = this.#clock.now();
+    for (const p of this.#unacked.values()) this.#sendPacket(p, true, now);
     this.#armRto(true);
   }
 
@@ -164,6 +165,8 @@ export class ReliableSender {
   /** Send new packets while the window allows. */
   #pump(): void {
     const limit = Math.min(this.#peerWindow, this.#cwnd.packets);
+    // One clock read per burst, not per packet: the packets of one pump leave in the same turn.
+    let now: number | undefined;
     while (this.#queue.length > 0) {
       if (this.#unacked.size >= limit) break;
       if (this.#nextPn >= this.#peerCumulative + this.#peerWindow) break;
@@ -177,7 +180,7 @@ export class ReliableSender {
       };
       if (msg.nextFragment === msg.fragments.length) this.#queue.shift();
       this.#unacked.set(packet.pn, packet);
-      this.#sendPacket(packet, false);
+      this.#sendPacket(packet, false, (now ??= this.#clock.now()));
     }
     this.#armRto(false);
   }
@@ -195,8 +198,8 @@ export class ReliableSender {
     return this.#baseCache ?? this.#nextPn;
   }
 
-  #sendPacket(p: OutPacket, retransmission: boolean): void {
-    p.lastSentAt = this.#clock.now();
+  #sendPacket(p: OutPacket, retransmission: boolean, now: number): void {
+    p.lastSentAt = now;
     p.sendCount++;
     if (retransmission) this.#stats.retransmissions++;
     this.#stats.packetsSent++;
@@ -232,9 +235,10 @@ export class ReliableSender {
     this.#stats.timeouts++;
     this.#rtt.backoff();
     this.#cwnd.onTimeout(this.#nextPn);
+    const now = this.#clock.now();
     for (const p of this.#unacked.values()) {
       if (p !== first && p.pn + 3 > this.#highestAcked) break;
-      this.#sendPacket(p, true);
+      this.#sendPacket(p, true, now);
     }
     this.#armRto(true);
     this.#flush();
@@ -283,7 +287,7 @@ export class ReliableSender {
         if (now - p.lastSentAt >= minGap) {
           this.#stats.fastRetransmissions++;
           this.#cwnd.onLoss(p.pn, this.#nextPn);
-          this.#sendPacket(p, true);
+          this.#sendPacket(p, true, now);
         }
       }
       this.#armRto(true);

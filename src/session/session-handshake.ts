@@ -270,9 +270,9 @@ export abstract class SessionHandshake extends SessionTransport {
     }, this.t.confirmTimeoutMs);
   }
 
-  protected maybeRekey(kp: Keypair): void {
+  protected maybeRekey(kp: Keypair, now = this.clock.now()): void {
     if (this.pending) return;
-    const age = this.clock.now() - kp.createdAt;
+    const age = now - kp.createdAt;
     const due = kp.weInitiated
       ? this.t.rekeyAfterMs
       : this.t.rekeyAfterMs + this.t.responderRekeyDelayMs;

@@ -63,10 +63,11 @@ export abstract class SessionTransport {
     if (payload.length === 0) throw new RangeError('empty payloads are reserved for keepalives');
     if (payload.length > MAX_SESSION_PAYLOAD)
       throw new RangeError(`payload ${payload.length} bytes, max ${MAX_SESSION_PAYLOAD}`);
-    const kp = this.usable();
+    const now = this.clock.now(); // one read for both checks of this datagram
+    const kp = this.usable(now);
     if (kp) {
       this.sendOn(kp, payload);
-      this.maybeRekey(kp);
+      this.maybeRekey(kp, now);
       return 'sent';
     }
     this.enqueue(payload);
@@ -148,10 +149,10 @@ export abstract class SessionTransport {
   }
 
   /** The keypair to send on, if it is still young and unexhausted enough. */
-  protected usable(): Keypair | undefined {
+  protected usable(now = this.clock.now()): Keypair | undefined {
     const kp = this.keys.current;
     if (!kp) return undefined;
-    if (this.clock.now() - kp.createdAt >= this.t.rejectAfterMs) return undefined;
+    if (now - kp.createdAt >= this.t.rejectAfterMs) return undefined;
     if (kp.sendCounter >= this.t.rejectAfterMessages) return undefined;
     return kp;
   }
@@ -240,8 +241,8 @@ export abstract class SessionTransport {
 
   /** Start a handshake if none is under way and one can be (no keys, or keys about to expire). */
   protected abstract ensureHandshake(): void;
-  /** Renew `kp` with a fresh handshake when it is old or has sent enough. */
-  protected abstract maybeRekey(kp: Keypair): void;
+  /** Renew `kp` with a fresh handshake when it is old or has sent enough (`now`: clock time). */
+  protected abstract maybeRekey(kp: Keypair, now?: number): void;
   /** True if `index` selects one of this session's keypairs or handshakes. */
   abstract ownsIndex(index: number): boolean;
 }
