@@ -9,6 +9,11 @@
  * - sealed MB/s: seal() and open() of 1 KiB and 16 KiB plaintexts (Noise_X: 2 DH each way).
  * - transport MB/s: SecureSession send → handle of 1,170-byte payloads (a 1200-byte datagram),
  *   i.e. ChaCha20-Poly1305 + replay window + framing, on the backend sessions use (aead.ts).
+ * - A notification's cost through the session stack, per backend: two ReliableChannels over two
+ *   SecureSessions in one process, datagrams handed over on the next macrotask (as a socket
+ *   would), a flood of 100- and 1,000-byte notifications with 1,000 unacknowledged (as
+ *   direct-throughput's), both sides' CPU per notification delivered and acked. No sockets, no
+ *   Peer: the part of direct-throughput's per-message cost that is the channel and the crypto.
  * - AEAD alone, per backend (sodium-native and node:crypto side by side): µs per seal and per
  *   open of a 1,170-byte and a 100-byte payload, through CipherState (as a session calls it).
  * Best of 3 rounds of `seconds` of CPU time each (default 0.5 s), reported per CPU-second so a
@@ -23,7 +28,8 @@ import {
   TRANSPORT_OVERHEAD,
   x25519KeyPairFromIdentity,
 } from '../src/session/index.js';
-import { ManualClock } from '../src/util/clock.js';
+import { ManualClock, systemClock } from '../src/util/clock.js';
+import { ReliableChannel } from '../src/session/reliable.js';
 import { defaultAead, nodeAead, sodiumAead, type Aead } from '../src/session/aead.js';
 import { CipherState } from '../src/session/cipher-state.js';
 
@@ -138,12 +144,75 @@ function aeadCost(aead: Aead, size: number): { seal: number; open: number } {
   });
   return { seal: 1e6 / seals, open: 1e6 / opens };
 }
+/** µs of CPU (both sides, one process) per notification delivered and acknowledged. */
+async function channelCost(aead: Aead, size: number, n: number): Promise<number> {
+  const box: { a?: SecureSession; b?: SecureSession } = {};
+  // Datagrams cross on a macrotask in batches, as from a socket's read loop.
+  const wire = (to: () => SecureSession) => {
+    let q: Uint8Array[] = [];
+    return (d: Uint8Array) => {
+      if (q.push(d) === 1)
+        setImmediate(() => {
+          const batch = q;
+          q = [];
+          for (const x of batch) to().handle(x);
+        });
+    };
+  };
+  box.a = new SecureSession({
+    identity: a,
+    remotePeerId: b.peerId,
+    remotePublicKey: b.publicKey,
+    clock: systemClock,
+    send: wire(() => box.b!),
+    aead,
+  });
+  box.b = new SecureSession({
+    identity: b,
+    remotePeerId: a.peerId,
+    clock: systemClock,
+    send: wire(() => box.a!),
+    aead,
+  });
+  const ca = new ReliableChannel({ session: box.a, clock: systemClock });
+  const cb = new ReliableChannel({ session: box.b, clock: systemClock });
+  let got = 0;
+  cb.onNotification(() => got++);
+  const body = 'x'.repeat(size);
+  let next = 0;
+  const flood = async (count: number) => {
+    const end = next + count;
+    const worker = async () => {
+      while (next < end) await ca.send({ id: `m${next++}`, body });
+    };
+    await Promise.all(Array.from({ length: 1000 }, worker));
+  };
+  await flood(2000); // warm-up (JIT), not measured
+  const start = cpuMs();
+  const before = got;
+  await flood(n);
+  const us = ((cpuMs() - start) * 1000) / (got - before);
+  ca.close();
+  cb.close();
+  box.a.close();
+  box.b.close();
+  return us;
+}
+
 const aeads = [sodiumAead, nodeAead].filter((x): x is Aead => x !== undefined);
 const aeadFigures = aeads.map((x) => ({
   name: x.name,
   big: aeadCost(x, 1200 - TRANSPORT_OVERHEAD),
   small: aeadCost(x, 100),
 }));
+
+const channelFigures: { name: string; small: number; big: number }[] = [];
+for (const x of aeads)
+  channelFigures.push({
+    name: x.name,
+    small: await channelCost(x, 100, 20_000),
+    big: await channelCost(x, 1000, 20_000),
+  });
 
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d });
 console.log(`node ${process.version}, best of 3 × ${SECONDS} CPU-s, per CPU-second`);
@@ -167,3 +236,9 @@ for (const f of aeadFigures)
   console.log(
     `  ${f.name.padEnd(14)} ${fmt(f.big.seal, 2).padStart(12)} ${fmt(f.big.open, 2).padStart(12)} ${fmt(f.small.seal, 2).padStart(10)} ${fmt(f.small.open, 2).padStart(10)}`,
   );
+console.log(
+  `notification through channel + session (both sides, one process, no sockets), µs of CPU:`,
+);
+console.log(`  ${'backend'.padEnd(14)} ${'100 B'.padStart(8)} ${'1,000 B'.padStart(8)}`);
+for (const f of channelFigures)
+  console.log(`  ${f.name.padEnd(14)} ${fmt(f.small, 1).padStart(8)} ${fmt(f.big, 1).padStart(8)}`);

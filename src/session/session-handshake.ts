@@ -6,6 +6,7 @@
  * and the 0-RTT data of an init or answer carried in a connectivity check.
  */
 import type { TimerHandle } from '../util/clock.js';
+import { defaultAead, type Aead } from './aead.js';
 import { decodeRecords, encodeRecords } from './early-data.js';
 import { SessionError, SessionErrorCode } from './errors.js';
 import { x25519KeyPairFromIdentity, type X25519KeyPair } from './identity-keys.js';
@@ -53,6 +54,8 @@ const TIE_BREAK_RESEND_MS = 250;
 
 export abstract class SessionHandshake extends SessionTransport {
   protected readonly staticKey: X25519KeyPair;
+  /** The AEAD every handshake's keys use (aead.ts). */
+  protected readonly aead: Aead;
   protected remoteEd: string | undefined;
   protected remoteStatic: Uint8Array | undefined;
   protected pending: PendingHandshake | undefined;
@@ -99,6 +102,7 @@ export abstract class SessionHandshake extends SessionTransport {
       prologue: PROLOGUE,
       s: this.staticKey,
       rs: this.remoteStatic!,
+      aead: this.aead,
     });
     // Strictly increasing per initiator, so the responder can refuse replays (WireGuard uses
     // TAI64N for the same purpose).
@@ -208,6 +212,7 @@ export abstract class SessionHandshake extends SessionTransport {
       initiator: false,
       prologue: PROLOGUE,
       s: this.staticKey,
+      aead: this.aead,
     });
     let payload: Buffer;
     try {
@@ -286,5 +291,6 @@ export abstract class SessionHandshake extends SessionTransport {
   constructor(o: SecureSessionOptions) {
     super(o);
     this.staticKey = x25519KeyPairFromIdentity(o.identity);
+    this.aead = o.aead ?? defaultAead;
   }
 }

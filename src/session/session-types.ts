@@ -5,6 +5,7 @@
 import type { Identity } from '../signaling/identity.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import type { Aead } from './aead.js';
 import type { SessionTimers } from './constants.js';
 import { SessionError, SessionErrorCode } from './errors.js';
 
@@ -38,6 +39,8 @@ export interface SecureSessionOptions {
   send: (datagram: Uint8Array) => void;
   logger?: Logger;
   timers?: Partial<SessionTimers>;
+  /** ChaCha20-Poly1305 backend (aead.ts). Default: libsodium when it loads, else node:crypto. */
+  aead?: Aead;
 }
 
 export interface SessionStats {
