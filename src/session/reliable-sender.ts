@@ -17,7 +17,7 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 import { CongestionWindow } from './congestion-window.js';
 import type { DatagramBuilder } from './datagram-builder.js';
 import { SessionError, SessionErrorCode } from './errors.js';
-import { encodeData, FrameType, type Frame } from './reliable-frames.js';
+import { FrameType, type Frame } from './reliable-frames.js';
 import type { ReliableStats } from './reliable-options.js';
 import type { RttEstimator } from './rtt-estimator.js';
 
@@ -206,8 +206,13 @@ export class ReliableSender {
     const frag = p.msg.fragments[p.fragIndex]!;
     const tsval = ts32(p.lastSentAt);
     this.#out.addData(
-      encodeData(this.epoch, p.pn, this.#base(), tsval, p.fragIndex, p.msg.fragments.length, frag),
+      this.epoch,
+      p.pn,
+      this.#base(),
       tsval,
+      p.fragIndex,
+      p.msg.fragments.length,
+      frag,
     );
   }
 
