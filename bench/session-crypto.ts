@@ -8,7 +8,14 @@
  * - SecureSession handshakes/s: the same plus identity checks, indexes, key confirmation.
  * - sealed MB/s: seal() and open() of 1 KiB and 16 KiB plaintexts (Noise_X: 2 DH each way).
  * - transport MB/s: SecureSession send → handle of 1,170-byte payloads (a 1200-byte datagram),
- *   i.e. ChaCha20-Poly1305 + replay window + framing.
+ *   i.e. ChaCha20-Poly1305 + replay window + framing, on the backend sessions use (aead.ts).
+ * - A notification's cost through the session stack, per backend: two ReliableChannels over two
+ *   SecureSessions in one process, datagrams handed over on the next macrotask (as a socket
+ *   would), a flood of 100- and 1,000-byte notifications with 1,000 unacknowledged (as
+ *   direct-throughput's), both sides' CPU per notification delivered and acked. No sockets, no
+ *   Peer: the part of direct-throughput's per-message cost that is the channel and the crypto.
+ * - AEAD alone, per backend (sodium-native and node:crypto side by side): µs per seal and per
+ *   open of a 1,170-byte and a 100-byte payload, through CipherState (as a session calls it).
  * Best of 3 rounds of `seconds` of CPU time each (default 0.5 s), reported per CPU-second so a
  * busy machine does not skew the figures.
  */
@@ -21,7 +28,10 @@ import {
   TRANSPORT_OVERHEAD,
   x25519KeyPairFromIdentity,
 } from '../src/session/index.js';
-import { ManualClock } from '../src/util/clock.js';
+import { ManualClock, systemClock } from '../src/util/clock.js';
+import { ReliableChannel } from '../src/session/reliable.js';
+import { defaultAead, nodeAead, sodiumAead, type Aead } from '../src/session/aead.js';
+import { CipherState } from '../src/session/cipher-state.js';
 
 const SECONDS = Number(process.argv[2] ?? 0.5);
 
@@ -115,6 +125,95 @@ const transport =
   }) / 1e6;
 if (delivered === 0) throw new Error('nothing delivered');
 
+/** µs of CPU per seal and per open of `size` bytes through a CipherState on `aead`. */
+function aeadCost(aead: Aead, size: number): { seal: number; open: number } {
+  const k = Buffer.alloc(32, 3);
+  const tx = new CipherState(k, aead);
+  const rx = new CipherState(k, aead);
+  const header = Buffer.alloc(16, 1);
+  const plain = new Uint8Array(size).fill(5);
+  let n = 0;
+  const sealed = tx.encryptWithNonce(0, header, plain);
+  const seals = rate(() => {
+    for (let i = 0; i < 100; i++) tx.encryptWithNonce(++n, header, plain, header);
+    return 100;
+  });
+  const opens = rate(() => {
+    for (let i = 0; i < 100; i++) rx.decryptWithNonce(0, header, sealed);
+    return 100;
+  });
+  return { seal: 1e6 / seals, open: 1e6 / opens };
+}
+/** µs of CPU (both sides, one process) per notification delivered and acknowledged. */
+async function channelCost(aead: Aead, size: number, n: number): Promise<number> {
+  const box: { a?: SecureSession; b?: SecureSession } = {};
+  // Datagrams cross on a macrotask in batches, as from a socket's read loop.
+  const wire = (to: () => SecureSession) => {
+    let q: Uint8Array[] = [];
+    return (d: Uint8Array) => {
+      if (q.push(d) === 1)
+        setImmediate(() => {
+          const batch = q;
+          q = [];
+          for (const x of batch) to().handle(x);
+        });
+    };
+  };
+  box.a = new SecureSession({
+    identity: a,
+    remotePeerId: b.peerId,
+    remotePublicKey: b.publicKey,
+    clock: systemClock,
+    send: wire(() => box.b!),
+    aead,
+  });
+  box.b = new SecureSession({
+    identity: b,
+    remotePeerId: a.peerId,
+    clock: systemClock,
+    send: wire(() => box.a!),
+    aead,
+  });
+  const ca = new ReliableChannel({ session: box.a, clock: systemClock });
+  const cb = new ReliableChannel({ session: box.b, clock: systemClock });
+  let got = 0;
+  cb.onNotification(() => got++);
+  const body = 'x'.repeat(size);
+  let next = 0;
+  const flood = async (count: number) => {
+    const end = next + count;
+    const worker = async () => {
+      while (next < end) await ca.send({ id: `m${next++}`, body });
+    };
+    await Promise.all(Array.from({ length: 1000 }, worker));
+  };
+  await flood(2000); // warm-up (JIT), not measured
+  const start = cpuMs();
+  const before = got;
+  await flood(n);
+  const us = ((cpuMs() - start) * 1000) / (got - before);
+  ca.close();
+  cb.close();
+  box.a.close();
+  box.b.close();
+  return us;
+}
+
+const aeads = [sodiumAead, nodeAead].filter((x): x is Aead => x !== undefined);
+const aeadFigures = aeads.map((x) => ({
+  name: x.name,
+  big: aeadCost(x, 1200 - TRANSPORT_OVERHEAD),
+  small: aeadCost(x, 100),
+}));
+
+const channelFigures: { name: string; small: number; big: number }[] = [];
+for (const x of aeads)
+  channelFigures.push({
+    name: x.name,
+    small: await channelCost(x, 100, 20_000),
+    big: await channelCost(x, 1000, 20_000),
+  });
+
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d });
 console.log(`node ${process.version}, best of 3 × ${SECONDS} CPU-s, per CPU-second`);
 console.log(`Noise IK handshakes/s (raw HandshakeState)     ${fmt(noiseIk)}`);
@@ -125,4 +224,21 @@ console.log(
 console.log(
   `sealed 16 KiB: seal ${fmt(sealed16k.seal, 1)} MB/s, open ${fmt(sealed16k.open, 1)} MB/s`,
 );
-console.log(`transport 1200-byte datagrams: ${fmt(transport, 1)} MB/s (send → handle, one core)`);
+console.log(
+  `transport 1200-byte datagrams: ${fmt(transport, 1)} MB/s (send → handle, one core, ${defaultAead.name})`,
+);
+if (!sodiumAead) console.log('sodium-native did not load here: sessions use node:crypto');
+console.log(`ChaCha20-Poly1305 per call (CipherState), µs of CPU:`);
+console.log(
+  `  ${'backend'.padEnd(14)} ${'seal 1,170 B'.padStart(12)} ${'open 1,170 B'.padStart(12)} ${'seal 100 B'.padStart(10)} ${'open 100 B'.padStart(10)}`,
+);
+for (const f of aeadFigures)
+  console.log(
+    `  ${f.name.padEnd(14)} ${fmt(f.big.seal, 2).padStart(12)} ${fmt(f.big.open, 2).padStart(12)} ${fmt(f.small.seal, 2).padStart(10)} ${fmt(f.small.open, 2).padStart(10)}`,
+  );
+console.log(
+  `notification through channel + session (both sides, one process, no sockets), µs of CPU:`,
+);
+console.log(`  ${'backend'.padEnd(14)} ${'100 B'.padStart(8)} ${'1,000 B'.padStart(8)}`);
+for (const f of channelFigures)
+  console.log(`  ${f.name.padEnd(14)} ${fmt(f.small, 1).padStart(8)} ${fmt(f.big, 1).padStart(8)}`);

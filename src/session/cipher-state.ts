@@ -6,11 +6,11 @@
  * transport messages that carry their counter explicitly (datagrams get lost and reordered, so the
  * receiver cannot count: the WireGuard approach, whitepaper §5.4.6).
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { defaultAead, TAG_BYTES, type Aead } from './aead.js';
 import { SessionError, SessionErrorCode } from './errors.js';
 
+export { TAG_BYTES } from './aead.js';
 export const KEY_BYTES = 32;
-export const TAG_BYTES = 16;
 /**
  * Largest counter this implementation uses. Noise reserves 2^64−1 (§5.1) and nonces are 64-bit,
  * but a JS number is exact only to 2^53−1; sessions rekey after far fewer messages (REKEY_AFTER_MESSAGES
@@ -23,9 +23,9 @@ const ZEROS_32 = Buffer.alloc(32);
 const EMPTY = Buffer.alloc(0);
 
 /**
- * The 96-bit nonce, written into one scratch buffer: createCipheriv/createDecipheriv copy the IV
- * into their native context before returning, so it is free again at once (one allocation less
- * per datagram; JavaScript is single-threaded).
+ * The 96-bit nonce, written into one scratch buffer: both backends read it before returning
+ * (libsodium synchronously, createCipheriv copies it into its context), so it is free again at
+ * once (one allocation less per datagram; JavaScript is single-threaded).
  */
 const NONCE = Buffer.alloc(12);
 function nonce96(n: number): Buffer {
@@ -34,43 +34,45 @@ function nonce96(n: number): Buffer {
   return NONCE;
 }
 
+/** prefix ‖ ciphertext ‖ tag in one allocation. */
 function aeadEncrypt(
+  aead: Aead,
   k: Buffer,
   nonce: Buffer,
   ad: Uint8Array,
   plaintext: Uint8Array,
   prefix?: Uint8Array,
 ): Buffer {
-  const c = createCipheriv('chacha20-poly1305', k, nonce, { authTagLength: TAG_BYTES });
-  c.setAAD(ad, { plaintextLength: plaintext.length });
-  const body = c.update(plaintext);
-  c.final();
-  return Buffer.concat(prefix ? [prefix, body, c.getAuthTag()] : [body, c.getAuthTag()]);
+  const p = prefix ? prefix.length : 0;
+  const out = Buffer.allocUnsafe(p + plaintext.length + TAG_BYTES);
+  if (prefix) out.set(prefix, 0);
+  aead.seal(p === 0 ? out : out.subarray(p), k, nonce, ad, plaintext);
+  return out;
 }
 
-function aeadDecrypt(k: Buffer, nonce: Buffer, ad: Uint8Array, ciphertext: Uint8Array): Buffer {
+function aeadDecrypt(
+  aead: Aead,
+  k: Buffer,
+  nonce: Buffer,
+  ad: Uint8Array,
+  ciphertext: Uint8Array,
+): Buffer {
   if (ciphertext.length < TAG_BYTES)
     throw new SessionError(SessionErrorCode.MALFORMED, 'ciphertext shorter than its tag');
-  const body = ciphertext.subarray(0, ciphertext.length - TAG_BYTES);
-  const tag = ciphertext.subarray(ciphertext.length - TAG_BYTES);
-  const d = createDecipheriv('chacha20-poly1305', k, nonce, { authTagLength: TAG_BYTES });
-  d.setAAD(ad, { plaintextLength: body.length });
-  d.setAuthTag(tag);
-  const out = d.update(body);
-  try {
-    d.final();
-  } catch (cause) {
-    out.fill(0);
-    throw new SessionError(SessionErrorCode.DECRYPT_FAILED, 'authentication failed', { cause });
-  }
+  const out = Buffer.allocUnsafe(ciphertext.length - TAG_BYTES);
+  if (!aead.open(out, k, nonce, ad, ciphertext))
+    throw new SessionError(SessionErrorCode.DECRYPT_FAILED, 'authentication failed');
   return out;
 }
 
 export class CipherState {
   #k: Buffer | undefined;
   #n = 0;
+  /** The ChaCha20-Poly1305 implementation (aead.ts): libsodium when it loads. */
+  readonly aead: Aead;
 
-  constructor(key?: Uint8Array) {
+  constructor(key?: Uint8Array, aead: Aead = defaultAead) {
+    this.aead = aead;
     if (key) this.initializeKey(key);
   }
 
@@ -113,20 +115,20 @@ export class CipherState {
   encryptWithNonce(n: number, ad: Uint8Array, plaintext: Uint8Array, prefix?: Uint8Array): Buffer {
     const k = this.#requireKey();
     checkNonce(n);
-    return aeadEncrypt(k, nonce96(n), ad, plaintext, prefix);
+    return aeadEncrypt(this.aead, k, nonce96(n), ad, plaintext, prefix);
   }
 
   /** Decrypt with an explicit counter (the caller's replay window decides if n is acceptable). */
   decryptWithNonce(n: number, ad: Uint8Array, ciphertext: Uint8Array): Buffer {
     const k = this.#requireKey();
     checkNonce(n);
-    return aeadDecrypt(k, nonce96(n), ad, ciphertext);
+    return aeadDecrypt(this.aead, k, nonce96(n), ad, ciphertext);
   }
 
   /** §4.2/§11.3 Rekey: k = first 32 bytes of ENCRYPT(k, 2^64−1, ε, zeros). n is unchanged. */
   rekey(): void {
     const k = this.#requireKey();
-    const next = aeadEncrypt(k, REKEY_NONCE, EMPTY, ZEROS_32).subarray(0, KEY_BYTES);
+    const next = aeadEncrypt(this.aead, k, REKEY_NONCE, EMPTY, ZEROS_32).subarray(0, KEY_BYTES);
     k.fill(0);
     this.#k = Buffer.from(next);
   }

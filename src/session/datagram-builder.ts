@@ -11,21 +11,34 @@
 import {
   BATCH_FRAME_OVERHEAD,
   BATCH_HEADER_BYTES,
-  encodeFrames,
+  DATA_HEADER_BYTES,
   FrameType,
 } from './reliable-frames.js';
 
 /** Queued-for-handshake stamps remembered (a handshake holds at most a few datagrams' worth). */
 const QUEUED_STAMPS_KEPT = 64;
+/** Where the first frame's u16 length sits: after the batch type byte. */
+const FIRST_FRAME = BATCH_HEADER_BYTES;
 
+/**
+ * Frames are written straight into one buffer that is reused for every datagram, laid out as a
+ * batch (reliable-frames.ts) — `05 ‖ n × (len u16 ‖ frame)` — and sent bare (from the first
+ * frame's first byte) when it holds one frame. A data frame's header is written in place
+ * around its fragment. Profiled before: a Buffer per data frame (encodeData) and another per
+ * datagram (encodeFrames), copied twice, were a good part of a 100-byte flood's garbage.
+ * The session seals from this buffer into a new one (or copies what it queues) before `send`
+ * returns, so the buffer is free again at once (DatagramSession's contract).
+ */
 export class DatagramBuilder {
   readonly #maxPayload: number;
   readonly #transmit: (payload: Uint8Array) => 'sent' | 'queued' | void;
-  #frames: Uint8Array[] = [];
-  #bytes = 0;
-  /** tsvals of the data frames in `#frames` (for `#queuedStamps` if the session queues it). */
+  readonly #buf: Buffer;
+  /** Frames in the datagram being filled, and the offset where the next one goes. */
+  #frames = 0;
+  #end = FIRST_FRAME;
+  /** tsvals of the data frames being filled (for `#queuedStamps` if the session queues it). */
   #stamps: number[] = [];
-  /** Index in `#frames` of the last data frame (to mark it DATA_ACK_NOW), or −1. */
+  /** Offset of the last data frame's type byte (to mark it DATA_ACK_NOW), or −1. */
   #lastData = -1;
   /** Stamps of transmissions the session queued for a handshake. Bound: QUEUED_STAMPS_KEPT. */
   readonly #queuedStamps = new Set<number>();
@@ -33,25 +46,59 @@ export class DatagramBuilder {
   constructor(maxPayload: number, transmit: (payload: Uint8Array) => 'sent' | 'queued' | void) {
     this.#maxPayload = maxPayload;
     this.#transmit = transmit;
+    // A batch never exceeds maxPayload (#room flushes first); a lone frame of up to maxPayload
+    // bytes (a full data fragment) sits after the batch byte and its length, unused when bare.
+    this.#buf = Buffer.allocUnsafe(BATCH_HEADER_BYTES + BATCH_FRAME_OVERHEAD + maxPayload);
   }
 
   /** Add a frame; a full datagram goes out first. */
-  add(frame: Uint8Array, tsval?: number): void {
-    const n = this.#frames.length;
-    if (n > 0) {
-      const batched =
-        BATCH_HEADER_BYTES + this.#bytes + frame.length + (n + 1) * BATCH_FRAME_OVERHEAD;
-      if (batched > this.#maxPayload) this.flush(false);
-    }
-    this.#frames.push(frame);
-    this.#bytes += frame.length;
-    if (tsval !== undefined) this.#stamps.push(tsval);
+  add(frame: Uint8Array): void {
+    const at = this.#room(frame.length);
+    this.#buf.set(frame, at);
   }
 
-  /** Add a data frame (a fresh buffer of encodeData's: flush may mark it in place). */
-  addData(frame: Uint8Array, tsval: number): void {
-    this.add(frame, tsval);
-    this.#lastData = this.#frames.length - 1;
+  /** Add a data frame (reliable-frames.ts layout), its header written in place. */
+  addData(
+    epoch: number,
+    pn: number,
+    base: number,
+    tsval: number,
+    fragIndex: number,
+    fragCount: number,
+    fragment: Uint8Array,
+  ): void {
+    const at = this.#room(DATA_HEADER_BYTES + fragment.length);
+    const b = this.#buf;
+    b[at] = FrameType.DATA;
+    b.writeUInt32LE(epoch, at + 1);
+    b.writeUInt32LE(pn, at + 5);
+    b.writeUInt32LE(base, at + 9);
+    b.writeUInt32LE(tsval >>> 0, at + 13);
+    b.writeUInt16LE(fragIndex, at + 17);
+    b.writeUInt16LE(fragCount, at + 19);
+    b.set(fragment, at + DATA_HEADER_BYTES);
+    this.#stamps.push(tsval);
+    this.#lastData = at;
+  }
+
+  /**
+   * Make room for a frame of `length` bytes (flushing a datagram it would not fit in) and write
+   * its length prefix; returns where the frame's bytes go.
+   */
+  #room(length: number): number {
+    const n = this.#frames;
+    if (n > 0) {
+      // As a batch: type byte + every frame + a u16 length each.
+      const batched = this.#end + BATCH_FRAME_OVERHEAD + length;
+      if (batched > this.#maxPayload) this.flush(false);
+    }
+    if (this.#end + BATCH_FRAME_OVERHEAD + length > this.#buf.length)
+      throw new RangeError(`frame of ${length} bytes does not fit a datagram`);
+    this.#buf.writeUInt16LE(length, this.#end);
+    const at = this.#end + BATCH_FRAME_OVERHEAD;
+    this.#end = at + length;
+    this.#frames++;
+    return at;
   }
 
   /**
@@ -59,14 +106,18 @@ export class DatagramBuilder {
    * asks for an ack at once, see DATA_ACK_NOW in reliable-frames).
    */
   flush(last = true): void {
-    if (this.#frames.length === 0) return;
-    if (last && this.#lastData >= 0) this.#frames[this.#lastData]![0] = FrameType.DATA_ACK_NOW;
-    this.#lastData = -1;
-    const payload = encodeFrames(this.#frames, this.#bytes);
+    if (this.#frames === 0) return;
+    const b = this.#buf;
+    if (last && this.#lastData >= 0) b[this.#lastData] = FrameType.DATA_ACK_NOW;
+    let payload: Buffer;
+    if (this.#frames === 1) payload = b.subarray(FIRST_FRAME + BATCH_FRAME_OVERHEAD, this.#end);
+    else {
+      b[0] = FrameType.BATCH;
+      payload = b.subarray(0, this.#end);
+    }
     const stamps = this.#stamps;
-    this.#frames = [];
-    this.#bytes = 0;
-    this.#stamps = [];
+    // Reset before transmitting: a synchronous path may hand us frames again from inside.
+    this.clear();
     const r = this.#transmit(payload);
     if (r === 'queued') {
       // Held for a handshake: an echo of these stamps would time the handshake, not the path.
@@ -83,8 +134,8 @@ export class DatagramBuilder {
 
   /** Drop the datagram being filled (the channel closed). */
   clear(): void {
-    this.#frames = [];
-    this.#bytes = 0;
+    this.#frames = 0;
+    this.#end = FIRST_FRAME;
     this.#stamps = [];
     this.#lastData = -1;
   }

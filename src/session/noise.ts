@@ -11,6 +11,7 @@
  * Pure: no I/O. node:crypto supplies X25519, ChaCha20-Poly1305, SHA-256 and HMAC.
  */
 import { createHash, createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { defaultAead, type Aead } from './aead.js';
 import { CipherState, TAG_BYTES } from './cipher-state.js';
 import { SessionError, SessionErrorCode } from './errors.js';
 import {
@@ -100,9 +101,12 @@ interface SymmetricSnapshot {
 export class SymmetricState {
   #ck: Buffer;
   #h: Buffer;
-  readonly cipher = new CipherState();
+  readonly cipher: CipherState;
+  readonly #aead: Aead;
 
-  constructor(name: string) {
+  constructor(name: string, aead: Aead = defaultAead) {
+    this.#aead = aead;
+    this.cipher = new CipherState(undefined, aead);
     const bytes = Buffer.from(name, 'ascii');
     // InitializeSymmetric: a name of ≤ HASHLEN bytes is zero-padded, a longer one hashed.
     this.#h = bytes.length <= HASH_LEN ? Buffer.concat([bytes], HASH_LEN) : sha256(bytes);
@@ -150,8 +154,8 @@ export class SymmetricState {
   /** Returns [initiator→responder, responder→initiator] cipher states. */
   split(): [CipherState, CipherState] {
     const [k1, k2] = hkdf2(this.#ck, Buffer.alloc(0));
-    const c1 = new CipherState(k1.subarray(0, 32));
-    const c2 = new CipherState(k2.subarray(0, 32));
+    const c1 = new CipherState(k1.subarray(0, 32), this.#aead);
+    const c2 = new CipherState(k2.subarray(0, 32), this.#aead);
     k1.fill(0);
     k2.fill(0);
     this.#ck.fill(0);
@@ -171,6 +175,8 @@ export interface HandshakeOptions {
   rs?: Uint8Array;
   /** Fixed ephemeral key pair — ONLY for test vectors; normally generated per handshake. */
   e?: X25519KeyPair;
+  /** ChaCha20-Poly1305 backend (aead.ts); default libsodium when it loads, else node:crypto. */
+  aead?: Aead;
 }
 
 /** Keys a finished handshake yields, already oriented for this side. */
@@ -211,7 +217,7 @@ export class HandshakeState {
     if (!o.s) throw new TypeError('every supported pattern needs a local static key');
     if (pattern.preResponder.includes('s') && o.initiator && !o.rs)
       throw new TypeError(`${o.pattern} initiator needs the responder's static key (rs)`);
-    this.#ss = new SymmetricState(protocolName(o.pattern));
+    this.#ss = new SymmetricState(protocolName(o.pattern), o.aead);
     this.#ss.mixHash(o.prologue ?? new Uint8Array(0));
     // Pre-messages, initiator's first (§7.1); only "s" occurs in the patterns here.
     for (const [tokens, ofInitiator] of [

@@ -6,7 +6,10 @@ import type { RttOptions } from './rtt-estimator.js';
 
 /** What the channel needs of a session: SecureSession fits. */
 export interface DatagramSession {
-  /** 'queued' = held until a handshake completes (excluded from RTT samples). */
+  /**
+   * 'queued' = held until a handshake completes (excluded from RTT samples). `payload` is the
+   * channel's reused buffer: seal or copy it before returning, never keep it.
+   */
   send(payload: Uint8Array): 'sent' | 'queued' | void;
   onMessage(cb: (payload: Uint8Array) => void): () => void;
 }
