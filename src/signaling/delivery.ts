@@ -272,7 +272,11 @@ export class Delivery {
     const r = this.#routes.get(peer);
     if (!r || r.busyTimer || r.loading) return;
     const room = this.#o.window - r.inflight.size;
-    if (room <= 0) return;
+    // Caught up: the last read returned everything past the cursor and every commit since was
+    // sent straight from `#onStored` (which clears `caughtUp` when it leaves anything behind), so
+    // a read now would come back empty. Each ack pumps: this read was an SQLite query per
+    // notification, the largest single cost of serve under load (bench/cluster-throughput).
+    if (room <= 0 || r.caughtUp) return;
     const batch = this.#o.mailbox.store.pending(peer, r.cursor, room, this.#o.clock.now());
     r.caughtUp = batch.length < room;
     this.#sendAll(r, batch);

@@ -134,10 +134,11 @@ export interface SharedMailboxStore extends MailboxReader {
   /** Whether `peer` has registered with any node, asking the shared store itself. */
   lookupPeer(peer: string): Promise<boolean>;
   /**
-   * Write a registration now, before the `welcome` reaches the client — so that any node the
-   * client (or an app it tells) sends to next already finds it (no group-commit delay).
+   * Write a registration now (no group-commit delay); resolves once written, and the `welcome`
+   * waits for that — so that any node the client (or an app it tells) sends to next already
+   * finds it. Rejects if the write failed (the peer is then unknown here again).
    */
-  registerNow(peer: string, publicKey: string): void;
+  registerNow(peer: string, publicKey: string): Promise<void>;
   /**
    * `peer` is connected here now: route its notifications to this node, and load its mailbox
    * so that `pending` answers for it. Resolves once loaded.
