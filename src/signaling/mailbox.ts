@@ -94,11 +94,11 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   readonly failures = { commit: 0, sync: 0, checkpoint: 0 };
   #lastSync: Promise<void> = Promise.resolve();
   /**
-   * A local store's fsync is running. Scheduled commits wait for it and then go as one
-   * transaction: what they would have committed meanwhile could only be made durable by the
-   * next fsync anyway, and one transaction rewrites each hot page (the table's and every
-   * index's last leaf) once instead of once per event-loop turn. Measured: ~1,000 commits/s
-   * (one per 1 ms timer) became one per fsync (~300–500/s on this disk), same latency.
+   * A local store's fsync is running. Scheduled commits of notifications and registrations wait
+   * for it and then go as one transaction: they could only be made durable by the next fsync
+   * anyway, and one transaction rewrites each hot page (the table's and every index's last
+   * leaf) once instead of once per event-loop turn. Acks, which need no fsync, still commit at
+   * once (`delivered` must not wait for a disk that takes 10–80 ms under load).
    */
   #syncing = false;
   /** Called after each commit with the acks that removed something. */
@@ -259,7 +259,8 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
       });
       if (stored.length > 0) this.onStored(stored);
     };
-    const sync = store.sync?.();
+    // Only what someone waits for needs the fsync: an ack-only batch is answered now.
+    const sync = accepts.length + peers.length > 0 ? store.sync?.() : undefined;
     if (!sync) return done();
     this.#syncing = true;
     const synced = () => {
@@ -391,10 +392,14 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   }
 
   #schedule(): void {
-    if (this.#timer || this.#closed || this.#syncing) return;
+    if (this.#timer || this.#closed || (this.#syncing && this.#acks.length === 0)) return;
     this.#timer = this.#o.clock.setTimeout(() => {
       this.#timer = undefined;
-      this.flush();
+      if (!this.#syncing) return this.flush();
+      // The fsync still runs: only the acks go now (see #syncing).
+      const acks = this.#acks;
+      this.#acks = [];
+      if (acks.length > 0) this.#flushLocal(this.#o.store as MailboxStore, [], acks, []);
     }, this.#o.maxDelayMs);
   }
 }
