@@ -26,6 +26,7 @@ import {
   type SharedMailboxStore,
   type StoredNotification,
 } from './store/store.js';
+import { notificationBytes } from './store/usage.js';
 
 export interface PeerSession {
   readonly peer: string;
@@ -234,7 +235,8 @@ export class Delivery {
     let unknown: string[] = [];
     for (const id of new Set(ids)) {
       const f = r?.inflight.get(id);
-      if (f && r?.inflight.delete(id)) taken.push({ id, from: f.n.from });
+      if (f && r?.inflight.delete(id))
+        taken.push({ id, from: f.n.from, bytes: notificationBytes(f.n) });
       else unknown.push(id);
     }
     // A live route that is not held up by a busy transport has re-sent the whole head at
@@ -299,13 +301,15 @@ export class Delivery {
         r.caughtUp = false;
         break;
       }
-      if (!this.#send(r, n)) {
+      // One copy without `seq`: the frame's and the in-flight entry's (it was made twice).
+      const plain = stripSeq(n);
+      if (!this.#send(r, plain)) {
         r.caughtUp = false;
         this.#busy(r);
         break;
       }
       r.cursor = n.seq;
-      r.inflight.set(n.id, { seq: n.seq, n: stripSeq(n), sentAt: now });
+      r.inflight.set(n.id, { seq: n.seq, n: plain, sentAt: now });
     }
     if (r.inflight.size > 0) this.#armRetry(r);
   }
@@ -343,8 +347,9 @@ export class Delivery {
     this.#routes.clear();
   }
 
+  /** `n` without `seq` (stripSeq): the client's schema has no such field. */
   #send(r: Route, n: Notification): boolean {
-    const ok = r.session.offer(stripSeq(n));
+    const ok = r.session.offer(n);
     if (ok) this.#o.metrics.deliveries.inc({ transport: r.session.transport });
     return ok;
   }

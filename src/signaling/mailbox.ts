@@ -59,6 +59,8 @@ interface PendingAccept {
 export interface AckRef {
   id: string;
   from?: string;
+  /** The notification's usage.ts weight, when the acker holds it (store.ts `remove`). */
+  bytes?: number;
 }
 
 /** A registration queued for the next batch, and who waits for it to be durable. */
@@ -72,6 +74,7 @@ interface PendingAck {
   to: string;
   id: string;
   from: string | undefined;
+  bytes?: number | undefined;
 }
 
 export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
@@ -175,7 +178,9 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
    * batch, or written to the shared store. The server says `welcome` only then, so a welcomed
    * peer is known to every node and after any restart: a notification sent to it the moment it
    * logs in is never refused UNKNOWN_PEER (round 2: `welcome` went out before the commit).
-   * Rejects with the store's error when that write failed (the write itself is retried).
+   * A local store that fails the commit resolves it all the same (the write is retried, see
+   * #commitFailed); a shared store's failed write rejects (the peer is unknown to the other
+   * nodes, so its connection is refused and it logs in again).
    */
   registration(peer: string): Promise<void> {
     return this.#registering.get(peer) ?? Promise.resolve();
@@ -202,7 +207,9 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   ack(to: string, ids: readonly (string | AckRef)[]): void {
     for (const a of ids)
       this.#acks.push(
-        typeof a === 'string' ? { to, id: a, from: undefined } : { to, id: a.id, from: a.from },
+        typeof a === 'string'
+          ? { to, id: a, from: undefined }
+          : { to, id: a.id, from: a.from, bytes: a.bytes },
       );
     this.#schedule();
   }
@@ -238,7 +245,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
         for (const p of peers) store.addPeer(p.peer, p.publicKey, now);
         for (const a of accepts) results.push(this.#insert(store, a.n, stored));
         for (const k of acks) {
-          const r = store.remove(k.to, k.id, k.from);
+          const r = store.remove(k.to, k.id, k.from, k.bytes);
           if (r) removed.push(r);
         }
       });
@@ -276,7 +283,8 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
       this.failures.sync++;
       this.#o.logger.error('mailbox fsync failed', { code: e.code, err: String(err) });
       for (const a of accepts) a.reject(e);
-      for (const p of peers) p.done?.reject(e);
+      // Committed, so known after a restart unless the disk lost it: welcomed as before.
+      for (const p of peers) p.done?.resolve();
     });
   }
 
@@ -335,9 +343,11 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
       retrying: { registrations: peers.length, acks: acks.length },
     });
     for (const a of accepts) a.reject(e);
-    // Whoever waits for a registration hears of the failure now (a `welcome` is not sent); the
-    // write itself is retried below, without waiters.
-    for (const p of peers) p.done?.reject(e);
+    // The registration is retried below until the store takes it (findings 5 and 11:
+    // test/security/store-failure.test.ts registers a peer on a full disk). Its connection is
+    // welcomed now, as every one was before the welcome waited: this process knows the peer,
+    // and refusing it would only make it retry into the same full disk.
+    for (const p of peers) p.done?.resolve();
     this.#peers = peers.map((p) => ({ peer: p.peer, publicKey: p.publicKey })).concat(this.#peers);
     this.#acks = acks.concat(this.#acks);
     if (this.#acks.length > STORE_RECOVERY.maxRetriedAcks)

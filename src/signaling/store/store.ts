@@ -84,8 +84,10 @@ export interface MailboxStore extends MailboxReader {
   /**
    * Remove the notification `id` addressed to `to` and sent by `from`; returns what was removed.
    * Without `from` (an ack that names only the id), the oldest notification `id` for `to`.
+   * `bytes`, when the caller holds the notification (delivery's in-flight copy), is its
+   * usage.ts weight: the store need not read the row back to uncount it.
    */
-  remove(to: string, id: string, from?: string): Removed | undefined;
+  remove(to: string, id: string, from?: string, bytes?: number): Removed | undefined;
   /** Remember a peer that has registered (for UNKNOWN_PEER checks and presence lookups). */
   addPeer(peer: string, publicKey: string, now: number): void;
   /**
