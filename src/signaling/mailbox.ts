@@ -2,7 +2,8 @@
  * Group commit in front of the store. Notifications accepted during one event-loop turn are
  * written in one transaction — one fsync — and only then answered (`accept` resolves), so
  * "accepted" always means "on disk" while throughput is bounded by fsyncs per second times batch
- * size rather than by fsyncs per notification. Acks are applied the same way.
+ * size rather than by fsyncs per notification. Acks are applied the same way. Delivery to the
+ * recipient starts at the commit, while the fsync runs (see #flushLocal for why that is safe).
  *
  * A shared store (Redis, store/redis-store.ts) takes the same batch in one asynchronous commit —
  * one round trip — and answers for each notification itself (dedupe and quotas must be decided
@@ -104,6 +105,8 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
    * once (`delivered` must not wait for a disk that takes 10–80 ms under load).
    */
   #syncing = false;
+  /** `delivered`s held while an fsync runs (#removedReady). */
+  #heldRemoved: Removed[] = [];
   /** Called after each commit with the acks that removed something. */
   onRemoved: (r: Removed[]) => void = () => {};
   /** Called after each commit with the notifications it newly stored, in seq order. */
@@ -255,8 +258,17 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
       return;
     }
     // An applied ack needs no fsync: if it is lost, the notification is delivered again and the
-    // receiver's dedupe answers it. So the sender hears `delivered` without waiting for one.
-    if (removed.length > 0) this.onRemoved(removed);
+    // receiver's dedupe answers it. So the sender hears `delivered` without waiting for one —
+    // unless the notification's own fsync may still run (#removedReady).
+    if (removed.length > 0) this.#removedReady(removed);
+    // Delivery starts at the commit, beside the fsync rather than after it: the fsync (2–3 ms
+    // on a quiet disk, 10–80 ms on this shared one) is then on the path of `accepted` only, not
+    // of the notification to the recipient. Nothing promised is weakened: `accepted` (the 202)
+    // still waits for stable storage; a notification delivered and then lost to a power cut
+    // before its fsync was never accepted, so the sender sends it again and the receiver's
+    // dedupe drops the copy — the same as a redelivery after a lost ack. (A pump already read
+    // rows committed but not yet synced.)
+    if (stored.length > 0) this.onStored(stored);
     const done = () => {
       for (const p of peers) p.done?.resolve();
       accepts.forEach((a, i) => {
@@ -264,7 +276,6 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
         if (r instanceof SignalingError || r === undefined) a.reject(r);
         else a.resolve(r);
       });
-      if (stored.length > 0) this.onStored(stored);
     };
     // Only what someone waits for needs the fsync: an ack-only batch is answered now.
     const sync = accepts.length + peers.length > 0 ? store.sync?.() : undefined;
@@ -272,20 +283,50 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     this.#syncing = true;
     const synced = () => {
       this.#syncing = false;
+      this.#releaseRemoved();
       // What arrived during the fsync waited for it (#schedule): commit it now.
       if (this.#accepts.length + this.#acks.length + this.#peers.length > 0) this.#schedule();
     };
     // Answer only once the commit is on stable storage (see sqlite-store.ts).
-    this.#lastSync = sync.finally(synced).then(done, (err: unknown) => {
-      // Committed but maybe not on stable storage: refuse, and the sender's retry of the same
-      // id is answered as a duplicate if the commit did survive.
-      const e = storeFailure(err, 'mailbox fsync failed');
-      this.failures.sync++;
-      this.#o.logger.error('mailbox fsync failed', { code: e.code, err: String(err) });
-      for (const a of accepts) a.reject(e);
-      // Committed, so known after a restart unless the disk lost it: welcomed as before.
-      for (const p of peers) p.done?.resolve();
-    });
+    this.#lastSync = sync.then(
+      () => {
+        done();
+        synced();
+      },
+      (err: unknown) => {
+        // Committed but maybe not on stable storage: refuse, and the sender's retry of the same
+        // id is answered as a duplicate if the commit did survive.
+        const e = storeFailure(err, 'mailbox fsync failed');
+        this.failures.sync++;
+        this.#o.logger.error('mailbox fsync failed', { code: e.code, err: String(err) });
+        for (const a of accepts) a.reject(e);
+        // Committed, so known after a restart unless the disk lost it: welcomed as before.
+        for (const p of peers) p.done?.resolve();
+        synced();
+      },
+    );
+  }
+
+  /**
+   * Acks applied. While an fsync runs, the notifications they remove may be the ones it is
+   * making durable (delivered at their commit, see #flushLocal): their `delivered` is held until
+   * it ends, so a sender never hears `delivered` before `accepted`. Bound: acks applied during
+   * one fsync (each names a notification in flight, ≤ deliveryWindow per online peer).
+   */
+  #removedReady(removed: Removed[]): void {
+    if (!this.#syncing) return this.onRemoved(removed);
+    for (const r of removed) this.#heldRemoved.push(r);
+  }
+
+  /**
+   * The fsync ended: release the held `delivered`s. On the next tick, so that the `accepted`
+   * frames its accepts resolved (a few promise hops away) are written first.
+   */
+  #releaseRemoved(): void {
+    if (this.#heldRemoved.length === 0) return;
+    const held = this.#heldRemoved;
+    this.#heldRemoved = [];
+    process.nextTick(() => this.onRemoved(held));
   }
 
   /**

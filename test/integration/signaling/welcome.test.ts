@@ -10,28 +10,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateIdentity, signChallenge } from '../../../src/signaling/identity.js';
-import { MemoryStore } from '../../../src/signaling/store/memory-store.js';
-import { post, RawClient, Tracker } from './helpers.js';
-
-/** A memory store whose `sync()` (mailbox.ts waits for it before answering) the test releases. */
-class HeldSyncStore extends MemoryStore {
-  #held: (() => void)[] = [];
-  #onHeld: (() => void) | undefined;
-  sync(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#held.push(resolve);
-      this.#onHeld?.();
-    });
-  }
-  /** Resolves once a sync is held (the registration's commit has run). */
-  held(): Promise<void> {
-    if (this.#held.length > 0) return Promise.resolve();
-    return new Promise((r) => (this.#onHeld = r));
-  }
-  release(): void {
-    for (const r of this.#held.splice(0)) r();
-  }
-}
+import { drained, HeldSyncStore, post, RawClient, Tracker } from './helpers.js';
 
 const t = new Tracker();
 afterEach(() => t.cleanup());
@@ -41,14 +20,6 @@ async function heldServer() {
   const store = new HeldSyncStore();
   t.closers.push(() => store.release());
   return { store, s: await t.server({ store }) };
-}
-
-/** Every frame the server wrote before now has arrived (pong follows them on the stream). */
-function drained(c: RawClient): Promise<void> {
-  return new Promise((resolve) => {
-    c.ws.once('pong', () => resolve());
-    c.ws.ping();
-  });
 }
 
 describe('welcome waits for the registration to be durable', () => {
