@@ -22,7 +22,6 @@ import {
   type SharedMailboxStore,
   type StoredNotification,
 } from './store/store.js';
-import { notificationBytes } from './store/usage.js';
 import { storeFailure } from './store/failure.js';
 import { STORE_RECOVERY } from './constants.js';
 
@@ -36,47 +35,16 @@ export interface MailboxOptions<S extends AnyMailboxStore = AnyMailboxStore> {
   maxDelayMs: number;
 }
 
-export interface AcceptResult {
-  seq: number;
-  duplicate: boolean;
-  /**
-   * Shared stores: whether the recipient was connected to some node at the commit (a store in
-   * this process leaves it to presence, which sees every connection).
-   */
-  online?: boolean;
-}
+import {
+  insertChecked,
+  type AcceptResult,
+  type AckRef,
+  type PendingAccept,
+  type PendingAck,
+  type PendingPeer,
+} from './mailbox-batch.js';
 
-interface PendingAccept {
-  n: NewNotification;
-  resolve: (r: AcceptResult) => void;
-  reject: (e: unknown) => void;
-}
-
-/**
- * An end-to-end ack names a notification by id; ids are unique per (sender, recipient) only, so
- * the sender, when known (the in-flight entry the ack answers), makes it exact. Without it the
- * oldest notification with that id for the recipient is removed — the order delivery sends in.
- */
-export interface AckRef {
-  id: string;
-  from?: string;
-  /** The notification's usage.ts weight, when the acker holds it (store.ts `remove`). */
-  bytes?: number;
-}
-
-/** A registration queued for the next batch, and who waits for it to be durable. */
-interface PendingPeer {
-  peer: string;
-  publicKey: string;
-  done?: { resolve: () => void; reject: (e: unknown) => void } | undefined;
-}
-
-interface PendingAck {
-  to: string;
-  id: string;
-  from: string | undefined;
-  bytes?: number | undefined;
-}
+export type { AcceptResult, AckRef } from './mailbox-batch.js';
 
 export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   readonly #o: MailboxOptions<S>;
@@ -246,7 +214,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     try {
       store.transaction(() => {
         for (const p of peers) store.addPeer(p.peer, p.publicKey, now);
-        for (const a of accepts) results.push(this.#insert(store, a.n, stored));
+        for (const a of accepts) results.push(insertChecked(store, a.n, this.#o.quota, stored));
         for (const k of acks) {
           const r = store.remove(k.to, k.id, k.from, k.bytes);
           if (r) removed.push(r);
@@ -413,33 +381,6 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
       });
     }
     await this.#lastSync;
-  }
-
-  /**
-   * One notification of a batch, inside its transaction. A retry of something already stored is
-   * answered as a duplicate whatever the quotas say (it takes no new room); anything else must
-   * pass the quotas (store/usage.ts), counted against the rest of this batch.
-   */
-  #insert(
-    store: MailboxStore,
-    n: NewNotification,
-    stored: StoredNotification[],
-  ): AcceptResult | SignalingError {
-    const why = store.usage.refusal(
-      { from: n.from, to: n.to, bytes: notificationBytes(n) },
-      this.#o.quota,
-    );
-    if (why) {
-      const seq = store.find(n.from, n.to, n.id);
-      return seq !== undefined
-        ? { seq, duplicate: true }
-        : new SignalingError(why.code, why.message);
-    }
-    // The insert itself tells a duplicate (ON CONFLICT DO NOTHING): no lookup first, which was a
-    // second SQLite statement per notification.
-    const r = store.insert(n);
-    if (r.kind === 'inserted') stored.push({ ...n, seq: r.seq });
-    return { seq: r.seq, duplicate: r.kind === 'duplicate' };
   }
 
   #schedule(): void {
