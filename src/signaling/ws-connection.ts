@@ -12,9 +12,8 @@ import type { PeerSession } from './delivery.js';
 import { SignalingError, SignalingErrorCode } from './errors.js';
 import { asSignalingError, ingest } from './ingest.js';
 import type { ControlChannel } from './presence.js';
+import { decodeClientFrame } from './client-frame.js';
 import {
-  clientMessage,
-  decodeFrame,
   encodeFrame,
   isSupportedVersion,
   type ClientMessage,
@@ -154,7 +153,7 @@ export class WsConnection implements PeerSession, ControlChannel {
           `frame larger than ${this.ctx.limits.maxFrameBytes} bytes`,
         );
       }
-      m = decodeFrame(clientMessage, rawToString(data), this.ctx.limits.maxFrameBytes);
+      m = decodeClientFrame(rawToString(data), this.ctx.limits.maxFrameBytes);
     } catch (err) {
       const e = asSignalingError(err);
       this.fail(e.code, e.message);
