@@ -10,17 +10,32 @@
  * promises, store/redis-store.ts). All of it shares this machine's cores with the generators:
  * the figures say what the software costs, not what n machines would do (see the README).
  *
- * Run: `npm run build && node dist/bench/cluster-throughput.js [pairs] [window] [seconds] [idle peers]`
+ * Each run also prints the server's CPU per acked notification (user + system of the server
+ * processes, /proc), which moves far less than the rate when other jobs share the cores.
+ * `--only=sqlite,ws` runs just the single-node SQLite vs bare ws comparison (issue 12's ≥ 0.6×
+ * target); `--rounds=N` alternates those two N times, each pair a ratio of its own.
+ *
+ * Run: `npm run build && node dist/bench/cluster-throughput.js [pairs] [window] [seconds] [idle peers] [--only=sqlite,redis,ws] [--rounds=N]`
  */
 import { execFileSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { helper, percentile, type Helper } from './lib/child.js';
 import { startRedis, type TestRedis } from './lib/cluster-redis.js';
+import { cpuMs } from './lib/proc-cpu.js';
 
-const pairs = Number(process.argv[2] ?? 50);
-const window = Number(process.argv[3] ?? 8);
-const seconds = Number(process.argv[4] ?? 3);
-const idlePeers = Number(process.argv[5] ?? 500);
+const flags = new Map(
+  process.argv
+    .slice(2)
+    .filter((a) => a.startsWith('--'))
+    .map((a) => [a.slice(2).split('=')[0]!, a.split('=')[1] ?? ''] as const),
+);
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const pairs = Number(positional[0] ?? 50);
+const window = Number(positional[1] ?? 8);
+const seconds = Number(positional[2] ?? 3);
+const idlePeers = Number(positional[3] ?? 500);
+const only = new Set((flags.get('only') || 'sqlite,redis,ws').split(','));
+const rounds = Math.max(1, Number(flags.get('rounds') || 1));
 const GENERATORS = 2;
 
 interface GenResult {
@@ -39,6 +54,8 @@ interface Figures {
   p99: number;
   n: number;
   total: number;
+  /** Server CPU (user + system, all its processes) per acked notification, µs. */
+  cpuUs: number;
 }
 
 async function nodesOn(target: string, count: number): Promise<{ hs: Helper[]; ports: number[] }> {
@@ -49,7 +66,9 @@ async function nodesOn(target: string, count: number): Promise<{ hs: Helper[]; p
   return { hs, ports };
 }
 
-async function load(ports: number[]): Promise<Figures> {
+async function load(ports: number[], servers: Helper[]): Promise<Figures> {
+  const cpu = () => servers.reduce((sum, h) => sum + cpuMs(h.child.pid!), 0);
+  const cpu0 = cpu();
   const per = Math.ceil(pairs / GENERATORS);
   const gens = Array.from({ length: GENERATORS }, (_, g) =>
     helper('./cluster-clients.js', [
@@ -62,15 +81,52 @@ async function load(ports: number[]): Promise<Figures> {
     ]),
   );
   const rs = await Promise.all(gens.map((g) => g.next<GenResult>()));
+  const cpu1 = cpu();
   await Promise.all(gens.map((g) => g.exited));
+  return figures(rs, cpu1 - cpu0);
+}
+
+function figures(rs: GenResult[], cpu: number): Figures {
   const sorted = rs.flatMap((r) => r.latencies).sort((x, y) => x - y);
+  const total = rs.reduce((s, r) => s + r.total, 0);
   return {
     rate: rs.reduce((s, r) => s + r.done / (r.elapsed / 1000), 0),
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     n: sorted.length,
-    total: rs.reduce((s, r) => s + r.total, 0),
+    total,
+    cpuUs: (cpu * 1000) / Math.max(1, total),
   };
+}
+
+/** The bare `ws` relay: same pairs and window, raw frames routed by id, no schema/auth/disk. */
+async function bareWs(): Promise<Figures> {
+  const base = helper('./signaling-server-child.js', ['baseline']);
+  const { port } = await base.next<{ port: number }>();
+  const cpu0 = cpuMs(base.child.pid!);
+  const per = String(Math.ceil(pairs / GENERATORS));
+  const gens = Array.from({ length: GENERATORS }, () =>
+    helper('./throughput-clients.js', [
+      'baseline',
+      String(port),
+      per,
+      String(window),
+      '1000',
+      String(seconds * 1000),
+    ]),
+  );
+  const rs = await Promise.all(gens.map((g) => g.next<GenResult>()));
+  const cpu1 = cpuMs(base.child.pid!);
+  await Promise.all(gens.map((g) => g.exited));
+  await base.stop();
+  return figures(rs, cpu1 - cpu0);
+}
+
+async function sqliteNode(): Promise<Figures> {
+  const { hs, ports } = await nodesOn('sqlite', 1);
+  const f = await load(ports, hs);
+  await Promise.all(hs.map((h) => h.stop()));
+  return f;
 }
 
 /** Redis commands executed and bytes in/out so far (INFO commandstats + stats). */
@@ -89,7 +145,7 @@ async function onRedis(redis: TestRedis, count: number): Promise<Figures & { per
   await r.flushall();
   const { hs, ports } = await nodesOn(redis.url, count);
   const before = await redisCounters(r);
-  const f = await load(ports);
+  const f = await load(ports, hs);
   const after = await redisCounters(r);
   await Promise.all(hs.map((h) => h.stop()));
   const diff: string[] = [];
@@ -126,65 +182,56 @@ async function idleMemory(target: string): Promise<number> {
 
 const uptime = () => execFileSync('uptime', { encoding: 'utf8' }).trim();
 const fmt = (r: Figures) =>
-  `${Math.round(r.rate)} notifications/s (${r.n} acked), p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms`;
+  `${Math.round(r.rate)} notifications/s (${r.n} acked), p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, server CPU ${r.cpuUs.toFixed(1)} µs/notification`;
+const ratio = (x: Figures, b: Figures) =>
+  `${(x.rate / b.rate).toFixed(2)}x the rate (target ≥ 0.6x: ${x.rate >= 0.6 * b.rate ? 'met' : 'NOT met'}), ` +
+  `${(x.cpuUs / b.cpuUs).toFixed(2)}x the server CPU per notification`;
 
 console.log(
   `cluster-throughput: ${pairs} sender→receiver pairs, ${window} outstanding per sender, ${seconds} s each, ${GENERATORS} generator processes`,
 );
 console.log(`load before: ${uptime()}`);
-const redis = await startRedis();
-try {
-  const sqliteNodes = await nodesOn('sqlite', 1);
-  const sqlite = await load(sqliteNodes.ports);
-  await Promise.all(sqliteNodes.hs.map((h) => h.stop()));
-  console.log(`1 node, SQLite mailbox (embedded default):    ${fmt(sqlite)}`);
-  const redisRuns: (Figures & { perN: string })[] = [];
-  for (const n of [1, 2, 3]) {
-    const r = await onRedis(redis, n);
-    redisRuns.push(r);
-    console.log(
-      `${n} node${n > 1 ? 's' : ' '} on Redis (AOF always)${n > 1 ? ', all cross-node' : '              '}: ${fmt(r)}`,
-    );
-    console.log(`    Redis: ${r.perN}`);
+// The single-node comparison first, the two alternating: each SQLite run's ratio is to the bare
+// ws run right after it, so both saw about the same machine.
+let sqlite: Figures | undefined;
+let b: Figures | undefined;
+for (let i = 0; i < rounds && (only.has('sqlite') || only.has('ws')); i++) {
+  if (only.has('sqlite')) {
+    sqlite = await sqliteNode();
+    console.log(`1 node, SQLite mailbox (embedded default):    ${fmt(sqlite)}`);
   }
-  const base = helper('./signaling-server-child.js', ['baseline']);
-  const { port } = await base.next<{ port: number }>();
-  const per = String(Math.ceil(pairs / GENERATORS));
-  const gens = Array.from({ length: GENERATORS }, () =>
-    helper('./throughput-clients.js', [
-      'baseline',
-      String(port),
-      per,
-      String(window),
-      '1000',
-      String(seconds * 1000),
-    ]),
-  );
-  const rs = await Promise.all(
-    gens.map((g) => g.next<{ done: number; elapsed: number; latencies: number[] }>()),
-  );
-  await Promise.all(gens.map((g) => g.exited));
-  await base.stop();
-  const bsorted = rs.flatMap((r) => r.latencies).sort((x, y) => x - y);
-  const b: Figures = {
-    rate: rs.reduce((s, r) => s + r.done / (r.elapsed / 1000), 0),
-    p50: percentile(bsorted, 50),
-    p99: percentile(bsorted, 99),
-    n: bsorted.length,
-    total: 0,
-  };
-  console.log(`bare ws relay baseline:                        ${fmt(b)}`);
-  console.log(
-    `vs bare ws: SQLite ${(sqlite.rate / b.rate).toFixed(2)}x; Redis ${redisRuns.map((r, i) => `${i + 1} node(s) ${(r.rate / b.rate).toFixed(2)}x`).join(', ')}`,
-  );
-  if (idlePeers > 0) {
-    const mSqlite = await idleMemory('sqlite');
-    const mRedis = await idleMemory(redis.url);
-    console.log(
-      `idle memory per authenticated peer (${idlePeers} peers): SQLite node ${(mSqlite / 1024).toFixed(1)} KiB, Redis node ${(mRedis / 1024).toFixed(1)} KiB`,
-    );
+  if (only.has('ws')) {
+    b = await bareWs();
+    console.log(`bare ws relay baseline:                        ${fmt(b)}`);
   }
-} finally {
-  await redis.stop();
+  if (sqlite && b) console.log(`    SQLite node vs bare ws: ${ratio(sqlite, b)}   (${uptime()})`);
+}
+if (only.has('redis')) {
+  const redis = await startRedis();
+  try {
+    const redisRuns: (Figures & { perN: string })[] = [];
+    for (const n of [1, 2, 3]) {
+      const r = await onRedis(redis, n);
+      redisRuns.push(r);
+      console.log(
+        `${n} node${n > 1 ? 's' : ' '} on Redis (AOF always)${n > 1 ? ', all cross-node' : '              '}: ${fmt(r)}`,
+      );
+      console.log(`    Redis: ${r.perN}`);
+    }
+    if (b) {
+      console.log(
+        `vs bare ws: Redis ${redisRuns.map((r, i) => `${i + 1} node(s) ${(r.rate / b.rate).toFixed(2)}x`).join(', ')}`,
+      );
+    }
+    if (idlePeers > 0) {
+      const mSqlite = await idleMemory('sqlite');
+      const mRedis = await idleMemory(redis.url);
+      console.log(
+        `idle memory per authenticated peer (${idlePeers} peers): SQLite node ${(mSqlite / 1024).toFixed(1)} KiB, Redis node ${(mRedis / 1024).toFixed(1)} KiB`,
+      );
+    }
+  } finally {
+    await redis.stop();
+  }
 }
 console.log(`load after: ${uptime()}`);

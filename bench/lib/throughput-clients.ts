@@ -29,16 +29,23 @@ const BODY = 'x'.repeat(100);
 let measuring = false;
 let stopped = false;
 let done = 0;
+/** Acked since the start, warm-up included (for the server's CPU per notification). */
+let total = 0;
+/** natpush mode: acked notifications by the path `notify()` reported (all must be server-routed). */
+const paths: Record<string, number> = {};
 const latencies: number[] = [];
 function record(ms: number): void {
+  total++;
   if (!measuring) return;
   done++;
   latencies.push(ms);
 }
 
 async function natpushPair(): Promise<() => Promise<void>> {
-  const a = await Peer.connect({ server: url, identity: generateIdentity() });
-  const b = await Peer.connect({ server: url, identity: generateIdentity() });
+  // direct: false keeps every notification on the server rungs (no UDP socket, no punch): the
+  // bench measures serve, and a direct path would bypass it. `paths` proves it per run.
+  const a = await Peer.connect({ server: url, identity: generateIdentity(), direct: false });
+  const b = await Peer.connect({ server: url, identity: generateIdentity(), direct: false });
   void (async () => {
     for await (const _ of b.notifications()) {
       /* consuming acks it */
@@ -47,7 +54,8 @@ async function natpushPair(): Promise<() => Promise<void>> {
   const lane = async () => {
     while (!stopped) {
       const t = performance.now();
-      await a.notify(b.id, BODY, { deliveryTimeoutMs: 60_000 });
+      const r = await a.notify(b.id, BODY, { deliveryTimeoutMs: 60_000 });
+      paths[r.path] = (paths[r.path] ?? 0) + 1;
       record(performance.now() - t);
     }
   };
@@ -107,7 +115,7 @@ await new Promise((r) => setTimeout(r, durationMs));
 measuring = false;
 const elapsed = performance.now() - t0;
 stopped = true;
-process.send!({ done, elapsed, latencies });
+process.send!({ done, elapsed, latencies, total, paths });
 await new Promise((r) => setTimeout(r, 200));
 await Promise.all(closers.map((c) => c().catch(() => {})));
 process.exit(0);

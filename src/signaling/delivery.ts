@@ -26,6 +26,7 @@ import {
   type SharedMailboxStore,
   type StoredNotification,
 } from './store/store.js';
+import { notificationBytes } from './store/usage.js';
 
 export interface PeerSession {
   readonly peer: string;
@@ -236,7 +237,7 @@ export class Delivery {
     for (const id of new Set(ids)) {
       const f = r?.inflight.get(id);
       if (f && r?.inflight.delete(id)) {
-        taken.push({ id, from: f.n.from });
+        taken.push({ id, from: f.n.from, bytes: notificationBytes(f.n) });
         const s = Math.max(0, now - f.n.ts) / 1000; // `ts`: accepted (ingest.ts)
         this.#o.metrics.deliveryLatency.observe({ path: via }, s);
       } else unknown.push(id);
@@ -276,7 +277,11 @@ export class Delivery {
     const r = this.#routes.get(peer);
     if (!r || r.busyTimer || r.loading) return;
     const room = this.#o.window - r.inflight.size;
-    if (room <= 0) return;
+    // Caught up: the last read returned everything past the cursor and every commit since was
+    // sent straight from `#onStored` (which clears `caughtUp` when it leaves anything behind), so
+    // a read now would come back empty. Each ack pumps: this read was an SQLite query per
+    // notification, the largest single cost of serve under load (bench/cluster-throughput).
+    if (room <= 0 || r.caughtUp) return;
     const batch = this.#o.mailbox.store.pending(peer, r.cursor, room, this.#o.clock.now());
     r.caughtUp = batch.length < room;
     this.#sendAll(r, batch);
@@ -299,13 +304,15 @@ export class Delivery {
         r.caughtUp = false;
         break;
       }
-      if (!this.#send(r, n)) {
+      // One copy without `seq`: the frame's and the in-flight entry's (it was made twice).
+      const plain = stripSeq(n);
+      if (!this.#send(r, plain)) {
         r.caughtUp = false;
         this.#busy(r);
         break;
       }
       r.cursor = n.seq;
-      r.inflight.set(n.id, { seq: n.seq, n: stripSeq(n), sentAt: now });
+      r.inflight.set(n.id, { seq: n.seq, n: plain, sentAt: now });
     }
     if (r.inflight.size > 0) this.#armRetry(r);
   }
@@ -343,8 +350,9 @@ export class Delivery {
     this.#routes.clear();
   }
 
+  /** `n` without `seq` (stripSeq): the client's schema has no such field. */
   #send(r: Route, n: Notification): boolean {
-    const ok = r.session.offer(stripSeq(n));
+    const ok = r.session.offer(n);
     if (ok) this.#o.metrics.deliveries.inc({ transport: r.session.transport });
     return ok;
   }

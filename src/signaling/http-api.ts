@@ -26,6 +26,7 @@ import { asSignalingError, ingest } from './ingest.js';
 import { clusterPeerStatus } from '../cluster/peer-status.js';
 import { httpAcks, httpChallenge, httpNotify, httpSession, ID_PATTERN } from './protocol.js';
 import { KeyedRateLimiter } from '../util/token-bucket.js';
+import { storeFailure } from './store/failure.js';
 import { issueTurnCredentials } from './turn-credentials.js';
 
 const PEER_PATH = /^\/v1\/peers\/([^/]+)(\/notifications)?$/;
@@ -241,6 +242,11 @@ export class HttpApi {
     const b = await readJson(req, httpSession, this.ctx.limits.maxHttpBodyBytes);
     this.ctx.challenges.consume(b.nonce, b.peer, b.publicKey, b.signature);
     this.ctx.mailbox.register(b.peer, b.publicKey);
+    // The session token is an HTTP client's `welcome`: handed out once the registration is
+    // durable (mailbox.ts `registration`).
+    await this.ctx.mailbox.registration(b.peer).catch((err: unknown) => {
+      throw err instanceof SignalingError ? err : storeFailure(err, 'cannot register the peer');
+    });
     const t = this.ctx.sessionTokens.mint(b.peer);
     sendJson(res, 200, { peer: b.peer, sessionToken: t.token, expires: t.expires });
   }

@@ -2,7 +2,8 @@
  * Group commit in front of the store. Notifications accepted during one event-loop turn are
  * written in one transaction — one fsync — and only then answered (`accept` resolves), so
  * "accepted" always means "on disk" while throughput is bounded by fsyncs per second times batch
- * size rather than by fsyncs per notification. Acks are applied the same way.
+ * size rather than by fsyncs per notification. Acks are applied the same way. Delivery to the
+ * recipient starts at the commit, while the fsync runs (see #flushLocal for why that is safe).
  *
  * A shared store (Redis, store/redis-store.ts) takes the same batch in one asynchronous commit —
  * one round trip — and answers for each notification itself (dedupe and quotas must be decided
@@ -21,7 +22,6 @@ import {
   type SharedMailboxStore,
   type StoredNotification,
 } from './store/store.js';
-import { notificationBytes } from './store/usage.js';
 import { storeFailure } from './store/failure.js';
 import { STORE_RECOVERY } from './constants.js';
 
@@ -35,44 +35,29 @@ export interface MailboxOptions<S extends AnyMailboxStore = AnyMailboxStore> {
   maxDelayMs: number;
 }
 
-export interface AcceptResult {
-  seq: number;
-  duplicate: boolean;
-  /**
-   * Shared stores: whether the recipient was connected to some node at the commit (a store in
-   * this process leaves it to presence, which sees every connection).
-   */
-  online?: boolean;
-}
+import {
+  insertChecked,
+  type AcceptResult,
+  type AckRef,
+  type PendingAccept,
+  type PendingAck,
+  type PendingPeer,
+} from './mailbox-batch.js';
 
-interface PendingAccept {
-  n: NewNotification;
-  resolve: (r: AcceptResult) => void;
-  reject: (e: unknown) => void;
-}
-
-/**
- * An end-to-end ack names a notification by id; ids are unique per (sender, recipient) only, so
- * the sender, when known (the in-flight entry the ack answers), makes it exact. Without it the
- * oldest notification with that id for the recipient is removed — the order delivery sends in.
- */
-export interface AckRef {
-  id: string;
-  from?: string;
-}
-
-interface PendingAck {
-  to: string;
-  id: string;
-  from: string | undefined;
-}
+export type { AcceptResult, AckRef } from './mailbox-batch.js';
 
 export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   readonly #o: MailboxOptions<S>;
   #accepts: PendingAccept[] = [];
   #acks: PendingAck[] = [];
-  #peers: { peer: string; publicKey: string }[] = [];
+  #peers: PendingPeer[] = [];
   readonly #known = new Set<string>();
+  /**
+   * Registrations not yet durable, by peer: a second `register` of the same peer meanwhile waits
+   * for the same commit. Bound: peers registering at once (one per authenticating connection),
+   * each entry lives one group commit.
+   */
+  readonly #registering = new Map<string, Promise<void>>();
   readonly #lookups = new Map<string, Promise<boolean>>();
   #timer: TimerHandle | undefined;
   #retryTimer: TimerHandle | undefined;
@@ -80,6 +65,16 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   /** Store failures since start, by kind (logged each time; exported as a metric). */
   readonly failures = { commit: 0, sync: 0, checkpoint: 0 };
   #lastSync: Promise<void> = Promise.resolve();
+  /**
+   * A local store's fsync is running. Scheduled commits of notifications and registrations wait
+   * for it and then go as one transaction: they could only be made durable by the next fsync
+   * anyway, and one transaction rewrites each hot page (the table's and every index's last
+   * leaf) once instead of once per event-loop turn. Acks, which need no fsync, still commit at
+   * once (`delivered` must not wait for a disk that takes 10–80 ms under load).
+   */
+  #syncing = false;
+  /** `delivered`s held while an fsync runs (#removedReady). */
+  #heldRemoved: Removed[] = [];
   /** Called after each commit with the acks that removed something. */
   onRemoved: (r: Removed[]) => void = () => {};
   /** Called after each commit with the notifications it newly stored, in seq order. */
@@ -129,14 +124,37 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     return isSharedStore(store) ? store.knownCount : this.#known.size;
   }
 
-  /** Remember a registered peer (written with the next batch; re-registering is harmless). */
+  /**
+   * Remember a registered peer: written with the next batch (a shared store: at once).
+   * `registration(peer)` says when that is durable. Re-registering a known peer is harmless.
+   */
   register(peer: string, publicKey: string): void {
-    if (this.#known.has(peer)) return;
+    if (this.#known.has(peer) || this.#closed) return;
     this.#known.add(peer);
     const store: AnyMailboxStore = this.#o.store;
-    if (isSharedStore(store)) return store.registerNow(peer, publicKey);
-    this.#peers.push({ peer, publicKey });
-    this.#schedule();
+    const p = isSharedStore(store)
+      ? store.registerNow(peer, publicKey)
+      : new Promise<void>((resolve, reject) => {
+          this.#peers.push({ peer, publicKey, done: { resolve, reject } });
+          this.#schedule();
+        });
+    const tracked = p.finally(() => this.#registering.delete(peer));
+    // A failure is the waiter's to handle (or logged by the store): never an unhandled rejection.
+    tracked.catch(() => {});
+    this.#registering.set(peer, tracked);
+  }
+
+  /**
+   * Resolves once `peer`'s registration is durable: committed (and, for SQLite, fsynced) with its
+   * batch, or written to the shared store. The server says `welcome` only then, so a welcomed
+   * peer is known to every node and after any restart: a notification sent to it the moment it
+   * logs in is never refused UNKNOWN_PEER (round 2: `welcome` went out before the commit).
+   * A local store that fails the commit resolves it all the same (the write is retried, see
+   * #commitFailed); a shared store's failed write rejects (the peer is unknown to the other
+   * nodes, so its connection is refused and it logs in again).
+   */
+  registration(peer: string): Promise<void> {
+    return this.#registering.get(peer) ?? Promise.resolve();
   }
 
   /**
@@ -160,7 +178,9 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   ack(to: string, ids: readonly (string | AckRef)[]): void {
     for (const a of ids)
       this.#acks.push(
-        typeof a === 'string' ? { to, id: a, from: undefined } : { to, id: a.id, from: a.from },
+        typeof a === 'string'
+          ? { to, id: a, from: undefined }
+          : { to, id: a.id, from: a.from, bytes: a.bytes },
       );
     this.#schedule();
   }
@@ -185,7 +205,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     store: MailboxStore,
     accepts: PendingAccept[],
     acks: PendingAck[],
-    peers: { peer: string; publicKey: string }[],
+    peers: PendingPeer[],
   ): void {
     const now = this.#o.clock.now();
     const results: (AcceptResult | SignalingError)[] = [];
@@ -194,9 +214,9 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     try {
       store.transaction(() => {
         for (const p of peers) store.addPeer(p.peer, p.publicKey, now);
-        for (const a of accepts) results.push(this.#insert(store, a.n, stored));
+        for (const a of accepts) results.push(insertChecked(store, a.n, this.#o.quota, stored));
         for (const k of acks) {
-          const r = store.remove(k.to, k.id, k.from);
+          const r = store.remove(k.to, k.id, k.from, k.bytes);
           if (r) removed.push(r);
         }
       });
@@ -206,27 +226,75 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
       return;
     }
     // An applied ack needs no fsync: if it is lost, the notification is delivered again and the
-    // receiver's dedupe answers it. So the sender hears `delivered` without waiting for one.
-    if (removed.length > 0) this.onRemoved(removed);
+    // receiver's dedupe answers it. So the sender hears `delivered` without waiting for one —
+    // unless the notification's own fsync may still run (#removedReady).
+    if (removed.length > 0) this.#removedReady(removed);
+    // Delivery starts at the commit, beside the fsync rather than after it: the fsync (2–3 ms
+    // on a quiet disk, 10–80 ms on this shared one) is then on the path of `accepted` only, not
+    // of the notification to the recipient. Nothing promised is weakened: `accepted` (the 202)
+    // still waits for stable storage; a notification delivered and then lost to a power cut
+    // before its fsync was never accepted, so the sender sends it again and the receiver's
+    // dedupe drops the copy — the same as a redelivery after a lost ack. (A pump already read
+    // rows committed but not yet synced.)
+    if (stored.length > 0) this.onStored(stored);
     const done = () => {
+      for (const p of peers) p.done?.resolve();
       accepts.forEach((a, i) => {
         const r = results[i];
         if (r instanceof SignalingError || r === undefined) a.reject(r);
         else a.resolve(r);
       });
-      if (stored.length > 0) this.onStored(stored);
     };
-    const sync = store.sync?.();
+    // Only what someone waits for needs the fsync: an ack-only batch is answered now.
+    const sync = accepts.length + peers.length > 0 ? store.sync?.() : undefined;
     if (!sync) return done();
+    this.#syncing = true;
+    const synced = () => {
+      this.#syncing = false;
+      this.#releaseRemoved();
+      // What arrived during the fsync waited for it (#schedule): commit it now.
+      if (this.#accepts.length + this.#acks.length + this.#peers.length > 0) this.#schedule();
+    };
     // Answer only once the commit is on stable storage (see sqlite-store.ts).
-    this.#lastSync = sync.then(done, (err: unknown) => {
-      // Committed but maybe not on stable storage: refuse, and the sender's retry of the same
-      // id is answered as a duplicate if the commit did survive.
-      const e = storeFailure(err, 'mailbox fsync failed');
-      this.failures.sync++;
-      this.#o.logger.error('mailbox fsync failed', { code: e.code, err: String(err) });
-      for (const a of accepts) a.reject(e);
-    });
+    this.#lastSync = sync.then(
+      () => {
+        done();
+        synced();
+      },
+      (err: unknown) => {
+        // Committed but maybe not on stable storage: refuse, and the sender's retry of the same
+        // id is answered as a duplicate if the commit did survive.
+        const e = storeFailure(err, 'mailbox fsync failed');
+        this.failures.sync++;
+        this.#o.logger.error('mailbox fsync failed', { code: e.code, err: String(err) });
+        for (const a of accepts) a.reject(e);
+        // Committed, so known after a restart unless the disk lost it: welcomed as before.
+        for (const p of peers) p.done?.resolve();
+        synced();
+      },
+    );
+  }
+
+  /**
+   * Acks applied. While an fsync runs, the notifications they remove may be the ones it is
+   * making durable (delivered at their commit, see #flushLocal): their `delivered` is held until
+   * it ends, so a sender never hears `delivered` before `accepted`. Bound: acks applied during
+   * one fsync (each names a notification in flight, ≤ deliveryWindow per online peer).
+   */
+  #removedReady(removed: Removed[]): void {
+    if (!this.#syncing) return this.onRemoved(removed);
+    for (const r of removed) this.#heldRemoved.push(r);
+  }
+
+  /**
+   * The fsync ended: release the held `delivered`s. On the next tick, so that the `accepted`
+   * frames its accepts resolved (a few promise hops away) are written first.
+   */
+  #releaseRemoved(): void {
+    if (this.#heldRemoved.length === 0) return;
+    const held = this.#heldRemoved;
+    this.#heldRemoved = [];
+    process.nextTick(() => this.onRemoved(held));
   }
 
   /**
@@ -239,7 +307,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     store: SharedMailboxStore,
     accepts: PendingAccept[],
     acks: PendingAck[],
-    peers: { peer: string; publicKey: string }[],
+    peers: PendingPeer[],
   ): void {
     const commit = store.commit({
       now: this.#o.clock.now(),
@@ -273,7 +341,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     err: unknown,
     accepts: PendingAccept[],
     acks: PendingAck[],
-    peers: { peer: string; publicKey: string }[],
+    peers: PendingPeer[],
   ): void {
     const e = storeFailure(err, 'mailbox write failed');
     this.failures.commit++;
@@ -284,7 +352,12 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
       retrying: { registrations: peers.length, acks: acks.length },
     });
     for (const a of accepts) a.reject(e);
-    this.#peers = peers.concat(this.#peers);
+    // The registration is retried below until the store takes it (findings 5 and 11:
+    // test/security/store-failure.test.ts registers a peer on a full disk). Its connection is
+    // welcomed now, as every one was before the welcome waited: this process knows the peer,
+    // and refusing it would only make it retry into the same full disk.
+    for (const p of peers) p.done?.resolve();
+    this.#peers = peers.map((p) => ({ peer: p.peer, publicKey: p.publicKey })).concat(this.#peers);
     this.#acks = acks.concat(this.#acks);
     if (this.#acks.length > STORE_RECOVERY.maxRetriedAcks)
       this.#acks = this.#acks.slice(-STORE_RECOVERY.maxRetriedAcks);
@@ -310,33 +383,15 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     await this.#lastSync;
   }
 
-  /**
-   * One notification of a batch, inside its transaction. A retry of something already stored is
-   * answered as a duplicate before any quota (it takes no new room); then the quotas
-   * (store/usage.ts), counted against the rest of this batch.
-   */
-  #insert(
-    store: MailboxStore,
-    n: NewNotification,
-    stored: StoredNotification[],
-  ): AcceptResult | SignalingError {
-    const seq = store.find(n.from, n.to, n.id);
-    if (seq !== undefined) return { seq, duplicate: true };
-    const why = store.usage.refusal(
-      { from: n.from, to: n.to, bytes: notificationBytes(n) },
-      this.#o.quota,
-    );
-    if (why) return new SignalingError(why.code, why.message);
-    const r = store.insert(n);
-    if (r.kind === 'inserted') stored.push({ ...n, seq: r.seq });
-    return { seq: r.seq, duplicate: r.kind === 'duplicate' };
-  }
-
   #schedule(): void {
-    if (this.#timer || this.#closed) return;
+    if (this.#timer || this.#closed || (this.#syncing && this.#acks.length === 0)) return;
     this.#timer = this.#o.clock.setTimeout(() => {
       this.#timer = undefined;
-      this.flush();
+      if (!this.#syncing) return this.flush();
+      // The fsync still runs: only the acks go now (see #syncing).
+      const acks = this.#acks;
+      this.#acks = [];
+      if (acks.length > 0) this.#flushLocal(this.#o.store as MailboxStore, [], acks, []);
     }, this.#o.maxDelayMs);
   }
 }

@@ -12,9 +12,8 @@ import type { PeerSession } from './delivery.js';
 import { SignalingError, SignalingErrorCode } from './errors.js';
 import { asSignalingError, ingest } from './ingest.js';
 import type { ControlChannel } from './presence.js';
+import { decodeClientFrame } from './client-frame.js';
 import {
-  clientMessage,
-  decodeFrame,
   encodeFrame,
   isSupportedVersion,
   type ClientMessage,
@@ -24,9 +23,21 @@ import {
 import { PROTOCOL_VERSION } from './constants.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { issueTurnCredentials } from './turn-credentials.js';
+import { storeFailure } from './store/failure.js';
 import { forwardCandidates, type PunchOffer } from './punch-offers.js';
 
-type State = 'hello' | 'auth' | 'ready' | 'closed';
+/**
+ * `registering`: the signature checked, the peer's registration being made durable
+ * (mailbox.ts `registration`); `welcome` comes after it.
+ */
+type State = 'hello' | 'auth' | 'registering' | 'ready' | 'closed';
+
+/**
+ * Frames a client may send between its `auth` and our `welcome` (a client that does not wait for
+ * `welcome`): kept in order and handled after it. Bound: a well-behaved client sends none; one
+ * that pipelines sends its first few requests (a notify window); more is refused.
+ */
+const MAX_EARLY_FRAMES = 64;
 
 /** WebSocket close codes (RFC 6455 §7.4.1). */
 const CLOSE_POLICY = 1008;
@@ -46,6 +57,8 @@ export class WsConnection implements PeerSession, ControlChannel {
   #nonce = '';
   #handshakeTimer: TimerHandle | undefined;
   #corked = false;
+  /** Frames received while `registering` (≤ MAX_EARLY_FRAMES), handled after `welcome`. */
+  #early: ClientMessage[] = [];
   /** Replies dropped in a row for a full send buffer (LIMITS.maxUnreadReplies closes). */
   #unreadReplies = 0;
   readonly #bucket: TokenBucket;
@@ -143,7 +156,7 @@ export class WsConnection implements PeerSession, ControlChannel {
           `frame larger than ${this.ctx.limits.maxFrameBytes} bytes`,
         );
       }
-      m = decodeFrame(clientMessage, rawToString(data), this.ctx.limits.maxFrameBytes);
+      m = decodeClientFrame(rawToString(data), this.ctx.limits.maxFrameBytes);
     } catch (err) {
       const e = asSignalingError(err);
       this.fail(e.code, e.message);
@@ -157,6 +170,16 @@ export class WsConnection implements PeerSession, ControlChannel {
       return m.type === 'hello' ? this.#onHello(m) : this.#notAuthenticated();
     if (this.#state === 'auth')
       return m.type === 'auth' ? this.#onAuth(m) : this.#notAuthenticated();
+    if (this.#state === 'registering') {
+      if (this.#early.length >= MAX_EARLY_FRAMES) {
+        return this.fail(
+          SignalingErrorCode.BAD_FRAME,
+          `more than ${MAX_EARLY_FRAMES} frames before welcome`,
+        );
+      }
+      this.#early.push(m);
+      return;
+    }
     switch (m.type) {
       case 'notify':
         return this.#onNotify(m);
@@ -236,15 +259,30 @@ export class WsConnection implements PeerSession, ControlChannel {
       const e = asSignalingError(err);
       return this.fail(e.code, e.message);
     }
-    this.#handshakeTimer?.cancel();
-    this.#handshakeTimer = undefined;
-    this.#state = 'ready';
+    this.#state = 'registering';
     // First RTT sample: challenge out → auth in (one round trip plus an Ed25519 signature, well
     // under a millisecond). Without it `rttMs` stayed 0 until the first ping 25 s later, and a
     // punch in that window was scheduled as if both peers were next door: on long links the later
     // `punch-start` then arrived after `at` and the first checks did not cross.
     if (this.rttMs === 0) this.rttMs = Math.max(1, this.ctx.clock.now() - this.#challengeSentAt);
     this.ctx.mailbox.register(this.peer, this.#publicKey);
+    // The handshake timer keeps running: a store that does not answer ends the handshake.
+    this.ctx.mailbox.registration(this.peer).then(
+      () => this.#welcome(),
+      (err: unknown) => {
+        const e =
+          err instanceof SignalingError ? err : storeFailure(err, 'cannot register the peer');
+        this.fail(e.code, e.message);
+      },
+    );
+  }
+
+  /** The registration is durable: welcome the peer, then handle what it sent meanwhile. */
+  #welcome(): void {
+    if (this.#state !== 'registering') return;
+    this.#handshakeTimer?.cancel();
+    this.#handshakeTimer = undefined;
+    this.#state = 'ready';
     // The relay's credentials ride in the welcome (protocol.ts `welcome.turn`): the peer's STUN
     // Binding and Allocate start at once instead of a `turn-credentials` round trip later. Minted
     // as issueTurnCredentials does, but not counted in natpush_turn_credentials_issued_total,
@@ -268,6 +306,9 @@ export class WsConnection implements PeerSession, ControlChannel {
     });
     this.ctx.presence.addChannel(this);
     this.ctx.delivery.attach(this);
+    const early = this.#early;
+    this.#early = [];
+    for (const m of early) if (this.#state === 'ready') this.#dispatch(m);
   }
 
   #onNotify(m: Extract<ClientMessage, { type: 'notify' }>): void {

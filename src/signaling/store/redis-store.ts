@@ -197,16 +197,22 @@ export class RedisStore implements SharedMailboxStore {
     return key !== null;
   }
 
-  registerNow(peer: string, publicKey: string): void {
-    if (this.#known.has(peer)) return;
+  registerNow(peer: string, publicKey: string): Promise<void> {
+    // The caller (mailbox.ts) makes a second registration of the same peer wait for this one.
+    if (this.#known.has(peer)) return Promise.resolve();
     this.#known.set(peer, publicKey);
-    (this.#redis as unknown as { npRegister(...a: string[]): Promise<unknown> })
+    return (this.#redis as unknown as { npRegister(...a: string[]): Promise<unknown> })
       .npRegister(this.#c.keys.prefix, peer, publicKey)
-      .catch((err: unknown) => {
-        // Unknown elsewhere until it registers again (every reconnect does): logged.
-        this.#known.delete(peer);
-        this.#logger.warn('registration write failed', { peer, err: String(err) });
-      });
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          // Unknown elsewhere until it registers again (every reconnect does): logged, and the
+          // connection waiting for its `welcome` is refused (the client reconnects).
+          this.#known.delete(peer);
+          this.#logger.warn('registration write failed', { peer, err: String(err) });
+          throw err;
+        },
+      );
   }
 
   get knownCount(): number {

@@ -181,6 +181,10 @@ export class SqliteStore implements MailboxStore {
       remove: db.prepare(
         `DELETE FROM mailbox WHERE recipient = ? AND id = ? AND sender = ? RETURNING sender, ${ROW_BYTES_SQL} AS bytes`,
       ),
+      // The weight known (the caller holds the notification): no RETURNING, whose byte-length
+      // expression cost as much as the delete itself (measured: 22–32 → 10–17 µs per
+      // insert + delete pair).
+      removeKnown: db.prepare('DELETE FROM mailbox WHERE recipient = ? AND id = ? AND sender = ?'),
       removeOldest: db.prepare(
         `DELETE FROM mailbox WHERE seq = (SELECT seq FROM mailbox WHERE recipient = ? AND id = ? ORDER BY seq LIMIT 1) RETURNING sender, ${ROW_BYTES_SQL} AS bytes`,
       ),
@@ -262,7 +266,12 @@ export class SqliteStore implements MailboxStore {
     return { kind: 'duplicate', seq: this.find(n.from, n.to, n.id)! };
   }
 
-  remove(to: string, id: string, from?: string): Removed | undefined {
+  remove(to: string, id: string, from?: string, bytes?: number): Removed | undefined {
+    if (from !== undefined && bytes !== undefined) {
+      if (this.#st.removeKnown.run(to, id, from).changes !== 1) return undefined;
+      this.usage.remove({ from, to, bytes });
+      return { id, from, to };
+    }
     const r = (
       from !== undefined ? this.#st.remove.get(to, id, from) : this.#st.removeOldest.get(to, id)
     ) as { sender: string; bytes: number } | undefined;

@@ -84,8 +84,10 @@ export interface MailboxStore extends MailboxReader {
   /**
    * Remove the notification `id` addressed to `to` and sent by `from`; returns what was removed.
    * Without `from` (an ack that names only the id), the oldest notification `id` for `to`.
+   * `bytes`, when the caller holds the notification (delivery's in-flight copy), is its
+   * usage.ts weight: the store need not read the row back to uncount it.
    */
-  remove(to: string, id: string, from?: string): Removed | undefined;
+  remove(to: string, id: string, from?: string, bytes?: number): Removed | undefined;
   /** Remember a peer that has registered (for UNKNOWN_PEER checks and presence lookups). */
   addPeer(peer: string, publicKey: string, now: number): void;
   /**
@@ -134,10 +136,11 @@ export interface SharedMailboxStore extends MailboxReader {
   /** Whether `peer` has registered with any node, asking the shared store itself. */
   lookupPeer(peer: string): Promise<boolean>;
   /**
-   * Write a registration now, before the `welcome` reaches the client — so that any node the
-   * client (or an app it tells) sends to next already finds it (no group-commit delay).
+   * Write a registration now (no group-commit delay); resolves once written, and the `welcome`
+   * waits for that — so that any node the client (or an app it tells) sends to next already
+   * finds it. Rejects if the write failed (the peer is then unknown here again).
    */
-  registerNow(peer: string, publicKey: string): void;
+  registerNow(peer: string, publicKey: string): Promise<void>;
   /**
    * `peer` is connected here now: route its notifications to this node, and load its mailbox
    * so that `pending` answers for it. Resolves once loaded.

@@ -8,6 +8,7 @@ import {
   type SignalingServerOptions,
 } from '../../../src/signaling/server.js';
 import type { ServerMessage } from '../../../src/signaling/protocol.js';
+import { MemoryStore } from '../../../src/signaling/store/memory-store.js';
 
 export const API_KEY = 'test-api-key';
 
@@ -168,4 +169,38 @@ export async function httpSession(s: { url: string }, id: Identity): Promise<str
   });
   if (r.status !== 200) throw new Error(`session: ${r.status} ${JSON.stringify(r.json)}`);
   return r.json.sessionToken as string;
+}
+
+/**
+ * A memory store whose `sync()` (mailbox.ts waits for it before answering `accepted` and
+ * `welcome`) the test holds and releases, to see what the server does while an fsync runs.
+ * `holding = false` lets syncs through (to log peers in first).
+ */
+export class HeldSyncStore extends MemoryStore {
+  holding = true;
+  #held: (() => void)[] = [];
+  #onHeld: (() => void) | undefined;
+  sync(): Promise<void> {
+    if (!this.holding) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#held.push(resolve);
+      this.#onHeld?.();
+    });
+  }
+  /** Resolves once a sync is held (a commit has run and waits for its fsync). */
+  held(): Promise<void> {
+    if (this.#held.length > 0) return Promise.resolve();
+    return new Promise((r) => (this.#onHeld = r));
+  }
+  release(): void {
+    for (const r of this.#held.splice(0)) r();
+  }
+}
+
+/** Every frame the server wrote to `c` before now has arrived (a pong follows them). */
+export function drained(c: RawClient): Promise<void> {
+  return new Promise((resolve) => {
+    c.ws.once('pong', () => resolve());
+    c.ws.ping();
+  });
 }

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { generateIdentity, signChallenge } from '../../../src/signaling/identity.js';
-import { LIMITS } from '../../../src/signaling/constants.js';
+import { LIMITS, TIMING } from '../../../src/signaling/constants.js';
 import type { ServerMessage } from '../../../src/signaling/protocol.js';
 import { WsConnection } from '../../../src/signaling/ws-connection.js';
 import { ManualClock } from '../../../src/util/clock.js';
@@ -54,6 +54,8 @@ async function loggedIn() {
   ws.frame({ type: 'hello', v: 1, peer: id.peerId, publicKey: id.publicKey });
   const c = ws.take().find((m) => m.type === 'challenge')!;
   ws.frame({ type: 'auth', nonce: c.nonce, signature: signChallenge(id, c) });
+  // `welcome` follows the registration's group commit (mailbox.ts `registration`).
+  await clock.advanceAsync(TIMING.groupCommitMaxDelayMs);
   expect(ws.take().map((m) => m.type)).toContain('welcome');
   expect(conn.ready).toBe(true);
   const metrics = async () => (await fetch(`${s.url}/metrics`)).text();

@@ -80,6 +80,34 @@ describe('Delivery', () => {
     expect(mailbox.store.depth(B)).toBe(4);
   });
 
+  it('a caught-up route takes acks and new mail without reading the store', async () => {
+    const { clock, delivery, accept, mailbox } = setup(100, 4);
+    const s = new FakeSession(B);
+    delivery.attach(s);
+    let reads = 0;
+    const pending = mailbox.store.pending.bind(mailbox.store);
+    mailbox.store.pending = (...a) => {
+      reads++;
+      return pending(...a);
+    };
+    for (let i = 0; i < 20; i++) {
+      const p = accept(`n${i}`);
+      await clock.advanceAsync(1);
+      await p;
+      delivery.ack(B, [`n${i}`], 'websocket');
+    }
+    expect(s.got.map((n) => n.id)).toEqual(Array.from({ length: 20 }, (_, i) => `n${i}`));
+    expect(reads).toBe(0);
+    // Past the window the route falls behind and reads again, in order.
+    const more = ['a', 'b', 'c', 'd', 'e', 'f'].map(accept);
+    await clock.advanceAsync(1);
+    await Promise.all(more);
+    expect(s.got.slice(20).map((n) => n.id)).toEqual(['a', 'b', 'c', 'd']);
+    delivery.ack(B, ['a', 'b'], 'websocket');
+    expect(s.got.slice(20).map((n) => n.id)).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    expect(reads).toBeGreaterThan(0);
+  });
+
   it('keeps order when later commits arrive while the window is full (no overtaking)', async () => {
     const { clock, delivery, accept } = setup(100, 2);
     const s = new FakeSession(B);

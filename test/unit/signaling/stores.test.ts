@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../../src/signaling/store/memory-store.js';
 import { SqliteStore } from '../../../src/signaling/store/sqlite-store.js';
 import type { MailboxStore } from '../../../src/signaling/store/store.js';
+import { notificationBytes } from '../../../src/signaling/store/usage.js';
 
 const A = 'a'.repeat(32);
 const B = 'b'.repeat(32);
@@ -50,6 +51,31 @@ describe.each([
     expect(s.expire(100)).toBe(1);
     expect(s.depth(B)).toBe(4);
     expect(s.totalDepth()).toBe(5);
+    await s.close();
+  });
+
+  it('a remove given the weight (delivery holds the notification) uncounts exactly what was counted', async () => {
+    const s = make();
+    const x = { ...n('w1'), topic: 'tópico', body: 'ünïcode body' };
+    s.transaction(() => {
+      s.insert(x);
+      s.insert(n('w2'));
+    });
+    const before = { peerBytes: s.usage.peerBytes, peerCount: s.usage.peerCount };
+    expect(s.transaction(() => s.remove(B, 'w1', A, notificationBytes(x)))).toEqual({
+      id: 'w1',
+      from: A,
+      to: B,
+    });
+    expect(s.usage.peerCount).toBe(before.peerCount - 1);
+    expect(s.usage.peerBytes).toBe(before.peerBytes - notificationBytes(x));
+    // Gone: a second remove, with or without the weight, finds nothing and uncounts nothing.
+    expect(s.remove(B, 'w1', A, notificationBytes(x))).toBeUndefined();
+    expect(s.remove(B, 'w1', A)).toBeUndefined();
+    // The same weight as the store's own reading of the row (the path without it).
+    s.remove(B, 'w2', A);
+    expect(s.usage.peerBytes).toBe(0);
+    expect(s.totalDepth()).toBe(0);
     await s.close();
   });
 

@@ -1,0 +1,74 @@
+/**
+ * What one group commit (mailbox.ts) carries, and how it stores one notification: the queued
+ * accepts, acks and registrations, and the duplicate/quota/insert step each accept goes through
+ * inside the batch's transaction.
+ */
+import { SignalingError } from './errors.js';
+import type { MailboxStore, NewNotification, StoredNotification } from './store/store.js';
+import { notificationBytes } from './store/usage.js';
+
+export interface AcceptResult {
+  seq: number;
+  duplicate: boolean;
+  /**
+   * Shared stores: whether the recipient was connected to some node at the commit (a store in
+   * this process leaves it to presence, which sees every connection).
+   */
+  online?: boolean;
+}
+
+export interface PendingAccept {
+  n: NewNotification;
+  resolve: (r: AcceptResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * An end-to-end ack names a notification by id; ids are unique per (sender, recipient) only, so
+ * the sender, when known (the in-flight entry the ack answers), makes it exact. Without it the
+ * oldest notification with that id for the recipient is removed — the order delivery sends in.
+ */
+export interface AckRef {
+  id: string;
+  from?: string;
+  /** The notification's usage.ts weight, when the acker holds it (store.ts `remove`). */
+  bytes?: number;
+}
+
+/** A registration queued for the next batch, and who waits for it to be durable. */
+export interface PendingPeer {
+  peer: string;
+  publicKey: string;
+  done?: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+}
+
+export interface PendingAck {
+  to: string;
+  id: string;
+  from: string | undefined;
+  bytes?: number | undefined;
+}
+
+/**
+ * One notification of a batch, inside its transaction. A retry of something already stored is
+ * answered as a duplicate whatever the quotas say (it takes no new room); anything else must
+ * pass the quotas (store/usage.ts, `quota` the per-recipient LIMITS.mailboxQuota), counted
+ * against the rest of this batch. Newly stored ones are appended to `stored`.
+ */
+export function insertChecked(
+  store: MailboxStore,
+  n: NewNotification,
+  quota: number,
+  stored: StoredNotification[],
+): AcceptResult | SignalingError {
+  const why = store.usage.refusal({ from: n.from, to: n.to, bytes: notificationBytes(n) }, quota);
+  if (why) {
+    const seq = store.find(n.from, n.to, n.id);
+    return seq !== undefined ? { seq, duplicate: true } : new SignalingError(why.code, why.message);
+  }
+  // The insert itself tells a duplicate (ON CONFLICT DO NOTHING): no lookup first, which was a
+  // second SQLite statement per notification.
+  const r = store.insert(n);
+  if (r.kind === 'inserted') stored.push({ ...n, seq: r.seq });
+  return { seq: r.seq, duplicate: r.kind === 'duplicate' };
+}
