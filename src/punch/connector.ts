@@ -47,6 +47,8 @@ import { PUNCH_DEFAULTS, PUNCH_LIMITS } from './constants.js';
 import { SocketDemux } from './demux.js';
 import type { Via } from './demux.js';
 import { PUNCH_ERR, PunchError } from './errors.js';
+import { graceFor, startHardNatStep, type HardNatHooks } from './hard-nat-step.js';
+import { hardNatRole, type WireNatFacts } from './nat-facts.js';
 import type { PunchedPath } from './path.js';
 import { createPunchedPath } from './path.js';
 
@@ -59,9 +61,10 @@ export type PunchSignalOut =
       candidates: WireCandidate[];
       ufrag?: string;
       pwd?: string;
+      nat?: WireNatFacts;
     }
   | { type: 'punch'; to: string; rid: string }
-  | { type: 'offer'; candidates: WireCandidate[]; ufrag: string; pwd: string };
+  | { type: 'offer'; candidates: WireCandidate[]; ufrag: string; pwd: string; nat?: WireNatFacts };
 
 /** Rendezvous frames the server forwards (`candidates` from the other side, `punch-start`). */
 export type PunchSignalIn =
@@ -74,6 +77,8 @@ export type PunchSignalIn =
       pwd?: string;
       /** serve answered this punch at once with our registered offer of this ufrag. */
       answered?: string;
+      /** The other side's NAT facts (nat-facts.ts). */
+      nat?: WireNatFacts;
     }
   | { type: 'punch-start'; from: string; rid: string; at: number; rtt: number };
 
@@ -134,6 +139,12 @@ export interface PunchConnectorOptions {
    * and whenever the candidates change. Default false.
    */
   registerOffers?: boolean;
+  /**
+   * The hard-NAT step (issue 11): this side's NAT facts, sent in every `candidates` and `offer`
+   * frame, and the birthday hard side's many sockets. Without it no facts are sent and the
+   * punch is the ordinary one.
+   */
+  hardNat?: HardNatHooks;
   /** Tuning (defaults in PUNCH_DEFAULTS). */
   taMs?: number;
   directGraceMs?: number;
@@ -158,7 +169,9 @@ interface Session {
   readonly initiator: boolean;
   readonly local: IceCredentials;
   agent: CheckAgent | undefined;
-  remote?: { creds: IceCredentials; candidates: Candidate[] };
+  remote?: { creds: IceCredentials; candidates: Candidate[]; nat?: WireNatFacts };
+  /** The hard-NAT step found this session's path on another socket (side-path.ts). */
+  sideSelected?: boolean;
   /** Resolves when the other side's candidates arrive. */
   onCandidates?: () => void;
   /** Glare (see `localPeerId`): our connect follows the other side's punch instead. */
@@ -308,6 +321,7 @@ export class PunchConnector {
           rid: s.rid,
           candidates: offered,
           ...creds(s.local),
+          ...this.#facts(),
         });
         s.sent = [...offered];
       }
@@ -333,7 +347,7 @@ export class PunchConnector {
   /** A punch with `peer` that has not ended nor selected a pair yet (one to join). */
   #runningWith(peer: string): Session | undefined {
     for (const s of this.#sessions.values())
-      if (s.peer === peer && s.path && !s.agent?.selected) return s;
+      if (s.peer === peer && s.path && !s.agent?.selected && !s.sideSelected) return s;
     return undefined;
   }
 
@@ -444,7 +458,8 @@ export class PunchConnector {
       () => this.#prewarm(),
       PUNCH_DEFAULTS.offerRefreshMs,
     );
-    if (!this.#o.signaling.sendSignal({ type: 'offer', candidates, ...creds(c) })) return;
+    if (!this.#o.signaling.sendSignal({ type: 'offer', candidates, ...creds(c), ...this.#facts() }))
+      return;
     this.#offers.set(c.ufrag, c);
     while (this.#offers.size > MAX_OFFERS) this.#offers.delete(this.#offers.keys().next().value!);
   }
@@ -500,6 +515,13 @@ export class PunchConnector {
   #run(s: Session, at: number, rtt: number, signal?: AbortSignal): Promise<PunchedPath> {
     const remote = s.remote!;
     const relay = this.#gatherer.relay;
+    const hard = hardNatRole(this.#o.hardNat?.facts(), remote.nat);
+    if (hard.kind !== 'none') this.#log.info('hard-NAT step', { peer: s.peer, ...hard });
+    const handshake = {
+      init: () => this.#handshakes?.init(s.peer),
+      answer: (d: Uint8Array) => this.#handshakes?.answer(s.peer, d),
+      response: (d: Uint8Array) => this.#handshakes?.response(s.peer, d),
+    };
     const agent = new CheckAgent({
       role: s.role,
       tieBreaker: newTieBreaker(),
@@ -513,24 +535,15 @@ export class PunchConnector {
       send: (bytes, to, via) => this.#sendVia(bytes, to, via),
       clock: this.#o.clock,
       logger: this.#log,
-      handshake: {
-        init: () => this.#handshakes?.init(s.peer),
-        answer: (d) => this.#handshakes?.answer(s.peer, d),
-        response: (d) => this.#handshakes?.response(s.peer, d),
-      },
+      handshake,
       // RFC 8445 §14.3: a first RTO below the round trip only wastes packets; serve's measured
       // RTT to the slower side is the best guess we have of the direct one.
       checkRetransmission: {
         ...PUNCH_DEFAULTS.checkRetransmission,
         rtoMs: Math.max(PUNCH_DEFAULTS.checkRetransmission.rtoMs, Math.min(1_000, Math.round(rtt))),
       },
-      ...pick(this.#o, [
-        'taMs',
-        'directGraceMs',
-        'punchTimeoutMs',
-        'consentIntervalMs',
-        'consentTimeoutMs',
-      ]),
+      ...pick(this.#o, ['taMs', 'punchTimeoutMs', 'consentIntervalMs', 'consentTimeoutMs']),
+      directGraceMs: graceFor(hard, this.#o.directGraceMs ?? PUNCH_DEFAULTS.directGraceMs),
     });
     s.agent = agent;
     for (const c of remote.candidates) agent.addRemote(c);
@@ -538,21 +551,31 @@ export class PunchConnector {
     for (const e of s.early.splice(0)) agent.handleRequest(e.msg, e.from, e.via);
 
     return new Promise<PunchedPath>((resolve, reject) => {
+      let step: ReturnType<typeof startHardNatStep> | undefined;
+      let settled = false;
+      const settle = (v: PunchedPath | Error): void => {
+        if (settled) return void (v instanceof Error ? undefined : v.close());
+        settled = true;
+        s.cancelWait = undefined;
+        signal?.removeEventListener('abort', onAbort);
+        if (v instanceof Error) reject(v);
+        else resolve(v);
+      };
       const onAbort = (): void => {
+        step?.cancel();
         agent.close();
         this.#endSession(s);
-        reject(new PunchError(PUNCH_ERR.ABORTED, 'aborted'));
+        settle(new PunchError(PUNCH_ERR.ABORTED, 'aborted'));
       };
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
       s.cancelWait = (err) => {
-        signal?.removeEventListener('abort', onAbort);
-        reject(err);
+        step?.cancel();
+        settle(err);
       };
       agent.onSelected((pair) => {
-        s.cancelWait = undefined;
-        signal?.removeEventListener('abort', onAbort);
-        resolve(
+        step?.cancel();
+        settle(
           createPunchedPath({
             agent,
             pair,
@@ -564,11 +587,41 @@ export class PunchConnector {
         );
       });
       agent.onFailed((reason) => {
-        signal?.removeEventListener('abort', onAbort);
         agent.close();
-        this.#endSession(s);
-        reject(new PunchError(PUNCH_ERR.FAILED, `punch with ${s.peer} failed: ${reason}`));
+        const fail = (): void => {
+          if (settled) return;
+          this.#endSession(s);
+          settle(new PunchError(PUNCH_ERR.FAILED, `punch with ${s.peer} failed: ${reason}`));
+        };
+        // The hard-NAT step may still find a path on its own socket: wait for it.
+        if (step?.pending && hard.kind === 'birthday' && hard.side === 'hard')
+          void step.done.then(fail);
+        else fail();
       });
+      const begin = (): void => {
+        agent.start();
+        if (hard.kind !== 'birthday' || settled) return;
+        step = startHardNatStep({
+          role: hard,
+          agent,
+          socket: this.#o.socket,
+          remoteCandidates: remote.candidates,
+          sessionRole: s.role,
+          local: s.local,
+          remoteCreds: remote.creds,
+          hooks: this.#o.hardNat,
+          handshake,
+          clock: this.#o.clock,
+          logger: this.#log,
+          onPath: (path) => {
+            if (settled || agent.selected) return path.close();
+            s.sideSelected = true;
+            agent.close(); // the ordinary checks lost: the path is on the birthday socket
+            settle(path);
+          },
+          onPathClosed: () => this.#endSession(s),
+        });
+      };
       // `at` is server time; ours = at − offset. Never wait absurdly long on a bad offset. The
       // controlled side starts a little ahead (PUNCH_DEFAULTS.controlledHeadStartMs) so that its
       // NAT is open when the controlling side's first check — the one whose answer selects the
@@ -577,7 +630,7 @@ export class PunchConnector {
       const localAt = at - this.#o.signaling.clockOffsetMs - head;
       const max = PUNCH_DEFAULTS.maxStartDelayMs;
       const delay = Math.min(max, Math.max(0, localAt - this.#o.clock.now()));
-      this.#o.clock.setTimeout(() => agent.start(), delay);
+      this.#o.clock.setTimeout(begin, delay);
     });
   }
 
@@ -654,7 +707,8 @@ export class PunchConnector {
   /** Our own punch toward `peer` that has not selected a pair yet. */
   #ownPending(peer: string): Session | undefined {
     for (const s of this.#sessions.values())
-      if (s.peer === peer && s.initiator && !s.merged && !s.agent?.selected) return s;
+      if (s.peer === peer && s.initiator && !s.merged && !s.agent?.selected && !s.sideSelected)
+        return s;
     return undefined;
   }
 
@@ -684,7 +738,14 @@ export class PunchConnector {
           return await this.#run(s, at, rtt);
         }
         const candidates = this.#withRelay(await this.#gather());
-        this.#send({ type: 'candidates', to: peer, rid, candidates, ...creds(s.local) });
+        this.#send({
+          type: 'candidates',
+          to: peer,
+          rid,
+          candidates,
+          ...creds(s.local),
+          ...this.#facts(),
+        });
         s.sent = [...candidates];
         // Ask for the coordinated start now: serve forwards our candidates first, then sends both
         // sides punch-start, so the initiator's own `punch` (two one-way trips later) is not
@@ -801,6 +862,12 @@ export class PunchConnector {
       this.#o.socket.send(bytes, to);
   }
 
+  /** Our NAT facts for a frame (none without the hard-NAT hooks). */
+  #facts(): { nat?: WireNatFacts } {
+    const nat = this.#o.hardNat?.facts();
+    return nat ? { nat } : {};
+  }
+
   #send(frame: PunchSignalOut): void {
     if (!this.#o.signaling.sendSignal(frame))
       throw new PunchError(PUNCH_ERR.NOT_CONNECTED, 'signaling is not connected');
@@ -842,9 +909,13 @@ function creds(c: IceCredentials): { ufrag: string; pwd: string } {
 
 function parseRemote(
   f: Extract<PunchSignalIn, { type: 'candidates' }>,
-): { creds: IceCredentials; candidates: Candidate[] } | undefined {
+): NonNullable<Session['remote']> | undefined {
   if (!f.ufrag || !f.pwd) return undefined;
-  return { creds: { ufrag: f.ufrag, pwd: f.pwd }, candidates: parseCandidates(f.candidates) };
+  return {
+    creds: { ufrag: f.ufrag, pwd: f.pwd },
+    candidates: parseCandidates(f.candidates),
+    ...(f.nat ? { nat: f.nat } : {}),
+  };
 }
 
 function parseCandidates(cs: readonly WireCandidate[]): Candidate[] {
