@@ -10,9 +10,10 @@
  * Birthday hard side: opens `sockets` fresh UDP sockets (default 256, Tailscale's number:
  * punch/birthday.ts for the probability), sends from each toward the easy side's mapped address
  * so that the NAT opens 256 random ports toward it, and hands the connector the first socket a
- * probe from the easy side reached; every other socket is closed at once. At most one run at a
- * time per Peer (MAX_BIRTHDAY_RUNS): 256 descriptors each, and a second one would only halve the
- * NAT's table for both.
+ * probe from the easy side reached; every other socket is closed at once. One run at a time per
+ * Peer: 256 descriptors each, and two at once would only share the NAT's table. A second run
+ * waits for the first to end (a glare-dropped punch's run is cancelled within a signaling round
+ * trip); the waiters are bounded by the connector's sessions (PUNCH_LIMITS.maxSessions).
  */
 import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
 import { DEFAULT_HARD_SOCKETS, runHardSide } from '../punch/birthday.js';
@@ -20,9 +21,6 @@ import type { HardNatHooks } from '../punch/hard-nat-step.js';
 import type { WireNatFacts } from '../punch/nat-facts.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-
-/** Concurrent hard-side runs per Peer (see the header). */
-export const MAX_BIRTHDAY_RUNS = 1;
 
 export interface BirthdayLayerOptions {
   net: UdpNetwork;
@@ -38,7 +36,8 @@ export interface BirthdayLayerOptions {
 
 export class BirthdayLayer implements HardNatHooks {
   readonly #o: BirthdayLayerOptions;
-  #running = 0;
+  /** The run in progress ends: the next one may start. */
+  #tail: Promise<void> = Promise.resolve();
   readonly #aborts = new Set<AbortController>();
   #closed = false;
 
@@ -57,13 +56,16 @@ export class BirthdayLayer implements HardNatHooks {
     easy: Endpoint,
     o: { limitMs: number; signal: AbortSignal },
   ): Promise<{ socket: UdpSocket; remote: Endpoint } | undefined> {
-    if (this.#closed || this.#running >= MAX_BIRTHDAY_RUNS) return undefined;
-    this.#running++;
+    const prev = this.#tail;
+    let release!: () => void;
+    this.#tail = new Promise((r) => (release = r));
     const abort = new AbortController();
     this.#aborts.add(abort);
     const onAbort = (): void => abort.abort();
     o.signal.addEventListener('abort', onAbort, { once: true });
     try {
+      await prev;
+      if (this.#closed || o.signal.aborted) return undefined;
       const r = await runHardSide(
         { net: this.#o.net, clock: this.#o.clock },
         easy,
@@ -84,7 +86,7 @@ export class BirthdayLayer implements HardNatHooks {
     } finally {
       o.signal.removeEventListener('abort', onAbort);
       this.#aborts.delete(abort);
-      this.#running--;
+      release();
     }
   }
 

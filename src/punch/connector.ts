@@ -172,6 +172,14 @@ interface Session {
   remote?: { creds: IceCredentials; candidates: Candidate[]; nat?: WireNatFacts };
   /** The hard-NAT step found this session's path on another socket (side-path.ts). */
   sideSelected?: boolean;
+  /**
+   * The NAT facts the other side got from us for this punch (in our `candidates`, or in the
+   * offer serve answered with): the hard-NAT step is decided from these and the other side's,
+   * exactly what the other side decides from, even if our facts changed since.
+   */
+  sentNat?: WireNatFacts;
+  /** Ends the session's hard-NAT step (glare, close). */
+  stopStep?: () => void;
   /** Resolves when the other side's candidates arrive. */
   onCandidates?: () => void;
   /** Glare (see `localPeerId`): our connect follows the other side's punch instead. */
@@ -224,7 +232,7 @@ export class PunchConnector {
   /** Candidates gathered ahead of time (PUNCH_DEFAULTS.warmCandidatesMs): one at a time. */
   #warm: { at: number; result: Promise<WireCandidate[]> } | undefined;
   /** One-time credentials of the offers registered with serve, by ufrag (MAX_OFFERS). */
-  readonly #offers = new Map<string, IceCredentials>();
+  readonly #offers = new Map<string, { creds: IceCredentials; nat?: WireNatFacts }>();
   #offerTimer: TimerHandle | undefined;
   #handshakes: PeerHandshakes | undefined;
   #closed = false;
@@ -315,15 +323,17 @@ export class PunchConnector {
         : this.#waitCandidates(s, signal);
       if (!s.merged) {
         const offered = this.#withRelay(candidates);
+        const facts = this.#facts();
         this.#send({
           type: 'candidates',
           to: peer,
           rid: s.rid,
           candidates: offered,
           ...creds(s.local),
-          ...this.#facts(),
+          ...facts,
         });
         s.sent = [...offered];
+        s.sentNat = facts.nat;
       }
       const merged = await gotRemote;
       if (merged) {
@@ -458,9 +468,9 @@ export class PunchConnector {
       () => this.#prewarm(),
       PUNCH_DEFAULTS.offerRefreshMs,
     );
-    if (!this.#o.signaling.sendSignal({ type: 'offer', candidates, ...creds(c), ...this.#facts() }))
-      return;
-    this.#offers.set(c.ufrag, c);
+    const facts = this.#facts();
+    if (!this.#o.signaling.sendSignal({ type: 'offer', candidates, ...creds(c), ...facts })) return;
+    this.#offers.set(c.ufrag, { creds: c, ...facts });
     while (this.#offers.size > MAX_OFFERS) this.#offers.delete(this.#offers.keys().next().value!);
   }
 
@@ -515,7 +525,7 @@ export class PunchConnector {
   #run(s: Session, at: number, rtt: number, signal?: AbortSignal): Promise<PunchedPath> {
     const remote = s.remote!;
     const relay = this.#gatherer.relay;
-    const hard = hardNatRole(this.#o.hardNat?.facts(), remote.nat);
+    const hard = hardNatRole(s.sentNat, remote.nat);
     if (hard.kind !== 'none') this.#log.info('hard-NAT step', { peer: s.peer, ...hard });
     const handshake = {
       init: () => this.#handshakes?.init(s.peer),
@@ -621,6 +631,7 @@ export class PunchConnector {
           },
           onPathClosed: () => this.#endSession(s),
         });
+        s.stopStep = () => step?.cancel();
       };
       // `at` is server time; ours = at − offset. Never wait absurdly long on a bad offset. The
       // controlled side starts a little ahead (PUNCH_DEFAULTS.controlledHeadStartMs) so that its
@@ -678,7 +689,7 @@ export class PunchConnector {
       return;
     }
     // serve answered for us with a registered offer: those credentials are this session's (once).
-    let local: IceCredentials | undefined;
+    let local: { creds: IceCredentials; nat?: WireNatFacts } | undefined;
     if (f.answered !== undefined) {
       local = this.#offers.get(f.answered);
       this.#offers.delete(f.answered);
@@ -697,6 +708,7 @@ export class PunchConnector {
       if (!path) return;
       own.merged = path;
       own.agent?.close();
+      own.stopStep?.();
       if (own.onMerged) own.onMerged(path);
       else own.cancelWait?.(new PunchError(PUNCH_ERR.ABORTED, 'glare: following the other punch'));
       return;
@@ -717,11 +729,11 @@ export class PunchConnector {
     peer: string,
     rid: string,
     remote: NonNullable<Session['remote']>,
-    offered?: IceCredentials,
+    offered?: { creds: IceCredentials; nat?: WireNatFacts },
   ): Promise<PunchedPath> | undefined {
     let s: Session;
     try {
-      s = this.#newSession(peer, rid, 'controlled', offered);
+      s = this.#newSession(peer, rid, 'controlled', offered?.creds);
     } catch (err) {
       this.#log.warn('punch refused', { peer, err: String(err) });
       return undefined;
@@ -734,19 +746,15 @@ export class PunchConnector {
         // serve answered with our offer and sends punch-start to both: nothing to send.
         if (offered) {
           s.sent = []; // serve sent our offer; a relayed candidate made since is trickled
+          s.sentNat = offered.nat;
           const { at, rtt } = await started;
           return await this.#run(s, at, rtt);
         }
         const candidates = this.#withRelay(await this.#gather());
-        this.#send({
-          type: 'candidates',
-          to: peer,
-          rid,
-          candidates,
-          ...creds(s.local),
-          ...this.#facts(),
-        });
+        const facts = this.#facts();
+        this.#send({ type: 'candidates', to: peer, rid, candidates, ...creds(s.local), ...facts });
         s.sent = [...candidates];
+        s.sentNat = facts.nat;
         // Ask for the coordinated start now: serve forwards our candidates first, then sends both
         // sides punch-start, so the initiator's own `punch` (two one-way trips later) is not
         // waited for. Refused silently if the initiator does not allow us; its `punch` then runs.
