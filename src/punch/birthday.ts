@@ -186,8 +186,12 @@ export async function runHardSide(
     };
     const offs = sockets.map((s) =>
       s.onMessage((data, from) => {
-        if (from.address !== easy.address || !isProbe(data, PROBE)) return;
-        s.send(ACK, from);
+        if (from.address !== easy.address) return;
+        // The easy side's probe got in: answer it. Or the easy side's ACK: its probe to this
+        // port came before our mapping existed (dropped here, but it opened the easy NAT), our
+        // next re-send got through, and the easy side answered that.
+        if (isProbe(data, PROBE)) s.send(ACK, from);
+        else if (!isProbe(data, ACK)) return;
         finish(s, from);
       }),
     );

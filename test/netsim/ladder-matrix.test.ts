@@ -5,8 +5,9 @@
  * side sends 100 notifications to the other while the ladder upgrades in the background; each one
  * must arrive exactly once, and the path of the last ones must be the expected rung: direct for
  * cone × cone, symmetric × full/restricted cone (peer-reflexive), CGN × cone and two hosts behind
- * one NAT; symmetric × port-restricted direct by birthday probing (issue 11, hard-nat-peer.test.ts
- * measures it), symmetric × CGN either way; relay for symmetric × symmetric; server-routed (or relay over TCP) when UDP is blocked. Then two resilience cases: the
+ * one NAT; symmetric × port-restricted and × CGN direct by birthday probing or relay (issue 11:
+ * hard-nat-peer.test.ts asserts birthday); relay for symmetric × symmetric; server-routed (or
+ * relay over TCP) when UDP is blocked. Then two resilience cases: the
  * NAT's conntrack table flushed mid-stream, and `serve` killed after the direct path is up.
  * The table of final paths is printed at the end.
  */
@@ -70,7 +71,9 @@ const PAIRS: [Host, Host, Path[]][] = [
   ['fc', 'cg', ['direct']],
   ['sym', 'fc', ['direct']],
   ['sym', 'rc', ['direct']],
-  ['sym', 'pr', ['direct']],
+  // Direct by birthday probing in most runs; asserted with its probability bound in
+  // hard-nat-peer.test.ts, so this matrix accepts the relay too and cannot flake on it.
+  ['sym', 'pr', ['direct', 'relay']],
   ['sym', 'sym2', ['relay']],
   ['sym', 'cg', ['relay', 'direct']],
   ['lan1', 'lan2', ['direct']],
