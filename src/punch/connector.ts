@@ -29,192 +29,63 @@
  * The signaling side is injected (CONTRACTS §4): exactly what `Peer` offers.
  */
 import { randomBytes } from 'node:crypto';
-import type { Endpoint, UdpSocket } from '../net/udp.js';
+import type { Endpoint } from '../net/udp.js';
 import { familyOf, normalizeAddress } from '../net/udp.js';
 import type { TurnClient } from '../relay/index.js';
 import { decodeStunMessage } from '../stun/message.js';
 import type { StunMessage } from '../stun/message.js';
 import { StunTransactions } from '../stun/transaction.js';
-import type { Clock, TimerHandle } from '../util/clock.js';
+import type { TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
-import type { Candidate, RelayCredentials } from './candidates.js';
+import type { Candidate } from './candidates.js';
 import { CandidateGatherer, candidatePriority } from './candidates.js';
 import type { IceCredentials, Role } from './check-message.js';
-import { checkTarget, newIceCredentials, newTieBreaker } from './check-message.js';
-import { CheckAgent } from './checks.js';
+import { checkTarget, newIceCredentials } from './check-message.js';
 import { PUNCH_DEFAULTS, PUNCH_LIMITS } from './constants.js';
 import { SocketDemux } from './demux.js';
 import type { Via } from './demux.js';
 import { PUNCH_ERR, PunchError } from './errors.js';
-import { graceFor, startHardNatStep, type HardNatHooks } from './hard-nat-step.js';
-import { hardNatRole, type WireNatFacts } from './nat-facts.js';
+import type { WireNatFacts } from './nat-facts.js';
 import type { PunchedPath } from './path.js';
-import { createPunchedPath } from './path.js';
+import { runChecks, type RunContext } from './punch-run.js';
+import type { IncomingPunch, PunchConnectorOptions } from './connector-options.js';
+import type {
+  PeerHandshakes,
+  PunchSignalIn,
+  PunchSignalOut,
+  WireCandidate,
+} from './punch-signals.js';
+import {
+  creds,
+  parseCandidates,
+  parseRemote,
+  relayWire,
+  sameHosts,
+  type RemoteDescription,
+} from './punch-signals.js';
+import {
+  abortable,
+  MAX_EARLY_CHECKS,
+  MAX_EARLY_DATA,
+  waitFor,
+  type Session,
+} from './punch-session.js';
 
-/** Rendezvous frames the connector sends (the signaling schema's `candidates` and `punch`). */
-export type PunchSignalOut =
-  | {
-      type: 'candidates';
-      to: string;
-      rid: string;
-      candidates: WireCandidate[];
-      ufrag?: string;
-      pwd?: string;
-      nat?: WireNatFacts;
-    }
-  | { type: 'punch'; to: string; rid: string }
-  | { type: 'offer'; candidates: WireCandidate[]; ufrag: string; pwd: string; nat?: WireNatFacts };
-
-/** Rendezvous frames the server forwards (`candidates` from the other side, `punch-start`). */
-export type PunchSignalIn =
-  | {
-      type: 'candidates';
-      from: string;
-      rid: string;
-      candidates: WireCandidate[];
-      ufrag?: string;
-      pwd?: string;
-      /** serve answered this punch at once with our registered offer of this ufrag. */
-      answered?: string;
-      /** The other side's NAT facts (nat-facts.ts). */
-      nat?: WireNatFacts;
-    }
-  | { type: 'punch-start'; from: string; rid: string; at: number; rtt: number };
-
-export interface WireCandidate {
-  type: 'host' | 'srflx' | 'prflx' | 'relay';
-  protocol: 'udp' | 'tcp';
-  address: string;
-  port: number;
-  priority?: number;
-}
-
-/**
- * The session layer's side of a handshake carried in the checks (checks.ts `CheckHandshake`),
- * per remote peer: `Peer` routes it to the peer's link (peer-link.ts).
- */
-export interface PeerHandshakes {
-  init(peer: string): Uint8Array | undefined;
-  answer(peer: string, init: Uint8Array): Uint8Array | undefined;
-  response(peer: string, resp: Uint8Array): void;
-}
-
-/** CONTRACTS §4: what `Peer` offers the punch layer. */
-export interface PunchSignaling {
-  sendSignal(frame: PunchSignalOut): boolean;
-  onSignal(cb: (frame: PunchSignalIn) => void): () => void;
-  /** Server clock minus ours (from `welcome.time`). */
-  readonly clockOffsetMs: number;
-  turnCredentials?(): Promise<RelayCredentials>;
-}
-
-export interface PunchConnectorOptions {
-  /** The peer's one UDP socket (the connector never closes it). */
-  socket: UdpSocket;
-  signaling: PunchSignaling;
-  clock: Clock;
-  logger?: Logger;
-  /** Interface addresses for host candidates. */
-  interfaces: () => readonly string[];
-  /** serve's STUN server (srflx). */
-  stunServer?: Endpoint;
-  /** serve's TURN server (relayed candidate; credentials from `signaling.turnCredentials`). */
-  turnServer?: Endpoint;
-  /** Answer punches from this peer? Default: yes (serve forwards only from allowed peers). */
-  accept?: (peer: string) => boolean;
-  /** More candidates on the socket (a port mapping: punch/portmap mappedCandidates). */
-  extraCandidates?: (gathered: readonly Candidate[]) => readonly Candidate[];
-  /**
-   * This peer's id. With it, either side may start a punch and glare (both start at once) ends
-   * in one session: the punch of the lower peer id goes on, the other side answers it and its
-   * own `connect` follows that path. Without it both punches run (the old behaviour).
-   */
-  localPeerId?: string;
-  /**
-   * Register an offer with serve (`offer`: warm candidates and one-time ICE credentials), so
-   * that serve answers a punch toward us at once, as it forwards the punch: the initiator gets
-   * our candidates one signaling round trip earlier and both sides start checks when serve's
-   * `punch-start` arrives. Each offer answers one punch; a new one is registered after each use
-   * and whenever the candidates change. Default false.
-   */
-  registerOffers?: boolean;
-  /**
-   * The hard-NAT step (issue 11): this side's NAT facts, sent in every `candidates` and `offer`
-   * frame, and the birthday hard side's many sockets. Without it no facts are sent and the
-   * punch is the ordinary one.
-   */
-  hardNat?: HardNatHooks;
-  /** Tuning (defaults in PUNCH_DEFAULTS). */
-  taMs?: number;
-  directGraceMs?: number;
-  punchTimeoutMs?: number;
-  gatherTimeoutMs?: number;
-  signalTimeoutMs?: number;
-  consentIntervalMs?: number;
-  consentTimeoutMs?: number;
-}
-
-export interface IncomingPunch {
-  peer: string;
-  rid: string;
-  path: Promise<PunchedPath>;
-}
-
-interface Session {
-  readonly rid: string;
-  readonly peer: string;
-  readonly role: Role;
-  /** We started it (`connect`); the other side answers. */
-  readonly initiator: boolean;
-  readonly local: IceCredentials;
-  agent: CheckAgent | undefined;
-  remote?: { creds: IceCredentials; candidates: Candidate[]; nat?: WireNatFacts };
-  /** The hard-NAT step found this session's path on another socket (side-path.ts). */
-  sideSelected?: boolean;
-  /**
-   * The NAT facts the other side got from us for this punch (in our `candidates`, or in the
-   * offer serve answered with): the hard-NAT step is decided from these and the other side's,
-   * exactly what the other side decides from, even if our facts changed since.
-   */
-  sentNat?: WireNatFacts;
-  /** Ends the session's hard-NAT step (glare, close). */
-  stopStep?: () => void;
-  /** Resolves when the other side's candidates arrive. */
-  onCandidates?: () => void;
-  /** Glare (see `localPeerId`): our connect follows the other side's punch instead. */
-  merged?: Promise<PunchedPath>;
-  onMerged?: (path: Promise<PunchedPath>) => void;
-  /** The punch's outcome (set as it starts): a second `connect` toward the peer joins it. */
-  path?: Promise<PunchedPath>;
-  onStart?: (at: number, rtt: number) => void;
-  /** Our candidates as the other side got them (undefined until sent): trickling adds to it. */
-  sent?: WireCandidate[];
-  /** The answer was an offer serve handed out: its punch-start is on the way. */
-  startComing?: boolean;
-  /** A punch-start that came before we waited for it (right behind the answer's candidates). */
-  start?: { at: number; rtt: number };
-  /** Ends a wait for the other side early (close()). */
-  cancelWait?: (err: Error) => void;
-  /** Checks that arrived before the agent existed are not lost: the agent answers them later. */
-  readonly early: { msg: StunMessage; from: Endpoint; via: Via }[];
-  /** Session datagrams from an authenticated remote that arrived before our selection. */
-  readonly earlyData: { data: Uint8Array; from: Endpoint; via: Via }[];
-}
+export type { IncomingPunch, PunchConnectorOptions } from './connector-options.js';
+export type {
+  PeerHandshakes,
+  PunchSignalIn,
+  PunchSignalOut,
+  PunchSignaling,
+  WireCandidate,
+} from './punch-signals.js';
 
 /**
  * Offers registered with serve that we still answer (newest last). serve keeps only the newest,
  * but one it handed out just as we replaced it may still be named by a punch in flight.
  */
 const MAX_OFFERS = 4;
-
-/** Checks kept per session while its agent is not built yet (the remote started early). */
-const MAX_EARLY_CHECKS = 16;
-/**
- * Session datagrams kept per session between the controlling side's selection and ours (one or
- * two check round trips; the session layer sends a handshake and a few datagrams in that time).
- */
-const MAX_EARLY_DATA = 32;
 
 export class PunchConnector {
   readonly demux: SocketDemux;
@@ -346,7 +217,7 @@ export class PunchConnector {
       // #respond); ours is for one that does not, and a second punch-start is ignored.
       if (!s.start && !s.startComing) this.#send({ type: 'punch', to: peer, rid: s.rid });
       const { at, rtt } = await started;
-      return await this.#run(s, at, rtt, signal);
+      return await runChecks(this.#runContext, s, at, rtt, signal);
     } catch (err) {
       this.#endSession(s);
       if (s.merged && !signal?.aborted) return await abortable(s.merged, signal); // glare
@@ -479,170 +350,37 @@ export class PunchConnector {
     s: Session,
     signal?: AbortSignal,
   ): Promise<{ path: Promise<PunchedPath> } | undefined> {
-    return this.#wait(s, signal, 'candidates', (done) => {
+    return waitFor(s, this.#waitOptions('candidates', signal), (done) => {
       s.onCandidates = () => done(undefined);
       s.onMerged = (path) => done({ path });
     });
   }
 
   #waitStart(s: Session, signal?: AbortSignal): Promise<{ at: number; rtt: number }> {
-    return this.#wait(s, signal, 'punch-start', (done) => {
+    return waitFor(s, this.#waitOptions('punch-start', signal), (done) => {
       if (s.start) return done(s.start);
       s.onStart = (at, rtt) => done({ at, rtt });
     });
   }
 
-  #wait<T>(
-    s: Session,
-    signal: AbortSignal | undefined,
-    what: string,
-    arm: (done: (v: T) => void) => void,
-  ): Promise<T> {
-    const ms = this.#o.signalTimeoutMs ?? PUNCH_DEFAULTS.signalTimeoutMs;
-    return new Promise<T>((resolve, reject) => {
-      if (signal?.aborted) return reject(new PunchError(PUNCH_ERR.ABORTED, 'aborted'));
-      const onAbort = (): void => finish(new PunchError(PUNCH_ERR.ABORTED, 'aborted'));
-      const timer = this.#o.clock.setTimeout(
-        () =>
-          finish(
-            new PunchError(PUNCH_ERR.SIGNAL_TIMEOUT, `no ${what} from ${s.peer} within ${ms} ms`),
-          ),
-        ms,
-      );
-      const finish = (v: T | Error): void => {
-        timer.cancel();
-        signal?.removeEventListener('abort', onAbort);
-        if (v instanceof Error) reject(v);
-        else resolve(v);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      s.cancelWait = finish;
-      arm((v) => finish(v));
-    });
+  get #runContext(): RunContext {
+    return {
+      options: this.#o,
+      log: this.#log,
+      demux: this.demux,
+      socketTx: this.#socketTx,
+      relay: () => this.#gatherer.relay,
+      relayTx: () => this.#relayTx,
+      handshakes: () => this.#handshakes,
+      sendVia: (b, to, via) => this.#sendVia(b, to, via),
+      permit: (r, cs) => this.#permit(r, cs),
+      endSession: (s) => this.#endSession(s),
+    };
   }
 
-  /** Build the agent, wait for the coordinated start, check, and hand back the selected path. */
-  #run(s: Session, at: number, rtt: number, signal?: AbortSignal): Promise<PunchedPath> {
-    const remote = s.remote!;
-    const relay = this.#gatherer.relay;
-    const hard = hardNatRole(s.sentNat, remote.nat);
-    if (hard.kind !== 'none') this.#log.info('hard-NAT step', { peer: s.peer, ...hard });
-    const handshake = {
-      init: () => this.#handshakes?.init(s.peer),
-      answer: (d: Uint8Array) => this.#handshakes?.answer(s.peer, d),
-      response: (d: Uint8Array) => this.#handshakes?.response(s.peer, d),
-    };
-    const agent = new CheckAgent({
-      role: s.role,
-      tieBreaker: newTieBreaker(),
-      local: s.local,
-      remote: remote.creds,
-      localPriority: { socket: candidatePriority('host'), relay: candidatePriority('relay') },
-      transactions: {
-        socket: this.#socketTx,
-        ...(relay && this.#relayTx ? { relay: this.#relayTx } : {}),
-      },
-      send: (bytes, to, via) => this.#sendVia(bytes, to, via),
-      clock: this.#o.clock,
-      logger: this.#log,
-      handshake,
-      // RFC 8445 §14.3: a first RTO below the round trip only wastes packets; serve's measured
-      // RTT to the slower side is the best guess we have of the direct one.
-      checkRetransmission: {
-        ...PUNCH_DEFAULTS.checkRetransmission,
-        rtoMs: Math.max(PUNCH_DEFAULTS.checkRetransmission.rtoMs, Math.min(1_000, Math.round(rtt))),
-      },
-      ...pick(this.#o, ['taMs', 'punchTimeoutMs', 'consentIntervalMs', 'consentTimeoutMs']),
-      directGraceMs: graceFor(hard, this.#o.directGraceMs ?? PUNCH_DEFAULTS.directGraceMs),
-    });
-    s.agent = agent;
-    for (const c of remote.candidates) agent.addRemote(c);
-    if (relay) this.#permit(relay, remote.candidates);
-    for (const e of s.early.splice(0)) agent.handleRequest(e.msg, e.from, e.via);
-
-    return new Promise<PunchedPath>((resolve, reject) => {
-      let step: ReturnType<typeof startHardNatStep> | undefined;
-      let settled = false;
-      const settle = (v: PunchedPath | Error): void => {
-        if (settled) return void (v instanceof Error ? undefined : v.close());
-        settled = true;
-        s.cancelWait = undefined;
-        signal?.removeEventListener('abort', onAbort);
-        if (v instanceof Error) reject(v);
-        else resolve(v);
-      };
-      const onAbort = (): void => {
-        step?.cancel();
-        agent.close();
-        this.#endSession(s);
-        settle(new PunchError(PUNCH_ERR.ABORTED, 'aborted'));
-      };
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      s.cancelWait = (err) => {
-        step?.cancel();
-        settle(err);
-      };
-      agent.onSelected((pair) => {
-        step?.cancel();
-        settle(
-          createPunchedPath({
-            agent,
-            pair,
-            demux: this.demux,
-            relay: this.#gatherer.relay,
-            early: s.earlyData.splice(0),
-            onClose: () => this.#endSession(s),
-          }),
-        );
-      });
-      agent.onFailed((reason) => {
-        agent.close();
-        const fail = (): void => {
-          if (settled) return;
-          this.#endSession(s);
-          settle(new PunchError(PUNCH_ERR.FAILED, `punch with ${s.peer} failed: ${reason}`));
-        };
-        // The hard-NAT step may still find a path on its own socket: wait for it.
-        if (step?.pending && hard.kind === 'birthday' && hard.side === 'hard')
-          void step.done.then(fail);
-        else fail();
-      });
-      const begin = (): void => {
-        agent.start();
-        if (hard.kind !== 'birthday' || settled) return;
-        step = startHardNatStep({
-          role: hard,
-          agent,
-          socket: this.#o.socket,
-          remoteCandidates: remote.candidates,
-          sessionRole: s.role,
-          local: s.local,
-          remoteCreds: remote.creds,
-          hooks: this.#o.hardNat,
-          handshake,
-          clock: this.#o.clock,
-          logger: this.#log,
-          onPath: (path) => {
-            if (settled || agent.selected) return path.close();
-            s.sideSelected = true;
-            agent.close(); // the ordinary checks lost: the path is on the birthday socket
-            settle(path);
-          },
-          onPathClosed: () => this.#endSession(s),
-        });
-        s.stopStep = () => step?.cancel();
-      };
-      // `at` is server time; ours = at − offset. Never wait absurdly long on a bad offset. The
-      // controlled side starts a little ahead (PUNCH_DEFAULTS.controlledHeadStartMs) so that its
-      // NAT is open when the controlling side's first check — the one whose answer selects the
-      // path (aggressive nomination) — arrives.
-      const head = s.role === 'controlled' ? PUNCH_DEFAULTS.controlledHeadStartMs : 0;
-      const localAt = at - this.#o.signaling.clockOffsetMs - head;
-      const max = PUNCH_DEFAULTS.maxStartDelayMs;
-      const delay = Math.min(max, Math.max(0, localAt - this.#o.clock.now()));
-      this.#o.clock.setTimeout(begin, delay);
-    });
+  #waitOptions(what: string, signal: AbortSignal | undefined) {
+    const ms = this.#o.signalTimeoutMs ?? PUNCH_DEFAULTS.signalTimeoutMs;
+    return { clock: this.#o.clock, ms, what, signal };
   }
 
   /** Our relay must permit the remote's public addresses before relayed checks can cross. */
@@ -728,7 +466,7 @@ export class PunchConnector {
   #respond(
     peer: string,
     rid: string,
-    remote: NonNullable<Session['remote']>,
+    remote: RemoteDescription,
     offered?: { creds: IceCredentials; nat?: WireNatFacts },
   ): Promise<PunchedPath> | undefined {
     let s: Session;
@@ -748,7 +486,7 @@ export class PunchConnector {
           s.sent = []; // serve sent our offer; a relayed candidate made since is trickled
           s.sentNat = offered.nat;
           const { at, rtt } = await started;
-          return await this.#run(s, at, rtt);
+          return await runChecks(this.#runContext, s, at, rtt);
         }
         const candidates = this.#withRelay(await this.#gather());
         const facts = this.#facts();
@@ -760,7 +498,7 @@ export class PunchConnector {
         // waited for. Refused silently if the initiator does not allow us; its `punch` then runs.
         this.#send({ type: 'punch', to: peer, rid });
         const { at, rtt } = await started;
-        return await this.#run(s, at, rtt);
+        return await runChecks(this.#runContext, s, at, rtt);
       } catch (err) {
         this.#endSession(s);
         throw err;
@@ -880,66 +618,4 @@ export class PunchConnector {
     if (!this.#o.signaling.sendSignal(frame))
       throw new PunchError(PUNCH_ERR.NOT_CONNECTED, 'signaling is not connected');
   }
-}
-
-function relayWire(r: TurnClient): WireCandidate {
-  return {
-    type: 'relay',
-    protocol: 'udp',
-    address: r.relayedAddress.address,
-    port: r.relayedAddress.port,
-    priority: candidatePriority('relay'),
-  };
-}
-
-/** The warm candidates still name this host's addresses (no interface came or went). */
-function sameHosts(cs: readonly WireCandidate[], hosts: readonly Candidate[]): boolean {
-  const warm = cs.filter((c) => c.type === 'host');
-  return (
-    warm.length === hosts.length &&
-    hosts.every((h) => warm.some((c) => c.address === h.address && c.port === h.port))
-  );
-}
-
-function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (!signal) return p;
-  if (signal.aborted) return Promise.reject(new PunchError(PUNCH_ERR.ABORTED, 'aborted'));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new PunchError(PUNCH_ERR.ABORTED, 'aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
-function creds(c: IceCredentials): { ufrag: string; pwd: string } {
-  return { ufrag: c.ufrag, pwd: c.pwd };
-}
-
-function parseRemote(
-  f: Extract<PunchSignalIn, { type: 'candidates' }>,
-): NonNullable<Session['remote']> | undefined {
-  if (!f.ufrag || !f.pwd) return undefined;
-  return {
-    creds: { ufrag: f.ufrag, pwd: f.pwd },
-    candidates: parseCandidates(f.candidates),
-    ...(f.nat ? { nat: f.nat } : {}),
-  };
-}
-
-function parseCandidates(cs: readonly WireCandidate[]): Candidate[] {
-  return cs
-    .filter((c) => c.protocol === 'udp')
-    .slice(0, PUNCH_LIMITS.maxRemoteCandidates)
-    .map((c) => ({
-      type: c.type,
-      address: c.address,
-      port: c.port,
-      priority: c.priority ?? 0,
-    }));
-}
-
-function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pick<T, K>> {
-  const out: Partial<Pick<T, K>> = {};
-  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
-  return out;
 }
