@@ -2,24 +2,7 @@
  * Coordinated punching over the signaling server (the DCUtR idea, libp2p
  * `protocol-dcutr`: measure, exchange, start together), with ICE checks (RFC 8445) on one socket.
  *
- * ```mermaid
- * sequenceDiagram
- *   participant A as A (initiator, controlling)
- *   participant S as natpush serve
- *   participant B as B (controlled)
- *   B->>S: offer {candidates, ufrag, pwd}  (registered while idle: registerOffers)
- *   A->>S: candidates {to:B, rid, host+srflx, fresh ufrag+pwd}
- *   S->>B: candidates {from:A, rid, …, answered: B's ufrag}
- *   S->>A: candidates {from:B, rid, B's offer, answered}
- *   S->>A: punch-start {from:B, rid, at, rtt}
- *   S->>B: punch-start {from:A, rid, at, rtt}
- *   Note over A,B: B starts at `at` − 10 ms, A at `at` (local = at − clockOffsetMs)
- *   A-->>S: candidates {to:B, rid, [relay]}  (trickled when the allocation is made)
- *   A-->>B: Binding checks on every pair, every Ta, USE-CANDIDATE on direct pairs
- *   B-->>A: responses + triggered checks (prflx from unknown sources)
- *   Note over A,B: A selects on the first answer; B when its own check on a nominated pair is
- *   Note over A,B: PunchedPath {kind direct|relay}, consent every ~5 s
- * ```
+ * The frames and a punch's sequence diagram: punch-signals.ts.
  *
  * Without an offer at serve (B not warm, or two punches toward B at once) B answers with its own
  * `candidates` and `punch`, one signaling round trip later. Either side may start (`connect`);
@@ -29,48 +12,25 @@
  * The signaling side is injected (CONTRACTS §4): exactly what `Peer` offers.
  */
 import { randomBytes } from 'node:crypto';
-import type { Endpoint } from '../net/udp.js';
-import { familyOf, normalizeAddress } from '../net/udp.js';
-import type { TurnClient } from '../relay/index.js';
-import { decodeStunMessage } from '../stun/message.js';
-import type { StunMessage } from '../stun/message.js';
 import { StunTransactions } from '../stun/transaction.js';
-import type { TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
-import type { Candidate } from './candidates.js';
-import { CandidateGatherer, candidatePriority } from './candidates.js';
+import { CandidateGatherer } from './candidates.js';
 import type { IceCredentials, Role } from './check-message.js';
-import { checkTarget, newIceCredentials } from './check-message.js';
+import { newIceCredentials } from './check-message.js';
 import { PUNCH_DEFAULTS, PUNCH_LIMITS } from './constants.js';
 import { SocketDemux } from './demux.js';
-import type { Via } from './demux.js';
 import { PUNCH_ERR, PunchError } from './errors.js';
 import type { WireNatFacts } from './nat-facts.js';
 import type { PunchedPath } from './path.js';
 import { runChecks, type RunContext } from './punch-run.js';
+import { WarmOffers } from './warm-offers.js';
+import { permitRemote, RelayBase } from './relay-base.js';
+import { SessionTable } from './session-table.js';
 import type { IncomingPunch, PunchConnectorOptions } from './connector-options.js';
-import type {
-  PeerHandshakes,
-  PunchSignalIn,
-  PunchSignalOut,
-  WireCandidate,
-} from './punch-signals.js';
-import {
-  creds,
-  parseCandidates,
-  parseRemote,
-  relayWire,
-  sameHosts,
-  type RemoteDescription,
-} from './punch-signals.js';
-import {
-  abortable,
-  MAX_EARLY_CHECKS,
-  MAX_EARLY_DATA,
-  waitFor,
-  type Session,
-} from './punch-session.js';
+import type { PeerHandshakes, PunchSignalIn, PunchSignalOut } from './punch-signals.js';
+import { creds, parseCandidates, parseRemote, type RemoteDescription } from './punch-signals.js';
+import { abortable, waitFor, type Session } from './punch-session.js';
 
 export type { IncomingPunch, PunchConnectorOptions } from './connector-options.js';
 export type {
@@ -81,30 +41,20 @@ export type {
   WireCandidate,
 } from './punch-signals.js';
 
-/**
- * Offers registered with serve that we still answer (newest last). serve keeps only the newest,
- * but one it handed out just as we replaced it may still be named by a punch in flight.
- */
-const MAX_OFFERS = 4;
-
 export class PunchConnector {
   readonly demux: SocketDemux;
   readonly #o: PunchConnectorOptions;
   readonly #log: Logger;
   readonly #gatherer: CandidateGatherer;
   readonly #socketTx: StunTransactions;
-  #relayTx: StunTransactions | undefined;
-  #relayOff: (() => void) | undefined;
-  #relayUsed: TurnClient | undefined;
-  readonly #sessions = new Map<string, Session>();
-  readonly #byUfrag = new Map<string, Session>();
+  /** The TURN relay as a base for checks (its transactions, the relayed data into the demux). */
+  readonly #relay: RelayBase;
+  /** The punches running, and the routing of checks and early data to them. */
+  readonly #sessions = new SessionTable();
   readonly #incoming = new Set<(p: IncomingPunch) => void>();
   readonly #offs: (() => void)[] = [];
-  /** Candidates gathered ahead of time (PUNCH_DEFAULTS.warmCandidatesMs): one at a time. */
-  #warm: { at: number; result: Promise<WireCandidate[]> } | undefined;
-  /** One-time credentials of the offers registered with serve, by ufrag (MAX_OFFERS). */
-  readonly #offers = new Map<string, { creds: IceCredentials; nat?: WireNatFacts }>();
-  #offerTimer: TimerHandle | undefined;
+  /** Candidates gathered ahead of time, and the offers registered with serve. */
+  readonly #warm: WarmOffers;
   #handshakes: PeerHandshakes | undefined;
   #closed = false;
 
@@ -132,19 +82,40 @@ export class PunchConnector {
       ...(options.gatherTimeoutMs ? { gatherTimeoutMs: options.gatherTimeoutMs } : {}),
       ...(options.extraCandidates ? { extraCandidates: options.extraCandidates } : {}),
     });
+    this.#relay = new RelayBase({
+      gatherer: this.#gatherer,
+      socket: options.socket,
+      demux: this.demux,
+      clock: options.clock,
+      logger: this.#log,
+      closed: () => this.#closed,
+    });
+    this.#warm = new WarmOffers({
+      gatherer: this.#gatherer,
+      clock: options.clock,
+      signaling: options.signaling,
+      registerOffers: options.registerOffers === true,
+      facts: () => this.#facts(),
+      onGathered: () => this.#relay.use(this.#gatherer.relay),
+      closed: () => this.#closed,
+    });
     this.#offs.push(
-      this.demux.on('stun-response', (d, from, via) => this.#onResponse(d, from, via)),
-      this.demux.on('stun-request', (d, from, via) => this.#onRequest(d, from, via)),
-      this.demux.on('session', (d, from, via) => this.#onEarlyData(d, from, via)),
+      this.demux.on('stun-response', (d, from, via) => {
+        // A forged answer to a check never reaches the engine: the check goes on.
+        if (this.#sessions.screenResponse(d) === 'forged') return;
+        (via === 'relay' ? this.#relay.tx : this.#socketTx)?.handle(d, from);
+      }),
+      this.demux.on('stun-request', (d, from, via) => this.#sessions.routeRequest(d, from, via)),
+      this.demux.on('session', (d, from, via) => this.#sessions.keepEarlyData(d, from, via)),
       options.signaling.onSignal((f) => this.#onSignal(f)),
       this.#gatherer.onRelayChange((r) => {
-        this.#useRelay(r);
-        this.#prewarm(); // the relayed candidate changed: what we hand out must too
-        if (r) this.#trickleRelay(r);
+        this.#relay.use(r);
+        this.#warm.prewarm(); // the relayed candidate changed: what we hand out must too
+        if (r) this.#relay.trickle(r, this.#sessions.values(), this.#o.signaling);
       }),
     );
     // Gather now, not inside each connect / answer: both sides then send candidates at once.
-    this.#prewarm();
+    this.#warm.prewarm();
   }
 
   /**
@@ -152,7 +123,7 @@ export class PunchConnector {
    * mapping and host addresses are then new — or to refresh what `connect` hands out.
    */
   refreshCandidates(): void {
-    this.#prewarm();
+    this.#warm.prewarm();
   }
 
   /**
@@ -175,7 +146,7 @@ export class PunchConnector {
    * checks. One punch per pair at a time, whichever side asks first.
    */
   connect(peer: string, o: { signal?: AbortSignal } = {}): Promise<PunchedPath> {
-    const running = this.#runningWith(peer);
+    const running = this.#sessions.runningWith(peer);
     if (running?.path) return abortable(running.path, o.signal);
     const s = this.#newSession(peer, randomBytes(9).toString('base64url'), 'controlling');
     const path = this.#initiate(s, o.signal);
@@ -188,12 +159,12 @@ export class PunchConnector {
     const peer = s.peer;
     this.#gatherer.ensureRelay(); // trickled when made; the direct candidates go now
     try {
-      const candidates = await this.#gather(signal);
+      const candidates = await this.#warm.gather(signal);
       const gotRemote = s.merged
         ? Promise.resolve({ path: s.merged }) // glare while we gathered: nothing to send
         : this.#waitCandidates(s, signal);
       if (!s.merged) {
-        const offered = this.#withRelay(candidates);
+        const offered = this.#relay.withRelay(candidates);
         const facts = this.#facts();
         this.#send({
           type: 'candidates',
@@ -225,37 +196,28 @@ export class PunchConnector {
     }
   }
 
-  /** A punch with `peer` that has not ended nor selected a pair yet (one to join). */
-  #runningWith(peer: string): Session | undefined {
-    for (const s of this.#sessions.values())
-      if (s.peer === peer && s.path && !s.agent?.selected && !s.sideSelected) return s;
-    return undefined;
-  }
-
   /**
    * Register a fresh offer with serve now (after a reconnect: serve forgot the old one with the
    * connection). No-op unless `registerOffers`.
    */
   registerOffer(): void {
     if (!this.#o.registerOffers || this.#closed) return;
-    void this.#gather()
-      .then((cs) => this.#offer(cs))
-      .catch(() => {});
+    this.#warm.registerOffer();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#offerTimer?.cancel();
+    this.#warm.close();
     for (const off of this.#offs) off();
-    this.#relayOff?.();
+    this.#relay.detach();
     for (const s of [...this.#sessions.values()]) {
       s.agent?.close();
       s.cancelWait?.(new PunchError(PUNCH_ERR.CLOSED, 'punch connector closed'));
       this.#endSession(s);
     }
     this.#socketTx.close(new PunchError(PUNCH_ERR.CLOSED, 'punch connector closed'));
-    this.#relayTx?.close();
+    this.#relay.close();
     this.demux.close();
     await this.#gatherer.close();
   }
@@ -264,85 +226,11 @@ export class PunchConnector {
 
   #newSession(peer: string, rid: string, role: Role, local = newIceCredentials()): Session {
     if (this.#closed) throw new PunchError(PUNCH_ERR.CLOSED, 'punch connector closed');
-    if (this.#sessions.size >= PUNCH_LIMITS.maxSessions)
-      throw new PunchError(PUNCH_ERR.OVERLOADED, `more than ${PUNCH_LIMITS.maxSessions} punches`);
-    const s: Session = {
-      rid,
-      peer,
-      role,
-      initiator: role === 'controlling',
-      local,
-      agent: undefined,
-      early: [],
-      earlyData: [],
-    };
-    this.#sessions.set(rid, s);
-    this.#byUfrag.set(s.local.ufrag, s);
-    return s;
+    return this.#sessions.add(peer, rid, role, local);
   }
 
   #endSession(s: Session): void {
-    if (this.#sessions.get(s.rid) === s) this.#sessions.delete(s.rid);
-    if (this.#byUfrag.get(s.local.ufrag) === s) this.#byUfrag.delete(s.local.ufrag);
-  }
-
-  /** Start a background gather; `#gather` hands it out while it is fresh. */
-  #prewarm(): void {
-    if (this.#closed) return;
-    const result = this.#gatherNow();
-    result.catch(() => {}); // a failed warm-up only means the next connect gathers itself
-    this.#warm = { at: this.#o.clock.now(), result };
-  }
-
-  async #gather(signal?: AbortSignal): Promise<WireCandidate[]> {
-    const w = this.#warm;
-    const age = w ? this.#o.clock.now() - w.at : Infinity;
-    if (w && age < PUNCH_DEFAULTS.warmCandidatesMs) {
-      // Past half their life, refresh in the background so the next one stays warm too.
-      if (age > PUNCH_DEFAULTS.warmCandidatesMs / 2) this.#prewarm();
-      try {
-        const cs = await abortable(w.result, signal);
-        if (sameHosts(cs, this.#gatherer.hostCandidates())) return cs;
-      } catch (err) {
-        if (signal?.aborted) throw err;
-      }
-    }
-    const result = this.#gatherNow(signal);
-    if (!signal) this.#warm = { at: this.#o.clock.now(), result };
-    return result;
-  }
-
-  async #gatherNow(signal?: AbortSignal): Promise<WireCandidate[]> {
-    const cs = await this.#gatherer.gather(signal, { waitRelay: false });
-    this.#useRelay(this.#gatherer.relay);
-    const wire = cs.map((c) => ({
-      type: c.type,
-      protocol: 'udp' as const,
-      address: c.address,
-      port: c.port,
-      priority: c.priority,
-    }));
-    this.#offer(wire); // what serve hands out must be what we have
-    return wire;
-  }
-
-  /**
-   * Register `candidates` with fresh one-time credentials as our offer at serve. Re-gathered and
-   * re-registered every PUNCH_DEFAULTS.offerRefreshMs while idle: the STUN Binding that does it
-   * also keeps the server-reflexive mapping the offer names alive in the NAT.
-   */
-  #offer(candidates: WireCandidate[]): void {
-    if (!this.#o.registerOffers || this.#closed) return;
-    const c = newIceCredentials();
-    this.#offerTimer?.cancel();
-    this.#offerTimer = this.#o.clock.setTimeout(
-      () => this.#prewarm(),
-      PUNCH_DEFAULTS.offerRefreshMs,
-    );
-    const facts = this.#facts();
-    if (!this.#o.signaling.sendSignal({ type: 'offer', candidates, ...creds(c), ...facts })) return;
-    this.#offers.set(c.ufrag, { creds: c, ...facts });
-    while (this.#offers.size > MAX_OFFERS) this.#offers.delete(this.#offers.keys().next().value!);
+    this.#sessions.end(s);
   }
 
   /** The other side's candidates (undefined), or the punch ours merged into on glare. */
@@ -370,10 +258,10 @@ export class PunchConnector {
       demux: this.demux,
       socketTx: this.#socketTx,
       relay: () => this.#gatherer.relay,
-      relayTx: () => this.#relayTx,
+      relayTx: () => this.#relay.tx,
       handshakes: () => this.#handshakes,
-      sendVia: (b, to, via) => this.#sendVia(b, to, via),
-      permit: (r, cs) => this.#permit(r, cs),
+      sendVia: (b, to, via) => this.#relay.sendVia(b, to, via),
+      permit: (r, cs) => permitRemote(r, cs),
       endSession: (s) => this.#endSession(s),
     };
   }
@@ -381,15 +269,6 @@ export class PunchConnector {
   #waitOptions(what: string, signal: AbortSignal | undefined) {
     const ms = this.#o.signalTimeoutMs ?? PUNCH_DEFAULTS.signalTimeoutMs;
     return { clock: this.#o.clock, ms, what, signal };
-  }
-
-  /** Our relay must permit the remote's public addresses before relayed checks can cross. */
-  #permit(relay: TurnClient, remote: readonly Candidate[]): void {
-    const ips = new Set(
-      remote.filter((c) => c.type !== 'host').map((c) => normalizeAddress(c.address)),
-    );
-    // One request per address: serve refuses private ones (403), which must not sink the rest.
-    for (const ip of ips) void relay.createPermission(ip).catch(() => {});
   }
 
   // ─── incoming frames and datagrams ───────────────────────────────────────────────────────
@@ -413,7 +292,7 @@ export class PunchConnector {
         s.agent?.addRemote(c);
       }
       const relay = this.#gatherer.relay;
-      if (s.agent && relay) this.#permit(relay, s.remote.candidates);
+      if (s.agent && relay) permitRemote(relay, s.remote.candidates);
       return;
     }
     const remote = parseRemote(f);
@@ -429,8 +308,7 @@ export class PunchConnector {
     // serve answered for us with a registered offer: those credentials are this session's (once).
     let local: { creds: IceCredentials; nat?: WireNatFacts } | undefined;
     if (f.answered !== undefined) {
-      local = this.#offers.get(f.answered);
-      this.#offers.delete(f.answered);
+      local = this.#warm.takeOffer(f.answered);
       this.registerOffer(); // the next punch toward us gets a fresh one
       if (!local) return this.#log.debug('punch answered with an unknown offer', { from: f.from });
     }
@@ -439,7 +317,7 @@ export class PunchConnector {
     // goes on (its initiator stays controlling); the higher side answers it and drops its own,
     // and its own connect follows that path. The lower side ignores the higher's punch: the
     // higher side drops it as soon as the lower's arrives (same server, in order).
-    const own = this.#o.localPeerId === undefined ? undefined : this.#ownPending(f.from);
+    const own = this.#o.localPeerId === undefined ? undefined : this.#sessions.ownPending(f.from);
     if (own) {
       if (this.#o.localPeerId! < f.from) return;
       const path = this.#respond(f.from, f.rid, remote, local);
@@ -452,14 +330,6 @@ export class PunchConnector {
       return;
     }
     void this.#respond(f.from, f.rid, remote, local); // its outcome goes to onIncoming listeners
-  }
-
-  /** Our own punch toward `peer` that has not selected a pair yet. */
-  #ownPending(peer: string): Session | undefined {
-    for (const s of this.#sessions.values())
-      if (s.peer === peer && s.initiator && !s.merged && !s.agent?.selected && !s.sideSelected)
-        return s;
-    return undefined;
   }
 
   /** The other side initiated: answer with our candidates, wait for punch-start, check. */
@@ -488,7 +358,7 @@ export class PunchConnector {
           const { at, rtt } = await started;
           return await runChecks(this.#runContext, s, at, rtt);
         }
-        const candidates = this.#withRelay(await this.#gather());
+        const candidates = this.#relay.withRelay(await this.#warm.gather());
         const facts = this.#facts();
         this.#send({ type: 'candidates', to: peer, rid, candidates, ...creds(s.local), ...facts });
         s.sent = [...candidates];
@@ -508,104 +378,6 @@ export class PunchConnector {
     s.path = path;
     for (const l of this.#incoming) l({ peer, rid, path });
     return path;
-  }
-
-  #onRequest(data: Uint8Array, from: Endpoint, via: Via): void {
-    let msg: StunMessage;
-    try {
-      msg = decodeStunMessage(data);
-    } catch {
-      return;
-    }
-    const ufrag = checkTarget(msg);
-    const s = ufrag === undefined ? undefined : this.#byUfrag.get(ufrag);
-    if (!s) return;
-    if (s.agent) return s.agent.handleRequest(msg, from, via);
-    // RFC 8445 §7.3.1.4-like: the remote started before our agent exists; keep a few.
-    if (s.early.length < MAX_EARLY_CHECKS) s.early.push({ msg, from, via });
-  }
-
-  #onResponse(data: Uint8Array, from: Endpoint, via: Via): void {
-    let msg: StunMessage;
-    try {
-      msg = decodeStunMessage(data);
-    } catch {
-      return;
-    }
-    for (const s of this.#sessions.values()) {
-      const verdict = s.agent?.screenResponse(msg);
-      if (verdict === 'forged') return; // never reaches the engine: the check goes on
-      if (verdict === 'mine') break;
-    }
-    const tx = via === 'relay' ? this.#relayTx : this.#socketTx;
-    tx?.handle(data, from);
-  }
-
-  /** Keep datagrams from a remote that proved itself with a check, until we select (bounded). */
-  #onEarlyData(data: Uint8Array, from: Endpoint, via: Via): void {
-    for (const s of this.#sessions.values()) {
-      const a = s.agent;
-      if (!a || a.selected || !a.heardFrom(from, via)) continue;
-      if (s.earlyData.length < MAX_EARLY_DATA)
-        s.earlyData.push({ data: Uint8Array.from(data), from, via });
-      return;
-    }
-  }
-
-  /** The relayed candidate, if we have one now and `cs` lacks it (gathered before it came). */
-  #withRelay(cs: WireCandidate[]): WireCandidate[] {
-    const r = this.#gatherer.relay;
-    if (!r || r.closed || cs.some((c) => c.type === 'relay')) return cs;
-    return [...cs, relayWire(r)];
-  }
-
-  /**
-   * Our relayed candidate came after some punches sent their candidates (the gather does not
-   * wait for it): trickle it to each running one (a `candidates` frame without credentials, same
-   * rid), and give their agents the relay base. A direct pair never waited for it.
-   */
-  #trickleRelay(relay: TurnClient): void {
-    const c = relayWire(relay);
-    for (const s of this.#sessions.values()) {
-      if (!s.sent || s.agent?.selected || s.sent.some((x) => x.type === 'relay')) continue;
-      s.sent.push(c);
-      this.#o.signaling.sendSignal({ type: 'candidates', to: s.peer, rid: s.rid, candidates: [c] });
-      if (s.agent && this.#relayTx) {
-        s.agent.addRelayBase(this.#relayTx, candidatePriority('relay'));
-        if (s.remote) this.#permit(relay, s.remote.candidates);
-      }
-    }
-  }
-
-  #useRelay(relay: TurnClient | undefined): void {
-    // Every gather reports the relay; the same one keeps its transactions (running agents' checks).
-    if (relay && relay === this.#relayUsed && this.#relayTx && !relay.closed) return;
-    this.#relayUsed = relay;
-    this.#relayOff?.();
-    this.#relayOff = undefined;
-    this.#relayTx?.close();
-    this.#relayTx = undefined;
-    if (!relay || this.#closed) return;
-    this.#relayTx = new StunTransactions({
-      send: (b, to) => relay.send(to, b),
-      clock: this.#o.clock,
-      logger: this.#log,
-      maxPending: PUNCH_DEFAULTS.maxPendingChecks,
-    });
-    this.#relayOff = relay.onData((data, from) => this.demux.dispatch(data, from, 'relay'));
-  }
-
-  #sendVia(bytes: Uint8Array, to: Endpoint, via: Via): void {
-    if (via === 'relay') {
-      const relay = this.#gatherer.relay;
-      if (relay && !relay.closed) relay.send(to, bytes);
-      return;
-    }
-    if (
-      !this.#o.socket.closed &&
-      familyOf(to.address) === familyOf(this.#o.socket.address().address)
-    )
-      this.#o.socket.send(bytes, to);
   }
 
   /** Our NAT facts for a frame (none without the hard-NAT hooks). */

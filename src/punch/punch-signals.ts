@@ -3,6 +3,25 @@
  * schema's `candidates`, `offer`, `punch` and `punch-start`: signaling/protocol.ts), what `Peer`
  * offers the punch layer (CONTRACTS §4), and the conversions between wire and checklist
  * candidates. Pure.
+ *
+ * ```mermaid
+ * sequenceDiagram
+ *   participant A as A (initiator, controlling)
+ *   participant S as natpush serve
+ *   participant B as B (controlled)
+ *   B->>S: offer {candidates, ufrag, pwd}  (registered while idle: registerOffers)
+ *   A->>S: candidates {to:B, rid, host+srflx, fresh ufrag+pwd}
+ *   S->>B: candidates {from:A, rid, …, answered: B's ufrag}
+ *   S->>A: candidates {from:B, rid, B's offer, answered}
+ *   S->>A: punch-start {from:B, rid, at, rtt}
+ *   S->>B: punch-start {from:A, rid, at, rtt}
+ *   Note over A,B: B starts at `at` − 10 ms, A at `at` (local = at − clockOffsetMs)
+ *   A-->>S: candidates {to:B, rid, [relay]}  (trickled when the allocation is made)
+ *   A-->>B: Binding checks on every pair, every Ta, USE-CANDIDATE on direct pairs
+ *   B-->>A: responses + triggered checks (prflx from unknown sources)
+ *   Note over A,B: A selects on the first answer; B when its own check on a nominated pair is
+ *   Note over A,B: PunchedPath {kind direct|relay}, consent every ~5 s
+ * ```
  */
 import type { TurnClient } from '../relay/index.js';
 import type { Candidate, RelayCredentials } from './candidates.js';
