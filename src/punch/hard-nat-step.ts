@@ -37,6 +37,15 @@ import { punchSidePath } from './side-path.js';
  */
 export const BIRTHDAY_STEP_LIMIT_MS = 8_000;
 
+/**
+ * Birthday probing starts this long after the ordinary checks, and only if none of them got
+ * through by then (punch-run.ts): where the ordinary punch works (a symmetric side facing a
+ * restricted cone, which answers the symmetric side's real source) it has selected or heard a
+ * check well within 1 s at 100 ms round trips, and then no second path on another socket
+ * competes with it. The cost where birthday is needed: 1 s more to direct.
+ */
+export const BIRTHDAY_DEFER_MS = 1_000;
+
 /** What the Peer lends the connector for the hard-NAT step. */
 export interface HardNatHooks {
   /** This side's NAT facts now (sent in every `candidates` and `offer` frame). */
@@ -54,7 +63,8 @@ export interface HardNatHooks {
 /** The direct grace for the agent (PUNCH_DEFAULTS.directGraceMs when the step changes nothing). */
 export function graceFor(role: HardNatRole, base: number): number {
   if (role.kind === 'relay') return 0; // nothing direct can work: nominate the relay at once
-  if (role.kind === 'birthday') return Math.max(base, BIRTHDAY_STEP_LIMIT_MS + 1_000);
+  if (role.kind === 'birthday')
+    return Math.max(base, BIRTHDAY_DEFER_MS + BIRTHDAY_STEP_LIMIT_MS + 1_000);
   return base;
 }
 

@@ -16,7 +16,7 @@ import type { PunchConnectorOptions } from './connector-options.js';
 import { PUNCH_DEFAULTS } from './constants.js';
 import type { SocketDemux, Via } from './demux.js';
 import { PUNCH_ERR, PunchError } from './errors.js';
-import { graceFor, startHardNatStep } from './hard-nat-step.js';
+import { BIRTHDAY_DEFER_MS, graceFor, startHardNatStep } from './hard-nat-step.js';
 import { hardNatRole } from './nat-facts.js';
 import type { PunchedPath } from './path.js';
 import { createPunchedPath } from './path.js';
@@ -130,9 +130,15 @@ export function runChecks(
         void step.done.then(fail);
       else fail();
     });
-    const begin = (): void => {
-      agent.start();
-      if (hard.kind !== 'birthday' || settled) return;
+    let stopped = false;
+    const startStep = (): void => {
+      if (hard.kind !== 'birthday' || settled || stopped) return;
+      // The ordinary checks already reach the other side (a check heard, or one answered on a
+      // direct pair): they will select, and a birthday path beside them could make the two
+      // sides select different pairs on different sockets. Birthday is for the pairs where
+      // nothing direct gets through (a port-restricted cone facing a random symmetric NAT).
+      if (agent.pairs().some((p) => p.kind === 'direct' && (p.heard || p.state === 'succeeded')))
+        return ctx.log.debug('birthday not needed: the ordinary checks get through');
       step = startHardNatStep({
         role: hard,
         agent,
@@ -153,7 +159,15 @@ export function runChecks(
         },
         onPathClosed: () => ctx.endSession(s),
       });
-      s.stopStep = () => step?.cancel();
+    };
+    const begin = (): void => {
+      agent.start();
+      if (hard.kind !== 'birthday') return;
+      s.stopStep = () => {
+        stopped = true;
+        step?.cancel();
+      };
+      ctx.options.clock.setTimeout(startStep, BIRTHDAY_DEFER_MS);
     };
     // `at` is server time; ours = at − offset. Never wait absurdly long on a bad offset. The
     // controlled side starts a little ahead (PUNCH_DEFAULTS.controlledHeadStartMs) so that its
