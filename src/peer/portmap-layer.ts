@@ -55,6 +55,11 @@ export class PortmapLayer {
     return mappedCandidates(this.#mapper).filter((c) => seen === undefined || c.address === seen);
   }
 
+  /** A public mapping is held now (a NAT fact for the other side, punch/nat-facts.ts). */
+  granted(gathered: readonly Candidate[] = []): boolean {
+    return this.candidates(gathered).length > 0;
+  }
+
   /** Deletes the mapping on the router; idempotent, never throws. */
   async close(): Promise<void> {
     if (this.#closed) return;

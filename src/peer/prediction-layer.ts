@@ -17,6 +17,7 @@ import { measureAllocation, type AllocationMeasurement } from '../punch/allocati
 import { predictedCandidates } from '../punch/predicted-candidates.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import type { WireNatFacts } from '../punch/nat-facts.js';
 
 export interface PredictionLayerOptions {
   net: UdpNetwork;
@@ -30,6 +31,12 @@ export interface PredictionLayerOptions {
 
 /** One binding's wait; a lost one means no prediction, not a retry loop. */
 const MEASURE_TIMEOUT_MS = 2_000;
+/**
+ * serve's STUN port (its `--stun-port` default, RFC 8489 §9) on the relay's host: the second
+ * destination that tells an endpoint-independent mapping from an address-and-port-dependent one
+ * (allocation-probe.ts). Another port there only leaves the mapping unknown.
+ */
+const SERVE_STUN_PORT = 3478;
 
 export class PredictionLayer {
   #measured: AllocationMeasurement | undefined;
@@ -40,6 +47,9 @@ export class PredictionLayer {
       net: o.net,
       clock: o.clock,
       server: o.server,
+      ...(o.server.port !== SERVE_STUN_PORT
+        ? { second: { address: o.server.address, port: SERVE_STUN_PORT } }
+        : {}),
       timeoutMs: MEASURE_TIMEOUT_MS,
     }).then(
       (m) => {
@@ -47,12 +57,24 @@ export class PredictionLayer {
         this.#measured = m;
         o.logger.info('port allocation measured', {
           pattern: m.pattern.kind,
+          ...(m.mapping ? { mapping: m.mapping } : {}),
           ...(m.pattern.kind === 'sequential' ? { delta: m.pattern.delta } : {}),
         });
-        if (m.pattern.kind === 'sequential') o.onReady();
+        o.onReady(); // the facts (and for a sequential NAT the predicted ports) join the offer
       },
       (err: unknown) => o.logger.debug('port allocation not measured', { err: String(err) }),
     );
+  }
+
+  /** The measurement as NAT facts (punch/nat-facts.ts), once made. */
+  facts(): Pick<WireNatFacts, 'mapping' | 'allocation' | 'delta'> | undefined {
+    const m = this.#measured;
+    if (!m || this.#closed) return undefined;
+    return {
+      ...(m.mapping ? { mapping: m.mapping } : {}),
+      allocation: m.pattern.kind,
+      ...(m.pattern.kind === 'sequential' ? { delta: m.pattern.delta } : {}),
+    };
   }
 
   /** Predicted candidates for the socket whose gathered candidates are `gathered`. */
@@ -61,7 +83,11 @@ export class PredictionLayer {
     if (!m || this.#closed) return [];
     return predictedCandidates({
       pattern: m.pattern,
-      samplePorts: m.samples.map((s) => s.mappedPort),
+      // The second destination's mapping came last: the next one follows it.
+      samplePorts: [
+        ...m.samples.map((s) => s.mappedPort),
+        ...(m.secondMappedPort !== undefined ? [m.secondMappedPort] : []),
+      ],
       gathered,
     });
   }

@@ -23,6 +23,7 @@ import type { Logger } from '../util/logger.js';
 import type { TurnCredentialsResult } from './turn-requests.js';
 import { PortmapLayer } from './portmap-layer.js';
 import { PredictionLayer } from './prediction-layer.js';
+import { BirthdayLayer } from './birthday-layer.js';
 
 /** Rendezvous frames kept while the punch layer is being set up (it subscribes late). */
 const MAX_SIGNAL_BACKLOG = 16;
@@ -65,6 +66,7 @@ export class PunchLayer {
   #socket: UdpSocket | undefined;
   #portmap: PortmapLayer | undefined;
   #prediction: PredictionLayer | undefined;
+  #birthday: BirthdayLayer | undefined;
   #ready = false;
   readonly #backlog: PunchSignalIn[] = [];
   readonly #listeners = new Set<(f: PunchSignalIn) => void>();
@@ -109,6 +111,7 @@ export class PunchLayer {
     this.#connector = undefined;
     const made = await connector?.catch(() => undefined);
     this.#prediction?.close();
+    this.#birthday?.close();
     // The router mapping is deleted while the socket still exists (a router may check it).
     await Promise.all([made?.close(), this.#portmap?.close()]);
     await this.#socket?.close();
@@ -188,6 +191,14 @@ export class PunchLayer {
     }
     const portmap = this.#portmap;
     const prediction = this.#prediction;
+    // Issue 11: NAT facts in the rendezvous frames and the birthday hard side (birthday-layer.ts).
+    this.#birthday = new BirthdayLayer({
+      net: o.udp,
+      clock: o.clock,
+      logger: o.logger,
+      measured: () => prediction?.facts(),
+      portMapped: () => portmap?.granted() ?? false,
+    });
     const connector = new PunchConnector({
       socket,
       ...(portmap || prediction
@@ -199,6 +210,7 @@ export class PunchLayer {
           }
         : {}),
       signaling,
+      hardNat: this.#birthday,
       clock: o.clock,
       logger: o.logger,
       interfaces: o.interfaces ?? defaultInterfaces,

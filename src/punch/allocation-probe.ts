@@ -19,17 +19,30 @@ export const DEFAULT_ALLOCATION_SAMPLES = 4;
 export interface AllocationMeasurement {
   pattern: AllocationPattern;
   samples: AllocationSample[];
+  /**
+   * RFC 4787 mapping seen by asking `second` from the last sample's socket (same address, other
+   * port): the same mapped endpoint means endpoint-independent (or address-dependent: one server
+   * address cannot tell those apart), another one address-and-port-dependent. Undefined when no
+   * `second` was given or it did not answer.
+   */
+  mapping?: 'endpoint-independent' | 'address-and-port-dependent';
+  /** The mapped port `second` saw: the last mapping the NAT made (predictions follow it). */
+  secondMappedPort?: number;
 }
 
 export async function measureAllocation(o: {
   net: UdpNetwork;
   clock?: Clock;
   server: Endpoint;
+  /** Another endpoint of the server that answers Binding (serve's STUN port beside its relay). */
+  second?: Endpoint;
   samples?: number;
   timeoutMs?: number;
 }): Promise<AllocationMeasurement> {
   const n = o.samples ?? DEFAULT_ALLOCATION_SAMPLES;
   const samples: AllocationSample[] = [];
+  let mapping: AllocationMeasurement['mapping'];
+  let secondMappedPort: number | undefined;
   // All sockets stay open until the end: a closed socket's port could be handed out again and
   // meet its own old mapping on the NAT.
   const open: { socket: Awaited<ReturnType<UdpNetwork['bindUdp']>>; client: StunClient }[] = [];
@@ -41,11 +54,27 @@ export async function measureAllocation(o: {
       const r = await client.binding(o.server, { timeoutMs: o.timeoutMs ?? 3_000 });
       samples.push({ localPort: socket.address().port, mappedPort: r.mapped.port });
     }
+    const last = open[open.length - 1];
+    if (o.second && last) {
+      try {
+        const r2 = await last.client.binding(o.second, { timeoutMs: o.timeoutMs ?? 3_000 });
+        const first = samples[samples.length - 1]!.mappedPort;
+        mapping = r2.mapped.port === first ? 'endpoint-independent' : 'address-and-port-dependent';
+        secondMappedPort = r2.mapped.port;
+      } catch {
+        // No answer there: the mapping stays unknown; the allocation pattern still holds.
+      }
+    }
   } finally {
     for (const { socket, client } of open) {
       client.close();
       await socket.close();
     }
   }
-  return { pattern: classifyAllocation(samples), samples };
+  return {
+    pattern: classifyAllocation(samples),
+    samples,
+    ...(mapping ? { mapping } : {}),
+    ...(secondMappedPort !== undefined ? { secondMappedPort } : {}),
+  };
 }

@@ -152,10 +152,20 @@ export async function runHardSide(
   d: Deps,
   easy: Endpoint,
   plan: Pick<BirthdayPlan, 'hardSockets' | 'timeLimitMs'>,
+  signal?: AbortSignal,
 ): Promise<BirthdayResult | undefined> {
   const t0 = d.clock.now();
   const sockets: UdpSocket[] = [];
-  for (let i = 0; i < plan.hardSockets; i++) sockets.push(await d.net.bindUdp());
+  try {
+    for (let i = 0; i < plan.hardSockets && !signal?.aborted; i++)
+      sockets.push(await d.net.bindUdp());
+  } catch {
+    // Out of ports or descriptors: probe with the sockets we have (none: no attempt).
+  }
+  if (signal?.aborted || sockets.length === 0) {
+    for (const s of sockets) void s.close();
+    return undefined;
+  }
   let sent = 0;
   return new Promise((resolve) => {
     let timer: TimerHandle | undefined;
@@ -165,6 +175,7 @@ export async function runHardSide(
       done = true;
       timer?.cancel();
       limit.cancel();
+      signal?.removeEventListener('abort', onAbort);
       for (const off of offs) off();
       for (const s of sockets) if (s !== winner) void s.close();
       resolve(
@@ -175,8 +186,12 @@ export async function runHardSide(
     };
     const offs = sockets.map((s) =>
       s.onMessage((data, from) => {
-        if (from.address !== easy.address || !isProbe(data, PROBE)) return;
-        s.send(ACK, from);
+        if (from.address !== easy.address) return;
+        // The easy side's probe got in: answer it. Or the easy side's ACK: its probe to this
+        // port came before our mapping existed (dropped here, but it opened the easy NAT), our
+        // next re-send got through, and the easy side answered that.
+        if (isProbe(data, PROBE)) s.send(ACK, from);
+        else if (!isProbe(data, ACK)) return;
         finish(s, from);
       }),
     );
@@ -188,6 +203,8 @@ export async function runHardSide(
       timer = d.clock.setTimeout(spray, HARD_RESEND_MS);
     };
     const limit = d.clock.setTimeout(() => finish(undefined), plan.timeLimitMs);
+    const onAbort = (): void => finish(undefined);
+    signal?.addEventListener('abort', onAbort, { once: true });
     spray();
   });
 }
@@ -203,6 +220,7 @@ export function runEasySide(
   socket: UdpSocket,
   hardAddress: string,
   plan: Pick<BirthdayPlan, 'probePorts' | 'paceMs' | 'timeLimitMs'>,
+  signal?: AbortSignal,
 ): Promise<BirthdayResult | undefined> {
   const t0 = d.clock.now();
   let sent = 0;
@@ -215,6 +233,7 @@ export function runEasySide(
       done = true;
       timer?.cancel();
       limit.cancel();
+      signal?.removeEventListener('abort', onAbort);
       off();
       resolve(
         remote ? { socket, remote, probesSent: sent, elapsedMs: d.clock.now() - t0 } : undefined,
@@ -242,6 +261,9 @@ export function runEasySide(
       timer = d.clock.setTimeout(tick, plan.paceMs);
     };
     const limit = d.clock.setTimeout(() => finish(undefined), plan.timeLimitMs);
+    const onAbort = (): void => finish(undefined);
+    if (signal?.aborted) return finish(undefined);
+    signal?.addEventListener('abort', onAbort, { once: true });
     tick();
   });
 }

@@ -42,8 +42,8 @@ import { Attr } from '../stun/attribute-type.js';
 import { readErrorCode, readXorAddress } from '../stun/attributes.js';
 import { StunClass } from '../stun/message-type.js';
 import type { StunMessage } from '../stun/message.js';
-import type { RetransmissionOptions, StunTransactions } from '../stun/transaction.js';
-import type { Clock, TimerHandle } from '../util/clock.js';
+import type { StunTransactions } from '../stun/transaction.js';
+import type { TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import type { Candidate, CandidateBase } from './candidates.js';
@@ -59,71 +59,25 @@ import {
 } from './check-message.js';
 import { PUNCH_DEFAULTS, PUNCH_LIMITS } from './constants.js';
 import type { Via } from './demux.js';
+import type {
+  CandidatePair,
+  CheckAgentOptions,
+  CheckStats,
+  PairState,
+  PathKind,
+} from './check-types.js';
+import { pairId, pairPriority, txHex } from './check-types.js';
+import { ConsentFreshness } from './consent.js';
 
-export type PathKind = 'direct' | 'relay';
-export type PairState = 'waiting' | 'in-progress' | 'succeeded' | 'failed';
-
-export interface CandidatePair {
-  readonly id: string;
-  readonly base: CandidateBase;
-  readonly remote: Candidate;
-  readonly kind: PathKind;
-  readonly priority: bigint;
-  state: PairState;
-  /** The remote sent us an authenticated check on this pair. */
-  heard: boolean;
-  /** USE-CANDIDATE seen (controlled) or sent and answered (controlling). */
-  nominated: boolean;
-  /** Our address as the remote saw it, from the check response (a prflx of ours, §7.2.5.3.1). */
-  mapped?: Endpoint;
-  rttMs?: number;
-}
-
-/** The session's side of a handshake carried in checks (secure-session.ts). */
-export interface CheckHandshake {
-  /** The init to put in our checks now, if any (the same bytes until it is answered). */
-  init(): Uint8Array | undefined;
-  /** An init from an authenticated check: our answer for the success response, if any. */
-  answer(init: Uint8Array): Uint8Array | undefined;
-  /** An answer from an authenticated response to one of our checks. */
-  response(resp: Uint8Array): void;
-}
-
-export interface CheckAgentOptions {
-  role: Role;
-  tieBreaker: bigint;
-  local: IceCredentials;
-  remote: IceCredentials;
-  /** Priority of the best local candidate on each base (pair priority, §6.1.2.3). */
-  localPriority: { socket: number; relay?: number };
-  /** Engines whose `send` puts bytes on the socket / through the TURN allocation. */
-  transactions: { socket: StunTransactions; relay?: StunTransactions };
-  /** Raw send for responses (not transactions). */
-  send(bytes: Uint8Array, to: Endpoint, via: Via): void;
-  clock: Clock;
-  logger?: Logger;
-  taMs?: number;
-  checkRetransmission?: RetransmissionOptions;
-  directGraceMs?: number;
-  punchTimeoutMs?: number;
-  consentIntervalMs?: number;
-  consentTimeoutMs?: number;
-  /** Randomness for consent jitter (tests pass a fixed one). */
-  random?: () => number;
-  /** Carry the session handshake in checks (see the header). */
-  handshake?: CheckHandshake;
-}
-
-export interface CheckStats {
-  checksSent: number;
-  requestsAnswered: number;
-  /** Checks whose USERNAME/MI/FINGERPRINT did not verify: not answered, no state touched. */
-  requestsRejected: number;
-  /** Responses that matched a transaction but failed MI: dropped, the check goes on. */
-  responsesRejected: number;
-  prflxLearned: number;
-  roleConflicts: number;
-}
+export type {
+  CandidatePair,
+  CheckAgentOptions,
+  CheckHandshake,
+  CheckStats,
+  PairState,
+  PathKind,
+} from './check-types.js';
+export { pairPriority, txHex } from './check-types.js';
 
 type Listener<T> = (v: T) => void;
 
@@ -157,8 +111,7 @@ export class CheckAgent {
   #nominating: CandidatePair | undefined;
   #selected: CandidatePair | undefined;
   #done = false;
-  #lastConsent = 0;
-  #consentTimer: TimerHandle | undefined;
+  readonly #consent: ConsentFreshness;
   #moveCheck = false;
   #movedTo: Endpoint | undefined;
   readonly #onSelected = new Set<Listener<CandidatePair>>();
@@ -173,6 +126,18 @@ export class CheckAgent {
     this.#o = options;
     this.role = options.role;
     this.#log = options.logger ?? silentLogger;
+    this.#consent = new ConsentFreshness({
+      clock: options.clock,
+      intervalMs: options.consentIntervalMs ?? PUNCH_DEFAULTS.consentIntervalMs,
+      timeoutMs: options.consentTimeoutMs ?? PUNCH_DEFAULTS.consentTimeoutMs,
+      random: options.random ?? Math.random,
+      alive: () => this.#selected !== undefined && !this.#done,
+      check: () => this.#consentCheck(),
+      onLost: (reason) => {
+        this.#done = true;
+        for (const l of this.#onDead) l(reason);
+      },
+    });
   }
 
   get local(): IceCredentials {
@@ -264,7 +229,7 @@ export class CheckAgent {
     this.#done = true;
     this.#running = false;
     this.#stopChecks();
-    this.#consentTimer?.cancel();
+    this.#consent.stop();
     this.#onSelected.clear();
     this.#onFailed.clear();
     this.#onDead.clear();
@@ -551,8 +516,7 @@ export class CheckAgent {
       role: this.role,
       ms: this.#o.clock.now() - this.#startedAt,
     });
-    this.#lastConsent = this.#o.clock.now();
-    this.#armConsent();
+    this.#consent.start();
     for (const l of this.#onSelected) l(pair);
   }
 
@@ -634,49 +598,34 @@ export class CheckAgent {
     );
   }
 
-  // ─── consent freshness (RFC 7675) ────────────────────────────────────────────────────────
+  // ─── consent freshness (RFC 7675, consent.ts) ────────────────────────────────────────────
 
-  #armConsent(): void {
-    const every = this.#o.consentIntervalMs ?? PUNCH_DEFAULTS.consentIntervalMs;
-    // RFC 7675 §5.1: randomise each interval to 0.8–1.2 × so peers do not synchronise.
-    const jitter = 0.8 + 0.4 * (this.#o.random ?? Math.random)();
-    this.#consentTimer = this.#o.clock.setTimeout(() => this.#consentCheck(), every * jitter);
-  }
-
+  /** One consent check on the selected pair; an authenticated success refreshes consent. */
   #consentCheck(): void {
     const pair = this.#selected;
-    if (!pair || this.#done) return;
-    const limit = this.#o.consentTimeoutMs ?? PUNCH_DEFAULTS.consentTimeoutMs;
-    if (this.#o.clock.now() - this.#lastConsent >= limit) {
-      this.#done = true;
-      for (const l of this.#onDead) l(`no consent response for ${limit} ms`);
-      return;
-    }
-    const tx = pair.base === 'relay' ? this.#o.transactions.relay : this.#o.transactions.socket;
-    if (tx) {
-      const bytes = buildCheck({
-        local: this.#o.local,
-        remote: this.#o.remote,
-        priority: candidatePriority('prflx', pair.base === 'relay' ? 0 : 65535),
-        role: this.role,
-        tieBreaker: this.#o.tieBreaker,
-      });
-      const key = txHex(bytes.subarray(8, 20));
-      this.#inflight.set(key, pair.id);
-      tx.start(pair.remote, bytes, { retransmission: PUNCH_DEFAULTS.consentRetransmission }).then(
-        (res) => {
-          this.#inflight.delete(key);
-          if (res.message.cls === StunClass.Success) this.#lastConsent = this.#o.clock.now();
-        },
-        () => this.#inflight.delete(key),
-      );
-    }
-    this.#armConsent();
+    const tx = pair?.base === 'relay' ? this.#o.transactions.relay : this.#o.transactions.socket;
+    if (!pair || !tx) return;
+    const bytes = buildCheck({
+      local: this.#o.local,
+      remote: this.#o.remote,
+      priority: candidatePriority('prflx', pair.base === 'relay' ? 0 : 65535),
+      role: this.role,
+      tieBreaker: this.#o.tieBreaker,
+    });
+    const key = txHex(bytes.subarray(8, 20));
+    this.#inflight.set(key, pair.id);
+    tx.start(pair.remote, bytes, { retransmission: PUNCH_DEFAULTS.consentRetransmission }).then(
+      (res) => {
+        this.#inflight.delete(key);
+        if (res.message.cls === StunClass.Success) this.#consent.confirm();
+      },
+      () => this.#inflight.delete(key),
+    );
   }
 
   /** For tests and the path: when the last authenticated consent response came. */
   get lastConsentAt(): number {
-    return this.#lastConsent;
+    return this.#consent.lastAt;
   }
 
   /** Whether an authenticated check came from `from` (the connector's early-data buffer). */
@@ -693,19 +642,4 @@ export class CheckAgent {
     // Aggressive nomination (header): the other side may have selected another working pair.
     return p.kind === 'direct' && this.#pairs.get(pairId(p.base, from))?.state === 'succeeded';
   }
-}
-
-function pairId(base: CandidateBase, remote: { address: string; port: number }): string {
-  return `${base}|${endpointKey(remote)}`;
-}
-
-/** RFC 8445 §6.1.2.3: 2^32 × MIN(G,D) + 2 × MAX(G,D) + (G > D ? 1 : 0). */
-export function pairPriority(g: number, d: number): bigint {
-  const min = BigInt(Math.min(g, d));
-  const max = BigInt(Math.max(g, d));
-  return (min << 32n) + 2n * max + (g > d ? 1n : 0n);
-}
-
-export function txHex(id: Uint8Array): string {
-  return Buffer.from(id.buffer, id.byteOffset, id.length).toString('hex');
 }

@@ -16,9 +16,9 @@
  * | `allow`      | C→S  | peers[], anyone                                   | my contact list: who sees my presence and may rendezvous with me |
  * | `watch`      | C→S  | peers[]                                           | subscribe to presence of these peers (replaces the list)        |
  * | `presence`   | S→C  | peer, online, transport?                          | a watched peer that allows you came online / went offline       |
- * | `candidates` | C→S  | to, rid, candidates[], ufrag?, pwd?               | rendezvous: my transport candidates for session `rid`           |
- * | `candidates` | S→C  | from, rid, candidates[], ufrag?, pwd?, answered?  | … forwarded to the other peer (if it allows the sender)         |
- * | `offer`      | C→S  | candidates[], ufrag, pwd                          | my warm candidates + one-time credentials: answer a punch now   |
+ * | `candidates` | C→S  | to, rid, candidates[], ufrag?, pwd?, nat?         | rendezvous: my transport candidates for session `rid`           |
+ * | `candidates` | S→C  | from, rid, candidates[], ufrag?, pwd?, answered?, nat? | … forwarded to the other peer (if it allows the sender)         |
+ * | `offer`      | C→S  | candidates[], ufrag, pwd, nat?                    | my warm candidates + one-time credentials: answer a punch now   |
  * | `punch`      | C→S  | to, rid                                           | ask for a coordinated punch with `to`                           |
  * | `punch-start`| S→C  | from, rid, at, rtt                                | both sides: start probing at server time `at` (ms since epoch)  |
  * | `p2p`        | C→S  | to, data                                          | best-effort datagram (base64url ≤ 1400 B) for `to`, not stored  |
@@ -221,6 +221,25 @@ export const watch = z.strictObject({
  */
 const iceUfrag = z.string().regex(/^[A-Za-z0-9+/]{4,32}$/, 'ufrag: 4-32 ice-chars');
 const icePwd = z.string().regex(/^[A-Za-z0-9+/]{22,64}$/, 'pwd: 22-64 ice-chars');
+/**
+ * What a peer knows of its own NAT (issue 11, punch/hard-nat-plan.ts `NatFacts`): RFC 4787
+ * mapping, the port-allocation pattern (`delta` when sequential), whether its router granted a
+ * port mapping, and a fresh socket's port a preserving NAT keeps. Optional and advisory: the
+ * other side picks the hard-NAT technique from both sides' facts.
+ */
+const natDependence = z.enum([
+  'endpoint-independent',
+  'address-dependent',
+  'address-and-port-dependent',
+]);
+export const natFacts = z.strictObject({
+  mapping: natDependence.optional(),
+  filtering: natDependence.optional(),
+  allocation: z.enum(['preserving', 'sequential', 'random']).optional(),
+  delta: z.number().int().min(-64).max(64).optional(),
+  portMapping: z.boolean().optional(),
+  preservedPort: z.number().int().min(1).max(65535).optional(),
+});
 
 export const candidatesOut = z.strictObject({
   type: z.literal('candidates'),
@@ -229,6 +248,7 @@ export const candidatesOut = z.strictObject({
   candidates: z.array(candidate).max(LIMITS.maxCandidates),
   ufrag: iceUfrag.optional(),
   pwd: icePwd.optional(),
+  nat: natFacts.optional(),
 });
 /**
  * A peer's registered punch offer (punch-offers.ts): serve keeps the newest one per connection
@@ -240,6 +260,7 @@ export const offer = z.strictObject({
   candidates: z.array(candidate).max(LIMITS.maxCandidates),
   ufrag: iceUfrag,
   pwd: icePwd,
+  nat: natFacts.optional(),
 });
 export const punch = z.strictObject({ type: z.literal('punch'), to: peerId, rid: token });
 export const notify = z.strictObject({
@@ -336,6 +357,7 @@ export const candidatesIn = z.strictObject({
   pwd: icePwd.optional(),
   /** serve answered this punch for you with your `offer` of this ufrag (and sends punch-start). */
   answered: iceUfrag.optional(),
+  nat: natFacts.optional(),
 });
 export const p2pIn = z.strictObject({ type: z.literal('p2p'), from: peerId, data: p2pData });
 /**

@@ -36,6 +36,7 @@ export function forwardCandidates(
     candidates: m.candidates,
     ...(m.ufrag !== undefined ? { ufrag: m.ufrag } : {}),
     ...(m.pwd !== undefined ? { pwd: m.pwd } : {}),
+    ...(m.nat !== undefined ? { nat: m.nat } : {}),
   };
   // Only a punch with credentials can be answered, and only toward a peer that allows A: the
   // offer (addresses, credentials) must not reach anyone its owner would not answer itself.
@@ -54,6 +55,7 @@ export function forwardCandidates(
     ufrag: offer.ufrag,
     pwd: offer.pwd,
     answered: offer.ufrag, // an offer handed out by serve: punch-start follows, no `punch` needed
+    ...(offer.nat !== undefined ? { nat: offer.nat } : {}),
   });
   presence.punch(from, m.to, m.rid);
 }

@@ -194,7 +194,12 @@ export class WsConnection implements PeerSession, ControlChannel {
         return this.#onCandidates(m);
       case 'offer':
         // One per connection, the newest (bounded by the schema's candidate limit).
-        this.#punchOffer = { candidates: m.candidates, ufrag: m.ufrag, pwd: m.pwd };
+        this.#punchOffer = {
+          candidates: m.candidates,
+          ufrag: m.ufrag,
+          pwd: m.pwd,
+          ...(m.nat !== undefined ? { nat: m.nat } : {}),
+        };
         return;
       case 'punch':
         // Unanswered when refused: an error would tell a stranger that `to` is online.

@@ -5,9 +5,10 @@
  * side sends 100 notifications to the other while the ladder upgrades in the background; each one
  * must arrive exactly once, and the path of the last ones must be the expected rung: direct for
  * cone × cone, symmetric × full/restricted cone (peer-reflexive), CGN × cone and two hosts behind
- * one NAT; relay for symmetric × port-restricted and symmetric × symmetric (no port prediction
- * yet); relay when UDP is blocked (the TURN allocation over TCP, RFC 8656 §3.1), and
- * server-routed when UDP is blocked and the relay's TCP port too. Then two resilience cases: the
+ * one NAT; symmetric × port-restricted and × CGN direct by birthday probing or relay (issue 11:
+ * hard-nat-peer.test.ts asserts birthday); relay for symmetric × symmetric; relay when UDP is
+ * blocked (the TURN allocation over TCP, RFC 8656 §3.1), and server-routed when UDP is blocked
+ * and the relay's TCP port too. Then two resilience cases: the
  * NAT's conntrack table flushed mid-stream, and `serve` killed after the direct path is up.
  * The table of final paths is printed at the end.
  */
@@ -75,9 +76,11 @@ const PAIRS: [Host, Host, Path[]][] = [
   ['fc', 'cg', ['direct']],
   ['sym', 'fc', ['direct']],
   ['sym', 'rc', ['direct']],
-  ['sym', 'pr', ['relay']],
+  // Direct by birthday probing in most runs; asserted with its probability bound in
+  // hard-nat-peer.test.ts, so this matrix accepts the relay too and cannot flake on it.
+  ['sym', 'pr', ['direct', 'relay']],
   ['sym', 'sym2', ['relay']],
-  ['sym', 'cg', ['relay']],
+  ['sym', 'cg', ['relay', 'direct']],
   ['lan1', 'lan2', ['direct']],
   ['hp1', 'hp2', ['direct']],
   // UDP blocked: the relay over TCP (its relayed address is UDP, so any peer reaches it).
@@ -205,11 +208,11 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
 
   it('a capture at the server and relay holds no plaintext of peer-to-peer notifications', async () => {
     // tcpdump on the lab server's only interface sees everything serve and its relay send and
-    // receive: the relayed session (symmetric × port-restricted), the relayed session over TCP
+    // receive: the relayed session (symmetric × symmetric), the relayed session over TCP
     // (UDP-blocked × full-cone), the sealed server rung (UDP and relay-TCP blocked × full-cone)
     // and, as a control that the capture works, an app POST over plain HTTP whose body must
     // show up.
-    const rel = [drivers.get('sym')!, drivers.get('pr')!] as const;
+    const rel = [drivers.get('sym')!, drivers.get('sym2')!] as const;
     const tcp = [drivers.get('ub')!, drivers.get('fc')!] as const;
     const srv = [drivers.get('ubt')!, drivers.get('fc')!] as const;
     // Warm-up (the matrix above does it too when run in full): let the relay paths come up.

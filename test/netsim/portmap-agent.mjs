@@ -5,9 +5,13 @@
 //                                              or {"error":{code,message}}
 //   out {"recv":{"from":"a:p","data":"..."}}   a datagram on the socket (answered "echo:<data>")
 //   in  {"close":true}                         delete the mapping → out {"closed":true}
+//   in  {"mapClose":{"protocols":[...],"afterMs":N}}  map P and close the mapper N ms later,
+//                                              whatever the request's state → out
+//                                              {"mapClosed":{"granted":bool,"code":C}}
 //   in  {"exit":true}
 import process from 'node:process';
 import { performance } from 'node:perf_hooks';
+import { setTimeout } from 'node:timers';
 import { TextDecoder, TextEncoder } from 'node:util';
 import readline from 'node:readline';
 
@@ -53,6 +57,19 @@ for await (const line of readline.createInterface({ input: process.stdin })) {
         outcomes: Object.fromEntries(mapper.outcomes),
       });
     }
+  } else if (m.mapClose) {
+    const mc = new PortMapper({
+      net: nodeUdpNetwork,
+      clock: systemClock,
+      protocols: m.mapClose.protocols,
+    });
+    const p = mc.map(sock.address().port).then(
+      () => ({ granted: true }),
+      (e) => ({ granted: false, code: e.code }),
+    );
+    await new Promise((r) => setTimeout(r, m.mapClose.afterMs));
+    await mc.close();
+    out({ mapClosed: await p });
   } else if (m.close) {
     await mapper?.close();
     mapper = undefined;

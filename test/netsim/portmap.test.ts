@@ -54,6 +54,7 @@ interface AgentMsg {
   error?: { code: string; message: string };
   recv?: { from: string; data: string };
   closed?: boolean;
+  mapClosed?: { granted: boolean; code?: string };
   outcomes?: Record<string, unknown>;
 }
 
@@ -217,6 +218,31 @@ describe.skipIf(skip)('port mapping against miniupnpd (netsim)', () => {
     expect(await table('r2')).not.toContain(`dport ${a.port} `);
     process.stdout.write(`portmap race: ${r.mapped!.via} won in ${r.mapped!.ms} ms\n`);
   });
+
+  /**
+   * Orphan mappings: the client closes while its request is anywhere in flight (before the
+   * probe, during it, while the router grants, just after). Whatever the timing, nothing may be
+   * left in miniupnpd's table: a grant that answers after close() began is deleted at once.
+   * The delays sweep the whole exchange (grants took 10–30 ms NAT-PMP, 18–77 ms PCP, 130–182 ms
+   * UPnP here), so some land inside the grant's round trip; the assertion holds for every one.
+   */
+  it.each(['natpmp', 'pcp', 'upnp'])(
+    '%s: closed while mapping, at any moment, leaves no mapping on miniupnpd',
+    async (proto) => {
+      const a = await agent('a');
+      const outcomes: string[] = [];
+      for (const afterMs of [0, 2, 5, 10, 20, 40, 80, 120, 160, 240, 400, 800]) {
+        a.send({ mapClose: { protocols: [proto], afterMs } });
+        const r = (await a.take((m) => m.mapClosed !== undefined, 20_000)).mapClosed!;
+        outcomes.push(`${afterMs}:${r.granted ? 'granted' : (r.code ?? '?')}`);
+        expect(await table('r2'), `${proto} closed after ${afterMs} ms`).not.toContain(
+          `dport ${a.port} `,
+        );
+      }
+      process.stdout.write(`portmap ${proto} map+close: ${outcomes.join(' ')}\n`);
+    },
+    120_000,
+  );
 
   it('UPnP-IGD v1 on a symmetric NAT: the mapping lets a public host in', async () => {
     const b = await agent('b');

@@ -142,7 +142,13 @@ export class PortMapper {
    * Maps `internalPort` (UDP). Rejects with PortmapError: NO_GATEWAY (nobody granted; the
    * message says why per protocol), NOT_PUBLIC (granted, but useless; deleted again), CLOSED.
    */
-  async map(internalPort: number, opts: MapOptions = {}): Promise<PortMapping> {
+  map(internalPort: number, opts: MapOptions = {}): Promise<PortMapping> {
+    const p = this.#map(internalPort, opts);
+    this.#mapRace = p.catch(() => undefined);
+    return p;
+  }
+
+  async #map(internalPort: number, opts: MapOptions): Promise<PortMapping> {
     if (!Number.isInteger(internalPort) || internalPort < 1 || internalPort > 65535) {
       throw new RangeError(`internal port must be 1..65535, got ${internalPort}`);
     }
@@ -161,6 +167,14 @@ export class PortMapper {
     } catch (e) {
       this.#request = undefined;
       throw e;
+    }
+    if (this.#closed) {
+      // close() came while the router was granting: the grant would outlive us as an orphan
+      // (renewed by nobody, deleted by nobody until its lifetime ends). Delete it now; close()
+      // waits for this (#mapRace).
+      this.#request = undefined;
+      await this.#unmapQuietly(won.driver, won.m);
+      throw new PortmapError(PORTMAP_ERR.CLOSED, 'PortMapper closed while mapping');
     }
     const why = uselessBecause(won.m, opts.reflexiveAddress);
     if (why !== undefined) {
@@ -264,9 +278,14 @@ export class PortMapper {
           );
           return;
         }
+        if (this.#closed) {
+          done = true;
+          reject(new PortmapError(PORTMAP_ERR.CLOSED, 'PortMapper closed while mapping'));
+          return;
+        }
         mapping = true;
         const ac = new AbortController();
-        this.#inflight.add(ac);
+        this.#mapInflight.add(ac);
         d.map(req, ac.signal)
           .then(
             (m) => {
@@ -280,7 +299,7 @@ export class PortMapper {
             },
           )
           .finally(() => {
-            this.#inflight.delete(ac);
+            this.#mapInflight.delete(ac);
             mapping = false;
             next();
           });
@@ -297,6 +316,10 @@ export class PortMapper {
   }
 
   #probing: Promise<void> = Promise.resolve();
+  /** The running map() (its grant deleted if close() came meanwhile): close() waits for it. */
+  #mapRace: Promise<unknown> | undefined;
+  /** The mapping request in flight: close() lets it finish (see close) instead of aborting it. */
+  readonly #mapInflight = new Set<AbortController>();
 
   /**
    * Resolves when every probe of the last map() has an outcome (map() itself resolves at the
@@ -381,12 +404,30 @@ export class PortMapper {
     }
   }
 
-  /** Deletes the mapping (bounded by the probe timeout) and stops renewing. Idempotent. */
+  /**
+   * Deletes the mapping (bounded by the probe timeout) and stops renewing. Idempotent.
+   *
+   * A mapping request in flight is not aborted: the router may have granted it already and only
+   * its answer be on the way, and an aborted request would leave that grant on the router with
+   * nobody to delete it (an orphan until its lifetime, 2 h by default, runs out). close() waits
+   * for its answer instead — bounded by the driver's own timeout, and by 2 × the probe timeout
+   * here — and map() deletes what it granted (see map()). Probes and renewals are aborted.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#renewTimer?.cancel();
     for (const ac of this.#inflight) ac.abort();
+    if (this.#mapRace) {
+      const limit = 2 * (this.#o.probeTimeoutMs ?? PROBE_TIMEOUT_MS);
+      let timer: { cancel(): void } | undefined;
+      await Promise.race([
+        this.#mapRace,
+        new Promise<void>((r) => (timer = this.#o.clock.setTimeout(r, limit))),
+      ]);
+      timer?.cancel();
+      for (const ac of this.#mapInflight) ac.abort();
+    }
     const d = this.#driver;
     const m = this.#mapping;
     this.#mapping = undefined;

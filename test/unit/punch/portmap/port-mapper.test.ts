@@ -22,7 +22,12 @@ interface Router {
   pcp: Uint8Array[];
 }
 
-type Handler = (req: Uint8Array, r: Router) => Uint8Array | undefined;
+/** `reply` answers later (a router still working on a request). */
+type Handler = (
+  req: Uint8Array,
+  r: Router,
+  reply: (res: Uint8Array) => void,
+) => Uint8Array | undefined;
 
 const u16 = (n: number) => [n >> 8, n & 0xff];
 const u32 = (n: number) => [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
@@ -100,12 +105,12 @@ async function setup(handler: Handler, opts: { attacker?: boolean } = {}) {
       forged[11] = 0x11;
       evilSock.send(forged, from);
       clock.setTimeout(() => {
-        const res = handler(data, router);
+        const res = handler(data, router, (later) => sock.send(later, from));
         if (res) sock.send(res, from);
       }, 5);
       return;
     }
-    const res = handler(data, router);
+    const res = handler(data, router, (later) => sock.send(later, from));
     if (res) sock.send(res, from);
   });
   const mapper = (protocols: ('pcp' | 'natpmp' | 'upnp')[], http?: HttpClient) => {
@@ -193,6 +198,35 @@ describe('lifetime', () => {
     expect(pm.mapping).toBeUndefined();
   });
 
+  it('closed while the router is granting: the late grant is deleted, never left orphaned', async () => {
+    let pending: (() => void) | undefined;
+    const w = await setup((req, r, reply) => {
+      if (req[0] !== 0) return undefined; // NAT-PMP only
+      r.natpmp.push(req);
+      const map = req[1] === 1 && new DataView(req.buffer, req.byteOffset).getUint32(8) > 0;
+      if (map && !pending) {
+        // The first MAP: granted, but the answer leaves only when the test says so.
+        pending = () => reply(goodNatpmp(req)!);
+        return undefined;
+      }
+      return goodNatpmp(req);
+    });
+    const pm = w.mapper(['natpmp']);
+    const mapped = pm.map(4000);
+    mapped.catch(() => {});
+    for (let i = 0; i < 100 && !pending; i++) await w.clock.advanceAsync(10);
+    expect(pending).toBeDefined();
+    const closed = pm.close();
+    pending!(); // the router granted; its answer arrives after close() began
+    await settle(w.clock, closed);
+    await expect(mapped).rejects.toMatchObject({ code: 'NATPUSH_ERR_PORTMAP_CLOSED' });
+    const maps = w.router.natpmp.filter((q) => q[1] === 1);
+    const last = maps.at(-1)!;
+    expect(maps).toHaveLength(2); // the grant, then its delete
+    expect(new DataView(last.buffer, last.byteOffset).getUint32(8)).toBe(0);
+    expect(pm.mapping).toBeUndefined();
+  });
+
   it('PCP renews with the same nonce and deletes with lifetime 0', async () => {
     const w = await setup(both);
     const pm = w.mapper(['pcp']);
@@ -208,7 +242,7 @@ describe('lifetime', () => {
 
   it('a router that stops answering: the mapping is reported lost at expiry', async () => {
     let alive = true;
-    const w = await setup((req, r) => (alive ? both(req, r) : undefined));
+    const w = await setup((req, r, reply) => (alive ? both(req, r, reply) : undefined));
     const pm = w.mapper(['natpmp']);
     const lost: unknown[] = [];
     pm.onChange((m) => lost.push(m));

@@ -1,0 +1,182 @@
+/**
+ * The checks of one punch (checks.ts) from the coordinated start to a selected path, with the
+ * hard-NAT step beside them (hard-nat-step.ts): build the agent, start it at `punch-start.at`
+ * in our clock, and settle with the first path selected — the agent's, or the one the step
+ * found on its own socket — or with why none was.
+ */
+import type { Endpoint } from '../net/udp.js';
+import type { TurnClient } from '../relay/index.js';
+import type { StunTransactions } from '../stun/transaction.js';
+import type { Logger } from '../util/logger.js';
+import type { Candidate } from './candidates.js';
+import { candidatePriority } from './candidates.js';
+import { newTieBreaker } from './check-message.js';
+import { CheckAgent } from './checks.js';
+import type { PunchConnectorOptions } from './connector-options.js';
+import { PUNCH_DEFAULTS } from './constants.js';
+import type { SocketDemux, Via } from './demux.js';
+import { PUNCH_ERR, PunchError } from './errors.js';
+import { BIRTHDAY_DEFER_MS, graceFor, startHardNatStep } from './hard-nat-step.js';
+import { hardNatRole } from './nat-facts.js';
+import type { PunchedPath } from './path.js';
+import { createPunchedPath } from './path.js';
+import { pick, type Session } from './punch-session.js';
+import type { PeerHandshakes } from './punch-signals.js';
+
+/** What a run needs of its connector. */
+export interface RunContext {
+  options: PunchConnectorOptions;
+  log: Logger;
+  demux: SocketDemux;
+  socketTx: StunTransactions;
+  relay(): TurnClient | undefined;
+  relayTx(): StunTransactions | undefined;
+  handshakes(): PeerHandshakes | undefined;
+  sendVia(bytes: Uint8Array, to: Endpoint, via: Via): void;
+  permit(relay: TurnClient, remote: readonly Candidate[]): void;
+  endSession(s: Session): void;
+}
+
+/** Build the agent, wait for the coordinated start, check, and hand back the selected path. */
+export function runChecks(
+  ctx: RunContext,
+  s: Session,
+  at: number,
+  rtt: number,
+  signal?: AbortSignal,
+): Promise<PunchedPath> {
+  const remote = s.remote!;
+  const relay = ctx.relay();
+  const hard = hardNatRole(s.sentNat, remote.nat);
+  if (hard.kind !== 'none') ctx.log.info('hard-NAT step', { peer: s.peer, ...hard });
+  const handshake = {
+    init: () => ctx.handshakes()?.init(s.peer),
+    answer: (d: Uint8Array) => ctx.handshakes()?.answer(s.peer, d),
+    response: (d: Uint8Array) => ctx.handshakes()?.response(s.peer, d),
+  };
+  const agent = new CheckAgent({
+    role: s.role,
+    tieBreaker: newTieBreaker(),
+    local: s.local,
+    remote: remote.creds,
+    localPriority: { socket: candidatePriority('host'), relay: candidatePriority('relay') },
+    transactions: {
+      socket: ctx.socketTx,
+      ...(relay && ctx.relayTx() ? { relay: ctx.relayTx() } : {}),
+    },
+    send: (bytes, to, via) => ctx.sendVia(bytes, to, via),
+    clock: ctx.options.clock,
+    logger: ctx.log,
+    handshake,
+    // RFC 8445 §14.3: a first RTO below the round trip only wastes packets; serve's measured
+    // RTT to the slower side is the best guess we have of the direct one.
+    checkRetransmission: {
+      ...PUNCH_DEFAULTS.checkRetransmission,
+      rtoMs: Math.max(PUNCH_DEFAULTS.checkRetransmission.rtoMs, Math.min(1_000, Math.round(rtt))),
+    },
+    ...pick(ctx.options, ['taMs', 'punchTimeoutMs', 'consentIntervalMs', 'consentTimeoutMs']),
+    directGraceMs: graceFor(hard, ctx.options.directGraceMs ?? PUNCH_DEFAULTS.directGraceMs),
+  });
+  s.agent = agent;
+  for (const c of remote.candidates) agent.addRemote(c);
+  if (relay) ctx.permit(relay, remote.candidates);
+  for (const e of s.early.splice(0)) agent.handleRequest(e.msg, e.from, e.via);
+
+  return new Promise<PunchedPath>((resolve, reject) => {
+    let step: ReturnType<typeof startHardNatStep> | undefined;
+    let settled = false;
+    const settle = (v: PunchedPath | Error): void => {
+      if (settled) return void (v instanceof Error ? undefined : v.close());
+      settled = true;
+      s.cancelWait = undefined;
+      signal?.removeEventListener('abort', onAbort);
+      if (v instanceof Error) reject(v);
+      else resolve(v);
+    };
+    const onAbort = (): void => {
+      step?.cancel();
+      agent.close();
+      ctx.endSession(s);
+      settle(new PunchError(PUNCH_ERR.ABORTED, 'aborted'));
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    s.cancelWait = (err) => {
+      step?.cancel();
+      settle(err);
+    };
+    agent.onSelected((pair) => {
+      step?.cancel();
+      settle(
+        createPunchedPath({
+          agent,
+          pair,
+          demux: ctx.demux,
+          relay: ctx.relay(),
+          early: s.earlyData.splice(0),
+          onClose: () => ctx.endSession(s),
+        }),
+      );
+    });
+    agent.onFailed((reason) => {
+      agent.close();
+      const fail = (): void => {
+        if (settled) return;
+        ctx.endSession(s);
+        settle(new PunchError(PUNCH_ERR.FAILED, `punch with ${s.peer} failed: ${reason}`));
+      };
+      // The hard-NAT step may still find a path on its own socket: wait for it.
+      if (step?.pending && hard.kind === 'birthday' && hard.side === 'hard')
+        void step.done.then(fail);
+      else fail();
+    });
+    let stopped = false;
+    const startStep = (): void => {
+      if (hard.kind !== 'birthday' || settled || stopped) return;
+      // The ordinary checks already reach the other side (a check heard, or one answered on a
+      // direct pair): they will select, and a birthday path beside them could make the two
+      // sides select different pairs on different sockets. Birthday is for the pairs where
+      // nothing direct gets through (a port-restricted cone facing a random symmetric NAT).
+      if (agent.pairs().some((p) => p.kind === 'direct' && (p.heard || p.state === 'succeeded')))
+        return ctx.log.debug('birthday not needed: the ordinary checks get through');
+      step = startHardNatStep({
+        role: hard,
+        agent,
+        socket: ctx.options.socket,
+        remoteCandidates: remote.candidates,
+        sessionRole: s.role,
+        local: s.local,
+        remoteCreds: remote.creds,
+        hooks: ctx.options.hardNat,
+        handshake,
+        clock: ctx.options.clock,
+        logger: ctx.log,
+        onPath: (path) => {
+          if (settled || agent.selected) return path.close();
+          s.sideSelected = true;
+          agent.close(); // the ordinary checks lost: the path is on the birthday socket
+          settle(path);
+        },
+        onPathClosed: () => ctx.endSession(s),
+      });
+    };
+    const begin = (): void => {
+      agent.start();
+      if (hard.kind !== 'birthday') return;
+      s.stopStep = () => {
+        stopped = true;
+        step?.cancel();
+      };
+      ctx.options.clock.setTimeout(startStep, BIRTHDAY_DEFER_MS);
+    };
+    // `at` is server time; ours = at − offset. Never wait absurdly long on a bad offset. The
+    // controlled side starts a little ahead (PUNCH_DEFAULTS.controlledHeadStartMs) so that its
+    // NAT is open when the controlling side's first check — the one whose answer selects the
+    // path (aggressive nomination) — arrives.
+    const head = s.role === 'controlled' ? PUNCH_DEFAULTS.controlledHeadStartMs : 0;
+    const localAt = at - ctx.options.signaling.clockOffsetMs - head;
+    const max = PUNCH_DEFAULTS.maxStartDelayMs;
+    const delay = Math.min(max, Math.max(0, localAt - ctx.options.clock.now()));
+    ctx.options.clock.setTimeout(begin, delay);
+  });
+}

@@ -1,0 +1,63 @@
+/**
+ * The hard-NAT step both sides derive from the facts in their rendezvous frames
+ * (punch/nat-facts.ts): they must agree (each runs it with the two fact sets swapped), unknown
+ * facts fall back to the ordinary punch, and the issue-11 cells map to their technique.
+ */
+import { describe, expect, it } from 'vitest';
+import { BIRTHDAY_STEP_LIMIT_MS, graceFor } from '../../../../src/punch/hard-nat-step.js';
+import { hardNatRole, type WireNatFacts } from '../../../../src/punch/nat-facts.js';
+
+const cone: WireNatFacts = { mapping: 'endpoint-independent', allocation: 'preserving' };
+const random: WireNatFacts = { mapping: 'address-and-port-dependent', allocation: 'random' };
+const sequential: WireNatFacts = {
+  mapping: 'address-and-port-dependent',
+  allocation: 'sequential',
+  delta: 1,
+};
+const mapped: WireNatFacts = { ...random, portMapping: true };
+
+describe('hardNatRole', () => {
+  it('random symmetric × cone: birthday, the symmetric side hard, on both sides alike', () => {
+    expect(hardNatRole(random, cone)).toEqual({ kind: 'birthday', side: 'hard' });
+    expect(hardNatRole(cone, random)).toEqual({ kind: 'birthday', side: 'easy' });
+  });
+
+  it('random symmetric × anything symmetric without a mapping: the relay at once', () => {
+    expect(hardNatRole(random, random)).toEqual({ kind: 'relay' });
+    expect(hardNatRole(random, sequential)).toEqual({ kind: 'relay' });
+    expect(hardNatRole(sequential, random)).toEqual({ kind: 'relay' });
+  });
+
+  it('predictable × predictable: prediction (the predicted candidates carry it)', () => {
+    expect(hardNatRole(sequential, sequential)).toEqual({
+      kind: 'candidates',
+      technique: 'prediction',
+    });
+  });
+
+  it('a port mapping on either side wins over everything', () => {
+    expect(hardNatRole(mapped, random)).toEqual({ kind: 'candidates', technique: 'mapping' });
+    expect(hardNatRole(random, mapped)).toEqual({ kind: 'candidates', technique: 'mapping' });
+  });
+
+  it('a cone whose filtering is known to let the new mapping in: the ordinary punch', () => {
+    const fullCone: WireNatFacts = { ...cone, filtering: 'endpoint-independent' };
+    expect(hardNatRole(random, fullCone)).toEqual({ kind: 'candidates', technique: 'punch' });
+  });
+
+  it('unknown facts on either side: no step (the ordinary punch, then the relay)', () => {
+    expect(hardNatRole(undefined, cone)).toEqual({ kind: 'none' });
+    expect(hardNatRole(random, undefined)).toEqual({ kind: 'none' });
+    expect(hardNatRole({ allocation: 'random' }, cone)).toEqual({ kind: 'none' });
+  });
+});
+
+describe('graceFor', () => {
+  it('relay: no direct grace; birthday: past the step; otherwise unchanged', () => {
+    expect(graceFor({ kind: 'relay' }, 3_000)).toBe(0);
+    expect(graceFor({ kind: 'birthday', side: 'hard' }, 3_000)).toBeGreaterThan(
+      BIRTHDAY_STEP_LIMIT_MS,
+    );
+    expect(graceFor({ kind: 'none' }, 3_000)).toBe(3_000);
+  });
+});
