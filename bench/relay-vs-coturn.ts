@@ -8,7 +8,7 @@
  *
  *   npm run build && node dist/bench/relay-vs-coturn.js [--quick] [--sizes 100,1000]
  *     [--steps 100,200,400,600,800,1000,1300,1600] [--per-uclient 100] [--messages 1000]
- *     [--max-added-ms 5] [--alloc-count 1000] [--prof DIR]
+ *     [--max-added-ms 5] [--alloc-count 1000] [--memory-only] [--prof DIR]
  *
  * `--quick` (< 60 s): 100 B only, S = 200 and 600, 300 messages, 100 allocations for memory.
  *
@@ -20,10 +20,11 @@
  * loss over the step, added delay (p50 RTT of a probe pair on the same server, bench/lib/
  * rtt-probe.ts, minus its p50 on the idle server), server CPU per delivered message (all of its
  * processes and threads), and the busiest uclient's CPU (near 100 % = the generator was the
- * ceiling). A step is loss-free with ≤ 0.1 % loss and ≤ --max-added-ms. Per server: the highest
- * loss-free rate, its CPU per message and added delay, RSS per allocation (--alloc-count more
- * allocations with a channel each, RSS of the process tree before and after), and the ratios to
- * coturn. Steps alternate between the servers so all see the same machine; the load average is
+ * ceiling). A step is loss-free with ≤ 0.1 % loss and ≤ --max-added-ms; a step that is not is run
+ * once more before it counts (the machine is shared). Per server: the highest
+ * loss-free rate, its CPU per message and added delay, RSS per allocation (bench/lib/rtt-probe.ts:
+ * the slope of the process tree's RSS from --alloc-count to twice as many allocations, each with
+ * a channel), and the ratios to coturn. Steps alternate between the servers so all see the same machine; the load average is
  * printed with every step (the machine is shared). `--prof DIR` runs the one-process natpush under
  * `node --cpu-prof`.
  */
@@ -154,8 +155,14 @@ async function runSize(size: number, servers: BenchServer[]): Promise<Map<string
   for (const s of STEPS) {
     for (const r of runs.values()) {
       if (r.over) continue;
-      const x = await step(r, s, size);
+      let x = await step(r, s, size);
       console.log(line(r.server.name, x));
+      if (!x.ok && !x.failed) {
+        // The machine is shared: a step over the limit is run once more, and only a second
+        // miss ends this server's climb (one burst of other work must not set its limit).
+        x = await step(r, s, size);
+        console.log(line(`${r.server.name} again`, x));
+      }
       if (!x.ok) r.over = x;
       else if (x.rate > (r.best?.rate ?? 0)) r.best = x;
     }
@@ -200,6 +207,12 @@ async function main(): Promise<void> {
   );
   console.log(`load before: ${loadAverage()} on ${os.cpus().length} cores`);
   const servers = await start();
+  // Interrupted: stop the servers (their workers and coturn would outlive the bench otherwise).
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      void Promise.all(servers.map((s) => s.stop())).finally(() => process.exit(130));
+    });
+  }
   for (const s of servers) console.log(`  ${s.name.padEnd(12)} ${s.note ?? ''}`);
   try {
     const rss = new Map<string, number>();
@@ -207,10 +220,11 @@ async function main(): Promise<void> {
       rss.set(s.name, await rssPerAllocation(s.port, ALLOC_COUNT, () => treeRssKiB(s.pid)));
     }
     console.log(
-      `RSS per allocation (${ALLOC_COUNT} more, each with a channel): ` +
+      `RSS per allocation (slope from ${ALLOC_COUNT} to ${2 * ALLOC_COUNT} held, each with a channel): ` +
         servers.map((s) => `${s.name} ${fmt(rss.get(s.name)!, 1)} KiB`).join(', ') +
         `  [load ${loadAverage()}]`,
     );
+    if (process.argv.includes('--memory-only')) return;
     for (const size of SIZES) summary(size, await runSize(size, servers), rss);
   } finally {
     for (const s of servers) await s.stop();

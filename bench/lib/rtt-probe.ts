@@ -61,9 +61,12 @@ export async function rttProbe(port: number): Promise<RttProbe> {
 }
 
 /**
- * RSS per allocation: `count` more allocations held open on the server (each with a channel
- * bound to a peer, as a call has), created `concurrency` at a time; the server tree's RSS is read
- * before and after. Returns KiB per allocation; the allocations are closed again.
+ * RSS per allocation: `count` allocations held open on the server (each with a channel bound to
+ * a peer, as a call has), then `count` more, created `concurrency` at a time; the server tree's
+ * RSS is read after each half. The figure is the slope over the second half: the first pays the
+ * one-time growth (a runtime's young generation and allocator arenas grow with the churn of any
+ * burst of requests), which is not a per-allocation cost. Returns KiB per allocation; the
+ * allocations are closed again.
  */
 export async function rssPerAllocation(
   port: number,
@@ -74,18 +77,22 @@ export async function rssPerAllocation(
   const opts = { server, username: BENCH_USER, password: BENCH_PASS, net: nodeUdpNetwork };
   const sink = await nodeUdpNetwork.bindUdp({ address: '127.0.0.1', port: 0 });
   const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 1500));
-  await settle();
-  const before = readRssKiB();
   const held: TurnClient[] = [];
   const CONCURRENCY = 50;
-  try {
-    while (held.length < count) {
-      const n = Math.min(CONCURRENCY, count - held.length);
-      const batch = await Promise.all(Array.from({ length: n }, () => TurnClient.allocate(opts)));
+  const hold = async (n: number): Promise<void> => {
+    const until = held.length + n;
+    while (held.length < until) {
+      const k = Math.min(CONCURRENCY, until - held.length);
+      const batch = await Promise.all(Array.from({ length: k }, () => TurnClient.allocate(opts)));
       held.push(...batch);
       await Promise.all(batch.map((c) => c.bindChannel(sink.address())));
     }
     await settle();
+  };
+  try {
+    await hold(count);
+    const before = readRssKiB();
+    await hold(count);
     return (readRssKiB() - before) / count;
   } finally {
     await Promise.all(held.map((c) => c.close()));
