@@ -10,7 +10,8 @@
  *     [--steps 100,200,400,600,800,1000,1300,1600] [--per-uclient 100] [--messages 1000]
  *     [--max-added-ms 5] [--alloc-count 1000] [--memory-only] [--prof DIR]
  *
- * `--quick` (< 60 s): 100 B only, S = 200 and 600, 300 messages, 100 allocations for memory.
+ * `--quick` (< 60 s, a smoke test of the whole bench): 100 B only, S = 300, 300 messages, 100 + 100
+ * allocations for memory.
  *
  * uclient's `-z 1` is a wish: it sends one message per session per tick of its event loop, and
  * the ticks stretch with the machine's load (~400 msg/s per session on a quiet machine, ~100 at
@@ -47,7 +48,7 @@ import { uclientStep } from './lib/uclient-load.js';
 const QUICK = process.argv.includes('--quick');
 const list = (name: string, dflt: string): number[] => benchArg(name, dflt).split(',').map(Number);
 const SIZES = list('sizes', QUICK ? '100' : '100,1000');
-const STEPS = list('steps', QUICK ? '200,600' : '100,200,400,600,800,1000,1300,1600');
+const STEPS = list('steps', QUICK ? '300' : '100,200,400,600,800,1000,1300,1600');
 const PER_UCLIENT = Number(benchArg('per-uclient', '100'));
 const MESSAGES = Number(benchArg('messages', QUICK ? '300' : '1000'));
 const MAX_ADDED_MS = Number(benchArg('max-added-ms', '5'));
