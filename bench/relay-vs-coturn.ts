@@ -1,178 +1,236 @@
 /**
- * TURN relay, side by side in one run: `natpush relay` and coturn's `turnserver` under coturn's
- * own load generator, `turnutils_uclient -y -c -l SIZE -z 1` (M client-to-client sessions over
- * channels, each paced at one message per ms), with M stepped up until each server shows loss or
- * added delay. Each server's loss-free limit is the highest delivered msg/s of a step with
- * ≤ 0.1 % loss and ≤ `--max-added-ms` added round-trip delay (over the lowest RTT it showed at a smaller M).
+ * TURN relay, side by side in one run: coturn (its default relay threads), `natpush relay` in one
+ * process and `natpush relay --workers 2` (Node 24, SO_REUSEPORT), under coturn's own load
+ * generator `turnutils_uclient -y -c -l SIZE -z 1` (client-to-client sessions over channels, each
+ * paced at one message per ms). The total sessions S step up until each server shows loss or
+ * added delay; S is spread over ceil(S / --per-uclient) uclient processes (one uclient falls
+ * behind its own schedule above ~100 sessions, before any server does: bench/lib/uclient-load.ts).
  *
- *   npm run build && node dist/bench/relay-vs-coturn.js [--steps 30,60,120,180,240]
- *     [--messages 400] [--size 100] [--max-added-ms 5] [--prof DIR]
+ *   npm run build && node dist/bench/relay-vs-coturn.js [--quick] [--sizes 100,1000]
+ *     [--steps 100,200,400,600,800,1000,1300,1600] [--per-uclient 100] [--messages 1000]
+ *     [--max-added-ms 5] [--alloc-count 1000] [--memory-only] [--prof DIR]
  *
- * Per step and server: delivered msg/s (uclient's per-second progress, steady part), loss %,
- * average RTT and the delay added over the first step, server CPU (% of a core in the busiest
- * second, and µs per delivered message over the whole step), RSS. Steps alternate between the servers so both see the same
- * machine. The machine is shared: the load average is printed with the figures. `--prof DIR`
- * runs natpush under `node --cpu-prof` (profile written to DIR when it stops).
- * `--baseline-main OTHER/dist/src/cli/main.js` adds another build of natpush (the code before a
- * change) as a third server in the same run.
+ * `--quick` (< 60 s, a smoke test of the whole bench): 100 B only, S = 300, 300 messages, 100 + 100
+ * allocations for memory.
+ *
+ * uclient's `-z 1` is a wish: it sends one message per session per tick of its event loop, and
+ * the ticks stretch with the machine's load (~400 msg/s per session on a quiet machine, ~100 at
+ * load 15, each uclient at < 5 % of a core). The offered rate is printed beside the delivered.
+ *
+ * Per step and server: offered and delivered msg/s in the window where every uclient was sending,
+ * loss over the step, added delay (p50 RTT of a probe pair on the same server, bench/lib/
+ * rtt-probe.ts, minus its p50 on the idle server), server CPU per delivered message (all of its
+ * processes and threads), and the busiest uclient's CPU (near 100 % = the generator was the
+ * ceiling). A step is loss-free with ≤ 0.1 % loss and ≤ --max-added-ms; a step that is not is run
+ * once more before it counts (the machine is shared). Per server: the highest
+ * loss-free rate, its CPU per message and added delay, RSS per allocation (bench/lib/rtt-probe.ts:
+ * the slope of the process tree's RSS from --alloc-count to twice as many allocations, each with
+ * a channel), and the ratios to coturn. Steps alternate between the servers so all see the same machine; the load average is
+ * printed with every step (the machine is shared). `--prof DIR` runs the one-process natpush under
+ * `node --cpu-prof`.
  */
 import os from 'node:os';
-import { runUclient, type UclientResult } from './lib/coturn.js';
+import { treeCpuSeconds, treeRssKiB } from './lib/proc-tree.js';
 import {
   BENCH_PASS,
   BENCH_USER,
   benchArg,
-  cpuSeconds,
   fmt,
   loadAverage,
-  rssKiB,
+  node24,
   startCoturnRelay,
   startNatpushRelay,
   type BenchServer,
 } from './lib/relay-servers.js';
+import { rssPerAllocation, rttProbe, type RttProbe } from './lib/rtt-probe.js';
+import { uclientStep } from './lib/uclient-load.js';
 
-const arg = benchArg;
-const STEPS = arg('steps', '30,60,120,180,240').split(',').map(Number);
-const MESSAGES = Number(arg('messages', '400'));
-const SIZE = Number(arg('size', '100'));
-const MAX_ADDED_MS = Number(arg('max-added-ms', '5'));
-const MAX_LOSS = 0.001;
-const PROF = arg('prof', '');
-const BASELINE = arg('baseline-main', '');
+const QUICK = process.argv.includes('--quick');
+const list = (name: string, dflt: string): number[] => benchArg(name, dflt).split(',').map(Number);
+const SIZES = list('sizes', QUICK ? '100' : '100,1000');
+const STEPS = list('steps', QUICK ? '300' : '100,200,400,600,800,1000,1300,1600');
+const PER_UCLIENT = Number(benchArg('per-uclient', '100'));
+const MESSAGES = Number(benchArg('messages', QUICK ? '300' : '1000'));
+const MAX_ADDED_MS = Number(benchArg('max-added-ms', '5'));
+const ALLOC_COUNT = Number(benchArg('alloc-count', QUICK ? '100' : '1000'));
+const MAX_LOSS_PCT = 0.1;
+const PROF = benchArg('prof', '');
 
 interface Step {
-  m: number;
+  s: number;
+  offered: number;
   rate: number;
   lossPct: number;
-  rttMs: number;
   addedMs: number;
-  cpuPct: number;
   cpuUsPerMsg: number;
-  rssKiB: number;
+  uclientCpuPct: number;
   ok: boolean;
+  failed: string | undefined;
 }
 
-/**
- * Delivered msg/s while sending: uclient prints its running totals once a second
- * ("N: : start_mclient: msz=M, tot_send_msgs=S, tot_recv_msgs=R"); the rate is the received
- * count from the first second with traffic to the end over the seconds between.
- */
-function deliveredRate(r: UclientResult): number {
-  const samples = [
-    ...r.output.matchAll(
-      /^(\d+): : start_mclient: msz=\d+, tot_send_msgs=\d+, tot_recv_msgs=(\d+)/gm,
-    ),
-  ].map((m) => ({ t: Number(m[1]), recv: Number(m[2]) }));
-  const end = /^(\d+): : start_mclient: tot_send_msgs=\d+, tot_recv_msgs=(\d+)\s*$/m.exec(r.output);
-  const first = samples.find((s) => s.recv > 0);
-  if (!first || !end) return NaN;
-  const seconds = Number(end[1]) - first.t;
-  return seconds > 0 ? (Number(end[2]) - first.recv) / seconds : NaN;
+interface Running {
+  server: BenchServer;
+  probe: RttProbe;
+  idleRtt: number;
+  best?: Step;
+  over?: Step;
+  /** The last step's uclients, still ending. */
+  drained?: Promise<void>;
 }
 
-async function step(s: BenchServer, m: number, baseRtt: number | undefined): Promise<Step> {
-  const cpu0 = cpuSeconds(s.pid);
-  const t0 = performance.now();
-  // The busiest second: the whole run includes allocation set-up and uclient's final wait.
-  let peak = 0;
-  let last = { cpu: cpu0, at: t0 };
-  const sampler = setInterval(() => {
-    const now = { cpu: cpuSeconds(s.pid), at: performance.now() };
-    peak = Math.max(peak, ((now.cpu - last.cpu) / (now.at - last.at)) * 1000);
-    last = now;
-  }, 1000);
-  const r = await runUclient(
-    [
-      '-y',
-      '-c',
-      '-m',
-      String(m),
-      '-n',
-      String(MESSAGES),
-      '-l',
-      String(SIZE),
-      '-z',
-      '1',
-      '-u',
-      BENCH_USER,
-      '-w',
-      BENCH_PASS,
-      '-p',
-      String(s.port),
-      '127.0.0.1',
-    ],
-    90_000,
-  ).finally(() => clearInterval(sampler));
-  const cpu = cpuSeconds(s.pid) - cpu0;
-  const rtt = Number(/Average round trip delay ([\d.]+) ms/.exec(r.output)?.[1] ?? NaN);
-  const lossPct = r.sent > 0 ? (Math.max(0, r.sent - r.received) / r.sent) * 100 : 100;
-  const addedMs = baseRtt === undefined ? 0 : Math.max(0, rtt - baseRtt);
+async function start(): Promise<BenchServer[]> {
+  // coturn's relay port range also holds the allocations each cut-short step leaves to expire.
+  const servers = [await startCoturnRelay(20_000)];
+  const prof = PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`] : [];
+  servers.push(await startNatpushRelay(prof, undefined, 'natpush'));
+  const n24 = node24();
+  if (n24) {
+    servers.push(
+      await startNatpushRelay([], undefined, 'natpush -w2', { node: n24, args: ['--workers=2'] }),
+    );
+  } else {
+    console.log('  (no Node 24 in .cache/node24: run scripts/install-node24.sh for --workers 2)');
+  }
+  return servers;
+}
+
+async function idleRtt(probe: RttProbe): Promise<number> {
+  probe.start();
+  await new Promise((r) => setTimeout(r, 1500));
+  return probe.stop();
+}
+
+async function step(r: Running, s: number, size: number): Promise<Step> {
+  await r.drained;
+  const processes = Math.ceil(s / PER_UCLIENT);
+  const cpu0 = treeCpuSeconds(r.server.pid);
+  r.probe.start();
+  const u = await uclientStep({
+    port: r.server.port,
+    user: BENCH_USER,
+    password: BENCH_PASS,
+    processes,
+    sessionsEach: Math.round(s / processes),
+    messages: MESSAGES,
+    size,
+    timeoutMs: 180_000,
+  });
+  const rtt = r.probe.stop(u.from, u.to);
+  r.drained = u.drained;
+  const cpu = treeCpuSeconds(r.server.pid) - cpu0;
+  const lossPct = u.sent > 0 ? (Math.max(0, u.sent - u.received) / u.sent) * 100 : 100;
+  // A probe that got no answer in the window saw nothing but delay.
+  const addedMs = Number.isNaN(rtt) ? Infinity : Math.max(0, rtt - r.idleRtt);
   return {
-    m,
-    rate: deliveredRate(r),
+    s,
+    offered: u.sendRate,
+    rate: u.deliveredRate,
     lossPct,
-    rttMs: rtt,
     addedMs,
-    cpuPct: peak * 100,
-    cpuUsPerMsg: r.received > 0 ? (cpu * 1e6) / r.received : NaN,
-    rssKiB: rssKiB(s.pid),
-    ok: r.sent > 0 && lossPct <= MAX_LOSS * 100 && addedMs <= MAX_ADDED_MS,
+    cpuUsPerMsg: u.received > 0 ? (cpu * 1e6) / u.received : NaN,
+    uclientCpuPct: u.uclientCpuPct,
+    ok: !u.failed && u.sent > 0 && lossPct <= MAX_LOSS_PCT && addedMs <= MAX_ADDED_MS,
+    failed: u.failed,
   };
 }
 
-const load = loadAverage;
+function line(name: string, x: Step): string {
+  return (
+    `  ${name.padEnd(12)} S=${String(x.s).padStart(3)}: offered ${fmt(x.offered).padStart(7)}, ` +
+    `delivered ${fmt(x.rate).padStart(7)} msg/s, loss ${x.lossPct.toFixed(2)} %, ` +
+    `+${fmt(x.addedMs, 1)} ms, ${fmt(x.cpuUsPerMsg, 1)} µs CPU/msg, uclient ${fmt(x.uclientCpuPct)} %` +
+    (x.ok ? '' : `  ← over${x.failed ? ` (${x.failed.slice(0, 80)})` : ''}`) +
+    `  [load ${loadAverage()}]`
+  );
+}
+
+async function runSize(size: number, servers: BenchServer[]): Promise<Map<string, Running>> {
+  const runs = new Map<string, Running>();
+  for (const server of servers) {
+    const probe = await rttProbe(server.port);
+    runs.set(server.name, { server, probe, idleRtt: await idleRtt(probe) });
+  }
+  console.log(
+    `\n${size} B: idle probe RTT ${[...runs.values()].map((r) => `${r.server.name} ${fmt(r.idleRtt, 2)} ms`).join(', ')}`,
+  );
+  for (const s of STEPS) {
+    for (const r of runs.values()) {
+      if (r.over) continue;
+      let x = await step(r, s, size);
+      console.log(line(r.server.name, x));
+      if (!x.ok && !x.failed) {
+        // The machine is shared: a step over the limit is run once more, and only a second
+        // miss ends this server's climb (one burst of other work must not set its limit).
+        x = await step(r, s, size);
+        console.log(line(`${r.server.name} again`, x));
+      }
+      if (!x.ok) r.over = x;
+      else if (x.rate > (r.best?.rate ?? 0)) r.best = x;
+    }
+    if ([...runs.values()].every((r) => r.over)) break;
+  }
+  for (const r of runs.values()) await Promise.all([r.drained, r.probe.close()]);
+  return runs;
+}
+
+function summary(size: number, runs: Map<string, Running>, rss: Map<string, number>): void {
+  console.log(
+    `\n${size} B summary (loss-free: ≤ ${MAX_LOSS_PCT} % loss, ≤ ${MAX_ADDED_MS} ms added):`,
+  );
+  const c = runs.get('coturn')?.best;
+  const cRss = rss.get('coturn') ?? NaN;
+  for (const r of runs.values()) {
+    const b = r.best;
+    const name = r.server.name.padEnd(12);
+    const kib = rss.get(r.server.name) ?? NaN;
+    const tail = r.over
+      ? ''
+      : ` — never over the limit: the steps (or the generator), not the server, ended it`;
+    console.log(
+      b
+        ? `  ${name} ${fmt(b.rate).padStart(7)} msg/s loss-free at S=${b.s}, ${fmt(b.cpuUsPerMsg, 1)} µs CPU/msg, ` +
+            `+${fmt(b.addedMs, 1)} ms, ${fmt(kib, 1)} KiB RSS/allocation${tail}`
+        : `  ${name} no loss-free step`,
+    );
+    if (r.server.name !== 'coturn' && c && b) {
+      console.log(
+        `  ${''.padEnd(12)} ratio to coturn: rate ${(b.rate / c.rate).toFixed(2)}, ` +
+          `CPU/msg ${(b.cpuUsPerMsg / c.cpuUsPerMsg).toFixed(2)}, RSS/allocation ${(kib / cRss).toFixed(2)}`,
+      );
+    }
+  }
+}
 
 async function main(): Promise<void> {
   console.log(
-    `relay-vs-coturn: turnutils_uclient -y -c -l ${SIZE} -z 1 -n ${MESSAGES}, M = ${STEPS.join(', ')}; ` +
-      `loss-free = loss ≤ ${MAX_LOSS * 100} % and added RTT ≤ ${MAX_ADDED_MS} ms`,
+    `relay-vs-coturn: turnutils_uclient -y -c -z 1 -n ${MESSAGES}, sizes ${SIZES.join(', ')} B, ` +
+      `S = ${STEPS.join(', ')} sessions (≤ ${PER_UCLIENT} per uclient process)`,
   );
-  console.log(`load before: ${load()} on ${os.cpus().length} cores`);
-  const servers = [
-    await startCoturnRelay(),
-    await startNatpushRelay(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`] : []),
-  ];
-  if (BASELINE) servers.push(await startNatpushRelay([], BASELINE, 'natpush@baseline'));
-  const best = new Map<string, Step>();
-  const base = new Map<string, number>();
-  const done = new Set<string>();
+  console.log(`load before: ${loadAverage()} on ${os.cpus().length} cores`);
+  const servers = await start();
+  // Interrupted: stop the servers (their workers and coturn would outlive the bench otherwise).
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      void Promise.all(servers.map((s) => s.stop())).finally(() => process.exit(130));
+    });
+  }
+  for (const s of servers) console.log(`  ${s.name.padEnd(12)} ${s.note ?? ''}`);
   try {
-    for (const m of STEPS) {
-      for (const s of servers) {
-        if (done.has(s.name)) continue;
-        const r = await step(s, m, base.get(s.name));
-        // The lowest RTT this server has shown: one noisy first step must not hide later delay.
-        if (!(r.rttMs >= (base.get(s.name) ?? Infinity))) base.set(s.name, r.rttMs);
-        console.log(
-          `  ${s.name.padEnd(16)} M=${String(m).padStart(3)}: ${fmt(r.rate).padStart(7)} msg/s, loss ${r.lossPct.toFixed(2)} %, ` +
-            `rtt ${fmt(r.rttMs, 2)} ms (+${fmt(r.addedMs, 2)}), CPU ${fmt(r.cpuPct)} % (${fmt(r.cpuUsPerMsg, 1)} µs/msg), ` +
-            `RSS ${fmt(r.rssKiB / 1024, 1)} MiB${r.ok ? '' : '  ← over the limit'}  [load ${load()}]`,
-        );
-        if (!r.ok) done.add(s.name);
-        else if (r.rate > (best.get(s.name)?.rate ?? 0)) best.set(s.name, r);
-      }
-      if (done.size === servers.length) break;
+    const rss = new Map<string, number>();
+    for (const s of servers) {
+      rss.set(s.name, await rssPerAllocation(s.port, ALLOC_COUNT, () => treeRssKiB(s.pid)));
     }
+    console.log(
+      `RSS per allocation (slope from ${ALLOC_COUNT} to ${2 * ALLOC_COUNT} held, each with a channel): ` +
+        servers.map((s) => `${s.name} ${fmt(rss.get(s.name)!, 1)} KiB`).join(', ') +
+        `  [load ${loadAverage()}]`,
+    );
+    if (process.argv.includes('--memory-only')) return;
+    for (const size of SIZES) summary(size, await runSize(size, servers), rss);
   } finally {
     for (const s of servers) await s.stop();
   }
-  for (const s of servers) {
-    const b = best.get(s.name);
-    console.log(
-      b
-        ? `${s.name.padEnd(16)} loss-free limit: ${fmt(b.rate)} msg/s at M=${b.m} (${fmt(b.cpuUsPerMsg, 1)} µs CPU/msg, RSS ${fmt(b.rssKiB / 1024, 1)} MiB)` +
-            (done.has(s.name) ? '' : ' — never over the limit: the steps, not the server, ended it')
-        : `${s.name.padEnd(16)} no loss-free step`,
-    );
-  }
-  const ours = best.get('natpush')?.rate ?? 0;
-  const theirs = best.get('coturn')?.rate ?? NaN;
-  console.log(`ratio natpush/coturn loss-free msg/s: ${(ours / theirs).toFixed(2)}`);
-  if (BASELINE) {
-    const base = best.get('natpush@baseline')?.rate ?? 0;
-    console.log(`ratio natpush@baseline/coturn loss-free msg/s: ${(base / theirs).toFixed(2)}`);
-  }
-  console.log(`load after: ${load()}`);
+  console.log(`\nload after: ${loadAverage()}`);
 }
 
 main().catch((err: unknown) => {

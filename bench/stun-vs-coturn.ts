@@ -1,11 +1,16 @@
 /**
- * STUN Binding responses per second, `natpush stun` (one process) and coturn's `turnserver
- * --stun-only`, side by side in one run, under a C load generator that outruns both
+ * STUN Binding responses per second, `natpush stun` (one process), `natpush stun --workers 2`
+ * (Node 24, SO_REUSEPORT; when .cache/node24 has it) and coturn's `turnserver --stun-only` (its
+ * default threads), side by side in one run, under a C load generator that outruns both
  * (bench/lib/stun-flood.c, compiled here with gcc: sendmmsg/recvmmsg, `--sockets` × `--window`
  * requests in flight per generator process).
  *
  *   npm run build && node dist/bench/stun-vs-coturn.js [--seconds 5] [--rounds 2]
- *     [--generators 1] [--sockets 4] [--window 64] [--baseline-main OTHER/dist/src/cli/main.js]
+ *     [--generators 1] [--sockets 16] [--window 64] [--baseline-main OTHER/dist/src/cli/main.js]
+ *
+ * The kernel spreads the generator's sockets (source ports) over the workers by hash: 16 sockets
+ * keep an uneven split unlikely (with 4, all land on one worker one time in 8). CPU and RSS are
+ * summed over each server's processes.
  *
  * `--baseline-main` adds a third server, another build of natpush (the code before a change),
  * measured in the same rounds.
@@ -23,21 +28,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, waitForStun } from './lib/coturn.js';
 import { startCoturnStun } from './lib/coturn-stun.js';
-import {
-  benchArg,
-  cpuSeconds,
-  fmt,
-  loadAverage,
-  median,
-  natpushMain,
-  rssKiB,
-} from './lib/relay-servers.js';
+import { treeCpuSeconds, treeRssKiB } from './lib/proc-tree.js';
+import { benchArg, fmt, loadAverage, median, natpushMain, node24 } from './lib/relay-servers.js';
 
 const num = (name: string, dflt: number): number => Number(benchArg(name, String(dflt)));
 const SECONDS = num('seconds', 5);
 const ROUNDS = num('rounds', 2);
 const GENERATORS = num('generators', 1);
-const SOCKETS = num('sockets', 4);
+const SOCKETS = num('sockets', 16);
 const WINDOW = num('window', 64);
 
 interface Server {
@@ -47,11 +45,16 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function natpushStun(main = natpushMain(), name = 'natpush'): Promise<Server> {
+async function natpushStun(
+  main = natpushMain(),
+  name = 'natpush',
+  node = process.execPath,
+  more: string[] = [],
+): Promise<Server> {
   const port = await freePort();
   const c: ChildProcess = spawn(
-    process.execPath,
-    [main, 'stun', '--listen', `127.0.0.1:${port}`, '--no-tcp'].concat([
+    node,
+    [main, 'stun', '--listen', `127.0.0.1:${port}`, '--no-tcp', ...more].concat([
       '--rate-limit',
       '100000000',
     ]),
@@ -111,7 +114,7 @@ function runGenerator(bin: string, port: number): Promise<{ rate: number; cpu: n
 }
 
 async function round(bin: string, s: Server): Promise<Round> {
-  const cpu0 = cpuSeconds(s.pid);
+  const cpu0 = treeCpuSeconds(s.pid);
   const t0 = performance.now();
   const gens = await Promise.all(
     Array.from({ length: GENERATORS }, () => runGenerator(bin, s.port)),
@@ -119,9 +122,9 @@ async function round(bin: string, s: Server): Promise<Round> {
   const wall = (performance.now() - t0) / 1000;
   return {
     rate: gens.reduce((a, g) => a + g.rate, 0),
-    serverCpuPct: ((cpuSeconds(s.pid) - cpu0) / wall) * 100,
+    serverCpuPct: ((treeCpuSeconds(s.pid) - cpu0) / wall) * 100,
     genCpuPct: gens.map((g) => (g.cpu / wall) * 100),
-    rssKiB: rssKiB(s.pid),
+    rssKiB: treeRssKiB(s.pid),
   };
 }
 
@@ -136,6 +139,8 @@ async function main(): Promise<void> {
   const baseline = benchArg('baseline-main', '');
   const servers = [await coturnStun(), await natpushStun()];
   if (baseline) servers.push(await natpushStun(baseline, 'natpush@baseline'));
+  const n24 = node24();
+  if (n24) servers.push(await natpushStun(undefined, 'natpush -w2', n24, ['--workers', '2']));
   const best = new Map<string, Round>();
   const rounds = new Map<string, Round[]>();
   try {
@@ -167,6 +172,13 @@ async function main(): Promise<void> {
   console.log(
     `responses per CPU-second (median of rounds): coturn ${fmt(eff('coturn'))}, natpush ${fmt(eff('natpush'))}; ratio ${(eff('natpush') / eff('coturn')).toFixed(2)}`,
   );
+  const w2 = best.get('natpush -w2');
+  if (w2) {
+    console.log(
+      `natpush -w2: best ${fmt(w2.rate)}/s at ${fmt(w2.serverCpuPct)} % CPU, ratio to coturn ${(w2.rate / theirs.rate).toFixed(2)}; ` +
+        `${fmt(eff('natpush -w2'))} per CPU-second, ratio ${(eff('natpush -w2') / eff('coturn')).toFixed(2)}`,
+    );
+  }
   if (baseline) {
     const base = eff('natpush@baseline');
     console.log(

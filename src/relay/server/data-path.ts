@@ -3,14 +3,19 @@
  * the peer, and the peer's datagrams back as ChannelData (bound channel) or Data indication.
  *
  * No STUN parsing on ChannelData, lookups keyed by address string and port number (no key
- * strings built), one output buffer per packet peer → client and none client → peer (the
- * payload is a view of the received datagram).
+ * strings built), one clock reading per packet, one output buffer per packet peer → client and
+ * none client → peer (the payload is a view of the received datagram).
  *
  * A packet for one of our own relayed transport addresses (both peers on this relay, the usual
  * WebRTC case) is handed to that allocation in-process, as if it had arrived on its relayed
  * socket from our sender's relayed transport address: the same checks and counters, without a
  * send and a receive through the kernel (measured: ~45 % of the CPU of such a packet). The source
- * the receiver sees is the XOR-RELAYED-ADDRESS it was given, also behind a 1:1 NAT.
+ * the receiver sees is the XOR-RELAYED-ADDRESS it was given, also behind a 1:1 NAT. When the
+ * packet came as ChannelData in a UDP datagram of its own and goes out as ChannelData over UDP,
+ * the received datagram itself is sent on with the receiver's channel number written over the
+ * sender's: no buffer, no copy (the listener owns each datagram it is handed: node:dgram and
+ * MemoryNetwork give every one a buffer of its own; a TCP frame may be a view of the stream's
+ * buffer and is never rewritten).
  */
 import type { Endpoint } from '../../net/index.js';
 import { Attr, Method, messageType, StunClass, StunMessageBuilder } from '../../stun/index.js';
@@ -48,8 +53,11 @@ export class DataPath {
     this.#registry = registry;
   }
 
-  /** RFC 8656 §12.5: ChannelData from the client → UDP datagram to the bound peer. */
-  fromClient(a: LiveAllocation | undefined, data: Uint8Array): void {
+  /**
+   * RFC 8656 §12.5: ChannelData from the client → UDP datagram to the bound peer. `owned`: `data`
+   * is a UDP datagram this path may rewrite and send on (see the file comment).
+   */
+  fromClient(a: LiveAllocation | undefined, data: Uint8Array, owned = false): void {
     const now = this.#clock.now();
     if (a === undefined || now >= a.state.expiresAt) return this.#counters.drop('no-allocation');
     const len = channelDataPayloadLength(data);
@@ -59,41 +67,60 @@ export class DataPath {
     if (!a.state.hasPermission(ch.peer.address, now)) return this.#counters.drop('no-permission');
     const refused = this.#charge(a, len, now);
     if (refused !== undefined) return this.#counters.drop(refused);
-    this.#send(
-      a,
-      data.subarray(CHANNEL_DATA_HEADER_BYTES, CHANNEL_DATA_HEADER_BYTES + len),
-      ch.peer as Endpoint,
-      len,
-    );
+    const payload = data.subarray(CHANNEL_DATA_HEADER_BYTES, CHANNEL_DATA_HEADER_BYTES + len);
+    this.#send(a, payload, ch.peer as Endpoint, now, owned ? data : undefined);
   }
 
   /** RFC 8656 §11.2: a Send indication's DATA to its peer, permission already checked. */
   toPeer(a: LiveAllocation, data: Uint8Array, peer: Endpoint, now: number): void {
     const refused = this.#charge(a, data.length, now);
     if (refused !== undefined) return this.#counters.drop(refused);
-    this.#send(a, data, peer, data.length);
+    this.#send(a, data, peer, now, undefined);
   }
 
   /** Out of `a`'s relayed transport address to `peer`: in-process when `peer` is ours. */
-  #send(a: LiveAllocation, payload: Uint8Array, peer: Endpoint, len: number): void {
+  #send(
+    a: LiveAllocation,
+    payload: Uint8Array,
+    peer: Endpoint,
+    now: number,
+    frame: Uint8Array | undefined,
+  ): void {
     this.#counters.toPeerPackets++;
-    this.#counters.toPeerBytes += len;
+    this.#counters.toPeerBytes += payload.length;
     const local = this.#registry.relayedAt(peer.address, peer.port);
     if (local === undefined) return a.relay.send(payload, peer);
-    if (this.#clock.now() >= local.state.expiresAt) return this.#counters.drop('no-allocation');
-    this.fromPeer(local, payload, a.relayed);
+    if (now >= local.state.expiresAt) return this.#counters.drop('no-allocation');
+    this.#toClient(local, payload, a.relayed, now, frame);
   }
 
   /** RFC 8656 §11.3 / §12.5: a datagram from a peer → ChannelData or Data indication. */
   fromPeer(a: LiveAllocation, data: Uint8Array, from: Endpoint): void {
-    const now = this.#clock.now();
+    this.#toClient(a, data, from, this.#clock.now(), undefined);
+  }
+
+  /** `frame`: the ChannelData datagram `data` came in, to send on rewritten (or undefined). */
+  #toClient(
+    a: LiveAllocation,
+    data: Uint8Array,
+    from: Endpoint,
+    now: number,
+    frame: Uint8Array | undefined,
+  ): void {
     const s = a.state;
     if (!s.hasPermission(from.address, now)) return this.#counters.drop('no-permission');
     const refused = this.#charge(a, data.length, now);
     if (refused !== undefined) return this.#counters.drop(refused);
     const ch = s.channelByPeer(from.address, from.port, now);
     let out: Uint8Array;
-    if (ch !== undefined) {
+    if (ch !== undefined && frame !== undefined && !a.link.stream) {
+      // Same length field, same payload: only the channel number differs (§12.4). Padding the
+      // sender may have added (optional over UDP, §12.5) is left off.
+      frame[0] = ch.number >>> 8;
+      frame[1] = ch.number & 0xff;
+      const size = CHANNEL_DATA_HEADER_BYTES + data.length;
+      out = frame.length === size ? frame : frame.subarray(0, size);
+    } else if (ch !== undefined) {
       out = Buffer.allocUnsafe(channelDataSize(data.length, a.link.stream));
       writeChannelData(out, 0, ch.number, data, a.link.stream);
     } else {

@@ -140,7 +140,8 @@ export class TurnServer {
     const b0 = data[0];
     // First two bits 01: ChannelData (RFC 8656 §12, incl. RFC 5766's 0x5000–0x7FFF).
     if (b0 !== undefined && b0 >= 0x40 && b0 <= 0x7f) {
-      this.#core.data.fromClient(this.#registry.udp(from.address, from.port), data);
+      // A datagram of its own (UdpNetwork): the data path may send it on rewritten.
+      this.#core.data.fromClient(this.#registry.udp(from.address, from.port), data, true);
       return;
     }
     this.#onStun(data, new UdpClientLink(socket, from, server));

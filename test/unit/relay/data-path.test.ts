@@ -37,19 +37,28 @@ async function world(externalAddress?: string) {
   });
   closers.push(() => server.close());
   let n = 0;
-  const client = async (): Promise<TurnClient> => {
+  /** With `raw`, the client's socket is handed in and its datagrams are also seen raw. */
+  const client = async (raw?: Uint8Array[]): Promise<TurnClient> => {
     const creds = mintTurnCredentials(SECRET, `u${n}`, 3600, clock.now());
     const host = net.addHost({ addresses: [`198.51.100.${10 + n++}`] });
+    const socket = raw ? await host.bindUdp({}) : undefined;
+    socket?.onMessage((d) => raw!.push(Uint8Array.from(d)));
+    if (socket) closers.push(() => socket.close());
+    const sendRaw = (bytes: Uint8Array): void =>
+      socket!.send(bytes, { address: RELAY, port: 3478 });
     const c = await TurnClient.allocate({
       server: { address: RELAY, port: 3478 },
       ...creds,
-      net: host,
+      ...(socket ? { socket } : { net: host }),
       clock,
     });
     closers.push(() => c.close());
+    rawSenders.set(c, sendRaw);
     return c;
   };
-  return { clock, server, client };
+  const rawSenders = new Map<TurnClient, (bytes: Uint8Array) => void>();
+  const sendRaw = (c: TurnClient, bytes: Uint8Array): void => rawSenders.get(c)!(bytes);
+  return { clock, server, client, sendRaw };
 }
 
 describe('relay data path between two allocations of one relay', () => {
@@ -76,6 +85,27 @@ describe('relay data path between two allocations of one relay', () => {
     expect(atA).toEqual([[3]]);
     expect(w.server.counters.toPeerPackets).toBe(2);
     expect(w.server.counters.toClientPackets).toBe(2);
+  });
+
+  it("a padded ChannelData datagram goes on with the receiver's channel, unpadded", async () => {
+    const w = await world();
+    const sentRaw: Uint8Array[] = [];
+    const atBRaw: Uint8Array[] = [];
+    const a = await w.client(sentRaw);
+    const b = await w.client(atBRaw);
+    const aToB = await a.bindChannel(b.relayedAddress);
+    await b.bindChannel({ address: '198.51.100.99', port: 9 }); // so B's number for A differs
+    const bToA = await b.bindChannel(a.relayedAddress);
+    expect(bToA).not.toBe(aToB);
+    const atB: [number[], number][] = [];
+    b.onData((d, from) => atB.push([[...d], from.port]));
+    // §12.5: padding to 4 bytes is optional over UDP; one payload byte, three of padding.
+    const padded = Uint8Array.of(aToB >>> 8, aToB & 0xff, 0, 1, 7, 0xee, 0xee, 0xee);
+    atBRaw.length = 0; // the answers to B's requests
+    w.sendRaw(a, padded);
+    await settle();
+    expect(atB).toEqual([[[7], a.relayedAddress.port]]);
+    expect(atBRaw.map((d) => [...d])).toEqual([[bToA >>> 8, bToA & 0xff, 0, 1, 7]]);
   });
 
   it('without a permission at the receiver the packet is dropped and counted', async () => {
