@@ -571,6 +571,9 @@ export class PunchConnector {
           }),
         );
       });
+      // A path that died may have died with our relay (issue 12): Refresh it now, so a dead
+      // relay is replaced at once, not at its next scheduled Refresh (~9 min).
+      agent.onDead(() => this.#gatherer.checkRelay());
       agent.onFailed((reason) => {
         signal?.removeEventListener('abort', onAbort);
         agent.close();
