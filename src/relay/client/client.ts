@@ -301,7 +301,8 @@ export class TurnClient {
     this.#closing = true;
     for (const t of this.#timers) t.cancel();
     this.#timers = [];
-    if (!this.#transport.closed) {
+    // A lost allocation has nothing to delete (and its server may be dead: no 2 s wait).
+    if (!this.#transport.closed && !this.#lost) {
       // RFC 8656 §7: a Refresh with lifetime 0 deletes the allocation. Best effort and bounded:
       // if the server does not answer soon the allocation expires on its own, and a close must
       // not hang for a request's full retransmission budget (10 s) on a lossy or busy path.
