@@ -32,6 +32,8 @@ let redis: TestRedis;
 const procs: NatpushProcess[] = [];
 const dirs: string[] = [];
 const peers: Peer[] = [];
+/** Path and punch events of the two peers, in order. */
+const log: string[] = [];
 
 async function startRelay(): Promise<{ p: NatpushProcess; port: number }> {
   const p = runNatpush(
@@ -93,7 +95,7 @@ function pathEvent(
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       peer.off('path', on);
-      reject(new Error(`timed out waiting for ${what}`));
+      reject(new Error(`timed out waiting for ${what}; events:\n${log.join('\n')}`));
     }, EVENT_BOUND_MS);
     const on = (e: { peer: string; path: string }) => {
       if (e.peer !== remote || !want(e.path)) return;
@@ -153,14 +155,13 @@ describe.skipIf(skip)('a relayed session moves when its relay dies', () => {
     };
     const a = await mk(ia, ib);
     const b = await mk(ib, ia);
-    if (process.env.RELAY_MOVE_DEBUG) {
-      for (const [n, p] of [
-        ['a', a],
-        ['b', b],
-      ] as const) {
-        p.on('punch', (e) => console.log(n, 'punch', JSON.stringify(e)));
-        p.on('path', (e) => console.log(n, 'path', JSON.stringify(e)));
-      }
+    // The ladder's moves, for the failure message of a timed-out wait.
+    for (const [n, p] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      p.on('punch', (e) => log.push(`${n} punch ${e.ok ? e.kind : e.error}`));
+      p.on('path', (e) => log.push(`${n} path ${e.path}${e.reason ? ` (${e.reason})` : ''}`));
     }
     // Serve names relay A, the whole fleet so far.
     expect((await a.turnCredentials()).urls[0]).toBe(`turn:127.0.0.1:${relayA.port}?transport=udp`);
