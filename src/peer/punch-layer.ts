@@ -16,6 +16,7 @@ import type {
   PunchSignaling,
 } from '../punch/connector.js';
 import { PUNCH_DEFAULTS } from '../punch/constants.js';
+import { turnEndpoint } from '../relay/client/turn-url.js';
 import type { PunchedPath } from '../punch/path.js';
 import type { Candidate } from '../punch/candidates.js';
 import type { Clock } from '../util/clock.js';
@@ -229,16 +230,6 @@ export class PunchLayer {
     for (const f of this.#backlog.splice(0)) for (const l of [...this.#listeners]) l(f);
     return connector;
   }
-}
-
-/** `turn:HOST:PORT?transport=udp` (or `tcp`) → the relay's endpoint on that transport. `turns:`
- *  (TLS) is not spoken here, so it never counts. */
-function turnEndpoint(urls: readonly string[], transport: 'udp' | 'tcp'): Endpoint | undefined {
-  for (const u of urls) {
-    const m = /^turn:\[?([^\]]+?)\]?:(\d+)\?transport=(udp|tcp)$/.exec(u);
-    if (m && m[3] === transport) return { address: m[1]!, port: Number(m[2]) };
-  }
-  return undefined;
 }
 
 /** This machine's non-internal IPv4 addresses; loopback only when it has none (a lab, CI). */

@@ -14,6 +14,7 @@
 import type { Endpoint, UdpSocket } from '../net/udp.js';
 import { endpointKey, familyOf } from '../net/udp.js';
 import { TurnClient } from '../relay/index.js';
+import { turnEndpoint } from '../relay/client/turn-url.js';
 import { readMappedAddress } from '../stun/attributes.js';
 import { StunMessageBuilder } from '../stun/message-builder.js';
 import { BINDING_REQUEST, StunClass } from '../stun/message-type.js';
@@ -60,7 +61,22 @@ export interface RelayCredentials {
   password: string;
   /** Unix seconds after which the relay refuses them. */
   expires?: number;
+  /**
+   * RFC 7065 `turn:` URIs of the relay these credentials are for (serve picks one relay of its
+   * fleet per request, issue 12): the allocation is made at their UDP one, with their TCP one as
+   * the fallback. Absent: the gatherer's fixed `turn.server` / `turn.tcpServer`.
+   */
+  urls?: readonly string[];
 }
+
+/**
+ * Allocating again after the allocation was lost (its relay died): attempts and the first
+ * delay, doubling up to the cap. Each attempt asks serve for fresh credentials, and a relay that
+ * died leaves serve's rotation within its TTL (seconds), so a few attempts over ~2 minutes find a
+ * live one; then the relay rung stays off until a punch asks again (`ensureRelay`), rather than
+ * asking serve forever for a fleet that is gone.
+ */
+const REALLOCATE = { attempts: 6, firstDelayMs: 1_000, maxDelayMs: 30_000 };
 
 export interface GathererOptions {
   socket: UdpSocket;
@@ -74,7 +90,8 @@ export interface GathererOptions {
   /** serve's STUN server, for the server-reflexive candidate. */
   stunServer?: Endpoint;
   /** serve's TURN server and a source of short-lived credentials for it; `tcpServer`: its TCP
-   *  endpoint, for the allocation when UDP gets no answer (TurnClientOptions.tcpFallback). */
+   *  endpoint, for the allocation when UDP gets no answer (TurnClientOptions.tcpFallback).
+   *  Credentials that carry `urls` name their own relay instead (a fleet). */
   turn?: { server: Endpoint; tcpServer?: Endpoint; credentials: () => Promise<RelayCredentials> };
   gatherTimeoutMs?: number;
   /** More candidates on the same socket, e.g. a router port mapping (punch/portmap) or
@@ -94,6 +111,7 @@ export class CandidateGatherer {
   #srflx: Endpoint | undefined;
   #renewTimer: TimerHandle | undefined;
   #allocating: Promise<TurnClient | undefined> | undefined;
+  #retryTimer: TimerHandle | undefined;
   #closed = false;
   readonly #relayListeners = new Set<(relay: TurnClient | undefined) => void>();
 
@@ -144,8 +162,9 @@ export class CandidateGatherer {
     let relayNow: Promise<TurnClient | undefined> | TurnClient | undefined = this.#relay;
     if (this.#o.turn && !this.#relay && o.waitRelay !== false)
       relayNow = this.#allocateOnce(timeoutMs);
+    const stun = this.#stunServer();
     const [srflx, relay] = await Promise.all([
-      this.#o.stunServer ? this.#reflexive(this.#o.stunServer, timeoutMs, signal) : undefined,
+      stun ? this.#reflexive(stun, timeoutMs, signal) : undefined,
       relayNow,
     ]);
     // (A TCP allocation's mapped address is the TCP connection's: no UDP candidate.)
@@ -182,10 +201,19 @@ export class CandidateGatherer {
     });
   }
 
+  /**
+   * Something on the relay stopped answering (a relayed path's consent checks): Refresh the
+   * allocation now; if the relay is gone the allocation is reported lost and made again.
+   */
+  checkRelay(): void {
+    void this.#relay?.probe();
+  }
+
   /** Release the relay allocation (the socket stays open: it is the peer's). */
   async close(): Promise<void> {
     this.#closed = true;
     this.#renewTimer?.cancel();
+    this.#retryTimer?.cancel();
     const r = this.#relay;
     this.#relay = undefined;
     await r?.close();
@@ -218,12 +246,15 @@ export class CandidateGatherer {
     const turn = this.#o.turn!;
     try {
       const creds = await turn.credentials();
+      // The relay these credentials were minted for (serve's choice from its fleet).
+      const server = (creds.urls && turnEndpoint(creds.urls, 'udp')) ?? turn.server;
+      const tcpServer = creds.urls ? turnEndpoint(creds.urls, 'tcp') : turn.tcpServer;
       const client = await TurnClient.allocate({
-        server: turn.server,
+        server,
         username: creds.username,
         password: creds.password,
         socket: this.#o.socket,
-        ...(turn.tcpServer ? { tcpFallback: turn.tcpServer } : {}),
+        ...(tcpServer ? { tcpFallback: tcpServer } : {}),
         clock: this.#o.clock,
         logger: this.#log,
         requestTimeoutMs: timeoutMs,
@@ -233,6 +264,7 @@ export class CandidateGatherer {
         return undefined;
       }
       this.#relay = client;
+      client.onLost((reason) => this.#onLost(client, reason));
       this.#scheduleRenewal(creds);
       return client;
     } catch (err) {
@@ -259,8 +291,54 @@ export class CandidateGatherer {
           ? undefined
           : await this.#allocate(this.#o.gatherTimeoutMs ?? PUNCH_DEFAULTS.gatherTimeoutMs);
         for (const l of this.#relayListeners) l(fresh);
+        if (!fresh) this.#reallocate(0);
       })();
     }, inMs);
+  }
+
+  /**
+   * The allocation is gone (its relay died or forgot it): drop it at once — the connector then
+   * stops offering its candidate and a session on it falls back to server-routed — and allocate
+   * again with fresh credentials, which name a live relay of the fleet.
+   */
+  #onLost(client: TurnClient, reason: string): void {
+    if (this.#relay !== client || this.#closed) return;
+    this.#log.info('relay allocation lost; allocating again', { reason });
+    this.#relay = undefined;
+    this.#renewTimer?.cancel();
+    void client.close().catch(() => {});
+    for (const l of this.#relayListeners) l(undefined);
+    this.#reallocate(0);
+  }
+
+  /** One more allocation attempt after a backoff delay, up to REALLOCATE.attempts. */
+  #reallocate(attempt: number): void {
+    if (this.#closed || attempt >= REALLOCATE.attempts) return;
+    this.#retryTimer?.cancel();
+    const delay = Math.min(REALLOCATE.maxDelayMs, REALLOCATE.firstDelayMs * 2 ** attempt);
+    this.#retryTimer = this.#o.clock.setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#closed || this.#relay) return; // a punch's ensureRelay made one meanwhile
+      const timeoutMs = this.#o.gatherTimeoutMs ?? PUNCH_DEFAULTS.gatherTimeoutMs;
+      void this.#allocateOnce(timeoutMs).then((r) => {
+        if (this.#closed) return;
+        if (r) for (const l of this.#relayListeners) l(r);
+        else this.#reallocate(attempt + 1);
+      });
+    }, delay);
+  }
+
+  /**
+   * Where the srflx Binding goes. A STUN server that is the relay itself (serve's relay answers
+   * Binding, RFC 8656 §4) follows the allocation when it moved to another relay: the first one
+   * may be dead.
+   */
+  #stunServer(): Endpoint | undefined {
+    const stun = this.#o.stunServer;
+    const r = this.#relay;
+    const turn = this.#o.turn;
+    if (!stun || !r || r.transport !== 'udp' || !turn) return stun;
+    return endpointKey(stun) === endpointKey(turn.server) ? r.server : stun;
   }
 }
 

@@ -264,6 +264,7 @@ export class PunchConnector {
       demux: this.demux,
       socketTx: this.#socketTx,
       relay: () => this.#gatherer.relay,
+      checkRelay: () => this.#gatherer.checkRelay(),
       relayTx: () => this.#relay.tx,
       handshakes: () => this.#handshakes,
       sendVia: (b, to, via) => this.#relay.sendVia(b, to, via),

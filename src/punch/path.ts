@@ -82,8 +82,11 @@ export function createPunchedPath(p: PathParts): PunchedPath {
       if (b0 === undefined || b0 < 0xc0 || b0 > 0xcf)
         throw new TypeError('a punched path carries session datagrams (first byte 0xC0–0xCF)');
       if (closed) throw new TypeError('send on a closed path');
-      if (relay) relay.send(remote, bytes);
-      else demux.socket.send(bytes, remote);
+      // A lost allocation's client is closed (candidates.ts): the datagram is lost, as on a dead
+      // path, until consent fails and the session moves (issue 12).
+      if (relay) {
+        if (!relay.closed) relay.send(remote, bytes);
+      } else demux.socket.send(bytes, remote);
     },
     onData(cb) {
       dataListeners.add(cb);

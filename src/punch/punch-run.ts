@@ -30,6 +30,8 @@ export interface RunContext {
   demux: SocketDemux;
   socketTx: StunTransactions;
   relay(): TurnClient | undefined;
+  /** Refresh our relay allocation now (a dead one is replaced: candidates.ts checkRelay). */
+  checkRelay(): void;
   relayTx(): StunTransactions | undefined;
   handshakes(): PeerHandshakes | undefined;
   sendVia(bytes: Uint8Array, to: Endpoint, via: Via): void;
@@ -118,6 +120,9 @@ export function runChecks(
         }),
       );
     });
+    // A path that died may have died with our relay (issue 12): Refresh it now, so a dead
+    // relay is replaced at once, not at its next scheduled Refresh (~9 min).
+    agent.onDead(() => ctx.checkRelay());
     agent.onFailed((reason) => {
       agent.close();
       const fail = (): void => {

@@ -52,6 +52,7 @@ import {
   type TurnClientStats,
 } from './options.js';
 import { safe, TurnRequests } from './requests.js';
+import { allocationLoss, type RefreshKind } from './allocation-loss.js';
 
 /** How long close() waits for the deallocating Refresh's answer (then the lifetime ends it). */
 const CLOSE_DEALLOCATE_WAIT_MS = 2_000;
@@ -107,6 +108,12 @@ export class TurnClient {
   #nextChannel = CHANNEL_MIN;
   #timers: TimerHandle[] = [];
   #closed = false;
+  /** close() began: its failures are not a loss. */
+  #closing = false;
+  /** Clock time the allocation's lifetime ends unless refreshed. */
+  #expiresAt = 0;
+  #lost: string | undefined;
+  readonly #lostListeners = new Set<(reason: string) => void>();
 
   private constructor(options: TurnClientOptions) {
     this.#o = options;
@@ -161,6 +168,37 @@ export class TurnClient {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Why the allocation is lost (see `onLost`), or undefined while it is believed alive. */
+  get lost(): string | undefined {
+    return this.#lost;
+  }
+
+  /**
+   * Called once when the allocation is lost: a Refresh got 437, or no answer past its lifetime,
+   * or the TCP connection closed (allocation-loss.ts). The client sends nothing useful after
+   * that: its owner closes it and allocates again (on another relay of the fleet).
+   */
+  onLost(cb: (reason: string) => void): () => void {
+    this.#lostListeners.add(cb);
+    return () => this.#lostListeners.delete(cb);
+  }
+
+  /**
+   * Refresh now, because something on the allocation stopped answering (a path's consent
+   * checks): true if the server answered; a timeout, 437 or a closed connection reports the
+   * allocation lost (`onLost`) and resolves false. Never rejects.
+   */
+  async probe(): Promise<boolean> {
+    if (this.#closed || this.#closing || this.#lost) return false;
+    try {
+      await this.refresh(this.#o.lifetimeSeconds);
+      return true;
+    } catch (err) {
+      this.#judge(err, 'probe');
+      return this.#lost === undefined;
+    }
   }
 
   /** A snapshot of the counters. */
@@ -253,15 +291,18 @@ export class TurnClient {
       if (lifetimeSeconds !== undefined) b.addUint32(Attr.Lifetime, lifetimeSeconds);
     });
     this.lifetimeSeconds = readLifetime(res) ?? 0;
+    this.#expiresAt = this.#clock.now() + this.lifetimeSeconds * 1000;
     return this.lifetimeSeconds;
   }
 
   /** Delete the allocation (Refresh 0, best effort) and stop; idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#closing = true;
     for (const t of this.#timers) t.cancel();
     this.#timers = [];
-    if (!this.#transport.closed) {
+    // A lost allocation has nothing to delete (and its server may be dead: no 2 s wait).
+    if (!this.#transport.closed && !this.#lost) {
       // RFC 8656 §7: a Refresh with lifetime 0 deletes the allocation. Best effort and bounded:
       // if the server does not answer soon the allocation expires on its own, and a close must
       // not hang for a request's full retransmission budget (10 s) on a lossy or busy path.
@@ -323,6 +364,7 @@ export class TurnClient {
     this.relayedAddress = relayed;
     if (mapped) this.mappedAddress = mapped;
     this.lifetimeSeconds = readLifetime(res) ?? 600;
+    this.#expiresAt = this.#clock.now() + this.lifetimeSeconds * 1000;
     this.#scheduleRefreshes();
   }
 
@@ -330,12 +372,16 @@ export class TurnClient {
   #scheduleRefreshes(): void {
     const every = (seconds: number, what: string, fn: () => Promise<unknown>): void => {
       const arm = (): void => {
+        if (this.#closed || this.#lost) return;
         const t = this.#clock.setTimeout(() => {
           if (this.#closed) return;
           fn()
             .catch((err: unknown) => {
               this.#counters.refreshFailures++;
               this.#log.warn('turn refresh failed', { what, err: String(err) });
+              // Permissions and channels fail too when the allocation is gone; the
+              // allocation's own Refresh is the one that says so (RFC 8656 §7.3).
+              if (what === 'allocation') this.#judge(err, 'scheduled');
             })
             .finally(arm);
         }, seconds * 1000);
@@ -411,6 +457,29 @@ export class TurnClient {
   }
 
   #onTransportClosed(): void {
-    this.#requests.failAll(new TurnClientError(TURN_ERR.CLOSED, 'TURN connection closed'));
+    const err = new TurnClientError(TURN_ERR.CLOSED, 'TURN connection closed');
+    this.#requests.failAll(err);
+    this.#judge(err, 'scheduled');
+  }
+
+  /** A failed Refresh: report the allocation lost, once, when the failure says it is. */
+  #judge(err: unknown, kind: RefreshKind): void {
+    if (this.#closing || this.#closed || this.#lost) return;
+    const reason = allocationLoss(err, kind, this.#clock.now(), this.#expiresAt);
+    if (!reason) return;
+    this.#lost = reason;
+    for (const t of this.#timers) t.cancel();
+    this.#timers = [];
+    this.#log.info('turn allocation lost', {
+      server: `${this.server.address}:${this.server.port}`,
+      reason,
+    });
+    for (const l of [...this.#lostListeners]) {
+      try {
+        l(reason);
+      } catch (err) {
+        this.#log.error('turn lost listener threw', { err: String(err) });
+      }
+    }
   }
 }

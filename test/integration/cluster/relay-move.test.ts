@@ -1,0 +1,227 @@
+/**
+ * A relayed session survives its relay's death (issue 12, relay fleets): a real redis-server, a
+ * `natpush serve --redis --no-relay` process and `natpush relay --redis` processes. Two real
+ * Peers whose direct paths are blocked (a firewall drops every datagram from one peer's socket
+ * to the other's) talk over relay A — the only relay in the
+ * fleet when they allocate. Relay B joins; relay A is SIGKILLed mid-stream. The relayed path
+ * loses consent, the TURN client's probe finds the allocation lost, the gatherer asks serve for
+ * fresh credentials (which now name B: A left the rotation within its TTL) and allocates there,
+ * and the session moves back up to the relay rung over B — through server-routed meanwhile —
+ * with every notification delivered exactly once. Waits are on events, bounded generously.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeUdpNetwork, type Endpoint, type UdpNetwork } from '../../../src/net/index.js';
+import { Peer } from '../../../src/peer/peer.js';
+import { generateIdentity, type Identity } from '../../../src/signaling/identity.js';
+import { missingPrereq } from '../../support/prereq.js';
+import { runNatpush, type NatpushProcess } from '../signaling/natpush-process.js';
+import { startRedis, type TestRedis } from './redis-server.js';
+
+const skip = missingPrereq('integration (redis-server)', {
+  commands: { 'redis-server': 'redis-server' },
+});
+
+const SECRET = 'relay-move-turn-secret';
+/** Generous for a loaded 2-core machine: consent is lost after 30 s, re-punches back off. */
+const EVENT_BOUND_MS = Number(process.env.RELAY_MOVE_BOUND_MS ?? 200_000);
+
+let redis: TestRedis;
+const procs: NatpushProcess[] = [];
+const dirs: string[] = [];
+const peers: Peer[] = [];
+/** Path and punch events of the two peers, in order. */
+const log: string[] = [];
+
+async function startRelay(): Promise<{ p: NatpushProcess; port: number }> {
+  const p = runNatpush(
+    [
+      'relay',
+      ...['--listen', '127.0.0.1', '--port', '0', '--allow-loopback-peers'],
+      ...['--redis', redis.url, '--log-level', 'error'],
+    ],
+    { env: { NATPUSH_TURN_SECRET: SECRET } },
+  );
+  procs.push(p);
+  const udp = await p.waitFor(/turn listening on 127\.0\.0\.1:(\d+) \(udp\)/, 60_000);
+  await p.waitFor(/registered with the cluster as (\S+)/, 60_000);
+  return { p, port: Number(udp[1]) };
+}
+
+/** The peers' own UDP ports: no datagram may go from one peer's socket to another's. */
+const peerPorts = new Set<number>();
+
+/**
+ * The real UDP network, with a firewall between the two peers: datagrams to a peer's socket are
+ * dropped (on loopback every candidate — host, srflx, prflx — names one), so no direct pair ever
+ * answers and the relay rung is the best one; the relays (listening and relayed ports) are
+ * reachable.
+ */
+const noDirect: UdpNetwork = {
+  async bindUdp(o) {
+    const s = await nodeUdpNetwork.bindUdp(o);
+    peerPorts.add(s.address().port);
+    return {
+      address: () => s.address(),
+      send: (data: Uint8Array, to: Endpoint) => {
+        if (!peerPorts.has(to.port)) s.send(data, to);
+      },
+      onMessage: (l) => s.onMessage(l),
+      onError: (l) => s.onError(l),
+      close: () => s.close(),
+      get closed() {
+        return s.closed;
+      },
+    };
+  },
+};
+
+/**
+ * A UDP rung: the relay, or 'direct' — with the peers' sockets firewalled from each other a
+ * "direct" pair still runs through a relay (a peer-reflexive candidate at a relayed address is
+ * classed direct by the connector), so either means "over the relay".
+ */
+const udpRung = (p: string): boolean => p === 'relay' || p === 'direct';
+
+/** Resolves when `peer` emits a `path` event toward `remote` matching `want`. */
+function pathEvent(
+  peer: Peer,
+  remote: string,
+  want: (path: string) => boolean,
+  what: string,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      peer.off('path', on);
+      reject(new Error(`timed out waiting for ${what}; events:\n${log.join('\n')}`));
+    }, EVENT_BOUND_MS);
+    const on = (e: { peer: string; path: string }) => {
+      if (e.peer !== remote || !want(e.path)) return;
+      clearTimeout(timer);
+      peer.off('path', on);
+      resolve();
+    };
+    peer.on('path', on);
+  });
+}
+
+beforeAll(async () => {
+  if (skip) return;
+  redis = await startRedis();
+}, 60_000);
+
+afterAll(async () => {
+  for (const p of peers) await p.close().catch(() => {});
+  for (const p of procs) await p.kill('SIGKILL');
+  await redis?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe.skipIf(skip)('a relayed session moves when its relay dies', () => {
+  it('two peers on relay A; A SIGKILLed; they go on over relay B, every notification once', async () => {
+    const relayA = await startRelay();
+    const dir = mkdtempSync(join(tmpdir(), 'natpush-relay-move-'));
+    dirs.push(dir);
+    const serve = runNatpush(
+      [
+        'serve',
+        ...['--host', '127.0.0.1', '--port', '0', '--data-dir', dir],
+        ...['--no-stun', '--no-relay', '--log-level', 'error', '--redis', redis.url],
+      ],
+      { env: { NATPUSH_API_KEY: 'k', NATPUSH_TURN_SECRET: SECRET } },
+    );
+    procs.push(serve);
+    const url = (
+      await serve.waitFor(/signaling listening on (http:\/\/127\.0\.0\.1:\d+)/, 60_000)
+    )[1]!;
+
+    const ia = generateIdentity();
+    const ib = generateIdentity();
+    const mk = async (me: Identity, other: Identity): Promise<Peer> => {
+      const p = await Peer.connect({
+        server: url,
+        identity: me,
+        backoff: { initialMs: 20, maxMs: 500, factor: 2 },
+        allow: [other.peerId],
+        udp: noDirect,
+        interfaces: () => ['127.0.0.1'],
+        portmap: false,
+        portPrediction: false,
+      });
+      peers.push(p);
+      return p;
+    };
+    const a = await mk(ia, ib);
+    const b = await mk(ib, ia);
+    // The ladder's moves, for the failure message of a timed-out wait.
+    for (const [n, p] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      p.on('punch', (e) => log.push(`${n} punch ${e.ok ? e.kind : e.error}`));
+      p.on('path', (e) => log.push(`${n} path ${e.path}${e.reason ? ` (${e.reason})` : ''}`));
+    }
+    // Serve names relay A, the whole fleet so far.
+    expect((await a.turnCredentials()).urls[0]).toBe(`turn:127.0.0.1:${relayA.port}?transport=udp`);
+
+    const got = new Map<string, number>();
+    const stop = new AbortController();
+    void (async () => {
+      for await (const n of b.notifications({ signal: stop.signal }))
+        got.set(n.body, (got.get(n.body) ?? 0) + 1);
+    })().catch(() => {});
+    const sent: string[] = [];
+    const results: Promise<unknown>[] = [];
+    const send = () => {
+      const body = `n${sent.length}`;
+      sent.push(body);
+      results.push(a.notify(ib.peerId, body));
+    };
+    const ticker = setInterval(send, 200);
+
+    try {
+      // Phase 1: the ladder punches; with direct blocked it settles on the relay rung (over A).
+      await Promise.all([
+        pathEvent(a, ib.peerId, udpRung, 'a on the relay rung'),
+        pathEvent(b, ia.peerId, udpRung, 'b on the relay rung'),
+      ]);
+      const beforeKill = sent.length;
+
+      // Relay B joins the fleet, then A dies without a word.
+      await startRelay();
+      const down = pathEvent(a, ib.peerId, (p) => p === 'server-routed', 'a down to server-routed');
+      const backUp = down.then(() => pathEvent(a, ib.peerId, udpRung, 'a back on the relay rung'));
+      const bBackUp = pathEvent(b, ia.peerId, (p) => p === 'server-routed', 'b down').then(() =>
+        pathEvent(b, ia.peerId, udpRung, 'b back on the relay rung'),
+      );
+      await relayA.p.kill('SIGKILL');
+      await Promise.all([backUp, bBackUp]);
+      // A is dead: the relay rung they are on now is relay B's. A few more over it.
+      const moved = sent.length;
+      await new Promise<void>((resolve) => {
+        const more = setInterval(() => {
+          if (sent.length >= moved + 10) {
+            clearInterval(more);
+            resolve();
+          }
+        }, 50);
+      });
+      clearInterval(ticker);
+      expect(beforeKill).toBeGreaterThan(0);
+
+      // Every notify settled without error, and b saw every body exactly once.
+      const settled = await Promise.allSettled(results);
+      expect(settled.filter((s) => s.status === 'rejected')).toEqual([]);
+      const deadline = Date.now() + EVENT_BOUND_MS;
+      while (got.size < sent.length && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      expect([...got.keys()].sort()).toEqual([...sent].sort());
+      expect([...got.values()].every((n) => n === 1)).toBe(true);
+    } finally {
+      clearInterval(ticker);
+      stop.abort();
+    }
+  }, 400_000);
+});
