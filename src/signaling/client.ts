@@ -15,9 +15,8 @@ import { BACKOFF, LIMITS, PROTOCOL_VERSION, WS_PATH, WS_SUBPROTOCOL } from './co
 import { SignalingError, SignalingErrorCode } from './errors.js';
 import { signChallenge, type Identity } from './identity.js';
 import {
-  decodeFrame,
+  decodeServerFrame,
   encodeFrame,
-  serverMessage,
   type ClientMessage,
   type ServerMessage,
 } from './protocol.js';
@@ -187,8 +186,16 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     try {
       if (isBinary)
         throw new SignalingError(SignalingErrorCode.BAD_FRAME, 'binary frame from server');
-      m = decodeFrame(serverMessage, data.toString(), LIMITS.wsHardMaxPayload);
+      const d = decodeServerFrame(data.toString(), LIMITS.wsHardMaxPayload);
+      if (!d.known) {
+        // A frame type added to serve after this client was built (protocol.ts header:
+        // Compatibility): nothing here can act on it, and the connection is fine.
+        this.#logger.debug('ignoring unknown frame type from server', { type: d.type });
+        return;
+      }
+      m = d.message;
     } catch (err) {
+      // Not JSON, too large, or a known type with wrong fields: no version of serve sends that.
       this.#logger.warn('bad frame from server', { err: String(err) });
       ws.terminate();
       return;

@@ -5,6 +5,24 @@
  * Frames larger than `LIMITS.maxFrameBytes`, frames that are not JSON, or that do not match a
  * schema, get an `error` frame with a stable code and the connection is closed.
  *
+ * ## Compatibility: strict in what serve takes, tolerant in what a client takes
+ *
+ * Version 1 grows by optional fields and new frame types only (a change an old peer cannot ignore
+ * needs `PROTOCOL_VERSION` 2). So that a client keeps working against a newer serve (this one
+ * added `welcome.turn` and `nat` facts after clients were out), the two directions are parsed
+ * differently, as long-lived protocols do (RFC 9413 discusses the trade; we keep the server end
+ * strict because that is where hostile input arrives):
+ *
+ * - client → server (`clientMessage`, the HTTP bodies): `z.strictObject` everywhere. A field serve
+ *   does not know is BAD_FRAME and closes the connection: it is either an attack or a client newer
+ *   than serve, and a newer client must not rely on an older serve acting on a field it ignores.
+ * - server → client (`serverMessage`, nested objects included): `z.object`, which STRIPS keys it
+ *   does not know (never passes them through to the application), and `decodeServerFrame`
+ *   returns `{ known: false }` for a frame `type` it does not know, which the client logs at
+ *   debug level and ignores. Still fatal for the connection (the client drops it and reconnects):
+ *   a frame that is not JSON, not an object, has no string `type`, is too large, or is a known
+ *   type whose known fields are missing or wrong (a new enum value in a known field included).
+ *
  * ## Messages
  *
  * | type         | dir  | fields                                            | meaning                                                         |
@@ -165,7 +183,7 @@ export const topic = z
   .refine(isSafeTopic, { message: 'topic: printable, no control or bidi characters' });
 export const ttlSeconds = z.number().int().min(1).max(LIMITS.maxTtlSeconds);
 
-export const candidate = z.strictObject({
+const candidateFields = {
   type: z.enum(['host', 'srflx', 'prflx', 'relay']),
   protocol: z.enum(['udp', 'tcp']),
   address: z.string().min(2).max(64),
@@ -176,10 +194,13 @@ export const candidate = z.strictObject({
     .min(0)
     .max(2 ** 32 - 1)
     .optional(),
-});
+};
+export const candidate = z.strictObject(candidateFields);
+/** The same as `serverMessage` carries it: unknown keys stripped (header: Compatibility). */
+const serverCandidate = z.object(candidateFields);
 export type Candidate = z.infer<typeof candidate>;
 
-export const notification = z.strictObject({
+const notificationFields = {
   id: token,
   /** Set by the server: the sender's peer id, or an API key's `app:…` label. */
   from: token,
@@ -190,7 +211,9 @@ export const notification = z.strictObject({
   ts: z.number().int(),
   /** Milliseconds since the epoch after which it is dropped undelivered. */
   expires: z.number().int(),
-});
+};
+export const notification = z.strictObject(notificationFields);
+const serverNotification = z.object(notificationFields);
 export type Notification = z.infer<typeof notification>;
 
 export const transport = z.enum(['websocket', 'sse', 'poll']);
@@ -232,14 +255,16 @@ const natDependence = z.enum([
   'address-dependent',
   'address-and-port-dependent',
 ]);
-export const natFacts = z.strictObject({
+const natFactsFields = {
   mapping: natDependence.optional(),
   filtering: natDependence.optional(),
   allocation: z.enum(['preserving', 'sequential', 'random']).optional(),
   delta: z.number().int().min(-64).max(64).optional(),
   portMapping: z.boolean().optional(),
   preservedPort: z.number().int().min(1).max(65535).optional(),
-});
+};
+export const natFacts = z.strictObject(natFactsFields);
+const serverNatFacts = z.object(natFactsFields);
 
 export const candidatesOut = z.strictObject({
   type: z.literal('candidates'),
@@ -336,48 +361,48 @@ export type ClientMessage = z.infer<typeof clientMessage>;
 
 // ---- server → client -------------------------------------------------------------------------
 
-export const challenge = z.strictObject({
+export const challenge = z.object({
   type: z.literal('challenge'),
   server: z.string().max(128),
   nonce: b64u(64),
   expires: z.number().int(),
 });
-export const presence = z.strictObject({
+export const presence = z.object({
   type: z.literal('presence'),
   peer: peerId,
   online: z.boolean(),
   transport: transport.optional(),
 });
-export const candidatesIn = z.strictObject({
+export const candidatesIn = z.object({
   type: z.literal('candidates'),
   from: peerId,
   rid: token,
-  candidates: z.array(candidate).max(LIMITS.maxCandidates),
+  candidates: z.array(serverCandidate).max(LIMITS.maxCandidates),
   ufrag: iceUfrag.optional(),
   pwd: icePwd.optional(),
   /** serve answered this punch for you with your `offer` of this ufrag (and sends punch-start). */
   answered: iceUfrag.optional(),
-  nat: natFacts.optional(),
+  nat: serverNatFacts.optional(),
 });
-export const p2pIn = z.strictObject({ type: z.literal('p2p'), from: peerId, data: p2pData });
+export const p2pIn = z.object({ type: z.literal('p2p'), from: peerId, data: p2pData });
 /**
  * A registered peer's raw Ed25519 public key (base64url, 32 bytes). The receiver MUST check
  * `peerIdFromPublicKey(publicKey) === peer`: the id is the key's hash, so the server cannot lie.
  */
-export const key = z.strictObject({
+export const key = z.object({
   type: z.literal('key'),
   ref: token,
   peer: peerId,
   publicKey: b64u(64),
 });
-export const punchStart = z.strictObject({
+export const punchStart = z.object({
   type: z.literal('punch-start'),
   from: peerId,
   rid: token,
   at: z.number().int(),
   rtt: z.number().min(0),
 });
-export const accepted = z.strictObject({
+export const accepted = z.object({
   type: z.literal('accepted'),
   ref: token,
   id: token,
@@ -385,8 +410,8 @@ export const accepted = z.strictObject({
   online: z.boolean(),
   duplicate: z.boolean(),
 });
-export const deliver = z.strictObject({ type: z.literal('deliver'), n: notification });
-export const delivered = z.strictObject({
+export const deliver = z.object({ type: z.literal('deliver'), n: serverNotification });
+export const delivered = z.object({
   type: z.literal('delivered'),
   id: token,
   to: peerId,
@@ -421,19 +446,19 @@ const turnCredentialsFields = {
     .min(1)
     .max(4),
 };
-export const turnCredentialsReply = z.strictObject({
+export const turnCredentialsReply = z.object({
   type: z.literal('turn-credentials'),
   ref: token,
   ...turnCredentialsFields,
 });
-export const welcome = z.strictObject({
+export const welcome = z.object({
   type: z.literal('welcome'),
   v: z.number().int(),
   peer: peerId,
   server: z.string().max(128),
   sessionToken: z.string().max(512),
   time: z.number().int(),
-  limits: z.strictObject({
+  limits: z.object({
     maxFrameBytes: z.number().int(),
     maxBodyBytes: z.number().int(),
     maxTtlSeconds: z.number().int(),
@@ -446,16 +471,20 @@ export const welcome = z.strictObject({
    * `turn-credentials` round trip later (2·D on the way to the first direct path right after
    * login, issue 9). Renewals still ask with `turn-credentials`.
    */
-  turn: z.strictObject(turnCredentialsFields).optional(),
+  turn: z.object(turnCredentialsFields).optional(),
 });
 export type TurnCredentialsReply = z.infer<typeof turnCredentialsReply>;
-export const errorFrame = z.strictObject({
+export const errorFrame = z.object({
   type: z.literal('error'),
   code: z.string().max(64),
   message: z.string().max(1024),
   ref: token.optional(),
   fatal: z.boolean(),
 });
+
+/** `ping`/`pong` as serve sends them: the client→server pair is strict, these strip. */
+const serverPing = z.object({ type: z.literal('ping'), t: z.number() });
+const serverPong = z.object({ type: z.literal('pong'), t: z.number() });
 
 export const serverMessage = z.discriminatedUnion('type', [
   challenge,
@@ -467,8 +496,8 @@ export const serverMessage = z.discriminatedUnion('type', [
   deliver,
   delivered,
   turnCredentialsReply,
-  ping,
-  pong,
+  serverPing,
+  serverPong,
   errorFrame,
   p2pIn,
   key,
@@ -485,6 +514,46 @@ export function decodeFrame<T>(
   text: string,
   maxBytes: number = LIMITS.maxFrameBytes,
 ): T {
+  return validate(schema, parseJson(text, maxBytes));
+}
+
+/** The frame types a client knows; anything else from serve is newer than this client. */
+const SERVER_FRAME_TYPES: ReadonlySet<string> = new Set(
+  serverMessage.options.map((o) => o.shape.type.value),
+);
+
+/** A server frame as the client sees it: one it knows, or one of a type added after it. */
+export type DecodedServerFrame =
+  | { known: true; message: ServerMessage }
+  | {
+      known: false;
+      /** The unknown `type`, cut to 64 characters: it only goes to a debug log. */
+      type: string;
+    };
+
+/**
+ * Parse one text frame from serve the tolerant way (header: Compatibility): unknown keys are
+ * stripped by the `serverMessage` schemas, an unknown `type` is returned as `{ known: false }`.
+ * Throws like `decodeFrame` for what no version of serve sends: too large, not JSON, not an
+ * object with a string `type`, or a known type with wrong or missing fields.
+ */
+export function decodeServerFrame(
+  text: string,
+  maxBytes: number = LIMITS.maxFrameBytes,
+): DecodedServerFrame {
+  const json = parseJson(text, maxBytes);
+  const type: unknown =
+    typeof json === 'object' && json !== null && !Array.isArray(json)
+      ? (json as { type?: unknown }).type
+      : undefined;
+  if (typeof type !== 'string') {
+    throw new SignalingError(SignalingErrorCode.BAD_FRAME, 'invalid frame at type: not a string');
+  }
+  if (!SERVER_FRAME_TYPES.has(type)) return { known: false, type: type.slice(0, 64) };
+  return { known: true, message: validate(serverMessage, json) };
+}
+
+function parseJson(text: string, maxBytes: number): unknown {
   // String length is a lower bound of UTF-8 size; check it before paying for byteLength.
   if (text.length > maxBytes || Buffer.byteLength(text, 'utf8') > maxBytes) {
     throw new SignalingError(
@@ -492,12 +561,14 @@ export function decodeFrame<T>(
       `frame larger than ${maxBytes} bytes`,
     );
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch {
     throw new SignalingError(SignalingErrorCode.BAD_FRAME, 'frame is not JSON');
   }
+}
+
+function validate<T>(schema: z.ZodType<T>, json: unknown): T {
   const r = schema.safeParse(json);
   if (!r.success) {
     const issue = r.error.issues[0];
