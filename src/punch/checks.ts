@@ -22,14 +22,10 @@
  * therefore takes session datagrams from any pair whose own authenticated check succeeded on the
  * selected base (RFC 8445's valid list), not only from the selected remote.
  *
- * Session handshake in the checks (`handshake`, check-message.ts ATTR_HANDSHAKE): while the
- * session has an init to carry, the first check of ours on each pair carries it (same bytes; a
- * triggered check on the pair goes without, and one is sent if the carrying check is not answered
- * within two RTOs, so a middlebox that drops the bigger check cannot stop the punch), an
- * authenticated
- * check carrying one gets the session's answer in its success response, and an authenticated
- * response carrying one goes to the session. A check or response that does not verify is dropped
- * before its attribute is looked at.
+ * The parts live beside this file: the pair table and its order (checklist.ts), which pair to
+ * nominate (nomination.ts), role conflicts (role-conflict.ts), the session handshake carried in
+ * checks (handshake-in-check.ts) and consent freshness (consent.ts). This file is the agent that
+ * runs them: pacing every Ta, the triggered-check queue, the responder, selection.
  *
  * Checks and responses whose MESSAGE-INTEGRITY does not verify with the session's pwd are dropped
  * before they touch any state, so a third party can neither open a pair, nor learn a prflx
@@ -57,17 +53,15 @@ import {
   verifyCheck,
   verifyCheckResponse,
 } from './check-message.js';
+import { Checklist } from './checklist.js';
 import { PUNCH_DEFAULTS, PUNCH_LIMITS } from './constants.js';
 import type { Via } from './demux.js';
-import type {
-  CandidatePair,
-  CheckAgentOptions,
-  CheckStats,
-  PairState,
-  PathKind,
-} from './check-types.js';
-import { pairId, pairPriority, txHex } from './check-types.js';
+import type { CandidatePair, CheckAgentOptions, CheckStats } from './check-types.js';
+import { txHex } from './check-types.js';
 import { ConsentFreshness } from './consent.js';
+import { HandshakeCarrier } from './handshake-in-check.js';
+import { pickNomination } from './nomination.js';
+import { otherRole, resolveRoleConflict } from './role-conflict.js';
 
 export type {
   CandidatePair,
@@ -93,16 +87,14 @@ export class CheckAgent {
   role: Role;
   readonly #o: CheckAgentOptions;
   readonly #log: Logger;
-  readonly #remotes = new Map<string, Candidate>();
-  readonly #pairs = new Map<string, CandidatePair>();
+  readonly #list: Checklist;
   /** Pair ids whose check is to go out at the next Ta, ahead of the ordinary ones (§6.1.4.1). */
   readonly #triggered: string[] = [];
   /** The latest check transaction id per pair (bounded by the pair table). */
   readonly #pairTx = new Map<string, Uint8Array>();
   /** Outstanding transaction ids (hex) of our checks → pair id; answers are verified first. */
   readonly #inflight = new Map<string, string>();
-  /** Pair ids whose check carried the session init (once per pair; bounded by the pairs). */
-  readonly #carried = new Set<string>();
+  readonly #carrier: HandshakeCarrier;
   readonly #abort = new AbortController();
   #pacer: TimerHandle | undefined;
   #timers: TimerHandle[] = [];
@@ -126,6 +118,10 @@ export class CheckAgent {
     this.#o = options;
     this.role = options.role;
     this.#log = options.logger ?? silentLogger;
+    this.#list = new Checklist((base) =>
+      base === 'socket' ? options.localPriority.socket : (options.localPriority.relay ?? 0),
+    );
+    this.#carrier = new HandshakeCarrier(options.handshake, this.#log);
     this.#consent = new ConsentFreshness({
       clock: options.clock,
       intervalMs: options.consentIntervalMs ?? PUNCH_DEFAULTS.consentIntervalMs,
@@ -149,7 +145,7 @@ export class CheckAgent {
   }
 
   pairs(): readonly CandidatePair[] {
-    return [...this.#pairs.values()];
+    return [...this.#list.values()];
   }
 
   onSelected(cb: Listener<CandidatePair>): () => void {
@@ -182,9 +178,7 @@ export class CheckAgent {
 
   /** Add a remote candidate (from the `candidates` frame); bounded (PUNCH_LIMITS). */
   addRemote(c: Candidate): void {
-    const key = endpointKey(c);
-    if (this.#remotes.has(key) || this.#remotes.size >= PUNCH_LIMITS.maxRemoteCandidates) return;
-    this.#remotes.set(key, c);
+    if (!this.#list.addRemote(c)) return;
     // RFC 8445 §6.1.2.4: a relayed remote is reached from the socket; relay→relay pairs are not
     // formed (serve's relay refuses its own addresses as peers, RFC 8656 §21.1.5).
     this.#pair('socket', c);
@@ -200,7 +194,7 @@ export class CheckAgent {
     if (this.#o.transactions.relay || this.#done) return;
     this.#o.transactions.relay = tx;
     this.#o.localPriority.relay = relayPriority;
-    for (const c of this.#remotes.values()) if (c.type !== 'relay') this.#pair('relay', c);
+    for (const c of this.#list.remotes()) if (c.type !== 'relay') this.#pair('relay', c);
     this.#kick();
   }
 
@@ -252,12 +246,12 @@ export class CheckAgent {
     }
     if (this.#roleConflict(msg, check.role, check.tieBreaker, from, via)) return;
     this.stats.requestsAnswered++;
-    const answer = check.handshake ? this.#handshakeAnswer(check.handshake) : undefined;
+    const answer = check.handshake ? this.#carrier.answer(check.handshake) : undefined;
     this.#o.send(buildCheckSuccess(msg, from, this.#o.local.pwd, answer), from, via);
 
     const base: CandidateBase = via === 'relay' ? 'relay' : 'socket';
     if (via === 'relay' && !this.#o.transactions.relay) return;
-    let pair = this.#pairs.get(pairId(base, from));
+    let pair = this.#list.find(base, from);
     if (!pair) {
       if (this.#selected) {
         // Same peer, authenticated, new source: its NAT rebound (or its address changed).
@@ -266,16 +260,10 @@ export class CheckAgent {
       }
       // A known remote reached on another base (e.g. through our relay), or RFC 8445 §7.3.1.3:
       // a peer-reflexive remote candidate, priority from the check.
-      let remote = this.#remotes.get(endpointKey(from));
+      let remote = this.#list.remote(from);
       if (!remote) {
-        if (this.#remotes.size >= PUNCH_LIMITS.maxRemoteCandidates) return;
-        remote = {
-          type: 'prflx',
-          address: from.address,
-          port: from.port,
-          priority: check.priority,
-        };
-        this.#remotes.set(endpointKey(from), remote);
+        remote = this.#list.learnPrflx(from, check.priority);
+        if (!remote) return;
         this.stats.prflxLearned++;
       }
       pair = this.#pair(base, remote);
@@ -293,15 +281,6 @@ export class CheckAgent {
     if (!this.#selected && pair.state !== 'succeeded') this.#trigger(pair);
   }
 
-  #handshakeAnswer(init: Uint8Array): Uint8Array | undefined {
-    try {
-      return this.#o.handshake?.answer(init);
-    } catch (e) {
-      this.#log.debug('handshake in check not answered', { err: String(e) });
-      return undefined;
-    }
-  }
-
   /**
    * A STUN response: ours if its transaction id is one of our checks. Verified with the remote
    * pwd BEFORE the transaction engine sees it, so a forged answer cannot complete a check.
@@ -317,27 +296,7 @@ export class CheckAgent {
   // ─── checking ────────────────────────────────────────────────────────────────────────────
 
   #pair(base: CandidateBase, remote: Candidate): CandidatePair | undefined {
-    const id = pairId(base, remote);
-    const existing = this.#pairs.get(id);
-    if (existing) return existing;
-    if (this.#pairs.size >= PUNCH_LIMITS.maxPairs) return undefined;
-    const local =
-      base === 'socket' ? this.#o.localPriority.socket : (this.#o.localPriority.relay ?? 0);
-    // RFC 8445 §6.1.2.3: G = controlling side's candidate priority, D = controlled side's.
-    const [g, d] =
-      this.role === 'controlling' ? [local, remote.priority] : [remote.priority, local];
-    const pair: CandidatePair = {
-      id,
-      base,
-      remote,
-      kind: base === 'relay' || remote.type === 'relay' ? 'relay' : 'direct',
-      priority: pairPriority(g, d),
-      state: 'waiting',
-      heard: false,
-      nominated: false,
-    };
-    this.#pairs.set(id, pair);
-    return pair;
+    return this.#list.pair(base, remote, this.role);
   }
 
   #trigger(pair: CandidatePair): void {
@@ -353,14 +312,12 @@ export class CheckAgent {
     if (!this.#running || this.#selected) return;
     let pair: CandidatePair | undefined;
     while (!pair && this.#triggered.length > 0) {
-      const p = this.#pairs.get(this.#triggered.shift()!);
+      const p = this.#list.get(this.#triggered.shift()!);
       if (p && p.state !== 'succeeded') pair = p;
     }
-    pair ??= [...this.#pairs.values()]
-      .filter((p) => p.state === 'waiting')
-      .sort((a, b) => (b.priority > a.priority ? 1 : b.priority < a.priority ? -1 : 0))[0];
+    pair ??= this.#list.bestWaiting();
     if (pair) this.#check(pair, this.role === 'controlling' && pair.kind === 'direct');
-    const pending = this.#triggered.length > 0 || this.#pairsIn('waiting') > 0;
+    const pending = this.#triggered.length > 0 || this.#list.count('waiting') > 0;
     if (pending)
       this.#pacer = this.#o.clock.setTimeout(
         () => this.#tick(),
@@ -399,13 +356,7 @@ export class CheckAgent {
         if (this.#pairTx.get(pair.id) === id) this.#pairTx.delete(pair.id);
         // Verified by screenResponse before the engine matched it: the MI covers the answer.
         const answer = responseHandshake(res.message);
-        if (answer && !this.#done) {
-          try {
-            this.#o.handshake?.response(answer);
-          } catch (e) {
-            this.#log.debug('handshake answer in check dropped', { err: String(e) });
-          }
-        }
+        if (answer && !this.#done) this.#carrier.response(answer);
         this.#onResponse(pair, res.message, res.rttMs, nominate);
       },
       () => {
@@ -419,25 +370,19 @@ export class CheckAgent {
   }
 
   #handshakeInit(pair: CandidatePair): { handshake?: Uint8Array } {
-    if (this.#carried.has(pair.id)) return {};
-    try {
-      const h = this.#o.handshake?.init();
-      if (!h) return {};
-      this.#carried.add(pair.id);
-      // Unanswered within the first RTO (lost, or dropped for its size or attribute): a plain
-      // triggered check on the pair, so the punch never depends on the bigger packet.
-      // Two RTOs: the carrying check has been retransmitted once by then (RFC 8489 §6.2.1: at
-      // RTO and 3·RTO), so a single loss, or a round trip just above one RTO, keeps the init.
-      const rto = 2 * (this.#o.checkRetransmission ?? PUNCH_DEFAULTS.checkRetransmission).rtoMs;
-      this.#timers.push(
-        this.#o.clock.setTimeout(() => {
-          if (pair.state === 'in-progress' && !this.#selected) this.#trigger(pair);
-        }, rto),
-      );
-      return { handshake: h };
-    } catch {
-      return {};
-    }
+    const h = this.#carrier.initFor(pair.id);
+    if (!h) return {};
+    // Unanswered within the first RTO (lost, or dropped for its size or attribute): a plain
+    // triggered check on the pair, so the punch never depends on the bigger packet.
+    // Two RTOs: the carrying check has been retransmitted once by then (RFC 8489 §6.2.1: at
+    // RTO and 3·RTO), so a single loss, or a round trip just above one RTO, keeps the init.
+    const rto = 2 * (this.#o.checkRetransmission ?? PUNCH_DEFAULTS.checkRetransmission).rtoMs;
+    this.#timers.push(
+      this.#o.clock.setTimeout(() => {
+        if (pair.state === 'in-progress' && !this.#selected) this.#trigger(pair);
+      }, rto),
+    );
+    return { handshake: h };
   }
 
   #onResponse(pair: CandidatePair, msg: StunMessage, rttMs: number, nominate: boolean): void {
@@ -446,7 +391,7 @@ export class CheckAgent {
       // RFC 8445 §7.2.5.1: 487 → switch role and check again.
       if (readErrorCode(msg)?.code === 487) {
         this.stats.roleConflicts++;
-        this.role = this.role === 'controlling' ? 'controlled' : 'controlling';
+        this.role = otherRole(this.role);
         this.#nominating = undefined;
         return this.#trigger(pair);
       }
@@ -475,30 +420,14 @@ export class CheckAgent {
     this.#maybeNominate();
   }
 
-  /** Controlling: pick the pair to nominate (see the header for the direct-before-relay rule). */
+  /** Controlling: nominate a pair once one qualifies (nomination.ts); fail when none can. */
   #maybeNominate(): void {
     if (!this.#running || this.#selected || this.#nominating || this.role !== 'controlling') return;
-    const ok = [...this.#pairs.values()].filter((p) => p.state === 'succeeded');
-    const best = (kind: PathKind) =>
-      ok
-        .filter((p) => p.kind === kind)
-        .sort((a, b) => (b.priority > a.priority ? 1 : b.priority < a.priority ? -1 : 0))[0];
-    let pick = best('direct');
+    const grace = this.#o.directGraceMs ?? PUNCH_DEFAULTS.directGraceMs;
+    const pick = pickNomination(this.#list, this.#o.clock.now() - this.#startedAt >= grace);
     if (!pick) {
-      const graceOver =
-        this.#o.clock.now() - this.#startedAt >=
-        (this.#o.directGraceMs ?? PUNCH_DEFAULTS.directGraceMs);
-      const directLeft = [...this.#pairs.values()].some(
-        (p) => p.kind === 'direct' && (p.state === 'waiting' || p.state === 'in-progress'),
-      );
-      if (graceOver || !directLeft) pick = best('relay');
-    }
-    if (!pick) {
-      if (
-        this.#pairsIn('waiting') + this.#pairsIn('in-progress') === 0 &&
-        this.#triggered.length === 0
-      )
-        this.#fail('every candidate pair failed');
+      const left = this.#list.count('waiting') + this.#list.count('in-progress');
+      if (left === 0 && this.#triggered.length === 0) this.#fail('every candidate pair failed');
       return;
     }
     this.#nominating = pick;
@@ -536,12 +465,6 @@ export class CheckAgent {
     this.#abort.abort();
   }
 
-  #pairsIn(state: PairState): number {
-    let n = 0;
-    for (const p of this.#pairs.values()) if (p.state === state) n++;
-    return n;
-  }
-
   #roleConflict(
     msg: StunMessage,
     theirRole: Role,
@@ -549,16 +472,14 @@ export class CheckAgent {
     from: Endpoint,
     via: Via,
   ): boolean {
-    if (theirRole !== this.role) return false;
+    const outcome = resolveRoleConflict(this.role, this.#o.tieBreaker, theirRole, theirs);
+    if (outcome === 'none') return false;
     this.stats.roleConflicts++;
-    // RFC 8445 §7.3.1.1: the larger tie-breaker keeps (or takes) the controlling role.
-    const mine = this.#o.tieBreaker;
-    const keepMine = this.role === 'controlling' ? mine >= theirs : mine < theirs;
-    if (keepMine) {
+    if (outcome === 'keep') {
       this.#o.send(buildRoleConflict(msg, this.#o.local.pwd), from, via);
       return true;
     }
-    this.role = this.role === 'controlling' ? 'controlled' : 'controlling';
+    this.role = otherRole(this.role);
     this.#nominating = undefined;
     return false;
   }
@@ -631,7 +552,7 @@ export class CheckAgent {
   /** Whether an authenticated check came from `from` (the connector's early-data buffer). */
   heardFrom(from: Endpoint, via: Via): boolean {
     const base: CandidateBase = via === 'relay' ? 'relay' : 'socket';
-    return this.#pairs.get(pairId(base, from))?.heard === true;
+    return this.#list.find(base, from)?.heard === true;
   }
 
   /** Whether `from` is the selected pair's remote (for the path's data filter). */
@@ -640,6 +561,6 @@ export class CheckAgent {
     if (!p || (via === 'relay') !== (p.base === 'relay')) return false;
     if (sameEndpoint(p.remote, from)) return true;
     // Aggressive nomination (header): the other side may have selected another working pair.
-    return p.kind === 'direct' && this.#pairs.get(pairId(p.base, from))?.state === 'succeeded';
+    return p.kind === 'direct' && this.#list.find(p.base, from)?.state === 'succeeded';
   }
 }
