@@ -108,7 +108,7 @@ export class CheckTransactions {
     to: Endpoint,
     role: Role,
     answered: (res: StunResponse) => void,
-    failed: () => void,
+    failed?: () => void,
   ): void {
     const bytes = this.build(pair, { role });
     const key = txHex(bytes.subarray(8, 20));
@@ -120,7 +120,7 @@ export class CheckTransactions {
       },
       () => {
         this.#inflight.delete(key);
-        failed();
+        failed?.();
       },
     );
   }

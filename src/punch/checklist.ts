@@ -5,7 +5,7 @@
  * or spoofs sources cannot grow them past `maxRemoteCandidates` / `maxPairs`.
  */
 import type { Endpoint } from '../net/udp.js';
-import { endpointKey } from '../net/udp.js';
+import { endpointKey, sameEndpoint } from '../net/udp.js';
 import type { Candidate, CandidateBase } from './candidates.js';
 import type { Role } from './check-message.js';
 import type { CandidatePair, PairState, PathKind } from './check-types.js';
@@ -110,6 +110,16 @@ export class Checklist {
     return [...this.#pairs.values()]
       .filter((p) => p.state === 'succeeded' && p.kind === kind)
       .sort(byPriority)[0];
+  }
+
+  /**
+   * Session datagrams from `from` belong to the `selected` pair's session (on its base): its
+   * remote, or, under aggressive nomination (nomination.ts), a direct pair whose own check
+   * succeeded (the valid list), since the other side may have selected another working pair.
+   */
+  validFor(selected: CandidatePair, from: Endpoint): boolean {
+    if (sameEndpoint(selected.remote, from)) return true;
+    return selected.kind === 'direct' && this.find(selected.base, from)?.state === 'succeeded';
   }
 
   /** A direct pair is still waiting or being checked (so a relay should wait for it). */

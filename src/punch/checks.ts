@@ -24,7 +24,7 @@
  * candidate into our list, nor complete or fail a check.
  */
 import type { Endpoint } from '../net/udp.js';
-import { endpointKey, sameEndpoint } from '../net/udp.js';
+import { endpointKey } from '../net/udp.js';
 import { Attr } from '../stun/attribute-type.js';
 import { readErrorCode, readXorAddress } from '../stun/attributes.js';
 import { StunClass } from '../stun/message-type.js';
@@ -361,16 +361,9 @@ export class CheckAgent {
     const pair = this.#selected;
     const tx = pair && this.#out.engine(pair.base);
     if (!pair || !tx) return;
-    this.#out.probe(
-      tx,
-      pair,
-      pair.remote,
-      this.role,
-      (res) => {
-        if (res.message.cls === StunClass.Success) this.#consent.confirm();
-      },
-      () => undefined,
-    );
+    this.#out.probe(tx, pair, pair.remote, this.role, (res) => {
+      if (res.message.cls === StunClass.Success) this.#consent.confirm();
+    });
   }
 
   /** For tests and the path: when the last authenticated consent response came. */
@@ -387,8 +380,6 @@ export class CheckAgent {
   isSelectedRemote(from: Endpoint, via: Via): boolean {
     const p = this.#selected;
     if (!p || (via === 'relay') !== (p.base === 'relay')) return false;
-    if (sameEndpoint(p.remote, from)) return true;
-    // Aggressive nomination (nomination.ts): the other side may have selected another working pair.
-    return p.kind === 'direct' && this.#list.find(p.base, from)?.state === 'succeeded';
+    return this.#list.validFor(p, from);
   }
 }

@@ -65,6 +65,17 @@ describe('Checklist', () => {
     expect(l.learnPrflx(from, 77)).toEqual({ type: 'prflx', ...from, priority: 77 });
     expect(l.remote(from)?.priority).toBe(77);
   });
+
+  it('takes data from the selected remote or another succeeded direct pair (the valid list)', () => {
+    const l = list();
+    const sel = l.pair('socket', cand('srflx', 1, 100), 'controlling')!;
+    const other = l.pair('socket', cand('host', 2, 100), 'controlling')!;
+    expect(l.validFor(sel, sel.remote)).toBe(true);
+    expect(l.validFor(sel, other.remote)).toBe(false);
+    other.state = 'succeeded';
+    expect(l.validFor(sel, other.remote)).toBe(true);
+    expect(l.validFor(sel, { address: '203.0.113.9', port: 2 })).toBe(false);
+  });
 });
 
 describe('pickNomination', () => {
