@@ -5,7 +5,7 @@
  *   host    each interface address × the socket's port           (same LAN, hairpin-less NATs)
  *   srflx   the socket's mapping as serve's STUN server saw it   (cone NATs)
  *   relay   a TURN allocation made FROM the socket               (fallback, RFC 8656)
- *   prflx   learned during checks (checks.ts): the source of an authenticated check from an
+ *   prflx   learned in checks (check-responder.ts): the source of an authenticated check from an
  *           address nobody offered — the symmetric NAT's real mapping toward us (RFC 8445 §7.3.1.3)
  *
  * host and srflx share one base (the socket), so checks from either are the same packets: pairs

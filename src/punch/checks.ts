@@ -7,37 +7,24 @@
  *   pair states (§6.1.2.6):  waiting ──Ta──▶ in-progress ──response──▶ succeeded
  *                                                  └──── no answer (13.4 s) ─▶ failed
  *
- * Nomination (§8.1.1, "regular"): the controlling side sends a check with USE-CANDIDATE on the
- * first DIRECT pair that succeeded; a relayed pair only when no direct pair succeeded within
- * `directGraceMs` or every direct pair failed (a relay is the fallback, RFC 8445 §5.1.2.2 ranks it
- * last). The controlling side selects the pair when that check is answered; the controlled side
+ * Nomination (§8.1.1; regular, plus aggressive for direct pairs) is described in nomination.ts.
+ * The controlling side selects a pair when its nominating check is answered; the controlled side
  * when it got USE-CANDIDATE on a pair whose own check succeeded (§7.3.1.5).
  *
- * Aggressive nomination (RFC 5245 §8.1.1.2, which RFC 8445 dropped for interop, not for safety):
- * the controlling side also puts USE-CANDIDATE on its ordinary checks of DIRECT pairs and selects
- * the first one answered, so the path is up one round trip earlier (the nomination check is the
- * last round trip of the regular scheme). The controlled side's rule is unchanged (its own check
- * must have succeeded), so a replayed nomination still selects nothing. With several working
- * direct pairs the two sides may select different ones (each its first); the data filter
- * therefore takes session datagrams from any pair whose own authenticated check succeeded on the
- * selected base (RFC 8445's valid list), not only from the selected remote.
- *
- * Session handshake in the checks (`handshake`, check-message.ts ATTR_HANDSHAKE): while the
- * session has an init to carry, the first check of ours on each pair carries it (same bytes; a
- * triggered check on the pair goes without, and one is sent if the carrying check is not answered
- * within two RTOs, so a middlebox that drops the bigger check cannot stop the punch), an
- * authenticated
- * check carrying one gets the session's answer in its success response, and an authenticated
- * response carrying one goes to the session. A check or response that does not verify is dropped
- * before its attribute is looked at.
+ * The parts live beside this file: the pair table and its order (checklist.ts), pacing every Ta
+ * and the triggered-check queue (check-pacer.ts), our check transactions and the screening of
+ * their answers (check-transactions.ts), which pair to nominate (nomination.ts), role conflicts
+ * (role-conflict.ts), the session handshake carried in checks (handshake-in-check.ts), a remote
+ * that moved after selection (remote-move.ts), the responder to incoming checks
+ * (check-responder.ts) and consent freshness (consent.ts). This file is the agent that runs them:
+ * lifecycle, events, the outcome of our checks, selection and failure.
  *
  * Checks and responses whose MESSAGE-INTEGRITY does not verify with the session's pwd are dropped
  * before they touch any state, so a third party can neither open a pair, nor learn a prflx
  * candidate into our list, nor complete or fail a check.
  */
-import { setMaxListeners } from 'node:events';
 import type { Endpoint } from '../net/udp.js';
-import { endpointKey, sameEndpoint } from '../net/udp.js';
+import { endpointKey } from '../net/udp.js';
 import { Attr } from '../stun/attribute-type.js';
 import { readErrorCode, readXorAddress } from '../stun/attributes.js';
 import { StunClass } from '../stun/message-type.js';
@@ -47,27 +34,21 @@ import type { TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import type { Candidate, CandidateBase } from './candidates.js';
-import { candidatePriority } from './candidates.js';
 import type { IceCredentials, Role } from './check-message.js';
-import {
-  buildCheck,
-  buildCheckSuccess,
-  buildRoleConflict,
-  responseHandshake,
-  verifyCheck,
-  verifyCheckResponse,
-} from './check-message.js';
-import { PUNCH_DEFAULTS, PUNCH_LIMITS } from './constants.js';
+import { responseHandshake } from './check-message.js';
+import { CheckEvents } from './check-events.js';
+import { CheckPacer } from './check-pacer.js';
+import { CheckResponder } from './check-responder.js';
+import { CheckTransactions } from './check-transactions.js';
+import { Checklist } from './checklist.js';
+import { PUNCH_DEFAULTS } from './constants.js';
 import type { Via } from './demux.js';
-import type {
-  CandidatePair,
-  CheckAgentOptions,
-  CheckStats,
-  PairState,
-  PathKind,
-} from './check-types.js';
-import { pairId, pairPriority, txHex } from './check-types.js';
+import type { CandidatePair, CheckAgentOptions, CheckStats } from './check-types.js';
 import { ConsentFreshness } from './consent.js';
+import { HandshakeCarrier } from './handshake-in-check.js';
+import { pickNomination } from './nomination.js';
+import { RemoteMoveCheck } from './remote-move.js';
+import { otherRole } from './role-conflict.js';
 
 export type {
   CandidatePair,
@@ -78,8 +59,6 @@ export type {
   PathKind,
 } from './check-types.js';
 export { pairPriority, txHex } from './check-types.js';
-
-type Listener<T> = (v: T) => void;
 
 export class CheckAgent {
   readonly stats: CheckStats = {
@@ -93,18 +72,12 @@ export class CheckAgent {
   role: Role;
   readonly #o: CheckAgentOptions;
   readonly #log: Logger;
-  readonly #remotes = new Map<string, Candidate>();
-  readonly #pairs = new Map<string, CandidatePair>();
-  /** Pair ids whose check is to go out at the next Ta, ahead of the ordinary ones (§6.1.4.1). */
-  readonly #triggered: string[] = [];
-  /** The latest check transaction id per pair (bounded by the pair table). */
-  readonly #pairTx = new Map<string, Uint8Array>();
-  /** Outstanding transaction ids (hex) of our checks → pair id; answers are verified first. */
-  readonly #inflight = new Map<string, string>();
-  /** Pair ids whose check carried the session init (once per pair; bounded by the pairs). */
-  readonly #carried = new Set<string>();
-  readonly #abort = new AbortController();
-  #pacer: TimerHandle | undefined;
+  readonly #list: Checklist;
+  readonly #pacer: CheckPacer;
+  readonly #out: CheckTransactions;
+  readonly #carrier: HandshakeCarrier;
+  readonly #move: RemoteMoveCheck;
+  readonly #responder: CheckResponder;
   #timers: TimerHandle[] = [];
   #startedAt = 0;
   #running = false;
@@ -112,20 +85,50 @@ export class CheckAgent {
   #selected: CandidatePair | undefined;
   #done = false;
   readonly #consent: ConsentFreshness;
-  #moveCheck = false;
-  #movedTo: Endpoint | undefined;
-  readonly #onSelected = new Set<Listener<CandidatePair>>();
-  readonly #onFailed = new Set<Listener<string>>();
-  readonly #onDead = new Set<Listener<string>>();
-  readonly #onRemoteMoved = new Set<Listener<Endpoint>>();
+  readonly #on = new CheckEvents();
 
   constructor(options: CheckAgentOptions) {
-    // Every check transaction of this session listens on one signal: as many as may be pending
-    // (a replaced check stays answerable beside its successor), more than Node's default 10.
-    setMaxListeners(2 * PUNCH_DEFAULTS.maxPendingChecks, this.#abort.signal);
     this.#o = options;
     this.role = options.role;
     this.#log = options.logger ?? silentLogger;
+    this.#list = new Checklist((base) =>
+      base === 'socket' ? options.localPriority.socket : (options.localPriority.relay ?? 0),
+    );
+    this.#pacer = new CheckPacer({
+      clock: options.clock,
+      taMs: options.taMs ?? PUNCH_DEFAULTS.taMs,
+      list: this.#list,
+      active: () => this.#running && !this.#selected,
+      check: (pair) => this.#check(pair, this.role === 'controlling' && pair.kind === 'direct'),
+    });
+    this.#out = new CheckTransactions(options, this.stats);
+    this.#carrier = new HandshakeCarrier({
+      handshake: options.handshake,
+      log: this.#log,
+      rtoMs: (options.checkRetransmission ?? PUNCH_DEFAULTS.checkRetransmission).rtoMs,
+      schedule: (fn, ms) => this.#timers.push(options.clock.setTimeout(fn, ms)),
+      fallback: (pair) => {
+        if (pair.state === 'in-progress' && !this.#selected) this.#pacer.trigger(pair);
+      },
+    });
+    this.#move = new RemoteMoveCheck(
+      this.#out,
+      () => this.#done,
+      (to) => this.#on.remoteMoved.emit(to),
+    );
+    this.#responder = new CheckResponder({
+      o: options,
+      stats: this.stats,
+      list: this.#list,
+      carrier: this.#carrier,
+      role: () => this.role,
+      switchRole: () => this.#switchRole(),
+      selected: () => this.#selected,
+      done: () => this.#done,
+      moved: (from) => this.#move.verify(this.#selected, from, this.role),
+      select: (pair) => this.#select(pair),
+      trigger: (pair) => this.#pacer.trigger(pair),
+    });
     this.#consent = new ConsentFreshness({
       clock: options.clock,
       intervalMs: options.consentIntervalMs ?? PUNCH_DEFAULTS.consentIntervalMs,
@@ -135,7 +138,7 @@ export class CheckAgent {
       check: () => this.#consentCheck(),
       onLost: (reason) => {
         this.#done = true;
-        for (const l of this.#onDead) l(reason);
+        this.#on.dead.emit(reason);
       },
     });
   }
@@ -149,24 +152,21 @@ export class CheckAgent {
   }
 
   pairs(): readonly CandidatePair[] {
-    return [...this.#pairs.values()];
+    return [...this.#list.values()];
   }
 
-  onSelected(cb: Listener<CandidatePair>): () => void {
-    this.#onSelected.add(cb);
-    return () => this.#onSelected.delete(cb);
+  onSelected(cb: (v: CandidatePair) => void): () => void {
+    return this.#on.selected.add(cb);
   }
 
   /** No pair could be selected (reason in the argument). */
-  onFailed(cb: Listener<string>): () => void {
-    this.#onFailed.add(cb);
-    return () => this.#onFailed.delete(cb);
+  onFailed(cb: (v: string) => void): () => void {
+    return this.#on.failed.add(cb);
   }
 
   /** Consent lost on the selected pair (RFC 7675 §5.1: no answer for 30 s). */
-  onDead(cb: Listener<string>): () => void {
-    this.#onDead.add(cb);
-    return () => this.#onDead.delete(cb);
+  onDead(cb: (v: string) => void): () => void {
+    return this.#on.dead.add(cb);
   }
 
   /**
@@ -175,21 +175,18 @@ export class CheckAgent {
    * condition keeps a third party that replays a sniffed check from its own address from
    * triggering re-punches: it cannot sign the answer.
    */
-  onRemoteMoved(cb: Listener<Endpoint>): () => void {
-    this.#onRemoteMoved.add(cb);
-    return () => this.#onRemoteMoved.delete(cb);
+  onRemoteMoved(cb: (v: Endpoint) => void): () => void {
+    return this.#on.remoteMoved.add(cb);
   }
 
   /** Add a remote candidate (from the `candidates` frame); bounded (PUNCH_LIMITS). */
   addRemote(c: Candidate): void {
-    const key = endpointKey(c);
-    if (this.#remotes.has(key) || this.#remotes.size >= PUNCH_LIMITS.maxRemoteCandidates) return;
-    this.#remotes.set(key, c);
+    if (!this.#list.addRemote(c)) return;
     // RFC 8445 §6.1.2.4: a relayed remote is reached from the socket; relay→relay pairs are not
     // formed (serve's relay refuses its own addresses as peers, RFC 8656 §21.1.5).
     this.#pair('socket', c);
     if (this.#o.transactions.relay && c.type !== 'relay') this.#pair('relay', c);
-    this.#kick(); // trickled after start: check the new pairs too
+    this.#pacer.kick(); // trickled after start: check the new pairs too
   }
 
   /**
@@ -200,12 +197,8 @@ export class CheckAgent {
     if (this.#o.transactions.relay || this.#done) return;
     this.#o.transactions.relay = tx;
     this.#o.localPriority.relay = relayPriority;
-    for (const c of this.#remotes.values()) if (c.type !== 'relay') this.#pair('relay', c);
-    this.#kick();
-  }
-
-  #kick(): void {
-    if (this.#running && !this.#pacer && !this.#selected) this.#tick();
+    for (const c of this.#list.remotes()) if (c.type !== 'relay') this.#pair('relay', c);
+    this.#pacer.kick();
   }
 
   /** Begin checking (at the coordinated start time). */
@@ -213,7 +206,7 @@ export class CheckAgent {
     if (this.#running || this.#done) return;
     this.#running = true;
     this.#startedAt = this.#o.clock.now();
-    this.#tick();
+    this.#pacer.kick();
     const grace = this.#o.directGraceMs ?? PUNCH_DEFAULTS.directGraceMs;
     this.#timers.push(this.#o.clock.setTimeout(() => this.#maybeNominate(), grace));
     const timeout = this.#o.punchTimeoutMs ?? PUNCH_DEFAULTS.punchTimeoutMs;
@@ -230,76 +223,14 @@ export class CheckAgent {
     this.#running = false;
     this.#stopChecks();
     this.#consent.stop();
-    this.#onSelected.clear();
-    this.#onFailed.clear();
-    this.#onDead.clear();
-    this.#onRemoteMoved.clear();
+    this.#on.clear();
   }
 
   // ─── incoming ────────────────────────────────────────────────────────────────────────────
 
-  /**
-   * A Binding request addressed to our ufrag (RFC 8445 §7.3). Answered only when it verifies.
-   * Checks arriving before `start()` are answered and queued as triggered checks (§7.3.1.4), so a
-   * peer whose clock runs ahead does not lose its first checks.
-   */
+  /** A Binding request addressed to our ufrag (RFC 8445 §7.3; check-responder.ts). */
   handleRequest(msg: StunMessage, from: Endpoint, via: Via): void {
-    if (this.#done && !this.#selected) return;
-    const check = verifyCheck(msg, this.#o.local, this.#o.remote);
-    if (!check) {
-      this.stats.requestsRejected++;
-      return;
-    }
-    if (this.#roleConflict(msg, check.role, check.tieBreaker, from, via)) return;
-    this.stats.requestsAnswered++;
-    const answer = check.handshake ? this.#handshakeAnswer(check.handshake) : undefined;
-    this.#o.send(buildCheckSuccess(msg, from, this.#o.local.pwd, answer), from, via);
-
-    const base: CandidateBase = via === 'relay' ? 'relay' : 'socket';
-    if (via === 'relay' && !this.#o.transactions.relay) return;
-    let pair = this.#pairs.get(pairId(base, from));
-    if (!pair) {
-      if (this.#selected) {
-        // Same peer, authenticated, new source: its NAT rebound (or its address changed).
-        if (base === this.#selected.base) this.#verifyMove(from);
-        return;
-      }
-      // A known remote reached on another base (e.g. through our relay), or RFC 8445 §7.3.1.3:
-      // a peer-reflexive remote candidate, priority from the check.
-      let remote = this.#remotes.get(endpointKey(from));
-      if (!remote) {
-        if (this.#remotes.size >= PUNCH_LIMITS.maxRemoteCandidates) return;
-        remote = {
-          type: 'prflx',
-          address: from.address,
-          port: from.port,
-          priority: check.priority,
-        };
-        this.#remotes.set(endpointKey(from), remote);
-        this.stats.prflxLearned++;
-      }
-      pair = this.#pair(base, remote);
-      if (!pair) return;
-    }
-    pair.heard = true;
-    if (check.useCandidate && this.role === 'controlled' && !this.#selected) {
-      // RFC 8445 §7.3.1.5: select once OUR check on this pair has succeeded too. Selecting on the
-      // USE-CANDIDATE alone would let an on-path third party replay a sniffed nomination from its
-      // own address and be selected; it cannot answer our check (the answer needs the remote
-      // pwd). Datagrams that beat our selection wait in the connector's early buffer.
-      pair.nominated = true;
-      if (pair.state === 'succeeded') return this.#select(pair);
-    }
-    if (!this.#selected && pair.state !== 'succeeded') this.#trigger(pair);
-  }
-
-  #handshakeAnswer(init: Uint8Array): Uint8Array | undefined {
-    try {
-      return this.#o.handshake?.answer(init);
-    } catch (e) {
-      this.#log.debug('handshake in check not answered', { err: String(e) });
-      return undefined;
-    }
+    this.#responder.handle(msg, from, via);
   }
 
   /**
@@ -308,136 +239,36 @@ export class CheckAgent {
    * Returns 'mine' (verified, hand it to the engine), 'forged' (drop) or 'other'.
    */
   screenResponse(msg: StunMessage): 'mine' | 'forged' | 'other' {
-    if (!this.#inflight.has(txHex(msg.transactionId))) return 'other';
-    if (verifyCheckResponse(msg, this.#o.remote)) return 'mine';
-    this.stats.responsesRejected++;
-    return 'forged';
+    return this.#out.screen(msg);
   }
 
   // ─── checking ────────────────────────────────────────────────────────────────────────────
 
   #pair(base: CandidateBase, remote: Candidate): CandidatePair | undefined {
-    const id = pairId(base, remote);
-    const existing = this.#pairs.get(id);
-    if (existing) return existing;
-    if (this.#pairs.size >= PUNCH_LIMITS.maxPairs) return undefined;
-    const local =
-      base === 'socket' ? this.#o.localPriority.socket : (this.#o.localPriority.relay ?? 0);
-    // RFC 8445 §6.1.2.3: G = controlling side's candidate priority, D = controlled side's.
-    const [g, d] =
-      this.role === 'controlling' ? [local, remote.priority] : [remote.priority, local];
-    const pair: CandidatePair = {
-      id,
-      base,
-      remote,
-      kind: base === 'relay' || remote.type === 'relay' ? 'relay' : 'direct',
-      priority: pairPriority(g, d),
-      state: 'waiting',
-      heard: false,
-      nominated: false,
-    };
-    this.#pairs.set(id, pair);
-    return pair;
-  }
-
-  #trigger(pair: CandidatePair): void {
-    if (this.#triggered.includes(pair.id)) return;
-    if (this.#triggered.length >= PUNCH_LIMITS.maxTriggered) return;
-    this.#triggered.push(pair.id);
-    if (this.#running && !this.#pacer) this.#tick();
-  }
-
-  /** Every Ta: one check — a triggered one first, else the best waiting pair (§6.1.4.2). */
-  #tick(): void {
-    this.#pacer = undefined;
-    if (!this.#running || this.#selected) return;
-    let pair: CandidatePair | undefined;
-    while (!pair && this.#triggered.length > 0) {
-      const p = this.#pairs.get(this.#triggered.shift()!);
-      if (p && p.state !== 'succeeded') pair = p;
-    }
-    pair ??= [...this.#pairs.values()]
-      .filter((p) => p.state === 'waiting')
-      .sort((a, b) => (b.priority > a.priority ? 1 : b.priority < a.priority ? -1 : 0))[0];
-    if (pair) this.#check(pair, this.role === 'controlling' && pair.kind === 'direct');
-    const pending = this.#triggered.length > 0 || this.#pairsIn('waiting') > 0;
-    if (pending)
-      this.#pacer = this.#o.clock.setTimeout(
-        () => this.#tick(),
-        this.#o.taMs ?? PUNCH_DEFAULTS.taMs,
-      );
+    return this.#list.pair(base, remote, this.role);
   }
 
   #check(pair: CandidatePair, nominate: boolean): void {
-    const tx = pair.base === 'relay' ? this.#o.transactions.relay : this.#o.transactions.socket;
+    const tx = this.#out.engine(pair.base);
     if (!tx) return;
     if (pair.state === 'waiting' || pair.state === 'failed') pair.state = 'in-progress';
-    const bytes = buildCheck({
-      local: this.#o.local,
-      remote: this.#o.remote,
-      priority: candidatePriority('prflx', pair.base === 'relay' ? 0 : 65535),
+    const bytes = this.#out.build(pair, {
       role: this.role,
-      tieBreaker: this.#o.tieBreaker,
       useCandidate: nominate,
-      ...this.#handshakeInit(pair),
+      ...this.#carrier.initFor(pair),
     });
-    const key = txHex(bytes.subarray(8, 20));
-    this.#inflight.set(key, pair.id);
-    this.stats.checksSent++;
-    // RFC 8445 §7.3.1.4: a triggered check replaces the pair's in-progress one; the old one stops
-    // retransmitting but may still be answered.
-    const previous = this.#pairTx.get(pair.id);
-    if (previous) tx.stopRetransmitting(previous);
-    const id = bytes.slice(8, 20);
-    this.#pairTx.set(pair.id, id);
-    tx.start(pair.remote, bytes, {
-      retransmission: this.#o.checkRetransmission ?? PUNCH_DEFAULTS.checkRetransmission,
-      signal: this.#abort.signal,
-    }).then(
+    this.#out.check(
+      tx,
+      pair,
+      bytes,
       (res) => {
-        this.#inflight.delete(key);
-        if (this.#pairTx.get(pair.id) === id) this.#pairTx.delete(pair.id);
         // Verified by screenResponse before the engine matched it: the MI covers the answer.
         const answer = responseHandshake(res.message);
-        if (answer && !this.#done) {
-          try {
-            this.#o.handshake?.response(answer);
-          } catch (e) {
-            this.#log.debug('handshake answer in check dropped', { err: String(e) });
-          }
-        }
+        if (answer && !this.#done) this.#carrier.response(answer);
         this.#onResponse(pair, res.message, res.rttMs, nominate);
       },
-      () => {
-        this.#inflight.delete(key);
-        // A replaced check that ends unanswered does not fail the pair: its successor runs.
-        if (this.#pairTx.get(pair.id) !== id) return;
-        this.#pairTx.delete(pair.id);
-        this.#onCheckFailed(pair, nominate);
-      },
+      () => this.#onCheckFailed(pair, nominate),
     );
-  }
-
-  #handshakeInit(pair: CandidatePair): { handshake?: Uint8Array } {
-    if (this.#carried.has(pair.id)) return {};
-    try {
-      const h = this.#o.handshake?.init();
-      if (!h) return {};
-      this.#carried.add(pair.id);
-      // Unanswered within the first RTO (lost, or dropped for its size or attribute): a plain
-      // triggered check on the pair, so the punch never depends on the bigger packet.
-      // Two RTOs: the carrying check has been retransmitted once by then (RFC 8489 §6.2.1: at
-      // RTO and 3·RTO), so a single loss, or a round trip just above one RTO, keeps the init.
-      const rto = 2 * (this.#o.checkRetransmission ?? PUNCH_DEFAULTS.checkRetransmission).rtoMs;
-      this.#timers.push(
-        this.#o.clock.setTimeout(() => {
-          if (pair.state === 'in-progress' && !this.#selected) this.#trigger(pair);
-        }, rto),
-      );
-      return { handshake: h };
-    } catch {
-      return {};
-    }
   }
 
   #onResponse(pair: CandidatePair, msg: StunMessage, rttMs: number, nominate: boolean): void {
@@ -446,9 +277,8 @@ export class CheckAgent {
       // RFC 8445 §7.2.5.1: 487 → switch role and check again.
       if (readErrorCode(msg)?.code === 487) {
         this.stats.roleConflicts++;
-        this.role = this.role === 'controlling' ? 'controlled' : 'controlling';
-        this.#nominating = undefined;
-        return this.#trigger(pair);
+        this.#switchRole();
+        return this.#pacer.trigger(pair);
       }
       pair.state = 'failed';
       return this.#maybeNominate();
@@ -475,30 +305,14 @@ export class CheckAgent {
     this.#maybeNominate();
   }
 
-  /** Controlling: pick the pair to nominate (see the header for the direct-before-relay rule). */
+  /** Controlling: nominate a pair once one qualifies (nomination.ts); fail when none can. */
   #maybeNominate(): void {
     if (!this.#running || this.#selected || this.#nominating || this.role !== 'controlling') return;
-    const ok = [...this.#pairs.values()].filter((p) => p.state === 'succeeded');
-    const best = (kind: PathKind) =>
-      ok
-        .filter((p) => p.kind === kind)
-        .sort((a, b) => (b.priority > a.priority ? 1 : b.priority < a.priority ? -1 : 0))[0];
-    let pick = best('direct');
+    const grace = this.#o.directGraceMs ?? PUNCH_DEFAULTS.directGraceMs;
+    const pick = pickNomination(this.#list, this.#o.clock.now() - this.#startedAt >= grace);
     if (!pick) {
-      const graceOver =
-        this.#o.clock.now() - this.#startedAt >=
-        (this.#o.directGraceMs ?? PUNCH_DEFAULTS.directGraceMs);
-      const directLeft = [...this.#pairs.values()].some(
-        (p) => p.kind === 'direct' && (p.state === 'waiting' || p.state === 'in-progress'),
-      );
-      if (graceOver || !directLeft) pick = best('relay');
-    }
-    if (!pick) {
-      if (
-        this.#pairsIn('waiting') + this.#pairsIn('in-progress') === 0 &&
-        this.#triggered.length === 0
-      )
-        this.#fail('every candidate pair failed');
+      const left = this.#list.count('waiting') + this.#list.count('in-progress');
+      if (left === 0 && this.#pacer.queued === 0) this.#fail('every candidate pair failed');
       return;
     }
     this.#nominating = pick;
@@ -517,85 +331,27 @@ export class CheckAgent {
       ms: this.#o.clock.now() - this.#startedAt,
     });
     this.#consent.start();
-    for (const l of this.#onSelected) l(pair);
+    this.#on.selected.emit(pair);
   }
 
   #fail(reason: string): void {
     if (this.#selected || this.#done) return;
     this.#done = true;
     this.#stopChecks();
-    for (const l of this.#onFailed) l(reason);
+    this.#on.failed.emit(reason);
   }
 
   #stopChecks(): void {
     this.#running = false;
-    this.#pacer?.cancel();
-    this.#pacer = undefined;
+    this.#pacer.stop();
     for (const t of this.#timers) t.cancel();
     this.#timers = [];
-    this.#abort.abort();
+    this.#out.abort();
   }
 
-  #pairsIn(state: PairState): number {
-    let n = 0;
-    for (const p of this.#pairs.values()) if (p.state === state) n++;
-    return n;
-  }
-
-  #roleConflict(
-    msg: StunMessage,
-    theirRole: Role,
-    theirs: bigint,
-    from: Endpoint,
-    via: Via,
-  ): boolean {
-    if (theirRole !== this.role) return false;
-    this.stats.roleConflicts++;
-    // RFC 8445 §7.3.1.1: the larger tie-breaker keeps (or takes) the controlling role.
-    const mine = this.#o.tieBreaker;
-    const keepMine = this.role === 'controlling' ? mine >= theirs : mine < theirs;
-    if (keepMine) {
-      this.#o.send(buildRoleConflict(msg, this.#o.local.pwd), from, via);
-      return true;
-    }
-    this.role = this.role === 'controlling' ? 'controlled' : 'controlling';
+  #switchRole(): void {
+    this.role = otherRole(this.role);
     this.#nominating = undefined;
-    return false;
-  }
-
-  /** One verification check toward a new source of the remote at a time (bounds the work a
-   *  flood of replays can cause to one transaction). */
-  #verifyMove(from: Endpoint): void {
-    const pair = this.#selected;
-    if (!pair || this.#moveCheck || this.#done) return;
-    // Report each new source once: its consent checks keep arriving until the path is re-punched.
-    if (this.#movedTo !== undefined && sameEndpoint(this.#movedTo, from)) return;
-    const tx = pair.base === 'relay' ? this.#o.transactions.relay : this.#o.transactions.socket;
-    if (!tx) return;
-    const bytes = buildCheck({
-      local: this.#o.local,
-      remote: this.#o.remote,
-      priority: candidatePriority('prflx', pair.base === 'relay' ? 0 : 65535),
-      role: this.role,
-      tieBreaker: this.#o.tieBreaker,
-    });
-    const key = txHex(bytes.subarray(8, 20));
-    this.#inflight.set(key, pair.id);
-    this.#moveCheck = true;
-    const to = { address: from.address, port: from.port };
-    tx.start(to, bytes, { retransmission: PUNCH_DEFAULTS.consentRetransmission }).then(
-      (res) => {
-        this.#inflight.delete(key);
-        this.#moveCheck = false;
-        if (this.#done || res.message.cls !== StunClass.Success) return;
-        this.#movedTo = to;
-        for (const l of this.#onRemoteMoved) l(to);
-      },
-      () => {
-        this.#inflight.delete(key);
-        this.#moveCheck = false;
-      },
-    );
   }
 
   // ─── consent freshness (RFC 7675, consent.ts) ────────────────────────────────────────────
@@ -603,24 +359,11 @@ export class CheckAgent {
   /** One consent check on the selected pair; an authenticated success refreshes consent. */
   #consentCheck(): void {
     const pair = this.#selected;
-    const tx = pair?.base === 'relay' ? this.#o.transactions.relay : this.#o.transactions.socket;
+    const tx = pair && this.#out.engine(pair.base);
     if (!pair || !tx) return;
-    const bytes = buildCheck({
-      local: this.#o.local,
-      remote: this.#o.remote,
-      priority: candidatePriority('prflx', pair.base === 'relay' ? 0 : 65535),
-      role: this.role,
-      tieBreaker: this.#o.tieBreaker,
+    this.#out.probe(tx, pair, pair.remote, this.role, (res) => {
+      if (res.message.cls === StunClass.Success) this.#consent.confirm();
     });
-    const key = txHex(bytes.subarray(8, 20));
-    this.#inflight.set(key, pair.id);
-    tx.start(pair.remote, bytes, { retransmission: PUNCH_DEFAULTS.consentRetransmission }).then(
-      (res) => {
-        this.#inflight.delete(key);
-        if (res.message.cls === StunClass.Success) this.#consent.confirm();
-      },
-      () => this.#inflight.delete(key),
-    );
   }
 
   /** For tests and the path: when the last authenticated consent response came. */
@@ -630,16 +373,13 @@ export class CheckAgent {
 
   /** Whether an authenticated check came from `from` (the connector's early-data buffer). */
   heardFrom(from: Endpoint, via: Via): boolean {
-    const base: CandidateBase = via === 'relay' ? 'relay' : 'socket';
-    return this.#pairs.get(pairId(base, from))?.heard === true;
+    return this.#list.find(via === 'relay' ? 'relay' : 'socket', from)?.heard === true;
   }
 
   /** Whether `from` is the selected pair's remote (for the path's data filter). */
   isSelectedRemote(from: Endpoint, via: Via): boolean {
     const p = this.#selected;
     if (!p || (via === 'relay') !== (p.base === 'relay')) return false;
-    if (sameEndpoint(p.remote, from)) return true;
-    // Aggressive nomination (header): the other side may have selected another working pair.
-    return p.kind === 'direct' && this.#pairs.get(pairId(p.base, from))?.state === 'succeeded';
+    return this.#list.validFor(p, from);
   }
 }

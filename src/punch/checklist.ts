@@ -1,0 +1,131 @@
+/**
+ * The checklist of one session (RFC 8445 §6.1.2): the remote candidates we know and the pairs
+ * (local base × remote candidate) formed from them, with their priorities and the order in which
+ * they are checked and nominated. Both tables are bounded (PUNCH_LIMITS): a peer that trickles
+ * or spoofs sources cannot grow them past `maxRemoteCandidates` / `maxPairs`.
+ */
+import type { Endpoint } from '../net/udp.js';
+import { endpointKey, sameEndpoint } from '../net/udp.js';
+import type { Candidate, CandidateBase } from './candidates.js';
+import type { Role } from './check-message.js';
+import type { CandidatePair, PairState, PathKind } from './check-types.js';
+import { pairId, pairPriority } from './check-types.js';
+import { PUNCH_LIMITS } from './constants.js';
+
+/** Highest pair priority first (§6.1.2.5); priorities are bigints, so no subtraction. */
+function byPriority(a: CandidatePair, b: CandidatePair): number {
+  return b.priority > a.priority ? 1 : b.priority < a.priority ? -1 : 0;
+}
+
+export class Checklist {
+  readonly #remotes = new Map<string, Candidate>();
+  readonly #pairs = new Map<string, CandidatePair>();
+
+  /** The local candidate priority on a base (the relay's may come later, trickled). */
+  constructor(readonly localPriority: (base: CandidateBase) => number) {}
+
+  get remoteCount(): number {
+    return this.#remotes.size;
+  }
+
+  remotes(): IterableIterator<Candidate> {
+    return this.#remotes.values();
+  }
+
+  /** A remote candidate we already know at this address, if any. */
+  remote(at: Endpoint): Candidate | undefined {
+    return this.#remotes.get(endpointKey(at));
+  }
+
+  /** Record a remote candidate; false when it is known already or the table is full. */
+  addRemote(c: Candidate): boolean {
+    const key = endpointKey(c);
+    if (this.#remotes.has(key) || this.#remotes.size >= PUNCH_LIMITS.maxRemoteCandidates) {
+      return false;
+    }
+    this.#remotes.set(key, c);
+    return true;
+  }
+
+  /**
+   * RFC 8445 §7.3.1.3: a check from an unknown source makes a peer-reflexive remote candidate,
+   * with the priority the check carried. Undefined when the remote table is full.
+   */
+  learnPrflx(from: Endpoint, priority: number): Candidate | undefined {
+    if (this.#remotes.size >= PUNCH_LIMITS.maxRemoteCandidates) return undefined;
+    const remote: Candidate = { type: 'prflx', address: from.address, port: from.port, priority };
+    this.#remotes.set(endpointKey(from), remote);
+    return remote;
+  }
+
+  get(id: string): CandidatePair | undefined {
+    return this.#pairs.get(id);
+  }
+
+  /** The pair on `base` toward `remote`, if formed. */
+  find(base: CandidateBase, remote: Endpoint): CandidatePair | undefined {
+    return this.#pairs.get(pairId(base, remote));
+  }
+
+  values(): IterableIterator<CandidatePair> {
+    return this.#pairs.values();
+  }
+
+  /** Form (or return) the pair; undefined when the pair table is full. */
+  pair(base: CandidateBase, remote: Candidate, role: Role): CandidatePair | undefined {
+    const id = pairId(base, remote);
+    const existing = this.#pairs.get(id);
+    if (existing) return existing;
+    if (this.#pairs.size >= PUNCH_LIMITS.maxPairs) return undefined;
+    const local = this.localPriority(base);
+    // RFC 8445 §6.1.2.3: G = controlling side's candidate priority, D = controlled side's.
+    const [g, d] = role === 'controlling' ? [local, remote.priority] : [remote.priority, local];
+    const pair: CandidatePair = {
+      id,
+      base,
+      remote,
+      kind: base === 'relay' || remote.type === 'relay' ? 'relay' : 'direct',
+      priority: pairPriority(g, d),
+      state: 'waiting',
+      heard: false,
+      nominated: false,
+    };
+    this.#pairs.set(id, pair);
+    return pair;
+  }
+
+  count(state: PairState): number {
+    let n = 0;
+    for (const p of this.#pairs.values()) if (p.state === state) n++;
+    return n;
+  }
+
+  /** The next ordinary check: the best waiting pair (§6.1.4.2). */
+  bestWaiting(): CandidatePair | undefined {
+    return [...this.#pairs.values()].filter((p) => p.state === 'waiting').sort(byPriority)[0];
+  }
+
+  /** The best pair of `kind` whose check succeeded (a nomination candidate, §8.1.1). */
+  bestSucceeded(kind: PathKind): CandidatePair | undefined {
+    return [...this.#pairs.values()]
+      .filter((p) => p.state === 'succeeded' && p.kind === kind)
+      .sort(byPriority)[0];
+  }
+
+  /**
+   * Session datagrams from `from` belong to the `selected` pair's session (on its base): its
+   * remote, or, under aggressive nomination (nomination.ts), a direct pair whose own check
+   * succeeded (the valid list), since the other side may have selected another working pair.
+   */
+  validFor(selected: CandidatePair, from: Endpoint): boolean {
+    if (sameEndpoint(selected.remote, from)) return true;
+    return selected.kind === 'direct' && this.find(selected.base, from)?.state === 'succeeded';
+  }
+
+  /** A direct pair is still waiting or being checked (so a relay should wait for it). */
+  directPending(): boolean {
+    return [...this.#pairs.values()].some(
+      (p) => p.kind === 'direct' && (p.state === 'waiting' || p.state === 'in-progress'),
+    );
+  }
+}
