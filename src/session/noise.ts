@@ -10,7 +10,8 @@
  *
  * Pure: no I/O. node:crypto supplies X25519, ChaCha20-Poly1305, SHA-256 and HMAC.
  */
-import { createHash, createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, type KeyObject } from 'node:crypto';
+import { freshPrivateKey } from './fresh-key.js';
 import { defaultAead, type Aead } from './aead.js';
 import { CipherState, TAG_BYTES } from './cipher-state.js';
 import { SessionError, SessionErrorCode } from './errors.js';
@@ -357,6 +358,7 @@ export class HandshakeState {
 }
 
 function generateEphemeral(): X25519KeyPair {
-  const { privateKey } = generateKeyPairSync('x25519');
+  // Not generateKeyPairSync: exporting its key can deadlock on Node 20 (fresh-key.ts).
+  const privateKey = freshPrivateKey('x25519');
   return { privateKey, publicKey: x25519PublicOf(privateKey) };
 }

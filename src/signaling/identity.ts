@@ -11,11 +11,11 @@ import {
   createHash,
   createPrivateKey,
   createPublicKey,
-  generateKeyPairSync,
   sign as cryptoSign,
   verify as cryptoVerify,
   type KeyObject,
 } from 'node:crypto';
+import { freshPrivateKey } from '../session/fresh-key.js';
 
 const PEER_ID_BYTES = 20;
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -60,8 +60,8 @@ export interface Identity {
 }
 
 export function generateIdentity(): Identity {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  return identityFromPrivateKey(privateKey);
+  // Not generateKeyPairSync: exporting its key can deadlock on Node 20 (fresh-key.ts).
+  return identityFromPrivateKey(freshPrivateKey('ed25519'));
 }
 
 export function identityFromPrivateKey(privateKey: KeyObject): Identity {
