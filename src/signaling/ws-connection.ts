@@ -38,6 +38,12 @@ type State = 'hello' | 'auth' | 'registering' | 'ready' | 'closed';
  * that pipelines sends its first few requests (a notify window); more is refused.
  */
 const MAX_EARLY_FRAMES = 64;
+/**
+ * ... and at most this many bytes of them together: the frames are held while the registration's
+ * fsync runs, so without a byte bound a hostile client could park 64 × maxFrameBytes per
+ * connection (test/security/memory-hostile.test.ts caught the peak growing past its bound).
+ */
+const MAX_EARLY_BYTES = 64 * 1024;
 
 /** WebSocket close codes (RFC 6455 §7.4.1). */
 const CLOSE_POLICY = 1008;
@@ -59,6 +65,7 @@ export class WsConnection implements PeerSession, ControlChannel {
   #corked = false;
   /** Frames received while `registering` (≤ MAX_EARLY_FRAMES), handled after `welcome`. */
   #early: ClientMessage[] = [];
+  #earlyBytes = 0;
   /** Replies dropped in a row for a full send buffer (LIMITS.maxUnreadReplies closes). */
   #unreadReplies = 0;
   readonly #bucket: TokenBucket;
@@ -146,10 +153,11 @@ export class WsConnection implements PeerSession, ControlChannel {
       return;
     }
     let m: ClientMessage;
+    let size: number;
     try {
       if (isBinary)
         throw new SignalingError(SignalingErrorCode.BAD_FRAME, 'binary frames are not part of v1');
-      const size = Array.isArray(data) ? data.reduce((s, b) => s + b.length, 0) : data.byteLength;
+      size = Array.isArray(data) ? data.reduce((s, b) => s + b.length, 0) : data.byteLength;
       if (size > this.ctx.limits.maxFrameBytes) {
         throw new SignalingError(
           SignalingErrorCode.FRAME_TOO_LARGE,
@@ -162,19 +170,20 @@ export class WsConnection implements PeerSession, ControlChannel {
       this.fail(e.code, e.message);
       return;
     }
-    this.#dispatch(m);
+    this.#dispatch(m, size);
   }
 
-  #dispatch(m: ClientMessage): void {
+  #dispatch(m: ClientMessage, size = 0): void {
     if (this.#state === 'hello')
       return m.type === 'hello' ? this.#onHello(m) : this.#notAuthenticated();
     if (this.#state === 'auth')
       return m.type === 'auth' ? this.#onAuth(m) : this.#notAuthenticated();
     if (this.#state === 'registering') {
-      if (this.#early.length >= MAX_EARLY_FRAMES) {
+      this.#earlyBytes += size;
+      if (this.#early.length >= MAX_EARLY_FRAMES || this.#earlyBytes > MAX_EARLY_BYTES) {
         return this.fail(
           SignalingErrorCode.BAD_FRAME,
-          `more than ${MAX_EARLY_FRAMES} frames before welcome`,
+          `more than ${MAX_EARLY_FRAMES} frames or ${MAX_EARLY_BYTES} bytes before welcome`,
         );
       }
       this.#early.push(m);
