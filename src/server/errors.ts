@@ -17,6 +17,9 @@ export const SERVER_ERR = {
   WORKERS_UNSUPPORTED: 'NATPUSH_ERR_WORKERS_UNSUPPORTED',
   /** A worker process failed to start (its reason is in the message). */
   WORKER_FAILED: 'NATPUSH_ERR_WORKER_FAILED',
+  /** A server did not stop within its deadline after SIGINT/SIGTERM (or got a second signal):
+   *  the process exits 1 without waiting further (src/cli/shutdown.ts). */
+  SHUTDOWN_TIMEOUT: 'NATPUSH_ERR_SHUTDOWN_TIMEOUT',
 } as const;
 export type ServerErrorCode = (typeof SERVER_ERR)[keyof typeof SERVER_ERR];
 

@@ -49,9 +49,26 @@ export async function startRelayWorkers(
   );
   const exited = new Promise((r) => p.once('exit', r));
   const lines: string[] = [];
+  // SIGTERM; the relay exits on its own within its shutdown deadline (15 s, src/cli/shutdown.ts).
+  // Past 20 s something is wrong: SIGKILL it (and its workers) so a test never leaks it, and say so.
   const stop = async (): Promise<void> => {
-    if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+    if (p.exitCode !== null || p.signalCode !== null) return;
+    const children = workerPids(p.pid!);
+    p.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      for (const pid of [p.pid!, ...children]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+      process.stderr.write(
+        `relay-workers: no exit 20 s after SIGTERM\n${lines.slice(-20).join('\n')}\n`,
+      );
+    }, 20_000);
     await exited;
+    clearTimeout(timer);
   };
   try {
     const port = await new Promise<number>((resolve, reject) => {

@@ -19,6 +19,7 @@ import { relaySecret } from '../../server/relay-credentials.js';
 import { argvSecretWarning, SECRET_ENV, type Warn } from '../../server/secrets.js';
 import { jsonLogger } from '../../util/logger.js';
 import { usageError } from '../errors.js';
+import { stopAndExit, untilSignal } from '../shutdown.js';
 
 // Still imported from here by tests and serve's users; they live in src/server now.
 export { startServeRelay, turnSecret, type ServeRelayOptions } from '../../server/serve-relay.js';
@@ -89,12 +90,9 @@ const run: CommandModule<object, RelayArgs> = {
         void relay.counters().then((c) => log.info('turn relay counters', c));
       }, o['stats-interval'] * 1000);
     }
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
-    });
+    await untilSignal();
     if (statsTimer) clearInterval(statsTimer);
-    await relay.close();
+    await stopAndExit('relay', () => relay.close());
   },
 };
 

@@ -8,6 +8,7 @@ import { createServe, type ServeDeps, type Service } from '../../server/create-s
 import { withFlags } from '../../server/options-schema.js';
 import { serveSchema, type ServeArgs } from '../../server/serve-options.js';
 import { jsonLogger, type Logger } from '../../util/logger.js';
+import { stopAndExit, untilSignal } from '../shutdown.js';
 
 export { defaultDataDir, type ServeArgs } from '../../server/serve-options.js';
 export {
@@ -41,12 +42,11 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     for (const s of serve.services)
       for (const e of s.endpoints) console.log(`natpush serve: ${s.name} listening on ${e}`);
     if (serve.apiKeyFile) console.log(`natpush serve: API key in ${serve.apiKeyFile}`);
-    const sig = await new Promise<string>((done) => {
-      process.once('SIGTERM', () => done('SIGTERM'));
-      process.once('SIGINT', () => done('SIGINT'));
-    });
+    const sig = await untilSignal();
     console.log(`natpush serve: ${sig}, shutting down`);
-    await serve.close();
-    console.log('natpush serve: stopped');
+    await stopAndExit('serve', async () => {
+      await serve.close();
+      console.log('natpush serve: stopped');
+    });
   },
 };

@@ -8,6 +8,7 @@ import type { Endpoint } from '../../net/udp.js';
 import { createStun, type Stun } from '../../server/create-stun.js';
 import { withFlags } from '../../server/options-schema.js';
 import { stunSchema, type StunArgs } from '../../server/stun-options.js';
+import { stopAndExit, untilSignal } from '../shutdown.js';
 
 export {
   parseAlternate,
@@ -45,12 +46,11 @@ export const stunCommand: CommandModule<object, StunArgs> = {
       .example('$0 stun --listen 127.0.0.1:3478 --alternate :3479', 'alternate port only') as never,
   handler: async (args) => {
     const stun = await runStun(args, (l) => console.log(l));
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
+    await untilSignal();
+    await stopAndExit('stun', async () => {
+      const stats = await stun.counters();
+      await stun.close();
+      console.log(`natpush stun: stopped; ${JSON.stringify(stats)}`);
     });
-    const stats = await stun.counters();
-    await stun.close();
-    console.log(`natpush stun: stopped; ${JSON.stringify(stats)}`);
   },
 };

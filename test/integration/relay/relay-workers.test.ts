@@ -27,9 +27,10 @@ import {
 } from '../../support/relay-workers.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
+// Long enough for the relay's own shutdown deadline (src/cli/shutdown.ts) on a loaded machine.
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
-});
+}, 30_000);
 
 const NODE24 = node24OrSkip();
 const USER = 'w:pw';
