@@ -9,7 +9,8 @@
  * UTF-8, fragmented, reserved opcodes and bits, unmasked, lying lengths, oversized).
  *
  * Oracle, per input:
- * - every server frame must match `serverMessage`; an `error` frame carries a stable
+ * - every server frame is exactly a `serverMessage` (`isExactServerFrame`: nothing the client
+ *   would strip or read as unknown); an `error` frame carries a stable
  *   `NATPUSH_ERR_[A-Z_]+` code, never INTERNAL, never a stack trace;
  * - a text frame that is not JSON or fails `clientMessage` gets a fatal BAD_FRAME (FRAME_TOO_LARGE
  *   when over `maxFrameBytes`; RATE_LIMITED is accepted too); a frame that passes the schema never
@@ -24,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { LIMITS, WS_SUBPROTOCOL } from '../../src/signaling/constants.js';
 import { generateIdentity, signChallenge, type Identity } from '../../src/signaling/identity.js';
-import { clientMessage, serverMessage } from '../../src/signaling/protocol.js';
+import { clientMessage, isExactServerFrame } from '../../src/signaling/protocol.js';
 import {
   chance,
   hostileValue,
@@ -352,8 +353,9 @@ class FuzzSocket {
         this.badFrames.push(`${isBinary ? 'binary' : 'text'} non-JSON frame: ${text.slice(0, 80)}`);
         return this.#poke();
       }
-      const r = serverMessage.safeParse(m);
-      if (!r.success) this.badFrames.push(`frame fails serverMessage: ${text.slice(0, 200)}`);
+      // Exactly: the client's tolerant reading (open-enum.ts) must have nothing to forgive.
+      if (!isExactServerFrame(m))
+        this.badFrames.push(`frame is not exactly a serverMessage: ${text.slice(0, 200)}`);
       this.frames.push(m);
       this.#poke();
     });

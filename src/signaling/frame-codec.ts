@@ -3,10 +3,12 @@
  * parses strictly with a given schema (serve, the HTTP bodies), `decodeServerFrame` parses what
  * serve sent the tolerant way. Every failure is a `SignalingError` with a stable code.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { z } from 'zod';
 import type { ClientMessage } from './client-messages.js';
 import { LIMITS, PROTOCOL_VERSION } from './constants.js';
 import { SignalingError, SignalingErrorCode } from './errors.js';
+import { withoutUndefined } from './open-enum.js';
 import { serverMessage, type ServerMessage } from './server-messages.js';
 
 /**
@@ -36,8 +38,9 @@ export type DecodedServerFrame =
     };
 
 /**
- * Parse one text frame from serve the tolerant way (header: Compatibility): unknown keys are
- * stripped by the `serverMessage` schemas, an unknown `type` is returned as `{ known: false }`.
+ * Parse one text frame from serve the tolerant way (protocol.ts header: Compatibility): unknown
+ * keys are stripped by the `serverMessage` schemas, an unknown enum value read by its class
+ * (open-enum.ts), an unknown `type` returned as `{ known: false }`.
  * Throws like `decodeFrame` for what no version of serve sends: too large, not JSON, not an
  * object with a string `type`, or a known type with wrong or missing fields.
  */
@@ -54,7 +57,18 @@ export function decodeServerFrame(
     throw new SignalingError(SignalingErrorCode.BAD_FRAME, 'invalid frame at type: not a string');
   }
   if (!SERVER_FRAME_TYPES.has(type)) return { known: false, type: type.slice(0, 64) };
-  return { known: true, message: validate(serverMessage, json) };
+  // An optional open enum that read as absent leaves its key out (open-enum.ts).
+  return { known: true, message: withoutUndefined(validate(serverMessage, json)) };
+}
+
+/**
+ * True when `json` is exactly a frame of this version: it parses as a `serverMessage` and the
+ * tolerant reading changed nothing (no key stripped, no enum value read as absent or
+ * `'unknown'`, no candidate left out). What serve itself must send; its fuzzers check it.
+ */
+export function isExactServerFrame(json: unknown): boolean {
+  const r = serverMessage.safeParse(json);
+  return r.success && isDeepStrictEqual(withoutUndefined(r.data), json);
 }
 
 function parseJson(text: string, maxBytes: number): unknown {

@@ -70,9 +70,20 @@ export const topic = z
   .refine(isSafeTopic, { message: 'topic: printable, no control or bidi characters' });
 export const ttlSeconds = z.number().int().min(1).max(LIMITS.maxTtlSeconds);
 
+/** The enum values of the protocol, each once: the strict schemas and the tolerant views share them. */
+export const CANDIDATE_TYPES = ['host', 'srflx', 'prflx', 'relay'] as const;
+export const CANDIDATE_PROTOCOLS = ['udp', 'tcp'] as const;
+export const TRANSPORTS = ['websocket', 'sse', 'poll'] as const;
+export const NAT_DEPENDENCES = [
+  'endpoint-independent',
+  'address-dependent',
+  'address-and-port-dependent',
+] as const;
+export const NAT_ALLOCATIONS = ['preserving', 'sequential', 'random'] as const;
+
 export const candidateFields = {
-  type: z.enum(['host', 'srflx', 'prflx', 'relay']),
-  protocol: z.enum(['udp', 'tcp']),
+  type: z.enum(CANDIDATE_TYPES),
+  protocol: z.enum(CANDIDATE_PROTOCOLS),
   address: z.string().min(2).max(64),
   port: z.number().int().min(1).max(65535),
   priority: z
@@ -100,7 +111,7 @@ export const notificationFields = {
 export const notification = z.strictObject(notificationFields);
 export type Notification = z.infer<typeof notification>;
 
-export const transport = z.enum(['websocket', 'sse', 'poll']);
+export const transport = z.enum(TRANSPORTS);
 export type Transport = z.infer<typeof transport>;
 
 /**
@@ -116,15 +127,11 @@ export const icePwd = z.string().regex(/^[A-Za-z0-9+/]{22,64}$/, 'pwd: 22-64 ice
  * port mapping, and a fresh socket's port a preserving NAT keeps. Optional and advisory: the
  * other side picks the hard-NAT technique from both sides' facts.
  */
-export const natDependence = z.enum([
-  'endpoint-independent',
-  'address-dependent',
-  'address-and-port-dependent',
-]);
+export const natDependence = z.enum(NAT_DEPENDENCES);
 export const natFactsFields = {
   mapping: natDependence.optional(),
   filtering: natDependence.optional(),
-  allocation: z.enum(['preserving', 'sequential', 'random']).optional(),
+  allocation: z.enum(NAT_ALLOCATIONS).optional(),
   delta: z.number().int().min(-64).max(64).optional(),
   portMapping: z.boolean().optional(),
   preservedPort: z.number().int().min(1).max(65535).optional(),

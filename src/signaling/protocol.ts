@@ -11,7 +11,7 @@
  *
  * ## Compatibility: strict in what serve takes, tolerant in what a client takes
  *
- * Version 1 grows by optional fields and new frame types only (a change an old peer cannot ignore
+ * Version 1 grows by optional fields, new enum values and new frame types only (a change an old peer cannot ignore
  * needs `PROTOCOL_VERSION` 2). So that a client keeps working against a newer serve (this one
  * added `welcome.turn` and `nat` facts after clients were out), the two directions are parsed
  * differently, as long-lived protocols do (RFC 9413 discusses the trade; we keep the server end
@@ -23,9 +23,14 @@
  * - server → client (`serverMessage`, nested objects included): `z.object`, which STRIPS keys it
  *   does not know (never passes them through to the application), and `decodeServerFrame`
  *   returns `{ known: false }` for a frame `type` it does not know, which the client logs at
- *   debug level and ignores. Still fatal for the connection (the client drops it and reconnects):
- *   a frame that is not JSON, not an object, has no string `type`, is too large, or is a known
- *   type whose known fields are missing or wrong (a new enum value in a known field included).
+ *   debug level and ignores. An enum value it does not know is read by the field's class
+ *   (open-enum.ts: informational fields read it as absent or `'unknown'`, a candidate of an
+ *   unknown kind is left out of its list, `error.code` is open). Still fatal for the connection
+ *   (the client drops it and reconnects): a frame that is not JSON, not an object, has no string
+ *   `type`, is too large, or is a known type whose known fields are missing or of the wrong JSON
+ *   type (an enum value that is not a short string included).
+ * - Every server frame goes through `decodeServerFrame` / `acceptServerFrame` whatever carried
+ *   it: WebSocket, an SSE event or a long-poll reply (http-frames.ts).
  *
  * ## Messages
  *

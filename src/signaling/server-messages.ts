@@ -1,7 +1,8 @@
 /**
  * What serve sends a client (protocol.ts has the message table), as the client parses it:
  * tolerant of what a newer serve may add (protocol.ts header: Compatibility). `z.object` strips
- * keys this client does not know, at every depth.
+ * keys this client does not know, at every depth, and every enum field reads an unknown value
+ * by its class in open-enum.ts (absent, `'unknown'`, element dropped, or kept).
  */
 import { z } from 'zod';
 import { LIMITS } from './constants.js';
@@ -15,14 +16,36 @@ import {
   p2pData,
   peerId,
   token,
-  transport,
+  TRANSPORTS,
   turnCredentialsFields,
+  CANDIDATE_PROTOCOLS,
+  CANDIDATE_TYPES,
+  NAT_ALLOCATIONS,
+  NAT_DEPENDENCES,
 } from './protocol-fields.js';
+import { listOfKnown, openEnum, optionalOpenEnum, withoutUndefined } from './open-enum.js';
 
-/** The same as `serverMessage` carries it: unknown keys stripped (header: Compatibility). */
-const serverCandidate = z.object(candidateFields);
+/**
+ * A candidate as `serverMessage` carries it: unknown keys stripped; one of a type or protocol
+ * this client does not know is left out of the list (open-enum.ts).
+ */
+const serverCandidates = listOfKnown(
+  z.object(candidateFields),
+  { type: CANDIDATE_TYPES, protocol: CANDIDATE_PROTOCOLS },
+  LIMITS.maxCandidates,
+);
 const serverNotification = z.object(notificationFields);
-const serverNatFacts = z.object(natFactsFields);
+/** Advisory facts: a mapping, filtering or allocation this client does not know reads as absent. */
+const serverNatFacts = z
+  .object({
+    ...natFactsFields,
+    mapping: optionalOpenEnum(NAT_DEPENDENCES),
+    filtering: optionalOpenEnum(NAT_DEPENDENCES),
+    allocation: optionalOpenEnum(NAT_ALLOCATIONS),
+  })
+  .transform(withoutUndefined);
+/** How a peer is connected, as a client reads it: `'unknown'` for a transport added later. */
+export type SeenTransport = (typeof TRANSPORTS)[number] | 'unknown';
 
 export const challenge = z.object({
   type: z.literal('challenge'),
@@ -34,13 +57,14 @@ export const presence = z.object({
   type: z.literal('presence'),
   peer: peerId,
   online: z.boolean(),
-  transport: transport.optional(),
+  /** Informational: a transport this client does not know reads as absent. */
+  transport: optionalOpenEnum(TRANSPORTS),
 });
 export const candidatesIn = z.object({
   type: z.literal('candidates'),
   from: peerId,
   rid: token,
-  candidates: z.array(serverCandidate).max(LIMITS.maxCandidates),
+  candidates: serverCandidates,
   ufrag: iceUfrag.optional(),
   pwd: icePwd.optional(),
   /** serve answered this punch for you with your `offer` of this ufrag (and sends punch-start). */
@@ -78,7 +102,8 @@ export const delivered = z.object({
   type: z.literal('delivered'),
   id: token,
   to: peerId,
-  via: transport,
+  /** Informational (the sender's report): a transport this client does not know is `'unknown'`. */
+  via: openEnum(TRANSPORTS),
 });
 export const turnCredentialsReply = z.object({
   type: z.literal('turn-credentials'),
