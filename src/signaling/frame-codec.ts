@@ -48,7 +48,15 @@ export function decodeServerFrame(
   text: string,
   maxBytes: number = LIMITS.maxFrameBytes,
 ): DecodedServerFrame {
-  const json = parseJson(text, maxBytes);
+  return acceptServerFrame(parseJson(text, maxBytes));
+}
+
+/**
+ * The one validation every frame from serve goes through, whatever carried it (WebSocket here,
+ * SSE events and long-poll replies in http-frames.ts): `json` is one parsed frame. Throws
+ * BAD_FRAME as `decodeServerFrame` does.
+ */
+export function acceptServerFrame(json: unknown): DecodedServerFrame {
   const type: unknown =
     typeof json === 'object' && json !== null && !Array.isArray(json)
       ? (json as { type?: unknown }).type
@@ -71,7 +79,8 @@ export function isExactServerFrame(json: unknown): boolean {
   return r.success && isDeepStrictEqual(withoutUndefined(r.data), json);
 }
 
-function parseJson(text: string, maxBytes: number): unknown {
+/** JSON text of at most `maxBytes` UTF-8 bytes; FRAME_TOO_LARGE or BAD_FRAME otherwise. */
+export function parseJson(text: string, maxBytes: number): unknown {
   // String length is a lower bound of UTF-8 size; check it before paying for byteLength.
   if (text.length > maxBytes || Buffer.byteLength(text, 'utf8') > maxBytes) {
     throw new SignalingError(
@@ -86,7 +95,8 @@ function parseJson(text: string, maxBytes: number): unknown {
   }
 }
 
-function validate<T>(schema: z.ZodType<T>, json: unknown): T {
+/** `json` through `schema`; BAD_FRAME naming the first offending field otherwise. */
+export function validate<T>(schema: z.ZodType<T>, json: unknown): T {
   const r = schema.safeParse(json);
   if (!r.success) {
     const issue = r.error.issues[0];
