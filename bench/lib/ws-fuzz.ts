@@ -9,7 +9,8 @@
  * UTF-8, fragmented, reserved opcodes and bits, unmasked, lying lengths, oversized).
  *
  * Oracle, per input:
- * - every server frame must match `serverMessage`; an `error` frame carries a stable
+ * - every server frame is exactly a `serverMessage` (`isExactServerFrame`: nothing the client
+ *   would strip or read as unknown); an `error` frame carries a stable
  *   `NATPUSH_ERR_[A-Z_]+` code, never INTERNAL, never a stack trace;
  * - a text frame that is not JSON or fails `clientMessage` gets a fatal BAD_FRAME (FRAME_TOO_LARGE
  *   when over `maxFrameBytes`; RATE_LIMITED is accepted too); a frame that passes the schema never
@@ -20,320 +21,25 @@
  * In `ready` a `ping` marker follows the input: its `pong` proves the input was handled and the
  * connection survived (non-fatal errors, if any, arrived before it).
  */
-import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { LIMITS, WS_SUBPROTOCOL } from '../../src/signaling/constants.js';
-import { generateIdentity, signChallenge, type Identity } from '../../src/signaling/identity.js';
-import { clientMessage, serverMessage } from '../../src/signaling/protocol.js';
+import { WS_SUBPROTOCOL } from '../../src/signaling/constants.js';
+import { generateIdentity, signChallenge } from '../../src/signaling/identity.js';
+import { isExactServerFrame } from '../../src/signaling/protocol.js';
+import { chance, inputRng, Rng } from './fuzz-values.js';
 import {
-  chance,
-  hostileValue,
-  inputRng,
-  longString,
-  mutateObject,
-  mutateText,
-  pick,
-  Rng,
-} from './fuzz-values.js';
+  makeWsInput,
+  type ConnState,
+  type Fixture,
+  type Json,
+  type Wire,
+  type WsInput,
+} from './ws-fuzz-inputs.js';
+import { describeWire, expectation, judge, type Answer } from './ws-fuzz-oracle.js';
 
-type Json = Record<string, unknown>;
-export type ConnState = 'fresh' | 'auth' | 'ready';
-
-/** What goes on the wire for one input. */
-export type Wire =
-  | { kind: 'text'; text: string }
-  | { kind: 'binary'; data: Buffer }
-  /** Hand-built frames written to the TCP socket; `violation` = not a legal WebSocket stream. */
-  | { kind: 'raw'; bytes: Buffer; violation: boolean; label: string };
-
-export interface WsInput {
-  index: number;
-  state: ConnState;
-  /** The frame type the input started from (for reports). */
-  base: string;
-  wire: Wire;
-}
-
-export interface Fixture {
-  /** Registered, never online: notifications to it pile up in its mailbox. */
-  sink: string;
-  /** Peers the fuzz may address besides random ids (e.g. the honest receiver). */
-  targets: string[];
-}
-
-const B64U = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
-
-function randomFrom(rng: Rng, alphabet: string, n: number): string {
-  let s = '';
-  for (let i = 0; i < n; i++) s += alphabet[rng.int(alphabet.length)];
-  return s;
-}
-
-function randomPeerId(rng: Rng): string {
-  return randomFrom(rng, BASE32, 32);
-}
-
-function someId(rng: Rng): string {
-  return randomFrom(rng, B64U, 1 + rng.int(30));
-}
-
-function target(rng: Rng, fx: Fixture): string {
-  const r = rng.int(20);
-  if (r === 0 && fx.targets.length > 0) return pick(rng, fx.targets);
-  return r < 8 ? fx.sink : randomPeerId(rng);
-}
-
-function candidate(rng: Rng): Json {
-  return {
-    type: pick(rng, ['host', 'srflx', 'prflx', 'relay']),
-    protocol: pick(rng, ['udp', 'tcp']),
-    address: pick(rng, ['192.0.2.1', '2001:db8::1', '10.0.0.7', 'abc.local']),
-    port: 1 + rng.int(65535),
-    ...(chance(rng, 2) ? { priority: rng.next() } : {}),
-  };
-}
-
-/** A valid frame of every type a logged-in client may send (protocol.ts, CONTRACTS §1). */
-function readyFrame(rng: Rng, fx: Fixture): Json {
-  switch (rng.int(12)) {
-    case 0:
-      return {
-        type: 'notify',
-        ref: someId(rng),
-        id: someId(rng),
-        to: target(rng, fx),
-        body: chance(rng, 4) ? longString(rng, rng.int(4000)) : 'fuzz',
-        ...(chance(rng, 2) ? { topic: 'fuzz/topic' } : {}),
-        ...(chance(rng, 2) ? { ttl: 1 + rng.int(LIMITS.maxTtlSeconds) } : {}),
-      };
-    case 1:
-      return { type: 'ack', ids: Array.from({ length: 1 + rng.int(8) }, () => someId(rng)) };
-    case 2:
-      return { type: 'watch', peers: Array.from({ length: rng.int(4) }, () => target(rng, fx)) };
-    case 3:
-      return {
-        type: 'candidates',
-        to: target(rng, fx),
-        rid: someId(rng),
-        candidates: Array.from({ length: rng.int(4) }, () => candidate(rng)),
-        ...(chance(rng, 3) ? { ufrag: 'abcd', pwd: 'a'.repeat(22) } : {}),
-      };
-    case 4:
-      return { type: 'punch', to: target(rng, fx), rid: someId(rng) };
-    case 5:
-      return { type: 'turn-credentials', ref: someId(rng) };
-    case 6:
-      return { type: 'ping', t: rng.next() };
-    case 7:
-      return { type: 'pong', t: rng.next() };
-    case 8:
-      return {
-        type: 'allow',
-        peers: Array.from({ length: rng.int(4) }, () => target(rng, fx)),
-        anyone: chance(rng, 2),
-      };
-    case 9:
-      return {
-        type: 'p2p',
-        to: target(rng, fx),
-        data: randomBytes(rng.int(1400)).toString('base64url'),
-      };
-    case 10:
-      return { type: 'key-request', ref: someId(rng), peer: target(rng, fx) };
-    default:
-      return { type: 'hello', v: 1, peer: randomPeerId(rng), publicKey: someId(rng) };
-  }
-}
-
-/** One WebSocket frame, masked as a client must (RFC 6455 §5.2), with optional lies. */
-export function wsFrame(o: {
-  opcode: number;
-  payload: Buffer;
-  fin?: boolean;
-  rsv?: number;
-  mask?: boolean;
-  /** Claimed payload length instead of the real one (a lie). */
-  length?: bigint;
-}): Buffer {
-  const fin = o.fin ?? true;
-  const mask = o.mask ?? true;
-  const len = o.length ?? BigInt(o.payload.length);
-  const head: number[] = [(fin ? 0x80 : 0) | ((o.rsv ?? 0) << 4) | o.opcode];
-  const m = mask ? 0x80 : 0;
-  let ext = Buffer.alloc(0);
-  if (len < 126n) head.push(m | Number(len));
-  else if (len < 65536n) {
-    head.push(m | 126);
-    ext = Buffer.alloc(2);
-    ext.writeUInt16BE(Number(len));
-  } else {
-    head.push(m | 127);
-    ext = Buffer.alloc(8);
-    ext.writeBigUInt64BE(len);
-  }
-  const key = mask ? randomBytes(4) : Buffer.alloc(0);
-  const body = Buffer.from(o.payload);
-  if (mask) for (let i = 0; i < body.length; i++) body[i]! ^= key[i & 3]!;
-  return Buffer.concat([Buffer.from(head), ext, key, body]);
-}
-
-/** Wire-level inputs: legal but unusual framing, and violations of RFC 6455. */
-function wireInput(rng: Rng, text: string): Wire {
-  const payload = Buffer.from(text, 'utf8');
-  const cut = 1 + rng.int(Math.max(1, payload.length - 1));
-  switch (rng.int(12)) {
-    case 0:
-      return { kind: 'binary', data: payload };
-    case 1: {
-      // Fragmented (legal), with a ping between the fragments (legal, §5.4).
-      const bytes = Buffer.concat([
-        wsFrame({ opcode: 1, fin: false, payload: payload.subarray(0, cut) }),
-        ...(chance(rng, 2) ? [wsFrame({ opcode: 9, payload: Buffer.from('hi') })] : []),
-        wsFrame({ opcode: 0, payload: payload.subarray(cut) }),
-      ]);
-      return { kind: 'raw', bytes, violation: false, label: 'fragmented' };
-    }
-    case 2:
-      return {
-        kind: 'raw',
-        bytes: wsFrame({ opcode: 1, payload: Buffer.from([0x7b, 0xff, 0xfe, 0xc0, 0xaf, 0x7d]) }),
-        violation: true,
-        label: 'invalid-utf8',
-      };
-    case 3:
-      return {
-        kind: 'raw',
-        bytes: wsFrame({ opcode: 3 + rng.int(5), payload }),
-        violation: true,
-        label: 'reserved-opcode',
-      };
-    case 4:
-      return {
-        kind: 'raw',
-        bytes: wsFrame({ opcode: 1, payload, rsv: 1 + rng.int(7) }),
-        violation: true,
-        label: 'rsv-bits',
-      };
-    case 5:
-      return {
-        kind: 'raw',
-        bytes: wsFrame({ opcode: 1, payload, mask: false }),
-        violation: true,
-        label: 'unmasked',
-      };
-    case 6:
-      return {
-        kind: 'raw',
-        bytes: wsFrame({ opcode: 9, payload: Buffer.alloc(126 + rng.int(200)) }),
-        violation: true,
-        label: 'big-control-frame',
-      };
-    case 7:
-      return {
-        kind: 'raw',
-        bytes: wsFrame({ opcode: 0, payload }),
-        violation: true,
-        label: 'orphan-continuation',
-      };
-    case 8:
-      return {
-        kind: 'raw',
-        bytes: Buffer.concat([
-          wsFrame({ opcode: 1, fin: false, payload: payload.subarray(0, cut) }),
-          wsFrame({ opcode: 1, payload: payload.subarray(cut) }),
-        ]),
-        violation: true,
-        label: 'interleaved-text',
-      };
-    case 9:
-      return {
-        kind: 'raw',
-        bytes: wsFrame({
-          opcode: 1,
-          payload: payload.subarray(0, 8),
-          length: pick(rng, [2n ** 63n, 2n ** 53n, 2n ** 32n, 5_000_000n]),
-        }),
-        violation: true,
-        label: 'lying-length',
-      };
-    case 10: {
-      // Over maxFrameBytes (error frame) or, rarely, over ws's hard cap (1009 close).
-      const huge = chance(rng, 20) ? LIMITS.wsHardMaxPayload + 10 : LIMITS.maxFrameBytes + 1;
-      const t = JSON.stringify({ type: 'ping', t: 1, pad: 'x'.repeat(huge) });
-      return { kind: 'text', text: t };
-    }
-    default: {
-      // A close frame: legal codes (1000, 4000) end the connection politely; 999, 1005, 1006
-      // must never be sent (RFC 6455 §7.4.1) and are a protocol error.
-      const code = pick(rng, [1000, 4000, 999, 1005, 1006]);
-      const p = Buffer.alloc(2);
-      p.writeUInt16BE(code);
-      return {
-        kind: 'raw',
-        bytes: wsFrame({ opcode: 8, payload: p }),
-        violation: code !== 1000 && code !== 4000,
-        label: `close-${code}`,
-      };
-    }
-  }
-}
-
-/** Frames to mutate in the fresh / auth states (the handshake's own frames, and early others). */
-function handshakeFrame(rng: Rng, state: ConnState, id: Identity, nonce: string): Json {
-  if (state === 'auth' && rng.int(4) !== 0)
-    return { type: 'auth', nonce, signature: randomBytes(64).toString('base64url') };
-  if (state === 'fresh' && rng.int(3) !== 0)
-    return {
-      type: 'hello',
-      v: chance(rng, 10) ? rng.int(4) : 1,
-      peer: id.peerId,
-      publicKey: id.publicKey,
-      ...(chance(rng, 5) ? { token: someId(rng) } : {}),
-    };
-  return readyFrame(rng, { sink: id.peerId, targets: [] });
-}
-
-/** Generate input `index` for a connection in `state`. */
-export function makeWsInput(
-  rng: Rng,
-  index: number,
-  state: ConnState,
-  fx: Fixture,
-  id: Identity,
-  nonce: string,
-): WsInput {
-  const frame = state === 'ready' ? readyFrame(rng, fx) : handshakeFrame(rng, state, id, nonce);
-  const base = String(frame.type);
-  const r = rng.int(20);
-  let text: string;
-  if (r < 5) text = JSON.stringify(frame);
-  else if (r < 15) text = JSON.stringify(mutateObject(rng, frame));
-  else if (r < 18)
-    text = mutateText(rng, JSON.stringify(chance(rng, 2) ? mutateObject(rng, frame) : frame));
-  else return { index, state, base, wire: wireInput(rng, JSON.stringify(frame)) };
-  if (chance(rng, 200)) text = JSON.stringify(hostileValue(rng));
-  return { index, state, base, wire: { kind: 'text', text } };
-}
+export * from './ws-fuzz-inputs.js';
+export type { Outcome } from './ws-fuzz-oracle.js';
 
 // ---- the driver ------------------------------------------------------------------------------
-
-export interface Outcome {
-  /** e.g. `ok`, `error:NATPUSH_ERR_PEER_OFFLINE`, `fatal:NATPUSH_ERR_BAD_FRAME`, `close:1002`. */
-  label: string;
-  /** Set when the oracle is violated: what went wrong. */
-  failure?: string;
-}
-
-const CODE = /^NATPUSH_ERR_[A-Z0-9_]+$/;
-const STACK = /\n\s+at |\bat [\w$.<>]+ \(|node:internal|\/src\/|\.js:\d+/;
-
-/** What the server said and did in answer to one input. */
-interface Answer {
-  frames: Json[];
-  close?: { code: number };
-  timedOut: boolean;
-}
 
 /** One client connection, read frame by frame. */
 class FuzzSocket {
@@ -352,8 +58,9 @@ class FuzzSocket {
         this.badFrames.push(`${isBinary ? 'binary' : 'text'} non-JSON frame: ${text.slice(0, 80)}`);
         return this.#poke();
       }
-      const r = serverMessage.safeParse(m);
-      if (!r.success) this.badFrames.push(`frame fails serverMessage: ${text.slice(0, 200)}`);
+      // Exactly: the client's tolerant reading (open-enum.ts) must have nothing to forgive.
+      if (!isExactServerFrame(m))
+        this.badFrames.push(`frame is not exactly a serverMessage: ${text.slice(0, 200)}`);
       this.frames.push(m);
       this.#poke();
     });
@@ -431,95 +138,6 @@ export interface WsFuzzResult {
   failures: { index: number; state: ConnState; base: string; wire: string; failure: string }[];
   logins: number;
   seconds: number;
-}
-
-/** Text a failure report can show: the input, bounded. */
-function describeWire(w: Wire): string {
-  if (w.kind === 'text')
-    return `text ${JSON.stringify(w.text.slice(0, 300))} (${w.text.length} chars)`;
-  if (w.kind === 'binary') return `binary ${w.data.subarray(0, 100).toString('hex')}`;
-  return `raw ${w.label} ${w.bytes.subarray(0, 60).toString('hex')}`;
-}
-
-type Expectation = 'invalid' | 'too-large' | 'valid' | 'any';
-const expectations = new WeakMap<Wire, Map<ConnState, Expectation>>();
-
-/** What the oracle expects of a frame in `state` (memoized: the schema check is not free). */
-function expectation(w: Wire, state: ConnState): Expectation {
-  let m = expectations.get(w);
-  if (!m) expectations.set(w, (m = new Map()));
-  let e = m.get(state);
-  if (!e) m.set(state, (e = computeExpectation(w, state)));
-  return e;
-}
-
-/** Invalid (and why) or valid, by the same schema the server uses. */
-function computeExpectation(w: Wire, state: ConnState): Expectation {
-  if (w.kind === 'binary') return 'invalid';
-  if (w.kind === 'raw') return 'any';
-  // What the server receives is the UTF-8 encoding (lone surrogates become U+FFFD).
-  const text = Buffer.from(w.text, 'utf8');
-  if (text.length > LIMITS.maxFrameBytes) return 'too-large';
-  let json: unknown;
-  try {
-    json = JSON.parse(text.toString('utf8'));
-  } catch {
-    return 'invalid';
-  }
-  const r = clientMessage.safeParse(json);
-  if (!r.success) return 'invalid';
-  if (state === 'ready' && (r.data.type === 'hello' || r.data.type === 'auth')) return 'invalid';
-  return 'valid';
-}
-
-function judge(input: WsInput, a: Answer): Outcome {
-  const errs = a.frames.filter((f) => f.type === 'error');
-  for (const e of errs) {
-    const code = String(e.code);
-    const msg = String(e.message);
-    if (!CODE.test(code)) return { label: 'bad-code', failure: `error code ${code} is not stable` };
-    if (code === 'NATPUSH_ERR_INTERNAL')
-      return { label: 'internal', failure: `INTERNAL error: ${msg}` };
-    if (STACK.test(msg)) return { label: 'stack', failure: `stack trace in message: ${msg}` };
-  }
-  const fatal = errs.find((e) => e.fatal === true);
-  const label = a.timedOut
-    ? 'timeout'
-    : fatal
-      ? `fatal:${String(fatal.code)}`
-      : errs.length > 0
-        ? `error:${String(errs[0]!.code)}`
-        : a.close
-          ? `close:${a.close.code}`
-          : 'ok';
-  if (a.timedOut) return { label, failure: 'no answer (server hung or dropped the input)' };
-  const expect = expectation(input.wire, input.state);
-  const code = fatal ? String(fatal.code) : undefined;
-  if (
-    expect === 'invalid' &&
-    code !== 'NATPUSH_ERR_BAD_FRAME' &&
-    code !== 'NATPUSH_ERR_RATE_LIMITED'
-  )
-    return { label, failure: `an invalid frame got ${label}, expected fatal BAD_FRAME` };
-  // Over ws's hard cap (maxPayload) ws closes 1009 while the client is still sending; the
-  // unread rest of the frame makes the kernel reset the connection, so 1006 (no close frame
-  // seen) is the same answer from the client's side.
-  const overCap =
-    input.wire.kind === 'text' && Buffer.byteLength(input.wire.text) > LIMITS.wsHardMaxPayload;
-  if (
-    expect === 'too-large' &&
-    code !== 'NATPUSH_ERR_FRAME_TOO_LARGE' &&
-    !(overCap && !fatal && (a.close?.code === 1009 || a.close?.code === 1006))
-  )
-    return { label, failure: `an oversized frame got ${label}, expected FRAME_TOO_LARGE` };
-  if (expect === 'valid' && code === 'NATPUSH_ERR_BAD_FRAME')
-    return { label, failure: `a schema-valid frame got BAD_FRAME: ${String(fatal!.message)}` };
-  if (input.wire.kind === 'raw' && input.wire.label.startsWith('close-') && !input.wire.violation) {
-    if (a.close?.code !== Number(input.wire.label.slice(6)))
-      return { label, failure: `a close ${input.wire.label} was answered ${label}, not echoed` };
-  } else if (input.wire.kind === 'raw' && !input.wire.violation && a.close && !fatal)
-    return { label, failure: `a legal ${input.wire.label} stream was closed ${a.close.code}` };
-  return { label };
 }
 
 /** A lane: one connection at a time, in the state its next input needs. */

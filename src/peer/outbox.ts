@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { LIMITS } from '../signaling/constants.js';
 import { isPeerId, type Identity } from '../signaling/identity.js';
 import { SignalingError, SignalingErrorCode } from '../signaling/errors.js';
-import type { ClientMessage, ServerMessage, Transport } from '../signaling/protocol.js';
+import type { ClientMessage, SeenTransport, ServerMessage } from '../signaling/protocol.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { linkDeliveryPath } from './inbox.js';
@@ -68,7 +68,7 @@ export class Outbox {
   readonly #byId = new Map<string, PendingNotify>();
   readonly #paths = new Map<string, DeliveryPath>();
   /** `delivered` can overtake `accepted` (the ack path needs no fsync); remember it briefly. */
-  readonly #earlyDelivered = new Map<string, Transport>();
+  readonly #earlyDelivered = new Map<string, SeenTransport>();
   /**
    * Default notification ids: a random prefix per Peer (72 bits: unique across restarts, which
    * receivers' (sender, id) dedupe needs) and a counter — ≤ 21 characters, as short as the 22 of
@@ -244,7 +244,7 @@ export class Outbox {
       this.#earlyDelivered.delete(this.#earlyDelivered.keys().next().value!);
   }
 
-  settle(p: PendingNotify, outcome: DeliveryPath | Error, via?: Transport): void {
+  settle(p: PendingNotify, outcome: DeliveryPath | Error, via?: SeenTransport): void {
     if (this.#pending.get(p.ref) !== p) return;
     this.#pending.delete(p.ref);
     if (this.#byId.get(p.id) === p) this.#byId.delete(p.id);

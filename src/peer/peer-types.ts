@@ -6,7 +6,12 @@ import type { BackoffOptions } from '../signaling/backoff.js';
 import type { RetryInfo, SignalingClient, Welcome } from '../signaling/client.js';
 import type { SignalingError } from '../signaling/errors.js';
 import type { Identity } from '../signaling/identity.js';
-import type { Notification, ServerMessage, Transport } from '../signaling/protocol.js';
+import type {
+  Notification,
+  SeenTransport,
+  ServerMessage,
+  Transport,
+} from '../signaling/protocol.js';
 import type { UdpNetwork } from '../net/udp.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -108,7 +113,7 @@ export interface NotifyResult {
   path: DeliveryPath;
   status: 'delivered' | 'stored';
   /** The recipient's transport when delivered. */
-  via?: Transport;
+  via?: SeenTransport;
   /** The server had this id already (a retry). */
   duplicate: boolean;
   /** Milliseconds from `notify()` to this result. */
@@ -136,7 +141,7 @@ export interface PeerEvents {
   path: [{ peer: string; path: DeliveryPath; reason?: string }];
   /** A punch toward `peer` ended: a relay or direct path, or why it failed. */
   punch: [{ peer: string; ok: boolean; kind?: 'direct' | 'relay'; rttMs?: number; error?: string }];
-  delivered: [{ id: string; to: string; via: Transport }];
+  delivered: [{ id: string; to: string; via: SeenTransport }];
   /** An attempt to reach the server failed; the next one starts in `delayMs`. */
   reconnecting: [RetryInfo];
   error: [SignalingError];

@@ -4,7 +4,6 @@
  * before it is acted on; any violation gets an `error` frame with a stable code and, when fatal,
  * the socket is closed. Nothing a client sends can throw out of here.
  */
-import type { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import type { TimerHandle } from '../util/clock.js';
 import type { ServerContext } from './context.js';
@@ -12,9 +11,7 @@ import type { PeerSession } from './delivery.js';
 import { SignalingError, SignalingErrorCode } from './errors.js';
 import { asSignalingError, ingest } from './ingest.js';
 import type { ControlChannel } from './presence.js';
-import { decodeClientFrame } from './client-frame.js';
 import {
-  encodeFrame,
   isSupportedVersion,
   type ClientMessage,
   type Notification,
@@ -25,30 +22,14 @@ import { TokenBucket } from '../util/token-bucket.js';
 import { issueTurnCredentials } from './turn-credentials.js';
 import { storeFailure } from './store/failure.js';
 import { forwardCandidates, type PunchOffer } from './punch-offers.js';
+import { EarlyFrames, MAX_EARLY_BYTES, MAX_EARLY_FRAMES, readClientFrame } from './ws-inbound.js';
+import { WS_CLOSE, WsSender } from './ws-sender.js';
 
 /**
  * `registering`: the signature checked, the peer's registration being made durable
  * (mailbox.ts `registration`); `welcome` comes after it.
  */
 type State = 'hello' | 'auth' | 'registering' | 'ready' | 'closed';
-
-/**
- * Frames a client may send between its `auth` and our `welcome` (a client that does not wait for
- * `welcome`): kept in order and handled after it. Bound: a well-behaved client sends none; one
- * that pipelines sends its first few requests (a notify window); more is refused.
- */
-const MAX_EARLY_FRAMES = 64;
-/**
- * ... and at most this many bytes of them together: the frames are held while the registration's
- * fsync runs, so without a byte bound a hostile client could park 64 × maxFrameBytes per
- * connection (test/security/memory-hostile.test.ts caught the peak growing past its bound).
- */
-const MAX_EARLY_BYTES = 64 * 1024;
-
-/** WebSocket close codes (RFC 6455 §7.4.1). */
-const CLOSE_POLICY = 1008;
-const CLOSE_TOO_BIG = 1009;
-const CLOSE_GOING_AWAY = 1001;
 
 export class WsConnection implements PeerSession, ControlChannel {
   readonly transport = 'websocket' as const;
@@ -62,12 +43,9 @@ export class WsConnection implements PeerSession, ControlChannel {
   #publicKey = '';
   #nonce = '';
   #handshakeTimer: TimerHandle | undefined;
-  #corked = false;
-  /** Frames received while `registering` (≤ MAX_EARLY_FRAMES), handled after `welcome`. */
-  #early: ClientMessage[] = [];
-  #earlyBytes = 0;
-  /** Replies dropped in a row for a full send buffer (LIMITS.maxUnreadReplies closes). */
-  #unreadReplies = 0;
+  /** Frames received while `registering` (ws-inbound.ts bounds), handled after `welcome`. */
+  readonly #early = new EarlyFrames();
+  readonly #out: WsSender;
   readonly #bucket: TokenBucket;
   /** This peer's registered punch offer (punch-offers.ts); handed out once. */
   #punchOffer: PunchOffer | undefined;
@@ -79,6 +57,7 @@ export class WsConnection implements PeerSession, ControlChannel {
     /** The server address this connection arrived on (the default host of TURN URLs). */
     readonly localAddress = '',
   ) {
+    this.#out = new WsSender(ws, ctx, (code, message) => this.fail(code, message));
     this.#bucket = new TokenBucket(
       { ratePerSecond: ctx.limits.ratePerSecond, burst: ctx.limits.rateBurst },
       ctx.clock.now(),
@@ -103,19 +82,19 @@ export class WsConnection implements PeerSession, ControlChannel {
   // ---- PeerSession / ControlChannel ----------------------------------------------------------
 
   offer(n: Notification): boolean {
-    if (this.#state !== 'ready' || !this.#hasRoom()) return false;
-    this.#write({ type: 'deliver', n });
+    if (this.#state !== 'ready' || !this.#out.hasRoom()) return false;
+    this.#out.write({ type: 'deliver', n });
     return true;
   }
 
   control(m: ServerMessage): boolean {
-    if (this.#state !== 'ready' || !this.#hasRoom()) return false;
-    this.#write(m);
+    if (this.#state !== 'ready' || !this.#out.hasRoom()) return false;
+    this.#out.write(m);
     return true;
   }
 
   close(code: string, message: string): void {
-    const ws = code === SignalingErrorCode.SHUTTING_DOWN ? CLOSE_GOING_AWAY : CLOSE_POLICY;
+    const ws = code === SignalingErrorCode.SHUTTING_DOWN ? WS_CLOSE.goingAway : WS_CLOSE.policy;
     this.#closeWith(code, message, ws);
   }
 
@@ -124,7 +103,7 @@ export class WsConnection implements PeerSession, ControlChannel {
     this.#closeWith(
       code,
       message,
-      code === SignalingErrorCode.FRAME_TOO_LARGE ? CLOSE_TOO_BIG : CLOSE_POLICY,
+      code === SignalingErrorCode.FRAME_TOO_LARGE ? WS_CLOSE.tooBig : WS_CLOSE.policy,
       ref,
     );
   }
@@ -152,25 +131,15 @@ export class WsConnection implements PeerSession, ControlChannel {
       );
       return;
     }
-    let m: ClientMessage;
-    let size: number;
+    let frame: { m: ClientMessage; size: number };
     try {
-      if (isBinary)
-        throw new SignalingError(SignalingErrorCode.BAD_FRAME, 'binary frames are not part of v1');
-      size = Array.isArray(data) ? data.reduce((s, b) => s + b.length, 0) : data.byteLength;
-      if (size > this.ctx.limits.maxFrameBytes) {
-        throw new SignalingError(
-          SignalingErrorCode.FRAME_TOO_LARGE,
-          `frame larger than ${this.ctx.limits.maxFrameBytes} bytes`,
-        );
-      }
-      m = decodeClientFrame(rawToString(data), this.ctx.limits.maxFrameBytes);
+      frame = readClientFrame(data, isBinary, this.ctx.limits.maxFrameBytes);
     } catch (err) {
       const e = asSignalingError(err);
       this.fail(e.code, e.message);
       return;
     }
-    this.#dispatch(m, size);
+    this.#dispatch(frame.m, frame.size);
   }
 
   #dispatch(m: ClientMessage, size = 0): void {
@@ -179,15 +148,11 @@ export class WsConnection implements PeerSession, ControlChannel {
     if (this.#state === 'auth')
       return m.type === 'auth' ? this.#onAuth(m) : this.#notAuthenticated();
     if (this.#state === 'registering') {
-      this.#earlyBytes += size;
-      if (this.#early.length >= MAX_EARLY_FRAMES || this.#earlyBytes > MAX_EARLY_BYTES) {
-        return this.fail(
-          SignalingErrorCode.BAD_FRAME,
-          `more than ${MAX_EARLY_FRAMES} frames or ${MAX_EARLY_BYTES} bytes before welcome`,
-        );
-      }
-      this.#early.push(m);
-      return;
+      if (this.#early.push(m, size)) return;
+      return this.fail(
+        SignalingErrorCode.BAD_FRAME,
+        `more than ${MAX_EARLY_FRAMES} frames or ${MAX_EARLY_BYTES} bytes before welcome`,
+      );
     }
     switch (m.type) {
       case 'notify':
@@ -255,7 +220,7 @@ export class WsConnection implements PeerSession, ControlChannel {
     this.#nonce = c.nonce;
     this.#state = 'auth';
     this.#challengeSentAt = this.ctx.clock.now();
-    this.#write({ type: 'challenge', ...c });
+    this.#out.write({ type: 'challenge', ...c });
   }
 
   #onAuth(m: Extract<ClientMessage, { type: 'auth' }>): void {
@@ -303,7 +268,7 @@ export class WsConnection implements PeerSession, ControlChannel {
     // which counts answered `turn-credentials` requests (what its alerts and tests watch).
     const turn = this.ctx.turn?.issue(this.peer, this.localAddress, this.ctx.clock.now());
     if (turn) this.ctx.rendezvous?.noteAddress(this.peer, this.ctx.rendezvous.addressOf(this.peer));
-    this.#write({
+    this.#out.write({
       type: 'welcome',
       v: PROTOCOL_VERSION,
       peer: this.peer,
@@ -320,9 +285,7 @@ export class WsConnection implements PeerSession, ControlChannel {
     });
     this.ctx.presence.addChannel(this);
     this.ctx.delivery.attach(this);
-    const early = this.#early;
-    this.#early = [];
-    for (const m of early) if (this.#state === 'ready') this.#dispatch(m);
+    for (const m of this.#early.take()) if (this.#state === 'ready') this.#dispatch(m);
   }
 
   #onNotify(m: Extract<ClientMessage, { type: 'notify' }>): void {
@@ -389,7 +352,7 @@ export class WsConnection implements PeerSession, ControlChannel {
     if (!this.#roomForReply('turn-credentials')) return;
     try {
       const c = issueTurnCredentials(this.ctx, this.peer, this.localAddress);
-      this.#write({ type: 'turn-credentials', ref, ...c });
+      this.#out.write({ type: 'turn-credentials', ref, ...c });
     } catch (err) {
       this.#error(asSignalingError(err), ref);
     }
@@ -418,82 +381,17 @@ export class WsConnection implements PeerSession, ControlChannel {
   #closeWith(code: string, message: string, wsCode: number, ref?: string): void {
     if (this.#state === 'closed') return;
     this.ctx.metrics.errors.inc({ code });
-    this.#write({ type: 'error', code, message, fatal: true, ...(ref ? { ref } : {}) });
+    this.#out.write({ type: 'error', code, message, fatal: true, ...(ref ? { ref } : {}) });
     this.onClosed();
     this.ws.close(wsCode, code);
   }
 
-  /**
-   * The send buffer is under `maxBufferedBytes` (ws counts what its sender queued and what the
-   * socket has not handed to the kernel, corked frames included). A peer whose buffer falls
-   * under it reads: its count of unread replies restarts.
-   */
-  #hasRoom(): boolean {
-    if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) return false;
-    this.#unreadReplies = 0;
-    return true;
-  }
-
-  /**
-   * Room for a reply to one of the peer's own requests? If not, the reply is dropped (counted,
-   * reason `slow_consumer`) instead of growing the buffer without bound, and a peer that keeps
-   * asking without reading — `maxUnreadReplies` drops in a row — is closed with
-   * NATPUSH_ERR_SLOW_CONSUMER. Nothing it is owed is lost by that: notifications wait in the
-   * mailbox, and every request can simply be asked again.
-   */
+  /** Replies only in state `ready`; ws-sender.ts drops them for a peer that does not read. */
   #roomForReply(type: ServerMessage['type']): boolean {
-    if (this.#state !== 'ready') return false;
-    if (this.#hasRoom()) return true;
-    this.ctx.metrics.drops.inc({ reason: 'slow_consumer', type });
-    if (++this.#unreadReplies >= this.ctx.limits.maxUnreadReplies) {
-      this.fail(
-        SignalingErrorCode.SLOW_CONSUMER,
-        `${this.#unreadReplies} replies not read: more than ${this.ctx.limits.maxBufferedBytes} bytes wait to be read`,
-      );
-      const cut = this.ctx.clock.setTimeout(
-        () => this.ws.terminate(),
-        this.ctx.timing.slowConsumerLingerMs,
-      );
-      this.ws.once('close', () => cut.cancel());
-    }
-    return false;
+    return this.#state === 'ready' && this.#out.roomForReply(type);
   }
 
   #reply(m: ServerMessage): void {
-    if (this.#roomForReply(m.type)) this.#write(m);
+    if (this.#roomForReply(m.type)) this.#out.write(m);
   }
-
-  /**
-   * Write without a check: only the handshake (`challenge`, `welcome`: one each, on an empty
-   * buffer), the final fatal `error`, and frames whose caller checked `#hasRoom`.
-   */
-  #write(m: ServerMessage): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    this.#cork();
-    this.ws.send(encodeFrame(m));
-  }
-
-  /**
-   * Coalesce every frame written to this socket in one event-loop turn into one writev: a pump
-   * sends up to a window of `deliver` frames at once, and a syscall per frame was a quarter of
-   * the server's CPU under load (bench/signaling-throughput). Node counts cork/uncork pairs, so
-   * ws's own per-frame cork inside ours is fine.
-   */
-  #cork(): void {
-    if (this.#corked) return;
-    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
-    if (!socket) return;
-    this.#corked = true;
-    socket.cork();
-    process.nextTick(() => {
-      this.#corked = false;
-      socket.uncork();
-    });
-  }
-}
-
-function rawToString(data: WebSocket.RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
-  return data.toString('utf8');
 }
