@@ -5,7 +5,7 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { commands } from './commands/index.js';
+import { loadCommands } from './commands/index.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor, formatError } from './errors.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -26,7 +26,7 @@ export async function main(argv: string[]): Promise<void> {
       process.stderr.write(`natpush: ${msg ?? err?.message}\nSee natpush --help.\n`);
       process.exit(EXIT.USAGE);
     });
-  for (const c of commands) cli = cli.command(c);
+  for (const c of await loadCommands(argv)) cli = cli.command(c);
   await cli.parseAsync();
 }
 

@@ -150,3 +150,15 @@ export const RENDEZVOUS_MAX_ADDRESSES_PER_PEER = 8;
  * within 1×. A reply that cannot fit is not sent.
  */
 export const ERROR_REPLY_MAX_AMPLIFICATION = 2;
+
+/**
+ * Error replies over UDP of one server process — each `relay --workers` worker has its own —
+ * whatever their sources, in bytes on the wire per second (a second's worth is the burst).
+ * The per-source limit above gives every new source a full bucket, and a flood with spoofed
+ * sources brings a new source per packet (and makes the bounded source table forget the old
+ * ones), so without this bound the reflected bytes grew with the flood. 256 KiB/s is ~2,600
+ * 401 challenges/s (~100 bytes each; every honest Allocate draws one): a thousand clients
+ * allocating in the same second are answered, and one worker can never reflect more than
+ * ~2 Mbit/s however many addresses a flood spoofs.
+ */
+export const ERROR_REPLY_BYTES_PER_SECOND = 256 * 1024;

@@ -25,6 +25,9 @@ export const DROP_REASONS = [
   'error-rate-limited',
   /** An error reply not sent: it would exceed 2× the request on the wire (finding 10). */
   'error-too-large',
+  /** An error reply not sent: this process's error replies of all sources used their bytes/s
+   *  (constants.ts ERROR_REPLY_BYTES_PER_SECOND; a flood with spoofed sources). */
+  'error-budget',
   /** TCP connections closed at once: the server's cap, or the client address's (finding 6). */
   'tcp-total',
   'tcp-per-ip',

@@ -21,11 +21,9 @@
  * hashes elsewhere get 437 Allocation Mismatch / their ChannelData is dropped, and they allocate
  * again (RFC 8656 §7.2: what a client does when its allocation is gone).
  */
-import { fileURLToPath } from 'node:url';
 import type { TurnServer, TurnServerAddresses } from '../relay/index.js';
 import { createRelayServer } from '../relay/index.js';
 import { jsonLogger, type Logger } from '../util/logger.js';
-import { joinRelayFleet } from '../cluster/relay-join.js';
 import type { RelayRegistration } from '../cluster/relay-registration.js';
 import { optionError, SERVER_ERR } from './errors.js';
 import { parseOptions } from './options-schema.js';
@@ -44,7 +42,7 @@ import { AllocationLedger } from './workers/ledger.js';
 import { mergeCounters } from './workers/merge.js';
 import { onPickedPort } from './workers/port-pick.js';
 import { WorkerPool } from './workers/pool.js';
-import { hasReusePort } from './workers/runtime.js';
+import { hasReusePort, WORKER_MAIN } from './workers/runtime.js';
 
 export interface Relay {
   /** Where clients reach the relay (the shared port, or the director). */
@@ -73,16 +71,16 @@ export interface RelayWorkerConfig {
   workers: number;
 }
 
-/** The worker program (compiled next to this file). */
-export const WORKER_MAIN = fileURLToPath(new URL('./workers/worker-main.js', import.meta.url));
-
 export async function createRelay(
   args: RelayArgs | RelayOptions,
   deps: RelayDeps = {},
 ): Promise<Relay> {
   const o = parseOptions(relaySchema, args as Record<string, unknown>);
   const relay = await withMetrics(await compose(o, deps), 'natpush_relay', relayMetrics, o);
-  // Issue 12: with --redis the relay registers with the serve cluster (src/cluster).
+  // Issue 12: with --redis the relay registers with the serve cluster (src/cluster). Loaded only
+  // then: the cluster code brings ioredis, +24 MiB RSS in every relay process that never uses it.
+  if (o.redis === undefined && deps.env?.NATPUSH_REDIS_URL === undefined) return relay;
+  const { joinRelayFleet } = await import('../cluster/relay-join.js');
   const logger = deps.logger ?? jsonLogger(o['log-level']);
   return joinRelayFleet(relay, o, { ...(deps.env ? { env: deps.env } : {}), logger });
 }

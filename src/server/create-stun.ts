@@ -11,13 +11,12 @@ import { jsonLogger } from '../util/logger.js';
 import { optionError } from './errors.js';
 import { parseOptions } from './options-schema.js';
 import { stunSchema, stunServerOptions, type StunArgs, type StunOptions } from './stun-options.js';
-import { WORKER_MAIN } from './create-relay.js';
 import { withMetrics, type MetricsEndpoint } from './metrics-http.js';
 import { stunMetrics } from './server-metrics.js';
 import { mergeCounters } from './workers/merge.js';
 import { onPickedPort } from './workers/port-pick.js';
 import { WorkerPool } from './workers/pool.js';
-import { hasReusePort } from './workers/runtime.js';
+import { hasReusePort, WORKER_MAIN } from './workers/runtime.js';
 import { workerShare, type RateShare } from './workers/rate-share.js';
 import { sharedPortNetwork } from './workers/shared-port.js';
 

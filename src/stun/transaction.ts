@@ -11,18 +11,8 @@
  *
  * ## Retransmission schedule — unreliable transports (UDP), RFC 8489 §6.2.1
  *
- *   request 1    t = 0
- *   request 2    t = RTO                     RTO doubles after every request
- *   request 3    t = RTO + 2·RTO = 3·RTO
- *   request k    t = (2^(k-1) − 1)·RTO       … until Rc requests were sent
- *   timeout      t = (2^(Rc-1) − 1)·RTO + Rm·RTO
- *
- * With the RFC's defaults RTO = 500 ms, Rc = 7, Rm = 16 (RFC8489_RETRANSMISSION) requests leave
- * at 0, 500, 1500, 3500, 7500, 15500 and 31500 ms and the transaction fails at 39.5 s — the
- * worked example in RFC 8489 §6.2.1. "RTO" in "Rm times the RTO" is the initial RTO, which is what
- * gives 31.5 s + 16 × 0.5 s = 39.5 s. RFC 8489 §6.2.1 allows a smaller RTO on links known to be
- * fast ("fixed-line access links"); LAN_RETRANSMISSION (100 ms, Rc 4, Rm 4 → 0, 100, 300, 700,
- * fail at 1.1 s) is that option. Every transaction may override the engine's schedule.
+ * See retransmission.ts: RTO 500 ms doubling, Rc = 7 requests, Rm = 16 → fail at 39.5 s (or
+ * LAN_RETRANSMISSION); every transaction may override the engine's schedule.
  *
  * ## Reliable transports (TCP, TLS), RFC 8489 §6.2.2
  *
@@ -60,6 +50,18 @@ import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import { RFC8489_RETRANSMISSION, TCP_TRANSACTION_TIMEOUT_MS } from './constants.js';
 import {
+  checkRetransmission,
+  scheduleLengthMs,
+  type RetransmissionOptions,
+} from './retransmission.js';
+import type {
+  StunResponse,
+  StunSend,
+  StunTransactionsOptions,
+  StunTransactionStats,
+  TransactionOptions,
+} from './transaction-types.js';
+import {
   StunAbortedError,
   StunOverloadedError,
   StunTimeoutError,
@@ -70,78 +72,19 @@ import { classOf, StunClass } from './message-type.js';
 import type { StunMessage } from './message.js';
 import { decodeStunMessage, isStunMessage } from './message.js';
 
-/** RFC 8489 §6.2.1 parameters. */
-export interface RetransmissionOptions {
-  /** Initial retransmission timeout; default 500 ms (RFC 8489 §6.2.1). */
-  rtoMs: number;
-  /** Rc: total requests sent; default 7. */
-  maxRequests: number;
-  /** Rm: wait this many initial RTOs after the last request; default 16. */
-  lastWaitMultiplier: number;
-}
-
-/** How the engine puts a request on the wire. Throwing fails the transaction (StunTransportError). */
-export type StunSend = (bytes: Uint8Array, to: Endpoint) => void;
-
-export interface StunTransactionsOptions {
-  send: StunSend;
-  clock?: Clock;
-  logger?: Logger;
-  /** 'datagram' (UDP, default): retransmit per RFC 8489 §6.2.1. 'reliable' (TCP/TLS): send once,
-   *  time out after `reliableTimeoutMs` (RFC 8489 §6.2.2). */
-  transport?: 'datagram' | 'reliable';
-  /** Default schedule for datagram transactions; RFC8489_RETRANSMISSION unless given
-   *  (LAN_RETRANSMISSION for fast networks). */
-  retransmission?: Partial<RetransmissionOptions>;
-  /** Ti for reliable transports; default 39.5 s (RFC 8489 §6.2.2). */
-  reliableTimeoutMs?: number;
-  /** Outstanding transactions allowed; default 1024 (see "Bounds" above). */
-  maxPending?: number;
-}
-
-export interface TransactionOptions {
-  signal?: AbortSignal;
-  /** Override the engine's datagram schedule for this transaction. */
-  retransmission?: Partial<RetransmissionOptions>;
-  /** End the transaction after this long even if the schedule has time left. */
-  timeoutMs?: number;
-  /** Accept the response from any source (RFC 5780 CHANGE-REQUEST tests); default false. */
-  anySource?: boolean;
-  /** Complete when our own request arrives back, from any source (RFC 5780 §4.5 hairpin test). */
-  acceptEcho?: boolean;
-}
-
-export interface StunResponse {
-  /** The response (or, with `acceptEcho`, our own request as it came back). */
-  message: StunMessage;
-  /** Where it came from. */
-  from: Endpoint;
-  /** Time from the first request to the response, ms (RFC 8489 §6.2.1 would use the last
-   *  request for RTO estimation; the first is what a person waits). */
-  rttMs: number;
-  /** Requests sent, 1 + retransmissions. */
-  attempts: number;
-}
-
-export interface StunTransactionStats {
-  /** Requests put on the wire, retransmissions included. */
-  sent: number;
-  retransmitted: number;
-  completed: number;
-  timedOut: number;
-  aborted: number;
-  /** `send` threw (closed socket, dead stream). */
-  sendFailed: number;
-  /** `start` refused because `maxPending` transactions were outstanding. */
-  overloaded: number;
-  /** A STUN response whose transaction id is not outstanding here (late, forged, or another
-   *  engine's on a shared socket). */
-  ignoredUnknownTransaction: number;
-  /** Right transaction id, wrong source endpoint. */
-  ignoredWrongSource: number;
-  /** Right transaction id, but it does not decode or fails FINGERPRINT. */
-  ignoredMalformed: number;
-}
+export {
+  checkRetransmission,
+  retransmissionTimesMs,
+  scheduleLengthMs,
+  type RetransmissionOptions,
+} from './retransmission.js';
+export type {
+  StunResponse,
+  StunSend,
+  StunTransactionsOptions,
+  StunTransactionStats,
+  TransactionOptions,
+} from './transaction-types.js';
 
 interface Transaction {
   readonly key: string;
@@ -400,30 +343,6 @@ export class StunTransactions {
       ),
     );
   }
-}
-
-/** Total time a datagram transaction waits before it fails: (2^(Rc-1) − 1)·RTO + Rm·RTO. */
-export function scheduleLengthMs(s: RetransmissionOptions): number {
-  return (2 ** (s.maxRequests - 1) - 1) * s.rtoMs + s.lastWaitMultiplier * s.rtoMs;
-}
-
-/** The send times of a datagram transaction, ms after the first (for docs, tests and logs). */
-export function retransmissionTimesMs(s: RetransmissionOptions): number[] {
-  return Array.from({ length: s.maxRequests }, (_, k) => (2 ** k - 1) * s.rtoMs);
-}
-
-export function checkRetransmission(r: RetransmissionOptions): RetransmissionOptions {
-  if (
-    !(r.rtoMs > 0) ||
-    !Number.isInteger(r.maxRequests) ||
-    r.maxRequests < 1 ||
-    // 2^31 RTOs is already decades; larger counts only overflow timers.
-    r.maxRequests > 31 ||
-    !(r.lastWaitMultiplier > 0)
-  ) {
-    throw new RangeError(`bad retransmission options ${JSON.stringify(r)}`);
-  }
-  return r;
 }
 
 /** RFC 8489 §5: the class bits of the message type in bytes 0–1. */

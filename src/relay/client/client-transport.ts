@@ -10,6 +10,7 @@ import { normalizeAddress } from '../../net/index.js';
 import type { Clock } from '../../util/clock.js';
 import { TURN_ERR, TurnClientError } from '../errors.js';
 import { StreamDeframer } from '../stream-framer.js';
+import { DEFAULT_TCP_CONNECT_TIMEOUT_MS, type TurnClientOptions } from './options.js';
 
 export type FrameHandler = (frame: Uint8Array) => void;
 
@@ -158,4 +159,26 @@ export class TcpTurnTransport implements TurnClientTransport {
       this.#socket.destroySoon();
     });
   }
+}
+
+/** The client's transport as `o` asks: TCP to the server, the caller's UDP socket, or our own. */
+export async function connectTransport(
+  o: TurnClientOptions,
+  clock: Clock,
+  onFrame: FrameHandler,
+  onClosed: () => void,
+): Promise<TurnClientTransport> {
+  if (o.transport === 'tcp') {
+    return TcpTurnTransport.connect(o.server, onFrame, onClosed, {
+      clock,
+      timeoutMs: o.requestTimeoutMs ?? DEFAULT_TCP_CONNECT_TIMEOUT_MS,
+    });
+  }
+  let socket = o.socket;
+  const owns = socket === undefined;
+  if (!socket) {
+    if (!o.net) throw new TypeError('TurnClient over UDP needs `socket` or `net`');
+    socket = await o.net.bindUdp({ port: 0 });
+  }
+  return new UdpTurnTransport(socket, o.server, onFrame, owns);
 }

@@ -24,7 +24,6 @@ import type { StunMessage } from '../../stun/index.js';
 import {
   Attr,
   decodeStunMessage,
-  messageType,
   Method,
   readLifetime,
   readXorAddress,
@@ -32,56 +31,35 @@ import {
   StunMessageBuilder,
   TransportProtocol,
 } from '../../stun/index.js';
-import type { Clock, TimerHandle } from '../../util/clock.js';
+import type { Clock } from '../../util/clock.js';
 import { systemClock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
 import { silentLogger } from '../../util/logger.js';
+import { decodeChannelData, isChannelData } from '../channel-data.js';
+import { allocateWithFallback } from './allocate-retry.js';
+import { ClientChannels } from './client-channels.js';
+import { connectTransport, type TurnClientTransport } from './client-transport.js';
 import {
-  channelDataSize,
-  decodeChannelData,
-  isChannelData,
-  writeChannelData,
-} from '../channel-data.js';
-import type { TurnClientTransport } from './client-transport.js';
-import { TcpTurnTransport, UdpTurnTransport } from './client-transport.js';
-import {
+  CLOSE_DEALLOCATE_WAIT_MS,
   TURN_CLIENT_MAX_PENDING,
   type DataListener,
   type TurnClientCounters,
   type TurnClientOptions,
   type TurnClientStats,
 } from './options.js';
+import { Repeater } from './repeater.js';
 import { safe, TurnRequests } from './requests.js';
 import { allocationLoss, type RefreshKind } from './allocation-loss.js';
-
-/** How long close() waits for the deallocating Refresh's answer (then the lifetime ends it). */
-const CLOSE_DEALLOCATE_WAIT_MS = 2_000;
-export { TURN_CLIENT_MAX_PENDING };
-export type { DataListener, TurnClientOptions, TurnClientStats };
 import {
   CHANNEL_LIFETIME_S,
-  CHANNEL_MAX,
-  CHANNEL_MIN,
   CLIENT_KEEPALIVE_S,
   CLIENT_REFRESH_MARGIN_S,
   PERMISSION_LIFETIME_S,
 } from '../constants.js';
 import { TURN_ERR, TurnClientError } from '../errors.js';
-import { EndpointMap } from '../five-tuple.js';
 
-/** Allocate attempts from fresh local ports after 437 Allocation Mismatch. */
-const ALLOCATE_ATTEMPTS = 3;
-/** 300 Try Alternate redirections followed per Allocate. */
-const MAX_REDIRECTS = 3;
-/**
- * A TCP connect to the server with no `requestTimeoutMs` given: as long as a request may take
- * (10 s). Without a bound, a black-holed SYN waits out the kernel's retries (~2 min on Linux).
- */
-const DEFAULT_TCP_CONNECT_TIMEOUT_MS = 10_000;
-interface ClientChannel {
-  readonly number: number;
-  readonly peer: Endpoint;
-}
+export { TURN_CLIENT_MAX_PENDING };
+export type { DataListener, TurnClientOptions, TurnClientStats };
 
 export class TurnClient {
   readonly #counters: TurnClientCounters = {
@@ -101,12 +79,8 @@ export class TurnClient {
   #transport!: TurnClientTransport;
   #requests!: TurnRequests;
   readonly #listeners: DataListener[] = [];
-  /** Peer IPs we keep permissions for. */
-  readonly #permissions = new Set<string>();
-  readonly #channelsByNumber = new Map<number, ClientChannel>();
-  readonly #channelsByPeer = new EndpointMap<ClientChannel>();
-  #nextChannel = CHANNEL_MIN;
-  #timers: TimerHandle[] = [];
+  readonly #channels = new ClientChannels();
+  readonly #repeater: Repeater;
   #closed = false;
   /** close() began: its failures are not a loss. */
   #closing = false;
@@ -119,51 +93,35 @@ export class TurnClient {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
     this.#log = options.logger ?? silentLogger;
+    this.#repeater = new Repeater(
+      this.#clock,
+      () => this.#closed || this.#closing || this.#lost !== undefined,
+      (what, err) => {
+        this.#counters.refreshFailures++;
+        this.#log.warn('turn refresh failed', { what, err: String(err) });
+        // Permissions and channels fail too when the allocation is gone; the allocation's own
+        // Refresh is the one that says so (RFC 8656 §7.3).
+        if (what === 'allocation') this.#judge(err, 'scheduled');
+      },
+    );
   }
 
   /**
    * Open the transport and make an allocation; rejects with TurnClientError. Over UDP with
    * `tcpFallback`, a timeout (no answer at all) is followed by the same over TCP.
    */
-  static async allocate(options: TurnClientOptions): Promise<TurnClient> {
-    const fallback = options.transport === 'tcp' ? undefined : options.tcpFallback;
-    try {
-      return await TurnClient.#allocateOn(options);
-    } catch (err) {
-      const silent = err instanceof TurnClientError && err.code === TURN_ERR.TIMEOUT;
-      if (!fallback || !silent) throw err;
-      const { socket: _socket, net: _net, tcpFallback: _fallback, ...rest } = options;
-      (options.logger ?? silentLogger).debug('no TURN answer over UDP; allocating over TCP', {
-        server: `${fallback.address}:${fallback.port}`,
-      });
-      return TurnClient.#allocateOn({ ...rest, transport: 'tcp', server: fallback });
-    }
-  }
-
-  static async #allocateOn(options: TurnClientOptions): Promise<TurnClient> {
-    let redirects = 0;
-    for (let attempt = 0; ; attempt++) {
-      const c = new TurnClient(options);
+  static allocate(options: TurnClientOptions): Promise<TurnClient> {
+    return allocateWithFallback(options, async (o) => {
+      const c = new TurnClient(o);
       await c.#open();
       try {
         await c.#allocate();
         return c;
       } catch (err) {
         await c.#transport.close();
-        // RFC 8656 §7.1: 437 to an Allocate means our 5-tuple is still in use on the server (a
-        // previous owner of this local port); retry from another local port when the port is ours.
-        const ownPort = options.transport === 'tcp' || options.socket === undefined;
-        // RFC 8489 §10: 300 Try Alternate — allocate at the ALTERNATE-SERVER instead (a director
-        // in front of worker relays), at most a few times.
-        if (err instanceof TurnClientError && err.alternate && redirects++ < MAX_REDIRECTS) {
-          options = { ...options, server: err.alternate };
-          attempt--;
-          continue;
-        }
-        const mismatch = err instanceof TurnClientError && err.status === 437;
-        if (!mismatch || !ownPort || attempt >= ALLOCATE_ATTEMPTS - 1) throw err;
+        throw err;
       }
-    }
+    });
   }
 
   get closed(): boolean {
@@ -241,7 +199,7 @@ export class TurnClient {
     await this.#requests.authenticated(Method.CreatePermission, (r) => {
       for (const ip of peers) r.addXorAddress(Attr.XorPeerAddress, { address: ip, port: 0 });
     });
-    for (const ip of peers) this.#permissions.add(normalizeAddress(ip));
+    for (const ip of peers) this.#channels.permissions.add(normalizeAddress(ip));
   }
 
   /**
@@ -249,40 +207,18 @@ export class TurnClient {
    * ChannelData headers instead of Send/Data indications. Re-binding is automatic every 540 s.
    */
   async bindChannel(peer: Endpoint): Promise<number> {
-    const existing = this.#channelsByPeer.get(normalizeAddress(peer.address), peer.port);
+    const existing = this.#channels.toPeer(peer);
     if (existing) return existing.number;
-    if (this.#nextChannel > CHANNEL_MAX) throw new RangeError('all 4096 channel numbers used');
-    const number = this.#nextChannel++;
+    const number = this.#channels.take();
     await this.#sendChannelBind(number, peer);
-    const ch: ClientChannel = {
-      number,
-      peer: { address: normalizeAddress(peer.address), port: peer.port },
-    };
-    this.#channelsByNumber.set(number, ch);
-    this.#channelsByPeer.set(ch.peer.address, ch.peer.port, ch);
-    this.#permissions.add(ch.peer.address);
+    this.#channels.bound(number, peer);
     return number;
   }
 
   /** Send `data` to `peer` through the relay: ChannelData if a channel is bound, else a Send indication. */
   send(peer: Endpoint, data: Uint8Array): void {
     if (this.#closed) throw new TypeError('send on a closed TurnClient');
-    const ch = this.#channelsByPeer.get(normalizeAddress(peer.address), peer.port);
-    if (ch) {
-      const stream = this.#transport.stream;
-      const out = Buffer.allocUnsafe(channelDataSize(data.length, stream));
-      writeChannelData(out, 0, ch.number, data, stream);
-      this.#transport.send(out);
-      return;
-    }
-    const b = new StunMessageBuilder(
-      messageType(Method.Send, StunClass.Indication),
-      undefined,
-      data.length + 48,
-    )
-      .addXorAddress(Attr.XorPeerAddress, peer)
-      .addBytes(Attr.Data, data);
-    this.#transport.send(b.build());
+    this.#transport.send(this.#channels.frame(peer, data, this.#transport.stream));
   }
 
   /** RFC 8656 §7.3: refresh now with `lifetimeSeconds` (0 deletes the allocation). */
@@ -299,8 +235,7 @@ export class TurnClient {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closing = true;
-    for (const t of this.#timers) t.cancel();
-    this.#timers = [];
+    this.#repeater.cancel();
     // A lost allocation has nothing to delete (and its server may be dead: no 2 s wait).
     if (!this.#transport.closed && !this.#lost) {
       // RFC 8656 §7: a Refresh with lifetime 0 deletes the allocation. Best effort and bounded:
@@ -321,7 +256,12 @@ export class TurnClient {
   // ─── setup ───────────────────────────────────────────────────────────────────────────────
 
   async #open(): Promise<void> {
-    this.#transport = await this.#connect((f) => this.#onFrame(f));
+    this.#transport = await connectTransport(
+      this.#o,
+      this.#clock,
+      (f) => this.#onFrame(f),
+      () => this.#onTransportClosed(),
+    );
     this.#requests = new TurnRequests({
       server: this.#o.server,
       username: this.#o.username,
@@ -333,22 +273,6 @@ export class TurnClient {
       maxPending: this.#o.maxPending ?? TURN_CLIENT_MAX_PENDING,
       onStaleNonce: () => this.#counters.staleNonceRetries++,
     });
-  }
-
-  async #connect(onFrame: (f: Uint8Array) => void): Promise<TurnClientTransport> {
-    if (this.#o.transport === 'tcp') {
-      return TcpTurnTransport.connect(this.#o.server, onFrame, () => this.#onTransportClosed(), {
-        clock: this.#clock,
-        timeoutMs: this.#o.requestTimeoutMs ?? DEFAULT_TCP_CONNECT_TIMEOUT_MS,
-      });
-    }
-    let socket = this.#o.socket;
-    const owns = socket === undefined;
-    if (!socket) {
-      if (!this.#o.net) throw new TypeError('TurnClient over UDP needs `socket` or `net`');
-      socket = await this.#o.net.bindUdp({ port: 0 });
-    }
-    return new UdpTurnTransport(socket, this.#o.server, onFrame, owns);
   }
 
   async #allocate(): Promise<void> {
@@ -370,25 +294,7 @@ export class TurnClient {
 
   /** Keep the allocation, permissions and channels alive (RFC 8656 §7.3, §9, §12). */
   #scheduleRefreshes(): void {
-    const every = (seconds: number, what: string, fn: () => Promise<unknown>): void => {
-      const arm = (): void => {
-        if (this.#closed || this.#lost) return;
-        const t = this.#clock.setTimeout(() => {
-          if (this.#closed) return;
-          fn()
-            .catch((err: unknown) => {
-              this.#counters.refreshFailures++;
-              this.#log.warn('turn refresh failed', { what, err: String(err) });
-              // Permissions and channels fail too when the allocation is gone; the
-              // allocation's own Refresh is the one that says so (RFC 8656 §7.3).
-              if (what === 'allocation') this.#judge(err, 'scheduled');
-            })
-            .finally(arm);
-        }, seconds * 1000);
-        this.#timers.push(t);
-      };
-      arm();
-    };
+    const every = this.#repeater.every.bind(this.#repeater);
     const allocationEvery = Math.max(1, this.lifetimeSeconds - CLIENT_REFRESH_MARGIN_S);
     every(allocationEvery, 'allocation', () => this.refresh(this.#o.lifetimeSeconds));
     every(PERMISSION_LIFETIME_S - CLIENT_REFRESH_MARGIN_S, 'permissions', () =>
@@ -405,13 +311,12 @@ export class TurnClient {
   }
 
   async #refreshPermissions(): Promise<void> {
-    const ips = [...this.#permissions];
+    const ips = [...this.#channels.permissions];
     if (ips.length > 0) await this.createPermission(...ips);
   }
 
   async #refreshChannels(): Promise<void> {
-    for (const ch of this.#channelsByNumber.values())
-      await this.#sendChannelBind(ch.number, ch.peer);
+    for (const ch of this.#channels.all()) await this.#sendChannelBind(ch.number, ch.peer);
   }
 
   async #sendChannelBind(number: number, peer: Endpoint): Promise<void> {
@@ -425,7 +330,7 @@ export class TurnClient {
   #onFrame(frame: Uint8Array): void {
     if (isChannelData(frame)) {
       const cd = decodeChannelData(frame);
-      const ch = cd && this.#channelsByNumber.get(cd.channel);
+      const ch = cd && this.#channels.byNumber(cd.channel);
       if (!cd || !ch) return void this.#counters.ignored++;
       return this.#emit(cd.payload, ch.peer);
     }
@@ -468,8 +373,7 @@ export class TurnClient {
     const reason = allocationLoss(err, kind, this.#clock.now(), this.#expiresAt);
     if (!reason) return;
     this.#lost = reason;
-    for (const t of this.#timers) t.cancel();
-    this.#timers = [];
+    this.#repeater.cancel();
     this.#log.info('turn allocation lost', {
       server: `${this.server.address}:${this.server.port}`,
       reason,

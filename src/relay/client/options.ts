@@ -15,6 +15,15 @@ import type { Logger } from '../../util/logger.js';
  */
 export const TURN_CLIENT_MAX_PENDING = 256;
 
+/** How long close() waits for the deallocating Refresh's answer (then the lifetime ends it). */
+export const CLOSE_DEALLOCATE_WAIT_MS = 2_000;
+
+/**
+ * A TCP connect to the server with no `requestTimeoutMs` given: as long as a request may take
+ * (10 s). Without a bound, a black-holed SYN waits out the kernel's retries (~2 min on Linux).
+ */
+export const DEFAULT_TCP_CONNECT_TIMEOUT_MS = 10_000;
+
 export interface TurnClientOptions {
   /** The TURN server's transport address. */
   server: Endpoint;

@@ -19,6 +19,7 @@ import {
   DEFAULT_TOTAL_BYTES_PER_SECOND,
   DEFAULT_TURN_PORT,
   DEFAULT_USER_BYTES_PER_SECOND,
+  ERROR_REPLY_BYTES_PER_SECOND,
   MAX_ALLOCATION_LIFETIME_S,
   SWEEP_INTERVAL_MS,
 } from '../constants.js';
@@ -66,6 +67,9 @@ export interface TurnServerOptions {
   userBytesPerSecond?: number;
   /** Relayed bytes/s of the whole server, both directions; default 0 = unlimited. */
   totalBytesPerSecond?: number;
+  /** Error replies over UDP of this process, all sources together, in bytes/s on the wire;
+   *  default ERROR_REPLY_BYTES_PER_SECOND (256 KiB/s). A second's worth is the burst. */
+  errorReplyBytesPerSecond?: number;
   /**
    * Who a user may relay to, beyond the address policy (peer-gate.ts); default none (a plain TURN
    * server). `natpush serve` passes its rendezvous table.
@@ -152,6 +156,7 @@ export function resolveServerOptions(o: TurnServerOptions): ResolvedTurnServerOp
     maxAllocationsPerIp: o.maxAllocationsPerIp ?? DEFAULT_MAX_ALLOCATIONS_PER_IP,
     userBytesPerSecond: o.userBytesPerSecond ?? DEFAULT_USER_BYTES_PER_SECOND,
     totalBytesPerSecond: o.totalBytesPerSecond ?? DEFAULT_TOTAL_BYTES_PER_SECOND,
+    errorReplyBytesPerSecond: o.errorReplyBytesPerSecond ?? ERROR_REPLY_BYTES_PER_SECOND,
     peerGate: o.peerGate,
     allocationLedger: o.allocationLedger,
     reservationExchange: o.reservationExchange,
@@ -169,6 +174,10 @@ export function resolveServerOptions(o: TurnServerOptions): ResolvedTurnServerOp
   }
   for (const k of ['userBytesPerSecond', 'totalBytesPerSecond'] as const) {
     if (!(r[k] >= 0)) throw new RangeError(`${k} must be >= 0`);
+  }
+  // No "0 = unlimited" here: an unbounded reflector is never what an operator wants.
+  if (!(r.errorReplyBytesPerSecond >= 1) || r.errorReplyBytesPerSecond === Infinity) {
+    throw new RangeError('errorReplyBytesPerSecond must be a finite number >= 1');
   }
   return r;
 }

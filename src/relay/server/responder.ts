@@ -1,7 +1,8 @@
 /**
  * Turns a handler's reply (reply.ts) into a response on the client's link: integrity of the kind
  * the request used (RFC 8489 §9.2.4), FINGERPRINT when the request had one, REALM and a fresh
- * NONCE on a challenge, and the limits that keep error replies from being a reflection tool.
+ * NONCE on a challenge, and the limits that keep error replies from being a reflection tool: per
+ * source IP, ≤ 2× the request, and a bytes/s budget for the whole process (all sources).
  */
 import net from 'node:net';
 import { endpointKey } from '../../net/index.js';
@@ -10,6 +11,7 @@ import { Attr, StunClass, StunMessageBuilder } from '../../stun/index.js';
 import { IPV4_UDP_HEADER_BYTES, IPV6_UDP_HEADER_BYTES } from '../../stun/constants.js';
 import { RateLimiter, sourceKey } from '../../stun/rate-limiter.js';
 import type { Clock } from '../../util/clock.js';
+import type { TokenBucket } from '../../util/token-bucket.js';
 import { ERROR_REPLY_MAX_AMPLIFICATION } from '../constants.js';
 import type { RelayCounters } from '../counters.js';
 import { TurnErrorCode } from '../errors.js';
@@ -24,6 +26,9 @@ export interface ResponderOptions {
   counters: RelayCounters;
   /** Error replies per source IP (finding 10); the STUN server's limits. */
   errorLimiter: RateLimiter;
+  /** Error replies over UDP of this process, all sources together, in bytes on the wire
+   *  (constants.ts ERROR_REPLY_BYTES_PER_SECOND): spoofing new sources gains nothing. */
+  errorBytes: TokenBucket;
 }
 
 export class Responder {
@@ -89,6 +94,9 @@ export class Responder {
       if (bytes.length + h > request) bytes = build('');
       if (bytes.length + h > request * ERROR_REPLY_MAX_AMPLIFICATION) {
         return c.drop('error-too-large');
+      }
+      if (!this.#o.errorBytes.take(bytes.length + h, this.#o.clock.now())) {
+        return c.drop('error-budget');
       }
     }
     c.errorResponses++;

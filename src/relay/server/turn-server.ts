@@ -17,6 +17,7 @@ import { SERVER_DEFAULTS } from '../../stun/constants.js';
 import { RateLimiter } from '../../stun/rate-limiter.js';
 import type { Clock, TimerHandle } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
+import { TokenBucket } from '../../util/token-bucket.js';
 import { TCP_HANDSHAKE_SLOTS, TCP_NO_ALLOCATION_TIMEOUT_MS } from '../constants.js';
 import { RelayCounters } from '../counters.js';
 import type { StreamFrameKind } from '../stream-framer.js';
@@ -69,6 +70,10 @@ export class TurnServer {
       clock: this.#clock,
       counters: this.counters,
       errorLimiter: new RateLimiter(SERVER_DEFAULTS.rateLimit, this.#clock),
+      errorBytes: new TokenBucket(
+        { ratePerSecond: o.errorReplyBytesPerSecond, burst: o.errorReplyBytesPerSecond },
+        this.#clock.now(),
+      ),
     });
   }
 

@@ -1,3 +1,8 @@
+import { fileURLToPath } from 'node:url';
+
+/** The worker program (worker-main.ts, compiled next to this file). */
+export const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
+
 /**
  * What the runtime can do for workers. dgram's `reusePort` (SO_REUSEPORT) arrived in Node 23.1
  * and 22.12 (nodejs/node#55403); older versions silently ignore the option, so the version is

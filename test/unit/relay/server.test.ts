@@ -774,4 +774,45 @@ describe('TURN server: caps, peer gate and error replies (issue 8)', () => {
     await settle();
     expect(replies).toBe(600);
   });
+
+  it('error replies of all sources together stay within the bytes/s budget (spoofed sources)', async () => {
+    // Each source stays far under its own limit (burst 400): only the process-wide budget binds,
+    // as when a flood spoofs a new source address per packet.
+    const budget = 10_000;
+    const w = await setup({ errorReplyBytesPerSecond: budget });
+    const sources: UdpSocket[] = [];
+    let replies = 0;
+    let wire = 0;
+    for (let i = 0; i < 50; i++) {
+      const s = await w.net.addHost({ addresses: [`198.18.0.${i + 1}`] }).bindUdp({ port: 4000 });
+      w.closers.push(() => s.close());
+      s.onMessage((d) => {
+        replies++;
+        wire += d.length + 28; // IPv4 + UDP headers, as the budget counts them
+      });
+      sources.push(s);
+    }
+    const req = allocateRequest().build();
+    const flood = async (): Promise<void> => {
+      for (let round = 0; round < 20; round++) for (const s of sources) s.send(req, SERVER);
+      await settle();
+    };
+    await flood();
+    expect(replies).toBeGreaterThan(0);
+    expect(wire).toBeLessThanOrEqual(budget);
+    const each = wire / replies; // every reply is the same 401
+    expect(wire).toBeGreaterThan(budget - each); // the budget is used, not undershot
+    expect(w.server.counters.dropped['error-budget']).toBe(1_000 - replies);
+    expect(w.server.counters.dropped['error-rate-limited']).toBe(0);
+    // A second later the budget has refilled by a second's worth, and no more.
+    const before = replies;
+    await w.clock.advanceAsync(1_000);
+    await flood();
+    expect(replies - before).toBe(Math.floor(budget / each));
+  });
+
+  it('the error-reply budget cannot be switched off', async () => {
+    await expect(setup({ errorReplyBytesPerSecond: 0 })).rejects.toThrow(RangeError);
+    await expect(setup({ errorReplyBytesPerSecond: Infinity })).rejects.toThrow(RangeError);
+  });
 });
