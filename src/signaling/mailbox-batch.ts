@@ -4,7 +4,15 @@
  * inside the batch's transaction.
  */
 import { SignalingError } from './errors.js';
-import type { MailboxStore, NewNotification, StoredNotification } from './store/store.js';
+import { storeFailure } from './store/failure.js';
+import type {
+  CommitBatch,
+  MailboxStore,
+  NewNotification,
+  Removed,
+  SharedMailboxStore,
+  StoredNotification,
+} from './store/store.js';
 import { notificationBytes } from './store/usage.js';
 
 export interface AcceptResult {
@@ -71,4 +79,32 @@ export function insertChecked(
   const r = store.insert(n);
   if (r.kind === 'inserted') stored.push({ ...n, seq: r.seq });
   return { seq: r.seq, duplicate: r.kind === 'duplicate' };
+}
+
+/**
+ * The whole batch in one commit of a shared store. Commits are issued in order on one
+ * connection and answered in order, so seq order (= per-sender order) is issue order, and a
+ * later batch's `stored` never overtakes an earlier one's. The accepts are answered only once
+ * the store said the batch is durable (redis-store.ts states what that means).
+ */
+export function commitShared(
+  store: SharedMailboxStore,
+  batch: Omit<CommitBatch, 'accepts'>,
+  accepts: PendingAccept[],
+  on: {
+    removed: (r: Removed[]) => void;
+    stored: (s: StoredNotification[]) => void;
+    failed: (err: unknown) => void;
+  },
+): Promise<void> {
+  return store.commit({ ...batch, accepts: accepts.map((a) => a.n) }).then((r) => {
+    if (r.removed.length > 0) on.removed(r.removed);
+    accepts.forEach((a, i) => {
+      const o = r.outcomes[i];
+      if (!o) a.reject(storeFailure(new Error('no outcome'), 'mailbox write failed'));
+      else if (o.kind === 'refused') a.reject(new SignalingError(o.code, o.message));
+      else a.resolve({ seq: o.seq, duplicate: o.kind === 'duplicate', online: o.online });
+    });
+    if (r.stored.length > 0) on.stored(r.stored);
+  }, on.failed);
 }
