@@ -57,6 +57,11 @@ export interface PendingAck {
   bytes?: number | undefined;
 }
 
+/** Why the quotas (store/usage.ts) would refuse `n` now, if they would. */
+export function refusal(store: MailboxStore, n: NewNotification, quota: number) {
+  return store.usage.refusal({ from: n.from, to: n.to, bytes: notificationBytes(n) }, quota);
+}
+
 /**
  * One notification of a batch, inside its transaction. A retry of something already stored is
  * answered as a duplicate whatever the quotas say (it takes no new room); anything else must
@@ -69,7 +74,7 @@ export function insertChecked(
   quota: number,
   stored: StoredNotification[],
 ): AcceptResult | SignalingError {
-  const why = store.usage.refusal({ from: n.from, to: n.to, bytes: notificationBytes(n) }, quota);
+  const why = refusal(store, n, quota);
   if (why) {
     const seq = store.find(n.from, n.to, n.id);
     return seq !== undefined ? { seq, duplicate: true } : new SignalingError(why.code, why.message);

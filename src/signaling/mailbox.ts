@@ -30,6 +30,7 @@ import { KnownPeers } from './known-peers.js';
 import {
   commitShared,
   insertChecked,
+  refusal,
   type AcceptResult,
   type AckRef,
   type PendingAccept,
@@ -85,10 +86,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   onRemoved: (r: Removed[]) => void = () => {};
   /** Called after each commit with the notifications it newly stored, in seq order. */
   onStored: (stored: StoredNotification[]) => void = () => {};
-  /**
-   * The fast path (early-accepts.ts): send `n` to its recipient now, before it is written;
-   * true if sent (delivery.ts decides: online here, caught up, room in its window).
-   */
+  /** Fast path (early-accepts.ts): send `n` before it is written; true if sent (delivery.ts). */
   sendEarly: (n: NewNotification) => boolean = () => false;
   /** Notifications acked before they were written (so never written), since start. */
   unwritten = 0;
@@ -97,9 +95,9 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     this.#o = o;
     const store: AnyMailboxStore = o.store;
     this.#knownPeers = new KnownPeers(store);
-    if (isSharedStore(store)) store.onArrived = (stored) => this.onStored(stored);
     // A shared store answers dedupe and quotas for every node at its commit: no fast path there.
-    if (!isSharedStore(store) && (o.earlyAckMs ?? 0) > 0)
+    if (isSharedStore(store)) store.onArrived = (stored) => this.onStored(stored);
+    else if ((o.earlyAckMs ?? 0) > 0)
       this.#early = new EarlyAccepts(o.clock, o.earlyAckMs!, (due) => this.#queue(due, true));
     o.store.onBackgroundError = (what, err) => {
       this.failures[what]++;
@@ -158,9 +156,11 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     }
     return new Promise((resolve, reject) => {
       const a = { n, resolve, reject };
+      // Early only within the quotas: what they would refuse at the write is not sent first.
       const early = this.#early;
-      if (early && !this.#queuedTo.has(n.to) && !this.#closed && this.sendEarly(n))
-        if (early.add(a, this.#o.clock.now())) return;
+      const store = this.#o.store as MailboxStore;
+      if (early && !this.#queuedTo.has(n.to) && !refusal(store, n, this.#o.quota))
+        if (this.sendEarly(n) && early.add(a, this.#o.clock.now())) return;
       this.#queue([a], false);
     });
   }
