@@ -33,12 +33,18 @@ function key(to: string, from: string, id: string): string {
 
 export class EarlyAccepts {
   /**
-   * In accept order (so `at` grows along the map). Bound: each entry is a notification in flight
-   * on a delivery route (delivery.ts `#sendEarly` sends only into a window with room), so at
-   * most routes × `deliveryWindow`; each lives at most `earlyAckMs`.
+   * Waiting for the ack, in accept order (so `at` grows along the map). Bound: each entry is a
+   * notification in flight on a delivery route (delivery-route.ts `sendEarly` sends only into a
+   * window with room), so at most routes × `deliveryWindow`; each lives at most `waitMs`.
    */
   readonly #items = new Map<string, Early>();
-  /** Entries per recipient (the same entries, counted): answers `has` without a scan. */
+  /**
+   * Handed to the mailbox's queue (`take*`) but not yet in a transaction: an ack that comes
+   * meanwhile still cancels the write (`take`). Bound: the same entries, moved; emptied by
+   * `committing` at the next batch.
+   */
+  readonly #queued = new Map<string, PendingAccept>();
+  /** Waiting entries per recipient (the same entries, counted): answers `has` without a scan. */
   readonly #perTo = new Map<string, number>();
   #timer: TimerHandle | undefined;
 
@@ -52,6 +58,7 @@ export class EarlyAccepts {
     private readonly onDue: (due: PendingAccept[]) => void,
   ) {}
 
+  /** Entries waiting for their ack. */
   get size(): number {
     return this.#items.size;
   }
@@ -59,58 +66,77 @@ export class EarlyAccepts {
   /** Add `a`; false when the same (to, from, id) is already here (the caller queues it). */
   add(a: PendingAccept, at: number): boolean {
     const k = key(a.n.to, a.n.from, a.n.id);
-    if (this.#items.has(k)) return false;
+    if (this.#items.has(k) || this.#queued.has(k)) return false;
+    a.early = true;
     this.#items.set(k, { a, at });
     this.#perTo.set(a.n.to, (this.#perTo.get(a.n.to) ?? 0) + 1);
     this.#arm();
     return true;
   }
 
-  /** The recipient acked it: remove and return it (undefined when not here). */
+  /**
+   * The recipient acked it: remove and return it (undefined when not here). One already queued
+   * for a batch is marked `cancelled`, and the batch leaves it out (`committing`).
+   */
   take(to: string, from: string, id: string): PendingAccept | undefined {
     const k = key(to, from, id);
     const e = this.#items.get(k);
-    if (!e) return undefined;
-    this.#items.delete(k);
-    this.#uncount(to);
-    return e.a;
+    if (e) {
+      this.#items.delete(k);
+      this.#uncount(to);
+      return e.a;
+    }
+    const q = this.#queued.get(k);
+    if (!q) return undefined;
+    this.#queued.delete(k);
+    q.cancelled = true;
+    return q;
   }
 
   has(to: string): boolean {
     return this.#perTo.has(to);
   }
 
-  /** Remove and return, in accept order, every entry for one of `tos`. */
+  /** Queue, in accept order, every waiting entry for one of `tos`. */
   takeFor(tos: ReadonlySet<string>): PendingAccept[] {
-    const out: PendingAccept[] = [];
-    for (const [k, e] of this.#items) {
-      if (!tos.has(e.a.n.to)) continue;
-      this.#items.delete(k);
-      this.#uncount(e.a.n.to);
-      out.push(e.a);
-    }
-    return out;
+    return this.#move((e) => tos.has(e.a.n.to));
   }
 
-  /** Remove and return, in accept order, the entries accepted at or before `cutoff`. */
+  /** Queue, in accept order, the waiting entries accepted at or before `cutoff`. */
   takeDue(cutoff: number): PendingAccept[] {
-    const out: PendingAccept[] = [];
-    for (const [k, e] of this.#items) {
-      if (e.at > cutoff) break;
-      this.#items.delete(k);
-      this.#uncount(e.a.n.to);
-      out.push(e.a);
-    }
-    return out;
+    return this.#move((e) => e.at <= cutoff, true);
   }
 
-  /** Remove and return everything, and stop the timer (shutdown). */
+  /** Queue everything, and stop the timer (shutdown). */
   takeAll(): PendingAccept[] {
     this.#timer?.cancel();
     this.#timer = undefined;
-    const out = [...this.#items.values()].map((e) => e.a);
-    this.#items.clear();
-    this.#perTo.clear();
+    return this.#move(() => true);
+  }
+
+  /**
+   * `batch` goes into a transaction now: an ack from here on is applied after it, like any
+   * other. Returns the batch without the entries an ack cancelled while they were queued.
+   */
+  committing(batch: PendingAccept[]): PendingAccept[] {
+    if (this.#queued.size === 0 && !batch.some((a) => a.cancelled)) return batch;
+    for (const a of batch) if (a.early) this.#queued.delete(key(a.n.to, a.n.from, a.n.id));
+    return batch.filter((a) => !a.cancelled);
+  }
+
+  /** Move waiting entries that `pick` selects to #queued; `ordered`: stop at the first not. */
+  #move(pick: (e: Early) => boolean, ordered = false): PendingAccept[] {
+    const out: PendingAccept[] = [];
+    for (const [k, e] of this.#items) {
+      if (!pick(e)) {
+        if (ordered) break;
+        continue;
+      }
+      this.#items.delete(k);
+      this.#uncount(e.a.n.to);
+      this.#queued.set(k, e.a);
+      out.push(e.a);
+    }
     return out;
   }
 

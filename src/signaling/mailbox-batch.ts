@@ -29,6 +29,10 @@ export interface PendingAccept {
   n: NewNotification;
   resolve: (r: AcceptResult) => void;
   reject: (e: unknown) => void;
+  /** Sent before it was written (early-accepts.ts). */
+  early?: boolean;
+  /** ... and acked before its batch was written: left out of it (already resolved). */
+  cancelled?: boolean;
 }
 
 /**

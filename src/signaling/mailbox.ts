@@ -216,6 +216,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     // before (per-sender order, early-accepts.ts).
     if (this.#early && this.#early.size > 0 && accepts.some((a) => this.#early!.has(a.n.to)))
       accepts = this.#early.takeFor(this.#queuedTo).concat(accepts);
+    if (this.#early) accepts = this.#early.committing(accepts);
     this.#accepts = [];
     this.#queuedTo = new Set();
     this.#acks = [];

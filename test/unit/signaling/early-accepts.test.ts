@@ -16,13 +16,28 @@ import { silentLogger } from '../../../src/util/logger.js';
 
 const A = 'a'.repeat(32);
 const B = 'b'.repeat(32);
+const C = 'c'.repeat(32);
 const EARLY_MS = 10;
 
+/** Counts inserts; `hold()` keeps the next fsyncs running until `release()`. */
 class CountingStore extends MemoryStore {
   inserted: string[] = [];
+  #holding = false;
+  #held: (() => void)[] = [];
   override insert(n: NewNotification): InsertResult {
     this.inserted.push(n.id);
     return super.insert(n);
+  }
+  sync(): Promise<void> {
+    if (!this.#holding) return Promise.resolve();
+    return new Promise((r) => this.#held.push(r));
+  }
+  hold(): void {
+    this.#holding = true;
+  }
+  release(): void {
+    this.#holding = false;
+    for (const r of this.#held.splice(0)) r();
   }
 }
 
@@ -51,6 +66,7 @@ function setup(window = 4) {
     earlyAckMs: EARLY_MS,
   });
   mailbox.register(B, 'pk');
+  mailbox.register(C, 'pk');
   const delivery = new Delivery({
     mailbox,
     clock,
@@ -61,11 +77,11 @@ function setup(window = 4) {
   });
   const order: string[] = [];
   delivery.events = { delivered: (r) => order.push(`delivered ${r.id}`), presence: () => {} };
-  const accept = (id: string) => {
+  const accept = (id: string, to = B) => {
     const p = mailbox.accept({
       id,
       from: A,
-      to: B,
+      to,
       topic: '',
       body: id,
       ts: clock.now(),
@@ -122,7 +138,7 @@ describe('early accepts (the fast path of the group commit)', () => {
     const t = setup(2);
     const s = new Session(B);
     await online(t, s);
-    const ps = ['1', '2', '3', '4'].map(t.accept);
+    const ps = ['1', '2', '3', '4'].map((id) => t.accept(id));
     expect(s.got.map((n) => n.id)).toEqual(['1', '2']); // early
     await t.clock.advanceAsync(1); // the batch of 3, 4 commits, with 1, 2 first
     expect(t.store.inserted).toEqual(['1', '2', '3', '4']);
@@ -156,7 +172,7 @@ describe('early accepts (the fast path of the group commit)', () => {
     const t = setup();
     const s = new Session(B);
     await online(t, s);
-    const ps = ['1', '2'].map(t.accept);
+    const ps = ['1', '2'].map((id) => t.accept(id));
     t.delivery.detach(s);
     await t.clock.advanceAsync(1); // the next batch, not earlyAckMs later
     expect(t.store.inserted).toEqual(['1', '2']);
@@ -164,6 +180,30 @@ describe('early accepts (the fast path of the group commit)', () => {
     const s2 = new Session(B);
     t.delivery.attach(s2);
     expect(s2.got.map((n) => n.id)).toEqual(['1', '2']);
+  });
+
+  it('due but still queued behind a running fsync: an ack then still cancels the write', async () => {
+    const t = setup();
+    const s = new Session(B);
+    await online(t, s);
+    t.store.hold();
+    const offline = t.accept('c1', C); // C is offline: written, and its fsync is held
+    await t.clock.advanceAsync(1);
+    expect(t.store.inserted).toEqual(['c1']);
+    const p = t.accept('1');
+    expect(s.got.map((n) => n.id)).toEqual(['1']);
+    await t.clock.advanceAsync(EARLY_MS + 1); // due: queued, waiting for the fsync
+    expect(t.store.inserted).toEqual(['c1']);
+    t.delivery.ack(B, ['1'], 'websocket');
+    await expect(p).resolves.toMatchObject({ duplicate: false });
+    await t.clock.advanceAsync(1); // an ack-only commit may run during the fsync
+    t.store.release();
+    await offline;
+    await t.clock.advanceAsync(1);
+    expect(t.store.inserted).toEqual(['c1']); // 1 was never written
+    expect(t.store.depth(B)).toBe(0);
+    await immediate();
+    expect(t.order).toContain('delivered 1');
   });
 
   it('close writes early ones that are still unacked', async () => {
