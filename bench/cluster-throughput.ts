@@ -13,7 +13,8 @@
  * Each run also prints the server's CPU per acked notification (user + system of the server
  * processes, /proc), which moves far less than the rate when other jobs share the cores.
  * `--only=sqlite,ws` runs just the single-node SQLite vs bare ws comparison (issue 12's ≥ 0.6×
- * target); `--rounds=N` alternates those two N times, each pair a ratio of its own.
+ * target); `--rounds=N` alternates those two N times, each pair a ratio of its own;
+ * `--cpu-prof=DIR` has the serve nodes write CPU profiles (.cpuprofile) into DIR.
  *
  * Run: `npm run build && node dist/bench/cluster-throughput.js [pairs] [window] [seconds] [idle peers] [--only=sqlite,redis,ws] [--rounds=N]`
  */
@@ -37,6 +38,8 @@ const idlePeers = Number(positional[3] ?? 500);
 const only = new Set((flags.get('only') || 'sqlite,redis,ws').split(','));
 const rounds = Math.max(1, Number(flags.get('rounds') || 1));
 const GENERATORS = 2;
+/** `--cpu-prof=DIR`: the serve nodes write V8 CPU profiles there (node --cpu-prof). */
+const profile = flags.get('cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${flags.get('cpu-prof')}`] : [];
 
 interface GenResult {
   done: number;
@@ -60,7 +63,7 @@ interface Figures {
 
 async function nodesOn(target: string, count: number): Promise<{ hs: Helper[]; ports: number[] }> {
   const hs = Array.from({ length: count }, () =>
-    helper('./cluster-node-child.js', [target], ['--expose-gc']),
+    helper('./cluster-node-child.js', [target], ['--expose-gc', ...profile]),
   );
   const ports = (await Promise.all(hs.map((h) => h.next<{ port: number }>()))).map((x) => x.port);
   return { hs, ports };

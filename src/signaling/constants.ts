@@ -141,6 +141,7 @@ export const LIMITS = {
  * | ------------------------------------------ | ------------------------------------------------------------ |
  * | Delivery routes (delivery.ts)              | one per live session: `maxConnections` + `maxPollSessions`   |
  * | Route in-flight map (delivery.ts)          | `deliveryWindow` per route                                   |
+ * | Early accepts (early-accepts.ts)           | each is in a route's in-flight map; lives ≤ `earlyAckMs`     |
  * | Delivery ack labels (delivery.ts)          | acks in flight only, emptied per commit; `maxAckLabels`      |
  * | PollSession buffer (http-transports.ts)    | 2 × `deliveryWindow`                                         |
  * | HttpApi poll sessions (http-api.ts)        | `maxPollSessions`                                            |
@@ -196,6 +197,13 @@ export const TIMING = {
   punchLeadMs: 20,
   /** Group commit: how long accepted notifications wait for company before one fsync. */
   groupCommitMaxDelayMs: 1,
+  /**
+   * The fast path of a local store (early-accepts.ts): a notification sent to its recipient
+   * before it is written waits this long for the recipient's ack; acked in time, it is never
+   * written. A loopback round trip under load is 1–10 ms; the cost of waiting is this much more
+   * time to `accepted` for a recipient that does not ack in time (0 turns the fast path off).
+   */
+  earlyAckMs: 10,
 } as const;
 
 /** Client reconnect: exponential backoff with full jitter (AWS architecture blog, 2015). */

@@ -14,12 +14,13 @@
  * store routes the peer's notifications to this node and loads its mailbox — and the route
  * sends nothing until that resolved; every read after it is the same synchronous `pending`.
  */
-import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { LIMITS } from './constants.js';
+import { Route, type PeerSession } from './delivery-route.js';
 import type { AckRef, Mailbox } from './mailbox.js';
 import type { SignalingMetrics } from './metrics.js';
-import { ID_PATTERN, isSafeTopic, type Notification, type Transport } from './protocol.js';
+import type { Notification, Transport } from './protocol.js';
 import {
   isSharedStore,
   type Removed,
@@ -28,14 +29,7 @@ import {
 } from './store/store.js';
 import { notificationBytes } from './store/usage.js';
 
-export interface PeerSession {
-  readonly peer: string;
-  readonly transport: Transport;
-  /** Hand one notification to the transport; false = its buffer is full, try later. */
-  offer(n: Notification): boolean;
-  /** Close the session, telling the client why. */
-  close(code: string, message: string): void;
-}
+export type { PeerSession } from './delivery-route.js';
 
 export interface DeliveryOptions {
   mailbox: Mailbox;
@@ -50,27 +44,6 @@ export interface DeliveryOptions {
   maxAckLabels?: number;
   /** Delay before pumping again into a transport that reported a full buffer. */
   busyRetryMs?: number;
-}
-
-interface InFlight {
-  seq: number;
-  n: Notification;
-  sentAt: number;
-}
-
-interface Route {
-  session: PeerSession;
-  cursor: number;
-  inflight: Map<string, InFlight>;
-  retryTimer: TimerHandle | undefined;
-  busyTimer: TimerHandle | undefined;
-  /**
-   * The last mailbox read returned everything there was: new notifications can be sent straight
-   * from the commit (no read back from the store) as long as the window has room.
-   */
-  caughtUp: boolean;
-  /** Shared store: the mailbox is still being claimed and loaded; nothing is sent until then. */
-  loading: boolean;
 }
 
 export interface DeliveryEvents {
@@ -106,6 +79,7 @@ export class Delivery {
   constructor(o: DeliveryOptions) {
     this.#o = o;
     o.mailbox.onStored = (stored) => this.#onStored(stored);
+    o.mailbox.sendEarly = (n) => this.#sendEarly(n);
     o.mailbox.onRemoved = (removed) => this.#onRemoved(removed);
     const store = o.mailbox.store;
     if (isSharedStore(store)) {
@@ -135,19 +109,16 @@ export class Delivery {
   attach(s: PeerSession): void {
     const old = this.#routes.get(s.peer);
     if (old) {
-      this.#stopTimers(old);
+      old.stop();
       this.#routes.delete(s.peer);
       old.session.close('NATPUSH_ERR_REPLACED', 'a newer connection of this peer took over');
     }
-    this.#routes.set(s.peer, {
-      session: s,
-      cursor: 0,
-      inflight: new Map(),
-      retryTimer: undefined,
-      busyTimer: undefined,
-      caughtUp: false,
-      loading: false,
-    });
+    const o = this.#o;
+    const opts = { ...o, busyRetryMs: o.busyRetryMs ?? 20 };
+    this.#routes.set(s.peer, new Route(s, opts, () => this.pump(s.peer)));
+    // Whatever the old session had been sent before it was written goes into the mailbox now,
+    // where this session's first reads find it (early-accepts.ts).
+    o.mailbox.settle(s.peer);
     this.events.presence(s.peer, true, s.transport);
     const store = this.#o.mailbox.store;
     if (isSharedStore(store)) this.#claim(store, s);
@@ -185,7 +156,7 @@ export class Delivery {
   #evicted(peer: string): void {
     const r = this.#routes.get(peer);
     if (!r) return;
-    this.#stopTimers(r);
+    r.stop();
     this.#routes.delete(peer);
     this.events.presence(peer, false, undefined);
     r.session.close('NATPUSH_ERR_REPLACED', 'a newer connection of this peer took over');
@@ -203,9 +174,11 @@ export class Delivery {
   detach(s: PeerSession): void {
     const r = this.#routes.get(s.peer);
     if (!r || r.session !== s) return;
-    this.#stopTimers(r);
+    r.stop();
     this.#routes.delete(s.peer);
     this.events.presence(s.peer, false, undefined);
+    // Sent early and unacked: written now rather than at `earlyAckMs` (early-accepts.ts).
+    this.#o.mailbox.settle(s.peer);
     const store = this.#o.mailbox.store;
     if (isSharedStore(store)) store.release(s.peer);
   }
@@ -276,45 +249,21 @@ export class Delivery {
   pump(peer: string): void {
     const r = this.#routes.get(peer);
     if (!r || r.busyTimer || r.loading) return;
-    const room = this.#o.window - r.inflight.size;
+    const room = r.room;
     // Caught up: the last read returned everything past the cursor and every commit since was
     // sent straight from `#onStored` (which clears `caughtUp` when it leaves anything behind), so
     // a read now would come back empty. Each ack pumps: this read was an SQLite query per
     // notification, the largest single cost of serve under load (bench/cluster-throughput).
     if (room <= 0 || r.caughtUp) return;
-    const batch = this.#o.mailbox.store.pending(peer, r.cursor, room, this.#o.clock.now());
-    r.caughtUp = batch.length < room;
-    this.#sendAll(r, batch);
+    const limit = r.readLimit;
+    const batch = this.#o.mailbox.store.pending(peer, r.cursor, limit, this.#o.clock.now());
+    r.caughtUp = batch.length < limit;
+    r.sendAll(batch);
   }
 
-  /** Send in order while the transport takes them; a busy transport defers the rest. */
-  #sendAll(r: Route, batch: readonly StoredNotification[]): void {
-    const now = this.#o.clock.now();
-    for (const n of batch) {
-      if (!isDeliverable(n)) {
-        // Stored before ids and topics had a strict alphabet (issue 8, finding 1): no client
-        // would accept the frame, so it is passed over (it expires at its TTL) and counted.
-        r.cursor = n.seq;
-        this.#o.metrics.drops.inc({ reason: 'invalid_stored', type: 'deliver' });
-        continue;
-      }
-      if (r.inflight.has(n.id)) {
-        // Another sender's notification with the same id is in flight: an ack names only the
-        // id, so this one waits (in order) until that one is acked.
-        r.caughtUp = false;
-        break;
-      }
-      // One copy without `seq`: the frame's and the in-flight entry's (it was made twice).
-      const plain = stripSeq(n);
-      if (!this.#send(r, plain)) {
-        r.caughtUp = false;
-        this.#busy(r);
-        break;
-      }
-      r.cursor = n.seq;
-      r.inflight.set(n.id, { seq: n.seq, n: plain, sentAt: now });
-    }
-    if (r.inflight.size > 0) this.#armRetry(r);
+  /** Fast path (early-accepts.ts): send a notification to its route before it is written. */
+  #sendEarly(n: Notification): boolean {
+    return this.#routes.get(n.to)?.sendEarly(n) ?? false;
   }
 
   /** Fast path: a caught-up route with room gets new notifications without a store read. */
@@ -328,9 +277,8 @@ export class Delivery {
     }
     for (const [peer, list] of byPeer) {
       const r = this.#routes.get(peer)!;
-      const fresh = list.filter((n) => n.seq > r.cursor);
-      if (r.caughtUp && !r.busyTimer && r.inflight.size + fresh.length <= this.#o.window)
-        this.#sendAll(r, fresh);
+      // Sends what the window takes; anything left behind clears `caughtUp`.
+      if (r.caughtUp && !r.busyTimer) r.sendAll(list.filter((n) => n.seq > r.cursor));
       else {
         // Something stays behind in the mailbox: later arrivals must not overtake it.
         r.caughtUp = false;
@@ -343,51 +291,11 @@ export class Delivery {
   closeAll(code: string, message: string): void {
     const store = this.#o.mailbox.store;
     for (const r of [...this.#routes.values()]) {
-      this.#stopTimers(r);
+      r.stop();
       r.session.close(code, message);
       if (isSharedStore(store)) store.release(r.session.peer);
     }
     this.#routes.clear();
-  }
-
-  /** `n` without `seq` (stripSeq): the client's schema has no such field. */
-  #send(r: Route, n: Notification): boolean {
-    const ok = r.session.offer(n);
-    if (ok) this.#o.metrics.deliveries.inc({ transport: r.session.transport });
-    return ok;
-  }
-
-  #busy(r: Route): void {
-    this.#o.metrics.deferred.inc({ transport: r.session.transport });
-    r.busyTimer = this.#o.clock.setTimeout(() => {
-      r.busyTimer = undefined;
-      this.pump(r.session.peer);
-    }, this.#o.busyRetryMs ?? 20);
-  }
-
-  #armRetry(r: Route): void {
-    if (r.retryTimer) return;
-    r.retryTimer = this.#o.clock.setTimeout(() => {
-      r.retryTimer = undefined;
-      this.#retry(r);
-    }, this.#o.retryAfterMs);
-  }
-
-  #retry(r: Route): void {
-    if (this.#routes.get(r.session.peer) !== r) return;
-    const now = this.#o.clock.now();
-    for (const f of r.inflight.values()) {
-      if (now - f.sentAt < this.#o.retryAfterMs) continue;
-      if (f.n.expires <= now) {
-        r.inflight.delete(f.n.id);
-        continue;
-      }
-      if (!this.#send(r, f.n)) break;
-      f.sentAt = now;
-      this.#o.metrics.retries.inc({ transport: r.session.transport });
-    }
-    if (r.inflight.size > 0) this.#armRetry(r);
-    else this.pump(r.session.peer);
   }
 
   #onRemoved(removed: Removed[]): void {
@@ -398,33 +306,9 @@ export class Delivery {
     }
     this.#ackedVia.clear();
   }
-
-  #stopTimers(r: Route): void {
-    r.retryTimer?.cancel();
-    r.busyTimer?.cancel();
-    r.retryTimer = undefined;
-    r.busyTimer = undefined;
-  }
-}
-
-/** What today's schema would accept in a `deliver` (rows stored by older versions may not). */
-function isDeliverable(n: Notification): boolean {
-  return ID_PATTERN.test(n.id) && ID_PATTERN.test(n.from) && isSafeTopic(n.topic);
 }
 
 /** Ids are unique per (sender, recipient) only, so an ack label is keyed by recipient too. */
 function ackKey(to: string, id: string): string {
   return `${to} ${id}`;
-}
-
-function stripSeq(n: Notification & { seq?: number }): Notification {
-  return {
-    id: n.id,
-    from: n.from,
-    to: n.to,
-    topic: n.topic,
-    body: n.body,
-    ts: n.ts,
-    expires: n.expires,
-  };
 }

@@ -4,7 +4,15 @@
  * inside the batch's transaction.
  */
 import { SignalingError } from './errors.js';
-import type { MailboxStore, NewNotification, StoredNotification } from './store/store.js';
+import { storeFailure } from './store/failure.js';
+import type {
+  CommitBatch,
+  MailboxStore,
+  NewNotification,
+  Removed,
+  SharedMailboxStore,
+  StoredNotification,
+} from './store/store.js';
 import { notificationBytes } from './store/usage.js';
 
 export interface AcceptResult {
@@ -21,6 +29,10 @@ export interface PendingAccept {
   n: NewNotification;
   resolve: (r: AcceptResult) => void;
   reject: (e: unknown) => void;
+  /** Sent before it was written (early-accepts.ts). */
+  early?: boolean;
+  /** ... and acked before its batch was written: left out of it (already resolved). */
+  cancelled?: boolean;
 }
 
 /**
@@ -49,6 +61,11 @@ export interface PendingAck {
   bytes?: number | undefined;
 }
 
+/** Why the quotas (store/usage.ts) would refuse `n` now, if they would. */
+export function refusal(store: MailboxStore, n: NewNotification, quota: number) {
+  return store.usage.refusal({ from: n.from, to: n.to, bytes: notificationBytes(n) }, quota);
+}
+
 /**
  * One notification of a batch, inside its transaction. A retry of something already stored is
  * answered as a duplicate whatever the quotas say (it takes no new room); anything else must
@@ -61,7 +78,7 @@ export function insertChecked(
   quota: number,
   stored: StoredNotification[],
 ): AcceptResult | SignalingError {
-  const why = store.usage.refusal({ from: n.from, to: n.to, bytes: notificationBytes(n) }, quota);
+  const why = refusal(store, n, quota);
   if (why) {
     const seq = store.find(n.from, n.to, n.id);
     return seq !== undefined ? { seq, duplicate: true } : new SignalingError(why.code, why.message);
@@ -71,4 +88,32 @@ export function insertChecked(
   const r = store.insert(n);
   if (r.kind === 'inserted') stored.push({ ...n, seq: r.seq });
   return { seq: r.seq, duplicate: r.kind === 'duplicate' };
+}
+
+/**
+ * The whole batch in one commit of a shared store. Commits are issued in order on one
+ * connection and answered in order, so seq order (= per-sender order) is issue order, and a
+ * later batch's `stored` never overtakes an earlier one's. The accepts are answered only once
+ * the store said the batch is durable (redis-store.ts states what that means).
+ */
+export function commitShared(
+  store: SharedMailboxStore,
+  batch: Omit<CommitBatch, 'accepts'>,
+  accepts: PendingAccept[],
+  on: {
+    removed: (r: Removed[]) => void;
+    stored: (s: StoredNotification[]) => void;
+    failed: (err: unknown) => void;
+  },
+): Promise<void> {
+  return store.commit({ ...batch, accepts: accepts.map((a) => a.n) }).then((r) => {
+    if (r.removed.length > 0) on.removed(r.removed);
+    accepts.forEach((a, i) => {
+      const o = r.outcomes[i];
+      if (!o) a.reject(storeFailure(new Error('no outcome'), 'mailbox write failed'));
+      else if (o.kind === 'refused') a.reject(new SignalingError(o.code, o.message));
+      else a.resolve({ seq: o.seq, duplicate: o.kind === 'duplicate', online: o.online });
+    });
+    if (r.stored.length > 0) on.stored(r.stored);
+  }, on.failed);
 }

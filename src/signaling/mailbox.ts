@@ -4,6 +4,9 @@
  * "accepted" always means "on disk" while throughput is bounded by fsyncs per second times batch
  * size rather than by fsyncs per notification. Acks are applied the same way. Delivery to the
  * recipient starts at the commit, while the fsync runs (see #flushLocal for why that is safe).
+ * A notification for a recipient online here with room in its window is sent before it is
+ * written, and if the recipient acks it within `earlyAckMs` it is never written at all
+ * (early-accepts.ts: the fast path, and why `accepted` stays true).
  *
  * A shared store (Redis, store/redis-store.ts) takes the same batch in one asynchronous commit —
  * one round trip — and answers for each notification itself (dedupe and quotas must be decided
@@ -15,15 +18,25 @@ import { SignalingError, SignalingErrorCode } from './errors.js';
 import {
   isSharedStore,
   type AnyMailboxStore,
-  type CommitResult,
   type MailboxStore,
   type NewNotification,
   type Removed,
-  type SharedMailboxStore,
   type StoredNotification,
 } from './store/store.js';
 import { storeFailure } from './store/failure.js';
 import { STORE_RECOVERY } from './constants.js';
+import { EarlyAccepts } from './early-accepts.js';
+import { KnownPeers } from './known-peers.js';
+import {
+  commitShared,
+  insertChecked,
+  refusal,
+  type AcceptResult,
+  type AckRef,
+  type PendingAccept,
+  type PendingAck,
+  type PendingPeer,
+} from './mailbox-batch.js';
 
 export interface MailboxOptions<S extends AnyMailboxStore = AnyMailboxStore> {
   store: S;
@@ -33,32 +46,26 @@ export interface MailboxOptions<S extends AnyMailboxStore = AnyMailboxStore> {
   quota: number;
   /** Longest a batch waits for company (TIMING.groupCommitMaxDelayMs). */
   maxDelayMs: number;
+  /**
+   * A local store's fast path (early-accepts.ts): how long a notification sent to its recipient
+   * before it is written waits for the recipient's ack (TIMING.earlyAckMs). 0 or absent: off,
+   * every notification is written before it is sent.
+   */
+  earlyAckMs?: number;
 }
-
-import {
-  insertChecked,
-  type AcceptResult,
-  type AckRef,
-  type PendingAccept,
-  type PendingAck,
-  type PendingPeer,
-} from './mailbox-batch.js';
 
 export type { AcceptResult, AckRef } from './mailbox-batch.js';
 
 export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   readonly #o: MailboxOptions<S>;
   #accepts: PendingAccept[] = [];
+  /** Recipients of the accepts in #accepts: they take no early ones (early-accepts.ts). */
+  #queuedTo = new Set<string>();
+  /** Sent before written, waiting for the recipient's ack; undefined when the fast path is off. */
+  readonly #early: EarlyAccepts | undefined;
   #acks: PendingAck[] = [];
   #peers: PendingPeer[] = [];
-  readonly #known = new Set<string>();
-  /**
-   * Registrations not yet durable, by peer: a second `register` of the same peer meanwhile waits
-   * for the same commit. Bound: peers registering at once (one per authenticating connection),
-   * each entry lives one group commit.
-   */
-  readonly #registering = new Map<string, Promise<void>>();
-  readonly #lookups = new Map<string, Promise<boolean>>();
+  readonly #knownPeers: KnownPeers;
   #timer: TimerHandle | undefined;
   #retryTimer: TimerHandle | undefined;
   #closed = false;
@@ -79,13 +86,19 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   onRemoved: (r: Removed[]) => void = () => {};
   /** Called after each commit with the notifications it newly stored, in seq order. */
   onStored: (stored: StoredNotification[]) => void = () => {};
+  /** Fast path (early-accepts.ts): send `n` before it is written; true if sent (delivery.ts). */
+  sendEarly: (n: NewNotification) => boolean = () => false;
+  /** Notifications acked before they were written (so never written), since start. */
+  unwritten = 0;
 
   constructor(o: MailboxOptions<S>) {
     this.#o = o;
     const store: AnyMailboxStore = o.store;
-    // A shared store knows every node's peers itself (and they are too many to copy here).
-    if (!isSharedStore(store)) for (const p of store.knownPeers()) this.#known.add(p);
-    else store.onArrived = (stored) => this.onStored(stored);
+    this.#knownPeers = new KnownPeers(store);
+    // A shared store answers dedupe and quotas for every node at its commit: no fast path there.
+    if (isSharedStore(store)) store.onArrived = (stored) => this.onStored(stored);
+    else if ((o.earlyAckMs ?? 0) > 0)
+      this.#early = new EarlyAccepts(o.clock, o.earlyAckMs!, (due) => this.#queue(due, true));
     o.store.onBackgroundError = (what, err) => {
       this.failures[what]++;
       o.logger.error(`mailbox store ${what} failed`, { err, failures: this.failures[what] });
@@ -97,31 +110,16 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   }
 
   isKnown(peer: string): boolean {
-    const store: AnyMailboxStore = this.#o.store;
-    return this.#known.has(peer) || (isSharedStore(store) && store.isKnown(peer));
+    return this.#knownPeers.isKnown(peer);
   }
 
-  /**
-   * `isKnown`, and for a shared store not yet told of the registration (it registered with
-   * another node a moment ago), the store's own answer. While such a lookup is in flight every
-   * later check of the same peer waits for it too, so that notifications to it are accepted in
-   * the order they came (per-sender order) even once the registration broadcast arrived.
-   * Bound of the lookups: peers being checked at once (each entry lives one round trip).
-   */
+  /** known-peers.ts `checkKnown`. */
   checkKnown(peer: string): boolean | Promise<boolean> {
-    const inFlight = this.#lookups.get(peer);
-    if (inFlight) return inFlight;
-    if (this.isKnown(peer)) return true;
-    const store: AnyMailboxStore = this.#o.store;
-    if (!isSharedStore(store)) return false;
-    const p = store.lookupPeer(peer).finally(() => this.#lookups.delete(peer));
-    this.#lookups.set(peer, p);
-    return p;
+    return this.#knownPeers.checkKnown(peer);
   }
 
   get knownCount(): number {
-    const store: AnyMailboxStore = this.#o.store;
-    return isSharedStore(store) ? store.knownCount : this.#known.size;
+    return this.#knownPeers.count;
   }
 
   /**
@@ -129,32 +127,20 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
    * `registration(peer)` says when that is durable. Re-registering a known peer is harmless.
    */
   register(peer: string, publicKey: string): void {
-    if (this.#known.has(peer) || this.#closed) return;
-    this.#known.add(peer);
+    if (this.#closed || !this.#knownPeers.add(peer)) return;
     const store: AnyMailboxStore = this.#o.store;
-    const p = isSharedStore(store)
+    const written = isSharedStore(store)
       ? store.registerNow(peer, publicKey)
       : new Promise<void>((resolve, reject) => {
           this.#peers.push({ peer, publicKey, done: { resolve, reject } });
           this.#schedule();
         });
-    const tracked = p.finally(() => this.#registering.delete(peer));
-    // A failure is the waiter's to handle (or logged by the store): never an unhandled rejection.
-    tracked.catch(() => {});
-    this.#registering.set(peer, tracked);
+    this.#knownPeers.track(peer, written);
   }
 
-  /**
-   * Resolves once `peer`'s registration is durable: committed (and, for SQLite, fsynced) with its
-   * batch, or written to the shared store. The server says `welcome` only then, so a welcomed
-   * peer is known to every node and after any restart: a notification sent to it the moment it
-   * logs in is never refused UNKNOWN_PEER (round 2: `welcome` went out before the commit).
-   * A local store that fails the commit resolves it all the same (the write is retried, see
-   * #commitFailed); a shared store's failed write rejects (the peer is unknown to the other
-   * nodes, so its connection is refused and it logs in again).
-   */
+  /** Resolves once `peer`'s registration is durable (known-peers.ts `registration`). */
   registration(peer: string): Promise<void> {
-    return this.#registering.get(peer) ?? Promise.resolve();
+    return this.#knownPeers.registration(peer);
   }
 
   /**
@@ -169,35 +155,82 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
       );
     }
     return new Promise((resolve, reject) => {
-      this.#accepts.push({ n, resolve, reject });
-      this.#schedule();
+      const a = { n, resolve, reject };
+      // Early only within the quotas: what they would refuse at the write is not sent first.
+      const early = this.#early;
+      const store = this.#o.store as MailboxStore;
+      if (early && !this.#queuedTo.has(n.to) && !refusal(store, n, this.#o.quota))
+        if (this.sendEarly(n) && early.add(a, this.#o.clock.now())) return;
+      this.#queue([a], false);
     });
+  }
+
+  /** Queue accepts for the next batch; `first`: ahead of those queued (they are older). */
+  #queue(list: PendingAccept[], first: boolean): void {
+    for (const a of list) this.#queuedTo.add(a.n.to);
+    this.#accepts = first ? list.concat(this.#accepts) : this.#accepts.concat(list);
+    this.#schedule();
+  }
+
+  /**
+   * `peer`'s session started or ended: its early notifications go to the next batch, so that a
+   * new session finds them in the mailbox (early-accepts.ts).
+   */
+  settle(peer: string): void {
+    if (this.#early?.has(peer)) this.#queue(this.#early.takeFor(new Set([peer])), true);
   }
 
   /** Apply an end-to-end ack (fire and forget: a lost ack only means a redelivery, deduped). */
   ack(to: string, ids: readonly (string | AckRef)[]): void {
-    for (const a of ids)
+    let unwritten: Removed[] | undefined = undefined;
+    for (const a of ids) {
+      const e = typeof a !== 'string' && a.from ? this.#early?.take(to, a.from, a.id) : undefined;
+      if (e) {
+        // In the recipient's hands before it was written: nothing to write or delete. Accepted
+        // now; its `delivered` after the `accepted` (setImmediate: once the accept's promise
+        // chain, a few microtasks, has written it).
+        e.resolve({ seq: 0, duplicate: false });
+        this.unwritten++;
+        (unwritten ??= []).push({ id: e.n.id, from: e.n.from, to });
+        continue;
+      }
       this.#acks.push(
         typeof a === 'string'
           ? { to, id: a, from: undefined }
           : { to, id: a.id, from: a.from, bytes: a.bytes },
       );
-    this.#schedule();
+    }
+    if (unwritten) setImmediate(() => this.onRemoved(unwritten));
+    if (this.#acks.length > 0) this.#schedule();
   }
 
   /** Commit whatever is queued now (shutdown, tests). */
   flush(): void {
     this.#timer?.cancel();
     this.#timer = undefined;
-    const accepts = this.#accepts;
+    let accepts = this.#accepts;
     const acks = this.#acks;
     const peers = this.#peers;
     if (accepts.length + acks.length + peers.length === 0) return;
+    // Early notifications of the batch's recipients are written first, so their seqs come
+    // before (per-sender order, early-accepts.ts).
+    if (this.#early && this.#early.size > 0 && accepts.some((a) => this.#early!.has(a.n.to)))
+      accepts = this.#early.takeFor(this.#queuedTo).concat(accepts);
+    if (this.#early) accepts = this.#early.committing(accepts);
     this.#accepts = [];
+    this.#queuedTo = new Set();
     this.#acks = [];
     this.#peers = [];
     const store: AnyMailboxStore = this.#o.store;
-    if (isSharedStore(store)) return this.#flushShared(store, accepts, acks, peers);
+    if (isSharedStore(store)) {
+      const batch = { now: this.#o.clock.now(), mailboxQuota: this.#o.quota, peers, acks };
+      this.#lastSync = commitShared(store, batch, accepts, {
+        removed: (r) => this.onRemoved(r),
+        stored: (st) => this.onStored(st),
+        failed: (err) => this.#commitFailed(err, accepts, acks, peers),
+      });
+      return;
+    }
     this.#flushLocal(store, accepts, acks, peers);
   }
 
@@ -298,40 +331,6 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   }
 
   /**
-   * The whole batch in one commit of the shared store. Commits are issued in order on one
-   * connection and answered in order, so seq order (= per-sender order) is issue order, and a
-   * later batch's `onStored` never overtakes an earlier one's. The accepts are answered only
-   * once the store said the batch is durable (redis-store.ts states what that means).
-   */
-  #flushShared(
-    store: SharedMailboxStore,
-    accepts: PendingAccept[],
-    acks: PendingAck[],
-    peers: PendingPeer[],
-  ): void {
-    const commit = store.commit({
-      now: this.#o.clock.now(),
-      mailboxQuota: this.#o.quota,
-      peers,
-      accepts: accepts.map((a) => a.n),
-      acks,
-    });
-    this.#lastSync = commit.then(
-      (r: CommitResult) => {
-        if (r.removed.length > 0) this.onRemoved(r.removed);
-        accepts.forEach((a, i) => {
-          const o = r.outcomes[i];
-          if (!o) a.reject(storeFailure(new Error('no outcome'), 'mailbox write failed'));
-          else if (o.kind === 'refused') a.reject(new SignalingError(o.code, o.message));
-          else a.resolve({ seq: o.seq, duplicate: o.kind === 'duplicate', online: o.online });
-        });
-        if (r.stored.length > 0) this.onStored(r.stored);
-      },
-      (err: unknown) => this.#commitFailed(err, accepts, acks, peers),
-    );
-  }
-
-  /**
    * A batch failed to commit. Its notifications are refused with the store's code (nothing of
    * them was stored; the sender retries); its registrations and acks, which nobody waits for,
    * go back to the front of the queue and the commit is retried (issue 8, finding 11: they were
@@ -372,6 +371,8 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   async close(): Promise<void> {
     this.#retryTimer?.cancel();
     this.#retryTimer = undefined;
+    // Unacked early notifications are written like the rest (and answered after the fsync).
+    if (this.#early && this.#early.size > 0) this.#queue(this.#early.takeAll(), true);
     this.flush();
     this.#closed = true;
     if (this.#peers.length + this.#acks.length > 0) {

@@ -209,6 +209,7 @@ function buildContext(o: SignalingServerOptions): ServerContext {
     logger,
     quota: limits.mailboxQuota,
     maxDelayMs: timing.groupCommitMaxDelayMs,
+    earlyAckMs: timing.earlyAckMs,
   });
   const delivery = new Delivery({
     mailbox,
@@ -286,6 +287,11 @@ function registerGauges(ctx: ServerContext, ws: WsGateway): void {
     ctx.mailbox.store.totalDepth(),
   );
   m.gauge('natpush_peers_known', 'Peers that have registered.', () => ctx.mailbox.knownCount);
+  m.counterFrom(
+    'natpush_notifications_unwritten_total',
+    'Notifications acked by their recipient before they were written, so never written (early-accepts.ts).',
+    () => ctx.mailbox.unwritten,
+  );
   m.gauge('natpush_store_failures', 'Mailbox commits, fsyncs, WAL checkpoints that failed.', () => {
     const f = ctx.mailbox.failures;
     return f.commit + f.sync + f.checkpoint;
