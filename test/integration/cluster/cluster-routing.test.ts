@@ -11,6 +11,7 @@ import { startSignalingServer, type SignalingServer } from '../../../src/signali
 import { API_KEY, RawClient, allow, httpSession, post } from '../signaling/helpers.js';
 import { generateIdentity } from '../../../src/signaling/identity.js';
 import { startRedis, type TestRedis } from './redis-server.js';
+import { all, hookMs, teardown } from './teardown.js';
 import type { Identity } from '../../../src/signaling/identity.js';
 import { Rendezvous } from '../../../src/signaling/rendezvous.js';
 import { systemClock } from '../../../src/util/clock.js';
@@ -56,15 +57,17 @@ async function barrier(c: RawClient): Promise<void> {
 beforeAll(async () => {
   redis = await startRedis();
   for (let i = 0; i < 3; i++) await node();
-});
+}, 60_000);
 
-afterAll(async () => {
-  for (const c of clients) c.ws.terminate();
-  for (const s of nodes) await s.close().catch(() => undefined);
-  await redis?.stop();
-});
+const STEPS = [
+  ['clients', all(clients, (c) => c.ws.terminate())],
+  ['serve nodes', all(nodes, (s) => s.close())],
+  ['redis-server', () => redis?.stop()],
+] as const;
+afterAll(() => teardown(STEPS), hookMs(STEPS.length));
 
-describe('three serve nodes on one Redis', () => {
+// Generous per-test bound: every wait is on an event; a loaded 2-core CI machine is slow.
+describe('three serve nodes on one Redis', { timeout: 90_000 }, () => {
   it('routes a peer notification from node 1 to node 3 and the ack back, once', async () => {
     const [n1, , n3] = nodes as [SignalingServer, SignalingServer, SignalingServer];
     const b = await peer(n3);
@@ -189,7 +192,7 @@ describe('three serve nodes on one Redis', () => {
     // B's route is written to Redis after its welcome; a punch toward a peer without a route is
     // dropped silently (as for an offline one), so wait for it as a retrying client would.
     await expect
-      .poll(() => redis.client().get(`np:route:${b.id.peerId}`), { timeout: 10_000 })
+      .poll(() => redis.client().get(`np:route:${b.id.peerId}`), { timeout: 30_000 })
       .not.toBeNull();
     a.c.send({ type: 'punch', to: b.id.peerId, rid: 'rid-1' });
     const [sa, sb] = await Promise.all([a.c.wait('punch-start'), b.c.wait('punch-start')]);
@@ -263,9 +266,11 @@ describe('three serve nodes on one Redis', () => {
   it('readyz is 503 while Redis is down and 200 again once it is back', async () => {
     const url = `${nodes[0]!.url}/readyz`;
     expect((await fetch(url)).status).toBe(200);
-    const restarted = redis.restart({ downMs: 1_500 });
-    await expect.poll(async () => (await fetch(url)).status, { timeout: 5_000 }).toBe(503);
-    await restarted;
-    await expect.poll(async () => (await fetch(url)).status, { timeout: 10_000 }).toBe(200);
+    // Redis stays down until the node has said 503 (no race between the two on a slow machine).
+    await redis.restart({
+      whileDown: () =>
+        expect.poll(async () => (await fetch(url)).status, { timeout: 30_000 }).toBe(503),
+    });
+    await expect.poll(async () => (await fetch(url)).status, { timeout: 30_000 }).toBe(200);
   });
 });

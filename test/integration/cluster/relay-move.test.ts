@@ -19,6 +19,7 @@ import { generateIdentity, type Identity } from '../../../src/signaling/identity
 import { missingPrereq } from '../../support/prereq.js';
 import { runNatpush, type NatpushProcess } from '../signaling/natpush-process.js';
 import { startRedis, type TestRedis } from './redis-server.js';
+import { all, hookMs, teardown } from './teardown.js';
 
 const skip = missingPrereq('integration (redis-server)', {
   commands: { 'redis-server': 'redis-server' },
@@ -112,12 +113,13 @@ beforeAll(async () => {
   redis = await startRedis();
 }, 60_000);
 
-afterAll(async () => {
-  for (const p of peers) await p.close().catch(() => {});
-  for (const p of procs) await p.kill('SIGKILL');
-  await redis?.stop();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const STEPS = [
+  ['peers', all(peers, (p) => p.close())],
+  ['natpush processes', all(procs, (p) => p.kill('SIGKILL'))],
+  ['redis-server', () => redis?.stop()],
+  ['temp dirs', () => dirs.forEach((d) => rmSync(d, { recursive: true, force: true }))],
+] as const;
+afterAll(() => teardown(STEPS), hookMs(STEPS.length));
 
 describe.skipIf(skip)('a relayed session moves when its relay dies', () => {
   it('two peers on relay A; A SIGKILLed; they go on over relay B, every notification once', async () => {
