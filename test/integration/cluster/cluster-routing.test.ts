@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCluster } from '../../../src/cluster/open-cluster.js';
 import { startSignalingServer, type SignalingServer } from '../../../src/signaling/server.js';
 import { API_KEY, RawClient, allow, httpSession, post } from '../signaling/helpers.js';
-import { generateIdentity } from '../../../src/signaling/identity.js';
+import { generateIdentity, signChallenge } from '../../../src/signaling/identity.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 import { all, hookMs, teardown } from './teardown.js';
 import type { Identity } from '../../../src/signaling/identity.js';
@@ -157,6 +157,53 @@ describe('three serve nodes on one Redis', { timeout: 90_000 }, () => {
     expect(acked.status).toBe(200);
     await expect.poll(() => redis.client().zcard(`np:mb:${id.peerId}`)).toBe(0);
     ac.abort();
+  });
+
+  it('logs in an HTTP client whose challenge came from node 1 and whose answer lands on node 2', async () => {
+    const [n1, n2, n3] = nodes as [SignalingServer, SignalingServer, SignalingServer];
+    const id = generateIdentity();
+    // No sticky sessions: the challenge from node 1, the answer through node 2.
+    const c = await post(`${n1.url}/v1/challenge`, { peer: id.peerId, publicKey: id.publicKey });
+    expect(c.status).toBe(200);
+    const answer = {
+      peer: id.peerId,
+      publicKey: id.publicKey,
+      nonce: c.json.nonce,
+      signature: signChallenge(id, c.json),
+    };
+    const r = await post(`${n2.url}/v1/session`, answer);
+    expect(r.status).toBe(200);
+    // One answer per challenge cluster-wide: the same answer again, on any node, is refused.
+    for (const n of [n3, n1, n2]) {
+      const again = await post(`${n.url}/v1/session`, answer);
+      expect([again.status, again.json.error.code]).toEqual([
+        401,
+        'NATPUSH_ERR_CHALLENGE_REPLAYED',
+      ]);
+    }
+    // A wrong signature over a challenge from node 3, answered on node 1: checked, not waved on.
+    const c3 = await post(`${n3.url}/v1/challenge`, { peer: id.peerId, publicKey: id.publicKey });
+    const other = generateIdentity();
+    const forged = await post(`${n1.url}/v1/session`, {
+      ...answer,
+      nonce: c3.json.nonce,
+      signature: signChallenge(other, c3.json),
+    });
+    expect([forged.status, forged.json.error.code]).toEqual([401, 'NATPUSH_ERR_BAD_SIGNATURE']);
+    // The session works on the node that issued the challenge too: a notification reaches
+    // the HTTP client through node 1's long poll.
+    const token = r.json.sessionToken as string;
+    const sent = await post(
+      `${n3.url}/v1/peers/${id.peerId}/notifications`,
+      { id: 'http-x', body: 'across nodes' },
+      { authorization: `Bearer ${API_KEY}` },
+    );
+    expect(sent.status).toBe(202);
+    const poll = await fetch(`${n1.url}/v1/poll?wait=20000`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(poll.status).toBe(200);
+    expect(JSON.stringify(await poll.json())).toContain('http-x');
   });
 
   it('shows presence across nodes only to allowed watchers, and forwards only allowed frames', async () => {
