@@ -34,8 +34,9 @@ let redis: TestRedis;
 const procs: NatpushProcess[] = [];
 const dirs: string[] = [];
 const peers: Peer[] = [];
-/** Path and punch events of the two peers, in order. */
+/** Path and punch events of the two peers, in order, timed from `t0`. */
 const log: string[] = [];
+const t0 = performance.now();
 
 async function startRelay(): Promise<{ p: NatpushProcess; port: number }> {
   const p = runNatpush(
@@ -163,8 +164,11 @@ describe.skipIf(skip)('a relayed session moves when its relay dies', () => {
       ['a', a],
       ['b', b],
     ] as const) {
-      p.on('punch', (e) => log.push(`${n} punch ${e.ok ? e.kind : e.error}`));
-      p.on('path', (e) => log.push(`${n} path ${e.path}${e.reason ? ` (${e.reason})` : ''}`));
+      const at = () => `${Math.round(performance.now() - t0)} ms`;
+      p.on('punch', (e) => log.push(`${at()} ${n} punch ${e.ok ? e.kind : e.error}`));
+      p.on('path', (e) =>
+        log.push(`${at()} ${n} path ${e.path}${e.reason ? ` (${e.reason})` : ''}`),
+      );
     }
     // Serve names relay A, the whole fleet so far.
     expect((await a.turnCredentials()).urls[0]).toBe(`turn:127.0.0.1:${relayA.port}?transport=udp`);
@@ -209,9 +213,6 @@ describe.skipIf(skip)('a relayed session moves when its relay dies', () => {
       killedAt = performance.now();
       await relayA.p.kill('SIGKILL');
       const sides = await Promise.all(timeline);
-      // The move was set off by the relay probe after a missed consent check (punch-run.ts,
-      // path.ts), not by consent's 30 s: some side's path died of its lost allocation.
-      expect(sides.some((m) => m.why?.includes('relay allocation lost'))).toBe(true);
       // The figure (issue 12): SIGKILL of relay A → path down → back over relay B, per side.
       process.stderr.write(
         `relay-move: ${sides
@@ -221,6 +222,10 @@ describe.skipIf(skip)('a relayed session moves when its relay dies', () => {
           )
           .join('; ')}\n`,
       );
+      if (process.env.RELAY_MOVE_LOG) process.stderr.write(`${log.join('\n')}\n`);
+      // The move was set off by the relay probe after a missed consent check (punch-run.ts,
+      // path.ts), not by consent's 30 s: some side's path died of its lost allocation.
+      expect(sides.some((m) => m.why?.includes('relay allocation lost'))).toBe(true);
       // A is dead: the relay rung they are on now is relay B's. A few more over it.
       const moved = sent.length;
       await new Promise<void>((resolve) => {
