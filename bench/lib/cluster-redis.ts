@@ -10,12 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { guardChild, stopChild } from './child-guard.js';
 
 export interface TestRedis {
   /** `unix:///…/redis.sock` for `--redis`. */
   url: string;
   socket: string;
-  restart(o?: { kill?: boolean; downMs?: number }): Promise<void>;
+  /** `whileDown`: awaited while it is stopped (a test's wait for its effect, by event). */
+  restart(o?: {
+    kill?: boolean;
+    downMs?: number;
+    whileDown?: () => Promise<unknown>;
+  }): Promise<void>;
   stop(): Promise<void>;
   /** A client for assertions (closed by stop()). */
   client(): Redis;
@@ -53,6 +59,7 @@ export async function startRedis(): Promise<TestRedis> {
     c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     child = c;
+    guardChild(c); // never outlives the test worker, even when its afterAll times out
     // Ready when it answers PING on the socket.
     for (let i = 0; i < 200; i++) {
       if (c.exitCode !== null) throw new Error(`redis-server exited: ${out}`);
@@ -73,15 +80,14 @@ export async function startRedis(): Promise<TestRedis> {
         await sleep(25);
       }
     }
+    await stopChild(c); // not left running behind the failure
     throw new Error(`redis-server did not come up: ${out}`);
   };
   const halt = async (sig: NodeJS.Signals) => {
     const c = child;
     child = undefined;
-    if (!c || c.exitCode !== null) return;
-    const exited = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill(sig);
-    await exited;
+    // Bounded: SIGTERM gets 5 s to write the AOF, then SIGKILL (child-guard.ts).
+    if (c) await stopChild(c, { signal: sig, graceMs: 5_000 });
   };
   await launch();
   return {
@@ -90,7 +96,8 @@ export async function startRedis(): Promise<TestRedis> {
     async restart(o = {}) {
       await halt(o.kill ? 'SIGKILL' : 'SIGTERM');
       if (o.downMs) await sleep(o.downMs);
-      await launch();
+      if (o.whileDown) await o.whileDown().finally(launch);
+      else await launch();
     },
     async stop() {
       for (const c of clients.splice(0)) c.disconnect();

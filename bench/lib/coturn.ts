@@ -15,6 +15,7 @@ import {
   StunClass,
   StunMessageBuilder,
 } from '../../src/stun/index.js';
+import { guardChild, stopChild } from './child-guard.js';
 
 export interface CoturnOptions {
   /** TURN REST secret (use-auth-secret); or static users with lt-cred-mech. */
@@ -76,14 +77,11 @@ export async function waitForStun(port: number, ms = 10_000): Promise<void> {
   }
 }
 
-/** Stops a turnserver child (SIGTERM, SIGKILL after 3 s) and removes its scratch directory. */
+/** Stops a turnserver child (SIGTERM, SIGKILL after 3 s, bounded wait) and removes its scratch directory. */
 export function stopper(child: ChildProcess, dir: string): () => Promise<void> {
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  guardChild(child); // never outlives the test worker, even when its afterAll times out
   return async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(t);
+    await stopChild(child, { signal: 'SIGTERM', graceMs: 3_000 });
     rmSync(dir, { recursive: true, force: true });
   };
 }

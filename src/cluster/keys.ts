@@ -21,6 +21,7 @@
  * | `secret`               | string  | the cluster's session-token secret (SET NX once)            |
  * | `relay:{id}`           | string  | a live TURN relay's record, JSON (PX TTL; relay-record.ts)  |
  * | `relays`               | set     | relay ids registered and not yet found expired              |
+ * | `challenge:{nonce}`    | string  | an HTTP login challenge, JSON (PX TTL; cluster-challenges)  |
  *
  * Channels: `ch:{node}` (one per node: everything routed to it), `registered` (broadcast).
  */
@@ -63,5 +64,8 @@ export class ClusterKeys {
   }
   get relays(): string {
     return `${this.prefix}relays`;
+  }
+  challenge(nonce: string): string {
+    return `${this.prefix}challenge:${nonce}`;
   }
 }

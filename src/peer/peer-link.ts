@@ -243,7 +243,13 @@ export class PeerLink {
         this.#lastRxInCheck = false;
         this.#handle(d);
       }),
-      p.onDead((reason) => this.#down(p, `consent lost: ${reason}`)),
+      p.onDead((reason) => {
+        // Its relay died (path.ts, issue 12): the gatherer allocates on another one of the
+        // fleet; punch again at the first backoff step, not the one for direct's failures.
+        const relayLost = reason.startsWith('relay allocation lost');
+        if (relayLost) this.#punchFailures = 0;
+        this.#down(p, relayLost ? reason : `consent lost: ${reason}`);
+      }),
       p.onRepunchNeeded(() => this.#down(p, 'the remote address changed (NAT rebinding)')),
     );
     this.session.setSend((d) => {

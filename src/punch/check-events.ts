@@ -29,11 +29,14 @@ export class CheckEvents {
   readonly failed = new ListenerSet<string>();
   readonly dead = new ListenerSet<string>();
   readonly remoteMoved = new ListenerSet<Endpoint>();
+  /** One consent check on the selected pair went unanswered (RFC 7675; consent is not lost yet). */
+  readonly consentMissed = new ListenerSet<void>();
 
   clear(): void {
     this.selected.clear();
     this.failed.clear();
     this.dead.clear();
     this.remoteMoved.clear();
+    this.consentMissed.clear();
   }
 }

@@ -179,6 +179,11 @@ export class CheckAgent {
     return this.#on.remoteMoved.add(cb);
   }
 
+  /** A consent check went unanswered (its retransmissions, ≤ 4.5 s): the path may be dying. */
+  onConsentMissed(cb: () => void): () => void {
+    return this.#on.consentMissed.add(cb);
+  }
+
   /** Add a remote candidate (from the `candidates` frame); bounded (PUNCH_LIMITS). */
   addRemote(c: Candidate): void {
     if (!this.#list.addRemote(c)) return;
@@ -361,9 +366,16 @@ export class CheckAgent {
     const pair = this.#selected;
     const tx = pair && this.#out.engine(pair.base);
     if (!pair || !tx) return;
-    this.#out.probe(tx, pair, pair.remote, this.role, (res) => {
-      if (res.message.cls === StunClass.Success) this.#consent.confirm();
-    });
+    this.#out.probe(
+      tx,
+      pair,
+      pair.remote,
+      this.role,
+      (res) => {
+        if (res.message.cls === StunClass.Success) this.#consent.confirm();
+      },
+      () => this.#on.consentMissed.emit(),
+    );
   }
 
   /** For tests and the path: when the last authenticated consent response came. */

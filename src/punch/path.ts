@@ -59,14 +59,20 @@ export function createPunchedPath(p: PathParts): PunchedPath {
     if (closed || !agent.isSelectedRemote(from, via)) return; // not this path's remote
     for (const l of dataListeners) l(data);
   });
-  agent.onDead((reason) => {
+  const die = (reason: string): void => {
+    if (dead !== undefined) return;
     dead = reason;
     for (const l of deadListeners) l(reason);
-  });
+  };
+  agent.onDead(die);
   agent.onRemoteMoved((e) => {
     for (const l of moveListeners) l(e);
   });
   const relay = pair.base === 'relay' ? p.relay : undefined;
+  // A path on our allocation dies with it (its relay died or forgot it, issue 12): the ladder
+  // moves at once instead of after consent's 30 s (RFC 7675), and the gatherer allocates anew.
+  const offLost = relay?.onLost((reason) => die(`relay allocation lost: ${reason}`));
+  if (relay?.lost !== undefined) queueMicrotask(() => die(`relay allocation lost: ${relay.lost}`));
   // RFC 8656 §12: a channel makes relayed datagrams 4 bytes of overhead instead of ~36.
   if (relay) void relay.bindChannel(remote).catch(() => {});
 
@@ -83,7 +89,7 @@ export function createPunchedPath(p: PathParts): PunchedPath {
         throw new TypeError('a punched path carries session datagrams (first byte 0xC0–0xCF)');
       if (closed) throw new TypeError('send on a closed path');
       // A lost allocation's client is closed (candidates.ts): the datagram is lost, as on a dead
-      // path, until consent fails and the session moves (issue 12).
+      // path; the path is dead already (onLost above) and the session is moving.
       if (relay) {
         if (!relay.closed) relay.send(remote, bytes);
       } else demux.socket.send(bytes, remote);
@@ -108,6 +114,7 @@ export function createPunchedPath(p: PathParts): PunchedPath {
       if (closed) return;
       closed = true;
       offData();
+      offLost?.();
       agent.close();
       dataListeners.clear();
       deadListeners.clear();

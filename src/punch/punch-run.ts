@@ -123,6 +123,10 @@ export function runChecks(
     // A path that died may have died with our relay (issue 12): Refresh it now, so a dead
     // relay is replaced at once, not at its next scheduled Refresh (~9 min).
     agent.onDead(() => ctx.checkRelay());
+    // Sooner: one unanswered consent check (≤ ~10 s after the relay died, not 30) probes the
+    // relay; a dead one is reported lost, the path on it dies (path.ts) and the gatherer
+    // allocates on a live relay of the fleet. A Refresh every missed check is cheap.
+    agent.onConsentMissed(() => ctx.checkRelay());
     agent.onFailed((reason) => {
       agent.close();
       const fail = (): void => {

@@ -76,28 +76,11 @@ export class ChallengeBook {
     }
     this.#open.delete(nonce);
     this.#used.set(nonce, open.expires);
-    if (now > open.expires) {
-      throw new SignalingError(SignalingErrorCode.CHALLENGE_EXPIRED, 'challenge expired');
-    }
-    let derived: string;
-    try {
-      derived = peerIdFromPublicKey(publicKey);
-    } catch {
-      throw new SignalingError(
-        SignalingErrorCode.PEER_ID_MISMATCH,
-        'public key is not an Ed25519 key',
-      );
-    }
-    if (derived !== peer || open.peer !== peer) {
-      throw new SignalingError(
-        SignalingErrorCode.PEER_ID_MISMATCH,
-        'peer id does not match the public key',
-      );
-    }
-    const text = challengeText({ server: this.#o.serverId, nonce, expires: open.expires, peer });
-    if (!verifySignature(publicKey, text, signature)) {
-      throw new SignalingError(SignalingErrorCode.BAD_SIGNATURE, 'signature does not verify');
-    }
+    verifyAnswer(
+      { server: this.#o.serverId, nonce, expires: open.expires, peer: open.peer },
+      { peer, publicKey, signature },
+      now,
+    );
   }
 
   #sweep(): void {
@@ -115,5 +98,45 @@ export class ChallengeBook {
       if (oldest === undefined) break;
       this.#used.delete(oldest);
     }
+  }
+}
+
+/**
+ * Check an answer to the issued challenge `c` (for peer `c.peer`), already taken out of its
+ * table: in time, by the key whose id is the peer's, signed over `challengeText`. Shared with the
+ * cluster's challenges in Redis (cluster/cluster-challenges.ts). Throws SignalingError:
+ * CHALLENGE_EXPIRED, PEER_ID_MISMATCH, BAD_SIGNATURE.
+ */
+export function verifyAnswer(
+  c: IssuedChallenge & { peer: string },
+  a: { peer: string; publicKey: string; signature: string },
+  now: number,
+): void {
+  if (now > c.expires) {
+    throw new SignalingError(SignalingErrorCode.CHALLENGE_EXPIRED, 'challenge expired');
+  }
+  let derived: string;
+  try {
+    derived = peerIdFromPublicKey(a.publicKey);
+  } catch {
+    throw new SignalingError(
+      SignalingErrorCode.PEER_ID_MISMATCH,
+      'public key is not an Ed25519 key',
+    );
+  }
+  if (derived !== a.peer || c.peer !== a.peer) {
+    throw new SignalingError(
+      SignalingErrorCode.PEER_ID_MISMATCH,
+      'peer id does not match the public key',
+    );
+  }
+  const text = challengeText({
+    server: c.server,
+    nonce: c.nonce,
+    expires: c.expires,
+    peer: a.peer,
+  });
+  if (!verifySignature(a.publicKey, text, a.signature)) {
+    throw new SignalingError(SignalingErrorCode.BAD_SIGNATURE, 'signature does not verify');
   }
 }

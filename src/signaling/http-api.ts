@@ -27,6 +27,7 @@ import { clusterPeerStatus } from '../cluster/peer-status.js';
 import { httpAcks, httpChallenge, httpNotify, httpSession, ID_PATTERN } from './protocol.js';
 import { KeyedRateLimiter } from '../util/token-bucket.js';
 import { storeFailure } from './store/failure.js';
+import { consumeClusterChallenge, issueClusterChallenge } from '../cluster/cluster-challenges.js';
 import { issueTurnCredentials } from './turn-credentials.js';
 
 const PEER_PATH = /^\/v1\/peers\/([^/]+)(\/notifications)?$/;
@@ -235,12 +236,23 @@ export class HttpApi {
         'a valid peer token is required to register here',
       );
     }
-    sendJson(res, 200, this.ctx.challenges.issue(b.peer));
+    // In a cluster the answer may reach another node (no sticky sessions): the challenge is
+    // kept in Redis (cluster-challenges.ts). A single node keeps it in memory.
+    const cluster = this.ctx.cluster;
+    const c = cluster
+      ? await issueClusterChallenge(cluster, {
+          serverId: this.ctx.serverId,
+          ttlMs: this.ctx.timing.challengeTtlMs,
+          peer: b.peer,
+        })
+      : this.ctx.challenges.issue(b.peer);
+    sendJson(res, 200, c);
   }
 
   async #session(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const b = await readJson(req, httpSession, this.ctx.limits.maxHttpBodyBytes);
-    this.ctx.challenges.consume(b.nonce, b.peer, b.publicKey, b.signature);
+    if (this.ctx.cluster) await consumeClusterChallenge(this.ctx.cluster, b);
+    else this.ctx.challenges.consume(b.nonce, b.peer, b.publicKey, b.signature);
     this.ctx.mailbox.register(b.peer, b.publicKey);
     // The session token is an HTTP client's `welcome`: handed out once the registration is
     // durable (mailbox.ts `registration`).

@@ -17,6 +17,7 @@ import { Lab } from '../../netsim/index.js';
 import { startRedis, type TestRedis } from '../../bench/lib/cluster-redis.js';
 import { exactlyOnce, exchange, LadderDriver, type Msg } from '../support/ladder-driver.js';
 import { requireBuiltCli } from '../support/natpush-cli.js';
+import { hookMs, teardown } from '../integration/cluster/teardown.js';
 import { NETSIM_REQUIREMENTS, missingPrereq } from '../support/prereq.js';
 
 const skip = missingPrereq('netsim', {
@@ -84,12 +85,15 @@ describe.skipIf(skip)('two serve nodes on different internet hosts (netsim, Redi
     }
   }, 120_000);
 
-  afterAll(async () => {
-    for (const s of servers) s.kill('SIGKILL');
-    await lab?.destroy();
-    await redis?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  // Every step bounded and run whatever the others did (teardown.ts); the lab kills its
+  // children (drivers, servers) on destroy too.
+  const STEPS = [
+    ['serve processes', () => servers.forEach((s) => s.kill('SIGKILL'))],
+    ['lab', () => lab?.destroy()],
+    ['redis-server', () => redis?.stop()],
+    ['temp dir', () => dir && rmSync(dir, { recursive: true, force: true })],
+  ] as const;
+  afterAll(() => teardown(STEPS, 20_000), hookMs(STEPS.length, 20_000));
 
   it('peers on different nodes deliver exactly once and reach the direct path', async () => {
     const [a, b] = drivers as [LadderDriver, LadderDriver];

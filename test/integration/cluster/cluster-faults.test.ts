@@ -19,6 +19,7 @@ import { runNatpush, type NatpushProcess } from '../signaling/natpush-process.js
 import { RawClient, allow } from '../signaling/helpers.js';
 import { ClusterPeer } from './cluster-peer.js';
 import { startRedis, type TestRedis } from './redis-server.js';
+import { all, hookMs, teardown } from './teardown.js';
 
 const API_KEY = 'cluster-fault-test-key';
 const N_PEERS = 18;
@@ -53,7 +54,7 @@ async function startNode(): Promise<{ p: NatpushProcess; url: string; alive: boo
     ],
     { env: { NATPUSH_API_KEY: API_KEY, ...(byFlag ? {} : { NATPUSH_REDIS_URL: redis.url }) } },
   );
-  const m = await p.waitFor(/signaling listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  const m = await p.waitFor(/signaling listening on (http:\/\/127\.0\.0\.1:\d+)/, 60_000);
   const n = { p, url: m[1]!, alive: true };
   nodes.push(n);
   return n;
@@ -109,15 +110,16 @@ async function postTo(
 beforeAll(async () => {
   redis = await startRedis();
   for (let i = 0; i < 3; i++) await startNode();
-});
+}, 120_000); // three node processes starting on a loaded 2-core machine
 
-afterAll(async () => {
-  for (const p of peers) p.close();
-  for (const r of raws) r.ws.terminate();
-  for (const n of nodes) await n.p.kill('SIGKILL');
-  await redis?.stop();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const STEPS = [
+  ['peers', all(peers, (p) => p.close())],
+  ['raw clients', all(raws, (r) => r.ws.terminate())],
+  ['serve processes', all(nodes, (n) => n.p.kill('SIGKILL'))],
+  ['redis-server', () => redis?.stop()],
+  ['temp dirs', () => dirs.forEach((d) => rmSync(d, { recursive: true, force: true }))],
+] as const;
+afterAll(() => teardown(STEPS), hookMs(STEPS.length));
 
 describe('three serve processes on Redis, a node and Redis killed mid-run', () => {
   it('loses nothing acknowledged, delivers each once to the app, and moves peers', async () => {

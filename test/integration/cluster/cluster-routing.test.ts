@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCluster } from '../../../src/cluster/open-cluster.js';
 import { startSignalingServer, type SignalingServer } from '../../../src/signaling/server.js';
 import { API_KEY, RawClient, allow, httpSession, post } from '../signaling/helpers.js';
-import { generateIdentity } from '../../../src/signaling/identity.js';
+import { generateIdentity, signChallenge } from '../../../src/signaling/identity.js';
 import { startRedis, type TestRedis } from './redis-server.js';
+import { all, hookMs, teardown } from './teardown.js';
 import type { Identity } from '../../../src/signaling/identity.js';
 import { Rendezvous } from '../../../src/signaling/rendezvous.js';
 import { systemClock } from '../../../src/util/clock.js';
@@ -56,15 +57,17 @@ async function barrier(c: RawClient): Promise<void> {
 beforeAll(async () => {
   redis = await startRedis();
   for (let i = 0; i < 3; i++) await node();
-});
+}, 60_000);
 
-afterAll(async () => {
-  for (const c of clients) c.ws.terminate();
-  for (const s of nodes) await s.close().catch(() => undefined);
-  await redis?.stop();
-});
+const STEPS = [
+  ['clients', all(clients, (c) => c.ws.terminate())],
+  ['serve nodes', all(nodes, (s) => s.close())],
+  ['redis-server', () => redis?.stop()],
+] as const;
+afterAll(() => teardown(STEPS), hookMs(STEPS.length));
 
-describe('three serve nodes on one Redis', () => {
+// Generous per-test bound: every wait is on an event; a loaded 2-core CI machine is slow.
+describe('three serve nodes on one Redis', { timeout: 90_000 }, () => {
   it('routes a peer notification from node 1 to node 3 and the ack back, once', async () => {
     const [n1, , n3] = nodes as [SignalingServer, SignalingServer, SignalingServer];
     const b = await peer(n3);
@@ -156,6 +159,53 @@ describe('three serve nodes on one Redis', () => {
     ac.abort();
   });
 
+  it('logs in an HTTP client whose challenge came from node 1 and whose answer lands on node 2', async () => {
+    const [n1, n2, n3] = nodes as [SignalingServer, SignalingServer, SignalingServer];
+    const id = generateIdentity();
+    // No sticky sessions: the challenge from node 1, the answer through node 2.
+    const c = await post(`${n1.url}/v1/challenge`, { peer: id.peerId, publicKey: id.publicKey });
+    expect(c.status).toBe(200);
+    const answer = {
+      peer: id.peerId,
+      publicKey: id.publicKey,
+      nonce: c.json.nonce,
+      signature: signChallenge(id, c.json),
+    };
+    const r = await post(`${n2.url}/v1/session`, answer);
+    expect(r.status).toBe(200);
+    // One answer per challenge cluster-wide: the same answer again, on any node, is refused.
+    for (const n of [n3, n1, n2]) {
+      const again = await post(`${n.url}/v1/session`, answer);
+      expect([again.status, again.json.error.code]).toEqual([
+        401,
+        'NATPUSH_ERR_CHALLENGE_REPLAYED',
+      ]);
+    }
+    // A wrong signature over a challenge from node 3, answered on node 1: checked, not waved on.
+    const c3 = await post(`${n3.url}/v1/challenge`, { peer: id.peerId, publicKey: id.publicKey });
+    const other = generateIdentity();
+    const forged = await post(`${n1.url}/v1/session`, {
+      ...answer,
+      nonce: c3.json.nonce,
+      signature: signChallenge(other, c3.json),
+    });
+    expect([forged.status, forged.json.error.code]).toEqual([401, 'NATPUSH_ERR_BAD_SIGNATURE']);
+    // The session works on the node that issued the challenge too: a notification reaches
+    // the HTTP client through node 1's long poll.
+    const token = r.json.sessionToken as string;
+    const sent = await post(
+      `${n3.url}/v1/peers/${id.peerId}/notifications`,
+      { id: 'http-x', body: 'across nodes' },
+      { authorization: `Bearer ${API_KEY}` },
+    );
+    expect(sent.status).toBe(202);
+    const poll = await fetch(`${n1.url}/v1/poll?wait=20000`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(poll.status).toBe(200);
+    expect(JSON.stringify(await poll.json())).toContain('http-x');
+  });
+
   it('shows presence across nodes only to allowed watchers, and forwards only allowed frames', async () => {
     const [n1, n2, n3] = nodes as [SignalingServer, SignalingServer, SignalingServer];
     const p = await peer(n1);
@@ -189,7 +239,7 @@ describe('three serve nodes on one Redis', () => {
     // B's route is written to Redis after its welcome; a punch toward a peer without a route is
     // dropped silently (as for an offline one), so wait for it as a retrying client would.
     await expect
-      .poll(() => redis.client().get(`np:route:${b.id.peerId}`), { timeout: 10_000 })
+      .poll(() => redis.client().get(`np:route:${b.id.peerId}`), { timeout: 30_000 })
       .not.toBeNull();
     a.c.send({ type: 'punch', to: b.id.peerId, rid: 'rid-1' });
     const [sa, sb] = await Promise.all([a.c.wait('punch-start'), b.c.wait('punch-start')]);
@@ -263,9 +313,11 @@ describe('three serve nodes on one Redis', () => {
   it('readyz is 503 while Redis is down and 200 again once it is back', async () => {
     const url = `${nodes[0]!.url}/readyz`;
     expect((await fetch(url)).status).toBe(200);
-    const restarted = redis.restart({ downMs: 1_500 });
-    await expect.poll(async () => (await fetch(url)).status, { timeout: 5_000 }).toBe(503);
-    await restarted;
-    await expect.poll(async () => (await fetch(url)).status, { timeout: 10_000 }).toBe(200);
+    // Redis stays down until the node has said 503 (no race between the two on a slow machine).
+    await redis.restart({
+      whileDown: () =>
+        expect.poll(async () => (await fetch(url)).status, { timeout: 30_000 }).toBe(503),
+    });
+    await expect.poll(async () => (await fetch(url)).status, { timeout: 30_000 }).toBe(200);
   });
 });

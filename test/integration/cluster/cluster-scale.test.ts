@@ -28,6 +28,7 @@ import { missingPrereq } from '../../support/prereq.js';
 import { runNatpush, type NatpushProcess } from '../signaling/natpush-process.js';
 import { ClusterPeer, type TurnCreds } from './cluster-peer.js';
 import { startRedis, type TestRedis } from './redis-server.js';
+import { all, hookMs, teardown } from './teardown.js';
 
 const skip = missingPrereq('integration (redis-server, coturn)', {
   commands: { 'redis-server': 'redis-server', turnserver: 'coturn' },
@@ -138,14 +139,15 @@ beforeAll(async () => {
   for (let i = 0; i < 3; i++) await startNode();
 }, 90_000);
 
-afterAll(async () => {
-  for (const t of turns.values()) await t.client.close().catch(() => {});
-  for (const p of peers) p.close();
-  for (const n of [...nodes, ...relays]) await n.p.kill('SIGKILL');
-  await coturn?.stop();
-  await redis?.stop();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const STEPS = [
+  ['TURN clients', () => Promise.allSettled([...turns.values()].map((t) => t.client.close()))],
+  ['peers', all(peers, (p) => p.close())],
+  ['natpush processes', () => Promise.allSettled([...nodes, ...relays].map((n) => n.p.kill()))],
+  ['coturn', () => coturn?.stop()],
+  ['redis-server', () => redis?.stop()],
+  ['temp dirs', () => dirs.forEach((d) => rmSync(d, { recursive: true, force: true }))],
+] as const;
+afterAll(() => teardown(STEPS), hookMs(STEPS.length));
 
 describe.skipIf(skip)('3 serve nodes, 2 relays, coturn, 1,000 peers, 10,000 notifications', () => {
   it('loses nothing acknowledged, delivers once, moves peers and relays through SIGKILLs and a Redis restart', async () => {

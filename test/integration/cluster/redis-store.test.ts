@@ -13,6 +13,7 @@ import type { AnyMailboxStore } from '../../../src/signaling/store/store.js';
 import { systemClock } from '../../../src/util/clock.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { startRedis, type TestRedis } from './redis-server.js';
+import { hookMs, teardown } from './teardown.js';
 
 const QUOTAS = {
   perPeerSenderSlots: 3,
@@ -33,12 +34,13 @@ let node: ClusterNode;
 beforeAll(async () => {
   redis = await startRedis();
   node = await startClusterNode({ redisUrl: redis.url });
-});
+}, 60_000);
 
-afterAll(async () => {
-  await node?.close();
-  await redis?.stop();
-});
+const STEPS = [
+  ['cluster node', () => node?.close()],
+  ['redis-server', () => redis?.stop()],
+] as const;
+afterAll(() => teardown(STEPS), hookMs(STEPS.length));
 
 function n(from: string, to: string, id: string): Notification {
   const ts = Date.now();

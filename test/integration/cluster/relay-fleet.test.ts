@@ -24,6 +24,7 @@ import { startCoturn, type Coturn } from '../../../bench/lib/coturn.js';
 import { missingPrereq } from '../../support/prereq.js';
 import { RawClient } from '../signaling/helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
+import { all, hookMs, teardown } from './teardown.js';
 
 const skip = missingPrereq('integration (redis-server, coturn)', {
   commands: { 'redis-server': 'redis-server', turnserver: 'coturn' },
@@ -115,7 +116,7 @@ const udpUrl = (r: Relay) => `turn:127.0.0.1:${r.addresses().udp.port}?transport
 
 async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
   // Bounded by events (the condition), with a generous ceiling for a loaded machine.
-  const end = Date.now() + 30_000;
+  const end = Date.now() + 60_000;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out: ${what}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -131,201 +132,209 @@ beforeAll(async () => {
   if (skip) return;
   redis = await startRedis();
   coturn = await startCoturn({ secret: SECRET });
-});
+}, 60_000);
 
-afterAll(async () => {
-  for (const t of turns) await t.close().catch(() => {});
-  for (const c of clients) c.ws.terminate();
-  for (const p of peerClients) await p.close();
-  for (const s of serves) await s.close();
-  for (const r of relays) await r.close().catch(() => {});
-  for (const r of silents) await r.close();
-  await coturn?.stop();
-  await redis?.stop();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+// Every step bounded and run whatever the others did (teardown.ts): the processes are stopped
+// even when a close hangs; the in-process servers close at once, in parallel.
+const STEPS = [
+  ['TURN clients', all(turns, (t) => t.close())],
+  ['raw clients', all(clients, (c) => c.ws.terminate())],
+  ['peers', all(peerClients, (p) => p.close())],
+  ['serve nodes', all(serves, (s) => s.close())],
+  ['relays', all(relays, (r) => r.close())],
+  ['silent registrations', all(silents, (r) => r.close())],
+  ['coturn', () => coturn?.stop()],
+  ['redis-server', () => redis?.stop()],
+  ['temp dirs', () => dirs.forEach((d) => rmSync(d, { recursive: true, force: true }))],
+] as const;
+afterAll(() => teardown(STEPS), hookMs(STEPS.length));
 
-describe.skipIf(skip)('relay fleet: natpush relays on Redis and coturn by --turn-url', () => {
-  it('spreads peers over the three relays, and each peer allocates on the one it was handed', async () => {
-    const eu = await relay('eu');
-    const us = await relay('us');
-    const coturnUrl = `turn:127.0.0.1:${coturn.port}?transport=udp`;
-    const { url } = await serve({ 'turn-url': [coturnUrl] });
-    const byUrl = new Map<string, number>();
-    const handed: Creds[] = [];
-    // Log in first, then ask at once: a burst, so the registered relays' recent counts (which
-    // fade over 4 s) and coturn's (a credential lifetime) are compared on equal terms however
-    // slow the machine is.
-    const ps: RawClient[] = [];
-    for (let i = 0; i < 30; i++) ps.push(await peer(url));
-    for (const c of await Promise.all(ps.map((p) => creds(p)))) {
-      handed.push(c);
-      byUrl.set(c.urls[0]!, (byUrl.get(c.urls[0]!) ?? 0) + 1);
-    }
-    // Equal load: every relay gets its share of a burst (ties and fresh credentials rotate).
-    expect(new Set(byUrl.keys())).toEqual(new Set([udpUrl(eu), udpUrl(us), coturnUrl]));
-    for (const n of byUrl.values()) expect(n).toBeGreaterThanOrEqual(5);
-    // One peer per relay allocates with the credentials it was handed, coturn included.
-    for (const target of [udpUrl(eu), udpUrl(us), coturnUrl]) {
-      const c = handed.find((h) => h.urls[0] === target)!;
-      const t = await TurnClient.allocate({
-        server: endpointOf(c.urls),
-        transport: 'udp',
-        net: nodeUdpNetwork,
-        username: c.username,
-        password: c.password,
-      });
-      turns.push(t);
-      expect(t.relayedAddress.address).toBe('127.0.0.1');
-    }
-    expect(eu.server!.allocationCount + us.server!.allocationCount).toBe(2);
-    // Metrics per node: the fleet and the credentials by kind.
-    expect(await metric(url, 'natpush_cluster_relays{kind="registered"}')).toEqual([
-      'natpush_cluster_relays{kind="registered"} 2',
-    ]);
-    expect(await metric(url, 'natpush_cluster_relays{kind="static"}')).toEqual([
-      'natpush_cluster_relays{kind="static"} 1',
-    ]);
-    // Every credential counts, the ones each welcome carries (protocol.ts `welcome.turn`) too.
-    const inWelcome = ps.filter((c) => welcomeRelay.get(c) === coturnUrl).length;
-    const issued = await metric(url, 'natpush_cluster_relay_credentials_total');
-    expect(issued.join('\n')).toContain(`kind="static"} ${byUrl.get(coturnUrl)! + inWelcome}`);
-    for (const t of turns.splice(0)) await t.close();
-  });
-
-  it('hands the less loaded relay once the loaded one reports its allocations', async () => {
-    const a = await relay('x');
-    const b = await relay('x');
-    const { url } = await serve({ region: 'x' });
-    // Six allocations on `a` (credentials minted by serve, relay named by us).
-    const p = await peer(url);
-    for (let i = 0; i < 6; i++) {
-      const c = await creds(p);
-      turns.push(
-        await TurnClient.allocate({
-          server: endpointOf([udpUrl(a)]),
+// Generous per-test bound (above `until`'s 60 s): every wait is on an event or a poll.
+describe.skipIf(skip)(
+  'relay fleet: natpush relays on Redis and coturn by --turn-url',
+  { timeout: 120_000 },
+  () => {
+    it('spreads peers over the three relays, and each peer allocates on the one it was handed', async () => {
+      const eu = await relay('eu');
+      const us = await relay('us');
+      const coturnUrl = `turn:127.0.0.1:${coturn.port}?transport=udp`;
+      const { url } = await serve({ 'turn-url': [coturnUrl] });
+      const byUrl = new Map<string, number>();
+      const handed: Creds[] = [];
+      // Log in first, then ask at once: a burst, so the registered relays' recent counts (which
+      // fade over 4 s) and coturn's (a credential lifetime) are compared on equal terms however
+      // slow the machine is.
+      const ps: RawClient[] = [];
+      for (let i = 0; i < 30; i++) ps.push(await peer(url));
+      for (const c of await Promise.all(ps.map((p) => creds(p)))) {
+        handed.push(c);
+        byUrl.set(c.urls[0]!, (byUrl.get(c.urls[0]!) ?? 0) + 1);
+      }
+      // Equal load: every relay gets its share of a burst (ties and fresh credentials rotate).
+      expect(new Set(byUrl.keys())).toEqual(new Set([udpUrl(eu), udpUrl(us), coturnUrl]));
+      for (const n of byUrl.values()) expect(n).toBeGreaterThanOrEqual(5);
+      // One peer per relay allocates with the credentials it was handed, coturn included.
+      for (const target of [udpUrl(eu), udpUrl(us), coturnUrl]) {
+        const c = handed.find((h) => h.urls[0] === target)!;
+        const t = await TurnClient.allocate({
+          server: endpointOf(c.urls),
           transport: 'udp',
           net: nodeUdpNetwork,
           username: c.username,
           password: c.password,
-        }),
-      );
-    }
-    // a's report (every 2 s) reaches serve's next read of the fleet (every 1 s): /metrics says so.
-    const line = `natpush_cluster_relay_allocations{relay="${a.registration!.id}",region="x"} 6`;
-    await until(
-      async () => (await metric(url, 'natpush_cluster_relay_allocations')).includes(line),
-      'a reports 6 allocations',
-    );
-    // Region x has a and b only (the other tests' relays are eu/us): every pick is b now. The
-    // pick a new peer gets is the one its welcome carries (`welcome.turn`); asking again at once
-    // would be a re-ask, which goes to another relay by design (the next test).
-    const got: string[] = [];
-    for (let i = 0; i < 4; i++) got.push(welcomeRelay.get(await peer(url))!);
-    expect(got).toEqual(Array(4).fill(udpUrl(b)));
-    for (const t of turns.splice(0)) await t.close();
-  });
-
-  it('a peer asking again at once gets another relay; a closed relay leaves the rotation', async () => {
-    const r1 = await relay('y');
-    const r2 = await relay('y');
-    const { url } = await serve({ region: 'y' });
-    const p = await peer(url);
-    const first = (await creds(p)).urls[0]!;
-    const second = (await creds(p)).urls[0]!;
-    expect(new Set([first, second])).toEqual(new Set([udpUrl(r1), udpUrl(r2)]));
-    // Graceful close deregisters at once: the next read of the fleet drops it.
-    await r1.close();
-    relays.splice(relays.indexOf(r1), 1);
-    await until(
-      async () =>
-        (await metric(url, 'natpush_cluster_relay_score')).every(
-          (l) => !l.includes(r1.registration!.id),
-        ),
-      'r1 out of rotation',
-    );
-    for (let i = 0; i < 6; i++) expect((await creds(await peer(url))).urls[0]).toBe(udpUrl(r2));
-  });
-
-  it('a relay that stops reporting (killed) leaves the rotation within its TTL', async () => {
-    const live = await relay('z');
-    // A registration that reports once and never again: what a SIGKILLed relay leaves behind
-    // (its record, with the TTL of its last report). The CLI relay is SIGKILLed for real in
-    // cluster-scale.test.ts.
-    const silent = await registerRelay({
-      redisUrl: redis.url,
-      urls: ['turn:127.0.0.1:9?transport=udp'],
-      region: 'z',
-      load: () => Promise.resolve({}),
-      timing: { reportMs: 600_000, ttlMs: 6_000 },
+        });
+        turns.push(t);
+        expect(t.relayedAddress.address).toBe('127.0.0.1');
+      }
+      expect(eu.server!.allocationCount + us.server!.allocationCount).toBe(2);
+      // Metrics per node: the fleet and the credentials by kind.
+      expect(await metric(url, 'natpush_cluster_relays{kind="registered"}')).toEqual([
+        'natpush_cluster_relays{kind="registered"} 2',
+      ]);
+      expect(await metric(url, 'natpush_cluster_relays{kind="static"}')).toEqual([
+        'natpush_cluster_relays{kind="static"} 1',
+      ]);
+      // Every credential counts, the ones each welcome carries (protocol.ts `welcome.turn`) too.
+      const inWelcome = ps.filter((c) => welcomeRelay.get(c) === coturnUrl).length;
+      const issued = await metric(url, 'natpush_cluster_relay_credentials_total');
+      expect(issued.join('\n')).toContain(`kind="static"} ${byUrl.get(coturnUrl)! + inWelcome}`);
+      for (const t of turns.splice(0)) await t.close();
     });
-    silents.push(silent);
-    const { url } = await serve({ region: 'z' });
-    const p = await peer(url);
-    const seen = new Set<string>();
-    for (let i = 0; i < 4; i++) seen.add((await creds(p)).urls[0]!);
-    expect(seen).toEqual(new Set([udpUrl(live), 'turn:127.0.0.1:9?transport=udp']));
-    await until(
-      async () =>
-        (await metric(url, 'natpush_cluster_relay_score')).every((l) => !l.includes(silent.id)),
-      'the silent relay out of rotation',
-    );
-    for (let i = 0; i < 4; i++) expect((await creds(await peer(url))).urls[0]).toBe(udpUrl(live));
-    // Its id left the `relays` set too (the reader removes ids whose record expired).
-    await until(
-      async () => (await redis.client().sismember('np:relays', silent.id)) === 0,
-      'expired id removed',
-    );
-  });
 
-  it('real Peers: the punch layer allocates on a fleet relay serve named', async () => {
-    const r1 = await relay('peers');
-    const r2 = await relay('peers');
-    const { url } = await serve({ region: 'peers' });
-    const ia = generateIdentity();
-    const ib = generateIdentity();
-    const mk = async (me: Identity, other: Identity) => {
-      const p = await Peer.connect({
-        server: url,
-        identity: me,
-        backoff: { initialMs: 20, maxMs: 200, factor: 2 },
-        allow: [other.peerId],
-        interfaces: () => ['127.0.0.1'],
+    it('hands the less loaded relay once the loaded one reports its allocations', async () => {
+      const a = await relay('x');
+      const b = await relay('x');
+      const { url } = await serve({ region: 'x' });
+      // Six allocations on `a` (credentials minted by serve, relay named by us).
+      const p = await peer(url);
+      for (let i = 0; i < 6; i++) {
+        const c = await creds(p);
+        turns.push(
+          await TurnClient.allocate({
+            server: endpointOf([udpUrl(a)]),
+            transport: 'udp',
+            net: nodeUdpNetwork,
+            username: c.username,
+            password: c.password,
+          }),
+        );
+      }
+      // a's report (every 2 s) reaches serve's next read of the fleet (every 1 s): /metrics says so.
+      const line = `natpush_cluster_relay_allocations{relay="${a.registration!.id}",region="x"} 6`;
+      await until(
+        async () => (await metric(url, 'natpush_cluster_relay_allocations')).includes(line),
+        'a reports 6 allocations',
+      );
+      // Region x has a and b only (the other tests' relays are eu/us): every pick is b now. The
+      // pick a new peer gets is the one its welcome carries (`welcome.turn`); asking again at once
+      // would be a re-ask, which goes to another relay by design (the next test).
+      const got: string[] = [];
+      for (let i = 0; i < 4; i++) got.push(welcomeRelay.get(await peer(url))!);
+      expect(got).toEqual(Array(4).fill(udpUrl(b)));
+      for (const t of turns.splice(0)) await t.close();
+    });
+
+    it('a peer asking again at once gets another relay; a closed relay leaves the rotation', async () => {
+      const r1 = await relay('y');
+      const r2 = await relay('y');
+      const { url } = await serve({ region: 'y' });
+      const p = await peer(url);
+      const first = (await creds(p)).urls[0]!;
+      const second = (await creds(p)).urls[0]!;
+      expect(new Set([first, second])).toEqual(new Set([udpUrl(r1), udpUrl(r2)]));
+      // Graceful close deregisters at once: the next read of the fleet drops it.
+      await r1.close();
+      relays.splice(relays.indexOf(r1), 1);
+      await until(
+        async () =>
+          (await metric(url, 'natpush_cluster_relay_score')).every(
+            (l) => !l.includes(r1.registration!.id),
+          ),
+        'r1 out of rotation',
+      );
+      for (let i = 0; i < 6; i++) expect((await creds(await peer(url))).urls[0]).toBe(udpUrl(r2));
+    });
+
+    it('a relay that stops reporting (killed) leaves the rotation within its TTL', async () => {
+      const live = await relay('z');
+      // A registration that reports once and never again: what a SIGKILLed relay leaves behind
+      // (its record, with the TTL of its last report). The CLI relay is SIGKILLed for real in
+      // cluster-scale.test.ts.
+      const silent = await registerRelay({
+        redisUrl: redis.url,
+        urls: ['turn:127.0.0.1:9?transport=udp'],
+        region: 'z',
+        load: () => Promise.resolve({}),
+        timing: { reportMs: 600_000, ttlMs: 6_000 },
       });
-      peerClients.push(p);
-      return p;
-    };
-    const a = await mk(ia, ib);
-    const b = await mk(ib, ia);
-    expect([udpUrl(r1), udpUrl(r2)]).toContain((await a.turnCredentials()).urls[0]);
-    const got: string[] = [];
-    const stop = new AbortController();
-    void (async () => {
-      for await (const n of b.notifications({ signal: stop.signal })) got.push(n.body);
-    })();
-    // Notifying starts the ladder's punch, whose connector allocates on the relay its
-    // credentials named (a relayed candidate is gathered for every punch).
-    for (let i = 0; i < 5; i++) await a.notify(ib.peerId, `hello ${i}`);
-    await until(
-      () => got.length === 5 && r1.server!.allocationCount + r2.server!.allocationCount >= 1,
-      'delivered, and an allocation on a fleet relay',
-    );
-    stop.abort();
-    expect(got.sort()).toEqual([0, 1, 2, 3, 4].map((i) => `hello ${i}`));
-  });
+      silents.push(silent);
+      const { url } = await serve({ region: 'z' });
+      const p = await peer(url);
+      const seen = new Set<string>();
+      for (let i = 0; i < 4; i++) seen.add((await creds(p)).urls[0]!);
+      expect(seen).toEqual(new Set([udpUrl(live), 'turn:127.0.0.1:9?transport=udp']));
+      await until(
+        async () =>
+          (await metric(url, 'natpush_cluster_relay_score')).every((l) => !l.includes(silent.id)),
+        'the silent relay out of rotation',
+      );
+      for (let i = 0; i < 4; i++) expect((await creds(await peer(url))).urls[0]).toBe(udpUrl(live));
+      // Its id left the `relays` set too (the reader removes ids whose record expired).
+      await until(
+        async () => (await redis.client().sismember('np:relays', silent.id)) === 0,
+        'expired id removed',
+      );
+    });
 
-  it('no relay in rotation: RELAY_UNAVAILABLE, not credentials for nobody', async () => {
-    const { url } = await serve({ region: 'nowhere' });
-    // Other tests' relays exist (another region): they are used rather than none.
-    expect((await ask(await peer(url))).type).toBe('turn-credentials');
-    for (const r of relays.splice(0)) await r.close();
-    await until(
-      async () =>
-        (await metric(url, 'natpush_cluster_relays{kind="registered"}'))[0]?.endsWith(' 0') ??
-        false,
-      'every relay gone',
-    );
-    const m = await ask(await peer(url));
-    expect(m.type === 'error' && m.code).toBe('NATPUSH_ERR_RELAY_UNAVAILABLE');
-  });
-});
+    it('real Peers: the punch layer allocates on a fleet relay serve named', async () => {
+      const r1 = await relay('peers');
+      const r2 = await relay('peers');
+      const { url } = await serve({ region: 'peers' });
+      const ia = generateIdentity();
+      const ib = generateIdentity();
+      const mk = async (me: Identity, other: Identity) => {
+        const p = await Peer.connect({
+          server: url,
+          identity: me,
+          backoff: { initialMs: 20, maxMs: 200, factor: 2 },
+          allow: [other.peerId],
+          interfaces: () => ['127.0.0.1'],
+        });
+        peerClients.push(p);
+        return p;
+      };
+      const a = await mk(ia, ib);
+      const b = await mk(ib, ia);
+      expect([udpUrl(r1), udpUrl(r2)]).toContain((await a.turnCredentials()).urls[0]);
+      const got: string[] = [];
+      const stop = new AbortController();
+      void (async () => {
+        for await (const n of b.notifications({ signal: stop.signal })) got.push(n.body);
+      })();
+      // Notifying starts the ladder's punch, whose connector allocates on the relay its
+      // credentials named (a relayed candidate is gathered for every punch).
+      for (let i = 0; i < 5; i++) await a.notify(ib.peerId, `hello ${i}`);
+      await until(
+        () => got.length === 5 && r1.server!.allocationCount + r2.server!.allocationCount >= 1,
+        'delivered, and an allocation on a fleet relay',
+      );
+      stop.abort();
+      expect(got.sort()).toEqual([0, 1, 2, 3, 4].map((i) => `hello ${i}`));
+    });
+
+    it('no relay in rotation: RELAY_UNAVAILABLE, not credentials for nobody', async () => {
+      const { url } = await serve({ region: 'nowhere' });
+      // Other tests' relays exist (another region): they are used rather than none.
+      expect((await ask(await peer(url))).type).toBe('turn-credentials');
+      for (const r of relays.splice(0)) await r.close();
+      await until(
+        async () =>
+          (await metric(url, 'natpush_cluster_relays{kind="registered"}'))[0]?.endsWith(' 0') ??
+          false,
+        'every relay gone',
+      );
+      const m = await ask(await peer(url));
+      expect(m.type === 'error' && m.code).toBe('NATPUSH_ERR_RELAY_UNAVAILABLE');
+    });
+  },
+);

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { guardChild } from '../../../bench/lib/child-guard.js';
 
 export const CLI = fileURLToPath(new URL('../../../dist/src/cli/main.js', import.meta.url));
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -30,6 +31,7 @@ export function runNatpush(
     env: { ...process.env, ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  guardChild(child); // SIGKILLed if the test worker exits or is stopped first
   let out = '';
   let err = '';
   const listeners: (() => void)[] = [];
