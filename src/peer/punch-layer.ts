@@ -198,6 +198,7 @@ export class PunchLayer {
       clock: o.clock,
       logger: o.logger,
       measured: () => prediction?.facts(),
+      ...(prediction ? { prediction } : {}),
       portMapped: () => portmap?.granted() ?? false,
     });
     const connector = new PunchConnector({
