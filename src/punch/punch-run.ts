@@ -26,6 +26,7 @@ import {
 import { hardNatRole } from './nat-facts.js';
 import type { PunchedPath } from './path.js';
 import { createPunchedPath } from './path.js';
+import { MAPPED_CANDIDATE_PRIORITY } from './portmap/mapped-candidate.js';
 import { predictedPriority } from './predicted-candidates.js';
 import { pick, type Session } from './punch-session.js';
 import type { PeerHandshakes } from './punch-signals.js';
@@ -103,6 +104,12 @@ export function runChecks(
       .filter((c) => c.priority >= PREDICTED_MIN_PRIORITY)
       .map((c) => `${c.address}:${c.port}`),
   );
+  /** The other side's router port mapping (portmap/mapped-candidate.ts): a pair to it is its success. */
+  const mapped = new Set(
+    remote.candidates
+      .filter((c) => c.priority === MAPPED_CANDIDATE_PRIORITY)
+      .map((c) => `${c.address}:${c.port}`),
+  );
   let direct = false;
   const ended = (path: 'direct' | 'relay' | 'failed', how: string): void => {
     direct = path === 'direct';
@@ -145,7 +152,13 @@ export function runChecks(
         const key = `${pair.remote.address}:${pair.remote.port}`;
         ended(
           pair.kind === 'relay' ? 'relay' : 'direct',
-          pair.kind === 'relay' ? 'relay' : predicted.has(key) ? 'predicted port' : 'checks',
+          pair.kind === 'relay'
+            ? 'relay'
+            : predicted.has(key)
+              ? 'predicted port'
+              : mapped.has(key)
+                ? 'mapped port'
+                : 'checks',
         );
       }
       settle(
