@@ -84,8 +84,12 @@ describe.skipIf(skip)(
     const extra = new Set<LadderDriver>();
     const table: string[] = [];
 
-    function spawnPeer(host: Host, env: Record<string, string> = {}): LadderDriver {
-      const child = lab!.spawn(host, process.execPath, [DRIVER, url, join(dir, `${host}.pem`)], {
+    function spawnPeer(
+      host: Host,
+      env: Record<string, string> = {},
+      id: string = host,
+    ): LadderDriver {
+      const child = lab!.spawn(host, process.execPath, [DRIVER, url, join(dir, `${id}.pem`)], {
         stdio: ['pipe', 'pipe', 'pipe'],
         // The Peer's own info log on stderr: measurement, hard-NAT results, port mapping.
         env: { ...process.env, LADDER_DEBUG: '1', ...env },
@@ -247,9 +251,12 @@ describe.skipIf(skip)(
       'random symmetric + miniupnpd (%s only) × port-restricted: direct on the mapped port; deleted on close',
       async (protocol) => {
         const pr = drivers.get('pr')!;
-        const up = spawnPeer('up', {
-          LADDER_PEER_OPTIONS: JSON.stringify({ portmap: { protocols: [protocol] } }),
-        });
+        // A new identity per protocol: a fresh peer to pr, as a first contact is.
+        const up = spawnPeer(
+          'up',
+          { LADDER_PEER_OPTIONS: JSON.stringify({ portmap: { protocols: [protocol] } }) },
+          `up-${protocol}`,
+        );
         extra.add(up);
         up.peer = String(((await up.next((m) => 'ready' in m)).ready as Msg).id);
         const granted = await up.logged('port mapping granted', 60_000);
