@@ -13,8 +13,9 @@
  * Not during a punch of ours that is still running: that measurement would take the ports the
  * peer is probing; it waits until no punch is running.
  *
- * Port-preserving NAT: a fresh socket's first mapping keeps its local port, whatever the
- * destination. One such socket is reserved, never used, its port sent as `preservedPort` in the
+ * Port-preserving symmetric NAT (the measurement saw preserving allocation and an
+ * address-and-port-dependent mapping): a fresh socket's first mapping keeps its local port,
+ * whatever the destination. One such socket is reserved, never used, its port sent as `preservedPort` in the
  * NAT facts; the punch that uses it takes it (`claim`) and the next one is reserved at once.
  */
 import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
@@ -88,7 +89,9 @@ export class PredictionLayer {
           ...(m.mapping ? { mapping: m.mapping } : {}),
           ...(m.pattern.kind === 'sequential' ? { delta: m.pattern.delta } : {}),
         });
-        if (m.pattern.kind === 'preserving') void this.#reserve();
+        // Only behind a symmetric NAT: a cone's one socket has its endpoint-independent mapping.
+        if (m.pattern.kind === 'preserving' && m.mapping === 'address-and-port-dependent')
+          void this.#reserve();
         o.onReady(); // the facts (and for a sequential NAT the predicted ports) join the offer
       },
       (err: unknown) => o.logger.debug('port allocation not measured', { err: String(err) }),

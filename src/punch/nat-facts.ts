@@ -95,7 +95,11 @@ export function hardNatRole(
 /** The reserved port of a preserving side, if it sent a valid one. */
 function preserved(w: WireNatFacts): number | undefined {
   const p = w.preservedPort;
-  return w.allocation === 'preserving' && Number.isInteger(p) && p! >= 1 && p! <= 65535
+  return w.allocation === 'preserving' &&
+    w.mapping !== 'endpoint-independent' &&
+    Number.isInteger(p) &&
+    p! >= 1 &&
+    p! <= 65535
     ? p
     : undefined;
 }

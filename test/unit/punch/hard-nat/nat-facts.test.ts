@@ -58,6 +58,10 @@ describe('hardNatRole', () => {
     expect(hardNatRole({ ...sequential, preservedPort: 7000 }, sequential)).toEqual({
       kind: 'prediction',
     });
+    // Nor on a cone: its one socket has its endpoint-independent mapping.
+    expect(hardNatRole({ ...cone, preservedPort: 7000 }, sequential)).toEqual({
+      kind: 'prediction',
+    });
   });
 
   it('a port mapping on either side wins over everything', () => {

@@ -28,7 +28,9 @@ const sequential = (w: PunchWorld): MemoryNat => w.nat('symmetric', { sequential
 async function measured(w: PunchWorld, ...sides: PeerSide[]): Promise<void> {
   const ready = (s: PeerSide): boolean => {
     const f = s.prediction?.facts();
-    return f !== undefined && (f.allocation !== 'preserving' || f.preservedPort !== undefined);
+    // A preserving symmetric NAT's side also reserved its socket (a cone's does not).
+    const symmetric = f?.allocation === 'preserving' && f.mapping === 'address-and-port-dependent';
+    return f !== undefined && (!symmetric || f.preservedPort !== undefined);
   };
   for (let t = 0; t < 10_000 && !sides.every(ready); t += 5) await w.clock.advanceAsync(5);
   for (const s of sides) expect(ready(s)).toBe(true);
