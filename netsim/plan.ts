@@ -22,6 +22,7 @@ import {
 import { miniupnpdRuleset } from './miniupnpd.js';
 import { natRuleset } from './nat-rules.js';
 import { NAT_PRESETS, type NatPreset } from './presets.js';
+import { baseSysctls, BRIDGE_NF_OFF, ipBatch, nftScript, sysctlLines } from './script-lines.js';
 import type { LabSpec, LinkOptions, NatSpec } from './spec.js';
 
 export type NodeKind = 'server' | 'host' | 'nat';
@@ -76,43 +77,6 @@ export interface LabPlan {
   veths: VethPair[];
   /** Shell script (run with `sh -e` inside the namespace) for every namespace. */
   scripts: Map<string, string>;
-}
-
-/** Sysctls every lab namespace gets. */
-function baseSysctls(forwarding: boolean): string[] {
-  return [
-    // No IPv6 at all: no DAD delay on link up, no router solicitations, nothing to leak.
-    'net.ipv6.conf.all.disable_ipv6=1',
-    'net.ipv6.conf.default.disable_ipv6=1',
-    // Reverse-path filtering would drop asymmetric lab traffic (e.g. a server answering from its
-    // alternate address); set explicitly, a new namespace's default is not guaranteed.
-    'net.ipv4.conf.all.rp_filter=0',
-    'net.ipv4.conf.default.rp_filter=0',
-    `net.ipv4.ip_forward=${forwarding ? 1 : 0}`,
-  ];
-}
-
-function sysctlLines(kv: string[]): string[] {
-  return kv.map((s) => {
-    const [k, v] = s.split('=') as [string, string];
-    return `echo ${v} > /proc/sys/${k.replace(/\./g, '/')}`;
-  });
-}
-
-/** bridge-nf-call-iptables is 1 in every new namespace: bridged frames would go through
- * iptables/nftables ip hooks. Turn it off where there is a bridge (exists only with br_netfilter). */
-const BRIDGE_NF_OFF = [
-  'for f in /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/bridge/bridge-nf-call-arptables; do',
-  '  if [ -w "$f" ]; then echo 0 > "$f"; fi',
-  'done',
-];
-
-function ipBatch(lines: string[]): string[] {
-  return ['ip -batch - <<"NETSIM_EOF"', ...lines, 'NETSIM_EOF'];
-}
-
-function nftScript(text: string): string[] {
-  return ['nft -f - <<"NETSIM_EOF"', text.trimEnd(), 'NETSIM_EOF'];
 }
 
 interface Builder {

@@ -7,6 +7,9 @@
  * portmap layer holds a router mapping. Unknown until measured: a punch before that is the
  * ordinary one.
  *
+ * Port prediction: the prediction layer's reserved socket and its punch bookkeeping
+ * (prediction-layer.ts), passed through: this object is the connector's one set of hooks.
+ *
  * Birthday hard side: opens `sockets` fresh UDP sockets (default 256, Tailscale's number:
  * punch/birthday.ts for the probability), sends from each toward the easy side's mapped address
  * so that the NAT opens 256 random ports toward it, and hands the connector the first socket a
@@ -26,8 +29,11 @@ export interface BirthdayLayerOptions {
   net: UdpNetwork;
   clock: Clock;
   logger: Logger;
-  /** The prediction layer's measurement (mapping, allocation), if made. */
-  measured: () => Pick<WireNatFacts, 'mapping' | 'allocation' | 'delta'> | undefined;
+  /** The prediction layer's measurement (mapping, allocation, reserved port), if made. */
+  measured: () =>
+    Pick<WireNatFacts, 'mapping' | 'allocation' | 'delta' | 'preservedPort'> | undefined;
+  /** The prediction layer's side of a punch (prediction-layer.ts), passed through. */
+  prediction?: Pick<HardNatHooks, 'claimPreserved' | 'punchStarted' | 'punchEnded'>;
   /** The router granted a public port mapping for the punch socket. */
   portMapped: () => boolean;
   /** Sockets the hard side opens (1..1024). Default 256. */
@@ -43,6 +49,18 @@ export class BirthdayLayer implements HardNatHooks {
 
   constructor(o: BirthdayLayerOptions) {
     this.#o = o;
+  }
+
+  claimPreserved(port: number): UdpSocket | undefined {
+    return this.#closed ? undefined : this.#o.prediction?.claimPreserved?.(port);
+  }
+
+  punchStarted(o: { peer: string }): void {
+    this.#o.prediction?.punchStarted?.(o);
+  }
+
+  punchEnded(o: { direct: boolean; peer: string }): void {
+    this.#o.prediction?.punchEnded?.(o);
   }
 
   facts(): WireNatFacts | undefined {

@@ -75,9 +75,10 @@ export interface PeerOptions {
   udp?: UdpNetwork;
   /**
    * Ask the router for a port mapping of the punch socket (PCP, NAT-PMP, UPnP-IGD; deleted on
-   * close) and offer it as the top srflx candidate from the next gather on. Default true.
+   * close) and offer it as the top srflx candidate from the next gather on. Default true (all
+   * three probed at once); `{ protocols }` asks with only those (a router known to speak one).
    */
-  portmap?: boolean;
+  portmap?: boolean | { protocols: ('pcp' | 'natpmp' | 'upnp')[] };
   /**
    * Measure the NAT's port allocation once (a few STUN bindings from fresh sockets) and, if it
    * is sequential, offer the predicted ports as candidates (issue 11). Default true.

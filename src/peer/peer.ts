@@ -158,7 +158,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       // The Noise handshake in the punch's first checks (link-table.ts).
       handshakes: this.#links.handshakes(),
       closed: () => this.#closed,
-      ...(o.portmap === false ? { portmap: false } : {}),
+      ...(o.portmap !== undefined && o.portmap !== true ? { portmap: o.portmap } : {}),
       ...(o.portPrediction === false ? { portPrediction: false } : {}),
     });
     this.#client.on('retry', (r) => this.emit('reconnecting', r));

@@ -9,7 +9,7 @@
  */
 import type { UdpNetwork } from '../net/udp.js';
 import type { Candidate } from '../punch/candidates.js';
-import { mappedCandidates, PortMapper } from '../punch/portmap/index.js';
+import { mappedCandidates, PortMapper, type PortmapProtocolName } from '../punch/portmap/index.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 
@@ -21,6 +21,8 @@ export interface PortmapLayerOptions {
   port: number;
   /** The mapping arrived, moved (renewal) or was lost. */
   onChange: () => void;
+  /** Only these protocols (default all three, probed at once). */
+  protocols?: PortmapProtocolName[];
   /** Tests: another mapper (default a PortMapper toward the default gateway). */
   mapper?: Pick<PortMapper, 'map' | 'mapping' | 'onChange' | 'close'>;
 }
@@ -31,7 +33,14 @@ export class PortmapLayer {
   #closed = false;
 
   constructor(o: PortmapLayerOptions) {
-    this.#mapper = o.mapper ?? new PortMapper({ net: o.net, clock: o.clock, logger: o.logger });
+    this.#mapper =
+      o.mapper ??
+      new PortMapper({
+        net: o.net,
+        clock: o.clock,
+        logger: o.logger,
+        ...(o.protocols ? { protocols: o.protocols } : {}),
+      });
     this.#off = this.#mapper.onChange(() => {
       if (!this.#closed) o.onChange();
     });

@@ -6,12 +6,20 @@
  * the predicted server-reflexive ones (punch/predicted-candidates.ts) from the next gather on;
  * `onReady` asks the connector to re-gather (and re-register its offer with serve).
  *
- * Measured once: each punch moves a sequential NAT's counter, so the prediction fits the first
- * punch after start-up (or after the counter came back round); later punches on a sequential ×
- * sequential pair end on the relay as before. Not measured again per punch because a
- * measurement during a running punch would itself take the ports the peer is probing.
+ * After each punch (`punchEnded`): its checks made new mappings, so a sequential NAT's counter
+ * moved past the prediction. One fresh socket asks serve's STUN server for its mapping — the
+ * mapping seen then is the counter's position — and the predicted ports follow it from the next
+ * gather on; a re-punch after a relay-ended punch (the peer link retries in 5 s) predicts right.
+ * Not during a punch of ours that is still running: that measurement would take the ports the
+ * peer is probing; it waits until no punch is running.
+ *
+ * Port-preserving symmetric NAT (the measurement saw preserving allocation and an
+ * address-and-port-dependent mapping): a fresh socket's first mapping keeps its local port,
+ * whatever the destination. One such socket is reserved, never used, its port sent as `preservedPort` in the
+ * NAT facts; the punch that uses it takes it (`claim`) and the next one is reserved at once.
  */
-import type { Endpoint, UdpNetwork } from '../net/udp.js';
+import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
+import { StunClient } from '../stun/client.js';
 import type { Candidate } from '../punch/candidates.js';
 import { measureAllocation, type AllocationMeasurement } from '../punch/allocation-probe.js';
 import { predictedCandidates } from '../punch/predicted-candidates.js';
@@ -38,11 +46,30 @@ const MEASURE_TIMEOUT_MS = 2_000;
  */
 const SERVE_STUN_PORT = 3478;
 
+/**
+ * Ports a reserved socket must not have: mappings the NAT made recently hold them as external
+ * ports (the preserving NAT then draws a random port instead). The measurement's and the
+ * refreshes' mapped ports, the last few only (bounded: a reservation is retried at most this often).
+ */
+const MAX_AVOIDED_PORTS = 16;
+
 export class PredictionLayer {
+  readonly #o: PredictionLayerOptions;
   #measured: AllocationMeasurement | undefined;
+  /** The sequential counter's last position seen after a punch (refresh), if any. */
+  #lastMapped: number | undefined;
+  /** Preserving NAT: the fresh socket whose port the facts name (never sent from). */
+  #reserved: UdpSocket | undefined;
+  #reserving = false;
+  readonly #avoid: number[] = [];
+  /** Punches running now (a refresh waits until none is). */
+  #running = 0;
+  #refreshWanted = false;
+  #refreshing = false;
   #closed = false;
 
   constructor(o: PredictionLayerOptions) {
+    this.#o = o;
     measureAllocation({
       net: o.net,
       clock: o.clock,
@@ -55,25 +82,111 @@ export class PredictionLayer {
       (m) => {
         if (this.#closed) return;
         this.#measured = m;
+        for (const x of m.samples) this.#remember(x.mappedPort);
+        if (m.secondMappedPort !== undefined) this.#remember(m.secondMappedPort);
         o.logger.info('port allocation measured', {
           pattern: m.pattern.kind,
           ...(m.mapping ? { mapping: m.mapping } : {}),
           ...(m.pattern.kind === 'sequential' ? { delta: m.pattern.delta } : {}),
         });
+        // Only behind a symmetric NAT: a cone's one socket has its endpoint-independent mapping.
+        if (m.pattern.kind === 'preserving' && m.mapping === 'address-and-port-dependent')
+          void this.#reserve();
         o.onReady(); // the facts (and for a sequential NAT the predicted ports) join the offer
       },
       (err: unknown) => o.logger.debug('port allocation not measured', { err: String(err) }),
     );
   }
 
+  #remember(port: number): void {
+    this.#avoid.push(port);
+    if (this.#avoid.length > MAX_AVOIDED_PORTS) this.#avoid.shift();
+  }
+
+  /** Binds the next reserved socket (preserving NAT); the facts name it from the next gather. */
+  async #reserve(): Promise<void> {
+    if (this.#reserving || this.#reserved || this.#closed) return;
+    this.#reserving = true;
+    const spare: UdpSocket[] = [];
+    try {
+      for (let i = 0; i < MAX_AVOIDED_PORTS; i++) {
+        const socket = await this.#o.net.bindUdp({ port: 0 });
+        if (this.#closed) return void (await socket.close());
+        if (!this.#avoid.includes(socket.address().port)) {
+          this.#reserved = socket;
+          this.#o.onReady();
+          return;
+        }
+        spare.push(socket); // held until the end, so the next bind gets another port
+      }
+    } catch (err) {
+      this.#o.logger.debug('no socket for port prediction', { err: String(err) });
+    } finally {
+      this.#reserving = false;
+      for (const x of spare) await x.close();
+    }
+  }
+
+  /** The reserved socket whose port is `port`, handed over once; the next one is reserved. */
+  claimPreserved(port: number): UdpSocket | undefined {
+    const s = this.#reserved;
+    if (!s || this.#closed || s.address().port !== port) return undefined;
+    this.#reserved = undefined;
+    this.#remember(port);
+    void this.#reserve();
+    return s;
+  }
+
+  /** A punch starts: a refresh waits until it ended. */
+  punchStarted(): void {
+    this.#running++;
+  }
+
+  /**
+   * A punch ended: on a sequential NAT, see where the counter is now (one fresh binding) for
+   * the next punch's predicted ports — once no other punch is running.
+   */
+  punchEnded(): void {
+    this.#running = Math.max(0, this.#running - 1);
+    if (this.#measured?.pattern.kind !== 'sequential' || this.#closed) return;
+    this.#refreshWanted = true;
+    if (this.#running === 0) void this.#refresh();
+  }
+
+  async #refresh(): Promise<void> {
+    if (this.#refreshing || !this.#refreshWanted) return;
+    this.#refreshing = true;
+    this.#refreshWanted = false;
+    let socket: UdpSocket | undefined;
+    let client: StunClient | undefined;
+    try {
+      socket = await this.#o.net.bindUdp({ port: 0 });
+      client = new StunClient({ socket, clock: this.#o.clock });
+      const r = await client.binding(this.#o.server, { timeoutMs: MEASURE_TIMEOUT_MS });
+      if (this.#closed) return;
+      this.#lastMapped = r.mapped.port;
+      this.#o.logger.info('port allocation refreshed', { lastMapped: r.mapped.port });
+      this.#o.onReady();
+    } catch (err) {
+      this.#o.logger.debug('port allocation not refreshed', { err: String(err) });
+    } finally {
+      client?.close();
+      await socket?.close();
+      this.#refreshing = false;
+      // Another punch ended meanwhile and moved the counter again.
+      if (this.#refreshWanted && this.#running === 0 && !this.#closed) void this.#refresh();
+    }
+  }
   /** The measurement as NAT facts (punch/nat-facts.ts), once made. */
-  facts(): Pick<WireNatFacts, 'mapping' | 'allocation' | 'delta'> | undefined {
+  facts(): Pick<WireNatFacts, 'mapping' | 'allocation' | 'delta' | 'preservedPort'> | undefined {
     const m = this.#measured;
     if (!m || this.#closed) return undefined;
+    const reserved = this.#reserved?.closed === false ? this.#reserved : undefined;
     return {
       ...(m.mapping ? { mapping: m.mapping } : {}),
       allocation: m.pattern.kind,
       ...(m.pattern.kind === 'sequential' ? { delta: m.pattern.delta } : {}),
+      ...(reserved ? { preservedPort: reserved.address().port } : {}),
     };
   }
 
@@ -88,11 +201,15 @@ export class PredictionLayer {
         ...m.samples.map((s) => s.mappedPort),
         ...(m.secondMappedPort !== undefined ? [m.secondMappedPort] : []),
       ],
+      ...(this.#lastMapped !== undefined ? { last: this.#lastMapped } : {}),
       gathered,
     });
   }
 
   close(): void {
     this.#closed = true;
+    const r = this.#reserved;
+    this.#reserved = undefined;
+    void r?.close();
   }
 }

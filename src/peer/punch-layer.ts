@@ -22,6 +22,7 @@ import type { Candidate } from '../punch/candidates.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { TurnCredentialsResult } from './turn-requests.js';
+import type { PortmapProtocolName } from '../punch/portmap/index.js';
 import { PortmapLayer } from './portmap-layer.js';
 import { PredictionLayer } from './prediction-layer.js';
 import { BirthdayLayer } from './birthday-layer.js';
@@ -55,8 +56,8 @@ export interface PunchLayerOptions {
   handshakes?: PeerHandshakes;
   /** The Peer is closing: stop making the layer. */
   closed: () => boolean;
-  /** Map the socket's port on the router (PCP / NAT-PMP / UPnP-IGD). Default true. */
-  portmap?: boolean;
+  /** Map the socket's port on the router (PCP / NAT-PMP / UPnP-IGD; or only those). Default true. */
+  portmap?: boolean | { protocols: PortmapProtocolName[] };
   /** Measure the NAT's port allocation and offer predicted ports. Default true. */
   portPrediction?: boolean;
 }
@@ -178,6 +179,7 @@ export class PunchLayer {
         clock: o.clock,
         logger: o.logger,
         port: socket.address().port,
+        ...(typeof o.portmap === 'object' ? { protocols: o.portmap.protocols } : {}),
         onChange: () => refresh(),
       });
     }
@@ -198,6 +200,7 @@ export class PunchLayer {
       clock: o.clock,
       logger: o.logger,
       measured: () => prediction?.facts(),
+      ...(prediction ? { prediction } : {}),
       portMapped: () => portmap?.granted() ?? false,
     });
     const connector = new PunchConnector({

@@ -22,7 +22,11 @@ export interface WireNatFacts {
   delta?: number;
   /** The router granted a port mapping for the peer's socket (a public one). */
   portMapping?: boolean;
-  /** A fresh socket's port that a preserving NAT will keep (reserved for port prediction). */
+  /**
+   * A fresh, never-used socket's local port, reserved for the next punch: a port-preserving
+   * symmetric NAT gives that socket's first mapping this same port, whatever its destination
+   * (port-prediction.ts), so the peer can send to it before a packet left (hard-nat-step.ts).
+   */
   preservedPort?: number;
 }
 
@@ -33,6 +37,14 @@ export type HardNatRole =
   | { kind: 'relay' }
   /** Birthday probing: `hard` opens many sockets, `easy` sprays probes from its one socket. */
   | { kind: 'birthday'; side: 'hard' | 'easy' }
+  /**
+   * Port prediction (both NATs predictable, or a predictable one facing a port-restricted
+   * cone). A sequential side's predicted ports travel as candidates (predicted-candidates.ts).
+   * A preserving side punches from the fresh socket it reserved (`ownPreserved`, its local
+   * port = its first mapping's port); the other side checks that port first
+   * (`peerPreserved`). Either is undefined when that side is not preserving or sent no port.
+   */
+  | { kind: 'prediction'; ownPreserved?: number; peerPreserved?: number }
   /** Nothing extra: the candidates (mapped, predicted) already carry the technique. */
   | { kind: 'candidates'; technique: HardNatTechnique['kind'] };
 
@@ -66,7 +78,28 @@ export function hardNatRole(
       return { kind: 'relay' };
     case 'birthday':
       return { kind: 'birthday', side: t.hard === 'a' ? 'hard' : 'easy' };
+    case 'prediction': {
+      const own = preserved(local!);
+      const peer = preserved(remote!);
+      return {
+        kind: 'prediction',
+        ...(own !== undefined ? { ownPreserved: own } : {}),
+        ...(peer !== undefined ? { peerPreserved: peer } : {}),
+      };
+    }
     default:
       return { kind: 'candidates', technique: t.kind };
   }
+}
+
+/** The reserved port of a preserving side, if it sent a valid one. */
+function preserved(w: WireNatFacts): number | undefined {
+  const p = w.preservedPort;
+  return w.allocation === 'preserving' &&
+    w.mapping !== 'endpoint-independent' &&
+    Number.isInteger(p) &&
+    p! >= 1 &&
+    p! <= 65535
+    ? p
+    : undefined;
 }

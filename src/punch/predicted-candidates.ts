@@ -47,6 +47,12 @@ export interface PredictionInput {
   samplePorts: readonly number[];
   /** The candidates gathered so far on the socket: the srflx one gives the public address. */
   gathered: readonly Candidate[];
+  /**
+   * The NAT's last mapping for certain (a binding made after everything else: the refresh after
+   * a punch). Overrides the samples and the srflx, which are older; also right after the
+   * counter wrapped round, where the largest sample is not the last one.
+   */
+  last?: number;
   window?: number;
 }
 
@@ -62,7 +68,7 @@ export function predictedCandidates(i: PredictionInput): Candidate[] {
   if (!srflx) return [];
   const { delta } = i.pattern;
   const seen = [...i.samplePorts, srflx.port];
-  const last = delta > 0 ? Math.max(...seen) : Math.min(...seen);
+  const last = i.last ?? (delta > 0 ? Math.max(...seen) : Math.min(...seen));
   const ports = predictOwnPorts({
     pattern: i.pattern,
     lastMappedPort: last,

@@ -16,12 +16,26 @@ import type { PunchConnectorOptions } from './connector-options.js';
 import { PUNCH_DEFAULTS } from './constants.js';
 import type { SocketDemux, Via } from './demux.js';
 import { PUNCH_ERR, PunchError } from './errors.js';
-import { BIRTHDAY_DEFER_MS, graceFor, startHardNatStep } from './hard-nat-step.js';
+import {
+  BIRTHDAY_DEFER_MS,
+  graceFor,
+  predictionRemotes,
+  sidePathStep,
+  startHardNatStep,
+} from './hard-nat-step.js';
 import { hardNatRole } from './nat-facts.js';
 import type { PunchedPath } from './path.js';
 import { createPunchedPath } from './path.js';
+import { MAPPED_CANDIDATE_PRIORITY } from './portmap/mapped-candidate.js';
+import { predictedPriority } from './predicted-candidates.js';
 import { pick, type Session } from './punch-session.js';
 import type { PeerHandshakes } from './punch-signals.js';
+
+/**
+ * Remote candidates at or above this priority are predicted ports (predicted-candidates.ts type
+ * preference 127, above every real type): a direct pair to one of them was made by prediction.
+ */
+const PREDICTED_MIN_PRIORITY = predictedPriority(255);
 
 /** What a run needs of its connector. */
 export interface RunContext {
@@ -80,8 +94,31 @@ export function runChecks(
     directGraceMs: graceFor(hard, ctx.options.directGraceMs ?? PUNCH_DEFAULTS.directGraceMs),
   });
   s.agent = agent;
-  for (const c of remote.candidates) agent.addRemote(c);
+  // The prediction's remotes first: they must be the agent's first new destinations.
+  const predictedRemotes = predictionRemotes(hard, remote.candidates);
+  for (const c of [...predictedRemotes, ...remote.candidates]) agent.addRemote(c);
   if (relay) ctx.permit(relay, remote.candidates);
+  /** Remote endpoints only the prediction knows of: a pair to one of them is its success. */
+  const predicted = new Set(
+    [...predictedRemotes, ...remote.candidates]
+      .filter((c) => c.priority >= PREDICTED_MIN_PRIORITY)
+      .map((c) => `${c.address}:${c.port}`),
+  );
+  /** The other side's router port mapping (portmap/mapped-candidate.ts): a pair to it is its success. */
+  const mapped = new Set(
+    remote.candidates
+      .filter((c) => c.priority === MAPPED_CANDIDATE_PRIORITY)
+      .map((c) => `${c.address}:${c.port}`),
+  );
+  let direct = false;
+  const ended = (path: 'direct' | 'relay' | 'failed', how: string): void => {
+    direct = path === 'direct';
+    if (hard.kind !== 'none') {
+      ctx.log.info('hard-NAT result', { peer: s.peer, technique: hard.kind, path, how });
+    }
+  };
+  const hooks = ctx.options.hardNat;
+  hooks?.punchStarted?.({ peer: s.peer });
   for (const e of s.early.splice(0)) agent.handleRequest(e.msg, e.from, e.via);
 
   return new Promise<PunchedPath>((resolve, reject) => {
@@ -90,6 +127,8 @@ export function runChecks(
     const settle = (v: PunchedPath | Error): void => {
       if (settled) return void (v instanceof Error ? undefined : v.close());
       settled = true;
+      // Our NAT's counter moved with these checks (prediction-layer.ts looks again).
+      hooks?.punchEnded?.({ direct: direct && !(v instanceof Error), peer: s.peer });
       s.cancelWait = undefined;
       signal?.removeEventListener('abort', onAbort);
       if (v instanceof Error) reject(v);
@@ -109,6 +148,19 @@ export function runChecks(
     };
     agent.onSelected((pair) => {
       step?.cancel();
+      if (!settled) {
+        const key = `${pair.remote.address}:${pair.remote.port}`;
+        ended(
+          pair.kind === 'relay' ? 'relay' : 'direct',
+          pair.kind === 'relay'
+            ? 'relay'
+            : predicted.has(key)
+              ? 'predicted port'
+              : mapped.has(key)
+                ? 'mapped port'
+                : 'checks',
+        );
+      }
       settle(
         createPunchedPath({
           agent,
@@ -132,51 +184,61 @@ export function runChecks(
       const fail = (): void => {
         if (settled) return;
         ctx.endSession(s);
+        ended('failed', reason);
         settle(new PunchError(PUNCH_ERR.FAILED, `punch with ${s.peer} failed: ${reason}`));
       };
       // The hard-NAT step may still find a path on its own socket: wait for it.
-      if (step?.pending && hard.kind === 'birthday' && hard.side === 'hard')
-        void step.done.then(fail);
+      if (step?.pending && sidePathStep(hard)) void step.done.then(fail);
       else fail();
     });
     let stopped = false;
     const startStep = (): void => {
-      if (hard.kind !== 'birthday' || settled || stopped) return;
+      if (settled || stopped) return;
+      if (hard.kind === 'prediction') {
+        step = startHardNatStep(stepContext());
+        return;
+      }
+      if (hard.kind !== 'birthday') return;
       // The ordinary checks already reach the other side (a check heard, or one answered on a
       // direct pair): they will select, and a birthday path beside them could make the two
       // sides select different pairs on different sockets. Birthday is for the pairs where
       // nothing direct gets through (a port-restricted cone facing a random symmetric NAT).
       if (agent.pairs().some((p) => p.kind === 'direct' && (p.heard || p.state === 'succeeded')))
         return ctx.log.debug('birthday not needed: the ordinary checks get through');
-      step = startHardNatStep({
-        role: hard,
-        agent,
-        socket: ctx.options.socket,
-        remoteCandidates: remote.candidates,
-        sessionRole: s.role,
-        local: s.local,
-        remoteCreds: remote.creds,
-        hooks: ctx.options.hardNat,
-        handshake,
-        clock: ctx.options.clock,
-        logger: ctx.log,
-        onPath: (path) => {
-          if (settled || agent.selected) return path.close();
-          s.sideSelected = true;
-          agent.close(); // the ordinary checks lost: the path is on the birthday socket
-          settle(path);
-        },
-        onPathClosed: () => ctx.endSession(s),
-      });
+      step = startHardNatStep(stepContext());
     };
+    const stepContext = (): Parameters<typeof startHardNatStep>[0] => ({
+      role: hard,
+      agent,
+      socket: ctx.options.socket,
+      remoteCandidates: remote.candidates,
+      sessionRole: s.role,
+      local: s.local,
+      remoteCreds: remote.creds,
+      hooks: ctx.options.hardNat,
+      handshake,
+      clock: ctx.options.clock,
+      logger: ctx.log,
+      onPath: (path) => {
+        if (settled || agent.selected) return path.close();
+        s.sideSelected = true;
+        agent.close(); // the ordinary checks lost: the path is on the step's own socket
+        ended('direct', hard.kind === 'prediction' ? 'preserved port' : 'birthday');
+        settle(path);
+      },
+      onPathClosed: () => ctx.endSession(s),
+    });
     const begin = (): void => {
       agent.start();
-      if (hard.kind !== 'birthday') return;
+      if (hard.kind !== 'birthday' && hard.kind !== 'prediction') return;
       s.stopStep = () => {
         stopped = true;
         step?.cancel();
       };
-      ctx.options.clock.setTimeout(startStep, BIRTHDAY_DEFER_MS);
+      // Birthday waits to see whether the ordinary checks get through; the preserved socket
+      // must send now, at the coordinated start, like the other side's checks toward it.
+      if (hard.kind === 'prediction') startStep();
+      else ctx.options.clock.setTimeout(startStep, BIRTHDAY_DEFER_MS);
     };
     // `at` is server time; ours = at − offset. Never wait absurdly long on a bad offset. The
     // controlled side starts a little ahead (PUNCH_DEFAULTS.controlledHeadStartMs) so that its

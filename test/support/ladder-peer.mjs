@@ -92,6 +92,8 @@ async function login({ identity, relay = true } = {}) {
     warmDirect: process.env.NATPUSH_BENCH_WARM !== '0',
     // Connector mode punches itself: the Peer must not answer the same punches with its own.
     ...(process.env.NATPUSH_BENCH_MODE === 'connector' ? { direct: false } : {}),
+    // More Peer options as JSON (the hard-NAT netsim tests: `{"portmap":{"protocols":["pcp"]}}`).
+    ...(process.env.LADDER_PEER_OPTIONS ? JSON.parse(process.env.LADDER_PEER_OPTIONS) : {}),
   });
   cur = { peer, links: new Set() };
   const mode = hasLadder(peer) ? 'ladder' : 'connector';

@@ -2,13 +2,13 @@
  * Port mapping (issue 11): PCP (RFC 6887), NAT-PMP (RFC 6886) and UPnP-IGD (WANIPConnection
  * v1/v2) against the router, for a mapped address that is a peer's top-priority candidate.
  */
-export {
-  PortMapper,
-  type PortMapperOptions,
-  type PortMapping,
-  type MapOptions,
-  type ProbeOutcome,
-} from './port-mapper.js';
+export { PortMapper } from './port-mapper.js';
+export type {
+  PortMapperOptions,
+  PortMapping,
+  MapOptions,
+  ProbeOutcome,
+} from './port-mapper-options.js';
 export { PORTMAP_ERR, PortmapError, type PortmapErrorCode } from './errors.js';
 export type { PortmapProtocolName, GrantedMapping, PortmapDriver, MapRequest } from './types.js';
 export { isPublicIPv4 } from './address-scope.js';

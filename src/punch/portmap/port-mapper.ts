@@ -16,10 +16,9 @@
  *   ...
  *   await pm.close();                                // DeletePortMapping / lifetime 0
  */
-import type { Clock, TimerHandle } from '../../util/clock.js';
+import type { TimerHandle } from '../../util/clock.js';
 import { silentLogger, type Logger } from '../../util/logger.js';
-import { sameEndpoint, type UdpNetwork } from '../../net/udp.js';
-import { isPublicIPv4 } from './address-scope.js';
+import { sameEndpoint } from '../../net/udp.js';
 import {
   DEFAULT_LIFETIME_SEC,
   MIN_RENEW_INTERVAL_MS,
@@ -28,47 +27,16 @@ import {
 } from './constants.js';
 import { PORTMAP_ERR, PortmapError } from './errors.js';
 import { defaultGateway } from './gateway.js';
-import { nodeHttpClient, type HttpClient } from './http-client.js';
-import { NatpmpDriver } from './natpmp-driver.js';
-import { PcpDriver } from './pcp-driver.js';
+import { nodeHttpClient } from './http-client.js';
+import { makeDriver } from './make-driver.js';
 import type { GrantedMapping, MapRequest, PortmapDriver, PortmapProtocolName } from './types.js';
-import { UpnpDriver } from './upnp-driver.js';
-
-export interface PortMapperOptions {
-  net: UdpNetwork;
-  clock: Clock;
-  logger?: Logger;
-  /** NAT-PMP/PCP server. Default: the default gateway (/proc/net/route). */
-  gateway?: string;
-  /** Our address on the gateway's link. Default: the address of the default route's interface. */
-  localAddress?: string;
-  /** Default: node:http, bounded (http-client.ts). */
-  http?: HttpClient;
-  /** Protocols to try, all at once. Default all three. */
-  protocols?: PortmapProtocolName[];
-  /** Lifetime asked for. Default DEFAULT_LIFETIME_SEC (7200 s). */
-  lifetimeSec?: number;
-  /** How long a probe may take. Default PROBE_TIMEOUT_MS. */
-  probeTimeoutMs?: number;
-  /** Injected drivers (tests); replaces the built-in ones. */
-  drivers?: PortmapDriver[];
-}
-
-export interface PortMapping extends GrantedMapping {
-  /** When it was granted or last renewed (clock ms). */
-  grantedAt: number;
-}
-
-export interface MapOptions {
-  /** Default: the internal port (a preserving, predictable mapping). */
-  suggestedExternalPort?: number;
-  /** The address STUN saw: a mapping on another address is on an inner NAT (NOT_PUBLIC). */
-  reflexiveAddress?: string;
-}
-
-/** Why each protocol did not serve, for reports. */
-export type ProbeOutcome =
-  { ok: true; externalAddress?: string } | { ok: false; code: string; message: string };
+import {
+  uselessBecause,
+  type MapOptions,
+  type PortMapperOptions,
+  type PortMapping,
+  type ProbeOutcome,
+} from './port-mapper-options.js';
 
 export class PortMapper {
   readonly #o: PortMapperOptions;
@@ -107,24 +75,14 @@ export class PortMapper {
   #timeoutMs = PROBE_TIMEOUT_MS;
 
   #makeDriver(name: PortmapProtocolName): PortmapDriver | undefined {
-    const o = this.#o;
-    const base = { net: o.net, clock: o.clock, timeoutMs: this.#timeoutMs };
-    const gateway = this.#gateway;
-    const localAddress = this.#localAddress;
-    switch (name) {
-      case 'natpmp':
-        if (gateway === undefined) return undefined;
-        return new NatpmpDriver({ ...base, gateway, ...(localAddress ? { localAddress } : {}) });
-      case 'pcp':
-        if (gateway === undefined || localAddress === undefined) return undefined;
-        return new PcpDriver({ ...base, gateway, localAddress });
-      case 'upnp':
-        return new UpnpDriver({
-          ...base,
-          http: o.http ?? nodeHttpClient,
-          ...(localAddress ? { localAddress } : {}),
-        });
-    }
+    return makeDriver(name, {
+      net: this.#o.net,
+      clock: this.#o.clock,
+      timeoutMs: this.#timeoutMs,
+      http: this.#o.http ?? nodeHttpClient,
+      ...(this.#gateway !== undefined ? { gateway: this.#gateway } : {}),
+      ...(this.#localAddress !== undefined ? { localAddress: this.#localAddress } : {}),
+    });
   }
 
   /** The live mapping, if any. */
@@ -437,15 +395,4 @@ export class PortMapper {
   #alive(): void {
     if (this.#closed) throw new PortmapError(PORTMAP_ERR.CLOSED, 'PortMapper is closed');
   }
-}
-
-/** Why a grant cannot serve as a peer's candidate, or undefined if it can. */
-function uselessBecause(m: GrantedMapping, reflexive: string | undefined): string | undefined {
-  if (!isPublicIPv4(m.external.address)) {
-    return `external address ${m.external.address} is not public (a NAT in front of this router, e.g. carrier-grade NAT)`;
-  }
-  if (reflexive !== undefined && reflexive !== m.external.address) {
-    return `external address ${m.external.address} is not the address the internet sees (${reflexive}): double NAT`;
-  }
-  return undefined;
 }

@@ -22,6 +22,9 @@ import type { ServerMessage } from '../../../src/signaling/protocol.js';
 import { forwardCandidates, type PunchOffer } from '../../../src/signaling/punch-offers.js';
 import { StunServer } from '../../../src/stun/index.js';
 import { ManualClock } from '../../../src/util/clock.js';
+import type { Logger, LogFields } from '../../../src/util/logger.js';
+import { BirthdayLayer } from '../../../src/peer/birthday-layer.js';
+import { PredictionLayer } from '../../../src/peer/prediction-layer.js';
 
 export const SERVER = '203.0.113.1';
 export const STUN: Endpoint = { address: SERVER, port: 3478 };
@@ -51,6 +54,9 @@ export interface PeerSide {
   socket: UdpSocket;
   connector: PunchConnector;
   nat: MemoryNat;
+  /** With `prediction`: the Peer's prediction layer, and its info log lines. */
+  prediction?: PredictionLayer;
+  logs: { msg: string; fields: LogFields }[];
 }
 
 export class PunchWorld {
@@ -128,28 +134,63 @@ export class PunchWorld {
   async peer(
     id: string,
     nat: MemoryNat,
-    o: { hostCandidates?: boolean; offers?: boolean } = {},
+    o: { hostCandidates?: boolean; offers?: boolean; prediction?: boolean } = {},
   ): Promise<PeerSide> {
     const host = this.net.addHost({
       addresses: [`192.168.0.${10 + ++this.#hostCount}`],
       behind: nat,
     });
     const socket = await host.bindUdp({ port: 40000 });
+    const logs: PeerSide['logs'] = [];
+    const keep = (msg: string, fields: LogFields = {}): void => void logs.push({ msg, fields });
+    const logger: Logger = { debug: () => {}, info: keep, warn: keep, error: keep };
+    // The Peer's hard-NAT layers (punch-layer.ts wires them the same way), with serve's relay
+    // as the STUN server and its STUN port as the second destination.
+    let refresh = (): void => {};
+    const prediction = o.prediction
+      ? new PredictionLayer({
+          net: host,
+          clock: this.clock,
+          logger,
+          server: TURN,
+          onReady: () => refresh(),
+        })
+      : undefined;
+    const hardNat = prediction
+      ? new BirthdayLayer({
+          net: host,
+          clock: this.clock,
+          logger,
+          measured: () => prediction.facts(),
+          prediction,
+          portMapped: () => false,
+        })
+      : undefined;
     const connector = new PunchConnector({
       socket,
+      ...(prediction && hardNat
+        ? { hardNat, extraCandidates: (g) => prediction.candidates(g), logger }
+        : {}),
       signaling: this.#signaling(id),
       clock: this.clock,
       interfaces: () => (o.hostCandidates === false ? [] : host.addresses),
-      stunServer: STUN,
+      // The Peer asks the relay for its srflx (punch-layer.ts): one flow toward serve, so a
+      // sequential NAT's counter does not move when the relay allocation is made at the punch.
+      stunServer: prediction ? TURN : STUN,
       turnServer: TURN,
       localPeerId: id,
       registerOffers: o.offers === true,
     });
+    refresh = () => connector.refreshCandidates();
     this.#closers.push(
       () => connector.close(),
       () => socket.close(),
+      () => {
+        hardNat?.close();
+        prediction?.close();
+      },
     );
-    return { id, host, socket, connector, nat };
+    return { id, host, socket, connector, nat, logs, ...(prediction ? { prediction } : {}) };
   }
 
   /** Advance the manual clock in small steps until `p` settles (or `maxMs` passes). */

@@ -4,7 +4,13 @@
  * facts fall back to the ordinary punch, and the issue-11 cells map to their technique.
  */
 import { describe, expect, it } from 'vitest';
-import { BIRTHDAY_STEP_LIMIT_MS, graceFor } from '../../../../src/punch/hard-nat-step.js';
+import {
+  BIRTHDAY_STEP_LIMIT_MS,
+  graceFor,
+  PREDICTION_GRACE_MS,
+  predictionRemotes,
+} from '../../../../src/punch/hard-nat-step.js';
+import { predictedPriority } from '../../../../src/punch/predicted-candidates.js';
 import { hardNatRole, type WireNatFacts } from '../../../../src/punch/nat-facts.js';
 
 const cone: WireNatFacts = { mapping: 'endpoint-independent', allocation: 'preserving' };
@@ -29,9 +35,32 @@ describe('hardNatRole', () => {
   });
 
   it('predictable × predictable: prediction (the predicted candidates carry it)', () => {
-    expect(hardNatRole(sequential, sequential)).toEqual({
-      kind: 'candidates',
-      technique: 'prediction',
+    expect(hardNatRole(sequential, sequential)).toEqual({ kind: 'prediction' });
+  });
+
+  it('a preserving side: its reserved port on both sides, swapped', () => {
+    const pres = (port: number): WireNatFacts => ({
+      mapping: 'address-and-port-dependent',
+      allocation: 'preserving',
+      preservedPort: port,
+    });
+    expect(hardNatRole(pres(5000), pres(6000))).toEqual({
+      kind: 'prediction',
+      ownPreserved: 5000,
+      peerPreserved: 6000,
+    });
+    expect(hardNatRole(sequential, pres(6000))).toEqual({
+      kind: 'prediction',
+      peerPreserved: 6000,
+    });
+    expect(hardNatRole(pres(5000), cone)).toEqual({ kind: 'prediction', ownPreserved: 5000 });
+    // A port on a side that is not preserving is not believed.
+    expect(hardNatRole({ ...sequential, preservedPort: 7000 }, sequential)).toEqual({
+      kind: 'prediction',
+    });
+    // Nor on a cone: its one socket has its endpoint-independent mapping.
+    expect(hardNatRole({ ...cone, preservedPort: 7000 }, sequential)).toEqual({
+      kind: 'prediction',
     });
   });
 
@@ -59,5 +88,27 @@ describe('graceFor', () => {
       BIRTHDAY_STEP_LIMIT_MS,
     );
     expect(graceFor({ kind: 'none' }, 3_000)).toBe(3_000);
+    expect(graceFor({ kind: 'prediction', ownPreserved: 5000 }, 3_000)).toBe(PREDICTION_GRACE_MS);
+    expect(graceFor({ kind: 'prediction' }, 3_000)).toBe(3_000);
+  });
+});
+
+describe('predictionRemotes', () => {
+  const remote = [
+    { type: 'host' as const, address: '192.168.0.2', port: 4000, priority: 2_000_000_000 },
+    { type: 'srflx' as const, address: '198.51.100.7', port: 4000, priority: 1_600_000_000 },
+  ];
+  it("the peer's preserved port on its public address, ranked first", () => {
+    expect(predictionRemotes({ kind: 'prediction', peerPreserved: 6000 }, remote)).toEqual([
+      { type: 'srflx', address: '198.51.100.7', port: 6000, priority: predictedPriority(0) },
+    ]);
+  });
+  it('none when we punch from a preserved socket ourselves, or nothing was sent', () => {
+    const both = { kind: 'prediction' as const, ownPreserved: 5000, peerPreserved: 6000 };
+    expect(predictionRemotes(both, remote)).toEqual([]);
+    expect(predictionRemotes({ kind: 'prediction' }, remote)).toEqual([]);
+    expect(predictionRemotes({ kind: 'prediction', peerPreserved: 6000 }, [remote[0]!])).toEqual(
+      [],
+    );
   });
 });

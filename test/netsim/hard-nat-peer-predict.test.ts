@@ -1,0 +1,288 @@
+/**
+ * Issue 11 through `Peer`, the whole product path: real natpush peers (test/support/ladder-peer.mjs,
+ * `Peer.connect` with its defaults — port prediction and port mapping on) behind real kernel NATs,
+ * all logged in to one `natpush serve` (signaling + STUN + TURN), links 20 ms / 1 % loss.
+ * - port-preserving symmetric × port-preserving symmetric: direct on the fresh socket whose
+ *   port each side sent as `preservedPort` (hard-NAT result `how: 'preserved port'`);
+ * - sequential symmetric × sequential symmetric: direct on a predicted port
+ *   (`how: 'predicted port'`);
+ * - prediction after the first punch: another host behind one sequential NAT makes 8 mappings
+ *   after the measurement, so the first punch's predicted ports are all stale and it ends on the
+ *   relay; the prediction layer looks at the counter again (`port allocation refreshed`) and
+ *   the peer link's re-punch (5 s later) is direct on a predicted port;
+ * - port mapping per protocol: a Peer behind a random-port symmetric NAT running miniupnpd, its
+ *   portmap limited to NAT-PMP, then PCP, then UPnP-IGD (`portmap: { protocols }`), reaches a
+ *   port-restricted cone direct on the mapped port (that pair is birthday-or-relay without it),
+ *   and the mapping is gone from miniupnpd's nft table after the Peer closed.
+ * Each prediction attempt uses fresh Peers (log out, log in: a new identity, punch layer and
+ * NAT measurement) and pings until the path is direct. The table is printed at the end; the lab
+ * (namespaces, processes, rules) goes in afterAll, also when a test fails.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Lab } from '../../netsim/index.js';
+import { LadderDriver, type Msg } from '../support/ladder-driver.js';
+import { requireBuiltCli } from '../support/natpush-cli.js';
+import { NETSIM_REQUIREMENTS, missingPrereq } from '../support/prereq.js';
+
+function miniupnpdBuilt(): string | undefined {
+  if (existsSync(fileURLToPath(new URL('../../.cache/miniupnpd/miniupnpd', import.meta.url)))) {
+    return undefined;
+  }
+  const reason = 'netsim: miniupnpd not built; run scripts/build-miniupnpd.sh (as root)';
+  if (process.env.CI === 'true') throw new Error(`CI=true, refusing to skip: ${reason}`);
+  process.stderr.write(`skip ${reason}\n`);
+  return reason;
+}
+
+const skip = missingPrereq('netsim', NETSIM_REQUIREMENTS) ?? miniupnpdBuilt();
+const DRIVER = fileURLToPath(new URL('../support/ladder-peer.mjs', import.meta.url));
+const LINK = { delayMs: 20, lossPercent: 1 };
+
+const NATS = [
+  { name: 'npres1', preset: 'symmetric-preserving' },
+  { name: 'npres2', preset: 'symmetric-preserving' },
+  { name: 'nseq1', preset: 'symmetric-sequential' },
+  { name: 'nseq2', preset: 'symmetric-sequential' },
+  { name: 'nup', preset: 'symmetric', miniupnpd: true },
+  { name: 'npr', preset: 'port-restricted' },
+] as const;
+const HOSTS = [
+  ['p1', 'npres1'],
+  ['p2', 'npres2'],
+  ['s1', 'nseq1'],
+  ['s2', 'nseq2'],
+  // Another host behind s1's NAT: it moves the sequential counter (no Peer of its own).
+  ['sx', 'nseq1'],
+  ['up', 'nup'],
+  ['pr', 'npr'],
+] as const;
+type Host = (typeof HOSTS)[number][0];
+const PEERS: Host[] = ['p1', 'p2', 's1', 's2', 'pr'];
+
+/**
+ * Attempts per prediction cell; the test asserts at least one direct by prediction. Per-attempt
+ * success measured by hand on this machine under load (see the report in the commit): at a
+ * per-attempt rate p ≥ 0.95 the chance that all K = 5 independent attempts fail is
+ * (1 − p)^5 ≤ 3.1e-7 < 1e-6.
+ */
+const ATTEMPTS = 5;
+/** Pings (one per 100 ms after each pong) before an attempt gives up: ≥ 25 s, two re-punches. */
+const PINGS = 250;
+
+describe.skipIf(skip)(
+  'port prediction and port mapping through Peer (netsim, 20 ms, 1 % loss)',
+  () => {
+    let lab: Lab | undefined;
+    let dir = '';
+    let url = '';
+    const drivers = new Map<Host, LadderDriver>();
+    const extra = new Set<LadderDriver>();
+    const table: string[] = [];
+
+    function spawnPeer(
+      host: Host,
+      env: Record<string, string> = {},
+      id: string = host,
+    ): LadderDriver {
+      const child = lab!.spawn(host, process.execPath, [DRIVER, url, join(dir, `${id}.pem`)], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        // The Peer's own info log on stderr: measurement, hard-NAT results, port mapping.
+        env: { ...process.env, LADDER_DEBUG: '1', ...env },
+      });
+      return new LadderDriver(host, child);
+    }
+
+    beforeAll(async () => {
+      const cli = requireBuiltCli();
+      dir = mkdtempSync(join(tmpdir(), 'np-netsim-predict-'));
+      lab = await Lab.create({
+        nats: NATS.map((n) => ({ ...n, link: LINK })),
+        hosts: HOSTS.map(([name, behind]) => ({ name, behind })),
+      });
+      url = `http://${lab.address('server')}:8787`;
+      const server = lab.spawn(
+        'server',
+        process.execPath,
+        [cli, 'serve', '--port', '8787', '--data-dir', join(dir, 'data'), '--log-level', 'warn'],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      await new Promise<void>((resolve) =>
+        readline
+          .createInterface({ input: server.stdout! })
+          .on('line', (l) => /signaling listening on http/.test(l) && resolve()),
+      );
+      await Promise.all(
+        PEERS.map(async (host) => {
+          const d = spawnPeer(host);
+          drivers.set(host, d);
+          d.peer = String(((await d.next((m) => 'ready' in m)).ready as Msg).id);
+        }),
+      );
+    }, 180_000);
+
+    afterAll(async () => {
+      if (table.length > 0) {
+        // eslint-disable-next-line no-console
+        console.log(`\nprediction and mapping through Peer:\n${table.join('\n')}`);
+      }
+      for (const d of [...drivers.values(), ...extra]) d.child.kill('SIGKILL');
+      await lab?.destroy();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    }, 60_000);
+
+    /** Both sides log out and in again (fresh Peers) and measure their NAT anew. */
+    async function fresh(...ds: LadderDriver[]): Promise<void> {
+      const marks = ds.map((d) => d.logs.length);
+      await Promise.all(
+        ds.map(async (d) => {
+          const mark = d.lines.length;
+          d.write({ logout: true });
+          await d.next((m) => 'closed' in m && d.lines.indexOf(m) >= mark);
+          d.write({ login: {} });
+          const ready = await d.next((m) => 'ready' in m && d.lines.indexOf(m) >= mark);
+          d.peer = String((ready.ready as Msg).id);
+        }),
+      );
+      await Promise.all(
+        ds.map((d, i) =>
+          d.next((m) => m.msg === 'port allocation measured' && d.logs.indexOf(m) >= marks[i]!, {
+            log: true,
+            timeoutMs: 60_000,
+          }),
+        ),
+      );
+      // The facts (and the reserved socket, the predicted ports) join the offer one re-gather
+      // later (a STUN round trip, ~40 ms here): a second is ample.
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+
+    /** `a` pings `b` until a pong came back on the direct path; ms to direct, or undefined. */
+    async function pingUntilDirect(a: LadderDriver, b: LadderDriver): Promise<number | undefined> {
+      const mark = a.lines.length;
+      a.write({ ping: { to: b.peer, count: PINGS, untilDirect: true, intervalMs: 100 } });
+      const end = await a.next(
+        (m) => ('pinged' in m || 'pingError' in m) && a.lines.indexOf(m) >= mark,
+        { timeoutMs: 120_000 },
+      );
+      expect(end.pingError).toBeUndefined();
+      const direct = a.lines
+        .slice(mark)
+        .map((m) => m.pong as Msg | undefined)
+        .find((p) => p?.path === 'direct');
+      return direct ? Number(direct.sinceStartMs) : undefined;
+    }
+
+    /** The hard-NAT results both sides logged since `marks`. */
+    function results(ds: LadderDriver[], marks: number[]): Msg[][] {
+      return ds.map((d, i) => d.logs.slice(marks[i]).filter((m) => m.msg === 'hard-NAT result'));
+    }
+
+    function dumpLogs(...ds: LadderDriver[]): void {
+      for (const d of ds) {
+        // eslint-disable-next-line no-console
+        console.log(`${d.host} log:\n${d.logs.map((m) => JSON.stringify(m)).join('\n')}`);
+      }
+    }
+
+    it.each([
+      ['p1', 'p2', 'preserved port'],
+      ['s1', 's2', 'predicted port'],
+    ] as const)(
+      '%s × %s (predictable symmetric × the same): direct by port prediction',
+      async (ha, hb, how) => {
+        const a = drivers.get(ha)!;
+        const b = drivers.get(hb)!;
+        const times: number[] = [];
+        let byPrediction = 0;
+        for (let i = 0; i < ATTEMPTS; i++) {
+          await fresh(a, b);
+          const marks = [a.logs.length, b.logs.length];
+          const t = await pingUntilDirect(a, b);
+          const [ra, rb] = results([a, b], marks);
+          const predicted = [...ra!, ...rb!].some((r) => r.path === 'direct' && r.how === how);
+          if (t !== undefined) times.push(t);
+          if (t !== undefined && predicted) byPrediction++;
+        }
+        times.sort((x, y) => x - y);
+        table.push(
+          `  ${`${ha} × ${hb}`.padEnd(10)} direct ${times.length}/${ATTEMPTS}, by ${how} ` +
+            `${byPrediction}/${ATTEMPTS}, time to direct p50 ` +
+            `${times.length ? Math.round(times[Math.floor(times.length / 2)]!) : '-'} ms, max ` +
+            `${times.length ? Math.round(times[times.length - 1]!) : '-'} ms`,
+        );
+        if (byPrediction === 0) dumpLogs(a, b);
+        expect(byPrediction).toBeGreaterThanOrEqual(1);
+      },
+      600_000,
+    );
+
+    it('sequential × sequential after the counter moved: relay first, then direct by the refreshed prediction', async () => {
+      const a = drivers.get('s1')!;
+      const b = drivers.get('s2')!;
+      await fresh(a, b);
+      // 8 mappings on s1's NAT from another host: all 4 predicted ports of s1 are stale.
+      const moved = await lab!.exec('sx', process.execPath, [
+        '-e',
+        `const d=require('node:dgram');(async()=>{for(let i=0;i<8;i++){const s=d.createSocket('udp4');` +
+          `await new Promise(r=>s.send(Buffer.from([0]),9,'${lab!.address('server')}',r));s.close();}})()`,
+      ]);
+      expect(moved.code).toBe(0);
+      const marks = [a.logs.length, b.logs.length];
+      const t = await pingUntilDirect(a, b);
+      const [ra] = results([a, b], marks);
+      const refreshed = a.logs.slice(marks[0]).some((m) => m.msg === 'port allocation refreshed');
+      table.push(
+        `  s1 × s2 moved: results ${JSON.stringify(ra!.map((r) => `${r.path}/${r.how}`))}, ` +
+          `direct after ${t === undefined ? '-' : Math.round(t)} ms`,
+      );
+      if (t === undefined) dumpLogs(a, b);
+      expect(ra![0]).toMatchObject({ technique: 'prediction', path: 'relay' });
+      expect(refreshed).toBe(true);
+      expect(t).toBeDefined();
+      expect(ra!.some((r) => r.path === 'direct' && r.how === 'predicted port')).toBe(true);
+    }, 180_000);
+
+    it.each(['natpmp', 'pcp', 'upnp'] as const)(
+      'random symmetric + miniupnpd (%s only) × port-restricted: direct on the mapped port; deleted on close',
+      async (protocol) => {
+        const pr = drivers.get('pr')!;
+        // A new identity per protocol: a fresh peer to pr, as a first contact is.
+        const up = spawnPeer(
+          'up',
+          { LADDER_PEER_OPTIONS: JSON.stringify({ portmap: { protocols: [protocol] } }) },
+          `up-${protocol}`,
+        );
+        extra.add(up);
+        up.peer = String(((await up.next((m) => 'ready' in m)).ready as Msg).id);
+        const granted = await up.logged('port mapping granted', 60_000);
+        expect(granted.via).toBe(protocol);
+        const port = String(granted.external).split(':')[1]!;
+        const rules = async (): Promise<string> =>
+          (await lab!.exec('nup', 'nft', ['list', 'table', 'inet', 'miniupnpd'])).stdout;
+        expect(await rules()).toContain(`dport ${port} `);
+        // The mapped candidate joins the offer from the next gather.
+        await new Promise((r) => setTimeout(r, 1_000));
+        const marks = [up.logs.length, pr.logs.length];
+        const t = await pingUntilDirect(up, pr);
+        const [, rpr] = results([up, pr], marks);
+        table.push(
+          `  up(${protocol}) × pr direct after ${t === undefined ? '-' : Math.round(t)} ms, ` +
+            `pr: ${JSON.stringify(rpr!.map((r) => `${r.path}/${r.how}`))}`,
+        );
+        if (t === undefined) dumpLogs(up, pr);
+        expect(t).toBeDefined();
+        expect(rpr!.some((r) => r.path === 'direct' && r.how === 'mapped port')).toBe(true);
+        up.write({ close: true });
+        await up.exited;
+        extra.delete(up);
+        expect(await rules()).not.toContain(`dport ${port} `);
+      },
+      180_000,
+    );
+  },
+);
