@@ -99,6 +99,8 @@ export class PeerLink {
   #checkAnswers: Uint8Array[] = [];
   /** The rung last told through `onPath`: an event goes out only when `path` changes. */
   #reported: LinkPath = 'server';
+  /** The current path's kind when adopted (a trickled relayed candidate can relabel it). */
+  #adoptedKind: LinkPath = 'server';
 
   constructor(o: PeerLinkOptions) {
     this.#o = o;
@@ -121,12 +123,10 @@ export class PeerLink {
 
   /**
    * The rung a notification sent now takes: the UDP path only once it carries (a path is up AND
-   * the session has keys to send on). A path adopted while the handshake is still out — the
-   * responder of Noise IK has no usable keys until the initiator's first transport message
-   * arrives (key confirmation), an init may be lost or held for the checks — is not yet the
-   * rung: notifications still go through the server, so saying `direct` then would tell the
-   * app one thing while the Outbox does another (CI: a burst sent right after `direct` went
-   * wholly through the server).
+   * the session has keys). A path adopted while the handshake is out — the Noise IK responder
+   * has no keys until the initiator's first transport message arrives (key confirmation), an
+   * init may be lost — is not the rung yet: notifications still go through the server, and
+   * `direct` here then sent a whole burst there (CI: 0 of 100 direct in ladder.test.ts).
    */
   get path(): LinkPath {
     return this.carries ? this.#path!.kind : 'server';
@@ -253,9 +253,11 @@ export class PeerLink {
     for (const off of this.#pathOffs.splice(0)) off();
     old?.close();
     this.#path = p;
+    this.#adoptedKind = p.kind;
     this.#pathOffs.push(
       p.onData((d) => {
         this.#lastRxInCheck = false;
+        if (p.kind !== this.#adoptedKind) this.#relabelled(p);
         this.#handle(d);
       }),
       p.onDead((reason) => this.#down(p, `consent lost: ${reason}`)),
@@ -275,6 +277,20 @@ export class PeerLink {
     if (p.kind === 'relay')
       this.#scheduleRepunch(); // try for direct again later
     else this.#punchFailures = 0;
+  }
+
+  /**
+   * The path selected as direct turned out to run through the remote's relay (its relayed
+   * candidate, signalled after its check from the relay made it peer-reflexive here:
+   * checklist.ts). Say so, and try for a real direct path later as after any relay result.
+   */
+  #relabelled(p: PunchedPath): void {
+    this.#adoptedKind = p.kind;
+    this.#report();
+    if (p.kind !== 'relay') return;
+    this.lastPunchError = 'the direct pair ran through the remote relay; using the relay';
+    this.#punchFailures++;
+    this.#scheduleRepunch();
   }
 
   /** Drop the current UDP path (tests kill it; the ladder calls this when it dies). */
