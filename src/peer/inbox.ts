@@ -89,7 +89,7 @@ export class Inbox {
 
   /** A notification over an end-to-end session. */
   fromSession(from: string, n: ChannelNotification, path: LinkPath): void {
-    if (this.#dedupe.check(from, n.id)) return; // already here by another rung
+    if (this.#dedupe.check(from, n.id)) return this.#duplicate(); // here by another rung
     this.#o.noteContact(from);
     const ts = this.#o.clock.now();
     this.#queue.push({
@@ -113,7 +113,7 @@ export class Inbox {
     const seen = this.#dedupe.check(n.from, n.id);
     if (seen === 'consumed') this.#ack(n.id);
     if (seen === 'queued') this.#serverCopies.add(key);
-    if (seen) return;
+    if (seen) return this.#duplicate();
     this.#serverCopies.add(key);
     // The server stamps `ts` when it accepts a notification: one accepted before this
     // connection's welcome waited in the mailbox for us.
@@ -139,6 +139,10 @@ export class Inbox {
     this.#o.learnKey(n.from, o.senderPublicKey);
     this.#o.noteContact(n.from);
     return { ...n, topic: o.topic ?? '', body: o.body };
+  }
+
+  #duplicate(): void {
+    this.#o.dropped.duplicate = (this.#o.dropped.duplicate ?? 0) + 1;
   }
 
   #drop(reason: DropReason, n: Notification, err?: unknown): undefined {

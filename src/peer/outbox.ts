@@ -23,6 +23,12 @@ import { maxSealedBodyBytes, sealBody } from './sealed-body.js';
  * within a round trip): a bound for a server that sends ids it never accepts.
  */
 const MAX_EARLY_DELIVERED = 4096;
+/**
+ * Recipients whose last `path` event is remembered (to tell only changes): a device's working
+ * set is far smaller (the session links hold 256); beyond it the oldest is forgotten, which
+ * costs at most one repeated event for it.
+ */
+const MAX_PATHS = 4096;
 
 export interface PendingNotify {
   ref: string;
@@ -57,13 +63,13 @@ export interface OutboxOptions {
   sendFrame: (f: Extract<ClientMessage, { type: 'notify' }>) => boolean;
   noteContact: (peer: string) => void;
   /** The path to a recipient changed (the Peer's `path` event). */
-  onPath: (e: { peer: string; path: DeliveryPath }) => void;
+  onPath: (e: { peer: string; path: DeliveryPath; reason?: string }) => void;
 }
 
 export class Outbox {
   readonly #d: OutboxOptions;
   readonly #clock: Clock;
-  readonly #onPath: (e: { peer: string; path: DeliveryPath }) => void;
+  readonly #onPath: (e: { peer: string; path: DeliveryPath; reason?: string }) => void;
   readonly #pending = new Map<string, PendingNotify>();
   readonly #byId = new Map<string, PendingNotify>();
   readonly #paths = new Map<string, DeliveryPath>();
@@ -261,10 +267,33 @@ export class Outbox {
       duplicate: p.accepted?.duplicate ?? false,
       elapsedMs: this.#clock.now() - p.started,
     };
-    if (this.#paths.get(r.to) !== r.path) {
-      this.#paths.set(r.to, r.path);
-      this.#onPath({ peer: r.to, path: r.path });
-    }
+    if (!this.#staleForPath(r.to, r.path)) this.path({ peer: r.to, path: r.path });
     p.resolve(r);
+  }
+
+  /**
+   * The Peer's one `path` event stream, from the session ladder (the link moving up or down)
+   * and from notify results: told only when it changes, so the two sources never flap it.
+   */
+  path(e: { peer: string; path: DeliveryPath; reason?: string }): void {
+    if (this.#paths.get(e.peer) === e.path) return;
+    this.#paths.delete(e.peer);
+    this.#paths.set(e.peer, e.path);
+    if (this.#paths.size > MAX_PATHS) this.#paths.delete(this.#paths.keys().next().value!);
+    this.#onPath(e);
+  }
+
+  /**
+   * A result that contradicts the session link as it is now says nothing about the path now: a
+   * notification sent through the server just before the link began to carry, settled after it
+   * did (the burst of the moment, `server-routed` after `direct`), or one acked on a path that
+   * died since. The link's own events tell those moves.
+   */
+  #staleForPath(peer: string, path: DeliveryPath): boolean {
+    const link = this.#d.direct ? this.#d.links().get(peer) : undefined;
+    if (!link) return false;
+    return link.carries
+      ? path !== linkDeliveryPath(link.path)
+      : path === 'direct' || path === 'relay';
   }
 }

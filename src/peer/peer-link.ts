@@ -97,6 +97,10 @@ export class PeerLink {
   #lastRxInCheck = false;
   /** Check answers waiting for our punch to settle (handleCheckResponse). */
   #checkAnswers: Uint8Array[] = [];
+  /** The rung last told through `onPath`: an event goes out only when `path` changes. */
+  #reported: LinkPath = 'server';
+  /** The current path's kind when adopted (a trickled relayed candidate can relabel it). */
+  #adoptedKind: LinkPath = 'server';
 
   constructor(o: PeerLinkOptions) {
     this.#o = o;
@@ -111,11 +115,21 @@ export class PeerLink {
     });
     this.channel = new ReliableChannel({ session: this.session, clock: o.clock, logger: o.logger });
     this.channel.onNotification((n) => o.onNotification(n, this.path));
-    this.session.onEstablished(() => this.#maybeUpgrade());
+    this.session.onEstablished(() => {
+      this.#report(); // keys on a path adopted before the handshake finished: it carries now
+      this.#maybeUpgrade();
+    });
   }
 
+  /**
+   * The rung a notification sent now takes: the UDP path only once it carries (a path is up AND
+   * the session has keys). A path adopted while the handshake is out — the Noise IK responder
+   * has no keys until the initiator's first transport message arrives (key confirmation), an
+   * init may be lost — is not the rung yet: notifications still go through the server, and
+   * `direct` here then sent a whole burst there (CI: 0 of 100 direct in ladder.test.ts).
+   */
   get path(): LinkPath {
-    return this.#path?.kind ?? 'server';
+    return this.carries ? this.#path!.kind : 'server';
   }
 
   /** True when notifications should ride this link (a UDP path and live keys). */
@@ -130,6 +144,7 @@ export class PeerLink {
   /** Initiate: fetch the remote's key, start the handshake (over whatever path is up). */
   async start(): Promise<void> {
     if (this.#closed) return;
+    this.#report(); // keys that expired unnoticed on a quiet link: say so before a new handshake
     // The punch does not wait for the key lookup and the handshake: candidates are exchanged
     // through serve (which authenticated both ends at login) while the Noise IK crosses it, and
     // the session moves onto the path when it is up. Whatever rides it is still end-to-end.
@@ -238,9 +253,11 @@ export class PeerLink {
     for (const off of this.#pathOffs.splice(0)) off();
     old?.close();
     this.#path = p;
+    this.#adoptedKind = p.kind;
     this.#pathOffs.push(
       p.onData((d) => {
         this.#lastRxInCheck = false;
+        if (p.kind !== this.#adoptedKind) this.#relabelled(p);
         this.#handle(d);
       }),
       p.onDead((reason) => {
@@ -257,13 +274,29 @@ export class PeerLink {
       else this.#sendServer(d);
     });
     this.channel.pathChanged();
-    this.#o.onPath({ path: p.kind });
     this.#flushCheckAnswers();
-    // The init in the checks went unanswered (or its answer was lost): again, on this path.
+    // An init unanswered (in the checks, or on the old path): again, on this path, at once.
     this.session.retryCheckInit();
+    // Keys already (or from the answer just flushed): the path carries now. Else the event
+    // waits for the handshake (onEstablished).
+    this.#report();
     if (p.kind === 'relay')
       this.#scheduleRepunch(); // try for direct again later
     else this.#punchFailures = 0;
+  }
+
+  /**
+   * The path selected as direct turned out to run through the remote's relay (its relayed
+   * candidate, signalled after its check from the relay made it peer-reflexive here:
+   * checklist.ts). Say so, and try for a real direct path later as after any relay result.
+   */
+  #relabelled(p: PunchedPath): void {
+    this.#adoptedKind = p.kind;
+    this.#report();
+    if (p.kind !== 'relay') return;
+    this.lastPunchError = 'the direct pair ran through the remote relay; using the relay';
+    this.#punchFailures++;
+    this.#scheduleRepunch();
   }
 
   /** Drop the current UDP path (tests kill it; the ladder calls this when it dies). */
@@ -283,6 +316,14 @@ export class PeerLink {
     this.session.close();
   }
 
+  /** Tell the app the rung when it changed since the last event (see `path`). */
+  #report(reason?: string): void {
+    const now = this.path;
+    if (this.#closed || now === this.#reported) return;
+    this.#reported = now;
+    this.#o.onPath({ path: now, ...(reason !== undefined ? { reason } : {}) });
+  }
+
   #sendServer(d: Uint8Array): void {
     this.#o.sendP2p(d);
   }
@@ -295,7 +336,7 @@ export class PeerLink {
     this.session.setSend((d) => this.#sendServer(d));
     this.channel.pathChanged();
     this.#o.logger.info('path down', { peer: this.remote, kind: p.kind, reason });
-    this.#o.onPath({ path: 'server', reason });
+    this.#report(reason);
     this.#punchFailures++;
     this.#scheduleRepunch();
   }

@@ -25,8 +25,12 @@ import type { AllowPolicy } from './contacts.js';
  */
 export type DeliveryPath = 'direct' | 'relay' | 'server-routed' | 'mailbox';
 
-/** Why a received notification was dropped (counted in `peer.stats.dropped`). */
-export type DropReason = 'unsealed' | 'unopenable' | 'forged-sender' | 'swapped-id';
+/**
+ * Why a received notification was dropped (counted in `peer.stats.dropped`). `duplicate`: a
+ * second copy of one already here (by another rung, or redelivered by the server) — harmless,
+ * counted to measure what the ladder's moves and the server's redeliveries send twice.
+ */
+export type DropReason = 'unsealed' | 'unopenable' | 'forged-sender' | 'swapped-id' | 'duplicate';
 
 export interface PeerOptions {
   /** Server base URL, e.g. `http://127.0.0.1:8787`. */

@@ -134,7 +134,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       onNotification: (from, n, path) => this.#inbox.fromSession(from, n, path),
       paused: () => this.#inbox.full,
       closed: () => this.#closed,
-      emitPath: (e) => this.emit('path', e),
+      emitPath: (e) => this.#outbox.path(e), // one stream with the notify results'
       emitPunch: (e) => this.emit('punch', e),
     });
     this.#turn = new TurnRequests({

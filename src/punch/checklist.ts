@@ -40,11 +40,28 @@ export class Checklist {
   /** Record a remote candidate; false when it is known already or the table is full. */
   addRemote(c: Candidate): boolean {
     const key = endpointKey(c);
-    if (this.#remotes.has(key) || this.#remotes.size >= PUNCH_LIMITS.maxRemoteCandidates) {
+    const known = this.#remotes.get(key);
+    if (known) {
+      if (known.type === 'prflx' && c.type === 'relay') this.#relayed(known);
       return false;
     }
+    if (this.#remotes.size >= PUNCH_LIMITS.maxRemoteCandidates) return false;
     this.#remotes.set(key, c);
     return true;
+  }
+
+  /**
+   * The remote's relayed candidate, signalled (trickled) after a check it sent from its relay
+   * base made it a peer-reflexive one here: the address is the remote's relay, so the candidate
+   * and every pair toward it are relayed — the pair, and a path already selected on it, would
+   * otherwise say `direct` for a path through a relay (and the ladder, content with "direct",
+   * would never try for a real one). libnice does the same: a signalled candidate at a
+   * peer-reflexive remote's address updates its type.
+   */
+  #relayed(known: Candidate): void {
+    (known as { type: Candidate['type'] }).type = 'relay';
+    for (const p of this.#pairs.values())
+      if (p.remote === known) (p as { kind: PathKind }).kind = 'relay';
   }
 
   /**

@@ -77,11 +77,17 @@ export function createPunchedPath(p: PathParts): PunchedPath {
   if (relay) void relay.bindChannel(remote).catch(() => {});
 
   return {
-    kind: pair.kind,
+    // Read live: a relayed candidate trickled in after selection relabels a peer-reflexive
+    // remote at the relay's address (checklist.ts #relayed).
+    get kind() {
+      return pair.kind;
+    },
     local: relay ? relay.relayedAddress : (pair.mapped ?? demux.socket.address()),
     remote,
     rttMs: pair.rttMs,
-    remoteType: pair.remote.type,
+    get remoteType() {
+      return pair.remote.type;
+    },
     stats: agent.stats,
     send(bytes: Uint8Array): void {
       const b0 = bytes[0];

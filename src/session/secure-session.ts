@@ -133,13 +133,15 @@ export class SecureSession extends SessionHandshake {
   }
 
   /**
-   * The init that rode in the checks got no answer but a path is up now (the checks that
-   * selected it went without, or the answer was lost): send a fresh one on the current path at
-   * once rather than at the retransmission timer. No-op otherwise.
+   * A new path is up and an init is still unanswered — it rode in the checks (the checks that
+   * selected the path went without, or the answer was lost), or it went over the old path
+   * (lost, or slow behind a loaded server): send a fresh one on the current path at once rather
+   * than at the retransmission timer (up to 8 s away), so the path carries as soon as it can.
+   * The earlier inits of the round stay answerable. No-op without an init out.
    */
   retryCheckInit(): void {
     const p = this.pending;
-    if (this.isClosed || !p || this.checkInit?.localIndex !== p.localIndex) return;
+    if (this.isClosed || !p) return;
     this.sendInit(p.roundStartedAt, p.attempt + 1);
   }
 

@@ -116,10 +116,17 @@ describe('time to direct with both peers logged in (virtual time)', () => {
     const { w, la, lb } = await setup(lower);
     const { at } = await firstDirectPong(w, la);
     expect(la.path).toBe('direct');
+    // B's path carries once A's first transport message reaches it (its key confirmation): at
+    // most one direct one-way trip after A's first pong. Until then B's notifications would go
+    // through the server, and its `path` says so.
+    const t1 = w.clock.now();
+    while (lb.path !== 'direct' && w.clock.now() - t1 < 5_000) await w.clock.advanceAsync(1);
+    const bLag = w.clock.now() - t1;
     expect(lb.path).toBe('direct');
     // A direct round trip through both NATs, measured on the path now up.
     const R = await w.run(la.ping(5_000));
     expect(R).toBeGreaterThanOrEqual(3 * S);
+    expect(bLag).toBeLessThanOrEqual(R);
     const expected = 2 * S + LEAD + R;
     // Pacing (Ta = 5 ms: the host pairs' checks go first) and 1 ms steps: well under one R.
     expect(at).toBeGreaterThanOrEqual(expected - 1);
