@@ -34,6 +34,7 @@
  *   B-->>A: transport …
  * ```
  */
+import type { CipherState } from './cipher-state.js';
 import { SessionError, SessionErrorCode } from './errors.js';
 
 export const SESSION_VERSION = 1;
@@ -179,12 +180,37 @@ export function encodeResp(senderIndex: number, receiverIndex: number, noise: Ui
 
 /** The 14-byte transport header; it is the AEAD's associated data. */
 export function encodeTransportHeader(receiverIndex: number, counter: number): Buffer {
-  const out = Buffer.alloc(TRANSPORT_HEADER_BYTES);
+  const out = Buffer.allocUnsafe(TRANSPORT_HEADER_BYTES);
+  writeTransportHeader(out, receiverIndex, counter);
+  return out;
+}
+
+function writeTransportHeader(out: Buffer, receiverIndex: number, counter: number): void {
   out[0] = MessageKind.TRANSPORT;
   out[1] = SESSION_VERSION;
   out.writeUInt32LE(receiverIndex, 2);
   out.writeUInt32LE(counter >>> 0, 6);
   out.writeUInt32LE(Math.floor(counter / 2 ** 32), 10);
+}
+
+/**
+ * A whole transport datagram in one allocation: the header written in place and `payload`
+ * sealed after it, under the header as associated data (no separate header Buffer, no copy).
+ */
+export function sealTransport(
+  cs: CipherState,
+  receiverIndex: number,
+  counter: number,
+  payload: Uint8Array,
+): Buffer {
+  const out = Buffer.allocUnsafe(TRANSPORT_OVERHEAD + payload.length);
+  writeTransportHeader(out, receiverIndex, counter);
+  cs.encryptWithNonceInto(
+    counter,
+    out.subarray(0, TRANSPORT_HEADER_BYTES),
+    payload,
+    out.subarray(TRANSPORT_HEADER_BYTES),
+  );
   return out;
 }
 
