@@ -82,6 +82,8 @@ interface Figures {
   /** UDP datagrams the sender's and the receiver's namespace sent during the flood. */
   datagramsTx: number;
   datagramsRx: number;
+  /** Datagrams the receiver's host dropped for a full socket buffer during the flood. */
+  rxDrops: number;
   delivered: number;
   offered: number;
   p50: number;
@@ -89,6 +91,23 @@ interface Figures {
   lightP50: number;
   lightP99: number;
   note: string;
+}
+
+/** The sender's ReliableChannel counters after a flood (`--connector` only: the driver holds it). */
+interface ChannelCounters {
+  packetsSent: number;
+  retransmissions: number;
+  fastRetransmissions: number;
+  timeouts: number;
+  congestion: { window: number; peak: number; reductions: number };
+}
+
+function channelNote(c: ChannelCounters): string {
+  return (
+    `${c.packetsSent} packets (cumulative), ${c.retransmissions} retransmitted ` +
+    `(${c.fastRetransmissions} fast, ${c.timeouts} RTOs), congestion window ${c.congestion.window} ` +
+    `(peak ${c.congestion.peak}, ${c.congestion.reductions} reductions)`
+  );
 }
 
 function lat(xs: number[]): { p50: number; p99: number } {
@@ -110,8 +129,13 @@ function cpuMs(pid: number | undefined): number {
 /** USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK). */
 const CLOCK_TICKS = 100;
 
-/** UDP datagrams sent by a namespace so far (/proc/net/snmp `Udp: OutDatagrams`). */
-function udpOut(pl: PunchLab, host: string): number {
+/**
+ * A namespace's UDP counters so far (/proc/net/snmp): datagrams sent (`OutDatagrams`) and
+ * datagrams its sockets dropped for want of receive buffer (`RcvbufErrors`: a sender that
+ * outruns its receiver loses datagrams there, which a reliable channel then pays for in
+ * retransmissions and a smaller congestion window).
+ */
+function udpCounters(pl: PunchLab, host: string): { out: number; rcvbufErrors: number } {
   const snmp = execFileSync(
     'ip',
     ['netns', 'exec', pl.lab.namespace(host), 'cat', '/proc/net/snmp'],
@@ -122,23 +146,31 @@ function udpOut(pl: PunchLab, host: string): number {
   const lines = snmp.split('\n').filter((l) => l.startsWith('Udp:'));
   const names = lines[0]!.split(/\s+/);
   const values = lines[1]!.split(/\s+/);
-  return Number(values[names.indexOf('OutDatagrams')]);
+  return {
+    out: Number(values[names.indexOf('OutDatagrams')]),
+    rcvbufErrors: Number(values[names.indexOf('RcvbufErrors')]),
+  };
 }
 
-/** Counters around one measured phase: CPU of both processes, datagrams out of both hosts. */
+/**
+ * Counters around one measured phase: CPU of both processes, datagrams out of both hosts,
+ * datagrams the receiving host dropped for a full socket buffer.
+ */
 function meter(pl: PunchLab, a: LineChild, b: LineChild) {
-  const start = {
-    ca: cpuMs(a.child.pid),
-    cb: cpuMs(b.child.pid),
-    ua: udpOut(pl, 'a'),
-    ub: udpOut(pl, 'b'),
+  const ua = udpCounters(pl, 'a');
+  const ub = udpCounters(pl, 'b');
+  const start = { ca: cpuMs(a.child.pid), cb: cpuMs(b.child.pid) };
+  return (delivered: number) => {
+    const ea = udpCounters(pl, 'a');
+    const eb = udpCounters(pl, 'b');
+    return {
+      cpuUsTx: ((cpuMs(a.child.pid) - start.ca) * 1000) / delivered,
+      cpuUsRx: ((cpuMs(b.child.pid) - start.cb) * 1000) / delivered,
+      datagramsTx: ea.out - ua.out,
+      datagramsRx: eb.out - ub.out,
+      rxDrops: eb.rcvbufErrors - ub.rcvbufErrors,
+    };
   };
-  return (delivered: number) => ({
-    cpuUsTx: ((cpuMs(a.child.pid) - start.ca) * 1000) / delivered,
-    cpuUsRx: ((cpuMs(b.child.pid) - start.cb) * 1000) / delivered,
-    datagramsTx: udpOut(pl, 'a') - start.ua,
-    datagramsRx: udpOut(pl, 'b') - start.ub,
-  });
 }
 
 function spawn(pl: PunchLab, host: string, script: string, args: string[]): LineChild {
@@ -178,10 +210,13 @@ async function natpush(pl: PunchLab): Promise<Record<number, Figures>> {
     for (const size of SIZES) {
       const m = meter(pl, a, b);
       a.send({ flood: { to: rb.id, n: MESSAGES, size, window: WINDOW } });
-      const sent = await a.next<{ n: number; ms: number; errors: number; paths: object }>(
-        'flooded',
-        120_000,
-      );
+      const sent = await a.next<{
+        n: number;
+        ms: number;
+        errors: number;
+        paths: object;
+        channel?: ChannelCounters;
+      }>('flooded', 120_000);
       const rx = await b.next<Rx>('floodRx', 30_000);
       const counters = m(rx.n);
       a.send({ flood: { to: rb.id, n: LIGHT, size, window: 1 } });
@@ -200,7 +235,8 @@ async function natpush(pl: PunchLab): Promise<Record<number, Figures>> {
         lightP99: ll.p99,
         note:
           `all acked in ${fmt(sent.ms)} ms, ${sent.errors} errors, sender paths ${JSON.stringify(sent.paths)}, ` +
-          `receiver paths ${JSON.stringify(rx.paths ?? {})}`,
+          `receiver paths ${JSON.stringify(rx.paths ?? {})}` +
+          (sent.channel ? `, sender's channel ${channelNote(sent.channel)}` : ''),
       };
     }
   } finally {
@@ -274,7 +310,7 @@ async function main(): Promise<void> {
     console.log(`load: ${load()}`);
     const raw = await rawUdp(pl);
     console.log(
-      `\n  ${'size'.padStart(5)} ${'path'.padEnd(8)} ${'msg/s'.padStart(8)} ${'Mbit/s'.padStart(7)} ${'delivered'.padStart(13)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'light p50'.padStart(9)} ${'light p99'.padStart(9)} ${'µs tx'.padStart(7)} ${'µs rx'.padStart(7)} ${'msg/dg'.padStart(6)} ${'dg back'.padStart(7)}`,
+      `\n  ${'size'.padStart(5)} ${'path'.padEnd(8)} ${'msg/s'.padStart(8)} ${'Mbit/s'.padStart(7)} ${'delivered'.padStart(13)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'light p50'.padStart(9)} ${'light p99'.padStart(9)} ${'µs tx'.padStart(7)} ${'µs rx'.padStart(7)} ${'msg/dg'.padStart(6)} ${'dg back'.padStart(7)} ${'rx drop'.padStart(7)}`,
     );
     for (const size of SIZES) {
       for (const [name, f] of [
@@ -282,7 +318,7 @@ async function main(): Promise<void> {
         ['raw UDP', raw[size]!],
       ] as const) {
         console.log(
-          `  ${String(size).padStart(5)} ${name.padEnd(8)} ${fmt(f.perSecond).padStart(8)} ${fmt((f.perSecond * size * 8) / 1e6, 1).padStart(7)} ${`${f.delivered}/${f.offered}`.padStart(13)} ${fmt(f.p50, 2).padStart(7)} ${fmt(f.p99, 2).padStart(7)} ${fmt(f.lightP50, 2).padStart(9)} ${fmt(f.lightP99, 2).padStart(9)} ${fmt(f.cpuUsTx, 1).padStart(7)} ${fmt(f.cpuUsRx, 1).padStart(7)} ${fmt(f.delivered / Math.max(1, f.datagramsTx), 1).padStart(6)} ${String(f.datagramsRx).padStart(7)}  ${f.note}`,
+          `  ${String(size).padStart(5)} ${name.padEnd(8)} ${fmt(f.perSecond).padStart(8)} ${fmt((f.perSecond * size * 8) / 1e6, 1).padStart(7)} ${`${f.delivered}/${f.offered}`.padStart(13)} ${fmt(f.p50, 2).padStart(7)} ${fmt(f.p99, 2).padStart(7)} ${fmt(f.lightP50, 2).padStart(9)} ${fmt(f.lightP99, 2).padStart(9)} ${fmt(f.cpuUsTx, 1).padStart(7)} ${fmt(f.cpuUsRx, 1).padStart(7)} ${fmt(f.delivered / Math.max(1, f.datagramsTx), 1).padStart(6)} ${String(f.datagramsRx).padStart(7)} ${String(f.rxDrops).padStart(7)}  ${f.note}`,
         );
       }
       const n = np[size]!;

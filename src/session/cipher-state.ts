@@ -118,6 +118,18 @@ export class CipherState {
     return aeadEncrypt(this.aead, k, nonce96(n), ad, plaintext, prefix);
   }
 
+  /**
+   * As `encryptWithNonce`, written into `out` (exactly plaintext + tag bytes; it must not
+   * overlap `plaintext` or `ad`): the caller lays out the datagram around it.
+   */
+  encryptWithNonceInto(n: number, ad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void {
+    const k = this.#requireKey();
+    checkNonce(n);
+    if (out.length !== plaintext.length + TAG_BYTES)
+      throw new RangeError('out must be plaintext + tag bytes long');
+    this.aead.seal(out, k, nonce96(n), ad, plaintext);
+  }
+
   /** Decrypt with an explicit counter (the caller's replay window decides if n is acceptable). */
   decryptWithNonce(n: number, ad: Uint8Array, ciphertext: Uint8Array): Buffer {
     const k = this.#requireKey();

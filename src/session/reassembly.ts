@@ -44,7 +44,7 @@ export class Reassembler {
         return undefined;
       }
       const fr = f.fragment;
-      return Buffer.from(fr.buffer, fr.byteOffset, fr.byteLength);
+      return Buffer.isBuffer(fr) ? fr : Buffer.from(fr.buffer, fr.byteOffset, fr.byteLength);
     }
     if (f.fragIndex === 0) {
       if (this.#assembly) this.#onError(); // previous message never finished

@@ -134,19 +134,24 @@ export function encodeFrames(frames: readonly Uint8Array[], bytes: number): Uint
   return out;
 }
 
-/** Every frame of one payload (bare or batch), in order. Throws FrameError on any bad frame. */
+/**
+ * Every frame of one payload (bare or batch), in order. Throws FrameError on any bad frame.
+ * Frames are read at offsets of one Buffer view of the payload: a data frame's fragment is the
+ * only view made per frame (there were three, plus one more in reassembly: typed-array views
+ * are allocations, and a 100-byte flood makes ~8 frames per datagram).
+ */
 export function decodeFrames(bytes: Uint8Array): Frame[] {
-  if (bytes[0] !== FrameType.BATCH) return [decodeFrame(bytes)];
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const b = asBuffer(bytes);
+  if (b[0] !== FrameType.BATCH) return [decodeFrameAt(b, 0, b.length)];
   const frames: Frame[] = [];
   let off = BATCH_HEADER_BYTES;
   while (off < b.length) {
     if (off + BATCH_FRAME_OVERHEAD > b.length) throw new FrameError('truncated batch');
-    const len = b.readUInt16LE(off);
+    const len = b[off]! | (b[off + 1]! << 8);
     off += BATCH_FRAME_OVERHEAD;
     if (len === 0 || off + len > b.length) throw new FrameError('bad batch frame length');
     if (b[off] === FrameType.BATCH) throw new FrameError('nested batch');
-    frames.push(decodeFrame(b.subarray(off, off + len)));
+    frames.push(decodeFrameAt(b, off, off + len));
     off += len;
   }
   if (frames.length === 0) throw new FrameError('empty batch');
@@ -154,57 +159,66 @@ export function decodeFrames(bytes: Uint8Array): Frame[] {
 }
 
 export function decodeFrame(bytes: Uint8Array): Frame {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const need = (n: number) => {
-    if (b.length < n) throw new FrameError(`frame type ${b[0]} too short`);
-  };
-  need(1);
-  switch (b[0]) {
+  return decodeFrameAt(asBuffer(bytes), 0, bytes.length);
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** The frame in `b[s, e)`. */
+function decodeFrameAt(b: Buffer, s: number, e: number): Frame {
+  const len = e - s;
+  if (len < 1) throw new FrameError('empty frame');
+  const type = b[s]!;
+  switch (type) {
     case FrameType.DATA:
     case FrameType.DATA_ACK_NOW: {
-      need(DATA_HEADER_BYTES);
-      const fragIndex = b.readUInt16LE(17);
-      const fragCount = b.readUInt16LE(19);
+      if (len < DATA_HEADER_BYTES) throw new FrameError(`frame type ${type} too short`);
+      const fragIndex = b.readUInt16LE(s + 17);
+      const fragCount = b.readUInt16LE(s + 19);
       if (fragCount === 0 || fragIndex >= fragCount) throw new FrameError('bad fragment numbers');
       return {
         type: FrameType.DATA,
-        ackNow: b[0] === FrameType.DATA_ACK_NOW,
-        epoch: b.readUInt32LE(1),
-        pn: b.readUInt32LE(5),
-        base: b.readUInt32LE(9),
-        tsval: b.readUInt32LE(13),
+        ackNow: type === FrameType.DATA_ACK_NOW,
+        epoch: b.readUInt32LE(s + 1),
+        pn: b.readUInt32LE(s + 5),
+        base: b.readUInt32LE(s + 9),
+        tsval: b.readUInt32LE(s + 13),
         fragIndex,
         fragCount,
-        fragment: b.subarray(DATA_HEADER_BYTES),
+        fragment: b.subarray(s + DATA_HEADER_BYTES, e),
       };
     }
     case FrameType.ACK: {
-      need(ACK_FIXED_BYTES);
-      const n = b[15]!;
-      if (n > MAX_SACK_RANGES || b.length !== ACK_FIXED_BYTES + n * 8)
+      if (len < ACK_FIXED_BYTES) throw new FrameError(`frame type ${type} too short`);
+      const n = b[s + 15]!;
+      if (n > MAX_SACK_RANGES || len !== ACK_FIXED_BYTES + n * 8)
         throw new FrameError('bad ack length');
       const ranges: [number, number][] = [];
       for (let i = 0; i < n; i++) {
-        const start = b.readUInt32LE(ACK_FIXED_BYTES + i * 8);
-        const end = b.readUInt32LE(ACK_FIXED_BYTES + 4 + i * 8);
+        const start = b.readUInt32LE(s + ACK_FIXED_BYTES + i * 8);
+        const end = b.readUInt32LE(s + ACK_FIXED_BYTES + 4 + i * 8);
         if (end <= start) throw new FrameError('empty sack range');
         ranges.push([start, end]);
       }
       return {
         type: FrameType.ACK,
-        epoch: b.readUInt32LE(1),
-        cumulative: b.readUInt32LE(5),
-        tsecr: b.readUInt32LE(9),
-        window: b.readUInt16LE(13),
+        epoch: b.readUInt32LE(s + 1),
+        cumulative: b.readUInt32LE(s + 5),
+        tsecr: b.readUInt32LE(s + 9),
+        window: b.readUInt16LE(s + 13),
         ranges,
       };
     }
     case FrameType.PING:
     case FrameType.PONG:
-      if (b.length !== 5) throw new FrameError('bad ping length');
-      return { type: b[0], nonce: b.readUInt32LE(1) };
+      if (len !== 5) throw new FrameError('bad ping length');
+      return { type, nonce: b.readUInt32LE(s + 1) };
     default:
-      throw new FrameError(`unknown frame type ${b[0]}`);
+      throw new FrameError(`unknown frame type ${type}`);
   }
 }
 
@@ -255,9 +269,10 @@ export function decodeNotification(b: Buffer): Notification {
   const topicLen = b.readUInt16LE(2 + idLen);
   const topicStart = 4 + idLen;
   if (b.length < topicStart + topicLen) throw new FrameError('truncated topic');
-  const topic = b.toString('utf8', topicStart, topicStart + topicLen);
   const body = b.toString('utf8', topicStart + topicLen);
   if (!ID_PATTERN.test(id)) throw new FrameError('bad notification id');
+  if (topicLen === 0) return { id, body };
+  const topic = b.toString('utf8', topicStart, topicStart + topicLen);
   if (!isValidTopic(topic)) throw new FrameError('bad topic');
-  return topicLen > 0 ? { id, topic, body } : { id, body };
+  return { id, topic, body };
 }

@@ -309,8 +309,12 @@ export class ReliableChannel {
   }
 
   #deliver(ready: Notification[]): void {
+    // One copy of the listeners per datagram (one may unsubscribe from inside), not per message;
+    // one that unsubscribed gets nothing more.
+    const listeners = [...this.#onNotification];
     for (const n of ready) {
-      for (const cb of [...this.#onNotification]) {
+      for (const cb of listeners) {
+        if (!this.#onNotification.has(cb)) continue;
         try {
           cb(n);
         } catch (e) {

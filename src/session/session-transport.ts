@@ -19,7 +19,7 @@ import type {
   SecureSessionOptions,
   SessionStats,
 } from './session-types.js';
-import { encodeTransportHeader, MAX_DATAGRAM_BYTES, TRANSPORT_OVERHEAD } from './wire.js';
+import { MAX_DATAGRAM_BYTES, sealTransport, TRANSPORT_OVERHEAD } from './wire.js';
 
 /** Largest payload `send` takes: one datagram. The ReliableChannel fragments to its MTU. */
 export const MAX_SESSION_PAYLOAD = MAX_DATAGRAM_BYTES - TRANSPORT_OVERHEAD;
@@ -144,8 +144,7 @@ export abstract class SessionTransport {
 
   protected sendOn(kp: Keypair, payload: Uint8Array): void {
     const counter = kp.sendCounter++;
-    const header = encodeTransportHeader(kp.remoteIndex, counter);
-    this.transmit(kp.send.encryptWithNonce(counter, header, payload, header));
+    this.transmit(sealTransport(kp.send, kp.remoteIndex, counter, payload));
   }
 
   /** The keypair to send on, if it is still young and unexhausted enough. */

@@ -34,6 +34,7 @@
  *   B-->>A: transport …
  * ```
  */
+import type { CipherState } from './cipher-state.js';
 import { SessionError, SessionErrorCode } from './errors.js';
 
 export const SESSION_VERSION = 1;
@@ -45,8 +46,6 @@ export const MessageKind = {
   SEALED: 0xc4,
 } as const;
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
-
-const KINDS = new Set<number>(Object.values(MessageKind));
 
 export const INIT_HEADER_BYTES = 6;
 export const RESP_HEADER_BYTES = 10;
@@ -86,8 +85,16 @@ export type ParsedMessage =
     }
   | { kind: typeof MessageKind.SEALED; noise: Uint8Array };
 
-function view(b: Uint8Array): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+/**
+ * A little-endian u32 read straight from the bytes: a DataView per datagram (as before) was a
+ * measurable share of a flood receiver's own time in a profile, for four byte loads.
+ */
+function u32(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+}
+
+function isKind(b: number): b is MessageKind {
+  return b >= MessageKind.HANDSHAKE_INIT && b <= MessageKind.SEALED;
 }
 
 /** Parse the framing (not the crypto). Throws `SessionError` MALFORMED / UNSUPPORTED_VERSION. */
@@ -97,7 +104,7 @@ export function parseMessage(bytes: Uint8Array): ParsedMessage {
   if (bytes.length > MAX_DATAGRAM_BYTES)
     throw new SessionError(SessionErrorCode.MALFORMED, 'session message too large');
   const kind = bytes[0]!;
-  if (!KINDS.has(kind))
+  if (!isKind(kind))
     throw new SessionError(
       SessionErrorCode.MALFORMED,
       `unknown message kind 0x${kind.toString(16)}`,
@@ -107,34 +114,33 @@ export function parseMessage(bytes: Uint8Array): ParsedMessage {
       SessionErrorCode.UNSUPPORTED_VERSION,
       `session version ${bytes[1]} (this peer speaks ${SESSION_VERSION})`,
     );
-  const dv = view(bytes);
   switch (kind) {
     case MessageKind.HANDSHAKE_INIT:
       // Longer with 0-RTT data (an init carried in a connectivity check, secure-session.ts).
       expectLength(bytes, INIT_HEADER_BYTES + INIT_NOISE_BYTES, false);
       return {
         kind,
-        senderIndex: dv.getUint32(2, true),
+        senderIndex: u32(bytes, 2),
         noise: bytes.subarray(INIT_HEADER_BYTES),
       };
     case MessageKind.HANDSHAKE_RESP:
       expectLength(bytes, RESP_HEADER_BYTES + RESP_NOISE_BYTES, false);
       return {
         kind,
-        senderIndex: dv.getUint32(2, true),
-        receiverIndex: dv.getUint32(6, true),
+        senderIndex: u32(bytes, 2),
+        receiverIndex: u32(bytes, 6),
         noise: bytes.subarray(RESP_HEADER_BYTES),
       };
     case MessageKind.TRANSPORT: {
       expectLength(bytes, TRANSPORT_OVERHEAD, false);
-      const lo = dv.getUint32(6, true);
-      const hi = dv.getUint32(10, true);
+      const lo = u32(bytes, 6);
+      const hi = u32(bytes, 10);
       // Counters past 2^53 cannot occur (sessions rekey long before, see cipher-state.ts).
       if (hi >= 0x200000)
         throw new SessionError(SessionErrorCode.MALFORMED, 'transport counter out of range');
       return {
         kind,
-        receiverIndex: dv.getUint32(2, true),
+        receiverIndex: u32(bytes, 2),
         counter: hi * 2 ** 32 + lo,
         header: bytes.subarray(0, TRANSPORT_HEADER_BYTES),
         ciphertext: bytes.subarray(TRANSPORT_HEADER_BYTES),
@@ -174,12 +180,37 @@ export function encodeResp(senderIndex: number, receiverIndex: number, noise: Ui
 
 /** The 14-byte transport header; it is the AEAD's associated data. */
 export function encodeTransportHeader(receiverIndex: number, counter: number): Buffer {
-  const out = Buffer.alloc(TRANSPORT_HEADER_BYTES);
+  const out = Buffer.allocUnsafe(TRANSPORT_HEADER_BYTES);
+  writeTransportHeader(out, receiverIndex, counter);
+  return out;
+}
+
+function writeTransportHeader(out: Buffer, receiverIndex: number, counter: number): void {
   out[0] = MessageKind.TRANSPORT;
   out[1] = SESSION_VERSION;
   out.writeUInt32LE(receiverIndex, 2);
   out.writeUInt32LE(counter >>> 0, 6);
   out.writeUInt32LE(Math.floor(counter / 2 ** 32), 10);
+}
+
+/**
+ * A whole transport datagram in one allocation: the header written in place and `payload`
+ * sealed after it, under the header as associated data (no separate header Buffer, no copy).
+ */
+export function sealTransport(
+  cs: CipherState,
+  receiverIndex: number,
+  counter: number,
+  payload: Uint8Array,
+): Buffer {
+  const out = Buffer.allocUnsafe(TRANSPORT_OVERHEAD + payload.length);
+  writeTransportHeader(out, receiverIndex, counter);
+  cs.encryptWithNonceInto(
+    counter,
+    out.subarray(0, TRANSPORT_HEADER_BYTES),
+    payload,
+    out.subarray(TRANSPORT_HEADER_BYTES),
+  );
   return out;
 }
 
@@ -194,8 +225,8 @@ export function sealedHeader(): Buffer {
  */
 export function peekReceiverIndex(bytes: Uint8Array): number | undefined {
   if (bytes[0] === MessageKind.TRANSPORT && bytes.length >= TRANSPORT_HEADER_BYTES)
-    return view(bytes).getUint32(2, true);
+    return u32(bytes, 2);
   if (bytes[0] === MessageKind.HANDSHAKE_RESP && bytes.length >= RESP_HEADER_BYTES)
-    return view(bytes).getUint32(6, true);
+    return u32(bytes, 6);
   return undefined;
 }

@@ -359,7 +359,9 @@ async function flood({ to, n, size, window = 64 }) {
     }
   };
   await Promise.all(Array.from({ length: window }, worker));
-  out({ flooded: { n, ms: performance.now() - t0, errors, paths } });
+  // Connector mode: the sender's channel counters (retransmissions, congestion window) too.
+  const channel = ch && !ladder ? { ...ch.stats, congestion: ch.congestion } : undefined;
+  out({ flooded: { n, ms: performance.now() - t0, errors, paths, channel } });
 }
 
 async function send({ to, n, prefix }) {

@@ -8,7 +8,10 @@ import {
   MessageKind,
   parseMessage,
   peekReceiverIndex,
+  sealTransport,
 } from '../../../src/session/wire.js';
+import { nodeAead, sodiumAead, type Aead } from '../../../src/session/aead.js';
+import { CipherState } from '../../../src/session/cipher-state.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import { isNatpushError } from '../../../src/util/errors.js';
 import { prng } from './lossy-pipe.js';
@@ -36,6 +39,32 @@ describe('session wire format', () => {
     const big = Buffer.concat([encodeTransportHeader(1, 0), Buffer.alloc(16)]);
     big.writeUInt32LE(0x200000, 10);
     expect(() => parseMessage(big)).toThrow(/counter out of range/);
+  });
+
+  it('sealTransport lays out header ‖ ciphertext ‖ tag in one buffer, as header + encryptWithNonce, on each backend', () => {
+    const backends = [nodeAead, sodiumAead].filter((x): x is Aead => x !== undefined);
+    const key = Buffer.alloc(32, 7);
+    for (const aead of backends) {
+      const tx = new CipherState(key, aead);
+      const rx = new CipherState(key, aead);
+      for (const [counter, size] of [
+        [0, 1],
+        [2 ** 32 + 3, 100],
+        [123_456, 1170],
+      ] as const) {
+        const payload = Buffer.alloc(size, counter & 0xff);
+        const header = encodeTransportHeader(0xabcdef01, counter);
+        const expected = Buffer.concat([header, tx.encryptWithNonce(counter, header, payload)]);
+        const d = sealTransport(tx, 0xabcdef01, counter, payload);
+        expect(Buffer.compare(d, expected), aead.name).toBe(0);
+        const m = parseMessage(d);
+        if (m.kind !== MessageKind.TRANSPORT) throw new Error('not a transport message');
+        expect(m.counter).toBe(counter);
+        expect(Buffer.compare(rx.decryptWithNonce(counter, m.header, m.ciphertext), payload)).toBe(
+          0,
+        );
+      }
+    }
   });
 
   it('random and mutated input: SecureSession.handle never throws, decoders throw only typed errors', () => {
