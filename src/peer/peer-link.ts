@@ -243,13 +243,7 @@ export class PeerLink {
         this.#lastRxInCheck = false;
         this.#handle(d);
       }),
-      p.onDead((reason) => {
-        // Its relay died (path.ts, issue 12): the gatherer allocates on another one of the
-        // fleet; punch again at the first backoff step, not the one for direct's failures.
-        const relayLost = reason.startsWith('relay allocation lost');
-        if (relayLost) this.#punchFailures = 0;
-        this.#down(p, relayLost ? reason : `consent lost: ${reason}`);
-      }),
+      p.onDead((reason) => this.#down(p, `consent lost: ${reason}`)),
       p.onRepunchNeeded(() => this.#down(p, 'the remote address changed (NAT rebinding)')),
     );
     this.session.setSend((d) => {
@@ -296,7 +290,8 @@ export class PeerLink {
     this.channel.pathChanged();
     this.#o.logger.info('path down', { peer: this.remote, kind: p.kind, reason });
     this.#o.onPath({ path: 'server', reason });
-    this.#punchFailures++;
+    // A dead relay (path.ts): the fleet has another, so re-punch at the first step (issue 12).
+    this.#punchFailures = reason.includes('relay allocation lost') ? 0 : this.#punchFailures + 1;
     this.#scheduleRepunch();
   }
 
