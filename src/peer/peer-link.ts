@@ -260,13 +260,7 @@ export class PeerLink {
         if (p.kind !== this.#adoptedKind) this.#relabelled(p);
         this.#handle(d);
       }),
-      p.onDead((reason) => {
-        // Its relay died (path.ts, issue 12): the gatherer allocates on another one of the
-        // fleet; punch again at the first backoff step, not the one for direct's failures.
-        const relayLost = reason.startsWith('relay allocation lost');
-        if (relayLost) this.#punchFailures = 0;
-        this.#down(p, relayLost ? reason : `consent lost: ${reason}`);
-      }),
+      p.onDead((reason) => this.#down(p, `consent lost: ${reason}`)),
       p.onRepunchNeeded(() => this.#down(p, 'the remote address changed (NAT rebinding)')),
     );
     this.session.setSend((d) => {
@@ -337,7 +331,8 @@ export class PeerLink {
     this.channel.pathChanged();
     this.#o.logger.info('path down', { peer: this.remote, kind: p.kind, reason });
     this.#report(reason);
-    this.#punchFailures++;
+    // A dead relay (path.ts): the fleet has another, so re-punch at the first step (issue 12).
+    this.#punchFailures = reason.includes('relay allocation lost') ? 0 : this.#punchFailures + 1;
     this.#scheduleRepunch();
   }
 

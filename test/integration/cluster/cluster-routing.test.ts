@@ -17,6 +17,8 @@ import { Rendezvous } from '../../../src/signaling/rendezvous.js';
 import { systemClock } from '../../../src/util/clock.js';
 
 let redis: TestRedis;
+/** expect.poll's default bound is 1 s: too tight for a loaded 2-core CI machine. */
+const POLL = { timeout: 30_000 };
 const nodes: SignalingServer[] = [];
 const clients: RawClient[] = [];
 
@@ -105,7 +107,7 @@ describe('three serve nodes on one Redis', { timeout: 90_000 }, () => {
     });
     expect(await status.json()).toMatchObject({ online: true, transport: 'websocket', mailbox: 1 });
     b.c.send({ type: 'ack', ids: ['h-1'] });
-    await expect.poll(() => redis.client().zcard(`np:mb:${b.id.peerId}`)).toBe(0);
+    await expect.poll(() => redis.client().zcard(`np:mb:${b.id.peerId}`), POLL).toBe(0);
   });
 
   it('keeps what was stored while the peer moved, and the new node replaces the old session', async () => {
@@ -127,7 +129,7 @@ describe('three serve nodes on one Redis', { timeout: 90_000 }, () => {
     }
     // Each once and in the sender's order: the local copy (128) refills from Redis in order.
     expect(got).toEqual(Array.from({ length: 200 }, (_, i) => `m-${i}`));
-    await expect.poll(() => redis.client().zcard(`np:mb:${b1.id.peerId}`)).toBe(0);
+    await expect.poll(() => redis.client().zcard(`np:mb:${b1.id.peerId}`), POLL).toBe(0);
   });
 
   it("applies an SSE client's ack POSTed to another node than its stream", async () => {
@@ -155,7 +157,7 @@ describe('three serve nodes on one Redis', { timeout: 90_000 }, () => {
       { authorization: `Bearer ${token}` },
     );
     expect(acked.status).toBe(200);
-    await expect.poll(() => redis.client().zcard(`np:mb:${id.peerId}`)).toBe(0);
+    await expect.poll(() => redis.client().zcard(`np:mb:${id.peerId}`), POLL).toBe(0);
     ac.abort();
   });
 
@@ -221,7 +223,7 @@ describe('three serve nodes on one Redis', { timeout: 90_000 }, () => {
     expect(f.from).toBe(friend.id.peerId);
     // The stranger's frame is refused on node 1 and counted there, never delivered.
     await expect
-      .poll(() => n1.context.metrics.registry.render())
+      .poll(() => n1.context.metrics.registry.render(), POLL)
       .toMatch(/natpush_dropped_frames_total\{reason="rendezvous_refused",type="p2p"\} 1/);
     await barrier(p.c);
     expect(p.c.frames.filter((x) => x.type === 'p2p')).toHaveLength(0);
@@ -238,9 +240,7 @@ describe('three serve nodes on one Redis', { timeout: 90_000 }, () => {
     await allow(b.c, [a.id.peerId]);
     // B's route is written to Redis after its welcome; a punch toward a peer without a route is
     // dropped silently (as for an offline one), so wait for it as a retrying client would.
-    await expect
-      .poll(() => redis.client().get(`np:route:${b.id.peerId}`), { timeout: 30_000 })
-      .not.toBeNull();
+    await expect.poll(() => redis.client().get(`np:route:${b.id.peerId}`), POLL).not.toBeNull();
     a.c.send({ type: 'punch', to: b.id.peerId, rid: 'rid-1' });
     const [sa, sb] = await Promise.all([a.c.wait('punch-start'), b.c.wait('punch-start')]);
     expect(sa.at).toBe(sb.at);
@@ -267,7 +267,7 @@ describe('three serve nodes on one Redis', { timeout: 90_000 }, () => {
     a.c.send({ type: 'candidates', to: b.id.peerId, rid: 'rz-1', candidates });
     await b.c.wait('candidates');
     // Each node learned the pair and where the other side connects from (loopback here).
-    await expect.poll(() => g1.allows(a.id.peerId, '127.0.0.1')).toBe(true);
+    await expect.poll(() => g1.allows(a.id.peerId, '127.0.0.1'), POLL).toBe(true);
     expect(g2.allows(b.id.peerId, '127.0.0.1')).toBe(true);
     await x.close();
     await y.close();
@@ -315,9 +315,8 @@ describe('three serve nodes on one Redis', { timeout: 90_000 }, () => {
     expect((await fetch(url)).status).toBe(200);
     // Redis stays down until the node has said 503 (no race between the two on a slow machine).
     await redis.restart({
-      whileDown: () =>
-        expect.poll(async () => (await fetch(url)).status, { timeout: 30_000 }).toBe(503),
+      whileDown: () => expect.poll(async () => (await fetch(url)).status, POLL).toBe(503),
     });
-    await expect.poll(async () => (await fetch(url)).status, { timeout: 30_000 }).toBe(200);
+    await expect.poll(async () => (await fetch(url)).status, POLL).toBe(200);
   });
 });

@@ -265,7 +265,9 @@ describe.skipIf(skip)(
         urls: ['turn:127.0.0.1:9?transport=udp'],
         region: 'z',
         load: () => Promise.resolve({}),
-        timing: { reportMs: 600_000, ttlMs: 6_000 },
+        // 20 s, not the default 6 s: serve must start and read it before it expires, however
+        // slow the machine (the expiry is then waited for by event).
+        timing: { reportMs: 600_000, ttlMs: 20_000 },
       });
       silents.push(silent);
       const { url } = await serve({ region: 'z' });
