@@ -195,7 +195,8 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
       }
       m = d.message;
     } catch (err) {
-      // Not JSON, too large, or a known type with wrong fields: no version of serve sends that.
+      // Not JSON, too large, or a known type with fields of the wrong JSON type: no version of
+      // serve sends that. (A new enum value is not among them: open-enum.ts reads it.)
       this.#logger.warn('bad frame from server', { err: String(err) });
       ws.terminate();
       return;

@@ -13,6 +13,9 @@
  * | SSE       | `event: error` data `{code, message, fatal}`     | frame `{type: 'error', …}`        |
  * | SSE       | any other event name                             | `{ known: false }` (ignored)      |
  * | poll      | 200 `{notifications: [<notification>…]}`         | `deliver` frames, in order        |
+ * | challenge | 200 `{server, nonce, expires}`                   | frame `{type: 'challenge', …}`    |
+ * | turn      | 200 `{username, password, ttl, expires, urls}`   | frame `{type: 'turn-credentials'}` |
+ * | session   | 200 `{peer, sessionToken, expires}`              | `{peer, sessionToken, expires}`   |
  * | any HTTP  | 4xx/5xx `{error: {code, message}}`               | thrown `SignalingError(code)`     |
  */
 import { z } from 'zod';
@@ -105,6 +108,57 @@ export function httpError(status: number, text: string): SignalingError {
     );
   }
   return new SignalingError(body.error.code as SignalingErrorCode, body.error.message);
+}
+
+/** `POST /v1/challenge`'s reply, as the `challenge` frame a WebSocket gets. */
+export function decodeHttpChallenge(
+  status: number,
+  text: string,
+): Extract<ServerMessage, { type: 'challenge' }> {
+  const m = replyAsFrame(status, text, 'challenge');
+  if (m.type !== 'challenge') throw new TypeError('unreachable');
+  return m;
+}
+
+/** `POST /v1/turn-credentials`'s reply, as the `turn-credentials` frame (its `ref` left out). */
+export function decodeHttpTurnCredentials(
+  status: number,
+  text: string,
+): Omit<Extract<ServerMessage, { type: 'turn-credentials' }>, 'type' | 'ref'> {
+  // Over HTTP the request/response pair does what `ref` does on a WebSocket.
+  const m = replyAsFrame(status, text, 'turn-credentials', { ref: 'http' });
+  if (m.type !== 'turn-credentials') throw new TypeError('unreachable');
+  const { type: _t, ref: _r, ...c } = m;
+  return c;
+}
+
+/** The session reply is HTTP's alone (no frame says it); tolerant like the frames. */
+const httpSessionReply = z.object({
+  peer: peerId,
+  sessionToken: z.string().min(1).max(512),
+  expires: z.number().int(),
+});
+
+/** `POST /v1/session`'s reply: the token that opens `/v1/events` and `/v1/poll`. */
+export function decodeHttpSession(status: number, text: string): z.infer<typeof httpSessionReply> {
+  if (status !== 200) throw httpError(status, text);
+  return validate(httpSessionReply, parseJson(text, LIMITS.maxFrameBytes));
+}
+
+/** A 200 JSON reply read as the frame `type` it answers with (through `acceptServerFrame`). */
+function replyAsFrame(
+  status: number,
+  text: string,
+  type: ServerMessage['type'],
+  extra: Record<string, unknown> = {},
+): ServerMessage {
+  if (status !== 200) throw httpError(status, text);
+  const json = parseJson(text, LIMITS.maxFrameBytes);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new SignalingError(SignalingErrorCode.BAD_FRAME, 'reply is not a JSON object');
+  const frame = acceptServerFrame({ ...json, ...extra, type });
+  if (!frame.known) throw new TypeError(`not a frame type: ${type}`);
+  return frame.message;
 }
 
 /** `{type: 'error', …data}`, the type last so the data cannot name another frame. */

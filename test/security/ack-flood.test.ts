@@ -35,7 +35,9 @@ const fakeIds = (n: number) =>
 
 describe('finding 2: ack flood', () => {
   it('made-up acks over WebSocket, POST /v1/acks and ?ack= are dropped and counted, never stored; honest acks still work', async () => {
-    const s = await t.server();
+    // No timer-driven resend (TIMING.retryAfterMs is 5 s) while the attack runs: on a loaded
+    // machine the attack outlasted it and B saw honest-0 twice. Only acks move the flow here.
+    const s = await t.server({ timing: { retryAfterMs: 600_000 } });
     const ctx = s.context;
     const a = await t.raw(s);
     const b = await t.raw(s);
@@ -175,8 +177,11 @@ describe('finding 2: ack flood against `natpush serve`', () => {
     const got: string[] = [];
     while (got.length < honest) {
       const d = await within(b.wait('deliver'), 30_000, 'honest deliveries');
-      got.push(d.n.id);
       b.send({ type: 'ack', ids: [d.n.id] });
+      // At-least-once on the wire (protocol.ts): serve resends what is unacked after 5 s, and
+      // a loaded machine can take that long to read B's frames during the flood. A resend is
+      // no fault; a missing, reordered or foreign notification is.
+      if (!got.includes(d.n.id)) got.push(d.n.id);
     }
     expect(got).toEqual(Array.from({ length: honest }, (_, i) => `h${i * 200}`));
     for (let i = 0; i < honest; i++) await within(a.wait('delivered'), 30_000, 'delivered');

@@ -8,6 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../../../src/signaling/constants.js';
 import { SignalingError } from '../../../src/signaling/errors.js';
 import {
+  decodeHttpChallenge,
+  decodeHttpSession,
+  decodeHttpTurnCredentials,
   decodePollReply,
   decodeSseEvent,
   httpError,
@@ -205,6 +208,50 @@ describe('decodePollReply', () => {
     // A proxy's HTML error page is no error body: BAD_FRAME, with the status.
     expect(httpError(502, '<html>bad gateway</html>').message).toMatch(/HTTP 502/);
     expect(code(() => decodePollReply(502, '<html>'))).toBe('NATPUSH_ERR_BAD_FRAME');
+  });
+});
+
+describe('the HTTP login and TURN replies', () => {
+  const turn = {
+    username: `1700003600:${A}`,
+    password: 'c2VjcmV0c2VjcmV0c2VjcmV0MTI=',
+    ttl: 600,
+    expires: 1700003600,
+    urls: ['turn:198.51.100.1:3478?transport=udp'],
+  };
+
+  it('read as the frames they stand for, tolerant of extra fields', () => {
+    const c = { server: 's', nonce: 'abc', expires: 9 };
+    expect(decodeHttpChallenge(200, JSON.stringify({ ...c, pow: 1 }))).toEqual({
+      type: 'challenge',
+      ...c,
+    });
+    expect(decodeHttpTurnCredentials(200, JSON.stringify({ ...turn, realm: 'x' }))).toEqual(turn);
+    const session = { peer: A, sessionToken: 't', expires: 5 };
+    expect(decodeHttpSession(200, JSON.stringify(session))).toEqual(session);
+  });
+
+  it.each([
+    ['a challenge without a nonce', () => decodeHttpChallenge(200, '{"server":"s","expires":1}')],
+    ['a challenge that is a list', () => decodeHttpChallenge(200, '[]')],
+    [
+      'a challenge reply naming another type',
+      () => decodeHttpChallenge(200, JSON.stringify({ type: 'welcome', server: 's', expires: 1 })),
+    ],
+    [
+      'TURN credentials without urls',
+      () => decodeHttpTurnCredentials(200, JSON.stringify({ ...turn, urls: [] })),
+    ],
+    ['a session without a token', () => decodeHttpSession(200, JSON.stringify({ peer: A }))],
+    ['a session that is not JSON', () => decodeHttpSession(200, 'ok')],
+  ])('%s is BAD_FRAME', (_, f) => {
+    expect(code(f)).toBe('NATPUSH_ERR_BAD_FRAME');
+  });
+
+  it('an error status is thrown with its code', () => {
+    const body = JSON.stringify({ error: { code: 'NATPUSH_ERR_BAD_SIGNATURE', message: 'm' } });
+    expect(code(() => decodeHttpSession(401, body))).toBe('NATPUSH_ERR_BAD_SIGNATURE');
+    expect(code(() => decodeHttpChallenge(403, body))).toBe('NATPUSH_ERR_BAD_SIGNATURE');
   });
 });
 
