@@ -94,18 +94,12 @@ export class WsConnection implements PeerSession, ControlChannel {
   }
 
   close(code: string, message: string): void {
-    const ws = code === SignalingErrorCode.SHUTTING_DOWN ? WS_CLOSE.goingAway : WS_CLOSE.policy;
-    this.#closeWith(code, message, ws);
+    this.#closeWith(code, message, wsCloseCode(code));
   }
 
   /** Send a fatal error frame and close. */
   fail(code: string, message: string, ref?: string): void {
-    this.#closeWith(
-      code,
-      message,
-      code === SignalingErrorCode.FRAME_TOO_LARGE ? WS_CLOSE.tooBig : WS_CLOSE.policy,
-      ref,
-    );
+    this.#closeWith(code, message, wsCloseCode(code), ref);
   }
 
   /** The socket closed (either side): leave every table. */
@@ -394,4 +388,11 @@ export class WsConnection implements PeerSession, ControlChannel {
   #reply(m: ServerMessage): void {
     if (this.#roomForReply(m.type)) this.#out.write(m);
   }
+}
+
+/** The WebSocket close code for an error (RFC 6455 §7.4.1): a shutdown is 1001 Going Away however
+ *  the connection learns of it (welcomed or still logging in), so clients reconnect elsewhere. */
+function wsCloseCode(code: string): number {
+  if (code === SignalingErrorCode.SHUTTING_DOWN) return WS_CLOSE.goingAway;
+  return code === SignalingErrorCode.FRAME_TOO_LARGE ? WS_CLOSE.tooBig : WS_CLOSE.policy;
 }
