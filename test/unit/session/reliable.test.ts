@@ -302,6 +302,24 @@ describe('ReliableChannel', () => {
     t.close();
   });
 
+  it('a listener that unsubscribes mid-datagram gets nothing more; the others get every notification', async () => {
+    const t = setup({ pipe: { delayMs: 20 } });
+    t.a.connect();
+    await t.clock.advanceAsync(200);
+    const quitter: string[] = [];
+    const off = t.cb.onNotification((n) => {
+      quitter.push(n.id);
+      if (quitter.length === 3) off();
+    });
+    // Ten small notifications in one turn share one datagram (coalescing), so the unsubscribe
+    // happens while that datagram's notifications are being delivered.
+    const sends = Array.from({ length: 10 }, (_, i) => t.ca.send(note('u', i)));
+    expect(await settle(t.clock, sends)).toEqual(sends.map(() => 'ok'));
+    expect(quitter).toEqual(['u-0', 'u-1', 'u-2']);
+    expect(t.gotB.map((n) => n.id)).toEqual(Array.from({ length: 10 }, (_, i) => `u-${i}`));
+    t.close();
+  });
+
   it('a lone notification is acked within one round trip (DATA_ACK_NOW), not after the ack delay', async () => {
     const t = setup({ pipe: { delayMs: 20 } });
     t.a.connect();
