@@ -24,8 +24,9 @@
  * messages per datagram the sender's host sent, and datagrams the receiver's host sent back
  * (acks; /proc/net/snmp of each namespace, which holds only that peer). `--window W`: at most W
  * notifications unacknowledged (the app's concurrency; the channel's own congestion window
- * decides what is in flight below it). `--connector`: the channel on the punched path without `Peer.notify` on top. The machine is shared: the
- * load average is printed with the figures.
+ * decides what is in flight below it). `--connector`: the channel on the punched path without
+ * `Peer.notify` on top. `--prof DIR`: a V8 CPU profile per process; `--perf`: perf maps (below).
+ * The machine is shared: the load average is printed with the figures.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -64,7 +65,14 @@ const CONNECTOR = process.argv.includes('--connector');
 const PROF_DIR = process.argv.includes('--prof')
   ? process.argv[process.argv.indexOf('--prof') + 1]
   : undefined;
-const PROF = PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROF_DIR] : [];
+/**
+ * `--perf`: each peer process writes /tmp/perf-PID.map (`node --perf-basic-prof`), so
+ * `perf record -g -- node dist/bench/direct-throughput.js --perf` names JavaScript frames. perf
+ * samples CPU time only: on a loaded machine V8's wall-clock profile charges a process's time
+ * off the CPU to the syscall it was preempted in.
+ */
+const PERF = process.argv.includes('--perf') ? ['--perf-basic-prof'] : [];
+const PROF = [...PERF, ...(PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROF_DIR] : [])];
 
 interface Rx {
   n: number;
@@ -202,7 +210,9 @@ async function natpush(pl: PunchLab): Promise<Record<number, Figures>> {
       if (p.path === 'direct') break;
     }
     await a.next('pinged');
-    console.log(`natpush (${rb.mode} mode): direct path up`);
+    console.log(
+      `natpush (${rb.mode} mode): direct path up (sender pid ${a.child.pid}, receiver pid ${b.child.pid})`,
+    );
     // Warm-up, not measured: the first thousand notifications pay for JIT compilation.
     a.send({ flood: { to: rb.id, n: 1000, size: 100, window: WINDOW } });
     await a.next('flooded', 120_000);

@@ -46,7 +46,7 @@ import {
   encodeNotification,
   encodePing,
   FrameType,
-  ID_PATTERN,
+  isValidId,
   isValidTopic,
   MAX_ACK_BYTES,
   type Frame,
@@ -203,8 +203,7 @@ export class ReliableChannel {
    * SEND_TIMEOUT (it may still be delivered: receivers dedupe by id), BACKPRESSURE, or CLOSED.
    */
   send(n: Notification, o: { timeoutMs?: number } = {}): Promise<void> {
-    if (!ID_PATTERN.test(n.id))
-      throw new TypeError('notification id must match ^[A-Za-z0-9_.:-]{1,64}$');
+    if (!isValidId(n.id)) throw new TypeError('notification id must match ^[A-Za-z0-9_.:-]{1,64}$');
     if (n.topic !== undefined && !isValidTopic(n.topic)) throw new TypeError('invalid topic');
     if (typeof n.body !== 'string') throw new TypeError('body must be a string');
     const bodyBytes = Buffer.byteLength(n.body);

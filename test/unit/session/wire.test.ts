@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { generateIdentity } from '../../../src/signaling/identity.js';
-import { decodeFrame, FrameError } from '../../../src/session/reliable-frames.js';
+import {
+  decodeFrame,
+  FrameError,
+  ID_PATTERN,
+  isValidId,
+} from '../../../src/session/reliable-frames.js';
 import { SecureSession } from '../../../src/session/secure-session.js';
 import {
   encodeTransportHeader,
@@ -39,6 +44,26 @@ describe('session wire format', () => {
     const big = Buffer.concat([encodeTransportHeader(1, 0), Buffer.alloc(16)]);
     big.writeUInt32LE(0x200000, 10);
     expect(() => parseMessage(big)).toThrow(/counter out of range/);
+  });
+
+  it('isValidId agrees with ID_PATTERN: every UTF-16 code unit, lengths 0/1/64/65, random ids', () => {
+    const disagree: number[] = [];
+    for (let c = 0; c <= 0xffff; c++) {
+      const ch = String.fromCharCode(c);
+      if (isValidId(ch) !== ID_PATTERN.test(ch)) disagree.push(c);
+      if (isValidId(`ab${ch}9`) !== ID_PATTERN.test(`ab${ch}9`)) disagree.push(c);
+    }
+    expect(disagree).toEqual([]);
+    for (const id of ['', 'a', 'a'.repeat(64), 'a'.repeat(65), 'x:y.z_w-1', 'a b', 'é', '\n'])
+      expect(isValidId(id), JSON.stringify(id)).toBe(ID_PATTERN.test(id));
+    const rnd = prng(9);
+    const alphabet = 'aZ09_.:-/ @\u00e9\u200e';
+    for (let i = 0; i < 2000; i++) {
+      const len = Math.floor(rnd() * 70);
+      let id = '';
+      for (let j = 0; j < len; j++) id += alphabet[Math.floor(rnd() * alphabet.length)];
+      expect(isValidId(id), JSON.stringify(id)).toBe(ID_PATTERN.test(id));
+    }
   });
 
   it('sealTransport lays out header ‖ ciphertext ‖ tag in one buffer, as header + encryptWithNonce, on each backend', () => {
