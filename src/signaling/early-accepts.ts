@@ -9,6 +9,10 @@
  * batch's fsync, as before. Either way `accepted` (the 202) means "it cannot be lost any more":
  * on stable storage, or already in the recipient's hands (README, "What each answer means").
  *
+ * An early notification is sent only within the quotas (what the write would refuse is not sent
+ * first). If its write does fail (a full disk), it is refused like any other — the sender may
+ * retry, and the recipient, which may have it already, drops the copy by id.
+ *
  * Per-sender order (mailbox order) is kept by three rules, enforced by mailbox.ts:
  * - a recipient with accepts queued for the next batch takes no early ones until that batch is
  *   committed (they would overtake the queued ones);
