@@ -182,25 +182,28 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
 
   /** Apply an end-to-end ack (fire and forget: a lost ack only means a redelivery, deduped). */
   ack(to: string, ids: readonly (string | AckRef)[]): void {
-    let unwritten: Removed[] | undefined = undefined;
+    const unwritten: PendingAccept[] = [];
     for (const a of ids) {
       const e = typeof a !== 'string' && a.from ? this.#early?.take(to, a.from, a.id) : undefined;
-      if (e) {
-        // In the recipient's hands before it was written: nothing to write or delete. Accepted
-        // now; its `delivered` after the `accepted` (setImmediate: once the accept's promise
-        // chain, a few microtasks, has written it).
-        e.resolve({ seq: 0, duplicate: false });
-        this.unwritten++;
-        (unwritten ??= []).push({ id: e.n.id, from: e.n.from, to });
-        continue;
-      }
-      this.#acks.push(
-        typeof a === 'string'
-          ? { to, id: a, from: undefined }
-          : { to, id: a.id, from: a.from, bytes: a.bytes },
-      );
+      // In the recipient's hands before it was written: nothing to write or delete.
+      if (e) unwritten.push(e);
+      else
+        this.#acks.push(
+          typeof a === 'string'
+            ? { to, id: a, from: undefined }
+            : { to, id: a.id, from: a.from, bytes: a.bytes },
+        );
     }
-    if (unwritten) setImmediate(() => this.onRemoved(unwritten));
+    if (unwritten.length > 0) {
+      this.unwritten += unwritten.length;
+      // Accepted, then `delivered`: the nextTick queued in the microtask runs after the promise
+      // chain that writes `accepted` (as #releaseRemoved); both leave in one writev.
+      queueMicrotask(() => {
+        for (const e of unwritten) e.resolve({ seq: 0, duplicate: false });
+        const removed = unwritten.map((e) => ({ id: e.n.id, from: e.n.from, to }));
+        process.nextTick(() => this.onRemoved(removed));
+      });
+    }
     if (this.#acks.length > 0) this.#schedule();
   }
 
@@ -212,8 +215,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     const acks = this.#acks;
     const peers = this.#peers;
     if (accepts.length + acks.length + peers.length === 0) return;
-    // Early notifications of the batch's recipients are written first, so their seqs come
-    // before (per-sender order, early-accepts.ts).
+    // Per recipient, the early ones first (per-sender order, early-accepts.ts `committing`).
     if (this.#early) accepts = this.#early.committing(accepts, this.#queuedTo);
     this.#accepts = [];
     this.#queuedTo = new Set();
