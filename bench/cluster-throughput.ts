@@ -39,7 +39,9 @@ const only = new Set((flags.get('only') || 'sqlite,redis,ws').split(','));
 const rounds = Math.max(1, Number(flags.get('rounds') || 1));
 const GENERATORS = 2;
 /** `--cpu-prof=DIR`: the serve nodes write V8 CPU profiles there (node --cpu-prof). */
-const profile = flags.get('cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${flags.get('cpu-prof')}`] : [];
+const profile = flags.get('cpu-prof')
+  ? ['--cpu-prof', `--cpu-prof-dir=${flags.get('cpu-prof')}`]
+  : [];
 
 interface GenResult {
   done: number;

@@ -9,11 +9,16 @@
  * batch's fsync, as before. Either way `accepted` (the 202) means "it cannot be lost any more":
  * on stable storage, or already in the recipient's hands (README, "What each answer means").
  *
+ * An early notification is sent only within the quotas (what the write would refuse is not sent
+ * first). If its write does fail (a full disk), it is refused like any other — the sender may
+ * retry, and the recipient, which may have it already, drops the copy by id.
+ *
  * Per-sender order (mailbox order) is kept by three rules, enforced by mailbox.ts:
- * - a recipient with accepts queued for the next batch takes no early ones until that batch is
- *   committed (they would overtake the queued ones);
- * - a batch that stores anything for a recipient first writes that recipient's early ones, in
- *   their accept order (`takeFor`), so their seqs come before;
+ * - a recipient with unsent accepts queued for the next batch takes no early ones until that
+ *   batch is committed (they would overtake the queued ones);
+ * - a batch writes, per recipient, its early ones first (those queued, then those still waiting
+ *   for their ack), then the rest, each in accept order (`committing`): every early one is older
+ *   than any unsent one of the same recipient, so seqs follow the order they were sent in;
  * - a recipient whose session starts or ends has its early ones moved to the next batch
  *   (`takeFor` from `settle`), so a new session finds them in the mailbox.
  */
@@ -116,16 +121,36 @@ export class EarlyAccepts {
 
   /**
    * `batch` goes into a transaction now: an ack from here on is applied after it, like any
-   * other. Returns the batch without the entries an ack cancelled while they were queued.
+   * other. Returns what to write, in order: the batch's early ones not cancelled by an ack while
+   * they were queued, then the waiting ones of `unsentTos` (recipients with unsent accepts in
+   * the batch, which they are older than), then the unsent ones. Cross-recipient order is free.
    */
-  committing(batch: PendingAccept[]): PendingAccept[] {
-    if (this.#queued.size === 0 && !batch.some((a) => a.cancelled)) return batch;
-    for (const a of batch) if (a.early) this.#queued.delete(key(a.n.to, a.n.from, a.n.id));
-    return batch.filter((a) => !a.cancelled);
+  committing(batch: PendingAccept[], unsentTos: ReadonlySet<string>): PendingAccept[] {
+    let forced: PendingAccept[] = [];
+    for (const to of unsentTos) {
+      if (!this.#perTo.has(to)) continue;
+      forced = this.#move((e) => unsentTos.has(e.a.n.to), false, false);
+      break;
+    }
+    if (forced.length === 0 && !batch.some((a) => a.early)) return batch;
+    const early: PendingAccept[] = [];
+    const unsent: PendingAccept[] = [];
+    for (const a of batch) {
+      if (!a.early) {
+        unsent.push(a);
+        continue;
+      }
+      this.#queued.delete(key(a.n.to, a.n.from, a.n.id));
+      if (!a.cancelled) early.push(a);
+    }
+    return early.concat(forced, unsent);
   }
 
-  /** Move waiting entries that `pick` selects to #queued; `ordered`: stop at the first not. */
-  #move(pick: (e: Early) => boolean, ordered = false): PendingAccept[] {
+  /**
+   * Take the waiting entries `pick` selects, into #queued unless `queue` is false (they go into
+   * a transaction at once); `ordered`: stop at the first one not picked.
+   */
+  #move(pick: (e: Early) => boolean, ordered = false, queue = true): PendingAccept[] {
     const out: PendingAccept[] = [];
     for (const [k, e] of this.#items) {
       if (!pick(e)) {
@@ -134,7 +159,7 @@ export class EarlyAccepts {
       }
       this.#items.delete(k);
       this.#uncount(e.a.n.to);
-      this.#queued.set(k, e.a);
+      if (queue) this.#queued.set(k, e.a);
       out.push(e.a);
     }
     return out;

@@ -59,7 +59,7 @@ export type { AcceptResult, AckRef } from './mailbox-batch.js';
 export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   readonly #o: MailboxOptions<S>;
   #accepts: PendingAccept[] = [];
-  /** Recipients of the accepts in #accepts: they take no early ones (early-accepts.ts). */
+  /** Recipients of unsent accepts in #accepts: they take no early ones (early-accepts.ts). */
   #queuedTo = new Set<string>();
   /** Sent before written, waiting for the recipient's ack; undefined when the fast path is off. */
   readonly #early: EarlyAccepts | undefined;
@@ -98,7 +98,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     // A shared store answers dedupe and quotas for every node at its commit: no fast path there.
     if (isSharedStore(store)) store.onArrived = (stored) => this.onStored(stored);
     else if ((o.earlyAckMs ?? 0) > 0)
-      this.#early = new EarlyAccepts(o.clock, o.earlyAckMs!, (due) => this.#queue(due, true));
+      this.#early = new EarlyAccepts(o.clock, o.earlyAckMs!, (due) => this.#queue(due));
     o.store.onBackgroundError = (what, err) => {
       this.failures[what]++;
       o.logger.error(`mailbox store ${what} failed`, { err, failures: this.failures[what] });
@@ -161,14 +161,14 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
       const store = this.#o.store as MailboxStore;
       if (early && !this.#queuedTo.has(n.to) && !refusal(store, n, this.#o.quota))
         if (this.sendEarly(n) && early.add(a, this.#o.clock.now())) return;
-      this.#queue([a], false);
+      this.#queue([a]);
     });
   }
 
-  /** Queue accepts for the next batch; `first`: ahead of those queued (they are older). */
-  #queue(list: PendingAccept[], first: boolean): void {
-    for (const a of list) this.#queuedTo.add(a.n.to);
-    this.#accepts = first ? list.concat(this.#accepts) : this.#accepts.concat(list);
+  /** Queue accepts for the next batch (early-accepts.ts `committing` orders it). */
+  #queue(list: PendingAccept[]): void {
+    for (const a of list) if (!a.early) this.#queuedTo.add(a.n.to);
+    for (const a of list) this.#accepts.push(a);
     this.#schedule();
   }
 
@@ -177,30 +177,33 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
    * new session finds them in the mailbox (early-accepts.ts).
    */
   settle(peer: string): void {
-    if (this.#early?.has(peer)) this.#queue(this.#early.takeFor(new Set([peer])), true);
+    if (this.#early?.has(peer)) this.#queue(this.#early.takeFor(new Set([peer])));
   }
 
   /** Apply an end-to-end ack (fire and forget: a lost ack only means a redelivery, deduped). */
   ack(to: string, ids: readonly (string | AckRef)[]): void {
-    let unwritten: Removed[] | undefined = undefined;
+    const unwritten: PendingAccept[] = [];
     for (const a of ids) {
       const e = typeof a !== 'string' && a.from ? this.#early?.take(to, a.from, a.id) : undefined;
-      if (e) {
-        // In the recipient's hands before it was written: nothing to write or delete. Accepted
-        // now; its `delivered` after the `accepted` (setImmediate: once the accept's promise
-        // chain, a few microtasks, has written it).
-        e.resolve({ seq: 0, duplicate: false });
-        this.unwritten++;
-        (unwritten ??= []).push({ id: e.n.id, from: e.n.from, to });
-        continue;
-      }
-      this.#acks.push(
-        typeof a === 'string'
-          ? { to, id: a, from: undefined }
-          : { to, id: a.id, from: a.from, bytes: a.bytes },
-      );
+      // In the recipient's hands before it was written: nothing to write or delete.
+      if (e) unwritten.push(e);
+      else
+        this.#acks.push(
+          typeof a === 'string'
+            ? { to, id: a, from: undefined }
+            : { to, id: a.id, from: a.from, bytes: a.bytes },
+        );
     }
-    if (unwritten) setImmediate(() => this.onRemoved(unwritten));
+    if (unwritten.length > 0) {
+      this.unwritten += unwritten.length;
+      // Accepted, then `delivered`: the nextTick queued in the microtask runs after the promise
+      // chain that writes `accepted` (as #releaseRemoved); both leave in one writev.
+      queueMicrotask(() => {
+        for (const e of unwritten) e.resolve({ seq: 0, duplicate: false });
+        const removed = unwritten.map((e) => ({ id: e.n.id, from: e.n.from, to }));
+        process.nextTick(() => this.onRemoved(removed));
+      });
+    }
     if (this.#acks.length > 0) this.#schedule();
   }
 
@@ -212,11 +215,8 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     const acks = this.#acks;
     const peers = this.#peers;
     if (accepts.length + acks.length + peers.length === 0) return;
-    // Early notifications of the batch's recipients are written first, so their seqs come
-    // before (per-sender order, early-accepts.ts).
-    if (this.#early && this.#early.size > 0 && accepts.some((a) => this.#early!.has(a.n.to)))
-      accepts = this.#early.takeFor(this.#queuedTo).concat(accepts);
-    if (this.#early) accepts = this.#early.committing(accepts);
+    // Per recipient, the early ones first (per-sender order, early-accepts.ts `committing`).
+    if (this.#early) accepts = this.#early.committing(accepts, this.#queuedTo);
     this.#accepts = [];
     this.#queuedTo = new Set();
     this.#acks = [];
@@ -372,7 +372,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     this.#retryTimer?.cancel();
     this.#retryTimer = undefined;
     // Unacked early notifications are written like the rest (and answered after the fsync).
-    if (this.#early && this.#early.size > 0) this.#queue(this.#early.takeAll(), true);
+    if (this.#early && this.#early.size > 0) this.#queue(this.#early.takeAll());
     this.flush();
     this.#closed = true;
     if (this.#peers.length + this.#acks.length > 0) {

@@ -206,6 +206,29 @@ describe('early accepts (the fast path of the group commit)', () => {
     expect(t.order).toContain('delivered 1');
   });
 
+  it('due ones queued behind a running fsync keep accept order, and do not hold back the next early one', async () => {
+    const t = setup();
+    const s = new Session(B);
+    await online(t, s);
+    t.store.hold();
+    const offline = t.accept('c1', C);
+    await t.clock.advanceAsync(1); // c1 written; its fsync held: batches wait for it
+    void t.accept('1');
+    await t.clock.advanceAsync(5);
+    void t.accept('2');
+    await t.clock.advanceAsync(EARLY_MS); // 1 due, then 2 due: both queued
+    void t.accept('3'); // still sent at once: 1 and 2 were sent before it
+    expect(s.got.map((n) => n.id)).toEqual(['1', '2', '3']);
+    t.store.release();
+    await offline;
+    await t.clock.advanceAsync(1);
+    expect(t.store.inserted).toEqual(['c1', '1', '2']);
+    await t.clock.advanceAsync(EARLY_MS);
+    expect(t.store.inserted).toEqual(['c1', '1', '2', '3']);
+    const order = t.store.pending(B, 0, 10, t.clock.now()).map((n) => n.id);
+    expect(order).toEqual(['1', '2', '3']); // seqs in the order they were sent
+  });
+
   it('close writes early ones that are still unacked', async () => {
     const t = setup();
     await online(t, new Session(B));
