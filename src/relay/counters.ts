@@ -42,6 +42,8 @@ export class RelayCounters {
   toPeerBytes = 0;
   toClientPackets = 0;
   toClientBytes = 0;
+  /** Of toClientPackets, those sent to another worker's client directly (server/siblings.ts). */
+  toSiblingClientPackets = 0;
   /** Requests answered, by outcome. */
   requests = 0;
   errorResponses = 0;
@@ -68,6 +70,7 @@ export class RelayCounters {
       toPeerBytes: this.toPeerBytes,
       toClientPackets: this.toClientPackets,
       toClientBytes: this.toClientBytes,
+      toSiblingClientPackets: this.toSiblingClientPackets,
       requests: this.requests,
       errorResponses: this.errorResponses,
       allocationsCreated: this.allocationsCreated,

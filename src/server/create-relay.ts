@@ -227,7 +227,10 @@ async function redirectWorkers(
 export async function startRelayInWorker(
   c: RelayWorkerConfig,
   deps: RelayDeps &
-    Pick<Parameters<typeof createRelayServer>[0], 'allocationLedger' | 'reservationExchange'>,
+    Pick<
+      Parameters<typeof createRelayServer>[0],
+      'allocationLedger' | 'reservationExchange' | 'siblingExchange'
+    >,
 ): Promise<TurnServer> {
   const o: RelayOptions = {
     ...c.options,
@@ -238,6 +241,11 @@ export async function startRelayInWorker(
     const options = turnServerOptions({ ...o, port, 'tcp-port': c.tcpPort ?? port }, deps);
     if (deps.allocationLedger) options.allocationLedger = deps.allocationLedger;
     if (deps.reservationExchange) options.reservationExchange = deps.reservationExchange;
+    // Mirrors only between workers on one shared port (the client sees the same source from
+    // each), and only without per-user caps (relay/server/siblings.ts).
+    if (deps.siblingExchange && c.share === 'reuseport' && o['user-bps'] === 0) {
+      options.siblingExchange = deps.siblingExchange;
+    }
     return createRelayServer(options);
   });
 }

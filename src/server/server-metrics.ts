@@ -56,6 +56,11 @@ export function relayMetrics(m: Metrics, readCounters: Read): void {
     ['direction'],
   );
   m.counterFrom(
+    'natpush_relay_sibling_handoffs_total',
+    'Packets handed by one worker straight to another worker’s client (relay/server/siblings.ts).',
+    async () => num(await read(), 'toSiblingClientPackets'),
+  );
+  m.counterFrom(
     'natpush_relay_dropped_total',
     'Packets and TCP connections dropped by the relay, by reason.',
     async () => Object.entries(obj(await read(), 'dropped')).map(([reason, n]) => [{ reason }, n]),

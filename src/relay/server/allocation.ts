@@ -143,6 +143,11 @@ export class Allocation {
     return ch !== undefined && now < ch.expiresAt ? ch : undefined;
   }
 
+  /** Every channel binding held (live or in its re-use guard). */
+  channels(): IterableIterator<Channel> {
+    return this.#channelsByNumber.values();
+  }
+
   get channelCount(): number {
     return this.#channelsByNumber.size;
   }

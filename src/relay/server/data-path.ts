@@ -30,6 +30,7 @@ import {
 import type { DropReason, RelayCounters } from '../counters.js';
 import type { TokenBucket } from './quota.js';
 import type { AllocationRegistry, LiveAllocation } from './registry.js';
+import type { SiblingAllocation, SiblingTable } from './siblings.js';
 
 /** RFC 8656 §11.4: Data indication, computed once for the peer → client path. */
 const DATA_INDICATION = messageType(Method.Data, StunClass.Indication);
@@ -40,6 +41,9 @@ export class DataPath {
   /** The whole server's relayed bytes/s (0 = unlimited). */
   readonly #total: TokenBucket;
   readonly #registry: AllocationRegistry;
+  /** The other workers' allocations on our shared port, and our listener's send (siblings.ts). */
+  #siblings: SiblingTable | undefined;
+  #sendToClient: ((bytes: Uint8Array, to: Endpoint) => void) | undefined;
 
   constructor(
     counters: RelayCounters,
@@ -51,6 +55,12 @@ export class DataPath {
     this.#clock = clock;
     this.#total = total;
     this.#registry = registry;
+  }
+
+  /** Hand packets for the other workers' clients over directly (siblings.ts). */
+  useSiblings(table: SiblingTable, sendToClient: (bytes: Uint8Array, to: Endpoint) => void): void {
+    this.#siblings = table;
+    this.#sendToClient = sendToClient;
   }
 
   /**
@@ -89,7 +99,11 @@ export class DataPath {
     this.#counters.toPeerPackets++;
     this.#counters.toPeerBytes += payload.length;
     const local = this.#registry.relayedAt(peer.address, peer.port);
-    if (local === undefined) return a.relay.send(payload, peer);
+    if (local === undefined) {
+      const sibling = this.#siblings?.at(peer.address, peer.port);
+      if (sibling !== undefined && this.#toSibling(sibling, payload, a.relayed, now, frame)) return;
+      return a.relay.send(payload, peer);
+    }
     if (now >= local.state.expiresAt) return this.#counters.drop('no-allocation');
     this.#toClient(local, payload, a.relayed, now, frame);
   }
@@ -132,6 +146,48 @@ export class DataPath {
     if (!a.link.send(out)) return this.#counters.drop('backpressure');
     this.#counters.toClientPackets++;
     this.#counters.toClientBytes += data.length;
+  }
+
+  /**
+   * What the sibling worker's #toClient would do with `data` arriving on its relayed socket from
+   * `from`, done here and sent from our socket on the shared port (siblings.ts). Only when the
+   * mirror shows the allocation alive with a live permission and channel for `from`; otherwise
+   * false, and the packet takes the kernel path to the sibling, which judges it by its own state
+   * (a mirror may lag a new permission or binding by an IPC hop; it never lags an expiry). The
+   * receiving user's bandwidth bucket lives in the sibling: workers get mirrors only without
+   * per-user caps (create-relay.ts); the whole server's cap is charged here.
+   */
+  #toSibling(
+    s: SiblingAllocation,
+    data: Uint8Array,
+    from: Endpoint,
+    now: number,
+    frame: Uint8Array | undefined,
+  ): boolean {
+    if (now >= s.expiresAt) return false;
+    const permitted = s.permissions.get(from.address);
+    if (permitted === undefined || now >= permitted) return false;
+    const ch = s.channels.get(from.address, from.port);
+    if (ch === undefined || now >= ch.expiresAt) return false;
+    if (!this.#total.take(data.length, now)) {
+      this.#counters.drop('total-bandwidth');
+      return true;
+    }
+    let out: Uint8Array;
+    if (frame !== undefined) {
+      frame[0] = ch.number >>> 8;
+      frame[1] = ch.number & 0xff;
+      const size = CHANNEL_DATA_HEADER_BYTES + data.length;
+      out = frame.length === size ? frame : frame.subarray(0, size);
+    } else {
+      out = Buffer.allocUnsafe(channelDataSize(data.length, false));
+      writeChannelData(out, 0, ch.number, data, false);
+    }
+    this.#sendToClient!(out, s.client);
+    this.#counters.toClientPackets++;
+    this.#counters.toClientBytes += data.length;
+    this.#counters.toSiblingClientPackets++;
+    return true;
   }
 
   /** The user's and the whole server's bandwidth, both directions. */

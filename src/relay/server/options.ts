@@ -26,6 +26,7 @@ import {
 import type { CredentialStore } from '../credentials.js';
 import type { RelayPeerGate } from '../peer-gate.js';
 import type { PeerPolicyOptions } from '../peer-policy.js';
+import type { SiblingExchange } from './siblings.js';
 
 export interface TurnServerOptions {
   /** The UDP network (listener and relayed sockets): `nodeUdpNetwork` or a MemoryNetwork host. */
@@ -94,6 +95,13 @@ export interface TurnServerOptions {
    * worker other than the one holding the reserved port (another 5-tuple); it is handed over.
    */
   reservationExchange?: ReservationExchange;
+  /**
+   * The other workers on the same SO_REUSEPORT port (siblings.ts): mirrors of their UDP
+   * allocations, so packets between clients of different workers skip the kernel round trip.
+   * Only for workers sharing one port, and only without per-user bandwidth caps (the receiving
+   * user's bucket is in the other worker). Default none.
+   */
+  siblingExchange?: SiblingExchange;
   /** How often expired state is swept; default 5 s. */
   sweepIntervalMs?: number;
 }
@@ -125,9 +133,13 @@ export type ResolvedTurnServerOptions = Required<
     | 'peerGate'
     | 'allocationLedger'
     | 'reservationExchange'
+    | 'siblingExchange'
   >
 > &
-  Pick<TurnServerOptions, 'tcpPort' | 'peerGate' | 'allocationLedger' | 'reservationExchange'> & {
+  Pick<
+    TurnServerOptions,
+    'tcpPort' | 'peerGate' | 'allocationLedger' | 'reservationExchange' | 'siblingExchange'
+  > & {
     externalAddress: string;
     peerPolicy: PeerPolicyOptions;
   };
@@ -160,6 +172,7 @@ export function resolveServerOptions(o: TurnServerOptions): ResolvedTurnServerOp
     peerGate: o.peerGate,
     allocationLedger: o.allocationLedger,
     reservationExchange: o.reservationExchange,
+    siblingExchange: o.siblingExchange,
     maxPermissionsPerAllocation:
       o.maxPermissionsPerAllocation ?? DEFAULT_MAX_PERMISSIONS_PER_ALLOCATION,
     maxChannelsPerAllocation: o.maxChannelsPerAllocation ?? DEFAULT_MAX_CHANNELS_PER_ALLOCATION,

@@ -1,6 +1,7 @@
 /**
  * Which peers an allocation may reach (RFC 8656 §9.1, §21.1.5): the address policy's ranges, our
- * own addresses except our relayed transport addresses, our listening ports never, and the peer
+ * own addresses except our (and our sibling workers') relayed transport addresses, our listening
+ * ports never, and the peer
  * gate (rendezvous) when one is set.
  */
 import net from 'node:net';

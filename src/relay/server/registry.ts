@@ -14,6 +14,7 @@ import type { Allocation } from './allocation.js';
 import type { ClientLink, TcpClientLink } from './client-link.js';
 import type { AllocationLedgerClient } from './options.js';
 import { UserQuotas, type UserUsage } from './quota.js';
+import type { SiblingTable } from './siblings.js';
 
 /** An allocation with its sockets attached. */
 export interface LiveAllocation {
@@ -53,6 +54,10 @@ export class AllocationRegistry {
   readonly ipQuotas: KeyedCounter;
   readonly #o: RegistryOptions;
   readonly #counters: RelayCounters;
+  /** Told of every allocation that ends (the sibling workers' mirrors, siblings.ts). */
+  onDeleted: ((a: LiveAllocation) => void) | undefined;
+  /** The sibling workers' allocations on our shared port (siblings.ts), when there are any. */
+  siblings: SiblingTable | undefined;
 
   constructor(o: RegistryOptions, counters: RelayCounters) {
     this.#o = o;
@@ -97,9 +102,13 @@ export class AllocationRegistry {
     }
   }
 
-  /** Whether address:port is one of our relayed transport addresses. */
+  /** Whether address:port is one of our relayed transport addresses, or a sibling worker's on
+   *  the same port (siblings.ts): a client of one worker may reach a client of another. */
   isRelayedTransport(address: string, port: number): boolean {
-    return this.#relayedTransports.get(address, port) !== undefined;
+    return (
+      this.#relayedTransports.get(address, port) !== undefined ||
+      this.siblings?.at(address, port) !== undefined
+    );
   }
 
   /** The allocation whose relayed transport address is address:port, if it is one of ours. */
@@ -124,6 +133,7 @@ export class AllocationRegistry {
     this.ipQuotas.release(a.sourceKey);
     this.#o.allocationLedger?.release(a.state.user, a.sourceKey);
     a.relay.close().catch(() => {});
+    this.onDeleted?.(a);
   }
 
   all(): LiveAllocation[] {

@@ -35,6 +35,7 @@ import { PeerAccess } from './peer-access.js';
 import { AllocationRegistry, type LiveAllocation } from './registry.js';
 import type { RelayCore } from './request-context.js';
 import { Responder } from './responder.js';
+import { siblingState, SiblingTable } from './siblings.js';
 
 export interface TurnServerAddresses {
   udp: Endpoint;
@@ -86,6 +87,7 @@ export class TurnServer {
     udp.onMessage((data, from) => this.#onUdpDatagram(udp, server, data, from));
     udp.onError((err) => this.#log.debug('turn udp listener error', { err: err.message }));
     for (const addr of this.#peers.ownAddresses) this.#peers.listeners.set(addr, server.port, true);
+    this.#joinSiblings(udp);
     if (this.#o.tcpPort !== undefined) {
       this.#tcp = await listenTcp(
         this.#o.listenAddress,
@@ -183,8 +185,38 @@ export class TurnServer {
     if (msg.cls !== StunClass.Request) return this.counters.drop('unexpected');
     this.counters.requests++;
     handleRequest(msg, link, this.#core)
-      .then(({ reply, key }) => this.#responder.answer(link, msg, reply, key))
+      .then(({ reply, key }) => {
+        this.#responder.answer(link, msg, reply, key);
+        if (reply.kind === 'ok') this.#publish(link, msg.method);
+      })
       .catch((err: unknown) => this.#log.error('turn reply failed', { err: String(err) }));
+  }
+
+  // ─── sibling workers (siblings.ts) ────────────────────────────────────────────────────────
+
+  #joinSiblings(udp: UdpSocket): void {
+    const ex = this.#o.siblingExchange;
+    if (!ex) return;
+    const table = new SiblingTable([this.#o.relayAddress, this.#o.externalAddress]);
+    ex.serve(
+      (from, port, state) => table.apply(from, port, state),
+      (from) => table.forget(from),
+    );
+    this.#core.data.useSiblings(table, (bytes, to) => udp.send(bytes, to));
+    this.#registry.siblings = table;
+    this.#registry.onDeleted = (a) => {
+      if (a.link.transport === 'udp') ex.publish(a.relayed.port, undefined);
+    };
+  }
+
+  /** After a successful request that changed a UDP allocation, tell the siblings its state. */
+  #publish(link: ClientLink, method: number): void {
+    const ex = this.#o.siblingExchange;
+    if (!ex || link.transport !== 'udp' || !MIRRORED_METHODS.has(method)) return;
+    const a = this.#registry.udp(link.client.address, link.client.port);
+    if (a !== undefined && !a.state.isExpired(this.#clock.now())) {
+      ex.publish(a.relayed.port, siblingState(link.client, a.state));
+    }
   }
 
   // ─── bookkeeping ─────────────────────────────────────────────────────────────────────────
@@ -201,6 +233,15 @@ export class TurnServer {
     }, this.#o.sweepIntervalMs);
   }
 }
+
+/** The methods whose success changes what a sibling worker mirrors (a Refresh to 0 deletes:
+ *  registry.onDeleted says so). */
+const MIRRORED_METHODS: ReadonlySet<number> = new Set([
+  Method.Allocate,
+  Method.Refresh,
+  Method.CreatePermission,
+  Method.ChannelBind,
+]);
 
 /** Construct and start a TURN server; `serve` composes this. */
 export async function createRelayServer(options: TurnServerOptions): Promise<TurnServer> {

@@ -176,6 +176,13 @@ export class WorkerPool {
       const id = ++this.#claimId;
       this.#claims.set(id, { slot, id: m.id });
       hw.send({ t: 'release', id, token: m.token } satisfies ToWorker);
+    } else if (m.t === 'mirror') {
+      // To every other live worker (relay/server/siblings.ts); none is waiting for an answer.
+      const out = { t: 'mirrored', from: slot.index, port: m.port } as const;
+      const msg: ToWorker = m.state ? { ...out, state: m.state } : out;
+      for (const other of this.#slots) {
+        if (other !== slot && other.worker?.isConnected()) other.worker.send(msg);
+      }
     } else if (m.t === 'released') {
       const c = this.#claims.get(m.id);
       this.#claims.delete(m.id);
@@ -192,6 +199,12 @@ export class WorkerPool {
     // worker (or its replacement), which answers 437 Allocation Mismatch; they allocate again.
     this.#o.ledger?.forget(slot.index);
     if (slot.worker !== w) return;
+    // The others' mirrors of its allocations (relay/server/siblings.ts) go too.
+    for (const other of this.#slots) {
+      if (other !== slot && other.worker?.isConnected()) {
+        other.worker.send({ t: 'mirror-forget', from: slot.index } satisfies ToWorker);
+      }
+    }
     slot.ready = undefined;
     if (this.#closing) return;
     const now = this.#clock.now();

@@ -16,10 +16,15 @@
  *   primary → holder   release {id, token}         give that reserved port up
  *   holder → primary   released {id, port?}
  *   primary → worker   claimed {id, port?}         bind it now
+ *   worker → primary   mirror {port, state?}       our allocation on relayed port is now state
+ *                                                  (none: it ended); relay/server/siblings.ts
+ *   primary → others   mirrored {from, port, state?}   the same, from worker `from`
+ *   primary → others   mirror-forget {from}        worker `from` died: forget its allocations
  *
  * When the primary dies the channel closes: the worker stops and exits ('disconnect').
  */
 import type { Endpoint } from '../../net/index.js';
+import type { SiblingState } from '../../relay/server/siblings.js';
 import type { LeaseVerdict } from './ledger.js';
 
 export type ToWorker =
@@ -27,7 +32,9 @@ export type ToWorker =
   | { t: 'query'; id: number }
   | { t: 'leased'; id: number; verdict: LeaseVerdict }
   | { t: 'release'; id: number; token: string }
-  | { t: 'claimed'; id: number; port?: number };
+  | { t: 'claimed'; id: number; port?: number }
+  | { t: 'mirrored'; from: number; port: number; state?: SiblingState }
+  | { t: 'mirror-forget'; from: number };
 
 export type FromWorker =
   | { t: 'hello' }
@@ -37,7 +44,8 @@ export type FromWorker =
   | { t: 'lease'; id: number; user: string; ip: string }
   | { t: 'unlease'; user: string; ip: string }
   | { t: 'claim'; id: number; token: string }
-  | { t: 'released'; id: number; port?: number };
+  | { t: 'released'; id: number; port?: number }
+  | { t: 'mirror'; port: number; state?: SiblingState };
 
 export function isMessage<T extends { t: string }>(m: unknown): m is T {
   return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';

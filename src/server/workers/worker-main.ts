@@ -13,6 +13,7 @@ import type { RelayWorkerConfig } from '../create-relay.js';
 import type { StunWorkerConfig } from '../create-stun.js';
 import { IpcLedgerClient } from './ledger-client.js';
 import { IpcReservationExchange } from './reservation-client.js';
+import { IpcSiblingExchange } from './sibling-client.js';
 import { isMessage, type FromWorker, type ToWorker } from './protocol.js';
 import { sharedPortNetwork } from './shared-port.js';
 
@@ -29,6 +30,7 @@ const ipc = {
 };
 const ledger = new IpcLedgerClient(ipc);
 const reservations = new IpcReservationExchange(ipc, Number(process.env.NATPUSH_WORKER_INDEX ?? 0));
+const siblings = new IpcSiblingExchange(ipc);
 let running: Running | undefined;
 let stopping = false;
 
@@ -45,6 +47,7 @@ async function start(kind: string, config: unknown): Promise<Running> {
       logger,
       allocationLedger: ledger,
       reservationExchange: reservations,
+      siblingExchange: siblings,
     });
     const a = server.addresses();
     send({ t: 'ready', udp: a.udp, ...(a.tcp ? { tcp: a.tcp } : {}) });
@@ -96,6 +99,7 @@ process.on('message', (m: unknown) => {
   } else {
     ledger.onMessage(m);
     reservations.onMessage(m);
+    siblings.onMessage(m);
   }
 });
 process.on('disconnect', () => void stop());

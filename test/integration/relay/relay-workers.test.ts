@@ -149,6 +149,34 @@ describe.skipIf(!NODE24)('natpush relay --workers 2 (reuseport, Node 24)', () =>
     expect(again?.relayedAddress.port).toBeGreaterThan(0);
   });
 
+  it('a packet between clients of different workers is handed to its receiver by the sender’s worker', async () => {
+    const r = await relay(['--metrics-port', '0']);
+    // Two clients on different workers (see the first test).
+    const a = await allocate(r.port);
+    const onA = pidOfUdpPort('127.0.0.1', a.relayedAddress.port);
+    let b = await allocate(r.port);
+    while (pidOfUdpPort('127.0.0.1', b.relayedAddress.port) === onA) b = await allocate(r.port);
+    await a.bindChannel(b.relayedAddress);
+    await b.bindChannel(a.relayedAddress);
+    const url = /"turn relay metrics","url":"([^"]+)"/.exec(r.lines.join('\n'))?.[1];
+    expect(url).toBeDefined();
+    const handoffs = async (): Promise<number> => {
+      const text = await (await fetch(url!)).text();
+      return Number(/^natpush_relay_sibling_handoffs_total (\S+)$/m.exec(text)?.[1] ?? NaN);
+    };
+    // Each packet arrives; once b's binding has reached a's worker (one IPC hop through the
+    // primary), they go from a's worker straight to b (relay/server/siblings.ts).
+    let got = 0;
+    b.onData(() => got++);
+    let n = 0;
+    for (; n < 200 && (await handoffs()) === 0; n++) {
+      a.send(b.relayedAddress, Uint8Array.of(n & 0xff));
+      await until(() => got > n, `packet ${n} at b`);
+    }
+    expect(await handoffs()).toBeGreaterThan(0);
+    expect(got).toBe(n);
+  });
+
   it('/metrics (--metrics-port) shows the whole server: allocations and bytes summed over both workers', async () => {
     const r = await relay(['--metrics-port', '0', '--user-quota', '100']);
     const clients: TurnClient[] = [];
