@@ -267,7 +267,9 @@ export class Outbox {
       duplicate: p.accepted?.duplicate ?? false,
       elapsedMs: this.#clock.now() - p.started,
     };
-    if (!this.#staleForPath(r.to, r.path)) this.path({ peer: r.to, path: r.path });
+    // The same path as told (the steady state): nothing to check.
+    if (this.#paths.get(r.to) !== r.path && !this.#staleForPath(r.to, r.path))
+      this.path({ peer: r.to, path: r.path });
     p.resolve(r);
   }
 

@@ -250,6 +250,7 @@ export class PeerLink {
       return;
     }
     const old = this.#path;
+    const fromUdp = old !== undefined && !old.closed;
     for (const off of this.#pathOffs.splice(0)) off();
     old?.close();
     this.#path = p;
@@ -267,13 +268,13 @@ export class PeerLink {
       if (this.#path === p && !p.closed) p.send(d);
       else this.#sendServer(d);
     });
-    this.channel.pathChanged();
+    // In flight on a UDP path we close may be lost with it: resend. From the server rung (a
+    // WebSocket) it arrives: a resend only copied it (39 of 409 packets, path-move-resend.test).
+    if (fromUdp) this.channel.pathChanged();
     this.#flushCheckAnswers();
     // An init unanswered (in the checks, or on the old path): again, on this path, at once.
     this.session.retryCheckInit();
-    // Keys already (or from the answer just flushed): the path carries now. Else the event
-    // waits for the handshake (onEstablished).
-    this.#report();
+    this.#report(); // with keys it carries now; else the event waits for onEstablished
     if (p.kind === 'relay')
       this.#scheduleRepunch(); // try for direct again later
     else this.#punchFailures = 0;

@@ -269,7 +269,9 @@ export abstract class SessionHandshake extends SessionTransport {
     const answer = encodeResp(localIndex, senderIndex, resp);
     if (this.capturing) this.captured = answer;
     else this.transmit(answer);
-    if (this.queue.length > 0) this.armConfirmTimer();
+    // Even with nothing queued: a responder whose confirmation is lost would otherwise stay
+    // without keys until the initiator happens to send data, and its link never carries.
+    this.armConfirmTimer();
     return { ok: true, kind: 'handshake-init' };
   }
 
@@ -277,7 +279,7 @@ export abstract class SessionHandshake extends SessionTransport {
     if (this.confirmTimer) return;
     this.confirmTimer = this.clock.setTimeout(() => {
       this.confirmTimer = undefined;
-      if (this.isClosed || this.queue.length === 0 || this.usable() || this.pending) return;
+      if (this.isClosed || this.usable() || this.pending || !this.remoteStatic) return;
       this.startHandshake();
     }, this.t.confirmTimeoutMs);
   }

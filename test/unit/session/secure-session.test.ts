@@ -160,6 +160,22 @@ describe('SecureSession handshake', () => {
     expect(t.b.established).toBe(true);
     expect(t.gotA).toEqual(['b waits for confirmation']);
   });
+
+  it('the responder retries itself when the confirmation is lost, even with nothing to send', () => {
+    const t = setup();
+    let dropped = false;
+    t.ab.dropIf = (d) => d[0] === 0xc3 && !dropped && (dropped = true);
+    t.a.connect();
+    t.clock.advance(100);
+    expect([t.a.established, t.b.established]).toEqual([true, false]);
+    // Nothing queued on either side: B's own handshake after confirmTimeoutMs establishes it.
+    t.clock.advance(3_000);
+    expect(t.b.established).toBe(true);
+    t.a.send(enc('after'));
+    t.b.send(enc('both ways'));
+    t.clock.advance(100);
+    expect([t.gotA, t.gotB]).toEqual([['both ways'], ['after']]);
+  });
 });
 
 describe('SecureSession handshake crossings', () => {
