@@ -2,7 +2,6 @@
  * One remote peer as seen from this one: an end-to-end `SecureSession` (Noise IK, e-session) with
  * a `ReliableChannel` on top, and the path its datagrams take right now — the ladder of
  * DESIGN.md, bottom to top:
- *
  *   server  `p2p` frames through the signaling server (exists as soon as both are logged in)
  *   relay   a PunchedPath through serve's TURN relay   (punch: relay candidate won)
  *   direct  a PunchedPath straight between the NATs    (punch: a direct pair won)
@@ -12,9 +11,9 @@
  * Moving up: the side that wants the link (`start`) asks the connector for a coordinated punch at
  * once, whatever its id; the connector joins a punch already running with the peer, or resolves
  * glare to one session (the lower id's), so the two sides never punch twice at once; the other
- * side adopts what arrives through `onIncoming`. A relay result is kept and a direct one is tried again
- * later; a path that dies (consent lost, RFC 7675) or whose remote moved (NAT rebinding) drops
- * the link to the server rung at once and a re-punch is scheduled with backoff.
+ * side adopts what arrives through `onIncoming`. A relay result is kept and direct tried again
+ * later; a path that dies (consent lost, RFC 7675) or whose remote moved (NAT rebinding) drops the
+ * link to the server rung at once and a re-punch is scheduled with backoff.
  *
  * First contact in one direct round trip (`handshakeInChecks`): when a punch is under way as
  * the key arrives, the Noise init is held back from the server and rides in the punch's first

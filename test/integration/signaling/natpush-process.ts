@@ -49,7 +49,7 @@ export function runNatpush(
     child,
     out: () => out,
     exited,
-    waitFor(re, timeoutMs = 15_000) {
+    waitFor(re, timeoutMs = 45_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const m = re.exec(out);
