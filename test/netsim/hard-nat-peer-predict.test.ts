@@ -162,14 +162,27 @@ describe.skipIf(skip)(
       await new Promise((r) => setTimeout(r, 1_000));
     }
 
-    /** `a` pings `b` until a pong came back on the direct path; ms to direct, or undefined. */
-    async function pingUntilDirect(a: LadderDriver, b: LadderDriver): Promise<number | undefined> {
+    /**
+     * `a` pings `b` until a pong came back on the direct path; ms to direct, or undefined. With
+     * `tolerate`, a ping that got no answer (`pingError`) ends the attempt as not direct instead
+     * of failing the test: the prediction cells count attempts against their bound.
+     */
+    async function pingUntilDirect(
+      a: LadderDriver,
+      b: LadderDriver,
+      tolerate?: { errors: string[] },
+    ): Promise<number | undefined> {
       const mark = a.lines.length;
       a.write({ ping: { to: b.peer, count: PINGS, untilDirect: true, intervalMs: 100 } });
       const end = await a.next(
         (m) => ('pinged' in m || 'pingError' in m) && a.lines.indexOf(m) >= mark,
         { timeoutMs: 120_000 },
       );
+      if (tolerate && end.pingError !== undefined) {
+        if (tolerate.errors.length === 0) dumpLogs(a, b); // the first one, for the reader
+        tolerate.errors.push(String(end.pingError));
+        return undefined;
+      }
       expect(end.pingError).toBeUndefined();
       const direct = a.lines
         .slice(mark)
@@ -199,11 +212,12 @@ describe.skipIf(skip)(
         const a = drivers.get(ha)!;
         const b = drivers.get(hb)!;
         const times: number[] = [];
+        const tolerate = { errors: [] as string[] };
         let byPrediction = 0;
         for (let i = 0; i < ATTEMPTS; i++) {
           await fresh(a, b);
           const marks = [a.logs.length, b.logs.length];
-          const t = await pingUntilDirect(a, b);
+          const t = await pingUntilDirect(a, b, tolerate);
           const [ra, rb] = results([a, b], marks);
           const predicted = [...ra!, ...rb!].some((r) => r.path === 'direct' && r.how === how);
           if (t !== undefined) times.push(t);
@@ -212,7 +226,7 @@ describe.skipIf(skip)(
         times.sort((x, y) => x - y);
         table.push(
           `  ${`${ha} × ${hb}`.padEnd(10)} direct ${times.length}/${ATTEMPTS}, by ${how} ` +
-            `${byPrediction}/${ATTEMPTS}, time to direct p50 ` +
+            `${byPrediction}/${ATTEMPTS} (ping errors ${tolerate.errors.length}), time to direct p50 ` +
             `${times.length ? Math.round(times[Math.floor(times.length / 2)]!) : '-'} ms, max ` +
             `${times.length ? Math.round(times[times.length - 1]!) : '-'} ms`,
         );
