@@ -114,6 +114,7 @@ export class PredictionLayer {
         if (this.#closed) return void (await socket.close());
         if (!this.#avoid.includes(socket.address().port)) {
           this.#reserved = socket;
+          this.#o.logger.info('port prediction socket reserved', { port: socket.address().port });
           this.#o.onReady();
           return;
         }

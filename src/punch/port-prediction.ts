@@ -43,7 +43,11 @@ export function classifyAllocation(samples: readonly AllocationSample[]): Alloca
   if (samples.length < MIN_SAMPLES) {
     throw new RangeError(`need at least ${MIN_SAMPLES} samples, got ${samples.length}`);
   }
-  if (samples.every((s) => s.mappedPort === s.localPort)) return { kind: 'preserving' };
+  // A majority, not all: a fresh socket whose local port another mapping on the NAT still
+  // holds gets a random one (seen in netsim: 1 in ~20 measurements behind a preserving NAT were
+  // taken for random). A random allocator keeps a port by chance with p ≈ 1/64,000 per sample.
+  const kept = samples.filter((s) => s.mappedPort === s.localPort).length;
+  if (kept * 2 > samples.length) return { kind: 'preserving' };
   const gaps: number[] = [];
   for (let i = 1; i < samples.length; i++) {
     gaps.push(samples[i]!.mappedPort - samples[i - 1]!.mappedPort);

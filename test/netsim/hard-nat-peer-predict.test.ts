@@ -66,11 +66,13 @@ const PEERS: Host[] = ['p1', 'p2', 's1', 's2', 'pr'];
 
 /**
  * Attempts per prediction cell; the test asserts at least one direct by prediction. Per-attempt
- * success measured by hand on this machine under load (see the report in the commit): at a
- * per-attempt rate p ≥ 0.95 the chance that all K = 5 independent attempts fail is
- * (1 − p)^5 ≤ 3.1e-7 < 1e-6.
+ * success measured on this machine at load 17–21 (2 cores), counting only attempts whose
+ * hard-NAT result says prediction: preserving 25/25 (since the classifier takes a majority of
+ * kept ports), sequential 94/95. At a per-attempt rate p ≥ 0.95, below both, the chance that
+ * all K = 5 independent attempts fail is (1 − p)^5 ≤ 3.1e-7 < 1e-6. HARD_NAT_ATTEMPTS=N runs N
+ * (a measurement); HARD_NAT_DUMP=1 prints both logs of the first attempt not by prediction.
  */
-const ATTEMPTS = 5;
+const ATTEMPTS = Number(process.env.HARD_NAT_ATTEMPTS ?? 5);
 /** Pings (one per 100 ms after each pong) before an attempt gives up: ≥ 25 s, two re-punches. */
 const PINGS = 250;
 
@@ -149,26 +151,46 @@ describe.skipIf(skip)(
         }),
       );
       await Promise.all(
-        ds.map((d, i) =>
-          d.next((m) => m.msg === 'port allocation measured' && d.logs.indexOf(m) >= marks[i]!, {
-            log: true,
-            timeoutMs: 60_000,
-          }),
-        ),
+        ds.map(async (d, i) => {
+          const m = await d.next(
+            (m) => m.msg === 'port allocation measured' && d.logs.indexOf(m) >= marks[i]!,
+            { log: true, timeoutMs: 60_000 },
+          );
+          // A preserving symmetric NAT's side: its reserved socket, whose port the offer names.
+          if (m.pattern === 'preserving' && m.mapping === 'address-and-port-dependent') {
+            await d.next(
+              (x) => x.msg === 'port prediction socket reserved' && d.logs.indexOf(x) >= marks[i]!,
+              { log: true, timeoutMs: 60_000 },
+            );
+          }
+        }),
       );
       // The facts (and the reserved socket, the predicted ports) join the offer one re-gather
       // later (a STUN round trip, ~40 ms here): a second is ample.
       await new Promise((r) => setTimeout(r, 1_000));
     }
 
-    /** `a` pings `b` until a pong came back on the direct path; ms to direct, or undefined. */
-    async function pingUntilDirect(a: LadderDriver, b: LadderDriver): Promise<number | undefined> {
+    /**
+     * `a` pings `b` until a pong came back on the direct path; ms to direct, or undefined. With
+     * `tolerate`, a ping that got no answer (`pingError`) ends the attempt as not direct instead
+     * of failing the test: the prediction cells count attempts against their bound.
+     */
+    async function pingUntilDirect(
+      a: LadderDriver,
+      b: LadderDriver,
+      tolerate?: { errors: string[] },
+    ): Promise<number | undefined> {
       const mark = a.lines.length;
       a.write({ ping: { to: b.peer, count: PINGS, untilDirect: true, intervalMs: 100 } });
       const end = await a.next(
         (m) => ('pinged' in m || 'pingError' in m) && a.lines.indexOf(m) >= mark,
         { timeoutMs: 120_000 },
       );
+      if (tolerate && end.pingError !== undefined) {
+        if (tolerate.errors.length === 0) dumpLogs(a, b); // the first one, for the reader
+        tolerate.errors.push(String(end.pingError));
+        return undefined;
+      }
       expect(end.pingError).toBeUndefined();
       const direct = a.lines
         .slice(mark)
@@ -180,6 +202,19 @@ describe.skipIf(skip)(
     /** The hard-NAT results both sides logged since `marks`. */
     function results(ds: LadderDriver[], marks: number[]): Msg[][] {
       return ds.map((d, i) => d.logs.slice(marks[i]).filter((m) => m.msg === 'hard-NAT result'));
+    }
+
+    /** Until either side logged a direct hard-NAT result since `marks` (10 s at most). */
+    async function directResult(ds: LadderDriver[], marks: number[]): Promise<void> {
+      await Promise.any(
+        ds.map((d, i) =>
+          d.next(
+            (m) =>
+              m.msg === 'hard-NAT result' && m.path === 'direct' && d.logs.indexOf(m) >= marks[i]!,
+            { log: true, timeoutMs: 10_000 },
+          ),
+        ),
+      ).catch(() => {});
     }
 
     function dumpLogs(...ds: LadderDriver[]): void {
@@ -198,22 +233,33 @@ describe.skipIf(skip)(
         const a = drivers.get(ha)!;
         const b = drivers.get(hb)!;
         const times: number[] = [];
+        const tolerate = { errors: [] as string[] };
+        /** How the direct attempts that were not by prediction got there (for the table). */
+        const other: string[] = [];
         let byPrediction = 0;
         for (let i = 0; i < ATTEMPTS; i++) {
           await fresh(a, b);
           const marks = [a.logs.length, b.logs.length];
-          const t = await pingUntilDirect(a, b);
+          const t = await pingUntilDirect(a, b, tolerate);
+          // The Peer's log (stderr) may trail its pong (stdout): wait for the direct result line.
+          if (t !== undefined) await directResult([a, b], marks);
           const [ra, rb] = results([a, b], marks);
           const predicted = [...ra!, ...rb!].some((r) => r.path === 'direct' && r.how === how);
           if (t !== undefined) times.push(t);
           if (t !== undefined && predicted) byPrediction++;
+          else if (t !== undefined && other.length === 0 && process.env.HARD_NAT_DUMP === '1') {
+            dumpLogs(a, b);
+            other.push('dumped');
+          } else if (t !== undefined)
+            other.push([...ra!, ...rb!].map((r) => `${String(r.path)}/${String(r.how)}`).join(','));
         }
         times.sort((x, y) => x - y);
         table.push(
           `  ${`${ha} × ${hb}`.padEnd(10)} direct ${times.length}/${ATTEMPTS}, by ${how} ` +
-            `${byPrediction}/${ATTEMPTS}, time to direct p50 ` +
+            `${byPrediction}/${ATTEMPTS} (ping errors ${tolerate.errors.length}), time to direct p50 ` +
             `${times.length ? Math.round(times[Math.floor(times.length / 2)]!) : '-'} ms, max ` +
-            `${times.length ? Math.round(times[times.length - 1]!) : '-'} ms`,
+            `${times.length ? Math.round(times[times.length - 1]!) : '-'} ms` +
+            (other.length ? `; other direct attempts: ${JSON.stringify(other)}` : ''),
         );
         if (byPrediction === 0) dumpLogs(a, b);
         expect(byPrediction).toBeGreaterThanOrEqual(1);
@@ -234,6 +280,7 @@ describe.skipIf(skip)(
       expect(moved.code).toBe(0);
       const marks = [a.logs.length, b.logs.length];
       const t = await pingUntilDirect(a, b);
+      if (t !== undefined) await directResult([a, b], marks);
       const [ra] = results([a, b], marks);
       const refreshed = a.logs.slice(marks[0]).some((m) => m.msg === 'port allocation refreshed');
       table.push(
@@ -269,6 +316,7 @@ describe.skipIf(skip)(
         await new Promise((r) => setTimeout(r, 1_000));
         const marks = [up.logs.length, pr.logs.length];
         const t = await pingUntilDirect(up, pr);
+        if (t !== undefined) await directResult([up, pr], marks);
         const [, rpr] = results([up, pr], marks);
         table.push(
           `  up(${protocol}) × pr direct after ${t === undefined ? '-' : Math.round(t)} ms, ` +

@@ -100,6 +100,15 @@ describe('classifyAllocation on memory NATs', () => {
     expect(classifyAllocation(s)).toEqual({ kind: 'sequential', delta: 1 });
   });
 
+  it('one sample whose port another mapping held does not hide a preserving NAT', () => {
+    const s = [50000, 50001, 50002, 50003].map((p) => ({ localPort: p, mappedPort: p }));
+    s[2] = { localPort: 50002, mappedPort: 61234 };
+    expect(classifyAllocation(s)).toEqual({ kind: 'preserving' });
+    // Two of four is no majority.
+    s[1] = { localPort: 50001, mappedPort: 1234 };
+    expect(classifyAllocation(s).kind).not.toBe('preserving');
+  });
+
   it('needs three samples (programmer misuse otherwise)', () => {
     expect(() => classifyAllocation([{ localPort: 1, mappedPort: 1 }])).toThrow(RangeError);
   });
