@@ -204,14 +204,14 @@ describe.skipIf(skip)(
       return ds.map((d, i) => d.logs.slice(marks[i]).filter((m) => m.msg === 'hard-NAT result'));
     }
 
-    /** Until either side logged a direct hard-NAT result since `marks` (10 s at most). */
-    async function directResult(ds: LadderDriver[], marks: number[]): Promise<void> {
+    /** Until either side logged a direct hard-NAT result since `marks` (`ms`, 10 s by default). */
+    async function directResult(ds: LadderDriver[], marks: number[], ms = 10_000): Promise<void> {
       await Promise.any(
         ds.map((d, i) =>
           d.next(
             (m) =>
               m.msg === 'hard-NAT result' && m.path === 'direct' && d.logs.indexOf(m) >= marks[i]!,
-            { log: true, timeoutMs: 10_000 },
+            { log: true, timeoutMs: ms },
           ),
         ),
       ).catch(() => {});
@@ -279,19 +279,28 @@ describe.skipIf(skip)(
       ]);
       expect(moved.code).toBe(0);
       const marks = [a.logs.length, b.logs.length];
-      const t = await pingUntilDirect(a, b);
-      if (t !== undefined) await directResult([a, b], marks);
-      const [ra] = results([a, b], marks);
+      // A ping lost across the move (1 % loss, a path change) is not what this cell checks:
+      // ping again once, and say so in the table.
+      const errors: string[] = [];
+      let t = await pingUntilDirect(a, b, { errors });
+      if (t === undefined && errors.length > 0) t = await pingUntilDirect(a, b, { errors });
+      // The re-punch for direct may be either side's (its result is logged there), and a pong
+      // that rode in a punch's first checks can say direct before any result: wait for one.
+      await directResult([a, b], marks, 30_000);
+      const [ra, rb] = results([a, b], marks);
+      const both = [...ra!, ...rb!];
       const refreshed = a.logs.slice(marks[0]).some((m) => m.msg === 'port allocation refreshed');
+      const fmt = (rs: Msg[]): string => JSON.stringify(rs.map((r) => `${r.path}/${r.how}`));
       table.push(
-        `  s1 × s2 moved: results ${JSON.stringify(ra!.map((r) => `${r.path}/${r.how}`))}, ` +
-          `direct after ${t === undefined ? '-' : Math.round(t)} ms`,
+        `  s1 × s2 moved: results s1 ${fmt(ra!)}, s2 ${fmt(rb!)}, ` +
+          `direct after ${t === undefined ? '-' : Math.round(t)} ms (ping errors ${errors.length})`,
       );
-      if (t === undefined) dumpLogs(a, b);
+      const predicted = both.some((r) => r.path === 'direct' && r.how === 'predicted port');
+      if (t === undefined || !predicted) dumpLogs(a, b);
       expect(ra![0]).toMatchObject({ technique: 'prediction', path: 'relay' });
       expect(refreshed).toBe(true);
       expect(t).toBeDefined();
-      expect(ra!.some((r) => r.path === 'direct' && r.how === 'predicted port')).toBe(true);
+      expect(predicted).toBe(true);
     }, 180_000);
 
     it.each(['natpmp', 'pcp', 'upnp'] as const)(
