@@ -27,53 +27,17 @@
 import type { PunchedPath } from '../punch/path.js';
 import { ReliableChannel, type Notification as ChannelNotification } from '../session/reliable.js';
 import { SecureSession } from '../session/secure-session.js';
-import type { Identity } from '../signaling/identity.js';
-import type { Clock, TimerHandle } from '../util/clock.js';
-import type { Logger } from '../util/logger.js';
-
-export type LinkPath = 'server' | 'relay' | 'direct';
-
-/** What a link needs of the punch layer (PunchConnector fits). */
-export interface LinkConnector {
-  connect(peer: string, o?: { signal?: AbortSignal }): Promise<PunchedPath>;
-}
-
-export interface PeerLinkOptions {
-  identity: Identity;
-  remote: string;
-  clock: Clock;
-  logger: Logger;
-  /** The remote's verified Ed25519 key (KeyDirectory.get). */
-  remoteKey: () => Promise<string>;
-  /** Send one session datagram in a `p2p` frame through the server; false if not possible. */
-  sendP2p: (datagram: Uint8Array) => boolean;
-  /** The punch layer, or undefined when UDP is off (`direct: false`). */
-  connector: () => Promise<LinkConnector | undefined>;
-  onNotification: (n: ChannelNotification, path: LinkPath) => void;
-  onPath: (e: { path: LinkPath; reason?: string }) => void;
-  onPunch: (e: { ok: boolean; kind?: 'direct' | 'relay'; rttMs?: number; error?: string }) => void;
-  /**
-   * True while the application is not keeping up: incoming datagrams are dropped unread, so the
-   * channel acks nothing (nothing is lost: the sender retransmits, then falls back to the server
-   * rung, whose delivery window holds the rest). Default: never.
-   */
-  paused?: () => boolean;
-  /** The connector carries handshakes in checks (PunchConnector.setHandshakes). Default false. */
-  handshakeInChecks?: boolean;
-  /** Re-punch backoff: first delay, doubled per failure up to the cap (ms). */
-  repunchMs?: { initial: number; max: number };
-}
-
-/** Re-punch after a failure or a relay-only result: 5 s, doubling to 2 min. */
-const REPUNCH = { initial: 5_000, max: 120_000 };
-/**
- * Longest the server handshake waits for a punch's checks to take the init: a logged-in punch
- * starts checking one signaling round trip after it begins (well under a second on any path
- * serve measures); after this the old flow runs. The punch ending releases it sooner.
- */
-const CHECK_HANDSHAKE_HOLD_MS = 2_000;
-/** Check answers kept while the punch settles: one per pair checked with the init, at most. */
-const MAX_CHECK_ANSWERS = 4;
+import { MessageKind } from '../session/wire.js';
+import type { TimerHandle } from '../util/clock.js';
+import {
+  CHECK_HANDSHAKE_HOLD_MS,
+  MAX_CHECK_ANSWERS,
+  QUIET_MS,
+  REPUNCH,
+  type LinkPath,
+  type PeerLinkOptions,
+} from './peer-link-types.js';
+export type { LinkConnector, LinkPath, PeerLinkOptions } from './peer-link-types.js';
 
 export class PeerLink {
   readonly remote: string;
@@ -100,6 +64,8 @@ export class PeerLink {
   #reported: LinkPath = 'server';
   /** The current path's kind when adopted (a trickled relayed candidate can relabel it). */
   #adoptedKind: LinkPath = 'server';
+  /** When the current path was adopted or last carried a datagram to us (#quiet). */
+  #heardAt = 0;
 
   constructor(o: PeerLinkOptions) {
     this.#o = o;
@@ -172,7 +138,8 @@ export class PeerLink {
     if (this.#closed || this.#o.paused?.()) return undefined;
     this.lastUsed = this.#o.clock.now();
     this.#lastRxInCheck = true;
-    const answer = this.session.answerInCheck(d);
+    let answer: Uint8Array | undefined;
+    this.#handleOffPath(d, () => (answer = this.session.answerInCheck(d)));
     this.#maybeUpgrade();
     return answer;
   }
@@ -214,7 +181,7 @@ export class PeerLink {
   handleServerDatagram(d: Uint8Array): void {
     this.lastUsed = this.#o.clock.now();
     this.#lastRxInCheck = false;
-    this.#handle(d);
+    this.#handleOffPath(d, () => this.#handle(d));
   }
 
   #handle(d: Uint8Array): void {
@@ -244,8 +211,15 @@ export class PeerLink {
     if (this.#closed) return p.close();
     if (this.#path === p) return; // our own connect joined this punch: adopted already
     const rank = (k: LinkPath) => (k === 'direct' ? 2 : k === 'relay' ? 1 : 0);
-    if (this.#path && !this.#path.closed && rank(this.#path.kind) >= rank(p.kind)) {
-      p.close(); // we already have one at least as good
+    const [ours, theirs] = [rank(this.#path?.kind ?? 'server'), rank(p.kind)];
+    // We already have one at least as good — unless it went quiet: the remote, who punched,
+    // has no use for it (it restarted, or lost its side), and consent would take 30 s to say so.
+    if (
+      this.#path &&
+      !this.#path.closed &&
+      (ours > theirs || (ours === theirs && !this.#quiet()))
+    ) {
+      p.close();
       return;
     }
     const old = this.#path;
@@ -253,20 +227,19 @@ export class PeerLink {
     for (const off of this.#pathOffs.splice(0)) off();
     old?.close();
     this.#path = p;
+    this.#heardAt = this.#o.clock.now();
     this.#adoptedKind = p.kind;
     this.#pathOffs.push(
       p.onData((d) => {
         this.#lastRxInCheck = false;
+        this.#heardAt = this.#o.clock.now();
         if (p.kind !== this.#adoptedKind) this.#relabelled(p);
         this.#handle(d);
       }),
       p.onDead((reason) => this.#down(p, `consent lost: ${reason}`)),
       p.onRepunchNeeded(() => this.#down(p, 'the remote address changed (NAT rebinding)')),
     );
-    this.session.setSend((d) => {
-      if (this.#path === p && !p.closed) p.send(d);
-      else this.#sendServer(d);
-    });
+    this.session.setSend(this.#via(p));
     // In flight on a UDP path we close may be lost with it: resend. From the server rung (a
     // WebSocket) it arrives: a resend only copied it (39 of 409 packets, path-move-resend.test).
     if (fromUdp) this.channel.pathChanged();
@@ -316,6 +289,33 @@ export class PeerLink {
     if (this.#closed || now === this.#reported) return;
     this.#reported = now;
     this.#o.onPath({ path: now, ...(reason !== undefined ? { reason } : {}) });
+  }
+
+  #via(p: PunchedPath): (d: Uint8Array) => void {
+    return (d) => (this.#path === p && !p.closed ? p.send(d) : this.#sendServer(d));
+  }
+
+  /**
+   * `d` came off our UDP path. A new session from the remote (an init accepted) while ours was
+   * established means it has no path to us (it restarted, or its side died): ours leads nowhere
+   * and consent would take 30 s to say so. Drop it; answer an init from the server there.
+   */
+  #handleOffPath(d: Uint8Array, handle: () => void): void {
+    const p = this.#path;
+    const answered = this.session.stats.handshakesAnswered;
+    const stale =
+      p !== undefined && this.session.established && d[0] === MessageKind.HANDSHAKE_INIT;
+    if (stale) this.session.setSend((x) => this.#sendServer(x));
+    handle();
+    if (!stale || this.#path !== p) return;
+    if (this.session.stats.handshakesAnswered > answered && this.#quiet())
+      this.#down(p, 'the remote opened a new session off this path (restarted, or lost its path)');
+    else this.session.setSend(this.#via(p));
+  }
+
+  /** Nothing came on our path for QUIET_MS (a glare's second init comes off-path at adoption). */
+  #quiet(): boolean {
+    return this.#o.clock.now() - this.#heardAt >= QUIET_MS;
   }
 
   #sendServer(d: Uint8Array): void {

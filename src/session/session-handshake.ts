@@ -267,6 +267,7 @@ export abstract class SessionHandshake extends SessionTransport {
     candidate.earlyCarried = reply.carried;
     this.keys.addCandidate(candidate);
     const answer = encodeResp(localIndex, senderIndex, resp);
+    this.stats.handshakesAnswered++;
     if (this.capturing) this.captured = answer;
     else this.transmit(answer);
     // Even with nothing queued: a responder whose confirmation is lost would otherwise stay

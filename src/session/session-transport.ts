@@ -41,6 +41,7 @@ export abstract class SessionTransport {
   protected readonly errorListeners = new Set<(err: SessionError) => void>();
   readonly stats: SessionStats = {
     handshakesInitiated: 0,
+    handshakesAnswered: 0,
     handshakesCompleted: 0,
     datagramsSent: 0,
     datagramsReceived: 0,

@@ -47,6 +47,8 @@ export interface SecureSessionOptions {
 export interface SessionStats {
   handshakesInitiated: number;
   handshakesCompleted: number;
+  /** Inits from the remote accepted and answered (a copy answered from the cache is not counted). */
+  handshakesAnswered: number;
   datagramsSent: number;
   datagramsReceived: number;
   queueDropped: number;
