@@ -53,3 +53,21 @@ export const CHECK_HANDSHAKE_HOLD_MS = 2_000;
 export const MAX_CHECK_ANSWERS = 4;
 /** A path silent this long (see #quiet) is no longer fresh: well above a glare's few round trips. */
 export const QUIET_MS = 1_000;
+/**
+ * AGREEMENT — the two sides of a link must use the same path, or each sends where the other no
+ * longer listens and both wait for consent's 30 s (RFC 7675) to notice (CI saw a relayed
+ * session sit 50 s on two different dead paths after its relay died). Two rules keep them
+ * together:
+ * - a punch that succeeded is adopted by both sides whatever they held (`adopt`): judging "is
+ *   the new path better?" on each side apart gave different answers (a path quiet on one side
+ *   only, one side still on a dead path it had not noticed yet);
+ * - a side that sends on its path and hears nothing back on it for STALL_MS while data is in
+ *   flight drops it (the remote is elsewhere, or the path died one way) and re-punches; the
+ *   server rung carries meanwhile. Within seconds, not consent's 30 s.
+ */
+/**
+ * Data unacknowledged this long with nothing heard on the path: far above any round trip plus
+ * the receiver's delayed ack, and a few backed-off RTOs (200 ms doubling: 0.2 + 0.4 + … ≥ 6 s),
+ * so a loaded machine's scheduling hiccup does not drop a working path.
+ */
+export const STALL_MS = 6_000;

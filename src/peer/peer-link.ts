@@ -34,6 +34,7 @@ import {
   MAX_CHECK_ANSWERS,
   QUIET_MS,
   REPUNCH,
+  STALL_MS,
   type LinkPath,
   type PeerLinkOptions,
 } from './peer-link-types.js';
@@ -66,6 +67,8 @@ export class PeerLink {
   #adoptedKind: LinkPath = 'server';
   /** When the current path was adopted or last carried a datagram to us (#quiet). */
   #heardAt = 0;
+  /** Since when data has been in flight without a pause, as seen at our sends (#stalled). */
+  #outstandingSince: number | undefined;
 
   constructor(o: PeerLinkOptions) {
     this.#o = o;
@@ -210,24 +213,16 @@ export class PeerLink {
   adopt(p: PunchedPath): void {
     if (this.#closed) return p.close();
     if (this.#path === p) return; // our own connect joined this punch: adopted already
-    const rank = (k: LinkPath) => (k === 'direct' ? 2 : k === 'relay' ? 1 : 0);
-    const [ours, theirs] = [rank(this.#path?.kind ?? 'server'), rank(p.kind)];
-    // We already have one at least as good — unless it went quiet: the remote, who punched,
-    // has no use for it (it restarted, or lost its side), and consent would take 30 s to say so.
-    if (
-      this.#path &&
-      !this.#path.closed &&
-      (ours > theirs || (ours === theirs && !this.#quiet()))
-    ) {
-      p.close();
-      return;
-    }
+    // Taken whatever we had, on both sides alike (see AGREEMENT in peer-link-types.ts): a punch
+    // ends with both sides holding the same new pair, and a side punches only when it has no
+    // path it trusts — so the path we hold is of no use to the remote any more.
     const old = this.#path;
     const fromUdp = old !== undefined && !old.closed;
     for (const off of this.#pathOffs.splice(0)) off();
     old?.close();
     this.#path = p;
     this.#heardAt = this.#o.clock.now();
+    this.#outstandingSince = undefined;
     this.#adoptedKind = p.kind;
     this.#pathOffs.push(
       p.onData((d) => {
@@ -235,6 +230,7 @@ export class PeerLink {
         this.#heardAt = this.#o.clock.now();
         if (p.kind !== this.#adoptedKind) this.#relabelled(p);
         this.#handle(d);
+        if (this.channel.inFlight === 0) this.#outstandingSince = undefined;
       }),
       p.onDead((reason) => this.#down(p, `consent lost: ${reason}`)),
       p.onRepunchNeeded(() => this.#down(p, 'the remote address changed (NAT rebinding)')),
@@ -292,7 +288,34 @@ export class PeerLink {
   }
 
   #via(p: PunchedPath): (d: Uint8Array) => void {
-    return (d) => (this.#path === p && !p.closed ? p.send(d) : this.#sendServer(d));
+    let dropping = false;
+    return (d) => {
+      if (this.#path !== p || p.closed || dropping) return this.#sendServer(d);
+      if (this.channel.inFlight === 0) this.#outstandingSince = undefined;
+      else this.#outstandingSince ??= this.#o.clock.now();
+      if (!this.#stalled()) return p.send(d);
+      // Dropped after this send returns: we may be inside the channel's flush, and `#down`
+      // makes the channel resend what is in flight (on the server rung, then).
+      dropping = true;
+      const reason = this.#stallReason();
+      queueMicrotask(() => this.#down(p, reason));
+      this.#sendServer(d);
+    };
+  }
+
+  /**
+   * Data in flight and nothing from the remote on our path for STALL_MS: the remote does not
+   * send on this path (it dropped it, or never took it) or the path died one way. Checked as we
+   * send (a retransmission comes at the latest one backed-off RTO later), so no timer runs.
+   */
+  #stalled(): boolean {
+    if (this.#outstandingSince === undefined || this.channel.inFlight === 0) return false;
+    return this.#o.clock.now() - Math.max(this.#heardAt, this.#outstandingSince) >= STALL_MS;
+  }
+
+  #stallReason(): string {
+    const s = (this.#o.clock.now() - Math.max(this.#heardAt, this.#outstandingSince ?? 0)) / 1000;
+    return `no answer on the path for ${s.toFixed(1)} s with data in flight`;
   }
 
   /**
