@@ -1,40 +1,32 @@
 /**
- * One remote peer as seen from this one: an end-to-end `SecureSession` (Noise IK, e-session) with
- * a `ReliableChannel` on top, and the path its datagrams take right now — the ladder of
- * DESIGN.md, bottom to top:
- *   server  `p2p` frames through the signaling server (exists as soon as both are logged in)
- *   relay   a PunchedPath through serve's TURN relay   (punch: relay candidate won)
- *   direct  a PunchedPath straight between the NATs    (punch: a direct pair won)
- *
- * The session does not care which path carries a datagram (`setSend` swaps it, keys and counters
- * stay), so moving up or down costs at most one retransmission (`channel.pathChanged()`).
+ * One remote peer as seen from this one: an end-to-end `SecureSession` (Noise IK) with a
+ * `ReliableChannel` on top, and the path its datagrams take now — DESIGN.md's ladder: server
+ * (`p2p` frames through serve), relay (a PunchedPath through serve's TURN), direct (a
+ * PunchedPath between the NATs). `setSend` swaps the path under the session (keys and counters
+ * stay), so a move costs at most one retransmission (`channel.pathChanged()`).
  * Moving up: the side that wants the link (`start`) asks the connector for a coordinated punch at
  * once, whatever its id; the connector joins a punch already running with the peer, or resolves
- * glare to one session (the lower id's), so the two sides never punch twice at once; the other
- * side adopts what arrives through `onIncoming`. A relay result is kept and direct tried again
- * later; a path that dies (consent lost, RFC 7675) or whose remote moved (NAT rebinding) drops the
- * link to the server rung at once and a re-punch is scheduled with backoff.
- *
- * First contact in one direct round trip (`handshakeInChecks`): when a punch is under way as
- * the key arrives, the Noise init is held back from the server and rides in the punch's first
- * checks with what is queued (a ping, a notification) as 0-RTT data; the other side answers in
- * the check's success response with its reply. If no check takes it, or the answer is lost, the
- * handshake goes over the server as before (the hold's cap, the init's retransmission).
- *
- * Pure of sockets: the server rung is an injected `sendP2p`, the UDP rungs come from an injected
- * connector (CONTRACTS §4), time from the injected clock.
+ * glare to one session, so the two sides never punch twice at once; the other side adopts what
+ * arrives through `onIncoming` — both sides take every punched path (AGREEMENT). A relay result
+ * is kept and direct tried again later; a path that dies (consent lost, RFC 7675; nothing back
+ * with data in flight) or whose remote moved (NAT rebinding) drops the link to the server rung
+ * at once and a re-punch is scheduled with backoff.
+ * First contact in one direct round trip (`handshakeInChecks`): the Noise init rides in the
+ * punch's first checks with what is queued as 0-RTT data, answered in the check's success
+ * response; if no check takes it, the handshake goes over the server as before.
+ * Pure of sockets: the server rung is an injected `sendP2p`, the UDP rungs an injected connector
+ * (CONTRACTS §4), time the injected clock.
  */
 import type { PunchedPath } from '../punch/path.js';
 import { ReliableChannel, type Notification as ChannelNotification } from '../session/reliable.js';
 import { SecureSession } from '../session/secure-session.js';
 import { MessageKind } from '../session/wire.js';
 import type { TimerHandle } from '../util/clock.js';
+import { PathHearing } from './path-hearing.js';
 import {
   CHECK_HANDSHAKE_HOLD_MS,
   MAX_CHECK_ANSWERS,
-  QUIET_MS,
   REPUNCH,
-  STALL_MS,
   type LinkPath,
   type PeerLinkOptions,
 } from './peer-link-types.js';
@@ -65,10 +57,8 @@ export class PeerLink {
   #reported: LinkPath = 'server';
   /** The current path's kind when adopted (a trickled relayed candidate can relabel it). */
   #adoptedKind: LinkPath = 'server';
-  /** When the current path was adopted or last carried a datagram to us (#quiet). */
-  #heardAt = 0;
-  /** Since when data has been in flight without a pause, as seen at our sends (#stalled). */
-  #outstandingSince: number | undefined;
+  /** Heard on the current path: its quiet and stall rules. */
+  readonly #hearing = new PathHearing();
 
   constructor(o: PeerLinkOptions) {
     this.#o = o;
@@ -221,16 +211,15 @@ export class PeerLink {
     for (const off of this.#pathOffs.splice(0)) off();
     old?.close();
     this.#path = p;
-    this.#heardAt = this.#o.clock.now();
-    this.#outstandingSince = undefined;
+    this.#hearing.adopted(this.#o.clock.now());
     this.#adoptedKind = p.kind;
     this.#pathOffs.push(
       p.onData((d) => {
         this.#lastRxInCheck = false;
-        this.#heardAt = this.#o.clock.now();
+        this.#hearing.heard(this.#o.clock.now());
         if (p.kind !== this.#adoptedKind) this.#relabelled(p);
         this.#handle(d);
-        if (this.channel.inFlight === 0) this.#outstandingSince = undefined;
+        this.#hearing.handled(this.channel.inFlight);
       }),
       p.onDead((reason) => this.#down(p, `consent lost: ${reason}`)),
       p.onRepunchNeeded(() => this.#down(p, 'the remote address changed (NAT rebinding)')),
@@ -287,35 +276,26 @@ export class PeerLink {
     this.#o.onPath({ path: now, ...(reason !== undefined ? { reason } : {}) });
   }
 
+  /**
+   * Sends on `p` while it is ours. Data in flight and nothing from the remote on the path for
+   * STALL_MS (path-hearing.ts): the remote does not send on it (it dropped it, or never took it)
+   * or it died one way — drop it now rather than at consent's 30 s. Checked as we send (a
+   * retransmission comes at the latest one backed-off RTO later), so no timer runs.
+   */
   #via(p: PunchedPath): (d: Uint8Array) => void {
     let dropping = false;
     return (d) => {
       if (this.#path !== p || p.closed || dropping) return this.#sendServer(d);
-      if (this.channel.inFlight === 0) this.#outstandingSince = undefined;
-      else this.#outstandingSince ??= this.#o.clock.now();
-      if (!this.#stalled()) return p.send(d);
+      const now = this.#o.clock.now();
+      this.#hearing.sending(now, this.channel.inFlight);
+      const stalled = this.#hearing.stalled(now, this.channel.inFlight);
+      if (stalled === undefined) return p.send(d);
       // Dropped after this send returns: we may be inside the channel's flush, and `#down`
       // makes the channel resend what is in flight (on the server rung, then).
       dropping = true;
-      const reason = this.#stallReason();
-      queueMicrotask(() => this.#down(p, reason));
+      queueMicrotask(() => this.#down(p, stalled));
       this.#sendServer(d);
     };
-  }
-
-  /**
-   * Data in flight and nothing from the remote on our path for STALL_MS: the remote does not
-   * send on this path (it dropped it, or never took it) or the path died one way. Checked as we
-   * send (a retransmission comes at the latest one backed-off RTO later), so no timer runs.
-   */
-  #stalled(): boolean {
-    if (this.#outstandingSince === undefined || this.channel.inFlight === 0) return false;
-    return this.#o.clock.now() - Math.max(this.#heardAt, this.#outstandingSince) >= STALL_MS;
-  }
-
-  #stallReason(): string {
-    const s = (this.#o.clock.now() - Math.max(this.#heardAt, this.#outstandingSince ?? 0)) / 1000;
-    return `no answer on the path for ${s.toFixed(1)} s with data in flight`;
   }
 
   /**
@@ -331,14 +311,12 @@ export class PeerLink {
     if (stale) this.session.setSend((x) => this.#sendServer(x));
     handle();
     if (!stale || this.#path !== p) return;
-    if (this.session.stats.handshakesAnswered > answered && this.#quiet())
+    if (
+      this.session.stats.handshakesAnswered > answered &&
+      this.#hearing.quiet(this.#o.clock.now())
+    )
       this.#down(p, 'the remote opened a new session off this path (restarted, or lost its path)');
     else this.session.setSend(this.#via(p));
-  }
-
-  /** Nothing came on our path for QUIET_MS (a glare's second init comes off-path at adoption). */
-  #quiet(): boolean {
-    return this.#o.clock.now() - this.#heardAt >= QUIET_MS;
   }
 
   #sendServer(d: Uint8Array): void {
