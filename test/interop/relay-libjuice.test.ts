@@ -46,7 +46,11 @@ async function relayServer(): Promise<TurnServer> {
     net: nodeUdpNetwork,
     listenAddress: '127.0.0.1',
     port: 0,
-    relayAddress: '127.0.0.1',
+    // Relayed addresses on another loopback address than the peers' sockets: a permission is
+    // per IP (RFC 8656 §9), and with both on 127.0.0.1 the permission for the other side's
+    // relayed address also let a datagram from its base socket in (libdatachannel issue 1587:
+    // libjuice then nominates base → relayed, half around the relay; CI saw it 4 times in a row).
+    relayAddress: '127.0.0.2',
     credentials: sharedSecret(SECRET),
     // Loopback peers: the relayed addresses of both PeerConnections are 127.0.0.1.
     peerPolicy: { allow: ['127.0.0.0/8'] },
@@ -88,6 +92,7 @@ async function exchangeThroughRelayWithRetry(attempts = 4): Promise<void> {
       return await exchangeThroughRelay();
     } catch (err) {
       if (!(err instanceof DirectPathChosen) || i >= attempts) throw err;
+      process.stderr.write(`relay-libjuice: attempt ${i} chose ${err.message}; again\n`);
       for (const o of open.splice(0)) {
         for (const pc of o.pcs) pc.close();
         await o.server.close();
