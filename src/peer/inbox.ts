@@ -107,8 +107,9 @@ export class Inbox {
   #taken(n: ReceivedNotification): void {
     this.#dedupe.consumed(n.from, n.id);
     // Acked to the server only if a copy came through it (a session-delivered one was acked
-    // end to end by the channel already).
-    if (this.#serverCopies.delete(dedupeKey(n.from, n.id))) this.#ack(n.id);
+    // end to end by the channel already). No key is built while none came that way.
+    if (this.#serverCopies.size > 0 && this.#serverCopies.delete(dedupeKey(n.from, n.id)))
+      this.#ack(n.id);
   }
 
   /** A notification over an end-to-end session. */

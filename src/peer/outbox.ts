@@ -83,6 +83,8 @@ export class Outbox {
    */
   readonly #idPrefix = randomBytes(9).toString('base64url');
   #idCounter = 0;
+  /** The last recipient whose id passed isPeerId. */
+  #checkedTo = '';
 
   constructor(o: OutboxOptions) {
     this.#d = o;
@@ -92,7 +94,12 @@ export class Outbox {
 
   /** `Peer.notify`: checked, then pending until an outcome, sent on the best rung there is. */
   notify(to: string, body: string, o: NotifyOptions, closed: boolean): Promise<NotifyResult> {
-    if (!isPeerId(to)) throw new TypeError(`not a peer id: ${to}`);
+    // A flood names one recipient: its id's regex check (~0.6 % of a sender's CPU in a 100-byte
+    // direct flood's profile) is done once per change of recipient.
+    if (to !== this.#checkedTo) {
+      if (!isPeerId(to)) throw new TypeError(`not a peer id: ${to}`);
+      this.#checkedTo = to;
+    }
     if (typeof body !== 'string') throw new TypeError('body must be a string');
     const id = o.id ?? `${this.#idPrefix}.${(this.#idCounter++).toString(36)}`;
     const maxBody = Math.min(LIMITS.maxBodyBytes, maxSealedBodyBytes(id, o.topic));

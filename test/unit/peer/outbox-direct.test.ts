@@ -49,6 +49,11 @@ describe('notify over a session link', () => {
     expect(r).toMatchObject({ id: 'n1', path: 'direct', status: 'delivered' });
     expect(sent).toEqual(['n1']);
     expect(frames).toEqual([]);
+    // The recipient's id is checked once per change of recipient, and still checked.
+    expect(() => outbox.notify('not-a-peer', 'hi', {}, false)).toThrow(TypeError);
+    expect(() => outbox.notify(other.peerId.toUpperCase(), 'hi', {}, false)).toThrow(TypeError);
+    await outbox.notify(other.peerId, 'again', { id: 'n1b' }, false);
+    expect(sent).toEqual(['n1', 'n1b']);
   });
 
   it.each([
