@@ -22,6 +22,11 @@
  * (OfferWait, one per callee connection) until the callee's offer arrives or the window closes,
  * then forwards it as it would have: answered, or not. Trickles of a held punch wait behind it,
  * in order (a trickle ahead of its punch would be dropped by the callee: no credentials yet).
+ *
+ * Only for a callee that registered an offer on an earlier connection to this server
+ * (OfferHistory): a peer without a warm punch layer (the library's default `warmDirect: false`)
+ * offers nothing after its login, and holding a punch toward it only delayed its answer by the
+ * whole window (bench/punch-latency.ts --cold, right after login: 376 -> 518 ms at D = 25 ms).
  */
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { ControlChannel, Presence } from './presence.js';
@@ -45,7 +50,41 @@ export const OFFER_WAIT = {
   maxHeld: 8,
   /** Trickles kept behind one held punch (a punch trickles its relayed candidate: one or two). */
   maxTrickles: 8,
+  /**
+   * Peers remembered as offering (OfferHistory), least recently offering forgotten first:
+   * ~100 bytes each, 1.6 MiB at most; a forgotten one only loses the hold at its next login.
+   */
+  maxRemembered: 16_384,
 } as const;
+
+/** Peers that registered a punch offer here (bounded, most recent last): they will again. */
+export class OfferHistory {
+  readonly #peers = new Set<string>();
+  readonly #max: number;
+
+  constructor(max: number = OFFER_WAIT.maxRemembered) {
+    if (!(max >= 1)) throw new RangeError('max must be >= 1');
+    this.#max = max;
+  }
+
+  note(peer: string): void {
+    this.#peers.delete(peer);
+    this.#peers.add(peer);
+    if (this.#peers.size > this.#max) this.#peers.delete(this.#peers.values().next().value!);
+  }
+
+  has(peer: string): boolean {
+    return this.#peers.has(peer);
+  }
+}
+
+/** One OfferHistory per server (keyed by its context object; gone with it). */
+const histories = new WeakMap<object, OfferHistory>();
+export function offerHistory(server: object): OfferHistory {
+  let h = histories.get(server);
+  if (!h) histories.set(server, (h = new OfferHistory()));
+  return h;
+}
 
 interface Held {
   readonly from: string;
@@ -66,8 +105,12 @@ export class OfferWait {
     this.#clock = clock;
   }
 
-  /** The callee was welcomed now; `rttMs` is serve's round trip to it. */
-  welcomed(rttMs: number): void {
+  /**
+   * The callee was welcomed now; `rttMs` is serve's round trip to it; `offers`: it registered
+   * offers before (OfferHistory), so one is expected. Without, nothing is held.
+   */
+  welcomed(rttMs: number, offers: boolean): void {
+    if (!offers) return;
     const window = Math.min(OFFER_WAIT.maxMs, OFFER_WAIT.rtts * rttMs + OFFER_WAIT.marginMs);
     this.#until = this.#clock.now() + window;
   }

@@ -21,7 +21,7 @@ import { PROTOCOL_VERSION } from './constants.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { issueTurnCredentials } from './turn-credentials.js';
 import { storeFailure } from './store/failure.js';
-import { forwardCandidates, OfferWait, type PunchOffer } from './punch-offers.js';
+import { forwardCandidates, offerHistory, OfferWait, type PunchOffer } from './punch-offers.js';
 import { EarlyFrames, MAX_EARLY_BYTES, MAX_EARLY_FRAMES, readClientFrame } from './ws-inbound.js';
 import { WS_CLOSE, WsSender } from './ws-sender.js';
 
@@ -173,6 +173,7 @@ export class WsConnection implements PeerSession, ControlChannel {
           pwd: m.pwd,
           ...(m.nat !== undefined ? { nat: m.nat } : {}),
         };
+        offerHistory(this.ctx).note(this.peer);
         if (!this.#offerWait.offered(offer)) this.#punchOffer = offer;
         return;
       }
@@ -286,7 +287,7 @@ export class WsConnection implements PeerSession, ControlChannel {
     });
     this.ctx.presence.addChannel(this);
     this.ctx.delivery.attach(this);
-    this.#offerWait.welcomed(this.rttMs);
+    this.#offerWait.welcomed(this.rttMs, offerHistory(this.ctx).has(this.peer));
     for (const m of this.#early.take()) if (this.#state === 'ready') this.#dispatch(m);
   }
 

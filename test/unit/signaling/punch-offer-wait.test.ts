@@ -2,7 +2,8 @@
  * serve holding a punch for a just-welcomed callee's first offer (punch-offers.ts OfferWait):
  * held until the offer arrives (then answered and started as with a registered offer), or until
  * the window after the welcome closes (then forwarded unanswered, as before); its trickles wait
- * behind it in order; bounded in time and in number; never for a caller the callee refuses.
+ * behind it in order; bounded in time and in number; never for a caller the callee refuses;
+ * only for a callee that offered on an earlier connection (a cold one would only wait).
  */
 import { describe, expect, it } from 'vitest';
 import { Metrics, signalingMetrics } from '../../../src/signaling/metrics.js';
@@ -11,6 +12,8 @@ import type { ClientMessage, ServerMessage } from '../../../src/signaling/protoc
 import {
   forwardCandidates,
   OFFER_WAIT,
+  OfferHistory,
+  offerHistory,
   OfferWait,
   type PunchOffer,
 } from '../../../src/signaling/punch-offers.js';
@@ -43,7 +46,7 @@ const OFFER: PunchOffer = {
 };
 
 /** B (serve's round trip to it: 60 ms) was welcomed at 1,000 and has no offer yet. */
-function setup() {
+function setup(offeredBefore = true) {
   const clock = new ManualClock(1_000);
   const presence = new Presence({
     metrics: signalingMetrics(new Metrics()),
@@ -57,7 +60,7 @@ function setup() {
   presence.allow(b, [A], false); // B lets A (only) rendezvous with it
   presence.allow(a, [], true);
   const wait = new OfferWait(clock);
-  wait.welcomed(b.rttMs);
+  wait.welcomed(b.rttMs, offeredBefore); // B offered on an earlier connection
   const windowMs = OFFER_WAIT.rtts * 60 + OFFER_WAIT.marginMs;
   let offer: PunchOffer | undefined;
   /** What ws-connection.ts does with B's `offer` frame. */
@@ -180,5 +183,30 @@ describe('serve holds a punch for a just-welcomed callee', () => {
     expect(a.take()).toEqual([]);
     expect(clock.pending).toBe(0);
     expect(wait.hold(A, 'r9', () => {})).toBe(false);
+  });
+
+  it('holds nothing for a callee that never offered here (no warm punch layer)', () => {
+    const { a, b, wait, send } = setup(false);
+    send(a);
+    expect(wait.size).toBe(0);
+    const toB = b.take();
+    expect(toB.map((m) => m.type)).toEqual(['candidates']);
+    expect(toB[0]).not.toHaveProperty('answered');
+  });
+});
+
+describe('OfferHistory', () => {
+  it('remembers offering peers, per server, forgetting the least recent past its bound', () => {
+    const h = new OfferHistory(2);
+    h.note('p1');
+    h.note('p2');
+    h.note('p1'); // p1 offered again: p2 is now the least recent
+    h.note('p3');
+    expect(['p1', 'p2', 'p3'].map((p) => h.has(p))).toEqual([true, false, true]);
+    const s1 = {};
+    const s2 = {};
+    offerHistory(s1).note('p');
+    expect(offerHistory(s1).has('p')).toBe(true);
+    expect(offerHistory(s2).has('p')).toBe(false);
   });
 });
