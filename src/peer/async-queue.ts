@@ -7,6 +7,12 @@ export class AsyncQueue<T> {
   #items: T[] = [];
   #waiters: ((r: IteratorResult<T>) => void)[] = [];
   #ended = false;
+  readonly #onTake: ((item: T) => void) | undefined;
+
+  /** `onTake` runs as each item leaves the queue for a reader (before its `next()` resolves). */
+  constructor(onTake?: (item: T) => void) {
+    this.#onTake = onTake;
+  }
 
   get length(): number {
     return this.#items.length;
@@ -15,8 +21,10 @@ export class AsyncQueue<T> {
   push(item: T): void {
     if (this.#ended) return;
     const w = this.#waiters.shift();
-    if (w) w({ value: item, done: false });
-    else this.#items.push(item);
+    if (w) {
+      this.#onTake?.(item);
+      w({ value: item, done: false });
+    } else this.#items.push(item);
   }
 
   end(): void {
@@ -27,7 +35,10 @@ export class AsyncQueue<T> {
   /** Next item, or done when ended; `signal` aborts the wait (the item stays queued). */
   next(signal?: AbortSignal): Promise<IteratorResult<T>> {
     const item = this.#items.shift();
-    if (item !== undefined) return Promise.resolve({ value: item, done: false });
+    if (item !== undefined) {
+      this.#onTake?.(item);
+      return Promise.resolve({ value: item, done: false });
+    }
     if (this.#ended || signal?.aborted) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => {
       const w = (r: IteratorResult<T>) => {

@@ -45,7 +45,7 @@ export interface InboxOptions {
 export class Inbox {
   readonly #o: InboxOptions;
   readonly #dedupe: Dedupe;
-  readonly #queue = new AsyncQueue<ReceivedNotification>();
+  readonly #queue = new AsyncQueue<ReceivedNotification>((n) => this.#taken(n));
   /**
    * Queued notifications of which the server delivered a copy (acked when consumed). Bounded by
    * the queue, which the server's delivery window bounds.
@@ -73,18 +73,43 @@ export class Inbox {
   /**
    * Notifications for this peer, each exactly once, in order per sender. A notification is acked
    * to the server when the loop takes it. `signal` ends the loop (not the peer).
+   *
+   * An iterator over the queue, not an `async function*`: a generator's `await` and `yield` were
+   * two more promise hops per notification on top of the queue's own (see #taken).
    */
-  async *notifications(o: { signal?: AbortSignal } = {}): AsyncGenerator<ReceivedNotification> {
-    for (;;) {
-      const r = await this.#queue.next(o.signal);
-      if (r.done) return;
-      const key = dedupeKey(r.value.from, r.value.id);
-      this.#dedupe.consumed(r.value.from, r.value.id);
-      // Acked to the server only if a copy came through it (a session-delivered one was acked
-      // end to end by the channel already).
-      if (this.#serverCopies.delete(key)) this.#ack(r.value.id);
-      yield r.value;
-    }
+  notifications(o: { signal?: AbortSignal } = {}): AsyncGenerator<ReceivedNotification> {
+    let done = false;
+    const end = (): IteratorReturnResult<undefined> => {
+      done = true;
+      return { value: undefined, done: true };
+    };
+    const it: AsyncGenerator<ReceivedNotification> = {
+      next: () => {
+        // After return(): done, as a generator's. An ended queue or an aborted `signal` answers
+        // done itself, then and on every later call.
+        if (done) return Promise.resolve(end());
+        return this.#queue.next(o.signal);
+      },
+      return: (value?: unknown) => {
+        end();
+        return Promise.resolve({ value, done: true });
+      },
+      throw: (err: unknown) => {
+        end();
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      },
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
+
+  /** A notification leaves the queue for the application: consumed; acked if a server copy. */
+  #taken(n: ReceivedNotification): void {
+    this.#dedupe.consumed(n.from, n.id);
+    // Acked to the server only if a copy came through it (a session-delivered one was acked
+    // end to end by the channel already). No key is built while none came that way.
+    if (this.#serverCopies.size > 0 && this.#serverCopies.delete(dedupeKey(n.from, n.id)))
+      this.#ack(n.id);
   }
 
   /** A notification over an end-to-end session. */

@@ -5,62 +5,24 @@
  * retransmission counted here is a copy the receiver drops.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { PeerLink } from '../../../src/peer/peer-link.js';
-import { generateIdentity, type Identity } from '../../../src/signaling/identity.js';
-import { silentLogger } from '../../../src/util/logger.js';
-import { PunchWorld, SIGNAL_MS } from '../punch/world.js';
+import { generateIdentity } from '../../../src/signaling/identity.js';
+import { SIGNAL_MS } from '../punch/world.js';
+import { closeLinkWorld, linkPair, linkWorld } from './link-pair.js';
 
-let world: PunchWorld | undefined;
-const links: PeerLink[] = [];
-afterEach(async () => {
-  for (const l of links.splice(0)) l.close();
-  await world?.close();
-  world = undefined;
-});
+afterEach(closeLinkWorld);
 
 async function setup() {
-  const w = (world = await PunchWorld.create());
+  const w = await linkWorld();
   let [ia, ib] = [generateIdentity(), generateIdentity()];
   if (ia.peerId > ib.peerId) [ia, ib] = [ib, ia];
   const sa = await w.peer(ia.peerId, w.nat('full-cone'));
   const sb = await w.peer(ib.peerId, w.nat('full-cone'));
-  const got: string[] = [];
-  const byName: Partial<Record<'a' | 'b', PeerLink>> = {};
-  const mk = (me: Identity, other: Identity, side: typeof sa, name: 'a' | 'b'): PeerLink => {
-    const l = new PeerLink({
-      identity: me,
-      remote: other.peerId,
-      clock: w.clock,
-      logger: silentLogger,
-      remoteKey: () => Promise.resolve(other.publicKey),
-      sendP2p: (d) => {
-        const c = new Uint8Array(d);
-        w.clock.setTimeout(
-          () => byName[name === 'a' ? 'b' : 'a']!.handleServerDatagram(c),
-          SIGNAL_MS,
-        );
-        return true;
-      },
-      connector: () => Promise.resolve(side.connector),
-      onNotification: (n) => {
-        if (name === 'b') got.push(n.body);
-      },
-      onPath: () => {},
-      onPunch: () => {},
-      repunchMs: { initial: 60_000, max: 60_000 },
-    });
-    side.connector.onIncoming(
-      ({ path }) =>
-        void path.then(
-          (p) => l.adopt(p),
-          () => {},
-        ),
-    );
-    links.push(l);
-    byName[name] = l;
-    return l;
-  };
-  return { w, la: mk(ia, ib, sa, 'a'), lb: mk(ib, ia, sb, 'b'), got };
+  const pair = linkPair(w, [ia, sa], [ib, sb], {
+    serverMs: SIGNAL_MS,
+    link: { repunchMs: { initial: 60_000, max: 60_000 } },
+  });
+  // What b receives (a receives nothing in these tests).
+  return { w, la: pair.a, lb: pair.b, got: pair.got.b };
 }
 
 describe('resends on a move of the ladder', () => {

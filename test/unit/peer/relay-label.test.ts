@@ -14,19 +14,14 @@ import type { PathKind, PunchedPath } from '../../../src/punch/index.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import { generateIdentity, type Identity } from '../../../src/signaling/identity.js';
 import { silentLogger } from '../../../src/util/logger.js';
-import { PunchWorld, SIGNAL_MS, type NatKind, type PeerSide } from '../punch/world.js';
+import { SIGNAL_MS, type NatKind } from '../punch/world.js';
+import { closeLinkWorld, linkPair, linkWorld, trackLink } from './link-pair.js';
 
-let world: PunchWorld | undefined;
-const links: PeerLink[] = [];
-afterEach(async () => {
-  for (const l of links.splice(0)) l.close();
-  await world?.close();
-  world = undefined;
-});
+afterEach(closeLinkWorld);
 
 /** Two peers whose NATs cannot reach each other; TURN credentials after `credentialsDelayMs`. */
 async function world2(ka: NatKind, kb: NatKind, credentialsDelayMs: number) {
-  const w = (world = await PunchWorld.create({ punchLeadMs: 20, credentialsDelayMs }));
+  const w = await linkWorld({ punchLeadMs: 20, credentialsDelayMs });
   let [ia, ib] = [generateIdentity(), generateIdentity()];
   if (ia.peerId > ib.peerId) [ia, ib] = [ib, ia];
   const a = await w.peer(ia.peerId, w.nat(ka));
@@ -67,42 +62,9 @@ describe('a path through a relay says relay', () => {
     '%s × %s, relay allocated after %d ms: the links end on relay',
     async (ka, kb, d) => {
       const { w, ia, ib, a, b } = await world2(ka, kb, d);
-      const events: Record<'a' | 'b', LinkPath[]> = { a: [], b: [] };
-      const got: string[] = [];
-      const byName: Partial<Record<'a' | 'b', PeerLink>> = {};
-      const mk = (me: Identity, other: Identity, side: PeerSide, name: 'a' | 'b'): PeerLink => {
-        const l = new PeerLink({
-          identity: me,
-          remote: other.peerId,
-          clock: w.clock,
-          logger: silentLogger,
-          remoteKey: () => Promise.resolve(other.publicKey),
-          sendP2p: (dg) => {
-            const copy = new Uint8Array(dg);
-            w.clock.setTimeout(
-              () => byName[name === 'a' ? 'b' : 'a']!.handleServerDatagram(copy),
-              2 * SIGNAL_MS,
-            );
-            return true;
-          },
-          connector: () => Promise.resolve(side.connector),
-          onNotification: (n, path) => got.push(`${n.body}@${path}`),
-          onPath: (e) => events[name].push(e.path),
-          onPunch: () => {},
-        });
-        side.connector.onIncoming(
-          ({ path }) =>
-            void path.then(
-              (p) => l.adopt(p),
-              () => {},
-            ),
-        );
-        links.push(l);
-        byName[name] = l;
-        return l;
-      };
-      const la = mk(ia, ib, a, 'a');
-      const lb = mk(ib, ia, b, 'b');
+      const pair = linkPair(w, [ia, a], [ib, b]);
+      const { events } = pair;
+      const [la, lb] = [pair.a, pair.b];
       void la.start();
       for (let t = 0; t < 10_000 && !(la.carries && lb.carries); t += 5)
         await w.clock.advanceAsync(5);
@@ -115,6 +77,7 @@ describe('a path through a relay says relay', () => {
       );
       expect([la.path, lb.path]).toEqual(['relay', 'relay']);
       expect([events.a.at(-1), events.b.at(-1)]).toEqual(['relay', 'relay']);
+      const got = [...pair.gotAt.a, ...pair.gotAt.b];
       expect(got.sort()).toEqual(['to a@relay', 'to b@relay']);
       expect(la.lastPunchError).toBeDefined(); // a relay result: direct is retried later
     },
@@ -203,7 +166,7 @@ describe('a selected direct path relabelled relay', () => {
         onPunch: () => {},
         repunchMs: { initial: 1_000, max: 1_000 },
       });
-      links.push(l);
+      trackLink(l);
       byName[name] = l;
       return l;
     };

@@ -15,21 +15,15 @@
  *   notification each way arrives over it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { PeerLink, type LinkPath } from '../../../src/peer/peer-link.js';
+import type { PeerLink } from '../../../src/peer/peer-link.js';
 import { ATTR_HANDSHAKE } from '../../../src/punch/check-message.js';
 import { classifyPacket } from '../../../src/punch/demux.js';
 import { decodeStunMessage } from '../../../src/stun/message.js';
-import { generateIdentity, type Identity } from '../../../src/signaling/identity.js';
-import { silentLogger } from '../../../src/util/logger.js';
-import { PunchWorld, SIGNAL_MS as S, type PeerSide } from '../punch/world.js';
+import { generateIdentity } from '../../../src/signaling/identity.js';
+import { SIGNAL_MS as S } from '../punch/world.js';
+import { closeLinkWorld, linkPair, linkWorld } from './link-pair.js';
 
-let world: PunchWorld | undefined;
-const links: PeerLink[] = [];
-afterEach(async () => {
-  for (const l of links.splice(0)) l.close();
-  await world?.close();
-  world = undefined;
-});
+afterEach(closeLinkWorld);
 
 interface Case {
   /** Which side starts first, and by how many ms the other follows. */
@@ -45,57 +39,21 @@ interface Case {
 }
 
 async function setup(c: Case) {
-  const w = (world = await PunchWorld.create());
+  const w = await linkWorld();
   let [lo, hi] = [generateIdentity(), generateIdentity()];
   if (lo.peerId > hi.peerId) [lo, hi] = [hi, lo];
   const sides = {
     lo: await w.peer(lo.peerId, w.nat('port-restricted'), { offers: true }),
     hi: await w.peer(hi.peerId, w.nat('port-restricted'), { offers: true }),
   };
-  const events: Record<'lo' | 'hi', LinkPath[]> = { lo: [], hi: [] };
-  const got: Record<'lo' | 'hi', string[]> = { lo: [], hi: [] };
-  const serverSent = { lo: 0, hi: 0 };
-  const byName: Partial<Record<'lo' | 'hi', PeerLink>> = {};
-  const mk = (me: Identity, other: Identity, side: PeerSide, name: 'lo' | 'hi'): PeerLink => {
-    const peerName = name === 'lo' ? 'hi' : 'lo';
-    const l: PeerLink = new PeerLink({
-      identity: me,
-      remote: other.peerId,
-      clock: w.clock,
-      logger: silentLogger,
-      remoteKey: () =>
-        new Promise((resolve) => w.clock.setTimeout(() => resolve(other.publicKey), c.keyDelayMs)),
-      sendP2p: (d) => {
-        if (c.lose === 'first-server-datagram' && serverSent[name]++ === 0) return true;
-        const copy = new Uint8Array(d);
-        w.clock.setTimeout(() => byName[peerName]!.handleServerDatagram(copy), 2 * S);
-        return true;
-      },
-      connector: () => Promise.resolve(side.connector),
-      onNotification: (n, path) => got[name].push(`${n.body}@${path}`),
-      onPath: (e) => events[name].push(e.path),
-      onPunch: () => {},
-      handshakeInChecks: c.inChecks,
-    });
-    if (c.inChecks)
-      side.connector.setHandshakes({
-        init: () => l.initForCheck(),
-        answer: (_, d) => l.answerInCheck(d),
-        response: (_, d) => l.handleCheckResponse(d),
-      });
-    side.connector.onIncoming(
-      ({ path }) =>
-        void path.then(
-          (p) => l.adopt(p),
-          () => {},
-        ),
-    );
-    links.push(l);
-    byName[name] = l;
-    return l;
-  };
-  mk(lo, hi, sides.lo, 'lo');
-  mk(hi, lo, sides.hi, 'hi');
+  const serverSent = { a: 0, b: 0 };
+  const pair = linkPair(w, [lo, sides.lo], [hi, sides.hi], {
+    keyDelayMs: c.keyDelayMs,
+    loseServer: (end) => c.lose === 'first-server-datagram' && serverSent[end]++ === 0,
+    handshakeInChecks: c.inChecks,
+  });
+  const events = { lo: pair.events.a, hi: pair.events.b };
+  const got = { lo: pair.gotAt.a, hi: pair.gotAt.b };
   if (c.lose === 'checks-with-init')
     w.net.dropIf(
       (p) =>
@@ -103,7 +61,7 @@ async function setup(c: Case) {
     );
   // Both logged in for a while: candidates gathered, offers registered with the hub.
   for (let t = 0; t < 1_000; t += 5) await w.clock.advanceAsync(5);
-  return { w, lo: byName.lo!, hi: byName.hi!, events, got };
+  return { w, lo: pair.a, hi: pair.b, events, got };
 }
 
 const cases: Case[] = [];

@@ -19,71 +19,30 @@
  * serve, the lower id waiting for the higher, a nomination round trip).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { PeerLink, type LinkPath } from '../../../src/peer/peer-link.js';
+import type { PeerLink } from '../../../src/peer/peer-link.js';
 import { ATTR_HANDSHAKE } from '../../../src/punch/check-message.js';
 import { classifyPacket } from '../../../src/punch/demux.js';
 import { decodeStunMessage } from '../../../src/stun/message.js';
-import { generateIdentity, type Identity } from '../../../src/signaling/identity.js';
-import { silentLogger } from '../../../src/util/logger.js';
-import { PunchWorld, SIGNAL_MS as S, type PeerSide } from '../punch/world.js';
+import { generateIdentity } from '../../../src/signaling/identity.js';
+import { SIGNAL_MS as S, type PunchWorld } from '../punch/world.js';
+import { closeLinkWorld, linkPair, linkWorld } from './link-pair.js';
 
 const LEAD = 20;
-let world: PunchWorld | undefined;
-const links: PeerLink[] = [];
-afterEach(async () => {
-  for (const l of links.splice(0)) l.close();
-  await world?.close();
-  world = undefined;
-});
+afterEach(closeLinkWorld);
 
 async function setup(lowerPings: boolean) {
   // Hops of 20 ms: a direct round trip through both NATs is then ~4 S, as in the bench's lab
   // (D per NAT link, serve one link away): neither the punch nor the handshake hides the other.
-  const w = (world = await PunchWorld.create({ punchLeadMs: LEAD, hopMs: 20 }));
+  const w = await linkWorld({ punchLeadMs: LEAD, hopMs: 20 });
   let [ia, ib] = [generateIdentity(), generateIdentity()];
   // `a` pings; it is the lower id or the higher one as the test asks.
   if (ia.peerId > ib.peerId === lowerPings) [ia, ib] = [ib, ia];
   const sa = await w.peer(ia.peerId, w.nat('port-restricted'), { offers: true });
   const sb = await w.peer(ib.peerId, w.nat('port-restricted'), { offers: true });
-  const paths: Record<string, LinkPath[]> = { a: [], b: [] };
-  const mk = (me: Identity, other: Identity, side: PeerSide, name: 'a' | 'b'): PeerLink => {
-    const l: PeerLink = new PeerLink({
-      identity: me,
-      remote: other.peerId,
-      clock: w.clock,
-      logger: silentLogger,
-      // key-request: one round trip to serve
-      remoteKey: () =>
-        new Promise((resolve) => w.clock.setTimeout(() => resolve(other.publicKey), 2 * S)),
-      // p2p: to serve and on to the other peer
-      sendP2p: (d) => {
-        const copy = new Uint8Array(d);
-        w.clock.setTimeout(() => (name === 'a' ? lb : la).handleServerDatagram(copy), 2 * S);
-        return true;
-      },
-      connector: () => Promise.resolve(side.connector),
-      onNotification: () => {},
-      onPath: (e) => paths[name]!.push(e.path),
-      onPunch: () => {},
-      handshakeInChecks: true,
-    });
-    side.connector.setHandshakes({
-      init: () => l.initForCheck(),
-      answer: (_, d) => l.answerInCheck(d),
-      response: (_, d) => l.handleCheckResponse(d),
-    });
-    side.connector.onIncoming(
-      ({ path }) =>
-        void path.then(
-          (p) => l.adopt(p),
-          () => {},
-        ),
-    );
-    links.push(l);
-    return l;
-  };
-  const la = mk(ia, ib, sa, 'a');
-  const lb = mk(ib, ia, sb, 'b');
+  // key-request: one round trip to serve; p2p: to serve and on to the other peer (2 S).
+  const pair = linkPair(w, [ia, sa], [ib, sb], { keyDelayMs: 2 * S, handshakeInChecks: true });
+  const paths = pair.events;
+  const [la, lb] = [pair.a, pair.b];
   // Both logged in for a while: candidates gathered, offers registered with the hub.
   for (let t = 0; t < 1_000; t += 5) await w.clock.advanceAsync(5);
   expect(w.offers.has(ib.peerId)).toBe(true);
