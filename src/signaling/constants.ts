@@ -124,13 +124,6 @@ export const LIMITS = {
    * TOO_MANY_CONNECTIONS (429) until one times out (`pollPresenceGraceMs`).
    */
   maxPollSessions: 100_000,
-  /**
-   * Ack labels (which transport acked a notification) waiting for the mailbox commit that
-   * reports `delivered`. Only acks of notifications in flight enter the table and each commit
-   * empties it, so it holds about one commit's worth of acks; the cap only matters if commits
-   * stall (then `delivered` names the default transport).
-   */
-  maxAckLabels: 100_000,
 } as const;
 
 /**
@@ -142,7 +135,6 @@ export const LIMITS = {
  * | Delivery routes (delivery.ts)              | one per live session: `maxConnections` + `maxPollSessions`   |
  * | Route in-flight map (delivery.ts)          | `deliveryWindow` per route                                   |
  * | Early accepts (early-accepts.ts)           | each is in a route's in-flight map; lives ≤ `earlyAckMs`     |
- * | Delivery ack labels (delivery.ts)          | acks in flight only, emptied per commit; `maxAckLabels`      |
  * | PollSession buffer (http-transports.ts)    | 2 × `deliveryWindow`                                         |
  * | HttpApi poll sessions (http-api.ts)        | `maxPollSessions`                                            |
  * | HttpApi rate buckets (http-api.ts)         | `maxTrackedHttpAddresses`, oldest half forgotten when full   |
