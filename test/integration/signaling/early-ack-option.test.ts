@@ -81,7 +81,7 @@ describe('natpush serve --early-ack-ms', () => {
     expect((await p.exited).code).toBe(0);
     const help = p.out().replace(/\s+/g, ' ');
     expect(help).toMatch(/--early-ack-ms .*0 = off \(every notification written before accepted\)/);
-    expect(help).toMatch(/--early-ack-ms .*?\[number\] \[default: 10\]/);
+    expect(help).toMatch(/--early-ack-ms .*?\[number\] \[default: 50\]/);
   }, 60_000);
 
   it('a minute: a notification is sent unwritten and accepted at its ack, never written', async () => {

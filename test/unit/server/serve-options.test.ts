@@ -32,9 +32,9 @@ describe('serve --early-ack-ms', () => {
   it('is a number flag with the fast path default (TIMING.earlyAckMs) and says what 0 does', () => {
     const f = flagsOf(serveSchema)['early-ack-ms'];
     expect(f).toMatchObject({ type: 'number', default: TIMING.earlyAckMs });
-    expect(TIMING.earlyAckMs).toBe(10);
+    expect(TIMING.earlyAckMs).toBe(50);
     expect(String(f?.describe)).toMatch(/0 = off \(every notification written before accepted\)/);
-    expect(argv([])['early-ack-ms']).toBe(10);
+    expect(argv([])['early-ack-ms']).toBe(50);
   });
 
   it.each([
