@@ -2,8 +2,9 @@
  * Which relay a peer's TURN credentials name (pure: the candidates and their scores in, one id
  * out). The steps, in order:
  *
- * 1. Region: when serve has a region label and some candidate carries the same one, only those
- *    are considered (a peer signalling through an EU node relays through an EU relay); else all.
+ * 1. Region: the peer's own region label if it gave one (`hello.region`), else serve's; when
+ *    some candidate carries it, only those are considered (a peer signalling through an EU node
+ *    relays through an EU relay, unless it says it is elsewhere); else all.
  * 2. Avoid: the relay this peer was handed moments ago (its allocation there failed; the peer
  *    asks again, relay-fleet.ts `reaskWindowMs`) is skipped when another one is left.
  * 3. Load: the lowest score wins (relay-fleet.ts: reported allocations + packets/s weighted +

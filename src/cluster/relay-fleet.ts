@@ -144,9 +144,10 @@ export class RelayFleet {
 
   /**
    * URLs of the relay for `peer`'s credentials, or undefined when no relay is in rotation.
-   * `connectedTo`: the local address the peer's signaling connection arrived on (local relay).
+   * `connectedTo`: the local address the peer's signaling connection arrived on (local relay);
+   * `region`: the peer's own region label, which wins over this node's.
    */
-  pick(peer: string, connectedTo: string): string[] | undefined {
+  pick(peer: string, connectedTo: string, region?: string): string[] | undefined {
     const now = this.#o.clock.now();
     const members = this.#members();
     const candidates: RelayCandidate[] = members.map((m) => ({
@@ -156,7 +157,8 @@ export class RelayFleet {
     }));
     const last = this.#lastGiven.get(peer);
     const avoid = last && now - last.at < this.#t.reaskWindowMs ? last.id : undefined;
-    const c = chooseRelay(candidates, { region: this.#o.region, avoid, turn: this.#turn++ });
+    const want = region ?? this.#o.region;
+    const c = chooseRelay(candidates, { region: want, avoid, turn: this.#turn++ });
     if (!c) return undefined;
     const m = members.find((x) => x.id === c.id)!;
     m.recent.add(now);

@@ -140,6 +140,7 @@ export async function createServe(
       peerTokens: secrets.peerTokens,
       ...(turn ? { turn } : {}),
       ...(rendezvous ? { rendezvous } : {}),
+      timing: { earlyAckMs: a['early-ack-ms'] },
       logger,
     });
   } catch (err) {

@@ -3,7 +3,7 @@
  */
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_PORT, LIMITS } from '../signaling/constants.js';
+import { DEFAULT_PORT, LIMITS, TIMING } from '../signaling/constants.js';
 import { logLevel, port, serveFleetOptions } from './options-schema.js';
 import { SECRET_ENV } from './secrets.js';
 
@@ -20,6 +20,22 @@ export const serveSchema = z.object({
     .default(() => defaultDataDir())
     .describe('mailbox and keys ($XDG_DATA_HOME/natpush or ./.natpush)'),
   store: z.enum(['sqlite', 'memory']).default('sqlite').describe('mailbox store'),
+  /**
+   * The fast path of a local store (src/signaling/early-accepts.ts). At most 60 s: `accepted`
+   * for a recipient that does not ack waits up to this long, and a sender that waited a minute
+   * for its 202 has long given up (`natpush send --timeout` is 10 s). A minute is still far
+   * above any ack delay, so a test can decide which path a notification takes. What waits is
+   * bounded by the delivery windows whatever the value (constants.ts, "Early accepts").
+   */
+  'early-ack-ms': z
+    .number()
+    .int()
+    .min(0)
+    .max(60_000)
+    .default(TIMING.earlyAckMs)
+    .describe(
+      'ms a notification sent to an online recipient before it is written waits for its ack: acked in time, it is never written, and accepted goes out at the ack; otherwise it is written and fsynced first. 0 = off (every notification written before accepted). Local store only (ignored with --redis)',
+    ),
   'api-key-file': z
     .string()
     .optional()

@@ -26,6 +26,12 @@ export const hello = z.strictObject({
   peer: peerId,
   publicKey: b64u(64),
   token: z.string().max(512).optional(),
+  /**
+   * The peer's region label (`[A-Za-z0-9_.:-]{1,64}`, as `serve --region`): its TURN
+   * credentials name a relay of that region when the fleet has one (src/cluster/relay-choice.ts).
+   * Sent only when the peer has one: a serve older than this field refuses it (strict frames).
+   */
+  region: token.optional(),
 });
 export const auth = z.strictObject({
   type: z.literal('auth'),
@@ -97,6 +103,8 @@ export const ack = z.strictObject({
 export const turnCredentialsRequest = z.strictObject({
   type: z.literal('turn-credentials'),
   ref: token,
+  /** A region for this request; default the `hello`'s (see `hello.region`). */
+  region: token.optional(),
 });
 export const ping = z.strictObject({ type: z.literal('ping'), t: z.number() });
 export const pong = z.strictObject({ type: z.literal('pong'), t: z.number() });

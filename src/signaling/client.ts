@@ -17,6 +17,7 @@ import { signChallenge, type Identity } from './identity.js';
 import {
   decodeServerFrame,
   encodeFrame,
+  ID_PATTERN,
   type ClientMessage,
   type ServerMessage,
 } from './protocol.js';
@@ -27,6 +28,11 @@ export interface SignalingClientOptions {
   identity: Identity;
   /** Admission token if the server requires one (`serve --peer-token`). */
   peerToken?: string;
+  /**
+   * This peer's region label (`hello.region`): serve names a relay of that region in its TURN
+   * credentials when its fleet has one. Needs a serve that knows the field (older ones refuse it).
+   */
+  region?: string;
   /** Reconnect backoff (default constants.ts BACKOFF). */
   backoff?: BackoffOptions;
   clock?: Clock;
@@ -100,6 +106,10 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
 
   constructor(o: SignalingClientOptions) {
     super();
+    if (o.region !== undefined && !ID_PATTERN.test(o.region))
+      throw new TypeError(
+        `region must be 1-64 of [A-Za-z0-9_.:-], got ${JSON.stringify(o.region)}`,
+      );
     this.#o = o;
     this.#clock = o.clock ?? systemClock;
     this.#logger = o.logger ?? silentLogger;
@@ -166,6 +176,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
         peer: this.#o.identity.peerId,
         publicKey: this.#o.identity.publicKey,
         ...(this.#o.peerToken ? { token: this.#o.peerToken } : {}),
+        ...(this.#o.region ? { region: this.#o.region } : {}),
       });
     });
     ws.on('message', (data, isBinary) => this.#onFrame(ws, data, isBinary));

@@ -16,7 +16,6 @@
  */
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-import { LIMITS } from './constants.js';
 import { Route, type PeerSession } from './delivery-route.js';
 import type { AckRef, Mailbox } from './mailbox.js';
 import type { SignalingMetrics } from './metrics.js';
@@ -40,8 +39,6 @@ export interface DeliveryOptions {
   window: number;
   /** TIMING.retryAfterMs */
   retryAfterMs: number;
-  /** LIMITS.maxAckLabels (the default). */
-  maxAckLabels?: number;
   /** Delay before pumping again into a transport that reported a full buffer. */
   busyRetryMs?: number;
 }
@@ -60,13 +57,6 @@ export class Delivery {
    * by `LIMITS.maxConnections` (WebSocket, SSE) and `LIMITS.maxPollSessions` (long-poll).
    */
   readonly #routes = new Map<string, Route>();
-  /**
-   * Transport that acked each (recipient, id), until the mailbox commit tells the sender.
-   * Only acks of notifications in flight enter it, and every commit that removes anything
-   * clears it; `LIMITS.maxAckLabels` caps it even if commits stall (past it, `delivered` just
-   * names the default transport).
-   */
-  readonly #ackedVia = new Map<string, Transport>();
   events: DeliveryEvents = { presence: () => {}, delivered: () => {} };
   /**
    * Shared store: acks of a peer with no session here go to the node that has it (`ack`
@@ -227,22 +217,18 @@ export class Delivery {
     }
     if (unknown.length > 0)
       this.#o.metrics.drops.inc({ reason: 'unknown_ack', type: 'ack' }, unknown.length);
-    if (taken.length > 0) {
-      for (const { id } of taken) {
-        if (this.#ackedVia.size >= (this.#o.maxAckLabels ?? LIMITS.maxAckLabels)) break;
-        this.#ackedVia.set(ackKey(peer, id), via);
-      }
-      this.#o.mailbox.ack(peer, taken);
-    }
+    // The transport travels with the ack to what it removes (mailbox.ts `ack`): `delivered` and
+    // natpush_notifications_out_total name it whether the notification was written or not.
+    if (taken.length > 0) this.#o.mailbox.ack(peer, taken, via);
     if (r) this.pump(peer);
     return taken.length;
   }
 
   /** Sizes of every table, for the memory-bound tests and metrics. */
-  get tableSizes(): { routes: number; inflight: number; ackLabels: number } {
+  get tableSizes(): { routes: number; inflight: number } {
     let inflight = 0;
     for (const r of this.#routes.values()) inflight += r.inflight.size;
-    return { routes: this.#routes.size, inflight, ackLabels: this.#ackedVia.size };
+    return { routes: this.#routes.size, inflight };
   }
 
   /** Fill the peer's window from the mailbox. */
@@ -300,15 +286,10 @@ export class Delivery {
 
   #onRemoved(removed: Removed[]): void {
     for (const x of removed) {
-      const via = this.#ackedVia.get(ackKey(x.to, x.id)) ?? 'websocket';
+      // Every ack delivery.ts applies names its transport; 'websocket' only for a store's own.
+      const via = x.via ?? 'websocket';
       this.#o.metrics.notificationsOut.inc({ transport: via });
       this.events.delivered(x, via);
     }
-    this.#ackedVia.clear();
   }
-}
-
-/** Ids are unique per (sender, recipient) only, so an ack label is keyed by recipient too. */
-function ackKey(to: string, id: string): string {
-  return `${to} ${id}`;
 }

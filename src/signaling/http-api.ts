@@ -328,10 +328,17 @@ export class HttpApi {
     sendJson(res, 200, { acked: this.ctx.delivery.ack(peer, b.ids, via) });
   }
 
-  /** TURN credentials for the session token's peer (the HTTP twin of `turn-credentials`). */
+  /**
+   * TURN credentials for the session token's peer (the HTTP twin of `turn-credentials`);
+   * `?region=` is the peer's own region label (`hello.region`).
+   */
   #turnCredentials(req: IncomingMessage, res: ServerResponse, url: URL): void {
     const peer = this.#tokenPeer(req, url);
-    sendJson(res, 200, issueTurnCredentials(this.ctx, peer, req.socket.localAddress ?? ''));
+    const region = url.searchParams.get('region') ?? undefined;
+    if (region !== undefined && !ID_PATTERN.test(region))
+      throw new SignalingError(SignalingErrorCode.BAD_FRAME, 'region: 1-64 of [A-Za-z0-9_.:-]');
+    const local = req.socket.localAddress ?? '';
+    sendJson(res, 200, issueTurnCredentials(this.ctx, peer, local, region));
   }
 
   /** End every long-poll session (shutdown). */

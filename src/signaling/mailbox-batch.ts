@@ -4,6 +4,7 @@
  * inside the batch's transaction.
  */
 import { SignalingError } from './errors.js';
+import type { Transport } from './protocol.js';
 import { storeFailure } from './store/failure.js';
 import type {
   CommitBatch,
@@ -59,6 +60,19 @@ export interface PendingAck {
   id: string;
   from: string | undefined;
   bytes?: number | undefined;
+  /** The transport the ack came over (store.ts `Removed.via`). */
+  via?: Transport | undefined;
+}
+
+/**
+ * A shared store's removals come back from its commit without the transport each ack came over:
+ * label them from the batch's acks (by recipient and id; a batch's acks are few).
+ */
+export function labelRemoved(removed: Removed[], acks: readonly PendingAck[]): Removed[] {
+  const via = new Map<string, Transport>();
+  for (const k of acks) if (k.via) via.set(`${k.to}\n${k.id}`, k.via);
+  for (const r of removed) r.via ??= via.get(`${r.to}\n${r.id}`);
+  return removed;
 }
 
 /** Why the quotas (store/usage.ts) would refuse `n` now, if they would. */

@@ -30,6 +30,7 @@ import { KnownPeers } from './known-peers.js';
 import {
   commitShared,
   insertChecked,
+  labelRemoved,
   refusal,
   type AcceptResult,
   type AckRef,
@@ -180,8 +181,9 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     if (this.#early?.has(peer)) this.#queue(this.#early.takeFor(new Set([peer])));
   }
 
-  /** Apply an end-to-end ack (fire and forget: a lost ack only means a redelivery, deduped). */
-  ack(to: string, ids: readonly (string | AckRef)[]): void {
+  /** Apply an end-to-end ack (fire and forget: a lost ack only means a redelivery, deduped);
+   *  what it removes is labelled with `via`, the transport it came over (store.ts `Removed`). */
+  ack(to: string, ids: readonly (string | AckRef)[], via?: PendingAck['via']): void {
     const unwritten: PendingAccept[] = [];
     for (const a of ids) {
       const e = typeof a !== 'string' && a.from ? this.#early?.take(to, a.from, a.id) : undefined;
@@ -190,8 +192,8 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
       else
         this.#acks.push(
           typeof a === 'string'
-            ? { to, id: a, from: undefined }
-            : { to, id: a.id, from: a.from, bytes: a.bytes },
+            ? { to, id: a, from: undefined, via }
+            : { to, id: a.id, from: a.from, bytes: a.bytes, via },
         );
     }
     if (unwritten.length > 0) {
@@ -200,7 +202,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
       // chain that writes `accepted` (as #releaseRemoved); both leave in one writev.
       queueMicrotask(() => {
         for (const e of unwritten) e.resolve({ seq: 0, duplicate: false });
-        const removed = unwritten.map((e) => ({ id: e.n.id, from: e.n.from, to }));
+        const removed = unwritten.map((e) => ({ id: e.n.id, from: e.n.from, to, via }));
         process.nextTick(() => this.onRemoved(removed));
       });
     }
@@ -225,7 +227,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     if (isSharedStore(store)) {
       const batch = { now: this.#o.clock.now(), mailboxQuota: this.#o.quota, peers, acks };
       this.#lastSync = commitShared(store, batch, accepts, {
-        removed: (r) => this.onRemoved(r),
+        removed: (r) => this.onRemoved(labelRemoved(r, acks)),
         stored: (st) => this.onStored(st),
         failed: (err) => this.#commitFailed(err, accepts, acks, peers),
       });
@@ -250,7 +252,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
         for (const a of accepts) results.push(insertChecked(store, a.n, this.#o.quota, stored));
         for (const k of acks) {
           const r = store.remove(k.to, k.id, k.from, k.bytes);
-          if (r) removed.push(r);
+          if (r) removed.push(Object.assign(r, { via: k.via })); // new per call (store.ts)
         }
       });
     } catch (err) {

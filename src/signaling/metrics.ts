@@ -61,6 +61,78 @@ export class Counter {
   }
 }
 
+/**
+ * A histogram whose buckets live here and reach prom-client only when scraped, for the same
+ * reason as `Counter`: it is observed once per ack (delivery.ts), and prom-client's `observe`
+ * hashes and validates the label set each time. Counts are kept per bucket (not cumulative);
+ * the export sums them (`collect`). Bound: label sets are fixed small enums (the ack's path).
+ */
+export class Histogram {
+  readonly #values = new Map<
+    string,
+    { labels: Labels; counts: number[]; sum: number; count: number }
+  >();
+
+  /** `bounds`: the buckets' upper bounds, ascending (`le`; `+Inf` is implied). */
+  constructor(readonly bounds: readonly number[]) {
+    for (let i = 1; i < bounds.length; i++)
+      if (!(bounds[i]! > bounds[i - 1]!)) throw new RangeError('bucket bounds must ascend');
+  }
+
+  observe(labels: Labels, v: number): void {
+    const k = fastKey(labels);
+    let e = this.#values.get(k);
+    if (!e) {
+      const counts = new Array<number>(this.bounds.length).fill(0);
+      e = { labels: { ...labels }, counts, sum: 0, count: 0 };
+      this.#values.set(k, e);
+    }
+    // Linear: a live ack lands in one of the first few of the 18 buckets.
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && v > b[i]!) i++;
+    if (i < b.length) e.counts[i]!++;
+    e.sum += v;
+    e.count++;
+  }
+
+  /** Count and sum of one label set (tests). */
+  get(labels: Labels = {}): { count: number; sum: number } {
+    const want = labelKey(labels);
+    let count = 0;
+    let sum = 0;
+    for (const e of this.#values.values())
+      if (labelKey(e.labels) === want) {
+        count += e.count;
+        sum += e.sum;
+      }
+    return { count, sum };
+  }
+
+  /** Prometheus' samples: cumulative `_bucket`s (`le` first, as prom-client writes), `_sum`, `_count`. */
+  samples(
+    name: string,
+  ): { metricName: string; labels: Record<string, string | number>; value: number }[] {
+    const out: { metricName: string; labels: Record<string, string | number>; value: number }[] =
+      [];
+    for (const e of this.#values.values()) {
+      let acc = 0;
+      this.bounds.forEach((le, i) => {
+        acc += e.counts[i]!;
+        out.push({ metricName: `${name}_bucket`, labels: { le, ...e.labels }, value: acc });
+      });
+      out.push({
+        metricName: `${name}_bucket`,
+        labels: { le: '+Inf', ...e.labels },
+        value: e.count,
+      });
+      out.push({ metricName: `${name}_sum`, labels: e.labels, value: e.sum });
+      out.push({ metricName: `${name}_count`, labels: e.labels, value: e.count });
+    }
+    return out;
+  }
+}
+
 /** What a gauge reads at scrape time: one number, or one per label set. */
 export type GaugeRead = () => number | [Labels, number][] | Promise<number | [Labels, number][]>;
 
@@ -125,20 +197,29 @@ export class Metrics {
     });
   }
 
-  /** A histogram (seconds, Prometheus' default buckets unless given). */
-  histogram(
-    name: string,
-    help: string,
-    buckets?: number[],
-    labelNames: string[] = [],
-  ): promClient.Histogram {
-    return new promClient.Histogram({
+  /**
+   * A histogram (`Histogram`), handed to the registry as prom-client's metric contract: what
+   * `Registry.metrics()` reads of a metric is its name, help, type and `get()`.
+   */
+  histogram(name: string, help: string, buckets: readonly number[]): Histogram {
+    const h = new Histogram(buckets);
+    const metric = {
       name,
       help,
-      labelNames,
-      registers: [this.prom],
-      ...(buckets ? { buckets } : {}),
-    });
+      type: 'histogram',
+      aggregator: 'sum',
+      get: () =>
+        Promise.resolve({
+          name,
+          help,
+          type: 'histogram',
+          aggregator: 'sum',
+          values: h.samples(name),
+        }),
+      reset: () => {},
+    };
+    this.prom.registerMetric(metric as unknown as promClient.Metric);
+    return h;
   }
 
   render(): Promise<string> {
@@ -182,7 +263,6 @@ export function signalingMetrics(m: Metrics) {
       'natpush_delivery_latency_seconds',
       'Seconds from accepting a notification to its end-to-end ack, by the path the ack came over.',
       DELIVERY_LATENCY_BUCKETS,
-      ['path'],
     ),
     deliveries: m.counter(
       'natpush_deliveries_total',

@@ -36,7 +36,7 @@
  *
  * | type         | dir  | fields                                            | meaning                                                         |
  * | ------------ | ---- | ------------------------------------------------- | --------------------------------------------------------------- |
- * | `hello`      | C→S  | v, peer, publicKey, token?                        | open: protocol version, claimed peer id, Ed25519 key, admission |
+ * | `hello`      | C→S  | v, peer, publicKey, token?, region?               | open: protocol version, claimed peer id, Ed25519 key, admission |
  * | `challenge`  | S→C  | server, nonce, expires                            | sign this (identity.ts `challengeText`), once, before `expires` |
  * | `auth`       | C→S  | nonce, signature                                  | Ed25519 signature over the challenge text                       |
  * | `welcome`    | S→C  | v, peer, server, sessionToken, time, limits, turn? | admitted; token also opens SSE / long-poll; `turn`: as below   |
@@ -57,7 +57,7 @@
  * | `deliver`    | S→C  | n: {id, from, to, topic, body, ts, expires}       | a notification for you (may repeat: dedupe by id)               |
  * | `ack`        | C→S  | ids[]                                             | end-to-end ack: these were handed to the application            |
  * | `delivered`  | S→C  | id, to, via                                       | to the sender: the recipient acked `id`, it came over `via`     |
- * | `turn-credentials` | C→S | ref                                          | ask for short-lived TURN credentials for `serve`'s relay        |
+ * | `turn-credentials` | C→S | ref, region?                                 | ask for short-lived TURN credentials for `serve`'s relay        |
  * | `turn-credentials` | S→C | ref, username, password, ttl, expires, urls[] | TURN REST credentials (`expiry:peerId`), valid `ttl` seconds   |
  * | `ping`/`pong`| both | t                                                 | application-level RTT (WebSocket pings keep the path alive)     |
  * | `error`      | S→C  | code, message, ref?, fatal                        | typed error; `fatal` ⇒ the server closes the socket next        |

@@ -16,7 +16,8 @@ import type { TurnCredentialsReply } from './protocol.js';
  * peer's credentials, or undefined when none is in rotation (RELAY_UNAVAILABLE, 503).
  */
 export interface TurnRelayPicker {
-  pick(peer: string, connectedTo: string): string[] | undefined;
+  /** `region`: the peer's own region label, preferred over serve's (`hello.region`). */
+  pick(peer: string, connectedTo: string, region?: string): string[] | undefined;
 }
 
 export interface TurnCredentialsOptions {
@@ -51,6 +52,7 @@ export interface TurnCredentialIssuer {
     peer: string,
     connectedTo: string,
     nowMs: number,
+    region?: string,
   ): Omit<TurnCredentialsReply, 'ref' | 'type'> | undefined;
 }
 
@@ -91,9 +93,9 @@ export function turnCredentialIssuer(o: TurnCredentialsOptions): TurnCredentialI
   if (o.publicHost !== undefined && (o.publicHost === '' || /[\s/?#@[\]]/.test(o.publicHost)))
     throw new TypeError(`not a host for a turn: URI: ${JSON.stringify(o.publicHost)}`);
   return {
-    issue(peer, connectedTo, nowMs) {
+    issue(peer, connectedTo, nowMs, region) {
       if (o.relays) {
-        const urls = o.relays.pick(peer, connectedTo);
+        const urls = o.relays.pick(peer, connectedTo, region);
         if (!urls || urls.length === 0) return undefined;
         const c = mintTurnCredentials(o.secret, peer, ttl, nowMs);
         return {
@@ -117,18 +119,20 @@ export function turnCredentialIssuer(o: TurnCredentialsOptions): TurnCredentialI
 /**
  * Credentials for an authenticated `peer` of this server (WebSocket `turn-credentials` and
  * `POST /v1/turn-credentials` both come here). Throws RELAY_UNAVAILABLE when no relay is composed.
+ * `region`: the peer's own (`hello.region`, `turn-credentials.region`, `?region=`).
  */
 export function issueTurnCredentials(
   ctx: ServerContext,
   peer: string,
   connectedTo: string,
+  region?: string,
 ): Omit<TurnCredentialsReply, 'ref' | 'type'> {
   if (!ctx.turn)
     throw new SignalingError(
       SignalingErrorCode.RELAY_UNAVAILABLE,
       'this server runs no TURN relay',
     );
-  const c = ctx.turn.issue(peer, connectedTo, ctx.clock.now());
+  const c = ctx.turn.issue(peer, connectedTo, ctx.clock.now(), region);
   if (!c)
     throw new SignalingError(
       SignalingErrorCode.RELAY_UNAVAILABLE,

@@ -41,6 +41,7 @@ export class WsConnection implements PeerSession, ControlChannel {
   #challengeSentAt = 0;
   #state: State = 'hello';
   #publicKey = '';
+  #region: string | undefined; // `hello.region`: its TURN relay's region, if the fleet has one
   #nonce = '';
   #handshakeTimer: TimerHandle | undefined;
   /** Frames received while `registering` (ws-inbound.ts bounds), handled after `welcome`. */
@@ -188,7 +189,7 @@ export class WsConnection implements PeerSession, ControlChannel {
       case 'key-request':
         return this.#onKeyRequest(m);
       case 'turn-credentials':
-        return this.#onTurnCredentials(m.ref);
+        return this.#onTurnCredentials(m.ref, m.region ?? this.#region);
       case 'ping':
         return this.#reply({ type: 'pong', t: m.t });
       case 'pong':
@@ -218,6 +219,7 @@ export class WsConnection implements PeerSession, ControlChannel {
     }
     this.peer = m.peer;
     this.#publicKey = m.publicKey;
+    this.#region = m.region;
     const c = this.ctx.challenges.issue(m.peer);
     this.#nonce = c.nonce;
     this.#state = 'auth';
@@ -264,11 +266,11 @@ export class WsConnection implements PeerSession, ControlChannel {
     this.#handshakeTimer?.cancel();
     this.#handshakeTimer = undefined;
     this.#state = 'ready';
-    // The relay's credentials ride in the welcome (protocol.ts `welcome.turn`): the peer's STUN
-    // Binding and Allocate start at once instead of a `turn-credentials` round trip later. Minted
-    // as issueTurnCredentials does, but not counted in natpush_turn_credentials_issued_total,
-    // which counts answered `turn-credentials` requests (what its alerts and tests watch).
-    const turn = this.ctx.turn?.issue(this.peer, this.localAddress, this.ctx.clock.now());
+    // The relay's credentials ride in the welcome (protocol.ts `welcome.turn`): STUN and Allocate
+    // start at once, not a `turn-credentials` round trip later. Minted as issueTurnCredentials
+    // does, but not counted in natpush_turn_credentials_issued_total (answered requests only).
+    const at = this.ctx.clock.now();
+    const turn = this.ctx.turn?.issue(this.peer, this.localAddress, at, this.#region);
     if (turn) this.ctx.rendezvous?.noteAddress(this.peer, this.ctx.rendezvous.addressOf(this.peer));
     this.#out.write({
       type: 'welcome',
@@ -276,7 +278,7 @@ export class WsConnection implements PeerSession, ControlChannel {
       peer: this.peer,
       server: this.ctx.serverId,
       sessionToken: this.ctx.sessionTokens.mint(this.peer).token,
-      time: this.ctx.clock.now(),
+      time: at,
       limits: {
         maxFrameBytes: this.ctx.limits.maxFrameBytes,
         maxBodyBytes: this.ctx.limits.maxBodyBytes,
@@ -363,11 +365,11 @@ export class WsConnection implements PeerSession, ControlChannel {
    * state `ready`: before the challenge login #dispatch answers NOT_AUTHENTICATED. The frame
    * went through the connection's token bucket like every other one.
    */
-  #onTurnCredentials(ref: string): void {
+  #onTurnCredentials(ref: string, region: string | undefined): void {
     // Checked first: credentials that could not be sent are not minted (nor counted as issued).
     if (!this.#roomForReply('turn-credentials')) return;
     try {
-      const c = issueTurnCredentials(this.ctx, this.peer, this.localAddress);
+      const c = issueTurnCredentials(this.ctx, this.peer, this.localAddress, region);
       this.#out.write({ type: 'turn-credentials', ref, ...c });
     } catch (err) {
       this.#error(asSignalingError(err), ref);

@@ -13,7 +13,7 @@
  *   current as other nodes store notifications for them.
  */
 import type { SignalingErrorCode } from '../errors.js';
-import type { Notification } from '../protocol.js';
+import type { Notification, Transport } from '../protocol.js';
 import type { MailboxUsage } from './usage.js';
 
 /**
@@ -43,6 +43,11 @@ export interface Removed {
    * this one (its `delivered` is routed there, ../../cluster/remote-presence.ts).
    */
   fromNode?: string | undefined;
+  /**
+   * The transport the recipient's ack came over, set by the mailbox (not the store) from the
+   * ack it applied: `delivered.via` and `natpush_notifications_out_total{transport}`.
+   */
+  via?: Transport | undefined;
 }
 
 /** What delivery, the HTTP API and the server read of any store; synchronous. */
@@ -85,7 +90,8 @@ export interface MailboxStore extends MailboxReader {
    * Remove the notification `id` addressed to `to` and sent by `from`; returns what was removed.
    * Without `from` (an ack that names only the id), the oldest notification `id` for `to`.
    * `bytes`, when the caller holds the notification (delivery's in-flight copy), is its
-   * usage.ts weight: the store need not read the row back to uncount it.
+   * usage.ts weight: the store need not read the row back to uncount it. Returns a new object
+   * each time (the mailbox labels it with `via`).
    */
   remove(to: string, id: string, from?: string, bytes?: number): Removed | undefined;
   /** Remember a peer that has registered (for UNKNOWN_PEER checks and presence lookups). */

@@ -142,6 +142,8 @@ describe('three serve nodes on one Redis', { timeout: 90_000 }, () => {
       signal: ac.signal,
     });
     const reader = stream.body!.getReader();
+    const sseOut = () => n1.context.metrics.notificationsOut.get({ transport: 'sse' });
+    const sseBefore = sseOut();
     let text = '';
     const r = await post(
       `${n2.url}/v1/peers/${id.peerId}/notifications`,
@@ -158,6 +160,8 @@ describe('three serve nodes on one Redis', { timeout: 90_000 }, () => {
     );
     expect(acked.status).toBe(200);
     await expect.poll(() => redis.client().zcard(`np:mb:${id.peerId}`), POLL).toBe(0);
+    // Counted on node 1, which applied it, under the transport it came over.
+    await expect.poll(sseOut, POLL).toBe(sseBefore + 1);
     ac.abort();
   });
 

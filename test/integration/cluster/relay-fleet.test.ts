@@ -17,12 +17,12 @@ import { registerRelay, type RelayRegistration } from '../../../src/cluster/rela
 import { createRelay, type Relay } from '../../../src/server/create-relay.js';
 import { createServe, type Serve } from '../../../src/server/create-serve.js';
 import { Peer } from '../../../src/peer/peer.js';
-import { generateIdentity, type Identity } from '../../../src/signaling/identity.js';
+import { generateIdentity, signChallenge, type Identity } from '../../../src/signaling/identity.js';
 import type { ServerMessage } from '../../../src/signaling/protocol.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { startCoturn, type Coturn } from '../../../bench/lib/coturn.js';
 import { missingPrereq } from '../../support/prereq.js';
-import { RawClient } from '../signaling/helpers.js';
+import { httpSession, post, RawClient } from '../signaling/helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 import { all, hookMs, teardown } from './teardown.js';
 
@@ -322,6 +322,37 @@ describe.skipIf(skip)(
       );
       stop.abort();
       expect(got.sort()).toEqual([0, 1, 2, 3, 4].map((i) => `hello ${i}`));
+    });
+
+    it("the peer's own region wins over the node's: in the welcome, per request, and over HTTP", async () => {
+      const east = await relay('r5-east');
+      const west = await relay('r5-west');
+      const { url } = await serve({ region: 'r5-east' });
+      // A peer that says it is in r5-west (hello.region): one relay per region, so no re-ask
+      // rotation can hide the choice.
+      const id = generateIdentity();
+      const c = await RawClient.open(url);
+      clients.push(c);
+      c.send({ type: 'hello', v: 1, peer: id.peerId, publicKey: id.publicKey, region: 'r5-west' });
+      const ch = await c.wait('challenge');
+      c.send({ type: 'auth', nonce: ch.nonce, signature: signChallenge(id, ch) });
+      const welcome = await c.wait('welcome');
+      expect(welcome.turn?.urls[0]).toBe(udpUrl(west));
+      expect((await creds(c)).urls[0]).toBe(udpUrl(west));
+      // A request may name another region; one that names none uses the hello's.
+      c.send({ type: 'turn-credentials', ref: 'in-east', region: 'r5-east' });
+      expect((await c.wait('turn-credentials', (m) => m.ref === 'in-east')).urls[0]).toBe(
+        udpUrl(east),
+      );
+      // A peer without a region gets the node's.
+      expect(welcomeRelay.get(await peer(url))).toBe(udpUrl(east));
+      // HTTP: POST /v1/turn-credentials?region=…; a malformed label is refused.
+      const auth = { authorization: `Bearer ${await httpSession({ url }, generateIdentity())}` };
+      const http = await post(`${url}/v1/turn-credentials?region=r5-west`, {}, auth);
+      expect(http.status).toBe(200);
+      expect(http.json.urls[0]).toBe(udpUrl(west));
+      expect((await post(`${url}/v1/turn-credentials`, {}, auth)).json.urls[0]).toBe(udpUrl(east));
+      expect((await post(`${url}/v1/turn-credentials?region=a%20b`, {}, auth)).status).toBe(400);
     });
 
     it('no relay in rotation: RELAY_UNAVAILABLE, not credentials for nobody', async () => {

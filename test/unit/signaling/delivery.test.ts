@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Delivery, type PeerSession } from '../../../src/signaling/delivery.js';
 import { Mailbox } from '../../../src/signaling/mailbox.js';
 import { Metrics, signalingMetrics } from '../../../src/signaling/metrics.js';
-import type { Notification } from '../../../src/signaling/protocol.js';
+import type { Notification, Transport } from '../../../src/signaling/protocol.js';
 import { MemoryStore } from '../../../src/signaling/store/memory-store.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import { silentLogger } from '../../../src/util/logger.js';
@@ -11,11 +11,13 @@ const A = 'a'.repeat(32);
 const B = 'b'.repeat(32);
 
 class FakeSession implements PeerSession {
-  readonly transport = 'websocket' as const;
   got: Notification[] = [];
   busy = false;
   closed: string | undefined;
-  constructor(readonly peer: string) {}
+  constructor(
+    readonly peer: string,
+    readonly transport: Transport = 'websocket',
+  ) {}
   offer(n: Notification): boolean {
     if (this.busy) return false;
     this.got.push(n);
@@ -26,7 +28,7 @@ class FakeSession implements PeerSession {
   }
 }
 
-function setup(quota = 100, window = 4) {
+function setup(quota = 100, window = 4, earlyAckMs = 0) {
   const clock = new ManualClock(0);
   const metrics = signalingMetrics(new Metrics());
   const mailbox = new Mailbox({
@@ -35,6 +37,7 @@ function setup(quota = 100, window = 4) {
     logger: silentLogger,
     quota,
     maxDelayMs: 1,
+    earlyAckMs,
   });
   mailbox.register(B, 'pk');
   const delivery = new Delivery({
@@ -46,9 +49,13 @@ function setup(quota = 100, window = 4) {
     retryAfterMs: 5000,
   });
   const delivered: string[] = [];
+  const deliveredVia: string[] = [];
   const presence: string[] = [];
   delivery.events = {
-    delivered: (r) => delivered.push(r.id),
+    delivered: (r, via) => {
+      delivered.push(r.id);
+      deliveredVia.push(`${r.id}:${via}`);
+    },
     presence: (p, on) => presence.push(`${p.slice(0, 1)}:${on}`),
   };
   const accept = (id: string) =>
@@ -61,7 +68,7 @@ function setup(quota = 100, window = 4) {
       ts: clock.now(),
       expires: clock.now() + 60_000,
     });
-  return { clock, mailbox, delivery, metrics, delivered, presence, accept };
+  return { clock, mailbox, delivery, metrics, delivered, deliveredVia, presence, accept };
 }
 
 describe('Delivery', () => {
@@ -158,7 +165,29 @@ describe('Delivery', () => {
     expect(delivery.ack(B, ['2'], 'sse')).toBe(1);
     await clock.advanceAsync(1);
     expect(mailbox.store.depth(B)).toBe(0);
-    expect(delivery.tableSizes).toEqual({ routes: 0, inflight: 0, ackLabels: 0 });
+    expect(delivery.tableSizes).toEqual({ routes: 0, inflight: 0 });
+  });
+
+  it('names the transport each ack came over, written or acked before it was written (early)', async () => {
+    const { clock, delivery, accept, deliveredVia, metrics } = setup(100, 4, 10);
+    delivery.attach(new FakeSession(B, 'sse'));
+    // '1' is sent early, not acked within earlyAckMs: written. '2' is sent early.
+    const one = accept('1');
+    await clock.advanceAsync(10);
+    await clock.advanceAsync(1);
+    await one;
+    void accept('2');
+    // One ack of the written one, one of the early one, in the same turn: the early one's
+    // `delivered` comes first (no commit needed); the written one's at the next commit. The
+    // label of the second must not be lost to the first (it used to be: 'websocket').
+    delivery.ack(B, ['1'], 'sse');
+    delivery.ack(B, ['2'], 'sse');
+    await clock.advanceAsync(1);
+    await new Promise((r) => setImmediate(r)); // the early one's `delivered` is on a nextTick
+    expect(deliveredVia.sort()).toEqual(['1:sse', '2:sse']);
+    expect(metrics.notificationsOut.get({ transport: 'sse' })).toBe(2);
+    expect(metrics.notificationsOut.get({ transport: 'websocket' })).toBe(0);
+    expect(metrics.deliveryLatency.get({ path: 'sse' }).count).toBe(2);
   });
 
   it('keeps mail for an offline peer and sends it all again on reconnect', async () => {
