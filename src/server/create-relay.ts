@@ -143,6 +143,7 @@ async function reusePortWorkers(
       exec: WORKER_MAIN,
       ledger,
       logger,
+      maxMirrors: o['max-allocations'],
       start: () => ({
         kind: 'relay',
         config: {
