@@ -731,7 +731,7 @@ describe('TURN server: caps, peer gate and error replies (issue 8)', () => {
     const noted: string[] = [];
     const w = await setup({
       peerGate: {
-        noteAllocation: (user, c, r) => noted.push(`${user} ${c.address} ${r.address}`),
+        noteAllocation: (user, c, r) => void noted.push(`${user} ${c.address} ${r.address}`),
         allows: (user, ip) => user === 'alice' && ip === '198.51.100.30',
       },
     });
@@ -744,6 +744,44 @@ describe('TURN server: caps, peer gate and error replies (issue 8)', () => {
     await expect(eve.bindChannel(p.socket.address())).rejects.toMatchObject({ status: 403 });
     await expect(alice.createPermission('198.51.100.31')).rejects.toMatchObject({ status: 403 });
     expect(w.server.counters.peerGateRefused).toBe(2);
+  });
+
+  it('a gate that keeps its knowledge elsewhere is awaited: notes before the Allocate answer, prepare before a permission', async () => {
+    // What the fleet relay's Redis gate does (src/cluster/relay-peer-gate.ts): noteAllocation and
+    // prepare are asynchronous; allows() answers from what prepare left.
+    const seen = new Set<string>();
+    const verdicts = new Set<string>();
+    const events: string[] = [];
+    const later = (): Promise<void> => new Promise((r) => setImmediate(r));
+    const w = await setup({
+      peerGate: {
+        noteAllocation: async (user, c) => {
+          await later();
+          seen.add(c.address);
+          events.push(`noted ${user}`);
+        },
+        prepare: async (user, ips) => {
+          await later();
+          for (const ip of ips) if (seen.has(ip)) verdicts.add(`${user} ${ip}`);
+          events.push(`prepared ${user} ${ips.join(',')}`);
+        },
+        allows: (user, ip) => verdicts.has(`${user} ${ip}`),
+      },
+    });
+    const alice = await client(w, 'alice');
+    events.push('alice allocated');
+    const bob = await client(w, 'bob');
+    const bobAt = [...seen].find((ip) => ip !== [...seen][0])!;
+    await alice.createPermission(bobAt);
+    await expect(alice.createPermission('198.51.100.31')).rejects.toMatchObject({ status: 403 });
+    expect(events).toEqual([
+      'noted alice',
+      'alice allocated',
+      'noted bob',
+      `prepared alice ${bobAt}`,
+      'prepared alice 198.51.100.31',
+    ]);
+    expect(bob.relayedAddress.port).toBeGreaterThan(0);
   });
 
   it('the whole server’s bandwidth cap drops beyond its burst and counts it', async () => {
