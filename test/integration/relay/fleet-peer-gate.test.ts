@@ -8,7 +8,8 @@
  *   new grants and keeps grants Redis confirmed within 10 minutes;
  * - the relay composed as the CLI composes it (createRelay with --redis): ChannelBind and
  *   CreatePermission between registered peers, 403 toward other addresses and for an
- *   unregistered credential holder, and new permissions refused while Redis is down.
+ *   unregistered credential holder, and new permissions refused while Redis is down; and
+ *   `--workers 2` (Node 24), where each worker has its own gate and sees what the other noted.
  */
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -20,12 +21,15 @@ import { TurnClient, isTurnClientError, mintTurnCredentials } from '../../../src
 import { createRelay, type Relay } from '../../../src/server/create-relay.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import { silentLogger } from '../../../src/util/logger.js';
+import { node24OrSkip } from '../../support/node24.js';
 import { missingPrereq } from '../../support/prereq.js';
+import { pidOfUdpPort, startRelayWorkers } from '../../support/relay-workers.js';
 
 const skip = missingPrereq('integration (redis-server)', {
   commands: { 'redis-server': 'redis-server' },
 });
 const SECRET = 'fleet-gate-secret';
+const refused = (e: unknown): boolean => isTurnClientError(e) && e.status === 403;
 
 let redis: TestRedis;
 const closers: (() => Promise<unknown>)[] = [];
@@ -155,8 +159,6 @@ describe.skipIf(skip)('natpush relay --redis: the peer gate in the composed rela
     return c;
   }
 
-  const refused = (e: unknown): boolean => isTurnClientError(e) && e.status === 403;
-
   it('relays between registered peers; 403 toward other addresses and for unregistered users', async () => {
     await redis.client().hset(new ClusterKeys().peers, 'alice', 'k', 'bob', 'k');
     const r = await relay();
@@ -198,5 +200,39 @@ describe.skipIf(skip)('natpush relay --redis: the peer gate in the composed rela
       );
     }
     expect(granted).toBe(true);
+  });
+});
+
+const NODE24 = skip ? undefined : node24OrSkip();
+
+describe.skipIf(skip || !NODE24)('natpush relay --redis --workers 2: a gate in each worker', () => {
+  it('a client of one worker is granted the address of a peer the other worker noted', async () => {
+    await redis.client().hset(new ClusterKeys().peers, 'alice', 'k', 'bob', 'k');
+    const r = await startRelayWorkers('static:unused', ['--redis', redis.url, '--secret', SECRET], {
+      node: NODE24!,
+      mode: 'reuseport',
+    });
+    closers.push(() => r.stop());
+    const allocate = async (user: string): Promise<TurnClient> => {
+      const c = await TurnClient.allocate({
+        server: { address: '127.0.0.1', port: r.port },
+        ...mintTurnCredentials(SECRET, user, 3600, Date.now()),
+        net: nodeUdpNetwork,
+      });
+      closers.unshift(() => c.close());
+      return c;
+    };
+    const alice = await allocate('alice');
+    const aliceOn = pidOfUdpPort('127.0.0.1', alice.relayedAddress.port);
+    // bob from new source ports until the kernel's hash puts him on the other worker.
+    let bob = await allocate('bob');
+    for (let i = 0; i < 40 && pidOfUdpPort('127.0.0.1', bob.relayedAddress.port) === aliceOn; i++) {
+      bob = await allocate('bob');
+    }
+    expect(pidOfUdpPort('127.0.0.1', bob.relayedAddress.port)).not.toBe(aliceOn);
+    await alice.bindChannel(bob.relayedAddress);
+    await bob.bindChannel(alice.relayedAddress);
+    const e = await alice.createPermission('127.0.0.2').catch((err: unknown) => err);
+    expect(refused(e), String(e)).toBe(true);
   });
 });
