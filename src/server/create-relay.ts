@@ -283,8 +283,8 @@ export async function startRelayInWorker(
       if (deps.allocationLedger) options.allocationLedger = deps.allocationLedger;
       if (deps.reservationExchange) options.reservationExchange = deps.reservationExchange;
       // Mirrors only between workers on one shared port (the client sees the same source from
-      // each), and only without per-user caps (relay/server/siblings.ts).
-      if (deps.siblingExchange && c.share === 'reuseport' && o['user-bps'] === 0) {
+      // each); with per-user caps they serve the peer check only (relay/server/siblings.ts).
+      if (deps.siblingExchange && c.share === 'reuseport') {
         options.siblingExchange = deps.siblingExchange;
       }
       return createRelayServer(options);
