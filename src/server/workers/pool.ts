@@ -117,6 +117,13 @@ export class WorkerPool {
     w.on('message', (m: unknown) => {
       if (isMessage<FromWorker>(m)) this.#onMessage(slot, w, m);
     });
+    // A send to a worker whose channel just closed (it is exiting: a stop, a crash) fails with
+    // EPIPE as an 'error' event; with no listener that would be thrown in the primary and take
+    // the whole server down with exit 1 (seen once in CI-like load at `stun --workers` SIGTERM).
+    // Its exit is handled on 'exit'; here it is only logged.
+    w.on('error', (err: Error) => {
+      this.#o.logger.debug('worker channel error', { worker: slot.index, err: err.message });
+    });
     const ready = new Promise<WorkerReady>((resolve, reject) => {
       const timer = this.#clock.setTimeout(() => {
         fail(
