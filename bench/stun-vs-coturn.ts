@@ -137,10 +137,19 @@ async function main(): Promise<void> {
   );
   const dir = mkdtempSync(join(os.tmpdir(), 'natpush-stun-flood-'));
   const baseline = benchArg('baseline-main', '');
-  const servers = [await coturnStun(), await natpushStun()];
+  // The reply budget (--reply-budget, 8 MiB/s per process by default) is a policy, not a cost:
+  // set far above any rate here, so the runs measure what the check costs, not where it cuts.
+  const budgetOff = ['--reply-budget', String(1e12)];
+  const servers = [
+    await coturnStun(),
+    await natpushStun(undefined, 'natpush', undefined, budgetOff),
+  ];
   if (baseline) servers.push(await natpushStun(baseline, 'natpush@baseline'));
   const n24 = node24();
-  if (n24) servers.push(await natpushStun(undefined, 'natpush -w2', n24, ['--workers', '2']));
+  if (n24)
+    servers.push(
+      await natpushStun(undefined, 'natpush -w2', n24, ['--workers', '2', ...budgetOff]),
+    );
   const best = new Map<string, Round>();
   const rounds = new Map<string, Round[]>();
   try {

@@ -21,6 +21,8 @@
  * | `secret`               | string  | the cluster's session-token secret (SET NX once)            |
  * | `relay:{id}`           | string  | a live TURN relay's record, JSON (PX TTL; relay-record.ts)  |
  * | `relays`               | set     | relay ids registered and not yet found expired              |
+ * | `relay-seen:{ip}`      | hash    | peer → expiry ms: fleet relays saw the peer at ip (PX TTL;  |
+ * |                        |         | relay-peer-gate.ts)                                         |
  * | `challenge:{nonce}`    | string  | an HTTP login challenge, JSON (PX TTL; cluster-challenges)  |
  *
  * Channels: `ch:{node}` (one per node: everything routed to it), `registered` (broadcast).
@@ -64,6 +66,9 @@ export class ClusterKeys {
   }
   get relays(): string {
     return `${this.prefix}relays`;
+  }
+  relaySeen(ip: string): string {
+    return `${this.prefix}relay-seen:${ip}`;
   }
   challenge(nonce: string): string {
     return `${this.prefix}challenge:${nonce}`;

@@ -3,9 +3,10 @@
  * use. The peer id is derived from it (src/signaling/identity.ts), so losing the file means a
  * new id.
  */
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { createSecretFile } from '../server/secrets.js';
 import { SignalingError, SignalingErrorCode } from '../signaling/errors.js';
 import {
   generateIdentity,
@@ -58,14 +59,8 @@ export function loadOrCreateIdentity(path: string): LoadedIdentity {
     }
   }
   const identity = generateIdentity();
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  // 'wx': never overwrite a key another process created meanwhile.
-  try {
-    writeFileSync(path, identityToPem(identity), { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateIdentity(path);
-    throw err;
-  }
-  chmodSync(path, 0o600);
+  // Never overwrites a key another process created meanwhile, never shows it half-written.
+  if (createSecretFile(path, identityToPem(identity)) === 'exists')
+    return loadOrCreateIdentity(path);
   return { identity, path, created: true };
 }

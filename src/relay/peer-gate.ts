@@ -8,7 +8,8 @@
  * rendezvous with (src/signaling/rendezvous.ts implements it); everything else gets 403.
  *
  * A standalone `natpush relay` has no gate: it is a plain TURN server for whoever holds its
- * static or REST credentials, as RFC 8656 describes.
+ * static or REST credentials, as RFC 8656 describes. A fleet relay (`natpush relay --redis`) has
+ * one backed by the cluster's Redis (src/cluster/relay-peer-gate.ts), which needs `prepare`.
  */
 import type { Endpoint } from '../net/index.js';
 
@@ -17,7 +18,13 @@ export interface RelayPeerGate {
    * An allocation of `user` (for REST credentials the peer id after the expiry) now exists: its
    * client's source and its relayed transport address are addresses seen for that user.
    */
-  noteAllocation(user: string, client: Endpoint, relayed: Endpoint): void;
+  noteAllocation(user: string, client: Endpoint, relayed: Endpoint): void | Promise<void>;
   /** May `user` install a permission toward `peerAddress` (an IP, RFC 8656 §9)? */
   allows(user: string, peerAddress: string): boolean;
+  /**
+   * Awaited before a CreatePermission or ChannelBind of `user` toward `peerAddresses` is handled,
+   * for a gate whose knowledge is elsewhere (Redis): after it, `allows` answers from memory.
+   * Never rejects. A promise from `noteAllocation` is awaited before the Allocate is answered.
+   */
+  prepare?(user: string, peerAddresses: readonly string[]): Promise<void>;
 }

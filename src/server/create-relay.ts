@@ -25,6 +25,7 @@ import type { TurnServer, TurnServerAddresses } from '../relay/index.js';
 import { createRelayServer } from '../relay/index.js';
 import { jsonLogger, type Logger } from '../util/logger.js';
 import type { RelayRegistration } from '../cluster/relay-registration.js';
+import type { FleetPeerGate } from '../cluster/relay-peer-gate.js';
 import { optionError, SERVER_ERR } from './errors.js';
 import { parseOptions } from './options-schema.js';
 import { relayCredentials, relaySecret, relayUsers } from './relay-credentials.js';
@@ -75,11 +76,14 @@ export async function createRelay(
   args: RelayArgs | RelayOptions,
   deps: RelayDeps = {},
 ): Promise<Relay> {
-  const o = parseOptions(relaySchema, args as Record<string, unknown>);
+  const parsed = parseOptions(relaySchema, args as Record<string, unknown>);
+  // $NATPUSH_REDIS_URL as --redis, resolved here: workers get it in their options (IPC).
+  const redis = parsed.redis ?? deps.env?.NATPUSH_REDIS_URL;
+  const o = redis === undefined ? parsed : { ...parsed, redis };
   const relay = await withMetrics(await compose(o, deps), 'natpush_relay', relayMetrics, o);
   // Issue 12: with --redis the relay registers with the serve cluster (src/cluster). Loaded only
   // then: the cluster code brings ioredis, +24 MiB RSS in every relay process that never uses it.
-  if (o.redis === undefined && deps.env?.NATPUSH_REDIS_URL === undefined) return relay;
+  if (o.redis === undefined) return relay;
   const { joinRelayFleet } = await import('../cluster/relay-join.js');
   const logger = deps.logger ?? jsonLogger(o['log-level']);
   return joinRelayFleet(relay, o, { ...(deps.env ? { env: deps.env } : {}), logger });
@@ -113,9 +117,42 @@ async function compose(o: RelayOptions, deps: RelayDeps): Promise<Relay> {
     : redirectWorkers(resolved, ledger, { ...deps, logger });
 }
 
+/**
+ * With --redis (and --peer-gate, the default) the fleet relay's peer gate
+ * (src/cluster/relay-peer-gate.ts), in each process that relays. Loaded only then (ioredis).
+ */
+async function fleetGate(o: RelayOptions, logger: Logger): Promise<FleetPeerGate | undefined> {
+  if (o.redis === undefined || !o['peer-gate']) return undefined;
+  const { openFleetPeerGate } = await import('../cluster/relay-peer-gate.js');
+  return openFleetPeerGate({ redisUrl: o.redis, logger });
+}
+
+/** The server with `gate` (closed with it, or at once when the server does not start). */
+async function withGate(
+  gate: FleetPeerGate | undefined,
+  start: () => Promise<TurnServer>,
+): Promise<TurnServer> {
+  if (gate === undefined) return start();
+  let server: TurnServer;
+  try {
+    server = await start();
+  } catch (err) {
+    await gate.close();
+    throw err;
+  }
+  const close = server.close.bind(server);
+  server.close = async () => {
+    await close();
+    await gate.close();
+  };
+  return server;
+}
+
 async function single(o: RelayOptions, deps: RelayDeps & { logger: Logger }): Promise<Relay> {
   const options = turnServerOptions(o, deps);
-  const server = await createRelayServer(options);
+  const gate = await fleetGate(o, deps.logger);
+  if (gate) options.peerGate = gate;
+  const server = await withGate(gate, () => createRelayServer(options));
   const a = server.addresses();
   deps.logger.info('turn relay listening', {
     udp: `${a.udp.address}:${a.udp.port}`,
@@ -143,6 +180,7 @@ async function reusePortWorkers(
       exec: WORKER_MAIN,
       ledger,
       logger,
+      maxMirrors: o['max-allocations'],
       start: () => ({
         kind: 'relay',
         config: {
@@ -237,15 +275,19 @@ export async function startRelayInWorker(
     'user-bps': Math.ceil(c.options['user-bps'] / c.workers),
     'total-bps': Math.ceil(c.options['total-bps'] / c.workers),
   };
-  return onPickedPort(o.listen, c.port, (port) => {
-    const options = turnServerOptions({ ...o, port, 'tcp-port': c.tcpPort ?? port }, deps);
-    if (deps.allocationLedger) options.allocationLedger = deps.allocationLedger;
-    if (deps.reservationExchange) options.reservationExchange = deps.reservationExchange;
-    // Mirrors only between workers on one shared port (the client sees the same source from
-    // each), and only without per-user caps (relay/server/siblings.ts).
-    if (deps.siblingExchange && c.share === 'reuseport' && o['user-bps'] === 0) {
-      options.siblingExchange = deps.siblingExchange;
-    }
-    return createRelayServer(options);
-  });
+  const gate = await fleetGate(o, deps.logger ?? jsonLogger(o['log-level']));
+  return withGate(gate, () =>
+    onPickedPort(o.listen, c.port, (port) => {
+      const options = turnServerOptions({ ...o, port, 'tcp-port': c.tcpPort ?? port }, deps);
+      if (gate) options.peerGate = gate;
+      if (deps.allocationLedger) options.allocationLedger = deps.allocationLedger;
+      if (deps.reservationExchange) options.reservationExchange = deps.reservationExchange;
+      // Mirrors only between workers on one shared port (the client sees the same source from
+      // each); with per-user caps they serve the peer check only (relay/server/siblings.ts).
+      if (deps.siblingExchange && c.share === 'reuseport') {
+        options.siblingExchange = deps.siblingExchange;
+      }
+      return createRelayServer(options);
+    }),
+  );
 }

@@ -99,6 +99,15 @@ export const relaySchema = z.object({
         '(this process answers Allocate with 300 Try Alternate toward N workers on ports of their own; ' +
         'only clients that follow ALTERNATE-SERVER; works on Node 20)',
     ),
+  'peer-gate': z
+    .boolean()
+    .default(true)
+    .describe(
+      "with --redis: relay only between the cluster's registered peers — a permission only for a " +
+        'registered peer, toward an address where a fleet relay saw another registered peer ' +
+        '(src/cluster/relay-peer-gate.ts; while Redis is down, new permissions are refused); ' +
+        '--no-peer-gate: a plain TURN relay for whoever holds its credentials',
+    ),
   ...metricsOptions,
   'log-level': logLevel('info'),
   ...relayFleetOptions,

@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { Endpoint } from '../net/index.js';
 import { parseEndpoint } from '../net/index.js';
+import { SERVER_DEFAULTS } from '../stun/constants.js';
 import type { StunServerOptions } from '../stun/index.js';
 import type { Logger } from '../util/logger.js';
 import { jsonLogger } from '../util/logger.js';
@@ -29,6 +30,15 @@ export const stunSchema = z.object({
     .default(200)
     .describe(
       'Requests per second per source IP (burst 2x), for the whole server (each of --workers N enforces 1/N); 0 disables',
+    ),
+  'reply-budget': z
+    .number()
+    .min(1)
+    .finite()
+    .default(SERVER_DEFAULTS.replyBytesPerSecond)
+    .describe(
+      'UDP replies of all sources together, bytes/s on the wire (a second of burst), per process: ' +
+        'each of --workers N has its own; bounds what a flood with spoofed sources can reflect',
     ),
   workers: z
     .number()
@@ -85,6 +95,7 @@ export function stunServerOptions(o: StunOptions, logger?: Logger): StunServerOp
   const options: StunServerOptions = {
     listen,
     tcp: o.tcp,
+    replyBytesPerSecond: o['reply-budget'],
     logger: logger ?? jsonLogger(o['log-level']),
     rateLimit:
       o['rate-limit'] > 0 ? { perSecond: o['rate-limit'], burst: 2 * o['rate-limit'] } : false,

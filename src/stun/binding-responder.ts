@@ -47,7 +47,8 @@ export interface ResponderConfig {
   maxAmplification: number;
 }
 
-export type DropReason = 'not-stun' | 'malformed' | 'not-request' | 'rate-limited';
+/** `rate-limited` and `reply-budget` are the server's (server.ts), not this pure core's. */
+export type DropReason = 'not-stun' | 'malformed' | 'not-request' | 'rate-limited' | 'reply-budget';
 
 export type Decision =
   | {

@@ -67,6 +67,18 @@ export const SERVER_DEFAULTS = {
    *  Per source IP, because a CGN puts many users behind one address, 200/s with a burst of 400
    *  leaves them room while capping one flooding host at a few percent of a server's rate. */
   rateLimit: { perSecond: 200, burst: 400, maxSources: 65_536 },
+  /**
+   * UDP replies of one server process (Binding answers and errors, every source together), in
+   * bytes on the wire per second; a second's worth is the burst. Each `--workers` process has
+   * its own. The per-source limit above gives every new source a full bucket, and a flood that
+   * spoofs a new source per packet (a whole victim network's addresses) also makes the bounded
+   * source table forget the old ones: without this bound the bytes reflected grew with the flood
+   * until the CPU ran out (RFC 8489 §16.1.3, RFC 5780 §9.1). 8 MiB/s is ~87,000 bare Binding
+   * answers/s (96 bytes on the wire each): above what one process answers on the 2-core machine
+   * the benchmarks run on (77k/s, issue 10), so honest load at full speed is not cut, and one
+   * process reflects at most ~67 Mbit/s however many addresses a flood spoofs.
+   */
+  replyBytesPerSecond: 8 * 1024 * 1024,
 } as const;
 
 /** TCP limits (RFC 8489 §6.2.2 framing by the length field). */

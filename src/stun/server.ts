@@ -1,6 +1,6 @@
 /**
  * The STUN server: Binding over UDP (and TCP with `tcp: true`), RFC 5780 alternate address and
- * port, per-source rate limits and counters. Sockets only; decisions are made by the pure
+ * port, per-source rate limits, a bytes/s budget for all UDP replies together, and counters. Sockets only; decisions are made by the pure
  * `respond()` in binding-responder.ts.
  */
 import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
@@ -9,9 +9,10 @@ import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
+import { TokenBucket } from '../util/token-bucket.js';
 import type { Decision, DropReason, ServerGrid } from './binding-responder.js';
 import { respond } from './binding-responder.js';
-import { SERVER_DEFAULTS } from './constants.js';
+import { IPV4_UDP_HEADER_BYTES, IPV6_UDP_HEADER_BYTES, SERVER_DEFAULTS } from './constants.js';
 import type { RateLimitOptions } from './rate-limiter.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { StunTcpListener } from './tcp-server.js';
@@ -34,6 +35,13 @@ export interface StunServerOptions {
   rateLimit?: Partial<RateLimitOptions> | false;
   /** Response ≤ this × request size (XOR-MAPPED-ADDRESS always fits); default 2. */
   maxAmplification?: number;
+  /**
+   * UDP replies of this process, all sources together, in bytes/s on the wire (IP + UDP headers
+   * counted); a second's worth is the burst; default SERVER_DEFAULTS.replyBytesPerSecond
+   * (8 MiB/s). Cannot be switched off: an unbounded reflector is never what an operator wants.
+   * TCP replies are not counted: a TCP client's address is proven by its handshake.
+   */
+  replyBytesPerSecond?: number;
 }
 
 /** Attempts to find a port number free on every address and transport needed (port 0). */
@@ -59,6 +67,7 @@ export class StunServer {
       malformed: 0,
       'not-request': 0,
       'rate-limited': 0,
+      'reply-budget': 0,
       'send-failed': 0,
     },
     tcpConnections: 0,
@@ -67,6 +76,8 @@ export class StunServer {
   readonly #sockets: (UdpSocket | undefined)[][];
   readonly #grid: ServerGrid;
   readonly #limiter: RateLimiter | undefined;
+  readonly #replyBytes: TokenBucket;
+  readonly #clock: Clock;
   readonly #config: { grid: ServerGrid; software: string | undefined; maxAmplification: number };
   readonly #logger: Logger;
   #tcp: StunTcpListener | undefined;
@@ -79,6 +90,9 @@ export class StunServer {
       [ep(1, 0), ep(1, 1)],
     ];
     const clock = options.clock ?? systemClock;
+    this.#clock = clock;
+    const budget = replyBudget(options.replyBytesPerSecond);
+    this.#replyBytes = new TokenBucket({ ratePerSecond: budget, burst: budget }, clock.now());
     this.#logger = options.logger ?? silentLogger;
     this.#limiter =
       options.rateLimit === false
@@ -101,6 +115,7 @@ export class StunServer {
   }
 
   static async start(options: StunServerOptions): Promise<StunServer> {
+    replyBudget(options.replyBytesPerSecond); // misuse throws before any socket is bound
     // With port 0 the kernel picks the primary UDP port, and the same number is then needed on
     // the alternate address and for TCP, where another process may hold it: pick again.
     const retry = options.listen.port === 0 || options.alternate?.port === 0;
@@ -193,10 +208,30 @@ export class StunServer {
       return { kind: 'drop', reason: 'rate-limited' };
     }
     const d = respond(this.#config, data, from, at, transport);
-    if (d.kind === 'drop') this.stats.dropped[d.reason]++;
-    else this.stats.answered[d.what]++;
+    if (d.kind === 'drop') {
+      this.stats.dropped[d.reason]++;
+      return d;
+    }
+    if (transport === 'udp') {
+      const wire =
+        d.bytes.length +
+        (d.to.address.includes(':') ? IPV6_UDP_HEADER_BYTES : IPV4_UDP_HEADER_BYTES);
+      if (!this.#replyBytes.take(wire, this.#clock.now())) {
+        this.stats.dropped['reply-budget']++;
+        return { kind: 'drop', reason: 'reply-budget' };
+      }
+    }
+    this.stats.answered[d.what]++;
     return d;
   }
+}
+
+function replyBudget(option: number | undefined): number {
+  const b = option ?? SERVER_DEFAULTS.replyBytesPerSecond;
+  if (!(b >= 1) || b === Infinity) {
+    throw new RangeError('replyBytesPerSecond must be a finite number >= 1');
+  }
+  return b;
 }
 
 async function bindGrid(

@@ -24,6 +24,9 @@ export interface RelayWorkersOptions {
   workers?: number;
   /** Default 'redirect' (what the interop tier's director test exercises on Node 20). */
   mode?: 'reuseport' | 'redirect';
+  /** `--allow-loopback-peers` (default true); without it a relayed address on 127.0.0.1 is a
+   *  peer only as a relayed transport address the worker knows (its own or a sibling's). */
+  loopbackPeers?: boolean;
 }
 
 export async function startRelayWorkers(
@@ -44,7 +47,12 @@ export async function startRelayWorkers(
   ];
   const p = spawn(
     o.node ?? process.execPath,
-    [requireBuiltCli(), ...args, '--allow-loopback-peers', ...extra],
+    [
+      requireBuiltCli(),
+      ...args,
+      ...(o.loopbackPeers === false ? [] : ['--allow-loopback-peers']),
+      ...extra,
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NATPUSH_TURN_USERS: user } },
   );
   const exited = new Promise((r) => p.once('exit', r));

@@ -11,7 +11,7 @@
  */
 import { endpointKey } from '../../net/index.js';
 import type { StunMessage } from '../../stun/index.js';
-import { Attr, Method, StunDecodeError } from '../../stun/index.js';
+import { Attr, Method, StunDecodeError, readXorAddresses } from '../../stun/index.js';
 import { authenticate } from '../auth.js';
 import { TurnErrorCode } from '../errors.js';
 import type { ClientLink } from './client-link.js';
@@ -20,7 +20,13 @@ import { handleChannelBind } from './handlers/channel-bind.js';
 import { handleCreatePermission } from './handlers/create-permission.js';
 import { handleRefresh } from './handlers/refresh.js';
 import { error, ok, type Reply } from './reply.js';
-import type { AllocationRequest, RelayCore } from './request-context.js';
+import type { AllocationRequest, Authenticated, RelayCore } from './request-context.js';
+
+/** The methods whose peers a gate checks (peer-access.ts): they install permissions (§9). */
+const PERMISSION_METHODS: ReadonlySet<number> = new Set([
+  Method.CreatePermission,
+  Method.ChannelBind,
+]);
 
 /** Attributes we understand in requests; other comprehension-required ones → 420 (RFC 8489 §6.3.1).
  *  DONT-FRAGMENT is absent on purpose: Node cannot set DF, and RFC 8656 §7.2 step 3 says to
@@ -98,6 +104,32 @@ async function route(msg: StunMessage, link: ClientLink, core: RelayCore): Promi
     });
     return { reply, key };
   }
+  const gate = core.options.peerGate;
+  if (gate?.prepare && PERMISSION_METHODS.has(msg.method)) {
+    // The gate's verdicts for these peers, from where it keeps them (peer-gate.ts): the handlers
+    // are synchronous. Addresses that do not decode are the handler's 400.
+    let peers: string[] = [];
+    try {
+      peers = readXorAddresses(msg, Attr.XorPeerAddress).map((p) => p.address);
+    } catch {
+      // answered by the handler
+    }
+    if (peers.length > 0) {
+      await gate.prepare(auth.user, peers);
+      return routeAllocation(msg, link, core, auth, key, core.options.clock.now());
+    }
+  }
+  return routeAllocation(msg, link, core, auth, key, now);
+}
+
+async function routeAllocation(
+  msg: StunMessage,
+  link: ClientLink,
+  core: RelayCore,
+  auth: Authenticated,
+  key: Uint8Array,
+  now: number,
+): Promise<Answer> {
   const ctx = { msg, link, auth, now, core };
   if (msg.method === Method.Allocate) return { reply: await handleAllocate(ctx), key };
   const allocation = core.registry.of(link, now);

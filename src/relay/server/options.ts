@@ -97,9 +97,10 @@ export interface TurnServerOptions {
   reservationExchange?: ReservationExchange;
   /**
    * The other workers on the same SO_REUSEPORT port (siblings.ts): mirrors of their UDP
-   * allocations, so packets between clients of different workers skip the kernel round trip.
-   * Only for workers sharing one port, and only without per-user bandwidth caps (the receiving
-   * user's bucket is in the other worker). Default none.
+   * allocations, so a sibling's relayed address is an allowed peer, and packets between clients
+   * of different workers skip the kernel round trip — that hand-off only without per-user
+   * bandwidth caps (the receiving user's bucket is in the other worker). Only for workers
+   * sharing one port. Default none.
    */
   siblingExchange?: SiblingExchange;
   /** How often expired state is swept; default 5 s. */

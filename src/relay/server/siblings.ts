@@ -21,7 +21,8 @@
  * B and its mirror in A lies one IPC hop (~ms): a mirror that does not show a live permission and
  * channel yet (a ChannelBind just answered) leaves the packet to the kernel path, where B judges
  * it by its own state; one that still shows a just-deleted allocation delivers the packet as if
- * it had been in flight.
+ * it had been in flight. A worker that starts (a replacement for one that died) gets the others'
+ * existing allocations from the primary's copy when it says ready (server/workers/mirror-cache.ts).
  *
  * Bounded: an entry per allocation of the other workers, at most the whole server's
  * --max-allocations (the primary's ledger, workers/ledger.ts, refuses allocations beyond it);

@@ -202,7 +202,12 @@ export class TurnServer {
       (from, port, state) => table.apply(from, port, state),
       (from) => table.forget(from),
     );
-    this.#core.data.useSiblings(table, (bytes, to) => udp.send(bytes, to));
+    // The hand-off only without per-user caps: the receiving user's bucket is in the other
+    // worker. The copies are needed either way: a sibling's relayed address is a peer only as
+    // one the table knows (peer-access.ts; 403 own-address otherwise on a relay address of ours).
+    if (this.#o.userBytesPerSecond === 0) {
+      this.#core.data.useSiblings(table, (bytes, to) => udp.send(bytes, to));
+    }
     this.#registry.siblings = table;
     this.#registry.onDeleted = (a) => {
       if (a.link.transport === 'udp') ex.publish(a.relayed.port, undefined);

@@ -19,3 +19,7 @@ export const WORKER_STOP_TIMEOUT_MS = 5_000;
 export const PORT_PICK_ATTEMPTS = 5;
 /** A worker's answer to a primary's question (counters) must come within this; else it is skipped. */
 export const WORKER_QUERY_TIMEOUT_MS = 2_000;
+/** A starting worker gets the others' allocation copies (mirror-cache.ts) in messages of at most
+ *  this many entries: ~60 KB of JSON each at the bounds, so the primary's pipe to the other
+ *  workers is never held up by one 10,000-allocation message. */
+export const MIRROR_SNAPSHOT_CHUNK = 256;

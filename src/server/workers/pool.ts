@@ -25,6 +25,7 @@ import {
   WORKER_STOP_TIMEOUT_MS,
 } from './constants.js';
 import type { AllocationLedger } from './ledger.js';
+import { MirrorCache } from './mirror-cache.js';
 import { isMessage, type FromWorker, type ToWorker } from './protocol.js';
 
 export interface PoolOptions {
@@ -35,6 +36,12 @@ export interface PoolOptions {
   start(index: number): { kind: string; config: unknown };
   /** Whole-server allocation counts, answered for the workers' `lease` messages. */
   ledger?: AllocationLedger;
+  /**
+   * Relay workers mirroring each other's allocations (relay/server/siblings.ts): the primary
+   * keeps at most this many (--max-allocations) so that a worker that starts gets the others'
+   * existing ones (mirror-cache.ts). Without it, updates are only passed on.
+   */
+  maxMirrors?: number;
   /** Called each time worker `index` is ready (again, after a replacement). */
   onReady?(index: number, ready: WorkerReady): void;
   logger: Logger;
@@ -65,9 +72,12 @@ export class WorkerPool {
   #claimId = 0;
   /** Replacements started so far (the tests and the counters read it). */
   replaced = 0;
+  /** The workers' allocation mirrors, for a worker that starts (PoolOptions.maxMirrors). */
+  readonly mirrors: MirrorCache | undefined;
 
   private constructor(o: PoolOptions) {
     this.#o = o;
+    this.mirrors = o.maxMirrors !== undefined ? new MirrorCache(o.maxMirrors) : undefined;
     this.#clock = o.clock ?? systemClock;
     this.#slots = Array.from({ length: o.count }, (_, index) => ({ index, respawns: [] }));
   }
@@ -107,6 +117,13 @@ export class WorkerPool {
     w.on('message', (m: unknown) => {
       if (isMessage<FromWorker>(m)) this.#onMessage(slot, w, m);
     });
+    // A send to a worker whose channel just closed (it is exiting: a stop, a crash) fails with
+    // EPIPE as an 'error' event; with no listener that would be thrown in the primary and take
+    // the whole server down with exit 1 (seen once in CI-like load at `stun --workers` SIGTERM).
+    // Its exit is handled on 'exit'; here it is only logged.
+    w.on('error', (err: Error) => {
+      this.#o.logger.debug('worker channel error', { worker: slot.index, err: err.message });
+    });
     const ready = new Promise<WorkerReady>((resolve, reject) => {
       const timer = this.#clock.setTimeout(() => {
         fail(
@@ -138,6 +155,11 @@ export class WorkerPool {
         w.off('exit', onEarlyExit);
         slot.ready = { udp: m.udp, ...(m.tcp ? { tcp: m.tcp } : {}) };
         w.once('exit', (code, signal) => this.#onExit(slot, w, code, signal));
+        // Its server exists now: the others' allocations as they stand, after every update
+        // passed on to it before (one pipe, in order); later ones apply on top.
+        for (const entries of this.mirrors?.snapshot(slot.index, this.#clock.now()) ?? []) {
+          if (w.isConnected()) w.send({ t: 'mirror-snapshot', entries } satisfies ToWorker);
+        }
         this.#o.onReady?.(slot.index, slot.ready);
         resolve(slot.ready);
       };
@@ -178,6 +200,7 @@ export class WorkerPool {
       hw.send({ t: 'release', id, token: m.token } satisfies ToWorker);
     } else if (m.t === 'mirror') {
       // To every other live worker (relay/server/siblings.ts); none is waiting for an answer.
+      this.mirrors?.set(slot.index, m.port, m.state);
       const out = { t: 'mirrored', from: slot.index, port: m.port } as const;
       const msg: ToWorker = m.state ? { ...out, state: m.state } : out;
       for (const other of this.#slots) {
@@ -200,6 +223,7 @@ export class WorkerPool {
     this.#o.ledger?.forget(slot.index);
     if (slot.worker !== w) return;
     // The others' mirrors of its allocations (relay/server/siblings.ts) go too.
+    this.mirrors?.forget(slot.index);
     for (const other of this.#slots) {
       if (other !== slot && other.worker?.isConnected()) {
         other.worker.send({ t: 'mirror-forget', from: slot.index } satisfies ToWorker);

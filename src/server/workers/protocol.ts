@@ -20,12 +20,16 @@
  *                                                  (none: it ended); relay/server/siblings.ts
  *   primary → others   mirrored {from, port, state?}   the same, from worker `from`
  *   primary → others   mirror-forget {from}        worker `from` died: forget its allocations
+ *   primary → worker   mirror-snapshot {entries}   on its `ready`: the others' allocations as
+ *                                                  they stand ([from, port, state] each, in
+ *                                                  chunks; mirror-cache.ts)
  *
  * When the primary dies the channel closes: the worker stops and exits ('disconnect').
  */
 import type { Endpoint } from '../../net/index.js';
 import type { SiblingState } from '../../relay/server/siblings.js';
 import type { LeaseVerdict } from './ledger.js';
+import type { MirrorEntry } from './mirror-cache.js';
 
 export type ToWorker =
   | { t: 'start'; kind: string; config: unknown }
@@ -34,7 +38,8 @@ export type ToWorker =
   | { t: 'release'; id: number; token: string }
   | { t: 'claimed'; id: number; port?: number }
   | { t: 'mirrored'; from: number; port: number; state?: SiblingState }
-  | { t: 'mirror-forget'; from: number };
+  | { t: 'mirror-forget'; from: number }
+  | { t: 'mirror-snapshot'; entries: MirrorEntry[] };
 
 export type FromWorker =
   | { t: 'hello' }

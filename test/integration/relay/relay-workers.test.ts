@@ -26,24 +26,34 @@ import {
   type RelayWorkers,
 } from '../../support/relay-workers.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-// Long enough for the relay's own shutdown deadline (src/cli/shutdown.ts) on a loaded machine.
+// Closed in stages, each all at once: the clients (each close waits up to 2 s for its Refresh 0
+// answer: 40 of them one after another could outlast the hook on a loaded machine), then their
+// sockets, then the relays (stop() SIGKILLs a relay 20 s after SIGTERM at the latest).
+const clients: (() => Promise<unknown>)[] = [];
+const sockets: (() => Promise<unknown>)[] = [];
+const relays: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
+  for (const stage of [clients, sockets, relays]) {
+    await Promise.allSettled(stage.splice(0).map((c) => c()));
+  }
 }, 30_000);
 
 const NODE24 = node24OrSkip();
 const USER = 'w:pw';
 
-async function relay(extra: string[] = [], node = NODE24): Promise<RelayWorkers> {
-  const r = await startRelayWorkers(USER, extra, { node: node!, mode: 'reuseport' });
-  cleanup.push(() => r.stop());
+async function relay(extra: string[] = [], loopbackPeers = true): Promise<RelayWorkers> {
+  const r = await startRelayWorkers(USER, extra, {
+    node: NODE24!,
+    mode: 'reuseport',
+    loopbackPeers,
+  });
+  relays.push(() => r.stop());
   return r;
 }
 
 async function socket(): Promise<UdpSocket> {
   const s = await nodeUdpNetwork.bindUdp({ address: '127.0.0.1' });
-  cleanup.push(() => s.close());
+  sockets.push(() => s.close());
   return s;
 }
 
@@ -56,7 +66,7 @@ async function allocate(port: number, s?: UdpSocket): Promise<TurnClient> {
     socket: s ?? (await socket()),
     lifetimeSeconds: 600,
   });
-  cleanup.push(() => c.close());
+  clients.push(() => c.close());
   return c;
 }
 
@@ -126,6 +136,75 @@ describe.skipIf(!NODE24)('natpush relay --workers 2 (reuseport, Node 24)', () =>
     expect(after).toContain(pidOfUdpPort('127.0.0.1', again.relayedAddress.port));
   });
 
+  it('a replacement worker gets copies of the other’s existing allocations: its client binds to one', async () => {
+    // Without --allow-loopback-peers a relayed address on 127.0.0.1 is an address of ours: a
+    // worker allows it as a peer only as a relayed transport address it knows, its own or a copy
+    // of a sibling's (peer-access.ts). The replacement gets the copies when it says ready
+    // (workers/mirror-cache.ts); before, it had none of the allocations made before it started,
+    // and this ChannelBind was refused 403.
+    const r = await relay([], false);
+    const a = await allocate(r.port);
+    const keep = pidOfUdpPort('127.0.0.1', a.relayedAddress.port)!;
+    const victim = workerPids(r.pid).find((p) => p !== keep)!;
+    expect(victim).toBeGreaterThan(0);
+    process.kill(victim, 'SIGKILL');
+    // 'worker replaced' is logged once the replacement is ready and its copies are sent.
+    await until(
+      () => r.lines.some((l) => l.includes('"worker replaced"')),
+      'the replacement worker',
+      30_000,
+    );
+    const replacement = workerPids(r.pid).find((p) => p !== keep);
+    // A client of the replacement: new source ports until the kernel's hash puts one there (40
+    // all on the other worker: once in 2^40 runs). `a` changes nothing from here on, so the
+    // replacement knows it only from the copies.
+    let c = await allocate(r.port);
+    for (
+      let i = 0;
+      i < 40 && pidOfUdpPort('127.0.0.1', c.relayedAddress.port) !== replacement;
+      i++
+    ) {
+      c = await allocate(r.port);
+    }
+    expect(pidOfUdpPort('127.0.0.1', c.relayedAddress.port)).toBe(replacement);
+    const bound = await c.bindChannel(a.relayedAddress).catch((e: unknown) => e);
+    expect(typeof bound, String(bound)).toBe('number');
+    // Nothing is asked of `a` itself from here: the SO_REUSEPORT group changed with the
+    // replacement, and the kernel may now hash a's own 5-tuple to the new worker (437 for a;
+    // create-relay.ts), which is not what this test is about.
+  });
+
+  it('with --user-bps (no hand-off) a client still binds to another worker’s client on a relay address of ours', async () => {
+    // Without --allow-loopback-peers (see the test above): a worker allows another worker's
+    // relayed address as a peer only when it holds the copy. Per-user caps turn the hand-off off
+    // (the receiver's bucket is in the other worker), but the copies are still needed for this.
+    const r = await relay(['--user-bps', '10000000'], false);
+    const a = await allocate(r.port);
+    const onA = pidOfUdpPort('127.0.0.1', a.relayedAddress.port);
+    let b = await allocate(r.port);
+    for (let i = 0; i < 40 && pidOfUdpPort('127.0.0.1', b.relayedAddress.port) === onA; i++) {
+      b = await allocate(r.port);
+    }
+    expect(pidOfUdpPort('127.0.0.1', b.relayedAddress.port)).not.toBe(onA);
+    // b's copy reaches a's worker one IPC hop after b's Allocate was answered: a 403 may come
+    // first; retried (bounded). Without the copies every try is 403.
+    let bound: unknown;
+    for (const end = Date.now() + 10_000; Date.now() < end;) {
+      bound = await a.bindChannel(b.relayedAddress).catch((e: unknown) => e);
+      if (typeof bound === 'number') break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(typeof bound, String(bound)).toBe('number');
+    await b.bindChannel(a.relayedAddress);
+    let got: number[] | undefined;
+    b.onData((d) => (got = [...d]));
+    for (let i = 0; i < 50 && got === undefined; i++) {
+      a.send(b.relayedAddress, Uint8Array.of(9));
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(got).toEqual([9]);
+  });
+
   it('--ip-quota is whole-server: 3 allocations from 127.0.0.1 in all (not 3 per worker), the rest get 486', async () => {
     const r = await relay(['--ip-quota', '3']);
     const results = await Promise.allSettled(
@@ -136,10 +215,11 @@ describe.skipIf(!NODE24)('natpush relay --workers 2 (reuseport, Node 24)', () =>
     expect(ok).toHaveLength(3);
     for (const e of refused) expect(isTurnClientError(e) && e.status === 486, String(e)).toBe(true);
     // Giving one back makes room again, whichever worker held it. (The holder tells the primary
-    // over its own pipe; the next lease may come over the other worker's: allow it a moment.)
+    // over its own pipe; the next lease may come over the other worker's: allow it a moment —
+    // up to 15 s on a loaded machine, polled, so a quick answer ends the wait at once.)
     await (ok[0] as PromiseFulfilledResult<TurnClient>).value.close();
     let again: TurnClient | undefined;
-    for (let i = 0; i < 20 && !again; i++) {
+    for (const end = Date.now() + 15_000; !again && Date.now() < end;) {
       again = await allocate(r.port).catch(async (e: unknown) => {
         if (!(isTurnClientError(e) && e.status === 486)) throw e;
         await new Promise((res) => setTimeout(res, 50));
@@ -248,7 +328,7 @@ describe('natpush relay --workers 2 on Node 20 (no SO_REUSEPORT)', () => {
 
   it('--workers-mode redirect: Allocates go round robin to worker processes (300 Try Alternate), data flows', async () => {
     const r = await startRelayWorkers(USER, [], { mode: 'redirect' });
-    cleanup.push(() => r.stop());
+    relays.push(() => r.stop());
     const server = { address: '127.0.0.1', port: r.port };
     const a = await TurnClient.allocate({
       server,
@@ -256,14 +336,14 @@ describe('natpush relay --workers 2 on Node 20 (no SO_REUSEPORT)', () => {
       password: 'pw',
       net: nodeUdpNetwork,
     });
-    cleanup.push(() => a.close());
+    clients.push(() => a.close());
     const b = await TurnClient.allocate({
       server,
       username: 'w',
       password: 'pw',
       transport: 'tcp',
     });
-    cleanup.push(() => b.close());
+    clients.push(() => b.close());
     expect(a.server.port).not.toBe(r.port);
     expect(b.server.port).not.toBe(r.port);
     expect(a.server.port).not.toBe(b.server.port);

@@ -44,7 +44,7 @@ function linked(held: boolean[]): [SiblingExchange, SiblingExchange] {
   return [make(0), make(1)];
 }
 
-async function world() {
+async function world(extra: { userBytesPerSecond?: number } = {}) {
   const clock = new ManualClock();
   const net = new MemoryNetwork({ clock });
   const host = net.addHost({ addresses: [RELAY] });
@@ -63,6 +63,7 @@ async function world() {
       relayAddress: RELAY,
       credentials: sharedSecret(SECRET),
       siblingExchange,
+      ...extra,
     });
     closers.push(() => s.close());
     servers.push(s);
@@ -142,5 +143,23 @@ describe('relay sibling workers', () => {
     await settle();
     expect(s0.counters.toSiblingClientPackets).toBe(0);
     expect(s1.counters.toClientPackets).toBe(0);
+  });
+
+  it('with per-user caps: no hand-off, but the sibling’s relayed address is still an allowed peer', async () => {
+    const w = await world({ userBytesPerSecond: 1_000_000 });
+    const [s0, s1] = w.servers as [TurnServer, TurnServer];
+    const a = await w.client(3478);
+    const b = await w.client(3479);
+    // A relay address of ours: allowed only as a relayed transport address a server knows.
+    await a.c.bindChannel(b.c.relayedAddress);
+    const bToA = await b.c.bindChannel(a.c.relayedAddress);
+    await settle();
+    b.raw.length = 0;
+    a.c.send(b.c.relayedAddress, Uint8Array.of(6));
+    await settle();
+    // Server 1 relayed it (its user's bucket is there), from its own port.
+    expect(b.raw).toEqual([[[bToA >>> 8, bToA & 0xff, 0, 1, 6], { address: RELAY, port: 3479 }]]);
+    expect(s0.counters.toSiblingClientPackets).toBe(0);
+    expect(s1.counters.toClientPackets).toBe(1);
   });
 });

@@ -221,4 +221,47 @@ describe('StunServer limits', () => {
       dropped: { malformed: 1, 'not-stun': 1, 'not-request': 1 },
     });
   });
+
+  it('Binding answers of all sources together stay within the bytes/s budget (spoofed sources)', async () => {
+    // 50 sources × 10 requests: each far under its own limit (burst 400), so only the
+    // process-wide budget binds, as when a flood spoofs a new source address per packet.
+    const budget = 5_000;
+    const { server, net, clock } = await setup({ replyBytesPerSecond: budget });
+    const sources: UdpSocket[] = [];
+    let replies = 0;
+    let wire = 0;
+    for (let i = 0; i < 50; i++) {
+      const s = await net.addHost({ addresses: [`198.18.0.${i + 1}`] }).bindUdp({ port: 4000 });
+      cleanup.push(() => s.close());
+      s.onMessage((d) => {
+        replies++;
+        wire += d.length + 28; // IPv4 + UDP headers, as the budget counts them
+      });
+      sources.push(s);
+    }
+    const req = new StunMessageBuilder(BINDING_REQUEST).build();
+    const flood = async (): Promise<void> => {
+      for (let round = 0; round < 10; round++) for (const s of sources) s.send(req, PRIMARY);
+      await new Promise((r) => setImmediate(r));
+    };
+    await flood();
+    expect(replies).toBeGreaterThan(0);
+    expect(wire).toBeLessThanOrEqual(budget);
+    const each = wire / replies; // every answer is the same size (the bare-request template)
+    expect(wire).toBeGreaterThan(budget - each); // the budget is used, not undershot
+    expect(server.stats.received).toBe(500);
+    expect(server.stats.answered.binding).toBe(replies);
+    expect(server.stats.dropped['reply-budget']).toBe(500 - replies);
+    expect(server.stats.dropped['rate-limited']).toBe(0);
+    // A second later the budget has refilled by a second's worth, and no more.
+    const before = replies;
+    clock.advance(1_000);
+    await flood();
+    expect(replies - before).toBe(Math.floor(budget / each));
+  });
+
+  it('the reply budget cannot be switched off', async () => {
+    await expect(setup({ replyBytesPerSecond: 0 })).rejects.toThrow(RangeError);
+    await expect(setup({ replyBytesPerSecond: Infinity })).rejects.toThrow(RangeError);
+  });
 });

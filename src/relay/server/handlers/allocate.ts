@@ -115,6 +115,10 @@ export async function handleAllocate(ctx: RequestContext): Promise<Reply> {
     return error(TurnErrorCode.AllocationMismatch, 'client went away');
   }
   const a = register(ctx, bound, usage, ipKey);
+  // Before the answer: a gate elsewhere (Redis, relay-peer-gate.ts) knows the addresses by the
+  // time the client can hand them to its peer.
+  const noted = core.options.peerGate?.noteAllocation(auth.user, link.client, a.relayed);
+  if (noted !== undefined) await noted;
   const success = allocateSuccess(a, core.options.clock.now());
   const token = bound.token;
   if (token === undefined) return ok(success);
@@ -180,7 +184,6 @@ function register(
     usage,
     sourceKey: ipKey,
   };
-  o.peerGate?.noteAllocation(auth.user, link.client, a.relayed);
   relay.onMessage((data, from) => core.data.fromPeer(a, data, from));
   relay.onError((err) => core.log.debug('turn relayed socket error', { err: err.message }));
   core.registry.add(a);

@@ -1,0 +1,309 @@
+/**
+ * The peer gate of a fleet relay (`natpush relay --redis`; issue 12): what serve's own relay does
+ * with its rendezvous table (src/relay/peer-gate.ts, src/signaling/rendezvous.ts), done with the
+ * cluster's shared state in Redis, so that a relay serve nodes hand out relays only between the
+ * cluster's registered peers and not from any credential holder to any host on the internet.
+ *
+ *   B allocates on any fleet relay from 198.51.100.7     HSET relay-seen:198.51.100.7 B expiry
+ *   (its client source, and its relayed address)        HSET relay-seen:{relayed ip} B expiry
+ *   A: CreatePermission 198.51.100.7 ──▶ relay          HEXISTS peers A (A registered?)
+ *                                                       HGETALL relay-seen:198.51.100.7: a
+ *                                                       registered peer other than A seen there
+ *                                                       within the TTL → granted (and re-armed)
+ *   A: CreatePermission 8.8.8.8                          no peer was seen there → 403
+ *
+ * What it cannot know: the rendezvous pairs live in each serve node's memory, so a fleet relay
+ * checks "toward a natpush peer's address", not "toward a peer A is in rendezvous with" — the
+ * abuse serve's gate exists for (relaying to arbitrary hosts) is closed, who may reach whom among
+ * registered peers is the signaling's allow lists' business. Only addresses a relay observed
+ * count (an allocation's authenticated client source and its relayed address), never a claim.
+ *
+ * The relay's request handlers are synchronous: `prepare()` (awaited by the dispatcher before a
+ * CreatePermission or ChannelBind, relay/server/dispatch.ts) makes the Redis round trip and
+ * leaves the verdict in a bounded cache, which `allows()` reads. A noted allocation is written
+ * before its Allocate is answered, so its peer's CreatePermission never races the write.
+ *
+ * **A Redis outage fails closed, with one exception.** A new grant needs Redis: the gate exists
+ * because serve hands credentials to any registered key pair (with open registration, anyone), and
+ * failing open would turn an outage — which an attacker may be able to wait for or cause — into an
+ * open relay. Little is lost by it: with Redis down the serve nodes cannot route signaling either,
+ * so no new session is being set up. The exception keeps running sessions alive: a grant that
+ * Redis confirmed within `staleMs` (10 min: two permission lifetimes, RFC 8656 §9) is granted
+ * again while Redis does not answer, so permission refreshes of established relayed sessions go
+ * on through a Redis restart. A lookup that takes longer than `timeoutMs` counts as an outage.
+ */
+import { isIP } from 'node:net';
+import { Redis } from 'ioredis';
+import type { Endpoint } from '../net/index.js';
+import { RENDEZVOUS_TTL_MS } from '../relay/constants.js';
+import type { RelayPeerGate } from '../relay/peer-gate.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+import { ClusterKeys, DEFAULT_PREFIX } from './keys.js';
+import { parseRedisUrl } from './redis-options.js';
+
+/** The gate's limits (STYLE.md §5), each with its reason. */
+export const FLEET_PEER_GATE = {
+  /** How long a peer stays "seen" at an address after its allocation or its last granted use:
+   *  serve's rendezvous TTL, longer than a permission's lifetime plus its refresh margin. */
+  seenTtlMs: RENDEZVOUS_TTL_MS,
+  /** A granted verdict is asked of Redis again after this: a peer that deregistered or was not
+   *  seen for the TTL loses the relay within half a minute. */
+  freshMs: 30_000,
+  /** A refusal is cached this long: a client spraying CreatePermission at one address costs
+   *  one Redis round trip a second, and an address a peer allocates from becomes usable soon. */
+  negativeMs: 1_000,
+  /** A grant Redis confirmed this recently is granted again while Redis does not answer (the
+   *  one exception to failing closed, header): two permission lifetimes. */
+  staleMs: 10 * 60_000,
+  /** A Redis answer slower than this counts as an outage (fail closed). */
+  timeoutMs: 1_000,
+  /** Verdicts cached: (user, address) pairs; when full the oldest-inserted half is forgotten
+   *  (forgetting only costs a round trip). 50,000 × ~150 bytes ≈ 7.5 MB at most. */
+  maxEntries: 50_000,
+} as const;
+
+export type FleetPeerGateLimits = { [K in keyof typeof FLEET_PEER_GATE]: number };
+
+export interface FleetPeerGateOptions {
+  /** A connected client; the gate closes it in close() when `ownsRedis`. */
+  redis: Redis;
+  ownsRedis?: boolean;
+  keys?: ClusterKeys;
+  clock?: Clock;
+  logger?: Logger;
+  limits?: Partial<FleetPeerGateLimits>;
+}
+
+interface Verdict {
+  allowed: boolean;
+  /** allows() answers `allowed` until then; prepare() asks Redis again after. */
+  until: number;
+  /** For a grant: Redis confirmed it at this time (the outage exception). */
+  confirmedAt: number;
+}
+
+export interface FleetPeerGateStats {
+  lookups: number;
+  granted: number;
+  refused: number;
+  /** Lookups or writes that failed or timed out (Redis outage). */
+  redisErrors: number;
+  /** Grants made from a recent confirmation while Redis did not answer. */
+  staleGrants: number;
+}
+
+export class FleetPeerGate implements RelayPeerGate {
+  readonly stats: FleetPeerGateStats = {
+    lookups: 0,
+    granted: 0,
+    refused: 0,
+    redisErrors: 0,
+    staleGrants: 0,
+  };
+  readonly #redis: Redis;
+  readonly #owns: boolean;
+  readonly #keys: ClusterKeys;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #l: FleetPeerGateLimits;
+  /** `user\nip` → verdict; bounded by maxEntries. */
+  readonly #verdicts = new Map<string, Verdict>();
+
+  constructor(o: FleetPeerGateOptions) {
+    this.#redis = o.redis;
+    this.#owns = o.ownsRedis ?? false;
+    this.#keys = o.keys ?? new ClusterKeys(DEFAULT_PREFIX);
+    this.#clock = o.clock ?? systemClock;
+    this.#log = o.logger ?? silentLogger;
+    this.#l = { ...FLEET_PEER_GATE, ...o.limits };
+    for (const [k, v] of Object.entries(this.#l)) {
+      if (!(v >= 1) || v === Infinity) throw new RangeError(`${k} must be a finite number >= 1`);
+    }
+  }
+
+  /** Verdicts cached now (at most maxEntries). */
+  get size(): number {
+    return this.#verdicts.size;
+  }
+
+  /** Written before the Allocate is answered (awaited by the handler); never rejects. */
+  async noteAllocation(user: string, client: Endpoint, relayed: Endpoint): Promise<void> {
+    const ips = new Set([canonicalIp(client.address), canonicalIp(relayed.address)]);
+    ips.delete(undefined);
+    if (ips.size === 0) return;
+    const expiry = this.#clock.now() + this.#l.seenTtlMs;
+    const m = this.#redis.multi();
+    for (const ip of ips) this.#arm(m, ip!, user, expiry);
+    await this.#bounded(m.exec()).catch((err: unknown) => {
+      this.stats.redisErrors++;
+      this.#log.warn('fleet peer gate: noting an allocation failed', { err: String(err) });
+    });
+  }
+
+  allows(user: string, peerAddress: string): boolean {
+    const ip = canonicalIp(peerAddress);
+    if (ip === undefined) return false;
+    const v = this.#verdicts.get(`${user}\n${ip}`);
+    return v !== undefined && v.allowed && this.#clock.now() < v.until;
+  }
+
+  /** Ask Redis about each address whose verdict is not fresh; never rejects. */
+  async prepare(user: string, peerAddresses: readonly string[]): Promise<void> {
+    const ips = new Set(peerAddresses.map(canonicalIp));
+    ips.delete(undefined);
+    await Promise.all([...ips].map((ip) => this.#decide(user, ip!)));
+  }
+
+  async close(): Promise<void> {
+    this.#verdicts.clear();
+    if (this.#owns) await this.#redis.quit().catch(() => this.#redis.disconnect());
+  }
+
+  async #decide(user: string, ip: string): Promise<void> {
+    const key = `${user}\n${ip}`;
+    const before = this.#verdicts.get(key);
+    if (before !== undefined && this.#clock.now() < before.until) return;
+    this.stats.lookups++;
+    let seenBy: string[];
+    try {
+      seenBy = await this.#bounded(this.#lookup(user, ip));
+    } catch (err) {
+      this.stats.redisErrors++;
+      this.#log.warn('fleet peer gate: redis lookup failed; refusing new grants', {
+        err: String(err),
+      });
+      const now = this.#clock.now();
+      if (before?.allowed && now - before.confirmedAt < this.#l.staleMs) {
+        // The outage exception (header): a recent grant stands, for this request.
+        this.stats.staleGrants++;
+        before.until = now + this.#l.negativeMs;
+        return;
+      }
+      this.#verdicts.delete(key);
+      return;
+    }
+    const now = this.#clock.now();
+    const allowed = seenBy.length > 0;
+    if (allowed) {
+      this.stats.granted++;
+      // In use: the peers seen there stay seen (as serve's rendezvous re-arms on use).
+      const m = this.#redis.multi();
+      for (const peer of seenBy) this.#arm(m, ip, peer, now + this.#l.seenTtlMs);
+      m.exec().catch(() => {});
+    } else {
+      this.stats.refused++;
+    }
+    this.#remember(key, {
+      allowed,
+      until: now + (allowed ? this.#l.freshMs : this.#l.negativeMs),
+      confirmedAt: allowed ? now : 0,
+    });
+  }
+
+  /** The registered peers other than `user` seen at `ip` within the TTL ([] when `user` is not
+   *  a registered peer); expired fields are deleted on the way. */
+  async #lookup(user: string, ip: string): Promise<string[]> {
+    const res = await this.#redis
+      .multi()
+      .hexists(this.#keys.peers, user)
+      .hgetall(this.#keys.relaySeen(ip))
+      .exec();
+    if (res === null) throw new Error('transaction aborted');
+    for (const [err] of res) if (err) throw err;
+    const registered = res[0]![1] === 1;
+    const seen = (res[1]![1] ?? {}) as Record<string, string>;
+    const now = this.#clock.now();
+    const live: string[] = [];
+    const expired: string[] = [];
+    for (const [peer, expiry] of Object.entries(seen)) {
+      if (!(Number(expiry) > now)) expired.push(peer);
+      else if (peer !== user) live.push(peer);
+    }
+    if (expired.length > 0) this.#redis.hdel(this.#keys.relaySeen(ip), ...expired).catch(() => {});
+    return registered ? live : [];
+  }
+
+  #arm(m: ReturnType<Redis['multi']>, ip: string, peer: string, expiry: number): void {
+    m.hset(this.#keys.relaySeen(ip), peer, String(expiry));
+    m.pexpire(this.#keys.relaySeen(ip), this.#l.seenTtlMs);
+  }
+
+  #remember(key: string, v: Verdict): void {
+    this.#verdicts.delete(key);
+    if (this.#verdicts.size >= this.#l.maxEntries) {
+      let n = this.#verdicts.size >> 1 || 1;
+      for (const k of this.#verdicts.keys()) {
+        this.#verdicts.delete(k);
+        if (--n === 0) break;
+      }
+    }
+    this.#verdicts.set(key, v);
+  }
+
+  /** `p`, or a rejection after timeoutMs (a Redis that does not answer is an outage). */
+  #bounded<T>(p: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = this.#clock.setTimeout(
+        () => reject(new Error(`no answer from redis in ${this.#l.timeoutMs} ms`)),
+        this.#l.timeoutMs,
+      );
+      p.then(
+        (v) => {
+          timer.cancel();
+          resolve(v);
+        },
+        (err: unknown) => {
+          timer.cancel();
+          reject(err as Error);
+        },
+      );
+    });
+  }
+}
+
+/**
+ * The gate of `natpush relay --redis`: its own connection, which fails a command at once while
+ * Redis is unreachable (no offline queue: a refusal now, not a request held until a reconnect).
+ */
+export async function openFleetPeerGate(o: {
+  redisUrl: string;
+  logger?: Logger;
+  prefix?: string;
+}): Promise<FleetPeerGate> {
+  const t = parseRedisUrl(o.redisUrl);
+  const options = {
+    ...t.options,
+    connectionName: 'natpush-relay-peer-gate',
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: (times: number) => Math.min(50 * times, 1_000),
+    lazyConnect: true,
+  };
+  const redis = t.url ? new Redis(t.url, options) : new Redis(options);
+  let lastError = '';
+  redis.on('error', (err: Error) => {
+    if (err.message === lastError) return;
+    lastError = err.message;
+    o.logger?.warn('fleet peer gate: redis connection error', { err: err.message });
+  });
+  try {
+    await redis.connect();
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
+  return new FleetPeerGate({
+    redis,
+    ownsRedis: true,
+    keys: new ClusterKeys(o.prefix ?? DEFAULT_PREFIX),
+    ...(o.logger ? { logger: o.logger } : {}),
+  });
+}
+
+/** IPv4-mapped IPv6 is the IPv4 address; anything that is not an IP is undefined. */
+function canonicalIp(address: string): string | undefined {
+  const lower = address.toLowerCase();
+  if (lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4) return lower.slice(7);
+  return isIP(lower) !== 0 ? lower : undefined;
+}
