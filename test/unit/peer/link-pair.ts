@@ -34,6 +34,8 @@ export interface LinkPair {
   b: PeerLink;
   /** Every `path` event, per end. */
   events: Record<End, LinkPath[]>;
+  /** The reason of every `path` event that gave one (a path that went down), per end. */
+  reasons: Record<End, string[]>;
   /** Bodies received, per end, in order. */
   got: Record<End, string[]>;
   /** The same as `body@path` (the path each arrived on). */
@@ -71,6 +73,7 @@ export function linkPair(
   const serverMs = o.serverMs ?? 2 * SIGNAL_MS;
   const keyDelayMs = o.keyDelayMs;
   const events: Record<End, LinkPath[]> = { a: [], b: [] };
+  const reasons: Record<End, string[]> = { a: [], b: [] };
   const got: Record<End, string[]> = { a: [], b: [] };
   const gotAt: Record<End, string[]> = { a: [], b: [] };
   const byEnd: Partial<Record<End, PeerLink>> = {};
@@ -100,7 +103,10 @@ export function linkPair(
         got[end].push(n.body);
         gotAt[end].push(`${n.body}@${path}`);
       },
-      onPath: (e) => events[end].push(e.path),
+      onPath: (e) => {
+        events[end].push(e.path);
+        if (e.reason !== undefined) reasons[end].push(e.reason);
+      },
       onPunch: () => {},
       ...(o.handshakeInChecks ? { handshakeInChecks: true } : {}),
       ...o.link,
@@ -124,5 +130,5 @@ export function linkPair(
   };
   const a = mk(ia, ib, sa, 'a');
   const b = mk(ib, ia, sb, 'b');
-  return { a, b, events, got, gotAt };
+  return { a, b, events, reasons, got, gotAt };
 }
