@@ -13,6 +13,10 @@
  * Not during a punch of ours that is still running: that measurement would take the ports the
  * peer is probing; it waits until no punch is running.
  *
+ * NAT filtering (RFC 4787 §5): when serve's STUN names an RFC 5780 alternate address
+ * (`serve --stun-alternate`), one more socket runs the filtering test (stun/nat-filtering.ts) and
+ * the facts carry the answer; without it they say nothing and the other side assumes the worst.
+ *
  * Port-preserving symmetric NAT (the measurement saw preserving allocation and an
  * address-and-port-dependent mapping): a fresh socket's first mapping keeps its local port,
  * whatever the destination. One such socket is reserved, never used, its port sent as `preservedPort` in the
@@ -26,6 +30,21 @@ import { predictedCandidates } from '../punch/predicted-candidates.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { WireNatFacts } from '../punch/nat-facts.js';
+import type { Dependence } from '../punch/hard-nat-plan.js';
+import { DISCOVERY_DEFAULTS } from '../stun/constants.js';
+import { probeFiltering } from '../stun/nat-filtering.js';
+
+/** What the measurements tell the NAT facts (punch/nat-facts.ts). */
+export type PredictionFacts = Pick<
+  WireNatFacts,
+  'mapping' | 'filtering' | 'allocation' | 'delta' | 'preservedPort'
+>;
+
+interface FilteringSocket {
+  client: StunClient;
+  mapped: Endpoint;
+  close: () => Promise<void>;
+}
 
 export interface PredictionLayerOptions {
   net: UdpNetwork;
@@ -67,23 +86,35 @@ export class PredictionLayer {
   #refreshWanted = false;
   #refreshing = false;
   #closed = false;
+  /** RFC 4787 filtering measured against serve's RFC 5780 STUN, if it has an alternate. */
+  #filtering: Dependence | undefined;
 
   constructor(o: PredictionLayerOptions) {
     this.#o = o;
+    const second =
+      o.server.port !== SERVE_STUN_PORT
+        ? { address: o.server.address, port: SERVE_STUN_PORT }
+        : undefined;
     measureAllocation({
       net: o.net,
       clock: o.clock,
       server: o.server,
-      ...(o.server.port !== SERVE_STUN_PORT
-        ? { second: { address: o.server.address, port: SERVE_STUN_PORT } }
-        : {}),
+      ...(second ? { second } : {}),
       timeoutMs: MEASURE_TIMEOUT_MS,
-    }).then(
-      (m) => {
-        if (this.#closed) return;
+    })
+      .then(async (m) => {
+        // serve's STUN named an RFC 5780 alternate (`serve --stun-alternate`): filtering is
+        // measurable. Its socket's first binding is one more mapping, made before the facts go
+        // out, so a sequential NAT's predictions follow it.
+        const probe = second && m.secondOther ? await this.#filteringSocket(second) : undefined;
+        if (this.#closed) return void (await probe?.close());
         this.#measured = m;
         for (const x of m.samples) this.#remember(x.mappedPort);
         if (m.secondMappedPort !== undefined) this.#remember(m.secondMappedPort);
+        if (probe) {
+          this.#remember(probe.mapped.port);
+          if (m.pattern.kind === 'sequential') this.#lastMapped = probe.mapped.port;
+        }
         o.logger.info('port allocation measured', {
           pattern: m.pattern.kind,
           ...(m.mapping ? { mapping: m.mapping } : {}),
@@ -93,9 +124,58 @@ export class PredictionLayer {
         if (m.pattern.kind === 'preserving' && m.mapping === 'address-and-port-dependent')
           void this.#reserve();
         o.onReady(); // the facts (and for a sequential NAT the predicted ports) join the offer
-      },
-      (err: unknown) => o.logger.debug('port allocation not measured', { err: String(err) }),
-    );
+        if (probe && second && m.secondOther)
+          void this.#measureFiltering(probe, second, m.secondOther);
+      })
+      .catch((err: unknown) =>
+        o.logger.debug('port allocation not measured', { err: String(err) }),
+      );
+  }
+
+  /** A fresh socket that asked serve's STUN (A1:P1) once: the filtering probe's (nat-filtering.ts). */
+  async #filteringSocket(server: Endpoint): Promise<FilteringSocket | undefined> {
+    const socket = await this.#o.net.bindUdp({ port: 0 });
+    const client = new StunClient({
+      socket,
+      clock: this.#o.clock,
+      retransmission: DISCOVERY_DEFAULTS.retransmission,
+    });
+    const close = async (): Promise<void> => {
+      client.close();
+      await socket.close();
+    };
+    try {
+      const r = await client.binding(server, { timeoutMs: MEASURE_TIMEOUT_MS });
+      return { client, mapped: r.mapped, close };
+    } catch (err) {
+      this.#o.logger.debug('no filtering probe', { err: String(err) });
+      await close();
+      return undefined;
+    }
+  }
+
+  /**
+   * RFC 5780 §4.4 against serve's STUN: the answer decides between punching and birthday
+   * probing for a cone facing a random-port symmetric NAT (hard-nat-plan.ts). A silence (the
+   * probe's full timeout, ~2.75 s) confirms what the facts assume without it (address-and-port-
+   * dependent), so only a filter that lets more in re-gathers.
+   */
+  async #measureFiltering(
+    probe: FilteringSocket,
+    server: Endpoint,
+    other: Endpoint,
+  ): Promise<void> {
+    try {
+      const r = await probeFiltering({ client: probe.client, server, other });
+      if (this.#closed || r.filtering === 'unknown') return;
+      this.#filtering = r.filtering;
+      this.#o.logger.info('NAT filtering measured', { filtering: r.filtering });
+      if (r.filtering !== 'address-and-port-dependent') this.#o.onReady();
+    } catch (err) {
+      this.#o.logger.debug('NAT filtering not measured', { err: String(err) });
+    } finally {
+      await probe.close();
+    }
   }
 
   #remember(port: number): void {
@@ -179,12 +259,13 @@ export class PredictionLayer {
     }
   }
   /** The measurement as NAT facts (punch/nat-facts.ts), once made. */
-  facts(): Pick<WireNatFacts, 'mapping' | 'allocation' | 'delta' | 'preservedPort'> | undefined {
+  facts(): PredictionFacts | undefined {
     const m = this.#measured;
     if (!m || this.#closed) return undefined;
     const reserved = this.#reserved?.closed === false ? this.#reserved : undefined;
     return {
       ...(m.mapping ? { mapping: m.mapping } : {}),
+      ...(this.#filtering ? { filtering: this.#filtering } : {}),
       allocation: m.pattern.kind,
       ...(m.pattern.kind === 'sequential' ? { delta: m.pattern.delta } : {}),
       ...(reserved ? { preservedPort: reserved.address().port } : {}),
