@@ -4,7 +4,7 @@
  * mappings are made in a known order. Wiring around the pure classifier; the sockets are closed
  * before it returns.
  */
-import type { Clock } from '../util/clock.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import type { Endpoint, UdpNetwork } from '../net/udp.js';
 import { StunClient } from '../stun/client.js';
 import { DISCOVERY_DEFAULTS } from '../stun/constants.js';
@@ -59,7 +59,11 @@ export async function measureAllocation(o: {
       const client = new StunClient({ socket, ...(o.clock ? { clock: o.clock } : {}) });
       open.push({ socket, client });
       const r = await client.binding(o.server, { timeoutMs: o.timeoutMs ?? 3_000 });
-      samples.push({ localPort: socket.address().port, mappedPort: r.mapped.port });
+      samples.push({
+        localPort: socket.address().port,
+        mappedPort: r.mapped.port,
+        atMs: (o.clock ?? systemClock).now(),
+      });
     }
     const last = open[open.length - 1];
     if (o.second && last) {

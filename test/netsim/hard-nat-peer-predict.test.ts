@@ -128,6 +128,14 @@ describe.skipIf(skip)(
               { log: true, timeoutMs: 60_000 },
             );
           }
+          // A sequential side: its rate observation, 2 s later (one more mapping, and the
+          // window for the other hosts' ones): the punch starts from a settled counter.
+          if (m.pattern === 'sequential') {
+            await d.next(
+              (x) => x.msg === 'port allocation rate observed' && d.logs.indexOf(x) >= marks[i]!,
+              { log: true, timeoutMs: 60_000 },
+            );
+          }
         }),
       );
       // The facts (and the reserved socket, the predicted ports) join the offer one re-gather
@@ -155,42 +163,83 @@ describe.skipIf(skip)(
       return directMs;
     }
 
+    /** Another host behind s1's NAT opening a mapping every 250 ms (4/s): a busy shared NAT. */
+    function busyNat(): { stop: () => void } {
+      const child = lab!.spawn(
+        'sx',
+        process.execPath,
+        [
+          '-e',
+          `const d=require('node:dgram');setInterval(()=>{const s=d.createSocket('udp4');` +
+            `s.send(Buffer.from([0]),9,'${lab!.address('server')}',()=>s.close());},250);`,
+        ],
+        { stdio: 'ignore' },
+      );
+      return { stop: () => child.kill('SIGKILL') };
+    }
+
     it.each([
-      ['p1', 'p2', 'preserved port'],
-      ['s1', 's2', 'predicted port'],
+      ['p1', 'p2', 'predictable symmetric × the same', ['preserved port'], false],
+      ['s1', 's2', 'predictable symmetric × the same', ['predicted port'], false],
+      // The preserving side checks from its reserved socket, the sequential one toward it.
+      ['p1', 's1', 'preserving × sequential', ['preserved port', 'predicted port'], false],
+      // pr probes s1's predicted ports while sx keeps moving the counter: the window widens
+      // with the rate s1 observed (prediction-window.ts); s1's own pair to pr may be the one
+      // selected ('checks'), its success still the prediction's (this pair is relay without).
+      ['s1', 'pr', 'busy sequential × port-restricted', ['predicted port', 'checks'], true],
     ] as const)(
-      '%s × %s (predictable symmetric × the same): direct by port prediction',
-      async (ha, hb, how) => {
+      '%s × %s (%s): direct by port prediction',
+      async (ha, hb, _what, hows, busy) => {
         const a = drivers.get(ha)!;
         const b = drivers.get(hb)!;
         const times: number[] = [];
         const tolerate = { errors: [] as string[] };
         /** How the direct attempts that were not by prediction got there (for the table). */
         const other: string[] = [];
+        const windows: string[] = [];
         let byPrediction = 0;
-        for (let i = 0; i < ATTEMPTS; i++) {
-          await fresh(a, b);
-          const marks = [a.logs.length, b.logs.length];
-          const t = await pingUntilDirect(a, b, tolerate);
-          // The Peer's log (stderr) may trail its pong (stdout): wait for the direct result line.
-          if (t !== undefined) await awaitHardNatResult([a, b], marks);
-          const [ra, rb] = hardNatResults([a, b], marks);
-          const predicted = [...ra!, ...rb!].some((r) => r.path === 'direct' && r.how === how);
-          if (t !== undefined) times.push(t);
-          if (t !== undefined && predicted) byPrediction++;
-          else if (t !== undefined && other.length === 0 && process.env.HARD_NAT_DUMP === '1') {
-            dumpLogs(a, b);
-            other.push('dumped');
-          } else if (t !== undefined)
-            other.push([...ra!, ...rb!].map((r) => `${String(r.path)}/${String(r.how)}`).join(','));
+        const load = busy ? busyNat() : undefined;
+        try {
+          for (let i = 0; i < ATTEMPTS; i++) {
+            const mark = a.logs.length;
+            await fresh(a, b);
+            const seen = a.logs.slice(mark).find((m) => m.msg === 'port allocation rate observed');
+            if (seen) windows.push(`${String(seen.foreignPerSec)}/s→${String(seen.window)}`);
+            const marks = [a.logs.length, b.logs.length];
+            const t = await pingUntilDirect(a, b, tolerate);
+            // The Peer's log (stderr) may trail its pong (stdout): wait for the direct result.
+            if (t !== undefined) await awaitHardNatResult([a, b], marks);
+            const [ra, rb] = hardNatResults([a, b], marks);
+            const predicted = [...ra!, ...rb!].some(
+              (r) =>
+                r.path === 'direct' &&
+                r.technique === 'prediction' &&
+                (hows as readonly string[]).includes(String(r.how)),
+            );
+            if (t !== undefined) times.push(t);
+            if (t !== undefined && predicted) byPrediction++;
+            else if (t !== undefined && other.length === 0 && process.env.HARD_NAT_DUMP === '1') {
+              dumpLogs(a, b);
+              other.push('dumped');
+            } else if (t !== undefined)
+              other.push(
+                [...ra!, ...rb!]
+                  .map((r) => `${String(r.technique)}/${String(r.path)}/${String(r.how)}`)
+                  .join(','),
+              );
+          }
+        } finally {
+          load?.stop();
         }
+        const how = hows.join(' or ');
         times.sort((x, y) => x - y);
         table.push(
           `  ${`${ha} × ${hb}`.padEnd(10)} direct ${times.length}/${ATTEMPTS}, by ${how} ` +
             `${byPrediction}/${ATTEMPTS} (ping errors ${tolerate.errors.length}), time to direct p50 ` +
             `${times.length ? Math.round(times[Math.floor(times.length / 2)]!) : '-'} ms, max ` +
             `${times.length ? Math.round(times[times.length - 1]!) : '-'} ms` +
-            (other.length ? `; other direct attempts: ${JSON.stringify(other)}` : ''),
+            (other.length ? `; other direct attempts: ${JSON.stringify(other)}` : '') +
+            (windows.length ? `; foreign rate→window ${windows.join(' ')}` : ''),
         );
         if (byPrediction === 0) dumpLogs(a, b);
         expect(byPrediction).toBeGreaterThanOrEqual(1);
