@@ -16,17 +16,21 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../netsim/index.js';
 import type { NatReport } from '../../src/stun/index.js';
-import { LadderDriver, type Msg } from '../support/ladder-driver.js';
+import {
+  awaitHardNatResult,
+  dumpLogs,
+  type LadderDriver,
+  pingUntilDirect,
+  spawnLadderPeer,
+  startLabServe,
+} from '../support/ladder-driver.js';
 import { requireBuiltCli } from '../support/natpush-cli.js';
 import { NETSIM_REQUIREMENTS, missingPrereq } from '../support/prereq.js';
 
 const skip = missingPrereq('netsim', NETSIM_REQUIREMENTS);
-const DRIVER = fileURLToPath(new URL('../support/ladder-peer.mjs', import.meta.url));
 /** Not the relay's 3479: the alternate port is also bound on the primary address (A1:P2). */
 const ALT_PORT = 3480;
 
@@ -65,31 +69,12 @@ describe.skipIf(skip)('NAT filtering measured against natpush serve (netsim)', (
     });
     a1 = lab.address('server');
     a2 = lab.alternateAddress('server');
-    const server = lab.spawn(
-      'server',
-      process.execPath,
-      [
-        cli,
-        'serve',
-        '--host',
-        a1,
-        '--port',
-        '8787',
-        '--stun-alternate',
-        `${a2}:${ALT_PORT}`,
-        '--data-dir',
-        join(dir, 'data'),
-        '--log-level',
-        'warn',
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    await new Promise<void>((resolve, reject) => {
-      readline
-        .createInterface({ input: server.stdout! })
-        .on('line', (l) => /signaling listening on http/.test(l) && resolve());
-      server.once('exit', (code) => reject(new Error(`natpush serve exited with ${code}`)));
-    });
+    await startLabServe(lab, join(dir, 'data'), [
+      '--host',
+      a1,
+      '--stun-alternate',
+      `${a2}:${ALT_PORT}`,
+    ]);
     // nat-check first, one process per host at once (each takes about one probe timeout), then
     // the Peers: fewer processes at a time on a loaded machine.
     await Promise.all(
@@ -105,21 +90,12 @@ describe.skipIf(skip)('NAT filtering measured against natpush serve (netsim)', (
       }),
     );
     await Promise.all(
-      (['fc', 'rc', 'pr', 'sym'] as const).map(async (host) => {
-        const child = lab!.spawn(
+      (['fc', 'rc', 'pr', 'sym'] as const).map(async (host) =>
+        drivers.set(
           host,
-          process.execPath,
-          [DRIVER, `http://${a1}:8787`, join(dir, `${host}.pem`)],
-          {
-            stdio: ['pipe', 'pipe', 'pipe'],
-            // The Peer's own info log on stderr: the measurements and the hard-NAT results.
-            env: { ...process.env, LADDER_DEBUG: '1' },
-          },
-        );
-        const d = new LadderDriver(host, child);
-        drivers.set(host, d);
-        d.peer = String(((await d.next((m) => 'ready' in m)).ready as Msg).id);
-      }),
+          await spawnLadderPeer(lab!, host, `http://${a1}:8787`, join(dir, `${host}.pem`)),
+        ),
+      ),
     );
   }, 180_000);
 
@@ -167,37 +143,18 @@ describe.skipIf(skip)('NAT filtering measured against natpush serve (netsim)', (
     // The measured filtering joins rc's offer one re-gather later (a STUN round trip).
     await new Promise((r) => setTimeout(r, 1_000));
     const marks = [sym.logs.length, rc.logs.length];
-    const mark = sym.lines.length;
-    sym.write({ ping: { to: rc.peer, count: 150, untilDirect: true, intervalMs: 100 } });
-    const end = await sym.next(
-      (m) => ('pinged' in m || 'pingError' in m) && sym.lines.indexOf(m) >= mark,
-      { timeoutMs: 60_000 },
-    );
+    const { end, directMs } = await pingUntilDirect(sym, rc, { count: 150, timeoutMs: 60_000 });
     expect(end.pingError).toBeUndefined();
-    const direct = sym.lines
-      .slice(mark)
-      .some((m) => (m.pong as Msg | undefined)?.path === 'direct');
+    const direct = directMs !== undefined;
     // Both sides' hard-NAT step results since the ping (a direct one may trail the pong).
-    await Promise.any(
-      [sym, rc].map((d, i) =>
-        d.next((m) => m.msg === 'hard-NAT result' && d.logs.indexOf(m) >= marks[i]!, {
-          log: true,
-          timeoutMs: 10_000,
-        }),
-      ),
-    ).catch(() => {});
+    await awaitHardNatResult([sym, rc], marks, 10_000, () => true);
     const results = [sym, rc].flatMap((d, i) =>
       d.logs.slice(marks[i]).filter((m) => m.msg === 'hard-NAT result'),
     );
     const birthday = [sym, rc].flatMap((d, i) =>
       d.logs.slice(marks[i]).filter((m) => String(m.msg).startsWith('birthday')),
     );
-    if (!direct || results.length === 0 || birthday.length > 0) {
-      for (const d of [sym, rc]) {
-        // eslint-disable-next-line no-console
-        console.log(`${d.host} log:\n${d.logs.map((m) => JSON.stringify(m)).join('\n')}`);
-      }
-    }
+    if (!direct || results.length === 0 || birthday.length > 0) dumpLogs(sym, rc);
     expect(direct).toBe(true);
     expect(results.length).toBeGreaterThan(0);
     for (const r of results) expect(r.technique).toBe('candidates');
