@@ -3,7 +3,8 @@
  * side of birthday probing.
  *
  * Facts (sent in every `candidates` / `offer` frame, punch/nat-facts.ts): the mapping behaviour
- * and the port-allocation pattern that the prediction layer measured at start-up, and whether the
+ * and the port-allocation pattern that the prediction layer measured at start-up (and the
+ * filtering, when serve's STUN has an RFC 5780 alternate address), and whether the
  * portmap layer holds a router mapping. Unknown until measured: a punch before that is the
  * ordinary one.
  *
@@ -22,6 +23,7 @@ import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
 import { DEFAULT_HARD_SOCKETS, runHardSide } from '../punch/birthday.js';
 import type { HardNatHooks } from '../punch/hard-nat-step.js';
 import type { WireNatFacts } from '../punch/nat-facts.js';
+import type { PredictionFacts } from './prediction-layer.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 
@@ -30,8 +32,7 @@ export interface BirthdayLayerOptions {
   clock: Clock;
   logger: Logger;
   /** The prediction layer's measurement (mapping, allocation, reserved port), if made. */
-  measured: () =>
-    Pick<WireNatFacts, 'mapping' | 'allocation' | 'delta' | 'preservedPort'> | undefined;
+  measured: () => PredictionFacts | undefined;
   /** The prediction layer's side of a punch (prediction-layer.ts), passed through. */
   prediction?: Pick<HardNatHooks, 'claimPreserved' | 'punchStarted' | 'punchEnded'>;
   /** The router granted a public port mapping for the punch socket. */

@@ -13,6 +13,14 @@
  * Not during a punch of ours that is still running: that measurement would take the ports the
  * peer is probing; it waits until no punch is running.
  *
+ * NAT filtering (RFC 4787 §5): when serve's STUN names an RFC 5780 alternate address
+ * (`serve --stun-alternate`), one more socket runs the filtering test (stun/nat-filtering.ts) and
+ * the facts carry the answer; without it they say nothing and the other side assumes the worst.
+ *
+ * How many ports: four on a quiet NAT, more when the measurement saw other hosts' mappings
+ * between its samples (punch/prediction-window.ts: wide enough for the mappings others make
+ * before our checks, bounded at 20).
+ *
  * Port-preserving symmetric NAT (the measurement saw preserving allocation and an
  * address-and-port-dependent mapping): a fresh socket's first mapping keeps its local port,
  * whatever the destination. One such socket is reserved, never used, its port sent as `preservedPort` in the
@@ -23,9 +31,26 @@ import { StunClient } from '../stun/client.js';
 import type { Candidate } from '../punch/candidates.js';
 import { measureAllocation, type AllocationMeasurement } from '../punch/allocation-probe.js';
 import { predictedCandidates } from '../punch/predicted-candidates.js';
-import type { Clock } from '../util/clock.js';
+import { foreignAllocationRate, predictionWindow } from '../punch/prediction-window.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { AllocationPattern } from '../punch/port-prediction.js';
 import type { Logger } from '../util/logger.js';
 import type { WireNatFacts } from '../punch/nat-facts.js';
+import type { Dependence } from '../punch/hard-nat-plan.js';
+import { DISCOVERY_DEFAULTS } from '../stun/constants.js';
+import { probeFiltering } from '../stun/nat-filtering.js';
+
+/** What the measurements tell the NAT facts (punch/nat-facts.ts). */
+export type PredictionFacts = Pick<
+  WireNatFacts,
+  'mapping' | 'filtering' | 'allocation' | 'delta' | 'preservedPort'
+>;
+
+interface FilteringSocket {
+  client: StunClient;
+  mapped: Endpoint;
+  close: () => Promise<void>;
+}
 
 export interface PredictionLayerOptions {
   net: UdpNetwork;
@@ -35,6 +60,17 @@ export interface PredictionLayerOptions {
   server: Endpoint;
   /** The measurement found a predictable allocation: re-gather. */
   onReady: () => void;
+}
+
+/**
+ * The rate observation's span: long enough to see a few foreign mappings on a NAT busy enough
+ * to outrun the base window (≥ 1/s), short enough to be in before most first punches.
+ */
+const RATE_OBSERVATION_DELAY_MS = 2_000;
+
+/** The last mapping the measurement made (the second destination's comes after the samples). */
+function lastSamplePort(m: AllocationMeasurement): number {
+  return m.secondMappedPort ?? m.samples[m.samples.length - 1]!.mappedPort;
 }
 
 /** One binding's wait; a lost one means no prediction, not a retry loop. */
@@ -67,35 +103,178 @@ export class PredictionLayer {
   #refreshWanted = false;
   #refreshing = false;
   #closed = false;
+  /** RFC 4787 filtering measured against serve's RFC 5780 STUN, if it has an alternate. */
+  #filtering: Dependence | undefined;
+  /** Sequential NAT: other hosts' mappings per second, seen between the samples. */
+  #foreignRate: number | undefined;
+  /** When the newest mapping the predictions follow was seen (clock ms). */
+  #observedAt = 0;
+  /** Punches started in all, and when the measurement was made (a rate needs none between). */
+  #punches = 0;
+  #punchesAtMeasure = 0;
+  #rateTimer: TimerHandle | undefined;
 
   constructor(o: PredictionLayerOptions) {
     this.#o = o;
+    const second =
+      o.server.port !== SERVE_STUN_PORT
+        ? { address: o.server.address, port: SERVE_STUN_PORT }
+        : undefined;
     measureAllocation({
       net: o.net,
       clock: o.clock,
       server: o.server,
-      ...(o.server.port !== SERVE_STUN_PORT
-        ? { second: { address: o.server.address, port: SERVE_STUN_PORT } }
-        : {}),
+      ...(second ? { second } : {}),
       timeoutMs: MEASURE_TIMEOUT_MS,
-    }).then(
-      (m) => {
-        if (this.#closed) return;
+    })
+      .then(async (m) => {
+        // serve's STUN named an RFC 5780 alternate (`serve --stun-alternate`): filtering is
+        // measurable. Its socket's first binding is one more mapping, made before the facts go
+        // out, so a sequential NAT's predictions follow it.
+        const probe = second && m.secondOther ? await this.#filteringSocket(second) : undefined;
+        if (this.#closed) return void (await probe?.close());
         this.#measured = m;
         for (const x of m.samples) this.#remember(x.mappedPort);
         if (m.secondMappedPort !== undefined) this.#remember(m.secondMappedPort);
+        if (probe) {
+          this.#remember(probe.mapped.port);
+          if (m.pattern.kind === 'sequential') this.#lastMapped = probe.mapped.port;
+        }
+        this.#observedAt = o.clock.now();
+        this.#punchesAtMeasure = this.#punches;
+        if (m.pattern.kind === 'sequential') {
+          this.#foreignRate = foreignAllocationRate(
+            m.samples.filter((x): x is typeof x & { atMs: number } => x.atMs !== undefined),
+            m.pattern.delta,
+          );
+        }
         o.logger.info('port allocation measured', {
           pattern: m.pattern.kind,
           ...(m.mapping ? { mapping: m.mapping } : {}),
-          ...(m.pattern.kind === 'sequential' ? { delta: m.pattern.delta } : {}),
+          ...(m.pattern.kind === 'sequential'
+            ? {
+                delta: m.pattern.delta,
+                foreignPerSec: Number((this.#foreignRate ?? 0).toFixed(2)),
+                window: this.#window(),
+              }
+            : {}),
         });
         // Only behind a symmetric NAT: a cone's one socket has its endpoint-independent mapping.
         if (m.pattern.kind === 'preserving' && m.mapping === 'address-and-port-dependent')
           void this.#reserve();
         o.onReady(); // the facts (and for a sequential NAT the predicted ports) join the offer
-      },
-      (err: unknown) => o.logger.debug('port allocation not measured', { err: String(err) }),
+        if (m.pattern.kind === 'sequential') {
+          const from = { port: this.#lastMapped ?? lastSamplePort(m), at: this.#observedAt };
+          this.#rateTimer = o.clock.setTimeout(
+            () => void this.#observeRate(from, m.pattern),
+            RATE_OBSERVATION_DELAY_MS,
+          );
+        }
+        if (probe && second && m.secondOther)
+          void this.#measureFiltering(probe, second, m.secondOther);
+      })
+      .catch((err: unknown) =>
+        o.logger.debug('port allocation not measured', { err: String(err) }),
+      );
+  }
+
+  /**
+   * The foreign allocation rate over a longer span than the samples' few round trips: one fresh
+   * binding RATE_OBSERVATION_DELAY_MS after the measurement; every step of the counter beyond our
+   * own one mapping is someone else's (prediction-window.ts). Not if a punch ran meanwhile (its
+   * checks moved the counter by an unknown count). The binding is also the newest position.
+   */
+  async #observeRate(
+    from: { port: number; at: number },
+    pattern: AllocationPattern,
+  ): Promise<void> {
+    this.#rateTimer = undefined;
+    if (this.#closed || pattern.kind !== 'sequential' || this.#punches !== this.#punchesAtMeasure)
+      return;
+    const port = await this.#bindOnce();
+    if (port === undefined || this.#closed || this.#punches !== this.#punchesAtMeasure) return;
+    const now = this.#o.clock.now();
+    const rate = foreignAllocationRate(
+      [
+        { mappedPort: from.port, atMs: from.at },
+        { mappedPort: port, atMs: now },
+      ],
+      pattern.delta,
     );
+    if (rate === undefined) return;
+    this.#foreignRate = rate;
+    this.#lastMapped = port;
+    this.#observedAt = now;
+    this.#remember(port);
+    this.#o.logger.info('port allocation rate observed', {
+      foreignPerSec: Number(rate.toFixed(2)),
+      window: this.#window(),
+    });
+    // Always: the predictions follow this newer mapping now (our own one moved the counter).
+    this.#o.onReady();
+  }
+
+  /** One fresh socket's mapping toward serve (the counter's position now), or undefined. */
+  async #bindOnce(): Promise<number | undefined> {
+    let socket: UdpSocket | undefined;
+    let client: StunClient | undefined;
+    try {
+      socket = await this.#o.net.bindUdp({ port: 0 });
+      client = new StunClient({ socket, clock: this.#o.clock });
+      return (await client.binding(this.#o.server, { timeoutMs: MEASURE_TIMEOUT_MS })).mapped.port;
+    } catch (err) {
+      this.#o.logger.debug('no binding for port prediction', { err: String(err) });
+      return undefined;
+    } finally {
+      client?.close();
+      await socket?.close();
+    }
+  }
+
+  /** A fresh socket that asked serve's STUN (A1:P1) once: the filtering probe's (nat-filtering.ts). */
+  async #filteringSocket(server: Endpoint): Promise<FilteringSocket | undefined> {
+    const socket = await this.#o.net.bindUdp({ port: 0 });
+    const client = new StunClient({
+      socket,
+      clock: this.#o.clock,
+      retransmission: DISCOVERY_DEFAULTS.retransmission,
+    });
+    const close = async (): Promise<void> => {
+      client.close();
+      await socket.close();
+    };
+    try {
+      const r = await client.binding(server, { timeoutMs: MEASURE_TIMEOUT_MS });
+      return { client, mapped: r.mapped, close };
+    } catch (err) {
+      this.#o.logger.debug('no filtering probe', { err: String(err) });
+      await close();
+      return undefined;
+    }
+  }
+
+  /**
+   * RFC 5780 §4.4 against serve's STUN: the answer decides between punching and birthday
+   * probing for a cone facing a random-port symmetric NAT (hard-nat-plan.ts). A silence (the
+   * probe's full timeout, ~2.75 s) confirms what the facts assume without it (address-and-port-
+   * dependent), so only a filter that lets more in re-gathers.
+   */
+  async #measureFiltering(
+    probe: FilteringSocket,
+    server: Endpoint,
+    other: Endpoint,
+  ): Promise<void> {
+    try {
+      const r = await probeFiltering({ client: probe.client, server, other });
+      if (this.#closed || r.filtering === 'unknown') return;
+      this.#filtering = r.filtering;
+      this.#o.logger.info('NAT filtering measured', { filtering: r.filtering });
+      if (r.filtering !== 'address-and-port-dependent') this.#o.onReady();
+    } catch (err) {
+      this.#o.logger.debug('NAT filtering not measured', { err: String(err) });
+    } finally {
+      await probe.close();
+    }
   }
 
   #remember(port: number): void {
@@ -141,6 +320,7 @@ export class PredictionLayer {
   /** A punch starts: a refresh waits until it ended. */
   punchStarted(): void {
     this.#running++;
+    this.#punches++;
   }
 
   /**
@@ -158,33 +338,28 @@ export class PredictionLayer {
     if (this.#refreshing || !this.#refreshWanted) return;
     this.#refreshing = true;
     this.#refreshWanted = false;
-    let socket: UdpSocket | undefined;
-    let client: StunClient | undefined;
     try {
-      socket = await this.#o.net.bindUdp({ port: 0 });
-      client = new StunClient({ socket, clock: this.#o.clock });
-      const r = await client.binding(this.#o.server, { timeoutMs: MEASURE_TIMEOUT_MS });
-      if (this.#closed) return;
-      this.#lastMapped = r.mapped.port;
-      this.#o.logger.info('port allocation refreshed', { lastMapped: r.mapped.port });
+      const port = await this.#bindOnce();
+      if (port === undefined || this.#closed) return;
+      this.#lastMapped = port;
+      this.#observedAt = this.#o.clock.now();
+      this.#o.logger.info('port allocation refreshed', { lastMapped: port });
       this.#o.onReady();
-    } catch (err) {
-      this.#o.logger.debug('port allocation not refreshed', { err: String(err) });
     } finally {
-      client?.close();
-      await socket?.close();
       this.#refreshing = false;
       // Another punch ended meanwhile and moved the counter again.
       if (this.#refreshWanted && this.#running === 0 && !this.#closed) void this.#refresh();
     }
   }
+
   /** The measurement as NAT facts (punch/nat-facts.ts), once made. */
-  facts(): Pick<WireNatFacts, 'mapping' | 'allocation' | 'delta' | 'preservedPort'> | undefined {
+  facts(): PredictionFacts | undefined {
     const m = this.#measured;
     if (!m || this.#closed) return undefined;
     const reserved = this.#reserved?.closed === false ? this.#reserved : undefined;
     return {
       ...(m.mapping ? { mapping: m.mapping } : {}),
+      ...(this.#filtering ? { filtering: this.#filtering } : {}),
       allocation: m.pattern.kind,
       ...(m.pattern.kind === 'sequential' ? { delta: m.pattern.delta } : {}),
       ...(reserved ? { preservedPort: reserved.address().port } : {}),
@@ -204,11 +379,21 @@ export class PredictionLayer {
       ],
       ...(this.#lastMapped !== undefined ? { last: this.#lastMapped } : {}),
       gathered,
+      window: this.#window(),
+    });
+  }
+
+  /** Wider on a NAT other hosts keep allocating on (prediction-window.ts). */
+  #window(): number {
+    return predictionWindow({
+      ...(this.#foreignRate !== undefined ? { ratePerSec: this.#foreignRate } : {}),
+      ageMs: this.#o.clock.now() - this.#observedAt,
     });
   }
 
   close(): void {
     this.#closed = true;
+    this.#rateTimer?.cancel();
     const r = this.#reserved;
     this.#reserved = undefined;
     void r?.close();

@@ -4,9 +4,10 @@
  * mappings are made in a known order. Wiring around the pure classifier; the sockets are closed
  * before it returns.
  */
-import type { Clock } from '../util/clock.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import type { Endpoint, UdpNetwork } from '../net/udp.js';
 import { StunClient } from '../stun/client.js';
+import { DISCOVERY_DEFAULTS } from '../stun/constants.js';
 import {
   classifyAllocation,
   type AllocationPattern,
@@ -28,6 +29,11 @@ export interface AllocationMeasurement {
   mapping?: 'endpoint-independent' | 'address-and-port-dependent';
   /** The mapped port `second` saw: the last mapping the NAT made (predictions follow it). */
   secondMappedPort?: number;
+  /**
+   * RFC 5780 OTHER-ADDRESS in `second`'s answer: that server can test filtering
+   * (stun/nat-filtering.ts; serve's `--stun-alternate`).
+   */
+  secondOther?: Endpoint;
 }
 
 export async function measureAllocation(o: {
@@ -43,6 +49,7 @@ export async function measureAllocation(o: {
   const samples: AllocationSample[] = [];
   let mapping: AllocationMeasurement['mapping'];
   let secondMappedPort: number | undefined;
+  let secondOther: Endpoint | undefined;
   // All sockets stay open until the end: a closed socket's port could be handed out again and
   // meet its own old mapping on the NAT.
   const open: { socket: Awaited<ReturnType<UdpNetwork['bindUdp']>>; client: StunClient }[] = [];
@@ -52,15 +59,24 @@ export async function measureAllocation(o: {
       const client = new StunClient({ socket, ...(o.clock ? { clock: o.clock } : {}) });
       open.push({ socket, client });
       const r = await client.binding(o.server, { timeoutMs: o.timeoutMs ?? 3_000 });
-      samples.push({ localPort: socket.address().port, mappedPort: r.mapped.port });
+      samples.push({
+        localPort: socket.address().port,
+        mappedPort: r.mapped.port,
+        atMs: (o.clock ?? systemClock).now(),
+      });
     }
     const last = open[open.length - 1];
     if (o.second && last) {
       try {
-        const r2 = await last.client.binding(o.second, { timeoutMs: o.timeoutMs ?? 3_000 });
+        // Padded (RFC 5780 §7.6) so a server bounding its answers at 2× still names OTHER-ADDRESS.
+        const r2 = await last.client.binding(o.second, {
+          timeoutMs: o.timeoutMs ?? 3_000,
+          padTo: DISCOVERY_DEFAULTS.padRequestTo,
+        });
         const first = samples[samples.length - 1]!.mappedPort;
         mapping = r2.mapped.port === first ? 'endpoint-independent' : 'address-and-port-dependent';
         secondMappedPort = r2.mapped.port;
+        secondOther = r2.otherAddress;
       } catch {
         // No answer there: the mapping stays unknown; the allocation pattern still holds.
       }
@@ -76,5 +92,6 @@ export async function measureAllocation(o: {
     samples,
     ...(mapping ? { mapping } : {}),
     ...(secondMappedPort !== undefined ? { secondMappedPort } : {}),
+    ...(secondOther ? { secondOther } : {}),
   };
 }

@@ -28,6 +28,8 @@ export interface AllocationSample {
   localPort: number;
   /** The port the STUN server saw (the NAT's mapping), in the order the mappings were made. */
   mappedPort: number;
+  /** Clock time its answer arrived (ms): the foreign allocation rate (prediction-window.ts). */
+  atMs?: number;
 }
 
 /**

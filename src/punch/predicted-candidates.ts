@@ -26,9 +26,9 @@ import type { Candidate } from './candidates.js';
 import { predictOwnPorts, type AllocationPattern } from './port-prediction.js';
 
 /**
- * Predicted ports offered: the peer probes each one and each costs a mapping on its NAT. Four
- * covers the pair's first four new destinations; a NAT shared with other hosts that open
- * mappings in between needs more, and this is not the tool for a busy NAT anyway.
+ * Predicted ports offered by default: the peer probes each one and each costs a mapping on its
+ * NAT. Four covers the pair's first four new destinations on a quiet NAT; the Peer widens it for
+ * a NAT other hosts allocate on (prediction-window.ts).
  */
 export const PREDICTION_WINDOW = 4;
 

@@ -30,6 +30,7 @@ import { generatedSecret, secretValues, SECRET_ENV, type Warn } from './secrets.
 import { relayMetrics, stunMetrics } from './server-metrics.js';
 import { serveSchema, type ServeArgs, type ServeOptions } from './serve-options.js';
 import { startServeRelay, type ServeRelay } from './serve-relay.js';
+import { parseAlternate } from './stun-options.js';
 
 /** One running part of `serve`. */
 export interface Service {
@@ -298,10 +299,23 @@ function turnOptions(a: ServeOptions, relay: ServeRelay): TurnCredentialsOptions
  * STUN serves UDP and TCP on one port number. With port 0 the UDP port is picked first and the
  * same number may already be taken on TCP; then pick again (a few times) instead of failing.
  */
-async function startStunServer(host: string, port: number, logger: Logger): Promise<StunServer> {
+async function startStunServer(
+  host: string,
+  port: number,
+  logger: Logger,
+  alternate?: string,
+): Promise<StunServer> {
+  const listen = { address: host, port };
+  // RFC 5780 (--stun-alternate): the same parser as `natpush stun --alternate`.
+  const alt = alternate ? parseAlternate(alternate, listen) : undefined;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await StunServer.start({ listen: { address: host, port }, tcp: true, logger });
+      return await StunServer.start({
+        listen,
+        tcp: true,
+        logger,
+        ...(alt ? { alternate: alt } : {}),
+      });
     } catch (err) {
       const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
       if (port !== 0 || !inUse || attempt >= 5) throw err;
@@ -315,7 +329,7 @@ async function startStun(
   logger: Logger,
   signaling: SignalingServer,
 ): Promise<Service> {
-  const stun = await startStunServer(a.host, a['stun-port'], logger);
+  const stun = await startStunServer(a.host, a['stun-port'], logger, a['stun-alternate']);
   stunMetrics(signaling.context.metrics.registry, () => Promise.resolve({ ...stun.stats }));
   const endpoints = stun.addresses().map((e) => `stun:${e.address}:${e.port} (udp)`);
   const tcp = stun.tcpAddress();

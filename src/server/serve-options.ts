@@ -60,6 +60,12 @@ export const serveSchema = z.object({
     ),
   stun: z.boolean().default(true).describe('also run the STUN server (--no-stun: do not)'),
   'stun-port': port('STUN port, UDP and TCP (RFC 8489 §9: 3478; 0 = any free port)', 3478),
+  'stun-alternate': z
+    .string()
+    .optional()
+    .describe(
+      "RFC 5780 alternate for the STUN server: HOST:PORT (a second IP of this host, another port), HOST or :PORT; needs a concrete --host. Peers and nat-check then measure their NAT's filtering (the port must not be --relay-port's)",
+    ),
   redis: z
     .string()
     .min(1)

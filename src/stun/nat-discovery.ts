@@ -6,8 +6,8 @@
  *              so the server's amplification bound leaves room for RFC 5780 attributes)
  *   mapping    main socket → A2:P1 and A2:P2 (RFC 5780 §4.3), or A1:P2 if only an alternate
  *              port exists; other servers' answers cross-check address dependence
- *   filtering  fresh sockets (so no earlier traffic opened the filter): CHANGE-REQUEST ip+port,
- *              and port only (§4.4), in parallel
+ *   filtering  a fresh socket (so no earlier traffic opened the filter): CHANGE-REQUEST ip+port,
+ *              and port only (§4.4), in parallel (nat-filtering.ts)
  *   hairpin    main socket → its own reflexive address; do we receive our own request? (§4.5)
  *   lifetime   optional: sockets go idle for T, then a helper socket asks the server to answer
  *              to their port with RESPONSE-PORT (§4.6); alive if it gets in
@@ -29,7 +29,8 @@ import { DISCOVERY_DEFAULTS } from './constants.js';
 import { StunMessageBuilder } from './message-builder.js';
 import { BINDING_REQUEST } from './message-type.js';
 import type { Dependence, NatKind, PunchOutlook } from './nat-classify.js';
-import { classifyFiltering, classifyMapping, natKind, punchOutlook } from './nat-classify.js';
+import { classifyMapping, natKind, punchOutlook } from './nat-classify.js';
+import { probeFiltering } from './nat-filtering.js';
 
 export interface NatDiscoveryOptions {
   net: UdpNetwork;
@@ -274,26 +275,20 @@ class Discovery {
     });
   }
 
+  /** RFC 5780 §4.4 from a fresh socket (so no earlier traffic toward A2 opened the filter). */
   async #filtering(server: ServerResult): Promise<Dependence> {
-    const hasOtherIp = server.otherAddress!.address !== server.server.address;
-    const [a, b] = await Promise.all([this.#open(), this.#open()]);
-    const [both, port] = await Promise.all([
-      hasOtherIp
-        ? this.#binding(a, server.server, {
-            changeRequest: { ip: true, port: true },
-            anySource: true,
-          })
-        : undefined,
-      this.#binding(b, server.server, { changeRequest: { port: true }, anySource: true }),
-    ]);
-    if (!hasOtherIp)
+    const fresh = await this.#open();
+    const r = await probeFiltering({
+      client: fresh.client,
+      server: server.server,
+      other: server.otherAddress!,
+      request: this.#signal(),
+    });
+    if (!r.otherIpTested)
       this.notes.push(
         'server has an alternate port only: endpoint-independent vs address-dependent filtering untested',
       );
-    return classifyFiltering({
-      ...(hasOtherIp ? { fromOtherIpPort: both !== undefined } : {}),
-      fromOtherPort: port !== undefined,
-    });
+    return r.filtering;
   }
 
   /** RFC 5780 §4.5: send a Binding request to our own reflexive address and see if it returns. */

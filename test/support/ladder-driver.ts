@@ -1,11 +1,17 @@
 /**
  * Drives test/support/ladder-peer.mjs processes in a netsim lab (one `Peer` per host): their
  * stdout protocol lines, their Peer's JSON log, and the exchange / exactly-once checks that the
- * ladder-matrix and hard-NAT netsim tests share.
+ * ladder-matrix and hard-NAT netsim tests share, and the set-up of a hard-NAT lab through Peer
+ * (serve on the lab's server, one ladder peer per host, log out / in, ping until direct, the
+ * Peers' `hard-NAT result` lines).
  */
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
+import type { Lab } from '../../netsim/index.js';
+import { requireBuiltCli } from './natpush-cli.js';
 
 export type Msg = Record<string, unknown>;
 
@@ -96,4 +102,140 @@ export async function exactlyOnce(
   expect(new Set(ids).size, `${prefix}: duplicates`).toBe(ids.length);
   expect(ids.length, `${prefix}: lost`).toBe(n);
   return got;
+}
+
+// ---- A hard-NAT lab through Peer (hard-nat-peer*.test.ts, nat-check-serve.test.ts) ----
+
+/** test/support/ladder-peer.mjs: one `Peer` per process, driven over stdio. */
+export const LADDER_PEER = fileURLToPath(new URL('./ladder-peer.mjs', import.meta.url));
+
+/** undefined when miniupnpd is built (scripts/build-miniupnpd.sh), else the skip reason. */
+export function miniupnpdMissing(): string | undefined {
+  if (existsSync(fileURLToPath(new URL('../../.cache/miniupnpd/miniupnpd', import.meta.url)))) {
+    return undefined;
+  }
+  const reason = 'netsim: miniupnpd not built; run scripts/build-miniupnpd.sh (as root)';
+  if (process.env.CI === 'true') throw new Error(`CI=true, refusing to skip: ${reason}`);
+  process.stderr.write(`skip ${reason}\n`);
+  return reason;
+}
+
+/**
+ * `natpush serve` (signaling + STUN + TURN) on the lab's `server`, port 8787; resolves with its
+ * URL once it listens (rejects if it exits first). The lab kills it on destroy.
+ */
+export async function startLabServe(
+  lab: Lab,
+  dataDir: string,
+  extraArgs: readonly string[] = [],
+): Promise<string> {
+  const cli = requireBuiltCli();
+  const server = lab.spawn(
+    'server',
+    process.execPath,
+    [cli, 'serve', '--port', '8787', '--data-dir', dataDir, '--log-level', 'warn', ...extraArgs],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  await new Promise<void>((resolve, reject) => {
+    readline
+      .createInterface({ input: server.stdout! })
+      .on('line', (l) => /signaling listening on http/.test(l) && resolve());
+    server.once('exit', (code) => reject(new Error(`natpush serve exited with ${code}`)));
+  });
+  const host = extraArgs.includes('--host')
+    ? extraArgs[extraArgs.indexOf('--host') + 1]!
+    : lab.address('server');
+  return `http://${host}:8787`;
+}
+
+/**
+ * A ladder peer in `host`'s namespace, logged in with the identity file `identity` (made on
+ * first use), its Peer's info log on stderr (LADDER_DEBUG). Resolves once it is ready.
+ */
+export async function spawnLadderPeer(
+  lab: Lab,
+  host: string,
+  url: string,
+  identity: string,
+  env: Record<string, string> = {},
+): Promise<LadderDriver> {
+  const child = lab.spawn(host, process.execPath, [LADDER_PEER, url, identity], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, LADDER_DEBUG: '1', ...env },
+  });
+  const d = new LadderDriver(host, child);
+  try {
+    d.peer = String(((await d.next((m) => 'ready' in m)).ready as Msg).id);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return d;
+}
+
+/** Log out and in again: a fresh Peer (new identity, punch layer and NAT measurement). */
+export async function relogin(d: LadderDriver): Promise<void> {
+  const mark = d.lines.length;
+  d.write({ logout: true });
+  await d.next((m) => 'closed' in m && d.lines.indexOf(m) >= mark);
+  d.write({ login: {} });
+  const ready = await d.next((m) => 'ready' in m && d.lines.indexOf(m) >= mark);
+  d.peer = String((ready.ready as Msg).id);
+}
+
+/** Both Peers' whole logs on the console, for the reader of a failure. */
+export function dumpLogs(...ds: LadderDriver[]): void {
+  for (const d of ds) {
+    // eslint-disable-next-line no-console
+    console.log(`${d.host} log:\n${d.logs.map((m) => JSON.stringify(m)).join('\n')}`);
+  }
+}
+
+/**
+ * `a` pings `b` (every `intervalMs` after each pong) until a pong came back on the direct path:
+ * the `pinged` / `pingError` line, and ms to direct (undefined: never direct).
+ */
+export async function pingUntilDirect(
+  a: LadderDriver,
+  b: LadderDriver,
+  o: { count: number; intervalMs?: number; timeoutMs?: number },
+): Promise<{ end: Msg; directMs: number | undefined }> {
+  const mark = a.lines.length;
+  a.write({
+    ping: { to: b.peer, count: o.count, untilDirect: true, intervalMs: o.intervalMs ?? 100 },
+  });
+  const end = await a.next(
+    (m) => ('pinged' in m || 'pingError' in m) && a.lines.indexOf(m) >= mark,
+    { timeoutMs: o.timeoutMs ?? 120_000 },
+  );
+  const direct = a.lines
+    .slice(mark)
+    .map((m) => m.pong as Msg | undefined)
+    .find((p) => p?.path === 'direct');
+  return { end, directMs: direct ? Number(direct.sinceStartMs) : undefined };
+}
+
+/** The `hard-NAT result` lines each driver logged since its mark (`ds[i].logs.length` earlier). */
+export function hardNatResults(ds: LadderDriver[], marks: number[]): Msg[][] {
+  return ds.map((d, i) => d.logs.slice(marks[i]).filter((m) => m.msg === 'hard-NAT result'));
+}
+
+/**
+ * Until either side logged a hard-NAT result since `marks` matching `pred` (default: direct),
+ * at most `ms`; the Peer's log (stderr) may trail its pong (stdout).
+ */
+export async function awaitHardNatResult(
+  ds: LadderDriver[],
+  marks: number[],
+  ms = 10_000,
+  pred: (m: Msg) => boolean = (m) => m.path === 'direct',
+): Promise<void> {
+  await Promise.any(
+    ds.map((d, i) =>
+      d.next((m) => m.msg === 'hard-NAT result' && pred(m) && d.logs.indexOf(m) >= marks[i]!, {
+        log: true,
+        timeoutMs: ms,
+      }),
+    ),
+  ).catch(() => {});
 }

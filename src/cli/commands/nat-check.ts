@@ -56,7 +56,7 @@ export async function runNatCheck(args: NatCheckArgs): Promise<NatReport> {
   if (servers.length === 0) {
     throw new NatpushError(
       COMMON_ERR.USAGE,
-      'give at least one --server HOST:PORT (an RFC 5780 server such as `natpush stun --alternate ...` or coturn finds the most)',
+      'give at least one --server HOST:PORT (an RFC 5780 server such as `natpush stun --alternate ...`, `natpush serve --stun-alternate ...` or coturn finds the most)',
     );
   }
   const report = await discoverNat({
