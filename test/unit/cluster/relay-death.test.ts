@@ -39,4 +39,34 @@ describe('relay death over UDP', () => {
     expect(deaths.some((d) => d.includes('relay allocation lost'))).toBe(true);
     expect(w.clock.now() - killedAt).toBeLessThan(PUNCH_DEFAULTS.consentTimeoutMs);
   });
+
+  it('ends a punch that offered the dead allocation at once, not at its punch timeout', async () => {
+    // The try-for-direct punch that a relayed link runs every so often, begun just after the
+    // relay died and before anything noticed: it offers the dead allocation's relayed
+    // candidate. Its start probes the allocation (connector.ts), the probe finds it lost, and
+    // the punch ends with that reason — its link re-punches onto the new allocation (issue 12;
+    // relay-move.test.ts saw such punches run their full 15 s).
+    const w = (world = await PunchWorld.create());
+    const a = await w.peer('peer-a', w.nat('symmetric'));
+    const b = await w.peer('peer-b', w.nat('symmetric'));
+    const [pa, pb] = await punch(w, a, b);
+    expect(pa.kind).toBe('relay');
+    // No consent check of the path may find the death first: this is about the punch alone.
+    pa.close();
+    pb.close();
+    w.net.dropIf((p) => p.src.address === TURN.address || p.dst.address === TURN.address);
+    const startedAt = w.clock.now();
+    let error: unknown;
+    await w.run(
+      a.connector.connect(b.id).then(
+        (p) => p.close(),
+        (err: unknown) => (error = err),
+      ),
+      PUNCH_DEFAULTS.punchTimeoutMs * 3,
+    );
+    expect(String(error)).toMatch(/relay allocation lost/);
+    // The probe's Refresh times out (its request timeout, gatherTimeoutMs): well before the
+    // punch's own timeout, which only starts with the checks.
+    expect(w.clock.now() - startedAt).toBeLessThan(PUNCH_DEFAULTS.punchTimeoutMs);
+  });
 });
