@@ -40,6 +40,8 @@ export class PeerLink {
   #path: PunchedPath | undefined;
   #pathOffs: (() => void)[] = [];
   #punching = false;
+  /** The path went down while our punch ran: re-punch the moment it ends (#afterPunch). */
+  #downWhilePunching = false;
   #punchFailures = 0;
   #repunchTimer: TimerHandle | undefined;
   #closed = false;
@@ -334,7 +336,10 @@ export class PeerLink {
     this.#report(reason);
     // A dead relay (path.ts): the fleet has another, so re-punch at the first step (issue 12).
     this.#punchFailures = reason.includes('relay allocation lost') ? 0 : this.#punchFailures + 1;
-    this.#scheduleRepunch();
+    // A re-punch timer firing while the punch runs would find it running and be lost, and the
+    // punch may be one that cannot succeed (on the allocation that just died): its end decides.
+    if (this.#punching) this.#downWhilePunching = true;
+    else this.#scheduleRepunch();
   }
 
   /**
@@ -357,6 +362,7 @@ export class PeerLink {
 
   async #punch(): Promise<void> {
     this.#punching = true;
+    let failure: string | undefined;
     try {
       const connector = await this.#o.connector();
       if (!connector || this.#closed) return;
@@ -374,7 +380,7 @@ export class PeerLink {
       }
       this.adopt(p);
     } catch (err) {
-      this.lastPunchError = err instanceof Error ? err.message : String(err);
+      this.lastPunchError = failure = err instanceof Error ? err.message : String(err);
       this.#punchFailures++;
       this.#o.onPunch({ ok: false, error: this.lastPunchError });
       this.#o.logger.info('punch failed', { peer: this.remote, err: this.lastPunchError });
@@ -384,7 +390,29 @@ export class PeerLink {
       this.#flushCheckAnswers();
       // Checks that never took the held init: the handshake goes on the path we have now.
       this.session.releaseHold();
+      this.#afterPunch(failure);
     }
+  }
+
+  /**
+   * A punch ended without giving us a path after the one we had died under it, or it failed
+   * because our relay allocation was lost (connector.ts ends such a punch at once): re-punch now,
+   * not a backoff later — the punch that ran was begun before the death was known (or on the
+   * dead allocation's candidate), so its failure says nothing of the next one, which offers the
+   * gatherer's new allocation (issue 12). Once per death: a second failure backs off as usual.
+   */
+  #afterPunch(failure: string | undefined): void {
+    const down = this.#downWhilePunching;
+    this.#downWhilePunching = false;
+    if (this.#closed || (this.#path !== undefined && !this.#path.closed)) return;
+    const relayLost = failure?.includes('relay allocation lost') === true;
+    if (!down && !relayLost) return; // the catch scheduled the usual backoff
+    if (failure === undefined) return this.#scheduleRepunch(); // no punch ran (no connector)
+    if (relayLost) this.#punchFailures = 0;
+    this.#repunchTimer?.cancel();
+    this.#repunchTimer = undefined;
+    if (this.session.established) this.#maybeUpgrade(true);
+    else this.#scheduleRepunch();
   }
 
   #scheduleRepunch(): void {

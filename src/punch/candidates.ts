@@ -77,6 +77,16 @@ export interface RelayCredentials {
  * asking serve forever for a fleet that is gone.
  */
 const REALLOCATE = { attempts: 6, firstDelayMs: 1_000, maxDelayMs: 30_000 };
+/**
+ * After an allocation was lost because its relay stopped answering, fresh credentials that still
+ * name that relay are not tried for this long: serve keeps a dead relay in its rotation until its
+ * record expires (RELAY_FLEET.ttlMs, 6 s, plus a serve refresh), and an Allocate to it costs a
+ * whole request timeout (3 s) before the next attempt — time in which the punch waiting for the
+ * new relayed candidate gives up (relay-move.test.ts). Passed over, the attempt fails at once and
+ * the next one asks serve again (REALLOCATE). A relay that answered with an error (437: it
+ * restarted, it is alive) is not passed over.
+ */
+const SILENT_RELAY_SKIP_MS = 10_000;
 
 export interface GathererOptions {
   socket: UdpSocket;
@@ -112,6 +122,8 @@ export class CandidateGatherer {
   #renewTimer: TimerHandle | undefined;
   #allocating: Promise<TurnClient | undefined> | undefined;
   #retryTimer: TimerHandle | undefined;
+  /** The relay whose allocation was lost by silence, passed over until `until` (SILENT_RELAY_SKIP_MS). */
+  #silent: { key: string; until: number } | undefined;
   #closed = false;
   readonly #relayListeners = new Set<(relay: TurnClient | undefined) => void>();
 
@@ -249,6 +261,9 @@ export class CandidateGatherer {
       // The relay these credentials were minted for (serve's choice from its fleet).
       const server = (creds.urls && turnEndpoint(creds.urls, 'udp')) ?? turn.server;
       const tcpServer = creds.urls ? turnEndpoint(creds.urls, 'tcp') : turn.tcpServer;
+      const silent = this.#silent;
+      if (silent && endpointKey(server) === silent.key && this.#o.clock.now() < silent.until)
+        throw new Error(`serve still names ${silent.key}, whose allocation was lost by silence`);
       const client = await TurnClient.allocate({
         server,
         username: creds.username,
@@ -304,6 +319,11 @@ export class CandidateGatherer {
   #onLost(client: TurnClient, reason: string): void {
     if (this.#relay !== client || this.#closed) return;
     this.#log.info('relay allocation lost; allocating again', { reason });
+    if (/did not answer|no Refresh answered/.test(reason))
+      this.#silent = {
+        key: endpointKey(client.server),
+        until: this.#o.clock.now() + SILENT_RELAY_SKIP_MS,
+      };
     this.#relay = undefined;
     this.#renewTimer?.cancel();
     void client.close().catch(() => {});
@@ -337,6 +357,13 @@ export class CandidateGatherer {
     const stun = this.#o.stunServer;
     const r = this.#relay;
     const turn = this.#o.turn;
+    // The relay that went silent under our allocation is the STUN server too: asking it costs
+    // the gather its whole timeout (3 s) and every punch begun meanwhile waits for that. The new
+    // allocation's mapped address is the srflx candidate then (see `gather`).
+    const silent = this.#silent;
+    if (!r && stun && silent && endpointKey(stun) === silent.key) {
+      if (this.#o.clock.now() < silent.until) return undefined;
+    }
     if (!stun || !r || r.transport !== 'udp' || !turn) return stun;
     return endpointKey(stun) === endpointKey(turn.server) ? r.server : stun;
   }

@@ -115,6 +115,7 @@ export class PunchConnector {
       this.demux.on('session', (d, from, via) => this.#sessions.keepEarlyData(d, from, via)),
       options.signaling.onSignal((f) => this.#onSignal(f)),
       this.#gatherer.onRelayChange((r) => {
+        if (!r) this.#endRelayed(); // before `use` closes the dead allocation's transactions
         this.#relay.use(r);
         this.#warm.prewarm(); // the relayed candidate changed: what we hand out must too
         if (r) this.#relay.trickle(r, this.#sessions.values(), this.#o.signaling);
@@ -164,6 +165,10 @@ export class PunchConnector {
   async #initiate(s: Session, signal?: AbortSignal): Promise<PunchedPath> {
     const peer = s.peer;
     this.#gatherer.ensureRelay(); // trickled when made; the direct candidates go now
+    // An allocation that died unnoticed (its relay killed while no path of ours ran on it) is
+    // found now, one Refresh, not at its scheduled one: lost, it ends this punch (#endRelayed)
+    // and the link re-punches onto the new allocation at once.
+    this.#gatherer.checkRelay();
     try {
       const candidates = await this.#warm.gather(signal);
       const gotRemote = s.merged
@@ -237,6 +242,34 @@ export class PunchConnector {
 
   #endSession(s: Session): void {
     this.#sessions.end(s);
+  }
+
+  /**
+   * Our relay allocation is gone (its relay died, or a renewal failed): a punch that offered its
+   * relayed candidate and has not selected ends now rather than at its 15 s timeout. Its relay
+   * pairs cannot answer any more and the agent takes no second relay base, so the punch could
+   * only end in "no pair selected"; meanwhile its link cannot re-punch onto the allocation the
+   * gatherer makes on a live relay of the fleet (issue 12: the sides sat 19–25 s on such
+   * punches). The other side's session of the punch ends with its own relay's loss, or on its
+   * timeout; nothing on the wire changes.
+   */
+  #endRelayed(): void {
+    for (const s of [...this.#sessions.values()]) {
+      // An offer is registered again whenever the relay changes (warm-offers.ts): one serve
+      // handed out named the allocation we had.
+      const offered = s.fromOffer === true || s.sent?.some((c) => c.type === 'relay');
+      if (!offered || s.merged || s.agent?.selected || s.sideSelected) continue;
+      s.agent?.close();
+      s.stopStep?.();
+      this.#endSession(s);
+      this.#log.info('punch ended: our relay allocation was lost', { peer: s.peer, rid: s.rid });
+      s.cancelWait?.(
+        new PunchError(
+          PUNCH_ERR.FAILED,
+          `punch with ${s.peer} failed: relay allocation lost (ours, offered in this punch)`,
+        ),
+      );
+    }
   }
 
   /** The other side's candidates (undefined), or the punch ours merged into on glare. */
@@ -355,12 +388,14 @@ export class PunchConnector {
     }
     s.remote = remote;
     this.#gatherer.ensureRelay(); // trickled when made; the direct candidates go now
+    this.#gatherer.checkRelay(); // as in #initiate: a dead allocation is found now
     const path = (async () => {
       try {
         const started = this.#waitStart(s);
         // serve answered with our offer and sends punch-start to both: nothing to send.
         if (offered) {
           s.sent = []; // serve sent our offer; a relayed candidate made since is trickled
+          s.fromOffer = true;
           s.sentNat = offered.nat;
           const { at, rtt } = await started;
           return await runChecks(this.#runContext, s, at, rtt);

@@ -43,6 +43,11 @@ export interface Session {
   onStart?: (at: number, rtt: number) => void;
   /** Our candidates as the other side got them (undefined until sent): trickling adds to it. */
   sent?: WireCandidate[];
+  /**
+   * We answered with an offer serve handed out (registered earlier, with the relayed candidate
+   * we had then): `sent` stays empty, so only a relayed candidate made since is trickled.
+   */
+  fromOffer?: boolean;
   /** The answer was an offer serve handed out: its punch-start is on the way. */
   startComing?: boolean;
   /** A punch-start that came before we waited for it (right behind the answer's candidates). */

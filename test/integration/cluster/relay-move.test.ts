@@ -9,7 +9,10 @@
  * flight (peer-link.ts). It drops to the server rung, the gatherer asks serve for fresh
  * credentials (which now name B: A left the rotation within its TTL) and allocates there, the
  * re-punch gives both sides the same new path over B, and every notification arrives exactly
- * once. Waits are on events and polls, bounded generously.
+ * once. A punch in flight that offered the dead allocation ends when the loss is found
+ * (connector.ts), the link re-punches as soon as it ends (peer-link.ts), and the gatherer passes
+ * over the silent relay as STUN server and for the new Allocate (candidates.ts): ~10.6 s from
+ * the SIGKILL to both on B, was 19–26 s. Waits are on events and polls, bounded generously.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
