@@ -88,6 +88,11 @@ const REALLOCATE = { attempts: 6, firstDelayMs: 1_000, maxDelayMs: 30_000 };
  */
 const SILENT_RELAY_SKIP_MS = 10_000;
 
+/** How an allocation was lost: `silent` when its relay stopped answering (dead, not a 437). */
+export interface RelayLoss {
+  silent: boolean;
+}
+
 export interface GathererOptions {
   socket: UdpSocket;
   /** The engine whose `send` is `socket.send` (and fed the socket's STUN responses). */
@@ -125,7 +130,7 @@ export class CandidateGatherer {
   /** The relay whose allocation was lost by silence, passed over until `until` (SILENT_RELAY_SKIP_MS). */
   #silent: { key: string; until: number } | undefined;
   #closed = false;
-  readonly #relayListeners = new Set<(relay: TurnClient | undefined) => void>();
+  readonly #relayListeners = new Set<(relay: TurnClient | undefined, lost?: RelayLoss) => void>();
 
   constructor(options: GathererOptions) {
     this.#o = options;
@@ -138,7 +143,7 @@ export class CandidateGatherer {
   }
 
   /** Called when the relay allocation is replaced (credential renewal) or lost. */
-  onRelayChange(cb: (relay: TurnClient | undefined) => void): () => void {
+  onRelayChange(cb: (relay: TurnClient | undefined, lost?: RelayLoss) => void): () => void {
     this.#relayListeners.add(cb);
     return () => this.#relayListeners.delete(cb);
   }
@@ -319,7 +324,8 @@ export class CandidateGatherer {
   #onLost(client: TurnClient, reason: string): void {
     if (this.#relay !== client || this.#closed) return;
     this.#log.info('relay allocation lost; allocating again', { reason });
-    if (/did not answer|no Refresh answered/.test(reason))
+    const silent = /did not answer|no Refresh answered/.test(reason);
+    if (silent)
       this.#silent = {
         key: endpointKey(client.server),
         until: this.#o.clock.now() + SILENT_RELAY_SKIP_MS,
@@ -327,7 +333,7 @@ export class CandidateGatherer {
     this.#relay = undefined;
     this.#renewTimer?.cancel();
     void client.close().catch(() => {});
-    for (const l of this.#relayListeners) l(undefined);
+    for (const l of this.#relayListeners) l(undefined, { silent });
     this.#reallocate(0);
   }
 

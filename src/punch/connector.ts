@@ -114,8 +114,12 @@ export class PunchConnector {
       this.demux.on('stun-request', (d, from, via) => this.#sessions.routeRequest(d, from, via)),
       this.demux.on('session', (d, from, via) => this.#sessions.keepEarlyData(d, from, via)),
       options.signaling.onSignal((f) => this.#onSignal(f)),
-      this.#gatherer.onRelayChange((r) => {
-        if (!r) this.#endRelayed(); // before `use` closes the dead allocation's transactions
+      this.#gatherer.onRelayChange((r, lost) => {
+        // Before `use` closes the dead allocation's transactions. Only a relay that went silent
+        // (died): after a 437 (our NAT rebound, the relay lives) the new allocation is trickled
+        // into the running punches below, whose direct pairs may well succeed
+        // (netsim direct-resilience: a re-punch after a symmetric NAT's flush).
+        if (!r && lost?.silent) this.#endRelayed();
         this.#relay.use(r);
         this.#warm.prewarm(); // the relayed candidate changed: what we hand out must too
         if (r) this.#relay.trickle(r, this.#sessions.values(), this.#o.signaling);
