@@ -42,7 +42,7 @@ export async function startCoturnStun(o: { rfc5780: boolean }): Promise<CoturnSt
     );
     const stop = stopper(child, dir);
     try {
-      await waitForStun(port, 5_000);
+      await waitForStun(port, 10_000); // a loaded CI machine has taken > 5 s
       return { port, altPort: port + 1, process: child, stop };
     } catch (err) {
       await stop();

@@ -54,17 +54,15 @@ export async function freePort(): Promise<number> {
 /** Resolve when a STUN Binding to 127.0.0.1:port is answered; reject after `ms`. */
 export async function waitForStun(port: number, ms = 10_000): Promise<void> {
   const sock = dgram.createSocket('udp4');
+  let poll: NodeJS.Timeout | undefined;
+  let deadline: NodeJS.Timeout | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
-      const deadline = setTimeout(() => reject(new Error(`no STUN answer on port ${port}`)), ms);
+      deadline = setTimeout(() => reject(new Error(`no STUN answer on port ${port}`)), ms);
       sock.on('message', (m) => {
-        if (isStunMessage(m) && decodeStunMessage(m).cls === StunClass.Success) {
-          clearTimeout(deadline);
-          clearInterval(poll);
-          resolve();
-        }
+        if (isStunMessage(m) && decodeStunMessage(m).cls === StunClass.Success) resolve();
       });
-      const poll = setInterval(() => {
+      poll = setInterval(() => {
         sock.send(
           StunMessageBuilder.of(Method.Binding, StunClass.Request).build(),
           port,
@@ -73,6 +71,11 @@ export async function waitForStun(port: number, ms = 10_000): Promise<void> {
       }, 100);
     });
   } finally {
+    // Both timers go before the socket: a poll left running after a timeout sent on the closed
+    // socket and threw ERR_SOCKET_DGRAM_NOT_RUNNING from a timer (an unhandled error in CI when
+    // coturn-stun.ts retried a slow start).
+    clearTimeout(deadline);
+    clearInterval(poll);
     sock.close();
   }
 }
