@@ -184,33 +184,33 @@ describe.skipIf(skip)('FleetPeerGate on redis-server', () => {
   });
 });
 
+async function relay(): Promise<Relay> {
+  const r = await createRelay(
+    {
+      listen: '127.0.0.1',
+      port: 0,
+      secret: SECRET,
+      'allow-loopback-peers': true, // the address policy allows 127.0.0.0/8; the gate decides
+      redis: redis.url,
+      'log-level': 'error',
+    },
+    { logger: silentLogger },
+  );
+  closers.push(() => r.close());
+  return r;
+}
+
+async function client(r: Relay, user: string): Promise<TurnClient> {
+  const c = await TurnClient.allocate({
+    server: { address: '127.0.0.1', port: r.addresses().udp.port },
+    ...mintTurnCredentials(SECRET, user, 3600, Date.now()),
+    net: nodeUdpNetwork,
+  });
+  closers.unshift(() => c.close()); // before the relay
+  return c;
+}
+
 describe.skipIf(skip)('natpush relay --redis: the peer gate in the composed relay', () => {
-  async function relay(): Promise<Relay> {
-    const r = await createRelay(
-      {
-        listen: '127.0.0.1',
-        port: 0,
-        secret: SECRET,
-        'allow-loopback-peers': true, // the address policy allows 127.0.0.0/8; the gate decides
-        redis: redis.url,
-        'log-level': 'error',
-      },
-      { logger: silentLogger },
-    );
-    closers.push(() => r.close());
-    return r;
-  }
-
-  async function client(r: Relay, user: string): Promise<TurnClient> {
-    const c = await TurnClient.allocate({
-      server: { address: '127.0.0.1', port: r.addresses().udp.port },
-      ...mintTurnCredentials(SECRET, user, 3600, Date.now()),
-      net: nodeUdpNetwork,
-    });
-    closers.unshift(() => c.close()); // before the relay
-    return c;
-  }
-
   it('relays between registered peers; 403 toward other addresses and for unregistered users', async () => {
     await redis.client().hset(new ClusterKeys().peers, 'alice', 'k', 'bob', 'k');
     const r = await relay();
@@ -292,28 +292,8 @@ describe.skipIf(skip)('serve nodes write the rendezvous pairs a fleet relay admi
       .not.toBeNull();
     expect(await redis.client().zscore(keys.rendezvous(b.id), a.id)).not.toBeNull();
     expect(await redis.client().exists(keys.rendezvous(carol.id))).toBe(0);
-    const r = await createRelay(
-      {
-        listen: '127.0.0.1',
-        port: 0,
-        secret: SECRET,
-        'allow-loopback-peers': true,
-        redis: redis.url,
-        'log-level': 'error',
-      },
-      { logger: silentLogger },
-    );
-    closers.unshift(() => r.close());
-    const allocate = async (user: string): Promise<TurnClient> => {
-      const c = await TurnClient.allocate({
-        server: { address: '127.0.0.1', port: r.addresses().udp.port },
-        ...mintTurnCredentials(SECRET, user, 3600, Date.now()),
-        net: nodeUdpNetwork,
-      });
-      closers.unshift(() => c.close());
-      return c;
-    };
-    const [ta, tb, tc] = [await allocate(a.id), await allocate(b.id), await allocate(carol.id)];
+    const r = await relay();
+    const [ta, tb, tc] = [await client(r, a.id), await client(r, b.id), await client(r, carol.id)];
     // carol: registered, allocated on the same relay, every address seen — but never in
     // rendezvous with b (on loopback all of them share 127.0.0.1, so only the pair decides).
     const e = await tc.createPermission(tb.relayedAddress.address).catch((err: unknown) => err);
