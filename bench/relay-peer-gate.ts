@@ -10,6 +10,7 @@
  */
 import { startRedis } from './lib/cluster-redis.js';
 import { ClusterKeys } from '../src/cluster/keys.js';
+import { RendezvousPairs } from '../src/cluster/rendezvous-pairs.js';
 import { nodeUdpNetwork } from '../src/net/index.js';
 import { TurnClient, mintTurnCredentials } from '../src/relay/index.js';
 import { createRelay, type Relay } from '../src/server/create-relay.js';
@@ -46,6 +47,11 @@ async function main(): Promise<void> {
   const redis = await startRedis();
   try {
     await redis.client().hset(new ClusterKeys().peers, 'alice', 'k', 'bob', 'k');
+    // In rendezvous, as a serve node writes it: the gate grants alice only toward bob.
+    await new RendezvousPairs({ redis: redis.client(), keys: new ClusterKeys() }).write(
+      'alice',
+      'bob',
+    );
     for (const gate of [true, false]) {
       const r = await createRelay(
         {

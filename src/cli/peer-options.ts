@@ -4,11 +4,18 @@ import type { AllowPolicy } from '../peer/contacts.js';
 import { isPeerId } from '../signaling/identity.js';
 import { defaultIdentityPath } from '../peer/identity-file.js';
 import { DEFAULT_PORT } from '../signaling/constants.js';
+import { ID_PATTERN } from '../signaling/protocol-fields.js';
+
+/** `region` for Peer options, only when `--region` was given (hello carries it only then). */
+export function regionOption(a: { region?: string }): { region?: string } {
+  return a.region !== undefined ? { region: a.region } : {};
+}
 
 export interface PeerArgs {
   server: string;
   identity: string;
   'peer-token'?: string;
+  region?: string;
   json: boolean;
   portmap: boolean;
 }
@@ -29,6 +36,16 @@ export function withPeerOptions<T>(y: Argv<T>) {
       type: 'string',
       describe: 'admission token, if the server requires one',
     })
+    .option('region', {
+      type: 'string',
+      describe:
+        "this peer's region label ([A-Za-z0-9_.:-]{1,64}): serve hands it credentials for a relay of that region when its fleet has one",
+    })
+    .check((a) =>
+      a.region === undefined || ID_PATTERN.test(a.region)
+        ? true
+        : `--region must be 1-64 of [A-Za-z0-9_.:-], got ${JSON.stringify(a.region)}`,
+    )
     .option('json', { type: 'boolean', default: false, describe: 'JSON lines instead of text' })
     .option('portmap', {
       type: 'boolean',

@@ -23,6 +23,8 @@
  * | `relays`               | set     | relay ids registered and not yet found expired              |
  * | `relay-seen:{ip}`      | hash    | peer → expiry ms: fleet relays saw the peer at ip (PX TTL;  |
  * |                        |         | relay-peer-gate.ts)                                         |
+ * | `rendezvous:{peer}`    | zset    | partner scored by expiry ms: peers in rendezvous (PX TTL;   |
+ * |                        |         | rendezvous-pairs.ts; read by relay-peer-gate.ts)            |
  * | `challenge:{nonce}`    | string  | an HTTP login challenge, JSON (PX TTL; cluster-challenges)  |
  *
  * Channels: `ch:{node}` (one per node: everything routed to it), `registered` (broadcast).
@@ -69,6 +71,9 @@ export class ClusterKeys {
   }
   relaySeen(ip: string): string {
     return `${this.prefix}relay-seen:${ip}`;
+  }
+  rendezvous(peer: string): string {
+    return `${this.prefix}rendezvous:${peer}`;
   }
   challenge(nonce: string): string {
     return `${this.prefix}challenge:${nonce}`;

@@ -1,22 +1,28 @@
 /**
  * The peer gate of a fleet relay (`natpush relay --redis`; issue 12): what serve's own relay does
  * with its rendezvous table (src/relay/peer-gate.ts, src/signaling/rendezvous.ts), done with the
- * cluster's shared state in Redis, so that a relay serve nodes hand out relays only between the
- * cluster's registered peers and not from any credential holder to any host on the internet.
+ * cluster's shared state in Redis, so that a relay serve nodes hand out relays only between
+ * registered peers in rendezvous, and not from any credential holder to any host on the internet.
  *
- *   B allocates on any fleet relay from 198.51.100.7     HSET relay-seen:198.51.100.7 B expiry
- *   (its client source, and its relayed address)        HSET relay-seen:{relayed ip} B expiry
- *   A: CreatePermission 198.51.100.7 ──▶ relay          HEXISTS peers A (A registered?)
- *                                                       HGETALL relay-seen:198.51.100.7: a
- *                                                       registered peer other than A seen there
- *                                                       within the TTL → granted (and re-armed)
- *   A: CreatePermission 8.8.8.8                          no peer was seen there → 403
+ *   A and B exchange candidates through serve        ZADD rendezvous:A expiry B (and B → A;
+ *                                                   any serve node: rendezvous-pairs.ts)
+ *   B allocates on any fleet relay from 198.51.100.7 HSET relay-seen:198.51.100.7 B expiry
+ *   (its client source, and its relayed address)      HSET relay-seen:{relayed ip} B expiry
+ *   A: CreatePermission 198.51.100.7 ──▶ relay        HEXISTS peers A (A registered?)
+ *                                                     HGETALL relay-seen:198.51.100.7
+ *                                                     ZRANGEBYSCORE rendezvous:A now +inf
+ *                                                     a partner of A seen there within the TTL
+ *                                                     → granted (pair and address re-armed)
+ *   A: CreatePermission toward carol (registered,    carol is not A's partner → 403
+ *      allocated, never in rendezvous with A)
+ *   A: CreatePermission 8.8.8.8                       no peer was seen there → 403
  *
- * What it cannot know: the rendezvous pairs live in each serve node's memory, so a fleet relay
- * checks "toward a natpush peer's address", not "toward a peer A is in rendezvous with" — the
- * abuse serve's gate exists for (relaying to arbitrary hosts) is closed, who may reach whom among
- * registered peers is the signaling's allow lists' business. Only addresses a relay observed
- * count (an allocation's authenticated client source and its relayed address), never a claim.
+ * The rule of serve's own gate (src/signaling/rendezvous.ts): the allocation's owner (the TURN
+ * REST username's peer id) reaches only peers it is in rendezvous with, at an address a relay
+ * observed for them (an allocation's authenticated client source and its relayed address), never
+ * a claim. One round trip (MULTI) per verdict, as before the pairs were checked. Serve nodes
+ * older than the pairs write none: a fleet relay with this gate then refuses every permission, so
+ * upgrade the serve nodes first (or run the relays with `--no-peer-gate` meanwhile).
  *
  * The relay's request handlers are synchronous: `prepare()` (awaited by the dispatcher before a
  * CreatePermission or ChannelBind, relay/server/dispatch.ts) makes the Redis round trip and
@@ -44,8 +50,9 @@ import { parseRedisUrl } from './redis-options.js';
 
 /** The gate's limits (STYLE.md §5), each with its reason. */
 export const FLEET_PEER_GATE = {
-  /** How long a peer stays "seen" at an address after its allocation or its last granted use:
-   *  serve's rendezvous TTL, longer than a permission's lifetime plus its refresh margin. */
+  /** How long a peer stays "seen" at an address, and a pair in rendezvous, after its allocation
+   *  (its write) or its last granted use: serve's rendezvous TTL, longer than a permission's
+   *  lifetime plus its refresh margin. */
   seenTtlMs: RENDEZVOUS_TTL_MS,
   /** A granted verdict is asked of Redis again after this: a peer that deregistered or was not
    *  seen for the TTL loses the relay within half a minute. */
@@ -187,9 +194,20 @@ export class FleetPeerGate implements RelayPeerGate {
     const allowed = seenBy.length > 0;
     if (allowed) {
       this.stats.granted++;
-      // In use: the peers seen there stay seen (as serve's rendezvous re-arms on use).
+      // In use: the partners seen there stay seen and in rendezvous with `user`, both ways (as
+      // serve's rendezvous re-arms on use); XX only refreshes, so the pairs' bound holds.
       const m = this.#redis.multi();
-      for (const peer of seenBy) this.#arm(m, ip, peer, now + this.#l.seenTtlMs);
+      const expiry = now + this.#l.seenTtlMs;
+      for (const peer of seenBy) {
+        this.#arm(m, ip, peer, expiry);
+        for (const [a, b] of [
+          [user, peer],
+          [peer, user],
+        ] as const) {
+          m.zadd(this.#keys.rendezvous(a), 'XX', expiry, b);
+          m.pexpire(this.#keys.rendezvous(a), this.#l.seenTtlMs);
+        }
+      }
       m.exec().catch(() => {});
     } else {
       this.stats.refused++;
@@ -201,24 +219,26 @@ export class FleetPeerGate implements RelayPeerGate {
     });
   }
 
-  /** The registered peers other than `user` seen at `ip` within the TTL ([] when `user` is not
-   *  a registered peer); expired fields are deleted on the way. */
+  /** The peers in rendezvous with `user` seen at `ip` within the TTL ([] when `user` is not a
+   *  registered peer); expired fields are deleted on the way. */
   async #lookup(user: string, ip: string): Promise<string[]> {
+    const now = this.#clock.now();
     const res = await this.#redis
       .multi()
       .hexists(this.#keys.peers, user)
       .hgetall(this.#keys.relaySeen(ip))
+      .zrangebyscore(this.#keys.rendezvous(user), now, '+inf')
       .exec();
     if (res === null) throw new Error('transaction aborted');
     for (const [err] of res) if (err) throw err;
     const registered = res[0]![1] === 1;
     const seen = (res[1]![1] ?? {}) as Record<string, string>;
-    const now = this.#clock.now();
+    const partners = new Set(res[2]![1] as string[]);
     const live: string[] = [];
     const expired: string[] = [];
     for (const [peer, expiry] of Object.entries(seen)) {
       if (!(Number(expiry) > now)) expired.push(peer);
-      else if (peer !== user) live.push(peer);
+      else if (peer !== user && partners.has(peer)) live.push(peer);
     }
     if (expired.length > 0) this.#redis.hdel(this.#keys.relaySeen(ip), ...expired).catch(() => {});
     return registered ? live : [];

@@ -39,6 +39,11 @@ export interface PeerOptions {
   identity: Identity | string;
   /** Admission token if the server requires one. */
   peerToken?: string;
+  /**
+   * This peer's region label (`[A-Za-z0-9_.:-]{1,64}`, as `serve --region`), sent in `hello` only
+   * when set: a serve with a relay fleet hands it credentials for a relay of that region.
+   */
+  region?: string;
   /** Abort = `close()`. */
   signal?: AbortSignal;
   /** Remembered ids for dedupe (default 100,000). */

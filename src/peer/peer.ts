@@ -93,6 +93,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       clock: this.#clock,
       logger: o.logger ?? silentLogger,
       ...(o.peerToken ? { peerToken: o.peerToken } : {}),
+      ...(o.region !== undefined ? { region: o.region } : {}),
       ...(o.backoff ? { backoff: o.backoff } : {}),
       ...(o.wsOptions ? { wsOptions: o.wsOptions } : {}),
       ...(o.connectTimeoutMs !== undefined

@@ -103,9 +103,9 @@ export const relaySchema = z.object({
     .boolean()
     .default(true)
     .describe(
-      "with --redis: relay only between the cluster's registered peers — a permission only for a " +
-        'registered peer, toward an address where a fleet relay saw another registered peer ' +
-        '(src/cluster/relay-peer-gate.ts; while Redis is down, new permissions are refused); ' +
+      "with --redis: relay only between the cluster's peers in rendezvous — a permission only " +
+        'for a registered peer, toward an address where a fleet relay saw a peer it is in ' +
+        'rendezvous with (README, relay fleets; while Redis is down, new permissions are refused); ' +
         '--no-peer-gate: a plain TURN relay for whoever holds its credentials',
     ),
   ...metricsOptions,

@@ -28,6 +28,7 @@ import { SessionTokens } from './session-tokens.js';
 import type { AnyMailboxStore } from './store/store.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import { ClusterPresence } from '../cluster/remote-presence.js';
+import { RendezvousPairs } from '../cluster/rendezvous-pairs.js';
 import { MemoryStore } from './store/memory-store.js';
 import { turnCredentialIssuer, type TurnCredentialsOptions } from './turn-credentials.js';
 import { WsGateway } from './ws-gateway.js';
@@ -226,6 +227,15 @@ function buildContext(o: SignalingServerOptions): ServerContext {
     presence.onForward = (from, to) => rendezvous.noteForward(from, to);
     presence.onRemoteAddress = (peer, address) => rendezvous.noteAddress(peer, address);
     rendezvous.addressOf = (peer) => remoteAddressOf(presence.channel(peer));
+  }
+  if (o.cluster) {
+    // The fleet relays' peer gate reads the pairs from Redis (../cluster/rendezvous-pairs.ts).
+    const pairs = new RendezvousPairs({ redis: o.cluster.redis, keys: o.cluster.keys, logger });
+    const local = presence.onForward;
+    presence.onForward = (from, to) => {
+      local(from, to);
+      pairs.note(from, to);
+    };
   }
   return {
     serverId,

@@ -21,7 +21,7 @@ import { PROTOCOL_VERSION } from './constants.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { issueTurnCredentials } from './turn-credentials.js';
 import { storeFailure } from './store/failure.js';
-import { forwardCandidates, offerHistory, OfferWait, type PunchOffer } from './punch-offers.js';
+import { ConnectionOffers } from './ws-punch-offers.js';
 import { EarlyFrames, MAX_EARLY_BYTES, MAX_EARLY_FRAMES, readClientFrame } from './ws-inbound.js';
 import { WS_CLOSE, WsSender } from './ws-sender.js';
 
@@ -48,10 +48,8 @@ export class WsConnection implements PeerSession, ControlChannel {
   readonly #early = new EarlyFrames();
   readonly #out: WsSender;
   readonly #bucket: TokenBucket;
-  /** This peer's registered punch offer (punch-offers.ts); handed out once. */
-  #punchOffer: PunchOffer | undefined;
-  /** Punches held for this peer's first offer right after its welcome (punch-offers.ts). */
-  readonly #offerWait: OfferWait;
+  /** This peer's punch offer and the punches held for it (ws-punch-offers.ts). */
+  readonly punchOffers: ConnectionOffers;
 
   constructor(
     readonly ws: WebSocket,
@@ -69,7 +67,7 @@ export class WsConnection implements PeerSession, ControlChannel {
       () => this.fail(SignalingErrorCode.HANDSHAKE_TIMEOUT, 'handshake not finished in time'),
       ctx.timing.handshakeTimeoutMs,
     );
-    this.#offerWait = new OfferWait(ctx.clock);
+    this.punchOffers = new ConnectionOffers(ctx);
     ws.on('message', (data, isBinary) => this.#onData(data, isBinary));
     ws.on('pong', () => this.#onPong());
   }
@@ -112,7 +110,7 @@ export class WsConnection implements PeerSession, ControlChannel {
     const wasReady = this.#state === 'ready';
     this.#state = 'closed';
     this.#handshakeTimer?.cancel();
-    this.#offerWait.close();
+    this.punchOffers.close();
     if (wasReady) {
       this.ctx.presence.removeChannel(this);
       this.ctx.delivery.detach(this);
@@ -164,20 +162,9 @@ export class WsConnection implements PeerSession, ControlChannel {
       case 'allow':
         return this.ctx.presence.allow(this, m.peers, m.anyone);
       case 'candidates':
-        return this.#onCandidates(m);
-      case 'offer': {
-        // One per connection, the newest (bounded by the schema's candidate limit), unless a
-        // punch held since the welcome takes it at once.
-        const offer: PunchOffer = {
-          candidates: m.candidates,
-          ufrag: m.ufrag,
-          pwd: m.pwd,
-          ...(m.nat !== undefined ? { nat: m.nat } : {}),
-        };
-        offerHistory(this.ctx).note(this.peer);
-        if (!this.#offerWait.offered(offer)) this.#punchOffer = offer;
-        return;
-      }
+        return this.punchOffers.candidates(this, m);
+      case 'offer':
+        return this.punchOffers.offered(this.peer, m);
       case 'punch':
         // Unanswered when refused: an error would tell a stranger that `to` is online.
         this.ctx.presence.punch(this, m.to, m.rid);
@@ -289,7 +276,7 @@ export class WsConnection implements PeerSession, ControlChannel {
     });
     this.ctx.presence.addChannel(this);
     this.ctx.delivery.attach(this);
-    this.#offerWait.welcomed(this.rttMs, offerHistory(this.ctx).has(this.peer));
+    this.punchOffers.welcomed(this.peer, this.rttMs);
     for (const m of this.#early.take()) if (this.#state === 'ready') this.#dispatch(m);
   }
 
@@ -313,33 +300,6 @@ export class WsConnection implements PeerSession, ControlChannel {
           duplicate: r.duplicate,
         }),
       (err: unknown) => this.#error(asSignalingError(err), m.ref),
-    );
-  }
-
-  /**
-   * Forwarded only if `to` allows us (presence.ts); refused ones vanish without an answer. When
-   * `to` registered an offer, we get it as the answer at once (punch-offers.ts).
-   */
-  #onCandidates(m: Extract<ClientMessage, { type: 'candidates' }>): void {
-    const local = (peer: string) => {
-      const c = this.ctx.presence.channel(peer);
-      return c instanceof WsConnection ? c : undefined;
-    };
-    forwardCandidates(
-      this.ctx.presence,
-      this,
-      m,
-      (peer) => {
-        const c = local(peer);
-        if (!c) return undefined;
-        const offer = c.#punchOffer;
-        c.#punchOffer = undefined;
-        return offer;
-      },
-      (peer) => {
-        const c = local(peer);
-        return c ? c.#offerWait : undefined;
-      },
     );
   }
 

@@ -2,7 +2,13 @@ import type { CommandModule } from 'yargs';
 import { Peer, type ReceivedNotification } from '../../peer/peer.js';
 import type { RetryInfo } from '../../signaling/client.js';
 import { asPeerCommand } from '../errors.js';
-import { parseAllow, withAllowOption, withPeerOptions, type PeerArgs } from '../peer-options.js';
+import {
+  parseAllow,
+  withAllowOption,
+  regionOption,
+  withPeerOptions,
+  type PeerArgs,
+} from '../peer-options.js';
 import type { AllowPolicy } from '../../peer/contacts.js';
 import { escapeTerminalText } from '../terminal-text.js';
 
@@ -60,6 +66,7 @@ export const listenCommand: CommandModule<object, ListenArgs> = {
           portmap: a.portmap,
           ...(a.allow !== undefined ? { allow: parseAllow(a.allow) as AllowPolicy } : {}),
           ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
+          ...regionOption(a),
         });
         peer.on('reconnecting', (r) =>
           say(

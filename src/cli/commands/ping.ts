@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { Peer, type DeliveryPath } from '../../peer/peer.js';
 import { NatpushError } from '../../util/errors.js';
 import { asPeerCommand, CLI_ERR } from '../errors.js';
-import { withPeerOptions, type PeerArgs } from '../peer-options.js';
+import { regionOption, withPeerOptions, type PeerArgs } from '../peer-options.js';
 import { escapeTerminalText } from '../terminal-text.js';
 
 interface PingArgs extends PeerArgs {
@@ -61,6 +61,7 @@ export const pingCommand: CommandModule<object, PingArgs> = {
         warmDirect: true, // candidates ready before the first punch (Peer docs)
         portmap: a.portmap,
         ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
+        ...regionOption(a),
       });
       const keepAlive = setInterval(() => {}, 1 << 30);
       let pongs = 0;

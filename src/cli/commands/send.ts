@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { Peer } from '../../peer/peer.js';
 import { asPeerCommand } from '../errors.js';
-import { withPeerOptions, type PeerArgs } from '../peer-options.js';
+import { regionOption, withPeerOptions, type PeerArgs } from '../peer-options.js';
 
 interface SendArgs extends PeerArgs {
   peer: string;
@@ -55,6 +55,7 @@ export const sendCommand: CommandModule<object, SendArgs> = {
         // rungs carry it (a long-lived Peer in a program gets relay/direct paths).
         direct: false,
         ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
+        ...regionOption(a),
       });
       try {
         const r = await peer.notify(a.peer, a.message, {

@@ -7,6 +7,7 @@
  * use-auth-secret ones. A relay that is closed leaves the rotation; a relay that stops
  * reporting (killed) leaves it within its TTL; a peer asking again at once gets another relay.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ import { generateIdentity, signChallenge, type Identity } from '../../../src/sig
 import type { ServerMessage } from '../../../src/signaling/protocol.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { startCoturn, type Coturn } from '../../../bench/lib/coturn.js';
+import { requireBuiltCli } from '../../support/natpush-cli.js';
 import { missingPrereq } from '../../support/prereq.js';
 import { httpSession, post, RawClient } from '../signaling/helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
@@ -322,6 +324,72 @@ describe.skipIf(skip)(
       );
       stop.abort();
       expect(got.sort()).toEqual([0, 1, 2, 3, 4].map((i) => `hello ${i}`));
+    });
+
+    it("Peer.connect({ region }) gets a relay of its region, not the node's", async () => {
+      const east = await relay('r6-east');
+      const west = await relay('r6-west');
+      const { url } = await serve({ region: 'r6-east' });
+      const connect = async (region?: string) => {
+        const p = await Peer.connect({
+          server: url,
+          identity: generateIdentity(),
+          direct: false,
+          ...(region !== undefined ? { region } : {}),
+        });
+        peerClients.push(p);
+        return (await p.turnCredentials()).urls[0];
+      };
+      expect(await connect('r6-west')).toBe(udpUrl(west));
+      expect(await connect()).toBe(udpUrl(east));
+      // The label is checked before anything is sent (serve would refuse the hello).
+      await expect(connect('not a label')).rejects.toThrow(TypeError);
+    });
+
+    it('natpush listen --region: the CLI peer gathers on a relay of its region', async () => {
+      const east = await relay('r6c-east');
+      const west = await relay('r6c-west');
+      const { url } = await serve({ region: 'r6c-east' });
+      const dir = mkdtempSync(join(tmpdir(), 'natpush-region-cli-'));
+      dirs.push(dir);
+      // Warm direct paths (listen's default): at login the punch layer gathers its candidates
+      // with the relay its welcome named as STUN server, so that relay answers its Bindings.
+      const child = spawn(
+        process.execPath,
+        [
+          requireBuiltCli(),
+          'listen',
+          '--server',
+          url,
+          '--identity',
+          join(dir, 'id'),
+          '--region',
+          'r6c-west',
+          '--no-portmap',
+        ],
+        { stdio: 'ignore' },
+      );
+      const exited = new Promise((res) => child.once('exit', res));
+      try {
+        await until(
+          async () => Number((await west.counters()).requests) > 0,
+          'a request at r6c-west',
+        );
+        expect((await east.counters()).requests).toBe(0);
+      } finally {
+        child.kill('SIGTERM');
+        await exited;
+      }
+      // A malformed label is a usage error (exit 2) before anything is sent.
+      const bad = spawnSync(
+        process.execPath,
+        [requireBuiltCli(), 'send', 'x', 'y', '--region', 'a b'],
+        {
+          encoding: 'utf8',
+        },
+      );
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain('--region must be');
     });
 
     it("the peer's own region wins over the node's: in the welcome, per request, and over HTTP", async () => {

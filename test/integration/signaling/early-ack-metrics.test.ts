@@ -10,13 +10,12 @@
  * load (the write would be due in a minute; each is acked long before), and each POST is
  * answered 202 at its ack.
  */
-import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateIdentity } from '../../../src/signaling/identity.js';
-import { allow, httpSession, post, RawClient } from './helpers.js';
+import { allow, httpSession, post, RawClient, sseStream } from './helpers.js';
 import { serve, type NatpushProcess } from './natpush-process.js';
 
 const KEY = 'early-ack-metrics-key';
@@ -39,30 +38,15 @@ function series(text: string, name: string): Map<string, number> {
   return out;
 }
 
-/** An SSE stream's `deliver` ids, as they arrive. */
-function sseIds(url: string, token: string): { ids: string[] } {
-  const got = { ids: [] as string[] };
-  let buf = '';
-  const req = http.get(
-    `${url}/v1/events`,
-    { headers: { authorization: `Bearer ${token}` } },
-    (res) => {
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buf += chunk;
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = /^event: deliver\ndata: (.*)$/m.exec(block)?.[1];
-          if (data) got.ids.push((JSON.parse(data) as { id: string }).id);
-        }
-      });
-    },
-  );
-  req.on('error', () => {});
-  closers.push(() => req.destroy());
-  return got;
+/** An SSE stream's `deliver` ids, as they arrive (helpers.ts). */
+function sseIds(url: string, token: string): { ids: () => string[] } {
+  const stream = sseStream(url, token);
+  closers.push(stream.close);
+  const ids = () =>
+    stream.all
+      .filter((e) => e.event === 'deliver')
+      .map((e) => (JSON.parse(e.data) as { id: string }).id);
+  return { ids };
 }
 
 describe('GET /metrics of natpush serve: early-acked notifications, by transport', () => {
@@ -102,7 +86,7 @@ describe('GET /metrics of natpush serve: early-acked notifications, by transport
     await onlineOver(c.peerId, 'sse');
     for (const id of ['s0', 's1', 's2']) {
       const answered = notify(c.peerId, id);
-      await expect.poll(() => stream.ids.includes(id), { timeout: 30_000 }).toBe(true);
+      await expect.poll(() => stream.ids().includes(id), { timeout: 30_000 }).toBe(true);
       expect(await post(`${url}/v1/acks`, { ids: [id] }, cAuth)).toEqual({
         status: 200,
         json: { acked: 1 },

@@ -1,4 +1,5 @@
 /** Loopback helpers: a server on port 0 and a raw protocol client that speaks frames by hand. */
+import http from 'node:http';
 import WebSocket from 'ws';
 import { generateIdentity, signChallenge, type Identity } from '../../../src/signaling/identity.js';
 import { WS_SUBPROTOCOL } from '../../../src/signaling/constants.js';
@@ -203,4 +204,57 @@ export function drained(c: RawClient): Promise<void> {
     c.ws.once('pong', () => resolve());
     c.ws.ping();
   });
+}
+
+/** One event of a GET /v1/events stream. */
+export interface SseEvent {
+  event: string;
+  data: string;
+}
+
+/**
+ * A reader of GET /v1/events (SSE) with a session token: `all` holds every event in order,
+ * `next(type)` resolves with the JSON of the first event of that type it has not handed out yet.
+ * The caller closes it (`close`), in its own clean-up.
+ */
+export function sseStream(url: string, token: string) {
+  const all: SseEvent[] = [];
+  const unread: SseEvent[] = [];
+  const waiters: (() => void)[] = [];
+  let buf = '';
+  const req = http.get(
+    url + '/v1/events',
+    { headers: { authorization: `Bearer ${token}` } },
+    (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buf += chunk;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event && data) {
+            all.push({ event, data });
+            unread.push({ event, data });
+          }
+          for (const w of waiters.splice(0)) w();
+        }
+      });
+    },
+  );
+  req.on('error', () => {});
+  return {
+    all,
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    async next(event: string): Promise<any> {
+      for (;;) {
+        const i = unread.findIndex((e) => e.event === event);
+        if (i >= 0) return JSON.parse(unread.splice(i, 1)[0]!.data);
+        await new Promise<void>((r) => waiters.push(r));
+      }
+    },
+    close: (): void => void req.destroy(),
+  };
 }

@@ -1,50 +1,17 @@
-import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateIdentity, signChallenge } from '../../../src/signaling/identity.js';
 import type { Notification } from '../../../src/signaling/protocol.js';
-import { API_KEY, httpSession, post, Tracker } from './helpers.js';
+import { API_KEY, httpSession, post, sseStream, Tracker } from './helpers.js';
 
 const t = new Tracker();
 afterEach(() => t.cleanup());
 const auth = { authorization: `Bearer ${API_KEY}` };
 
-/** Minimal SSE reader: yields `deliver` events' data. */
+/** An SSE reader (helpers.ts), closed with the test. */
 function sse(url: string, token: string) {
-  const events: { event: string; data: string }[] = [];
-  const waiters: (() => void)[] = [];
-  let buf = '';
-  const req = http.get(
-    url + '/v1/events',
-    { headers: { authorization: `Bearer ${token}` } },
-    (res) => {
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buf += chunk;
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const ev = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (ev && data) events.push({ event: ev, data });
-          for (const w of waiters.splice(0)) w();
-        }
-      });
-    },
-  );
-  req.on('error', () => {});
-  t.closers.push(() => void req.destroy());
-  return {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    async next(event: string): Promise<any> {
-      for (;;) {
-        const i = events.findIndex((e) => e.event === event);
-        if (i >= 0) return JSON.parse(events.splice(i, 1)[0]!.data);
-        await new Promise<void>((r) => waiters.push(r));
-      }
-    },
-    close: () => req.destroy(),
-  };
+  const stream = sseStream(url, token);
+  t.closers.push(stream.close);
+  return stream;
 }
 
 describe('HTTP API', () => {
