@@ -2,6 +2,7 @@
  * Notifications over a direct natpush path against a raw UDP socket pair, same lab, same run.
  *
  *   npm run build && node dist/bench/direct-throughput.js [--messages 20000] [--light 500] [--connector]
+ *     [--sizes 100,1000] [--compare JSON] [--window W]   (--help: the options)
  *
  * Lab (bench/lib/punch-lab.ts, no added delay: the kernel NATs are there, the NFQUEUE delay line
  * is not, so it does not cap the rate): hosts a and b behind their own port-restricted NATs,
@@ -44,7 +45,6 @@ import {
 
 const LADDER_PEER = fileURLToPath(new URL('../../test/support/ladder-peer.mjs', import.meta.url));
 const RAW_PEER = fileURLToPath(new URL('./lib/punch-raw-udp.js', import.meta.url));
-const SIZES = [100, 1000];
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
@@ -59,6 +59,19 @@ const WINDOW = arg('--window', 1000);
 /** Long enough to reach steady state: 5,000 still showed start-up effects (one run: 5k vs 12k/s). */
 const MESSAGES = arg('--messages', 20_000);
 const LIGHT = arg('--light', 500);
+/**
+ * `--compare JSON`: natpush runs twice in the lab, first with these ReliableChannel defaults
+ * overridden in both peers (ladder-peer.mjs NATPUSH_BENCH_CHANNEL), then as built — a paired
+ * before/after of a channel limit in one run, on one machine load. E.g. the limits before round 6:
+ * `--compare '{"maxInFlightPackets":1024,"recvWindowPackets":1024,"maxQueuedMessages":1024}' --window 1000`.
+ */
+const COMPARE = process.argv.includes('--compare')
+  ? process.argv[process.argv.indexOf('--compare') + 1]
+  : undefined;
+/** `--sizes 100,1000`: body sizes to measure (a shorter run measures one). */
+const SIZES = process.argv.includes('--sizes')
+  ? process.argv[process.argv.indexOf('--sizes') + 1]!.split(',').map(Number)
+  : [100, 1000];
 /** `--connector`: the channel straight on the punched path, without `Peer.notify` on top. */
 const CONNECTOR = process.argv.includes('--connector');
 /** `--prof DIR`: each peer process writes a V8 CPU profile there (`node --cpu-prof`). */
@@ -181,19 +194,29 @@ function meter(pl: PunchLab, a: LineChild, b: LineChild) {
   };
 }
 
-function spawn(pl: PunchLab, host: string, script: string, args: string[]): LineChild {
+function spawn(
+  pl: PunchLab,
+  host: string,
+  script: string,
+  args: string[],
+  channel?: string,
+): LineChild {
   return lineChild(
     pl.lab.spawn(host, process.execPath, [...PROF, script, ...args], {
       stdio: ['pipe', 'pipe', 'inherit'],
-      env: { ...process.env, NATPUSH_BENCH_MODE: CONNECTOR ? 'connector' : '' },
+      env: {
+        ...process.env,
+        NATPUSH_BENCH_MODE: CONNECTOR ? 'connector' : '',
+        ...(channel ? { NATPUSH_BENCH_CHANNEL: channel } : {}),
+      },
     }),
     `${host} ${script.split('/').pop()}`,
   );
 }
 
-async function natpush(pl: PunchLab): Promise<Record<number, Figures>> {
-  const a = spawn(pl, 'a', LADDER_PEER, [pl.serverUrl]);
-  const b = spawn(pl, 'b', LADDER_PEER, [pl.serverUrl]);
+async function natpush(pl: PunchLab, channel?: string): Promise<Record<number, Figures>> {
+  const a = spawn(pl, 'a', LADDER_PEER, [pl.serverUrl], channel);
+  const b = spawn(pl, 'b', LADDER_PEER, [pl.serverUrl], channel);
   const out: Record<number, Figures> = {};
   try {
     a.send({ login: {} });
@@ -304,6 +327,14 @@ async function rawUdp(pl: PunchLab): Promise<Record<number, Figures>> {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--help')) {
+    console.log(
+      'node dist/bench/direct-throughput.js [--messages 20000] [--light 500] [--window 4000]\n' +
+        '  [--sizes 100,1000] [--compare \'{"maxInFlightPackets":1024,…}\'] [--connector] [--prof DIR] [--perf]\n' +
+        'Root: builds a netsim lab (see the header of bench/direct-throughput.ts).',
+    );
+    return;
+  }
   console.log(
     `direct-throughput: ${MESSAGES} notifications per size (window ${WINDOW}), ${LIGHT} one at a time; raw UDP ${MESSAGES * 4} datagrams`,
   );
@@ -316,6 +347,8 @@ async function main(): Promise<void> {
   console.log(`load before: ${load()}`);
   const pl = await createPunchLab(0);
   try {
+    const before = COMPARE !== undefined ? await natpush(pl, COMPARE) : undefined;
+    if (before) console.log(`load: ${load()}`);
     const np = await natpush(pl);
     console.log(`load: ${load()}`);
     const raw = await rawUdp(pl);
@@ -324,6 +357,7 @@ async function main(): Promise<void> {
     );
     for (const size of SIZES) {
       for (const [name, f] of [
+        ...(before ? ([['compare', before[size]!]] as const) : []),
         ['natpush', np[size]!],
         ['raw UDP', raw[size]!],
       ] as const) {
@@ -335,7 +369,10 @@ async function main(): Promise<void> {
       const r = raw[size]!;
       console.log(
         `  ratio natpush/raw UDP ${size} B: ${fmt(n.perSecond / r.perSecond, 2)} (msg/s; target ≥ 0.5); ` +
-          `CPU per message raw/natpush: sender ${fmt(r.cpuUsTx / n.cpuUsTx, 2)}, receiver ${fmt(r.cpuUsRx / n.cpuUsRx, 2)}`,
+          `CPU per message raw/natpush: sender ${fmt(r.cpuUsTx / n.cpuUsTx, 2)}, receiver ${fmt(r.cpuUsRx / n.cpuUsRx, 2)}` +
+          (before
+            ? `; compare (${COMPARE}): ${fmt(before[size]!.perSecond / r.perSecond, 2)}`
+            : ''),
       );
     }
   } finally {

@@ -34,6 +34,18 @@ export const RELIABLE_DEFAULTS = {
    * Ceiling of the congestion window (congestion-window.ts; ≤ the receiver's window): unacked
    * packets a sender may have in flight. Each holds a reference to a fragment of a notification
    * already counted in the queue bound, so it adds ~100 bytes of bookkeeping per packet.
+   *
+   * The window/memory trade-off (round 6, decided): 1024, not raised. Memory bound: bytes in
+   * flight per session ≤ 1024 × 1,170 B ≈ 1.2 MiB (the sender keeps them for retransmission)
+   * and as much in the receiver's out-of-order buffer (`recvWindowPackets`); × 256 sessions
+   * (link-table.ts MAX_LINKS) ≈ 300 MiB per side, reached only if every link floods at once
+   * with a gap open. 4096 would make that 1.2 GiB and did not buy throughput: paired runs of
+   * bench/direct-throughput.ts (`--compare`, load 10–12 on 2 cores) gave 128 and 256 packets
+   * ≥ 1024 (100 B: 12.6k vs 9.2k, 9.3k vs 8.3k msg/s; 1,000 B: 6.1k vs 3.6k, 7.3k vs 6.4k; an
+   * A/A pair differed by 7 %): on this lab's sub-millisecond path the rate is set by the CPU
+   * the two processes get, and a larger window only lengthens the standing queue. Not lowered
+   * either: a 100 ms direct path needs ~rate × RTT (≈ 1,000 packets at 10,000 packets/s) in
+   * flight, which the congestion window (loss-based, RFC 9002 §7) reaches only under this cap.
    */
   maxInFlightPackets: 1024,
   /** Congestion window at the start and after a path change (slow start grows it per ack). */
@@ -73,6 +85,8 @@ export const RELIABLE_DEFAULTS = {
   /**
    * Ids remembered for dedupe, per channel (= per sender): 4096 × ≤ 64-byte ids ≤ ~300 KiB worst
    * case, typically ~100 KiB; far more than the notifications one round of re-sending covers.
+   * 0 turns the channel's dedupe off, for a user that dedupes above it: `Peer` does (its Inbox
+   * dedupes per (sender, id) across every rung, src/peer/dedupe.ts), so one table, not two.
    */
   dedupeCapacity: 4096,
   /** Outstanding pings. */

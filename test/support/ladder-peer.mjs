@@ -10,6 +10,8 @@
 //              then a Noise IK `SecureSession` and a `ReliableChannel` over the punched path; the
 //              ping is the channel's authenticated ping/pong. The responder answers on its own.
 //   NATPUSH_BENCH_PREWARM=1 loads dist/bench/lib/punch-prewarm.js (an experiment, see there).
+//   NATPUSH_BENCH_CHANNEL='{"maxInFlightPackets":1024,…}' overrides the ReliableChannel defaults
+//   in this process (bench/direct-throughput.ts `--compare`: the old limits and the new in one run).
 //
 // argv: serverUrl [identityPath]   (with identityPath: log in at once, as `{"login":{}}` would)
 // in  {"login":{"relay":bool}}     fresh identity, Peer.connect(allow anyone), punch layer
@@ -40,7 +42,12 @@ const [server, identityPath] = process.argv.slice(2);
 const dist = new URL('../../dist/src/', import.meta.url).href;
 const lib = await import(`${dist}index.js`);
 const { PunchConnector } = await import(`${dist}punch/index.js`);
-const { SecureSession, ReliableChannel } = await import(`${dist}session/index.js`);
+const { SecureSession, ReliableChannel, RELIABLE_DEFAULTS } = await import(
+  `${dist}session/index.js`
+);
+// Every channel reads the defaults when it is made (reliable.ts): set before any exists.
+if (process.env.NATPUSH_BENCH_CHANNEL)
+  Object.assign(RELIABLE_DEFAULTS, JSON.parse(process.env.NATPUSH_BENCH_CHANNEL));
 const { nodeUdpNetwork } = await import(`${dist}net/index.js`);
 const { systemClock } = await import(`${dist}util/clock.js`);
 const { jsonLogger } = await import(`${dist}util/logger.js`);
