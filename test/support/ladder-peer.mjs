@@ -206,7 +206,9 @@ async function ping(o) {
  * sent the moment the link reports a direct path, so the first direct pong is not held up behind
  * a ping still crossing the server. A pong counts as direct only if its ping left on the direct
  * path too (`sessionPath` at send time), or if it came in the answer to the punch's first checks
- * (`firstFlight`: the ping rode in them as the Noise init's 0-RTT data).
+ * (`firstFlight`: the ping rode in them as the Noise init's 0-RTT data) — and, either way, the
+ * link's path is direct when the pong is in (a first flight on a punch that ended on the relay
+ * was counted direct before: NOTE4).
  */
 async function ladderPing({ to, count = 1, untilDirect = false, intervalMs = 0 }, phases, since) {
   const peer = cur.peer;
@@ -218,7 +220,13 @@ async function ladderPing({ to, count = 1, untilDirect = false, intervalMs = 0 }
     const sentDirect = peer.sessionPath(to) === 'direct';
     const r = await peer.ping(to, { timeoutMs: 5_000 });
     if (finished) return;
-    const direct = (sentDirect && r.path === 'direct') || r.firstFlight === true;
+    // A first-flight pong counts only if the punch it rode ended on a direct path: Peer.ping
+    // labels one that ended on the relay `relay` (link-table.ts pongPath), and one answered
+    // before any path was adopted waits for the next pong (the pair that carried it may lose).
+    const direct =
+      r.path === 'direct' &&
+      (sentDirect || r.firstFlight === true) &&
+      peer.sessionPath(to) === 'direct';
     phases.firstPong ??= since();
     out({
       pong: {
