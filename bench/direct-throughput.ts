@@ -63,7 +63,7 @@ const LIGHT = arg('--light', 500);
  * `--compare JSON`: natpush runs twice in the lab, first with these ReliableChannel defaults
  * overridden in both peers (ladder-peer.mjs NATPUSH_BENCH_CHANNEL), then as built — a paired
  * before/after of a channel limit in one run, on one machine load. E.g. the limits before round 6:
- * `--compare '{"maxInFlightPackets":1024,"recvWindowPackets":1024,"maxQueuedMessages":1024}' --window 1000`.
+ * `--compare '{"maxInFlightPackets":1024,"recvWindowPackets":1024}'`.
  */
 const COMPARE = process.argv.includes('--compare')
   ? process.argv[process.argv.indexOf('--compare') + 1]

@@ -25,29 +25,30 @@ export const RELIABLE_DEFAULTS = {
   maxBodyBytes: 16 * 1024,
   /**
    * Packets buffered out of order per channel (and advertised as the flow-control window):
-   * 1024 × 1200 B ≈ 1.2 MiB worst case per peer, only while a gap is open. A flood needs it:
-   * at 50,000 notifications/s and a few ms of round trip on a loaded machine (scheduling, not
-   * the wire) ~200–500 packets are in flight; 256 capped a measured 100-byte flood.
+   * 256 × 1200 B ≈ 300 KiB worst case per peer, only while a gap is open. Sized with
+   * `maxInFlightPackets` below (the sender never has more unacked than this window).
    */
-  recvWindowPackets: 1024,
+  recvWindowPackets: 256,
   /**
    * Ceiling of the congestion window (congestion-window.ts; ≤ the receiver's window): unacked
    * packets a sender may have in flight. Each holds a reference to a fragment of a notification
    * already counted in the queue bound, so it adds ~100 bytes of bookkeeping per packet.
    *
-   * The window/memory trade-off (round 6, decided): 1024, not raised. Memory bound: bytes in
-   * flight per session ≤ 1024 × 1,170 B ≈ 1.2 MiB (the sender keeps them for retransmission)
-   * and as much in the receiver's out-of-order buffer (`recvWindowPackets`); × 256 sessions
-   * (link-table.ts MAX_LINKS) ≈ 300 MiB per side, reached only if every link floods at once
-   * with a gap open. 4096 would make that 1.2 GiB and did not buy throughput: paired runs of
-   * bench/direct-throughput.ts (`--compare`, load 10–12 on 2 cores) gave 128 and 256 packets
-   * ≥ 1024 (100 B: 12.6k vs 9.2k, 9.3k vs 8.3k msg/s; 1,000 B: 6.1k vs 3.6k, 7.3k vs 6.4k; an
-   * A/A pair differed by 7 %): on this lab's sub-millisecond path the rate is set by the CPU
-   * the two processes get, and a larger window only lengthens the standing queue. Not lowered
-   * either: a 100 ms direct path needs ~rate × RTT (≈ 1,000 packets at 10,000 packets/s) in
-   * flight, which the congestion window (loss-based, RFC 9002 §7) reaches only under this cap.
+   * The window/memory trade-off (round 6, decided): 256 packets. Memory bound: bytes in flight
+   * per session ≤ 256 × 1,170 B ≈ 300 KiB (kept by the sender for retransmission), and as much
+   * in the receiver's out-of-order buffer; × 256 sessions (link-table.ts MAX_LINKS) ≈ 75 MiB
+   * per side, reached only if every link floods at once with a gap open (1024 made that 300 MiB,
+   * the 4096 tried in round 4 1.2 GiB). Measured: paired runs of bench/direct-throughput.ts
+   * (`--compare`, both orders, load 10–17 on 2 cores), 256 (or 128) against 1024, msg/s:
+   * 1,000 B 7.3k/6.4k, 13.2k/8.6k, 14.0k/7.7k (1024 first), 6.1k/3.6k (128); 100 B 9.3k/8.3k,
+   * 11.9k/11.9k, 13.5k/4.1k (1024 first), 12.6k/9.2k (128); an A/A pair differed by 7 %. On
+   * this lab's sub-millisecond path the rate is set by the CPU the two processes get; a window
+   * past that only lengthens the standing queue (and its working set), so more in flight was
+   * slower, never faster. The cost: a path of round trip R carries at most 256 packets per R —
+   * at 100 ms, 2,560 packets/s (~20,000 100-byte notifications/s coalesced, or 2,560 of 1 KB),
+   * ample for notifications; the congestion window (loss-based, RFC 9002 §7) stays below it.
    */
-  maxInFlightPackets: 1024,
+  maxInFlightPackets: 256,
   /** Congestion window at the start and after a path change (slow start grows it per ack). */
   initialWindowPackets: 32,
   /** Congestion window after a retransmission timeout (RFC 9002 §7.2: 2 packets). */
