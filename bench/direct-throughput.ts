@@ -60,9 +60,10 @@ const WINDOW = arg('--window', 1000);
 const MESSAGES = arg('--messages', 20_000);
 const LIGHT = arg('--light', 500);
 /**
- * `--compare JSON`: natpush runs twice in the lab, first with these ReliableChannel defaults
- * overridden in both peers (ladder-peer.mjs NATPUSH_BENCH_CHANNEL), then as built — a paired
- * before/after of a channel limit in one run, on one machine load. E.g. the limits before round 6:
+ * `--compare JSON`: natpush runs four times in the lab, A B B A, A with these ReliableChannel
+ * defaults overridden in both peers (ladder-peer.mjs NATPUSH_BENCH_CHANNEL), B as built — a
+ * paired before/after of a channel limit in one run, on one machine load (an A/A pair run
+ * one after the other differed by 7 %: whichever goes first may gain, hence A B B A). E.g. the limits before round 6:
  * `--compare '{"maxInFlightPackets":1024,"recvWindowPackets":1024}'`.
  */
 const COMPARE = process.argv.includes('--compare')
@@ -347,31 +348,41 @@ async function main(): Promise<void> {
   console.log(`load before: ${load()}`);
   const pl = await createPunchLab(0);
   try {
-    const before = COMPARE !== undefined ? await natpush(pl, COMPARE) : undefined;
-    if (before) console.log(`load: ${load()}`);
-    const np = await natpush(pl);
-    console.log(`load: ${load()}`);
+    // --compare: A B B A (A = the override, B = as built), so that neither gains from going
+    // first or from the load drifting; the ratios use each one's mean rate.
+    const runs: [string, Record<number, Figures>][] = [];
+    for (const which of COMPARE !== undefined ? ['A', 'B', 'B', 'A'] : ['B']) {
+      runs.push([
+        which === 'A' ? `compare${runs.length + 1}` : `natpush${runs.length + 1}`,
+        await natpush(pl, which === 'A' ? COMPARE : undefined),
+      ]);
+      console.log(`load: ${load()}`);
+    }
+    const mean = (prefix: string, size: number): number => {
+      const xs = runs.filter(([n]) => n.startsWith(prefix)).map(([, f]) => f[size]!.perSecond);
+      return xs.reduce((a, b) => a + b, 0) / xs.length;
+    };
     const raw = await rawUdp(pl);
     console.log(
       `\n  ${'size'.padStart(5)} ${'path'.padEnd(8)} ${'msg/s'.padStart(8)} ${'Mbit/s'.padStart(7)} ${'delivered'.padStart(13)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'light p50'.padStart(9)} ${'light p99'.padStart(9)} ${'µs tx'.padStart(7)} ${'µs rx'.padStart(7)} ${'msg/dg'.padStart(6)} ${'dg back'.padStart(7)} ${'rx drop'.padStart(7)}`,
     );
     for (const size of SIZES) {
       for (const [name, f] of [
-        ...(before ? ([['compare', before[size]!]] as const) : []),
-        ['natpush', np[size]!],
-        ['raw UDP', raw[size]!],
-      ] as const) {
+        ...runs.map(([n, r]) => [COMPARE !== undefined ? n : 'natpush', r[size]!] as const),
+        ['raw UDP', raw[size]!] as const,
+      ]) {
         console.log(
           `  ${String(size).padStart(5)} ${name.padEnd(8)} ${fmt(f.perSecond).padStart(8)} ${fmt((f.perSecond * size * 8) / 1e6, 1).padStart(7)} ${`${f.delivered}/${f.offered}`.padStart(13)} ${fmt(f.p50, 2).padStart(7)} ${fmt(f.p99, 2).padStart(7)} ${fmt(f.lightP50, 2).padStart(9)} ${fmt(f.lightP99, 2).padStart(9)} ${fmt(f.cpuUsTx, 1).padStart(7)} ${fmt(f.cpuUsRx, 1).padStart(7)} ${fmt(f.delivered / Math.max(1, f.datagramsTx), 1).padStart(6)} ${String(f.datagramsRx).padStart(7)} ${String(f.rxDrops).padStart(7)}  ${f.note}`,
         );
       }
-      const n = np[size]!;
+      const n = runs.find(([x]) => x.startsWith('natpush'))![1][size]!;
       const r = raw[size]!;
       console.log(
-        `  ratio natpush/raw UDP ${size} B: ${fmt(n.perSecond / r.perSecond, 2)} (msg/s; target ≥ 0.5); ` +
+        `  ratio natpush/raw UDP ${size} B: ${fmt(mean('natpush', size) / r.perSecond, 2)} (msg/s; target ≥ 0.5); ` +
           `CPU per message raw/natpush: sender ${fmt(r.cpuUsTx / n.cpuUsTx, 2)}, receiver ${fmt(r.cpuUsRx / n.cpuUsRx, 2)}` +
-          (before
-            ? `; compare (${COMPARE}): ${fmt(before[size]!.perSecond / r.perSecond, 2)}`
+          (COMPARE !== undefined
+            ? `; compare (${COMPARE}): ${fmt(mean('compare', size) / r.perSecond, 2)}; ` +
+              `built/compare ${fmt(mean('natpush', size) / mean('compare', size), 2)} (means of 2)`
             : ''),
       );
     }

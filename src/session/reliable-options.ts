@@ -38,15 +38,14 @@ export const RELIABLE_DEFAULTS = {
    * per session ≤ 256 × 1,170 B ≈ 300 KiB (kept by the sender for retransmission), and as much
    * in the receiver's out-of-order buffer; × 256 sessions (link-table.ts MAX_LINKS) ≈ 75 MiB
    * per side, reached only if every link floods at once with a gap open (1024 made that 300 MiB,
-   * the 4096 tried in round 4 1.2 GiB). Measured: paired runs of bench/direct-throughput.ts
-   * (`--compare`, both orders, load 10–17 on 2 cores), 256 (or 128) against 1024, msg/s:
-   * 1,000 B 7.3k/6.4k, 13.2k/8.6k, 14.0k/7.7k (1024 first), 6.1k/3.6k (128); 100 B 9.3k/8.3k,
-   * 11.9k/11.9k, 13.5k/4.1k (1024 first), 12.6k/9.2k (128); an A/A pair differed by 7 %. On
-   * this lab's sub-millisecond path the rate is set by the CPU the two processes get; a window
-   * past that only lengthens the standing queue (and its working set), so more in flight was
-   * slower, never faster. The cost: a path of round trip R carries at most 256 packets per R —
-   * at 100 ms, 2,560 packets/s (~20,000 100-byte notifications/s coalesced, or 2,560 of 1 KB),
-   * ample for notifications; the congestion window (loss-based, RFC 9002 §7) stays below it.
+   * the 4096 tried in round 4 1.2 GiB). Measured with bench/direct-throughput.ts `--compare`
+   * (load 12–17 on 2 cores): A B B A runs, 256 against 1024, mean msg/s 256/1024 = 1.04 for
+   * 1,000-byte and 0.96 for 100-byte bodies; single pairs swung 0.5×–3× either way (6 in the
+   * ladder, 2 through the bare channel). On this lab's sub-millisecond path the rate is set by
+   * the CPU the two processes get, not by the window: more in flight only lengthens the standing
+   * queue, never measurably the rate, so the window is sized for memory. The cost: a path of
+   * round trip R carries at most 256 packets per R — at 100 ms, 2,560 packets/s (~20,000
+   * 100-byte notifications/s coalesced, or 2,560 of 1 KB), ample for notifications.
    */
   maxInFlightPackets: 256,
   /** Congestion window at the start and after a path change (slow start grows it per ack). */
