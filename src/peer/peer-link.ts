@@ -75,7 +75,7 @@ export class PeerLink {
       remotePeerId: o.remote,
       clock: o.clock,
       logger: o.logger,
-      send: (d) => this.#sendServer(d),
+      send: (d) => this.#o.sendP2p(d),
     });
     // One dedupe table: the Inbox's per (sender, id) sees every rung; the channel's own per-id
     // set (dedupeCapacity) would only repeat its work (~0.14 µs per notification).
@@ -294,7 +294,7 @@ export class PeerLink {
   #via(p: PunchedPath): (d: Uint8Array) => void {
     let dropping = false;
     return (d) => {
-      if (this.#path !== p || p.closed || dropping) return this.#sendServer(d);
+      if (this.#path !== p || p.closed || dropping) return this.#o.sendP2p(d);
       const now = this.#o.clock.now();
       this.#hearing.sending(now, this.channel.inFlight);
       const stalled = this.#hearing.stalled(now, this.channel.inFlight);
@@ -303,7 +303,7 @@ export class PeerLink {
       // makes the channel resend what is in flight (on the server rung, then).
       dropping = true;
       queueMicrotask(() => this.#down(p, stalled));
-      this.#sendServer(d);
+      this.#o.sendP2p(d);
     };
   }
 
@@ -317,7 +317,7 @@ export class PeerLink {
     const answered = this.session.stats.handshakesAnswered;
     const stale =
       p !== undefined && this.session.established && d[0] === MessageKind.HANDSHAKE_INIT;
-    if (stale) this.session.setSend((x) => this.#sendServer(x));
+    if (stale) this.session.setSend((x) => this.#o.sendP2p(x));
     handle();
     if (!stale || this.#path !== p) return;
     if (
@@ -328,16 +328,12 @@ export class PeerLink {
     else this.session.setSend(this.#via(p));
   }
 
-  #sendServer(d: Uint8Array): void {
-    this.#o.sendP2p(d);
-  }
-
   #down(p: PunchedPath, reason: string): void {
     if (this.#path !== p) return;
     for (const off of this.#pathOffs.splice(0)) off();
     this.#path = undefined;
     p.close();
-    this.session.setSend((d) => this.#sendServer(d));
+    this.session.setSend((d) => this.#o.sendP2p(d));
     this.channel.pathChanged();
     this.#o.logger.info('path down', { peer: this.remote, kind: p.kind, reason });
     this.#report(reason);
