@@ -51,7 +51,7 @@ function arg(name: string, dflt: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 }
 /**
- * Notifications the app keeps unacknowledged. 1,000 (below the channel's 1,024-message queue, so
+ * Notifications the app keeps unacknowledged. 1,000 (below the channel's 1,792-message queue, so
  * nothing is refused): the channel's congestion window, not the app, decides what is in flight.
  * Round 1 used 64, which capped a flood at 64 in flight whatever the channel could do.
  */

@@ -52,8 +52,13 @@ export const RELIABLE_DEFAULTS = {
   initialWindowPackets: 32,
   /** Congestion window after a retransmission timeout (RFC 9002 §7.2: 2 packets). */
   minWindowPackets: 2,
-  /** Notifications waiting to be sent; `send` beyond this fails with BACKPRESSURE. */
-  maxQueuedMessages: 1024,
+  /**
+   * Notifications waiting to be sent; `send` beyond this fails with BACKPRESSURE (and a Peer
+   * sends that one through the server instead). 1792 + the 256 in flight = 2048 unsettled, as
+   * with 1024 + 1024 before the window went to 256: an app gets the same room before
+   * BACKPRESSURE, and the bound of bodies held per session (≤ 2048 × 16 KiB) is unchanged.
+   */
+  maxQueuedMessages: 1792,
   /** `send` rejects with SEND_TIMEOUT after this (the notification may still arrive later). */
   sendTimeoutMs: 30_000,
   /** Delayed ack (RFC 9000 §18.2 default max_ack_delay is 25 ms; smaller for latency). */
