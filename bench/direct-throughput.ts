@@ -2,6 +2,7 @@
  * Notifications over a direct natpush path against a raw UDP socket pair, same lab, same run.
  *
  *   npm run build && node dist/bench/direct-throughput.js [--messages 20000] [--light 500] [--connector]
+ *     [--sizes 100,1000] [--compare JSON] [--window W]   (--help: the options)
  *
  * Lab (bench/lib/punch-lab.ts, no added delay: the kernel NATs are there, the NFQUEUE delay line
  * is not, so it does not cap the rate): hosts a and b behind their own port-restricted NATs,
@@ -44,14 +45,13 @@ import {
 
 const LADDER_PEER = fileURLToPath(new URL('../../test/support/ladder-peer.mjs', import.meta.url));
 const RAW_PEER = fileURLToPath(new URL('./lib/punch-raw-udp.js', import.meta.url));
-const SIZES = [100, 1000];
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 }
 /**
- * Notifications the app keeps unacknowledged. 1,000 (below the channel's 1,024-message queue, so
+ * Notifications the app keeps unacknowledged. 1,000 (below the channel's 1,792-message queue, so
  * nothing is refused): the channel's congestion window, not the app, decides what is in flight.
  * Round 1 used 64, which capped a flood at 64 in flight whatever the channel could do.
  */
@@ -59,6 +59,20 @@ const WINDOW = arg('--window', 1000);
 /** Long enough to reach steady state: 5,000 still showed start-up effects (one run: 5k vs 12k/s). */
 const MESSAGES = arg('--messages', 20_000);
 const LIGHT = arg('--light', 500);
+/**
+ * `--compare JSON`: natpush runs four times in the lab, A B B A, A with these ReliableChannel
+ * defaults overridden in both peers (ladder-peer.mjs NATPUSH_BENCH_CHANNEL), B as built — a
+ * paired before/after of a channel limit in one run, on one machine load (an A/A pair run
+ * one after the other differed by 7 %: whichever goes first may gain, hence A B B A). E.g. the limits before round 6:
+ * `--compare '{"maxInFlightPackets":1024,"recvWindowPackets":1024}'`.
+ */
+const COMPARE = process.argv.includes('--compare')
+  ? process.argv[process.argv.indexOf('--compare') + 1]
+  : undefined;
+/** `--sizes 100,1000`: body sizes to measure (a shorter run measures one). */
+const SIZES = process.argv.includes('--sizes')
+  ? process.argv[process.argv.indexOf('--sizes') + 1]!.split(',').map(Number)
+  : [100, 1000];
 /** `--connector`: the channel straight on the punched path, without `Peer.notify` on top. */
 const CONNECTOR = process.argv.includes('--connector');
 /** `--prof DIR`: each peer process writes a V8 CPU profile there (`node --cpu-prof`). */
@@ -181,19 +195,29 @@ function meter(pl: PunchLab, a: LineChild, b: LineChild) {
   };
 }
 
-function spawn(pl: PunchLab, host: string, script: string, args: string[]): LineChild {
+function spawn(
+  pl: PunchLab,
+  host: string,
+  script: string,
+  args: string[],
+  channel?: string,
+): LineChild {
   return lineChild(
     pl.lab.spawn(host, process.execPath, [...PROF, script, ...args], {
       stdio: ['pipe', 'pipe', 'inherit'],
-      env: { ...process.env, NATPUSH_BENCH_MODE: CONNECTOR ? 'connector' : '' },
+      env: {
+        ...process.env,
+        NATPUSH_BENCH_MODE: CONNECTOR ? 'connector' : '',
+        ...(channel ? { NATPUSH_BENCH_CHANNEL: channel } : {}),
+      },
     }),
     `${host} ${script.split('/').pop()}`,
   );
 }
 
-async function natpush(pl: PunchLab): Promise<Record<number, Figures>> {
-  const a = spawn(pl, 'a', LADDER_PEER, [pl.serverUrl]);
-  const b = spawn(pl, 'b', LADDER_PEER, [pl.serverUrl]);
+async function natpush(pl: PunchLab, channel?: string): Promise<Record<number, Figures>> {
+  const a = spawn(pl, 'a', LADDER_PEER, [pl.serverUrl], channel);
+  const b = spawn(pl, 'b', LADDER_PEER, [pl.serverUrl], channel);
   const out: Record<number, Figures> = {};
   try {
     a.send({ login: {} });
@@ -304,6 +328,14 @@ async function rawUdp(pl: PunchLab): Promise<Record<number, Figures>> {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--help')) {
+    console.log(
+      'node dist/bench/direct-throughput.js [--messages 20000] [--light 500] [--window 4000]\n' +
+        '  [--sizes 100,1000] [--compare \'{"maxInFlightPackets":1024,…}\'] [--connector] [--prof DIR] [--perf]\n' +
+        'Root: builds a netsim lab (see the header of bench/direct-throughput.ts).',
+    );
+    return;
+  }
   console.log(
     `direct-throughput: ${MESSAGES} notifications per size (window ${WINDOW}), ${LIGHT} one at a time; raw UDP ${MESSAGES * 4} datagrams`,
   );
@@ -316,26 +348,42 @@ async function main(): Promise<void> {
   console.log(`load before: ${load()}`);
   const pl = await createPunchLab(0);
   try {
-    const np = await natpush(pl);
-    console.log(`load: ${load()}`);
+    // --compare: A B B A (A = the override, B = as built), so that neither gains from going
+    // first or from the load drifting; the ratios use each one's mean rate.
+    const runs: [string, Record<number, Figures>][] = [];
+    for (const which of COMPARE !== undefined ? ['A', 'B', 'B', 'A'] : ['B']) {
+      runs.push([
+        which === 'A' ? `compare${runs.length + 1}` : `natpush${runs.length + 1}`,
+        await natpush(pl, which === 'A' ? COMPARE : undefined),
+      ]);
+      console.log(`load: ${load()}`);
+    }
+    const mean = (prefix: string, size: number): number => {
+      const xs = runs.filter(([n]) => n.startsWith(prefix)).map(([, f]) => f[size]!.perSecond);
+      return xs.reduce((a, b) => a + b, 0) / xs.length;
+    };
     const raw = await rawUdp(pl);
     console.log(
       `\n  ${'size'.padStart(5)} ${'path'.padEnd(8)} ${'msg/s'.padStart(8)} ${'Mbit/s'.padStart(7)} ${'delivered'.padStart(13)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'light p50'.padStart(9)} ${'light p99'.padStart(9)} ${'µs tx'.padStart(7)} ${'µs rx'.padStart(7)} ${'msg/dg'.padStart(6)} ${'dg back'.padStart(7)} ${'rx drop'.padStart(7)}`,
     );
     for (const size of SIZES) {
       for (const [name, f] of [
-        ['natpush', np[size]!],
-        ['raw UDP', raw[size]!],
-      ] as const) {
+        ...runs.map(([n, r]) => [COMPARE !== undefined ? n : 'natpush', r[size]!] as const),
+        ['raw UDP', raw[size]!] as const,
+      ]) {
         console.log(
           `  ${String(size).padStart(5)} ${name.padEnd(8)} ${fmt(f.perSecond).padStart(8)} ${fmt((f.perSecond * size * 8) / 1e6, 1).padStart(7)} ${`${f.delivered}/${f.offered}`.padStart(13)} ${fmt(f.p50, 2).padStart(7)} ${fmt(f.p99, 2).padStart(7)} ${fmt(f.lightP50, 2).padStart(9)} ${fmt(f.lightP99, 2).padStart(9)} ${fmt(f.cpuUsTx, 1).padStart(7)} ${fmt(f.cpuUsRx, 1).padStart(7)} ${fmt(f.delivered / Math.max(1, f.datagramsTx), 1).padStart(6)} ${String(f.datagramsRx).padStart(7)} ${String(f.rxDrops).padStart(7)}  ${f.note}`,
         );
       }
-      const n = np[size]!;
+      const n = runs.find(([x]) => x.startsWith('natpush'))![1][size]!;
       const r = raw[size]!;
       console.log(
-        `  ratio natpush/raw UDP ${size} B: ${fmt(n.perSecond / r.perSecond, 2)} (msg/s; target ≥ 0.5); ` +
-          `CPU per message raw/natpush: sender ${fmt(r.cpuUsTx / n.cpuUsTx, 2)}, receiver ${fmt(r.cpuUsRx / n.cpuUsRx, 2)}`,
+        `  ratio natpush/raw UDP ${size} B: ${fmt(mean('natpush', size) / r.perSecond, 2)} (msg/s; target ≥ 0.5); ` +
+          `CPU per message raw/natpush: sender ${fmt(r.cpuUsTx / n.cpuUsTx, 2)}, receiver ${fmt(r.cpuUsRx / n.cpuUsRx, 2)}` +
+          (COMPARE !== undefined
+            ? `; compare (${COMPARE}): ${fmt(mean('compare', size) / r.perSecond, 2)}; ` +
+              `built/compare ${fmt(mean('natpush', size) / mean('compare', size), 2)} (means of 2)`
+            : ''),
       );
     }
   } finally {

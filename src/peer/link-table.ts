@@ -156,14 +156,27 @@ export class LinkTable {
     const link = this.linkFor(peer, true)!;
     await link.start();
     const rttMs = await link.ping(timeoutMs);
-    // A pong in a check's answer rode the first direct flight (its ping was the init's 0-RTT
-    // data): direct, even though the path is adopted a moment later.
-    const firstFlight = link.lastRxInCheck;
-    return { rttMs, path: firstFlight ? 'direct' : linkDeliveryPath(link.path), firstFlight };
+    return { rttMs, ...pongPath(link.path, link.lastRxInCheck) };
   }
 
   closeAll(): void {
     for (const l of this.#links.values()) l.close();
     this.#links.clear();
   }
+}
+
+/**
+ * The path a pong took. One in a check's answer rode the punch's first flight (its ping was the
+ * init's 0-RTT data): direct even before a path is adopted — but only if the punch did not end
+ * on the relay. Our punch's answers wait until its pair is selected and adopted
+ * (PeerLink.handleCheckResponse), so a relay here means the first flight went through the relay
+ * too; counted direct, it made `ping`'s first pong and the netsim ladder counts say direct for
+ * attempts that ended on the relay (NOTE4).
+ */
+export function pongPath(
+  path: LinkPath,
+  inCheckAnswer: boolean,
+): { path: DeliveryPath; firstFlight: boolean } {
+  const firstFlight = inCheckAnswer && path !== 'relay';
+  return { path: firstFlight ? 'direct' : linkDeliveryPath(path), firstFlight };
 }

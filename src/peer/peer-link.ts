@@ -10,7 +10,7 @@
  * arrives through `onIncoming` — both sides take every punched path (AGREEMENT). A relay result
  * is kept and direct tried again later; a path that dies (consent lost, RFC 7675; nothing back
  * with data in flight) or whose remote moved (NAT rebinding) drops the link to the server rung
- * at once and a re-punch is scheduled with backoff.
+ * at once and a re-punch is scheduled with backoff (repunch-policy.ts).
  * First contact in one direct round trip (`handshakeInChecks`): the Noise init rides in the
  * punch's first checks with what is queued as 0-RTT data, answered in the check's success
  * response; if no check takes it, the handshake goes over the server as before.
@@ -21,15 +21,14 @@ import type { PunchedPath } from '../punch/path.js';
 import { ReliableChannel, type Notification as ChannelNotification } from '../session/reliable.js';
 import { SecureSession } from '../session/secure-session.js';
 import { MessageKind } from '../session/wire.js';
-import type { TimerHandle } from '../util/clock.js';
 import { PathHearing } from './path-hearing.js';
 import {
   CHECK_HANDSHAKE_HOLD_MS,
   MAX_CHECK_ANSWERS,
-  REPUNCH,
   type LinkPath,
   type PeerLinkOptions,
 } from './peer-link-types.js';
+import { RepunchPolicy } from './repunch-policy.js';
 export type { LinkConnector, LinkPath, PeerLinkOptions } from './peer-link-types.js';
 
 export class PeerLink {
@@ -40,10 +39,8 @@ export class PeerLink {
   #path: PunchedPath | undefined;
   #pathOffs: (() => void)[] = [];
   #punching = false;
-  /** The path went down while our punch ran: re-punch the moment it ends (#afterPunch). */
-  #downWhilePunching = false;
-  #punchFailures = 0;
-  #repunchTimer: TimerHandle | undefined;
+  /** When to try for direct again (backoff, and the two at-once cases): repunch-policy.ts. */
+  readonly #repunch: RepunchPolicy;
   #closed = false;
   #keyed = false;
   /** Why the last attempt at a direct path failed, for `natpush ping`. */
@@ -66,14 +63,25 @@ export class PeerLink {
     this.#o = o;
     this.remote = o.remote;
     this.lastUsed = o.clock.now();
+    this.#repunch = new RepunchPolicy({
+      clock: o.clock,
+      ...(o.repunchMs ? { backoff: o.repunchMs } : {}),
+      closed: () => this.#closed,
+      established: () => this.session.established,
+      punch: () => this.#maybeUpgrade(true),
+    });
     this.session = new SecureSession({
       identity: o.identity,
       remotePeerId: o.remote,
       clock: o.clock,
       logger: o.logger,
-      send: (d) => this.#sendServer(d),
+      send: (d) => this.#o.sendP2p(d),
     });
-    this.channel = new ReliableChannel({ session: this.session, clock: o.clock, logger: o.logger });
+    // One dedupe table: the Inbox's per (sender, id) sees every rung; the channel's own per-id
+    // set (dedupeCapacity) would only repeat its work (~0.14 µs per notification).
+    const options = { dedupeCapacity: 0 };
+    const { clock, logger } = o;
+    this.channel = new ReliableChannel({ session: this.session, clock, logger, options });
     this.channel.onNotification((n) => o.onNotification(n, this.path));
     this.session.onEstablished(() => {
       this.#report(); // keys on a path adopted before the handshake finished: it carries now
@@ -164,9 +172,8 @@ export class PeerLink {
   }
 
   /**
-   * Whether the datagram handled last came in a check's answer: read right after a ping
-   * resolves, it says the pong came in the first direct flight (so did its ping, the 0-RTT data
-   * of the init that the answer answers).
+   * The datagram handled last came in a check's answer: read as a ping resolves, its pong (and
+   * its ping, the 0-RTT data of the init answered) rode the punch's first checks.
    */
   get lastRxInCheck(): boolean {
     return this.#lastRxInCheck;
@@ -235,8 +242,8 @@ export class PeerLink {
     this.session.retryCheckInit();
     this.#report(); // with keys it carries now; else the event waits for onEstablished
     if (p.kind === 'relay')
-      this.#scheduleRepunch(); // try for direct again later
-    else this.#punchFailures = 0;
+      this.#repunch.schedule(); // try for direct again later
+    else this.#repunch.succeeded();
   }
 
   /**
@@ -249,8 +256,8 @@ export class PeerLink {
     this.#report();
     if (p.kind !== 'relay') return;
     this.lastPunchError = 'the direct pair ran through the remote relay; using the relay';
-    this.#punchFailures++;
-    this.#scheduleRepunch();
+    this.#repunch.failed();
+    this.#repunch.schedule();
   }
 
   /** Drop the current UDP path (tests kill it; the ladder calls this when it dies). */
@@ -262,7 +269,7 @@ export class PeerLink {
     if (this.#closed) return;
     this.#closed = true;
     this.#checkAnswers = [];
-    this.#repunchTimer?.cancel();
+    this.#repunch.cancel();
     for (const off of this.#pathOffs.splice(0)) off();
     this.#path?.close();
     this.#path = undefined;
@@ -287,7 +294,7 @@ export class PeerLink {
   #via(p: PunchedPath): (d: Uint8Array) => void {
     let dropping = false;
     return (d) => {
-      if (this.#path !== p || p.closed || dropping) return this.#sendServer(d);
+      if (this.#path !== p || p.closed || dropping) return this.#o.sendP2p(d);
       const now = this.#o.clock.now();
       this.#hearing.sending(now, this.channel.inFlight);
       const stalled = this.#hearing.stalled(now, this.channel.inFlight);
@@ -296,7 +303,7 @@ export class PeerLink {
       // makes the channel resend what is in flight (on the server rung, then).
       dropping = true;
       queueMicrotask(() => this.#down(p, stalled));
-      this.#sendServer(d);
+      this.#o.sendP2p(d);
     };
   }
 
@@ -310,7 +317,7 @@ export class PeerLink {
     const answered = this.session.stats.handshakesAnswered;
     const stale =
       p !== undefined && this.session.established && d[0] === MessageKind.HANDSHAKE_INIT;
-    if (stale) this.session.setSend((x) => this.#sendServer(x));
+    if (stale) this.session.setSend((x) => this.#o.sendP2p(x));
     handle();
     if (!stale || this.#path !== p) return;
     if (
@@ -321,25 +328,16 @@ export class PeerLink {
     else this.session.setSend(this.#via(p));
   }
 
-  #sendServer(d: Uint8Array): void {
-    this.#o.sendP2p(d);
-  }
-
   #down(p: PunchedPath, reason: string): void {
     if (this.#path !== p) return;
     for (const off of this.#pathOffs.splice(0)) off();
     this.#path = undefined;
     p.close();
-    this.session.setSend((d) => this.#sendServer(d));
+    this.session.setSend((d) => this.#o.sendP2p(d));
     this.channel.pathChanged();
     this.#o.logger.info('path down', { peer: this.remote, kind: p.kind, reason });
     this.#report(reason);
-    // A dead relay (path.ts): the fleet has another, so re-punch at the first step (issue 12).
-    this.#punchFailures = reason.includes('relay allocation lost') ? 0 : this.#punchFailures + 1;
-    // A re-punch timer firing while the punch runs would find it running and be lost, and the
-    // punch may be one that cannot succeed (on the allocation that just died): its end decides.
-    if (this.#punching) this.#downWhilePunching = true;
-    else this.#scheduleRepunch();
+    this.#repunch.down(reason, this.#punching);
   }
 
   /**
@@ -354,7 +352,7 @@ export class PeerLink {
   }
 
   #maybeUpgrade(demand = false): void {
-    if (this.#closed || this.#punching || this.#repunchTimer) return;
+    if (this.#closed || this.#punching || this.#repunch.waiting) return;
     if (this.#path?.kind === 'direct' && !this.#path.closed) return;
     if (!demand && !this.#initiates()) return;
     void this.#punch();
@@ -376,54 +374,21 @@ export class PeerLink {
       });
       if (p.kind === 'relay') {
         this.lastPunchError = 'no direct pair answered; using the relay';
-        this.#punchFailures++; // back off the retries for direct like after a failure
+        this.#repunch.failed(); // back off the retries for direct like after a failure
       }
       this.adopt(p);
     } catch (err) {
       this.lastPunchError = failure = err instanceof Error ? err.message : String(err);
-      this.#punchFailures++;
+      this.#repunch.failed();
       this.#o.onPunch({ ok: false, error: this.lastPunchError });
       this.#o.logger.info('punch failed', { peer: this.remote, err: this.lastPunchError });
-      this.#scheduleRepunch();
+      this.#repunch.schedule();
     } finally {
       this.#punching = false;
       this.#flushCheckAnswers();
       // Checks that never took the held init: the handshake goes on the path we have now.
       this.session.releaseHold();
-      this.#afterPunch(failure);
+      this.#repunch.afterPunch(failure, this.#path !== undefined && !this.#path.closed);
     }
-  }
-
-  /**
-   * A punch ended without giving us a path after the one we had died under it, or it failed
-   * because our relay allocation was lost (connector.ts ends such a punch at once): re-punch now,
-   * not a backoff later — the punch that ran was begun before the death was known (or on the
-   * dead allocation's candidate), so its failure says nothing of the next one, which offers the
-   * gatherer's new allocation (issue 12). Once per death: a second failure backs off as usual.
-   */
-  #afterPunch(failure: string | undefined): void {
-    const down = this.#downWhilePunching;
-    this.#downWhilePunching = false;
-    if (this.#closed || (this.#path !== undefined && !this.#path.closed)) return;
-    const relayLost = failure?.includes('relay allocation lost') === true;
-    if (!down && !relayLost) return; // the catch scheduled the usual backoff
-    if (failure === undefined) return this.#scheduleRepunch(); // no punch ran (no connector)
-    if (relayLost) this.#punchFailures = 0;
-    this.#repunchTimer?.cancel();
-    this.#repunchTimer = undefined;
-    if (this.session.established) this.#maybeUpgrade(true);
-    else this.#scheduleRepunch();
-  }
-
-  #scheduleRepunch(): void {
-    // Both sides back off; either may re-punch when its timer fires (the connector joins or
-    // resolves glare), so a failed punch is retried even if the other side never asks.
-    if (this.#closed || this.#repunchTimer) return;
-    const r = this.#o.repunchMs ?? REPUNCH;
-    const delay = Math.min(r.max, r.initial * 2 ** Math.max(0, this.#punchFailures - 1));
-    this.#repunchTimer = this.#o.clock.setTimeout(() => {
-      this.#repunchTimer = undefined;
-      if (this.session.established) this.#maybeUpgrade(true);
-    }, delay);
   }
 }

@@ -27,7 +27,6 @@
  * NAT facts; the punch that uses it takes it (`claim`) and the next one is reserved at once.
  */
 import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
-import { StunClient } from '../stun/client.js';
 import type { Candidate } from '../punch/candidates.js';
 import { measureAllocation, type AllocationMeasurement } from '../punch/allocation-probe.js';
 import { predictedCandidates } from '../punch/predicted-candidates.js';
@@ -37,7 +36,12 @@ import type { AllocationPattern } from '../punch/port-prediction.js';
 import type { Logger } from '../util/logger.js';
 import type { WireNatFacts } from '../punch/nat-facts.js';
 import type { Dependence } from '../punch/hard-nat-plan.js';
-import { DISCOVERY_DEFAULTS } from '../stun/constants.js';
+import {
+  bindOnce,
+  filteringSocket,
+  MEASURE_TIMEOUT_MS,
+  type FilteringSocket,
+} from './fresh-binding.js';
 import { probeFiltering } from '../stun/nat-filtering.js';
 
 /** What the measurements tell the NAT facts (punch/nat-facts.ts). */
@@ -45,12 +49,6 @@ export type PredictionFacts = Pick<
   WireNatFacts,
   'mapping' | 'filtering' | 'allocation' | 'delta' | 'preservedPort'
 >;
-
-interface FilteringSocket {
-  client: StunClient;
-  mapped: Endpoint;
-  close: () => Promise<void>;
-}
 
 export interface PredictionLayerOptions {
   net: UdpNetwork;
@@ -73,8 +71,6 @@ function lastSamplePort(m: AllocationMeasurement): number {
   return m.secondMappedPort ?? m.samples[m.samples.length - 1]!.mappedPort;
 }
 
-/** One binding's wait; a lost one means no prediction, not a retry loop. */
-const MEASURE_TIMEOUT_MS = 2_000;
 /**
  * serve's STUN port (its `--stun-port` default, RFC 8489 §9) on the relay's host: the second
  * destination that tells an endpoint-independent mapping from an address-and-port-dependent one
@@ -131,7 +127,7 @@ export class PredictionLayer {
         // serve's STUN named an RFC 5780 alternate (`serve --stun-alternate`): filtering is
         // measurable. Its socket's first binding is one more mapping, made before the facts go
         // out, so a sequential NAT's predictions follow it.
-        const probe = second && m.secondOther ? await this.#filteringSocket(second) : undefined;
+        const probe = second && m.secondOther ? await filteringSocket(this.#o, second) : undefined;
         if (this.#closed) return void (await probe?.close());
         this.#measured = m;
         for (const x of m.samples) this.#remember(x.mappedPort);
@@ -191,7 +187,7 @@ export class PredictionLayer {
     this.#rateTimer = undefined;
     if (this.#closed || pattern.kind !== 'sequential' || this.#punches !== this.#punchesAtMeasure)
       return;
-    const port = await this.#bindOnce();
+    const port = await bindOnce(this.#o, this.#o.server);
     if (port === undefined || this.#closed || this.#punches !== this.#punchesAtMeasure) return;
     const now = this.#o.clock.now();
     const rate = foreignAllocationRate(
@@ -212,45 +208,6 @@ export class PredictionLayer {
     });
     // Always: the predictions follow this newer mapping now (our own one moved the counter).
     this.#o.onReady();
-  }
-
-  /** One fresh socket's mapping toward serve (the counter's position now), or undefined. */
-  async #bindOnce(): Promise<number | undefined> {
-    let socket: UdpSocket | undefined;
-    let client: StunClient | undefined;
-    try {
-      socket = await this.#o.net.bindUdp({ port: 0 });
-      client = new StunClient({ socket, clock: this.#o.clock });
-      return (await client.binding(this.#o.server, { timeoutMs: MEASURE_TIMEOUT_MS })).mapped.port;
-    } catch (err) {
-      this.#o.logger.debug('no binding for port prediction', { err: String(err) });
-      return undefined;
-    } finally {
-      client?.close();
-      await socket?.close();
-    }
-  }
-
-  /** A fresh socket that asked serve's STUN (A1:P1) once: the filtering probe's (nat-filtering.ts). */
-  async #filteringSocket(server: Endpoint): Promise<FilteringSocket | undefined> {
-    const socket = await this.#o.net.bindUdp({ port: 0 });
-    const client = new StunClient({
-      socket,
-      clock: this.#o.clock,
-      retransmission: DISCOVERY_DEFAULTS.retransmission,
-    });
-    const close = async (): Promise<void> => {
-      client.close();
-      await socket.close();
-    };
-    try {
-      const r = await client.binding(server, { timeoutMs: MEASURE_TIMEOUT_MS });
-      return { client, mapped: r.mapped, close };
-    } catch (err) {
-      this.#o.logger.debug('no filtering probe', { err: String(err) });
-      await close();
-      return undefined;
-    }
   }
 
   /**
@@ -339,7 +296,7 @@ export class PredictionLayer {
     this.#refreshing = true;
     this.#refreshWanted = false;
     try {
-      const port = await this.#bindOnce();
+      const port = await bindOnce(this.#o, this.#o.server);
       if (port === undefined || this.#closed) return;
       this.#lastMapped = port;
       this.#observedAt = this.#o.clock.now();

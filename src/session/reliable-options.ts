@@ -25,23 +25,40 @@ export const RELIABLE_DEFAULTS = {
   maxBodyBytes: 16 * 1024,
   /**
    * Packets buffered out of order per channel (and advertised as the flow-control window):
-   * 1024 × 1200 B ≈ 1.2 MiB worst case per peer, only while a gap is open. A flood needs it:
-   * at 50,000 notifications/s and a few ms of round trip on a loaded machine (scheduling, not
-   * the wire) ~200–500 packets are in flight; 256 capped a measured 100-byte flood.
+   * 256 × 1200 B ≈ 300 KiB worst case per peer, only while a gap is open. Sized with
+   * `maxInFlightPackets` below (the sender never has more unacked than this window).
    */
-  recvWindowPackets: 1024,
+  recvWindowPackets: 256,
   /**
    * Ceiling of the congestion window (congestion-window.ts; ≤ the receiver's window): unacked
    * packets a sender may have in flight. Each holds a reference to a fragment of a notification
    * already counted in the queue bound, so it adds ~100 bytes of bookkeeping per packet.
+   *
+   * The window/memory trade-off (round 6, decided): 256 packets. Memory bound: bytes in flight
+   * per session ≤ 256 × 1,170 B ≈ 300 KiB (kept by the sender for retransmission), and as much
+   * in the receiver's out-of-order buffer; × 256 sessions (link-table.ts MAX_LINKS) ≈ 75 MiB
+   * per side, reached only if every link floods at once with a gap open (1024 made that 300 MiB,
+   * the 4096 tried in round 4 1.2 GiB). Measured with bench/direct-throughput.ts `--compare`
+   * (load 12–17 on 2 cores): A B B A runs, 256 against 1024, mean msg/s 256/1024 = 1.04 for
+   * 1,000-byte and 0.96 for 100-byte bodies; single pairs swung 0.5×–3× either way (6 in the
+   * ladder, 2 through the bare channel). On this lab's sub-millisecond path the rate is set by
+   * the CPU the two processes get, not by the window: more in flight only lengthens the standing
+   * queue, never measurably the rate, so the window is sized for memory. The cost: a path of
+   * round trip R carries at most 256 packets per R — at 100 ms, 2,560 packets/s (~20,000
+   * 100-byte notifications/s coalesced, or 2,560 of 1 KB), ample for notifications.
    */
-  maxInFlightPackets: 1024,
+  maxInFlightPackets: 256,
   /** Congestion window at the start and after a path change (slow start grows it per ack). */
   initialWindowPackets: 32,
   /** Congestion window after a retransmission timeout (RFC 9002 §7.2: 2 packets). */
   minWindowPackets: 2,
-  /** Notifications waiting to be sent; `send` beyond this fails with BACKPRESSURE. */
-  maxQueuedMessages: 1024,
+  /**
+   * Notifications waiting to be sent; `send` beyond this fails with BACKPRESSURE (and a Peer
+   * sends that one through the server instead). 1792 + the 256 in flight = 2048 unsettled, as
+   * with 1024 + 1024 before the window went to 256: an app gets the same room before
+   * BACKPRESSURE, and the bound of bodies held per session (≤ 2048 × 16 KiB) is unchanged.
+   */
+  maxQueuedMessages: 1792,
   /** `send` rejects with SEND_TIMEOUT after this (the notification may still arrive later). */
   sendTimeoutMs: 30_000,
   /** Delayed ack (RFC 9000 §18.2 default max_ack_delay is 25 ms; smaller for latency). */
@@ -73,6 +90,8 @@ export const RELIABLE_DEFAULTS = {
   /**
    * Ids remembered for dedupe, per channel (= per sender): 4096 × ≤ 64-byte ids ≤ ~300 KiB worst
    * case, typically ~100 KiB; far more than the notifications one round of re-sending covers.
+   * 0 turns the channel's dedupe off, for a user that dedupes above it: `Peer` does (its Inbox
+   * dedupes per (sender, id) across every rung, src/peer/dedupe.ts), so one table, not two.
    */
   dedupeCapacity: 4096,
   /** Outstanding pings. */

@@ -5,8 +5,9 @@
  * - In-order delivery per sender incarnation (`epoch`): packets beyond a gap wait in a buffer of
  *   at most `recvWindowPackets` (advertised to the sender as its flow-control window).
  * - Exactly once: in-order pns deliver each packet once per incarnation; on top, ids are deduped
- *   (bounded, recent-ids.ts) so a notification re-sent by the Peer on another rung is not
- *   delivered twice.
+ *   (bounded, recent-ids.ts) so a notification sent again by a new incarnation of the sender is
+ *   not delivered twice — unless `dedupeCapacity` is 0: a Peer turns it off (peer-link.ts), its
+ *   Inbox dedupes every rung per (sender, id) in one table.
  * - Acks: cumulative + up to 16 SACK ranges; sent at once when a packet arrives out of order, is
  *   a duplicate, is marked DATA_ACK_NOW (the end of the sender's burst), or `ackEveryPackets`
  *   packets / `ackEveryDatagrams` datagrams arrived since the last ack, else after `ackDelayMs`
@@ -61,7 +62,8 @@ export class ReliableReceiver {
   /** tsval of the latest data packet received, echoed in the next ack (RFC 7323 TS.Recent). */
   #echo = 0;
   #ackTimer: TimerHandle | undefined;
-  readonly #dedupe: RecentIds;
+  /** Off (`dedupeCapacity: 0`) under a Peer, whose Inbox dedupes per (sender, id) itself. */
+  readonly #dedupe: RecentIds | undefined;
   /**
    * Notifications complete in the datagram being handled, delivered after its ack went out (the
    * app's callbacks then do not delay the sender's next burst). Bound: one datagram's frames.
@@ -87,7 +89,8 @@ export class ReliableReceiver {
       4 + 64 + 128 * 4 + o.options.maxBodyBytes,
       () => this.#stats.protocolErrors++,
     );
-    this.#dedupe = new RecentIds(o.options.dedupeCapacity);
+    this.#dedupe =
+      o.options.dedupeCapacity > 0 ? new RecentIds(o.options.dedupeCapacity) : undefined;
   }
 
   /** Packets held out of order awaiting a gap (≤ recvWindowPackets). */
@@ -173,7 +176,7 @@ export class ReliableReceiver {
       this.#stats.protocolErrors++;
       return;
     }
-    if (this.#dedupe.seen(n.id)) {
+    if (this.#dedupe?.seen(n.id) === true) {
       this.#stats.duplicatesDropped++;
       return;
     }

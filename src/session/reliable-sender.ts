@@ -270,7 +270,9 @@ export class ReliableSender {
     let highest = f.cumulative - 1;
     for (const [s, e] of f.ranges) {
       if (e - 1 > highest) highest = e - 1;
-      if (e - s > this.#o.recvWindowPackets) continue; // not a range our window could produce
+      // Not a range a window could produce (ours, or the peer's advertised one: a peer built
+      // with a larger receive window lets our pns span more than ours).
+      if (e - s > Math.max(this.#o.recvWindowPackets, this.#peerWindow)) continue;
       for (let pn = Math.max(s, f.cumulative); pn < e; pn++) {
         const p = this.#unacked.get(pn);
         if (p) ack(p);

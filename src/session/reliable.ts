@@ -27,7 +27,8 @@
  *   from `initialWindowPackets` up to `maxInFlightPackets`: slow start per ack, halved on a fast
  *   retransmission, back to `minWindowPackets` on an RTO.
  * - Exactly once: in-order pns deliver each packet once per sender incarnation; on top, ids are
- *   deduped (bounded) so a notification re-sent by the Peer on another rung is not delivered twice.
+ *   deduped (bounded) so a notification a new incarnation sends again is not delivered twice —
+ *   unless `dedupeCapacity` is 0, for a user that dedupes above (Peer's Inbox, across rungs).
  *
  * One concept per file: options and defaults (reliable-options.ts), wire frames
  * (reliable-frames.ts), the datagram being filled (datagram-builder.ts), the sender's state

@@ -10,6 +10,8 @@
 //              then a Noise IK `SecureSession` and a `ReliableChannel` over the punched path; the
 //              ping is the channel's authenticated ping/pong. The responder answers on its own.
 //   NATPUSH_BENCH_PREWARM=1 loads dist/bench/lib/punch-prewarm.js (an experiment, see there).
+//   NATPUSH_BENCH_CHANNEL='{"maxInFlightPackets":1024,…}' overrides the ReliableChannel defaults
+//   in this process (bench/direct-throughput.ts `--compare`: the old limits and the new in one run).
 //
 // argv: serverUrl [identityPath]   (with identityPath: log in at once, as `{"login":{}}` would)
 // in  {"login":{"relay":bool}}     fresh identity, Peer.connect(allow anyone), punch layer
@@ -40,7 +42,12 @@ const [server, identityPath] = process.argv.slice(2);
 const dist = new URL('../../dist/src/', import.meta.url).href;
 const lib = await import(`${dist}index.js`);
 const { PunchConnector } = await import(`${dist}punch/index.js`);
-const { SecureSession, ReliableChannel } = await import(`${dist}session/index.js`);
+const { SecureSession, ReliableChannel, RELIABLE_DEFAULTS } = await import(
+  `${dist}session/index.js`
+);
+// Every channel reads the defaults when it is made (reliable.ts): set before any exists.
+if (process.env.NATPUSH_BENCH_CHANNEL)
+  Object.assign(RELIABLE_DEFAULTS, JSON.parse(process.env.NATPUSH_BENCH_CHANNEL));
 const { nodeUdpNetwork } = await import(`${dist}net/index.js`);
 const { systemClock } = await import(`${dist}util/clock.js`);
 const { jsonLogger } = await import(`${dist}util/logger.js`);
@@ -199,7 +206,9 @@ async function ping(o) {
  * sent the moment the link reports a direct path, so the first direct pong is not held up behind
  * a ping still crossing the server. A pong counts as direct only if its ping left on the direct
  * path too (`sessionPath` at send time), or if it came in the answer to the punch's first checks
- * (`firstFlight`: the ping rode in them as the Noise init's 0-RTT data).
+ * (`firstFlight`: the ping rode in them as the Noise init's 0-RTT data) — and, either way, the
+ * link's path is direct when the pong is in (a first flight on a punch that ended on the relay
+ * was counted direct before: NOTE4).
  */
 async function ladderPing({ to, count = 1, untilDirect = false, intervalMs = 0 }, phases, since) {
   const peer = cur.peer;
@@ -211,7 +220,13 @@ async function ladderPing({ to, count = 1, untilDirect = false, intervalMs = 0 }
     const sentDirect = peer.sessionPath(to) === 'direct';
     const r = await peer.ping(to, { timeoutMs: 5_000 });
     if (finished) return;
-    const direct = (sentDirect && r.path === 'direct') || r.firstFlight === true;
+    // A first-flight pong counts only if the punch it rode ended on a direct path: Peer.ping
+    // labels one that ended on the relay `relay` (link-table.ts pongPath), and one answered
+    // before any path was adopted waits for the next pong (the pair that carried it may lose).
+    const direct =
+      r.path === 'direct' &&
+      (sentDirect || r.firstFlight === true) &&
+      peer.sessionPath(to) === 'direct';
     phases.firstPong ??= since();
     out({
       pong: {

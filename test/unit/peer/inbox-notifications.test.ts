@@ -63,6 +63,22 @@ describe('peer.notifications()', () => {
     expect(dropped.duplicate).toBe(2);
   });
 
+  it('drops a second copy through the session itself (the only dedupe above the channel)', async () => {
+    // PeerLink's channel keeps no id table of its own (dedupeCapacity 0): a sender whose new
+    // channel incarnation sends an id again, or two sessions in turn, meet this table alone.
+    const { inbox, dropped, session } = setup();
+    session('a');
+    session('a');
+    session('b');
+    const got: string[] = [];
+    for await (const n of inbox.notifications()) {
+      got.push(n.id);
+      if (got.length === 2) break;
+    }
+    expect(got).toEqual(['a', 'b']);
+    expect(dropped.duplicate).toBe(1);
+  });
+
   it('acks a server copy when the loop takes it, not before', async () => {
     const { inbox, acks, server } = setup();
     server('s1');

@@ -9,6 +9,7 @@
  * path labelled `direct`; the ladder then never tried for a real direct path.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { pongPath } from '../../../src/peer/link-table.js';
 import { PeerLink, type LinkPath } from '../../../src/peer/peer-link.js';
 import type { PathKind, PunchedPath } from '../../../src/punch/index.js';
 import { ManualClock } from '../../../src/util/clock.js';
@@ -82,6 +83,30 @@ describe('a path through a relay says relay', () => {
       expect(la.lastPunchError).toBeDefined(); // a relay result: direct is retried later
     },
   );
+});
+
+describe("a first-flight pong on a punch that ended on the relay says relay (ping's label)", () => {
+  it.each(cases)('%s × %s, relay allocated after %d ms', async (ka, kb, d) => {
+    const { w, ia, ib, a, b } = await world2(ka, kb, d);
+    const pair = linkPair(w, [ia, a], [ib, b], { handshakeInChecks: true });
+    const la = pair.a;
+    // As LinkTable.ping: start, ping, then the label from the link as the pong resolved it.
+    const label = await w.run(
+      (async () => {
+        await la.start();
+        await la.ping(10_000);
+        return { ...pongPath(la.path, la.lastRxInCheck), path: la.path };
+      })(),
+    );
+    // Whatever carried the pong (a check's answer or the adopted path): never direct here.
+    expect(label).toMatchObject({ firstFlight: false });
+    expect(pongPath(la.path, la.lastRxInCheck).path).not.toBe('direct');
+    // The label itself, for either way the pong came (the NOTE4 miscount: check answer + relay).
+    expect(pongPath('relay', true)).toEqual({ path: 'relay', firstFlight: false });
+    expect(pongPath('direct', true)).toEqual({ path: 'direct', firstFlight: true });
+    expect(pongPath('server', true)).toEqual({ path: 'direct', firstFlight: true });
+    expect(pongPath('server', false)).toEqual({ path: 'server-routed', firstFlight: false });
+  });
 });
 
 /**

@@ -240,6 +240,22 @@ describe('ReliableChannel', () => {
     t.close();
   });
 
+  it('dedupeCapacity 0: no id dedupe in the channel (the Peer dedupes above it)', async () => {
+    const t = setup({ options: { dedupeCapacity: 0 } });
+    const r = await settle(t.clock, [
+      t.ca.send({ id: 'same', body: '1' }),
+      t.ca.send({ id: 'same', body: '2' }),
+    ]);
+    expect(r).toEqual(['ok', 'ok']);
+    // Each packet still once and in order: both sends arrive, the id is the Inbox's business.
+    expect(t.gotB).toEqual([
+      { id: 'same', body: '1' },
+      { id: 'same', body: '2' },
+    ]);
+    expect(t.cb.stats.duplicatesDropped).toBe(0);
+    t.close();
+  });
+
   it('a restarted receiver or sender channel picks up the stream', async () => {
     const t = setup();
     await settle(
