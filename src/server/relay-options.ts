@@ -105,7 +105,7 @@ export const relaySchema = z.object({
     .describe(
       "with --redis: relay only between the cluster's registered peers — a permission only for a " +
         'registered peer, toward an address where a fleet relay saw another registered peer ' +
-        '(src/cluster/relay-peer-gate.ts; while Redis is down, new permissions are refused); ' +
+        '(while Redis is down, new permissions are refused; README "Scale-out with Redis"); ' +
         '--no-peer-gate: a plain TURN relay for whoever holds its credentials',
     ),
   ...metricsOptions,

@@ -10,9 +10,8 @@
  *   registries before it is refused. Before, it was refused 403 in that window.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryNetwork, type UdpSocket } from '../../../src/net/index.js';
-import { TurnClient } from '../../../src/relay/client/client.js';
-import { mintTurnCredentials, sharedSecret } from '../../../src/relay/credentials.js';
+import { MemoryNetwork } from '../../../src/net/index.js';
+import { sharedSecret } from '../../../src/relay/credentials.js';
 import { isTurnClientError } from '../../../src/relay/errors.js';
 import type {
   SiblingExchange,
@@ -27,6 +26,7 @@ import {
   StunClass,
   StunMessageBuilder,
 } from '../../../src/stun/index.js';
+import { portClients } from './port-clients.js';
 import { ManualClock } from '../../../src/util/clock.js';
 
 const RELAY = '203.0.113.1';
@@ -103,20 +103,7 @@ async function world(o: { mirrors: boolean; lookup: boolean }) {
     closers.push(() => s.close());
     servers.push(s);
   }
-  let n = 0;
-  const client = async (port: number): Promise<TurnClient & { socket: UdpSocket }> => {
-    const creds = mintTurnCredentials(SECRET, `u${n}`, 3600, clock.now());
-    const socket = await net.addHost({ addresses: [`198.51.100.${10 + n++}`] }).bindUdp({});
-    closers.push(() => socket.close());
-    const c = await TurnClient.allocate({
-      server: { address: RELAY, port },
-      ...creds,
-      socket,
-      clock,
-    });
-    closers.push(() => c.close());
-    return Object.assign(c, { socket });
-  };
+  const client = portClients({ net, clock, secret: SECRET, relay: RELAY, closers });
   return { servers, client };
 }
 
