@@ -1,7 +1,8 @@
 /**
  * The STUN server: Binding over UDP (and TCP with `tcp: true`), RFC 5780 alternate address and
- * port, per-source rate limits, a bytes/s budget for all UDP replies together, and counters. Sockets only; decisions are made by the pure
- * `respond()` in binding-responder.ts.
+ * port, per-source rate limits, a bytes/s budget for all UDP replies together, and counters.
+ * Sockets only; decisions are made by the pure `respond()` in binding-responder.ts (the bare
+ * Binding request, the common case, by its `bareBindingReply()` directly).
  */
 import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
 import { nodeUdpNetwork } from '../net/node-udp.js';
