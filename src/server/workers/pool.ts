@@ -27,7 +27,7 @@ import {
 } from './constants.js';
 import type { AllocationLedger } from './ledger.js';
 import { MirrorCache } from './mirror-cache.js';
-import type { SiblingState } from '../../relay/server/siblings.js';
+import { SiblingLookups, type LookupDone } from './sibling-lookups.js';
 import { isMessage, type FromWorker, type ToWorker } from './protocol.js';
 
 export interface PoolOptions {
@@ -72,9 +72,8 @@ export class WorkerPool {
    *  workers' pending Allocates; an answer that never comes is dropped with its worker. */
   readonly #claims = new Map<number, { slot: Slot; id: number }>();
   #claimId = 0;
-  /** Sibling lookups in flight (#lookup): key → who asked, its id, who has not answered yet. */
-  readonly #lookups = new Map<number, { asker: Slot; id: number; waiting: Set<Slot> }>();
-  #lookupId = 0;
+  /** Sibling lookups in flight (#lookup). */
+  readonly #lookups = new SiblingLookups<Slot>(MAX_PENDING_LOOKUPS);
   /** Replacements started so far (the tests and the counters read it). */
   replaced = 0;
   /** The workers' allocation mirrors, for a worker that starts (PoolOptions.maxMirrors). */
@@ -225,7 +224,8 @@ export class WorkerPool {
     } else if (m.t === 'lookup') {
       this.#lookup(slot, m.id, m.port);
     } else if (m.t === 'mine') {
-      this.#answerLookup(slot, m.id, m.state);
+      const done = this.#lookups.answer(slot, m.id, m.state);
+      if (done) this.#answerLookups([done]);
     } else if (m.t === 'released') {
       const c = this.#claims.get(m.id);
       this.#claims.delete(m.id);
@@ -237,52 +237,29 @@ export class WorkerPool {
     }
   }
 
-  /**
-   * Worker `asker` wants to know whose allocation relayed port `port` is: every other ready
-   * worker is asked (its registry is the truth; the mirrors lag by an IPC hop), and `asker` is
-   * answered with the first that holds it, or with none once each asked worker said no or died.
-   */
+  /** Worker `asker`'s question: whose allocation is relayed port `port` (sibling-lookups.ts)? */
   #lookup(asker: Slot, id: number, port: number): void {
     const asked = this.#slots.filter((s) => s !== asker && s.ready && s.worker?.isConnected());
-    const aw = asker.worker;
-    if (asked.length === 0) {
-      if (aw?.isConnected()) aw.send({ t: 'owner', id } satisfies ToWorker);
-      return;
-    }
-    // Bounded: each worker has at most MAX_SIBLING_LOOKUPS in flight (sibling-client.ts); a
-    // table this full means answers stopped coming: the oldest is answered "none".
-    if (this.#lookups.size >= MAX_PENDING_LOOKUPS) {
-      const [oldest] = this.#lookups.keys();
-      this.#finishLookup(oldest!, undefined);
-    }
-    const key = ++this.#lookupId;
-    this.#lookups.set(key, { asker, id, waiting: new Set(asked) });
+    const { key, done } = this.#lookups.ask(asker, id, asked);
+    this.#answerLookups(done);
+    if (key === undefined) return;
     for (const s of asked) s.worker!.send({ t: 'whose', id: key, port } satisfies ToWorker);
   }
 
-  #answerLookup(from: Slot, key: number, state: SiblingState | undefined): void {
-    const l = this.#lookups.get(key);
-    if (l === undefined || !l.waiting.delete(from)) return;
-    if (state !== undefined) this.#finishLookup(key, [from.index, state]);
-    else if (l.waiting.size === 0) this.#finishLookup(key, undefined);
-  }
-
-  #finishLookup(key: number, found: [number, SiblingState] | undefined): void {
-    const l = this.#lookups.get(key);
-    this.#lookups.delete(key);
-    const aw = l?.asker.worker;
-    if (!l || !aw?.isConnected()) return;
-    const m: ToWorker = found
-      ? { t: 'owner', id: l.id, from: found[0], state: found[1] }
-      : { t: 'owner', id: l.id };
-    aw.send(m);
+  #answerLookups(done: LookupDone<Slot>[]): void {
+    for (const { asker, id, found } of done) {
+      const aw = asker.worker;
+      if (!aw?.isConnected()) continue;
+      const m: ToWorker = found
+        ? { t: 'owner', id, from: found[0].index, state: found[1] }
+        : { t: 'owner', id };
+      aw.send(m);
+    }
   }
 
   #onExit(slot: Slot, w: Worker, code: number | null, signal: string | null): void {
     // Lookups waiting for its answer will not get it.
-    for (const [key, l] of [...this.#lookups]) {
-      if (l.waiting.delete(slot) && l.waiting.size === 0) this.#finishLookup(key, undefined);
-    }
+    this.#answerLookups(this.#lookups.exited(slot));
     // Its allocations are gone: so are its leases. Its clients' next request lands on another
     // worker (or its replacement), which answers 437 Allocation Mismatch; they allocate again.
     this.#o.ledger?.forget(slot.index);
