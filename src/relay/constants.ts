@@ -162,3 +162,17 @@ export const ERROR_REPLY_MAX_AMPLIFICATION = 2;
  * ~2 Mbit/s however many addresses a flood spoofs.
  */
 export const ERROR_REPLY_BYTES_PER_SECOND = 256 * 1024;
+
+/**
+ * `relay --workers`: a worker hands datagrams of another worker's clients to that worker over IPC
+ * (server/siblings.ts) at most this many bytes a second (burst one second). Each one crosses two
+ * pipes through the primary as base64 JSON, which also carries the leases and mirrors every
+ * Allocate waits for: a flood from such a client must not hold those up. 8 MiB/s is ~50 Mbit/s
+ * of media per worker, more than the clients a replacement re-hashes usually carry; the rest is
+ * dropped (counted 'handoff-budget') as congestion would drop it.
+ */
+export const OWNER_HANDOFF_BYTES_PER_SECOND = 8 * 1024 * 1024;
+/** How many sibling lookups (SiblingExchange.lookup) one worker has in flight; a request that
+ *  would need one more is judged on what the worker knows (a flood of CreatePermissions toward
+ *  unknown ports of ours must not become a flood of IPC questions). */
+export const MAX_SIBLING_LOOKUPS = 64;

@@ -33,6 +33,9 @@ export const DROP_REASONS = [
   'tcp-per-ip',
   /** TCP connections closed for holding no allocation for TCP_NO_ALLOCATION_TIMEOUT_MS. */
   'tcp-no-allocation',
+  /** A datagram for another worker's client not handed over: this worker's hand-off bytes/s
+   *  are used (constants.ts OWNER_HANDOFF_BYTES_PER_SECOND). */
+  'handoff-budget',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -44,6 +47,9 @@ export class RelayCounters {
   toClientBytes = 0;
   /** Of toClientPackets, those sent to another worker's client directly (server/siblings.ts). */
   toSiblingClientPackets = 0;
+  /** Datagrams from another worker's client that the kernel delivered to us, handed to that
+   *  worker over IPC (a worker was replaced: server/siblings.ts). */
+  forwardedToOwner = 0;
   /** Requests answered, by outcome. */
   requests = 0;
   errorResponses = 0;
@@ -71,6 +77,7 @@ export class RelayCounters {
       toClientPackets: this.toClientPackets,
       toClientBytes: this.toClientBytes,
       toSiblingClientPackets: this.toSiblingClientPackets,
+      forwardedToOwner: this.forwardedToOwner,
       requests: this.requests,
       errorResponses: this.errorResponses,
       allocationsCreated: this.allocationsCreated,

@@ -17,9 +17,15 @@
  * split evenly over the workers (the kernel spreads clients evenly; a per-packet IPC round trip
  * would cost more than the relaying).
  *
- * When a worker dies it is replaced; the SO_REUSEPORT group changes, so the clients the kernel now
- * hashes elsewhere get 437 Allocation Mismatch / their ChannelData is dropped, and they allocate
- * again (RFC 8656 §7.2: what a client does when its allocation is gone).
+ * When a worker dies it is replaced. Its own clients' allocations died with it: their next
+ * request gets 437 Allocation Mismatch and they allocate again (RFC 8656 §7.2). The SO_REUSEPORT
+ * group changes too (Linux keeps its sockets in bind order and moves the last into a closed one's
+ * slot), so the kernel may now deliver a SURVIVING worker's clients to the replacement: it hands
+ * their datagrams to the worker that holds their allocation (relay/server/siblings.ts, over IPC
+ * through the primary; it knows the others' clients from the moment it binds the port,
+ * workers/mirror-cache.ts), which answers from its own socket on the same port. Those clients
+ * see no change; each of their packets costs two IPC hops from then on (bounded,
+ * OWNER_HANDOFF_BYTES_PER_SECOND) until they allocate again.
  */
 import type { TurnServer, TurnServerAddresses } from '../relay/index.js';
 import { createRelayServer } from '../relay/index.js';

@@ -105,7 +105,8 @@ export const relaySchema = z.object({
     .describe(
       "with --redis: relay only between the cluster's peers in rendezvous — a permission only " +
         'for a registered peer, toward an address where a fleet relay saw a peer it is in ' +
-        'rendezvous with (README, relay fleets; while Redis is down, new permissions are refused); ' +
+        'rendezvous with (while Redis is down, new permissions are refused; README "Scale-out ' +
+        'with Redis"); ' +
         '--no-peer-gate: a plain TURN relay for whoever holds its credentials',
     ),
   ...metricsOptions,

@@ -61,6 +61,11 @@ export function relayMetrics(m: Metrics, readCounters: Read): void {
     async () => num(await read(), 'toSiblingClientPackets'),
   );
   m.counterFrom(
+    'natpush_relay_forwarded_to_owner_total',
+    'Datagrams of another worker’s client, handed to that worker (relay/server/siblings.ts).',
+    async () => num(await read(), 'forwardedToOwner'),
+  );
+  m.counterFrom(
     'natpush_relay_dropped_total',
     'Packets and TCP connections dropped by the relay, by reason.',
     async () => Object.entries(obj(await read(), 'dropped')).map(([reason, n]) => [{ reason }, n]),

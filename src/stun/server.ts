@@ -1,7 +1,8 @@
 /**
  * The STUN server: Binding over UDP (and TCP with `tcp: true`), RFC 5780 alternate address and
- * port, per-source rate limits, a bytes/s budget for all UDP replies together, and counters. Sockets only; decisions are made by the pure
- * `respond()` in binding-responder.ts.
+ * port, per-source rate limits, a bytes/s budget for all UDP replies together, and counters.
+ * Sockets only; decisions are made by the pure `respond()` in binding-responder.ts (the bare
+ * Binding request, the common case, by its `bareBindingReply()` directly).
  */
 import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
 import { nodeUdpNetwork } from '../net/node-udp.js';
@@ -11,7 +12,7 @@ import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import type { Decision, DropReason, ServerGrid } from './binding-responder.js';
-import { respond } from './binding-responder.js';
+import { bareBindingReply, respond } from './binding-responder.js';
 import { IPV4_UDP_HEADER_BYTES, IPV6_UDP_HEADER_BYTES, SERVER_DEFAULTS } from './constants.js';
 import type { RateLimitOptions } from './rate-limiter.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -185,10 +186,29 @@ export class StunServer {
   }
 
   #onDatagram(data: Uint8Array, from: Endpoint, at: readonly [number, number]): void {
+    // The common case (a bare Binding request from IPv4, binding-responder.ts) answered here
+    // with the same checks as #decide, without a Decision object per answer.
+    const bare = bareBindingReply(this.#config, data, from, at);
+    if (bare !== undefined) {
+      this.stats.received++;
+      if (this.#limiter && !this.#limiter.allow(from.address)) {
+        this.stats.dropped['rate-limited']++;
+        return;
+      }
+      if (!this.#replyBytes.take(bare.length + IPV4_UDP_HEADER_BYTES, this.#clock.now())) {
+        this.stats.dropped['reply-budget']++;
+        return;
+      }
+      this.stats.answered.binding++;
+      return this.#send(at, bare, from);
+    }
     const d = this.#decide(data, from, at, 'udp');
-    if (d.kind !== 'reply') return;
+    if (d.kind === 'reply') this.#send(d.via, d.bytes, d.to);
+  }
+
+  #send(via: readonly [number, number], bytes: Uint8Array, to: Endpoint): void {
     try {
-      this.#sockets[d.via[0]]![d.via[1]]!.send(d.bytes, d.to);
+      this.#sockets[via[0]]![via[1]]!.send(bytes, to);
     } catch (err) {
       // Background path: count and log, never throw (STYLE.md §7).
       this.stats.dropped['send-failed']++;

@@ -9,7 +9,7 @@
  *   Refresh / CreatePermission / ChannelBind → their handler; any other method → 400
  *   an attribute that does not decode        → 400 (RFC 8489 §6.3.1.1)
  */
-import { endpointKey } from '../../net/index.js';
+import { endpointKey, type Endpoint } from '../../net/index.js';
 import type { StunMessage } from '../../stun/index.js';
 import { Attr, Method, StunDecodeError, readXorAddresses } from '../../stun/index.js';
 import { authenticate } from '../auth.js';
@@ -20,6 +20,7 @@ import { handleChannelBind } from './handlers/channel-bind.js';
 import { handleCreatePermission } from './handlers/create-permission.js';
 import { handleRefresh } from './handlers/refresh.js';
 import { error, ok, type Reply } from './reply.js';
+import type { SiblingState } from './siblings.js';
 import type { AllocationRequest, Authenticated, RelayCore } from './request-context.js';
 
 /** The methods whose peers a gate checks (peer-access.ts): they install permissions (§9). */
@@ -105,21 +106,49 @@ async function route(msg: StunMessage, link: ClientLink, core: RelayCore): Promi
     return { reply, key };
   }
   const gate = core.options.peerGate;
-  if (gate?.prepare && PERMISSION_METHODS.has(msg.method)) {
-    // The gate's verdicts for these peers, from where it keeps them (peer-gate.ts): the handlers
-    // are synchronous. Addresses that do not decode are the handler's 400.
-    let peers: string[] = [];
+  const siblings = core.options.siblingExchange;
+  const lookup = siblings?.lookup?.bind(siblings);
+  if ((gate?.prepare || lookup) && PERMISSION_METHODS.has(msg.method)) {
+    // What the synchronous handlers need to judge these peers, fetched first. Addresses that do
+    // not decode are the handler's 400.
+    let peers: Endpoint[] = [];
     try {
-      peers = readXorAddresses(msg, Attr.XorPeerAddress).map((p) => p.address);
+      peers = readXorAddresses(msg, Attr.XorPeerAddress);
     } catch {
       // answered by the handler
     }
-    if (peers.length > 0) {
-      await gate.prepare(auth.user, peers);
+    const waits: Promise<unknown>[] = [];
+    // The gate's verdicts, from where it keeps them (peer-gate.ts).
+    if (gate?.prepare && peers.length > 0) {
+      waits.push(
+        gate.prepare(
+          auth.user,
+          peers.map((p) => p.address),
+        ),
+      );
+    }
+    // A sibling worker's relayed address it allocated a moment ago (its copy is one IPC hop
+    // behind the Allocate answer the peer got): asked of the workers before 403 (siblings.ts).
+    if (lookup) {
+      for (const p of peers) {
+        if (core.peers.unknownSiblingPeer(p)) waits.push(learnSibling(core, lookup, p.port));
+      }
+    }
+    if (waits.length > 0) {
+      await Promise.all(waits);
       return routeAllocation(msg, link, core, auth, key, core.options.clock.now());
     }
   }
   return routeAllocation(msg, link, core, auth, key, now);
+}
+
+async function learnSibling(
+  core: RelayCore,
+  lookup: (port: number) => Promise<[number, SiblingState] | undefined>,
+  port: number,
+): Promise<void> {
+  const found = await lookup(port);
+  if (found !== undefined) core.registry.siblings?.apply(found[0], port, found[1]);
 }
 
 async function routeAllocation(

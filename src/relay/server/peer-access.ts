@@ -61,6 +61,23 @@ export class PeerAccess {
     return undefined;
   }
 
+  /**
+   * Whether `peer` may be a sibling worker's relayed transport address that no copy shows yet: a
+   * relayed port on one of our relay addresses, refused as our own address unless relayed, and
+   * neither ours nor mirrored. Its owner's copy comes one IPC hop after the Allocate was answered
+   * (siblings.ts), so the request asks the other workers before check() refuses it (dispatch.ts).
+   */
+  unknownSiblingPeer(peer: Endpoint): boolean {
+    const siblings = this.#registry.siblings;
+    return (
+      siblings !== undefined &&
+      siblings.covers(peer.address) &&
+      !this.#registry.isRelayedTransport(peer.address, peer.port) &&
+      this.listeners.get(peer.address, peer.port) === undefined &&
+      this.#policy.check(peer.address) === 'own-address'
+    );
+  }
+
   /** A permission is per IP (§9), so Send to one of our own addresses re-checks the port. */
   ownPortRefused(peer: Endpoint): boolean {
     if (!this.ownAddresses.has(peer.address)) return false;

@@ -22,7 +22,15 @@
  * channel yet (a ChannelBind just answered) leaves the packet to the kernel path, where B judges
  * it by its own state; one that still shows a just-deleted allocation delivers the packet as if
  * it had been in flight. A worker that starts (a replacement for one that died) gets the others'
- * existing allocations from the primary's copy when it says ready (server/workers/mirror-cache.ts).
+ * existing allocations from the primary's copy before it binds the port (server/workers/
+ * mirror-cache.ts).
+ *
+ * The same copies let a worker hand a datagram to its owner: when a worker is replaced the
+ * SO_REUSEPORT group's order changes and the kernel may deliver another worker's client to us
+ * (SiblingTable.ownerOfClient); the datagram goes over IPC to the worker holding that client's
+ * allocation, which handles it as its own (SiblingExchange.forward). And a CreatePermission or
+ * ChannelBind toward a relayed port of ours that no copy shows yet asks the other workers'
+ * registries before it is refused (SiblingExchange.lookup; dispatch.ts).
  *
  * Bounded: an entry per allocation of the other workers, at most the whole server's
  * --max-allocations (the primary's ledger, workers/ledger.ts, refuses allocations beyond it);
@@ -50,12 +58,34 @@ export interface SiblingState {
 export interface SiblingExchange {
   /** Our allocation on relayed port `port` is now `state`; undefined: it ended. */
   publish(port: number, state: SiblingState | undefined): void;
-  /** Called once by the server: how it applies the other workers' updates, and forgets a worker
-   *  that died (its allocations died with it). */
+  /** Called once by the server: how it applies the other workers' updates, forgets a worker
+   *  that died (its allocations died with it), and what it does for the others (below). */
   serve(
     apply: (from: number, port: number, state: SiblingState | undefined) => void,
     forget: (from: number) => void,
+    services?: SiblingServices,
   ): void;
+  /**
+   * Hand a UDP datagram from client `from` to worker `owner`, which holds that client's
+   * allocation (SiblingTable.ownerOfClient): the kernel delivered it to us because the
+   * SO_REUSEPORT group changed under the client (a worker replaced; see the file comment).
+   */
+  forward?(owner: number, from: Endpoint, data: Uint8Array): void;
+  /**
+   * Ask the other workers whose allocation relayed port `port` is, from their own registries —
+   * not the mirror, which lags an Allocate by one IPC hop. Resolves [owner, state], or undefined
+   * when none holds it or no answer came in time.
+   */
+  lookup?(port: number): Promise<[number, SiblingState] | undefined>;
+}
+
+/** What a worker's server does for the other workers (SiblingExchange.serve). */
+export interface SiblingServices {
+  /** A datagram another worker received from one of our clients (SiblingExchange.forward):
+   *  handled as if it had arrived on our listener. */
+  received(from: Endpoint, data: Uint8Array): void;
+  /** The state of our UDP allocation on relayed port `port` (SiblingExchange.lookup), if any. */
+  stateOf(port: number): SiblingState | undefined;
 }
 
 export interface SiblingAllocation {
@@ -80,6 +110,8 @@ export function siblingState(client: Endpoint, a: Allocation): SiblingState {
 export class SiblingTable {
   /** Relayed port → the other worker's allocation (one relay address for all workers). */
   readonly #byPort = new Map<number, SiblingAllocation>();
+  /** The same allocations by their client's transport address (the hand-off to the owner). */
+  readonly #byClient = new EndpointMap<SiblingAllocation>();
   /** The relay's own addresses (relayAddress and externalAddress): a peer address is a sibling's
    *  relayed transport address only on one of these. */
   readonly #addresses: ReadonlySet<string>;
@@ -97,25 +129,51 @@ export class SiblingTable {
     return this.#addresses.has(address) ? this.#byPort.get(port) : undefined;
   }
 
+  /** Whether `address` is one of the relay's own addresses (where siblings' relayed ports are). */
+  covers(address: string): boolean {
+    return this.#addresses.has(address);
+  }
+
+  /**
+   * The worker holding the live allocation of client address:port, if another worker does.
+   * After a worker is replaced the kernel may deliver that client's datagrams to us (the
+   * SO_REUSEPORT group's order changed): they are handed to the owner (turn-server.ts).
+   */
+  ownerOfClient(address: string, port: number, now: number): number | undefined {
+    const s = this.#byClient.get(address, port);
+    return s !== undefined && now < s.expiresAt ? s.owner : undefined;
+  }
+
   apply(from: number, port: number, state: SiblingState | undefined): void {
+    const held = this.#byPort.get(port);
     if (state === undefined) {
-      if (this.#byPort.get(port)?.owner === from) this.#byPort.delete(port);
+      if (held?.owner === from) this.#drop(port, held);
       return;
     }
+    if (held !== undefined) this.#drop(port, held);
     const channels = new EndpointMap<{ number: number; expiresAt: number }>();
     for (const [number, address, p, expiresAt] of state.channels) {
       channels.set(address, p, { number, expiresAt });
     }
-    this.#byPort.set(port, {
+    const entry: SiblingAllocation = {
       owner: from,
       client: state.client,
       expiresAt: state.expiresAt,
       permissions: new Map(state.permissions),
       channels,
-    });
+    };
+    this.#byPort.set(port, entry);
+    this.#byClient.set(state.client.address, state.client.port, entry);
   }
 
   forget(from: number): void {
-    for (const [port, s] of this.#byPort) if (s.owner === from) this.#byPort.delete(port);
+    for (const [port, s] of this.#byPort) if (s.owner === from) this.#drop(port, s);
+  }
+
+  #drop(port: number, s: SiblingAllocation): void {
+    this.#byPort.delete(port);
+    if (this.#byClient.get(s.client.address, s.client.port) === s) {
+      this.#byClient.delete(s.client.address, s.client.port);
+    }
   }
 }

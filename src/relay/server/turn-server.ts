@@ -18,7 +18,11 @@ import { RateLimiter } from '../../stun/rate-limiter.js';
 import type { Clock, TimerHandle } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
 import { TokenBucket } from '../../util/token-bucket.js';
-import { TCP_HANDSHAKE_SLOTS, TCP_NO_ALLOCATION_TIMEOUT_MS } from '../constants.js';
+import {
+  OWNER_HANDOFF_BYTES_PER_SECOND,
+  TCP_HANDSHAKE_SLOTS,
+  TCP_NO_ALLOCATION_TIMEOUT_MS,
+} from '../constants.js';
 import { RelayCounters } from '../counters.js';
 import type { StreamFrameKind } from '../stream-framer.js';
 import type { ClientLink, TcpClientLink } from './client-link.js';
@@ -56,6 +60,8 @@ export class TurnServer {
   readonly #tcpLinks = new Set<TcpClientLink>();
   #sweepTimer: TimerHandle | undefined;
   #closed = false;
+  /** With sibling workers: hands a datagram of another worker's client to it (true: handed). */
+  #handOff: ((from: Endpoint, data: Uint8Array) => boolean) | undefined;
 
   constructor(options: TurnServerOptions) {
     const o = resolveServerOptions(options);
@@ -143,12 +149,28 @@ export class TurnServer {
 
   // ─── receiving ───────────────────────────────────────────────────────────────────────────
 
-  #onUdpDatagram(socket: UdpSocket, server: Endpoint, data: Uint8Array, from: Endpoint): void {
+  /** `handedOver`: another worker received it and handed it to us, its client's owner. */
+  #onUdpDatagram(
+    socket: UdpSocket,
+    server: Endpoint,
+    data: Uint8Array,
+    from: Endpoint,
+    handedOver = false,
+  ): void {
+    const a = this.#registry.udp(from.address, from.port);
+    if (
+      a === undefined &&
+      this.#handOff !== undefined &&
+      !handedOver &&
+      this.#handOff(from, data)
+    ) {
+      return;
+    }
     const b0 = data[0];
     // First two bits 01: ChannelData (RFC 8656 §12, incl. RFC 5766's 0x5000–0x7FFF).
     if (b0 !== undefined && b0 >= 0x40 && b0 <= 0x7f) {
       // A datagram of its own (UdpNetwork): the data path may send it on rewritten.
-      this.#core.data.fromClient(this.#registry.udp(from.address, from.port), data, true);
+      this.#core.data.fromClient(a, data, true);
       return;
     }
     this.#onStun(data, new UdpClientLink(socket, from, server));
@@ -198,10 +220,45 @@ export class TurnServer {
     const ex = this.#o.siblingExchange;
     if (!ex) return;
     const table = new SiblingTable([this.#o.relayAddress, this.#o.externalAddress]);
+    const server = udp.address();
     ex.serve(
       (from, port, state) => table.apply(from, port, state),
       (from) => table.forget(from),
+      {
+        received: (from, data) => this.#onUdpDatagram(udp, server, data, from, true),
+        stateOf: (port) => {
+          const a = this.#registry.relayedAt(this.#o.relayAddress, port);
+          if (a === undefined || a.link.transport !== 'udp') return undefined;
+          return a.state.isExpired(this.#clock.now())
+            ? undefined
+            : siblingState(a.link.client, a.state);
+        },
+      },
     );
+    // A worker replaced beside us joins the SO_REUSEPORT group in a new order, so the kernel may
+    // now deliver one of another worker's clients here: its datagrams go to the worker that
+    // holds its allocation (and so its relayed socket), which answers from its own socket on the
+    // same shared port — the client sees no change. Without this it got 437 and had to allocate
+    // again, its peers told the new address. Bounded (OWNER_HANDOFF_BYTES_PER_SECOND).
+    const forward = ex.forward?.bind(ex);
+    if (forward !== undefined) {
+      const budget = new TokenBucket(
+        { ratePerSecond: OWNER_HANDOFF_BYTES_PER_SECOND, burst: OWNER_HANDOFF_BYTES_PER_SECOND },
+        this.#clock.now(),
+      );
+      this.#handOff = (from, data) => {
+        const now = this.#clock.now();
+        const owner = table.ownerOfClient(from.address, from.port, now);
+        if (owner === undefined) return false;
+        if (!budget.take(data.length, now)) {
+          this.counters.drop('handoff-budget');
+          return true;
+        }
+        forward(owner, from, data);
+        this.counters.forwardedToOwner++;
+        return true;
+      };
+    }
     // The hand-off only without per-user caps: the receiving user's bucket is in the other
     // worker. The copies are needed either way: a sibling's relayed address is a peer only as
     // one the table knows (peer-access.ts; 403 own-address otherwise on a relay address of ours).

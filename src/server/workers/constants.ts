@@ -23,3 +23,6 @@ export const WORKER_QUERY_TIMEOUT_MS = 2_000;
  *  this many entries: ~60 KB of JSON each at the bounds, so the primary's pipe to the other
  *  workers is never held up by one 10,000-allocation message. */
 export const MIRROR_SNAPSHOT_CHUNK = 256;
+/** Sibling lookups (pool.ts) the primary keeps in flight at once: each worker has at most
+ *  relay constants' MAX_SIBLING_LOOKUPS (64) open, so this holds 64 workers' worth (MAX_WORKERS). */
+export const MAX_PENDING_LOOKUPS = 64 * 64;

@@ -11,8 +11,9 @@
  * an end deletes it only when it comes from the worker that holds it (a port freed by one worker
  * and taken by another may be announced in either order over their two pipes) — so the snapshot
  * a starting worker gets equals what it would hold had it been there all along. The snapshot is
- * sent when the worker says `ready` (its server, and so its SiblingTable, exists by then), on the
- * same pipe and after every update passed on before: later updates apply on top, in order.
+ * sent right behind the worker's `start` (it holds it until its server serves: a replacement
+ * must know the others' clients when it joins the shared port, sibling-client.ts), on the same
+ * pipe and after every update passed on before: later updates apply on top, in order.
  *
  * Bounded: one entry per live UDP allocation of the whole server, at most `max` =
  * --max-allocations (the ledger, ledger.ts, refuses allocations beyond it); an entry beyond it is

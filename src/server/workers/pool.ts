@@ -23,9 +23,11 @@ import {
   WORKER_QUERY_TIMEOUT_MS,
   WORKER_READY_TIMEOUT_MS,
   WORKER_STOP_TIMEOUT_MS,
+  MAX_PENDING_LOOKUPS,
 } from './constants.js';
 import type { AllocationLedger } from './ledger.js';
 import { MirrorCache } from './mirror-cache.js';
+import { SiblingLookups, type LookupDone } from './sibling-lookups.js';
 import { isMessage, type FromWorker, type ToWorker } from './protocol.js';
 
 export interface PoolOptions {
@@ -70,6 +72,8 @@ export class WorkerPool {
    *  workers' pending Allocates; an answer that never comes is dropped with its worker. */
   readonly #claims = new Map<number, { slot: Slot; id: number }>();
   #claimId = 0;
+  /** Sibling lookups in flight (#lookup). */
+  readonly #lookups = new SiblingLookups<Slot>(MAX_PENDING_LOOKUPS);
   /** Replacements started so far (the tests and the counters read it). */
   replaced = 0;
   /** The workers' allocation mirrors, for a worker that starts (PoolOptions.maxMirrors). */
@@ -155,11 +159,9 @@ export class WorkerPool {
         w.off('exit', onEarlyExit);
         slot.ready = { udp: m.udp, ...(m.tcp ? { tcp: m.tcp } : {}) };
         w.once('exit', (code, signal) => this.#onExit(slot, w, code, signal));
-        // Its server exists now: the others' allocations as they stand, after every update
-        // passed on to it before (one pipe, in order); later ones apply on top.
-        for (const entries of this.mirrors?.snapshot(slot.index, this.#clock.now()) ?? []) {
-          if (w.isConnected()) w.send({ t: 'mirror-snapshot', entries } satisfies ToWorker);
-        }
+        // Which process is which worker: the kernel's SO_REUSEPORT group is in bind order, so
+        // an operator (and the tests) can tell whose clients a replacement re-hashes.
+        this.#o.logger.info('worker ready', { worker: slot.index, pid: w.process.pid });
         this.#o.onReady?.(slot.index, slot.ready);
         resolve(slot.ready);
       };
@@ -176,6 +178,13 @@ export class WorkerPool {
       w.off('message', onHello);
       const { kind, config } = this.#o.start(slot.index);
       w.send({ t: 'start', kind, config } satisfies ToWorker);
+      // The others' allocations as they stand, right behind `start` (one pipe, in order; the
+      // worker holds them until its server serves, sibling-client.ts): a replacement knows them
+      // when it joins the shared port, where the kernel may hand it their clients at once.
+      // Updates passed on later apply on top.
+      for (const entries of this.mirrors?.snapshot(slot.index, this.#clock.now()) ?? []) {
+        w.send({ t: 'mirror-snapshot', entries } satisfies ToWorker);
+      }
     };
     w.on('message', onHello);
     return ready;
@@ -206,6 +215,17 @@ export class WorkerPool {
       for (const other of this.#slots) {
         if (other !== slot && other.worker?.isConnected()) other.worker.send(msg);
       }
+    } else if (m.t === 'forward') {
+      // A datagram of worker `to`'s client the kernel gave `slot` (relay/server/siblings.ts).
+      const to = this.#slots[m.to];
+      if (to !== undefined && to !== slot && to.ready && to.worker?.isConnected()) {
+        to.worker.send({ t: 'forwarded', from: m.from, data: m.data } satisfies ToWorker);
+      }
+    } else if (m.t === 'lookup') {
+      this.#lookup(slot, m.id, m.port);
+    } else if (m.t === 'mine') {
+      const done = this.#lookups.answer(slot, m.id, m.state);
+      if (done) this.#answerLookups([done]);
     } else if (m.t === 'released') {
       const c = this.#claims.get(m.id);
       this.#claims.delete(m.id);
@@ -217,7 +237,29 @@ export class WorkerPool {
     }
   }
 
+  /** Worker `asker`'s question: whose allocation is relayed port `port` (sibling-lookups.ts)? */
+  #lookup(asker: Slot, id: number, port: number): void {
+    const asked = this.#slots.filter((s) => s !== asker && s.ready && s.worker?.isConnected());
+    const { key, done } = this.#lookups.ask(asker, id, asked);
+    this.#answerLookups(done);
+    if (key === undefined) return;
+    for (const s of asked) s.worker!.send({ t: 'whose', id: key, port } satisfies ToWorker);
+  }
+
+  #answerLookups(done: LookupDone<Slot>[]): void {
+    for (const { asker, id, found } of done) {
+      const aw = asker.worker;
+      if (!aw?.isConnected()) continue;
+      const m: ToWorker = found
+        ? { t: 'owner', id, from: found[0].index, state: found[1] }
+        : { t: 'owner', id };
+      aw.send(m);
+    }
+  }
+
   #onExit(slot: Slot, w: Worker, code: number | null, signal: string | null): void {
+    // Lookups waiting for its answer will not get it.
+    this.#answerLookups(this.#lookups.exited(slot));
     // Its allocations are gone: so are its leases. Its clients' next request lands on another
     // worker (or its replacement), which answers 437 Allocation Mismatch; they allocate again.
     this.#o.ledger?.forget(slot.index);

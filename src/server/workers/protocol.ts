@@ -23,6 +23,12 @@
  *   primary → worker   mirror-snapshot {entries}   on its `ready`: the others' allocations as
  *                                                  they stand ([from, port, state] each, in
  *                                                  chunks; mirror-cache.ts)
+ *   worker → primary   forward {to, from, data}    a datagram of worker `to`'s client (base64):
+ *   primary → to       forwarded {from, data}      the kernel re-hashed it after a replacement
+ *   worker → primary   lookup {id, port}           whose allocation is relayed port `port`?
+ *   primary → others   whose {id, port}            (asked of every other worker's registry)
+ *   other → primary    mine {id, state?}           ours (state) or not (none)
+ *   primary → worker   owner {id, from?, state?}   the holder, or none when all said no
  *
  * When the primary dies the channel closes: the worker stops and exits ('disconnect').
  */
@@ -39,7 +45,10 @@ export type ToWorker =
   | { t: 'claimed'; id: number; port?: number }
   | { t: 'mirrored'; from: number; port: number; state?: SiblingState }
   | { t: 'mirror-forget'; from: number }
-  | { t: 'mirror-snapshot'; entries: MirrorEntry[] };
+  | { t: 'mirror-snapshot'; entries: MirrorEntry[] }
+  | { t: 'forwarded'; from: Endpoint; data: string }
+  | { t: 'whose'; id: number; port: number }
+  | { t: 'owner'; id: number; from?: number; state?: SiblingState };
 
 export type FromWorker =
   | { t: 'hello' }
@@ -50,7 +59,10 @@ export type FromWorker =
   | { t: 'unlease'; user: string; ip: string }
   | { t: 'claim'; id: number; token: string }
   | { t: 'released'; id: number; port?: number }
-  | { t: 'mirror'; port: number; state?: SiblingState };
+  | { t: 'mirror'; port: number; state?: SiblingState }
+  | { t: 'forward'; to: number; from: Endpoint; data: string }
+  | { t: 'lookup'; id: number; port: number }
+  | { t: 'mine'; id: number; state?: SiblingState };
 
 export function isMessage<T extends { t: string }>(m: unknown): m is T {
   return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';

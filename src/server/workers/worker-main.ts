@@ -71,6 +71,7 @@ async function stop(): Promise<void> {
   stopping = true;
   ledger.disconnected();
   reservations.disconnected();
+  siblings.disconnected();
   await running?.close().catch(() => {});
   process.exit(); // with process.exitCode: 1 after a failed start
 }
@@ -78,6 +79,9 @@ async function stop(): Promise<void> {
 process.on('message', (m: unknown) => {
   if (!isMessage<ToWorker>(m)) return;
   if (m.t === 'start') {
+    // The others' allocations follow `start` at once: keep them until the relay serves.
+    if (m.kind === 'relay')
+      siblings.hold((m.config as RelayWorkerConfig).options['max-allocations']);
     start(m.kind, m.config).then(
       (r) => {
         running = r;

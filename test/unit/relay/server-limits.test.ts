@@ -6,11 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { UdpSocket } from '../../../src/net/index.js';
-import { TurnClient } from '../../../src/relay/client/client.js';
-import { mintTurnCredentials } from '../../../src/relay/credentials.js';
 import {
   SERVER,
-  SECRET,
   settle,
   setup,
   peer,
@@ -26,17 +23,7 @@ describe('TURN server: caps, peer gate and error replies (issue 8)', () => {
   it('caps allocations per client address (486) across user names', async () => {
     const w = await setup({ maxAllocationsPerIp: 2 });
     const host = clientHost(w); // one NAT: every client below shares its public address
-    const open = async (user: string) => {
-      const creds = mintTurnCredentials(SECRET, user, 86_400, w.clock.now());
-      const c = await TurnClient.allocate({
-        server: SERVER,
-        ...creds,
-        net: host,
-        clock: w.clock,
-      });
-      w.closers.push(() => c.close());
-      return c;
-    };
+    const open = (user: string) => client(w, user, { net: host });
     await open('u1');
     await open('u2');
     await expect(open('u3')).rejects.toMatchObject({ status: 486 });

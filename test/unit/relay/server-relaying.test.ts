@@ -106,9 +106,7 @@ describe('TURN server: allocation and relaying', () => {
     expect(w.server.counters.toClientPackets).toBe(1);
 
     // A raw allocation that nobody refreshes is gone after its 600 s (+ one sweep interval).
-    const r = await Raw.open(w);
-    await r.challenge();
-    expect(code(await r.send(r.signed(allocateRequest())))).toBeUndefined();
+    await Raw.allocated(w);
     expect(w.server.allocationCount).toBe(2);
     await w.clock.advanceAsync(605_000);
     await settle();
@@ -146,9 +144,7 @@ describe('TURN server: allocation and relaying', () => {
 
   it('an allocation past its lifetime is gone even before the sweep: Refresh → 437, ChannelData dropped', async () => {
     const w = await setup({ sweepIntervalMs: 3_600_000 });
-    const r = await Raw.open(w);
-    await r.challenge();
-    expect(code(await r.send(r.signed(allocateRequest())))).toBeUndefined();
+    const r = await Raw.allocated(w);
     await w.clock.advanceAsync(600_000);
     r.socket.send(Uint8Array.of(0x40, 0, 0, 1, 9), SERVER);
     await settle();

@@ -25,19 +25,11 @@ import {
   allocateRequest,
   code,
   closeWorld,
-  type World,
 } from './turn-world.js';
 
 afterEach(closeWorld);
 
 describe('TURN server: request errors', () => {
-  async function allocated(w: World): Promise<Raw> {
-    const r = await Raw.open(w);
-    await r.challenge();
-    expect(code(await r.send(r.signed(allocateRequest())))).toBeUndefined();
-    return r;
-  }
-
   const perm = (ip: string, port = 1): StunMessageBuilder =>
     StunMessageBuilder.of(Method.CreatePermission, StunClass.Request).addXorAddress(
       Attr.XorPeerAddress,
@@ -58,13 +50,13 @@ describe('TURN server: request errors', () => {
     '0.0.0.0',
   ])('peer %s (private/loopback/CGN/link-local/multicast) → 403', async (ip) => {
     const w = await setup();
-    const r = await allocated(w);
+    const r = await Raw.allocated(w);
     expect(code(await r.send(r.signed(perm(ip))))).toBe(403);
   });
 
   it("own address → 403 unless allowed; listening port → 403 always; another client's relayed address is a peer", async () => {
     const w = await setup({ peerPolicy: { allow: ['203.0.113.0/24'] } });
-    const r = await allocated(w);
+    const r = await Raw.allocated(w);
     expect(code(await r.send(r.signed(perm(SERVER.address, 9999))))).toBeUndefined();
     const bind = (p: Endpoint): StunMessageBuilder =>
       StunMessageBuilder.of(Method.ChannelBind, StunClass.Request)
@@ -73,7 +65,7 @@ describe('TURN server: request errors', () => {
     expect(code(await r.send(r.signed(bind(SERVER))))).toBe(403);
 
     const w2 = await setup();
-    const r2 = await allocated(w2);
+    const r2 = await Raw.allocated(w2);
     expect(code(await r2.send(r2.signed(perm(SERVER.address, 9999))))).toBe(403);
     const other = await client(w2, 'other');
     expect(code(await r2.send(r2.signed(bind(other.relayedAddress))))).toBeUndefined();
@@ -107,14 +99,14 @@ describe('TURN server: request errors', () => {
 
   it('an allow-list opens private ranges for labs', async () => {
     const w = await setup({ peerPolicy: { allow: ['10.0.0.0/8'] } });
-    const r = await allocated(w);
+    const r = await Raw.allocated(w);
     expect(code(await r.send(r.signed(perm('10.1.2.3'))))).toBeUndefined();
     expect(code(await r.send(r.signed(perm('192.168.0.1'))))).toBe(403);
   });
 
   it('CreatePermission is all-or-nothing and needs XOR-PEER-ADDRESS (400)', async () => {
     const w = await setup();
-    const r = await allocated(w);
+    const r = await Raw.allocated(w);
     const both = perm('198.51.100.40').addXorAddress(Attr.XorPeerAddress, {
       address: '10.0.0.1',
       port: 1,
@@ -129,7 +121,7 @@ describe('TURN server: request errors', () => {
 
   it('IPv6 peer on an IPv4 allocation → 443; IPv6 relay requested → 440', async () => {
     const w = await setup();
-    const r = await allocated(w);
+    const r = await Raw.allocated(w);
     expect(code(await r.send(r.signed(perm('2001:db8::1'))))).toBe(443);
     const r2 = await Raw.open(w);
     await r2.challenge();
@@ -200,7 +192,7 @@ describe('TURN server: request errors', () => {
 
   it('ChannelBind rules: out of range, number reused for another peer, peer on another number → 400', async () => {
     const w = await setup();
-    const r = await allocated(w);
+    const r = await Raw.allocated(w);
     const bind = (n: number, ip: string, port: number): StunMessageBuilder =>
       StunMessageBuilder.of(Method.ChannelBind, StunClass.Request)
         .addChannelNumber(n)

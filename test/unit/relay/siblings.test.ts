@@ -9,12 +9,11 @@
  * test can tell who sent what.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Endpoint } from '../../../src/net/index.js';
 import { MemoryNetwork } from '../../../src/net/index.js';
-import { TurnClient } from '../../../src/relay/client/client.js';
-import { mintTurnCredentials, sharedSecret } from '../../../src/relay/credentials.js';
+import { sharedSecret } from '../../../src/relay/credentials.js';
 import type { SiblingExchange, SiblingState } from '../../../src/relay/server/siblings.js';
 import { createRelayServer, type TurnServer } from '../../../src/relay/server/turn-server.js';
+import { portClients } from './port-clients.js';
 import { ManualClock } from '../../../src/util/clock.js';
 
 const RELAY = '203.0.113.1';
@@ -68,22 +67,10 @@ async function world(extra: { userBytesPerSecond?: number } = {}) {
     closers.push(() => s.close());
     servers.push(s);
   }
-  let n = 0;
-  /** A client of the server on `port`; every datagram its socket gets is also kept raw. */
+  const clientOf = portClients({ net, clock, secret: SECRET, relay: RELAY, closers });
   const client = async (port: number) => {
-    const creds = mintTurnCredentials(SECRET, `u${n}`, 3600, clock.now());
-    const socket = await net.addHost({ addresses: [`198.51.100.${10 + n++}`] }).bindUdp({});
-    const raw: [number[], Endpoint][] = [];
-    socket.onMessage((d, from) => raw.push([[...d], { address: from.address, port: from.port }]));
-    closers.push(() => socket.close());
-    const c = await TurnClient.allocate({
-      server: { address: RELAY, port },
-      ...creds,
-      socket,
-      clock,
-    });
-    closers.push(() => c.close());
-    return { c, raw };
+    const c = await clientOf(port);
+    return { c, raw: c.raw };
   };
   return { servers, client, held };
 }

@@ -3,7 +3,7 @@
  * clients on the in-memory network with a manual clock, and raw STUN requests for the error
  * paths a well-behaved client never takes.
  */
-import type { Endpoint, UdpSocket } from '../../../src/net/index.js';
+import type { Endpoint, UdpNetwork, UdpSocket } from '../../../src/net/index.js';
 import { MemoryNetwork, NAT_PRESETS } from '../../../src/net/index.js';
 import { TurnClient } from '../../../src/relay/client/client.js';
 import { mintTurnCredentials, sharedSecret } from '../../../src/relay/credentials.js';
@@ -87,7 +87,7 @@ export function clientHost(w: World, preset: keyof typeof NAT_PRESETS = 'symmetr
 export async function client(
   w: World,
   userId = 'alice',
-  extra: { lifetimeSeconds?: number } = {},
+  extra: { lifetimeSeconds?: number; net?: UdpNetwork } = {},
 ): Promise<TurnClient> {
   const creds = mintTurnCredentials(SECRET, userId, 86_400, w.clock.now());
   const c = await TurnClient.allocate({
@@ -133,6 +133,15 @@ export class Raw {
     this.socket.send(b.build(), SERVER);
     await settle();
     return got;
+  }
+
+  /** A raw client that allocated (401, then a signed Allocate answered with success). */
+  static async allocated(w: World, userId = 'raw'): Promise<Raw> {
+    const r = await Raw.open(w, userId);
+    await r.challenge();
+    const res = await r.send(r.signed(allocateRequest()));
+    if (res.cls !== StunClass.Success) throw new Error(`allocate failed: ${code(res)}`);
+    return r;
   }
 
   /** Learn REALM/NONCE from a 401. */

@@ -7,14 +7,14 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryNetwork } from '../../../src/net/index.js';
-import { TurnClient } from '../../../src/relay/client/client.js';
-import { mintTurnCredentials, sharedSecret } from '../../../src/relay/credentials.js';
+import { sharedSecret } from '../../../src/relay/credentials.js';
 import { isTurnClientError } from '../../../src/relay/errors.js';
 import type { SiblingExchange, SiblingState } from '../../../src/relay/server/siblings.js';
 import { SiblingTable } from '../../../src/relay/server/siblings.js';
 import { createRelayServer, type TurnServer } from '../../../src/relay/server/turn-server.js';
 import { MIRROR_SNAPSHOT_CHUNK } from '../../../src/server/workers/constants.js';
 import { MirrorCache } from '../../../src/server/workers/mirror-cache.js';
+import { portClients } from './port-clients.js';
 import { ManualClock } from '../../../src/util/clock.js';
 
 const RELAY = '203.0.113.1';
@@ -155,23 +155,8 @@ async function world() {
     if (snapshot) p.ready(index);
     return s;
   };
-  let n = 0;
   /** A client of the worker on `port`, and every datagram its socket gets (raw). */
-  const client = async (port: number) => {
-    const creds = mintTurnCredentials(SECRET, `u${n}`, 3600, clock.now());
-    const socket = await net.addHost({ addresses: [`198.51.100.${10 + n++}`] }).bindUdp({});
-    const raw: [number[], number][] = [];
-    socket.onMessage((d, from) => raw.push([[...d], from.port]));
-    closers.push(() => socket.close());
-    const c = await TurnClient.allocate({
-      server: { address: RELAY, port },
-      ...creds,
-      socket,
-      clock,
-    });
-    closers.push(() => c.close());
-    return Object.assign(c, { raw });
-  };
+  const client = portClients({ net, clock, secret: SECRET, relay: RELAY, closers });
   return { start, client };
 }
 
@@ -199,7 +184,9 @@ describe('a relay worker that starts after its sibling’s allocations exist', (
     await settle();
     // Handed over by worker 1 itself, from its socket (in `--workers` the shared port; here its
     // own, so the test can tell), as a's ChannelData.
-    expect(a.raw).toEqual([[[aToC >>> 8, aToC & 0xff, 0, 2, 4, 2], 3479]]);
+    expect(a.raw).toEqual([
+      [[aToC >>> 8, aToC & 0xff, 0, 2, 4, 2], { address: RELAY, port: 3479 }],
+    ]);
     expect(s1.counters.toSiblingClientPackets).toBe(1);
   });
 });

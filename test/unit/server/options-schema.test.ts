@@ -25,6 +25,14 @@ const dir = mkdtempSync(join(tmpdir(), 'np-options-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('flags derived from the schema', () => {
+  it('no help text names a source file (users read the README, not src/)', () => {
+    for (const schema of [relaySchema, stunSchema, serveSchema]) {
+      for (const [name, flag] of Object.entries(flagsOf(schema))) {
+        expect(String(flag.describe), name).not.toMatch(/\bsrc\/|\.[tj]s\b/);
+      }
+    }
+  });
+
   it('relay: types, defaults, choices and help text come from the zod schema', () => {
     const f = flagsOf(relaySchema);
     expect(f.port).toMatchObject({ type: 'number', default: 3478 });
