@@ -37,6 +37,8 @@ export interface ResponderHost {
   /** An authenticated check from a new source on the selected pair's base. */
   moved(from: Endpoint): void;
   select(pair: CandidatePair): void;
+  /** A USE-CANDIDATE on `pair` after we selected (pair-upgrade.ts). */
+  nominatedLate(pair: CandidatePair): void;
   trigger(pair: CandidatePair): void;
 }
 
@@ -58,9 +60,12 @@ export class CheckResponder {
 
     const base: CandidateBase = via === 'relay' ? 'relay' : 'socket';
     if (via === 'relay' && !h.o.transactions.relay) return;
-    const pair = this.#pairOf(base, from, check.priority);
+    // A nomination while we hold a relayed pair may name a direct pair from a new source.
+    const late = check.useCandidate && h.role() === 'controlled' && h.selected()?.kind === 'relay';
+    const pair = this.#pairOf(base, from, check.priority, late);
     if (!pair) return;
     pair.heard = true;
+    if (late) return h.nominatedLate(pair);
     if (check.useCandidate && h.role() === 'controlled' && !h.selected()) {
       // RFC 8445 §7.3.1.5: select once OUR check on this pair has succeeded too. Selecting on the
       // USE-CANDIDATE alone would let an on-path third party replay a sniffed nomination from its
@@ -73,12 +78,12 @@ export class CheckResponder {
   }
 
   /** The pair the check came in on; undefined when none is (or may be) formed. */
-  #pairOf(base: CandidateBase, from: Endpoint, priority: number): CandidatePair | undefined {
+  #pairOf(base: CandidateBase, from: Endpoint, priority: number, late: boolean) {
     const h = this.host;
     const pair = h.list.find(base, from);
     if (pair) return pair;
     const selected = h.selected();
-    if (selected) {
+    if (selected && !late) {
       // Same peer, authenticated, new source: its NAT rebound (or its address changed).
       if (base === selected.base) h.moved(from);
       return undefined;

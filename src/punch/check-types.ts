@@ -76,6 +76,17 @@ export interface CheckStats {
   roleConflicts: number;
 }
 
+export function newCheckStats(): CheckStats {
+  return {
+    checksSent: 0,
+    requestsAnswered: 0,
+    requestsRejected: 0,
+    responsesRejected: 0,
+    prflxLearned: 0,
+    roleConflicts: 0,
+  };
+}
+
 export function pairId(base: CandidateBase, remote: { address: string; port: number }): string {
   return `${base}|${endpointKey(remote)}`;
 }
