@@ -56,6 +56,9 @@ export interface CheckAgentOptions {
   taMs?: number;
   checkRetransmission?: RetransmissionOptions;
   directGraceMs?: number;
+  /** Direct pair ids that stayed silent in the last punch with this peer (silent-direct.ts):
+   *  they do not hold a relay nomination back for the grace. */
+  silentDirect?: ReadonlySet<string>;
   punchTimeoutMs?: number;
   consentIntervalMs?: number;
   consentTimeoutMs?: number;

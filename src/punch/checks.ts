@@ -323,7 +323,8 @@ export class CheckAgent {
   #maybeNominate(): void {
     if (!this.#running || this.#selected || this.#nominating || this.role !== 'controlling') return;
     const grace = this.#o.directGraceMs ?? PUNCH_DEFAULTS.directGraceMs;
-    const pick = pickNomination(this.#list, this.#o.clock.now() - this.#startedAt >= grace);
+    const over = this.#o.clock.now() - this.#startedAt >= grace;
+    const pick = pickNomination(this.#list, over, this.#o.silentDirect);
     if (!pick) {
       const left = this.#list.count('waiting') + this.#list.count('in-progress');
       if (left === 0 && this.#pacer.queued === 0) this.#fail('every candidate pair failed');

@@ -27,6 +27,7 @@ import { runChecks, type RunContext } from './punch-run.js';
 import { WarmOffers } from './warm-offers.js';
 import { permitRemote, RelayBase } from './relay-base.js';
 import { SessionTable } from './session-table.js';
+import { SilentDirect } from './silent-direct.js';
 import type { IncomingPunch, PunchConnectorOptions } from './connector-options.js';
 import type { PeerHandshakes, PunchSignalIn, PunchSignalOut } from './punch-signals.js';
 import { creds, parseCandidates, parseRemote, type RemoteDescription } from './punch-signals.js';
@@ -55,6 +56,8 @@ export class PunchConnector {
   readonly #offs: (() => void)[] = [];
   /** Candidates gathered ahead of time, and the offers registered with serve. */
   readonly #warm: WarmOffers;
+  /** Direct pairs that stayed silent in the last punch with each peer. */
+  readonly #silent = new SilentDirect();
   #handshakes: PeerHandshakes | undefined;
   #closed = false;
 
@@ -134,6 +137,7 @@ export class PunchConnector {
    * mapping and host addresses are then new — or to refresh what `connect` hands out.
    */
   refreshCandidates(): void {
+    this.#silent.clear(); // new addresses: every pair is new
     this.#warm.prewarm();
   }
 
@@ -307,6 +311,7 @@ export class PunchConnector {
       sendVia: (b, to, via) => this.#relay.sendVia(b, to, via),
       permit: (r, cs) => permitRemote(r, cs),
       endSession: (s) => this.#endSession(s),
+      silent: this.#silent,
     };
   }
 
