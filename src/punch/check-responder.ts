@@ -60,9 +60,9 @@ export class CheckResponder {
 
     const base: CandidateBase = via === 'relay' ? 'relay' : 'socket';
     if (via === 'relay' && !h.o.transactions.relay) return;
-    // A nomination while we hold a relayed pair may name a direct pair from a new source.
+    // A nomination while we hold a relayed pair (pair-upgrade.ts).
     const late = check.useCandidate && h.role() === 'controlled' && h.selected()?.kind === 'relay';
-    const pair = this.#pairOf(base, from, check.priority, late);
+    const pair = this.#pairOf(base, from, check.priority);
     if (!pair) return;
     pair.heard = true;
     if (late) return h.nominatedLate(pair);
@@ -78,12 +78,12 @@ export class CheckResponder {
   }
 
   /** The pair the check came in on; undefined when none is (or may be) formed. */
-  #pairOf(base: CandidateBase, from: Endpoint, priority: number, late: boolean) {
+  #pairOf(base: CandidateBase, from: Endpoint, priority: number): CandidatePair | undefined {
     const h = this.host;
     const pair = h.list.find(base, from);
     if (pair) return pair;
     const selected = h.selected();
-    if (selected && !late) {
+    if (selected) {
       // Same peer, authenticated, new source: its NAT rebound (or its address changed).
       if (base === selected.base) h.moved(from);
       return undefined;

@@ -27,9 +27,22 @@ import type { Role } from './check-message.js';
 import type { CheckTransactions } from './check-transactions.js';
 import type { CandidatePair } from './check-types.js';
 
-/** Whether `to` may replace the selected `from` (see the header). */
+/**
+ * Whether `to` may replace the selected `from` (see the header). Not toward a peer-reflexive
+ * remote: a check the other side sent through ITS relay arrives from the relayed address, which
+ * is peer-reflexive here (and 'direct') until its relayed candidate is signalled (checklist.ts
+ * #relayed) — a regular nomination of a relayed pair would then pass for a direct one (relay-move
+ * run: the controlled side "upgraded" onto the other side's relay while the controlling side held
+ * its own relayed pair). Signalled host and server-reflexive remotes are what a direct upgrade
+ * needs; a direct pair found only through a prflx keeps the first selection, as before.
+ */
 export function upgrades(from: CandidatePair | undefined, to: CandidatePair): boolean {
-  return from !== undefined && from.kind === 'relay' && to.kind === 'direct';
+  return (
+    from !== undefined &&
+    from.kind === 'relay' &&
+    to.kind === 'direct' &&
+    to.remote.type !== 'prflx'
+  );
 }
 
 export class PairUpgrade {

@@ -14,7 +14,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Packet } from '../../../src/net/memory-nat.js';
-import type { PunchedPath } from '../../../src/punch/index.js';
+import type { CandidatePair, PunchedPath } from '../../../src/punch/index.js';
+import { upgrades } from '../../../src/punch/pair-upgrade.js';
 import { punch, PunchWorld, SERVER } from './world.js';
 
 const MAGIC = [0x21, 0x12, 0xa4, 0x42];
@@ -149,5 +150,24 @@ describe('nomination race: relay selected by the controlled side, direct by the 
     await w.clock.advanceAsync(200);
     expect(atB).toEqual([1]);
     expect(atA).toEqual([2]);
+  });
+
+  it('a relayed nomination that arrives from an unsignalled relay address moves nothing', () => {
+    const pair = (kind: 'direct' | 'relay', type: 'srflx' | 'prflx' | 'relay'): CandidatePair => ({
+      id: `${kind}|${type}`,
+      base: 'socket',
+      remote: { type, address: '198.51.100.9', port: 50_000, priority: 1 },
+      kind,
+      priority: 1n,
+      state: 'succeeded',
+      heard: true,
+      nominated: true,
+    });
+    expect(upgrades(pair('relay', 'relay'), pair('direct', 'srflx'))).toBe(true);
+    // The other side's check through its relay, before its relayed candidate came: a prflx
+    // labelled direct (checklist.ts #relayed) — relay-move ran both sides apart on it.
+    expect(upgrades(pair('relay', 'relay'), pair('direct', 'prflx'))).toBe(false);
+    expect(upgrades(pair('direct', 'srflx'), pair('direct', 'srflx'))).toBe(false);
+    expect(upgrades(undefined, pair('direct', 'srflx'))).toBe(false);
   });
 });
