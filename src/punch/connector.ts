@@ -354,6 +354,13 @@ export class PunchConnector {
       s.onCandidates?.();
       return;
     }
+    // serve's answer to a punch of OURS (the callee's offer: its own ufrag is the one answered)
+    // for a session that ended while it was on its way (aborted, glare, our relay lost): not a
+    // punch toward us, and none of our offers is named. It used to be looked up as one and
+    // logged "answered with an unknown offer" (relay-move), and a fresh offer registered for
+    // nothing. The callee's side of that punch ends on its timeout: no frame tells it.
+    if (f.answered !== undefined && f.answered === f.ufrag)
+      return this.#log.debug('answer to a punch that ended', { from: f.from, rid: f.rid });
     // serve answered for us with a registered offer: those credentials are this session's (once).
     let local: { creds: IceCredentials; nat?: WireNatFacts } | undefined;
     if (f.answered !== undefined) {
