@@ -232,6 +232,12 @@ export class PeerLink {
       }),
       p.onDead((reason) => this.#down(p, `consent lost: ${reason}`)),
       p.onRepunchNeeded(() => this.#down(p, 'the remote address changed (NAT rebinding)')),
+      // Relay → direct under the punch (punch/pair-upgrade.ts): say so; resend what the relayed
+      // pair carried, the remote now takes datagrams on the direct pair only.
+      p.onSwitched?.(() => {
+        this.#relabelled(p);
+        this.channel.pathChanged();
+      }) ?? (() => {}),
     );
     this.session.setSend(this.#via(p));
     // In flight on a UDP path we close may be lost with it: resend. From the server rung (a

@@ -26,6 +26,8 @@ export class ListenerSet<T> {
 
 export class CheckEvents {
   readonly selected = new ListenerSet<CandidatePair>();
+  /** The selection moved to another pair (pair-upgrade.ts). */
+  readonly switched = new ListenerSet<CandidatePair>();
   readonly failed = new ListenerSet<string>();
   readonly dead = new ListenerSet<string>();
   readonly remoteMoved = new ListenerSet<Endpoint>();
@@ -34,6 +36,7 @@ export class CheckEvents {
 
   clear(): void {
     this.selected.clear();
+    this.switched.clear();
     this.failed.clear();
     this.dead.clear();
     this.remoteMoved.clear();

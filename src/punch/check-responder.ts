@@ -37,6 +37,8 @@ export interface ResponderHost {
   /** An authenticated check from a new source on the selected pair's base. */
   moved(from: Endpoint): void;
   select(pair: CandidatePair): void;
+  /** A USE-CANDIDATE on `pair` after we selected (pair-upgrade.ts). */
+  nominatedLate(pair: CandidatePair): void;
   trigger(pair: CandidatePair): void;
 }
 
@@ -58,9 +60,12 @@ export class CheckResponder {
 
     const base: CandidateBase = via === 'relay' ? 'relay' : 'socket';
     if (via === 'relay' && !h.o.transactions.relay) return;
+    // A nomination while we hold a relayed pair (pair-upgrade.ts).
+    const late = check.useCandidate && h.role() === 'controlled' && h.selected()?.kind === 'relay';
     const pair = this.#pairOf(base, from, check.priority);
     if (!pair) return;
     pair.heard = true;
+    if (late) return h.nominatedLate(pair);
     if (check.useCandidate && h.role() === 'controlled' && !h.selected()) {
       // RFC 8445 §7.3.1.5: select once OUR check on this pair has succeeded too. Selecting on the
       // USE-CANDIDATE alone would let an on-path third party replay a sniffed nomination from its

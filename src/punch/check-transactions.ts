@@ -33,6 +33,9 @@ export class CheckTransactions {
   /** The latest check transaction id per pair (bounded by the pair table). */
   readonly #pairTx = new Map<string, Uint8Array>();
   readonly #abort = new AbortController();
+  /** The controlling side's aggressive nominations of direct pairs: a relay selection leaves
+   *  them running (pair-upgrade.ts); a direct selection or the end stops them. */
+  readonly #abortNominations = new AbortController();
 
   constructor(
     readonly o: CheckAgentOptions,
@@ -41,6 +44,7 @@ export class CheckTransactions {
     // Every check transaction of this session listens on one signal: as many as may be pending
     // (a replaced check stays answerable beside its successor), more than Node's default 10.
     setMaxListeners(2 * PUNCH_DEFAULTS.maxPendingChecks, this.#abort.signal);
+    setMaxListeners(2 * PUNCH_DEFAULTS.maxPendingChecks, this.#abortNominations.signal);
   }
 
   /** The engine for a base; undefined for the relay before we have an allocation. */
@@ -61,7 +65,8 @@ export class CheckTransactions {
 
   /**
    * A paced check on `pair` through `tx`. `answered` gets the (verified) response; `failed` runs
-   * when it ends unanswered, unless a later check on the pair replaced it.
+   * when it ends unanswered, unless a later check on the pair replaced it. A `nomination` is
+   * stopped only by `abort({ nominations: true })`.
    */
   check(
     tx: StunTransactions,
@@ -69,6 +74,7 @@ export class CheckTransactions {
     bytes: Uint8Array,
     answered: (res: StunResponse) => void,
     failed: () => void,
+    nomination = false,
   ): void {
     const key = txHex(bytes.subarray(8, 20));
     this.#inflight.set(key, pair.id);
@@ -81,7 +87,7 @@ export class CheckTransactions {
     this.#pairTx.set(pair.id, id);
     tx.start(pair.remote, bytes, {
       retransmission: this.o.checkRetransmission ?? PUNCH_DEFAULTS.checkRetransmission,
-      signal: this.#abort.signal,
+      signal: (nomination ? this.#abortNominations : this.#abort).signal,
     }).then(
       (res) => {
         this.#inflight.delete(key);
@@ -138,8 +144,9 @@ export class CheckTransactions {
     });
   }
 
-  /** Stop every paced check (probes run to their end). */
-  abort(): void {
+  /** Stop every paced check, but nominations unless asked (probes run to their end). */
+  abort(o: { nominations: boolean }): void {
     this.#abort.abort();
+    if (o.nominations) this.#abortNominations.abort();
   }
 }

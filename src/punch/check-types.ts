@@ -56,6 +56,9 @@ export interface CheckAgentOptions {
   taMs?: number;
   checkRetransmission?: RetransmissionOptions;
   directGraceMs?: number;
+  /** Direct pair ids that stayed silent in the last punch with this peer (silent-direct.ts):
+   *  they do not hold a relay nomination back for the grace. */
+  silentDirect?: ReadonlySet<string>;
   punchTimeoutMs?: number;
   consentIntervalMs?: number;
   consentTimeoutMs?: number;
@@ -74,6 +77,17 @@ export interface CheckStats {
   responsesRejected: number;
   prflxLearned: number;
   roleConflicts: number;
+}
+
+export function newCheckStats(): CheckStats {
+  return {
+    checksSent: 0,
+    requestsAnswered: 0,
+    requestsRejected: 0,
+    responsesRejected: 0,
+    prflxLearned: 0,
+    roleConflicts: 0,
+  };
 }
 
 export function pairId(base: CandidateBase, remote: { address: string; port: number }): string {

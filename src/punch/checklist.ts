@@ -139,10 +139,14 @@ export class Checklist {
     return selected.kind === 'direct' && this.find(selected.base, from)?.state === 'succeeded';
   }
 
-  /** A direct pair is still waiting or being checked (so a relay should wait for it). */
-  directPending(): boolean {
+  /** A direct pair is still waiting or being checked (so a relay should wait for it), not
+   *  counting those in `silent` (silent-direct.ts). */
+  directPending(silent: ReadonlySet<string> = new Set()): boolean {
     return [...this.#pairs.values()].some(
-      (p) => p.kind === 'direct' && (p.state === 'waiting' || p.state === 'in-progress'),
+      (p) =>
+        p.kind === 'direct' &&
+        (p.state === 'waiting' || p.state === 'in-progress') &&
+        !silent.has(p.id),
     );
   }
 }

@@ -9,7 +9,8 @@
  *
  * Nomination (§8.1.1; regular, plus aggressive for direct pairs) is described in nomination.ts.
  * The controlling side selects a pair when its nominating check is answered; the controlled side
- * when it got USE-CANDIDATE on a pair whose own check succeeded (§7.3.1.5).
+ * when it got USE-CANDIDATE on a pair whose own check succeeded (§7.3.1.5). A selected relayed
+ * pair gives way to a direct pair nominated later, on both sides (pair-upgrade.ts).
  *
  * The parts live beside this file: the pair table and its order (checklist.ts), pacing every Ta
  * and the triggered-check queue (check-pacer.ts), our check transactions and the screening of
@@ -44,9 +45,12 @@ import { Checklist } from './checklist.js';
 import { PUNCH_DEFAULTS } from './constants.js';
 import type { Via } from './demux.js';
 import type { CandidatePair, CheckAgentOptions, CheckStats } from './check-types.js';
-import { ConsentFreshness } from './consent.js';
+import { newCheckStats } from './check-types.js';
+import type { ConsentFreshness } from './consent.js';
+import { selectedPairConsent } from './consent.js';
 import { HandshakeCarrier } from './handshake-in-check.js';
 import { pickNomination } from './nomination.js';
+import { PairUpgrade, upgrades } from './pair-upgrade.js';
 import { RemoteMoveCheck } from './remote-move.js';
 import { otherRole } from './role-conflict.js';
 
@@ -58,17 +62,10 @@ export type {
   PairState,
   PathKind,
 } from './check-types.js';
-export { pairPriority, txHex } from './check-types.js';
+export { newCheckStats, pairPriority, txHex } from './check-types.js';
 
 export class CheckAgent {
-  readonly stats: CheckStats = {
-    checksSent: 0,
-    requestsAnswered: 0,
-    requestsRejected: 0,
-    responsesRejected: 0,
-    prflxLearned: 0,
-    roleConflicts: 0,
-  };
+  readonly stats: CheckStats = newCheckStats();
   role: Role;
   readonly #o: CheckAgentOptions;
   readonly #log: Logger;
@@ -78,6 +75,7 @@ export class CheckAgent {
   readonly #carrier: HandshakeCarrier;
   readonly #move: RemoteMoveCheck;
   readonly #responder: CheckResponder;
+  readonly #upgrade: PairUpgrade;
   #timers: TimerHandle[] = [];
   #startedAt = 0;
   #running = false;
@@ -116,6 +114,13 @@ export class CheckAgent {
       () => this.#done,
       (to) => this.#on.remoteMoved.emit(to),
     );
+    this.#upgrade = new PairUpgrade(
+      this.#out,
+      () => this.role,
+      () => this.#selected,
+      () => this.#done,
+      (pair) => this.#switchTo(pair),
+    );
     this.#responder = new CheckResponder({
       o: options,
       stats: this.stats,
@@ -127,19 +132,20 @@ export class CheckAgent {
       done: () => this.#done,
       moved: (from) => this.#move.verify(this.#selected, from, this.role),
       select: (pair) => this.#select(pair),
+      nominatedLate: (pair) => this.#upgrade.nominated(pair),
       trigger: (pair) => this.#pacer.trigger(pair),
     });
-    this.#consent = new ConsentFreshness({
-      clock: options.clock,
-      intervalMs: options.consentIntervalMs ?? PUNCH_DEFAULTS.consentIntervalMs,
-      timeoutMs: options.consentTimeoutMs ?? PUNCH_DEFAULTS.consentTimeoutMs,
-      random: options.random ?? Math.random,
-      alive: () => this.#selected !== undefined && !this.#done,
-      check: () => this.#consentCheck(),
+    this.#consent = selectedPairConsent({
+      options,
+      out: this.#out,
+      selected: () => this.#selected,
+      done: () => this.#done,
+      role: () => this.role,
       onLost: (reason) => {
         this.#done = true;
         this.#on.dead.emit(reason);
       },
+      onMissed: () => this.#on.consentMissed.emit(),
     });
   }
 
@@ -159,6 +165,11 @@ export class CheckAgent {
     return this.#on.selected.add(cb);
   }
 
+  /** The selection moved from a relayed pair to a direct one (pair-upgrade.ts). */
+  onSwitched(cb: (v: CandidatePair) => void): () => void {
+    return this.#on.switched.add(cb);
+  }
+
   /** No pair could be selected (reason in the argument). */
   onFailed(cb: (v: string) => void): () => void {
     return this.#on.failed.add(cb);
@@ -169,12 +180,8 @@ export class CheckAgent {
     return this.#on.dead.add(cb);
   }
 
-  /**
-   * The remote moved: an authenticated check came from a new source after selection (its NAT
-   * rebound, or its address changed) AND our own check to that source was answered. The second
-   * condition keeps a third party that replays a sniffed check from its own address from
-   * triggering re-punches: it cannot sign the answer.
-   */
+  /** The remote moved (NAT rebinding): an authenticated check from a new source after selection,
+   *  and our own check to it answered (remote-move.ts: a replay from elsewhere moves nothing). */
   onRemoteMoved(cb: (v: Endpoint) => void): () => void {
     return this.#on.remoteMoved.add(cb);
   }
@@ -273,14 +280,16 @@ export class CheckAgent {
         this.#onResponse(pair, res.message, res.rttMs, nominate);
       },
       () => this.#onCheckFailed(pair, nominate),
+      nominate && pair.kind === 'direct',
     );
   }
 
   #onResponse(pair: CandidatePair, msg: StunMessage, rttMs: number, nominate: boolean): void {
-    if (this.#done || this.#selected) return;
+    // After a relayed pair's selection only our aggressive nominations run (pair-upgrade.ts).
+    if (this.#done || (this.#selected && !(nominate && upgrades(this.#selected, pair)))) return;
     if (msg.cls === StunClass.Error) {
       // RFC 8445 §7.2.5.1: 487 → switch role and check again.
-      if (readErrorCode(msg)?.code === 487) {
+      if (readErrorCode(msg)?.code === 487 && !this.#selected) {
         this.stats.roleConflicts++;
         this.#switchRole();
         return this.#pacer.trigger(pair);
@@ -297,7 +306,7 @@ export class CheckAgent {
     }
     if (nominate && this.role === 'controlling') {
       pair.nominated = true;
-      return this.#select(pair);
+      return this.#selected ? this.#switchTo(pair) : this.#select(pair);
     }
     if (pair.nominated && this.role === 'controlled') return this.#select(pair);
     this.#maybeNominate();
@@ -314,7 +323,8 @@ export class CheckAgent {
   #maybeNominate(): void {
     if (!this.#running || this.#selected || this.#nominating || this.role !== 'controlling') return;
     const grace = this.#o.directGraceMs ?? PUNCH_DEFAULTS.directGraceMs;
-    const pick = pickNomination(this.#list, this.#o.clock.now() - this.#startedAt >= grace);
+    const over = this.#o.clock.now() - this.#startedAt >= grace;
+    const pick = pickNomination(this.#list, over, this.#o.silentDirect);
     if (!pick) {
       const left = this.#list.count('waiting') + this.#list.count('in-progress');
       if (left === 0 && this.#pacer.queued === 0) this.#fail('every candidate pair failed');
@@ -327,7 +337,8 @@ export class CheckAgent {
   #select(pair: CandidatePair): void {
     if (this.#selected) return;
     this.#selected = pair;
-    this.#stopChecks();
+    // Controlling on a relayed pair: its aggressive nominations of direct pairs go on.
+    this.#stopChecks(pair.kind !== 'relay' || this.role !== 'controlling');
     this.#log.info('punch pair selected', {
       kind: pair.kind,
       base: pair.base,
@@ -337,6 +348,20 @@ export class CheckAgent {
     });
     this.#consent.start();
     this.#on.selected.emit(pair);
+    if (pair.kind === 'relay' && !this.#done) this.#upgrade.selectedRelay(this.#list.values());
+  }
+
+  /** A direct pair nominated after the relayed one we selected (pair-upgrade.ts). */
+  #switchTo(pair: CandidatePair): void {
+    const from = this.#selected;
+    if (this.#done || !upgrades(from, pair)) return;
+    this.#selected = pair;
+    this.#out.abort({ nominations: true });
+    this.#consent.confirm(); // the check that validated the pair was answered just now
+    const ms = this.#o.clock.now() - this.#startedAt;
+    const [was, remote] = [endpointKey(from!.remote), endpointKey(pair.remote)];
+    this.#log.info('punch pair switched', { from: was, remote, role: this.role, ms });
+    this.#on.switched.emit(pair);
   }
 
   #fail(reason: string): void {
@@ -346,41 +371,17 @@ export class CheckAgent {
     this.#on.failed.emit(reason);
   }
 
-  #stopChecks(): void {
+  #stopChecks(nominations = true): void {
     this.#running = false;
     this.#pacer.stop();
     for (const t of this.#timers) t.cancel();
     this.#timers = [];
-    this.#out.abort();
+    this.#out.abort({ nominations });
   }
 
   #switchRole(): void {
     this.role = otherRole(this.role);
     this.#nominating = undefined;
-  }
-
-  // ─── consent freshness (RFC 7675, consent.ts) ────────────────────────────────────────────
-
-  /** One consent check on the selected pair; an authenticated success refreshes consent. */
-  #consentCheck(): void {
-    const pair = this.#selected;
-    const tx = pair && this.#out.engine(pair.base);
-    if (!pair || !tx) return;
-    this.#out.probe(
-      tx,
-      pair,
-      pair.remote,
-      this.role,
-      (res) => {
-        if (res.message.cls === StunClass.Success) this.#consent.confirm();
-      },
-      () => this.#on.consentMissed.emit(),
-    );
-  }
-
-  /** For tests and the path: when the last authenticated consent response came. */
-  get lastConsentAt(): number {
-    return this.#consent.lastAt;
   }
 
   /** Whether an authenticated check came from `from` (the connector's early-data buffer). */

@@ -10,13 +10,17 @@
  * either heard of the other — ends in the lower peer id's session (`localPeerId`).
  *
  * The signaling side is injected (CONTRACTS §4): exactly what `Peer` offers.
+ *
+ * What each signaling frame does to a session — the answering side, glare, serve's answers, the
+ * end of punches on a lost relay allocation — is in session-lifecycle.ts; this file owns the
+ * socket, the gatherer, the tables, and the initiating side (`connect`).
  */
 import { randomBytes } from 'node:crypto';
 import { StunTransactions } from '../stun/transaction.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import { CandidateGatherer } from './candidates.js';
-import type { IceCredentials, Role } from './check-message.js';
+import type { Role } from './check-message.js';
 import { newIceCredentials } from './check-message.js';
 import { PUNCH_DEFAULTS, PUNCH_LIMITS } from './constants.js';
 import { SocketDemux } from './demux.js';
@@ -24,13 +28,15 @@ import { PUNCH_ERR, PunchError } from './errors.js';
 import type { WireNatFacts } from './nat-facts.js';
 import type { PunchedPath } from './path.js';
 import { runChecks, type RunContext } from './punch-run.js';
+import { SessionLifecycle } from './session-lifecycle.js';
 import { WarmOffers } from './warm-offers.js';
 import { permitRemote, RelayBase } from './relay-base.js';
 import { SessionTable } from './session-table.js';
+import { SilentDirect } from './silent-direct.js';
 import type { IncomingPunch, PunchConnectorOptions } from './connector-options.js';
-import type { PeerHandshakes, PunchSignalIn, PunchSignalOut } from './punch-signals.js';
-import { creds, parseCandidates, parseRemote, type RemoteDescription } from './punch-signals.js';
-import { abortable, waitFor, type Session } from './punch-session.js';
+import type { PeerHandshakes, PunchSignalOut } from './punch-signals.js';
+import { creds } from './punch-signals.js';
+import { abortable, type Session } from './punch-session.js';
 
 export type { IncomingPunch, PunchConnectorOptions } from './connector-options.js';
 export type {
@@ -55,6 +61,10 @@ export class PunchConnector {
   readonly #offs: (() => void)[] = [];
   /** Candidates gathered ahead of time, and the offers registered with serve. */
   readonly #warm: WarmOffers;
+  /** Direct pairs that stayed silent in the last punch with each peer. */
+  readonly #silent = new SilentDirect();
+  /** What the signaling frames do to the sessions (session-lifecycle.ts). */
+  readonly #life: SessionLifecycle;
   #handshakes: PeerHandshakes | undefined;
   #closed = false;
 
@@ -105,6 +115,21 @@ export class PunchConnector {
       onGathered: () => this.#relay.use(this.#gatherer.relay),
       closed: () => this.#closed,
     });
+    this.#life = new SessionLifecycle({
+      options,
+      log: this.#log,
+      sessions: this.#sessions,
+      gatherer: this.#gatherer,
+      relay: this.#relay,
+      warm: this.#warm,
+      incoming: this.#incoming,
+      closed: () => this.#closed,
+      newSession: (peer, rid, role, local) => this.#newSession(peer, rid, role, local),
+      runContext: () => this.#runContext,
+      facts: () => this.#facts(),
+      send: (frame) => this.#send(frame),
+      registerOffer: () => this.registerOffer(),
+    });
     this.#offs.push(
       this.demux.on('stun-response', (d, from, via) => {
         // A forged answer to a check never reaches the engine: the check goes on.
@@ -113,13 +138,13 @@ export class PunchConnector {
       }),
       this.demux.on('stun-request', (d, from, via) => this.#sessions.routeRequest(d, from, via)),
       this.demux.on('session', (d, from, via) => this.#sessions.keepEarlyData(d, from, via)),
-      options.signaling.onSignal((f) => this.#onSignal(f)),
+      options.signaling.onSignal((f) => this.#life.onSignal(f)),
       this.#gatherer.onRelayChange((r, lost) => {
         // Before `use` closes the dead allocation's transactions. Only a relay that went silent
         // (died): after a 437 (our NAT rebound, the relay lives) the new allocation is trickled
         // into the running punches below, whose direct pairs may well succeed
         // (netsim direct-resilience: a re-punch after a symmetric NAT's flush).
-        if (!r && lost?.silent) this.#endRelayed();
+        if (!r && lost?.silent) this.#life.endRelayed();
         this.#relay.use(r);
         this.#warm.prewarm(); // the relayed candidate changed: what we hand out must too
         if (r) this.#relay.trickle(r, this.#sessions.values(), this.#o.signaling);
@@ -134,6 +159,7 @@ export class PunchConnector {
    * mapping and host addresses are then new — or to refresh what `connect` hands out.
    */
   refreshCandidates(): void {
+    this.#silent.clear(); // new addresses: every pair is new
     this.#warm.prewarm();
   }
 
@@ -170,14 +196,14 @@ export class PunchConnector {
     const peer = s.peer;
     this.#gatherer.ensureRelay(); // trickled when made; the direct candidates go now
     // An allocation that died unnoticed (its relay killed while no path of ours ran on it) is
-    // found now, one Refresh, not at its scheduled one: lost, it ends this punch (#endRelayed)
+    // found now, one Refresh, not at its scheduled one: lost, it ends this punch (session-lifecycle.ts endRelayed)
     // and the link re-punches onto the new allocation at once.
     this.#gatherer.checkRelay();
     try {
       const candidates = await this.#warm.gather(signal);
       const gotRemote = s.merged
         ? Promise.resolve({ path: s.merged }) // glare while we gathered: nothing to send
-        : this.#waitCandidates(s, signal);
+        : this.#life.waitCandidates(s, signal);
       if (!s.merged) {
         const offered = this.#relay.withRelay(candidates);
         const facts = this.#facts();
@@ -198,9 +224,9 @@ export class PunchConnector {
         this.#endSession(s);
         return await abortable(merged.path, signal);
       }
-      const started = this.#waitStart(s, signal);
+      const started = this.#life.waitStart(s, signal);
       // The answering side asks for the start itself, right behind its candidates (see
-      // #respond); ours is for one that does not, and a second punch-start is ignored.
+      // session-lifecycle.ts respond); ours is for one that does not, and a second punch-start is ignored.
       if (!s.start && !s.startComing) this.#send({ type: 'punch', to: peer, rid: s.rid });
       const { at, rtt } = await started;
       return await runChecks(this.#runContext, s, at, rtt, signal);
@@ -248,52 +274,6 @@ export class PunchConnector {
     this.#sessions.end(s);
   }
 
-  /**
-   * Our relay allocation is gone (its relay died, or a renewal failed): a punch that offered its
-   * relayed candidate and has not selected ends now rather than at its 15 s timeout. Its relay
-   * pairs cannot answer any more and the agent takes no second relay base, so the punch could
-   * only end in "no pair selected"; meanwhile its link cannot re-punch onto the allocation the
-   * gatherer makes on a live relay of the fleet (issue 12: the sides sat 19–25 s on such
-   * punches). The other side's session of the punch ends with its own relay's loss, or on its
-   * timeout; nothing on the wire changes.
-   */
-  #endRelayed(): void {
-    for (const s of [...this.#sessions.values()]) {
-      // An offer is registered again whenever the relay changes (warm-offers.ts): one serve
-      // handed out named the allocation we had.
-      const offered = s.fromOffer === true || s.sent?.some((c) => c.type === 'relay');
-      if (!offered || s.merged || s.agent?.selected || s.sideSelected) continue;
-      s.agent?.close();
-      s.stopStep?.();
-      this.#endSession(s);
-      this.#log.info('punch ended: our relay allocation was lost', { peer: s.peer, rid: s.rid });
-      s.cancelWait?.(
-        new PunchError(
-          PUNCH_ERR.FAILED,
-          `punch with ${s.peer} failed: relay allocation lost (ours, offered in this punch)`,
-        ),
-      );
-    }
-  }
-
-  /** The other side's candidates (undefined), or the punch ours merged into on glare. */
-  #waitCandidates(
-    s: Session,
-    signal?: AbortSignal,
-  ): Promise<{ path: Promise<PunchedPath> } | undefined> {
-    return waitFor(s, this.#waitOptions('candidates', signal), (done) => {
-      s.onCandidates = () => done(undefined);
-      s.onMerged = (path) => done({ path });
-    });
-  }
-
-  #waitStart(s: Session, signal?: AbortSignal): Promise<{ at: number; rtt: number }> {
-    return waitFor(s, this.#waitOptions('punch-start', signal), (done) => {
-      if (s.start) return done(s.start);
-      s.onStart = (at, rtt) => done({ at, rtt });
-    });
-  }
-
   get #runContext(): RunContext {
     return {
       options: this.#o,
@@ -307,123 +287,8 @@ export class PunchConnector {
       sendVia: (b, to, via) => this.#relay.sendVia(b, to, via),
       permit: (r, cs) => permitRemote(r, cs),
       endSession: (s) => this.#endSession(s),
+      silent: this.#silent,
     };
-  }
-
-  #waitOptions(what: string, signal: AbortSignal | undefined) {
-    const ms = this.#o.signalTimeoutMs ?? PUNCH_DEFAULTS.signalTimeoutMs;
-    return { clock: this.#o.clock, ms, what, signal };
-  }
-
-  // ─── incoming frames and datagrams ───────────────────────────────────────────────────────
-
-  #onSignal(f: PunchSignalIn): void {
-    if (this.#closed) return;
-    if (f.type === 'punch-start') {
-      const s = this.#sessions.get(f.rid);
-      if (s && s.peer === f.from) {
-        s.start ??= { at: f.at, rtt: f.rtt };
-        s.onStart?.(f.at, f.rtt);
-      }
-      return;
-    }
-    const s = this.#sessions.get(f.rid);
-    if (s && s.peer === f.from && s.remote && f.ufrag === undefined) {
-      // Trickled (a relayed candidate made after the first frame): same session, more pairs.
-      for (const c of parseCandidates(f.candidates)) {
-        if (s.remote.candidates.length >= PUNCH_LIMITS.maxRemoteCandidates) break;
-        s.remote.candidates.push(c);
-        s.agent?.addRemote(c);
-      }
-      const relay = this.#gatherer.relay;
-      if (s.agent && relay) permitRemote(relay, s.remote.candidates);
-      return;
-    }
-    const remote = parseRemote(f);
-    if (!remote) return this.#log.debug('candidates without ice credentials', { from: f.from });
-    if (s) {
-      if (s.peer !== f.from || s.remote) return;
-      s.remote = remote;
-      // An offer serve handed out: it sends punch-start right behind (no `punch` from us).
-      if (f.answered !== undefined) s.startComing = true;
-      s.onCandidates?.();
-      return;
-    }
-    // serve answered for us with a registered offer: those credentials are this session's (once).
-    let local: { creds: IceCredentials; nat?: WireNatFacts } | undefined;
-    if (f.answered !== undefined) {
-      local = this.#warm.takeOffer(f.answered);
-      this.registerOffer(); // the next punch toward us gets a fresh one
-      if (!local) return this.#log.debug('punch answered with an unknown offer', { from: f.from });
-    }
-    if (this.#o.accept && !this.#o.accept(f.from)) return;
-    // Glare: both sides initiated. Deterministic on both sides: the punch of the lower peer id
-    // goes on (its initiator stays controlling); the higher side answers it and drops its own,
-    // and its own connect follows that path. The lower side ignores the higher's punch: the
-    // higher side drops it as soon as the lower's arrives (same server, in order).
-    const own = this.#o.localPeerId === undefined ? undefined : this.#sessions.ownPending(f.from);
-    if (own) {
-      if (this.#o.localPeerId! < f.from) return;
-      const path = this.#respond(f.from, f.rid, remote, local);
-      if (!path) return;
-      own.merged = path;
-      own.agent?.close();
-      own.stopStep?.();
-      if (own.onMerged) own.onMerged(path);
-      else own.cancelWait?.(new PunchError(PUNCH_ERR.ABORTED, 'glare: following the other punch'));
-      return;
-    }
-    void this.#respond(f.from, f.rid, remote, local); // its outcome goes to onIncoming listeners
-  }
-
-  /** The other side initiated: answer with our candidates, wait for punch-start, check. */
-  #respond(
-    peer: string,
-    rid: string,
-    remote: RemoteDescription,
-    offered?: { creds: IceCredentials; nat?: WireNatFacts },
-  ): Promise<PunchedPath> | undefined {
-    let s: Session;
-    try {
-      s = this.#newSession(peer, rid, 'controlled', offered?.creds);
-    } catch (err) {
-      this.#log.warn('punch refused', { peer, err: String(err) });
-      return undefined;
-    }
-    s.remote = remote;
-    this.#gatherer.ensureRelay(); // trickled when made; the direct candidates go now
-    this.#gatherer.checkRelay(); // as in #initiate: a dead allocation is found now
-    const path = (async () => {
-      try {
-        const started = this.#waitStart(s);
-        // serve answered with our offer and sends punch-start to both: nothing to send.
-        if (offered) {
-          s.sent = []; // serve sent our offer; a relayed candidate made since is trickled
-          s.fromOffer = true;
-          s.sentNat = offered.nat;
-          const { at, rtt } = await started;
-          return await runChecks(this.#runContext, s, at, rtt);
-        }
-        const candidates = this.#relay.withRelay(await this.#warm.gather());
-        const facts = this.#facts();
-        this.#send({ type: 'candidates', to: peer, rid, candidates, ...creds(s.local), ...facts });
-        s.sent = [...candidates];
-        s.sentNat = facts.nat;
-        // Ask for the coordinated start now: serve forwards our candidates first, then sends both
-        // sides punch-start, so the initiator's own `punch` (two one-way trips later) is not
-        // waited for. Refused silently if the initiator does not allow us; its `punch` then runs.
-        this.#send({ type: 'punch', to: peer, rid });
-        const { at, rtt } = await started;
-        return await runChecks(this.#runContext, s, at, rtt);
-      } catch (err) {
-        this.#endSession(s);
-        throw err;
-      }
-    })();
-    path.catch(() => {}); // the listener gets the same promise; no unhandled rejection here
-    s.path = path;
-    for (const l of this.#incoming) l({ peer, rid, path });
-    return path;
   }
 
   /** Our NAT facts for a frame (none without the hard-NAT hooks). */

@@ -2,10 +2,15 @@
  * Consent freshness (RFC 7675) on a selected pair: a check every `intervalMs`, randomised to
  * 0.8–1.2× (§5.1, so peers do not synchronise), and consent lost after `timeoutMs` without an
  * authenticated answer (30 s). The checks also keep both NAT mappings alive (Linux conntrack
- * forgets an unanswered UDP flow after 30 s). The agent sends the checks (`check`) and reports
- * each authenticated success (`confirm`).
+ * forgets an unanswered UDP flow after 30 s). The checks are probes on the agent's selected pair
+ * (`selectedPairConsent`); each authenticated success refreshes consent (`confirm`).
  */
+import { StunClass } from '../stun/message-type.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Role } from './check-message.js';
+import type { CheckTransactions } from './check-transactions.js';
+import type { CandidatePair, CheckAgentOptions } from './check-types.js';
+import { PUNCH_DEFAULTS } from './constants.js';
 
 export interface ConsentOptions {
   clock: Clock;
@@ -63,4 +68,41 @@ export class ConsentFreshness {
     this.#o.check();
     this.#arm();
   }
+}
+
+/** What consent needs of its check agent (checks.ts). */
+export interface ConsentHost {
+  options: CheckAgentOptions;
+  out: CheckTransactions;
+  /** The pair consent is for (it may change: pair-upgrade.ts). */
+  selected(): CandidatePair | undefined;
+  /** The agent is closed or failed. */
+  done(): boolean;
+  role(): Role;
+  onLost(reason: string): void;
+  /** One consent check went unanswered (its retransmissions, ≤ 4.5 s). */
+  onMissed(): void;
+}
+
+/** Consent on the agent's selected pair: one probe per interval toward its remote. */
+export function selectedPairConsent(h: ConsentHost): ConsentFreshness {
+  const o = h.options;
+  const consent: ConsentFreshness = new ConsentFreshness({
+    clock: o.clock,
+    intervalMs: o.consentIntervalMs ?? PUNCH_DEFAULTS.consentIntervalMs,
+    timeoutMs: o.consentTimeoutMs ?? PUNCH_DEFAULTS.consentTimeoutMs,
+    random: o.random ?? Math.random,
+    alive: () => h.selected() !== undefined && !h.done(),
+    check: () => {
+      const pair = h.selected();
+      const tx = pair && h.out.engine(pair.base);
+      if (!pair || !tx) return;
+      const answered = (res: { message: { cls: number } }): void => {
+        if (res.message.cls === StunClass.Success) consent.confirm();
+      };
+      h.out.probe(tx, pair, pair.remote, h.role(), answered, () => h.onMissed());
+    },
+    onLost: (reason) => h.onLost(reason),
+  });
+  return consent;
 }

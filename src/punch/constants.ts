@@ -29,6 +29,8 @@ export const PUNCH_DEFAULTS = {
    * How long the controlling agent waits for a direct pair before it nominates a relayed pair that
    * already works. A direct pair that will succeed does so within a few round trips plus the
    * start skew; 3 s covers 100 ms one-way links with loss, and the relay is the fallback anyway.
+   * Not waited when no direct pair can still win (nomination.ts), and a direct pair that answers
+   * after a relay selection still takes over (pair-upgrade.ts).
    */
   directGraceMs: 3_000,
   /** The whole punch (checks) gives up after this; the last check retransmission ends at 13.4 s. */

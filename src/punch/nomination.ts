@@ -3,8 +3,10 @@
  *
  * Nomination (§8.1.1, "regular"): the controlling side sends a check with USE-CANDIDATE on the
  * first DIRECT pair that succeeded; a relayed pair only when no direct pair succeeded within
- * `directGraceMs` or every direct pair failed (a relay is the fallback, RFC 8445 §5.1.2.2 ranks it
- * last). The controlling side selects the pair when that check is answered; the controlled side
+ * `directGraceMs` or no direct pair can still win: none is left to check, or every one left stayed
+ * silent through the last punch with this peer (silent-direct.ts). A relay is the fallback (RFC
+ * 8445 §5.1.2.2 ranks it last), and a direct pair that answers after a relay selection still
+ * takes over (pair-upgrade.ts). The controlling side selects the pair when that check is answered; the controlled side
  * when it got USE-CANDIDATE on a pair whose own check succeeded (§7.3.1.5).
  *
  * Aggressive nomination (RFC 5245 §8.1.1.2, which RFC 8445 dropped for interop, not for safety):
@@ -23,9 +25,13 @@ import type { CandidatePair } from './check-types.js';
  * The best direct pair that succeeded, else (grace over, or no direct pair left to check) the best
  * relayed one; undefined: nothing to nominate yet.
  */
-export function pickNomination(list: Checklist, graceOver: boolean): CandidatePair | undefined {
+export function pickNomination(
+  list: Checklist,
+  graceOver: boolean,
+  silent?: ReadonlySet<string>,
+): CandidatePair | undefined {
   const direct = list.bestSucceeded('direct');
   if (direct) return direct;
-  if (graceOver || !list.directPending()) return list.bestSucceeded('relay');
+  if (graceOver || !list.directPending(silent)) return list.bestSucceeded('relay');
   return undefined;
 }

@@ -3,6 +3,11 @@
  * session datagrams (first byte 0xC0–0xCF, RFC 7983 range left free) and nothing else; it is
  * kept alive by the check agent's consent checks (RFC 7675), which also refresh the NAT mappings
  * on both sides every ~5 s, well under Linux conntrack's 30 s unreplied timeout.
+ *
+ * The pair under it may change once after selection: a relayed pair gives way to a direct pair
+ * the controlling side nominated later (pair-upgrade.ts, RFC 5245 §8.1.1.2). `kind`, `local`,
+ * `remote`, `rttMs` and `remoteType` then say the new pair, `send` uses it, and `onSwitched`
+ * tells the session layer.
  */
 import type { Endpoint } from '../net/udp.js';
 import type { TurnClient } from '../relay/index.js';
@@ -30,6 +35,11 @@ export interface PunchedPath {
   onDead(cb: (reason: string) => void): () => void;
   /** The remote's authenticated checks now come from a new address (NAT rebinding): re-punch. */
   onRepunchNeeded(cb: (newRemote: Endpoint) => void): () => void;
+  /**
+   * The path moved from a relayed pair to a direct one (pair-upgrade.ts), `kind` its new kind.
+   * Optional: only punched paths switch (a scripted test path need not).
+   */
+  onSwitched?(cb: (kind: PathKind) => void): () => void;
   close(): void;
   readonly closed: boolean;
 }
@@ -46,11 +56,17 @@ export interface PathParts {
 }
 
 export function createPunchedPath(p: PathParts): PunchedPath {
-  const { agent, pair, demux } = p;
-  const remote: Endpoint = { address: pair.remote.address, port: pair.remote.port };
+  const { agent, demux } = p;
+  let pair = p.pair;
+  const endpoint = (c: CandidatePair): Endpoint => ({
+    address: c.remote.address,
+    port: c.remote.port,
+  });
+  let remote = endpoint(pair);
   const dataListeners = new Set<(b: Uint8Array) => void>();
   const deadListeners = new Set<(r: string) => void>();
   const moveListeners = new Set<(e: Endpoint) => void>();
+  const switchListeners = new Set<(k: PathKind) => void>();
   let closed = false;
   let dead: string | undefined;
   let early = p.early.filter((e) => agent.isSelectedRemote(e.from, e.via)).map((e) => e.data);
@@ -68,13 +84,24 @@ export function createPunchedPath(p: PathParts): PunchedPath {
   agent.onRemoteMoved((e) => {
     for (const l of moveListeners) l(e);
   });
-  const relay = pair.base === 'relay' ? p.relay : undefined;
+  let relay = pair.base === 'relay' ? p.relay : undefined;
   // A path on our allocation dies with it (its relay died or forgot it, issue 12): the ladder
   // moves at once instead of after consent's 30 s (RFC 7675), and the gatherer allocates anew.
-  const offLost = relay?.onLost((reason) => die(`relay allocation lost: ${reason}`));
-  if (relay?.lost !== undefined) queueMicrotask(() => die(`relay allocation lost: ${relay.lost}`));
+  let offLost = relay?.onLost((reason) => die(`relay allocation lost: ${reason}`));
+  if (relay?.lost !== undefined) queueMicrotask(() => die(`relay allocation lost: ${relay?.lost}`));
   // RFC 8656 §12: a channel makes relayed datagrams 4 bytes of overhead instead of ~36.
   if (relay) void relay.bindChannel(remote).catch(() => {});
+  // Only ever onto a direct pair (pair-upgrade.ts): off our allocation, whose loss is no longer
+  // this path's death.
+  agent.onSwitched((next) => {
+    if (closed) return;
+    pair = next;
+    remote = endpoint(next);
+    offLost?.();
+    offLost = undefined;
+    relay = undefined;
+    for (const l of switchListeners) l(next.kind);
+  });
 
   return {
     // Read live: a relayed candidate trickled in after selection relabels a peer-reflexive
@@ -82,9 +109,15 @@ export function createPunchedPath(p: PathParts): PunchedPath {
     get kind() {
       return pair.kind;
     },
-    local: relay ? relay.relayedAddress : (pair.mapped ?? demux.socket.address()),
-    remote,
-    rttMs: pair.rttMs,
+    get local() {
+      return relay ? relay.relayedAddress : (pair.mapped ?? demux.socket.address());
+    },
+    get remote() {
+      return remote;
+    },
+    get rttMs() {
+      return pair.rttMs;
+    },
     get remoteType() {
       return pair.remote.type;
     },
@@ -116,6 +149,10 @@ export function createPunchedPath(p: PathParts): PunchedPath {
       moveListeners.add(cb);
       return () => moveListeners.delete(cb);
     },
+    onSwitched(cb) {
+      switchListeners.add(cb);
+      return () => switchListeners.delete(cb);
+    },
     close(): void {
       if (closed) return;
       closed = true;
@@ -125,6 +162,7 @@ export function createPunchedPath(p: PathParts): PunchedPath {
       dataListeners.clear();
       deadListeners.clear();
       moveListeners.clear();
+      switchListeners.clear();
       p.onClose();
     },
     get closed() {

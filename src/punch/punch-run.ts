@@ -29,6 +29,7 @@ import { createPunchedPath } from './path.js';
 import { MAPPED_CANDIDATE_PRIORITY } from './portmap/mapped-candidate.js';
 import { predictedPriority } from './predicted-candidates.js';
 import { pick, type Session } from './punch-session.js';
+import type { SilentDirect } from './silent-direct.js';
 import type { PeerHandshakes } from './punch-signals.js';
 
 /**
@@ -51,6 +52,8 @@ export interface RunContext {
   sendVia(bytes: Uint8Array, to: Endpoint, via: Via): void;
   permit(relay: TurnClient, remote: readonly Candidate[]): void;
   endSession(s: Session): void;
+  /** Direct pairs silent in the last punch with a peer (silent-direct.ts). */
+  silent: SilentDirect;
 }
 
 /** Build the agent, wait for the coordinated start, check, and hand back the selected path. */
@@ -70,6 +73,11 @@ export function runChecks(
     answer: (d: Uint8Array) => ctx.handshakes()?.answer(s.peer, d),
     response: (d: Uint8Array) => ctx.handshakes()?.response(s.peer, d),
   };
+  const clock = ctx.options.clock;
+  const grace = graceFor(hard, ctx.options.directGraceMs ?? PUNCH_DEFAULTS.directGraceMs);
+  // Not with a hard-NAT step: its own path needs the agent to wait (graceFor).
+  const silent = hard.kind === 'birthday' || hard.kind === 'prediction' ? undefined : ctx.silent;
+  const silentDirect = silent?.of(s.peer, clock.now());
   const agent = new CheckAgent({
     role: s.role,
     tieBreaker: newTieBreaker(),
@@ -91,8 +99,15 @@ export function runChecks(
       rtoMs: Math.max(PUNCH_DEFAULTS.checkRetransmission.rtoMs, Math.min(1_000, Math.round(rtt))),
     },
     ...pick(ctx.options, ['taMs', 'punchTimeoutMs', 'consentIntervalMs', 'consentTimeoutMs']),
-    directGraceMs: graceFor(hard, ctx.options.directGraceMs ?? PUNCH_DEFAULTS.directGraceMs),
+    directGraceMs: grace,
+    ...(silentDirect?.size ? { silentDirect } : {}),
   });
+  let startedAt: number | undefined;
+  const remember = (): void => {
+    const now = clock.now();
+    if (startedAt !== undefined) silent?.record(s.peer, agent.pairs(), now - startedAt, grace, now);
+  };
+  agent.onSwitched(remember); // a direct pair answered after all: not silent
   s.agent = agent;
   // The prediction's remotes first: they must be the agent's first new destinations.
   const predictedRemotes = predictionRemotes(hard, remote.candidates);
@@ -147,6 +162,7 @@ export function runChecks(
       settle(err);
     };
     agent.onSelected((pair) => {
+      remember();
       step?.cancel();
       if (!settled) {
         const key = `${pair.remote.address}:${pair.remote.port}`;
@@ -180,6 +196,7 @@ export function runChecks(
     // allocates on a live relay of the fleet. A Refresh every missed check is cheap.
     agent.onConsentMissed(() => ctx.checkRelay());
     agent.onFailed((reason) => {
+      remember();
       agent.close();
       const fail = (): void => {
         if (settled) return;
@@ -229,6 +246,7 @@ export function runChecks(
       onPathClosed: () => ctx.endSession(s),
     });
     const begin = (): void => {
+      startedAt = clock.now();
       agent.start();
       if (hard.kind !== 'birthday' && hard.kind !== 'prediction') return;
       s.stopStep = () => {

@@ -11,8 +11,10 @@
  * re-punch gives both sides the same new path over B, and every notification arrives exactly
  * once. A punch in flight that offered the dead allocation ends when the loss is found
  * (connector.ts), the link re-punches as soon as it ends (peer-link.ts), and the gatherer passes
- * over the silent relay as STUN server and for the new Allocate (candidates.ts): ~10.6 s from
- * the SIGKILL to both on B, was 19–26 s. Waits are on events and polls, bounded generously.
+ * over the silent relay as STUN server and for the new Allocate (candidates.ts), and the re-punch
+ * onto B does not wait the direct grace again for the direct pairs the firewall silenced in the
+ * first punch (silent-direct.ts): ~9.5 s from the SIGKILL to both on B (10.6 s before that, was
+ * 19–26 s). Waits are on events and polls, bounded generously.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
