@@ -16,6 +16,9 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 30_000,
+          // Hooks stop real processes (serve, relay/stun workers, redis, coturn); vitest's 10 s
+          // default failed a CI run once on a loaded machine (relay-workers' afterEach).
+          hookTimeout: 30_000,
         },
       },
       {
