@@ -87,8 +87,8 @@ function ping(m) {
     },
   });
   // The reply deadline counts from the last probe sent, not from the first: on a loaded machine
-  // setInterval falls behind (500 probes 2 ms apart took longer than count × interval), and a
-  // probe never sent would be counted as lost.
+  // setInterval can fall behind count × interval (500 probes 2 ms apart in link.test.ts), and a
+  // probe still unsent at a deadline counted from the start would be counted as lost.
   let limit;
   const tick = setInterval(() => {
     if (i >= count) return;
