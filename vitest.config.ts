@@ -5,6 +5,10 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     globalSetup: ['test/support/global-setup.ts'],
+    // expect.poll() waits for state that another part (a server, a store's group commit, a
+    // process) reaches by itself; vitest's default of 1 s is short on a loaded 2-core machine.
+    // A poll returns as soon as it holds, so only a failing one waits longer.
+    expect: { poll: { timeout: 10_000 } },
     projects: [
       {
         extends: true,
@@ -16,6 +20,9 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 30_000,
+          // Hooks stop real processes (serve, relay/stun workers, redis, coturn); vitest's 10 s
+          // default failed a CI run once on a loaded machine (relay-workers' afterEach).
+          hookTimeout: 30_000,
         },
       },
       {

@@ -54,8 +54,9 @@ export async function freePort(): Promise<number> {
 /** Resolve when a STUN Binding to 127.0.0.1:port is answered; reject after `ms`. */
 export async function waitForStun(port: number, ms = 10_000): Promise<void> {
   const sock = dgram.createSocket('udp4');
-  let poll: NodeJS.Timeout | undefined;
-  let deadline: NodeJS.Timeout | undefined;
+  sock.on('error', () => {}); // a send to a port nobody holds yet; the deadline decides
+  let poll: ReturnType<typeof setInterval> | undefined;
+  let deadline: ReturnType<typeof setTimeout> | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
       deadline = setTimeout(() => reject(new Error(`no STUN answer on port ${port}`)), ms);
@@ -71,11 +72,12 @@ export async function waitForStun(port: number, ms = 10_000): Promise<void> {
       }, 100);
     });
   } finally {
-    // Both timers go before the socket: a poll left running after a timeout sent on the closed
-    // socket and threw ERR_SOCKET_DGRAM_NOT_RUNNING from a timer (an unhandled error in CI when
-    // coturn-stun.ts retried a slow start).
-    clearTimeout(deadline);
+    // Both timers go on every path, before the socket. The poll used to be cleared only on an
+    // answer: after a timeout (a coturn start that startCoturnStun then retried) it sent on the
+    // closed socket, an uncaught ERR_SOCKET_DGRAM_NOT_RUNNING that failed a CI run in which
+    // every test passed.
     clearInterval(poll);
+    clearTimeout(deadline);
     sock.close();
   }
 }

@@ -101,12 +101,15 @@ describe.skipIf(skip)('hard NATs (netsim): prediction, address-dependent mapping
   );
 
   it('bd: symmetric × port-restricted by birthday probing → direct within 20 s', async () => {
-    const r = await birthdayAttempt(
-      agents.get('bda')!,
-      agents.get('bdb')!,
-      stun.endpoint,
-      lab.address('bd-l'),
-    );
+    // One attempt succeeds with P = 99.97 % (the plan's own figure, printed below): alone, that
+    // fails one CI run in ~3,300. A second attempt only if the first missed: 1 in ~10^7.
+    const attempt = () =>
+      birthdayAttempt(agents.get('bda')!, agents.get('bdb')!, stun.endpoint, lab.address('bd-l'));
+    let r = await attempt();
+    if (!r.ok) {
+      process.stderr.write(`hard-nat bd: first birthday attempt missed (${r.sent} probes)\n`);
+      r = await attempt();
+    }
     table.push(
       `symmetric             × port-restricted       ${r.ok ? 'direct' : 'no path'} in ${r.ms} ms by birthday` +
         ` (${r.sent} probes, predicted P = ${(r.expected * 100).toFixed(2)} %)`,
@@ -114,5 +117,5 @@ describe.skipIf(skip)('hard NATs (netsim): prediction, address-dependent mapping
     expect(r.expected).toBeGreaterThan(0.999);
     expect(r.ok).toBe(true);
     expect(r.ms).toBeLessThan(20_000);
-  });
+  }, 120_000);
 });

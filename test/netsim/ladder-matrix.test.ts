@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Lab } from '../../netsim/index.js';
 import { exactlyOnce, exchange, LadderDriver, type Msg } from '../support/ladder-driver.js';
 import { requireBuiltCli } from '../support/natpush-cli.js';
@@ -30,6 +30,9 @@ const skip = missingPrereq('netsim', {
 });
 const DRIVER = fileURLToPath(new URL('../support/ladder-peer.mjs', import.meta.url));
 const N = 100;
+// Per test: a cell waits up to 20 s for its rung and up to 60 s for its notifications, and took
+// up to 27 s in CI runs on the loaded 2-core machine: the netsim default of 60 s was too close.
+vi.setConfig({ testTimeout: 180_000 });
 const LINK = { delayMs: 20, lossPercent: 1 };
 
 type Path = 'direct' | 'relay' | 'server-routed' | 'mailbox';

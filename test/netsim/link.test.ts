@@ -65,7 +65,9 @@ describe.skipIf(skip)('netsim link impairments, measured', () => {
     const { rtts, lost } = await pings('plain', 20, 5);
     report('no impairment', rtts, lost);
     expect(lost).toBe(0);
-    expect(quantile(rtts, 0.5)).toBeLessThan(5);
+    // Far below the 40 ms of the delayed host below; scheduling two probe processes on a loaded
+    // 2-core machine alone took the p90 to 4.3 ms (p50 0.6 ms), so 5 ms was too close.
+    expect(quantile(rtts, 0.5)).toBeLessThan(15);
   });
 
   it('delayMs 20 on the host link: every round trip takes ≥ 40 ms (20 ms each way)', async () => {
@@ -73,8 +75,9 @@ describe.skipIf(skip)('netsim link impairments, measured', () => {
     report('delay 20 ms on the host link', rtts, lost);
     expect(lost).toBe(0);
     expect(Math.min(...rtts)).toBeGreaterThanOrEqual(39.5);
-    // Upper bound generous for a loaded 2-core machine; the median shows the delay is not more.
-    expect(quantile(rtts, 0.5)).toBeLessThan(55);
+    // Upper bounds below a doubled delay (80 ms here, 60 ms on the WAN link, a p50 of 80 ms with
+    // jitter) and generous for a loaded 2-core machine: the median shows the delay is not more.
+    expect(quantile(rtts, 0.5)).toBeLessThan(70);
   });
 
   it('delay on a NAT WAN link applies to hosts behind it', async () => {
@@ -82,7 +85,7 @@ describe.skipIf(skip)('netsim link impairments, measured', () => {
     report('delay 15 ms on the NAT WAN link', rtts, lost);
     expect(lost).toBe(0);
     expect(Math.min(...rtts)).toBeGreaterThanOrEqual(29.5);
-    expect(quantile(rtts, 0.5)).toBeLessThan(45);
+    expect(quantile(rtts, 0.5)).toBeLessThan(52);
   });
 
   it('jitterMs 10: round trips spread over [20, 60] ms', async () => {
@@ -91,7 +94,7 @@ describe.skipIf(skip)('netsim link impairments, measured', () => {
     expect(lost).toBe(0);
     expect(Math.min(...rtts)).toBeGreaterThanOrEqual(19.5);
     expect(quantile(rtts, 0.9) - quantile(rtts, 0.1)).toBeGreaterThan(8);
-    expect(quantile(rtts, 0.5)).toBeLessThan(55);
+    expect(quantile(rtts, 0.5)).toBeLessThan(70);
   });
 
   it('lossPercent 20 per direction: about 36 % of round trips lost', async () => {

@@ -42,7 +42,13 @@ NAT_PRESET_NAMES.forEach((x, i) => {
   for (const y of NAT_PRESET_NAMES.slice(i)) PAIRS.push([x, y, expected(x, y)]);
 });
 
-const PUNCHES = 5;
+// Both sides keep punching for a second (as ICE retransmits its checks): a punch completes only
+// if each side's packets leave after the other's first one did, and the two probe processes
+// may be scheduled hundreds of ms apart on a loaded machine. With 5 punches in 200 ms, a stalled
+// side heard the other's only after its own punches were dropped ('peer-reflexive', not
+// 'direct'). More punches change no theoretical outcome: a symmetric side's mapping is still
+// per destination, and nothing gets through a port-restricted cone that has not sent.
+const PUNCHES = 25;
 const PUNCH_GAP_MS = 40;
 // Generous: on a loaded 2-core machine a probe process can stall for hundreds of ms.
 const WINDOW_MS = 1_500;

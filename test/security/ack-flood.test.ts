@@ -193,6 +193,10 @@ describe('finding 2: ack flood against `natpush serve`', () => {
     // eslint-disable-next-line no-console
     console.log(`natpush serve RSS ${before.toFixed(0)} MiB → ${after.toFixed(0)} MiB`);
     expect(after - before).toBeLessThan(80);
-    expect(b.frames.filter((f) => f.type === 'deliver')).toEqual([]);
+    // Nothing foreign or unannounced reached B. A resend of one it already has may still be on
+    // its way (the same at-least-once resend as above, 5 s after a send whose ack the loaded
+    // server had not read yet): no fault, and no longer part of `got`'s order check.
+    const extra = b.frames.filter((f) => f.type === 'deliver' && !got.includes(f.n.id));
+    expect(extra).toEqual([]);
   }, 120_000);
 });

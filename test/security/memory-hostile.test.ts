@@ -6,9 +6,13 @@
  * real `natpush serve`, while an honest pair keeps notifying each other.
  *
  * Bounds (RSS of the serve process, VmRSS of /proc/PID/status):
- * - peak ≤ baseline + 150 MB: every per-peer and global table is bounded, so hostile traffic
- *   may cost buffers and caches but not memory that grows with the number of frames (today's
- *   unbounded ack map grew ~45 KB per ack frame, finding 2);
+ * - held ≤ baseline + 150 MB: RSS after a full GC once each kind's flood is over. Every per-peer
+ *   and global table is bounded, so hostile traffic may cost buffers and caches but not memory
+ *   that grows with the number of frames (the old unbounded ack map grew ~45 KB per ack frame,
+ *   finding 2: gigabytes here);
+ * - peak ≤ baseline + 300 MB, sampled every 50 ms without a GC: garbage V8 has not collected yet
+ *   counts here, so it varies from run to run with GC timing (+97 to +136 MB in eight CI runs, a
+ *   bound of 150 MB was within 14 MB of failing); the held bound above is the tight one;
  * - after the attackers leave, RSS comes back to ≤ baseline + 60 MB within 30 s. Serve has no GC
  *   hook, so serve runs with the V8 inspector on a loopback port and the test asks it for a full
  *   GC before each sample (and for the heap in use, reported next to RSS);
@@ -24,7 +28,8 @@ import { flood, floodKinds, type FloodResult } from '../support/hostile-flood.js
 
 const MB = 2 ** 20;
 const FRAMES = Number(process.env.NATPUSH_FLOOD_FRAMES ?? 100_000);
-const PEAK_BOUND = 150 * MB;
+const HELD_BOUND = 150 * MB;
+const PEAK_BOUND = 300 * MB;
 const AFTER_BOUND = 60 * MB;
 /** Stop flooding past this (the test has failed by then; spare the machine). */
 const ABORT_ABOVE = 1_500 * MB;
@@ -61,12 +66,17 @@ describe('memory under hostile frames', () => {
       const sampler = rssSampler(serve, 50);
       const rows: string[] = [];
       const results: FloodResult[] = [];
+      let held = 0;
       for (const kind of floodKinds(victim.peerId)) {
         const r = await flood(serve.url, kind, { total: FRAMES, peers: 100 });
         results.push(r);
+        const now = serve.rss() ?? 0;
+        if (!serve.exit) await serve.gc();
+        const kept = serve.rss() ?? 0;
+        held = Math.max(held, kept);
         rows.push(
           `  ${kind.name.padEnd(18)} ${String(r.handled).padStart(7)} handled in ${r.seconds.toFixed(1)} s ` +
-            `(${(r.handled / r.seconds).toFixed(0)} frames/s), RSS now ${mb(serve.rss() ?? 0)}, ` +
+            `(${(r.handled / r.seconds).toFixed(0)} frames/s), RSS now ${mb(now)}, after GC ${mb(kept)}, ` +
             `peak so far ${mb(sampler.peak())}${r.cut.length > 0 ? `; cut: ${r.cut[0]}` : ''}`,
         );
         if (serve.exit || sampler.peak() > baseline + ABORT_ABOVE) break;
@@ -77,7 +87,8 @@ describe('memory under hostile frames', () => {
       const heapAfter = await serve.heapUsed();
       const h = await honest.finish();
       const report = [
-        `memory-hostile: RSS baseline ${mb(baseline)}, peak ${mb(peak)} (+${mb(peak - baseline)}), ` +
+        `memory-hostile: RSS baseline ${mb(baseline)}, held ${mb(held)} (+${mb(held - baseline)}), ` +
+          `peak ${mb(peak)} (+${mb(peak - baseline)}), ` +
           `after ${mb(after)} (+${mb(after - baseline)}); V8 heap in use after GC ${mb(heapBefore)} → ${mb(heapAfter)}; ` +
           `server ${serve.exit ? `DIED ${JSON.stringify(serve.exit)}` : 'alive'}`,
         ...rows,
@@ -86,6 +97,7 @@ describe('memory under hostile frames', () => {
       ].join('\n');
       process.stdout.write(report + '\n');
       expect(serve.exit, report).toBeUndefined();
+      expect(held - baseline, report).toBeLessThan(HELD_BOUND);
       expect(peak - baseline, report).toBeLessThan(PEAK_BOUND);
       expect(after - baseline, report).toBeLessThan(AFTER_BOUND);
       expect(h.missing, report).toEqual([]);

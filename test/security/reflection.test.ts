@@ -51,7 +51,9 @@ async function exchange(
   c: { socket: Socket; replies: Buffer[] },
   to: { address: string; port: number },
   req: Uint8Array,
-  waitMs = 1_000,
+  // Where a reply is expected: returns at the reply; 1 s was short for a separate serve process
+  // on a loaded machine (and a late reply would then be taken for the next request's).
+  waitMs = 10_000,
 ): Promise<Buffer | undefined> {
   const before = c.replies.length;
   await send(c.socket, req, to);
@@ -172,6 +174,11 @@ describe('TURN error replies are no reflector (finding 10)', () => {
       await new Promise((r) => setTimeout(r, 10));
     }
     await new Promise((r) => setTimeout(r, 300));
+    // A loaded machine may not have let serve answer yet: wait for its first reply (bounded).
+    // The bound below grows with the wait, measured after it, so waiting cannot hide a flood.
+    const deadline = Date.now() + 15_000;
+    while (c.replies.length === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     const elapsedS = (Date.now() - t0) / 1000;
     const bound = RATE.burst + RATE.perSecond * elapsedS;
     const bytesIn = SENT * wire(req.length);

@@ -140,7 +140,11 @@ export class Probe {
   ): Promise<{ rtts: number[]; lost: number }> {
     const id = `p${this.#n++}`;
     this.#send({ op: 'ping', id, sock, host, port, count, intervalMs, timeoutMs: 3_000 });
-    const e = await this.#take((x) => x.ev === 'ping' && x.id === id, count * intervalMs + 10_000);
+    // The probe answers 3 s after its last send; sending may fall behind count × interval.
+    const e = await this.#take(
+      (x) => x.ev === 'ping' && x.id === id,
+      3 * count * intervalMs + 15_000,
+    );
     if (!e) throw new Error('ping did not finish');
     return { rtts: e.rtts as number[], lost: e.lost as number };
   }

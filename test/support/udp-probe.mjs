@@ -86,13 +86,20 @@ function ping(m) {
       if (rtts.length === count) finish();
     },
   });
+  // The reply deadline counts from the last probe sent, not from the first: on a loaded machine
+  // setInterval can fall behind count × interval (500 probes 2 ms apart in link.test.ts), and a
+  // probe still unsent at a deadline counted from the start would be counted as lost.
+  let limit;
   const tick = setInterval(() => {
     if (i >= count) return;
     const payload = `ping:${m.id}:${i++}`;
     sent.set(payload, process.hrtime.bigint());
     entry.s.send(payload, m.port, m.host);
+    if (i === count) {
+      clearInterval(tick);
+      limit = setTimeout(finish, m.timeoutMs ?? 2000);
+    }
   }, m.intervalMs ?? 10);
-  const limit = setTimeout(finish, (m.intervalMs ?? 10) * count + (m.timeoutMs ?? 2000));
 }
 
 const rl = readline.createInterface({ input: process.stdin });

@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseAlternate, runStun } from '../../../src/cli/commands/stun.js';
 import { nodeUdpNetwork } from '../../../src/net/index.js';
-import { LAN_RETRANSMISSION, StunClient } from '../../../src/stun/index.js';
+import { StunClient } from '../../../src/stun/index.js';
+import { TEST_RETRANSMISSION } from '../../support/test-retransmission.js';
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -31,7 +32,7 @@ describe('natpush stun', () => {
     );
     expect(lines[1]).toMatch(/OTHER-ADDRESS 127\.0\.0\.1:\d+/);
     const socket = await nodeUdpNetwork.bindUdp({ address: '127.0.0.1' });
-    const client = new StunClient({ socket, retransmission: LAN_RETRANSMISSION });
+    const client = new StunClient({ socket, retransmission: TEST_RETRANSMISSION });
     cleanup.push(
       () => socket.close(),
       () => client.close(),

@@ -8,10 +8,11 @@ import { execFileSync, spawn } from 'node:child_process';
 import readline from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeUdpNetwork } from '../../../src/net/index.js';
-import { LAN_RETRANSMISSION, StunClient } from '../../../src/stun/index.js';
+import { StunClient } from '../../../src/stun/index.js';
 import { requireBuiltCli } from '../../support/natpush-cli.js';
 import { node24OrSkip } from '../../support/node24.js';
 import { hasReusePort } from '../../../src/server/workers/runtime.js';
+import { TEST_RETRANSMISSION } from '../../support/test-retransmission.js';
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -56,7 +57,7 @@ describe.each(runtimes)('natpush stun --workers 2 on $name', ({ node, sockets })
     expect(udpSockets(port)).toBe(sockets);
     for (let i = 0; i < 8; i++) {
       const socket = await nodeUdpNetwork.bindUdp({ address: '127.0.0.1' });
-      const client = new StunClient({ socket, retransmission: LAN_RETRANSMISSION });
+      const client = new StunClient({ socket, retransmission: TEST_RETRANSMISSION });
       cleanup.push(
         () => socket.close(),
         () => client.close(),

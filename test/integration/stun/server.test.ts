@@ -7,7 +7,6 @@ import { nodeUdpNetwork } from '../../../src/net/index.js';
 import {
   Attr,
   BINDING_REQUEST,
-  LAN_RETRANSMISSION,
   StunClient,
   StunMessageBuilder,
   StunServer,
@@ -15,6 +14,7 @@ import {
   readXorAddress,
   stunMessageLength,
 } from '../../../src/stun/index.js';
+import { TEST_RETRANSMISSION } from '../../support/test-retransmission.js';
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -28,7 +28,7 @@ describe('StunServer on loopback', () => {
       alternate: { port: 0 },
     });
     const socket = await nodeUdpNetwork.bindUdp({ address: '127.0.0.1' });
-    const client = new StunClient({ socket, retransmission: LAN_RETRANSMISSION });
+    const client = new StunClient({ socket, retransmission: TEST_RETRANSMISSION });
     cleanup.push(
       () => server.close(),
       () => socket.close(),
@@ -54,7 +54,7 @@ describe('StunServer on loopback', () => {
       alternate: { port: 0 },
     });
     const socket = await nodeUdpNetwork.bindUdp({ address: '::1' });
-    const client = new StunClient({ socket, retransmission: LAN_RETRANSMISSION });
+    const client = new StunClient({ socket, retransmission: TEST_RETRANSMISSION });
     cleanup.push(
       () => server.close(),
       () => socket.close(),
