@@ -135,13 +135,19 @@ function input(
 async function stunAnswers(port: number): Promise<boolean> {
   const s = await bind('127.0.0.1');
   try {
+    // Retried every 500 ms for up to 10 s: one Binding lost (to the flood's rate limits, or a
+    // starved CI machine) is not a dead server.
+    let retry: NodeJS.Timeout | undefined;
+    let t: NodeJS.Timeout | undefined;
     return await new Promise<boolean>((resolve) => {
-      const t = setTimeout(() => resolve(false), 3_000);
-      s.once('message', () => {
-        clearTimeout(t);
-        resolve(true);
-      });
-      s.send(new StunMessageBuilder(BINDING_REQUEST).build(), port, '127.0.0.1');
+      t = setTimeout(() => resolve(false), 10_000);
+      s.once('message', () => resolve(true));
+      const send = () => s.send(new StunMessageBuilder(BINDING_REQUEST).build(), port, '127.0.0.1');
+      send();
+      retry = setInterval(send, 500);
+    }).finally(() => {
+      clearTimeout(t);
+      clearInterval(retry);
     });
   } finally {
     s.close();

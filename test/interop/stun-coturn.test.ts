@@ -7,7 +7,8 @@
 import { execFile } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeUdpNetwork } from '../../src/net/index.js';
-import { LAN_RETRANSMISSION, StunClient, StunServer, discoverNat } from '../../src/stun/index.js';
+import { StunClient, StunServer, discoverNat } from '../../src/stun/index.js';
+import { TEST_RETRANSMISSION } from '../support/test-retransmission.js';
 import { startCoturnStun } from '../../bench/lib/coturn-stun.js';
 import { missingPrereq } from '../support/prereq.js';
 
@@ -82,7 +83,7 @@ describe.skipIf(skip)('STUN interop with coturn', () => {
   it('our client gets its reflexive address and OTHER-ADDRESS from turnserver', async () => {
     const { port, altPort } = await coturn5780();
     const socket = await nodeUdpNetwork.bindUdp({ address: '127.0.0.1' });
-    const client = new StunClient({ socket, retransmission: LAN_RETRANSMISSION });
+    const client = new StunClient({ socket, retransmission: TEST_RETRANSMISSION });
     cleanup.push(
       () => socket.close(),
       () => client.close(),

@@ -115,7 +115,7 @@ describe('TURN on loopback (real sockets)', () => {
     expect(server.allocationCount).toBe(2);
     await a.close();
     await b.close();
-    for (let i = 0; i < 100 && server.allocationCount > 0; i++)
+    for (let i = 0; i < 1_000 && server.allocationCount > 0; i++)
       await new Promise((r) => setTimeout(r, 10));
     expect(server.allocationCount).toBe(0);
   });

@@ -167,5 +167,5 @@ describe('protocol', () => {
         expect(err).toBeInstanceOf(SignalingError);
       }
     }
-  });
+  }, 60_000); // CPU-bound (0.3–1.3 s in CI); 10.8 s when starved on the loaded machine
 });
