@@ -10,6 +10,12 @@ export const SessionErrorCode = {
   BAD_KEY: 'NATPUSH_ERR_SESSION_BAD_KEY',
   /** A message too short, too long, or with an unknown kind. */
   MALFORMED: 'NATPUSH_ERR_SESSION_MALFORMED',
+  /**
+   * A ReliableChannel frame that does not parse: inside an authenticated payload, so the sender
+   * holds the session keys — a bug, a version skew or a hostile peer. Counted and dropped
+   * (`stats.protocolErrors`); reliable-frames.ts throws it, the channel never lets it out.
+   */
+  BAD_FRAME: 'NATPUSH_ERR_SESSION_BAD_FRAME',
   /** A version byte this implementation does not speak. */
   UNSUPPORTED_VERSION: 'NATPUSH_ERR_SESSION_UNSUPPORTED_VERSION',
   /** AEAD authentication failed: tampered, forged, or encrypted for someone else. */

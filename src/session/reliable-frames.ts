@@ -16,7 +16,16 @@
  * the channel coalesces queued notifications, retransmissions and a piggybacked ack up to the MTU
  * (QUIC packs frames into packets the same way, RFC 9000 §12.4). A payload with one frame is sent
  * bare, without the batch header. Batches do not nest. Each frame inside keeps its own pn, so
- * acks, SACK ranges and retransmission work per frame exactly as for bare frames.
+ * acks, SACK ranges and retransmission work per frame exactly as for bare frames. At most
+ * MAX_BATCH_FRAMES frames; a batch that is truncated, has a zero or overlong length, nests, holds
+ * too many frames or any bad frame is rejected whole (FrameError, NATPUSH_ERR_SESSION_BAD_FRAME):
+ * nothing of it is acted on, so its data is acked by no one and the sender retransmits it.
+ * Versioning: batch and data-ack-now are part of session version 1 (wire.ts SESSION_VERSION, byte
+ * 1 of every datagram, bound into the Noise prologue): no natpush build ever had the channel
+ * without them (both date from before any release, 0.1.0), so there is no older peer to
+ * negotiate with. A later frame type that an existing peer would drop must come with a new
+ * SESSION_VERSION (then the mismatch shows at the handshake — the old peer drops it, counted as
+ * `version` — rather than as frames silently dropped on a live session, every send timing out).
  * data, ack now: the sender marks the last data frame of each burst (it has nothing more to send
  * until an ack arrives), the idea of draft-ietf-quic-ack-frequency's IMMEDIATE_ACK. Without it a
  * delayed ack holds the tail of every burst for `ackDelayMs`: a window-limited flood then moves
@@ -33,6 +42,8 @@
  * A reassembled message: kind u8 (1 = notification) ‖ id length u8 ‖ id ‖ topic length u16 ‖
  * topic (UTF-8) ‖ body (UTF-8, the rest).
  */
+import { SessionError, SessionErrorCode } from './errors.js';
+
 export const FrameType = { DATA: 1, ACK: 2, PING: 3, PONG: 4, BATCH: 5, DATA_ACK_NOW: 6 } as const;
 
 /** Bytes a frame costs inside a batch beyond its own: the u16 length. */
@@ -68,7 +79,26 @@ export type Frame =
     }
   | { type: typeof FrameType.PING | typeof FrameType.PONG; nonce: number };
 
-export class FrameError extends Error {}
+/**
+ * A frame or batch that does not parse (typed: code NATPUSH_ERR_SESSION_BAD_FRAME, STYLE.md §7).
+ * The channel catches it per datagram and counts it; nothing of the datagram is acted on.
+ */
+export class FrameError extends SessionError {
+  constructor(message: string) {
+    super(SessionErrorCode.BAD_FRAME, message);
+    this.name = 'FrameError';
+  }
+}
+
+/**
+ * Frames one batch may hold. An honest batch is filled up to the sender's MTU: with the default
+ * 1,200 bytes at most 41 data frames of the smallest notification (5-byte message + 21-byte
+ * header + 2-byte length = 28 bytes), one ack and ≤ maxPings (16) pongs; 1,024 leaves room for an
+ * MTU of ~28 KB. Why a bound at all: the parser allocates a Frame per frame and the channel
+ * answers each ping with a pong, so a hostile (keyed) peer's 64 KB payload of 7-byte pings would
+ * otherwise cost 9,000+ frames and as many pongs for one datagram.
+ */
+export const MAX_BATCH_FRAMES = 1024;
 
 export function encodeData(
   epoch: number,
@@ -151,6 +181,8 @@ export function decodeFrames(bytes: Uint8Array): Frame[] {
     off += BATCH_FRAME_OVERHEAD;
     if (len === 0 || off + len > b.length) throw new FrameError('bad batch frame length');
     if (b[off] === FrameType.BATCH) throw new FrameError('nested batch');
+    if (frames.length === MAX_BATCH_FRAMES)
+      throw new FrameError(`batch of more than ${MAX_BATCH_FRAMES} frames`);
     frames.push(decodeFrameAt(b, off, off + len));
     off += len;
   }

@@ -46,6 +46,7 @@ import {
   decodeFrames,
   encodeNotification,
   encodePing,
+  FrameError,
   FrameType,
   isValidId,
   isValidTopic,
@@ -289,7 +290,12 @@ export class ReliableChannel {
       frames = decodeFrames(payload);
     } catch (e) {
       this.stats.protocolErrors++;
-      this.#log.debug('reliable: bad frame', { error: String(e) });
+      // FrameError (NATPUSH_ERR_SESSION_BAD_FRAME): the whole datagram is dropped, never thrown
+      // out of the session's handler; its data frames, unacked, are retransmitted by the sender.
+      this.#log.debug('reliable: bad frame', {
+        code: e instanceof FrameError ? e.code : undefined,
+        error: String(e),
+      });
       return;
     }
     // One ack decision per datagram, after all its frames (an ack per frame would undo batching).

@@ -6,6 +6,7 @@ import {
   type ReliableOptions,
 } from '../../../src/session/reliable.js';
 import { SecureSession, type SecureSessionOptions } from '../../../src/session/secure-session.js';
+import { MAX_BATCH_FRAMES } from '../../../src/session/reliable-frames.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import { isNatpushError } from '../../../src/util/errors.js';
 import { LossyPipe, type PipeOptions } from './lossy-pipe.js';
@@ -371,6 +372,50 @@ describe('ReliableChannel', () => {
     await t.clock.advanceAsync(100);
     expect(t.cb.stats.protocolErrors).toBe(4);
     expect(t.gotB).toEqual([]);
+    t.close();
+  });
+
+  it('a hostile batch is dropped whole and never throws out of the handler; the channel goes on', async () => {
+    const t = setup({ pipe: { delayMs: 5 } });
+    t.a.connect();
+    await t.clock.advanceAsync(100);
+    const pings = (n: number) => {
+      const out = Buffer.alloc(1 + n * 7);
+      out[0] = 0x05;
+      for (let i = 0; i < n; i++) out.set([5, 0, 0x03, i & 0xff, 0, 0, 0], 1 + i * 7);
+      return out;
+    };
+    // A real data frame (from a channel on another session) followed by a frame cut short: the
+    // data frame must not be delivered nor acked, since the datagram is rejected whole.
+    const dataFrame = Buffer.alloc(21 + 7);
+    dataFrame[0] = 0x06;
+    dataFrame.writeUInt32LE(0xabcdef, 1); // an epoch b has not seen
+    dataFrame.writeUInt16LE(1, 19); // fragment 0 of 1
+    dataFrame.set([1, 1, 0x78, 0, 0, 0x68, 0x69], 21); // notification id "x", body "hi"
+    const good = [28, 0, ...dataFrame];
+    const hostile = [
+      pings(MAX_BATCH_FRAMES + 1), // too many frames: not one pong for it
+      Uint8Array.of(0x05, ...good, 5, 0, 0x03), // good data frame, then a truncated one
+      Uint8Array.of(0x05, 0xff, 0xff, 0x03, 0, 0, 0, 0), // length 65,535
+    ];
+    const backBefore = t.ba.sent;
+    for (const h of hostile) t.a.send(h);
+    await t.clock.advanceAsync(100); // delivery happens in here: a throw would reject this
+    expect(t.cb.stats.protocolErrors).toBe(hostile.length);
+    expect(t.gotB).toEqual([]);
+    expect(t.ba.sent).toBe(backBefore); // no pong, no ack: nothing of them was acted on
+    // The limit is exact: MAX_BATCH_FRAMES pings in one batch are answered.
+    t.a.send(pings(MAX_BATCH_FRAMES));
+    await t.clock.advanceAsync(100);
+    expect(t.ba.sent).toBeGreaterThan(backBefore);
+    expect(t.cb.stats.protocolErrors).toBe(hostile.length);
+    // The same data frame in a well-formed batch is delivered: the rejection above was the
+    // truncated frame's doing.
+    t.a.send(Uint8Array.of(0x05, ...good, 5, 0, 0x03, 0, 0, 0, 0));
+    await t.clock.advanceAsync(100);
+    expect(t.gotB).toEqual([{ id: 'x', body: 'hi' }]);
+    const sends = Array.from({ length: 5 }, (_, i) => t.ca.send(note('after', i)));
+    expect(await settle(t.clock, sends)).toEqual(sends.map(() => 'ok'));
     t.close();
   });
 
