@@ -73,6 +73,8 @@ describe('notify on a full session channel', () => {
     const results = want.map((body) =>
       outbox.notify(to, body, { deliveryTimeoutMs: 60_000 }, false),
     );
+    await w.clock.advanceAsync(1);
+    expect(frames).toEqual([]); // the excess did not go through the server at once
     const all: NotifyResult[] = await w.run(Promise.all(results), 120_000);
     expect(frames).toEqual([]); // nothing through the server
     expect(all.filter((r) => r.path !== 'direct')).toEqual([]);
@@ -95,6 +97,7 @@ describe('notify on a full session channel', () => {
     const aborted = results[victim]!;
     ac.abort();
     await expect(aborted).rejects.toMatchObject({ code: 'NATPUSH_ERR_ABORTED' });
+    expect(frames).toEqual([]);
     const rest = results.filter((_, i) => i !== victim);
     const all = await w.run(Promise.all(rest), 120_000);
     expect(all.filter((r) => r.path !== 'direct')).toEqual([]);
@@ -110,6 +113,8 @@ describe('notify on a full session channel', () => {
       outbox.notify(to, body, { deliveryTimeoutMs: 60_000 }, false),
     );
     const over = outbox.notify(to, 'over', { deliveryTimeoutMs: 60_000 }, false);
+    await w.clock.advanceAsync(1);
+    expect(frames).toEqual([]);
     await expect(over).rejects.toMatchObject({ code: 'NATPUSH_ERR_SESSION_BACKPRESSURE' });
     const all = await w.run(Promise.all(results), 300_000);
     expect(all.filter((r) => r.path !== 'direct')).toEqual([]);
