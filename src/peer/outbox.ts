@@ -5,6 +5,9 @@
  * recipient's presence) then `delivered` (the recipient's end-to-end ack), which can overtake
  * `accepted` since the ack path needs no fsync. Also tracks the last path per recipient, for the
  * Peer's `path` events.
+ * Backpressure: a session channel that is full (its queue bound) is not a dead path — what does
+ * not fit waits here in notify order for room (bounded: MAX_WAITING, then BACKPRESSURE), still
+ * honouring its signal and timeoutMs; only a path that stops carrying sends it to the server.
  */
 import { randomBytes } from 'node:crypto';
 import { LIMITS } from '../signaling/constants.js';
@@ -165,7 +168,9 @@ export class Outbox {
                 p,
                 new SignalingError(
                   SignalingErrorCode.REQUEST_TIMEOUT,
-                  `the server did not accept ${id} in ${o.timeoutMs} ms`,
+                  p.lane
+                    ? `no room in the session channel to ${to} for ${id} in ${o.timeoutMs} ms`
+                    : `the server did not accept ${id} in ${o.timeoutMs} ms`,
                 ),
               );
             }, o.timeoutMs);

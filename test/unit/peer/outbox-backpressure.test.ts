@@ -81,28 +81,38 @@ describe('notify on a full session channel', () => {
     expect(got).toEqual(want); // every one, in order, exactly once
   });
 
-  it('an aborted waiting notify rejects and is never sent; the rest go direct', async () => {
+  it('an aborted or timed-out waiting notify rejects and is never sent; the rest go direct', async () => {
     const { w, outbox, frames, got, to } = await setup();
     const want = bodies(ROOM + 20, 'c');
     const ac = new AbortController();
-    const victim = ROOM + 5; // beyond the channel's room: it waits in the Outbox
+    // Beyond the channel's room: they wait in the Outbox. The room opens only when acks come
+    // back (4 hops of HOP_MS), long after the 1 ms timeout.
+    const [aborts, times] = [ROOM + 5, ROOM + 10];
     const results = want.map((body, i) =>
       outbox.notify(
         to,
         body,
-        { deliveryTimeoutMs: 60_000, ...(i === victim ? { signal: ac.signal } : {}) },
+        {
+          deliveryTimeoutMs: 60_000,
+          ...(i === aborts ? { signal: ac.signal } : {}),
+          ...(i === times ? { timeoutMs: 1 } : {}),
+        },
         false,
       ),
     );
-    const aborted = results[victim]!;
     ac.abort();
-    await expect(aborted).rejects.toMatchObject({ code: 'NATPUSH_ERR_ABORTED' });
+    await expect(results[aborts]).rejects.toMatchObject({ code: 'NATPUSH_ERR_ABORTED' });
+    const timedOut = expect(results[times]).rejects.toMatchObject({
+      code: 'NATPUSH_ERR_REQUEST_TIMEOUT',
+    });
+    await w.clock.advanceAsync(1);
+    await timedOut;
     expect(frames).toEqual([]);
-    const rest = results.filter((_, i) => i !== victim);
+    const rest = results.filter((_, i) => i !== aborts && i !== times);
     const all = await w.run(Promise.all(rest), 120_000);
     expect(all.filter((r) => r.path !== 'direct')).toEqual([]);
     expect(frames).toEqual([]);
-    expect(got).toEqual(want.filter((_, i) => i !== victim));
+    expect(got).toEqual(want.filter((_, i) => i !== aborts && i !== times));
   });
 
   it('past the bound of waiting notifications, notify rejects with BACKPRESSURE', async () => {
