@@ -5,11 +5,16 @@
  * recipient's presence) then `delivered` (the recipient's end-to-end ack), which can overtake
  * `accepted` since the ack path needs no fsync. Also tracks the last path per recipient, for the
  * Peer's `path` events.
+ * Backpressure: a session channel that is full (its queue bound) is not a dead path — what does
+ * not fit waits here in notify order for room (bounded: MAX_WAITING, then BACKPRESSURE), still
+ * honouring its signal and timeoutMs; only a path that stops carrying sends it to the server.
  */
 import { randomBytes } from 'node:crypto';
 import { LIMITS } from '../signaling/constants.js';
 import { isPeerId, type Identity } from '../signaling/identity.js';
 import { SignalingError, SignalingErrorCode } from '../signaling/errors.js';
+import { SessionError, SessionErrorCode } from '../session/errors.js';
+import { RELIABLE_DEFAULTS } from '../session/reliable-options.js';
 import type { ClientMessage, SeenTransport, ServerMessage } from '../signaling/protocol.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -29,6 +34,30 @@ const MAX_EARLY_DELIVERED = 4096;
  * costs at most one repeated event for it.
  */
 const MAX_PATHS = 4096;
+/**
+ * Notifications of this Outbox handed to one recipient's session channel and not yet settled:
+ * the channel's own queue bound (reliable-options.ts maxQueuedMessages; PeerLink keeps the
+ * default). The channel's queue never holds more than this, so its `send` never refuses one with
+ * BACKPRESSURE; the rest wait here for room (`#lanes`) instead of going through the server.
+ */
+const CHANNEL_ROOM = RELIABLE_DEFAULTS.maxQueuedMessages;
+/**
+ * Notifications waiting for room in a session channel, over all recipients. Past it `notify`
+ * rejects with BACKPRESSURE (NATPUSH_ERR_SESSION_BACKPRESSURE) so the app slows down, rather
+ * than the load going to the server or the memory growing with the app's burst. 4096: with the
+ * channel's 1,792 an app keeps ~5,900 unsettled notifications to a direct peer before it is
+ * told to wait (the bench's flood windows are 1,000-4,000); bodies held here ≤ 4096 × 16 KiB =
+ * 64 MiB worst case, ~400 KiB for 100-byte notifications.
+ */
+const MAX_WAITING = 4096;
+
+/** One recipient's notifications on its session channel: handed over, and waiting for room. */
+interface Lane {
+  /** Handed to the channel (`link.notify`), not settled there yet; ≤ CHANNEL_ROOM. */
+  inChannel: number;
+  /** Waiting for room, in notify order (by `seq`). */
+  waiting: PendingNotify[];
+}
 
 export interface PendingNotify {
   ref: string;
@@ -43,6 +72,10 @@ export interface PendingNotify {
   deliveryTimeoutMs: number;
   accepted?: { online: boolean; duplicate: boolean };
   timer?: TimerHandle;
+  /** Notify order: waiting notifications go to the channel in this order. */
+  seq: number;
+  /** Set while it waits for room in the recipient's session channel (Lane.waiting). */
+  lane?: Lane;
   resolve: (r: NotifyResult) => void;
   reject: (e: unknown) => void;
   cleanup: () => void;
@@ -83,6 +116,15 @@ export class Outbox {
    */
   readonly #idPrefix = randomBytes(9).toString('base64url');
   #idCounter = 0;
+  #seq = 0;
+  /**
+   * Per recipient with notifications on or waiting for its session channel; a lane goes when
+   * both are empty, so there are ≤ MAX_WAITING + the recipients with notifications in a channel
+   * (≤ the link table's 256 links, each ≤ CHANNEL_ROOM).
+   */
+  readonly #lanes = new Map<string, Lane>();
+  /** Sum of the lanes' `waiting` (≤ MAX_WAITING). */
+  #waiting = 0;
   /** The last recipient whose id passed isPeerId. */
   #checkedTo = '';
 
@@ -126,7 +168,9 @@ export class Outbox {
                 p,
                 new SignalingError(
                   SignalingErrorCode.REQUEST_TIMEOUT,
-                  `the server did not accept ${id} in ${o.timeoutMs} ms`,
+                  p.lane
+                    ? `no room in the session channel to ${to} for ${id} in ${o.timeoutMs} ms`
+                    : `the server did not accept ${id} in ${o.timeoutMs} ms`,
                 ),
               );
             }, o.timeoutMs);
@@ -138,6 +182,7 @@ export class Outbox {
         body,
         ttl: o.ttl,
         started: this.#clock.now(),
+        seq: this.#seq++,
         deliveryTimeoutMs: o.deliveryTimeoutMs ?? 5_000,
         resolve,
         reject,
@@ -161,35 +206,130 @@ export class Outbox {
   #dispatch(p: PendingNotify): void {
     const link = this.#d.direct ? this.#d.links().linkFor(p.to, true) : undefined;
     if (link?.carries) {
-      // Rungs 1-2: the end-to-end session over a UDP path, acked by the remote's channel. Not
-      // an async function: its promise and await were two more hops per notification.
-      let sent: Promise<void>;
-      try {
-        sent = link.notify(
-          { id: p.id, ...(p.topic ? { topic: p.topic } : {}), body: p.body },
-          p.deliveryTimeoutMs > 0 ? p.deliveryTimeoutMs : 5_000,
+      // Rungs 1-2: the end-to-end session over a UDP path. A full channel is not a dead path:
+      // the notification waits here for room (backpressure), in order behind any waiting.
+      const lane = this.#lane(p.to);
+      if (lane.waiting.length === 0 && lane.inChannel < CHANNEL_ROOM)
+        return this.#onChannel(p, link, lane);
+      if (this.#waiting >= MAX_WAITING) {
+        this.#dropLane(p.to, lane);
+        return this.settle(
+          p,
+          new SessionError(
+            SessionErrorCode.BACKPRESSURE,
+            `${MAX_WAITING} notifications already wait for room in session channels`,
+          ),
         );
-      } catch (err) {
-        sent = Promise.reject(err instanceof Error ? err : new Error(String(err))); // as an await's
       }
-      sent.then(
-        () => this.settle(p, linkDeliveryPath(link.path)),
-        (err: unknown) => {
-          // The path died before the ack: the same id goes down to the sealed server rung;
-          // the receiver dedupes by (sender, id) whichever copies arrive.
-          if (!this.isPending(p)) return;
-          this.#d.logger.debug('session send failed, falling back to the server', {
-            peer: p.to,
-            id: p.id,
-            err: String(err),
-          });
-          void this.#viaServer(p);
-        },
-      );
+      this.#wait(p, lane);
       return;
     }
     if (link) void link.start().catch(() => {}); // upgrade in the background
     void this.#viaServer(p);
+  }
+
+  #lane(peer: string): Lane {
+    let lane = this.#lanes.get(peer);
+    if (!lane) this.#lanes.set(peer, (lane = { inChannel: 0, waiting: [] }));
+    return lane;
+  }
+
+  #dropLane(peer: string, lane: Lane): void {
+    if (lane.inChannel === 0 && lane.waiting.length === 0 && this.#lanes.get(peer) === lane)
+      this.#lanes.delete(peer);
+  }
+
+  /** Into `lane.waiting` at its place in notify order (a channel refusal puts one back). */
+  #wait(p: PendingNotify, lane: Lane): void {
+    const w = lane.waiting;
+    let i = w.length;
+    while (i > 0 && w[i - 1]!.seq > p.seq) i--;
+    w.splice(i, 0, p);
+    p.lane = lane;
+    this.#waiting++;
+  }
+
+  /** Out of its lane's `waiting` (taken for the channel, or settled while it waited). */
+  #unwait(p: PendingNotify): void {
+    const lane = p.lane;
+    if (!lane) return;
+    p.lane = undefined;
+    const i = lane.waiting[0] === p ? 0 : lane.waiting.indexOf(p);
+    if (i >= 0) lane.waiting.splice(i, 1);
+    this.#waiting--;
+  }
+
+  /**
+   * Hand `p` to the link's reliable channel; its ack settles it with the link's path. Not an
+   * async function: its promise and await were two more hops per notification.
+   */
+  #onChannel(p: PendingNotify, link: NonNullable<ReturnType<LinkTable['get']>>, lane: Lane): void {
+    lane.inChannel++;
+    let sent: Promise<void>;
+    try {
+      sent = link.notify(
+        { id: p.id, ...(p.topic ? { topic: p.topic } : {}), body: p.body },
+        p.deliveryTimeoutMs > 0 ? p.deliveryTimeoutMs : 5_000,
+      );
+    } catch (err) {
+      sent = Promise.reject(err instanceof Error ? err : new Error(String(err))); // as an await's
+    }
+    sent.then(
+      () => {
+        lane.inChannel--;
+        this.settle(p, linkDeliveryPath(link.path));
+        this.#pump(p.to, lane);
+      },
+      (err: unknown) => {
+        lane.inChannel--;
+        if (this.isPending(p)) {
+          // Refused for room we did not count (a send that timed out stays in the channel's
+          // queue until it is sent): wait again while our others there make room.
+          if (
+            err instanceof SessionError &&
+            err.code === SessionErrorCode.BACKPRESSURE &&
+            lane.inChannel > 0 &&
+            link.carries
+          )
+            this.#wait(p, lane);
+          else {
+            // The path died before the ack (the send timed out, the link closed): the same id
+            // goes down to the sealed server rung; the receiver dedupes by (sender, id)
+            // whichever copies arrive.
+            this.#d.logger.debug('session send failed, falling back to the server', {
+              peer: p.to,
+              id: p.id,
+              err: String(err),
+            });
+            void this.#viaServer(p);
+          }
+        }
+        this.#pump(p.to, lane);
+      },
+    );
+  }
+
+  /**
+   * Room in `peer`'s channel (one of ours there settled), or its path changed: hand the waiting
+   * over in order. A link that no longer carries (its path died, it was closed) sends them all
+   * down to the sealed server rung — each once: it leaves `waiting` as it goes.
+   */
+  #pump(peer: string, lane: Lane): void {
+    if (lane.waiting.length > 0) {
+      const link = this.#d.direct ? this.#d.links().get(peer) : undefined;
+      if (!link?.carries) {
+        for (const p of [...lane.waiting]) {
+          this.#unwait(p);
+          void this.#viaServer(p);
+        }
+      } else
+        while (lane.waiting.length > 0 && lane.inChannel < CHANNEL_ROOM) {
+          const p = lane.waiting[0]!;
+          this.#unwait(p);
+          this.#onChannel(p, link, lane);
+        }
+    }
+    this.#dropLane(peer, lane);
   }
 
   /** The sealed server rungs (server-routed, mailbox). */
@@ -280,6 +420,11 @@ export class Outbox {
     this.#pending.delete(p.ref);
     if (this.#byId.get(p.id) === p) this.#byId.delete(p.id);
     this.#earlyDelivered.delete(p.id);
+    if (p.lane) {
+      const lane = p.lane;
+      this.#unwait(p); // aborted or timed out while it waited: never sent
+      this.#dropLane(p.to, lane);
+    }
     p.timer?.cancel();
     p.cleanup();
     if (outcome instanceof Error) return p.reject(outcome);
@@ -303,6 +448,9 @@ export class Outbox {
    * and from notify results: told only when it changes, so the two sources never flap it.
    */
   path(e: { peer: string; path: DeliveryPath; reason?: string }): void {
+    // The session path went down: what waits for its channel goes to the server now.
+    const lane = this.#lanes.get(e.peer);
+    if (lane && (e.path === 'server-routed' || e.path === 'mailbox')) this.#pump(e.peer, lane);
     if (this.#paths.get(e.peer) === e.path) return;
     this.#paths.delete(e.peer);
     this.#paths.set(e.peer, e.path);

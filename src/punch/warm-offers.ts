@@ -40,6 +40,16 @@ export class WarmOffers {
   /** One-time credentials of the offers registered with serve, by ufrag (MAX_OFFERS). */
   readonly #offers = new Map<string, { creds: IceCredentials; nat?: WireNatFacts }>();
   #offerTimer: TimerHandle | undefined;
+  /**
+   * Gathers started (`#gatherNow`), and the newest whose candidates were offered: gathers can
+   * run at once (a prewarm, a connect's own, a refresh), and serve keeps only the last offer it
+   * is sent — an older gather that ends last would replace the newer offer with candidates that
+   * may name a relay or a mapping that is gone. Each result remembers its gather (WeakMap: as
+   * long as someone holds the array) so a re-register sends it only if it is still the newest.
+   */
+  #gathers = 0;
+  #offeredGather = 0;
+  readonly #gatherOf = new WeakMap<WireCandidate[], number>();
 
   constructor(o: WarmOffersOptions) {
     this.#o = o;
@@ -49,7 +59,13 @@ export class WarmOffers {
   registerOffer(): void {
     if (!this.#o.registerOffers || this.#o.closed()) return;
     void this.gather()
-      .then((cs) => this.#offer(cs))
+      .then((cs) => {
+        // Older than the offer sent last (a connect's own gather was newer): gather afresh,
+        // which registers its own, rather than register stale candidates or nothing.
+        const gather = this.#gatherOf.get(cs) ?? this.#offeredGather;
+        if (gather < this.#offeredGather) this.prewarm();
+        else this.#offer(cs, gather);
+      })
       .catch(() => {});
   }
 
@@ -91,6 +107,7 @@ export class WarmOffers {
   }
 
   async #gatherNow(signal?: AbortSignal): Promise<WireCandidate[]> {
+    const gather = ++this.#gathers;
     const cs = await this.#o.gatherer.gather(signal, { waitRelay: false });
     this.#o.onGathered();
     const wire = cs.map((c) => ({
@@ -100,17 +117,20 @@ export class WarmOffers {
       port: c.port,
       priority: c.priority,
     }));
-    this.#offer(wire); // what serve hands out must be what we have
+    this.#gatherOf.set(wire, gather);
+    this.#offer(wire, gather); // what serve hands out must be what we have
     return wire;
   }
 
   /**
    * Register `candidates` with fresh one-time credentials as our offer at serve. Re-gathered and
    * re-registered every PUNCH_DEFAULTS.offerRefreshMs while idle: the STUN Binding that does it
-   * also keeps the server-reflexive mapping the offer names alive in the NAT.
+   * also keeps the server-reflexive mapping the offer names alive in the NAT. `gather`: the one
+   * that found them; older than the last offered, they are stale and not sent.
    */
-  #offer(candidates: WireCandidate[]): void {
-    if (!this.#o.registerOffers || this.#o.closed()) return;
+  #offer(candidates: WireCandidate[], gather: number): void {
+    if (!this.#o.registerOffers || this.#o.closed() || gather < this.#offeredGather) return;
+    this.#offeredGather = gather;
     const c = newIceCredentials();
     this.#offerTimer?.cancel();
     this.#offerTimer = this.#o.clock.setTimeout(
