@@ -258,13 +258,13 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   /**
    * Send a rendezvous frame (candidates / punch / offer / punch-end) for the punch layer; false
-   * if not connected. `punch-end` only to a serve whose welcome lists it (`features`): an older
+   * if not connected. `punch-end` only to a serve whose welcome lists it (`frames`): an older
    * serve would refuse it as BAD_FRAME and close the connection.
    */
   sendSignal(
     m: Extract<ClientMessage, { type: 'candidates' | 'punch' | 'offer' | 'punch-end' }>,
   ): boolean {
-    if (m.type === 'punch-end' && !this.#client.welcome?.features?.includes('punch-end'))
+    if (m.type === 'punch-end' && !this.#client.welcome?.frames?.includes('punch-end'))
       return false;
     return this.#client.send(m);
   }

@@ -12,7 +12,7 @@
  *
  * A path that was selected is never ended by the frame: it lives on its own consent checks
  * (RFC 7675), and a success on our side sends nothing. Best effort: the frame is dropped when
- * signaling is down or serve does not list `punch-end` in its `welcome.features` (an older serve
+ * signaling is down or serve does not list `punch-end` in its `welcome.frames` (an older serve
  * refuses unknown frame types and would close the connection; `Peer.sendSignal` withholds it),
  * and the other side then ends on its timeout as before. Pure.
  */

@@ -70,7 +70,7 @@ export const punch = z.strictObject({ type: z.literal('punch'), to: peerId, rid:
  * `punch`: only if `to` allows us) so that `to` ends its side of THAT punch now rather than at
  * its timeout, and its next connect starts a fresh punch (punch/punch-end.ts). `ufrag` is ours
  * in that punch: the receiver checks it against the credentials it got, so a stale frame for a
- * reused rid ends nothing. Sent only to a serve whose `welcome.features` lists `punch-end`.
+ * reused rid ends nothing. Sent only to a serve whose `welcome.frames` lists `punch-end`.
  */
 export const punchEnd = z.strictObject({
   type: z.literal('punch-end'),

@@ -89,13 +89,13 @@ export const NAT_ALLOCATIONS = ['preserving', 'sequential', 'random'] as const;
  */
 export const PUNCH_END_REASONS = ['failed', 'timeout', 'aborted', 'closed', 'relay-lost'] as const;
 /**
- * Frames serve understands beyond the first v1 set, listed in `welcome.features`: a client sends
+ * Frames serve understands beyond the first v1 set, listed in `welcome.frames`: a client sends
  * such a frame only to a serve that listed it, because an older serve refuses a frame type it
  * does not know as BAD_FRAME and closes the connection (client-messages.ts is strict).
  */
-export const SERVER_FEATURES = ['punch-end'] as const;
-/** Bound of `welcome.features` as a client reads it (a feature name is an enum string). */
-export const MAX_SERVER_FEATURES = 32;
+export const SERVER_FRAMES = ['punch-end'] as const;
+/** Bound of `welcome.frames` as a client reads it (a frame type is an enum string). */
+export const MAX_SERVER_FRAMES = 32;
 
 export const candidateFields = {
   type: z.enum(CANDIDATE_TYPES),

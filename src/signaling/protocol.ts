@@ -39,7 +39,7 @@
  * | `hello`      | C→S  | v, peer, publicKey, token?, region?               | open: protocol version, claimed peer id, Ed25519 key, admission |
  * | `challenge`  | S→C  | server, nonce, expires                            | sign this (identity.ts `challengeText`), once, before `expires` |
  * | `auth`       | C→S  | nonce, signature                                  | Ed25519 signature over the challenge text                       |
- * | `welcome`    | S→C  | v, peer, server, sessionToken, time, limits, turn?, features? | admitted; token also opens SSE / long-poll; `turn`: as below; `features`: newer frames it takes (`punch-end`) |
+ * | `welcome`    | S→C  | v, peer, server, sessionToken, time, limits, turn?, frames? | admitted; token also opens SSE / long-poll; `turn`: as below; `frames`: newer frame types it takes (`punch-end`) |
  * | `allow`      | C→S  | peers[], anyone                                   | my contact list: who sees my presence and may rendezvous with me |
  * | `watch`      | C→S  | peers[]                                           | subscribe to presence of these peers (replaces the list)        |
  * | `presence`   | S→C  | peer, online, transport?                          | a watched peer that allows you came online / went offline       |

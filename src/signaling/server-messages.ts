@@ -22,7 +22,7 @@ import {
   CANDIDATE_TYPES,
   NAT_ALLOCATIONS,
   NAT_DEPENDENCES,
-  MAX_SERVER_FEATURES,
+  MAX_SERVER_FRAMES,
   PUNCH_END_REASONS,
 } from './protocol-fields.js';
 import {
@@ -151,11 +151,11 @@ export const welcome = z.object({
    */
   turn: z.object(turnCredentialsFields).optional(),
   /**
-   * Frames this serve takes beyond the first v1 set (protocol-fields.ts `SERVER_FEATURES`).
-   * Open: a name this client does not know is kept and never matches; absent from an older serve,
+   * Frames this serve takes beyond the first v1 set (protocol-fields.ts `SERVER_FRAMES`).
+   * Open: a type this client does not know is kept and never matches; absent from an older serve,
    * which then gets none of them.
    */
-  features: z.array(z.string().max(MAX_ENUM_CHARS)).max(MAX_SERVER_FEATURES).optional(),
+  frames: z.array(z.string().max(MAX_ENUM_CHARS)).max(MAX_SERVER_FRAMES).optional(),
 });
 export type TurnCredentialsReply = z.infer<typeof turnCredentialsReply>;
 export const errorFrame = z.object({

@@ -18,7 +18,7 @@ import {
   type ServerMessage,
 } from './protocol.js';
 import { PROTOCOL_VERSION } from './constants.js';
-import { SERVER_FEATURES } from './protocol-fields.js';
+import { SERVER_FRAMES } from './protocol-fields.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { issueTurnCredentials } from './turn-credentials.js';
 import { storeFailure } from './store/failure.js';
@@ -284,7 +284,7 @@ export class WsConnection implements PeerSession, ControlChannel {
         ratePerSecond: this.ctx.limits.ratePerSecond,
       },
       ...(turn ? { turn } : {}),
-      features: [...SERVER_FEATURES],
+      frames: [...SERVER_FRAMES],
     });
     this.ctx.presence.addChannel(this);
     this.ctx.delivery.attach(this);

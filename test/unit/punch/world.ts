@@ -71,7 +71,7 @@ export class PunchWorld {
   #hostCount = 0;
   /** Frames for which this returns true are lost on the way to serve (tests of retries). */
   loseSignal: (f: PunchSignalOut) => boolean = () => false;
-  /** serve lists `punch-end` in its welcome's features (false: an older serve). */
+  /** serve lists `punch-end` in its welcome.s frames (false: an older serve). */
   takesPunchEnd = true;
   /** Offers registered with the hub (serve keeps one per connection: the newest). */
   readonly offers = new Map<string, PunchOffer>();
