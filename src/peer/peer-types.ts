@@ -156,5 +156,5 @@ export interface PeerEvents {
   reconnecting: [RetryInfo];
   error: [SignalingError];
   /** Rendezvous frames, for the punch layer. */
-  signal: [Extract<ServerMessage, { type: 'candidates' | 'punch-start' }>];
+  signal: [Extract<ServerMessage, { type: 'candidates' | 'punch-start' | 'punch-end' }>];
 }

@@ -256,8 +256,16 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#client.send({ type: 'watch', peers: this.#watching });
   }
 
-  /** Send a rendezvous frame (candidates / punch / offer) for the punch layer; false if not connected. */
-  sendSignal(m: Extract<ClientMessage, { type: 'candidates' | 'punch' | 'offer' }>): boolean {
+  /**
+   * Send a rendezvous frame (candidates / punch / offer / punch-end) for the punch layer; false
+   * if not connected. `punch-end` only to a serve whose welcome lists it (`frames`): an older
+   * serve would refuse it as BAD_FRAME and close the connection.
+   */
+  sendSignal(
+    m: Extract<ClientMessage, { type: 'candidates' | 'punch' | 'offer' | 'punch-end' }>,
+  ): boolean {
+    if (m.type === 'punch-end' && !this.#client.welcome?.frames?.includes('punch-end'))
+      return false;
     return this.#client.send(m);
   }
 
@@ -360,6 +368,7 @@ export class Peer extends EventEmitter<PeerEvents> {
         return;
       case 'candidates':
       case 'punch-start':
+      case 'punch-end':
         this.emit('signal', m);
         this.#punch.deliver(m as PunchSignalIn); // kept while the punch layer is being made
         return;

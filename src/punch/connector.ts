@@ -37,6 +37,7 @@ import type { IncomingPunch, PunchConnectorOptions } from './connector-options.j
 import type { PeerHandshakes, PunchSignalOut } from './punch-signals.js';
 import { creds } from './punch-signals.js';
 import { abortable, type Session } from './punch-session.js';
+import { endReason, punchEndFrame, type PunchEndReason } from './punch-end.js';
 
 export type { IncomingPunch, PunchConnectorOptions } from './connector-options.js';
 export type {
@@ -125,6 +126,7 @@ export class PunchConnector {
       incoming: this.#incoming,
       closed: () => this.#closed,
       newSession: (peer, rid, role, local) => this.#newSession(peer, rid, role, local),
+      endSession: (s, why) => this.#endSession(s, why),
       runContext: () => this.#runContext,
       facts: () => this.#facts(),
       send: (frame) => this.#send(frame),
@@ -231,7 +233,7 @@ export class PunchConnector {
       const { at, rtt } = await started;
       return await runChecks(this.#runContext, s, at, rtt, signal);
     } catch (err) {
-      this.#endSession(s);
+      this.#endSession(s, endReason(err));
       if (s.merged && !signal?.aborted) return await abortable(s.merged, signal); // glare
       throw err;
     }
@@ -255,7 +257,7 @@ export class PunchConnector {
     for (const s of [...this.#sessions.values()]) {
       s.agent?.close();
       s.cancelWait?.(new PunchError(PUNCH_ERR.CLOSED, 'punch connector closed'));
-      this.#endSession(s);
+      this.#endSession(s, 'closed');
     }
     this.#socketTx.close(new PunchError(PUNCH_ERR.CLOSED, 'punch connector closed'));
     this.#relay.close();
@@ -270,8 +272,19 @@ export class PunchConnector {
     return this.#sessions.add(peer, rid, role, local);
   }
 
-  #endSession(s: Session): void {
+  /**
+   * `s` leaves the table. One that ended without a path tells the other side (`why`), so that
+   * its side of the punch ends now, not at its timeout (punch-end.ts). Best effort: when
+   * signaling is down, or serve does not take `punch-end`, the other side times out as before.
+   */
+  #endSession(s: Session, why: PunchEndReason = 'failed'): void {
     this.#sessions.end(s);
+    const frame = punchEndFrame(s, why);
+    if (!frame || this.#o.signaling.sendSignal(frame)) return;
+    this.#log.debug('punch-end not sent (not connected, or serve does not take it)', {
+      peer: s.peer,
+      rid: s.rid,
+    });
   }
 
   get #runContext(): RunContext {
@@ -286,7 +299,7 @@ export class PunchConnector {
       handshakes: () => this.#handshakes,
       sendVia: (b, to, via) => this.#relay.sendVia(b, to, via),
       permit: (r, cs) => permitRemote(r, cs),
-      endSession: (s) => this.#endSession(s),
+      endSession: (s, why) => this.#endSession(s, why),
       silent: this.#silent,
     };
   }

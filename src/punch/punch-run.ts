@@ -29,6 +29,7 @@ import { createPunchedPath } from './path.js';
 import { MAPPED_CANDIDATE_PRIORITY } from './portmap/mapped-candidate.js';
 import { predictedPriority } from './predicted-candidates.js';
 import { pick, type Session } from './punch-session.js';
+import type { PunchEndReason } from './punch-end.js';
 import type { SilentDirect } from './silent-direct.js';
 import type { PeerHandshakes } from './punch-signals.js';
 
@@ -51,7 +52,8 @@ export interface RunContext {
   handshakes(): PeerHandshakes | undefined;
   sendVia(bytes: Uint8Array, to: Endpoint, via: Via): void;
   permit(relay: TurnClient, remote: readonly Candidate[]): void;
-  endSession(s: Session): void;
+  /** Take `s` out of the table; when it ended without a path, tell the other side `why`. */
+  endSession(s: Session, why?: PunchEndReason): void;
   /** Direct pairs silent in the last punch with a peer (silent-direct.ts). */
   silent: SilentDirect;
 }
@@ -152,7 +154,7 @@ export function runChecks(
     const onAbort = (): void => {
       step?.cancel();
       agent.close();
-      ctx.endSession(s);
+      ctx.endSession(s, 'aborted');
       settle(new PunchError(PUNCH_ERR.ABORTED, 'aborted'));
     };
     if (signal?.aborted) return onAbort();
@@ -200,7 +202,7 @@ export function runChecks(
       agent.close();
       const fail = (): void => {
         if (settled) return;
-        ctx.endSession(s);
+        ctx.endSession(s, 'failed');
         ended('failed', reason);
         settle(new PunchError(PUNCH_ERR.FAILED, `punch with ${s.peer} failed: ${reason}`));
       };

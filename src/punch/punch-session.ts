@@ -52,6 +52,11 @@ export interface Session {
   startComing?: boolean;
   /** A punch-start that came before we waited for it (right behind the answer's candidates). */
   start?: { at: number; rtt: number };
+  /**
+   * The other side knows this punch ended: we sent it `punch-end`, or it ended it (punch-end.ts).
+   * At most one `punch-end` per session.
+   */
+  endTold?: boolean;
   /** Ends a wait for the other side early (close()). */
   cancelWait?: (err: Error) => void;
   /** Checks that arrived before the agent existed are not lost: the agent answers them later. */

@@ -1,6 +1,6 @@
 /**
  * The rendezvous frames of a punch as the connector sends and receives them (the signaling
- * schema's `candidates`, `offer`, `punch` and `punch-start`: signaling/protocol.ts), what `Peer`
+ * schema's `candidates`, `offer`, `punch`, `punch-start` and `punch-end`: signaling/protocol.ts), what `Peer`
  * offers the punch layer (CONTRACTS §4), and the conversions between wire and checklist
  * candidates. Pure.
  *
@@ -21,6 +21,8 @@
  *   B-->>A: responses + triggered checks (prflx from unknown sources)
  *   Note over A,B: A selects on the first answer; B when its own check on a nominated pair is
  *   Note over A,B: PunchedPath {kind direct|relay}, consent every ~5 s
+ *   A-->>S: punch-end {to:B, rid, ufrag, reason}  (only if A's side ended without a path)
+ *   S-->>B: punch-end {from:A, rid, ufrag, reason}  → B ends its side of rid now (punch-end.ts)
  * ```
  */
 import type { TurnClient } from '../relay/index.js';
@@ -29,6 +31,7 @@ import { candidatePriority } from './candidates.js';
 import type { IceCredentials } from './check-message.js';
 import { PUNCH_LIMITS } from './constants.js';
 import type { WireNatFacts } from './nat-facts.js';
+import type { PunchEndReason } from './punch-end.js';
 
 /** Rendezvous frames the connector sends (the signaling schema's `candidates` and `punch`). */
 export type PunchSignalOut =
@@ -42,6 +45,8 @@ export type PunchSignalOut =
       nat?: WireNatFacts;
     }
   | { type: 'punch'; to: string; rid: string }
+  /** Our side of punch `rid` ended without a path (punch-end.ts). */
+  | { type: 'punch-end'; to: string; rid: string; ufrag?: string; reason: PunchEndReason }
   | { type: 'offer'; candidates: WireCandidate[]; ufrag: string; pwd: string; nat?: WireNatFacts };
 
 /** Rendezvous frames the server forwards (`candidates` from the other side, `punch-start`). */
@@ -58,7 +63,9 @@ export type PunchSignalIn =
       /** The other side's NAT facts (nat-facts.ts). */
       nat?: WireNatFacts;
     }
-  | { type: 'punch-start'; from: string; rid: string; at: number; rtt: number };
+  | { type: 'punch-start'; from: string; rid: string; at: number; rtt: number }
+  /** The other side's punch `rid` ended without a path (`reason` may be `'unknown'`). */
+  | { type: 'punch-end'; from: string; rid: string; ufrag?: string; reason: string };
 
 export interface WireCandidate {
   type: 'host' | 'srflx' | 'prflx' | 'relay';

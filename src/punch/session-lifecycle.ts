@@ -16,6 +16,7 @@ import type { WireNatFacts } from './nat-facts.js';
 import type { PunchedPath } from './path.js';
 import { runChecks, type RunContext } from './punch-run.js';
 import { waitFor, type Session } from './punch-session.js';
+import { endedByPeer, endReason, endsSession, type PunchEndReason } from './punch-end.js';
 import type { PunchSignalIn, PunchSignalOut } from './punch-signals.js';
 import { creds, parseCandidates, parseRemote, type RemoteDescription } from './punch-signals.js';
 import { permitRemote, type RelayBase } from './relay-base.js';
@@ -35,6 +36,8 @@ export interface LifecycleHost {
   closed(): boolean;
   /** A new session (throws PunchError CLOSED once the connector is closed). */
   newSession(peer: string, rid: string, role: Role, local?: IceCredentials): Session;
+  /** Take `s` out of the table and tell the other side `why` if it has no path (punch-end.ts). */
+  endSession(s: Session, why: PunchEndReason): void;
   runContext(): RunContext;
   /** Our NAT facts for a frame. */
   facts(): { nat?: WireNatFacts };
@@ -56,8 +59,8 @@ export class SessionLifecycle {
    * pairs cannot answer any more and the agent takes no second relay base, so the punch could
    * only end in "no pair selected"; meanwhile its link cannot re-punch onto the allocation the
    * gatherer makes on a live relay of the fleet (issue 12: the sides sat 19–25 s on such
-   * punches). The other side's session of the punch ends with its own relay's loss, or on its
-   * timeout; nothing on the wire changes.
+   * punches). The other side is told (`punch-end`, punch-end.ts) and ends its session of the
+   * punch now, so that a connect there starts a fresh punch rather than joining this one.
    */
   endRelayed(): void {
     for (const s of [...this.#h.sessions.values()]) {
@@ -67,7 +70,7 @@ export class SessionLifecycle {
       if (!offered || s.merged || s.agent?.selected || s.sideSelected) continue;
       s.agent?.close();
       s.stopStep?.();
-      this.#h.sessions.end(s);
+      this.#h.endSession(s, 'relay-lost'); // the other side's session of it ends with it
       this.#h.log.info('punch ended: our relay allocation was lost', { peer: s.peer, rid: s.rid });
       s.cancelWait?.(
         new PunchError(
@@ -103,6 +106,7 @@ export class SessionLifecycle {
 
   onSignal(f: PunchSignalIn): void {
     if (this.#h.closed()) return;
+    if (f.type === 'punch-end') return this.#onPunchEnd(f);
     if (f.type === 'punch-start') {
       const s = this.#h.sessions.get(f.rid);
       if (s && s.peer === f.from) {
@@ -133,6 +137,10 @@ export class SessionLifecycle {
       s.onCandidates?.();
       return;
     }
+    // A frame of a punch that ended here (ours aborted, or ended by the other side's punch-end)
+    // crossing that end: not a new punch toward us.
+    if (this.#h.sessions.ended(f.rid))
+      return this.#h.log.debug('frame of a punch that ended', { from: f.from, rid: f.rid });
     // serve's answer to a punch of OURS (the callee's offer: its own ufrag is the one answered)
     // for a session that ended while it was on its way (aborted, glare, our relay lost): not a
     // punch toward us, and none of our offers is named. It used to be looked up as one and
@@ -169,6 +177,28 @@ export class SessionLifecycle {
     void this.#respond(f.from, f.rid, remote, local); // its outcome goes to onIncoming listeners
   }
 
+  /**
+   * The other side's session of punch `f.rid` ended without a path: ours of THAT punch ends now
+   * (its checks could only time out), so a connect meanwhile starts a fresh punch. A frame from
+   * another peer, for another punch, naming another ufrag, or for a punch that has a path
+   * changes nothing (punch-end.ts `endsSession`).
+   */
+  #onPunchEnd(f: Extract<PunchSignalIn, { type: 'punch-end' }>): void {
+    const s = this.#h.sessions.get(f.rid);
+    if (!endsSession(s, f))
+      return this.#h.log.debug('punch-end for no punch of its sender', { from: f.from });
+    s.endTold = true; // it knows: nothing to send back
+    s.agent?.close();
+    s.stopStep?.();
+    this.#h.endSession(s, 'failed');
+    this.#h.log.info('punch ended by the other side', {
+      peer: s.peer,
+      rid: s.rid,
+      reason: f.reason,
+    });
+    s.cancelWait?.(endedByPeer(s, f.reason));
+  }
+
   /** The other side initiated: answer with our candidates, wait for punch-start, check. */
   #respond(
     peer: string,
@@ -198,6 +228,12 @@ export class SessionLifecycle {
           return await runChecks(this.#h.runContext(), s, at, rtt);
         }
         const candidates = this.#h.relay.withRelay(await this.#h.warm.gather());
+        // Ended while we gathered (the other side's punch-end, our relay lost, close): our
+        // candidates would reach the other side as a new punch toward it under the ended rid.
+        if (this.#h.sessions.get(rid) !== s) {
+          await started; // rejects with why it ended
+          throw new PunchError(PUNCH_ERR.ABORTED, `punch with ${peer} ended while gathering`);
+        }
         const facts = this.#h.facts();
         this.#h.send({
           type: 'candidates',
@@ -216,7 +252,7 @@ export class SessionLifecycle {
         const { at, rtt } = await started;
         return await runChecks(this.#h.runContext(), s, at, rtt);
       } catch (err) {
-        this.#h.sessions.end(s);
+        this.#h.endSession(s, endReason(err));
         throw err;
       }
     })();

@@ -22,9 +22,20 @@ function decode(data: Uint8Array): StunMessage | undefined {
   }
 }
 
+/** Ended rids remembered (SessionTable #ended): a few signaling round trips of ended punches. */
+export const MAX_ENDED_RIDS = 4 * PUNCH_LIMITS.maxSessions;
+
 export class SessionTable {
   readonly #byRid = new Map<string, Session>();
   readonly #byUfrag = new Map<string, Session>();
+  /**
+   * Rids of punches that ended here, newest last: a frame of one still on its way (the other
+   * side's candidates crossing our abort or its punch-end) is not a new punch toward us — taken
+   * for one, it started a session the other side never ran, and answered, a punch there under
+   * the ended rid (punch-end.test.ts). Bound: MAX_ENDED_RIDS, oldest dropped; such a frame
+   * arrives within a signaling round trip of the end.
+   */
+  readonly #ended = new Set<string>();
 
   get(rid: string): Session | undefined {
     return this.#byRid.get(rid);
@@ -53,8 +64,17 @@ export class SessionTable {
   }
 
   end(s: Session): void {
-    if (this.#byRid.get(s.rid) === s) this.#byRid.delete(s.rid);
+    if (this.#byRid.get(s.rid) === s) {
+      this.#byRid.delete(s.rid);
+      this.#ended.add(s.rid);
+      if (this.#ended.size > MAX_ENDED_RIDS) this.#ended.delete(this.#ended.values().next().value!);
+    }
     if (this.#byUfrag.get(s.local.ufrag) === s) this.#byUfrag.delete(s.local.ufrag);
+  }
+
+  /** A punch of this rid ended here recently (its late frames start nothing). */
+  ended(rid: string): boolean {
+    return this.#ended.has(rid);
   }
 
   /** A punch with `peer` that has not ended nor selected a pair yet (one to join). */

@@ -15,6 +15,7 @@ import {
   p2pData,
   peerId,
   peerNotificationBody,
+  PUNCH_END_REASONS,
   token,
   topic,
   ttlSeconds,
@@ -64,6 +65,20 @@ export const offer = z.strictObject({
   nat: natFacts.optional(),
 });
 export const punch = z.strictObject({ type: z.literal('punch'), to: peerId, rid: token });
+/**
+ * Our side of punch `rid` with `to` ended without a path: serve forwards it (same gate as
+ * `punch`: only if `to` allows us) so that `to` ends its side of THAT punch now rather than at
+ * its timeout, and its next connect starts a fresh punch (punch/punch-end.ts). `ufrag` is ours
+ * in that punch: the receiver checks it against the credentials it got, so a stale frame for a
+ * reused rid ends nothing. Sent only to a serve whose `welcome.frames` lists `punch-end`.
+ */
+export const punchEnd = z.strictObject({
+  type: z.literal('punch-end'),
+  to: peerId,
+  rid: token,
+  ufrag: iceUfrag.optional(),
+  reason: z.enum(PUNCH_END_REASONS),
+});
 export const notify = z.strictObject({
   type: z.literal('notify'),
   ref: token,
@@ -116,6 +131,7 @@ export const clientMessage = z.discriminatedUnion('type', [
   candidatesOut,
   offer,
   punch,
+  punchEnd,
   notify,
   ack,
   turnCredentialsRequest,

@@ -80,6 +80,22 @@ export const NAT_DEPENDENCES = [
   'address-and-port-dependent',
 ] as const;
 export const NAT_ALLOCATIONS = ['preserving', 'sequential', 'random'] as const;
+/**
+ * Why a punch ended without a path on the side that says so (`punch-end`): `failed` (no pair
+ * answered before the punch timeout), `timeout` (the other side's frames did not come), `aborted`
+ * (the caller gave up, or re-punched), `closed` (the peer is closing), `relay-lost` (our relay
+ * allocation, offered in this punch, died). Informational: the receiver ends its side of the
+ * punch whatever the reason.
+ */
+export const PUNCH_END_REASONS = ['failed', 'timeout', 'aborted', 'closed', 'relay-lost'] as const;
+/**
+ * Frames serve understands beyond the first v1 set, listed in `welcome.frames`: a client sends
+ * such a frame only to a serve that listed it, because an older serve refuses a frame type it
+ * does not know as BAD_FRAME and closes the connection (client-messages.ts is strict).
+ */
+export const SERVER_FRAMES = ['punch-end'] as const;
+/** Bound of `welcome.frames` as a client reads it (a frame type is an enum string). */
+export const MAX_SERVER_FRAMES = 32;
 
 export const candidateFields = {
   type: z.enum(CANDIDATE_TYPES),

@@ -39,7 +39,7 @@
  * | `hello`      | C→S  | v, peer, publicKey, token?, region?               | open: protocol version, claimed peer id, Ed25519 key, admission |
  * | `challenge`  | S→C  | server, nonce, expires                            | sign this (identity.ts `challengeText`), once, before `expires` |
  * | `auth`       | C→S  | nonce, signature                                  | Ed25519 signature over the challenge text                       |
- * | `welcome`    | S→C  | v, peer, server, sessionToken, time, limits, turn? | admitted; token also opens SSE / long-poll; `turn`: as below   |
+ * | `welcome`    | S→C  | v, peer, server, sessionToken, time, limits, turn?, frames? | admitted; token also opens SSE / long-poll; `turn`: as below; `frames`: newer frame types it takes (`punch-end`) |
  * | `allow`      | C→S  | peers[], anyone                                   | my contact list: who sees my presence and may rendezvous with me |
  * | `watch`      | C→S  | peers[]                                           | subscribe to presence of these peers (replaces the list)        |
  * | `presence`   | S→C  | peer, online, transport?                          | a watched peer that allows you came online / went offline       |
@@ -48,6 +48,8 @@
  * | `offer`      | C→S  | candidates[], ufrag, pwd, nat?                    | my warm candidates + one-time credentials: answer a punch now   |
  * | `punch`      | C→S  | to, rid                                           | ask for a coordinated punch with `to`                           |
  * | `punch-start`| S→C  | from, rid, at, rtt                                | both sides: start probing at server time `at` (ms since epoch)  |
+ * | `punch-end`  | C→S  | to, rid, ufrag?, reason                           | my side of punch `rid` ended without a path (gate as `punch`)   |
+ * | `punch-end`  | S→C  | from, rid, ufrag?, reason                         | … forwarded: end your side of that punch now, not at its timeout |
  * | `p2p`        | C→S  | to, data                                          | best-effort datagram (base64url ≤ 1400 B) for `to`, not stored  |
  * | `p2p`        | S→C  | from, data                                        | … forwarded (if `to` allows the sender)                         |
  * | `key-request`| C→S  | ref, peer                                         | the Ed25519 key `peer` registered with                          |
@@ -69,7 +71,7 @@
  * Privacy (issue 8, finding 5): presence of P reaches watcher W only if P's `allow` names W (or
  * says `anyone`); otherwise W sees `online:false`, exactly as for a peer that never registered,
  * and `accepted.online` / `delivered` are withheld the same way. Rendezvous frames (`candidates`,
- * `punch`, `p2p`) from X reach P only if P is on a WebSocket and allows X; otherwise they are
+ * `punch`, `punch-end`, `p2p`) from X reach P only if P is on a WebSocket and allows X; otherwise they are
  * dropped without an answer (an error would tell X that P exists and is online) and counted as
  * `natpush_dropped_frames_total{reason="rendezvous_refused"}`. Acks may only name notifications
  * in flight to the acking peer; others are dropped and counted (`reason="unknown_ack"`).

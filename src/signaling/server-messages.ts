@@ -22,8 +22,16 @@ import {
   CANDIDATE_TYPES,
   NAT_ALLOCATIONS,
   NAT_DEPENDENCES,
+  MAX_SERVER_FRAMES,
+  PUNCH_END_REASONS,
 } from './protocol-fields.js';
-import { listOfKnown, openEnum, optionalOpenEnum, withoutUndefined } from './open-enum.js';
+import {
+  listOfKnown,
+  MAX_ENUM_CHARS,
+  openEnum,
+  optionalOpenEnum,
+  withoutUndefined,
+} from './open-enum.js';
 
 /**
  * A candidate as `serverMessage` carries it: unknown keys stripped; one of a type or protocol
@@ -89,6 +97,17 @@ export const punchStart = z.object({
   at: z.number().int(),
   rtt: z.number().min(0),
 });
+/**
+ * The other side's punch `rid` ended without a path (client-messages.ts `punchEnd`), `from` set
+ * by serve. A reason this client does not know reads as `'unknown'` (informational).
+ */
+export const punchEndIn = z.object({
+  type: z.literal('punch-end'),
+  from: peerId,
+  rid: token,
+  ufrag: iceUfrag.optional(),
+  reason: openEnum(PUNCH_END_REASONS),
+});
 export const accepted = z.object({
   type: z.literal('accepted'),
   ref: token,
@@ -131,6 +150,12 @@ export const welcome = z.object({
    * login, issue 9). Renewals still ask with `turn-credentials`.
    */
   turn: z.object(turnCredentialsFields).optional(),
+  /**
+   * Frames this serve takes beyond the first v1 set (protocol-fields.ts `SERVER_FRAMES`).
+   * Open: a type this client does not know is kept and never matches; absent from an older serve,
+   * which then gets none of them.
+   */
+  frames: z.array(z.string().max(MAX_ENUM_CHARS)).max(MAX_SERVER_FRAMES).optional(),
 });
 export type TurnCredentialsReply = z.infer<typeof turnCredentialsReply>;
 export const errorFrame = z.object({
@@ -151,6 +176,7 @@ export const serverMessage = z.discriminatedUnion('type', [
   presence,
   candidatesIn,
   punchStart,
+  punchEndIn,
   accepted,
   deliver,
   delivered,

@@ -18,6 +18,7 @@ import {
   type ServerMessage,
 } from './protocol.js';
 import { PROTOCOL_VERSION } from './constants.js';
+import { SERVER_FRAMES } from './protocol-fields.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { issueTurnCredentials } from './turn-credentials.js';
 import { storeFailure } from './store/failure.js';
@@ -169,6 +170,16 @@ export class WsConnection implements PeerSession, ControlChannel {
         // Unanswered when refused: an error would tell a stranger that `to` is online.
         this.ctx.presence.punch(this, m.to, m.rid);
         return;
+      case 'punch-end':
+        // As `punch`: only to a peer that allows us (presence.ts forward), else silently dropped.
+        this.ctx.presence.forward(this.peer, m.to, {
+          type: 'punch-end',
+          from: this.peer,
+          rid: m.rid,
+          ...(m.ufrag !== undefined ? { ufrag: m.ufrag } : {}),
+          reason: m.reason,
+        });
+        return;
       case 'p2p':
         // Best effort, never stored; the token bucket above already charged this frame.
         this.ctx.presence.forward(this.peer, m.to, { type: 'p2p', from: this.peer, data: m.data });
@@ -273,6 +284,7 @@ export class WsConnection implements PeerSession, ControlChannel {
         ratePerSecond: this.ctx.limits.ratePerSecond,
       },
       ...(turn ? { turn } : {}),
+      frames: [...SERVER_FRAMES],
     });
     this.ctx.presence.addChannel(this);
     this.ctx.delivery.attach(this);

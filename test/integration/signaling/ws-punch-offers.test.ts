@@ -7,6 +7,7 @@
  * timed (punch-offers.ts); its rule is in test/unit/signaling/punch-offer-wait.test.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { generateIdentity, signChallenge } from '../../../src/signaling/identity.js';
 import { allow, RawClient, Tracker } from './helpers.js';
 
 const t = new Tracker();
@@ -75,5 +76,39 @@ describe('punch offers over WebSocket', () => {
     expect(a.frames.filter((f) => f.type === 'candidates' && f.rid === 'r2')).toHaveLength(0);
     expect(b.frames.filter((f) => f.type === 'candidates' && f.rid === 'e1')).toHaveLength(0);
     expect(eve.frames.filter((f) => f.type === 'candidates')).toHaveLength(0);
+  });
+
+  it("forwards punch-end from a peer in rendezvous, with its own id as `from`; never a stranger's", async () => {
+    const s = await t.server();
+    const [a, b, eve] = [await t.raw(s), await t.raw(s), await t.raw(s)];
+    // a logs in by hand to read its welcome: serve lists punch-end (welcome.frames), so a client
+    // sends it (an older serve does not list it, and the client then never sends it).
+    const ida = generateIdentity();
+    a.send({ type: 'hello', v: 1, peer: ida.peerId, publicKey: ida.publicKey });
+    const c = await a.wait('challenge');
+    a.send({ type: 'auth', nonce: c.nonce, signature: signChallenge(ida, c) });
+    expect((await a.wait('welcome')).frames).toContain('punch-end');
+    const idb = await b.login();
+    await eve.login();
+    await allow(b, [ida.peerId]);
+    // A stranger's punch-end, naming a's punch: dropped like its candidates.
+    eve.send({ type: 'punch-end', to: idb.peerId, rid: 'r1', ufrag: 'aaaa', reason: 'aborted' });
+    await barrier(eve, 1);
+    a.send({ type: 'punch-end', to: idb.peerId, rid: 'r1', ufrag: 'aaaa', reason: 'relay-lost' });
+    const end = await b.wait('punch-end');
+    expect(end).toEqual({
+      type: 'punch-end',
+      from: ida.peerId,
+      rid: 'r1',
+      ufrag: 'aaaa',
+      reason: 'relay-lost',
+    });
+    await barrier(b, 2);
+    expect(b.frames.filter((f) => f.type === 'punch-end')).toHaveLength(0);
+    // a allows nobody (no `allow` sent): b's punch-end toward a is dropped too.
+    b.send({ type: 'punch-end', to: ida.peerId, rid: 'r1', reason: 'failed' });
+    await barrier(b, 3);
+    await barrier(a, 4);
+    expect(a.frames.filter((f) => f.type === 'punch-end')).toHaveLength(0);
   });
 });

@@ -71,6 +71,8 @@ export class PunchWorld {
   #hostCount = 0;
   /** Frames for which this returns true are lost on the way to serve (tests of retries). */
   loseSignal: (f: PunchSignalOut) => boolean = () => false;
+  /** serve lists `punch-end` in its welcome.s frames (false: an older serve). */
+  takesPunchEnd = true;
   /** Offers registered with the hub (serve keeps one per connection: the newest). */
   readonly offers = new Map<string, PunchOffer>();
   stun!: StunServer;
@@ -217,7 +219,8 @@ export class PunchWorld {
       publicKey: '',
       rttMs: 2 * SIGNAL_MS,
       control: (m: ServerMessage) => {
-        if (m.type !== 'candidates' && m.type !== 'punch-start') return true;
+        if (m.type !== 'candidates' && m.type !== 'punch-start' && m.type !== 'punch-end')
+          return true;
         this.clock.setTimeout(() => {
           for (const l of listeners) l(m as PunchSignalIn);
         }, SIGNAL_MS);
@@ -233,10 +236,15 @@ export class PunchWorld {
     return {
       clockOffsetMs: this.serverSkewMs,
       sendSignal: (f: PunchSignalOut): boolean => {
+        // An older serve refuses `punch-end`: the client does not send it (Peer.sendSignal).
+        if (f.type === 'punch-end' && !this.takesPunchEnd) return false;
         if (this.loseSignal(f)) return true;
         clock.setTimeout(() => {
           if (f.type === 'punch') presence.punch(channel, f.to, f.rid);
-          else if (f.type === 'offer') {
+          else if (f.type === 'punch-end') {
+            const { to, ...rest } = f;
+            presence.forward(id, to, { ...rest, from: id }); // ws-connection.ts: `from` is ours
+          } else if (f.type === 'offer') {
             const { type: _type, ...offer } = f;
             offers.set(id, offer);
           } else

@@ -21,6 +21,7 @@ const validClient = [
     candidates: [{ type: 'srflx', protocol: 'udp', address: '203.0.113.1', port: 4000 }],
   },
   { type: 'punch', to: P, rid: 'r' },
+  { type: 'punch-end', to: P, rid: 'r', ufrag: 'abcd', reason: 'aborted' },
   { type: 'notify', ref: 'r', id: 'i', to: P, body: 'x', topic: 't', ttl: 60 },
   { type: 'ack', ids: ['i'] },
   { type: 'ping', t: 1 },
