@@ -8,6 +8,8 @@
 //   out {"path":{kind,remoteType,local,remote,rttMs}}     the selected path
 //   out {"echoes":N}         (initiator) N of 50 session datagrams came back over the path
 //   in  {"burst":N,"tag":T}  (initiator) send N more, report {"echoes":K}
+//   in  {"report":true}      out {"now":{kind,…}|null}: the path as it is now (a selected relayed
+//                            pair may since have given way to a direct one: punch/pair-upgrade.ts)
 //   out {"dead":reason} / {"moved":{address,port}}   consent lost / the remote rebound
 //   in  {"exit":true}
 import process from 'node:process';
@@ -109,6 +111,7 @@ for await (const line of readline.createInterface({ input: process.stdin })) {
   if (msg.signal) for (const l of listeners) l(msg.signal);
   else if (msg.connect) void initiate(msg.connect);
   else if (msg.burst) void burst(msg.burst, msg.tag ?? 1);
+  else if (msg.report) out({ now: path ? describe(path) : null });
   else if (msg.exit) break;
 }
 await connector.close();
