@@ -9,6 +9,7 @@ import type { CandidateGatherer } from './candidates.js';
 import type { IceCredentials } from './check-message.js';
 import { newIceCredentials } from './check-message.js';
 import { PUNCH_DEFAULTS } from './constants.js';
+import { PUNCH_ERR, PunchError } from './errors.js';
 import type { WireNatFacts } from './nat-facts.js';
 import { abortable } from './punch-session.js';
 import type { PunchSignaling, WireCandidate } from './punch-signals.js';
@@ -110,6 +111,10 @@ export class WarmOffers {
     const gather = ++this.#gathers;
     const cs = await this.#o.gatherer.gather(signal, { waitRelay: false });
     this.#o.onGathered();
+    // Aborted: the gatherer ended its Binding and gave what it had (no srflx). The connect that
+    // asked is over, and those candidates are neither handed out nor offered to serve (an
+    // offer without the srflx candidate would replace a good one there).
+    if (signal?.aborted) throw new PunchError(PUNCH_ERR.ABORTED, 'aborted');
     const wire = cs.map((c) => ({
       type: c.type,
       protocol: 'udp' as const,
