@@ -50,6 +50,8 @@ export class WarmOffers {
    */
   #gathers = 0;
   #offeredGather = 0;
+  /** Offers serve took (`sendSignal` true): `registerOffer` sends one only if none went since. */
+  #offersSent = 0;
   readonly #gatherOf = new WeakMap<WireCandidate[], number>();
 
   constructor(o: WarmOffersOptions) {
@@ -59,8 +61,14 @@ export class WarmOffers {
   /** Register a fresh offer now (after a reconnect). No-op unless `registerOffers`. */
   registerOffer(): void {
     if (!this.#o.registerOffers || this.#o.closed()) return;
+    // Offers sent before this call went where serve may have forgotten them (the old connection).
+    const sentBefore = this.#offersSent;
     void this.gather()
       .then((cs) => {
+        // A gather that ended since registered its own offer (`#gatherNow`): the newest, since
+        // `#offer` sends no older one. Sending `cs` as well registered the same candidates twice
+        // (the fresh gather's, then ours), the first offer's credentials wasted.
+        if (this.#offersSent !== sentBefore) return;
         // Older than the offer sent last (a connect's own gather was newer): gather afresh,
         // which registers its own, rather than register stale candidates or nothing.
         const gather = this.#gatherOf.get(cs) ?? this.#offeredGather;
@@ -144,6 +152,7 @@ export class WarmOffers {
     );
     const facts = this.#o.facts();
     if (!this.#o.signaling.sendSignal({ type: 'offer', candidates, ...creds(c), ...facts })) return;
+    this.#offersSent++;
     this.#offers.set(c.ufrag, { creds: c, ...facts });
     while (this.#offers.size > MAX_OFFERS) this.#offers.delete(this.#offers.keys().next().value!);
   }
