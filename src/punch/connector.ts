@@ -34,7 +34,7 @@ import { permitRemote, RelayBase } from './relay-base.js';
 import { SessionTable } from './session-table.js';
 import { SilentDirect } from './silent-direct.js';
 import type { IncomingPunch, PunchConnectorOptions } from './connector-options.js';
-import type { PeerHandshakes, PunchSignalOut } from './punch-signals.js';
+import type { PeerHandshakes, PunchSignalOut, WireCandidate } from './punch-signals.js';
 import { creds } from './punch-signals.js';
 import { abortable, type Session } from './punch-session.js';
 import { endReason, punchEndFrame, type PunchEndReason } from './punch-end.js';
@@ -202,7 +202,7 @@ export class PunchConnector {
     // and the link re-punches onto the new allocation at once.
     this.#gatherer.checkRelay();
     try {
-      const candidates = await this.#warm.gather(signal);
+      const candidates = await this.#gatherFor(s, signal);
       const gotRemote = s.merged
         ? Promise.resolve({ path: s.merged }) // glare while we gathered: nothing to send
         : this.#life.waitCandidates(s, signal);
@@ -237,6 +237,34 @@ export class PunchConnector {
       if (s.merged && !signal?.aborted) return await abortable(s.merged, signal); // glare
       throw err;
     }
+  }
+
+  /**
+   * The candidates for `s`'s punch. The wait ends early when the punch ends meanwhile: `close()`
+   * (and glare) end it through `s.cancelWait`, as they end its later waits, and an abort of the
+   * connect ends the gather itself (warm-offers.ts). Without this a punch closed while it
+   * gathered went on to send its `candidates` (and `punch`, then `punch-end`) through serve
+   * after close: a closed peer kept signaling. The gather's own Binding is ended by the close of
+   * the connector's transactions; the relay allocation asked for (`ensureRelay`) is released by
+   * the gatherer's close, or as it comes back if it was in flight (candidates.ts `#allocate`).
+   */
+  #gatherFor(s: Session, signal?: AbortSignal): Promise<WireCandidate[]> {
+    return new Promise<WireCandidate[]>((resolve, reject) => {
+      const cancel = (err: Error): void => reject(err);
+      s.cancelWait = cancel;
+      this.#warm.gather(signal).then(
+        (cs) => {
+          if (s.cancelWait === cancel) s.cancelWait = undefined;
+          // Closed between the gather's end and this step: nothing of the punch goes out.
+          if (this.#closed) reject(new PunchError(PUNCH_ERR.CLOSED, 'punch connector closed'));
+          else resolve(cs);
+        },
+        (err: unknown) => {
+          if (s.cancelWait === cancel) s.cancelWait = undefined;
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    });
   }
 
   /**

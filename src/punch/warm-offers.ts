@@ -9,6 +9,7 @@ import type { CandidateGatherer } from './candidates.js';
 import type { IceCredentials } from './check-message.js';
 import { newIceCredentials } from './check-message.js';
 import { PUNCH_DEFAULTS } from './constants.js';
+import { PUNCH_ERR, PunchError } from './errors.js';
 import type { WireNatFacts } from './nat-facts.js';
 import { abortable } from './punch-session.js';
 import type { PunchSignaling, WireCandidate } from './punch-signals.js';
@@ -49,6 +50,8 @@ export class WarmOffers {
    */
   #gathers = 0;
   #offeredGather = 0;
+  /** Offers serve took (`sendSignal` true): `registerOffer` sends one only if none went since. */
+  #offersSent = 0;
   readonly #gatherOf = new WeakMap<WireCandidate[], number>();
 
   constructor(o: WarmOffersOptions) {
@@ -58,8 +61,14 @@ export class WarmOffers {
   /** Register a fresh offer now (after a reconnect). No-op unless `registerOffers`. */
   registerOffer(): void {
     if (!this.#o.registerOffers || this.#o.closed()) return;
+    // Offers sent before this call went where serve may have forgotten them (the old connection).
+    const sentBefore = this.#offersSent;
     void this.gather()
       .then((cs) => {
+        // A gather that ended since registered its own offer (`#gatherNow`): the newest, since
+        // `#offer` sends no older one. Sending `cs` as well registered the same candidates twice
+        // (the fresh gather's, then ours), the first offer's credentials wasted.
+        if (this.#offersSent !== sentBefore) return;
         // Older than the offer sent last (a connect's own gather was newer): gather afresh,
         // which registers its own, rather than register stale candidates or nothing.
         const gather = this.#gatherOf.get(cs) ?? this.#offeredGather;
@@ -110,6 +119,10 @@ export class WarmOffers {
     const gather = ++this.#gathers;
     const cs = await this.#o.gatherer.gather(signal, { waitRelay: false });
     this.#o.onGathered();
+    // Aborted: the gatherer ended its Binding and gave what it had (no srflx). The connect that
+    // asked is over, and those candidates are neither handed out nor offered to serve (an
+    // offer without the srflx candidate would replace a good one there).
+    if (signal?.aborted) throw new PunchError(PUNCH_ERR.ABORTED, 'aborted');
     const wire = cs.map((c) => ({
       type: c.type,
       protocol: 'udp' as const,
@@ -139,6 +152,7 @@ export class WarmOffers {
     );
     const facts = this.#o.facts();
     if (!this.#o.signaling.sendSignal({ type: 'offer', candidates, ...creds(c), ...facts })) return;
+    this.#offersSent++;
     this.#offers.set(c.ufrag, { creds: c, ...facts });
     while (this.#offers.size > MAX_OFFERS) this.#offers.delete(this.#offers.keys().next().value!);
   }

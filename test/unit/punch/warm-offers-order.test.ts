@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Candidate, CandidateGatherer } from '../../../src/punch/candidates.js';
 import type { PunchSignaling } from '../../../src/punch/punch-signals.js';
+import { PUNCH_DEFAULTS } from '../../../src/punch/constants.js';
 import { WarmOffers } from '../../../src/punch/warm-offers.js';
 import { ManualClock } from '../../../src/util/clock.js';
 
@@ -45,7 +46,8 @@ function setup() {
     closed: () => false,
   });
   const relayPorts = () => offers.map((o) => o.candidates.find((c) => c.port !== 4000)?.port);
-  return { warm, ends, offers, relayPorts, clock, hosts };
+  const ufrags = () => offers.map((o) => o.ufrag);
+  return { warm, ends, offers, relayPorts, ufrags, clock, hosts };
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -102,6 +104,56 @@ describe('WarmOffers with gathers at once', () => {
     ends[2]!([host, relay(6003)]);
     await tick();
     expect(relayPorts().at(-1)).toBe(6003);
+    warm.close();
+  });
+});
+
+describe('WarmOffers registerOffer sends exactly one offer', () => {
+  it('when it has to gather fresh (no warm candidates), and again after a reconnect', async () => {
+    const { warm, ends, relayPorts, ufrags, clock } = setup();
+    warm.registerOffer(); // nothing warm: a gather of its own
+    await tick();
+    expect(ends).toHaveLength(1);
+    ends[0]!([host, relay(6001)]);
+    await tick();
+    expect(relayPorts()).toEqual([6001]); // once, not once by the gather and once by registerOffer
+
+    // A reconnect later, the warm candidates past their life: a fresh gather again, one offer.
+    clock.advance(PUNCH_DEFAULTS.warmCandidatesMs + 1);
+    warm.registerOffer();
+    await tick();
+    expect(ends).toHaveLength(2);
+    ends[1]!([host, relay(6002)]);
+    await tick();
+    expect(relayPorts()).toEqual([6001, 6002]);
+    expect(new Set(ufrags()).size).toBe(2); // each offer its own one-time credentials
+    warm.close();
+  });
+
+  it('a reconnect while a gather runs: one offer, the current one', async () => {
+    const { warm, ends, relayPorts } = setup();
+    warm.prewarm(); // the relay changed: gathering
+    warm.registerOffer(); // reconnect meanwhile: the running gather's candidates are the current ones
+    await tick();
+    expect(ends).toHaveLength(1);
+    ends[0]!([host, relay(6001)]);
+    await tick();
+    expect(relayPorts()).toEqual([6001]);
+    warm.close();
+  });
+
+  it('a reconnect with fresh warm candidates already offered: exactly one more offer', async () => {
+    const { warm, ends, relayPorts, ufrags } = setup();
+    warm.prewarm();
+    ends[0]!([host, relay(6001)]);
+    await tick();
+    expect(relayPorts()).toEqual([6001]);
+    warm.registerOffer(); // serve forgot the offer with the old connection: send it again
+    await tick();
+    await tick();
+    expect(ends).toHaveLength(1); // the warm candidates, no gather
+    expect(relayPorts()).toEqual([6001, 6001]);
+    expect(new Set(ufrags()).size).toBe(2);
     warm.close();
   });
 });
