@@ -15,6 +15,7 @@ import { isPeerId, type Identity } from '../signaling/identity.js';
 import { SignalingError, SignalingErrorCode } from '../signaling/errors.js';
 import { SessionError, SessionErrorCode } from '../session/errors.js';
 import { RELIABLE_DEFAULTS } from '../session/reliable-options.js';
+import { MAX_SEALED_PLAINTEXT } from '../session/sealed.js';
 import type { ClientMessage, SeenTransport, ServerMessage } from '../signaling/protocol.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -151,9 +152,16 @@ export class Outbox {
     }
     if (typeof body !== 'string') throw new TypeError('body must be a string');
     const id = o.id ?? `${this.#idPrefix}.${(this.#idCounter++).toString(36)}`;
-    const maxBody = Math.min(LIMITS.maxBodyBytes, maxSealedBodyBytes(id, o.topic));
-    if (Buffer.byteLength(body) > maxBody)
-      throw new RangeError(`body larger than ${maxBody} bytes`);
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit: a body that fits at 3 bytes a unit,
+    // with the id and topic at 3 too, fits as it is — the two scans (byteLength) are for the
+    // rest. Anything unusual (not strings) gives NaN here, and the exact check.
+    const worst =
+      3 * (body.length + (id as string).length + (o.topic ? (o.topic as string).length : 0)) + 4;
+    if (!(worst <= LIMITS.maxBodyBytes && worst <= MAX_SEALED_PLAINTEXT)) {
+      const maxBody = Math.min(LIMITS.maxBodyBytes, maxSealedBodyBytes(id, o.topic));
+      if (Buffer.byteLength(body) > maxBody)
+        throw new RangeError(`body larger than ${maxBody} bytes`);
+    }
     if (closed)
       return Promise.reject(
         new SignalingError(SignalingErrorCode.CONNECTION_CLOSED, 'peer is closed'),
