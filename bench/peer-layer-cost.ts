@@ -2,7 +2,8 @@
  * What the Peer layer alone adds per notification, above the session stack (session-crypto.ts
  * measures that one): the sender's `Outbox.notify` on a link that carries and acks at once, and
  * the receiver's `Inbox.fromSession` plus the application's `for await` over
- * `notifications()`. No session, no sockets, one process.
+ * `notifications()`, each side noting the other in a real contact list (contacts.ts) as Peer
+ * does. No session, no sockets, one process.
  *
  *   npm run build && node dist/bench/peer-layer-cost.js [--rounds 12]
  *
@@ -17,6 +18,7 @@
  */
 import { createHook } from 'node:async_hooks';
 import os from 'node:os';
+import { Contacts } from '../src/peer/contacts.js';
 import { Inbox } from '../src/peer/inbox.js';
 import type { LinkTable } from '../src/peer/link-table.js';
 import { Outbox } from '../src/peer/outbox.js';
@@ -38,13 +40,15 @@ const cpu = (): number => {
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
 function inbox(): Inbox {
+  // The Peer's contact list as Peer wires it (each side notes the other per notification).
+  const contacts = new Contacts();
   return new Inbox({
     identity: me,
     clock: systemClock,
     logger: silentLogger,
     dedupeCapacity: undefined,
     learnKey: () => {},
-    noteContact: () => {},
+    noteContact: (peer) => void contacts.note(peer),
     sendAck: () => true,
     connected: () => true,
     dropped: {},
@@ -55,6 +59,7 @@ function outbox(): Outbox {
   const link = { carries: true, path: 'direct', notify: () => Promise.resolve() };
   const table = { linkFor: () => link, get: () => link } as unknown as LinkTable;
   let ref = 0;
+  const contacts = new Contacts();
   return new Outbox({
     nextRef: () => (ref++).toString(36),
     identity: me,
@@ -64,7 +69,7 @@ function outbox(): Outbox {
     links: () => table,
     remoteKey: () => Promise.resolve(other.publicKey),
     sendFrame: () => true,
-    noteContact: () => {},
+    noteContact: (peer) => void contacts.note(peer),
     onPath: () => {},
   });
 }

@@ -20,6 +20,12 @@ export class Contacts {
   readonly #anyone: boolean;
   /** Insertion-ordered: oldest first, so the oldest is forgotten when full. */
   readonly #auto = new Set<string>();
+  /**
+   * The peer `note` was last called with: noted again, nothing changes (it is already the most
+   * recent, or was refused, for a reason that still holds). A flood names one peer; its regex
+   * check and the Set's delete and add were per notification on both sides.
+   */
+  #last: string | undefined;
 
   constructor(policy?: AllowPolicy) {
     if (policy === 'anyone') {
@@ -40,6 +46,8 @@ export class Contacts {
 
   /** True if the list changed (the frame must be sent again). */
   note(peer: string): boolean {
+    if (peer === this.#last) return false;
+    this.#last = peer;
     if (this.#anyone || this.#explicit || !isPeerId(peer)) return false;
     if (this.#auto.has(peer)) {
       // refresh recency without a resend: the set of peers is unchanged
