@@ -216,9 +216,24 @@ async function ladderPing({ to, count = 1, untilDirect = false, intervalMs = 0 }
   let finished = false;
   let settle;
   const done = new Promise((r) => (settle = r));
+  // A ping is one unreliable datagram each way: on the labs' 1 %-loss links (four lossy crossings
+  // per round trip) about 1 in 25 is lost, and one lost ping used to end the whole run with
+  // `pingError` (CI: hard-nat-peer seq × seq, "SEND_TIMEOUT no pong"). Lost pings are reported
+  // and the run goes on, as `ping` tools do; 3 lost in a row, or 8 in all, still end it.
+  let lostInARow = 0;
+  let lostInAll = 0;
   const one = async () => {
     const sentDirect = peer.sessionPath(to) === 'direct';
-    const r = await peer.ping(to, { timeoutMs: 5_000 });
+    let r;
+    try {
+      r = await peer.ping(to, { timeoutMs: 5_000 });
+    } catch (err) {
+      if (err?.code !== 'NATPUSH_ERR_SESSION_SEND_TIMEOUT' || ++lostInARow >= 3 || ++lostInAll >= 8)
+        throw err;
+      if (!finished) out({ lost: { seq, lostInAll } });
+      return;
+    }
+    lostInARow = 0;
     if (finished) return;
     // A first-flight pong counts only if the punch it rode ended on a direct path: Peer.ping
     // labels one that ended on the relay `relay` (link-table.ts pongPath), and one answered
