@@ -25,9 +25,16 @@ const EARLY_ACK_MS = 60_000;
 const children: ChildProcess[] = [];
 const sockets: RawClient[] = [];
 const dirs: string[] = [];
-afterEach(() => {
+// The children are awaited until they have exited before their directories go: removing a
+// directory a live server still writes to can fail with ENOTEMPTY.
+afterEach(async () => {
   for (const c of sockets.splice(0)) c.ws.terminate();
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill();
+  for (const c of children.splice(0)) {
+    if (c.exitCode !== null || c.signalCode !== null) continue;
+    const exited = new Promise((resolve) => c.once('exit', resolve));
+    c.kill('SIGKILL');
+    await exited;
+  }
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
