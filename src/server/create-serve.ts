@@ -19,6 +19,7 @@ import { turnUriHost, type TurnCredentialsOptions } from '../signaling/turn-cred
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import { clusterMetrics } from '../cluster/cluster-metrics.js';
 import { RelayFleet, type LocalRelay } from '../cluster/relay-fleet.js';
+import { RendezvousPairs } from '../cluster/rendezvous-pairs.js';
 import { StunServer } from '../stun/index.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { NatpushError } from '../util/errors.js';
@@ -111,17 +112,20 @@ export async function createServe(
   const dataDir = prepareDataDir(a['data-dir'], logger);
   const keys: { keys: string[]; file?: string } =
     secrets.apiKeys.length > 0 ? { keys: secrets.apiKeys } : generatedApiKey(dataDir);
-  const rendezvous =
-    a.relay && a['relay-peer-gate'] ? new Rendezvous({ clock: systemClock }) : undefined;
+  const redisUrl = a.redis ?? (deps.env ?? process.env).NATPUSH_REDIS_URL;
+  const ownGate = a.relay && a['relay-peer-gate'];
+  // What serve sees of its peers (rendezvous.ts): the gate of its own relay, and with --redis
+  // also the source of what the fleet relays' gates read (seenInCluster below).
+  const rendezvous = ownGate || redisUrl ? new Rendezvous({ clock: systemClock }) : undefined;
   const relay = a.relay
-    ? await startRelay(a, secrets, dataDir, logger, deps, rendezvous)
+    ? await startRelay(a, secrets, dataDir, logger, deps, ownGate ? rendezvous : undefined)
     : undefined;
   let signaling: SignalingServer;
   let cluster: Awaited<ReturnType<typeof openCluster>> | undefined;
   let fleet: RelayFleet | undefined;
   try {
-    const redisUrl = a.redis ?? (deps.env ?? process.env).NATPUSH_REDIS_URL;
     cluster = redisUrl ? await openCluster(redisUrl, logger) : undefined;
+    if (cluster && rendezvous) seenInCluster(rendezvous, cluster.cluster, logger);
     fleet = relayFleet(a, secrets, relay, cluster?.cluster, logger);
     await fleet?.start();
     const store =
@@ -226,6 +230,17 @@ export function refuseOpenRelay(
       'registration with --peer-token, listen on loopback, run --no-relay, or pass ' +
       '--open-relay-i-know.',
   );
+}
+
+/**
+ * Issue 12: every address serve notes for a peer (its signaling connection's, its allocations'
+ * on serve's own relay) is written to Redis too, where the fleet relays' peer gates
+ * (../cluster/relay-peer-gate.ts) read it: both gates then admit the same addresses. The pairs
+ * reach Redis from the signaling server itself (server.ts, ../cluster/rendezvous-pairs.ts).
+ */
+function seenInCluster(rendezvous: Rendezvous, cluster: ClusterNode, logger: Logger): void {
+  const seen = new RendezvousPairs({ redis: cluster.redis, keys: cluster.keys, logger });
+  rendezvous.onSeen = (peer, ip) => seen.seen(peer, ip);
 }
 
 /**
