@@ -13,6 +13,10 @@
  *
  * Before serve nodes wrote their peers' connection addresses to Redis, the fleet relay refused
  * a: it only counted the addresses relays saw in Allocates.
+ *
+ * And serve's own relay on a node of a cluster (src/cluster/serve-peer-gate.ts): what another
+ * node noted (a peer's allocation on that node's relay) is admitted too, through Redis, and what
+ * this node knows still is while Redis is down.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +25,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterKeys } from '../../../src/cluster/keys.js';
 import { FleetPeerGate } from '../../../src/cluster/relay-peer-gate.js';
 import { RendezvousPairs } from '../../../src/cluster/rendezvous-pairs.js';
+import { ServePeerGate } from '../../../src/cluster/serve-peer-gate.js';
+import { Redis } from 'ioredis';
 import { nodeUdpNetwork } from '../../../src/net/index.js';
 import {
   createRelayServer,
@@ -202,5 +208,58 @@ describe.skipIf(skip)("serve's seen addresses in Redis", () => {
     clock.advance(1_000); // past the cached refusal
     expect(await may('alice', '198.51.100.8')).toBe(true);
     await gate.close();
+  });
+});
+
+describe.skipIf(skip)("serve's own relay on a node of a cluster", () => {
+  it("admits a partner's allocation noted on another node; its own knowledge survives an outage", async () => {
+    const keys = new ClusterKeys('serve-gate:');
+    const r = redis!.client();
+    await r.hset(keys.peers, 'alice', 'k', 'bob', 'k', 'carol', 'k');
+    /** A node: its Rendezvous (mirrored to Redis as create-serve does) and its relay's gate. */
+    const node = async () => {
+      const local = new Rendezvous({ clock: systemClock });
+      const seen = new RendezvousPairs({ redis: r, keys });
+      local.onSeen = (peer, ip) => seen.seen(peer, ip);
+      // The gate's own connection fails at once while Redis is down (as openFleetPeerGate's).
+      const conn = new Redis({
+        path: redis!.socket,
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => 50,
+      });
+      conn.on('error', () => {});
+      await conn.connect();
+      const fleet = new FleetPeerGate({ redis: conn, ownsRedis: true, keys });
+      closers.push(['fleet gate', () => fleet.close()]);
+      return { local, gate: new ServePeerGate(local, fleet), seen };
+    };
+    const n1 = await node();
+    const n2 = await node();
+    const may = async (user: string, ip: string) => {
+      await n1.gate.prepare(user, [ip]);
+      return n1.gate.allows(user, ip);
+    };
+    const at = (ip: string) => ({ address: ip, port: 40_000 });
+    // alice (node 1) and bob (node 2) in rendezvous: both nodes note it (bus `f`/`g`), and it
+    // reaches Redis (server.ts); bob's signaling address reaches node 1 with the frames.
+    for (const n of [n1, n2]) n.local.noteForward('alice', 'bob');
+    await n1.seen.write('alice', 'bob');
+    n1.local.noteAddress('bob', '198.51.100.50');
+    // bob allocates on node 2's relay: node 1's memory never hears of it.
+    await n2.gate.noteAllocation('bob', at('198.51.100.8'), at('203.0.113.2'));
+    expect(n1.local.allows('alice', '203.0.113.2')).toBe(false); // node 1's memory alone
+    expect(await may('alice', '203.0.113.2')).toBe(true); // bob's relayed address, via Redis
+    expect(await may('alice', '198.51.100.8')).toBe(true); // his client source too
+    expect(await may('carol', '203.0.113.2')).toBe(false); // not a partner of bob's
+    expect(await may('alice', '192.0.2.1')).toBe(false); // nobody was seen there
+    await redis!.restart({
+      whileDown: async () => {
+        // What node 1 saw itself needs no Redis; what it has not confirmed is refused.
+        expect(await may('alice', '198.51.100.50')).toBe(true);
+        expect(await may('carol', '198.51.100.8')).toBe(false);
+      },
+    });
   });
 });
