@@ -21,8 +21,9 @@
  * | `secret`               | string  | the cluster's session-token secret (SET NX once)            |
  * | `relay:{id}`           | string  | a live TURN relay's record, JSON (PX TTL; relay-record.ts)  |
  * | `relays`               | set     | relay ids registered and not yet found expired              |
- * | `relay-seen:{ip}`      | hash    | peer → expiry ms: fleet relays saw the peer at ip (PX TTL;  |
- * |                        |         | relay-peer-gate.ts)                                         |
+ * | `relay-seen:{ip}`      | hash    | peer → expiry ms: a relay (allocation) or a serve node      |
+ * |                        |         | (signaling connection) saw the peer at ip (PX TTL;          |
+ * |                        |         | rendezvous-pairs.ts armSeen; read by relay-peer-gate.ts)    |
  * | `rendezvous:{peer}`    | zset    | partner scored by expiry ms: peers in rendezvous (PX TTL;   |
  * |                        |         | rendezvous-pairs.ts; read by relay-peer-gate.ts)            |
  * | `challenge:{nonce}`    | string  | an HTTP login challenge, JSON (PX TTL; cluster-challenges)  |

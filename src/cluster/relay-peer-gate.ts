@@ -8,6 +8,9 @@
  *                                                   any serve node: rendezvous-pairs.ts)
  *   B allocates on any fleet relay from 198.51.100.7 HSET relay-seen:198.51.100.7 B expiry
  *   (its client source, and its relayed address)      HSET relay-seen:{relayed ip} B expiry
+ *   B's signaling connection, from 198.51.100.7      HSET relay-seen:198.51.100.7 B expiry
+ *   (at a rendezvous forward or TURN credentials:     (any serve node: rendezvous-pairs.ts
+ *   what serve's own gate counts as seen)             `seen`)
  *   A: CreatePermission 198.51.100.7 ──▶ relay        HEXISTS peers A (A registered?)
  *                                                     HGETALL relay-seen:198.51.100.7
  *                                                     ZRANGEBYSCORE rendezvous:A now +inf
@@ -19,8 +22,9 @@
  *
  * The rule of serve's own gate (src/signaling/rendezvous.ts): the allocation's owner (the TURN
  * REST username's peer id) reaches only peers it is in rendezvous with, at an address a relay
- * observed for them (an allocation's authenticated client source and its relayed address), never
- * a claim. One round trip (MULTI) per verdict, as before the pairs were checked. Serve nodes
+ * observed for them (an allocation's authenticated client source and its relayed address) or a
+ * serve node observed (their signaling connection's remote address), never a claim: the same
+ * addresses serve's own gate admits. One round trip (MULTI) per verdict, as before the pairs were checked. Serve nodes
  * older than the pairs write none: a fleet relay with this gate then refuses every permission, so
  * upgrade the serve nodes first (or run the relays with `--no-peer-gate` meanwhile).
  *
@@ -47,6 +51,7 @@ import { systemClock, type Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { ClusterKeys, DEFAULT_PREFIX } from './keys.js';
 import { parseRedisUrl } from './redis-options.js';
+import { armSeen } from './rendezvous-pairs.js';
 
 /** The gate's limits (STYLE.md §5), each with its reason. */
 export const FLEET_PEER_GATE = {
@@ -245,8 +250,7 @@ export class FleetPeerGate implements RelayPeerGate {
   }
 
   #arm(m: ReturnType<Redis['multi']>, ip: string, peer: string, expiry: number): void {
-    m.hset(this.#keys.relaySeen(ip), peer, String(expiry));
-    m.pexpire(this.#keys.relaySeen(ip), this.#l.seenTtlMs);
+    armSeen(m, this.#keys, ip, peer, expiry, this.#l.seenTtlMs);
   }
 
   #remember(key: string, v: Verdict): void {

@@ -97,6 +97,9 @@ export class ClusterPresence implements RemotePresence {
   }
 
   punch(from: ControlChannel, to: string, rid: string): void {
+    // Where the caller connects from, for the callee node's relay peer gate (as `forward` does
+    // for candidates): a punch may be the first rendezvous frame that crosses.
+    const address = this.#addressOf(from.peer);
     void this.#toNodeOf(to, {
       t: 'p',
       from: from.peer,
@@ -104,6 +107,7 @@ export class ClusterPresence implements RemotePresence {
       rid,
       rtt: from.rttMs,
       reply: this.#c.id,
+      ...(address ? { address } : {}),
     });
   }
 

@@ -20,8 +20,17 @@
  * when it forwards, the sender's when told, remote-presence.ts `g`); the writes are idempotent.
  * A failed write is logged and dropped: the gate then refuses, which is what it does without a
  * rendezvous (fails closed).
+ *
+ * Addresses, too (`seen`): where a peer's signaling connection comes from counts as seen for it,
+ * as in serve's own gate (../signaling/rendezvous.ts `noteAddress`, fed the same way: at every
+ * rendezvous forward, from the node that holds the connection, and when a peer is handed TURN
+ * credentials). Without it a peer that never allocated on a fleet relay — its server-reflexive
+ * address is the one it connects to serve from — could be reached through serve's own relay but
+ * not through a fleet relay (issue 12). Written as a fleet relay writes an allocation's addresses
+ * (`armSeen`: `relay-seen:{ip}`, peer → expiry, the key's PX TTL re-armed), and skipped like a
+ * pair when this node wrote it within `rewriteMs`.
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { RENDEZVOUS_MAX_PARTNERS_PER_PEER, RENDEZVOUS_TTL_MS } from '../relay/constants.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -42,15 +51,35 @@ export const RENDEZVOUS_PAIRS = {
 
 export type RendezvousPairsLimits = { [K in keyof typeof RENDEZVOUS_PAIRS]: number };
 
+/**
+ * `peer` was seen at `ip` until `expiry` (ms): the one place that writes `relay-seen:{ip}`
+ * (keys.ts), for fleet relays' allocations (relay-peer-gate.ts) and serve nodes' connections.
+ * The key lives `ttlMs` after its last write; expired fields are deleted by the gate's lookups.
+ */
+export function armSeen(
+  m: ChainableCommander,
+  keys: ClusterKeys,
+  ip: string,
+  peer: string,
+  expiry: number,
+  ttlMs: number,
+): void {
+  m.hset(keys.relaySeen(ip), peer, String(expiry));
+  m.pexpire(keys.relaySeen(ip), ttlMs);
+}
+
 export class RendezvousPairs {
   /** Pair writes sent to Redis (for tests and metrics). */
   writes = 0;
+  /** Seen-address writes sent to Redis (for tests and metrics). */
+  seenWrites = 0;
   readonly #redis: Redis;
   readonly #keys: ClusterKeys;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #l: RendezvousPairsLimits;
-  /** `a\nb` (a < b) → when this node last wrote the pair; bounded by maxRecent. */
+  /** `a\nb` (a < b) → when this node last wrote the pair, `peer@ip` → when it last wrote the
+   *  address; bounded by maxRecent. */
   readonly #recent = new Map<string, number>();
 
   constructor(o: {
@@ -80,10 +109,7 @@ export class RendezvousPairs {
     if (from === to) return;
     const pair = from < to ? `${from}\n${to}` : `${to}\n${from}`;
     const now = this.#clock.now();
-    const last = this.#recent.get(pair);
-    if (last !== undefined && now - last < this.#l.rewriteMs) return;
-    if (this.#recent.size >= this.#l.maxRecent) this.#recent.clear();
-    this.#recent.set(pair, now);
+    if (!this.#fresh(pair, now)) return;
     this.writes++;
     const m = this.#redis.multi();
     for (const [a, b] of [
@@ -100,5 +126,33 @@ export class RendezvousPairs {
       this.#recent.delete(pair);
       this.#log.warn('rendezvous pair not written to redis', { err: String(err) });
     });
+  }
+
+  /** `peer` was seen at `ip` (a canonical IP: its signaling connection's). Never throws. */
+  seen(peer: string, ip: string): void {
+    void this.writeSeen(peer, ip);
+  }
+
+  /** `seen`, awaitable (tests). Resolves once Redis has it, or the write failed. */
+  async writeSeen(peer: string, ip: string): Promise<void> {
+    const key = `${peer}@${ip}`;
+    const now = this.#clock.now();
+    if (!this.#fresh(key, now)) return;
+    this.seenWrites++;
+    const m = this.#redis.multi();
+    armSeen(m, this.#keys, ip, peer, now + this.#l.ttlMs, this.#l.ttlMs);
+    await m.exec().catch((err: unknown) => {
+      this.#recent.delete(key);
+      this.#log.warn('seen address not written to redis', { err: String(err) });
+    });
+  }
+
+  /** True (and remembered as written now) unless `key` was written within rewriteMs. */
+  #fresh(key: string, now: number): boolean {
+    const last = this.#recent.get(key);
+    if (last !== undefined && now - last < this.#l.rewriteMs) return false;
+    if (this.#recent.size >= this.#l.maxRecent) this.#recent.clear();
+    this.#recent.set(key, now);
+    return true;
   }
 }

@@ -8,7 +8,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { RELAY_CONFIG_ERR } from '../relay/index.js';
+import { RELAY_CONFIG_ERR, type RelayPeerGate } from '../relay/index.js';
 import { prepareDataDir } from '../signaling/data-dir.js';
 import { Rendezvous } from '../signaling/rendezvous.js';
 import { startSignalingServer, type SignalingServer } from '../signaling/server.js';
@@ -19,6 +19,9 @@ import { turnUriHost, type TurnCredentialsOptions } from '../signaling/turn-cred
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import { clusterMetrics } from '../cluster/cluster-metrics.js';
 import { RelayFleet, type LocalRelay } from '../cluster/relay-fleet.js';
+import { RendezvousPairs } from '../cluster/rendezvous-pairs.js';
+import { openFleetPeerGate, type FleetPeerGate } from '../cluster/relay-peer-gate.js';
+import { ServePeerGate } from '../cluster/serve-peer-gate.js';
 import { StunServer } from '../stun/index.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { NatpushError } from '../util/errors.js';
@@ -97,8 +100,9 @@ export function serveSecrets(a: ServeOptions, env: NodeJS.ProcessEnv, warn: Warn
 const stderrWarn: Warn = (l) => void process.stderr.write(l + '\n');
 
 /**
- * Start every part of `serve`. The relay starts first because the signaling server mints
- * credentials for it (`turn-credentials`): its secret and ports go into the signaling options.
+ * Start every part of `serve`. The relay starts before the signaling server because that mints
+ * credentials for it (`turn-credentials`): its secret and ports go into the signaling options;
+ * the cluster (--redis) before both, as the relay's peer gate reads it.
  */
 export async function createServe(
   args: ServeArgs | ServeOptions,
@@ -111,17 +115,27 @@ export async function createServe(
   const dataDir = prepareDataDir(a['data-dir'], logger);
   const keys: { keys: string[]; file?: string } =
     secrets.apiKeys.length > 0 ? { keys: secrets.apiKeys } : generatedApiKey(dataDir);
-  const rendezvous =
-    a.relay && a['relay-peer-gate'] ? new Rendezvous({ clock: systemClock }) : undefined;
-  const relay = a.relay
-    ? await startRelay(a, secrets, dataDir, logger, deps, rendezvous)
-    : undefined;
+  const redisUrl = a.redis ?? (deps.env ?? process.env).NATPUSH_REDIS_URL;
+  const ownGate = a.relay && a['relay-peer-gate'];
+  // What serve sees of its peers (rendezvous.ts): the gate of its own relay, and with --redis
+  // also the source of what the fleet relays' gates read (seenInCluster below).
+  const rendezvous = ownGate || redisUrl ? new Rendezvous({ clock: systemClock }) : undefined;
+  let relay: ServeRelay | undefined;
   let signaling: SignalingServer;
   let cluster: Awaited<ReturnType<typeof openCluster>> | undefined;
+  let fleetGate: FleetPeerGate | undefined;
   let fleet: RelayFleet | undefined;
   try {
-    const redisUrl = a.redis ?? (deps.env ?? process.env).NATPUSH_REDIS_URL;
     cluster = redisUrl ? await openCluster(redisUrl, logger) : undefined;
+    if (cluster && rendezvous) seenInCluster(rendezvous, cluster.cluster, logger);
+    // In a cluster, serve's own relay also admits what other nodes and fleet relays noted
+    // (../cluster/serve-peer-gate.ts): peers on two nodes reach each other's relayed addresses.
+    fleetGate =
+      cluster && ownGate ? await openFleetPeerGate({ redisUrl: redisUrl!, logger }) : undefined;
+    const gate = fleetGate ? new ServePeerGate(rendezvous!, fleetGate) : rendezvous;
+    relay = a.relay
+      ? await startRelay(a, secrets, dataDir, logger, deps, ownGate ? gate : undefined)
+      : undefined;
     fleet = relayFleet(a, secrets, relay, cluster?.cluster, logger);
     await fleet?.start();
     const store =
@@ -147,6 +161,7 @@ export async function createServe(
   } catch (err) {
     fleet?.close();
     await cluster?.cluster.close(); // its Redis connections would keep the process alive
+    await fleetGate?.close();
     await relay?.server.close();
     throw err;
   }
@@ -178,10 +193,11 @@ export async function createServe(
       // Nothing stays bound when the last service cannot start (the SQLite handle included).
       await signaling.close();
       await relay?.server.close();
+      await fleetGate?.close();
       throw err;
     }
   }
-  if (relay) services.push(relayService(relay, signaling));
+  if (relay) services.push(relayService(relay, signaling, fleetGate));
   const close = async (): Promise<void> => {
     for (const s of [...services].reverse()) {
       try {
@@ -226,6 +242,17 @@ export function refuseOpenRelay(
       'registration with --peer-token, listen on loopback, run --no-relay, or pass ' +
       '--open-relay-i-know.',
   );
+}
+
+/**
+ * Issue 12: every address serve notes for a peer (its signaling connection's, its allocations'
+ * on serve's own relay) is written to Redis too, where the fleet relays' peer gates
+ * (../cluster/relay-peer-gate.ts) read it: both gates then admit the same addresses. The pairs
+ * reach Redis from the signaling server itself (server.ts, ../cluster/rendezvous-pairs.ts).
+ */
+function seenInCluster(rendezvous: Rendezvous, cluster: ClusterNode, logger: Logger): void {
+  const seen = new RendezvousPairs({ redis: cluster.redis, keys: cluster.keys, logger });
+  rendezvous.onSeen = (peer, ip) => seen.seen(peer, ip);
 }
 
 /**
@@ -344,7 +371,7 @@ async function startRelay(
   dataDir: string,
   logger: Logger,
   deps: ServeDeps,
-  peerGate: Rendezvous | undefined,
+  peerGate: RelayPeerGate | undefined,
 ): Promise<ServeRelay> {
   const publicAddress = await externalAddressOf(a['relay-public-address'], a['relay-address']);
   return startServeRelay({
@@ -382,10 +409,18 @@ async function externalAddressOf(
 }
 
 /** The relay as a service of serve, counted in `/metrics`. */
-function relayService(relay: ServeRelay, signaling: SignalingServer): Service {
+function relayService(
+  relay: ServeRelay,
+  signaling: SignalingServer,
+  gate: FleetPeerGate | undefined,
+): Service {
   const server = relay.server;
   relayMetrics(signaling.context.metrics.registry, () =>
     Promise.resolve({ allocations: server.allocationCount, ...server.counters.snapshot() }),
   );
-  return { name: 'turn', endpoints: relay.endpoints, close: () => relay.server.close() };
+  const close = async (): Promise<void> => {
+    await relay.server.close();
+    await gate?.close(); // its Redis connection would keep the process alive
+  };
+  return { name: 'turn', endpoints: relay.endpoints, close };
 }

@@ -18,6 +18,10 @@
  * RENDEZVOUS_MAX_PARTNERS_PER_PEER partners and RENDEZVOUS_MAX_ADDRESSES_PER_PEER addresses, each
  * entry forgotten RENDEZVOUS_TTL_MS after its last use; a permission granted re-arms both the
  * pair and the address, so a live relayed session keeps its gate open. Forgetting only revokes.
+ *
+ * In a cluster (`serve --redis`) every address noted here is also handed to `onSeen`, which
+ * writes it to Redis for the fleet relays' gate (../cluster/rendezvous-pairs.ts `seen`), so
+ * that both gates admit the same addresses; the pairs reach Redis from server.ts.
  */
 import { isIP } from 'node:net';
 import type { Endpoint } from '../net/index.js';
@@ -69,6 +73,8 @@ export class Rendezvous implements RelayPeerGate {
   readonly #peers = new Map<string, PeerEntry>();
   /** Where a connected peer's signaling connection comes from (set by the server). */
   addressOf: (peer: string) => string | undefined = () => undefined;
+  /** Told of every address noted (a canonical IP), for the cluster's copy (set by serve). */
+  onSeen: (peer: string, ip: string) => void = () => {};
 
   constructor(o: RendezvousOptions) {
     this.#clock = o.clock;
@@ -109,6 +115,7 @@ export class Rendezvous implements RelayPeerGate {
     const ip = canonicalIp(address);
     if (ip === undefined) return;
     touch(this.#entry(peer).addresses, ip, this.#clock.now() + this.#ttlMs, this.#maxAddresses);
+    this.onSeen(peer, ip);
   }
 
   noteAllocation(user: string, client: Endpoint, relayed: Endpoint): void {

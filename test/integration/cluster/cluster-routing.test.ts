@@ -277,6 +277,25 @@ describe('three serve nodes on one Redis', { timeout: 90_000 }, () => {
     await y.close();
   });
 
+  it("feeds both nodes' relay peer gates when a punch crosses nodes (no candidates before)", async () => {
+    const g1 = new Rendezvous({ clock: systemClock });
+    const g2 = new Rendezvous({ clock: systemClock });
+    const x = await node(g1);
+    const y = await node(g2);
+    const a = await peer(x);
+    const b = await peer(y);
+    await allow(b.c, [a.id.peerId]);
+    await expect.poll(() => redis.client().get(`np:route:${b.id.peerId}`), POLL).not.toBeNull();
+    a.c.send({ type: 'punch', to: b.id.peerId, rid: 'rz-p' });
+    await Promise.all([a.c.wait('punch-start'), b.c.wait('punch-start')]);
+    // b's node learned where a connects from with the punch request itself (bus message `p`);
+    // a's node learned b's with the answer (`g`), which may still be on its way.
+    expect(g2.allows(b.id.peerId, '127.0.0.1')).toBe(true);
+    await expect.poll(() => g1.allows(a.id.peerId, '127.0.0.1'), POLL).toBe(true);
+    await x.close();
+    await y.close();
+  });
+
   it('bounds the Redis work of re-sent watch lists (remote watch budget)', async () => {
     const [n1] = nodes as [SignalingServer];
     const w = await peer(n1);
