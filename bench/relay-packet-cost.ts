@@ -10,7 +10,7 @@
  *   npm run build && node dist/bench/relay-packet-cost.js [--rate 15000] [--seconds 3] [--rounds 3]
  *     [--baseline-main OTHER/dist/src/cli/main.js]   (another natpush build as a third server)
  *
- * Prints per server and path the median over rounds of µs of server CPU (user + system, all
+ * Rounds alternate the servers' order (A B, B A, …). Prints per server and path the median over rounds of µs of server CPU (user + system, all
  * threads, from /proc) per delivered packet, and the loss.
  */
 import { nodeUdpNetwork, type UdpSocket } from '../src/net/index.js';
@@ -110,7 +110,8 @@ async function main(): Promise<void> {
       servers.map(async (s) => ({ s, pairs: await floodPairs(s, PAIRS), peer: await toPeer(s) })),
     );
     for (let round = 0; round < ROUNDS; round++) {
-      for (const { s, pairs, peer } of paths) {
+      // A B …, then … B A: each server runs early in a round as often as late (shared machine).
+      for (const { s, pairs, peer } of round % 2 === 0 ? paths : [...paths].reverse()) {
         const r = (rows[s.name] ??= { 'turn↔turn': [], 'to-peer': [] });
         r['turn↔turn']!.push(await measure(s, () => offer(pairs, RATE, SIZE, SECONDS)));
         r['to-peer']!.push(

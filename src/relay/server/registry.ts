@@ -30,6 +30,8 @@ export interface LiveAllocation {
   /** The last peer a Data indication came from, encoded (data-indication.ts); made at the
    *  first one, as most allocations only ever relay over channels. */
   peerAddress?: PeerAddressCache;
+  /** The last IPv4 XOR-PEER-ADDRESS value of a Send indication and its peer (send-indication.ts). */
+  sendPeer?: { value: Uint8Array; peer: Endpoint };
 }
 
 export interface RegistryOptions {
