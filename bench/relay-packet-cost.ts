@@ -10,7 +10,7 @@
  *   npm run build && node dist/bench/relay-packet-cost.js [--rate 15000] [--seconds 3] [--rounds 3]
  *     [--baseline-main OTHER/dist/src/cli/main.js]   (another natpush build as a third server)
  *
- * Prints per server and path the median over rounds of µs of server CPU (user + system, all
+ * Rounds alternate the servers' order (A B, B A, …). Prints per server and path the median over rounds of µs of server CPU (user + system, all
  * threads, from /proc) per delivered packet, and the loss.
  */
 import { nodeUdpNetwork, type UdpSocket } from '../src/net/index.js';
@@ -28,6 +28,22 @@ import {
   startNatpushRelay,
   type BenchServer,
 } from './lib/relay-servers.js';
+import { exitOnHelp } from './lib/bench-usage.js';
+
+exitOnHelp(`
+relay-packet-cost: server CPU per relayed packet, natpush relay and coturn side by side, at a fixed
+offered rate below either's limit (turn<->turn: both clients on the relay; to-peer: the peer is a
+plain socket). Prints the median over rounds of µs of server CPU per delivered packet, the loss and
+the load average.
+
+  npm run build && node dist/bench/relay-packet-cost.js [--rate 15000] [--seconds 3] [--rounds 3]
+    [--baseline-main OTHER/dist/src/cli/main.js]
+
+  --rate           packets/s offered (100 B each, over 4 channel pairs)
+  --seconds        length of each measurement
+  --rounds         rounds, alternating the servers
+  --baseline-main  another natpush build as a third server (the code before a change)
+`);
 
 const arg = (name: string, dflt: number): number => Number(benchArg(name, String(dflt)));
 const RATE = arg('rate', 15_000);
@@ -94,7 +110,8 @@ async function main(): Promise<void> {
       servers.map(async (s) => ({ s, pairs: await floodPairs(s, PAIRS), peer: await toPeer(s) })),
     );
     for (let round = 0; round < ROUNDS; round++) {
-      for (const { s, pairs, peer } of paths) {
+      // A B …, then … B A: each server runs early in a round as often as late (shared machine).
+      for (const { s, pairs, peer } of round % 2 === 0 ? paths : [...paths].reverse()) {
         const r = (rows[s.name] ??= { 'turn↔turn': [], 'to-peer': [] });
         r['turn↔turn']!.push(await measure(s, () => offer(pairs, RATE, SIZE, SECONDS)));
         r['to-peer']!.push(

@@ -16,6 +16,17 @@ import { TurnClient, mintTurnCredentials } from '../src/relay/index.js';
 import { createRelay, type Relay } from '../src/server/create-relay.js';
 import { silentLogger } from '../src/util/logger.js';
 import { benchArg, loadAverage } from './lib/relay-servers.js';
+import { exitOnHelp } from './lib/bench-usage.js';
+
+exitOnHelp(`
+relay-peer-gate: what the fleet relay's peer gate costs a CreatePermission (natpush relay --redis
+in this process, a throwaway redis-server): a verdict Redis must give, a cached grant, and no gate.
+Prints the median and p99 request time per kind.
+
+  npm run build && node dist/bench/relay-peer-gate.js [--requests 400]
+
+  --requests   CreatePermission requests per kind
+`);
 
 const N = Number(benchArg('requests', '400'));
 const SECRET = 'bench-gate';

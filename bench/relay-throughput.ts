@@ -30,6 +30,19 @@ import {
   startNatpushRelay,
   type BenchServer as Server,
 } from './lib/relay-servers.js';
+import { exitOnHelp } from './lib/bench-usage.js';
+
+exitOnHelp(`
+relay-throughput: natpush relay against coturn on the same machine: turnutils_uclient -y sessions
+(delivered, loss, RTT), the loss-free ceiling of a flood through 4 channel pairs, the added
+latency, and RSS per allocation.
+
+  npm run build && node dist/bench/relay-throughput.js [sessions=20] [messages=300] [intervalMs=1]
+
+  sessions     turnutils_uclient -y sessions
+  messages     messages per session
+  intervalMs   uclient's pacing interval
+`);
 
 const sessions = Number(process.argv[2] ?? 20);
 const messages = Number(process.argv[3] ?? 300);

@@ -44,6 +44,29 @@ import {
 } from './lib/relay-servers.js';
 import { rssPerAllocation, rttProbe, type RttProbe } from './lib/rtt-probe.js';
 import { uclientStep } from './lib/uclient-load.js';
+import { exitOnHelp } from './lib/bench-usage.js';
+
+exitOnHelp(`
+relay-vs-coturn: coturn, natpush relay and natpush relay --workers 2 under turnutils_uclient -y -c -z 1
+(client-to-client sessions over channels), stepping the sessions up until each server shows loss or
+added delay; prints msg/s, loss, added delay, CPU per message, RSS per allocation and the ratios to
+coturn, with the load average.
+
+  npm run build && node dist/bench/relay-vs-coturn.js [--quick] [--sizes 100,1000]
+    [--steps 100,200,400,600,800,1000,1300,1600] [--per-uclient 100] [--messages 1000]
+    [--max-added-ms 5] [--alloc-count 1000] [--memory-only] [--prof DIR] [--natpush-main PATH]
+
+  --quick          < 60 s smoke run: 100 B, S = 300, 300 messages, 100 + 100 allocations
+  --sizes          message sizes in bytes
+  --steps          total sessions per step
+  --per-uclient    sessions per turnutils_uclient process
+  --messages       messages per session per step
+  --max-added-ms   added probe delay a loss-free step may show
+  --alloc-count    allocations for the RSS-per-allocation slope (this many, then twice as many)
+  --memory-only    only the RSS per allocation
+  --prof DIR       run the one-process natpush under node --cpu-prof, profiles into DIR
+  --natpush-main   another build's dist/src/cli/main.js instead of this one's
+`);
 
 const QUICK = process.argv.includes('--quick');
 const list = (name: string, dflt: string): number[] => benchArg(name, dflt).split(',').map(Number);

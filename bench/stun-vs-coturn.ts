@@ -30,6 +30,24 @@ import { freePort, waitForStun } from './lib/coturn.js';
 import { startCoturnStun } from './lib/coturn-stun.js';
 import { treeCpuSeconds, treeRssKiB } from './lib/proc-tree.js';
 import { benchArg, fmt, loadAverage, median, natpushMain, node24 } from './lib/relay-servers.js';
+import { exitOnHelp } from './lib/bench-usage.js';
+
+exitOnHelp(`
+stun-vs-coturn: STUN Binding responses per second, natpush stun (one process), natpush stun
+--workers 2 (Node 24) and coturn --stun-only, under a C load generator (bench/lib/stun-flood.c).
+Prints responses/s, server CPU and RSS, generator CPU, responses per server CPU-second and the
+ratios to coturn, with the load average.
+
+  npm run build && node dist/bench/stun-vs-coturn.js [--seconds 5] [--rounds 2]
+    [--generators 1] [--sockets 16] [--window 64] [--baseline-main OTHER/dist/src/cli/main.js]
+
+  --seconds        length of each round
+  --rounds         rounds, alternating the servers
+  --generators     load generator processes
+  --sockets        sockets (source ports) per generator
+  --window         requests in flight per socket
+  --baseline-main  another natpush build as a further server (the code before a change)
+`);
 
 const num = (name: string, dflt: number): number => Number(benchArg(name, String(dflt)));
 const SECONDS = num('seconds', 5);

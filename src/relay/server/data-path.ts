@@ -18,7 +18,6 @@
  * buffer and is never rewritten).
  */
 import type { Endpoint } from '../../net/index.js';
-import { Attr, Method, messageType, StunClass, StunMessageBuilder } from '../../stun/index.js';
 import type { Clock } from '../../util/clock.js';
 import {
   channelDataPayloadLength,
@@ -28,12 +27,10 @@ import {
   writeChannelData,
 } from '../channel-data.js';
 import type { DropReason, RelayCounters } from '../counters.js';
+import { encodeDataIndication, PeerAddressCache } from '../data-indication.js';
 import type { TokenBucket } from './quota.js';
 import type { AllocationRegistry, LiveAllocation } from './registry.js';
 import type { SiblingAllocation, SiblingTable } from './siblings.js';
-
-/** RFC 8656 §11.4: Data indication, computed once for the peer → client path. */
-const DATA_INDICATION = messageType(Method.Data, StunClass.Indication);
 
 export class DataPath {
   readonly #counters: RelayCounters;
@@ -77,75 +74,80 @@ export class DataPath {
     if (!a.state.hasPermission(ch.peer.address, now)) return this.#counters.drop('no-permission');
     const refused = this.#charge(a, len, now);
     if (refused !== undefined) return this.#counters.drop(refused);
-    const payload = data.subarray(CHANNEL_DATA_HEADER_BYTES, CHANNEL_DATA_HEADER_BYTES + len);
-    this.#send(a, payload, ch.peer as Endpoint, now, owned ? data : undefined);
+    this.#send(a, data, CHANNEL_DATA_HEADER_BYTES, len, ch.peer as Endpoint, now, owned);
   }
 
   /** RFC 8656 §11.2: a Send indication's DATA to its peer, permission already checked. */
   toPeer(a: LiveAllocation, data: Uint8Array, peer: Endpoint, now: number): void {
     const refused = this.#charge(a, data.length, now);
     if (refused !== undefined) return this.#counters.drop(refused);
-    this.#send(a, data, peer, now, undefined);
+    this.#send(a, data, 0, data.length, peer, now, false);
   }
 
-  /** Out of `a`'s relayed transport address to `peer`: in-process when `peer` is ours. */
+  /**
+   * Out of `a`'s relayed transport address to `peer`: in-process when `peer` is ours. The payload
+   * is `len` bytes of `buf` from `start`; `frame`: `buf` is a ChannelData datagram (start 4) this
+   * path may rewrite and send on. A view of the payload is made only where it is sent as is.
+   */
   #send(
     a: LiveAllocation,
-    payload: Uint8Array,
+    buf: Uint8Array,
+    start: number,
+    len: number,
     peer: Endpoint,
     now: number,
-    frame: Uint8Array | undefined,
+    frame: boolean,
   ): void {
     this.#counters.toPeerPackets++;
-    this.#counters.toPeerBytes += payload.length;
+    this.#counters.toPeerBytes += len;
     const local = this.#registry.relayedAt(peer.address, peer.port);
     if (local === undefined) {
       const sibling = this.#siblings?.at(peer.address, peer.port);
-      if (sibling !== undefined && this.#toSibling(sibling, payload, a.relayed, now, frame)) return;
-      return a.relay.send(payload, peer);
+      if (sibling !== undefined && this.#toSibling(sibling, buf, start, len, a.relayed, now, frame))
+        return;
+      return a.relay.send(view(buf, start, len), peer);
     }
     if (now >= local.state.expiresAt) return this.#counters.drop('no-allocation');
-    this.#toClient(local, payload, a.relayed, now, frame);
+    this.#toClient(local, buf, start, len, a.relayed, now, frame);
   }
 
   /** RFC 8656 §11.3 / §12.5: a datagram from a peer → ChannelData or Data indication. */
   fromPeer(a: LiveAllocation, data: Uint8Array, from: Endpoint): void {
-    this.#toClient(a, data, from, this.#clock.now(), undefined);
+    this.#toClient(a, data, 0, data.length, from, this.#clock.now(), false);
   }
 
-  /** `frame`: the ChannelData datagram `data` came in, to send on rewritten (or undefined). */
+  /** The payload is `len` bytes of `buf` from `start`; `frame` as in #send. */
   #toClient(
     a: LiveAllocation,
-    data: Uint8Array,
+    buf: Uint8Array,
+    start: number,
+    len: number,
     from: Endpoint,
     now: number,
-    frame: Uint8Array | undefined,
+    frame: boolean,
   ): void {
     const s = a.state;
     if (!s.hasPermission(from.address, now)) return this.#counters.drop('no-permission');
-    const refused = this.#charge(a, data.length, now);
+    const refused = this.#charge(a, len, now);
     if (refused !== undefined) return this.#counters.drop(refused);
     const ch = s.channelByPeer(from.address, from.port, now);
+    const stream = a.link.stream;
     let out: Uint8Array;
-    if (ch !== undefined && frame !== undefined && !a.link.stream) {
-      // Same length field, same payload: only the channel number differs (§12.4). Padding the
-      // sender may have added (optional over UDP, §12.5) is left off.
-      frame[0] = ch.number >>> 8;
-      frame[1] = ch.number & 0xff;
-      const size = CHANNEL_DATA_HEADER_BYTES + data.length;
-      out = frame.length === size ? frame : frame.subarray(0, size);
+    if (ch !== undefined && frame && !stream) {
+      out = rewritten(buf, ch.number, len);
     } else if (ch !== undefined) {
-      out = Buffer.allocUnsafe(channelDataSize(data.length, a.link.stream));
-      writeChannelData(out, 0, ch.number, data, a.link.stream);
+      out = Buffer.allocUnsafe(channelDataSize(len, stream));
+      writeChannelData(out, 0, ch.number, view(buf, start, len), stream);
     } else {
-      out = new StunMessageBuilder(DATA_INDICATION, undefined, data.length + 48)
-        .addXorAddress(Attr.XorPeerAddress, from)
-        .addBytes(Attr.Data, data)
-        .build();
+      out = encodeDataIndication(
+        from,
+        view(buf, start, len),
+        (a.peerAddress ??= new PeerAddressCache()),
+      );
     }
     if (!a.link.send(out)) return this.#counters.drop('backpressure');
     this.#counters.toClientPackets++;
-    this.#counters.toClientBytes += data.length;
+    this.#counters.toClientBytes += len;
   }
 
   /**
@@ -159,33 +161,32 @@ export class DataPath {
    */
   #toSibling(
     s: SiblingAllocation,
-    data: Uint8Array,
+    buf: Uint8Array,
+    start: number,
+    len: number,
     from: Endpoint,
     now: number,
-    frame: Uint8Array | undefined,
+    frame: boolean,
   ): boolean {
     if (now >= s.expiresAt) return false;
     const permitted = s.permissions.get(from.address);
     if (permitted === undefined || now >= permitted) return false;
     const ch = s.channels.get(from.address, from.port);
     if (ch === undefined || now >= ch.expiresAt) return false;
-    if (!this.#total.take(data.length, now)) {
+    if (!this.#total.take(len, now)) {
       this.#counters.drop('total-bandwidth');
       return true;
     }
     let out: Uint8Array;
-    if (frame !== undefined) {
-      frame[0] = ch.number >>> 8;
-      frame[1] = ch.number & 0xff;
-      const size = CHANNEL_DATA_HEADER_BYTES + data.length;
-      out = frame.length === size ? frame : frame.subarray(0, size);
+    if (frame) {
+      out = rewritten(buf, ch.number, len);
     } else {
-      out = Buffer.allocUnsafe(channelDataSize(data.length, false));
-      writeChannelData(out, 0, ch.number, data, false);
+      out = Buffer.allocUnsafe(channelDataSize(len, false));
+      writeChannelData(out, 0, ch.number, view(buf, start, len), false);
     }
     this.#sendToClient!(out, s.client);
     this.#counters.toClientPackets++;
-    this.#counters.toClientBytes += data.length;
+    this.#counters.toClientBytes += len;
     this.#counters.toSiblingClientPackets++;
     return true;
   }
@@ -196,4 +197,24 @@ export class DataPath {
     if (!this.#total.take(bytes, now)) return 'total-bandwidth';
     return undefined;
   }
+}
+
+/** `len` bytes of `buf` from `start`, as a plain Uint8Array view (cheaper to make than a Buffer's
+ *  subarray, which looks up its species constructor); `buf` itself when that is all of it. */
+function view(buf: Uint8Array, start: number, len: number): Uint8Array {
+  return start === 0 && len === buf.length
+    ? buf
+    : new Uint8Array(buf.buffer, buf.byteOffset + start, len);
+}
+
+/**
+ * The received ChannelData datagram `frame`, sent on under channel `number` (§12.4): same length
+ * field, same payload, only the channel number differs. Padding the sender may have added
+ * (optional over UDP, §12.5) is left off.
+ */
+function rewritten(frame: Uint8Array, number: number, len: number): Uint8Array {
+  frame[0] = number >>> 8;
+  frame[1] = number & 0xff;
+  const size = CHANNEL_DATA_HEADER_BYTES + len;
+  return frame.length === size ? frame : view(frame, 0, size);
 }

@@ -9,6 +9,7 @@
 import type { Endpoint, UdpSocket } from '../../net/index.js';
 import { KeyedCounter } from '../../stun/rate-limiter.js';
 import type { RelayCounters } from '../counters.js';
+import type { PeerAddressCache } from '../data-indication.js';
 import { EndpointMap } from '../five-tuple.js';
 import type { Allocation } from './allocation.js';
 import type { ClientLink, TcpClientLink } from './client-link.js';
@@ -26,6 +27,11 @@ export interface LiveAllocation {
   readonly usage: UserUsage;
   /** The client's source as the per-IP cap counts it (sourceKey). */
   readonly sourceKey: string;
+  /** The last peer a Data indication came from, encoded (data-indication.ts); made at the
+   *  first one, as most allocations only ever relay over channels. */
+  peerAddress?: PeerAddressCache;
+  /** The last IPv4 XOR-PEER-ADDRESS value of a Send indication and its peer (send-indication.ts). */
+  sendPeer?: { value: Uint8Array; peer: Endpoint };
 }
 
 export interface RegistryOptions {
