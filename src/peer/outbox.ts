@@ -277,53 +277,50 @@ export class Outbox {
   }
 
   /**
-   * Hand `p` to the link's reliable channel; its ack settles it with the link's path. Not an
-   * async function: its promise and await were two more hops per notification.
+   * Hand `p` to the link's reliable channel; its ack settles it with the link's path. A callback
+   * (PeerLink.post), not the channel's promise: that promise, its resolving functions and the
+   * reaction here were garbage per notification, and a hop before the next waiting one goes.
    */
   #onChannel(p: PendingNotify, link: NonNullable<ReturnType<LinkTable['get']>>, lane: Lane): void {
     lane.inChannel++;
-    let sent: Promise<void>;
+    const done = (err?: Error): void => {
+      lane.inChannel--;
+      if (err === undefined) this.settle(p, linkDeliveryPath(link.path));
+      else if (this.isPending(p)) {
+        // Refused for room we did not count (a send that timed out stays in the channel's
+        // queue until it is sent): wait again while our others there make room.
+        if (
+          err instanceof SessionError &&
+          err.code === SessionErrorCode.BACKPRESSURE &&
+          lane.inChannel > 0 &&
+          link.carries
+        )
+          this.#wait(p, lane);
+        else {
+          // The path died before the ack (the send timed out, the link closed): the same id
+          // goes down to the sealed server rung; the receiver dedupes by (sender, id)
+          // whichever copies arrive.
+          this.#d.logger.debug('session send failed, falling back to the server', {
+            peer: p.to,
+            id: p.id,
+            err: String(err),
+          });
+          void this.#viaServer(p);
+        }
+      }
+      this.#pump(p.to, lane);
+    };
     try {
-      sent = link.notify(
+      link.post(
         p.topic ? { id: p.id, topic: p.topic, body: p.body } : { id: p.id, body: p.body },
         p.deliveryTimeoutMs > 0 ? p.deliveryTimeoutMs : 5_000,
+        done,
       );
     } catch (err) {
-      sent = Promise.reject(err instanceof Error ? err : new Error(String(err))); // as an await's
+      // Refused outright (an id the channel does not take): as a failed send, after this call.
+      const e = err instanceof Error ? err : new Error(String(err));
+      queueMicrotask(() => done(e));
     }
-    sent.then(
-      () => {
-        lane.inChannel--;
-        this.settle(p, linkDeliveryPath(link.path));
-        this.#pump(p.to, lane);
-      },
-      (err: unknown) => {
-        lane.inChannel--;
-        if (this.isPending(p)) {
-          // Refused for room we did not count (a send that timed out stays in the channel's
-          // queue until it is sent): wait again while our others there make room.
-          if (
-            err instanceof SessionError &&
-            err.code === SessionErrorCode.BACKPRESSURE &&
-            lane.inChannel > 0 &&
-            link.carries
-          )
-            this.#wait(p, lane);
-          else {
-            // The path died before the ack (the send timed out, the link closed): the same id
-            // goes down to the sealed server rung; the receiver dedupes by (sender, id)
-            // whichever copies arrive.
-            this.#d.logger.debug('session send failed, falling back to the server', {
-              peer: p.to,
-              id: p.id,
-              err: String(err),
-            });
-            void this.#viaServer(p);
-          }
-        }
-        this.#pump(p.to, lane);
-      },
-    );
   }
 
   /**

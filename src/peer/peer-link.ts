@@ -203,6 +203,12 @@ export class PeerLink {
     return this.channel.send(n, { timeoutMs });
   }
 
+  /** `notify` without a promise (ReliableChannel.post): `done` once, with the error if any. */
+  post(n: ChannelNotification, timeoutMs: number, done: (err?: Error) => void): void {
+    this.lastUsed = this.#o.clock.now();
+    this.channel.post(n, done, { timeoutMs });
+  }
+
   ping(timeoutMs: number): Promise<number> {
     this.lastUsed = this.#o.clock.now();
     return this.channel.ping(timeoutMs);

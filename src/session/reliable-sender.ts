@@ -26,8 +26,12 @@ export interface OutMessage {
   fragments: Buffer[];
   nextFragment: number;
   unacked: number;
-  resolve: () => void;
-  reject: (e: Error) => void;
+  /**
+   * Called once: with no argument when every fragment was acked, or with the error (timeout,
+   * close). A callback, not a promise: a promise and its two resolving functions per
+   * notification were a share of a flood's garbage (ReliableChannel.post).
+   */
+  done: (err?: Error) => void;
   /** Clock time after which `send` rejects with SEND_TIMEOUT (one timer for all). */
   deadline: number;
   settled: boolean;
@@ -311,8 +315,15 @@ export class ReliableSender {
       this.#deadlineTimer = undefined;
       this.#deadlineAt = Infinity;
     }
-    if (err) msg.reject(err);
-    else msg.resolve();
+    try {
+      msg.done(err);
+    } catch (e) {
+      // The caller's callback must not leave an ack or a timeout half-handled: its error goes
+      // up on its own (as a throw in a promise reaction would have), after this event.
+      queueMicrotask(() => {
+        throw e;
+      });
+    }
   }
 
   /** Make the one send-timeout timer fire no later than `deadline`. */
