@@ -82,6 +82,8 @@ export class ReliableSender {
   #deadlineTimer: TimerHandle | undefined;
   #deadlineAt = Infinity;
   #pumpScheduled = false;
+  /** `turnNow()`'s reading, while this turn's pump is scheduled. */
+  #turnNow: number | undefined;
 
   constructor(o: {
     epoch: number;
@@ -125,6 +127,17 @@ export class ReliableSender {
     return this.#live.size;
   }
 
+  /**
+   * Clock time for the sends of this turn: read once when the first is queued and kept until
+   * this turn's pump runs (a microtask later). A clock read costs ~0.15 µs (Date.now is a V8
+   * runtime call); a flood queues hundreds of notifications per turn, each of which read it
+   * for its deadline. The error is the length of the app's turn, against timeouts of seconds.
+   */
+  turnNow(): number {
+    if (!this.#pumpScheduled || this.#turnNow === undefined) this.#turnNow = this.#clock.now();
+    return this.#turnNow;
+  }
+
   /** Queue a message; its packets go out on a microtask with the rest of this turn's. */
   enqueue(msg: OutMessage): void {
     this.#queue.push(msg);
@@ -160,6 +173,7 @@ export class ReliableSender {
     this.#pumpScheduled = true;
     queueMicrotask(() => {
       this.#pumpScheduled = false;
+      this.#turnNow = undefined;
       if (this.#isClosed()) return;
       this.#pump();
       this.#flush();

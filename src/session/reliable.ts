@@ -257,11 +257,19 @@ export class ReliableChannel {
       nextFragment: 0,
       unacked: fragments.length,
       done,
-      deadline: this.#clock.now() + (o.timeoutMs ?? this.#o.sendTimeoutMs),
+      deadline: this.#sender.turnNow() + (o.timeoutMs ?? this.#o.sendTimeoutMs),
       settled: false,
     };
     this.stats.notificationsSent++;
     this.#sender.enqueue(msg);
+  }
+
+  /**
+   * Clock time of this turn's sends: one clock read per burst of `send`/`post` calls rather than
+   * one per notification (ReliableSender.turnNow). For a caller that stamps each send too.
+   */
+  turnNow(): number {
+    return this.#sender.turnNow();
   }
 
   /** Round trip of an authenticated ping/pong over the current path (for `natpush ping`). */

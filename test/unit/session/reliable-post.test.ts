@@ -116,6 +116,34 @@ describe('ReliableChannel.post', () => {
     expect(t.clock.pending).toBe(0);
   });
 
+  it('one clock read for the deadlines of a turn of posts; the next turn reads again', async () => {
+    const t = setup();
+    t.a.connect();
+    await t.clock.advanceAsync(200);
+    t.ab.cut = true; // nothing acked: every one times out, at its own deadline
+    let reads = 0;
+    const now = t.clock.now.bind(t.clock);
+    t.clock.now = () => (reads++, now());
+    const r = recorder(200);
+    for (let i = 0; i < 100; i++)
+      t.ca.post({ id: `a-${i}`, body: 'x' }, r.done(i), { timeoutMs: 5_000 });
+    expect(reads).toBeLessThanOrEqual(2); // + arming the one deadline timer; 100 before
+    await t.clock.advanceAsync(1_000); // the pump ran; a later turn
+    const before = reads;
+    for (let i = 100; i < 200; i++)
+      t.ca.post({ id: `b-${i}`, body: 'x' }, r.done(i), { timeoutMs: 5_000 });
+    expect(reads - before).toBeLessThanOrEqual(2);
+    // The first turn's deadlines are 5 s after it, the second's 5 s after the second.
+    await t.clock.advanceAsync(4_100);
+    expect(r.calls.slice(0, 100).every((c) => c[0] === 'NATPUSH_ERR_SESSION_SEND_TIMEOUT')).toBe(
+      true,
+    );
+    expect(r.calls.slice(100).every((c) => c.length === 0)).toBe(true);
+    await t.clock.advanceAsync(1_000);
+    expect(r.calls.every((c) => c.length === 1)).toBe(true);
+    t.close();
+  });
+
   it('misuse throws at once and calls nothing', () => {
     const t = setup();
     const r = recorder(2);
