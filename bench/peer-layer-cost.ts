@@ -56,11 +56,20 @@ function inbox(): Inbox {
 }
 
 function outbox(): Outbox {
-  // Acked on a microtask, as a channel's ack never comes from inside `post`.
+  // Acked as a channel acks: all that one turn sent, from one later event (a datagram of acks),
+  // never from inside `post`.
+  let acks: (() => void)[] = [];
   const link = {
     carries: true,
     path: 'direct',
-    post: (_n: unknown, _t: number, done: () => void) => queueMicrotask(done),
+    post: (_n: unknown, _t: number, done: () => void) => {
+      if (acks.push(done) === 1)
+        setImmediate(() => {
+          const due = acks;
+          acks = [];
+          for (const d of due) d();
+        });
+    },
   };
   const table = { linkFor: () => link, get: () => link } as unknown as LinkTable;
   let ref = 0;
