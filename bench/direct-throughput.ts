@@ -136,6 +136,38 @@ function channelNote(c: ChannelCounters): string {
   );
 }
 
+/**
+ * Everything the receiver reports for one phase. Its counter (ladder-peer.mjs `floodRx`, the raw
+ * peer's `rx`) reports after 500 ms without an arrival, so a phase that stalls that long mid-way
+ * (an RTO, a loaded machine descheduling a process) used to come back as two reports: the bench
+ * read the first as the whole flood (under-counting it) and the second as the next phase's. The
+ * reports are merged until `expected` arrivals are counted (natpush: every notification was
+ * acknowledged, so all of them arrived), or until none came for `quietMs` (raw UDP may lose some).
+ */
+async function collectRx(
+  child: LineChild,
+  key: string,
+  expected: number,
+  quietMs: number,
+): Promise<Rx> {
+  const all: Rx = { n: 0, firstAt: Infinity, lastAt: -Infinity, latencies: [], paths: {} };
+  for (;;) {
+    let r: Rx;
+    try {
+      r = await child.next<Rx>(key, all.n === 0 ? 30_000 : quietMs);
+    } catch (e) {
+      if (all.n === 0) throw e;
+      return all; // nothing more came: raw UDP lost the rest
+    }
+    all.n += r.n;
+    all.firstAt = Math.min(all.firstAt, r.firstAt);
+    all.lastAt = Math.max(all.lastAt, r.lastAt);
+    for (const l of r.latencies) all.latencies.push(l);
+    for (const [p, c] of Object.entries(r.paths ?? {})) all.paths![p] = (all.paths![p] ?? 0) + c;
+    if (all.n >= expected) return all;
+  }
+}
+
 function lat(xs: number[]): { p50: number; p99: number } {
   const s = [...xs].sort((x, y) => x - y);
   return { p50: percentile(s, 50), p99: percentile(s, 99) };
@@ -243,8 +275,8 @@ async function natpush(pl: PunchLab, channel?: string): Promise<Record<number, F
     );
     // Warm-up, not measured: the first thousand notifications pay for JIT compilation.
     a.send({ flood: { to: rb.id, n: 1000, size: 100, window: WINDOW } });
-    await a.next('flooded', 120_000);
-    await b.next<Rx>('floodRx', 30_000);
+    const warm = await a.next<{ n: number; errors: number }>('flooded', 120_000);
+    await collectRx(b, 'floodRx', warm.n - warm.errors, 2_000);
     for (const size of SIZES) {
       const m = meter(pl, a, b);
       a.send({ flood: { to: rb.id, n: MESSAGES, size, window: WINDOW } });
@@ -255,11 +287,11 @@ async function natpush(pl: PunchLab, channel?: string): Promise<Record<number, F
         paths: object;
         channel?: ChannelCounters;
       }>('flooded', 120_000);
-      const rx = await b.next<Rx>('floodRx', 30_000);
+      const rx = await collectRx(b, 'floodRx', sent.n - sent.errors, 2_000);
       const counters = m(rx.n);
       a.send({ flood: { to: rb.id, n: LIGHT, size, window: 1 } });
-      await a.next('flooded', 120_000);
-      const light = await b.next<Rx>('floodRx', 30_000);
+      const lightSent = await a.next<{ n: number; errors: number }>('flooded', 120_000);
+      const light = await collectRx(b, 'floodRx', lightSent.n - lightSent.errors, 2_000);
       const l = lat(rx.latencies);
       const ll = lat(light.latencies);
       out[size] = {
@@ -299,17 +331,17 @@ async function rawUdp(pl: PunchLab): Promise<Record<number, Figures>> {
     await Promise.all([a.next('punched', 10_000), b.next('punched', 10_000)]);
     a.send({ blast: { n: 4000, size: 100, rate: 0 } }); // warm-up, as for natpush
     await a.next('blasted', 120_000);
-    await b.next<Rx>('rx', 30_000);
+    await collectRx(b, 'rx', 4000, 2_000);
     for (const size of SIZES) {
       const n = MESSAGES * 4;
       const m = meter(pl, a, b);
       a.send({ blast: { n, size, rate: 0 } });
       await a.next('blasted', 120_000);
-      const rx = await b.next<Rx>('rx', 30_000);
+      const rx = await collectRx(b, 'rx', n, 2_000);
       const counters = m(rx.n);
       a.send({ blast: { n: LIGHT, size, rate: 500 } });
       await a.next('blasted', 120_000);
-      const light = await b.next<Rx>('rx', 30_000);
+      const light = await collectRx(b, 'rx', LIGHT, 2_000);
       const l = lat(rx.latencies);
       const ll = lat(light.latencies);
       const span = Math.max(1, rx.lastAt - rx.firstAt);

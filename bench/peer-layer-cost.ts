@@ -56,7 +56,21 @@ function inbox(): Inbox {
 }
 
 function outbox(): Outbox {
-  const link = { carries: true, path: 'direct', notify: () => Promise.resolve() };
+  // Acked as a channel acks: all that one turn sent, from one later event (a datagram of acks),
+  // never from inside `post`.
+  let acks: (() => void)[] = [];
+  const link = {
+    carries: true,
+    path: 'direct',
+    post: (_n: unknown, _t: number, done: () => void) => {
+      if (acks.push(done) === 1)
+        setImmediate(() => {
+          const due = acks;
+          acks = [];
+          for (const d of due) d();
+        });
+    },
+  };
   const table = { linkFor: () => link, get: () => link } as unknown as LinkTable;
   let ref = 0;
   const contacts = new Contacts();

@@ -58,6 +58,14 @@ export class PeerLink {
   #adoptedKind: LinkPath = 'server';
   /** Heard on the current path: its quiet and stall rules. */
   readonly #hearing = new PathHearing();
+  /**
+   * While a datagram is handled: `path` as first read for it. Each notification it carries (to
+   * the Inbox) and each it acks (to the Outbox) asks for the path, and `carries` reads the clock
+   * (key expiry): once per datagram, not once per notification. Forgotten whenever the path or
+   * the keys change (`#report`, `adopt`, `#down`, `close`), so it is never older than they are.
+   */
+  #handling = false;
+  #handlingPath: LinkPath | undefined;
 
   constructor(o: PeerLinkOptions) {
     this.#o = o;
@@ -97,6 +105,11 @@ export class PeerLink {
    * `direct` here then sent a whole burst there (CI: 0 of 100 direct in ladder.test.ts).
    */
   get path(): LinkPath {
+    if (this.#handling) return (this.#handlingPath ??= this.#pathNow());
+    return this.#pathNow();
+  }
+
+  #pathNow(): LinkPath {
     return this.carries ? this.#path!.kind : 'server';
   }
 
@@ -191,7 +204,15 @@ export class PeerLink {
       this.droppedWhilePaused++;
       return;
     }
-    this.session.handle(d);
+    const outer = this.#handling; // a check answer handled from inside a datagram's handling
+    this.#handling = true;
+    this.#handlingPath = undefined;
+    try {
+      this.session.handle(d);
+    } finally {
+      this.#handling = outer;
+      this.#handlingPath = undefined;
+    }
     // The other side opened a session (its Noise init): when we are the pair's initiator, punch
     // now rather than when the session is confirmed (a round trip later). `from` is the peer
     // serve authenticated at login; the session still authenticates whatever rides the path.
@@ -201,6 +222,12 @@ export class PeerLink {
   notify(n: ChannelNotification, timeoutMs: number): Promise<void> {
     this.lastUsed = this.#o.clock.now();
     return this.channel.send(n, { timeoutMs });
+  }
+
+  /** `notify` without a promise (ReliableChannel.post): `done` once, with the error if any. */
+  post(n: ChannelNotification, timeoutMs: number, done: (err?: Error) => void): void {
+    this.channel.post(n, done, { timeoutMs });
+    this.lastUsed = this.channel.turnNow(); // the channel's one clock read for this burst
   }
 
   ping(timeoutMs: number): Promise<number> {
@@ -220,6 +247,7 @@ export class PeerLink {
     for (const off of this.#pathOffs.splice(0)) off();
     old?.close();
     this.#path = p;
+    this.#handlingPath = undefined;
     this.#hearing.adopted(this.#o.clock.now());
     this.#adoptedKind = p.kind;
     this.#pathOffs.push(
@@ -274,6 +302,7 @@ export class PeerLink {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#handlingPath = undefined;
     this.#checkAnswers = [];
     this.#repunch.cancel();
     for (const off of this.#pathOffs.splice(0)) off();
@@ -285,6 +314,7 @@ export class PeerLink {
 
   /** Tell the app the rung when it changed since the last event (see `path`). */
   #report(reason?: string): void {
+    this.#handlingPath = undefined; // keys or path may have changed: read them again
     const now = this.path;
     if (this.#closed || now === this.#reported) return;
     this.#reported = now;
@@ -338,6 +368,7 @@ export class PeerLink {
     if (this.#path !== p) return;
     for (const off of this.#pathOffs.splice(0)) off();
     this.#path = undefined;
+    this.#handlingPath = undefined;
     p.close();
     this.session.setSend((d) => this.#o.sendP2p(d));
     this.channel.pathChanged();

@@ -205,16 +205,45 @@ export class ReliableChannel {
    * SEND_TIMEOUT (it may still be delivered: receivers dedupe by id), BACKPRESSURE, or CLOSED.
    */
   send(n: Notification, o: { timeoutMs?: number } = {}): Promise<void> {
+    const bodyBytes = this.#check(n); // misuse throws here, not as a rejection
+    return new Promise<void>((resolve, reject) =>
+      this.#post(n, bodyBytes, (err) => (err ? reject(err) : resolve()), o),
+    );
+  }
+
+  /**
+   * `send` without a promise, for a caller that keeps its own (Peer's Outbox: one promise per
+   * `notify` is the app's; a second one here, with its two resolving functions and a reaction,
+   * was garbage per notification). `done` is called exactly once: with no argument when the
+   * remote acknowledged every fragment, else with SEND_TIMEOUT, BACKPRESSURE or CLOSED. An ack
+   * or a timeout calls it from inside the channel's event (no microtask hop); a refusal at once
+   * (BACKPRESSURE, CLOSED) on a microtask, never from inside `post`. Misuse throws, as `send`.
+   */
+  post(n: Notification, done: (err?: Error) => void, o: { timeoutMs?: number } = {}): void {
+    this.#post(n, this.#check(n), done, o);
+  }
+
+  /** Misuse (TypeError, RangeError) throws; returns the body's UTF-8 length. */
+  #check(n: Notification): number {
     if (!isValidId(n.id)) throw new TypeError('notification id must match ^[A-Za-z0-9_.:-]{1,64}$');
     if (n.topic !== undefined && !isValidTopic(n.topic)) throw new TypeError('invalid topic');
     if (typeof n.body !== 'string') throw new TypeError('body must be a string');
     const bodyBytes = Buffer.byteLength(n.body);
     if (bodyBytes > this.#o.maxBodyBytes)
       throw new RangeError(`body larger than ${this.#o.maxBodyBytes} bytes`);
-    if (this.#closed) return Promise.reject(closedError());
+    return bodyBytes;
+  }
+
+  #post(
+    n: Notification,
+    bodyBytes: number,
+    done: (err?: Error) => void,
+    o: { timeoutMs?: number },
+  ): void {
+    if (this.#closed) return queueMicrotask(() => done(closedError()));
     if (this.#sender.queued >= this.#o.maxQueuedMessages)
-      return Promise.reject(
-        new SessionError(SessionErrorCode.BACKPRESSURE, 'too many notifications queued'),
+      return queueMicrotask(() =>
+        done(new SessionError(SessionErrorCode.BACKPRESSURE, 'too many notifications queued')),
       );
     const bytes = encodeNotification(n, bodyBytes);
     const fragments: Buffer[] = [];
@@ -222,20 +251,25 @@ export class ReliableChannel {
     else
       for (let off = 0; off < bytes.length; off += this.#fragmentBytes)
         fragments.push(bytes.subarray(off, off + this.#fragmentBytes));
-    return new Promise<void>((resolve, reject) => {
-      const msg: OutMessage = {
-        id: n.id,
-        fragments,
-        nextFragment: 0,
-        unacked: fragments.length,
-        resolve,
-        reject,
-        deadline: this.#clock.now() + (o.timeoutMs ?? this.#o.sendTimeoutMs),
-        settled: false,
-      };
-      this.stats.notificationsSent++;
-      this.#sender.enqueue(msg);
-    });
+    const msg: OutMessage = {
+      id: n.id,
+      fragments,
+      nextFragment: 0,
+      unacked: fragments.length,
+      done,
+      deadline: this.#sender.turnNow() + (o.timeoutMs ?? this.#o.sendTimeoutMs),
+      settled: false,
+    };
+    this.stats.notificationsSent++;
+    this.#sender.enqueue(msg);
+  }
+
+  /**
+   * Clock time of this turn's sends: one clock read per burst of `send`/`post` calls rather than
+   * one per notification (ReliableSender.turnNow). For a caller that stamps each send too.
+   */
+  turnNow(): number {
+    return this.#sender.turnNow();
   }
 
   /** Round trip of an authenticated ping/pong over the current path (for `natpush ping`). */

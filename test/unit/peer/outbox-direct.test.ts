@@ -19,7 +19,10 @@ const other = generateIdentity();
 
 function setup(send: (n: { id: string }) => Promise<void>) {
   const frames: Extract<ClientMessage, { type: 'notify' }>[] = [];
-  const link = { carries: true, path: 'direct', notify: send, start: () => Promise.resolve() };
+  // PeerLink.post's contract over the test's promise: `done` once, after the call returns.
+  const post = (n: { id: string }, _timeoutMs: number, done: (err?: Error) => void) =>
+    void send(n).then(() => done(), done);
+  const link = { carries: true, path: 'direct', post, start: () => Promise.resolve() };
   const table = { linkFor: () => link, get: () => link } as unknown as LinkTable;
   let ref = 0;
   const outbox = new Outbox({
