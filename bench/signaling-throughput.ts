@@ -16,6 +16,10 @@
  * generators here run the peer library (sealing, dedupe); bench/cluster-throughput.ts drives the
  * protocol by hand and so measures the server alone.
  *
+ * Its ratio to bare ws is not the server's: the natpush generators run the peer library (sealing
+ * every notification) while the baseline's speak bare frames, so the generator is the ceiling on
+ * the natpush side. Server against server: bench/signaling-vs-ws.ts.
+ *
  * Run: `npm run build && node dist/bench/signaling-throughput.js [pairs] [window] [seconds] [generators]`
  */
 import { execFileSync } from 'node:child_process';

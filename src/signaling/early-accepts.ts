@@ -29,28 +29,88 @@ interface Early {
   a: PendingAccept;
   /** Clock time it was accepted: written at `at + earlyAckMs` at the latest. */
   at: number;
+  /** Taken (acked, or moved to a batch): a tombstone in `#order` until the head passes it. */
+  gone: boolean;
 }
 
-/** The key of one notification: ids are unique per (sender, recipient) only. */
-function key(to: string, from: string, id: string): string {
-  return `${to}\n${from}\n${id}`;
+/**
+ * Entries by recipient, then id (one per id: ids are unique per (sender, recipient) only, so the
+ * sender is checked on lookup, and a second sender's same id is simply not taken early). Nested
+ * rather than one `to\nfrom\nid` key: that key was a new ~80-character string to build and hash
+ * at every accept and every ack, 3–5 % of serve's busy time (bench/signaling-vs-ws --cpu-prof);
+ * the recipient and id strings here were hashed already (presence, the route's in-flight map).
+ */
+class ByRecipient<T extends { a: PendingAccept } | PendingAccept> {
+  readonly #m = new Map<string, Map<string, T>>();
+
+  get(to: string, from: string, id: string): T | undefined {
+    const e = this.#m.get(to)?.get(id);
+    return e !== undefined && accept(e).n.from === from ? e : undefined;
+  }
+
+  /** Any entry for (to, id), whoever its sender. */
+  hasId(to: string, id: string): boolean {
+    return this.#m.get(to)?.has(id) ?? false;
+  }
+
+  set(e: T): void {
+    const n = accept(e).n;
+    let ids = this.#m.get(n.to);
+    if (!ids) this.#m.set(n.to, (ids = new Map()));
+    ids.set(n.id, e);
+  }
+
+  delete(e: T): void {
+    const n = accept(e).n;
+    const ids = this.#m.get(n.to);
+    if (ids?.get(n.id) !== e) return;
+    ids.delete(n.id);
+    if (ids.size === 0) this.#m.delete(n.to);
+  }
+
+  has(to: string): boolean {
+    return this.#m.has(to);
+  }
+
+  /** The recipient's entries, in the order they were set. */
+  of(to: string): T[] {
+    return [...(this.#m.get(to)?.values() ?? [])];
+  }
+
+  recipients(): string[] {
+    return [...this.#m.keys()];
+  }
 }
+
+function accept(e: { a: PendingAccept } | PendingAccept): PendingAccept {
+  return 'a' in e ? e.a : e;
+}
+
+/** Tombstones at the head of `#order` are dropped in place; the array is compacted past this. */
+const COMPACT_AT = 1024;
 
 export class EarlyAccepts {
   /**
-   * Waiting for the ack, in accept order (so `at` grows along the map). Bound: each entry is a
-   * notification in flight on a delivery route (delivery-route.ts `sendEarly` sends only into a
-   * window with room), so at most routes × `deliveryWindow`; each lives at most `waitMs`.
+   * Waiting for the ack, by recipient and id. Bound: each entry is a notification in flight on a
+   * delivery route (delivery-route.ts `sendEarly` sends only into a window with room), so at
+   * most routes × `deliveryWindow`; each lives at most `waitMs`.
    */
-  readonly #items = new Map<string, Early>();
+  readonly #items = new ByRecipient<Early>();
+  /**
+   * The same entries in accept order (so `at` grows along it), taken ones left as tombstones
+   * until the head passes them (`takeDue`, `#arm`). Bound: entries accepted within the last
+   * `waitMs` plus the tombstones before the oldest waiting one, all younger than `waitMs`
+   * when the timer runs: at most the accepts of `waitMs` (and compacted past COMPACT_AT).
+   */
+  #order: Early[] = [];
+  #head = 0;
+  #size = 0;
   /**
    * Handed to the mailbox's queue (`take*`) but not yet in a transaction: an ack that comes
    * meanwhile still cancels the write (`take`). Bound: the same entries, moved; emptied by
    * `committing` at the next batch.
    */
-  readonly #queued = new Map<string, PendingAccept>();
-  /** Waiting entries per recipient (the same entries, counted): answers `has` without a scan. */
-  readonly #perTo = new Map<string, number>();
+  readonly #queued = new ByRecipient<PendingAccept>();
   #timer: TimerHandle | undefined;
 
   /**
@@ -65,16 +125,20 @@ export class EarlyAccepts {
 
   /** Entries waiting for their ack. */
   get size(): number {
-    return this.#items.size;
+    return this.#size;
   }
 
-  /** Add `a`; false when the same (to, from, id) is already here (the caller queues it). */
+  /**
+   * Add `a`; false when an entry with the same recipient and id is already here, waiting or
+   * queued (the caller queues it: the same notification again, or another sender's same id).
+   */
   add(a: PendingAccept, at: number): boolean {
-    const k = key(a.n.to, a.n.from, a.n.id);
-    if (this.#items.has(k) || this.#queued.has(k)) return false;
+    if (this.#items.hasId(a.n.to, a.n.id) || this.#queued.hasId(a.n.to, a.n.id)) return false;
     a.early = true;
-    this.#items.set(k, { a, at });
-    this.#perTo.set(a.n.to, (this.#perTo.get(a.n.to) ?? 0) + 1);
+    const e: Early = { a, at, gone: false };
+    this.#items.set(e);
+    this.#order.push(e);
+    this.#size++;
     this.#arm();
     return true;
   }
@@ -84,39 +148,46 @@ export class EarlyAccepts {
    * for a batch is marked `cancelled`, and the batch leaves it out (`committing`).
    */
   take(to: string, from: string, id: string): PendingAccept | undefined {
-    const k = key(to, from, id);
-    const e = this.#items.get(k);
+    const e = this.#items.get(to, from, id);
     if (e) {
-      this.#items.delete(k);
-      this.#uncount(to);
+      this.#drop(e);
       return e.a;
     }
-    const q = this.#queued.get(k);
+    const q = this.#queued.get(to, from, id);
     if (!q) return undefined;
-    this.#queued.delete(k);
+    this.#queued.delete(q);
     q.cancelled = true;
     return q;
   }
 
   has(to: string): boolean {
-    return this.#perTo.has(to);
+    return this.#items.has(to);
   }
 
-  /** Queue, in accept order, every waiting entry for one of `tos`. */
+  /** Queue, per recipient in accept order, every waiting entry for one of `tos`. */
   takeFor(tos: ReadonlySet<string>): PendingAccept[] {
-    return this.#move((e) => tos.has(e.a.n.to));
+    return this.#moveRecipients(tos, true);
   }
 
   /** Queue, in accept order, the waiting entries accepted at or before `cutoff`. */
   takeDue(cutoff: number): PendingAccept[] {
-    return this.#move((e) => e.at <= cutoff, true);
+    const out: PendingAccept[] = [];
+    for (; this.#head < this.#order.length; this.#head++) {
+      const e = this.#order[this.#head]!;
+      if (e.gone) continue;
+      if (e.at > cutoff) break;
+      this.#move(e, true);
+      out.push(e.a);
+    }
+    this.#compact();
+    return out;
   }
 
-  /** Queue everything, and stop the timer (shutdown). */
+  /** Queue everything (per recipient in accept order), and stop the timer (shutdown). */
   takeAll(): PendingAccept[] {
     this.#timer?.cancel();
     this.#timer = undefined;
-    return this.#move(() => true);
+    return this.#moveRecipients(this.#items.recipients(), true);
   }
 
   /**
@@ -126,12 +197,7 @@ export class EarlyAccepts {
    * the batch, which they are older than), then the unsent ones. Cross-recipient order is free.
    */
   committing(batch: PendingAccept[], unsentTos: ReadonlySet<string>): PendingAccept[] {
-    let forced: PendingAccept[] = [];
-    for (const to of unsentTos) {
-      if (!this.#perTo.has(to)) continue;
-      forced = this.#move((e) => unsentTos.has(e.a.n.to), false, false);
-      break;
-    }
+    const forced = this.#moveRecipients(unsentTos, false);
     if (forced.length === 0 && !batch.some((a) => a.early)) return batch;
     const early: PendingAccept[] = [];
     const unsent: PendingAccept[] = [];
@@ -140,39 +206,54 @@ export class EarlyAccepts {
         unsent.push(a);
         continue;
       }
-      this.#queued.delete(key(a.n.to, a.n.from, a.n.id));
+      this.#queued.delete(a);
       if (!a.cancelled) early.push(a);
     }
     return early.concat(forced, unsent);
   }
 
-  /**
-   * Take the waiting entries `pick` selects, into #queued unless `queue` is false (they go into
-   * a transaction at once); `ordered`: stop at the first one not picked.
-   */
-  #move(pick: (e: Early) => boolean, ordered = false, queue = true): PendingAccept[] {
+  /** Take every waiting entry of `tos`, per recipient in accept order (see `#move`). */
+  #moveRecipients(tos: Iterable<string>, queue: boolean): PendingAccept[] {
     const out: PendingAccept[] = [];
-    for (const [k, e] of this.#items) {
-      if (!pick(e)) {
-        if (ordered) break;
-        continue;
+    for (const to of tos) {
+      if (!this.#items.has(to)) continue;
+      for (const e of this.#items.of(to)) {
+        this.#move(e, queue);
+        out.push(e.a);
       }
-      this.#items.delete(k);
-      this.#uncount(e.a.n.to);
-      if (queue) this.#queued.set(k, e.a);
-      out.push(e.a);
     }
     return out;
+  }
+
+  /** Take a waiting entry: into #queued unless `queue` is false (it goes into a transaction at once). */
+  #move(e: Early, queue: boolean): void {
+    this.#drop(e);
+    if (queue) this.#queued.set(e.a);
+  }
+
+  #drop(e: Early): void {
+    this.#items.delete(e);
+    e.gone = true;
+    this.#size--;
+  }
+
+  /** Drop the head's tombstones; compact the array once the dead prefix is long. */
+  #compact(): void {
+    while (this.#head < this.#order.length && this.#order[this.#head]!.gone) this.#head++;
+    if (this.#head === this.#order.length) {
+      this.#order = [];
+      this.#head = 0;
+    } else if (this.#head >= COMPACT_AT && this.#head * 2 >= this.#order.length) {
+      this.#order = this.#order.slice(this.#head);
+      this.#head = 0;
+    }
   }
 
   /** One timer, for the oldest entry; re-armed for the next oldest when it fires. */
   #arm(): void {
     if (this.#timer) return;
-    let oldest: number | undefined;
-    for (const e of this.#items.values()) {
-      oldest = e.at;
-      break;
-    }
+    this.#compact();
+    const oldest = this.#order[this.#head]?.at;
     if (oldest === undefined) return;
     const delay = Math.max(0, oldest + this.waitMs - this.clock.now());
     this.#timer = this.clock.setTimeout(() => {
@@ -181,11 +262,5 @@ export class EarlyAccepts {
       this.#arm();
       if (due.length > 0) this.onDue(due);
     }, delay);
-  }
-
-  #uncount(to: string): void {
-    const n = (this.#perTo.get(to) ?? 1) - 1;
-    if (n > 0) this.#perTo.set(to, n);
-    else this.#perTo.delete(to);
   }
 }

@@ -45,7 +45,7 @@ export const b64u = (max: number) =>
  * Room kept in a frame for the envelope around a body (ids, peer ids, topic, times): a `deliver`
  * must fit the receiver's `maxFrameBytes` however much JSON escaping grows the body.
  */
-const ENVELOPE_RESERVE_BYTES = 1024 + 4 * LIMITS.maxTopicLength;
+export const ENVELOPE_RESERVE_BYTES = 1024 + 4 * LIMITS.maxTopicLength;
 const bodyOf = (max: number) =>
   z
     .string()
