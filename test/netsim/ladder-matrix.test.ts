@@ -139,8 +139,11 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
     await Promise.all(
       HOSTS.map(async ([host]) => {
         // stderr piped: a crash's output shows in the driver's state on failure.
+        // fc and rc (the last cell's pair) also log their Peer's info log: a failure there
+        // shows the Peer's own account (paths, punches, signaling).
         const child = lab!.spawn(host, process.execPath, [DRIVER, url, join(dir, `${host}.pem`)], {
           stdio: ['pipe', 'pipe', 'pipe'],
+          ...(host === 'fc' || host === 'rc' ? { env: { ...process.env, LADDER_DEBUG: '1' } } : {}),
         });
         const d = new LadderDriver(host, child);
         drivers.set(host, d);
@@ -294,6 +297,34 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
   it('serve killed after the direct path is up: the session keeps delivering directly', async () => {
     const a = drivers.get('fc')!;
     const b = drivers.get('rc')!;
+    // The precondition, now: fc × rc's direct path came up in its matrix cell, minutes ago (a
+    // loaded run reached this test 5-10 min later, with both sides idle in between). Exchange
+    // and wait until both report direct, as a cell does, and check the round arrived direct.
+    const [pa, pb] = await exchange(a, b, N, 'presrv');
+    expect(pa.errors).toEqual([]);
+    expect(pb.errors).toEqual([]);
+    await exactlyOnce(b, a, N, 'presrva');
+    await exactlyOnce(a, b, N, 'presrvb');
+    const mark = [a.lines.length, b.lines.length];
+    const direct = (d: LadderDriver, other: LadderDriver, i: number) =>
+      d
+        .next(
+          (m) =>
+            d.lines.indexOf(m) >= mark[i]! &&
+            (m.path as Msg | undefined)?.peer === other.peer &&
+            (m.path as Msg | undefined)?.path === 'direct',
+          { timeoutMs: 20_000 },
+        )
+        .catch(() => undefined);
+    const lastPath = (d: LadderDriver, other: LadderDriver) =>
+      d.lines.findLast((m) => (m.path as Msg | undefined)?.peer === other.peer)?.path as
+        Msg | undefined;
+    if (lastPath(a, b)?.path !== 'direct' || lastPath(b, a)?.path !== 'direct')
+      await Promise.all([direct(a, b, 0), direct(b, a, 1)]);
+    const [qa] = await exchange(a, b, 10, 'presrv2');
+    expect(Object.keys(qa.paths as object)).toEqual(['direct']);
+    await exactlyOnce(b, a, 10, 'presrv2a');
+    await exactlyOnce(a, b, 10, 'presrv2b');
     server!.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 500));
     const [sa, sb] = await exchange(a, b, N, 'nosrv');
