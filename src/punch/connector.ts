@@ -206,6 +206,10 @@ export class PunchConnector {
       const gotRemote = s.merged
         ? Promise.resolve({ path: s.merged }) // glare while we gathered: nothing to send
         : this.#life.waitCandidates(s, signal);
+      // Awaited below; but if sending our candidates throws first (signaling not connected),
+      // the catch ends the punch and nobody awaits it: its SIGNAL_TIMEOUT 10 s later must not
+      // be an unhandled rejection (it crashed the peer's process in a netsim run).
+      gotRemote.catch(() => {});
       if (!s.merged) {
         const offered = this.#relay.withRelay(candidates);
         const facts = this.#facts();

@@ -15,6 +15,14 @@ import type { CredentialStore } from '../../src/relay/credentials.js';
 import { missingPrereq } from '../support/prereq.js';
 import { runUclient, startCoturn, type Coturn } from '../../bench/lib/coturn.js';
 import { startRelayWorkers } from '../support/relay-workers.js';
+import { within } from '../support/deadline.js';
+
+/**
+ * turnutils_uclient with a deadline below the tier's 60 s test timeout (bench/lib/coturn.ts's
+ * default is 60 s, which the bare vitest timeout would win): on it, the error carries the
+ * client's last output. A run takes 1–3 s.
+ */
+const uclient = (args: string[]) => runUclient(args, 40_000);
 
 const skip = missingPrereq('interop (coturn)', {
   commands: { turnserver: 'coturn', turnutils_uclient: 'coturn' },
@@ -52,7 +60,7 @@ describe.skipIf(skip)('coturn turnutils_uclient → our TURN server', () => {
 
   // turnutils_uclient -m N -n M sends about N × M messages (N rounded up to its session pairs).
   it('UDP, 10 client-to-client sessions, channels, 100-byte messages: no loss', async () => {
-    const r = await runUclient([
+    const r = await uclient([
       '-y',
       '-m',
       '10',
@@ -72,7 +80,7 @@ describe.skipIf(skip)('coturn turnutils_uclient → our TURN server', () => {
   });
 
   it('UDP with Send/Data indications (-s) and 1000-byte messages: no loss', async () => {
-    const r = await runUclient([
+    const r = await uclient([
       '-y',
       '-s',
       '-m',
@@ -92,7 +100,7 @@ describe.skipIf(skip)('coturn turnutils_uclient → our TURN server', () => {
   });
 
   it('TCP (RFC 8656 §3.1 framing, padded ChannelData), 4 sessions: no loss', async () => {
-    const r = await runUclient([
+    const r = await uclient([
       '-t',
       '-y',
       '-m',
@@ -112,7 +120,7 @@ describe.skipIf(skip)('coturn turnutils_uclient → our TURN server', () => {
   });
 
   it('TURN REST credentials minted by coturn (-W secret) are accepted by our server', async () => {
-    const r = await runUclient([
+    const r = await uclient([
       '-y',
       '-m',
       '2',
@@ -133,7 +141,7 @@ describe.skipIf(skip)('coturn turnutils_uclient → our TURN server', () => {
 
   it('wrong password: coturn client is refused, nothing allocated', async () => {
     const before = server.counters.allocationsCreated;
-    const r = await runUclient([
+    const r = await uclient([
       '-y',
       '-m',
       '1',
@@ -159,7 +167,7 @@ describe.skipIf(skip)('coturn turnutils_uclient → natpush relay --workers 2', 
       '1000',
     ]);
     try {
-      const r = await runUclient([
+      const r = await uclient([
         '-y',
         '-m',
         '4',
@@ -227,7 +235,15 @@ describe.skipIf(skip)('our TURN client → coturn turnserver', () => {
       a.send(b.relayedAddress, m);
       if (i % 20 === 19) await new Promise((r) => setTimeout(r, 1));
     }
-    await done;
+    // Over loopback nothing should be lost; if something is, say what arrived, not a timeout.
+    await within(done, 20_000, `${n} echoes through coturn`, () =>
+      JSON.stringify({
+        atB: atB.length,
+        atA: atA.length,
+        lastAtB: atB.at(-1),
+        lastAtA: atA.at(-1),
+      }),
+    );
     expect(atB).toEqual([...Array(n).keys()]);
     expect(atA).toEqual([...Array(n).keys()]);
     // coturn keeps its own lifetime floor on Refresh; what matters is that it succeeds.

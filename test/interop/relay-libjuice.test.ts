@@ -20,10 +20,14 @@ import type { IceServer, RelayType } from 'node-datachannel';
 import { nodeUdpNetwork } from '../../src/net/index.js';
 import { mintTurnCredentials, sharedSecret } from '../../src/relay/credentials.js';
 import { createRelayServer, type TurnServer } from '../../src/relay/server/turn-server.js';
+import { within } from '../support/deadline.js';
 
 const SECRET = 'libjuice-interop-secret';
 const MESSAGES = 200;
 const SIZE = 1000;
+/** Deadlines per attempt (about 1 s when it works): connection and data channel up, transfer. */
+const OPEN_MS = 20_000;
+const MESSAGES_MS = 15_000;
 
 interface Opened {
   pcs: PeerConnection[];
@@ -147,11 +151,26 @@ async function exchangeThroughRelay(): Promise<void> {
   );
   const dcA = a.createDataChannel('relay-test');
   dcA.onMessage(intoA.push);
-  await new Promise<void>((resolve, reject) => {
-    dcA.onOpen(resolve);
-    dcA.onError((e) => reject(new Error(`data channel error: ${e}`)));
-  });
-  const dcB = await bOpen;
+  // node-datachannel's native side: give every wait a deadline that names both connections'
+  // states and the relay's counters (a bare vitest timeout would say nothing).
+  const state = () =>
+    JSON.stringify({
+      a: { state: a.state(), ice: a.iceState(), gathering: a.gatheringState() },
+      b: { state: b.state(), ice: b.iceState(), gathering: b.gatheringState() },
+      candidates: { a: localCandidates.a.length, b: localCandidates.b.length },
+      received: { a: atA.length, b: atB.length },
+      relay: server.counters,
+    });
+  await within(
+    new Promise<void>((resolve, reject) => {
+      dcA.onOpen(resolve);
+      dcA.onError((e) => reject(new Error(`data channel error: ${e}`)));
+    }),
+    OPEN_MS,
+    "a's data channel to open",
+    state,
+  );
+  const dcB = await within(bOpen, OPEN_MS, "b's data channel from a", state);
 
   // libdatachannel issue 1587: on loopback libjuice sometimes nominates a pair from its own base
   // socket (reported as srflx) straight to the other side's relayed address, bypassing the
@@ -168,7 +187,12 @@ async function exchangeThroughRelay(): Promise<void> {
     expect(dcA.sendMessageBinary(message('a', i))).toBe(true);
     expect(dcB.sendMessageBinary(message('b', i))).toBe(true);
   }
-  await Promise.all([intoA.done, intoB.done]);
+  await within(
+    Promise.all([intoA.done, intoB.done]),
+    MESSAGES_MS,
+    `${MESSAGES} messages each way`,
+    state,
+  );
   // Reliable, ordered channel: everything, in order.
   expect(atB).toEqual([...Array(MESSAGES).keys()]);
   expect(atA).toEqual([...Array(MESSAGES).keys()]);
@@ -197,7 +221,8 @@ async function exchangeThroughRelay(): Promise<void> {
 }
 
 describe('node-datachannel (libjuice) through our TURN server, iceTransportPolicy relay', () => {
+  // Past the attempts' own deadlines (4 × 35 s), so a failure reports its state, not a timeout.
   it('UDP: data channel both ways, every byte through the relay', async () => {
     await exchangeThroughRelayWithRetry();
-  });
+  }, 180_000);
 });

@@ -10,12 +10,17 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../netsim/index.js';
 import { startRedis, type TestRedis } from '../../bench/lib/cluster-redis.js';
-import { exactlyOnce, exchange, LadderDriver, type Msg } from '../support/ladder-driver.js';
+import {
+  exactlyOnce,
+  exchange,
+  LadderDriver,
+  type Msg,
+  serveListening,
+} from '../support/ladder-driver.js';
 import { requireBuiltCli } from '../support/natpush-cli.js';
 import { hookMs, teardown } from '../integration/cluster/teardown.js';
 import { NETSIM_REQUIREMENTS, missingPrereq } from '../support/prereq.js';
@@ -64,11 +69,7 @@ describe.skipIf(skip)('two serve nodes on different internet hosts (netsim, Redi
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
       servers.push(child);
-      await new Promise<void>((resolve) =>
-        readline
-          .createInterface({ input: child.stdout! })
-          .on('line', (l) => /signaling listening on http/.test(l) && resolve()),
-      );
+      await serveListening(child);
       urls.push(`http://${lab.address(s)}:8787`);
     }
     // a signals through s1, b through s2.

@@ -36,6 +36,7 @@ import {
   type Msg,
   pingUntilDirect as pingLine,
   relogin,
+  reportDriversOnFailure,
   spawnLadderPeer,
   startLabServe,
 } from '../support/ladder-driver.js';
@@ -86,6 +87,7 @@ describe.skipIf(skip)(
     const drivers = new Map<Host, LadderDriver>();
     const extra = new Set<LadderDriver>();
     const table: string[] = [];
+    reportDriversOnFailure(() => [...drivers.values(), ...extra]);
 
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), 'np-netsim-predict-'));

@@ -33,6 +33,7 @@ import {
   type Msg,
   pingUntilDirect,
   relogin,
+  reportDriversOnFailure,
   spawnLadderPeer,
   startLabServe,
 } from '../support/ladder-driver.js';
@@ -73,6 +74,7 @@ describe.skipIf(skip)('hard NATs through Peer (netsim, 20 ms, 1 % loss)', () => 
   let dir = '';
   const drivers = new Map<Host, LadderDriver>();
   const table: string[] = [];
+  reportDriversOnFailure(() => drivers.values());
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'np-netsim-hardpeer-'));

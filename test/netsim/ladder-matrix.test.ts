@@ -20,7 +20,14 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Lab } from '../../netsim/index.js';
-import { exactlyOnce, exchange, LadderDriver, type Msg } from '../support/ladder-driver.js';
+import {
+  exactlyOnce,
+  exchange,
+  LadderDriver,
+  type Msg,
+  reportDriversOnFailure,
+  serveListening,
+} from '../support/ladder-driver.js';
 import { requireBuiltCli } from '../support/natpush-cli.js';
 import { NETSIM_REQUIREMENTS, missingPrereq } from '../support/prereq.js';
 
@@ -99,6 +106,7 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
   let server: ChildProcess | undefined;
   const drivers = new Map<Host, LadderDriver>();
   const table: string[] = [];
+  reportDriversOnFailure(() => drivers.values());
 
   beforeAll(async () => {
     const cli = requireBuiltCli();
@@ -127,19 +135,19 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
       [cli, 'serve', '--port', '8787', '--data-dir', join(dir, 'data'), '--log-level', 'warn'],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
-    await new Promise<void>((resolve) =>
-      readline
-        .createInterface({ input: server!.stdout! })
-        .on('line', (l) => /signaling listening on http/.test(l) && resolve()),
-    );
+    await serveListening(server);
     await Promise.all(
       HOSTS.map(async ([host]) => {
+        // stderr piped: a crash's output shows in the driver's state on failure.
+        // fc and rc (the last cell's pair) also log their Peer's info log: a failure there
+        // shows the Peer's own account (paths, punches, signaling).
         const child = lab!.spawn(host, process.execPath, [DRIVER, url, join(dir, `${host}.pem`)], {
-          stdio: ['pipe', 'pipe', 'inherit'],
+          stdio: ['pipe', 'pipe', 'pipe'],
+          ...(host === 'fc' || host === 'rc' ? { env: { ...process.env, LADDER_DEBUG: '1' } } : {}),
         });
         const d = new LadderDriver(host, child);
-        d.peer = String(((await d.next((m) => 'ready' in m)).ready as Msg).id);
         drivers.set(host, d);
+        d.peer = String(((await d.next((m) => 'ready' in m, { what: '"ready"' })).ready as Msg).id);
       }),
     );
   }, 120_000);
@@ -236,11 +244,21 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
       },
     );
     const exited = new Promise<void>((r) => dump.once('exit', () => r()));
-    await new Promise<void>((resolve) =>
-      readline
-        .createInterface({ input: dump.stderr! })
-        .on('line', (l) => /listening on/.test(l) && resolve()),
-    );
+    const dumpErr: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(
+        () =>
+          reject(new Error(`tcpdump: no "listening on" in 30 s; stderr: ${dumpErr.join('\n')}`)),
+        30_000,
+      );
+      void exited.then(() => reject(new Error(`tcpdump exited: ${dumpErr.join('\n')}`)));
+      readline.createInterface({ input: dump.stderr! }).on('line', (l) => {
+        dumpErr.push(l);
+        if (!/listening on/.test(l)) return;
+        clearTimeout(t);
+        resolve();
+      });
+    });
     const [sr] = await exchange(rel[0], rel[1], N, 'secretrelaybody');
     const [st] = await exchange(tcp[0], tcp[1], N, 'secrettcpbody');
     const [ss] = await exchange(srv[0], srv[1], N, 'secretserverbody');
@@ -279,6 +297,34 @@ describe.skipIf(skip)('the delivery ladder across real NATs (netsim, 20 ms, 1 % 
   it('serve killed after the direct path is up: the session keeps delivering directly', async () => {
     const a = drivers.get('fc')!;
     const b = drivers.get('rc')!;
+    // The precondition, now: fc × rc's direct path came up in its matrix cell, minutes ago (a
+    // loaded run reached this test 5-10 min later, with both sides idle in between). Exchange
+    // and wait until both report direct, as a cell does, and check the round arrived direct.
+    const [pa, pb] = await exchange(a, b, N, 'presrv');
+    expect(pa.errors).toEqual([]);
+    expect(pb.errors).toEqual([]);
+    await exactlyOnce(b, a, N, 'presrva');
+    await exactlyOnce(a, b, N, 'presrvb');
+    const mark = [a.lines.length, b.lines.length];
+    const direct = (d: LadderDriver, other: LadderDriver, i: number) =>
+      d
+        .next(
+          (m) =>
+            d.lines.indexOf(m) >= mark[i]! &&
+            (m.path as Msg | undefined)?.peer === other.peer &&
+            (m.path as Msg | undefined)?.path === 'direct',
+          { timeoutMs: 20_000 },
+        )
+        .catch(() => undefined);
+    const lastPath = (d: LadderDriver, other: LadderDriver) =>
+      d.lines.findLast((m) => (m.path as Msg | undefined)?.peer === other.peer)?.path as
+        Msg | undefined;
+    if (lastPath(a, b)?.path !== 'direct' || lastPath(b, a)?.path !== 'direct')
+      await Promise.all([direct(a, b, 0), direct(b, a, 1)]);
+    const [qa] = await exchange(a, b, 10, 'presrv2');
+    expect(Object.keys(qa.paths as object)).toEqual(['direct']);
+    await exactlyOnce(b, a, 10, 'presrv2a');
+    await exactlyOnce(a, b, 10, 'presrv2b');
     server!.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 500));
     const [sa, sb] = await exchange(a, b, N, 'nosrv');

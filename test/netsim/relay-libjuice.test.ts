@@ -10,6 +10,7 @@ import type { ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { within } from '../support/deadline.js';
 import { Lab } from '../../netsim/index.js';
 import { mintTurnCredentials } from '../../src/relay/credentials.js';
 import { LAB_RELAY_PORT, spawnLabRelay } from '../support/lab-relay.js';
@@ -30,9 +31,27 @@ function onLines(stream: NodeJS.ReadableStream, on: (m: Msg) => void): void {
   });
 }
 
-/** Resolves with the first line matching `pred`. */
-function first(stream: NodeJS.ReadableStream, pred: (m: Msg) => boolean): Promise<Msg> {
-  return new Promise((resolve) => onLines(stream, (m) => pred(m) && resolve(m)));
+/**
+ * Resolves with the first line matching `pred`; rejects after `ms` with `what` and the stream's
+ * last lines (a peer or relay that stalls fails with where it stood, not the test timeout).
+ */
+function first(
+  stream: NodeJS.ReadableStream,
+  pred: (m: Msg) => boolean,
+  what: string,
+  ms: number,
+): Promise<Msg> {
+  const seen: string[] = [];
+  readline.createInterface({ input: stream }).on('line', (l) => {
+    seen.push(l.slice(0, 300));
+    if (seen.length > 15) seen.shift();
+  });
+  return within(
+    new Promise((resolve) => onLines(stream, (m) => pred(m) && resolve(m))),
+    ms,
+    what,
+    () => `last lines:\n${seen.join('\n')}`,
+  );
 }
 
 describe.skipIf(skip)(
@@ -57,7 +76,12 @@ describe.skipIf(skip)(
       onLines(relay.stderr!, (m) => {
         if (m.msg === 'turn relay counters') counters.push(m);
       });
-      await first(relay.stderr!, (m) => m.msg === 'turn relay listening');
+      await first(
+        relay.stderr!,
+        (m) => m.msg === 'turn relay listening',
+        'the relay to listen',
+        30_000,
+      );
     }, 60_000);
 
     afterAll(async () => {
@@ -100,7 +124,14 @@ describe.skipIf(skip)(
           });
         }
         const [ra, rb] = await Promise.all(
-          [a, b].map((c) => first(c.stdout!, (m) => m.received !== undefined)),
+          [a, b].map((c, i) =>
+            first(
+              c.stdout!,
+              (m) => m.received !== undefined,
+              `peer ${i === 0 ? 'a' : 'b'}'s "received" (data channel up, ${MESSAGES} messages in)`,
+              35_000,
+            ),
+          ),
         );
         for (const r of [ra!, rb!]) {
           expect(r.received).toBe(MESSAGES);
@@ -112,7 +143,13 @@ describe.skipIf(skip)(
         // The relay carried at least the payload, both directions, on two allocations.
         const volume = 2 * MESSAGES * SIZE;
         const before = counters.length;
-        while (counters.length === before) await new Promise((r) => setTimeout(r, 200));
+        const until = Date.now() + 10_000;
+        while (counters.length === before && Date.now() < until)
+          await new Promise((r) => setTimeout(r, 200));
+        expect(
+          counters.length,
+          'a "turn relay counters" line from the relay within 10 s',
+        ).toBeGreaterThan(before);
         const c = counters.at(-1)!;
         expect(c.allocationsCreated).toBeGreaterThanOrEqual(2);
         expect(c.permissionsCreated).toBeGreaterThanOrEqual(2);
@@ -131,6 +168,6 @@ describe.skipIf(skip)(
         if (codes === null) for (const c of [a, b]) c.kill('SIGKILL');
         expect(codes).toEqual([0, 0]);
       }
-    });
+    }, 90_000); // past its waits' deadlines (35 + 10 + 15 s)
   },
 );

@@ -6,6 +6,7 @@
  * server that authenticates but never accepts a notification, and must say so with the
  * documented exit codes (src/cli/errors.ts EXIT): 3 unreachable, 4 refused, 5 timed out, 2 usage.
  */
+import { within } from '../support/deadline.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -39,6 +40,8 @@ interface Run {
   kill(sig?: NodeJS.Signals): void;
 }
 
+const EXIT_DEADLINE_MS = 35_000;
+
 function natpush(args: string[]): Run {
   assertBuilt();
   const started = Date.now();
@@ -51,13 +54,23 @@ function natpush(args: string[]): Run {
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>(
-    (r) => child.once('exit', (code, signal) => r({ code, signal, ms: Date.now() - started })),
+  type Exit = { code: number | null; signal: NodeJS.Signals | null; ms: number };
+  const exit = new Promise<Exit>((r) =>
+    child.once('exit', (code, signal) => r({ code, signal, ms: Date.now() - started })),
   );
+  // A CLI that never exits (what several tests guard against) fails with its output within
+  // 35 s, before the tests' own timeouts (40 s, 60 s), instead of by vitest's bare timeout.
+  const exited = within(
+    exit,
+    EXIT_DEADLINE_MS,
+    `natpush ${args.join(' ')} to exit`,
+    () => `stderr:\n${err.slice(-2000)}\nstdout:\n${out.slice(-2000)}`,
+  );
+  exited.catch(() => {}); // awaited by the test, or not at all
   cleanups.push(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
-      await exited;
+      await exit;
     }
   });
   return {

@@ -39,14 +39,31 @@ export class SseReader {
     this.#abort.abort();
   }
 
-  /** Resolves once an event matching `pred` has arrived (or rejects when the stream ends first). */
-  async waitFor(pred: (e: SseEvent) => boolean): Promise<SseEvent> {
+  /**
+   * Resolves once an event matching `pred` has arrived; rejects when the stream ends first, or
+   * after `timeoutMs` (below the tier's test timeout), naming the events seen so far.
+   */
+  async waitFor(pred: (e: SseEvent) => boolean, timeoutMs = 20_000): Promise<SseEvent> {
+    const until = Date.now() + timeoutMs;
     for (;;) {
       const e = this.events.find(pred);
       if (e) return e;
-      if (this.ended) throw new Error('SSE stream ended before the event arrived');
-      await new Promise<void>((r) => this.#waiters.push(r));
+      if (this.ended) throw new Error(`SSE stream ended before the event arrived; ${this.#seen()}`);
+      const left = until - Date.now();
+      if (left <= 0)
+        throw new Error(
+          `no such SSE event within ${timeoutMs} ms (${String(pred)}); ${this.#seen()}`,
+        );
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.#waiters.push(() => (clearTimeout(t), r()));
+      });
     }
+  }
+
+  #seen(): string {
+    const last = this.events.slice(-5).map((e) => `${e.event}: ${e.data.slice(0, 200)}`);
+    return `${this.events.length} events seen${last.length ? `, last: ${last.join(' | ')}` : ''}`;
   }
 
   async #read(body: ReadableStream<Uint8Array> | null): Promise<void> {

@@ -9,25 +9,63 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import type { Lab } from '../../netsim/index.js';
 import { requireBuiltCli } from './natpush-cli.js';
 
 export type Msg = Record<string, unknown>;
 
-/** One ladder-peer process: its stdout protocol lines and its Peer's JSON log (stderr). */
+/** How many raw output lines a driver keeps for failure reports. */
+const TAIL_LINES = 20;
+
+interface Waiter {
+  pred: (m: Msg) => boolean;
+  resolve: (m: Msg) => void;
+  reject: (e: Error) => void;
+  log: boolean;
+  what: string;
+}
+
+/**
+ * One ladder-peer process: its stdout protocol lines and its Peer's JSON log (stderr). Every
+ * wait has a deadline, and a wait fails at once when the process exits; either error says what
+ * was awaited and what the process showed last (its exit, its last raw output lines), so a
+ * failure never reads as a bare vitest timeout.
+ */
 export class LadderDriver {
   readonly lines: Msg[] = [];
   readonly logs: Msg[] = [];
-  readonly #waiters: { pred: (m: Msg) => boolean; resolve: (m: Msg) => void; log: boolean }[] = [];
+  /** The last raw lines of stdout and stderr (JSON or not: a crash's stack trace is not). */
+  readonly tail: string[] = [];
+  readonly #waiters: Waiter[] = [];
   peer = '';
+  /** `code N` / `signal S` once the process exited. */
+  exit: string | undefined;
   readonly exited: Promise<void>;
   constructor(
     readonly host: string,
     readonly child: ChildProcess,
   ) {
-    this.exited = new Promise((r) => child.once('exit', () => r()));
+    this.exited = new Promise((r) =>
+      child.once('exit', (code, signal) => {
+        this.exit = signal ? `signal ${signal}` : `code ${String(code)}`;
+        r();
+      }),
+    );
+    // 'close': the process exited and its output was read to the end; what is still awaited
+    // will not come.
+    child.once('close', () => {
+      for (const w of this.#waiters.splice(0)) {
+        w.reject(
+          new Error(
+            `${this.host}: exited (${String(this.exit)}) while waiting for ${w.what}\n${this.state()}`,
+          ),
+        );
+      }
+    });
     const feed = (into: Msg[], log: boolean) => (l: string) => {
+      this.tail.push(`${log ? 'err' : 'out'}: ${l.length > 400 ? `${l.slice(0, 400)}…` : l}`);
+      if (this.tail.length > TAIL_LINES) this.tail.shift();
       if (!l.startsWith('{')) return;
       let m: Msg;
       try {
@@ -43,21 +81,56 @@ export class LadderDriver {
       }
     };
     readline.createInterface({ input: child.stdout! }).on('line', feed(this.lines, false));
-    // stderr is piped only when the test wants the Peer's log (LADDER_DEBUG).
+    // stderr is piped only when the test wants the Peer's log (LADDER_DEBUG) or its errors.
     if (child.stderr)
       readline.createInterface({ input: child.stderr }).on('line', feed(this.logs, true));
   }
-  next(pred: (m: Msg) => boolean, { log = false, timeoutMs = 90_000 } = {}): Promise<Msg> {
+  /**
+   * The first line (stdout, or with `log` the Peer's log) matching `pred`, seen or to come;
+   * rejects after `timeoutMs` or when the process exits, saying `what` it waited for
+   * (default: the predicate's source) and the process's state.
+   */
+  next(
+    pred: (m: Msg) => boolean,
+    { log = false, timeoutMs = 90_000, what = '' } = {},
+  ): Promise<Msg> {
     const seen = (log ? this.logs : this.lines).find(pred);
     if (seen) return Promise.resolve(seen);
+    const label = `${what || pred.toString().replace(/\s+/g, ' ')} (${log ? 'log' : 'stdout'})`;
+    if (this.exit !== undefined)
+      return Promise.reject(
+        new Error(`${this.host}: exited (${this.exit}) before ${label}\n${this.state()}`),
+      );
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${this.host}: timed out`)), timeoutMs);
-      this.#waiters.push({ pred, log, resolve: (m) => (clearTimeout(t), resolve(m)) });
+      const w: Waiter = {
+        pred,
+        log,
+        what: label,
+        resolve: (m) => (clearTimeout(t), resolve(m)),
+        reject: (e) => (clearTimeout(t), reject(e)),
+      };
+      const t = setTimeout(() => {
+        this.#waiters.splice(this.#waiters.indexOf(w), 1);
+        reject(
+          new Error(
+            `${this.host}: timed out after ${timeoutMs} ms waiting for ${label}\n${this.state()}`,
+          ),
+        );
+      }, timeoutMs);
+      this.#waiters.push(w);
     });
+  }
+  /** What the process is doing, for failure reports: exit, pending waits, last output lines. */
+  state(): string {
+    return [
+      `  ${this.host} (peer ${this.peer || '-'}): ${this.exit ? `exited, ${this.exit}` : `running, pid ${String(this.child.pid)}`}; ${this.lines.length} stdout lines, ${this.logs.length} log lines`,
+      ...this.#waiters.map((w) => `    waiting for ${w.what}`),
+      ...this.tail.map((l) => `    ${l}`),
+    ].join('\n');
   }
   /** A line of the Peer's own log with this message. */
   logged(msg: string, timeoutMs = 30_000): Promise<Msg> {
-    return this.next((m) => m.msg === msg, { log: true, timeoutMs });
+    return this.next((m) => m.msg === msg, { log: true, timeoutMs, what: `log "${msg}"` });
   }
   write(m: Msg): void {
     this.child.stdin!.write(JSON.stringify(m) + '\n');
@@ -67,6 +140,20 @@ export class LadderDriver {
       .map((m) => m.got as Msg | undefined)
       .filter((g): g is Msg => !!g && g.from === from && String(g.id).startsWith(`${prefix}-`));
   }
+}
+
+/**
+ * Registers an afterEach that, when the test failed (an assertion, a wait's deadline, or vitest's
+ * own timeout, which says nothing of where the test stood), prints every driver's state: exit,
+ * pending waits, last output lines.
+ */
+export function reportDriversOnFailure(drivers: () => Iterable<LadderDriver>): void {
+  afterEach((ctx) => {
+    if (ctx.task.result?.state !== 'fail') return;
+    const states = [...drivers()].map((d) => d.state());
+    // eslint-disable-next-line no-console
+    console.log(`ladder peers after "${ctx.task.name}" failed:\n${states.join('\n')}`);
+  });
 }
 
 /** Both sides send `n` to each other; returns each side's `sent` report. */
@@ -79,8 +166,12 @@ export async function exchange(
   a.write({ send: { to: b.peer, n, prefix: `${prefix}a` } });
   b.write({ send: { to: a.peer, n, prefix: `${prefix}b` } });
   const [sa, sb] = await Promise.all([
-    a.next((m) => (m.sent as Msg | undefined)?.prefix === `${prefix}a`),
-    b.next((m) => (m.sent as Msg | undefined)?.prefix === `${prefix}b`),
+    a.next((m) => (m.sent as Msg | undefined)?.prefix === `${prefix}a`, {
+      what: `the "sent" report of ${prefix}a (${n} to ${b.host})`,
+    }),
+    b.next((m) => (m.sent as Msg | undefined)?.prefix === `${prefix}b`, {
+      what: `the "sent" report of ${prefix}b (${n} to ${a.host})`,
+    }),
   ]);
   return [sa.sent as Msg, sb.sent as Msg];
 }
@@ -99,8 +190,9 @@ export async function exactlyOnce(
   await new Promise((r) => setTimeout(r, 300)); // a late duplicate would show here
   const got = to.got(from.peer, prefix);
   const ids = got.map((g) => String(g.id));
-  expect(new Set(ids).size, `${prefix}: duplicates`).toBe(ids.length);
-  expect(ids.length, `${prefix}: lost`).toBe(n);
+  const state = `\n${from.state()}\n${to.state()}`;
+  expect(new Set(ids).size, `${prefix}: duplicates${state}`).toBe(ids.length);
+  expect(ids.length, `${prefix}: lost (${from.host} → ${to.host}, waited 60 s)${state}`).toBe(n);
   return got;
 }
 
@@ -121,6 +213,35 @@ export function miniupnpdMissing(): string | undefined {
 }
 
 /**
+ * Resolves once a spawned `natpush serve` (stdout piped) printed that signaling listens; rejects
+ * if it exits first or after `timeoutMs`, with its last stdout lines.
+ */
+export function serveListening(server: ChildProcess, timeoutMs = 30_000): Promise<void> {
+  const seen: string[] = [];
+  return new Promise<void>((resolve, reject) => {
+    const fail = (why: string) => {
+      clearTimeout(t);
+      reject(new Error(`natpush serve ${why}; its last stdout lines:\n${seen.join('\n')}`));
+    };
+    const t = setTimeout(
+      () => fail(`printed no "signaling listening on http" within ${timeoutMs} ms`),
+      timeoutMs,
+    );
+    readline.createInterface({ input: server.stdout! }).on('line', (l) => {
+      seen.push(l);
+      if (seen.length > TAIL_LINES) seen.shift();
+      if (/signaling listening on http/.test(l)) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    server.once('exit', (code, signal) =>
+      fail(`exited (${signal ?? `code ${code}`}) before listening`),
+    );
+  });
+}
+
+/**
  * `natpush serve` (signaling + STUN + TURN) on the lab's `server`, port 8787; resolves with its
  * URL once it listens (rejects if it exits first). The lab kills it on destroy.
  */
@@ -136,12 +257,7 @@ export async function startLabServe(
     [cli, 'serve', '--port', '8787', '--data-dir', dataDir, '--log-level', 'warn', ...extraArgs],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  await new Promise<void>((resolve, reject) => {
-    readline
-      .createInterface({ input: server.stdout! })
-      .on('line', (l) => /signaling listening on http/.test(l) && resolve());
-    server.once('exit', (code) => reject(new Error(`natpush serve exited with ${code}`)));
-  });
+  await serveListening(server);
   const host = extraArgs.includes('--host')
     ? extraArgs[extraArgs.indexOf('--host') + 1]!
     : lab.address('server');
@@ -165,7 +281,7 @@ export async function spawnLadderPeer(
   });
   const d = new LadderDriver(host, child);
   try {
-    d.peer = String(((await d.next((m) => 'ready' in m)).ready as Msg).id);
+    d.peer = String(((await d.next((m) => 'ready' in m, { what: '"ready"' })).ready as Msg).id);
   } catch (err) {
     child.kill('SIGKILL');
     throw err;
@@ -177,9 +293,13 @@ export async function spawnLadderPeer(
 export async function relogin(d: LadderDriver): Promise<void> {
   const mark = d.lines.length;
   d.write({ logout: true });
-  await d.next((m) => 'closed' in m && d.lines.indexOf(m) >= mark);
+  await d.next((m) => 'closed' in m && d.lines.indexOf(m) >= mark, {
+    what: '"closed" after logout',
+  });
   d.write({ login: {} });
-  const ready = await d.next((m) => 'ready' in m && d.lines.indexOf(m) >= mark);
+  const ready = await d.next((m) => 'ready' in m && d.lines.indexOf(m) >= mark, {
+    what: '"ready" after login',
+  });
   d.peer = String((ready.ready as Msg).id);
 }
 
@@ -206,7 +326,7 @@ export async function pingUntilDirect(
   });
   const end = await a.next(
     (m) => ('pinged' in m || 'pingError' in m) && a.lines.indexOf(m) >= mark,
-    { timeoutMs: o.timeoutMs ?? 120_000 },
+    { timeoutMs: o.timeoutMs ?? 120_000, what: `the end of ${o.count} pings to ${b.host}` },
   );
   const direct = a.lines
     .slice(mark)

@@ -71,6 +71,8 @@ export class PunchWorld {
   #hostCount = 0;
   /** Frames for which this returns true are lost on the way to serve (tests of retries). */
   loseSignal: (f: PunchSignalOut) => boolean = () => false;
+  /** Frames for which this returns true are refused as if signaling were not connected. */
+  refuseSignal: (f: PunchSignalOut) => boolean = () => false;
   /** serve lists `punch-end` in its welcome.s frames (false: an older serve). */
   takesPunchEnd = true;
   /** Offers registered with the hub (serve keeps one per connection: the newest). */
@@ -239,6 +241,7 @@ export class PunchWorld {
         // An older serve refuses `punch-end`: the client does not send it (Peer.sendSignal).
         if (f.type === 'punch-end' && !this.takesPunchEnd) return false;
         if (this.loseSignal(f)) return true;
+        if (this.refuseSignal(f)) return false;
         clock.setTimeout(() => {
           if (f.type === 'punch') presence.punch(channel, f.to, f.rid);
           else if (f.type === 'punch-end') {
