@@ -12,11 +12,12 @@
  * serve's relay are dropped, so the controlling side's relay nomination stays unanswered until a
  * direct check's answer selects direct there.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Packet } from '../../../src/net/memory-nat.js';
 import type { CandidatePair, PunchedPath } from '../../../src/punch/index.js';
 import { upgrades } from '../../../src/punch/pair-upgrade.js';
-import { punch, PunchWorld, SERVER } from './world.js';
+import { punch, SERVER, type PunchWorld } from './world.js';
+import { twoPeers, worldPerTest } from './world-per-test.js';
 
 const MAGIC = [0x21, 0x12, 0xa4, 0x42];
 const USE_CANDIDATE = 0x0025;
@@ -43,13 +44,12 @@ function bindings(data: Uint8Array): { success: boolean; tx: string; nominates: 
   return out;
 }
 
-let world: PunchWorld | undefined;
+const world = worldPerTest();
 
 /** Peers A (connects: controlling) and B (answers: controlled) behind port-restricted NATs,
  *  with the direct link between their NATs cut until `heal()`. */
 async function cutPeers(w: PunchWorld) {
-  const a = await w.peer('peer-a', w.nat('port-restricted'));
-  const b = await w.peer('peer-b', w.nat('port-restricted'));
+  const { a, b } = await twoPeers(w, 'port-restricted');
   const between = (p: Packet, x: string, y: string): boolean =>
     (p.src.address === x && p.dst.address === y) || (p.src.address === y && p.dst.address === x);
   let directCut = true;
@@ -72,15 +72,9 @@ async function crossesBothWays(w: PunchWorld, pa: PunchedPath, pb: PunchedPath):
   expect(atA).toEqual([2]);
 }
 
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-});
-
 describe('nomination race: relay selected by the controlled side, direct by the controlling', () => {
   it('the controlled side moves to the direct pair the controlling side selected', async () => {
-    world = await PunchWorld.create();
-    const w = world;
+    const w = await world.create();
     const { a, b, heal } = await cutPeers(w);
     // Through the relay: note A's nominating checks, and drop B's answers to them.
     const nominations = new Set<string>();
@@ -126,8 +120,7 @@ describe('nomination race: relay selected by the controlled side, direct by the 
   });
 
   it('both sides leave a relayed pair for a direct one the controlling side nominated later', async () => {
-    world = await PunchWorld.create();
-    const w = world;
+    const w = await world.create();
     const { a, b, heal } = await cutPeers(w);
     const [pa, pb] = await punch(w, a, b);
     // Nothing direct got through within the grace: both selected the relayed pair.
