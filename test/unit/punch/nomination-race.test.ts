@@ -17,7 +17,7 @@ import type { Packet } from '../../../src/net/memory-nat.js';
 import type { CandidatePair, PunchedPath } from '../../../src/punch/index.js';
 import { upgrades } from '../../../src/punch/pair-upgrade.js';
 import { punch, SERVER, type PunchWorld } from './world.js';
-import { twoPeers, worldPerTest } from './world-per-test.js';
+import { crossesBothWays, twoPeers, worldPerTest } from './world-per-test.js';
 
 const MAGIC = [0x21, 0x12, 0xa4, 0x42];
 const USE_CANDIDATE = 0x0025;
@@ -58,19 +58,6 @@ async function cutPeers(w: PunchWorld) {
 }
 
 const at = (e: { address: string; port: number }): string => `${e.address}:${e.port}`;
-
-/** Session data crosses both ways on the one pair both sides hold. */
-async function crossesBothWays(w: PunchWorld, pa: PunchedPath, pb: PunchedPath): Promise<void> {
-  const atA: number[] = [];
-  const atB: number[] = [];
-  pa.onData((d) => atA.push(d[1]!));
-  pb.onData((d) => atB.push(d[1]!));
-  pa.send(Uint8Array.of(0xc2, 1));
-  pb.send(Uint8Array.of(0xc2, 2));
-  await w.clock.advanceAsync(200);
-  expect(atB).toEqual([1]);
-  expect(atA).toEqual([2]);
-}
 
 describe('nomination race: relay selected by the controlled side, direct by the controlling', () => {
   it('the controlled side moves to the direct pair the controlling side selected', async () => {
