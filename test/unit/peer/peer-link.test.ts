@@ -10,6 +10,7 @@ import { PeerLink, type LinkPath } from '../../../src/peer/peer-link.js';
 import type { Identity } from '../../../src/signaling/identity.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { PunchWorld, SIGNAL_MS, type NatKind } from '../punch/world.js';
+import { attachToConnector } from './link-pair.js';
 import { orderedPeers } from './ordered-peers.js';
 
 let world: PunchWorld | undefined;
@@ -47,13 +48,7 @@ async function setup(ka: NatKind, kb: NatKind) {
       onPunch: (e) => punches.push(e.ok ? `${name}:${e.kind}` : `${name}:failed`),
       paused: () => pausedFlag[name],
     });
-    side.connector.onIncoming(
-      ({ path }) =>
-        void path.then(
-          (p) => l.adopt(p),
-          () => {},
-        ),
-    );
+    attachToConnector(l, side, false);
     links.push(l);
     return l;
   };
