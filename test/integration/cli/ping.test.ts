@@ -36,30 +36,26 @@ async function online(url: string, n: number): Promise<void> {
     .toBe(n);
 }
 
+/** serve, and `natpush listen` as b (with `listenArgs`) online on it; `ping` runs a's ping of b. */
+async function listening(listenArgs: string[]) {
+  const dir = tmp();
+  const s = await serve(join(dir, 'data'));
+  track(s.p);
+  const bPath = join(dir, 'b.pem');
+  const b = loadOrCreateIdentity(bPath).identity;
+  track(runNatpush(['listen', '--identity', bPath, '--server', s.url, ...listenArgs]));
+  await online(s.url, 1);
+  const ping = (args: string[]): NatpushProcess =>
+    track(
+      runNatpush(['ping', b.peerId, ...args, '--identity', join(dir, 'a.pem'), '--server', s.url]),
+    );
+  return { b, ping };
+}
+
 describe('natpush ping', () => {
   it('pongs through the server until the path is direct', async () => {
-    const dir = tmp();
-    const s = await serve(join(dir, 'data'));
-    track(s.p);
-    const bPath = join(dir, 'b.pem');
-    const b = loadOrCreateIdentity(bPath).identity;
-    track(runNatpush(['listen', '--identity', bPath, '--server', s.url, '--allow', 'anyone']));
-    await online(s.url, 1);
-    const ping = track(
-      runNatpush([
-        'ping',
-        b.peerId,
-        '--json',
-        '--count',
-        '40',
-        '--interval',
-        '250',
-        '--identity',
-        join(dir, 'a.pem'),
-        '--server',
-        s.url,
-      ]),
-    );
+    const listener = await listening(['--allow', 'anyone']);
+    const ping = listener.ping(['--json', '--count', '40', '--interval', '250']);
     const { code } = await ping.exited;
     const events = ping
       .out()
@@ -78,28 +74,8 @@ describe('natpush ping', () => {
   }, 60_000);
 
   it('text mode reads like tailscale ping', async () => {
-    const dir = tmp();
-    const s = await serve(join(dir, 'data'));
-    track(s.p);
-    const bPath = join(dir, 'b.pem');
-    const b = loadOrCreateIdentity(bPath).identity;
-    track(runNatpush(['listen', '--identity', bPath, '--server', s.url, '--allow', 'anyone']));
-    await online(s.url, 1);
-    const ping = track(
-      runNatpush([
-        'ping',
-        b.peerId,
-        '--count',
-        '2',
-        '--interval',
-        '100',
-        '--no-until-direct',
-        '--identity',
-        join(dir, 'a.pem'),
-        '--server',
-        s.url,
-      ]),
-    );
+    const { b, ping: pingB } = await listening(['--allow', 'anyone']);
+    const ping = pingB(['--count', '2', '--interval', '100', '--no-until-direct']);
     expect((await ping.exited).code).toBe(EXIT.OK);
     expect(ping.out()).toMatch(
       new RegExp(`^pong from ${b.peerId} via (server-routed|relay|direct) in \\d+ ms`, 'm'),
@@ -107,25 +83,7 @@ describe('natpush ping', () => {
   }, 60_000);
 
   it('a peer that does not allow the pinger: no pong, exit 5 with a hint', async () => {
-    const dir = tmp();
-    const s = await serve(join(dir, 'data'));
-    track(s.p);
-    const bPath = join(dir, 'b.pem');
-    const b = loadOrCreateIdentity(bPath).identity;
-    track(runNatpush(['listen', '--identity', bPath, '--server', s.url]));
-    await online(s.url, 1);
-    const ping = track(
-      runNatpush([
-        'ping',
-        b.peerId,
-        '--count',
-        '1',
-        '--identity',
-        join(dir, 'a.pem'),
-        '--server',
-        s.url,
-      ]),
-    );
+    const ping = (await listening([])).ping(['--count', '1']);
     expect((await ping.exited).code).toBe(EXIT.TIMED_OUT);
     expect(ping.out()).toMatch(/no pong from/);
   }, 60_000);

@@ -252,7 +252,8 @@ describe('three serve nodes on one Redis', { timeout: 90_000 }, () => {
     expect(sb.from).toBe(a.id.peerId);
   });
 
-  it("feeds both nodes' relay peer gates when candidates cross nodes", async () => {
+  /** Nodes x and y, each with its relay peer gate (g1, g2); a on x, b on y, b allowing a. */
+  async function gatedPair() {
     const g1 = new Rendezvous({ clock: systemClock });
     const g2 = new Rendezvous({ clock: systemClock });
     const x = await node(g1);
@@ -260,6 +261,11 @@ describe('three serve nodes on one Redis', { timeout: 90_000 }, () => {
     const a = await peer(x);
     const b = await peer(y);
     await allow(b.c, [a.id.peerId]);
+    return { g1, g2, x, y, a, b };
+  }
+
+  it("feeds both nodes' relay peer gates when candidates cross nodes", async () => {
+    const { g1, g2, x, y, a, b } = await gatedPair();
     // Nothing admitted yet: neither relay would grant a permission toward the other peer.
     expect([g1.allows(a.id.peerId, '127.0.0.1'), g2.allows(b.id.peerId, '127.0.0.1')]).toEqual([
       false,
@@ -278,13 +284,7 @@ describe('three serve nodes on one Redis', { timeout: 90_000 }, () => {
   });
 
   it("feeds both nodes' relay peer gates when a punch crosses nodes (no candidates before)", async () => {
-    const g1 = new Rendezvous({ clock: systemClock });
-    const g2 = new Rendezvous({ clock: systemClock });
-    const x = await node(g1);
-    const y = await node(g2);
-    const a = await peer(x);
-    const b = await peer(y);
-    await allow(b.c, [a.id.peerId]);
+    const { g1, g2, x, y, a, b } = await gatedPair();
     await expect.poll(() => redis.client().get(`np:route:${b.id.peerId}`), POLL).not.toBeNull();
     a.c.send({ type: 'punch', to: b.id.peerId, rid: 'rz-p' });
     await Promise.all([a.c.wait('punch-start'), b.c.wait('punch-start')]);

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { generateIdentity } from '../../../src/signaling/identity.js';
 import { systemClock, type Clock } from '../../../src/util/clock.js';
 import { allow, API_KEY, httpSession, post, Tracker } from '../signaling/helpers.js';
+import { series } from '../signaling/metrics-series.js';
 
 const t = new Tracker();
 afterEach(() => t.cleanup());
@@ -22,16 +23,6 @@ class OffsetClock implements Clock {
   setTimeout(fn: () => void, ms: number) {
     return systemClock.setTimeout(fn, ms);
   }
-}
-
-/** `name{labels} value` lines of one family, as a map from the label text to the value. */
-function series(text: string, name: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^(\w+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (m && m[1] === name) out.set(m[2] ?? '', Number(m[3]));
-  }
-  return out;
 }
 
 describe('GET /metrics: natpush_delivery_latency_seconds', () => {

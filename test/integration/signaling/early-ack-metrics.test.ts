@@ -17,6 +17,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { generateIdentity } from '../../../src/signaling/identity.js';
 import { allow, httpSession, post, RawClient, sseStream } from './helpers.js';
 import { serve, type NatpushProcess } from './natpush-process.js';
+import { series } from './metrics-series.js';
 
 const KEY = 'early-ack-metrics-key';
 const procs: NatpushProcess[] = [];
@@ -27,16 +28,6 @@ afterEach(async () => {
   for (const p of procs.splice(0)) await p.kill();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-/** `name{labels} value` lines of one family, as a map from the label text to the value. */
-function series(text: string, name: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^(\w+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (m && m[1] === name) out.set(m[2] ?? '', Number(m[3]));
-  }
-  return out;
-}
 
 /** An SSE stream's `deliver` ids, as they arrive (helpers.ts). */
 function sseIds(url: string, token: string): { ids: () => string[] } {

@@ -61,19 +61,22 @@ const limits = {
   ratePerSecond: 50,
 };
 
+/** The welcome this serve gives `peer`, as the client knows it. */
+const welcomeOf = (peer: string) => ({
+  type: 'welcome',
+  v: 1,
+  peer,
+  server: 's',
+  sessionToken: 't',
+  time: Date.now(),
+  limits,
+});
+
 describe('a client logs in to a newer serve', () => {
   it('ignores unknown fields and frame types, and stays connected', async () => {
     const id = generateIdentity();
     const other = generateIdentity();
-    const welcome = {
-      type: 'welcome',
-      v: 1,
-      peer: id.peerId,
-      server: 's',
-      sessionToken: 't',
-      time: Date.now(),
-      limits,
-    };
+    const welcome = welcomeOf(id.peerId);
     const s = await newerServe([
       { type: 'relay-moved', to: 'turn:198.51.100.7:3478' },
       { ...welcome, limits: { ...limits, maxFutureThing: 1 }, features: ['x'] },
@@ -118,15 +121,7 @@ describe('a client logs in to a newer serve', () => {
 
   it('still drops the connection on a known frame type with a wrong field', async () => {
     const id = generateIdentity();
-    const welcome = {
-      type: 'welcome',
-      v: 1,
-      peer: id.peerId,
-      server: 's',
-      sessionToken: 't',
-      time: Date.now(),
-      limits,
-    };
+    const welcome = welcomeOf(id.peerId);
     const s = await newerServe([
       welcome,
       { type: 'presence', peer: 'not a peer id', online: 'yes' },

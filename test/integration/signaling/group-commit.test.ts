@@ -15,19 +15,28 @@ import { allow, drained, HeldSyncStore, Tracker } from './helpers.js';
 const t = new Tracker();
 afterEach(() => t.cleanup());
 
+/**
+ * serve on a HeldSyncStore (not holding yet) with `earlyAckMs`; raw clients a and b logged in,
+ * b allowing a; `order` lists the types of the frames a gets.
+ */
+async function heldWorld(earlyAckMs: number) {
+  const store = new HeldSyncStore();
+  store.holding = false;
+  t.closers.push(() => store.release());
+  const s = await t.server({ store, timing: { earlyAckMs } });
+  const a = await t.raw(s);
+  const b = await t.raw(s);
+  const aid = await a.login();
+  const bid = await b.login();
+  await allow(b, [aid.peerId]);
+  const order: string[] = [];
+  a.ws.on('message', (d) => order.push((JSON.parse(d.toString()) as { type: string }).type));
+  return { store, s, a, b, bid, order };
+}
+
 describe('group commit and delivery', () => {
   it('delivers at the commit; accepted after the fsync; delivered only after accepted', async () => {
-    const store = new HeldSyncStore();
-    store.holding = false;
-    t.closers.push(() => store.release());
-    const s = await t.server({ store, timing: { earlyAckMs: 0 } });
-    const a = await t.raw(s);
-    const b = await t.raw(s);
-    const aid = await a.login();
-    const bid = await b.login();
-    await allow(b, [aid.peerId]);
-    const order: string[] = [];
-    a.ws.on('message', (d) => order.push((JSON.parse(d.toString()) as { type: string }).type));
+    const { store, a, b, bid, order } = await heldWorld(0);
 
     store.holding = true;
     a.send({ type: 'notify', ref: 'r1', id: 'n1', to: bid.peerId, body: 'hi' });
@@ -47,17 +56,7 @@ describe('group commit and delivery', () => {
   });
 
   it('fast path: sent before the write; acked in time, accepted and delivered with no write and no fsync', async () => {
-    const store = new HeldSyncStore();
-    store.holding = false;
-    t.closers.push(() => store.release());
-    const s = await t.server({ store, timing: { earlyAckMs: 60_000 } });
-    const a = await t.raw(s);
-    const b = await t.raw(s);
-    const aid = await a.login();
-    const bid = await b.login();
-    await allow(b, [aid.peerId]);
-    const order: string[] = [];
-    a.ws.on('message', (d) => order.push((JSON.parse(d.toString()) as { type: string }).type));
+    const { store, s, a, b, bid, order } = await heldWorld(60_000);
 
     store.holding = true; // an fsync would now hang until released: none may be needed
     a.send({ type: 'notify', ref: 'r1', id: 'n1', to: bid.peerId, body: 'hi' });

@@ -11,11 +11,11 @@ import { MemoryNetwork, type Endpoint } from '../../../src/net/index.js';
 import { CandidateGatherer, type RelayCredentials } from '../../../src/punch/candidates.js';
 import { PUNCH_DEFAULTS } from '../../../src/punch/constants.js';
 import type { TurnClient } from '../../../src/relay/client/client.js';
-import { mintTurnCredentials, sharedSecret } from '../../../src/relay/credentials.js';
-import { createRelayServer } from '../../../src/relay/server/turn-server.js';
+import { mintTurnCredentials } from '../../../src/relay/credentials.js';
 import { StunTransactions } from '../../../src/stun/index.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import { punch, PunchWorld, TURN } from '../punch/world.js';
+import { relayOn } from '../relay/memory-relay.js';
 
 let world: PunchWorld | undefined;
 const closers: (() => Promise<void> | void)[] = [];
@@ -90,14 +90,12 @@ describe('relay death over UDP', () => {
     const clock = new ManualClock();
     const net = new MemoryNetwork({ clock });
     for (const r of [RELAY_A, RELAY_B]) {
-      const server = await createRelayServer({
-        net: net.addHost({ addresses: [r.address] }),
+      const server = await relayOn(
+        net.addHost({ addresses: [r.address] }),
         clock,
-        listenAddress: r.address,
-        port: r.port,
-        relayAddress: r.address,
-        credentials: sharedSecret('relay-death-secret'),
-      });
+        r,
+        'relay-death-secret',
+      );
       closers.push(() => server.close());
     }
     let diedAt: number | undefined = undefined; // set when relay A dies

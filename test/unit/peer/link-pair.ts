@@ -57,6 +57,26 @@ export function trackLink(l: PeerLink): PeerLink {
   return l;
 }
 
+/**
+ * What a Peer wires between a link and its side's connector: the connector's incoming punches are
+ * adopted by the link, and with `handshakeInChecks` the session handshake rides in the checks.
+ */
+export function attachToConnector(l: PeerLink, side: PeerSide, handshakeInChecks: boolean): void {
+  if (handshakeInChecks)
+    side.connector.setHandshakes({
+      init: () => l.initForCheck(),
+      answer: (_, d) => l.answerInCheck(d),
+      response: (_, d) => l.handleCheckResponse(d),
+    });
+  side.connector.onIncoming(
+    ({ path }) =>
+      void path.then(
+        (p) => l.adopt(p),
+        () => {},
+      ),
+  );
+}
+
 /** For afterEach: close every link made by linkPair, then the world of linkWorld(). */
 export async function closeLinkWorld(): Promise<void> {
   for (const l of open.links.splice(0)) l.close();
@@ -111,19 +131,7 @@ export function linkPair(
       ...(o.handshakeInChecks ? { handshakeInChecks: true } : {}),
       ...o.link,
     });
-    if (o.handshakeInChecks)
-      side.connector.setHandshakes({
-        init: () => l.initForCheck(),
-        answer: (_, d) => l.answerInCheck(d),
-        response: (_, d) => l.handleCheckResponse(d),
-      });
-    side.connector.onIncoming(
-      ({ path }) =>
-        void path.then(
-          (p) => l.adopt(p),
-          () => {},
-        ),
-    );
+    attachToConnector(l, side, o.handshakeInChecks ?? false);
     open.links.push(l);
     byEnd[end] = l;
     return l;

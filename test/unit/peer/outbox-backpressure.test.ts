@@ -13,11 +13,11 @@ import type { LinkTable } from '../../../src/peer/link-table.js';
 import { Outbox } from '../../../src/peer/outbox.js';
 import type { NotifyResult } from '../../../src/peer/peer-types.js';
 import { RELIABLE_DEFAULTS } from '../../../src/session/reliable-options.js';
-import { generateIdentity } from '../../../src/signaling/identity.js';
 import type { ClientMessage } from '../../../src/signaling/protocol.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { SIGNAL_MS } from '../punch/world.js';
 import { closeLinkWorld, linkPair, linkWorld } from './link-pair.js';
+import { orderedPeers } from './ordered-peers.js';
 
 afterEach(closeLinkWorld);
 
@@ -26,10 +26,7 @@ const ROOM = RELIABLE_DEFAULTS.maxQueuedMessages;
 /** A direct link a → b, and an Outbox on a that sends on it; b's received bodies in order. */
 async function setup() {
   const w = await linkWorld();
-  let [ia, ib] = [generateIdentity(), generateIdentity()];
-  if (ia.peerId > ib.peerId) [ia, ib] = [ib, ia];
-  const sa = await w.peer(ia.peerId, w.nat('full-cone'));
-  const sb = await w.peer(ib.peerId, w.nat('full-cone'));
+  const { ia, ib, sa, sb } = await orderedPeers(w);
   const box: { outbox?: Outbox } = {};
   const pair = linkPair(w, [ia, sa], [ib, sb], {
     serverMs: SIGNAL_MS,

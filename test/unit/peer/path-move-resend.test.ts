@@ -5,18 +5,15 @@
  * retransmission counted here is a copy the receiver drops.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateIdentity } from '../../../src/signaling/identity.js';
 import { SIGNAL_MS } from '../punch/world.js';
 import { closeLinkWorld, linkPair, linkWorld } from './link-pair.js';
+import { orderedPeers } from './ordered-peers.js';
 
 afterEach(closeLinkWorld);
 
 async function setup() {
   const w = await linkWorld();
-  let [ia, ib] = [generateIdentity(), generateIdentity()];
-  if (ia.peerId > ib.peerId) [ia, ib] = [ib, ia];
-  const sa = await w.peer(ia.peerId, w.nat('full-cone'));
-  const sb = await w.peer(ib.peerId, w.nat('full-cone'));
+  const { ia, ib, sa, sb } = await orderedPeers(w);
   const pair = linkPair(w, [ia, sa], [ib, sb], {
     serverMs: SIGNAL_MS,
     link: { repunchMs: { initial: 60_000, max: 60_000 } },

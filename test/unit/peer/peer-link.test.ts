@@ -7,9 +7,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { PeerLink, type LinkPath } from '../../../src/peer/peer-link.js';
-import { generateIdentity, type Identity } from '../../../src/signaling/identity.js';
+import type { Identity } from '../../../src/signaling/identity.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { PunchWorld, SIGNAL_MS, type NatKind } from '../punch/world.js';
+import { attachToConnector } from './link-pair.js';
+import { orderedPeers } from './ordered-peers.js';
 
 let world: PunchWorld | undefined;
 const links: PeerLink[] = [];
@@ -21,11 +23,7 @@ afterEach(async () => {
 
 async function setup(ka: NatKind, kb: NatKind) {
   const w = (world = await PunchWorld.create());
-  // The lower id initiates punches; make `a` the lower one so the test reads in order.
-  let [ia, ib] = [generateIdentity(), generateIdentity()];
-  if (ia.peerId > ib.peerId) [ia, ib] = [ib, ia];
-  const sa = await w.peer(ia.peerId, w.nat(ka));
-  const sb = await w.peer(ib.peerId, w.nat(kb));
+  const { ia, ib, sa, sb } = await orderedPeers(w, ka, kb);
   const got = { a: [] as string[], b: [] as string[] };
   const paths = { a: [] as string[], b: [] as string[] };
   const punches: string[] = [];
@@ -50,13 +48,7 @@ async function setup(ka: NatKind, kb: NatKind) {
       onPunch: (e) => punches.push(e.ok ? `${name}:${e.kind}` : `${name}:failed`),
       paused: () => pausedFlag[name],
     });
-    side.connector.onIncoming(
-      ({ path }) =>
-        void path.then(
-          (p) => l.adopt(p),
-          () => {},
-        ),
-    );
+    attachToConnector(l, side, false);
     links.push(l);
     return l;
   };

@@ -12,6 +12,7 @@ import { PeerLink, type LinkPath } from '../../../src/peer/peer-link.js';
 import { generateIdentity, type Identity } from '../../../src/signaling/identity.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { PunchWorld, SIGNAL_MS as S, type PeerSide } from '../punch/world.js';
+import { attachToConnector } from './link-pair.js';
 
 let world: PunchWorld | undefined;
 const links: PeerLink[] = [];
@@ -54,19 +55,7 @@ describe('a peer that restarts with the same identity', () => {
         });
         events.set(l, []);
         got.set(me.peerId, []);
-        if (inChecks)
-          side.connector.setHandshakes({
-            init: () => l.initForCheck(),
-            answer: (_, d) => l.answerInCheck(d),
-            response: (_, d) => l.handleCheckResponse(d),
-          });
-        side.connector.onIncoming(
-          ({ path }) =>
-            void path.then(
-              (p) => l.adopt(p),
-              () => {},
-            ),
-        );
+        attachToConnector(l, side, inChecks);
         links.push(l);
         byId.set(me.peerId, l);
         return l;

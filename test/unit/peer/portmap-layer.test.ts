@@ -75,22 +75,28 @@ function logSpy() {
 describe('PortmapLayer', () => {
   // The network is the mapper's; an injected mapper never touches it.
   const base = { net: {} as UdpNetwork, clock: new ManualClock(), logger: silentLogger };
-
-  it('maps the socket port at once; no candidate until granted, then the mapping, re-gathered', async () => {
+  /** A layer for socket port 5000 on a fake mapper; `changes()` counts its onChange calls. */
+  const layer = (logger: Logger = silentLogger) => {
     const f = fakeMapper();
-    let changes = 0;
+    const counted = { changes: 0 };
     const l = new PortmapLayer({
       ...base,
+      logger,
       port: 5000,
       mapper: f.mapper,
-      onChange: () => changes++,
+      onChange: () => counted.changes++,
     });
+    return { f, l, changes: () => counted.changes };
+  };
+
+  it('maps the socket port at once; no candidate until granted, then the mapping, re-gathered', async () => {
+    const { f, l, changes } = layer();
     expect(f.state.mapped).toEqual([5000]);
     expect(l.candidates()).toEqual([]);
     f.settle().ok(mapping);
     await Promise.resolve();
     await Promise.resolve();
-    expect(changes).toBe(1);
+    expect(changes()).toBe(1);
     expect(l.candidates()).toEqual([
       { type: 'srflx', address: '198.51.100.9', port: 5000, priority: MAPPED_CANDIDATE_PRIORITY },
     ]);
@@ -99,7 +105,7 @@ describe('PortmapLayer', () => {
     expect(l.candidates([{ ...srflx, address: '203.0.113.5' }])).toEqual([]);
     expect(l.candidates([{ ...srflx, address: '198.51.100.9' }])).toHaveLength(1);
     f.emit(undefined); // lost on renewal
-    expect(changes).toBe(2);
+    expect(changes()).toBe(2);
     expect(l.candidates()).toEqual([]);
     await l.close();
     await l.close();
@@ -107,36 +113,21 @@ describe('PortmapLayer', () => {
   });
 
   it('no router: a debug line, no change, nothing louder', async () => {
-    const f = fakeMapper();
     const { log, lines } = logSpy();
-    let changes = 0;
-    const l = new PortmapLayer({
-      ...base,
-      logger: log,
-      port: 5000,
-      mapper: f.mapper,
-      onChange: () => changes++,
-    });
+    const { f, l, changes } = layer(log);
     f.settle().fail(new Error('no port mapping: pcp: timeout'));
     await new Promise((r) => setImmediate(r));
-    expect(changes).toBe(0);
+    expect(changes()).toBe(0);
     expect(lines).toEqual([{ level: 'debug', msg: 'no port mapping' }]);
     await l.close();
   });
 
   it('a grant that lands after close is not announced', async () => {
-    const f = fakeMapper();
-    let changes = 0;
-    const l = new PortmapLayer({
-      ...base,
-      port: 5000,
-      mapper: f.mapper,
-      onChange: () => changes++,
-    });
+    const { f, l, changes } = layer();
     await l.close();
     f.settle().ok(mapping);
     await new Promise((r) => setImmediate(r));
-    expect(changes).toBe(0);
+    expect(changes()).toBe(0);
     expect(l.candidates()).toEqual([]);
   });
 });

@@ -13,20 +13,18 @@ import { pongPath } from '../../../src/peer/link-table.js';
 import { PeerLink, type LinkPath } from '../../../src/peer/peer-link.js';
 import type { PathKind, PunchedPath } from '../../../src/punch/index.js';
 import { ManualClock } from '../../../src/util/clock.js';
-import { generateIdentity, type Identity } from '../../../src/signaling/identity.js';
+import type { Identity } from '../../../src/signaling/identity.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { SIGNAL_MS, type NatKind } from '../punch/world.js';
 import { closeLinkWorld, linkPair, linkWorld, trackLink } from './link-pair.js';
+import { orderedIdentities, orderedPeers } from './ordered-peers.js';
 
 afterEach(closeLinkWorld);
 
 /** Two peers whose NATs cannot reach each other; TURN credentials after `credentialsDelayMs`. */
 async function world2(ka: NatKind, kb: NatKind, credentialsDelayMs: number) {
   const w = await linkWorld({ punchLeadMs: 20, credentialsDelayMs });
-  let [ia, ib] = [generateIdentity(), generateIdentity()];
-  if (ia.peerId > ib.peerId) [ia, ib] = [ib, ia];
-  const a = await w.peer(ia.peerId, w.nat(ka));
-  const b = await w.peer(ib.peerId, w.nat(kb));
+  const { ia, ib, sa: a, sb: b } = await orderedPeers(w, ka, kb);
   w.net.dropIf(
     (p) =>
       (p.src.address === a.nat.publicAddress && p.dst.address === b.nat.publicAddress) ||
@@ -161,8 +159,7 @@ function pathPair(clock: ManualClock) {
 describe('a selected direct path relabelled relay', () => {
   it('the link says relay at the next datagram and tries for direct again later', async () => {
     const clock = new ManualClock();
-    let [ia, ib] = [generateIdentity(), generateIdentity()];
-    if (ia.peerId > ib.peerId) [ia, ib] = [ib, ia];
+    const [ia, ib] = orderedIdentities();
     const events: Record<'a' | 'b', LinkPath[]> = { a: [], b: [] };
     const punches: string[] = [];
     const byName: Partial<Record<'a' | 'b', PeerLink>> = {};

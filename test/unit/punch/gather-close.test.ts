@@ -5,25 +5,13 @@
  * it), the relay allocation the punch asked for is released with the connector, and the connect
  * rejects with the usual typed error. Both sides on the memory network, ManualClock.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PUNCH_DEFAULTS, PUNCH_ERR, PunchError } from '../../../src/punch/index.js';
 import type { PunchSignalOut } from '../../../src/punch/index.js';
-import { PunchWorld } from './world.js';
+import type { PunchWorld } from './world.js';
+import { outcome, twoPeers, worldPerTest } from './world-per-test.js';
 
-let world: PunchWorld | undefined;
-
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-});
-
-/** The outcome of a promise without throwing: 'ok' or the error. */
-function outcome(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => 'ok',
-    (e: unknown) => e,
-  );
-}
+const world = worldPerTest();
 
 /** Every frame A sends toward B through serve (A is the only side that starts anything). */
 function framesToB(w: PunchWorld): PunchSignalOut[] {
@@ -37,10 +25,8 @@ function framesToB(w: PunchWorld): PunchSignalOut[] {
 
 describe('a punch ended while gathering', () => {
   it('close() during the gather: the connect rejects CLOSED, nothing is sent, the allocation goes', async () => {
-    world = await PunchWorld.create();
-    const w = world;
-    const a = await w.peer('peer-a', w.nat('full-cone'));
-    const b = await w.peer('peer-b', w.nat('full-cone'));
+    const w = await world.create();
+    const { a, b } = await twoPeers(w);
     const sent = framesToB(w);
     const incomingAtB: string[] = [];
     b.connector.onIncoming((p) => incomingAtB.push(p.rid));
@@ -72,10 +58,8 @@ describe('a punch ended while gathering', () => {
   });
 
   it('an abort during a fresh gather: the connect rejects ABORTED and nothing is sent', async () => {
-    world = await PunchWorld.create();
-    const w = world;
-    const a = await w.peer('peer-a', w.nat('full-cone'));
-    await w.peer('peer-b', w.nat('full-cone'));
+    const w = await world.create();
+    const { a } = await twoPeers(w);
     // The warm candidates are past their life: the connect gathers afresh, under its signal.
     await w.clock.advanceAsync(PUNCH_DEFAULTS.warmCandidatesMs + 1);
     const sent = framesToB(w);

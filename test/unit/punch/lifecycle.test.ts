@@ -16,6 +16,7 @@ import {
 import type { PunchedPath } from '../../../src/punch/index.js';
 import { StunTransactions } from '../../../src/stun/transaction.js';
 import { punch, PunchWorld, SECRET, STUN, TURN } from './world.js';
+import { crossesBothWays } from './world-per-test.js';
 
 let world: PunchWorld | undefined;
 
@@ -48,15 +49,7 @@ describe('punch lifecycle', () => {
 
     // Two minutes without a single session datagram: only consent checks cross.
     await w.clock.advanceAsync(120_000);
-    const atB: number[] = [];
-    const atA: number[] = [];
-    pb.onData((d) => atB.push(d[1]!));
-    pa.onData((d) => atA.push(d[1]!));
-    pa.send(Uint8Array.of(0xc2, 1));
-    pb.send(Uint8Array.of(0xc2, 2));
-    await w.clock.advanceAsync(100);
-    expect(atB).toEqual([1]);
-    expect(atA).toEqual([2]);
+    await crossesBothWays(w, pa, pb, { ms: 100 });
 
     // Cut the path between the two NATs: consent is lost after 30 s, not before.
     const dead: { side: string; at: number }[] = [];

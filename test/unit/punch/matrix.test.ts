@@ -14,6 +14,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { NatKind, PeerSide } from './world.js';
 import { punch, PunchWorld } from './world.js';
+import { crossesBothWays } from './world-per-test.js';
 
 type Want = 'direct' | 'relay';
 interface Row {
@@ -91,15 +92,7 @@ describe.each(ROWS)('punch $a × $b', (row) => {
     expect(pb.kind).toBe(row.want);
 
     // Data flows both ways on the selected path, and only session datagrams are accepted.
-    const atB: number[] = [];
-    const atA: number[] = [];
-    pb.onData((d) => atB.push(d[1]!));
-    pa.onData((d) => atA.push(d[1]!));
-    pa.send(Uint8Array.of(0xc1, 7));
-    pb.send(Uint8Array.of(0xc1, 9));
-    await w.clock.advanceAsync(200);
-    expect(atB).toEqual([7]);
-    expect(atA).toEqual([9]);
+    await crossesBothWays(w, pa, pb, { type: 0xc1, x: 7, y: 9 });
     expect(() => pa.send(Uint8Array.of(0x00, 1))).toThrow(TypeError);
   });
 });

@@ -12,11 +12,12 @@
  * serve's relay are dropped, so the controlling side's relay nomination stays unanswered until a
  * direct check's answer selects direct there.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Packet } from '../../../src/net/memory-nat.js';
 import type { CandidatePair, PunchedPath } from '../../../src/punch/index.js';
 import { upgrades } from '../../../src/punch/pair-upgrade.js';
-import { punch, PunchWorld, SERVER } from './world.js';
+import { punch, SERVER, type PunchWorld } from './world.js';
+import { crossesBothWays, twoPeers, worldPerTest } from './world-per-test.js';
 
 const MAGIC = [0x21, 0x12, 0xa4, 0x42];
 const USE_CANDIDATE = 0x0025;
@@ -43,23 +44,25 @@ function bindings(data: Uint8Array): { success: boolean; tx: string; nominates: 
   return out;
 }
 
-let world: PunchWorld | undefined;
+const world = worldPerTest();
 
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-});
+/** Peers A (connects: controlling) and B (answers: controlled) behind port-restricted NATs,
+ *  with the direct link between their NATs cut until `heal()`. */
+async function cutPeers(w: PunchWorld) {
+  const { a, b } = await twoPeers(w, 'port-restricted');
+  const between = (p: Packet, x: string, y: string): boolean =>
+    (p.src.address === x && p.dst.address === y) || (p.src.address === y && p.dst.address === x);
+  let directCut = true;
+  w.net.dropIf((p) => directCut && between(p, a.nat.publicAddress, b.nat.publicAddress));
+  return { a, b, heal: () => void (directCut = false) };
+}
+
+const at = (e: { address: string; port: number }): string => `${e.address}:${e.port}`;
 
 describe('nomination race: relay selected by the controlled side, direct by the controlling', () => {
   it('the controlled side moves to the direct pair the controlling side selected', async () => {
-    world = await PunchWorld.create();
-    const w = world;
-    const a = await w.peer('peer-a', w.nat('port-restricted')); // connects: controlling
-    const b = await w.peer('peer-b', w.nat('port-restricted')); // answers: controlled
-    const between = (p: Packet, x: string, y: string): boolean =>
-      (p.src.address === x && p.dst.address === y) || (p.src.address === y && p.dst.address === x);
-    let directCut = true;
-    w.net.dropIf((p) => directCut && between(p, a.nat.publicAddress, b.nat.publicAddress));
+    const w = await world.create();
+    const { a, b, heal } = await cutPeers(w);
     // Through the relay: note A's nominating checks, and drop B's answers to them.
     const nominations = new Set<string>();
     let answersDropped = 0;
@@ -91,41 +94,21 @@ describe('nomination race: relay selected by the controlled side, direct by the 
     const switched: string[] = [];
     pb.onSwitched!((kind) => switched.push(kind));
 
-    directCut = false; // A's next direct check (USE-CANDIDATE, aggressive) gets through
+    heal(); // A's next direct check (USE-CANDIDATE, aggressive) gets through
     const pa = await w.run(outgoing);
     expect(pa.kind).toBe('direct');
     // B validates the pair A nominated with its own check, then moves to it.
     await w.clock.advanceAsync(2_000);
     expect(pb.kind).toBe('direct');
     expect(switched).toEqual(['direct']);
-    const at = (e: { address: string; port: number }): string => `${e.address}:${e.port}`;
     expect(at(pb.remote)).toBe(at(pa.local));
     expect(at(pa.remote)).toBe(at(pb.local));
-
-    // Session data crosses both ways on the one pair both sides hold.
-    const atA: number[] = [];
-    const atB: number[] = [];
-    pa.onData((d) => atA.push(d[1]!));
-    pb.onData((d) => atB.push(d[1]!));
-    pa.send(Uint8Array.of(0xc2, 1));
-    pb.send(Uint8Array.of(0xc2, 2));
-    await w.clock.advanceAsync(200);
-    expect(atB).toEqual([1]);
-    expect(atA).toEqual([2]);
+    await crossesBothWays(w, pa, pb);
   });
 
   it('both sides leave a relayed pair for a direct one the controlling side nominated later', async () => {
-    world = await PunchWorld.create();
-    const w = world;
-    const a = await w.peer('peer-a', w.nat('port-restricted'));
-    const b = await w.peer('peer-b', w.nat('port-restricted'));
-    let directCut = true;
-    w.net.dropIf(
-      (p) =>
-        directCut &&
-        ((p.src.address === a.nat.publicAddress && p.dst.address === b.nat.publicAddress) ||
-          (p.src.address === b.nat.publicAddress && p.dst.address === a.nat.publicAddress)),
-    );
+    const w = await world.create();
+    const { a, b, heal } = await cutPeers(w);
     const [pa, pb] = await punch(w, a, b);
     // Nothing direct got through within the grace: both selected the relayed pair.
     expect([pa.kind, pb.kind]).toEqual(['relay', 'relay']);
@@ -135,21 +118,12 @@ describe('nomination race: relay selected by the controlled side, direct by the 
 
     // The link heals while A's aggressive checks of the direct pairs still retransmit (until
     // 13.4 s): the next one is answered, and both sides move to that direct pair.
-    directCut = false;
+    heal();
     await w.clock.advanceAsync(8_000);
     expect([pa.kind, pb.kind]).toEqual(['direct', 'direct']);
     expect(switched.sort()).toEqual(['a:direct', 'b:direct']);
-    const at = (e: { address: string; port: number }): string => `${e.address}:${e.port}`;
     expect(at(pb.remote)).toBe(at(pa.local));
-    const atA: number[] = [];
-    const atB: number[] = [];
-    pa.onData((d) => atA.push(d[1]!));
-    pb.onData((d) => atB.push(d[1]!));
-    pa.send(Uint8Array.of(0xc2, 1));
-    pb.send(Uint8Array.of(0xc2, 2));
-    await w.clock.advanceAsync(200);
-    expect(atB).toEqual([1]);
-    expect(atA).toEqual([2]);
+    await crossesBothWays(w, pa, pb);
   });
 
   it('a relayed nomination that arrives from an unsignalled relay address moves nothing', () => {

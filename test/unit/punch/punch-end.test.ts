@@ -4,17 +4,13 @@
  * a connect there starts a fresh punch instead of joining the doomed one. A frame from a third
  * peer, for another punch, naming another ufrag, or for a punch that has a path, changes nothing.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PUNCH_ERR, PunchError } from '../../../src/punch/index.js';
 import type { IncomingPunch, PunchSignalOut } from '../../../src/punch/index.js';
-import { punch, PunchWorld, SIGNAL_MS, type PeerSide } from './world.js';
+import { punch, SIGNAL_MS, type PeerSide, type PunchWorld } from './world.js';
+import { outcome, twoPeers, worldPerTest } from './world-per-test.js';
 
-let world: PunchWorld | undefined;
-
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-});
+const world = worldPerTest();
 
 type EndFrame = Extract<PunchSignalOut, { type: 'punch-end' }>;
 
@@ -26,14 +22,6 @@ function recordEnds(w: PunchWorld): { from: string; f: EndFrame }[] {
     return false;
   };
   return ends;
-}
-
-/** The outcome of a promise without throwing: the value's 'ok' or the error. */
-function outcome(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => 'ok',
-    (e: unknown) => e,
-  );
 }
 
 /** A's connect toward B; `onIncoming` at B gives B's side of the punch as soon as it exists. */
@@ -51,10 +39,8 @@ async function startPunch(
 
 describe('punch-end', () => {
   it("ends the callee's side right after the initiator's punch is aborted; a connect then punches afresh", async () => {
-    world = await PunchWorld.create();
-    const w = world;
-    const a = await w.peer('peer-a', w.nat('full-cone'));
-    const b = await w.peer('peer-b', w.nat('full-cone'));
+    const w = await world.create();
+    const { a, b } = await twoPeers(w);
     const ends = recordEnds(w);
 
     const incomingAtA: string[] = [];
@@ -101,10 +87,8 @@ describe('punch-end', () => {
   });
 
   it("ends the initiator's side when the callee's connector closes mid-punch", async () => {
-    world = await PunchWorld.create();
-    const w = world;
-    const a = await w.peer('peer-a', w.nat('full-cone'));
-    const b = await w.peer('peer-b', w.nat('full-cone'));
+    const w = await world.create();
+    const { a, b } = await twoPeers(w);
     const ends = recordEnds(w);
 
     const { atA, atB } = await startPunch(w, a, b);
@@ -119,10 +103,8 @@ describe('punch-end', () => {
   });
 
   it('a forged punch-end (a third peer, another rid, another ufrag) changes nothing', async () => {
-    world = await PunchWorld.create();
-    const w = world;
-    const a = await w.peer('peer-a', w.nat('full-cone'));
-    const b = await w.peer('peer-b', w.nat('full-cone'));
+    const w = await world.create();
+    const { a, b } = await twoPeers(w);
     const c = await w.peer('peer-c', w.nat('full-cone'));
     let forged = 0;
     b.connector.onIncoming((p) => {
@@ -157,10 +139,8 @@ describe('punch-end', () => {
   });
 
   it('a punch that found a path sends no punch-end, and one arriving later ends nothing', async () => {
-    world = await PunchWorld.create();
-    const w = world;
-    const a = await w.peer('peer-a', w.nat('full-cone'));
-    const b = await w.peer('peer-b', w.nat('full-cone'));
+    const w = await world.create();
+    const { a, b } = await twoPeers(w);
     const ends = recordEnds(w);
     let rid = '';
     b.connector.onIncoming((p) => void (rid = p.rid));
@@ -183,11 +163,9 @@ describe('punch-end', () => {
   });
 
   it('against a serve without punch-end the callee ends on its own timeout, as before', async () => {
-    world = await PunchWorld.create();
-    const w = world;
+    const w = await world.create();
     w.takesPunchEnd = false;
-    const a = await w.peer('peer-a', w.nat('full-cone'));
-    const b = await w.peer('peer-b', w.nat('full-cone'));
+    const { a, b } = await twoPeers(w);
     const ends = recordEnds(w);
     const { ac, atA, atB } = await startPunch(w, a, b);
     const abortedAt = w.clock.now();

@@ -9,7 +9,7 @@
  * - a nomination replayed from the attacker's own address is answered (it verifies) but never
  *   selected: our own check toward the attacker cannot succeed.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Endpoint } from '../../../src/net/index.js';
 import { buildCheck, classifyPacket } from '../../../src/punch/index.js';
 import {
@@ -20,24 +20,37 @@ import {
   shortTermKey,
   StunMessageBuilder,
 } from '../../../src/stun/index.js';
-import { punch, PunchWorld } from './world.js';
+import { punch, type PeerSide, type PunchWorld } from './world.js';
+import { twoPeers, worldPerTest } from './world-per-test.js';
 
 const ATTACKER = '203.0.113.66';
-let world: PunchWorld | undefined;
+const world = worldPerTest();
 
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-});
+/**
+ * An attacker on `port` that sniffs every check A sends to B and sends a copy to B from its own
+ * address — before the original arrives (A's packets are held back a hop longer than the replay).
+ */
+async function replayChecks(w: PunchWorld, a: PeerSide, b: PeerSide, port: number) {
+  const attacker = await w.net.addHost({ addresses: [ATTACKER] }).bindUdp({ port });
+  let replayed = 0;
+  w.net.dropIf((p) => {
+    if (
+      p.src.address === a.nat.publicAddress &&
+      p.dst.address === b.nat.publicAddress &&
+      classifyPacket(p.data) === 'stun-request'
+    ) {
+      replayed++;
+      attacker.send(p.data, p.dst);
+    }
+    return false;
+  });
+  return { attacker, replayed: () => replayed };
+}
 
 describe('a third party on the path', () => {
   it('gets no answer to a check it cannot sign, and is not learned as a candidate', async () => {
-    world = await PunchWorld.create();
-    const w = world;
-    const [a, b] = [
-      await w.peer('peer-a', w.nat('full-cone')),
-      await w.peer('peer-b', w.nat('full-cone')),
-    ];
+    const w = await world.create();
+    const { a, b } = await twoPeers(w);
     // Sniff a genuine check to learn A's public address and both ufrags.
     let seen: { to: Endpoint; username: string } | undefined;
     w.net.dropIf((p) => {
@@ -79,10 +92,8 @@ describe('a third party on the path', () => {
   });
 
   it('cannot complete checks with forged answers: symmetric × symmetric stays on the relay', async () => {
-    world = await PunchWorld.create();
-    const w = world;
-    const a = await w.peer('peer-a', w.nat('symmetric'));
-    const b = await w.peer('peer-b', w.nat('symmetric'));
+    const w = await world.create();
+    const { a, b } = await twoPeers(w, 'symmetric');
     const attackerHost = w.net.addHost({ addresses: [ATTACKER] });
     let forgedSent = 0;
     // On-path: every check A sends toward B's NAT is answered at once by the attacker, from
@@ -109,27 +120,11 @@ describe('a third party on the path', () => {
   });
 
   it('cannot get a replayed nomination selected from its own address', async () => {
-    world = await PunchWorld.create();
-    const w = world;
-    const a = await w.peer('peer-a', w.nat('full-cone'));
-    const b = await w.peer('peer-b', w.nat('full-cone'));
-    const attacker = await w.net.addHost({ addresses: [ATTACKER] }).bindUdp({ port: 6001 });
-    let replayed = 0;
-    // Every check A sends to B is also sent to B by the attacker, from the attacker's address,
-    // BEFORE the original arrives (A's packets are held back a hop longer than the replay).
-    w.net.dropIf((p) => {
-      if (
-        p.src.address === a.nat.publicAddress &&
-        p.dst.address === b.nat.publicAddress &&
-        classifyPacket(p.data) === 'stun-request'
-      ) {
-        replayed++;
-        attacker.send(p.data, p.dst);
-      }
-      return false;
-    });
+    const w = await world.create();
+    const { a, b } = await twoPeers(w);
+    const { attacker, replayed } = await replayChecks(w, a, b, 6001);
     const [pa, pb] = await punch(w, a, b);
-    expect(replayed).toBeGreaterThan(0);
+    expect(replayed()).toBeGreaterThan(0);
     expect(pb.remote.address).toBe(a.nat.publicAddress);
     expect(pa.remote.address).toBe(b.nat.publicAddress);
     expect(pb.kind).toBe('direct');
@@ -137,28 +132,14 @@ describe('a third party on the path', () => {
   });
 
   it('cannot make a path re-punch by replaying a sniffed consent check from elsewhere', async () => {
-    world = await PunchWorld.create();
-    const w = world;
-    const a = await w.peer('peer-a', w.nat('full-cone'));
-    const b = await w.peer('peer-b', w.nat('full-cone'));
+    const w = await world.create();
+    const { a, b } = await twoPeers(w);
     const [, pb] = await punch(w, a, b);
     const moved: unknown[] = [];
     pb.onRepunchNeeded((e) => moved.push(e));
-    const attacker = await w.net.addHost({ addresses: [ATTACKER] }).bindUdp({ port: 6002 });
-    let replayed = 0;
-    w.net.dropIf((p) => {
-      if (
-        p.src.address === a.nat.publicAddress &&
-        p.dst.address === b.nat.publicAddress &&
-        classifyPacket(p.data) === 'stun-request'
-      ) {
-        replayed++;
-        attacker.send(p.data, p.dst);
-      }
-      return false;
-    });
+    const { attacker, replayed } = await replayChecks(w, a, b, 6002);
     await w.clock.advanceAsync(20_000); // several consent rounds
-    expect(replayed).toBeGreaterThan(0);
+    expect(replayed()).toBeGreaterThan(0);
     expect(moved).toEqual([]);
     await attacker.close();
   });

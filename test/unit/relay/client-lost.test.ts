@@ -9,9 +9,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Endpoint } from '../../../src/net/index.js';
 import { MemoryNetwork } from '../../../src/net/index.js';
 import { TurnClient } from '../../../src/relay/client/client.js';
-import { mintTurnCredentials, sharedSecret } from '../../../src/relay/credentials.js';
-import { createRelayServer } from '../../../src/relay/server/turn-server.js';
+import { mintTurnCredentials } from '../../../src/relay/credentials.js';
 import { ManualClock } from '../../../src/util/clock.js';
+import { relayOn } from './memory-relay.js';
 
 const SERVER: Endpoint = { address: '203.0.113.1', port: 3478 };
 const SECRET = 'test-secret';
@@ -25,15 +25,7 @@ async function setup() {
   const clock = new ManualClock();
   const net = new MemoryNetwork({ clock });
   const serverHost = net.addHost({ addresses: [SERVER.address] });
-  const startServer = () =>
-    createRelayServer({
-      net: serverHost,
-      clock,
-      listenAddress: SERVER.address,
-      port: SERVER.port,
-      relayAddress: SERVER.address,
-      credentials: sharedSecret(SECRET),
-    });
+  const startServer = () => relayOn(serverHost, clock, SERVER, SECRET);
   let server = await startServer();
   closers.push(() => server.close());
   const host = net.addHost({ addresses: ['192.0.2.2'] });

@@ -7,9 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Endpoint } from '../../../src/net/index.js';
 import { MemoryNetwork, NAT_PRESETS } from '../../../src/net/index.js';
 import { TURN_CLIENT_MAX_PENDING, TurnClient } from '../../../src/relay/client/client.js';
-import { mintTurnCredentials, sharedSecret } from '../../../src/relay/credentials.js';
+import { mintTurnCredentials } from '../../../src/relay/credentials.js';
 import { isTurnClientError, TURN_ERR } from '../../../src/relay/index.js';
-import { createRelayServer } from '../../../src/relay/server/turn-server.js';
 import {
   Attr,
   BINDING_REQUEST,
@@ -20,6 +19,7 @@ import {
   StunTransactions,
 } from '../../../src/stun/index.js';
 import { ManualClock } from '../../../src/util/clock.js';
+import { relayOn } from './memory-relay.js';
 
 const SERVER: Endpoint = { address: '203.0.113.1', port: 3478 };
 const SECRET = 'test-secret';
@@ -32,14 +32,7 @@ afterEach(async () => {
 async function setup() {
   const clock = new ManualClock();
   const net = new MemoryNetwork({ clock });
-  const server = await createRelayServer({
-    net: net.addHost({ addresses: [SERVER.address] }),
-    clock,
-    listenAddress: SERVER.address,
-    port: SERVER.port,
-    relayAddress: SERVER.address,
-    credentials: sharedSecret(SECRET),
-  });
+  const server = await relayOn(net.addHost({ addresses: [SERVER.address] }), clock, SERVER, SECRET);
   closers.push(() => server.close());
   const nat = net.addNat({
     publicAddress: '198.51.100.7',

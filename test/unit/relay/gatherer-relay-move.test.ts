@@ -9,10 +9,10 @@ import type { Endpoint } from '../../../src/net/index.js';
 import { MemoryNetwork } from '../../../src/net/index.js';
 import { CandidateGatherer, type RelayCredentials } from '../../../src/punch/candidates.js';
 import type { TurnClient } from '../../../src/relay/client/client.js';
-import { mintTurnCredentials, sharedSecret } from '../../../src/relay/credentials.js';
-import { createRelayServer } from '../../../src/relay/server/turn-server.js';
+import { mintTurnCredentials } from '../../../src/relay/credentials.js';
 import { StunTransactions } from '../../../src/stun/index.js';
 import { ManualClock } from '../../../src/util/clock.js';
+import { relayOn } from './memory-relay.js';
 
 const SECRET = 'test-secret';
 const RELAY_A: Endpoint = { address: '203.0.113.1', port: 3478 };
@@ -30,14 +30,7 @@ describe('CandidateGatherer: a dead relay is replaced', () => {
     const clock = new ManualClock();
     const net = new MemoryNetwork({ clock });
     for (const r of [RELAY_A, RELAY_B]) {
-      const s = await createRelayServer({
-        net: net.addHost({ addresses: [r.address] }),
-        clock,
-        listenAddress: r.address,
-        port: r.port,
-        relayAddress: r.address,
-        credentials: sharedSecret(SECRET),
-      });
+      const s = await relayOn(net.addHost({ addresses: [r.address] }), clock, r, SECRET);
       closers.push(() => s.close());
     }
     let aDead = false;

@@ -9,16 +9,13 @@
  *   shows yet (the copy is one IPC hop behind the Allocate answer) asks the other workers'
  *   registries before it is refused. Before, it was refused 403 in that window.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryNetwork } from '../../../src/net/index.js';
-import { sharedSecret } from '../../../src/relay/credentials.js';
+import { describe, expect, it } from 'vitest';
 import { isTurnClientError } from '../../../src/relay/errors.js';
 import type {
   SiblingExchange,
   SiblingServices,
   SiblingState,
 } from '../../../src/relay/server/siblings.js';
-import { createRelayServer, type TurnServer } from '../../../src/relay/server/turn-server.js';
 import {
   decodeStunMessage,
   messageType,
@@ -26,20 +23,13 @@ import {
   StunClass,
   StunMessageBuilder,
 } from '../../../src/stun/index.js';
-import { portClients } from './port-clients.js';
-import { ManualClock } from '../../../src/util/clock.js';
+import { closedAfterEach, RELAY, workerHost } from './worker-host.js';
 
-const RELAY = '203.0.113.1';
-const SECRET = 's';
 const settle = async (): Promise<void> => {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 };
 
-let closers: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of closers.reverse()) await c();
-  closers = [];
-});
+const closers = closedAfterEach();
 
 type Apply = (from: number, port: number, state: SiblingState | undefined) => void;
 
@@ -80,31 +70,10 @@ function primary(o: { mirrors: boolean; lookup: boolean }) {
 }
 
 async function world(o: { mirrors: boolean; lookup: boolean }) {
-  const clock = new ManualClock();
-  const net = new MemoryNetwork({ clock });
-  const host = net.addHost({ addresses: [RELAY] });
+  const host = workerHost(closers);
   const p = primary(o);
-  const servers: TurnServer[] = [];
-  // Two workers; in `--workers` they share one port, here each has its own so the test can
-  // send to either one (what the kernel's hash decides there).
-  for (const [index, port] of [
-    [0, 3478],
-    [1, 3479],
-  ] as const) {
-    const s = await createRelayServer({
-      net: host,
-      clock,
-      listenAddress: RELAY,
-      port,
-      relayAddress: RELAY, // a public address of ours: not an allowed peer unless relayed
-      credentials: sharedSecret(SECRET),
-      siblingExchange: p.exchange(index),
-    });
-    closers.push(() => s.close());
-    servers.push(s);
-  }
-  const client = portClients({ net, clock, secret: SECRET, relay: RELAY, closers });
-  return { servers, client };
+  const servers = [await host.start(3478, p.exchange(0)), await host.start(3479, p.exchange(1))];
+  return { servers, client: host.client };
 }
 
 describe('relay workers: the hand-off to a client’s owner', () => {

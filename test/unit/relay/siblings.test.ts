@@ -8,23 +8,12 @@
  * same address the client's own server uses; here they listen on two ports of one host, so the
  * test can tell who sent what.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryNetwork } from '../../../src/net/index.js';
-import { sharedSecret } from '../../../src/relay/credentials.js';
+import { describe, expect, it } from 'vitest';
 import type { SiblingExchange, SiblingState } from '../../../src/relay/server/siblings.js';
-import { createRelayServer, type TurnServer } from '../../../src/relay/server/turn-server.js';
-import { portClients } from './port-clients.js';
-import { ManualClock } from '../../../src/util/clock.js';
+import { closedAfterEach, RELAY, workerHost } from './worker-host.js';
 
-const RELAY = '203.0.113.1';
-const SECRET = 's';
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-let closers: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of closers.reverse()) await c();
-  closers = [];
-});
+const closers = closedAfterEach();
 
 type Apply = (from: number, port: number, state: SiblingState | undefined) => void;
 
@@ -43,49 +32,33 @@ function linked(held: boolean[]): [SiblingExchange, SiblingExchange] {
   return [make(0), make(1)];
 }
 
-async function world(extra: { userBytesPerSecond?: number } = {}) {
-  const clock = new ManualClock();
-  const net = new MemoryNetwork({ clock });
-  const host = net.addHost({ addresses: [RELAY] });
+/**
+ * Servers 0 (port 3478) and 1 (port 3479), client a of server 0 and client b of server 1 with
+ * a channel each toward the other's relayed address; b's ChannelBind goes while server 1's
+ * updates are held if `holdB`. Then b's raw datagrams so far (the answers) are cleared.
+ */
+async function world(o: { holdB?: boolean; userBytesPerSecond?: number } = {}) {
+  const host = workerHost(closers);
   const held = [false, false];
   const [x0, x1] = linked(held);
-  const servers: TurnServer[] = [];
-  for (const [port, siblingExchange] of [
-    [3478, x0],
-    [3479, x1],
-  ] as const) {
-    const s = await createRelayServer({
-      net: host,
-      clock,
-      listenAddress: RELAY,
-      port,
-      relayAddress: RELAY,
-      credentials: sharedSecret(SECRET),
-      siblingExchange,
-      ...extra,
-    });
-    closers.push(() => s.close());
-    servers.push(s);
-  }
-  const clientOf = portClients({ net, clock, secret: SECRET, relay: RELAY, closers });
-  const client = async (port: number) => {
-    const c = await clientOf(port);
-    return { c, raw: c.raw };
-  };
-  return { servers, client, held };
+  const extra =
+    o.userBytesPerSecond !== undefined ? { userBytesPerSecond: o.userBytesPerSecond } : {};
+  const s0 = await host.start(3478, x0, extra);
+  const s1 = await host.start(3479, x1, extra);
+  const a = await host.client(3478);
+  const b = await host.client(3479);
+  await a.bindChannel(b.relayedAddress);
+  held[1] = o.holdB ?? false;
+  const bToA = await b.bindChannel(a.relayedAddress);
+  await settle();
+  b.raw.length = 0;
+  return { s0, s1, a, b, bToA };
 }
 
 describe('relay sibling workers', () => {
   it('hands ChannelData to the sibling’s client directly once its mirror shows the channel', async () => {
-    const w = await world();
-    const [s0, s1] = w.servers as [TurnServer, TurnServer];
-    const a = await w.client(3478);
-    const b = await w.client(3479);
-    await a.c.bindChannel(b.c.relayedAddress);
-    const bToA = await b.c.bindChannel(a.c.relayedAddress);
-    await settle();
-    b.raw.length = 0; // the answers to b's requests
-    a.c.send(b.c.relayedAddress, Uint8Array.of(1, 2, 3));
+    const { s0, s1, a, b, bToA } = await world();
+    a.send(b.relayedAddress, Uint8Array.of(1, 2, 3));
     await settle();
     // From server 0's socket (in `--workers` the shared port), with b's channel number for a.
     expect(b.raw).toEqual([
@@ -97,56 +70,40 @@ describe('relay sibling workers', () => {
     expect(s0.counters.toPeerPackets).toBe(1);
   });
 
-  it('a mirror that does not show the channel yet leaves the packet to the relayed sockets', async () => {
-    const w = await world();
-    const [s0, s1] = w.servers as [TurnServer, TurnServer];
-    const a = await w.client(3478);
-    const b = await w.client(3479);
-    await a.c.bindChannel(b.c.relayedAddress);
-    // b's ChannelBind is answered, but server 0 has not heard of it yet.
-    w.held[1] = true;
-    const bToA = await b.c.bindChannel(a.c.relayedAddress);
-    await settle();
-    b.raw.length = 0;
-    a.c.send(b.c.relayedAddress, Uint8Array.of(7));
+  it.each([
+    {
+      // b's ChannelBind is answered, but server 0 has not heard of it yet.
+      name: 'a mirror that does not show the channel yet leaves the packet to the relayed sockets',
+      o: { holdB: true },
+      byte: 7,
+    },
+    {
+      // A relay address of ours: allowed only as a relayed transport address a server knows;
+      // server 1 relays it as its user's bucket is there.
+      name: 'with per-user caps: no hand-off, but the sibling’s relayed address is still an allowed peer',
+      o: { userBytesPerSecond: 1_000_000 },
+      byte: 6,
+    },
+  ])('$name', async ({ o, byte }) => {
+    const { s0, s1, a, b, bToA } = await world(o);
+    a.send(b.relayedAddress, Uint8Array.of(byte));
     await settle();
     // Server 1 relayed it, from its own port, as the owner of the binding.
-    expect(b.raw).toEqual([[[bToA >>> 8, bToA & 0xff, 0, 1, 7], { address: RELAY, port: 3479 }]]);
+    expect(b.raw).toEqual([
+      [[bToA >>> 8, bToA & 0xff, 0, 1, byte], { address: RELAY, port: 3479 }],
+    ]);
     expect(s0.counters.toSiblingClientPackets).toBe(0);
     expect(s1.counters.toClientPackets).toBe(1);
   });
 
   it('an allocation that ends leaves its sibling’s mirror; packets to it are the owner’s to judge', async () => {
-    const w = await world();
-    const [s0, s1] = w.servers as [TurnServer, TurnServer];
-    const a = await w.client(3478);
-    const b = await w.client(3479);
-    await a.c.bindChannel(b.c.relayedAddress);
-    await b.c.bindChannel(a.c.relayedAddress);
-    const gone = b.c.relayedAddress;
-    await b.c.close(); // Refresh 0: server 1 deletes it and tells server 0
+    const { s0, s1, a, b } = await world();
+    const gone = b.relayedAddress;
+    await b.close(); // Refresh 0: server 1 deletes it and tells server 0
     await settle();
-    a.c.send(gone, Uint8Array.of(5));
+    a.send(gone, Uint8Array.of(5));
     await settle();
     expect(s0.counters.toSiblingClientPackets).toBe(0);
     expect(s1.counters.toClientPackets).toBe(0);
-  });
-
-  it('with per-user caps: no hand-off, but the sibling’s relayed address is still an allowed peer', async () => {
-    const w = await world({ userBytesPerSecond: 1_000_000 });
-    const [s0, s1] = w.servers as [TurnServer, TurnServer];
-    const a = await w.client(3478);
-    const b = await w.client(3479);
-    // A relay address of ours: allowed only as a relayed transport address a server knows.
-    await a.c.bindChannel(b.c.relayedAddress);
-    const bToA = await b.c.bindChannel(a.c.relayedAddress);
-    await settle();
-    b.raw.length = 0;
-    a.c.send(b.c.relayedAddress, Uint8Array.of(6));
-    await settle();
-    // Server 1 relayed it (its user's bucket is there), from its own port.
-    expect(b.raw).toEqual([[[bToA >>> 8, bToA & 0xff, 0, 1, 6], { address: RELAY, port: 3479 }]]);
-    expect(s0.counters.toSiblingClientPackets).toBe(0);
-    expect(s1.counters.toClientPackets).toBe(1);
   });
 });

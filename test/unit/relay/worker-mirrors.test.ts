@@ -5,27 +5,18 @@
  * worker's relayed address (a relay address of ours: allowed only as a relayed transport address
  * the worker knows) and their packets could not be handed over.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryNetwork } from '../../../src/net/index.js';
-import { sharedSecret } from '../../../src/relay/credentials.js';
+import { describe, expect, it } from 'vitest';
 import { isTurnClientError } from '../../../src/relay/errors.js';
 import type { SiblingExchange, SiblingState } from '../../../src/relay/server/siblings.js';
 import { SiblingTable } from '../../../src/relay/server/siblings.js';
-import { createRelayServer, type TurnServer } from '../../../src/relay/server/turn-server.js';
+import type { TurnServer } from '../../../src/relay/server/turn-server.js';
 import { MIRROR_SNAPSHOT_CHUNK } from '../../../src/server/workers/constants.js';
 import { MirrorCache } from '../../../src/server/workers/mirror-cache.js';
-import { portClients } from './port-clients.js';
-import { ManualClock } from '../../../src/util/clock.js';
+import type { ManualClock } from '../../../src/util/clock.js';
+import { closedAfterEach, RELAY, workerHost } from './worker-host.js';
 
-const RELAY = '203.0.113.1';
-const SECRET = 's';
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-let closers: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of closers.reverse()) await c();
-  closers = [];
-});
+const closers = closedAfterEach();
 
 const state = (port: number, expiresAt = 1_000_000): SiblingState => ({
   client: { address: '198.51.100.1', port },
@@ -137,27 +128,14 @@ function primary(clock: ManualClock) {
 }
 
 async function world() {
-  const clock = new ManualClock();
-  const net = new MemoryNetwork({ clock });
-  const host = net.addHost({ addresses: [RELAY] });
-  const p = primary(clock);
+  const host = workerHost(closers);
+  const p = primary(host.clock);
   const start = async (index: number, port: number, snapshot: boolean): Promise<TurnServer> => {
-    const s = await createRelayServer({
-      net: host,
-      clock,
-      listenAddress: RELAY,
-      port,
-      relayAddress: RELAY, // a public address of ours: not an allowed peer unless relayed
-      credentials: sharedSecret(SECRET),
-      siblingExchange: p.exchange(index),
-    });
-    closers.push(() => s.close());
+    const s = await host.start(port, p.exchange(index));
     if (snapshot) p.ready(index);
     return s;
   };
-  /** A client of the worker on `port`, and every datagram its socket gets (raw). */
-  const client = portClients({ net, clock, secret: SECRET, relay: RELAY, closers });
-  return { start, client };
+  return { start, client: host.client };
 }
 
 describe('a relay worker that starts after its sibling’s allocations exist', () => {

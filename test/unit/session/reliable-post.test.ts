@@ -5,45 +5,13 @@
  * delivered exactly once, in order, as `send` is.
  */
 import { describe, expect, it } from 'vitest';
-import { generateIdentity } from '../../../src/signaling/identity.js';
-import { ReliableChannel, type Notification } from '../../../src/session/reliable.js';
-import { SecureSession } from '../../../src/session/secure-session.js';
-import { ManualClock } from '../../../src/util/clock.js';
+import type { ManualClock } from '../../../src/util/clock.js';
 import { isNatpushError } from '../../../src/util/errors.js';
-import { LossyPipe, type PipeOptions } from './lossy-pipe.js';
+import { channelPair, cutAfterHandshake } from './channel-pair.js';
+import type { PipeOptions } from './lossy-pipe.js';
 
 function setup(pipe: PipeOptions = {}) {
-  const clock = new ManualClock();
-  const ia = generateIdentity();
-  const ib = generateIdentity();
-  const box: { a?: SecureSession; b?: SecureSession } = {};
-  const ab = new LossyPipe(clock, (d) => box.b!.handle(d), { ...pipe, seed: 7 });
-  const ba = new LossyPipe(clock, (d) => box.a!.handle(d), { ...pipe, seed: 8 });
-  const a = (box.a = new SecureSession({
-    identity: ia,
-    remotePeerId: ib.peerId,
-    remotePublicKey: ib.publicKey,
-    clock,
-    send: ab.send,
-  }));
-  const b = (box.b = new SecureSession({
-    identity: ib,
-    remotePeerId: ia.peerId,
-    remotePublicKey: ia.publicKey,
-    clock,
-    send: ba.send,
-  }));
-  const ca = new ReliableChannel({ session: a, clock });
-  const cb = new ReliableChannel({ session: b, clock });
-  const gotB: Notification[] = [];
-  cb.onNotification((n) => gotB.push(n));
-  const close = () => {
-    ca.close();
-    cb.close();
-    a.close();
-    b.close();
-  };
-  return { clock, a, ab, ba, ca, cb, gotB, close };
+  return channelPair({ pipe, seeds: [7, 8] });
 }
 
 /** Outcomes by index: every call of each `done`, as 'ok' or the error's code. */
@@ -80,9 +48,7 @@ describe('ReliableChannel.post', () => {
 
   it('a refusal (CLOSED, BACKPRESSURE) calls done after post returns, once', async () => {
     const t = setup();
-    t.a.connect();
-    await t.clock.advanceAsync(200);
-    t.ab.cut = true; // nothing is acked: the queue fills
+    await cutAfterHandshake(t, 200); // nothing is acked: the queue fills
     const q = recorder(1800);
     for (let i = 0; i < 1800; i++) t.ca.post({ id: `q-${i}`, body: 'z' }, q.done(i));
     // The channel queues 1,792 (maxQueuedMessages); the rest is refused, but not from inside post.
@@ -104,9 +70,7 @@ describe('ReliableChannel.post', () => {
 
   it('times out on a dead path with SEND_TIMEOUT, once, and leaves no timers', async () => {
     const t = setup();
-    t.a.connect();
-    await t.clock.advanceAsync(200);
-    t.ab.cut = true;
+    await cutAfterHandshake(t, 200);
     const r = recorder(1);
     t.ca.post({ id: 'lost', body: 'x' }, r.done(0), { timeoutMs: 5_000 });
     await runUntil(t.clock, r.settled, 10_000);
@@ -118,9 +82,7 @@ describe('ReliableChannel.post', () => {
 
   it('one clock read for the deadlines of a turn of posts; the next turn reads again', async () => {
     const t = setup();
-    t.a.connect();
-    await t.clock.advanceAsync(200);
-    t.ab.cut = true; // nothing acked: every one times out, at its own deadline
+    await cutAfterHandshake(t, 200); // nothing acked: every one times out, at its own deadline
     let reads = 0;
     const now = t.clock.now.bind(t.clock);
     t.clock.now = () => (reads++, now());

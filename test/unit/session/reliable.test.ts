@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { generateIdentity } from '../../../src/signaling/identity.js';
 import {
   ReliableChannel,
   type Notification,
   type ReliableOptions,
 } from '../../../src/session/reliable.js';
-import { SecureSession, type SecureSessionOptions } from '../../../src/session/secure-session.js';
+import type { SecureSessionOptions } from '../../../src/session/secure-session.js';
 import { MAX_BATCH_FRAMES } from '../../../src/session/reliable-frames.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import { isNatpushError } from '../../../src/util/errors.js';
+import { channelPair, cutAfterHandshake } from './channel-pair.js';
 import { LossyPipe, type PipeOptions } from './lossy-pipe.js';
 
 function setup(
@@ -19,44 +19,8 @@ function setup(
     options?: ReliableOptions;
   } = {},
 ) {
-  const clock = new ManualClock();
-  const ia = generateIdentity();
-  const ib = generateIdentity();
-  const box: { a?: SecureSession; b?: SecureSession } = {};
   const seed = o.seed ?? 0;
-  const ab = new LossyPipe(clock, (d) => box.b!.handle(d), { ...o.pipe, seed: 101 + seed });
-  const ba = new LossyPipe(clock, (d) => box.a!.handle(d), { ...o.pipe, seed: 202 + seed });
-  const a = new SecureSession({
-    identity: ia,
-    remotePeerId: ib.peerId,
-    remotePublicKey: ib.publicKey,
-    clock,
-    send: ab.send,
-    timers: o.timers,
-  });
-  const b = new SecureSession({
-    identity: ib,
-    remotePeerId: ia.peerId,
-    remotePublicKey: ia.publicKey,
-    clock,
-    send: ba.send,
-    timers: o.timers,
-  });
-  box.a = a;
-  box.b = b;
-  const ca = new ReliableChannel({ session: a, clock, options: o.options });
-  const cb = new ReliableChannel({ session: b, clock, options: o.options });
-  const gotA: Notification[] = [];
-  const gotB: Notification[] = [];
-  ca.onNotification((n) => gotA.push(n));
-  cb.onNotification((n) => gotB.push(n));
-  const close = () => {
-    ca.close();
-    cb.close();
-    a.close();
-    b.close();
-  };
-  return { clock, a, b, ab, ba, ca, cb, gotA, gotB, close };
+  return channelPair({ ...o, seeds: [101 + seed, 202 + seed] });
 }
 
 /** Run the clock until every promise settled (or `maxMs` passed). */
@@ -285,9 +249,7 @@ describe('ReliableChannel', () => {
 
   it('times out on a dead path, rejects on close, and leaves no timers', async () => {
     const t = setup();
-    t.a.connect();
-    await t.clock.advanceAsync(100);
-    t.ab.cut = true;
+    await cutAfterHandshake(t, 100);
     const p = t.ca.send({ id: 'lost', body: 'x' }, { timeoutMs: 5_000 });
     expect(await settle(t.clock, [p], 10_000)).toEqual(['NATPUSH_ERR_SESSION_SEND_TIMEOUT']);
     const q = t.ca.send({ id: 'closing', body: 'x' });
@@ -421,9 +383,7 @@ describe('ReliableChannel', () => {
 
   it('one send-timeout timer serves mixed timeouts: each send rejects at its own deadline', async () => {
     const t = setup();
-    t.a.connect();
-    await t.clock.advanceAsync(100);
-    t.ab.cut = true;
+    await cutAfterHandshake(t, 100);
     const at: Record<string, number> = {};
     const start = t.clock.now();
     const track = (id: string, timeoutMs: number) =>

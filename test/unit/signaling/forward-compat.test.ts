@@ -5,11 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodeClientFrame } from '../../../src/signaling/client-frame.js';
-import { SignalingError } from '../../../src/signaling/errors.js';
 import { decodeServerFrame } from '../../../src/signaling/protocol.js';
+import { A, B, code, WELCOME } from './frames.js';
 
-const A = 'a'.repeat(32);
-const B = 'b'.repeat(32);
 const cand = { type: 'srflx', protocol: 'udp', address: '203.0.113.1', port: 4000 } as const;
 const turn = {
   username: `1700003600:${A}`,
@@ -23,30 +21,10 @@ const turn = {
 const cases: [string, object, object][] = [
   [
     'welcome',
+    { ...WELCOME, turn },
     {
-      type: 'welcome',
-      v: 1,
-      peer: A,
-      server: 's',
-      sessionToken: 't',
-      time: 1,
-      limits: { maxFrameBytes: 1, maxBodyBytes: 1, maxTtlSeconds: 1, ratePerSecond: 1 },
-      turn,
-    },
-    {
-      type: 'welcome',
-      v: 1,
-      peer: A,
-      server: 's',
-      sessionToken: 't',
-      time: 1,
-      limits: {
-        maxFrameBytes: 1,
-        maxBodyBytes: 1,
-        maxTtlSeconds: 1,
-        ratePerSecond: 1,
-        maxFutureThing: 9,
-      },
+      ...WELCOME,
+      limits: { ...WELCOME.limits, maxFutureThing: 9 },
       turn: { ...turn, realm: 'future' },
       features: ['quic'],
     },
@@ -83,16 +61,6 @@ const cases: [string, object, object][] = [
   ],
   ['ping', { type: 'ping', t: 5 }, { type: 'ping', t: 5, sentBy: 'node-2' }],
 ];
-
-function code(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof SignalingError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
 
 describe('forward compatibility: the client tolerates a newer serve', () => {
   it.each(cases)(

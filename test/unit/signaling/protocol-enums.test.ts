@@ -6,32 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { decodeClientFrame } from '../../../src/signaling/client-frame.js';
 import { LIMITS } from '../../../src/signaling/constants.js';
-import { SignalingError } from '../../../src/signaling/errors.js';
-import {
-  decodeServerFrame,
-  isExactServerFrame,
-  type ServerMessage,
-} from '../../../src/signaling/protocol.js';
+import { decodeServerFrame, isExactServerFrame } from '../../../src/signaling/protocol.js';
+import { A, B, code, message } from './frames.js';
 
-const A = 'a'.repeat(32);
-const B = 'b'.repeat(32);
 const cand = { type: 'srflx', protocol: 'udp', address: '203.0.113.1', port: 4000 };
-
-function message(frame: object): ServerMessage {
-  const d = decodeServerFrame(JSON.stringify(frame));
-  if (!d.known) throw new Error(`unexpected unknown frame ${d.type}`);
-  return d.message;
-}
-
-function code(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof SignalingError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
 
 describe('informational, optional: an unknown value reads as absent', () => {
   it('presence.transport', () => {

@@ -6,7 +6,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../../../src/signaling/constants.js';
-import { SignalingError } from '../../../src/signaling/errors.js';
 import {
   decodeHttpChallenge,
   decodeHttpSession,
@@ -18,9 +17,8 @@ import {
 } from '../../../src/signaling/http-frames.js';
 import { sseEvent } from '../../../src/signaling/http-transports.js';
 import { SseDecoder, type SseEvent } from '../../../src/signaling/sse-decoder.js';
+import { A, B, code } from './frames.js';
 
-const A = 'a'.repeat(32);
-const B = 'b'.repeat(32);
 const n = {
   id: 'n-1',
   from: B,
@@ -30,16 +28,6 @@ const n = {
   ts: 1,
   expires: 2,
 };
-
-function code(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof SignalingError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
 
 /** Events of `text` fed whole, and fed one character at a time: the split must not matter. */
 function events(text: string): SseEvent[] {

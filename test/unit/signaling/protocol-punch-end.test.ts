@@ -16,11 +16,9 @@ import {
   MAX_SERVER_FRAMES,
   PUNCH_END_REASONS,
   SERVER_FRAMES,
-  type ServerMessage,
 } from '../../../src/signaling/protocol.js';
+import { A, B, message, WELCOME } from './frames.js';
 
-const A = 'a'.repeat(32);
-const B = 'b'.repeat(32);
 const UFRAG = 'Ab+/9xYz';
 
 function codeOf(f: () => unknown): string | undefined {
@@ -31,12 +29,6 @@ function codeOf(f: () => unknown): string | undefined {
     return (err as SignalingError).code;
   }
   return undefined;
-}
-
-function message(frame: object): ServerMessage {
-  const d = decodeServerFrame(JSON.stringify(frame));
-  if (!d.known) throw new Error(`unexpected unknown frame ${d.type}`);
-  return d.message;
 }
 
 describe('punch-end, client → serve (strict)', () => {
@@ -107,15 +99,7 @@ describe('punch-end, serve → client (tolerant)', () => {
 });
 
 describe('welcome.frames', () => {
-  const welcome = {
-    type: 'welcome',
-    v: 1,
-    peer: A,
-    server: 's',
-    sessionToken: 't',
-    time: 1,
-    limits: { maxFrameBytes: 1, maxBodyBytes: 1, maxTtlSeconds: 1, ratePerSecond: 1 },
-  };
+  const welcome = WELCOME;
 
   it('serve lists punch-end', () => {
     expect(SERVER_FRAMES).toContain('punch-end');

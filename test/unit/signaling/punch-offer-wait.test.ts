@@ -6,87 +6,36 @@
  * only for a callee that offered on an earlier connection (a cold one would only wait).
  */
 import { describe, expect, it } from 'vitest';
-import { Metrics, signalingMetrics } from '../../../src/signaling/metrics.js';
-import { Presence, type ControlChannel } from '../../../src/signaling/presence.js';
-import type { ClientMessage, ServerMessage } from '../../../src/signaling/protocol.js';
 import {
-  forwardCandidates,
   OFFER_WAIT,
   OfferHistory,
   offerHistory,
   OfferWait,
   type PunchOffer,
 } from '../../../src/signaling/punch-offers.js';
-import { ManualClock } from '../../../src/util/clock.js';
-
-const A = 'a'.repeat(32);
-const B = 'b'.repeat(32);
-const X = 'x'.repeat(32);
-
-class Chan implements ControlChannel {
-  got: ServerMessage[] = [];
-  constructor(
-    readonly peer: string,
-    readonly rttMs: number,
-    readonly publicKey = 'pk',
-  ) {}
-  control(m: ServerMessage): boolean {
-    this.got.push(m);
-    return true;
-  }
-  take(): ServerMessage[] {
-    return this.got.splice(0);
-  }
-}
-
-const OFFER: PunchOffer = {
-  candidates: [{ type: 'srflx', protocol: 'udp', address: '198.51.100.2', port: 4000 }],
-  ufrag: 'bbbb',
-  pwd: 'b'.repeat(22),
-};
+import { A, B, OFFER, punchWorld, type Chan, type CandidatesExtra } from './punch-world.js';
 
 /** B (serve's round trip to it: 60 ms) was welcomed at 1,000 and has no offer yet. */
 function setup(offeredBefore = true) {
-  const clock = new ManualClock(1_000);
-  const presence = new Presence({
-    metrics: signalingMetrics(new Metrics()),
-    clock,
-    punchLeadMs: 20,
-  });
-  const a = new Chan(A, 40);
-  const b = new Chan(B, 60);
-  const x = new Chan(X, 10);
-  for (const c of [a, b, x]) presence.addChannel(c);
-  presence.allow(b, [A], false); // B lets A (only) rendezvous with it
-  presence.allow(a, [], true);
-  const wait = new OfferWait(clock);
-  wait.welcomed(b.rttMs, offeredBefore); // B offered on an earlier connection
-  const windowMs = OFFER_WAIT.rtts * 60 + OFFER_WAIT.marginMs;
   let offer: PunchOffer | undefined;
+  const waits = new Map<string, OfferWait>();
+  const world = punchWorld(
+    () => {
+      const o = offer;
+      offer = undefined;
+      return o;
+    },
+    (peer) => waits.get(peer),
+  );
+  const wait = new OfferWait(world.clock);
+  waits.set(B, wait);
+  wait.welcomed(world.b.rttMs, offeredBefore); // B offered on an earlier connection
+  const windowMs = OFFER_WAIT.rtts * 60 + OFFER_WAIT.marginMs;
   /** What ws-connection.ts does with B's `offer` frame. */
   const offered = (o: PunchOffer) => {
     if (!wait.offered(o)) offer = o;
   };
-  const send = (from: Chan, extra: Partial<Extract<ClientMessage, { type: 'candidates' }>> = {}) =>
-    forwardCandidates(
-      presence,
-      from,
-      {
-        type: 'candidates',
-        to: B,
-        rid: 'r1',
-        candidates: [{ type: 'host', protocol: 'udp', address: '10.0.0.1', port: 5000 }],
-        ufrag: 'aaaa',
-        pwd: 'a'.repeat(22),
-        ...extra,
-      },
-      () => {
-        const o = offer;
-        offer = undefined;
-        return o;
-      },
-      (peer) => (peer === B ? wait : undefined),
-    );
+  const send = (from: Chan, extra: CandidatesExtra = {}) => world.punch(from, extra);
   const trickle = (from: Chan, rid = 'r1') =>
     send(from, {
       rid,
@@ -94,7 +43,7 @@ function setup(offeredBefore = true) {
       pwd: undefined,
       candidates: [{ type: 'relay', protocol: 'udp', address: '203.0.113.5', port: 6000 }],
     });
-  return { clock, a, b, x, wait, windowMs, offered, send, trickle };
+  return { ...world, wait, windowMs, offered, send, trickle };
 }
 
 describe('serve holds a punch for a just-welcomed callee', () => {

@@ -4,73 +4,17 @@
  * with a punch that carries credentials (never with a trickle), and only once.
  */
 import { describe, expect, it } from 'vitest';
-import { Metrics, signalingMetrics } from '../../../src/signaling/metrics.js';
-import { Presence, type ControlChannel } from '../../../src/signaling/presence.js';
-import type { ClientMessage, ServerMessage } from '../../../src/signaling/protocol.js';
-import { forwardCandidates, type PunchOffer } from '../../../src/signaling/punch-offers.js';
-import { ManualClock } from '../../../src/util/clock.js';
-
-const A = 'a'.repeat(32);
-const B = 'b'.repeat(32);
-const X = 'x'.repeat(32);
-
-class Chan implements ControlChannel {
-  got: ServerMessage[] = [];
-  constructor(
-    readonly peer: string,
-    readonly rttMs: number,
-    readonly publicKey = 'pk',
-  ) {}
-  control(m: ServerMessage): boolean {
-    this.got.push(m);
-    return true;
-  }
-  take(): ServerMessage[] {
-    return this.got.splice(0);
-  }
-}
-
-const OFFER: PunchOffer = {
-  candidates: [{ type: 'srflx', protocol: 'udp', address: '198.51.100.2', port: 4000 }],
-  ufrag: 'bbbb',
-  pwd: 'b'.repeat(22),
-};
+import type { PunchOffer } from '../../../src/signaling/punch-offers.js';
+import { A, B, OFFER, punchWorld } from './punch-world.js';
 
 function setup() {
-  const clock = new ManualClock(1_000);
-  const presence = new Presence({
-    metrics: signalingMetrics(new Metrics()),
-    clock,
-    punchLeadMs: 20,
-  });
-  const a = new Chan(A, 40);
-  const b = new Chan(B, 60);
-  const x = new Chan(X, 10);
-  for (const c of [a, b, x]) presence.addChannel(c);
-  presence.allow(b, [A], false); // B lets A (only) rendezvous with it
-  presence.allow(a, [], true);
   const offers = new Map<string, PunchOffer>([[B, OFFER]]);
-  const take = (peer: string) => {
+  const world = punchWorld((peer) => {
     const o = offers.get(peer);
     offers.delete(peer);
     return o;
-  };
-  const punch = (from: Chan, extra: Partial<Extract<ClientMessage, { type: 'candidates' }>> = {}) =>
-    forwardCandidates(
-      presence,
-      from,
-      {
-        type: 'candidates',
-        to: B,
-        rid: 'r1',
-        candidates: [{ type: 'host', protocol: 'udp', address: '10.0.0.1', port: 5000 }],
-        ufrag: 'aaaa',
-        pwd: 'a'.repeat(22),
-        ...extra,
-      },
-      take,
-    );
-  return { clock, a, b, x, offers, punch };
+  });
+  return { ...world, offers };
 }
 
 describe('punch offers', () => {
