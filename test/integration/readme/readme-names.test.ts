@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { guardChild } from '../../../bench/lib/child-guard.js';
+import { serve } from '../signaling/natpush-process.js';
 import { CLI, REPO, natpushHelp, readDoc } from './readme.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -114,5 +115,31 @@ describe('README metrics', () => {
       exported += await (await fetch(url[1]!)).text();
     }
     expect(notLiteral.filter((n) => !exported.includes(n))).toEqual([]);
+  }, 120_000);
+});
+
+describe('README HTTP API table', () => {
+  it('every route it lists is served, and asks for the auth it names', async () => {
+    const md = readDoc();
+    const table = md.slice(md.indexOf('| method | path'));
+    const rows = [...table.matchAll(/^\| (GET|POST)\s+\| (.*?)\s+\| (.*?)\s+\| .*\|$/gm)];
+    expect(rows.length).toBeGreaterThan(6);
+    const dir = mkdtempSync(join(tmpdir(), 'np-readme-http-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const s = await serve(join(dir, 'data'));
+    cleanups.push(() => s.p.kill());
+    const wrong: string[] = [];
+    for (const [, method, paths, auth] of rows) {
+      for (const [, path] of paths!.matchAll(/`([^`]+)`/g)) {
+        const url = s.url + path!.replace('{id}', 'a'.repeat(32)).replace(/\?.*$/, '');
+        const res = await fetch(url, { method, body: method === 'POST' ? '{}' : undefined });
+        await res.arrayBuffer();
+        // no credentials: API key and session-token routes answer 401, the Ed25519 login
+        // refuses the empty body (400), the open ones answer 200
+        const want = { 'API key': 401, 'session token': 401, Ed25519: 400, '—': 200 }[auth!];
+        if (res.status !== want) wrong.push(`${method} ${path} (${auth}): ${res.status}`);
+      }
+    }
+    expect(wrong).toEqual([]);
   }, 120_000);
 });
