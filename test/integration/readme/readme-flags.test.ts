@@ -89,4 +89,30 @@ describe('README shell blocks', () => {
     for (const [, d] of block.matchAll(/--delay (\S+)/g))
       expect(parseDurationMs(d!)).toBeGreaterThan(0);
   });
+
+  it.each(['README.md', 'ARCHITECTURE.md', 'netsim/README.md'])(
+    '%s: every command with flags quoted in the text (`listen --allow anyone`) exists as quoted',
+    async (doc) => {
+      const prose = readDoc(doc).replace(/```[\s\S]*?```/g, '');
+      const spans = [
+        ...prose.matchAll(
+          /`((?:npx )?(?:natpush )?(?:serve|listen|send|id|ping|relay|stun|nat-check|netsim)\b[^`]*--[^`]*)`/g,
+        ),
+      ]
+        .map((m) => m[1]!.replace(/\s+/g, ' ')) // a span may wrap onto the next line
+        .map((t) => (t.startsWith('natpush') || t.startsWith('npx') ? t : `natpush ${t}`));
+      const wrong: string[] = [];
+      for (const span of spans) {
+        for (const { command, flags } of natpushInvocations(span)) {
+          const path = await resolve(command);
+          const options = helpOptions(await natpushHelp(path));
+          for (const f of flags)
+            if (!options.has(f) && !(f.startsWith('--no-') && options.has(`--${f.slice(5)}`)))
+              wrong.push(`${span}: natpush ${path.join(' ')} has no ${f}`);
+        }
+      }
+      expect(wrong).toEqual([]);
+    },
+    120_000,
+  );
 });
