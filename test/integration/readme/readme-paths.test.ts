@@ -5,7 +5,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO, readDoc } from './readme.js';
+import { REPO, fencedBlocks, readDoc } from './readme.js';
 
 const DOCS = ['README.md', 'ARCHITECTURE.md', 'netsim/README.md'];
 
@@ -130,5 +130,37 @@ describe('README vitest commands', () => {
         if (!existsSync(join(REPO, f))) wrong.push(`${f} missing`);
     }
     expect(wrong).toEqual([]);
+  });
+});
+
+describe('README code blocks', () => {
+  it('every fenced block is named (<!-- example: NAME -->) and a test reads it by that name', () => {
+    const tests = [
+      ...walk('test/integration/readme'),
+      'test/integration/signaling/readme-cli.test.ts',
+    ]
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => readDoc(f))
+      .join('\n');
+    const blocks = fencedBlocks(readDoc());
+    expect(blocks.length).toBeGreaterThan(10);
+    const unread = blocks
+      .map((b) => b.name ?? `unnamed ${b.lang} block at line ${b.line}`)
+      // by name in a call (`readmeBlock('relay')`) or in a table row (`['relay', …]`)
+      .filter((n) => !tests.includes(`'${n}'`));
+    expect(unread).toEqual([]);
+  });
+});
+
+describe('ARCHITECTURE.md folder tree', () => {
+  it('names folders that exist', () => {
+    const tree = /```\n(src\/[\s\S]*?)```/.exec(readDoc('ARCHITECTURE.md'))?.[1];
+    expect(tree).toBeDefined();
+    const missing: string[] = [];
+    for (const [, indent, name] of tree!.matchAll(/^( *)([a-z][\w-]*)\/ /gm)) {
+      const p = indent!.length > 0 ? `src/${name}` : name!;
+      if (!existsSync(join(REPO, p))) missing.push(p);
+    }
+    expect(missing).toEqual([]);
   });
 });
