@@ -21,11 +21,11 @@ import {
 const SHELL_BLOCKS: [name: string, why: string][] = [
   ['setup', 'npm ci needs the registry; readme-run.test.ts runs `npx natpush serve`'],
   ['cli', 'run as written by test/integration/signaling/readme-cli.test.ts'],
+  ['stun', 'readme-run.test.ts runs it on two loopback addresses, --workers 2 included'],
   [
-    'stun',
-    'a public address and its alternate; test/integration/cli/stun-command.test.ts on loopback',
+    'nat-check',
+    'readme-run.test.ts runs it (--json) against that stun; --lifetime 120 idles 2 min',
   ],
-  ['nat-check', 'a public STUN server; test/integration/cli/nat-check-command.test.ts on loopback'],
   ['netsim', 'root and network namespaces; test/netsim/lifecycle.test.ts runs netsim up/exec/down'],
   ['relay', '/etc and a public address; readme-run.test.ts runs lines 1 and 3 on temp files'],
   ['relay-workers', 'reuseport needs Node >= 22.12; test/integration/relay/relay-workers.test.ts'],

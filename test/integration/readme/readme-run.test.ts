@@ -267,3 +267,67 @@ describe('README: TurnClient from a program', () => {
     expect(m![1]).toBe(m![2]); // it came out of the allocation's relayed address
   }, 120_000);
 });
+
+describe('README: natpush stun, then nat-check against it', () => {
+  /** A UDP port free on this loopback address right now (the stun line needs a fixed alternate
+   *  port with --workers; another process may take it before stun binds: the caller retries). */
+  async function freeUdpPort(address: string): Promise<number> {
+    const s = await nodeUdpNetwork.bindUdp({ address, port: 0 });
+    const { port } = s.address();
+    await s.close();
+    return port;
+  }
+
+  it('the stun line (with --workers 2 --rate-limit 200) answers RFC 5780, and nat-check --json reads it', async () => {
+    const { dir, bin } = tmp();
+    // documentation addresses → two loopback addresses of this host; ports → free ones
+    const stunLine = readmeBlock('stun')
+      .trim()
+      .replace(/\[([^\]]*)\]/g, '$1') // the optional parts are run too
+      .replace(/\s+/g, ' ');
+    let s: Shell | undefined;
+    let port = '';
+    for (let attempt = 0; attempt < 3 && !port; attempt++) {
+      const alt = await freeUdpPort('127.0.0.2');
+      const line = stunLine
+        .replace('203.0.113.10:3478', '127.0.0.1:0')
+        .replace('198.51.100.10:3479', `127.0.0.2:${alt}`);
+      expect(line).toBe(
+        `natpush stun --listen 127.0.0.1:0 --alternate 127.0.0.2:${alt} --workers 2 --rate-limit 200`,
+      );
+      s = shell(line, { cwd: dir, bin });
+      const started = await Promise.race([
+        s.waitFor(/listening on udp 127\.0\.0\.1:(\d+)/).then((m) => m[1]!),
+        s.exited.then(() => ''), // a port taken meanwhile: try another
+      ]);
+      port = started;
+    }
+    expect(port, s?.out()).not.toBe('');
+    const check = readmeBlock('nat-check')
+      .trim()
+      .replace(/\[--server another:3478 \.\.\.\]/, '') // a second server: there is one here
+      .replace(/\[--lifetime \d+\]/, '') // idles that long: measured in test/netsim/nat-check.test.ts
+      .replace(/\[([^\]]*)\]/g, '$1')
+      .replace('203.0.113.10:3478', `127.0.0.1:${port}`)
+      .replace(/\s+/g, ' ')
+      .trim();
+    expect(check).toBe(`natpush nat-check --server 127.0.0.1:${port} --json`);
+    const n = shell(check, { cwd: dir, bin });
+    expect(await n.exited, n.out()).toBe(0);
+    const report = JSON.parse(
+      n.out().slice(n.out().indexOf('{'), n.out().lastIndexOf('}') + 1),
+    ) as {
+      udp: boolean;
+      servers: { otherAddress?: { address: string } }[];
+      mapping: string;
+      filtering: string;
+    };
+    expect(report.udp).toBe(true);
+    expect(report.servers[0]!.otherAddress?.address).toBe('127.0.0.2'); // RFC 5780 OTHER-ADDRESS
+    // no NAT on loopback: both RFC 5780 tests find nothing in the way
+    expect(report.mapping).toBe('endpoint-independent');
+    expect(report.filtering).toBe('endpoint-independent');
+    s!.signal('SIGTERM');
+    expect(await s!.exited).toBe(0);
+  }, 180_000);
+});
