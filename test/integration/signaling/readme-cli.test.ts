@@ -248,12 +248,32 @@ async function runCliExample(dir: string, bin: string, port: number): Promise<st
     (out.includes('"body":"build 1234 passed"') &&
       out.includes('"body":"hello from another peer"'));
   while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  // Stop the whole group (serve and listen run in the background) and wait until none of it is
+  // left, so the temp dir holding serve's data is not removed under a live process.
+  signalGroup(child.pid!, 'SIGTERM');
+  const stopBy = Date.now() + 30_000;
+  while (groupAlive(child.pid!) && Date.now() < stopBy)
+    await new Promise((r) => setTimeout(r, 100));
+  signalGroup(child.pid!, 'SIGKILL');
+  await expect.poll(() => groupAlive(child.pid!), { timeout: 30_000 }).toBe(false);
+  return out;
+}
+
+function signalGroup(pgid: number, sig: NodeJS.Signals): void {
   try {
-    process.kill(-child.pid!, 'SIGTERM');
+    process.kill(-pgid, sig);
   } catch {
     /* already gone */
   }
-  return out;
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function runNatpushModule(file: string, env: NodeJS.ProcessEnv) {
@@ -265,9 +285,12 @@ function runNatpushModule(file: string, env: NodeJS.ProcessEnv) {
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  cleanups.push(() => void child.kill('SIGKILL'));
-  return {
-    out: () => out,
-    exited: new Promise<{ code: number | null }>((r) => child.once('exit', (code) => r({ code }))),
-  };
+  const exited = new Promise<{ code: number | null }>((r) =>
+    child.once('exit', (code) => r({ code })),
+  );
+  cleanups.push(async () => {
+    child.kill('SIGKILL'); // no-op once it exited
+    await exited;
+  });
+  return { out: () => out, exited };
 }
