@@ -157,6 +157,7 @@ export class Delivery {
     const r = this.#routes.get(peer);
     if (!r) return;
     r.caughtUp = false;
+    r.dropAhead();
     this.pump(peer);
   }
 
@@ -213,7 +214,10 @@ export class Delivery {
       const head = this.#o.mailbox.store.pending(peer, 0, this.#o.window, this.#o.clock.now());
       const from = new Map<string, string>();
       for (const n of head) if (!from.has(n.id)) from.set(n.id, n.from);
+      const before = taken.length;
       unknown = unknown.filter((id) => !(from.has(id) && taken.push({ id, from: from.get(id)! })));
+      // It may remove a row read ahead and not sent on this session: read again.
+      if (taken.length > before) r?.dropAhead();
     }
     if (unknown.length > 0)
       this.#o.metrics.drops.inc({ reason: 'unknown_ack', type: 'ack' }, unknown.length);
@@ -241,10 +245,18 @@ export class Delivery {
     // a read now would come back empty. Each ack pumps: this read was an SQLite query per
     // notification, the largest single cost of serve under load (bench/cluster-throughput).
     if (room <= 0 || r.caughtUp) return;
-    const limit = r.readLimit;
-    const batch = this.#o.mailbox.store.pending(peer, r.cursor, limit, this.#o.clock.now());
+    // What an earlier read left (delivery-route.ts `#ahead`) goes first; a read only once that
+    // is all sent and the window still has room.
+    if (r.sendAhead() && (r.room <= 0 || r.busyTimer || r.aheadCount > 0)) return;
+    const store = this.#o.mailbox.store;
+    // A store in this process reads a whole window ahead, however little room the last ack
+    // made: one read per window of a recipient that is behind instead of one per ack. A shared
+    // store's local copy can be refilled below the cursor (`wake`): it reads what fits.
+    const ahead = !isSharedStore(store);
+    const limit = ahead ? Math.max(r.readLimit, this.#o.window) : r.readLimit;
+    const batch = store.pending(peer, r.cursor, limit, this.#o.clock.now());
     r.caughtUp = batch.length < limit;
-    r.sendAll(batch);
+    r.sendAll(batch, ahead);
   }
 
   /** Fast path (early-accepts.ts): send a notification to its route before it is written. */
