@@ -247,7 +247,7 @@ export class Delivery {
     if (room <= 0 || r.caughtUp) return;
     // What an earlier read left (delivery-route.ts `#ahead`) goes first; a read only once that
     // is all sent and the window still has room.
-    if (r.sendAhead() && (r.room <= 0 || r.busyTimer || r.aheadCount > 0)) return;
+    if (r.sendAhead() && (r.caughtUp || r.room <= 0 || r.busyTimer || r.aheadCount > 0)) return;
     const store = this.#o.mailbox.store;
     // A store in this process reads a whole window ahead, however little room the last ack
     // made: one read per window of a recipient that is behind instead of one per ack. A shared
@@ -255,8 +255,7 @@ export class Delivery {
     const ahead = !isSharedStore(store);
     const limit = ahead ? Math.max(r.readLimit, this.#o.window) : r.readLimit;
     const batch = store.pending(peer, r.cursor, limit, this.#o.clock.now());
-    r.caughtUp = batch.length < limit;
-    r.sendAll(batch, ahead);
+    r.sendRead(batch, batch.length < limit, ahead);
   }
 
   /** Fast path (early-accepts.ts): send a notification to its route before it is written. */
@@ -273,10 +272,13 @@ export class Delivery {
       if (!l) byPeer.set(n.to, (l = []));
       l.push(n);
     }
+    // A store in this process keeps what the window does not take (delivery-route.ts
+    // `#ahead`): no read back of what was just written. A shared store reads it back.
+    const keep = !isSharedStore(this.#o.mailbox.store);
     for (const [peer, list] of byPeer) {
       const r = this.#routes.get(peer)!;
       // Sends what the window takes; anything left behind clears `caughtUp`.
-      if (r.caughtUp && !r.busyTimer) r.sendAll(list.filter((n) => n.seq > r.cursor));
+      if (r.takeStored(list, keep)) this.pump(peer);
       else {
         // Something stays behind in the mailbox: later arrivals must not overtake it.
         r.caughtUp = false;

@@ -85,6 +85,34 @@ describe('Delivery read ahead', () => {
     expect(store.depth(B)).toBe(0);
   });
 
+  it('keeps what its own commits store while the recipient stays behind: no read back', async () => {
+    const { clock, store, delivery, delivered, accept } = setup(4);
+    const s = new Session(B);
+    delivery.attach(s);
+    store.reads = 0;
+    const sent: string[] = [];
+    const next = async () => {
+      const id = `n${sent.length}`;
+      sent.push(id);
+      const p = accept(id);
+      await clock.advanceAsync(1);
+      await p;
+    };
+    for (let i = 0; i < 7; i++) await next(); // 4 in flight, 3 behind
+    // Steady state: each ack makes room for one behind, each commit adds one behind.
+    for (let i = 0; i < 40; i++) {
+      delivery.ack(B, [s.got[i]!.id], 'websocket');
+      await next();
+    }
+    for (let i = 40; i < sent.length; i++) {
+      delivery.ack(B, [s.got[i]!.id], 'websocket');
+      await clock.advanceAsync(1);
+    }
+    expect(s.got.map((n) => n.id)).toEqual(sent);
+    expect(delivered).toEqual(sent);
+    expect(store.reads).toBe(0);
+  });
+
   it('passes over a row that expired while it waited in the read-ahead', async () => {
     const { clock, delivery, accept } = setup(2);
     const s = new Session(B);
