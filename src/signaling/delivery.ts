@@ -201,7 +201,7 @@ export class Delivery {
     for (const id of new Set(ids)) {
       const f = r?.inflight.get(id);
       if (f && r?.inflight.delete(id)) {
-        taken.push({ id, from: f.n.from, bytes: notificationBytes(f.n) });
+        taken.push({ id, from: f.n.from, bytes: notificationBytes(f.n), seq: f.seq });
         const s = Math.max(0, now - f.n.ts) / 1000; // `ts`: accepted (ingest.ts)
         this.#o.metrics.deliveryLatency.observe({ path: via }, s);
       } else unknown.push(id);
@@ -212,10 +212,13 @@ export class Delivery {
     const headSent = r !== undefined && r.busyTimer === undefined && !r.loading;
     if (unknown.length > 0 && !headSent && this.#o.mailbox.store.depth(peer) > 0) {
       const head = this.#o.mailbox.store.pending(peer, 0, this.#o.window, this.#o.clock.now());
-      const from = new Map<string, string>();
-      for (const n of head) if (!from.has(n.id)) from.set(n.id, n.from);
+      const from = new Map<string, StoredNotification>();
+      for (const n of head) if (!from.has(n.id)) from.set(n.id, n);
       const before = taken.length;
-      unknown = unknown.filter((id) => !(from.has(id) && taken.push({ id, from: from.get(id)! })));
+      unknown = unknown.filter((id) => {
+        const n = from.get(id);
+        return !(n && taken.push({ id, from: n.from, seq: n.seq }));
+      });
       // It may remove a row read ahead and not sent on this session: read again.
       if (taken.length > before) r?.dropAhead();
     }
