@@ -23,7 +23,11 @@
  *   cores, and its ratio is what the rates would be if both servers had a core to themselves.
  *
  * Run: `npm run build && node dist/bench/signaling-vs-ws.js [--pairs=50] [--windows=2,8,32]
- *       [--seconds=2] [--rounds=4] [--generators=2] [--cpu-prof=DIR]`
+ *       [--seconds=2] [--rounds=4] [--generators=2] [--early-ack-ms=N] [--cpu-prof=DIR]`
+ *
+ * The written path (issue 12): `--early-ack-ms=0 --windows=8,32,64,128` — every notification
+ * goes through SQLite (insert, fsync, read back, delete) — and, fast path on,
+ * `--windows=64,128,256`, where what exceeds serve's delivery window (64) is written.
  */
 import { execFileSync } from 'node:child_process';
 import { helper, percentile, type Helper } from './lib/child.js';
@@ -40,6 +44,13 @@ const windows = (flags.get('windows') || '2,8,32').split(',').map(Number);
 const seconds = Number(flags.get('seconds') || 2);
 const rounds = Number(flags.get('rounds') || 4);
 const generators = Number(flags.get('generators') || 2);
+/**
+ * serve's --early-ack-ms (absent: serve's default). 0 turns the fast path off: every
+ * notification is then written, fsynced, read back and deleted (the written path), as it is
+ * for a slow or offline recipient; windows above LIMITS.deliveryWindow (64) force part of the
+ * traffic onto that path with the fast path on.
+ */
+const earlyAckMs = flags.get('early-ack-ms');
 const profile = flags.get('cpu-prof')
   ? ['--cpu-prof', `--cpu-prof-dir=${flags.get('cpu-prof')}`]
   : [];
@@ -71,7 +82,11 @@ async function startServer(side: Side): Promise<Helper> {
   // the bare relay from signaling-server-child.ts.
   const h =
     side === 'natpush'
-      ? helper('./cluster-node-child.js', ['sqlite'], profile)
+      ? helper(
+          './cluster-node-child.js',
+          ['sqlite', ...(earlyAckMs !== undefined ? [earlyAckMs] : [])],
+          profile,
+        )
       : helper('./signaling-server-child.js', ['baseline']);
   return h;
 }
@@ -138,7 +153,8 @@ const NAME: Record<Side, string> = {
 
 console.log(
   `signaling-vs-ws: ${pairs} pairs, windows ${windows.join(',')} per sender, ${seconds} s per step, ` +
-    `${rounds} rounds A B B A, ${generators} generator processes (one generator for both sides)`,
+    `${rounds} rounds A B B A, ${generators} generator processes (one generator for both sides)` +
+    `, serve early-ack-ms ${earlyAckMs ?? 'default'}`,
 );
 console.log(`load before: ${uptime()}`);
 const ratios: number[] = [];

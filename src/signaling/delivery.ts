@@ -157,6 +157,7 @@ export class Delivery {
     const r = this.#routes.get(peer);
     if (!r) return;
     r.caughtUp = false;
+    r.dropAhead();
     this.pump(peer);
   }
 
@@ -200,7 +201,7 @@ export class Delivery {
     for (const id of new Set(ids)) {
       const f = r?.inflight.get(id);
       if (f && r?.inflight.delete(id)) {
-        taken.push({ id, from: f.n.from, bytes: notificationBytes(f.n) });
+        taken.push({ id, from: f.n.from, bytes: notificationBytes(f.n), seq: f.seq });
         const s = Math.max(0, now - f.n.ts) / 1000; // `ts`: accepted (ingest.ts)
         this.#o.metrics.deliveryLatency.observe({ path: via }, s);
       } else unknown.push(id);
@@ -211,9 +212,15 @@ export class Delivery {
     const headSent = r !== undefined && r.busyTimer === undefined && !r.loading;
     if (unknown.length > 0 && !headSent && this.#o.mailbox.store.depth(peer) > 0) {
       const head = this.#o.mailbox.store.pending(peer, 0, this.#o.window, this.#o.clock.now());
-      const from = new Map<string, string>();
-      for (const n of head) if (!from.has(n.id)) from.set(n.id, n.from);
-      unknown = unknown.filter((id) => !(from.has(id) && taken.push({ id, from: from.get(id)! })));
+      const from = new Map<string, StoredNotification>();
+      for (const n of head) if (!from.has(n.id)) from.set(n.id, n);
+      const before = taken.length;
+      unknown = unknown.filter((id) => {
+        const n = from.get(id);
+        return !(n && taken.push({ id, from: n.from, seq: n.seq }));
+      });
+      // It may remove a row read ahead and not sent on this session: read again.
+      if (taken.length > before) r?.dropAhead();
     }
     if (unknown.length > 0)
       this.#o.metrics.drops.inc({ reason: 'unknown_ack', type: 'ack' }, unknown.length);
@@ -241,10 +248,17 @@ export class Delivery {
     // a read now would come back empty. Each ack pumps: this read was an SQLite query per
     // notification, the largest single cost of serve under load (bench/cluster-throughput).
     if (room <= 0 || r.caughtUp) return;
-    const limit = r.readLimit;
-    const batch = this.#o.mailbox.store.pending(peer, r.cursor, limit, this.#o.clock.now());
-    r.caughtUp = batch.length < limit;
-    r.sendAll(batch);
+    // What an earlier read left (delivery-route.ts `#ahead`) goes first; a read only once that
+    // is all sent and the window still has room.
+    if (r.sendAhead() && (r.caughtUp || r.room <= 0 || r.busyTimer || r.aheadCount > 0)) return;
+    const store = this.#o.mailbox.store;
+    // A store in this process reads a whole window ahead, however little room the last ack
+    // made: one read per window of a recipient that is behind instead of one per ack. A shared
+    // store's local copy can be refilled below the cursor (`wake`): it reads what fits.
+    const ahead = !isSharedStore(store);
+    const limit = ahead ? Math.max(r.readLimit, this.#o.window) : r.readLimit;
+    const batch = store.pending(peer, r.cursor, limit, this.#o.clock.now());
+    r.sendRead(batch, batch.length < limit, ahead);
   }
 
   /** Fast path (early-accepts.ts): send a notification to its route before it is written. */
@@ -261,10 +275,13 @@ export class Delivery {
       if (!l) byPeer.set(n.to, (l = []));
       l.push(n);
     }
+    // A store in this process keeps what the window does not take (delivery-route.ts
+    // `#ahead`): no read back of what was just written. A shared store reads it back.
+    const keep = !isSharedStore(this.#o.mailbox.store);
     for (const [peer, list] of byPeer) {
       const r = this.#routes.get(peer)!;
       // Sends what the window takes; anything left behind clears `caughtUp`.
-      if (r.caughtUp && !r.busyTimer) r.sendAll(list.filter((n) => n.seq > r.cursor));
+      if (r.takeStored(list, keep)) this.pump(peer);
       else {
         // Something stays behind in the mailbox: later arrivals must not overtake it.
         r.caughtUp = false;

@@ -46,6 +46,8 @@ export interface AckRef {
   from?: string;
   /** The notification's usage.ts weight, when the acker holds it (store.ts `remove`). */
   bytes?: number;
+  /** Its mailbox seq, when the acker knows it (0 or absent: not known, or not written). */
+  seq?: number;
 }
 
 /** A registration queued for the next batch, and who waits for it to be durable. */
@@ -60,6 +62,8 @@ export interface PendingAck {
   id: string;
   from: string | undefined;
   bytes?: number | undefined;
+  /** AckRef `seq`: whether its `delivered` must wait for a running fsync (mailbox.ts). */
+  seq?: number | undefined;
   /** The transport the ack came over (store.ts `Removed.via`). */
   via?: Transport | undefined;
 }

@@ -83,6 +83,11 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   #syncing = false;
   /** `delivered`s held while an fsync runs (#removedReady). */
   #heldRemoved: Removed[] = [];
+  /**
+   * The lowest seq the running fsync answers an accept for (inserted or duplicate): a
+   * notification below it was accepted before that fsync began (#removedReady).
+   */
+  #syncFrom = Infinity;
   /** Called after each commit with the acks that removed something. */
   onRemoved: (r: Removed[]) => void = () => {};
   /** Called after each commit with the notifications it newly stored, in seq order. */
@@ -193,7 +198,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
         this.#acks.push(
           typeof a === 'string'
             ? { to, id: a, from: undefined, via }
-            : { to, id: a.id, from: a.from, bytes: a.bytes, via },
+            : { to, id: a.id, from: a.from, bytes: a.bytes, seq: a.seq, via },
         );
     }
     if (unwritten.length > 0) {
@@ -245,6 +250,8 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     const now = this.#o.clock.now();
     const results: (AcceptResult | SignalingError)[] = [];
     const removed: Removed[] = [];
+    /** Per `removed` entry: its seq if the ack knew it (#removedReady), else 0. */
+    const removedSeqs: number[] = [];
     const stored: StoredNotification[] = [];
     try {
       store.transaction(() => {
@@ -252,7 +259,9 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
         for (const a of accepts) results.push(insertChecked(store, a.n, this.#o.quota, stored));
         for (const k of acks) {
           const r = store.remove(k.to, k.id, k.from, k.bytes);
-          if (r) removed.push(Object.assign(r, { via: k.via })); // new per call (store.ts)
+          if (!r) continue;
+          removed.push(Object.assign(r, { via: k.via })); // new per call (store.ts)
+          removedSeqs.push(k.seq ?? 0);
         }
       });
     } catch (err) {
@@ -263,7 +272,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     // An applied ack needs no fsync: if it is lost, the notification is delivered again and the
     // receiver's dedupe answers it. So the sender hears `delivered` without waiting for one —
     // unless the notification's own fsync may still run (#removedReady).
-    if (removed.length > 0) this.#removedReady(removed);
+    if (removed.length > 0) this.#removedReady(removed, removedSeqs);
     // Delivery starts at the commit, beside the fsync rather than after it: the fsync (2–3 ms
     // on a quiet disk, 10–80 ms on this shared one) is then on the path of `accepted` only, not
     // of the notification to the recipient. Nothing promised is weakened: `accepted` (the 202)
@@ -283,9 +292,13 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     // Only what someone waits for needs the fsync: an ack-only batch is answered now.
     const sync = accepts.length + peers.length > 0 ? store.sync?.() : undefined;
     if (!sync) return done();
+    let from = this.#syncing ? this.#syncFrom : Infinity;
+    for (const r of results) if (!(r instanceof SignalingError) && r) from = Math.min(from, r.seq);
+    this.#syncFrom = from;
     this.#syncing = true;
     const synced = () => {
       this.#syncing = false;
+      this.#syncFrom = Infinity;
       this.#releaseRemoved();
       // What arrived during the fsync waited for it (#schedule): commit it now.
       if (this.#accepts.length + this.#acks.length + this.#peers.length > 0) this.#schedule();
@@ -315,10 +328,24 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
    * making durable (delivered at their commit, see #flushLocal): their `delivered` is held until
    * it ends, so a sender never hears `delivered` before `accepted`. Bound: acks applied during
    * one fsync (each names a notification in flight, ≤ deliveryWindow per online peer).
+   *
+   * Only those: a notification whose seq (`seqs`, known from the route's in-flight entry) is
+   * below every seq the running fsync answers for was written by an earlier batch, whose fsync
+   * ended — and whose `accepted` went out — before this one began (one fsync at a time, and a
+   * batch waits for the previous fsync, #syncing). Its `delivered` goes now. Holding it made a
+   * recipient's ack wait for the next batch's fsync (10–80 ms on this shared disk) before the
+   * sender heard of it, which, with a window of outstanding notifications, was the rate of the
+   * written path.
    */
-  #removedReady(removed: Removed[]): void {
+  #removedReady(removed: Removed[], seqs: readonly number[]): void {
     if (!this.#syncing) return this.onRemoved(removed);
-    for (const r of removed) this.#heldRemoved.push(r);
+    const now: Removed[] = [];
+    removed.forEach((r, i) => {
+      const seq = seqs[i] ?? 0;
+      if (seq > 0 && seq < this.#syncFrom) now.push(r);
+      else this.#heldRemoved.push(r);
+    });
+    if (now.length > 0) this.onRemoved(now);
   }
 
   /**
