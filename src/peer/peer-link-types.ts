@@ -71,3 +71,8 @@ export const QUIET_MS = 1_000;
  * so a loaded machine's scheduling hiccup does not drop a working path.
  */
 export const STALL_MS = 6_000;
+/**
+ * Pings timed out in a row on a path with nothing heard on it since the first: the path is
+ * dropped (path-hearing.ts). Two, not one: a lone lost ping on a lossy link is not a dead path.
+ */
+export const PING_MISSES = 2;
