@@ -63,7 +63,9 @@ export const QUIET_MS = 1_000;
  *   only, one side still on a dead path it had not noticed yet);
  * - a side that sends on its path and hears nothing back on it for STALL_MS while data is in
  *   flight drops it (the remote is elsewhere, or the path died one way) and re-punches; the
- *   server rung carries meanwhile. Within seconds, not consent's 30 s.
+ *   server rung carries meanwhile. Within seconds, not consent's 30 s. Pings are not data in
+ *   flight: PING_MISSES of them timed out in a row with nothing heard count the same (issue
+ *   9/11: consent checks were answered while no session datagram got through for ~90 s).
  */
 /**
  * Data unacknowledged this long with nothing heard on the path: far above any round trip plus
@@ -71,3 +73,8 @@ export const QUIET_MS = 1_000;
  * so a loaded machine's scheduling hiccup does not drop a working path.
  */
 export const STALL_MS = 6_000;
+/**
+ * Pings timed out in a row on a path with nothing heard on it since the first: the path is
+ * dropped (path-hearing.ts). Two, not one: a lone lost ping on a lossy link is not a dead path.
+ */
+export const PING_MISSES = 2;

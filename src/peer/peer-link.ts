@@ -18,6 +18,7 @@
  * (CONTRACTS §4), time the injected clock.
  */
 import type { PunchedPath } from '../punch/path.js';
+import { SessionErrorCode } from '../session/errors.js';
 import { ReliableChannel, type Notification as ChannelNotification } from '../session/reliable.js';
 import { SecureSession } from '../session/secure-session.js';
 import { MessageKind } from '../session/wire.js';
@@ -231,8 +232,20 @@ export class PeerLink {
   }
 
   ping(timeoutMs: number): Promise<number> {
-    this.lastUsed = this.#o.clock.now();
-    return this.channel.ping(timeoutMs);
+    const sentAt = (this.lastUsed = this.#o.clock.now());
+    // On the UDP path when it carries (else the ping crosses the server and says nothing of it).
+    const p = this.carries ? this.#path : undefined;
+    const pinged = this.channel.ping(timeoutMs);
+    if (p) pinged.catch((err: unknown) => this.#pingMissed(p, sentAt, err));
+    return pinged;
+  }
+
+  /** A ping on `p` got no pong: two in a row with nothing heard on `p` drop it (path-hearing.ts). */
+  #pingMissed(p: PunchedPath, sentAt: number, err: unknown): void {
+    if (this.#path !== p || p.closed) return;
+    if ((err as { code?: string } | undefined)?.code !== SessionErrorCode.SEND_TIMEOUT) return;
+    const reason = this.#hearing.pingMissed(this.#o.clock.now(), sentAt);
+    if (reason !== undefined) this.#down(p, reason);
   }
 
   /** A path punched by the other side (`connector.onIncoming`). */

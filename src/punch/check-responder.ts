@@ -9,7 +9,8 @@
  *
  * Checks arriving before the agent starts are answered and queued as triggered checks, so a peer
  * whose clock runs ahead does not lose its first checks. After selection, an authenticated check
- * from a new source of the remote goes to remote-move.ts.
+ * from a new source of the remote on the selected pair's base goes to remote-move.ts; on the
+ * other base it forms a heard pair (the remote may send its data that way: issue 9/11).
  */
 import type { Endpoint } from '../net/udp.js';
 import type { StunMessage } from '../stun/message.js';
@@ -83,11 +84,14 @@ export class CheckResponder {
     const pair = h.list.find(base, from);
     if (pair) return pair;
     const selected = h.selected();
-    if (selected) {
+    if (selected && base === selected.base) {
       // Same peer, authenticated, new source: its NAT rebound (or its address changed).
-      if (base === selected.base) h.moved(from);
+      h.moved(from);
       return undefined;
     }
+    // After selection on the OTHER base (issue 9/11): the remote's check through our relay that
+    // we just answered may be the pair it selects; formed and heard, its data passes the path's
+    // filter (checklist.ts validFor). Bounded like any prflx (PUNCH_LIMITS); no check triggered.
     // A known remote reached on another base (e.g. through our relay), or RFC 8445 §7.3.1.3:
     // a peer-reflexive remote candidate, priority from the check.
     let remote = h.list.remote(from);

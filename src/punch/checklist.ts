@@ -130,13 +130,22 @@ export class Checklist {
   }
 
   /**
-   * Session datagrams from `from` belong to the `selected` pair's session (on its base): its
-   * remote, or, under aggressive nomination (nomination.ts), a direct pair whose own check
-   * succeeded (the valid list), since the other side may have selected another working pair.
+   * Session datagrams from `from`, arriving on `base`, belong to the `selected` pair's session:
+   * its remote, or any pair on `base` whose own check succeeded or from which an authenticated
+   * check came (`heard`). Under aggressive nomination (nomination.ts) the two sides may select
+   * different pairs, and the other side selects only a pair whose check was answered — that is,
+   * a check that reached us from the source its data now comes from: so the other side's
+   * selected pair is always heard here, on the base it arrives on, even when our own check on it
+   * was aborted by our selection or is on the other base. Netsim (issue 9/11, pcp restarted):
+   * the controlling side selected a peer-reflexive remote that was our RELAYED address while we
+   * selected a socket pair; its data came in on our relay base and was dropped here, every ping
+   * was lost, and consent (STUN, answered on any pair) kept both paths 'fresh' for ~90 s. What
+   * is taken is still only a session datagram, which the Noise session authenticates.
    */
-  validFor(selected: CandidatePair, from: Endpoint): boolean {
-    if (sameEndpoint(selected.remote, from)) return true;
-    return selected.kind === 'direct' && this.find(selected.base, from)?.state === 'succeeded';
+  validFor(selected: CandidatePair, from: Endpoint, base: CandidateBase = selected.base): boolean {
+    if (base === selected.base && sameEndpoint(selected.remote, from)) return true;
+    const p = this.find(base, from);
+    return p !== undefined && (p.state === 'succeeded' || p.heard);
   }
 
   /** A direct pair is still waiting or being checked (so a relay should wait for it), not

@@ -389,10 +389,10 @@ export class CheckAgent {
     return this.#list.find(via === 'relay' ? 'relay' : 'socket', from)?.heard === true;
   }
 
-  /** Whether `from` is the selected pair's remote (for the path's data filter). */
+  /** Whether a session datagram from `from` belongs to the selected path (its data filter:
+   *  the selected remote, or a pair of this session the remote was heard on; checklist.ts). */
   isSelectedRemote(from: Endpoint, via: Via): boolean {
     const p = this.#selected;
-    if (!p || (via === 'relay') !== (p.base === 'relay')) return false;
-    return this.#list.validFor(p, from);
+    return p !== undefined && this.#list.validFor(p, from, via === 'relay' ? 'relay' : 'socket');
   }
 }

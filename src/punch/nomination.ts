@@ -14,9 +14,12 @@
  * the first one answered, so the path is up one round trip earlier (the nomination check is the
  * last round trip of the regular scheme). The controlled side's rule is unchanged (its own check
  * must have succeeded), so a replayed nomination still selects nothing. With several working
- * direct pairs the two sides may select different ones (each its first); the data filter
- * therefore takes session datagrams from any pair whose own authenticated check succeeded on the
- * selected base (RFC 8445's valid list), not only from the selected remote.
+ * direct pairs the two sides may select different ones (each its first), even on different
+ * bases (issue 9/11: one side's pair ran to the other's relayed address, learned peer-reflexive);
+ * the data filter therefore takes session datagrams from any pair, on either base, whose own
+ * check succeeded or from which an authenticated check came (checklist.ts `validFor`), not only
+ * from the selected remote; and a link whose pings get no pong on its path drops it
+ * (peer/path-hearing.ts), since consent checks are answered on any pair.
  */
 import type { Checklist } from './checklist.js';
 import type { CandidatePair } from './check-types.js';

@@ -97,4 +97,28 @@ describe('the two sides of a link agree on the path', () => {
     expect(got.a).toEqual([]);
     expect(got.b).toEqual(['after the drop']);
   });
+
+  it('pings alone that get no pong on the path also move it to the server rung (issue 9/11)', async () => {
+    // netsim (pcp restarted, counter moved): both sides held 'direct', every ping timed out for
+    // ~90 s. Pings are not reliable data (nothing "in flight"), so the stall rule never saw them,
+    // and the consent checks were still answered: nothing dropped the path.
+    const { w, a, b, reasons } = await directPair();
+    b.dropPath('gone on this side');
+    expect(a.path).toBe('direct');
+    const started = w.clock.now();
+    const errors: string[] = [];
+    for (let i = 0; i < 4 && a.path === 'direct'; i++) {
+      const pinged = a.ping(5_000).catch((err: Error) => errors.push(err.message));
+      await w.run(pinged, 10_000);
+      await pinged;
+    }
+    expect(a.path).toBe('server');
+    expect(w.clock.now() - started).toBeLessThan(BOUND_MS);
+    expect(errors.length).toBeGreaterThanOrEqual(2);
+    expect(reasons.a.some((r) => r.includes('no answer on the path'))).toBe(true);
+    // And the server rung answers the next ping.
+    const rtt = a.ping(5_000);
+    await w.run(rtt, 10_000);
+    expect(await rtt).toBeGreaterThanOrEqual(0);
+  });
 });

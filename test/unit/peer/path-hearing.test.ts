@@ -35,4 +35,22 @@ describe('PathHearing', () => {
     expect(h.quiet(10_000 + QUIET_MS - 1)).toBe(false);
     expect(h.quiet(10_000 + QUIET_MS)).toBe(true);
   });
+
+  it('two pings in a row unanswered with nothing heard drop the path; one lost ping does not', () => {
+    const h = new PathHearing();
+    h.adopted(0);
+    expect(h.pingMissed(5_000, 0)).toBeUndefined(); // one lost ping: loss
+    expect(h.pingMissed(10_000, 5_000)).toMatch(/no answer on the path for 10\.0 s \(2 pings/);
+    // Anything heard in between: each lost ping is loss alone.
+    const g = new PathHearing();
+    g.adopted(0);
+    expect(g.pingMissed(5_000, 0)).toBeUndefined();
+    g.heard(6_000);
+    expect(g.pingMissed(11_000, 5_500)).toBeUndefined(); // heard after this ping went out
+    expect(g.pingMissed(16_000, 11_000)).toBeUndefined(); // the first miss since 6 s
+    expect(g.pingMissed(21_000, 16_000)).toBeDefined();
+    // A new path starts with no misses.
+    g.adopted(30_000);
+    expect(g.pingMissed(35_000, 30_000)).toBeUndefined();
+  });
 });

@@ -76,6 +76,27 @@ describe('Checklist', () => {
     expect(l.validFor(sel, other.remote)).toBe(true);
     expect(l.validFor(sel, { address: '203.0.113.9', port: 2 })).toBe(false);
   });
+
+  it('takes data from any pair the remote was heard on, on either base (issue 9/11)', () => {
+    // netsim pcp restart: the controlling side's first answered aggressive nomination went to a
+    // peer-reflexive remote that was our relayed address (its check came through our TURN
+    // allocation), while we selected a socket pair; its data then came in on our relay base and
+    // was dropped here as "not this path's remote" — every ping lost, consent (STUN) answered.
+    const l = list();
+    const sel = l.pair('socket', cand('srflx', 1, 100), 'controlled')!;
+    const viaRelay = l.pair('relay', cand('prflx', 7, 100), 'controlled')!;
+    const aborted = l.pair('socket', cand('prflx', 8, 100), 'controlled')!;
+    expect(l.validFor(sel, viaRelay.remote, 'relay')).toBe(false); // never heard
+    viaRelay.heard = true; // an authenticated check came from it on the relay base
+    expect(l.validFor(sel, viaRelay.remote, 'relay')).toBe(true);
+    expect(l.validFor(sel, viaRelay.remote, 'socket')).toBe(false); // not on that base
+    // Our own check on it aborted by the selection, but its checks reached us: the other side's
+    // selected pair may be this one (the answered check it selected on came from here).
+    aborted.state = 'in-progress';
+    aborted.heard = true;
+    expect(l.validFor(sel, aborted.remote, 'socket')).toBe(true);
+    expect(l.validFor(sel, sel.remote, 'relay')).toBe(false); // the selected remote, other base
+  });
 });
 
 describe('pickNomination', () => {
