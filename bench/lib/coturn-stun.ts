@@ -43,6 +43,16 @@ export async function startCoturnStun(o: { rfc5780: boolean }): Promise<CoturnSt
     const stop = stopper(child, dir);
     try {
       await waitForStun(port, 10_000); // a loaded CI machine has taken > 5 s
+      // With RFC 5780 coturn also binds 127.0.0.2 and port + 1; any of those four may be held by
+      // another test's socket (coturn then runs without it and a CHANGE-REQUEST goes unanswered:
+      // a CI run's NAT discovery against it timed out). All four must answer, else another pair.
+      if (o.rfc5780) {
+        await Promise.all(
+          ['127.0.0.1', '127.0.0.2'].flatMap((a) =>
+            [port, port + 1].map((p) => waitForStun(p, 5_000, a)),
+          ),
+        );
+      }
       return { port, altPort: port + 1, process: child, stop };
     } catch (err) {
       await stop();

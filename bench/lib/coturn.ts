@@ -52,23 +52,19 @@ export async function freePort(): Promise<number> {
 }
 
 /** Resolve when a STUN Binding to 127.0.0.1:port is answered; reject after `ms`. */
-export async function waitForStun(port: number, ms = 10_000): Promise<void> {
+export async function waitForStun(port: number, ms = 10_000, address = '127.0.0.1'): Promise<void> {
   const sock = dgram.createSocket('udp4');
   sock.on('error', () => {}); // a send to a port nobody holds yet; the deadline decides
   let poll: ReturnType<typeof setInterval> | undefined;
   let deadline: ReturnType<typeof setTimeout> | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
-      deadline = setTimeout(() => reject(new Error(`no STUN answer on port ${port}`)), ms);
+      deadline = setTimeout(() => reject(new Error(`no STUN answer on ${address}:${port}`)), ms);
       sock.on('message', (m) => {
         if (isStunMessage(m) && decodeStunMessage(m).cls === StunClass.Success) resolve();
       });
       poll = setInterval(() => {
-        sock.send(
-          StunMessageBuilder.of(Method.Binding, StunClass.Request).build(),
-          port,
-          '127.0.0.1',
-        );
+        sock.send(StunMessageBuilder.of(Method.Binding, StunClass.Request).build(), port, address);
       }, 100);
     });
   } finally {
