@@ -34,12 +34,19 @@ export async function startCoturnStun(o: { rfc5780: boolean }): Promise<CoturnSt
           : ['--no-rfc5780']),
         `--listening-port=${port}`,
         `--pidfile=${join(dir, 'pid')}`,
+        // Its own user database: every turnserver started without one opens the shared
+        // /var/lib/turn/turndb, and parallel tests' coturns contend for it.
+        `--userdb=${join(dir, 'turndb')}`,
         '--log-file=stdout',
         '--simple-log',
         '--no-stdout-log',
       ],
-      { stdio: 'ignore' },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
+    let out = '';
+    const keep = (d: Buffer) => (out = (out + d.toString()).slice(-4_000));
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
     const stop = stopper(child, dir);
     try {
       await waitForStun(port, 10_000); // a loaded CI machine has taken > 5 s
@@ -56,7 +63,10 @@ export async function startCoturnStun(o: { rfc5780: boolean }): Promise<CoturnSt
       return { port, altPort: port + 1, process: child, stop };
     } catch (err) {
       await stop();
-      if (attempt >= 2) throw err; // port + 1 may have been taken: try another pair
+      // port + 1 may have been taken: try another pair
+      if (attempt >= 2) {
+        throw new Error(`${(err as Error).message}; turnserver said: ${out.trim().slice(-1_500)}`);
+      }
     }
   }
 }

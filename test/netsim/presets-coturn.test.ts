@@ -4,6 +4,9 @@
  * `turnserver` listening on the lab server's two addresses. Nobody here wrote either program.
  */
 import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, NAT_PRESETS, ALL_NAT_PRESET_NAMES, type NatPreset } from '../../netsim/index.js';
 import { NETSIM_REQUIREMENTS, missingPrereq } from '../support/prereq.js';
@@ -37,12 +40,15 @@ const HOST: Record<NatPreset, string> = {
 describe.skipIf(skip)('netsim presets classified by coturn turnutils_natdiscovery', () => {
   let lab: Lab;
   let turn: ChildProcess;
+  // coturn's pid file and user database of its own (the defaults are shared by every turnserver).
+  let scratch: string | undefined;
 
   beforeAll(async () => {
     lab = await Lab.create({
       nats: ALL_NAT_PRESET_NAMES.map((p) => ({ name: `n-${HOST[p]}`, preset: p })),
       hosts: ALL_NAT_PRESET_NAMES.map((p) => ({ name: HOST[p], behind: `n-${HOST[p]}` })),
     });
+    scratch = mkdtempSync(join(tmpdir(), 'np-coturn-presets-'));
     // STUN only: no relay, no TLS, no CLI, no config file.
     turn = lab.spawn(
       'server',
@@ -58,6 +64,8 @@ describe.skipIf(skip)('netsim presets classified by coturn turnutils_natdiscover
           '--log-file',
           'stdout',
           '--simple-log',
+          `--pidfile=${join(scratch, 'turnserver.pid')}`,
+          `--userdb=${join(scratch, 'turndb')}`,
         ],
       ],
       { stdio: 'ignore' },
@@ -78,6 +86,7 @@ describe.skipIf(skip)('netsim presets classified by coturn turnutils_natdiscover
   afterAll(async () => {
     turn?.kill('SIGKILL');
     await lab?.destroy();
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
   it.concurrent.each(ALL_NAT_PRESET_NAMES)('%s', async (preset) => {
