@@ -128,6 +128,36 @@ export class LadderDriver {
       ...this.tail.map((l) => `    ${l}`),
     ].join('\n');
   }
+  /** The path events (`{"path":{peer,path}}`) this Peer reported about `peer`, in order. */
+  paths(peer: string): string[] {
+    return this.lines
+      .map((m) => m.path as Msg | undefined)
+      .filter((p): p is Msg => !!p && p.peer === peer)
+      .map((p) => String(p.path));
+  }
+  /**
+   * Waits (bounded) until this Peer's last path event about `peer` is one of `want` and no new
+   * one came for `quietMs`: a link that went down re-punches after its backoff (5 s, doubling per
+   * failure), so "up again" takes as long as that, not a fixed pause. Resolves to the last path
+   * either way; the caller's assertions decide.
+   */
+  async settled(
+    peer: string,
+    want: readonly string[],
+    { timeoutMs = 60_000, quietMs = 2_000 } = {},
+  ): Promise<string | undefined> {
+    const end = Date.now() + timeoutMs;
+    let count = -1;
+    let since = Date.now();
+    for (;;) {
+      const seen = this.paths(peer);
+      if (seen.length !== count) [count, since] = [seen.length, Date.now()];
+      const last = seen[seen.length - 1];
+      if (last !== undefined && want.includes(last) && Date.now() - since >= quietMs) return last;
+      if (Date.now() >= end || this.exit !== undefined) return last;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
   /** A line of the Peer's own log with this message. */
   logged(msg: string, timeoutMs = 30_000): Promise<Msg> {
     return this.next((m) => m.msg === msg, { log: true, timeoutMs, what: `log "${msg}"` });
