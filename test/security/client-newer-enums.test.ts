@@ -9,7 +9,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SignalingClient } from '../../src/signaling/client.js';
 import { generateIdentity } from '../../src/signaling/identity.js';
 import type { ServerMessage } from '../../src/signaling/protocol.js';
-import { recordingLogger, scriptedServe, welcomeOf as welcome } from '../support/scripted-serve.js';
+import {
+  recordingLogger,
+  scriptedServe,
+  startClient,
+  welcomeOf as welcome,
+} from '../support/scripted-serve.js';
 import { within } from './signaling-helpers.js';
 
 const closers: (() => Promise<void> | void)[] = [];
@@ -87,16 +92,8 @@ describe('a client takes new enum values from serve without dropping the connect
       welcome(peer),
       { type: 'delivered', id: 'n1', to: other, via: 7 },
     ]);
-    const logger = recordingLogger();
-    const c = new SignalingClient({
-      url: s.url,
-      identity: id,
-      logger,
-      backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1 },
-    });
+    const { client: c, logger, disconnected } = startClient(s.url, id);
     closers.push(() => c.close());
-    const disconnected = new Promise((resolve) => c.once('disconnected', resolve));
-    c.start();
     await within(disconnected, 20_000, 'the client dropping the connection');
     expect(c.ready).toBe(false);
     expect(

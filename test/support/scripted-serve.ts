@@ -5,6 +5,8 @@
  * it does not know). It logs any client in without checking the proof, then sends its script.
  */
 import { WebSocketServer, type WebSocket } from 'ws';
+import { SignalingClient } from '../../src/signaling/client.js';
+import type { Identity } from '../../src/signaling/identity.js';
 import type { LogFields, Logger } from '../../src/util/logger.js';
 
 export interface ScriptedServe {
@@ -77,4 +79,29 @@ export function recordingLogger(): Logger & { lines: [string, string, LogFields 
   const at = (level: string) => (msg: string, fields?: LogFields) =>
     lines.push([level, msg, fields]);
   return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/**
+ * The real SignalingClient of `identity` logging in to `url`, started, with a recording logger;
+ * its first retry is a minute away, so a connection it drops stays dropped while the test looks.
+ * `disconnected` resolves when it dropped it.
+ */
+export function startClient(
+  url: string,
+  identity: Identity,
+): {
+  client: SignalingClient;
+  logger: ReturnType<typeof recordingLogger>;
+  disconnected: Promise<unknown>;
+} {
+  const logger = recordingLogger();
+  const client = new SignalingClient({
+    url,
+    identity,
+    logger,
+    backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1 },
+  });
+  const disconnected = new Promise((resolve) => client.once('disconnected', resolve));
+  client.start();
+  return { client, logger, disconnected };
 }

@@ -12,6 +12,7 @@ import type { ServerMessage } from '../../../src/signaling/protocol.js';
 import {
   recordingLogger,
   scriptedServe,
+  startClient,
   WELCOME_LIMITS as limits,
   welcomeOf,
 } from '../../support/scripted-serve.js';
@@ -85,16 +86,8 @@ describe('a client logs in to a newer serve', () => {
       welcome,
       { type: 'presence', peer: 'not a peer id', online: 'yes' },
     ]);
-    const logger = recordingLogger();
-    const c = new SignalingClient({
-      url: s.url,
-      identity: id,
-      logger,
-      backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1 },
-    });
+    const { client: c, logger, disconnected } = startClient(s.url, id);
     closers.push(() => c.close());
-    const disconnected = new Promise((resolve) => c.once('disconnected', resolve));
-    c.start();
     await disconnected;
     expect(c.ready).toBe(false);
     expect(
