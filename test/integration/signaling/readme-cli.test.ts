@@ -203,8 +203,8 @@ describe('natpush CLI', () => {
   });
 });
 
-/** Run the README's shell block with `port` for 8787 until both notifications were printed
- *  (or 75 s, or serve failed); returns everything it printed. */
+/** Run the README's shell block with `port` for 8787 until both notifications were printed and
+ *  its last line, the POST, was answered (or 75 s, or serve failed); returns all it printed. */
 async function runCliExample(dir: string, bin: string, port: number): Promise<string> {
   const script = readmeBlock('cli')
     .replaceAll('8787', String(port))
@@ -223,11 +223,14 @@ async function runCliExample(dir: string, bin: string, port: number): Promise<st
   });
   // Five node processes start one after another (serve, listen, id, send, and curl's wait): on a
   // loaded 2-core machine each start can take seconds, and 30 s once ran out (load 18).
+  // The output is read as it arrives: listen may print the POSTed notification before curl prints
+  // the POST's answer, so that answer is waited for too (it is the script's last output).
   await s.until(
     (out) =>
       out.includes('EADDRINUSE') ||
       (out.includes('"body":"build 1234 passed"') &&
-        out.includes('"body":"hello from another peer"')),
+        out.includes('"body":"hello from another peer"') &&
+        out.includes('"duplicate":')),
     75_000,
   );
   // Stop the whole group (serve and listen run in the background) and wait until none of it is
