@@ -21,7 +21,7 @@ import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
-import { SignalingClient, type Welcome } from '../signaling/client.js';
+import type { SignalingClient, Welcome } from '../signaling/client.js';
 import { LIMITS } from '../signaling/constants.js';
 import { SignalingError, SignalingErrorCode } from '../signaling/errors.js';
 import { isPeerId, type Identity } from '../signaling/identity.js';
@@ -45,6 +45,7 @@ import { Inbox, linkDeliveryPath } from './inbox.js';
 import { KeyDirectory } from './key-directory.js';
 import { LinkTable } from './link-table.js';
 import { Outbox } from './outbox.js';
+import { peerSignalingClient } from './peer-client.js';
 import type { PunchSignalIn } from '../punch/connector.js';
 import { nodeUdpNetwork } from '../net/node-udp.js';
 
@@ -85,21 +86,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       clock: this.#clock,
       request: (ref, peer) => this.#client.send({ type: 'key-request', ref, peer }),
     });
-    if (o.connectTimeoutMs !== undefined && !(o.connectTimeoutMs > 0))
-      throw new RangeError(`connectTimeoutMs must be > 0, got ${o.connectTimeoutMs}`);
-    this.#client = new SignalingClient({
-      url: o.server,
-      identity: this.identity,
-      clock: this.#clock,
-      logger: o.logger ?? silentLogger,
-      ...(o.peerToken ? { peerToken: o.peerToken } : {}),
-      ...(o.region !== undefined ? { region: o.region } : {}),
-      ...(o.backoff ? { backoff: o.backoff } : {}),
-      ...(o.wsOptions ? { wsOptions: o.wsOptions } : {}),
-      ...(o.connectTimeoutMs !== undefined
-        ? { handshakeTimeoutMs: Math.min(10_000, o.connectTimeoutMs) }
-        : {}),
-    });
+    this.#client = peerSignalingClient(o, this.identity, this.#clock);
     this.#inbox = new Inbox({
       identity: this.identity,
       clock: this.#clock,

@@ -4,35 +4,42 @@
  * signal through) and the TURN relay, whose short-lived credentials the signaling server hands to
  * authenticated peers (`turn-credentials`). Each part can also run alone (createRelay,
  * createStun). Start-up is all or nothing: a part that cannot start closes the ones before it.
+ * Its secrets are resolved first (serve-secrets.ts); which relays the credentials name is
+ * serve-turn-credentials.ts.
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { RELAY_CONFIG_ERR, type RelayPeerGate } from '../relay/index.js';
+import type { RelayPeerGate } from '../relay/index.js';
 import { prepareDataDir } from '../signaling/data-dir.js';
 import { Rendezvous } from '../signaling/rendezvous.js';
 import { startSignalingServer, type SignalingServer } from '../signaling/server.js';
 import { openCluster } from '../cluster/open-cluster.js';
 import { MemoryStore } from '../signaling/store/memory-store.js';
 import { SqliteStore } from '../signaling/store/sqlite-store.js';
-import { turnUriHost, type TurnCredentialsOptions } from '../signaling/turn-credentials.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import { clusterMetrics } from '../cluster/cluster-metrics.js';
-import { RelayFleet, type LocalRelay } from '../cluster/relay-fleet.js';
+import type { RelayFleet } from '../cluster/relay-fleet.js';
 import { RendezvousPairs } from '../cluster/rendezvous-pairs.js';
 import { openFleetPeerGate, type FleetPeerGate } from '../cluster/relay-peer-gate.js';
 import { ServePeerGate } from '../cluster/serve-peer-gate.js';
 import { StunServer } from '../stun/index.js';
 import { systemClock, type Clock } from '../util/clock.js';
-import { NatpushError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { jsonLogger } from '../util/logger.js';
 import { optionError } from './errors.js';
 import { parseOptions } from './options-schema.js';
-import { generatedSecret, secretValues, SECRET_ENV, type Warn } from './secrets.js';
+import type { Warn } from './secrets.js';
 import { relayMetrics, stunMetrics } from './server-metrics.js';
 import { serveSchema, type ServeArgs, type ServeOptions } from './serve-options.js';
 import { startServeRelay, type ServeRelay } from './serve-relay.js';
+import {
+  generatedApiKey,
+  refuseOpenRelay,
+  serveSecrets,
+  type ServeSecrets,
+} from './serve-secrets.js';
+import { relayFleet, serveTurnOptions } from './serve-turn-credentials.js';
 import { parseAlternate } from './stun-options.js';
 
 /** One running part of `serve`. */
@@ -60,41 +67,6 @@ export interface ServeDeps {
   env?: NodeJS.ProcessEnv;
   /** Warnings (secrets on argv). Default: stderr. */
   warn?: Warn;
-}
-
-/** serve's secrets, resolved at the edge from flags, files and the environment. */
-export interface ServeSecrets {
-  apiKeys: string[];
-  peerTokens: string[];
-  turnSecret: string | undefined;
-}
-
-/**
- * Issue 8, finding 11: secrets never need argv. Each comes from its `--*-file` (one per line) or
- * its environment variable; the old flags still work, with a warning on stderr. Values from all
- * given sources are combined.
- */
-export function serveSecrets(a: ServeOptions, env: NodeJS.ProcessEnv, warn: Warn): ServeSecrets {
-  const turn = secretValues(
-    'turn-secret',
-    a['turn-secret'] !== undefined ? [a['turn-secret']] : undefined,
-    a['turn-secret-file'],
-    SECRET_ENV.turnSecret,
-    env,
-    warn,
-  );
-  return {
-    apiKeys: secretValues('api-key', a['api-key'], a['api-key-file'], SECRET_ENV.apiKey, env, warn),
-    peerTokens: secretValues(
-      'peer-token',
-      a['peer-token'],
-      a['peer-token-file'],
-      SECRET_ENV.peerToken,
-      env,
-      warn,
-    ),
-    turnSecret: turn[0],
-  };
 }
 
 const stderrWarn: Warn = (l) => void process.stderr.write(l + '\n');
@@ -141,11 +113,7 @@ export async function createServe(
     const store =
       cluster?.store ??
       (a.store === 'memory' ? new MemoryStore() : new SqliteStore(join(dataDir, 'mailbox.sqlite')));
-    const turn = fleet
-      ? fleetTurnOptions(a, fleet, (relay?.secret ?? secrets.turnSecret)!)
-      : relay
-        ? turnOptions(a, relay)
-        : undefined;
+    const turn = serveTurnOptions(a, secrets, relay, fleet);
     signaling = await startSignalingServer({
       port: a.port,
       host: a.host,
@@ -211,40 +179,6 @@ export async function createServe(
 }
 
 /**
- * With no API key given, one is generated once into the data directory (mode 0600) so HTTP
- * posting works out of the box without ever being open to anyone.
- */
-function generatedApiKey(dataDir: string): { keys: string[]; file: string } {
-  const { value, file } = generatedSecret(dataDir, 'api-key', 24);
-  return { keys: [value], file };
-}
-
-function isLoopback(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || (isIP(h) === 4 && h.startsWith('127.'));
-}
-
-/**
- * Issue 8, finding 3: refuse to run an open relay. It would be one when the relay is reachable
- * from other hosts (non-loopback --host), anyone may register (no --peer-token) and the peer gate
- * that limits relaying to natpush peers in rendezvous is off — unless the operator says so.
- */
-export function refuseOpenRelay(
-  a: Pick<ServeOptions, 'relay' | 'relay-peer-gate' | 'host' | 'open-relay-i-know'>,
-  secrets: Pick<ServeSecrets, 'peerTokens'>,
-): void {
-  if (!a.relay || a['relay-peer-gate'] || isLoopback(a.host)) return;
-  if (secrets.peerTokens.length > 0 || a['open-relay-i-know']) return;
-  throw new NatpushError(
-    RELAY_CONFIG_ERR.OPEN_RELAY,
-    `refusing to start: with --no-relay-peer-gate, open registration and --host ${a.host} the ` +
-      'TURN relay would relay for anyone to any host. Keep the peer gate (the default), close ' +
-      'registration with --peer-token, listen on loopback, run --no-relay, or pass ' +
-      '--open-relay-i-know.',
-  );
-}
-
-/**
  * Issue 12: every address serve notes for a peer (its signaling connection's, its allocations'
  * on serve's own relay) is written to Redis too, where the fleet relays' peer gates
  * (../cluster/relay-peer-gate.ts) read it: both gates then admit the same addresses. The pairs
@@ -253,73 +187,6 @@ export function refuseOpenRelay(
 function seenInCluster(rendezvous: Rendezvous, cluster: ClusterNode, logger: Logger): void {
   const seen = new RendezvousPairs({ redis: cluster.redis, keys: cluster.keys, logger });
   rendezvous.onSeen = (peer, ip) => seen.seen(peer, ip);
-}
-
-/**
- * Issue 12: with --redis or --turn-url, serve hands out relays of a fleet sharing the secret
- * (src/cluster/relay-fleet.ts): registered `natpush relay --redis` processes, the --turn-url
- * servers (coturn) and serve's own relay. Without them: its own relay only, as before.
- */
-function relayFleet(
-  a: ServeOptions,
-  secrets: ServeSecrets,
-  relay: ServeRelay | undefined,
-  cluster: ClusterNode | undefined,
-  logger: Logger,
-): RelayFleet | undefined {
-  const turnUrls = a['turn-url'] ?? [];
-  if (!cluster && turnUrls.length === 0) return undefined;
-  // coturn's static-auth-secret must be the one serve mints with: never a generated one.
-  if (turnUrls.length > 0 && !secrets.turnSecret)
-    throw optionError(
-      "--turn-url needs the fleet's shared secret: --turn-secret-file or $NATPUSH_TURN_SECRET",
-    );
-  // --redis, --no-relay and no secret: no relay can be credentialed (as without --redis).
-  if (!relay && !secrets.turnSecret) return undefined;
-  return new RelayFleet({
-    ...(cluster ? { redis: { redis: cluster.redis, keys: cluster.keys } } : {}),
-    turnUrls,
-    ...(relay ? { local: localRelay(a, relay) } : {}),
-    region: a.region,
-    credentialTtlMs: a['turn-credential-ttl'] * 1000,
-    clock: systemClock,
-    logger,
-  });
-}
-
-/** serve's own relay as a fleet member: URLs as turnOptions() builds them, per peer. */
-function localRelay(a: ServeOptions, relay: ServeRelay): LocalRelay {
-  const { udp, tcp } = relay.server.addresses();
-  const publicHost = a['relay-public-address'];
-  return {
-    urls: (connectedTo) => {
-      const host = turnUriHost(publicHost ?? connectedTo);
-      const urls = [`turn:${host}:${udp.port}?transport=udp`];
-      if (tcp) urls.push(`turn:${host}:${tcp.port}?transport=tcp`);
-      return urls;
-    },
-    allocations: () => relay.server.allocationCount,
-  };
-}
-
-function fleetTurnOptions(
-  a: ServeOptions,
-  fleet: RelayFleet,
-  secret: string,
-): TurnCredentialsOptions {
-  return { secret, relays: fleet, ttlSeconds: a['turn-credential-ttl'] };
-}
-
-/** The credentials serve hands to peers name the relay's own ports and its shared secret. */
-function turnOptions(a: ServeOptions, relay: ServeRelay): TurnCredentialsOptions {
-  const { udp, tcp } = relay.server.addresses();
-  return {
-    secret: relay.secret,
-    udpPort: udp.port,
-    ...(tcp ? { tcpPort: tcp.port } : {}),
-    ...(a['relay-public-address'] ? { publicHost: a['relay-public-address'] } : {}),
-    ttlSeconds: a['turn-credential-ttl'],
-  };
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
- * What one group commit (mailbox.ts) carries, and how it stores one notification: the queued
- * accepts, acks and registrations, and the duplicate/quota/insert step each accept goes through
- * inside the batch's transaction.
+ * What one group commit (mailbox.ts) carries, and how it is written: the queued accepts, acks and
+ * registrations, the duplicate/quota/insert step each accept goes through inside the batch's
+ * transaction, and the batch in one transaction of a local store or one commit of a shared one.
  */
 import { SignalingError } from './errors.js';
 import type { Transport } from './protocol.js';
@@ -62,7 +62,7 @@ export interface PendingAck {
   id: string;
   from: string | undefined;
   bytes?: number | undefined;
-  /** AckRef `seq`: whether its `delivered` must wait for a running fsync (mailbox.ts). */
+  /** AckRef `seq`: whether its `delivered` must wait for a running fsync (mailbox-fsync.ts). */
   seq?: number | undefined;
   /** The transport the ack came over (store.ts `Removed.via`). */
   via?: Transport | undefined;
@@ -106,6 +106,43 @@ export function insertChecked(
   const r = store.insert(n);
   if (r.kind === 'inserted') stored.push({ ...n, seq: r.seq });
   return { seq: r.seq, duplicate: r.kind === 'duplicate' };
+}
+
+/** What a local store's transaction of one batch did (mailbox.ts answers from it). */
+export interface LocalCommit {
+  /** Per accept, in order: its result, or why the quotas refused it. */
+  results: (AcceptResult | SignalingError)[];
+  removed: Removed[];
+  /** Per `removed` entry: its seq if the ack knew it (mailbox-fsync.ts), else 0. */
+  removedSeqs: number[];
+  /** Newly stored, in seq order. */
+  stored: StoredNotification[];
+}
+
+/**
+ * The whole batch in one transaction of a local store: registrations, accepts, acks. Throws what
+ * the store threw; it rolled the whole batch back then, its counts included (store.ts
+ * transaction).
+ */
+export function commitLocal(
+  store: MailboxStore,
+  batch: { now: number; quota: number },
+  accepts: readonly PendingAccept[],
+  acks: readonly PendingAck[],
+  peers: readonly PendingPeer[],
+): LocalCommit {
+  const c: LocalCommit = { results: [], removed: [], removedSeqs: [], stored: [] };
+  store.transaction(() => {
+    for (const p of peers) store.addPeer(p.peer, p.publicKey, batch.now);
+    for (const a of accepts) c.results.push(insertChecked(store, a.n, batch.quota, c.stored));
+    for (const k of acks) {
+      const r = store.remove(k.to, k.id, k.from, k.bytes);
+      if (!r) continue;
+      c.removed.push(Object.assign(r, { via: k.via })); // new per call (store.ts)
+      c.removedSeqs.push(k.seq ?? 0);
+    }
+  });
+  return c;
 }
 
 /**

@@ -3,7 +3,8 @@
  * written in one transaction — one fsync — and only then answered (`accept` resolves), so
  * "accepted" always means "on disk" while throughput is bounded by fsyncs per second times batch
  * size rather than by fsyncs per notification. Acks are applied the same way. Delivery to the
- * recipient starts at the commit, while the fsync runs (see #flushLocal for why that is safe).
+ * recipient starts at the commit, while the fsync runs (see #flushLocal for why that is safe;
+ * mailbox-fsync.ts holds the `delivered`s that fsync may still make durable).
  * A notification for a recipient online here with room in its window is sent before it is
  * written, and if the recipient acks it within `earlyAckMs` it is never written at all
  * (early-accepts.ts: the fast path, and why `accepted` stays true).
@@ -28,16 +29,18 @@ import { STORE_RECOVERY } from './constants.js';
 import { EarlyAccepts } from './early-accepts.js';
 import { KnownPeers } from './known-peers.js';
 import {
+  commitLocal,
   commitShared,
-  insertChecked,
   labelRemoved,
   refusal,
   type AcceptResult,
   type AckRef,
+  type LocalCommit,
   type PendingAccept,
   type PendingAck,
   type PendingPeer,
 } from './mailbox-batch.js';
+import { FsyncWindow } from './mailbox-fsync.js';
 
 export interface MailboxOptions<S extends AnyMailboxStore = AnyMailboxStore> {
   store: S;
@@ -74,20 +77,13 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   readonly failures = { commit: 0, sync: 0, checkpoint: 0 };
   #lastSync: Promise<void> = Promise.resolve();
   /**
-   * A local store's fsync is running. Scheduled commits of notifications and registrations wait
-   * for it and then go as one transaction: they could only be made durable by the next fsync
-   * anyway, and one transaction rewrites each hot page (the table's and every index's last
-   * leaf) once instead of once per event-loop turn. Acks, which need no fsync, still commit at
-   * once (`delivered` must not wait for a disk that takes 10–80 ms under load).
+   * A local store's running fsync. While it runs, scheduled commits of notifications and
+   * registrations wait for it and then go as one transaction: they could only be made durable by
+   * the next fsync anyway, and one transaction rewrites each hot page (the table's and every
+   * index's last leaf) once instead of once per event-loop turn. Acks, which need no fsync, still
+   * commit at once (`delivered` must not wait for a disk that takes 10–80 ms under load).
    */
-  #syncing = false;
-  /** `delivered`s held while an fsync runs (#removedReady). */
-  #heldRemoved: Removed[] = [];
-  /**
-   * The lowest seq the running fsync answers an accept for (inserted or duplicate): a
-   * notification below it was accepted before that fsync began (#removedReady).
-   */
-  #syncFrom = Infinity;
+  readonly #fsync = new FsyncWindow((r) => this.onRemoved(r));
   /** Called after each commit with the acks that removed something. */
   onRemoved: (r: Removed[]) => void = () => {};
   /** Called after each commit with the notifications it newly stored, in seq order. */
@@ -204,7 +200,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     if (unwritten.length > 0) {
       this.unwritten += unwritten.length;
       // Accepted, then `delivered`: the nextTick queued in the microtask runs after the promise
-      // chain that writes `accepted` (as #releaseRemoved); both leave in one writev.
+      // chain that writes `accepted` (as mailbox-fsync.ts `end`); both leave in one writev.
       queueMicrotask(() => {
         for (const e of unwritten) e.resolve({ seq: 0, duplicate: false });
         const removed = unwritten.map((e) => ({ id: e.n.id, from: e.n.from, to, via }));
@@ -247,32 +243,19 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     acks: PendingAck[],
     peers: PendingPeer[],
   ): void {
-    const now = this.#o.clock.now();
-    const results: (AcceptResult | SignalingError)[] = [];
-    const removed: Removed[] = [];
-    /** Per `removed` entry: its seq if the ack knew it (#removedReady), else 0. */
-    const removedSeqs: number[] = [];
-    const stored: StoredNotification[] = [];
+    let commit: LocalCommit;
     try {
-      store.transaction(() => {
-        for (const p of peers) store.addPeer(p.peer, p.publicKey, now);
-        for (const a of accepts) results.push(insertChecked(store, a.n, this.#o.quota, stored));
-        for (const k of acks) {
-          const r = store.remove(k.to, k.id, k.from, k.bytes);
-          if (!r) continue;
-          removed.push(Object.assign(r, { via: k.via })); // new per call (store.ts)
-          removedSeqs.push(k.seq ?? 0);
-        }
-      });
+      const batch = { now: this.#o.clock.now(), quota: this.#o.quota };
+      commit = commitLocal(store, batch, accepts, acks, peers);
     } catch (err) {
-      // The store rolled the whole batch back, its counts included (store.ts transaction).
       this.#commitFailed(err, accepts, acks, peers);
       return;
     }
+    const { results, removed, removedSeqs, stored } = commit;
     // An applied ack needs no fsync: if it is lost, the notification is delivered again and the
     // receiver's dedupe answers it. So the sender hears `delivered` without waiting for one —
-    // unless the notification's own fsync may still run (#removedReady).
-    if (removed.length > 0) this.#removedReady(removed, removedSeqs);
+    // unless the notification's own fsync may still run (mailbox-fsync.ts).
+    if (removed.length > 0) this.#fsync.removed(removed, removedSeqs);
     // Delivery starts at the commit, beside the fsync rather than after it: the fsync (2–3 ms
     // on a quiet disk, 10–80 ms on this shared one) is then on the path of `accepted` only, not
     // of the notification to the recipient. Nothing promised is weakened: `accepted` (the 202)
@@ -292,14 +275,9 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     // Only what someone waits for needs the fsync: an ack-only batch is answered now.
     const sync = accepts.length + peers.length > 0 ? store.sync?.() : undefined;
     if (!sync) return done();
-    let from = this.#syncing ? this.#syncFrom : Infinity;
-    for (const r of results) if (!(r instanceof SignalingError) && r) from = Math.min(from, r.seq);
-    this.#syncFrom = from;
-    this.#syncing = true;
+    this.#fsync.begin(results.flatMap((r) => (r instanceof SignalingError || !r ? [] : [r.seq])));
     const synced = () => {
-      this.#syncing = false;
-      this.#syncFrom = Infinity;
-      this.#releaseRemoved();
+      this.#fsync.end();
       // What arrived during the fsync waited for it (#schedule): commit it now.
       if (this.#accepts.length + this.#acks.length + this.#peers.length > 0) this.#schedule();
     };
@@ -321,42 +299,6 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
         synced();
       },
     );
-  }
-
-  /**
-   * Acks applied. While an fsync runs, the notifications they remove may be the ones it is
-   * making durable (delivered at their commit, see #flushLocal): their `delivered` is held until
-   * it ends, so a sender never hears `delivered` before `accepted`. Bound: acks applied during
-   * one fsync (each names a notification in flight, ≤ deliveryWindow per online peer).
-   *
-   * Only those: a notification whose seq (`seqs`, known from the route's in-flight entry) is
-   * below every seq the running fsync answers for was written by an earlier batch, whose fsync
-   * ended — and whose `accepted` went out — before this one began (one fsync at a time, and a
-   * batch waits for the previous fsync, #syncing). Its `delivered` goes now. Holding it made a
-   * recipient's ack wait for the next batch's fsync (10–80 ms on this shared disk) before the
-   * sender heard of it, which, with a window of outstanding notifications, was the rate of the
-   * written path.
-   */
-  #removedReady(removed: Removed[], seqs: readonly number[]): void {
-    if (!this.#syncing) return this.onRemoved(removed);
-    const now: Removed[] = [];
-    removed.forEach((r, i) => {
-      const seq = seqs[i] ?? 0;
-      if (seq > 0 && seq < this.#syncFrom) now.push(r);
-      else this.#heldRemoved.push(r);
-    });
-    if (now.length > 0) this.onRemoved(now);
-  }
-
-  /**
-   * The fsync ended: release the held `delivered`s. On the next tick, so that the `accepted`
-   * frames its accepts resolved (a few promise hops away) are written first.
-   */
-  #releaseRemoved(): void {
-    if (this.#heldRemoved.length === 0) return;
-    const held = this.#heldRemoved;
-    this.#heldRemoved = [];
-    process.nextTick(() => this.onRemoved(held));
   }
 
   /**
@@ -414,11 +356,11 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   }
 
   #schedule(): void {
-    if (this.#timer || this.#closed || (this.#syncing && this.#acks.length === 0)) return;
+    if (this.#timer || this.#closed || (this.#fsync.running && this.#acks.length === 0)) return;
     this.#timer = this.#o.clock.setTimeout(() => {
       this.#timer = undefined;
-      if (!this.#syncing) return this.flush();
-      // The fsync still runs: only the acks go now (see #syncing).
+      if (!this.#fsync.running) return this.flush();
+      // The fsync still runs: only the acks go now (see #fsync).
       const acks = this.#acks;
       this.#acks = [];
       if (acks.length > 0) this.#flushLocal(this.#o.store as MailboxStore, [], acks, []);

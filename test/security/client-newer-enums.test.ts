@@ -6,11 +6,15 @@
  * wrong JSON type still drops the connection, whoever sends it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocketServer, type WebSocket } from 'ws';
 import { SignalingClient } from '../../src/signaling/client.js';
 import { generateIdentity } from '../../src/signaling/identity.js';
 import type { ServerMessage } from '../../src/signaling/protocol.js';
-import type { LogFields, Logger } from '../../src/util/logger.js';
+import {
+  recordingLogger,
+  scriptedServe,
+  startClient,
+  welcomeOf as welcome,
+} from '../support/scripted-serve.js';
 import { within } from './signaling-helpers.js';
 
 const closers: (() => Promise<void> | void)[] = [];
@@ -18,54 +22,14 @@ afterEach(async () => {
   for (const f of closers.splice(0).reverse()) await f();
 });
 
-/** A server that logs any client in, then sends `after(peer)` on the same socket. */
+/** A serve that logs any client in, then sends `after(peer)` on the same socket. */
 async function serveSending(
   after: (peer: string) => object[],
 ): Promise<{ url: string; closes: () => number }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise<void>((resolve) => wss.once('listening', resolve));
-  let closes = 0;
-  wss.on('connection', (ws: WebSocket) => {
-    let peer = '';
-    ws.on('close', () => closes++);
-    ws.on('message', (data) => {
-      const m = JSON.parse(String(data)) as { type: string; peer?: string };
-      if (m.type === 'hello') {
-        peer = m.peer ?? '';
-        const expires = Date.now() + 30_000;
-        ws.send(JSON.stringify({ type: 'challenge', server: 's', nonce: 'bm9uY2U', expires }));
-      } else if (m.type === 'auth') {
-        for (const f of after(peer)) ws.send(JSON.stringify(f));
-      }
-    });
-  });
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close(() => resolve());
-      }),
-  );
-  const { port } = wss.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}`, closes: () => closes };
+  const s = await scriptedServe(after);
+  closers.push(() => s.close());
+  return s;
 }
-
-function recordingLogger(): Logger & { lines: [string, string, LogFields | undefined][] } {
-  const lines: [string, string, LogFields | undefined][] = [];
-  const at = (level: string) => (msg: string, fields?: LogFields) =>
-    lines.push([level, msg, fields]);
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
-
-const welcome = (peer: string) => ({
-  type: 'welcome',
-  v: 1,
-  peer,
-  server: 's',
-  sessionToken: 't',
-  time: Date.now(),
-  limits: { maxFrameBytes: 65_536, maxBodyBytes: 16_384, maxTtlSeconds: 60, ratePerSecond: 50 },
-});
 
 const other = generateIdentity().peerId;
 const cand = { type: 'srflx', protocol: 'udp', address: '203.0.113.1', port: 4000 };
@@ -128,16 +92,8 @@ describe('a client takes new enum values from serve without dropping the connect
       welcome(peer),
       { type: 'delivered', id: 'n1', to: other, via: 7 },
     ]);
-    const logger = recordingLogger();
-    const c = new SignalingClient({
-      url: s.url,
-      identity: id,
-      logger,
-      backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1 },
-    });
+    const { client: c, logger, disconnected } = startClient(s.url, id);
     closers.push(() => c.close());
-    const disconnected = new Promise((resolve) => c.once('disconnected', resolve));
-    c.start();
     await within(disconnected, 20_000, 'the client dropping the connection');
     expect(c.ready).toBe(false);
     expect(

@@ -11,13 +11,8 @@ import { jsonLogger, type Logger } from '../../util/logger.js';
 import { stopAndExit, untilSignal } from '../shutdown.js';
 
 export { defaultDataDir, type ServeArgs } from '../../server/serve-options.js';
-export {
-  refuseOpenRelay,
-  serveSecrets,
-  type ServeDeps,
-  type ServeSecrets,
-  type Service,
-} from '../../server/create-serve.js';
+export { type ServeDeps, type Service } from '../../server/create-serve.js';
+export { refuseOpenRelay, serveSecrets, type ServeSecrets } from '../../server/serve-secrets.js';
 
 /** Start every part of `serve` (tests call this; the CLI handler below does the same). */
 export async function startServices(

@@ -3,18 +3,22 @@
  * the set-up's `npx natpush serve` in this checkout, the `natpush relay` lines (a secret file,
  * static users, `relay mint`), and the `TurnClient` fragment with its free names defined.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeUdpNetwork } from '../../../src/net/index.js';
 import { TurnClient } from '../../../src/relay/client/client.js';
 import { mintTurnCredentials } from '../../../src/relay/credentials.js';
-import { guardChild } from '../../../bench/lib/child-guard.js';
+import {
+  natpushOnPath,
+  runNodeModule,
+  shellGroup,
+  type ShellGroup,
+} from '../../support/shell-group.js';
 import { runNatpush } from '../signaling/natpush-process.js';
-import { CLI, REPO, readmeBlock } from './readme.js';
+import { CLI, REPO, readmeBlock, writeExampleModule } from './readme.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -25,82 +29,14 @@ afterEach(async () => {
 function tmp(): { dir: string; bin: string } {
   const dir = mkdtempSync(join(tmpdir(), 'np-readme-run-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const bin = join(dir, 'bin');
-  mkdirSync(bin);
-  writeFileSync(join(bin, 'natpush'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
-  chmodSync(join(bin, 'natpush'), 0o755);
-  return { dir, bin };
-}
-
-interface Shell {
-  out: () => string;
-  waitFor(re: RegExp): Promise<RegExpMatchArray>;
-  exited: Promise<number | null>;
-  /** Signal the whole process group (the line may start children: npx → node). */
-  signal(sig: NodeJS.Signals): void;
+  return { dir, bin: natpushOnPath(dir, CLI) };
 }
 
 /** Run one shell line in its own process group; killed (SIGKILL) and awaited after the test. */
-function shell(line: string, o: { cwd: string; bin?: string }): Shell {
-  const child = spawn('bash', ['-c', line], {
-    cwd: o.cwd,
-    detached: true,
-    env: { ...process.env, PATH: o.bin ? `${o.bin}:${process.env.PATH}` : process.env.PATH },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  guardChild(child);
-  let out = '';
-  const waiters = new Set<() => void>();
-  const add = (d: Buffer) => {
-    out += d.toString();
-    for (const w of [...waiters]) w();
-  };
-  child.stdout.on('data', add);
-  child.stderr.on('data', add);
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, sig);
-    } catch {
-      /* the group is gone */
-    }
-  };
-  cleanups.push(async () => {
-    signal('SIGKILL');
-    await exited;
-    // the group's other members (npx's node) may outlive bash: wait until none is left
-    await expect.poll(() => groupAlive(child.pid!), { timeout: 30_000 }).toBe(false);
-  });
-  return {
-    out: () => out,
-    exited,
-    signal,
-    waitFor: (re) =>
-      new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`timeout waiting for ${re} in:\n${out}`));
-        }, 90_000); // npx, then a node start, on a loaded 2-core machine
-        const check = () => {
-          const m = re.exec(out);
-          if (!m) return;
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve(m);
-        };
-        waiters.add(check);
-        check();
-      }),
-  };
-}
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+function shell(line: string, o: { cwd: string; bin?: string }): ShellGroup {
+  const s = shellGroup(line, o);
+  cleanups.push(() => s.stop());
+  return s;
 }
 
 /** The README line of a block that contains `needle`, without its trailing comment. */
@@ -243,25 +179,12 @@ describe('README: TurnClient from a program', () => {
       .join('\n\n')
       .replace("address: '203.0.113.10', port: 3478", `address: '127.0.0.1', port: ${port}`);
     expect(body).toContain(`port: ${port}`);
-    // inside the package directory, so `import 'natpush'` resolves to this package
-    const file = join(REPO, `.readme-example-${randomBytes(4).toString('hex')}.mjs`);
-    writeFileSync(file, `${imports}\n${defined}\n\n${body}\n${after}\n`);
+    const file = writeExampleModule(`${imports}\n${defined}\n\n${body}\n${after}\n`);
     cleanups.push(() => rmSync(file, { force: true }));
-    const child = spawn(process.execPath, [file], {
-      cwd: REPO,
-      env: { ...process.env, TURN_SECRET: secret },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    guardChild(child);
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    cleanups.push(async () => {
-      child.kill('SIGKILL');
-      await exited;
-    });
-    expect(await exited, out).toBe(0);
+    const run = runNodeModule(file, REPO, { TURN_SECRET: secret });
+    cleanups.push(() => run.kill());
+    expect(await run.exited, run.out()).toBe(0);
+    const out = run.out();
     const m = /^bob got "hello bob" from ([\d.]+:\d+), relayed ([\d.]+:\d+)$/m.exec(out);
     expect(m, out).not.toBeNull();
     expect(m![1]).toBe(m![2]); // it came out of the allocation's relayed address
@@ -285,7 +208,7 @@ describe('README: natpush stun, then nat-check against it', () => {
       .trim()
       .replace(/\[([^\]]*)\]/g, '$1') // the optional parts are run too
       .replace(/\s+/g, ' ');
-    let s: Shell | undefined;
+    let s: ShellGroup | undefined;
     let port = '';
     for (let attempt = 0; attempt < 3 && !port; attempt++) {
       const alt = await freeUdpPort('127.0.0.2');

@@ -4,7 +4,8 @@
  * keeping a copy, so the README cannot drift from what is run.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, REPO, assertBuilt } from '../signaling/natpush-process.js';
 
@@ -21,6 +22,16 @@ export function readmeBlock(name: string): string {
   );
   if (!m?.[1]) throw new Error(`README example ${name} not found`);
   return m[1];
+}
+
+/**
+ * `source` (a README fragment) as an ES module inside the package directory, so that its
+ * `import 'natpush'` resolves to this package (self-reference). The caller removes the file.
+ */
+export function writeExampleModule(source: string): string {
+  const file = join(REPO, `.readme-example-${randomBytes(4).toString('hex')}.mjs`);
+  writeFileSync(file, source);
+  return file;
 }
 
 /** Every fenced block of a markdown text, with the example name above it (if any). */

@@ -6,71 +6,31 @@
  * drop the connection (and retry), as before.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocketServer, type WebSocket } from 'ws';
 import { SignalingClient } from '../../../src/signaling/client.js';
 import { generateIdentity } from '../../../src/signaling/identity.js';
 import type { ServerMessage } from '../../../src/signaling/protocol.js';
-import type { LogFields, Logger } from '../../../src/util/logger.js';
+import {
+  recordingLogger,
+  scriptedServe,
+  startClient,
+  WELCOME_LIMITS as limits,
+  welcomeOf,
+} from '../../support/scripted-serve.js';
 
 const closers: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const f of closers.splice(0).reverse()) await f();
 });
 
-/** A server that logs any client in, then sends `after` (raw objects) on the same socket. */
+/**
+ * A newer serve: logs any client in (its challenge has a field this client does not know), then
+ * sends `after` (raw objects) on the same socket.
+ */
 async function newerServe(after: object[]): Promise<{ url: string; closes: () => number }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise<void>((resolve) => wss.once('listening', resolve));
-  let closes = 0;
-  wss.on('connection', (ws: WebSocket) => {
-    ws.on('close', () => closes++);
-    ws.on('message', (data) => {
-      const m = JSON.parse(String(data)) as { type: string; peer?: string };
-      if (m.type === 'hello') {
-        const expires = Date.now() + 30_000;
-        ws.send(
-          JSON.stringify({ type: 'challenge', server: 's', nonce: 'bm9uY2U', expires, pow: 0 }),
-        );
-      } else if (m.type === 'auth') {
-        for (const f of after) ws.send(JSON.stringify(f));
-      }
-    });
-  });
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close(() => resolve());
-      }),
-  );
-  const { port } = wss.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}`, closes: () => closes };
+  const s = await scriptedServe(() => after, { challenge: { pow: 0 } });
+  closers.push(() => s.close());
+  return s;
 }
-
-function recordingLogger(): Logger & { lines: [string, string, LogFields | undefined][] } {
-  const lines: [string, string, LogFields | undefined][] = [];
-  const at = (level: string) => (msg: string, fields?: LogFields) =>
-    lines.push([level, msg, fields]);
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
-
-const limits = {
-  maxFrameBytes: 65_536,
-  maxBodyBytes: 16_384,
-  maxTtlSeconds: 60,
-  ratePerSecond: 50,
-};
-
-/** The welcome this serve gives `peer`, as the client knows it. */
-const welcomeOf = (peer: string) => ({
-  type: 'welcome',
-  v: 1,
-  peer,
-  server: 's',
-  sessionToken: 't',
-  time: Date.now(),
-  limits,
-});
 
 describe('a client logs in to a newer serve', () => {
   it('ignores unknown fields and frame types, and stays connected', async () => {
@@ -126,16 +86,8 @@ describe('a client logs in to a newer serve', () => {
       welcome,
       { type: 'presence', peer: 'not a peer id', online: 'yes' },
     ]);
-    const logger = recordingLogger();
-    const c = new SignalingClient({
-      url: s.url,
-      identity: id,
-      logger,
-      backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1 },
-    });
+    const { client: c, logger, disconnected } = startClient(s.url, id);
     closers.push(() => c.close());
-    const disconnected = new Promise((resolve) => c.once('disconnected', resolve));
-    c.start();
     await disconnected;
     expect(c.ready).toBe(false);
     expect(

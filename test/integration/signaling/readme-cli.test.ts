@@ -3,14 +3,15 @@
  * a `natpush` on PATH (ports swapped for free ones), and the library block as an ES module that
  * imports 'natpush' by name. Plus the CLI's own reporting and `serve`'s STUN service.
  */
-import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { natpushOnPath, runNodeModule, shellGroup } from '../../support/shell-group.js';
+import { readmeBlock, writeExampleModule } from '../readme/readme.js';
 import {
   assertBuilt,
   CLI,
@@ -31,13 +32,6 @@ function tmp(): string {
   return d;
 }
 
-function readmeBlock(name: string): string {
-  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
-  const m = new RegExp(`<!-- example: ${name} -->\\s*\`\`\`\\w+\\n([\\s\\S]*?)\`\`\``).exec(readme);
-  if (!m?.[1]) throw new Error(`README example ${name} not found`);
-  return m[1];
-}
-
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = createServer().listen(0, '127.0.0.1', () => {
@@ -56,10 +50,7 @@ describe('README examples', () => {
   it('the shell example: serve, id, listen --json, send, curl POST', async () => {
     assertBuilt();
     const dir = tmp();
-    const bin = join(dir, 'bin');
-    mkdirSync(bin);
-    writeFileSync(join(bin, 'natpush'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
-    chmodSync(join(bin, 'natpush'), 0o755);
+    const bin = natpushOnPath(dir, CLI);
     // The example names a fixed port; swap in a free one. Another process may grab it between
     // our probe and serve's bind, so a run whose serve hit EADDRINUSE is retried on a new port.
     let out = '';
@@ -81,17 +72,14 @@ describe('README examples', () => {
     const dir = tmp();
     const s = await serve(join(dir, 'data'));
     cleanups.push(() => s.p.kill());
-    // Inside the package directory, so `import 'natpush'` resolves to this package (self-reference).
-    const file = join(REPO, `.readme-example-${randomBytes(4).toString('hex')}.mjs`);
-    writeFileSync(
-      file,
+    const file = writeExampleModule(
       readmeBlock('library')
         .replaceAll("'./alice.pem'", `'${join(dir, 'alice.pem')}'`)
         .replaceAll("'./bob.pem'", `'${join(dir, 'bob.pem')}'`),
     );
     cleanups.push(() => rmSync(file, { force: true }));
     const r = runNatpushModule(file, { NATPUSH_SERVER: s.url });
-    const { code } = await r.exited;
+    const code = await r.exited;
     expect(r.out()).toContain('bob got "hello bob" [greeting]');
     expect(r.out()).toContain('alice: delivered via server-routed');
     expect(code, r.out()).toBe(0); // the output holds stderr too: why it did not exit cleanly
@@ -103,14 +91,12 @@ describe('README: TURN credentials', () => {
     const dir = tmp();
     const s = await serve(join(dir, 'data'));
     cleanups.push(() => s.p.kill());
-    const file = join(REPO, `.readme-example-${randomBytes(4).toString('hex')}.mjs`);
-    writeFileSync(
-      file,
+    const file = writeExampleModule(
       readmeBlock('turn-credentials').replaceAll("'./alice.pem'", `'${join(dir, 'alice.pem')}'`),
     );
     cleanups.push(() => rmSync(file, { force: true }));
     const r = runNatpushModule(file, { NATPUSH_SERVER: s.url });
-    const { code } = await r.exited;
+    const code = await r.exited;
     // With --relay-port 0 the UDP and TCP ports are picked separately; the default is 3479 for both.
     expect(r.out()).toMatch(
       /^true 3600 \[\s*'turn:127\.0\.0\.1:\d+\?transport=udp',\s*'turn:127\.0\.0\.1:\d+\?transport=tcp'\s*\]$/m,
@@ -217,80 +203,45 @@ describe('natpush CLI', () => {
   });
 });
 
-/** Run the README's shell block with `port` for 8787 until both notifications were printed
- *  (or 30 s, or serve failed); returns everything it printed. */
+/** Run the README's shell block with `port` for 8787 until both notifications were printed and
+ *  its last line, the POST, was answered (or 75 s, or serve failed); returns all it printed. */
 async function runCliExample(dir: string, bin: string, port: number): Promise<string> {
   const script = readmeBlock('cli')
     .replaceAll('8787', String(port))
     .replace('natpush serve ', 'natpush serve --stun-port 0 --relay-port 0 ');
-  const child = spawn('bash', ['-c', script], {
+  // own process group: the example backgrounds serve and listen
+  const s = shellGroup(script, {
     cwd: dir,
-    detached: true, // own process group: the example backgrounds serve and listen
+    bin,
     env: {
-      ...process.env,
-      PATH: `${bin}:${process.env.PATH}`,
       HOME: dir,
       // the peer commands' default server is port 8787: point it at the swapped port
       NATPUSH_SERVER: `http://127.0.0.1:${port}`,
       XDG_CONFIG_HOME: join(dir, 'cfg'),
       XDG_DATA_HOME: '',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   // Five node processes start one after another (serve, listen, id, send, and curl's wait): on a
   // loaded 2-core machine each start can take seconds, and 30 s once ran out (load 18).
-  const deadline = Date.now() + 75_000;
-  const done = () =>
-    out.includes('EADDRINUSE') ||
-    (out.includes('"body":"build 1234 passed"') &&
-      out.includes('"body":"hello from another peer"'));
-  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  // The output is read as it arrives: listen may print the POSTed notification before curl prints
+  // the POST's answer, so that answer is waited for too (it is the script's last output).
+  await s.until(
+    (out) =>
+      out.includes('EADDRINUSE') ||
+      (out.includes('"body":"build 1234 passed"') &&
+        out.includes('"body":"hello from another peer"') &&
+        out.includes('"duplicate":')),
+    75_000,
+  );
   // Stop the whole group (serve and listen run in the background) and wait until none of it is
   // left, so the temp dir holding serve's data is not removed under a live process.
-  signalGroup(child.pid!, 'SIGTERM');
-  const stopBy = Date.now() + 30_000;
-  while (groupAlive(child.pid!) && Date.now() < stopBy)
-    await new Promise((r) => setTimeout(r, 100));
-  signalGroup(child.pid!, 'SIGKILL');
-  await expect.poll(() => groupAlive(child.pid!), { timeout: 30_000 }).toBe(false);
-  return out;
+  await s.stop({ sig: 'SIGTERM', graceMs: 30_000 });
+  return s.out();
 }
 
-function signalGroup(pgid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, sig);
-  } catch {
-    /* already gone */
-  }
-}
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
+/** `file` run by node in the package directory; killed and awaited after the test. */
 function runNatpushModule(file: string, env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, [file], {
-    cwd: REPO,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<{ code: number | null }>((r) =>
-    child.once('exit', (code) => r({ code })),
-  );
-  cleanups.push(async () => {
-    child.kill('SIGKILL'); // no-op once it exited
-    await exited;
-  });
-  return { out: () => out, exited };
+  const r = runNodeModule(file, REPO, env);
+  cleanups.push(() => r.kill());
+  return r;
 }

@@ -1,5 +1,5 @@
 /**
- * `delivered` while an fsync runs (mailbox.ts #removedReady): held only for notifications that
+ * `delivered` while an fsync runs (mailbox-fsync.ts): held only for notifications that
  * fsync is making durable — a sender never hears `delivered` before `accepted` — and sent at
  * once for those an earlier, finished fsync made durable (accepted already).
  */
