@@ -121,3 +121,39 @@ function parsePort(
     throw usage(o, text, 'port 0 (give the port the server listens on)');
   return port;
 }
+
+/**
+ * A server URL flag (`--server http://HOST[:PORT]` of the peer commands): http, https, ws or
+ * wss, a host, a port in range and not empty when its colon is written (`http://host:` is
+ * refused here like `host:` above, though WHATWG URL would take it as the default port). Returns
+ * the text; throws NATPUSH_ERR_USAGE (exit 2) naming the flag, as parseHostPort does.
+ */
+export function checkServerUrl(text: string, flag: string): string {
+  const o = { flag };
+  const forms = 'http://HOST[:PORT]';
+  const fail = (why: string) =>
+    Object.assign(
+      new NatpushError(
+        COMMON_ERR.USAGE,
+        `${flag}: ${why} in ${quoteInput(text)} (expected ${forms})`,
+      ),
+      { exitCode: 2 },
+    );
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw fail('not a URL');
+  }
+  if (!['http:', 'https:', 'ws:', 'wss:'].includes(url.protocol))
+    throw fail(`scheme ${quoteInput(url.protocol)} is not http, https, ws or wss`);
+  const authority = /^[a-z]+:\/\/([^/?#]*)/i.exec(text)?.[1] ?? '';
+  // The authority as typed: splitHostPort finds an empty or bad port, a bad host.
+  try {
+    splitHostPort(authority.replace(/^[^@]*@/, ''), o);
+  } catch (err) {
+    const why = /^\S+: (.*) in "/.exec((err as Error).message)?.[1] ?? 'bad host or port';
+    throw fail(why);
+  }
+  return text;
+}

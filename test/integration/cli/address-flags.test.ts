@@ -30,6 +30,9 @@ describe('HOST[:PORT] flags of the CLI', () => {
     [['nat-check', '--server', '[::1]:', '--no-portmap'], '--server', /empty port/],
     [['nat-check', '--server', 'stun:x', '--no-portmap'], '--server', /not a number/],
     [['stun', '--listen', '127.0.0.1:'], '--listen', /empty port/],
+    [['send', 'x', 'y', '--server', 'http://127.0.0.1:'], '--server', /empty port/],
+    [['listen', '--server', '127.0.0.1:8787'], '--server', /not a URL/],
+    [['ping', 'x', '--server', 'http://127.0.0.1:70000'], '--server', /not a URL/],
     [['stun', '--listen', '127.0.0.1:0', '--alternate', ':70000'], '--alternate', /out of range/],
   ])('%j', async (args, flag, why) => {
     const r = await natpush(args);

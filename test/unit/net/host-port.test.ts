@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { runNatCheck } from '../../../src/cli/commands/nat-check.js';
 import { exitCodeFor } from '../../../src/cli/errors.js';
-import { parseHostPort, quoteInput } from '../../../src/net/host-port.js';
+import { checkServerUrl, parseHostPort, quoteInput } from '../../../src/net/host-port.js';
 import { parseEndpoint } from '../../../src/net/udp.js';
 import { parseAlternate, stunServerOptions, stunSchema } from '../../../src/server/stun-options.js';
 import { isNatpushError } from '../../../src/util/errors.js';
@@ -134,5 +134,29 @@ describe('the flags that take HOST[:PORT]', () => {
       address: '203.0.113.2',
       port: 3479,
     });
+  });
+});
+
+describe('checkServerUrl (peer commands --server)', () => {
+  it.each([
+    'http://127.0.0.1:8787',
+    'https://natpush.example.com',
+    'ws://[::1]:8787',
+    'http://user@host:1/x',
+  ])('%s is taken', (url) => {
+    expect(checkServerUrl(url, '--server')).toBe(url);
+  });
+  it.each([
+    ['127.0.0.1:8787', /not a URL/],
+    ['http://127.0.0.1:70000', /not a URL/],
+    ['http://127.0.0.1:', /empty port/],
+    ['http://[::1]:', /empty port/],
+    ['ftp://host', /scheme/],
+    ['http://ho\u001bst:1', /not a URL|not a host name/],
+  ])('%j is a usage error naming the whole URL', (url, why) => {
+    const err = usageOf(() => checkServerUrl(url, '--server'));
+    expect(err.message).toMatch(/^--server: /);
+    expect(err.message).toMatch(why);
+    expect(err.message).toContain(quoteInput(url));
   });
 });
