@@ -1,6 +1,7 @@
 /** Options shared by the peer commands (`id`, `listen`, `send`), parsed at the CLI edge. */
 import type { Argv } from 'yargs';
 import type { AllowPolicy } from '../peer/contacts.js';
+import { checkServerUrl } from '../net/host-port.js';
 import { isPeerId } from '../signaling/identity.js';
 import { defaultIdentityPath } from '../peer/identity-file.js';
 import { DEFAULT_PORT } from '../signaling/constants.js';
@@ -21,38 +22,42 @@ export interface PeerArgs {
 }
 
 export function withPeerOptions<T>(y: Argv<T>) {
-  return y
-    .option('server', {
-      type: 'string',
-      describe: 'natpush server URL ($NATPUSH_SERVER)',
-      default: process.env.NATPUSH_SERVER ?? `http://127.0.0.1:${DEFAULT_PORT}`,
-    })
-    .option('identity', {
-      type: 'string',
-      describe: 'identity file (Ed25519 key, created on first use, mode 0600)',
-      default: process.env.NATPUSH_IDENTITY ?? defaultIdentityPath(),
-    })
-    .option('peer-token', {
-      type: 'string',
-      describe: 'admission token, if the server requires one',
-    })
-    .option('region', {
-      type: 'string',
-      describe:
-        "this peer's region label ([A-Za-z0-9_.:-]{1,64}): serve hands it credentials for a relay of that region when its fleet has one",
-    })
-    .check((a) =>
-      a.region === undefined || ID_PATTERN.test(a.region)
-        ? true
-        : `--region must be 1-64 of [A-Za-z0-9_.:-], got ${JSON.stringify(a.region)}`,
-    )
-    .option('json', { type: 'boolean', default: false, describe: 'JSON lines instead of text' })
-    .option('portmap', {
-      type: 'boolean',
-      default: true,
-      describe:
-        'ask the router for a port mapping of the direct-path socket (PCP, NAT-PMP, UPnP-IGD; deleted on exit); --no-portmap: never',
-    });
+  return (
+    y
+      .option('server', {
+        type: 'string',
+        describe: 'natpush server URL ($NATPUSH_SERVER)',
+        default: process.env.NATPUSH_SERVER ?? `http://127.0.0.1:${DEFAULT_PORT}`,
+      })
+      .option('identity', {
+        type: 'string',
+        describe: 'identity file (Ed25519 key, created on first use, mode 0600)',
+        default: process.env.NATPUSH_IDENTITY ?? defaultIdentityPath(),
+      })
+      .option('peer-token', {
+        type: 'string',
+        describe: 'admission token, if the server requires one',
+      })
+      .option('region', {
+        type: 'string',
+        describe:
+          "this peer's region label ([A-Za-z0-9_.:-]{1,64}): serve hands it credentials for a relay of that region when its fleet has one",
+      })
+      // A malformed URL is NATPUSH_ERR_USAGE (exit 2) here, not "Invalid URL" (exit 1) later.
+      .check((a) => Boolean(checkServerUrl(a.server, '--server')))
+      .check((a) =>
+        a.region === undefined || ID_PATTERN.test(a.region)
+          ? true
+          : `--region must be 1-64 of [A-Za-z0-9_.:-], got ${JSON.stringify(a.region)}`,
+      )
+      .option('json', { type: 'boolean', default: false, describe: 'JSON lines instead of text' })
+      .option('portmap', {
+        type: 'boolean',
+        default: true,
+        describe:
+          'ask the router for a port mapping of the direct-path socket (PCP, NAT-PMP, UPnP-IGD; deleted on exit); --no-portmap: never',
+      })
+  );
 }
 
 /** `--allow anyone` or `--allow ID,ID…` (default: peers this one exchanged notifications with). */

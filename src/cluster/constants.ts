@@ -75,3 +75,17 @@ export const RELAY_FLEET = {
    */
   maxRemembered: 100_000,
 } as const;
+
+/**
+ * `relay-seen:{ip}` (keys.ts; rendezvous-pairs.ts armSeen): peers seen at one IP. Its TTL is
+ * re-armed at every write, so without a cap one IP that keeps bringing new key pairs (open
+ * registration: a key pair is free) grows it for ever, and every permission check toward that IP
+ * read all of it. 10,000: a relay's whole allocation table (relay/constants.ts
+ * DEFAULT_MAX_ALLOCATIONS), since every allocation of a relay is noted at its relayed IP, and far
+ * above the peers behind one carrier-grade NAT address; ~0.5 MB of Redis at most per IP. Past it
+ * the soonest to expire are forgotten (a forgotten peer is refused a relay permission toward that
+ * IP until it is seen there again — at its next connection or allocation).
+ */
+export const RELAY_SEEN = {
+  maxPeersPerIp: 10_000,
+} as const;

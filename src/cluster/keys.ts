@@ -22,8 +22,9 @@
  * | `relay:{id}`           | string  | a live TURN relay's record, JSON (PX TTL; relay-record.ts)  |
  * | `relays`               | set     | relay ids registered and not yet found expired              |
  * | `relay-seen:{ip}`      | hash    | peer → expiry ms: a relay (allocation) or a serve node      |
- * |                        |         | (signaling connection) saw the peer at ip (PX TTL;          |
- * |                        |         | rendezvous-pairs.ts armSeen; read by relay-peer-gate.ts)    |
+ * |                        |         | (signaling connection) saw the peer at ip (PX TTL; at most  |
+ * |                        |         | RELAY_SEEN.maxPeersPerIp fields: rendezvous-pairs.ts        |
+ * |                        |         | armSeen; read by relay-peer-gate.ts)                        |
  * | `rendezvous:{peer}`    | zset    | partner scored by expiry ms: peers in rendezvous (PX TTL;   |
  * |                        |         | rendezvous-pairs.ts; read by relay-peer-gate.ts)            |
  * | `challenge:{nonce}`    | string  | an HTTP login challenge, JSON (PX TTL; cluster-challenges)  |

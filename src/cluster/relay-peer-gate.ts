@@ -51,6 +51,7 @@ import { systemClock, type Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { ClusterKeys, DEFAULT_PREFIX } from './keys.js';
 import { parseRedisUrl } from './redis-options.js';
+import { RELAY_SEEN } from './constants.js';
 import { armSeen } from './rendezvous-pairs.js';
 
 /** The gate's limits (STYLE.md §5), each with its reason. */
@@ -73,6 +74,8 @@ export const FLEET_PEER_GATE = {
   /** Verdicts cached: (user, address) pairs; when full the oldest-inserted half is forgotten
    *  (forgetting only costs a round trip). 50,000 × ~150 bytes ≈ 7.5 MB at most. */
   maxEntries: 50_000,
+  /** Peers kept per seen IP (`relay-seen:{ip}`): constants.ts RELAY_SEEN. */
+  maxSeenPerIp: RELAY_SEEN.maxPeersPerIp,
 } as const;
 
 export type FleetPeerGateLimits = { [K in keyof typeof FLEET_PEER_GATE]: number };
@@ -144,9 +147,10 @@ export class FleetPeerGate implements RelayPeerGate {
     const ips = new Set([canonicalIp(client.address), canonicalIp(relayed.address)]);
     ips.delete(undefined);
     if (ips.size === 0) return;
-    const expiry = this.#clock.now() + this.#l.seenTtlMs;
+    const now = this.#clock.now();
+    const expiry = now + this.#l.seenTtlMs;
     const m = this.#redis.multi();
-    for (const ip of ips) this.#arm(m, ip!, user, expiry);
+    for (const ip of ips) this.#arm(m, ip!, user, expiry, now);
     await this.#bounded(m.exec()).catch((err: unknown) => {
       this.stats.redisErrors++;
       this.#log.warn('fleet peer gate: noting an allocation failed', { err: String(err) });
@@ -204,7 +208,7 @@ export class FleetPeerGate implements RelayPeerGate {
       const m = this.#redis.multi();
       const expiry = now + this.#l.seenTtlMs;
       for (const peer of seenBy) {
-        this.#arm(m, ip, peer, expiry);
+        this.#arm(m, ip, peer, expiry, now);
         for (const [a, b] of [
           [user, peer],
           [peer, user],
@@ -249,8 +253,13 @@ export class FleetPeerGate implements RelayPeerGate {
     return registered ? live : [];
   }
 
-  #arm(m: ReturnType<Redis['multi']>, ip: string, peer: string, expiry: number): void {
-    armSeen(m, this.#keys, ip, peer, expiry, this.#l.seenTtlMs);
+  #arm(m: ReturnType<Redis['multi']>, ip: string, peer: string, expiry: number, now: number) {
+    armSeen(
+      m,
+      this.#keys,
+      { ip, peer, expiry, now },
+      { ttlMs: this.#l.seenTtlMs, maxPeers: this.#l.maxSeenPerIp },
+    );
   }
 
   #remember(key: string, v: Verdict): void {

@@ -34,6 +34,8 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { RENDEZVOUS_MAX_PARTNERS_PER_PEER, RENDEZVOUS_TTL_MS } from '../relay/constants.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
+import { ARM_SEEN_LUA } from './cluster-scripts.js';
+import { RELAY_SEEN } from './constants.js';
 import type { ClusterKeys } from './keys.js';
 
 export const RENDEZVOUS_PAIRS = {
@@ -47,6 +49,8 @@ export const RENDEZVOUS_PAIRS = {
   /** Pairs remembered as recently written; when full the table is cleared (forgetting costs
    *  one write). 20,000 × ~200 bytes ≈ 4 MB at most. */
   maxRecent: 20_000,
+  /** Peers kept per seen IP (`relay-seen:{ip}`): constants.ts RELAY_SEEN. */
+  maxSeenPerIp: RELAY_SEEN.maxPeersPerIp,
 } as const;
 
 export type RendezvousPairsLimits = { [K in keyof typeof RENDEZVOUS_PAIRS]: number };
@@ -54,18 +58,26 @@ export type RendezvousPairsLimits = { [K in keyof typeof RENDEZVOUS_PAIRS]: numb
 /**
  * `peer` was seen at `ip` until `expiry` (ms): the one place that writes `relay-seen:{ip}`
  * (keys.ts), for fleet relays' allocations (relay-peer-gate.ts) and serve nodes' connections.
- * The key lives `ttlMs` after its last write; expired fields are deleted by the gate's lookups.
+ * The key lives `ttlMs` after its last write and holds at most `maxPeers` fields (ARM_SEEN_LUA:
+ * past it the expired, then the soonest to expire, go; constants.ts RELAY_SEEN); expired fields
+ * are also deleted by the gate's lookups.
  */
 export function armSeen(
   m: ChainableCommander,
   keys: ClusterKeys,
-  ip: string,
-  peer: string,
-  expiry: number,
-  ttlMs: number,
+  seen: { ip: string; peer: string; expiry: number; now: number },
+  limits: { ttlMs: number; maxPeers: number },
 ): void {
-  m.hset(keys.relaySeen(ip), peer, String(expiry));
-  m.pexpire(keys.relaySeen(ip), ttlMs);
+  m.eval(
+    ARM_SEEN_LUA,
+    1,
+    keys.relaySeen(seen.ip),
+    seen.peer,
+    String(seen.expiry),
+    String(limits.ttlMs),
+    String(limits.maxPeers),
+    String(seen.now),
+  );
 }
 
 export class RendezvousPairs {
@@ -140,7 +152,12 @@ export class RendezvousPairs {
     if (!this.#fresh(key, now)) return;
     this.seenWrites++;
     const m = this.#redis.multi();
-    armSeen(m, this.#keys, ip, peer, now + this.#l.ttlMs, this.#l.ttlMs);
+    armSeen(
+      m,
+      this.#keys,
+      { ip, peer, expiry: now + this.#l.ttlMs, now },
+      { ttlMs: this.#l.ttlMs, maxPeers: this.#l.maxSeenPerIp },
+    );
     await m.exec().catch((err: unknown) => {
       this.#recent.delete(key);
       this.#log.warn('seen address not written to redis', { err: String(err) });

@@ -9,6 +9,8 @@
  * first byte (RFC 7983) and ignores what is not its own.
  */
 
+import { parseHostPort } from './host-port.js';
+
 /** An IP address and UDP port. `family` is derived from the address when absent. */
 export interface Endpoint {
   readonly address: string;
@@ -76,28 +78,20 @@ export function normalizeAddress(address: string): string {
 }
 
 /**
- * Parse `host:port` / `[v6]:port` as typed at a command line. Throws TypeError on malformed input
- * (this is called at the edge, where a bad string is a usage error the CLI reports).
+ * Parse `host:port` / `[v6]:port` as typed at a command line: host-port.ts `parseHostPort` (the
+ * one parser; port 0 allowed here). Throws TypeError on malformed input (this is called at the
+ * edge, where a bad string is a usage error the CLI reports).
  */
 export function parseEndpoint(text: string, defaultPort?: number): Endpoint {
-  let host: string;
-  let portText: string | undefined;
-  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  if (v6) {
-    host = v6[1] ?? '';
-    portText = v6[2];
-  } else if ((text.match(/:/g) ?? []).length > 1) {
-    host = text; // a bare IPv6 address without a port
-  } else {
-    const i = text.lastIndexOf(':');
-    host = i < 0 ? text : text.slice(0, i);
-    portText = i < 0 ? undefined : text.slice(i + 1);
+  try {
+    return parseHostPort(text, {
+      flag: 'address',
+      zeroPort: true,
+      ...(defaultPort !== undefined ? { defaultPort } : {}),
+    });
+  } catch (err) {
+    throw new TypeError((err as Error).message);
   }
-  const port = portText === undefined ? defaultPort : Number(portText);
-  if (host === '' || port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError(`expected host:port, got ${JSON.stringify(text)}`);
-  }
-  return { address: host, port, family: familyOf(host) };
 }
 
 export function checkPort(port: number): void {

@@ -49,6 +49,9 @@ export interface CheckAgentOptions {
   localPriority: { socket: number; relay?: number };
   /** Engines whose `send` puts bytes on the socket / through the TURN allocation. */
   transactions: { socket: StunTransactions; relay?: StunTransactions };
+  /** IPs of the TURN relay in use (its server address, our relayed address): a peer-reflexive
+   *  remote at one of them is relayed, not direct (checklist.ts `#atRelay`). */
+  relayAddresses?: () => readonly string[];
   /** Raw send for responses (not transactions). */
   send(bytes: Uint8Array, to: Endpoint, via: Via): void;
   clock: Clock;

@@ -5,7 +5,7 @@
  * or spoofs sources cannot grow them past `maxRemoteCandidates` / `maxPairs`.
  */
 import type { Endpoint } from '../net/udp.js';
-import { endpointKey, sameEndpoint } from '../net/udp.js';
+import { endpointKey, normalizeAddress, sameEndpoint } from '../net/udp.js';
 import type { Candidate, CandidateBase } from './candidates.js';
 import type { Role } from './check-message.js';
 import type { CandidatePair, PairState, PathKind } from './check-types.js';
@@ -21,8 +21,15 @@ export class Checklist {
   readonly #remotes = new Map<string, Candidate>();
   readonly #pairs = new Map<string, CandidatePair>();
 
-  /** The local candidate priority on a base (the relay's may come later, trickled). */
-  constructor(readonly localPriority: (base: CandidateBase) => number) {}
+  /**
+   * @param localPriority the local candidate priority on a base (the relay's may come later).
+   * @param relayIps the IPs of the TURN relay we use (its server and our relayed address), read
+   *   when a pair is formed (see `#atRelay`).
+   */
+  constructor(
+    readonly localPriority: (base: CandidateBase) => number,
+    readonly relayIps: () => readonly string[] = () => [],
+  ) {}
 
   get remoteCount(): number {
     return this.#remotes.size;
@@ -47,7 +54,35 @@ export class Checklist {
     }
     if (this.#remotes.size >= PUNCH_LIMITS.maxRemoteCandidates) return false;
     this.#remotes.set(key, c);
+    if (c.type === 'relay') this.relayKnown();
     return true;
+  }
+
+  /**
+   * A relay IP became known (our allocation, or a relayed candidate of the remote's): pairs
+   * toward a peer-reflexive remote at it are relayed (`#atRelay`), and so is a path selected on
+   * one — read live by path.ts.
+   */
+  relayKnown(): void {
+    for (const r of this.#remotes.values()) if (this.#atRelay(r)) this.#relayed(r, false);
+  }
+
+  /**
+   * A peer-reflexive remote at a relay's IP is the far end of a TURN allocation, not a NAT
+   * mapping (issue 9 leftover): a check the remote sent through its allocation arrives from its
+   * relayed address, and until (unless) that relayed candidate is signalled — it is not when the
+   * remote selected before its allocation existed, nor after its allocation was replaced (a new
+   * relayed port) — the pair said `direct`. The relay IPs are ours (the remote usually has its
+   * allocation on the same serve relay: the same relayed IP) and those of the remote's signalled
+   * relayed candidates. Signalled host and srflx remotes keep the type the remote gave them.
+   */
+  #atRelay(remote: Candidate): boolean {
+    if (remote.type !== 'prflx') return false;
+    const ip = normalizeAddress(remote.address);
+    if (this.relayIps().some((a) => normalizeAddress(a) === ip)) return true;
+    for (const r of this.#remotes.values())
+      if (r.type === 'relay' && normalizeAddress(r.address) === ip) return true;
+    return false;
   }
 
   /**
@@ -58,8 +93,8 @@ export class Checklist {
    * would never try for a real one). libnice does the same: a signalled candidate at a
    * peer-reflexive remote's address updates its type.
    */
-  #relayed(known: Candidate): void {
-    (known as { type: Candidate['type'] }).type = 'relay';
+  #relayed(known: Candidate, retype = true): void {
+    if (retype) (known as { type: Candidate['type'] }).type = 'relay';
     for (const p of this.#pairs.values())
       if (p.remote === known) (p as { kind: PathKind }).kind = 'relay';
   }
@@ -101,7 +136,8 @@ export class Checklist {
       id,
       base,
       remote,
-      kind: base === 'relay' || remote.type === 'relay' ? 'relay' : 'direct',
+      kind:
+        base === 'relay' || remote.type === 'relay' || this.#atRelay(remote) ? 'relay' : 'direct',
       priority: pairPriority(g, d),
       state: 'waiting',
       heard: false,

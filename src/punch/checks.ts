@@ -89,8 +89,10 @@ export class CheckAgent {
     this.#o = options;
     this.role = options.role;
     this.#log = options.logger ?? silentLogger;
-    this.#list = new Checklist((base) =>
-      base === 'socket' ? options.localPriority.socket : (options.localPriority.relay ?? 0),
+    this.#list = new Checklist(
+      (base) =>
+        base === 'socket' ? options.localPriority.socket : (options.localPriority.relay ?? 0),
+      () => options.relayAddresses?.() ?? [],
     );
     this.#pacer = new CheckPacer({
       clock: options.clock,
@@ -209,6 +211,7 @@ export class CheckAgent {
     if (this.#o.transactions.relay || this.#done) return;
     this.#o.transactions.relay = tx;
     this.#o.localPriority.relay = relayPriority;
+    this.#list.relayKnown(); // our relay's IPs now mark peer-reflexive remotes at them
     for (const c of this.#list.remotes()) if (c.type !== 'relay') this.#pair('relay', c);
     this.#pacer.kick();
   }

@@ -58,6 +58,12 @@ export interface RunContext {
   silent: SilentDirect;
 }
 
+/** The IPs of our relay: its server and our relayed address (checklist.ts `#atRelay`). */
+export function relayIps(relay: TurnClient | undefined): string[] {
+  if (!relay || relay.closed) return [];
+  return [relay.server.address, relay.relayedAddress.address].filter((a) => a !== '');
+}
+
 /** Build the agent, wait for the coordinated start, check, and hand back the selected path. */
 export function runChecks(
   ctx: RunContext,
@@ -91,6 +97,7 @@ export function runChecks(
       ...(relay && ctx.relayTx() ? { relay: ctx.relayTx() } : {}),
     },
     send: (bytes, to, via) => ctx.sendVia(bytes, to, via),
+    relayAddresses: () => relayIps(ctx.relay()),
     clock: ctx.options.clock,
     logger: ctx.log,
     handshake,

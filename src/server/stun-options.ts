@@ -1,10 +1,9 @@
 /**
  * `natpush stun`'s options: the one schema and what it turns into (StunServerOptions).
  */
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { Endpoint } from '../net/index.js';
-import { parseEndpoint } from '../net/index.js';
+import { parseHostPort, splitHostPort } from '../net/host-port.js';
 import { SERVER_DEFAULTS } from '../stun/constants.js';
 import type { StunServerOptions } from '../stun/index.js';
 import type { Logger } from '../util/logger.js';
@@ -57,23 +56,17 @@ export const stunSchema = z.object({
 export type StunArgs = z.input<typeof stunSchema>;
 export type StunOptions = z.output<typeof stunSchema>;
 
-/** `--alternate`: "HOST:PORT", "HOST" (another address, same port) or ":PORT" (same address). */
+/**
+ * `--alternate` (`serve --stun-alternate`): "HOST:PORT", "HOST" (another address, same port) or
+ * ":PORT" (same address); port 0 is any free port. Malformed: NATPUSH_ERR_USAGE (host-port.ts).
+ */
 export function parseAlternate(
   text: string,
   listen: Endpoint,
+  flag = '--alternate',
 ): { address?: string; port?: number } {
-  if (/^:\d+$/.test(text)) return { port: Number(text.slice(1)) };
-  let alt: { address: string; port?: number };
-  if (isIP(text)) alt = { address: text };
-  else {
-    try {
-      alt = parseEndpoint(text);
-    } catch {
-      throw optionError(
-        `--alternate: expected HOST, HOST:PORT or :PORT, got ${JSON.stringify(text)}`,
-      );
-    }
-  }
+  const alt = splitHostPort(text, { flag, zeroPort: true, emptyHost: true });
+  if (alt.address === '') return { port: alt.port! };
   const wildcard = (a: string): boolean => a === '0.0.0.0' || a === '::';
   if (wildcard(alt.address) || wildcard(listen.address)) {
     throw optionError(
@@ -86,12 +79,7 @@ export function parseAlternate(
 }
 
 export function stunServerOptions(o: StunOptions, logger?: Logger): StunServerOptions {
-  let listen: Endpoint;
-  try {
-    listen = parseEndpoint(o.listen, 3478);
-  } catch (err) {
-    throw optionError(`--listen: ${(err as Error).message}`);
-  }
+  const listen = parseHostPort(o.listen, { flag: '--listen', defaultPort: 3478, zeroPort: true });
   const options: StunServerOptions = {
     listen,
     tcp: o.tcp,

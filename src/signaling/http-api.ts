@@ -25,6 +25,7 @@ import { isPeerId } from './identity.js';
 import { asSignalingError, ingest } from './ingest.js';
 import { clusterPeerStatus } from '../cluster/peer-status.js';
 import { httpAcks, httpChallenge, httpNotify, httpSession, ID_PATTERN } from './protocol.js';
+import { sourceKey } from '../stun/rate-limiter.js';
 import { KeyedRateLimiter } from '../util/token-bucket.js';
 import { storeFailure } from './store/failure.js';
 import { consumeClusterChallenge, issueClusterChallenge } from '../cluster/cluster-challenges.js';
@@ -72,8 +73,10 @@ export class HttpApi {
     );
   }
 
+  /** Per IPv4 address or IPv6 /64 (sourceKey): one subscriber's prefix holds 2^64 addresses,
+   *  each of which had a bucket of its own (as the WebSocket limit in server.ts counts them). */
   #rateLimited(req: IncomingMessage): boolean {
-    return !this.#rates.allow(req.socket.remoteAddress ?? '?');
+    return !this.#rates.allow(sourceKey(req.socket.remoteAddress ?? '?'));
   }
 
   /** Route one request; never throws (errors become typed error responses). */

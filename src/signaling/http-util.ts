@@ -83,13 +83,22 @@ export async function readJson<T>(
   return r;
 }
 
+/**
+ * Every JSON answer is one line ending in `\n` (JSON Lines style): read with curl, the shell
+ * prompt starts on its own line, and `curl … | while read` / `jq -c` see one complete record.
+ * JSON.parse ignores the newline. `endWithError` and the SSE / poll bodies end the same way.
+ */
+export function jsonBody(body: unknown): string {
+  return JSON.stringify(body) + '\n';
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   if (res.destroyed || res.writableEnded) return;
   if (res.headersSent) {
     res.end();
     return;
   }
-  const text = JSON.stringify(body);
+  const text = jsonBody(body);
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
@@ -115,7 +124,7 @@ export function endWithError(
   code: SignalingErrorCode,
   message: string,
 ): void {
-  const text = JSON.stringify({ error: { code, message } });
+  const text = jsonBody({ error: { code, message } });
   socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +

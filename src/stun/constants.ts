@@ -94,6 +94,14 @@ export const TCP_LIMITS = {
    *  needs one per check in flight, a CGN address a few clients' worth; one address can then
    *  hold at most 1/128 of the server's slots. */
   maxConnectionsPerIp: 8,
+  /**
+   * Replies queued in memory for one connection before the server stops reading its requests
+   * (a slow reader: it pipelines Bindings and never reads the answers). Without the pause one
+   * connection could queue every answer to gigabytes of requests; with it, a connection holds at
+   * most this plus the answers to one read chunk (≤ 64 KiB of requests). Reading resumes at
+   * 'drain'; a connection paused this long is closed by the idle timer (no data, no re-arm).
+   */
+  maxQueuedReplyBytes: 64 * 1024,
 } as const;
 
 /** NAT discovery defaults (`NatDiscoveryOptions`). */

@@ -29,8 +29,30 @@ const KIND_WORDS: Record<NatKind, string> = {
   other: 'NAT with mixed behaviour',
 };
 
+/**
+ * Text that came from the network — a router's UPnP fault description and URLs (a LAN device
+ * answers SSDP: a stranger), its external address — shown with every control, bidi and line
+ * break character as a visible escape, as src/cli/terminal-text.ts does for notifications (the
+ * same set): printed raw, an ESC sequence could rewrite the report or the terminal.
+ */
+const UNSAFE =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\\]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
+
+export function shown(s: string): string {
+  return s.replace(UNSAFE, (c) => {
+    const named = NAMED[c];
+    if (named) return named;
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  });
+}
+
 function ep(e: Endpoint): string {
-  return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+  const a = shown(e.address);
+  return a.includes(':') ? `[${a}]:${e.port}` : `${a}:${e.port}`;
 }
 
 function advice(r: NatReport): string[] {
@@ -99,7 +121,7 @@ export function formatNatReport(r: NatReport): string {
   for (const s of r.servers) {
     const extra = s.mapped
       ? `answered in ${s.rttMs} ms${s.otherAddress ? `, RFC 5780 other address ${ep(s.otherAddress)}` : ''}`
-      : (s.error ?? 'no answer');
+      : shown(s.error ?? 'no answer');
     lines.push(`  server ${ep(s.server)}: ${extra}`);
   }
   lines.push('');
@@ -155,7 +177,7 @@ export function formatNatReport(r: NatReport): string {
         `${ep(pm.granted.external)} by ${pm.granted.via} in ${pm.granted.ms} ms, lifetime ${pm.granted.lifetimeSec} s (deleted again)`,
       );
     } else if (pm.error) {
-      row('Mapping granted', `none — ${pm.error.message}`);
+      row('Mapping granted', `none — ${shown(pm.error.message)}`);
     }
   }
   row('NAT type', KIND_WORDS[r.kind]);
@@ -167,6 +189,6 @@ export function formatNatReport(r: NatReport): string {
   );
   lines.push('');
   for (const a of [...hardNatAdvice(r), ...advice(r)]) lines.push(`  ${a}`);
-  for (const n of r.notes) lines.push(`  note: ${n}`);
+  for (const n of r.notes) lines.push(`  note: ${shown(n)}`);
   return lines.join('\n');
 }

@@ -57,6 +57,9 @@ export interface StunServerStats {
   tcpConnections: number;
   /** TCP connections closed at once: no slot left in all or for their address (finding 6). */
   tcpRefused: number;
+  /** Times a TCP connection stopped being read: its unread answers passed
+   *  TCP_LIMITS.maxQueuedReplyBytes (tcp-server.ts). */
+  tcpSlowReaders: number;
 }
 
 export class StunServer {
@@ -73,6 +76,7 @@ export class StunServer {
     },
     tcpConnections: 0,
     tcpRefused: 0,
+    tcpSlowReaders: 0,
   };
   readonly #sockets: (UdpSocket | undefined)[][];
   readonly #grid: ServerGrid;
@@ -146,6 +150,7 @@ export class StunServer {
           handle: (data, from) => server.#decide(data, from, [0, 0], 'tcp'),
           onConnection: () => server.stats.tcpConnections++,
           onRefused: () => server.stats.tcpRefused++,
+          onSlowReader: () => server.stats.tcpSlowReaders++,
         });
       }
     } catch (err) {

@@ -2,7 +2,9 @@
  * STUN over TCP (RFC 8489 §6.2.2): messages are framed by their own length field. Bounded: a
  * frame larger than TCP_LIMITS.maxFrameBytes, anything malformed, or TCP_LIMITS.idleTimeoutMs of
  * silence closes the connection; at most TCP_LIMITS.maxConnections connections, and
- * TCP_LIMITS.maxConnectionsPerIp from one IPv4 address / IPv6 /64 (issue 8, finding 6).
+ * TCP_LIMITS.maxConnectionsPerIp from one IPv4 address / IPv6 /64 (issue 8, finding 6). A client
+ * that does not read its answers stops being read (TCP_LIMITS.maxQueuedReplyBytes): its requests
+ * wait in the kernel, not its answers in our memory.
  */
 import net from 'node:net';
 import type { Endpoint } from '../net/udp.js';
@@ -25,6 +27,8 @@ export interface TcpHandlerOptions {
   onConnection(): void;
   /** A connection closed at once: the server or its source address has no slot left. */
   onRefused?(): void;
+  /** Reading paused: the client left more than TCP_LIMITS.maxQueuedReplyBytes unread. */
+  onSlowReader?(): void;
 }
 
 export async function listenTcp(at: Endpoint, opts: TcpHandlerOptions): Promise<StunTcpListener> {
@@ -95,6 +99,13 @@ function serveConnection(sock: net.Socket, opts: TcpHandlerOptions): void {
       if (d.kind === 'drop' && (d.reason === 'malformed' || d.reason === 'not-stun'))
         return void sock.destroy();
       if (d.kind === 'reply') sock.write(d.bytes);
+    }
+    if (sock.writableLength > TCP_LIMITS.maxQueuedReplyBytes && !sock.isPaused()) {
+      // A slow reader: stop reading until its answers drain (the idle timer, not re-armed
+      // without data, closes it if they never do).
+      sock.pause();
+      opts.onSlowReader?.();
+      sock.once('drain', () => sock.resume());
     }
   });
 }

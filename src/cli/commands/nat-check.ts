@@ -8,7 +8,7 @@ import os from 'node:os';
 import type { CommandModule } from 'yargs';
 import { nodeUdpNetwork } from '../../net/node-udp.js';
 import type { Endpoint } from '../../net/udp.js';
-import { parseEndpoint } from '../../net/udp.js';
+import { parseHostPort } from '../../net/host-port.js';
 import type { NatReport, PortMappingReport } from '../../stun/nat-discovery.js';
 import { measureAllocation } from '../../punch/allocation-probe.js';
 import { PortMapper } from '../../punch/portmap/index.js';
@@ -45,14 +45,10 @@ function localAddresses(): string[] {
 }
 
 export async function runNatCheck(args: NatCheckArgs): Promise<NatReport> {
-  const servers: Endpoint[] = [];
-  for (const s of args.server) {
-    try {
-      servers.push(parseEndpoint(s, 3478));
-    } catch (err) {
-      throw new NatpushError(COMMON_ERR.USAGE, `--server: ${(err as Error).message}`);
-    }
-  }
+  // RFC 8489 §9: 3478 when no port is given; never port 0 (a server to reach, not a listener).
+  const servers: Endpoint[] = args.server.map((s) =>
+    parseHostPort(s, { flag: '--server', defaultPort: 3478 }),
+  );
   if (servers.length === 0) {
     throw new NatpushError(
       COMMON_ERR.USAGE,
