@@ -201,7 +201,7 @@ async function startStunServer(
 ): Promise<StunServer> {
   const listen = { address: host, port };
   // RFC 5780 (--stun-alternate): the same parser as `natpush stun --alternate`.
-  const alt = alternate ? parseAlternate(alternate, listen) : undefined;
+  const alt = alternate ? parseAlternate(alternate, listen, '--stun-alternate') : undefined;
   for (let attempt = 1; ; attempt++) {
     try {
       return await StunServer.start({
