@@ -13,6 +13,9 @@ import {
   BATCH_HEADER_BYTES,
   DATA_HEADER_BYTES,
   FrameType,
+  notificationBytes,
+  writeNotification,
+  type Notification,
 } from './reliable-frames.js';
 
 /** Queued-for-handshake stamps remembered (a handshake holds at most a few datagrams' worth). */
@@ -67,7 +70,37 @@ export class DatagramBuilder {
     fragCount: number,
     fragment: Uint8Array,
   ): void {
-    const at = this.#room(DATA_HEADER_BYTES + fragment.length);
+    const at = this.#header(epoch, pn, base, tsval, fragIndex, fragCount, fragment.length);
+    this.#buf.set(fragment, at + DATA_HEADER_BYTES);
+  }
+
+  /**
+   * Add a data frame holding the whole of notification `m`, encoded in place (reliable-frames.ts
+   * writeNotification): no Buffer per notification, no copy of one.
+   */
+  addMessage(
+    epoch: number,
+    pn: number,
+    base: number,
+    tsval: number,
+    m: Notification & { topicBytes: number; bodyBytes: number },
+  ): void {
+    const len = notificationBytes(m.id, m.topicBytes, m.bodyBytes);
+    const at = this.#header(epoch, pn, base, tsval, 0, 1, len);
+    writeNotification(this.#buf, at + DATA_HEADER_BYTES, m, m.topicBytes, m.bodyBytes);
+  }
+
+  /** Room for a data frame of `length` fragment bytes, its header written; where it starts. */
+  #header(
+    epoch: number,
+    pn: number,
+    base: number,
+    tsval: number,
+    fragIndex: number,
+    fragCount: number,
+    length: number,
+  ): number {
+    const at = this.#room(DATA_HEADER_BYTES + length);
     const b = this.#buf;
     b[at] = FrameType.DATA;
     b.writeUInt32LE(epoch, at + 1);
@@ -76,9 +109,9 @@ export class DatagramBuilder {
     b.writeUInt32LE(tsval >>> 0, at + 13);
     b.writeUInt16LE(fragIndex, at + 17);
     b.writeUInt16LE(fragCount, at + 19);
-    b.set(fragment, at + DATA_HEADER_BYTES);
     this.#stamps.push(tsval);
     this.#lastData = at;
+    return at;
   }
 
   /**

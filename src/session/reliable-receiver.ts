@@ -163,15 +163,19 @@ export class ReliableReceiver {
 
   /** The next packet in order: to the reassembler, and a whole message on to the app. */
   #take(f: DataFrame): void {
+    if (f.fragCount === 1) {
+      if (this.#reassembler.whole(f)) this.#complete(f.bytes, f.start, f.end);
+      return;
+    }
     const whole = this.#reassembler.push(f);
-    if (whole) this.#complete(whole);
+    if (whole) this.#complete(whole, 0, whole.length);
   }
 
-  /** A reassembled message: decode, dedupe by id, queue for the app. */
-  #complete(whole: Buffer): void {
+  /** A whole message in `b[s, e)`: decode, dedupe by id, queue for the app. */
+  #complete(b: Buffer, s: number, e: number): void {
     let n: Notification;
     try {
-      n = decodeNotification(whole);
+      n = decodeNotification(b, s, e);
     } catch {
       this.#stats.protocolErrors++;
       return;

@@ -22,8 +22,19 @@ import type { ReliableStats } from './reliable-options.js';
 import type { RttEstimator } from './rtt-estimator.js';
 
 export interface OutMessage {
+  /**
+   * What was sent (its strings, not the caller's object, which it may change after `send`): a
+   * message that fits one data frame is encoded straight into each datagram it goes in.
+   */
   id: string;
-  fragments: Buffer[];
+  topic: string | undefined;
+  body: string;
+  /** UTF-8 bytes of its topic and body (writeNotification). */
+  topicBytes: number;
+  bodyBytes: number;
+  /** Its encoding split to fit the datagram, when it needs more than one (else undefined). */
+  fragments: Buffer[] | undefined;
+  fragCount: number;
   nextFragment: number;
   unacked: number;
   /**
@@ -196,7 +207,7 @@ export class ReliableSender {
         lastSentAt: 0,
         sendCount: 0,
       };
-      if (msg.nextFragment === msg.fragments.length) this.#queue.shift();
+      if (msg.nextFragment === msg.fragCount) this.#queue.shift();
       this.#unacked.set(packet.pn, packet);
       this.#sendPacket(packet, false, (now ??= this.#clock.now()));
     }
@@ -221,17 +232,19 @@ export class ReliableSender {
     p.sendCount++;
     if (retransmission) this.#stats.retransmissions++;
     this.#stats.packetsSent++;
-    const frag = p.msg.fragments[p.fragIndex]!;
+    const m = p.msg;
     const tsval = ts32(p.lastSentAt);
-    this.#out.addData(
-      this.epoch,
-      p.pn,
-      this.#base(),
-      tsval,
-      p.fragIndex,
-      p.msg.fragments.length,
-      frag,
-    );
+    if (m.fragments === undefined) this.#out.addMessage(this.epoch, p.pn, this.#base(), tsval, m);
+    else
+      this.#out.addData(
+        this.epoch,
+        p.pn,
+        this.#base(),
+        tsval,
+        p.fragIndex,
+        m.fragCount,
+        m.fragments[p.fragIndex]!,
+      );
   }
 
   #armRto(restart: boolean): void {
@@ -276,8 +289,7 @@ export class ReliableSender {
       if (p.pn === this.#baseCache) this.#baseCache = undefined;
       this.#cwnd.onAcked(p.pn);
       if (!newest || p.pn > newest.pn) newest = p;
-      if (--p.msg.unacked === 0 && p.msg.nextFragment === p.msg.fragments.length)
-        this.#settle(p.msg);
+      if (--p.msg.unacked === 0 && p.msg.nextFragment === p.msg.fragCount) this.#settle(p.msg);
     };
     // The map is in pn order: the cumulative part is a prefix, so stop at the first pn above it;
     // SACK ranges are looked up pn by pn (≤ 16 ranges within the receiver's window).

@@ -51,6 +51,7 @@ import {
   isValidId,
   isValidTopic,
   MAX_ACK_BYTES,
+  notificationBytes,
   type Frame,
   type Notification,
 } from './reliable-frames.js';
@@ -204,10 +205,10 @@ export class ReliableChannel {
    * Send one notification; resolves when the remote acknowledged every fragment. Rejects with
    * SEND_TIMEOUT (it may still be delivered: receivers dedupe by id), BACKPRESSURE, or CLOSED.
    */
-  send(n: Notification, o: { timeoutMs?: number } = {}): Promise<void> {
+  send(n: Notification, o?: { timeoutMs?: number }): Promise<void> {
     const bodyBytes = this.#check(n); // misuse throws here, not as a rejection
     return new Promise<void>((resolve, reject) =>
-      this.#post(n, bodyBytes, (err) => (err ? reject(err) : resolve()), o),
+      this.#post(n, bodyBytes, (err) => (err ? reject(err) : resolve()), o?.timeoutMs),
     );
   }
 
@@ -219,8 +220,8 @@ export class ReliableChannel {
    * or a timeout calls it from inside the channel's event (no microtask hop); a refusal at once
    * (BACKPRESSURE, CLOSED) on a microtask, never from inside `post`. Misuse throws, as `send`.
    */
-  post(n: Notification, done: (err?: Error) => void, o: { timeoutMs?: number } = {}): void {
-    this.#post(n, this.#check(n), done, o);
+  post(n: Notification, done: (err?: Error) => void, o?: { timeoutMs?: number }): void {
+    this.#post(n, this.#check(n), done, o?.timeoutMs);
   }
 
   /** Misuse (TypeError, RangeError) throws; returns the body's UTF-8 length. */
@@ -238,26 +239,37 @@ export class ReliableChannel {
     n: Notification,
     bodyBytes: number,
     done: (err?: Error) => void,
-    o: { timeoutMs?: number },
+    timeoutMs: number | undefined,
   ): void {
     if (this.#closed) return queueMicrotask(() => done(closedError()));
     if (this.#sender.queued >= this.#o.maxQueuedMessages)
       return queueMicrotask(() =>
         done(new SessionError(SessionErrorCode.BACKPRESSURE, 'too many notifications queued')),
       );
-    const bytes = encodeNotification(n, bodyBytes);
-    const fragments: Buffer[] = [];
-    if (bytes.length <= this.#fragmentBytes) fragments.push(bytes);
-    else
+    const topicBytes = n.topic ? Buffer.byteLength(n.topic) : 0;
+    const size = notificationBytes(n.id, topicBytes, bodyBytes);
+    // One data frame: encoded straight into its datagram when sent (DatagramBuilder.addMessage).
+    // Larger: encoded once here and split; the fragments are views of that one Buffer.
+    let fragments: Buffer[] | undefined;
+    if (size > this.#fragmentBytes) {
+      const bytes = encodeNotification(n, bodyBytes);
+      fragments = [];
       for (let off = 0; off < bytes.length; off += this.#fragmentBytes)
         fragments.push(bytes.subarray(off, off + this.#fragmentBytes));
+    }
+    const count = fragments ? fragments.length : 1;
     const msg: OutMessage = {
       id: n.id,
+      topic: n.topic,
+      body: n.body,
+      topicBytes,
+      bodyBytes,
       fragments,
+      fragCount: count,
       nextFragment: 0,
-      unacked: fragments.length,
+      unacked: count,
       done,
-      deadline: this.#sender.turnNow() + (o.timeoutMs ?? this.#o.sendTimeoutMs),
+      deadline: this.#sender.turnNow() + (timeoutMs ?? this.#o.sendTimeoutMs),
       settled: false,
     };
     this.stats.notificationsSent++;
