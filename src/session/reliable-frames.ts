@@ -331,7 +331,8 @@ export function writeNotification(
   const idLen = n.id.length;
   out[at] = MESSAGE_NOTIFICATION;
   out[at + 1] = idLen;
-  out.write(n.id, at + 2, idLen, 'latin1');
+  // The id is ASCII and short (≤ 64): a loop beats `write`'s argument checks and native call.
+  for (let i = 0; i < idLen; i++) out[at + 2 + i] = n.id.charCodeAt(i);
   out[at + 2 + idLen] = topicBytes & 0xff;
   out[at + 3 + idLen] = topicBytes >>> 8;
   if (topicBytes > 0) out.write(n.topic!, at + 4 + idLen, topicBytes, 'utf8');

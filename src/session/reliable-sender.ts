@@ -46,6 +46,16 @@ export interface OutMessage {
   /** Clock time after which `send` rejects with SEND_TIMEOUT (one timer for all). */
   deadline: number;
   settled: boolean;
+  /**
+   * A message of one fragment (every notification that fits a datagram) is its own packet: the
+   * OutPacket fields below are its packet's (`msg` is itself), so a flood makes one object per
+   * notification rather than two. Unused by a fragmented message (its packets are separate).
+   */
+  pn: number;
+  msg: OutMessage;
+  fragIndex: number;
+  lastSentAt: number;
+  sendCount: number;
 }
 
 interface OutPacket {
@@ -54,6 +64,41 @@ interface OutPacket {
   fragIndex: number;
   lastSentAt: number;
   sendCount: number;
+}
+
+/** A new OutMessage (every field set here, in one order: one object shape for all). */
+export function outMessage(o: {
+  id: string;
+  topic: string | undefined;
+  body: string;
+  topicBytes: number;
+  bodyBytes: number;
+  fragments: Buffer[] | undefined;
+  done: (err?: Error) => void;
+  deadline: number;
+}): OutMessage {
+  const count = o.fragments ? o.fragments.length : 1;
+  const m = {
+    id: o.id,
+    topic: o.topic,
+    body: o.body,
+    topicBytes: o.topicBytes,
+    bodyBytes: o.bodyBytes,
+    fragments: o.fragments,
+    fragCount: count,
+    nextFragment: 0,
+    unacked: count,
+    done: o.done,
+    deadline: o.deadline,
+    settled: false,
+    pn: -1,
+    msg: undefined as unknown as OutMessage,
+    fragIndex: 0,
+    lastSentAt: 0,
+    sendCount: 0,
+  };
+  m.msg = m;
+  return m;
 }
 
 export interface SenderOptions {
@@ -200,13 +245,19 @@ export class ReliableSender {
       if (this.#unacked.size >= limit) break;
       if (this.#nextPn >= this.#peerCumulative + this.#peerWindow) break;
       const msg = this.#queue[0]!;
-      const packet: OutPacket = {
-        pn: this.#nextPn++,
-        msg,
-        fragIndex: msg.nextFragment++,
-        lastSentAt: 0,
-        sendCount: 0,
-      };
+      let packet: OutPacket;
+      if (msg.fragCount === 1) {
+        msg.pn = this.#nextPn++; // its own packet (OutMessage)
+        msg.nextFragment = 1;
+        packet = msg;
+      } else
+        packet = {
+          pn: this.#nextPn++,
+          msg,
+          fragIndex: msg.nextFragment++,
+          lastSentAt: 0,
+          sendCount: 0,
+        };
       if (msg.nextFragment === msg.fragCount) this.#queue.shift();
       this.#unacked.set(packet.pn, packet);
       this.#sendPacket(packet, false, (now ??= this.#clock.now()));

@@ -63,7 +63,7 @@ import {
   type ReliableStats,
 } from './reliable-options.js';
 import { ReliableReceiver } from './reliable-receiver.js';
-import { ReliableSender, type OutMessage } from './reliable-sender.js';
+import { outMessage, ReliableSender } from './reliable-sender.js';
 import { RttEstimator } from './rtt-estimator.js';
 import { TRANSPORT_OVERHEAD } from './wire.js';
 
@@ -257,21 +257,16 @@ export class ReliableChannel {
       for (let off = 0; off < bytes.length; off += this.#fragmentBytes)
         fragments.push(bytes.subarray(off, off + this.#fragmentBytes));
     }
-    const count = fragments ? fragments.length : 1;
-    const msg: OutMessage = {
+    const msg = outMessage({
       id: n.id,
       topic: n.topic,
       body: n.body,
       topicBytes,
       bodyBytes,
       fragments,
-      fragCount: count,
-      nextFragment: 0,
-      unacked: count,
       done,
       deadline: this.#sender.turnNow() + (timeoutMs ?? this.#o.sendTimeoutMs),
-      settled: false,
-    };
+    });
     this.stats.notificationsSent++;
     this.#sender.enqueue(msg);
   }
