@@ -178,10 +178,47 @@ export function encodeFrames(frames: readonly Uint8Array[], bytes: number): Uint
  * are allocations, and a 100-byte flood makes ~8 frames per datagram).
  */
 export function decodeFrames(bytes: Uint8Array): Frame[] {
-  const b = asBuffer(bytes);
-  if (b[0] !== FrameType.BATCH) return [decodeFrameAt(b, 0, b.length)];
-  const frames: Frame[] = [];
+  return decodeInto(asBuffer(bytes), [], undefined);
+}
+
+export type DataFrame = Frame & { type: typeof FrameType.DATA };
+
+/**
+ * `decodeFrames` for the channel's receive path: the data frames of one payload are written into
+ * objects reused from payload to payload (a Frame object per data frame was, after the fragment
+ * views, the largest share of a flood receiver's garbage), and so is the array. What `read`
+ * returns is valid until the next `read` after `done`: whoever keeps a data frame longer (the
+ * receiver's out-of-order buffer) copies it. A `read` while the previous one is not `done` (a
+ * synchronous path that brings the next datagram from inside the handling of this one) decodes
+ * into new objects, as `decodeFrames`.
+ */
+export class FrameReader {
+  readonly #frames: Frame[] = [];
+  readonly #pool: DataFrame[] = [];
+  #busy = false;
+
+  read(bytes: Uint8Array): Frame[] {
+    if (this.#busy) return decodeFrames(bytes);
+    this.#frames.length = 0;
+    decodeInto(asBuffer(bytes), this.#frames, this.#pool);
+    this.#busy = true;
+    return this.#frames;
+  }
+
+  /** The frames of the last `read` are no longer used. */
+  done(): void {
+    this.#busy = false;
+  }
+}
+
+/** Every frame of `b` pushed to `frames`; data frames into `pool`'s objects when given. */
+function decodeInto(b: Buffer, frames: Frame[], pool: DataFrame[] | undefined): Frame[] {
+  if (b[0] !== FrameType.BATCH) {
+    frames.push(decodeFrameAt(b, 0, b.length, pool?.[0] ?? newPooled(pool)));
+    return frames;
+  }
   let off = BATCH_HEADER_BYTES;
+  let data = 0;
   while (off < b.length) {
     if (off + BATCH_FRAME_OVERHEAD > b.length) throw new FrameError('truncated batch');
     const len = b[off]! | (b[off + 1]! << 8);
@@ -190,12 +227,37 @@ export function decodeFrames(bytes: Uint8Array): Frame[] {
     if (b[off] === FrameType.BATCH) throw new FrameError('nested batch');
     if (frames.length === MAX_BATCH_FRAMES)
       throw new FrameError(`batch of more than ${MAX_BATCH_FRAMES} frames`);
-    frames.push(decodeFrameAt(b, off, off + len));
+    const type = b[off];
+    let into: DataFrame | undefined;
+    if (pool && (type === FrameType.DATA || type === FrameType.DATA_ACK_NOW))
+      into = pool[data++] ?? newPooled(pool);
+    frames.push(decodeFrameAt(b, off, off + len, into));
     off += len;
   }
   if (frames.length === 0) throw new FrameError('empty batch');
   return frames;
 }
+
+/** A new object for `pool` (every field set, one shape), or undefined without a pool. */
+function newPooled(pool: DataFrame[] | undefined): DataFrame | undefined {
+  if (!pool) return undefined;
+  const f: DataFrame = {
+    type: FrameType.DATA,
+    ackNow: false,
+    epoch: 0,
+    pn: 0,
+    base: 0,
+    tsval: 0,
+    fragIndex: 0,
+    fragCount: 1,
+    bytes: EMPTY,
+    start: 0,
+    end: 0,
+  };
+  pool.push(f);
+  return f;
+}
+const EMPTY = Buffer.alloc(0);
 
 /** A data frame's fragment as a view of its datagram. */
 export function fragmentOf(f: Frame & { type: typeof FrameType.DATA }): Buffer {
@@ -203,7 +265,7 @@ export function fragmentOf(f: Frame & { type: typeof FrameType.DATA }): Buffer {
 }
 
 export function decodeFrame(bytes: Uint8Array): Frame {
-  return decodeFrameAt(asBuffer(bytes), 0, bytes.length);
+  return decodeFrameAt(asBuffer(bytes), 0, bytes.length, undefined);
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -212,8 +274,8 @@ function asBuffer(bytes: Uint8Array): Buffer {
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** The frame in `b[s, e)`. */
-function decodeFrameAt(b: Buffer, s: number, e: number): Frame {
+/** The frame in `b[s, e)`; a data frame written into `into` when given. */
+function decodeFrameAt(b: Buffer, s: number, e: number, into: DataFrame | undefined): Frame {
   const len = e - s;
   if (len < 1) throw new FrameError('empty frame');
   const type = b[s]!;
@@ -224,6 +286,19 @@ function decodeFrameAt(b: Buffer, s: number, e: number): Frame {
       const fragIndex = b.readUInt16LE(s + 17);
       const fragCount = b.readUInt16LE(s + 19);
       if (fragCount === 0 || fragIndex >= fragCount) throw new FrameError('bad fragment numbers');
+      if (into) {
+        into.ackNow = type === FrameType.DATA_ACK_NOW;
+        into.epoch = b.readUInt32LE(s + 1);
+        into.pn = b.readUInt32LE(s + 5);
+        into.base = b.readUInt32LE(s + 9);
+        into.tsval = b.readUInt32LE(s + 13);
+        into.fragIndex = fragIndex;
+        into.fragCount = fragCount;
+        into.bytes = b;
+        into.start = s + DATA_HEADER_BYTES;
+        into.end = e;
+        return into;
+      }
       return {
         type: FrameType.DATA,
         ackNow: type === FrameType.DATA_ACK_NOW,

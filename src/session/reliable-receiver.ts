@@ -144,7 +144,9 @@ export class ReliableReceiver {
         this.#take(f);
       } else {
         if (f.pn !== this.#expected) urgent = true; // a gap: tell the sender at once (SACK)
-        this.#buffer.set(f.pn, f); // the plaintext buffer is ours: no copy
+        // A copy of the frame (the channel's FrameReader reuses it for the next datagram); its
+        // bytes are the datagram's plaintext, ours to keep: no copy of those.
+        this.#buffer.set(f.pn, { ...f });
         this.#deliverInOrder();
       }
     }

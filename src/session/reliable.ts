@@ -43,10 +43,10 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import { SessionError, SessionErrorCode } from './errors.js';
 import {
   DATA_HEADER_BYTES,
-  decodeFrames,
   encodeNotification,
   encodePing,
   FrameError,
+  FrameReader,
   FrameType,
   isValidId,
   isValidTopic,
@@ -88,6 +88,8 @@ export class ReliableChannel {
   readonly #unsubscribe: () => void;
   #closed = false;
 
+  /** Decodes received payloads (data frames into reused objects: FrameReader). */
+  readonly #reader = new FrameReader();
   /** The outgoing datagram being filled (datagram-builder.ts), shared by both halves. */
   readonly #out: DatagramBuilder;
   readonly #sender: ReliableSender;
@@ -328,7 +330,7 @@ export class ReliableChannel {
     if (this.#closed) return;
     let frames: Frame[];
     try {
-      frames = decodeFrames(payload);
+      frames = this.#reader.read(payload);
     } catch (e) {
       this.stats.protocolErrors++;
       // FrameError (NATPUSH_ERR_SESSION_BAD_FRAME): the whole datagram is dropped, never thrown
@@ -342,12 +344,16 @@ export class ReliableChannel {
     // One ack decision per datagram, after all its frames (an ack per frame would undo batching).
     let data = 0;
     let urgent = false;
-    for (const f of frames) {
-      if (this.#closed) break; // what is ready still goes to the app below
-      if (f.type === FrameType.DATA) {
-        data++;
-        if (this.#receiver.onData(f) || f.ackNow) urgent = true;
-      } else this.#onControl(f);
+    try {
+      for (const f of frames) {
+        if (this.#closed) break; // what is ready still goes to the app below
+        if (f.type === FrameType.DATA) {
+          data++;
+          if (this.#receiver.onData(f) || f.ackNow) urgent = true;
+        } else this.#onControl(f);
+      }
+    } finally {
+      this.#reader.done(); // its data frames are reused by the next datagram's read
     }
     if (data > 0 && !this.#closed) this.#receiver.scheduleAck(data, urgent);
     this.#out.flush();
