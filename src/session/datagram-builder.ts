@@ -13,10 +13,8 @@ import {
   BATCH_HEADER_BYTES,
   DATA_HEADER_BYTES,
   FrameType,
-  notificationBytes,
-  writeNotification,
-  type Notification,
 } from './reliable-frames.js';
+import { notificationBytes, writeNotification, type Notification } from './notification-codec.js';
 
 /** Queued-for-handshake stamps remembered (a handshake holds at most a few datagrams' worth). */
 const QUEUED_STAMPS_KEPT = 64;

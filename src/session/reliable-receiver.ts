@@ -15,14 +15,8 @@
  *   decision per datagram (the channel calls `scheduleAck` after all its frames).
  */
 import type { Clock, TimerHandle } from '../util/clock.js';
-import {
-  decodeNotification,
-  encodeAck,
-  FrameType,
-  MAX_SACK_RANGES,
-  type Frame,
-  type Notification,
-} from './reliable-frames.js';
+import { encodeAck, FrameType, MAX_SACK_RANGES, type Frame } from './reliable-frames.js';
+import { decodeNotification, type Notification } from './notification-codec.js';
 import type { ReliableStats } from './reliable-options.js';
 import { Reassembler } from './reassembly.js';
 import { RecentIds } from './recent-ids.js';

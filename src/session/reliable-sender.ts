@@ -16,90 +16,13 @@
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { CongestionWindow } from './congestion-window.js';
 import type { DatagramBuilder } from './datagram-builder.js';
+import type { OutMessage, OutPacket } from './out-message.js';
 import { SessionError, SessionErrorCode } from './errors.js';
 import { FrameType, type Frame } from './reliable-frames.js';
 import type { ReliableStats } from './reliable-options.js';
 import type { RttEstimator } from './rtt-estimator.js';
 
-export interface OutMessage {
-  /**
-   * What was sent (its strings, not the caller's object, which it may change after `send`): a
-   * message that fits one data frame is encoded straight into each datagram it goes in.
-   */
-  id: string;
-  topic: string | undefined;
-  body: string;
-  /** UTF-8 bytes of its topic and body (writeNotification). */
-  topicBytes: number;
-  bodyBytes: number;
-  /** Its encoding split to fit the datagram, when it needs more than one (else undefined). */
-  fragments: Buffer[] | undefined;
-  fragCount: number;
-  nextFragment: number;
-  unacked: number;
-  /**
-   * Called once: with no argument when every fragment was acked, or with the error (timeout,
-   * close). A callback, not a promise: a promise and its two resolving functions per
-   * notification were a share of a flood's garbage (ReliableChannel.post).
-   */
-  done: (err?: Error) => void;
-  /** Clock time after which `send` rejects with SEND_TIMEOUT (one timer for all). */
-  deadline: number;
-  settled: boolean;
-  /**
-   * A message of one fragment (every notification that fits a datagram) is its own packet: the
-   * OutPacket fields below are its packet's (`msg` is itself), so a flood makes one object per
-   * notification rather than two. Unused by a fragmented message (its packets are separate).
-   */
-  pn: number;
-  msg: OutMessage;
-  fragIndex: number;
-  lastSentAt: number;
-  sendCount: number;
-}
-
-interface OutPacket {
-  pn: number;
-  msg: OutMessage;
-  fragIndex: number;
-  lastSentAt: number;
-  sendCount: number;
-}
-
-/** A new OutMessage (every field set here, in one order: one object shape for all). */
-export function outMessage(o: {
-  id: string;
-  topic: string | undefined;
-  body: string;
-  topicBytes: number;
-  bodyBytes: number;
-  fragments: Buffer[] | undefined;
-  done: (err?: Error) => void;
-  deadline: number;
-}): OutMessage {
-  const count = o.fragments ? o.fragments.length : 1;
-  const m = {
-    id: o.id,
-    topic: o.topic,
-    body: o.body,
-    topicBytes: o.topicBytes,
-    bodyBytes: o.bodyBytes,
-    fragments: o.fragments,
-    fragCount: count,
-    nextFragment: 0,
-    unacked: count,
-    done: o.done,
-    deadline: o.deadline,
-    settled: false,
-    pn: -1,
-    msg: undefined as unknown as OutMessage,
-    fragIndex: 0,
-    lastSentAt: 0,
-    sendCount: 0,
-  };
-  m.msg = m;
-  return m;
-}
+export type { OutMessage } from './out-message.js';
 
 export interface SenderOptions {
   recvWindowPackets: number;

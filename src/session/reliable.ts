@@ -43,18 +43,14 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import { SessionError, SessionErrorCode } from './errors.js';
 import {
   DATA_HEADER_BYTES,
-  encodeNotification,
   encodePing,
   FrameError,
   FrameReader,
   FrameType,
-  isValidId,
-  isValidTopic,
   MAX_ACK_BYTES,
-  notificationBytes,
   type Frame,
-  type Notification,
 } from './reliable-frames.js';
+import { isValidId, isValidTopic, type Notification } from './notification-codec.js';
 import { DatagramBuilder } from './datagram-builder.js';
 import {
   RELIABLE_DEFAULTS,
@@ -63,11 +59,12 @@ import {
   type ReliableStats,
 } from './reliable-options.js';
 import { ReliableReceiver } from './reliable-receiver.js';
-import { outMessage, ReliableSender } from './reliable-sender.js';
+import { outMessage } from './out-message.js';
+import { ReliableSender } from './reliable-sender.js';
 import { RttEstimator } from './rtt-estimator.js';
 import { TRANSPORT_OVERHEAD } from './wire.js';
 
-export type { Notification } from './reliable-frames.js';
+export type { Notification } from './notification-codec.js';
 
 export {
   RELIABLE_DEFAULTS,
@@ -248,27 +245,8 @@ export class ReliableChannel {
       return queueMicrotask(() =>
         done(new SessionError(SessionErrorCode.BACKPRESSURE, 'too many notifications queued')),
       );
-    const topicBytes = n.topic ? Buffer.byteLength(n.topic) : 0;
-    const size = notificationBytes(n.id, topicBytes, bodyBytes);
-    // One data frame: encoded straight into its datagram when sent (DatagramBuilder.addMessage).
-    // Larger: encoded once here and split; the fragments are views of that one Buffer.
-    let fragments: Buffer[] | undefined;
-    if (size > this.#fragmentBytes) {
-      const bytes = encodeNotification(n, bodyBytes);
-      fragments = [];
-      for (let off = 0; off < bytes.length; off += this.#fragmentBytes)
-        fragments.push(bytes.subarray(off, off + this.#fragmentBytes));
-    }
-    const msg = outMessage({
-      id: n.id,
-      topic: n.topic,
-      body: n.body,
-      topicBytes,
-      bodyBytes,
-      fragments,
-      done,
-      deadline: this.#sender.turnNow() + (timeoutMs ?? this.#o.sendTimeoutMs),
-    });
+    const deadline = this.#sender.turnNow() + (timeoutMs ?? this.#o.sendTimeoutMs);
+    const msg = outMessage(n, bodyBytes, this.#fragmentBytes, done, deadline);
     this.stats.notificationsSent++;
     this.#sender.enqueue(msg);
   }
