@@ -117,12 +117,10 @@ export class DatagramBuilder {
    * its length prefix; returns where the frame's bytes go.
    */
   #room(length: number): number {
-    const n = this.#frames;
-    if (n > 0) {
-      // As a batch: type byte + every frame + a u16 length each.
-      const batched = this.#end + BATCH_FRAME_OVERHEAD + length;
-      if (batched > this.#maxPayload) this.flush(false);
-    }
+    // As a batch: type byte + every frame + a u16 length each. A loop: on a synchronous path
+    // the flush can bring frames back in (an ack answered from inside our send).
+    while (this.#frames > 0 && this.#end + BATCH_FRAME_OVERHEAD + length > this.#maxPayload)
+      this.flush(false);
     if (this.#end + BATCH_FRAME_OVERHEAD + length > this.#buf.length)
       throw new RangeError(`frame of ${length} bytes does not fit a datagram`);
     this.#buf.writeUInt16LE(length, this.#end);

@@ -204,9 +204,12 @@ export class FrameReader {
     return this.#frames;
   }
 
-  /** The frames of the last `read` are no longer used. */
-  done(): void {
-    this.#busy = false;
+  /**
+   * `frames` (what `read` returned) are no longer used. Only the reused array frees the objects:
+   * a nested `read`'s new frames, done inside the outer one's handling, must not.
+   */
+  done(frames: Frame[]): void {
+    if (frames === this.#frames) this.#busy = false;
   }
 }
 

@@ -331,7 +331,7 @@ export class ReliableChannel {
         } else this.#onControl(f);
       }
     } finally {
-      this.#reader.done(); // its data frames are reused by the next datagram's read
+      this.#reader.done(frames); // its data frames are reused by the next datagram's read
     }
     if (data > 0 && !this.#closed) this.#receiver.scheduleAck(data, urgent);
     this.#out.flush();
