@@ -11,16 +11,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { LIMITS } from '../signaling/constants.js';
-import { isPeerId, type Identity } from '../signaling/identity.js';
+import { isPeerId } from '../signaling/identity.js';
 import { SignalingError, SignalingErrorCode } from '../signaling/errors.js';
 import { SessionError, SessionErrorCode } from '../session/errors.js';
 import { MAX_SEALED_PLAINTEXT } from '../session/sealed.js';
 import type { ClientMessage, SeenTransport, ServerMessage } from '../signaling/protocol.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
-import type { Logger } from '../util/logger.js';
 import { linkDeliveryPath } from './inbox.js';
 import type { LinkTable } from './link-table.js';
 import { CHANNEL_ROOM, ChannelRoom, MAX_WAITING, type Lane } from './outbox-room.js';
+import type { OutboxOptions, PendingNotify } from './outbox-types.js';
 import type { DeliveryPath, NotifyOptions, NotifyResult } from './peer-types.js';
 import { maxSealedBodyBytes, sealBody } from './sealed-body.js';
 
@@ -35,52 +35,7 @@ const MAX_EARLY_DELIVERED = 4096;
  * costs at most one repeated event for it.
  */
 const MAX_PATHS = 4096;
-export interface PendingNotify {
-  ref: string;
-  id: string;
-  to: string;
-  topic: string | undefined;
-  body: string;
-  ttl: number | undefined;
-  /** The sealed frame, once the recipient's key is known (resent after every reconnect). */
-  frame?: Extract<ClientMessage, { type: 'notify' }>;
-  started: number;
-  deliveryTimeoutMs: number;
-  accepted?: { online: boolean; duplicate: boolean };
-  timer?: TimerHandle;
-  /** Notify order: waiting notifications go to the channel in this order. */
-  seq: number;
-  /** Set while it waits for room in the recipient's session channel (outbox-room.ts). */
-  lane?: Lane<PendingNotify>;
-  resolve: (r: NotifyResult) => void;
-  reject: (e: unknown) => void;
-  /**
-   * `timeoutMs`'s timer and `signal`'s listener, undone on settle. Fields rather than a cleanup
-   * closure: a flood with neither made two closures per notification for nothing (GC was ~14 %
-   * of a 100-byte direct flood sender's CPU).
-   */
-  acceptTimer: TimerHandle | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-}
-
-export interface OutboxOptions {
-  /** Refs for `notify` frames, from the Peer's one counter (its turn and key requests use it
-   *  too, so an `error` frame's ref names one request only). */
-  nextRef: () => string;
-  identity: Identity;
-  clock: Clock;
-  logger: Logger;
-  /** Session paths at all (`direct`); without, only the sealed server rungs. */
-  direct: boolean;
-  links: () => LinkTable;
-  /** The recipient's verified Ed25519 key (key-directory.ts). */
-  remoteKey: (peer: string) => Promise<string>;
-  sendFrame: (f: Extract<ClientMessage, { type: 'notify' }>) => boolean;
-  noteContact: (peer: string) => void;
-  /** The path to a recipient changed (the Peer's `path` event). */
-  onPath: (e: { peer: string; path: DeliveryPath; reason?: string }) => void;
-}
+export type { OutboxOptions, PendingNotify } from './outbox-types.js';
 
 export class Outbox {
   readonly #d: OutboxOptions;

@@ -14,6 +14,7 @@ import {
   DATA_HEADER_BYTES,
   FrameType,
 } from './reliable-frames.js';
+import { notificationBytes, writeNotification, type Notification } from './notification-codec.js';
 
 /** Queued-for-handshake stamps remembered (a handshake holds at most a few datagrams' worth). */
 const QUEUED_STAMPS_KEPT = 64;
@@ -67,7 +68,37 @@ export class DatagramBuilder {
     fragCount: number,
     fragment: Uint8Array,
   ): void {
-    const at = this.#room(DATA_HEADER_BYTES + fragment.length);
+    const at = this.#header(epoch, pn, base, tsval, fragIndex, fragCount, fragment.length);
+    this.#buf.set(fragment, at + DATA_HEADER_BYTES);
+  }
+
+  /**
+   * Add a data frame holding the whole of notification `m`, encoded in place (reliable-frames.ts
+   * writeNotification): no Buffer per notification, no copy of one.
+   */
+  addMessage(
+    epoch: number,
+    pn: number,
+    base: number,
+    tsval: number,
+    m: Notification & { topicBytes: number; bodyBytes: number },
+  ): void {
+    const len = notificationBytes(m.id, m.topicBytes, m.bodyBytes);
+    const at = this.#header(epoch, pn, base, tsval, 0, 1, len);
+    writeNotification(this.#buf, at + DATA_HEADER_BYTES, m, m.topicBytes, m.bodyBytes);
+  }
+
+  /** Room for a data frame of `length` fragment bytes, its header written; where it starts. */
+  #header(
+    epoch: number,
+    pn: number,
+    base: number,
+    tsval: number,
+    fragIndex: number,
+    fragCount: number,
+    length: number,
+  ): number {
+    const at = this.#room(DATA_HEADER_BYTES + length);
     const b = this.#buf;
     b[at] = FrameType.DATA;
     b.writeUInt32LE(epoch, at + 1);
@@ -76,9 +107,9 @@ export class DatagramBuilder {
     b.writeUInt32LE(tsval >>> 0, at + 13);
     b.writeUInt16LE(fragIndex, at + 17);
     b.writeUInt16LE(fragCount, at + 19);
-    b.set(fragment, at + DATA_HEADER_BYTES);
     this.#stamps.push(tsval);
     this.#lastData = at;
+    return at;
   }
 
   /**
@@ -86,12 +117,10 @@ export class DatagramBuilder {
    * its length prefix; returns where the frame's bytes go.
    */
   #room(length: number): number {
-    const n = this.#frames;
-    if (n > 0) {
-      // As a batch: type byte + every frame + a u16 length each.
-      const batched = this.#end + BATCH_FRAME_OVERHEAD + length;
-      if (batched > this.#maxPayload) this.flush(false);
-    }
+    // As a batch: type byte + every frame + a u16 length each. A loop: on a synchronous path
+    // the flush can bring frames back in (an ack answered from inside our send).
+    while (this.#frames > 0 && this.#end + BATCH_FRAME_OVERHEAD + length > this.#maxPayload)
+      this.flush(false);
     if (this.#end + BATCH_FRAME_OVERHEAD + length > this.#buf.length)
       throw new RangeError(`frame of ${length} bytes does not fit a datagram`);
     this.#buf.writeUInt16LE(length, this.#end);

@@ -5,7 +5,7 @@
  * frames are authenticated). Bounded: at most one message is assembled at a time, and one larger
  * than `maxMessageBytes` (any legal notification's encoding) is dropped as it grows.
  */
-import type { Frame, FrameType } from './reliable-frames.js';
+import { fragmentOf, type Frame, type FrameType } from './reliable-frames.js';
 
 type DataFrame = Frame & { type: typeof FrameType.DATA };
 
@@ -31,21 +31,27 @@ export class Reassembler {
     this.#assembly = undefined;
   }
 
-  /** Take the next in-order packet; the whole message when it was the last fragment. */
-  push(f: DataFrame): Buffer | undefined {
-    if (f.fragCount === 1 && f.fragIndex === 0) {
-      // A whole message in one packet (every small notification): no assembly state.
-      if (this.#assembly) {
-        this.#onError(); // previous message never finished
-        this.#assembly = undefined;
-      }
-      if (f.fragment.length > this.#maxMessageBytes) {
-        this.#onError();
-        return undefined;
-      }
-      const fr = f.fragment;
-      return Buffer.isBuffer(fr) ? fr : Buffer.from(fr.buffer, fr.byteOffset, fr.byteLength);
+  /**
+   * A whole message in one packet (every small notification): true if it may be decoded in
+   * place (`f.bytes[f.start, f.end)`), with no assembly state and no copy.
+   */
+  whole(f: DataFrame): boolean {
+    if (this.#assembly) {
+      this.#onError(); // previous message never finished
+      this.#assembly = undefined;
     }
+    if (f.end - f.start > this.#maxMessageBytes) {
+      this.#onError();
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Take the next in-order packet of a fragmented message (fragCount > 1; `whole` takes the
+   * rest); the whole message when it was the last fragment.
+   */
+  push(f: DataFrame): Buffer | undefined {
     if (f.fragIndex === 0) {
       if (this.#assembly) this.#onError(); // previous message never finished
       this.#assembly = { count: f.fragCount, next: 0, parts: [], bytes: 0 };
@@ -56,13 +62,14 @@ export class Reassembler {
       this.#assembly = undefined;
       return undefined;
     }
-    a.bytes += f.fragment.length;
+    const fragment = fragmentOf(f);
+    a.bytes += fragment.length;
     if (a.bytes > this.#maxMessageBytes) {
       this.#onError();
       this.#assembly = undefined;
       return undefined;
     }
-    a.parts.push(f.fragment);
+    a.parts.push(fragment);
     a.next++;
     if (a.next < a.count) return undefined;
     this.#assembly = undefined;

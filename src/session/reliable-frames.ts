@@ -39,8 +39,7 @@
  * the ack echoes the stamp of the packet that triggered it, so a retransmitted packet still gives
  * an unambiguous RTT sample (Karn's rule alone would give none while losses persist).
  *
- * A reassembled message: kind u8 (1 = notification) ‖ id length u8 ‖ id ‖ topic length u16 ‖
- * topic (UTF-8) ‖ body (UTF-8, the rest).
+ * A reassembled message (the fragments of consecutive pns): notification-codec.ts.
  */
 import { SessionError, SessionErrorCode } from './errors.js';
 
@@ -67,7 +66,14 @@ export type Frame =
       tsval: number;
       fragIndex: number;
       fragCount: number;
-      fragment: Uint8Array;
+      /**
+       * The fragment is `bytes[start, end)`: offsets into the datagram's plaintext rather than a
+       * view of it (a typed-array view per data frame was a good part of a flood receiver's
+       * garbage); `fragmentOf` makes the view where one is needed.
+       */
+      bytes: Buffer;
+      start: number;
+      end: number;
     }
   | {
       type: typeof FrameType.ACK;
@@ -171,10 +177,50 @@ export function encodeFrames(frames: readonly Uint8Array[], bytes: number): Uint
  * are allocations, and a 100-byte flood makes ~8 frames per datagram).
  */
 export function decodeFrames(bytes: Uint8Array): Frame[] {
-  const b = asBuffer(bytes);
-  if (b[0] !== FrameType.BATCH) return [decodeFrameAt(b, 0, b.length)];
-  const frames: Frame[] = [];
+  return decodeInto(asBuffer(bytes), [], undefined);
+}
+
+export type DataFrame = Frame & { type: typeof FrameType.DATA };
+
+/**
+ * `decodeFrames` for the channel's receive path: the data frames of one payload are written into
+ * objects reused from payload to payload (a Frame object per data frame was, after the fragment
+ * views, the largest share of a flood receiver's garbage), and so is the array. What `read`
+ * returns is valid until the next `read` after `done`: whoever keeps a data frame longer (the
+ * receiver's out-of-order buffer) copies it. A `read` while the previous one is not `done` (a
+ * synchronous path that brings the next datagram from inside the handling of this one) decodes
+ * into new objects, as `decodeFrames`.
+ */
+export class FrameReader {
+  readonly #frames: Frame[] = [];
+  readonly #pool: DataFrame[] = [];
+  #busy = false;
+
+  read(bytes: Uint8Array): Frame[] {
+    if (this.#busy) return decodeFrames(bytes);
+    this.#frames.length = 0;
+    decodeInto(asBuffer(bytes), this.#frames, this.#pool);
+    this.#busy = true;
+    return this.#frames;
+  }
+
+  /**
+   * `frames` (what `read` returned) are no longer used. Only the reused array frees the objects:
+   * a nested `read`'s new frames, done inside the outer one's handling, must not.
+   */
+  done(frames: Frame[]): void {
+    if (frames === this.#frames) this.#busy = false;
+  }
+}
+
+/** Every frame of `b` pushed to `frames`; data frames into `pool`'s objects when given. */
+function decodeInto(b: Buffer, frames: Frame[], pool: DataFrame[] | undefined): Frame[] {
+  if (b[0] !== FrameType.BATCH) {
+    frames.push(decodeFrameAt(b, 0, b.length, pool?.[0] ?? newPooled(pool)));
+    return frames;
+  }
   let off = BATCH_HEADER_BYTES;
+  let data = 0;
   while (off < b.length) {
     if (off + BATCH_FRAME_OVERHEAD > b.length) throw new FrameError('truncated batch');
     const len = b[off]! | (b[off + 1]! << 8);
@@ -183,15 +229,45 @@ export function decodeFrames(bytes: Uint8Array): Frame[] {
     if (b[off] === FrameType.BATCH) throw new FrameError('nested batch');
     if (frames.length === MAX_BATCH_FRAMES)
       throw new FrameError(`batch of more than ${MAX_BATCH_FRAMES} frames`);
-    frames.push(decodeFrameAt(b, off, off + len));
+    const type = b[off];
+    let into: DataFrame | undefined;
+    if (pool && (type === FrameType.DATA || type === FrameType.DATA_ACK_NOW))
+      into = pool[data++] ?? newPooled(pool);
+    frames.push(decodeFrameAt(b, off, off + len, into));
     off += len;
   }
   if (frames.length === 0) throw new FrameError('empty batch');
   return frames;
 }
 
+/** A new object for `pool` (every field set, one shape), or undefined without a pool. */
+function newPooled(pool: DataFrame[] | undefined): DataFrame | undefined {
+  if (!pool) return undefined;
+  const f: DataFrame = {
+    type: FrameType.DATA,
+    ackNow: false,
+    epoch: 0,
+    pn: 0,
+    base: 0,
+    tsval: 0,
+    fragIndex: 0,
+    fragCount: 1,
+    bytes: EMPTY,
+    start: 0,
+    end: 0,
+  };
+  pool.push(f);
+  return f;
+}
+const EMPTY = Buffer.alloc(0);
+
+/** A data frame's fragment as a view of its datagram. */
+export function fragmentOf(f: Frame & { type: typeof FrameType.DATA }): Buffer {
+  return f.bytes.subarray(f.start, f.end);
+}
+
 export function decodeFrame(bytes: Uint8Array): Frame {
-  return decodeFrameAt(asBuffer(bytes), 0, bytes.length);
+  return decodeFrameAt(asBuffer(bytes), 0, bytes.length, undefined);
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -200,8 +276,8 @@ function asBuffer(bytes: Uint8Array): Buffer {
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** The frame in `b[s, e)`. */
-function decodeFrameAt(b: Buffer, s: number, e: number): Frame {
+/** The frame in `b[s, e)`; a data frame written into `into` when given. */
+function decodeFrameAt(b: Buffer, s: number, e: number, into: DataFrame | undefined): Frame {
   const len = e - s;
   if (len < 1) throw new FrameError('empty frame');
   const type = b[s]!;
@@ -212,6 +288,19 @@ function decodeFrameAt(b: Buffer, s: number, e: number): Frame {
       const fragIndex = b.readUInt16LE(s + 17);
       const fragCount = b.readUInt16LE(s + 19);
       if (fragCount === 0 || fragIndex >= fragCount) throw new FrameError('bad fragment numbers');
+      if (into) {
+        into.ackNow = type === FrameType.DATA_ACK_NOW;
+        into.epoch = b.readUInt32LE(s + 1);
+        into.pn = b.readUInt32LE(s + 5);
+        into.base = b.readUInt32LE(s + 9);
+        into.tsval = b.readUInt32LE(s + 13);
+        into.fragIndex = fragIndex;
+        into.fragCount = fragCount;
+        into.bytes = b;
+        into.start = s + DATA_HEADER_BYTES;
+        into.end = e;
+        return into;
+      }
       return {
         type: FrameType.DATA,
         ackNow: type === FrameType.DATA_ACK_NOW,
@@ -221,7 +310,9 @@ function decodeFrameAt(b: Buffer, s: number, e: number): Frame {
         tsval: b.readUInt32LE(s + 13),
         fragIndex,
         fragCount,
-        fragment: b.subarray(s + DATA_HEADER_BYTES, e),
+        bytes: b,
+        start: s + DATA_HEADER_BYTES,
+        end: e,
       };
     }
     case FrameType.ACK: {
@@ -252,81 +343,4 @@ function decodeFrameAt(b: Buffer, s: number, e: number): Frame {
     default:
       throw new FrameError(`unknown frame type ${type}`);
   }
-}
-
-export interface Notification {
-  id: string;
-  topic?: string;
-  body: string;
-}
-
-const MESSAGE_NOTIFICATION = 1;
-/** CONTRACTS §1: ids are `^[A-Za-z0-9_.:-]{1,64}$`. */
-export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
-
-/**
- * `ID_PATTERN.test(id)` as a loop over char codes: the regex was ~2.5 % of a 1,000-byte flood's
- * CPU (both sides, one check each way; perf), much of it in V8's runtime RegExpExec.
- */
-export function isValidId(id: string): boolean {
-  const n = id.length;
-  if (n < 1 || n > 64) return false;
-  for (let i = 0; i < n; i++) {
-    const c = id.charCodeAt(i);
-    if (!(
-      (c >= 0x61 && c <= 0x7a) || // a-z
-      (c >= 0x41 && c <= 0x5a) || // A-Z
-      (c >= 0x30 && c <= 0x3a) || // 0-9 and ':'
-      c === 0x5f || // _
-      c === 0x2e || // .
-      c === 0x2d // -
-    ))
-      return false;
-  }
-  return true;
-}
-export const MAX_TOPIC_CHARS = 128;
-// C0/C1 controls and bidi overrides/isolates (CONTRACTS §1: "printable, no control or bidi").
-// eslint-disable-next-line no-control-regex
-const BAD_TOPIC_CHARS = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
-
-export function isValidTopic(topic: string): boolean {
-  return topic.length <= MAX_TOPIC_CHARS && !BAD_TOPIC_CHARS.test(topic);
-}
-
-/** `id` must pass isValidId (ASCII: one byte per character); the caller checks. */
-export function encodeNotification(
-  n: Notification,
-  /** The body's UTF-8 length, if the caller already measured it (it is a scan of the string). */
-  bodyBytes?: number,
-): Buffer {
-  // One allocation, strings written in place (three temporary Buffers before: ~3.5 µs of a
-  // flood's per-notification cost in a profile).
-  const idLen = n.id.length;
-  const topicLen = n.topic ? Buffer.byteLength(n.topic, 'utf8') : 0;
-  const bodyLen = bodyBytes ?? Buffer.byteLength(n.body, 'utf8');
-  const out = Buffer.allocUnsafe(4 + idLen + topicLen + bodyLen);
-  out[0] = MESSAGE_NOTIFICATION;
-  out[1] = idLen;
-  out.write(n.id, 2, idLen, 'latin1');
-  out.writeUInt16LE(topicLen, 2 + idLen);
-  if (topicLen > 0) out.write(n.topic!, 4 + idLen, topicLen, 'utf8');
-  if (bodyLen > 0) out.write(n.body, 4 + idLen + topicLen, bodyLen, 'utf8');
-  return out;
-}
-
-export function decodeNotification(b: Buffer): Notification {
-  if (b.length < 4 || b[0] !== MESSAGE_NOTIFICATION) throw new FrameError('not a notification');
-  const idLen = b[1]!;
-  if (b.length < 4 + idLen) throw new FrameError('truncated id');
-  const id = b.toString('latin1', 2, 2 + idLen);
-  const topicLen = b.readUInt16LE(2 + idLen);
-  const topicStart = 4 + idLen;
-  if (b.length < topicStart + topicLen) throw new FrameError('truncated topic');
-  const body = b.toString('utf8', topicStart + topicLen);
-  if (!isValidId(id)) throw new FrameError('bad notification id');
-  if (topicLen === 0) return { id, body };
-  const topic = b.toString('utf8', topicStart, topicStart + topicLen);
-  if (!isValidTopic(topic)) throw new FrameError('bad topic');
-  return { id, topic, body };
 }

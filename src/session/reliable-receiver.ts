@@ -15,14 +15,8 @@
  *   decision per datagram (the channel calls `scheduleAck` after all its frames).
  */
 import type { Clock, TimerHandle } from '../util/clock.js';
-import {
-  decodeNotification,
-  encodeAck,
-  FrameType,
-  MAX_SACK_RANGES,
-  type Frame,
-  type Notification,
-} from './reliable-frames.js';
+import { encodeAck, FrameType, MAX_SACK_RANGES, type Frame } from './reliable-frames.js';
+import { decodeNotification, type Notification } from './notification-codec.js';
 import type { ReliableStats } from './reliable-options.js';
 import { Reassembler } from './reassembly.js';
 import { RecentIds } from './recent-ids.js';
@@ -144,7 +138,9 @@ export class ReliableReceiver {
         this.#take(f);
       } else {
         if (f.pn !== this.#expected) urgent = true; // a gap: tell the sender at once (SACK)
-        this.#buffer.set(f.pn, f); // the plaintext buffer is ours: no copy
+        // A copy of the frame (the channel's FrameReader reuses it for the next datagram); its
+        // bytes are the datagram's plaintext, ours to keep: no copy of those.
+        this.#buffer.set(f.pn, { ...f });
         this.#deliverInOrder();
       }
     }
@@ -163,15 +159,19 @@ export class ReliableReceiver {
 
   /** The next packet in order: to the reassembler, and a whole message on to the app. */
   #take(f: DataFrame): void {
+    if (f.fragCount === 1) {
+      if (this.#reassembler.whole(f)) this.#complete(f.bytes, f.start, f.end);
+      return;
+    }
     const whole = this.#reassembler.push(f);
-    if (whole) this.#complete(whole);
+    if (whole) this.#complete(whole, 0, whole.length);
   }
 
-  /** A reassembled message: decode, dedupe by id, queue for the app. */
-  #complete(whole: Buffer): void {
+  /** A whole message in `b[s, e)`: decode, dedupe by id, queue for the app. */
+  #complete(b: Buffer, s: number, e: number): void {
     let n: Notification;
     try {
-      n = decodeNotification(whole);
+      n = decodeNotification(b, s, e);
     } catch {
       this.#stats.protocolErrors++;
       return;

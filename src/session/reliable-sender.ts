@@ -16,34 +16,13 @@
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { CongestionWindow } from './congestion-window.js';
 import type { DatagramBuilder } from './datagram-builder.js';
+import type { OutMessage, OutPacket } from './out-message.js';
 import { SessionError, SessionErrorCode } from './errors.js';
 import { FrameType, type Frame } from './reliable-frames.js';
 import type { ReliableStats } from './reliable-options.js';
 import type { RttEstimator } from './rtt-estimator.js';
 
-export interface OutMessage {
-  id: string;
-  fragments: Buffer[];
-  nextFragment: number;
-  unacked: number;
-  /**
-   * Called once: with no argument when every fragment was acked, or with the error (timeout,
-   * close). A callback, not a promise: a promise and its two resolving functions per
-   * notification were a share of a flood's garbage (ReliableChannel.post).
-   */
-  done: (err?: Error) => void;
-  /** Clock time after which `send` rejects with SEND_TIMEOUT (one timer for all). */
-  deadline: number;
-  settled: boolean;
-}
-
-interface OutPacket {
-  pn: number;
-  msg: OutMessage;
-  fragIndex: number;
-  lastSentAt: number;
-  sendCount: number;
-}
+export type { OutMessage } from './out-message.js';
 
 export interface SenderOptions {
   recvWindowPackets: number;
@@ -189,14 +168,20 @@ export class ReliableSender {
       if (this.#unacked.size >= limit) break;
       if (this.#nextPn >= this.#peerCumulative + this.#peerWindow) break;
       const msg = this.#queue[0]!;
-      const packet: OutPacket = {
-        pn: this.#nextPn++,
-        msg,
-        fragIndex: msg.nextFragment++,
-        lastSentAt: 0,
-        sendCount: 0,
-      };
-      if (msg.nextFragment === msg.fragments.length) this.#queue.shift();
+      let packet: OutPacket;
+      if (msg.fragCount === 1) {
+        msg.pn = this.#nextPn++; // its own packet (OutMessage)
+        msg.nextFragment = 1;
+        packet = msg;
+      } else
+        packet = {
+          pn: this.#nextPn++,
+          msg,
+          fragIndex: msg.nextFragment++,
+          lastSentAt: 0,
+          sendCount: 0,
+        };
+      if (msg.nextFragment === msg.fragCount) this.#queue.shift();
       this.#unacked.set(packet.pn, packet);
       this.#sendPacket(packet, false, (now ??= this.#clock.now()));
     }
@@ -221,17 +206,19 @@ export class ReliableSender {
     p.sendCount++;
     if (retransmission) this.#stats.retransmissions++;
     this.#stats.packetsSent++;
-    const frag = p.msg.fragments[p.fragIndex]!;
+    const m = p.msg;
     const tsval = ts32(p.lastSentAt);
-    this.#out.addData(
-      this.epoch,
-      p.pn,
-      this.#base(),
-      tsval,
-      p.fragIndex,
-      p.msg.fragments.length,
-      frag,
-    );
+    if (m.fragments === undefined) this.#out.addMessage(this.epoch, p.pn, this.#base(), tsval, m);
+    else
+      this.#out.addData(
+        this.epoch,
+        p.pn,
+        this.#base(),
+        tsval,
+        p.fragIndex,
+        m.fragCount,
+        m.fragments[p.fragIndex]!,
+      );
   }
 
   #armRto(restart: boolean): void {
@@ -276,8 +263,7 @@ export class ReliableSender {
       if (p.pn === this.#baseCache) this.#baseCache = undefined;
       this.#cwnd.onAcked(p.pn);
       if (!newest || p.pn > newest.pn) newest = p;
-      if (--p.msg.unacked === 0 && p.msg.nextFragment === p.msg.fragments.length)
-        this.#settle(p.msg);
+      if (--p.msg.unacked === 0 && p.msg.nextFragment === p.msg.fragCount) this.#settle(p.msg);
     };
     // The map is in pn order: the cumulative part is a prefix, so stop at the first pn above it;
     // SACK ranges are looked up pn by pn (≤ 16 ranges within the receiver's window).

@@ -43,17 +43,14 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import { SessionError, SessionErrorCode } from './errors.js';
 import {
   DATA_HEADER_BYTES,
-  decodeFrames,
-  encodeNotification,
   encodePing,
   FrameError,
+  FrameReader,
   FrameType,
-  isValidId,
-  isValidTopic,
   MAX_ACK_BYTES,
   type Frame,
-  type Notification,
 } from './reliable-frames.js';
+import { isValidId, isValidTopic, type Notification } from './notification-codec.js';
 import { DatagramBuilder } from './datagram-builder.js';
 import {
   RELIABLE_DEFAULTS,
@@ -62,11 +59,12 @@ import {
   type ReliableStats,
 } from './reliable-options.js';
 import { ReliableReceiver } from './reliable-receiver.js';
-import { ReliableSender, type OutMessage } from './reliable-sender.js';
+import { outMessage } from './out-message.js';
+import { ReliableSender } from './reliable-sender.js';
 import { RttEstimator } from './rtt-estimator.js';
 import { TRANSPORT_OVERHEAD } from './wire.js';
 
-export type { Notification } from './reliable-frames.js';
+export type { Notification } from './notification-codec.js';
 
 export {
   RELIABLE_DEFAULTS,
@@ -87,6 +85,8 @@ export class ReliableChannel {
   readonly #unsubscribe: () => void;
   #closed = false;
 
+  /** Decodes received payloads (data frames into reused objects: FrameReader). */
+  readonly #reader = new FrameReader();
   /** The outgoing datagram being filled (datagram-builder.ts), shared by both halves. */
   readonly #out: DatagramBuilder;
   readonly #sender: ReliableSender;
@@ -204,10 +204,10 @@ export class ReliableChannel {
    * Send one notification; resolves when the remote acknowledged every fragment. Rejects with
    * SEND_TIMEOUT (it may still be delivered: receivers dedupe by id), BACKPRESSURE, or CLOSED.
    */
-  send(n: Notification, o: { timeoutMs?: number } = {}): Promise<void> {
+  send(n: Notification, o?: { timeoutMs?: number }): Promise<void> {
     const bodyBytes = this.#check(n); // misuse throws here, not as a rejection
     return new Promise<void>((resolve, reject) =>
-      this.#post(n, bodyBytes, (err) => (err ? reject(err) : resolve()), o),
+      this.#post(n, bodyBytes, (err) => (err ? reject(err) : resolve()), o?.timeoutMs),
     );
   }
 
@@ -219,8 +219,8 @@ export class ReliableChannel {
    * or a timeout calls it from inside the channel's event (no microtask hop); a refusal at once
    * (BACKPRESSURE, CLOSED) on a microtask, never from inside `post`. Misuse throws, as `send`.
    */
-  post(n: Notification, done: (err?: Error) => void, o: { timeoutMs?: number } = {}): void {
-    this.#post(n, this.#check(n), done, o);
+  post(n: Notification, done: (err?: Error) => void, o?: { timeoutMs?: number }): void {
+    this.#post(n, this.#check(n), done, o?.timeoutMs);
   }
 
   /** Misuse (TypeError, RangeError) throws; returns the body's UTF-8 length. */
@@ -238,28 +238,15 @@ export class ReliableChannel {
     n: Notification,
     bodyBytes: number,
     done: (err?: Error) => void,
-    o: { timeoutMs?: number },
+    timeoutMs: number | undefined,
   ): void {
     if (this.#closed) return queueMicrotask(() => done(closedError()));
     if (this.#sender.queued >= this.#o.maxQueuedMessages)
       return queueMicrotask(() =>
         done(new SessionError(SessionErrorCode.BACKPRESSURE, 'too many notifications queued')),
       );
-    const bytes = encodeNotification(n, bodyBytes);
-    const fragments: Buffer[] = [];
-    if (bytes.length <= this.#fragmentBytes) fragments.push(bytes);
-    else
-      for (let off = 0; off < bytes.length; off += this.#fragmentBytes)
-        fragments.push(bytes.subarray(off, off + this.#fragmentBytes));
-    const msg: OutMessage = {
-      id: n.id,
-      fragments,
-      nextFragment: 0,
-      unacked: fragments.length,
-      done,
-      deadline: this.#sender.turnNow() + (o.timeoutMs ?? this.#o.sendTimeoutMs),
-      settled: false,
-    };
+    const deadline = this.#sender.turnNow() + (timeoutMs ?? this.#o.sendTimeoutMs);
+    const msg = outMessage(n, bodyBytes, this.#fragmentBytes, done, deadline);
     this.stats.notificationsSent++;
     this.#sender.enqueue(msg);
   }
@@ -321,7 +308,7 @@ export class ReliableChannel {
     if (this.#closed) return;
     let frames: Frame[];
     try {
-      frames = decodeFrames(payload);
+      frames = this.#reader.read(payload);
     } catch (e) {
       this.stats.protocolErrors++;
       // FrameError (NATPUSH_ERR_SESSION_BAD_FRAME): the whole datagram is dropped, never thrown
@@ -335,12 +322,16 @@ export class ReliableChannel {
     // One ack decision per datagram, after all its frames (an ack per frame would undo batching).
     let data = 0;
     let urgent = false;
-    for (const f of frames) {
-      if (this.#closed) break; // what is ready still goes to the app below
-      if (f.type === FrameType.DATA) {
-        data++;
-        if (this.#receiver.onData(f) || f.ackNow) urgent = true;
-      } else this.#onControl(f);
+    try {
+      for (const f of frames) {
+        if (this.#closed) break; // what is ready still goes to the app below
+        if (f.type === FrameType.DATA) {
+          data++;
+          if (this.#receiver.onData(f) || f.ackNow) urgent = true;
+        } else this.#onControl(f);
+      }
+    } finally {
+      this.#reader.done(frames); // its data frames are reused by the next datagram's read
     }
     if (data > 0 && !this.#closed) this.#receiver.scheduleAck(data, urgent);
     this.#out.flush();

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SessionErrorCode } from '../../../src/session/errors.js';
 import {
   decodeFrames,
+  fragmentOf,
   encodeAck,
   encodeData,
   encodeFrames,
@@ -39,7 +40,7 @@ describe('batch frame: several frames in one sealed datagram', () => {
     expect(frames.map((f) => f.type)).toEqual([FrameType.DATA, FrameType.ACK, FrameType.PING]);
     const d = frames[0]!;
     if (d.type !== FrameType.DATA) throw new Error('not data');
-    expect([d.epoch, d.pn, d.base, d.tsval, Buffer.from(d.fragment).toString()]).toEqual([
+    expect([d.epoch, d.pn, d.base, d.tsval, fragmentOf(d).toString()]).toEqual([
       7,
       10,
       9,

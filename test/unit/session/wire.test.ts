@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { generateIdentity } from '../../../src/signaling/identity.js';
-import {
-  decodeFrame,
-  FrameError,
-  ID_PATTERN,
-  isValidId,
-} from '../../../src/session/reliable-frames.js';
+import { decodeFrame, FrameError } from '../../../src/session/reliable-frames.js';
+import { ID_PATTERN, isValidId } from '../../../src/session/notification-codec.js';
 import { SecureSession } from '../../../src/session/secure-session.js';
 import {
   encodeTransportHeader,
