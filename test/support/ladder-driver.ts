@@ -159,6 +159,28 @@ export class LadderDriver {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+  /**
+   * The first offer this Peer registered with serve (stdout line `offer`, LADDER_DEBUG) at or
+   * after stdout line `mark`, and sent no earlier than the log line `after` (its `t`), whose NAT
+   * facts (`{}` when it had none) match `pred`, seen or to come. A measurement or a port mapping
+   * joins the offer one re-gather later (a STUN round trip, longer on a loaded machine): wait
+   * for that offer, not for a fixed pause.
+   */
+  offered(
+    pred: (nat: Msg) => boolean,
+    o: { mark?: number; after?: Msg; timeoutMs?: number; what?: string } = {},
+  ): Promise<Msg> {
+    const since = o.after ? Date.parse(String(o.after.t)) : -Infinity;
+    return this.next(
+      (m) => {
+        const offer = m.offer as Msg | undefined;
+        if (!offer || this.lines.indexOf(m) < (o.mark ?? 0)) return false;
+        if (Date.parse(String(offer.t)) < since) return false;
+        return pred((offer.nat ?? {}) as Msg);
+      },
+      { timeoutMs: o.timeoutMs ?? 30_000, what: o.what ?? 'an offer with the facts' },
+    );
+  }
   /** A line of the Peer's own log with this message. */
   logged(msg: string, timeoutMs = 30_000): Promise<Msg> {
     return this.next((m) => m.msg === msg, { log: true, timeoutMs, what: `log "${msg}"` });
