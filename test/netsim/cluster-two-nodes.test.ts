@@ -104,11 +104,14 @@ describe.skipIf(skip)('two serve nodes on different internet hosts (netsim, Redi
     expect(wb.errors).toEqual([]);
     await exactlyOnce(b, a, N, 'warma');
     await exactlyOnce(a, b, N, 'warmb');
-    // The punch takes a few round trips behind the warm-up; then the measured round, retried
-    // (each round exactly once) until it leaves on the direct path or the budget is spent.
+    // The punch takes a few round trips behind the warm-up (and a failed one is tried again
+    // after its backoff, 5 s, then 10 s): wait, bounded, until both sides report direct and
+    // quiet for 2 s (not a fixed 2 s per round), then the measured round, retried (each round
+    // exactly once) until it leaves on the direct path or the budget is spent.
     let last = ['', ''];
-    for (let round = 0; round < 10 && !(last[0] === 'direct' && last[1] === 'direct'); round++) {
-      await new Promise((r) => setTimeout(r, 2_000));
+    for (let round = 0; round < 4 && !(last[0] === 'direct' && last[1] === 'direct'); round++) {
+      const o = { timeoutMs: 30_000 };
+      await Promise.all([a.settled(b.peer, ['direct'], o), b.settled(a.peer, ['direct'], o)]);
       const [sa, sb] = await exchange(a, b, N, `r${round}`);
       expect(sa.errors).toEqual([]);
       expect(sb.errors).toEqual([]);
@@ -116,6 +119,7 @@ describe.skipIf(skip)('two serve nodes on different internet hosts (netsim, Redi
       const rb = await exactlyOnce(a, b, N, `r${round}b`);
       last = [String(ra[ra.length - 1]!.path), String(rb[rb.length - 1]!.path)];
     }
-    expect(last).toEqual(['direct', 'direct']);
-  }, 180_000);
+    const paths = `a→b path events ${JSON.stringify(a.paths(b.peer))}, b→a ${JSON.stringify(b.paths(a.peer))}`;
+    expect(last, paths).toEqual(['direct', 'direct']);
+  }, 300_000);
 });

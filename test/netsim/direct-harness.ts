@@ -19,9 +19,15 @@ const SECRET = 'netsim-punch-secret';
 const DIST = fileURLToPath(new URL('../../dist', import.meta.url));
 const PEER = fileURLToPath(new URL('./direct-peer.mjs', import.meta.url));
 
+/** How long `next` waits for a line: far above a punch and a burst on a loaded machine. */
+const NEXT_MS = 60_000;
+
 export interface PeerProcess {
   child: ChildProcess;
-  /** The next line carrying `key` (in order; an `error` line rejects). */
+  /**
+   * The next line carrying `key` (in order; an `error` line rejects, and so do the process's
+   * exit and NEXT_MS without one, saying what was awaited and the lines seen last).
+   */
   next(key: string): Promise<Record<string, unknown>>;
   send(m: Record<string, unknown>): void;
 }
@@ -58,6 +64,10 @@ export class Rendezvous {
     const child = lab.spawn(host, process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
     const queue: Record<string, unknown>[] = [];
     const waiters: (() => void)[] = [];
+    /** The last lines of stdout (protocol frames included), for a wait's failure message. */
+    const tail: string[] = [];
+    let exit: string | undefined;
+    let closed = false;
     const send = (m: Record<string, unknown>): void => {
       if (child.stdin?.writable) child.stdin.write(JSON.stringify(m) + '\n');
     };
@@ -74,6 +84,8 @@ export class Rendezvous {
     // The `allow` frame: serve forwards rendezvous frames only to peers that allow the sender.
     presence.allow(channel, [], true);
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      tail.push(line.length > 300 ? `${line.slice(0, 300)}…` : line);
+      if (tail.length > 12) tail.shift();
       const m = JSON.parse(line) as Record<string, unknown>;
       const f = m.signal as { type: string; to: string; rid: string } | undefined;
       if (f?.type === 'punch') presence.punch(channel, f.to, f.rid);
@@ -85,11 +97,20 @@ export class Rendezvous {
         for (const w of waiters.splice(0)) w();
       }
     });
-    child.once('exit', () => presence.removeChannel(channel));
+    child.once('exit', (code, signal) => {
+      presence.removeChannel(channel);
+      exit = signal ?? `code ${String(code)}`;
+    });
+    // 'close': the output was read to the end, so what is still awaited will not come.
+    child.once('close', () => {
+      closed = true;
+      for (const w of waiters.splice(0)) w();
+    });
     return {
       child,
       send,
       async next(key) {
+        const end = Date.now() + NEXT_MS;
         for (;;) {
           const i = queue.findIndex((m) => key in m || 'error' in m);
           if (i >= 0) {
@@ -97,7 +118,17 @@ export class Rendezvous {
             if ('error' in m) throw new Error(`${host}: ${String(m.error)}`);
             return m;
           }
-          await new Promise<void>((r) => waiters.push(r));
+          const left = end - Date.now();
+          if (closed || left <= 0) {
+            const why = closed ? `exited (${String(exit)})` : `nothing in ${NEXT_MS} ms`;
+            throw new Error(
+              `${host}: ${why} while waiting for "${key}"; last lines:\n${tail.join('\n')}`,
+            );
+          }
+          await new Promise<void>((r) => {
+            const t = setTimeout(r, left);
+            waiters.push(() => (clearTimeout(t), r()));
+          });
         }
       },
     };

@@ -180,6 +180,8 @@ describe.skipIf(skip)('direct paths across real NATs (netsim matrix)', () => {
         for (const p of [left, right]) p.send({ exit: true });
       }
     },
-    30_000,
+    // All rows at once (30 peer processes): 5-14 s each at load 15 on 2 cores, so 30 s left
+    // a chance failure as a bare timeout; every wait above is bounded with its own message.
+    120_000,
   );
 });

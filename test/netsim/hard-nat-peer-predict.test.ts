@@ -116,6 +116,7 @@ describe.skipIf(skip)(
     /** Both sides log out and in again (fresh Peers) and measure their NAT anew. */
     async function fresh(...ds: LadderDriver[]): Promise<void> {
       const marks = ds.map((d) => d.logs.length);
+      const lineMarks = ds.map((d) => d.lines.length);
       await Promise.all(ds.map((d) => relogin(d)));
       await Promise.all(
         ds.map(async (d, i) => {
@@ -123,9 +124,12 @@ describe.skipIf(skip)(
             (m) => m.msg === 'port allocation measured' && d.logs.indexOf(m) >= marks[i]!,
             { log: true, timeoutMs: 60_000 },
           );
+          let last = m;
           // A preserving symmetric NAT's side: its reserved socket, whose port the offer names.
-          if (m.pattern === 'preserving' && m.mapping === 'address-and-port-dependent') {
-            await d.next(
+          const preserving =
+            m.pattern === 'preserving' && m.mapping === 'address-and-port-dependent';
+          if (preserving) {
+            last = await d.next(
               (x) => x.msg === 'port prediction socket reserved' && d.logs.indexOf(x) >= marks[i]!,
               { log: true, timeoutMs: 60_000 },
             );
@@ -133,16 +137,25 @@ describe.skipIf(skip)(
           // A sequential side: its rate observation, 2 s later (one more mapping, and the
           // window for the other hosts' ones): the punch starts from a settled counter.
           if (m.pattern === 'sequential') {
-            await d.next(
+            last = await d.next(
               (x) => x.msg === 'port allocation rate observed' && d.logs.indexOf(x) >= marks[i]!,
               { log: true, timeoutMs: 60_000 },
             );
           }
+          // The facts (and the reserved socket, the predicted ports) join the offer one
+          // re-gather later (a STUN round trip, ~40 ms idle, longer loaded): wait for that offer,
+          // not a fixed second.
+          await d.offered(
+            (nat) =>
+              nat.allocation !== undefined && (!preserving || nat.preservedPort !== undefined),
+            {
+              mark: lineMarks[i]!,
+              after: last,
+              what: `${d.host}'s offer after "${String(last.msg)}"`,
+            },
+          );
         }),
       );
-      // The facts (and the reserved socket, the predicted ports) join the offer one re-gather
-      // later (a STUN round trip, ~40 ms here): a second is ample.
-      await new Promise((r) => setTimeout(r, 1_000));
     }
 
     /**
@@ -304,8 +317,10 @@ describe.skipIf(skip)(
         const rules = async (): Promise<string> =>
           (await lab!.exec('nup', 'nft', ['list', 'table', 'inet', 'miniupnpd'])).stdout;
         expect(await rules()).toContain(`dport ${port} `);
-        // The mapped candidate joins the offer from the next gather.
-        await new Promise((r) => setTimeout(r, 1_000));
+        // The mapped candidate and the facts join the offer from the next gather: wait for it.
+        await up.offered((nat) => nat.portMapping === true && nat.allocation !== undefined, {
+          what: "up's offer with its port mapping and its NAT facts",
+        });
         const marks = [up.logs.length, pr.logs.length];
         const mark = up.lines.length;
         // Before 703081e pr answered a restarted up only after consent dropped its old path

@@ -101,9 +101,11 @@ describe.skipIf(skip)('hard NATs through Peer (netsim, 20 ms, 1 % loss)', () => 
   }, 60_000);
 
   /**
-   * Warm-up round (the ladder upgrades in the background), a pause — or with `untilDirect`, `a`
-   * pings `b` until a pong is direct (≥ 25 s: the link's re-punches included) — then the
-   * measured round.
+   * Warm-up round (the ladder upgrades in the background), then — with `untilDirect`, `a` pings
+   * `b` until a pong is direct (≥ 25 s: the link's re-punches included) — a bounded wait until
+   * both sides' last path event is `want` and no new one came for 2 s (a punch that gave the
+   * relay is tried again after its backoff, 5 s, then 10 s: a fixed 3 s pause left the measured
+   * round on a rung about to change), then the measured round.
    */
   async function pair(
     ha: Host,
@@ -123,7 +125,8 @@ describe.skipIf(skip)('hard NATs through Peer (netsim, 20 ms, 1 % loss)', () => 
       expect(end.pingError).toBeUndefined();
       if (directMs === undefined) dumpLogs(a, b);
       expect(directMs).toBeDefined();
-    } else await new Promise((r) => setTimeout(r, 3_000));
+    }
+    if (want !== 'any') await Promise.all([a.settled(b.peer, [want]), b.settled(a.peer, [want])]);
     const [sa, sb] = await exchange(a, b, N, `${ha}${hb}`);
     expect(sa.errors).toEqual([]);
     expect(sb.errors).toEqual([]);
@@ -136,8 +139,9 @@ describe.skipIf(skip)('hard NATs through Peer (netsim, 20 ms, 1 % loss)', () => 
     // For the next reader of a failure: both Peers' own logs (punch pairs, paths).
     if (want !== 'any' && (last(ra) !== want || last(rb) !== want)) dumpLogs(a, b);
     if (want === 'any') return;
-    expect(last(ra)).toBe(want);
-    expect(last(rb)).toBe(want);
+    const paths = `a→b path events ${JSON.stringify(a.paths(b.peer))}, b→a ${JSON.stringify(b.paths(a.peer))}`;
+    expect(last(ra), paths).toBe(want);
+    expect(last(rb), paths).toBe(want);
   }
 
   it('symmetric + miniupnpd × port-restricted: direct by the mapping; the mapping is deleted on close', async () => {
@@ -148,8 +152,11 @@ describe.skipIf(skip)('hard NATs through Peer (netsim, 20 ms, 1 % loss)', () => 
     const rules = async () =>
       (await lab!.exec('nup', 'nft', ['list', 'table', 'inet', 'miniupnpd'])).stdout;
     expect(await rules()).toContain(`dport ${port} `);
-    // The mapped candidate joins from the next gather: give the re-registered offer a moment.
-    await new Promise((r) => setTimeout(r, 1_000));
+    // The mapped candidate joins the offer from the next gather: wait for that offer.
+    await up.offered((nat) => nat.portMapping === true, {
+      after: granted,
+      what: "up's offer with its port mapping",
+    });
     await pair('up', 'pr', 'direct');
     up.write({ close: true });
     await up.exited;
@@ -163,17 +170,20 @@ describe.skipIf(skip)('hard NATs through Peer (netsim, 20 ms, 1 % loss)', () => 
   // directions of the measured round arrive direct.
   it('sequential symmetric × sequential symmetric: direct by port prediction, exactly once', async () => {
     for (const h of ['seq1', 'seq2'] as const) {
-      const m = await drivers.get(h)!.logged('port allocation measured');
+      const d = drivers.get(h)!;
+      const m = await d.logged('port allocation measured');
       expect(m.pattern).toBe('sequential');
+      // The facts (and the predicted candidates) join the offer one re-gather later.
+      await d.offered((nat) => nat.allocation === 'sequential', { after: m, what: `${h}'s facts` });
     }
-    await new Promise((r) => setTimeout(r, 1_000));
     await pair('seq1', 'seq2', 'direct', { untilDirect: true });
   }, 180_000);
 
   it('sequential symmetric × port-restricted: direct by port prediction', async () => {
-    const m = await drivers.get('seq3')!.logged('port allocation measured');
+    const seq3 = drivers.get('seq3')!;
+    const m = await seq3.logged('port allocation measured');
     expect(m.pattern).toBe('sequential');
-    await new Promise((r) => setTimeout(r, 1_000));
+    await seq3.offered((nat) => nat.allocation === 'sequential', { after: m, what: 'seq3 facts' });
     await pair('seq3', 'pr', 'direct');
   }, 120_000);
 
@@ -186,18 +196,23 @@ describe.skipIf(skip)('hard NATs through Peer (netsim, 20 ms, 1 % loss)', () => 
     const hard = drivers.get(hh)!;
     const easy = drivers.get(he)!;
     const logMark = [hard.logs.length, easy.logs.length];
+    const lineMark = [hard.lines.length, easy.lines.length];
     await Promise.all([hard, easy].map((d) => relogin(d)));
     // Both sides' NAT facts are measured, then joined to their offers one re-gather later (one
-    // STUN round trip, ~40 ms here): a second is ample.
+    // STUN round trip, ~40 ms idle, longer loaded): wait for the offers that carry them.
     await Promise.all(
-      [hard, easy].map((d, i) =>
-        d.next((m) => m.msg === 'port allocation measured' && d.logs.indexOf(m) >= logMark[i]!, {
-          log: true,
-          timeoutMs: 30_000,
-        }),
-      ),
+      [hard, easy].map(async (d, i) => {
+        const m = await d.next(
+          (m) => m.msg === 'port allocation measured' && d.logs.indexOf(m) >= logMark[i]!,
+          { log: true, timeoutMs: 30_000 },
+        );
+        await d.offered((nat) => nat.allocation !== undefined, {
+          mark: lineMark[i]!,
+          after: m,
+          what: `${d.host}'s offer with its measured facts`,
+        });
+      }),
     );
-    await new Promise((r) => setTimeout(r, 1_000));
     const { end, directMs } = await pingUntilDirect(hard, easy, { count: 150, timeoutMs: 60_000 });
     expect(end.pingError).toBeUndefined();
     return directMs;

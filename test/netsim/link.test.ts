@@ -65,9 +65,10 @@ describe.skipIf(skip)('netsim link impairments, measured', () => {
     const { rtts, lost } = await pings('plain', 20, 5);
     report('no impairment', rtts, lost);
     expect(lost).toBe(0);
-    // Far below the 40 ms of the delayed host below; scheduling two probe processes on a loaded
-    // 2-core machine alone took the p90 to 4.3 ms (p50 0.6 ms), so 5 ms was too close.
-    expect(quantile(rtts, 0.5)).toBeLessThan(15);
+    // Far below the 40 ms of the delayed host below. The fastest round trip, not the median:
+    // scheduling the probe processes on a loaded 2-core machine takes the p90 to 22 ms (load 20),
+    // while at least one of 20 still goes through at once (0.3 ms) unless a delay is applied.
+    expect(Math.min(...rtts)).toBeLessThan(10);
   });
 
   it('delayMs 20 on the host link: every round trip takes ≥ 40 ms (20 ms each way)', async () => {
@@ -75,9 +76,12 @@ describe.skipIf(skip)('netsim link impairments, measured', () => {
     report('delay 20 ms on the host link', rtts, lost);
     expect(lost).toBe(0);
     expect(Math.min(...rtts)).toBeGreaterThanOrEqual(39.5);
-    // Upper bounds below a doubled delay (80 ms here, 60 ms on the WAN link, a p50 of 80 ms with
-    // jitter) and generous for a loaded 2-core machine: the median shows the delay is not more.
-    expect(quantile(rtts, 0.5)).toBeLessThan(70);
+    // Upper bounds on the FASTEST round trip, halfway to a doubled delay (80 ms here, 60 ms on the
+    // WAN link, ≥ 40 ms with jitter): a delay applied twice fails them on every run, while load
+    // only lengthens some round trips. The median did not hold under load: nfq-delay is a
+    // process too, and at load 20 on 2 cores the WAN link's p50 was 68 ms for a 30 ms delay
+    // (bound 52) and this link's 59 ms (bound 70); the minima were 36.5 and 41.4 ms.
+    expect(Math.min(...rtts)).toBeLessThan(60);
   });
 
   it('delay on a NAT WAN link applies to hosts behind it', async () => {
@@ -85,7 +89,7 @@ describe.skipIf(skip)('netsim link impairments, measured', () => {
     report('delay 15 ms on the NAT WAN link', rtts, lost);
     expect(lost).toBe(0);
     expect(Math.min(...rtts)).toBeGreaterThanOrEqual(29.5);
-    expect(quantile(rtts, 0.5)).toBeLessThan(52);
+    expect(Math.min(...rtts)).toBeLessThan(45);
   });
 
   it('jitterMs 10: round trips spread over [20, 60] ms', async () => {
@@ -94,7 +98,9 @@ describe.skipIf(skip)('netsim link impairments, measured', () => {
     expect(lost).toBe(0);
     expect(Math.min(...rtts)).toBeGreaterThanOrEqual(19.5);
     expect(quantile(rtts, 0.9) - quantile(rtts, 0.1)).toBeGreaterThan(8);
-    expect(quantile(rtts, 0.5)).toBeLessThan(70);
+    // Each way uniform in [10, 30] ms: half the round trips are under 40 ms, the fastest of 60
+    // all but surely (a doubled delay: none under 40 ms).
+    expect(Math.min(...rtts)).toBeLessThan(40);
   });
 
   it('lossPercent 20 per direction: about 36 % of round trips lost', async () => {

@@ -140,8 +140,12 @@ describe.skipIf(skip)('NAT filtering measured against natpush serve (netsim)', (
     const sym = drivers.get('sym')!;
     const rc = drivers.get('rc')!;
     for (const d of [sym, rc]) await d.logged('NAT filtering measured', 60_000);
-    // The measured filtering joins rc's offer one re-gather later (a STUN round trip).
-    await new Promise((r) => setTimeout(r, 1_000));
+    // The measured filtering joins rc's offer one re-gather later (a STUN round trip; a fixed
+    // second before was a guess a loaded machine could miss: the punch then takes rc's old offer,
+    // plans birthday probing, and the test fails): wait for the offer that carries it.
+    await rc.offered((nat) => nat.filtering === 'address-dependent', {
+      what: "rc's offer with its measured filtering (address-dependent)",
+    });
     const marks = [sym.logs.length, rc.logs.length];
     const { end, directMs } = await pingUntilDirect(sym, rc, { count: 150, timeoutMs: 60_000 });
     expect(end.pingError).toBeUndefined();

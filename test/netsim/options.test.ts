@@ -5,16 +5,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../netsim/index.js';
 import { NETSIM_REQUIREMENTS, missingPrereq } from '../support/prereq.js';
-import { Probe } from '../support/probe.js';
+import { Probe, punchTogether } from '../support/probe.js';
 
 const skip = missingPrereq('netsim', NETSIM_REQUIREMENTS);
 
 /**
  * Long enough that the "fresh" check below (idle a quarter of it, then the server's packet must
- * get in) has 3 s for the test's own lag: the server probe's report of the first packet, the
- * timer, the send command over stdin. At 2 s with half of it idle, that lag had 1 s.
+ * get in) has 6 s for the test's own lag: the server probe's report of the first packet, the
+ * timer, the send command over stdin, each a process that a loaded 2-core machine may not run
+ * for a second or more. At 4 s (3 s of margin) and 2 s (1 s) that lag could let the binding
+ * expire before the packet that must find it.
  */
-const BINDING_TIMEOUT_SEC = 4;
+const BINDING_TIMEOUT_SEC = 8;
+/** A datagram that must arrive: returns at the datagram, so only a failing check waits it out. */
+const ARRIVES_MS = 10_000;
+/** A datagram that must not: long enough that one still crossing a loaded machine shows up. */
+const SILENCE_MS = 3_000;
 
 function inCarrierSpace(ip: string): boolean {
   const [a, b] = ip.split('.').map(Number) as [number, number];
@@ -75,7 +81,7 @@ describe.skipIf(skip)('netsim NAT options, measured', () => {
 
   async function mappedOf(p: Probe, sock: string, tag: string): Promise<string> {
     p.send(sock, lab.address('server'), udp.port, tag);
-    const got = await server.recv(udp.sock, 5_000, tag);
+    const got = await server.recv(udp.sock, ARRIVES_MS, tag);
     expect(got, `server heard ${tag}`).toBeDefined();
     return got!.from;
   }
@@ -100,19 +106,13 @@ describe.skipIf(skip)('netsim NAT options, measured', () => {
       await mappedOf(px, sx.sock, `punch-${x}`),
       await mappedOf(py, sy.sock, `punch-${y}`),
     ];
-    // A second of punches (25): the two probes may be scheduled far apart on a loaded machine,
-    // and each side's punches must leave after the other's first one (see punch.test.ts).
-    for (let k = 0; k < 25; k++) {
-      const [ipy, porty] = my.split(':') as [string, string];
-      const [ipx, portx] = mx.split(':') as [string, string];
-      px.send(sx.sock, ipy, Number(porty), 'punch');
-      py.send(sy.sock, ipx, Number(portx), 'punch');
-      await sleep(40);
-    }
-    const [atX, atY] = await Promise.all([
-      px.recv(sx.sock, 1_500, 'punch'),
-      py.recv(sy.sock, 1_500, 'punch'),
-    ]);
+    // Together until each heard the other, or 10 s (see punch.test.ts): the two probes may be
+    // scheduled seconds apart on a loaded machine, and each side's punches must leave after the
+    // other's first one.
+    const [atX, atY] = await punchTogether(
+      { p: px, sock: sx.sock, to: my },
+      { p: py, sock: sy.sock, to: mx },
+    );
     return atX?.from === my && atY?.from === mx;
   }
 
@@ -125,8 +125,8 @@ describe.skipIf(skip)('netsim NAT options, measured', () => {
     const p = await probe('office');
     const { sock } = await p.bind();
     p.send(sock, lab.address('server'), udp.port, 'blocked?');
-    expect(await server.recv(udp.sock, 500, 'blocked?')).toBeUndefined();
-    expect(await p.tcpConnect(lab.address('server'), tcp.port, 2_000)).toBe(true);
+    expect(await server.recv(udp.sock, SILENCE_MS, 'blocked?')).toBeUndefined();
+    expect(await p.tcpConnect(lab.address('server'), tcp.port, ARRIVES_MS)).toBe(true);
     // Control: the same preset without the firewall passes UDP (host b's NAT, via the CGN).
     const q = await probe('b');
     const s = await q.bind();
@@ -149,14 +149,14 @@ describe.skipIf(skip)('netsim NAT options, measured', () => {
       await sleep((BINDING_TIMEOUT_SEC * 1000) / 4);
       const [ip1, port1] = m1.split(':') as [string, string];
       server.send(udp.sock, ip1, Number(port1), `${host}-still-there`);
-      expect(await p.recv(fresh.sock, 3_000, `${host}-still-there`)).toBeDefined();
+      expect(await p.recv(fresh.sock, ARRIVES_MS, `${host}-still-there`)).toBeDefined();
       // Stale: idle for the timeout plus a margin; the binding is gone and the packet is dropped.
       const stale = await p.bind();
       const m2 = await mappedOf(p, stale.sock, `${host}-stale`);
       await sleep(BINDING_TIMEOUT_SEC * 1000 + 1_500);
       const [ip2, port2] = m2.split(':') as [string, string];
       server.send(udp.sock, ip2, Number(port2), `${host}-expired`);
-      const got = await p.recv(stale.sock, expires ? 500 : 3_000, `${host}-expired`);
+      const got = await p.recv(stale.sock, expires ? SILENCE_MS : ARRIVES_MS, `${host}-expired`);
       expect(got === undefined).toBe(expires);
     },
   );

@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, NAT_PRESETS, NAT_PRESET_NAMES, type NatPreset } from '../../netsim/index.js';
 import { NETSIM_REQUIREMENTS, missingPrereq } from '../support/prereq.js';
-import { Probe } from '../support/probe.js';
+import { Probe, punchTogether } from '../support/probe.js';
 
 const skip = missingPrereq('netsim', NETSIM_REQUIREMENTS);
 
@@ -42,16 +42,17 @@ NAT_PRESET_NAMES.forEach((x, i) => {
   for (const y of NAT_PRESET_NAMES.slice(i)) PAIRS.push([x, y, expected(x, y)]);
 });
 
-// Both sides keep punching for a second (as ICE retransmits its checks): a punch completes only
-// if each side's packets leave after the other's first one did, and the two probe processes
-// may be scheduled hundreds of ms apart on a loaded machine. With 5 punches in 200 ms, a stalled
-// side heard the other's only after its own punches were dropped ('peer-reflexive', not
-// 'direct'). More punches change no theoretical outcome: a symmetric side's mapping is still
-// per destination, and nothing gets through a port-restricted cone that has not sent.
-const PUNCHES = 25;
-const PUNCH_GAP_MS = 40;
-// Generous: on a loaded 2-core machine a probe process can stall for hundreds of ms.
-const WINDOW_MS = 1_500;
+// Both sides punch together (test/support/probe.ts `punchTogether`): at least 25 punches 40 ms
+// apart, then on until each side heard the other or 10 s passed. A punch completes only if each
+// side's packets leave after the other's first one did, and the two probe processes may be
+// scheduled seconds apart on a loaded machine: with a fixed count, a stalled side heard the
+// other's only after its own punches were dropped ('peer-reflexive', not 'direct'). Punching
+// longer changes no theoretical outcome: a symmetric side's mapping is still per destination,
+// and nothing gets through a port-restricted cone that has not sent to that very endpoint.
+// The answers to what each side heard: generous, a probe process can stall for seconds.
+const WINDOW_MS = 5_000;
+/** The server's report of a side's first datagram: returns at the datagram. */
+const WHOAMI_MS = 15_000;
 
 describe.skipIf(skip)('netsim raw UDP hole punch, every pair of presets', () => {
   let lab: Lab;
@@ -85,8 +86,8 @@ describe.skipIf(skip)('netsim raw UDP hole punch, every pair of presets', () => 
     probes.push(p);
     const { sock } = await p.bind();
     p.send(sock, lab.address('server'), stun.port, `whoami-${host}`);
-    const seen = await server.recv(stun.sock, 2_000, `whoami-${host}`);
-    if (!seen) throw new Error(`server never heard from ${host}`);
+    const seen = await server.recv(stun.sock, WHOAMI_MS, `whoami-${host}`);
+    if (!seen) throw new Error(`server never heard from ${host} in ${WHOAMI_MS} ms`);
     return { p, sock, mapped: seen.from };
   }
 
@@ -101,15 +102,7 @@ describe.skipIf(skip)('netsim raw UDP hole punch, every pair of presets', () => 
       const a = await side(`l${i}`);
       const b = await side(`r${i}`);
       // Both sides punch toward the other's server-observed address at the same time.
-      for (let k = 0; k < PUNCHES; k++) {
-        sendTo(a, b.mapped, 'punch');
-        sendTo(b, a.mapped, 'punch');
-        await new Promise((r) => setTimeout(r, PUNCH_GAP_MS));
-      }
-      const [atA, atB] = await Promise.all([
-        a.p.recv(a.sock, WINDOW_MS, 'punch'),
-        b.p.recv(b.sock, WINDOW_MS, 'punch'),
-      ]);
+      const [atA, atB] = await punchTogether({ ...a, to: b.mapped }, { ...b, to: a.mapped });
       let outcome: Outcome;
       if (atA?.from === b.mapped && atB?.from === a.mapped) {
         outcome = 'direct';

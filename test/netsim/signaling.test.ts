@@ -129,7 +129,9 @@ describe.skipIf(skip)('notifications to peers behind real NATs (netsim)', () => 
         listeners.set(host, { child, peer: ready.peer, lines, exited });
       }),
     );
-  }, 60_000);
+    // serve and six `natpush listen` processes start and log in at once: on a loaded 2-core
+    // machine that is tens of seconds, and the netsim hook default (60 s) is where it would end.
+  }, 180_000);
 
   afterAll(async () => {
     await lab?.destroy();

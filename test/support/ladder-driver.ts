@@ -138,25 +138,48 @@ export class LadderDriver {
   /**
    * Waits (bounded) until this Peer's last path event about `peer` is one of `want` and no new
    * one came for `quietMs`: a link that went down re-punches after its backoff (5 s, doubling per
-   * failure), so "up again" takes as long as that, not a fixed pause. Resolves to the last path
+   * failure), so "up again" takes as long as that, not a fixed pause. A link with no event yet
+   * is on the server (a link starts there and reports only changes). Resolves to the last path
    * either way; the caller's assertions decide.
    */
   async settled(
     peer: string,
     want: readonly string[],
     { timeoutMs = 60_000, quietMs = 2_000 } = {},
-  ): Promise<string | undefined> {
+  ): Promise<string> {
     const end = Date.now() + timeoutMs;
     let count = -1;
     let since = Date.now();
     for (;;) {
       const seen = this.paths(peer);
       if (seen.length !== count) [count, since] = [seen.length, Date.now()];
-      const last = seen[seen.length - 1];
-      if (last !== undefined && want.includes(last) && Date.now() - since >= quietMs) return last;
+      const last = seen[seen.length - 1] ?? 'server-routed';
+      if (want.includes(last) && Date.now() - since >= quietMs) return last;
       if (Date.now() >= end || this.exit !== undefined) return last;
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+  /**
+   * The first offer this Peer registered with serve (stdout line `offer`, LADDER_DEBUG) at or
+   * after stdout line `mark`, and sent no earlier than the log line `after` (its `t`), whose NAT
+   * facts (`{}` when it had none) match `pred`, seen or to come. A measurement or a port mapping
+   * joins the offer one re-gather later (a STUN round trip, longer on a loaded machine): wait
+   * for that offer, not for a fixed pause.
+   */
+  offered(
+    pred: (nat: Msg) => boolean,
+    o: { mark?: number; after?: Msg; timeoutMs?: number; what?: string } = {},
+  ): Promise<Msg> {
+    const since = o.after ? Date.parse(String(o.after.t)) : -Infinity;
+    return this.next(
+      (m) => {
+        const offer = m.offer as Msg | undefined;
+        if (!offer || this.lines.indexOf(m) < (o.mark ?? 0)) return false;
+        if (Date.parse(String(offer.t)) < since) return false;
+        return pred((offer.nat ?? {}) as Msg);
+      },
+      { timeoutMs: o.timeoutMs ?? 30_000, what: o.what ?? 'an offer with the facts' },
+    );
   }
   /** A line of the Peer's own log with this message. */
   logged(msg: string, timeoutMs = 30_000): Promise<Msg> {

@@ -30,6 +30,8 @@
 // in  {"send":{"to":ID,"n":N,"prefix":S}}  (ladder mode) N notifications via peer.notify
 // out {"sent":{"prefix":S,"paths":{P:count},"errors":[...]}}
 // out {"got":{...}} / {"path":{...}}       (ladder mode) the Peer's notifications and path events
+// out {"offer":{"t":ISO,"nat":F,"candidates":[type…],"ok":B}}  (LADDER_DEBUG) an offer registered
+//     with serve
 // in  {"logout":true}  → out {"closed":true};  in {"close":true}: close and exit 0
 import os from 'node:os';
 import process from 'node:process';
@@ -103,6 +105,25 @@ async function login({ identity, relay = true } = {}) {
     ...(process.env.LADDER_PEER_OPTIONS ? JSON.parse(process.env.LADDER_PEER_OPTIONS) : {}),
   });
   cur = { peer, links: new Set() };
+  // LADDER_DEBUG: every offer registered with serve, with its NAT facts and candidate types. A
+  // measurement (filtering, allocation, a port mapping) joins the offer one re-gather later: a
+  // test waits for the offer that carries it rather than for a fixed pause.
+  if (process.env.LADDER_DEBUG) {
+    const send = peer.sendSignal;
+    peer.sendSignal = (f) => {
+      const ok = send.call(peer, f);
+      if (f.type === 'offer')
+        out({
+          offer: {
+            t: new Date().toISOString(), // as the Peer's log lines' `t`
+            nat: f.nat ?? null,
+            candidates: f.candidates.map((c) => c.type),
+            ok,
+          },
+        });
+      return ok;
+    };
+  }
   const mode = hasLadder(peer) ? 'ladder' : 'connector';
   if (mode === 'ladder') {
     peer.on('path', (p) => out({ path: { peer: p.peer, path: p.path } }));
@@ -331,7 +352,7 @@ function tap(phases, since) {
   };
   peer.on('signal', onSig);
   return () => {
-    delete peer.sendSignal;
+    peer.sendSignal = orig; // ours, or the one login put there (LADDER_DEBUG's offer lines)
     peer.off('signal', onSig);
   };
 }

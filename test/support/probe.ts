@@ -41,8 +41,9 @@ export class Probe {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     const p = new Probe(child);
-    const ready = await p.#take((e) => e.ev === 'ready', 10_000);
-    if (!ready) throw new Error(`probe in ${node} did not start`);
+    // Generous: a test may start tens of probes at once on a loaded 2-core machine.
+    const ready = await p.#take((e) => e.ev === 'ready', 30_000);
+    if (!ready) throw new Error(`probe in ${node} did not start within 30 s`);
     return p;
   }
 
@@ -80,7 +81,7 @@ export class Probe {
     this.#send({ op: 'bind', sock, port, address });
     const e = await this.#take(
       (x) => (x.ev === 'bound' || x.ev === 'error') && x.sock === sock,
-      5_000,
+      15_000,
     );
     if (e?.ev !== 'bound') throw new Error(`bind ${address}:${port} failed: ${JSON.stringify(e)}`);
     return { sock, port: e.port as number };
@@ -91,7 +92,7 @@ export class Probe {
     this.#send({ op: 'tcp-listen', sock, port });
     const e = await this.#take(
       (x) => (x.ev === 'bound' || x.ev === 'error') && x.sock === sock,
-      5_000,
+      15_000,
     );
     if (e?.ev !== 'bound') throw new Error(`tcp listen failed: ${JSON.stringify(e)}`);
     return { sock, port: e.port as number };
@@ -153,4 +154,51 @@ export class Probe {
     this.#child.stdin!.end();
     this.#child.kill('SIGKILL');
   }
+}
+
+/** One side of `punchTogether`: a probe's socket and the address it punches toward. */
+export interface PunchSide {
+  p: Probe;
+  sock: string;
+  /** `ip:port` to send to (the other side's server-observed mapping). */
+  to: string;
+}
+
+/**
+ * Both sides send `data` toward each other's `to` every `gapMs`, together, for at least `rounds`
+ * rounds and then until each has heard the other or `forMs` passed; resolves with the first
+ * datagram of `data` each side heard (undefined: none, after a last `lingerMs` for one in
+ * flight). A punch completes only if each side's packets leave after the other's first one
+ * did; the probe processes are driven over stdin and may be scheduled seconds apart on a loaded
+ * 2-core machine, so a fixed number of punches (25 in 1 s) let a stalled side hear the other
+ * only after its own punches had been dropped. Punching longer changes no outcome the NAT
+ * rules decide: a symmetric side's mapping is still per destination, and nothing gets through a
+ * port-restricted cone that has not sent to that very endpoint.
+ */
+export async function punchTogether(
+  a: PunchSide,
+  b: PunchSide,
+  o: { data?: string; rounds?: number; gapMs?: number; forMs?: number; lingerMs?: number } = {},
+): Promise<[Received | undefined, Received | undefined]> {
+  const { data = 'punch', rounds = 25, gapMs = 40, forMs = 10_000, lingerMs = 1_500 } = o;
+  const send = (s: PunchSide) => {
+    const [ip, port] = s.to.split(':') as [string, string];
+    s.p.send(s.sock, ip, Number(port), data);
+  };
+  const end = Date.now() + forMs;
+  let atA: Received | undefined;
+  let atB: Received | undefined;
+  for (let k = 0; ; k++) {
+    send(a);
+    send(b);
+    await new Promise((r) => setTimeout(r, gapMs));
+    atA ??= await a.p.recv(a.sock, 0, data);
+    atB ??= await b.p.recv(b.sock, 0, data);
+    if (k + 1 >= rounds && ((atA && atB) || Date.now() >= end)) break;
+  }
+  [atA, atB] = await Promise.all([
+    atA ?? a.p.recv(a.sock, lingerMs, data),
+    atB ?? b.p.recv(b.sock, lingerMs, data),
+  ]);
+  return [atA, atB];
 }
