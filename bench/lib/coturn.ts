@@ -87,7 +87,22 @@ export function stopper(child: ChildProcess, dir: string): () => Promise<void> {
   };
 }
 
+/**
+ * Up to three tries, each on a fresh port: freePort()'s port is free when probed, not
+ * necessarily when turnserver binds it a second or more later on a loaded machine (another
+ * test's socket may take it), and a turnserver that never answers is stopped and replaced.
+ */
 export async function startCoturn(o: CoturnOptions): Promise<Coturn> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startCoturnOnce(o);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startCoturnOnce(o: CoturnOptions): Promise<Coturn> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'natpush-coturn-'));
   const span = o.relayPorts ?? 500;
@@ -123,7 +138,9 @@ export async function startCoturn(o: CoturnOptions): Promise<Coturn> {
   try {
     await waitForStun(port);
     // coturn answers STUN before its relay ports are ready; Allocates meanwhile get 508.
-    for (let i = 0; i < 200 && !out.includes('Relay ports initialization done'); i++) {
+    const ready = Date.now() + 20_000;
+    while (!out.includes('Relay ports initialization done')) {
+      if (Date.now() > ready) throw new Error('relay ports not initialized within 20 s');
       await new Promise((r) => setTimeout(r, 50));
     }
   } catch (err) {

@@ -67,7 +67,9 @@ function bodiesFrom(got: ReceivedNotification[], from: string): string[] {
   return got.filter((n) => n.from === from).map((n) => n.body);
 }
 
-describe('the delivery ladder (loopback, real serve)', () => {
+// Each test starts serve (seconds under load) before its Peers: 10-12 s each in a run at load 18
+// for the two that had the tier's 30 s default.
+describe('the delivery ladder (loopback, real serve)', { timeout: 90_000 }, () => {
   it('server-routed at once, then direct; 100 each way exactly once; a killed direct path loses nothing', async () => {
     const dir = tmp();
     const s = await serve(join(dir, 'data'));

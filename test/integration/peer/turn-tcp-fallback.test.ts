@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { nodeUdpNetwork } from '../../../src/net/node-udp.js';
 import type { Endpoint, UdpSocket } from '../../../src/net/udp.js';
 import { Peer } from '../../../src/peer/peer.js';
+import { CLIENT_REQUEST_TIMEOUT_MS } from '../../../src/relay/constants.js';
 import { TurnClient } from '../../../src/relay/index.js';
 import { generateIdentity } from '../../../src/signaling/identity.js';
 import { serve } from '../signaling/natpush-process.js';
@@ -22,9 +23,16 @@ afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f();
 });
 
-/** Generous for a loaded machine (a TCP Allocate on loopback takes milliseconds); the fallback
- *  waits one full request timeout over UDP first. */
-const REQUEST_TIMEOUT_MS = 4_000;
+/**
+ * The client's own default. The fallback waits one full request
+ * timeout over UDP first, so a shorter one made the test quicker, but the 401 test needs serve's
+ * answer over UDP within it, and the fallback test the TCP Allocate: 4 s is short for a serve
+ * process on a loaded 2-core machine (an Allocate missed by it falls back to TCP and fails the
+ * 401 test).
+ */
+const REQUEST_TIMEOUT_MS = CLIENT_REQUEST_TIMEOUT_MS;
+/** serve's start (seconds under load) plus one UDP timeout and the TCP Allocate. */
+const TEST_MS = 90_000;
 
 function endpoint(url: string): Endpoint {
   const m = /^turn:([^:]+):(\d+)\?transport=(udp|tcp)$/.exec(url)!;
@@ -53,7 +61,7 @@ async function blackHole(): Promise<{ socket: UdpSocket; at: Endpoint; got: () =
   return { socket, at: socket.address(), got: () => n };
 }
 
-describe('TURN allocation over TCP when UDP gets no answer', () => {
+describe('TURN allocation over TCP when UDP gets no answer', { timeout: TEST_MS }, () => {
   it('allocates over TCP at the fallback; the relayed address is UDP as usual', async () => {
     const { c, tcp } = await relayCredentials();
     const hole = await blackHole();

@@ -95,9 +95,11 @@ describe('Peer library', () => {
     const a = await peer(s);
     const b = await peer(s);
     for (let i = 0; i < 10; i++) await a.notify(b.id, `d${i}`, { deliveryTimeoutMs: 0 });
-    // let several retry rounds pass before the app reads anything
-    await new Promise((r) => setTimeout(r, 300));
-    expect(s.context.metrics.retries.get({ transport: 'websocket' })).toBeGreaterThan(0);
+    // a retry round (50 ms after each send) before the app reads anything: the app must then
+    // see redelivered copies once. Waited for, not assumed to come within a fixed pause.
+    await expect
+      .poll(() => s.context.metrics.retries.get({ transport: 'websocket' }))
+      .toBeGreaterThan(0);
     const got = await take(b, 10);
     expect(got.map((n) => n.body)).toEqual(Array.from({ length: 10 }, (_, i) => `d${i}`));
     const extra = await take(b, 1, { signal: AbortSignal.timeout(200) });

@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { within } from '../../support/deadline.js';
 import { natpushOnPath, runNodeModule, shellGroup } from '../../support/shell-group.js';
 import { readmeBlock, writeExampleModule } from '../readme/readme.js';
 import {
@@ -41,12 +42,26 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The limit of a test that starts `natpush` processes one after another (serve, then CLI commands
+ * or a module): each start of Node takes seconds on a loaded 2-core machine, and a waitFor's own
+ * deadline (45 s) must end before the test's, so a stall is reported with the process's output
+ * rather than by vitest's bare timeout. A CI-like run (load 18) failed "id is stable" at the
+ * tier's 30 s default with its six processes.
+ */
+const PROCESSES_TEST_MS = 150_000;
+
+/** `natpush`'s exit, bounded below PROCESSES_TEST_MS, with its output when it never comes. */
+function exitedWithin<T>(r: { out: () => string; exited: Promise<T> }, what: string): Promise<T> {
+  return within(r.exited, 60_000, `${what} to exit`, () => `output:\n${r.out()}`);
+}
+
 function track(p: NatpushProcess): NatpushProcess {
   cleanups.push(() => p.kill());
   return p;
 }
 
-describe('README examples', () => {
+describe('README examples', { timeout: PROCESSES_TEST_MS }, () => {
   it('the shell example: serve, id, listen --json, send, curl POST', async () => {
     assertBuilt();
     const dir = tmp();
@@ -66,7 +81,7 @@ describe('README examples', () => {
     expect(out).toMatch(/"online":true,"transport":"websocket"/); // the presence answer
     expect(out).toMatch(/"online":true,"duplicate":false/); // the POST answer
     expect(out).toMatch(/"topic":"ci","body":"build 1234 passed"/);
-  }, 150_000);
+  });
 
   it('the library example', async () => {
     const dir = tmp();
@@ -79,14 +94,14 @@ describe('README examples', () => {
     );
     cleanups.push(() => rmSync(file, { force: true }));
     const r = runNatpushModule(file, { NATPUSH_SERVER: s.url });
-    const code = await r.exited;
+    const code = await exitedWithin(r, 'the library example');
     expect(r.out()).toContain('bob got "hello bob" [greeting]');
     expect(r.out()).toContain('alice: delivered via server-routed');
     expect(code, r.out()).toBe(0); // the output holds stderr too: why it did not exit cleanly
   });
 });
 
-describe('README: TURN credentials', () => {
+describe('README: TURN credentials', { timeout: PROCESSES_TEST_MS }, () => {
   it('the turn-credentials example: serve mints them, our TurnClient allocates on its relay', async () => {
     const dir = tmp();
     const s = await serve(join(dir, 'data'));
@@ -96,7 +111,7 @@ describe('README: TURN credentials', () => {
     );
     cleanups.push(() => rmSync(file, { force: true }));
     const r = runNatpushModule(file, { NATPUSH_SERVER: s.url });
-    const code = await r.exited;
+    const code = await exitedWithin(r, 'the turn-credentials example');
     // With --relay-port 0 the UDP and TCP ports are picked separately; the default is 3479 for both.
     expect(r.out()).toMatch(
       /^true 3600 \[\s*'turn:127\.0\.0\.1:\d+\?transport=udp',\s*'turn:127\.0\.0\.1:\d+\?transport=tcp'\s*\]$/m,
@@ -106,7 +121,7 @@ describe('README: TURN credentials', () => {
   });
 });
 
-describe('natpush CLI', () => {
+describe('natpush CLI', { timeout: PROCESSES_TEST_MS }, () => {
   it('id is stable, send to an offline peer reports the mailbox, listen prints it on connect', async () => {
     const dir = tmp();
     const s = await serve(join(dir, 'data'));
@@ -143,12 +158,12 @@ describe('natpush CLI', () => {
       ),
     );
     await send.waitFor(/stored \S+ for \S+ in the mailbox/);
-    expect((await send.exited).code).toBe(0);
+    expect((await exitedWithin(send, 'send')).code).toBe(0);
     const l1 = track(
       runNatpush(['listen', '--identity', join(dir, 'b.pem'), '--count', '1'], { env }),
     );
     await l1.waitFor(/Z [a-z2-7]{32} \[news\]: while you were out/);
-    expect((await l1.exited).code).toBe(0);
+    expect((await exitedWithin(l1, 'listen --count 1')).code).toBe(0);
   });
 
   it('send exits 4 (refused) for an unknown peer', async () => {
@@ -166,7 +181,7 @@ describe('natpush CLI', () => {
         s.url,
       ]),
     );
-    expect((await p.exited).code).toBe(4); // EXIT.REFUSED (src/cli/errors.ts)
+    expect((await exitedWithin(p, 'send')).code).toBe(4); // EXIT.REFUSED (src/cli/errors.ts)
   });
 
   it('serve also answers STUN Binding requests (RFC 8489) on its STUN port', async () => {

@@ -4,63 +4,9 @@
  * sent in order, once, and never after it expired.
  */
 import { describe, expect, it } from 'vitest';
-import { Delivery, type PeerSession } from '../../../src/signaling/delivery.js';
-import { Mailbox } from '../../../src/signaling/mailbox.js';
-import { Metrics, signalingMetrics } from '../../../src/signaling/metrics.js';
-import type { Notification } from '../../../src/signaling/protocol.js';
-import { MemoryStore } from '../../../src/signaling/store/memory-store.js';
-import { ManualClock } from '../../../src/util/clock.js';
-import { silentLogger } from '../../../src/util/logger.js';
+import { B, RecordingSession as Session, mailboxRig } from '../../support/mailbox-rig.js';
 
-const A = 'a'.repeat(32);
-const B = 'b'.repeat(32);
-
-class Session implements PeerSession {
-  readonly transport = 'websocket' as const;
-  got: Notification[] = [];
-  constructor(readonly peer: string) {}
-  offer(n: Notification): boolean {
-    this.got.push(n);
-    return true;
-  }
-  close(): void {}
-}
-
-/** A memory store that counts its mailbox reads. */
-class CountingStore extends MemoryStore {
-  reads = 0;
-  override pending(to: string, afterSeq: number, limit: number, now: number) {
-    this.reads++;
-    return super.pending(to, afterSeq, limit, now);
-  }
-}
-
-function setup(window: number) {
-  const clock = new ManualClock(0);
-  const store = new CountingStore();
-  const mailbox = new Mailbox({ store, clock, logger: silentLogger, quota: 1000, maxDelayMs: 1 });
-  const delivery = new Delivery({
-    mailbox,
-    clock,
-    logger: silentLogger,
-    metrics: signalingMetrics(new Metrics()),
-    window,
-    retryAfterMs: 60_000,
-  });
-  const delivered: string[] = [];
-  delivery.events = { delivered: (r) => delivered.push(r.id), presence: () => {} };
-  const accept = (id: string, ttlMs = 60_000) =>
-    mailbox.accept({
-      id,
-      from: A,
-      to: B,
-      topic: '',
-      body: id,
-      ts: clock.now(),
-      expires: clock.now() + ttlMs,
-    });
-  return { clock, store, mailbox, delivery, delivered, accept };
-}
+const setup = (window: number) => mailboxRig({ window, quota: 1000 });
 
 describe('Delivery read ahead', () => {
   it('reads the mailbox once per window of a recipient that is behind, not once per ack', async () => {
@@ -117,7 +63,7 @@ describe('Delivery read ahead', () => {
     const { clock, delivery, accept } = setup(2);
     const s = new Session(B);
     delivery.attach(s);
-    const p = [accept('n1'), accept('n2'), accept('n3'), accept('short', 100), accept('n5')];
+    const p = [accept('n1'), accept('n2'), accept('n3'), accept('short', B, 100), accept('n5')];
     await clock.advanceAsync(1);
     await Promise.all(p);
     expect(s.got.map((n) => n.id)).toEqual(['n1', 'n2']);

@@ -5,96 +5,22 @@
  * across the two paths and across reconnects.
  */
 import { describe, expect, it } from 'vitest';
-import { Delivery, type PeerSession } from '../../../src/signaling/delivery.js';
-import { Mailbox } from '../../../src/signaling/mailbox.js';
-import { Metrics, signalingMetrics } from '../../../src/signaling/metrics.js';
-import type { Notification } from '../../../src/signaling/protocol.js';
-import type { InsertResult, NewNotification } from '../../../src/signaling/store/store.js';
-import { MemoryStore } from '../../../src/signaling/store/memory-store.js';
-import { ManualClock } from '../../../src/util/clock.js';
-import { silentLogger } from '../../../src/util/logger.js';
+import {
+  B,
+  C,
+  RecordingSession as Session,
+  immediate,
+  mailboxRig,
+  type MailboxRig,
+} from '../../support/mailbox-rig.js';
 
-const A = 'a'.repeat(32);
-const B = 'b'.repeat(32);
-const C = 'c'.repeat(32);
 const EARLY_MS = 10;
 
-/** Counts inserts; `hold()` keeps the next fsyncs running until `release()`. */
-class CountingStore extends MemoryStore {
-  inserted: string[] = [];
-  #holding = false;
-  #held: (() => void)[] = [];
-  override insert(n: NewNotification): InsertResult {
-    this.inserted.push(n.id);
-    return super.insert(n);
-  }
-  sync(): Promise<void> {
-    if (!this.#holding) return Promise.resolve();
-    return new Promise((r) => this.#held.push(r));
-  }
-  hold(): void {
-    this.#holding = true;
-  }
-  release(): void {
-    this.#holding = false;
-    for (const r of this.#held.splice(0)) r();
-  }
-}
-
-class Session implements PeerSession {
-  readonly transport = 'websocket' as const;
-  got: Notification[] = [];
-  constructor(readonly peer: string) {}
-  offer(n: Notification): boolean {
-    this.got.push(n);
-    return true;
-  }
-  close(): void {}
-}
-
-const immediate = () => new Promise<void>((r) => setImmediate(r));
-
-function setup(window = 4) {
-  const clock = new ManualClock(0);
-  const store = new CountingStore();
-  const mailbox = new Mailbox({
-    store,
-    clock,
-    logger: silentLogger,
-    quota: 100,
-    maxDelayMs: 1,
-    earlyAckMs: EARLY_MS,
-  });
-  mailbox.register(B, 'pk');
-  mailbox.register(C, 'pk');
-  const delivery = new Delivery({
-    mailbox,
-    clock,
-    logger: silentLogger,
-    metrics: signalingMetrics(new Metrics()),
-    window,
-    retryAfterMs: 5000,
-  });
-  const order: string[] = [];
-  delivery.events = { delivered: (r) => order.push(`delivered ${r.id}`), presence: () => {} };
-  const accept = (id: string, to = B) => {
-    const p = mailbox.accept({
-      id,
-      from: A,
-      to,
-      topic: '',
-      body: id,
-      ts: clock.now(),
-      expires: clock.now() + 60_000,
-    });
-    void p.then(() => order.push(`accepted ${id}`));
-    return p;
-  };
-  return { clock, store, mailbox, delivery, order, accept };
-}
+const setup = (window = 4) =>
+  mailboxRig({ window, earlyAckMs: EARLY_MS, retryAfterMs: 5000, register: [B, C] });
 
 /** Attach `s` and let the registration's batch commit, so the route is caught up. */
-async function online(t: ReturnType<typeof setup>, s: Session): Promise<void> {
+async function online(t: MailboxRig, s: Session): Promise<void> {
   await t.clock.advanceAsync(1);
   t.delivery.attach(s);
 }
