@@ -114,3 +114,19 @@ export interface ReliableStats {
   outOfWindow: number;
   protocolErrors: number;
 }
+
+/** Every counter at zero. */
+export function newReliableStats(): ReliableStats {
+  return {
+    notificationsSent: 0,
+    notificationsDelivered: 0,
+    duplicatesDropped: 0,
+    packetsSent: 0,
+    retransmissions: 0,
+    fastRetransmissions: 0,
+    timeouts: 0,
+    acksSent: 0,
+    outOfWindow: 0,
+    protocolErrors: 0,
+  };
+}
