@@ -8,9 +8,10 @@
  * the outer event is half-way through them, and the nesting has no bound: a flood is one long
  * chain of send → ack → send, so the stack grows with every round trip until V8 throws
  * `RangeError: Maximum call stack size exceeded` at an arbitrary point — caught by some
- * SecureSession's transmit (a throwing path is logged, not fatal), leaving a data frame reserved
- * but never written (stale bytes sent with an old pn and base: the receiver skipped ahead, acked
- * what it never delivered), a packet buffered at the expected pn and never delivered, and so on.
+ * SecureSession's transmit (a throwing path is logged, not fatal), so the state is left torn:
+ * a packet buffered at the expected pn and never delivered (its SACK lets the sender move its
+ * base past it, the receiver then skips ahead: acked, never delivered), a frame counted in the
+ * datagram but half written (a protocol error at the peer), a packet in flight never sent.
  *
  * So a payload that arrives while the channel is handling one or is inside its own send waits
  * here and is handled, in arrival order, when that event is over: by the loop of the outermost

@@ -11,6 +11,7 @@ export interface DatagramSession {
    * channel's reused buffer: seal or copy it before returning, never keep it.
    */
   send(payload: Uint8Array): 'sent' | 'queued' | void;
+  /** The payload is handed over: the channel keeps it (out-of-order buffer, inbound-queue.ts). */
   onMessage(cb: (payload: Uint8Array) => void): () => void;
 }
 
