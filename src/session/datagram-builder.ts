@@ -33,6 +33,7 @@ const FIRST_FRAME = BATCH_HEADER_BYTES;
 export class DatagramBuilder {
   readonly #maxPayload: number;
   readonly #transmit: (payload: Uint8Array) => 'sent' | 'queued' | void;
+  readonly #onOversize: (length: number) => void;
   readonly #buf: Buffer;
   /** Frames in the datagram being filled, and the offset where the next one goes. */
   #frames = 0;
@@ -44,9 +45,14 @@ export class DatagramBuilder {
   /** Stamps of transmissions the session queued for a handshake. Bound: QUEUED_STAMPS_KEPT. */
   readonly #queuedStamps = new Set<number>();
 
-  constructor(maxPayload: number, transmit: (payload: Uint8Array) => 'sent' | 'queued' | void) {
+  constructor(
+    maxPayload: number,
+    transmit: (payload: Uint8Array) => 'sent' | 'queued' | void,
+    onOversize: (length: number) => void = () => {},
+  ) {
     this.#maxPayload = maxPayload;
     this.#transmit = transmit;
+    this.#onOversize = onOversize;
     // A batch never exceeds maxPayload (#room flushes first); a lone frame of up to maxPayload
     // bytes (a full data fragment) sits after the batch byte and its length, unused when bare.
     this.#buf = Buffer.allocUnsafe(BATCH_HEADER_BYTES + BATCH_FRAME_OVERHEAD + maxPayload);
@@ -55,7 +61,9 @@ export class DatagramBuilder {
   /** Add a frame; a full datagram goes out first. */
   add(frame: Uint8Array): void {
     const at = this.#room(frame.length);
+    if (at < 0) return;
     this.#buf.set(frame, at);
+    this.#commit(at, frame.length);
   }
 
   /** Add a data frame (reliable-frames.ts layout), its header written in place. */
@@ -68,8 +76,12 @@ export class DatagramBuilder {
     fragCount: number,
     fragment: Uint8Array,
   ): void {
-    const at = this.#header(epoch, pn, base, tsval, fragIndex, fragCount, fragment.length);
+    const length = DATA_HEADER_BYTES + fragment.length;
+    const at = this.#room(length);
+    if (at < 0) return;
+    this.#header(at, epoch, pn, base, tsval, fragIndex, fragCount);
     this.#buf.set(fragment, at + DATA_HEADER_BYTES);
+    this.#commitData(at, length, tsval);
   }
 
   /**
@@ -83,22 +95,23 @@ export class DatagramBuilder {
     tsval: number,
     m: Notification & { topicBytes: number; bodyBytes: number },
   ): void {
-    const len = notificationBytes(m.id, m.topicBytes, m.bodyBytes);
-    const at = this.#header(epoch, pn, base, tsval, 0, 1, len);
+    const length = DATA_HEADER_BYTES + notificationBytes(m.id, m.topicBytes, m.bodyBytes);
+    const at = this.#room(length);
+    if (at < 0) return;
+    this.#header(at, epoch, pn, base, tsval, 0, 1);
     writeNotification(this.#buf, at + DATA_HEADER_BYTES, m, m.topicBytes, m.bodyBytes);
+    this.#commitData(at, length, tsval);
   }
 
-  /** Room for a data frame of `length` fragment bytes, its header written; where it starts. */
   #header(
+    at: number,
     epoch: number,
     pn: number,
     base: number,
     tsval: number,
     fragIndex: number,
     fragCount: number,
-    length: number,
-  ): number {
-    const at = this.#room(DATA_HEADER_BYTES + length);
+  ): void {
     const b = this.#buf;
     b[at] = FrameType.DATA;
     b.writeUInt32LE(epoch, at + 1);
@@ -107,27 +120,39 @@ export class DatagramBuilder {
     b.writeUInt32LE(tsval >>> 0, at + 13);
     b.writeUInt16LE(fragIndex, at + 17);
     b.writeUInt16LE(fragCount, at + 19);
-    this.#stamps.push(tsval);
-    this.#lastData = at;
-    return at;
   }
 
   /**
-   * Make room for a frame of `length` bytes (flushing a datagram it would not fit in) and write
-   * its length prefix; returns where the frame's bytes go.
+   * Where a frame of `length` bytes goes (after flushing a datagram it would not fit in), or −1
+   * if it can fit none (`onOversize`). Nothing is counted until `#commit`, after the frame's
+   * bytes are written: whatever interrupts the writing (a throw, a flush that brought frames
+   * back in) leaves no half-written frame to go out with stale bytes.
    */
   #room(length: number): number {
     // As a batch: type byte + every frame + a u16 length each. A loop: on a synchronous path
-    // the flush can bring frames back in (an ack answered from inside our send).
+    // the flush can bring frames back in (a session event answered from inside our send).
     while (this.#frames > 0 && this.#end + BATCH_FRAME_OVERHEAD + length > this.#maxPayload)
       this.flush(false);
-    if (this.#end + BATCH_FRAME_OVERHEAD + length > this.#buf.length)
-      throw new RangeError(`frame of ${length} bytes does not fit a datagram`);
-    this.#buf.writeUInt16LE(length, this.#end);
-    const at = this.#end + BATCH_FRAME_OVERHEAD;
+    if (this.#end + BATCH_FRAME_OVERHEAD + length > this.#buf.length) {
+      // Larger than maxPayload: the channel never makes one (it fragments to fit). Not thrown:
+      // this runs in timers and handlers; the frame is dropped and its send times out.
+      this.#onOversize(length);
+      return -1;
+    }
+    return this.#end + BATCH_FRAME_OVERHEAD;
+  }
+
+  /** The frame written at `at` (from `#room`) is part of the datagram. */
+  #commit(at: number, length: number): void {
+    this.#buf.writeUInt16LE(length, at - BATCH_FRAME_OVERHEAD);
     this.#end = at + length;
     this.#frames++;
-    return at;
+  }
+
+  #commitData(at: number, length: number, tsval: number): void {
+    this.#commit(at, length);
+    this.#stamps.push(tsval);
+    this.#lastData = at;
   }
 
   /**

@@ -11,6 +11,7 @@ export interface DatagramSession {
    * channel's reused buffer: seal or copy it before returning, never keep it.
    */
   send(payload: Uint8Array): 'sent' | 'queued' | void;
+  /** The payload is handed over: the channel keeps it (out-of-order buffer, inbound-queue.ts). */
   onMessage(cb: (payload: Uint8Array) => void): () => void;
 }
 
@@ -113,4 +114,20 @@ export interface ReliableStats {
   acksSent: number;
   outOfWindow: number;
   protocolErrors: number;
+}
+
+/** Every counter at zero. */
+export function newReliableStats(): ReliableStats {
+  return {
+    notificationsSent: 0,
+    notificationsDelivered: 0,
+    duplicatesDropped: 0,
+    packetsSent: 0,
+    retransmissions: 0,
+    fastRetransmissions: 0,
+    timeouts: 0,
+    acksSent: 0,
+    outOfWindow: 0,
+    protocolErrors: 0,
+  };
 }

@@ -34,8 +34,9 @@
  * (reliable-frames.ts), the datagram being filled (datagram-builder.ts), the sender's state
  * machine (reliable-sender.ts), the receiver's (reliable-receiver.ts), the congestion window
  * (congestion-window.ts), RTT/RTO (rtt-estimator.ts), reassembly (reassembly.ts), dedupe
- * (recent-ids.ts); this file checks what the app sends, routes the frames of each datagram to
- * the two halves, and answers pings.
+ * (recent-ids.ts), datagrams arriving from inside our own send (inbound-queue.ts); this file
+ * checks what the app sends, routes the frames of each datagram to the two halves, and answers
+ * pings.
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock, TimerHandle } from '../util/clock.js';
@@ -52,7 +53,9 @@ import {
 } from './reliable-frames.js';
 import { isValidId, isValidTopic, type Notification } from './notification-codec.js';
 import { DatagramBuilder } from './datagram-builder.js';
+import { InboundQueue } from './inbound-queue.js';
 import {
+  newReliableStats,
   RELIABLE_DEFAULTS,
   type DatagramSession,
   type ReliableOptions,
@@ -62,7 +65,7 @@ import { ReliableReceiver } from './reliable-receiver.js';
 import { outMessage } from './out-message.js';
 import { ReliableSender } from './reliable-sender.js';
 import { RttEstimator } from './rtt-estimator.js';
-import { TRANSPORT_OVERHEAD } from './wire.js';
+import { MAX_DATAGRAM_BYTES, TRANSPORT_OVERHEAD } from './wire.js';
 
 export type { Notification } from './notification-codec.js';
 
@@ -91,6 +94,8 @@ export class ReliableChannel {
   readonly #out: DatagramBuilder;
   readonly #sender: ReliableSender;
   readonly #receiver: ReliableReceiver;
+  /** Payloads that arrive from inside our own send wait for the event under way (re-entry). */
+  readonly #inbound: InboundQueue;
 
   readonly #pings = new Map<
     number,
@@ -103,18 +108,7 @@ export class ReliableChannel {
   >();
   readonly #onNotification = new Set<(n: Notification) => void>();
 
-  readonly stats: ReliableStats = {
-    notificationsSent: 0,
-    notificationsDelivered: 0,
-    duplicatesDropped: 0,
-    packetsSent: 0,
-    retransmissions: 0,
-    fastRetransmissions: 0,
-    timeouts: 0,
-    acksSent: 0,
-    outOfWindow: 0,
-    protocolErrors: 0,
-  };
+  readonly stats: ReliableStats = newReliableStats();
 
   constructor(o: {
     session: DatagramSession;
@@ -130,8 +124,14 @@ export class ReliableChannel {
     this.#rtt = new RttEstimator(rtt);
     if (this.#o.mtu < TRANSPORT_OVERHEAD + MAX_ACK_BYTES + DATA_HEADER_BYTES)
       throw new RangeError(`mtu ${this.#o.mtu} too small`);
+    // Larger, and every full datagram would make the session's send throw from a timer.
+    if (this.#o.mtu > MAX_DATAGRAM_BYTES) throw new RangeError(`mtu ${this.#o.mtu} too large`);
     this.#maxPayload = this.#o.mtu - TRANSPORT_OVERHEAD;
-    this.#out = new DatagramBuilder(this.#maxPayload, (payload) => this.#transmit(payload));
+    this.#out = new DatagramBuilder(
+      this.#maxPayload,
+      (payload) => this.#transmit(payload),
+      (length) => this.#log.warn('reliable: frame larger than a datagram dropped', { length }),
+    );
     this.#fragmentBytes = this.#maxPayload - DATA_HEADER_BYTES;
     const closed = () => this.#closed;
     const flush = () => this.#out.flush();
@@ -153,7 +153,12 @@ export class ReliableChannel {
       flush,
       closed,
     });
-    this.#unsubscribe = this.#session.onMessage((p) => this.#onPayload(p));
+    this.#inbound = new InboundQueue({
+      handle: (p) => this.#onPayload(p),
+      closed,
+      onDrop: () => this.#log.debug('reliable: payload dropped, too many arrived during a send'),
+    });
+    this.#unsubscribe = this.#session.onMessage((p) => this.#inbound.receive(p));
   }
 
   /** Smoothed round-trip time (ms) from acks and pongs, undefined before the first sample. */
@@ -297,6 +302,7 @@ export class ReliableChannel {
     const err = closedError();
     this.#sender.close(err);
     this.#out.clear();
+    this.#inbound.clear();
     for (const p of this.#pings.values()) {
       p.timer.cancel();
       p.reject(err);
@@ -375,11 +381,14 @@ export class ReliableChannel {
   }
 
   #transmit(frame: Uint8Array): 'sent' | 'queued' | void {
+    this.#inbound.sendBegin();
     try {
       return this.#session.send(frame);
     } catch (e) {
       if (e instanceof SessionError && e.code === SessionErrorCode.CLOSED) this.close();
       else throw e;
+    } finally {
+      this.#inbound.sendEnd();
     }
   }
 }
