@@ -27,6 +27,9 @@ export interface TestRedis {
   client(): Redis;
 }
 
+/** How long a (re)started redis-server gets to answer PING: generous, CI runs under load. */
+const READY_MS = 30_000;
+
 export async function startRedis(): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'natpush-redis-'));
   const socket = join(dir, 'redis.sock');
@@ -60,9 +63,15 @@ export async function startRedis(): Promise<TestRedis> {
     c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     child = c;
     guardChild(c); // never outlives the test worker, even when its afterAll times out
-    // Ready when it answers PING on the socket.
-    for (let i = 0; i < 200; i++) {
-      if (c.exitCode !== null) throw new Error(`redis-server exited: ${out}`);
+    // Ready when it answers PING on the socket: a time deadline (a count of tries was ~5 s,
+    // too short under CI load), failing early, with redis's own words, if it exits.
+    const deadline = Date.now() + READY_MS;
+    for (;;) {
+      if (c.exitCode !== null || c.signalCode !== null) {
+        throw new Error(
+          `redis-server exited (code ${c.exitCode}, signal ${c.signalCode}) before answering PING on ${socket}; it said: ${out.trim().slice(-2_000) || '(nothing)'}`,
+        );
+      }
       const r = new Redis({
         path: socket,
         lazyConnect: true,
@@ -70,18 +79,24 @@ export async function startRedis(): Promise<TestRedis> {
         retryStrategy: () => null,
       });
       r.on('error', () => {});
+      let last: unknown;
       try {
         await r.connect();
         await r.ping();
         r.disconnect();
         return;
-      } catch {
+      } catch (err) {
+        last = err;
         r.disconnect();
-        await sleep(25);
       }
+      if (Date.now() > deadline) {
+        await stopChild(c); // not left running behind the failure
+        throw new Error(
+          `redis-server did not answer PING on ${socket} within ${READY_MS / 1_000} s (last error: ${String(last)}); it said: ${out.trim().slice(-2_000) || '(nothing)'}`,
+        );
+      }
+      await sleep(50);
     }
-    await stopChild(c); // not left running behind the failure
-    throw new Error(`redis-server did not come up: ${out}`);
   };
   const halt = async (sig: NodeJS.Signals) => {
     const c = child;

@@ -87,6 +87,70 @@ export function stopper(child: ChildProcess, dir: string): () => Promise<void> {
   };
 }
 
+/*
+ * coturn's relay ports. Two coturns whose ranges overlap answer some Allocates with 508 ("Cannot
+ * create socket": the port it picked is the other's), and ranges picked at random overlapped
+ * ~5 % of the time when two test files ran coturn at once. So the ranges are slots, disjoint by
+ * construction: [10 000, 32 000) (below Linux's ephemeral range, 32 768+, so no socket bound to
+ * port 0 ever takes a relay port) cut into 44 slots of 500 ports, and a slot is owned by whoever
+ * holds its lock: a TCP listener on 127.0.0.1 port 9 000 + slot (below every range), held from
+ * before coturn starts until it has stopped. The kernel makes the lock exclusive between
+ * processes and within one, and frees it when its holder dies, crash included: no lockfile.
+ */
+const SLOT_PORTS = 500;
+const SLOTS_LOW = 10_000;
+const SLOT_COUNT = Math.floor((32_000 - SLOTS_LOW) / SLOT_PORTS);
+const SLOT_LOCK_BASE = 9_000;
+/** How long to wait for enough free slots when many coturns run at once. */
+const SLOT_WAIT_MS = 60_000;
+
+function holdPort(port: number): Promise<net.Server | undefined> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(undefined)); // held by another coturn's owner (or anyone)
+    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => {
+      srv.unref(); // a lock, not work: never keeps the process alive
+      resolve(srv);
+    });
+  });
+}
+
+/** Locks enough contiguous slots for `span` relay ports; `release` unlocks them. */
+export async function lockRelaySlots(
+  span: number,
+): Promise<{ min: number; max: number; release: () => Promise<void> }> {
+  const need = Math.ceil(span / SLOT_PORTS);
+  if (need > SLOT_COUNT) throw new Error(`relay range of ${span} ports: more than all slots`);
+  const deadline = Date.now() + SLOT_WAIT_MS;
+  for (;;) {
+    // Start at a random slot: concurrent starters mostly try different slots first.
+    const start = Math.floor(Math.random() * SLOT_COUNT);
+    for (let i = 0; i < SLOT_COUNT; i++) {
+      const first = (start + i) % SLOT_COUNT;
+      if (first + need > SLOT_COUNT) continue;
+      const held: net.Server[] = [];
+      for (let k = first; k < first + need; k++) {
+        const lock = await holdPort(SLOT_LOCK_BASE + k);
+        if (!lock) break;
+        held.push(lock);
+      }
+      const release = () =>
+        Promise.all(held.map((l) => new Promise((r) => l.close(r)))).then(() => {});
+      if (held.length === need) {
+        const min = SLOTS_LOW + first * SLOT_PORTS;
+        return { min, max: min + span - 1, release };
+      }
+      await release();
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `no ${need} free coturn relay-port slot(s) of ${SLOT_PORTS} within ${SLOT_WAIT_MS / 1_000} s (locks: TCP 127.0.0.1:${SLOT_LOCK_BASE}-${SLOT_LOCK_BASE + SLOT_COUNT - 1})`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /**
  * Up to three tries, each on a fresh port: freePort()'s port is free when probed, not
  * necessarily when turnserver binds it a second or more later on a loaded machine (another
@@ -103,12 +167,9 @@ export async function startCoturn(o: CoturnOptions): Promise<Coturn> {
 }
 
 async function startCoturnOnce(o: CoturnOptions): Promise<Coturn> {
+  const slots = await lockRelaySlots(o.relayPorts ?? 500);
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'natpush-coturn-'));
-  const span = o.relayPorts ?? 500;
-  // Below Linux's ephemeral range (32768+), so client sockets bound to port 0 never take
-  // coturn's relay ports (coturn answers 508 "Cannot create socket" when its pick is taken).
-  const minPort = 10_000 + Math.floor(Math.random() * (32_000 - span - 10_000));
   const args = [
     '-n',
     '--no-cli',
@@ -118,8 +179,8 @@ async function startCoturnOnce(o: CoturnOptions): Promise<Coturn> {
     '--listening-ip=127.0.0.1',
     `--listening-port=${port}`,
     '--relay-ip=127.0.0.1',
-    `--min-port=${minPort}`,
-    `--max-port=${minPort + span}`,
+    `--min-port=${slots.min}`,
+    `--max-port=${slots.max}`,
     '--allow-loopback-peers',
     `--realm=${o.realm ?? 'natpush'}`,
     `--pidfile=${join(dir, 'turnserver.pid')}`,
@@ -134,7 +195,9 @@ async function startCoturnOnce(o: CoturnOptions): Promise<Coturn> {
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
   child.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-  const stop = stopper(child, dir);
+  const stopChildAndDir = stopper(child, dir);
+  // The slots stay locked until coturn is gone: its relay ports are its own for its lifetime.
+  const stop = () => stopChildAndDir().finally(slots.release);
   try {
     await waitForStun(port);
     // coturn answers STUN before its relay ports are ready; Allocates meanwhile get 508.

@@ -3,7 +3,7 @@
  * services already started (signaling, relay) are closed again, so nothing stays listening.
  */
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,12 +26,39 @@ async function freeTcpPort(): Promise<number> {
   return port;
 }
 
-async function canListenTcp(port: number): Promise<boolean> {
-  const s = createServer();
-  return new Promise((resolve) => {
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
+/**
+ * The TCP sockets of this process listening on `port` (inodes): /proc/net/tcp{,6} lists the
+ * namespace's sockets, /proc/self/fd this process's. Unlike a test bind of the port, another
+ * process's socket on it (a parallel test's, the port being the kernel's pick) does not count.
+ */
+function ownListeners(port: number): string[] {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const listening = new Set<string>();
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const c = line.trim().split(/\s+/);
+      // local_address is ADDR:PORT in hex; st 0A is LISTEN; the inode is the 10th column.
+      if (c.length > 9 && c[1]!.endsWith(`:${hex}`) && c[3] === '0A') listening.add(c[9]!);
+    }
+  }
+  const own: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target = '';
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    if (inode && listening.has(inode)) own.push(inode);
+  }
+  return own;
 }
 
 describe('natpush serve start-up', () => {
@@ -42,18 +69,31 @@ describe('natpush serve start-up', () => {
     await new Promise<void>((r) => blocker.bind(0, '127.0.0.1', r));
     closers.push(() => new Promise<void>((r) => blocker.close(() => r())));
     const stunPort = blocker.address().port;
-    const port = await freeTcpPort();
 
     const builder = serveCommand.builder as (y: Argv) => Argv<ServeArgs>;
-    const args = builder(yargs()).parseSync([
-      '--host=127.0.0.1',
-      `--port=${port}`,
-      `--stun-port=${stunPort}`,
-      '--relay-port=0',
-      `--data-dir=${dir}`,
-    ]);
-    await expect(startServices(args, silentLogger)).rejects.toMatchObject({ code: 'EADDRINUSE' });
-    // The signaling server had bound `port`; it must be free again.
-    expect(await canListenTcp(port)).toBe(true);
+    // The signaling port is the kernel's pick, free when probed, not necessarily when serve binds
+    // it (another test's socket may take it between): then the start fails on that port, not on
+    // STUN's, which is not this test's case, and it is tried again on a fresh port.
+    for (let attempt = 1; ; attempt++) {
+      const port = await freeTcpPort();
+      const args = builder(yargs()).parseSync([
+        '--host=127.0.0.1',
+        `--port=${port}`,
+        `--stun-port=${stunPort}`,
+        '--relay-port=0',
+        `--data-dir=${dir}`,
+      ]);
+      const err = (await startServices(args, silentLogger).then(
+        () => expect.fail('serve started although its STUN port is taken'),
+        (e: unknown) => e,
+      )) as NodeJS.ErrnoException & { port?: number };
+      expect(err).toMatchObject({ code: 'EADDRINUSE' });
+      if (err.port === port && attempt < 5) continue;
+      // It was STUN's port that was taken...
+      expect(err.port).toBe(stunPort);
+      // ...and the signaling server, which had bound `port`, has closed it again.
+      expect(ownListeners(port), `sockets of this process still listening on ${port}`).toEqual([]);
+      return;
+    }
   });
 });

@@ -31,23 +31,47 @@ export class Tracker {
   }
 
   async cleanup(): Promise<void> {
+    // A test that vitest timed out while a wait was pending: say what it waited for (the
+    // deadline of the wait itself is longer than most tests' timeouts).
+    for (const c of this.sockets) {
+      for (const what of c.pending())
+        process.stderr.write(`RawClient still ${what}; ${c.lastFrames()}\n`);
+    }
     for (const c of this.sockets.splice(0)) c.ws.terminate();
     for (const f of this.closers.splice(0).reverse()) await f();
     for (const s of this.servers.splice(0)) await s.close();
   }
 }
 
+/**
+ * How long `wait`/`waitClose` wait by default: longer than any caller needs (the cluster tests'
+ * slowest waits are bounded at 60 s by their own events), so the deadline only turns a hang into
+ * an error that names what was awaited and the last frames seen, instead of vitest's bare timeout.
+ */
+export const RAW_WAIT_MS = 90_000;
+
+interface Waiter {
+  what: string;
+  pred: (m: ServerMessage) => boolean;
+  resolve: (m: ServerMessage) => void;
+  reject: (e: Error) => void;
+}
+
 /** A hand-driven protocol client: send any text, await frames by predicate, see the close. */
 export class RawClient {
   frames: ServerMessage[] = [];
   closed: { code: number; reason: string } | undefined;
-  #waiters: { pred: (m: ServerMessage) => boolean; resolve: (m: ServerMessage) => void }[] = [];
+  /** The last frames received (handed out or not), for the errors of waits that fail. */
+  recent: ServerMessage[] = [];
+  #waiters: Waiter[] = [];
   #closeWaiters: (() => void)[] = [];
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (d) => {
       const m = JSON.parse(d.toString()) as ServerMessage;
       this.frames.push(m);
+      this.recent.push(m);
+      if (this.recent.length > 10) this.recent.shift();
       for (const w of [...this.#waiters]) {
         if (w.pred(m)) {
           this.#waiters.splice(this.#waiters.indexOf(w), 1);
@@ -58,6 +82,10 @@ export class RawClient {
     ws.on('close', (code, reason) => {
       this.closed = { code, reason: reason.toString() };
       for (const f of this.#closeWaiters.splice(0)) f();
+      // No frame can follow the close: a wait still pending would only hang.
+      for (const w of this.#waiters.splice(0)) {
+        w.reject(new Error(`${w.what}: the socket closed first (${this.#describeClose()})`));
+      }
     });
     ws.on('error', () => {});
   }
@@ -75,10 +103,36 @@ export class RawClient {
     this.ws.send(typeof m === 'string' ? m : JSON.stringify(m));
   }
 
-  /** Next frame (already received or future) matching `pred`. */
+  /** What the waits still pending wait for. */
+  pending(): string[] {
+    return [
+      ...this.#waiters.map((w) => w.what),
+      ...(this.#closeWaiters.length > 0 ? ['waiting for the socket to close'] : []),
+    ];
+  }
+
+  lastFrames(): string {
+    return this.#describe();
+  }
+
+  /** What the server sent last (for errors). */
+  #describe(): string {
+    const last = this.recent.map((m) => JSON.stringify(m).slice(0, 300)).join('\n    ');
+    return `last frames seen (oldest first):\n    ${last || '(none)'}`;
+  }
+
+  #describeClose(): string {
+    return `code ${this.closed?.code}, reason ${JSON.stringify(this.closed?.reason)}; ${this.#describe()}`;
+  }
+
+  /**
+   * Next frame (already received or future) matching `pred`; rejects, naming the frame type and
+   * the last frames seen, after `ms` or when the socket closes first.
+   */
   wait<T extends ServerMessage['type']>(
     type: T,
     pred: (m: Extract<ServerMessage, { type: T }>) => boolean = () => true,
+    ms = RAW_WAIT_MS,
   ): Promise<Extract<ServerMessage, { type: T }>> {
     const p = (m: ServerMessage) =>
       m.type === type && pred(m as Extract<ServerMessage, { type: T }>);
@@ -87,20 +141,58 @@ export class RawClient {
       this.frames.splice(this.frames.indexOf(have), 1);
       return Promise.resolve(have as Extract<ServerMessage, { type: T }>);
     }
-    return new Promise((resolve) =>
-      this.#waiters.push({
+    const what = `waiting for a '${type}' frame${pred.toString() === '() => true' ? '' : ` matching ${pred.toString().slice(0, 200)}`}`;
+    if (this.closed) {
+      return Promise.reject(new Error(`${what}: the socket is closed (${this.#describeClose()})`));
+    }
+    const promise = new Promise<Extract<ServerMessage, { type: T }>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.#waiters.indexOf(w);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        reject(new Error(`${what}: none within ${ms / 1_000} s; ${this.#describe()}`));
+      }, ms);
+      const w: Waiter = {
+        what,
         pred: p,
         resolve: (m) => {
+          clearTimeout(timer);
           this.frames.splice(this.frames.indexOf(m), 1);
           resolve(m as Extract<ServerMessage, { type: T }>);
         },
-      }),
-    );
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.#waiters.push(w);
+    });
+    // A wait a test starts and never awaits (a race it no longer needs) must not become an
+    // unhandled rejection that fails the run later; an awaited one still throws.
+    promise.catch(() => {});
+    return promise;
   }
 
-  waitClose(): Promise<{ code: number; reason: string }> {
+  /** The close; rejects, with the last frames seen, after `ms`. */
+  waitClose(ms = RAW_WAIT_MS): Promise<{ code: number; reason: string }> {
     if (this.closed) return Promise.resolve(this.closed);
-    return new Promise((r) => this.#closeWaiters.push(() => r(this.closed!)));
+    const promise = new Promise<{ code: number; reason: string }>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.#closeWaiters.indexOf(f);
+        if (i >= 0) this.#closeWaiters.splice(i, 1);
+        reject(
+          new Error(
+            `waiting for the socket to close: still open after ${ms / 1_000} s; ${this.#describe()}`,
+          ),
+        );
+      }, ms);
+      const f = () => {
+        clearTimeout(timer);
+        resolve(this.closed!);
+      };
+      this.#closeWaiters.push(f);
+    });
+    promise.catch(() => {});
+    return promise;
   }
 
   /** hello → challenge → auth → welcome with `id` (a new identity by default). */
