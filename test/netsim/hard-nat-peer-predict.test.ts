@@ -106,24 +106,52 @@ describe.skipIf(skip)(
     afterAll(async () => {
       if (table.length > 0) {
         // eslint-disable-next-line no-console
-        console.log(`\nprediction and mapping through Peer:\n${table.join('\n')}`);
+        console.log(
+          `\nprediction and mapping through Peer:\n${table.join('\n')}` +
+            `\n  measurements redone (contradicted the preset): ${remeasured.length ? remeasured.join(', ') : 'none'}`,
+        );
       }
       for (const d of [...drivers.values(), ...extra]) d.child.kill('SIGKILL');
       await lab?.destroy();
       if (dir) rmSync(dir, { recursive: true, force: true });
     }, 60_000);
 
+    /** The allocation each prediction host's NAT preset has (what `fresh` expects to measure). */
+    const EXPECTED_PATTERN: Record<string, string> = {
+      p1: 'preserving',
+      p2: 'preserving',
+      s1: 'sequential',
+      s2: 'sequential',
+    };
+    /** Measurements that contradicted the preset and were redone (`fresh`), for the table. */
+    const remeasured: string[] = [];
+
     /** Both sides log out and in again (fresh Peers) and measure their NAT anew. */
     async function fresh(...ds: LadderDriver[]): Promise<void> {
       const marks = ds.map((d) => d.logs.length);
       const lineMarks = ds.map((d) => d.lines.length);
-      await Promise.all(ds.map((d) => relogin(d)));
       await Promise.all(
         ds.map(async (d, i) => {
-          const m = await d.next(
-            (m) => m.msg === 'port allocation measured' && d.logs.indexOf(m) >= marks[i]!,
-            { log: true, timeoutMs: 60_000 },
-          );
+          let m: Msg | undefined;
+          // The measurement's fresh sockets share the NAT's counter with the Peer's other
+          // traffic (a punch's checks to new addresses just before, consent to other peers):
+          // a sequential NAT then reads as random now and then (seen in a CI run right after
+          // the busy cell), and the Peer does not measure again on its own (a known gap, see
+          // the closing notes). These cells test what follows a right measurement, so a
+          // measurement that contradicts the host's preset is redone by logging in again
+          // (at most twice) and counted in the table.
+          for (let attempt = 0; ; attempt++) {
+            marks[i] = d.logs.length;
+            lineMarks[i] = d.lines.length;
+            await relogin(d);
+            m = await d.next(
+              (x) => x.msg === 'port allocation measured' && d.logs.indexOf(x) >= marks[i]!,
+              { log: true, timeoutMs: 60_000 },
+            );
+            const want = EXPECTED_PATTERN[d.host];
+            if (want === undefined || m.pattern === want || attempt === 2) break;
+            remeasured.push(`${d.host}: ${String(m.pattern)}`);
+          }
           let last = m;
           // A preserving symmetric NAT's side: its reserved socket, whose port the offer names.
           const preserving =
@@ -179,7 +207,7 @@ describe.skipIf(skip)(
     }
 
     /** Another host behind s1's NAT opening a mapping every 250 ms (4/s): a busy shared NAT. */
-    function busyNat(): { stop: () => void } {
+    function busyNat(): { stop: () => Promise<void> } {
       const child = lab!.spawn(
         'sx',
         process.execPath,
@@ -190,7 +218,9 @@ describe.skipIf(skip)(
         ],
         { stdio: 'ignore' },
       );
-      return { stop: () => child.kill('SIGKILL') };
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      // Stopped and gone before the next cell measures s1's NAT (its mappings move the counter).
+      return { stop: () => (child.kill('SIGKILL'), exited) };
     }
 
     it.each([
@@ -244,7 +274,7 @@ describe.skipIf(skip)(
               );
           }
         } finally {
-          load?.stop();
+          await load?.stop();
         }
         const how = hows.join(' or ');
         times.sort((x, y) => x - y);
