@@ -13,6 +13,11 @@
  * Not during a punch of ours that is still running: that measurement would take the ports the
  * peer is probing; it waits until no punch is running.
  *
+ * A "random" reading is measured again after a punch ends (none running), at most twice: a
+ * predictable NAT measured while other mappings were made on it (this Peer's checks to new
+ * addresses, consent to other peers, another host) has uneven steps between its samples and
+ * reads as random, and would otherwise stay so for the Peer's life.
+ *
  * NAT filtering (RFC 4787 §5): when serve's STUN names an RFC 5780 alternate address
  * (`serve --stun-alternate`), one more socket runs the filtering test (stun/nat-filtering.ts) and
  * the facts carry the answer; without it they say nothing and the other side assumes the worst.
@@ -78,6 +83,9 @@ function lastSamplePort(m: AllocationMeasurement): number {
  */
 const SERVE_STUN_PORT = 3478;
 
+/** Measurements in all: the first and at most two more after "random" readings (`punchEnded`). */
+const MAX_MEASUREMENTS = 3;
+
 /**
  * Ports a reserved socket must not have: mappings the NAT made recently hold them as external
  * ports (the preserving NAT then draws a random port instead). The measurement's and the
@@ -109,9 +117,24 @@ export class PredictionLayer {
   #punches = 0;
   #punchesAtMeasure = 0;
   #rateTimer: TimerHandle | undefined;
+  /** A measurement runs now; how many ran in all (a "random" reading is redone, bounded). */
+  #measuring = false;
+  #measurements = 0;
 
   constructor(o: PredictionLayerOptions) {
     this.#o = o;
+    this.#measure();
+  }
+
+  /**
+   * Measures the allocation (the constructor; again after a punch when it read "random":
+   * `punchEnded`). One at a time.
+   */
+  #measure(): void {
+    const o = this.#o;
+    if (this.#measuring || this.#closed) return;
+    this.#measuring = true;
+    this.#measurements++;
     const second =
       o.server.port !== SERVE_STUN_PORT
         ? { address: o.server.address, port: SERVE_STUN_PORT }
@@ -169,9 +192,8 @@ export class PredictionLayer {
         if (probe && second && m.secondOther)
           void this.#measureFiltering(probe, second, m.secondOther);
       })
-      .catch((err: unknown) =>
-        o.logger.debug('port allocation not measured', { err: String(err) }),
-      );
+      .catch((err: unknown) => o.logger.debug('port allocation not measured', { err: String(err) }))
+      .finally(() => (this.#measuring = false));
   }
 
   /**
@@ -286,7 +308,14 @@ export class PredictionLayer {
    */
   punchEnded(): void {
     this.#running = Math.max(0, this.#running - 1);
-    if (this.#measured?.pattern.kind !== 'sequential' || this.#closed) return;
+    if (this.#closed) return;
+    // A "random" reading may be a predictable NAT measured while other mappings were made on it
+    // (this Peer's checks to new addresses, consent, another host): its samples' steps were
+    // uneven. Measure again once no punch runs, at most MAX_MEASUREMENTS in all.
+    const kind = this.#measured?.pattern.kind;
+    if (kind === 'random' && this.#running === 0 && this.#measurements < MAX_MEASUREMENTS)
+      return this.#measure();
+    if (kind !== 'sequential') return;
     this.#refreshWanted = true;
     if (this.#running === 0) void this.#refresh();
   }
