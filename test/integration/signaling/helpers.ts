@@ -82,10 +82,15 @@ export class RawClient {
     ws.on('close', (code, reason) => {
       this.closed = { code, reason: reason.toString() };
       for (const f of this.#closeWaiters.splice(0)) f();
-      // No frame can follow the close: a wait still pending would only hang.
-      for (const w of this.#waiters.splice(0)) {
-        w.reject(new Error(`${w.what}: the socket closed first (${this.#describeClose()})`));
-      }
+      // No frame can follow the close: a wait still pending would only hang. Rejected after
+      // what the close resolves has run (a macrotask later), so a race between a wait for the
+      // close (or a fatal error) and a wait for a frame that never comes is won by the close.
+      const pending = this.#waiters.splice(0);
+      setImmediate(() => {
+        for (const w of pending) {
+          w.reject(new Error(`${w.what}: the socket closed first (${this.#describeClose()})`));
+        }
+      });
     });
     ws.on('error', () => {});
   }
