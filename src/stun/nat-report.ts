@@ -4,6 +4,7 @@
 import type { Endpoint } from '../net/udp.js';
 import type { Dependence, NatKind } from './nat-classify.js';
 import type { NatReport } from './nat-discovery.js';
+import { escapeTerminalText } from '../util/terminal-text.js';
 
 const MAPPING_WORDS: Record<Dependence, string> = {
   'endpoint-independent': 'same public address:port for every destination',
@@ -31,24 +32,11 @@ const KIND_WORDS: Record<NatKind, string> = {
 
 /**
  * Text that came from the network — a router's UPnP fault description and URLs (a LAN device
- * answers SSDP: a stranger), its external address — shown with every control, bidi and line
- * break character as a visible escape, as src/cli/terminal-text.ts does for notifications (the
- * same set): printed raw, an ESC sequence could rewrite the report or the terminal.
+ * answers SSDP: a stranger), its external address — is shown with every control, bidi and line
+ * break character as a visible escape (util/terminal-text.ts, as for notifications): printed
+ * raw, an ESC sequence could rewrite the report or the terminal.
  */
-const UNSAFE =
-  // eslint-disable-next-line no-control-regex
-  /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\\]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
-const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
-
-export function shown(s: string): string {
-  return s.replace(UNSAFE, (c) => {
-    const named = NAMED[c];
-    if (named) return named;
-    const code = c.charCodeAt(0);
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
-  });
-}
+export const shown = escapeTerminalText;
 
 function ep(e: Endpoint): string {
   const a = shown(e.address);

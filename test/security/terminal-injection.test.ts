@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Peer } from '../../src/peer/peer.js';
 import { loadOrCreateIdentity } from '../../src/peer/identity-file.js';
 import { generateIdentity } from '../../src/signaling/identity.js';
-import { escapeTerminalText } from '../../src/cli/terminal-text.js';
+import { escapeTerminalText } from '../../src/util/terminal-text.js';
 import { formatNotification } from '../../src/cli/commands/listen.js';
 import {
   runNatpush,

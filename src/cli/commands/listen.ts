@@ -10,7 +10,7 @@ import {
   type PeerArgs,
 } from '../peer-options.js';
 import type { AllowPolicy } from '../../peer/contacts.js';
-import { escapeTerminalText } from '../terminal-text.js';
+import { escapeTerminalText } from '../../util/terminal-text.js';
 
 interface ListenArgs extends PeerArgs {
   count?: number;

@@ -3,7 +3,7 @@ import { Peer, type DeliveryPath } from '../../peer/peer.js';
 import { NatpushError } from '../../util/errors.js';
 import { asPeerCommand, CLI_ERR } from '../errors.js';
 import { regionOption, withPeerOptions, type PeerArgs } from '../peer-options.js';
-import { escapeTerminalText } from '../terminal-text.js';
+import { escapeTerminalText } from '../../util/terminal-text.js';
 
 interface PingArgs extends PeerArgs {
   peer: string;
