@@ -57,6 +57,7 @@ export function natRuleset(o: NatRulesOptions): string {
     dstnat.push(`iifname "${lan}" ip daddr ${pub} dnat ip to udp dport map @bindings`);
   }
   const srcnat = b.mapping === 'endpoint-independent' ? eimSrcnat(o) : dependentSrcnat(o);
+  const hashed = b.mapping !== 'endpoint-independent' && allocationOf(b) === 'hashed';
   if (o.hairpinning) {
     const hp = `iifname "${lan}" oifname "${lan}" ct status dnat`;
     if (b.mapping === 'endpoint-independent') {
@@ -121,7 +122,7 @@ ${indent(forward)}
     type filter hook input priority filter; policy accept;
 ${indent(input)}
   }
-}
+${hashed ? addressDependentChains(o) : ''}}
 `;
 }
 
@@ -155,16 +156,24 @@ function eimSrcnat(o: NatRulesOptions): string[] {
  *   mapping already holds (`@taken`, written after SNAT) goes fully-random instead;
  * - sequential: `numgen inc` counts mappings NAT-wide; looked up in a map of consecutive ports
  *   (nft 1.0.6 byte-swaps `numgen inc` used directly as a port, a map lookup is correct);
- * - hashed: jhash of (internal address, internal port, remote address) looked up in a map of
- *   ports, so every port of one remote address gets the same mapping and another address
- *   another one (address-dependent mapping). Two endpoints hashing to one port toward the same
- *   remote address would share `@bindings`; with 2048 ports that is rare enough for a lab.
+ * - hashed (address-dependent mapping): the internal port XORed with a constant chosen by
+ *   jhash(internal address, remote address) among ADDRESS_KEYS chains (`adm0`…), so every port
+ *   of one remote address gets the same mapping and another address (almost always) another
+ *   one. For a given internal host and remote address this is a bijection of ports, so two
+ *   sockets never collide on one external port: a hash of the port itself into a small port
+ *   map did, and the kernel then drops the second flow's packets (its reply tuple is taken) —
+ *   a lost STUN measurement in about 1 run of 300 (CI, hard-nat.test.ts). The constants keep
+ *   bit 15 clear, so an ephemeral port (32768–60999) stays ≥ 32768 and never equals itself.
  * TCP keeps plain (port-preserving) SNAT in every case.
  */
+function allocationOf(b: NatBehavior): NonNullable<NatBehavior['portAllocation']> {
+  return b.portAllocation ?? (b.randomPorts ? 'random' : 'preserving');
+}
+
 function dependentSrcnat(o: NatRulesOptions): string[] {
   const out = `oifname "${o.wanIf}"`;
   const pub = o.publicAddress;
-  switch (o.behavior.portAllocation ?? (o.behavior.randomPorts ? 'random' : 'preserving')) {
+  switch (allocationOf(o.behavior)) {
     case 'random':
       return [`${out} snat ip to ${pub} fully-random`];
     case 'preserving':
@@ -174,23 +183,41 @@ function dependentSrcnat(o: NatRulesOptions): string[] {
         `${out} meta l4proto udp snat ip to ${pub} : numgen inc mod ${ALLOC_PORTS} map ${portMap(SEQUENTIAL_BASE_PORT)}`,
         `${out} snat ip to ${pub}`,
       ];
-    case 'hashed':
+    case 'hashed': {
+      const chains = Array.from({ length: ADDRESS_KEYS }, (_, k) => `${k} : jump adm${k}`);
       return [
-        `${out} meta l4proto udp snat ip to ${pub} : jhash ip saddr . udp sport . ip daddr mod ${ALLOC_PORTS} seed 0x6e617470 map ${portMap(HASHED_BASE_PORT)}`,
+        `${out} meta l4proto udp jhash ip saddr . ip daddr mod ${ADDRESS_KEYS} seed 0x6e617470 vmap { ${chains.join(', ')} }`,
         `${out} snat ip to ${pub}`,
       ];
+    }
   }
 }
 
 /**
- * Ports the sequential and hashed allocators hand out: 2048 of them, enough for every lab
- * (a test makes tens of mappings) while the map stays a few tens of kB of ruleset. Sequential
- * ports start at 40000, hashed ones at 20000 (below Linux's ephemeral range 32768–60999, where
- * hosts bind port 0, so a hashed port is easy to tell from a preserved one).
+ * Ports the sequential allocator hands out: 2048 of them from 40000, enough for every lab (a
+ * test makes tens of mappings) while the map stays a few tens of kB of ruleset.
  */
 export const ALLOC_PORTS = 2048;
 export const SEQUENTIAL_BASE_PORT = 40000;
-export const HASHED_BASE_PORT = 20000;
+
+/** How many XOR constants an address-dependent NAT picks from (see dependentSrcnat). */
+export const ADDRESS_KEYS = 16;
+
+/** The XOR constant of chain `adm${k}`: distinct, in 0x1000–0x7fff (bit 15 clear, never 0). */
+export function addressKey(k: number): number {
+  return 0x1000 + ((k * 0x0731) % 0x7000);
+}
+
+/** The chains the `hashed` allocation jumps to: one external-port XOR each. */
+function addressDependentChains(o: NatRulesOptions): string {
+  const chains: string[] = [];
+  for (let k = 0; k < ADDRESS_KEYS; k++) {
+    chains.push(`  chain adm${k} {
+    meta l4proto udp snat ip to ${o.publicAddress} : udp sport ^ 0x${addressKey(k).toString(16)}
+  }`);
+  }
+  return chains.join('\n') + '\n';
+}
 
 function portMap(base: number): string {
   const entries: string[] = [];

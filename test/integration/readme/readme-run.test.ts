@@ -4,7 +4,7 @@
  * static users, `relay mint`), and the `TurnClient` fragment with its free names defined.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -55,6 +55,10 @@ describe('README set-up', () => {
       .map((c) => c.trim())
       .find((c) => c.startsWith('npx natpush'));
     expect(line).toBe('npx natpush serve');
+    // npx runs the bin through a link in its cache, made (and the target chmod'ed) only once per
+    // checkout path: a rebuilt CLI must be executable by itself (scripts/bin-executable.mjs), or
+    // a second clone at the same path fails with "natpush: Permission denied".
+    expect(statSync(CLI).mode & 0o111, `${CLI} is not executable`).toBe(0o111);
     const s = shell(
       `${line} --port 0 --stun-port 0 --relay-port 0 --data-dir '${join(dir, 'data')}'`,
       { cwd: REPO },
