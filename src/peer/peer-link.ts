@@ -4,13 +4,11 @@
  * (`p2p` frames through serve), relay (a PunchedPath through serve's TURN), direct (a
  * PunchedPath between the NATs). `setSend` swaps the path under the session (keys and counters
  * stay), so a move costs at most one retransmission (`channel.pathChanged()`).
- * Moving up: the side that wants the link (`start`) asks the connector for a coordinated punch at
- * once, whatever its id; the connector joins a punch already running with the peer, or resolves
- * glare to one session, so the two sides never punch twice at once; the other side adopts what
- * arrives through `onIncoming` — both sides take every punched path (AGREEMENT). A relay result
- * is kept and direct tried again later; a path that dies (consent lost, RFC 7675; nothing back
- * with data in flight) or whose remote moved (NAT rebinding) drops the link to the server rung
- * at once and a re-punch is scheduled with backoff (repunch-policy.ts).
+ * This file holds the path and the session under it: adopting a punched path — both sides take
+ * every punched path (AGREEMENT), the other side's through `onIncoming` — and dropping one that
+ * dies (consent lost, RFC 7675; nothing back with data in flight, path-hearing.ts) or whose
+ * remote moved (NAT rebinding): the link is on the server rung at once. Who punches and when,
+ * and the re-punch after a relay result or a death, is peer-link-upgrade.ts.
  * First contact in one direct round trip (`handshakeInChecks`): the Noise init rides in the
  * punch's first checks with what is queued as 0-RTT data, answered in the check's success
  * response; if no check takes it, the handshake goes over the server as before.
@@ -29,7 +27,7 @@ import {
   type LinkPath,
   type PeerLinkOptions,
 } from './peer-link-types.js';
-import { RepunchPolicy } from './repunch-policy.js';
+import { LinkUpgrade } from './peer-link-upgrade.js';
 export type { LinkConnector, LinkPath, PeerLinkOptions } from './peer-link-types.js';
 
 export class PeerLink {
@@ -39,13 +37,10 @@ export class PeerLink {
   readonly #o: PeerLinkOptions;
   #path: PunchedPath | undefined;
   #pathOffs: (() => void)[] = [];
-  #punching = false;
-  /** When to try for direct again (backoff, and the two at-once cases): repunch-policy.ts. */
-  readonly #repunch: RepunchPolicy;
+  /** Punching for a better path, and again later: peer-link-upgrade.ts. */
+  readonly #upgrade: LinkUpgrade;
   #closed = false;
   #keyed = false;
-  /** Why the last attempt at a direct path failed, for `natpush ping`. */
-  lastPunchError: string | undefined;
   lastUsed: number;
   /** Datagrams dropped because the application was not keeping up (`paused`). */
   droppedWhilePaused = 0;
@@ -72,12 +67,16 @@ export class PeerLink {
     this.#o = o;
     this.remote = o.remote;
     this.lastUsed = o.clock.now();
-    this.#repunch = new RepunchPolicy({
-      clock: o.clock,
-      ...(o.repunchMs ? { backoff: o.repunchMs } : {}),
+    this.#upgrade = new LinkUpgrade(o, {
       closed: () => this.#closed,
       established: () => this.session.established,
-      punch: () => this.#maybeUpgrade(true),
+      path: () => this.#path,
+      adopt: (p) => this.adopt(p),
+      settled: () => {
+        this.#flushCheckAnswers();
+        // Checks that never took the held init: the handshake goes on the path we have now.
+        this.session.releaseHold();
+      },
     });
     this.session = new SecureSession({
       identity: o.identity,
@@ -94,7 +93,7 @@ export class PeerLink {
     this.channel.onNotification((n) => o.onNotification(n, this.path));
     this.session.onEstablished(() => {
       this.#report(); // keys on a path adopted before the handshake finished: it carries now
-      this.#maybeUpgrade();
+      this.#upgrade.maybe();
     });
   }
 
@@ -123,6 +122,11 @@ export class PeerLink {
     return this.channel.rttMs;
   }
 
+  /** Why the last attempt at a direct path failed, for `natpush ping`. */
+  get lastPunchError(): string | undefined {
+    return this.#upgrade.lastError;
+  }
+
   /** Initiate: fetch the remote's key, start the handshake (over whatever path is up). */
   async start(): Promise<void> {
     if (this.#closed) return;
@@ -130,7 +134,7 @@ export class PeerLink {
     // The punch does not wait for the key lookup and the handshake: candidates are exchanged
     // through serve (which authenticated both ends at login) while the Noise IK crosses it, and
     // the session moves onto the path when it is up. Whatever rides it is still end-to-end.
-    this.#maybeUpgrade(true);
+    this.#upgrade.maybe(true);
     if (!this.#keyed) {
       const key = await this.#o.remoteKey();
       if (this.#closed) return;
@@ -139,7 +143,7 @@ export class PeerLink {
     }
     if (this.session.state === 'closed') return;
     // A punch is on its way to its first checks: the init rides in them (see the header).
-    if (this.#o.handshakeInChecks && this.#punching && !this.carries)
+    if (this.#o.handshakeInChecks && this.#upgrade.punching && !this.carries)
       this.session.holdHandshake(CHECK_HANDSHAKE_HOLD_MS);
     this.session.connect(); // no-op while held
   }
@@ -157,7 +161,7 @@ export class PeerLink {
     this.#lastRxInCheck = true;
     let answer: Uint8Array | undefined;
     this.#handleOffPath(d, () => (answer = this.session.answerInCheck(d)));
-    this.#maybeUpgrade();
+    this.#upgrade.maybe();
     return answer;
   }
 
@@ -169,7 +173,7 @@ export class PeerLink {
   handleCheckResponse(d: Uint8Array): void {
     if (this.#closed) return;
     this.lastUsed = this.#o.clock.now();
-    if (this.#punching) {
+    if (this.#upgrade.punching) {
       if (this.#checkAnswers.length < MAX_CHECK_ANSWERS) this.#checkAnswers.push(d);
       return;
     }
@@ -217,7 +221,7 @@ export class PeerLink {
     // The other side opened a session (its Noise init): when we are the pair's initiator, punch
     // now rather than when the session is confirmed (a round trip later). `from` is the peer
     // serve authenticated at login; the session still authenticates whatever rides the path.
-    this.#maybeUpgrade();
+    this.#upgrade.maybe();
   }
 
   notify(n: ChannelNotification, timeoutMs: number): Promise<void> {
@@ -288,9 +292,7 @@ export class PeerLink {
     // An init unanswered (in the checks, or on the old path): again, on this path, at once.
     this.session.retryCheckInit();
     this.#report(); // with keys it carries now; else the event waits for onEstablished
-    if (p.kind === 'relay')
-      this.#repunch.schedule(); // try for direct again later
-    else this.#repunch.succeeded();
+    this.#upgrade.adopted(p.kind);
   }
 
   /**
@@ -301,10 +303,7 @@ export class PeerLink {
   #relabelled(p: PunchedPath): void {
     this.#adoptedKind = p.kind;
     this.#report();
-    if (p.kind !== 'relay') return;
-    this.lastPunchError = 'the direct pair ran through the remote relay; using the relay';
-    this.#repunch.failed();
-    this.#repunch.schedule();
+    if (p.kind === 'relay') this.#upgrade.ranThroughRelay();
   }
 
   /** Drop the current UDP path (tests kill it; the ladder calls this when it dies). */
@@ -317,7 +316,7 @@ export class PeerLink {
     this.#closed = true;
     this.#handlingPath = undefined;
     this.#checkAnswers = [];
-    this.#repunch.cancel();
+    this.#upgrade.close();
     for (const off of this.#pathOffs.splice(0)) off();
     this.#path?.close();
     this.#path = undefined;
@@ -387,58 +386,6 @@ export class PeerLink {
     this.channel.pathChanged();
     this.#o.logger.info('path down', { peer: this.remote, kind: p.kind, reason });
     this.#report(reason);
-    this.#repunch.down(reason, this.#punching);
-  }
-
-  /**
-   * Who punches when the other side opened the session (its Noise init arrived): the lower peer
-   * id. A side that wants the link itself (`start`: a notify, a ping) punches at once whatever
-   * its id — waiting for the other side to hear of it cost ~4 one-way delays in half the pairs —
-   * and the connector joins a punch already running with the peer or resolves glare (both
-   * started at once) to one session.
-   */
-  #initiates(): boolean {
-    return this.#o.identity.peerId < this.remote;
-  }
-
-  #maybeUpgrade(demand = false): void {
-    if (this.#closed || this.#punching || this.#repunch.waiting) return;
-    if (this.#path?.kind === 'direct' && !this.#path.closed) return;
-    if (!demand && !this.#initiates()) return;
-    void this.#punch();
-  }
-
-  async #punch(): Promise<void> {
-    this.#punching = true;
-    let failure: string | undefined;
-    try {
-      const connector = await this.#o.connector();
-      if (!connector || this.#closed) return;
-      const p = await connector.connect(this.remote);
-      if (this.#closed) return p.close();
-      if (this.#path === p) return; // the other side's punch, joined: adopted and reported
-      this.#o.onPunch({
-        ok: true,
-        kind: p.kind,
-        ...(p.rttMs !== undefined ? { rttMs: p.rttMs } : {}),
-      });
-      if (p.kind === 'relay') {
-        this.lastPunchError = 'no direct pair answered; using the relay';
-        this.#repunch.failed(); // back off the retries for direct like after a failure
-      }
-      this.adopt(p);
-    } catch (err) {
-      this.lastPunchError = failure = err instanceof Error ? err.message : String(err);
-      this.#repunch.failed();
-      this.#o.onPunch({ ok: false, error: this.lastPunchError });
-      this.#o.logger.info('punch failed', { peer: this.remote, err: this.lastPunchError });
-      this.#repunch.schedule();
-    } finally {
-      this.#punching = false;
-      this.#flushCheckAnswers();
-      // Checks that never took the held init: the handshake goes on the path we have now.
-      this.session.releaseHold();
-      this.#repunch.afterPunch(failure, this.#path !== undefined && !this.#path.closed);
-    }
+    this.#upgrade.down(reason);
   }
 }

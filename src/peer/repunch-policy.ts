@@ -1,6 +1,6 @@
 /**
- * When a PeerLink tries for a direct path again (peer-link.ts): after a punch that failed or gave
- * only the relay, and after a UDP path went down, with exponential backoff (`REPUNCH`: 5 s
+ * When a PeerLink tries for a direct path again (peer-link-upgrade.ts): after a punch that failed
+ * or gave only the relay, and after a UDP path went down, with exponential backoff (`REPUNCH`: 5 s
  * doubling to 2 min). Both sides back off; either may re-punch when its timer fires (the
  * connector joins or resolves glare), so a failed punch is retried even if the other side never
  * asks. Two exceptions re-punch at once rather than a backoff later:
@@ -24,7 +24,7 @@ export interface RepunchPolicyOptions {
   closed: () => boolean;
   /** The session has keys (a punch is asked for only then). */
   established: () => boolean;
-  /** Punch now (PeerLink's `#maybeUpgrade(true)`). */
+  /** Punch now (LinkUpgrade's `maybe(true)`). */
   punch: () => void;
 }
 
