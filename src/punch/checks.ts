@@ -14,11 +14,12 @@
  *
  * The parts live beside this file: the pair table and its order (checklist.ts), pacing every Ta
  * and the triggered-check queue (check-pacer.ts), our check transactions and the screening of
- * their answers (check-transactions.ts), which pair to nominate (nomination.ts), role conflicts
- * (role-conflict.ts), the session handshake carried in checks (handshake-in-check.ts), a remote
- * that moved after selection (remote-move.ts), the responder to incoming checks
- * (check-responder.ts) and consent freshness (consent.ts). This file is the agent that runs them:
- * lifecycle, events, the outcome of our checks, selection and failure.
+ * their answers (check-transactions.ts), what an answer to our check means (check-outcome.ts),
+ * which pair to nominate (nomination.ts), role conflicts (role-conflict.ts), the session
+ * handshake carried in checks (handshake-in-check.ts), a remote that moved after selection
+ * (remote-move.ts), the responder to incoming checks (check-responder.ts) and consent freshness
+ * (consent.ts). This file is the agent that runs them: lifecycle, events, acting on the outcome
+ * of our checks, selection and failure.
  *
  * Checks and responses whose MESSAGE-INTEGRITY does not verify with the session's pwd are dropped
  * before they touch any state, so a third party can neither open a pair, nor learn a prflx
@@ -26,9 +27,6 @@
  */
 import type { Endpoint } from '../net/udp.js';
 import { endpointKey } from '../net/udp.js';
-import { Attr } from '../stun/attribute-type.js';
-import { readErrorCode, readXorAddress } from '../stun/attributes.js';
-import { StunClass } from '../stun/message-type.js';
 import type { StunMessage } from '../stun/message.js';
 import type { StunTransactions } from '../stun/transaction.js';
 import type { TimerHandle } from '../util/clock.js';
@@ -38,6 +36,7 @@ import type { Candidate, CandidateBase } from './candidates.js';
 import type { IceCredentials, Role } from './check-message.js';
 import { responseHandshake } from './check-message.js';
 import { CheckEvents } from './check-events.js';
+import { checkOutcome } from './check-outcome.js';
 import { CheckPacer } from './check-pacer.js';
 import { CheckResponder } from './check-responder.js';
 import { CheckTransactions } from './check-transactions.js';
@@ -287,32 +286,24 @@ export class CheckAgent {
     );
   }
 
+  /** An answer to our check on `pair` (check-outcome.ts reads it). */
   #onResponse(pair: CandidatePair, msg: StunMessage, rttMs: number, nominate: boolean): void {
     // After a relayed pair's selection only our aggressive nominations run (pair-upgrade.ts).
     if (this.#done || (this.#selected && !(nominate && upgrades(this.#selected, pair)))) return;
-    if (msg.cls === StunClass.Error) {
-      // RFC 8445 §7.2.5.1: 487 → switch role and check again.
-      if (readErrorCode(msg)?.code === 487 && !this.#selected) {
+    const selected = this.#selected !== undefined;
+    switch (checkOutcome(pair, msg, rttMs, { nominate, role: this.role, selected })) {
+      case 'switch-role':
         this.stats.roleConflicts++;
         this.#switchRole();
         return this.#pacer.trigger(pair);
-      }
-      pair.state = 'failed';
-      return this.#maybeNominate();
+      case 'nominated':
+        return this.#selected ? this.#switchTo(pair) : this.#select(pair);
+      case 'select':
+        return this.#select(pair);
+      case 'failed':
+      case 'succeeded':
+        return this.#maybeNominate();
     }
-    pair.state = 'succeeded';
-    pair.rttMs = rttMs;
-    try {
-      pair.mapped = readXorAddress(msg, Attr.XorMappedAddress);
-    } catch {
-      /* a prflx of ours is informative only */
-    }
-    if (nominate && this.role === 'controlling') {
-      pair.nominated = true;
-      return this.#selected ? this.#switchTo(pair) : this.#select(pair);
-    }
-    if (pair.nominated && this.role === 'controlled') return this.#select(pair);
-    this.#maybeNominate();
   }
 
   #onCheckFailed(pair: CandidatePair, nominate: boolean): void {
@@ -389,13 +380,13 @@ export class CheckAgent {
 
   /** Whether an authenticated check came from `from` (the connector's early-data buffer). */
   heardFrom(from: Endpoint, via: Via): boolean {
-    return this.#list.find(via === 'relay' ? 'relay' : 'socket', from)?.heard === true;
+    return this.#list.find(via, from)?.heard === true;
   }
 
   /** Whether a session datagram from `from` belongs to the selected path (its data filter:
    *  the selected remote, or a pair of this session the remote was heard on; checklist.ts). */
   isSelectedRemote(from: Endpoint, via: Via): boolean {
     const p = this.#selected;
-    return p !== undefined && this.#list.validFor(p, from, via === 'relay' ? 'relay' : 'socket');
+    return p !== undefined && this.#list.validFor(p, from, via);
   }
 }

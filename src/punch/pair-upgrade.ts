@@ -20,10 +20,9 @@
  * (the controlling side stops its other checks when it selects a direct pair), so the first
  * direct pair selected stays.
  */
-import { Attr } from '../stun/attribute-type.js';
-import { readXorAddress } from '../stun/attributes.js';
 import { StunClass } from '../stun/message-type.js';
 import type { Role } from './check-message.js';
+import { checkSucceeded } from './check-outcome.js';
 import type { CheckTransactions } from './check-transactions.js';
 import type { CandidatePair } from './check-types.js';
 
@@ -91,13 +90,7 @@ export class PairUpgrade {
       (res) => {
         this.#validating.delete(pair.id);
         if (this.done() || res.message.cls !== StunClass.Success) return;
-        pair.state = 'succeeded';
-        pair.rttMs = res.rttMs;
-        try {
-          pair.mapped = readXorAddress(res.message, Attr.XorMappedAddress);
-        } catch {
-          /* a prflx of ours is informative only */
-        }
+        checkSucceeded(pair, res.message, res.rttMs);
         if (upgrades(this.selected(), pair)) this.switchTo(pair);
       },
       () => this.#validating.delete(pair.id),
