@@ -300,12 +300,14 @@ export class CheckAgent {
         return this.#selected ? this.#switchTo(pair) : this.#select(pair);
       case 'select':
         return this.#select(pair);
-      case 'failed':
+      case 'failed': // refused: as unanswered, so a refused nomination frees the next one
+        return this.#onCheckFailed(pair, nominate);
       case 'succeeded':
         return this.#maybeNominate();
     }
   }
 
+  /** Our check on `pair` got no answer, or an error but 487 (§7.2.5.2.4). */
   #onCheckFailed(pair: CandidatePair, nominate: boolean): void {
     if (this.#done || this.#selected) return;
     if (nominate && this.#nominating === pair) this.#nominating = undefined;
