@@ -1,7 +1,8 @@
 /**
  * Moving a PeerLink up the ladder (peer-link.ts): who punches, when, and what a punch's end
- * means. The link holds the path and the session; this part only asks the connector for a path
- * and hands what it gets to the link (`adopt`), so the two meet at one call each way.
+ * means. The link holds the path and the session; this part asks the connector for a path and
+ * hands what it gets to the link (`adopt`), and the link tells it what became of its path
+ * (`adopted`, `ranThroughRelay`, `down`).
  * - Who: the side that wants the link (`want`: a notify, a ping) punches at once, whatever its
  *   id; when the other side opened the session (its Noise init arrived), the lower peer id does.
  *   The connector joins a punch already running with the peer, or resolves glare to one session,
@@ -55,8 +56,8 @@ export class LinkUpgrade {
   }
 
   /**
-   * Punch now unless one runs, a re-punch is scheduled or the path is direct already. `want`:
-   * this side wants the link (`start`), so it punches whatever its id (see the header).
+   * Punch now unless one runs, a re-punch is scheduled, the path is direct already or it is the
+   * other side's turn. `want`: this side wants the link (`start`), so it punches whatever its id.
    */
   maybe(want = false): void {
     if (this.#h.closed() || this.#punching || this.#repunch.waiting) return;

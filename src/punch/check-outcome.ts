@@ -14,7 +14,7 @@ import type { Role } from './check-message.js';
 import type { CandidatePair } from './check-types.js';
 
 /**
- * - `switch-role`: 487 (§7.2.5.1), nothing selected yet: take the other role, check the pair again;
+ * - `switch-role`: 487 (§7.2.5.1) before a selection: take the other role, check the pair again;
  * - `failed`: another error (§7.2.5.2.4), the pair failed;
  * - `nominated`: our nominating check succeeded (controlling): select the pair, or move to it
  *   from a relayed one (pair-upgrade.ts);
