@@ -287,7 +287,7 @@ class Discovery {
       clock: this.#clock,
       request: this.#signal(),
     });
-    if (!r.testIAnswered)
+    if (!r.testIAnswered && r.filtering === 'unknown')
       this.notes.push('filtering: the server did not answer on the filtering socket (Test I)');
     if (!r.otherIpTested)
       this.notes.push(

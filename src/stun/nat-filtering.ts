@@ -66,7 +66,8 @@ export interface FilteringResult {
   otherIpTested: boolean;
   /** Our mapped address as an answer reported it (undefined when none came in). */
   mapped?: Endpoint;
-  /** Test I on this socket was answered: without it a silence is no finding. */
+  /** Test I on this socket was answered before the test ended: without it a silence is no
+   *  finding (when Tests II and III both answered first, it may not have been needed). */
   testIAnswered: boolean;
 }
 
@@ -96,11 +97,13 @@ export async function probeFiltering(p: FilteringProbe): Promise<FilteringResult
   const both = otherIpTested ? ask({ ip: true, port: true }) : Promise.resolve(undefined);
   const port = ask({ port: true });
   let timer: TimerHandle | undefined;
+  let done = false;
   // Resolves when a silence of Tests II and III counts (the header): settleMs after Test I's
   // answer, not before minMs, never after maxMs (also when Test I failed at once).
   const settled = testI.then(
     (r) =>
       new Promise<void>((resolve) => {
+        if (done) return resolve(); // decided already (Test I ended by the abort below)
         const now = p.clock.now();
         const settle = r
           ? Math.max(FILTERING_WAIT.settleMs, FILTERING_WAIT.settleRtts * (now - started))
@@ -115,6 +118,7 @@ export async function probeFiltering(p: FilteringProbe): Promise<FilteringResult
   try {
     await Promise.race([Promise.all([both, port]), settled]);
   } finally {
+    done = true;
     timer?.cancel();
     stop.abort(); // what has not answered by now is a silence
     caller?.removeEventListener('abort', onAbort);
