@@ -3,7 +3,7 @@
  * and bench/birthday.ts. The caller's process plays signaling (it hands each side the other's
  * reflexive address and predicted ports). Runs from source (vitest) and from dist/ (bench).
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,8 @@ export interface AgentMsg {
   /** heardMs: from the start of probing to the first datagram from the peer. */
   probed?: { heard: string | null; heardMs: number | null; ms: number };
   bday?: { ok: boolean; ms?: number; sent?: number; remote?: string; expected?: number };
+  /** The birthday hard side's sockets are bound and each sent its first probe. */
+  ready?: { sockets: number };
   error?: { code: string; message: string };
 }
 
@@ -57,6 +59,11 @@ export class HardNatAgent {
     timeoutMs = 30_000,
   ): Promise<NonNullable<AgentMsg[K]>> {
     this.child.stdin!.write(JSON.stringify(m) + '\n');
+    return this.next(key, timeoutMs);
+  }
+
+  /** Waits for the next message carrying `key` (or an error), sending nothing. */
+  next<K extends keyof AgentMsg>(key: K, timeoutMs = 30_000): Promise<NonNullable<AgentMsg[K]>> {
     return new Promise((resolve, reject) => {
       const check = (): boolean => {
         const i = this.#msgs.findIndex((x) => x[key] !== undefined || x.error !== undefined);
@@ -74,6 +81,13 @@ export class HardNatAgent {
       }, timeoutMs);
       if (!check()) this.#waiters.add(check);
     });
+  }
+
+  /** An agent on this host, outside any lab (tests of the agent itself). */
+  static spawnHere(): HardNatAgent {
+    return new HardNatAgent(
+      spawn(process.execPath, [AGENT(), DIST()], { stdio: ['pipe', 'pipe', 'inherit'] }),
+    );
   }
 
   kill(): void {
@@ -168,8 +182,11 @@ export async function birthdayAttempt(
     'bday',
     timeLimitMs + 10_000,
   );
-  // The hard side's sockets open their mappings first; its first spray takes a few ms.
-  await new Promise((r) => setTimeout(r, 100));
+  hardRun.catch(() => {}); // awaited below; a failure while waiting for "ready" is that one's
+  // The easy side starts once the hard side's mappings exist: its sockets are bound and each
+  // sent its first probe (the agent's "ready", always before its "bday"). A fixed head start
+  // was too short on a loaded machine, where binding 256 sockets can take longer.
+  await hard.next('ready', timeLimitMs);
   const easyRun = easy.ask(
     {
       'bday-easy': {

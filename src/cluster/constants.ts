@@ -15,6 +15,15 @@ export const CLUSTER_TIMING = {
   expiryBatch: 1_000,
   /** ioredis reconnect backoff: 50 ms × attempt, at most this. */
   maxReconnectDelayMs: 1_000,
+  /**
+   * `watch:{peer}` (keys.ts) lives this long unless a node with watchers of the peer renews it
+   * (watch-leases.ts): 10 min. Entries leave when their watcher stops watching (SREM) or a
+   * change finds their node gone (remote-presence.ts); this bounds what a crashed node left in
+   * a key nobody renews, and the keys of peer ids that were watched once and never again.
+   */
+  watchTtlMs: 600_000,
+  /** Renewal period: a third of the TTL, so two renewals may fail (a Redis restart). */
+  watchRefreshMs: 200_000,
 } as const;
 
 export const CLUSTER_LIMITS = {

@@ -16,8 +16,8 @@
  * | `node:{id}`            | string  | a live node (PX TTL; its heartbeat renews it)               |
  * | `nodes`                | set     | node ids ever started and not yet reaped                    |
  * | `peers-of:{id}`        | set     | peers routed to node id (reaped with it)                    |
- * | `allow:{peer}`         | set     | the peer's allow list (`*` = anyone)                        |
- * | `watch:{peer}`         | set     | `node\twatcher`: who watches the peer, on which node        |
+ * | `watch:{peer}`         | set     | `node\twatcher`: who watches the peer, on which node (PX    |
+ * |                        |         | TTL, renewed by the watchers' nodes: watch-leases.ts)       |
  * | `secret`               | string  | the cluster's session-token secret (SET NX once)            |
  * | `relay:{id}`           | string  | a live TURN relay's record, JSON (PX TTL; relay-record.ts)  |
  * | `relays`               | set     | relay ids registered and not yet found expired              |
@@ -55,9 +55,6 @@ export class ClusterKeys {
   }
   route(peer: string): string {
     return `${this.prefix}route:${peer}`;
-  }
-  allow(peer: string): string {
-    return `${this.prefix}allow:${peer}`;
   }
   watch(peer: string): string {
     return `${this.prefix}watch:${peer}`;

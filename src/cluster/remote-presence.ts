@@ -12,7 +12,8 @@
  *
  * A peer with no route, or whose node has no subscriber any more (PUBLISH reaches 0 clients),
  * is offline: the frame is dropped as presence.ts drops frames to offline peers. `watch:{P}`
- * entries of a node that is gone are removed when a publish to it reaches nobody.
+ * entries of a node that is gone are removed when a publish to it reaches nobody, and the key
+ * has a TTL that the watchers' nodes renew (watch-leases.ts).
  */
 import type { ControlChannel, Presence, RemotePresence, Shown } from '../signaling/presence.js';
 import type { ServerMessage, Transport } from '../signaling/protocol.js';
@@ -21,6 +22,7 @@ import { LIMITS } from '../signaling/constants.js';
 import { KeyedRateLimiter } from '../util/token-bucket.js';
 import type { BusMessage } from './bus.js';
 import type { ClusterNode } from './cluster-node.js';
+import { WatchLeases } from './watch-leases.js';
 
 /**
  * Added to the punch lead for a start that crosses nodes: the caller's `punch-start` travels
@@ -53,6 +55,8 @@ export class ClusterPresence implements RemotePresence {
   readonly #p: Presence;
   readonly #claiming: (peer: string) => boolean;
   readonly #watchBudget: KeyedRateLimiter;
+  /** The TTL of the `watch:{peer}` keys this node has entries in. */
+  readonly leases: WatchLeases;
   /** Applies acks forwarded from another node to a peer whose session is here (server.ts). */
   onAck: (peer: string, ids: string[], via: Transport) => void = () => {};
   /** Remote watch entries refused by WATCH_BUDGET. */
@@ -80,6 +84,7 @@ export class ClusterPresence implements RemotePresence {
       },
       cluster.clock,
     );
+    this.leases = new WatchLeases(cluster);
     presence.remote = this;
     cluster.bus.on((m) => this.#onMessage(m));
   }
@@ -169,12 +174,19 @@ export class ClusterPresence implements RemotePresence {
     const { redis, keys, id } = this.#c;
     const added = this.#withinBudget(watcher, wanted);
     const m = redis.multi();
-    for (const p of removed) m.srem(keys.watch(p), `${id}\t${watcher}`);
+    for (const p of removed) {
+      m.srem(keys.watch(p), `${id}\t${watcher}`);
+      this.leases.remove(watcher, p);
+    }
     for (const p of added) m.sadd(keys.watch(p), `${id}\t${watcher}`).get(keys.route(p));
+    // The TTLs last, so the replies above keep their places.
+    for (const p of added) this.leases.add(m, watcher, p);
     m.exec().then(
       (res) => {
         // Routes of the added peers are the replies after each SADD.
-        const routes = (res ?? []).slice(removed.length).filter((_, i) => i % 2 === 1);
+        const routes = (res ?? [])
+          .slice(removed.length, removed.length + 2 * added.length)
+          .filter((_, i) => i % 2 === 1);
         added.forEach((p, i) => {
           const route = routes[i]?.[1];
           if (typeof route !== 'string') return;

@@ -244,7 +244,7 @@ export class PredictionLayer {
     other: Endpoint,
   ): Promise<void> {
     try {
-      const r = await probeFiltering({ client: probe.client, server, other });
+      const r = await probeFiltering({ client: probe.client, server, other, clock: this.#o.clock });
       if (this.#closed || r.filtering === 'unknown') return;
       this.#filtering = r.filtering;
       this.#o.logger.info('NAT filtering measured', { filtering: r.filtering });

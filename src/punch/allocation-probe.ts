@@ -3,12 +3,22 @@
  * of `samples` fresh sockets asks the STUN server for its mapping, one after the other, so the
  * mappings are made in a known order. Wiring around the pure classifier; the sockets are closed
  * before it returns.
+ *
+ * Loss: a sample whose requests all go unanswered is not the end of the measurement (one lost
+ * sample used to fail it: a netsim CI run). Its socket stays open — its request may have made a
+ * mapping that a reused port would meet again — and the next sample comes from a fresh socket,
+ * up to `maxLost` extra ones. The classifier is told where the holes are (`attempt`): a lost
+ * sample on a sequential NAT may or may not have taken a port. Fewer than MIN_SAMPLES answers
+ * fail with NATPUSH_ERR_PUNCH_ALLOCATION_UNMEASURED.
  */
 import { systemClock, type Clock } from '../util/clock.js';
 import type { Endpoint, UdpNetwork } from '../net/udp.js';
 import { StunClient } from '../stun/client.js';
 import { DISCOVERY_DEFAULTS } from '../stun/constants.js';
+import { StunTimeoutError } from '../stun/errors.js';
+import { PUNCH_ERR, PunchError } from './errors.js';
 import {
+  MIN_SAMPLES,
   classifyAllocation,
   type AllocationPattern,
   type AllocationSample,
@@ -16,10 +26,19 @@ import {
 
 /** Four samples give three gaps: enough for a majority, few enough to cost ~4 round trips. */
 export const DEFAULT_ALLOCATION_SAMPLES = 4;
+/**
+ * Lost samples replaced by fresh sockets, at most: two holes still leave a majority of clean
+ * steps among 4 answers, and a path that loses more than a third of its samples is not worth
+ * predicting on. Each lost sample costs one timeout (3 s by default).
+ */
+export const MAX_LOST_ALLOCATION_SAMPLES = 2;
 
 export interface AllocationMeasurement {
   pattern: AllocationPattern;
+  /** The answered samples; `attempt` numbers every socket, so a hole is a lost sample. */
   samples: AllocationSample[];
+  /** Samples whose requests all went unanswered (their sockets were replaced). */
+  lost: number;
   /**
    * RFC 4787 mapping seen by asking `second` from the last sample's socket (same address, other
    * port): the same mapped endpoint means endpoint-independent (or address-dependent: one server
@@ -43,55 +62,103 @@ export async function measureAllocation(o: {
   /** Another endpoint of the server that answers Binding (serve's STUN port beside its relay). */
   second?: Endpoint;
   samples?: number;
+  /** Lost samples replaced by a fresh socket; default MAX_LOST_ALLOCATION_SAMPLES. */
+  maxLost?: number;
   timeoutMs?: number;
 }): Promise<AllocationMeasurement> {
   const n = o.samples ?? DEFAULT_ALLOCATION_SAMPLES;
+  const maxLost = o.maxLost ?? MAX_LOST_ALLOCATION_SAMPLES;
+  if (!Number.isInteger(n) || n < MIN_SAMPLES)
+    throw new RangeError(`samples must be an integer >= ${MIN_SAMPLES}`);
+  if (!Number.isInteger(maxLost) || maxLost < 0)
+    throw new RangeError('maxLost must be an integer >= 0');
+  const timeoutMs = o.timeoutMs ?? 3_000;
   const samples: AllocationSample[] = [];
-  let mapping: AllocationMeasurement['mapping'];
-  let secondMappedPort: number | undefined;
-  let secondOther: Endpoint | undefined;
-  // All sockets stay open until the end: a closed socket's port could be handed out again and
-  // meet its own old mapping on the NAT.
-  const open: { socket: Awaited<ReturnType<UdpNetwork['bindUdp']>>; client: StunClient }[] = [];
+  // All sockets stay open until the end, the lost samples' too: a closed socket's port could be
+  // handed out again and meet its own old mapping on the NAT.
+  const open: Probe[] = [];
+  let lastAnswered: Probe | undefined;
   try {
-    for (let i = 0; i < n; i++) {
+    for (let attempt = 0; samples.length < n && attempt < n + maxLost; attempt++) {
+      // Stop as soon as MIN_SAMPLES answers are out of reach.
+      if (samples.length + (n + maxLost - attempt) < MIN_SAMPLES) break;
       const socket = await o.net.bindUdp();
-      const client = new StunClient({ socket, ...(o.clock ? { clock: o.clock } : {}) });
-      open.push({ socket, client });
-      const r = await client.binding(o.server, { timeoutMs: o.timeoutMs ?? 3_000 });
-      samples.push({
-        localPort: socket.address().port,
-        mappedPort: r.mapped.port,
-        atMs: (o.clock ?? systemClock).now(),
-      });
-    }
-    const last = open[open.length - 1];
-    if (o.second && last) {
+      const probe = { socket, client: new StunClient({ socket, ...clockOf(o) }) };
+      open.push(probe);
       try {
-        // Padded (RFC 5780 §7.6) so a server bounding its answers at 2× still names OTHER-ADDRESS.
-        const r2 = await last.client.binding(o.second, {
-          timeoutMs: o.timeoutMs ?? 3_000,
-          padTo: DISCOVERY_DEFAULTS.padRequestTo,
+        const r = await probe.client.binding(o.server, { timeoutMs });
+        const atMs = (o.clock ?? systemClock).now();
+        samples.push({
+          localPort: socket.address().port,
+          mappedPort: r.mapped.port,
+          atMs,
+          attempt,
         });
-        const first = samples[samples.length - 1]!.mappedPort;
-        mapping = r2.mapped.port === first ? 'endpoint-independent' : 'address-and-port-dependent';
-        secondMappedPort = r2.mapped.port;
-        secondOther = r2.otherAddress;
-      } catch {
-        // No answer there: the mapping stays unknown; the allocation pattern still holds.
+        lastAnswered = probe;
+      } catch (err) {
+        if (!(err instanceof StunTimeoutError)) throw err;
       }
     }
+    if (samples.length < MIN_SAMPLES) {
+      throw new PunchError(
+        PUNCH_ERR.ALLOCATION_UNMEASURED,
+        `port allocation: ${samples.length} of ${open.length} samples answered, need ${MIN_SAMPLES}`,
+      );
+    }
+    const second =
+      o.second && lastAnswered ? await askSecond(lastAnswered, o.second, timeoutMs) : {};
+    if (second.mappedPort !== undefined) {
+      const first = samples[samples.length - 1]!.mappedPort;
+      const mapping =
+        second.mappedPort === first ? 'endpoint-independent' : 'address-and-port-dependent';
+      return finish(samples, open.length, { ...second, mapping });
+    }
+    return finish(samples, open.length, {});
   } finally {
     for (const { socket, client } of open) {
       client.close();
       await socket.close();
     }
   }
+}
+
+interface Probe {
+  socket: Awaited<ReturnType<UdpNetwork['bindUdp']>>;
+  client: StunClient;
+}
+
+const clockOf = (o: { clock?: Clock }) => (o.clock ? { clock: o.clock } : {});
+
+/** `second`'s answer to the last answered socket (mapping behaviour, OTHER-ADDRESS), if any. */
+async function askSecond(
+  last: Probe,
+  second: Endpoint,
+  timeoutMs: number,
+): Promise<{ mappedPort?: number; other?: Endpoint }> {
+  try {
+    // Padded (RFC 5780 §7.6) so a server bounding its answers at 2× still names OTHER-ADDRESS.
+    const r = await last.client.binding(second, {
+      timeoutMs,
+      padTo: DISCOVERY_DEFAULTS.padRequestTo,
+    });
+    return { mappedPort: r.mapped.port, ...(r.otherAddress ? { other: r.otherAddress } : {}) };
+  } catch {
+    // No answer there: the mapping stays unknown; the allocation pattern still holds.
+    return {};
+  }
+}
+
+function finish(
+  samples: AllocationSample[],
+  sockets: number,
+  second: { mappedPort?: number; other?: Endpoint; mapping?: AllocationMeasurement['mapping'] },
+): AllocationMeasurement {
   return {
     pattern: classifyAllocation(samples),
     samples,
-    ...(mapping ? { mapping } : {}),
-    ...(secondMappedPort !== undefined ? { secondMappedPort } : {}),
-    ...(secondOther ? { secondOther } : {}),
+    lost: sockets - samples.length,
+    ...(second.mapping ? { mapping: second.mapping } : {}),
+    ...(second.mappedPort !== undefined ? { secondMappedPort: second.mappedPort } : {}),
+    ...(second.other ? { secondOther: second.other } : {}),
   };
 }

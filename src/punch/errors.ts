@@ -14,6 +14,8 @@ export const PUNCH_ERR = {
   CLOSED: 'NATPUSH_ERR_PUNCH_CLOSED',
   /** Too many concurrent sessions on one connector. */
   OVERLOADED: 'NATPUSH_ERR_PUNCH_OVERLOADED',
+  /** Too few of the port-allocation samples were answered (allocation-probe.ts). */
+  ALLOCATION_UNMEASURED: 'NATPUSH_ERR_PUNCH_ALLOCATION_UNMEASURED',
 } as const;
 export type PunchErrorCode = (typeof PUNCH_ERR)[keyof typeof PUNCH_ERR];
 

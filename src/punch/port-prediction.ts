@@ -30,6 +30,12 @@ export interface AllocationSample {
   mappedPort: number;
   /** Clock time its answer arrived (ms): the foreign allocation rate (prediction-window.ts). */
   atMs?: number;
+  /**
+   * Its place in the order the mappings were asked for (0, 1, …); default its index. A hole is
+   * a sample whose answers were all lost (allocation-probe.ts): its request may or may not have
+   * reached the NAT, so on a sequential NAT it may or may not have taken a port.
+   */
+  attempt?: number;
 }
 
 /**
@@ -50,17 +56,56 @@ export function classifyAllocation(samples: readonly AllocationSample[]): Alloca
   // taken for random). A random allocator keeps a port by chance with p ≈ 1/64,000 per sample.
   const kept = samples.filter((s) => s.mappedPort === s.localPort).length;
   if (kept * 2 > samples.length) return { kind: 'preserving' };
-  const gaps: number[] = [];
-  for (let i = 1; i < samples.length; i++) {
-    gaps.push(samples[i]!.mappedPort - samples[i - 1]!.mappedPort);
-  }
-  const counts = new Map<number, number>();
-  for (const g of gaps) counts.set(g, (counts.get(g) ?? 0) + 1);
-  const [delta, n] = [...counts].sort((a, b) => b[1] - a[1])[0]!;
-  if (delta !== 0 && Math.abs(delta) <= MAX_SEQUENTIAL_DELTA && n * 2 > gaps.length) {
-    return { kind: 'sequential', delta };
-  }
+  const delta = commonDelta(steps(samples));
+  if (delta !== undefined) return { kind: 'sequential', delta };
   return { kind: 'random' };
+}
+
+/** One step between answered samples: `gap` ports over `span` attempts (1 = no lost sample). */
+interface Step {
+  gap: number;
+  span: number;
+}
+
+function steps(samples: readonly AllocationSample[]): Step[] {
+  const out: Step[] = [];
+  for (let i = 1; i < samples.length; i++) {
+    const a = samples[i - 1]!;
+    const b = samples[i]!;
+    const span = (b.attempt ?? i) - (a.attempt ?? i - 1);
+    if (!Number.isInteger(span) || span < 1) throw new RangeError('attempts must increase');
+    out.push({ gap: b.mappedPort - a.mappedPort, span });
+  }
+  return out;
+}
+
+/**
+ * The delta a majority of the steps agree with, if any. A step over `span` attempts made 1 to
+ * `span` mappings (each lost sample may or may not have taken a port), so it agrees with d when
+ * gap = d·m for some m in 1..span. Most agreeing steps win; then most steps without a hole;
+ * then the smaller |d| (a hole of a delta-1 NAT also looks like delta 2).
+ */
+function commonDelta(all: readonly Step[]): number | undefined {
+  const agrees = (s: Step, d: number) => s.gap % d === 0 && s.gap / d >= 1 && s.gap / d <= s.span;
+  const candidates = new Set<number>();
+  for (const s of all) {
+    for (let m = 1; m <= s.span; m++) {
+      const d = s.gap / m;
+      if (Number.isInteger(d) && d !== 0 && Math.abs(d) <= MAX_SEQUENTIAL_DELTA) candidates.add(d);
+    }
+  }
+  let best: { d: number; n: number; exact: number } | undefined;
+  for (const d of candidates) {
+    const n = all.filter((s) => agrees(s, d)).length;
+    const exact = all.filter((s) => s.span === 1 && s.gap === d).length;
+    const better =
+      !best ||
+      n > best.n ||
+      (n === best.n &&
+        (exact > best.exact || (exact === best.exact && Math.abs(d) < Math.abs(best.d))));
+    if (better) best = { d, n, exact };
+  }
+  return best && best.n * 2 > all.length ? best.d : undefined;
 }
 
 export interface OwnPredictionInput {

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { sourceKey } from '../stun/rate-limiter.js';
 import type { TimerHandle } from '../util/clock.js';
 import { WS_PATH, WS_SUBPROTOCOL } from './constants.js';
 import type { ServerContext } from './context.js';
@@ -15,6 +16,7 @@ import { WsConnection } from './ws-connection.js';
 export class WsGateway {
   readonly #wss: WebSocketServer;
   readonly #conns = new Set<WsConnection>();
+  /** Open connections per IPv4 address or IPv6 /64 (sourceKey: one subscriber's prefix). */
   readonly #perAddress = new Map<string, number>();
   #sweepTimer: TimerHandle | undefined;
 
@@ -70,8 +72,9 @@ export class WsGateway {
   #onConnection(ws: WebSocket, address: string, localAddress: string): void {
     const conn = new WsConnection(ws, address, this.ctx, localAddress);
     this.ctx.metrics.connections.inc({ transport: 'websocket' });
-    const n = (this.#perAddress.get(address) ?? 0) + 1;
-    this.#perAddress.set(address, n);
+    const key = sourceKey(address);
+    const n = (this.#perAddress.get(key) ?? 0) + 1;
+    this.#perAddress.set(key, n);
     this.#conns.add(conn);
     ws.on('close', () => this.#onClose(conn));
     ws.on('error', (err) => {
@@ -87,16 +90,17 @@ export class WsGateway {
     if (n > this.ctx.limits.maxConnectionsPerAddress) {
       conn.fail(
         SignalingErrorCode.TOO_MANY_CONNECTIONS,
-        `more than ${this.ctx.limits.maxConnectionsPerAddress} connections from ${address}`,
+        `more than ${this.ctx.limits.maxConnectionsPerAddress} connections from ${key}`,
       );
     }
   }
 
   #onClose(conn: WsConnection): void {
     if (!this.#conns.delete(conn)) return;
-    const n = (this.#perAddress.get(conn.address) ?? 1) - 1;
-    if (n <= 0) this.#perAddress.delete(conn.address);
-    else this.#perAddress.set(conn.address, n);
+    const key = sourceKey(conn.address);
+    const n = (this.#perAddress.get(key) ?? 1) - 1;
+    if (n <= 0) this.#perAddress.delete(key);
+    else this.#perAddress.set(key, n);
     conn.onClosed();
   }
 

@@ -6,14 +6,16 @@
  *              so the server's amplification bound leaves room for RFC 5780 attributes)
  *   mapping    main socket → A2:P1 and A2:P2 (RFC 5780 §4.3), or A1:P2 if only an alternate
  *              port exists; other servers' answers cross-check address dependence
- *   filtering  a fresh socket (so no earlier traffic opened the filter): CHANGE-REQUEST ip+port,
- *              and port only (§4.4), in parallel (nat-filtering.ts)
+ *   filtering  a fresh socket (so no earlier traffic opened the filter): Test I, CHANGE-REQUEST
+ *              ip+port and port only (§4.4), in parallel; a silence counts only once Test I on
+ *              that socket answered and its answers had time to come (nat-filtering.ts)
  *   hairpin    main socket → its own reflexive address; do we receive our own request? (§4.5)
  *   lifetime   optional: sockets go idle for T, then a helper socket asks the server to answer
  *              to their port with RESPONSE-PORT (§4.6); alive if it gets in
  * All probes run concurrently where independent; a check finishes in about one probe timeout.
  * Every probe is a transaction of the STUN engine (transaction.ts) on DISCOVERY_DEFAULTS'
- * schedule (RFC 8489 §6.2.1 with a 250 ms RTO: 0, 250, 750, 1750 ms, give up at 2.75 s).
+ * schedule (RFC 8489 §6.2.1 with a 250 ms RTO: 0, 250, 750, 1750 ms, give up at 2.75 s), the
+ * filtering test on its own (FILTERING_WAIT: as long as the server is slow, 10 s at most).
  */
 import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
 import { sameEndpoint } from '../net/udp.js';
@@ -282,8 +284,11 @@ class Discovery {
       client: fresh.client,
       server: server.server,
       other: server.otherAddress!,
+      clock: this.#clock,
       request: this.#signal(),
     });
+    if (!r.testIAnswered && r.filtering === 'unknown')
+      this.notes.push('filtering: the server did not answer on the filtering socket (Test I)');
     if (!r.otherIpTested)
       this.notes.push(
         'server has an alternate port only: endpoint-independent vs address-dependent filtering untested',

@@ -8,13 +8,16 @@
 //   in  {"probe":{"address":A,"ports":[...],"rounds":R,"gapMs":G,"timeoutMs":T}}
 //        sends to A:ports in order, R rounds; answers any datagram from A with "ack" to where it
 //        came from → out {"probed":{"heard":"a:p"|null,"ms":M}}
-//   in  {"bday-hard":{"easy":"a:p","sockets":N,"timeLimitMs":T}}       out {"bday":{...}}
+//   in  {"bday-hard":{"easy":"a:p","sockets":N,"timeLimitMs":T}}       out {"ready":{"sockets":n}}
+//        once its n sockets are bound and each has sent its first probe (n = 0: none could be
+//        bound; always before its "bday"), then                      out {"bday":{...}}
 //   in  {"bday-easy":{"hard":A,"budget":K,"paceMs":P,"timeLimitMs":T}}  out {"bday":{...}}
 //   in  {"exit":true}
 import process from 'node:process';
 import readline from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { TextEncoder } from 'node:util';
+import { setImmediate } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const [dist] = process.argv.slice(2);
@@ -40,6 +43,41 @@ async function srflxOf(socket, server) {
   } finally {
     client.close();
   }
+}
+
+/**
+ * `net` whose sockets report `onReady(bound)` once, when every socket bound so far has sent a
+ * datagram: runHardSide binds all its sockets, then sprays one probe from each, so that is the
+ * moment its mappings exist and the easy side's probes can meet them.
+ */
+function readyNet(net, onReady) {
+  let bound = 0;
+  let sent = 0;
+  let fired = false;
+  const fire = () => {
+    if (fired) return;
+    fired = true;
+    // node:dgram hands a datagram to the kernel a tick after send() (its address lookup):
+    // report once those ticks have run, so "ready" means the probes are out.
+    setImmediate(() => onReady(bound));
+  };
+  const wrapped = Object.create(net);
+  wrapped.bindUdp = async (o) => {
+    const s = await net.bindUdp(o);
+    bound++;
+    const send = s.send.bind(s);
+    let first = true;
+    s.send = (data, to) => {
+      const r = send(data, to);
+      if (first) {
+        first = false;
+        if (++sent >= bound) fire();
+      }
+      return r;
+    };
+    return s;
+  };
+  return { net: wrapped, fire };
 }
 
 async function handle(m) {
@@ -90,7 +128,10 @@ async function handle(m) {
   } else if (m['bday-hard']) {
     const o = m['bday-hard'];
     const plan = { hardSockets: o.sockets, timeLimitMs: o.timeLimitMs };
-    const r = await bday.runHardSide(deps, ep(o.easy), plan);
+    const ready = readyNet(nodeUdpNetwork, (sockets) => out({ ready: { sockets } }));
+    const r = await bday.runHardSide({ ...deps, net: ready.net }, ep(o.easy), plan).finally(
+      () => ready.fire(), // no socket sent (none bound): "ready" still comes before "bday"
+    );
     if (r) await sleep(300); // let the ack travel
     await r?.socket.close();
     out({

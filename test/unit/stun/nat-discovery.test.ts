@@ -185,3 +185,71 @@ describe('discoverNat, other cases', () => {
     });
   });
 });
+
+describe('discoverNat on a loaded machine: a late filtering answer still counts', () => {
+  /**
+   * Every answer of the server to a socket other than the first one it heard from (the main
+   * socket: Test I, mapping) arrives `ms` late — the filtering socket's Test I included, as when
+   * the machine is loaded while the filtering test runs. Returns what was delayed.
+   */
+  function lateAnswers(ms: number, drop = false): Lab['onNet'] {
+    return (net, clock) => {
+      let main: string | undefined;
+      const passing = new WeakSet<object>();
+      net.dropIf((p) => {
+        // The server's answers as they cross the internet (not again behind the NAT).
+        if (!p.src.address.startsWith('203.0.113.') || p.dst.address.startsWith('192.168.'))
+          return false;
+        if (passing.has(p)) return false;
+        const to = `${p.dst.address}:${p.dst.port}`;
+        main ??= to;
+        if (to === main) return false;
+        if (!drop) {
+          const again = { ...p };
+          passing.add(again);
+          clock.setTimeout(() => net.route(net.internet, again), ms);
+        }
+        return true;
+      });
+    };
+  }
+
+  it.each([
+    ['full-cone', 'endpoint-independent'],
+    ['restricted-cone', 'address-dependent'],
+    ['port-restricted', 'address-and-port-dependent'],
+  ] as const)('%s with answers 3.5 s late: %s filtering', async (kind, filtering) => {
+    const r = await check({
+      behavior: NAT_PRESETS[kind],
+      onNet: lateAnswers(3_500),
+      advanceMs: 15_000,
+    });
+    expect(r).toMatchObject({ filtering, kind });
+  });
+
+  it('answers 9 s late still count; 12 s late (past FILTERING_WAIT.maxMs): unknown, and the check ends', async () => {
+    // check() advances the clock 15 s and no more: a discovery still waiting would hang here.
+    const late = await check({
+      behavior: NAT_PRESETS['restricted-cone'],
+      onNet: lateAnswers(9_000),
+      advanceMs: 15_000,
+    });
+    expect(late.filtering).toBe('address-dependent');
+    const later = await check({
+      behavior: NAT_PRESETS['restricted-cone'],
+      onNet: lateAnswers(12_000),
+      advanceMs: 15_000,
+    });
+    expect(later.filtering).toBe('unknown');
+  });
+
+  it('no answer at all on the filtering socket: filtering unknown (not a filter), with a note', async () => {
+    const r = await check({
+      behavior: NAT_PRESETS['full-cone'],
+      onNet: lateAnswers(0, true),
+      advanceMs: 15_000,
+    });
+    expect(r.filtering).toBe('unknown');
+    expect(r.notes.join()).toMatch(/Test I/);
+  });
+});
