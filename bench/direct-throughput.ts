@@ -2,7 +2,8 @@
  * Notifications over a direct natpush path against a raw UDP socket pair, same lab, same run.
  *
  *   npm run build && node dist/bench/direct-throughput.js [--messages 20000] [--light 500] [--connector]
- *     [--sizes 100,1000] [--compare JSON] [--window W]   (--help: the options)
+ *     [--sizes 100,1000] [--compare JSON] [--baseline DIR] [--window W] [--warmup N]
+ *     [--node-args 'FLAGS']   (--help: the options)
  *
  * Lab (bench/lib/punch-lab.ts, no added delay: the kernel NATs are there, the NFQUEUE delay line
  * is not, so it does not cap the rate): hosts a and b behind their own port-restricted NATs,
@@ -19,7 +20,15 @@
  * raw UDP: a plain socket on each host (bench/lib/punch-raw-udp.ts) punched through the same
  * NATs. flood: `--messages` × 4 datagrams as fast as the socket takes them — delivered/s at B
  * (first to last arrival) and loss; light: one datagram every 2 ms, one-way latency.
- * Both get an unmeasured warm-up first (JIT). The ratio natpush/raw is of delivered messages/s
+ * Both get an unmeasured warm-up first: raw UDP 4,000 datagrams; natpush `--warmup` notifications
+ * (default 5,000) of the size about to be measured, before each size. Round 15: the warm-up was
+ * 1,000 notifications of 100 bytes before both sizes, and a 20,000-notification flood then still
+ * paid for its start — JIT of the path the warm-up had not run, and V8's young generation still
+ * small (a scavenge copies every notification in flight): at 1,000 B, CPU per message 43.5 / 34.0
+ * µs (sender / receiver) after that warm-up against 30.0 / 19.0 µs after 20,000 of the same size,
+ * same load (8); 150,000-notification floods settle at 28–32 / 17–23 µs. `--node-args
+ * '--min-semi-space-size=16'` (the young generation at its full size from the start) took the
+ * short flood from 38–39.5 / 30–32 to 31.5–36.5 / 23.5–25.5 µs. The ratio natpush/raw is of delivered messages/s
  * (target ≥ 0.5). Per flood also: CPU time per delivered message of the sending and the
  * receiving process (/proc/PID/stat: less sensitive to a shared machine's load than the rate),
  * messages per datagram the sender's host sent, and datagrams the receiver's host sent back
@@ -28,9 +37,21 @@
  * decides what is in flight below it). `--connector`: the channel on the punched path without
  * `Peer.notify` on top. `--prof DIR`: a V8 CPU profile per process; `--perf`: perf maps (below).
  * The machine is shared: the load average is printed with the figures.
+ *
+ * Where a sender's time goes (round 15; perf -a over 3 s of a 150,000-notification 1,000-B flood,
+ * load 3, and `--prof` V8 profiles of the same): the kernel is half of the natpush sender's CPU
+ * (a UDP send carries the packet through the lab's veths, bridges and NATs in the sender's own
+ * context — raw UDP's sender is 82 % kernel), then V8's garbage collector (7 % of the busy time
+ * in both processes: what a flood keeps in flight — its bodies, the app's promises — is copied
+ * by every scavenge), libsodium (seal 2.5 µs per 1,170 B), the Outbox (~2 µs) and the channel's
+ * framing (~2 µs); the receiver's largest shares are node's per-datagram receive buffer (malloc
+ * and copy, ~11 %), GC, the Peer's dedupe table and the AEAD open. No timer, promise or cipher
+ * object per datagram in the channel, no scan of the window per ack. A 100-byte flood's datagram
+ * carries 8 notifications: "200 µs of CPU per datagram" is ~25 µs per notification × 8.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RELIABLE_DEFAULTS } from '../src/session/reliable.js';
 import {
@@ -59,6 +80,8 @@ const WINDOW = arg('--window', 1000);
 /** Long enough to reach steady state: 5,000 still showed start-up effects (one run: 5k vs 12k/s). */
 const MESSAGES = arg('--messages', 20_000);
 const LIGHT = arg('--light', 500);
+/** Unmeasured notifications of each size before it is measured (header: why 5,000). */
+const WARMUP = arg('--warmup', 5000);
 /**
  * `--compare JSON`: natpush runs four times in the lab, A B B A, A with these ReliableChannel
  * defaults overridden in both peers (ladder-peer.mjs NATPUSH_BENCH_CHANNEL), B as built — a
@@ -73,6 +96,16 @@ const LIGHT = arg('--light', 500);
 const COMPARE = process.argv.includes('--compare')
   ? process.argv[process.argv.indexOf('--compare') + 1]
   : undefined;
+/**
+ * `--baseline DIR`: A B B A as `--compare` does, A being another build of natpush — DIR is a
+ * checkout with its own `npm run build` (its test/support/ladder-peer.mjs and dist/); with
+ * `--compare` too, A is that build with the override. A before/after of a code change in one lab,
+ * on one machine load.
+ */
+const BASELINE = process.argv.includes('--baseline')
+  ? process.argv[process.argv.indexOf('--baseline') + 1]
+  : undefined;
+const PAIRED = COMPARE !== undefined || BASELINE !== undefined;
 /** `--sizes 100,1000`: body sizes to measure (a shorter run measures one). */
 const SIZES = process.argv.includes('--sizes')
   ? process.argv[process.argv.indexOf('--sizes') + 1]!.split(',').map(Number)
@@ -90,6 +123,10 @@ const PROF_DIR = process.argv.includes('--prof')
  * off the CPU to the syscall it was preempted in.
  */
 const PERF = process.argv.includes('--perf') ? ['--perf-basic-prof'] : [];
+/** `--node-args 'A B'`: more node flags for the two natpush processes (e.g. a V8 heap flag). */
+const NODE_ARGS = process.argv.includes('--node-args')
+  ? process.argv[process.argv.indexOf('--node-args') + 1]!.split(' ').filter(Boolean)
+  : [];
 const PROF = [...PERF, ...(PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROF_DIR] : [])];
 
 interface Rx {
@@ -105,6 +142,9 @@ interface Figures {
   /** CPU time (user + system, from /proc) per delivered message: sender, receiver. */
   cpuUsTx: number;
   cpuUsRx: number;
+  /** Of which user time (the rest is the kernel's: sockets, the lab's NAT path). */
+  userUsTx: number;
+  userUsRx: number;
   /** UDP datagrams the sender's and the receiver's namespace sent during the flood. */
   datagramsTx: number;
   datagramsRx: number;
@@ -173,15 +213,20 @@ function lat(xs: number[]): { p50: number; p99: number } {
   return { p50: percentile(s, 50), p99: percentile(s, 99) };
 }
 
-/** CPU time (ms, user + system) a process has used so far: /proc/PID/stat fields 14–15. */
-function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
+/**
+ * CPU time (ms) a process has used so far, all its threads (V8's compiler and GC helpers too):
+ * user and user + system, /proc/PID/stat fields 14–15. The system part is mostly the kernel's
+ * UDP path (a send runs the packet through the lab's veths and NATs in the sender's context).
+ */
+function cpuMs(pid: number | undefined): { user: number; all: number } {
+  if (pid === undefined) return { user: NaN, all: NaN };
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+    const user = (Number(f[11]) * 1000) / CLOCK_TICKS;
+    return { user, all: user + (Number(f[12]) * 1000) / CLOCK_TICKS };
   } catch {
-    return NaN;
+    return { user: NaN, all: NaN };
   }
 }
 /** USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK). */
@@ -221,9 +266,13 @@ function meter(pl: PunchLab, a: LineChild, b: LineChild) {
   return (delivered: number) => {
     const ea = udpCounters(pl, 'a');
     const eb = udpCounters(pl, 'b');
+    const ca = cpuMs(a.child.pid);
+    const cb = cpuMs(b.child.pid);
     return {
-      cpuUsTx: ((cpuMs(a.child.pid) - start.ca) * 1000) / delivered,
-      cpuUsRx: ((cpuMs(b.child.pid) - start.cb) * 1000) / delivered,
+      cpuUsTx: ((ca.all - start.ca.all) * 1000) / delivered,
+      cpuUsRx: ((cb.all - start.cb.all) * 1000) / delivered,
+      userUsTx: ((ca.user - start.ca.user) * 1000) / delivered,
+      userUsRx: ((cb.user - start.cb.user) * 1000) / delivered,
       datagramsTx: ea.out - ua.out,
       datagramsRx: eb.out - ub.out,
       rxDrops: eb.rcvbufErrors - ub.rcvbufErrors,
@@ -239,21 +288,30 @@ function spawn(
   channel?: string,
 ): LineChild {
   return lineChild(
-    pl.lab.spawn(host, process.execPath, [...PROF, script, ...args], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-      env: {
-        ...process.env,
-        NATPUSH_BENCH_MODE: CONNECTOR ? 'connector' : '',
-        ...(channel ? { NATPUSH_BENCH_CHANNEL: channel } : {}),
+    pl.lab.spawn(
+      host,
+      process.execPath,
+      [...PROF, ...(script === RAW_PEER ? [] : NODE_ARGS), script, ...args],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+        env: {
+          ...process.env,
+          NATPUSH_BENCH_MODE: CONNECTOR ? 'connector' : '',
+          ...(channel ? { NATPUSH_BENCH_CHANNEL: channel } : {}),
+        },
       },
-    }),
+    ),
     `${host} ${script.split('/').pop()}`,
   );
 }
 
-async function natpush(pl: PunchLab, channel?: string): Promise<Record<number, Figures>> {
-  const a = spawn(pl, 'a', LADDER_PEER, [pl.serverUrl], channel);
-  const b = spawn(pl, 'b', LADDER_PEER, [pl.serverUrl], channel);
+async function natpush(
+  pl: PunchLab,
+  channel?: string,
+  peerScript = LADDER_PEER,
+): Promise<Record<number, Figures>> {
+  const a = spawn(pl, 'a', peerScript, [pl.serverUrl], channel);
+  const b = spawn(pl, 'b', peerScript, [pl.serverUrl], channel);
   const out: Record<number, Figures> = {};
   try {
     a.send({ login: {} });
@@ -273,11 +331,11 @@ async function natpush(pl: PunchLab, channel?: string): Promise<Record<number, F
     console.log(
       `natpush (${rb.mode} mode): direct path up (sender pid ${a.child.pid}, receiver pid ${b.child.pid})`,
     );
-    // Warm-up, not measured: the first thousand notifications pay for JIT compilation.
-    a.send({ flood: { to: rb.id, n: 1000, size: 100, window: WINDOW } });
-    const warm = await a.next<{ n: number; errors: number }>('flooded', 120_000);
-    await collectRx(b, 'floodRx', warm.n - warm.errors, 2_000);
     for (const size of SIZES) {
+      // Warm-up, not measured: the first thousand notifications pay for JIT compilation.
+      a.send({ flood: { to: rb.id, n: WARMUP, size, window: WINDOW } });
+      const warm = await a.next<{ n: number; errors: number }>('flooded', 120_000);
+      await collectRx(b, 'floodRx', warm.n - warm.errors, 2_000);
       const m = meter(pl, a, b);
       a.send({ flood: { to: rb.id, n: MESSAGES, size, window: WINDOW } });
       const sent = await a.next<{
@@ -367,7 +425,8 @@ async function main(): Promise<void> {
   if (process.argv.includes('--help')) {
     console.log(
       'node dist/bench/direct-throughput.js [--messages 20000] [--light 500] [--window 4000]\n' +
-        '  [--sizes 100,1000] [--compare \'{"maxInFlightPackets":1024,…}\'] [--connector] [--prof DIR] [--perf]\n' +
+        '  [--sizes 100,1000] [--compare \'{"maxInFlightPackets":1024,…}\'] [--baseline DIR] [--warmup 5000]\n' +
+        "  [--node-args '--min-semi-space-size=16'] [--connector] [--prof DIR] [--perf]\n" +
         'Root: builds a netsim lab (see the header of bench/direct-throughput.ts).',
     );
     return;
@@ -387,38 +446,48 @@ async function main(): Promise<void> {
     // --compare: A B B A (A = the override, B = as built), so that neither gains from going
     // first or from the load drifting; the ratios use each one's mean rate.
     const runs: [string, Record<number, Figures>][] = [];
-    for (const which of COMPARE !== undefined ? ['A', 'B', 'B', 'A'] : ['B']) {
+    const baselinePeer = BASELINE
+      ? path.resolve(BASELINE, 'test/support/ladder-peer.mjs')
+      : LADDER_PEER;
+    for (const which of PAIRED ? ['A', 'B', 'B', 'A'] : ['B']) {
       runs.push([
         which === 'A' ? `compare${runs.length + 1}` : `natpush${runs.length + 1}`,
-        await natpush(pl, which === 'A' ? COMPARE : undefined),
+        which === 'A' ? await natpush(pl, COMPARE, baselinePeer) : await natpush(pl),
       ]);
       console.log(`load: ${load()}`);
     }
-    const mean = (prefix: string, size: number): number => {
-      const xs = runs.filter(([n]) => n.startsWith(prefix)).map(([, f]) => f[size]!.perSecond);
+    const mean = (
+      prefix: string,
+      size: number,
+      field: 'perSecond' | 'cpuUsTx' | 'cpuUsRx' = 'perSecond',
+    ): number => {
+      const xs = runs.filter(([n]) => n.startsWith(prefix)).map(([, f]) => f[size]![field]);
       return xs.reduce((a, b) => a + b, 0) / xs.length;
     };
     const raw = await rawUdp(pl);
     console.log(
-      `\n  ${'size'.padStart(5)} ${'path'.padEnd(8)} ${'msg/s'.padStart(8)} ${'Mbit/s'.padStart(7)} ${'delivered'.padStart(13)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'light p50'.padStart(9)} ${'light p99'.padStart(9)} ${'µs tx'.padStart(7)} ${'µs rx'.padStart(7)} ${'msg/dg'.padStart(6)} ${'dg back'.padStart(7)} ${'rx drop'.padStart(7)}`,
+      `\n  ${'size'.padStart(5)} ${'path'.padEnd(8)} ${'msg/s'.padStart(8)} ${'Mbit/s'.padStart(7)} ${'delivered'.padStart(13)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'light p50'.padStart(9)} ${'light p99'.padStart(9)} ${'µs tx'.padStart(7)} ${'usr tx'.padStart(6)} ${'µs rx'.padStart(7)} ${'usr rx'.padStart(6)} ${'msg/dg'.padStart(6)} ${'dg back'.padStart(7)} ${'rx drop'.padStart(7)}`,
     );
     for (const size of SIZES) {
       for (const [name, f] of [
-        ...runs.map(([n, r]) => [COMPARE !== undefined ? n : 'natpush', r[size]!] as const),
+        ...runs.map(([n, r]) => [PAIRED ? n : 'natpush', r[size]!] as const),
         ['raw UDP', raw[size]!] as const,
       ]) {
         console.log(
-          `  ${String(size).padStart(5)} ${name.padEnd(8)} ${fmt(f.perSecond).padStart(8)} ${fmt((f.perSecond * size * 8) / 1e6, 1).padStart(7)} ${`${f.delivered}/${f.offered}`.padStart(13)} ${fmt(f.p50, 2).padStart(7)} ${fmt(f.p99, 2).padStart(7)} ${fmt(f.lightP50, 2).padStart(9)} ${fmt(f.lightP99, 2).padStart(9)} ${fmt(f.cpuUsTx, 1).padStart(7)} ${fmt(f.cpuUsRx, 1).padStart(7)} ${fmt(f.delivered / Math.max(1, f.datagramsTx), 1).padStart(6)} ${String(f.datagramsRx).padStart(7)} ${String(f.rxDrops).padStart(7)}  ${f.note}`,
+          `  ${String(size).padStart(5)} ${name.padEnd(8)} ${fmt(f.perSecond).padStart(8)} ${fmt((f.perSecond * size * 8) / 1e6, 1).padStart(7)} ${`${f.delivered}/${f.offered}`.padStart(13)} ${fmt(f.p50, 2).padStart(7)} ${fmt(f.p99, 2).padStart(7)} ${fmt(f.lightP50, 2).padStart(9)} ${fmt(f.lightP99, 2).padStart(9)} ${fmt(f.cpuUsTx, 1).padStart(7)} ${fmt(f.userUsTx, 1).padStart(6)} ${fmt(f.cpuUsRx, 1).padStart(7)} ${fmt(f.userUsRx, 1).padStart(6)} ${fmt(f.delivered / Math.max(1, f.datagramsTx), 1).padStart(6)} ${String(f.datagramsRx).padStart(7)} ${String(f.rxDrops).padStart(7)}  ${f.note}`,
         );
       }
-      const n = runs.find(([x]) => x.startsWith('natpush'))![1][size]!;
       const r = raw[size]!;
+      const what = [BASELINE ? `build ${BASELINE}` : '', COMPARE ?? ''].filter(Boolean).join(' + ');
       console.log(
         `  ratio natpush/raw UDP ${size} B: ${fmt(mean('natpush', size) / r.perSecond, 2)} (msg/s; target ≥ 0.5); ` +
-          `CPU per message raw/natpush: sender ${fmt(r.cpuUsTx / n.cpuUsTx, 2)}, receiver ${fmt(r.cpuUsRx / n.cpuUsRx, 2)}` +
-          (COMPARE !== undefined
-            ? `; compare (${COMPARE}): ${fmt(mean('compare', size) / r.perSecond, 2)}; ` +
-              `built/compare ${fmt(mean('natpush', size) / mean('compare', size), 2)} (means of 2)`
+          `CPU per message raw/natpush: sender ${fmt(r.cpuUsTx / mean('natpush', size, 'cpuUsTx'), 2)}, ` +
+          `receiver ${fmt(r.cpuUsRx / mean('natpush', size, 'cpuUsRx'), 2)}` +
+          (PAIRED
+            ? `; compare (${what}): ${fmt(mean('compare', size) / r.perSecond, 2)}; ` +
+              `built/compare ${fmt(mean('natpush', size) / mean('compare', size), 2)} msg/s, ` +
+              `CPU µs tx ${fmt(mean('natpush', size, 'cpuUsTx'), 1)} vs ${fmt(mean('compare', size, 'cpuUsTx'), 1)}, ` +
+              `rx ${fmt(mean('natpush', size, 'cpuUsRx'), 1)} vs ${fmt(mean('compare', size, 'cpuUsRx'), 1)} (means of 2)`
             : ''),
       );
     }

@@ -207,11 +207,9 @@ export class Outbox {
       this.#pump(p.to, lane);
     };
     try {
-      link.post(
-        p.topic ? { id: p.id, topic: p.topic, body: p.body } : { id: p.id, body: p.body },
-        p.deliveryTimeoutMs > 0 ? p.deliveryTimeoutMs : 5_000,
-        done,
-      );
+      // `p` itself is the notification (its id, topic, body): the channel copies those three
+      // fields into its own record (out-message.ts), so no object of its own per notification.
+      link.post(p, p.deliveryTimeoutMs > 0 ? p.deliveryTimeoutMs : 5_000, done);
     } catch (err) {
       // Refused outright (an id the channel does not take): as a failed send, after this call.
       const e = err instanceof Error ? err : new Error(String(err));

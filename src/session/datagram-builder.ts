@@ -13,6 +13,7 @@ import {
   BATCH_HEADER_BYTES,
   DATA_HEADER_BYTES,
   FrameType,
+  writeDataHeader,
 } from './reliable-frames.js';
 import { notificationBytes, writeNotification, type Notification } from './notification-codec.js';
 
@@ -77,9 +78,8 @@ export class DatagramBuilder {
     fragment: Uint8Array,
   ): void {
     const length = DATA_HEADER_BYTES + fragment.length;
-    const at = this.#room(length);
+    const at = this.#openData(length, epoch, pn, base, tsval, fragIndex, fragCount);
     if (at < 0) return;
-    this.#header(at, epoch, pn, base, tsval, fragIndex, fragCount);
     this.#buf.set(fragment, at + DATA_HEADER_BYTES);
     this.#commitData(at, length, tsval);
   }
@@ -96,30 +96,28 @@ export class DatagramBuilder {
     m: Notification & { topicBytes: number; bodyBytes: number },
   ): void {
     const length = DATA_HEADER_BYTES + notificationBytes(m.id, m.topicBytes, m.bodyBytes);
-    const at = this.#room(length);
+    const at = this.#openData(length, epoch, pn, base, tsval, 0, 1);
     if (at < 0) return;
-    this.#header(at, epoch, pn, base, tsval, 0, 1);
     writeNotification(this.#buf, at + DATA_HEADER_BYTES, m, m.topicBytes, m.bodyBytes);
     this.#commitData(at, length, tsval);
   }
 
-  #header(
-    at: number,
+  /**
+   * Room for a data frame of `length` bytes (`#room`) with its header written there; the caller
+   * writes the rest after the header, then `#commitData`. −1 when it fits no datagram.
+   */
+  #openData(
+    length: number,
     epoch: number,
     pn: number,
     base: number,
     tsval: number,
     fragIndex: number,
     fragCount: number,
-  ): void {
-    const b = this.#buf;
-    b[at] = FrameType.DATA;
-    b.writeUInt32LE(epoch, at + 1);
-    b.writeUInt32LE(pn, at + 5);
-    b.writeUInt32LE(base, at + 9);
-    b.writeUInt32LE(tsval >>> 0, at + 13);
-    b.writeUInt16LE(fragIndex, at + 17);
-    b.writeUInt16LE(fragCount, at + 19);
+  ): number {
+    const at = this.#room(length);
+    if (at >= 0) writeDataHeader(this.#buf, at, epoch, pn, base, tsval, fragIndex, fragCount);
+    return at;
   }
 
   /**

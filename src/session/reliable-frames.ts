@@ -116,15 +116,32 @@ export function encodeData(
   fragment: Uint8Array,
 ): Buffer {
   const out = Buffer.allocUnsafe(DATA_HEADER_BYTES + fragment.length); // every byte written below
-  out[0] = FrameType.DATA;
-  out.writeUInt32LE(epoch, 1);
-  out.writeUInt32LE(pn, 5);
-  out.writeUInt32LE(base, 9);
-  out.writeUInt32LE(tsval >>> 0, 13);
-  out.writeUInt16LE(fragIndex, 17);
-  out.writeUInt16LE(fragCount, 19);
+  writeDataHeader(out, 0, epoch, pn, base, tsval, fragIndex, fragCount);
   out.set(fragment, DATA_HEADER_BYTES);
   return out;
+}
+
+/**
+ * A data frame's 21-byte header at `out[at]` (the layout in the table above): the one place that
+ * writes it, for `encodeData` and for the datagram the channel fills in place (DatagramBuilder).
+ */
+export function writeDataHeader(
+  out: Buffer,
+  at: number,
+  epoch: number,
+  pn: number,
+  base: number,
+  tsval: number,
+  fragIndex: number,
+  fragCount: number,
+): void {
+  out[at] = FrameType.DATA;
+  out.writeUInt32LE(epoch, at + 1);
+  out.writeUInt32LE(pn, at + 5);
+  out.writeUInt32LE(base, at + 9);
+  out.writeUInt32LE(tsval >>> 0, at + 13);
+  out.writeUInt16LE(fragIndex, at + 17);
+  out.writeUInt16LE(fragCount, at + 19);
 }
 
 export function encodeAck(

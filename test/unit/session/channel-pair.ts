@@ -1,7 +1,8 @@
 /**
  * Two SecureSessions a ⇄ b over LossyPipes (ab: a → b, ba: b → a) on one ManualClock, each with
  * a ReliableChannel (ca, cb); what each channel receives is kept in gotA / gotB. The harness of
- * reliable.test.ts and reliable-post.test.ts. `seeds` fixes the two pipes' loss draws.
+ * the ReliableChannel tests (through channel-kit.ts) and reliable-post.test.ts. `seeds` fixes
+ * the two pipes' loss draws.
  */
 import { generateIdentity } from '../../../src/signaling/identity.js';
 import {
