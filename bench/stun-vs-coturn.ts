@@ -1,7 +1,8 @@
 /**
  * STUN Binding responses per second, `natpush stun` (one process), `natpush stun --workers 2`
- * (Node 24, SO_REUSEPORT; when .cache/node24 has it) and coturn's `turnserver --stun-only` (its
- * default threads), side by side in one run, under a C load generator that outruns both
+ * (Node 24, SO_REUSEPORT; when .cache/node24 has it) — each with its default batched UDP
+ * (`--udp-io mmsg`, recvmmsg/sendmmsg) and with node:dgram (`--udp-io dgram`) — and coturn's
+ * `turnserver --stun-only` (its default threads), side by side in one run, under a C load generator that outruns both
  * (bench/lib/stun-flood.c, compiled here with gcc: sendmmsg/recvmmsg, `--sockets` × `--window`
  * requests in flight per generator process).
  *
@@ -14,6 +15,9 @@
  *
  * `--baseline-main` adds a third server, another build of natpush (the code before a change),
  * measured in the same rounds.
+ *
+ * Rounds alternate between the servers, in reverse order every other round (A B B A), so a
+ * change of load on the shared machine does not favour whoever runs first.
  *
  * Per server and round: responses/s, server CPU (% of a core), server RSS, generator CPU (a
  * generator near 100 % of a core would mean it, not the server, set the pace), and responses per
@@ -162,18 +166,23 @@ async function main(): Promise<void> {
     await coturnStun(),
     await natpushStun(undefined, 'natpush', undefined, budgetOff),
   ];
+  const dgramIo = ['--udp-io', 'dgram'];
+  servers.push(
+    await natpushStun(undefined, 'natpush dgram', undefined, [...budgetOff, ...dgramIo]),
+  );
   if (baseline) servers.push(await natpushStun(baseline, 'natpush@baseline'));
   const n24 = node24();
-  if (n24)
-    servers.push(
-      await natpushStun(undefined, 'natpush -w2', n24, ['--workers', '2', ...budgetOff]),
-    );
+  const w2 = ['--workers', '2', ...budgetOff];
+  if (n24) {
+    servers.push(await natpushStun(undefined, 'natpush -w2', n24, w2));
+    servers.push(await natpushStun(undefined, 'natpush -w2 dgram', n24, [...w2, ...dgramIo]));
+  }
   const best = new Map<string, Round>();
   const rounds = new Map<string, Round[]>();
   try {
     const bin = compileGenerator(dir);
     for (let r = 0; r < ROUNDS; r++) {
-      for (const s of servers) {
+      for (const s of r % 2 === 0 ? servers : [...servers].reverse()) {
         const x = await round(bin, s);
         console.log(
           `  ${s.name.padEnd(16)} ${fmt(x.rate).padStart(8)} responses/s, server CPU ${fmt(x.serverCpuPct)} % (${fmt(perCpu(x))} per CPU-second), RSS ${fmt(x.rssKiB / 1024, 1)} MiB, ` +
@@ -199,11 +208,12 @@ async function main(): Promise<void> {
   console.log(
     `responses per CPU-second (median of rounds): coturn ${fmt(eff('coturn'))}, natpush ${fmt(eff('natpush'))}; ratio ${(eff('natpush') / eff('coturn')).toFixed(2)}`,
   );
-  const w2 = best.get('natpush -w2');
-  if (w2) {
+  for (const name of ['natpush dgram', 'natpush -w2', 'natpush -w2 dgram']) {
+    const x = best.get(name);
+    if (!x) continue;
     console.log(
-      `natpush -w2: best ${fmt(w2.rate)}/s at ${fmt(w2.serverCpuPct)} % CPU, ratio to coturn ${(w2.rate / theirs.rate).toFixed(2)}; ` +
-        `${fmt(eff('natpush -w2'))} per CPU-second, ratio ${(eff('natpush -w2') / eff('coturn')).toFixed(2)}`,
+      `${name}: best ${fmt(x.rate)}/s at ${fmt(x.serverCpuPct)} % CPU, ratio to coturn ${(x.rate / theirs.rate).toFixed(2)}; ` +
+        `${fmt(eff(name))} per CPU-second, ratio ${(eff(name) / eff('coturn')).toFixed(2)}`,
     );
   }
   if (baseline) {
