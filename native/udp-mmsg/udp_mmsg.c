@@ -98,12 +98,25 @@ static napi_value throw_last(napi_env env) {
   return NULL;
 }
 
-/* A system error as Node reports them: message "op CODE", .code "CODE", .errno -errno. */
+/* A system error as node:dgram reports them: message "syscall CODE", .code "CODE",
+ * .errno -errno, .syscall (mmsg-socket.ts adds .address and .port, as dgram does). */
 static napi_value throw_errno(napi_env env, const char *op, int err) {
-  const char *name = uv_err_name(uv_translate_sys_error(err));
+  int uverr = uv_translate_sys_error(err);
+  const char *name = uv_err_name(uverr);
   char msg[128];
-  snprintf(msg, sizeof msg, "%s %s (%s)", op, name, strerror(err));
-  napi_throw_error(env, name, msg);
+  snprintf(msg, sizeof msg, "%s %s", op, name);
+  napi_value code, message, error, syscall, errnum;
+  if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code) != napi_ok ||
+      napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message) != napi_ok ||
+      napi_create_error(env, code, message, &error) != napi_ok ||
+      napi_create_string_utf8(env, op, NAPI_AUTO_LENGTH, &syscall) != napi_ok ||
+      napi_create_int32(env, uverr, &errnum) != napi_ok) {
+    napi_throw_error(env, name, msg);
+    return NULL;
+  }
+  napi_set_named_property(env, error, "syscall", syscall);
+  napi_set_named_property(env, error, "errno", errnum);
+  napi_throw(env, error);
   return NULL;
 }
 
@@ -334,7 +347,7 @@ static int open_fd(int family, const char *address, uint32_t port, int reuse_por
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   int one = 1;
-  *op = "setsockopt SO_REUSEPORT";
+  *op = "setsockopt";
   if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
     int e = errno;
     close(fd);

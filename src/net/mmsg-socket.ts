@@ -22,6 +22,7 @@
  * Memory per socket: slots × slotBytes received (64 × 4 KiB = 256 KiB), SEND_BYTES queued, and
  * the kernel buffers (`bufferBytes`, capped by net.core.[rw]mem_max).
  */
+import { isIP } from 'node:net';
 import type { Endpoint } from './udp.js';
 import { checkPort } from './udp.js';
 import type { MmsgBinding } from './mmsg-binding.js';
@@ -183,6 +184,7 @@ export class MmsgSocket {
     const slotBytes = options.slotBytes ?? MMSG_DEFAULTS.slotBytes;
     const port = options.port ?? 0;
     checkPort(port);
+    if (isIP(options.address) === 0) throw new TypeError(`not an IP address: ${options.address}`);
     const bufferBytes = options.bufferBytes ?? MMSG_DEFAULTS.bufferBytes;
     this.#slots = slots;
     const buffers = {
@@ -196,7 +198,7 @@ export class MmsgSocket {
     this.#sendMeta = buffers.sendMeta;
     this.#stats = buffers.stats;
     const batch = new MmsgBatch(binding, buffers.recvData, buffers.recvMeta);
-    const family = options.address.includes(':') ? 6 : 4;
+    const family = isIP(options.address) === 6 ? 6 : 4;
     const config = {
       family,
       address: options.address,
@@ -207,10 +209,21 @@ export class MmsgSocket {
       slots,
       slotBytes,
     } as const;
-    this.#handle = binding.open(config, buffers, (count) => {
-      batch.count = count;
-      onBatch(batch);
-    });
+    try {
+      this.#handle = binding.open(config, buffers, (count) => {
+        batch.count = count;
+        onBatch(batch);
+      });
+    } catch (err) {
+      // As node:dgram reports a failed bind: "bind EADDRINUSE 127.0.0.1:3478", .address, .port.
+      const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+      if (e.syscall !== undefined) {
+        e.message = `${e.message} ${options.address}:${port}`;
+        e.address = options.address;
+        e.port = port;
+      }
+      throw e;
+    }
     const [address, boundPort] = binding.local(this.#handle);
     this.#local = { address, port: boundPort, family: family === 4 ? 'IPv4' : 'IPv6' };
   }
