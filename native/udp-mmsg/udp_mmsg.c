@@ -70,6 +70,7 @@ typedef struct {
   int fd;
   int family; /* AF_INET or AF_INET6 */
   int closed; /* close() called */
+  int in_callback; /* inside napi_make_callback: JS references are released after it */
   int js_alive, uv_alive;
   napi_ref on_batch;
   napi_ref buffers[5];
@@ -139,12 +140,8 @@ static void on_poll_closed(uv_handle_t *h) {
   maybe_free(s);
 }
 
-/* Stop reading, release JS references; the fd closes once libuv has let go of the handle. */
-static void do_close(mm_socket *s) {
-  if (s->closed) return;
-  s->closed = 1;
-  uv_poll_stop(&s->poll);
-  uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+/* The references to JS (callback, buffers, async context); not while onBatch runs. */
+static void release_js(mm_socket *s) {
   if (s->on_batch) napi_delete_reference(s->env, s->on_batch);
   s->on_batch = NULL;
   for (int i = 0; i < 5; i++) {
@@ -153,6 +150,16 @@ static void do_close(mm_socket *s) {
   }
   if (s->async) napi_async_destroy(s->env, s->async);
   s->async = NULL;
+}
+
+/* Stop reading, release JS references; the fd closes once libuv has let go of the handle. */
+static void do_close(mm_socket *s) {
+  if (s->closed) return;
+  s->closed = 1;
+  uv_poll_stop(&s->poll);
+  uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+  /* close() called from onBatch: the async context is in use until the callback returns. */
+  if (!s->in_callback) release_js(s);
 }
 
 static void on_env_cleanup(void *arg) { do_close(arg); }
@@ -229,7 +236,9 @@ static void call_js(mm_socket *s, int count) {
   if (napi_get_reference_value(env, s->on_batch, &fn) != napi_ok || fn == NULL) return;
   napi_get_global(env, &recv); /* napi_make_callback converts recv to an object */
   napi_create_uint32(env, (uint32_t)count, &arg);
+  s->in_callback++;
   napi_status st = napi_make_callback(env, s->async, recv, fn, 1, &arg, &result);
+  if (--s->in_callback == 0 && s->closed) release_js(s);
   if (st == napi_pending_exception) {
     napi_value err;
     napi_get_and_clear_last_exception(env, &err);
