@@ -26,7 +26,7 @@
  * as four 32-bit words, most significant first).
  *
  * JS API: open(config, buffers, onBatch) → handle; local(handle) → [address, port];
- * send(handle, count) → datagrams sent; close(handle); ntop(meta, index) and
+ * send(handle, count) → datagrams sent; close(handle[, onClosed]); ntop(meta, index) and
  * pton(text, meta, index) convert IP address text (JS converts IPv4 itself, the hot case). onBatch(count) is called with the
  * number of datagrams in recv meta/data; JS may queue and send answers, or close, within it.
  */
@@ -71,6 +71,8 @@ typedef struct {
   int family; /* AF_INET or AF_INET6 */
   int closed; /* close() called */
   int in_callback; /* inside napi_make_callback: JS references are released after it */
+  int env_gone;    /* the environment is being torn down: never call JS again */
+  napi_ref on_closed; /* close()'s callback: called once the descriptor is closed */
   int js_alive, uv_alive;
   napi_ref on_batch;
   napi_ref buffers[5];
@@ -132,10 +134,28 @@ static void maybe_free(mm_socket *s) {
   free(s);
 }
 
+/* After uv_close: close the descriptor, then tell JS (close()'s callback) that the port is free. */
 static void on_poll_closed(uv_handle_t *h) {
   mm_socket *s = h->data;
   close(s->fd);
   s->fd = -1;
+  if (s->on_closed && !s->env_gone) {
+    napi_env env = s->env;
+    napi_handle_scope scope;
+    napi_value fn, recv, result;
+    if (napi_open_handle_scope(env, &scope) == napi_ok) {
+      if (napi_get_reference_value(env, s->on_closed, &fn) == napi_ok && fn != NULL &&
+          napi_get_global(env, &recv) == napi_ok &&
+          napi_make_callback(env, NULL, recv, fn, 0, NULL, &result) == napi_pending_exception) {
+        napi_value err;
+        napi_get_and_clear_last_exception(env, &err);
+        napi_fatal_exception(env, err);
+      }
+      napi_close_handle_scope(env, scope);
+    }
+  }
+  if (s->on_closed && !s->env_gone) napi_delete_reference(s->env, s->on_closed);
+  s->on_closed = NULL;
   s->uv_alive = 0;
   maybe_free(s);
 }
@@ -162,7 +182,13 @@ static void do_close(mm_socket *s) {
   if (!s->in_callback) release_js(s);
 }
 
-static void on_env_cleanup(void *arg) { do_close(arg); }
+static void on_env_cleanup(void *arg) {
+  mm_socket *s = arg;
+  if (s->on_closed) napi_delete_reference(s->env, s->on_closed);
+  s->on_closed = NULL;
+  s->env_gone = 1;
+  do_close(s);
+}
 
 static void finalize_handle(napi_env env, void *data, void *hint) {
   (void)env;
@@ -670,15 +696,21 @@ static napi_value mm_pton(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* close(handle[, onClosed]): stop reading now; onClosed() once the descriptor is closed (the
+ * loop's next close phase), so the port can be bound again from it. */
 static napi_value mm_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  mm_socket *s = argc == 1 ? unwrap(env, argv[0]) : NULL;
+  mm_socket *s = argc >= 1 ? unwrap(env, argv[0]) : NULL;
   if (!s) {
-    napi_throw_type_error(env, NULL, "close(handle)");
+    napi_throw_type_error(env, NULL, "close(handle[, onClosed])");
     return NULL;
   }
+  napi_valuetype t = napi_undefined;
+  if (argc == 2) CHECK(napi_typeof(env, argv[1], &t));
+  if (t == napi_function && !s->closed && !s->on_closed)
+    CHECK(napi_create_reference(env, argv[1], 1, &s->on_closed));
   do_close(s);
   return NULL;
 }

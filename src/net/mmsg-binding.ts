@@ -19,7 +19,8 @@ export interface MmsgBinding {
   ): unknown;
   local(handle: unknown): [string, number];
   send(handle: unknown, count: number): number;
-  close(handle: unknown): void;
+  /** Stops reading at once; `onClosed` runs once the descriptor is closed (port free). */
+  close(handle: unknown, onClosed?: () => void): void;
   /** Address text of meta entry `index` (inet_ntop: as node:dgram reports it). */
   ntop(meta: Uint32Array, index: number): string;
   /** Parse IP text into meta entry `index` (family, scope, words); 4, 6 or 0 (not an IP). */

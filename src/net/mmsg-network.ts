@@ -107,8 +107,7 @@ class MmsgUdpSocket implements UdpSocket {
   }
 
   close(): Promise<void> {
-    this.#socket.close();
-    return Promise.resolve();
+    return this.#socket.close();
   }
 
   /** @internal flushPending's */

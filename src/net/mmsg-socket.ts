@@ -175,6 +175,7 @@ export class MmsgSocket {
   #queued = 0;
   #used = 0;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   private constructor(options: MmsgSocketOptions, onBatch: (batch: MmsgBatch) => void) {
     const binding = mmsgBinding();
@@ -318,11 +319,15 @@ export class MmsgSocket {
     return this.#stats[Stat.truncated]!;
   }
 
-  /** Send what is queued, stop reading, close the descriptor. Idempotent; safe in onBatch. */
-  close(): void {
-    if (this.#closed) return;
+  /**
+   * Send what is queued and stop reading, at once; resolves when the descriptor is closed (the
+   * port can be bound again), as node:dgram's close callback. Idempotent; safe in onBatch.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
     this.flush();
     this.#closed = true;
-    this.#binding.close(this.#handle);
+    this.#closing = new Promise((resolve) => this.#binding.close(this.#handle, resolve));
+    return this.#closing;
   }
 }

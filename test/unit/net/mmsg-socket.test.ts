@@ -123,34 +123,28 @@ describe.skipIf(!AVAILABLE)('MmsgSocket', () => {
       address: '127.0.0.1',
       port: s.address().port,
     });
-    s.close();
-    s.close(); // idempotent
+    const closing = s.close();
+    expect(s.close()).toBe(closing); // idempotent
     expect(() => s.queue(new Uint8Array(1), to)).toThrow(TypeError);
+    await closing;
   });
 
-  it('closing inside a batch stops reading at once and releases the port', async () => {
+  it('closing inside a batch stops reading at once; close() resolves when the port is free', async () => {
     let batches = 0;
+    let closed: Promise<void> | undefined;
     const s = MmsgSocket.open({ address: '127.0.0.1' }, (b) => {
       batches++;
       s.queue(b.data(0), b.endpoint(0));
-      s.close(); // flushes what was queued, then closes
+      closed = s.close(); // flushes what was queued, then closes
     });
     const port = s.address().port;
     const c = await client();
     for (let i = 0; i < 300; i++) c.socket.send(`x${i}`, port, '127.0.0.1');
+    await expect.poll(() => batches).toBe(1);
+    await closed;
+    // Bound again at once: the descriptor is closed when the promise resolves.
+    await MmsgSocket.open({ address: '127.0.0.1', port }, () => {}).close();
     await expect.poll(() => c.got.length).toBe(1);
-    expect(batches).toBe(1);
-    // The descriptor is closed once libuv has let go of the poll handle (the loop's next turn).
-    await expect
-      .poll(() => {
-        try {
-          MmsgSocket.open({ address: '127.0.0.1', port }, () => {}).close();
-          return true;
-        } catch {
-          return false;
-        }
-      })
-      .toBe(true);
     expect(batches).toBe(1);
   });
 
