@@ -149,8 +149,12 @@ describe.skipIf(!AVAILABLE)('MmsgSocket', () => {
   });
 
   it('reusePort: two sockets share a port and together answer every source port', async () => {
-    const a = echo('127.0.0.1', { reusePort: true });
-    const port = a.s.address().port;
+    // Not port 0 with SO_REUSEPORT: the kernel may pick a port in another process's reuseport
+    // group of this user (src/server/workers/port-pick.ts). An exclusive bind picks it.
+    const picked = MmsgSocket.open({ address: '127.0.0.1' }, () => {});
+    const port = picked.address().port;
+    await picked.close();
+    const a = echo('127.0.0.1', { reusePort: true, port });
     const b = echo('127.0.0.1', { reusePort: true, port });
     expect(b.s.address().port).toBe(port);
     expect(() => MmsgSocket.open({ address: '127.0.0.1', port }, () => {})).toThrow(/EADDRINUSE/);
