@@ -320,9 +320,10 @@ static int get_u32(napi_env env, napi_value obj, const char *name, uint32_t *out
   return napi_get_value_uint32(env, v, out) == napi_ok;
 }
 
-/* A TypedArray of the given type from buffers[name], at least min_bytes long; keeps a ref. */
+/* A TypedArray of the given type from buffers[name], at least min_bytes long (its length in
+ * bytes to *bytes when asked); keeps a reference. NULL when missing, mistyped or short. */
 static void *get_array(napi_env env, napi_value obj, const char *name, napi_typedarray_type want,
-                       size_t min_bytes, napi_ref *ref) {
+                       size_t min_bytes, napi_ref *ref, size_t *bytes) {
   napi_value v;
   bool is_ta = false;
   if (napi_get_named_property(env, obj, name, &v) != napi_ok) return NULL;
@@ -336,6 +337,7 @@ static void *get_array(napi_env env, napi_value obj, const char *name, napi_type
   size_t unit = want == napi_uint8_array ? 1 : want == napi_uint32_array ? 4 : 8;
   if (type != want || length * unit < min_bytes) return NULL;
   if (napi_create_reference(env, v, 1, ref) != napi_ok) return NULL;
+  if (bytes) *bytes = length * unit;
   return data;
 }
 
@@ -408,102 +410,83 @@ static mm_socket *unwrap(napi_env env, napi_value v) {
   return data;
 }
 
-/* open(config, buffers, onBatch): config {family, address, port, reusePort, recvBufferBytes,
- * sendBufferBytes, slots, slotBytes}; buffers {recvData, recvMeta, sendData, sendMeta, stats}. */
-static napi_value mm_open(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) {
-    napi_throw_type_error(env, NULL, "open(config, buffers, onBatch)");
-    return NULL;
-  }
-  napi_valuetype t;
-  CHECK(napi_typeof(env, argv[2], &t));
-  if (t != napi_function) {
-    napi_throw_type_error(env, NULL, "onBatch must be a function");
-    return NULL;
-  }
-  uint32_t fam, port, reuse, rcvbuf, sndbuf, slots, slot_bytes;
-  if (!get_u32(env, argv[0], "family", &fam) || !get_u32(env, argv[0], "port", &port) ||
-      !get_u32(env, argv[0], "reusePort", &reuse) ||
-      !get_u32(env, argv[0], "recvBufferBytes", &rcvbuf) ||
-      !get_u32(env, argv[0], "sendBufferBytes", &sndbuf) ||
-      !get_u32(env, argv[0], "slots", &slots) || !get_u32(env, argv[0], "slotBytes", &slot_bytes)) {
+typedef struct {
+  uint32_t family, port, reuse, rcvbuf, sndbuf, slots, slot_bytes;
+  char address[64];
+} mm_config;
+
+/* open()'s config object; 0 with a TypeError/RangeError pending when it is malformed. */
+static int read_config(napi_env env, napi_value obj, mm_config *c) {
+  if (!get_u32(env, obj, "family", &c->family) || !get_u32(env, obj, "port", &c->port) ||
+      !get_u32(env, obj, "reusePort", &c->reuse) ||
+      !get_u32(env, obj, "recvBufferBytes", &c->rcvbuf) ||
+      !get_u32(env, obj, "sendBufferBytes", &c->sndbuf) || !get_u32(env, obj, "slots", &c->slots) ||
+      !get_u32(env, obj, "slotBytes", &c->slot_bytes)) {
     napi_throw_type_error(env, NULL, "config: numeric family, port, reusePort, "
                                      "recvBufferBytes, sendBufferBytes, slots, slotBytes");
-    return NULL;
+    return 0;
   }
-  if ((fam != 4 && fam != 6) || port > 65535 || slots < 1 || slots > MAX_SLOTS ||
-      slot_bytes < 1 || slot_bytes > MAX_SLOT_BYTES || rcvbuf > INT32_MAX || sndbuf > INT32_MAX) {
+  if ((c->family != 4 && c->family != 6) || c->port > 65535 || c->slots < 1 ||
+      c->slots > MAX_SLOTS || c->slot_bytes < 1 || c->slot_bytes > MAX_SLOT_BYTES ||
+      c->rcvbuf > INT32_MAX || c->sndbuf > INT32_MAX) {
     napi_throw_range_error(env, NULL, "config out of range");
-    return NULL;
+    return 0;
   }
-  char address[64];
-  size_t alen = 0;
   napi_value av;
-  CHECK(napi_get_named_property(env, argv[0], "address", &av));
-  if (napi_get_value_string_utf8(env, av, address, sizeof address, &alen) != napi_ok) {
+  size_t alen = 0;
+  if (napi_get_named_property(env, obj, "address", &av) != napi_ok ||
+      napi_get_value_string_utf8(env, av, c->address, sizeof c->address, &alen) != napi_ok) {
     napi_throw_type_error(env, NULL, "config.address must be a string");
-    return NULL;
+    return 0;
   }
-  mm_socket *s = calloc(1, sizeof *s);
-  if (!s) return throw_errno(env, "calloc", ENOMEM);
-  s->env = env;
-  s->fd = -1;
-  s->slots = slots;
-  s->slot_bytes = slot_bytes;
-  s->family = fam == 4 ? AF_INET : AF_INET6;
-  size_t meta_bytes = (size_t)slots * META_WORDS * 4;
-  s->rdata = get_array(env, argv[1], "recvData", napi_uint8_array, (size_t)slots * slot_bytes,
-                       &s->buffers[0]);
-  s->rmeta = get_array(env, argv[1], "recvMeta", napi_uint32_array, meta_bytes, &s->buffers[1]);
-  s->sdata = get_array(env, argv[1], "sendData", napi_uint8_array, MIN_SEND_BYTES, &s->buffers[2]);
-  s->smeta = get_array(env, argv[1], "sendMeta", napi_uint32_array, meta_bytes, &s->buffers[3]);
-  s->stats = get_array(env, argv[1], "stats", napi_float64_array, STAT_COUNT * 8, &s->buffers[4]);
-  const char *op = "open";
-  int err = 0;
+  return 1;
+}
+
+/* The shared TypedArrays (layout at the top); 0 with a TypeError pending when one is wrong. */
+static int attach_buffers(napi_env env, napi_value obj, mm_socket *s) {
+  size_t meta_bytes = (size_t)s->slots * META_WORDS * 4, send_bytes = 0;
+  s->rdata = get_array(env, obj, "recvData", napi_uint8_array, (size_t)s->slots * s->slot_bytes,
+                       &s->buffers[0], NULL);
+  s->rmeta = get_array(env, obj, "recvMeta", napi_uint32_array, meta_bytes, &s->buffers[1], NULL);
+  s->sdata = get_array(env, obj, "sendData", napi_uint8_array, MIN_SEND_BYTES, &s->buffers[2],
+                       &send_bytes);
+  s->smeta = get_array(env, obj, "sendMeta", napi_uint32_array, meta_bytes, &s->buffers[3], NULL);
+  s->stats =
+      get_array(env, obj, "stats", napi_float64_array, STAT_COUNT * 8, &s->buffers[4], NULL);
   if (!s->rdata || !s->rmeta || !s->sdata || !s->smeta || !s->stats) {
     napi_throw_type_error(env, NULL, "buffers: recvData/sendData Uint8Array, recvMeta/sendMeta "
                                      "Uint32Array, stats Float64Array, of the sizes config needs");
-  } else if (!setup_msgs(s)) {
-    err = ENOMEM;
-  } else {
-    int fd = open_fd(s->family, address, port, (int)reuse, (int)rcvbuf, (int)sndbuf, &op);
-    if (fd < 0) err = -fd;
-    else s->fd = fd;
+    return 0;
   }
-  napi_value sendData;
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (!pending && err == 0) {
-    napi_get_named_property(env, argv[1], "sendData", &sendData);
-    size_t n;
-    napi_get_typedarray_info(env, sendData, NULL, &n, NULL, NULL, NULL);
-    s->send_bytes = (uint32_t)(n > UINT32_MAX ? UINT32_MAX : n);
-  }
-  if (pending || err != 0) {
-    if (s->fd >= 0) close(s->fd);
-    for (int i = 0; i < 5; i++)
-      if (s->buffers[i]) napi_delete_reference(env, s->buffers[i]);
-    s->js_alive = s->uv_alive = 0;
-    maybe_free(s);
-    return pending ? NULL : throw_errno(env, op, err);
-  }
+  s->send_bytes = (uint32_t)(send_bytes > UINT32_MAX ? UINT32_MAX : send_bytes);
+  return 1;
+}
+
+/* A socket that never reached the loop: release what open() took. */
+static void discard(napi_env env, mm_socket *s) {
+  if (s->fd >= 0) close(s->fd);
+  if (s->on_batch) napi_delete_reference(env, s->on_batch);
+  for (int i = 0; i < 5; i++)
+    if (s->buffers[i]) napi_delete_reference(env, s->buffers[i]);
+  if (s->async) napi_async_destroy(env, s->async);
+  maybe_free(s);
+}
+
+/* Register the open socket with Node's loop; its handle, or NULL with an exception pending. */
+static napi_value start_polling(napi_env env, mm_socket *s, napi_value on_batch) {
   uv_loop_t *loop;
   napi_value resource, name, handle;
-  CHECK(napi_get_uv_event_loop(env, &loop));
-  CHECK(napi_create_reference(env, argv[2], 1, &s->on_batch));
-  CHECK(napi_create_object(env, &resource));
-  CHECK(napi_create_string_utf8(env, "UDP_MMSG", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_async_init(env, resource, name, &s->async));
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok ||
+      napi_create_reference(env, on_batch, 1, &s->on_batch) != napi_ok ||
+      napi_create_object(env, &resource) != napi_ok ||
+      napi_create_string_utf8(env, "UDP_MMSG", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, resource, name, &s->async) != napi_ok) {
+    discard(env, s);
+    return throw_last(env);
+  }
   int r = uv_poll_init(loop, &s->poll, s->fd);
   if (r != 0) {
-    close(s->fd);
-    napi_delete_reference(env, s->on_batch);
-    for (int i = 0; i < 5; i++) napi_delete_reference(env, s->buffers[i]);
-    napi_async_destroy(env, s->async);
-    maybe_free(s);
+    discard(env, s);
     napi_throw_error(env, uv_err_name(r), "uv_poll_init failed");
     return NULL;
   }
@@ -519,6 +502,45 @@ static napi_value mm_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   return handle;
+}
+
+/* open(config, buffers, onBatch): config {family, address, port, reusePort, recvBufferBytes,
+ * sendBufferBytes, slots, slotBytes}; buffers {recvData, recvMeta, sendData, sendMeta, stats}. */
+static napi_value mm_open(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_valuetype t = napi_undefined;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc == 3) CHECK(napi_typeof(env, argv[2], &t));
+  if (t != napi_function) {
+    napi_throw_type_error(env, NULL, "open(config, buffers, onBatch: function)");
+    return NULL;
+  }
+  mm_config c;
+  if (!read_config(env, argv[0], &c)) return NULL;
+  mm_socket *s = calloc(1, sizeof *s);
+  if (!s) return throw_errno(env, "calloc", ENOMEM);
+  s->env = env;
+  s->fd = -1;
+  s->slots = c.slots;
+  s->slot_bytes = c.slot_bytes;
+  s->family = c.family == 4 ? AF_INET : AF_INET6;
+  if (!attach_buffers(env, argv[1], s)) {
+    discard(env, s);
+    return NULL;
+  }
+  if (!setup_msgs(s)) {
+    discard(env, s);
+    return throw_errno(env, "calloc", ENOMEM);
+  }
+  const char *op = "open";
+  int fd = open_fd(s->family, c.address, c.port, (int)c.reuse, (int)c.rcvbuf, (int)c.sndbuf, &op);
+  if (fd < 0) {
+    discard(env, s);
+    return throw_errno(env, op, -fd);
+  }
+  s->fd = fd;
+  return start_polling(env, s, argv[2]);
 }
 
 /* local(handle) → [address, port] as bound (port 0 resolved). */
