@@ -1,19 +1,26 @@
 /**
  * STUN Binding responses per second, `natpush stun` (one process), `natpush stun --workers 2`
- * (Node 24, SO_REUSEPORT; when .cache/node24 has it) and coturn's `turnserver --stun-only` (its
- * default threads), side by side in one run, under a C load generator that outruns both
+ * (Node 24, SO_REUSEPORT; when .cache/node24 has it) — each with its default batched UDP
+ * (`--udp-io mmsg`, recvmmsg/sendmmsg) and with node:dgram (`--udp-io dgram`) — and coturn's
+ * `turnserver --stun-only` (its default threads), side by side in one run, under a C load generator that outruns both
  * (bench/lib/stun-flood.c, compiled here with gcc: sendmmsg/recvmmsg, `--sockets` × `--window`
  * requests in flight per generator process).
  *
  *   npm run build && node dist/bench/stun-vs-coturn.js [--seconds 5] [--rounds 2]
- *     [--generators 1] [--sockets 16] [--window 64] [--baseline-main OTHER/dist/src/cli/main.js]
+ *     [--generators 1] [--sockets 16] [--window 64] [--udp-io both|mmsg|dgram]
+ *     [--baseline-main OTHER/dist/src/cli/main.js]
  *
  * The kernel spreads the generator's sockets (source ports) over the workers by hash: 16 sockets
  * keep an uneven split unlikely (with 4, all land on one worker one time in 8). CPU and RSS are
  * summed over each server's processes.
  *
- * `--baseline-main` adds a third server, another build of natpush (the code before a change),
+ * `--udp-io mmsg` (or dgram) runs only that path of natpush, for more rounds per minute.
+ *
+ * `--baseline-main` adds a further server, another build of natpush (the code before a change),
  * measured in the same rounds.
+ *
+ * Rounds alternate between the servers, in reverse order every other round (A B B A), so a
+ * change of load on the shared machine does not favour whoever runs first.
  *
  * Per server and round: responses/s, server CPU (% of a core), server RSS, generator CPU (a
  * generator near 100 % of a core would mean it, not the server, set the pace), and responses per
@@ -34,13 +41,16 @@ import { exitOnHelp } from './lib/bench-usage.js';
 
 exitOnHelp(`
 stun-vs-coturn: STUN Binding responses per second, natpush stun (one process), natpush stun
---workers 2 (Node 24) and coturn --stun-only, under a C load generator (bench/lib/stun-flood.c).
+--workers 2 (Node 24), each with --udp-io mmsg (default) and --udp-io dgram, and coturn
+--stun-only, under a C load generator (bench/lib/stun-flood.c); rounds in A B B A order.
 Prints responses/s, server CPU and RSS, generator CPU, responses per server CPU-second and the
 ratios to coturn, with the load average.
 
   npm run build && node dist/bench/stun-vs-coturn.js [--seconds 5] [--rounds 2]
-    [--generators 1] [--sockets 16] [--window 64] [--baseline-main OTHER/dist/src/cli/main.js]
+    [--generators 1] [--sockets 16] [--window 64] [--udp-io both|mmsg|dgram]
+    [--baseline-main OTHER/dist/src/cli/main.js]
 
+  --udp-io         natpush's UDP paths to run (default both: 'natpush' is mmsg, 'natpush dgram')
   --seconds        length of each round
   --rounds         rounds, alternating the servers
   --generators     load generator processes
@@ -55,6 +65,8 @@ const ROUNDS = num('rounds', 2);
 const GENERATORS = num('generators', 1);
 const SOCKETS = num('sockets', 16);
 const WINDOW = num('window', 64);
+/** Which natpush UDP paths to run: both (default), or only mmsg / dgram (more rounds per minute). */
+const UDP_IO = benchArg('udp-io', 'both');
 
 interface Server {
   name: string;
@@ -158,22 +170,39 @@ async function main(): Promise<void> {
   // The reply budget (--reply-budget, 8 MiB/s per process by default) is a policy, not a cost:
   // set far above any rate here, so the runs measure what the check costs, not where it cuts.
   const budgetOff = ['--reply-budget', String(1e12)];
+  const mmsg = UDP_IO !== 'dgram';
+  const dgram = UDP_IO !== 'mmsg';
+  const dgramIo = ['--udp-io', 'dgram'];
+  // 'natpush' is the default build's path (mmsg), or dgram when only that is asked for.
   const servers = [
     await coturnStun(),
-    await natpushStun(undefined, 'natpush', undefined, budgetOff),
+    await natpushStun(
+      undefined,
+      'natpush',
+      undefined,
+      mmsg ? budgetOff : [...budgetOff, ...dgramIo],
+    ),
   ];
-  if (baseline) servers.push(await natpushStun(baseline, 'natpush@baseline'));
-  const n24 = node24();
-  if (n24)
+  if (mmsg && dgram) {
     servers.push(
-      await natpushStun(undefined, 'natpush -w2', n24, ['--workers', '2', ...budgetOff]),
+      await natpushStun(undefined, 'natpush dgram', undefined, [...budgetOff, ...dgramIo]),
     );
+  }
+  if (baseline) servers.push(await natpushStun(baseline, 'natpush@baseline', undefined, budgetOff));
+  const n24 = node24();
+  const w2 = ['--workers', '2', ...budgetOff];
+  if (n24) {
+    servers.push(await natpushStun(undefined, 'natpush -w2', n24, mmsg ? w2 : [...w2, ...dgramIo]));
+    if (mmsg && dgram) {
+      servers.push(await natpushStun(undefined, 'natpush -w2 dgram', n24, [...w2, ...dgramIo]));
+    }
+  }
   const best = new Map<string, Round>();
   const rounds = new Map<string, Round[]>();
   try {
     const bin = compileGenerator(dir);
     for (let r = 0; r < ROUNDS; r++) {
-      for (const s of servers) {
+      for (const s of r % 2 === 0 ? servers : [...servers].reverse()) {
         const x = await round(bin, s);
         console.log(
           `  ${s.name.padEnd(16)} ${fmt(x.rate).padStart(8)} responses/s, server CPU ${fmt(x.serverCpuPct)} % (${fmt(perCpu(x))} per CPU-second), RSS ${fmt(x.rssKiB / 1024, 1)} MiB, ` +
@@ -199,11 +228,12 @@ async function main(): Promise<void> {
   console.log(
     `responses per CPU-second (median of rounds): coturn ${fmt(eff('coturn'))}, natpush ${fmt(eff('natpush'))}; ratio ${(eff('natpush') / eff('coturn')).toFixed(2)}`,
   );
-  const w2 = best.get('natpush -w2');
-  if (w2) {
+  for (const name of ['natpush dgram', 'natpush -w2', 'natpush -w2 dgram']) {
+    const x = best.get(name);
+    if (!x) continue;
     console.log(
-      `natpush -w2: best ${fmt(w2.rate)}/s at ${fmt(w2.serverCpuPct)} % CPU, ratio to coturn ${(w2.rate / theirs.rate).toFixed(2)}; ` +
-        `${fmt(eff('natpush -w2'))} per CPU-second, ratio ${(eff('natpush -w2') / eff('coturn')).toFixed(2)}`,
+      `${name}: best ${fmt(x.rate)}/s at ${fmt(x.serverCpuPct)} % CPU, ratio to coturn ${(x.rate / theirs.rate).toFixed(2)}; ` +
+        `${fmt(eff(name))} per CPU-second, ratio ${(eff(name) / eff('coturn')).toFixed(2)}`,
     );
   }
   if (baseline) {

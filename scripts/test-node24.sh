@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The relay and STUN tests once more, under Node 24 LTS (issue 10): `--workers` uses dgram's
 # reusePort (SO_REUSEPORT), which the machine's Node 20 lacks, so the worker paths, the relay and
-# STUN servers and the coturn interop run on both runtimes. vitest itself runs on Node 24, so do
-# its test processes and every CLI they spawn with process.execPath.
+# STUN servers, the udp_mmsg addon (one Node-API build loads on both) and the coturn interop run
+# on both runtimes. vitest itself runs on Node 24, so do its test processes and every CLI they
+# spawn with process.execPath.
 #
 # Native addons are per ABI: node_modules' better-sqlite3 is built for Node 20. None of these
 # files opens a SQLite store (serve runs with --store=memory here), and better-sqlite3 loads its
@@ -23,6 +24,6 @@ fi
 echo "test-node24: $("$node24" --version)" >&2
 exec "$node24" node_modules/vitest/vitest.mjs run \
   --project unit --project integration --project interop \
-  test/unit/relay test/unit/server test/unit/stun \
+  test/unit/relay test/unit/server test/unit/stun test/unit/net/mmsg \
   test/integration/relay test/integration/cli/stun- \
   test/interop/relay-coturn "$@"

@@ -198,6 +198,7 @@ async function startStunServer(
   port: number,
   logger: Logger,
   alternate?: string,
+  udpIo?: 'mmsg' | 'dgram',
 ): Promise<StunServer> {
   const listen = { address: host, port };
   // RFC 5780 (--stun-alternate): the same parser as `natpush stun --alternate`.
@@ -208,6 +209,7 @@ async function startStunServer(
         listen,
         tcp: true,
         logger,
+        udpIo,
         ...(alt ? { alternate: alt } : {}),
       });
     } catch (err) {
@@ -223,7 +225,13 @@ async function startStun(
   logger: Logger,
   signaling: SignalingServer,
 ): Promise<Service> {
-  const stun = await startStunServer(a.host, a['stun-port'], logger, a['stun-alternate']);
+  const stun = await startStunServer(
+    a.host,
+    a['stun-port'],
+    logger,
+    a['stun-alternate'],
+    a['stun-udp-io'],
+  );
   stunMetrics(signaling.context.metrics.registry, () => Promise.resolve({ ...stun.stats }));
   const endpoints = stun.addresses().map((e) => `stun:${e.address}:${e.port} (udp)`);
   const tcp = stun.tcpAddress();

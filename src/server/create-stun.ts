@@ -4,7 +4,9 @@
  * its own socket; the kernel spreads clients by 5-tuple), else node:cluster's one shared socket
  * (any worker may read any datagram: fine for Binding, which keeps no state).
  */
-import { nodeUdpNetwork, type Endpoint } from '../net/index.js';
+import { type Endpoint } from '../net/index.js';
+import { mmsgUnavailable } from '../net/mmsg-binding.js';
+import { selectUdpNetwork } from '../net/mmsg-network.js';
 import { StunServer } from '../stun/index.js';
 import type { Logger } from '../util/logger.js';
 import { jsonLogger } from '../util/logger.js';
@@ -69,7 +71,9 @@ async function compose(o: StunOptions, deps: { logger?: Logger }): Promise<Stun>
       '--workers needs a fixed --alternate port (port 0 would give every worker its own)',
     );
   }
-  const share = hasReusePort() ? 'reuseport' : 'cluster';
+  // The udp_mmsg addon sets SO_REUSEPORT itself, on any Node version.
+  const mmsg = o['udp-io'] === 'mmsg' && mmsgUnavailable() === undefined;
+  const share = hasReusePort() || mmsg ? 'reuseport' : 'cluster';
   const logger = deps.logger ?? jsonLogger(o['log-level']);
   const pool = await onPickedPort(options.listen.address, options.listen.port, (port) =>
     WorkerPool.start({
@@ -98,6 +102,7 @@ export function startStunInWorker(c: StunWorkerConfig): Promise<StunServer> {
   // The per-source limit holds for the whole server: each worker enforces its share.
   options.rateLimit = workerShare(options.rateLimit as RateShare | false, c.options.workers);
   const ports = [c.port, options.alternate?.port ?? c.port];
-  options.net = sharedPortNetwork(nodeUdpNetwork, ports, c.share);
+  const net = selectUdpNetwork(c.options['udp-io'], { lendViews: true, logger: options.logger });
+  options.net = sharedPortNetwork(net, ports, c.share);
   return StunServer.start(options);
 }

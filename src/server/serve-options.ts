@@ -66,6 +66,10 @@ export const serveSchema = z.object({
     .describe(
       "RFC 5780 alternate for the STUN server: HOST:PORT (a second IP of this host, another port), HOST or :PORT; needs a concrete --host. Peers and nat-check then measure their NAT's filtering (the port must not be --relay-port's)",
     ),
+  'stun-udp-io': z
+    .enum(['mmsg', 'dgram'])
+    .default('mmsg')
+    .describe("the STUN server's UDP input/output, as `natpush stun --udp-io`"),
   redis: z
     .string()
     .min(1)

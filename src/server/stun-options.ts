@@ -49,6 +49,12 @@ export const stunSchema = z.object({
       'Processes answering on the same ports: with Node >= 22.12 each binds them with SO_REUSEPORT ' +
         '(the kernel spreads clients); on Node 20 they share one socket (node:cluster; Binding is stateless)',
     ),
+  'udp-io': z
+    .enum(['mmsg', 'dgram'])
+    .default('mmsg')
+    .describe(
+      'UDP input/output: mmsg reads and answers a batch of datagrams per syscall (recvmmsg/sendmmsg, Linux, the native addon npm run build compiles; node:dgram with a warning without it), dgram one per syscall',
+    ),
   ...metricsOptions,
   'log-level': logLevel('warn'),
 });
@@ -84,6 +90,7 @@ export function stunServerOptions(o: StunOptions, logger?: Logger): StunServerOp
     listen,
     tcp: o.tcp,
     replyBytesPerSecond: o['reply-budget'],
+    udpIo: o['udp-io'],
     logger: logger ?? jsonLogger(o['log-level']),
     rateLimit:
       o['rate-limit'] > 0 ? { perSecond: o['rate-limit'], burst: 2 * o['rate-limit'] } : false,

@@ -5,7 +5,8 @@
  * Binding request, the common case, by its `bareBindingReply()` directly).
  */
 import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
-import { nodeUdpNetwork } from '../net/node-udp.js';
+import type { UdpIo } from '../net/mmsg-network.js';
+import { selectUdpNetwork, UdpDropError } from '../net/mmsg-network.js';
 import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -27,7 +28,15 @@ export interface StunServerOptions {
   /** Also serve Binding over TCP on the primary address (RFC 8489 §6.2.2); default false. Uses
    *  node:net directly (the injected network is UDP only). */
   tcp?: boolean;
+  /** The network; default real sockets as `udpIo` says. */
   net?: UdpNetwork;
+  /**
+   * Real sockets without `net`: 'mmsg' (default) reads and answers a batch of datagrams per
+   * syscall (recvmmsg/sendmmsg, native/udp-mmsg; node:dgram with one warning where the addon is
+   * not built), 'dgram' one datagram per syscall (node:dgram). Measured in
+   * bench/stun-vs-coturn.ts (issue 10).
+   */
+  udpIo?: UdpIo;
   clock?: Clock;
   logger?: Logger;
   /** SOFTWARE attribute; default 'natpush'; null for none. */
@@ -48,7 +57,9 @@ export interface StunServerOptions {
 /** Attempts to find a port number free on every address and transport needed (port 0). */
 const PORT_ATTEMPTS = 8;
 
-export type StunServerDrop = DropReason | 'send-failed';
+/** `send-failed`: refused by the socket or dropped by the kernel (buffer full); `truncated`:
+ *  longer than a batched socket's receive slot (mmsg-socket.ts MMSG_DEFAULTS.slotBytes). */
+export type StunServerDrop = DropReason | 'send-failed' | 'truncated';
 
 export interface StunServerStats {
   received: number;
@@ -73,6 +84,7 @@ export class StunServer {
       'rate-limited': 0,
       'reply-budget': 0,
       'send-failed': 0,
+      truncated: 0,
     },
     tcpConnections: 0,
     tcpRefused: 0,
@@ -114,7 +126,7 @@ export class StunServer {
         if (!s) return;
         const at = [a, p] as const;
         s.onMessage((data, from) => this.#onDatagram(data, from, at));
-        s.onError((err) => this.#logger.warn('stun server socket error', { err: err.message }));
+        s.onError((err) => this.#onSocketError(err));
       }),
     );
   }
@@ -136,11 +148,14 @@ export class StunServer {
   }
 
   static async #startOnce(options: StunServerOptions): Promise<StunServer> {
-    const sockets = await bindGrid(
-      options.net ?? nodeUdpNetwork,
-      options.listen,
-      options.alternate,
-    );
+    // The server is done with a datagram's bytes when its listener returns: lend, not copy.
+    const net =
+      options.net ??
+      selectUdpNetwork(options.udpIo ?? 'mmsg', {
+        logger: options.logger ?? silentLogger,
+        lendViews: true,
+      });
+    const sockets = await bindGrid(net, options.listen, options.alternate);
     const server = new StunServer(sockets, options);
     try {
       if (options.tcp) {
@@ -209,6 +224,15 @@ export class StunServer {
     }
     const d = this.#decide(data, from, at, 'udp');
     if (d.kind === 'reply') this.#send(d.via, d.bytes, d.to);
+  }
+
+  #onSocketError(err: Error): void {
+    if (err instanceof UdpDropError) {
+      this.stats.dropped[err.reason] += err.count;
+      this.#logger.debug('stun datagrams dropped', { reason: err.reason, count: err.count });
+      return;
+    }
+    this.#logger.warn('stun server socket error', { err: err.message });
   }
 
   #send(via: readonly [number, number], bytes: Uint8Array, to: Endpoint): void {

@@ -1,0 +1,196 @@
+/**
+ * `UdpNetwork` on batched sockets (mmsg-socket.ts): components written against the injected
+ * network (the STUN server) run unchanged, one listener call per datagram, while the socket
+ * reads a batch per syscall and the answers they send during a batch go out with one sendmmsg
+ * per socket when the batch is done — the alternate sockets of an RFC 5780 server included, as
+ * every socket of this module flushes together. A send outside a batch (a timer's) goes out at
+ * the end of the current JS task (a microtask).
+ *
+ * Drops the caller cannot see as exceptions are reported to error listeners as `UdpDropError`
+ * (code NATPUSH_ERR_UDP_DROPPED) with a count, once per batch: answers the kernel refused
+ * (`send-failed`) and datagrams longer than a receive slot (`truncated`).
+ *
+ * `selectUdpNetwork('mmsg')` is this network when the addon loads, else node:dgram with one
+ * warning line per process saying why.
+ */
+import type { Logger } from '../util/logger.js';
+import { SocketListeners } from './listeners.js';
+import { mmsgUnavailable } from './mmsg-binding.js';
+import type { MmsgBatch, MmsgSocketOptions } from './mmsg-socket.js';
+import { MmsgSocket } from './mmsg-socket.js';
+import { nodeUdpNetwork } from './node-udp.js';
+import type {
+  Endpoint,
+  ErrorListener,
+  MessageListener,
+  UdpBindOptions,
+  UdpNetwork,
+  UdpSocket,
+} from './udp.js';
+import { checkPort, familyOf } from './udp.js';
+
+export type UdpIo = 'mmsg' | 'dgram';
+
+export class UdpDropError extends Error {
+  readonly code = 'NATPUSH_ERR_UDP_DROPPED';
+  constructor(
+    readonly reason: 'send-failed' | 'truncated',
+    readonly count: number,
+  ) {
+    super(`${count} datagram(s) dropped: ${reason}`);
+  }
+}
+
+export interface MmsgNetworkOptions extends Pick<
+  MmsgSocketOptions,
+  'slots' | 'slotBytes' | 'bufferBytes'
+> {
+  /**
+   * Hand listeners views of the shared receive buffer instead of copies: only for listeners
+   * that are done with the bytes when they return (the STUN server answers synchronously).
+   * Default false: each datagram is copied, as node:dgram gives a Buffer of its own.
+   */
+  lendViews?: boolean;
+  /** For `share: 'cluster'` binds (node:cluster's shared handle is libuv's): default dgram. */
+  fallback?: UdpNetwork;
+}
+
+/** Sockets with queued answers, flushed together at the end of a batch (or microtask). */
+const pending: MmsgUdpSocket[] = [];
+let inBatch = 0;
+let flushScheduled = false;
+
+function flushPending(): void {
+  flushScheduled = false;
+  for (let i = 0; i < pending.length; i++) pending[i]!.flushQueued();
+  pending.length = 0;
+}
+
+class MmsgUdpSocket implements UdpSocket {
+  readonly #listeners = new SocketListeners();
+  readonly #socket: MmsgSocket;
+  readonly #lend: boolean;
+  #pending = false;
+  #reportedUnsent = 0;
+  #reportedTruncated = 0;
+
+  constructor(options: MmsgSocketOptions, lend: boolean) {
+    this.#lend = lend;
+    this.#socket = MmsgSocket.open(options, (batch) => this.#onBatch(batch));
+  }
+
+  get closed(): boolean {
+    return this.#socket.closed;
+  }
+
+  address(): Endpoint {
+    return this.#socket.address();
+  }
+
+  send(data: Uint8Array, to: Endpoint): void {
+    this.#socket.queue(data, to);
+    if (this.#pending) return;
+    this.#pending = true;
+    pending.push(this);
+    if (inBatch === 0 && !flushScheduled) {
+      flushScheduled = true;
+      queueMicrotask(flushPending);
+    }
+  }
+
+  onMessage(listener: MessageListener): () => void {
+    return this.#listeners.onMessage(listener);
+  }
+
+  onError(listener: ErrorListener): () => void {
+    return this.#listeners.onError(listener);
+  }
+
+  close(): Promise<void> {
+    return this.#socket.close();
+  }
+
+  /** @internal flushPending's */
+  flushQueued(): void {
+    this.#pending = false;
+    this.#socket.flush();
+    const unsent = this.#socket.unsent;
+    if (unsent !== this.#reportedUnsent) {
+      const n = unsent - this.#reportedUnsent;
+      this.#reportedUnsent = unsent;
+      this.#listeners.error(new UdpDropError('send-failed', n));
+    }
+  }
+
+  #onBatch(batch: MmsgBatch): void {
+    inBatch++;
+    try {
+      for (let i = 0; i < batch.count; i++) {
+        if (batch.truncated(i)) continue;
+        const view = batch.data(i);
+        this.#listeners.message(
+          this.#lend ? view : Uint8Array.prototype.slice.call(view),
+          batch.endpoint(i),
+        );
+        if (this.#socket.closed) break;
+      }
+    } finally {
+      inBatch--;
+    }
+    if (inBatch === 0) flushPending();
+    const truncated = this.#socket.truncatedCount;
+    if (truncated !== this.#reportedTruncated) {
+      const n = truncated - this.#reportedTruncated;
+      this.#reportedTruncated = truncated;
+      this.#listeners.error(new UdpDropError('truncated', n));
+    }
+  }
+}
+
+export function createMmsgUdpNetwork(options: MmsgNetworkOptions = {}): UdpNetwork {
+  const fallback = options.fallback ?? nodeUdpNetwork;
+  return {
+    bindUdp(opts: UdpBindOptions = {}): Promise<UdpSocket> {
+      if (opts.share === 'cluster') return fallback.bindUdp(opts);
+      try {
+        const family = opts.address ? familyOf(opts.address) : (opts.family ?? 'IPv4');
+        const port = opts.port ?? 0;
+        checkPort(port);
+        const socket = new MmsgUdpSocket(
+          {
+            address: opts.address ?? (family === 'IPv6' ? '::' : '0.0.0.0'),
+            port,
+            reusePort: opts.share === 'reuseport',
+            ...(options.slots !== undefined ? { slots: options.slots } : {}),
+            ...(options.slotBytes !== undefined ? { slotBytes: options.slotBytes } : {}),
+            ...(options.bufferBytes !== undefined ? { bufferBytes: options.bufferBytes } : {}),
+          },
+          options.lendViews ?? false,
+        );
+        return Promise.resolve(socket);
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    },
+  };
+}
+
+let warned = false;
+
+/**
+ * The network for a UDP server: 'mmsg' (batched, when the addon loads: otherwise node:dgram and
+ * one warning per process) or 'dgram'. `lendViews` as in MmsgNetworkOptions.
+ */
+export function selectUdpNetwork(
+  io: UdpIo,
+  options: { logger?: Logger; lendViews?: boolean } = {},
+): UdpNetwork {
+  if (io === 'dgram') return nodeUdpNetwork;
+  const why = mmsgUnavailable();
+  if (why === undefined) return createMmsgUdpNetwork({ lendViews: options.lendViews ?? false });
+  if (!warned) {
+    warned = true;
+    options.logger?.warn(`udp-io mmsg unavailable, using node:dgram: ${why}`);
+  }
+  return nodeUdpNetwork;
+}
