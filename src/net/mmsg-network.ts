@@ -28,16 +28,19 @@ import type {
   UdpSocket,
 } from './udp.js';
 import { checkPort, familyOf } from './udp.js';
+import { NET_ERR } from './errors.js';
+import { NatpushError } from '../util/errors.js';
 
 export type UdpIo = 'mmsg' | 'dgram';
 
-export class UdpDropError extends Error {
-  readonly code = 'NATPUSH_ERR_UDP_DROPPED';
+export class UdpDropError extends NatpushError {
+  declare readonly code: typeof NET_ERR.UDP_DROPPED;
   constructor(
     readonly reason: 'send-failed' | 'truncated',
     readonly count: number,
   ) {
-    super(`${count} datagram(s) dropped: ${reason}`);
+    super(NET_ERR.UDP_DROPPED, `${count} datagram(s) dropped: ${reason}`);
+    this.name = 'UdpDropError';
   }
 }
 
