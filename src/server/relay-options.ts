@@ -139,6 +139,8 @@ export interface RelayDeps {
   logger?: Logger;
   /** Default: real sockets as --udp-io says. */
   net?: UdpNetwork;
+  /** Relayed sockets' (TurnServerOptions.relayNet); default `net`, or as --udp-io says. */
+  relayNet?: UdpNetwork;
 }
 
 /** The TURN server's options from the validated relay options (one process). */
@@ -149,6 +151,7 @@ export function turnServerOptions(o: RelayOptions, deps: RelayDeps = {}): TurnSe
   const tcpPort = o['tcp-port'] ?? o.port;
   return {
     ...(deps.net ? { net: deps.net } : { udpIo: o['udp-io'] }),
+    ...(deps.relayNet ? { relayNet: deps.relayNet } : {}),
     logger: deps.logger ?? jsonLogger(o['log-level']),
     listenAddress: o.listen,
     port: o.port,

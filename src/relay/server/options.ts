@@ -23,6 +23,7 @@ import {
   DEFAULT_USER_BYTES_PER_SECOND,
   ERROR_REPLY_BYTES_PER_SECOND,
   MAX_ALLOCATION_LIFETIME_S,
+  RELAYED_SOCKET_SLOTS,
   SWEEP_INTERVAL_MS,
 } from '../constants.js';
 import type { CredentialStore } from '../credentials.js';
@@ -45,6 +46,11 @@ export interface TurnServerOptions {
    * bench/relay-vs-coturn.ts (issue 10).
    */
   udpIo?: UdpIo;
+  /**
+   * The network of relayed sockets; default `net` when given, else real sockets as `udpIo` says
+   * with RELAYED_SOCKET_SLOTS receive slots each (the listener's batches are larger).
+   */
+  relayNet?: UdpNetwork;
   clock?: Clock;
   logger?: Logger;
   /** UDP listening address; default '0.0.0.0'. */
@@ -169,6 +175,10 @@ export function resolveServerOptions(o: TurnServerOptions): ResolvedTurnServerOp
     // Listeners get a copy of each datagram (lendViews false): the data path keeps some (TCP
     // clients' write queues, sibling hand-offs).
     net: o.net ?? selectUdpNetwork(o.udpIo ?? 'mmsg', { logger }),
+    relayNet:
+      o.relayNet ??
+      o.net ??
+      selectUdpNetwork(o.udpIo ?? 'mmsg', { logger, slots: RELAYED_SOCKET_SLOTS }),
     clock: o.clock ?? systemClock,
     logger,
     listenAddress: o.listenAddress ?? '0.0.0.0',

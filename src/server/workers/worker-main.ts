@@ -6,6 +6,7 @@
  * channel closes (the primary died: no orphan keeps the port).
  */
 import { selectUdpNetwork } from '../../net/mmsg-network.js';
+import { RELAYED_SOCKET_SLOTS } from '../../relay/constants.js';
 import type { TurnServer } from '../../relay/index.js';
 import type { StunServer } from '../../stun/index.js';
 import { jsonLogger } from '../../util/logger.js';
@@ -45,6 +46,7 @@ async function start(kind: string, config: unknown): Promise<Running> {
     const net = c.share ? sharedPortNetwork(io, [c.port], c.share) : io;
     const server: TurnServer = await startRelayInWorker(c, {
       net,
+      relayNet: selectUdpNetwork(c.options['udp-io'], { logger, slots: RELAYED_SOCKET_SLOTS }),
       logger,
       allocationLedger: ledger,
       reservationExchange: reservations,

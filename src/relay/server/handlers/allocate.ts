@@ -95,7 +95,7 @@ export async function handleAllocate(ctx: RequestContext): Promise<Reply> {
     const o = core.options;
     bound = await bindRelayedPort(
       spec,
-      o.net,
+      o.relayNet,
       o.relayAddress,
       core.reservations,
       o.reservationExchange,
