@@ -8,9 +8,12 @@
  * option is ignored.
  */
 import dgram from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import yargs from 'yargs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { relayOptions, startRelay } from '../../../src/cli/commands/relay.js';
+import { relayOptions, startRelay, startServeRelay } from '../../../src/cli/commands/relay.js';
 import type { Endpoint, UdpSocket } from '../../../src/net/index.js';
 import { nodeUdpNetwork } from '../../../src/net/index.js';
 import { MMSG_DEFAULTS } from '../../../src/net/mmsg-socket.js';
@@ -20,6 +23,7 @@ import { mintTurnCredentials } from '../../../src/relay/credentials.js';
 import type { TurnServer } from '../../../src/relay/server/turn-server.js';
 import { relaySchema, turnServerOptions } from '../../../src/server/relay-options.js';
 import { serveSchema } from '../../../src/server/serve-options.js';
+import { silentLogger } from '../../../src/util/logger.js';
 import { mmsgOrSkip } from '../../unit/net/mmsg-support.js';
 
 const closers: (() => Promise<unknown>)[] = [];
@@ -228,6 +232,31 @@ describe.each(ios)('TURN relay on real sockets, --udp-io %s', (io) => {
     await expect.poll(() => atA.includes(10), { timeout: 10_000 }).toBe(true);
     expect(atA).toEqual(io === 'mmsg' ? [10] : [MMSG_DEFAULTS.slotBytes + 100, 10]);
     expect(server.counters.dropped.truncated).toBe(io === 'mmsg' ? 1 : 0);
+  });
+});
+
+describe.each(ios)('natpush serve relay, udpIo %s', (io) => {
+  it('the listener reads on the I/O asked for (an oversized datagram: truncated or handled)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'natpush-relay-udp-io-'));
+    closers.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const relay = await startServeRelay({
+      dataDir: dir,
+      host: '127.0.0.1',
+      port: 0,
+      udpIo: io,
+      logger: silentLogger,
+    });
+    closers.push(() => relay.server.close());
+    const client = await peerSocket();
+    // ChannelData (0x40) from a 5-tuple without an allocation, longer than a receive slot.
+    const big = new Uint8Array(MMSG_DEFAULTS.slotBytes + 100);
+    big[0] = 0x40;
+    client.socket.send(big, relay.server.addresses().udp);
+    const dropped = relay.server.counters.dropped;
+    await expect
+      .poll(() => dropped.truncated + dropped['no-allocation'], { timeout: 10_000 })
+      .toBe(1);
+    expect(dropped.truncated).toBe(io === 'mmsg' ? 1 : 0);
   });
 });
 
