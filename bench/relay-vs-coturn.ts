@@ -10,6 +10,10 @@
  *     [--steps 100,200,400,600,800,1000,1300,1600] [--per-uclient 100] [--messages 1000]
  *     [--max-added-ms 5] [--alloc-count 1000] [--memory-only] [--prof DIR]
  *
+ * `--udp-io both|mmsg|dgram` (default both): natpush's UDP paths — 'natpush' is the batched one
+ * (`relay --udp-io mmsg`, the default: recvmmsg/sendmmsg on the listener and every relayed
+ * socket), 'natpush dgram' node:dgram; `--no-workers` leaves `--workers 2` out (shorter runs).
+ *
  * `--quick` (< 60 s, a smoke test of the whole bench): 100 B only, S = 300, 300 messages, 100 + 100
  * allocations for memory.
  *
@@ -25,7 +29,8 @@
  * once more before it counts (the machine is shared). Per server: the highest
  * loss-free rate, its CPU per message and added delay, RSS per allocation (bench/lib/rtt-probe.ts:
  * the slope of the process tree's RSS from --alloc-count to twice as many allocations, each with
- * a channel), and the ratios to coturn. Steps alternate between the servers so all see the same machine; the load average is
+ * a channel), and the ratios to coturn. Steps alternate between the servers, in reverse order every
+ * other step (A B B A), so all see the same machine; the load average is
  * printed with every step (the machine is shared). `--prof DIR` runs the one-process natpush under
  * `node --cpu-prof`.
  */
@@ -55,7 +60,10 @@ coturn, with the load average.
   npm run build && node dist/bench/relay-vs-coturn.js [--quick] [--sizes 100,1000]
     [--steps 100,200,400,600,800,1000,1300,1600] [--per-uclient 100] [--messages 1000]
     [--max-added-ms 5] [--alloc-count 1000] [--memory-only] [--prof DIR] [--natpush-main PATH]
+    [--udp-io both|mmsg|dgram] [--no-workers]
 
+  --udp-io         natpush's UDP paths to run (default both: 'natpush' is mmsg, 'natpush dgram')
+  --no-workers     leave natpush --workers 2 out
   --quick          < 60 s smoke run: 100 B, S = 300, 300 messages, 100 + 100 allocations
   --sizes          message sizes in bytes
   --steps          total sessions per step
@@ -78,6 +86,9 @@ const MAX_ADDED_MS = Number(benchArg('max-added-ms', '5'));
 const ALLOC_COUNT = Number(benchArg('alloc-count', QUICK ? '100' : '1000'));
 const MAX_LOSS_PCT = 0.1;
 const PROF = benchArg('prof', '');
+/** Which natpush UDP paths to run: both (default), or only mmsg / dgram. */
+const UDP_IO = benchArg('udp-io', 'both');
+const WORKERS = !process.argv.includes('--no-workers');
 
 interface Step {
   s: number;
@@ -105,13 +116,25 @@ async function start(): Promise<BenchServer[]> {
   // coturn's relay port range also holds the allocations each cut-short step leaves to expire.
   const servers = [await startCoturnRelay(20_000)];
   const prof = PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`] : [];
-  servers.push(await startNatpushRelay(prof, undefined, 'natpush'));
+  const mmsg = UDP_IO !== 'dgram';
+  const dgram = UDP_IO !== 'mmsg';
+  // 'natpush' is the default path (mmsg), or dgram when only that is asked for.
+  const io = (x: 'mmsg' | 'dgram'): string[] => [`--udp-io=${x}`];
+  servers.push(
+    await startNatpushRelay(prof, undefined, 'natpush', { args: io(mmsg ? 'mmsg' : 'dgram') }),
+  );
+  if (mmsg && dgram) {
+    servers.push(await startNatpushRelay([], undefined, 'natpush dgram', { args: io('dgram') }));
+  }
   const n24 = node24();
-  if (n24) {
+  if (n24 && WORKERS) {
     servers.push(
-      await startNatpushRelay([], undefined, 'natpush -w2', { node: n24, args: ['--workers=2'] }),
+      await startNatpushRelay([], undefined, 'natpush -w2', {
+        node: n24,
+        args: ['--workers=2', ...io(mmsg ? 'mmsg' : 'dgram')],
+      }),
     );
-  } else {
+  } else if (!n24) {
     console.log('  (no Node 24 in .cache/node24: run scripts/install-node24.sh for --workers 2)');
   }
   return servers;
@@ -176,8 +199,9 @@ async function runSize(size: number, servers: BenchServer[]): Promise<Map<string
   console.log(
     `\n${size} B: idle probe RTT ${[...runs.values()].map((r) => `${r.server.name} ${fmt(r.idleRtt, 2)} ms`).join(', ')}`,
   );
-  for (const s of STEPS) {
-    for (const r of runs.values()) {
+  for (const [k, s] of STEPS.entries()) {
+    const order = [...runs.values()];
+    for (const r of k % 2 === 0 ? order : order.reverse()) {
       if (r.over) continue;
       let x = await step(r, s, size);
       console.log(line(r.server.name, x));

@@ -182,15 +182,20 @@ let warned = false;
 
 /**
  * The network for a UDP server: 'mmsg' (batched, when the addon loads: otherwise node:dgram and
- * one warning per process) or 'dgram'. `lendViews` as in MmsgNetworkOptions.
+ * one warning per process) or 'dgram'. `lendViews` and `slots` as in MmsgNetworkOptions.
  */
 export function selectUdpNetwork(
   io: UdpIo,
-  options: { logger?: Logger; lendViews?: boolean } = {},
+  options: { logger?: Logger; lendViews?: boolean; slots?: number } = {},
 ): UdpNetwork {
   if (io === 'dgram') return nodeUdpNetwork;
   const why = mmsgUnavailable();
-  if (why === undefined) return createMmsgUdpNetwork({ lendViews: options.lendViews ?? false });
+  if (why === undefined) {
+    return createMmsgUdpNetwork({
+      lendViews: options.lendViews ?? false,
+      ...(options.slots !== undefined ? { slots: options.slots } : {}),
+    });
+  }
   if (!warned) {
     warned = true;
     options.logger?.warn(`udp-io mmsg unavailable, using node:dgram: ${why}`);

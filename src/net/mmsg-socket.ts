@@ -91,6 +91,16 @@ export class MmsgEndpoint implements Endpoint {
   ) {}
 }
 
+/**
+ * A data buffer whose pages cost memory only once written: not zero-filled (calloc memsets a
+ * chunk taken from malloc's heap), as most of a socket's slots and send buffer may never be used
+ * (a TURN relay has a socket per allocation). Only bytes written are ever read back.
+ */
+function untouched(bytes: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(bytes);
+  return new Uint8Array(b.buffer, b.byteOffset, bytes);
+}
+
 const names = new Map<number, string>();
 
 function ipv4Name(ip: number): string {
@@ -189,9 +199,9 @@ export class MmsgSocket {
     const bufferBytes = options.bufferBytes ?? MMSG_DEFAULTS.bufferBytes;
     this.#slots = slots;
     const buffers = {
-      recvData: new Uint8Array(slots * slotBytes),
+      recvData: untouched(slots * slotBytes),
       recvMeta: new Uint32Array(slots * META_WORDS),
-      sendData: new Uint8Array(SEND_BYTES),
+      sendData: untouched(SEND_BYTES),
       sendMeta: new Uint32Array(slots * META_WORDS),
       stats: new Float64Array(STAT_COUNT),
     };

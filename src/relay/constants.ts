@@ -58,6 +58,12 @@ export const TCP_NO_ALLOCATION_TIMEOUT_MS = 10_000;
 export const TCP_HANDSHAKE_SLOTS = 16;
 /** A TCP client that lets this much of our output queue up gets its relayed packets dropped. */
 export const MAX_TCP_SEND_QUEUE_BYTES = 1024 * 1024;
+/**
+ * Receive slots of a relayed socket on the batched UDP I/O (udpIo 'mmsg'; the listener has
+ * MMSG_DEFAULTS.slots): a relayed socket hears one allocation's peers, and each slot is a page
+ * of memory per allocation (64 slots were 256 KiB of RSS per allocation, 11× coturn's).
+ */
+export const RELAYED_SOCKET_SLOTS = 8;
 /** RFC 8656 §7.2 step 4: a reserved odd port is kept about 30 s for the RESERVATION-TOKEN. */
 export const RESERVATION_LIFETIME_S = 30;
 /** Attempts to find an even relayed port for EVEN-PORT (RFC 8656 §7.2 step 4). */

@@ -36,6 +36,12 @@ export const DROP_REASONS = [
   /** A datagram for another worker's client not handed over: this worker's hand-off bytes/s
    *  are used (constants.ts OWNER_HANDOFF_BYTES_PER_SECOND). */
   'handoff-budget',
+  /** Datagrams the batched UDP I/O (udpIo 'mmsg') could not send: the kernel's buffer was full
+   *  or it refused them (net/mmsg-network.ts UdpDropError). */
+  'send-failed',
+  /** Datagrams longer than a batched socket's receive slot (udpIo 'mmsg', MMSG_DEFAULTS.slotBytes),
+   *  dropped unread. */
+  'truncated',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

@@ -260,6 +260,7 @@ async function startRelay(
     ...(publicAddress ? { externalAddress: publicAddress } : {}),
     ...(peerGate ? { peerGate } : {}),
     ...(deps.relayClock ? { clock: deps.relayClock } : {}),
+    udpIo: a['relay-udp-io'],
     logger,
   });
 }

@@ -4,7 +4,7 @@
  */
 import os from 'node:os';
 import { z } from 'zod';
-import { nodeUdpNetwork, type UdpNetwork } from '../net/index.js';
+import type { UdpNetwork } from '../net/index.js';
 import type { TurnServerOptions } from '../relay/index.js';
 import {
   DEFAULT_MAX_ALLOCATIONS,
@@ -109,6 +109,12 @@ export const relaySchema = z.object({
         'with Redis"); ' +
         '--no-peer-gate: a plain TURN relay for whoever holds its credentials',
     ),
+  'udp-io': z
+    .enum(['mmsg', 'dgram'])
+    .default('mmsg')
+    .describe(
+      'UDP input/output of the listener and every relayed socket: mmsg reads and relays a batch of datagrams per syscall (recvmmsg/sendmmsg, Linux, the native addon npm run build compiles; node:dgram with a warning without it; datagrams over 4096 bytes are dropped, counted as truncated), dgram one per syscall',
+    ),
   ...metricsOptions,
   'log-level': logLevel('info'),
   ...relayFleetOptions,
@@ -131,7 +137,10 @@ export interface RelayDeps {
   env?: NodeJS.ProcessEnv;
   warn?: Warn;
   logger?: Logger;
+  /** Default: real sockets as --udp-io says. */
   net?: UdpNetwork;
+  /** Relayed sockets' (TurnServerOptions.relayNet); default `net`, or as --udp-io says. */
+  relayNet?: UdpNetwork;
 }
 
 /** The TURN server's options from the validated relay options (one process). */
@@ -141,7 +150,8 @@ export function turnServerOptions(o: RelayOptions, deps: RelayDeps = {}): TurnSe
   // `--port 0` with TCP and no --tcp-port: let TCP pick its own free port too.
   const tcpPort = o['tcp-port'] ?? o.port;
   return {
-    net: deps.net ?? nodeUdpNetwork,
+    ...(deps.net ? { net: deps.net } : { udpIo: o['udp-io'] }),
+    ...(deps.relayNet ? { relayNet: deps.relayNet } : {}),
     logger: deps.logger ?? jsonLogger(o['log-level']),
     listenAddress: o.listen,
     port: o.port,

@@ -87,6 +87,12 @@ export const serveSchema = z.object({
     .string()
     .optional()
     .describe('address for relayed sockets (default: --host, or the first non-loopback IPv4)'),
+  'relay-udp-io': z
+    .enum(['mmsg', 'dgram'])
+    .default('mmsg')
+    .describe(
+      "the TURN relay's UDP input/output (listener and relayed sockets), as `natpush relay --udp-io`",
+    ),
   'relay-public-address': z
     .string()
     .optional()

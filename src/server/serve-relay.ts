@@ -4,7 +4,7 @@
  * same secret lets `serve` mint credentials for its peers and lets separate
  * `natpush relay --secret-file` processes accept them.
  */
-import { nodeUdpNetwork } from '../net/index.js';
+import type { UdpIo } from '../net/mmsg-network.js';
 import type { RelayPeerGate, TurnServer } from '../relay/index.js';
 import { createRelayServer, SERVE_RELAY_LIMITS, sharedSecret } from '../relay/index.js';
 import type { Clock } from '../util/clock.js';
@@ -29,6 +29,8 @@ export interface ServeRelayOptions {
   externalAddress?: string;
   /** Who peers may relay to (serve's rendezvous table); undefined = a plain TURN server. */
   peerGate?: RelayPeerGate;
+  /** The relay's UDP input/output (TurnServerOptions.udpIo); default mmsg. */
+  udpIo?: UdpIo;
   logger: Logger;
   clock?: Clock;
 }
@@ -43,7 +45,7 @@ export interface ServeRelay {
 export async function startServeRelay(o: ServeRelayOptions): Promise<ServeRelay> {
   const { secret, file } = turnSecret(o.dataDir, o.secret);
   const server = await createRelayServer({
-    net: nodeUdpNetwork,
+    udpIo: o.udpIo ?? 'mmsg',
     logger: o.logger,
     ...(o.clock ? { clock: o.clock } : {}),
     listenAddress: o.host,

@@ -3,6 +3,8 @@
  * these; the server never reads argv or env.
  */
 import type { UdpNetwork } from '../../net/index.js';
+import type { UdpIo } from '../../net/mmsg-network.js';
+import { selectUdpNetwork } from '../../net/mmsg-network.js';
 import type { Clock } from '../../util/clock.js';
 import { systemClock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
@@ -21,6 +23,7 @@ import {
   DEFAULT_USER_BYTES_PER_SECOND,
   ERROR_REPLY_BYTES_PER_SECOND,
   MAX_ALLOCATION_LIFETIME_S,
+  RELAYED_SOCKET_SLOTS,
   SWEEP_INTERVAL_MS,
 } from '../constants.js';
 import type { CredentialStore } from '../credentials.js';
@@ -29,8 +32,25 @@ import type { PeerPolicyOptions } from '../peer-policy.js';
 import type { SiblingExchange } from './siblings.js';
 
 export interface TurnServerOptions {
-  /** The UDP network (listener and relayed sockets): `nodeUdpNetwork` or a MemoryNetwork host. */
-  net: UdpNetwork;
+  /**
+   * The UDP network (listener and relayed sockets): `nodeUdpNetwork`, a MemoryNetwork host, ...;
+   * default real sockets as `udpIo` says.
+   */
+  net?: UdpNetwork;
+  /**
+   * Real sockets without `net`: 'mmsg' (default) reads a batch of datagrams per syscall on the
+   * listener and on every relayed socket and sends what a batch relays with one sendmmsg per
+   * socket (recvmmsg/sendmmsg, native/udp-mmsg; node:dgram with one warning where the addon is not
+   * built); 'dgram' one datagram per syscall (node:dgram). Only mmsg drops a datagram longer than
+   * its receive slot (MMSG_DEFAULTS.slotBytes), counted as `truncated`. Measured in
+   * bench/relay-vs-coturn.ts (issue 10).
+   */
+  udpIo?: UdpIo;
+  /**
+   * The network of relayed sockets; default `net` when given, else real sockets as `udpIo` says
+   * with RELAYED_SOCKET_SLOTS receive slots each (the listener's batches are larger).
+   */
+  relayNet?: UdpNetwork;
   clock?: Clock;
   logger?: Logger;
   /** UDP listening address; default '0.0.0.0'. */
@@ -129,6 +149,7 @@ export type ResolvedTurnServerOptions = Required<
   Omit<
     TurnServerOptions,
     | 'tcpPort'
+    | 'udpIo'
     | 'externalAddress'
     | 'peerPolicy'
     | 'peerGate'
@@ -149,10 +170,17 @@ export function resolveServerOptions(o: TurnServerOptions): ResolvedTurnServerOp
   if (!o.relayAddress || o.relayAddress === '0.0.0.0' || o.relayAddress === '::') {
     throw new TypeError('relayAddress must be a specific local address');
   }
+  const logger = o.logger ?? silentLogger;
   const r: ResolvedTurnServerOptions = {
-    net: o.net,
+    // Listeners get a copy of each datagram (lendViews false): the data path keeps some (TCP
+    // clients' write queues, sibling hand-offs).
+    net: o.net ?? selectUdpNetwork(o.udpIo ?? 'mmsg', { logger }),
+    relayNet:
+      o.relayNet ??
+      o.net ??
+      selectUdpNetwork(o.udpIo ?? 'mmsg', { logger, slots: RELAYED_SOCKET_SLOTS }),
     clock: o.clock ?? systemClock,
-    logger: o.logger ?? silentLogger,
+    logger,
     listenAddress: o.listenAddress ?? '0.0.0.0',
     port: o.port ?? DEFAULT_TURN_PORT,
     tcpPort: o.tcpPort,

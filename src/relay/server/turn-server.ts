@@ -11,6 +11,7 @@
  */
 import type { Server } from 'node:net';
 import type { Endpoint, UdpSocket } from '../../net/index.js';
+import { UdpDropError } from '../../net/mmsg-network.js';
 import type { StunMessage } from '../../stun/index.js';
 import { decodeStunMessage, Method, StunClass } from '../../stun/index.js';
 import { SERVER_DEFAULTS } from '../../stun/constants.js';
@@ -91,7 +92,10 @@ export class TurnServer {
     const udp = this.#udp;
     const server = udp.address();
     udp.onMessage((data, from) => this.#onUdpDatagram(udp, server, data, from));
-    udp.onError((err) => this.#log.debug('turn udp listener error', { err: err.message }));
+    udp.onError((err) => {
+      if (err instanceof UdpDropError) this.counters.dropped[err.reason] += err.count;
+      this.#log.debug('turn udp listener error', { err: err.message });
+    });
     for (const addr of this.#peers.ownAddresses) this.#peers.listeners.set(addr, server.port, true);
     this.#joinSiblings(udp);
     if (this.#o.tcpPort !== undefined) {

@@ -5,7 +5,8 @@
  * allocation leases (whole-server quotas). It stops on SIGTERM/SIGINT and when the primary's
  * channel closes (the primary died: no orphan keeps the port).
  */
-import { nodeUdpNetwork } from '../../net/index.js';
+import { selectUdpNetwork } from '../../net/mmsg-network.js';
+import { RELAYED_SOCKET_SLOTS } from '../../relay/constants.js';
 import type { TurnServer } from '../../relay/index.js';
 import type { StunServer } from '../../stun/index.js';
 import { jsonLogger } from '../../util/logger.js';
@@ -41,9 +42,11 @@ async function start(kind: string, config: unknown): Promise<Running> {
     const { startRelayInWorker } = await import('../create-relay.js');
     const c = config as RelayWorkerConfig;
     const logger = jsonLogger(c.options['log-level']);
-    const net = c.share ? sharedPortNetwork(nodeUdpNetwork, [c.port], c.share) : nodeUdpNetwork;
+    const io = selectUdpNetwork(c.options['udp-io'], { logger });
+    const net = c.share ? sharedPortNetwork(io, [c.port], c.share) : io;
     const server: TurnServer = await startRelayInWorker(c, {
       net,
+      relayNet: selectUdpNetwork(c.options['udp-io'], { logger, slots: RELAYED_SOCKET_SLOTS }),
       logger,
       allocationLedger: ledger,
       reservationExchange: reservations,

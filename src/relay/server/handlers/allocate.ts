@@ -21,6 +21,7 @@ import {
   TransportProtocol,
 } from '../../../stun/index.js';
 import { endpointKey } from '../../../net/index.js';
+import { UdpDropError } from '../../../net/mmsg-network.js';
 import { sourceKey } from '../../../stun/rate-limiter.js';
 import { TurnErrorCode } from '../../errors.js';
 import { Allocation } from '../allocation.js';
@@ -94,7 +95,7 @@ export async function handleAllocate(ctx: RequestContext): Promise<Reply> {
     const o = core.options;
     bound = await bindRelayedPort(
       spec,
-      o.net,
+      o.relayNet,
       o.relayAddress,
       core.reservations,
       o.reservationExchange,
@@ -185,7 +186,10 @@ function register(
     sourceKey: ipKey,
   };
   relay.onMessage((data, from) => core.data.fromPeer(a, data, from));
-  relay.onError((err) => core.log.debug('turn relayed socket error', { err: err.message }));
+  relay.onError((err) => {
+    if (err instanceof UdpDropError) core.counters.dropped[err.reason] += err.count;
+    core.log.debug('turn relayed socket error', { err: err.message });
+  });
   core.registry.add(a);
   if (link.transport !== 'udp') core.counters.tcpAllocationsCreated++;
   core.counters.allocationsCreated++;
