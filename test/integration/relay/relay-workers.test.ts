@@ -196,7 +196,9 @@ describe.skipIf(!NODE24)('natpush relay --workers 2 (reuseport, Node 24)', () =>
     // of a sibling's (peer-access.ts). The replacement gets the copies when it says ready
     // (workers/mirror-cache.ts); before, it had none of the allocations made before it started,
     // and this ChannelBind was refused 403.
-    const r = await relay([], false);
+    // --user-quota: the loop below may take many allocations (the default quota is 10, which
+    // 9 unlucky hashes in a row used up: 486 in CI once).
+    const r = await relay(['--user-quota', '100'], false);
     const a = await allocate(r.port);
     const keep = pidOfUdpPort('127.0.0.1', a.relayedAddress.port)!;
     const victim = workerPids(r.pid).find((p) => p !== keep)!;
@@ -232,7 +234,7 @@ describe.skipIf(!NODE24)('natpush relay --workers 2 (reuseport, Node 24)', () =>
     // Without --allow-loopback-peers (see the test above): a worker allows another worker's
     // relayed address as a peer only when it holds the copy. Per-user caps turn the hand-off off
     // (the receiver's bucket is in the other worker), but the copies are still needed for this.
-    const r = await relay(['--user-bps', '10000000'], false);
+    const r = await relay(['--user-bps', '10000000', '--user-quota', '100'], false);
     const a = await allocate(r.port);
     const onA = pidOfUdpPort('127.0.0.1', a.relayedAddress.port);
     let b = await allocate(r.port);
