@@ -12,6 +12,7 @@
  * | `u`                    | hash    | store-wide counts: c, b (all), pc, pb (peer senders)        |
  * | `ut:{to}`              | hash    | per recipient: p (from peers), `s:{from}` per peer sender   |
  * | `peers`                | hash    | peer → public key (registrations)                           |
+ * | `seen`                 | zset    | peer scored by when last seen, ms (idle expiry: peer-limits)|
  * | `route:{peer}`         | string  | `node\ttransport`: the node holding the peer's session      |
  * | `node:{id}`            | string  | a live node (PX TTL; its heartbeat renews it)               |
  * | `nodes`                | set     | node ids ever started and not yet reaped                    |

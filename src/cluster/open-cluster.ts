@@ -4,6 +4,7 @@
  */
 import type { Logger } from '../util/logger.js';
 import { RedisStore } from '../signaling/store/redis-store.js';
+import type { PeerLimits } from '../signaling/store/peer-limits.js';
 import { startClusterNode, type ClusterNode, type ClusterNodeOptions } from './cluster-node.js';
 import { clusterSessionSecret } from './cluster-secret.js';
 
@@ -17,10 +18,11 @@ export async function openCluster(
   redisUrl: string,
   logger: Logger,
   more: Omit<ClusterNodeOptions, 'redisUrl' | 'logger'> = {},
+  peers?: Partial<PeerLimits>,
 ): Promise<ClusterServerOptions> {
   const cluster = await startClusterNode({ ...more, redisUrl, logger });
   try {
-    const store = await RedisStore.open({ cluster });
+    const store = await RedisStore.open({ cluster, ...(peers ? { peers } : {}) });
     const p = await store.persistence();
     if (p && (p.appendonly !== 'yes' || p.appendfsync !== 'always')) {
       // redis-store.ts: only AOF with appendfsync always makes "accepted" mean "on disk".

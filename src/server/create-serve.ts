@@ -98,7 +98,8 @@ export async function createServe(
   let fleetGate: FleetPeerGate | undefined;
   let fleet: RelayFleet | undefined;
   try {
-    cluster = redisUrl ? await openCluster(redisUrl, logger) : undefined;
+    const peers = { ttlMs: a['peer-ttl-days'] * 86_400_000, max: a['max-peers'] };
+    cluster = redisUrl ? await openCluster(redisUrl, logger, {}, peers) : undefined;
     if (cluster && rendezvous) seenInCluster(rendezvous, cluster.cluster, logger);
     // In a cluster, serve's own relay also admits what other nodes and fleet relays noted
     // (../cluster/serve-peer-gate.ts): peers on two nodes reach each other's relayed addresses.
@@ -112,7 +113,9 @@ export async function createServe(
     await fleet?.start();
     const store =
       cluster?.store ??
-      (a.store === 'memory' ? new MemoryStore() : new SqliteStore(join(dataDir, 'mailbox.sqlite')));
+      (a.store === 'memory'
+        ? new MemoryStore({ peers })
+        : new SqliteStore(join(dataDir, 'mailbox.sqlite'), { peers }));
     const turn = serveTurnOptions(a, secrets, relay, fleet);
     signaling = await startSignalingServer({
       port: a.port,

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { DEFAULT_PORT, LIMITS, TIMING } from '../signaling/constants.js';
 import { logLevel, port, serveFleetOptions } from './options-schema.js';
 import { SECRET_ENV } from './secrets.js';
+import { PEER_LIMITS } from '../signaling/store/peer-limits.js';
 
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.XDG_DATA_HOME ? join(env.XDG_DATA_HOME, 'natpush') : resolve('.natpush');
@@ -35,6 +36,24 @@ export const serveSchema = z.object({
     .default(TIMING.earlyAckMs)
     .describe(
       'ms a notification sent to an online recipient before it is written waits for its ack: acked in time, it is never written, and accepted goes out at the ack; otherwise it is written and fsynced first. 0 = off (every notification written before accepted). Local store only (ignored with --redis)',
+    ),
+  /** Bounds on registrations (src/signaling/store/peer-limits.ts, where the defaults are argued). */
+  'peer-ttl-days': z
+    .number()
+    .int()
+    .min(0)
+    .max(36_500)
+    .default(PEER_LIMITS.ttlMs / 86_400_000)
+    .describe(
+      'days a registered peer may stay away (no login, no session) before its registration and mailbox are deleted; 0 = never',
+    ),
+  'max-peers': z
+    .number()
+    .int()
+    .min(1)
+    .default(PEER_LIMITS.max)
+    .describe(
+      `registered peers at most: a new peer is refused (NATPUSH_ERR_PEER_LIMIT) at this many, known peers still log in`,
     ),
   'api-key-file': z
     .string()

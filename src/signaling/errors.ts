@@ -48,6 +48,11 @@ export const SignalingErrorCode = {
   STORE_READ_ONLY: 'NATPUSH_ERR_STORE_READ_ONLY',
   /** Any other failure to write or sync the mailbox store (I/O error, corruption). */
   STORE_FAILED: 'NATPUSH_ERR_STORE_FAILED',
+  /**
+   * A new peer tried to register at the server's cap of registered peers (`serve --max-peers`,
+   * store/peer-limits.ts); known peers still log in. Retry after idle registrations expire.
+   */
+  PEER_LIMIT: 'NATPUSH_ERR_PEER_LIMIT',
   // client side
   CONNECTION_CLOSED: 'NATPUSH_ERR_CONNECTION_CLOSED',
   DELIVERY_TIMEOUT: 'NATPUSH_ERR_DELIVERY_TIMEOUT',
@@ -89,6 +94,7 @@ export const HTTP_STATUS: Partial<Record<SignalingErrorCode, number>> = {
   NATPUSH_ERR_STORE_DISK_FULL: 507,
   NATPUSH_ERR_STORE_READ_ONLY: 503,
   NATPUSH_ERR_STORE_FAILED: 503,
+  NATPUSH_ERR_PEER_LIMIT: 507,
 };
 
 export class SignalingError extends NatpushError {

@@ -1,13 +1,28 @@
 /**
  * Which peers have registered, as the mailbox answers it: the UNKNOWN_PEER check of every
  * notification, and the `welcome` that waits for a registration to be durable (mailbox.ts
- * `register` writes it).
+ * `register` writes it). Also where a login meets the bounds on registrations
+ * (store/peer-limits.ts): a known peer's login is noted as seen (throttled), a new peer at a
+ * local store's cap is refused PEER_LIMIT (a shared store refuses in the store itself), and
+ * registrations the store's idle expiry deleted are forgotten here too.
  */
+import type { Clock } from '../util/clock.js';
+import { peerLimitError, touchIntervalMs } from './store/peer-limits.js';
 import { isSharedStore, type AnyMailboxStore } from './store/store.js';
 
 export class KnownPeers {
-  /** Registered peers of a local store (loaded at start). Bound: the store's `peers` table. */
-  readonly #known = new Set<string>();
+  /**
+   * Registered peers → when this process last noted them seen (ms). A local store's are all of
+   * its registrations (loaded at start); a shared store's only those registered or seen through
+   * this node. Bound: the store's `peers` table, at most peerLimits.max (the cap, and expiry
+   * deletes here what it deletes there).
+   */
+  readonly #known = new Map<string, number>();
+  readonly #touchEveryMs: number;
+  /** Registrations refused at the cap since start. */
+  refused = 0;
+  /** Touches the store threw on (a full disk): the next login tries again. */
+  touchFailures = 0;
   /**
    * Registrations not yet durable, by peer: a second `register` of the same peer meanwhile waits
    * for the same commit. Bound: peers registering at once (one per authenticating connection),
@@ -17,9 +32,16 @@ export class KnownPeers {
   /** Shared-store lookups in flight. Bound: peers being checked at once (one round trip each). */
   readonly #lookups = new Map<string, Promise<boolean>>();
 
-  constructor(private readonly store: AnyMailboxStore) {
+  constructor(
+    private readonly store: AnyMailboxStore,
+    private readonly clock: Clock,
+  ) {
     // A shared store knows every node's peers itself (and they are too many to copy here).
-    if (!isSharedStore(store)) for (const p of store.knownPeers()) this.#known.add(p);
+    if (!isSharedStore(store)) for (const [p, seen] of store.peersSeen()) this.#known.set(p, seen);
+    this.#touchEveryMs = touchIntervalMs(store.peerLimits);
+    store.onPeersExpired = (peers) => {
+      for (const p of peers) this.#known.delete(p);
+    };
   }
 
   isKnown(peer: string): boolean {
@@ -49,18 +71,44 @@ export class KnownPeers {
     return isSharedStore(store) ? store.knownCount : this.#known.size;
   }
 
-  /** Note `peer` as registered here; false if it already was (nothing to write). */
+  /**
+   * Note `peer` as registered here; false if there is nothing to write: it already was (its
+   * login is noted as seen, at most once per touch interval), or a local store is at its cap
+   * (then `registration(peer)` rejects PEER_LIMIT).
+   */
   add(peer: string): boolean {
-    if (this.#known.has(peer)) return false;
-    this.#known.add(peer);
+    const now = this.clock.now();
+    const seen = this.#known.get(peer);
+    if (seen !== undefined) {
+      if (now - seen >= this.#touchEveryMs) this.#touch(peer, now);
+      return false;
+    }
+    const store = this.store;
+    const max = store.peerLimits.max;
+    if (!isSharedStore(store) && this.#known.size >= max) {
+      this.refused++;
+      this.track(peer, Promise.reject(peerLimitError(max)));
+      return false;
+    }
+    this.#known.set(peer, now);
     return true;
+  }
+
+  #touch(peer: string, now: number): void {
+    this.#known.set(peer, now);
+    try {
+      this.store.touchPeer(peer, now);
+    } catch {
+      this.touchFailures++;
+    }
   }
 
   /** `written` resolves once `peer`'s registration is durable (see `registration`). */
   track(peer: string, written: Promise<void>): void {
     const tracked = written.finally(() => this.#registering.delete(peer));
-    // A failure is the waiter's to handle (or logged by the store): never an unhandled rejection.
-    tracked.catch(() => {});
+    // Refused (PEER_LIMIT) or not written: not known here either, so the next login registers
+    // again instead of being welcomed unregistered.
+    tracked.catch(() => this.#known.delete(peer));
     this.#registering.set(peer, tracked);
   }
 

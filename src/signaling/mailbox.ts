@@ -96,7 +96,7 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
   constructor(o: MailboxOptions<S>) {
     this.#o = o;
     const store: AnyMailboxStore = o.store;
-    this.#knownPeers = new KnownPeers(store);
+    this.#knownPeers = new KnownPeers(store, o.clock);
     // A shared store answers dedupe and quotas for every node at its commit: no fast path there.
     if (isSharedStore(store)) store.onArrived = (stored) => this.onStored(stored);
     else if ((o.earlyAckMs ?? 0) > 0)

@@ -221,6 +221,8 @@ function buildContext(o: SignalingServerOptions): ServerContext {
     retryAfterMs: timing.retryAfterMs,
   });
   const presence = new Presence({ metrics, clock, punchLeadMs: timing.punchLeadMs });
+  // A peer with a session is not idle, however long ago it logged in (store/peer-limits.ts).
+  mailbox.store.isLive = (peer) => presence.isOnline(peer) !== undefined;
   if (o.cluster) joinCluster(o.cluster, presence, delivery, limits.maxWatchedPeers);
   const rendezvous = o.rendezvous;
   if (rendezvous) {

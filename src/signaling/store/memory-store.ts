@@ -6,10 +6,18 @@ import type {
   StoredNotification,
 } from './store.js';
 import { MailboxUsage, notificationBytes, type StoreQuotas } from './usage.js';
+import { PEER_EXPIRY_BATCH, peerLimits, type PeerLimits } from './peer-limits.js';
 
 export interface MemoryStoreOptions {
   /** Override the store quotas (constants.ts STORE_QUOTAS). */
   quotas?: Partial<StoreQuotas>;
+  /** Bounds on registrations (peer-limits.ts PEER_LIMITS). */
+  peers?: Partial<PeerLimits>;
+}
+
+interface PeerRow {
+  publicKey: string;
+  lastSeen: number;
 }
 
 /** The store-wide identity of a notification: (from, to, id), unambiguous whatever they hold. */
@@ -23,11 +31,19 @@ export class MemoryStore implements MailboxStore {
   readonly #byKey = new Map<string, StoredNotification>();
   /** Per recipient, keyed by seq, in seq order (insertion order of the Map). */
   readonly #byTo = new Map<string, Map<number, StoredNotification>>();
-  readonly #peers = new Map<string, string>();
+  /**
+   * Registrations in last-seen order (a touch re-inserts at the end; clock time only grows), so
+   * the idle expiry reads from the front and stops at the first one still fresh.
+   */
+  readonly #peers = new Map<string, PeerRow>();
   readonly usage: MailboxUsage;
+  readonly peerLimits: PeerLimits;
+  isLive: ((peer: string) => boolean) | undefined;
+  onPeersExpired: ((peers: string[]) => void) | undefined;
 
   constructor(o: MemoryStoreOptions = {}) {
     this.usage = new MailboxUsage(o.quotas);
+    this.peerLimits = peerLimits(o.peers);
   }
 
   /** Undo steps of the open transaction (maps only; usage.ts journals the counts). */
@@ -106,21 +122,57 @@ export class MemoryStore implements MailboxStore {
         n++;
       }
     }
+    const gone = this.#expirePeers(now);
+    for (const peer of gone)
+      for (const s of [...(this.#byTo.get(peer)?.values() ?? [])]) {
+        this.#delete(s);
+        n++;
+      }
+    if (gone.length > 0) this.onPeersExpired?.(gone);
     return n;
   }
 
-  addPeer(peer: string, publicKey: string): void {
-    if (this.#peers.has(peer)) return;
-    this.#peers.set(peer, publicKey);
+  /** sqlite-store.ts #expirePeers: idle registrations, oldest first, live ones seen now. */
+  #expirePeers(now: number): string[] {
+    const gone: string[] = [];
+    const ttl = this.peerLimits.ttlMs;
+    if (ttl <= 0) return gone;
+    let looked = 0;
+    for (const [peer, row] of this.#peers) {
+      if (row.lastSeen >= now - ttl || looked++ >= PEER_EXPIRY_BATCH) break;
+      gone.push(peer);
+    }
+    return gone.filter((peer) => {
+      if (!this.isLive?.(peer)) return this.#peers.delete(peer);
+      this.touchPeer(peer, now);
+      return false;
+    });
+  }
+
+  addPeer(peer: string, publicKey: string, now: number): void {
+    if (this.#peers.has(peer)) return this.touchPeer(peer, now);
+    this.#peers.set(peer, { publicKey, lastSeen: now });
     this.#undo?.push(() => this.#peers.delete(peer));
+  }
+
+  touchPeer(peer: string, now: number): void {
+    const row = this.#peers.get(peer);
+    if (!row || row.lastSeen >= now) return;
+    // Not undone with a rolled-back transaction: a touch is never worth undoing.
+    this.#peers.delete(peer);
+    this.#peers.set(peer, { publicKey: row.publicKey, lastSeen: now });
   }
 
   knownPeers(): string[] {
     return [...this.#peers.keys()];
   }
 
+  peersSeen(): [string, number][] {
+    return [...this.#peers].map(([peer, row]) => [peer, row.lastSeen]);
+  }
+
   peerKey(peer: string): string | undefined {
-    return this.#peers.get(peer);
+    return this.#peers.get(peer)?.publicKey;
   }
 
   close(): void {}

@@ -9,6 +9,7 @@ import {
   COMMIT_LUA,
   CLAIM_LUA,
   EXPIRE_LUA,
+  EXPIRE_PEERS_LUA,
   LOAD_LUA,
   REGISTER_LUA,
   RELEASE_LUA,
@@ -30,7 +31,10 @@ export interface StoreCommands {
   npLoad(...a: Arg[]): Promise<LoadReply>;
   npRelease(...a: Arg[]): Promise<unknown>;
   npExpire(...a: Arg[]): Promise<[number, number]>;
-  npRegister(...a: Arg[]): Promise<unknown>;
+  /** EXPIRE_PEERS_LUA: notifications deleted, the peers deleted, the store's total after. */
+  npExpirePeers(...a: Arg[]): Promise<[number, string[], number]>;
+  /** REGISTER_LUA: 1, or 0 when refused at the cap. */
+  npRegister(...a: Arg[]): Promise<number>;
 }
 
 /** Define the scripts on `redis` (idempotent per connection) and return it, typed. */
@@ -40,6 +44,7 @@ export function storeCommands(redis: Redis): StoreCommands {
   redis.defineCommand('npLoad', { numberOfKeys: 0, lua: LOAD_LUA });
   redis.defineCommand('npRelease', { numberOfKeys: 0, lua: RELEASE_LUA });
   redis.defineCommand('npExpire', { numberOfKeys: 0, lua: EXPIRE_LUA });
+  redis.defineCommand('npExpirePeers', { numberOfKeys: 0, lua: EXPIRE_PEERS_LUA });
   redis.defineCommand('npRegister', { numberOfKeys: 0, lua: REGISTER_LUA });
   return redis as unknown as StoreCommands;
 }

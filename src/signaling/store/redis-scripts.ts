@@ -214,11 +214,52 @@ end
 return {n, num(redis.call('HGET', P .. 'u', 'c'))}
 `;
 
-/** Register peer ARGV[2] with key ARGV[3] (once), broadcast to every node. */
+/**
+ * Register peer ARGV[2] with key ARGV[3] seen at ARGV[4] ms, unless the store already holds
+ * ARGV[5] registrations (peer-limits.ts: nothing is evicted to make room). A registered peer
+ * is only seen again (its idle time restarts). A new one is broadcast to every node (`registered`,
+ * `peer\tkey`). Returns 1, or 0 when refused at the cap.
+ */
 export const REGISTER_LUA = `
-local P = ARGV[1]
-if redis.call('HSETNX', P .. 'peers', ARGV[2], ARGV[3]) == 1 then
-  redis.call('PUBLISH', P .. 'registered', ARGV[2] .. '\\t' .. ARGV[3])
+local P, peer, key, now, max = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+if redis.call('HEXISTS', P .. 'peers', peer) == 1 then
+  local s = redis.call('ZSCORE', P .. 'seen', peer)
+  if not s or tonumber(s) < now then redis.call('ZADD', P .. 'seen', now, peer) end
+  return 1
 end
+if redis.call('HLEN', P .. 'peers') >= max then return 0 end
+redis.call('HSET', P .. 'peers', peer, key)
+redis.call('ZADD', P .. 'seen', now, peer)
+redis.call('PUBLISH', P .. 'registered', peer .. '\\t' .. key)
 return 1
+`;
+
+/**
+ * Delete registrations last seen before ARGV[2], at most ARGV[4] of them, oldest first,
+ * with their mailboxes (uncounted as removeOne does). A peer with a live route (a session on a
+ * live node) is not idle: it is seen at ARGV[3] instead. Each deletion is broadcast on
+ * `registered` with an empty key (`peer\t`), so every node forgets it. Returns
+ * {notifications deleted, {peers deleted}, totalCount}.
+ */
+export const EXPIRE_PEERS_LUA =
+  HELPERS +
+  `
+local cutoff, now = ARGV[2], tonumber(ARGV[3])
+local idle = redis.call('ZRANGEBYSCORE', P .. 'seen', '-inf', '(' .. cutoff, 'LIMIT', 0, tonumber(ARGV[4]))
+local n, gone = 0, {}
+for _, peer in ipairs(idle) do
+  if routeNode(redis.call('GET', P .. 'route:' .. peer)) then
+    redis.call('ZADD', P .. 'seen', now, peer)
+  else
+    for _, f in ipairs(redis.call('ZRANGE', P .. 'mb:' .. peer, 0, -1)) do
+      if removeOne(peer, f) then n = n + 1 end
+    end
+    redis.call('DEL', P .. 'mb:' .. peer, P .. 'nd:' .. peer, P .. 'ut:' .. peer)
+    redis.call('HDEL', P .. 'peers', peer)
+    redis.call('ZREM', P .. 'seen', peer)
+    redis.call('PUBLISH', P .. 'registered', peer .. '\\t')
+    gone[#gone + 1] = peer
+  end
+end
+return {n, gone, num(redis.call('HGET', P .. 'u', 'c'))}
 `;

@@ -46,6 +46,7 @@ import type {
 } from './store.js';
 import { notificationBytes, type StoreQuotas } from './usage.js';
 import { STORE_QUOTAS } from '../constants.js';
+import { PEER_EXPIRY_BATCH, peerLimitError, peerLimits, type PeerLimits } from './peer-limits.js';
 
 export interface RedisStoreOptions {
   cluster: ClusterNode;
@@ -53,6 +54,8 @@ export interface RedisStoreOptions {
   quotas?: Partial<StoreQuotas>;
   /** CLUSTER_LIMITS.localMailboxDepth */
   localDepth?: number;
+  /** Bounds on registrations (peer-limits.ts PEER_LIMITS), the same for every node. */
+  peers?: Partial<PeerLimits>;
 }
 
 export class RedisStore implements SharedMailboxStore {
@@ -81,8 +84,13 @@ export class RedisStore implements SharedMailboxStore {
   onRefilled: (peer: string) => void = () => {};
   onEvicted: (peer: string) => void = () => {};
   onBackgroundError?: ((what: 'checkpoint', err: string) => void) | undefined;
+  readonly peerLimits: PeerLimits;
+  /** Unused here: the expiry asks the cluster's routes, which know every node's sessions. */
+  isLive: ((peer: string) => boolean) | undefined;
+  onPeersExpired: ((peers: string[]) => void) | undefined;
 
   private constructor(o: RedisStoreOptions) {
+    this.peerLimits = peerLimits(o.peers);
     this.#c = o.cluster;
     this.#redis = o.cluster.redis;
     this.#quotas = { ...STORE_QUOTAS, ...o.quotas };
@@ -98,7 +106,11 @@ export class RedisStore implements SharedMailboxStore {
   static async open(o: RedisStoreOptions): Promise<RedisStore> {
     const s = new RedisStore(o);
     const c = o.cluster;
-    c.bus.onRegistered = (peer, key) => s.#known.set(peer, key);
+    // An empty key: the registration expired (EXPIRE_PEERS_LUA), on whichever node swept it.
+    c.bus.onRegistered = (peer, key) => {
+      if (key !== '') s.#known.set(peer, key);
+      else if (s.#known.delete(peer)) s.onPeersExpired?.([peer]);
+    };
     c.bus.on((m) => {
       if (m.t === 's') s.#arrive(m.n, m.seq);
       else if (m.t === 'e') s.#evict(m.peer);
@@ -106,10 +118,18 @@ export class RedisStore implements SharedMailboxStore {
     // Messages may have been lost while the subscriber was away, or our routes reaped.
     c.onResubscribed = () => s.reclaimAll();
     c.registry.onRevived = () => s.reclaimAll();
+    // Registrations written before `seen` existed get a full idle time from now (ZADD NX keeps
+    // every score there is), as sqlite-store.ts migrate does for its rows.
+    const now = c.clock.now();
     let cursor = '0';
     do {
       const [next, kv] = await s.#redis.hscan(c.keys.peers, cursor, 'COUNT', 1000);
-      for (let i = 0; i + 1 < kv.length; i += 2) s.#known.set(kv[i]!, kv[i + 1]!);
+      const seen: (string | number)[] = [];
+      for (let i = 0; i + 1 < kv.length; i += 2) {
+        s.#known.set(kv[i]!, kv[i + 1]!);
+        seen.push(now, kv[i]!);
+      }
+      if (seen.length > 0) await s.#redis.zadd(c.keys.prefix + 'seen', 'NX', ...seen);
       cursor = next;
     } while (cursor !== '0');
     s.#total = Number((await s.#redis.hget(c.keys.usage, 'c')) ?? 0);
@@ -141,10 +161,21 @@ export class RedisStore implements SharedMailboxStore {
 
   registerNow(peer: string, publicKey: string): Promise<void> {
     // The caller (mailbox.ts) makes a second registration of the same peer wait for this one.
-    if (this.#known.has(peer)) return Promise.resolve();
+    const now = this.#clock.now();
+    if (this.#known.has(peer)) {
+      // Registered through another node: this login only counts as seen.
+      this.touchPeer(peer, now);
+      return Promise.resolve();
+    }
     this.#known.set(peer, publicKey);
-    return this.#cmd.npRegister(this.#c.keys.prefix, peer, publicKey).then(
-      () => undefined,
+    const max = this.peerLimits.max;
+    return this.#cmd.npRegister(this.#c.keys.prefix, peer, publicKey, now, max).then(
+      (ok) => {
+        if (ok === 1) return;
+        // At the cap: refused, not logged (a flood of fresh keys would flood the log too).
+        this.#known.delete(peer);
+        throw peerLimitError(max);
+      },
       (err: unknown) => {
         // Unknown elsewhere until it registers again (every reconnect does): logged, and the
         // connection waiting for its `welcome` is refused (the client reconnects).
@@ -153,6 +184,15 @@ export class RedisStore implements SharedMailboxStore {
         throw err;
       },
     );
+  }
+
+  /** Fire and forget (store.ts): a lost touch only shortens the peer's idle time. */
+  touchPeer(peer: string, now: number): void {
+    const key = this.#known.get(peer);
+    if (key === undefined || this.#closed) return;
+    this.#cmd
+      .npRegister(this.#c.keys.prefix, peer, key, now, this.peerLimits.max)
+      .catch((err: unknown) => this.#logger.warn('peer touch failed', { peer, err: String(err) }));
   }
 
   get knownCount(): number {
@@ -346,16 +386,35 @@ export class RedisStore implements SharedMailboxStore {
   #scheduleSweep(): void {
     if (this.#closed) return;
     this.#sweep = this.#clock.setTimeout(() => {
-      this.#cmd
-        .npExpire(this.#c.keys.prefix, this.#clock.now(), CLUSTER_TIMING.expiryBatch)
-        .then(
-          ([n, total]) => {
-            this.#expired += n;
-            this.#total = total;
-          },
-          (err: unknown) => this.#logger.warn('mailbox expiry sweep failed', { err: String(err) }),
+      this.sweep()
+        .catch((err: unknown) =>
+          this.#logger.warn('mailbox expiry sweep failed', { err: String(err) }),
         )
         .finally(() => this.#scheduleSweep());
     }, this.#c.timing.expirySweepMs);
+  }
+
+  /** One expiry sweep (the timer's; tests call it): notifications, then idle registrations. */
+  async sweep(): Promise<void> {
+    const now = this.#clock.now();
+    const [n, total] = await this.#cmd.npExpire(
+      this.#c.keys.prefix,
+      now,
+      CLUSTER_TIMING.expiryBatch,
+    );
+    this.#expired += n;
+    this.#total = total;
+    const ttl = this.peerLimits.ttlMs;
+    if (ttl <= 0) return;
+    const [m, gone, after] = await this.#cmd.npExpirePeers(
+      this.#c.keys.prefix,
+      now - ttl,
+      now,
+      PEER_EXPIRY_BATCH,
+    );
+    this.#expired += m;
+    this.#total = after;
+    for (const p of gone) this.#known.delete(p);
+    if (gone.length > 0) this.onPeersExpired?.(gone);
   }
 }

@@ -25,6 +25,8 @@ import type {
   StoredNotification,
 } from './store.js';
 import { MailboxUsage, notificationBytes, ROW_OVERHEAD_BYTES, type StoreQuotas } from './usage.js';
+import { PEER_EXPIRY_BATCH, peerLimits, type PeerLimits } from './peer-limits.js';
+import { systemClock, type Clock } from '../../util/clock.js';
 
 /** usage.ts notificationBytes() in SQL: UTF-8 byte lengths (CAST AS BLOB) plus the row overhead. */
 const ROW_BYTES_SQL = `(length(CAST(id AS BLOB)) + length(CAST(sender AS BLOB)) + length(CAST(recipient AS BLOB)) + length(CAST(topic AS BLOB)) + length(CAST(body AS BLOB)) + ${ROW_OVERHEAD_BYTES})`;
@@ -42,9 +44,10 @@ interface Row {
 
 /**
  * Schema version in `PRAGMA user_version`. 0: the first schema (ids unique store-wide, no
- * version stamped); 2: ids unique per (recipient, sender) (issue 8, finding 9).
+ * version stamped); 2: ids unique per (recipient, sender) (issue 8, finding 9); 3: `peers` has
+ * `last_seen` (peer-limits.ts: idle registrations expire).
  */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 /** The mailbox table; `name` lets the migration build the new table beside the old one. */
 const mailboxTable = (name: string) => `
@@ -70,47 +73,67 @@ const PEERS = `
 CREATE TABLE IF NOT EXISTS peers (
   peer TEXT PRIMARY KEY,
   public_key TEXT NOT NULL,
-  first_seen INTEGER NOT NULL
+  first_seen INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL
 );
 `;
 
+/** The idle expiry walks this index from the oldest (peer-limits.ts). */
+const PEERS_INDEX = 'CREATE INDEX IF NOT EXISTS peers_last_seen ON peers (last_seen);';
+
 /**
- * Bring the database to SCHEMA_VERSION, in one transaction. Version 0 had `id UNIQUE` on the
- * column, which SQLite cannot drop with ALTER TABLE, so the table is rebuilt as the SQLite
- * manual describes (https://www.sqlite.org/lang_altertable.html#otheralter): new table, copy,
- * drop, rename. Rows keep their seq, and the AUTOINCREMENT high-water mark is carried over so a
- * seq of a deleted row is still never reused.
+ * Bring the database to SCHEMA_VERSION, in one transaction; `now` stamps what the migration
+ * cannot know.
+ *
+ * Version 0 had `id UNIQUE` on the column, which SQLite cannot drop with ALTER TABLE, so the
+ * table is rebuilt as the SQLite manual describes (https://www.sqlite.org/lang_altertable.html
+ * #otheralter): new table, copy, drop, rename. Rows keep their seq, and the AUTOINCREMENT
+ * high-water mark is carried over so a seq of a deleted row is still never reused.
+ *
+ * Versions before 3 have no `last_seen`: the column is added (ALTER TABLE ADD COLUMN keeps every
+ * row) and set to `now`, not to `first_seen` — a peer registered a year ago that logged in
+ * yesterday would otherwise be expired by the first sweep after the upgrade, mailbox and all.
+ * Every registration gets a full idle time from the upgrade instead.
  */
-function migrate(db: Database.Database): void {
+function migrate(db: Database.Database, now: number): void {
   db.transaction(() => {
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version === SCHEMA_VERSION) return;
     if (version > SCHEMA_VERSION)
       throw new Error(`mailbox schema ${version} is newer than this natpush (${SCHEMA_VERSION})`);
-    const exists = db
-      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mailbox'")
-      .get();
-    if (!exists) {
-      db.exec(mailboxTable('mailbox'));
-    } else {
-      const high = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'mailbox'").get() as
-        { seq: number } | undefined;
-      db.exec(mailboxTable('mailbox_v2'));
-      db.exec(
-        'INSERT INTO mailbox_v2 (seq, id, recipient, sender, topic, body, ts, expires) ' +
-          'SELECT seq, id, recipient, sender, topic, body, ts, expires FROM mailbox ORDER BY seq',
-      );
-      db.exec('DROP TABLE mailbox');
-      db.exec('ALTER TABLE mailbox_v2 RENAME TO mailbox');
-      if (high)
-        db.prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'mailbox'").run(
-          high.seq,
-        );
-    }
+    if (version < 2) migrateMailbox(db);
     db.exec(INDEXES);
     db.exec(PEERS);
+    const columns = db.prepare('PRAGMA table_info(peers)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'last_seen')) {
+      db.exec('ALTER TABLE peers ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0');
+      db.prepare('UPDATE peers SET last_seen = ?').run(now);
+    }
+    db.exec(PEERS_INDEX);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();
+}
+
+/** Version 0 → 2: the mailbox table with (recipient, id, sender) unique (see migrate). */
+function migrateMailbox(db: Database.Database): void {
+  const exists = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mailbox'")
+    .get();
+  if (!exists) {
+    db.exec(mailboxTable('mailbox'));
+    return;
+  }
+  const high = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'mailbox'").get() as
+    { seq: number } | undefined;
+  db.exec(mailboxTable('mailbox_v2'));
+  db.exec(
+    'INSERT INTO mailbox_v2 (seq, id, recipient, sender, topic, body, ts, expires) ' +
+      'SELECT seq, id, recipient, sender, topic, body, ts, expires FROM mailbox ORDER BY seq',
+  );
+  db.exec('DROP TABLE mailbox');
+  db.exec('ALTER TABLE mailbox_v2 RENAME TO mailbox');
+  if (high)
+    db.prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'mailbox'").run(high.seq);
 }
 
 export interface SqliteStoreOptions {
@@ -122,6 +145,10 @@ export interface SqliteStoreOptions {
   checkpointMs?: number;
   /** Override the store quotas (constants.ts STORE_QUOTAS). */
   quotas?: Partial<StoreQuotas>;
+  /** Bounds on registrations (peer-limits.ts PEER_LIMITS). */
+  peers?: Partial<PeerLimits>;
+  /** Stamps the `last_seen` of rows an older schema lacks (migrate). Default: the system clock. */
+  clock?: Clock;
 }
 
 /** Rows of one (recipient, sender), counted and weighed together. */
@@ -147,6 +174,9 @@ export class SqliteStore implements MailboxStore {
   /** Checkpoints that failed since open (see onBackgroundError). */
   checkpointFailures = 0;
   onBackgroundError: ((what: 'checkpoint', err: string) => void) | undefined;
+  readonly peerLimits: PeerLimits;
+  isLive: ((peer: string) => boolean) | undefined;
+  onPeersExpired: ((peers: string[]) => void) | undefined;
   readonly #st;
 
   /**
@@ -155,6 +185,7 @@ export class SqliteStore implements MailboxStore {
    * STORE_READ_ONLY (or STORE_DISK_FULL / STORE_FAILED) naming the file, and touches nothing.
    */
   constructor(file: string, o: SqliteStoreOptions = {}) {
+    this.peerLimits = peerLimits(o.peers);
     try {
       this.#db = SqliteStore.#open(file, o);
     } catch (err) {
@@ -195,10 +226,22 @@ export class SqliteStore implements MailboxStore {
         `SELECT recipient, sender, COUNT(*) AS n, SUM(${ROW_BYTES_SQL}) AS bytes FROM mailbox WHERE expires <= ? GROUP BY recipient, sender`,
       ),
       expire: db.prepare('DELETE FROM mailbox WHERE expires <= ?'),
+      // A registration of a peer whose row is there (written before the process knew it) is a
+      // login: it only moves last_seen.
       addPeer: db.prepare(
-        'INSERT INTO peers (peer, public_key, first_seen) VALUES (?, ?, ?) ON CONFLICT (peer) DO NOTHING',
+        'INSERT INTO peers (peer, public_key, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT (peer) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)',
       ),
+      touchPeer: db.prepare('UPDATE peers SET last_seen = max(last_seen, ?) WHERE peer = ?'),
+      idlePeers: db.prepare(
+        'SELECT peer FROM peers WHERE last_seen < ? ORDER BY last_seen LIMIT ?',
+      ),
+      peerMailbox: db.prepare(
+        `SELECT sender, COUNT(*) AS n, SUM(${ROW_BYTES_SQL}) AS bytes FROM mailbox WHERE recipient = ? GROUP BY sender`,
+      ),
+      deleteMailbox: db.prepare('DELETE FROM mailbox WHERE recipient = ?'),
+      deletePeer: db.prepare('DELETE FROM peers WHERE peer = ?'),
       peers: db.prepare('SELECT peer FROM peers'),
+      peersSeen: db.prepare('SELECT peer, last_seen FROM peers').raw(),
       peerKey: db.prepare('SELECT public_key FROM peers WHERE peer = ?'),
     };
     this.usage = new MailboxUsage(o.quotas);
@@ -228,7 +271,7 @@ export class SqliteStore implements MailboxStore {
     try {
       db.pragma('journal_mode = WAL');
       db.pragma('busy_timeout = 5000');
-      migrate(db);
+      migrate(db, (o.clock ?? systemClock).now());
       db.pragma(o.fsync === 'commit' ? 'synchronous = FULL' : 'synchronous = NORMAL');
       // SQLite opens a file it may not write read-only without complaint; find out now, not
       // at the first notification (an empty write transaction writes nothing).
@@ -302,15 +345,52 @@ export class SqliteStore implements MailboxStore {
   }
 
   expire(now: number): number {
-    return this.transaction(() => {
+    let gone: string[] = [];
+    const n = this.transaction(() => {
       for (const g of this.#st.expiredCounts.all(now) as Group[])
         this.usage.remove({ from: g.sender, to: g.recipient, bytes: g.bytes }, g.n);
-      return this.#st.expire.run(now).changes;
+      const expired = this.#st.expire.run(now).changes;
+      const idle = this.#expirePeers(now);
+      gone = idle.peers;
+      return expired + idle.notifications;
     });
+    if (gone.length > 0) this.onPeersExpired?.(gone);
+    return n;
+  }
+
+  /**
+   * Registrations idle longer than the ttl, oldest first, at most PEER_EXPIRY_BATCH per sweep:
+   * deleted with their mailboxes (uncounted from usage), unless live (then seen now).
+   */
+  #expirePeers(now: number): { peers: string[]; notifications: number } {
+    const out = { peers: [] as string[], notifications: 0 };
+    const ttl = this.peerLimits.ttlMs;
+    if (ttl <= 0) return out;
+    const idle = this.#st.idlePeers.all(now - ttl, PEER_EXPIRY_BATCH) as { peer: string }[];
+    for (const { peer } of idle) {
+      if (this.isLive?.(peer)) {
+        this.#st.touchPeer.run(now, peer);
+        continue;
+      }
+      for (const g of this.#st.peerMailbox.all(peer) as Group[])
+        this.usage.remove({ from: g.sender, to: peer, bytes: g.bytes }, g.n);
+      out.notifications += this.#st.deleteMailbox.run(peer).changes;
+      this.#st.deletePeer.run(peer);
+      out.peers.push(peer);
+    }
+    return out;
   }
 
   addPeer(peer: string, publicKey: string, now: number): void {
-    this.#st.addPeer.run(peer, publicKey, now);
+    this.#st.addPeer.run(peer, publicKey, now, now);
+  }
+
+  touchPeer(peer: string, now: number): void {
+    this.#st.touchPeer.run(now, peer);
+  }
+
+  peersSeen(): [string, number][] {
+    return this.#st.peersSeen.all() as [string, number][];
   }
 
   knownPeers(): string[] {

@@ -15,6 +15,7 @@
 import type { SignalingErrorCode } from '../errors.js';
 import type { Notification, Transport } from '../protocol.js';
 import type { MailboxUsage } from './usage.js';
+import type { PeerLimits } from './peer-limits.js';
 
 /**
  * A stored notification; `seq` grows monotonically per store and is never reused.
@@ -58,11 +59,30 @@ export interface MailboxReader {
   depth(to: string): number;
   totalDepth(): number;
   /**
-   * Delete everything expired at `now`; returns how many. A shared store sweeps in the
-   * background and returns what its previous sweep deleted.
+   * Delete everything expired at `now`; returns how many notifications. A shared store sweeps in
+   * the background and returns what its previous sweep deleted. Also deletes registrations idle
+   * longer than `peerLimits.ttlMs` (peer-limits.ts) together with their mailboxes, unless
+   * `isLive` says the peer has a session now (then it counts as seen now); `onPeersExpired`
+   * hears which.
    */
   expire(now: number): number;
   knownPeers(): string[];
+  /** The bounds on registrations this store enforces (peer-limits.ts). */
+  readonly peerLimits: PeerLimits;
+  /**
+   * Set by the owner (the signaling server): whether `peer` has a live session on this process.
+   * The idle expiry never deletes such a peer. A shared store also asks the cluster's routes.
+   */
+  isLive?: ((peer: string) => boolean) | undefined;
+  /** Set by the owner (known-peers.ts): registrations the expiry deleted. */
+  onPeersExpired?: ((peers: string[]) => void) | undefined;
+  /**
+   * `peer` logged in again at `now`: note it as seen (its registration's idle time restarts).
+   * The caller throttles (known-peers.ts: at most once per peer-limits.ts touchIntervalMs).
+   * A local store writes at once (one small autocommit, not fsynced: a lost touch only shortens
+   * the idle time); a shared store in the background.
+   */
+  touchPeer(peer: string, now: number): void;
   /** The raw Ed25519 public key (base64url) `peer` registered with (`addPeer`), if any. */
   peerKey(peer: string): string | undefined;
   /**
@@ -94,8 +114,13 @@ export interface MailboxStore extends MailboxReader {
    * each time (the mailbox labels it with `via`).
    */
   remove(to: string, id: string, from?: string, bytes?: number): Removed | undefined;
-  /** Remember a peer that has registered (for UNKNOWN_PEER checks and presence lookups). */
+  /**
+   * Remember a peer that has registered (for UNKNOWN_PEER checks and presence lookups), seen at
+   * `now`. The caller (known-peers.ts) enforces `peerLimits.max` before it asks.
+   */
   addPeer(peer: string, publicKey: string, now: number): void;
+  /** Registered peers with when each was last seen (ms), for known-peers.ts to load at start. */
+  peersSeen(): [peer: string, lastSeen: number][];
   /**
    * Resolves once every transaction committed before the call is on stable storage. Absent when
    * `transaction()` itself is durable on return (or nothing is ever durable: memory).
@@ -144,7 +169,9 @@ export interface SharedMailboxStore extends MailboxReader {
   /**
    * Write a registration now (no group-commit delay); resolves once written, and the `welcome`
    * waits for that — so that any node the client (or an app it tells) sends to next already
-   * finds it. Rejects if the write failed (the peer is then unknown here again).
+   * finds it. Rejects if the write failed (the peer is then unknown here again), and with
+   * PEER_LIMIT when the store holds `peerLimits.max` registrations (checked in the store, where
+   * every node's registrations meet).
    */
   registerNow(peer: string, publicKey: string): Promise<void>;
   /**
