@@ -167,7 +167,7 @@ async function main(): Promise<void> {
   );
   const dir = mkdtempSync(join(os.tmpdir(), 'natpush-stun-flood-'));
   const baseline = benchArg('baseline-main', '');
-  // The reply budget (--reply-budget, 8 MiB/s per process by default) is a policy, not a cost:
+  // The reply budget (--reply-budget, 24 MiB/s per process by default) is a policy, not a cost:
   // set far above any rate here, so the runs measure what the check costs, not where it cuts.
   const budgetOff = ['--reply-budget', String(1e12)];
   const mmsg = UDP_IO !== 'dgram';

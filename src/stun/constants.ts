@@ -73,12 +73,22 @@ export const SERVER_DEFAULTS = {
    * its own. The per-source limit above gives every new source a full bucket, and a flood that
    * spoofs a new source per packet (a whole victim network's addresses) also makes the bounded
    * source table forget the old ones: without this bound the bytes reflected grew with the flood
-   * until the CPU ran out (RFC 8489 §16.1.3, RFC 5780 §9.1). 8 MiB/s is ~87,000 bare Binding
-   * answers/s (96 bytes on the wire each): above what one process answers on the 2-core machine
-   * the benchmarks run on (77k/s, issue 10), so honest load at full speed is not cut, and one
-   * process reflects at most ~67 Mbit/s however many addresses a flood spoofs.
+   * until the CPU ran out (RFC 8489 §16.1.3, RFC 5780 §9.1).
+   *
+   * What it protects, and so its size: a Binding answer is about the size of its request (at
+   * most 2×, maxAmplification; one packet per packet), so reflecting off this server buys an
+   * attacker a hidden source, not leverage: the budget caps how many bytes a spoofed-source
+   * flood turns into traffic towards its victims (and this host's egress). But it is shared by
+   * every source: once a flood fills it, honest clients go unanswered too. Below what the
+   * process can answer, it therefore makes silencing the server cheaper (a flood of half the
+   * budget does it) while saving victims little — so it sits at the process's capacity, not
+   * under it. 24 MiB/s is 262,144 bare Binding answers/s (96 bytes on the wire each): one
+   * process answers up to ~260k/s with batched I/O on the 2-core machine the benchmarks run on
+   * (dgram ~77k/s), so honest load is cut by the CPU before the budget, and one process
+   * reflects at most ~200 Mbit/s however many addresses a flood spoofs, on faster hardware too.
+   * An operator who wants a smaller reflector sets `--reply-budget` lower.
    */
-  replyBytesPerSecond: 8 * 1024 * 1024,
+  replyBytesPerSecond: 24 * 1024 * 1024,
 } as const;
 
 /** TCP limits (RFC 8489 §6.2.2 framing by the length field). */

@@ -48,7 +48,7 @@ export interface StunServerOptions {
   /**
    * UDP replies of this process, all sources together, in bytes/s on the wire (IP + UDP headers
    * counted); a second's worth is the burst; default SERVER_DEFAULTS.replyBytesPerSecond
-   * (8 MiB/s). Cannot be switched off: an unbounded reflector is never what an operator wants.
+   * (24 MiB/s). Cannot be switched off: an unbounded reflector is never what an operator wants.
    * TCP replies are not counted: a TCP client's address is proven by its handshake.
    */
   replyBytesPerSecond?: number;
