@@ -14,8 +14,10 @@
  *              to their port with RESPONSE-PORT (§4.6); alive if it gets in
  * All probes run concurrently where independent; a check finishes in about one probe timeout.
  * Every probe is a transaction of the STUN engine (transaction.ts) on DISCOVERY_DEFAULTS'
- * schedule (RFC 8489 §6.2.1 with a 250 ms RTO: 0, 250, 750, 1750 ms, give up at 2.75 s), the
- * filtering test on its own (FILTERING_WAIT: as long as the server is slow, 10 s at most).
+ * schedule (RFC 8489 §6.2.1 with a 250 ms RTO: 0, 250, 750, 1750 ms, give up at 2.75 s); the
+ * mapping and hairpin probes wait at least two of Test I's round trips after their last request
+ * (#afterTestI), the filtering test on its own (FILTERING_WAIT: as long as the server is slow,
+ * 10 s at most).
  */
 import type { Endpoint, UdpNetwork, UdpSocket } from '../net/udp.js';
 import { sameEndpoint } from '../net/udp.js';
@@ -149,10 +151,11 @@ class Discovery {
     if (!rfc5780)
       this.notes.push('no server reported OTHER-ADDRESS (RFC 5780): filtering untested');
     const primary = (rfc5780 ?? answered[0])!;
+    const probes = this.#afterTestI(primary.rttMs);
     const [mapping, filtering, hairpinning, lifetime] = await Promise.all([
-      this.#mapping(main, primary, answered),
+      this.#mapping(main, primary, answered, probes),
       rfc5780 ? this.#filtering(rfc5780) : Promise.resolve('unknown' as const),
-      this.#hairpin(main, primary.mapped!),
+      this.#hairpin(main, primary.mapped!, probes),
       this.#o.lifetimeStepsMs?.length
         ? this.#lifetime(primary, this.#o.lifetimeStepsMs)
         : undefined,
@@ -221,10 +224,34 @@ class Discovery {
     return { socket, client };
   }
 
+  /**
+   * The schedule of the probes that follow Test I (mapping, hairpin): the discovery schedule,
+   * with the wait after the last request stretched to twice the round trip Test I measured.
+   * RFC 8489 §6.2.1 waits Rm × RTO after the last request, the RTO being an estimate of the
+   * round trip (RFC 6298); with the fixed 250 ms RTO that wait is 1 s, so on a path whose round
+   * trip nears it (satellite, a loaded uplink — and these probes run together with the
+   * filtering test, queueing behind each other) an answer on its way was read as "no hairpin" or
+   * an unknown mapping. Two round trips cover a round trip that doubles; for Test I's usual
+   * tens of ms nothing changes (1 s stays), and an unanswered probe costs at most 2 × RTT more.
+   * `rttMs` counts from the first request, so after a retransmission it is an overestimate:
+   * the wait errs long, never short.
+   */
+  #afterTestI(rttMs: number | undefined): Partial<RetransmissionOptions> {
+    const base = this.#retransmission;
+    const rto = base.rtoMs ?? DISCOVERY_DEFAULTS.retransmission.rtoMs;
+    const last = base.lastWaitMultiplier ?? DISCOVERY_DEFAULTS.retransmission.lastWaitMultiplier;
+    if (rttMs === undefined || 2 * rttMs <= last * rto) return base;
+    return { ...base, lastWaitMultiplier: Math.ceil((2 * rttMs) / rto) };
+  }
+
   #binding(
     c: { client: StunClient },
     to: Endpoint,
-    extra: { changeRequest?: { ip?: boolean; port?: boolean }; anySource?: boolean } = {},
+    extra: {
+      changeRequest?: { ip?: boolean; port?: boolean };
+      anySource?: boolean;
+      retransmission?: Partial<RetransmissionOptions>;
+    } = {},
   ): Promise<BindingResult | undefined> {
     const opts = { ...extra, padTo: DISCOVERY_DEFAULTS.padRequestTo, ...this.#signal() };
     return c.client.binding(to, opts).catch((err: unknown) => {
@@ -245,6 +272,7 @@ class Discovery {
     main: { client: StunClient },
     primary: ServerResult,
     answered: ServerResult[],
+    retransmission: Partial<RetransmissionOptions>,
   ): Promise<Dependence> {
     const other = primary.otherAddress;
     const otherServers = answered
@@ -258,7 +286,7 @@ class Discovery {
     }
     const p1 = primary.server.port;
     if (other.address === primary.server.address) {
-      const otherPort = await this.#binding(main, other);
+      const otherPort = await this.#binding(main, other, { retransmission });
       return classifyMapping({
         primary: primary.mapped!,
         otherServers,
@@ -266,8 +294,8 @@ class Discovery {
       });
     }
     const [ip, ipPort] = await Promise.all([
-      this.#binding(main, { address: other.address, port: p1 }),
-      this.#binding(main, other),
+      this.#binding(main, { address: other.address, port: p1 }, { retransmission }),
+      this.#binding(main, other, { retransmission }),
     ]);
     return classifyMapping({
       primary: primary.mapped!,
@@ -297,10 +325,15 @@ class Discovery {
   }
 
   /** RFC 5780 §4.5: send a Binding request to our own reflexive address and see if it returns. */
-  async #hairpin(main: { client: StunClient }, mapped: Endpoint): Promise<boolean> {
+  async #hairpin(
+    main: { client: StunClient },
+    mapped: Endpoint,
+    retransmission: Partial<RetransmissionOptions>,
+  ): Promise<boolean> {
     const req = new StunMessageBuilder(BINDING_REQUEST).build();
     // The NAT loops the request back with either source (mapped or private), hence acceptEcho.
-    return main.client.request(mapped, req, { acceptEcho: true, ...this.#signal() }).then(
+    const opts = { acceptEcho: true, retransmission, ...this.#signal() };
+    return main.client.request(mapped, req, opts).then(
       () => true,
       (err: unknown) => this.#probeFailed(mapped, err),
     );
