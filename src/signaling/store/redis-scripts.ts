@@ -69,7 +69,10 @@ end
 /**
  * One group commit. ARGV: prefix, node, mailboxQuota, perPeerSenderSlots, peerMailboxShare,
  * maxNotifications, maxBytes, peerStoreShare, then three counted lists:
- *   nPeers, (peer, publicKey)*   registrations (broadcast on `registered` when new)
+ *   nPeers, (peer, publicKey, now)*   registrations (broadcast on `registered` when new; seen
+ *                                       at `now`). The mailbox registers through REGISTER_LUA
+ *                                       (registerNow), which also enforces the cap: this list is
+ *                                       empty from it, and not capped here.
  *   nAdd, (to, from, id, expires, bytes, json)*   notifications (json without seq)
  *   nAck, (to, id, from or '')*   acks
  * Returns { outcomes, removed, totalCount } where an outcome is
@@ -88,9 +91,10 @@ local i = 9
 local nPeers = tonumber(ARGV[i]); i = i + 1
 for k = 1, nPeers do
   if redis.call('HSETNX', P .. 'peers', ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('ZADD', P .. 'seen', 'NX', ARGV[i + 2], ARGV[i])
     redis.call('PUBLISH', P .. 'registered', ARGV[i] .. '\\t' .. ARGV[i + 1])
   end
-  i = i + 2
+  i = i + 3
 end
 local function accept(to, from, id, expires, bytes, json)
   local f = from .. '\\n' .. id

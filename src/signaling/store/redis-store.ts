@@ -255,7 +255,7 @@ export class RedisStore implements SharedMailboxStore {
       b.peers.length,
     ];
     for (const p of b.peers) {
-      args.push(p.peer, p.publicKey);
+      args.push(p.peer, p.publicKey, b.now);
       this.#known.set(p.peer, p.publicKey);
     }
     args.push(b.accepts.length);

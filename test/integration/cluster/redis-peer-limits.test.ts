@@ -118,8 +118,8 @@ describe('Redis store: registrations are bounded', () => {
 
     clock.offset += 5 * DAY;
     // A logs in again on node 2, which knows it from the broadcast: seen now (in the background).
+    const seenA = clock.now(); // the login below notes A seen at this time or later
     expect(await login(n2.m, A)).toBe('welcome');
-    const seenA = clock.now();
     await expect
       .poll(async () => Number(await r.zscore(prefix + 'seen', A)), { timeout: 10_000 })
       .toBeGreaterThanOrEqual(seenA);
@@ -148,11 +148,31 @@ describe('Redis store: registrations are bounded', () => {
     expect(await login(n1.m, A)).toBe('welcome');
     await n1.store.claim(A, 'websocket'); // A's session is on node 1
     clock.offset += 30 * DAY;
+    const sweptAt = clock.now();
     await n1.store.sweep();
     expect(await r.hexists(prefix + 'peers', A)).toBe(1);
-    expect(Number(await r.zscore(prefix + 'seen', A))).toBeGreaterThanOrEqual(clock.now() - 1000);
+    expect(Number(await r.zscore(prefix + 'seen', A))).toBeGreaterThanOrEqual(sweptAt);
     n1.store.release(A);
     await expect.poll(() => r.exists(prefix + 'route:' + A), { timeout: 10_000 }).toBe(0);
+    clock.offset += 10 * DAY + 60_000;
+    await n1.store.sweep();
+    expect(await r.hexists(prefix + 'peers', A)).toBe(0);
+  });
+
+  it('a registration carried by a group commit is seen too, so it expires like the rest', async () => {
+    const clock = new OffsetClock();
+    const prefix = freshPrefix();
+    const n1 = await node(prefix, clock);
+    const r = n1.node.redis;
+    const now = clock.now();
+    await n1.store.commit({
+      now,
+      mailboxQuota: 8,
+      peers: [{ peer: A, publicKey: 'key-a' }],
+      accepts: [],
+      acks: [],
+    });
+    expect(Number(await r.zscore(prefix + 'seen', A))).toBe(now);
     clock.offset += 10 * DAY + 60_000;
     await n1.store.sweep();
     expect(await r.hexists(prefix + 'peers', A)).toBe(0);
