@@ -7,6 +7,8 @@
  * registrations the store's idle expiry deleted are forgotten here too.
  */
 import type { Clock } from '../util/clock.js';
+import { isNatpushError } from '../util/errors.js';
+import { SignalingErrorCode } from './errors.js';
 import { peerLimitError, touchIntervalMs } from './store/peer-limits.js';
 import { isSharedStore, type AnyMailboxStore } from './store/store.js';
 
@@ -19,8 +21,11 @@ export class KnownPeers {
    */
   readonly #known = new Map<string, number>();
   readonly #touchEveryMs: number;
-  /** Registrations refused at the cap since start. */
-  refused = 0;
+  /**
+   * Registrations dropped since start, by reason: refused at the cap (`peer-limit`), deleted by
+   * the idle expiry (`idle`; a shared store's: every node counts each once).
+   */
+  readonly dropped = { 'peer-limit': 0, idle: 0 };
   /** Touches the store threw on (a full disk): the next login tries again. */
   touchFailures = 0;
   /**
@@ -40,6 +45,7 @@ export class KnownPeers {
     if (!isSharedStore(store)) for (const [p, seen] of store.peersSeen()) this.#known.set(p, seen);
     this.#touchEveryMs = touchIntervalMs(store.peerLimits);
     store.onPeersExpired = (peers) => {
+      this.dropped.idle += peers.length;
       for (const p of peers) this.#known.delete(p);
     };
   }
@@ -86,7 +92,6 @@ export class KnownPeers {
     const store = this.store;
     const max = store.peerLimits.max;
     if (!isSharedStore(store) && this.#known.size >= max) {
-      this.refused++;
       this.track(peer, Promise.reject(peerLimitError(max)));
       return false;
     }
@@ -108,7 +113,10 @@ export class KnownPeers {
     const tracked = written.finally(() => this.#registering.delete(peer));
     // Refused (PEER_LIMIT) or not written: not known here either, so the next login registers
     // again instead of being welcomed unregistered.
-    tracked.catch(() => this.#known.delete(peer));
+    tracked.catch((err: unknown) => {
+      this.#known.delete(peer);
+      if (isNatpushError(err, SignalingErrorCode.PEER_LIMIT)) this.dropped['peer-limit']++;
+    });
     this.#registering.set(peer, tracked);
   }
 

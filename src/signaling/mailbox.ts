@@ -124,6 +124,11 @@ export class Mailbox<S extends AnyMailboxStore = AnyMailboxStore> {
     return this.#knownPeers.count;
   }
 
+  /** Registrations dropped since start, by reason (known-peers.ts `dropped`). */
+  get registrationsDropped(): Readonly<Record<'peer-limit' | 'idle', number>> {
+    return this.#knownPeers.dropped;
+  }
+
   /**
    * Remember a registered peer: written with the next batch (a shared store: at once).
    * `registration(peer)` says when that is durable. Re-registering a known peer is harmless.

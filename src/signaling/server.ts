@@ -300,6 +300,12 @@ function registerGauges(ctx: ServerContext, ws: WsGateway): void {
   );
   m.gauge('natpush_peers_known', 'Peers that have registered.', () => ctx.mailbox.knownCount);
   m.counterFrom(
+    'natpush_registrations_dropped_total',
+    'Peer registrations refused at serve --max-peers (reason peer-limit) or deleted after --peer-ttl-days without a login or session (reason idle).',
+    () => Object.entries(ctx.mailbox.registrationsDropped).map(([reason, n]) => [{ reason }, n]),
+    ['reason'],
+  );
+  m.counterFrom(
     'natpush_notifications_unwritten_total',
     'Notifications acked by their recipient before they were written, so never written (early-accepts.ts).',
     () => ctx.mailbox.unwritten,

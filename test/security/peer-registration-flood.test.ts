@@ -53,6 +53,9 @@ describe('registration flood (bounded peers)', () => {
     expect(r.status).toBe(507);
     expect(r.json.error.code).toBe('NATPUSH_ERR_PEER_LIMIT');
     for (const p of peers) expect(await wsLogin(s.url, p)).toBe('welcome');
+    // Counted for the operator: both refusals, by reason.
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    expect(metrics).toMatch(/^natpush_registrations_dropped_total\{reason="peer-limit"\} 2$/m);
     await s.p.kill();
 
     const db = new Database(join(dir, 'mailbox.sqlite'));

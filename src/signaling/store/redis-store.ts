@@ -414,7 +414,8 @@ export class RedisStore implements SharedMailboxStore {
     );
     this.#expired += m;
     this.#total = after;
-    for (const p of gone) this.#known.delete(p);
-    if (gone.length > 0) this.onPeersExpired?.(gone);
+    // Told once per peer: the broadcast of this very sweep may have come in first.
+    const forgotten = gone.filter((p) => this.#known.delete(p));
+    if (forgotten.length > 0) this.onPeersExpired?.(forgotten);
   }
 }

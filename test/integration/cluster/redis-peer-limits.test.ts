@@ -89,6 +89,10 @@ describe('Redis store: registrations are bounded', () => {
     expect(await login(n2.m, C)).toBe('NATPUSH_ERR_PEER_LIMIT'); // not welcomed on a retry
     expect(await n1.node.redis.hlen(prefix + 'peers')).toBe(2);
     expect(n1.m.isKnown(C) || n2.m.isKnown(C)).toBe(false);
+    expect([
+      n1.m.registrationsDropped['peer-limit'],
+      n2.m.registrationsDropped['peer-limit'],
+    ]).toEqual([1, 2]);
     // Known peers, on the node they registered with and on the other one.
     expect(await login(n1.m, A)).toBe('welcome');
     expect(await login(n2.m, A)).toBe('welcome');
@@ -135,6 +139,8 @@ describe('Redis store: registrations are bounded', () => {
     // B's notification counts as expired, once, on whichever node's sweep deleted it.
     expect(n1.store.expire() + n2.store.expire()).toBe(1);
     await expect.poll(() => n2.store.isKnown(B), { timeout: 10_000 }).toBe(false);
+    // Each node counts the expiry once: the sweeping one and the one told by the broadcast.
+    expect([n1.m.registrationsDropped.idle, n2.m.registrationsDropped.idle]).toEqual([1, 1]);
     expect(n1.m.isKnown(B)).toBe(false);
     // Room under the cap again: a new peer registers, on the other node.
     expect(await login(n2.m, C)).toBe('welcome');

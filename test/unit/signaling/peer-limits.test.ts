@@ -75,6 +75,7 @@ describe.each(STORES)('%s store: registrations are bounded', (_name, make) => {
     expect(m.isKnown(C)).toBe(false);
     expect(store.knownPeers().sort()).toEqual([A, B]);
     expect(m.knownCount).toBe(2);
+    expect(m.registrationsDropped).toEqual({ 'peer-limit': 2, idle: 0 }); // the metric's counts
     // Known peers log in at the cap, again and again.
     expect(await login(m, A)).toBe('welcome');
     expect(await login(m, B)).toBe('welcome');
@@ -105,6 +106,7 @@ describe.each(STORES)('%s store: registrations are bounded', (_name, make) => {
     expect(store.totalDepth()).toBe(0);
     expect(store.usage.peerCount).toBe(0);
     expect(store.peerKey(B)).toBeUndefined();
+    expect(m.registrationsDropped.idle).toBe(1);
     // The cap has room again: a new peer gets in, and the expired one registers afresh.
     expect(await login(m, C)).toBe('welcome');
     expect(await login(m, B)).toBe('NATPUSH_ERR_PEER_LIMIT');
