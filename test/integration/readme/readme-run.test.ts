@@ -1,7 +1,8 @@
 /**
  * README blocks run as written here, on loopback, with only ports and paths swapped:
  * the set-up's `npx natpush serve` in this checkout, the `natpush relay` lines (a secret file,
- * static users, `relay mint`), and the `TurnClient` fragment with its free names defined.
+ * static users, `relay mint`), and the `TurnClient` fragment with its free names defined. The
+ * README's other lines call `npx natpush` too; in a temp dir they run the built CLI on PATH.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ import {
   type ShellGroup,
 } from '../../support/shell-group.js';
 import { runNatpush } from '../signaling/natpush-process.js';
-import { CLI, REPO, readmeBlock, writeExampleModule } from './readme.js';
+import { CLI, REPO, onPath, readmeBlock, writeExampleModule } from './readme.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -39,11 +40,15 @@ function shell(line: string, o: { cwd: string; bin?: string }): ShellGroup {
   return s;
 }
 
-/** The README line of a block that contains `needle`, without its trailing comment. */
+/**
+ * The README line of a block that contains `needle`, without its trailing comment, as run with
+ * the built CLI on PATH (`npx natpush` → `natpush`, see onPath).
+ */
 function lineOf(block: string, needle: string): string {
   const line = block.split('\n').find((l) => l.includes(needle) && !l.startsWith('#'));
   if (!line) throw new Error(`no line with ${needle}`);
-  return line.replace(/\s+#.*$/, '');
+  expect(line, 'the README calls the CLI as `npx natpush`').toMatch(/^npx natpush /);
+  return onPath(line.replace(/\s+#.*$/, ''));
 }
 
 describe('README set-up', () => {
@@ -208,8 +213,9 @@ describe('README: natpush stun, then nat-check against it', () => {
   it('the stun line (with --workers 2 --rate-limit 200) answers RFC 5780, and nat-check --json reads it', async () => {
     const { dir, bin } = tmp();
     // documentation addresses → two loopback addresses of this host; ports → free ones
-    const stunLine = readmeBlock('stun')
-      .trim()
+    const stunBlock = readmeBlock('stun').trim();
+    expect(stunBlock).toMatch(/^npx natpush stun /); // as a newcomer runs it in the checkout
+    const stunLine = onPath(stunBlock)
       .replace(/\[([^\]]*)\]/g, '$1') // the optional parts are run too
       .replace(/\s+/g, ' ');
     let s: ShellGroup | undefined;
@@ -230,7 +236,7 @@ describe('README: natpush stun, then nat-check against it', () => {
       port = started;
     }
     expect(port, s?.out()).not.toBe('');
-    const check = readmeBlock('nat-check')
+    const check = onPath(readmeBlock('nat-check'))
       .trim()
       .replace(/\[--server another:3478 \.\.\.\]/, '') // a second server: there is one here
       .replace(/\[--lifetime \d+\]/, '') // idles that long: measured in test/netsim/nat-check.test.ts
