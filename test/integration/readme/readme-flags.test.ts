@@ -28,7 +28,10 @@ const SHELL_BLOCKS: [name: string, why: string][] = [
     'readme-run.test.ts runs it (--json) against that stun; --lifetime 120 idles 2 min',
   ],
   ['netsim', 'root and network namespaces; test/netsim/lifecycle.test.ts runs netsim up/exec/down'],
-  ['relay', '/etc and a public address; readme-run.test.ts runs lines 1 and 3 on temp files'],
+  [
+    'relay',
+    '/etc and a public address; readme-run.test.ts runs the secret line, lines 2-4 on temp files',
+  ],
   ['relay-workers', 'reuseport needs Node >= 22.12; test/integration/relay/relay-workers.test.ts'],
   ['redis', 'a Redis by host name; test/integration/cluster/ runs serve --redis on a unix socket'],
   [

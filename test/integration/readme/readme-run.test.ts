@@ -5,7 +5,7 @@
  * README's other lines call `npx natpush` too; in a temp dir they run the built CLI on PATH.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -90,15 +90,22 @@ describe('README: natpush relay', () => {
     return at;
   }
 
-  it('--secret-file: TURN REST credentials minted from the secret allocate; SIGTERM exits 0', async () => {
+  it("--secret-file: the block's secret file (mode 0600); TURN REST credentials minted from it allocate; SIGTERM exits 0", async () => {
     const { dir, bin } = tmp();
-    const secret = randomBytes(16).toString('hex');
-    writeFileSync(join(dir, 'turn-secret'), `${secret}\n`, { mode: 0o600 });
+    // the block's first line makes the secret file: run it with /etc/natpush → this temp dir
+    const make = readmeBlock('relay').split('\n')[0]!;
+    expect(make).toMatch(/openssl rand .*> \/etc\/natpush\/turn-secret/);
+    const mk = shell(make.replaceAll('/etc/natpush', join(dir, 'etc')), { cwd: dir });
+    expect(await mk.exited, mk.out()).toBe(0);
+    expect(statSync(join(dir, 'etc', 'turn-secret')).mode & 0o777).toBe(0o600);
+    const secret = readFileSync(join(dir, 'etc', 'turn-secret'), 'utf8').trim();
+    expect(secret).toMatch(/^[0-9a-f]{64}$/);
     const line = lineOf(readmeBlock('relay'), 'natpush relay --secret-file')
-      .replace('/etc/natpush/turn-secret', join(dir, 'turn-secret'))
+      .replace('/etc/natpush', join(dir, 'etc'))
       .trimEnd();
     const s = shell(`${line} --port 0`, { cwd: dir, bin });
     const port = Number((await s.waitFor(/turn listening on [\d.]+:(\d+) \(udp\)/))[1]);
+    expect(s.out()).not.toMatch(/readable by other users/);
     const c = mintTurnCredentials(secret, 'alice', 600);
     expect(await allocate(port, c.username, c.password)).toMatch(/:\d+$/);
     s.signal('SIGTERM');
