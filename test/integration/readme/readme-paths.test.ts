@@ -61,7 +61,8 @@ describe.each(DOC_FILES)('%s names only what exists', (doc) => {
 
   it('every src/, test/, bench/, netsim/, scripts/ path (dist/…js: its .ts source)', () => {
     const paths = namedPaths(md);
-    expect(paths.length).toBeGreaterThan(0);
+    // the README and its neighbours name code; a doc under docs/ need not
+    if (!doc.startsWith('docs/')) expect(paths.length).toBeGreaterThan(0);
     const missing = paths
       .filter((p) => !NOT_OURS.has(p))
       .filter((p) => !existsSync(join(REPO, sourceOf(p))));
