@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDurationMs, parseHostArg } from '../../../netsim/cli-args.js';
 import {
+  DOC_FILES,
   fencedBlocks,
   helpCommands,
   helpOptions,
@@ -27,7 +28,10 @@ const SHELL_BLOCKS: [name: string, why: string][] = [
     'readme-run.test.ts runs it (--json) against that stun; --lifetime 120 idles 2 min',
   ],
   ['netsim', 'root and network namespaces; test/netsim/lifecycle.test.ts runs netsim up/exec/down'],
-  ['relay', '/etc and a public address; readme-run.test.ts runs lines 1 and 3 on temp files'],
+  [
+    'relay',
+    '/etc and a public address; readme-run.test.ts runs the secret line, lines 2-4 on temp files',
+  ],
   ['relay-workers', 'reuseport needs Node >= 22.12; test/integration/relay/relay-workers.test.ts'],
   ['redis', 'a Redis by host name; test/integration/cluster/ runs serve --redis on a unix socket'],
   [
@@ -54,6 +58,18 @@ describe('README shell blocks', () => {
     expect(named.sort()).toEqual(SHELL_BLOCKS.map(([n]) => n).sort());
   });
 
+  it('every sh block calls the CLI as `npx natpush` (npm ci puts no `natpush` on PATH)', () => {
+    const bare: string[] = [];
+    for (const [name] of SHELL_BLOCKS)
+      for (const line of readmeBlock(name).split('\n')) {
+        const code = line.replace(/(^|\s)#.*$/, ''); // comments may name the command
+        for (const m of code.matchAll(/(^|[\s;&|(]|\$\()natpush\s/g))
+          if (!code.slice(0, m.index + m[1]!.length).endsWith('npx '))
+            bare.push(`${name}: ${line}`);
+      }
+    expect(bare).toEqual([]);
+  });
+
   it.each(SHELL_BLOCKS)(
     '%s: each natpush command and every flag and variable it uses exist (%s)',
     async (name) => {
@@ -70,9 +86,9 @@ describe('README shell blocks', () => {
           const known = options.has(f) || (f.startsWith('--no-') && options.has(`--${f.slice(5)}`));
           if (!known) wrong.push(`natpush ${path.join(' ')} ${f}`);
         }
-        // NATPUSH_X=… natpush cmd: the variable must be one the command reads (named in --help)
+        // NATPUSH_X=… [npx] natpush cmd: the variable must be one the command reads (in --help)
         for (const [, v] of block.matchAll(
-          new RegExp(`(NATPUSH_[A-Z_]+)=\\S*\\s+natpush ${path.join(' ')}\\b`, 'g'),
+          new RegExp(`(NATPUSH_[A-Z_]+)=\\S*\\s+(?:npx )?natpush ${path.join(' ')}\\b`, 'g'),
         ))
           if (!help.includes(`$${v}`)) wrong.push(`natpush ${path.join(' ')} does not name $${v}`);
       }
@@ -90,7 +106,7 @@ describe('README shell blocks', () => {
       expect(parseDurationMs(d!)).toBeGreaterThan(0);
   });
 
-  it.each(['README.md', 'ARCHITECTURE.md', 'netsim/README.md'])(
+  it.each(DOC_FILES)(
     '%s: every command with flags quoted in the text (`listen --allow anyone`) exists as quoted',
     async (doc) => {
       const prose = readDoc(doc).replace(/```[\s\S]*?```/g, '');

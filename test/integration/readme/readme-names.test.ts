@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { guardChild } from '../../../bench/lib/child-guard.js';
 import { serve } from '../signaling/natpush-process.js';
-import { CLI, REPO, natpushHelp, readDoc } from './readme.js';
+import { CLI, DOC_FILES, FIGURE_DOCS, REPO, natpushHelp, readDoc } from './readme.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -56,7 +56,7 @@ function errorCodes(md: string): string[] {
   return [...codes];
 }
 
-describe.each(['README.md', 'ARCHITECTURE.md', 'netsim/README.md'])('%s', (doc) => {
+describe.each(DOC_FILES)('%s', (doc) => {
   it('names only error codes that the code defines', () => {
     const codes = errorCodes(readDoc(doc));
     const unknown = codes.filter((c) => {
@@ -95,7 +95,13 @@ describe('README exit codes', () => {
 describe('README metrics', () => {
   it('every natpush_* metric it names is exported: literally in src, or by relay and stun', async () => {
     const named = [
-      ...new Set([...readDoc().matchAll(/\b(natpush_[a-z0-9_]*[a-z0-9])/g)].map((m) => m[1]!)),
+      ...new Set(
+        [
+          ...FIGURE_DOCS.map((d) => readDoc(d))
+            .join('\n')
+            .matchAll(/\b(natpush_[a-z0-9_]*[a-z0-9])/g),
+        ].map((m) => m[1]!),
+      ),
     ];
     expect(named.length).toBeGreaterThan(10);
     const notLiteral = named.filter((n) => !SRC.includes(n));
@@ -146,8 +152,8 @@ describe('README HTTP API table', () => {
 });
 
 describe('README environment variables', () => {
-  it('every NATPUSH_* variable and every VAR= a command sets is read somewhere', () => {
-    const md = readDoc();
+  it('every NATPUSH_* variable and every VAR= a command sets is read somewhere (docs/ too)', () => {
+    const md = FIGURE_DOCS.map((d) => readDoc(d)).join('\n');
     const vars = new Set<string>();
     for (const [, v] of md.matchAll(/\b(NATPUSH_(?!ERR_)[A-Z0-9_]*[A-Z0-9])\b/g)) vars.add(v!);
     // `HARD_NAT_ATTEMPTS=20 npx vitest …`, `RELAY_MOVE_LOG=1 …` (not the example's shell variables)

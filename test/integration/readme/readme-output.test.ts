@@ -80,7 +80,7 @@ describe('README: natpush ping output', () => {
 
   it('every line the README shows has a shape the command prints', () => {
     const [cmd, ...lines] = readmeBlock('ping-output').trimEnd().split('\n');
-    expect(cmd).toMatch(/^\$ natpush ping [a-z2-7]{32}$/);
+    expect(cmd).toMatch(/^\$ (?:npx )?natpush ping [a-z2-7]{32}$/);
     expect(lines.length).toBeGreaterThan(2);
     for (const line of lines)
       expect(

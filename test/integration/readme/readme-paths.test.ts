@@ -1,13 +1,20 @@
 /**
- * The README and ARCHITECTURE.md name files, tests, benches and links; each must exist in this
- * repository (STYLE.md §12: docs never drift; the project rule: docs link only inside the repo).
+ * The README, ARCHITECTURE.md, netsim's README and docs/** name files, tests, benches and links;
+ * each must exist in this repository (STYLE.md §12: docs never drift; the project rule: docs link
+ * only inside the repo), and a link's #anchor must be a heading of the file it points at.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO, fencedBlocks, readDoc } from './readme.js';
-
-const DOCS = ['README.md', 'ARCHITECTURE.md', 'netsim/README.md'];
+import {
+  DOC_FILES,
+  FIGURE_DOCS,
+  REPO,
+  docsFolder,
+  fencedBlocks,
+  headingAnchors,
+  readDoc,
+} from './readme.js';
 
 /**
  * Paths the docs name that are not in this repository on purpose, each with why.
@@ -49,12 +56,13 @@ function walk(dir: string, out: string[] = []): string[] {
   return out;
 }
 
-describe.each(DOCS)('%s names only what exists', (doc) => {
+describe.each(DOC_FILES)('%s names only what exists', (doc) => {
   const md = readDoc(doc);
 
   it('every src/, test/, bench/, netsim/, scripts/ path (dist/…js: its .ts source)', () => {
     const paths = namedPaths(md);
-    expect(paths.length).toBeGreaterThan(0);
+    // the README and its neighbours name code; a doc under docs/ need not
+    if (!doc.startsWith('docs/')) expect(paths.length).toBeGreaterThan(0);
     const missing = paths
       .filter((p) => !NOT_OURS.has(p))
       .filter((p) => !existsSync(join(REPO, sourceOf(p))));
@@ -89,10 +97,34 @@ describe.each(DOCS)('%s names only what exists', (doc) => {
     });
     expect(bad).toEqual([]);
   });
+
+  it('every #anchor of a link is a heading of the markdown file it points at', () => {
+    const dir = posix.dirname(doc);
+    const wrong: string[] = [];
+    for (const [, link] of md.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const [target, anchor] = link!.split('#');
+      if (anchor === undefined) continue;
+      const file = target === '' ? doc : posix.normalize(posix.join(dir, target!));
+      if (!file.endsWith('.md') || !existsSync(join(REPO, file))) continue; // the test above
+      if (!headingAnchors(readDoc(file)).has(anchor)) wrong.push(link!);
+    }
+    expect(wrong).toEqual([]);
+  });
 });
 
-describe('README bench commands', () => {
-  const md = readDoc();
+describe('docs/', () => {
+  it('holds markdown, and the README links every file of it', () => {
+    const docs = docsFolder();
+    expect(docs.length).toBeGreaterThan(0);
+    const linked = new Set(
+      [...readDoc().matchAll(/\]\((docs\/[^)#\s]+)(?:#[^)\s]*)?\)/g)].map((m) => m[1]!),
+    );
+    expect(docs.filter((d) => !linked.has(d))).toEqual([]);
+  });
+});
+
+describe('README and docs/ bench commands', () => {
+  const md = FIGURE_DOCS.map((d) => readDoc(d)).join('\n');
   const commands = [...md.matchAll(/`node dist\/bench\/([\w-]+)\.js([^`]*)`/g)].map((m) => ({
     bench: m[1]!,
     args: m[2]!,
@@ -115,13 +147,12 @@ describe('README bench commands', () => {
   });
 });
 
-describe('README vitest commands', () => {
+describe('README and docs/ vitest commands', () => {
   it('name a project of vitest.config.ts and test files that exist', () => {
     const config = readDoc('vitest.config.ts');
     const wrong: string[] = [];
-    const cmds = [...readDoc().matchAll(/`(?:[A-Z_]+=\S+ )*npx vitest run ([^`]*)`/g)].map(
-      (m) => m[1]!,
-    );
+    const md = FIGURE_DOCS.map((d) => readDoc(d)).join('\n');
+    const cmds = [...md.matchAll(/`(?:[A-Z_]+=\S+ )*npx vitest run ([^`]*)`/g)].map((m) => m[1]!);
     expect(cmds.length).toBeGreaterThan(3);
     for (const args of cmds) {
       const project = /--project (\S+)/.exec(args)?.[1];
@@ -149,6 +180,10 @@ describe('README code blocks', () => {
       // by name in a call (`readmeBlock('relay')`) or in a table row (`['relay', …]`)
       .filter((n) => !tests.includes(`'${n}'`));
     expect(unread).toEqual([]);
+  });
+
+  it('docs/ has no code block: examples live in the README, where a test reads each', () => {
+    for (const doc of docsFolder()) expect(fencedBlocks(readDoc(doc)), doc).toEqual([]);
   });
 });
 

@@ -1,10 +1,11 @@
 /**
  * README blocks run as written here, on loopback, with only ports and paths swapped:
  * the set-up's `npx natpush serve` in this checkout, the `natpush relay` lines (a secret file,
- * static users, `relay mint`), and the `TurnClient` fragment with its free names defined.
+ * static users, `relay mint`), and the `TurnClient` fragment with its free names defined. The
+ * README's other lines call `npx natpush` too; in a temp dir they run the built CLI on PATH.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,7 +19,7 @@ import {
   type ShellGroup,
 } from '../../support/shell-group.js';
 import { runNatpush } from '../signaling/natpush-process.js';
-import { CLI, REPO, readmeBlock, writeExampleModule } from './readme.js';
+import { CLI, REPO, onPath, readmeBlock, writeExampleModule } from './readme.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -39,11 +40,15 @@ function shell(line: string, o: { cwd: string; bin?: string }): ShellGroup {
   return s;
 }
 
-/** The README line of a block that contains `needle`, without its trailing comment. */
+/**
+ * The README line of a block that contains `needle`, without its trailing comment, as run with
+ * the built CLI on PATH (`npx natpush` → `natpush`, see onPath).
+ */
 function lineOf(block: string, needle: string): string {
   const line = block.split('\n').find((l) => l.includes(needle) && !l.startsWith('#'));
   if (!line) throw new Error(`no line with ${needle}`);
-  return line.replace(/\s+#.*$/, '');
+  expect(line, 'the README calls the CLI as `npx natpush`').toMatch(/^npx natpush /);
+  return onPath(line.replace(/\s+#.*$/, ''));
 }
 
 describe('README set-up', () => {
@@ -85,15 +90,22 @@ describe('README: natpush relay', () => {
     return at;
   }
 
-  it('--secret-file: TURN REST credentials minted from the secret allocate; SIGTERM exits 0', async () => {
+  it("--secret-file: the block's secret file (mode 0600); TURN REST credentials minted from it allocate; SIGTERM exits 0", async () => {
     const { dir, bin } = tmp();
-    const secret = randomBytes(16).toString('hex');
-    writeFileSync(join(dir, 'turn-secret'), `${secret}\n`, { mode: 0o600 });
+    // the block's first line makes the secret file: run it with /etc/natpush → this temp dir
+    const make = readmeBlock('relay').split('\n')[0]!;
+    expect(make).toMatch(/openssl rand .*> \/etc\/natpush\/turn-secret/);
+    const mk = shell(make.replaceAll('/etc/natpush', join(dir, 'etc')), { cwd: dir });
+    expect(await mk.exited, mk.out()).toBe(0);
+    expect(statSync(join(dir, 'etc', 'turn-secret')).mode & 0o777).toBe(0o600);
+    const secret = readFileSync(join(dir, 'etc', 'turn-secret'), 'utf8').trim();
+    expect(secret).toMatch(/^[0-9a-f]{64}$/);
     const line = lineOf(readmeBlock('relay'), 'natpush relay --secret-file')
-      .replace('/etc/natpush/turn-secret', join(dir, 'turn-secret'))
+      .replace('/etc/natpush', join(dir, 'etc'))
       .trimEnd();
     const s = shell(`${line} --port 0`, { cwd: dir, bin });
     const port = Number((await s.waitFor(/turn listening on [\d.]+:(\d+) \(udp\)/))[1]);
+    expect(s.out()).not.toMatch(/readable by other users/);
     const c = mintTurnCredentials(secret, 'alice', 600);
     expect(await allocate(port, c.username, c.password)).toMatch(/:\d+$/);
     s.signal('SIGTERM');
@@ -208,8 +220,9 @@ describe('README: natpush stun, then nat-check against it', () => {
   it('the stun line (with --workers 2 --rate-limit 200) answers RFC 5780, and nat-check --json reads it', async () => {
     const { dir, bin } = tmp();
     // documentation addresses → two loopback addresses of this host; ports → free ones
-    const stunLine = readmeBlock('stun')
-      .trim()
+    const stunBlock = readmeBlock('stun').trim();
+    expect(stunBlock).toMatch(/^npx natpush stun /); // as a newcomer runs it in the checkout
+    const stunLine = onPath(stunBlock)
       .replace(/\[([^\]]*)\]/g, '$1') // the optional parts are run too
       .replace(/\s+/g, ' ');
     let s: ShellGroup | undefined;
@@ -230,7 +243,7 @@ describe('README: natpush stun, then nat-check against it', () => {
       port = started;
     }
     expect(port, s?.out()).not.toBe('');
-    const check = readmeBlock('nat-check')
+    const check = onPath(readmeBlock('nat-check'))
       .trim()
       .replace(/\[--server another:3478 \.\.\.\]/, '') // a second server: there is one here
       .replace(/\[--lifetime \d+\]/, '') // idles that long: measured in test/netsim/nat-check.test.ts

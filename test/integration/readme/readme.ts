@@ -5,14 +5,57 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
 import { CLI, REPO, assertBuilt } from '../signaling/natpush-process.js';
 
 export { CLI, REPO };
 
 export function readDoc(file = 'README.md'): string {
   return readFileSync(join(REPO, file), 'utf8');
+}
+
+/** The markdown files under docs/ (the README links them; measurements and their history). */
+export function docsFolder(): string[] {
+  return readdirSync(join(REPO, 'docs'), { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.md'))
+    .map((e) => relative(REPO, join(e.parentPath, e.name)).split(sep).join('/'))
+    .sort();
+}
+
+/** Every document the doc tests read: the README, ARCHITECTURE.md, netsim's README, docs/**. */
+export const DOC_FILES = ['README.md', 'ARCHITECTURE.md', 'netsim/README.md', ...docsFolder()];
+
+/** The README and docs/**: where commands, benches and figures are named. */
+export const FIGURE_DOCS = ['README.md', ...docsFolder()];
+
+/**
+ * The anchors GitHub makes for a markdown file's headings: lower case, punctuation other than
+ * `-` and `_` dropped, spaces to `-`; a repeated heading gets `-1`, `-2`, ….
+ */
+export function headingAnchors(md: string): Set<string> {
+  const seen = new Map<string, number>();
+  const out = new Set<string>();
+  for (const [, text] of md.replace(/```[\s\S]*?```/g, '').matchAll(/^#{1,6} (.*)$/gm)) {
+    const base = text!
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '')
+      .replace(/ /g, '-');
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    out.add(n === 0 ? base : `${base}-${n}`);
+  }
+  return out;
+}
+
+/**
+ * A README shell line as a test runs it: the README calls the CLI as `npx natpush` (this
+ * checkout's own bin); a test runs the line in a temp dir with the built CLI on PATH as
+ * `natpush`, where npx would look the name up in the registry instead.
+ */
+export function onPath(line: string): string {
+  return line.replace(/(^|[\s;&|(])npx natpush\b/gm, '$1natpush');
 }
 
 /** The body of the fenced block right after `<!-- example: NAME -->`. */

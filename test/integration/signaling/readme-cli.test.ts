@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { within } from '../../support/deadline.js';
 import { natpushOnPath, runNodeModule, shellGroup } from '../../support/shell-group.js';
-import { readmeBlock, writeExampleModule } from '../readme/readme.js';
+import { onPath, readmeBlock, writeExampleModule } from '../readme/readme.js';
 import {
   assertBuilt,
   CLI,
@@ -221,7 +221,8 @@ describe('natpush CLI', { timeout: PROCESSES_TEST_MS }, () => {
 /** Run the README's shell block with `port` for 8787 until both notifications were printed and
  *  its last line, the POST, was answered (or 75 s, or serve failed); returns all it printed. */
 async function runCliExample(dir: string, bin: string, port: number): Promise<string> {
-  const script = readmeBlock('cli')
+  // `npx natpush` (the README, in the checkout) → the built CLI on PATH in this temp dir
+  const script = onPath(readmeBlock('cli'))
     .replaceAll('8787', String(port))
     .replace('natpush serve ', 'natpush serve --stun-port 0 --relay-port 0 ');
   // own process group: the example backgrounds serve and listen
