@@ -48,8 +48,27 @@ import { Outbox } from './outbox.js';
 import { peerSignalingClient } from './peer-client.js';
 import type { PunchSignalIn } from '../punch/connector.js';
 import { nodeUdpNetwork } from '../net/node-udp.js';
+import { selectUdpNetwork, type UdpIo } from '../net/mmsg-network.js';
+import type { UdpNetwork } from '../net/udp.js';
 
 export type * from './peer-types.js';
+
+/**
+ * `PeerOptions.udpIo` when not given. TODO(peermm16): decided by bench/direct-throughput.ts
+ * `--udp-io mmsg,dgram` (A B B A).
+ */
+export const PEER_UDP_IO_DEFAULT: UdpIo = 'dgram';
+
+/**
+ * The real network of a Peer's UDP sockets as `udpIo` says. Copies, never lent views: what the
+ * socket's listeners receive is kept past the call (out-of-order session payloads, check answers
+ * held while a punch settles, STUN responses resolving promises).
+ */
+function peerUdpNetwork(udpIo: UdpIo | undefined, logger: Logger): UdpNetwork {
+  if (udpIo !== undefined && udpIo !== 'mmsg' && udpIo !== 'dgram')
+    throw new TypeError(`udpIo must be 'mmsg' or 'dgram', got ${String(udpIo)}`);
+  return selectUdpNetwork(udpIo ?? PEER_UDP_IO_DEFAULT, { logger, lendViews: false });
+}
 export type { TurnCredentialsResult };
 
 export class Peer extends EventEmitter<PeerEvents> {
@@ -135,7 +154,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       peerId: this.identity.peerId,
       clock: this.#clock,
       logger: this.#logger,
-      udp: o.udp ?? nodeUdpNetwork,
+      udp: o.udp ?? (this.#direct ? peerUdpNetwork(o.udpIo, this.#logger) : nodeUdpNetwork),
       ...(o.interfaces ? { interfaces: o.interfaces } : {}),
       turnCredentials: (r) => this.turnCredentials(r),
       welcomeTurn: () => this.#client.welcome?.turn,
