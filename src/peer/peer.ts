@@ -65,9 +65,10 @@ export const PEER_UDP_IO_DEFAULT: UdpIo = 'dgram';
  * held while a punch settles, STUN responses resolving promises).
  */
 function peerUdpNetwork(udpIo: UdpIo | undefined, logger: Logger): UdpNetwork {
-  if (udpIo !== undefined && udpIo !== 'mmsg' && udpIo !== 'dgram')
-    throw new TypeError(`udpIo must be 'mmsg' or 'dgram', got ${String(udpIo)}`);
-  return selectUdpNetwork(udpIo ?? PEER_UDP_IO_DEFAULT, { logger, lendViews: false });
+  const net = selectUdpNetwork(udpIo ?? PEER_UDP_IO_DEFAULT, { logger, lendViews: false });
+  // What it got (mmsg asked for may be node:dgram): for the operator and the netsim tests.
+  logger.info('direct-path UDP I/O', { udpIo: net === nodeUdpNetwork ? 'dgram' : 'mmsg' });
+  return net;
 }
 export type { TurnCredentialsResult };
 
@@ -201,6 +202,8 @@ export class Peer extends EventEmitter<PeerEvents> {
    */
   static open(o: PeerOptions): Peer {
     if (!o.server) throw new TypeError('server URL required');
+    if (o.udpIo !== undefined && o.udpIo !== 'mmsg' && o.udpIo !== 'dgram')
+      throw new TypeError(`udpIo must be 'mmsg' or 'dgram', got ${String(o.udpIo)}`);
     return new Peer(o);
   }
 
