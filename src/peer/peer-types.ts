@@ -89,7 +89,7 @@ export interface PeerOptions {
    * direct-path helpers open (port mapping, port prediction, birthday probes): 'mmsg' batches
    * (recvmmsg up to 64 datagrams per wake-up, the sends of one batch or JS task in one sendmmsg:
    * src/net/mmsg-network.ts, Linux with the udp_mmsg addon built; elsewhere node:dgram with one
-   * warning through `logger`), 'dgram' is node:dgram. Default PEER_UDP_IO_DEFAULT.
+   * warning through `logger`), 'dgram' is node:dgram. Default PEER_UDP_IO_DEFAULT ('mmsg').
    */
   udpIo?: UdpIo;
   /**
