@@ -3,7 +3,7 @@
  *
  *   npm run build && node dist/bench/direct-throughput.js [--messages 20000] [--light 500] [--connector]
  *     [--sizes 100,1000] [--compare JSON] [--baseline DIR] [--window W] [--warmup N]
- *     [--node-args 'FLAGS']   (--help: the options)
+ *     [--node-args 'FLAGS'] [--udp-io mmsg,dgram]   (--help: the options)
  *
  * Lab (bench/lib/punch-lab.ts, no added delay: the kernel NATs are there, the NFQUEUE delay line
  * is not, so it does not cap the rate): hosts a and b behind their own port-restricted NATs,
@@ -105,7 +105,26 @@ const COMPARE = process.argv.includes('--compare')
 const BASELINE = process.argv.includes('--baseline')
   ? process.argv[process.argv.indexOf('--baseline') + 1]
   : undefined;
-const PAIRED = COMPARE !== undefined || BASELINE !== undefined;
+/**
+ * `--udp-io IO[,IO]`: the natpush peers' UDP input/output (`PeerOptions.udpIo`, through
+ * ladder-peer.mjs LADDER_PEER_OPTIONS): `mmsg` (batched recvmmsg/sendmmsg, src/net/mmsg-network.ts)
+ * or `dgram` (node:dgram). Two, e.g. `--udp-io mmsg,dgram`: A B B A, A on the first, B on the
+ * second (with `--compare`/`--baseline`, A is that too). Default: the Peer's default. Raw UDP
+ * stays node:dgram (bench/lib/punch-raw-udp.ts), the baseline of every ratio. Round 16
+ * (`--messages 150000 --udp-io mmsg,dgram`, load 6.6–8.6): 1,000 B 0.52 of raw UDP on mmsg
+ * against 0.28 on dgram, CPU per message −23 % (sender) / −31 % (receiver), acks −60 %; the
+ * Peer's default became mmsg (peer.ts PEER_UDP_IO_DEFAULT).
+ */
+const UDP_IO = process.argv.includes('--udp-io')
+  ? process.argv[process.argv.indexOf('--udp-io') + 1]!.split(',')
+  : [];
+for (const io of UDP_IO)
+  if (io !== 'mmsg' && io !== 'dgram') throw new Error(`--udp-io: mmsg or dgram, got ${io}`);
+if (UDP_IO.length > 2) throw new Error('--udp-io: one I/O, or two to compare');
+/** Arm A's and arm B's udpIo (undefined: the Peer's default). */
+const IO_A = UDP_IO[0];
+const IO_B = UDP_IO[1] ?? UDP_IO[0];
+const PAIRED = COMPARE !== undefined || BASELINE !== undefined || UDP_IO.length === 2;
 /** `--sizes 100,1000`: body sizes to measure (a shorter run measures one). */
 const SIZES = process.argv.includes('--sizes')
   ? process.argv[process.argv.indexOf('--sizes') + 1]!.split(',').map(Number)
@@ -280,13 +299,22 @@ function meter(pl: PunchLab, a: LineChild, b: LineChild) {
   };
 }
 
+/** LADDER_PEER_OPTIONS for a natpush process: the caller's, with `udpIo` when one is asked. */
+function peerOptions(udpIo: string | undefined): string | undefined {
+  const given = process.env.LADDER_PEER_OPTIONS;
+  if (udpIo === undefined) return given;
+  return JSON.stringify({ ...(given ? (JSON.parse(given) as object) : {}), udpIo });
+}
+
 function spawn(
   pl: PunchLab,
   host: string,
   script: string,
   args: string[],
   channel?: string,
+  udpIo?: string,
 ): LineChild {
+  const options = script === RAW_PEER ? undefined : peerOptions(udpIo);
   return lineChild(
     pl.lab.spawn(
       host,
@@ -298,6 +326,7 @@ function spawn(
           ...process.env,
           NATPUSH_BENCH_MODE: CONNECTOR ? 'connector' : '',
           ...(channel ? { NATPUSH_BENCH_CHANNEL: channel } : {}),
+          ...(options ? { LADDER_PEER_OPTIONS: options } : {}),
         },
       },
     ),
@@ -309,9 +338,10 @@ async function natpush(
   pl: PunchLab,
   channel?: string,
   peerScript = LADDER_PEER,
+  udpIo?: string,
 ): Promise<Record<number, Figures>> {
-  const a = spawn(pl, 'a', peerScript, [pl.serverUrl], channel);
-  const b = spawn(pl, 'b', peerScript, [pl.serverUrl], channel);
+  const a = spawn(pl, 'a', peerScript, [pl.serverUrl], channel, udpIo);
+  const b = spawn(pl, 'b', peerScript, [pl.serverUrl], channel, udpIo);
   const out: Record<number, Figures> = {};
   try {
     a.send({ login: {} });
@@ -329,7 +359,7 @@ async function natpush(
     }
     await a.next('pinged');
     console.log(
-      `natpush (${rb.mode} mode): direct path up (sender pid ${a.child.pid}, receiver pid ${b.child.pid})`,
+      `natpush (${rb.mode} mode, udp-io ${udpIo ?? 'default'}): direct path up (sender pid ${a.child.pid}, receiver pid ${b.child.pid})`,
     );
     for (const size of SIZES) {
       // Warm-up, not measured: the first thousand notifications pay for JIT compilation.
@@ -362,7 +392,7 @@ async function natpush(
         lightP50: ll.p50,
         lightP99: ll.p99,
         note:
-          `all acked in ${fmt(sent.ms)} ms, ${sent.errors} errors, sender paths ${JSON.stringify(sent.paths)}, ` +
+          `udp-io ${udpIo ?? 'default'}, all acked in ${fmt(sent.ms)} ms, ${sent.errors} errors, sender paths ${JSON.stringify(sent.paths)}, ` +
           `receiver paths ${JSON.stringify(rx.paths ?? {})}` +
           (sent.channel ? `, sender's channel ${channelNote(sent.channel)}` : ''),
       };
@@ -426,7 +456,8 @@ async function main(): Promise<void> {
     console.log(
       'node dist/bench/direct-throughput.js [--messages 20000] [--light 500] [--window 4000]\n' +
         '  [--sizes 100,1000] [--compare \'{"maxInFlightPackets":1024,…}\'] [--baseline DIR] [--warmup 5000]\n' +
-        "  [--node-args '--min-semi-space-size=16'] [--connector] [--prof DIR] [--perf]\n" +
+        "  [--node-args '--min-semi-space-size=16'] [--udp-io mmsg|dgram|mmsg,dgram] [--connector]\n" +
+        '  [--prof DIR] [--perf]\n' +
         'Root: builds a netsim lab (see the header of bench/direct-throughput.ts).',
     );
     return;
@@ -452,7 +483,9 @@ async function main(): Promise<void> {
     for (const which of PAIRED ? ['A', 'B', 'B', 'A'] : ['B']) {
       runs.push([
         which === 'A' ? `compare${runs.length + 1}` : `natpush${runs.length + 1}`,
-        which === 'A' ? await natpush(pl, COMPARE, baselinePeer) : await natpush(pl),
+        which === 'A'
+          ? await natpush(pl, COMPARE, baselinePeer, IO_A)
+          : await natpush(pl, undefined, LADDER_PEER, IO_B),
       ]);
       console.log(`load: ${load()}`);
     }
@@ -478,7 +511,13 @@ async function main(): Promise<void> {
         );
       }
       const r = raw[size]!;
-      const what = [BASELINE ? `build ${BASELINE}` : '', COMPARE ?? ''].filter(Boolean).join(' + ');
+      const what = [
+        BASELINE ? `build ${BASELINE}` : '',
+        COMPARE ?? '',
+        UDP_IO.length === 2 ? `udp-io ${IO_A} against ${IO_B}` : '',
+      ]
+        .filter(Boolean)
+        .join(' + ');
       console.log(
         `  ratio natpush/raw UDP ${size} B: ${fmt(mean('natpush', size) / r.perSecond, 2)} (msg/s; target ≥ 0.5); ` +
           `CPU per message raw/natpush: sender ${fmt(r.cpuUsTx / mean('natpush', size, 'cpuUsTx'), 2)}, ` +

@@ -6,6 +6,9 @@ import { isPeerId } from '../signaling/identity.js';
 import { defaultIdentityPath } from '../peer/identity-file.js';
 import { DEFAULT_PORT } from '../signaling/constants.js';
 import { ID_PATTERN } from '../signaling/protocol-fields.js';
+import { mmsgUnavailable } from '../net/mmsg-binding.js';
+import type { UdpIo } from '../net/mmsg-network.js';
+import { PEER_UDP_IO_DEFAULT } from '../peer/peer.js';
 
 /** `region` for Peer options, only when `--region` was given (hello carries it only then). */
 export function regionOption(a: { region?: string }): { region?: string } {
@@ -19,7 +22,22 @@ export interface PeerArgs {
   region?: string;
   json: boolean;
   portmap: boolean;
+  'udp-io': UdpIo;
 }
+
+/**
+ * `udpIo` for Peer options. Without the addon the Peer uses node:dgram; the CLI says so on
+ * stderr once (the Peer's own warning goes to its logger, which the commands leave silent).
+ */
+export function udpIoOption(a: { 'udp-io': UdpIo }): { udpIo: UdpIo } {
+  const why = a['udp-io'] === 'mmsg' ? mmsgUnavailable() : undefined;
+  if (why !== undefined && !warnedUdpIo) {
+    warnedUdpIo = true;
+    process.stderr.write(`natpush: --udp-io mmsg unavailable, using node:dgram: ${why}\n`);
+  }
+  return { udpIo: a['udp-io'] };
+}
+let warnedUdpIo = false;
 
 export function withPeerOptions<T>(y: Argv<T>) {
   return (
@@ -56,6 +74,12 @@ export function withPeerOptions<T>(y: Argv<T>) {
         default: true,
         describe:
           'ask the router for a port mapping of the direct-path socket (PCP, NAT-PMP, UPnP-IGD; deleted on exit); --no-portmap: never',
+      })
+      .option('udp-io', {
+        choices: ['mmsg', 'dgram'] as const,
+        default: PEER_UDP_IO_DEFAULT,
+        describe:
+          "the direct-path socket's UDP input/output: mmsg = batched recvmmsg/sendmmsg (Linux, the built udp_mmsg addon; else node:dgram with a warning), dgram = node:dgram",
       })
   );
 }

@@ -4,7 +4,8 @@
  * reads a batch per syscall and the answers they send during a batch go out with one sendmmsg
  * per socket when the batch is done — the alternate sockets of an RFC 5780 server included, as
  * every socket of this module flushes together. A send outside a batch (a timer's) goes out at
- * the end of the current JS task (a microtask).
+ * the end of the current JS task (a microtask). A send to a host name is resolved first
+ * (dns.lookup, as node:dgram does) and goes out when the answer comes.
  *
  * Drops the caller cannot see as exceptions are reported to error listeners as `UdpDropError`
  * (code NATPUSH_ERR_UDP_DROPPED) with a count, once per batch: answers the kernel refused
@@ -13,6 +14,8 @@
  * `selectUdpNetwork('mmsg')` is this network when the addon loads, else node:dgram with one
  * warning line per process saying why.
  */
+import dns from 'node:dns';
+import { isIP } from 'node:net';
 import type { Logger } from '../util/logger.js';
 import { SocketListeners } from './listeners.js';
 import { mmsgUnavailable } from './mmsg-binding.js';
@@ -91,7 +94,20 @@ class MmsgUdpSocket implements UdpSocket {
   }
 
   send(data: Uint8Array, to: Endpoint): void {
-    this.#socket.queue(data, to);
+    try {
+      this.#socket.queue(data, to);
+    } catch (err) {
+      // A host name (a `turn:` URL may name the relay): resolved as node:dgram does, then sent.
+      // Checked only on a refusal, so an IP literal's send pays nothing for it.
+      if (
+        !(err instanceof TypeError) ||
+        this.#socket.closed ||
+        !to.address ||
+        isIP(to.address) !== 0
+      )
+        throw err;
+      return this.#sendToName(Uint8Array.prototype.slice.call(data), to);
+    }
     if (this.#pending) return;
     this.#pending = true;
     pending.push(this);
@@ -99,6 +115,19 @@ class MmsgUdpSocket implements UdpSocket {
       flushScheduled = true;
       queueMicrotask(flushPending);
     }
+  }
+
+  #sendToName(data: Uint8Array, to: Endpoint): void {
+    const family = this.#socket.address().family === 'IPv6' ? 6 : 4;
+    dns.lookup(to.address, { family }, (err, address) => {
+      if (err) return this.#listeners.error(err);
+      if (this.#socket.closed) return;
+      try {
+        this.send(data, { address, port: to.port });
+      } catch (e) {
+        this.#listeners.error(e as Error); // never thrown out of a DNS callback
+      }
+    });
   }
 
   onMessage(listener: MessageListener): () => void {

@@ -12,6 +12,7 @@ import type {
   ServerMessage,
   Transport,
 } from '../signaling/protocol.js';
+import type { UdpIo } from '../net/mmsg-network.js';
 import type { UdpNetwork } from '../net/udp.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -80,8 +81,17 @@ export interface PeerOptions {
    * Ignored when `direct` is false.
    */
   warmDirect?: boolean;
-  /** The network for that socket (default the real one) — tests inject a MemoryNetwork. */
+  /** The network for that socket (default the real one, as `udpIo` says) — tests inject a
+   *  MemoryNetwork. Given, it wins over `udpIo`. */
   udp?: UdpNetwork;
+  /**
+   * The real network's UDP input/output, for this peer's punch socket and the sockets its
+   * direct-path helpers open (port mapping, port prediction, birthday probes): 'mmsg' batches
+   * (recvmmsg up to 64 datagrams per wake-up, the sends of one batch or JS task in one sendmmsg:
+   * src/net/mmsg-network.ts, Linux with the udp_mmsg addon built; elsewhere node:dgram with one
+   * warning through `logger`), 'dgram' is node:dgram. Default PEER_UDP_IO_DEFAULT ('mmsg').
+   */
+  udpIo?: UdpIo;
   /**
    * Ask the router for a port mapping of the punch socket (PCP, NAT-PMP, UPnP-IGD; deleted on
    * close) and offer it as the top srflx candidate from the next gather on. Default true (all

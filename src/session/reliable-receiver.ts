@@ -12,7 +12,9 @@
  *   a duplicate, is marked DATA_ACK_NOW (the end of the sender's burst), or `ackEveryPackets`
  *   packets / `ackEveryDatagrams` datagrams arrived since the last ack, else after `ackDelayMs`
  *   (delayed ack, RFC 1122 §4.2.3.2 / RFC 9000 §13.2 — fewer datagrams, bounded delay). One ack
- *   decision per datagram (the channel calls `scheduleAck` after all its frames).
+ *   decision per datagram (the channel calls `scheduleAck` after all its frames); of the
+ *   immediate ones, the first of a JS task goes at once and the rest of that task's become one
+ *   at its end (a batch of datagrams from recvmmsg is one task).
  */
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { encodeAck, FrameType, MAX_SACK_RANGES, type Frame } from './reliable-frames.js';
@@ -56,6 +58,10 @@ export class ReliableReceiver {
   /** tsval of the latest data packet received, echoed in the next ack (RFC 7323 TS.Recent). */
   #echo = 0;
   #ackTimer: TimerHandle | undefined;
+  /** An immediate ack went out in this JS task (scheduleAck); cleared by a microtask. */
+  #ackedInTask = false;
+  /** Another came due after it in the same task: sent at the task's end. */
+  #ackAtTaskEnd = false;
   /** Off (`dedupeCapacity: 0`) under a Peer, whose Inbox dedupes per (sender, id) itself. */
   readonly #dedupe: RecentIds | undefined;
   /**
@@ -100,6 +106,7 @@ export class ReliableReceiver {
   }
 
   close(): void {
+    this.#ackAtTaskEnd = false;
     this.#ackTimer?.cancel();
     this.#buffer.clear();
   }
@@ -184,7 +191,15 @@ export class ReliableReceiver {
     this.#ready.push(n);
   }
 
-  /** One ack decision per datagram that carried `packets` data frames. */
+  /**
+   * One ack decision per datagram that carried `packets` data frames. At most one immediate ack
+   * per JS task goes out at once; the ones due after it in the same task are one ack at its end
+   * (a microtask) — cumulative + SACK, the last ack says what the others would. node:dgram hands
+   * over one datagram per task, so nothing changes there; a batched socket (recvmmsg,
+   * src/net/mmsg-network.ts) hands over up to 64 in one task: two acks for them rather than one
+   * per 16 datagrams, or one per duplicate after the sender resent its whole flight
+   * (`pathChanged`: 256 duplicates were 256 acks).
+   */
   scheduleAck(packets: number, urgent: boolean): void {
     this.#ackPending += packets;
     this.#ackPendingDatagrams++;
@@ -192,8 +207,15 @@ export class ReliableReceiver {
       urgent ||
       this.#ackPending >= this.#o.ackEveryPackets ||
       this.#ackPendingDatagrams >= this.#o.ackEveryDatagrams
-    )
-      return this.#sendAck();
+    ) {
+      if (!this.#ackedInTask) {
+        this.#ackedInTask = true;
+        queueMicrotask(this.#taskEnd);
+        return this.#sendAck();
+      }
+      this.#ackAtTaskEnd = true;
+      return;
+    }
     this.#ackTimer ??= this.#clock.setTimeout(() => {
       this.#ackTimer = undefined;
       if (this.#isClosed()) return;
@@ -202,7 +224,18 @@ export class ReliableReceiver {
     }, this.#o.ackDelayMs);
   }
 
+  /** The end of a task that sent an immediate ack: the coalesced one, if another came due. */
+  readonly #taskEnd = (): void => {
+    this.#ackedInTask = false;
+    if (!this.#ackAtTaskEnd) return;
+    this.#ackAtTaskEnd = false;
+    if (this.#isClosed()) return;
+    this.#sendAck();
+    this.#flush();
+  };
+
   #sendAck(): void {
+    this.#ackAtTaskEnd = false;
     this.#ackTimer?.cancel();
     this.#ackTimer = undefined;
     this.#ackPending = 0;

@@ -16,7 +16,9 @@
  *   packets / `ackEveryDatagrams` datagrams arrived since the last ack, else after `ackDelayMs`
  *   (delayed ack, RFC 1122 §4.2.3.2 / RFC 9000 §13.2 — fewer datagrams, bounded delay). One ack
  *   decision per datagram; it rides with any data going the other way, and goes out before the
- *   datagram's notifications reach the app. The sender walks its unacked packets in pn order and
+ *   datagram's notifications reach the app. Of the immediate acks due in one JS task (a batch
+ *   from recvmmsg), the first goes at once and the rest are one at the task's end
+ *   (reliable-receiver.ts `scheduleAck`). The sender walks its unacked packets in pn order and
  *   stops at the cumulative point (no scan of the whole table per ack).
  * - Send timeouts: one channel timer for the earliest deadline, not one per notification.
  * - Retransmission: RTO from measured RTT (RFC 6298, rtt-estimator.ts) with exponential backoff;

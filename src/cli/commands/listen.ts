@@ -6,6 +6,7 @@ import {
   parseAllow,
   withAllowOption,
   regionOption,
+  udpIoOption,
   withPeerOptions,
   type PeerArgs,
 } from '../peer-options.js';
@@ -64,6 +65,7 @@ export const listenCommand: CommandModule<object, ListenArgs> = {
           signal: stop.signal,
           warmDirect: true, // candidates ready before the first punch (Peer docs)
           portmap: a.portmap,
+          ...udpIoOption(a),
           ...(a.allow !== undefined ? { allow: parseAllow(a.allow) as AllowPolicy } : {}),
           ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
           ...regionOption(a),

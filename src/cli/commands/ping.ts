@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { Peer, type DeliveryPath } from '../../peer/peer.js';
 import { NatpushError } from '../../util/errors.js';
 import { asPeerCommand, CLI_ERR } from '../errors.js';
-import { regionOption, withPeerOptions, type PeerArgs } from '../peer-options.js';
+import { regionOption, udpIoOption, withPeerOptions, type PeerArgs } from '../peer-options.js';
 import { escapeTerminalText } from '../../util/terminal-text.js';
 
 interface PingArgs extends PeerArgs {
@@ -60,6 +60,7 @@ export const pingCommand: CommandModule<object, PingArgs> = {
         allow: [a.peer],
         warmDirect: true, // candidates ready before the first punch (Peer docs)
         portmap: a.portmap,
+        ...udpIoOption(a),
         ...(a['peer-token'] ? { peerToken: a['peer-token'] } : {}),
         ...regionOption(a),
       });
