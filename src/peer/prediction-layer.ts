@@ -120,6 +120,10 @@ export class PredictionLayer {
   /** A measurement runs now; how many ran in all (a "random" reading is redone, bounded). */
   #measuring = false;
   #measurements = 0;
+  /** Aborted by close(): a measurement under way closes its probe sockets at once. */
+  readonly #abort = new AbortController();
+  /** The measurement under way (close() waits for its sockets). */
+  #measurement: Promise<void | undefined> | undefined;
 
   constructor(o: PredictionLayerOptions) {
     this.#o = o;
@@ -139,12 +143,13 @@ export class PredictionLayer {
       o.server.port !== SERVE_STUN_PORT
         ? { address: o.server.address, port: SERVE_STUN_PORT }
         : undefined;
-    measureAllocation({
+    this.#measurement = measureAllocation({
       net: o.net,
       clock: o.clock,
       server: o.server,
       ...(second ? { second } : {}),
       timeoutMs: MEASURE_TIMEOUT_MS,
+      signal: this.#abort.signal,
     })
       .then(async (m) => {
         // serve's STUN named an RFC 5780 alternate (`serve --stun-alternate`): filtering is
@@ -192,7 +197,9 @@ export class PredictionLayer {
         if (probe && second && m.secondOther)
           void this.#measureFiltering(probe, second, m.secondOther);
       })
-      .catch((err: unknown) => o.logger.debug('port allocation not measured', { err: String(err) }))
+      .catch((err: unknown) => {
+        if (!this.#closed) o.logger.debug('port allocation not measured', { err: String(err) });
+      })
       .finally(() => (this.#measuring = false));
   }
 
@@ -377,11 +384,13 @@ export class PredictionLayer {
     });
   }
 
-  close(): void {
+  /** Resolves when the measurement's probe sockets and the reserved socket are closed. */
+  async close(): Promise<void> {
     this.#closed = true;
+    this.#abort.abort();
     this.#rateTimer?.cancel();
     const r = this.#reserved;
     this.#reserved = undefined;
-    void r?.close();
+    await Promise.all([r?.close(), this.#measurement]);
   }
 }

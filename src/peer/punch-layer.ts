@@ -112,10 +112,10 @@ export class PunchLayer {
     const connector = this.#connector;
     this.#connector = undefined;
     const made = await connector?.catch(() => undefined);
-    this.#prediction?.close();
+    const prediction = this.#prediction?.close();
     this.#birthday?.close();
     // The router mapping is deleted while the socket still exists (a router may check it).
-    await Promise.all([made?.close(), this.#portmap?.close()]);
+    await Promise.all([made?.close(), this.#portmap?.close(), prediction]);
     await this.#socket?.close();
   }
 

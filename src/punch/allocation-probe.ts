@@ -15,7 +15,7 @@ import { systemClock, type Clock } from '../util/clock.js';
 import type { Endpoint, UdpNetwork } from '../net/udp.js';
 import { StunClient } from '../stun/client.js';
 import { DISCOVERY_DEFAULTS } from '../stun/constants.js';
-import { StunTimeoutError } from '../stun/errors.js';
+import { StunAbortedError, StunTimeoutError } from '../stun/errors.js';
 import { PUNCH_ERR, PunchError } from './errors.js';
 import {
   MIN_SAMPLES,
@@ -65,6 +65,11 @@ export async function measureAllocation(o: {
   /** Lost samples replaced by a fresh socket; default MAX_LOST_ALLOCATION_SAMPLES. */
   maxLost?: number;
   timeoutMs?: number;
+  /**
+   * Ends the measurement early (the Peer closing): rejects StunAbortedError once every probe
+   * socket is closed, instead of waiting for the samples' STUN timeouts.
+   */
+  signal?: AbortSignal;
 }): Promise<AllocationMeasurement> {
   const n = o.samples ?? DEFAULT_ALLOCATION_SAMPLES;
   const maxLost = o.maxLost ?? MAX_LOST_ALLOCATION_SAMPLES;
@@ -80,13 +85,17 @@ export async function measureAllocation(o: {
   let lastAnswered: Probe | undefined;
   try {
     for (let attempt = 0; samples.length < n && attempt < n + maxLost; attempt++) {
+      if (o.signal?.aborted) throw new StunAbortedError(undefined, { cause: o.signal.reason });
       // Stop as soon as MIN_SAMPLES answers are out of reach.
       if (samples.length + (n + maxLost - attempt) < MIN_SAMPLES) break;
       const socket = await o.net.bindUdp();
       const probe = { socket, client: new StunClient({ socket, ...clockOf(o) }) };
       open.push(probe);
       try {
-        const r = await probe.client.binding(o.server, { timeoutMs });
+        const r = await probe.client.binding(o.server, {
+          timeoutMs,
+          ...(o.signal ? { signal: o.signal } : {}),
+        });
         const atMs = (o.clock ?? systemClock).now();
         samples.push({
           localPort: socket.address().port,
@@ -106,7 +115,8 @@ export async function measureAllocation(o: {
       );
     }
     const second =
-      o.second && lastAnswered ? await askSecond(lastAnswered, o.second, timeoutMs) : {};
+      o.second && lastAnswered ? await askSecond(lastAnswered, o.second, timeoutMs, o.signal) : {};
+    if (o.signal?.aborted) throw new StunAbortedError(undefined, { cause: o.signal.reason });
     if (second.mappedPort !== undefined) {
       const first = samples[samples.length - 1]!.mappedPort;
       const mapping =
@@ -134,12 +144,14 @@ async function askSecond(
   last: Probe,
   second: Endpoint,
   timeoutMs: number,
+  signal: AbortSignal | undefined,
 ): Promise<{ mappedPort?: number; other?: Endpoint }> {
   try {
     // Padded (RFC 5780 §7.6) so a server bounding its answers at 2× still names OTHER-ADDRESS.
     const r = await last.client.binding(second, {
       timeoutMs,
       padTo: DISCOVERY_DEFAULTS.padRequestTo,
+      ...(signal ? { signal } : {}),
     });
     return { mappedPort: r.mapped.port, ...(r.otherAddress ? { other: r.otherAddress } : {}) };
   } catch {

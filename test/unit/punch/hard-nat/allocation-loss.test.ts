@@ -132,6 +132,39 @@ describe('measureAllocation tolerates lost samples', () => {
     for (const p of [...bound]) await (await bind({ port: p })).close();
   });
 
+  it('aborted (the Peer closing): rejects at once, without waiting for STUN timeouts; every socket closed', async () => {
+    const l = await lab({ ...SYM, sequentialDelta: 1 });
+    loseAnswers(l.net, [0, 1, 2, 3, 4, 5]);
+    const bound: number[] = [];
+    const bind = l.host.bindUdp.bind(l.host);
+    l.host.bindUdp = async (o) => {
+      const s = await bind(o);
+      bound.push(s.address().port);
+      return s;
+    };
+    const abort = new AbortController();
+    let out: unknown;
+    void measureAllocation({
+      net: l.host,
+      clock: l.clock,
+      server: SERVER,
+      timeoutMs: 60_000,
+      signal: abort.signal,
+    }).then(
+      (m) => (out = m),
+      (e: unknown) => (out = e),
+    );
+    await l.clock.advanceAsync(500); // the first sample's request is out, unanswered
+    expect(out).toBeUndefined();
+    abort.abort();
+    // No clock movement: only the abort can settle it (its sample's timeout is 60 s away).
+    await expect.poll(() => out).toBeDefined();
+    expect((out as Error & { code?: string }).code).toBe('NATPUSH_ERR_STUN_ABORTED');
+    expect(bound).toHaveLength(1);
+    // Closed: the same port binds again.
+    for (const p of [...bound]) await (await bind({ port: p })).close();
+  });
+
   it('three lost of 4 + 2: the three answers still classify', async () => {
     const l = await lab({ ...SYM, sequentialDelta: 1 });
     loseAnswers(l.net, [0, 1, 2]);
