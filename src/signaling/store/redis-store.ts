@@ -119,7 +119,7 @@ export class RedisStore implements SharedMailboxStore {
     c.onResubscribed = () => s.reclaimAll();
     c.registry.onRevived = () => s.reclaimAll();
     // Registrations written before `seen` existed get a full idle time from now (ZADD NX keeps
-    // every score there is), as sqlite-store.ts migrate does for its rows.
+    // every score there is), as sqlite-schema.ts migrate does for its rows.
     const now = c.clock.now();
     let cursor = '0';
     do {
