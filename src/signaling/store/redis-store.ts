@@ -46,7 +46,8 @@ import type {
 } from './store.js';
 import { notificationBytes, type StoreQuotas } from './usage.js';
 import { STORE_QUOTAS } from '../constants.js';
-import { PEER_EXPIRY_BATCH, peerLimitError, peerLimits, type PeerLimits } from './peer-limits.js';
+import { PEER_EXPIRY_BATCH, peerLimits, type PeerLimits } from './peer-limits.js';
+import { RedisPeers } from './redis-peers.js';
 
 export interface RedisStoreOptions {
   cluster: ClusterNode;
@@ -71,11 +72,8 @@ export class RedisStore implements SharedMailboxStore {
   /** Claimed peers' copies of their mailboxes (redis-local-copy.ts, bound there). */
   readonly #copies: LocalCopies;
   readonly #local: Map<string, LocalMailbox>;
-  /**
-   * Registered peers → public key, every node's (loaded at start, then the `registered`
-   * broadcast). Bound: registered peers, as the embedded Mailbox's `#known` (one entry each).
-   */
-  readonly #known = new Map<string, string>();
+  /** Every node's registrations (redis-peers.ts). */
+  readonly #peers: RedisPeers;
   #total = 0;
   #expired = 0;
   #sweep: TimerHandle | undefined;
@@ -100,16 +98,20 @@ export class RedisStore implements SharedMailboxStore {
     this.#clock = o.cluster.clock;
     this.#logger = o.cluster.logger;
     this.#cmd = storeCommands(this.#redis);
+    this.#peers = new RedisPeers({
+      cluster: o.cluster,
+      cmd: this.#cmd,
+      limits: this.peerLimits,
+      closed: () => this.#closed,
+    });
   }
 
   /** Connect the store to the cluster: load the registrations, listen to the bus. */
   static async open(o: RedisStoreOptions): Promise<RedisStore> {
     const s = new RedisStore(o);
     const c = o.cluster;
-    // An empty key: the registration expired (EXPIRE_PEERS_LUA), on whichever node swept it.
     c.bus.onRegistered = (peer, key) => {
-      if (key !== '') s.#known.set(peer, key);
-      else if (s.#known.delete(peer)) s.onPeersExpired?.([peer]);
+      if (s.#peers.registered(peer, key)) s.onPeersExpired?.([peer]);
     };
     c.bus.on((m) => {
       if (m.t === 's') s.#arrive(m.n, m.seq);
@@ -118,20 +120,7 @@ export class RedisStore implements SharedMailboxStore {
     // Messages may have been lost while the subscriber was away, or our routes reaped.
     c.onResubscribed = () => s.reclaimAll();
     c.registry.onRevived = () => s.reclaimAll();
-    // Registrations written before `seen` existed get a full idle time from now (ZADD NX keeps
-    // every score there is), as sqlite-schema.ts migrate does for its rows.
-    const now = c.clock.now();
-    let cursor = '0';
-    do {
-      const [next, kv] = await s.#redis.hscan(c.keys.peers, cursor, 'COUNT', 1000);
-      const seen: (string | number)[] = [];
-      for (let i = 0; i + 1 < kv.length; i += 2) {
-        s.#known.set(kv[i]!, kv[i + 1]!);
-        seen.push(now, kv[i]!);
-      }
-      if (seen.length > 0) await s.#redis.zadd(c.keys.prefix + 'seen', 'NX', ...seen);
-      cursor = next;
-    } while (cursor !== '0');
+    await s.#peers.load(c.clock.now());
     s.#total = Number((await s.#redis.hget(c.keys.usage, 'c')) ?? 0);
     s.#scheduleSweep();
     return s;
@@ -149,62 +138,32 @@ export class RedisStore implements SharedMailboxStore {
   }
 
   isKnown(peer: string): boolean {
-    return this.#known.has(peer);
+    return this.#peers.has(peer);
   }
 
-  async lookupPeer(peer: string): Promise<boolean> {
-    if (this.#known.has(peer)) return true;
-    const key = await this.#redis.hget(this.#c.keys.peers, peer);
-    if (key !== null) this.#known.set(peer, key);
-    return key !== null;
+  lookupPeer(peer: string): Promise<boolean> {
+    return this.#peers.lookup(peer);
   }
 
   registerNow(peer: string, publicKey: string): Promise<void> {
-    // The caller (mailbox.ts) makes a second registration of the same peer wait for this one.
-    const now = this.#clock.now();
-    if (this.#known.has(peer)) {
-      // Registered through another node: this login only counts as seen.
-      this.touchPeer(peer, now);
-      return Promise.resolve();
-    }
-    this.#known.set(peer, publicKey);
-    const max = this.peerLimits.max;
-    return this.#cmd.npRegister(this.#c.keys.prefix, peer, publicKey, now, max).then(
-      (ok) => {
-        if (ok === 1) return;
-        // At the cap: refused, not logged (a flood of fresh keys would flood the log too).
-        this.#known.delete(peer);
-        throw peerLimitError(max);
-      },
-      (err: unknown) => {
-        // Unknown elsewhere until it registers again (every reconnect does): logged, and the
-        // connection waiting for its `welcome` is refused (the client reconnects).
-        this.#known.delete(peer);
-        this.#logger.warn('registration write failed', { peer, err: String(err) });
-        throw err;
-      },
-    );
+    return this.#peers.register(peer, publicKey);
   }
 
   /** Fire and forget (store.ts): a lost touch only shortens the peer's idle time. */
   touchPeer(peer: string, now: number): void {
-    const key = this.#known.get(peer);
-    if (key === undefined || this.#closed) return;
-    this.#cmd
-      .npRegister(this.#c.keys.prefix, peer, key, now, this.peerLimits.max)
-      .catch((err: unknown) => this.#logger.warn('peer touch failed', { peer, err: String(err) }));
+    this.#peers.touch(peer, now);
   }
 
   get knownCount(): number {
-    return this.#known.size;
+    return this.#peers.size;
   }
 
   knownPeers(): string[] {
-    return [...this.#known.keys()];
+    return this.#peers.keys();
   }
 
   peerKey(peer: string): string | undefined {
-    return this.#known.get(peer);
+    return this.#peers.key(peer);
   }
 
   totalDepth(): number {
@@ -256,7 +215,7 @@ export class RedisStore implements SharedMailboxStore {
     ];
     for (const p of b.peers) {
       args.push(p.peer, p.publicKey, b.now);
-      this.#known.set(p.peer, p.publicKey);
+      this.#peers.remember(p.peer, p.publicKey);
     }
     args.push(b.accepts.length);
     for (const n of b.accepts)
@@ -415,7 +374,7 @@ export class RedisStore implements SharedMailboxStore {
     this.#expired += m;
     this.#total = after;
     // Told once per peer: the broadcast of this very sweep may have come in first.
-    const forgotten = gone.filter((p) => this.#known.delete(p));
+    const forgotten = this.#peers.forget(gone);
     if (forgotten.length > 0) this.onPeersExpired?.(forgotten);
   }
 }
