@@ -47,32 +47,11 @@ import { LinkTable } from './link-table.js';
 import { Outbox } from './outbox.js';
 import { peerSignalingClient } from './peer-client.js';
 import type { PunchSignalIn } from '../punch/connector.js';
-import { nodeUdpNetwork } from '../net/node-udp.js';
-import { selectUdpNetwork, type UdpIo } from '../net/mmsg-network.js';
-import type { UdpNetwork } from '../net/udp.js';
+import { checkUdpIo, peerUdp } from './peer-udp.js';
 
 export type * from './peer-types.js';
 
-/**
- * `PeerOptions.udpIo` when not given: batched. Measured (bench/direct-throughput.ts --messages
- * 150000 --udp-io mmsg,dgram, A B B A, netsim lab, load 6.6–8.6 on 2 cores; means of 2): 1,000-B
- * notifications 20,032 msg/s on mmsg against 10,912 on node:dgram (0.52 / 0.28 of raw UDP),
- * CPU per message sender 28.6 / 37.1 µs, receiver 16.2 / 23.5 µs, ack datagrams 6,642 / 16,548;
- * 100 B 35,451 / 25,533 msg/s, 13.0 / 16.2 µs and 8.1 / 10.6 µs, acks 2,017 / 6,222.
- */
-export const PEER_UDP_IO_DEFAULT: UdpIo = 'mmsg';
-
-/**
- * The real network of a Peer's UDP sockets as `udpIo` says. Copies, never lent views: what the
- * socket's listeners receive is kept past the call (out-of-order session payloads, check answers
- * held while a punch settles, STUN responses resolving promises).
- */
-function peerUdpNetwork(udpIo: UdpIo | undefined, logger: Logger): UdpNetwork {
-  const net = selectUdpNetwork(udpIo ?? PEER_UDP_IO_DEFAULT, { logger, lendViews: false });
-  // What it got (mmsg asked for may be node:dgram): for the operator and the netsim tests.
-  logger.info('direct-path UDP I/O', { udpIo: net === nodeUdpNetwork ? 'dgram' : 'mmsg' });
-  return net;
-}
+export { PEER_UDP_IO_DEFAULT } from './peer-udp.js';
 export type { TurnCredentialsResult };
 
 export class Peer extends EventEmitter<PeerEvents> {
@@ -158,7 +137,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       peerId: this.identity.peerId,
       clock: this.#clock,
       logger: this.#logger,
-      udp: o.udp ?? (this.#direct ? peerUdpNetwork(o.udpIo, this.#logger) : nodeUdpNetwork),
+      udp: peerUdp(o, this.#direct, this.#logger),
       ...(o.interfaces ? { interfaces: o.interfaces } : {}),
       turnCredentials: (r) => this.turnCredentials(r),
       welcomeTurn: () => this.#client.welcome?.turn,
@@ -205,8 +184,7 @@ export class Peer extends EventEmitter<PeerEvents> {
    */
   static open(o: PeerOptions): Peer {
     if (!o.server) throw new TypeError('server URL required');
-    if (o.udpIo !== undefined && o.udpIo !== 'mmsg' && o.udpIo !== 'dgram')
-      throw new TypeError(`udpIo must be 'mmsg' or 'dgram', got ${String(o.udpIo)}`);
+    checkUdpIo(o.udpIo);
     return new Peer(o);
   }
 
