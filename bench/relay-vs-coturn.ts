@@ -1,6 +1,6 @@
 /**
  * TURN relay, side by side in one run: coturn (its default relay threads), `natpush relay` in one
- * process and `natpush relay --workers 2` (Node 24, SO_REUSEPORT), under coturn's own load
+ * process and `natpush relay --workers 2` (SO_REUSEPORT), under coturn's own load
  * generator `turnutils_uclient -y -c -l SIZE -z 1` (client-to-client sessions over channels, each
  * paced at one message per ms). The total sessions S step up until each server shows loss or
  * added delay; S is spread over ceil(S / --per-uclient) uclient processes (one uclient falls
@@ -13,6 +13,11 @@
  * `--udp-io both|mmsg|dgram` (default both): natpush's UDP paths — 'natpush' is the batched one
  * (`relay --udp-io mmsg`, the default: recvmmsg/sendmmsg on the listener and every relayed
  * socket), 'natpush dgram' node:dgram; `--no-workers` leaves `--workers 2` out (shorter runs).
+ *
+ * `--workers-node current|24|both` (default current): the Node that runs `--workers 2` ('natpush
+ * -w2'): this one, when it can share the port (the udp_mmsg addon on any Node, or dgram's
+ * reusePort on Node >= 22.12; else Node 24 with a note), Node 24 from .cache/node24 ('natpush
+ * -w2 24'), or both side by side.
  *
  * `--quick` (< 60 s, a smoke test of the whole bench): 100 B only, S = 300, 300 messages, 100 + 100
  * allocations for memory.
@@ -50,6 +55,7 @@ import {
 import { rssPerAllocation, rttProbe, type RttProbe } from './lib/rtt-probe.js';
 import { uclientStep } from './lib/uclient-load.js';
 import { exitOnHelp } from './lib/bench-usage.js';
+import { udpPortShareUnavailable } from '../src/server/workers/runtime.js';
 
 exitOnHelp(`
 relay-vs-coturn: coturn, natpush relay and natpush relay --workers 2 under turnutils_uclient -y -c -z 1
@@ -60,10 +66,12 @@ coturn, with the load average.
   npm run build && node dist/bench/relay-vs-coturn.js [--quick] [--sizes 100,1000]
     [--steps 100,200,400,600,800,1000,1300,1600] [--per-uclient 100] [--messages 1000]
     [--max-added-ms 5] [--alloc-count 1000] [--memory-only] [--prof DIR] [--natpush-main PATH]
-    [--udp-io both|mmsg|dgram] [--no-workers]
+    [--udp-io both|mmsg|dgram] [--no-workers] [--workers-node current|24|both]
 
   --udp-io         natpush's UDP paths to run (default both: 'natpush' is mmsg, 'natpush dgram')
   --no-workers     leave natpush --workers 2 out
+  --workers-node   the Node running --workers 2: current (default; Node 24 when this one cannot
+                   share the port), 24 (.cache/node24), or both
   --quick          < 60 s smoke run: 100 B, S = 300, 300 messages, 100 + 100 allocations
   --sizes          message sizes in bytes
   --steps          total sessions per step
@@ -89,6 +97,10 @@ const PROF = benchArg('prof', '');
 /** Which natpush UDP paths to run: both (default), or only mmsg / dgram. */
 const UDP_IO = benchArg('udp-io', 'both');
 const WORKERS = !process.argv.includes('--no-workers');
+const WORKERS_NODE = benchArg('workers-node', 'current');
+if (!['current', '24', 'both'].includes(WORKERS_NODE)) {
+  throw new Error(`--workers-node ${WORKERS_NODE}: current, 24 or both`);
+}
 
 interface Step {
   s: number;
@@ -126,18 +138,30 @@ async function start(): Promise<BenchServer[]> {
   if (mmsg && dgram) {
     servers.push(await startNatpushRelay([], undefined, 'natpush dgram', { args: io('dgram') }));
   }
-  const n24 = node24();
-  if (n24 && WORKERS) {
-    servers.push(
-      await startNatpushRelay([], undefined, 'natpush -w2', {
-        node: n24,
-        args: ['--workers=2', ...io(mmsg ? 'mmsg' : 'dgram')],
-      }),
-    );
-  } else if (!n24) {
-    console.log('  (no Node 24 in .cache/node24: run scripts/install-node24.sh for --workers 2)');
-  }
+  if (WORKERS) servers.push(...(await startWorkers(mmsg ? 'mmsg' : 'dgram')));
   return servers;
+}
+
+/** `natpush relay --workers 2` on the Node(s) --workers-node names ('natpush -w2 24' on Node 24
+ *  when it runs beside this Node's). */
+async function startWorkers(io: 'mmsg' | 'dgram'): Promise<BenchServer[]> {
+  const args = ['--workers=2', `--udp-io=${io}`];
+  const unshared = udpPortShareUnavailable(io);
+  const here = WORKERS_NODE !== '24' && unshared === undefined;
+  if (WORKERS_NODE !== '24' && !here) {
+    console.log(`  (--workers 2 cannot share the port on ${process.version}: ${unshared})`);
+  }
+  const n24 = WORKERS_NODE === '24' || WORKERS_NODE === 'both' || !here ? node24() : undefined;
+  if ((WORKERS_NODE !== 'current' || !here) && !n24) {
+    console.log('  (no Node 24 in .cache/node24: run scripts/install-node24.sh for it)');
+  }
+  const out: BenchServer[] = [];
+  if (here) out.push(await startNatpushRelay([], undefined, 'natpush -w2', { args }));
+  if (n24) {
+    const name = here ? 'natpush -w2 24' : 'natpush -w2';
+    out.push(await startNatpushRelay([], undefined, name, { node: n24, args }));
+  }
+  return out;
 }
 
 async function idleRtt(probe: RttProbe): Promise<number> {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The relay and STUN tests once more, under Node 24 LTS (issue 10): `--workers` uses dgram's
-# reusePort (SO_REUSEPORT), which the machine's Node 20 lacks, so the worker paths, the relay and
-# STUN servers, the udp_mmsg addon (one Node-API build loads on both) and the coturn interop run
-# on both runtimes. vitest itself runs on Node 24, so do its test processes and every CLI they
+# The relay and STUN tests once more, under Node 24 LTS (issue 10): `--workers` shares its port
+# with SO_REUSEPORT from the udp_mmsg addon on any Node (the default tier runs them on Node 20)
+# and from dgram's reusePort on Node >= 22.12 (only here), so the worker paths, the relay and
+# STUN servers, the udp_mmsg addon (one Node-API build loads on both) and the interop against
+# relay workers run on both runtimes. vitest itself runs on Node 24, so do its test processes and every CLI they
 # spawn with process.execPath.
 #
 # Native addons are per ABI: node_modules' better-sqlite3 is built for Node 20. None of these
@@ -26,4 +27,4 @@ exec "$node24" node_modules/vitest/vitest.mjs run \
   --project unit --project integration --project interop \
   test/unit/relay test/unit/server test/unit/stun test/unit/net/mmsg \
   test/integration/relay test/integration/cli/stun- \
-  test/interop/relay-coturn "$@"
+  test/interop/relay-coturn test/interop/relay-workers "$@"

@@ -6,8 +6,10 @@
  *   hashes each client 5-tuple to one worker, so an allocation, its permissions and channels and
  *   its ChannelData all stay in one process and any standard client (turnutils_uclient, libjuice,
  *   browsers) uses every core without being redirected. TCP connections are spread by the
- *   primary (node:cluster round robin); a connection stays on the worker that took it. Needs
- *   Node >= 22.12 (NATPUSH_ERR_WORKERS_UNSUPPORTED otherwise).
+ *   primary (node:cluster round robin, on every Node version); a connection stays on the worker
+ *   that took it. SO_REUSEPORT comes from the udp_mmsg addon (`--udp-io mmsg`, the default: any
+ *   Node) or dgram's reusePort (Node >= 22.12); with neither, NATPUSH_ERR_WORKERS_UNSUPPORTED
+ *   (workers/runtime.ts udpPortShareUnavailable).
  * - `redirect`: the primary runs a director that answers every Allocate with 300 Try Alternate
  *   (RFC 8489 §10, RFC 8656 §7.2) toward a worker on a port of its own; only clients that follow
  *   ALTERNATE-SERVER can use it. Works on Node 20.
@@ -49,7 +51,7 @@ import { AllocationLedger } from './workers/ledger.js';
 import { mergeCounters } from './workers/merge.js';
 import { onPickedPort } from './workers/port-pick.js';
 import { WorkerPool } from './workers/pool.js';
-import { hasReusePort, WORKER_MAIN } from './workers/runtime.js';
+import { udpPortShareUnavailable, WORKER_MAIN } from './workers/runtime.js';
 
 export interface Relay {
   /** Where clients reach the relay (the shared port, or the director). */
@@ -98,10 +100,12 @@ export async function createRelay(
 async function compose(o: RelayOptions, deps: RelayDeps): Promise<Relay> {
   const logger = deps.logger ?? jsonLogger(o['log-level']);
   if (o.workers === 1) return single(o, { ...deps, logger });
-  if (o['workers-mode'] === 'reuseport' && !hasReusePort()) {
+  const unshared = o['workers-mode'] === 'reuseport' && udpPortShareUnavailable(o['udp-io']);
+  if (unshared) {
     throw optionError(
-      `--workers ${o.workers} shares one UDP port with SO_REUSEPORT, which needs Node >= 22.12 ` +
-        `(this is ${process.version}): run it with Node 24, or use --workers-mode redirect ` +
+      `--workers ${o.workers} binds one UDP port in every worker with SO_REUSEPORT, which this ` +
+        `runtime cannot set: ${unshared}. Use --udp-io mmsg (the default) with the addon ` +
+        'built (npm run build), or Node >= 22.12 (Node 24 LTS), or --workers-mode redirect ' +
         '(only clients that follow ALTERNATE-SERVER), or --workers 1',
       SERVER_ERR.WORKERS_UNSUPPORTED,
     );

@@ -10,8 +10,9 @@ export const SERVER_ERR = {
   /** `--config FILE` cannot be read or is not a JSON object. */
   CONFIG_FILE: 'NATPUSH_ERR_CONFIG_FILE',
   /**
-   * `--workers N` (N > 1) in the default `reuseport` mode on a runtime without dgram `reusePort`
-   * (Node < 22.12): the workers could not share the port. Use Node >= 22.12 (Node 24 LTS) or say
+   * `--workers N` (N > 1) in the default `reuseport` mode where nothing can set SO_REUSEPORT:
+   * neither the udp_mmsg addon (`--udp-io mmsg`, any Node) nor dgram `reusePort` (Node >= 22.12).
+   * Use `--udp-io mmsg` with the addon built, Node >= 22.12 (Node 24 LTS), or
    * `--workers-mode redirect`.
    */
   WORKERS_UNSUPPORTED: 'NATPUSH_ERR_WORKERS_UNSUPPORTED',

@@ -87,9 +87,13 @@ export const relaySchema = z.object({
     .max(MAX_WORKERS)
     .default(1)
     .describe(
-      'relay processes. reuseport mode (default): N processes bind the same UDP port (SO_REUSEPORT; needs Node >= 22.12, ' +
-        'else exit 2 with NATPUSH_ERR_WORKERS_UNSUPPORTED) and the kernel keeps each client on one of them; ' +
-        'allocation quotas stay whole-server',
+      'relay processes. reuseport mode (default): N processes bind the same UDP port with SO_REUSEPORT ' +
+        'and the kernel keeps each client on one of them (no redirection; a worker that dies is replaced); ' +
+        'the port is shared by the udp_mmsg addon (--udp-io mmsg, the default) on any Node, or by ' +
+        "node:dgram's reusePort on Node >= 22.12; with neither (--udp-io dgram on Node 20, or no addon " +
+        'built) exit 2 with NATPUSH_ERR_WORKERS_UNSUPPORTED. TCP connections are handed round robin to ' +
+        'the workers by this process (node:cluster, any Node). Allocation quotas stay whole-server; ' +
+        '--user-bps/--total-bps are split evenly',
     ),
   'workers-mode': z
     .enum(WORKERS_MODES)
@@ -97,7 +101,7 @@ export const relaySchema = z.object({
     .describe(
       'how --workers N > 1 shares the load: reuseport (every client, no redirection) or redirect ' +
         '(this process answers Allocate with 300 Try Alternate toward N workers on ports of their own; ' +
-        'only clients that follow ALTERNATE-SERVER; works on Node 20)',
+        'only clients that follow ALTERNATE-SERVER; any Node, any --udp-io)',
     ),
   'peer-gate': z
     .boolean()
