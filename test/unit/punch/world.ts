@@ -189,9 +189,9 @@ export class PunchWorld {
     this.#closers.push(
       () => connector.close(),
       () => socket.close(),
-      () => {
+      async () => {
         hardNat?.close();
-        prediction?.close();
+        await prediction?.close();
       },
     );
     return { id, host, socket, connector, nat, logs, ...(prediction ? { prediction } : {}) };
