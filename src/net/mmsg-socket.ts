@@ -19,8 +19,9 @@
  * full the rest of a flush is dropped and counted (`stats.sendDropped`), as a full queue drops a
  * datagram anywhere on the path; other refusals are counted in `stats.sendErrors`.
  *
- * Memory per socket: slots × slotBytes received (64 × 4 KiB = 256 KiB), SEND_BYTES queued, and
- * the kernel buffers (`bufferBytes`, capped by net.core.[rw]mem_max).
+ * Memory per socket: slots × slotBytes received (64 × 4 KiB = 256 KiB; none with shared
+ * `receive` buffers), SEND_BYTES queued, and the kernel buffers (`bufferBytes`, capped by
+ * net.core.[rw]mem_max).
  */
 import { isIP } from 'node:net';
 import type { Endpoint } from './udp.js';
@@ -65,6 +66,24 @@ export interface MmsgSocketOptions {
   slots?: number;
   slotBytes?: number;
   bufferBytes?: number;
+  /**
+   * Receive into these instead of buffers of its own (`receiveBuffers(slots, slotBytes)`):
+   * sockets of one thread may share them, as each batch is handed to its handler and done with
+   * before any socket reads the next (batch views are valid only until the handler returns).
+   * A TURN relay's socket per allocation then costs no receive buffer of its own.
+   */
+  receive?: ReceiveBuffers;
+}
+
+/** A socket's receive slots and their metadata (shareable: `MmsgSocketOptions.receive`). */
+export interface ReceiveBuffers {
+  readonly data: Uint8Array;
+  readonly meta: Uint32Array;
+}
+
+/** Receive buffers for `slots` datagrams of up to `slotBytes` each. */
+export function receiveBuffers(slots: number, slotBytes: number): ReceiveBuffers {
+  return { data: untouched(slots * slotBytes), meta: new Uint32Array(slots * META_WORDS) };
 }
 
 export interface MmsgStats {
@@ -198,9 +217,12 @@ export class MmsgSocket {
     if (isIP(options.address) === 0) throw new TypeError(`not an IP address: ${options.address}`);
     const bufferBytes = options.bufferBytes ?? MMSG_DEFAULTS.bufferBytes;
     this.#slots = slots;
+    const receive = options.receive ?? receiveBuffers(slots, slotBytes);
+    if (receive.data.length !== slots * slotBytes || receive.meta.length !== slots * META_WORDS)
+      throw new RangeError('receive buffers do not match slots × slotBytes');
     const buffers = {
-      recvData: untouched(slots * slotBytes),
-      recvMeta: new Uint32Array(slots * META_WORDS),
+      recvData: receive.data,
+      recvMeta: receive.meta,
       sendData: untouched(SEND_BYTES),
       sendMeta: new Uint32Array(slots * META_WORDS),
       stats: new Float64Array(STAT_COUNT),

@@ -60,8 +60,9 @@ export const TCP_HANDSHAKE_SLOTS = 16;
 export const MAX_TCP_SEND_QUEUE_BYTES = 1024 * 1024;
 /**
  * Receive slots of a relayed socket on the batched UDP I/O (udpIo 'mmsg'; the listener has
- * MMSG_DEFAULTS.slots): a relayed socket hears one allocation's peers, and each slot is a page
- * of memory per allocation (64 slots were 256 KiB of RSS per allocation, 11× coturn's).
+ * MMSG_DEFAULTS.slots): a relayed socket hears one allocation's peers. The relayed sockets of a
+ * process share one receive buffer (mmsg-network.ts `shareReceiveBuffers`); with buffers of
+ * their own, 64 slots were 256 KiB of RSS per allocation (11× coturn's) and 8 were 18–20 KiB.
  */
 export const RELAYED_SOCKET_SLOTS = 8;
 /** RFC 8656 §7.2 step 4: a reserved odd port is kept about 30 s for the RESERVATION-TOKEN. */

@@ -178,7 +178,11 @@ export function resolveServerOptions(o: TurnServerOptions): ResolvedTurnServerOp
     relayNet:
       o.relayNet ??
       o.net ??
-      selectUdpNetwork(o.udpIo ?? 'mmsg', { logger, slots: RELAYED_SOCKET_SLOTS }),
+      selectUdpNetwork(o.udpIo ?? 'mmsg', {
+        logger,
+        slots: RELAYED_SOCKET_SLOTS,
+        shareReceiveBuffers: true,
+      }),
     clock: o.clock ?? systemClock,
     logger,
     listenAddress: o.listenAddress ?? '0.0.0.0',

@@ -46,7 +46,11 @@ async function start(kind: string, config: unknown): Promise<Running> {
     const net = c.share ? sharedPortNetwork(io, [c.port], c.share) : io;
     const server: TurnServer = await startRelayInWorker(c, {
       net,
-      relayNet: selectUdpNetwork(c.options['udp-io'], { logger, slots: RELAYED_SOCKET_SLOTS }),
+      relayNet: selectUdpNetwork(c.options['udp-io'], {
+        logger,
+        slots: RELAYED_SOCKET_SLOTS,
+        shareReceiveBuffers: true,
+      }),
       logger,
       allocationLedger: ledger,
       reservationExchange: reservations,

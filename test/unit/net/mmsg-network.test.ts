@@ -47,6 +47,32 @@ describe.skipIf(!mmsgOrSkip())('createMmsgUdpNetwork', () => {
     }
   });
 
+  it('shareReceiveBuffers: every socket reads into one buffer, and each listener still gets its own bytes', async () => {
+    const sender = await bound(nodeUdpNetwork);
+    // lendViews shows where the bytes were read: one buffer for both sockets.
+    const lent = createMmsgUdpNetwork({ lendViews: true, shareReceiveBuffers: true, slots: 8 });
+    const [a, b] = [await bound(lent), await bound(lent)];
+    sender.socket.send(Buffer.from('to a'), a.socket.address());
+    sender.socket.send(Buffer.from('to b'), b.socket.address());
+    await expect.poll(() => a.got.length + b.got.length).toBe(2);
+    expect(a.got[0]!.data.buffer).toBe(b.got[0]!.data.buffer);
+    // Copies (the default): interleaved traffic to several sockets arrives whole at each, and a
+    // copy is not overwritten by the other sockets' later batches.
+    const net = createMmsgUdpNetwork({ shareReceiveBuffers: true, slots: 8 });
+    const rs = [await bound(net), await bound(net), await bound(net)];
+    const N = 60;
+    for (let i = 0; i < N; i++) {
+      for (const [k, r] of rs.entries()) {
+        sender.socket.send(Buffer.from(`s${k}:${i}:${'x'.repeat(i)}`), r.socket.address());
+      }
+    }
+    await expect.poll(() => rs.map((r) => r.got.length), { timeout: 10_000 }).toEqual([N, N, N]);
+    for (const [k, r] of rs.entries()) {
+      const want = Array.from({ length: N }, (_, i) => `s${k}:${i}:${'x'.repeat(i)}`);
+      expect(r.got.map((g) => Buffer.from(g.data).toString()).sort()).toEqual(want.sort());
+    }
+  });
+
   it('sends made outside a batch go out at the end of the task', async () => {
     const net = createMmsgUdpNetwork();
     const a = await bound(net);
