@@ -1,6 +1,6 @@
 /**
  * The README's shell blocks that need what a test cannot have (a public host, root for netsim,
- * /etc, a Redis by name, Node 22.12 for reuseport workers): each `natpush` command they run must
+ * /etc, a Redis by name): each `natpush` command they run must
  * exist and every flag they pass must be one its --help lists (`--no-x` for a boolean `--x`),
  * and every environment variable they set must be one its --help names. The blocks that run
  * here are run as written by readme-cli.test.ts and readme-run.test.ts; they are checked too.
@@ -32,7 +32,10 @@ const SHELL_BLOCKS: [name: string, why: string][] = [
     'relay',
     '/etc and a public address; readme-run.test.ts runs the secret line, lines 2-4 on temp files',
   ],
-  ['relay-workers', 'reuseport needs Node >= 22.12; test/integration/relay/relay-workers.test.ts'],
+  [
+    'relay-workers',
+    '/etc; test/integration/relay/relay-workers{,-share}.test.ts run reuseport workers on this Node',
+  ],
   ['redis', 'a Redis by host name; test/integration/cluster/ runs serve --redis on a unix socket'],
   [
     'relay-fleet',
