@@ -5,7 +5,6 @@
  * (any worker may read any datagram: fine for Binding, which keeps no state).
  */
 import { type Endpoint } from '../net/index.js';
-import { mmsgUnavailable } from '../net/mmsg-binding.js';
 import { selectUdpNetwork } from '../net/mmsg-network.js';
 import { StunServer } from '../stun/index.js';
 import type { Logger } from '../util/logger.js';
@@ -18,7 +17,7 @@ import { stunMetrics } from './server-metrics.js';
 import { mergeCounters } from './workers/merge.js';
 import { onPickedPort } from './workers/port-pick.js';
 import { WorkerPool } from './workers/pool.js';
-import { hasReusePort, WORKER_MAIN } from './workers/runtime.js';
+import { udpPortShareUnavailable, WORKER_MAIN } from './workers/runtime.js';
 import { workerShare, type RateShare } from './workers/rate-share.js';
 import { sharedPortNetwork } from './workers/shared-port.js';
 
@@ -71,9 +70,8 @@ async function compose(o: StunOptions, deps: { logger?: Logger }): Promise<Stun>
       '--workers needs a fixed --alternate port (port 0 would give every worker its own)',
     );
   }
-  // The udp_mmsg addon sets SO_REUSEPORT itself, on any Node version.
-  const mmsg = o['udp-io'] === 'mmsg' && mmsgUnavailable() === undefined;
-  const share = hasReusePort() || mmsg ? 'reuseport' : 'cluster';
+  // SO_REUSEPORT from the udp_mmsg addon (any Node) or dgram (Node >= 22.12); else node:cluster.
+  const share = udpPortShareUnavailable(o['udp-io']) === undefined ? 'reuseport' : 'cluster';
   const logger = deps.logger ?? jsonLogger(o['log-level']);
   const pool = await onPickedPort(options.listen.address, options.listen.port, (port) =>
     WorkerPool.start({
