@@ -281,13 +281,13 @@ export class PeerLink {
       // pair carried, the remote now takes datagrams on the direct pair only.
       p.onSwitched?.(() => {
         this.#relabelled(p);
-        this.channel.pathChanged();
+        this.channel.pathChanged(p.rttMs);
       }) ?? (() => {}),
     );
     this.session.setSend(this.#via(p));
     // In flight on a UDP path we close may be lost with it: resend. From the server rung (a
     // WebSocket) it arrives: a resend only copied it (39 of 409 packets, path-move-resend.test).
-    if (fromUdp) this.channel.pathChanged();
+    if (fromUdp) this.channel.pathChanged(p.rttMs);
     this.#flushCheckAnswers();
     // An init unanswered (in the checks, or on the old path): again, on this path, at once.
     this.session.retryCheckInit();

@@ -286,12 +286,12 @@ export class ReliableChannel {
   }
 
   /**
-   * The path under the session changed: its RTT is unknown (RFC 9000 §9.4 resets the estimator on
-   * migration), and what was in flight on the old path may be gone — resend it now.
+   * The path changed: its RTT is unknown (RFC 9000 §9.4) unless the caller measured it (`rttMs`,
+   * the new pair's check), and what was in flight on the old path may be gone — resend it now.
    */
-  pathChanged(): void {
+  pathChanged(rttMs?: number): void {
     if (this.#closed) return;
-    this.#rtt.reset();
+    this.#rtt.reset(rttMs);
     this.#sender.resendAll();
     this.#out.flush();
   }

@@ -71,10 +71,16 @@ export class RttEstimator {
     if (this.rto < this.#o.maxRtoMs) this.#backoff *= 2;
   }
 
-  /** Forget everything (a new path has a different RTT; RFC 9000 §9.4 resets on migration). */
-  reset(): void {
+  /**
+   * Forget everything (a new path has a different RTT; RFC 9000 §9.4 resets on migration). With
+   * `seedMs`, a round trip already measured on the new path (its connectivity check), that is
+   * the first sample (RFC 9002 §6.2.2 seeds from the handshake likewise): a loss right after the
+   * change is then resent after ~3 round trips (at least minRtoMs), not after initialRtoMs.
+   */
+  reset(seedMs?: number): void {
     this.#srtt = undefined;
     this.#rttvar = 0;
     this.#backoff = 1;
+    if (seedMs !== undefined && Number.isFinite(seedMs) && seedMs >= 0) this.sample(seedMs);
   }
 }

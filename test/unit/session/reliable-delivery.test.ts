@@ -141,6 +141,29 @@ describe('ReliableChannel: delivery', () => {
     t.close();
   });
 
+  it('pathChanged(rttMs): a loss right after the change is resent after the measured RTT, not the initial 1 s RTO', async () => {
+    for (const seed of [20, undefined]) {
+      const t = setup({ pipe: { delayMs: 10 } });
+      expect(await settle(t.clock, [t.ca.send(note('a', 0))])).toEqual(['ok']);
+      // The new path (its check measured 20 ms) loses the first datagram sent on it.
+      const direct = new LossyPipe(t.clock, (d) => t.b.handle(d), { delayMs: 10, seed: 7 });
+      const back = new LossyPipe(t.clock, (d) => t.a.handle(d), { delayMs: 10, seed: 8 });
+      t.a.setSend(direct.send);
+      t.b.setSend(back.send);
+      t.ca.pathChanged(seed);
+      t.cb.pathChanged(seed);
+      direct.cut = true;
+      const sent = t.ca.send(note('a', 1));
+      await t.clock.advanceAsync(1);
+      direct.cut = false;
+      await t.clock.advanceAsync(400);
+      // Seeded: RTO = max(200 ms, 20 + 4·10) = 200 ms. Unseeded: 1 s, still waiting.
+      expect(t.gotB.map((n) => n.id)).toEqual(seed === undefined ? ['a-0'] : ['a-0', 'a-1']);
+      expect(await settle(t.clock, [sent])).toEqual(['ok']);
+      t.close();
+    }
+  });
+
   it('a path swap without pathChanged() recovers by RTO', async () => {
     const t = setup({ pipe: { delayMs: 30 } });
     const sends = [t.ca.send(note('a', 0))];
